@@ -1,0 +1,62 @@
+/* coll: how long a collective takes. A CollModel is a small table of function pointers so the
+ * analytic model here and the flow-level network model (issue 3) are interchangeable.
+ *
+ * The analytic model follows NCCL's own cost model (NVIDIA/nccl src/graph/tuning.cc):
+ *   time = base_latency[algo][proto] + hops * hop_latency[link][algo][proto]
+ *        + bytes / (bus_bandwidth * proto_efficiency * algo_ratio)
+ * for ring and tree with the LL, LL128 and Simple protocols, choosing the fastest as NCCL's tuner
+ * does (overridable like NCCL_ALGO / NCCL_PROTO). Bus bandwidth: the GPU's NVLink bandwidth
+ * inside a node; across nodes, the node's NICs that the group's GPUs use. */
+#ifndef FSD_COLL_H
+#define FSD_COLL_H
+
+#include "../hw/hw.h"
+#include "../ir/ir.h"
+
+#include <stdint.h>
+
+typedef enum { COLL_ALGO_RING, COLL_ALGO_TREE, COLL_ALGO_COUNT } CollAlgo;
+typedef enum { COLL_PROTO_LL, COLL_PROTO_LL128, COLL_PROTO_SIMPLE, COLL_PROTO_COUNT } CollProto;
+
+typedef struct {
+    IrCollKind kind;
+    uint64_t bytes;     /* nccl-tests' size: full array */
+    int nranks;
+    int nodes;          /* nodes spanned by the group */
+    int ranks_per_node; /* group members on each node */
+} CollShape;
+
+typedef struct {
+    CollAlgo algo;
+    CollProto proto;
+    double latency_s;
+    double bus_Bps; /* bus bandwidth used for the bandwidth term */
+} CollChoice;
+
+typedef struct CollModel CollModel;
+struct CollModel {
+    const char *name;
+    /* Duration of one collective alone on the machine. */
+    double (*time_s)(const CollModel *self, const CollShape *shape, CollChoice *choice);
+    /* Duration of a point-to-point transfer of `bytes` between two ranks. */
+    double (*p2p_s)(const CollModel *self, uint64_t bytes, bool same_node);
+    const HwTopology *topo;
+    int force_algo;  /* -1: choose, else CollAlgo */
+    int force_proto; /* -1: choose, else CollProto */
+};
+
+/* The analytic NCCL model over a topology. */
+void coll_model_analytic_init(CollModel *model, const HwTopology *topo);
+/* Parses NCCL_ALGO/NCCL_PROTO-style names ("ring", "tree"; "LL", "LL128", "Simple"). */
+bool coll_algo_parse(const char *text, int *out);
+bool coll_proto_parse(const char *text, int *out);
+const char *coll_algo_name(CollAlgo algo);
+const char *coll_proto_name(CollProto proto);
+
+/* nccl-tests' bus bandwidth factor: busbw = algbw * factor. */
+double coll_busbw_factor(IrCollKind kind, int nranks);
+/* Bytes each rank sends for one collective (ring algorithm): the closed forms that FSDP's and
+ * DDP's communication volumes come from. */
+double coll_bytes_sent_per_rank(IrCollKind kind, uint64_t bytes, int nranks);
+
+#endif

@@ -1,0 +1,400 @@
+/* sim: the engine; see sim.h.
+ *
+ * Each op waits for a count of predecessors: its explicit deps, the previous op on its stream, and
+ * (for GPU ops) the host op that issued it. When the count reaches zero the op starts; its end is
+ * an event in the (time, seq) queue. Collectives and point-to-point ops rendezvous with the other
+ * classes that take part before they can finish. */
+#include "sim.h"
+
+#include "pq.h"
+#include "../util/cfg.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+    const IrClass *cls;
+    int n_ops;
+    int32_t *pending;
+    uint32_t *succ_start; /* CSR: successors of op i are succ[succ_start[i] .. succ_start[i+1]) */
+    uint32_t *succ;
+    uint32_t *coll_seq;   /* per op: sequence number of this collective on its group */
+    int n_done;
+} ClassState;
+
+/* A collective instance waiting for its member classes (or a send/recv pair). */
+typedef struct {
+    int arrived;
+    int needed;
+    int64_t last_arrival_ns;
+    GArray *members; /* of {cls, op} */
+} Rendezvous;
+
+typedef struct {
+    int32_t cls, op;
+} ClassOp;
+
+typedef struct {
+    const IrSchedule *s;
+    const SimConfig *cfg;
+    ClassState *st;
+    SimResult *res;
+    Pq pq;
+    GHashTable *rendezvous; /* key string -> Rendezvous* */
+    int **partners;         /* [class][group] -> number of classes in the class's group instance */
+    GError **error;
+    bool failed;
+} Engine;
+
+int64_t sim_op_duration_ns(const SimConfig *cfg, const IrOp *op)
+{
+    double s = 0;
+    switch (op->kind) {
+    case IR_OP_HOST: s = op->u.host.seconds; break;
+    case IR_OP_COMPUTE:
+        s = hw_gpu_compute_s(&cfg->topo->gpu, (HwDtype)op->dtype, op->u.compute.flops,
+                             op->u.compute.bytes);
+        break;
+    case IR_OP_MEMCPY: s = (double)op->u.memcpy.bytes / cfg->topo->pcie_Bps; break;
+    default: s = 0;
+    }
+    return (int64_t)llround(s * 1e9);
+}
+
+static int class_of_rank(const IrSchedule *s, int rank)
+{
+    for (int c = 0; c < s->n_classes; c++)
+        if (ir_class_has_rank(s->classes[c], rank))
+            return c;
+    return -1;
+}
+
+/* For each class and group: how many classes take part in the class's instance of the group.
+ * Computed once from the first rank of the class; classes are symmetric by construction. */
+static bool compute_partners(Engine *e)
+{
+    const IrSchedule *s = e->s;
+    e->partners = g_new0(int *, s->n_classes);
+    for (int c = 0; c < s->n_classes; c++) {
+        e->partners[c] = g_new0(int, MAX(1, s->n_groups));
+        for (int g = 0; g < s->n_groups; g++) {
+            const IrGroup *grp = &s->groups[g];
+            int *members = g_new(int, grp->size);
+            ir_group_members(s, grp, s->classes[c]->first_rank, members);
+            gboolean *seen = g_new0(gboolean, s->n_classes);
+            int count = 0;
+            for (int i = 0; i < grp->size; i++) {
+                int mc = members[i] < s->world ? class_of_rank(s, members[i]) : -1;
+                if (mc < 0) {
+                    g_free(members);
+                    g_free(seen);
+                    g_set_error(e->error, FSD_ERROR, FSD_ERROR_INPUT,
+                                "schedule: group \"%s\" of rank %d includes rank %d, which no "
+                                "rank class holds", grp->name, s->classes[c]->first_rank,
+                                members[i]);
+                    return false;
+                }
+                if (!seen[mc]) {
+                    seen[mc] = TRUE;
+                    count++;
+                }
+            }
+            e->partners[c][g] = count;
+            g_free(members);
+            g_free(seen);
+        }
+    }
+    return true;
+}
+
+static void prepare_class(Engine *e, int ci)
+{
+    const IrClass *c = e->s->classes[ci];
+    ClassState *st = &e->st[ci];
+    int n = ir_class_n_ops(c);
+    st->cls = c;
+    st->n_ops = n;
+    st->pending = g_new0(int32_t, n);
+    st->coll_seq = g_new0(uint32_t, n);
+    int *last_on_stream = g_new(int, c->n_streams);
+    for (int i = 0; i < c->n_streams; i++)
+        last_on_stream[i] = -1;
+    uint32_t *group_seq = g_new0(uint32_t, MAX(1, e->s->n_groups));
+    /* Edge list: (from, to). Count first, then fill (CSR). */
+    GArray *edges = g_array_sized_new(FALSE, FALSE, sizeof(uint32_t) * 2, (guint)n * 3);
+    int last_host = -1;
+    for (int i = 0; i < n; i++) {
+        const IrOp *op = ir_op(c, i);
+        const uint32_t *deps = ir_op_deps(c, op);
+        uint32_t edge[2];
+        for (uint32_t d = 0; d < op->n_deps; d++) {
+            edge[0] = deps[d];
+            edge[1] = (uint32_t)i;
+            g_array_append_val(edges, edge);
+        }
+        int prev = last_on_stream[op->stream];
+        if (prev >= 0) {
+            edge[0] = (uint32_t)prev;
+            edge[1] = (uint32_t)i;
+            g_array_append_val(edges, edge);
+        }
+        bool host = c->streams[op->stream].host;
+        if (!host && last_host >= 0 && last_host != prev) {
+            edge[0] = (uint32_t)last_host;
+            edge[1] = (uint32_t)i;
+            g_array_append_val(edges, edge);
+        }
+        if (host)
+            last_host = i;
+        last_on_stream[op->stream] = i;
+        if (op->kind == IR_OP_COLL)
+            st->coll_seq[i] = group_seq[op->u.coll.group]++;
+    }
+    st->succ_start = g_new0(uint32_t, n + 1);
+    for (guint k = 0; k < edges->len; k++) {
+        uint32_t *edge = &g_array_index(edges, uint32_t, 2 * k);
+        st->succ_start[edge[0] + 1]++;
+        st->pending[edge[1]]++;
+    }
+    for (int i = 0; i < n; i++)
+        st->succ_start[i + 1] += st->succ_start[i];
+    st->succ = g_new(uint32_t, MAX(1u, edges->len));
+    uint32_t *fill = g_memdup2(st->succ_start, sizeof(uint32_t) * (gsize)(n + 1));
+    for (guint k = 0; k < edges->len; k++) {
+        uint32_t *edge = &g_array_index(edges, uint32_t, 2 * k);
+        st->succ[fill[edge[0]]++] = edge[1];
+    }
+    g_free(fill);
+    g_array_free(edges, TRUE);
+    g_free(last_on_stream);
+    g_free(group_seq);
+}
+
+static void finish_at(Engine *e, int ci, int op, int64_t end_ns)
+{
+    e->res->classes[ci].end_ns[op] = end_ns;
+    pq_push(&e->pq, end_ns, ci, op);
+}
+
+static Rendezvous *rendezvous_get(Engine *e, char *key, int needed)
+{
+    Rendezvous *r = g_hash_table_lookup(e->rendezvous, key);
+    if (!r) {
+        r = g_new0(Rendezvous, 1);
+        r->needed = needed;
+        r->members = g_array_new(FALSE, FALSE, sizeof(ClassOp));
+        g_hash_table_insert(e->rendezvous, key, r);
+    } else {
+        g_free(key);
+    }
+    return r;
+}
+
+static void rendezvous_free(gpointer p)
+{
+    Rendezvous *r = p;
+    g_array_free(r->members, TRUE);
+    g_free(r);
+}
+
+static void start_coll(Engine *e, int ci, int opi, int64_t now)
+{
+    const IrSchedule *s = e->s;
+    const IrOp *op = ir_op(e->st[ci].cls, opi);
+    int g = op->u.coll.group;
+    char *key = g_strdup_printf("c%d:%u", g, e->st[ci].coll_seq[opi]);
+    Rendezvous *r = rendezvous_get(e, key, e->partners[ci][g]);
+    ClassOp me = {ci, opi};
+    g_array_append_val(r->members, me);
+    r->arrived++;
+    r->last_arrival_ns = MAX(r->last_arrival_ns, now);
+    if (r->arrived < r->needed)
+        return;
+    const IrGroup *grp = &s->groups[g];
+    CollShape shape = {(IrCollKind)op->u.coll.coll, op->u.coll.bytes, grp->size, 0, 0};
+    ir_group_shape(s, grp, &shape.nodes, &shape.ranks_per_node);
+    double dur_s = e->cfg->coll->time_s(e->cfg->coll, &shape, NULL);
+    int64_t end = r->last_arrival_ns + (int64_t)llround(dur_s * 1e9);
+    double sent = coll_bytes_sent_per_rank(shape.kind, shape.bytes, shape.nranks);
+    double inter = shape.nodes > 1 ? sent / shape.ranks_per_node : 0;
+    for (guint i = 0; i < r->members->len; i++) {
+        ClassOp m = g_array_index(r->members, ClassOp, i);
+        SimClassResult *cr = &e->res->classes[m.cls];
+        cr->coll_bytes_sent += sent;
+        cr->inter_node_bytes_sent += inter;
+        cr->coll_time_by_kind[shape.kind] += sim_ns_to_s(end - cr->start_ns[m.op]);
+        cr->coll_count_by_kind[shape.kind]++;
+        finish_at(e, m.cls, m.op, end);
+    }
+    g_hash_table_remove(e->rendezvous, key);
+}
+
+static void start_p2p(Engine *e, int ci, int opi, int64_t now)
+{
+    const IrSchedule *s = e->s;
+    const IrOp *op = ir_op(e->st[ci].cls, opi);
+    int rank = s->classes[ci]->first_rank;
+    int peer = rank + op->u.p2p.peer_offset;
+    int pc = peer >= 0 && peer < s->world ? class_of_rank(s, peer) : -1;
+    if (pc < 0) {
+        g_set_error(e->error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "schedule: %s of class %d to rank %d, which no rank class holds",
+                    ir_op_kind_name(op->kind), ci, peer);
+        e->failed = true;
+        return;
+    }
+    int from = op->kind == IR_OP_SEND ? ci : pc, to = op->kind == IR_OP_SEND ? pc : ci;
+    char *key = g_strdup_printf("p%d>%d:%u", from, to, op->u.p2p.tag);
+    Rendezvous *r = rendezvous_get(e, key, from == to ? 2 : 2);
+    ClassOp me = {ci, opi};
+    g_array_append_val(r->members, me);
+    r->arrived++;
+    r->last_arrival_ns = MAX(r->last_arrival_ns, now);
+    if (r->arrived < r->needed)
+        return;
+    bool same_node = rank / s->gpus_per_node == peer / s->gpus_per_node;
+    double dur_s = e->cfg->coll->p2p_s(e->cfg->coll, op->u.p2p.bytes, same_node);
+    int64_t end = r->last_arrival_ns + (int64_t)llround(dur_s * 1e9);
+    for (guint i = 0; i < r->members->len; i++) {
+        ClassOp m = g_array_index(r->members, ClassOp, i);
+        const IrOp *mo = ir_op(e->st[m.cls].cls, m.op);
+        if (mo->kind == IR_OP_SEND) {
+            e->res->classes[m.cls].coll_bytes_sent += (double)mo->u.p2p.bytes;
+            if (!same_node)
+                e->res->classes[m.cls].inter_node_bytes_sent += (double)mo->u.p2p.bytes;
+        }
+        finish_at(e, m.cls, m.op, end);
+    }
+    g_hash_table_remove(e->rendezvous, key);
+}
+
+static void start_op(Engine *e, int ci, int opi, int64_t now)
+{
+    const IrClass *c = e->st[ci].cls;
+    const IrOp *op = ir_op(c, opi);
+    SimClassResult *cr = &e->res->classes[ci];
+    cr->start_ns[opi] = now;
+    switch (op->kind) {
+    case IR_OP_HOST:
+    case IR_OP_COMPUTE:
+    case IR_OP_MEMCPY:
+        finish_at(e, ci, opi, now + sim_op_duration_ns(e->cfg, op));
+        break;
+    case IR_OP_ALLOC:
+        if (!mem_tracker_alloc(&cr->mem, now, op->u.mem.buffer, ir_class_string(c, op->u.mem.buffer),
+                               (IrMemCategory)op->u.mem.category, op->u.mem.bytes, e->error))
+            e->failed = true;
+        finish_at(e, ci, opi, now);
+        break;
+    case IR_OP_FREE:
+        if (!mem_tracker_free(&cr->mem, now, op->u.mem.buffer, ir_class_string(c, op->u.mem.buffer),
+                              e->error))
+            e->failed = true;
+        finish_at(e, ci, opi, now);
+        break;
+    case IR_OP_COLL:
+        start_coll(e, ci, opi, now);
+        break;
+    case IR_OP_SEND:
+    case IR_OP_RECV:
+        start_p2p(e, ci, opi, now);
+        break;
+    default:
+        g_assert_not_reached();
+    }
+}
+
+static void report_deadlock(Engine *e)
+{
+    for (int ci = 0; ci < e->s->n_classes; ci++) {
+        ClassState *st = &e->st[ci];
+        for (int i = 0; i < st->n_ops; i++) {
+            if (e->res->classes[ci].end_ns[i] < 0) {
+                const IrOp *op = ir_op(st->cls, i);
+                g_set_error(e->error, FSD_ERROR, FSD_ERROR_INPUT,
+                            "schedule deadlock: op %d (\"%s\", %s on stream %s) of rank class %d "
+                            "never completed; a collective or send/recv has no matching op in "
+                            "its peers' programs",
+                            i, ir_class_string(st->cls, op->name), ir_op_kind_name(op->kind),
+                            st->cls->streams[op->stream].name, ci);
+                return;
+            }
+        }
+    }
+}
+
+SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
+{
+    Engine e = {.s = s, .cfg = cfg, .error = error};
+    e.res = g_new0(SimResult, 1);
+    e.res->n_classes = s->n_classes;
+    e.res->classes = g_new0(SimClassResult, s->n_classes);
+    e.st = g_new0(ClassState, s->n_classes);
+    e.rendezvous = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, rendezvous_free);
+    pq_init(&e.pq);
+    bool ok = compute_partners(&e);
+    for (int ci = 0; ok && ci < s->n_classes; ci++) {
+        prepare_class(&e, ci);
+        SimClassResult *cr = &e.res->classes[ci];
+        int n = e.st[ci].n_ops;
+        cr->start_ns = g_new(int64_t, MAX(1, n));
+        cr->end_ns = g_new(int64_t, MAX(1, n));
+        for (int i = 0; i < n; i++)
+            cr->start_ns[i] = cr->end_ns[i] = -1;
+        mem_tracker_init(&cr->mem);
+    }
+    /* Ops with nothing to wait for start at time zero, in program order. */
+    for (int ci = 0; ok && ci < s->n_classes; ci++)
+        for (int i = 0; i < e.st[ci].n_ops && !e.failed; i++)
+            if (e.st[ci].pending[i] == 0)
+                start_op(&e, ci, i, 0);
+    PqEvent ev;
+    while (ok && !e.failed && pq_pop(&e.pq, &ev)) {
+        e.res->events++;
+        ClassState *st = &e.st[ev.cls];
+        st->n_done++;
+        e.res->makespan_ns = MAX(e.res->makespan_ns, ev.time_ns);
+        for (uint32_t k = st->succ_start[ev.op]; k < st->succ_start[ev.op + 1] && !e.failed; k++) {
+            uint32_t next = st->succ[k];
+            if (--st->pending[next] == 0)
+                start_op(&e, ev.cls, (int)next, ev.time_ns);
+        }
+    }
+    ok = ok && !e.failed;
+    for (int ci = 0; ok && ci < s->n_classes; ci++) {
+        if (e.st[ci].n_done != e.st[ci].n_ops) {
+            report_deadlock(&e);
+            ok = false;
+        }
+    }
+    for (int ci = 0; ci < s->n_classes; ci++) {
+        g_free(e.st[ci].pending);
+        g_free(e.st[ci].succ_start);
+        g_free(e.st[ci].succ);
+        g_free(e.st[ci].coll_seq);
+        if (e.partners)
+            g_free(e.partners[ci]);
+    }
+    g_free(e.partners);
+    g_free(e.st);
+    g_hash_table_destroy(e.rendezvous);
+    pq_destroy(&e.pq);
+    if (!ok) {
+        sim_result_free(e.res);
+        return NULL;
+    }
+    return e.res;
+}
+
+void sim_result_free(SimResult *r)
+{
+    if (!r)
+        return;
+    for (int ci = 0; ci < r->n_classes; ci++) {
+        g_free(r->classes[ci].start_ns);
+        g_free(r->classes[ci].end_ns);
+        mem_tracker_clear(&r->classes[ci].mem);
+    }
+    g_free(r->classes);
+    g_free(r);
+}

@@ -1,0 +1,55 @@
+/* sim: the discrete-event engine. Replays a schedule on a hardware model: each rank class is
+ * simulated once (its ranks behave identically), collectives start when every member class has
+ * reached them, and the memory accountant sees allocations and frees in simulated time.
+ *
+ * Time is integer nanoseconds everywhere (int64: 292 years), so event order never depends on
+ * floating-point rounding. Cost: O(E log E) for E ops plus their dependency edges; no per-GPU or
+ * per-ring-step work. */
+#ifndef FSD_SIM_H
+#define FSD_SIM_H
+
+#include "../coll/coll.h"
+#include "../hw/hw.h"
+#include "../ir/ir.h"
+#include "../mem/mem.h"
+
+#include <glib.h>
+
+typedef struct {
+    int64_t *start_ns; /* per op: when it started (for a collective: when this class arrived) */
+    int64_t *end_ns;
+    MemTracker mem;
+    /* communication totals per GPU of this class */
+    double coll_bytes_sent;
+    double inter_node_bytes_sent;
+    double coll_time_by_kind[IR_COLL_KIND_COUNT];
+    int coll_count_by_kind[IR_COLL_KIND_COUNT];
+} SimClassResult;
+
+typedef struct {
+    int n_classes;
+    SimClassResult *classes;
+    int64_t makespan_ns;
+    uint64_t events;
+} SimResult;
+
+typedef struct {
+    const HwTopology *topo;
+    const CollModel *coll;
+} SimConfig;
+
+/* Runs the schedule. Errors (FSD_ERROR_INPUT) for schedules that cannot run: a collective whose
+ * peers never arrive (deadlock), a free of a buffer that is not allocated, a group that does not
+ * fit the layout. */
+SimResult *sim_run(const IrSchedule *sched, const SimConfig *cfg, GError **error);
+void sim_result_free(SimResult *r);
+
+/* Duration of one op on this hardware, in ns (compute, host; 0 for others). */
+int64_t sim_op_duration_ns(const SimConfig *cfg, const IrOp *op);
+
+static inline double sim_ns_to_s(int64_t ns)
+{
+    return (double)ns * 1e-9;
+}
+
+#endif

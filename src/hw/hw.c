@@ -1,0 +1,196 @@
+/* hw: topology loading; see hw.h. */
+#include "hw.h"
+
+#include "../util/cfg.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const dtype_names[HW_DTYPE_COUNT] = {"fp32", "tf32", "bf16", "fp16"};
+
+const char *hw_dtype_name(HwDtype dtype)
+{
+    return dtype_names[dtype];
+}
+
+bool hw_dtype_parse(const char *text, HwDtype *out)
+{
+    static const struct {
+        const char *name;
+        HwDtype dtype;
+    } names[] = {{"fp32", HW_DTYPE_FP32},    {"float32", HW_DTYPE_FP32}, {"float", HW_DTYPE_FP32},
+                 {"tf32", HW_DTYPE_TF32},    {"bf16", HW_DTYPE_BF16},    {"bfloat16", HW_DTYPE_BF16},
+                 {"fp16", HW_DTYPE_FP16},    {"float16", HW_DTYPE_FP16}, {"half", HW_DTYPE_FP16}};
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        if (text && strcmp(text, names[i].name) == 0) {
+            *out = names[i].dtype;
+            return true;
+        }
+    }
+    return false;
+}
+
+int hw_dtype_bytes(HwDtype dtype)
+{
+    return (dtype == HW_DTYPE_BF16 || dtype == HW_DTYPE_FP16) ? 2 : 4;
+}
+
+double hw_gpu_compute_s(const HwGpu *gpu, HwDtype dtype, double flops, double bytes)
+{
+    /* GEMMs are compute-bound and elementwise kernels memory-bound, and an op is a sequence of
+     * both, so the two terms add. */
+    double flop_s = flops / (gpu->peak_flops[dtype] * gpu->matmul_efficiency);
+    double mem_s = bytes / (gpu->hbm_Bps * gpu->memory_efficiency);
+    return flop_s + mem_s;
+}
+
+void hw_topology_free(HwTopology *topo)
+{
+    if (!topo)
+        return;
+    g_free(topo->name);
+    g_free(topo->description);
+    g_free(topo->file);
+    g_free(topo->gpu.name);
+    g_free(topo->gpu_link);
+    g_free(topo->nic);
+    g_free(topo->net_kind);
+    g_free(topo->net_description);
+    if (topo->sources)
+        g_hash_table_destroy(topo->sources);
+    g_free(topo);
+}
+
+/* Reads {"value", "source"} at key, scales it and records the source under "section.key". */
+static bool sourced(HwTopology *topo, CfgObj *co, const char *key, bool required, double min,
+                    double max, double scale, double *out, GError **error)
+{
+    double value = *out / scale;
+    char *source = NULL;
+    if (!cfg_get_sourced(co, key, required, min, max, &value, &source, error))
+        return false;
+    *out = value * scale;
+    if (source)
+        g_hash_table_insert(topo->sources,
+                            *co->path ? g_strdup_printf("%s.%s", co->path, key) : g_strdup(key),
+                            source);
+    return true;
+}
+
+static bool load_gpu(HwTopology *topo, CfgObj *root, GError **error)
+{
+    CfgObj co;
+    HwGpu *gpu = &topo->gpu;
+    if (!cfg_obj_child(root, "gpu", false, &co, error))
+        return false;
+    const double TF = 1e12, GiB = 1073741824.0, GB = 1e9, us = 1e-6;
+    /* Defaults for optional figures; files should state them (see topologies/README.md). */
+    gpu->reserved_bytes = 0;
+    gpu->launch_overhead_s = 0;
+    bool ok = cfg_get_string(&co, "name", true, &gpu->name, error) &&
+              sourced(topo, &co, "peak_tflops_bf16", true, 1e-3, 1e5, TF, &gpu->peak_flops[HW_DTYPE_BF16], error) &&
+              sourced(topo, &co, "peak_tflops_fp16", true, 1e-3, 1e5, TF, &gpu->peak_flops[HW_DTYPE_FP16], error) &&
+              sourced(topo, &co, "peak_tflops_tf32", false, 1e-3, 1e5, TF, &gpu->peak_flops[HW_DTYPE_TF32], error) &&
+              sourced(topo, &co, "peak_tflops_fp32", true, 1e-3, 1e5, TF, &gpu->peak_flops[HW_DTYPE_FP32], error) &&
+              sourced(topo, &co, "memory_GiB", true, 0.001, 1e5, GiB, &gpu->memory_bytes, error) &&
+              sourced(topo, &co, "hbm_GBps", true, 1, 1e6, GB, &gpu->hbm_Bps, error) &&
+              sourced(topo, &co, "matmul_efficiency", true, 0.01, 1, 1, &gpu->matmul_efficiency, error) &&
+              sourced(topo, &co, "memory_efficiency", true, 0.01, 1, 1, &gpu->memory_efficiency, error) &&
+              sourced(topo, &co, "launch_overhead_us", false, 0, 1e4, us, &gpu->launch_overhead_s, error) &&
+              sourced(topo, &co, "reserved_GiB", false, 0, 1e4, GiB, &gpu->reserved_bytes, error) &&
+              cfg_obj_check_unknown(&co, "see topologies/README.md for the keys of \"gpu\"", error);
+    /* No TF32 figure (e.g. V100): fp32 matmuls run at the fp32 peak. */
+    if (ok && gpu->peak_flops[HW_DTYPE_TF32] == 0)
+        gpu->peak_flops[HW_DTYPE_TF32] = gpu->peak_flops[HW_DTYPE_FP32];
+    if (ok && gpu->reserved_bytes >= gpu->memory_bytes) {
+        cfg_set_error(error, co.file, co.path, "reserved_GiB", "must be below memory_GiB");
+        ok = false;
+    }
+    cfg_obj_close(&co);
+    return ok;
+}
+
+static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
+{
+    CfgObj co;
+    if (!cfg_obj_child(root, "node", false, &co, error))
+        return false;
+    const double GB = 1e9, GiB = 1073741824.0, us = 1e-6;
+    double gpus = 0, nics = 0;
+    /* Host figures default to a PCIe Gen4 x16 link and a two-socket DDR4 node when absent. */
+    topo->pcie_Bps = 25e9;
+    topo->host_memory_bytes = 512 * GiB;
+    topo->host_memory_Bps = 200e9;
+    bool ok = sourced(topo, &co, "gpus", true, 1, 64, 1, &gpus, error) &&
+              cfg_get_string(&co, "gpu_link", true, &topo->gpu_link, error) &&
+              sourced(topo, &co, "gpu_link_GBps", true, 0.1, 1e5, GB, &topo->gpu_link_Bps, error) &&
+              sourced(topo, &co, "gpu_link_latency_us", true, 0, 1e4, us, &topo->gpu_link_latency_s, error) &&
+              sourced(topo, &co, "nics", true, 0, 64, 1, &nics, error) &&
+              cfg_get_string(&co, "nic", false, &topo->nic, error) &&
+              sourced(topo, &co, "nic_GBps", nics > 0, 0.01, 1e4, GB, &topo->nic_Bps, error) &&
+              sourced(topo, &co, "nic_latency_us", false, 0, 1e4, us, &topo->nic_latency_s, error) &&
+              sourced(topo, &co, "pcie_GBps", false, 0.1, 1e4, GB, &topo->pcie_Bps, error) &&
+              sourced(topo, &co, "host_memory_GiB", false, 1, 1e6, GiB, &topo->host_memory_bytes, error) &&
+              sourced(topo, &co, "host_memory_GBps", false, 1, 1e5, GB, &topo->host_memory_Bps, error) &&
+              cfg_obj_check_unknown(&co, "see topologies/README.md for the keys of \"node\"", error);
+    if (ok && (gpus != floor(gpus) || nics != floor(nics))) {
+        cfg_set_error(error, co.file, co.path, gpus != floor(gpus) ? "gpus" : "nics",
+                      "expected a whole number");
+        ok = false;
+    }
+    topo->gpus_per_node = (int)gpus;
+    topo->nics_per_node = (int)nics;
+    cfg_obj_close(&co);
+    return ok;
+}
+
+static bool load_network(HwTopology *topo, CfgObj *root, GError **error)
+{
+    CfgObj co;
+    if (!cfg_obj_child(root, "network", false, &co, error))
+        return false;
+    bool ok = cfg_get_string(&co, "kind", true, &topo->net_kind, error) &&
+              sourced(topo, &co, "latency_us", true, 0, 1e5, 1e-6, &topo->net_latency_s, error) &&
+              cfg_get_string(&co, "description", false, &topo->net_description, error) &&
+              cfg_obj_check_unknown(&co, "see topologies/README.md for the keys of \"network\"", error);
+    cfg_obj_close(&co);
+    return ok;
+}
+
+HwTopology *hw_topology_load(const char *file, GError **error)
+{
+    cJSON *json = cfg_parse_file(file, error);
+    if (!json)
+        return NULL;
+    HwTopology *topo = g_new0(HwTopology, 1);
+    topo->file = g_strdup(file);
+    topo->sources = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    CfgObj root;
+    char *format = NULL;
+    int64_t version = 0;
+    double nodes_max = 0;
+    bool ok = cfg_obj_open(&root, file, "", json, error) &&
+              cfg_get_string(&root, "format", true, &format, error);
+    if (ok && strcmp(format, "fsdpsim-topology") != 0) {
+        cfg_set_error(error, file, "", "format", "expected \"fsdpsim-topology\", got \"%s\"", format);
+        ok = false;
+    }
+    ok = ok && cfg_get_int(&root, "version", true, 1, 1, &version, error) &&
+         cfg_get_string(&root, "name", true, &topo->name, error) &&
+         cfg_get_string(&root, "description", false, &topo->description, error) &&
+         sourced(topo, &root, "nodes_max", true, 1, 1e6, 1, &nodes_max, error) &&
+         load_gpu(topo, &root, error) && load_node(topo, &root, error) &&
+         load_network(topo, &root, error) &&
+         cfg_obj_check_unknown(&root, "expected format, version, name, description, nodes_max, "
+                                      "gpu, node, network", error);
+    topo->nodes_max = (int)nodes_max;
+    if (root.seen)
+        cfg_obj_close(&root);
+    g_free(format);
+    cJSON_Delete(json);
+    if (!ok) {
+        hw_topology_free(topo);
+        return NULL;
+    }
+    return topo;
+}

@@ -1,0 +1,63 @@
+/* hw: the node-level hardware model of a machine, loaded from topologies/NAME.json.
+ *
+ * Units are in the names: *_Bps is bytes per second (1e9 bytes = 1 GB), *_s seconds, *_bytes
+ * bytes, peak_flops in FLOP/s. Every number in the file carries its source; the loader keeps them
+ * so reports can cite them. */
+#ifndef FSD_HW_H
+#define FSD_HW_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum { HW_DTYPE_FP32, HW_DTYPE_TF32, HW_DTYPE_BF16, HW_DTYPE_FP16, HW_DTYPE_COUNT } HwDtype;
+
+typedef struct {
+    char *name;
+    double peak_flops[HW_DTYPE_COUNT]; /* dense tensor/vector peak per dtype */
+    double memory_bytes;               /* HBM capacity */
+    double reserved_bytes;             /* not usable by tensors: CUDA context, cuBLAS, NCCL */
+    double hbm_Bps;                    /* HBM peak bandwidth */
+    double matmul_efficiency;          /* fraction of peak reached by large GEMMs */
+    double memory_efficiency;          /* fraction of HBM peak reached by streaming kernels */
+    double launch_overhead_s;          /* host time to launch one kernel */
+} HwGpu;
+
+typedef struct {
+    char *name;
+    char *description;
+    char *file;
+    int nodes_max;
+    HwGpu gpu;
+    int gpus_per_node;
+    char *gpu_link;          /* "nvlink3", "pcie4", ... */
+    double gpu_link_Bps;     /* per GPU per direction into the node fabric */
+    double gpu_link_latency_s;
+    int nics_per_node;
+    char *nic;
+    double nic_Bps;          /* achieved per NIC per direction */
+    double nic_latency_s;
+    double net_latency_s;    /* end-to-end inter-node latency */
+    char *net_kind;          /* "dragonfly+", "fat-tree", ... */
+    char *net_description;
+    /* Host side, used by CPU offload and initialisation; defaults when a file omits them. */
+    double pcie_Bps;         /* host<->GPU per GPU per direction */
+    double host_memory_bytes;
+    double host_memory_Bps;
+    GHashTable *sources;     /* "gpu.peak_tflops_bf16" -> source string */
+} HwTopology;
+
+HwTopology *hw_topology_load(const char *file, GError **error);
+void hw_topology_free(HwTopology *topo);
+
+const char *hw_dtype_name(HwDtype dtype);
+/* Parses "fp32", "tf32", "bf16", "fp16" (also "float32", "bfloat16", "float16"). */
+bool hw_dtype_parse(const char *text, HwDtype *out);
+/* Storage bytes per element (tf32 is stored as fp32). */
+int hw_dtype_bytes(HwDtype dtype);
+
+/* Time of a kernel sequence: flops at the achieved tensor peak plus bytes at the achieved HBM
+ * bandwidth (GEMMs compute-bound, elementwise kernels memory-bound). */
+double hw_gpu_compute_s(const HwGpu *gpu, HwDtype dtype, double flops, double bytes);
+
+#endif

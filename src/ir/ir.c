@@ -1,0 +1,179 @@
+/* ir: schedule construction and queries; see ir.h. */
+#include "ir.h"
+
+#include <string.h>
+
+IrSchedule *ir_schedule_new(int nodes, int gpus_per_node)
+{
+    IrSchedule *s = g_new0(IrSchedule, 1);
+    s->nodes = nodes;
+    s->gpus_per_node = gpus_per_node;
+    s->world = nodes * gpus_per_node;
+    s->meta = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    return s;
+}
+
+static void class_free(IrClass *c)
+{
+    for (int i = 0; i < c->n_streams; i++)
+        g_free(c->streams[i].name);
+    g_free(c->streams);
+    g_array_free(c->ops, TRUE);
+    g_array_free(c->deps, TRUE);
+    g_ptr_array_free(c->strings, TRUE);
+    g_hash_table_destroy(c->string_index);
+    g_free(c);
+}
+
+void ir_schedule_free(IrSchedule *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->n_groups; i++)
+        g_free(s->groups[i].name);
+    g_free(s->groups);
+    for (int i = 0; i < s->n_classes; i++)
+        class_free(s->classes[i]);
+    g_free(s->classes);
+    g_hash_table_destroy(s->meta);
+    g_free(s);
+}
+
+int ir_group_add(IrSchedule *s, const char *name, int size, int stride)
+{
+    for (int i = 0; i < s->n_groups; i++) {
+        if (strcmp(s->groups[i].name, name) == 0)
+            return i;
+    }
+    s->groups = g_renew(IrGroup, s->groups, s->n_groups + 1);
+    s->groups[s->n_groups] = (IrGroup){g_strdup(name), size, stride};
+    return s->n_groups++;
+}
+
+void ir_meta_set(IrSchedule *s, const char *key, const char *value)
+{
+    g_hash_table_insert(s->meta, g_strdup(key), g_strdup(value));
+}
+
+IrClass *ir_class_add(IrSchedule *s, int first_rank, int n_ranks, int rank_stride)
+{
+    IrClass *c = g_new0(IrClass, 1);
+    c->first_rank = first_rank;
+    c->n_ranks = n_ranks;
+    c->rank_stride = rank_stride > 0 ? rank_stride : 1;
+    c->ops = g_array_new(FALSE, TRUE, sizeof(IrOp));
+    c->deps = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    c->strings = g_ptr_array_new_with_free_func(g_free);
+    c->string_index = g_hash_table_new(g_str_hash, g_str_equal);
+    s->classes = g_renew(IrClass *, s->classes, s->n_classes + 1);
+    s->classes[s->n_classes++] = c;
+    return c;
+}
+
+int ir_stream_add(IrClass *c, const char *name, bool host)
+{
+    int found = ir_stream_find(c, name);
+    if (found >= 0)
+        return found;
+    g_assert(c->n_streams < UINT16_MAX);
+    c->streams = g_renew(IrStream, c->streams, c->n_streams + 1);
+    c->streams[c->n_streams] = (IrStream){g_strdup(name), host};
+    return c->n_streams++;
+}
+
+int ir_stream_find(const IrClass *c, const char *name)
+{
+    for (int i = 0; i < c->n_streams; i++) {
+        if (strcmp(c->streams[i].name, name) == 0)
+            return i;
+    }
+    return -1;
+}
+
+uint32_t ir_string(IrClass *c, const char *text)
+{
+    gpointer found = g_hash_table_lookup(c->string_index, text);
+    if (found)
+        return (uint32_t)(GPOINTER_TO_UINT(found) - 1);
+    char *copy = g_strdup(text);
+    g_ptr_array_add(c->strings, copy);
+    g_hash_table_insert(c->string_index, copy, GUINT_TO_POINTER(c->strings->len));
+    return c->strings->len - 1;
+}
+
+const char *ir_class_string(const IrClass *c, uint32_t index)
+{
+    return g_ptr_array_index(c->strings, index);
+}
+
+int ir_op_add(IrClass *c, const IrOp *op, const char *name, const int *deps, int n_deps)
+{
+    IrOp copy = *op;
+    int index = (int)c->ops->len;
+    g_assert(op->stream < c->n_streams);
+    copy.name = ir_string(c, name ? name : "");
+    copy.dep_start = c->deps->len;
+    copy.n_deps = 0;
+    for (int i = 0; i < n_deps; i++) {
+        if (deps[i] < 0)
+            continue;
+        g_assert(deps[i] < index); /* programs are in issue order: deps point backwards */
+        uint32_t d = (uint32_t)deps[i];
+        g_array_append_val(c->deps, d);
+        copy.n_deps++;
+    }
+    g_array_append_val(c->ops, copy);
+    return index;
+}
+
+void ir_group_members(const IrSchedule *s, const IrGroup *g, int rank, int *members)
+{
+    int span = g->size * g->stride;
+    int base = (rank / span) * span + rank % g->stride;
+    for (int i = 0; i < g->size; i++)
+        members[i] = base + i * g->stride;
+}
+
+void ir_group_shape(const IrSchedule *s, const IrGroup *g, int *nodes, int *ranks_per_node)
+{
+    int G = s->gpus_per_node;
+    int per_node;
+    if (g->stride >= G)
+        per_node = 1;
+    else
+        per_node = MIN(g->size, (G + g->stride - 1) / g->stride);
+    *ranks_per_node = per_node;
+    *nodes = (g->size + per_node - 1) / per_node;
+}
+
+bool ir_class_has_rank(const IrClass *c, int rank)
+{
+    int off = rank - c->first_rank;
+    return off >= 0 && off % c->rank_stride == 0 && off / c->rank_stride < c->n_ranks;
+}
+
+static const char *const op_kind_names[IR_OP_KIND_COUNT] = {"host", "compute", "coll", "send",
+                                                             "recv", "alloc", "free", "memcpy"};
+static const char *const coll_kind_names[IR_COLL_KIND_COUNT] = {
+    "allgather", "reduce_scatter", "allreduce", "broadcast", "alltoall"};
+static const char *const mem_names[IR_MEM_CATEGORY_COUNT] = {"params", "grads", "optimizer",
+                                                             "activations", "comm_buffers"};
+static const char *const phase_names[IR_PHASE_COUNT] = {"forward", "backward", "optimizer",
+                                                        "other"};
+
+const char *ir_op_kind_name(IrOpKind kind)
+{
+    return op_kind_names[kind];
+}
+const char *ir_coll_kind_name(IrCollKind kind)
+{
+    return coll_kind_names[kind];
+}
+const char *ir_mem_category_name(IrMemCategory cat)
+{
+    return mem_names[cat];
+}
+const char *ir_phase_name(IrPhase phase)
+{
+    return phase_names[phase];
+}

@@ -1,0 +1,179 @@
+/* ir: the schedule, fsdpsim's one description of what every rank does in a training step.
+ *
+ * A program is the list of ops in the order the HOST ISSUES them (the Python thread launching
+ * kernels). Each op runs on a named stream; a stream executes its ops in issue order, and an op
+ * also waits for its explicit dependencies. Ops on GPU streams cannot start before the host has
+ * issued them: each implicitly depends on the last host op before it. This is what makes CPU
+ * run-ahead, prefetching and the FSDP rate limiter behave as they do in PyTorch: they are
+ * properties of the generated program, not of the engine.
+ *
+ * Collectives on one process group share that group's NCCL stream, so they serialise in issue
+ * order, as ProcessGroupNCCL does.
+ *
+ * Memory: ALLOC is placed on the host stream (the caching allocator hands out memory when the host
+ * asks); FREE on the stream of the tensor's last use (the block is reusable once that stream has
+ * passed it, as record_stream makes it).
+ *
+ * Ranks whose programs are identical up to renaming form one rank class and are stored once. */
+#ifndef FSD_IR_H
+#define FSD_IR_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define IR_FORMAT "fsdpsim-schedule"
+#define IR_VERSION 1
+
+typedef enum {
+    IR_OP_HOST,    /* host-side work (Python, kernel launches) or a host wait on its deps */
+    IR_OP_COMPUTE, /* GPU kernels */
+    IR_OP_COLL,    /* a collective on a process group */
+    IR_OP_SEND,    /* point-to-point to rank + peer_offset */
+    IR_OP_RECV,
+    IR_OP_ALLOC,
+    IR_OP_FREE,
+    IR_OP_MEMCPY,  /* host <-> device copy over PCIe (CPU offload) */
+    IR_OP_KIND_COUNT
+} IrOpKind;
+
+typedef enum {
+    IR_COLL_ALLGATHER,
+    IR_COLL_REDUCE_SCATTER,
+    IR_COLL_ALLREDUCE,
+    IR_COLL_BROADCAST,
+    IR_COLL_ALLTOALL,
+    IR_COLL_KIND_COUNT
+} IrCollKind;
+
+typedef enum {
+    IR_MEM_PARAMS,
+    IR_MEM_GRADS,
+    IR_MEM_OPTIMIZER,
+    IR_MEM_ACTIVATIONS,
+    IR_MEM_COMM,
+    IR_MEM_CATEGORY_COUNT
+} IrMemCategory;
+
+typedef enum { IR_PHASE_FORWARD, IR_PHASE_BACKWARD, IR_PHASE_OPTIMIZER, IR_PHASE_OTHER, IR_PHASE_COUNT } IrPhase;
+
+typedef struct {
+    IrOpKind kind;
+    uint16_t stream;
+    uint8_t phase;  /* IrPhase */
+    uint8_t dtype;  /* HwDtype of compute or collective elements */
+    uint32_t name;  /* index into the class's string table */
+    uint32_t dep_start, n_deps; /* into IrClass.deps */
+    union {
+        struct {
+            double flops;   /* tensor-core FLOPs */
+            double bytes;   /* HBM traffic of memory-bound kernels */
+            double model_flops; /* FLOPs that count towards MFU (no recompute) */
+            uint32_t kernels;
+        } compute;
+        struct {
+            double seconds;
+        } host;
+        struct {
+            uint8_t coll;   /* IrCollKind */
+            uint16_t group; /* index into IrSchedule.groups */
+            uint64_t bytes; /* nccl-tests' "size": the full array (gathered / unreduced) */
+        } coll;
+        struct {
+            int32_t peer_offset; /* peer rank = own rank + offset */
+            uint64_t bytes;
+            uint32_t tag;
+        } p2p;
+        struct {
+            uint64_t bytes;
+            bool to_device; /* h2d when true, d2h otherwise */
+        } memcpy;
+        struct {
+            uint32_t buffer; /* string table index of the buffer's name */
+            uint8_t category; /* IrMemCategory */
+            uint64_t bytes;
+        } mem;
+    } u;
+} IrOp;
+
+typedef struct {
+    char *name;
+    bool host;
+} IrStream;
+
+/* A family of process groups that partitions the ranks: the group of rank r has `size` members
+ * spaced `stride` apart, e.g. size 4 stride 1 = the GPUs of a node; size 8 stride 4 = one GPU
+ * per node across 8 nodes (HYBRID_SHARD's replicate groups). */
+typedef struct {
+    char *name;
+    int size;
+    int stride;
+} IrGroup;
+
+typedef struct {
+    int first_rank, n_ranks, rank_stride; /* the ranks of this class */
+    IrStream *streams;
+    int n_streams;
+    GArray *ops;     /* of IrOp */
+    GArray *deps;    /* of uint32_t op indices (always earlier ops: programs are acyclic) */
+    GPtrArray *strings;
+    GHashTable *string_index; /* string -> index + 1 */
+} IrClass;
+
+typedef struct {
+    int world, nodes, gpus_per_node;
+    IrGroup *groups;
+    int n_groups;
+    IrClass **classes;
+    int n_classes;
+    GHashTable *meta; /* free-form key -> value strings: model, strategy, topology, options */
+} IrSchedule;
+
+IrSchedule *ir_schedule_new(int nodes, int gpus_per_node);
+void ir_schedule_free(IrSchedule *s);
+int ir_group_add(IrSchedule *s, const char *name, int size, int stride);
+void ir_meta_set(IrSchedule *s, const char *key, const char *value);
+
+IrClass *ir_class_add(IrSchedule *s, int first_rank, int n_ranks, int rank_stride);
+int ir_stream_add(IrClass *c, const char *name, bool host);
+int ir_stream_find(const IrClass *c, const char *name);
+uint32_t ir_string(IrClass *c, const char *text);
+const char *ir_class_string(const IrClass *c, uint32_t index);
+
+/* Appends an op (program order = host issue order). deps: n_deps earlier op indices; a negative
+ * index is skipped, so optional dependencies can be passed as -1. Returns the op's index. */
+int ir_op_add(IrClass *c, const IrOp *op, const char *name, const int *deps, int n_deps);
+static inline IrOp *ir_op(const IrClass *c, int index)
+{
+    return &g_array_index(c->ops, IrOp, index);
+}
+static inline int ir_class_n_ops(const IrClass *c)
+{
+    return (int)c->ops->len;
+}
+static inline const uint32_t *ir_op_deps(const IrClass *c, const IrOp *op)
+{
+    return &g_array_index(c->deps, uint32_t, op->dep_start);
+}
+
+/* Members of rank's group in a group family (size entries written to members). */
+void ir_group_members(const IrSchedule *s, const IrGroup *g, int rank, int *members);
+/* How a group of the family lies on the nodes: nodes spanned, ranks per node. */
+void ir_group_shape(const IrSchedule *s, const IrGroup *g, int *nodes, int *ranks_per_node);
+/* Whether a rank belongs to a class. */
+bool ir_class_has_rank(const IrClass *c, int rank);
+
+const char *ir_op_kind_name(IrOpKind kind);
+const char *ir_coll_kind_name(IrCollKind kind);
+const char *ir_mem_category_name(IrMemCategory cat);
+const char *ir_phase_name(IrPhase phase);
+
+/* Versioned JSON (--emit-schedule). Writing then reading gives back the same schedule. */
+char *ir_schedule_to_json(const IrSchedule *s);
+bool ir_schedule_write(const IrSchedule *s, const char *file, GError **error);
+IrSchedule *ir_schedule_read(const char *file, GError **error);
+IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **error);
+/* Structural equality (for tests). */
+bool ir_schedule_equal(const IrSchedule *a, const IrSchedule *b);
+
+#endif

@@ -1,0 +1,462 @@
+/* ir_json: the schedule as versioned JSON ("format": "fsdpsim-schedule", "version": 1).
+ *
+ * Layout: {format, version, world, nodes, gpus_per_node, meta{}, groups[{name,size,stride}],
+ * classes[{first_rank, n_ranks, rank_stride, streams[{name,host}], ops[...]}]}. An op is an
+ * object with kind, stream (name), name, phase, deps (indices of earlier ops of the class) and the
+ * fields of its kind. Numbers are printed so that they read back bit for bit. */
+#include "ir.h"
+
+#include "../hw/hw.h"
+#include "../util/cfg.h"
+
+#include <string.h>
+
+static cJSON *op_to_json(const IrClass *c, const IrOp *op)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "kind", ir_op_kind_name(op->kind));
+    cJSON_AddStringToObject(o, "stream", c->streams[op->stream].name);
+    cJSON_AddStringToObject(o, "name", ir_class_string(c, op->name));
+    cJSON_AddStringToObject(o, "phase", ir_phase_name((IrPhase)op->phase));
+    cJSON *deps = cJSON_AddArrayToObject(o, "deps");
+    const uint32_t *d = ir_op_deps(c, op);
+    for (uint32_t i = 0; i < op->n_deps; i++)
+        cJSON_AddItemToArray(deps, cJSON_CreateNumber(d[i]));
+    switch (op->kind) {
+    case IR_OP_HOST:
+        cJSON_AddNumberToObject(o, "seconds", op->u.host.seconds);
+        break;
+    case IR_OP_COMPUTE:
+        cJSON_AddStringToObject(o, "dtype", hw_dtype_name((HwDtype)op->dtype));
+        cJSON_AddNumberToObject(o, "flops", op->u.compute.flops);
+        cJSON_AddNumberToObject(o, "bytes", op->u.compute.bytes);
+        cJSON_AddNumberToObject(o, "model_flops", op->u.compute.model_flops);
+        cJSON_AddNumberToObject(o, "kernels", op->u.compute.kernels);
+        break;
+    case IR_OP_COLL:
+        cJSON_AddStringToObject(o, "coll", ir_coll_kind_name((IrCollKind)op->u.coll.coll));
+        cJSON_AddStringToObject(o, "dtype", hw_dtype_name((HwDtype)op->dtype));
+        cJSON_AddStringToObject(o, "group", "");
+        cJSON_AddNumberToObject(o, "bytes", (double)op->u.coll.bytes);
+        break;
+    case IR_OP_SEND:
+    case IR_OP_RECV:
+        cJSON_AddNumberToObject(o, "peer_offset", op->u.p2p.peer_offset);
+        cJSON_AddNumberToObject(o, "bytes", (double)op->u.p2p.bytes);
+        cJSON_AddNumberToObject(o, "tag", op->u.p2p.tag);
+        break;
+    case IR_OP_MEMCPY:
+        cJSON_AddStringToObject(o, "dir", op->u.memcpy.to_device ? "h2d" : "d2h");
+        cJSON_AddNumberToObject(o, "bytes", (double)op->u.memcpy.bytes);
+        break;
+    case IR_OP_ALLOC:
+    case IR_OP_FREE:
+        cJSON_AddStringToObject(o, "buffer", ir_class_string(c, op->u.mem.buffer));
+        cJSON_AddStringToObject(o, "category", ir_mem_category_name((IrMemCategory)op->u.mem.category));
+        cJSON_AddNumberToObject(o, "bytes", (double)op->u.mem.bytes);
+        break;
+    default:
+        g_assert_not_reached();
+    }
+    return o;
+}
+
+static int compare_keys(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+char *ir_schedule_to_json(const IrSchedule *s)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "format", IR_FORMAT);
+    cJSON_AddNumberToObject(root, "version", IR_VERSION);
+    cJSON_AddNumberToObject(root, "world", s->world);
+    cJSON_AddNumberToObject(root, "nodes", s->nodes);
+    cJSON_AddNumberToObject(root, "gpus_per_node", s->gpus_per_node);
+    cJSON *meta = cJSON_AddObjectToObject(root, "meta");
+    /* sorted keys: same schedule, same bytes */
+    GPtrArray *keys = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, s->meta);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        g_ptr_array_add(keys, k);
+    g_ptr_array_sort(keys, compare_keys);
+    for (guint i = 0; i < keys->len; i++)
+        cJSON_AddStringToObject(meta, keys->pdata[i], g_hash_table_lookup(s->meta, keys->pdata[i]));
+    g_ptr_array_free(keys, TRUE);
+    cJSON *groups = cJSON_AddArrayToObject(root, "groups");
+    for (int i = 0; i < s->n_groups; i++) {
+        cJSON *g = cJSON_CreateObject();
+        cJSON_AddStringToObject(g, "name", s->groups[i].name);
+        cJSON_AddNumberToObject(g, "size", s->groups[i].size);
+        cJSON_AddNumberToObject(g, "stride", s->groups[i].stride);
+        cJSON_AddItemToArray(groups, g);
+    }
+    cJSON *classes = cJSON_AddArrayToObject(root, "classes");
+    for (int ci = 0; ci < s->n_classes; ci++) {
+        const IrClass *c = s->classes[ci];
+        cJSON *co = cJSON_CreateObject();
+        cJSON_AddNumberToObject(co, "first_rank", c->first_rank);
+        cJSON_AddNumberToObject(co, "n_ranks", c->n_ranks);
+        cJSON_AddNumberToObject(co, "rank_stride", c->rank_stride);
+        cJSON *streams = cJSON_AddArrayToObject(co, "streams");
+        for (int i = 0; i < c->n_streams; i++) {
+            cJSON *st = cJSON_CreateObject();
+            cJSON_AddStringToObject(st, "name", c->streams[i].name);
+            cJSON_AddBoolToObject(st, "host", c->streams[i].host);
+            cJSON_AddItemToArray(streams, st);
+        }
+        cJSON *ops = cJSON_AddArrayToObject(co, "ops");
+        for (int i = 0; i < ir_class_n_ops(c); i++) {
+            const IrOp *op = ir_op(c, i);
+            cJSON *o = op_to_json(c, op);
+            if (op->kind == IR_OP_COLL)
+                cJSON_SetValuestring(cJSON_GetObjectItem(o, "group"), s->groups[op->u.coll.group].name);
+            cJSON_AddItemToArray(ops, o);
+        }
+        cJSON_AddItemToArray(classes, co);
+    }
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    /* one op per line keeps the file diffable without the size of full indentation */
+    GString *out = g_string_sized_new(strlen(text) + 1024);
+    for (const char *p = text; *p; p++) {
+        g_string_append_c(out, *p);
+        if (*p == '}' && p[1] == ',' && p[2] == '{') {
+            g_string_append(out, ",\n");
+            p++;
+        }
+    }
+    g_string_append_c(out, '\n');
+    cJSON_free(text);
+    return g_string_free(out, FALSE);
+}
+
+bool ir_schedule_write(const IrSchedule *s, const char *file, GError **error)
+{
+    char *text = ir_schedule_to_json(s);
+    GError *io = NULL;
+    bool ok = g_file_set_contents(file, text, -1, &io);
+    if (!ok) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "%s: cannot write schedule: %s", file,
+                    io->message);
+        g_error_free(io);
+    }
+    g_free(text);
+    return ok;
+}
+
+static int lookup_name(const char *const *names, int n, const char *text)
+{
+    for (int i = 0; i < n; i++) {
+        if (strcmp(names[i], text) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static bool enum_field(CfgObj *co, const char *key, const char *const *names, int n, int *out,
+                       GError **error)
+{
+    char *text = NULL;
+    if (!cfg_get_string(co, key, true, &text, error))
+        return false;
+    *out = lookup_name(names, n, text);
+    if (*out < 0) {
+        GString *list = g_string_new("");
+        for (int i = 0; i < n; i++)
+            g_string_append_printf(list, "%s%s", i ? ", " : "", names[i]);
+        cfg_set_error(error, co->file, co->path, key, "expected one of %s, got \"%s\"", list->str, text);
+        g_string_free(list, TRUE);
+    }
+    g_free(text);
+    return *out >= 0;
+}
+
+static bool read_op(IrSchedule *s, IrClass *c, CfgObj *co, int index, GError **error)
+{
+    static const char *kinds[IR_OP_KIND_COUNT], *colls[IR_COLL_KIND_COUNT],
+        *cats[IR_MEM_CATEGORY_COUNT], *phases[IR_PHASE_COUNT], *dtypes[HW_DTYPE_COUNT];
+    for (int i = 0; i < IR_OP_KIND_COUNT; i++) kinds[i] = ir_op_kind_name((IrOpKind)i);
+    for (int i = 0; i < IR_COLL_KIND_COUNT; i++) colls[i] = ir_coll_kind_name((IrCollKind)i);
+    for (int i = 0; i < IR_MEM_CATEGORY_COUNT; i++) cats[i] = ir_mem_category_name((IrMemCategory)i);
+    for (int i = 0; i < IR_PHASE_COUNT; i++) phases[i] = ir_phase_name((IrPhase)i);
+    for (int i = 0; i < HW_DTYPE_COUNT; i++) dtypes[i] = hw_dtype_name((HwDtype)i);
+
+    IrOp op = {0};
+    int kind = 0, phase = 0, value = 0;
+    char *stream = NULL, *name = NULL, *text = NULL;
+    bool ok = enum_field(co, "kind", kinds, IR_OP_KIND_COUNT, &kind, error) &&
+              cfg_get_string(co, "stream", true, &stream, error) &&
+              cfg_get_string(co, "name", true, &name, error) &&
+              enum_field(co, "phase", phases, IR_PHASE_COUNT, &phase, error);
+    op.kind = (IrOpKind)kind;
+    op.phase = (uint8_t)phase;
+    if (ok) {
+        int st = ir_stream_find(c, stream);
+        if (st < 0) {
+            cfg_set_error(error, co->file, co->path, "stream", "no stream named \"%s\" in this class", stream);
+            ok = false;
+        }
+        op.stream = (uint16_t)MAX(st, 0);
+    }
+    const cJSON *deps = ok ? cfg_item(co, "deps") : NULL;
+    if (ok && !cJSON_IsArray(deps)) {
+        cfg_set_error(error, co->file, co->path, "deps", "expected an array of earlier op indices");
+        ok = false;
+    }
+    int n_deps = ok ? cJSON_GetArraySize(deps) : 0;
+    int *dep_list = g_new0(int, n_deps + 1);
+    for (int i = 0; ok && i < n_deps; i++) {
+        const cJSON *d = cJSON_GetArrayItem(deps, i);
+        if (!cJSON_IsNumber(d) || d->valuedouble != (int)d->valuedouble || d->valueint < 0 ||
+            d->valueint >= index) {
+            cfg_set_error(error, co->file, co->path, "deps",
+                          "entry %d: expected the index of an earlier op (0..%d)", i, index - 1);
+            ok = false;
+        } else {
+            dep_list[i] = d->valueint;
+        }
+    }
+    int64_t i64 = 0;
+    double dbl = 0;
+    if (ok) {
+        switch (op.kind) {
+        case IR_OP_HOST:
+            ok = cfg_get_double(co, "seconds", true, 0, 1e9, &op.u.host.seconds, error);
+            break;
+        case IR_OP_COMPUTE:
+            ok = enum_field(co, "dtype", dtypes, HW_DTYPE_COUNT, &value, error) &&
+                 cfg_get_double(co, "flops", true, 0, 1e30, &op.u.compute.flops, error) &&
+                 cfg_get_double(co, "bytes", true, 0, 1e30, &op.u.compute.bytes, error) &&
+                 cfg_get_double(co, "model_flops", true, 0, 1e30, &op.u.compute.model_flops, error) &&
+                 cfg_get_int(co, "kernels", true, 0, 1 << 30, &i64, error);
+            op.dtype = (uint8_t)value;
+            op.u.compute.kernels = (uint32_t)i64;
+            break;
+        case IR_OP_COLL:
+            ok = enum_field(co, "coll", colls, IR_COLL_KIND_COUNT, &value, error);
+            op.u.coll.coll = (uint8_t)value;
+            ok = ok && enum_field(co, "dtype", dtypes, HW_DTYPE_COUNT, &value, error);
+            op.dtype = (uint8_t)value;
+            ok = ok && cfg_get_string(co, "group", true, &text, error);
+            if (ok) {
+                int g = -1;
+                for (int i = 0; i < s->n_groups; i++)
+                    if (strcmp(s->groups[i].name, text) == 0)
+                        g = i;
+                if (g < 0) {
+                    cfg_set_error(error, co->file, co->path, "group", "no group named \"%s\"", text);
+                    ok = false;
+                }
+                op.u.coll.group = (uint16_t)MAX(g, 0);
+            }
+            ok = ok && cfg_get_double(co, "bytes", true, 0, 1e18, &dbl, error);
+            op.u.coll.bytes = (uint64_t)dbl;
+            break;
+        case IR_OP_SEND:
+        case IR_OP_RECV:
+            ok = cfg_get_int(co, "peer_offset", true, -s->world, s->world, &i64, error);
+            op.u.p2p.peer_offset = (int32_t)i64;
+            ok = ok && cfg_get_double(co, "bytes", true, 0, 1e18, &dbl, error) &&
+                 cfg_get_int(co, "tag", true, 0, UINT32_MAX, &i64, error);
+            op.u.p2p.bytes = (uint64_t)dbl;
+            op.u.p2p.tag = (uint32_t)i64;
+            break;
+        case IR_OP_MEMCPY: {
+            static const char *dirs[] = {"d2h", "h2d"};
+            ok = enum_field(co, "dir", dirs, 2, &value, error) &&
+                 cfg_get_double(co, "bytes", true, 0, 1e18, &dbl, error);
+            op.u.memcpy.to_device = value == 1;
+            op.u.memcpy.bytes = (uint64_t)dbl;
+            break;
+        }
+        case IR_OP_ALLOC:
+        case IR_OP_FREE:
+            ok = cfg_get_string(co, "buffer", true, &text, error) &&
+                 enum_field(co, "category", cats, IR_MEM_CATEGORY_COUNT, &value, error) &&
+                 cfg_get_double(co, "bytes", true, 0, 1e18, &dbl, error);
+            if (ok)
+                op.u.mem.buffer = ir_string(c, text);
+            op.u.mem.category = (uint8_t)value;
+            op.u.mem.bytes = (uint64_t)dbl;
+            break;
+        default:
+            break;
+        }
+    }
+    ok = ok && cfg_obj_check_unknown(co, "see src/ir/ir_json.c for the fields of each op kind", error);
+    if (ok)
+        ir_op_add(c, &op, name, dep_list, n_deps);
+    g_free(dep_list);
+    g_free(stream);
+    g_free(name);
+    g_free(text);
+    return ok;
+}
+
+static bool read_class(IrSchedule *s, CfgObj *co, GError **error)
+{
+    int64_t first = 0, n = 0, stride = 1;
+    bool ok = cfg_get_int(co, "first_rank", true, 0, s->world - 1, &first, error) &&
+              cfg_get_int(co, "n_ranks", true, 1, s->world, &n, error) &&
+              cfg_get_int(co, "rank_stride", true, 1, s->world, &stride, error);
+    if (!ok)
+        return false;
+    IrClass *c = ir_class_add(s, (int)first, (int)n, (int)stride);
+    const cJSON *streams = cfg_item(co, "streams");
+    const cJSON *ops = cfg_item(co, "ops");
+    if (!cJSON_IsArray(streams) || !cJSON_IsArray(ops)) {
+        cfg_set_error(error, co->file, co->path, !cJSON_IsArray(streams) ? "streams" : "ops",
+                      "expected an array");
+        return false;
+    }
+    int i = 0;
+    for (const cJSON *it = streams->child; it && ok; it = it->next, i++) {
+        CfgObj so;
+        char *path = g_strdup_printf("%s.streams[%d]", co->path, i);
+        char *name = NULL;
+        bool host = false;
+        ok = cfg_obj_open(&so, co->file, path, it, error) &&
+             cfg_get_string(&so, "name", true, &name, error) &&
+             cfg_get_bool(&so, "host", true, &host, error) &&
+             cfg_obj_check_unknown(&so, "expected name and host", error);
+        if (ok)
+            ir_stream_add(c, name, host);
+        if (so.seen)
+            cfg_obj_close(&so);
+        g_free(name);
+        g_free(path);
+    }
+    i = 0;
+    for (const cJSON *it = ops->child; it && ok; it = it->next, i++) {
+        CfgObj oo;
+        char *path = g_strdup_printf("%s.ops[%d]", co->path, i);
+        ok = cfg_obj_open(&oo, co->file, path, it, error) && read_op(s, c, &oo, i, error);
+        if (oo.seen)
+            cfg_obj_close(&oo);
+        g_free(path);
+    }
+    return ok && cfg_obj_check_unknown(co, "expected first_rank, n_ranks, rank_stride, streams, ops", error);
+}
+
+IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **error)
+{
+    cJSON *json = cfg_parse_text(file, text, error);
+    if (!json)
+        return NULL;
+    CfgObj root;
+    char *format = NULL;
+    int64_t version = 0, world = 0, nodes = 0, gpn = 0;
+    IrSchedule *s = NULL;
+    bool ok = cfg_obj_open(&root, file, "", json, error) &&
+              cfg_get_string(&root, "format", true, &format, error);
+    if (ok && strcmp(format, IR_FORMAT) != 0) {
+        cfg_set_error(error, file, "", "format", "expected \"%s\", got \"%s\"", IR_FORMAT, format);
+        ok = false;
+    }
+    ok = ok && cfg_get_int(&root, "version", true, 1, 1000, &version, error);
+    if (ok && version != IR_VERSION) {
+        cfg_set_error(error, file, "", "version",
+                      "this fsdpsim reads schedule version %d, the file has version %" G_GINT64_FORMAT,
+                      IR_VERSION, version);
+        ok = false;
+    }
+    ok = ok && cfg_get_int(&root, "world", true, 1, 1 << 24, &world, error) &&
+         cfg_get_int(&root, "nodes", true, 1, 1 << 24, &nodes, error) &&
+         cfg_get_int(&root, "gpus_per_node", true, 1, 1024, &gpn, error);
+    if (ok && world != nodes * gpn) {
+        cfg_set_error(error, file, "", "world", "expected nodes * gpus_per_node = %" G_GINT64_FORMAT,
+                      nodes * gpn);
+        ok = false;
+    }
+    if (ok)
+        s = ir_schedule_new((int)nodes, (int)gpn);
+    CfgObj meta = {0};
+    ok = ok && cfg_obj_child(&root, "meta", false, &meta, error);
+    for (const cJSON *it = ok ? meta.obj->child : NULL; it && ok; it = it->next) {
+        char *value = NULL;
+        ok = cfg_get_string(&meta, it->string, true, &value, error);
+        if (ok)
+            ir_meta_set(s, it->string, value);
+        g_free(value);
+    }
+    if (meta.seen)
+        cfg_obj_close(&meta);
+    const cJSON *groups = ok ? cfg_item(&root, "groups") : NULL;
+    if (ok && !cJSON_IsArray(groups)) {
+        cfg_set_error(error, file, "", "groups", "expected an array");
+        ok = false;
+    }
+    int i = 0;
+    for (const cJSON *it = ok ? groups->child : NULL; it && ok; it = it->next, i++) {
+        CfgObj go;
+        char *path = g_strdup_printf("groups[%d]", i), *name = NULL;
+        int64_t size = 0, stride = 0;
+        ok = cfg_obj_open(&go, file, path, it, error) &&
+             cfg_get_string(&go, "name", true, &name, error) &&
+             cfg_get_int(&go, "size", true, 1, world, &size, error) &&
+             cfg_get_int(&go, "stride", true, 1, world, &stride, error) &&
+             cfg_obj_check_unknown(&go, "expected name, size, stride", error);
+        if (ok && world % (size * stride) != 0) {
+            cfg_set_error(error, file, path, "size", "size * stride must divide world (%" G_GINT64_FORMAT ")", world);
+            ok = false;
+        }
+        if (ok)
+            ir_group_add(s, name, (int)size, (int)stride);
+        if (go.seen)
+            cfg_obj_close(&go);
+        g_free(name);
+        g_free(path);
+    }
+    const cJSON *classes = ok ? cfg_item(&root, "classes") : NULL;
+    if (ok && !cJSON_IsArray(classes)) {
+        cfg_set_error(error, file, "", "classes", "expected an array");
+        ok = false;
+    }
+    i = 0;
+    for (const cJSON *it = ok ? classes->child : NULL; it && ok; it = it->next, i++) {
+        CfgObj co;
+        char *path = g_strdup_printf("classes[%d]", i);
+        ok = cfg_obj_open(&co, file, path, it, error) && read_class(s, &co, error);
+        if (co.seen)
+            cfg_obj_close(&co);
+        g_free(path);
+    }
+    ok = ok && cfg_obj_check_unknown(&root, "expected format, version, world, nodes, "
+                                            "gpus_per_node, meta, groups, classes", error);
+    if (root.seen)
+        cfg_obj_close(&root);
+    g_free(format);
+    cJSON_Delete(json);
+    if (!ok) {
+        ir_schedule_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+IrSchedule *ir_schedule_read(const char *file, GError **error)
+{
+    char *text = NULL;
+    GError *io = NULL;
+    if (!g_file_get_contents(file, &text, NULL, &io)) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "%s: cannot read schedule: %s", file, io->message);
+        g_error_free(io);
+        return NULL;
+    }
+    IrSchedule *s = ir_schedule_from_text(file, text, error);
+    g_free(text);
+    return s;
+}
+
+bool ir_schedule_equal(const IrSchedule *a, const IrSchedule *b)
+{
+    char *ja = ir_schedule_to_json(a), *jb = ir_schedule_to_json(b);
+    bool same = strcmp(ja, jb) == 0;
+    g_free(ja);
+    g_free(jb);
+    return same;
+}

@@ -1,0 +1,77 @@
+/* mem: see mem.h. O(1) per alloc/free (hash lookup); the timeline grows by one sample per
+ * change, which is what the memory-over-time plot needs. */
+#include "mem.h"
+
+#include "../util/cfg.h"
+
+typedef struct {
+    int64_t bytes;
+    int category;
+} Slot;
+
+void mem_tracker_init(MemTracker *t)
+{
+    *t = (MemTracker){0};
+    t->timeline = g_array_new(FALSE, FALSE, sizeof(MemSample));
+    t->live = g_hash_table_new(g_direct_hash, g_direct_equal);
+    t->slots = g_array_new(FALSE, FALSE, sizeof(Slot));
+}
+
+void mem_tracker_clear(MemTracker *t)
+{
+    if (t->timeline)
+        g_array_free(t->timeline, TRUE);
+    if (t->live)
+        g_hash_table_destroy(t->live);
+    if (t->slots)
+        g_array_free(t->slots, TRUE);
+    *t = (MemTracker){0};
+}
+
+static void record(MemTracker *t, int64_t time_ns)
+{
+    MemSample s = {time_ns, t->total};
+    g_array_append_val(t->timeline, s);
+    if (t->total > t->peak) {
+        t->peak = t->total;
+        t->peak_time_ns = time_ns;
+        for (int i = 0; i < IR_MEM_CATEGORY_COUNT; i++)
+            t->at_peak[i] = t->current[i];
+    }
+}
+
+bool mem_tracker_alloc(MemTracker *t, int64_t time_ns, uint32_t buffer, const char *buffer_name,
+                       IrMemCategory category, uint64_t bytes, GError **error)
+{
+    gpointer key = GUINT_TO_POINTER(buffer + 1);
+    if (g_hash_table_contains(t->live, key)) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "schedule: buffer \"%s\" is allocated while it is still live", buffer_name);
+        return false;
+    }
+    Slot slot = {(int64_t)bytes, category};
+    g_array_append_val(t->slots, slot);
+    g_hash_table_insert(t->live, key, GUINT_TO_POINTER(t->slots->len));
+    t->current[category] += (int64_t)bytes;
+    t->total += (int64_t)bytes;
+    record(t, time_ns);
+    return true;
+}
+
+bool mem_tracker_free(MemTracker *t, int64_t time_ns, uint32_t buffer, const char *buffer_name,
+                      GError **error)
+{
+    gpointer key = GUINT_TO_POINTER(buffer + 1);
+    gpointer found = g_hash_table_lookup(t->live, key);
+    if (!found) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "schedule: buffer \"%s\" is freed but is not allocated", buffer_name);
+        return false;
+    }
+    Slot *slot = &g_array_index(t->slots, Slot, GPOINTER_TO_UINT(found) - 1);
+    t->current[slot->category] -= slot->bytes;
+    t->total -= slot->bytes;
+    g_hash_table_remove(t->live, key);
+    record(t, time_ns);
+    return true;
+}

@@ -1,0 +1,261 @@
+/* model: loading, the module tree and whole-model sums; see model.h. */
+#include "model.h"
+
+#include "../util/cfg.h"
+
+#include <string.h>
+
+int model_builder_add(ModelBuilder *b, int parent, const char *name, const char *kind)
+{
+    ModelModule m = {0};
+    m.name = g_strdup(name);
+    m.kind = g_strdup(kind);
+    m.parent = parent;
+    m.first_child = m.next_sibling = -1;
+    m.flops_bwd_ratio = 1;
+    g_array_append_val(b->modules, m);
+    return (int)b->modules->len - 1;
+}
+
+ModelModule *model_builder_get(ModelBuilder *b, int index)
+{
+    return &g_array_index(b->modules, ModelModule, index);
+}
+
+/* Links children and computes depths and totals. O(n). */
+void model_finish(Model *model, ModelBuilder *b)
+{
+    model->n_modules = (int)b->modules->len;
+    model->modules = (ModelModule *)g_array_free(b->modules, FALSE);
+    b->modules = NULL;
+    int *last_child = g_new(int, model->n_modules);
+    for (int i = 0; i < model->n_modules; i++)
+        last_child[i] = -1;
+    model->params = model->buffers = 0;
+    for (int i = 0; i < model->n_modules; i++) {
+        ModelModule *m = &model->modules[i];
+        model->params += m->params;
+        model->buffers += m->buffers;
+        if (m->parent < 0)
+            continue;
+        m->depth = model->modules[m->parent].depth + 1;
+        if (last_child[m->parent] < 0)
+            model->modules[m->parent].first_child = i;
+        else
+            model->modules[last_child[m->parent]].next_sibling = i;
+        last_child[m->parent] = i;
+    }
+    g_free(last_child);
+}
+
+uint64_t model_subtree_params(const Model *model, int index)
+{
+    uint64_t total = model->modules[index].params;
+    for (int c = model->modules[index].first_child; c >= 0; c = model->modules[c].next_sibling)
+        total += model_subtree_params(model, c);
+    return total;
+}
+
+double model_flops_fwd_per_sample(const Model *model)
+{
+    double flops = 0;
+    for (int i = 0; i < model->n_modules; i++)
+        flops += model->modules[i].flops_fwd;
+    return flops;
+}
+
+double model_flops_train_per_sample(const Model *model)
+{
+    double flops = 0;
+    for (int i = 0; i < model->n_modules; i++)
+        flops += model->modules[i].flops_fwd * (1 + model->modules[i].flops_bwd_ratio);
+    return flops;
+}
+
+const char *model_optimizer_name(ModelOptimizer opt)
+{
+    switch (opt) {
+    case MODEL_OPT_ADAMW: return "adamw";
+    case MODEL_OPT_ADAM: return "adam";
+    case MODEL_OPT_SGD: return "sgd";
+    case MODEL_OPT_SGD_MOMENTUM: return "sgd_momentum";
+    }
+    return "?";
+}
+
+static bool optimizer_parse(const char *text, ModelOptimizer *out)
+{
+    for (int i = MODEL_OPT_ADAMW; i <= MODEL_OPT_SGD_MOMENTUM; i++) {
+        if (strcmp(text, model_optimizer_name((ModelOptimizer)i)) == 0) {
+            *out = (ModelOptimizer)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Adam keeps exp_avg and exp_avg_sq in fp32 (torch.optim.AdamW); SGD with momentum one buffer. */
+double model_optimizer_state_bytes(ModelOptimizer opt)
+{
+    switch (opt) {
+    case MODEL_OPT_ADAMW:
+    case MODEL_OPT_ADAM: return 8;
+    case MODEL_OPT_SGD_MOMENTUM: return 4;
+    case MODEL_OPT_SGD: return 0;
+    }
+    return 0;
+}
+
+/* Bytes read and written per parameter by one fp32 update (foreach kernels): Adam reads param,
+ * grad, m, v and writes param, m, v (7 x 4); SGD+momentum reads p, g, buf and writes p, buf. */
+double model_optimizer_step_bytes(ModelOptimizer opt)
+{
+    switch (opt) {
+    case MODEL_OPT_ADAMW:
+    case MODEL_OPT_ADAM: return 28;
+    case MODEL_OPT_SGD_MOMENTUM: return 20;
+    case MODEL_OPT_SGD: return 12;
+    }
+    return 0;
+}
+
+void model_free(Model *model)
+{
+    if (!model)
+        return;
+    for (int i = 0; i < model->n_modules; i++) {
+        g_free(model->modules[i].name);
+        g_free(model->modules[i].kind);
+    }
+    g_free(model->modules);
+    g_free(model->file);
+    g_free(model->name);
+    g_free(model->model_type);
+    g_free(model);
+}
+
+/* Reads the "fsdpsim" section: name, published total and training defaults. */
+static bool read_fsdpsim_section(Model *model, CfgObj *root, char **block_kind, GError **error)
+{
+    CfgObj sec, tr;
+    if (!cfg_obj_child(root, "fsdpsim", true, &sec, error))
+        return false;
+    if (!sec.obj)
+        return true;
+    int64_t published = 0;
+    bool ok = cfg_get_string(&sec, "name", false, &model->name, error) &&
+              cfg_get_int(&sec, "published_params", false, 1, (int64_t)1e15, &published, error) &&
+              cfg_get_string(&sec, "wrap_block_kind", false, block_kind, error);
+    cfg_obj_ignore(&sec, (const char *const[]){"published_params_source", "note", NULL});
+    model->published_params = (uint64_t)published;
+    ok = ok && cfg_obj_child(&sec, "training", true, &tr, error);
+    if (ok && tr.obj) {
+        int64_t seq = model->training.seq_len, img = model->training.image_size;
+        int64_t mb = model->training.micro_batch;
+        char *dtype = NULL, *opt = NULL;
+        ok = cfg_get_int(&tr, "seq_len", false, 1, 1 << 22, &seq, error) &&
+             cfg_get_int(&tr, "image_size", false, 1, 1 << 16, &img, error) &&
+             cfg_get_int(&tr, "micro_batch_size", false, 1, 1 << 20, &mb, error) &&
+             cfg_get_string(&tr, "param_dtype", false, &dtype, error) &&
+             cfg_get_string(&tr, "optimizer", false, &opt, error) &&
+             cfg_get_bool(&tr, "flash_attention", false, &model->flash_attention, error) &&
+             cfg_obj_check_unknown(&tr, "expected seq_len, image_size, micro_batch_size, "
+                                        "param_dtype, optimizer, flash_attention", error);
+        if (ok && dtype && !hw_dtype_parse(dtype, &model->training.param_dtype)) {
+            cfg_set_error(error, tr.file, tr.path, "param_dtype",
+                          "expected one of fp32, bf16, fp16, got \"%s\"", dtype);
+            ok = false;
+        }
+        if (ok && opt && !optimizer_parse(opt, &model->training.optimizer)) {
+            cfg_set_error(error, tr.file, tr.path, "optimizer",
+                          "expected one of adamw, adam, sgd, sgd_momentum, got \"%s\"", opt);
+            ok = false;
+        }
+        model->training.seq_len = (int)seq;
+        model->training.image_size = (int)img;
+        model->training.micro_batch = (int)mb;
+        g_free(dtype);
+        g_free(opt);
+        cfg_obj_close(&tr);
+    }
+    ok = ok && cfg_obj_check_unknown(&sec, "expected name, published_params, "
+                                           "published_params_source, wrap_block_kind, training",
+                                     error);
+    cfg_obj_close(&sec);
+    return ok;
+}
+
+static bool apply_overrides(Model *model, const ModelOverrides *ov, GError **error)
+{
+    if (!ov)
+        return true;
+    if (ov->seq_len > 0)
+        model->training.seq_len = ov->seq_len;
+    if (ov->micro_batch > 0)
+        model->training.micro_batch = ov->micro_batch;
+    if (ov->flash_attention >= 0)
+        model->flash_attention = ov->flash_attention;
+    if (ov->param_dtype && !hw_dtype_parse(ov->param_dtype, &model->training.param_dtype)) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --param-dtype: expected fp32, bf16 or fp16, got \"%s\"", ov->param_dtype);
+        return false;
+    }
+    if (ov->optimizer && !optimizer_parse(ov->optimizer, &model->training.optimizer)) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --optimizer: expected adamw, adam, sgd or sgd_momentum, got \"%s\"",
+                    ov->optimizer);
+        return false;
+    }
+    return true;
+}
+
+Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
+{
+    cJSON *json = cfg_parse_file(file, error);
+    if (!json)
+        return NULL;
+    Model *model = g_new0(Model, 1);
+    model->file = g_strdup(file);
+    model->flash_attention = true;
+    model->training = (ModelTraining){
+        .seq_len = 0, .image_size = 224, .micro_batch = 1,
+        .param_dtype = HW_DTYPE_BF16, .optimizer = MODEL_OPT_ADAMW};
+    CfgObj root;
+    char *block_kind = NULL;
+    bool ok = cfg_obj_open(&root, file, "", json, error);
+    bool layers = ok && cfg_has(&root, "format");
+    if (ok) {
+        /* A real checkpoint's config.json may say which dtype it was saved in; use it as the
+         * default parameter dtype of the unsharded model. */
+        char *torch_dtype = NULL;
+        ok = cfg_get_string(&root, "torch_dtype", false, &torch_dtype, error);
+        HwDtype d;
+        if (ok && torch_dtype && hw_dtype_parse(torch_dtype, &d))
+            model->training.param_dtype = d;
+        g_free(torch_dtype);
+    }
+    ok = ok && read_fsdpsim_section(model, &root, &block_kind, error) &&
+         apply_overrides(model, ov, error);
+    if (ok && layers) {
+        g_free(model->model_type);
+        model->model_type = g_strdup("layers");
+        ok = model_layers_build(model, file, &root, error);
+        if (ok && block_kind) {
+            for (int i = 0; i < model->n_modules; i++)
+                model->modules[i].is_block = strcmp(model->modules[i].kind, block_kind) == 0;
+        }
+    } else if (ok) {
+        ok = model_hf_build(model, file, &root, error);
+    }
+    if (ok && !model->name)
+        model->name = g_path_get_basename(file);
+    if (root.seen)
+        cfg_obj_close(&root);
+    g_free(block_kind);
+    cJSON_Delete(json);
+    if (!ok) {
+        model_free(model);
+        return NULL;
+    }
+    return model;
+}

@@ -1,0 +1,98 @@
+/* model: the network being trained, as a module tree in forward execution order.
+ *
+ * Modules are stored in pre-order (a parent before its children, children in forward order), as
+ * PyTorch's named_modules() lists them. Leaves carry the cost of their forward pass for ONE
+ * sample (a sequence of seq_len tokens, or one image): FLOPs that run on tensor cores, bytes moved
+ * by memory-bound kernels, bytes saved for backward. Strategies scale by the micro-batch. */
+#ifndef FSD_MODEL_H
+#define FSD_MODEL_H
+
+#include "../hw/hw.h"
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum { MODEL_OPT_ADAMW, MODEL_OPT_ADAM, MODEL_OPT_SGD, MODEL_OPT_SGD_MOMENTUM } ModelOptimizer;
+
+typedef struct {
+    char *name; /* dotted, as named_modules() prints it; "" for the root */
+    char *kind; /* class name: "GPT2Block", "Linear", "Bottleneck", ... */
+    int parent; /* index, -1 for the root */
+    int depth;
+    int first_child, next_sibling; /* -1 when none */
+    bool is_block;   /* a transformer_auto_wrap_policy target (decoder layer, Bottleneck) */
+    bool is_list;    /* ModuleList/Sequential containers of blocks: never wrapped by size policy */
+    /* Own parameters and buffers (not the children's). A weight tied to another module's is
+     * counted once, at its first owner, as module.parameters() does. */
+    uint64_t params;
+    uint64_t buffers;
+    /* Forward cost per sample (leaves only). */
+    double flops_fwd;      /* tensor-core FLOPs (GEMM, conv, attention) */
+    double mem_bytes_fwd;  /* HBM traffic of memory-bound kernels (norms, activations, adds) */
+    double saved_bytes;    /* activations kept for backward, in the activation dtype */
+    double flops_bwd_ratio;/* backward FLOPs / forward FLOPs: 2 for weighted layers, 1 otherwise */
+    int kernels_fwd;       /* kernel launches in forward */
+} ModelModule;
+
+typedef struct {
+    int seq_len;         /* tokens per sample (transformers) */
+    int image_size;      /* pixels per side (image models) */
+    int micro_batch;     /* samples per GPU per micro-step */
+    HwDtype param_dtype; /* dtype of the unsharded/compute parameters (mixed precision) */
+    ModelOptimizer optimizer;
+} ModelTraining;
+
+typedef struct {
+    char *file;
+    char *name;
+    char *model_type; /* "gpt2", "llama", or "layers" */
+    bool token_input; /* samples are sequences of tokens; otherwise images */
+    ModelModule *modules;
+    int n_modules;
+    uint64_t params;  /* total, tied weights once */
+    uint64_t buffers;
+    uint64_t published_params; /* from the file, 0 if not given */
+    /* Transformer shape (0 for layer-list models). */
+    int hidden, layers, heads, kv_heads, ffn, vocab, positions;
+    bool tied_embeddings;
+    bool flash_attention;
+    ModelTraining training; /* from the file, after overrides */
+} Model;
+
+/* Command-line overrides; zero / negative fields mean "keep the file's value". */
+typedef struct {
+    int seq_len;
+    int micro_batch;
+    const char *param_dtype;
+    const char *optimizer;
+    int flash_attention; /* -1 keep, 0 off, 1 on */
+} ModelOverrides;
+
+Model *model_load(const char *file, const ModelOverrides *ov, GError **error);
+void model_free(Model *model);
+
+/* Sums over a module's subtree. */
+uint64_t model_subtree_params(const Model *model, int index);
+/* Forward FLOPs of one sample through the whole model. */
+double model_flops_fwd_per_sample(const Model *model);
+/* Model FLOPs per sample of one training step (forward + backward, no recompute). */
+double model_flops_train_per_sample(const Model *model);
+
+const char *model_optimizer_name(ModelOptimizer opt);
+/* Optimizer state bytes per parameter (fp32 states) and HBM bytes touched by one update. */
+double model_optimizer_state_bytes(ModelOptimizer opt);
+double model_optimizer_step_bytes(ModelOptimizer opt);
+
+/* Internal: builders used by model_load (model_hf.c, model_layers.c). */
+typedef struct {
+    GArray *modules; /* of ModelModule */
+} ModelBuilder;
+int model_builder_add(ModelBuilder *b, int parent, const char *name, const char *kind);
+ModelModule *model_builder_get(ModelBuilder *b, int index);
+void model_finish(Model *model, ModelBuilder *b);
+
+bool model_hf_build(Model *model, const char *file, void *cfg_root_obj, GError **error);
+bool model_layers_build(Model *model, const char *file, void *cfg_root_obj, GError **error);
+
+#endif

@@ -1,0 +1,238 @@
+/* report: metrics and diagnostics; see report.h. */
+#include "report.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+    int64_t start, end;
+} Interval;
+
+static int cmp_interval(const void *a, const void *b)
+{
+    const Interval *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start ? 1 : (x->end > y->end) - (x->end < y->end);
+}
+
+/* Sorts and merges intervals in place; returns the count. O(n log n). */
+static int merge(Interval *iv, int n)
+{
+    if (n == 0)
+        return 0;
+    qsort(iv, (size_t)n, sizeof *iv, cmp_interval);
+    int out = 0;
+    for (int i = 1; i < n; i++) {
+        if (iv[i].start <= iv[out].end)
+            iv[out].end = MAX(iv[out].end, iv[i].end);
+        else
+            iv[++out] = iv[i];
+    }
+    return out + 1;
+}
+
+static int64_t total(const Interval *iv, int n)
+{
+    int64_t t = 0;
+    for (int i = 0; i < n; i++)
+        t += iv[i].end - iv[i].start;
+    return t;
+}
+
+/* Length of a minus b (both merged). */
+static int64_t difference(const Interval *a, int na, const Interval *b, int nb)
+{
+    int64_t t = 0;
+    int j = 0;
+    for (int i = 0; i < na; i++) {
+        int64_t cur = a[i].start, end = a[i].end;
+        while (j < nb && b[j].end <= cur)
+            j++;
+        for (int k = j; k < nb && b[k].start < end; k++) {
+            if (b[k].start > cur)
+                t += b[k].start - cur;
+            cur = MAX(cur, b[k].end);
+            if (cur >= end)
+                break;
+        }
+        if (cur < end)
+            t += end - cur;
+    }
+    return t;
+}
+
+static void warn(Report *r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void warn(Report *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_ptr_array_add(r->warnings, g_strdup_vprintf(fmt, ap));
+    va_end(ap);
+}
+
+char *report_bytes(double bytes)
+{
+    const double GiB = 1073741824.0, MiB = 1048576.0, KiB = 1024.0;
+    if (fabs(bytes) >= GiB)
+        return g_strdup_printf("%.2f GiB", bytes / GiB);
+    if (fabs(bytes) >= MiB)
+        return g_strdup_printf("%.1f MiB", bytes / MiB);
+    if (fabs(bytes) >= KiB)
+        return g_strdup_printf("%.1f KiB", bytes / KiB);
+    return g_strdup_printf("%.0f B", bytes);
+}
+
+char *report_seconds(double s)
+{
+    if (s >= 1)
+        return g_strdup_printf("%.3f s", s);
+    if (s >= 1e-3)
+        return g_strdup_printf("%.2f ms", s * 1e3);
+    return g_strdup_printf("%.1f us", s * 1e6);
+}
+
+static void timeline_metrics(Report *r)
+{
+    const IrClass *c = r->sched->classes[0];
+    const SimClassResult *cr = &r->sim->classes[0];
+    int n = ir_class_n_ops(c);
+    Interval *comp = g_new(Interval, MAX(1, n)), *comm = g_new(Interval, MAX(1, n));
+    int nc = 0, nm = 0;
+    for (int i = 0; i < n; i++) {
+        const IrOp *op = ir_op(c, i);
+        Interval iv = {cr->start_ns[i], cr->end_ns[i]};
+        if (iv.end <= iv.start)
+            continue;
+        if (op->kind == IR_OP_COMPUTE) {
+            comp[nc++] = iv;
+            r->time_by_phase[op->phase] += sim_ns_to_s(iv.end - iv.start);
+            r->model_flops_per_gpu += op->u.compute.model_flops;
+        } else if (op->kind == IR_OP_COLL || op->kind == IR_OP_SEND || op->kind == IR_OP_RECV ||
+                   op->kind == IR_OP_MEMCPY) {
+            comm[nm++] = iv;
+        }
+    }
+    nc = merge(comp, nc);
+    nm = merge(comm, nm);
+    r->compute_s = sim_ns_to_s(total(comp, nc));
+    r->comm_s = sim_ns_to_s(total(comm, nm));
+    r->exposed_comm_s = sim_ns_to_s(difference(comm, nm, comp, nc));
+    r->idle_s = MAX(0, r->step_time_s - r->compute_s - r->exposed_comm_s);
+    g_free(comp);
+    g_free(comm);
+}
+
+static void diagnostics(Report *r)
+{
+    const StratOptions *opt = r->opt;
+    const StratLayout *lay = &r->info->layout;
+    bool fsdp = opt->kind == STRAT_FSDP;
+    bool hybrid = fsdp && (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2);
+    if (hybrid && lay->shard_size == 1)
+        warn(r, "%s with a shard group of 1 GPU (%d GPU per node) shards nothing: every GPU keeps "
+                "full parameters, gradients and optimizer state, like no_shard or DDP; use "
+                "full_shard, or more GPUs per node",
+             strat_sharding_name(opt->sharding), lay->gpus_per_node);
+    if (hybrid && lay->replicate_size == 1 && lay->shard_size > 1)
+        warn(r, "%s on a single shard group (%d GPUs) has no replicas to all-reduce with: it "
+                "behaves like %s",
+             strat_sharding_name(opt->sharding), lay->world,
+             opt->sharding == SHARD_HYBRID_SHARD ? "full_shard" : "shard_grad_op");
+    if (fsdp && lay->world == 1)
+        warn(r, "FSDP on 1 GPU shards nothing: all parameters, gradients and optimizer state stay "
+                "on the one GPU");
+    if (fsdp && r->info->n_units == 1 && lay->world > 1)
+        warn(r, "FSDP with a single unit (wrap policy 'none' or nothing large enough to wrap) "
+                "gathers the whole model at once: no overlap of communication with computation "
+                "and the peak holds all parameters unsharded; use --wrap transformer or --wrap size:N");
+    if (r->oom) {
+        int top = 0;
+        for (int i = 1; i < IR_MEM_CATEGORY_COUNT; i++)
+            if (r->mem_breakdown[i] > r->mem_breakdown[top])
+                top = i;
+        char *peak = report_bytes(r->mem_peak_bytes), *cap = report_bytes(r->mem_capacity_bytes);
+        char *part = report_bytes(r->mem_breakdown[top]);
+        warn(r, "does not fit: the peak of %s per GPU exceeds the %s of the %s; the largest part "
+                "is %s (%s). Options: %s",
+             peak, cap, r->topo->gpu.name, ir_mem_category_name((IrMemCategory)top), part,
+             top == IR_MEM_ACTIVATIONS ? "activation checkpointing, a smaller micro-batch or sequence"
+             : !fsdp || opt->sharding == SHARD_NO_SHARD
+                 ? "FSDP full_shard (shards parameters, gradients and optimizer state)"
+                 : "more GPUs per shard group, cpu_offload, or activation checkpointing");
+        g_free(peak);
+        g_free(cap);
+        g_free(part);
+    }
+    if (r->step_time_s > 0 && r->exposed_comm_s > 0.3 * r->step_time_s)
+        warn(r, "%.0f%% of the step is exposed communication (%s of %s): the GPUs wait for the "
+                "network; larger micro-batches, %s would help",
+             100 * r->exposed_comm_s / r->step_time_s, report_seconds(r->exposed_comm_s),
+             report_seconds(r->step_time_s),
+             hybrid || !fsdp ? "fewer nodes" : "hybrid_shard (keeps all-gathers inside a node)");
+    if (r->step_time_s > 0 && r->idle_s > 0.3 * r->step_time_s)
+        warn(r, "the GPU is idle %.0f%% of the step waiting for the host to launch kernels: the "
+                "model is too small per GPU for eager PyTorch; a larger micro-batch or CUDA graphs "
+                "would help",
+             100 * r->idle_s / r->step_time_s);
+    if (r->init) {
+        for (int i = 0; i < r->init->n_modes; i++) {
+            const InitMode *m = &r->init->modes[i];
+            if (strcmp(m->name, "cpu") == 0 && m->host_oom) {
+                char *need = report_bytes(m->host_bytes_per_node), *have = report_bytes(r->topo->host_memory_bytes);
+                warn(r, "initialisation: building the full model on the CPU in each of the %d ranks "
+                        "of a node needs %s of host memory, more than the node's %s; %s",
+                     lay->gpus_per_node, need, have,
+                     fsdp ? "use deferred initialisation (device='meta' with param_init_fn)"
+                          : "build on the GPU or use FSDP with deferred initialisation");
+                g_free(need);
+                g_free(have);
+            }
+        }
+    }
+    if (r->model->token_input && r->model->positions > 0 &&
+        r->model->training.seq_len > r->model->positions)
+        warn(r, "sequence length %d exceeds the model's max_position_embeddings %d",
+             r->model->training.seq_len, r->model->positions);
+}
+
+void report_build(Report *r)
+{
+    const SimClassResult *cr = &r->sim->classes[0];
+    const StratLayout *lay = &r->info->layout;
+    r->warnings = g_ptr_array_new_with_free_func(g_free);
+    r->step_time_s = sim_ns_to_s(r->sim->makespan_ns);
+    timeline_metrics(r);
+    double step = r->step_time_s > 0 ? r->step_time_s : 1e-30;
+    r->samples_per_s = r->info->samples_per_step * lay->world / step;
+    r->tokens_per_s = r->model->token_input ? r->info->tokens_per_step * lay->world / step : 0;
+    r->tflops_per_gpu = r->model_flops_per_gpu / step / 1e12;
+    HwDtype peak_dtype = r->opt->mixed_precision ? r->opt->param_dtype
+                         : strcmp(r->model->model_type, "layers") == 0 ? HW_DTYPE_TF32 : HW_DTYPE_FP32;
+    r->mfu = r->model_flops_per_gpu / step / r->topo->gpu.peak_flops[peak_dtype];
+    r->mem_reserved_bytes = r->topo->gpu.reserved_bytes;
+    r->mem_capacity_bytes = r->topo->gpu.memory_bytes;
+    for (int i = 0; i < IR_MEM_CATEGORY_COUNT; i++)
+        r->mem_breakdown[i] = (double)cr->mem.at_peak[i];
+    r->mem_peak_bytes = (double)cr->mem.peak + r->mem_reserved_bytes;
+    r->mem_peak_time_s = sim_ns_to_s(cr->mem.peak_time_ns);
+    r->oom = r->mem_peak_bytes > r->mem_capacity_bytes;
+    r->comm_bytes_per_gpu = cr->coll_bytes_sent;
+    r->inter_node_bytes_per_gpu = cr->inter_node_bytes_sent;
+    const IrClass *c = r->sched->classes[0];
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        if (op->kind != IR_OP_COLL)
+            continue;
+        ReportCollStats *s = &r->coll[op->u.coll.coll];
+        s->count++;
+        s->bytes += (double)op->u.coll.bytes;
+        s->time_s += sim_ns_to_s(cr->end_ns[i] - cr->start_ns[i]);
+    }
+    diagnostics(r);
+}
+
+void report_clear(Report *r)
+{
+    if (r->warnings)
+        g_ptr_array_free(r->warnings, TRUE);
+    r->warnings = NULL;
+}

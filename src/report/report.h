@@ -1,0 +1,67 @@
+/* report: what a simulation means to a user. Metrics from the simulated timeline, diagnostics in
+ * plain words, the summary on stdout, the --json object and the Chrome trace. */
+#ifndef FSD_REPORT_H
+#define FSD_REPORT_H
+
+#include "../core/sim.h"
+#include "../strategy/init.h"
+#include "../strategy/strategy.h"
+
+#include <glib.h>
+#include <stdio.h>
+
+typedef struct {
+    double time_s;   /* sum of op durations (arrival to end) */
+    double bytes;    /* nccl-tests' size, summed */
+    int count;
+} ReportCollStats;
+
+typedef struct {
+    /* inputs */
+    const Model *model;
+    const HwTopology *topo;
+    const StratOptions *opt;
+    const StratInfo *info;
+    const IrSchedule *sched;
+    const SimResult *sim;
+    const InitEstimate *init;
+    /* time */
+    double step_time_s;
+    double compute_s;        /* compute stream busy */
+    double comm_s;           /* some collective in progress */
+    double exposed_comm_s;   /* a collective in progress and the compute stream idle */
+    double idle_s;           /* neither: host-bound or waiting */
+    double time_by_phase[IR_PHASE_COUNT]; /* compute time per phase */
+    /* throughput */
+    double tokens_per_s;     /* whole job; 0 for image models */
+    double samples_per_s;
+    double model_flops_per_gpu; /* per step, no recompute */
+    double tflops_per_gpu;
+    double mfu;
+    /* memory, per GPU */
+    double mem_peak_bytes;   /* tensors at the peak + reserved */
+    double mem_capacity_bytes;
+    double mem_reserved_bytes;
+    double mem_breakdown[IR_MEM_CATEGORY_COUNT];
+    double mem_peak_time_s;
+    bool oom;
+    /* communication, per GPU per step */
+    double comm_bytes_per_gpu;
+    double inter_node_bytes_per_gpu;
+    ReportCollStats coll[IR_COLL_KIND_COUNT];
+    GPtrArray *warnings; /* of char* */
+} Report;
+
+void report_build(Report *r);
+void report_clear(Report *r);
+void report_print_summary(const Report *r, FILE *out);
+char *report_to_json(const Report *r);
+/* Chrome trace JSON (chrome://tracing, Perfetto): one process per rank class, one thread per
+ * stream, memory as a counter. */
+char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwTopology *topo);
+
+/* Human units: "1.23 GiB", "12.3 ms". */
+char *report_bytes(double bytes);
+char *report_seconds(double s);
+
+#endif

@@ -1,0 +1,213 @@
+/* summary: the human-readable report and the --json object. */
+#include "report.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <string.h>
+
+static const char *strategy_label(const StratOptions *opt)
+{
+    return opt->kind == STRAT_DDP ? "ddp" : strat_sharding_name(opt->sharding);
+}
+
+static void print_layout(const Report *r, FILE *out)
+{
+    const StratLayout *lay = &r->info->layout;
+    const StratOptions *opt = r->opt;
+    fprintf(out, "strategy     %s", opt->kind == STRAT_DDP ? "DDP" : "FSDP ");
+    if (opt->kind == STRAT_FSDP) {
+        fprintf(out, "%s", strat_sharding_name(opt->sharding));
+        if (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2)
+            fprintf(out, ": shard groups of %d GPUs, %d replicas", lay->shard_size, lay->replicate_size);
+        else if (opt->sharding != SHARD_NO_SHARD)
+            fprintf(out, ": sharded over all %d GPUs", lay->shard_size);
+    } else {
+        fprintf(out, ": %d replicas", lay->world);
+    }
+    fprintf(out, "\n             %s\n", r->info->wrap_description);
+    if (opt->kind == STRAT_FSDP)
+        fprintf(out, "             backward_prefetch=%s forward_prefetch=%s limit_all_gathers=%s "
+                     "cpu_offload=%s\n",
+                strat_prefetch_name(opt->backward_prefetch), opt->forward_prefetch ? "true" : "false",
+                opt->limit_all_gathers ? "true" : "false", opt->cpu_offload ? "true" : "false");
+    fprintf(out, "             ");
+    if (opt->mixed_precision)
+        fprintf(out, "mixed precision: param_dtype %s, reduce_dtype %s",
+                hw_dtype_name(opt->param_dtype), hw_dtype_name(opt->reduce_dtype));
+    else
+        fprintf(out, "full precision (fp32)");
+    fprintf(out, "; activation checkpointing %s\n", opt->activation_checkpointing ? "on" : "off");
+}
+
+void report_print_summary(const Report *r, FILE *out)
+{
+    const Model *m = r->model;
+    const StratLayout *lay = &r->info->layout;
+    const ModelTraining *t = &m->training;
+    fprintf(out, "fsdpsim: %s on %s, %d node%s x %d GPUs = %d x %s\n", m->name, r->topo->name,
+            lay->nodes, lay->nodes == 1 ? "" : "s", lay->gpus_per_node, lay->world, r->topo->gpu.name);
+    fprintf(out, "model        %.3f B parameters", (double)m->params / 1e9);
+    if (m->token_input)
+        fprintf(out, ", sequence %d, micro-batch %d, gradient accumulation %d -> %.0f tokens per GPU per step\n",
+                t->seq_len, t->micro_batch, r->opt->grad_accum, r->info->tokens_per_step);
+    else
+        fprintf(out, ", micro-batch %d, gradient accumulation %d -> %.0f samples per GPU per step\n",
+                t->micro_batch, r->opt->grad_accum, r->info->samples_per_step);
+    fprintf(out, "             optimizer %s\n", model_optimizer_name(t->optimizer));
+    print_layout(r, out);
+
+    char *step = report_seconds(r->step_time_s), *comp = report_seconds(r->compute_s);
+    char *exp = report_seconds(r->exposed_comm_s), *idle = report_seconds(r->idle_s);
+    fprintf(out, "\nstep time    %s  (GPU computing %s, exposed communication %s, waiting for the host %s)\n",
+            step, comp, exp, idle);
+    g_free(step), g_free(comp), g_free(exp), g_free(idle);
+    if (m->token_input)
+        fprintf(out, "throughput   %.0f tokens/s (%.0f per GPU)\n", r->tokens_per_s, r->tokens_per_s / lay->world);
+    else
+        fprintf(out, "throughput   %.1f samples/s (%.1f per GPU)\n", r->samples_per_s, r->samples_per_s / lay->world);
+    fprintf(out, "compute      %.1f model TFLOP/s per GPU, MFU %.1f %%\n", r->tflops_per_gpu, 100 * r->mfu);
+
+    char *peak = report_bytes(r->mem_peak_bytes), *cap = report_bytes(r->mem_capacity_bytes);
+    fprintf(out, "\nmemory/GPU   peak %s of %s: %s\n", peak, cap, r->oom ? "OUT OF MEMORY" : "fits");
+    g_free(peak), g_free(cap);
+    fprintf(out, "             at the peak:");
+    for (int i = 0; i < IR_MEM_CATEGORY_COUNT; i++) {
+        char *b = report_bytes(r->mem_breakdown[i]);
+        fprintf(out, " %s %s,", ir_mem_category_name((IrMemCategory)i), b);
+        g_free(b);
+    }
+    char *res = report_bytes(r->mem_reserved_bytes);
+    fprintf(out, " reserved %s\n", res);
+    g_free(res);
+
+    char *sent = report_bytes(r->comm_bytes_per_gpu), *inter = report_bytes(r->inter_node_bytes_per_gpu);
+    fprintf(out, "\ncommunication per GPU per step: %s sent, %s of it across nodes\n", sent, inter);
+    g_free(sent), g_free(inter);
+    for (int k = 0; k < IR_COLL_KIND_COUNT; k++) {
+        const ReportCollStats *s = &r->coll[k];
+        if (!s->count)
+            continue;
+        char *bytes = report_bytes(s->bytes), *time = report_seconds(s->time_s);
+        fprintf(out, "  %-15s %5d calls  %12s  %12s in flight\n", ir_coll_kind_name((IrCollKind)k),
+                s->count, bytes, time);
+        g_free(bytes), g_free(time);
+    }
+    if (r->init) {
+        fprintf(out, "\ninitialisation (once):\n");
+        for (int i = 0; i < r->init->n_modes; i++) {
+            const InitMode *im = &r->init->modes[i];
+            char *gp = report_bytes(im->gpu_peak_bytes), *tm = report_seconds(im->time_s);
+            fprintf(out, "  %-5s GPU peak %10s%s", im->name, gp, im->gpu_oom ? " (OOM)" : "");
+            if (im->host_bytes_per_node > 0) {
+                char *hb = report_bytes(im->host_bytes_per_node);
+                fprintf(out, ", host %s per node%s", hb, im->host_oom ? " (OOM)" : "");
+                g_free(hb);
+            }
+            fprintf(out, ", %s  %s\n", tm, im->description);
+            g_free(gp), g_free(tm);
+        }
+        char *bs = report_seconds(r->init->sync_module_states_s);
+        fprintf(out, "  sync_module_states=True adds a broadcast of all parameters: %s\n", bs);
+        g_free(bs);
+    }
+    if (r->warnings->len) {
+        fprintf(out, "\nwarnings:\n");
+        for (guint i = 0; i < r->warnings->len; i++)
+            fprintf(out, "  - %s\n", (const char *)r->warnings->pdata[i]);
+    }
+}
+
+char *report_to_json(const Report *r)
+{
+    const StratLayout *lay = &r->info->layout;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model_name", r->model->name);
+    cJSON_AddStringToObject(o, "topology", r->topo->name);
+    cJSON_AddStringToObject(o, "strategy", strategy_label(r->opt));
+    cJSON_AddNumberToObject(o, "nodes", lay->nodes);
+    cJSON_AddNumberToObject(o, "gpus_per_node", lay->gpus_per_node);
+    cJSON_AddNumberToObject(o, "world_size", lay->world);
+    cJSON_AddNumberToObject(o, "step_time_s", r->step_time_s);
+    if (r->model->token_input)
+        cJSON_AddNumberToObject(o, "tokens_per_s", r->tokens_per_s);
+    cJSON_AddNumberToObject(o, "samples_per_s", r->samples_per_s);
+    cJSON_AddNumberToObject(o, "tflops_per_gpu", r->tflops_per_gpu);
+    cJSON_AddNumberToObject(o, "mfu", r->mfu);
+    cJSON *time = cJSON_AddObjectToObject(o, "time");
+    cJSON_AddNumberToObject(time, "compute_s", r->compute_s);
+    cJSON_AddNumberToObject(time, "communication_s", r->comm_s);
+    cJSON_AddNumberToObject(time, "exposed_communication_s", r->exposed_comm_s);
+    cJSON_AddNumberToObject(time, "host_wait_s", r->idle_s);
+    for (int p = 0; p < IR_PHASE_COUNT; p++) {
+        char key[64];
+        g_snprintf(key, sizeof key, "%s_compute_s", ir_phase_name((IrPhase)p));
+        cJSON_AddNumberToObject(time, key, r->time_by_phase[p]);
+    }
+    cJSON *mem = cJSON_AddObjectToObject(o, "memory");
+    cJSON_AddNumberToObject(mem, "peak_bytes", r->mem_peak_bytes);
+    cJSON_AddNumberToObject(mem, "capacity_bytes", r->mem_capacity_bytes);
+    cJSON_AddBoolToObject(mem, "oom", r->oom);
+    cJSON_AddNumberToObject(mem, "peak_time_s", r->mem_peak_time_s);
+    cJSON *bd = cJSON_AddObjectToObject(mem, "breakdown");
+    for (int i = 0; i < IR_MEM_CATEGORY_COUNT; i++)
+        cJSON_AddNumberToObject(bd, ir_mem_category_name((IrMemCategory)i), r->mem_breakdown[i]);
+    cJSON_AddNumberToObject(bd, "reserved", r->mem_reserved_bytes);
+    cJSON *comm = cJSON_AddObjectToObject(o, "communication");
+    cJSON_AddNumberToObject(comm, "bytes_per_gpu", r->comm_bytes_per_gpu);
+    cJSON_AddNumberToObject(comm, "inter_node_bytes_per_gpu", r->inter_node_bytes_per_gpu);
+    cJSON_AddNumberToObject(comm, "exposed_s", r->exposed_comm_s);
+    cJSON *kinds = cJSON_AddObjectToObject(comm, "collectives");
+    for (int k = 0; k < IR_COLL_KIND_COUNT; k++) {
+        if (!r->coll[k].count)
+            continue;
+        cJSON *c = cJSON_AddObjectToObject(kinds, ir_coll_kind_name((IrCollKind)k));
+        cJSON_AddNumberToObject(c, "count", r->coll[k].count);
+        cJSON_AddNumberToObject(c, "bytes", r->coll[k].bytes);
+        cJSON_AddNumberToObject(c, "time_s", r->coll[k].time_s);
+    }
+    cJSON *model = cJSON_AddObjectToObject(o, "model");
+    cJSON_AddNumberToObject(model, "params", (double)r->model->params);
+    cJSON_AddNumberToObject(model, "flops_per_step_per_gpu", r->model_flops_per_gpu);
+    cJSON_AddNumberToObject(model, "seq_len", r->model->training.seq_len);
+    cJSON_AddNumberToObject(model, "micro_batch_size", r->model->training.micro_batch);
+    cJSON_AddNumberToObject(model, "grad_accum", r->opt->grad_accum);
+    if (r->opt->kind == STRAT_FSDP) {
+        cJSON *f = cJSON_AddObjectToObject(o, "fsdp");
+        cJSON_AddStringToObject(f, "sharding_strategy", strat_sharding_name(r->opt->sharding));
+        cJSON_AddNumberToObject(f, "units", r->info->n_units);
+        cJSON_AddNumberToObject(f, "largest_unit_params", (double)r->info->largest_unit_numel);
+        cJSON_AddNumberToObject(f, "shard_group_size", lay->shard_size);
+        cJSON_AddNumberToObject(f, "replicate_group_size", lay->replicate_size);
+        cJSON_AddStringToObject(f, "backward_prefetch", strat_prefetch_name(r->opt->backward_prefetch));
+        cJSON_AddBoolToObject(f, "forward_prefetch", r->opt->forward_prefetch);
+        cJSON_AddBoolToObject(f, "limit_all_gathers", r->opt->limit_all_gathers);
+        cJSON_AddBoolToObject(f, "cpu_offload", r->opt->cpu_offload);
+    } else {
+        cJSON *d = cJSON_AddObjectToObject(o, "ddp");
+        cJSON_AddNumberToObject(d, "buckets", r->info->n_buckets);
+        cJSON_AddNumberToObject(d, "bucket_cap_mb", r->opt->bucket_cap_mb);
+    }
+    if (r->init) {
+        cJSON *init = cJSON_AddObjectToObject(o, "init");
+        for (int i = 0; i < r->init->n_modes; i++) {
+            const InitMode *im = &r->init->modes[i];
+            cJSON *mo = cJSON_AddObjectToObject(init, im->name);
+            cJSON_AddNumberToObject(mo, "gpu_peak_bytes", im->gpu_peak_bytes);
+            cJSON_AddNumberToObject(mo, "host_bytes_per_node", im->host_bytes_per_node);
+            cJSON_AddNumberToObject(mo, "time_s", im->time_s);
+            cJSON_AddBoolToObject(mo, "gpu_oom", im->gpu_oom);
+            cJSON_AddBoolToObject(mo, "host_oom", im->host_oom);
+        }
+        cJSON_AddNumberToObject(init, "sync_module_states_s", r->init->sync_module_states_s);
+    }
+    cJSON *w = cJSON_AddArrayToObject(o, "warnings");
+    for (guint i = 0; i < r->warnings->len; i++)
+        cJSON_AddItemToArray(w, cJSON_CreateString(r->warnings->pdata[i]));
+    cJSON *sim = cJSON_AddObjectToObject(o, "simulation");
+    cJSON_AddNumberToObject(sim, "events", (double)r->sim->events);
+    cJSON_AddNumberToObject(sim, "ops", ir_class_n_ops(r->sched->classes[0]));
+    cJSON_AddNumberToObject(sim, "rank_classes", r->sched->n_classes);
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    return text;
+}

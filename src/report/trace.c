@@ -1,0 +1,86 @@
+/* trace: Chrome trace JSON ("traceEvents"), which chrome://tracing and ui.perfetto.dev open.
+ * Times in microseconds. One process per rank class, one thread per stream, complete ("X")
+ * events for every op with a duration, and a counter ("C") track of the memory in use. */
+#include "report.h"
+
+#include <cjson/cJSON.h>
+
+static cJSON *meta_event(const char *what, int pid, int tid, const char *name)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "name", what);
+    cJSON_AddStringToObject(e, "ph", "M");
+    cJSON_AddNumberToObject(e, "pid", pid);
+    cJSON_AddNumberToObject(e, "tid", tid);
+    cJSON *args = cJSON_AddObjectToObject(e, "args");
+    cJSON_AddStringToObject(args, "name", name);
+    return e;
+}
+
+char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwTopology *topo)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *events = cJSON_AddArrayToObject(root, "traceEvents");
+    for (int ci = 0; ci < sched->n_classes; ci++) {
+        const IrClass *c = sched->classes[ci];
+        const SimClassResult *cr = &sim->classes[ci];
+        int pid = ci + 1;
+        char *pname = g_strdup_printf("rank class %d (%d ranks from rank %d)", ci, c->n_ranks, c->first_rank);
+        cJSON_AddItemToArray(events, meta_event("process_name", pid, 0, pname));
+        g_free(pname);
+        for (int s = 0; s < c->n_streams; s++)
+            cJSON_AddItemToArray(events, meta_event("thread_name", pid, s + 1, c->streams[s].name));
+        for (int i = 0; i < ir_class_n_ops(c); i++) {
+            const IrOp *op = ir_op(c, i);
+            int64_t dur = cr->end_ns[i] - cr->start_ns[i];
+            if (dur <= 0 || op->kind == IR_OP_ALLOC || op->kind == IR_OP_FREE)
+                continue;
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "name", ir_class_string(c, op->name));
+            cJSON_AddStringToObject(e, "cat", op->kind == IR_OP_COLL
+                                                  ? ir_coll_kind_name((IrCollKind)op->u.coll.coll)
+                                                  : ir_op_kind_name(op->kind));
+            cJSON_AddStringToObject(e, "ph", "X");
+            cJSON_AddNumberToObject(e, "pid", pid);
+            cJSON_AddNumberToObject(e, "tid", op->stream + 1);
+            cJSON_AddNumberToObject(e, "ts", (double)cr->start_ns[i] / 1e3);
+            cJSON_AddNumberToObject(e, "dur", (double)dur / 1e3);
+            cJSON *args = cJSON_AddObjectToObject(e, "args");
+            cJSON_AddNumberToObject(args, "op", i);
+            cJSON_AddStringToObject(args, "phase", ir_phase_name((IrPhase)op->phase));
+            if (op->kind == IR_OP_COMPUTE) {
+                cJSON_AddNumberToObject(args, "flops", op->u.compute.flops);
+                cJSON_AddNumberToObject(args, "bytes", op->u.compute.bytes);
+            } else if (op->kind == IR_OP_COLL) {
+                cJSON_AddNumberToObject(args, "bytes", (double)op->u.coll.bytes);
+                cJSON_AddStringToObject(args, "group", sched->groups[op->u.coll.group].name);
+                cJSON_AddNumberToObject(args, "algbw_GBps", (double)op->u.coll.bytes / (double)dur);
+            } else if (op->kind == IR_OP_MEMCPY) {
+                cJSON_AddNumberToObject(args, "bytes", (double)op->u.memcpy.bytes);
+            }
+            cJSON_AddItemToArray(events, e);
+        }
+        const GArray *tl = cr->mem.timeline;
+        for (guint k = 0; tl && k < tl->len; k++) {
+            const MemSample *smp = &g_array_index(tl, MemSample, k);
+            /* one sample per instant: the last change at a time wins */
+            if (k + 1 < tl->len && g_array_index(tl, MemSample, k + 1).time_ns == smp->time_ns)
+                continue;
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "name", "memory in use (GiB)");
+            cJSON_AddStringToObject(e, "ph", "C");
+            cJSON_AddNumberToObject(e, "pid", pid);
+            cJSON_AddNumberToObject(e, "ts", (double)smp->time_ns / 1e3);
+            cJSON *args = cJSON_AddObjectToObject(e, "args");
+            cJSON_AddNumberToObject(args, "tensors", (double)smp->bytes / 1073741824.0);
+            cJSON_AddItemToArray(events, e);
+        }
+    }
+    cJSON_AddStringToObject(root, "displayTimeUnit", "ms");
+    cJSON *other = cJSON_AddObjectToObject(root, "otherData");
+    cJSON_AddStringToObject(other, "generator", "fsdpsim");
+    cJSON_AddStringToObject(other, "topology", topo->name);
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return text;
+}

@@ -1,0 +1,201 @@
+/* ddp: torch.nn.parallel.DistributedDataParallel.
+ *
+ * Every rank holds the whole model. Gradients are copied into buckets as they are produced in
+ * backward; a bucket is all-reduced as soon as all its gradients are ready (reducer.cpp), on the
+ * process group's NCCL stream, overlapping the rest of backward. Buckets are filled in reverse
+ * parameter order, the first one capped at 1 MiB (dist._DEFAULT_FIRST_BUCKET_BYTES), the others
+ * at bucket_cap_mb (25 MB by default). With gradient accumulation the first micro-batches run
+ * under no_sync(): no communication, gradients accumulate.
+ *
+ * Memory: fp32 parameters, fp32 gradients (allocated in backward, set to None by zero_grad), the
+ * bucket buffers (comm_buffers; the gradients are views into them with gradient_as_bucket_view),
+ * optimizer state, activations; under torch.autocast the bf16 weight copies that autograd saves
+ * for backward (counted with the parameters). */
+#include "gen.h"
+
+#include <string.h>
+
+typedef struct {
+    int *bucket_of_leaf;   /* -1 for leaves without parameters */
+    int *last_leaf;        /* per bucket: the leaf whose gradient completes it */
+    double *bucket_bytes;
+    int n_buckets;
+    int *ready_ops;        /* per bucket: the allreduce */
+    int nccl, group;
+    bool sync;             /* this micro-step communicates */
+    GPtrArray *grad_buffers; /* names of the .grad allocations, freed by zero_grad */
+    GArray *grad_bytes;
+    HwDtype grad_dtype, comm_dtype;
+} Ddp;
+
+/* DDP's compute_bucket_assignment_by_size: add tensors until the bucket reaches its limit. */
+static void assign_buckets(Gen *g, Ddp *d)
+{
+    const Model *m = g->model;
+    d->bucket_of_leaf = g_new(int, m->n_modules);
+    GArray *last = g_array_new(FALSE, FALSE, sizeof(int));
+    GArray *bytes = g_array_new(FALSE, FALSE, sizeof(double));
+    double limit = 1024.0 * 1024.0, current = 0;
+    int bucket = 0, last_leaf = -1;
+    for (int i = m->n_modules - 1; i >= 0; i--) {
+        d->bucket_of_leaf[i] = -1;
+        if (m->modules[i].params == 0)
+            continue;
+        d->bucket_of_leaf[i] = bucket;
+        current += (double)m->modules[i].params * hw_dtype_bytes(d->grad_dtype);
+        last_leaf = i;
+        if (current >= limit) {
+            g_array_append_val(last, last_leaf);
+            g_array_append_val(bytes, current);
+            bucket++;
+            current = 0;
+            limit = g->opt->bucket_cap_mb * 1024 * 1024;
+        }
+    }
+    if (current > 0) {
+        g_array_append_val(last, last_leaf);
+        g_array_append_val(bytes, current);
+        bucket++;
+    }
+    d->n_buckets = bucket;
+    d->last_leaf = (int *)g_array_free(last, FALSE);
+    d->bucket_bytes = (double *)g_array_free(bytes, FALSE);
+    d->ready_ops = g_new(int, MAX(1, bucket));
+}
+
+static double run_params(Gen *g, const int *leaves, int n)
+{
+    double p = 0;
+    for (int i = 0; i < n; i++)
+        p += (double)g->model->modules[leaves[i]].params;
+    return p;
+}
+
+static void fwd_enter(Gen *g, int m)
+{
+    if (gen_is_checkpointed(g, m))
+        gen_ckpt_forward_enter(g, m);
+}
+
+static void fwd_exit(Gen *g, int m)
+{
+    if (gen_is_checkpointed(g, m))
+        gen_ckpt_forward_exit(g, m);
+}
+
+static void fwd_run(Gen *g, const int *leaves, int n)
+{
+    double params = run_params(g, leaves, n);
+    if (g->opt->mixed_precision && params > 0) {
+        /* autocast casts each weight once per forward and autograd keeps the copy */
+        char *buf = g_strdup_printf("autocast:%d:%d", leaves[0], g->micro);
+        gen_alloc(g, buf, IR_MEM_PARAMS, params * hw_dtype_bytes(g->opt->param_dtype));
+        g_free(buf);
+    }
+    gen_forward_run(g, leaves, n, NULL, 0);
+}
+
+static void bwd_enter(Gen *g, int m)
+{
+    if (gen_is_checkpointed(g, m))
+        gen_ckpt_backward_enter(g, m, NULL, 0);
+}
+
+static void bwd_exit(Gen *g, int m)
+{
+    if (gen_is_checkpointed(g, m))
+        gen_ckpt_backward_exit(g, m);
+}
+
+static void bwd_run(Gen *g, const int *leaves, int n)
+{
+    Ddp *d = g->strategy;
+    double params = run_params(g, leaves, n);
+    if (g->micro == 0 && params > 0 && !g->opt->gradient_as_bucket_view) {
+        char *buf = g_strdup_printf("grad:%d", leaves[0]);
+        double bytes = params * hw_dtype_bytes(d->grad_dtype);
+        gen_alloc(g, buf, IR_MEM_GRADS, bytes);
+        g_ptr_array_add(d->grad_buffers, buf);
+        g_array_append_val(d->grad_bytes, bytes);
+    }
+    int op = gen_backward_run(g, leaves, n, NULL, 0);
+    if (g->opt->mixed_precision && params > 0) {
+        char *buf = g_strdup_printf("autocast:%d:%d", leaves[n - 1], g->micro);
+        gen_free(g, g->compute, buf, IR_MEM_PARAMS, params * hw_dtype_bytes(g->opt->param_dtype), op);
+        g_free(buf);
+    }
+    if (!d->sync)
+        return;
+    for (int i = 0; i < n; i++) {
+        int b = d->bucket_of_leaf[leaves[i]];
+        if (b < 0 || d->last_leaf[b] != leaves[i])
+            continue;
+        /* the autograd hooks copied each gradient into the bucket; now it is ready */
+        char *name = g_strdup_printf("bucket %d copy-in", b);
+        int copy = gen_compute(g, IR_PHASE_BACKWARD, 0, 2 * d->bucket_bytes[b], 0, 1, name, &op, 1);
+        g_free(name);
+        name = g_strdup_printf("allreduce bucket %d", b);
+        double elems = d->bucket_bytes[b] / hw_dtype_bytes(d->grad_dtype);
+        d->ready_ops[b] = gen_coll(g, d->nccl, IR_COLL_ALLREDUCE, d->group,
+                                   elems * hw_dtype_bytes(d->comm_dtype), d->comm_dtype,
+                                   IR_PHASE_BACKWARD, name, &copy, 1);
+        g_free(name);
+    }
+}
+
+IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error)
+{
+    const Model *m = g->model;
+    const StratOptions *opt = g->opt;
+    Ddp d = {0};
+    g->strategy = &d;
+    d.grad_dtype = HW_DTYPE_FP32; /* parameters stay fp32 under autocast, so do gradients */
+    d.comm_dtype = opt->reduce_dtype == HW_DTYPE_FP32 || !opt->mixed_precision ? HW_DTYPE_FP32
+                                                                               : opt->reduce_dtype;
+    d.grad_buffers = g_ptr_array_new_with_free_func(g_free);
+    d.grad_bytes = g_array_new(FALSE, FALSE, sizeof(double));
+    d.group = ir_group_add(g->sched, "dp", g->layout->world, 1);
+    d.nccl = ir_stream_add(g->cls, "nccl:dp", false);
+    for (int i = 0; i < m->n_modules; i++)
+        g->boundary[i] = m->modules[i].is_block;
+    assign_buckets(g, &d);
+    info->n_buckets = d.n_buckets;
+
+    double psi = (double)m->params;
+    double grad_b = hw_dtype_bytes(d.grad_dtype);
+    gen_alloc(g, "params", IR_MEM_PARAMS, psi * 4 + (double)m->buffers * 4);
+    gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, psi * model_optimizer_state_bytes(m->training.optimizer));
+    gen_alloc(g, "ddp_buckets", IR_MEM_COMM, psi * grad_b);
+
+    GenHooks fwd = {fwd_enter, fwd_run, fwd_exit}, bwd = {bwd_enter, bwd_run, bwd_exit};
+    for (g->micro = 0; g->micro < opt->grad_accum; g->micro++) {
+        d.sync = g->micro == opt->grad_accum - 1;
+        gen_walk_forward(g, &fwd);
+        gen_walk_backward(g, &bwd);
+    }
+    g->micro = opt->grad_accum - 1;
+    /* finalize_backward: the default stream waits for every bucket's allreduce, then the reduced
+     * buckets are copied back into .grad unless the gradients are views into them. */
+    int *deps = g_new(int, d.n_buckets + 1);
+    for (int b = 0; b < d.n_buckets; b++)
+        deps[b] = d.ready_ops[b];
+    double copy_out = opt->gradient_as_bucket_view ? 0 : 2 * psi * grad_b;
+    int fin = gen_compute(g, IR_PHASE_BACKWARD, 0, copy_out, 0, 1, "wait allreduce, copy grads", deps,
+                          d.n_buckets);
+    g_free(deps);
+    int step = gen_optimizer_step(g, psi, &fin, 1);
+    /* zero_grad(set_to_none=True) releases the gradients once the step has read them */
+    for (guint i = 0; i < d.grad_buffers->len; i++)
+        gen_free(g, g->compute, d.grad_buffers->pdata[i], IR_MEM_GRADS,
+                 g_array_index(d.grad_bytes, double, i), step);
+    g_ptr_array_free(d.grad_buffers, TRUE);
+    g_array_free(d.grad_bytes, TRUE);
+    info->wrap_description = g_strdup_printf("%d gradient buckets (first 1 MiB, then %g MB)",
+                                             d.n_buckets, opt->bucket_cap_mb);
+    g_free(d.bucket_of_leaf);
+    g_free(d.last_leaf);
+    g_free(d.bucket_bytes);
+    g_free(d.ready_ops);
+    (void)error;
+    return g->sched;
+}

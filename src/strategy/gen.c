@@ -1,0 +1,313 @@
+/* gen: program builder and module-tree walks shared by the generators; see gen.h. */
+#include "gen.h"
+
+#include <string.h>
+
+void gen_init(Gen *g, const Model *model, const HwTopology *topo, const StratOptions *opt,
+              const StratLayout *layout)
+{
+    memset(g, 0, sizeof *g);
+    g->model = model;
+    g->topo = topo;
+    g->opt = opt;
+    g->layout = layout;
+    g->sched = ir_schedule_new(layout->nodes, layout->gpus_per_node);
+    /* Data parallelism only: every rank runs the same program, one rank class. */
+    g->cls = ir_class_add(g->sched, 0, layout->world, 1);
+    g->host = ir_stream_add(g->cls, "host", true);
+    g->compute = ir_stream_add(g->cls, "compute", false);
+    g->mb = model->training.micro_batch;
+    g->ckpt_block = -1;
+    g->last_compute = -1;
+    g->boundary = g_new0(bool, model->n_modules);
+    /* Under mixed precision the unsharded parameters and activations are in param_dtype. In full
+     * precision, convolutions still run on TF32 tensor cores (cuDNN's allow_tf32 defaults to
+     * True) while matmuls do not (torch.backends.cuda.matmul.allow_tf32 defaults to False). */
+    if (opt->mixed_precision) {
+        g->compute_dtype = opt->param_dtype;
+    } else {
+        g->compute_dtype = strcmp(model->model_type, "layers") == 0 ? HW_DTYPE_TF32 : HW_DTYPE_FP32;
+    }
+    g->act_bytes = opt->mixed_precision ? hw_dtype_bytes(opt->param_dtype) : 4;
+}
+
+int gen_host(Gen *g, double seconds, const char *name)
+{
+    IrOp op = {.kind = IR_OP_HOST, .stream = (uint16_t)g->host, .phase = IR_PHASE_OTHER};
+    op.u.host.seconds = seconds;
+    return ir_op_add(g->cls, &op, name, NULL, 0);
+}
+
+int gen_host_wait(Gen *g, int dep, const char *name)
+{
+    IrOp op = {.kind = IR_OP_HOST, .stream = (uint16_t)g->host, .phase = IR_PHASE_OTHER};
+    return ir_op_add(g->cls, &op, name, &dep, 1);
+}
+
+int gen_compute(Gen *g, IrPhase phase, double flops, double bytes, double model_flops, int kernels,
+                const char *name, const int *deps, int n_deps)
+{
+    /* the host launches the kernels first */
+    gen_host(g, kernels * g->topo->gpu.launch_overhead_s, name);
+    IrOp op = {.kind = IR_OP_COMPUTE, .stream = (uint16_t)g->compute, .phase = (uint8_t)phase,
+               .dtype = (uint8_t)g->compute_dtype};
+    op.u.compute.flops = flops;
+    op.u.compute.bytes = bytes;
+    op.u.compute.model_flops = model_flops;
+    op.u.compute.kernels = (uint32_t)kernels;
+    g->last_compute = ir_op_add(g->cls, &op, name, deps, n_deps);
+    return g->last_compute;
+}
+
+int gen_alloc(Gen *g, const char *buffer, IrMemCategory cat, double bytes)
+{
+    IrOp op = {.kind = IR_OP_ALLOC, .stream = (uint16_t)g->host, .phase = IR_PHASE_OTHER};
+    op.u.mem.buffer = ir_string(g->cls, buffer);
+    op.u.mem.category = (uint8_t)cat;
+    op.u.mem.bytes = (uint64_t)bytes;
+    return ir_op_add(g->cls, &op, buffer, NULL, 0);
+}
+
+int gen_free(Gen *g, int stream, const char *buffer, IrMemCategory cat, double bytes, int dep)
+{
+    IrOp op = {.kind = IR_OP_FREE, .stream = (uint16_t)stream, .phase = IR_PHASE_OTHER};
+    op.u.mem.buffer = ir_string(g->cls, buffer);
+    op.u.mem.category = (uint8_t)cat;
+    op.u.mem.bytes = (uint64_t)bytes;
+    return ir_op_add(g->cls, &op, buffer, &dep, 1);
+}
+
+int gen_coll(Gen *g, int stream, IrCollKind kind, int group, double bytes, HwDtype dtype,
+             IrPhase phase, const char *name, const int *deps, int n_deps)
+{
+    /* NCCL enqueue, plus the copy-in/out kernels FSDP and DDP run around it */
+    gen_host(g, 3 * g->topo->gpu.launch_overhead_s, name);
+    IrOp op = {.kind = IR_OP_COLL, .stream = (uint16_t)stream, .phase = (uint8_t)phase,
+               .dtype = (uint8_t)dtype};
+    op.u.coll.coll = (uint8_t)kind;
+    op.u.coll.group = (uint16_t)group;
+    op.u.coll.bytes = (uint64_t)bytes;
+    return ir_op_add(g->cls, &op, name, deps, n_deps);
+}
+
+/* ---- walks ---- */
+
+typedef struct {
+    Gen *g;
+    const GenHooks *hooks;
+    GArray *run; /* of int leaf indices */
+} Walk;
+
+static void flush(Walk *w)
+{
+    if (w->run->len == 0)
+        return;
+    w->hooks->run(w->g, (const int *)(void *)w->run->data, (int)w->run->len);
+    g_array_set_size(w->run, 0);
+}
+
+static void walk_fwd(Walk *w, int m)
+{
+    const ModelModule *mod = &w->g->model->modules[m];
+    bool b = w->g->boundary[m];
+    if (b) {
+        flush(w);
+        w->hooks->enter(w->g, m);
+    }
+    if (mod->first_child < 0 && m != 0)
+        g_array_append_val(w->run, m);
+    for (int c = mod->first_child; c >= 0; c = w->g->model->modules[c].next_sibling)
+        walk_fwd(w, c);
+    if (b) {
+        flush(w);
+        w->hooks->exit(w->g, m);
+    }
+}
+
+static void walk_bwd(Walk *w, int m)
+{
+    const Model *model = w->g->model;
+    const ModelModule *mod = &model->modules[m];
+    bool b = w->g->boundary[m];
+    if (b) {
+        flush(w);
+        w->hooks->enter(w->g, m);
+    }
+    int n_children = 0;
+    for (int c = mod->first_child; c >= 0; c = model->modules[c].next_sibling)
+        n_children++;
+    int *children = g_new(int, MAX(1, n_children));
+    int i = 0;
+    for (int c = mod->first_child; c >= 0; c = model->modules[c].next_sibling)
+        children[i++] = c;
+    for (i = n_children - 1; i >= 0; i--)
+        walk_bwd(w, children[i]);
+    g_free(children);
+    if (mod->first_child < 0 && m != 0)
+        g_array_append_val(w->run, m);
+    if (b) {
+        flush(w);
+        w->hooks->exit(w->g, m);
+    }
+}
+
+void gen_walk_forward(Gen *g, const GenHooks *hooks)
+{
+    Walk w = {g, hooks, g_array_new(FALSE, FALSE, sizeof(int))};
+    walk_fwd(&w, 0);
+    flush(&w);
+    g_array_free(w.run, TRUE);
+}
+
+void gen_walk_backward(Gen *g, const GenHooks *hooks)
+{
+    Walk w = {g, hooks, g_array_new(FALSE, FALSE, sizeof(int))};
+    walk_bwd(&w, 0);
+    flush(&w);
+    g_array_free(w.run, TRUE);
+}
+
+/* ---- compute runs and activation memory ---- */
+
+static int min_leaf(const int *leaves, int n)
+{
+    int m = leaves[0];
+    for (int i = 1; i < n; i++)
+        m = MIN(m, leaves[i]);
+    return m;
+}
+
+/* Saved activations scale from the model's 2-byte (or 4-byte) accounting to this run's dtype. */
+static double saved_scale(Gen *g)
+{
+    return (double)g->act_bytes / hw_dtype_bytes(g->model->training.param_dtype);
+}
+
+int gen_forward_run(Gen *g, const int *leaves, int n, const int *deps, int n_deps)
+{
+    double flops = 0, bytes = 0, saved = 0;
+    int kernels = 0;
+    for (int i = 0; i < n; i++) {
+        const ModelModule *m = &g->model->modules[leaves[i]];
+        flops += m->flops_fwd;
+        bytes += m->mem_bytes_fwd;
+        saved += m->saved_bytes;
+        kernels += m->kernels_fwd;
+    }
+    double s = saved_scale(g);
+    const char *first = g->model->modules[leaves[0]].name;
+    char *name = g_strdup_printf("fwd %s%s", first, n > 1 ? "+" : "");
+    if (g->ckpt_block < 0 && saved > 0) {
+        char *buf = g_strdup_printf("act:%d:%d", min_leaf(leaves, n), g->micro);
+        gen_alloc(g, buf, IR_MEM_ACTIVATIONS, saved * s * g->mb);
+        g_free(buf);
+    }
+    int op = gen_compute(g, IR_PHASE_FORWARD, flops * g->mb, bytes * s * g->mb, flops * g->mb,
+                         MAX(kernels, 1), name, deps, n_deps);
+    g_free(name);
+    return op;
+}
+
+int gen_backward_run(Gen *g, const int *leaves, int n, const int *deps, int n_deps)
+{
+    double flops = 0, bytes = 0, saved = 0;
+    int kernels = 0;
+    for (int i = 0; i < n; i++) {
+        const ModelModule *m = &g->model->modules[leaves[i]];
+        flops += m->flops_fwd * m->flops_bwd_ratio;
+        bytes += 2 * m->mem_bytes_fwd; /* read saved input and grad, write grad */
+        saved += m->saved_bytes;
+        kernels += 2 * m->kernels_fwd;
+    }
+    double s = saved_scale(g);
+    char *name = g_strdup_printf("bwd %s%s", g->model->modules[leaves[0]].name, n > 1 ? "+" : "");
+    int op = gen_compute(g, IR_PHASE_BACKWARD, flops * g->mb, bytes * s * g->mb, flops * g->mb,
+                         MAX(kernels, 1), name, deps, n_deps);
+    g_free(name);
+    if (g->ckpt_block < 0 && saved > 0) {
+        char *buf = g_strdup_printf("act:%d:%d", min_leaf(leaves, n), g->micro);
+        gen_free(g, g->compute, buf, IR_MEM_ACTIVATIONS, saved * s * g->mb, op);
+        g_free(buf);
+    }
+    return op;
+}
+
+bool gen_is_checkpointed(Gen *g, int module)
+{
+    return g->opt->activation_checkpointing && g->model->modules[module].is_block;
+}
+
+/* Subtree sums of a block, for checkpointing. */
+static void block_sums(Gen *g, int m, double *flops, double *bytes, double *saved, int *kernels,
+                       double *first_saved)
+{
+    const ModelModule *mod = &g->model->modules[m];
+    if (mod->first_child < 0) {
+        if (*first_saved < 0 && mod->saved_bytes > 0)
+            *first_saved = mod->saved_bytes;
+        *flops += mod->flops_fwd;
+        *bytes += mod->mem_bytes_fwd;
+        *saved += mod->saved_bytes;
+        *kernels += mod->kernels_fwd;
+    }
+    for (int c = mod->first_child; c >= 0; c = g->model->modules[c].next_sibling)
+        block_sums(g, c, flops, bytes, saved, kernels, first_saved);
+}
+
+/* torch.utils.checkpoint keeps only the block's input: the first saving leaf's input (for a
+ * decoder layer, the hidden state entering its first norm). */
+void gen_ckpt_forward_enter(Gen *g, int block)
+{
+    double flops = 0, bytes = 0, saved = 0, first = -1;
+    int kernels = 0;
+    block_sums(g, block, &flops, &bytes, &saved, &kernels, &first);
+    char *buf = g_strdup_printf("ckpt:%d:%d", block, g->micro);
+    gen_alloc(g, buf, IR_MEM_ACTIVATIONS, MAX(first, 0) * saved_scale(g) * g->mb);
+    g_free(buf);
+    g->ckpt_block = block;
+}
+
+void gen_ckpt_forward_exit(Gen *g, int block)
+{
+    g->ckpt_block = -1;
+}
+
+int gen_ckpt_backward_enter(Gen *g, int block, const int *deps, int n_deps)
+{
+    double flops = 0, bytes = 0, saved = 0, first = -1;
+    int kernels = 0;
+    block_sums(g, block, &flops, &bytes, &saved, &kernels, &first);
+    double s = saved_scale(g);
+    char *buf = g_strdup_printf("recompute:%d:%d", block, g->micro);
+    gen_alloc(g, buf, IR_MEM_ACTIVATIONS, saved * s * g->mb);
+    g_free(buf);
+    char *name = g_strdup_printf("recompute %s", g->model->modules[block].name);
+    int op = gen_compute(g, IR_PHASE_BACKWARD, flops * g->mb, bytes * s * g->mb, 0, MAX(kernels, 1),
+                         name, deps, n_deps);
+    g_free(name);
+    g->ckpt_block = block;
+    return op;
+}
+
+void gen_ckpt_backward_exit(Gen *g, int block)
+{
+    double flops = 0, bytes = 0, saved = 0, first = -1;
+    int kernels = 0;
+    block_sums(g, block, &flops, &bytes, &saved, &kernels, &first);
+    double s = saved_scale(g);
+    char *buf = g_strdup_printf("recompute:%d:%d", block, g->micro);
+    gen_free(g, g->compute, buf, IR_MEM_ACTIVATIONS, saved * s * g->mb, g->last_compute);
+    g_free(buf);
+    buf = g_strdup_printf("ckpt:%d:%d", block, g->micro);
+    gen_free(g, g->compute, buf, IR_MEM_ACTIVATIONS, MAX(first, 0) * s * g->mb, g->last_compute);
+    g_free(buf);
+    g->ckpt_block = -1;
+}
+
+int gen_optimizer_step(Gen *g, double numel, const int *deps, int n_deps)
+{
+    ModelOptimizer opt = g->model->training.optimizer;
+    /* foreach implementation: a few fused kernels per group of tensors */
+    return gen_compute(g, IR_PHASE_OPTIMIZER, 0, numel * model_optimizer_step_bytes(opt), 0, 10,
+                       "optimizer.step", deps, n_deps);
+}

@@ -1,0 +1,73 @@
+/* gen: what the DDP and FSDP generators share: the program builder (host issue order, streams,
+ * implicit launch costs) and the walk over the module tree in forward and backward order.
+ * Internal to src/strategy. */
+#ifndef FSD_GEN_H
+#define FSD_GEN_H
+
+#include "strategy.h"
+
+typedef struct Gen Gen;
+
+/* Called by the walks: `enter`/`exit` at boundary modules (FSDP units, blocks), `run` for each
+ * maximal run of consecutive leaves between boundaries. */
+typedef struct {
+    void (*enter)(Gen *g, int module);
+    void (*run)(Gen *g, const int *leaves, int n_leaves);
+    void (*exit)(Gen *g, int module);
+} GenHooks;
+
+struct Gen {
+    const Model *model;
+    const HwTopology *topo;
+    const StratOptions *opt;
+    const StratLayout *layout;
+    IrSchedule *sched;
+    IrClass *cls;
+    int host, compute; /* stream ids */
+    double mb;         /* samples per micro-batch */
+    int micro;         /* current micro-step */
+    bool *boundary;    /* per module */
+    int act_bytes;     /* activation element size */
+    HwDtype compute_dtype;
+    /* activation checkpointing state */
+    int ckpt_block;    /* module index of the checkpointed block being walked, -1 none */
+    int last_compute;  /* last compute op issued */
+    void *strategy;    /* the strategy's own state */
+};
+
+void gen_init(Gen *g, const Model *model, const HwTopology *topo, const StratOptions *opt,
+              const StratLayout *layout);
+
+/* Builder. All return the new op's index. */
+int gen_host(Gen *g, double seconds, const char *name);
+int gen_host_wait(Gen *g, int dep, const char *name);
+int gen_compute(Gen *g, IrPhase phase, double flops, double bytes, double model_flops, int kernels,
+                const char *name, const int *deps, int n_deps);
+int gen_alloc(Gen *g, const char *buffer, IrMemCategory cat, double bytes);
+int gen_free(Gen *g, int stream, const char *buffer, IrMemCategory cat, double bytes, int dep);
+int gen_coll(Gen *g, int stream, IrCollKind kind, int group, double bytes, HwDtype dtype,
+             IrPhase phase, const char *name, const int *deps, int n_deps);
+
+/* Walks: forward visits modules in pre-order, backward in reverse. */
+void gen_walk_forward(Gen *g, const GenHooks *hooks);
+void gen_walk_backward(Gen *g, const GenHooks *hooks);
+
+/* Forward / backward compute of a leaf run, with activation memory and checkpointing handled:
+ * forward allocates what the run saves for backward (or nothing inside a checkpointed block);
+ * backward frees it. Returns the compute op. */
+int gen_forward_run(Gen *g, const int *leaves, int n, const int *deps, int n_deps);
+int gen_backward_run(Gen *g, const int *leaves, int n, const int *deps, int n_deps);
+/* Checkpointing at block boundaries (call from enter/exit hooks). */
+bool gen_is_checkpointed(Gen *g, int module);
+void gen_ckpt_forward_enter(Gen *g, int block);
+void gen_ckpt_forward_exit(Gen *g, int block);
+int gen_ckpt_backward_enter(Gen *g, int block, const int *deps, int n_deps);
+void gen_ckpt_backward_exit(Gen *g, int block);
+
+/* Optimizer step over `numel` parameters on the GPU (memory-bound update). */
+int gen_optimizer_step(Gen *g, double numel, const int *deps, int n_deps);
+
+IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error);
+IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error);
+
+#endif

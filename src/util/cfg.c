@@ -1,0 +1,303 @@
+/* cfg: JSON input reading with precise error messages; see cfg.h. */
+#include "cfg.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+G_DEFINE_QUARK(fsdpsim - error - quark, fsd_error)
+
+static char *field_name(const char *path, const char *key)
+{
+    if (!path || !*path)
+        return g_strdup(key ? key : "(top level)");
+    if (!key)
+        return g_strdup(path);
+    return g_strdup_printf("%s.%s", path, key);
+}
+
+void cfg_set_error(GError **error, const char *file, const char *path, const char *key,
+                   const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *what = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    char *field = field_name(path, key);
+    g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "%s: field '%s': %s", file, field, what);
+    g_free(field);
+    g_free(what);
+}
+
+/* Line and column of a byte offset, for parse errors. */
+static void line_col(const char *text, size_t offset, int *line, int *col)
+{
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < offset && text[i]; i++) {
+        if (text[i] == '\n') {
+            (*line)++;
+            *col = 1;
+        } else {
+            (*col)++;
+        }
+    }
+}
+
+cJSON *cfg_parse_text(const char *file, const char *text, GError **error)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, true);
+    if (!root) {
+        int line, col;
+        size_t off = end ? (size_t)(end - text) : 0;
+        line_col(text, off, &line, &col);
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "%s:%d:%d: malformed JSON (expected a valid JSON document; check for a "
+                    "missing comma, quote or brace near here)",
+                    file, line, col);
+    }
+    return root;
+}
+
+cJSON *cfg_parse_file(const char *file, GError **error)
+{
+    char *text = NULL;
+    gsize len = 0;
+    GError *io = NULL;
+    if (!g_file_get_contents(file, &text, &len, &io)) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "%s: cannot read file: %s", file,
+                    io->message);
+        g_error_free(io);
+        return NULL;
+    }
+    if (strlen(text) != len) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "%s: not a text file (contains a NUL byte); expected JSON", file);
+        g_free(text);
+        return NULL;
+    }
+    cJSON *root = cfg_parse_text(file, text, error);
+    g_free(text);
+    return root;
+}
+
+bool cfg_obj_open(CfgObj *co, const char *file, const char *path, const cJSON *obj, GError **error)
+{
+    memset(co, 0, sizeof *co);
+    if (!cJSON_IsObject(obj)) {
+        cfg_set_error(error, file, path, NULL, "expected a JSON object");
+        return false;
+    }
+    co->file = file;
+    co->path = g_strdup(path ? path : "");
+    co->obj = obj;
+    co->seen = g_hash_table_new(g_str_hash, g_str_equal);
+    return true;
+}
+
+void cfg_obj_close(CfgObj *co)
+{
+    if (co->seen)
+        g_hash_table_destroy(co->seen);
+    g_free(co->path);
+    memset(co, 0, sizeof *co);
+}
+
+const cJSON *cfg_item(CfgObj *co, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(co->obj, key);
+    if (item)
+        g_hash_table_add(co->seen, (gpointer)item->string);
+    return item;
+}
+
+bool cfg_has(CfgObj *co, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(co->obj, key) != NULL;
+}
+
+bool cfg_obj_child(CfgObj *parent, const char *key, bool optional, CfgObj *child, GError **error)
+{
+    const cJSON *item = cfg_item(parent, key);
+    memset(child, 0, sizeof *child);
+    if (!item || cJSON_IsNull(item)) {
+        if (optional)
+            return true;
+        cfg_set_error(error, parent->file, parent->path, key, "missing; expected a JSON object");
+        return false;
+    }
+    char *path = field_name(parent->path, key);
+    bool ok = cfg_obj_open(child, parent->file, path, item, error);
+    g_free(path);
+    return ok;
+}
+
+void cfg_obj_ignore(CfgObj *co, const char *const *keys)
+{
+    for (; *keys; keys++)
+        (void)cfg_item(co, *keys);
+}
+
+bool cfg_obj_check_unknown(CfgObj *co, const char *hint, GError **error)
+{
+    for (const cJSON *it = co->obj->child; it; it = it->next) {
+        if (!g_hash_table_contains(co->seen, it->string)) {
+            cfg_set_error(error, co->file, co->path, it->string, "unknown key%s%s",
+                          hint ? "; " : "", hint ? hint : "");
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool absent(CfgObj *co, const char *key, const cJSON *item, bool required,
+                   const char *expected, GError **error)
+{
+    if (item && !cJSON_IsNull(item))
+        return false;
+    if (required)
+        cfg_set_error(error, co->file, co->path, key, "missing; expected %s", expected);
+    return true;
+}
+
+bool cfg_get_int(CfgObj *co, const char *key, bool required, int64_t min, int64_t max, int64_t *out,
+                 GError **error)
+{
+    const cJSON *item = cfg_item(co, key);
+    char expected[96];
+    g_snprintf(expected, sizeof expected, "an integer in [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]",
+               min, max);
+    if (absent(co, key, item, required, expected, error))
+        return !required;
+    double v = item->valuedouble;
+    if (!cJSON_IsNumber(item) || v != floor(v) || v < (double)min || v > (double)max) {
+        char *got = cJSON_PrintUnformatted(item);
+        cfg_set_error(error, co->file, co->path, key, "expected %s, got %s", expected, got);
+        cJSON_free(got);
+        return false;
+    }
+    *out = (int64_t)v;
+    return true;
+}
+
+bool cfg_get_double(CfgObj *co, const char *key, bool required, double min, double max, double *out,
+                    GError **error)
+{
+    const cJSON *item = cfg_item(co, key);
+    char expected[96];
+    g_snprintf(expected, sizeof expected, "a number in [%g, %g]", min, max);
+    if (absent(co, key, item, required, expected, error))
+        return !required;
+    if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble) || item->valuedouble < min ||
+        item->valuedouble > max) {
+        char *got = cJSON_PrintUnformatted(item);
+        cfg_set_error(error, co->file, co->path, key, "expected %s, got %s", expected, got);
+        cJSON_free(got);
+        return false;
+    }
+    *out = item->valuedouble;
+    return true;
+}
+
+bool cfg_get_bool(CfgObj *co, const char *key, bool required, bool *out, GError **error)
+{
+    const cJSON *item = cfg_item(co, key);
+    if (absent(co, key, item, required, "true or false", error))
+        return !required;
+    if (!cJSON_IsBool(item)) {
+        char *got = cJSON_PrintUnformatted(item);
+        cfg_set_error(error, co->file, co->path, key, "expected true or false, got %s", got);
+        cJSON_free(got);
+        return false;
+    }
+    *out = cJSON_IsTrue(item);
+    return true;
+}
+
+bool cfg_get_string(CfgObj *co, const char *key, bool required, char **out, GError **error)
+{
+    const cJSON *item = cfg_item(co, key);
+    if (absent(co, key, item, required, "a string", error))
+        return !required;
+    if (!cJSON_IsString(item)) {
+        char *got = cJSON_PrintUnformatted(item);
+        cfg_set_error(error, co->file, co->path, key, "expected a string, got %s", got);
+        cJSON_free(got);
+        return false;
+    }
+    g_free(*out);
+    *out = g_strdup(item->valuestring);
+    return true;
+}
+
+bool cfg_get_sourced(CfgObj *co, const char *key, bool required, double min, double max, double *out,
+                     char **source_out, GError **error)
+{
+    CfgObj child;
+    if (!cfg_has(co, key) && !required) {
+        (void)cfg_item(co, key);
+        return true;
+    }
+    if (!cfg_obj_child(co, key, false, &child, error)) {
+        if (error && *error && strstr((*error)->message, "expected a JSON object")) {
+            g_clear_error(error);
+            cfg_set_error(error, co->file, co->path, key,
+                          "expected {\"value\": <number>, \"source\": \"<URL, data sheet or "
+                          "measurement command>\"}");
+        }
+        return false;
+    }
+    char *source = NULL;
+    bool ok = cfg_get_double(&child, "value", true, min, max, out, error) &&
+              cfg_get_string(&child, "source", true, &source, error);
+    if (ok && (!source || !*source)) {
+        cfg_set_error(error, child.file, child.path, "source",
+                      "empty; every hardware number needs its source (URL, data sheet or "
+                      "measurement command)");
+        ok = false;
+    }
+    if (ok) {
+        cfg_obj_ignore(&child, (const char *const[]){"note", NULL});
+        ok = cfg_obj_check_unknown(&child, "expected only \"value\", \"source\" and \"note\"", error);
+    }
+    if (ok && source_out) {
+        g_free(*source_out);
+        *source_out = source;
+        source = NULL;
+    }
+    g_free(source);
+    cfg_obj_close(&child);
+    return ok;
+}
+
+bool cfg_parse_size(const char *text, uint64_t *out)
+{
+    if (!text || !*text)
+        return false;
+    errno = 0;
+    char *end = NULL;
+    double v = strtod(text, &end);
+    if (errno || end == text || !isfinite(v) || v < 0)
+        return false;
+    double mult = 1;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': mult = 1024.0; end++; break;
+    case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+    case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: return false;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end)
+        return false;
+    double bytes = v * mult;
+    if (bytes > 1e18)
+        return false;
+    *out = (uint64_t)llround(bytes);
+    return true;
+}

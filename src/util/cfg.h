@@ -1,0 +1,73 @@
+/* cfg: reading fsdpsim's JSON input files (models, topologies, schedules) with errors that name
+ * the file, the field and what is expected.
+ *
+ * Every reader takes the file name and a dotted field path so that a message reads
+ *   "models/x.json: field 'fsdpsim.training.seq_len': expected an integer in [1, 1048576], got -3"
+ * All such errors are in FSD_ERROR / FSD_ERROR_INPUT: the command line maps them to exit status 2. */
+#ifndef FSD_CFG_H
+#define FSD_CFG_H
+
+#include <glib.h>
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define FSD_ERROR (fsd_error_quark())
+GQuark fsd_error_quark(void);
+
+typedef enum {
+    FSD_ERROR_INPUT,  /* bad input: missing/malformed file, unknown key, impossible layout (exit 2) */
+    FSD_ERROR_FAILED, /* the run itself failed (exit 1) */
+} FsdErrorCode;
+
+/* A JSON object being read: remembers which keys were consumed, so that unknown keys can be
+ * reported (a misspelt key must not be silently ignored). */
+typedef struct {
+    const char *file;
+    char *path; /* dotted path of this object, "" for the top level */
+    const cJSON *obj;
+    GHashTable *seen; /* key -> non-NULL, keys consumed so far */
+} CfgObj;
+
+/* Parse a whole file. Returns NULL and sets error for missing file or malformed JSON. */
+cJSON *cfg_parse_file(const char *file, GError **error);
+/* Parse text that came from `file` (used for messages only). */
+cJSON *cfg_parse_text(const char *file, const char *text, GError **error);
+
+/* Opens `obj` (must be a JSON object) for reading; path may be "" for the root. */
+bool cfg_obj_open(CfgObj *co, const char *file, const char *path, const cJSON *obj, GError **error);
+void cfg_obj_close(CfgObj *co);
+/* Opens the child object `key` (required unless optional; absent optional -> returns true with co->obj NULL). */
+bool cfg_obj_child(CfgObj *parent, const char *key, bool optional, CfgObj *child, GError **error);
+
+/* Marks keys as known without reading them (e.g. documented Hugging Face keys that do not change
+ * the shape). NULL-terminated list. */
+void cfg_obj_ignore(CfgObj *co, const char *const *keys);
+/* Fails naming the first key that was never read nor ignored; `hint` is appended to the message. */
+bool cfg_obj_check_unknown(CfgObj *co, const char *hint, GError **error);
+
+bool cfg_has(CfgObj *co, const char *key);
+/* Returns the raw item (marks it seen) or NULL. */
+const cJSON *cfg_item(CfgObj *co, const char *key);
+
+/* Typed getters. `required`: absent key is an error; otherwise *out keeps its default.
+ * Ranges are inclusive. */
+bool cfg_get_int(CfgObj *co, const char *key, bool required, int64_t min, int64_t max, int64_t *out,
+                 GError **error);
+bool cfg_get_double(CfgObj *co, const char *key, bool required, double min, double max, double *out,
+                    GError **error);
+bool cfg_get_bool(CfgObj *co, const char *key, bool required, bool *out, GError **error);
+/* *out is newly allocated (g_free) when found. */
+bool cfg_get_string(CfgObj *co, const char *key, bool required, char **out, GError **error);
+/* A sourced number: {"value": X, "source": "..."}; the source must be a non-empty string. */
+bool cfg_get_sourced(CfgObj *co, const char *key, bool required, double min, double max, double *out,
+                     char **source_out, GError **error);
+
+/* Sets an input error naming file and field. */
+void cfg_set_error(GError **error, const char *file, const char *path, const char *key,
+                   const char *fmt, ...) G_GNUC_PRINTF(5, 6);
+
+/* Parses sizes like "8", "64K", "1M", "8G" (binary multiples, as nccl-tests' -b/-e do). */
+bool cfg_parse_size(const char *text, uint64_t *out);
+
+#endif

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Check the model description files in models/ (python3, standard library only).
+
+For every models/*.json:
+  * the file is valid JSON with 2-space indentation;
+  * Hugging Face configs (model_type gpt2 or llama): the parameter count is
+    recomputed from the shape keys exactly as sum(p.numel() for p in
+    model.parameters()) of GPT2LMHeadModel / LlamaForCausalLM gives it
+    (tied weights counted once) and compared with fsdpsim.published_params;
+  * fsdpsim-layers files: the leaf params are summed and compared with
+    fsdpsim.published_params, and the module tree is checked (unique names,
+    every dotted parent listed before its children as a container, containers
+    carry no numbers, leaves carry params/flops_fwd/output_elems).
+
+Usage:  python3 tools/check_models.py [file.json ...]   (default: models/*.json)
+Exit status 1 if any check fails.
+"""
+
+import glob
+import json
+import os
+import sys
+
+
+def gpt2_params(c):
+    h = c["n_embd"]
+    L = c["n_layer"]
+    V = c["vocab_size"]
+    P = c["n_positions"]
+    inner = c.get("n_inner") or 4 * h
+    per_layer = (
+        2 * h                       # ln_1
+        + h * 3 * h + 3 * h         # attn.c_attn
+        + h * h + h                 # attn.c_proj
+        + 2 * h                     # ln_2
+        + h * inner + inner         # mlp.c_fc
+        + inner * h + h             # mlp.c_proj
+    )
+    total = V * h + P * h + L * per_layer + 2 * h   # wte, wpe, blocks, ln_f
+    if not c.get("tie_word_embeddings", True):
+        total += V * h              # untied lm_head (no bias)
+    return total
+
+
+def llama_params(c):
+    h = c["hidden_size"]
+    L = c["num_hidden_layers"]
+    V = c["vocab_size"]
+    I = c["intermediate_size"]
+    nh = c["num_attention_heads"]
+    nkv = c.get("num_key_value_heads") or nh
+    hd = c.get("head_dim") or h // nh
+    attn_bias = bool(c.get("attention_bias", False))
+    mlp_bias = bool(c.get("mlp_bias", False))
+    q = h * nh * hd + (nh * hd if attn_bias else 0)
+    kv = 2 * (h * nkv * hd + (nkv * hd if attn_bias else 0))
+    o = nh * hd * h + (h if attn_bias else 0)
+    mlp = 3 * h * I + ((2 * I + h) if mlp_bias else 0)
+    per_layer = q + kv + o + mlp + 2 * h          # + input/post-attention RMSNorm
+    total = V * h + L * per_layer + h              # embed_tokens, layers, norm
+    if not c.get("tie_word_embeddings", False):
+        total += V * h                             # lm_head (no bias)
+    return total
+
+
+def check_indent(text):
+    for n, line in enumerate(text.splitlines(), 1):
+        lead = len(line) - len(line.lstrip(" "))
+        if "\t" in line[:lead + 1] or lead % 2:
+            return "line %d is not 2-space indented" % n
+    if not text.startswith("{\n  "):
+        return "top level is not indented by 2 spaces"
+    return None
+
+
+def check_layers(doc, errors):
+    names = set()
+    containers = set()
+    total = 0
+    for m in doc["modules"]:
+        name = m["name"]
+        if name in names:
+            errors.append("duplicate module name %s" % name)
+        names.add(name)
+        if "." in name:
+            parent = name.rsplit(".", 1)[0]
+            if parent not in containers:
+                errors.append("%s: parent %s not listed before it as a container" % (name, parent))
+        if m.get("container"):
+            containers.add(name)
+            for k in ("params", "flops_fwd", "output_elems"):
+                if k in m:
+                    errors.append("container %s has %s" % (name, k))
+        else:
+            for k in ("params", "flops_fwd", "output_elems"):
+                if not isinstance(m.get(k), int) or m[k] < 0:
+                    errors.append("leaf %s lacks a non-negative integer %s" % (name, k))
+            if m.get("kind") == "batchnorm2d" and m.get("buffers") != m.get("params", 0) + 1:
+                errors.append("batchnorm %s: buffers should be 2C+1" % name)
+            total += m.get("params", 0)
+    mm = sum(m["flops_fwd"] for m in doc["modules"]
+             if m.get("kind") in ("conv2d", "linear"))
+    return total, mm
+
+
+def check_file(path):
+    errors = []
+    with open(path) as f:
+        text = f.read()
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        return ["invalid JSON: %s" % e], None
+    bad = check_indent(text)
+    if bad:
+        errors.append(bad)
+    fs = doc.get("fsdpsim")
+    if not isinstance(fs, dict):
+        return errors + ["no fsdpsim object"], None
+    if list(doc.keys())[-1] != "fsdpsim":
+        errors.append("fsdpsim is not the last top-level key")
+    published = fs.get("published_params")
+    if not fs.get("published_params_source"):
+        errors.append("no published_params_source")
+    kind = doc.get("model_type") or doc.get("format")
+    extra = ""
+    if kind == "gpt2":
+        computed = gpt2_params(doc)
+        want = ["name", "published_params", "published_params_source", "training"]
+    elif kind == "llama":
+        computed = llama_params(doc)
+        want = ["name", "published_params", "published_params_source", "training"]
+    elif kind == "fsdpsim-layers":
+        computed, mm = check_layers(doc, errors)
+        extra = ", conv+linear flops_fwd %.4e" % mm
+        want = ["published_params", "published_params_source", "wrap_block_kind", "training"]
+    else:
+        return errors + ["unknown model_type/format %r" % kind], None
+    if list(fs.keys()) != want:
+        errors.append("fsdpsim keys %s, expected %s" % (list(fs.keys()), want))
+    if computed != published:
+        errors.append("computed params %s != published_params %s"
+                      % (format(computed, ","), format(published, ",")))
+    summary = "%-16s %-14s computed %18s  published %18s%s" % (
+        os.path.basename(path), kind, format(computed, ","), format(published or 0, ","), extra)
+    return errors, summary
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    paths = sys.argv[1:] or sorted(glob.glob(os.path.join(here, os.pardir, "models", "*.json")))
+    failed = 0
+    for p in paths:
+        errors, summary = check_file(p)
+        status = "OK" if not errors else "FAIL"
+        print("%s  %s" % (summary or os.path.basename(p), status))
+        for e in errors:
+            print("    - " + e)
+        failed += bool(errors)
+    print("%d file(s) checked, %d failed" % (len(paths), failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
