@@ -109,8 +109,7 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
     if (cli->reduce_dtype && !hw_dtype_parse(cli->reduce_dtype, &opt->reduce_dtype))
         return input_error(error, "option --reduce-dtype: expected fp32, bf16 or fp16, got \"%s\"",
                            cli->reduce_dtype);
-    if (opt->kind == STRAT_DDP && !cli->reduce_dtype)
-        opt->reduce_dtype = HW_DTYPE_FP32; /* DDP all-reduces the fp32 gradients unless a comm hook compresses */
+    opt->reduce_dtype_set = cli->reduce_dtype != NULL;
     opt->cpu_offload = cli->cpu_offload;
     if (opt->cpu_offload && opt->kind == STRAT_DDP)
         return input_error(error, "option --cpu-offload is an FSDP option (CPUOffload); DDP keeps "

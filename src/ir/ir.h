@@ -10,9 +10,12 @@
  * Collectives on one process group share that group's NCCL stream, so they serialise in issue
  * order, as ProcessGroupNCCL does.
  *
- * Memory: ALLOC is placed on the host stream (the caching allocator hands out memory when the host
- * asks); FREE on the stream of the tensor's last use (the block is reusable once that stream has
- * passed it, as record_stream makes it).
+ * Memory follows PyTorch's caching allocator: ALLOC is on the host stream (memory is handed out
+ * when the host asks). A tensor that lives on one stream is freed on the host stream too, when the
+ * host drops it: stream order makes the block safe to reuse at once. A tensor used on another
+ * stream (record_stream: FSDP's unsharded parameters, the unsharded gradient) is freed on the
+ * stream of its last use, with a dependency on that use: the block is reusable once that stream
+ * has passed it.
  *
  * Ranks whose programs are identical up to renaming form one rank class and are stored once. */
 #ifndef FSD_IR_H

@@ -121,7 +121,7 @@ static void bwd_run(Gen *g, const int *leaves, int n)
     int op = gen_backward_run(g, leaves, n, NULL, 0);
     if (g->opt->mixed_precision && params > 0) {
         char *buf = g_strdup_printf("autocast:%d:%d", leaves[n - 1], g->micro);
-        gen_free(g, g->compute, buf, IR_MEM_PARAMS, params * hw_dtype_bytes(g->opt->param_dtype), op);
+        gen_free(g, g->host, buf, IR_MEM_PARAMS, params * hw_dtype_bytes(g->opt->param_dtype), -1);
         g_free(buf);
     }
     if (!d->sync)
@@ -150,8 +150,7 @@ IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error)
     Ddp d = {0};
     g->strategy = &d;
     d.grad_dtype = HW_DTYPE_FP32; /* parameters stay fp32 under autocast, so do gradients */
-    d.comm_dtype = opt->reduce_dtype == HW_DTYPE_FP32 || !opt->mixed_precision ? HW_DTYPE_FP32
-                                                                               : opt->reduce_dtype;
+    d.comm_dtype = opt->reduce_dtype_set ? opt->reduce_dtype : HW_DTYPE_FP32;
     d.grad_buffers = g_ptr_array_new_with_free_func(g_free);
     d.grad_bytes = g_array_new(FALSE, FALSE, sizeof(double));
     d.group = ir_group_add(g->sched, "dp", g->layout->world, 1);
@@ -183,11 +182,11 @@ IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error)
     int fin = gen_compute(g, IR_PHASE_BACKWARD, 0, copy_out, 0, 1, "wait allreduce, copy grads", deps,
                           d.n_buckets);
     g_free(deps);
-    int step = gen_optimizer_step(g, psi, &fin, 1);
+    gen_optimizer_step(g, psi, &fin, 1);
     /* zero_grad(set_to_none=True) releases the gradients once the step has read them */
     for (guint i = 0; i < d.grad_buffers->len; i++)
-        gen_free(g, g->compute, d.grad_buffers->pdata[i], IR_MEM_GRADS,
-                 g_array_index(d.grad_bytes, double, i), step);
+        gen_free(g, g->host, d.grad_buffers->pdata[i], IR_MEM_GRADS,
+                 g_array_index(d.grad_bytes, double, i), -1);
     g_ptr_array_free(d.grad_buffers, TRUE);
     g_array_free(d.grad_bytes, TRUE);
     info->wrap_description = g_strdup_printf("%d gradient buckets (first 1 MiB, then %g MB)",

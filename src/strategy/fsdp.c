@@ -378,22 +378,21 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     /* _post_backward_final_callback: the default stream waits for every gradient reduction */
     int fin = gen_compute(g, IR_PHASE_BACKWARD, 0, 0, 0, 0, "wait gradient reduction",
                           (const int *)(void *)f.reduce_ops->data, (int)f.reduce_ops->len);
-    int step;
     if (opt->cpu_offload) {
         /* torch.optim on the CPU: memory-bound, the node's memory bandwidth shared by its ranks */
         double bw = g->topo->host_memory_Bps / lay->gpus_per_node;
         gen_host_wait(g, fin, "wait for offloaded gradients");
-        step = gen_host(g, shard_total * model_optimizer_step_bytes(m->training.optimizer) / bw,
+        gen_host(g, shard_total * model_optimizer_step_bytes(m->training.optimizer) / bw,
                         "optimizer.step (CPU)");
     } else {
-        step = gen_optimizer_step(g, shard_total, &fin, 1);
+        gen_optimizer_step(g, shard_total, &fin, 1);
     }
     for (int u = 0; u < f.wrap->n_units; u++) {
         /* SHARD_GRAD_OP keeps nothing unsharded past backward; the root under FULL_SHARD was
          * resharded in its post-backward: everything is sharded again here. */
         if (f.units[u].grad_shard_live) {
             char *buf = g_strdup_printf("grad_shard:%d", u);
-            gen_free(g, g->compute, buf, IR_MEM_GRADS, shard_numel(g, &f, u) * 4, step);
+            gen_free(g, g->host, buf, IR_MEM_GRADS, shard_numel(g, &f, u) * 4, -1);
             g_free(buf);
         }
     }

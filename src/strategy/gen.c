@@ -226,7 +226,8 @@ int gen_backward_run(Gen *g, const int *leaves, int n, const int *deps, int n_de
     g_free(name);
     if (g->ckpt_block < 0 && saved > 0) {
         char *buf = g_strdup_printf("act:%d:%d", min_leaf(leaves, n), g->micro);
-        gen_free(g, g->compute, buf, IR_MEM_ACTIVATIONS, saved * s * g->mb, op);
+        /* single-stream tensor: reusable as soon as the host has issued its last use */
+        gen_free(g, g->host, buf, IR_MEM_ACTIVATIONS, saved * s * g->mb, -1);
         g_free(buf);
     }
     return op;
@@ -296,10 +297,10 @@ void gen_ckpt_backward_exit(Gen *g, int block)
     block_sums(g, block, &flops, &bytes, &saved, &kernels, &first);
     double s = saved_scale(g);
     char *buf = g_strdup_printf("recompute:%d:%d", block, g->micro);
-    gen_free(g, g->compute, buf, IR_MEM_ACTIVATIONS, saved * s * g->mb, g->last_compute);
+    gen_free(g, g->host, buf, IR_MEM_ACTIVATIONS, saved * s * g->mb, -1);
     g_free(buf);
     buf = g_strdup_printf("ckpt:%d:%d", block, g->micro);
-    gen_free(g, g->compute, buf, IR_MEM_ACTIVATIONS, MAX(first, 0) * s * g->mb, g->last_compute);
+    gen_free(g, g->host, buf, IR_MEM_ACTIVATIONS, MAX(first, 0) * s * g->mb, -1);
     g_free(buf);
     g->ckpt_block = -1;
 }

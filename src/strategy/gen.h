@@ -44,6 +44,8 @@ int gen_host_wait(Gen *g, int dep, const char *name);
 int gen_compute(Gen *g, IrPhase phase, double flops, double bytes, double model_flops, int kernels,
                 const char *name, const int *deps, int n_deps);
 int gen_alloc(Gen *g, const char *buffer, IrMemCategory cat, double bytes);
+/* On g->host for tensors that live on one stream (freed when the host drops them), on the
+ * stream of the last use (dep) for tensors recorded on another stream. */
 int gen_free(Gen *g, int stream, const char *buffer, IrMemCategory cat, double bytes, int dep);
 int gen_coll(Gen *g, int stream, IrCollKind kind, int group, double bytes, HwDtype dtype,
              IrPhase phase, const char *name, const int *deps, int n_deps);

@@ -36,7 +36,9 @@ typedef struct {
     bool limit_all_gathers;     /* FSDP's rate limiter: at most 2 all-gathers in flight */
     bool mixed_precision;       /* MixedPrecision(param_dtype=...) / torch.autocast for DDP */
     HwDtype param_dtype;        /* unsharded params and compute */
-    HwDtype reduce_dtype;       /* gradient communication */
+    HwDtype reduce_dtype;       /* gradient communication (FSDP: defaults to param_dtype) */
+    bool reduce_dtype_set;      /* DDP all-reduces fp32 gradients unless this asks otherwise
+                                 * (a compression comm hook such as bf16_compress_hook) */
     bool cpu_offload;           /* CPUOffload(offload_params=True) */
     bool activation_checkpointing; /* per block (decoder layer, Bottleneck) */
     int shard_group_size;       /* hybrid: GPUs per shard group, 0 = GPUs per node */

@@ -1,0 +1,526 @@
+#!/usr/bin/env bash
+# Integration tests of the fsdpsim command line: exit status, the message on stderr, and what is
+# (or is not) written to stdout and to output files.
+#
+# usage: cli.sh FSDPSIM SOURCE_ROOT [GROUP...]
+#   GROUP: run, input, output (default: all). Prints TAP ("ok N - name" / "not ok N - name",
+#   diagnostics as "# ..."), then a last line "P passed, F failed"; exit status 1 if any failed.
+#
+# Every case asserts the exact exit status; an exit status >= 124 (timeout, or killed by a signal)
+# is reported as a crash. Error cases also assert that stdout stays empty and that the one-line
+# message on stderr names the file or option, the field and the expectation.
+set -u
+
+if [ $# -lt 2 ]; then
+    echo "usage: $0 FSDPSIM SOURCE_ROOT [GROUP...]" >&2
+    exit 2
+fi
+FSDPSIM=$1
+SRC=$2
+shift 2
+case $FSDPSIM in /*) ;; *) FSDPSIM=$PWD/$FSDPSIM ;; esac
+case $SRC in /*) ;; *) SRC=$PWD/$SRC ;; esac
+GROUPS_WANTED=${*:-run input output}
+
+MAIN_C=$SRC/src/cli/main.c
+MODEL=$SRC/models/gpt.json
+TOPO=$SRC/topologies/juwels-booster.json
+# explicit inputs, so that the cases below do not depend on the working directory
+BASE=(-m "$MODEL" -t "$TOPO")
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/fsdpsim-cli.XXXXXX") || exit 1
+trap 'rm -rf "$W"' EXIT
+trap 'exit 1' INT TERM HUP
+
+# ---------------------------------------------------------------------------------------------
+# harness
+
+RC=0    # exit status of the last fsd call
+OUT=$W/stdout
+ERR=$W/stderr
+
+diag() {
+    local line
+    while IFS= read -r line; do printf '# %s\n' "$line"; done <<<"$*"
+}
+
+fail() {
+    diag "$*"
+    if [ -s "$ERR" ]; then diag "stderr: $(head -c 600 "$ERR")"; fi
+    return 1
+}
+
+# fsd ARGS...: runs fsdpsim with a time limit, stdout to $OUT, stderr to $ERR, status to RC
+fsd() {
+    timeout 20 "$FSDPSIM" "$@" >"$OUT" 2>"$ERR"
+    RC=$?
+    if [ "$RC" -ge 124 ]; then
+        diag "CRASH or TIMEOUT: fsdpsim $* -> exit status $RC"
+    fi
+    return 0
+}
+
+expect_rc() {
+    [ "$RC" -eq "$1" ] || fail "expected exit status $1, got $RC"
+}
+
+# expect_err WORD...: each fixed string occurs in the message on stderr
+expect_err() {
+    local w
+    for w in "$@"; do
+        grep -qF -- "$w" "$ERR" || fail "stderr does not mention '$w'" || return 1
+    done
+}
+
+# an input error: status 2, nothing on stdout, one line "fsdpsim: ..." on stderr with WORDs
+expect_input_error() {
+    expect_rc 2 || return 1
+    [ ! -s "$OUT" ] || fail "stdout should be empty on an error, has $(wc -c <"$OUT") bytes: $(head -c 200 "$OUT")" || return 1
+    [ "$(wc -l <"$ERR")" -eq 1 ] || fail "expected one line on stderr, got $(wc -l <"$ERR")" || return 1
+    grep -q '^fsdpsim: ' "$ERR" || fail "stderr should start with 'fsdpsim: '" || return 1
+    expect_err "$@"
+}
+
+expect_out() {
+    local w
+    for w in "$@"; do
+        grep -qF -- "$w" "$OUT" || fail "stdout does not mention '$w'" || return 1
+    done
+}
+
+expect_no_err() {
+    [ ! -s "$ERR" ] || fail "stderr should be empty"
+}
+
+# a successful run: status 0, nothing on stderr, WORDs on stdout
+expect_success() {
+    expect_rc 0 && expect_no_err && expect_out "$@"
+}
+
+# edit SRC DEST SED-SCRIPT: copies a file with a sed edit and checks that the edit happened
+edit() {
+    sed -e "$3" "$1" >"$2" || return 1
+    ! cmp -s "$1" "$2" || fail "test setup: sed '$3' did not change $1"
+}
+
+# pycheck PYTHON-CODE ARGS...: JSON checks in python3; fails with python's message
+pycheck() {
+    local code=$1 msg
+    shift
+    msg=$(python3 -c "$code" "$@" 2>&1) || fail "${msg:-python3 check failed}"
+}
+
+CASES=()
+add() { CASES+=("$1 $2"); } # add GROUP FUNCTION
+
+# ---------------------------------------------------------------------------------------------
+# group run: runs with good input, --help, --version
+
+t_default_run_in_source_tree() {
+    (cd "$SRC" && fsd && expect_success 'step time' 'memory/GPU')
+}
+add run t_default_run_in_source_tree
+
+t_default_run_elsewhere() {
+    # no -m/-t: the defaults must be found through the data directory from any directory
+    (cd "$W" && fsd && expect_success 'step time' 'memory/GPU' 'GPT-3 XL' 'juwels-booster')
+}
+add run t_default_run_elsewhere
+
+t_help_lists_every_option() {
+    local names name n=0 missing=""
+    names=$(sed -n '/GOptionEntry entries\[\]/,/{NULL, 0/p' "$MAIN_C" | grep -oE '^[[:space:]]*\{"[a-z0-9-]+"' |
+            grep -oE '[a-z0-9-]+')
+    fsd --help
+    expect_rc 0 && expect_no_err || return 1
+    for name in $names; do
+        n=$((n + 1))
+        grep -qE -- "--$name([=[:space:]]|\$)" "$OUT" || missing="$missing --$name"
+    done
+    [ "$n" -ge 25 ] || fail "found only $n options in $MAIN_C's GOptionEntry table; did its layout change?" || return 1
+    [ -z "$missing" ] || fail "--help does not mention:$missing"
+}
+add run t_help_lists_every_option
+
+t_help_documents_exit_status() {
+    fsd --help
+    expect_success 'Exit status' 'bad input'
+}
+add run t_help_documents_exit_status
+
+t_version() {
+    local v
+    v=$(sed -n "s/^[[:space:]]*version[[:space:]]*:[[:space:]]*'\([^']*\)'.*/\1/p" "$SRC/meson.build" | head -n1)
+    [ -n "$v" ] || fail "test setup: no version in $SRC/meson.build" || return 1
+    fsd --version
+    expect_rc 0 && expect_no_err || return 1
+    [ "$(cat "$OUT")" = "fsdpsim $v" ] || fail "expected 'fsdpsim $v', got '$(cat "$OUT")'"
+}
+add run t_version
+
+t_seq_len_zero_is_the_default() {
+    fsd "${BASE[@]}"
+    expect_rc 0 || return 1
+    cp "$OUT" "$W/plain.txt"
+    fsd "${BASE[@]}" --seq-len 0
+    expect_success 'sequence 2048' || return 1
+    cmp -s "$W/plain.txt" "$OUT" || fail "--seq-len 0 changed the output"
+}
+add run t_seq_len_zero_is_the_default
+
+t_hybrid_one_gpu_per_node_warns() {
+    fsd "${BASE[@]}" --strategy hybrid --gpus-per-node 1
+    expect_success 'hybrid_shard' 'shards nothing'
+}
+add run t_hybrid_one_gpu_per_node_warns
+
+t_llama2_70b_out_of_memory() {
+    fsd -m "$SRC/models/llama2-70b.json" -t "$TOPO" --nodes 4 --sharding full_shard
+    expect_success 'OUT OF MEMORY' || return 1
+    fsd -m "$SRC/models/llama2-70b.json" -t "$TOPO" --nodes 4 --sharding full_shard --json
+    expect_rc 0 && expect_no_err || return 1
+    pycheck '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["memory"]["oom"] is True, "memory.oom is %r" % (d["memory"]["oom"],)
+assert d["memory"]["peak_bytes"] > d["memory"]["capacity_bytes"], "peak below capacity"
+assert any("does not fit" in w for w in d["warnings"]), "no warning says it does not fit"
+' "$OUT"
+}
+add run t_llama2_70b_out_of_memory
+
+# ---------------------------------------------------------------------------------------------
+# group input: bad input -> exit status 2 and a message naming file/option, field, expectation
+
+t_missing_model_file() {
+    fsd -m "$W/no/such/model.json" -t "$TOPO"
+    expect_input_error "$W/no/such/model.json" 'cannot read'
+}
+add input t_missing_model_file
+
+t_truncated_model_json() {
+    local f=$W/truncated.json line
+    head -c 500 "$SRC/models/gpt2.json" >"$f"
+    line=$(($(tr -cd '\n' <"$f" | wc -c) + 1)) # the truncation is on the last line
+    fsd -m "$f" -t "$TOPO"
+    expect_input_error 'malformed JSON' || return 1
+    grep -qE -- "^fsdpsim: $f:$line:[0-9]+: malformed JSON" "$ERR" ||
+        fail "expected '$f:$line:COLUMN: malformed JSON'"
+}
+add input t_truncated_model_json
+
+t_empty_model_file() {
+    : >"$W/empty.json"
+    fsd -m "$W/empty.json" -t "$TOPO"
+    expect_input_error "$W/empty.json:1:1" 'malformed JSON'
+}
+add input t_empty_model_file
+
+t_model_unknown_key() {
+    edit "$SRC/models/gpt2.json" "$W/typo.json" 's/"n_embd": 768,/"n_embd": 768, "n_embdd": 5,/' || return 1
+    fsd -m "$W/typo.json" -t "$TOPO"
+    expect_input_error "$W/typo.json" "field 'n_embdd'" 'unknown key'
+}
+add input t_model_unknown_key
+
+t_model_negative_hidden_size() {
+    edit "$SRC/models/llama2-7b.json" "$W/neg.json" 's/"hidden_size": [0-9]*/"hidden_size": -5/' || return 1
+    fsd -m "$W/neg.json" -t "$TOPO"
+    expect_input_error "$W/neg.json" "field 'hidden_size'" 'expected an integer' '-5'
+}
+add input t_model_negative_hidden_size
+
+t_model_is_a_topology() {
+    fsd -m "$TOPO" -t "$TOPO"
+    expect_input_error "$TOPO" "field 'format'" 'fsdpsim-topology'
+}
+add input t_model_is_a_topology
+
+t_topology_unknown_key() {
+    edit "$TOPO" "$W/topo-key.json" 's/"gpu": {/"gpu": { "frobnicate": 1,/' || return 1
+    fsd -m "$MODEL" -t "$W/topo-key.json"
+    expect_input_error "$W/topo-key.json" "field 'gpu.frobnicate'" 'unknown key'
+}
+add input t_topology_unknown_key
+
+t_topology_empty_source() {
+    # the first "source" in the file is that of nodes_max
+    edit "$TOPO" "$W/topo-src.json" '0,/"source": ".*"/s//"source": ""/' || return 1
+    fsd -m "$MODEL" -t "$W/topo-src.json"
+    expect_input_error "$W/topo-src.json" "field 'nodes_max.source'" 'source' 'empty'
+}
+add input t_topology_empty_source
+
+t_micro_batch_negative() {
+    fsd "${BASE[@]}" --micro-batch -1
+    expect_input_error 'option --micro-batch' 'expected 1..' 'got -1'
+}
+add input t_micro_batch_negative
+
+t_seq_len_absurd() {
+    fsd "${BASE[@]}" --seq-len 99999999
+    expect_input_error 'option --seq-len' 'expected 1..' '99999999'
+}
+add input t_seq_len_absurd
+
+t_nodes_beyond_machine() {
+    fsd "${BASE[@]}" --nodes 100000
+    expect_input_error 'option --nodes' 'juwels-booster' '936' '100000'
+}
+add input t_nodes_beyond_machine
+
+t_default_nodes_beyond_machine() {
+    # hgx-h100-ndr400 has 2 nodes, the default is 4: the message must give the 4 that was used
+    fsd -m "$MODEL" -t "$SRC/topologies/hgx-h100-ndr400.json"
+    expect_input_error 'option --nodes' '1..2' || return 1
+    ! grep -q 'got 0' "$ERR" || fail "the message reports 'got 0', but no --nodes was given and 4 (the default) was used"
+}
+add input t_default_nodes_beyond_machine
+
+t_gpus_per_node_beyond_node() {
+    fsd "${BASE[@]}" --gpus-per-node 8
+    expect_input_error 'option --gpus-per-node' '1..4' 'got 8'
+}
+add input t_gpus_per_node_beyond_node
+
+t_option_not_a_number() {
+    fsd "${BASE[@]}" --nodes 4x
+    expect_input_error '--nodes' '4x'
+}
+add input t_option_not_a_number
+
+t_hybrid_group_does_not_divide() {
+    fsd "${BASE[@]}" --strategy hybrid --shard-group-size 3 --nodes 4
+    expect_input_error 'option --shard-group-size' 'divide' '16'
+}
+add input t_hybrid_group_does_not_divide
+
+t_hybrid_group_negative() {
+    fsd "${BASE[@]}" --strategy hybrid --shard-group-size -1
+    expect_input_error 'option --shard-group-size' '-1'
+}
+add input t_hybrid_group_negative
+
+t_shard_group_size_with_ddp() {
+    fsd "${BASE[@]}" --strategy ddp --shard-group-size 4
+    expect_input_error 'option --shard-group-size'
+}
+add input t_shard_group_size_with_ddp
+
+t_sharding_with_ddp() {
+    fsd "${BASE[@]}" --sharding full_shard --strategy ddp
+    expect_input_error 'option --sharding' 'ddp'
+}
+add input t_sharding_with_ddp
+
+t_bucket_cap_nan() {
+    fsd "${BASE[@]}" --strategy ddp --bucket-cap-mb nan
+    expect_input_error 'option --bucket-cap-mb'
+}
+add input t_bucket_cap_nan
+
+t_unknown_strategy() {
+    fsd "${BASE[@]}" --strategy zero3
+    expect_input_error 'option --strategy' '"zero3"' ddp fsdp full grad_op no_shard hybrid hybrid_zero2
+}
+add input t_unknown_strategy
+
+t_unknown_option() {
+    fsd "${BASE[@]}" --frobnicate
+    expect_input_error '--frobnicate' '--help'
+}
+add input t_unknown_option
+
+t_stray_argument() {
+    fsd "${BASE[@]}" stray
+    expect_input_error "'stray'" '--help'
+}
+add input t_stray_argument
+
+t_trace_unwritable() {
+    fsd "${BASE[@]}" --trace "$W/no/such/dir/trace.json"
+    expect_input_error 'option --trace' "$W/no/such/dir/trace.json"
+}
+add input t_trace_unwritable
+
+t_emit_schedule_unwritable() {
+    fsd "${BASE[@]}" --emit-schedule "$W/no/such/dir/s.json"
+    expect_input_error "$W/no/such/dir/s.json" 'cannot write'
+}
+add input t_emit_schedule_unwritable
+
+# a schedule file of the default run, edited by python3
+make_schedule() {
+    fsd "${BASE[@]}" --emit-schedule "$W/sched.json"
+    expect_rc 0 || return 1
+    python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+$2
+json.dump(d, open(sys.argv[2], 'w'))
+" "$W/sched.json" "$1"
+}
+
+t_schedule_forward_dep() {
+    make_schedule "$W/fwd.json" 'd["classes"][0]["ops"][5]["deps"] = [10]' || return 1
+    fsd "${BASE[@]}" --schedule "$W/fwd.json"
+    expect_input_error "$W/fwd.json" 'deps' 'earlier op'
+}
+add input t_schedule_forward_dep
+
+t_schedule_version_2() {
+    make_schedule "$W/v2.json" 'd["version"] = 2' || return 1
+    fsd "${BASE[@]}" --schedule "$W/v2.json"
+    expect_input_error "$W/v2.json" "field 'version'" 'version 2'
+}
+add input t_schedule_version_2
+
+t_schedule_other_layout() {
+    fsd "${BASE[@]}" --emit-schedule "$W/sched.json"
+    expect_rc 0 || return 1
+    fsd "${BASE[@]}" --schedule "$W/sched.json" --nodes 2
+    expect_input_error "$W/sched.json" '--nodes 4'
+}
+add input t_schedule_other_layout
+
+# ---------------------------------------------------------------------------------------------
+# group output: --json, --trace, --emit-schedule/--schedule, determinism
+
+t_same_input_same_output() {
+    fsd "${BASE[@]}" --json --trace "$W/t1.json"
+    expect_rc 0 || return 1
+    cp "$OUT" "$W/o1.json"
+    fsd "${BASE[@]}" --json --trace "$W/t2.json"
+    expect_rc 0 || return 1
+    cmp -s "$W/o1.json" "$OUT" || fail "two runs with the same input print different --json" || return 1
+    cmp -s "$W/t1.json" "$W/t2.json" || fail "two runs with the same input write different traces"
+}
+add output t_same_input_same_output
+
+t_json_keys() {
+    fsd "${BASE[@]}" --json
+    expect_rc 0 && expect_no_err || return 1
+    pycheck '
+import json, sys
+d = json.load(open(sys.argv[1]))
+keys = ["step_time_s", "tokens_per_s", "tflops_per_gpu", "mfu", "memory.peak_bytes",
+        "memory.capacity_bytes", "memory.oom", "memory.breakdown.params", "memory.breakdown.grads",
+        "memory.breakdown.optimizer", "memory.breakdown.activations", "memory.breakdown.comm_buffers",
+        "communication.bytes_per_gpu", "communication.inter_node_bytes_per_gpu",
+        "communication.exposed_s", "model.params", "fsdp.units", "warnings"]
+for k in keys:
+    v = d
+    for part in k.split("."):
+        if not isinstance(v, dict) or part not in v:
+            sys.exit("missing key " + k)
+        v = v[part]
+    if k == "warnings":
+        assert isinstance(v, list), "warnings is not a list"
+    elif k == "memory.oom":
+        assert isinstance(v, bool), "memory.oom is not a boolean"
+    else:
+        assert isinstance(v, (int, float)) and not isinstance(v, bool), k + " is not a number"
+assert d["step_time_s"] > 0 and d["tokens_per_s"] > 0 and 0 < d["mfu"] < 1, "implausible numbers"
+' "$OUT"
+}
+add output t_json_keys
+
+t_json_image_model() {
+    fsd -m "$SRC/models/resnet50.json" -t "$TOPO" --json
+    expect_rc 0 && expect_no_err || return 1
+    pycheck '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert "samples_per_s" in d and d["samples_per_s"] > 0, "no samples_per_s"
+assert "tokens_per_s" not in d, "an image model has tokens_per_s"
+' "$OUT"
+}
+add output t_json_image_model
+
+t_trace_format() {
+    fsd "${BASE[@]}" --trace "$W/trace.json"
+    expect_success 'step time' || return 1
+    pycheck '
+import json, sys
+d = json.load(open(sys.argv[1]))
+ev = d["traceEvents"]
+assert isinstance(ev, list) and ev, "traceEvents is empty or not a list"
+xs = [e for e in ev if e.get("ph") == "X"]
+assert xs, "no X (complete) events"
+for e in xs:
+    for k in ("pid", "tid", "ts", "dur"):
+        assert k in e, "an X event has no %s: %r" % (k, e)
+    assert e["dur"] >= 0, "negative dur: %r" % (e,)
+threads = {m["args"]["name"] for m in ev if m.get("ph") == "M" and m.get("name") == "thread_name"}
+for s in ("compute", "nccl:shard"):
+    assert s in threads, "no thread_name metadata for stream %s (have %s)" % (s, sorted(threads))
+' "$W/trace.json"
+}
+add output t_trace_format
+
+t_schedule_round_trip() {
+    fsd "${BASE[@]}" --json --emit-schedule "$W/s1.json"
+    expect_rc 0 || return 1
+    cp "$OUT" "$W/gen.json"
+    fsd "${BASE[@]}" --json --schedule "$W/s1.json" --emit-schedule "$W/s2.json"
+    expect_rc 0 && expect_no_err || return 1
+    cmp -s "$W/gen.json" "$OUT" || fail "simulating the emitted schedule prints different --json" || return 1
+    cmp -s "$W/s1.json" "$W/s2.json" || fail "re-emitting a read schedule gives a different file"
+}
+add output t_schedule_round_trip
+
+t_schedule_round_trip_hybrid_ddp() {
+    local s
+    for s in hybrid ddp; do
+        fsd "${BASE[@]}" --strategy $s --nodes 2 --json --emit-schedule "$W/h1.json"
+        expect_rc 0 || return 1
+        cp "$OUT" "$W/hgen.json"
+        fsd "${BASE[@]}" --strategy $s --nodes 2 --json --schedule "$W/h1.json" --emit-schedule "$W/h2.json"
+        expect_rc 0 || return 1
+        cmp -s "$W/hgen.json" "$OUT" || fail "--strategy $s: simulating the emitted schedule prints different --json" || return 1
+        cmp -s "$W/h1.json" "$W/h2.json" || fail "--strategy $s: re-emitted schedule differs" || return 1
+    done
+}
+add output t_schedule_round_trip_hybrid_ddp
+
+t_json_on_error_prints_nothing() {
+    fsd "${BASE[@]}" --json --nodes 100000
+    expect_input_error 'option --nodes'
+}
+add output t_json_on_error_prints_nothing
+
+# ---------------------------------------------------------------------------------------------
+# driver
+
+selected=()
+for c in "${CASES[@]}"; do
+    for g in $GROUPS_WANTED; do
+        if [ "${c%% *}" = "$g" ]; then selected+=("$c"); fi
+    done
+done
+if [ ${#selected[@]} -eq 0 ]; then
+    echo "no cases in groups: $GROUPS_WANTED" >&2
+    exit 2
+fi
+if [ ! -x "$FSDPSIM" ]; then
+    echo "not executable: $FSDPSIM" >&2
+    exit 2
+fi
+
+echo "1..${#selected[@]}"
+n=0 passed=0 failed=0
+for c in "${selected[@]}"; do
+    group=${c%% *} fn=${c#* }
+    n=$((n + 1))
+    : >"$OUT"
+    : >"$ERR"
+    if "$fn"; then
+        echo "ok $n - $group/${fn#t_}"
+        passed=$((passed + 1))
+    else
+        echo "not ok $n - $group/${fn#t_}"
+        failed=$((failed + 1))
+    fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

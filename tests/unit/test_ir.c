@@ -1,0 +1,112 @@
+/* ir: groups, and the JSON form reads back to the same schedule. */
+#include "testutil.h"
+
+static void test_group_members_and_shape(void **state)
+{
+    IrSchedule *s = ir_schedule_new(4, 4); /* 16 ranks */
+    int shard = ir_group_add(s, "shard", 4, 1), rep = ir_group_add(s, "replicate", 4, 4);
+    int members[4];
+    ir_group_members(s, &s->groups[shard], 6, members);
+    assert_int_equal(members[0], 4);
+    assert_int_equal(members[3], 7);
+    ir_group_members(s, &s->groups[rep], 6, members);
+    assert_int_equal(members[0], 2);
+    assert_int_equal(members[1], 6);
+    assert_int_equal(members[3], 14);
+    int nodes, per_node;
+    ir_group_shape(s, &s->groups[shard], &nodes, &per_node);
+    assert_int_equal(nodes, 1);
+    assert_int_equal(per_node, 4);
+    ir_group_shape(s, &s->groups[rep], &nodes, &per_node);
+    assert_int_equal(nodes, 4);
+    assert_int_equal(per_node, 1);
+    int all = ir_group_add(s, "all", 16, 1);
+    ir_group_shape(s, &s->groups[all], &nodes, &per_node);
+    assert_int_equal(nodes, 4);
+    assert_int_equal(per_node, 4);
+    ir_schedule_free(s);
+}
+
+static void round_trip(const char *strategy, bool offload)
+{
+    Run r;
+    run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 2, 4);
+    if (strcmp(strategy, "ddp") == 0)
+        r.opt.kind = STRAT_DDP;
+    else
+        assert_true(strat_sharding_parse(strategy, &r.opt.sharding));
+    r.opt.cpu_offload = offload;
+    run_sim(&r);
+    char *json = ir_schedule_to_json(r.sched);
+    GError *error = NULL;
+    IrSchedule *back = ir_schedule_from_text("round-trip.json", json, &error);
+    if (!back)
+        fail_msg("%s", error->message);
+    assert_true(ir_schedule_equal(r.sched, back));
+    char *again = ir_schedule_to_json(back);
+    assert_string_equal(json, again);
+    /* and the same simulation */
+    SimConfig cfg = {r.topo, &r.coll};
+    SimResult *sim = sim_run(back, &cfg, &error);
+    assert_non_null(sim);
+    assert_int_equal(sim->makespan_ns, r.sim->makespan_ns);
+    assert_int_equal(sim->classes[0].mem.peak, r.sim->classes[0].mem.peak);
+    sim_result_free(sim);
+    g_free(json);
+    g_free(again);
+    ir_schedule_free(back);
+    run_end(&r);
+}
+
+static void test_round_trip(void **state)
+{
+    round_trip("ddp", false);
+    round_trip("full_shard", false);
+    round_trip("hybrid_shard", false);
+    round_trip("full_shard", true);
+}
+
+static void expect_bad(const char *text, const char *needle)
+{
+    GError *error = NULL;
+    IrSchedule *s = ir_schedule_from_text("bad.json", text, &error);
+    assert_null(s);
+    assert_non_null(error);
+    if (!strstr(error->message, needle))
+        fail_msg("message \"%s\" lacks \"%s\"", error->message, needle);
+    g_error_free(error);
+}
+
+static void test_bad_schedules(void **state)
+{
+    expect_bad("{\"format\": \"fsdpsim-schedule\", \"version\": 2}", "version");
+    expect_bad("{\"format\": \"other\"}", "format");
+    expect_bad("{\"format\": \"fsdpsim-schedule\", \"version\": 1, \"world\": 3, \"nodes\": 2, "
+               "\"gpus_per_node\": 2}", "world");
+    const char *head = "{\"format\": \"fsdpsim-schedule\", \"version\": 1, \"world\": 2, \"nodes\": 1, "
+                       "\"gpus_per_node\": 2, \"meta\": {}, \"groups\": [], \"classes\": [{\"first_rank\": 0, "
+                       "\"n_ranks\": 2, \"rank_stride\": 1, \"streams\": [{\"name\": \"host\", \"host\": true}], "
+                       "\"ops\": [";
+    char *forward = g_strconcat(head, "{\"kind\": \"host\", \"stream\": \"host\", \"name\": \"a\", "
+                                      "\"phase\": \"other\", \"deps\": [1], \"seconds\": 0}]}]}", NULL);
+    expect_bad(forward, "deps");
+    char *stream = g_strconcat(head, "{\"kind\": \"host\", \"stream\": \"gpu\", \"name\": \"a\", "
+                                     "\"phase\": \"other\", \"deps\": [], \"seconds\": 0}]}]}", NULL);
+    expect_bad(stream, "stream");
+    char *extra = g_strconcat(head, "{\"kind\": \"host\", \"stream\": \"host\", \"name\": \"a\", "
+                                    "\"phase\": \"other\", \"deps\": [], \"seconds\": 0, \"x\": 1}]}]}", NULL);
+    expect_bad(extra, "x");
+    g_free(forward);
+    g_free(stream);
+    g_free(extra);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_group_members_and_shape),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_bad_schedules),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,134 @@
+/* model: parameter counts of every shipped model equal their published totals; per-layer
+ * activation memory and FLOPs follow Korthikanti et al. and Narayanan et al. */
+#include "testutil.h"
+
+static const char *const shipped[] = {
+    "models/gpt.json",        "models/gpt2.json",       "models/gpt2-xl.json",
+    "models/gpt3-175b.json",  "models/llama2-7b.json",  "models/llama2-70b.json",
+    "models/llama3-8b.json",  "models/resnet50.json",
+};
+
+static void test_published_param_counts(void **state)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(shipped); i++) {
+        Model *m = load_model(shipped[i], NULL);
+        if (m->published_params == 0)
+            fail_msg("%s has no published_params", shipped[i]);
+        if (m->params != m->published_params)
+            fail_msg("%s: %" G_GUINT64_FORMAT " parameters, published %" G_GUINT64_FORMAT, shipped[i],
+                     m->params, m->published_params);
+        model_free(m);
+    }
+}
+
+/* Independent of the files: the totals everyone quotes. */
+static void test_known_totals(void **state)
+{
+    struct {
+        const char *file;
+        uint64_t params;
+    } known[] = {{"models/gpt2.json", 124439808ULL},        {"models/gpt2-xl.json", 1557611200ULL},
+                 {"models/llama2-7b.json", 6738415616ULL},  {"models/llama2-70b.json", 68976648192ULL},
+                 {"models/llama3-8b.json", 8030261248ULL},  {"models/resnet50.json", 25557032ULL}};
+    for (size_t i = 0; i < G_N_ELEMENTS(known); i++) {
+        Model *m = load_model(known[i].file, NULL);
+        assert_int_equal(m->params, known[i].params);
+        model_free(m);
+    }
+}
+
+/* Korthikanti et al. (arXiv 2205.05198) eq. 1: a GPT layer saves s*b*h*(34 + 5*a*s/h) bytes with
+ * 2-byte activations; 34*s*b*h with flash attention (no score matrix). */
+static void test_gpt_layer_activation_bytes(void **state)
+{
+    for (int flash = 0; flash <= 1; flash++) {
+        ModelOverrides ov = {.flash_attention = flash, .seq_len = 512};
+        Model *m = load_model("models/gpt2.json", &ov);
+        int block = -1;
+        for (int i = 0; i < m->n_modules; i++)
+            if (strcmp(m->modules[i].name, "transformer.h.3") == 0)
+                block = i;
+        assert_true(block > 0);
+        double saved = 0;
+        for (int i = block + 1; i < m->n_modules && m->modules[i].depth > m->modules[block].depth; i++)
+            saved += m->modules[i].saved_bytes;
+        double s = 512, h = m->hidden, a = m->heads;
+        double want = s * h * 34 + (flash ? 0 : 5 * a * s * s);
+        assert_close(saved, want, 1e-12);
+        model_free(m);
+    }
+}
+
+/* Narayanan et al. (SC'21, arXiv 2104.04473): forward FLOPs of a GPT = 24*B*s*l*h^2*(1 + s/(6h)
+ * + V/(16*l*h)) counting the logit layer once in forward (2*B*s*h*V). */
+static void test_gpt_forward_flops(void **state)
+{
+    Model *m = load_model("models/gpt3-175b.json", NULL);
+    double s = m->training.seq_len, h = m->hidden, l = m->layers, V = m->vocab;
+    double want = 24 * s * l * h * h * (1 + s / (6 * h)) + 2 * s * h * V;
+    assert_close(model_flops_fwd_per_sample(m), want, 1e-12);
+    /* training FLOPs without recompute: 3x forward for every matmul */
+    assert_close(model_flops_train_per_sample(m), 3 * want, 1e-12);
+    model_free(m);
+}
+
+static void test_resnet50_flops(void **state)
+{
+    Model *m = load_model("models/resnet50.json", NULL);
+    /* torchvision: 4.09 GMACs per 224x224 image = 8.18 GFLOPs */
+    assert_close(model_flops_fwd_per_sample(m), 8.18e9, 0.01);
+    assert_false(m->token_input);
+    int blocks = 0;
+    for (int i = 0; i < m->n_modules; i++)
+        blocks += m->modules[i].is_block;
+    assert_int_equal(blocks, 16); /* 3 + 4 + 6 + 3 Bottlenecks */
+    model_free(m);
+}
+
+static void expect_error(const char *json, const char *needle)
+{
+    char *dir = g_dir_make_tmp("fsdpsim-XXXXXX", NULL);
+    char *path = g_build_filename(dir, "m.json", NULL);
+    g_file_set_contents(path, json, -1, NULL);
+    GError *error = NULL;
+    Model *m = model_load(path, NULL, &error);
+    assert_null(m);
+    assert_non_null(error);
+    assert_int_equal(error->code, FSD_ERROR_INPUT);
+    if (!strstr(error->message, needle) || !strstr(error->message, path))
+        fail_msg("message \"%s\" should name %s and %s", error->message, path, needle);
+    g_error_free(error);
+    g_unlink(path);
+    g_rmdir(dir);
+    g_free(path);
+    g_free(dir);
+}
+
+static void test_bad_models(void **state)
+{
+    expect_error("{\"model_type\": \"llama\", \"hidden_size\": -4}", "hidden_size");
+    expect_error("{\"model_type\": \"bert\"}", "model_type");
+    expect_error("{\"model_type\": \"gpt2\", \"n_embd\": 64, \"n_layer\": 2, \"n_head\": 4, "
+                 "\"vocab_size\": 100, \"n_positions\": 64, \"n_embdd\": 3}", "n_embdd");
+    expect_error("{\"model_type\": \"gpt2\", \"n_embd\": 64, \"n_layer\": 2, \"n_head\": 5, "
+                 "\"vocab_size\": 100, \"n_positions\": 64}", "n_head");
+    expect_error("{\"model_type\": \"gpt2\", \"n_embd\": 64, \"n_layer\": 2, \"n_head\": 4, "
+                 "\"vocab_size\": 100, \"n_positions\": 64, \"fsdpsim\": {\"training\": "
+                 "{\"seq_len\": 0}}}", "seq_len");
+    expect_error("{\"model_type\": \"gpt2\", \"n_embd\": 64", "malformed JSON");
+    expect_error("{\"format\": \"fsdpsim-layers\", \"modules\": [{\"name\": \"a.b\", \"kind\": "
+                 "\"linear\", \"params\": 1, \"flops_fwd\": 1, \"output_elems\": 1}]}", "parent");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_published_param_counts),
+        cmocka_unit_test(test_known_totals),
+        cmocka_unit_test(test_gpt_layer_activation_bytes),
+        cmocka_unit_test(test_gpt_forward_flops),
+        cmocka_unit_test(test_resnet50_flops),
+        cmocka_unit_test(test_bad_models),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

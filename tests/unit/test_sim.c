@@ -1,0 +1,192 @@
+/* sim: the engine's semantics on hand-made schedules with round numbers: stream order, host
+ * issue, dependencies, rendezvous of collectives across rank classes, memory replay, deadlock. */
+#include "testutil.h"
+
+/* A GPU doing 1e12 FLOP/s and 1e9 B/s exactly, collectives that take 2 ms, p2p 3 ms. */
+static double fixed_coll(const CollModel *self, const CollShape *shape, CollChoice *choice)
+{
+    return 2e-3;
+}
+static double fixed_p2p(const CollModel *self, uint64_t bytes, bool same_node)
+{
+    return 3e-3;
+}
+
+static HwTopology topo;
+static CollModel coll = {"fixed", fixed_coll, fixed_p2p, &topo, -1, -1};
+static SimConfig cfg = {&topo, &coll};
+
+static int setup(void **state)
+{
+    memset(&topo, 0, sizeof topo);
+    for (int d = 0; d < HW_DTYPE_COUNT; d++)
+        topo.gpu.peak_flops[d] = 1e12;
+    topo.gpu.matmul_efficiency = 1;
+    topo.gpu.hbm_Bps = 1e9;
+    topo.gpu.memory_efficiency = 1;
+    topo.gpus_per_node = 2;
+    topo.pcie_Bps = 1e9;
+    return 0;
+}
+
+static int host(IrClass *c, double s, const int *deps, int n)
+{
+    IrOp op = {.kind = IR_OP_HOST, .stream = (uint16_t)ir_stream_find(c, "host")};
+    op.u.host.seconds = s;
+    return ir_op_add(c, &op, "host", deps, n);
+}
+
+static int compute(IrClass *c, double flops, const int *deps, int n)
+{
+    IrOp op = {.kind = IR_OP_COMPUTE, .stream = (uint16_t)ir_stream_find(c, "compute"),
+               .dtype = HW_DTYPE_BF16};
+    op.u.compute.flops = flops;
+    return ir_op_add(c, &op, "compute", deps, n);
+}
+
+static int coll_op(IrClass *c, int group, const int *deps, int n)
+{
+    IrOp op = {.kind = IR_OP_COLL, .stream = (uint16_t)ir_stream_find(c, "nccl")};
+    op.u.coll.coll = IR_COLL_ALLREDUCE;
+    op.u.coll.group = (uint16_t)group;
+    op.u.coll.bytes = 1000;
+    return ir_op_add(c, &op, "allreduce", deps, n);
+}
+
+static IrClass *new_class(IrSchedule *s, int first, int n)
+{
+    IrClass *c = ir_class_add(s, first, n, 1);
+    ir_stream_add(c, "host", true);
+    ir_stream_add(c, "compute", false);
+    ir_stream_add(c, "nccl", false);
+    return c;
+}
+
+#define US 1000
+
+static void test_streams_host_issue_and_deps(void **state)
+{
+    IrSchedule *s = ir_schedule_new(1, 2);
+    int g = ir_group_add(s, "all", 2, 1);
+    IrClass *c = new_class(s, 0, 2);
+    int h0 = host(c, 10e-6, NULL, 0);                   /* [0, 10us] */
+    int c1 = compute(c, 1e9, NULL, 0);                  /* issued by h0: [10us, 1010us] */
+    int h2 = host(c, 5e-6, NULL, 0);                    /* host is free again: [10us, 15us] */
+    int a3 = coll_op(c, g, NULL, 0);                    /* issued by h2: [15us, 2015us] */
+    int c4 = compute(c, 1e9, &a3, 1);                   /* waits for the allreduce: [2015, 3015] */
+    GError *error = NULL;
+    SimResult *r = sim_run(s, &cfg, &error);
+    assert_non_null(r);
+    const SimClassResult *cr = &r->classes[0];
+    assert_int_equal(cr->end_ns[h0], 10 * US);
+    assert_int_equal(cr->start_ns[c1], 10 * US);
+    assert_int_equal(cr->end_ns[c1], 1010 * US);
+    assert_int_equal(cr->start_ns[h2], 10 * US);
+    assert_int_equal(cr->start_ns[a3], 15 * US);
+    assert_int_equal(cr->end_ns[a3], 2015 * US);
+    assert_int_equal(cr->start_ns[c4], 2015 * US);
+    assert_int_equal(r->makespan_ns, 3015 * US);
+    sim_result_free(r);
+    ir_schedule_free(s);
+}
+
+static void test_collective_waits_for_every_class(void **state)
+{
+    IrSchedule *s = ir_schedule_new(1, 2);
+    int g = ir_group_add(s, "all", 2, 1);
+    IrClass *a = new_class(s, 0, 1), *b = new_class(s, 1, 1);
+    int ca = coll_op(a, g, NULL, 0);
+    int cb0 = compute(b, 1e9, NULL, 0); /* rank 1 is 1 ms late */
+    int cb = coll_op(b, g, &cb0, 1);
+    GError *error = NULL;
+    SimResult *r = sim_run(s, &cfg, &error);
+    assert_non_null(r);
+    assert_int_equal(r->classes[0].start_ns[ca], 0);
+    assert_int_equal(r->classes[0].end_ns[ca], 3000 * US); /* 1 ms wait + 2 ms */
+    assert_int_equal(r->classes[1].end_ns[cb], 3000 * US);
+    sim_result_free(r);
+    ir_schedule_free(s);
+}
+
+static void test_deadlock_is_reported(void **state)
+{
+    IrSchedule *s = ir_schedule_new(1, 2);
+    int g = ir_group_add(s, "all", 2, 1);
+    IrClass *a = new_class(s, 0, 1);
+    new_class(s, 1, 1);
+    coll_op(a, g, NULL, 0); /* rank 1 never joins */
+    GError *error = NULL;
+    SimResult *r = sim_run(s, &cfg, &error);
+    assert_null(r);
+    assert_non_null(strstr(error->message, "deadlock"));
+    g_error_free(error);
+    ir_schedule_free(s);
+}
+
+static void test_p2p_rendezvous(void **state)
+{
+    IrSchedule *s = ir_schedule_new(1, 2);
+    IrClass *a = new_class(s, 0, 1), *b = new_class(s, 1, 1);
+    int c0 = compute(a, 1e9, NULL, 0);
+    IrOp send = {.kind = IR_OP_SEND, .stream = (uint16_t)ir_stream_find(a, "nccl")};
+    send.u.p2p = (typeof(send.u.p2p)){.peer_offset = 1, .bytes = 10, .tag = 7};
+    int sa = ir_op_add(a, &send, "send", &c0, 1);
+    IrOp recv = {.kind = IR_OP_RECV, .stream = (uint16_t)ir_stream_find(b, "nccl")};
+    recv.u.p2p = (typeof(recv.u.p2p)){.peer_offset = -1, .bytes = 10, .tag = 7};
+    int rb = ir_op_add(b, &recv, "recv", NULL, 0);
+    GError *error = NULL;
+    SimResult *r = sim_run(s, &cfg, &error);
+    assert_non_null(r);
+    assert_int_equal(r->classes[0].end_ns[sa], 4000 * US);
+    assert_int_equal(r->classes[1].end_ns[rb], 4000 * US);
+    sim_result_free(r);
+    ir_schedule_free(s);
+}
+
+static void test_memory_replay(void **state)
+{
+    IrSchedule *s = ir_schedule_new(1, 1);
+    IrClass *c = new_class(s, 0, 1);
+    IrOp alloc = {.kind = IR_OP_ALLOC, .stream = (uint16_t)ir_stream_find(c, "host")};
+    alloc.u.mem = (typeof(alloc.u.mem)){ir_string(c, "a"), IR_MEM_ACTIVATIONS, 100};
+    ir_op_add(c, &alloc, "a", NULL, 0);
+    int k = compute(c, 1e9, NULL, 0);
+    alloc.u.mem = (typeof(alloc.u.mem)){ir_string(c, "b"), IR_MEM_PARAMS, 50};
+    ir_op_add(c, &alloc, "b", NULL, 0); /* host runs ahead: b is live while k runs */
+    IrOp fr = {.kind = IR_OP_FREE, .stream = (uint16_t)ir_stream_find(c, "compute")};
+    fr.u.mem = (typeof(fr.u.mem)){ir_string(c, "a"), IR_MEM_ACTIVATIONS, 100};
+    ir_op_add(c, &fr, "a", &k, 1);
+    GError *error = NULL;
+    SimResult *r = sim_run(s, &cfg, &error);
+    assert_non_null(r);
+    const MemTracker *m = &r->classes[0].mem;
+    assert_int_equal(m->peak, 150);
+    assert_int_equal(m->at_peak[IR_MEM_ACTIVATIONS], 100);
+    assert_int_equal(m->at_peak[IR_MEM_PARAMS], 50);
+    assert_int_equal(m->total, 50);
+    /* the free happened when the GPU finished k, at 1 ms */
+    const MemSample *last = &g_array_index(m->timeline, MemSample, m->timeline->len - 1);
+    assert_int_equal(last->time_ns, 1000 * US);
+    sim_result_free(r);
+
+    /* freeing what is not allocated is an error in the schedule */
+    fr.u.mem.buffer = ir_string(c, "never");
+    ir_op_add(c, &fr, "never", &k, 1);
+    r = sim_run(s, &cfg, &error);
+    assert_null(r);
+    assert_non_null(strstr(error->message, "never"));
+    g_error_free(error);
+    ir_schedule_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_streams_host_issue_and_deps, setup),
+        cmocka_unit_test_setup(test_collective_waits_for_every_class, setup),
+        cmocka_unit_test_setup(test_deadlock_is_reported, setup),
+        cmocka_unit_test_setup(test_p2p_rendezvous, setup),
+        cmocka_unit_test_setup(test_memory_replay, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

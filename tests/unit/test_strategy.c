@@ -1,0 +1,321 @@
+/* strategy: the closed forms of data parallelism, measured on generated and simulated schedules.
+ *   DDP sends 2*psi*(N-1)/N gradient bytes per GPU per step; FULL_SHARD 3*psi*(N-1)/N;
+ *   SHARD_GRAD_OP 2*psi*(N-1)/N; HYBRID_SHARD keeps all-gather and reduce-scatter inside the
+ *   shard group and sends 2*(psi/S)*(R-1)/R across nodes (all-reduce of the shard over R replicas);
+ *   mixed-precision Adam keeps 16 bytes of model state per parameter, divided by the shard group
+ *   (ZeRO, SC'20); SHARD_GRAD_OP adds the unsharded low-precision parameters (ZeRO-2-like). */
+#include "testutil.h"
+
+/* All parameters inside blocks (the root holds none), 1M-parameter layers so that nothing is
+ * padded for N dividing 1e6: the closed forms hold exactly. Activations are large enough that
+ * the memory peak is at the end of forward, not at the transient copies made at start-up. */
+static const char *blocks_model =
+    "{\"format\": \"fsdpsim-layers\", \"name\": \"blocks\", \"input_kind\": \"tokens\", \"modules\": ["
+    "{\"name\": \"b0\", \"kind\": \"Block\", \"container\": true},"
+    "{\"name\": \"b0.fc1\", \"kind\": \"linear\", \"params\": 1000000, \"flops_fwd\": 2e9, \"output_elems\": 50000000},"
+    "{\"name\": \"b0.fc2\", \"kind\": \"linear\", \"params\": 1000000, \"flops_fwd\": 2e9, \"output_elems\": 50000000},"
+    "{\"name\": \"b1\", \"kind\": \"Block\", \"container\": true},"
+    "{\"name\": \"b1.fc1\", \"kind\": \"linear\", \"params\": 1000000, \"flops_fwd\": 2e9, \"output_elems\": 50000000},"
+    "{\"name\": \"b1.fc2\", \"kind\": \"linear\", \"params\": 1000000, \"flops_fwd\": 2e9, \"output_elems\": 50000000},"
+    "{\"name\": \"b2\", \"kind\": \"Block\", \"container\": true},"
+    "{\"name\": \"b2.fc1\", \"kind\": \"linear\", \"params\": 1000000, \"flops_fwd\": 2e9, \"output_elems\": 50000000},"
+    "{\"name\": \"b2.fc2\", \"kind\": \"linear\", \"params\": 1000000, \"flops_fwd\": 2e9, \"output_elems\": 50000000}],"
+    "\"fsdpsim\": {\"wrap_block_kind\": \"Block\", \"training\": {\"param_dtype\": \"bf16\", \"optimizer\": \"adamw\"}}}";
+
+static char *tmpdir;
+
+static int setup(void **state)
+{
+    tmpdir = g_dir_make_tmp("fsdpsim-XXXXXX", NULL);
+    char *path = g_build_filename(tmpdir, "blocks.json", NULL);
+    g_file_set_contents(path, blocks_model, -1, NULL);
+    g_free(path);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char *path = g_build_filename(tmpdir, "blocks.json", NULL);
+    g_unlink(path);
+    g_rmdir(tmpdir);
+    g_free(path);
+    g_free(tmpdir);
+    return 0;
+}
+
+static void start_blocks(Run *r, int nodes, int gpn)
+{
+    memset(r, 0, sizeof *r);
+    char *path = g_build_filename(tmpdir, "blocks.json", NULL);
+    GError *error = NULL;
+    r->model = model_load(path, NULL, &error);
+    if (!r->model)
+        fail_msg("%s", error->message);
+    g_free(path);
+    r->topo = load_topo("topologies/juwels-booster.json");
+    strat_options_default(&r->opt, r->model);
+    r->layout.nodes = nodes;
+    r->layout.gpus_per_node = gpn;
+}
+
+static double sum_allocs(const Run *r, const char *prefix)
+{
+    const IrClass *c = r->sched->classes[0];
+    double total = 0;
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        if (op->kind == IR_OP_ALLOC && g_str_has_prefix(ir_class_string(c, op->u.mem.buffer), prefix))
+            total += (double)op->u.mem.bytes;
+    }
+    return total;
+}
+
+static void test_ddp_volume(void **state)
+{
+    Run r;
+    start_blocks(&r, 2, 4);
+    r.opt.kind = STRAT_DDP;
+    run_sim(&r);
+    double psi = 6e6, N = 8;
+    /* fp32 gradients (autocast keeps parameters fp32) */
+    assert_close(r.rep.comm_bytes_per_gpu, 2 * psi * 4 * (N - 1) / N, 1e-12);
+    /* the buckets hold one fp32 copy of every gradient */
+    assert_close(r.rep.mem_breakdown[IR_MEM_COMM], psi * 4, 1e-12);
+    run_end(&r);
+}
+
+static void test_full_shard_volume_and_state(void **state)
+{
+    Run r;
+    start_blocks(&r, 2, 4);
+    r.opt.sharding = SHARD_FULL_SHARD;
+    run_sim(&r);
+    double psi = 6e6, N = 8, bf16 = 2;
+    assert_close(r.rep.comm_bytes_per_gpu, 3 * psi * bf16 * (N - 1) / N, 1e-12);
+    /* 16 bytes per parameter of model state, divided by the shard group */
+    double state_bytes = sum_allocs(&r, "params_shard") + sum_allocs(&r, "optimizer_state") +
+                         sum_allocs(&r, "grad_shard:");
+    assert_close(state_bytes, 16 * psi / N, 1e-12);
+    /* ring traffic crossing nodes, per GPU: the node's share of the ring's crossings */
+    assert_close(r.rep.inter_node_bytes_per_gpu, 3 * psi * bf16 * (N - 1) / N / 4, 1e-12);
+    run_end(&r);
+}
+
+static void test_shard_grad_op(void **state)
+{
+    Run r;
+    start_blocks(&r, 2, 4);
+    r.opt.sharding = SHARD_SHARD_GRAD_OP;
+    run_sim(&r);
+    double psi = 6e6, N = 8, bf16 = 2;
+    assert_close(r.rep.comm_bytes_per_gpu, 2 * psi * bf16 * (N - 1) / N, 1e-12);
+    /* ZeRO-2-like: sharded fp32 state, plus every unit's bf16 parameters held from forward to
+     * backward: at the peak the parameters are the fp32 shard plus all unsharded bf16 copies,
+     * plus the bf16 shard copies (_mp_shard) of all-gathers still in flight (at most all). */
+    double params = r.rep.mem_breakdown[IR_MEM_PARAMS];
+    assert_true(params >= 4 * psi / N + bf16 * psi);
+    assert_true(params <= 4 * psi / N + bf16 * psi + bf16 * psi / N);
+
+    assert_close(r.rep.mem_breakdown[IR_MEM_OPTIMIZER], 8 * psi / N, 1e-12);
+    run_end(&r);
+}
+
+static void test_hybrid_inter_node(void **state)
+{
+    Run r;
+    start_blocks(&r, 4, 4);
+    r.opt.sharding = SHARD_HYBRID_SHARD;
+    run_sim(&r);
+    double psi = 6e6, S = 4, R = 4, bf16 = 2;
+    assert_int_equal(r.layout.shard_size, 4);
+    assert_int_equal(r.layout.replicate_size, 4);
+    /* all-gathers and reduce-scatters stay in the node; only the shard's all-reduce leaves it */
+    assert_close(r.rep.inter_node_bytes_per_gpu, 2 * (psi * bf16 / S) * (R - 1) / R, 1e-12);
+    assert_close(r.rep.comm_bytes_per_gpu,
+                 3 * psi * bf16 * (S - 1) / S + 2 * (psi * bf16 / S) * (R - 1) / R, 1e-12);
+    double state_bytes = sum_allocs(&r, "params_shard") + sum_allocs(&r, "optimizer_state") +
+                         sum_allocs(&r, "grad_shard:");
+    assert_close(state_bytes, 16 * psi / S, 1e-12);
+    run_end(&r);
+
+    /* a shard group of 2 (--shard-group-size 2): replicate groups of 8 across nodes and GPUs */
+    start_blocks(&r, 4, 4);
+    r.opt.sharding = SHARD_HYBRID_SHARD;
+    r.opt.shard_group_size = 2;
+    run_sim(&r);
+    assert_int_equal(r.layout.replicate_size, 8);
+    run_end(&r);
+}
+
+static void test_no_shard_volume(void **state)
+{
+    Run r;
+    start_blocks(&r, 2, 4);
+    r.opt.sharding = SHARD_NO_SHARD;
+    run_sim(&r);
+    double psi = 6e6, N = 8;
+    assert_close(r.rep.comm_bytes_per_gpu, 2 * psi * 2 * (N - 1) / N, 1e-12);
+    run_end(&r);
+}
+
+/* On a real transformer the root (embeddings, final norm, head) is not resharded after forward,
+ * so it is gathered once, the blocks twice. */
+static void test_root_gathered_once(void **state)
+{
+    Run r;
+    run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 2, 4);
+    run_sim(&r);
+    int units = r.info.n_units;
+    assert_int_equal(units, 13);
+    assert_int_equal(r.rep.coll[IR_COLL_ALLGATHER].count, 2 * units - 1);
+    assert_int_equal(r.rep.coll[IR_COLL_REDUCE_SCATTER].count, units);
+    run_end(&r);
+}
+
+static void test_backward_prefetch_overlaps(void **state)
+{
+    double step[3], exposed[3];
+    BackwardPrefetch modes[3] = {PREFETCH_BACKWARD_PRE, PREFETCH_BACKWARD_POST, PREFETCH_NONE};
+    for (int i = 0; i < 3; i++) {
+        Run r;
+        run_start(&r, "models/gpt2-xl.json", "topologies/juwels-booster.json", 16, 4);
+        r.opt.backward_prefetch = modes[i];
+        run_sim(&r);
+        step[i] = r.rep.step_time_s;
+        exposed[i] = r.rep.exposed_comm_s;
+        run_end(&r);
+    }
+    /* without prefetch every backward all-gather queues behind the previous reduce-scatter */
+    assert_true(step[2] > step[0] * 1.02);
+    assert_true(exposed[2] > exposed[0]);
+    assert_true(step[1] >= step[0]);
+}
+
+static void test_rate_limiter_bounds_memory(void **state)
+{
+    double peak[2];
+    for (int limit = 0; limit <= 1; limit++) {
+        Run r;
+        run_start(&r, "models/gpt2-xl.json", "topologies/juwels-booster.json", 16, 4);
+        r.opt.limit_all_gathers = limit;
+        run_sim(&r);
+        peak[limit] = r.rep.mem_breakdown[IR_MEM_PARAMS];
+        run_end(&r);
+    }
+    /* without the limiter the host, far ahead of the GPU, all-gathers every unit at once */
+    assert_true(peak[0] > 2 * peak[1]);
+}
+
+static void test_checkpointing_flops_and_memory(void **state)
+{
+    Run plain, ckpt;
+    run_start(&plain, "models/gpt2.json", "topologies/juwels-booster.json", 1, 4);
+    run_sim(&plain);
+    run_start(&ckpt, "models/gpt2.json", "topologies/juwels-booster.json", 1, 4);
+    ckpt.opt.activation_checkpointing = true;
+    run_sim(&ckpt);
+    const Model *m = ckpt.model;
+    double B = m->training.micro_batch, s = m->training.seq_len, l = m->layers, h = m->hidden,
+           V = m->vocab;
+    /* Megatron-LM (SC'21): with full recompute, GEMM FLOPs per iteration
+     * 96*B*s*l*h^2*(1 + s/(6h) + V/(16*l*h)) */
+    double want = 96 * B * s * l * h * h * (1 + s / (6 * h) + V / (16 * l * h));
+    double flops = 0, model_flops = 0;
+    const IrClass *c = ckpt.sched->classes[0];
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        if (ir_op(c, i)->kind == IR_OP_COMPUTE) {
+            flops += ir_op(c, i)->u.compute.flops;
+            model_flops += ir_op(c, i)->u.compute.model_flops;
+        }
+    }
+    assert_close(flops, want, 1e-12);
+    assert_close(model_flops, B * model_flops_train_per_sample(m), 1e-12);
+    /* Each layer keeps its 2*s*b*h input instead of Korthikanti's 34*s*b*h, one layer is live
+     * again during its recompute; the logits are not checkpointed. */
+    double layer = 34 * s * B * h, input = 2 * s * B * h;
+    double saved = l * (layer - input);
+    assert_close(plain.rep.mem_breakdown[IR_MEM_ACTIVATIONS] - ckpt.rep.mem_breakdown[IR_MEM_ACTIVATIONS],
+                 saved, 0.02);
+    assert_true(ckpt.rep.step_time_s > plain.rep.step_time_s);
+    run_end(&plain);
+    run_end(&ckpt);
+}
+
+static void test_cpu_offload(void **state)
+{
+    Run r;
+    run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 2, 4);
+    r.opt.cpu_offload = true;
+    run_sim(&r);
+    assert_true(r.rep.mem_breakdown[IR_MEM_OPTIMIZER] == 0);
+    int h2d = 0, ag = 0;
+    const IrClass *c = r.sched->classes[0];
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        h2d += op->kind == IR_OP_MEMCPY && op->u.memcpy.to_device;
+        ag += op->kind == IR_OP_COLL && op->u.coll.coll == IR_COLL_ALLGATHER;
+    }
+    assert_int_equal(h2d, ag);
+    run_end(&r);
+}
+
+static void test_layout_errors_and_warnings(void **state)
+{
+    StratOptions opt;
+    Model *m = load_model("models/gpt2.json", NULL);
+    strat_options_default(&opt, m);
+    opt.sharding = SHARD_HYBRID_SHARD;
+    opt.shard_group_size = 3;
+    StratLayout lay;
+    GError *error = NULL;
+    assert_false(strat_layout_make(&opt, 4, 4, &lay, &error));
+    assert_non_null(strstr(error->message, "divide"));
+    g_clear_error(&error);
+    model_free(m);
+
+    Run r;
+    run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 4, 1);
+    r.opt.sharding = SHARD_HYBRID_SHARD;
+    run_sim(&r);
+    bool found = false;
+    for (guint i = 0; i < r.rep.warnings->len; i++)
+        found |= strstr(r.rep.warnings->pdata[i], "shards nothing") != NULL;
+    assert_true(found);
+    run_end(&r);
+}
+
+static void test_grad_accum_ddp_no_sync(void **state)
+{
+    Run one, four;
+    start_blocks(&one, 2, 4);
+    one.opt.kind = STRAT_DDP;
+    run_sim(&one);
+    start_blocks(&four, 2, 4);
+    four.opt.kind = STRAT_DDP;
+    four.opt.grad_accum = 4;
+    run_sim(&four);
+    /* no_sync(): the same all-reduces once per optimizer step, four times the compute */
+    assert_close(four.rep.comm_bytes_per_gpu, one.rep.comm_bytes_per_gpu, 1e-12);
+    assert_close(four.rep.model_flops_per_gpu, 4 * one.rep.model_flops_per_gpu, 1e-12);
+    run_end(&one);
+    run_end(&four);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ddp_volume),
+        cmocka_unit_test(test_full_shard_volume_and_state),
+        cmocka_unit_test(test_shard_grad_op),
+        cmocka_unit_test(test_hybrid_inter_node),
+        cmocka_unit_test(test_no_shard_volume),
+        cmocka_unit_test(test_root_gathered_once),
+        cmocka_unit_test(test_backward_prefetch_overlaps),
+        cmocka_unit_test(test_rate_limiter_bounds_memory),
+        cmocka_unit_test(test_checkpointing_flops_and_memory),
+        cmocka_unit_test(test_cpu_offload),
+        cmocka_unit_test(test_layout_errors_and_warnings),
+        cmocka_unit_test(test_grad_accum_ddp_no_sync),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

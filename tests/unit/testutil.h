@@ -1,0 +1,109 @@
+/* Helpers shared by the unit tests: paths into the source tree and one-call simulation. */
+#ifndef FSD_TESTUTIL_H
+#define FSD_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "coll/coll.h"
+#include "core/sim.h"
+#include "hw/hw.h"
+#include "ir/ir.h"
+#include "model/model.h"
+#include "report/report.h"
+#include "strategy/strategy.h"
+#include "util/cfg.h"
+
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+static inline char *src_path(const char *rel)
+{
+    return g_build_filename(FSDPSIM_SOURCE_ROOT, rel, NULL);
+}
+
+static inline Model *load_model(const char *rel, const ModelOverrides *ov)
+{
+    char *path = src_path(rel);
+    GError *error = NULL;
+    Model *m = model_load(path, ov, &error);
+    if (!m)
+        fail_msg("%s", error->message);
+    g_free(path);
+    return m;
+}
+
+static inline HwTopology *load_topo(const char *rel)
+{
+    char *path = src_path(rel);
+    GError *error = NULL;
+    HwTopology *t = hw_topology_load(path, &error);
+    if (!t)
+        fail_msg("%s", error->message);
+    g_free(path);
+    return t;
+}
+
+/* A whole run: generate, simulate, report. */
+typedef struct {
+    Model *model;
+    HwTopology *topo;
+    StratOptions opt;
+    StratLayout layout;
+    StratInfo info;
+    IrSchedule *sched;
+    SimResult *sim;
+    CollModel coll;
+    Report rep;
+} Run;
+
+static inline void run_start(Run *r, const char *model, const char *topo, int nodes, int gpn)
+{
+    memset(r, 0, sizeof *r);
+    r->model = load_model(model, NULL);
+    r->topo = load_topo(topo);
+    strat_options_default(&r->opt, r->model);
+    r->layout.nodes = nodes;
+    r->layout.gpus_per_node = gpn;
+}
+
+static inline void run_sim(Run *r)
+{
+    GError *error = NULL;
+    if (!strat_layout_make(&r->opt, r->layout.nodes, r->layout.gpus_per_node, &r->layout, &error))
+        fail_msg("%s", error->message);
+    r->sched = strat_generate(r->model, r->topo, &r->opt, &r->layout, &r->info, &error);
+    if (!r->sched)
+        fail_msg("%s", error->message);
+    coll_model_analytic_init(&r->coll, r->topo);
+    SimConfig cfg = {r->topo, &r->coll};
+    r->sim = sim_run(r->sched, &cfg, &error);
+    if (!r->sim)
+        fail_msg("%s", error->message);
+    r->rep = (Report){.model = r->model, .topo = r->topo, .opt = &r->opt, .info = &r->info,
+                      .sched = r->sched, .sim = r->sim};
+    report_build(&r->rep);
+}
+
+static inline void run_end(Run *r)
+{
+    report_clear(&r->rep);
+    sim_result_free(r->sim);
+    ir_schedule_free(r->sched);
+    strat_info_clear(&r->info);
+    model_free(r->model);
+    hw_topology_free(r->topo);
+}
+
+/* Relative closeness. */
+static inline void assert_close(double got, double want, double rel)
+{
+    if (fabs(got - want) > rel * fabs(want))
+        fail_msg("got %.9g, expected %.9g (within %.3g%%)", got, want, 100 * rel);
+}
+
+#endif
