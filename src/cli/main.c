@@ -14,29 +14,52 @@
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef FSDPSIM_DATADIR
 #define FSDPSIM_DATADIR "."
 #endif
+
+/* an integer option the user did not give */
+#define UNSET G_MININT
+
+static bool input_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
 typedef struct {
     char *model, *topology, *strategy, *sharding, *wrap, *backward_prefetch;
     char *limit_all_gathers, *param_dtype, *reduce_dtype, *optimizer, *nccl_algo, *nccl_proto;
     char *trace, *emit_schedule, *schedule;
     int nodes, gpus_per_node, seq_len, micro_batch, grad_accum, shard_group_size;
-    double bucket_cap_mb;
+    char *bucket_cap_mb; /* text: GOption would accept "nan" and "inf" as doubles */
     gboolean forward_prefetch, cpu_offload, activation_checkpointing, mixed_precision_off;
     gboolean gradient_as_bucket_view, json, version, no_flash_attention;
 } CliOptions;
 
-static const char *default_path(const char *rel)
+/* A default data file: relative to the working directory when it is there (a source checkout),
+ * else under the data directory the build was configured with. The caller frees the result. */
+static char *default_path(const char *rel)
 {
-    /* run from the source tree or an installed prefix */
-    static char buf[4096];
     if (g_file_test(rel, G_FILE_TEST_EXISTS))
-        return rel;
-    g_snprintf(buf, sizeof buf, "%s/%s", FSDPSIM_DATADIR, rel);
-    return buf;
+        return g_strdup(rel);
+    return g_build_filename(FSDPSIM_DATADIR, rel, NULL);
+}
+
+/* Refuses an output path whose directory does not exist or cannot be written, before any work is
+ * done, so that an error never comes after a summary has already been printed. */
+static bool check_writable(const char *option, const char *path, GError **error)
+{
+    if (!path)
+        return true;
+    char *dir = g_path_get_dirname(path);
+    bool ok = g_file_test(dir, G_FILE_TEST_IS_DIR) && access(dir, W_OK) == 0 &&
+              !g_file_test(path, G_FILE_TEST_IS_DIR);
+    if (!ok)
+        input_error(error, "option --%s: cannot write %s: %s", option, path,
+                    !g_file_test(dir, G_FILE_TEST_IS_DIR) ? "no such directory"
+                    : g_file_test(path, G_FILE_TEST_IS_DIR) ? "is a directory"
+                                                            : "directory not writable");
+    g_free(dir);
+    return ok;
 }
 
 static bool parse_bool(const char *option, const char *text, bool *out, GError **error)
@@ -55,7 +78,6 @@ static bool parse_bool(const char *option, const char *text, bool *out, GError *
     return true;
 }
 
-static bool input_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 static bool input_error(GError **error, const char *fmt, ...)
 {
     va_list ap;
@@ -115,27 +137,43 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
         return input_error(error, "option --cpu-offload is an FSDP option (CPUOffload); DDP keeps "
                                   "everything on the GPU");
     opt->activation_checkpointing = cli->activation_checkpointing;
-    opt->shard_group_size = cli->shard_group_size;
-    if (cli->bucket_cap_mb < 0 || cli->bucket_cap_mb > 1e6)
-        return input_error(error, "option --bucket-cap-mb: expected a size in MB in (0, 1e6], got %g",
-                           cli->bucket_cap_mb);
-    if (cli->bucket_cap_mb > 0)
-        opt->bucket_cap_mb = cli->bucket_cap_mb;
+    if (cli->shard_group_size != UNSET) {
+        bool hybrid = opt->kind == STRAT_FSDP &&
+                      (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2);
+        if (!hybrid)
+            return input_error(error, "option --shard-group-size applies to hybrid_shard and hybrid_zero2");
+        if (cli->shard_group_size < 1)
+            return input_error(error, "option --shard-group-size: expected a positive number of GPUs, got %d",
+                               cli->shard_group_size);
+        opt->shard_group_size = cli->shard_group_size;
+    }
+    if (cli->bucket_cap_mb) {
+        if (opt->kind != STRAT_DDP)
+            return input_error(error, "option --bucket-cap-mb applies to DDP (FSDP buckets per wrapped unit)");
+        char *end = NULL;
+        double mb = g_ascii_strtod(cli->bucket_cap_mb, &end);
+        if (end == cli->bucket_cap_mb || *end || !(mb > 0 && mb <= 1e6))
+            return input_error(error, "option --bucket-cap-mb: expected a size in MB in (0, 1e6], got \"%s\"",
+                               cli->bucket_cap_mb);
+        opt->bucket_cap_mb = mb;
+    }
     opt->gradient_as_bucket_view = cli->gradient_as_bucket_view;
     if (cli->grad_accum < 0 || cli->grad_accum > 4096)
         return input_error(error, "option --grad-accum: expected 1..4096, got %d", cli->grad_accum);
     if (cli->grad_accum > 0)
         opt->grad_accum = cli->grad_accum;
-    if (opt->kind == STRAT_FSDP && opt->sharding != SHARD_HYBRID_SHARD &&
-        opt->sharding != SHARD_HYBRID_ZERO2 && cli->shard_group_size > 0)
-        return input_error(error, "option --shard-group-size applies to hybrid_shard and hybrid_zero2");
     return true;
 }
 
 static int run(CliOptions *cli, GError **error)
 {
-    const char *model_file = cli->model ? cli->model : default_path("models/gpt.json");
-    const char *topo_file = cli->topology ? cli->topology : default_path("topologies/juwels-booster.json");
+    g_autofree char *model_default = default_path("models/gpt.json");
+    g_autofree char *topo_default = default_path("topologies/juwels-booster.json");
+    const char *model_file = cli->model ? cli->model : model_default;
+    const char *topo_file = cli->topology ? cli->topology : topo_default;
+    if (!check_writable("trace", cli->trace, error) ||
+        !check_writable("emit-schedule", cli->emit_schedule, error))
+        return 2;
     if (cli->seq_len < 0 || cli->seq_len > (1 << 22))
         return input_error(error, "option --seq-len: expected 1..4194304, got %d", cli->seq_len), 2;
     if (cli->micro_batch < 0 || cli->micro_batch > (1 << 20))
@@ -155,7 +193,7 @@ static int run(CliOptions *cli, GError **error)
     int nodes = cli->nodes > 0 ? cli->nodes : 4;
     if (cli->nodes < 0 || nodes > topo->nodes_max) {
         input_error(error, "option --nodes: %s has %d nodes; expected 1..%d, got %d", topo->name,
-                    topo->nodes_max, topo->nodes_max, cli->nodes);
+                    topo->nodes_max, topo->nodes_max, nodes);
         goto out;
     }
     if (cli->gpus_per_node < 0 || gpn > topo->gpus_per_node) {
@@ -244,7 +282,7 @@ out:
 int main(int argc, char **argv)
 {
     setlocale(LC_ALL, "C"); /* '.' as decimal point in every output, whatever the user's locale */
-    CliOptions cli = {0};
+    CliOptions cli = {.shard_group_size = UNSET, };
     GOptionEntry entries[] = {
         {"model", 'm', 0, G_OPTION_ARG_FILENAME, &cli.model, "Model: a Hugging Face config.json (gpt2, llama) or an fsdpsim layer list [models/gpt.json]", "FILE"},
         {"topology", 't', 0, G_OPTION_ARG_FILENAME, &cli.topology, "Machine description [topologies/juwels-booster.json]", "FILE"},
@@ -262,7 +300,7 @@ int main(int argc, char **argv)
         {"no-mixed-precision", 0, 0, G_OPTION_ARG_NONE, &cli.mixed_precision_off, "Train in fp32", NULL},
         {"cpu-offload", 0, 0, G_OPTION_ARG_NONE, &cli.cpu_offload, "FSDP CPUOffload(offload_params=True): shards and optimizer on the CPU [off]", NULL},
         {"activation-checkpointing", 0, 0, G_OPTION_ARG_NONE, &cli.activation_checkpointing, "Checkpoint every block (decoder layer, Bottleneck) [off]", NULL},
-        {"bucket-cap-mb", 0, 0, G_OPTION_ARG_DOUBLE, &cli.bucket_cap_mb, "DDP bucket_cap_mb [25]", "MB"},
+        {"bucket-cap-mb", 0, 0, G_OPTION_ARG_STRING, &cli.bucket_cap_mb, "DDP bucket_cap_mb [25]", "MB"},
         {"gradient-as-bucket-view", 0, 0, G_OPTION_ARG_NONE, &cli.gradient_as_bucket_view, "DDP gradient_as_bucket_view=True [off]", NULL},
         {"seq-len", 0, 0, G_OPTION_ARG_INT, &cli.seq_len, "Tokens per sequence [the model file's]", "N"},
         {"micro-batch", 'b', 0, G_OPTION_ARG_INT, &cli.micro_batch, "Samples per GPU per micro-step [the model file's]", "N"},
@@ -312,6 +350,6 @@ int main(int argc, char **argv)
     g_free(cli.wrap), g_free(cli.backward_prefetch), g_free(cli.limit_all_gathers);
     g_free(cli.param_dtype), g_free(cli.reduce_dtype), g_free(cli.optimizer);
     g_free(cli.nccl_algo), g_free(cli.nccl_proto), g_free(cli.trace), g_free(cli.emit_schedule);
-    g_free(cli.schedule);
+    g_free(cli.schedule), g_free(cli.bucket_cap_mb);
     return status;
 }

@@ -162,12 +162,15 @@ static void diagnostics(Report *r)
         g_free(cap);
         g_free(part);
     }
-    if (r->step_time_s > 0 && r->exposed_comm_s > 0.3 * r->step_time_s)
+    if (r->step_time_s > 0 && r->exposed_comm_s > 0.3 * r->step_time_s) {
+        char *exposed = report_seconds(r->exposed_comm_s), *step = report_seconds(r->step_time_s);
         warn(r, "%.0f%% of the step is exposed communication (%s of %s): the GPUs wait for the "
                 "network; larger micro-batches, %s would help",
-             100 * r->exposed_comm_s / r->step_time_s, report_seconds(r->exposed_comm_s),
-             report_seconds(r->step_time_s),
+             100 * r->exposed_comm_s / r->step_time_s, exposed, step,
              hybrid || !fsdp ? "fewer nodes" : "hybrid_shard (keeps all-gathers inside a node)");
+        g_free(exposed);
+        g_free(step);
+    }
     if (r->step_time_s > 0 && r->idle_s > 0.3 * r->step_time_s)
         warn(r, "the GPU is idle %.0f%% of the step waiting for the host to launch kernels: the "
                 "model is too small per GPU for eager PyTorch; a larger micro-batch or CUDA graphs "

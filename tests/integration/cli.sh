@@ -4,7 +4,9 @@
 #
 # usage: cli.sh FSDPSIM SOURCE_ROOT [GROUP...]
 #   GROUP: run, input, output (default: all). Prints TAP ("ok N - name" / "not ok N - name",
-#   diagnostics as "# ..."), then a last line "P passed, F failed"; exit status 1 if any failed.
+#   diagnostics as "# ..."), then a last line "P passed, F failed" (as a TAP comment "# P passed,
+#   F failed" when CLI_SH_TAP_ONLY is set, as tests/integration/meson.build does); exit status 1
+#   if any case failed, 2 on a usage error.
 #
 # Every case asserts the exact exit status; an exit status >= 124 (timeout, or killed by a signal)
 # is reported as a crash. Error cases also assert that stdout stays empty and that the one-line
@@ -95,6 +97,14 @@ expect_no_err() {
 # a successful run: status 0, nothing on stderr, WORDs on stdout
 expect_success() {
     expect_rc 0 && expect_no_err && expect_out "$@"
+}
+
+# expect_file FILE...: each was written and is not empty
+expect_file() {
+    local f
+    for f in "$@"; do
+        [ -s "$f" ] || fail "$f was not written (or is empty)" || return 1
+    done
 }
 
 # edit SRC DEST SED-SCRIPT: copies a file with a sed edit and checks that the edit happened
@@ -352,7 +362,7 @@ add input t_emit_schedule_unwritable
 # a schedule file of the default run, edited by python3
 make_schedule() {
     fsd "${BASE[@]}" --emit-schedule "$W/sched.json"
-    expect_rc 0 || return 1
+    expect_rc 0 && expect_file "$W/sched.json" || return 1
     python3 -c "
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -377,7 +387,7 @@ add input t_schedule_version_2
 
 t_schedule_other_layout() {
     fsd "${BASE[@]}" --emit-schedule "$W/sched.json"
-    expect_rc 0 || return 1
+    expect_rc 0 && expect_file "$W/sched.json" || return 1
     fsd "${BASE[@]}" --schedule "$W/sched.json" --nodes 2
     expect_input_error "$W/sched.json" '--nodes 4'
 }
@@ -391,7 +401,7 @@ t_same_input_same_output() {
     expect_rc 0 || return 1
     cp "$OUT" "$W/o1.json"
     fsd "${BASE[@]}" --json --trace "$W/t2.json"
-    expect_rc 0 || return 1
+    expect_rc 0 && expect_file "$W/t1.json" "$W/t2.json" || return 1
     cmp -s "$W/o1.json" "$OUT" || fail "two runs with the same input print different --json" || return 1
     cmp -s "$W/t1.json" "$W/t2.json" || fail "two runs with the same input write different traces"
 }
@@ -439,7 +449,7 @@ add output t_json_image_model
 
 t_trace_format() {
     fsd "${BASE[@]}" --trace "$W/trace.json"
-    expect_success 'step time' || return 1
+    expect_success 'step time' && expect_file "$W/trace.json" || return 1
     pycheck '
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -460,10 +470,10 @@ add output t_trace_format
 
 t_schedule_round_trip() {
     fsd "${BASE[@]}" --json --emit-schedule "$W/s1.json"
-    expect_rc 0 || return 1
+    expect_rc 0 && expect_file "$W/s1.json" || return 1
     cp "$OUT" "$W/gen.json"
     fsd "${BASE[@]}" --json --schedule "$W/s1.json" --emit-schedule "$W/s2.json"
-    expect_rc 0 && expect_no_err || return 1
+    expect_rc 0 && expect_no_err && expect_file "$W/s2.json" || return 1
     cmp -s "$W/gen.json" "$OUT" || fail "simulating the emitted schedule prints different --json" || return 1
     cmp -s "$W/s1.json" "$W/s2.json" || fail "re-emitting a read schedule gives a different file"
 }
@@ -472,11 +482,12 @@ add output t_schedule_round_trip
 t_schedule_round_trip_hybrid_ddp() {
     local s
     for s in hybrid ddp; do
+        rm -f "$W/h1.json" "$W/h2.json"
         fsd "${BASE[@]}" --strategy $s --nodes 2 --json --emit-schedule "$W/h1.json"
-        expect_rc 0 || return 1
+        expect_rc 0 && expect_file "$W/h1.json" || return 1
         cp "$OUT" "$W/hgen.json"
         fsd "${BASE[@]}" --strategy $s --nodes 2 --json --schedule "$W/h1.json" --emit-schedule "$W/h2.json"
-        expect_rc 0 || return 1
+        expect_rc 0 && expect_file "$W/h2.json" || return 1
         cmp -s "$W/hgen.json" "$OUT" || fail "--strategy $s: simulating the emitted schedule prints different --json" || return 1
         cmp -s "$W/h1.json" "$W/h2.json" || fail "--strategy $s: re-emitted schedule differs" || return 1
     done
@@ -514,13 +525,19 @@ for c in "${selected[@]}"; do
     n=$((n + 1))
     : >"$OUT"
     : >"$ERR"
-    if "$fn"; then
+    if "$fn" >"$W/diag"; then
         echo "ok $n - $group/${fn#t_}"
         passed=$((passed + 1))
     else
         echo "not ok $n - $group/${fn#t_}"
         failed=$((failed + 1))
     fi
+    cat "$W/diag" # diagnostics ("# ...") after the result line, as TAP has them
 done
-echo "$passed passed, $failed failed"
+if [ -n "${CLI_SH_TAP_ONLY:-}" ]; then
+    # under `meson test` (protocol tap): a line that is not TAP syntax would be flagged as an error
+    echo "# $passed passed, $failed failed"
+else
+    echo "$passed passed, $failed failed"
+fi
 [ "$failed" -eq 0 ]

@@ -1,0 +1,94 @@
+/* bench_sim: how long fsdpsim takes, on the reference workloads, run the same way every time.
+ * Not a test: it prints its figures (wall time of generation and simulation, ops, events,
+ * events per second) and the targets beside them. Run: build/tests/bench/bench_sim [REPEATS]. */
+#include "coll/coll.h"
+#include "core/sim.h"
+#include "model/model.h"
+#include "strategy/strategy.h"
+
+#include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct {
+    const char *label, *model, *topology, *sharding;
+    int nodes, gpus_per_node;
+    double target_s;
+} Case;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    int repeats = argc > 1 ? atoi(argv[1]) : 11;
+    if (repeats < 1)
+        repeats = 1;
+    const Case cases[] = {
+        {"GPT-3 175B full_shard, 1024 GPUs of JUWELS Booster", "models/gpt3-175b.json",
+         "topologies/juwels-booster.json", "full_shard", 256, 4, 0.100},
+        {"Llama-2-70B hybrid_shard, 23752 GPUs of JUPITER Booster", "models/llama2-70b.json",
+         "topologies/jupiter-booster.json", "hybrid_shard", 5938, 4, 1.0},
+        {"GPT-3 175B ddp, 1024 GPUs of JUWELS Booster", "models/gpt3-175b.json",
+         "topologies/juwels-booster.json", NULL, 256, 4, 0.100},
+    };
+    printf("%-58s %10s %10s %8s %8s %12s %8s\n", "workload (median of repeats, one core)", "generate",
+           "simulate", "ops", "events", "events/s", "target");
+    for (size_t k = 0; k < G_N_ELEMENTS(cases); k++) {
+        const Case *c = &cases[k];
+        char *mpath = g_build_filename(FSDPSIM_SOURCE_ROOT, c->model, NULL);
+        char *tpath = g_build_filename(FSDPSIM_SOURCE_ROOT, c->topology, NULL);
+        GError *error = NULL;
+        Model *model = model_load(mpath, NULL, &error);
+        HwTopology *topo = model ? hw_topology_load(tpath, &error) : NULL;
+        if (!topo) {
+            fprintf(stderr, "bench_sim: %s\n", error->message);
+            return 1;
+        }
+        StratOptions opt;
+        strat_options_default(&opt, model);
+        if (c->sharding)
+            strat_sharding_parse(c->sharding, &opt.sharding);
+        else
+            opt.kind = STRAT_DDP;
+        StratLayout layout;
+        strat_layout_make(&opt, c->nodes, c->gpus_per_node, &layout, &error);
+        CollModel coll;
+        coll_model_analytic_init(&coll, topo);
+        SimConfig cfg = {topo, &coll};
+        double *gen_s = g_new(double, repeats), *sim_s = g_new(double, repeats);
+        uint64_t events = 0;
+        int ops = 0;
+        for (int r = 0; r < repeats; r++) {
+            StratInfo info;
+            gint64 t0 = g_get_monotonic_time();
+            IrSchedule *s = strat_generate(model, topo, &opt, &layout, &info, &error);
+            gint64 t1 = g_get_monotonic_time();
+            SimResult *res = sim_run(s, &cfg, &error);
+            gint64 t2 = g_get_monotonic_time();
+            gen_s[r] = (t1 - t0) * 1e-6;
+            sim_s[r] = (t2 - t1) * 1e-6;
+            events = res->events;
+            ops = ir_class_n_ops(s->classes[0]);
+            sim_result_free(res);
+            ir_schedule_free(s);
+            strat_info_clear(&info);
+        }
+        qsort(gen_s, (size_t)repeats, sizeof(double), cmp_double);
+        qsort(sim_s, (size_t)repeats, sizeof(double), cmp_double);
+        double g = gen_s[repeats / 2], s = sim_s[repeats / 2];
+        printf("%-58s %8.2f ms %8.2f ms %8d %8" G_GUINT64_FORMAT " %12.3g %6.0f ms %s\n", c->label,
+               g * 1e3, s * 1e3, ops, events, (double)events / s, c->target_s * 1e3,
+               g + s <= c->target_s ? "met" : "MISSED");
+        g_free(gen_s);
+        g_free(sim_s);
+        g_free(mpath);
+        g_free(tpath);
+        model_free(model);
+        hw_topology_free(topo);
+    }
+    return 0;
+}
