@@ -1,355 +1,57 @@
-/* fsdpsim: the command line. Exit status 0 on success, 1 when the run fails, 2 on bad input
- * (with one message naming the file or option, the field and what is expected). */
-#include "../coll/coll.h"
-#include "../core/sim.h"
-#include "../hw/hw.h"
-#include "../ir/ir.h"
-#include "../model/model.h"
-#include "../report/report.h"
-#include "../strategy/init.h"
-#include "../strategy/strategy.h"
-#include "../util/cfg.h"
+/* fsdpsim: picks the subcommand. `fsdpsim [OPTIONS]` simulates one job (simulate.c); the other
+ * subcommands are named by the first argument, as git and meson do. */
+#include "cli.h"
 
-#include <glib.h>
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
-
-#ifndef FSDPSIM_DATADIR
-#define FSDPSIM_DATADIR "."
-#endif
-
-/* an integer option the user did not give */
-#define UNSET G_MININT
-
-static bool input_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
 typedef struct {
-    char *model, *topology, *strategy, *sharding, *wrap, *backward_prefetch;
-    char *limit_all_gathers, *param_dtype, *reduce_dtype, *optimizer, *nccl_algo, *nccl_proto;
-    char *trace, *emit_schedule, *schedule;
-    int nodes, gpus_per_node, seq_len, micro_batch, grad_accum, shard_group_size;
-    char *bucket_cap_mb; /* text: GOption would accept "nan" and "inf" as doubles */
-    gboolean forward_prefetch, cpu_offload, activation_checkpointing, mixed_precision_off;
-    gboolean gradient_as_bucket_view, json, version, no_flash_attention;
-} CliOptions;
+    const char *name;
+    int (*main)(int argc, char **argv);
+    const char *summary;
+} Subcommand;
 
-/* A default data file: relative to the working directory when it is there (a source checkout),
- * else under the data directory the build was configured with. The caller frees the result. */
-static char *default_path(const char *rel)
-{
-    if (g_file_test(rel, G_FILE_TEST_EXISTS))
-        return g_strdup(rel);
-    return g_build_filename(FSDPSIM_DATADIR, rel, NULL);
-}
+static const Subcommand subcommands[] = {
+    {NULL, NULL, NULL},
+};
 
-/* Refuses an output path whose directory does not exist or cannot be written, before any work is
- * done, so that an error never comes after a summary has already been printed. */
-static bool check_writable(const char *option, const char *path, GError **error)
+const char *cli_subcommands_help(void)
 {
-    if (!path)
-        return true;
-    char *dir = g_path_get_dirname(path);
-    bool ok = g_file_test(dir, G_FILE_TEST_IS_DIR) && access(dir, W_OK) == 0 &&
-              !g_file_test(path, G_FILE_TEST_IS_DIR);
-    if (!ok)
-        input_error(error, "option --%s: cannot write %s: %s", option, path,
-                    !g_file_test(dir, G_FILE_TEST_IS_DIR) ? "no such directory"
-                    : g_file_test(path, G_FILE_TEST_IS_DIR) ? "is a directory"
-                                                            : "directory not writable");
-    g_free(dir);
-    return ok;
-}
-
-static bool parse_bool(const char *option, const char *text, bool *out, GError **error)
-{
-    if (!text)
-        return true;
-    if (!g_ascii_strcasecmp(text, "true") || !strcmp(text, "1") || !g_ascii_strcasecmp(text, "yes"))
-        *out = true;
-    else if (!g_ascii_strcasecmp(text, "false") || !strcmp(text, "0") || !g_ascii_strcasecmp(text, "no"))
-        *out = false;
-    else {
-        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "option --%s: expected true or false, got \"%s\"",
-                    option, text);
-        return false;
-    }
-    return true;
-}
-
-static bool input_error(GError **error, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error_literal(error, FSD_ERROR, FSD_ERROR_INPUT, msg);
-    g_free(msg);
-    return false;
-}
-
-/* Turns the command line into strategy options, after the model is known (its training settings
- * give the defaults). */
-static bool make_options(const CliOptions *cli, const Model *model, StratOptions *opt, GError **error)
-{
-    strat_options_default(opt, model);
-    const char *strategy = cli->strategy ? cli->strategy : "fsdp";
-    if (!strcmp(strategy, "ddp")) {
-        opt->kind = STRAT_DDP;
-    } else if (!strcmp(strategy, "fsdp")) {
-        opt->kind = STRAT_FSDP;
-    } else if (strat_sharding_parse(strategy, &opt->sharding)) {
-        opt->kind = STRAT_FSDP;
-    } else {
-        return input_error(error, "option --strategy: expected ddp, fsdp, full, grad_op, no_shard, "
-                                  "hybrid or hybrid_zero2, got \"%s\"", strategy);
-    }
-    if (cli->sharding) {
-        if (opt->kind == STRAT_DDP)
-            return input_error(error, "option --sharding applies to FSDP; --strategy ddp has no sharding");
-        ShardingStrategy s;
-        if (!strat_sharding_parse(cli->sharding, &s))
-            return input_error(error, "option --sharding: expected full_shard, shard_grad_op, no_shard, "
-                                      "hybrid_shard or hybrid_zero2, got \"%s\"", cli->sharding);
-        if (strcmp(strategy, "fsdp") != 0 && s != opt->sharding)
-            return input_error(error, "options --strategy %s and --sharding %s disagree", strategy,
-                               cli->sharding);
-        opt->sharding = s;
-    }
-    if (cli->wrap && !plan_wrap_parse(cli->wrap, &opt->wrap, error))
-        return false;
-    if (cli->backward_prefetch && !strat_prefetch_parse(cli->backward_prefetch, &opt->backward_prefetch))
-        return input_error(error, "option --backward-prefetch: expected pre, post or none, got \"%s\"",
-                           cli->backward_prefetch);
-    opt->forward_prefetch = cli->forward_prefetch;
-    if (!parse_bool("limit-all-gathers", cli->limit_all_gathers, &opt->limit_all_gathers, error))
-        return false;
-    opt->param_dtype = model->training.param_dtype;
-    opt->mixed_precision = opt->param_dtype != HW_DTYPE_FP32 && !cli->mixed_precision_off;
-    opt->reduce_dtype = opt->param_dtype;
-    if (cli->reduce_dtype && !hw_dtype_parse(cli->reduce_dtype, &opt->reduce_dtype))
-        return input_error(error, "option --reduce-dtype: expected fp32, bf16 or fp16, got \"%s\"",
-                           cli->reduce_dtype);
-    opt->reduce_dtype_set = cli->reduce_dtype != NULL;
-    opt->cpu_offload = cli->cpu_offload;
-    if (opt->cpu_offload && opt->kind == STRAT_DDP)
-        return input_error(error, "option --cpu-offload is an FSDP option (CPUOffload); DDP keeps "
-                                  "everything on the GPU");
-    opt->activation_checkpointing = cli->activation_checkpointing;
-    if (cli->shard_group_size != UNSET) {
-        bool hybrid = opt->kind == STRAT_FSDP &&
-                      (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2);
-        if (!hybrid)
-            return input_error(error, "option --shard-group-size applies to hybrid_shard and hybrid_zero2");
-        if (cli->shard_group_size < 1)
-            return input_error(error, "option --shard-group-size: expected a positive number of GPUs, got %d",
-                               cli->shard_group_size);
-        opt->shard_group_size = cli->shard_group_size;
-    }
-    if (cli->bucket_cap_mb) {
-        if (opt->kind != STRAT_DDP)
-            return input_error(error, "option --bucket-cap-mb applies to DDP (FSDP buckets per wrapped unit)");
-        char *end = NULL;
-        double mb = g_ascii_strtod(cli->bucket_cap_mb, &end);
-        if (end == cli->bucket_cap_mb || *end || !(mb > 0 && mb <= 1e6))
-            return input_error(error, "option --bucket-cap-mb: expected a size in MB in (0, 1e6], got \"%s\"",
-                               cli->bucket_cap_mb);
-        opt->bucket_cap_mb = mb;
-    }
-    opt->gradient_as_bucket_view = cli->gradient_as_bucket_view;
-    if (cli->grad_accum < 0 || cli->grad_accum > 4096)
-        return input_error(error, "option --grad-accum: expected 1..4096, got %d", cli->grad_accum);
-    if (cli->grad_accum > 0)
-        opt->grad_accum = cli->grad_accum;
-    return true;
-}
-
-static int run(CliOptions *cli, GError **error)
-{
-    g_autofree char *model_default = default_path("models/gpt.json");
-    g_autofree char *topo_default = default_path("topologies/juwels-booster.json");
-    const char *model_file = cli->model ? cli->model : model_default;
-    const char *topo_file = cli->topology ? cli->topology : topo_default;
-    if (!check_writable("trace", cli->trace, error) ||
-        !check_writable("emit-schedule", cli->emit_schedule, error))
-        return 2;
-    if (cli->seq_len < 0 || cli->seq_len > (1 << 22))
-        return input_error(error, "option --seq-len: expected 1..4194304, got %d", cli->seq_len), 2;
-    if (cli->micro_batch < 0 || cli->micro_batch > (1 << 20))
-        return input_error(error, "option --micro-batch: expected 1..1048576, got %d", cli->micro_batch), 2;
-    ModelOverrides ov = {cli->seq_len, cli->micro_batch, cli->param_dtype, cli->optimizer,
-                         cli->no_flash_attention ? 0 : -1};
-    HwTopology *topo = hw_topology_load(topo_file, error);
-    if (!topo)
-        return 2;
-    Model *model = NULL;
-    IrSchedule *sched = NULL;
-    SimResult *sim = NULL;
-    StratInfo info = {0};
-    StratOptions opt;
-    int status = 2;
-    int gpn = cli->gpus_per_node > 0 ? cli->gpus_per_node : topo->gpus_per_node;
-    int nodes = cli->nodes > 0 ? cli->nodes : 4;
-    if (cli->nodes < 0 || nodes > topo->nodes_max) {
-        input_error(error, "option --nodes: %s has %d nodes; expected 1..%d, got %d", topo->name,
-                    topo->nodes_max, topo->nodes_max, nodes);
-        goto out;
-    }
-    if (cli->gpus_per_node < 0 || gpn > topo->gpus_per_node) {
-        input_error(error, "option --gpus-per-node: a %s node has %d GPUs; expected 1..%d, got %d",
-                    topo->name, topo->gpus_per_node, topo->gpus_per_node, cli->gpus_per_node);
-        goto out;
-    }
-    model = model_load(model_file, &ov, error);
-    if (!model || !make_options(cli, model, &opt, error))
-        goto out;
-    StratLayout layout;
-    if (!strat_layout_make(&opt, nodes, gpn, &layout, error))
-        goto out;
-    CollModel coll;
-    coll_model_analytic_init(&coll, topo);
-    if (cli->nccl_algo && !coll_algo_parse(cli->nccl_algo, &coll.force_algo)) {
-        input_error(error, "option --nccl-algo: expected ring or tree, got \"%s\"", cli->nccl_algo);
-        goto out;
-    }
-    if (cli->nccl_proto && !coll_proto_parse(cli->nccl_proto, &coll.force_proto)) {
-        input_error(error, "option --nccl-proto: expected LL, LL128 or Simple, got \"%s\"", cli->nccl_proto);
-        goto out;
-    }
-    if (cli->schedule) {
-        sched = ir_schedule_read(cli->schedule, error);
-        if (!sched)
-            goto out;
-        if (sched->gpus_per_node != gpn || sched->nodes != nodes) {
-            input_error(error, "%s: field 'nodes'/'gpus_per_node': the schedule is for %d x %d GPUs; "
-                               "pass --nodes %d --gpus-per-node %d",
-                        cli->schedule, sched->nodes, sched->gpus_per_node, sched->nodes, sched->gpus_per_node);
-            goto out;
-        }
-        /* the report needs the generator's view of the layout */
-        StratInfo tmp;
-        IrSchedule *gen = strat_generate(model, topo, &opt, &layout, &tmp, error);
-        ir_schedule_free(gen);
-        info = tmp;
-    } else {
-        sched = strat_generate(model, topo, &opt, &layout, &info, error);
-        if (!sched)
-            goto out;
-    }
-    if (cli->emit_schedule && !ir_schedule_write(sched, cli->emit_schedule, error))
-        goto out;
-    SimConfig cfg = {topo, &coll};
-    sim = sim_run(sched, &cfg, error);
-    if (!sim)
-        goto out;
-    InitEstimate init;
-    strat_init_estimate(model, topo, &coll, &opt, &layout, &info, &init);
-    Report rep = {.model = model, .topo = topo, .opt = &opt, .info = &info, .sched = sched,
-                  .sim = sim, .init = &init};
-    report_build(&rep);
-    if (cli->json) {
-        char *text = report_to_json(&rep);
-        printf("%s\n", text);
-        cJSON_free(text);
-    } else {
-        report_print_summary(&rep, stdout);
-    }
-    if (cli->trace) {
-        char *text = report_trace_json(sched, sim, topo);
-        GError *io = NULL;
-        if (!g_file_set_contents(cli->trace, text, -1, &io)) {
-            g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "option --trace: cannot write %s: %s",
-                        cli->trace, io->message);
-            g_error_free(io);
-            cJSON_free(text);
-            report_clear(&rep);
-            goto out;
-        }
-        cJSON_free(text);
-    }
-    report_clear(&rep);
-    status = 0;
-out:
-    strat_info_clear(&info);
-    sim_result_free(sim);
-    ir_schedule_free(sched);
-    model_free(model);
-    hw_topology_free(topo);
-    return status;
+    static char text[2048];
+    GString *s = g_string_new("Subcommands (fsdpsim SUBCOMMAND --help for their options):\n");
+    for (const Subcommand *c = subcommands; c->name; c++)
+        g_string_append_printf(s, "  %-12s %s\n", c->name, c->summary);
+    g_string_append(s, "\nExit status: 0 success, 1 failure, 2 bad input.\n"
+                       "Defaults in brackets. Report bugs with the command line and files used.");
+    g_strlcpy(text, s->str, sizeof text);
+    g_string_free(s, TRUE);
+    return text;
 }
 
 int main(int argc, char **argv)
 {
     setlocale(LC_ALL, "C"); /* '.' as decimal point in every output, whatever the user's locale */
-    CliOptions cli = {.shard_group_size = UNSET, };
-    GOptionEntry entries[] = {
-        {"model", 'm', 0, G_OPTION_ARG_FILENAME, &cli.model, "Model: a Hugging Face config.json (gpt2, llama) or an fsdpsim layer list [models/gpt.json]", "FILE"},
-        {"topology", 't', 0, G_OPTION_ARG_FILENAME, &cli.topology, "Machine description [topologies/juwels-booster.json]", "FILE"},
-        {"nodes", 'n', 0, G_OPTION_ARG_INT, &cli.nodes, "Number of nodes [4]", "N"},
-        {"gpus-per-node", 'g', 0, G_OPTION_ARG_INT, &cli.gpus_per_node, "GPUs used per node [all of the node's]", "G"},
-        {"strategy", 's', 0, G_OPTION_ARG_STRING, &cli.strategy, "ddp, fsdp, or an FSDP sharding shorthand: full, grad_op, no_shard, hybrid, hybrid_zero2 [fsdp]", "S"},
-        {"sharding", 0, 0, G_OPTION_ARG_STRING, &cli.sharding, "FSDP ShardingStrategy: full_shard, shard_grad_op, no_shard, hybrid_shard, hybrid_zero2 [full_shard]", "S"},
-        {"wrap", 'w', 0, G_OPTION_ARG_STRING, &cli.wrap, "FSDP auto-wrap policy: transformer, size:MIN_PARAMS (size_based_auto_wrap_policy), none [transformer]", "POLICY"},
-        {"backward-prefetch", 0, 0, G_OPTION_ARG_STRING, &cli.backward_prefetch, "FSDP BackwardPrefetch: pre, post, none [pre]", "P"},
-        {"forward-prefetch", 0, 0, G_OPTION_ARG_NONE, &cli.forward_prefetch, "FSDP forward_prefetch=True [off]", NULL},
-        {"limit-all-gathers", 0, 0, G_OPTION_ARG_STRING, &cli.limit_all_gathers, "FSDP rate limiter, at most 2 all-gathers in flight [true]", "BOOL"},
-        {"shard-group-size", 0, 0, G_OPTION_ARG_INT, &cli.shard_group_size, "hybrid: GPUs per shard group [GPUs per node]", "N"},
-        {"param-dtype", 0, 0, G_OPTION_ARG_STRING, &cli.param_dtype, "MixedPrecision param_dtype (autocast dtype for DDP): bf16, fp16, fp32 [the model file's, bf16]", "DTYPE"},
-        {"reduce-dtype", 0, 0, G_OPTION_ARG_STRING, &cli.reduce_dtype, "MixedPrecision reduce_dtype [param dtype for FSDP, fp32 for DDP]", "DTYPE"},
-        {"no-mixed-precision", 0, 0, G_OPTION_ARG_NONE, &cli.mixed_precision_off, "Train in fp32", NULL},
-        {"cpu-offload", 0, 0, G_OPTION_ARG_NONE, &cli.cpu_offload, "FSDP CPUOffload(offload_params=True): shards and optimizer on the CPU [off]", NULL},
-        {"activation-checkpointing", 0, 0, G_OPTION_ARG_NONE, &cli.activation_checkpointing, "Checkpoint every block (decoder layer, Bottleneck) [off]", NULL},
-        {"bucket-cap-mb", 0, 0, G_OPTION_ARG_STRING, &cli.bucket_cap_mb, "DDP bucket_cap_mb [25]", "MB"},
-        {"gradient-as-bucket-view", 0, 0, G_OPTION_ARG_NONE, &cli.gradient_as_bucket_view, "DDP gradient_as_bucket_view=True [off]", NULL},
-        {"seq-len", 0, 0, G_OPTION_ARG_INT, &cli.seq_len, "Tokens per sequence [the model file's]", "N"},
-        {"micro-batch", 'b', 0, G_OPTION_ARG_INT, &cli.micro_batch, "Samples per GPU per micro-step [the model file's]", "N"},
-        {"grad-accum", 0, 0, G_OPTION_ARG_INT, &cli.grad_accum, "Micro-batches per optimizer step [1]", "N"},
-        {"optimizer", 0, 0, G_OPTION_ARG_STRING, &cli.optimizer, "adamw, adam, sgd, sgd_momentum [the model file's, adamw]", "OPT"},
-        {"no-flash-attention", 0, 0, G_OPTION_ARG_NONE, &cli.no_flash_attention, "Attention keeps its score matrix (eager attention) [flash]", NULL},
-        {"nccl-algo", 0, 0, G_OPTION_ARG_STRING, &cli.nccl_algo, "Force NCCL's algorithm like NCCL_ALGO: ring, tree [NCCL's choice]", "ALGO"},
-        {"nccl-proto", 0, 0, G_OPTION_ARG_STRING, &cli.nccl_proto, "Force NCCL's protocol like NCCL_PROTO: LL, LL128, Simple [NCCL's choice]", "PROTO"},
-        {"json", 0, 0, G_OPTION_ARG_NONE, &cli.json, "Print one JSON object instead of the summary", NULL},
-        {"trace", 0, 0, G_OPTION_ARG_FILENAME, &cli.trace, "Write a Chrome trace (open in ui.perfetto.dev)", "FILE"},
-        {"emit-schedule", 0, 0, G_OPTION_ARG_FILENAME, &cli.emit_schedule, "Write the schedule (versioned JSON) that fsdprun executes", "FILE"},
-        {"schedule", 0, 0, G_OPTION_ARG_FILENAME, &cli.schedule, "Simulate a schedule file instead of generating one", "FILE"},
-        {"version", 0, 0, G_OPTION_ARG_NONE, &cli.version, "Print the version", NULL},
-        {NULL, 0, 0, 0, NULL, NULL, NULL}};
-    GOptionContext *ctx = g_option_context_new("- simulate data-parallel training (DDP, FSDP) on HPC machines");
-    g_option_context_set_summary(ctx,
-        "Predicts step time, throughput, peak memory per GPU and where the time goes, for DDP and\n"
-        "every FSDP sharding strategy, on a model of the machine (nodes, GPUs, NVLink, NICs).\n\n"
-        "Example:\n  fsdpsim --model models/gpt.json --strategy hybrid --nodes 8");
-    g_option_context_set_description(ctx,
-        "Exit status: 0 success, 1 failure, 2 bad input.\n"
-        "Defaults in brackets. Report bugs with the command line and files used.");
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    GError *error = NULL;
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        fprintf(stderr, "fsdpsim: %s (see fsdpsim --help)\n", error->message);
-        g_error_free(error);
-        g_option_context_free(ctx);
+    if (argc > 1 && argv[1][0] != '-') {
+        for (const Subcommand *c = subcommands; c->name; c++) {
+            if (strcmp(argv[1], c->name) != 0)
+                continue;
+            /* "fsdpsim collective" as argv[0], so that --help shows the whole command */
+            char *prog = g_strdup_printf("fsdpsim %s", c->name);
+            argv[1] = prog;
+            g_set_prgname(prog);
+            int status = c->main(argc - 1, argv + 1);
+            g_free(prog);
+            return status;
+        }
+        GString *names = g_string_new(NULL);
+        for (const Subcommand *c = subcommands; c->name; c++)
+            g_string_append_printf(names, "%s%s", names->len ? ", " : "", c->name);
+        fprintf(stderr, "fsdpsim: unknown subcommand '%s': expected %s%sor options (see fsdpsim --help)\n",
+                argv[1], names->str, names->len ? ", " : "");
+        g_string_free(names, TRUE);
         return 2;
     }
-    g_option_context_free(ctx);
-    if (cli.version) {
-        printf("fsdpsim %s\n", FSDPSIM_VERSION);
-        return 0;
-    }
-    if (argc > 1) {
-        fprintf(stderr, "fsdpsim: unexpected argument '%s' (see fsdpsim --help)\n", argv[1]);
-        return 2;
-    }
-    int status = run(&cli, &error);
-    if (error) {
-        fprintf(stderr, "fsdpsim: %s\n", error->message);
-        status = error->domain == FSD_ERROR && error->code == FSD_ERROR_FAILED ? 1 : 2;
-        g_error_free(error);
-    }
-    g_free(cli.model), g_free(cli.topology), g_free(cli.strategy), g_free(cli.sharding);
-    g_free(cli.wrap), g_free(cli.backward_prefetch), g_free(cli.limit_all_gathers);
-    g_free(cli.param_dtype), g_free(cli.reduce_dtype), g_free(cli.optimizer);
-    g_free(cli.nccl_algo), g_free(cli.nccl_proto), g_free(cli.trace), g_free(cli.emit_schedule);
-    g_free(cli.schedule), g_free(cli.bucket_cap_mb);
-    return status;
+    g_set_prgname("fsdpsim");
+    return cli_simulate(argc, argv);
 }

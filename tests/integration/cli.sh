@@ -24,7 +24,7 @@ case $FSDPSIM in /*) ;; *) FSDPSIM=$PWD/$FSDPSIM ;; esac
 case $SRC in /*) ;; *) SRC=$PWD/$SRC ;; esac
 GROUPS_WANTED=${*:-run input output}
 
-MAIN_C=$SRC/src/cli/main.c
+MAIN_C=$SRC/src/cli/simulate.c
 MODEL=$SRC/models/gpt.json
 TOPO=$SRC/topologies/juwels-booster.json
 # explicit inputs, so that the cases below do not depend on the working directory

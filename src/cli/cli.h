@@ -1,0 +1,35 @@
+/* The command line: `fsdpsim [SUBCOMMAND] [OPTIONS]`. main.c picks the subcommand; each lives in
+ * its own file and returns the exit status: 0 success, 1 the run failed, 2 bad input (with one
+ * message naming the file or option, the field and what is expected). */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+
+/* an integer option the user did not give */
+#define UNSET G_MININT
+
+/* subcommands: argv[0] is "fsdpsim SUBCOMMAND" for --help's usage line */
+int cli_simulate(int argc, char **argv);
+
+/* the list of subcommands, for --help */
+const char *cli_subcommands_help(void);
+
+/* Sets an FSD_ERROR_INPUT error; returns false so that callers can `return cli_input_error(...)`. */
+bool cli_input_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+/* A default data file (models/gpt.json): relative to the working directory when it is there (a
+ * source checkout), else under the data directory the build was configured with. g_free it. */
+char *cli_default_path(const char *rel);
+
+/* Refuses an output path (for --OPTION) whose directory does not exist or cannot be written, before
+ * any work is done, so that an error never comes after output has been printed. NULL is fine. */
+bool cli_check_writable(const char *option, const char *path, GError **error);
+
+/* Parses the options of a subcommand with GOption; on bad options prints the message and returns
+ * false. Leftover arguments are refused. */
+bool cli_parse(const char *params, const char *summary, const char *description,
+               const GOptionEntry *entries, int argc, char **argv, GError **error);
+
+/* Prints "fsdpsim: MESSAGE" on stderr, frees the error and returns its exit status (1 or 2). */
+int cli_report_error(GError *error);
