@@ -195,8 +195,10 @@ static int run(CliOptions *cli, GError **error)
     }
     if (cli->emit_schedule && !ir_schedule_write(sched, cli->emit_schedule, error))
         goto out;
-    SimConfig cfg = {topo, &coll};
+    NetTopo *net = net_topo_new(topo, nodes, gpn);
+    SimConfig cfg = {topo, &coll, net};
     sim = sim_run(sched, &cfg, error);
+    net_topo_free(net);
     if (!sim)
         goto out;
     InitEstimate init;

@@ -31,6 +31,11 @@ static const double proto_efficiency[COLL_PROTO_COUNT] = {0.5, 120.0 / 128.0, 1.
 static const char *const algo_names[COLL_ALGO_COUNT] = {"ring", "tree"};
 static const char *const proto_names[COLL_PROTO_COUNT] = {"LL", "LL128", "Simple"};
 
+double coll_proto_efficiency(CollProto proto)
+{
+    return proto_efficiency[proto];
+}
+
 const char *coll_algo_name(CollAlgo algo)
 {
     return algo_names[algo];

@@ -51,6 +51,8 @@ void coll_model_analytic_init(CollModel *model, const HwTopology *topo);
 bool coll_algo_parse(const char *text, int *out);
 bool coll_proto_parse(const char *text, int *out);
 const char *coll_algo_name(CollAlgo algo);
+/* Fraction of the wire carrying payload: LL 0.5, LL128 120/128, Simple 1. */
+double coll_proto_efficiency(CollProto proto);
 const char *coll_proto_name(CollProto proto);
 
 /* nccl-tests' bus bandwidth factor: busbw = algbw * factor. */

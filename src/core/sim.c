@@ -44,7 +44,26 @@ typedef struct {
     int **partners;         /* [class][group] -> number of classes in the class's group instance */
     GError **error;
     bool failed;
+    /* flow-level network model (cfg->net) */
+    NetFlows *flows;
+    NetLoadBuilder *builder;
+    GHashTable *patterns; /* key string -> Pattern*: link loads per byte, cached */
+    GPtrArray *pending;   /* transfer id -> Pending* */
+    int32_t net_version;  /* the one valid network event carries it */
 } Engine;
+
+/* Link loads of one collective pattern of a group family, per byte of volume. */
+typedef struct {
+    NetLoad *loads;
+    int n;
+} Pattern;
+
+/* A transfer in the flow model and the ops that end with it. */
+typedef struct {
+    GArray *members; /* of ClassOp */
+    int64_t latency_ns;
+    int coll_kind;   /* IrCollKind, or -1 for send/recv */
+} Pending;
 
 int64_t sim_op_duration_ns(const SimConfig *cfg, const IrOp *op)
 {
@@ -197,6 +216,132 @@ static void rendezvous_free(gpointer p)
     g_free(r);
 }
 
+static void pattern_free(gpointer p)
+{
+    Pattern *pat = p;
+    g_free(pat->loads);
+    g_free(pat);
+}
+
+/* The ops of a rendezvous end at `end`; collectives count their time per kind. */
+static void finish_members(Engine *e, GArray *members, int coll_kind, int64_t end)
+{
+    for (guint i = 0; i < members->len; i++) {
+        ClassOp m = g_array_index(members, ClassOp, i);
+        SimClassResult *cr = &e->res->classes[m.cls];
+        if (coll_kind >= 0) {
+            cr->coll_time_by_kind[coll_kind] += sim_ns_to_s(end - cr->start_ns[m.op]);
+            cr->coll_count_by_kind[coll_kind]++;
+        }
+        finish_at(e, m.cls, m.op, end);
+    }
+}
+
+static void net_reschedule(Engine *e)
+{
+    int64_t next = net_flows_reschedule(e->flows);
+    e->net_version++;
+    if (next >= 0)
+        pq_push(&e->pq, next, -1, e->net_version);
+}
+
+/* Hands a rendezvous to the flow model: its ops end `latency` after its transfer completes. */
+static void start_transfer(Engine *e, int64_t now, const Pattern *pat, double scale, Rendezvous *r,
+                           int coll_kind, double latency_s)
+{
+    net_flows_advance(e->flows, now);
+    int id = net_flows_add(e->flows, now, pat->loads, pat->n, scale);
+    Pending *p = g_new(Pending, 1);
+    p->members = g_array_copy(r->members);
+    p->latency_ns = (int64_t)llround(latency_s * 1e9);
+    p->coll_kind = coll_kind;
+    if ((guint)id >= e->pending->len)
+        g_ptr_array_set_size(e->pending, id + 1);
+    g_ptr_array_index(e->pending, id) = p;
+    e->res->transfers++;
+    net_reschedule(e);
+}
+
+static void net_event(Engine *e, int64_t now)
+{
+    net_flows_advance(e->flows, now);
+    int ids[64], n;
+    while ((n = net_flows_complete(e->flows, now, ids, G_N_ELEMENTS(ids))) > 0) {
+        for (int i = 0; i < n; i++) {
+            Pending *p = g_ptr_array_index(e->pending, ids[i]);
+            finish_members(e, p->members, p->coll_kind, now + p->latency_ns);
+            g_array_free(p->members, TRUE);
+            g_free(p);
+            g_ptr_array_index(e->pending, ids[i]) = NULL;
+        }
+    }
+    net_reschedule(e);
+}
+
+enum { PATTERN_RING, PATTERN_TREE, PATTERN_ALLTOALL };
+
+/* Link loads per byte of one collective on every instance of group family g that holds a rank
+ * of the rendezvous' classes: symmetric instances all move at once, so they all load links. */
+static const Pattern *coll_pattern(Engine *e, int g, int kind, GArray *members)
+{
+    const IrSchedule *s = e->s;
+    int first = INT32_MAX;
+    for (guint i = 0; i < members->len; i++)
+        first = MIN(first, g_array_index(members, ClassOp, i).cls);
+    char *key = g_strdup_printf("c%d:%d:%d", g, kind, first);
+    Pattern *pat = g_hash_table_lookup(e->patterns, key);
+    if (pat) {
+        g_free(key);
+        return pat;
+    }
+    const IrGroup *grp = &s->groups[g];
+    guint8 *covered = g_new0(guint8, s->world);
+    int *m = g_new(int, grp->size);
+    for (guint i = 0; i < members->len; i++) {
+        const IrClass *c = s->classes[g_array_index(members, ClassOp, i).cls];
+        for (int k = 0; k < c->n_ranks; k++) {
+            int rank = c->first_rank + k * c->rank_stride;
+            if (covered[rank])
+                continue;
+            ir_group_members(s, grp, rank, m);
+            for (int j = 0; j < grp->size; j++)
+                covered[m[j]] = 1;
+            if (kind == PATTERN_RING)
+                net_builder_ring(e->builder, m, grp->size, 1.0);
+            else if (kind == PATTERN_TREE)
+                net_builder_tree(e->builder, m, grp->size, 1.0);
+            else
+                net_builder_alltoall(e->builder, m, grp->size, 1.0);
+        }
+    }
+    g_free(m);
+    g_free(covered);
+    pat = g_new(Pattern, 1);
+    pat->loads = net_builder_take(e->builder, &pat->n);
+    g_hash_table_insert(e->patterns, key, pat);
+    return pat;
+}
+
+/* Loads per byte of every rank of class `from` sending to its rank + offset. */
+static const Pattern *p2p_pattern(Engine *e, int from, int offset)
+{
+    char *key = g_strdup_printf("p%d:%d", from, offset);
+    Pattern *pat = g_hash_table_lookup(e->patterns, key);
+    if (pat) {
+        g_free(key);
+        return pat;
+    }
+    const IrClass *c = e->s->classes[from];
+    for (int k = 0; k < c->n_ranks; k++) {
+        int rank = c->first_rank + k * c->rank_stride;
+        net_builder_p2p(e->builder, rank, rank + offset, 1.0);
+    }
+    pat = g_new(Pattern, 1);
+    pat->loads = net_builder_take(e->builder, &pat->n);
+    g_hash_table_insert(e->patterns, key, pat);
+    return pat;
+}
+
 static void start_coll(Engine *e, int ci, int opi, int64_t now)
 {
     const IrSchedule *s = e->s;
@@ -213,18 +358,33 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
     const IrGroup *grp = &s->groups[g];
     CollShape shape = {(IrCollKind)op->u.coll.coll, op->u.coll.bytes, grp->size, 0, 0};
     ir_group_shape(s, grp, &shape.nodes, &shape.ranks_per_node);
-    double dur_s = e->cfg->coll->time_s(e->cfg->coll, &shape, NULL);
-    int64_t end = r->last_arrival_ns + (int64_t)llround(dur_s * 1e9);
+    CollChoice choice;
+    double dur_s = e->cfg->coll->time_s(e->cfg->coll, &shape, &choice);
     double sent = coll_bytes_sent_per_rank(shape.kind, shape.bytes, shape.nranks);
     double inter = shape.nodes > 1 ? sent / shape.ranks_per_node : 0;
     for (guint i = 0; i < r->members->len; i++) {
         ClassOp m = g_array_index(r->members, ClassOp, i);
-        SimClassResult *cr = &e->res->classes[m.cls];
-        cr->coll_bytes_sent += sent;
-        cr->inter_node_bytes_sent += inter;
-        cr->coll_time_by_kind[shape.kind] += sim_ns_to_s(end - cr->start_ns[m.op]);
-        cr->coll_count_by_kind[shape.kind]++;
-        finish_at(e, m.cls, m.op, end);
+        e->res->classes[m.cls].coll_bytes_sent += sent;
+        e->res->classes[m.cls].inter_node_bytes_sent += inter;
+    }
+    if (e->flows && dur_s > 0) {
+        /* The wire carries the payload over the protocol's efficiency (LL: half of each line). */
+        double eff = coll_proto_efficiency(choice.proto);
+        const Pattern *pat;
+        double scale;
+        if (shape.kind == IR_COLL_ALLTOALL) {
+            pat = coll_pattern(e, g, PATTERN_ALLTOALL, r->members);
+            scale = (double)shape.bytes / shape.nranks / eff;
+        } else if (choice.algo == COLL_ALGO_TREE) {
+            pat = coll_pattern(e, g, PATTERN_TREE, r->members);
+            scale = (double)shape.bytes / eff;
+        } else {
+            pat = coll_pattern(e, g, PATTERN_RING, r->members);
+            scale = sent / eff;
+        }
+        start_transfer(e, r->last_arrival_ns, pat, scale, r, shape.kind, choice.latency_s);
+    } else {
+        finish_members(e, r->members, shape.kind, r->last_arrival_ns + (int64_t)llround(dur_s * 1e9));
     }
     g_hash_table_remove(e->rendezvous, key);
 }
@@ -254,16 +414,23 @@ static void start_p2p(Engine *e, int ci, int opi, int64_t now)
         return;
     bool same_node = rank / s->gpus_per_node == peer / s->gpus_per_node;
     double dur_s = e->cfg->coll->p2p_s(e->cfg->coll, op->u.p2p.bytes, same_node);
-    int64_t end = r->last_arrival_ns + (int64_t)llround(dur_s * 1e9);
+    int send_offset = 0;
     for (guint i = 0; i < r->members->len; i++) {
         ClassOp m = g_array_index(r->members, ClassOp, i);
         const IrOp *mo = ir_op(e->st[m.cls].cls, m.op);
         if (mo->kind == IR_OP_SEND) {
+            send_offset = mo->u.p2p.peer_offset;
             e->res->classes[m.cls].coll_bytes_sent += (double)mo->u.p2p.bytes;
             if (!same_node)
                 e->res->classes[m.cls].inter_node_bytes_sent += (double)mo->u.p2p.bytes;
         }
-        finish_at(e, m.cls, m.op, end);
+    }
+    if (e->flows) {
+        const Pattern *pat = p2p_pattern(e, from, send_offset);
+        double latency = e->cfg->coll->p2p_s(e->cfg->coll, 0, same_node);
+        start_transfer(e, r->last_arrival_ns, pat, (double)op->u.p2p.bytes, r, -1, latency);
+    } else {
+        finish_members(e, r->members, -1, r->last_arrival_ns + (int64_t)llround(dur_s * 1e9));
     }
     g_hash_table_remove(e->rendezvous, key);
 }
@@ -323,6 +490,41 @@ static void report_deadlock(Engine *e)
     }
 }
 
+/* The busiest links: by busy time, then bytes, then link id, so the order is total. */
+static const NetLinkStats *sort_stats;
+static int cmp_busiest(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    const NetLinkStats *sa = &sort_stats[a], *sb = &sort_stats[b];
+    if (sa->busy_ns != sb->busy_ns)
+        return sa->busy_ns > sb->busy_ns ? -1 : 1;
+    if (sa->bytes != sb->bytes)
+        return sa->bytes > sb->bytes ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
+
+static void collect_links(SimResult *res, const NetTopo *net, const NetFlows *flows)
+{
+    const NetLinkStats *stats = net_flows_stats(flows);
+    uint32_t *used = g_new(uint32_t, MAX(1, net->n_links));
+    int n = 0;
+    for (int l = 0; l < net->n_links; l++)
+        if (stats[l].bytes > 0)
+            used[n++] = (uint32_t)l;
+    sort_stats = stats;
+    qsort(used, (size_t)n, sizeof *used, cmp_busiest);
+    res->n_links = MIN(n, SIM_TOP_LINKS);
+    res->links = g_new0(SimLink, MAX(1, res->n_links));
+    for (int i = 0; i < res->n_links; i++)
+        res->links[i] = (SimLink){net_link_name(net, used[i]), net_link_kind(net, used[i]),
+                                  net->capacity_Bps[used[i]], stats[used[i]]};
+    g_free(used);
+    int ns;
+    const NetUtilSample *samples = net_flows_samples(flows, &ns);
+    res->n_util_samples = ns;
+    res->util_samples = g_memdup2(samples, sizeof *samples * (gsize)MAX(1, ns));
+}
+
 SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
 {
     Engine e = {.s = s, .cfg = cfg, .error = error};
@@ -332,6 +534,12 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
     e.st = g_new0(ClassState, s->n_classes);
     e.rendezvous = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, rendezvous_free);
     pq_init(&e.pq);
+    if (cfg->net) {
+        e.flows = net_flows_new(cfg->net);
+        e.builder = net_builder_new(cfg->net);
+        e.patterns = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, pattern_free);
+        e.pending = g_ptr_array_new();
+    }
     bool ok = compute_partners(&e);
     for (int ci = 0; ok && ci < s->n_classes; ci++) {
         prepare_class(&e, ci);
@@ -351,6 +559,11 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
     PqEvent ev;
     while (ok && !e.failed && pq_pop(&e.pq, &ev)) {
         e.res->events++;
+        if (ev.cls < 0) { /* the network: a transfer completes, unless the rates changed since */
+            if (ev.op == e.net_version)
+                net_event(&e, ev.time_ns);
+            continue;
+        }
         ClassState *st = &e.st[ev.cls];
         st->n_done++;
         e.res->makespan_ns = MAX(e.res->makespan_ns, ev.time_ns);
@@ -377,6 +590,21 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
     }
     g_free(e.partners);
     g_free(e.st);
+    if (e.flows) {
+        if (ok)
+            collect_links(e.res, cfg->net, e.flows);
+        for (guint i = 0; i < e.pending->len; i++) {
+            Pending *p = g_ptr_array_index(e.pending, i);
+            if (p) {
+                g_array_free(p->members, TRUE);
+                g_free(p);
+            }
+        }
+        g_ptr_array_free(e.pending, TRUE);
+        g_hash_table_destroy(e.patterns);
+        net_builder_free(e.builder);
+        net_flows_free(e.flows);
+    }
     g_hash_table_destroy(e.rendezvous);
     pq_destroy(&e.pq);
     if (!ok) {
@@ -396,5 +624,9 @@ void sim_result_free(SimResult *r)
         mem_tracker_clear(&r->classes[ci].mem);
     }
     g_free(r->classes);
+    for (int i = 0; i < r->n_links; i++)
+        g_free(r->links[i].name);
+    g_free(r->links);
+    g_free(r->util_samples);
     g_free(r);
 }

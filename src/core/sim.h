@@ -12,6 +12,7 @@
 #include "../hw/hw.h"
 #include "../ir/ir.h"
 #include "../mem/mem.h"
+#include "../net/net.h"
 
 #include <glib.h>
 
@@ -26,17 +27,38 @@ typedef struct {
     int coll_count_by_kind[IR_COLL_KIND_COUNT];
 } SimClassResult;
 
+/* A link of the flow-level model, for the report's list of the busiest. */
+typedef struct {
+    char *name;
+    NetLinkKind kind;
+    double capacity_Bps;
+    NetLinkStats stats;
+} SimLink;
+
 typedef struct {
     int n_classes;
     SimClassResult *classes;
     int64_t makespan_ns;
     uint64_t events;
+    uint64_t transfers; /* collectives and send/recv pairs through the flow model */
+    /* With the flow-level model: the busiest links (by busy time, then bytes) and the highest
+     * utilisation of each link kind over time. */
+    SimLink *links;
+    int n_links;
+    NetUtilSample *util_samples;
+    int n_util_samples;
 } SimResult;
 
 typedef struct {
     const HwTopology *topo;
-    const CollModel *coll;
+    const CollModel *coll; /* chooses NCCL's algorithm and protocol, gives latencies */
+    /* The links of the job's nodes: collectives and send/recv become transfers that share link
+     * bandwidth max-min fairly. NULL: each collective takes its time alone (analytic model). */
+    const NetTopo *net;
 } SimConfig;
+
+/* how many of the busiest links a result keeps */
+#define SIM_TOP_LINKS 8
 
 /* Runs the schedule. Errors (FSD_ERROR_INPUT) for schedules that cannot run: a collective whose
  * peers never arrive (deadlock), a free of a buffer that is not allocated, a group that does not

@@ -149,10 +149,19 @@ static bool load_network(HwTopology *topo, CfgObj *root, GError **error)
     CfgObj co;
     if (!cfg_obj_child(root, "network", false, &co, error))
         return false;
+    double per_group = 0;
     bool ok = cfg_get_string(&co, "kind", true, &topo->net_kind, error) &&
               sourced(topo, &co, "latency_us", true, 0, 1e5, 1e-6, &topo->net_latency_s, error) &&
+              sourced(topo, &co, "nodes_per_group", false, 1, 1e6, 1, &per_group, error) &&
+              sourced(topo, &co, "group_global_GBps", per_group > 0, 0.01, 1e7, 1e9,
+                      &topo->net_group_global_Bps, error) &&
               cfg_get_string(&co, "description", false, &topo->net_description, error) &&
               cfg_obj_check_unknown(&co, "see topologies/README.md for the keys of \"network\"", error);
+    if (ok && per_group != floor(per_group)) {
+        cfg_set_error(error, co.file, co.path, "nodes_per_group", "expected a whole number");
+        ok = false;
+    }
+    topo->net_nodes_per_group = (int)per_group;
     cfg_obj_close(&co);
     return ok;
 }

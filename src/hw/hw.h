@@ -39,6 +39,11 @@ typedef struct {
     double nic_latency_s;
     double net_latency_s;    /* end-to-end inter-node latency */
     char *net_kind;          /* "dragonfly+", "fat-tree", ... */
+    /* DragonFly+ (and any fabric built of non-blocking groups joined by fewer global links):
+     * nodes per group (JUWELS Booster: a 48-node cell), and each group's global bandwidth per
+     * direction, all its global links together. 0: one non-blocking group. */
+    int net_nodes_per_group;
+    double net_group_global_Bps;
     char *net_description;
     /* Host side, used by CPU offload and initialisation; defaults when a file omits them. */
     double pcie_Bps;         /* host<->GPU per GPU per direction */

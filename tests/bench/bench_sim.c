@@ -58,7 +58,8 @@ int main(int argc, char **argv)
         strat_layout_make(&opt, c->nodes, c->gpus_per_node, &layout, &error);
         CollModel coll;
         coll_model_analytic_init(&coll, topo);
-        SimConfig cfg = {topo, &coll};
+        NetTopo *net = net_topo_new(topo, c->nodes, c->gpus_per_node);
+        SimConfig cfg = {topo, &coll, net};
         double *gen_s = g_new(double, repeats), *sim_s = g_new(double, repeats);
         uint64_t events = 0;
         int ops = 0;
@@ -87,6 +88,7 @@ int main(int argc, char **argv)
         g_free(sim_s);
         g_free(mpath);
         g_free(tpath);
+        net_topo_free(net);
         model_free(model);
         hw_topology_free(topo);
     }

@@ -46,8 +46,10 @@ static void round_trip(const char *strategy, bool offload)
     char *again = ir_schedule_to_json(back);
     assert_string_equal(json, again);
     /* and the same simulation */
-    SimConfig cfg = {r.topo, &r.coll};
+    NetTopo *net = net_topo_new(r.topo, r.layout.nodes, r.layout.gpus_per_node);
+    SimConfig cfg = {r.topo, &r.coll, net};
     SimResult *sim = sim_run(back, &cfg, &error);
+    net_topo_free(net);
     assert_non_null(sim);
     assert_int_equal(sim->makespan_ns, r.sim->makespan_ns);
     assert_int_equal(sim->classes[0].mem.peak, r.sim->classes[0].mem.peak);

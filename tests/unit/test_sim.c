@@ -14,7 +14,7 @@ static double fixed_p2p(const CollModel *self, uint64_t bytes, bool same_node)
 
 static HwTopology topo;
 static CollModel coll = {"fixed", fixed_coll, fixed_p2p, &topo, -1, -1};
-static SimConfig cfg = {&topo, &coll};
+static SimConfig cfg = {&topo, &coll, NULL};
 
 static int setup(void **state)
 {

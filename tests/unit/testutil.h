@@ -80,8 +80,10 @@ static inline void run_sim(Run *r)
     if (!r->sched)
         fail_msg("%s", error->message);
     coll_model_analytic_init(&r->coll, r->topo);
-    SimConfig cfg = {r->topo, &r->coll};
+    NetTopo *net = net_topo_new(r->topo, r->layout.nodes, r->layout.gpus_per_node);
+    SimConfig cfg = {r->topo, &r->coll, net};
     r->sim = sim_run(r->sched, &cfg, &error);
+    net_topo_free(net);
     if (!r->sim)
         fail_msg("%s", error->message);
     r->rep = (Report){.model = r->model, .topo = r->topo, .opt = &r->opt, .info = &r->info,

@@ -1,0 +1,323 @@
+/* net: links of a machine and the loads collectives put on them; see net.h.
+ *
+ * Link ids, W = nodes * gpus_per_node ranks, N = nodes, K = NICs per node, G = groups:
+ *   [0, W) GPU TX by rank, [W, 2W) GPU RX, then N*K NIC TX, N*K NIC RX, G group OUT, G group IN. */
+#include "net.h"
+
+#include <math.h>
+#include <string.h>
+
+struct NetLoadBuilder {
+    const NetTopo *t;
+    double *bytes;     /* dense, per link */
+    uint32_t *touched; /* links with bytes > 0, in first-touch order */
+    int n_touched;
+    int *nics; /* scratch: distinct NICs of a node's members */
+};
+
+static const char *const kind_names[NET_LINK_KIND_COUNT] = {"nvlink.tx", "nvlink.rx", "nic.tx", "nic.rx",
+                                                            "global.out", "global.in"};
+
+const char *net_link_kind_name(NetLinkKind kind)
+{
+    return kind_names[kind];
+}
+
+NetTopo *net_topo_new(const HwTopology *topo, int nodes, int gpus_per_node)
+{
+    NetTopo *t = g_new0(NetTopo, 1);
+    t->topo = topo;
+    t->nodes = nodes;
+    t->gpus_per_node = gpus_per_node;
+    /* A node without a NIC (a single-node machine) still gets one link out, at PCIe speed, so that
+     * a multi-node layout is slow rather than impossible. */
+    t->nics_per_node = MAX(1, topo->nics_per_node);
+    t->nodes_per_group = topo->net_nodes_per_group > 0 ? topo->net_nodes_per_group : nodes;
+    t->groups = (nodes + t->nodes_per_group - 1) / t->nodes_per_group;
+    int w = nodes * gpus_per_node, nk = nodes * t->nics_per_node;
+    t->n_links = 2 * w + 2 * nk + 2 * t->groups;
+    t->capacity_Bps = g_new(double, t->n_links);
+    double nic = topo->nics_per_node > 0 ? topo->nic_Bps : topo->pcie_Bps;
+    /* Without global-link figures the groups are joined without a bottleneck. */
+    double global = topo->net_group_global_Bps > 0 ? topo->net_group_global_Bps : INFINITY;
+    for (int i = 0; i < t->n_links; i++) {
+        double c;
+        if (i < 2 * w)
+            c = topo->gpu_link_Bps;
+        else if (i < 2 * w + 2 * nk)
+            c = nic;
+        else
+            c = global;
+        t->capacity_Bps[i] = c;
+    }
+    return t;
+}
+
+void net_topo_free(NetTopo *t)
+{
+    if (!t)
+        return;
+    g_free(t->capacity_Bps);
+    g_free(t);
+}
+
+static int world(const NetTopo *t)
+{
+    return t->nodes * t->gpus_per_node;
+}
+
+NetLinkKind net_link_kind(const NetTopo *t, uint32_t link)
+{
+    uint32_t w = (uint32_t)world(t), nk = (uint32_t)(t->nodes * t->nics_per_node), g = (uint32_t)t->groups;
+    if (link < w)
+        return NET_LINK_GPU_TX;
+    if (link < 2 * w)
+        return NET_LINK_GPU_RX;
+    if (link < 2 * w + nk)
+        return NET_LINK_NIC_TX;
+    if (link < 2 * w + 2 * nk)
+        return NET_LINK_NIC_RX;
+    return link < 2 * w + 2 * nk + g ? NET_LINK_GROUP_OUT : NET_LINK_GROUP_IN;
+}
+
+char *net_link_name(const NetTopo *t, uint32_t link)
+{
+    uint32_t w = (uint32_t)world(t), nk = (uint32_t)(t->nodes * t->nics_per_node), g = (uint32_t)t->groups;
+    NetLinkKind kind = net_link_kind(t, link);
+    uint32_t base[NET_LINK_KIND_COUNT] = {0, w, 2 * w, 2 * w + nk, 2 * w + 2 * nk, 2 * w + 2 * nk + g};
+    uint32_t i = link - base[kind];
+    switch (kind) {
+    case NET_LINK_GPU_TX:
+    case NET_LINK_GPU_RX:
+        return g_strdup_printf("node%u.gpu%u.%s", i / (uint32_t)t->gpus_per_node,
+                               i % (uint32_t)t->gpus_per_node, kind == NET_LINK_GPU_TX ? "tx" : "rx");
+    case NET_LINK_NIC_TX:
+    case NET_LINK_NIC_RX:
+        return g_strdup_printf("node%u.nic%u.%s", i / (uint32_t)t->nics_per_node,
+                               i % (uint32_t)t->nics_per_node, kind == NET_LINK_NIC_TX ? "tx" : "rx");
+    default:
+        return g_strdup_printf("group%u.global.%s", i, kind == NET_LINK_GROUP_OUT ? "out" : "in");
+    }
+}
+
+static uint32_t gpu_tx(const NetTopo *t, int rank)
+{
+    return (uint32_t)rank;
+}
+static uint32_t gpu_rx(const NetTopo *t, int rank)
+{
+    return (uint32_t)(world(t) + rank);
+}
+/* NIC index within the node of a rank: GPU i of the physical node uses NIC i * nics / gpus. */
+static int nic_of(const NetTopo *t, int rank)
+{
+    int local = rank % t->gpus_per_node;
+    return local * t->nics_per_node / MAX(1, t->topo->gpus_per_node);
+}
+static uint32_t nic_tx(const NetTopo *t, int node, int nic)
+{
+    return (uint32_t)(2 * world(t) + node * t->nics_per_node + nic);
+}
+static uint32_t nic_rx(const NetTopo *t, int node, int nic)
+{
+    return (uint32_t)(2 * world(t) + t->nodes * t->nics_per_node + node * t->nics_per_node + nic);
+}
+static uint32_t group_out(const NetTopo *t, int group)
+{
+    return (uint32_t)(2 * world(t) + 2 * t->nodes * t->nics_per_node + group);
+}
+static uint32_t group_in(const NetTopo *t, int group)
+{
+    return (uint32_t)(2 * world(t) + 2 * t->nodes * t->nics_per_node + t->groups + group);
+}
+
+NetLoadBuilder *net_builder_new(const NetTopo *t)
+{
+    NetLoadBuilder *b = g_new0(NetLoadBuilder, 1);
+    b->t = t;
+    b->bytes = g_new0(double, t->n_links);
+    b->touched = g_new(uint32_t, t->n_links);
+    b->nics = g_new(int, t->nics_per_node);
+    return b;
+}
+
+void net_builder_free(NetLoadBuilder *b)
+{
+    if (!b)
+        return;
+    g_free(b->bytes);
+    g_free(b->touched);
+    g_free(b->nics);
+    g_free(b);
+}
+
+static void add(NetLoadBuilder *b, uint32_t link, double bytes)
+{
+    if (bytes <= 0)
+        return;
+    if (b->bytes[link] == 0)
+        b->touched[b->n_touched++] = link;
+    b->bytes[link] += bytes;
+}
+
+static int node_of(const NetTopo *t, int rank)
+{
+    return rank / t->gpus_per_node;
+}
+
+/* Distinct NICs used by members[from, to) (all on one node), written to b->nics. */
+static int node_nics(NetLoadBuilder *b, const int *members, int from, int to)
+{
+    int n = 0;
+    for (int i = from; i < to; i++) {
+        int nic = nic_of(b->t, members[i]);
+        bool seen = false;
+        for (int j = 0; j < n && !seen; j++)
+            seen = b->nics[j] == nic;
+        if (!seen)
+            b->nics[n++] = nic;
+    }
+    return n;
+}
+
+/* Bytes leaving node segment [from, to) towards the node of segment [nfrom, nto): spread over the
+ * NICs each side uses, and through the global links when the nodes are in different groups. */
+static void add_inter(NetLoadBuilder *b, const int *m, int from, int to, int nfrom, int nto, double bytes)
+{
+    const NetTopo *t = b->t;
+    int a = node_of(t, m[from]), z = node_of(t, m[nfrom]);
+    int n = node_nics(b, m, from, to);
+    for (int i = 0; i < n; i++)
+        add(b, nic_tx(t, a, b->nics[i]), bytes / n);
+    n = node_nics(b, m, nfrom, nto);
+    for (int i = 0; i < n; i++)
+        add(b, nic_rx(t, z, b->nics[i]), bytes / n);
+    int ga = a / t->nodes_per_group, gz = z / t->nodes_per_group;
+    if (ga != gz) {
+        add(b, group_out(t, ga), bytes);
+        add(b, group_in(t, gz), bytes);
+    }
+}
+
+/* Splits members (sorted by node) into per-node segments: seg[i] is the first member of segment
+ * i, seg[nseg] = n. Returns nseg. */
+static int segments(const NetTopo *t, const int *m, int n, int *seg)
+{
+    int ns = 0;
+    for (int i = 0; i < n; i++)
+        if (i == 0 || node_of(t, m[i]) != node_of(t, m[i - 1]))
+            seg[ns++] = i;
+    seg[ns] = n;
+    return ns;
+}
+
+void net_builder_ring(NetLoadBuilder *b, const int *m, int n, double v)
+{
+    if (n < 2 || v <= 0)
+        return;
+    int *seg = g_new(int, n + 1);
+    int ns = segments(b->t, m, n, seg);
+    for (int s = 0; s < ns; s++) {
+        int k = seg[s + 1] - seg[s];
+        /* Inside a node each GPU forwards to the next; one edge per channel leaves the node, and
+         * the channels rotate which GPU that is, so each GPU carries (k-1)/k of the volume. */
+        double intra = ns == 1 ? v : v * (k - 1) / k;
+        for (int i = seg[s]; i < seg[s + 1]; i++) {
+            add(b, gpu_tx(b->t, m[i]), intra);
+            add(b, gpu_rx(b->t, m[i]), intra);
+        }
+        if (ns > 1) {
+            int nx = (s + 1) % ns;
+            add_inter(b, m, seg[s], seg[s + 1], seg[nx], seg[nx + 1], v);
+        }
+    }
+    g_free(seg);
+}
+
+void net_builder_tree(NetLoadBuilder *b, const int *m, int n, double bytes)
+{
+    if (n < 2 || bytes <= 0)
+        return;
+    int *seg = g_new(int, n + 1);
+    int ns = segments(b->t, m, n, seg);
+    for (int s = 0; s < ns; s++) {
+        if (seg[s + 1] - seg[s] > 1)
+            for (int i = seg[s]; i < seg[s + 1]; i++) {
+                add(b, gpu_tx(b->t, m[i]), bytes);
+                add(b, gpu_rx(b->t, m[i]), bytes);
+            }
+        if (s > 0) { /* edge to the parent node in a binary tree over the nodes, both ways */
+            int p = (s - 1) / 2;
+            add_inter(b, m, seg[s], seg[s + 1], seg[p], seg[p + 1], bytes);
+            add_inter(b, m, seg[p], seg[p + 1], seg[s], seg[s + 1], bytes);
+        }
+    }
+    g_free(seg);
+}
+
+void net_builder_alltoall(NetLoadBuilder *b, const int *m, int n, double p)
+{
+    if (n < 2 || p <= 0)
+        return;
+    const NetTopo *t = b->t;
+    int *seg = g_new(int, n + 1);
+    int ns = segments(t, m, n, seg);
+    int *in_group = g_new0(int, t->groups);
+    for (int i = 0; i < n; i++)
+        in_group[node_of(t, m[i]) / t->nodes_per_group]++;
+    for (int s = 0; s < ns; s++) {
+        int k = seg[s + 1] - seg[s], node = node_of(t, m[seg[s]]), g = node / t->nodes_per_group;
+        for (int i = seg[s]; i < seg[s + 1]; i++) {
+            add(b, gpu_tx(t, m[i]), p * (k - 1));
+            add(b, gpu_rx(t, m[i]), p * (k - 1));
+            add(b, nic_tx(t, node, nic_of(t, m[i])), p * (n - k));
+            add(b, nic_rx(t, node, nic_of(t, m[i])), p * (n - k));
+        }
+        add(b, group_out(t, g), p * k * (n - in_group[g]));
+        add(b, group_in(t, g), p * k * (n - in_group[g]));
+    }
+    g_free(in_group);
+    g_free(seg);
+}
+
+void net_builder_p2p(NetLoadBuilder *b, int from, int to, double bytes)
+{
+    const NetTopo *t = b->t;
+    if (from == to || bytes <= 0)
+        return;
+    int a = node_of(t, from), z = node_of(t, to);
+    if (a == z) {
+        add(b, gpu_tx(t, from), bytes);
+        add(b, gpu_rx(t, to), bytes);
+        return;
+    }
+    int m[2] = {from, to};
+    add_inter(b, m, 0, 1, 1, 2, bytes);
+}
+
+static int cmp_load(const void *x, const void *y)
+{
+    uint32_t a = ((const NetLoad *)x)->link, b = ((const NetLoad *)y)->link;
+    return a < b ? -1 : a > b;
+}
+
+NetLoad *net_builder_take(NetLoadBuilder *b, int *n_loads)
+{
+    NetLoad *out = g_new(NetLoad, MAX(1, b->n_touched));
+    for (int i = 0; i < b->n_touched; i++) {
+        out[i] = (NetLoad){b->touched[i], b->bytes[b->touched[i]]};
+        b->bytes[b->touched[i]] = 0;
+    }
+    qsort(out, (size_t)b->n_touched, sizeof *out, cmp_load);
+    *n_loads = b->n_touched;
+    b->n_touched = 0;
+    return out;
+}
+
+double net_load_time_s(const NetTopo *t, const NetLoad *loads, int n)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s = MAX(s, loads[i].bytes / t->capacity_Bps[loads[i].link]);
+    return s;
+}

@@ -1,0 +1,110 @@
+/* net: the interconnect as explicit links, and a flow-level model of bandwidth sharing.
+ *
+ * Links are directional and have a capacity. A node's GPUs reach each other through their own
+ * NVLink (or PCIe) port into the node's switch: one TX and one RX link per GPU. Traffic between
+ * nodes leaves through a NIC (GPU i uses NIC i * nics / gpus, as NCCL pairs each GPU with its
+ * closest NIC) and enters through the peer's NIC. On a DragonFly+ machine, nodes form groups
+ * (JUWELS Booster: cells of 48 nodes, each a non-blocking fat tree); traffic between groups also
+ * crosses its group's global links, modelled as one OUT and one IN link per group with the
+ * capacity of all of them together. Inside a group the fabric is non-blocking.
+ *
+ * A transfer is one collective (or send/recv) of a whole group family: its load is the number of
+ * bytes it puts through each link. Concurrent transfers share links max-min fairly (progressive
+ * filling over their progress rates, the model SimGrid uses for parallel tasks): each transfer
+ * progresses at a rate x (fraction of its load per second) such that on every link
+ * sum(load * x) <= capacity, and no transfer can go faster without slowing one that is slower.
+ * Rates are recomputed when a transfer starts or ends. Alone, a transfer takes
+ * max over its links of load / capacity: the bus-bandwidth form of NCCL's model. */
+#ifndef FSD_NET_H
+#define FSD_NET_H
+
+#include "../hw/hw.h"
+#include "../ir/ir.h"
+
+#include <glib.h>
+#include <stdint.h>
+
+typedef enum {
+    NET_LINK_GPU_TX, /* GPU -> node switch (NVLink port or PCIe) */
+    NET_LINK_GPU_RX,
+    NET_LINK_NIC_TX, /* node -> fabric */
+    NET_LINK_NIC_RX,
+    NET_LINK_GROUP_OUT, /* a DragonFly+ group's global links, leaving */
+    NET_LINK_GROUP_IN,
+    NET_LINK_KIND_COUNT
+} NetLinkKind;
+
+typedef struct {
+    uint32_t link;
+    double bytes;
+} NetLoad;
+
+typedef struct {
+    const HwTopology *topo;
+    int nodes, gpus_per_node; /* used by the job (gpus_per_node <= the node's) */
+    int nics_per_node, groups, nodes_per_group;
+    int n_links;
+    double *capacity_Bps; /* per link */
+} NetTopo;
+
+NetTopo *net_topo_new(const HwTopology *topo, int nodes, int gpus_per_node);
+void net_topo_free(NetTopo *t);
+NetLinkKind net_link_kind(const NetTopo *t, uint32_t link);
+/* "node3.nic1.tx", "node0.gpu2.tx", "group4.global.out" */
+char *net_link_name(const NetTopo *t, uint32_t link);
+const char *net_link_kind_name(NetLinkKind kind);
+
+/* Link loads of collectives and send/recv, accumulated over all instances of a group family. */
+typedef struct NetLoadBuilder NetLoadBuilder;
+NetLoadBuilder *net_builder_new(const NetTopo *t);
+void net_builder_free(NetLoadBuilder *b);
+/* Ring over `members` (ranks in ring order; NCCL orders them by node): every rank sends
+ * `bytes_per_rank` to its successor, through NVLink inside a node and spread over the NICs that
+ * the members of a node use where the ring crosses to the next node. */
+void net_builder_ring(NetLoadBuilder *b, const int *members, int n, double bytes_per_rank);
+/* NCCL's tree allreduce: a chain inside each node, a binary tree across nodes; each edge carries
+ * `bytes` each way. */
+void net_builder_tree(NetLoadBuilder *b, const int *members, int n, double bytes);
+/* All-to-all: every rank sends bytes_per_pair to every other member. */
+void net_builder_alltoall(NetLoadBuilder *b, const int *members, int n, double bytes_per_pair);
+void net_builder_p2p(NetLoadBuilder *b, int from, int to, double bytes);
+/* Takes the accumulated loads (sorted by link) and resets the builder. */
+NetLoad *net_builder_take(NetLoadBuilder *b, int *n_loads);
+
+/* Seconds a load takes alone: max over links of bytes / capacity. */
+double net_load_time_s(const NetTopo *t, const NetLoad *loads, int n);
+
+/* Per-link statistics over a run. */
+typedef struct {
+    double bytes;     /* carried */
+    int64_t busy_ns;  /* time with any load */
+    double peak_util; /* highest fraction of capacity in use */
+} NetLinkStats;
+
+/* A sample of the highest link utilisation of each kind, at a time: the trace's counters. */
+typedef struct {
+    int64_t time_ns;
+    float util[NET_LINK_KIND_COUNT];
+} NetUtilSample;
+
+/* The flow-level model: transfers in progress and their max-min fair rates. */
+typedef struct NetFlows NetFlows;
+NetFlows *net_flows_new(const NetTopo *t);
+void net_flows_free(NetFlows *f);
+/* Starts a transfer at `now` (ns) that puts loads[k].bytes * scale on each link; `loads` are
+ * borrowed (a cached pattern) and must outlive it. Returns its id. */
+int net_flows_add(NetFlows *f, int64_t now, const NetLoad *loads, int n_loads, double scale);
+/* Moves the model to `now`: progress at the current rates. Then, if transfers started or ended,
+ * call net_flows_reschedule. */
+void net_flows_advance(NetFlows *f, int64_t now);
+/* Recomputes the rates; returns the earliest completion time (ns) of a transfer in progress, or
+ * -1 when none is. */
+int64_t net_flows_reschedule(NetFlows *f);
+/* Ids of the transfers whose completion time is `now`, removed from the model (call after
+ * advance; then reschedule). Returns how many were written to ids (at most max). */
+int net_flows_complete(NetFlows *f, int64_t now, int *ids, int max);
+int net_flows_active(const NetFlows *f);
+const NetLinkStats *net_flows_stats(const NetFlows *f);
+const NetUtilSample *net_flows_samples(const NetFlows *f, int *n);
+
+#endif
