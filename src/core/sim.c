@@ -490,16 +490,16 @@ static void report_deadlock(Engine *e)
     }
 }
 
-/* The busiest links: by busy time, then bytes, then link id, so the order is total. */
+/* The busiest links: by the time their bytes take at full capacity, then link id, so the order
+ * is total. */
 static const NetLinkStats *sort_stats;
+static const double *sort_cap;
 static int cmp_busiest(const void *x, const void *y)
 {
     uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-    const NetLinkStats *sa = &sort_stats[a], *sb = &sort_stats[b];
-    if (sa->busy_ns != sb->busy_ns)
-        return sa->busy_ns > sb->busy_ns ? -1 : 1;
-    if (sa->bytes != sb->bytes)
-        return sa->bytes > sb->bytes ? -1 : 1;
+    double ta = sort_stats[a].bytes / sort_cap[a], tb = sort_stats[b].bytes / sort_cap[b];
+    if (ta != tb)
+        return ta > tb ? -1 : 1;
     return a < b ? -1 : a > b;
 }
 
@@ -512,6 +512,7 @@ static void collect_links(SimResult *res, const NetTopo *net, const NetFlows *fl
         if (stats[l].bytes > 0)
             used[n++] = (uint32_t)l;
     sort_stats = stats;
+    sort_cap = net->capacity_Bps;
     qsort(used, (size_t)n, sizeof *used, cmp_busiest);
     res->n_links = MIN(n, SIM_TOP_LINKS);
     res->links = g_new0(SimLink, MAX(1, res->n_links));

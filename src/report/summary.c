@@ -92,6 +92,17 @@ void report_print_summary(const Report *r, FILE *out)
                 s->count, bytes, time);
         g_free(bytes), g_free(time);
     }
+    if (r->sim->n_links > 0) {
+        fprintf(out, "busiest links (flow model: time their bytes take at full rate, peak use):\n");
+        for (int i = 0; i < MIN(r->sim->n_links, 4); i++) {
+            const SimLink *l = &r->sim->links[i];
+            char *bytes = report_bytes(l->stats.bytes);
+            char *full = report_seconds(l->stats.bytes / l->capacity_Bps);
+            fprintf(out, "  %-20s %12s  %12s at %.0f GB/s, peak %3.0f %%\n", l->name, bytes, full,
+                    l->capacity_Bps / 1e9, 100 * l->stats.peak_util);
+            g_free(bytes), g_free(full);
+        }
+    }
     if (r->init) {
         fprintf(out, "\ninitialisation (once):\n");
         for (int i = 0; i < r->init->n_modes; i++) {
@@ -164,6 +175,18 @@ char *report_to_json(const Report *r)
         cJSON_AddNumberToObject(c, "count", r->coll[k].count);
         cJSON_AddNumberToObject(c, "bytes", r->coll[k].bytes);
         cJSON_AddNumberToObject(c, "time_s", r->coll[k].time_s);
+    }
+    cJSON *links = cJSON_AddArrayToObject(comm, "busiest_links");
+    for (int i = 0; i < r->sim->n_links; i++) {
+        const SimLink *l = &r->sim->links[i];
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "name", l->name);
+        cJSON_AddStringToObject(j, "kind", net_link_kind_name(l->kind));
+        cJSON_AddNumberToObject(j, "capacity_Bps", l->capacity_Bps);
+        cJSON_AddNumberToObject(j, "bytes", l->stats.bytes);
+        cJSON_AddNumberToObject(j, "busy_s", sim_ns_to_s(l->stats.busy_ns));
+        cJSON_AddNumberToObject(j, "peak_utilisation", l->stats.peak_util);
+        cJSON_AddItemToArray(links, j);
     }
     cJSON *model = cJSON_AddObjectToObject(o, "model");
     cJSON_AddNumberToObject(model, "params", (double)r->model->params);

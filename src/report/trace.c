@@ -4,6 +4,7 @@
 #include "report.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 
 static cJSON *meta_event(const char *what, int pid, int tid, const char *name)
 {
@@ -75,6 +76,20 @@ char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwT
             cJSON_AddNumberToObject(args, "tensors", (double)smp->bytes / 1073741824.0);
             cJSON_AddItemToArray(events, e);
         }
+    }
+    /* The flow model's link loads: the highest utilisation of each kind of link, one counter. */
+    for (int k = 0; k < sim->n_util_samples; k++) {
+        const NetUtilSample *smp = &sim->util_samples[k];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", "link load, busiest of each kind (%)");
+        cJSON_AddStringToObject(e, "ph", "C");
+        cJSON_AddNumberToObject(e, "pid", 0);
+        cJSON_AddNumberToObject(e, "ts", (double)smp->time_ns / 1e3);
+        cJSON *args = cJSON_AddObjectToObject(e, "args");
+        for (int kind = 0; kind < NET_LINK_KIND_COUNT; kind++)
+            cJSON_AddNumberToObject(args, net_link_kind_name((NetLinkKind)kind),
+                                    round(1000.0 * smp->util[kind]) / 10.0);
+        cJSON_AddItemToArray(events, e);
     }
     cJSON_AddStringToObject(root, "displayTimeUnit", "ms");
     cJSON *other = cJSON_AddObjectToObject(root, "otherData");
