@@ -13,6 +13,7 @@ typedef struct {
 } Subcommand;
 
 static const Subcommand subcommands[] = {
+    {"collective", cli_collective, "an nccl-tests sweep of one collective, simulated"},
     {NULL, NULL, NULL},
 };
 

@@ -28,6 +28,48 @@ static const double net_hop_us[COLL_ALGO_COUNT][COLL_PROTO_COUNT] = {
 };
 static const double proto_efficiency[COLL_PROTO_COUNT] = {0.5, 120.0 / 128.0, 1.0};
 
+/* NCCL's ceiling on LL's bus bandwidth, GB/s, by GPU generation and 1, 2, more nodes
+ * (tuning.cc llMaxBws). */
+enum { ARCH_VOLTA, ARCH_AMPERE, ARCH_HOPPER, ARCH_COUNT };
+static const double ll_max_GBps[ARCH_COUNT][3] = {
+    {39.0, 39.0, 20.4}, {87.7, 22.5, 19.0}, {141.0, 45.0, 35.0}};
+
+static int gpu_arch(const HwTopology *topo)
+{
+    const char *name = topo->gpu.name ? topo->gpu.name : "";
+    if (strstr(name, "H100") || strstr(name, "H200") || strstr(name, "GH200"))
+        return ARCH_HOPPER;
+    if (strstr(name, "V100"))
+        return ARCH_VOLTA;
+    return ARCH_AMPERE;
+}
+
+/* The bus bandwidth NCCL's model expects of an algorithm and protocol ("various model
+ * refinements" in tuning.cc ncclTopoTuneModel): LL moves 8 bytes per 16-byte line and its ring
+ * reaches a quarter of the link (a third for the gathers on one node), capped per GPU generation;
+ * LL128 0.92 of it (0.7 with one GPU per node); the tree 0.92, its LL 1/3.8 of that and its LL128
+ * 7/9 inside a node. The per-channel caps of LL128 and the tree are not applied: they need NCCL's
+ * channel count, which the topology does not give, and they bind only with few channels. */
+static double nccl_bus_bw(const HwTopology *topo, CollAlgo a, CollProto p, const CollShape *sh, double bus)
+{
+    int nidx = sh->nodes <= 1 ? 0 : sh->nodes == 2 ? 1 : 2;
+    double ll_max = ll_max_GBps[gpu_arch(topo)][nidx] * 1e9;
+    bool reduce = sh->kind == IR_COLL_ALLREDUCE;
+    if (a == COLL_ALGO_RING) {
+        if (p == COLL_PROTO_LL)
+            return MIN(ll_max, bus * (sh->nodes > 1 || reduce ? 1.0 / 4.0 : 1.0 / 3.0));
+        if (p == COLL_PROTO_LL128)
+            return bus * (sh->ranks_per_node < 2 ? 0.7 : 0.92);
+        return bus;
+    }
+    bus *= 0.92;
+    if (p == COLL_PROTO_LL)
+        return MIN(bus / 3.8, ll_max);
+    if (p == COLL_PROTO_LL128)
+        return bus * (sh->nodes == 1 ? 7.0 / 9.0 : 120.0 / 128.0);
+    return bus;
+}
+
 static const char *const algo_names[COLL_ALGO_COUNT] = {"ring", "tree"};
 static const char *const proto_names[COLL_PROTO_COUNT] = {"LL", "LL128", "Simple"};
 
@@ -135,7 +177,7 @@ static void ring_steps(const CollShape *sh, int *steps, int *inter_steps)
 static double analytic_time(const CollModel *self, const CollShape *sh, CollChoice *choice)
 {
     const HwTopology *topo = self->topo;
-    CollChoice best = {COLL_ALGO_RING, COLL_PROTO_SIMPLE, 0, 0};
+    CollChoice best = {COLL_ALGO_RING, COLL_PROTO_SIMPLE, 0, 0, 1};
     double best_s = INFINITY;
     if (sh->nranks <= 1 || sh->bytes == 0) {
         if (choice)
@@ -145,8 +187,9 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
     const double (*intra_hop)[COLL_PROTO_COUNT] = is_pcie(topo) ? pcie_hop_us : nvlink_hop_us;
     double bus = bus_bandwidth(topo, sh);
     for (int a = 0; a < COLL_ALGO_COUNT; a++) {
-        /* NCCL's tree only implements allreduce. */
-        if (a == COLL_ALGO_TREE && sh->kind != IR_COLL_ALLREDUCE)
+        /* NCCL's tree only implements allreduce, and inside one node it is a chain: only the
+         * ring is considered there. */
+        if (a == COLL_ALGO_TREE && (sh->kind != IR_COLL_ALLREDUCE || sh->nodes < 2))
             continue;
         if (self->force_algo >= 0 && self->force_algo != a &&
             !(a == COLL_ALGO_RING && sh->kind != IR_COLL_ALLREDUCE))
@@ -167,11 +210,12 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                                log2_ceil(sh->nodes) * net_hop_us[a][p]);
                 ratio = 0.5;
             }
-            double algbw = bus * proto_efficiency[p] * ratio;
+            double eff_bus = nccl_bus_bw(topo, (CollAlgo)a, (CollProto)p, sh, bus);
+            double algbw = eff_bus * ratio;
             double t = lat_us * 1e-6 + (double)sh->bytes / algbw;
             if (t < best_s) {
                 best_s = t;
-                best = (CollChoice){(CollAlgo)a, (CollProto)p, lat_us * 1e-6, bus * proto_efficiency[p]};
+                best = (CollChoice){(CollAlgo)a, (CollProto)p, lat_us * 1e-6, eff_bus, eff_bus / bus};
             }
         }
     }

@@ -31,6 +31,7 @@ typedef struct {
     CollProto proto;
     double latency_s;
     double bus_Bps; /* bus bandwidth used for the bandwidth term */
+    double efficiency; /* bus_Bps over the links' bandwidth: what the protocol makes of the wire */
 } CollChoice;
 
 typedef struct CollModel CollModel;

@@ -369,7 +369,7 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
     }
     if (e->flows && dur_s > 0) {
         /* The wire carries the payload over the protocol's efficiency (LL: half of each line). */
-        double eff = coll_proto_efficiency(choice.proto);
+        double eff = choice.efficiency;
         const Pattern *pat;
         double scale;
         if (shape.kind == IR_COLL_ALLTOALL) {
@@ -613,6 +613,30 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
         return NULL;
     }
     return e.res;
+}
+
+bool sim_collective_s(const HwTopology *topo, const CollModel *coll, const NetTopo *net, int nodes,
+                      int gpus_per_node, IrCollKind kind, HwDtype dtype, uint64_t bytes, double *out,
+                      GError **error)
+{
+    int n = nodes * gpus_per_node;
+    IrSchedule *s = ir_schedule_new(nodes, gpus_per_node);
+    int g = ir_group_add(s, "world", n, 1);
+    IrClass *c = ir_class_add(s, 0, n, 1);
+    ir_stream_add(c, "host", true);
+    ir_stream_add(c, "nccl", false);
+    IrOp op = {.kind = IR_OP_COLL, .stream = 1, .dtype = (uint8_t)dtype};
+    op.u.coll.coll = (uint8_t)kind;
+    op.u.coll.group = (uint16_t)g;
+    op.u.coll.bytes = bytes;
+    ir_op_add(c, &op, ir_coll_kind_name(kind), NULL, 0);
+    SimConfig cfg = {topo, coll, net};
+    SimResult *r = sim_run(s, &cfg, error);
+    if (r)
+        *out = sim_ns_to_s(r->makespan_ns);
+    sim_result_free(r);
+    ir_schedule_free(s);
+    return r != NULL;
 }
 
 void sim_result_free(SimResult *r)

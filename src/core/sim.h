@@ -66,6 +66,13 @@ typedef struct {
 SimResult *sim_run(const IrSchedule *sched, const SimConfig *cfg, GError **error);
 void sim_result_free(SimResult *r);
 
+/* Seconds of one collective of `bytes` over every GPU of the layout, alone on the machine: a
+ * one-op schedule through the same engine and network model as a training step (what
+ * `fsdpsim collective` prints and the nccl-tests comparison checks). */
+bool sim_collective_s(const HwTopology *topo, const CollModel *coll, const NetTopo *net, int nodes,
+                      int gpus_per_node, IrCollKind kind, HwDtype dtype, uint64_t bytes, double *out,
+                      GError **error);
+
 /* Duration of one op on this hardware, in ns (compute, host; 0 for others). */
 int64_t sim_op_duration_ns(const SimConfig *cfg, const IrOp *op);
 

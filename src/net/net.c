@@ -234,22 +234,40 @@ void net_builder_ring(NetLoadBuilder *b, const int *m, int n, double v)
     g_free(seg);
 }
 
+/* NCCL's model runs the tree at half the bus bandwidth (algorithm bandwidth = busBw / 2,
+ * tuning.cc): the reduction goes up and the result comes down, so every GPU and every node moves
+ * the data twice. The loads follow that, so that alone the flow model agrees with the model NCCL
+ * chose the tree by: each GPU (of a node with more than one) and each node's NICs carry 2 x bytes
+ * each way; between groups, each tree edge carries the bytes up and down. */
 void net_builder_tree(NetLoadBuilder *b, const int *m, int n, double bytes)
 {
     if (n < 2 || bytes <= 0)
         return;
+    const NetTopo *t = b->t;
     int *seg = g_new(int, n + 1);
-    int ns = segments(b->t, m, n, seg);
+    int ns = segments(t, m, n, seg);
     for (int s = 0; s < ns; s++) {
         if (seg[s + 1] - seg[s] > 1)
             for (int i = seg[s]; i < seg[s + 1]; i++) {
-                add(b, gpu_tx(b->t, m[i]), bytes);
-                add(b, gpu_rx(b->t, m[i]), bytes);
+                add(b, gpu_tx(t, m[i]), 2 * bytes);
+                add(b, gpu_rx(t, m[i]), 2 * bytes);
             }
-        if (s > 0) { /* edge to the parent node in a binary tree over the nodes, both ways */
-            int p = (s - 1) / 2;
-            add_inter(b, m, seg[s], seg[s + 1], seg[p], seg[p + 1], bytes);
-            add_inter(b, m, seg[p], seg[p + 1], seg[s], seg[s + 1], bytes);
+        if (ns < 2)
+            continue;
+        int node = node_of(t, m[seg[s]]), k = node_nics(b, m, seg[s], seg[s + 1]);
+        for (int i = 0; i < k; i++) {
+            add(b, nic_tx(t, node, b->nics[i]), 2 * bytes / k);
+            add(b, nic_rx(t, node, b->nics[i]), 2 * bytes / k);
+        }
+        if (s > 0) {
+            int parent = node_of(t, m[seg[(s - 1) / 2]]);
+            int g = node / t->nodes_per_group, gp = parent / t->nodes_per_group;
+            if (g != gp) {
+                add(b, group_out(t, g), bytes);
+                add(b, group_in(t, gp), bytes);
+                add(b, group_out(t, gp), bytes);
+                add(b, group_in(t, g), bytes);
+            }
         }
     }
     g_free(seg);
