@@ -335,6 +335,27 @@ t_unknown_strategy() {
 }
 add input t_unknown_strategy
 
+t_collective_table() {
+    fsd collective -t "$SRC/topologies/hgx-a100-40gb.json" -b 1M -e 4M
+    expect_success 'algbw' 'busbw' 'Avg bus bandwidth' || return 1
+    # three sizes doubling from 1 MiB, each row: size count type redop root time algbw busbw algo proto
+    [ "$(grep -cE '^ +[0-9]+ +[0-9]+ +float +sum +-1 ' "$OUT")" -eq 3 ] || fail "expected 3 rows" || return 1
+    grep -qE '^ +4194304 +1048576 ' "$OUT" || fail "no row for 4 MiB"
+}
+add run t_collective_table
+
+t_collective_bad_op() {
+    fsd collective --op allreduc
+    expect_input_error 'option --op' '"allreduc"' allgather
+}
+add input t_collective_bad_op
+
+t_collective_bad_range() {
+    fsd collective -b 8M -e 1M
+    expect_input_error 'option --max-bytes' '1M'
+}
+add input t_collective_bad_range
+
 t_unknown_option() {
     fsd "${BASE[@]}" --frobnicate
     expect_input_error '--frobnicate' '--help'
