@@ -1,5 +1,6 @@
 /* fsdpsim (no subcommand): simulate one training job and print what it costs. */
 #include "cli.h"
+#include "parallel.h"
 #include "../coll/coll.h"
 #include "../core/sim.h"
 #include "../hw/hw.h"
@@ -24,6 +25,7 @@ typedef struct {
     char *bucket_cap_mb; /* text: GOption would accept "nan" and "inf" as doubles */
     gboolean forward_prefetch, cpu_offload, activation_checkpointing, mixed_precision_off;
     gboolean gradient_as_bucket_view, json, version, no_flash_attention;
+    CliParallel par; /* --tp, --pp, ... (parallel.c) */
 } CliOptions;
 
 
@@ -143,7 +145,7 @@ static int run(CliOptions *cli, GError **error)
     IrSchedule *sched = NULL;
     SimResult *sim = NULL;
     StratInfo info = {0};
-    StratOptions opt;
+    StratOptions opt = {0};
     int status = 2;
     int gpn = cli->gpus_per_node > 0 ? cli->gpus_per_node : topo->gpus_per_node;
     int nodes = cli->nodes > 0 ? cli->nodes : 4;
@@ -159,6 +161,10 @@ static int run(CliOptions *cli, GError **error)
     }
     model = model_load(model_file, &ov, error);
     if (!model || !make_options(cli, model, &opt, error))
+        goto out;
+    cli->par.grad_accum = cli->grad_accum;
+    cli->par.wrap = cli->wrap;
+    if (!cli_parallel_options(&cli->par, model, gpn, &opt, error))
         goto out;
     StratLayout layout;
     if (!strat_layout_make(&opt, nodes, gpn, &layout, error))
@@ -229,6 +235,7 @@ static int run(CliOptions *cli, GError **error)
     report_clear(&rep);
     status = 0;
 out:
+    g_free(opt.pp_partition);
     strat_info_clear(&info);
     sim_result_free(sim);
     ir_schedule_free(sched);
@@ -239,7 +246,8 @@ out:
 
 int cli_simulate(int argc, char **argv)
 {
-    CliOptions cli = {.shard_group_size = UNSET, };
+    CliOptions cli = {.shard_group_size = UNSET,
+                      .par = {.tp = UNSET, .pp = UNSET, .micro_batches = UNSET, .virtual_stages = UNSET}};
     GOptionEntry entries[] = {
         {"model", 'm', 0, G_OPTION_ARG_FILENAME, &cli.model, "Model: a Hugging Face config.json (gpt2, llama) or an fsdpsim layer list [models/gpt.json]", "FILE"},
         {"topology", 't', 0, G_OPTION_ARG_FILENAME, &cli.topology, "Machine description [topologies/juwels-booster.json]", "FILE"},
@@ -264,6 +272,14 @@ int cli_simulate(int argc, char **argv)
         {"grad-accum", 0, 0, G_OPTION_ARG_INT, &cli.grad_accum, "Micro-batches per optimizer step [1]", "N"},
         {"optimizer", 0, 0, G_OPTION_ARG_STRING, &cli.optimizer, "adamw, adam, sgd, sgd_momentum [the model file's, adamw]", "OPT"},
         {"no-flash-attention", 0, 0, G_OPTION_ARG_NONE, &cli.no_flash_attention, "Attention keeps its score matrix (eager attention) [flash]", NULL},
+        {"tp", 0, 0, G_OPTION_ARG_INT, &cli.par.tp, "Megatron tensor parallelism: GPUs per TP group, inside a node by default [1]", "T"},
+        {"pp", 0, 0, G_OPTION_ARG_INT, &cli.par.pp, "Pipeline parallelism: stages [1]", "P"},
+        {"micro-batches", 0, 0, G_OPTION_ARG_INT, &cli.par.micro_batches, "Micro-batches per step (same as --grad-accum) [4 x pp with --pp, else 1]", "M"},
+        {"pp-schedule", 0, 0, G_OPTION_ARG_STRING, &cli.par.pp_schedule, "gpipe, 1f1b (PipeDream-Flush), interleaved (Megatron's interleaved 1F1B) [1f1b]", "S"},
+        {"virtual-stages", 0, 0, G_OPTION_ARG_INT, &cli.par.virtual_stages, "Model chunks per rank for the interleaved schedule [1]", "V"},
+        {"pp-partition", 0, 0, G_OPTION_ARG_STRING, &cli.par.pp_partition, "Decoder layers per (virtual) stage, e.g. 10,12,12,14 [balanced]", "LIST"},
+        {"sequence-parallel", 0, 0, G_OPTION_ARG_NONE, &cli.par.sequence_parallel, "Megatron sequence parallelism with --tp [off]", NULL},
+        {"placement", 0, 0, G_OPTION_ARG_STRING, &cli.par.placement, "Rank order of tp, pp, dp, fastest first [tp-dp-pp, Megatron's]", "ORDER"},
         {"nccl-algo", 0, 0, G_OPTION_ARG_STRING, &cli.nccl_algo, "Force NCCL's algorithm like NCCL_ALGO: ring, tree [NCCL's choice]", "ALGO"},
         {"nccl-proto", 0, 0, G_OPTION_ARG_STRING, &cli.nccl_proto, "Force NCCL's protocol like NCCL_PROTO: LL, LL128, Simple [NCCL's choice]", "PROTO"},
         {"json", 0, 0, G_OPTION_ARG_NONE, &cli.json, "Print one JSON object instead of the summary", NULL},
@@ -303,5 +319,6 @@ int cli_simulate(int argc, char **argv)
     g_free(cli.param_dtype), g_free(cli.reduce_dtype), g_free(cli.optimizer);
     g_free(cli.nccl_algo), g_free(cli.nccl_proto), g_free(cli.trace), g_free(cli.emit_schedule);
     g_free(cli.schedule), g_free(cli.bucket_cap_mb);
+    g_free(cli.par.pp_schedule), g_free(cli.par.placement), g_free(cli.par.pp_partition);
     return status;
 }

@@ -347,7 +347,12 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
     const IrSchedule *s = e->s;
     const IrOp *op = ir_op(e->st[ci].cls, opi);
     int g = op->u.coll.group;
-    char *key = g_strdup_printf("c%d:%u", g, e->st[ci].coll_seq[opi]);
+    /* the key names the group instance (its lowest rank): classes of different instances of one
+     * family (the TP groups of two pipeline stages) must not meet */
+    const IrGroup *fam = &s->groups[g];
+    int rank = s->classes[ci]->first_rank, span = fam->size * fam->stride;
+    int base = (rank / span) * span + rank % fam->stride;
+    char *key = g_strdup_printf("c%d:%d:%u", g, base, e->st[ci].coll_seq[opi]);
     Rendezvous *r = rendezvous_get(e, key, e->partners[ci][g]);
     ClassOp me = {ci, opi};
     g_array_append_val(r->members, me);

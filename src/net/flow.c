@@ -2,7 +2,9 @@
  *
  * Progressive filling (Bertsekas and Gallager, Data Networks, 6.5.2; SimGrid's lmm solver does the
  * same for its parallel-task model): raise the rate of every unfrozen transfer together until a
- * link saturates; freeze the transfers on that link; repeat. Rounds <= active transfers, each
+ * link saturates; freeze the transfers on that link; repeat. Rates rise in bytes per second on
+ * each transfer's most loaded link, not in fractions of the transfer: a 50 MB send beside a 2 GB
+ * all-reduce gets the same bandwidth as the all-reduce, as two flows do, and finishes first. Rounds <= active transfers, each
  * O(loads of the active transfers). Everything runs in a fixed order, so results are
  * deterministic. */
 #include "net.h"
@@ -14,6 +16,7 @@ typedef struct {
     const NetLoad *loads;
     int n_loads;
     double scale;     /* bytes on each link = loads[k].bytes * scale */
+    double peak;      /* bytes on its most loaded link: fairness is in bytes per second there */
     double remaining; /* fraction of the load still to move, 1 at the start */
     double rate;      /* fraction per second */
     int64_t finish_ns;
@@ -73,7 +76,10 @@ int net_flows_add(NetFlows *f, int64_t now, const NetLoad *loads, int n_loads, d
 {
     g_assert(now == f->now || (f->active->len == 0 && now >= f->now));
     f->now = now;
-    Transfer t = {loads, n_loads, scale, 1.0, 0, now, false};
+    double peak = 0;
+    for (int k = 0; k < n_loads; k++)
+        peak = MAX(peak, loads[k].bytes * scale);
+    Transfer t = {loads, n_loads, scale, peak, 1.0, 0, now, false};
     g_array_append_val(f->transfers, t);
     int id = (int)f->transfers->len - 1;
     g_array_append_val(f->active, id);
@@ -129,7 +135,7 @@ int64_t net_flows_reschedule(NetFlows *f)
     for (int i = 0; i < n; i++) {
         Transfer *t = tr(f, g_array_index(f->active, int, i));
         t->rate = 0;
-        t->frozen = t->n_loads == 0 || t->remaining <= 0 || t->scale <= 0;
+        t->frozen = t->n_loads == 0 || t->remaining <= 0 || t->peak <= 0;
         for (int k = 0; k < t->n_loads; k++) {
             uint32_t l = t->loads[k].link;
             if (f->util[l] == 0) {
@@ -149,7 +155,7 @@ int64_t net_flows_reschedule(NetFlows *f)
             Transfer *t = tr(f, g_array_index(f->active, int, i));
             if (!t->frozen)
                 for (int k = 0; k < t->n_loads; k++)
-                    f->sum[t->loads[k].link] += t->loads[k].bytes * t->scale;
+                    f->sum[t->loads[k].link] += t->loads[k].bytes * t->scale / t->peak;
         }
         double delta = INFINITY;
         for (int i = 0; i < f->n_busy; i++) {
@@ -165,7 +171,7 @@ int64_t net_flows_reschedule(NetFlows *f)
             Transfer *t = tr(f, g_array_index(f->active, int, i));
             if (t->frozen)
                 continue;
-            t->rate += delta;
+            t->rate += delta / t->peak;
             bool saturated = delta == 0;
             for (int k = 0; k < t->n_loads && !saturated; k++) {
                 uint32_t l = t->loads[k].link;

@@ -10,9 +10,10 @@
  *
  * A transfer is one collective (or send/recv) of a whole group family: its load is the number of
  * bytes it puts through each link. Concurrent transfers share links max-min fairly (progressive
- * filling over their progress rates, the model SimGrid uses for parallel tasks): each transfer
- * progresses at a rate x (fraction of its load per second) such that on every link
- * sum(load * x) <= capacity, and no transfer can go faster without slowing one that is slower.
+ * filling, the model SimGrid uses for parallel tasks): each transfer progresses at a rate x
+ * (fraction of its load per second) such that on every link sum(load * x) <= capacity, and no
+ * transfer can go faster without slowing one that is slower, speed measured in bytes per second
+ * on the transfer's most loaded link (so small and large transfers share a link as flows do).
  * Rates are recomputed when a transfer starts or ends. Alone, a transfer takes
  * max over its links of load / capacity: the bus-bandwidth form of NCCL's model. */
 #ifndef FSD_NET_H

@@ -230,6 +230,7 @@ void report_build(Report *r)
         s->bytes += (double)op->u.coll.bytes;
         s->time_s += sim_ns_to_s(cr->end_ns[i] - cr->start_ns[i]);
     }
+    report_parallel_build(r);
     diagnostics(r);
 }
 
@@ -238,4 +239,6 @@ void report_clear(Report *r)
     if (r->warnings)
         g_ptr_array_free(r->warnings, TRUE);
     r->warnings = NULL;
+    g_free(r->stages);
+    r->stages = NULL;
 }

@@ -16,6 +16,17 @@ typedef struct {
     int count;
 } ReportCollStats;
 
+/* One pipeline stage (issue 5): its memory peak and how long its compute stream waited inside
+ * the pipeline (from the first forward anywhere to the last backward anywhere). */
+typedef struct {
+    double peak_bytes;       /* tensors at the peak + reserved */
+    double breakdown[IR_MEM_CATEGORY_COUNT];
+    bool oom;
+    double busy_s;           /* forward and backward work on the compute stream, TP exchanges included */
+    double bubble_s;         /* the pipeline window minus busy_s */
+    double model_flops;      /* per GPU of the stage */
+} ReportStage;
+
 typedef struct {
     /* inputs */
     const Model *model;
@@ -50,6 +61,11 @@ typedef struct {
     double inter_node_bytes_per_gpu;
     ReportCollStats coll[IR_COLL_KIND_COUNT];
     GPtrArray *warnings; /* of char* */
+    /* model parallelism (parallel.c); n_stages = 0 without it */
+    int n_stages;
+    ReportStage *stages;
+    double pp_bubble_s;        /* mean over stages */
+    double pp_bubble_fraction; /* mean over stages of bubble / busy: (p-1)/m for 1F1B */
 } Report;
 
 void report_build(Report *r);
@@ -59,6 +75,11 @@ char *report_to_json(const Report *r);
 /* Chrome trace JSON (chrome://tracing, Perfetto): one process per rank class, one thread per
  * stream, memory as a counter. */
 char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwTopology *topo);
+
+/* Model parallelism: per-stage metrics, called by report_build; the summary and JSON parts. */
+void report_parallel_build(Report *r);
+void report_parallel_print(const Report *r, FILE *out);
+void report_parallel_json(const Report *r, void *json_object);
 
 /* Human units: "1.23 GiB", "12.3 ms". */
 char *report_bytes(double bytes);

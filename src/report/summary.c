@@ -22,7 +22,7 @@ static void print_layout(const Report *r, FILE *out)
         else if (opt->sharding != SHARD_NO_SHARD)
             fprintf(out, ": sharded over all %d GPUs", lay->shard_size);
     } else {
-        fprintf(out, ": %d replicas", lay->world);
+        fprintf(out, ": %d replicas", lay->replicate_size);
     }
     fprintf(out, "\n             %s\n", r->info->wrap_description);
     if (opt->kind == STRAT_FSDP)
@@ -55,6 +55,7 @@ void report_print_summary(const Report *r, FILE *out)
                 t->micro_batch, r->opt->grad_accum, r->info->samples_per_step);
     fprintf(out, "             optimizer %s\n", model_optimizer_name(t->optimizer));
     print_layout(r, out);
+    report_parallel_print(r, out);
 
     char *step = report_seconds(r->step_time_s), *comp = report_seconds(r->compute_s);
     char *exp = report_seconds(r->exposed_comm_s), *idle = report_seconds(r->idle_s);
@@ -210,6 +211,7 @@ char *report_to_json(const Report *r)
         cJSON_AddNumberToObject(d, "buckets", r->info->n_buckets);
         cJSON_AddNumberToObject(d, "bucket_cap_mb", r->opt->bucket_cap_mb);
     }
+    report_parallel_json(r, o);
     if (r->init) {
         cJSON *init = cJSON_AddObjectToObject(o, "init");
         for (int i = 0; i < r->init->n_modes; i++) {

@@ -71,5 +71,9 @@ int gen_optimizer_step(Gen *g, double numel, const int *deps, int n_deps);
 
 IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error);
 IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error);
+/* Tensor and pipeline parallelism, combined with DDP or FSDP over the data-parallel dimension
+ * (pp.c); one rank class per pipeline stage, so it builds its own Gen per class. */
+IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const StratOptions *opt,
+                              const StratLayout *layout, StratInfo *info, GError **error);
 
 #endif

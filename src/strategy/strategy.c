@@ -72,14 +72,83 @@ void strat_options_default(StratOptions *opt, const Model *model)
         .bucket_cap_mb = 25, /* DDP's default */
         .gradient_as_bucket_view = false,
         .grad_accum = 1,
+        .tp = 1,
+        .pp = 1,
+        .virtual_stages = 1,
+        .pp_schedule = PP_SCHEDULE_1F1B, /* Megatron's default */
+        .sequence_parallel = false,
+        .order = {PAR_DIM_TP, PAR_DIM_DP, PAR_DIM_PP}, /* Megatron-LM's "tp-dp-pp" */
     };
+}
+
+bool strat_pp_schedule_parse(const char *text, PpSchedule *out)
+{
+    if (g_ascii_strcasecmp(text, "gpipe") == 0)
+        *out = PP_SCHEDULE_GPIPE;
+    else if (g_ascii_strcasecmp(text, "1f1b") == 0)
+        *out = PP_SCHEDULE_1F1B;
+    else if (g_ascii_strcasecmp(text, "interleaved") == 0 || g_ascii_strcasecmp(text, "interleaved_1f1b") == 0)
+        *out = PP_SCHEDULE_INTERLEAVED;
+    else
+        return false;
+    return true;
+}
+
+const char *strat_pp_schedule_name(PpSchedule s)
+{
+    return s == PP_SCHEDULE_GPIPE ? "gpipe" : s == PP_SCHEDULE_1F1B ? "1f1b" : "interleaved";
+}
+
+static const char *const dim_names[PAR_DIM_COUNT] = {"tp", "pp", "dp"};
+
+bool strat_order_parse(const char *text, ParDim order[PAR_DIM_COUNT])
+{
+    char **parts = g_strsplit(text, "-", -1);
+    bool seen[PAR_DIM_COUNT] = {false};
+    bool ok = g_strv_length(parts) == PAR_DIM_COUNT;
+    for (int i = 0; ok && i < PAR_DIM_COUNT; i++) {
+        int d = 0;
+        while (d < PAR_DIM_COUNT && g_ascii_strcasecmp(parts[i], dim_names[d]) != 0)
+            d++;
+        ok = d < PAR_DIM_COUNT && !seen[d];
+        if (ok) {
+            seen[d] = true;
+            order[i] = (ParDim)d;
+        }
+    }
+    g_strfreev(parts);
+    return ok;
+}
+
+char *strat_order_name(const ParDim order[PAR_DIM_COUNT])
+{
+    return g_strdup_printf("%s-%s-%s", dim_names[order[0]], dim_names[order[1]], dim_names[order[2]]);
 }
 
 bool strat_layout_make(const StratOptions *opt, int nodes, int gpus_per_node, StratLayout *out,
                        GError **error)
 {
     int world = nodes * gpus_per_node;
-    *out = (StratLayout){nodes, gpus_per_node, world, 1, world};
+    *out = (StratLayout){nodes, gpus_per_node, world, 1, world, 1, 1, world, {1, 1, 1}};
+    int tp = MAX(opt->tp, 1), pp = MAX(opt->pp, 1);
+    if (world % (tp * pp) != 0) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "options --tp/--pp: tp x pp = %d x %d = %d GPUs per model replica does not "
+                    "divide the %d GPUs (%d nodes x %d); expected a divisor of %d",
+                    tp, pp, tp * pp, world, nodes, gpus_per_node, world);
+        return false;
+    }
+    int dp = world / (tp * pp);
+    int size[PAR_DIM_COUNT] = {tp, pp, dp};
+    int stride = 1;
+    for (int i = 0; i < PAR_DIM_COUNT; i++) {
+        out->stride[opt->order[i]] = stride;
+        stride *= size[opt->order[i]];
+    }
+    out->tp = tp, out->pp = pp, out->dp = dp;
+    /* data parallelism (DDP replicas, FSDP shard and replicate groups) spans the dp dimension */
+    world = dp;
+    out->replicate_size = dp;
     if (opt->kind == STRAT_DDP)
         return true;
     switch (opt->sharding) {
@@ -97,11 +166,24 @@ bool strat_layout_make(const StratOptions *opt, int nodes, int gpus_per_node, St
         /* PyTorch builds the intra-node shard group and inter-node replicate group from the
          * local world size unless a device mesh says otherwise (_init_utils.py). */
         int shard = opt->shard_group_size > 0 ? opt->shard_group_size : gpus_per_node;
+        if (opt->shard_group_size <= 0 && tp * pp > 1) {
+            /* the data-parallel peers that share a node: the node's GPUs not taken by TP */
+            shard = gpus_per_node % tp == 0 ? MAX(1, gpus_per_node / tp) : 1;
+            while (dp % shard != 0)
+                shard--;
+        }
         if (shard > world || world % shard != 0) {
-            g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
-                        "option --shard-group-size: %d GPUs per shard group does not divide the "
-                        "%d GPUs (%d nodes x %d); expected a divisor of %d",
-                        shard, world, nodes, gpus_per_node, world);
+            if (tp * pp > 1)
+                g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                            "option --shard-group-size: %d GPUs per shard group does not divide the "
+                            "%d data-parallel GPUs (%d nodes x %d / (tp %d x pp %d)); expected a "
+                            "divisor of %d",
+                            shard, world, nodes, gpus_per_node, tp, pp, world);
+            else
+                g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                            "option --shard-group-size: %d GPUs per shard group does not divide the "
+                            "%d GPUs (%d nodes x %d); expected a divisor of %d",
+                            shard, world, nodes, gpus_per_node, world);
             return false;
         }
         out->shard_size = shard;
@@ -122,6 +204,8 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
     info->layout = *layout;
     info->samples_per_step = model->training.micro_batch * (double)opt->grad_accum;
     info->tokens_per_step = info->samples_per_step * (model->token_input ? model->training.seq_len : 1);
+    if (layout->tp * layout->pp > 1)
+        return strat_pp_generate(model, topo, opt, layout, info, error);
     gen_init(&g, model, topo, opt, layout);
     ir_meta_set(g.sched, "model", model->name);
     ir_meta_set(g.sched, "topology", topo->name);
@@ -137,5 +221,6 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
 void strat_info_clear(StratInfo *info)
 {
     g_free(info->wrap_description);
+    g_free(info->class_stage);
     memset(info, 0, sizeof *info);
 }

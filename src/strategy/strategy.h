@@ -27,6 +27,13 @@ typedef enum {
 /* torch.distributed.fsdp.BackwardPrefetch */
 typedef enum { PREFETCH_BACKWARD_PRE, PREFETCH_BACKWARD_POST, PREFETCH_NONE } BackwardPrefetch;
 
+/* Pipeline schedules (issue 5): GPipe (all forward, then all backward), 1F1B (PipeDream-Flush),
+ * Megatron's interleaved 1F1B with several model chunks (virtual stages) per rank. */
+typedef enum { PP_SCHEDULE_GPIPE, PP_SCHEDULE_1F1B, PP_SCHEDULE_INTERLEAVED } PpSchedule;
+
+/* Parallel dimensions, for the rank placement order (fastest-varying first). */
+typedef enum { PAR_DIM_TP, PAR_DIM_PP, PAR_DIM_DP, PAR_DIM_COUNT } ParDim;
+
 typedef struct {
     StratKind kind;
     ShardingStrategy sharding;
@@ -44,7 +51,16 @@ typedef struct {
     int shard_group_size;       /* hybrid: GPUs per shard group, 0 = GPUs per node */
     double bucket_cap_mb;       /* DDP */
     bool gradient_as_bucket_view; /* DDP */
-    int grad_accum;             /* micro-batches per optimizer step */
+    int grad_accum;             /* micro-batches per optimizer step (with --pp: per pipeline flush) */
+    /* Model parallelism (pp.c). tp = pp = 1 is pure data parallelism (ddp.c, fsdp.c). */
+    int tp;                     /* Megatron tensor parallelism: ranks per TP group */
+    int pp;                     /* pipeline stages */
+    int virtual_stages;         /* model chunks per rank (interleaved schedule), 1 otherwise */
+    PpSchedule pp_schedule;
+    bool sequence_parallel;     /* Korthikanti et al.: reduce-scatter/all-gather instead of all-reduce */
+    ParDim order[PAR_DIM_COUNT];/* rank placement, fastest first; Megatron: tp, dp, pp */
+    int *pp_partition;          /* decoder layers per virtual stage (pp * virtual_stages), NULL: balanced */
+    int n_pp_partition;
 } StratOptions;
 
 /* Layout of the job: block placement of ranks on nodes. */
@@ -52,6 +68,8 @@ typedef struct {
     int nodes, gpus_per_node, world;
     int shard_size;     /* FSDP: ranks that shard one FlatParameter */
     int replicate_size; /* FSDP hybrid: shard groups holding replicas; DDP: world */
+    int tp, pp, dp;     /* model-parallel sizes; dp = world / (tp * pp) */
+    int stride[PAR_DIM_COUNT]; /* rank = sum over dims of coordinate * stride */
 } StratLayout;
 
 /* What the generator knows beyond the IR, for the report. */
@@ -64,6 +82,9 @@ typedef struct {
     double tokens_per_step;  /* per GPU; samples for image models */
     double samples_per_step; /* per GPU */
     char *wrap_description;
+    /* pipeline: the stage each rank class runs (NULL without model parallelism) */
+    int *class_stage;
+    int n_class_stage;
 } StratInfo;
 
 void strat_options_default(StratOptions *opt, const Model *model);
@@ -71,6 +92,25 @@ bool strat_sharding_parse(const char *text, ShardingStrategy *out);
 const char *strat_sharding_name(ShardingStrategy s);
 bool strat_prefetch_parse(const char *text, BackwardPrefetch *out);
 const char *strat_prefetch_name(BackwardPrefetch p);
+
+bool strat_pp_schedule_parse(const char *text, PpSchedule *out);
+const char *strat_pp_schedule_name(PpSchedule s);
+/* "tp-dp-pp" style placement orders, fastest first. */
+bool strat_order_parse(const char *text, ParDim order[PAR_DIM_COUNT]);
+char *strat_order_name(const ParDim order[PAR_DIM_COUNT]);
+
+/* One forward or backward pass of a micro-batch through one model chunk on a pipeline stage. */
+typedef enum { PP_PHASE_WARMUP, PP_PHASE_STEADY, PP_PHASE_COOLDOWN } PpPhase;
+typedef struct {
+    bool forward;
+    int micro_batch;
+    int chunk;     /* model chunk (virtual stage index on this rank), 0 without interleaving */
+    PpPhase phase;
+} PpStep;
+/* The order stage `stage` of p runs its 2 * m * v passes (steps must hold that many); returns the
+ * count. v is used by the interleaved schedule only. */
+int strat_pp_order(PpSchedule kind, int p, int v, int m, int stage, PpStep *steps);
+const char *strat_pp_phase_name(PpPhase phase);
 
 /* Checks that the layout is possible (groups divide the GPUs) and fills it. */
 bool strat_layout_make(const StratOptions *opt, int nodes, int gpus_per_node, StratLayout *out,

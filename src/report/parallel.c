@@ -1,0 +1,167 @@
+/* parallel: what tensor and pipeline parallelism add to the report (issue 5): one row per
+ * pipeline stage with its memory peak and its bubble, measured on the simulated timeline.
+ *
+ * The bubble of a stage is the time its compute stream is not doing forward or backward work
+ * (TP exchanges included, since they block that stream) between the first forward anywhere in
+ * the pipeline and the last backward anywhere: the pipeline fill and drain that Narayanan et al.
+ * count as (p-1)/m of the ideal time, plus whatever waiting for activations adds. */
+#include "report.h"
+
+#include <cjson/cJSON.h>
+#include <string.h>
+
+static bool pipeline_op(const IrClass *c, const IrOp *op)
+{
+    int compute = ir_stream_find(c, "compute");
+    return op->stream == compute && (op->phase == IR_PHASE_FORWARD || op->phase == IR_PHASE_BACKWARD) &&
+           (op->kind == IR_OP_COMPUTE || op->kind == IR_OP_COLL);
+}
+
+void report_parallel_build(Report *r)
+{
+    const StratInfo *info = r->info;
+    const IrSchedule *s = r->sched;
+    if (!info->class_stage || info->n_class_stage != s->n_classes)
+        return;
+    int n_stages = info->layout.pp;
+    r->n_stages = n_stages;
+    r->stages = g_new0(ReportStage, n_stages);
+    int64_t first = INT64_MAX, last = 0;
+    double *busy = g_new0(double, s->n_classes);
+    double flops_sum = 0, ranks = 0;
+    for (int ci = 0; ci < s->n_classes; ci++) {
+        const IrClass *c = s->classes[ci];
+        const SimClassResult *cr = &r->sim->classes[ci];
+        double flops = 0;
+        for (int i = 0; i < ir_class_n_ops(c); i++) {
+            const IrOp *op = ir_op(c, i);
+            if (op->kind == IR_OP_COMPUTE)
+                flops += op->u.compute.model_flops;
+            if (!pipeline_op(c, op))
+                continue;
+            first = MIN(first, cr->start_ns[i]);
+            last = MAX(last, cr->end_ns[i]);
+            busy[ci] += sim_ns_to_s(cr->end_ns[i] - cr->start_ns[i]);
+        }
+        ReportStage *st = &r->stages[info->class_stage[ci]];
+        double peak = (double)cr->mem.peak + r->mem_reserved_bytes;
+        if (peak > st->peak_bytes) {
+            st->peak_bytes = peak;
+            for (int k = 0; k < IR_MEM_CATEGORY_COUNT; k++)
+                st->breakdown[k] = (double)cr->mem.at_peak[k];
+            st->oom = peak > r->mem_capacity_bytes;
+        }
+        st->model_flops = flops;
+        flops_sum += flops * c->n_ranks;
+        ranks += c->n_ranks;
+    }
+    double window = first < last ? sim_ns_to_s(last - first) : 0;
+    double fraction = 0, bubble = 0;
+    for (int ci = 0; ci < s->n_classes; ci++) {
+        ReportStage *st = &r->stages[info->class_stage[ci]];
+        st->busy_s = busy[ci];
+        st->bubble_s = MAX(0, window - busy[ci]);
+    }
+    for (int k = 0; k < n_stages; k++) {
+        bubble += r->stages[k].bubble_s / n_stages;
+        fraction += (r->stages[k].busy_s > 0 ? r->stages[k].bubble_s / r->stages[k].busy_s : 0) / n_stages;
+    }
+    r->pp_bubble_s = bubble;
+    r->pp_bubble_fraction = fraction;
+    /* Stage 0's bubble is time spent waiting on a posted receive (counted as exposed
+     * communication by the timeline metrics) or on nothing (counted as host wait): report it as
+     * the bubble instead, so that step = compute + exposed communication + host wait + bubble. */
+    double b0 = r->stages[info->class_stage[0]].bubble_s;
+    double in_comm = MIN(r->exposed_comm_s, b0);
+    r->exposed_comm_s -= in_comm;
+    r->idle_s = MAX(0, r->idle_s - (b0 - in_comm));
+    /* the job's throughput counts every stage, the memory verdict the fullest one */
+    double step = r->step_time_s > 0 ? r->step_time_s : 1e-30;
+    r->model_flops_per_gpu = ranks > 0 ? flops_sum / ranks : 0;
+    r->tflops_per_gpu = r->model_flops_per_gpu / step / 1e12;
+    HwDtype dtype = r->opt->mixed_precision ? r->opt->param_dtype : HW_DTYPE_FP32;
+    r->mfu = r->model_flops_per_gpu / step / r->topo->gpu.peak_flops[dtype];
+    int worst = 0;
+    for (int k = 1; k < n_stages; k++)
+        if (r->stages[k].peak_bytes > r->stages[worst].peak_bytes)
+            worst = k;
+    r->mem_peak_bytes = r->stages[worst].peak_bytes;
+    memcpy(r->mem_breakdown, r->stages[worst].breakdown, sizeof r->mem_breakdown);
+    r->oom = r->mem_peak_bytes > r->mem_capacity_bytes;
+    g_free(busy);
+
+    const StratLayout *lay = &info->layout;
+    if (lay->tp > 1 && lay->stride[PAR_DIM_TP] * lay->tp > lay->gpus_per_node)
+        g_ptr_array_add(r->warnings, g_strdup_printf(
+            "tensor parallelism over %d GPUs spans nodes of %d GPUs: its blocking all-reduces (4 "
+            "per layer per micro-batch) cross the inter-node network instead of NVLink; Megatron "
+            "keeps TP inside a node (--tp %d or fewer)",
+            lay->tp, lay->gpus_per_node, lay->gpus_per_node));
+    if (lay->pp > 1 && r->opt->grad_accum < lay->pp)
+        g_ptr_array_add(r->warnings, g_strdup_printf(
+            "%d micro-batches for %d pipeline stages: the pipeline never fills, every stage idles "
+            "at least %d%% of the time; use --micro-batches of %d or more",
+            r->opt->grad_accum, lay->pp, (int)(100.0 * (lay->pp - 1) / (r->opt->grad_accum + lay->pp - 1)),
+            4 * lay->pp));
+}
+
+void report_parallel_print(const Report *r, FILE *out)
+{
+    if (!r->n_stages)
+        return;
+    const StratLayout *lay = &r->info->layout;
+    char *bubble = report_seconds(r->pp_bubble_s);
+    fprintf(out, "pipeline     %s, %d stages: bubble %s per stage, %.1f %% of the work (tp %d, dp %d)\n",
+            strat_pp_schedule_name(r->opt->pp_schedule), r->n_stages, bubble,
+            100 * r->pp_bubble_fraction, lay->tp, lay->dp);
+    g_free(bubble);
+    fprintf(out, "             stage  peak memory   busy        bubble\n");
+    for (int k = 0; k < r->n_stages; k++) {
+        const ReportStage *st = &r->stages[k];
+        char *peak = report_bytes(st->peak_bytes), *busy = report_seconds(st->busy_s);
+        char *b = report_seconds(st->bubble_s);
+        fprintf(out, "             %5d  %-12s  %-10s  %-10s%s\n", k, peak, busy, b, st->oom ? "  OOM" : "");
+        g_free(peak);
+        g_free(busy);
+        g_free(b);
+    }
+}
+
+void report_parallel_json(const Report *r, void *json_object)
+{
+    if (!r->n_stages)
+        return;
+    cJSON *o = json_object;
+    const StratLayout *lay = &r->info->layout;
+    cJSON *tp = cJSON_AddObjectToObject(o, "tp");
+    cJSON_AddNumberToObject(tp, "size", lay->tp);
+    cJSON_AddBoolToObject(tp, "sequence_parallel", r->opt->sequence_parallel && lay->tp > 1);
+    cJSON *pp = cJSON_AddObjectToObject(o, "pp");
+    cJSON_AddNumberToObject(pp, "size", lay->pp);
+    cJSON_AddStringToObject(pp, "schedule", strat_pp_schedule_name(r->opt->pp_schedule));
+    cJSON_AddNumberToObject(pp, "virtual_stages",
+                            r->opt->pp_schedule == PP_SCHEDULE_INTERLEAVED ? r->opt->virtual_stages : 1);
+    cJSON_AddNumberToObject(pp, "micro_batches", r->opt->grad_accum);
+    cJSON_AddNumberToObject(pp, "bubble_s", r->pp_bubble_s);
+    cJSON_AddNumberToObject(pp, "bubble_fraction", r->pp_bubble_fraction);
+    cJSON *stages = cJSON_AddArrayToObject(pp, "stages");
+    for (int k = 0; k < r->n_stages; k++) {
+        const ReportStage *st = &r->stages[k];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "stage", k);
+        cJSON_AddNumberToObject(e, "peak_bytes", st->peak_bytes);
+        cJSON_AddBoolToObject(e, "oom", st->oom);
+        cJSON *bd = cJSON_AddObjectToObject(e, "breakdown");
+        for (int i = 0; i < IR_MEM_CATEGORY_COUNT; i++)
+            cJSON_AddNumberToObject(bd, ir_mem_category_name((IrMemCategory)i), st->breakdown[i]);
+        cJSON_AddNumberToObject(e, "busy_s", st->busy_s);
+        cJSON_AddNumberToObject(e, "bubble_s", st->bubble_s);
+        cJSON_AddNumberToObject(e, "model_flops", st->model_flops);
+        cJSON_AddItemToArray(stages, e);
+    }
+    cJSON *d = cJSON_AddObjectToObject(o, "dp");
+    cJSON_AddNumberToObject(d, "size", lay->dp);
+    char *order = strat_order_name(r->opt->order);
+    cJSON_AddStringToObject(o, "placement", order);
+    g_free(order);
+}

@@ -1,0 +1,640 @@
+/* pp: tensor and pipeline parallelism as Megatron-LM does them, with DDP or FSDP over the
+ * data-parallel dimension (issue 5).
+ *
+ * Layout: ranks have coordinates (tp, pp, dp) placed in the order the options give, fastest
+ * first (Megatron: tp-dp-pp, so a TP group is consecutive GPUs of a node). Each pipeline stage is
+ * its own program, hence its own rank class; the ranks of a stage that are not one arithmetic
+ * progression (orders where pp is not the slowest) are split into several classes with the same
+ * program.
+ *
+ * Stages: decoder layers are split over p * v virtual stages (balanced, or as given); virtual
+ * stage c * p + s is chunk c of stage s. The embedding runs on virtual stage 0 and the output
+ * layer and loss on the last, where Megatron puts them; with tied embeddings the last stage keeps
+ * a copy of the word embedding and the two stages exchange its gradient.
+ *
+ * Tensor parallelism (Shoeybi et al. 2019; Korthikanti et al. 2022): every GEMM is split over the
+ * t ranks of the TP group (column-parallel QKV and MLP-up, row-parallel projections), so FLOPs
+ * and parameters of a layer are divided by t. Each layer has two all-reduces of the s*b*h
+ * activations in forward (after the attention and MLP row-parallel layers) and two in backward
+ * (the input gradients of the column-parallel layers); sequence parallelism replaces each by a
+ * reduce-scatter and an all-gather of the same volume. They run on the compute stream, blocking,
+ * as Megatron issues them. Activations kept per layer follow Korthikanti et al. (flash attention,
+ * no 5as/h term): 34sbh without TP, sbh(10 + 24/t) with TP, 34sbh/t with sequence parallelism;
+ * the model's own per-layer accounting is scaled by these ratios. Full recompute keeps the layer
+ * input (2sbh, /t with sequence parallelism) and reruns the forward, TP communication included.
+ *
+ * Data parallelism per stage: DDP all-reduces each model chunk's gradients once its last
+ * backward is done (Megatron's DDP without --overlap-grad-reduce overlaps nothing; chunks finish
+ * at different times, so with interleaving some of it overlaps). FSDP shards each decoder layer
+ * over the data-parallel group and, as torchtitan does with pipelining (reshard_after_forward is
+ * off), gathers it once before the first micro-batch and reduce-scatters its gradient after the
+ * last: under pipelining full_shard and shard_grad_op therefore behave alike. */
+#include "gen.h"
+#include "../util/cfg.h"
+
+#include <string.h>
+
+/* above every activation tag: (2 * p * v) * m stays far below it for any accepted layout */
+#define EMBEDDING_TAG 0x40000000u
+
+static bool input_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static bool input_error(GError **error, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error_literal(error, FSD_ERROR, FSD_ERROR_INPUT, text);
+    g_free(text);
+    return false;
+}
+
+typedef struct {
+    double flops, bwd_flops, bytes, saved, input, params;
+    int kernels;
+} PpCost; /* per sample (params: per rank), after TP scaling */
+
+typedef struct {
+    Gen g;
+    int P, v, m, T, D, S; /* S: FSDP shard group size */
+    int n_layers;
+    PpCost pre, post, *layer;
+    int *vs_first;        /* first layer of each virtual stage, P * v + 1 entries */
+    int tp_group, dp_group, rep_group;
+    int send_next, recv_prev, send_prev, recv_next, nccl, emb_send, emb_recv;
+    double act_bytes_scale; /* model's activation dtype -> this run's */
+    double tp_bytes;      /* s*b*h activations of one micro-batch (full, before any TP split) */
+    double boundary_bytes;/* activation sent between stages per micro-batch */
+    double tied_params;   /* word embedding copy on the last stage (per rank) */
+    bool fsdp, ckpt, sp;
+    int stage;
+    const char *label;    /* the current step, "F3.0 warm-up": names its ops in the timeline */
+    /* per class, rebuilt for each: */
+    int *gather_op;       /* per layer: FSDP all-gather, -1 none */
+    int *bwd_count;       /* per chunk: backwards done */
+    int *last_bwd;        /* per layer: last backward compute op */
+    GArray *dp_ops;       /* ops the optimizer waits for */
+} Pp;
+
+/* ---- model costs ---- */
+
+static void add_leaf(PpCost *c, const ModelModule *m)
+{
+    if (c->input <= 0 && m->saved_bytes > 0)
+        c->input = m->saved_bytes;
+    c->flops += m->flops_fwd;
+    c->bwd_flops += m->flops_fwd * m->flops_bwd_ratio;
+    c->bytes += m->mem_bytes_fwd;
+    c->saved += m->saved_bytes;
+    c->kernels += m->kernels_fwd;
+}
+
+static void scale_cost(PpCost *c, double flops, double act, double input, double params)
+{
+    c->flops *= flops;
+    c->bwd_flops *= flops;
+    c->bytes *= act;
+    c->saved *= act;
+    c->input *= input;
+    c->params *= params;
+}
+
+/* Splits the model into pre (embedding), decoder layers, post (final norm, head, loss). */
+static bool model_costs(Pp *pp, GError **error)
+{
+    const Model *model = pp->g.model;
+    int *block_of = g_new(int, model->n_modules);
+    int n = 0;
+    for (int i = 0; i < model->n_modules; i++) {
+        int parent = model->modules[i].parent;
+        block_of[i] = parent >= 0 ? block_of[parent] : -1;
+        if (model->modules[i].is_block && block_of[i] < 0)
+            block_of[i] = n++;
+    }
+    pp->n_layers = n;
+    pp->layer = g_new0(PpCost, MAX(n, 1));
+    int first_block = 0;
+    while (first_block < model->n_modules && block_of[first_block] < 0)
+        first_block++;
+    for (int i = 0; i < model->n_modules; i++) {
+        const ModelModule *m = &model->modules[i];
+        PpCost *c = block_of[i] >= 0 ? &pp->layer[block_of[i]] : i < first_block ? &pp->pre : &pp->post;
+        c->params += (double)m->params;
+        if (m->first_child < 0 && i != 0)
+            add_leaf(c, m);
+    }
+    g_free(block_of);
+    if (n == 0)
+        return input_error(error, "%s: field 'modules': pipeline and tensor parallelism split the model "
+                           "at its blocks (decoder layers), and this model has none",
+                           model->file);
+    double t = pp->T;
+    double act = pp->sp ? 1 / t : (10 + 24 / t) / 34;
+    for (int l = 0; l < n; l++)
+        scale_cost(&pp->layer[l], 1 / t, act, pp->sp ? 1 / t : 1, 1 / t);
+    /* vocabulary-parallel embedding and output layer: split over the TP group */
+    scale_cost(&pp->pre, 1 / t, pp->sp ? 1 / t : 1, 1, 1 / t);
+    scale_cost(&pp->post, 1 / t, 1 / t, 1, 1 / t);
+    if (model->tied_embeddings && pp->P > 1)
+        pp->tied_params = (double)model->vocab * model->hidden / t;
+    return true;
+}
+
+/* ---- program pieces ---- */
+
+static int p2p(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes, uint32_t tag,
+               IrPhase phase, const char *name, int dep)
+{
+    Gen *g = &pp->g;
+    gen_host(g, g->topo->gpu.launch_overhead_s, name);
+    IrOp op = {.kind = kind, .stream = (uint16_t)stream, .phase = (uint8_t)phase,
+               .dtype = (uint8_t)g->compute_dtype};
+    op.u.p2p.peer_offset = peer_offset;
+    op.u.p2p.bytes = (uint64_t)bytes;
+    op.u.p2p.tag = tag;
+    return ir_op_add(g->cls, &op, name, &dep, dep >= 0 ? 1 : 0);
+}
+
+/* One TP exchange of the layer's activations: an all-reduce, or with sequence parallelism a
+ * reduce-scatter (`scatter`) or an all-gather. Returns the op, or `dep` when t = 1. */
+static int tp_comm(Pp *pp, IrPhase phase, bool scatter, const char *what, int dep)
+{
+    if (pp->T == 1)
+        return dep;
+    IrCollKind kind = !pp->sp ? IR_COLL_ALLREDUCE : scatter ? IR_COLL_REDUCE_SCATTER : IR_COLL_ALLGATHER;
+    char *name = g_strdup_printf("tp %s %s", ir_coll_kind_name(kind), what);
+    int op = gen_coll(&pp->g, pp->g.compute, kind, pp->tp_group, pp->tp_bytes, pp->g.compute_dtype,
+                      phase, name, &dep, dep >= 0 ? 1 : 0);
+    g_free(name);
+    return op;
+}
+
+/* A decoder layer's forward: attention half, TP exchange, MLP half, TP exchange (with sequence
+ * parallelism: all-gather before each half, reduce-scatter after). model_flops is 0 for a recompute. */
+static int layer_forward(Pp *pp, int layer, IrPhase phase, bool recompute, int dep)
+{
+    Gen *g = &pp->g;
+    const PpCost *c = &pp->layer[layer];
+    double mb = g->mb;
+    char *name = g_strdup_printf("%s%s layer %d", pp->label, recompute ? " recompute" : "", layer);
+    for (int half = 0; half < 2; half++) {
+        if (pp->sp)
+            dep = tp_comm(pp, phase, false, name, dep);
+        int deps[2] = {dep, pp->gather_op[layer]};
+        dep = gen_compute(g, phase, c->flops * mb / 2, c->bytes * pp->act_bytes_scale * mb / 2,
+                          recompute ? 0 : c->flops * mb / 2, MAX(1, c->kernels / 2), name, deps, 2);
+        dep = tp_comm(pp, phase, true, name, dep);
+    }
+    g_free(name);
+    return dep;
+}
+
+static int layer_backward(Pp *pp, int layer, int dep)
+{
+    Gen *g = &pp->g;
+    const PpCost *c = &pp->layer[layer];
+    double mb = g->mb;
+    char *name = g_strdup_printf("%s layer %d", pp->label, layer);
+    for (int half = 0; half < 2; half++) {
+        if (pp->sp)
+            dep = tp_comm(pp, IR_PHASE_BACKWARD, false, name, dep);
+        dep = gen_compute(g, IR_PHASE_BACKWARD, c->bwd_flops * mb / 2,
+                          2 * c->bytes * pp->act_bytes_scale * mb / 2, c->bwd_flops * mb / 2,
+                          MAX(1, c->kernels), name, &dep, 1);
+        dep = tp_comm(pp, IR_PHASE_BACKWARD, true, name, dep);
+    }
+    g_free(name);
+    return dep;
+}
+
+static int chunk_layers(const Pp *pp, int chunk, int *first)
+{
+    int vs = chunk * pp->P + pp->stage;
+    *first = pp->vs_first[vs];
+    return pp->vs_first[vs + 1] - pp->vs_first[vs];
+}
+
+static bool is_first_vs(const Pp *pp, int chunk)
+{
+    return chunk == 0 && pp->stage == 0;
+}
+
+static bool is_last_vs(const Pp *pp, int chunk)
+{
+    return chunk == pp->v - 1 && pp->stage == pp->P - 1;
+}
+
+/* Activations that chunk keeps per micro-batch between its forward and its backward. */
+static double chunk_saved(const Pp *pp, int chunk)
+{
+    int first, n = chunk_layers(pp, chunk, &first);
+    double saved = 0;
+    for (int l = first; l < first + n; l++)
+        saved += pp->ckpt ? pp->layer[l].input : pp->layer[l].saved;
+    if (is_first_vs(pp, chunk))
+        saved += pp->pre.saved;
+    if (is_last_vs(pp, chunk))
+        saved += pp->post.saved;
+    return saved * pp->act_bytes_scale * pp->g.mb;
+}
+
+/* Peer offsets: the next virtual stage is on the next rank of the pipeline, wrapping from the
+ * last stage to the first (interleaving). */
+static int offset_next(const Pp *pp)
+{
+    int stride = pp->g.layout->stride[PAR_DIM_PP];
+    return pp->stage == pp->P - 1 ? -(pp->P - 1) * stride : stride;
+}
+
+static int offset_prev(const Pp *pp)
+{
+    int stride = pp->g.layout->stride[PAR_DIM_PP];
+    return pp->stage == 0 ? (pp->P - 1) * stride : -stride;
+}
+
+static uint32_t tag(const Pp *pp, bool forward, int sender_vs, int micro_batch)
+{
+    return (uint32_t)(((forward ? 0 : 1) * pp->P * pp->v + sender_vs) * pp->m + micro_batch);
+}
+
+static double unit_params(const Pp *pp, int layer)
+{
+    double p = pp->layer[layer].params;
+    if (layer == 0)
+        p += pp->pre.params;
+    if (layer == pp->n_layers - 1)
+        p += pp->post.params + pp->tied_params;
+    return p;
+}
+
+static void fsdp_gather_chunk(Pp *pp, int chunk)
+{
+    Gen *g = &pp->g;
+    int first, n = chunk_layers(pp, chunk, &first);
+    double pbytes = hw_dtype_bytes(g->compute_dtype);
+    for (int l = first; l < first + n; l++) {
+        char *buf = g_strdup_printf("gathered:%d", l);
+        gen_alloc(g, buf, IR_MEM_PARAMS, unit_params(pp, l) * pbytes);
+        g_free(buf);
+        if (pp->S > 1) {
+            char *name = g_strdup_printf("allgather layer %d", l);
+            pp->gather_op[l] = gen_coll(g, pp->nccl, IR_COLL_ALLGATHER, pp->dp_group,
+                                        unit_params(pp, l) * pbytes, g->compute_dtype,
+                                        IR_PHASE_FORWARD, name, NULL, 0);
+            g_free(name);
+        }
+    }
+}
+
+static void forward(Pp *pp, const PpStep *st)
+{
+    Gen *g = &pp->g;
+    int vs = st->chunk * pp->P + pp->stage;
+    int first, n = chunk_layers(pp, st->chunk, &first);
+    if (pp->fsdp && st->micro_batch == 0)
+        fsdp_gather_chunk(pp, st->chunk);
+    g->micro = st->micro_batch;
+    char *name = g_strdup_printf("F%d.%d %s", st->micro_batch, st->chunk, strat_pp_phase_name(st->phase));
+    pp->label = name;
+    int dep = -1;
+    if (!is_first_vs(pp, st->chunk))
+        dep = p2p(pp, IR_OP_RECV, pp->recv_prev, offset_prev(pp), pp->boundary_bytes,
+                  tag(pp, true, vs - 1, st->micro_batch), IR_PHASE_FORWARD, name, -1);
+    char *buf = g_strdup_printf("act:%d:%d", st->chunk, st->micro_batch);
+    gen_alloc(g, buf, IR_MEM_ACTIVATIONS, chunk_saved(pp, st->chunk));
+    g_free(buf);
+    double mb = g->mb, s = pp->act_bytes_scale;
+    if (is_first_vs(pp, st->chunk)) {
+        dep = gen_compute(g, IR_PHASE_FORWARD, pp->pre.flops * mb, pp->pre.bytes * s * mb,
+                          pp->pre.flops * mb, MAX(1, pp->pre.kernels), name, NULL, 0);
+        /* vocabulary-parallel embedding: partial sums all-reduced (reduce-scattered with SP) */
+        dep = tp_comm(pp, IR_PHASE_FORWARD, true, "embedding", dep);
+    }
+    for (int l = first; l < first + n; l++)
+        dep = layer_forward(pp, l, IR_PHASE_FORWARD, false, dep);
+    if (is_last_vs(pp, st->chunk))
+        dep = gen_compute(g, IR_PHASE_FORWARD, pp->post.flops * mb, pp->post.bytes * s * mb,
+                          pp->post.flops * mb, MAX(1, pp->post.kernels), name, &dep, 1);
+    else
+        p2p(pp, IR_OP_SEND, pp->send_next, offset_next(pp), pp->boundary_bytes,
+            tag(pp, true, vs, st->micro_batch), IR_PHASE_FORWARD, name, dep);
+    g_free(name);
+}
+
+/* FSDP: reduce-scatter a layer's gradient after its last backward (and all-reduce the shard over
+ * the replicas when hybrid); DDP: all-reduce the chunk once all its backwards are done. */
+static void reduce_gradients(Pp *pp, int chunk, int first, int n, int last_op)
+{
+    Gen *g = &pp->g;
+    HwDtype dt = g->opt->kind == STRAT_DDP && !g->opt->reduce_dtype_set ? HW_DTYPE_FP32 : g->opt->reduce_dtype;
+    double rb = hw_dtype_bytes(dt);
+    if (!pp->fsdp) {
+        if (pp->D == 1)
+            return;
+        double params = 0;
+        for (int l = first; l < first + n; l++)
+            params += unit_params(pp, l);
+        char *name = g_strdup_printf("dp allreduce chunk %d", chunk);
+        int op = gen_coll(g, pp->nccl, IR_COLL_ALLREDUCE, pp->dp_group, params * rb, dt,
+                          IR_PHASE_BACKWARD, name, &last_op, 1);
+        g_array_append_val(pp->dp_ops, op);
+        g_free(name);
+        return;
+    }
+    for (int l = first + n - 1; l >= first; l--) {
+        double params = unit_params(pp, l);
+        char *name = g_strdup_printf("reduce_scatter layer %d", l);
+        int op = pp->last_bwd[l];
+        if (pp->S > 1)
+            op = gen_coll(g, pp->nccl, IR_COLL_REDUCE_SCATTER, pp->dp_group, params * rb, dt,
+                          IR_PHASE_BACKWARD, name, &op, 1);
+        g_free(name);
+        if (pp->D / pp->S > 1) {
+            name = g_strdup_printf("replica allreduce layer %d", l);
+            op = gen_coll(g, pp->nccl, IR_COLL_ALLREDUCE, pp->rep_group, params / pp->S * rb, dt,
+                          IR_PHASE_BACKWARD, name, &op, 1);
+            g_free(name);
+        }
+        g_array_append_val(pp->dp_ops, op);
+        char *buf = g_strdup_printf("unsharded_grad:%d", l);
+        gen_free(g, pp->nccl, buf, IR_MEM_GRADS, params * rb, op);
+        g_free(buf);
+        buf = g_strdup_printf("gathered:%d", l);
+        gen_free(g, g->compute, buf, IR_MEM_PARAMS, params * hw_dtype_bytes(g->compute_dtype),
+                 pp->last_bwd[l]);
+        g_free(buf);
+    }
+}
+
+static void backward(Pp *pp, const PpStep *st)
+{
+    Gen *g = &pp->g;
+    int vs = st->chunk * pp->P + pp->stage;
+    int first, n = chunk_layers(pp, st->chunk, &first);
+    g->micro = st->micro_batch;
+    char *name = g_strdup_printf("B%d.%d %s", st->micro_batch, st->chunk, strat_pp_phase_name(st->phase));
+    pp->label = name;
+    double mb = g->mb, s = pp->act_bytes_scale;
+    HwDtype dt = g->opt->kind == STRAT_DDP && !g->opt->reduce_dtype_set ? HW_DTYPE_FP32 : g->opt->reduce_dtype;
+    if (pp->fsdp && pp->bwd_count[st->chunk] == 0) {
+        for (int l = first; l < first + n; l++) {
+            char *buf = g_strdup_printf("unsharded_grad:%d", l);
+            gen_alloc(g, buf, IR_MEM_GRADS, unit_params(pp, l) * hw_dtype_bytes(dt));
+            g_free(buf);
+        }
+    }
+    int dep = -1;
+    if (is_last_vs(pp, st->chunk))
+        dep = gen_compute(g, IR_PHASE_BACKWARD, pp->post.bwd_flops * mb, 2 * pp->post.bytes * s * mb,
+                          pp->post.bwd_flops * mb, MAX(1, 2 * pp->post.kernels), name, NULL, 0);
+    else
+        dep = p2p(pp, IR_OP_RECV, pp->recv_next, offset_next(pp), pp->boundary_bytes, tag(pp, false, vs + 1, st->micro_batch), IR_PHASE_BACKWARD,
+                  name, -1);
+    bool last_of_chunk = pp->bwd_count[st->chunk] == pp->m - 1;
+    for (int l = first + n - 1; l >= first; l--) {
+        char *buf = NULL;
+        double bytes = pp->layer[l].saved * s * mb;
+        if (pp->ckpt) {
+            buf = g_strdup_printf("recompute:%d:%d", l, st->micro_batch);
+            gen_alloc(g, buf, IR_MEM_ACTIVATIONS, bytes);
+            dep = layer_forward(pp, l, IR_PHASE_BACKWARD, true, dep);
+        }
+        dep = layer_backward(pp, l, dep);
+        if (buf) {
+            gen_free(g, g->host, buf, IR_MEM_ACTIVATIONS, bytes, -1);
+            g_free(buf);
+        }
+        pp->last_bwd[l] = dep;
+    }
+    if (is_first_vs(pp, st->chunk))
+        dep = gen_compute(g, IR_PHASE_BACKWARD, pp->pre.bwd_flops * mb, 2 * pp->pre.bytes * s * mb,
+                          pp->pre.bwd_flops * mb, MAX(1, 2 * pp->pre.kernels), name, &dep, 1);
+    else
+        p2p(pp, IR_OP_SEND, pp->send_prev, offset_prev(pp), pp->boundary_bytes,
+            tag(pp, false, vs, st->micro_batch), IR_PHASE_BACKWARD, name, dep);
+    char *buf = g_strdup_printf("act:%d:%d", st->chunk, st->micro_batch);
+    gen_free(g, g->host, buf, IR_MEM_ACTIVATIONS, chunk_saved(pp, st->chunk), -1);
+    g_free(buf);
+    g_free(name);
+    if (last_of_chunk) {
+        reduce_gradients(pp, st->chunk, first, n, dep);
+        /* tied word embedding: the first and last stage add up their gradients (Megatron's
+         * embedding group), here as a pair of send/recv */
+        if (pp->tied_params > 0 && (is_first_vs(pp, st->chunk) || is_last_vs(pp, st->chunk))) {
+            int off = is_first_vs(pp, st->chunk) ? offset_prev(pp) : offset_next(pp);
+            double bytes = pp->tied_params * hw_dtype_bytes(dt);
+            p2p(pp, IR_OP_SEND, pp->emb_send, off, bytes, EMBEDDING_TAG + (uint32_t)pp->stage,
+                IR_PHASE_BACKWARD, "embedding grad", dep);
+            int r = p2p(pp, IR_OP_RECV, pp->emb_recv, off, bytes,
+                        EMBEDDING_TAG + (uint32_t)(pp->P - 1 - pp->stage),
+                        IR_PHASE_BACKWARD, "embedding grad", -1);
+            g_array_append_val(pp->dp_ops, r);
+        }
+    }
+    pp->bwd_count[st->chunk]++;
+}
+
+/* ---- the program of one stage ---- */
+
+static double stage_params(const Pp *pp)
+{
+    double psi = 0;
+    for (int c = 0; c < pp->v; c++) {
+        int first, n = chunk_layers(pp, c, &first);
+        for (int l = first; l < first + n; l++)
+            psi += unit_params(pp, l);
+    }
+    return psi;
+}
+
+static void stage_program(Pp *pp, int stage)
+{
+    Gen *g = &pp->g;
+    const StratOptions *opt = g->opt;
+    pp->stage = stage;
+    g->host = ir_stream_add(g->cls, "host", true);
+    g->compute = ir_stream_add(g->cls, "compute", false);
+    if (pp->P > 1) {
+        pp->send_next = ir_stream_add(g->cls, "pp:send_next", false);
+        pp->recv_prev = ir_stream_add(g->cls, "pp:recv_prev", false);
+        pp->send_prev = ir_stream_add(g->cls, "pp:send_prev", false);
+        pp->recv_next = ir_stream_add(g->cls, "pp:recv_next", false);
+    }
+    pp->nccl = ir_stream_add(g->cls, "nccl:dp", false);
+    if (pp->tied_params > 0 && (stage == 0 || stage == pp->P - 1)) {
+        pp->emb_send = ir_stream_add(g->cls, "pp:embedding_send", false);
+        pp->emb_recv = ir_stream_add(g->cls, "pp:embedding_recv", false);
+    }
+    for (int l = 0; l < pp->n_layers; l++)
+        pp->gather_op[l] = pp->last_bwd[l] = -1;
+    memset(pp->bwd_count, 0, sizeof(int) * (size_t)pp->v);
+    g_array_set_size(pp->dp_ops, 0);
+
+    double psi = stage_params(pp), state = model_optimizer_state_bytes(g->model->training.optimizer);
+    if (pp->fsdp) {
+        gen_alloc(g, "params", IR_MEM_PARAMS, psi / pp->S * 4);
+        gen_alloc(g, "grad_shard", IR_MEM_GRADS, psi / pp->S * 4);
+        gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, psi / pp->S * state);
+    } else {
+        /* fp32 master weights plus the working copy in param_dtype (Megatron's Float16Module) */
+        double working = opt->mixed_precision ? hw_dtype_bytes(opt->param_dtype) : 0;
+        gen_alloc(g, "params", IR_MEM_PARAMS, psi * (4 + working));
+        gen_alloc(g, "main_grads", IR_MEM_GRADS, psi * 4);
+        gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, psi * state);
+    }
+    PpStep *steps = g_new(PpStep, 2 * pp->m * pp->v);
+    int n = strat_pp_order(opt->pp_schedule, pp->P, pp->v, pp->m, stage, steps);
+    for (int i = 0; i < n; i++) {
+        if (steps[i].forward)
+            forward(pp, &steps[i]);
+        else
+            backward(pp, &steps[i]);
+    }
+    g_free(steps);
+    g_array_append_val(pp->dp_ops, g->last_compute);
+    gen_optimizer_step(g, pp->fsdp ? psi / pp->S : psi, (const int *)(void *)pp->dp_ops->data,
+                       (int)pp->dp_ops->len);
+}
+
+/* ---- layout ---- */
+
+static bool partition(Pp *pp, GError **error)
+{
+    const StratOptions *opt = pp->g.opt;
+    int n_vs = pp->P * pp->v;
+    pp->vs_first = g_new0(int, n_vs + 1);
+    if (opt->pp_partition) {
+        int sum = 0;
+        if (opt->n_pp_partition != n_vs)
+            return input_error(error, "option --pp-partition: field 'layers per stage': expected %d "
+                               "numbers (pp %d x virtual stages %d), got %d",
+                               n_vs, pp->P, pp->v, opt->n_pp_partition);
+        for (int i = 0; i < n_vs; i++) {
+            if (opt->pp_partition[i] < 1)
+                return input_error(error, "option --pp-partition: field 'layers per stage': expected at "
+                                   "least 1 layer per stage, got %d for stage %d",
+                                   opt->pp_partition[i], i);
+            sum += opt->pp_partition[i];
+            pp->vs_first[i + 1] = sum;
+        }
+        if (sum != pp->n_layers)
+            return input_error(error, "option --pp-partition: field 'layers per stage': expected %d "
+                               "layers in all (the model's), got %d",
+                               pp->n_layers, sum);
+        return true;
+    }
+    if (pp->n_layers % n_vs != 0)
+        return input_error(error, "option --pp: field 'stages': %d decoder layers do not split evenly "
+                           "over pp %d x virtual stages %d = %d; expected a divisor of %d, or "
+                           "give --pp-partition",
+                           pp->n_layers, pp->P, pp->v, n_vs, pp->n_layers);
+    for (int i = 0; i <= n_vs; i++)
+        pp->vs_first[i] = i * (pp->n_layers / n_vs);
+    return true;
+}
+
+/* The ranks of one stage as rank classes: one class when the stage's ranks are an arithmetic
+ * progression, else one per coordinate of the faster of tp and dp. */
+static void stage_classes(Pp *pp, int stage, GArray *stages)
+{
+    const StratLayout *lay = pp->g.layout;
+    int size[PAR_DIM_COUNT] = {lay->tp, lay->pp, lay->dp};
+    ParDim a = PAR_DIM_TP, b = PAR_DIM_DP;
+    if (lay->stride[a] > lay->stride[b])
+        a = PAR_DIM_DP, b = PAR_DIM_TP;
+    int base = stage * lay->stride[PAR_DIM_PP];
+    if (size[a] == 1 || size[a] * lay->stride[a] == lay->stride[b] || size[b] == 1) {
+        int stride = size[a] > 1 ? lay->stride[a] : lay->stride[b];
+        ir_class_add(pp->g.sched, base, size[a] * size[b], stride);
+        g_array_append_val(stages, stage);
+        return;
+    }
+    for (int x = 0; x < size[a]; x++) {
+        ir_class_add(pp->g.sched, base + x * lay->stride[a], size[b], lay->stride[b]);
+        g_array_append_val(stages, stage);
+    }
+}
+
+IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const StratOptions *opt,
+                              const StratLayout *layout, StratInfo *info, GError **error)
+{
+    Pp pp = {0};
+    Gen *g = &pp.g;
+    g->model = model, g->topo = topo, g->opt = opt, g->layout = layout;
+    g->mb = model->training.micro_batch;
+    g->ckpt_block = -1;
+    g->last_compute = -1;
+    g->compute_dtype = opt->mixed_precision ? opt->param_dtype : HW_DTYPE_FP32;
+    g->act_bytes = opt->mixed_precision ? hw_dtype_bytes(opt->param_dtype) : 4;
+    pp.act_bytes_scale = (double)g->act_bytes / hw_dtype_bytes(model->training.param_dtype);
+    pp.P = layout->pp, pp.T = layout->tp, pp.D = layout->dp;
+    pp.v = opt->pp_schedule == PP_SCHEDULE_INTERLEAVED ? MAX(1, opt->virtual_stages) : 1;
+    pp.m = MAX(1, opt->grad_accum);
+    pp.fsdp = opt->kind == STRAT_FSDP && opt->sharding != SHARD_NO_SHARD;
+    pp.S = pp.fsdp ? layout->shard_size : 1;
+    pp.ckpt = opt->activation_checkpointing;
+    pp.sp = opt->sequence_parallel && pp.T > 1;
+    if (!model_costs(&pp, error) || !partition(&pp, error)) {
+        g_free(pp.layer);
+        g_free(pp.vs_first);
+        return NULL;
+    }
+    pp.tp_bytes = (double)model->training.seq_len * model->hidden * g->act_bytes * g->mb;
+    pp.boundary_bytes = pp.layer[0].input * pp.act_bytes_scale * g->mb;
+
+    g->sched = ir_schedule_new(layout->nodes, layout->gpus_per_node);
+    ir_meta_set(g->sched, "model", model->name);
+    ir_meta_set(g->sched, "topology", topo->name);
+    ir_meta_set(g->sched, "strategy", opt->kind == STRAT_DDP ? "ddp" : strat_sharding_name(opt->sharding));
+    char *text = g_strdup_printf("%d", pp.T);
+    ir_meta_set(g->sched, "tp", text);
+    g_free(text);
+    text = g_strdup_printf("%d", pp.P);
+    ir_meta_set(g->sched, "pp", text);
+    g_free(text);
+    ir_meta_set(g->sched, "pp_schedule", strat_pp_schedule_name(opt->pp_schedule));
+    if (pp.T > 1)
+        pp.tp_group = ir_group_add(g->sched, "tp", pp.T, layout->stride[PAR_DIM_TP]);
+    int dp_stride = layout->stride[PAR_DIM_DP];
+    if (pp.fsdp && pp.S < pp.D) {
+        pp.dp_group = ir_group_add(g->sched, "dp_shard", pp.S, dp_stride);
+        pp.rep_group = ir_group_add(g->sched, "dp_replicate", pp.D / pp.S, dp_stride * pp.S);
+    } else if (pp.D > 1) {
+        pp.dp_group = ir_group_add(g->sched, "dp", pp.D, dp_stride);
+        pp.rep_group = pp.dp_group;
+    }
+    pp.gather_op = g_new(int, pp.n_layers);
+    pp.last_bwd = g_new(int, pp.n_layers);
+    pp.bwd_count = g_new0(int, pp.v);
+    pp.dp_ops = g_array_new(FALSE, FALSE, sizeof(int));
+
+    GArray *stages = g_array_new(FALSE, FALSE, sizeof(int));
+    for (int s = 0; s < pp.P; s++)
+        stage_classes(&pp, s, stages);
+    for (int c = 0; c < g->sched->n_classes; c++) {
+        g->cls = g->sched->classes[c];
+        stage_program(&pp, g_array_index(stages, int, c));
+    }
+    info->n_class_stage = (int)stages->len;
+    info->class_stage = (int *)(void *)g_array_free(stages, FALSE);
+    info->n_units = pp.fsdp ? pp.n_layers : 0;
+    info->samples_per_step = g->mb * pp.m / (double)(pp.T * pp.P);
+    info->tokens_per_step = info->samples_per_step * (model->token_input ? model->training.seq_len : 1);
+    char *order = strat_order_name(opt->order);
+    info->wrap_description = g_strdup_printf(
+        "pipeline %s: %d stage%s x %d chunk%s, %d..%d decoder layers per chunk, %d micro-batches; "
+        "tensor parallel %d%s; data parallel %d; placement %s%s",
+        strat_pp_schedule_name(opt->pp_schedule), pp.P, pp.P == 1 ? "" : "s", pp.v,
+        pp.v == 1 ? "" : "s", pp.vs_first[1] - pp.vs_first[0],
+        pp.vs_first[pp.P * pp.v] - pp.vs_first[pp.P * pp.v - 1], pp.m, pp.T,
+        pp.sp ? " with sequence parallelism" : "", pp.D, order,
+        pp.fsdp ? "; FSDP gathers each layer once per step (reshard_after_forward off)" : "");
+    g_free(order);
+    g_array_free(pp.dp_ops, TRUE);
+    g_free(pp.gather_op);
+    g_free(pp.last_bwd);
+    g_free(pp.bwd_count);
+    g_free(pp.layer);
+    g_free(pp.vs_first);
+    return g->sched;
+}
