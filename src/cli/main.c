@@ -13,6 +13,7 @@ typedef struct {
 } Subcommand;
 
 static const Subcommand subcommands[] = {
+    {"scale", cli_scale, "scaling study over node counts and strategies: table, CSV, figures, report"},
     {NULL, NULL, NULL},
 };
 

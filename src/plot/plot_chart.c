@@ -61,7 +61,7 @@ void plot_stacked_bars(PlotFigure *fig, int n_bars, const double *x, char *const
         char *q = plot_quote(seg_names[k]);
         g_string_append_printf(fig->plot,
                                "%s\"%s.dat\" index %d using 1:(($2+$3)/2):($1-0.38):($1+0.38):2:3 with boxxyerror "
-                               "fc rgb %s title \"%s\"",
+                               "fc rgb %s fs solid 1.0 noborder title \"%s\"",
                                block ? ", \\\n        " : "", fig->name, block, seg_colours[k], q);
         g_free(q);
         block++;

@@ -133,9 +133,11 @@ static bool figure_lines(PlotSet *set, const PlotScale *sc, bool eff, GError **e
         g_string_append(fig->data, "\n\n");
         char *q = plot_quote(sc->strategies[si]);
         g_string_append_printf(fig->plot,
-                               "%s\"%s.dat\" index %d using 1:2 with linespoints lt %d title \"%s\", \\\n"
+                               /* the key entry on its own: a strategy that never fits has no line */
+                               "%sNaN with linespoints lt %d title \"%s\", \\\n"
+                               "        \"%s.dat\" index %d using 1:2 with linespoints lt %d notitle, \\\n"
                                "        \"\" index %d using 1:3 with points lt %d pt 2 ps 3 lw 3 notitle",
-                               si ? ", \\\n        " : "", fig->name, si, si + 1, q, si, si + 1);
+                               si ? ", \\\n        " : "", si + 1, q, fig->name, si, si + 1, si, si + 1);
         g_free(q);
     }
     if (any_oom)
