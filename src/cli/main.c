@@ -14,6 +14,7 @@ typedef struct {
 
 static const Subcommand subcommands[] = {
     {"scale", cli_scale, "scaling study over node counts and strategies: table, CSV, figures, report"},
+    {"compare-traces", cli_compare_traces, "real against simulated from two Chrome traces: table and figures"},
     {NULL, NULL, NULL},
 };
 

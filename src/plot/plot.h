@@ -86,4 +86,13 @@ char *plot_scale_csv(const PlotScale *sc);
 bool plot_scale_figures(PlotSet *set, const PlotScale *sc, GError **error);
 bool plot_report_scale(const char *dir, unsigned formats, const PlotScale *sc, GError **error);
 
+/* Real against simulated, from two Chrome traces (fsdpsim's --trace, or a PyTorch profiler trace
+ * for the real run): compare_timeline (both timelines, real rows above simulated rows) and
+ * compare_error (busy time per op kind, side by side, with the relative error). Appends a table
+ * of busy time per kind to `table` when given; set may be NULL for the table alone. */
+bool plot_compare_traces(PlotSet *set, const char *real_file, const char *sim_file, const char *title,
+                         GString *table, GError **error);
+/* The colour (a style.gp variable) of an op kind: compute, allgather, ..., send/recv, memcpy, host. */
+const char *plot_kind_colour(const char *kind);
+
 #endif

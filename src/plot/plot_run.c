@@ -34,18 +34,7 @@ static const char *category_name(int cat)
 
 static const char *category_colour(int cat)
 {
-    static const char *colours[CAT_COUNT] = {
-        [CAT_COMPUTE] = "okabe_blue",
-        [CAT_COLL0 + IR_COLL_ALLGATHER] = "okabe_orange",
-        [CAT_COLL0 + IR_COLL_REDUCE_SCATTER] = "okabe_vermillion",
-        [CAT_COLL0 + IR_COLL_ALLREDUCE] = "okabe_green",
-        [CAT_COLL0 + IR_COLL_BROADCAST] = "okabe_purple",
-        [CAT_COLL0 + IR_COLL_ALLTOALL] = "okabe_yellow",
-        [CAT_P2P] = "okabe_sky",
-        [CAT_MEMCPY] = "okabe_black",
-        [CAT_HOST] = "grey",
-    };
-    return colours[cat];
+    return plot_kind_colour(cat == CAT_MEMCPY ? "memcpy" : category_name(cat));
 }
 
 static int op_category(const IrOp *op)
@@ -112,9 +101,9 @@ static bool figure_timeline(PlotSet *set, const Report *rep, const char *title, 
         g_string_append(fig->plot, "NaN notitle");
     g_string_append_c(fig->plot, '\n');
     g_string_append_printf(fig->settings,
-                           "set xlabel \"time in the step (ms)\"\nset ytics (%s)\nset yrange [%g:%g] reverse\n"
+                           "set xlabel \"time in the step (ms)\"\nset ytics (%s)\nset yrange [%g:%g]\n"
                            "set xrange [0:%.6f]\nunset grid\nset grid xtics\nset key outside bottom center horizontal\n",
-                           tics->str, -0.6, row - 0.4, sim_ns_to_s(rep->sim->makespan_ns) * 1e3);
+                           tics->str, row - 0.4, -0.6, sim_ns_to_s(rep->sim->makespan_ns) * 1e3);
     g_string_free(tics, TRUE);
     g_free(first_row);
     return plot_figure_finish(set, fig, error);

@@ -131,6 +131,15 @@ t_report_scale() {
     grep -q '| hybrid_shard | 2 | 8 |' "$W/srep/README.md" || fail "README table lacks the hybrid_shard 2-node row"
 }
 
+t_compare_traces_figures() {
+    "$FSDPSIM" "${BASE[@]}" -n 2 -s hybrid --trace "$W/sim.json" >/dev/null || fail "no trace" || return 1
+    fsd compare-traces --real "$W/sim.json" --simulated "$W/sim.json" --plot "$W/cmp" --plot-format png
+    expect_rc 0 || return 1
+    files_ok "$W/cmp" compare_timeline compare_error || return 1
+    png_ok "$W/cmp/compare_timeline.png" || return 1
+    png_ok "$W/cmp/compare_error.png"
+}
+
 # --- cases that always run --------------------------------------------------------------------
 
 t_no_gnuplot_still_writes_data_and_scripts() {
@@ -165,6 +174,33 @@ t_figure_files_are_deterministic() {
     for f in timeline.dat timeline.gp memory.dat memory.gp memory_breakdown.dat memory_breakdown.gp; do
         cmp -s "$W/d1/$f" "$W/d2/$f" || fail "$f differs between two runs" || return 1
     done
+}
+
+t_compare_traces_table() {
+    "$FSDPSIM" "${BASE[@]}" -n 2 -s hybrid --trace "$W/a.json" >/dev/null || fail "no trace" || return 1
+    # a trace against itself: every kind's error is exactly 0
+    fsd compare-traces --real "$W/a.json" --simulated "$W/a.json"
+    expect_rc 0 || return 1
+    grep -q '^allgather .* 0.0%$' "$OUT" || fail "allgather row missing or non-zero error" || return 1
+    [ "$(grep -c '%$' "$OUT")" -eq "$(grep -c '0.0%$' "$OUT")" ] || fail "a trace differs from itself" || return 1
+    # a PyTorch profiler trace (DLRM, 8 x V100): its NCCL kernels are classified by name
+    local k=$SRC/../shared/data/kineto/dlrm-v100-8rank/worker0_step_12.1694128201545.pt.trace.json
+    if [ -f "$k" ]; then
+        fsd compare-traces --real "$k" --simulated "$W/a.json"
+        expect_rc 0 || return 1
+        grep -q '^send/recv ' "$OUT" || fail "ncclKernel_SendRecv not counted as send/recv" || return 1
+        grep -q '^allreduce ' "$OUT" || fail "ncclKernel_AllReduce not counted" || return 1
+    fi
+}
+
+t_compare_traces_bad_input() {
+    echo 'not json' >"$W/bad.json"
+    "$FSDPSIM" "${BASE[@]}" -n 1 --trace "$W/ok.json" >/dev/null
+    fsd compare-traces --real "$W/bad.json" --simulated "$W/ok.json" --plot "$W/nope"
+    expect_input_error "bad.json" "field 'traceEvents'" "not JSON" || return 1
+    [ ! -e "$W/nope" ] || fail "a folder was created for bad input" || return 1
+    fsd compare-traces --simulated "$W/ok.json"
+    expect_input_error "--real" "required"
 }
 
 t_progress_only_on_a_terminal() {
@@ -213,10 +249,10 @@ t_scale_relays_simulation_errors() {
 }
 
 CASES_GNUPLOT=(t_run_figures_are_images t_run_svg_and_pdf t_regenerate_from_script t_scale_figures_are_images
-               t_scale_oom_is_marked t_report_run t_report_scale)
+               t_scale_oom_is_marked t_report_run t_report_scale t_compare_traces_figures)
 CASES=(t_no_gnuplot_still_writes_data_and_scripts t_scale_csv_is_deterministic t_figure_files_are_deterministic
        t_progress_only_on_a_terminal t_bad_plot_format t_plot_dir_not_creatable t_scale_bad_nodes
-       t_scale_relays_simulation_errors)
+       t_scale_relays_simulation_errors t_compare_traces_table t_compare_traces_bad_input)
 
 echo "1..$((${#CASES_GNUPLOT[@]} + ${#CASES[@]}))"
 n=0 failed=0
