@@ -89,7 +89,10 @@ PlotFigure *plot_figure_new(const char *name, const char *title)
     fig->settings = g_string_new(NULL);
     fig->plot = g_string_new(NULL);
     char *q = plot_quote(title);
-    g_string_append_printf(fig->settings, "set title \"%s\"\n", q);
+    /* centred on the whole figure, not on the plot area (which long tick labels push right), so
+     * that a long second line stays inside the figure */
+    g_string_append_printf(fig->settings, "set label 1000 \"%s\" at screen 0.5, screen 0.935 center front\n"
+                                          "set tmargin 5\n", q);
     g_free(q);
     return fig;
 }

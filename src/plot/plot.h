@@ -82,7 +82,8 @@ typedef struct {
 
 /* CSV of every point: one row per (strategy, nodes), the columns named in the header. */
 char *plot_scale_csv(const PlotScale *sc);
-/* throughput (per GPU), efficiency, breakdown (stacked step time), memory (stacked, capacity). */
+/* throughput (per GPU), efficiency, breakdown (stacked step time), memory (stacked, capacity);
+ * with one node count, breakdown and memory only. */
 bool plot_scale_figures(PlotSet *set, const PlotScale *sc, GError **error);
 bool plot_report_scale(const char *dir, unsigned formats, const PlotScale *sc, GError **error);
 

@@ -127,8 +127,12 @@ bool plot_report_scale(const char *dir, unsigned formats, const PlotScale *sc, G
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(p0, "model_name");
     const cJSON *topo = cJSON_GetObjectItemCaseSensitive(p0, "topology");
     GString *md = g_string_new(NULL);
-    g_string_append_printf(md, "# Scaling %s on %s\n\n", cJSON_IsString(model) ? model->valuestring : "?",
-                           cJSON_IsString(topo) ? topo->valuestring : "?");
+    const char *mname = cJSON_IsString(model) ? model->valuestring : "?";
+    const char *tname = cJSON_IsString(topo) ? topo->valuestring : "?";
+    if (sc->n_nodes > 1)
+        g_string_append_printf(md, "# Scaling %s on %s\n\n", mname, tname);
+    else
+        g_string_append_printf(md, "# %s on %d %s nodes: strategies compared\n\n", mname, sc->nodes[0], tname);
     if (sc->command)
         g_string_append_printf(md, "Simulated by fsdpsim:\n\n    %s\n\n", sc->command);
     /* the table: one row per point, the numbers a slide quotes */
@@ -147,11 +151,15 @@ bool plot_report_scale(const char *dir, unsigned formats, const PlotScale *sc, G
         g_strfreev(f);
     }
     g_strfreev(rows);
-    g_string_append(md, "\nEfficiency is throughput per GPU relative to the smallest node count at which the "
-                        "strategy fits in memory.\n\n");
+    if (sc->n_nodes > 1)
+        g_string_append(md, "\nEfficiency is throughput per GPU relative to the smallest node count at which "
+                            "the strategy fits in memory.");
+    g_string_append(md, "\n\n");
     if (ok) {
-        readme_figure(md, set, "throughput", "Throughput per GPU");
-        readme_figure(md, set, "efficiency", "Scaling efficiency");
+        if (sc->n_nodes > 1) {
+            readme_figure(md, set, "throughput", "Throughput per GPU");
+            readme_figure(md, set, "efficiency", "Scaling efficiency");
+        }
         readme_figure(md, set, "breakdown", "Where the step time goes");
         readme_figure(md, set, "memory", "Memory per GPU at the peak");
         readme_files(md, set, "- `results.csv`: one row per strategy and node count. `results.json`: the "

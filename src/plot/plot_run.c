@@ -102,7 +102,7 @@ static bool figure_timeline(PlotSet *set, const Report *rep, const char *title, 
     g_string_append_c(fig->plot, '\n');
     g_string_append_printf(fig->settings,
                            "set xlabel \"time in the step (ms)\"\nset ytics (%s)\nset yrange [%g:%g]\n"
-                           "set xrange [0:%.6f]\nunset grid\nset grid xtics\nset key outside bottom center horizontal\n",
+                           "set xrange [0:%.6f]\nunset grid\nset grid xtics\nset key outside bottom center horizontal maxcols 4\n",
                            tics->str, row - 0.4, -0.6, sim_ns_to_s(rep->sim->makespan_ns) * 1e3);
     g_string_free(tics, TRUE);
     g_free(first_row);

@@ -106,6 +106,9 @@ static char *scale_title(const PlotScale *sc, const char *what)
 {
     const cJSON *p = point(sc, 0, 0);
     int gpn = (int)num(p, "gpus_per_node");
+    if (sc->n_nodes == 1)
+        return g_strdup_printf("%s\n%s on %s, %d nodes x %d GPUs", what, str(p, "model_name"), str(p, "topology"),
+                               sc->nodes[0], gpn);
     return g_strdup_printf("%s\n%s on %s, %d to %d nodes x %d GPUs", what, str(p, "model_name"), str(p, "topology"),
                            sc->nodes[0], sc->nodes[sc->n_nodes - 1], gpn);
 }
@@ -199,7 +202,7 @@ static bool figure_bars(PlotSet *set, const PlotScale *sc, bool memory, GError *
     char *t = scale_title(sc, memory ? "Memory per GPU at the peak" : "Where the step time goes");
     PlotFigure *fig = plot_figure_new(memory ? "memory" : "breakdown", t);
     g_free(t);
-    g_string_append_printf(fig->settings, "set xlabel \"nodes\"\nset ylabel \"%s\"\nset x2tics (%s) scale 0\nset link x2\n",
+    g_string_append_printf(fig->settings, "set xlabel \"nodes\"\nset ylabel \"%s\"\nset x2tics (%s) scale 0\nset link x2\nset tmargin 6.5\n",
                            memory ? "GiB per GPU" : "ms per step", groups->str);
     char *cap = g_strdup_printf("capacity %.1f GiB", capacity);
     plot_stacked_bars(fig, bars, x, labels, segs, memory ? mem_names : time_names,
@@ -217,6 +220,8 @@ static bool figure_bars(PlotSet *set, const PlotScale *sc, bool memory, GError *
 
 bool plot_scale_figures(PlotSet *set, const PlotScale *sc, GError **error)
 {
-    return figure_lines(set, sc, false, error) && figure_lines(set, sc, true, error) &&
+    /* one node count compares strategies: lines of one point each would show nothing */
+    bool lines = sc->n_nodes > 1;
+    return (!lines || (figure_lines(set, sc, false, error) && figure_lines(set, sc, true, error))) &&
            figure_bars(set, sc, false, error) && figure_bars(set, sc, true, error);
 }

@@ -205,7 +205,7 @@ static bool figure_timeline(PlotSet *set, const Trace *tr, const char *title, GE
     int n_rows = offset[1] + (int)tr[1].rows->len;
     g_string_append_printf(fig->settings,
                            "set xlabel \"time from the first event (ms)\"\nset ytics (%s)\nset yrange [%g:-0.6]\n"
-                           "set xrange [0:%.6f]\nunset grid\nset grid xtics\nset key outside bottom center horizontal\n"
+                           "set xrange [0:%.6f]\nunset grid\nset grid xtics\nset key outside bottom center horizontal maxcols 4\n"
                            "set arrow from graph 0, first %g to graph 1, first %g nohead lw 2 dt 2 lc rgb okabe_black\n",
                            tics->str, n_rows - 0.4, fmax(tr[0].span_us, tr[1].span_us) * 1e-3, offset[1] - 1.0,
                            offset[1] - 1.0);
