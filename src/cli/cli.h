@@ -12,6 +12,11 @@
 /* subcommands: argv[0] is "fsdpsim SUBCOMMAND" for --help's usage line */
 int cli_simulate(int argc, char **argv);
 int cli_collective(int argc, char **argv);
+int cli_scale(int argc, char **argv);
+int cli_compare_traces(int argc, char **argv);
+
+/* An output folder for --OPTION: exists and is writable, or can be created (figures.c). */
+bool cli_check_dir(const char *option, const char *dir, GError **error);
 
 /* the list of subcommands, for --help */
 const char *cli_subcommands_help(void);

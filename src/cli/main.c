@@ -14,6 +14,8 @@ typedef struct {
 
 static const Subcommand subcommands[] = {
     {"collective", cli_collective, "an nccl-tests sweep of one collective, simulated"},
+    {"scale", cli_scale, "scaling study over node counts and strategies: table, CSV, figures, report"},
+    {"compare-traces", cli_compare_traces, "real against simulated from two Chrome traces: table and figures"},
     {NULL, NULL, NULL},
 };
 

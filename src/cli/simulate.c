@@ -1,6 +1,7 @@
 /* fsdpsim (no subcommand): simulate one training job and print what it costs. */
 #include "cli.h"
 #include "parallel.h"
+#include "figures.h"
 #include "../coll/coll.h"
 #include "../core/sim.h"
 #include "../hw/hw.h"
@@ -21,6 +22,7 @@ typedef struct {
     char *model, *topology, *strategy, *sharding, *wrap, *backward_prefetch;
     char *limit_all_gathers, *param_dtype, *reduce_dtype, *optimizer, *nccl_algo, *nccl_proto;
     char *trace, *emit_schedule, *schedule;
+    char *plot, *plot_format, *report; /* figures.c */
     int nodes, gpus_per_node, seq_len, micro_batch, grad_accum, shard_group_size;
     char *bucket_cap_mb; /* text: GOption would accept "nan" and "inf" as doubles */
     gboolean forward_prefetch, cpu_offload, activation_checkpointing, mixed_precision_off;
@@ -130,7 +132,8 @@ static int run(CliOptions *cli, GError **error)
     const char *model_file = cli->model ? cli->model : model_default;
     const char *topo_file = cli->topology ? cli->topology : topo_default;
     if (!cli_check_writable("trace", cli->trace, error) ||
-        !cli_check_writable("emit-schedule", cli->emit_schedule, error))
+        !cli_check_writable("emit-schedule", cli->emit_schedule, error) ||
+        !cli_figures_check(cli->plot, cli->report, cli->plot_format, error))
         return 2;
     if (cli->seq_len < 0 || cli->seq_len > (1 << 22))
         return cli_input_error(error, "option --seq-len: expected 1..4194304, got %d", cli->seq_len), 2;
@@ -232,6 +235,10 @@ static int run(CliOptions *cli, GError **error)
         }
         cJSON_free(text);
     }
+    if (!cli_figures_write(cli->plot, cli->report, cli->plot_format, &rep, error)) {
+        report_clear(&rep);
+        goto out;
+    }
     report_clear(&rep);
     status = 0;
 out:
@@ -286,6 +293,9 @@ int cli_simulate(int argc, char **argv)
         {"trace", 0, 0, G_OPTION_ARG_FILENAME, &cli.trace, "Write a Chrome trace (open in ui.perfetto.dev)", "FILE"},
         {"emit-schedule", 0, 0, G_OPTION_ARG_FILENAME, &cli.emit_schedule, "Write the schedule (versioned JSON) that fsdprun executes", "FILE"},
         {"schedule", 0, 0, G_OPTION_ARG_FILENAME, &cli.schedule, "Simulate a schedule file instead of generating one", "FILE"},
+        {"plot", 0, 0, G_OPTION_ARG_FILENAME, &cli.plot, "Write figures (timeline, memory, memory breakdown) with their data and gnuplot scripts to DIR", "DIR"},
+        {"plot-format", 0, 0, G_OPTION_ARG_STRING, &cli.plot_format, "Image formats for --plot and --report: png, svg, pdf, comma-separated [png,svg,pdf]", "LIST"},
+        {"report", 0, 0, G_OPTION_ARG_FILENAME, &cli.report, "Write a report folder: figures, JSON, CSV, trace and a README.md showing them", "DIR"},
         {"version", 0, 0, G_OPTION_ARG_NONE, &cli.version, "Print the version", NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
     GOptionContext *ctx = g_option_context_new("- simulate data-parallel training (DDP, FSDP) on HPC machines");
@@ -320,5 +330,6 @@ int cli_simulate(int argc, char **argv)
     g_free(cli.nccl_algo), g_free(cli.nccl_proto), g_free(cli.trace), g_free(cli.emit_schedule);
     g_free(cli.schedule), g_free(cli.bucket_cap_mb);
     g_free(cli.par.pp_schedule), g_free(cli.par.placement), g_free(cli.par.pp_partition);
+    g_free(cli.plot), g_free(cli.plot_format), g_free(cli.report);
     return status;
 }

@@ -1,0 +1,72 @@
+# efficiency: written by fsdpsim. Draw it again with: gnuplot efficiency.gp
+# (in this folder; it reads efficiency.dat)
+
+# fsdpsim figure style: the top of every .gp script fsdpsim writes (src/plot embeds this file).
+# Change fonts, sizes and colours here, or in a written script, then re-run: gnuplot NAME.gp
+#
+# Sized for slides: 16:9, fonts and lines readable from the back of a room.
+# Palette: Okabe & Ito, "Color Universal Design" (https://jfly.uni-koeln.de/color/), safe for the
+# common forms of colour blindness; line styles and point types differ too, for greyscale prints.
+font_name = "Sans"
+font_size = 16          # points in the PDF; PNG and SVG scale it to their size in pixels
+png_size = "1600,900"   # pixels
+pdf_size = "13.333in,7.5in"  # a 16:9 PowerPoint/Beamer slide
+line_width = 2
+
+okabe_blue = "#0072B2"
+okabe_orange = "#E69F00"
+okabe_vermillion = "#D55E00"
+okabe_green = "#009E73"
+okabe_purple = "#CC79A7"
+okabe_sky = "#56B4E9"
+okabe_yellow = "#F0E442"
+okabe_black = "#000000"
+grey = "#999999"
+
+set linetype 1 lc rgb okabe_blue lw 3 pt 7 ps 1.8 dt 1
+set linetype 2 lc rgb okabe_orange lw 3 pt 5 ps 1.8 dt 1
+set linetype 3 lc rgb okabe_green lw 3 pt 9 ps 2.0 dt 1
+set linetype 4 lc rgb okabe_vermillion lw 3 pt 13 ps 2.0 dt 1
+set linetype 5 lc rgb okabe_purple lw 3 pt 11 ps 2.0 dt 1
+set linetype 6 lc rgb okabe_sky lw 3 pt 15 ps 2.0 dt 1
+set linetype 7 lc rgb okabe_yellow lw 3 pt 3 ps 2.0 dt 1
+set linetype 8 lc rgb okabe_black lw 3 pt 1 ps 2.0 dt 1
+set linetype cycle 8
+
+set border lw 1.5
+set grid back lc rgb "#d0d0d0" lw 1
+set key noenhanced samplen 2 spacing 1.1
+set tics nomirror out
+set style fill solid 1.0 border rgb "#404040"
+set datafile separator whitespace
+set datafile missing "NaN"
+
+# --- the figure ---
+set label 1000 "Scaling efficiency\nGPT-3 XL (1.3B) on juwels-booster, 1 to 64 nodes x 4 GPUs" at screen 0.5, screen 0.935 center front
+set tmargin 5
+set logscale x 2
+set xrange [3.07692:332.8]
+set xlabel "GPUs"
+set ylabel "scaling efficiency (%)"
+set key outside bottom center horizontal
+set yrange [0:115]
+set arrow from graph 0, first 100 to graph 1, first 100 nohead back lw 2 dt 3 lc rgb grey
+
+# the formats to draw: any of png svg pdf
+formats = "png"
+do for [format in formats] {
+    if (format eq "png") { set terminal pngcairo size @png_size noenhanced font sprintf("%s,%g", font_name, font_size*5/3.0) linewidth line_width }
+    if (format eq "svg") { set terminal svg size @png_size noenhanced font sprintf("%s,%g", font_name, font_size*5/3.0) linewidth line_width }
+    if (format eq "pdf") { set terminal pdfcairo size @pdf_size noenhanced font sprintf("%s,%g", font_name, font_size) linewidth line_width }
+    set output "efficiency.".format
+    plot NaN with linespoints lt 1 title "ddp", \
+        "efficiency.dat" index 0 using 1:2 with linespoints lt 1 notitle, \
+        "" index 0 using 1:3 with points lt 1 pt 2 ps 3 lw 3 notitle, \
+        NaN with linespoints lt 2 title "full_shard", \
+        "efficiency.dat" index 1 using 1:2 with linespoints lt 2 notitle, \
+        "" index 1 using 1:3 with points lt 2 pt 2 ps 3 lw 3 notitle, \
+        NaN with linespoints lt 3 title "hybrid_shard", \
+        "efficiency.dat" index 2 using 1:2 with linespoints lt 3 notitle, \
+        "" index 2 using 1:3 with points lt 3 pt 2 ps 3 lw 3 notitle
+    unset output
+}

@@ -1,0 +1,39 @@
+# fsdpsim figure style: the top of every .gp script fsdpsim writes (src/plot embeds this file).
+# Change fonts, sizes and colours here, or in a written script, then re-run: gnuplot NAME.gp
+#
+# Sized for slides: 16:9, fonts and lines readable from the back of a room.
+# Palette: Okabe & Ito, "Color Universal Design" (https://jfly.uni-koeln.de/color/), safe for the
+# common forms of colour blindness; line styles and point types differ too, for greyscale prints.
+font_name = "Sans"
+font_size = 16          # points in the PDF; PNG and SVG scale it to their size in pixels
+png_size = "1600,900"   # pixels
+pdf_size = "13.333in,7.5in"  # a 16:9 PowerPoint/Beamer slide
+line_width = 2
+
+okabe_blue = "#0072B2"
+okabe_orange = "#E69F00"
+okabe_vermillion = "#D55E00"
+okabe_green = "#009E73"
+okabe_purple = "#CC79A7"
+okabe_sky = "#56B4E9"
+okabe_yellow = "#F0E442"
+okabe_black = "#000000"
+grey = "#999999"
+
+set linetype 1 lc rgb okabe_blue lw 3 pt 7 ps 1.8 dt 1
+set linetype 2 lc rgb okabe_orange lw 3 pt 5 ps 1.8 dt 1
+set linetype 3 lc rgb okabe_green lw 3 pt 9 ps 2.0 dt 1
+set linetype 4 lc rgb okabe_vermillion lw 3 pt 13 ps 2.0 dt 1
+set linetype 5 lc rgb okabe_purple lw 3 pt 11 ps 2.0 dt 1
+set linetype 6 lc rgb okabe_sky lw 3 pt 15 ps 2.0 dt 1
+set linetype 7 lc rgb okabe_yellow lw 3 pt 3 ps 2.0 dt 1
+set linetype 8 lc rgb okabe_black lw 3 pt 1 ps 2.0 dt 1
+set linetype cycle 8
+
+set border lw 1.5
+set grid back lc rgb "#d0d0d0" lw 1
+set key noenhanced samplen 2 spacing 1.1
+set tics nomirror out
+set style fill solid 1.0 border rgb "#404040"
+set datafile separator whitespace
+set datafile missing "NaN"
