@@ -1,0 +1,369 @@
+/* run_exec: one thread per stream of the rank's class, each running its ops in issue order after
+ * their dependencies (the explicit ones and, for GPU streams, the host op that issued them: the
+ * same rules as the simulator's engine, src/core/sim.c). A watchdog aborts the whole MPI job when
+ * nothing has finished for timeout_s, naming the op every stream is stuck on. */
+#include "run.h"
+
+#include "../core/sim.h"
+#include "../util/cfg.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* GEMM mode runs the op's FLOPs as square sgemm tiles of this size: the IR keeps FLOPs and bytes,
+ * not the GEMM's shape. 256 is large enough for OpenBLAS to reach its single-core rate. */
+#define GEMM_TILE 256
+#define COPY_BLOCK (8u << 20)
+
+typedef struct Exec Exec;
+
+typedef struct {
+    Exec *x;
+    int stream;
+    GArray *ops;          /* of int: this stream's ops in issue order */
+    char *buf, *scratch;  /* collective / p2p buffers, sized for the largest op */
+    size_t buf_bytes, scratch_bytes;
+    float *a, *b, *c;     /* GEMM tiles */
+    char *copy_src, *copy_dst;
+    atomic_int current;   /* op being waited on or run, -1 when idle */
+} StreamCtx;
+
+struct Exec {
+    const IrSchedule *s;
+    const IrClass *c;
+    const RunOptions *opt;
+    SimConfig cfg;
+    RunComms *comms;
+    int rank;
+    int n_ops;
+    GArray **deps;        /* per op: every op it waits for */
+    int *tag;             /* per collective: its sequence number on its group */
+    int64_t *dur_ns;      /* modelled duration (emulate) */
+    uint8_t *done;
+    int64_t *start_ns, *end_ns; /* of the current iteration */
+    int64_t t0_ns;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    StreamCtx *streams;
+    atomic_llong last_progress_ns;
+    atomic_int phase;     /* iteration running, or -1 - k at the barrier before iteration k */
+    atomic_bool stop;
+};
+
+static int class_of_rank(const IrSchedule *s, int rank)
+{
+    for (int c = 0; c < s->n_classes; c++)
+        if (ir_class_has_rank(s->classes[c], rank))
+            return c;
+    return -1;
+}
+
+bool run_comms_build(const IrSchedule *s, int rank, RunComms *comms, GError **error)
+{
+    comms->n_groups = s->n_groups;
+    comms->group_comm = g_new0(MPI_Comm, MAX(1, s->n_groups));
+    for (int g = 0; g < s->n_groups; g++) {
+        const IrGroup *grp = &s->groups[g];
+        if (grp->size < 1 || grp->stride < 1 || s->world % (grp->size * grp->stride) != 0) {
+            g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                        "schedule: field 'groups[%d]': expected a family of groups that partitions "
+                        "the %d ranks, got size %d stride %d", g, s->world, grp->size, grp->stride);
+            return false;
+        }
+        int *members = g_new(int, grp->size);
+        ir_group_members(s, grp, rank, members);
+        /* color: the group's lowest rank; key: the world rank, so rings run in rank order and
+         * cross each node boundary once per direction, as NCCL's rings do */
+        MPI_Comm_split(MPI_COMM_WORLD, members[0], rank, &comms->group_comm[g]);
+        g_free(members);
+    }
+    MPI_Comm_dup(MPI_COMM_WORLD, &comms->p2p);
+    return true;
+}
+
+void run_comms_free(RunComms *comms)
+{
+    for (int g = 0; g < comms->n_groups; g++)
+        MPI_Comm_free(&comms->group_comm[g]);
+    g_free(comms->group_comm);
+    MPI_Comm_free(&comms->p2p);
+}
+
+static void add_dep(GArray *deps, int d)
+{
+    if (d >= 0)
+        g_array_append_val(deps, d);
+}
+
+static void exec_prepare(Exec *x)
+{
+    const IrClass *c = x->c;
+    int n = x->n_ops;
+    x->deps = g_new(GArray *, n);
+    x->tag = g_new0(int, n);
+    x->dur_ns = g_new0(int64_t, n);
+    x->done = g_new0(uint8_t, n);
+    x->start_ns = g_new0(int64_t, n);
+    x->end_ns = g_new0(int64_t, n);
+    int *group_seq = g_new0(int, MAX(1, x->s->n_groups));
+    int last_host = -1;
+    int *last_on_stream = g_new(int, c->n_streams);
+    for (int i = 0; i < c->n_streams; i++)
+        last_on_stream[i] = -1;
+    for (int i = 0; i < n; i++) {
+        const IrOp *op = ir_op(c, i);
+        GArray *d = x->deps[i] = g_array_new(FALSE, FALSE, sizeof(int));
+        const uint32_t *explicit_deps = ir_op_deps(c, op);
+        for (uint32_t k = 0; k < op->n_deps; k++)
+            add_dep(d, (int)explicit_deps[k]);
+        /* the previous op on the stream is implied by the thread's order */
+        bool host = c->streams[op->stream].host;
+        if (!host && last_host != last_on_stream[op->stream])
+            add_dep(d, last_host);
+        if (host)
+            last_host = i;
+        last_on_stream[op->stream] = i;
+        if (op->kind == IR_OP_COLL)
+            x->tag[i] = group_seq[op->u.coll.group]++ % 32000;
+        x->dur_ns[i] = sim_op_duration_ns(&x->cfg, op);
+        g_array_append_val(x->streams[op->stream].ops, i);
+    }
+    g_free(group_seq);
+    g_free(last_on_stream);
+}
+
+static void *xmalloc_touched(size_t bytes)
+{
+    char *p = g_malloc(MAX(bytes, 64));
+    memset(p, 0, MAX(bytes, 64)); /* first touch now, not inside a timed iteration */
+    return p;
+}
+
+static void stream_buffers(Exec *x, StreamCtx *sc)
+{
+    for (guint k = 0; k < sc->ops->len; k++) {
+        const IrOp *op = ir_op(x->c, g_array_index(sc->ops, int, k));
+        if (op->kind == IR_OP_COLL) {
+            int n = x->s->groups[op->u.coll.group].size;
+            size_t b = run_coll_buffer_bytes((IrCollKind)op->u.coll.coll, op->u.coll.bytes, n);
+            sc->buf_bytes = MAX(sc->buf_bytes, b);
+            sc->scratch_bytes = MAX(sc->scratch_bytes, b / (size_t)n);
+        } else if (op->kind == IR_OP_SEND || op->kind == IR_OP_RECV) {
+            sc->buf_bytes = MAX(sc->buf_bytes, (size_t)op->u.p2p.bytes);
+        }
+    }
+    sc->buf = xmalloc_touched(sc->buf_bytes);
+    sc->scratch = xmalloc_touched(MAX(sc->scratch_bytes, sc->buf_bytes)); /* MPI reduce_scatter, alltoall */
+    if (x->opt->mode == RUN_MODE_GEMM) {
+        size_t tile = (size_t)GEMM_TILE * GEMM_TILE * sizeof(float);
+        sc->a = xmalloc_touched(tile);
+        sc->b = xmalloc_touched(tile);
+        sc->c = xmalloc_touched(tile);
+        sc->copy_src = xmalloc_touched(COPY_BLOCK);
+        sc->copy_dst = xmalloc_touched(COPY_BLOCK);
+    }
+}
+
+/* gemm mode: the op's FLOPs as sgemm tiles, its memory traffic as copies (read + write). */
+static void run_real_compute(StreamCtx *sc, double flops, double bytes)
+{
+    double tile_flops = 2.0 * GEMM_TILE * GEMM_TILE * GEMM_TILE;
+    long tiles = lround(flops / tile_flops);
+    for (long t = 0; t < tiles; t++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, GEMM_TILE, GEMM_TILE, GEMM_TILE, 1.0f,
+                    sc->a, GEMM_TILE, sc->b, GEMM_TILE, 0.0f, sc->c, GEMM_TILE);
+    double left = bytes / 2;
+    while (left >= 1) {
+        size_t n = (size_t)MIN(left, (double)COPY_BLOCK);
+        memcpy(sc->copy_dst, sc->copy_src, n);
+        left -= (double)n;
+    }
+}
+
+static void run_op(StreamCtx *sc, int i, int64_t start)
+{
+    Exec *x = sc->x;
+    const IrOp *op = ir_op(x->c, i);
+    bool real = x->opt->mode == RUN_MODE_GEMM;
+    switch (op->kind) {
+    case IR_OP_HOST:
+        run_sleep_until_ns(start + x->dur_ns[i]);
+        break;
+    case IR_OP_COMPUTE:
+        if (real)
+            run_real_compute(sc, op->u.compute.flops, op->u.compute.bytes);
+        else
+            run_sleep_until_ns(start + x->dur_ns[i]);
+        break;
+    case IR_OP_MEMCPY:
+        if (real)
+            run_real_compute(sc, 0, 2.0 * (double)op->u.memcpy.bytes);
+        else
+            run_sleep_until_ns(start + x->dur_ns[i]);
+        break;
+    case IR_OP_COLL:
+        run_coll(x->opt->coll, (IrCollKind)op->u.coll.coll, op->u.coll.bytes,
+                 x->comms->group_comm[op->u.coll.group], x->tag[i], sc->buf, sc->scratch,
+                 x->opt->poll_us);
+        break;
+    case IR_OP_SEND:
+    case IR_OP_RECV: {
+        MPI_Request req;
+        int peer = x->rank + op->u.p2p.peer_offset, tag = (int)(op->u.p2p.tag % 32000);
+        if (op->kind == IR_OP_SEND)
+            MPI_Isend(sc->buf, (int)op->u.p2p.bytes, MPI_BYTE, peer, tag, x->comms->p2p, &req);
+        else
+            MPI_Irecv(sc->buf, (int)op->u.p2p.bytes, MPI_BYTE, peer, tag, x->comms->p2p, &req);
+        run_wait(1, &req, x->opt->poll_us);
+        break;
+    }
+    default: /* alloc/free: the buffers above are allocated once, before timing */
+        break;
+    }
+}
+
+static void *stream_main(void *arg)
+{
+    StreamCtx *sc = arg;
+    Exec *x = sc->x;
+    for (guint k = 0; k < sc->ops->len; k++) {
+        int i = g_array_index(sc->ops, int, k);
+        atomic_store(&sc->current, i);
+        GArray *deps = x->deps[i];
+        pthread_mutex_lock(&x->mu);
+        for (guint d = 0; d < deps->len; d++)
+            while (!x->done[g_array_index(deps, int, d)])
+                pthread_cond_wait(&x->cv, &x->mu);
+        pthread_mutex_unlock(&x->mu);
+        int64_t start = run_now_ns();
+        run_op(sc, i, start);
+        int64_t end = run_now_ns();
+        pthread_mutex_lock(&x->mu);
+        x->start_ns[i] = start - x->t0_ns;
+        x->end_ns[i] = end - x->t0_ns;
+        x->done[i] = 1;
+        pthread_cond_broadcast(&x->cv);
+        pthread_mutex_unlock(&x->mu);
+        atomic_store(&x->last_progress_ns, end);
+    }
+    atomic_store(&sc->current, -1);
+    return NULL;
+}
+
+static void *watchdog_main(void *arg)
+{
+    Exec *x = arg;
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    while (!atomic_load(&x->stop)) {
+        nanosleep(&pause, NULL);
+        double idle_s = (double)(run_now_ns() - atomic_load(&x->last_progress_ns)) * 1e-9;
+        if (idle_s < x->opt->timeout_s)
+            continue;
+        int phase = atomic_load(&x->phase);
+        GString *msg = g_string_new(NULL);
+        g_string_printf(msg, "fsdprun: rank %d: no progress for %.0f s (--timeout)", x->rank, idle_s);
+        if (phase < 0)
+            g_string_append_printf(msg, " at the barrier before iteration %d: another rank hung or died",
+                                   -1 - phase);
+        for (int s = 0; phase >= 0 && s < x->c->n_streams; s++) {
+            int i = atomic_load(&x->streams[s].current);
+            if (i >= 0)
+                g_string_append_printf(msg, "; stream %s waits in op %d (%s %s)", x->c->streams[s].name, i,
+                                       ir_op_kind_name(ir_op(x->c, i)->kind),
+                                       ir_class_string(x->c, ir_op(x->c, i)->name));
+        }
+        fprintf(stderr, "%s; aborting the job\n", msg->str);
+        fflush(stderr);
+        g_string_free(msg, TRUE);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    return NULL;
+}
+
+void run_times_free(RunTimes *t)
+{
+    g_free(t->start_ns);
+    g_free(t->end_ns);
+    g_free(t->iter_t0_ns);
+}
+
+bool run_execute(const IrSchedule *s, const HwTopology *topo, const RunOptions *opt, int rank,
+                 RunComms *comms, RunTimes *times, GError **error)
+{
+    int ci = class_of_rank(s, rank);
+    if (ci < 0) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "schedule: field 'classes': expected a rank class holding rank %d, got none", rank);
+        return false;
+    }
+    Exec x = {.s = s, .c = s->classes[ci], .opt = opt, .cfg = {.topo = topo}, .comms = comms, .rank = rank};
+    x.n_ops = ir_class_n_ops(x.c);
+    pthread_mutex_init(&x.mu, NULL);
+    pthread_cond_init(&x.cv, NULL);
+    x.streams = g_new0(StreamCtx, x.c->n_streams);
+    for (int k = 0; k < x.c->n_streams; k++) {
+        x.streams[k].x = &x;
+        x.streams[k].stream = k;
+        x.streams[k].ops = g_array_new(FALSE, FALSE, sizeof(int));
+        atomic_init(&x.streams[k].current, -1);
+    }
+    exec_prepare(&x);
+    for (int k = 0; k < x.c->n_streams; k++)
+        stream_buffers(&x, &x.streams[k]);
+
+    times->iters = opt->iters;
+    times->n_ops = x.n_ops;
+    times->start_ns = g_new0(int64_t, (size_t)opt->iters * x.n_ops);
+    times->end_ns = g_new0(int64_t, (size_t)opt->iters * x.n_ops);
+    times->iter_t0_ns = g_new0(int64_t, opt->iters);
+
+    atomic_init(&x.last_progress_ns, run_now_ns());
+    atomic_init(&x.stop, false);
+    atomic_init(&x.phase, -1);
+    pthread_t watchdog;
+    pthread_create(&watchdog, NULL, watchdog_main, &x);
+    pthread_t *threads = g_new(pthread_t, x.c->n_streams);
+    for (int it = 0; it < opt->warmup + opt->iters; it++) {
+        atomic_store(&x.phase, -1 - it);
+        atomic_store(&x.last_progress_ns, run_now_ns());
+        MPI_Request barrier;
+        MPI_Ibarrier(MPI_COMM_WORLD, &barrier);
+        run_wait(1, &barrier, opt->poll_us);
+        memset(x.done, 0, (size_t)x.n_ops);
+        x.t0_ns = run_now_ns();
+        atomic_store(&x.last_progress_ns, x.t0_ns);
+        atomic_store(&x.phase, it);
+        for (int k = 0; k < x.c->n_streams; k++)
+            pthread_create(&threads[k], NULL, stream_main, &x.streams[k]);
+        for (int k = 0; k < x.c->n_streams; k++)
+            pthread_join(threads[k], NULL);
+        int m = it - opt->warmup;
+        if (m >= 0) {
+            memcpy(&times->start_ns[(size_t)m * x.n_ops], x.start_ns, sizeof(int64_t) * x.n_ops);
+            memcpy(&times->end_ns[(size_t)m * x.n_ops], x.end_ns, sizeof(int64_t) * x.n_ops);
+            times->iter_t0_ns[m] = x.t0_ns;
+        }
+    }
+    atomic_store(&x.stop, true);
+    pthread_join(watchdog, NULL);
+
+    g_free(threads);
+    for (int k = 0; k < x.c->n_streams; k++) {
+        StreamCtx *sc = &x.streams[k];
+        g_array_free(sc->ops, TRUE);
+        g_free(sc->buf), g_free(sc->scratch), g_free(sc->a), g_free(sc->b), g_free(sc->c);
+        g_free(sc->copy_src), g_free(sc->copy_dst);
+    }
+    g_free(x.streams);
+    for (int i = 0; i < x.n_ops; i++)
+        g_array_free(x.deps[i], TRUE);
+    g_free(x.deps), g_free(x.tag), g_free(x.dur_ns), g_free(x.done), g_free(x.start_ns), g_free(x.end_ns);
+    pthread_mutex_destroy(&x.mu);
+    pthread_cond_destroy(&x.cv);
+    return true;
+}
