@@ -189,10 +189,11 @@ static int run(const char *nodes_text, const char *strategies_text, int jobs, bo
             goto out;
         }
         if (!WIFEXITED(p->wait_status) || WEXITSTATUS(p->wait_status) != 0) {
-            /* the simulation's own message, then which point it was */
-            fputs(p->err ? p->err : "", stderr);
-            fprintf(stderr, "fsdpsim scale: the simulation of --strategy %s --nodes %d failed\n",
+            /* one line: the simulation's own message, and which point it was */
+            char *msg = g_strstrip(g_strdup(p->err && *p->err ? p->err : "fsdpsim: the simulation failed"));
+            fprintf(stderr, "%s (in the point --strategy %s --nodes %d)\n", msg,
                     (char *)g_ptr_array_index(strategies, i / nodes->len), g_array_index(nodes, int, i % nodes->len));
+            g_free(msg);
             status = WIFEXITED(p->wait_status) && WEXITSTATUS(p->wait_status) == 2 ? 2 : 1;
             goto out;
         }
