@@ -12,6 +12,7 @@
 /* subcommands: argv[0] is "fsdpsim SUBCOMMAND" for --help's usage line */
 int cli_simulate(int argc, char **argv);
 int cli_compare(int argc, char **argv);
+int cli_validate(int argc, char **argv);
 
 /* the list of subcommands, for --help */
 const char *cli_subcommands_help(void);

@@ -13,6 +13,7 @@ typedef struct {
 } Subcommand;
 
 static const Subcommand subcommands[] = {
+    {"validate", cli_validate, "calibrate, simulate and run a job for real on an emulated cluster; print the error"},
     {"compare", cli_compare, "real run (fsdprun trace) beside the simulated one: step time, error per op kind"},
     {NULL, NULL, NULL},
 };
