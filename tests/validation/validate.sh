@@ -17,6 +17,12 @@ if [ "$(id -u)" -ne 0 ] || ! ip netns add "$probe" 2>/dev/null; then
     echo "skipped: needs root and network namespaces (ip netns add)"
     exit 77
 fi
+if ! { ip -n "$probe" link add probe0 type veth peer name probe1 &&
+       tc -n "$probe" qdisc add dev probe0 root tbf rate 1mbit burst 64k latency 10ms; } 2>/dev/null; then
+    ip netns del "$probe"
+    echo "skipped: this kernel cannot make veth links shaped with tc tbf"
+    exit 77
+fi
 ip netns del "$probe"
 cd "$SRC"
 if [ "$WHAT" = calibrate ]; then
