@@ -16,32 +16,50 @@ static void assert_near(double got, double want, double tol)
  * rank 1: one 0.4 s allreduce; both one 0.5 s compute. */
 static const char *REAL =
     "{\"traceEvents\":["
-    "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\"args\":{\"name\":\"rank 0 (real)\"}},"
-    "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":2,\"tid\":0,\"args\":{\"name\":\"rank 1 (real)\"}},"
-    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":1,\"tid\":2,\"ts\":0,\"dur\":200000,\"args\":{\"iter\":0}},"
-    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":1,\"tid\":2,\"ts\":1000000,\"dur\":200000,\"args\":{\"iter\":1}},"
-    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":1,\"tid\":2,\"ts\":2500000,\"dur\":200000,\"args\":{\"iter\":2}},"
-    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":2,\"tid\":2,\"ts\":10,\"dur\":400000,\"args\":{\"iter\":0}},"
-    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":2,\"tid\":2,\"ts\":1000010,\"dur\":400000,\"args\":{\"iter\":1}},"
-    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":2,\"tid\":2,\"ts\":2500010,\"dur\":400000,\"args\":{\"iter\":2}},"
-    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":0,\"dur\":500000,\"args\":{\"iter\":0}},"
-    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":1000000,\"dur\":500000,\"args\":{\"iter\":1}},"
-    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":2500000,\"dur\":500000,\"args\":{\"iter\":2}},"
-    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":2,\"tid\":1,\"ts\":0,\"dur\":500000,\"args\":{\"iter\":0}},"
-    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":2,\"tid\":1,\"ts\":1000000,\"dur\":500000,\"args\":{\"iter\":1}},"
-    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":2,\"tid\":1,\"ts\":2500000,\"dur\":500000,\"args\":{\"iter\":2}}"
+    "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\"args\":{\"name\":\"rank 0 "
+    "(real)\"}},"
+    "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":2,\"tid\":0,\"args\":{\"name\":\"rank 1 "
+    "(real)\"}},"
+    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":1,\"tid\":2,\"ts\":0,\"dur\":"
+    "200000,\"args\":{\"iter\":0}},"
+    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":1,\"tid\":2,\"ts\":1000000,"
+    "\"dur\":200000,\"args\":{\"iter\":1}},"
+    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":1,\"tid\":2,\"ts\":2500000,"
+    "\"dur\":200000,\"args\":{\"iter\":2}},"
+    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":2,\"tid\":2,\"ts\":10,\"dur\":"
+    "400000,\"args\":{\"iter\":0}},"
+    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":2,\"tid\":2,\"ts\":1000010,"
+    "\"dur\":400000,\"args\":{\"iter\":1}},"
+    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":2,\"tid\":2,\"ts\":2500010,"
+    "\"dur\":400000,\"args\":{\"iter\":2}},"
+    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":0,\"dur\":500000,"
+    "\"args\":{\"iter\":0}},"
+    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":1000000,\"dur\":"
+    "500000,\"args\":{\"iter\":1}},"
+    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":2500000,\"dur\":"
+    "500000,\"args\":{\"iter\":2}},"
+    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":2,\"tid\":1,\"ts\":0,\"dur\":500000,"
+    "\"args\":{\"iter\":0}},"
+    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":2,\"tid\":1,\"ts\":1000000,\"dur\":"
+    "500000,\"args\":{\"iter\":1}},"
+    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":2,\"tid\":1,\"ts\":2500000,\"dur\":"
+    "500000,\"args\":{\"iter\":2}}"
     "],\"otherData\":{\"generator\":\"fsdprun\",\"step_time_s\":[1.0,1.2,0.9]}}";
 
 /* Two classes: class 1 has 3 ranks (allreduce 0.3 s), class 2 has 1 rank (allreduce 0.7 s);
  * the last op ends at 1.1 s. */
-static const char *SIM =
-    "{\"traceEvents\":["
-    "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\"args\":{\"name\":\"rank class 0 (3 ranks from rank 0)\"}},"
-    "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":2,\"tid\":0,\"args\":{\"name\":\"rank class 1 (1 ranks from rank 3)\"}},"
-    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":1,\"tid\":2,\"ts\":0,\"dur\":300000},"
-    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":2,\"tid\":2,\"ts\":400000,\"dur\":700000},"
-    "{\"name\":\"memory in use (GiB)\",\"ph\":\"C\",\"pid\":1,\"ts\":5000000,\"args\":{\"tensors\":1}}"
-    "],\"otherData\":{\"generator\":\"fsdpsim\"}}";
+static const char *SIM = "{\"traceEvents\":["
+                         "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\"args\":{"
+                         "\"name\":\"rank class 0 (3 ranks from rank 0)\"}},"
+                         "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":2,\"tid\":0,\"args\":{"
+                         "\"name\":\"rank class 1 (1 ranks from rank 3)\"}},"
+                         "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":1,\"tid\":2,"
+                         "\"ts\":0,\"dur\":300000},"
+                         "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":2,\"tid\":2,"
+                         "\"ts\":400000,\"dur\":700000},"
+                         "{\"name\":\"memory in use "
+                         "(GiB)\",\"ph\":\"C\",\"pid\":1,\"ts\":5000000,\"args\":{\"tensors\":1}}"
+                         "],\"otherData\":{\"generator\":\"fsdpsim\"}}";
 
 static char *write_tmp(const char *name, const char *text)
 {
@@ -67,10 +85,11 @@ static void test_compare_numbers(void **state)
     assert_near(r.sim_s, 1.1, 1e-9);
     assert_near(r.error, 0.1, 1e-9); /* (1.1 - 1.0) / 1.0: the simulator is slower */
     assert_int_equal(r.kinds->len, 2);
-    const CmpKind *ar = &g_array_index(r.kinds, CmpKind, 0), *mm = &g_array_index(r.kinds, CmpKind, 1);
+    const CmpKind *ar = &g_array_index(r.kinds, CmpKind, 0),
+                  *mm = &g_array_index(r.kinds, CmpKind, 1);
     assert_string_equal(ar->kind, "allreduce"); /* sorted by name */
     assert_string_equal(mm->kind, "compute");
-    assert_near(ar->real_s, 0.3, 1e-9);                 /* (0.2 + 0.4) / 2 ranks */
+    assert_near(ar->real_s, 0.3, 1e-9);                    /* (0.2 + 0.4) / 2 ranks */
     assert_near(ar->sim_s, (3 * 0.3 + 1 * 0.7) / 4, 1e-9); /* weighted by ranks */
     assert_near(ar->real_calls, 1, 1e-12);
     assert_near(mm->real_s, 0.5, 1e-9);
@@ -81,13 +100,18 @@ static void test_compare_numbers(void **state)
     char *json = cmp_to_json(&r);
     cJSON *o = cJSON_Parse(json);
     assert_non_null(o);
-    assert_near(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "real"), "step_time_s")->valuedouble, 1.0, 1e-12);
-    assert_near(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "sim"), "step_time_s")->valuedouble, 1.1, 1e-9);
+    assert_near(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "real"), "step_time_s")->valuedouble,
+                1.0, 1e-12);
+    assert_near(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "sim"), "step_time_s")->valuedouble, 1.1,
+                1e-9);
     assert_near(cJSON_GetObjectItem(o, "error")->valuedouble, 0.1, 1e-9);
     cJSON *ar_json = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "op_kinds"), "allreduce");
     assert_near(cJSON_GetObjectItem(ar_json, "error")->valuedouble, (0.4 - 0.3) / 0.3, 1e-9);
     /* a kind the simulator never runs: -100 % */
-    assert_near(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "op_kinds"), "compute"), "error")->valuedouble, -1, 1e-12);
+    assert_near(cJSON_GetObjectItem(
+                    cJSON_GetObjectItem(cJSON_GetObjectItem(o, "op_kinds"), "compute"), "error")
+                    ->valuedouble,
+                -1, 1e-12);
     cJSON_Delete(o);
     g_free(json);
 
@@ -98,7 +122,8 @@ static void test_compare_numbers(void **state)
     assert_non_null(o);
     int x = 0, sim_pids = 0, real_names = 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, cJSON_GetObjectItem(o, "traceEvents")) {
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(o, "traceEvents"))
+    {
         const char *ph = cJSON_GetObjectItem(e, "ph")->valuestring;
         if (strcmp(ph, "X") == 0) {
             x++;
@@ -124,7 +149,8 @@ static void test_compare_numbers(void **state)
 
 static void expect_error(const char *real_text, const char *sim_text, const char *needle)
 {
-    char *real = write_tmp("fsd-test-real2.json", real_text), *sim = write_tmp("fsd-test-sim2.json", sim_text);
+    char *real = write_tmp("fsd-test-real2.json", real_text),
+         *sim = write_tmp("fsd-test-sim2.json", sim_text);
     CmpResult r;
     GError *error = NULL;
     assert_false(cmp_load(real, sim, &r, &error));
@@ -144,10 +170,12 @@ static void test_compare_errors(void **state)
     /* swapped files */
     expect_error(SIM, REAL, "field 'otherData.generator': expected \"fsdprun\"");
     expect_error(REAL, REAL, "expected \"fsdpsim\"");
-    expect_error("{\"traceEvents\":[],\"otherData\":{\"generator\":\"fsdprun\",\"step_time_s\":[]}}", SIM,
-                 "field 'otherData.step_time_s': expected a non-empty array");
-    expect_error("{\"traceEvents\":[],\"otherData\":{\"generator\":\"fsdprun\",\"step_time_s\":[1]}}", SIM,
-                 "expected complete (\"X\") events");
+    expect_error(
+        "{\"traceEvents\":[],\"otherData\":{\"generator\":\"fsdprun\",\"step_time_s\":[]}}", SIM,
+        "field 'otherData.step_time_s': expected a non-empty array");
+    expect_error(
+        "{\"traceEvents\":[],\"otherData\":{\"generator\":\"fsdprun\",\"step_time_s\":[1]}}", SIM,
+        "expected complete (\"X\") events");
     expect_error("{\"otherData\":{}}", SIM, "field 'traceEvents'");
     expect_error("not json", SIM, "fsd-test-real2.json");
 }
