@@ -18,6 +18,7 @@ int cli_compare_traces(int argc, char **argv);
 /* An output folder for --OPTION: exists and is writable, or can be created (figures.c). */
 bool cli_check_dir(const char *option, const char *dir, GError **error);
 int cli_compare(int argc, char **argv);
+int cli_validate(int argc, char **argv);
 
 /* the list of subcommands, for --help */
 const char *cli_subcommands_help(void);

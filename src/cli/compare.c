@@ -10,10 +10,14 @@ int cli_compare(int argc, char **argv)
     char *real = NULL, *sim = NULL, *trace = NULL;
     gboolean json = FALSE;
     GOptionEntry entries[] = {
-        {"real", 'r', 0, G_OPTION_ARG_FILENAME, &real, "Chrome trace of a real run (fsdprun --trace)", "FILE"},
-        {"sim", 's', 0, G_OPTION_ARG_FILENAME, &sim, "Chrome trace of the simulated run (fsdpsim --trace)", "FILE"},
-        {"trace", 0, 0, G_OPTION_ARG_FILENAME, &trace, "Write a merged Chrome trace: the median real iteration above the simulated step", "FILE"},
-        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object instead of the table", NULL},
+        {"real", 'r', 0, G_OPTION_ARG_FILENAME, &real,
+         "Chrome trace of a real run (fsdprun --trace)", "FILE"},
+        {"sim", 's', 0, G_OPTION_ARG_FILENAME, &sim,
+         "Chrome trace of the simulated run (fsdpsim --trace)", "FILE"},
+        {"trace", 0, 0, G_OPTION_ARG_FILENAME, &trace,
+         "Write a merged Chrome trace: the median real iteration above the simulated step", "FILE"},
+        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object instead of the table",
+         NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     GError *error = NULL;
@@ -21,9 +25,14 @@ int cli_compare(int argc, char **argv)
     int status = 0;
     if (!cli_parse("- compare a real run with the simulated one",
                    "Step time (median and range over the real iterations) and time per op kind, "
-                   "with error = (sim - real) / real.", NULL, entries, argc, argv, &error) ||
-        (!real && !cli_input_error(&error, "option --real: expected a trace file (fsdprun --trace), got nothing")) ||
-        (!sim && !cli_input_error(&error, "option --sim: expected a trace file (fsdpsim --trace), got nothing")) ||
+                   "with error = (sim - real) / real.",
+                   NULL, entries, argc, argv, &error) ||
+        (!real &&
+         !cli_input_error(&error,
+                          "option --real: expected a trace file (fsdprun --trace), got nothing")) ||
+        (!sim &&
+         !cli_input_error(&error,
+                          "option --sim: expected a trace file (fsdpsim --trace), got nothing")) ||
         !cli_check_writable("trace", trace, &error) || !cmp_load(real, sim, &r, &error)) {
         status = cli_report_error(error);
         goto out;

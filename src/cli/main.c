@@ -16,6 +16,7 @@ static const Subcommand subcommands[] = {
     {"collective", cli_collective, "an nccl-tests sweep of one collective, simulated"},
     {"scale", cli_scale, "scaling study over node counts and strategies: table, CSV, figures, report"},
     {"compare-traces", cli_compare_traces, "real against simulated from two Chrome traces: table and figures"},
+    {"validate", cli_validate, "calibrate, simulate and run a job for real on an emulated cluster; print the error"},
     {"compare", cli_compare, "real run (fsdprun trace) beside the simulated one: step time, error per op kind"},
     {NULL, NULL, NULL},
 };

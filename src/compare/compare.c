@@ -67,8 +67,10 @@ static bool x_event(const cJSON *e, const char **cat, double *ts, double *dur, i
     const cJSON *ph = cJSON_GetObjectItemCaseSensitive(e, "ph");
     if (!cJSON_IsString(ph) || strcmp(ph->valuestring, "X") != 0)
         return false;
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "cat"), *t = cJSON_GetObjectItemCaseSensitive(e, "ts"),
-                *d = cJSON_GetObjectItemCaseSensitive(e, "dur"), *p = cJSON_GetObjectItemCaseSensitive(e, "pid");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "cat"),
+                *t = cJSON_GetObjectItemCaseSensitive(e, "ts"),
+                *d = cJSON_GetObjectItemCaseSensitive(e, "dur"),
+                *p = cJSON_GetObjectItemCaseSensitive(e, "pid");
     if (!cJSON_IsString(c) || !cJSON_IsNumber(t) || !cJSON_IsNumber(d) || !cJSON_IsNumber(p))
         return false;
     *cat = c->valuestring, *ts = t->valuedouble, *dur = d->valuedouble, *pid = p->valueint;
@@ -81,22 +83,24 @@ static bool load_real(CmpResult *r, const char *file, GError **error)
     if (!ev)
         return false;
     if (strcmp(generator_of(r->real), "fsdprun") != 0) {
-        cfg_set_error(error, file, "otherData", "generator", "expected \"fsdprun\" (a real run), got \"%s\"",
-                      generator_of(r->real));
+        cfg_set_error(error, file, "otherData", "generator",
+                      "expected \"fsdprun\" (a real run), got \"%s\"", generator_of(r->real));
         return false;
     }
-    const cJSON *steps = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r->real, "otherData"),
-                                                          "step_time_s");
+    const cJSON *steps = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(r->real, "otherData"), "step_time_s");
     int n = cJSON_GetArraySize(steps);
     if (!cJSON_IsArray(steps) || n < 1) {
-        cfg_set_error(error, file, "otherData", "step_time_s", "expected a non-empty array of step times");
+        cfg_set_error(error, file, "otherData", "step_time_s",
+                      "expected a non-empty array of step times");
         return false;
     }
     double *v = g_new(double, n), *sorted = g_new(double, n);
     for (int i = 0; i < n; i++) {
         const cJSON *x = cJSON_GetArrayItem(steps, i);
         if (!cJSON_IsNumber(x) || !(x->valuedouble > 0)) {
-            cfg_set_error(error, file, "otherData", "step_time_s", "expected positive numbers, got item %d", i);
+            cfg_set_error(error, file, "otherData", "step_time_s",
+                          "expected positive numbers, got item %d", i);
             g_free(v), g_free(sorted);
             return false;
         }
@@ -114,7 +118,8 @@ static bool load_real(CmpResult *r, const char *file, GError **error)
     g_free(v), g_free(sorted);
     GHashTable *pids = g_hash_table_new(g_direct_hash, g_direct_equal);
     const cJSON *e;
-    cJSON_ArrayForEach(e, ev) {
+    cJSON_ArrayForEach(e, ev)
+    {
         const char *cat;
         double ts, dur;
         int pid;
@@ -128,7 +133,8 @@ static bool load_real(CmpResult *r, const char *file, GError **error)
     r->ranks = (int)g_hash_table_size(pids);
     g_hash_table_destroy(pids);
     if (r->ranks == 0) {
-        cfg_set_error(error, file, "", "traceEvents", "expected complete (\"X\") events of at least one rank, got none");
+        cfg_set_error(error, file, "", "traceEvents",
+                      "expected complete (\"X\") events of at least one rank, got none");
         return false;
     }
     for (guint i = 0; i < r->kinds->len; i++) {
@@ -144,13 +150,17 @@ static GHashTable *class_sizes(const cJSON *ev)
 {
     GHashTable *sizes = g_hash_table_new(g_direct_hash, g_direct_equal);
     const cJSON *e;
-    cJSON_ArrayForEach(e, ev) {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name"), *pid = cJSON_GetObjectItemCaseSensitive(e, "pid");
+    cJSON_ArrayForEach(e, ev)
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name"),
+                    *pid = cJSON_GetObjectItemCaseSensitive(e, "pid");
         const cJSON *args = cJSON_GetObjectItemCaseSensitive(e, "args");
         const cJSON *pname = cJSON_GetObjectItemCaseSensitive(args, "name");
         int cls, n, first;
-        if (cJSON_IsString(name) && strcmp(name->valuestring, "process_name") == 0 && cJSON_IsNumber(pid) &&
-            cJSON_IsString(pname) && sscanf(pname->valuestring, "rank class %d (%d ranks from rank %d)", &cls, &n, &first) == 3)
+        if (cJSON_IsString(name) && strcmp(name->valuestring, "process_name") == 0 &&
+            cJSON_IsNumber(pid) && cJSON_IsString(pname) &&
+            sscanf(pname->valuestring, "rank class %d (%d ranks from rank %d)", &cls, &n, &first) ==
+                3)
             g_hash_table_insert(sizes, GINT_TO_POINTER(pid->valueint), GINT_TO_POINTER(n));
     }
     return sizes;
@@ -162,8 +172,10 @@ static bool load_sim(CmpResult *r, const char *file, GError **error)
     if (!ev)
         return false;
     if (strcmp(generator_of(r->sim), "fsdpsim") != 0) {
-        cfg_set_error(error, file, "otherData", "generator", "expected \"fsdpsim\" (a simulated run, fsdpsim "
-                      "--trace), got \"%s\"", generator_of(r->sim));
+        cfg_set_error(error, file, "otherData", "generator",
+                      "expected \"fsdpsim\" (a simulated run, fsdpsim "
+                      "--trace), got \"%s\"",
+                      generator_of(r->sim));
         return false;
     }
     GHashTable *sizes = class_sizes(ev);
@@ -176,7 +188,8 @@ static bool load_sim(CmpResult *r, const char *file, GError **error)
     const cJSON *e;
     double end = 0;
     bool any = false;
-    cJSON_ArrayForEach(e, ev) {
+    cJSON_ArrayForEach(e, ev)
+    {
         const char *cat;
         double ts, dur;
         int pid;
@@ -184,7 +197,9 @@ static bool load_sim(CmpResult *r, const char *file, GError **error)
             continue;
         any = true;
         end = MAX(end, (ts + dur) * 1e-6);
-        double weight = world > 0 ? GPOINTER_TO_INT(g_hash_table_lookup(sizes, GINT_TO_POINTER(pid))) / world : 1;
+        double weight =
+            world > 0 ? GPOINTER_TO_INT(g_hash_table_lookup(sizes, GINT_TO_POINTER(pid))) / world
+                      : 1;
         CmpKind *k = kind_get(r->kinds, cat);
         k->sim_s += dur * 1e-6 * weight;
         k->sim_calls += weight;
@@ -234,9 +249,11 @@ static void print_error(FILE *out, double e)
 
 void cmp_print_table(const CmpResult *r, const char *real_file, const char *sim_file, FILE *out)
 {
-    fprintf(out, "real       %s: %d measured iterations, %d ranks\n", real_file, r->iterations, r->ranks);
+    fprintf(out, "real       %s: %d measured iterations, %d ranks\n", real_file, r->iterations,
+            r->ranks);
     fprintf(out, "simulated  %s\n\n", sim_file);
-    fprintf(out, "%-16s %12s %25s %12s %9s\n", "", "real (ms)", "real spread [min, max]", "sim (ms)", "error");
+    fprintf(out, "%-16s %12s %25s %12s %9s\n", "", "real (ms)", "real spread [min, max]",
+            "sim (ms)", "error");
     fprintf(out, "%-16s %12.3f      [%8.3f, %8.3f] %12.3f ", "step time", r->real_median_s * 1e3,
             r->real_min_s * 1e3, r->real_max_s * 1e3, r->sim_s * 1e3);
     print_error(out, r->error);
@@ -245,7 +262,8 @@ void cmp_print_table(const CmpResult *r, const char *real_file, const char *sim_
         const CmpKind *k = &g_array_index(r->kinds, CmpKind, i);
         char calls[64];
         snprintf(calls, sizeof calls, "%.0f/%.0f calls", k->real_calls, k->sim_calls);
-        fprintf(out, "  %-14s %12.3f %25s %12.3f ", k->kind, k->real_s * 1e3, calls, k->sim_s * 1e3);
+        fprintf(out, "  %-14s %12.3f %25s %12.3f ", k->kind, k->real_s * 1e3, calls,
+                k->sim_s * 1e3);
         print_error(out, cmp_error(k->sim_s, k->real_s));
         fputc('\n', out);
     }
@@ -299,7 +317,8 @@ static cJSON *sort_index(int pid, int index)
 
 static int event_iter(const cJSON *e)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "args"), "iter");
+    const cJSON *it =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "args"), "iter");
     return cJSON_IsNumber(it) ? it->valueint : -1;
 }
 
@@ -308,7 +327,8 @@ static void prefix_process_name(cJSON *e, const char *prefix)
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
     cJSON *args = cJSON_GetObjectItemCaseSensitive(e, "args");
     cJSON *pname = cJSON_GetObjectItemCaseSensitive(args, "name");
-    if (cJSON_IsString(name) && strcmp(name->valuestring, "process_name") == 0 && cJSON_IsString(pname)) {
+    if (cJSON_IsString(name) && strcmp(name->valuestring, "process_name") == 0 &&
+        cJSON_IsString(pname)) {
         char *n = g_strdup_printf("%s%s", prefix, pname->valuestring);
         cJSON_ReplaceItemInObjectCaseSensitive(args, "name", cJSON_CreateString(n));
         g_free(n);
@@ -322,7 +342,8 @@ char *cmp_merged_trace(const CmpResult *r)
     const cJSON *ev = cJSON_GetObjectItemCaseSensitive(r->real, "traceEvents"), *e;
     /* each rank's start of the median iteration */
     GHashTable *t0 = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
-    cJSON_ArrayForEach(e, ev) {
+    cJSON_ArrayForEach(e, ev)
+    {
         const char *cat;
         double ts, dur;
         int pid;
@@ -336,7 +357,8 @@ char *cmp_merged_trace(const CmpResult *r)
         }
         *v = MIN(*v, ts);
     }
-    cJSON_ArrayForEach(e, ev) {
+    cJSON_ArrayForEach(e, ev)
+    {
         const cJSON *ph = cJSON_GetObjectItemCaseSensitive(e, "ph");
         bool x = cJSON_IsString(ph) && strcmp(ph->valuestring, "X") == 0;
         if (x && event_iter(e) != r->median_iter)
@@ -345,7 +367,8 @@ char *cmp_merged_trace(const CmpResult *r)
         int pid = cJSON_GetObjectItemCaseSensitive(e, "pid")->valueint;
         if (x) {
             double *shift = g_hash_table_lookup(t0, GINT_TO_POINTER(pid));
-            double ts = cJSON_GetObjectItemCaseSensitive(e, "ts")->valuedouble - (shift ? *shift : 0);
+            double ts =
+                cJSON_GetObjectItemCaseSensitive(e, "ts")->valuedouble - (shift ? *shift : 0);
             cJSON_ReplaceItemInObjectCaseSensitive(copy, "ts", cJSON_CreateNumber(ts));
         }
         prefix_process_name(copy, "real: ");
@@ -354,7 +377,8 @@ char *cmp_merged_trace(const CmpResult *r)
     g_hash_table_destroy(t0);
     GHashTable *pids = g_hash_table_new(g_direct_hash, g_direct_equal);
     ev = cJSON_GetObjectItemCaseSensitive(r->sim, "traceEvents");
-    cJSON_ArrayForEach(e, ev) {
+    cJSON_ArrayForEach(e, ev)
+    {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "pid");
         if (!cJSON_IsNumber(p))
             continue;

@@ -27,8 +27,8 @@ typedef struct {
     RunMode mode;
     RunCollImpl coll;
     int iters, warmup;
-    double timeout_s;   /* no progress for this long: abort the whole job */
-    int poll_us;        /* sleep between polls of outstanding MPI requests */
+    double timeout_s; /* no progress for this long: abort the whole job */
+    int poll_us;      /* sleep between polls of outstanding MPI requests */
 } RunOptions;
 
 /* Timings of one rank: per measured iteration and op, ns since the iteration's start (the exit of
@@ -57,8 +57,8 @@ void run_times_free(RunTimes *t);
 /* Collectives (run_coll.c). buf holds `bytes` (rounded up to whole chunks, see run_coll_buffer_
  * bytes); scratch at least one chunk. Polls with the given sleep. */
 size_t run_coll_buffer_bytes(IrCollKind kind, uint64_t bytes, int nranks);
-void run_coll(RunCollImpl impl, IrCollKind kind, uint64_t bytes, MPI_Comm comm, int tag,
-              char *buf, char *scratch, int poll_us);
+void run_coll(RunCollImpl impl, IrCollKind kind, uint64_t bytes, MPI_Comm comm, int tag, char *buf,
+              char *scratch, int poll_us);
 void run_wait(int n, MPI_Request *req, int poll_us);
 
 /* Writes the Chrome trace of all ranks (collective over MPI_COMM_WORLD; rank 0 writes). */

@@ -103,12 +103,13 @@ static LinkFit measure_link(int a, int b, int poll_us)
 static double gemm_flops_per_s(void)
 {
     const int n = 256;
-    float *a = g_new0(float, n * n), *b = g_new0(float, n * n), *c = g_new0(float, n * n);
+    float *a = g_new0(float, n *n), *b = g_new0(float, n *n), *c = g_new0(float, n *n);
     int reps = 0;
     MPI_Barrier(MPI_COMM_WORLD);
     int64_t t0 = run_now_ns(), t = t0;
     while (t - t0 < 500 * 1000 * 1000 || reps < 3) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
+                    n);
         reps++;
         t = run_now_ns();
     }
@@ -143,13 +144,15 @@ static double sleep_overshoot_s(void)
     return median(v, 200);
 }
 
-/* Returns the bus bandwidth of the slope between 4 and 16 MiB: busbw factor x 12 MiB / (t16 - t4). */
+/* Returns the bus bandwidth of the slope between 4 and 16 MiB: busbw factor x 12 MiB / (t16 - t4).
+ */
 static double allreduce_sweep(int rank, int world, int poll_us)
 {
     double t4 = 0, t16 = 0;
     if (rank == 0)
         printf("# ring allreduce over %d ranks\n"
-               "#%12s %12s %10s %10s\n", world, "size(B)", "time(us)", "algbw(GB/s)", "busbw(GB/s)");
+               "#%12s %12s %10s %10s\n",
+               world, "size(B)", "time(us)", "algbw(GB/s)", "busbw(GB/s)");
     for (size_t bytes = 64 * 1024; bytes <= (size_t)(16 * MiB); bytes *= 4) {
         size_t buf_bytes = run_coll_buffer_bytes(IR_COLL_ALLREDUCE, bytes, world);
         char *buf = g_malloc0(buf_bytes), *scratch = g_malloc0(buf_bytes);
@@ -157,7 +160,8 @@ static double allreduce_sweep(int rank, int world, int poll_us)
         for (int r = 0; r < 4; r++) {
             quiet_barrier(poll_us);
             int64_t t0 = run_now_ns();
-            run_coll(RUN_COLL_RING, IR_COLL_ALLREDUCE, bytes, MPI_COMM_WORLD, 7, buf, scratch, poll_us);
+            run_coll(RUN_COLL_RING, IR_COLL_ALLREDUCE, bytes, MPI_COMM_WORLD, 7, buf, scratch,
+                     poll_us);
             if (r > 0)
                 t[r - 1] = (double)(run_now_ns() - t0) * 1e-9;
         }
@@ -167,7 +171,8 @@ static double allreduce_sweep(int rank, int world, int poll_us)
         if (bytes == (size_t)(16 * MiB))
             t16 = s;
         if (rank == 0)
-            printf(" %12zu %12.1f %10.4f %10.4f\n", bytes, s * 1e6, algbw, algbw * 2.0 * (world - 1) / world);
+            printf(" %12zu %12.1f %10.4f %10.4f\n", bytes, s * 1e6, algbw,
+                   algbw * 2.0 * (world - 1) / world);
         g_free(buf), g_free(scratch);
     }
     return 2.0 * (world - 1) / world * 12 * MiB / MAX(t16 - t4, 1e-9);
@@ -192,7 +197,8 @@ bool run_calibrate(const char *file, const char *name, int poll_us, GError **err
     MPI_Comm_size(local, &local_size);
     MPI_Comm_rank(local, &local_rank);
     MPI_Comm_free(&local);
-    /* ranks per node must be equal and placed in blocks, as srun and mpirun --map-by node:PE place them */
+    /* ranks per node must be equal and placed in blocks, as srun and mpirun --map-by node:PE place
+     * them */
     int *sizes = g_new(int, world);
     MPI_Allgather(&local_size, 1, MPI_INT, sizes, 1, MPI_INT, MPI_COMM_WORLD);
     bool uniform = true;
@@ -202,8 +208,10 @@ bool run_calibrate(const char *file, const char *name, int poll_us, GError **err
     int block_ok = local_rank == rank % local_size, all_ok = 0;
     MPI_Allreduce(&block_ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     if (!uniform || !all_ok) {
-        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "option --calibrate: expected the same number of "
-                    "ranks on every node, placed in blocks (rank r on node r / ranks-per-node), got another layout");
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --calibrate: expected the same number of "
+                    "ranks on every node, placed in blocks (rank r on node r / ranks-per-node), "
+                    "got another layout");
         return false;
     }
     int nodes = world / local_size;
@@ -225,23 +233,28 @@ bool run_calibrate(const char *file, const char *name, int poll_us, GError **err
     if (rank != 0)
         return true;
 
-    snprintf(cmd, sizeof cmd, "measured: fsdprun --calibrate on %d node(s) x %d ranks", nodes, local_size);
+    snprintf(cmd, sizeof cmd, "measured: fsdprun --calibrate on %d node(s) x %d ranks", nodes,
+             local_size);
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "format", "fsdpsim-topology");
     cJSON_AddNumberToObject(root, "version", 1);
     cJSON_AddStringToObject(root, "name", name);
-    char *desc = g_strdup_printf("Calibrated by fsdprun --calibrate (microbenchmarks only): %d node(s) x %d "
-                                 "MPI ranks, each rank a 'GPU' whose compute is one CPU core's sgemm rate", nodes,
-                                 local_size);
+    char *desc =
+        g_strdup_printf("Calibrated by fsdprun --calibrate (microbenchmarks only): %d node(s) x %d "
+                        "MPI ranks, each rank a 'GPU' whose compute is one CPU core's sgemm rate",
+                        nodes, local_size);
     cJSON_AddStringToObject(root, "description", desc);
     g_free(desc);
     char *src;
     sourced(root, "nodes_max", nodes, cmd);
     cJSON *gpu = cJSON_AddObjectToObject(root, "gpu");
     cJSON_AddStringToObject(gpu, "name", "CPU core (fsdprun)");
-    src = g_strdup_printf("%s: single-threaded OpenBLAS sgemm 256^3, all ranks at once, median %.2f GFLOP/s; "
-                          "the same rate for every dtype (CPU)", cmd, gemm_med / 1e9);
-    const char *dtypes[] = {"peak_tflops_bf16", "peak_tflops_fp16", "peak_tflops_tf32", "peak_tflops_fp32"};
+    src = g_strdup_printf(
+        "%s: single-threaded OpenBLAS sgemm 256^3, all ranks at once, median %.2f GFLOP/s; "
+        "the same rate for every dtype (CPU)",
+        cmd, gemm_med / 1e9);
+    const char *dtypes[] = {"peak_tflops_bf16", "peak_tflops_fp16", "peak_tflops_tf32",
+                            "peak_tflops_fp32"};
     for (int d = 0; d < 4; d++)
         sourced(gpu, dtypes[d], gemm_med / 1e12, src);
     g_free(src);
@@ -251,31 +264,40 @@ bool run_calibrate(const char *file, const char *name, int poll_us, GError **err
     src = g_strdup_printf("%s: memcpy of 64 MiB, read + write bytes, best of 3", cmd);
     sourced(gpu, "hbm_GBps", MAX(copy / 1e9, 1.0), src);
     g_free(src);
-    sourced(gpu, "matmul_efficiency", 1.0, "the peak above is the measured sgemm rate, so all of it is reached");
+    sourced(gpu, "matmul_efficiency", 1.0,
+            "the peak above is the measured sgemm rate, so all of it is reached");
     sourced(gpu, "memory_efficiency", 1.0, "the bandwidth above is the measured memcpy rate");
-    src = g_strdup_printf("%s: median overshoot of a 10 us clock_nanosleep, the executor's cost per op", cmd);
+    src = g_strdup_printf(
+        "%s: median overshoot of a 10 us clock_nanosleep, the executor's cost per op", cmd);
     sourced(gpu, "launch_overhead_us", overshoot * 1e6, src);
     g_free(src);
     cJSON *node = cJSON_AddObjectToObject(root, "node");
     sourced(node, "gpus", local_size, cmd);
     cJSON_AddStringToObject(node, "gpu_link", "shm");
-    src = g_strdup_printf("%s: ranks 0 and 1, bidirectional exchange, slope between 1 and 4 MiB", cmd);
+    src = g_strdup_printf("%s: ranks 0 and 1, bidirectional exchange, slope between 1 and 4 MiB",
+                          cmd);
     sourced(node, "gpu_link_GBps", local_size > 1 ? MAX(intra.Bps / 1e9, 0.1) : 1.0,
             local_size > 1 ? src : "not measured: one rank per node");
     g_free(src);
     src = g_strdup_printf("%s: ranks 0 and 1, half the round trip of an 8 B ping-pong", cmd);
-    sourced(node, "gpu_link_latency_us", intra.latency_s * 1e6, local_size > 1 ? src : "not measured: one rank per node");
+    sourced(node, "gpu_link_latency_us", intra.latency_s * 1e6,
+            local_size > 1 ? src : "not measured: one rank per node");
     g_free(src);
-    sourced(node, "nics", nodes > 1 ? 1 : 0, "one network interface per node (veth or the node's NIC MPI uses)");
+    sourced(node, "nics", nodes > 1 ? 1 : 0,
+            "one network interface per node (veth or the node's NIC MPI uses)");
     if (nodes > 1) {
         cJSON_AddStringToObject(node, "nic", "TCP (MPI btl tcp)");
         /* The link as a ring uses it: both directions busy, steps back to back. A lone exchange
-         * between two ranks reaches less (in the source string), likely TCP slow start after idle. */
-        src = g_strdup_printf("%s: ring allreduce sweep over all ranks, bus bandwidth of the slope between 4 and "
-                              "16 MiB (a lone bidirectional exchange between nodes reached %.3f GB/s)", cmd, inter.Bps / 1e9);
+         * between two ranks reaches less (in the source string), likely TCP slow start after idle.
+         */
+        src = g_strdup_printf(
+            "%s: ring allreduce sweep over all ranks, bus bandwidth of the slope between 4 and "
+            "16 MiB (a lone bidirectional exchange between nodes reached %.3f GB/s)",
+            cmd, inter.Bps / 1e9);
         sourced(node, "nic_GBps", MAX(ring_busbw / 1e9, 0.01), src);
         g_free(src);
-        src = g_strdup_printf("%s: ranks 0 and %d, half the round trip of an 8 B ping-pong", cmd, local_size);
+        src = g_strdup_printf("%s: ranks 0 and %d, half the round trip of an 8 B ping-pong", cmd,
+                              local_size);
         sourced(node, "nic_latency_us", inter.latency_s * 1e6, src);
         g_free(src);
     }
@@ -293,9 +315,11 @@ bool run_calibrate(const char *file, const char *name, int poll_us, GError **err
         g_set_error(error, FSD_ERROR, FSD_ERROR_FAILED, "option --calibrate: %s", e->message);
         g_error_free(e);
     } else {
-        printf("# intra-node: latency %.1f us, %.3f GB/s; inter-node: latency %.1f us, %.3f GB/s (ring busbw %.3f); sgemm %.2f "
-               "GFLOP/s per rank; wrote %s\n", intra.latency_s * 1e6, intra.Bps / 1e9, inter.latency_s * 1e6,
-               inter.Bps / 1e9, ring_busbw / 1e9, gemm_med / 1e9, file);
+        printf("# intra-node: latency %.1f us, %.3f GB/s; inter-node: latency %.1f us, %.3f GB/s "
+               "(ring busbw %.3f); sgemm %.2f "
+               "GFLOP/s per rank; wrote %s\n",
+               intra.latency_s * 1e6, intra.Bps / 1e9, inter.latency_s * 1e6, inter.Bps / 1e9,
+               ring_busbw / 1e9, gemm_med / 1e9, file);
     }
     g_free(text);
     return ok;

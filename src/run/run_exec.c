@@ -25,12 +25,12 @@ typedef struct Exec Exec;
 typedef struct {
     Exec *x;
     int stream;
-    GArray *ops;          /* of int: this stream's ops in issue order */
-    char *buf, *scratch;  /* collective / p2p buffers, sized for the largest op */
+    GArray *ops;         /* of int: this stream's ops in issue order */
+    char *buf, *scratch; /* collective / p2p buffers, sized for the largest op */
     size_t buf_bytes, scratch_bytes;
-    float *a, *b, *c;     /* GEMM tiles */
+    float *a, *b, *c; /* GEMM tiles */
     char *copy_src, *copy_dst;
-    atomic_int current;   /* op being waited on or run, -1 when idle */
+    atomic_int current; /* op being waited on or run, -1 when idle */
 } StreamCtx;
 
 struct Exec {
@@ -41,9 +41,9 @@ struct Exec {
     RunComms *comms;
     int rank;
     int n_ops;
-    GArray **deps;        /* per op: every op it waits for */
-    int *tag;             /* per collective: its sequence number on its group */
-    int64_t *dur_ns;      /* modelled duration (emulate) */
+    GArray **deps;   /* per op: every op it waits for */
+    int *tag;        /* per collective: its sequence number on its group */
+    int64_t *dur_ns; /* modelled duration (emulate) */
     uint8_t *done;
     int64_t *start_ns, *end_ns; /* of the current iteration */
     int64_t t0_ns;
@@ -51,7 +51,7 @@ struct Exec {
     pthread_cond_t cv;
     StreamCtx *streams;
     atomic_llong last_progress_ns;
-    atomic_int phase;     /* iteration running, or -1 - k at the barrier before iteration k */
+    atomic_int phase; /* iteration running, or -1 - k at the barrier before iteration k */
     atomic_bool stop;
 };
 
@@ -72,7 +72,8 @@ bool run_comms_build(const IrSchedule *s, int rank, RunComms *comms, GError **er
         if (grp->size < 1 || grp->stride < 1 || s->world % (grp->size * grp->stride) != 0) {
             g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
                         "schedule: field 'groups[%d]': expected a family of groups that partitions "
-                        "the %d ranks, got size %d stride %d", g, s->world, grp->size, grp->stride);
+                        "the %d ranks, got size %d stride %d",
+                        g, s->world, grp->size, grp->stride);
             return false;
         }
         int *members = g_new(int, grp->size);
@@ -158,7 +159,8 @@ static void stream_buffers(Exec *x, StreamCtx *sc)
         }
     }
     sc->buf = xmalloc_touched(sc->buf_bytes);
-    sc->scratch = xmalloc_touched(MAX(sc->scratch_bytes, sc->buf_bytes)); /* MPI reduce_scatter, alltoall */
+    sc->scratch =
+        xmalloc_touched(MAX(sc->scratch_bytes, sc->buf_bytes)); /* MPI reduce_scatter, alltoall */
     if (x->opt->mode == RUN_MODE_GEMM) {
         size_t tile = (size_t)GEMM_TILE * GEMM_TILE * sizeof(float);
         sc->a = xmalloc_touched(tile);
@@ -175,8 +177,8 @@ static void run_real_compute(StreamCtx *sc, double flops, double bytes)
     double tile_flops = 2.0 * GEMM_TILE * GEMM_TILE * GEMM_TILE;
     long tiles = lround(flops / tile_flops);
     for (long t = 0; t < tiles; t++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, GEMM_TILE, GEMM_TILE, GEMM_TILE, 1.0f,
-                    sc->a, GEMM_TILE, sc->b, GEMM_TILE, 0.0f, sc->c, GEMM_TILE);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, GEMM_TILE, GEMM_TILE, GEMM_TILE,
+                    1.0f, sc->a, GEMM_TILE, sc->b, GEMM_TILE, 0.0f, sc->c, GEMM_TILE);
     double left = bytes / 2;
     while (left >= 1) {
         size_t n = (size_t)MIN(left, (double)COPY_BLOCK);
@@ -266,14 +268,16 @@ static void *watchdog_main(void *arg)
             continue;
         int phase = atomic_load(&x->phase);
         GString *msg = g_string_new(NULL);
-        g_string_printf(msg, "fsdprun: rank %d: no progress for %.0f s (--timeout)", x->rank, idle_s);
+        g_string_printf(msg, "fsdprun: rank %d: no progress for %.0f s (--timeout)", x->rank,
+                        idle_s);
         if (phase < 0)
-            g_string_append_printf(msg, " at the barrier before iteration %d: another rank hung or died",
-                                   -1 - phase);
+            g_string_append_printf(
+                msg, " at the barrier before iteration %d: another rank hung or died", -1 - phase);
         for (int s = 0; phase >= 0 && s < x->c->n_streams; s++) {
             int i = atomic_load(&x->streams[s].current);
             if (i >= 0)
-                g_string_append_printf(msg, "; stream %s waits in op %d (%s %s)", x->c->streams[s].name, i,
+                g_string_append_printf(msg, "; stream %s waits in op %d (%s %s)",
+                                       x->c->streams[s].name, i,
                                        ir_op_kind_name(ir_op(x->c, i)->kind),
                                        ir_class_string(x->c, ir_op(x->c, i)->name));
         }
@@ -298,10 +302,16 @@ bool run_execute(const IrSchedule *s, const HwTopology *topo, const RunOptions *
     int ci = class_of_rank(s, rank);
     if (ci < 0) {
         g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
-                    "schedule: field 'classes': expected a rank class holding rank %d, got none", rank);
+                    "schedule: field 'classes': expected a rank class holding rank %d, got none",
+                    rank);
         return false;
     }
-    Exec x = {.s = s, .c = s->classes[ci], .opt = opt, .cfg = {.topo = topo}, .comms = comms, .rank = rank};
+    Exec x = {.s = s,
+              .c = s->classes[ci],
+              .opt = opt,
+              .cfg = {.topo = topo},
+              .comms = comms,
+              .rank = rank};
     x.n_ops = ir_class_n_ops(x.c);
     pthread_mutex_init(&x.mu, NULL);
     pthread_cond_init(&x.cv, NULL);
@@ -362,7 +372,8 @@ bool run_execute(const IrSchedule *s, const HwTopology *topo, const RunOptions *
     g_free(x.streams);
     for (int i = 0; i < x.n_ops; i++)
         g_array_free(x.deps[i], TRUE);
-    g_free(x.deps), g_free(x.tag), g_free(x.dur_ns), g_free(x.done), g_free(x.start_ns), g_free(x.end_ns);
+    g_free(x.deps), g_free(x.tag), g_free(x.dur_ns), g_free(x.done), g_free(x.start_ns),
+        g_free(x.end_ns);
     pthread_mutex_destroy(&x.mu);
     pthread_cond_destroy(&x.cv);
     return true;

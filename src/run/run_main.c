@@ -23,29 +23,48 @@ typedef struct {
 static bool parse_options(RunCli *cli, RunOptions *opt, int argc, char **argv, GError **error)
 {
     GOptionEntry entries[] = {
-        {"schedule", 's', 0, G_OPTION_ARG_FILENAME, &cli->schedule, "Schedule to run (fsdpsim --emit-schedule FILE)", "FILE"},
-        {"topology", 't', 0, G_OPTION_ARG_FILENAME, &cli->topology, "Machine description whose GPU model gives the emulated compute times (the one the schedule was simulated on)", "FILE"},
-        {"mode", 'm', 0, G_OPTION_ARG_STRING, &cli->mode, "Compute: emulate (wait the modelled time, as the host waits for a GPU kernel) or gemm (real OpenBLAS sgemm with the op's FLOPs) [emulate]", "MODE"},
-        {"collectives", 0, 0, G_OPTION_ARG_STRING, &cli->coll, "ring (NCCL's ring algorithms over MPI point-to-point) or mpi (MPI's own nonblocking collectives) [ring]", "IMPL"},
+        {"schedule", 's', 0, G_OPTION_ARG_FILENAME, &cli->schedule,
+         "Schedule to run (fsdpsim --emit-schedule FILE)", "FILE"},
+        {"topology", 't', 0, G_OPTION_ARG_FILENAME, &cli->topology,
+         "Machine description whose GPU model gives the emulated compute times (the one the "
+         "schedule was simulated on)",
+         "FILE"},
+        {"mode", 'm', 0, G_OPTION_ARG_STRING, &cli->mode,
+         "Compute: emulate (wait the modelled time, as the host waits for a GPU kernel) or gemm "
+         "(real OpenBLAS sgemm with the op's FLOPs) [emulate]",
+         "MODE"},
+        {"collectives", 0, 0, G_OPTION_ARG_STRING, &cli->coll,
+         "ring (NCCL's ring algorithms over MPI point-to-point) or mpi (MPI's own nonblocking "
+         "collectives) [ring]",
+         "IMPL"},
         {"iters", 'i', 0, G_OPTION_ARG_INT, &cli->iters, "Measured iterations [10]", "K"},
-        {"warmup", 0, 0, G_OPTION_ARG_INT, &cli->warmup, "Iterations run before timing (first-touch page faults, connection setup) [2]", "W"},
-        {"trace", 0, 0, G_OPTION_ARG_FILENAME, &cli->trace, "Chrome trace of the measured iterations, all ranks [fsdprun-trace.json]", "FILE"},
-        {"timeout", 0, 0, G_OPTION_ARG_DOUBLE, &cli->timeout_s, "Abort the whole job when no op has finished for this long [60]", "SECONDS"},
-        {"poll-us", 0, 0, G_OPTION_ARG_INT, &cli->poll_us, "Sleep between polls of outstanding MPI requests [50]", "US"},
-        {"calibrate", 0, 0, G_OPTION_ARG_FILENAME, &cli->calibrate, "Run the microbenchmarks (ping-pong, ring sweeps, GEMM rate) and write a topology file", "FILE"},
-        {"name", 0, 0, G_OPTION_ARG_STRING, &cli->name, "--calibrate: the topology's name [calibrated]", "NAME"},
+        {"warmup", 0, 0, G_OPTION_ARG_INT, &cli->warmup,
+         "Iterations run before timing (first-touch page faults, connection setup) [2]", "W"},
+        {"trace", 0, 0, G_OPTION_ARG_FILENAME, &cli->trace,
+         "Chrome trace of the measured iterations, all ranks [fsdprun-trace.json]", "FILE"},
+        {"timeout", 0, 0, G_OPTION_ARG_DOUBLE, &cli->timeout_s,
+         "Abort the whole job when no op has finished for this long [60]", "SECONDS"},
+        {"poll-us", 0, 0, G_OPTION_ARG_INT, &cli->poll_us,
+         "Sleep between polls of outstanding MPI requests [50]", "US"},
+        {"calibrate", 0, 0, G_OPTION_ARG_FILENAME, &cli->calibrate,
+         "Run the microbenchmarks (ping-pong, ring sweeps, GEMM rate) and write a topology file",
+         "FILE"},
+        {"name", 0, 0, G_OPTION_ARG_STRING, &cli->name,
+         "--calibrate: the topology's name [calibrated]", "NAME"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     GOptionContext *ctx = g_option_context_new("- run an fsdpsim schedule with MPI");
-    g_option_context_set_description(ctx, "Launch with mpirun or srun; one MPI rank per GPU of the schedule.\n"
-                                          "Exit status: 0 success, 1 failure, 2 bad input.");
+    g_option_context_set_description(
+        ctx, "Launch with mpirun or srun; one MPI rank per GPU of the schedule.\n"
+             "Exit status: 0 success, 1 failure, 2 bad input.");
     g_option_context_add_main_entries(ctx, entries, NULL);
     bool ok = g_option_context_parse(ctx, &argc, &argv, error);
     g_option_context_free(ctx);
     if (!ok)
         return false;
     if (argc > 1) {
-        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "unexpected argument '%s' (see fsdprun --help)", argv[1]);
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "unexpected argument '%s' (see fsdprun --help)", argv[1]);
         return false;
     }
     const char *mode = cli->mode ? cli->mode : "emulate", *coll = cli->coll ? cli->coll : "ring";
@@ -54,7 +73,8 @@ static bool parse_options(RunCli *cli, RunOptions *opt, int argc, char **argv, G
     else if (strcmp(mode, "gemm") == 0)
         opt->mode = RUN_MODE_GEMM;
     else {
-        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "option --mode: expected emulate or gemm, got '%s'", mode);
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --mode: expected emulate or gemm, got '%s'", mode);
         return false;
     }
     if (strcmp(coll, "ring") == 0)
@@ -62,39 +82,46 @@ static bool parse_options(RunCli *cli, RunOptions *opt, int argc, char **argv, G
     else if (strcmp(coll, "mpi") == 0)
         opt->coll = RUN_COLL_MPI;
     else {
-        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "option --collectives: expected ring or mpi, got '%s'", coll);
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --collectives: expected ring or mpi, got '%s'", coll);
         return false;
     }
     opt->iters = cli->iters == G_MININT ? 10 : cli->iters;
     opt->warmup = cli->warmup == G_MININT ? 2 : cli->warmup;
     opt->poll_us = cli->poll_us == G_MININT ? 50 : cli->poll_us;
     opt->timeout_s = cli->timeout_s < 0 ? 60 : cli->timeout_s;
-    const char *bad = opt->iters < 1 || opt->iters > 100000     ? "iters"
-                      : opt->warmup < 0 || opt->warmup > 1000   ? "warmup"
-                      : opt->poll_us < 1 || opt->poll_us > 1000000 ? "poll-us"
+    const char *bad = opt->iters < 1 || opt->iters > 100000              ? "iters"
+                      : opt->warmup < 0 || opt->warmup > 1000            ? "warmup"
+                      : opt->poll_us < 1 || opt->poll_us > 1000000       ? "poll-us"
                       : !(opt->timeout_s > 0 && opt->timeout_s <= 86400) ? "timeout"
-                                                                        : NULL;
+                                                                         : NULL;
     if (bad) {
         char got[32];
         if (strcmp(bad, "timeout") == 0)
             snprintf(got, sizeof got, "%g", opt->timeout_s);
         else
-            snprintf(got, sizeof got, "%d", strcmp(bad, "iters") == 0    ? opt->iters
-                                            : strcmp(bad, "warmup") == 0 ? opt->warmup
-                                                                         : opt->poll_us);
-        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "option --%s: expected a number in range (iters "
-                    "1-100000, warmup 0-1000, poll-us 1-1000000, timeout 0-86400 s), got %s", bad, got);
+            snprintf(got, sizeof got, "%d",
+                     strcmp(bad, "iters") == 0    ? opt->iters
+                     : strcmp(bad, "warmup") == 0 ? opt->warmup
+                                                  : opt->poll_us);
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --%s: expected a number in range (iters "
+                    "1-100000, warmup 0-1000, poll-us 1-1000000, timeout 0-86400 s), got %s",
+                    bad, got);
         return false;
     }
     if (!cli->calibrate && (!cli->schedule || !cli->topology)) {
-        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "option --%s: expected a file, got nothing (a run needs "
-                    "--schedule and --topology; or use --calibrate FILE)", cli->schedule ? "topology" : "schedule");
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --%s: expected a file, got nothing (a run needs "
+                    "--schedule and --topology; or use --calibrate FILE)",
+                    cli->schedule ? "topology" : "schedule");
         return false;
     }
     return true;
 }
 
-static bool run_schedule(const RunCli *cli, const RunOptions *opt, int rank, int world, GError **error)
+static bool run_schedule(const RunCli *cli, const RunOptions *opt, int rank, int world,
+                         GError **error)
 {
     IrSchedule *s = ir_schedule_read(cli->schedule, error);
     if (!s)
@@ -102,8 +129,10 @@ static bool run_schedule(const RunCli *cli, const RunOptions *opt, int rank, int
     HwTopology *topo = hw_topology_load(cli->topology, error);
     bool ok = topo != NULL;
     if (ok && s->world != world) {
-        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "%s: field 'world': expected the %d ranks of this MPI "
-                    "job, got %d (launch one rank per GPU of the schedule)", cli->schedule, world, s->world);
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "%s: field 'world': expected the %d ranks of this MPI "
+                    "job, got %d (launch one rank per GPU of the schedule)",
+                    cli->schedule, world, s->world);
         ok = false;
     }
     RunComms comms = {0};
@@ -111,7 +140,8 @@ static bool run_schedule(const RunCli *cli, const RunOptions *opt, int rank, int
     ok = ok && run_comms_build(s, rank, &comms, error);
     if (ok) {
         ok = run_execute(s, topo, opt, rank, &comms, &times, error) &&
-             run_trace_write(s, opt, rank, world, &times, cli->trace ? cli->trace : "fsdprun-trace.json", error);
+             run_trace_write(s, opt, rank, world, &times,
+                             cli->trace ? cli->trace : "fsdprun-trace.json", error);
         run_times_free(&times);
         run_comms_free(&comms);
     }
@@ -134,12 +164,15 @@ int main(int argc, char **argv)
     GError *error = NULL;
     bool ok = parse_options(&cli, &opt, argc, argv, &error);
     if (ok && provided < MPI_THREAD_MULTIPLE) {
-        g_set_error(&error, FSD_ERROR, FSD_ERROR_FAILED, "MPI: expected MPI_THREAD_MULTIPLE (one thread per "
-                    "stream), got thread level %d from this MPI library", provided);
+        g_set_error(&error, FSD_ERROR, FSD_ERROR_FAILED,
+                    "MPI: expected MPI_THREAD_MULTIPLE (one thread per "
+                    "stream), got thread level %d from this MPI library",
+                    provided);
         ok = false;
     }
     if (ok)
-        ok = cli.calibrate ? run_calibrate(cli.calibrate, cli.name ? cli.name : "calibrated", opt.poll_us, &error)
+        ok = cli.calibrate ? run_calibrate(cli.calibrate, cli.name ? cli.name : "calibrated",
+                                           opt.poll_us, &error)
                            : run_schedule(&cli, &opt, rank, world, &error);
     int status = 0;
     if (!ok) {
@@ -148,7 +181,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "fsdprun: %s\n", error->message);
         g_error_free(error);
     }
-    g_free(cli.schedule), g_free(cli.topology), g_free(cli.mode), g_free(cli.coll), g_free(cli.trace);
+    g_free(cli.schedule), g_free(cli.topology), g_free(cli.mode), g_free(cli.coll),
+        g_free(cli.trace);
     g_free(cli.calibrate), g_free(cli.name);
     MPI_Finalize();
     return status;

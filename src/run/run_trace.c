@@ -53,9 +53,10 @@ static char *rank_events(const IrSchedule *s, int rank, const RunTimes *t)
             int64_t end = t->end_ns[(size_t)it * t->n_ops + i];
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "name", ir_class_string(c, op->name));
-            cJSON_AddStringToObject(e, "cat", op->kind == IR_OP_COLL
-                                                  ? ir_coll_kind_name((IrCollKind)op->u.coll.coll)
-                                                  : ir_op_kind_name(op->kind));
+            cJSON_AddStringToObject(e, "cat",
+                                    op->kind == IR_OP_COLL
+                                        ? ir_coll_kind_name((IrCollKind)op->u.coll.coll)
+                                        : ir_op_kind_name(op->kind));
             cJSON_AddStringToObject(e, "ph", "X");
             cJSON_AddNumberToObject(e, "pid", pid);
             cJSON_AddNumberToObject(e, "tid", op->stream + 1);
@@ -99,7 +100,8 @@ bool run_trace_write(const IrSchedule *s, const RunOptions *opt, int rank, int w
 
     char *mine = rank_events(s, rank, t);
     int len = (int)strlen(mine);
-    int *lens = rank == 0 ? g_new(int, world) : NULL, *displs = rank == 0 ? g_new(int, world) : NULL;
+    int *lens = rank == 0 ? g_new(int, world) : NULL,
+        *displs = rank == 0 ? g_new(int, world) : NULL;
     MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, MPI_COMM_WORLD);
     char *all = NULL;
     if (rank == 0) {

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Integration tests of fsdprun on this machine (mpirun -np 4 --oversubscribe, one node, shared
+# memory) and of `fsdpsim compare` on what it writes: the trace's shape, the comparison's fields,
+# bad input (one message, exit status 2) and the watchdog (a stuck job ends with a message).
+# usage: fsdprun.sh FSDPSIM FSDPRUN SOURCE_ROOT. Prints TAP.
+set -u
+FSDPSIM=$(realpath "$1") FSDPRUN=$(realpath "$2") SRC=$(realpath "$3")
+W=$(mktemp -d "${TMPDIR:-/tmp}/fsdprun-test.XXXXXX") || exit 1
+trap 'rm -rf "$W"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=vader,self
+MPIRUN=(timeout 120 mpirun --oversubscribe --bind-to none)
+n=0 failed=0
+check() { # name, then a command that must succeed
+    local name=$1; shift
+    n=$((n + 1))
+    if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
+}
+MODEL=$SRC/tests/validation/tiny-gpt.json TOPO=$SRC/topologies/hgx-a100-40gb.json
+
+"$FSDPSIM" -m "$MODEL" -t "$TOPO" --nodes 1 --gpus-per-node 4 --strategy full --emit-schedule "$W/s.json" \
+    --trace "$W/sim.json" >/dev/null
+"${MPIRUN[@]}" -np 4 "$FSDPRUN" --schedule "$W/s.json" --topology "$TOPO" --iters 3 --warmup 1 \
+    --trace "$W/real.json" >"$W/out" 2>"$W/err"
+check "fsdprun runs a full_shard schedule on 4 ranks" test $? -eq 0
+check "trace: 4 ranks, 3 step times, every rank the same ops 3 times, collectives with bytes" python3 - "$W/real.json" <<'PY'
+import json, sys, collections
+d = json.load(open(sys.argv[1]))
+o = d["otherData"]
+assert o["generator"] == "fsdprun" and o["world"] == 4 and o["iterations"] == 3, o
+assert len(o["step_time_s"]) == 3 and all(t > 0 for t in o["step_time_s"])
+x = [e for e in d["traceEvents"] if e["ph"] == "X"]
+per = collections.Counter(e["pid"] for e in x)
+assert sorted(per) == [1, 2, 3, 4] and len(set(per.values())) == 1, per
+ops = collections.Counter((e["pid"], e["args"]["op"]) for e in x)
+assert set(ops.values()) == {3}, "each op once per iteration"
+coll = [e for e in x if e["cat"] in ("allgather", "reduce_scatter")]
+assert coll and all(e["args"]["bytes"] > 0 for e in coll)
+# a stream runs its ops in order: no overlap on one (pid, tid)
+by = collections.defaultdict(list)
+for e in x: by[(e["pid"], e["tid"], e["args"]["iter"])].append((e["args"]["op"], e["ts"], e["dur"]))
+for k, v in by.items():
+    v.sort()
+    for a, b in zip(v, v[1:]): assert a[1] + a[2] <= b[1] + 1e-3, (k, a, b)
+PY
+"$FSDPSIM" compare --real "$W/real.json" --sim "$W/sim.json" --json --trace "$W/merged.json" >"$W/cmp" 2>"$W/err"
+check "compare --json: real/sim step time, signed error, op kinds" python3 - "$W/cmp" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+r, s = d["real"]["step_time_s"], d["sim"]["step_time_s"]
+assert r > 0 and s > 0 and abs(d["error"] - (s - r) / r) < 1e-9, d
+assert "allgather" in d["op_kinds"] and "compute" in d["op_kinds"]
+PY
+check "compare --trace: real ranks and simulated classes in one trace" grep -q 'sim: rank class' "$W/merged.json"
+check "compare --trace: real tracks" grep -q 'real: rank 3' "$W/merged.json"
+
+"${MPIRUN[@]}" -np 4 "$FSDPRUN" --schedule "$W/nothing.json" --topology "$TOPO" >"$W/out" 2>"$W/err"
+rc=$?
+check "missing schedule: exit 2, one message naming the file" \
+    test $rc -eq 2 -a "$(grep -c '^fsdprun: .*nothing.json' "$W/err")" -eq 1
+"${MPIRUN[@]}" -np 2 "$FSDPRUN" --schedule "$W/s.json" --topology "$TOPO" >"$W/out" 2>"$W/err"
+rc=$?
+check "world mismatch: exit 2, field 'world'" \
+    test $rc -eq 2 -a "$(grep -c "field 'world': expected the 2 ranks of this MPI job, got 4" "$W/err")" -eq 1
+"${MPIRUN[@]}" -np 1 "$FSDPRUN" --schedule "$W/s.json" --topology "$TOPO" --mode fast >"$W/out" 2>"$W/err"
+rc=$?
+check "bad --mode: exit 2" test $rc -eq 2 -a "$(grep -c "option --mode: expected emulate or gemm, got 'fast'" "$W/err")" -eq 1
+"$FSDPSIM" compare --sim "$W/sim.json" >"$W/out" 2>"$W/err"
+rc=$?
+check "compare without --real: exit 2" test $rc -eq 2 -a "$(grep -c 'option --real: expected' "$W/err")" -eq 1
+
+# The watchdog: a GPU 1e6 times slower makes each emulated kernel outlast --timeout 0.3 s.
+python3 - "$TOPO" "$W/slow.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+for k in ("peak_tflops_bf16", "peak_tflops_fp16", "peak_tflops_tf32", "peak_tflops_fp32"):
+    t["gpu"][k]["value"] = 0.001
+t["gpu"]["matmul_efficiency"]["value"] = 0.01
+json.dump(t, open(sys.argv[2], "w"))
+PY
+"$FSDPSIM" -m "$MODEL" -t "$W/slow.json" --nodes 1 --gpus-per-node 2 --strategy ddp --emit-schedule "$W/slow-s.json" >/dev/null
+start=$(date +%s)
+"${MPIRUN[@]}" -np 2 "$FSDPRUN" --schedule "$W/slow-s.json" --topology "$W/slow.json" --timeout 0.3 --warmup 0 >"$W/out" 2>"$W/err"
+rc=$? took=$(( $(date +%s) - start ))
+check "stuck job: aborted by the watchdog with a message naming the op (rc $rc, ${took}s)" \
+    test $rc -ne 0 -a $rc -ne 124 -a "$(grep -c 'no progress for .* stream compute waits in op' "$W/err")" -ge 1
+echo "1..$n"
+[ $failed -eq 0 ]

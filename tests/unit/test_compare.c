@@ -1,0 +1,190 @@
+/* compare: real (fsdprun) vs simulated (fsdpsim) traces. Pins the step-time median and range,
+ * the per-rank-per-step averaging of real op kinds, the rank-weighted averaging of simulated
+ * classes, the sign of the error, the merged trace, and the messages for wrong inputs. */
+#include "testutil.h"
+
+#include "compare/compare.h"
+
+/* absolute tolerance: several expected values here are 0 */
+static void assert_near(double got, double want, double tol)
+{
+    if (!(fabs(got - want) <= tol))
+        fail_msg("got %.12g, want %.12g", got, want);
+}
+
+/* 2 ranks, 3 iterations (step times 1.0, 1.2, 0.9 s). Rank 0: one 0.2 s allreduce per iteration;
+ * rank 1: one 0.4 s allreduce; both one 0.5 s compute. */
+static const char *REAL =
+    "{\"traceEvents\":["
+    "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\"args\":{\"name\":\"rank 0 "
+    "(real)\"}},"
+    "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":2,\"tid\":0,\"args\":{\"name\":\"rank 1 "
+    "(real)\"}},"
+    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":1,\"tid\":2,\"ts\":0,\"dur\":"
+    "200000,\"args\":{\"iter\":0}},"
+    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":1,\"tid\":2,\"ts\":1000000,"
+    "\"dur\":200000,\"args\":{\"iter\":1}},"
+    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":1,\"tid\":2,\"ts\":2500000,"
+    "\"dur\":200000,\"args\":{\"iter\":2}},"
+    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":2,\"tid\":2,\"ts\":10,\"dur\":"
+    "400000,\"args\":{\"iter\":0}},"
+    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":2,\"tid\":2,\"ts\":1000010,"
+    "\"dur\":400000,\"args\":{\"iter\":1}},"
+    "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":2,\"tid\":2,\"ts\":2500010,"
+    "\"dur\":400000,\"args\":{\"iter\":2}},"
+    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":0,\"dur\":500000,"
+    "\"args\":{\"iter\":0}},"
+    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":1000000,\"dur\":"
+    "500000,\"args\":{\"iter\":1}},"
+    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":2500000,\"dur\":"
+    "500000,\"args\":{\"iter\":2}},"
+    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":2,\"tid\":1,\"ts\":0,\"dur\":500000,"
+    "\"args\":{\"iter\":0}},"
+    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":2,\"tid\":1,\"ts\":1000000,\"dur\":"
+    "500000,\"args\":{\"iter\":1}},"
+    "{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",\"pid\":2,\"tid\":1,\"ts\":2500000,\"dur\":"
+    "500000,\"args\":{\"iter\":2}}"
+    "],\"otherData\":{\"generator\":\"fsdprun\",\"step_time_s\":[1.0,1.2,0.9]}}";
+
+/* Two classes: class 1 has 3 ranks (allreduce 0.3 s), class 2 has 1 rank (allreduce 0.7 s);
+ * the last op ends at 1.1 s. */
+static const char *SIM = "{\"traceEvents\":["
+                         "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\"args\":{"
+                         "\"name\":\"rank class 0 (3 ranks from rank 0)\"}},"
+                         "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":2,\"tid\":0,\"args\":{"
+                         "\"name\":\"rank class 1 (1 ranks from rank 3)\"}},"
+                         "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":1,\"tid\":2,"
+                         "\"ts\":0,\"dur\":300000},"
+                         "{\"name\":\"ar\",\"cat\":\"allreduce\",\"ph\":\"X\",\"pid\":2,\"tid\":2,"
+                         "\"ts\":400000,\"dur\":700000},"
+                         "{\"name\":\"memory in use "
+                         "(GiB)\",\"ph\":\"C\",\"pid\":1,\"ts\":5000000,\"args\":{\"tensors\":1}}"
+                         "],\"otherData\":{\"generator\":\"fsdpsim\"}}";
+
+static char *write_tmp(const char *name, const char *text)
+{
+    char *path = g_build_filename(g_get_tmp_dir(), name, NULL);
+    g_file_set_contents(path, text, -1, NULL);
+    return path;
+}
+
+static void test_compare_numbers(void **state)
+{
+    (void)state;
+    char *real = write_tmp("fsd-test-real.json", REAL), *sim = write_tmp("fsd-test-sim.json", SIM);
+    CmpResult r;
+    GError *error = NULL;
+    assert_true(cmp_load(real, sim, &r, &error));
+    assert_int_equal(r.iterations, 3);
+    assert_int_equal(r.ranks, 2);
+    assert_near(r.real_median_s, 1.0, 1e-12);
+    assert_near(r.real_min_s, 0.9, 1e-12);
+    assert_near(r.real_max_s, 1.2, 1e-12);
+    assert_int_equal(r.median_iter, 0);
+    /* counters do not count: the simulated step ends with the last op, at 1.1 s */
+    assert_near(r.sim_s, 1.1, 1e-9);
+    assert_near(r.error, 0.1, 1e-9); /* (1.1 - 1.0) / 1.0: the simulator is slower */
+    assert_int_equal(r.kinds->len, 2);
+    const CmpKind *ar = &g_array_index(r.kinds, CmpKind, 0),
+                  *mm = &g_array_index(r.kinds, CmpKind, 1);
+    assert_string_equal(ar->kind, "allreduce"); /* sorted by name */
+    assert_string_equal(mm->kind, "compute");
+    assert_near(ar->real_s, 0.3, 1e-9);                    /* (0.2 + 0.4) / 2 ranks */
+    assert_near(ar->sim_s, (3 * 0.3 + 1 * 0.7) / 4, 1e-9); /* weighted by ranks */
+    assert_near(ar->real_calls, 1, 1e-12);
+    assert_near(mm->real_s, 0.5, 1e-9);
+    assert_near(mm->sim_s, 0, 1e-12);
+    assert_true(isnan(cmp_error(1, 0)));
+    assert_near(cmp_error(0.9, 1.0), -0.1, 1e-12);
+
+    char *json = cmp_to_json(&r);
+    cJSON *o = cJSON_Parse(json);
+    assert_non_null(o);
+    assert_near(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "real"), "step_time_s")->valuedouble,
+                1.0, 1e-12);
+    assert_near(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "sim"), "step_time_s")->valuedouble, 1.1,
+                1e-9);
+    assert_near(cJSON_GetObjectItem(o, "error")->valuedouble, 0.1, 1e-9);
+    cJSON *ar_json = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "op_kinds"), "allreduce");
+    assert_near(cJSON_GetObjectItem(ar_json, "error")->valuedouble, (0.4 - 0.3) / 0.3, 1e-9);
+    /* a kind the simulator never runs: -100 % */
+    assert_near(cJSON_GetObjectItem(
+                    cJSON_GetObjectItem(cJSON_GetObjectItem(o, "op_kinds"), "compute"), "error")
+                    ->valuedouble,
+                -1, 1e-12);
+    cJSON_Delete(o);
+    g_free(json);
+
+    /* merged: iteration 0 of both ranks (2 + 2 X events) and the 2 simulated X events, sim pids
+     * moved below the real ones, names prefixed */
+    char *merged = cmp_merged_trace(&r);
+    o = cJSON_Parse(merged);
+    assert_non_null(o);
+    int x = 0, sim_pids = 0, real_names = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(o, "traceEvents"))
+    {
+        const char *ph = cJSON_GetObjectItem(e, "ph")->valuestring;
+        if (strcmp(ph, "X") == 0) {
+            x++;
+            if (cJSON_GetObjectItem(e, "pid")->valueint >= 100000)
+                sim_pids++;
+            else
+                assert_true(cJSON_GetObjectItem(e, "ts")->valuedouble <= 10.0); /* shifted to 0 */
+        }
+        const cJSON *args = cJSON_GetObjectItem(e, "args");
+        const cJSON *n = args ? cJSON_GetObjectItem(args, "name") : NULL;
+        if (n && cJSON_IsString(n) && g_str_has_prefix(n->valuestring, "real: rank"))
+            real_names++;
+    }
+    assert_int_equal(x, 6);
+    assert_int_equal(sim_pids, 2);
+    assert_int_equal(real_names, 2);
+    cJSON_Delete(o);
+    g_free(merged);
+    cmp_clear(&r);
+    g_unlink(real), g_unlink(sim);
+    g_free(real), g_free(sim);
+}
+
+static void expect_error(const char *real_text, const char *sim_text, const char *needle)
+{
+    char *real = write_tmp("fsd-test-real2.json", real_text),
+         *sim = write_tmp("fsd-test-sim2.json", sim_text);
+    CmpResult r;
+    GError *error = NULL;
+    assert_false(cmp_load(real, sim, &r, &error));
+    assert_non_null(error);
+    if (!strstr(error->message, needle))
+        fail_msg("message \"%s\" lacks \"%s\"", error->message, needle);
+    assert_int_equal(error->code, FSD_ERROR_INPUT);
+    g_error_free(error);
+    cmp_clear(&r);
+    g_unlink(real), g_unlink(sim);
+    g_free(real), g_free(sim);
+}
+
+static void test_compare_errors(void **state)
+{
+    (void)state;
+    /* swapped files */
+    expect_error(SIM, REAL, "field 'otherData.generator': expected \"fsdprun\"");
+    expect_error(REAL, REAL, "expected \"fsdpsim\"");
+    expect_error(
+        "{\"traceEvents\":[],\"otherData\":{\"generator\":\"fsdprun\",\"step_time_s\":[]}}", SIM,
+        "field 'otherData.step_time_s': expected a non-empty array");
+    expect_error(
+        "{\"traceEvents\":[],\"otherData\":{\"generator\":\"fsdprun\",\"step_time_s\":[1]}}", SIM,
+        "expected complete (\"X\") events");
+    expect_error("{\"otherData\":{}}", SIM, "field 'traceEvents'");
+    expect_error("not json", SIM, "fsd-test-real2.json");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_compare_numbers),
+        cmocka_unit_test(test_compare_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
