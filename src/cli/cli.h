@@ -23,9 +23,6 @@ int cli_validate(int argc, char **argv);
 /* the list of subcommands, for --help */
 const char *cli_subcommands_help(void);
 
-/* Sets an FSD_ERROR_INPUT error; returns false so that callers can `return cli_input_error(...)`. */
-bool cli_input_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-
 /* A default data file (models/gpt.json): relative to the working directory when it is there (a
  * source checkout), else under the data directory the build was configured with. g_free it. */
 char *cli_default_path(const char *rel);

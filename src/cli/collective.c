@@ -37,21 +37,21 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
         if (!strcmp(op_text, op_names[k]))
             kind = (IrCollKind)k;
     if (kind == IR_COLL_KIND_COUNT)
-        return cli_input_error(error, "option --op: expected allreduce, allgather, reduce_scatter, "
+        return cfg_input_error(error, "option --op: expected allreduce, allgather, reduce_scatter, "
                                       "broadcast or alltoall, got \"%s\"", op_text), 2;
     const DataType *type = NULL;
     for (size_t i = 0; i < G_N_ELEMENTS(types); i++)
         if (!strcmp(type_text, types[i].name))
             type = &types[i];
     if (!type)
-        return cli_input_error(error, "option --datatype: expected float, half, bfloat16 or double, "
+        return cfg_input_error(error, "option --datatype: expected float, half, bfloat16 or double, "
                                       "got \"%s\"", type_text), 2;
     uint64_t lo, hi;
     if (!cfg_parse_size(min_text, &lo) || lo == 0 || lo > (1ull << 40))
-        return cli_input_error(error, "option --min-bytes: expected a size from 1 to 1T (suffixes K, M, "
+        return cfg_input_error(error, "option --min-bytes: expected a size from 1 to 1T (suffixes K, M, "
                                       "G, T), got \"%s\"", min_text), 2;
     if (!cfg_parse_size(max_text, &hi) || hi < lo || hi > (1ull << 40))
-        return cli_input_error(error, "option --max-bytes: expected a size from --min-bytes (%s) to 1T, "
+        return cfg_input_error(error, "option --max-bytes: expected a size from --min-bytes (%s) to 1T, "
                                       "got \"%s\"", min_text, max_text), 2;
     g_autofree char *topo_default = cli_default_path("topologies/juwels-booster.json");
     HwTopology *topo = hw_topology_load(topo_arg ? topo_arg : topo_default, error);
@@ -63,21 +63,21 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
     coll_model_analytic_init(&coll, topo);
     NetTopo *net = NULL;
     if (nodes < 1 || nodes > topo->nodes_max) {
-        cli_input_error(error, "option --nodes: %s has %d nodes; expected 1..%d, got %d", topo->name,
+        cfg_input_error(error, "option --nodes: %s has %d nodes; expected 1..%d, got %d", topo->name,
                         topo->nodes_max, topo->nodes_max, nodes);
         goto out;
     }
     if (gpn_arg < 0 || gpn > topo->gpus_per_node) {
-        cli_input_error(error, "option --gpus-per-node: a %s node has %d GPUs; expected 1..%d, got %d",
+        cfg_input_error(error, "option --gpus-per-node: a %s node has %d GPUs; expected 1..%d, got %d",
                         topo->name, topo->gpus_per_node, topo->gpus_per_node, gpn_arg);
         goto out;
     }
     if (algo && !coll_algo_parse(algo, &coll.force_algo)) {
-        cli_input_error(error, "option --nccl-algo: expected ring or tree, got \"%s\"", algo);
+        cfg_input_error(error, "option --nccl-algo: expected ring or tree, got \"%s\"", algo);
         goto out;
     }
     if (proto && !coll_proto_parse(proto, &coll.force_proto)) {
-        cli_input_error(error, "option --nccl-proto: expected LL, LL128 or Simple, got \"%s\"", proto);
+        cfg_input_error(error, "option --nccl-proto: expected LL, LL128 or Simple, got \"%s\"", proto);
         goto out;
     }
     net = net_topo_new(topo, nodes, gpn);

@@ -9,17 +9,6 @@
 #define FSDPSIM_DATADIR "."
 #endif
 
-bool cli_input_error(GError **error, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error_literal(error, FSD_ERROR, FSD_ERROR_INPUT, msg);
-    g_free(msg);
-    return false;
-}
-
 char *cli_default_path(const char *rel)
 {
     if (g_file_test(rel, G_FILE_TEST_EXISTS))
@@ -37,7 +26,7 @@ bool cli_check_writable(const char *option, const char *path, GError **error)
                       : access(dir, W_OK) != 0                ? "directory not writable"
                                                               : NULL;
     if (why)
-        cli_input_error(error, "option --%s: cannot write %s: %s", option, path, why);
+        cfg_input_error(error, "option --%s: cannot write %s: %s", option, path, why);
     g_free(dir);
     return why == NULL;
 }
@@ -55,7 +44,7 @@ bool cli_parse(const char *params, const char *summary, const char *description,
     bool ok = g_option_context_parse(ctx, &argc, &argv, error);
     g_option_context_free(ctx);
     if (ok && argc > 1)
-        ok = cli_input_error(error, "unexpected argument '%s' (see %s --help)", argv[1], argv[0]);
+        ok = cfg_input_error(error, "unexpected argument '%s' (see %s --help)", argv[1], argv[0]);
     else if (!ok) {
         GError *e = *error;
         *error = g_error_new(FSD_ERROR, FSD_ERROR_INPUT, "%s (see %s --help)", e->message, argv[0]);

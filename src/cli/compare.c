@@ -1,6 +1,7 @@
 /* fsdpsim compare --real REAL_TRACE --sim SIM_TRACE: a real run (fsdprun, here or on JUWELS) beside
  * the simulated one; see src/compare/compare.h for what is compared and how. */
 #include "cli.h"
+#include "../util/cfg.h"
 #include "../compare/compare.h"
 
 #include <stdio.h>
@@ -28,10 +29,10 @@ int cli_compare(int argc, char **argv)
                    "with error = (sim - real) / real.",
                    NULL, entries, argc, argv, &error) ||
         (!real &&
-         !cli_input_error(&error,
+         !cfg_input_error(&error,
                           "option --real: expected a trace file (fsdprun --trace), got nothing")) ||
         (!sim &&
-         !cli_input_error(&error,
+         !cfg_input_error(&error,
                           "option --sim: expected a trace file (fsdpsim --trace), got nothing")) ||
         !cli_check_writable("trace", trace, &error) || !cmp_load(real, sim, &r, &error)) {
         status = cli_report_error(error);
@@ -41,7 +42,7 @@ int cli_compare(int argc, char **argv)
         char *text = cmp_merged_trace(&r);
         GError *e = NULL;
         if (!g_file_set_contents(trace, text, -1, &e)) {
-            cli_input_error(&error, "option --trace: %s", e->message);
+            cfg_input_error(&error, "option --trace: %s", e->message);
             g_error_free(e);
             g_free(text);
             status = cli_report_error(error);

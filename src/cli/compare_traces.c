@@ -3,6 +3,7 @@
  * error per op kind. `compare` and `validate` (the real backend) can call plot_compare_traces
  * the same way. */
 #include "cli.h"
+#include "../util/cfg.h"
 #include "../plot/plot.h"
 
 #include <stdio.h>
@@ -27,12 +28,12 @@ int cli_compare_traces(int argc, char **argv)
                    NULL, entries, argc, argv, &error))
         goto out;
     if (!real || !sim) {
-        cli_input_error(&error, "option --%s: expected a trace file, got nothing (both --real and --simulated "
+        cfg_input_error(&error, "option --%s: expected a trace file, got nothing (both --real and --simulated "
                                 "are required)", real ? "simulated" : "real");
         goto out;
     }
     if (formats_text && !plot_formats_parse(formats_text, &formats)) {
-        cli_input_error(&error, "option --plot-format: expected a comma-separated list of png, svg, pdf (or all), "
+        cfg_input_error(&error, "option --plot-format: expected a comma-separated list of png, svg, pdf (or all), "
                                 "got \"%s\"", formats_text);
         goto out;
     }

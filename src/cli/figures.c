@@ -14,18 +14,18 @@ bool cli_check_dir(const char *option, const char *dir, GError **error)
     if (!dir)
         return true;
     if (!*dir)
-        return cli_input_error(error, "option --%s: expected a directory, got \"\"", option);
+        return cfg_input_error(error, "option --%s: expected a directory, got \"\"", option);
     if (g_file_test(dir, G_FILE_TEST_EXISTS)) {
         if (!g_file_test(dir, G_FILE_TEST_IS_DIR))
-            return cli_input_error(error, "option --%s: expected a directory, got %s: not a directory", option, dir);
+            return cfg_input_error(error, "option --%s: expected a directory, got %s: not a directory", option, dir);
         if (access(dir, W_OK) != 0)
-            return cli_input_error(error, "option --%s: cannot write in %s: directory not writable", option, dir);
+            return cfg_input_error(error, "option --%s: cannot write in %s: directory not writable", option, dir);
         return true;
     }
     char *parent = g_path_get_dirname(dir);
     bool ok = g_file_test(parent, G_FILE_TEST_IS_DIR) && access(parent, W_OK) == 0;
     if (!ok)
-        cli_input_error(error, "option --%s: cannot create %s: %s", option, dir,
+        cfg_input_error(error, "option --%s: cannot create %s: %s", option, dir,
                         g_file_test(parent, G_FILE_TEST_IS_DIR) ? "directory not writable" : "no such parent directory");
     g_free(parent);
     return ok;
@@ -35,10 +35,10 @@ bool cli_figures_check(const char *plot_dir, const char *report_dir, const char 
 {
     unsigned f;
     if (formats && !plot_formats_parse(formats, &f))
-        return cli_input_error(error, "option --plot-format: expected a comma-separated list of png, svg, pdf "
+        return cfg_input_error(error, "option --plot-format: expected a comma-separated list of png, svg, pdf "
                                       "(or all), got \"%s\"", formats);
     if (formats && !plot_dir && !report_dir)
-        return cli_input_error(error, "option --plot-format applies to --plot and --report, and neither was given");
+        return cfg_input_error(error, "option --plot-format applies to --plot and --report, and neither was given");
     return cli_check_dir("plot", plot_dir, error) && cli_check_dir("report", report_dir, error);
 }
 

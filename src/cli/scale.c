@@ -64,7 +64,7 @@ static bool parse_nodes(const char *text, GArray *out, GError **error)
     }
     g_strfreev(parts);
     if (!ok)
-        cli_input_error(error, "option --nodes: expected ascending node counts separated by commas (1,2,4,8), "
+        cfg_input_error(error, "option --nodes: expected ascending node counts separated by commas (1,2,4,8), "
                                "got \"%s\"", text);
     return ok;
 }
@@ -83,7 +83,7 @@ static bool parse_strategies(const char *text, GPtrArray *out, GError **error)
     }
     g_strfreev(parts);
     if (!ok)
-        cli_input_error(error, "option --strategy: expected distinct strategies separated by commas "
+        cfg_input_error(error, "option --strategy: expected distinct strategies separated by commas "
                                "(ddp,full,hybrid), got \"%s\"", text);
     return ok;
 }
@@ -96,7 +96,7 @@ static bool check_passthrough(int argc, char **argv, GError **error)
         for (size_t k = 0; k < G_N_ELEMENTS(refused); k++) {
             size_t n = strlen(refused[k]);
             if (!strncmp(argv[i], refused[k], n) && (argv[i][n] == '\0' || argv[i][n] == '='))
-                return cli_input_error(error, "option %s: not available in a scaling study (it runs many "
+                return cfg_input_error(error, "option %s: not available in a scaling study (it runs many "
                                               "simulations); run fsdpsim %s on one point instead", refused[k],
                                        refused[k]);
         }
@@ -136,10 +136,10 @@ static int run(const char *nodes_text, const char *strategies_text, int jobs, bo
 {
     unsigned formats = PLOT_ALL;
     if (formats_text && !plot_formats_parse(formats_text, &formats))
-        return cli_input_error(error, "option --plot-format: expected a comma-separated list of png, svg, pdf "
+        return cfg_input_error(error, "option --plot-format: expected a comma-separated list of png, svg, pdf "
                                       "(or all), got \"%s\"", formats_text), 2;
     if (jobs < 0 || jobs > 1024)
-        return cli_input_error(error, "option --jobs: expected 1..1024 (0: one per core), got %d", jobs), 2;
+        return cfg_input_error(error, "option --jobs: expected 1..1024 (0: one per core), got %d", jobs), 2;
     if (!check_passthrough(argc, argv, error) || !cli_check_dir("plot", plot_dir, error) ||
         !cli_check_dir("report", report_dir, error))
         return 2;
@@ -153,7 +153,7 @@ static int run(const char *nodes_text, const char *strategies_text, int jobs, bo
         goto out;
     n_points = (int)(nodes->len * strategies->len);
     if (n_points > 100000) {
-        cli_input_error(error, "options --nodes and --strategy: %d simulations; expected at most 100000", n_points);
+        cfg_input_error(error, "options --nodes and --strategy: %d simulations; expected at most 100000", n_points);
         goto out;
     }
     char *self = g_file_read_link("/proc/self/exe", NULL);

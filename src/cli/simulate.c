@@ -62,25 +62,25 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
     } else if (strat_sharding_parse(strategy, &opt->sharding)) {
         opt->kind = STRAT_FSDP;
     } else {
-        return cli_input_error(error, "option --strategy: expected ddp, fsdp, full, grad_op, no_shard, "
+        return cfg_input_error(error, "option --strategy: expected ddp, fsdp, full, grad_op, no_shard, "
                                   "hybrid or hybrid_zero2, got \"%s\"", strategy);
     }
     if (cli->sharding) {
         if (opt->kind == STRAT_DDP)
-            return cli_input_error(error, "option --sharding applies to FSDP; --strategy ddp has no sharding");
+            return cfg_input_error(error, "option --sharding applies to FSDP; --strategy ddp has no sharding");
         ShardingStrategy s;
         if (!strat_sharding_parse(cli->sharding, &s))
-            return cli_input_error(error, "option --sharding: expected full_shard, shard_grad_op, no_shard, "
+            return cfg_input_error(error, "option --sharding: expected full_shard, shard_grad_op, no_shard, "
                                       "hybrid_shard or hybrid_zero2, got \"%s\"", cli->sharding);
         if (strcmp(strategy, "fsdp") != 0 && s != opt->sharding)
-            return cli_input_error(error, "options --strategy %s and --sharding %s disagree", strategy,
+            return cfg_input_error(error, "options --strategy %s and --sharding %s disagree", strategy,
                                cli->sharding);
         opt->sharding = s;
     }
     if (cli->wrap && !plan_wrap_parse(cli->wrap, &opt->wrap, error))
         return false;
     if (cli->backward_prefetch && !strat_prefetch_parse(cli->backward_prefetch, &opt->backward_prefetch))
-        return cli_input_error(error, "option --backward-prefetch: expected pre, post or none, got \"%s\"",
+        return cfg_input_error(error, "option --backward-prefetch: expected pre, post or none, got \"%s\"",
                            cli->backward_prefetch);
     opt->forward_prefetch = cli->forward_prefetch;
     if (!parse_bool("limit-all-gathers", cli->limit_all_gathers, &opt->limit_all_gathers, error))
@@ -89,37 +89,37 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
     opt->mixed_precision = opt->param_dtype != HW_DTYPE_FP32 && !cli->mixed_precision_off;
     opt->reduce_dtype = opt->param_dtype;
     if (cli->reduce_dtype && !hw_dtype_parse(cli->reduce_dtype, &opt->reduce_dtype))
-        return cli_input_error(error, "option --reduce-dtype: expected fp32, bf16 or fp16, got \"%s\"",
+        return cfg_input_error(error, "option --reduce-dtype: expected fp32, bf16 or fp16, got \"%s\"",
                            cli->reduce_dtype);
     opt->reduce_dtype_set = cli->reduce_dtype != NULL;
     opt->cpu_offload = cli->cpu_offload;
     if (opt->cpu_offload && opt->kind == STRAT_DDP)
-        return cli_input_error(error, "option --cpu-offload is an FSDP option (CPUOffload); DDP keeps "
+        return cfg_input_error(error, "option --cpu-offload is an FSDP option (CPUOffload); DDP keeps "
                                   "everything on the GPU");
     opt->activation_checkpointing = cli->activation_checkpointing;
     if (cli->shard_group_size != UNSET) {
         bool hybrid = opt->kind == STRAT_FSDP &&
                       (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2);
         if (!hybrid)
-            return cli_input_error(error, "option --shard-group-size applies to hybrid_shard and hybrid_zero2");
+            return cfg_input_error(error, "option --shard-group-size applies to hybrid_shard and hybrid_zero2");
         if (cli->shard_group_size < 1)
-            return cli_input_error(error, "option --shard-group-size: expected a positive number of GPUs, got %d",
+            return cfg_input_error(error, "option --shard-group-size: expected a positive number of GPUs, got %d",
                                cli->shard_group_size);
         opt->shard_group_size = cli->shard_group_size;
     }
     if (cli->bucket_cap_mb) {
         if (opt->kind != STRAT_DDP)
-            return cli_input_error(error, "option --bucket-cap-mb applies to DDP (FSDP buckets per wrapped unit)");
+            return cfg_input_error(error, "option --bucket-cap-mb applies to DDP (FSDP buckets per wrapped unit)");
         char *end = NULL;
         double mb = g_ascii_strtod(cli->bucket_cap_mb, &end);
         if (end == cli->bucket_cap_mb || *end || !(mb > 0 && mb <= 1e6))
-            return cli_input_error(error, "option --bucket-cap-mb: expected a size in MB in (0, 1e6], got \"%s\"",
+            return cfg_input_error(error, "option --bucket-cap-mb: expected a size in MB in (0, 1e6], got \"%s\"",
                                cli->bucket_cap_mb);
         opt->bucket_cap_mb = mb;
     }
     opt->gradient_as_bucket_view = cli->gradient_as_bucket_view;
     if (cli->grad_accum < 0 || cli->grad_accum > 4096)
-        return cli_input_error(error, "option --grad-accum: expected 1..4096, got %d", cli->grad_accum);
+        return cfg_input_error(error, "option --grad-accum: expected 1..4096, got %d", cli->grad_accum);
     if (cli->grad_accum > 0)
         opt->grad_accum = cli->grad_accum;
     return true;
@@ -136,9 +136,9 @@ static int run(CliOptions *cli, GError **error)
         !cli_figures_check(cli->plot, cli->report, cli->plot_format, error))
         return 2;
     if (cli->seq_len < 0 || cli->seq_len > (1 << 22))
-        return cli_input_error(error, "option --seq-len: expected 1..4194304, got %d", cli->seq_len), 2;
+        return cfg_input_error(error, "option --seq-len: expected 1..4194304, got %d", cli->seq_len), 2;
     if (cli->micro_batch < 0 || cli->micro_batch > (1 << 20))
-        return cli_input_error(error, "option --micro-batch: expected 1..1048576, got %d", cli->micro_batch), 2;
+        return cfg_input_error(error, "option --micro-batch: expected 1..1048576, got %d", cli->micro_batch), 2;
     ModelOverrides ov = {cli->seq_len, cli->micro_batch, cli->param_dtype, cli->optimizer,
                          cli->no_flash_attention ? 0 : -1};
     HwTopology *topo = hw_topology_load(topo_file, error);
@@ -153,12 +153,12 @@ static int run(CliOptions *cli, GError **error)
     int gpn = cli->gpus_per_node > 0 ? cli->gpus_per_node : topo->gpus_per_node;
     int nodes = cli->nodes > 0 ? cli->nodes : 4;
     if (cli->nodes < 0 || nodes > topo->nodes_max) {
-        cli_input_error(error, "option --nodes: %s has %d nodes; expected 1..%d, got %d", topo->name,
+        cfg_input_error(error, "option --nodes: %s has %d nodes; expected 1..%d, got %d", topo->name,
                     topo->nodes_max, topo->nodes_max, nodes);
         goto out;
     }
     if (cli->gpus_per_node < 0 || gpn > topo->gpus_per_node) {
-        cli_input_error(error, "option --gpus-per-node: a %s node has %d GPUs; expected 1..%d, got %d",
+        cfg_input_error(error, "option --gpus-per-node: a %s node has %d GPUs; expected 1..%d, got %d",
                     topo->name, topo->gpus_per_node, topo->gpus_per_node, cli->gpus_per_node);
         goto out;
     }
@@ -175,11 +175,11 @@ static int run(CliOptions *cli, GError **error)
     CollModel coll;
     coll_model_analytic_init(&coll, topo);
     if (cli->nccl_algo && !coll_algo_parse(cli->nccl_algo, &coll.force_algo)) {
-        cli_input_error(error, "option --nccl-algo: expected ring or tree, got \"%s\"", cli->nccl_algo);
+        cfg_input_error(error, "option --nccl-algo: expected ring or tree, got \"%s\"", cli->nccl_algo);
         goto out;
     }
     if (cli->nccl_proto && !coll_proto_parse(cli->nccl_proto, &coll.force_proto)) {
-        cli_input_error(error, "option --nccl-proto: expected LL, LL128 or Simple, got \"%s\"", cli->nccl_proto);
+        cfg_input_error(error, "option --nccl-proto: expected LL, LL128 or Simple, got \"%s\"", cli->nccl_proto);
         goto out;
     }
     if (cli->schedule) {
@@ -187,7 +187,7 @@ static int run(CliOptions *cli, GError **error)
         if (!sched)
             goto out;
         if (sched->gpus_per_node != gpn || sched->nodes != nodes) {
-            cli_input_error(error, "%s: field 'nodes'/'gpus_per_node': the schedule is for %d x %d GPUs; "
+            cfg_input_error(error, "%s: field 'nodes'/'gpus_per_node': the schedule is for %d x %d GPUs; "
                                "pass --nodes %d --gpus-per-node %d",
                         cli->schedule, sched->nodes, sched->gpus_per_node, sched->nodes, sched->gpus_per_node);
             goto out;

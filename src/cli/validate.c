@@ -53,7 +53,7 @@ static int validate(ValidateCli *v, GError **error)
     g_autofree char *cluster = cli_default_path("tools/cluster");
     g_autofree char *model_default = cli_default_path("models/gpt2.json");
     if (!g_file_test(fsdprun, G_FILE_TEST_IS_EXECUTABLE))
-        return cli_input_error(
+        return cfg_input_error(
                    error,
                    "fsdprun: expected it beside fsdpsim (%s), got nothing: build with Open MPI "
                    "and OpenBLAS (meson -Dfsdprun=enabled)",
@@ -61,7 +61,7 @@ static int validate(ValidateCli *v, GError **error)
                    ? 0
                    : 2;
     if (!g_file_test(cluster, G_FILE_TEST_IS_EXECUTABLE))
-        return cli_input_error(
+        return cfg_input_error(
                    error, "tools/cluster: expected the emulated-cluster script, got nothing at %s",
                    cluster)
                    ? 0
@@ -69,7 +69,7 @@ static int validate(ValidateCli *v, GError **error)
     char *workdir =
         v->workdir ? g_strdup(v->workdir) : g_dir_make_tmp("fsdpsim-validate-XXXXXX", NULL);
     if (!workdir || g_mkdir_with_parents(workdir, 0755) != 0) {
-        cli_input_error(error, "option --workdir: cannot create %s",
+        cfg_input_error(error, "option --workdir: cannot create %s",
                         workdir ? workdir : "a temporary directory");
         g_free(workdir);
         return 2;
@@ -204,13 +204,13 @@ int cli_validate(int argc, char **argv)
                    entries, argc, argv, &error)) {
         status = cli_report_error(error);
     } else if (v.nodes < 1 || v.nodes > 64 || v.gpus_per_node < 1 || v.gpus_per_node > 64) {
-        cli_input_error(&error, "option --%s: expected 1..64, got %d",
+        cfg_input_error(&error, "option --%s: expected 1..64, got %d",
                         v.nodes < 1 || v.nodes > 64 ? "nodes" : "gpus-per-node",
                         v.nodes < 1 || v.nodes > 64 ? v.nodes : v.gpus_per_node);
         status = cli_report_error(error);
     } else if (v.iters < 1 || v.iters > 1000 || v.warmup < 0 || v.warmup > 100 ||
                v.timeout_s < 10) {
-        cli_input_error(&error,
+        cfg_input_error(&error,
                         "option --%s: expected iters 1..1000, warmup 0..100, timeout >= 10, got %d",
                         v.iters < 1 || v.iters > 1000    ? "iters"
                         : v.warmup < 0 || v.warmup > 100 ? "warmup"

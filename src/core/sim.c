@@ -80,14 +80,6 @@ int64_t sim_op_duration_ns(const SimConfig *cfg, const IrOp *op)
     return (int64_t)llround(s * 1e9);
 }
 
-static int class_of_rank(const IrSchedule *s, int rank)
-{
-    for (int c = 0; c < s->n_classes; c++)
-        if (ir_class_has_rank(s->classes[c], rank))
-            return c;
-    return -1;
-}
-
 /* For each class and group: how many classes take part in the class's instance of the group.
  * Computed once from the first rank of the class; classes are symmetric by construction. */
 static bool compute_partners(Engine *e)
@@ -103,7 +95,7 @@ static bool compute_partners(Engine *e)
             gboolean *seen = g_new0(gboolean, s->n_classes);
             int count = 0;
             for (int i = 0; i < grp->size; i++) {
-                int mc = members[i] < s->world ? class_of_rank(s, members[i]) : -1;
+                int mc = members[i] < s->world ? ir_class_of_rank(s, members[i]) : -1;
                 if (mc < 0) {
                     g_free(members);
                     g_free(seen);
@@ -400,7 +392,7 @@ static void start_p2p(Engine *e, int ci, int opi, int64_t now)
     const IrOp *op = ir_op(e->st[ci].cls, opi);
     int rank = s->classes[ci]->first_rank;
     int peer = rank + op->u.p2p.peer_offset;
-    int pc = peer >= 0 && peer < s->world ? class_of_rank(s, peer) : -1;
+    int pc = peer >= 0 && peer < s->world ? ir_class_of_rank(s, peer) : -1;
     if (pc < 0) {
         g_set_error(e->error, FSD_ERROR, FSD_ERROR_INPUT,
                     "schedule: %s of class %d to rank %d, which no rank class holds",
@@ -418,7 +410,6 @@ static void start_p2p(Engine *e, int ci, int opi, int64_t now)
     if (r->arrived < r->needed)
         return;
     bool same_node = rank / s->gpus_per_node == peer / s->gpus_per_node;
-    double dur_s = e->cfg->coll->p2p_s(e->cfg->coll, op->u.p2p.bytes, same_node);
     int send_offset = 0;
     for (guint i = 0; i < r->members->len; i++) {
         ClassOp m = g_array_index(r->members, ClassOp, i);
@@ -435,6 +426,7 @@ static void start_p2p(Engine *e, int ci, int opi, int64_t now)
         double latency = e->cfg->coll->p2p_s(e->cfg->coll, 0, same_node);
         start_transfer(e, r->last_arrival_ns, pat, (double)op->u.p2p.bytes, r, -1, latency);
     } else {
+        double dur_s = e->cfg->coll->p2p_s(e->cfg->coll, op->u.p2p.bytes, same_node);
         finish_members(e, r->members, -1, r->last_arrival_ns + (int64_t)llround(dur_s * 1e9));
     }
     g_hash_table_remove(e->rendezvous, key);

@@ -152,6 +152,14 @@ bool ir_class_has_rank(const IrClass *c, int rank)
     return off >= 0 && off % c->rank_stride == 0 && off / c->rank_stride < c->n_ranks;
 }
 
+int ir_class_of_rank(const IrSchedule *s, int rank)
+{
+    for (int c = 0; c < s->n_classes; c++)
+        if (ir_class_has_rank(s->classes[c], rank))
+            return c;
+    return -1;
+}
+
 static const char *const op_kind_names[IR_OP_KIND_COUNT] = {"host", "compute", "coll", "send",
                                                              "recv", "alloc", "free", "memcpy"};
 static const char *const coll_kind_names[IR_COLL_KIND_COUNT] = {

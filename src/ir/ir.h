@@ -165,6 +165,8 @@ void ir_group_members(const IrSchedule *s, const IrGroup *g, int rank, int *memb
 void ir_group_shape(const IrSchedule *s, const IrGroup *g, int *nodes, int *ranks_per_node);
 /* Whether a rank belongs to a class. */
 bool ir_class_has_rank(const IrClass *c, int rank);
+/* The class that holds a rank, or -1. */
+int ir_class_of_rank(const IrSchedule *s, int rank);
 
 const char *ir_op_kind_name(IrOpKind kind);
 const char *ir_coll_kind_name(IrCollKind kind);

@@ -136,10 +136,9 @@ static char *figure_script(const PlotFigure *fig, unsigned formats_wanted)
     return g_string_free(s, FALSE);
 }
 
-static bool write_file(const char *dir, const char *name, const char *ext, const char *text, GError **error)
+bool plot_write_text(const char *dir, const char *file, const char *text, GError **error)
 {
-    char *base = g_strdup_printf("%s.%s", name, ext);
-    char *path = g_build_filename(dir, base, NULL);
+    char *path = g_build_filename(dir, file, NULL);
     GError *io = NULL;
     bool ok = g_file_set_contents(path, text, -1, &io);
     if (!ok) {
@@ -147,6 +146,13 @@ static bool write_file(const char *dir, const char *name, const char *ext, const
         g_error_free(io);
     }
     g_free(path);
+    return ok;
+}
+
+static bool write_file(const char *dir, const char *name, const char *ext, const char *text, GError **error)
+{
+    char *base = g_strdup_printf("%s.%s", name, ext);
+    bool ok = plot_write_text(dir, base, text, error);
     g_free(base);
     return ok;
 }

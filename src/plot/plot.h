@@ -44,6 +44,8 @@ PlotFigure *plot_figure_new(const char *name, const char *title);
 /* Writes NAME.dat and NAME.gp, runs gnuplot on it, frees the figure. FSD_ERROR_FAILED when a
  * file cannot be written or gnuplot fails. */
 bool plot_figure_finish(PlotSet *set, PlotFigure *fig, GError **error);
+/* Writes DIR/FILE (FSD_ERROR_FAILED naming the path when it cannot). */
+bool plot_write_text(const char *dir, const char *file, const char *text, GError **error);
 
 /* Text safe inside a double-quoted gnuplot string. */
 char *plot_quote(const char *text);

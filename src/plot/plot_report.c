@@ -7,19 +7,6 @@
 
 #define GIB 1073741824.0
 
-static bool write_text(const char *dir, const char *file, const char *text, GError **error)
-{
-    char *path = g_build_filename(dir, file, NULL);
-    GError *io = NULL;
-    bool ok = g_file_set_contents(path, text, -1, &io);
-    if (!ok) {
-        g_set_error(error, FSD_ERROR, FSD_ERROR_FAILED, "cannot write %s: %s", path, io->message);
-        g_error_free(io);
-    }
-    g_free(path);
-    return ok;
-}
-
 /* The image a README shows: PNG when drawn, else SVG, else a link to the PDF or the script. */
 static void readme_figure(GString *md, const PlotSet *set, const char *name, const char *caption)
 {
@@ -95,9 +82,9 @@ bool plot_report_run(const char *dir, unsigned formats, const Report *rep, GErro
                               "with the columns of `fsdpsim scale`'s CSV.\n"
                               "- `summary.txt`: the summary above. `trace.json`: the timeline as a Chrome "
                               "trace (open it in ui.perfetto.dev).\n");
-        ok = write_text(dir, "result.json", json, error) && write_text(dir, "result.csv", csv, error) &&
-             write_text(dir, "summary.txt", summary, error) && write_text(dir, "trace.json", trace, error) &&
-             write_text(dir, "README.md", md->str, error);
+        ok = plot_write_text(dir, "result.json", json, error) && plot_write_text(dir, "result.csv", csv, error) &&
+             plot_write_text(dir, "summary.txt", summary, error) && plot_write_text(dir, "trace.json", trace, error) &&
+             plot_write_text(dir, "README.md", md->str, error);
     }
     g_string_free(md, TRUE);
     cJSON_free(trace);
@@ -164,8 +151,8 @@ bool plot_report_scale(const char *dir, unsigned formats, const PlotScale *sc, G
         readme_figure(md, set, "memory", "Memory per GPU at the peak");
         readme_files(md, set, "- `results.csv`: one row per strategy and node count. `results.json`: the "
                               "`fsdpsim --json` object of every point.\n");
-        ok = write_text(dir, "results.csv", csv, error) && write_text(dir, "results.json", json, error) &&
-             write_text(dir, "README.md", md->str, error);
+        ok = plot_write_text(dir, "results.csv", csv, error) && plot_write_text(dir, "results.json", json, error) &&
+             plot_write_text(dir, "README.md", md->str, error);
     }
     g_string_free(md, TRUE);
     g_free(csv);

@@ -75,6 +75,8 @@ char *report_to_json(const Report *r);
 /* Chrome trace JSON (chrome://tracing, Perfetto): one process per rank class, one thread per
  * stream, memory as a counter. */
 char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwTopology *topo);
+/* A Chrome trace metadata event ("process_name" or "thread_name"), shared with fsdprun's trace. */
+struct cJSON *report_trace_meta_event(const char *what, int pid, int tid, const char *name);
 
 /* Model parallelism: per-stage metrics, called by report_build; the summary and JSON parts. */
 void report_parallel_build(Report *r);

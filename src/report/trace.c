@@ -6,7 +6,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 
-static cJSON *meta_event(const char *what, int pid, int tid, const char *name)
+cJSON *report_trace_meta_event(const char *what, int pid, int tid, const char *name)
 {
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "name", what);
@@ -27,10 +27,10 @@ char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwT
         const SimClassResult *cr = &sim->classes[ci];
         int pid = ci + 1;
         char *pname = g_strdup_printf("rank class %d (%d ranks from rank %d)", ci, c->n_ranks, c->first_rank);
-        cJSON_AddItemToArray(events, meta_event("process_name", pid, 0, pname));
+        cJSON_AddItemToArray(events, report_trace_meta_event("process_name", pid, 0, pname));
         g_free(pname);
         for (int s = 0; s < c->n_streams; s++)
-            cJSON_AddItemToArray(events, meta_event("thread_name", pid, s + 1, c->streams[s].name));
+            cJSON_AddItemToArray(events, report_trace_meta_event("thread_name", pid, s + 1, c->streams[s].name));
         for (int i = 0; i < ir_class_n_ops(c); i++) {
             const IrOp *op = ir_op(c, i);
             int64_t dur = cr->end_ns[i] - cr->start_ns[i];

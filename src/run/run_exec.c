@@ -55,14 +55,6 @@ struct Exec {
     atomic_bool stop;
 };
 
-static int class_of_rank(const IrSchedule *s, int rank)
-{
-    for (int c = 0; c < s->n_classes; c++)
-        if (ir_class_has_rank(s->classes[c], rank))
-            return c;
-    return -1;
-}
-
 bool run_comms_build(const IrSchedule *s, int rank, RunComms *comms, GError **error)
 {
     comms->n_groups = s->n_groups;
@@ -299,7 +291,7 @@ void run_times_free(RunTimes *t)
 bool run_execute(const IrSchedule *s, const HwTopology *topo, const RunOptions *opt, int rank,
                  RunComms *comms, RunTimes *times, GError **error)
 {
-    int ci = class_of_rank(s, rank);
+    int ci = ir_class_of_rank(s, rank);
     if (ci < 0) {
         g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
                     "schedule: field 'classes': expected a rank class holding rank %d, got none",

@@ -6,43 +6,24 @@
  * after that rank left the barrier that starts the iteration. */
 #include "run.h"
 
+#include "../report/report.h"
 #include "../util/cfg.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
 
-static int class_of_rank(const IrSchedule *s, int rank)
-{
-    for (int c = 0; c < s->n_classes; c++)
-        if (ir_class_has_rank(s->classes[c], rank))
-            return c;
-    return -1;
-}
-
-static cJSON *meta_event(const char *what, int pid, int tid, const char *name)
-{
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "name", what);
-    cJSON_AddStringToObject(e, "ph", "M");
-    cJSON_AddNumberToObject(e, "pid", pid);
-    cJSON_AddNumberToObject(e, "tid", tid);
-    cJSON *args = cJSON_AddObjectToObject(e, "args");
-    cJSON_AddStringToObject(args, "name", name);
-    return e;
-}
-
 /* This rank's events as a JSON array text. */
 static char *rank_events(const IrSchedule *s, int rank, const RunTimes *t)
 {
-    const IrClass *c = s->classes[class_of_rank(s, rank)];
+    const IrClass *c = s->classes[ir_class_of_rank(s, rank)];
     cJSON *events = cJSON_CreateArray();
     int pid = rank + 1;
     char *pname = g_strdup_printf("rank %d (real)", rank);
-    cJSON_AddItemToArray(events, meta_event("process_name", pid, 0, pname));
+    cJSON_AddItemToArray(events, report_trace_meta_event("process_name", pid, 0, pname));
     g_free(pname);
     for (int k = 0; k < c->n_streams; k++)
-        cJSON_AddItemToArray(events, meta_event("thread_name", pid, k + 1, c->streams[k].name));
+        cJSON_AddItemToArray(events, report_trace_meta_event("thread_name", pid, k + 1, c->streams[k].name));
     for (int it = 0; it < t->iters; it++) {
         int64_t offset = t->iter_t0_ns[it] - t->iter_t0_ns[0];
         for (int i = 0; i < t->n_ops; i++) {

@@ -37,18 +37,6 @@
 /* above every activation tag: (2 * p * v) * m stays far below it for any accepted layout */
 #define EMBEDDING_TAG 0x40000000u
 
-static bool input_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static bool input_error(GError **error, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *text = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error_literal(error, FSD_ERROR, FSD_ERROR_INPUT, text);
-    g_free(text);
-    return false;
-}
-
 typedef struct {
     double flops, bwd_flops, bytes, saved, input, params;
     int kernels;
@@ -125,7 +113,7 @@ static bool model_costs(Pp *pp, GError **error)
     }
     g_free(block_of);
     if (n == 0)
-        return input_error(error, "%s: field 'modules': pipeline and tensor parallelism split the model "
+        return cfg_input_error(error, "%s: field 'modules': pipeline and tensor parallelism split the model "
                            "at its blocks (decoder layers), and this model has none",
                            model->file);
     double t = pp->T;
@@ -506,25 +494,25 @@ static bool partition(Pp *pp, GError **error)
     if (opt->pp_partition) {
         int sum = 0;
         if (opt->n_pp_partition != n_vs)
-            return input_error(error, "option --pp-partition: field 'layers per stage': expected %d "
+            return cfg_input_error(error, "option --pp-partition: field 'layers per stage': expected %d "
                                "numbers (pp %d x virtual stages %d), got %d",
                                n_vs, pp->P, pp->v, opt->n_pp_partition);
         for (int i = 0; i < n_vs; i++) {
             if (opt->pp_partition[i] < 1)
-                return input_error(error, "option --pp-partition: field 'layers per stage': expected at "
+                return cfg_input_error(error, "option --pp-partition: field 'layers per stage': expected at "
                                    "least 1 layer per stage, got %d for stage %d",
                                    opt->pp_partition[i], i);
             sum += opt->pp_partition[i];
             pp->vs_first[i + 1] = sum;
         }
         if (sum != pp->n_layers)
-            return input_error(error, "option --pp-partition: field 'layers per stage': expected %d "
+            return cfg_input_error(error, "option --pp-partition: field 'layers per stage': expected %d "
                                "layers in all (the model's), got %d",
                                pp->n_layers, sum);
         return true;
     }
     if (pp->n_layers % n_vs != 0)
-        return input_error(error, "option --pp: field 'stages': %d decoder layers do not split evenly "
+        return cfg_input_error(error, "option --pp: field 'stages': %d decoder layers do not split evenly "
                            "over pp %d x virtual stages %d = %d; expected a divisor of %d, or "
                            "give --pp-partition",
                            pp->n_layers, pp->P, pp->v, n_vs, pp->n_layers);

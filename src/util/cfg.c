@@ -301,3 +301,14 @@ bool cfg_parse_size(const char *text, uint64_t *out)
     *out = (uint64_t)llround(bytes);
     return true;
 }
+
+bool cfg_input_error(GError **error, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error_literal(error, FSD_ERROR, FSD_ERROR_INPUT, msg);
+    g_free(msg);
+    return false;
+}

@@ -67,6 +67,10 @@ bool cfg_get_sourced(CfgObj *co, const char *key, bool required, double min, dou
 void cfg_set_error(GError **error, const char *file, const char *path, const char *key,
                    const char *fmt, ...) G_GNUC_PRINTF(5, 6);
 
+/* Sets an FSD_ERROR_INPUT error with a formatted message; returns false so that callers can
+ * `return cfg_input_error(...)`. For options and layouts, where there is no file to name. */
+bool cfg_input_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
 /* Parses sizes like "8", "64K", "1M", "8G" (binary multiples, as nccl-tests' -b/-e do). */
 bool cfg_parse_size(const char *text, uint64_t *out);
 
