@@ -30,28 +30,27 @@ typedef struct {
     CliParallel par; /* --tp, --pp, ... (parallel.c) */
 } CliOptions;
 
-
-
 static bool parse_bool(const char *option, const char *text, bool *out, GError **error)
 {
     if (!text)
         return true;
     if (!g_ascii_strcasecmp(text, "true") || !strcmp(text, "1") || !g_ascii_strcasecmp(text, "yes"))
         *out = true;
-    else if (!g_ascii_strcasecmp(text, "false") || !strcmp(text, "0") || !g_ascii_strcasecmp(text, "no"))
+    else if (!g_ascii_strcasecmp(text, "false") || !strcmp(text, "0") ||
+             !g_ascii_strcasecmp(text, "no"))
         *out = false;
     else {
-        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "option --%s: expected true or false, got \"%s\"",
-                    option, text);
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --%s: expected true or false, got \"%s\"", option, text);
         return false;
     }
     return true;
 }
 
-
 /* Turns the command line into strategy options, after the model is known (its training settings
  * give the defaults). */
-static bool make_options(const CliOptions *cli, const Model *model, StratOptions *opt, GError **error)
+static bool make_options(const CliOptions *cli, const Model *model, StratOptions *opt,
+                         GError **error)
 {
     strat_options_default(opt, model);
     const char *strategy = cli->strategy ? cli->strategy : "fsdp";
@@ -62,26 +61,34 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
     } else if (strat_sharding_parse(strategy, &opt->sharding)) {
         opt->kind = STRAT_FSDP;
     } else {
-        return cfg_input_error(error, "option --strategy: expected ddp, fsdp, full, grad_op, no_shard, "
-                                  "hybrid or hybrid_zero2, got \"%s\"", strategy);
+        return cfg_input_error(error,
+                               "option --strategy: expected ddp, fsdp, full, grad_op, no_shard, "
+                               "hybrid or hybrid_zero2, got \"%s\"",
+                               strategy);
     }
     if (cli->sharding) {
         if (opt->kind == STRAT_DDP)
-            return cfg_input_error(error, "option --sharding applies to FSDP; --strategy ddp has no sharding");
+            return cfg_input_error(
+                error, "option --sharding applies to FSDP; --strategy ddp has no sharding");
         ShardingStrategy s;
         if (!strat_sharding_parse(cli->sharding, &s))
-            return cfg_input_error(error, "option --sharding: expected full_shard, shard_grad_op, no_shard, "
-                                      "hybrid_shard or hybrid_zero2, got \"%s\"", cli->sharding);
+            return cfg_input_error(
+                error,
+                "option --sharding: expected full_shard, shard_grad_op, no_shard, "
+                "hybrid_shard or hybrid_zero2, got \"%s\"",
+                cli->sharding);
         if (strcmp(strategy, "fsdp") != 0 && s != opt->sharding)
-            return cfg_input_error(error, "options --strategy %s and --sharding %s disagree", strategy,
-                               cli->sharding);
+            return cfg_input_error(error, "options --strategy %s and --sharding %s disagree",
+                                   strategy, cli->sharding);
         opt->sharding = s;
     }
     if (cli->wrap && !plan_wrap_parse(cli->wrap, &opt->wrap, error))
         return false;
-    if (cli->backward_prefetch && !strat_prefetch_parse(cli->backward_prefetch, &opt->backward_prefetch))
-        return cfg_input_error(error, "option --backward-prefetch: expected pre, post or none, got \"%s\"",
-                           cli->backward_prefetch);
+    if (cli->backward_prefetch &&
+        !strat_prefetch_parse(cli->backward_prefetch, &opt->backward_prefetch))
+        return cfg_input_error(error,
+                               "option --backward-prefetch: expected pre, post or none, got \"%s\"",
+                               cli->backward_prefetch);
     opt->forward_prefetch = cli->forward_prefetch;
     if (!parse_bool("limit-all-gathers", cli->limit_all_gathers, &opt->limit_all_gathers, error))
         return false;
@@ -89,37 +96,44 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
     opt->mixed_precision = opt->param_dtype != HW_DTYPE_FP32 && !cli->mixed_precision_off;
     opt->reduce_dtype = opt->param_dtype;
     if (cli->reduce_dtype && !hw_dtype_parse(cli->reduce_dtype, &opt->reduce_dtype))
-        return cfg_input_error(error, "option --reduce-dtype: expected fp32, bf16 or fp16, got \"%s\"",
-                           cli->reduce_dtype);
+        return cfg_input_error(error,
+                               "option --reduce-dtype: expected fp32, bf16 or fp16, got \"%s\"",
+                               cli->reduce_dtype);
     opt->reduce_dtype_set = cli->reduce_dtype != NULL;
     opt->cpu_offload = cli->cpu_offload;
     if (opt->cpu_offload && opt->kind == STRAT_DDP)
-        return cfg_input_error(error, "option --cpu-offload is an FSDP option (CPUOffload); DDP keeps "
-                                  "everything on the GPU");
+        return cfg_input_error(error,
+                               "option --cpu-offload is an FSDP option (CPUOffload); DDP keeps "
+                               "everything on the GPU");
     opt->activation_checkpointing = cli->activation_checkpointing;
     if (cli->shard_group_size != UNSET) {
         bool hybrid = opt->kind == STRAT_FSDP &&
                       (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2);
         if (!hybrid)
-            return cfg_input_error(error, "option --shard-group-size applies to hybrid_shard and hybrid_zero2");
+            return cfg_input_error(
+                error, "option --shard-group-size applies to hybrid_shard and hybrid_zero2");
         if (cli->shard_group_size < 1)
-            return cfg_input_error(error, "option --shard-group-size: expected a positive number of GPUs, got %d",
-                               cli->shard_group_size);
+            return cfg_input_error(
+                error, "option --shard-group-size: expected a positive number of GPUs, got %d",
+                cli->shard_group_size);
         opt->shard_group_size = cli->shard_group_size;
     }
     if (cli->bucket_cap_mb) {
         if (opt->kind != STRAT_DDP)
-            return cfg_input_error(error, "option --bucket-cap-mb applies to DDP (FSDP buckets per wrapped unit)");
+            return cfg_input_error(
+                error, "option --bucket-cap-mb applies to DDP (FSDP buckets per wrapped unit)");
         char *end = NULL;
         double mb = g_ascii_strtod(cli->bucket_cap_mb, &end);
         if (end == cli->bucket_cap_mb || *end || !(mb > 0 && mb <= 1e6))
-            return cfg_input_error(error, "option --bucket-cap-mb: expected a size in MB in (0, 1e6], got \"%s\"",
-                               cli->bucket_cap_mb);
+            return cfg_input_error(
+                error, "option --bucket-cap-mb: expected a size in MB in (0, 1e6], got \"%s\"",
+                cli->bucket_cap_mb);
         opt->bucket_cap_mb = mb;
     }
     opt->gradient_as_bucket_view = cli->gradient_as_bucket_view;
     if (cli->grad_accum < 0 || cli->grad_accum > 4096)
-        return cfg_input_error(error, "option --grad-accum: expected 1..4096, got %d", cli->grad_accum);
+        return cfg_input_error(error, "option --grad-accum: expected 1..4096, got %d",
+                               cli->grad_accum);
     if (cli->grad_accum > 0)
         opt->grad_accum = cli->grad_accum;
     return true;
@@ -135,10 +149,32 @@ static int run(CliOptions *cli, GError **error)
         !cli_check_writable("emit-schedule", cli->emit_schedule, error) ||
         !cli_figures_check(cli->plot, cli->report, cli->plot_format, error))
         return 2;
+    /* The integer options start as UNSET so that an explicit 0 is an error, not the default. */
+    struct {
+        const char *name;
+        int *v;
+    } given[] = {{"nodes", &cli->nodes},
+                 {"gpus-per-node", &cli->gpus_per_node},
+                 {"seq-len", &cli->seq_len},
+                 {"micro-batch", &cli->micro_batch},
+                 {"grad-accum", &cli->grad_accum}};
+    for (size_t i = 0; i < G_N_ELEMENTS(given); i++) {
+        if (*given[i].v == UNSET)
+            *given[i].v =
+                0; /* 0 from here on: take the model's, the topology's or the built-in default */
+        else if (*given[i].v < 1)
+            return cfg_input_error(error, "option --%s: expected a positive number, got %d",
+                                   given[i].name, *given[i].v),
+                   2;
+    }
     if (cli->seq_len < 0 || cli->seq_len > (1 << 22))
-        return cfg_input_error(error, "option --seq-len: expected 1..4194304, got %d", cli->seq_len), 2;
+        return cfg_input_error(error, "option --seq-len: expected 1..4194304, got %d",
+                               cli->seq_len),
+               2;
     if (cli->micro_batch < 0 || cli->micro_batch > (1 << 20))
-        return cfg_input_error(error, "option --micro-batch: expected 1..1048576, got %d", cli->micro_batch), 2;
+        return cfg_input_error(error, "option --micro-batch: expected 1..1048576, got %d",
+                               cli->micro_batch),
+               2;
     ModelOverrides ov = {cli->seq_len, cli->micro_batch, cli->param_dtype, cli->optimizer,
                          cli->no_flash_attention ? 0 : -1};
     HwTopology *topo = hw_topology_load(topo_file, error);
@@ -153,13 +189,14 @@ static int run(CliOptions *cli, GError **error)
     int gpn = cli->gpus_per_node > 0 ? cli->gpus_per_node : topo->gpus_per_node;
     int nodes = cli->nodes > 0 ? cli->nodes : 4;
     if (cli->nodes < 0 || nodes > topo->nodes_max) {
-        cfg_input_error(error, "option --nodes: %s has %d nodes; expected 1..%d, got %d", topo->name,
-                    topo->nodes_max, topo->nodes_max, nodes);
+        cfg_input_error(error, "option --nodes: %s has %d nodes; expected 1..%d, got %d",
+                        topo->name, topo->nodes_max, topo->nodes_max, nodes);
         goto out;
     }
     if (cli->gpus_per_node < 0 || gpn > topo->gpus_per_node) {
-        cfg_input_error(error, "option --gpus-per-node: a %s node has %d GPUs; expected 1..%d, got %d",
-                    topo->name, topo->gpus_per_node, topo->gpus_per_node, cli->gpus_per_node);
+        cfg_input_error(error,
+                        "option --gpus-per-node: a %s node has %d GPUs; expected 1..%d, got %d",
+                        topo->name, topo->gpus_per_node, topo->gpus_per_node, cli->gpus_per_node);
         goto out;
     }
     model = model_load(model_file, &ov, error);
@@ -175,11 +212,13 @@ static int run(CliOptions *cli, GError **error)
     CollModel coll;
     coll_model_analytic_init(&coll, topo);
     if (cli->nccl_algo && !coll_algo_parse(cli->nccl_algo, &coll.force_algo)) {
-        cfg_input_error(error, "option --nccl-algo: expected ring or tree, got \"%s\"", cli->nccl_algo);
+        cfg_input_error(error, "option --nccl-algo: expected ring or tree, got \"%s\"",
+                        cli->nccl_algo);
         goto out;
     }
     if (cli->nccl_proto && !coll_proto_parse(cli->nccl_proto, &coll.force_proto)) {
-        cfg_input_error(error, "option --nccl-proto: expected LL, LL128 or Simple, got \"%s\"", cli->nccl_proto);
+        cfg_input_error(error, "option --nccl-proto: expected LL, LL128 or Simple, got \"%s\"",
+                        cli->nccl_proto);
         goto out;
     }
     if (cli->schedule) {
@@ -187,9 +226,11 @@ static int run(CliOptions *cli, GError **error)
         if (!sched)
             goto out;
         if (sched->gpus_per_node != gpn || sched->nodes != nodes) {
-            cfg_input_error(error, "%s: field 'nodes'/'gpus_per_node': the schedule is for %d x %d GPUs; "
-                               "pass --nodes %d --gpus-per-node %d",
-                        cli->schedule, sched->nodes, sched->gpus_per_node, sched->nodes, sched->gpus_per_node);
+            cfg_input_error(error,
+                            "%s: field 'nodes'/'gpus_per_node': the schedule is for %d x %d GPUs; "
+                            "pass --nodes %d --gpus-per-node %d",
+                            cli->schedule, sched->nodes, sched->gpus_per_node, sched->nodes,
+                            sched->gpus_per_node);
             goto out;
         }
         /* the report needs the generator's view of the layout */
@@ -212,8 +253,13 @@ static int run(CliOptions *cli, GError **error)
         goto out;
     InitEstimate init;
     strat_init_estimate(model, topo, &coll, &opt, &layout, &info, &init);
-    Report rep = {.model = model, .topo = topo, .opt = &opt, .info = &info, .sched = sched,
-                  .sim = sim, .init = &init};
+    Report rep = {.model = model,
+                  .topo = topo,
+                  .opt = &opt,
+                  .info = &info,
+                  .sched = sched,
+                  .sim = sim,
+                  .init = &init};
     report_build(&rep);
     if (cli->json) {
         char *text = report_to_json(&rep);
@@ -253,53 +299,112 @@ out:
 
 int cli_simulate(int argc, char **argv)
 {
-    CliOptions cli = {.shard_group_size = UNSET,
-                      .par = {.tp = UNSET, .pp = UNSET, .micro_batches = UNSET, .virtual_stages = UNSET}};
+    CliOptions cli = {
+        .nodes = UNSET,
+        .gpus_per_node = UNSET,
+        .seq_len = UNSET,
+        .micro_batch = UNSET,
+        .grad_accum = UNSET,
+        .shard_group_size = UNSET,
+        .par = {.tp = UNSET, .pp = UNSET, .micro_batches = UNSET, .virtual_stages = UNSET}};
     GOptionEntry entries[] = {
-        {"model", 'm', 0, G_OPTION_ARG_FILENAME, &cli.model, "Model: a Hugging Face config.json (gpt2, llama) or an fsdpsim layer list [models/gpt.json]", "FILE"},
-        {"topology", 't', 0, G_OPTION_ARG_FILENAME, &cli.topology, "Machine description [topologies/juwels-booster.json]", "FILE"},
+        {"model", 'm', 0, G_OPTION_ARG_FILENAME, &cli.model,
+         "Model: a Hugging Face config.json (gpt2, llama) or an fsdpsim layer list "
+         "[models/gpt.json]",
+         "FILE"},
+        {"topology", 't', 0, G_OPTION_ARG_FILENAME, &cli.topology,
+         "Machine description [topologies/juwels-booster.json]", "FILE"},
         {"nodes", 'n', 0, G_OPTION_ARG_INT, &cli.nodes, "Number of nodes [4]", "N"},
-        {"gpus-per-node", 'g', 0, G_OPTION_ARG_INT, &cli.gpus_per_node, "GPUs used per node [all of the node's]", "G"},
-        {"strategy", 's', 0, G_OPTION_ARG_STRING, &cli.strategy, "ddp, fsdp, or an FSDP sharding shorthand: full, grad_op, no_shard, hybrid, hybrid_zero2 [fsdp]", "S"},
-        {"sharding", 0, 0, G_OPTION_ARG_STRING, &cli.sharding, "FSDP ShardingStrategy: full_shard, shard_grad_op, no_shard, hybrid_shard, hybrid_zero2 [full_shard]", "S"},
-        {"wrap", 'w', 0, G_OPTION_ARG_STRING, &cli.wrap, "FSDP auto-wrap policy: transformer, size:MIN_PARAMS (size_based_auto_wrap_policy), none [transformer]", "POLICY"},
-        {"backward-prefetch", 0, 0, G_OPTION_ARG_STRING, &cli.backward_prefetch, "FSDP BackwardPrefetch: pre, post, none [pre]", "P"},
-        {"forward-prefetch", 0, 0, G_OPTION_ARG_NONE, &cli.forward_prefetch, "FSDP forward_prefetch=True [off]", NULL},
-        {"limit-all-gathers", 0, 0, G_OPTION_ARG_STRING, &cli.limit_all_gathers, "FSDP rate limiter, at most 2 all-gathers in flight [true]", "BOOL"},
-        {"shard-group-size", 0, 0, G_OPTION_ARG_INT, &cli.shard_group_size, "hybrid: GPUs per shard group [GPUs per node]", "N"},
-        {"param-dtype", 0, 0, G_OPTION_ARG_STRING, &cli.param_dtype, "MixedPrecision param_dtype (autocast dtype for DDP): bf16, fp16, fp32 [the model file's, bf16]", "DTYPE"},
-        {"reduce-dtype", 0, 0, G_OPTION_ARG_STRING, &cli.reduce_dtype, "MixedPrecision reduce_dtype [param dtype for FSDP, fp32 for DDP]", "DTYPE"},
-        {"no-mixed-precision", 0, 0, G_OPTION_ARG_NONE, &cli.mixed_precision_off, "Train in fp32", NULL},
-        {"cpu-offload", 0, 0, G_OPTION_ARG_NONE, &cli.cpu_offload, "FSDP CPUOffload(offload_params=True): shards and optimizer on the CPU [off]", NULL},
-        {"activation-checkpointing", 0, 0, G_OPTION_ARG_NONE, &cli.activation_checkpointing, "Checkpoint every block (decoder layer, Bottleneck) [off]", NULL},
-        {"bucket-cap-mb", 0, 0, G_OPTION_ARG_STRING, &cli.bucket_cap_mb, "DDP bucket_cap_mb [25]", "MB"},
-        {"gradient-as-bucket-view", 0, 0, G_OPTION_ARG_NONE, &cli.gradient_as_bucket_view, "DDP gradient_as_bucket_view=True [off]", NULL},
-        {"seq-len", 0, 0, G_OPTION_ARG_INT, &cli.seq_len, "Tokens per sequence [the model file's]", "N"},
-        {"micro-batch", 'b', 0, G_OPTION_ARG_INT, &cli.micro_batch, "Samples per GPU per micro-step [the model file's]", "N"},
-        {"grad-accum", 0, 0, G_OPTION_ARG_INT, &cli.grad_accum, "Micro-batches per optimizer step [1]", "N"},
-        {"optimizer", 0, 0, G_OPTION_ARG_STRING, &cli.optimizer, "adamw, adam, sgd, sgd_momentum [the model file's, adamw]", "OPT"},
-        {"no-flash-attention", 0, 0, G_OPTION_ARG_NONE, &cli.no_flash_attention, "Attention keeps its score matrix (eager attention) [flash]", NULL},
-        {"tp", 0, 0, G_OPTION_ARG_INT, &cli.par.tp, "Megatron tensor parallelism: GPUs per TP group, inside a node by default [1]", "T"},
+        {"gpus-per-node", 'g', 0, G_OPTION_ARG_INT, &cli.gpus_per_node,
+         "GPUs used per node [all of the node's]", "G"},
+        {"strategy", 's', 0, G_OPTION_ARG_STRING, &cli.strategy,
+         "ddp, fsdp, or an FSDP sharding shorthand: full, grad_op, no_shard, hybrid, hybrid_zero2 "
+         "[fsdp]",
+         "S"},
+        {"sharding", 0, 0, G_OPTION_ARG_STRING, &cli.sharding,
+         "FSDP ShardingStrategy: full_shard, shard_grad_op, no_shard, hybrid_shard, hybrid_zero2 "
+         "[full_shard]",
+         "S"},
+        {"wrap", 'w', 0, G_OPTION_ARG_STRING, &cli.wrap,
+         "FSDP auto-wrap policy: transformer, size:MIN_PARAMS (size_based_auto_wrap_policy), none "
+         "[transformer]",
+         "POLICY"},
+        {"backward-prefetch", 0, 0, G_OPTION_ARG_STRING, &cli.backward_prefetch,
+         "FSDP BackwardPrefetch: pre, post, none [pre]", "P"},
+        {"forward-prefetch", 0, 0, G_OPTION_ARG_NONE, &cli.forward_prefetch,
+         "FSDP forward_prefetch=True [off]", NULL},
+        {"limit-all-gathers", 0, 0, G_OPTION_ARG_STRING, &cli.limit_all_gathers,
+         "FSDP rate limiter, at most 2 all-gathers in flight [true]", "BOOL"},
+        {"shard-group-size", 0, 0, G_OPTION_ARG_INT, &cli.shard_group_size,
+         "hybrid: GPUs per shard group [GPUs per node]", "N"},
+        {"param-dtype", 0, 0, G_OPTION_ARG_STRING, &cli.param_dtype,
+         "MixedPrecision param_dtype (autocast dtype for DDP): bf16, fp16, fp32 [the model file's, "
+         "bf16]",
+         "DTYPE"},
+        {"reduce-dtype", 0, 0, G_OPTION_ARG_STRING, &cli.reduce_dtype,
+         "MixedPrecision reduce_dtype [param dtype for FSDP, fp32 for DDP]", "DTYPE"},
+        {"no-mixed-precision", 0, 0, G_OPTION_ARG_NONE, &cli.mixed_precision_off, "Train in fp32",
+         NULL},
+        {"cpu-offload", 0, 0, G_OPTION_ARG_NONE, &cli.cpu_offload,
+         "FSDP CPUOffload(offload_params=True): shards and optimizer on the CPU [off]", NULL},
+        {"activation-checkpointing", 0, 0, G_OPTION_ARG_NONE, &cli.activation_checkpointing,
+         "Checkpoint every block (decoder layer, Bottleneck) [off]", NULL},
+        {"bucket-cap-mb", 0, 0, G_OPTION_ARG_STRING, &cli.bucket_cap_mb, "DDP bucket_cap_mb [25]",
+         "MB"},
+        {"gradient-as-bucket-view", 0, 0, G_OPTION_ARG_NONE, &cli.gradient_as_bucket_view,
+         "DDP gradient_as_bucket_view=True [off]", NULL},
+        {"seq-len", 0, 0, G_OPTION_ARG_INT, &cli.seq_len, "Tokens per sequence [the model file's]",
+         "N"},
+        {"micro-batch", 'b', 0, G_OPTION_ARG_INT, &cli.micro_batch,
+         "Samples per GPU per micro-step [the model file's]", "N"},
+        {"grad-accum", 0, 0, G_OPTION_ARG_INT, &cli.grad_accum,
+         "Micro-batches per optimizer step [1]", "N"},
+        {"optimizer", 0, 0, G_OPTION_ARG_STRING, &cli.optimizer,
+         "adamw, adam, sgd, sgd_momentum [the model file's, adamw]", "OPT"},
+        {"no-flash-attention", 0, 0, G_OPTION_ARG_NONE, &cli.no_flash_attention,
+         "Attention keeps its score matrix (eager attention) [flash]", NULL},
+        {"tp", 0, 0, G_OPTION_ARG_INT, &cli.par.tp,
+         "Megatron tensor parallelism: GPUs per TP group, inside a node by default [1]", "T"},
         {"pp", 0, 0, G_OPTION_ARG_INT, &cli.par.pp, "Pipeline parallelism: stages [1]", "P"},
-        {"micro-batches", 0, 0, G_OPTION_ARG_INT, &cli.par.micro_batches, "Micro-batches per step (same as --grad-accum) [4 x pp with --pp, else 1]", "M"},
-        {"pp-schedule", 0, 0, G_OPTION_ARG_STRING, &cli.par.pp_schedule, "gpipe, 1f1b (PipeDream-Flush), interleaved (Megatron's interleaved 1F1B) [1f1b]", "S"},
-        {"virtual-stages", 0, 0, G_OPTION_ARG_INT, &cli.par.virtual_stages, "Model chunks per rank for the interleaved schedule [1]", "V"},
-        {"pp-partition", 0, 0, G_OPTION_ARG_STRING, &cli.par.pp_partition, "Decoder layers per (virtual) stage, e.g. 10,12,12,14 [balanced]", "LIST"},
-        {"sequence-parallel", 0, 0, G_OPTION_ARG_NONE, &cli.par.sequence_parallel, "Megatron sequence parallelism with --tp [off]", NULL},
-        {"placement", 0, 0, G_OPTION_ARG_STRING, &cli.par.placement, "Rank order of tp, pp, dp, fastest first [tp-dp-pp, Megatron's]", "ORDER"},
-        {"nccl-algo", 0, 0, G_OPTION_ARG_STRING, &cli.nccl_algo, "Force NCCL's algorithm like NCCL_ALGO: ring, tree [NCCL's choice]", "ALGO"},
-        {"nccl-proto", 0, 0, G_OPTION_ARG_STRING, &cli.nccl_proto, "Force NCCL's protocol like NCCL_PROTO: LL, LL128, Simple [NCCL's choice]", "PROTO"},
-        {"json", 0, 0, G_OPTION_ARG_NONE, &cli.json, "Print one JSON object instead of the summary", NULL},
-        {"trace", 0, 0, G_OPTION_ARG_FILENAME, &cli.trace, "Write a Chrome trace (open in ui.perfetto.dev)", "FILE"},
-        {"emit-schedule", 0, 0, G_OPTION_ARG_FILENAME, &cli.emit_schedule, "Write the schedule (versioned JSON) that fsdprun executes", "FILE"},
-        {"schedule", 0, 0, G_OPTION_ARG_FILENAME, &cli.schedule, "Simulate a schedule file instead of generating one", "FILE"},
-        {"plot", 0, 0, G_OPTION_ARG_FILENAME, &cli.plot, "Write figures (timeline, memory, memory breakdown) with their data and gnuplot scripts to DIR", "DIR"},
-        {"plot-format", 0, 0, G_OPTION_ARG_STRING, &cli.plot_format, "Image formats for --plot and --report: png, svg, pdf, comma-separated [png,svg,pdf]", "LIST"},
-        {"report", 0, 0, G_OPTION_ARG_FILENAME, &cli.report, "Write a report folder: figures, JSON, CSV, trace and a README.md showing them", "DIR"},
+        {"micro-batches", 0, 0, G_OPTION_ARG_INT, &cli.par.micro_batches,
+         "Micro-batches per step (same as --grad-accum) [4 x pp with --pp, else 1]", "M"},
+        {"pp-schedule", 0, 0, G_OPTION_ARG_STRING, &cli.par.pp_schedule,
+         "gpipe, 1f1b (PipeDream-Flush), interleaved (Megatron's interleaved 1F1B) [1f1b]", "S"},
+        {"virtual-stages", 0, 0, G_OPTION_ARG_INT, &cli.par.virtual_stages,
+         "Model chunks per rank for the interleaved schedule [1]", "V"},
+        {"pp-partition", 0, 0, G_OPTION_ARG_STRING, &cli.par.pp_partition,
+         "Decoder layers per (virtual) stage, e.g. 10,12,12,14 [balanced]", "LIST"},
+        {"sequence-parallel", 0, 0, G_OPTION_ARG_NONE, &cli.par.sequence_parallel,
+         "Megatron sequence parallelism with --tp [off]", NULL},
+        {"placement", 0, 0, G_OPTION_ARG_STRING, &cli.par.placement,
+         "Rank order of tp, pp, dp, fastest first [tp-dp-pp, Megatron's]", "ORDER"},
+        {"nccl-algo", 0, 0, G_OPTION_ARG_STRING, &cli.nccl_algo,
+         "Force NCCL's algorithm like NCCL_ALGO: ring, tree [NCCL's choice]", "ALGO"},
+        {"nccl-proto", 0, 0, G_OPTION_ARG_STRING, &cli.nccl_proto,
+         "Force NCCL's protocol like NCCL_PROTO: LL, LL128, Simple [NCCL's choice]", "PROTO"},
+        {"json", 0, 0, G_OPTION_ARG_NONE, &cli.json, "Print one JSON object instead of the summary",
+         NULL},
+        {"trace", 0, 0, G_OPTION_ARG_FILENAME, &cli.trace,
+         "Write a Chrome trace (open in ui.perfetto.dev)", "FILE"},
+        {"emit-schedule", 0, 0, G_OPTION_ARG_FILENAME, &cli.emit_schedule,
+         "Write the schedule (versioned JSON) that fsdprun executes", "FILE"},
+        {"schedule", 0, 0, G_OPTION_ARG_FILENAME, &cli.schedule,
+         "Simulate a schedule file instead of generating one", "FILE"},
+        {"plot", 0, 0, G_OPTION_ARG_FILENAME, &cli.plot,
+         "Write figures (timeline, memory, memory breakdown) with their data and gnuplot scripts "
+         "to DIR",
+         "DIR"},
+        {"plot-format", 0, 0, G_OPTION_ARG_STRING, &cli.plot_format,
+         "Image formats for --plot and --report: png, svg, pdf, comma-separated [png,svg,pdf]",
+         "LIST"},
+        {"report", 0, 0, G_OPTION_ARG_FILENAME, &cli.report,
+         "Write a report folder: figures, JSON, CSV, trace and a README.md showing them", "DIR"},
         {"version", 0, 0, G_OPTION_ARG_NONE, &cli.version, "Print the version", NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
-    GOptionContext *ctx = g_option_context_new("- simulate data-parallel training (DDP, FSDP) on HPC machines");
-    g_option_context_set_summary(ctx,
+    GOptionContext *ctx =
+        g_option_context_new("- simulate data-parallel training (DDP, FSDP) on HPC machines");
+    g_option_context_set_summary(
+        ctx,
         "Predicts step time, throughput, peak memory per GPU and where the time goes, for DDP and\n"
         "every FSDP sharding strategy, on a model of the machine (nodes, GPUs, NVLink, NICs).\n\n"
         "Example:\n  fsdpsim --model models/gpt.json --strategy hybrid --nodes 8");

@@ -168,16 +168,6 @@ t_version() {
 }
 add run t_version
 
-t_seq_len_zero_is_the_default() {
-    fsd "${BASE[@]}"
-    expect_rc 0 || return 1
-    cp "$OUT" "$W/plain.txt"
-    fsd "${BASE[@]}" --seq-len 0
-    expect_success 'sequence 2048' || return 1
-    cmp -s "$W/plain.txt" "$OUT" || fail "--seq-len 0 changed the output"
-}
-add run t_seq_len_zero_is_the_default
-
 t_hybrid_one_gpu_per_node_warns() {
     fsd "${BASE[@]}" --strategy hybrid --gpus-per-node 1
     expect_success 'hybrid_shard' 'shards nothing'
@@ -263,7 +253,7 @@ add input t_topology_empty_source
 
 t_micro_batch_negative() {
     fsd "${BASE[@]}" --micro-batch -1
-    expect_input_error 'option --micro-batch' 'expected 1..' 'got -1'
+    expect_input_error 'option --micro-batch' 'expected a positive number' 'got -1'
 }
 add input t_micro_batch_negative
 
@@ -286,6 +276,16 @@ t_default_nodes_beyond_machine() {
     ! grep -q 'got 0' "$ERR" || fail "the message reports 'got 0', but no --nodes was given and 4 (the default) was used"
 }
 add input t_default_nodes_beyond_machine
+
+t_zero_is_not_the_default() {
+    # 0 must be refused, not read as "unset" (which would silently run the default layout)
+    local o
+    for o in --nodes --gpus-per-node --seq-len --micro-batch --grad-accum; do
+        fsd "${BASE[@]}" "$o" 0
+        expect_input_error "option $o" 'expected a positive number' 'got 0' || return 1
+    done
+}
+add input t_zero_is_not_the_default
 
 t_gpus_per_node_beyond_node() {
     fsd "${BASE[@]}" --gpus-per-node 8
