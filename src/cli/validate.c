@@ -4,10 +4,15 @@
  * NCCL's ring algorithm with the Simple protocol, which is what fsdprun's collectives run. */
 #include "cli.h"
 #include "../compare/compare.h"
+#include "../model/model.h"
+#include "../strategy/strategy.h"
 #include "../util/cfg.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 
 typedef struct {
     char *model, *strategy, *bandwidth, *calibration, *workdir, *mode;
@@ -15,20 +20,32 @@ typedef struct {
     gboolean json;
 } ValidateCli;
 
+/* The steps run for minutes and tools/cluster holds network namespaces: if fsdpsim is killed, its
+ * child gets SIGTERM too, and the cluster script cleans up instead of running on as an orphan. */
+static void die_with_parent(gpointer data)
+{
+    (void)data;
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
 /* Runs argv; on failure the error carries the command's last lines of output. */
 static bool run_step(const char *what, char **argv, bool quiet, GError **error)
 {
     char *out = NULL, *err = NULL;
     int status = 0;
     GError *e = NULL;
-    if (!g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, quiet ? &out : NULL, &err,
+    if (!g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, die_with_parent, NULL, quiet ? &out : NULL, &err,
                       &status, &e)) {
         g_set_error(error, FSD_ERROR, FSD_ERROR_FAILED, "%s: %s", what, e->message);
         g_error_free(e);
         return false;
     }
     bool ok = g_spawn_check_wait_status(status, NULL);
-    if (!ok) {
+    if (!ok && WIFEXITED(status) && WEXITSTATUS(status) == 2 && err &&
+        g_str_has_prefix(err, "fsdpsim: ")) {
+        /* the child refused its input: that is the user's input, so pass its message on as it is */
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "%s", g_strchomp(err + strlen("fsdpsim: ")));
+    } else if (!ok) {
         size_t len = err ? strlen(err) : 0;
         const char *tail = len > 1500 ? err + len - 1500 : (err ? err : "");
         g_set_error(error, FSD_ERROR, FSD_ERROR_FAILED, "%s failed (%s):\n%s", what, argv[0], tail);
@@ -66,6 +83,23 @@ static int validate(ValidateCli *v, GError **error)
                    cluster)
                    ? 0
                    : 2;
+    /* Check what can be checked before the calibration, which takes minutes. */
+    const char *strategy = v->strategy ? v->strategy : "fsdp";
+    ShardingStrategy sharding;
+    if (strcmp(strategy, "ddp") && strcmp(strategy, "fsdp") &&
+        !strat_sharding_parse(strategy, &sharding))
+        return cfg_input_error(
+                   error,
+                   "option --strategy: expected ddp, fsdp, full, grad_op, no_shard, hybrid or "
+                   "hybrid_zero2, got \"%s\"",
+                   strategy)
+                   ? 0
+                   : 2;
+    Model *model = model_load(v->model ? v->model : model_default,
+                              &(ModelOverrides){.flash_attention = -1}, error);
+    if (!model)
+        return 2;
+    model_free(model);
     char *workdir =
         v->workdir ? g_strdup(v->workdir) : g_dir_make_tmp("fsdpsim-validate-XXXXXX", NULL);
     if (!workdir || g_mkdir_with_parents(workdir, 0755) != 0) {

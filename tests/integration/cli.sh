@@ -287,6 +287,21 @@ t_zero_is_not_the_default() {
 }
 add input t_zero_is_not_the_default
 
+t_validate_checks_input_first() {
+    # before the minutes-long calibration on the emulated cluster, and with exit status 2
+    if [ ! -x "$(dirname "$FSDPSIM")/fsdprun" ]; then
+        diag "fsdprun not built: only the status is checked"
+        fsd validate --model "$W/missing.json"
+        expect_rc 2
+        return
+    fi
+    fsd validate --model "$W/missing.json"
+    expect_input_error "$W/missing.json" 'cannot read' || return 1
+    fsd validate --model "$MODEL" --strategy zero3
+    expect_input_error 'option --strategy' 'zero3'
+}
+add input t_validate_checks_input_first
+
 t_gpus_per_node_beyond_node() {
     fsd "${BASE[@]}" --gpus-per-node 8
     expect_input_error 'option --gpus-per-node' '1..4' 'got 8'
