@@ -88,13 +88,20 @@ typedef struct {
     float util[NET_LINK_KIND_COUNT];
 } NetUtilSample;
 
-/* The flow-level model: transfers in progress and their max-min fair rates. */
+/* The flow-level model: transfers in progress and their max-min fair rates. It keeps one state
+ * per class of links that every registered pattern loads alike (see flow.c): the cost of a
+ * reschedule grows with the distinct links of the active transfers, not with the GPUs. */
 typedef struct NetFlows NetFlows;
 NetFlows *net_flows_new(const NetTopo *t);
+/* The same model with one class per link: slower, identical results; for the tests. */
+NetFlows *net_flows_new_per_link(const NetTopo *t);
 void net_flows_free(NetFlows *f);
-/* Starts a transfer at `now` (ns) that puts loads[k].bytes * scale on each link; `loads` are
- * borrowed (a cached pattern) and must outlive it. Returns its id. */
-int net_flows_add(NetFlows *f, int64_t now, const NetLoad *loads, int n_loads, double scale);
+/* Registers the loads per unit of scale of a kind of transfer (sorted by link, each link once, as
+ * net_builder_take gives them; copied) and returns its id for net_flows_add. */
+int net_flows_pattern(NetFlows *f, const NetLoad *loads, int n_loads);
+/* Starts a transfer at `now` (ns) that puts the pattern's bytes * scale on each of its links.
+ * Returns its id. */
+int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale);
 /* Moves the model to `now`: progress at the current rates. Then, if transfers started or ended,
  * call net_flows_reschedule. */
 void net_flows_advance(NetFlows *f, int64_t now);
@@ -105,7 +112,12 @@ int64_t net_flows_reschedule(NetFlows *f);
  * advance; then reschedule). Returns how many were written to ids (at most max). */
 int net_flows_complete(NetFlows *f, int64_t now, int *ids, int max);
 int net_flows_active(const NetFlows *f);
-const NetLinkStats *net_flows_stats(const NetFlows *f);
+/* A transfer's current rate: the fraction of its load it moves per second. */
+double net_flows_rate(const NetFlows *f, int id);
+/* Classes of links the model distinguishes (the links, for net_flows_new_per_link). */
+int net_flows_link_classes(const NetFlows *f);
+/* A link's statistics (shared by its class: valid until the next net_flows_pattern). */
+const NetLinkStats *net_flows_stats(const NetFlows *f, uint32_t link);
 const NetUtilSample *net_flows_samples(const NetFlows *f, int *n);
 
 #endif
