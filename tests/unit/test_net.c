@@ -357,6 +357,104 @@ static void test_link_classes_exact(void **state)
     check_classes_match_links(0);
 }
 
+/* Leaves inside a group: 4 nodes of one GPU and one NIC in one group, 2 leaves of 2 ports each.
+ * With a 2:1 taper (each leaf's uplinks carry one port's worth) traffic between leaves crosses
+ * them; a non-blocking leaf is not modelled at all, so the links and loads are those of a fabric
+ * described without leaves. */
+static NetTopo *leaf_topo(HwTopology *hw, double uplink_Bps)
+{
+    hw->net_nodes_per_group = 4;
+    hw->net_group_global_Bps = 4e9;
+    hw->net_leaves_per_group = uplink_Bps > 0 ? 2 : 0;
+    hw->net_leaf_uplink_Bps = uplink_Bps;
+    return net_topo_new(hw, 4, 1);
+}
+
+static void test_leaf_taper_loads(void **state)
+{
+    HwTopology *hw = toy_topo(1, 1);
+    NetTopo *tapered = leaf_topo(hw, 1e9), *flat = leaf_topo(hw, 0);
+    assert_int_equal(tapered->n_links, flat->n_links + 4);
+    NetLoadBuilder *b = net_builder_new(tapered);
+    int all[] = {0, 1, 2, 3}; /* ring 0>1>2>3>0: 1>2 and 3>0 cross between the leaves */
+    net_builder_ring(b, all, 4, 100);
+    int n;
+    NetLoad *l = net_builder_take(b, &n);
+    assert_true(load_on(l, n, tapered, "group0.leaf0.up") == 100);
+    assert_true(load_on(l, n, tapered, "group0.leaf1.down") == 100);
+    assert_true(load_on(l, n, tapered, "group0.leaf1.up") == 100);
+    g_free(l);
+    /* all-to-all: each node sends p to the 2 nodes of the other leaf: 4p up per leaf, 3p per NIC */
+    net_builder_alltoall(b, all, 4, 10);
+    l = net_builder_take(b, &n);
+    assert_true(load_on(l, n, tapered, "group0.leaf0.up") == 40);
+    assert_true(load_on(l, n, tapered, "group0.leaf1.down") == 40);
+    assert_true(load_on(l, n, tapered, "node0.nic0.tx") == 30);
+    assert_true(fabs(net_load_time_s(tapered, l, n) - 40e-9) < 1e-15);
+    g_free(l);
+    /* tree over the 4 nodes: edges 1-0, 2-0 (crosses), 3-1 (crosses): bytes each way per edge */
+    net_builder_tree(b, all, 4, 10);
+    l = net_builder_take(b, &n);
+    assert_true(load_on(l, n, tapered, "group0.leaf1.up") == 20);
+    assert_true(load_on(l, n, tapered, "group0.leaf0.up") == 20);
+    g_free(l);
+    net_builder_free(b);
+    /* non-blocking (2 ports' worth up): no leaf links, the same loads as without leaves */
+    NetTopo *full = leaf_topo(hw, 2e9);
+    assert_int_equal(full->n_links, flat->n_links);
+    NetLoadBuilder *bf = net_builder_new(full), *b0 = net_builder_new(flat);
+    net_builder_alltoall(bf, all, 4, 10);
+    net_builder_alltoall(b0, all, 4, 10);
+    int nf, n0;
+    NetLoad *lf = net_builder_take(bf, &nf), *l0 = net_builder_take(b0, &n0);
+    assert_int_equal(nf, n0);
+    for (int i = 0; i < nf; i++) {
+        assert_int_equal(lf[i].link, l0[i].link);
+        assert_true(lf[i].bytes == l0[i].bytes);
+    }
+    g_free(lf);
+    g_free(l0);
+    net_builder_free(bf);
+    net_builder_free(b0);
+    net_topo_free(full);
+    net_topo_free(tapered);
+    net_topo_free(flat);
+    g_free(hw);
+}
+
+/* Two rings, over nodes {0, 2} and {1, 3}, each between the two leaves. Alone each moves 1 GB
+ * in 1 s over its NICs. Together on a 2:1 tapered fabric they share the leaf uplinks and take
+ * twice as long; on a non-blocking one they do not slow each other. */
+static int64_t two_rings_s(double uplink_Bps)
+{
+    HwTopology *hw = toy_topo(1, 1);
+    NetTopo *t = leaf_topo(hw, uplink_Bps);
+    NetLoadBuilder *b = net_builder_new(t);
+    int ra[] = {0, 2}, rb[] = {1, 3};
+    int na, nb;
+    net_builder_ring(b, ra, 2, 1e9);
+    NetLoad *la = net_builder_take(b, &na);
+    net_builder_ring(b, rb, 2, 1e9);
+    NetLoad *lb = net_builder_take(b, &nb);
+    NetFlows *f = net_flows_new(t);
+    net_flows_add(f, 0, net_flows_pattern(f, la, na), 1.0);
+    net_flows_add(f, 0, net_flows_pattern(f, lb, nb), 1.0);
+    int64_t end = net_flows_reschedule(f);
+    net_flows_free(f);
+    g_free(la);
+    g_free(lb);
+    net_builder_free(b);
+    net_topo_free(t);
+    g_free(hw);
+    return end;
+}
+
+static void test_leaf_taper_contention(void **state)
+{
+    assert_true(llabs(two_rings_s(2e9) - 1000000000) <= 1);
+    assert_true(llabs(two_rings_s(1e9) - 2000000000) <= 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +462,8 @@ int main(void)
         cmocka_unit_test(test_groups_global_links),
         cmocka_unit_test(test_max_min_fair),
         cmocka_unit_test(test_link_classes_exact),
+        cmocka_unit_test(test_leaf_taper_loads),
+        cmocka_unit_test(test_leaf_taper_contention),
         cmocka_unit_test(test_shared_link_halves_bandwidth),
         cmocka_unit_test(test_hybrid_contention_only_on_shared_nics),
     };
