@@ -41,6 +41,7 @@ typedef struct {
     int64_t makespan_ns;
     uint64_t events;
     uint64_t transfers; /* collectives and send/recv pairs through the flow model */
+    int link_classes;   /* classes of links the flow model kept apart (see net.h) */
     /* With the flow-level model: the busiest links (by busy time, then bytes) and the highest
      * utilisation of each link kind over time. */
     SimLink *links;
@@ -70,8 +71,8 @@ void sim_result_free(SimResult *r);
  * one-op schedule through the same engine and network model as a training step (what
  * `fsdpsim collective` prints and the nccl-tests comparison checks). */
 bool sim_collective_s(const HwTopology *topo, const CollModel *coll, const NetTopo *net, int nodes,
-                      int gpus_per_node, IrCollKind kind, HwDtype dtype, uint64_t bytes, double *out,
-                      GError **error);
+                      int gpus_per_node, IrCollKind kind, HwDtype dtype, uint64_t bytes,
+                      double *out, GError **error);
 
 /* Duration of one op on this hardware, in ns (compute, host; 0 for others). */
 int64_t sim_op_duration_ns(const SimConfig *cfg, const IrOp *op);

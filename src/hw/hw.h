@@ -30,26 +30,30 @@ typedef struct {
     int nodes_max;
     HwGpu gpu;
     int gpus_per_node;
-    char *gpu_link;          /* "nvlink3", "pcie4", ... */
-    double gpu_link_Bps;     /* per GPU per direction into the node fabric */
+    char *gpu_link;      /* "nvlink3", "pcie4", ... */
+    double gpu_link_Bps; /* per GPU per direction into the node fabric */
     double gpu_link_latency_s;
     int nics_per_node;
     char *nic;
-    double nic_Bps;          /* achieved per NIC per direction */
+    double nic_Bps; /* achieved per NIC per direction */
     double nic_latency_s;
-    double net_latency_s;    /* end-to-end inter-node latency */
-    char *net_kind;          /* "dragonfly+", "fat-tree", ... */
+    double net_latency_s; /* end-to-end inter-node latency */
+    char *net_kind;       /* "dragonfly+", "fat-tree", ... */
     /* DragonFly+ (and any fabric built of non-blocking groups joined by fewer global links):
      * nodes per group (JUWELS Booster: a 48-node cell), and each group's global bandwidth per
      * direction, all its global links together. 0: one non-blocking group. */
     int net_nodes_per_group;
     double net_group_global_Bps;
+    /* Inside a group: leaf switches, and the bandwidth of each leaf's uplinks to the group's
+     * spines, per direction, all together (0: not described, the group is non-blocking). */
+    int net_leaves_per_group;
+    double net_leaf_uplink_Bps;
     char *net_description;
     /* Host side, used by CPU offload and initialisation; defaults when a file omits them. */
-    double pcie_Bps;         /* host<->GPU per GPU per direction */
+    double pcie_Bps; /* host<->GPU per GPU per direction */
     double host_memory_bytes;
     double host_memory_Bps;
-    GHashTable *sources;     /* "gpu.peak_tflops_bf16" -> source string */
+    GHashTable *sources; /* "gpu.peak_tflops_bf16" -> source string */
 } HwTopology;
 
 HwTopology *hw_topology_load(const char *file, GError **error);

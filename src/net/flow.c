@@ -4,18 +4,34 @@
  * same for its parallel-task model): raise the rate of every unfrozen transfer together until a
  * link saturates; freeze the transfers on that link; repeat. Rates rise in bytes per second on
  * each transfer's most loaded link, not in fractions of the transfer: a 50 MB send beside a 2 GB
- * all-reduce gets the same bandwidth as the all-reduce, as two flows do, and finishes first. Rounds <= active transfers, each
- * O(loads of the active transfers). Everything runs in a fixed order, so results are
- * deterministic. */
+ * all-reduce gets the same bandwidth as the all-reduce, as two flows do, and finishes first.
+ *
+ * Link classes. A pattern of a whole group family loads tens of thousands of links (every NIC of
+ * 5938 JUPITER nodes), most of them alike. Links of the same kind and capacity that every pattern
+ * registered so far loads with the same bytes are interchangeable: progressive filling computes
+ * the same sums, residuals and utilisations for them, in the same floating-point order, and they
+ * have carried the same bytes since the start. So the model keeps one state per class of such
+ * links, and patterns as (class, bytes per link) entries. Registering a pattern refines the
+ * partition (a class whose links the pattern loads differently splits; the parts inherit its
+ * state, and other patterns' entries for it gain the parts), in O(its loads) plus O(entries of
+ * all patterns) when a class splits. Then every reschedule costs O(rounds x entries of the active
+ * transfers), independent of the number of GPUs, and gives bit for bit the rates, finish times
+ * and statistics of the per-link computation (net_flows_new_per_link, one class per link, which
+ * the tests compare against). Rounds <= active transfers. Everything runs in a fixed order, so
+ * results are deterministic. */
 #include "net.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
-    const NetLoad *loads;
-    int n_loads;
-    double scale;     /* bytes on each link = loads[k].bytes * scale */
+    GArray *entries; /* of NetLoad: .link is a class, .bytes what each of its links carries */
+} FlowPattern;
+
+typedef struct {
+    int pattern;
+    double scale;     /* bytes on each link = entry bytes * scale */
     double peak;      /* bytes on its most loaded link: fairness is in bytes per second there */
     double remaining; /* fraction of the load still to move, 1 at the start */
     double rate;      /* fraction per second */
@@ -23,48 +39,267 @@ typedef struct {
     bool frozen;
 } Transfer;
 
+/* Links loaded alike by every pattern so far, and their (common) state. */
+typedef struct {
+    int size; /* links */
+    double capacity_Bps;
+    NetLinkKind kind;
+    NetLinkStats stats;
+    double sum;      /* sum of unfrozen loads (scratch of reschedule) */
+    double residual; /* capacity left (scratch of reschedule) */
+    double util;     /* current utilisation */
+    bool listed;     /* in busy */
+    /* scratch of refine */
+    uint32_t stamp;
+    bool mixed;
+    int count, split_to, parent, child_head, child_next;
+    double first;
+} LinkClass;
+
 struct NetFlows {
     const NetTopo *t;
+    uint32_t *class_of; /* per link */
+    LinkClass *cls;
+    int n_classes, max_classes;
+    uint32_t *busy; /* classes with load now */
+    int n_busy;
+    uint32_t *touched; /* scratch of refine */
+    uint32_t epoch;
+    GArray *patterns;  /* of FlowPattern */
     GArray *transfers; /* of Transfer, by id */
     GArray *active;    /* of int: ids in progress, in start order */
     int64_t now;
-    double *sum;      /* per link: sum of unfrozen loads (scratch) */
-    double *residual; /* per link: capacity left (scratch) */
-    double *util;     /* per link: current utilisation */
-    NetLinkStats *stats;
-    uint32_t *busy;   /* links with util > 0 now */
-    int n_busy;
-    GArray *samples;  /* of NetUtilSample */
+    GArray *samples; /* of NetUtilSample */
 };
 
-NetFlows *net_flows_new(const NetTopo *t)
+/* Room for n classes: few on real machines, so the arrays grow rather than take n_links. */
+static void classes_reserve(NetFlows *f, int n)
+{
+    if (n <= f->max_classes)
+        return;
+    f->max_classes = MAX(n, 2 * f->max_classes);
+    f->cls = g_renew(LinkClass, f->cls, f->max_classes);
+    f->busy = g_renew(uint32_t, f->busy, f->max_classes);
+    f->touched = g_renew(uint32_t, f->touched, f->max_classes);
+}
+
+static int class_new(NetFlows *f, NetLinkKind kind, double capacity_Bps)
+{
+    classes_reserve(f, f->n_classes + 1);
+    int c = f->n_classes++;
+    f->cls[c] = (LinkClass){.capacity_Bps = capacity_Bps, .kind = kind, .child_head = -1};
+    return c;
+}
+
+/* Initial classes: links of one kind and capacity. Kinds are contiguous ranges of link ids and
+ * capacities are uniform within a kind on every machine described, so the search over the
+ * classes made so far runs only at kind boundaries. */
+static void partition_by_capacity(NetFlows *f)
+{
+    const NetTopo *t = f->t;
+    for (int l = 0; l < t->n_links; l++) {
+        NetLinkKind kind = net_link_kind(t, (uint32_t)l);
+        double cap = t->capacity_Bps[l];
+        int c = l > 0 ? (int)f->class_of[l - 1] : -1;
+        if (c < 0 || f->cls[c].kind != kind || f->cls[c].capacity_Bps != cap) {
+            for (c = 0; c < f->n_classes; c++)
+                if (f->cls[c].kind == kind && f->cls[c].capacity_Bps == cap)
+                    break;
+            if (c == f->n_classes)
+                class_new(f, kind, cap);
+        }
+        f->class_of[l] = (uint32_t)c;
+        f->cls[c].size++;
+    }
+}
+
+static NetFlows *flows_new(const NetTopo *t, bool per_link)
 {
     NetFlows *f = g_new0(NetFlows, 1);
     f->t = t;
+    f->class_of = g_new(uint32_t, MAX(1, t->n_links));
+    f->patterns = g_array_new(FALSE, FALSE, sizeof(FlowPattern));
     f->transfers = g_array_new(FALSE, FALSE, sizeof(Transfer));
     f->active = g_array_new(FALSE, FALSE, sizeof(int));
-    f->sum = g_new0(double, t->n_links);
-    f->residual = g_new0(double, t->n_links);
-    f->util = g_new0(double, t->n_links);
-    f->stats = g_new0(NetLinkStats, t->n_links);
-    f->busy = g_new(uint32_t, t->n_links);
     f->samples = g_array_new(FALSE, TRUE, sizeof(NetUtilSample));
+    if (per_link) {
+        classes_reserve(f, t->n_links);
+        for (int l = 0; l < t->n_links; l++) {
+            f->class_of[l] =
+                (uint32_t)class_new(f, net_link_kind(t, (uint32_t)l), t->capacity_Bps[l]);
+            f->cls[l].size = 1;
+        }
+    } else {
+        partition_by_capacity(f);
+    }
     return f;
+}
+
+NetFlows *net_flows_new(const NetTopo *t)
+{
+    return flows_new(t, false);
+}
+
+NetFlows *net_flows_new_per_link(const NetTopo *t)
+{
+    return flows_new(t, true);
 }
 
 void net_flows_free(NetFlows *f)
 {
     if (!f)
         return;
+    g_free(f->class_of);
+    g_free(f->cls);
+    g_free(f->busy);
+    g_free(f->touched);
+    for (guint i = 0; i < f->patterns->len; i++)
+        g_array_free(g_array_index(f->patterns, FlowPattern, i).entries, TRUE);
+    g_array_free(f->patterns, TRUE);
     g_array_free(f->transfers, TRUE);
     g_array_free(f->active, TRUE);
-    g_free(f->sum);
-    g_free(f->residual);
-    g_free(f->util);
-    g_free(f->stats);
-    g_free(f->busy);
     g_array_free(f->samples, TRUE);
     g_free(f);
+}
+
+/* A new class split off `parent`, with its state (the links have behaved alike so far). */
+static int class_split(NetFlows *f, int parent)
+{
+    classes_reserve(f, f->n_classes + 1);
+    int c = f->n_classes++;
+    LinkClass *p = &f->cls[parent], *k = &f->cls[c];
+    *k = *p;
+    k->size = 0;
+    k->stamp = 0;
+    k->mixed = false;
+    k->parent = parent;
+    k->child_head = -1;
+    k->child_next = p->child_head;
+    p->child_head = c;
+    if (k->listed)
+        f->busy[f->n_busy++] = (uint32_t)c;
+    return c;
+}
+
+static void entry_add(GArray *entries, int c, double bytes)
+{
+    NetLoad e = {(uint32_t)c, bytes};
+    g_array_append_val(entries, e);
+}
+
+typedef struct {
+    uint32_t cls, link;
+    double bytes;
+} Mixed;
+
+static int cmp_mixed(const void *x, const void *y)
+{
+    const Mixed *a = x, *b = y;
+    if (a->cls != b->cls)
+        return a->cls < b->cls ? -1 : 1;
+    if (a->bytes != b->bytes)
+        return a->bytes < b->bytes ? -1 : 1;
+    return a->link < b->link ? -1 : a->link > b->link;
+}
+
+/* Splits the classes that `loads` touch unevenly and writes the pattern's entries. A class whose
+ * touched links all carry the same bytes (the common case: every NIC of a ring) splits in two at
+ * most, in linear time; only classes loaded with several values sort their links. */
+static void refine(NetFlows *f, const NetLoad *loads, int n, GArray *entries)
+{
+    uint32_t epoch = ++f->epoch;
+    int n_touched = 0;
+    bool any_mixed = false;
+    for (int k = 0; k < n; k++) {
+        uint32_t c = f->class_of[loads[k].link];
+        LinkClass *lc = &f->cls[c];
+        if (lc->stamp != epoch) {
+            lc->stamp = epoch;
+            lc->count = 0;
+            lc->first = loads[k].bytes;
+            lc->mixed = false;
+            f->touched[n_touched++] = c;
+        }
+        lc->count++;
+        if (loads[k].bytes != lc->first)
+            lc->mixed = any_mixed = true;
+    }
+    for (int i = 0; i < n_touched; i++) {
+        int c = (int)f->touched[i];
+        if (f->cls[c].mixed)
+            continue;
+        int to = f->cls[c].count == f->cls[c].size ? c : class_split(f, c);
+        LinkClass *lc = &f->cls[c]; /* after class_split, which may move the array */
+        lc->split_to = to;
+        lc->size -= lc->count;
+        f->cls[to].size += lc->count;
+        entry_add(entries, to, lc->first);
+    }
+    for (int k = 0; k < n; k++) {
+        const LinkClass *lc = &f->cls[f->class_of[loads[k].link]];
+        if (lc->stamp == epoch && !lc->mixed)
+            f->class_of[loads[k].link] = (uint32_t)lc->split_to;
+    }
+    if (!any_mixed)
+        return;
+    GArray *mixed = g_array_new(FALSE, FALSE, sizeof(Mixed));
+    for (int k = 0; k < n; k++) {
+        uint32_t c = f->class_of[loads[k].link];
+        if (f->cls[c].stamp == epoch && f->cls[c].mixed) {
+            Mixed m = {c, loads[k].link, loads[k].bytes};
+            g_array_append_val(mixed, m);
+        }
+    }
+    g_array_sort(mixed, cmp_mixed);
+    const Mixed *m = (const Mixed *)mixed->data;
+    for (guint i = 0; i < mixed->len;) {
+        int c = (int)m[i].cls;
+        /* every link of the class loaded: the first group keeps its id */
+        bool keep = f->cls[c].count == f->cls[c].size;
+        f->cls[c].size -= f->cls[c].count;
+        while (i < mixed->len && (int)m[i].cls == c) {
+            int to = keep ? c : class_split(f, c);
+            keep = false;
+            entry_add(entries, to, m[i].bytes);
+            double bytes = m[i].bytes;
+            for (; i < mixed->len && (int)m[i].cls == c && m[i].bytes == bytes; i++) {
+                f->class_of[m[i].link] = (uint32_t)to;
+                f->cls[to].size++;
+            }
+        }
+    }
+    g_array_free(mixed, TRUE);
+}
+
+int net_flows_pattern(NetFlows *f, const NetLoad *loads, int n_loads)
+{
+    for (int k = 0; k < n_loads; k++)
+        g_assert(loads[k].link < (uint32_t)f->t->n_links &&
+                 (k == 0 || loads[k].link > loads[k - 1].link));
+    int before = f->n_classes;
+    FlowPattern p = {g_array_new(FALSE, FALSE, sizeof(NetLoad))};
+    refine(f, loads, n_loads, p.entries);
+    if (f->n_classes > before) {
+        /* The other patterns load every link of a split class alike: the parts too. */
+        for (guint i = 0; i < f->patterns->len; i++) {
+            GArray *e = g_array_index(f->patterns, FlowPattern, i).entries;
+            guint len = e->len;
+            for (guint k = 0; k < len; k++) {
+                NetLoad old = g_array_index(e, NetLoad, k);
+                for (int c = f->cls[old.link].child_head; c >= 0; c = f->cls[c].child_next)
+                    entry_add(e, c, old.bytes);
+            }
+        }
+        for (int c = before; c < f->n_classes; c++)
+            f->cls[f->cls[c].parent].child_head = -1;
+    }
+    g_array_append_val(f->patterns, p);
+    return (int)f->patterns->len - 1;
+}
+
+int net_flows_link_classes(const NetFlows *f)
+{
+    return f->n_classes;
 }
 
 static Transfer *tr(NetFlows *f, int id)
@@ -72,14 +307,23 @@ static Transfer *tr(NetFlows *f, int id)
     return &g_array_index(f->transfers, Transfer, id);
 }
 
-int net_flows_add(NetFlows *f, int64_t now, const NetLoad *loads, int n_loads, double scale)
+static const NetLoad *entries_of(NetFlows *f, const Transfer *t, int *n)
+{
+    GArray *e = g_array_index(f->patterns, FlowPattern, t->pattern).entries;
+    *n = (int)e->len;
+    return (const NetLoad *)e->data;
+}
+
+int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale)
 {
     g_assert(now == f->now || (f->active->len == 0 && now >= f->now));
+    g_assert(pattern >= 0 && (guint)pattern < f->patterns->len);
     f->now = now;
-    double peak = 0;
-    for (int k = 0; k < n_loads; k++)
-        peak = MAX(peak, loads[k].bytes * scale);
-    Transfer t = {loads, n_loads, scale, peak, 1.0, 0, now, false};
+    Transfer t = {pattern, scale, 0, 1.0, 0, now, false};
+    int n;
+    const NetLoad *e = entries_of(f, &t, &n);
+    for (int k = 0; k < n; k++)
+        t.peak = MAX(t.peak, e[k].bytes * scale);
     g_array_append_val(f->transfers, t);
     int id = (int)f->transfers->len - 1;
     g_array_append_val(f->active, id);
@@ -95,11 +339,13 @@ void net_flows_advance(NetFlows *f, int64_t now)
             Transfer *t = tr(f, g_array_index(f->active, int, i));
             double step = MIN(t->remaining, t->rate * dt);
             t->remaining -= step;
-            for (int k = 0; k < t->n_loads; k++)
-                f->stats[t->loads[k].link].bytes += t->loads[k].bytes * t->scale * step;
+            int n;
+            const NetLoad *e = entries_of(f, t, &n);
+            for (int k = 0; k < n; k++)
+                f->cls[e[k].link].stats.bytes += e[k].bytes * t->scale * step;
         }
         for (int i = 0; i < f->n_busy; i++)
-            f->stats[f->busy[i]].busy_ns += now - f->now;
+            f->cls[f->busy[i]].stats.busy_ns += now - f->now;
     }
     f->now = now;
 }
@@ -108,9 +354,8 @@ static void sample(NetFlows *f)
 {
     NetUtilSample s = {.time_ns = f->now};
     for (int i = 0; i < f->n_busy; i++) {
-        uint32_t l = f->busy[i];
-        NetLinkKind k = net_link_kind(f->t, l);
-        s.util[k] = MAX(s.util[k], (float)f->util[l]);
+        const LinkClass *lc = &f->cls[f->busy[i]];
+        s.util[lc->kind] = MAX(s.util[lc->kind], (float)lc->util);
     }
     if (f->samples->len > 0) {
         NetUtilSample *last = &g_array_index(f->samples, NetUtilSample, f->samples->len - 1);
@@ -126,22 +371,26 @@ static void sample(NetFlows *f)
 
 int64_t net_flows_reschedule(NetFlows *f)
 {
-    const double *cap = f->t->capacity_Bps;
-    for (int i = 0; i < f->n_busy; i++)
-        f->util[f->busy[i]] = 0;
+    LinkClass *cls = f->cls;
+    for (int i = 0; i < f->n_busy; i++) {
+        cls[f->busy[i]].util = 0;
+        cls[f->busy[i]].listed = false;
+    }
     f->n_busy = 0;
     int n = (int)f->active->len;
-    /* Links in use: residual capacity; f->busy lists them. */
+    /* Classes in use: residual capacity; f->busy lists them. */
     for (int i = 0; i < n; i++) {
         Transfer *t = tr(f, g_array_index(f->active, int, i));
+        int ne;
+        const NetLoad *e = entries_of(f, t, &ne);
         t->rate = 0;
-        t->frozen = t->n_loads == 0 || t->remaining <= 0 || t->peak <= 0;
-        for (int k = 0; k < t->n_loads; k++) {
-            uint32_t l = t->loads[k].link;
-            if (f->util[l] == 0) {
-                f->util[l] = -1; /* mark: listed */
-                f->busy[f->n_busy++] = l;
-                f->residual[l] = cap[l];
+        t->frozen = ne == 0 || t->remaining <= 0 || t->peak <= 0;
+        for (int k = 0; k < ne; k++) {
+            LinkClass *lc = &cls[e[k].link];
+            if (!lc->listed) {
+                lc->listed = true;
+                f->busy[f->n_busy++] = e[k].link;
+                lc->residual = lc->capacity_Bps;
             }
         }
     }
@@ -150,32 +399,37 @@ int64_t net_flows_reschedule(NetFlows *f)
         unfrozen += !tr(f, g_array_index(f->active, int, i))->frozen;
     while (unfrozen > 0) {
         for (int i = 0; i < f->n_busy; i++)
-            f->sum[f->busy[i]] = 0;
+            cls[f->busy[i]].sum = 0;
         for (int i = 0; i < n; i++) {
             Transfer *t = tr(f, g_array_index(f->active, int, i));
-            if (!t->frozen)
-                for (int k = 0; k < t->n_loads; k++)
-                    f->sum[t->loads[k].link] += t->loads[k].bytes * t->scale / t->peak;
+            if (t->frozen)
+                continue;
+            int ne;
+            const NetLoad *e = entries_of(f, t, &ne);
+            for (int k = 0; k < ne; k++)
+                cls[e[k].link].sum += e[k].bytes * t->scale / t->peak;
         }
         double delta = INFINITY;
         for (int i = 0; i < f->n_busy; i++) {
-            uint32_t l = f->busy[i];
-            if (f->sum[l] > 0)
-                delta = MIN(delta, f->residual[l] / f->sum[l]);
+            const LinkClass *lc = &cls[f->busy[i]];
+            if (lc->sum > 0)
+                delta = MIN(delta, lc->residual / lc->sum);
         }
         if (!isfinite(delta)) /* only links of infinite capacity */
             delta = 0;
         for (int i = 0; i < f->n_busy; i++)
-            f->residual[f->busy[i]] -= delta * f->sum[f->busy[i]];
+            cls[f->busy[i]].residual -= delta * cls[f->busy[i]].sum;
         for (int i = 0; i < n; i++) {
             Transfer *t = tr(f, g_array_index(f->active, int, i));
             if (t->frozen)
                 continue;
             t->rate += delta / t->peak;
             bool saturated = delta == 0;
-            for (int k = 0; k < t->n_loads && !saturated; k++) {
-                uint32_t l = t->loads[k].link;
-                saturated = f->residual[l] <= 1e-9 * cap[l];
+            int ne;
+            const NetLoad *e = entries_of(f, t, &ne);
+            for (int k = 0; k < ne && !saturated; k++) {
+                const LinkClass *lc = &cls[e[k].link];
+                saturated = lc->residual <= 1e-9 * lc->capacity_Bps;
             }
             if (saturated) {
                 t->frozen = true;
@@ -184,9 +438,10 @@ int64_t net_flows_reschedule(NetFlows *f)
         }
     }
     for (int i = 0; i < f->n_busy; i++) {
-        uint32_t l = f->busy[i];
-        f->util[l] = isfinite(cap[l]) ? (cap[l] - f->residual[l]) / cap[l] : 0;
-        f->stats[l].peak_util = MAX(f->stats[l].peak_util, f->util[l]);
+        LinkClass *lc = &cls[f->busy[i]];
+        double cap = lc->capacity_Bps;
+        lc->util = isfinite(cap) ? (cap - lc->residual) / cap : 0;
+        lc->stats.peak_util = MAX(lc->stats.peak_util, lc->util);
     }
     sample(f);
     int64_t next = -1;
@@ -225,9 +480,15 @@ int net_flows_active(const NetFlows *f)
     return (int)f->active->len;
 }
 
-const NetLinkStats *net_flows_stats(const NetFlows *f)
+double net_flows_rate(const NetFlows *f, int id)
 {
-    return f->stats;
+    return g_array_index(f->transfers, Transfer, id).rate;
+}
+
+const NetLinkStats *net_flows_stats(const NetFlows *f, uint32_t link)
+{
+    g_assert(link < (uint32_t)f->t->n_links);
+    return &f->cls[f->class_of[link]].stats;
 }
 
 const NetUtilSample *net_flows_samples(const NetFlows *f, int *n)

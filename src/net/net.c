@@ -1,7 +1,9 @@
 /* net: links of a machine and the loads collectives put on them; see net.h.
  *
- * Link ids, W = nodes * gpus_per_node ranks, N = nodes, K = NICs per node, G = groups:
- *   [0, W) GPU TX by rank, [W, 2W) GPU RX, then N*K NIC TX, N*K NIC RX, G group OUT, G group IN. */
+ * Link ids, W = nodes * gpus_per_node ranks, N = nodes, K = NICs per node, G = groups, L = G *
+ * leaves per group (0 unless tapered):
+ *   [0, W) GPU TX by rank, [W, 2W) GPU RX, then N*K NIC TX, N*K NIC RX, G group OUT, G group IN,
+ *   L leaf UP, L leaf DOWN. */
 #include "net.h"
 
 #include <math.h>
@@ -12,11 +14,12 @@ struct NetLoadBuilder {
     double *bytes;     /* dense, per link */
     uint32_t *touched; /* links with bytes > 0, in first-touch order */
     int n_touched;
-    int *nics; /* scratch: distinct NICs of a node's members */
+    int *nics, *far_nics; /* scratch: distinct NICs of a node's members */
 };
 
-static const char *const kind_names[NET_LINK_KIND_COUNT] = {"nvlink.tx", "nvlink.rx", "nic.tx", "nic.rx",
-                                                            "global.out", "global.in"};
+static const char *const kind_names[NET_LINK_KIND_COUNT] = {"nvlink.tx", "nvlink.rx",  "nic.tx",
+                                                            "nic.rx",    "global.out", "global.in",
+                                                            "leaf.up",   "leaf.down"};
 
 const char *net_link_kind_name(NetLinkKind kind)
 {
@@ -34,8 +37,21 @@ NetTopo *net_topo_new(const HwTopology *topo, int nodes, int gpus_per_node)
     t->nics_per_node = MAX(1, topo->nics_per_node);
     t->nodes_per_group = topo->net_nodes_per_group > 0 ? topo->net_nodes_per_group : nodes;
     t->groups = (nodes + t->nodes_per_group - 1) / t->nodes_per_group;
+    /* Leaves with less uplink bandwidth than their ports bring (node ports cabled in order,
+     * ceil(ports / leaves) per leaf). Non-blocking ones cannot be a bottleneck: left out, so a
+     * non-blocking fabric gives the same results as one described without leaves. */
+    if (topo->net_leaves_per_group > 0 && topo->net_nodes_per_group > 0 &&
+        topo->nics_per_node > 0) {
+        int ports = topo->net_nodes_per_group * topo->nics_per_node;
+        int per_leaf = (ports + topo->net_leaves_per_group - 1) / topo->net_leaves_per_group;
+        if (topo->net_leaf_uplink_Bps < per_leaf * topo->nic_Bps) {
+            t->leaves_per_group = topo->net_leaves_per_group;
+            t->ports_per_leaf = per_leaf;
+        }
+    }
     int w = nodes * gpus_per_node, nk = nodes * t->nics_per_node;
-    t->n_links = 2 * w + 2 * nk + 2 * t->groups;
+    int gl = 2 * w + 2 * nk + 2 * t->groups; /* first leaf link */
+    t->n_links = gl + 2 * t->groups * t->leaves_per_group;
     t->capacity_Bps = g_new(double, t->n_links);
     double nic = topo->nics_per_node > 0 ? topo->nic_Bps : topo->pcie_Bps;
     /* Without global-link figures the groups are joined without a bottleneck. */
@@ -46,8 +62,10 @@ NetTopo *net_topo_new(const HwTopology *topo, int nodes, int gpus_per_node)
             c = topo->gpu_link_Bps;
         else if (i < 2 * w + 2 * nk)
             c = nic;
-        else
+        else if (i < gl)
             c = global;
+        else
+            c = topo->net_leaf_uplink_Bps;
         t->capacity_Bps[i] = c;
     }
     return t;
@@ -66,35 +84,49 @@ static int world(const NetTopo *t)
     return t->nodes * t->gpus_per_node;
 }
 
+/* First link id of each kind; base[NET_LINK_KIND_COUNT] = n_links. */
+static void kind_bases(const NetTopo *t, uint32_t base[NET_LINK_KIND_COUNT + 1])
+{
+    uint32_t w = (uint32_t)world(t), nk = (uint32_t)(t->nodes * t->nics_per_node);
+    uint32_t g = (uint32_t)t->groups, l = g * (uint32_t)t->leaves_per_group;
+    const uint32_t count[NET_LINK_KIND_COUNT] = {w, w, nk, nk, g, g, l, l};
+    base[0] = 0;
+    for (int k = 0; k < NET_LINK_KIND_COUNT; k++)
+        base[k + 1] = base[k] + count[k];
+}
+
 NetLinkKind net_link_kind(const NetTopo *t, uint32_t link)
 {
-    uint32_t w = (uint32_t)world(t), nk = (uint32_t)(t->nodes * t->nics_per_node), g = (uint32_t)t->groups;
-    if (link < w)
-        return NET_LINK_GPU_TX;
-    if (link < 2 * w)
-        return NET_LINK_GPU_RX;
-    if (link < 2 * w + nk)
-        return NET_LINK_NIC_TX;
-    if (link < 2 * w + 2 * nk)
-        return NET_LINK_NIC_RX;
-    return link < 2 * w + 2 * nk + g ? NET_LINK_GROUP_OUT : NET_LINK_GROUP_IN;
+    uint32_t base[NET_LINK_KIND_COUNT + 1];
+    kind_bases(t, base);
+    int k = 0;
+    while (k + 1 < NET_LINK_KIND_COUNT && link >= base[k + 1])
+        k++;
+    return (NetLinkKind)k;
 }
 
 char *net_link_name(const NetTopo *t, uint32_t link)
 {
-    uint32_t w = (uint32_t)world(t), nk = (uint32_t)(t->nodes * t->nics_per_node), g = (uint32_t)t->groups;
+    uint32_t base[NET_LINK_KIND_COUNT + 1];
+    kind_bases(t, base);
     NetLinkKind kind = net_link_kind(t, link);
-    uint32_t base[NET_LINK_KIND_COUNT] = {0, w, 2 * w, 2 * w + nk, 2 * w + 2 * nk, 2 * w + 2 * nk + g};
     uint32_t i = link - base[kind];
     switch (kind) {
     case NET_LINK_GPU_TX:
     case NET_LINK_GPU_RX:
         return g_strdup_printf("node%u.gpu%u.%s", i / (uint32_t)t->gpus_per_node,
-                               i % (uint32_t)t->gpus_per_node, kind == NET_LINK_GPU_TX ? "tx" : "rx");
+                               i % (uint32_t)t->gpus_per_node,
+                               kind == NET_LINK_GPU_TX ? "tx" : "rx");
     case NET_LINK_NIC_TX:
     case NET_LINK_NIC_RX:
         return g_strdup_printf("node%u.nic%u.%s", i / (uint32_t)t->nics_per_node,
-                               i % (uint32_t)t->nics_per_node, kind == NET_LINK_NIC_TX ? "tx" : "rx");
+                               i % (uint32_t)t->nics_per_node,
+                               kind == NET_LINK_NIC_TX ? "tx" : "rx");
+    case NET_LINK_LEAF_UP:
+    case NET_LINK_LEAF_DOWN:
+        return g_strdup_printf("group%u.leaf%u.%s", i / (uint32_t)t->leaves_per_group,
+                               i % (uint32_t)t->leaves_per_group,
+                               kind == NET_LINK_LEAF_UP ? "up" : "down");
     default:
         return g_strdup_printf("group%u.global.%s", i, kind == NET_LINK_GROUP_OUT ? "out" : "in");
     }
@@ -131,6 +163,25 @@ static uint32_t group_in(const NetTopo *t, int group)
     return (uint32_t)(2 * world(t) + 2 * t->nodes * t->nics_per_node + t->groups + group);
 }
 
+/* The leaf (global index, group * leaves_per_group + leaf) of a node's NIC port: ports of a group
+ * are cabled node-major, ports_per_leaf to each leaf. -1 when leaves are not modelled. */
+static int leaf_of(const NetTopo *t, int node, int nic)
+{
+    if (t->leaves_per_group == 0)
+        return -1;
+    int group = node / t->nodes_per_group;
+    int port = (node % t->nodes_per_group) * t->nics_per_node + nic;
+    return group * t->leaves_per_group + port / t->ports_per_leaf;
+}
+static uint32_t leaf_up(const NetTopo *t, int leaf)
+{
+    return (uint32_t)(2 * world(t) + 2 * t->nodes * t->nics_per_node + 2 * t->groups + leaf);
+}
+static uint32_t leaf_down(const NetTopo *t, int leaf)
+{
+    return leaf_up(t, leaf) + (uint32_t)(t->groups * t->leaves_per_group);
+}
+
 NetLoadBuilder *net_builder_new(const NetTopo *t)
 {
     NetLoadBuilder *b = g_new0(NetLoadBuilder, 1);
@@ -138,6 +189,7 @@ NetLoadBuilder *net_builder_new(const NetTopo *t)
     b->bytes = g_new0(double, t->n_links);
     b->touched = g_new(uint32_t, t->n_links);
     b->nics = g_new(int, t->nics_per_node);
+    b->far_nics = g_new(int, t->nics_per_node);
     return b;
 }
 
@@ -148,6 +200,7 @@ void net_builder_free(NetLoadBuilder *b)
     g_free(b->bytes);
     g_free(b->touched);
     g_free(b->nics);
+    g_free(b->far_nics);
     g_free(b);
 }
 
@@ -165,31 +218,57 @@ static int node_of(const NetTopo *t, int rank)
     return rank / t->gpus_per_node;
 }
 
-/* Distinct NICs used by members[from, to) (all on one node), written to b->nics. */
-static int node_nics(NetLoadBuilder *b, const int *members, int from, int to)
+/* Distinct NICs used by members[from, to) (all on one node), written to nics. */
+static int node_nics(NetLoadBuilder *b, const int *members, int from, int to, int *nics)
 {
     int n = 0;
     for (int i = from; i < to; i++) {
         int nic = nic_of(b->t, members[i]);
         bool seen = false;
         for (int j = 0; j < n && !seen; j++)
-            seen = b->nics[j] == nic;
+            seen = nics[j] == nic;
         if (!seen)
-            b->nics[n++] = nic;
+            nics[n++] = nic;
     }
     return n;
 }
 
+/* Bytes from node segment [from, to) to node segment [nfrom, nto) through tapered leaves. With as
+ * many NICs on both sides, the i-th of one talks to the i-th of the other (NCCL gives each
+ * channel one NIC a side, matched by rail); otherwise the bytes spread over all pairs. Only what
+ * joins ports on different leaves goes up and down. */
+static void add_leaves(NetLoadBuilder *b, const int *m, int from, int to, int nfrom, int nto,
+                       double bytes)
+{
+    const NetTopo *t = b->t;
+    if (t->leaves_per_group == 0)
+        return;
+    int a = node_of(t, m[from]), z = node_of(t, m[nfrom]);
+    int na = node_nics(b, m, from, to, b->nics), nz = node_nics(b, m, nfrom, nto, b->far_nics);
+    for (int i = 0; i < na; i++)
+        for (int j = 0; j < nz; j++) {
+            if (na == nz && i != j)
+                continue;
+            double share = na == nz ? bytes / na : bytes / na / nz;
+            int la = leaf_of(t, a, b->nics[i]), lz = leaf_of(t, z, b->far_nics[j]);
+            if (la != lz) {
+                add(b, leaf_up(t, la), share);
+                add(b, leaf_down(t, lz), share);
+            }
+        }
+}
+
 /* Bytes leaving node segment [from, to) towards the node of segment [nfrom, nto): spread over the
  * NICs each side uses, and through the global links when the nodes are in different groups. */
-static void add_inter(NetLoadBuilder *b, const int *m, int from, int to, int nfrom, int nto, double bytes)
+static void add_inter(NetLoadBuilder *b, const int *m, int from, int to, int nfrom, int nto,
+                      double bytes)
 {
     const NetTopo *t = b->t;
     int a = node_of(t, m[from]), z = node_of(t, m[nfrom]);
-    int n = node_nics(b, m, from, to);
+    int n = node_nics(b, m, from, to, b->nics);
     for (int i = 0; i < n; i++)
         add(b, nic_tx(t, a, b->nics[i]), bytes / n);
-    n = node_nics(b, m, nfrom, nto);
+    n = node_nics(b, m, nfrom, nto, b->nics);
     for (int i = 0; i < n; i++)
         add(b, nic_rx(t, z, b->nics[i]), bytes / n);
     int ga = a / t->nodes_per_group, gz = z / t->nodes_per_group;
@@ -197,6 +276,7 @@ static void add_inter(NetLoadBuilder *b, const int *m, int from, int to, int nfr
         add(b, group_out(t, ga), bytes);
         add(b, group_in(t, gz), bytes);
     }
+    add_leaves(b, m, from, to, nfrom, nto, bytes);
 }
 
 /* Splits members (sorted by node) into per-node segments: seg[i] is the first member of segment
@@ -254,13 +334,13 @@ void net_builder_tree(NetLoadBuilder *b, const int *m, int n, double bytes)
             }
         if (ns < 2)
             continue;
-        int node = node_of(t, m[seg[s]]), k = node_nics(b, m, seg[s], seg[s + 1]);
+        int node = node_of(t, m[seg[s]]), k = node_nics(b, m, seg[s], seg[s + 1], b->nics);
         for (int i = 0; i < k; i++) {
             add(b, nic_tx(t, node, b->nics[i]), 2 * bytes / k);
             add(b, nic_rx(t, node, b->nics[i]), 2 * bytes / k);
         }
         if (s > 0) {
-            int parent = node_of(t, m[seg[(s - 1) / 2]]);
+            int ps = (s - 1) / 2, parent = node_of(t, m[seg[ps]]);
             int g = node / t->nodes_per_group, gp = parent / t->nodes_per_group;
             if (g != gp) {
                 add(b, group_out(t, g), bytes);
@@ -268,6 +348,8 @@ void net_builder_tree(NetLoadBuilder *b, const int *m, int n, double bytes)
                 add(b, group_out(t, gp), bytes);
                 add(b, group_in(t, g), bytes);
             }
+            add_leaves(b, m, seg[s], seg[s + 1], seg[ps], seg[ps + 1], bytes);
+            add_leaves(b, m, seg[ps], seg[ps + 1], seg[s], seg[s + 1], bytes);
         }
     }
     g_free(seg);
@@ -283,6 +365,9 @@ void net_builder_alltoall(NetLoadBuilder *b, const int *m, int n, double p)
     int *in_group = g_new0(int, t->groups);
     for (int i = 0; i < n; i++)
         in_group[node_of(t, m[i]) / t->nodes_per_group]++;
+    int *in_leaf = t->leaves_per_group ? g_new0(int, t->groups * t->leaves_per_group) : NULL;
+    for (int i = 0; i < n && in_leaf; i++)
+        in_leaf[leaf_of(t, node_of(t, m[i]), nic_of(t, m[i]))]++;
     for (int s = 0; s < ns; s++) {
         int k = seg[s + 1] - seg[s], node = node_of(t, m[seg[s]]), g = node / t->nodes_per_group;
         for (int i = seg[s]; i < seg[s + 1]; i++) {
@@ -293,7 +378,17 @@ void net_builder_alltoall(NetLoadBuilder *b, const int *m, int n, double p)
         }
         add(b, group_out(t, g), p * k * (n - in_group[g]));
         add(b, group_in(t, g), p * k * (n - in_group[g]));
+        /* through tapered leaves: to every member on another node and another leaf */
+        for (int i = seg[s]; i < seg[s + 1] && in_leaf; i++) {
+            int leaf = leaf_of(t, node, nic_of(t, m[i])), here = 0;
+            for (int j = seg[s]; j < seg[s + 1]; j++)
+                here += leaf_of(t, node, nic_of(t, m[j])) == leaf;
+            double out = p * ((n - k) - (in_leaf[leaf] - here));
+            add(b, leaf_up(t, leaf), out);
+            add(b, leaf_down(t, leaf), out);
+        }
     }
+    g_free(in_leaf);
     g_free(in_group);
     g_free(seg);
 }
@@ -319,15 +414,28 @@ static int cmp_load(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
+/* Sorted by link: a pattern over a whole machine touches a good part of its links, and then one
+ * pass over the dense array is cheaper than sorting (JUPITER: 100k links). */
 NetLoad *net_builder_take(NetLoadBuilder *b, int *n_loads)
 {
-    NetLoad *out = g_new(NetLoad, MAX(1, b->n_touched));
-    for (int i = 0; i < b->n_touched; i++) {
-        out[i] = (NetLoad){b->touched[i], b->bytes[b->touched[i]]};
-        b->bytes[b->touched[i]] = 0;
+    int n = b->n_touched;
+    NetLoad *out = g_new(NetLoad, MAX(1, n));
+    if (n >= b->t->n_links / 16) {
+        int k = 0;
+        for (int l = 0; l < b->t->n_links && k < n; l++)
+            if (b->bytes[l] > 0) {
+                out[k++] = (NetLoad){(uint32_t)l, b->bytes[l]};
+                b->bytes[l] = 0;
+            }
+        g_assert(k == n);
+    } else {
+        for (int i = 0; i < n; i++) {
+            out[i] = (NetLoad){b->touched[i], b->bytes[b->touched[i]]};
+            b->bytes[b->touched[i]] = 0;
+        }
+        qsort(out, (size_t)n, sizeof *out, cmp_load);
     }
-    qsort(out, (size_t)b->n_touched, sizeof *out, cmp_load);
-    *n_loads = b->n_touched;
+    *n_loads = n;
     b->n_touched = 0;
     return out;
 }

@@ -6,7 +6,11 @@
  * closest NIC) and enters through the peer's NIC. On a DragonFly+ machine, nodes form groups
  * (JUWELS Booster: cells of 48 nodes, each a non-blocking fat tree); traffic between groups also
  * crosses its group's global links, modelled as one OUT and one IN link per group with the
- * capacity of all of them together. Inside a group the fabric is non-blocking.
+ * capacity of all of them together. Inside a group, node ports are cabled to leaf switches in
+ * order (node-major, as many ports per leaf as evenly divides the group's); where the topology
+ * gives each leaf less uplink bandwidth to the spines than its ports bring (a tapered fabric),
+ * traffic between leaves, or leaving the group, also crosses its leaf's UP link and the far leaf's
+ * DOWN link. Non-blocking leaves cannot be a bottleneck and are not modelled.
  *
  * A transfer is one collective (or send/recv) of a whole group family: its load is the number of
  * bytes it puts through each link. Concurrent transfers share links max-min fairly (progressive
@@ -32,6 +36,8 @@ typedef enum {
     NET_LINK_NIC_RX,
     NET_LINK_GROUP_OUT, /* a DragonFly+ group's global links, leaving */
     NET_LINK_GROUP_IN,
+    NET_LINK_LEAF_UP, /* a leaf switch's uplinks to its group's spines, together */
+    NET_LINK_LEAF_DOWN,
     NET_LINK_KIND_COUNT
 } NetLinkKind;
 
@@ -44,6 +50,7 @@ typedef struct {
     const HwTopology *topo;
     int nodes, gpus_per_node; /* used by the job (gpus_per_node <= the node's) */
     int nics_per_node, groups, nodes_per_group;
+    int leaves_per_group, ports_per_leaf; /* 0: leaves not modelled (non-blocking) */
     int n_links;
     double *capacity_Bps; /* per link */
 } NetTopo;
@@ -51,7 +58,7 @@ typedef struct {
 NetTopo *net_topo_new(const HwTopology *topo, int nodes, int gpus_per_node);
 void net_topo_free(NetTopo *t);
 NetLinkKind net_link_kind(const NetTopo *t, uint32_t link);
-/* "node3.nic1.tx", "node0.gpu2.tx", "group4.global.out" */
+/* "node3.nic1.tx", "node0.gpu2.tx", "group4.global.out", "group4.leaf2.up" */
 char *net_link_name(const NetTopo *t, uint32_t link);
 const char *net_link_kind_name(NetLinkKind kind);
 
@@ -88,13 +95,20 @@ typedef struct {
     float util[NET_LINK_KIND_COUNT];
 } NetUtilSample;
 
-/* The flow-level model: transfers in progress and their max-min fair rates. */
+/* The flow-level model: transfers in progress and their max-min fair rates. It keeps one state
+ * per class of links that every registered pattern loads alike (see flow.c): the cost of a
+ * reschedule grows with the distinct links of the active transfers, not with the GPUs. */
 typedef struct NetFlows NetFlows;
 NetFlows *net_flows_new(const NetTopo *t);
+/* The same model with one class per link: slower, identical results; for the tests. */
+NetFlows *net_flows_new_per_link(const NetTopo *t);
 void net_flows_free(NetFlows *f);
-/* Starts a transfer at `now` (ns) that puts loads[k].bytes * scale on each link; `loads` are
- * borrowed (a cached pattern) and must outlive it. Returns its id. */
-int net_flows_add(NetFlows *f, int64_t now, const NetLoad *loads, int n_loads, double scale);
+/* Registers the loads per unit of scale of a kind of transfer (sorted by link, each link once, as
+ * net_builder_take gives them; copied) and returns its id for net_flows_add. */
+int net_flows_pattern(NetFlows *f, const NetLoad *loads, int n_loads);
+/* Starts a transfer at `now` (ns) that puts the pattern's bytes * scale on each of its links.
+ * Returns its id. */
+int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale);
 /* Moves the model to `now`: progress at the current rates. Then, if transfers started or ended,
  * call net_flows_reschedule. */
 void net_flows_advance(NetFlows *f, int64_t now);
@@ -105,7 +119,12 @@ int64_t net_flows_reschedule(NetFlows *f);
  * advance; then reschedule). Returns how many were written to ids (at most max). */
 int net_flows_complete(NetFlows *f, int64_t now, int *ids, int max);
 int net_flows_active(const NetFlows *f);
-const NetLinkStats *net_flows_stats(const NetFlows *f);
+/* A transfer's current rate: the fraction of its load it moves per second. */
+double net_flows_rate(const NetFlows *f, int id);
+/* Classes of links the model distinguishes (the links, for net_flows_new_per_link). */
+int net_flows_link_classes(const NetFlows *f);
+/* A link's statistics (shared by its class: valid until the next net_flows_pattern). */
+const NetLinkStats *net_flows_stats(const NetFlows *f, uint32_t link);
 const NetUtilSample *net_flows_samples(const NetFlows *f, int *n);
 
 #endif

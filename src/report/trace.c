@@ -26,11 +26,13 @@ char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwT
         const IrClass *c = sched->classes[ci];
         const SimClassResult *cr = &sim->classes[ci];
         int pid = ci + 1;
-        char *pname = g_strdup_printf("rank class %d (%d ranks from rank %d)", ci, c->n_ranks, c->first_rank);
+        char *pname =
+            g_strdup_printf("rank class %d (%d ranks from rank %d)", ci, c->n_ranks, c->first_rank);
         cJSON_AddItemToArray(events, report_trace_meta_event("process_name", pid, 0, pname));
         g_free(pname);
         for (int s = 0; s < c->n_streams; s++)
-            cJSON_AddItemToArray(events, report_trace_meta_event("thread_name", pid, s + 1, c->streams[s].name));
+            cJSON_AddItemToArray(
+                events, report_trace_meta_event("thread_name", pid, s + 1, c->streams[s].name));
         for (int i = 0; i < ir_class_n_ops(c); i++) {
             const IrOp *op = ir_op(c, i);
             int64_t dur = cr->end_ns[i] - cr->start_ns[i];
@@ -38,9 +40,10 @@ char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwT
                 continue;
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "name", ir_class_string(c, op->name));
-            cJSON_AddStringToObject(e, "cat", op->kind == IR_OP_COLL
-                                                  ? ir_coll_kind_name((IrCollKind)op->u.coll.coll)
-                                                  : ir_op_kind_name(op->kind));
+            cJSON_AddStringToObject(e, "cat",
+                                    op->kind == IR_OP_COLL
+                                        ? ir_coll_kind_name((IrCollKind)op->u.coll.coll)
+                                        : ir_op_kind_name(op->kind));
             cJSON_AddStringToObject(e, "ph", "X");
             cJSON_AddNumberToObject(e, "pid", pid);
             cJSON_AddNumberToObject(e, "tid", op->stream + 1);
@@ -77,7 +80,13 @@ char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwT
             cJSON_AddItemToArray(events, e);
         }
     }
-    /* The flow model's link loads: the highest utilisation of each kind of link, one counter. */
+    /* The flow model's link loads: the highest utilisation of each kind of link, one counter.
+     * Leaf uplinks exist only on tapered fabrics: shown where they carried anything. */
+    int kinds = NET_LINK_LEAF_UP;
+    for (int k = 0; k < sim->n_util_samples; k++)
+        if (sim->util_samples[k].util[NET_LINK_LEAF_UP] > 0 ||
+            sim->util_samples[k].util[NET_LINK_LEAF_DOWN] > 0)
+            kinds = NET_LINK_KIND_COUNT;
     for (int k = 0; k < sim->n_util_samples; k++) {
         const NetUtilSample *smp = &sim->util_samples[k];
         cJSON *e = cJSON_CreateObject();
@@ -86,7 +95,7 @@ char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwT
         cJSON_AddNumberToObject(e, "pid", 0);
         cJSON_AddNumberToObject(e, "ts", (double)smp->time_ns / 1e3);
         cJSON *args = cJSON_AddObjectToObject(e, "args");
-        for (int kind = 0; kind < NET_LINK_KIND_COUNT; kind++)
+        for (int kind = 0; kind < kinds; kind++)
             cJSON_AddNumberToObject(args, net_link_kind_name((NetLinkKind)kind),
                                     round(1000.0 * smp->util[kind]) / 10.0);
         cJSON_AddItemToArray(events, e);

@@ -251,6 +251,27 @@ t_topology_empty_source() {
 }
 add input t_topology_empty_source
 
+t_topology_leaves_without_uplink() {
+    edit "$TOPO" "$W/topo-leaf.json" '/"leaf_uplink_GBps"/,/},/d' || return 1
+    fsd -m "$MODEL" -t "$W/topo-leaf.json"
+    expect_input_error "$W/topo-leaf.json" "field 'network.leaf_uplink_GBps'" '"value"'
+}
+add input t_topology_leaves_without_uplink
+
+t_topology_leaves_without_groups() {
+    edit "$TOPO" "$W/topo-leaf2.json" '/"nodes_per_group"/,/},/d' || return 1
+    fsd -m "$MODEL" -t "$W/topo-leaf2.json"
+    expect_input_error "$W/topo-leaf2.json" "field 'network.leaves_per_group'" 'nodes_per_group'
+}
+add input t_topology_leaves_without_groups
+
+t_topology_more_leaves_than_ports() {
+    edit "$TOPO" "$W/topo-leaf3.json" '/"leaves_per_group"/,/},/s/"value": 10,/"value": 500,/' || return 1
+    fsd -m "$MODEL" -t "$W/topo-leaf3.json"
+    expect_input_error "$W/topo-leaf3.json" "field 'network.leaves_per_group'" 'at most one leaf per node port'
+}
+add input t_topology_more_leaves_than_ports
+
 t_micro_batch_negative() {
     fsd "${BASE[@]}" --micro-batch -1
     expect_input_error 'option --micro-batch' 'expected a positive number' 'got -1'

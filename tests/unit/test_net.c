@@ -104,9 +104,9 @@ static void test_max_min_fair(void **state)
     t->capacity_Bps[2] = 2e9; /* node0.gpu0.rx */
     NetLoad a[] = {{0, 1e9}}, bl[] = {{0, 1e9}, {2, 1e9}}, c[] = {{2, 1e9}};
     NetFlows *f = net_flows_new(t);
-    int ia = net_flows_add(f, 0, a, 1, 1.0);
-    int ib = net_flows_add(f, 0, bl, 2, 1.0);
-    int ic = net_flows_add(f, 0, c, 1, 1.0);
+    int ia = net_flows_add(f, 0, net_flows_pattern(f, a, 1), 1.0);
+    int ib = net_flows_add(f, 0, net_flows_pattern(f, bl, 2), 1.0);
+    int ic = net_flows_add(f, 0, net_flows_pattern(f, c, 1), 1.0);
     int64_t next = net_flows_reschedule(f);
     assert_int_equal(next, 666666667); /* C: 1 / 1.5 s, rounded up to the ns */
     net_flows_advance(f, next);
@@ -120,10 +120,10 @@ static void test_max_min_fair(void **state)
     assert_int_equal(net_flows_complete(f, next, ids, 4), 2);
     assert_int_equal(ids[0], ia);
     assert_int_equal(ids[1], ib);
-    const NetLinkStats *st = net_flows_stats(f);
-    assert_true(fabs(st[0].bytes - 2e9) < 1);
-    assert_true(st[0].peak_util > 0.999);
-    assert_true(llabs(st[0].busy_ns - 2000000000) <= 1);
+    const NetLinkStats *st = net_flows_stats(f, 0);
+    assert_true(fabs(st->bytes - 2e9) < 1);
+    assert_true(st->peak_util > 0.999);
+    assert_true(llabs(st->busy_ns - 2000000000) <= 1);
     net_flows_free(f);
     net_topo_free(t);
     g_free(hw);
@@ -141,7 +141,8 @@ static int64_t two_allreduces(bool both)
     ir_stream_add(c, "nccl:a", false);
     ir_stream_add(c, "nccl:b", false);
     for (int k = 0; k < (both ? 2 : 1); k++) {
-        IrOp op = {.kind = IR_OP_COLL, .stream = (uint16_t)ir_stream_find(c, k ? "nccl:b" : "nccl:a")};
+        IrOp op = {.kind = IR_OP_COLL,
+                   .stream = (uint16_t)ir_stream_find(c, k ? "nccl:b" : "nccl:a")};
         op.u.coll.coll = IR_COLL_ALLREDUCE;
         op.u.coll.group = (uint16_t)(k ? gb : ga);
         op.u.coll.bytes = 1000000000;
@@ -215,12 +216,254 @@ static void test_hybrid_contention_only_on_shared_nics(void **state)
     assert_true(two_flows / two_alone > 1.05);
 }
 
+/* Link classes. The flow model keeps one state per class of links loaded alike by every pattern
+ * (net_flows_new) instead of one per link (net_flows_new_per_link); the results must be the
+ * same to the bit. A script of transfers on a DragonFly+-like machine (8 nodes of 4 GPUs and 2
+ * NICs, groups of 2 nodes): rings over everything, over one rail and inside every node, a tree
+ * over another rail, an all-to-all over half the machine, a send, and an empty pattern; patterns
+ * are registered as first used, several while others are in flight (classes split mid-run);
+ * transfers start mid-way through others and contend. The log holds every completion time, every
+ * rate, every completed id, then every link's statistics and the utilisation samples. */
+enum { SCRIPT_PATTERNS = 8 };
+
+static void build_patterns(const NetTopo *t, NetLoad **loads, int *n)
+{
+    NetLoadBuilder *b = net_builder_new(t);
+    int all[32], rail0[8], rail1[8], half[16];
+    for (int i = 0; i < 32; i++)
+        all[i] = i;
+    for (int i = 0; i < 8; i++)
+        rail0[i] = 4 * i, rail1[i] = 4 * i + 1;
+    for (int i = 0; i < 16; i++)
+        half[i] = i;
+    net_builder_ring(b, all, 32, 1.0);
+    loads[0] = net_builder_take(b, &n[0]);
+    net_builder_ring(b, rail0, 8, 1.0);
+    loads[1] = net_builder_take(b, &n[1]);
+    net_builder_tree(b, rail1, 8, 1.0);
+    loads[2] = net_builder_take(b, &n[2]);
+    net_builder_alltoall(b, half, 16, 1.0);
+    loads[3] = net_builder_take(b, &n[3]);
+    /* 8 instances of one family and a ring over 6 GPUs of nodes 0 and 1, as one pattern: it loads
+     * every GPU link, those of nodes 0 and 1 more (a class split in several, one keeping its id) */
+    for (int node = 0; node < 8; node++)
+        net_builder_ring(b, all + 4 * node, 4, 1.0);
+    net_builder_ring(b, all, 6, 1.0);
+    loads[4] = net_builder_take(b, &n[4]);
+    net_builder_p2p(b, 3, 17, 1.0);
+    loads[5] = net_builder_take(b, &n[5]);
+    loads[6] = net_builder_take(b, &n[6]); /* nothing */
+    net_builder_ring(b, all, 6, 1.0);      /* GPUs of one node more loaded than the other's */
+    loads[7] = net_builder_take(b, &n[7]);
+    net_builder_free(b);
+}
+
+static void log_value(GArray *log, double v)
+{
+    g_array_append_val(log, v);
+}
+
+static GArray *run_script(const NetTopo *t, NetFlows *f, int *second_rates)
+{
+    NetLoad *loads[SCRIPT_PATTERNS];
+    int n[SCRIPT_PATTERNS], id[SCRIPT_PATTERNS];
+    build_patterns(t, loads, n);
+    for (int p = 0; p < SCRIPT_PATTERNS; p++)
+        id[p] = -1;
+    const struct {
+        int pattern;
+        double scale;
+    } adds[] = {{0, 1e9}, {1, 2e9}, {2, 0.5e9}, {3, 1e7}, {4, 3e9},  {5, 1e9},
+                {6, 1e9}, {7, 2e9}, {0, 0.3e9}, {2, 1e9}, {1, 0.1e9}};
+    GArray *log = g_array_new(FALSE, FALSE, sizeof(double));
+    int64_t now = 0, next = -1;
+    int added = 0, ids[16];
+    double second_rate = 0;
+    *second_rates = 0;
+    for (size_t i = 0; i < G_N_ELEMENTS(adds) || next >= 0; i++) {
+        /* alternately: start the next transfer half way to the next completion, or complete */
+        bool add = i < G_N_ELEMENTS(adds) && (i % 3 != 2 || next < 0);
+        if (next >= 0)
+            now = add ? now + (next - now) / 2 : next;
+        net_flows_advance(f, now);
+        if (!add) {
+            int k = net_flows_complete(f, now, ids, 16);
+            for (int j = 0; j < k; j++)
+                log_value(log, ids[j]);
+        } else {
+            int p = adds[i].pattern;
+            if (id[p] < 0)
+                id[p] = net_flows_pattern(f, loads[p], n[p]);
+            net_flows_add(f, now, id[p], adds[i].scale);
+            added++;
+        }
+        next = net_flows_reschedule(f);
+        log_value(log, (double)next);
+        for (int k = 0; k < added; k++)
+            log_value(log, net_flows_rate(f, k));
+        if (added > 1 && net_flows_rate(f, 1) != second_rate)
+            second_rate = net_flows_rate(f, 1), ++*second_rates;
+    }
+    for (uint32_t l = 0; l < (uint32_t)t->n_links; l++) {
+        const NetLinkStats *st = net_flows_stats(f, l);
+        log_value(log, st->bytes);
+        log_value(log, (double)st->busy_ns);
+        log_value(log, st->peak_util);
+    }
+    int ns;
+    const NetUtilSample *smp = net_flows_samples(f, &ns);
+    for (int k = 0; k < ns; k++) {
+        log_value(log, (double)smp[k].time_ns);
+        for (int j = 0; j < NET_LINK_KIND_COUNT; j++)
+            log_value(log, smp[k].util[j]);
+    }
+    for (int p = 0; p < SCRIPT_PATTERNS; p++)
+        g_free(loads[p]);
+    return log;
+}
+
+static void check_classes_match_links(double global_Bps)
+{
+    HwTopology *hw = toy_topo(4, 2);
+    hw->net_nodes_per_group = 2;
+    hw->net_group_global_Bps = global_Bps; /* 0: infinite */
+    NetTopo *t = net_topo_new(hw, 8, 4);
+    NetFlows *merged = net_flows_new(t), *per_link = net_flows_new_per_link(t);
+    int rates_a, rates_b;
+    GArray *a = run_script(t, merged, &rates_a), *b = run_script(t, per_link, &rates_b);
+    print_message("%d link classes for %d links; log of %u values\n",
+                  net_flows_link_classes(merged), t->n_links, a->len);
+    assert_int_equal(net_flows_link_classes(per_link), t->n_links);
+    assert_true(net_flows_link_classes(merged) < t->n_links / 2);
+    assert_int_equal(a->len, b->len);
+    for (guint i = 0; i < a->len; i++)
+        if (memcmp(&g_array_index(a, double, i), &g_array_index(b, double, i), sizeof(double)))
+            fail_msg("value %u: %.17g with classes, %.17g per link", i, g_array_index(a, double, i),
+                     g_array_index(b, double, i));
+    /* the transfers did contend: the rail ring ran at several rates */
+    assert_true(rates_a >= 4);
+    assert_int_equal(rates_a, rates_b);
+    g_array_free(a, TRUE);
+    g_array_free(b, TRUE);
+    net_flows_free(merged);
+    net_flows_free(per_link);
+    net_topo_free(t);
+    g_free(hw);
+}
+
+static void test_link_classes_exact(void **state)
+{
+    check_classes_match_links(1.5e9);
+    check_classes_match_links(0);
+}
+
+/* Leaves inside a group: 4 nodes of one GPU and one NIC in one group, 2 leaves of 2 ports each.
+ * With a 2:1 taper (each leaf's uplinks carry one port's worth) traffic between leaves crosses
+ * them; a non-blocking leaf is not modelled at all, so the links and loads are those of a fabric
+ * described without leaves. */
+static NetTopo *leaf_topo(HwTopology *hw, double uplink_Bps)
+{
+    hw->net_nodes_per_group = 4;
+    hw->net_group_global_Bps = 4e9;
+    hw->net_leaves_per_group = uplink_Bps > 0 ? 2 : 0;
+    hw->net_leaf_uplink_Bps = uplink_Bps;
+    return net_topo_new(hw, 4, 1);
+}
+
+static void test_leaf_taper_loads(void **state)
+{
+    HwTopology *hw = toy_topo(1, 1);
+    NetTopo *tapered = leaf_topo(hw, 1e9), *flat = leaf_topo(hw, 0);
+    assert_int_equal(tapered->n_links, flat->n_links + 4);
+    NetLoadBuilder *b = net_builder_new(tapered);
+    int all[] = {0, 1, 2, 3}; /* ring 0>1>2>3>0: 1>2 and 3>0 cross between the leaves */
+    net_builder_ring(b, all, 4, 100);
+    int n;
+    NetLoad *l = net_builder_take(b, &n);
+    assert_true(load_on(l, n, tapered, "group0.leaf0.up") == 100);
+    assert_true(load_on(l, n, tapered, "group0.leaf1.down") == 100);
+    assert_true(load_on(l, n, tapered, "group0.leaf1.up") == 100);
+    g_free(l);
+    /* all-to-all: each node sends p to the 2 nodes of the other leaf: 4p up per leaf, 3p per NIC */
+    net_builder_alltoall(b, all, 4, 10);
+    l = net_builder_take(b, &n);
+    assert_true(load_on(l, n, tapered, "group0.leaf0.up") == 40);
+    assert_true(load_on(l, n, tapered, "group0.leaf1.down") == 40);
+    assert_true(load_on(l, n, tapered, "node0.nic0.tx") == 30);
+    assert_true(fabs(net_load_time_s(tapered, l, n) - 40e-9) < 1e-15);
+    g_free(l);
+    /* tree over the 4 nodes: edges 1-0, 2-0 (crosses), 3-1 (crosses): bytes each way per edge */
+    net_builder_tree(b, all, 4, 10);
+    l = net_builder_take(b, &n);
+    assert_true(load_on(l, n, tapered, "group0.leaf1.up") == 20);
+    assert_true(load_on(l, n, tapered, "group0.leaf0.up") == 20);
+    g_free(l);
+    net_builder_free(b);
+    /* non-blocking (2 ports' worth up): no leaf links, the same loads as without leaves */
+    NetTopo *full = leaf_topo(hw, 2e9);
+    assert_int_equal(full->n_links, flat->n_links);
+    NetLoadBuilder *bf = net_builder_new(full), *b0 = net_builder_new(flat);
+    net_builder_alltoall(bf, all, 4, 10);
+    net_builder_alltoall(b0, all, 4, 10);
+    int nf, n0;
+    NetLoad *lf = net_builder_take(bf, &nf), *l0 = net_builder_take(b0, &n0);
+    assert_int_equal(nf, n0);
+    for (int i = 0; i < nf; i++) {
+        assert_int_equal(lf[i].link, l0[i].link);
+        assert_true(lf[i].bytes == l0[i].bytes);
+    }
+    g_free(lf);
+    g_free(l0);
+    net_builder_free(bf);
+    net_builder_free(b0);
+    net_topo_free(full);
+    net_topo_free(tapered);
+    net_topo_free(flat);
+    g_free(hw);
+}
+
+/* Two rings, over nodes {0, 2} and {1, 3}, each between the two leaves. Alone each moves 1 GB
+ * in 1 s over its NICs. Together on a 2:1 tapered fabric they share the leaf uplinks and take
+ * twice as long; on a non-blocking one they do not slow each other. */
+static int64_t two_rings_s(double uplink_Bps)
+{
+    HwTopology *hw = toy_topo(1, 1);
+    NetTopo *t = leaf_topo(hw, uplink_Bps);
+    NetLoadBuilder *b = net_builder_new(t);
+    int ra[] = {0, 2}, rb[] = {1, 3};
+    int na, nb;
+    net_builder_ring(b, ra, 2, 1e9);
+    NetLoad *la = net_builder_take(b, &na);
+    net_builder_ring(b, rb, 2, 1e9);
+    NetLoad *lb = net_builder_take(b, &nb);
+    NetFlows *f = net_flows_new(t);
+    net_flows_add(f, 0, net_flows_pattern(f, la, na), 1.0);
+    net_flows_add(f, 0, net_flows_pattern(f, lb, nb), 1.0);
+    int64_t end = net_flows_reschedule(f);
+    net_flows_free(f);
+    g_free(la);
+    g_free(lb);
+    net_builder_free(b);
+    net_topo_free(t);
+    g_free(hw);
+    return end;
+}
+
+static void test_leaf_taper_contention(void **state)
+{
+    assert_true(llabs(two_rings_s(2e9) - 1000000000) <= 1);
+    assert_true(llabs(two_rings_s(1e9) - 2000000000) <= 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ring_loads),
         cmocka_unit_test(test_groups_global_links),
         cmocka_unit_test(test_max_min_fair),
+        cmocka_unit_test(test_link_classes_exact),
+        cmocka_unit_test(test_leaf_taper_loads),
+        cmocka_unit_test(test_leaf_taper_contention),
         cmocka_unit_test(test_shared_link_halves_bandwidth),
         cmocka_unit_test(test_hybrid_contention_only_on_shared_nics),
     };
