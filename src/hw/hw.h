@@ -23,6 +23,13 @@ typedef struct {
     double launch_overhead_s;          /* host time to launch one kernel */
 } HwGpu;
 
+/* Which library runs the collectives, and so whose latencies the collective model uses. */
+typedef enum {
+    HW_COLL_NCCL,     /* NCCL on GPUs: NCCL's own base and per-hop latencies (tuning.cc) */
+    HW_COLL_P2P_RING, /* a ring over point-to-point messages (fsdprun's MPI ring): each step costs
+                       * the topology's link latency, there are no LL protocols */
+} HwCollLib;
+
 typedef struct {
     char *name;
     char *description;
@@ -30,15 +37,19 @@ typedef struct {
     int nodes_max;
     HwGpu gpu;
     int gpus_per_node;
-    char *gpu_link;          /* "nvlink3", "pcie4", ... */
-    double gpu_link_Bps;     /* per GPU per direction into the node fabric */
+    char *gpu_link;      /* "nvlink3", "pcie4", ... */
+    double gpu_link_Bps; /* per GPU per direction into the node fabric */
     double gpu_link_latency_s;
     int nics_per_node;
+    /* The node's GPUs hang off an NVSwitch that can reduce and multicast (NVLink SHARP, third
+     * generation NVSwitch onwards): NCCL's NVLS and NVLSTree algorithms run here. The file gives
+     * "nvls": {"value": 0 or 1, "source": ...}; absent means 0. */
+    bool nvls;
     char *nic;
-    double nic_Bps;          /* achieved per NIC per direction */
+    double nic_Bps; /* achieved per NIC per direction */
     double nic_latency_s;
-    double net_latency_s;    /* end-to-end inter-node latency */
-    char *net_kind;          /* "dragonfly+", "fat-tree", ... */
+    double net_latency_s; /* end-to-end inter-node latency */
+    char *net_kind;       /* "dragonfly+", "fat-tree", ... */
     /* DragonFly+ (and any fabric built of non-blocking groups joined by fewer global links):
      * nodes per group (JUWELS Booster: a 48-node cell), and each group's global bandwidth per
      * direction, all its global links together. 0: one non-blocking group. */
@@ -46,10 +57,11 @@ typedef struct {
     double net_group_global_Bps;
     char *net_description;
     /* Host side, used by CPU offload and initialisation; defaults when a file omits them. */
-    double pcie_Bps;         /* host<->GPU per GPU per direction */
+    double pcie_Bps; /* host<->GPU per GPU per direction */
     double host_memory_bytes;
     double host_memory_Bps;
-    GHashTable *sources;     /* "gpu.peak_tflops_bf16" -> source string */
+    HwCollLib coll_lib;  /* "collectives": "nccl" (default) or "p2p-ring" */
+    GHashTable *sources; /* "gpu.peak_tflops_bf16" -> source string */
 } HwTopology;
 
 HwTopology *hw_topology_load(const char *file, GError **error);
