@@ -3,6 +3,7 @@
 #include "testutil.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 static void test_busbw_factors(void **state)
 {
@@ -128,6 +129,44 @@ static void test_nccltests_launch_floor(void **state)
     assert_close(coll_nccltests_op_s(t, 1e-3, 8), 1e-3, 1e-15);
     assert_close(coll_nccltests_op_s(t, 20e-6, 1), 20e-6, 1e-15);
     hw_topology_free(t);
+}
+
+/* The topology's new keys reject bad values with a message naming the field. */
+static void test_topology_keys(void **state)
+{
+    char *path = src_path("topologies/hgx-h100-ndr400.json");
+    char *text = NULL;
+    assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    const struct {
+        const char *from, *to, *field;
+    } cases[] = {
+        {"\"nvls\": {\n      \"value\": 1", "\"nvls\": {\n      \"value\": 2", "nvls"},
+        {"\"version\": 1,", "\"version\": 1, \"collectives\": \"mpi\",", "collectives"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        assert_non_null(strstr(text, cases[i].from));
+        GString *bad = g_string_new(text);
+        g_string_replace(bad, cases[i].from, cases[i].to, 1);
+        char *file = NULL;
+        int fd = g_file_open_tmp("topo-XXXXXX.json", &file, NULL);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_true(g_file_set_contents(file, bad->str, -1, NULL));
+        GError *error = NULL;
+        HwTopology *t = hw_topology_load(file, &error);
+        assert_null(t);
+        assert_non_null(strstr(error->message, cases[i].field));
+        g_error_free(error);
+        g_unlink(file);
+        g_free(file);
+        g_string_free(bad, TRUE);
+    }
+    /* absent keys: NCCL, no NVLS */
+    HwTopology *a = load_topo("topologies/hgx-a100-40gb.json");
+    assert_true(a->coll_lib == HW_COLL_NCCL && !a->nvls);
+    hw_topology_free(a);
+    g_free(text);
+    g_free(path);
 }
 
 /* One nccl-tests all_reduce_perf table of ../shared/data/nccl-tests (the section between the
@@ -271,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_large_ring_is_bandwidth_bound),
         cmocka_unit_test(test_inter_node_bandwidth_is_the_nics),
         cmocka_unit_test(test_nvls),
+        cmocka_unit_test(test_topology_keys),
         cmocka_unit_test(test_p2p_ring_latencies),
         cmocka_unit_test(test_nccltests_launch_floor),
         cmocka_unit_test(test_a100_one_node_table),
