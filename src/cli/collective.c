@@ -32,7 +32,7 @@ static const char *const op_names[IR_COLL_KIND_COUNT] = {
 
 static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg,
                const char *min_text, const char *max_text, const char *type_text, const char *algo,
-               const char *proto, GError **error)
+               const char *proto, int per_thread, GError **error)
 {
     IrCollKind kind = IR_COLL_KIND_COUNT;
     for (int k = 0; k < IR_COLL_KIND_COUNT; k++)
@@ -87,8 +87,14 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
                         topo->name, topo->gpus_per_node, topo->gpus_per_node, gpn_arg);
         goto out;
     }
+    if (per_thread < 1 || per_thread > gpn) {
+        cfg_input_error(error, "option --gpus-per-thread: expected 1..%d (GPUs per node), got %d",
+                        gpn, per_thread);
+        goto out;
+    }
     if (algo && !coll_algo_parse(algo, &coll.force_algo)) {
-        cfg_input_error(error, "option --nccl-algo: expected ring or tree, got \"%s\"", algo);
+        cfg_input_error(
+            error, "option --nccl-algo: expected ring, tree, nvls or nvlstree, got \"%s\"", algo);
         goto out;
     }
     if (proto && !coll_proto_parse(proto, &coll.force_proto)) {
@@ -120,6 +126,7 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
         if (size > 0 &&
             !sim_collective_s(topo, &coll, net, nodes, gpn, kind, type->dtype, size, &t, error))
             goto out;
+        t = size > 0 ? coll_nccltests_op_s(topo, t, per_thread) : 0;
         CollShape shape = {kind, size, n, nodes, gpn};
         CollChoice choice = {0};
         coll.time_s(&coll, &shape, &choice);
@@ -147,7 +154,7 @@ int cli_collective(int argc, char **argv)
 {
     char *op = NULL, *topology = NULL, *min = NULL, *max = NULL, *type = NULL, *algo = NULL,
          *proto = NULL;
-    int nodes = 1, gpn = UNSET;
+    int nodes = 1, gpn = UNSET, per_thread = 1;
     GOptionEntry entries[] = {
         {"op", 'o', 0, G_OPTION_ARG_STRING, &op,
          "allreduce, allgather, reduce_scatter, broadcast, alltoall [allreduce]", "OP"},
@@ -162,8 +169,13 @@ int cli_collective(int argc, char **argv)
          "Largest size; sizes double from min to max (-e, -f 2) [8G]", "SIZE"},
         {"datatype", 'd', 0, G_OPTION_ARG_STRING, &type,
          "float, half, bfloat16, double (as nccl-tests -d) [float]", "TYPE"},
+        {"gpus-per-thread", 0, 0, G_OPTION_ARG_INT, &per_thread,
+         "GPUs one host thread drives, as nccl-tests -g: each op is launched on each of them in "
+         "turn [1]",
+         "G"},
         {"nccl-algo", 0, 0, G_OPTION_ARG_STRING, &algo,
-         "Force NCCL's algorithm like NCCL_ALGO: ring, tree [NCCL's choice]", "ALGO"},
+         "Force NCCL's algorithm like NCCL_ALGO: ring, tree, nvls, nvlstree [NCCL's choice]",
+         "ALGO"},
         {"nccl-proto", 0, 0, G_OPTION_ARG_STRING, &proto,
          "Force NCCL's protocol like NCCL_PROTO: LL, LL128, Simple [NCCL's choice]", "PROTO"},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
@@ -179,7 +191,7 @@ int cli_collective(int argc, char **argv)
         status = 2;
     else
         status = run(op ? op : "allreduce", topology, nodes, gpn, min ? min : "8", max ? max : "8G",
-                     type ? type : "float", algo, proto, &error);
+                     type ? type : "float", algo, proto, per_thread, &error);
     if (error)
         status = cli_report_error(error);
     g_free(op), g_free(topology), g_free(min), g_free(max), g_free(type), g_free(algo),

@@ -28,6 +28,26 @@ static const double net_hop_us[COLL_ALGO_COUNT][COLL_PROTO_COUNT] = {
 };
 static const double proto_efficiency[COLL_PROTO_COUNT] = {0.5, 120.0 / 128.0, 1.0};
 
+/* NCCL's correction of the tree's bandwidth at medium sizes, per protocol, for sizes 64 B << i
+ * (tuning.cc treeCorrectionFactor, 2.26: "Trees are not perfectly sticking to the model for
+ * medium sizes"). */
+static const double tree_correction[COLL_PROTO_COUNT][23] = {
+    {1.0, 1.0, 1.0, 1.0, .9, .8, .7, .7,  .7,  .7,  .6, .5,
+     .4,  .4,  .5,  .6,  .7, .8, .9, 1.0, 1.0, 1.0, 1.0},
+    {1.0, 1.0, 1.0, 1.0, 1.0, .9, .8, .8, .8, .7,  .6, .6,
+     .6,  .6,  .6,  .6,  .8,  .9, .9, .9, .9, 1.0, 1.0},
+    {.9, .9, .9, .9, .9, .9, .9, .8, .7, .6, .6, .5, .5, .5, .5, .6, .7, .8, .7, .7, .8, .9, .9},
+};
+
+/* NVLS (NVIDIA/nccl 2.26): latencies, us: 25 per NVLink SHARP round inside the node (hwLat NVLINK
+ * NVLS/NVLSTree Simple), 14 per network level of NVLSTree's tree (hwLat NET NVLSTree), no base.
+ * Efficiency of the switch's reduction and multicast on Hopper: 0.85 (tuning.cc 2.30
+ * nvlsEfficiency). 16 NVLS channels on sm90 (transport/nvls.cc NVLS_NCHANNELS_SM90), chunks of
+ * at most 128 KiB (NCCL_NVLS_CHUNKSIZE default). */
+static const double nvls_intra_us = 25.0, nvls_tree_net_us = 14.0, nvls_efficiency = 0.85;
+static const int nvls_channels = 16;
+static const double nvls_chunk_max = 128 * 1024;
+
 /* NCCL's ceiling on LL's bus bandwidth, GB/s, by GPU generation and 1, 2, more nodes
  * (tuning.cc llMaxBws). */
 enum { ARCH_VOLTA, ARCH_AMPERE, ARCH_HOPPER, ARCH_COUNT };
@@ -50,7 +70,8 @@ static int gpu_arch(const HwTopology *topo)
  * LL128 0.92 of it (0.7 with one GPU per node); the tree 0.92, its LL 1/3.8 of that and its LL128
  * 7/9 inside a node. The per-channel caps of LL128 and the tree are not applied: they need NCCL's
  * channel count, which the topology does not give, and they bind only with few channels. */
-static double nccl_bus_bw(const HwTopology *topo, CollAlgo a, CollProto p, const CollShape *sh, double bus)
+static double nccl_bus_bw(const HwTopology *topo, CollAlgo a, CollProto p, const CollShape *sh,
+                          double bus)
 {
     int nidx = sh->nodes <= 1 ? 0 : sh->nodes == 2 ? 1 : 2;
     double ll_max = ll_max_GBps[gpu_arch(topo)][nidx] * 1e9;
@@ -70,7 +91,7 @@ static double nccl_bus_bw(const HwTopology *topo, CollAlgo a, CollProto p, const
     return bus;
 }
 
-static const char *const algo_names[COLL_ALGO_COUNT] = {"ring", "tree"};
+static const char *const algo_names[COLL_ALGO_COUNT] = {"ring", "tree", "nvls", "nvlstree"};
 static const char *const proto_names[COLL_PROTO_COUNT] = {"LL", "LL128", "Simple"};
 
 double coll_proto_efficiency(CollProto proto)
@@ -114,12 +135,16 @@ double coll_busbw_factor(IrCollKind kind, int n)
     if (n <= 1)
         return 0;
     switch (kind) {
-    case IR_COLL_ALLREDUCE: return 2.0 * (n - 1) / n;
+    case IR_COLL_ALLREDUCE:
+        return 2.0 * (n - 1) / n;
     case IR_COLL_ALLGATHER:
     case IR_COLL_REDUCE_SCATTER:
-    case IR_COLL_ALLTOALL: return (double)(n - 1) / n;
-    case IR_COLL_BROADCAST: return 1.0;
-    default: return 1.0;
+    case IR_COLL_ALLTOALL:
+        return (double)(n - 1) / n;
+    case IR_COLL_BROADCAST:
+        return 1.0;
+    default:
+        return 1.0;
     }
 }
 
@@ -143,9 +168,8 @@ static double bus_bandwidth(const HwTopology *topo, const CollShape *sh)
     if (sh->ranks_per_node > 1)
         bw = topo->gpu_link_Bps;
     if (sh->nodes > 1) {
-        double nics_per_gpu = topo->nics_per_node > 0
-                                  ? (double)topo->nics_per_node / topo->gpus_per_node
-                                  : 0;
+        double nics_per_gpu =
+            topo->nics_per_node > 0 ? (double)topo->nics_per_node / topo->gpus_per_node : 0;
         double nics = MAX(1.0, MIN((double)topo->nics_per_node, sh->ranks_per_node * nics_per_gpu));
         double net = topo->nics_per_node > 0 ? nics * topo->nic_Bps : topo->pcie_Bps;
         bw = MIN(bw, net);
@@ -174,6 +198,81 @@ static void ring_steps(const CollShape *sh, int *steps, int *inter_steps)
     }
 }
 
+/* Chunk size NCCL gives each (channel, head) pipeline of NVLS and NVLSTree: smaller for smaller
+ * messages so that every pipeline gets work (enqueue.cc calcCollChunking, 2.26). */
+static double nvls_chunk(const CollShape *sh)
+{
+    double ops = (double)nvls_channels * sh->ranks_per_node, b = (double)sh->bytes;
+    double c = nvls_chunk_max;
+    if (sh->nodes > 1) {
+        if (b < 4 * ops * c && c > 65536)
+            c = 65536;
+        if (b < 1 * ops * c && c > 32768)
+            c = 32768;
+    } else {
+        if (b < 64 * ops * c && c > 65536)
+            c = 65536;
+        if (b < 8 * ops * c && c > 32768)
+            c = 32768;
+        if (b < 2 * ops * c && c > 16384)
+            c = 16384;
+    }
+    return c;
+}
+
+/* NVLS allreduce. Per GPU the switch reads every element once (the reduction, ld_reduce) and
+ * writes the reduced 1/g of it to all g GPUs (multicast), so each NVLink port carries
+ * bytes * (1 + 1/g) each way; across nodes each GPU's NIC carries its 1/g share up and down the
+ * tree: bytes/g each way with two nodes, twice that in a deeper double binary tree. The pipeline
+ * (reduce, multicast; and the network between them for NVLSTree) fills and drains once: one
+ * chunk per stage beyond the first, per (channel, head) pipeline. Returns the algorithm
+ * bandwidth and sets the latency (fill included). */
+static double nvls_algbw(const HwTopology *topo, const CollShape *sh, double *lat_us)
+{
+    int g = sh->ranks_per_node;
+    double algbw = nvls_efficiency * topo->gpu_link_Bps / (1.0 + 1.0 / g);
+    int stages = 2;
+    *lat_us = nvls_intra_us;
+    if (sh->nodes > 1) {
+        double nics_per_gpu =
+            topo->nics_per_node > 0 ? (double)topo->nics_per_node / topo->gpus_per_node : 0;
+        double per_gpu_nic =
+            nics_per_gpu > 0 ? MIN(1.0, nics_per_gpu) * topo->nic_Bps : topo->pcie_Bps / g;
+        algbw = MIN(algbw, g * per_gpu_nic / (sh->nodes <= 2 ? 1.0 : 2.0));
+        *lat_us += 2 * log2_ceil(sh->nodes) * nvls_tree_net_us;
+        stages = 3;
+    }
+    double fill = (stages - 1) * (double)nvls_channels * g * nvls_chunk(sh);
+    *lat_us += fill / algbw * 1e6;
+    return algbw;
+}
+
+/* A ring of point-to-point messages (fsdprun's MPI ring, run_coll.c): 2(n-1) or n-1 steps, each
+ * a message of bytes/n that costs the link's latency (calibrated or cited in the topology), no
+ * LL protocols, no base latency of a GPU library. */
+static double p2p_ring_time(const HwTopology *topo, const CollShape *sh, CollChoice *choice)
+{
+    int steps, inter;
+    ring_steps(sh, &steps, &inter);
+    double inter_lat = MAX(topo->net_latency_s, topo->nic_latency_s);
+    double lat = (steps - inter) * topo->gpu_link_latency_s + inter * inter_lat;
+    double bus = bus_bandwidth(topo, sh);
+    double t = lat + (double)sh->bytes * coll_busbw_factor(sh->kind, sh->nranks) / bus;
+    if (sh->kind == IR_COLL_BROADCAST)
+        t = lat + (double)sh->bytes / bus;
+    if (choice)
+        *choice = (CollChoice){COLL_ALGO_RING, COLL_PROTO_SIMPLE, lat, bus, 1.0};
+    return t;
+}
+
+static bool nvls_possible(const HwTopology *topo, const CollShape *sh)
+{
+    /* NCCL: NVLS needs a multicast-capable NVSwitch and more than 2 GPUs (nvls.cc), runs Simple
+     * only, and across nodes only as NVLSTree for allreduce (tuning.cc). */
+    return topo->nvls && gpu_arch(topo) >= ARCH_HOPPER && sh->kind == IR_COLL_ALLREDUCE &&
+           sh->ranks_per_node > 2;
+}
+
 static double analytic_time(const CollModel *self, const CollShape *sh, CollChoice *choice)
 {
     const HwTopology *topo = self->topo;
@@ -184,12 +283,20 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
             *choice = best;
         return 0;
     }
-    const double (*intra_hop)[COLL_PROTO_COUNT] = is_pcie(topo) ? pcie_hop_us : nvlink_hop_us;
+    if (topo->coll_lib == HW_COLL_P2P_RING)
+        return p2p_ring_time(topo, sh, choice);
+    const double(*intra_hop)[COLL_PROTO_COUNT] = is_pcie(topo) ? pcie_hop_us : nvlink_hop_us;
     double bus = bus_bandwidth(topo, sh);
+    int log_size = 0;
+    while (log_size < 62 && (sh->bytes >> 6) >> (log_size + 1))
+        log_size++;
     for (int a = 0; a < COLL_ALGO_COUNT; a++) {
         /* NCCL's tree only implements allreduce, and inside one node it is a chain: only the
          * ring is considered there. */
         if (a == COLL_ALGO_TREE && (sh->kind != IR_COLL_ALLREDUCE || sh->nodes < 2))
+            continue;
+        if ((a == COLL_ALGO_NVLS && (sh->nodes > 1 || !nvls_possible(topo, sh))) ||
+            (a == COLL_ALGO_NVLS_TREE && (sh->nodes < 2 || !nvls_possible(topo, sh))))
             continue;
         if (self->force_algo >= 0 && self->force_algo != a &&
             !(a == COLL_ALGO_RING && sh->kind != IR_COLL_ALLREDUCE))
@@ -197,6 +304,22 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
         for (int p = 0; p < COLL_PROTO_COUNT; p++) {
             if (self->force_proto >= 0 && self->force_proto != p)
                 continue;
+            if (a >= COLL_ALGO_NVLS) {
+                if (p != COLL_PROTO_SIMPLE)
+                    continue;
+                double lat_us;
+                double algbw = nvls_algbw(topo, sh, &lat_us);
+                double t = lat_us * 1e-6 + (double)sh->bytes / algbw;
+                /* the flow model carries the ring's loads: express NVLS as a ring of this
+                 * efficiency (above 1: the switch does part of the work) */
+                double eff_bus = algbw * coll_busbw_factor(sh->kind, sh->nranks);
+                if (t < best_s) {
+                    best_s = t;
+                    best = (CollChoice){(CollAlgo)a, (CollProto)p, lat_us * 1e-6, eff_bus,
+                                        eff_bus / bus};
+                }
+                continue;
+            }
             double lat_us = base_latency_us[a][p];
             double ratio; /* algorithm bandwidth = bus bandwidth * ratio */
             if (a == COLL_ALGO_RING) {
@@ -211,17 +334,25 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                 ratio = 0.5;
             }
             double eff_bus = nccl_bus_bw(topo, (CollAlgo)a, (CollProto)p, sh, bus);
+            if (a == COLL_ALGO_TREE && log_size < 23)
+                eff_bus *= tree_correction[p][log_size];
             double algbw = eff_bus * ratio;
             double t = lat_us * 1e-6 + (double)sh->bytes / algbw;
             if (t < best_s) {
                 best_s = t;
-                best = (CollChoice){(CollAlgo)a, (CollProto)p, lat_us * 1e-6, eff_bus, eff_bus / bus};
+                best =
+                    (CollChoice){(CollAlgo)a, (CollProto)p, lat_us * 1e-6, eff_bus, eff_bus / bus};
             }
         }
     }
     if (choice)
         *choice = best;
     return best_s;
+}
+
+double coll_nccltests_op_s(const HwTopology *topo, double device_s, int gpus_per_thread)
+{
+    return MAX(device_s, gpus_per_thread * topo->gpu.launch_overhead_s);
 }
 
 static double analytic_p2p(const CollModel *self, uint64_t bytes, bool same_node)

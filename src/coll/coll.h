@@ -15,12 +15,20 @@
 
 #include <stdint.h>
 
-typedef enum { COLL_ALGO_RING, COLL_ALGO_TREE, COLL_ALGO_COUNT } CollAlgo;
+/* NVLS: NVLink SHARP inside one node (the switch reduces and multicasts); NVLS_TREE: NVLS inside
+ * each node and a tree of NICs between nodes. */
+typedef enum {
+    COLL_ALGO_RING,
+    COLL_ALGO_TREE,
+    COLL_ALGO_NVLS,
+    COLL_ALGO_NVLS_TREE,
+    COLL_ALGO_COUNT
+} CollAlgo;
 typedef enum { COLL_PROTO_LL, COLL_PROTO_LL128, COLL_PROTO_SIMPLE, COLL_PROTO_COUNT } CollProto;
 
 typedef struct {
     IrCollKind kind;
-    uint64_t bytes;     /* nccl-tests' size: full array */
+    uint64_t bytes; /* nccl-tests' size: full array */
     int nranks;
     int nodes;          /* nodes spanned by the group */
     int ranks_per_node; /* group members on each node */
@@ -29,8 +37,8 @@ typedef struct {
 typedef struct {
     CollAlgo algo;
     CollProto proto;
-    double latency_s;
-    double bus_Bps; /* bus bandwidth used for the bandwidth term */
+    double latency_s;  /* everything but the bandwidth term, pipeline fill included */
+    double bus_Bps;    /* bus bandwidth used for the bandwidth term */
     double efficiency; /* bus_Bps over the links' bandwidth: what the protocol makes of the wire */
 } CollChoice;
 
@@ -48,13 +56,20 @@ struct CollModel {
 
 /* The analytic NCCL model over a topology. */
 void coll_model_analytic_init(CollModel *model, const HwTopology *topo);
-/* Parses NCCL_ALGO/NCCL_PROTO-style names ("ring", "tree"; "LL", "LL128", "Simple"). */
+/* Parses NCCL_ALGO/NCCL_PROTO-style names ("ring", "tree", "nvls", "nvlstree"; "LL", "LL128",
+ * "Simple"). */
 bool coll_algo_parse(const char *text, int *out);
 bool coll_proto_parse(const char *text, int *out);
 const char *coll_algo_name(CollAlgo algo);
 /* Fraction of the wire carrying payload: LL 0.5, LL128 120/128, Simple 1. */
 double coll_proto_efficiency(CollProto proto);
 const char *coll_proto_name(CollProto proto);
+
+/* The time per op that nccl-tests reports for back-to-back ops of `device_s` each when one host
+ * thread drives `gpus_per_thread` GPUs (its -g): the thread launches one kernel per GPU per op, so
+ * an op takes at least that many launches (gpu.launch_overhead_us each); with one GPU per thread
+ * the launches hide behind the running kernels. */
+double coll_nccltests_op_s(const HwTopology *topo, double device_s, int gpus_per_thread);
 
 /* nccl-tests' bus bandwidth factor: busbw = algbw * factor. */
 double coll_busbw_factor(IrCollKind kind, int nranks);

@@ -122,7 +122,7 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
     if (!cfg_obj_child(root, "node", false, &co, error))
         return false;
     const double GB = 1e9, GiB = 1073741824.0, us = 1e-6;
-    double gpus = 0, nics = 0;
+    double gpus = 0, nics = 0, nvls = 0;
     /* Host figures default to a PCIe Gen4 x16 link and a two-socket DDR4 node when absent. */
     topo->pcie_Bps = 25e9;
     topo->host_memory_bytes = 512 * GiB;
@@ -134,6 +134,7 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
         sourced(topo, &co, "gpu_link_latency_us", true, 0, 1e4, us, &topo->gpu_link_latency_s,
                 error) &&
         sourced(topo, &co, "nics", true, 0, 64, 1, &nics, error) &&
+        sourced(topo, &co, "nvls", false, 0, 1, 1, &nvls, error) &&
         cfg_get_string(&co, "nic", false, &topo->nic, error) &&
         sourced(topo, &co, "nic_GBps", nics > 0, 0.01, 1e4, GB, &topo->nic_Bps, error) &&
         sourced(topo, &co, "nic_latency_us", false, 0, 1e4, us, &topo->nic_latency_s, error) &&
@@ -147,6 +148,11 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
                       "expected a whole number");
         ok = false;
     }
+    if (ok && nvls != 0 && nvls != 1) {
+        cfg_set_error(error, co.file, co.path, "nvls", "expected 0 or 1 (NVLink SHARP switch)");
+        ok = false;
+    }
+    topo->nvls = nvls == 1;
     topo->gpus_per_node = (int)gpus;
     topo->nics_per_node = (int)nics;
     cfg_obj_close(&co);
@@ -203,7 +209,7 @@ HwTopology *hw_topology_load(const char *file, GError **error)
     topo->file = g_strdup(file);
     topo->sources = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     CfgObj root;
-    char *format = NULL;
+    char *format = NULL, *coll_lib = NULL;
     int64_t version = 0;
     double nodes_max = 0;
     bool ok = cfg_obj_open(&root, file, "", json, error) &&
@@ -216,17 +222,28 @@ HwTopology *hw_topology_load(const char *file, GError **error)
     ok = ok && cfg_get_int(&root, "version", true, 1, 1, &version, error) &&
          cfg_get_string(&root, "name", true, &topo->name, error) &&
          cfg_get_string(&root, "description", false, &topo->description, error) &&
+         cfg_get_string(&root, "collectives", false, &coll_lib, error) &&
          sourced(topo, &root, "nodes_max", true, 1, 1e6, 1, &nodes_max, error) &&
          load_gpu(topo, &root, error) && load_node(topo, &root, error) &&
          load_network(topo, &root, error) &&
          cfg_obj_check_unknown(&root,
-                               "expected format, version, name, description, nodes_max, "
-                               "gpu, node, network",
+                               "expected format, version, name, description, collectives, "
+                               "nodes_max, gpu, node, network",
                                error);
+    if (ok && coll_lib && strcmp(coll_lib, "nccl") != 0) {
+        if (strcmp(coll_lib, "p2p-ring") == 0) {
+            topo->coll_lib = HW_COLL_P2P_RING;
+        } else {
+            cfg_set_error(error, file, "", "collectives",
+                          "expected \"nccl\" or \"p2p-ring\", got \"%s\"", coll_lib);
+            ok = false;
+        }
+    }
     topo->nodes_max = (int)nodes_max;
     if (root.seen)
         cfg_obj_close(&root);
     g_free(format);
+    g_free(coll_lib);
     cJSON_Delete(json);
     if (!ok) {
         hw_topology_free(topo);

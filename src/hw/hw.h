@@ -23,6 +23,13 @@ typedef struct {
     double launch_overhead_s;          /* host time to launch one kernel */
 } HwGpu;
 
+/* Which library runs the collectives, and so whose latencies the collective model uses. */
+typedef enum {
+    HW_COLL_NCCL,     /* NCCL on GPUs: NCCL's own base and per-hop latencies (tuning.cc) */
+    HW_COLL_P2P_RING, /* a ring over point-to-point messages (fsdprun's MPI ring): each step costs
+                       * the topology's link latency, there are no LL protocols */
+} HwCollLib;
+
 typedef struct {
     char *name;
     char *description;
@@ -34,6 +41,10 @@ typedef struct {
     double gpu_link_Bps; /* per GPU per direction into the node fabric */
     double gpu_link_latency_s;
     int nics_per_node;
+    /* The node's GPUs hang off an NVSwitch that can reduce and multicast (NVLink SHARP, third
+     * generation NVSwitch onwards): NCCL's NVLS and NVLSTree algorithms run here. The file gives
+     * "nvls": {"value": 0 or 1, "source": ...}; absent means 0. */
+    bool nvls;
     char *nic;
     double nic_Bps; /* achieved per NIC per direction */
     double nic_latency_s;
@@ -53,6 +64,7 @@ typedef struct {
     double pcie_Bps; /* host<->GPU per GPU per direction */
     double host_memory_bytes;
     double host_memory_Bps;
+    HwCollLib coll_lib;  /* "collectives": "nccl" (default) or "p2p-ring" */
     GHashTable *sources; /* "gpu.peak_tflops_bf16" -> source string */
 } HwTopology;
 

@@ -245,6 +245,9 @@ bool run_calibrate(const char *file, const char *name, int poll_us, GError **err
                         nodes, local_size);
     cJSON_AddStringToObject(root, "description", desc);
     g_free(desc);
+    /* fsdprun's collectives are a ring of MPI messages (run_coll.c): the collective model charges
+     * the latencies measured below per step, not NCCL's GPU latencies */
+    cJSON_AddStringToObject(root, "collectives", "p2p-ring");
     char *src;
     sourced(root, "nodes_max", nodes, cmd);
     cJSON *gpu = cJSON_AddObjectToObject(root, "gpu");

@@ -3,6 +3,7 @@
 #include "testutil.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 static void test_busbw_factors(void **state)
 {
@@ -56,108 +57,250 @@ static void test_inter_node_bandwidth_is_the_nics(void **state)
     hw_topology_free(t);
 }
 
-/* Reads section (A) of the A100 table: 8 GPUs, one node, out-of-place columns. */
+/* NVLS on an H100 NVSwitch node: chosen for large allreduces only, with the switch's traffic
+ * (every byte read once for the reduction, the reduced 1/g multicast to all g GPUs) at NCCL's
+ * NVLS efficiency; never on A100 nor for allgather. */
+static void test_nvls(void **state)
+{
+    HwTopology *h = load_topo("topologies/hgx-h100-ndr400.json");
+    HwTopology *a = load_topo("topologies/hgx-a100-40gb.json");
+    assert_true(h->nvls && !a->nvls);
+    CollModel m;
+    coll_model_analytic_init(&m, h);
+    CollChoice ch;
+    CollShape big = {IR_COLL_ALLREDUCE, 1ULL << 34, 8, 1, 8};
+    double s = m.time_s(&m, &big, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_NVLS);
+    double algbw = 0.85 * h->gpu_link_Bps / (1 + 1.0 / 8);
+    assert_close(s, ch.latency_s + (double)big.bytes / algbw, 1e-9);
+    /* busbw above the NVLink bandwidth: the switch does part of the reduction */
+    assert_true(ch.bus_Bps > h->gpu_link_Bps && ch.efficiency > 1);
+    big.nodes = 2;
+    big.nranks = 16;
+    m.time_s(&m, &big, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_NVLS_TREE);
+    CollShape ag = {IR_COLL_ALLGATHER, 1ULL << 34, 8, 1, 8};
+    m.time_s(&m, &ag, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_RING);
+    /* small messages: NVLS's 25 us round does not pay */
+    CollShape small = {IR_COLL_ALLREDUCE, 4096, 8, 1, 8};
+    m.time_s(&m, &small, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_RING);
+    coll_model_analytic_init(&m, a);
+    CollShape abig = {IR_COLL_ALLREDUCE, 1ULL << 34, 8, 1, 8};
+    m.time_s(&m, &abig, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_RING);
+    int algo;
+    assert_true(coll_algo_parse("NVLSTree", &algo) && algo == COLL_ALGO_NVLS_TREE);
+    hw_topology_free(h);
+    hw_topology_free(a);
+}
+
+/* A topology whose collectives are a point-to-point ring (fsdprun's, calibrated): every step pays
+ * the topology's link latency, no GPU library latency and no LL protocol. */
+static void test_p2p_ring_latencies(void **state)
+{
+    HwTopology *t = load_topo("topologies/hgx-a100-40gb.json");
+    t->coll_lib = HW_COLL_P2P_RING;
+    t->gpu_link_latency_s = 30e-6;
+    t->net_latency_s = 200e-6;
+    t->nic_latency_s = 230e-6;
+    CollModel m;
+    coll_model_analytic_init(&m, t);
+    CollChoice ch;
+    CollShape sh = {IR_COLL_ALLREDUCE, 8, 4, 2, 2}; /* 6 steps, 2 of them across nodes */
+    double s = m.time_s(&m, &sh, &ch);
+    assert_int_equal(ch.proto, COLL_PROTO_SIMPLE);
+    assert_close(ch.latency_s, 4 * 30e-6 + 2 * 230e-6, 1e-12);
+    assert_close(ch.efficiency, 1.0, 0);
+    assert_true(s > ch.latency_s);
+    CollShape ag = {IR_COLL_ALLGATHER, 8, 2, 1, 2}; /* one step inside the node */
+    m.time_s(&m, &ag, &ch);
+    assert_close(ch.latency_s, 30e-6, 1e-12);
+    hw_topology_free(t);
+}
+
+/* nccl-tests -g G: one thread launches each op on G GPUs, so an op takes at least G launches. */
+static void test_nccltests_launch_floor(void **state)
+{
+    HwTopology *t = load_topo("topologies/hgx-a100-40gb.json");
+    double launch = t->gpu.launch_overhead_s;
+    assert_close(coll_nccltests_op_s(t, 1e-6, 8), 8 * launch, 1e-15);
+    assert_close(coll_nccltests_op_s(t, 1e-3, 8), 1e-3, 1e-15);
+    assert_close(coll_nccltests_op_s(t, 20e-6, 1), 20e-6, 1e-15);
+    hw_topology_free(t);
+}
+
+/* The topology's new keys reject bad values with a message naming the field. */
+static void test_topology_keys(void **state)
+{
+    char *path = src_path("topologies/hgx-h100-ndr400.json");
+    char *text = NULL;
+    assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    const struct {
+        const char *from, *to, *field;
+    } cases[] = {
+        {"\"nvls\": {\n      \"value\": 1", "\"nvls\": {\n      \"value\": 2", "nvls"},
+        {"\"version\": 1,", "\"version\": 1, \"collectives\": \"mpi\",", "collectives"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        assert_non_null(strstr(text, cases[i].from));
+        GString *bad = g_string_new(text);
+        g_string_replace(bad, cases[i].from, cases[i].to, 1);
+        char *file = NULL;
+        int fd = g_file_open_tmp("topo-XXXXXX.json", &file, NULL);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_true(g_file_set_contents(file, bad->str, -1, NULL));
+        GError *error = NULL;
+        HwTopology *t = hw_topology_load(file, &error);
+        assert_null(t);
+        assert_non_null(strstr(error->message, cases[i].field));
+        g_error_free(error);
+        g_unlink(file);
+        g_free(file);
+        g_string_free(bad, TRUE);
+    }
+    /* absent keys: NCCL, no NVLS */
+    HwTopology *a = load_topo("topologies/hgx-a100-40gb.json");
+    assert_true(a->coll_lib == HW_COLL_NCCL && !a->nvls);
+    hw_topology_free(a);
+    g_free(text);
+    g_free(path);
+}
+
 /* One nccl-tests all_reduce_perf table of ../shared/data/nccl-tests (the section between the
- * `from` and `to` markers, NULL for the whole file), against `fsdpsim collective` on the
- * matching topology: the same engine and flow model. Prints every row from 1 MiB; returns the
- * worst |error| of busbw over sizes in [lo, hi] bytes, and checks that there were rows. */
-static double table_error(const char *file, const char *from, const char *to, const char *topo_file,
-                          int nodes, int gpn, double lo, double hi)
+ * `from` and `to` markers, NULL for the whole file), read in place, against `fsdpsim collective`
+ * on the matching topology: the same engine and flow model, and nccl-tests' loop of
+ * back-to-back ops with `gpus_per_thread` GPUs per host thread (its -g). */
+typedef struct {
+    int n;
+    double size[64], err[64]; /* error of simulated busbw: + means the simulation is too fast */
+} Table;
+
+static bool table_load(Table *tb, const char *file, const char *from, const char *to,
+                       const char *topo_file, int nodes, int gpn, int gpus_per_thread)
 {
     char *path = src_path(file);
     char *text = NULL;
-    if (!g_file_get_contents(path, &text, NULL, NULL)) {
-        g_free(path);
-        return -1;
-    }
+    bool found = g_file_get_contents(path, &text, NULL, NULL);
+    g_free(path);
+    if (!found)
+        return false;
     HwTopology *t = load_topo(topo_file);
     CollModel m;
     coll_model_analytic_init(&m, t);
     NetTopo *net = net_topo_new(t, nodes, gpn);
     char **lines = g_strsplit(text, "\n", -1);
     bool in = from == NULL;
-    int checked = 0, n = nodes * gpn;
-    double worst = 0;
-    printf("# %s%s%s, %d x %d GPUs: size, measured busbw, simulated, error\n", file, from ? " " : "",
-           from ? from : "", nodes, gpn);
-    for (char **l = lines; *l; l++) {
+    int n = nodes * gpn;
+    tb->n = 0;
+    printf("# %s%s%s, %d x %d GPUs, %d per thread: size, measured busbw, simulated, error\n", file,
+           from ? " " : "", from ? from : "", nodes, gpn, gpus_per_thread);
+    for (char **l = lines; *l && tb->n < 64; l++) {
         if (from && strstr(*l, from))
             in = true;
         else if (to && strstr(*l, to))
             in = false;
-        double size, count, t_us, algbw, busbw;
+        double size, count, t_us, algbw, busbw, wrong, t_in_us;
         char type[16], op[16];
         int root;
-        if (!in || sscanf(*l, "%lf %lf %15s %15s %d %lf %lf %lf", &size, &count, type, op, &root,
-                          &t_us, &algbw, &busbw) != 8)
+        if (!in || sscanf(*l, "%lf %lf %15s %15s %d %lf %lf %lf %lf %lf", &size, &count, type, op,
+                          &root, &t_us, &algbw, &busbw, &wrong, &t_in_us) != 10)
             continue;
+        /* out-of-place and in-place are the same op: the faster one drops the odd outlier
+         * (H100 table: 94 us out of place at 256 B, 26 us in place) */
+        if (t_in_us < t_us) {
+            busbw *= t_us / t_in_us;
+            t_us = t_in_us;
+        }
         double sim_s;
         GError *error = NULL;
-        if (!sim_collective_s(t, &m, net, nodes, gpn, IR_COLL_ALLREDUCE, HW_DTYPE_FP32, (uint64_t)size,
-                              &sim_s, &error))
+        if (!sim_collective_s(t, &m, net, nodes, gpn, IR_COLL_ALLREDUCE, HW_DTYPE_FP32,
+                              (uint64_t)size, &sim_s, &error))
             fail_msg("%s", error->message);
+        sim_s = coll_nccltests_op_s(t, sim_s, gpus_per_thread);
+        /* busbw is size / time times one factor: its error is the ratio of the times (the
+         * printed busbw of small sizes is rounded to 0.00) */
+        double err = t_us * 1e-6 / sim_s - 1;
         double sim_busbw = size / sim_s * coll_busbw_factor(IR_COLL_ALLREDUCE, n) / 1e9;
-        double err = (sim_busbw - busbw) / busbw;
-        if (size >= 1 << 20)
-            printf("# %12.0f %8.2f %8.2f %+6.1f%%\n", size, busbw, sim_busbw, 100 * err);
-        if (size >= lo && size <= hi) {
-            worst = MAX(worst, fabs(err));
-            checked++;
-        }
+        printf("# %12.0f %8.2f %8.2f %+6.1f%%\n", size, busbw, sim_busbw, 100 * err);
+        tb->size[tb->n] = size;
+        tb->err[tb->n++] = err;
     }
-    assert_true(checked >= 2);
     g_strfreev(lines);
     g_free(text);
-    g_free(path);
     net_topo_free(net);
     hw_topology_free(t);
+    return true;
+}
+
+/* Worst |error| over sizes in [lo, hi]; fails when no row is in range. */
+static double table_worst(const Table *tb, double lo, double hi)
+{
+    double worst = 0;
+    int rows = 0;
+    for (int i = 0; i < tb->n; i++) {
+        if (tb->size[i] >= lo && tb->size[i] <= hi) {
+            worst = MAX(worst, fabs(tb->err[i]));
+            rows++;
+        }
+    }
+    assert_true(rows >= 2);
     return worst;
 }
 
+static void check_range(const Table *tb, double lo, double hi, double bound, const char *why)
+{
+    double worst = table_worst(tb, lo, hi);
+    printf("# sizes %.0f..%.0f: worst |error| %.1f%% (bound %.0f%%%s%s)\n", lo, hi, 100 * worst,
+           100 * bound, why ? ": " : "", why ? why : "");
+    if (worst > bound)
+        fail_msg("worst busbw error %.1f%% above %.0f%% for sizes %.0f..%.0f B", 100 * worst,
+                 100 * bound, lo, hi);
+}
+
 #define MiB (1024.0 * 1024.0)
+#define TOP 1e12
 #define A100_FILE "../shared/data/nccl-tests/a100-sxm4-40gb_1node-8gpu_and_2node-roce.txt"
 #define H100_FILE "../shared/data/nccl-tests/h100_2node-16gpu_ndr400.txt"
 
-/* What these assert is what the model achieves today, as regression guards; issue 3 asks for
- * 10 % from 1 MiB up, which the mid sizes miss (NCCL's per-size channel count and pipelining are
- * not modelled; see README "Accuracy"). */
+/* Issue 3 asks for 10 % from 1 MiB up and 25 % below. Where the model meets that the test asserts
+ * it; elsewhere it asserts the bound the model reaches today, as a regression guard, and README
+ * ("How far to trust it") says why. */
+
+/* One HGX A100 node, nccl-tests -g 8: one thread launches each op on all 8 GPUs. */
 static void test_a100_one_node_table(void **state)
 {
-    double worst = table_error(A100_FILE, "=== (A)", "=== (B)", "topologies/hgx-a100-40gb.json", 1, 8,
-                               256 * MiB, 1e12);
-    if (worst < 0)
+    Table tb;
+    if (!table_load(&tb, A100_FILE, "=== (A)", "=== (B)", "topologies/hgx-a100-40gb.json", 1, 8, 8))
         skip();
-    if (worst > 0.10)
-        fail_msg("worst busbw error %.1f%% above 10%% from 256 MiB", 100 * worst);
+    check_range(&tb, 0, 32 * 1024, 0.25, NULL);
+    check_range(&tb, 64 * 1024, 512 * 1024, 0.85, "LL slower than NCCL's model");
+    check_range(&tb, 1 * MiB, 32 * MiB, 1.0, "protocol switch and per-step costs");
+    check_range(&tb, 64 * MiB, TOP, 0.16, NULL);
+    check_range(&tb, 256 * MiB, TOP, 0.10, NULL);
 }
 
-/* Two H100 nodes: NCCL used NVLS/NVLSTree (NVLink SHARP), which the model lacks: above 128 MiB
- * the model stays at the ring's 375 GB/s against the measured 469. */
+/* Two HGX H100 nodes over NDR400, one GPU per process (-g 1); NCCL used NVLS/NVLSTree. */
 static void test_h100_two_node_table(void **state)
 {
-    double worst = table_error(H100_FILE, NULL, NULL, "topologies/hgx-h100-ndr400.json", 2, 8,
-                               32 * MiB, 128 * MiB);
-    if (worst < 0)
+    Table tb;
+    if (!table_load(&tb, H100_FILE, NULL, NULL, "topologies/hgx-h100-ndr400.json", 2, 8, 1))
         skip();
-    if (worst > 0.10)
-        fail_msg("worst busbw error %.1f%% above 10%% from 32 to 128 MiB", 100 * worst);
-    worst = table_error(H100_FILE, NULL, NULL, "topologies/hgx-h100-ndr400.json", 2, 8, 256 * MiB, 1e12);
-    if (worst > 0.21)
-        fail_msg("worst busbw error %.1f%% above 21%% from 256 MiB (NVLS not modelled)", 100 * worst);
+    check_range(&tb, 0, 512 * 1024, 0.50, "NCCL's own choice at 256-512 KiB");
+    check_range(&tb, 1 * MiB, TOP, 0.25, NULL);
 }
 
 /* Two A100 nodes over RoCE: the source calls the run irregular (busbw falls to 21-37 GB/s
  * between 16 and 256 MiB, then 71.6 at 8 GiB); printed for the record, asserted only loosely on
- * the plateau, where the model (16 x 12 GB/s ports, of which a rank's ring uses one per GPU)
- * predicts 96 GB/s. */
+ * the plateau, where the model (a GPU's ring uses one 12 GB/s port) predicts 96 GB/s. */
 static void test_a100_two_node_roce_table(void **state)
 {
-    double worst = table_error(A100_FILE, "=== (B)", NULL, "topologies/hgx-a100-40gb.json", 2, 8,
-                               1024 * MiB, 1e12);
-    if (worst < 0)
+    Table tb;
+    if (!table_load(&tb, A100_FILE, "=== (B)", NULL, "topologies/hgx-a100-40gb.json", 2, 8, 1))
         skip();
-    if (worst > 0.40)
-        fail_msg("worst busbw error %.1f%% above 40%% from 1 GiB", 100 * worst);
+    check_range(&tb, 1024 * MiB, TOP, 0.40, "irregular run");
 }
 
 int main(void)
@@ -166,6 +309,10 @@ int main(void)
         cmocka_unit_test(test_busbw_factors),
         cmocka_unit_test(test_large_ring_is_bandwidth_bound),
         cmocka_unit_test(test_inter_node_bandwidth_is_the_nics),
+        cmocka_unit_test(test_nvls),
+        cmocka_unit_test(test_topology_keys),
+        cmocka_unit_test(test_p2p_ring_latencies),
+        cmocka_unit_test(test_nccltests_launch_floor),
         cmocka_unit_test(test_a100_one_node_table),
         cmocka_unit_test(test_h100_two_node_table),
         cmocka_unit_test(test_a100_two_node_roce_table),
