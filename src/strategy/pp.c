@@ -136,8 +136,9 @@ static bool model_costs(Pp *pp, GError **error)
 
 /* ---- program pieces ---- */
 
-static int p2p(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes, uint32_t tag,
-               IrPhase phase, const char *name, int dep)
+/* A send or receive after `dep` and, when given (>= 0), `dep2`. */
+static int p2p2(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes, uint32_t tag,
+                IrPhase phase, const char *name, int dep, int dep2)
 {
     Gen *g = &pp->g;
     gen_host(g, g->topo->gpu.launch_overhead_s, name);
@@ -146,7 +147,14 @@ static int p2p(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes,
     op.u.p2p.peer_offset = peer_offset;
     op.u.p2p.bytes = (uint64_t)bytes;
     op.u.p2p.tag = tag;
-    return ir_op_add(g->cls, &op, name, &dep, dep >= 0 ? 1 : 0);
+    int deps[2] = {dep, dep2};
+    return ir_op_add(g->cls, &op, name, deps, 2);
+}
+
+static int p2p(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes, uint32_t tag,
+               IrPhase phase, const char *name, int dep)
+{
+    return p2p2(pp, kind, stream, peer_offset, bytes, tag, phase, name, dep, -1);
 }
 
 /* One TP exchange of the layer's activations: an all-reduce, or with sequence parallelism a
@@ -412,13 +420,24 @@ static void backward(Pp *pp, const PpStep *st)
     g_free(name);
     if (last_of_chunk) {
         reduce_gradients(pp, st->chunk, first, n, dep);
-        /* tied word embedding: the first and last stage add up their gradients (Megatron's
-         * embedding group), here as a pair of send/recv */
+        /* Tied word embedding: the first and last stage add up their gradients, here as a
+         * pair of send/recv. Megatron all-reduces them in the embedding group after the
+         * pipeline flush (finalize_model_grads), so the exchange starts once both stages are
+         * done, and the first stage is done last (its last backward needs every other stage's).
+         * It says so with an empty message; without it the last stage's gradient would compete
+         * with the activation gradients still going to the first stage (and, over MPI/TCP,
+         * queue ahead of them on the same connection). */
         if (pp->tied_params > 0 && (is_first_vs(pp, st->chunk) || is_last_vs(pp, st->chunk))) {
-            int off = is_first_vs(pp, st->chunk) ? offset_prev(pp) : offset_next(pp);
+            bool first_stage = is_first_vs(pp, st->chunk);
+            int off = first_stage ? offset_prev(pp) : offset_next(pp);
             double bytes = pp->tied_params * hw_dtype_bytes(dt);
-            p2p(pp, IR_OP_SEND, pp->emb_send, off, bytes, EMBEDDING_TAG + (uint32_t)pp->stage,
-                IR_PHASE_BACKWARD, "embedding grad", dep);
+            uint32_t ready_tag = EMBEDDING_TAG + (uint32_t)pp->P;
+            int ready = first_stage ? p2p(pp, IR_OP_SEND, pp->emb_send, off, 0, ready_tag,
+                                          IR_PHASE_BACKWARD, "embedding grad ready", dep)
+                                    : p2p(pp, IR_OP_RECV, pp->emb_recv, off, 0, ready_tag,
+                                          IR_PHASE_BACKWARD, "embedding grad ready", -1);
+            p2p2(pp, IR_OP_SEND, pp->emb_send, off, bytes, EMBEDDING_TAG + (uint32_t)pp->stage,
+                 IR_PHASE_BACKWARD, "embedding grad", dep, first_stage ? -1 : ready);
             int r = p2p(pp, IR_OP_RECV, pp->emb_recv, off, bytes,
                         EMBEDDING_TAG + (uint32_t)(pp->P - 1 - pp->stage),
                         IR_PHASE_BACKWARD, "embedding grad", -1);

@@ -520,6 +520,33 @@ static void test_2d_hybrid(void **state)
     run_end(&r);
 }
 
+static void test_tied_embedding_after_flush(void **state)
+{
+    /* Megatron all-reduces the tied embedding's gradient after the pipeline flush: the last
+     * stage's copy leaves only once the first stage has finished its last backward */
+    Run r;
+    start(&r, uniform_path, 1, 4, 1, 2, 4);
+    simulate(&r, false);
+    assert_int_equal(r.sched->n_classes, 2);
+    int64_t first_done = 0, last_sends = -1;
+    for (int ci = 0; ci < 2; ci++) {
+        const IrClass *c = r.sched->classes[ci];
+        int stage = r.info.class_stage[ci];
+        for (int i = 0; i < ir_class_n_ops(c); i++) {
+            const IrOp *op = ir_op(c, i);
+            const char *name = ir_class_string(c, op->name);
+            if (stage == 0 && op->kind == IR_OP_COMPUTE && op->phase == IR_PHASE_BACKWARD)
+                first_done = MAX(first_done, r.sim->classes[ci].end_ns[i]);
+            if (stage == 1 && op->kind == IR_OP_SEND && strcmp(name, "embedding grad") == 0) {
+                assert_true(op->u.p2p.bytes > 0);
+                last_sends = r.sim->classes[ci].start_ns[i];
+            }
+        }
+    }
+    assert_true(first_done > 0 && last_sends >= first_done);
+    run_end(&r);
+}
+
 static void test_placement_classes(void **state)
 {
     /* tp-pp-dp: a stage's ranks are not one progression: one class per TP rank, same result */
@@ -584,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_2d_activations),
         cmocka_unit_test(test_hybrid_with_pipeline),
         cmocka_unit_test(test_2d_hybrid),
+        cmocka_unit_test(test_tied_embedding_after_flush),
         cmocka_unit_test(test_placement_classes),
         cmocka_unit_test(test_errors),
     };
