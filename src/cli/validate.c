@@ -17,6 +17,7 @@
 typedef struct {
     char *model, *strategy, *bandwidth, *calibration, *workdir, *mode;
     int nodes, gpus_per_node, iters, warmup, timeout_s;
+    int tp, pp, micro_batches; /* passed to the simulation when given (0: not given) */
     gboolean json;
 } ValidateCli;
 
@@ -129,28 +130,43 @@ static int validate(ValidateCli *v, GError **error)
         ok = run_step("calibration", argv, true, error);
     }
     if (ok) {
-        char *argv[] = {fsdpsim,
-                        "--model",
-                        v->model ? v->model : model_default,
-                        "--strategy",
-                        v->strategy ? v->strategy : "fsdp",
-                        "--nodes",
-                        nodes,
-                        "--gpus-per-node",
-                        ranks,
-                        "--topology",
-                        topo,
-                        "--nccl-algo",
-                        "ring",
-                        "--nccl-proto",
-                        "Simple",
-                        "--emit-schedule",
-                        sched,
-                        "--trace",
-                        sim_trace,
-                        "--json",
-                        NULL};
-        ok = run_step("simulation", argv, true, error);
+        char *fixed[] = {fsdpsim,
+                         "--model",
+                         v->model ? v->model : model_default,
+                         "--strategy",
+                         v->strategy ? v->strategy : "fsdp",
+                         "--nodes",
+                         nodes,
+                         "--gpus-per-node",
+                         ranks,
+                         "--topology",
+                         topo,
+                         "--nccl-algo",
+                         "ring",
+                         "--nccl-proto",
+                         "Simple",
+                         "--emit-schedule",
+                         sched,
+                         "--trace",
+                         sim_trace,
+                         "--json"};
+        GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
+        for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++)
+            g_ptr_array_add(argv, g_strdup(fixed[i]));
+        /* tensor and pipeline parallelism: the schedule carries them to fsdprun */
+        const struct {
+            const char *option;
+            int value;
+        } parallel[] = {{"--tp", v->tp}, {"--pp", v->pp}, {"--micro-batches", v->micro_batches}};
+        for (size_t i = 0; i < G_N_ELEMENTS(parallel); i++) {
+            if (parallel[i].value > 0) {
+                g_ptr_array_add(argv, g_strdup(parallel[i].option));
+                g_ptr_array_add(argv, g_strdup_printf("%d", parallel[i].value));
+            }
+        }
+        g_ptr_array_add(argv, NULL);
+        ok = run_step("simulation", (char **)argv->pdata, true, error);
+        g_ptr_array_free(argv, TRUE);
     }
     if (ok) {
         char *argv[] = {cluster,
@@ -186,10 +202,10 @@ static int validate(ValidateCli *v, GError **error)
     if (ok && v->json) {
         char *text = cmp_to_json(&r);
         /* the comparison object, plus what was run */
-        printf("{\"strategy\":\"%s\",\"nodes\":%d,\"gpus_per_node\":%d,\"bandwidth\":\"%s\","
-               "\"workdir\":\"%s\",%s\n",
-               v->strategy ? v->strategy : "fsdp", v->nodes, v->gpus_per_node, bw, workdir,
-               text + 1);
+        printf("{\"strategy\":\"%s\",\"nodes\":%d,\"gpus_per_node\":%d,\"tp\":%d,\"pp\":%d,"
+               "\"bandwidth\":\"%s\",\"workdir\":\"%s\",%s\n",
+               v->strategy ? v->strategy : "fsdp", v->nodes, v->gpus_per_node, MAX(v->tp, 1),
+               MAX(v->pp, 1), bw, workdir, text + 1);
         g_free(text);
     } else if (ok) {
         printf("validate: %s, %s on %d emulated nodes x %d ranks, links %s (files in %s)\n\n",
@@ -217,6 +233,10 @@ int cli_validate(int argc, char **argv)
          "R"},
         {"bandwidth", 0, 0, G_OPTION_ARG_STRING, &v.bandwidth,
          "Node link rate as tc spells it [300mbit]", "RATE"},
+        {"tp", 0, 0, G_OPTION_ARG_INT, &v.tp, "Tensor parallelism, as for fsdpsim [1]", "T"},
+        {"pp", 0, 0, G_OPTION_ARG_INT, &v.pp, "Pipeline stages, as for fsdpsim [1]", "P"},
+        {"micro-batches", 0, 0, G_OPTION_ARG_INT, &v.micro_batches,
+         "Micro-batches per step, as for fsdpsim [4 x pp with --pp, else 1]", "M"},
         {"iters", 0, 0, G_OPTION_ARG_INT, &v.iters, "Measured iterations [5]", "K"},
         {"warmup", 0, 0, G_OPTION_ARG_INT, &v.warmup, "Iterations before timing [2]", "W"},
         {"mode", 0, 0, G_OPTION_ARG_STRING, &v.mode, "fsdprun compute: emulate or gemm [emulate]",
@@ -241,6 +261,15 @@ int cli_validate(int argc, char **argv)
         cfg_input_error(&error, "option --%s: expected 1..64, got %d",
                         v.nodes < 1 || v.nodes > 64 ? "nodes" : "gpus-per-node",
                         v.nodes < 1 || v.nodes > 64 ? v.nodes : v.gpus_per_node);
+        status = cli_report_error(error);
+    } else if (v.tp < 0 || v.pp < 0 || v.micro_batches < 0) {
+        cfg_input_error(&error, "option --%s: expected 1 or more, got %d",
+                        v.tp < 0   ? "tp"
+                        : v.pp < 0 ? "pp"
+                                   : "micro-batches",
+                        v.tp < 0   ? v.tp
+                        : v.pp < 0 ? v.pp
+                                   : v.micro_batches);
         status = cli_report_error(error);
     } else if (v.iters < 1 || v.iters > 1000 || v.warmup < 0 || v.warmup > 100 ||
                v.timeout_s < 10) {

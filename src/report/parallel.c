@@ -17,12 +17,37 @@ static bool pipeline_op(const IrClass *c, const IrOp *op)
            (op->kind == IR_OP_COMPUTE || op->kind == IR_OP_COLL);
 }
 
+/* Model-parallel layouts that waste the machine, with or without a pipeline. */
+static void parallel_warnings(Report *r)
+{
+    const StratLayout *lay = &r->info->layout;
+    if (lay->tp > 1 && lay->stride[PAR_DIM_TP] * lay->tp > lay->gpus_per_node)
+        g_ptr_array_add(r->warnings,
+                        g_strdup_printf("tensor parallelism over %d GPUs spans nodes of %d GPUs: "
+                                        "its blocking all-reduces (4 "
+                                        "per layer per micro-batch) cross the inter-node network "
+                                        "instead of NVLink; Megatron "
+                                        "keeps TP inside a node (--tp %d or fewer)",
+                                        lay->tp, lay->gpus_per_node, lay->gpus_per_node));
+    if (lay->pp > 1 && r->opt->grad_accum < lay->pp)
+        g_ptr_array_add(
+            r->warnings,
+            g_strdup_printf("%d micro-batches for %d pipeline stages: the pipeline never fills, "
+                            "every stage idles "
+                            "at least %d%% of the time; use --micro-batches of %d or more",
+                            r->opt->grad_accum, lay->pp,
+                            (int)(100.0 * (lay->pp - 1) / (r->opt->grad_accum + lay->pp - 1)),
+                            4 * lay->pp));
+}
+
 void report_parallel_build(Report *r)
 {
     const StratInfo *info = r->info;
     const IrSchedule *s = r->sched;
-    if (!info->class_stage || info->n_class_stage != s->n_classes)
+    if (!info->class_stage || info->n_class_stage != s->n_classes) {
+        parallel_warnings(r); /* TP without a pipeline: one rank class, the plain report */
         return;
+    }
     int n_stages = info->layout.pp;
     r->n_stages = n_stages;
     r->stages = g_new0(ReportStage, n_stages);
@@ -90,19 +115,7 @@ void report_parallel_build(Report *r)
     r->oom = r->mem_peak_bytes > r->mem_capacity_bytes;
     g_free(busy);
 
-    const StratLayout *lay = &info->layout;
-    if (lay->tp > 1 && lay->stride[PAR_DIM_TP] * lay->tp > lay->gpus_per_node)
-        g_ptr_array_add(r->warnings, g_strdup_printf(
-            "tensor parallelism over %d GPUs spans nodes of %d GPUs: its blocking all-reduces (4 "
-            "per layer per micro-batch) cross the inter-node network instead of NVLink; Megatron "
-            "keeps TP inside a node (--tp %d or fewer)",
-            lay->tp, lay->gpus_per_node, lay->gpus_per_node));
-    if (lay->pp > 1 && r->opt->grad_accum < lay->pp)
-        g_ptr_array_add(r->warnings, g_strdup_printf(
-            "%d micro-batches for %d pipeline stages: the pipeline never fills, every stage idles "
-            "at least %d%% of the time; use --micro-batches of %d or more",
-            r->opt->grad_accum, lay->pp, (int)(100.0 * (lay->pp - 1) / (r->opt->grad_accum + lay->pp - 1)),
-            4 * lay->pp));
+    parallel_warnings(r);
 }
 
 void report_parallel_print(const Report *r, FILE *out)
@@ -129,13 +142,20 @@ void report_parallel_print(const Report *r, FILE *out)
 
 void report_parallel_json(const Report *r, void *json_object)
 {
-    if (!r->n_stages)
-        return;
     cJSON *o = json_object;
     const StratLayout *lay = &r->info->layout;
+    if (lay->tp * lay->pp == 1)
+        return;
     cJSON *tp = cJSON_AddObjectToObject(o, "tp");
     cJSON_AddNumberToObject(tp, "size", lay->tp);
     cJSON_AddBoolToObject(tp, "sequence_parallel", r->opt->sequence_parallel && lay->tp > 1);
+    cJSON *d = cJSON_AddObjectToObject(o, "dp");
+    cJSON_AddNumberToObject(d, "size", lay->dp);
+    char *order = strat_order_name(r->opt->order);
+    cJSON_AddStringToObject(o, "placement", order);
+    g_free(order);
+    if (!r->n_stages)
+        return;
     cJSON *pp = cJSON_AddObjectToObject(o, "pp");
     cJSON_AddNumberToObject(pp, "size", lay->pp);
     cJSON_AddStringToObject(pp, "schedule", strat_pp_schedule_name(r->opt->pp_schedule));
@@ -159,9 +179,4 @@ void report_parallel_json(const Report *r, void *json_object)
         cJSON_AddNumberToObject(e, "model_flops", st->model_flops);
         cJSON_AddItemToArray(stages, e);
     }
-    cJSON *d = cJSON_AddObjectToObject(o, "dp");
-    cJSON_AddNumberToObject(d, "size", lay->dp);
-    char *order = strat_order_name(r->opt->order);
-    cJSON_AddStringToObject(o, "placement", order);
-    g_free(order);
 }

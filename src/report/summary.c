@@ -19,6 +19,8 @@ static void print_layout(const Report *r, FILE *out)
         fprintf(out, "%s", strat_sharding_name(opt->sharding));
         if (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2)
             fprintf(out, ": shard groups of %d GPUs, %d replicas", lay->shard_size, lay->replicate_size);
+        else if (opt->sharding != SHARD_NO_SHARD && lay->tp * lay->pp > 1)
+            fprintf(out, ": sharded over the %d GPUs of each data-parallel group", lay->shard_size);
         else if (opt->sharding != SHARD_NO_SHARD)
             fprintf(out, ": sharded over all %d GPUs", lay->shard_size);
     } else {

@@ -40,6 +40,7 @@ struct Exec {
     SimConfig cfg;
     RunComms *comms;
     int rank;
+    int tag_ub; /* MPI_TAG_UB: send/recv tags are taken modulo tag_ub + 1 */
     int n_ops;
     GArray **deps;   /* per op: every op it waits for */
     int *tag;        /* per collective: its sequence number on its group */
@@ -208,7 +209,10 @@ static void run_op(StreamCtx *sc, int i, int64_t start)
     case IR_OP_SEND:
     case IR_OP_RECV: {
         MPI_Request req;
-        int peer = x->rank + op->u.p2p.peer_offset, tag = (int)(op->u.p2p.tag % 32000);
+        /* the schedule's tags tell apart every message of a step between two ranks (pp.c);
+         * Open MPI's bound (2^31 - 1 over ob1) keeps them distinct */
+        int peer = x->rank + op->u.p2p.peer_offset;
+        int tag = (int)(op->u.p2p.tag % ((uint32_t)x->tag_ub + 1));
         if (op->kind == IR_OP_SEND)
             MPI_Isend(sc->buf, (int)op->u.p2p.bytes, MPI_BYTE, peer, tag, x->comms->p2p, &req);
         else
@@ -305,6 +309,9 @@ bool run_execute(const IrSchedule *s, const HwTopology *topo, const RunOptions *
               .comms = comms,
               .rank = rank};
     x.n_ops = ir_class_n_ops(x.c);
+    int *tag_ub = NULL, has_tag_ub = 0;
+    MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &tag_ub, &has_tag_ub);
+    x.tag_ub = has_tag_ub && tag_ub ? *tag_ub : 32767; /* the standard's minimum */
     pthread_mutex_init(&x.mu, NULL);
     pthread_cond_init(&x.cv, NULL);
     x.streams = g_new0(StreamCtx, x.c->n_streams);

@@ -337,15 +337,18 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     f.hybrid = opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2;
     f.pbytes = opt->mixed_precision ? hw_dtype_bytes(opt->param_dtype) : 4;
     f.rbytes = opt->mixed_precision ? hw_dtype_bytes(opt->reduce_dtype) : 4;
+    /* the data-parallel dimension: all ranks without TP, every t-th (by --placement) with it */
+    int dp_stride = lay->stride[PAR_DIM_DP];
     if (f.sharded) {
-        f.shard_group = ir_group_add(g->sched, "shard", lay->shard_size, 1);
+        f.shard_group = ir_group_add(g->sched, "shard", lay->shard_size, dp_stride);
         f.nccl_shard = ir_stream_add(g->cls, "nccl:shard", false);
     } else {
-        f.shard_group = ir_group_add(g->sched, "dp", lay->world, 1);
+        f.shard_group = ir_group_add(g->sched, "dp", lay->dp, dp_stride);
         f.nccl_shard = ir_stream_add(g->cls, "nccl:dp", false);
     }
     if (f.hybrid) {
-        f.replicate_group = ir_group_add(g->sched, "replicate", lay->replicate_size, lay->shard_size);
+        f.replicate_group =
+            ir_group_add(g->sched, "replicate", lay->replicate_size, dp_stride * lay->shard_size);
         f.nccl_replicate = ir_stream_add(g->cls, "nccl:replicate", false);
     }
     if (opt->cpu_offload) {

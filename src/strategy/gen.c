@@ -183,6 +183,17 @@ static double saved_scale(Gen *g)
     return (double)g->act_bytes / hw_dtype_bytes(g->model->training.param_dtype);
 }
 
+/* A run's compute, with tensor parallelism's exchanges when there is TP. */
+static int run_compute(Gen *g, int leaf, IrPhase phase, bool forward, double flops, double bytes,
+                       double model_flops, int kernels, const char *name, const int *deps,
+                       int n_deps)
+{
+    if (g->tp.size > 1)
+        return gen_tp_compute(g, leaf, phase, forward, flops, bytes, model_flops, kernels, name,
+                              deps, n_deps);
+    return gen_compute(g, phase, flops, bytes, model_flops, kernels, name, deps, n_deps);
+}
+
 int gen_forward_run(Gen *g, const int *leaves, int n, const int *deps, int n_deps)
 {
     double flops = 0, bytes = 0, saved = 0;
@@ -202,8 +213,8 @@ int gen_forward_run(Gen *g, const int *leaves, int n, const int *deps, int n_dep
         gen_alloc(g, buf, IR_MEM_ACTIVATIONS, saved * s * g->mb);
         g_free(buf);
     }
-    int op = gen_compute(g, IR_PHASE_FORWARD, flops * g->mb, bytes * s * g->mb, flops * g->mb,
-                         MAX(kernels, 1), name, deps, n_deps);
+    int op = run_compute(g, leaves[0], IR_PHASE_FORWARD, true, flops * g->mb, bytes * s * g->mb,
+                         flops * g->mb, MAX(kernels, 1), name, deps, n_deps);
     g_free(name);
     return op;
 }
@@ -221,8 +232,8 @@ int gen_backward_run(Gen *g, const int *leaves, int n, const int *deps, int n_de
     }
     double s = saved_scale(g);
     char *name = g_strdup_printf("bwd %s%s", g->model->modules[leaves[0]].name, n > 1 ? "+" : "");
-    int op = gen_compute(g, IR_PHASE_BACKWARD, flops * g->mb, bytes * s * g->mb, flops * g->mb,
-                         MAX(kernels, 1), name, deps, n_deps);
+    int op = run_compute(g, leaves[0], IR_PHASE_BACKWARD, false, flops * g->mb, bytes * s * g->mb,
+                         flops * g->mb, MAX(kernels, 1), name, deps, n_deps);
     g_free(name);
     if (g->ckpt_block < 0 && saved > 0) {
         char *buf = g_strdup_printf("act:%d:%d", min_leaf(leaves, n), g->micro);
@@ -283,8 +294,9 @@ int gen_ckpt_backward_enter(Gen *g, int block, const int *deps, int n_deps)
     gen_alloc(g, buf, IR_MEM_ACTIVATIONS, saved * s * g->mb);
     g_free(buf);
     char *name = g_strdup_printf("recompute %s", g->model->modules[block].name);
-    int op = gen_compute(g, IR_PHASE_BACKWARD, flops * g->mb, bytes * s * g->mb, 0, MAX(kernels, 1),
-                         name, deps, n_deps);
+    /* the recompute reruns the forward, TP exchanges included */
+    int op = run_compute(g, block, IR_PHASE_BACKWARD, true, flops * g->mb, bytes * s * g->mb, 0,
+                         MAX(kernels, 1), name, deps, n_deps);
     g_free(name);
     g->ckpt_block = block;
     return op;

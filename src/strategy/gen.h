@@ -8,6 +8,20 @@
 
 typedef struct Gen Gen;
 
+/* Tensor parallelism (tp.c). Where a module sits decides how TP scales it. */
+typedef enum { GEN_TP_PRE, GEN_TP_BLOCK, GEN_TP_POST } GenTpRegion; /* embedding, layers, head */
+typedef struct {
+    double flops, act, input, params; /* factors per TP rank: FLOPs, saved activations and
+                                       * memory-bound bytes, checkpointed layer input, params */
+} GenTpScale;
+typedef struct {
+    int size;            /* ranks per TP group; 0 or 1: no TP */
+    int group;           /* the "tp" process group */
+    bool sp;             /* sequence parallelism */
+    double bytes;        /* one exchange: s*b*h activations of a micro-batch */
+    GenTpRegion *region; /* per module */
+} GenTp;
+
 /* Called by the walks: `enter`/`exit` at boundary modules (FSDP units, blocks), `run` for each
  * maximal run of consecutive leaves between boundaries. */
 typedef struct {
@@ -33,6 +47,7 @@ struct Gen {
     int ckpt_block;    /* module index of the checkpointed block being walked, -1 none */
     int last_compute;  /* last compute op issued */
     void *strategy;    /* the strategy's own state */
+    GenTp tp;          /* FSDP x TP (2D): TP exchanges around each decoder layer's compute */
 };
 
 void gen_init(Gen *g, const Model *model, const HwTopology *topo, const StratOptions *opt,
@@ -68,6 +83,19 @@ void gen_ckpt_backward_exit(Gen *g, int block);
 
 /* Optimizer step over `numel` parameters on the GPU (memory-bound update). */
 int gen_optimizer_step(Gen *g, double numel, const int *deps, int n_deps);
+
+/* Tensor parallelism (tp.c). */
+GenTpScale gen_tp_scale(int t, bool sp, GenTpRegion region);
+GenTpRegion *gen_tp_regions(const Model *model); /* per module; g_free it */
+/* One TP rank's share of the model: params and FLOPs / t, activations as gen_tp_scale says.
+ * Shares the model's strings: free with gen_tp_model_free, before the model. */
+Model *gen_tp_model(const Model *model, int t, bool sp);
+void gen_tp_model_free(Model *copy);
+void gen_tp_setup(Gen *g, int group);
+void gen_tp_clear(Gen *g);
+/* gen_compute for a run starting at `leaf`, with the TP exchanges its region needs. */
+int gen_tp_compute(Gen *g, int leaf, IrPhase phase, bool forward, double flops, double bytes,
+                   double model_flops, int kernels, const char *name, const int *deps, int n_deps);
 
 IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error);
 IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error);

@@ -28,7 +28,10 @@
  * at different times, so with interleaving some of it overlaps). FSDP shards each decoder layer
  * over the data-parallel group and, as torchtitan does with pipelining (reshard_after_forward is
  * off), gathers it once before the first micro-batch and reduce-scatters its gradient after the
- * last: under pipelining full_shard and shard_grad_op therefore behave alike. */
+ * last: under pipelining full_shard and shard_grad_op therefore behave alike. Hybrid sharding
+ * splits the data-parallel dimension into shard groups (consecutive dp coordinates) and replica
+ * groups across them. FSDP with TP and no pipeline (2D) is not made here but by fsdp.c on one TP
+ * rank's share of the model (tp.c), with FSDP's own semantics. */
 #include "gen.h"
 #include "../util/cfg.h"
 
@@ -116,22 +119,26 @@ static bool model_costs(Pp *pp, GError **error)
         return cfg_input_error(error, "%s: field 'modules': pipeline and tensor parallelism split the model "
                            "at its blocks (decoder layers), and this model has none",
                            model->file);
-    double t = pp->T;
-    double act = pp->sp ? 1 / t : (10 + 24 / t) / 34;
-    for (int l = 0; l < n; l++)
-        scale_cost(&pp->layer[l], 1 / t, act, pp->sp ? 1 / t : 1, 1 / t);
-    /* vocabulary-parallel embedding and output layer: split over the TP group */
-    scale_cost(&pp->pre, 1 / t, pp->sp ? 1 / t : 1, 1, 1 / t);
-    scale_cost(&pp->post, 1 / t, 1 / t, 1, 1 / t);
+    /* Korthikanti's per-TP-rank factors (tp.c): layers, vocabulary-parallel embedding and head */
+    const GenTpRegion regions[3] = {GEN_TP_BLOCK, GEN_TP_PRE, GEN_TP_POST};
+    for (int k = 0; k < 3; k++) {
+        GenTpScale f = gen_tp_scale(pp->T, pp->sp, regions[k]);
+        if (k == 0)
+            for (int l = 0; l < n; l++)
+                scale_cost(&pp->layer[l], f.flops, f.act, f.input, f.params);
+        else
+            scale_cost(k == 1 ? &pp->pre : &pp->post, f.flops, f.act, f.input, f.params);
+    }
     if (model->tied_embeddings && pp->P > 1)
-        pp->tied_params = (double)model->vocab * model->hidden / t;
+        pp->tied_params = (double)model->vocab * model->hidden / pp->T;
     return true;
 }
 
 /* ---- program pieces ---- */
 
-static int p2p(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes, uint32_t tag,
-               IrPhase phase, const char *name, int dep)
+/* A send or receive after `dep` and, when given (>= 0), `dep2`. */
+static int p2p2(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes, uint32_t tag,
+                IrPhase phase, const char *name, int dep, int dep2)
 {
     Gen *g = &pp->g;
     gen_host(g, g->topo->gpu.launch_overhead_s, name);
@@ -140,7 +147,14 @@ static int p2p(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes,
     op.u.p2p.peer_offset = peer_offset;
     op.u.p2p.bytes = (uint64_t)bytes;
     op.u.p2p.tag = tag;
-    return ir_op_add(g->cls, &op, name, &dep, dep >= 0 ? 1 : 0);
+    int deps[2] = {dep, dep2};
+    return ir_op_add(g->cls, &op, name, deps, 2);
+}
+
+static int p2p(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes, uint32_t tag,
+               IrPhase phase, const char *name, int dep)
+{
+    return p2p2(pp, kind, stream, peer_offset, bytes, tag, phase, name, dep, -1);
 }
 
 /* One TP exchange of the layer's activations: an all-reduce, or with sequence parallelism a
@@ -406,13 +420,24 @@ static void backward(Pp *pp, const PpStep *st)
     g_free(name);
     if (last_of_chunk) {
         reduce_gradients(pp, st->chunk, first, n, dep);
-        /* tied word embedding: the first and last stage add up their gradients (Megatron's
-         * embedding group), here as a pair of send/recv */
+        /* Tied word embedding: the first and last stage add up their gradients, here as a
+         * pair of send/recv. Megatron all-reduces them in the embedding group after the
+         * pipeline flush (finalize_model_grads), so the exchange starts once both stages are
+         * done, and the first stage is done last (its last backward needs every other stage's).
+         * It says so with an empty message; without it the last stage's gradient would compete
+         * with the activation gradients still going to the first stage (and, over MPI/TCP,
+         * queue ahead of them on the same connection). */
         if (pp->tied_params > 0 && (is_first_vs(pp, st->chunk) || is_last_vs(pp, st->chunk))) {
-            int off = is_first_vs(pp, st->chunk) ? offset_prev(pp) : offset_next(pp);
+            bool first_stage = is_first_vs(pp, st->chunk);
+            int off = first_stage ? offset_prev(pp) : offset_next(pp);
             double bytes = pp->tied_params * hw_dtype_bytes(dt);
-            p2p(pp, IR_OP_SEND, pp->emb_send, off, bytes, EMBEDDING_TAG + (uint32_t)pp->stage,
-                IR_PHASE_BACKWARD, "embedding grad", dep);
+            uint32_t ready_tag = EMBEDDING_TAG + (uint32_t)pp->P;
+            int ready = first_stage ? p2p(pp, IR_OP_SEND, pp->emb_send, off, 0, ready_tag,
+                                          IR_PHASE_BACKWARD, "embedding grad ready", dep)
+                                    : p2p(pp, IR_OP_RECV, pp->emb_recv, off, 0, ready_tag,
+                                          IR_PHASE_BACKWARD, "embedding grad ready", -1);
+            p2p2(pp, IR_OP_SEND, pp->emb_send, off, bytes, EMBEDDING_TAG + (uint32_t)pp->stage,
+                 IR_PHASE_BACKWARD, "embedding grad", dep, first_stage ? -1 : ready);
             int r = p2p(pp, IR_OP_RECV, pp->emb_recv, off, bytes,
                         EMBEDDING_TAG + (uint32_t)(pp->P - 1 - pp->stage),
                         IR_PHASE_BACKWARD, "embedding grad", -1);
@@ -603,20 +628,30 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
         g->cls = g->sched->classes[c];
         stage_program(&pp, g_array_index(stages, int, c));
     }
-    info->n_class_stage = (int)stages->len;
-    info->class_stage = (int *)(void *)g_array_free(stages, FALSE);
+    /* without a pipeline (DDP x TP) there is one rank class and no stage to report */
+    info->n_class_stage = pp.P > 1 ? (int)stages->len : 0;
+    info->class_stage = pp.P > 1 ? (int *)(void *)g_array_free(stages, FALSE) : NULL;
+    if (pp.P == 1)
+        g_array_free(stages, TRUE);
     info->n_units = pp.fsdp ? pp.n_layers : 0;
     info->samples_per_step = g->mb * pp.m / (double)(pp.T * pp.P);
     info->tokens_per_step = info->samples_per_step * (model->token_input ? model->training.seq_len : 1);
     char *order = strat_order_name(opt->order);
-    info->wrap_description = g_strdup_printf(
-        "pipeline %s: %d stage%s x %d chunk%s, %d..%d decoder layers per chunk, %d micro-batches; "
-        "tensor parallel %d%s; data parallel %d; placement %s%s",
-        strat_pp_schedule_name(opt->pp_schedule), pp.P, pp.P == 1 ? "" : "s", pp.v,
-        pp.v == 1 ? "" : "s", pp.vs_first[1] - pp.vs_first[0],
-        pp.vs_first[pp.P * pp.v] - pp.vs_first[pp.P * pp.v - 1], pp.m, pp.T,
-        pp.sp ? " with sequence parallelism" : "", pp.D, order,
-        pp.fsdp ? "; FSDP gathers each layer once per step (reshard_after_forward off)" : "");
+    if (pp.P == 1)
+        info->wrap_description = g_strdup_printf(
+            "tensor parallel %d%s x data parallel %d, placement %s; Megatron's DDP: gradients "
+            "all-reduced once per step, after the last micro-batch (%d per step)",
+            pp.T, pp.sp ? " with sequence parallelism" : "", pp.D, order, pp.m);
+    else
+        info->wrap_description = g_strdup_printf(
+            "pipeline %s: %d stage%s x %d chunk%s, %d..%d decoder layers per chunk, %d "
+            "micro-batches; "
+            "tensor parallel %d%s; data parallel %d; placement %s%s",
+            strat_pp_schedule_name(opt->pp_schedule), pp.P, pp.P == 1 ? "" : "s", pp.v,
+            pp.v == 1 ? "" : "s", pp.vs_first[1] - pp.vs_first[0],
+            pp.vs_first[pp.P * pp.v] - pp.vs_first[pp.P * pp.v - 1], pp.m, pp.T,
+            pp.sp ? " with sequence parallelism" : "", pp.D, order,
+            pp.fsdp ? "; FSDP gathers each layer once per step (reshard_after_forward off)" : "");
     g_free(order);
     g_array_free(pp.dp_ops, TRUE);
     g_free(pp.gather_op);

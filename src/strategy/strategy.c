@@ -204,14 +204,38 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
     info->layout = *layout;
     info->samples_per_step = model->training.micro_batch * (double)opt->grad_accum;
     info->tokens_per_step = info->samples_per_step * (model->token_input ? model->training.seq_len : 1);
-    if (layout->tp * layout->pp > 1)
+    /* A pipeline, and DDP with TP (Megatron's DDP), go to pp.c; FSDP x TP without a pipeline
+     * (2D) is FSDP on one TP rank's share of the model, with TP's exchanges added (tp.c). */
+    bool fsdp_2d = layout->pp == 1 && layout->tp > 1 && opt->kind == STRAT_FSDP;
+    if (layout->tp * layout->pp > 1 && !fsdp_2d)
         return strat_pp_generate(model, topo, opt, layout, info, error);
-    gen_init(&g, model, topo, opt, layout);
+    Model *share = fsdp_2d ? gen_tp_model(model, layout->tp, opt->sequence_parallel) : NULL;
+    gen_init(&g, share ? share : model, topo, opt, layout);
     ir_meta_set(g.sched, "model", model->name);
     ir_meta_set(g.sched, "topology", topo->name);
     ir_meta_set(g.sched, "strategy", opt->kind == STRAT_DDP ? "ddp" : strat_sharding_name(opt->sharding));
+    if (fsdp_2d) {
+        char *text = g_strdup_printf("%d", layout->tp);
+        ir_meta_set(g.sched, "tp", text);
+        g_free(text);
+        gen_tp_setup(&g, ir_group_add(g.sched, "tp", layout->tp, layout->stride[PAR_DIM_TP]));
+        /* the TP group works on one micro-batch together */
+        info->samples_per_step /= layout->tp;
+        info->tokens_per_step /= layout->tp;
+    }
     IrSchedule *s = opt->kind == STRAT_DDP ? strat_ddp_generate(&g, info, error)
                                            : strat_fsdp_generate(&g, info, error);
+    if (s && fsdp_2d) {
+        char *order = strat_order_name(opt->order);
+        char *text = g_strdup_printf(
+            "%s; tensor parallel %d%s x data parallel %d, placement %s", info->wrap_description,
+            layout->tp, g.tp.sp ? " with sequence parallelism" : "", layout->dp, order);
+        g_free(info->wrap_description);
+        info->wrap_description = text;
+        g_free(order);
+    }
+    gen_tp_clear(&g);
+    gen_tp_model_free(share);
     g_free(g.boundary);
     if (!s)
         ir_schedule_free(g.sched);

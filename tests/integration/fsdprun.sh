@@ -53,6 +53,60 @@ PY
 check "compare --trace: real ranks and simulated classes in one trace" grep -q 'sim: rank class' "$W/merged.json"
 check "compare --trace: real tracks" grep -q 'real: rank 3' "$W/merged.json"
 
+# Pipeline and tensor parallelism: the schedule's send/recv pairs and TP all-reduces run for real.
+# pipeline NAME NP STRATEGY M V [fsdpsim options]: tiny-gpt (4 layers, tied embeddings), tp 2 x pp 2
+pipeline() {
+    local name=$1 np=$2 strategy=$3 m=$4 v=$5
+    shift 5
+    "$FSDPSIM" -m "$MODEL" -t "$TOPO" --nodes 1 --gpus-per-node "$np" --strategy "$strategy" --tp 2 --pp 2 \
+        --micro-batches "$m" "$@" --emit-schedule "$W/$name.json" >/dev/null || return 1
+    "${MPIRUN[@]}" -np "$np" "$FSDPRUN" --schedule "$W/$name.json" --topology "$TOPO" --iters 2 --warmup 1 \
+        --trace "$W/$name-real.json" >"$W/out" 2>"$W/err" || { cat "$W/err" | sed 's/^/# /'; return 1; }
+    python3 - "$W/$name-real.json" "$np" "$m" "$v" <<'PY'
+import json, sys, collections
+d = json.load(open(sys.argv[1]))
+np_, m, v = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+P, T, L = 2, 2, 4
+D, iters = np_ // (T * P), d["otherData"]["iterations"]
+streams = {(e["pid"], e["tid"]): e["args"]["name"] for e in d["traceEvents"] if e["name"] == "thread_name"}
+count, sent = collections.Counter(), collections.Counter()
+for e in d["traceEvents"]:
+    if e["ph"] != "X":
+        continue
+    stream = streams[(e["pid"], e["tid"])]
+    count[(e["pid"] - 1, e["cat"], stream)] += 1
+    if e["cat"] in ("send", "recv"):
+        assert e["args"]["bytes"] > 0 or e["name"] == "embedding grad ready", e
+        sent[(e["pid"] - 1, e["cat"])] += e["args"]["bytes"]
+for rank in range(np_):
+    s = rank // (T * D)  # placement tp-dp-pp: a stage is T * D consecutive ranks
+    # virtual stage c * P + s sends its activations forward unless it is the last, receives
+    # them unless it is the first; gradients go the other way
+    fwd_send = m * sum(1 for c in range(v) if c * P + s < P * v - 1)
+    fwd_recv = m * sum(1 for c in range(v) if c * P + s > 0)
+    want = {("send", "pp:send_next"): fwd_send, ("recv", "pp:recv_prev"): fwd_recv,
+            ("send", "pp:send_prev"): fwd_recv, ("recv", "pp:recv_next"): fwd_send,
+            # tied embeddings: the first and last stage swap the word embedding's gradient,
+            # once the first stage (done last) has sent an empty "ready" message
+            ("send", "pp:embedding_send"): 2 if s == 0 else 1,
+            ("recv", "pp:embedding_recv"): 1 if s == 0 else 2}
+    for (cat, stream), n in want.items():
+        got = count[(rank, cat, stream)] / iters
+        assert got == n, (rank, cat, stream, got, n)
+    # TP: 2 all-reduces per layer in forward, 2 in backward, per micro-batch; the embedding's one
+    tp = count[(rank, "allreduce", "compute")] / iters
+    assert tp == m * (4 * L // P + (1 if s == 0 else 0)), (rank, tp)
+# what one stage sends, the other receives
+for rank in range(np_):
+    peer = (rank + T * D) % np_
+    assert sent[(rank, "send")] == sent[(peer, "recv")], (rank, peer)
+PY
+}
+check "fsdprun runs a tp 2 x pp 2 x dp 2 full_shard 1F1B schedule on 8 ranks: send/recv per stage" \
+    pipeline pp-1f1b 8 full 4 1
+check "fsdprun runs a tp 2 x pp 2 interleaved (2 chunks) DDP schedule on 4 ranks: send/recv per stage" \
+    pipeline pp-interleaved 4 ddp 4 2 --pp-schedule interleaved --virtual-stages 2
+
 "${MPIRUN[@]}" -np 4 "$FSDPRUN" --schedule "$W/nothing.json" --topology "$TOPO" >"$W/out" 2>"$W/err"
 rc=$?
 check "missing schedule: exit 2, one message naming the file" \

@@ -33,6 +33,15 @@ gpt3() { # STRATEGY: the issue's example, tp 8 across two 4-GPU nodes
 check "gpt3-175b tp8 pp8 ddp" gpt3 ddp
 check "gpt3-175b tp8 pp8 fsdp" gpt3 fsdp
 
+twod() { # FSDP x TP without a pipeline: FSDP's report, no pipeline section, the TP size in JSON
+    "$FSDPSIM" -m "$SRC/models/gpt.json" --tp 2 --strategy full_shard --nodes 1 >"$W/2d.txt" 2>"$W/err" || return 1
+    ! grep -q "^pipeline" "$W/2d.txt" && ! grep -q "reshard_after_forward off" "$W/2d.txt" || return 1
+    grep -q "tensor parallel 2 x data parallel 2" "$W/2d.txt" || return 1
+    "$FSDPSIM" -m "$SRC/models/gpt.json" --tp 2 --strategy full_shard --nodes 1 --json >"$W/2d.json" || return 1
+    [ "$(json_field "$W/2d.json" "d['tp']['size'], d['dp']['size'], 'pp' in d")" = "2 2 False" ]
+}
+check "fsdp x tp (2D): no pipeline section" twod
+
 identical() {
     local args=("${BASE[@]}" --tp 4 --pp 4 --pp-schedule interleaved --virtual-stages 2 --nodes 16 --sequence-parallel)
     "$FSDPSIM" "${args[@]}" >"$W/a" && "$FSDPSIM" "${args[@]}" >"$W/b" && cmp -s "$W/a" "$W/b"

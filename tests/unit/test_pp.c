@@ -262,6 +262,291 @@ static void test_tp_activations(void **state)
     run_end(&r);
 }
 
+/* Collectives of one kind on one process group family, per rank of class 0, optionally only
+ * those of one phase (-1: any). */
+typedef struct {
+    int count;
+    double bytes; /* the ops' own sizes (the unsharded tensor), summed */
+} CollCount;
+
+static CollCount coll_count(const Run *r, const char *group, IrCollKind kind, int phase)
+{
+    CollCount n = {0, 0};
+    const IrClass *c = r->sched->classes[0];
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        if (op->kind != IR_OP_COLL || op->u.coll.coll != kind || (phase >= 0 && op->phase != phase))
+            continue;
+        if (strcmp(r->sched->groups[op->u.coll.group].name, group) != 0)
+            continue;
+        n.count++;
+        n.bytes += (double)op->u.coll.bytes;
+    }
+    return n;
+}
+
+static const IrGroup *group_named(const Run *r, const char *name)
+{
+    for (int i = 0; i < r->sched->n_groups; i++)
+        if (strcmp(r->sched->groups[i].name, name) == 0)
+            return &r->sched->groups[i];
+    fail_msg("no process group %s", name);
+    return NULL;
+}
+
+/* GPT-2 on one node of 4 GPUs as FSDP; tp 2 gives 2D (FSDP over dp 2, TP over 2). */
+static void start_fsdp(Run *r, int nodes, int gpn, int tp, int pp, ShardingStrategy sharding, int m)
+{
+    char *path = src_path("models/gpt2.json");
+    start(r, path, nodes, gpn, tp, pp, m);
+    g_free(path);
+    r->opt.kind = STRAT_FSDP;
+    r->opt.sharding = sharding;
+}
+
+static void test_2d_fsdp_follows_fsdp(void **state)
+{
+    /* FSDP x TP without a pipeline is FSDP on one TP rank's share: the same collectives, in the
+     * same number, as pure FSDP over the same 2 data-parallel GPUs, each carrying half the unit */
+    ShardingStrategy kinds[2] = {SHARD_FULL_SHARD, SHARD_SHARD_GRAD_OP};
+    for (int k = 0; k < 2; k++) {
+        Run twod, pure;
+        start_fsdp(&twod, 1, 4, 2, 1, kinds[k], 1);
+        simulate(&twod, false);
+        start_fsdp(&pure, 1, 2, 1, 1, kinds[k], 1);
+        simulate(&pure, false);
+        int L = twod.model->layers, units = L + 1; /* a unit per block plus the root */
+        assert_int_equal(twod.info.n_units, units);
+        assert_int_equal(twod.sched->n_classes, 1);
+        assert_int_equal(twod.rep.n_stages, 0); /* no pipeline, no pipeline section */
+        CollCount ag = coll_count(&twod, "shard", IR_COLL_ALLGATHER, -1);
+        CollCount rs = coll_count(&twod, "shard", IR_COLL_REDUCE_SCATTER, -1);
+        CollCount ag1 = coll_count(&pure, "shard", IR_COLL_ALLGATHER, -1);
+        CollCount rs1 = coll_count(&pure, "shard", IR_COLL_REDUCE_SCATTER, -1);
+        /* full_shard reshards after forward and gathers again in backward (all but the root);
+         * shard_grad_op keeps the parameters from forward to backward */
+        assert_int_equal(ag.count, kinds[k] == SHARD_FULL_SHARD ? 2 * units - 1 : units);
+        assert_int_equal(rs.count, units);
+        assert_int_equal(ag.count, ag1.count);
+        assert_int_equal(rs.count, rs1.count);
+        /* every unit's parameters divided by tp (GPT-2's shapes split evenly over 2) */
+        assert_close(ag.bytes, ag1.bytes / 2, 1e-6);
+        assert_close(rs.bytes, rs1.bytes / 2, 1e-6);
+        assert_close((double)twod.info.padded_params, (double)pure.model->params / 2, 1e-6);
+        /* the groups: shard over the dp dimension (every 2nd rank under tp-dp-pp), TP inside */
+        assert_int_equal(group_named(&twod, "shard")->size, 2);
+        assert_int_equal(group_named(&twod, "shard")->stride, 2);
+        assert_int_equal(group_named(&twod, "tp")->stride, 1);
+        /* a GPU of the TP pair works on half the tokens of one data-parallel replica */
+        assert_close(twod.info.tokens_per_step, pure.info.tokens_per_step / 2, 1e-12);
+        run_end(&twod);
+        run_end(&pure);
+    }
+}
+
+static void test_2d_tp_exchanges_per_layer(void **state)
+{
+    /* Megatron: per layer 2 all-reduces in forward (after the row-parallel attention projection
+     * and MLP) and 2 in backward (the column-parallel layers' input gradients), plus the
+     * vocabulary-parallel embedding's one; with sequence parallelism an all-gather and a
+     * reduce-scatter in place of each; recompute adds the forward's exchanges to backward */
+    for (int variant = 0; variant < 4; variant++) {
+        bool sp = variant == 1, ckpt = variant == 2;
+        int m = variant == 3 ? 2 : 1;
+        Run r;
+        start_fsdp(&r, 1, 4, 2, 1, SHARD_FULL_SHARD, m);
+        r.opt.sequence_parallel = sp;
+        r.opt.activation_checkpointing = ckpt;
+        simulate(&r, false);
+        int L = r.model->layers, units = L + 1;
+        double X =
+            (double)r.model->training.seq_len * r.model->training.micro_batch * r.model->hidden * 2;
+        if (!sp) {
+            CollCount f = coll_count(&r, "tp", IR_COLL_ALLREDUCE, IR_PHASE_FORWARD);
+            CollCount b = coll_count(&r, "tp", IR_COLL_ALLREDUCE, IR_PHASE_BACKWARD);
+            assert_int_equal(f.count, m * (2 * L + 1));
+            assert_int_equal(b.count, m * (ckpt ? 4 * L : 2 * L));
+            assert_close(f.bytes, f.count * X, 1e-12);
+            assert_int_equal(coll_count(&r, "tp", IR_COLL_ALLGATHER, -1).count, 0);
+        } else {
+            assert_int_equal(coll_count(&r, "tp", IR_COLL_ALLGATHER, IR_PHASE_FORWARD).count,
+                             2 * L);
+            assert_int_equal(coll_count(&r, "tp", IR_COLL_REDUCE_SCATTER, IR_PHASE_FORWARD).count,
+                             2 * L + 1);
+            assert_int_equal(coll_count(&r, "tp", IR_COLL_ALLGATHER, IR_PHASE_BACKWARD).count,
+                             2 * L);
+            assert_int_equal(coll_count(&r, "tp", IR_COLL_REDUCE_SCATTER, IR_PHASE_BACKWARD).count,
+                             2 * L);
+            assert_int_equal(coll_count(&r, "tp", IR_COLL_ALLREDUCE, -1).count, 0);
+        }
+        /* gradient accumulation: FSDP without no_sync() gathers and reduce-scatters every
+         * micro-batch, as pure FSDP does */
+        assert_int_equal(coll_count(&r, "shard", IR_COLL_ALLGATHER, -1).count, m * (2 * units - 1));
+        assert_int_equal(coll_count(&r, "shard", IR_COLL_REDUCE_SCATTER, -1).count, m * units);
+        run_end(&r);
+    }
+}
+
+static void test_2d_state_memory(void **state)
+{
+    /* mixed-precision Adam: 16 bytes per parameter of the TP share, divided by the shard group */
+    Run r;
+    start_fsdp(&r, 1, 4, 2, 1, SHARD_FULL_SHARD, 1);
+    simulate(&r, false);
+    const IrClass *c = r.sched->classes[0];
+    double state_bytes = 0;
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        const char *buf = op->kind == IR_OP_ALLOC ? ir_class_string(c, op->u.mem.buffer) : "";
+        if (g_str_has_prefix(buf, "params_shard") || g_str_has_prefix(buf, "optimizer_state") ||
+            g_str_has_prefix(buf, "grad_shard:"))
+            state_bytes += (double)op->u.mem.bytes;
+    }
+    assert_close(state_bytes, 16.0 * r.model->params / (2 * 2), 1e-6);
+    run_end(&r);
+}
+
+static double activation_allocs(const Run *r)
+{
+    const IrClass *c = r->sched->classes[0];
+    double total = 0;
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        if (op->kind == IR_OP_ALLOC && op->u.mem.category == IR_MEM_ACTIVATIONS)
+            total += (double)op->u.mem.bytes;
+    }
+    return total;
+}
+
+static void test_2d_activations(void **state)
+{
+    /* the 2D generator (fsdp.c on the TP share) keeps Korthikanti's activations exactly as the
+     * Megatron generator (pp.c) does: sbh(10 + 24/t) per layer, 34sbh/t with sequence
+     * parallelism, and under checkpointing the layer input (2sbh, /t with SP) plus one layer's
+     * recompute */
+    for (int variant = 0; variant < 3; variant++) {
+        Run twod, megatron;
+        start_fsdp(&twod, 1, 4, 2, 1, SHARD_FULL_SHARD, 1);
+        char *path = src_path("models/gpt2.json");
+        start(&megatron, path, 1, 4, 2, 1, 1); /* DDP x TP: pp.c */
+        g_free(path);
+        twod.opt.sequence_parallel = megatron.opt.sequence_parallel = variant == 1;
+        twod.opt.activation_checkpointing = megatron.opt.activation_checkpointing = variant == 2;
+        simulate(&twod, false);
+        simulate(&megatron, false);
+        assert_true(activation_allocs(&twod) > 0);
+        assert_close(activation_allocs(&twod), activation_allocs(&megatron), 1e-6);
+        run_end(&twod);
+        run_end(&megatron);
+    }
+}
+
+static void test_hybrid_with_pipeline(void **state)
+{
+    /* 4 nodes x 4 GPUs, tp 2 x pp 2 x dp 4 (tp-dp-pp): hybrid shard groups are the dp peers
+     * inside a node (gpus_per_node / tp = 2), replicas across nodes; a stage's ranks never mix
+     * with another stage's or another TP rank's */
+    Run r;
+    start_fsdp(&r, 4, 4, 2, 2, SHARD_HYBRID_SHARD, 8);
+    simulate(&r, false);
+    assert_int_equal(r.layout.dp, 4);
+    assert_int_equal(r.layout.shard_size, 2);
+    assert_int_equal(r.layout.replicate_size, 2);
+    assert_int_equal(r.rep.n_stages, 2);
+    const IrGroup *shard = group_named(&r, "dp_shard"), *rep = group_named(&r, "dp_replicate");
+    int members[4];
+    ir_group_members(r.sched, shard, 0, members);
+    assert_int_equal(shard->size, 2);
+    assert_int_equal(members[0], 0);
+    assert_int_equal(members[1], 2); /* same node, same TP rank, same stage */
+    ir_group_members(r.sched, rep, 0, members);
+    assert_int_equal(rep->size, 2);
+    assert_int_equal(members[1], 4);              /* the next node */
+    ir_group_members(r.sched, shard, 9, members); /* stage 1 starts at rank tp * dp = 8 */
+    assert_int_equal(members[0], 9);
+    assert_int_equal(members[1], 11);
+    /* per stage (6 of GPT-2's 12 layers): each layer gathered once per step, reduce-scattered
+     * in the shard group after its last micro-batch, the shard all-reduced over the replicas */
+    int per_stage = r.model->layers / 2;
+    CollCount ag = coll_count(&r, "dp_shard", IR_COLL_ALLGATHER, -1);
+    CollCount rs = coll_count(&r, "dp_shard", IR_COLL_REDUCE_SCATTER, -1);
+    CollCount ar = coll_count(&r, "dp_replicate", IR_COLL_ALLREDUCE, -1);
+    assert_int_equal(ag.count, per_stage);
+    assert_int_equal(rs.count, per_stage);
+    assert_int_equal(ar.count, per_stage);
+    assert_close(ar.bytes, rs.bytes / 2, 1e-12);
+    run_end(&r);
+
+    /* --shard-group-size 4: the whole dp dimension of a stage, across two nodes: no replicas */
+    start_fsdp(&r, 4, 4, 2, 2, SHARD_HYBRID_SHARD, 8);
+    r.opt.shard_group_size = 4;
+    simulate(&r, false);
+    assert_int_equal(r.layout.shard_size, 4);
+    assert_int_equal(r.layout.replicate_size, 1);
+    ir_group_members(r.sched, group_named(&r, "dp"), 0, members);
+    assert_int_equal(members[3], 6);
+    assert_int_equal(coll_count(&r, "dp", IR_COLL_ALLREDUCE, -1).count, 0);
+    assert_int_equal(coll_count(&r, "dp", IR_COLL_REDUCE_SCATTER, -1).count, per_stage);
+    run_end(&r);
+
+    /* 3 does not divide the 4 data-parallel GPUs */
+    GError *error = NULL;
+    start_fsdp(&r, 4, 4, 2, 2, SHARD_HYBRID_SHARD, 8);
+    r.opt.shard_group_size = 3;
+    assert_false(strat_layout_make(&r.opt, 4, 4, &r.layout, &error));
+    assert_true(g_error_matches(error, FSD_ERROR, FSD_ERROR_INPUT));
+    assert_non_null(strstr(error->message, "4 data-parallel GPUs"));
+    g_clear_error(&error);
+    model_free(r.model);
+    hw_topology_free(r.topo);
+}
+
+static void test_2d_hybrid(void **state)
+{
+    /* 2D hybrid: shard groups of gpus_per_node / tp = 2 inside a node, replicas across the 2
+     * nodes, each unit's shard all-reduced over them after its reduce-scatter */
+    Run r;
+    start_fsdp(&r, 2, 4, 2, 1, SHARD_HYBRID_SHARD, 1);
+    simulate(&r, false);
+    int units = r.model->layers + 1;
+    assert_int_equal(group_named(&r, "shard")->stride, 2);
+    assert_int_equal(group_named(&r, "replicate")->stride, 4);
+    assert_int_equal(coll_count(&r, "shard", IR_COLL_ALLGATHER, -1).count, 2 * units - 1);
+    CollCount rs = coll_count(&r, "shard", IR_COLL_REDUCE_SCATTER, -1);
+    CollCount ar = coll_count(&r, "replicate", IR_COLL_ALLREDUCE, -1);
+    assert_int_equal(rs.count, units);
+    assert_int_equal(ar.count, units);
+    assert_close(ar.bytes, rs.bytes / 2, 1e-12);
+    run_end(&r);
+}
+
+static void test_tied_embedding_after_flush(void **state)
+{
+    /* Megatron all-reduces the tied embedding's gradient after the pipeline flush: the last
+     * stage's copy leaves only once the first stage has finished its last backward */
+    Run r;
+    start(&r, uniform_path, 1, 4, 1, 2, 4);
+    simulate(&r, false);
+    assert_int_equal(r.sched->n_classes, 2);
+    int64_t first_done = 0, last_sends = -1;
+    for (int ci = 0; ci < 2; ci++) {
+        const IrClass *c = r.sched->classes[ci];
+        int stage = r.info.class_stage[ci];
+        for (int i = 0; i < ir_class_n_ops(c); i++) {
+            const IrOp *op = ir_op(c, i);
+            const char *name = ir_class_string(c, op->name);
+            if (stage == 0 && op->kind == IR_OP_COMPUTE && op->phase == IR_PHASE_BACKWARD)
+                first_done = MAX(first_done, r.sim->classes[ci].end_ns[i]);
+            if (stage == 1 && op->kind == IR_OP_SEND && strcmp(name, "embedding grad") == 0) {
+                assert_true(op->u.p2p.bytes > 0);
+                last_sends = r.sim->classes[ci].start_ns[i];
+            }
+        }
+    }
+    assert_true(first_done > 0 && last_sends >= first_done);
+    run_end(&r);
+}
+
 static void test_placement_classes(void **state)
 {
     /* tp-pp-dp: a stage's ranks are not one progression: one class per TP rank, same result */
@@ -320,6 +605,13 @@ int main(void)
         cmocka_unit_test(test_recompute_flops),
         cmocka_unit_test(test_tp_volume),
         cmocka_unit_test(test_tp_activations),
+        cmocka_unit_test(test_2d_fsdp_follows_fsdp),
+        cmocka_unit_test(test_2d_tp_exchanges_per_layer),
+        cmocka_unit_test(test_2d_state_memory),
+        cmocka_unit_test(test_2d_activations),
+        cmocka_unit_test(test_hybrid_with_pipeline),
+        cmocka_unit_test(test_2d_hybrid),
+        cmocka_unit_test(test_tied_embedding_after_flush),
         cmocka_unit_test(test_placement_classes),
         cmocka_unit_test(test_errors),
     };

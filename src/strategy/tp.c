@@ -1,0 +1,174 @@
+/* tp: Megatron tensor parallelism as the data-parallel generators see it (FSDP x TP, "2D", with
+ * pp = 1), and the scaling rules pp.c shares.
+ *
+ * PyTorch's 2D recipe (pytorch/examples distributed/tensor_parallelism/fsdp_tp_example.py, the
+ * "Large Scale Transformer model training with Tensor Parallel" tutorial): a (dp, tp) device
+ * mesh, parallelize_module() with ColwiseParallel/RowwiseParallel on the tp mesh inside a node,
+ * then FSDP over the dp mesh. FSDP then shards each TP rank's local share of a unit: its
+ * all-gathers and reduce-scatters move the unit's parameters divided by t, over the dp group,
+ * with FSDP's own semantics (reshard after forward for FULL_SHARD, gradients reduced every
+ * micro-batch unless no_sync()). So the FSDP generator runs unchanged on a model in which every
+ * leaf holds one TP rank's share (gen_tp_model), and the compute of each decoder layer gets the
+ * TP exchanges of tp_compute below.
+ *
+ * Scaling per TP rank (Shoeybi et al. 2019; Korthikanti et al. 2022, flash attention, no
+ * 5as/h term): GEMM FLOPs and parameters / t (vocabulary-parallel embedding and output layer
+ * too); a layer's saved activations sbh(10 + 24/t) instead of 34sbh, or 34sbh/t with sequence
+ * parallelism; the checkpointed layer input 2sbh, /t with sequence parallelism; the output
+ * layer's activations / t (vocabulary-parallel cross-entropy). */
+#include "gen.h"
+
+#include <string.h>
+
+GenTpScale gen_tp_scale(int t, bool sp, GenTpRegion region)
+{
+    double inv = 1.0 / t;
+    switch (region) {
+    case GEN_TP_BLOCK:
+        return (GenTpScale){inv, sp ? inv : (10 + 24 * inv) / 34, sp ? inv : 1, inv};
+    case GEN_TP_PRE:
+        return (GenTpScale){inv, sp ? inv : 1, 1, inv};
+    case GEN_TP_POST:
+    default:
+        return (GenTpScale){inv, inv, 1, inv};
+    }
+}
+
+GenTpRegion *gen_tp_regions(const Model *model)
+{
+    GenTpRegion *region = g_new(GenTpRegion, MAX(model->n_modules, 1));
+    bool seen_block = false;
+    for (int i = 0; i < model->n_modules; i++) {
+        int parent = model->modules[i].parent;
+        bool in_block =
+            model->modules[i].is_block || (parent >= 0 && region[parent] == GEN_TP_BLOCK);
+        seen_block |= in_block;
+        region[i] = in_block ? GEN_TP_BLOCK : seen_block ? GEN_TP_POST : GEN_TP_PRE;
+    }
+    return region;
+}
+
+/* Scales the saved activations of one block's leaves: the first saving leaf (the layer input
+ * that checkpointing keeps) by `input`, the others so that the block's total scales by `act`. */
+static void scale_block_saved(Model *copy, const Model *model, int block, const GenTpScale *s)
+{
+    /* the block's subtree: it and the modules after it that are deeper (pre-order) */
+    int end = block + 1;
+    while (end < model->n_modules && model->modules[end].depth > model->modules[block].depth)
+        end++;
+    double total = 0, first = 0;
+    int first_leaf = -1;
+    for (int i = block; i < end; i++) {
+        const ModelModule *m = &model->modules[i];
+        if (m->first_child >= 0)
+            continue;
+        total += m->saved_bytes;
+        if (first_leaf < 0 && m->saved_bytes > 0)
+            first = m->saved_bytes, first_leaf = i;
+    }
+    if (first_leaf < 0)
+        return;
+    double rest = total - first;
+    double rest_scale = rest > 0 ? MAX(0, (s->act * total - s->input * first) / rest) : 0;
+    for (int i = block; i < end; i++) {
+        ModelModule *m = &copy->modules[i];
+        if (m->first_child < 0)
+            m->saved_bytes *= i == first_leaf ? s->input : rest_scale;
+    }
+}
+
+Model *gen_tp_model(const Model *model, int t, bool sp)
+{
+    Model *copy = g_new(Model, 1);
+    *copy = *model; /* names and strings stay the model's; only the modules are new */
+    copy->modules = g_memdup2(model->modules, sizeof(ModelModule) * (size_t)model->n_modules);
+    GenTpRegion *region = gen_tp_regions(model);
+    copy->params = 0;
+    for (int i = 0; i < model->n_modules; i++) {
+        ModelModule *m = &copy->modules[i];
+        GenTpScale s = gen_tp_scale(t, sp, region[i]);
+        /* a rank's share of a split tensor, rounded up: FlatParameters hold whole elements */
+        m->params = (m->params + (uint64_t)t - 1) / (uint64_t)t;
+        copy->params += m->params;
+        m->flops_fwd *= s.flops;
+        m->mem_bytes_fwd *= s.act;
+        if (region[i] != GEN_TP_BLOCK)
+            m->saved_bytes *= s.act;
+    }
+    for (int i = 0; i < model->n_modules; i++) {
+        int parent = model->modules[i].parent;
+        if (model->modules[i].is_block && (parent < 0 || region[parent] != GEN_TP_BLOCK)) {
+            GenTpScale s = gen_tp_scale(t, sp, GEN_TP_BLOCK);
+            scale_block_saved(copy, model, i, &s);
+        }
+    }
+    g_free(region);
+    return copy;
+}
+
+void gen_tp_model_free(Model *copy)
+{
+    if (!copy)
+        return;
+    g_free(copy->modules);
+    g_free(copy);
+}
+
+void gen_tp_setup(Gen *g, int group)
+{
+    g->tp.size = g->layout->tp;
+    g->tp.sp = g->opt->sequence_parallel && g->tp.size > 1;
+    g->tp.group = group;
+    g->tp.region = gen_tp_regions(g->model);
+    /* one exchange: the s*b*h activations of a micro-batch (the full tensor before any split) */
+    g->tp.bytes = (double)g->model->training.seq_len * g->model->hidden * g->act_bytes * g->mb;
+}
+
+void gen_tp_clear(Gen *g)
+{
+    g_free(g->tp.region);
+    g->tp.region = NULL;
+}
+
+/* One TP exchange on the compute stream, blocking it as Megatron's are: an all-reduce, or with
+ * sequence parallelism a reduce-scatter (`scatter`) or an all-gather of the same tensor. */
+static int exchange(Gen *g, IrPhase phase, bool scatter, const char *what, int dep)
+{
+    IrCollKind kind = !g->tp.sp ? IR_COLL_ALLREDUCE
+                      : scatter ? IR_COLL_REDUCE_SCATTER
+                                : IR_COLL_ALLGATHER;
+    char *name = g_strdup_printf("tp %s %s", ir_coll_kind_name(kind), what);
+    int op = gen_coll(g, g->compute, kind, g->tp.group, g->tp.bytes, g->compute_dtype, phase, name,
+                      &dep, 1);
+    g_free(name);
+    return op;
+}
+
+int gen_tp_compute(Gen *g, int leaf, IrPhase phase, bool forward, double flops, double bytes,
+                   double model_flops, int kernels, const char *name, const int *deps, int n_deps)
+{
+    GenTpRegion region = g->tp.region[leaf];
+    if (region != GEN_TP_BLOCK) {
+        int op = gen_compute(g, phase, flops, bytes, model_flops, kernels, name, deps, n_deps);
+        /* vocabulary-parallel embedding: partial sums all-reduced (reduce-scattered with SP) */
+        if (region == GEN_TP_PRE && forward)
+            op = exchange(g, phase, true, "embedding", op);
+        return op;
+    }
+    /* A decoder layer in two halves, attention and MLP. Forward: an exchange after each
+     * row-parallel GEMM (with SP also an all-gather before each column-parallel one); backward
+     * the same for the input gradients of the column-parallel GEMMs. */
+    int dep = -1;
+    for (int half = 0; half < 2; half++) {
+        if (g->tp.sp)
+            dep = exchange(g, phase, false, name, dep);
+        int all[9], n = 0;
+        for (int i = 0; half == 0 && i < n_deps && n < 8; i++)
+            all[n++] = deps[i];
+        all[n++] = dep;
+        dep = gen_compute(g, phase, flops / 2, bytes / 2, model_flops / 2, MAX(1, kernels / 2),
+                          name, all, n);
+        dep = exchange(g, phase, true, name, dep);
+    }
+    return dep;
+}
