@@ -2,11 +2,11 @@
  * (never with the workloads whose error is reported) and writes a topology file that fsdpsim reads:
  *   - ping-pong of 8 B between two ranks of one node and between two nodes: half the round trip
  *     is the latency;
- *   - a bidirectional exchange of 1 MiB and 4 MiB between those ranks, both directions at once as
- *     a ring step uses a link: the bandwidth is the slope (4 - 1 MiB) / (t4 - t1), so the
- *     per-message overhead stays in the latency (used inside a node);
+ *   - a bidirectional exchange of 1, 2, 4 and 8 MiB between those ranks, both directions at once
+ *     as a ring step uses a link: the bandwidth is the least-squares slope, so the per-message
+ *     overhead stays in the latency (used inside a node);
  *   - a ring allreduce sweep over all ranks (nccl-tests' columns): across nodes, the bus
- *     bandwidth of its slope between 4 and 16 MiB is the NIC bandwidth, the link as rings use it;
+ *     bandwidth of its slope over 1, 4 and 16 MiB is the NIC bandwidth, the link as rings use it;
  *   - single-threaded sgemm (256^3 tiles, OpenBLAS) on every rank at once: the compute rate;
  *   - memcpy of 64 MiB: the memory bandwidth; the overshoot of a 10 us clock_nanosleep: the
  *     executor's per-op overhead, written as the launch overhead.
@@ -86,6 +86,25 @@ static double exchange_s(int a, int b, size_t bytes, bool bidirectional, int rep
     return m;
 }
 
+/* Bytes per second of the least-squares line through (bytes, seconds), so that the per-message
+ * overhead stays in the intercept. On a loaded machine the times can be noisy enough that the
+ * slope is not positive, or so flat that it would claim an absurd bandwidth (once, a two-point
+ * slope gave 3 PB/s): then the effective rate of the largest size (its latency included, so a
+ * lower bound) is the honest figure. */
+static double slope_Bps(const double *bytes, const double *t, int n)
+{
+    double mb = 0, mt = 0, cov = 0, var = 0;
+    for (int i = 0; i < n; i++)
+        mb += bytes[i] / n, mt += t[i] / n;
+    for (int i = 0; i < n; i++)
+        cov += (bytes[i] - mb) * (t[i] - mt), var += (bytes[i] - mb) * (bytes[i] - mb);
+    double effective = bytes[n - 1] / t[n - 1];
+    if (!(cov > 0) || !(var > 0))
+        return effective;
+    double Bps = var / cov;
+    return Bps > 4 * effective ? effective : Bps;
+}
+
 typedef struct {
     double latency_s, Bps;
 } LinkFit;
@@ -94,9 +113,12 @@ static LinkFit measure_link(int a, int b, int poll_us)
 {
     LinkFit f;
     f.latency_s = exchange_s(a, b, 8, false, 50, poll_us);
-    double t1 = exchange_s(a, b, (size_t)MiB, true, 5, poll_us);
-    double t4 = exchange_s(a, b, (size_t)(4 * MiB), true, 5, poll_us);
-    f.Bps = 3 * MiB / MAX(t4 - t1, 1e-9);
+    double bytes[4], t[4];
+    for (int i = 0; i < 4; i++) {
+        bytes[i] = (double)(1 << i) * MiB;
+        t[i] = exchange_s(a, b, (size_t)bytes[i], true, 5, poll_us);
+    }
+    f.Bps = slope_Bps(bytes, t, 4);
     return f;
 }
 
@@ -144,11 +166,11 @@ static double sleep_overshoot_s(void)
     return median(v, 200);
 }
 
-/* Returns the bus bandwidth of the slope between 4 and 16 MiB: busbw factor x 12 MiB / (t16 - t4).
- */
+/* Returns the bus bandwidth of the slope over 1, 4 and 16 MiB (slope_Bps x the busbw factor). */
 static double allreduce_sweep(int rank, int world, int poll_us)
 {
-    double t4 = 0, t16 = 0;
+    double fit_bytes[3], fit_t[3];
+    int nfit = 0;
     if (rank == 0)
         printf("# ring allreduce over %d ranks\n"
                "#%12s %12s %10s %10s\n",
@@ -166,16 +188,14 @@ static double allreduce_sweep(int rank, int world, int poll_us)
                 t[r - 1] = (double)(run_now_ns() - t0) * 1e-9;
         }
         double s = median(t, 3), algbw = (double)bytes / s / 1e9;
-        if (bytes == (size_t)(4 * MiB))
-            t4 = s;
-        if (bytes == (size_t)(16 * MiB))
-            t16 = s;
+        if (bytes >= (size_t)MiB && nfit < 3)
+            fit_bytes[nfit] = (double)bytes, fit_t[nfit++] = s;
         if (rank == 0)
             printf(" %12zu %12.1f %10.4f %10.4f\n", bytes, s * 1e6, algbw,
                    algbw * 2.0 * (world - 1) / world);
         g_free(buf), g_free(scratch);
     }
-    return 2.0 * (world - 1) / world * 12 * MiB / MAX(t16 - t4, 1e-9);
+    return 2.0 * (world - 1) / world * slope_Bps(fit_bytes, fit_t, nfit);
 }
 
 static cJSON *sourced(cJSON *obj, const char *key, double value, const char *source)
@@ -277,8 +297,9 @@ bool run_calibrate(const char *file, const char *name, int poll_us, GError **err
     cJSON *node = cJSON_AddObjectToObject(root, "node");
     sourced(node, "gpus", local_size, cmd);
     cJSON_AddStringToObject(node, "gpu_link", "shm");
-    src = g_strdup_printf("%s: ranks 0 and 1, bidirectional exchange, slope between 1 and 4 MiB",
-                          cmd);
+    src = g_strdup_printf(
+        "%s: ranks 0 and 1, bidirectional exchange, least-squares slope over 1, 2, 4 and 8 MiB",
+        cmd);
     sourced(node, "gpu_link_GBps", local_size > 1 ? MAX(intra.Bps / 1e9, 0.1) : 1.0,
             local_size > 1 ? src : "not measured: one rank per node");
     g_free(src);
@@ -294,8 +315,8 @@ bool run_calibrate(const char *file, const char *name, int poll_us, GError **err
          * between two ranks reaches less (in the source string), likely TCP slow start after idle.
          */
         src = g_strdup_printf(
-            "%s: ring allreduce sweep over all ranks, bus bandwidth of the slope between 4 and "
-            "16 MiB (a lone bidirectional exchange between nodes reached %.3f GB/s)",
+            "%s: ring allreduce sweep over all ranks, bus bandwidth of the least-squares slope "
+            "over 1, 4 and 16 MiB (a lone bidirectional exchange between nodes reached %.3f GB/s)",
             cmd, inter.Bps / 1e9);
         sourced(node, "nic_GBps", MAX(ring_busbw / 1e9, 0.01), src);
         g_free(src);
