@@ -14,10 +14,13 @@ typedef struct {
 
 static const Subcommand subcommands[] = {
     {"collective", cli_collective, "an nccl-tests sweep of one collective, simulated"},
-    {"scale", cli_scale, "scaling study over node counts and strategies: table, CSV, figures, report"},
-    {"compare-traces", cli_compare_traces, "real against simulated from two Chrome traces: table and figures"},
-    {"validate", cli_validate, "calibrate, simulate and run a job for real on an emulated cluster; print the error"},
-    {"compare", cli_compare, "real run (fsdprun trace) beside the simulated one: step time, error per op kind"},
+    {"scale", cli_scale,
+     "scaling study over node counts and strategies: table, CSV, figures, report"},
+    {"validate", cli_validate,
+     "calibrate, simulate and run a job for real on an emulated cluster; print the error"},
+    {"compare", cli_compare,
+     "real run (fsdprun or profiler trace) beside the simulated one: step time, error per op kind, "
+     "figures"},
     {NULL, NULL, NULL},
 };
 
@@ -52,7 +55,8 @@ int main(int argc, char **argv)
         GString *names = g_string_new(NULL);
         for (const Subcommand *c = subcommands; c->name; c++)
             g_string_append_printf(names, "%s%s", names->len ? ", " : "", c->name);
-        fprintf(stderr, "fsdpsim: unknown subcommand '%s': expected %s%sor options (see fsdpsim --help)\n",
+        fprintf(stderr,
+                "fsdpsim: unknown subcommand '%s': expected %s%sor options (see fsdpsim --help)\n",
                 argv[1], names->str, names->len ? ", " : "");
         g_string_free(names, TRUE);
         return 2;
