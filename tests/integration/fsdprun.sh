@@ -81,6 +81,10 @@ check "world mismatch: exit 2, field 'world'" \
 "${MPIRUN[@]}" -np 1 "$FSDPRUN" --schedule "$W/s.json" --topology "$TOPO" --mode fast >"$W/out" 2>"$W/err"
 rc=$?
 check "bad --mode: exit 2" test $rc -eq 2 -a "$(grep -c "option --mode: expected emulate or gemm, got 'fast'" "$W/err")" -eq 1
+"${MPIRUN[@]}" -np 1 "$FSDPRUN" --schedule "$W/s.json" --topology "$TOPO" --backend nccl >"$W/out" 2>"$W/err"
+rc=$?
+check "--backend nccl in fsdprun: exit 2, pointing to fsdprun-nccl" \
+    test $rc -eq 2 -a "$(grep -c "option --backend: nccl is in fsdprun-nccl" "$W/err")" -eq 1
 "$FSDPSIM" compare --sim "$W/sim.json" >"$W/out" 2>"$W/err"
 rc=$?
 check "compare without --real: exit 2" test $rc -eq 2 -a "$(grep -c 'option --real: expected' "$W/err")" -eq 1
