@@ -88,7 +88,8 @@ struct RunBackend {
     void (*run)(RunBackend *be, void *stream_state, const RunProgram *p, int i, int64_t start_ns);
     /* Around each iteration (NULL: nothing). iter_end runs after every stream thread has
      * returned; a backend that times ops on the device waits for them there and overwrites
-     * their start_ns/end_ns (ns since the iteration's start, the barrier's exit). */
+     * their start_ns/end_ns (ns since the iteration's start, the barrier's exit). A failure
+     * (false) aborts the job with the error's message. */
     bool (*iter_begin)(RunBackend *be, const RunProgram *p, GError **error);
     bool (*iter_end)(RunBackend *be, const RunProgram *p, int64_t *start_ns, int64_t *end_ns,
                      GError **error);

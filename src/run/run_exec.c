@@ -194,6 +194,14 @@ static void *watchdog_main(void *arg)
     return NULL;
 }
 
+/* A failure in the middle of an iteration: the other ranks would wait for this one forever. */
+static void abort_job(int rank, const GError *error)
+{
+    fprintf(stderr, "fsdprun: rank %d: %s; aborting the job\n", rank, error->message);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+}
+
 void run_times_free(RunTimes *t)
 {
     g_free(t->start_ns);
@@ -270,18 +278,14 @@ bool run_execute(const IrSchedule *s, const HwTopology *topo, const RunOptions *
         x.t0_ns = run_now_ns();
         atomic_store(&x.last_progress_ns, x.t0_ns);
         atomic_store(&x.phase, it);
-        if (be->iter_begin && !be->iter_begin(be, &x.prog, error)) {
-            ok = false;
-            break;
-        }
+        if (be->iter_begin && !be->iter_begin(be, &x.prog, error))
+            abort_job(rank, *error);
         for (int k = 0; k < x.c->n_streams; k++)
             pthread_create(&threads[k], NULL, stream_main, &x.streams[k]);
         for (int k = 0; k < x.c->n_streams; k++)
             pthread_join(threads[k], NULL);
-        if (be->iter_end && !be->iter_end(be, &x.prog, x.start_ns, x.end_ns, error)) {
-            ok = false;
-            break;
-        }
+        if (be->iter_end && !be->iter_end(be, &x.prog, x.start_ns, x.end_ns, error))
+            abort_job(rank, *error);
         int m = it - opt->warmup;
         if (m >= 0) {
             memcpy(&times->start_ns[(size_t)m * x.n_ops], x.start_ns, sizeof(int64_t) * x.n_ops);
