@@ -52,6 +52,11 @@ int main(int argc, char **argv)
             g_free(prog);
             return status;
         }
+        if (strcmp(argv[1], "compare-traces") == 0) { /* merged into compare (issue 4) */
+            fprintf(stderr, "fsdpsim: compare-traces is now compare: fsdpsim compare --real REAL "
+                            "--sim SIM --plot DIR\n");
+            return 2;
+        }
         GString *names = g_string_new(NULL);
         for (const Subcommand *c = subcommands; c->name; c++)
             g_string_append_printf(names, "%s%s", names->len ? ", " : "", c->name);

@@ -166,10 +166,12 @@ static int validate(ValidateCli *v, GError **error)
     }
     if (ok && v->plot_dir) {
         fflush(stdout);
-        char *what = cmp_title(&r);
-        char *title = g_strdup_printf("%s, emulated links %s", what ? what : "validate", bw);
+        char *model = g_path_get_basename(v->model ? v->model : model_default);
+        char *title =
+            g_strdup_printf("%s, %s, %d emulated nodes x %d ranks, links %s", model,
+                            v->strategy ? v->strategy : "fsdp", v->nodes, v->gpus_per_node, bw);
         ok = cli_compare_plot(&r, v->plot_dir, v->formats, title, real_trace, sim_trace, error);
-        g_free(what), g_free(title);
+        g_free(model), g_free(title);
     }
     cmp_clear(&r);
     g_free(workdir);

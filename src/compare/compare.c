@@ -305,8 +305,10 @@ char *cmp_title(const CmpResult *r)
     GString *t = g_string_new(NULL);
     for (size_t k = 0; k < G_N_ELEMENTS(keys); k++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(other, keys[k]);
+        /* a title is one line of a figure: long names are cut */
         if (cJSON_IsString(v))
-            g_string_append_printf(t, "%s%s", t->len ? ", " : "", v->valuestring);
+            g_string_append_printf(t, "%s%.40s%s", t->len ? ", " : "", v->valuestring,
+                                   strlen(v->valuestring) > 40 ? "..." : "");
     }
     if (!t->len)
         return g_string_free(t, TRUE);

@@ -230,7 +230,10 @@ t_compare_bad_input() {
     fsd compare --sim "$W/ok.json"
     expect_input_error "--real" "required" || return 1
     fsd compare --real "$W/ok.json" --sim "$W/ok.json" --plot "$W/nope" --plot-format gif
-    expect_input_error "--plot-format" '"gif"'
+    expect_input_error "--plot-format" '"gif"' || return 1
+    # the old command name says where it went
+    fsd compare-traces --real "$W/ok.json" --simulated "$W/ok.json"
+    expect_input_error "compare-traces is now compare" "--plot DIR"
 }
 
 t_progress_only_on_a_terminal() {
