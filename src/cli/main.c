@@ -14,10 +14,13 @@ typedef struct {
 
 static const Subcommand subcommands[] = {
     {"collective", cli_collective, "an nccl-tests sweep of one collective, simulated"},
-    {"scale", cli_scale, "scaling study over node counts and strategies: table, CSV, figures, report"},
-    {"compare-traces", cli_compare_traces, "real against simulated from two Chrome traces: table and figures"},
-    {"validate", cli_validate, "calibrate, simulate and run a job for real on an emulated cluster; print the error"},
-    {"compare", cli_compare, "real run (fsdprun trace) beside the simulated one: step time, error per op kind"},
+    {"scale", cli_scale,
+     "scaling study over node counts and strategies: table, CSV, figures, report"},
+    {"validate", cli_validate,
+     "calibrate, simulate and run a job for real on an emulated cluster; print the error"},
+    {"compare", cli_compare,
+     "real run (fsdprun or profiler trace) beside the simulated one: step time, error per op kind, "
+     "figures"},
     {NULL, NULL, NULL},
 };
 
@@ -49,10 +52,16 @@ int main(int argc, char **argv)
             g_free(prog);
             return status;
         }
+        if (strcmp(argv[1], "compare-traces") == 0) { /* merged into compare (issue 4) */
+            fprintf(stderr, "fsdpsim: compare-traces is now compare: fsdpsim compare --real REAL "
+                            "--sim SIM --plot DIR\n");
+            return 2;
+        }
         GString *names = g_string_new(NULL);
         for (const Subcommand *c = subcommands; c->name; c++)
             g_string_append_printf(names, "%s%s", names->len ? ", " : "", c->name);
-        fprintf(stderr, "fsdpsim: unknown subcommand '%s': expected %s%sor options (see fsdpsim --help)\n",
+        fprintf(stderr,
+                "fsdpsim: unknown subcommand '%s': expected %s%sor options (see fsdpsim --help)\n",
                 argv[1], names->str, names->len ? ", " : "");
         g_string_free(names, TRUE);
         return 2;

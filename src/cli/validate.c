@@ -3,6 +3,7 @@
  * the same schedule for real with fsdprun, and compare (src/compare). The simulator is told to use
  * NCCL's ring algorithm with the Simple protocol, which is what fsdprun's collectives run. */
 #include "cli.h"
+#include "figures.h"
 #include "../compare/compare.h"
 #include "../model/model.h"
 #include "../strategy/strategy.h"
@@ -15,7 +16,7 @@
 #include <sys/wait.h>
 
 typedef struct {
-    char *model, *strategy, *bandwidth, *calibration, *workdir, *mode;
+    char *model, *strategy, *bandwidth, *calibration, *workdir, *mode, *plot_dir, *formats;
     int nodes, gpus_per_node, iters, warmup, timeout_s;
     int tp, pp, micro_batches; /* passed to the simulation when given (0: not given) */
     gboolean json;
@@ -96,11 +97,11 @@ static int validate(ValidateCli *v, GError **error)
                    strategy)
                    ? 0
                    : 2;
-    Model *model = model_load(v->model ? v->model : model_default,
-                              &(ModelOverrides){.flash_attention = -1}, error);
-    if (!model)
+    Model *checked = model_load(v->model ? v->model : model_default,
+                                &(ModelOverrides){.flash_attention = -1}, error);
+    if (!checked)
         return 2;
-    model_free(model);
+    model_free(checked);
     char *workdir =
         v->workdir ? g_strdup(v->workdir) : g_dir_make_tmp("fsdpsim-validate-XXXXXX", NULL);
     if (!workdir || g_mkdir_with_parents(workdir, 0755) != 0) {
@@ -213,6 +214,15 @@ static int validate(ValidateCli *v, GError **error)
                v->gpus_per_node, bw, workdir);
         cmp_print_table(&r, real_trace, sim_trace, stdout);
     }
+    if (ok && v->plot_dir) {
+        fflush(stdout);
+        char *model = g_path_get_basename(v->model ? v->model : model_default);
+        char *title =
+            g_strdup_printf("%s, %s, %d emulated nodes x %d ranks, links %s", model,
+                            v->strategy ? v->strategy : "fsdp", v->nodes, v->gpus_per_node, bw);
+        ok = cli_compare_plot(&r, v->plot_dir, v->formats, title, real_trace, sim_trace, error);
+        g_free(model), g_free(title);
+    }
     cmp_clear(&r);
     g_free(workdir);
     if (ok)
@@ -249,13 +259,18 @@ int cli_validate(int argc, char **argv)
          "Limit for each launch on the emulated cluster [600]", "SECONDS"},
         {"json", 0, 0, G_OPTION_ARG_NONE, &v.json, "Print one JSON object instead of the table",
          NULL},
+        {"plot", 0, 0, G_OPTION_ARG_FILENAME, &v.plot_dir,
+         "Write compare's figures (compare_timeline, compare_error) to DIR", "DIR"},
+        {"plot-format", 0, 0, G_OPTION_ARG_STRING, &v.formats,
+         "Image formats: png, svg, pdf, comma-separated [png,svg,pdf]", "LIST"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     GError *error = NULL;
     int status;
     if (!cli_parse("- simulate and run a job on an emulated cluster, and compare",
                    "Needs root: the cluster is made of network namespaces (tools/cluster).", NULL,
-                   entries, argc, argv, &error)) {
+                   entries, argc, argv, &error) ||
+        !cli_figures_check(v.plot_dir, NULL, v.formats, &error)) {
         status = cli_report_error(error);
     } else if (v.nodes < 1 || v.nodes > 64 || v.gpus_per_node < 1 || v.gpus_per_node > 64) {
         cfg_input_error(&error, "option --%s: expected 1..64, got %d",
@@ -288,6 +303,6 @@ int cli_validate(int argc, char **argv)
             status = cli_report_error(error);
     }
     g_free(v.model), g_free(v.strategy), g_free(v.bandwidth), g_free(v.calibration),
-        g_free(v.workdir), g_free(v.mode);
+        g_free(v.workdir), g_free(v.mode), g_free(v.plot_dir), g_free(v.formats);
     return status;
 }

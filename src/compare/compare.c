@@ -7,8 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Offset of the simulated processes in the merged trace, so they sort below the real ranks. */
-#define SIM_PID_BASE 100000
+/* The traces compare reads. A PyTorch profiler trace has no otherData.generator; it is known by
+ * its top-level schemaVersion and traceEvents (torch.profiler's export_chrome_trace). */
+typedef struct {
+    const char *generator;
+    const char *described; /* for messages */
+    bool iterations; /* otherData.step_time_s holds each iteration's step time; events args.iter */
+    bool from_zero;  /* the clock starts at the step's start (a simulation); else at the first event
+                      */
+} CmpGenerator;
+
+static const CmpGenerator GEN_FSDPRUN = {"fsdprun", "\"fsdprun\" (a real run, fsdprun --trace)",
+                                         true, false};
+static const CmpGenerator GEN_PROFILER = {
+    "pytorch-profiler", "a PyTorch profiler trace (torch.profiler, Kineto)", false, false};
+static const CmpGenerator GEN_FSDPSIM = {
+    "fsdpsim", "\"fsdpsim\" (a simulated run, fsdpsim --trace)", false, true};
 
 double cmp_error(double sim, double real)
 {
@@ -41,7 +55,38 @@ static const char *generator_of(const cJSON *root)
 {
     const cJSON *other = cJSON_GetObjectItemCaseSensitive(root, "otherData");
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(other, "generator");
-    return cJSON_IsString(g) ? g->valuestring : "";
+    if (cJSON_IsString(g))
+        return g->valuestring;
+    if (cJSON_HasObjectItem(root, "schemaVersion"))
+        return GEN_PROFILER.generator;
+    return "";
+}
+
+const char *cmp_kind_of(const char *cat, const char *name)
+{
+    /* NCCL's kernel names: ncclKernel_AllGather_RING_LL_Sum_bf16, ncclDevKernel_SendRecv, ... */
+    static const struct {
+        const char *needle, *kind;
+    } nccl[] = {{"AllGather", "allgather"}, {"ReduceScatter", "reduce_scatter"},
+                {"AllReduce", "allreduce"}, {"Broadcast", "broadcast"},
+                {"AllToAll", "alltoall"},   {"SendRecv", "send/recv"},
+                {"Send", "send"},           {"Recv", "recv"}};
+    static const char *const kinds[] = {"host",      "compute",   "send",      "recv",
+                                        "memcpy",    "allgather", "allreduce", "reduce_scatter",
+                                        "broadcast", "alltoall",  "send/recv"};
+    if (!strcmp(cat, "kernel")) {
+        if (strstr(name, "nccl") || strstr(name, "NCCL"))
+            for (size_t i = 0; i < G_N_ELEMENTS(nccl); i++)
+                if (strstr(name, nccl[i].needle))
+                    return nccl[i].kind;
+        return "compute";
+    }
+    if (!strcmp(cat, "gpu_memcpy"))
+        return "memcpy";
+    for (size_t i = 0; i < G_N_ELEMENTS(kinds); i++)
+        if (!strcmp(cat, kinds[i]))
+            return kinds[i];
+    return NULL;
 }
 
 static CmpKind *kind_get(GArray *kinds, const char *name)
@@ -61,34 +106,66 @@ static int kind_order(const void *a, const void *b)
     return strcmp(((const CmpKind *)a)->kind, ((const CmpKind *)b)->kind);
 }
 
-/* A complete event's fields; false for metadata, counters and malformed entries. */
-static bool x_event(const cJSON *e, const char **cat, double *ts, double *dur, int *pid)
+/* A compared complete event's fields; false for metadata, counters, malformed entries and events
+ * of kinds not compared. */
+static bool x_event(const cJSON *e, const char **kind, double *ts, double *dur, int *pid)
 {
     const cJSON *ph = cJSON_GetObjectItemCaseSensitive(e, "ph");
     if (!cJSON_IsString(ph) || strcmp(ph->valuestring, "X") != 0)
         return false;
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "cat"),
+                *n = cJSON_GetObjectItemCaseSensitive(e, "name"),
                 *t = cJSON_GetObjectItemCaseSensitive(e, "ts"),
                 *d = cJSON_GetObjectItemCaseSensitive(e, "dur"),
                 *p = cJSON_GetObjectItemCaseSensitive(e, "pid");
     if (!cJSON_IsString(c) || !cJSON_IsNumber(t) || !cJSON_IsNumber(d) || !cJSON_IsNumber(p))
         return false;
-    *cat = c->valuestring, *ts = t->valuedouble, *dur = d->valuedouble, *pid = p->valueint;
-    return true;
+    *kind = cmp_kind_of(c->valuestring, cJSON_IsString(n) ? n->valuestring : "");
+    *ts = t->valuedouble, *dur = d->valuedouble, *pid = p->valueint;
+    return *kind != NULL;
 }
 
-static bool load_real(CmpResult *r, const char *file, GError **error)
+static int event_iter(const cJSON *e)
 {
-    const cJSON *ev = events_of(r->real, file, error);
-    if (!ev)
-        return false;
-    if (strcmp(generator_of(r->real), "fsdprun") != 0) {
-        cfg_set_error(error, file, "otherData", "generator",
-                      "expected \"fsdprun\" (a real run), got \"%s\"", generator_of(r->real));
-        return false;
+    const cJSON *it =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "args"), "iter");
+    return cJSON_IsNumber(it) ? it->valueint : -1;
+}
+
+/* Ranks per process: a simulated rank class's from its name "rank class C (N ranks from rank R)",
+ * 1 for any other process (a real rank). */
+static int pid_weight(GHashTable *sizes, int pid)
+{
+    gpointer n = g_hash_table_lookup(sizes, GINT_TO_POINTER(pid));
+    return n ? GPOINTER_TO_INT(n) : 1;
+}
+
+static GHashTable *class_sizes(const cJSON *ev)
+{
+    GHashTable *sizes = g_hash_table_new(g_direct_hash, g_direct_equal);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, ev)
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name"),
+                    *pid = cJSON_GetObjectItemCaseSensitive(e, "pid");
+        const cJSON *args = cJSON_GetObjectItemCaseSensitive(e, "args");
+        const cJSON *pname = cJSON_GetObjectItemCaseSensitive(args, "name");
+        int cls, n, first;
+        if (cJSON_IsString(name) && strcmp(name->valuestring, "process_name") == 0 &&
+            cJSON_IsNumber(pid) && cJSON_IsString(pname) &&
+            sscanf(pname->valuestring, "rank class %d (%d ranks from rank %d)", &cls, &n, &first) ==
+                3 &&
+            n > 0)
+            g_hash_table_insert(sizes, GINT_TO_POINTER(pid->valueint), GINT_TO_POINTER(n));
     }
+    return sizes;
+}
+
+/* otherData.step_time_s: median, range and the (lower) median's iteration. */
+static bool load_steps(CmpResult *r, const cJSON *root, const char *file, GError **error)
+{
     const cJSON *steps = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(r->real, "otherData"), "step_time_s");
+        cJSON_GetObjectItemCaseSensitive(root, "otherData"), "step_time_s");
     int n = cJSON_GetArraySize(steps);
     if (!cJSON_IsArray(steps) || n < 1) {
         cfg_set_error(error, file, "otherData", "step_time_s",
@@ -116,112 +193,94 @@ static bool load_real(CmpResult *r, const char *file, GError **error)
             break;
         }
     g_free(v), g_free(sorted);
-    GHashTable *pids = g_hash_table_new(g_direct_hash, g_direct_equal);
-    const cJSON *e;
-    cJSON_ArrayForEach(e, ev)
-    {
-        const char *cat;
-        double ts, dur;
-        int pid;
-        if (!x_event(e, &cat, &ts, &dur, &pid))
-            continue;
-        g_hash_table_add(pids, GINT_TO_POINTER(pid));
-        CmpKind *k = kind_get(r->kinds, cat);
-        k->real_s += dur * 1e-6;
-        k->real_calls += 1;
-    }
-    r->ranks = (int)g_hash_table_size(pids);
-    g_hash_table_destroy(pids);
-    if (r->ranks == 0) {
-        cfg_set_error(error, file, "", "traceEvents",
-                      "expected complete (\"X\") events of at least one rank, got none");
-        return false;
-    }
-    for (guint i = 0; i < r->kinds->len; i++) {
-        CmpKind *k = &g_array_index(r->kinds, CmpKind, i);
-        k->real_s /= (double)r->ranks * n;
-        k->real_calls /= (double)r->ranks * n;
-    }
     return true;
 }
 
-/* Ranks in a simulated rank class, from its process name "rank class C (N ranks from rank R)". */
-static GHashTable *class_sizes(const cJSON *ev)
+/* One trace, real or simulated, from any of the `accepted` generators (NULL-terminated): checks
+ * it, sums its op durations per kind into CmpKind.real_* or .sim_* per rank per step, and sets
+ * the step time. */
+static bool load_trace(CmpResult *r, bool real, const cJSON *root, const char *file,
+                       const CmpGenerator *const *accepted, GError **error)
 {
-    GHashTable *sizes = g_hash_table_new(g_direct_hash, g_direct_equal);
-    const cJSON *e;
-    cJSON_ArrayForEach(e, ev)
-    {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name"),
-                    *pid = cJSON_GetObjectItemCaseSensitive(e, "pid");
-        const cJSON *args = cJSON_GetObjectItemCaseSensitive(e, "args");
-        const cJSON *pname = cJSON_GetObjectItemCaseSensitive(args, "name");
-        int cls, n, first;
-        if (cJSON_IsString(name) && strcmp(name->valuestring, "process_name") == 0 &&
-            cJSON_IsNumber(pid) && cJSON_IsString(pname) &&
-            sscanf(pname->valuestring, "rank class %d (%d ranks from rank %d)", &cls, &n, &first) ==
-                3)
-            g_hash_table_insert(sizes, GINT_TO_POINTER(pid->valueint), GINT_TO_POINTER(n));
-    }
-    return sizes;
-}
-
-static bool load_sim(CmpResult *r, const char *file, GError **error)
-{
-    const cJSON *ev = events_of(r->sim, file, error);
+    const cJSON *ev = events_of(root, file, error);
     if (!ev)
         return false;
-    if (strcmp(generator_of(r->sim), "fsdpsim") != 0) {
-        cfg_set_error(error, file, "otherData", "generator",
-                      "expected \"fsdpsim\" (a simulated run, fsdpsim "
-                      "--trace), got \"%s\"",
-                      generator_of(r->sim));
+    const char *name = generator_of(root);
+    const CmpGenerator *gen = NULL;
+    for (int i = 0; accepted[i] && !gen; i++)
+        if (strcmp(name, accepted[i]->generator) == 0)
+            gen = accepted[i];
+    if (!gen) {
+        GString *want = g_string_new(NULL);
+        for (int i = 0; accepted[i]; i++)
+            g_string_append_printf(want, "%s%s", i ? " or " : "", accepted[i]->described);
+        cfg_set_error(error, file, "otherData", "generator", "expected %s, got \"%s\"", want->str,
+                      name);
+        g_string_free(want, TRUE);
         return false;
     }
-    GHashTable *sizes = class_sizes(ev);
-    double world = 0;
-    GHashTableIter it;
-    gpointer key, value;
-    g_hash_table_iter_init(&it, sizes);
-    while (g_hash_table_iter_next(&it, &key, &value))
-        world += GPOINTER_TO_INT(value);
+    if (gen->iterations && !load_steps(r, root, file, error))
+        return false;
+    GHashTable *sizes = class_sizes(ev), *pids = g_hash_table_new(g_direct_hash, g_direct_equal);
+    double t0 = gen->from_zero ? 0 : INFINITY, t1 = -INFINITY;
     const cJSON *e;
-    double end = 0;
-    bool any = false;
     cJSON_ArrayForEach(e, ev)
     {
-        const char *cat;
+        const char *kind;
         double ts, dur;
         int pid;
-        if (!x_event(e, &cat, &ts, &dur, &pid))
+        if (!x_event(e, &kind, &ts, &dur, &pid))
             continue;
-        any = true;
-        end = MAX(end, (ts + dur) * 1e-6);
-        double weight =
-            world > 0 ? GPOINTER_TO_INT(g_hash_table_lookup(sizes, GINT_TO_POINTER(pid))) / world
-                      : 1;
-        CmpKind *k = kind_get(r->kinds, cat);
-        k->sim_s += dur * 1e-6 * weight;
-        k->sim_calls += weight;
+        g_hash_table_add(pids, GINT_TO_POINTER(pid));
+        t0 = MIN(t0, ts), t1 = MAX(t1, ts + dur);
+        double w = pid_weight(sizes, pid);
+        CmpKind *k = kind_get(r->kinds, kind);
+        *(real ? &k->real_s : &k->sim_s) += dur * 1e-6 * w;
+        *(real ? &k->real_calls : &k->sim_calls) += w;
     }
-    g_hash_table_destroy(sizes);
-    if (!any) {
-        cfg_set_error(error, file, "", "traceEvents", "expected complete (\"X\") events, got none");
+    double world = 0;
+    GHashTableIter it;
+    gpointer key;
+    g_hash_table_iter_init(&it, pids);
+    while (g_hash_table_iter_next(&it, &key, NULL))
+        world += pid_weight(sizes, GPOINTER_TO_INT(key));
+    g_hash_table_destroy(sizes), g_hash_table_destroy(pids);
+    if (world == 0) {
+        cfg_set_error(error, file, "", "traceEvents",
+                      "expected complete (\"X\") events of compute or communication, got none");
         return false;
     }
-    r->sim_s = end;
+    int steps = gen->iterations ? r->iterations : 1;
+    for (guint i = 0; i < r->kinds->len; i++) {
+        CmpKind *k = &g_array_index(r->kinds, CmpKind, i);
+        *(real ? &k->real_s : &k->sim_s) /= world * steps;
+        *(real ? &k->real_calls : &k->sim_calls) /= world * steps;
+    }
+    double span = (t1 - t0) * 1e-6;
+    if (real) {
+        r->ranks = (int)world;
+        r->real_generator = gen->generator;
+        if (!gen->iterations) {
+            r->iterations = 1, r->median_iter = -1;
+            r->real_median_s = r->real_min_s = r->real_max_s = span;
+        }
+    } else {
+        r->sim_s = span;
+    }
     return true;
 }
 
 bool cmp_load(const char *real_file, const char *sim_file, CmpResult *r, GError **error)
 {
+    static const CmpGenerator *const real_gens[] = {&GEN_FSDPRUN, &GEN_PROFILER, NULL};
+    static const CmpGenerator *const sim_gens[] = {&GEN_FSDPSIM, NULL};
     memset(r, 0, sizeof *r);
     r->kinds = g_array_new(FALSE, TRUE, sizeof(CmpKind));
     r->real = cfg_parse_file(real_file, error);
-    if (!r->real || !load_real(r, real_file, error))
+    if (!r->real || !load_trace(r, true, r->real, real_file, real_gens, error))
         return false;
     r->sim = cfg_parse_file(sim_file, error);
-    if (!r->sim || !load_sim(r, sim_file, error))
+    if (!r->sim || !load_trace(r, false, r->sim, sim_file, sim_gens, error))
         return false;
     g_array_sort(r->kinds, kind_order);
     r->error = cmp_error(r->sim_s, r->real_median_s);
@@ -239,6 +298,24 @@ void cmp_clear(CmpResult *r)
     memset(r, 0, sizeof *r);
 }
 
+char *cmp_title(const CmpResult *r)
+{
+    const cJSON *other = cJSON_GetObjectItemCaseSensitive(r->real, "otherData");
+    const char *keys[] = {"model", "strategy", "topology"};
+    GString *t = g_string_new(NULL);
+    for (size_t k = 0; k < G_N_ELEMENTS(keys); k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(other, keys[k]);
+        /* a title is one line of a figure: long names are cut */
+        if (cJSON_IsString(v))
+            g_string_append_printf(t, "%s%.40s%s", t->len ? ", " : "", v->valuestring,
+                                   strlen(v->valuestring) > 40 ? "..." : "");
+    }
+    if (!t->len)
+        return g_string_free(t, TRUE);
+    g_string_append_printf(t, ", %d ranks", r->ranks);
+    return g_string_free(t, FALSE);
+}
+
 static void print_error(FILE *out, double e)
 {
     if (isnan(e))
@@ -249,8 +326,12 @@ static void print_error(FILE *out, double e)
 
 void cmp_print_table(const CmpResult *r, const char *real_file, const char *sim_file, FILE *out)
 {
-    fprintf(out, "real       %s: %d measured iterations, %d ranks\n", real_file, r->iterations,
-            r->ranks);
+    if (r->median_iter < 0)
+        fprintf(out, "real       %s: %s, one step, %d ranks\n", real_file, r->real_generator,
+                r->ranks);
+    else
+        fprintf(out, "real       %s: %s, %d measured iterations, %d ranks\n", real_file,
+                r->real_generator, r->iterations, r->ranks);
     fprintf(out, "simulated  %s\n\n", sim_file);
     fprintf(out, "%-16s %12s %25s %12s %9s\n", "", "real (ms)", "real spread [min, max]",
             "sim (ms)", "error");
@@ -281,6 +362,7 @@ char *cmp_to_json(const CmpResult *r)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *real = cJSON_AddObjectToObject(root, "real");
+    cJSON_AddStringToObject(real, "generator", r->real_generator);
     cJSON_AddNumberToObject(real, "step_time_s", r->real_median_s);
     cJSON_AddNumberToObject(real, "step_time_min_s", r->real_min_s);
     cJSON_AddNumberToObject(real, "step_time_max_s", r->real_max_s);
@@ -315,13 +397,6 @@ static cJSON *sort_index(int pid, int index)
     return e;
 }
 
-static int event_iter(const cJSON *e)
-{
-    const cJSON *it =
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "args"), "iter");
-    return cJSON_IsNumber(it) ? it->valueint : -1;
-}
-
 static void prefix_process_name(cJSON *e, const char *prefix)
 {
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
@@ -335,19 +410,18 @@ static void prefix_process_name(cJSON *e, const char *prefix)
     }
 }
 
-char *cmp_merged_trace(const CmpResult *r)
+/* Each real rank's start of the median iteration (pid -> double *), so that every rank starts at
+ * 0 as the simulated step does (ranks' clocks are not synchronised). */
+static GHashTable *real_starts(const CmpResult *r)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *out = cJSON_AddArrayToObject(root, "traceEvents");
-    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(r->real, "traceEvents"), *e;
-    /* each rank's start of the median iteration */
     GHashTable *t0 = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
-    cJSON_ArrayForEach(e, ev)
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r->real, "traceEvents"))
     {
-        const char *cat;
+        const char *kind;
         double ts, dur;
         int pid;
-        if (!x_event(e, &cat, &ts, &dur, &pid) || event_iter(e) != r->median_iter)
+        if (!x_event(e, &kind, &ts, &dur, &pid) || event_iter(e) != r->median_iter)
             continue;
         double *v = g_hash_table_lookup(t0, GINT_TO_POINTER(pid));
         if (!v) {
@@ -357,51 +431,87 @@ char *cmp_merged_trace(const CmpResult *r)
         }
         *v = MIN(*v, ts);
     }
-    cJSON_ArrayForEach(e, ev)
-    {
-        const cJSON *ph = cJSON_GetObjectItemCaseSensitive(e, "ph");
-        bool x = cJSON_IsString(ph) && strcmp(ph->valuestring, "X") == 0;
-        if (x && event_iter(e) != r->median_iter)
-            continue;
-        cJSON *copy = cJSON_Duplicate(e, true);
-        int pid = cJSON_GetObjectItemCaseSensitive(e, "pid")->valueint;
-        if (x) {
-            double *shift = g_hash_table_lookup(t0, GINT_TO_POINTER(pid));
-            double ts =
-                cJSON_GetObjectItemCaseSensitive(e, "ts")->valuedouble - (shift ? *shift : 0);
-            cJSON_ReplaceItemInObjectCaseSensitive(copy, "ts", cJSON_CreateNumber(ts));
+    return t0;
+}
+
+/* The events shown: the real median iteration's compared events, shifted by their rank's start
+ * and with cat set to their kind (a profiler's "kernel" becomes "allgather", ...), then every
+ * simulated compared event. Calls fn(event, kind, ts, real) for each, in trace order. */
+typedef void (*ShownFn)(const cJSON *e, const char *kind, double ts, bool real, void *data);
+
+static void for_each_shown(const CmpResult *r, ShownFn fn, void *data)
+{
+    GHashTable *t0 = real_starts(r);
+    for (int w = 0; w < 2; w++) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(w ? r->sim : r->real, "traceEvents"))
+        {
+            const char *kind;
+            double ts, dur;
+            int pid;
+            if (!x_event(e, &kind, &ts, &dur, &pid) || (!w && event_iter(e) != r->median_iter))
+                continue;
+            const double *shift = w ? NULL : g_hash_table_lookup(t0, GINT_TO_POINTER(pid));
+            fn(e, kind, ts - (shift ? *shift : 0), !w, data);
         }
-        prefix_process_name(copy, "real: ");
-        cJSON_AddItemToArray(out, copy);
     }
     g_hash_table_destroy(t0);
-    GHashTable *pids = g_hash_table_new(g_direct_hash, g_direct_equal);
-    ev = cJSON_GetObjectItemCaseSensitive(r->sim, "traceEvents");
-    cJSON_ArrayForEach(e, ev)
+}
+
+typedef struct {
+    cJSON *out;
+    GHashTable *pids; /* of the merged trace, real and simulated */
+} MergeState;
+
+static void merge_event(const cJSON *e, const char *kind, double ts, bool real, void *data)
+{
+    MergeState *m = data;
+    cJSON *copy = cJSON_Duplicate(e, true);
+    int pid = cJSON_GetObjectItemCaseSensitive(e, "pid")->valueint + (real ? 0 : CMP_SIM_PID_BASE);
+    cJSON_ReplaceItemInObjectCaseSensitive(copy, "pid", cJSON_CreateNumber(pid));
+    cJSON_ReplaceItemInObjectCaseSensitive(copy, "ts", cJSON_CreateNumber(ts));
+    cJSON_ReplaceItemInObjectCaseSensitive(copy, "cat", cJSON_CreateString(kind));
+    cJSON_AddItemToArray(m->out, copy);
+    g_hash_table_add(m->pids, GINT_TO_POINTER(pid));
+}
+
+/* Process and thread names, prefixed "real: " or "sim: ". */
+static void merge_meta(MergeState *m, const cJSON *root, bool real)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(root, "traceEvents"))
     {
-        const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "pid");
-        if (!cJSON_IsNumber(p))
+        const cJSON *ph = cJSON_GetObjectItemCaseSensitive(e, "ph"),
+                    *p = cJSON_GetObjectItemCaseSensitive(e, "pid");
+        if (!cJSON_IsString(ph) || strcmp(ph->valuestring, "M") != 0 || !cJSON_IsNumber(p))
             continue;
         cJSON *copy = cJSON_Duplicate(e, true);
-        int pid = SIM_PID_BASE + p->valueint;
+        int pid = p->valueint + (real ? 0 : CMP_SIM_PID_BASE);
         cJSON_ReplaceItemInObjectCaseSensitive(copy, "pid", cJSON_CreateNumber(pid));
-        prefix_process_name(copy, "sim: ");
-        cJSON_AddItemToArray(out, copy);
-        g_hash_table_add(pids, GINT_TO_POINTER(pid));
+        prefix_process_name(copy, real ? "real: " : "sim: ");
+        cJSON_AddItemToArray(m->out, copy);
     }
+}
+
+char *cmp_merged_trace(const CmpResult *r)
+{
+    cJSON *root = cJSON_CreateObject();
+    MergeState m = {cJSON_AddArrayToObject(root, "traceEvents"),
+                    g_hash_table_new(g_direct_hash, g_direct_equal)};
+    merge_meta(&m, r->real, true);
+    merge_meta(&m, r->sim, false);
+    for_each_shown(r, merge_event, &m);
     /* real ranks first, then the simulated classes */
-    for (int rank = 1; rank <= r->ranks; rank++)
-        cJSON_AddItemToArray(out, sort_index(rank, rank));
-    guint n_sim = 0;
-    gpointer *keys = g_hash_table_get_keys_as_array(pids, &n_sim);
-    int *sorted = g_new(int, MAX(n_sim, 1));
-    for (guint i = 0; i < n_sim; i++)
+    guint n = 0;
+    gpointer *keys = g_hash_table_get_keys_as_array(m.pids, &n);
+    int *sorted = g_new(int, MAX(n, 1));
+    for (guint i = 0; i < n; i++)
         sorted[i] = GPOINTER_TO_INT(keys[i]);
-    qsort(sorted, n_sim, sizeof *sorted, cmp_int);
-    for (guint i = 0; i < n_sim; i++)
-        cJSON_AddItemToArray(out, sort_index(sorted[i], sorted[i]));
+    qsort(sorted, n, sizeof *sorted, cmp_int);
+    for (guint i = 0; i < n; i++)
+        cJSON_AddItemToArray(m.out, sort_index(sorted[i], (int)i));
     g_free(keys), g_free(sorted);
-    g_hash_table_destroy(pids);
+    g_hash_table_destroy(m.pids);
     cJSON_AddStringToObject(root, "displayTimeUnit", "ms");
     cJSON *other = cJSON_AddObjectToObject(root, "otherData");
     cJSON_AddStringToObject(other, "generator", "fsdpsim compare");
@@ -409,4 +519,138 @@ char *cmp_merged_trace(const CmpResult *r)
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return text;
+}
+
+/* --- the timeline as spans ------------------------------------------------------------------ */
+
+typedef struct {
+    int pid, tid;
+    bool real;
+    int first; /* row index in first-seen order */
+} RowKey;
+
+typedef struct {
+    const CmpResult *r;
+    GArray *keys;     /* of RowKey, in first-seen order */
+    GHashTable *rows; /* "r/pid/tid" -> index in keys + 1 */
+    GArray *spans;    /* of CmpSpan, row = index in keys until renumbered */
+} TimelineState;
+
+static const char *kind_name(const CmpResult *r, const char *kind)
+{
+    for (guint i = 0; i < r->kinds->len; i++)
+        if (!strcmp(g_array_index(r->kinds, CmpKind, i).kind, kind))
+            return g_array_index(r->kinds, CmpKind, i).kind;
+    return NULL; /* not reached: every shown event's kind was counted */
+}
+
+static void timeline_event(const cJSON *e, const char *kind, double ts, bool real, void *data)
+{
+    TimelineState *st = data;
+    RowKey k = {cJSON_GetObjectItemCaseSensitive(e, "pid")->valueint,
+                (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "tid")), real,
+                (int)st->keys->len};
+    char *key = g_strdup_printf("%d/%d/%d", real, k.pid, k.tid);
+    int row = GPOINTER_TO_INT(g_hash_table_lookup(st->rows, key)) - 1;
+    if (row < 0) {
+        row = (int)st->keys->len;
+        g_array_append_val(st->keys, k);
+        g_hash_table_insert(st->rows, key, GINT_TO_POINTER(row + 1));
+    } else {
+        g_free(key);
+    }
+    double dur = cJSON_GetObjectItemCaseSensitive(e, "dur")->valuedouble;
+    CmpSpan s = {ts * 1e-6, (ts + dur) * 1e-6, row, kind_name(st->r, kind)};
+    g_array_append_val(st->spans, s);
+}
+
+static int row_order(const void *a, const void *b)
+{
+    const RowKey *x = a, *y = b;
+    if (x->real != y->real)
+        return x->real ? -1 : 1;
+    if (x->pid != y->pid)
+        return (x->pid > y->pid) - (x->pid < y->pid);
+    return (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+/* A process's or thread's name from the trace's metadata events, NULL when it has none. */
+static const char *meta_name(const cJSON *root, const char *which, int pid, int tid)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(root, "traceEvents"))
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
+        const cJSON *ph = cJSON_GetObjectItemCaseSensitive(e, "ph");
+        if (!cJSON_IsString(ph) || strcmp(ph->valuestring, "M") || !cJSON_IsString(name) ||
+            strcmp(name->valuestring, which) ||
+            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "pid")) != pid ||
+            (tid >= 0 && cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "tid")) != tid))
+            continue;
+        const cJSON *n =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "args"), "name");
+        if (cJSON_IsString(n))
+            return n->valuestring;
+    }
+    return NULL;
+}
+
+/* "real rank 0: compute", "sim class 1: nccl:dp", "real GPU 0: stream 7". */
+static char *row_label(const CmpResult *r, const RowKey *k)
+{
+    const cJSON *root = k->real ? r->real : r->sim;
+    const char *pname = meta_name(root, "process_name", k->pid, -1);
+    const char *tname = meta_name(root, "thread_name", k->pid, k->tid);
+    int a, b, c;
+    char *proc = !pname ? g_strdup_printf("pid %d", k->pid)
+                 : sscanf(pname, "rank class %d (%d ranks from rank %d)", &a, &b, &c) == 3
+                     ? g_strdup_printf("class %d", a)
+                 : sscanf(pname, "rank %d (", &a) == 1 ? g_strdup_printf("rank %d", a)
+                                                       : g_strdup(pname);
+    char *label = tname ? g_strdup_printf("%s %s: %s", k->real ? "real" : "sim", proc, tname)
+                        : g_strdup_printf("%s %s: tid %d", k->real ? "real" : "sim", proc, k->tid);
+    g_free(proc);
+    return label;
+}
+
+void cmp_timeline(const CmpResult *r, CmpTimeline *t)
+{
+    TimelineState st = {r, g_array_new(FALSE, FALSE, sizeof(RowKey)),
+                        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
+                        g_array_new(FALSE, FALSE, sizeof(CmpSpan))};
+    for_each_shown(r, timeline_event, &st);
+    /* rows sorted (real first, then by pid and tid); spans renumbered */
+    int n = (int)st.keys->len;
+    RowKey *sorted = g_new(RowKey, MAX(n, 1));
+    if (n)
+        memcpy(sorted, st.keys->data, sizeof(RowKey) * (size_t)n);
+    qsort(sorted, (size_t)n, sizeof *sorted, row_order);
+    int *new_row = g_new(int, MAX(n, 1));
+    for (int j = 0; j < n; j++)
+        new_row[sorted[j].first] = j;
+    memset(t, 0, sizeof *t);
+    t->spans = st.spans;
+    t->rows = g_ptr_array_new_with_free_func(g_free);
+    for (int j = 0; j < n; j++) {
+        g_ptr_array_add(t->rows, row_label(r, &sorted[j]));
+        t->n_real_rows += sorted[j].real;
+    }
+    for (guint i = 0; i < t->spans->len; i++) {
+        CmpSpan *s = &g_array_index(t->spans, CmpSpan, i);
+        bool real = g_array_index(st.keys, RowKey, s->row).real;
+        s->row = new_row[s->row];
+        t->span_s[real ? 0 : 1] = MAX(t->span_s[real ? 0 : 1], s->end_s);
+    }
+    g_free(sorted), g_free(new_row);
+    g_array_free(st.keys, TRUE);
+    g_hash_table_destroy(st.rows);
+}
+
+void cmp_timeline_clear(CmpTimeline *t)
+{
+    if (t->spans)
+        g_array_free(t->spans, TRUE);
+    if (t->rows)
+        g_ptr_array_free(t->rows, TRUE);
+    memset(t, 0, sizeof *t);
 }

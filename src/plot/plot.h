@@ -8,6 +8,7 @@
 #ifndef FSD_PLOT_H
 #define FSD_PLOT_H
 
+#include "../compare/compare.h"
 #include "../report/report.h"
 
 #include <cjson/cJSON.h>
@@ -56,9 +57,10 @@ extern const char plot_style_gp[];
  * + k], bottom first) named seg_names[k] in colour seg_colours[k] (a colour or a style.gp
  * variable). Segments that are zero in every bar are left out of the legend. marks[i] (or NULL)
  * is written above bar i; a horizontal line at hline (if > 0) is labelled hline_label. */
-void plot_stacked_bars(PlotFigure *fig, int n_bars, const double *x, char *const *xlabels, int n_segs,
-                       const char *const *seg_names, const char *const *seg_colours, const double *values,
-                       char *const *marks, double hline, const char *hline_label);
+void plot_stacked_bars(PlotFigure *fig, int n_bars, const double *x, char *const *xlabels,
+                       int n_segs, const char *const *seg_names, const char *const *seg_colours,
+                       const double *values, char *const *marks, double hline,
+                       const char *hline_label);
 
 /* Figures of one simulated step (the --plot option): timeline (Gantt of every stream of every
  * rank class), memory (in use over time, with the peak and the capacity), memory_breakdown
@@ -89,13 +91,12 @@ char *plot_scale_csv(const PlotScale *sc);
 bool plot_scale_figures(PlotSet *set, const PlotScale *sc, GError **error);
 bool plot_report_scale(const char *dir, unsigned formats, const PlotScale *sc, GError **error);
 
-/* Real against simulated, from two Chrome traces (fsdpsim's --trace, or a PyTorch profiler trace
- * for the real run): compare_timeline (both timelines, real rows above simulated rows) and
- * compare_error (busy time per op kind, side by side, with the relative error). Appends a table
- * of busy time per kind to `table` when given; set may be NULL for the table alone. */
-bool plot_compare_traces(PlotSet *set, const char *real_file, const char *sim_file, const char *title,
-                         GString *table, GError **error);
-/* The colour (a style.gp variable) of an op kind: compute, allgather, ..., send/recv, memcpy, host. */
+/* Real against simulated (fsdpsim compare and validate --plot): compare_timeline (the median real
+ * iteration's rows above the simulated step's rows) and compare_error (time per op kind per rank
+ * per step, side by side, with the relative error), from a loaded comparison. */
+bool plot_compare(PlotSet *set, const CmpResult *r, const char *title, GError **error);
+/* The colour (a style.gp variable) of an op kind: compute, allgather, ..., send/recv, memcpy, host.
+ */
 const char *plot_kind_colour(const char *kind);
 
 #endif

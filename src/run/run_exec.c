@@ -1,35 +1,26 @@
 /* run_exec: one thread per stream of the rank's class, each running its ops in issue order after
  * their dependencies (the explicit ones and, for GPU streams, the host op that issued them: the
- * same rules as the simulator's engine, src/core/sim.c). A watchdog aborts the whole MPI job when
- * nothing has finished for timeout_s, naming the op every stream is stuck on. */
+ * same rules as the simulator's engine, src/core/sim.c). What an op does is the backend's (run.h:
+ * MPI in run_mpi.c, CUDA/NCCL in run_cuda.c). A watchdog aborts the whole MPI job when nothing
+ * has finished for timeout_s, naming the op every stream is stuck on. */
 #include "run.h"
 
 #include "../core/sim.h"
 #include "../util/cfg.h"
 
-#include <cblas.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* GEMM mode runs the op's FLOPs as square sgemm tiles of this size: the IR keeps FLOPs and bytes,
- * not the GEMM's shape. 256 is large enough for OpenBLAS to reach its single-core rate. */
-#define GEMM_TILE 256
-#define COPY_BLOCK (8u << 20)
-
 typedef struct Exec Exec;
 
 typedef struct {
     Exec *x;
     int stream;
-    GArray *ops;         /* of int: this stream's ops in issue order */
-    char *buf, *scratch; /* collective / p2p buffers, sized for the largest op */
-    size_t buf_bytes, scratch_bytes;
-    float *a, *b, *c; /* GEMM tiles */
-    char *copy_src, *copy_dst;
+    GArray *ops;        /* of int: this stream's ops in issue order */
+    void *state;        /* the backend's: buffers, device stream */
     atomic_int current; /* op being waited on or run, -1 when idle */
 } StreamCtx;
 
@@ -38,9 +29,9 @@ struct Exec {
     const IrClass *c;
     const RunOptions *opt;
     SimConfig cfg;
-    RunComms *comms;
+    RunBackend *be;
+    RunProgram prog; /* what the backend sees */
     int rank;
-    int tag_ub; /* MPI_TAG_UB: send/recv tags are taken modulo tag_ub + 1 */
     int n_ops;
     GArray **deps;   /* per op: every op it waits for */
     int *tag;        /* per collective: its sequence number on its group */
@@ -131,104 +122,12 @@ static void exec_prepare(Exec *x)
     g_free(last_on_stream);
 }
 
-static void *xmalloc_touched(size_t bytes)
-{
-    char *p = g_malloc(MAX(bytes, 64));
-    memset(p, 0, MAX(bytes, 64)); /* first touch now, not inside a timed iteration */
-    return p;
-}
-
-static void stream_buffers(Exec *x, StreamCtx *sc)
-{
-    for (guint k = 0; k < sc->ops->len; k++) {
-        const IrOp *op = ir_op(x->c, g_array_index(sc->ops, int, k));
-        if (op->kind == IR_OP_COLL) {
-            int n = x->s->groups[op->u.coll.group].size;
-            size_t b = run_coll_buffer_bytes((IrCollKind)op->u.coll.coll, op->u.coll.bytes, n);
-            sc->buf_bytes = MAX(sc->buf_bytes, b);
-            sc->scratch_bytes = MAX(sc->scratch_bytes, b / (size_t)n);
-        } else if (op->kind == IR_OP_SEND || op->kind == IR_OP_RECV) {
-            sc->buf_bytes = MAX(sc->buf_bytes, (size_t)op->u.p2p.bytes);
-        }
-    }
-    sc->buf = xmalloc_touched(sc->buf_bytes);
-    sc->scratch =
-        xmalloc_touched(MAX(sc->scratch_bytes, sc->buf_bytes)); /* MPI reduce_scatter, alltoall */
-    if (x->opt->mode == RUN_MODE_GEMM) {
-        size_t tile = (size_t)GEMM_TILE * GEMM_TILE * sizeof(float);
-        sc->a = xmalloc_touched(tile);
-        sc->b = xmalloc_touched(tile);
-        sc->c = xmalloc_touched(tile);
-        sc->copy_src = xmalloc_touched(COPY_BLOCK);
-        sc->copy_dst = xmalloc_touched(COPY_BLOCK);
-    }
-}
-
-/* gemm mode: the op's FLOPs as sgemm tiles, its memory traffic as copies (read + write). */
-static void run_real_compute(StreamCtx *sc, double flops, double bytes)
-{
-    double tile_flops = 2.0 * GEMM_TILE * GEMM_TILE * GEMM_TILE;
-    long tiles = lround(flops / tile_flops);
-    for (long t = 0; t < tiles; t++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, GEMM_TILE, GEMM_TILE, GEMM_TILE,
-                    1.0f, sc->a, GEMM_TILE, sc->b, GEMM_TILE, 0.0f, sc->c, GEMM_TILE);
-    double left = bytes / 2;
-    while (left >= 1) {
-        size_t n = (size_t)MIN(left, (double)COPY_BLOCK);
-        memcpy(sc->copy_dst, sc->copy_src, n);
-        left -= (double)n;
-    }
-}
-
-static void run_op(StreamCtx *sc, int i, int64_t start)
-{
-    Exec *x = sc->x;
-    const IrOp *op = ir_op(x->c, i);
-    bool real = x->opt->mode == RUN_MODE_GEMM;
-    switch (op->kind) {
-    case IR_OP_HOST:
-        run_sleep_until_ns(start + x->dur_ns[i]);
-        break;
-    case IR_OP_COMPUTE:
-        if (real)
-            run_real_compute(sc, op->u.compute.flops, op->u.compute.bytes);
-        else
-            run_sleep_until_ns(start + x->dur_ns[i]);
-        break;
-    case IR_OP_MEMCPY:
-        if (real)
-            run_real_compute(sc, 0, 2.0 * (double)op->u.memcpy.bytes);
-        else
-            run_sleep_until_ns(start + x->dur_ns[i]);
-        break;
-    case IR_OP_COLL:
-        run_coll(x->opt->coll, (IrCollKind)op->u.coll.coll, op->u.coll.bytes,
-                 x->comms->group_comm[op->u.coll.group], x->tag[i], sc->buf, sc->scratch,
-                 x->opt->poll_us);
-        break;
-    case IR_OP_SEND:
-    case IR_OP_RECV: {
-        MPI_Request req;
-        /* the schedule's tags tell apart every message of a step between two ranks (pp.c);
-         * Open MPI's bound (2^31 - 1 over ob1) keeps them distinct */
-        int peer = x->rank + op->u.p2p.peer_offset;
-        int tag = (int)(op->u.p2p.tag % ((uint32_t)x->tag_ub + 1));
-        if (op->kind == IR_OP_SEND)
-            MPI_Isend(sc->buf, (int)op->u.p2p.bytes, MPI_BYTE, peer, tag, x->comms->p2p, &req);
-        else
-            MPI_Irecv(sc->buf, (int)op->u.p2p.bytes, MPI_BYTE, peer, tag, x->comms->p2p, &req);
-        run_wait(1, &req, x->opt->poll_us);
-        break;
-    }
-    default: /* alloc/free: the buffers above are allocated once, before timing */
-        break;
-    }
-}
-
 static void *stream_main(void *arg)
 {
     StreamCtx *sc = arg;
     Exec *x = sc->x;
+    if (x->be->thread_init)
+        x->be->thread_init(x->be);
     for (guint k = 0; k < sc->ops->len; k++) {
         int i = g_array_index(sc->ops, int, k);
         atomic_store(&sc->current, i);
@@ -238,8 +137,11 @@ static void *stream_main(void *arg)
             while (!x->done[g_array_index(deps, int, d)])
                 pthread_cond_wait(&x->cv, &x->mu);
         pthread_mutex_unlock(&x->mu);
+        if (x->be->wait_deps)
+            x->be->wait_deps(x->be, sc->state, &x->prog, i, (const int *)deps->data,
+                             (int)deps->len);
         int64_t start = run_now_ns();
-        run_op(sc, i, start);
+        x->be->run(x->be, sc->state, &x->prog, i, start);
         int64_t end = run_now_ns();
         pthread_mutex_lock(&x->mu);
         x->start_ns[i] = start - x->t0_ns;
@@ -269,6 +171,7 @@ static void *watchdog_main(void *arg)
         if (phase < 0)
             g_string_append_printf(
                 msg, " at the barrier before iteration %d: another rank hung or died", -1 - phase);
+        bool busy = false;
         for (int s = 0; phase >= 0 && s < x->c->n_streams; s++) {
             int i = atomic_load(&x->streams[s].current);
             if (i >= 0)
@@ -276,13 +179,27 @@ static void *watchdog_main(void *arg)
                                        x->c->streams[s].name, i,
                                        ir_op_kind_name(ir_op(x->c, i)->kind),
                                        ir_class_string(x->c, ir_op(x->c, i)->name));
+            busy = busy || i >= 0;
         }
+        if (phase >= 0 && !busy)
+            g_string_append_printf(msg,
+                                   " in iteration %d: every op was issued; the device never "
+                                   "finished them (a collective or transfer that hangs?)",
+                                   phase);
         fprintf(stderr, "%s; aborting the job\n", msg->str);
         fflush(stderr);
         g_string_free(msg, TRUE);
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     return NULL;
+}
+
+/* A failure in the middle of an iteration: the other ranks would wait for this one forever. */
+static void abort_job(int rank, const GError *error)
+{
+    fprintf(stderr, "fsdprun: rank %d: %s; aborting the job\n", rank, error->message);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
 void run_times_free(RunTimes *t)
@@ -293,7 +210,7 @@ void run_times_free(RunTimes *t)
 }
 
 bool run_execute(const IrSchedule *s, const HwTopology *topo, const RunOptions *opt, int rank,
-                 RunComms *comms, RunTimes *times, GError **error)
+                 RunBackend *be, RunTimes *times, GError **error)
 {
     int ci = ir_class_of_rank(s, rank);
     if (ci < 0) {
@@ -302,16 +219,9 @@ bool run_execute(const IrSchedule *s, const HwTopology *topo, const RunOptions *
                     rank);
         return false;
     }
-    Exec x = {.s = s,
-              .c = s->classes[ci],
-              .opt = opt,
-              .cfg = {.topo = topo},
-              .comms = comms,
-              .rank = rank};
+    Exec x = {
+        .s = s, .c = s->classes[ci], .opt = opt, .cfg = {.topo = topo}, .be = be, .rank = rank};
     x.n_ops = ir_class_n_ops(x.c);
-    int *tag_ub = NULL, has_tag_ub = 0;
-    MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &tag_ub, &has_tag_ub);
-    x.tag_ub = has_tag_ub && tag_ub ? *tag_ub : 32767; /* the standard's minimum */
     pthread_mutex_init(&x.mu, NULL);
     pthread_cond_init(&x.cv, NULL);
     x.streams = g_new0(StreamCtx, x.c->n_streams);
@@ -322,8 +232,28 @@ bool run_execute(const IrSchedule *s, const HwTopology *topo, const RunOptions *
         atomic_init(&x.streams[k].current, -1);
     }
     exec_prepare(&x);
-    for (int k = 0; k < x.c->n_streams; k++)
-        stream_buffers(&x, &x.streams[k]);
+    x.prog = (RunProgram){.s = s,
+                          .c = x.c,
+                          .opt = opt,
+                          .rank = rank,
+                          .n_ops = x.n_ops,
+                          .tag = x.tag,
+                          .dur_ns = x.dur_ns};
+    bool ok = true;
+    for (int k = 0; k < x.c->n_streams && ok; k++) {
+        StreamCtx *sc = &x.streams[k];
+        sc->state =
+            be->stream_new(be, &x.prog, k, (const int *)sc->ops->data, (int)sc->ops->len, error);
+        ok = sc->state != NULL;
+    }
+    /* every rank stops when one cannot set up (its own message says why) */
+    int all_ok = ok;
+    MPI_Allreduce(MPI_IN_PLACE, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (ok && !all_ok) {
+        g_set_error(error, RUN_ERROR_ELSEWHERE, 0,
+                    "another rank could not set up its streams (see its message)");
+        ok = false;
+    }
 
     times->iters = opt->iters;
     times->n_ops = x.n_ops;
@@ -335,9 +265,10 @@ bool run_execute(const IrSchedule *s, const HwTopology *topo, const RunOptions *
     atomic_init(&x.stop, false);
     atomic_init(&x.phase, -1);
     pthread_t watchdog;
-    pthread_create(&watchdog, NULL, watchdog_main, &x);
+    if (ok)
+        pthread_create(&watchdog, NULL, watchdog_main, &x);
     pthread_t *threads = g_new(pthread_t, x.c->n_streams);
-    for (int it = 0; it < opt->warmup + opt->iters; it++) {
+    for (int it = 0; ok && it < opt->warmup + opt->iters; it++) {
         atomic_store(&x.phase, -1 - it);
         atomic_store(&x.last_progress_ns, run_now_ns());
         MPI_Request barrier;
@@ -347,10 +278,14 @@ bool run_execute(const IrSchedule *s, const HwTopology *topo, const RunOptions *
         x.t0_ns = run_now_ns();
         atomic_store(&x.last_progress_ns, x.t0_ns);
         atomic_store(&x.phase, it);
+        if (be->iter_begin && !be->iter_begin(be, &x.prog, error))
+            abort_job(rank, *error);
         for (int k = 0; k < x.c->n_streams; k++)
             pthread_create(&threads[k], NULL, stream_main, &x.streams[k]);
         for (int k = 0; k < x.c->n_streams; k++)
             pthread_join(threads[k], NULL);
+        if (be->iter_end && !be->iter_end(be, &x.prog, x.start_ns, x.end_ns, error))
+            abort_job(rank, *error);
         int m = it - opt->warmup;
         if (m >= 0) {
             memcpy(&times->start_ns[(size_t)m * x.n_ops], x.start_ns, sizeof(int64_t) * x.n_ops);
@@ -359,14 +294,15 @@ bool run_execute(const IrSchedule *s, const HwTopology *topo, const RunOptions *
         }
     }
     atomic_store(&x.stop, true);
-    pthread_join(watchdog, NULL);
+    if (ok)
+        pthread_join(watchdog, NULL);
 
     g_free(threads);
     for (int k = 0; k < x.c->n_streams; k++) {
         StreamCtx *sc = &x.streams[k];
         g_array_free(sc->ops, TRUE);
-        g_free(sc->buf), g_free(sc->scratch), g_free(sc->a), g_free(sc->b), g_free(sc->c);
-        g_free(sc->copy_src), g_free(sc->copy_dst);
+        if (sc->state)
+            be->stream_free(be, sc->state);
     }
     g_free(x.streams);
     for (int i = 0; i < x.n_ops; i++)
@@ -375,5 +311,5 @@ bool run_execute(const IrSchedule *s, const HwTopology *topo, const RunOptions *
         g_free(x.end_ns);
     pthread_mutex_destroy(&x.mu);
     pthread_cond_destroy(&x.cv);
-    return true;
+    return ok;
 }

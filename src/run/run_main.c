@@ -2,9 +2,12 @@
  *
  *   mpirun -np 4 fsdprun --schedule sched.json --topology topo.json --trace real.json
  *   srun fsdprun --calibrate topo.json
+ *   srun fsdprun-nccl --schedule sched.json --topology topo.json --trace real.json   (GPUs)
  *
+ * fsdprun-nccl is this program built with the CUDA/NCCL backend (FSDPRUN_NCCL) as its default.
  * Every rank reads the same files, so bad input is found by all of them alike: rank 0 prints the
- * one message and every rank exits with status 2. */
+ * one message and every rank exits with status 2. Where the NCCL backend finds no GPU to use,
+ * rank 0 prints one message ("no CUDA device: ...") and every rank exits with status 3. */
 #include "run.h"
 
 #include "../util/cfg.h"
@@ -14,8 +17,19 @@
 #include <stdio.h>
 #include <string.h>
 
+#ifdef FSDPRUN_NCCL
+#define PROG "fsdprun-nccl"
+#define DEFAULT_BACKEND "nccl"
+#else
+#define PROG "fsdprun"
+#define DEFAULT_BACKEND "mpi"
+#endif
+/* exit status where the NCCL backend cannot run: no driver, no GPU, more ranks than GPUs */
+#define EXIT_NO_DEVICE 3
+
 typedef struct {
-    char *schedule, *topology, *mode, *coll, *trace, *calibrate, *name;
+    char *schedule, *topology, *mode, *coll, *trace, *calibrate, *name, *backend;
+    bool nccl; /* the backend chosen */
     int iters, warmup, poll_us;
     double timeout_s;
 } RunCli;
@@ -29,13 +43,18 @@ static bool parse_options(RunCli *cli, RunOptions *opt, int argc, char **argv, G
          "Machine description whose GPU model gives the emulated compute times (the one the "
          "schedule was simulated on)",
          "FILE"},
+        {"backend", 'b', 0, G_OPTION_ARG_STRING, &cli->backend,
+         "mpi (CPU and MPI) or nccl (one GPU per rank: CUDA streams, cuBLAS, NCCL; fsdprun-nccl "
+         "only) [" DEFAULT_BACKEND "]",
+         "NAME"},
         {"mode", 'm', 0, G_OPTION_ARG_STRING, &cli->mode,
-         "Compute: emulate (wait the modelled time, as the host waits for a GPU kernel) or gemm "
-         "(real OpenBLAS sgemm with the op's FLOPs) [emulate]",
+         "Compute, mpi backend: emulate (wait the modelled time, as the host waits for a GPU "
+         "kernel) or gemm (real OpenBLAS sgemm with the op's FLOPs) [emulate]; nccl backend: "
+         "cublas (cublasGemmEx with the op's FLOPs and dtype) [cublas]",
          "MODE"},
         {"collectives", 0, 0, G_OPTION_ARG_STRING, &cli->coll,
-         "ring (NCCL's ring algorithms over MPI point-to-point) or mpi (MPI's own nonblocking "
-         "collectives) [ring]",
+         "mpi backend: ring (NCCL's ring algorithms over MPI point-to-point) or mpi (MPI's own "
+         "nonblocking collectives) [ring]; nccl backend: nccl [nccl]",
          "IMPL"},
         {"iters", 'i', 0, G_OPTION_ARG_INT, &cli->iters, "Measured iterations [10]", "K"},
         {"warmup", 0, 0, G_OPTION_ARG_INT, &cli->warmup,
@@ -53,10 +72,11 @@ static bool parse_options(RunCli *cli, RunOptions *opt, int argc, char **argv, G
          "--calibrate: the topology's name [calibrated]", "NAME"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
-    GOptionContext *ctx = g_option_context_new("- run an fsdpsim schedule with MPI");
+    GOptionContext *ctx = g_option_context_new("- run an fsdpsim schedule for real");
     g_option_context_set_description(
         ctx, "Launch with mpirun or srun; one MPI rank per GPU of the schedule.\n"
-             "Exit status: 0 success, 1 failure, 2 bad input.");
+             "Exit status: 0 success, 1 failure, 2 bad input, 3 no CUDA device to run on (nccl "
+             "backend).");
     g_option_context_add_main_entries(ctx, entries, NULL);
     bool ok = g_option_context_parse(ctx, &argc, &argv, error);
     g_option_context_free(ctx);
@@ -67,24 +87,58 @@ static bool parse_options(RunCli *cli, RunOptions *opt, int argc, char **argv, G
                     "unexpected argument '%s' (see fsdprun --help)", argv[1]);
         return false;
     }
-    const char *mode = cli->mode ? cli->mode : "emulate", *coll = cli->coll ? cli->coll : "ring";
-    if (strcmp(mode, "emulate") == 0)
-        opt->mode = RUN_MODE_EMULATE;
-    else if (strcmp(mode, "gemm") == 0)
-        opt->mode = RUN_MODE_GEMM;
-    else {
+    const char *backend = cli->backend ? cli->backend : DEFAULT_BACKEND;
+    if (strcmp(backend, "nccl") == 0) {
+#ifndef FSDPRUN_NCCL
         g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
-                    "option --mode: expected emulate or gemm, got '%s'", mode);
+                    "option --backend: nccl is in fsdprun-nccl, built beside fsdprun when meson "
+                    "finds CUDA and NCCL (meson setup -Dnccl=enabled)");
+        return false;
+#endif
+    } else if (strcmp(backend, "mpi") != 0) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --backend: expected mpi or nccl, got '%s'", backend);
         return false;
     }
-    if (strcmp(coll, "ring") == 0)
-        opt->coll = RUN_COLL_RING;
-    else if (strcmp(coll, "mpi") == 0)
-        opt->coll = RUN_COLL_MPI;
-    else {
-        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
-                    "option --collectives: expected ring or mpi, got '%s'", coll);
-        return false;
+    cli->nccl = strcmp(backend, "nccl") == 0;
+    if (cli->nccl) {
+        if ((cli->mode && strcmp(cli->mode, "cublas") != 0) ||
+            (cli->coll && strcmp(cli->coll, "nccl") != 0)) {
+            g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                        "option --%s: the nccl backend runs cublas and nccl only, got '%s'",
+                        cli->mode && strcmp(cli->mode, "cublas") != 0 ? "mode" : "collectives",
+                        cli->mode && strcmp(cli->mode, "cublas") != 0 ? cli->mode : cli->coll);
+            return false;
+        }
+        if (cli->calibrate) {
+            g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                        "option --calibrate: the microbenchmarks run on the CPU and MPI only; use "
+                        "--backend mpi (or fsdprun)");
+            return false;
+        }
+        opt->mode = RUN_MODE_CUBLAS;
+        opt->coll = RUN_COLL_NCCL;
+    } else {
+        const char *mode = cli->mode ? cli->mode : "emulate",
+                   *coll = cli->coll ? cli->coll : "ring";
+        if (strcmp(mode, "emulate") == 0)
+            opt->mode = RUN_MODE_EMULATE;
+        else if (strcmp(mode, "gemm") == 0)
+            opt->mode = RUN_MODE_GEMM;
+        else {
+            g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                        "option --mode: expected emulate or gemm, got '%s'", mode);
+            return false;
+        }
+        if (strcmp(coll, "ring") == 0)
+            opt->coll = RUN_COLL_RING;
+        else if (strcmp(coll, "mpi") == 0)
+            opt->coll = RUN_COLL_MPI;
+        else {
+            g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                        "option --collectives: expected ring or mpi, got '%s'", coll);
+            return false;
+        }
     }
     opt->iters = cli->iters == G_MININT ? 10 : cli->iters;
     opt->warmup = cli->warmup == G_MININT ? 2 : cli->warmup;
@@ -139,9 +193,18 @@ static bool run_schedule(const RunCli *cli, const RunOptions *opt, int rank, int
     RunTimes times = {0};
     ok = ok && run_comms_build(s, rank, &comms, error);
     if (ok) {
-        ok = run_execute(s, topo, opt, rank, &comms, &times, error) &&
+        RunBackend *be = NULL;
+#ifdef FSDPRUN_NCCL
+        if (cli->nccl)
+            be = run_backend_cuda_new(s, rank, &comms, opt, error);
+        else
+#endif
+            be = run_backend_mpi_new(&comms);
+        ok = be && run_execute(s, topo, opt, rank, be, &times, error) &&
              run_trace_write(s, opt, rank, world, &times,
                              cli->trace ? cli->trace : "fsdprun-trace.json", error);
+        if (be)
+            be->free(be);
         run_times_free(&times);
         run_comms_free(&comms);
     }
@@ -170,20 +233,37 @@ int main(int argc, char **argv)
                     provided);
         ok = false;
     }
-    if (ok)
+    int status = 0;
+    char *device = NULL;
+#ifdef FSDPRUN_NCCL
+    if (ok && cli.nccl) {
+        /* before anything else: without a GPU there is nothing to run */
+        char *why = run_cuda_unavailable(&device);
+        if (why) {
+            if (rank == 0)
+                fprintf(stderr, PROG ": %s\n", why);
+            g_free(why);
+            status = EXIT_NO_DEVICE;
+        }
+        opt.device = device;
+    }
+#endif
+    if (ok && status == 0)
         ok = cli.calibrate ? run_calibrate(cli.calibrate, cli.name ? cli.name : "calibrated",
                                            opt.poll_us, &error)
                            : run_schedule(&cli, &opt, rank, world, &error);
-    int status = 0;
     if (!ok) {
-        status = error->domain == FSD_ERROR && error->code == FSD_ERROR_FAILED ? 1 : 2;
-        if (rank == 0 || status == 1)
-            fprintf(stderr, "fsdprun: %s\n", error->message);
+        bool elsewhere = error->domain == RUN_ERROR_ELSEWHERE;
+        status =
+            elsewhere || (error->domain == FSD_ERROR && error->code == FSD_ERROR_FAILED) ? 1 : 2;
+        if (rank == 0 || (status == 1 && !elsewhere))
+            fprintf(stderr, PROG ": %s\n", error->message);
         g_error_free(error);
     }
+    g_free(device);
     g_free(cli.schedule), g_free(cli.topology), g_free(cli.mode), g_free(cli.coll),
         g_free(cli.trace);
-    g_free(cli.calibrate), g_free(cli.name);
+    g_free(cli.calibrate), g_free(cli.name), g_free(cli.backend);
     MPI_Finalize();
     return status;
 }

@@ -3,7 +3,8 @@
  * bytes), one process per RANK (the simulator has one per rank class) and one thread per stream.
  * Measured iterations only, on each rank's clock from the start of the first measured iteration.
  * otherData.step_time_s lists each iteration's step time: the latest end of any op on any rank
- * after that rank left the barrier that starts the iteration. */
+ * after that rank left the barrier that starts the iteration. Both backends write this format
+ * (otherData.backend says which); the nccl backend's GPU ops are timed with cudaEvents. */
 #include "run.h"
 
 #include "../report/report.h"
@@ -23,7 +24,8 @@ static char *rank_events(const IrSchedule *s, int rank, const RunTimes *t)
     cJSON_AddItemToArray(events, report_trace_meta_event("process_name", pid, 0, pname));
     g_free(pname);
     for (int k = 0; k < c->n_streams; k++)
-        cJSON_AddItemToArray(events, report_trace_meta_event("thread_name", pid, k + 1, c->streams[k].name));
+        cJSON_AddItemToArray(
+            events, report_trace_meta_event("thread_name", pid, k + 1, c->streams[k].name));
     for (int it = 0; it < t->iters; it++) {
         int64_t offset = t->iter_t0_ns[it] - t->iter_t0_ns[0];
         for (int i = 0; i < t->n_ops; i++) {
@@ -66,7 +68,12 @@ static char *rank_events(const IrSchedule *s, int rank, const RunTimes *t)
 
 static const char *mode_name(RunMode m)
 {
-    return m == RUN_MODE_GEMM ? "gemm" : "emulate";
+    return m == RUN_MODE_CUBLAS ? "cublas" : m == RUN_MODE_GEMM ? "gemm" : "emulate";
+}
+
+static const char *coll_name(RunCollImpl c)
+{
+    return c == RUN_COLL_NCCL ? "nccl" : c == RUN_COLL_RING ? "ring" : "mpi";
 }
 
 bool run_trace_write(const IrSchedule *s, const RunOptions *opt, int rank, int world,
@@ -113,7 +120,10 @@ bool run_trace_write(const IrSchedule *s, const RunOptions *opt, int rank, int w
         cJSON *other = cJSON_CreateObject();
         cJSON_AddStringToObject(other, "generator", "fsdprun");
         cJSON_AddStringToObject(other, "mode", mode_name(opt->mode));
-        cJSON_AddStringToObject(other, "collectives", opt->coll == RUN_COLL_RING ? "ring" : "mpi");
+        cJSON_AddStringToObject(other, "backend", opt->coll == RUN_COLL_NCCL ? "nccl" : "mpi");
+        cJSON_AddStringToObject(other, "collectives", coll_name(opt->coll));
+        if (opt->device)
+            cJSON_AddStringToObject(other, "device", opt->device);
         cJSON_AddNumberToObject(other, "world", world);
         cJSON_AddNumberToObject(other, "warmup", opt->warmup);
         cJSON_AddNumberToObject(other, "iterations", t->iters);

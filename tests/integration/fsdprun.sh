@@ -52,6 +52,23 @@ assert "allgather" in d["op_kinds"] and "compute" in d["op_kinds"]
 PY
 check "compare --trace: real ranks and simulated classes in one trace" grep -q 'sim: rank class' "$W/merged.json"
 check "compare --trace: real tracks" grep -q 'real: rank 3' "$W/merged.json"
+"$FSDPSIM" compare --real "$W/real.json" --sim "$W/sim.json" --plot "$W/fig" --plot-format png >"$W/out" 2>"$W/err"
+check "compare --plot: both figures' data and scripts, rows of the 4 real ranks above the class" python3 - "$W/fig" <<'PY'
+import os, re, sys
+d = sys.argv[1]
+for n in ("compare_timeline", "compare_error"):
+    assert os.path.getsize(f"{d}/{n}.dat") > 0 and f'"{n}.dat"' in open(f"{d}/{n}.gp").read(), n
+tics = re.search(r"^set ytics \((.*)\)$", open(f"{d}/compare_timeline.gp").read(), re.M).group(1)
+rows = re.findall(r'"(real|sim) (rank \d+|class \d+): [^"]*" (\d+)', tics)
+assert {r[1] for r in rows if r[0] == "real"} == {"rank 0", "rank 1", "rank 2", "rank 3"}, rows
+assert max(int(r[2]) for r in rows if r[0] == "real") < min(int(r[2]) for r in rows if r[0] == "sim"), rows
+err = open(f"{d}/compare_error.dat").read()
+assert re.search(r"^\d+ allgather [0-9.]+ [0-9.]+ -?[0-9.]+$", err, re.M), err
+PY
+"$FSDPSIM" validate --plot "$W/vfig" --plot-format gif >"$W/out" 2>"$W/err"
+rc=$?
+check "validate --plot-format gif: exit 2 before anything runs, no folder" \
+    test $rc -eq 2 -a "$(grep -c 'option --plot-format: .*"gif"' "$W/err")" -eq 1 -a ! -e "$W/vfig"
 
 # Pipeline and tensor parallelism: the schedule's send/recv pairs and TP all-reduces run for real.
 # pipeline NAME NP STRATEGY M V [fsdpsim options]: tiny-gpt (4 layers, tied embeddings), tp 2 x pp 2
@@ -118,6 +135,10 @@ check "world mismatch: exit 2, field 'world'" \
 "${MPIRUN[@]}" -np 1 "$FSDPRUN" --schedule "$W/s.json" --topology "$TOPO" --mode fast >"$W/out" 2>"$W/err"
 rc=$?
 check "bad --mode: exit 2" test $rc -eq 2 -a "$(grep -c "option --mode: expected emulate or gemm, got 'fast'" "$W/err")" -eq 1
+"${MPIRUN[@]}" -np 1 "$FSDPRUN" --schedule "$W/s.json" --topology "$TOPO" --backend nccl >"$W/out" 2>"$W/err"
+rc=$?
+check "--backend nccl in fsdprun: exit 2, pointing to fsdprun-nccl" \
+    test $rc -eq 2 -a "$(grep -c "option --backend: nccl is in fsdprun-nccl" "$W/err")" -eq 1
 "$FSDPSIM" compare --sim "$W/sim.json" >"$W/out" 2>"$W/err"
 rc=$?
 check "compare without --real: exit 2" test $rc -eq 2 -a "$(grep -c 'option --real: expected' "$W/err")" -eq 1

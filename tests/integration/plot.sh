@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Integration tests of the figures: --plot, --report and `fsdpsim scale`. Each figure kind is
+# Integration tests of the figures: --plot, --report, `fsdpsim scale` and `fsdpsim compare --plot`. Each figure kind is
 # rendered to PNG and checked to be a complete, valid image of the expected size (pngcheck.py);
 # the timeline is decoded and must show the colours of compute and of all-gathers. Cases that need
 # gnuplot are reported as TAP skips when it is not installed; the others (what is written without
@@ -131,13 +131,18 @@ t_report_scale() {
     grep -q '| hybrid_shard | 2 | 8 |' "$W/srep/README.md" || fail "README table lacks the hybrid_shard 2-node row"
 }
 
-t_compare_traces_figures() {
+t_compare_figures() {
     "$FSDPSIM" "${BASE[@]}" -n 2 -s hybrid --trace "$W/sim.json" >/dev/null || fail "no trace" || return 1
-    fsd compare-traces --real "$W/sim.json" --simulated "$W/sim.json" --plot "$W/cmp" --plot-format png
+    as_real "$W/sim.json" "$W/real.json" || fail "cannot dress the trace as fsdprun's" || return 1
+    fsd compare --real "$W/real.json" --sim "$W/sim.json" --plot "$W/cmp" --plot-format png
     expect_rc 0 || return 1
     files_ok "$W/cmp" compare_timeline compare_error || return 1
-    png_ok "$W/cmp/compare_timeline.png" || return 1
-    png_ok "$W/cmp/compare_error.png"
+    # compute (Okabe-Ito blue) and all-gathers (orange) on both timelines
+    png_ok "$W/cmp/compare_timeline.png" '#0072B2' '#E69F00' || return 1
+    png_ok "$W/cmp/compare_error.png" || return 1
+    # real rows above simulated rows
+    grep -q '^set ytics ("real class 0: host" 0, ' "$W/cmp/compare_timeline.gp" || fail "first row is not real" || return 1
+    grep -q '"sim class 0: compute"' "$W/cmp/compare_timeline.gp" || fail "no simulated rows" || return 1
 }
 
 # --- cases that always run --------------------------------------------------------------------
@@ -176,31 +181,59 @@ t_figure_files_are_deterministic() {
     done
 }
 
-t_compare_traces_table() {
+# as_real SIM OUT: a simulated trace dressed as fsdprun's (one measured iteration, the step time
+# of the simulation); its process names keep the rank classes, so compare weights them alike
+as_real() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+end = 0
+for e in t["traceEvents"]:
+    if e.get("ph") == "X":
+        e.setdefault("args", {})["iter"] = 0
+        end = max(end, e["ts"] + e["dur"])
+t["otherData"] = {"generator": "fsdprun", "step_time_s": [end * 1e-6]}
+json.dump(t, open(sys.argv[2], "w"))
+PY
+}
+
+t_compare_table() {
     "$FSDPSIM" "${BASE[@]}" -n 2 -s hybrid --trace "$W/a.json" >/dev/null || fail "no trace" || return 1
-    # a trace against itself: every kind's error is exactly 0
-    fsd compare-traces --real "$W/a.json" --simulated "$W/a.json"
+    as_real "$W/a.json" "$W/a-real.json" || fail "cannot dress the trace as fsdprun's" || return 1
+    # a trace against itself: the step and every kind's error is exactly 0
+    fsd compare --real "$W/a-real.json" --sim "$W/a.json"
     expect_rc 0 || return 1
-    grep -q '^allgather .* 0.0%$' "$OUT" || fail "allgather row missing or non-zero error" || return 1
-    [ "$(grep -c '%$' "$OUT")" -eq "$(grep -c '0.0%$' "$OUT")" ] || fail "a trace differs from itself" || return 1
+    grep -q '^  allgather .* +0.0%$' "$OUT" || fail "allgather row missing or non-zero error" || return 1
+    grep -q '^step time .* +0.0%$' "$OUT" || fail "step time row missing or non-zero error" || return 1
+    [ "$(grep -c '%$' "$OUT")" -eq "$(grep -c '[+-]0.0%$' "$OUT")" ] || fail "a trace differs from itself" || return 1
     # a PyTorch profiler trace (DLRM, 8 x V100): its NCCL kernels are classified by name
     local k=$SRC/../shared/data/kineto/dlrm-v100-8rank/worker0_step_12.1694128201545.pt.trace.json
     if [ -f "$k" ]; then
-        fsd compare-traces --real "$k" --simulated "$W/a.json"
+        fsd compare --real "$k" --sim "$W/a.json"
         expect_rc 0 || return 1
-        grep -q '^send/recv ' "$OUT" || fail "ncclKernel_SendRecv not counted as send/recv" || return 1
-        grep -q '^allreduce ' "$OUT" || fail "ncclKernel_AllReduce not counted" || return 1
+        grep -q 'pytorch-profiler, one step, 1 ranks' "$OUT" || fail "not read as a profiler trace" || return 1
+        grep -q '^  send/recv ' "$OUT" || fail "ncclKernel_SendRecv not counted as send/recv" || return 1
+        grep -q '^  allreduce ' "$OUT" || fail "ncclKernel_AllReduce not counted" || return 1
     fi
 }
 
-t_compare_traces_bad_input() {
+t_compare_bad_input() {
     echo 'not json' >"$W/bad.json"
     "$FSDPSIM" "${BASE[@]}" -n 1 --trace "$W/ok.json" >/dev/null
-    fsd compare-traces --real "$W/bad.json" --simulated "$W/ok.json" --plot "$W/nope"
-    expect_input_error "bad.json" "field 'traceEvents'" "not JSON" || return 1
+    fsd compare --real "$W/bad.json" --sim "$W/ok.json" --plot "$W/nope"
+    expect_input_error "bad.json" "malformed JSON" || return 1
     [ ! -e "$W/nope" ] || fail "a folder was created for bad input" || return 1
-    fsd compare-traces --simulated "$W/ok.json"
-    expect_input_error "--real" "required"
+    # the simulated trace as the real one: named, nothing written
+    fsd compare --real "$W/ok.json" --sim "$W/ok.json" --plot "$W/nope"
+    expect_input_error "ok.json" "otherData.generator" '"fsdprun"' || return 1
+    [ ! -e "$W/nope" ] || fail "a folder was created for bad input" || return 1
+    fsd compare --sim "$W/ok.json"
+    expect_input_error "--real" "required" || return 1
+    fsd compare --real "$W/ok.json" --sim "$W/ok.json" --plot "$W/nope" --plot-format gif
+    expect_input_error "--plot-format" '"gif"' || return 1
+    # the old command name says where it went
+    fsd compare-traces --real "$W/ok.json" --simulated "$W/ok.json"
+    expect_input_error "compare-traces is now compare" "--plot DIR"
 }
 
 t_progress_only_on_a_terminal() {
@@ -249,10 +282,10 @@ t_scale_relays_simulation_errors() {
 }
 
 CASES_GNUPLOT=(t_run_figures_are_images t_run_svg_and_pdf t_regenerate_from_script t_scale_figures_are_images
-               t_scale_oom_is_marked t_report_run t_report_scale t_compare_traces_figures)
+               t_scale_oom_is_marked t_report_run t_report_scale t_compare_figures)
 CASES=(t_no_gnuplot_still_writes_data_and_scripts t_scale_csv_is_deterministic t_figure_files_are_deterministic
        t_progress_only_on_a_terminal t_bad_plot_format t_plot_dir_not_creatable t_scale_bad_nodes
-       t_scale_relays_simulation_errors t_compare_traces_table t_compare_traces_bad_input)
+       t_scale_relays_simulation_errors t_compare_table t_compare_bad_input)
 
 echo "1..$((${#CASES_GNUPLOT[@]} + ${#CASES[@]}))"
 n=0 failed=0

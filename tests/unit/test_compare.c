@@ -1,6 +1,7 @@
-/* compare: real (fsdprun) vs simulated (fsdpsim) traces. Pins the step-time median and range,
- * the per-rank-per-step averaging of real op kinds, the rank-weighted averaging of simulated
- * classes, the sign of the error, the merged trace, and the messages for wrong inputs. */
+/* compare: real (fsdprun, PyTorch profiler) vs simulated (fsdpsim) traces. Pins the step-time
+ * median and range, the per-rank-per-step averaging of real op kinds, the rank-weighted averaging
+ * of simulated classes, the sign of the error, the merged trace, the timeline's rows and spans,
+ * the classification of profiler kernels, and the messages for wrong inputs. */
 #include "testutil.h"
 
 #include "compare/compare.h"
@@ -147,6 +148,119 @@ static void test_compare_numbers(void **state)
     g_free(real), g_free(sim);
 }
 
+static void test_kind_of(void **state)
+{
+    (void)state;
+    assert_string_equal(cmp_kind_of("kernel", "ncclKernel_AllGather_RING_LL_Sum_bf16"),
+                        "allgather");
+    assert_string_equal(cmp_kind_of("kernel", "ncclDevKernel_ReduceScatter_Sum_f32_RING_LL"),
+                        "reduce_scatter");
+    assert_string_equal(cmp_kind_of("kernel", "ncclKernel_SendRecv_RING_SIMPLE_Sum_int8_t"),
+                        "send/recv");
+    assert_string_equal(cmp_kind_of("kernel", "ampere_sgemm_128x64_tn"), "compute");
+    assert_string_equal(cmp_kind_of("gpu_memcpy", "Memcpy HtoD"), "memcpy");
+    assert_string_equal(cmp_kind_of("reduce_scatter", "rs0"), "reduce_scatter");
+    assert_string_equal(cmp_kind_of("recv", "r"), "recv");
+    assert_null(cmp_kind_of("cpu_op", "aten::mm"));
+    assert_null(cmp_kind_of("cuda_runtime", "cudaLaunchKernel"));
+}
+
+/* A profiler trace of one rank: a GEMM kernel (100 us) and an NCCL all-reduce kernel (300 us) on
+ * the GPU (pid 0), CPU operators that do not count; absolute timestamps as Kineto writes them. */
+static const char *KINETO =
+    "{\"schemaVersion\":1,\"traceEvents\":["
+    "{\"ph\":\"X\",\"cat\":\"cpu_op\",\"name\":\"aten::mm\",\"pid\":77,\"tid\":77,"
+    "\"ts\":1694128200000000,\"dur\":5000},"
+    "{\"ph\":\"X\",\"cat\":\"kernel\",\"name\":\"ampere_sgemm_128x64_tn\",\"pid\":0,\"tid\":7,"
+    "\"ts\":1694128200001000,\"dur\":100},"
+    "{\"ph\":\"X\",\"cat\":\"kernel\",\"name\":\"ncclKernel_AllReduce_RING_LL_Sum_float\","
+    "\"pid\":0,\"tid\":20,\"ts\":1694128200001200,\"dur\":300}"
+    "]}";
+
+static void test_compare_profiler_trace(void **state)
+{
+    (void)state;
+    char *real = write_tmp("fsd-test-kineto.json", KINETO),
+         *sim = write_tmp("fsd-test-sim.json", SIM);
+    CmpResult r;
+    GError *error = NULL;
+    if (!cmp_load(real, sim, &r, &error))
+        fail_msg("%s", error->message);
+    assert_string_equal(r.real_generator, "pytorch-profiler");
+    assert_int_equal(r.iterations, 1);
+    assert_int_equal(r.median_iter, -1);
+    assert_int_equal(r.ranks, 1); /* the CPU process has no compared events */
+    /* the step spans the first kernel's start to the last one's end: 500 us */
+    assert_near(r.real_median_s, 500e-6, 1e-9);
+    const CmpKind *ar = &g_array_index(r.kinds, CmpKind, 0),
+                  *mm = &g_array_index(r.kinds, CmpKind, 1);
+    assert_string_equal(ar->kind, "allreduce");
+    assert_near(ar->real_s, 300e-6, 1e-12);
+    assert_string_equal(mm->kind, "compute");
+    assert_near(mm->real_s, 100e-6, 1e-12);
+
+    /* the timeline: 2 real rows (GPU streams 7 and 20, from 0) above the 2 simulated rows */
+    CmpTimeline tl;
+    cmp_timeline(&r, &tl);
+    assert_int_equal(tl.rows->len, 4);
+    assert_int_equal(tl.n_real_rows, 2);
+    assert_string_equal(g_ptr_array_index(tl.rows, 0), "real pid 0: tid 7");
+    assert_string_equal(g_ptr_array_index(tl.rows, 2), "sim class 0: tid 2");
+    assert_string_equal(g_ptr_array_index(tl.rows, 3), "sim class 1: tid 2");
+    assert_int_equal(tl.spans->len, 4);
+    for (guint i = 0; i < tl.spans->len; i++) {
+        const CmpSpan *s = &g_array_index(tl.spans, CmpSpan, i);
+        if (s->row == 1) { /* the all-reduce, 200 us after the rank's first kernel */
+            assert_string_equal(s->kind, "allreduce");
+            assert_near(s->start_s, 200e-6, 1e-9);
+            assert_near(s->end_s, 500e-6, 1e-9);
+        }
+    }
+    assert_near(tl.span_s[0], 500e-6, 1e-9);
+    assert_near(tl.span_s[1], 1.1, 1e-9);
+    cmp_timeline_clear(&tl);
+
+    /* merged: the kernels with their kind as cat, the CPU operator left out */
+    char *merged = cmp_merged_trace(&r);
+    assert_non_null(strstr(merged, "\"cat\":\"allreduce\""));
+    assert_null(strstr(merged, "aten::mm"));
+    g_free(merged);
+    cmp_clear(&r);
+    g_unlink(real), g_unlink(sim);
+    g_free(real), g_free(sim);
+}
+
+static void test_timeline_of_real_run(void **state)
+{
+    (void)state;
+    char *real = write_tmp("fsd-test-real.json", REAL), *sim = write_tmp("fsd-test-sim.json", SIM);
+    CmpResult r;
+    GError *error = NULL;
+    assert_true(cmp_load(real, sim, &r, &error));
+    CmpTimeline tl;
+    cmp_timeline(&r, &tl);
+    /* ranks 0 and 1, streams 1 and 2 each, then the two classes' stream 2 */
+    assert_int_equal(tl.n_real_rows, 4);
+    assert_int_equal(tl.rows->len, 6);
+    assert_string_equal(g_ptr_array_index(tl.rows, 0), "real rank 0: tid 1");
+    assert_string_equal(g_ptr_array_index(tl.rows, 3), "real rank 1: tid 2");
+    /* the median iteration (0) only: 4 real spans and 2 simulated */
+    assert_int_equal(tl.spans->len, 6);
+    /* rank 1's all-reduce started 10 us after its compute: both shifted by the same start */
+    for (guint i = 0; i < tl.spans->len; i++) {
+        const CmpSpan *s = &g_array_index(tl.spans, CmpSpan, i);
+        if (s->row == 3)
+            assert_near(s->start_s, 10e-6, 1e-12);
+        if (s->row == 2)
+            assert_near(s->start_s, 0, 1e-12);
+    }
+    assert_near(tl.span_s[0], 0.5, 1e-9);
+    cmp_timeline_clear(&tl);
+    cmp_clear(&r);
+    g_unlink(real), g_unlink(sim);
+    g_free(real), g_free(sim);
+}
+
 static void expect_error(const char *real_text, const char *sim_text, const char *needle)
 {
     char *real = write_tmp("fsd-test-real2.json", real_text),
@@ -170,6 +284,9 @@ static void test_compare_errors(void **state)
     /* swapped files */
     expect_error(SIM, REAL, "field 'otherData.generator': expected \"fsdprun\"");
     expect_error(REAL, REAL, "expected \"fsdpsim\"");
+    expect_error(REAL, KINETO, "got \"pytorch-profiler\"");
+    /* the message lists what a real trace may be */
+    expect_error(SIM, SIM, "or a PyTorch profiler trace");
     expect_error(
         "{\"traceEvents\":[],\"otherData\":{\"generator\":\"fsdprun\",\"step_time_s\":[]}}", SIM,
         "field 'otherData.step_time_s': expected a non-empty array");
@@ -185,6 +302,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compare_numbers),
         cmocka_unit_test(test_compare_errors),
+        cmocka_unit_test(test_kind_of),
+        cmocka_unit_test(test_compare_profiler_trace),
+        cmocka_unit_test(test_timeline_of_real_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,7 +39,7 @@ fi
 [ -f "$DIR/topology.json" ] || { echo "no calibration ($DIR/topology.json): run the 'calibrate' test first"; exit 1; }
 "$FSDPSIM" validate --model tests/validation/tiny-gpt.json "${OPTIONS[@]}" --nodes $NODES --gpus-per-node $RANKS \
     --bandwidth $RATE --iters 5 --warmup 1 --calibration "$DIR/topology.json" --workdir "$DIR/$WHAT" --timeout 240 \
-    --json >"$DIR/$WHAT.json"
+    --plot "$DIR/$WHAT-figures" --plot-format png --json >"$DIR/$WHAT.json"
 python3 - "$DIR/$WHAT.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))

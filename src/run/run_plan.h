@@ -1,0 +1,59 @@
+/* run_plan: what fsdprun-nccl derives from the schedule alone, without MPI, CUDA or NCCL (so that
+ * the unit tests pin it on machines without a GPU):
+ *   - the NCCL communicators a rank takes part in, and in which global order every rank makes
+ *     them (ncclCommInitRank blocks until all members call it: a consistent order means no rank
+ *     waits for one that waits for another communicator first);
+ *   - each collective's and each send/recv's communicator;
+ *   - the GEMM that stands for a compute op's FLOPs.
+ * Collectives: one communicator per (group family, stream name) that any class uses, on the
+ * rank's instance of the group, so that a communicator is never used by two streams (threads)
+ * of a rank. Send/recv: one two-rank communicator per (sender, receiver, sending stream,
+ * receiving stream), as ProcessGroupNCCL makes one per pair; NCCL matches a pair's messages in
+ * issue order, so a channel's messages must be received in the order they are sent. */
+#ifndef FSD_RUN_PLAN_H
+#define FSD_RUN_PLAN_H
+
+#include "../ir/ir.h"
+
+#include <glib.h>
+#include <stdbool.h>
+
+typedef struct {
+    int group;          /* IrSchedule.groups index */
+    const char *stream; /* points into the schedule */
+} RunCollKey;
+
+typedef struct {
+    int src, dst;              /* world ranks: sender (rank 0 of the pair's comm) and receiver */
+    const char *sname, *rname; /* their streams */
+} RunP2pKey;
+
+typedef struct {
+    GArray *coll; /* of RunCollKey, sorted by group, stream: the whole schedule's (each rank makes
+                     all of them, on its instance of the group); groups of one rank need none */
+    GArray *p2p;  /* of RunP2pKey: this rank's, in the global order of initialisation */
+    int *op_key;  /* per op of the rank's class: index into coll (collectives) or p2p (send/recv),
+                     -1 for other ops and collectives over one rank */
+    int n_ops;
+} RunCommPlan;
+
+/* The rank's plan; FSD_ERROR_INPUT naming the op when a send or recv has no partner of the same
+ * size, or a channel's messages are received in another order than they are sent. */
+bool run_comm_plan(const IrSchedule *s, int rank, RunCommPlan *plan, GError **error);
+void run_comm_plan_clear(RunCommPlan *plan);
+/* The global order of p2p communicators: (lower rank, higher rank, sender, streams). */
+int run_p2p_key_order(const RunP2pKey *a, const RunP2pKey *b);
+
+/* The GEMM of a compute op: reps cuBLAS calls of t x t x k (t a power of two, 64..4096, k up to
+ * 8192), together 2 t^2 k reps ~ flops. All zero below one 64 x 64 x 1 GEMM. The schedule keeps
+ * FLOPs, not shapes: the largest square output the FLOPs allow stands for the op's GEMMs. */
+typedef struct {
+    int t, k, reps;
+} RunGemmPlan;
+
+#define RUN_GEMM_T_MAX 4096
+#define RUN_GEMM_K_MAX 8192
+
+RunGemmPlan run_gemm_plan(double flops);
+
+#endif
