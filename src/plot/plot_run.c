@@ -12,11 +12,21 @@ char *plot_run_title(const cJSON *o)
     const cJSON *strategy = cJSON_GetObjectItemCaseSensitive(o, "strategy");
     const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(o, "nodes");
     const cJSON *world = cJSON_GetObjectItemCaseSensitive(o, "world_size");
-    return g_strdup_printf("%s, %s, %d x %s nodes (%d GPUs)", cJSON_IsString(model) ? model->valuestring : "?",
-                           cJSON_IsString(strategy) ? strategy->valuestring : "?",
-                           cJSON_IsNumber(nodes) ? nodes->valueint : 0,
-                           cJSON_IsString(topo) ? topo->valuestring : "?",
-                           cJSON_IsNumber(world) ? world->valueint : 0);
+    /* model parallelism belongs in the title too: "tp 2 x pp 4" is half of what was simulated */
+    GString *par = g_string_new(NULL);
+    const char *dims[] = {"tp", "pp"};
+    for (size_t k = 0; k < G_N_ELEMENTS(dims); k++) {
+        const cJSON *size = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, dims[k]), "size");
+        if (cJSON_IsNumber(size) && size->valueint > 1)
+            g_string_append_printf(par, "%s%s %d", par->len ? " x " : " with ", dims[k], size->valueint);
+    }
+    char *t = g_strdup_printf("%s, %s%s, %d x %s nodes (%d GPUs)", cJSON_IsString(model) ? model->valuestring : "?",
+                              cJSON_IsString(strategy) ? strategy->valuestring : "?", par->str,
+                              cJSON_IsNumber(nodes) ? nodes->valueint : 0,
+                              cJSON_IsString(topo) ? topo->valuestring : "?",
+                              cJSON_IsNumber(world) ? world->valueint : 0);
+    g_string_free(par, TRUE);
+    return t;
 }
 
 /* Colour categories of the timeline: compute, each collective kind, point-to-point, host, copies.
@@ -102,8 +112,14 @@ static bool figure_timeline(PlotSet *set, const Report *rep, const char *title, 
     g_string_append_c(fig->plot, '\n');
     g_string_append_printf(fig->settings,
                            "set xlabel \"time in the step (ms)\"\nset ytics (%s)\nset yrange [%g:%g]\n"
-                           "set xrange [0:%.6f]\nunset grid\nset grid xtics\nset key outside bottom center horizontal maxcols 4\n",
+                           "set xrange [0:%.6f]\nunset grid\nset grid xtics\n"
+                           /* under the whole figure: "outside bottom" under the plot area drops
+                              the entries that do not fit its width */
+                           "set key at screen 0.5, screen 0.02 center bottom horizontal maxrows 2\nset bmargin 7\n",
                            tics->str, row - 0.4, -0.6, sim_ns_to_s(rep->sim->makespan_ns) * 1e3);
+    /* many classes x streams: smaller row labels, so that they stay apart (style.gp: 16 points) */
+    if (row > 10)
+        g_string_append_printf(fig->settings, "set ytics font \",%d\"\n", MAX(6, 16 * 10 / row));
     g_string_free(tics, TRUE);
     g_free(first_row);
     return plot_figure_finish(set, fig, error);

@@ -47,10 +47,11 @@ set tmargin 5
 set xlabel "time in the step (ms)"
 set ytics ("host" 0, "compute" 1, "nccl:shard" 2, "nccl:replicate" 3)
 set yrange [3.6:-0.6]
-set xrange [0:25.777539]
+set xrange [0:25.786222]
 unset grid
 set grid xtics
-set key outside bottom center horizontal maxcols 4
+set key at screen 0.5, screen 0.02 center bottom horizontal maxrows 2
+set bmargin 7
 
 # the formats to draw: any of png svg pdf
 formats = "png"
