@@ -1,6 +1,8 @@
 /* ir: schedule construction and queries; see ir.h. */
 #include "ir.h"
 
+#include "../util/cfg.h"
+
 #include <string.h>
 
 IrSchedule *ir_schedule_new(int nodes, int gpus_per_node)
@@ -160,8 +162,18 @@ int ir_class_of_rank(const IrSchedule *s, int rank)
     return -1;
 }
 
+int ir_class_of_rank_or_error(const IrSchedule *s, int rank, GError **error)
+{
+    int ci = ir_class_of_rank(s, rank);
+    if (ci < 0)
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "schedule: field 'classes': expected a rank class holding rank %d, got none",
+                    rank);
+    return ci;
+}
+
 static const char *const op_kind_names[IR_OP_KIND_COUNT] = {"host", "compute", "coll", "send",
-                                                             "recv", "alloc", "free", "memcpy"};
+                                                            "recv", "alloc",   "free", "memcpy"};
 static const char *const coll_kind_names[IR_COLL_KIND_COUNT] = {
     "allgather", "reduce_scatter", "allreduce", "broadcast", "alltoall"};
 static const char *const mem_names[IR_MEM_CATEGORY_COUNT] = {"params", "grads", "optimizer",

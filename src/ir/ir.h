@@ -36,7 +36,7 @@ typedef enum {
     IR_OP_RECV,
     IR_OP_ALLOC,
     IR_OP_FREE,
-    IR_OP_MEMCPY,  /* host <-> device copy over PCIe (CPU offload) */
+    IR_OP_MEMCPY, /* host <-> device copy over PCIe (CPU offload) */
     IR_OP_KIND_COUNT
 } IrOpKind;
 
@@ -58,19 +58,25 @@ typedef enum {
     IR_MEM_CATEGORY_COUNT
 } IrMemCategory;
 
-typedef enum { IR_PHASE_FORWARD, IR_PHASE_BACKWARD, IR_PHASE_OPTIMIZER, IR_PHASE_OTHER, IR_PHASE_COUNT } IrPhase;
+typedef enum {
+    IR_PHASE_FORWARD,
+    IR_PHASE_BACKWARD,
+    IR_PHASE_OPTIMIZER,
+    IR_PHASE_OTHER,
+    IR_PHASE_COUNT
+} IrPhase;
 
 typedef struct {
     IrOpKind kind;
     uint16_t stream;
-    uint8_t phase;  /* IrPhase */
-    uint8_t dtype;  /* HwDtype of compute or collective elements */
-    uint32_t name;  /* index into the class's string table */
+    uint8_t phase;              /* IrPhase */
+    uint8_t dtype;              /* HwDtype of compute or collective elements */
+    uint32_t name;              /* index into the class's string table */
     uint32_t dep_start, n_deps; /* into IrClass.deps */
     union {
         struct {
-            double flops;   /* tensor-core FLOPs */
-            double bytes;   /* HBM traffic of memory-bound kernels */
+            double flops;       /* tensor-core FLOPs */
+            double bytes;       /* HBM traffic of memory-bound kernels */
             double model_flops; /* FLOPs that count towards MFU (no recompute) */
             uint32_t kernels;
         } compute;
@@ -92,7 +98,7 @@ typedef struct {
             bool to_device; /* h2d when true, d2h otherwise */
         } memcpy;
         struct {
-            uint32_t buffer; /* string table index of the buffer's name */
+            uint32_t buffer;  /* string table index of the buffer's name */
             uint8_t category; /* IrMemCategory */
             uint64_t bytes;
         } mem;
@@ -117,8 +123,8 @@ typedef struct {
     int first_rank, n_ranks, rank_stride; /* the ranks of this class */
     IrStream *streams;
     int n_streams;
-    GArray *ops;     /* of IrOp */
-    GArray *deps;    /* of uint32_t op indices (always earlier ops: programs are acyclic) */
+    GArray *ops;  /* of IrOp */
+    GArray *deps; /* of uint32_t op indices (always earlier ops: programs are acyclic) */
     GPtrArray *strings;
     GHashTable *string_index; /* string -> index + 1 */
 } IrClass;
@@ -167,6 +173,8 @@ void ir_group_shape(const IrSchedule *s, const IrGroup *g, int *nodes, int *rank
 bool ir_class_has_rank(const IrClass *c, int rank);
 /* The class that holds a rank, or -1. */
 int ir_class_of_rank(const IrSchedule *s, int rank);
+/* The same, for an executor about to run `rank`'s program: -1 sets an input error naming it. */
+int ir_class_of_rank_or_error(const IrSchedule *s, int rank, GError **error);
 
 const char *ir_op_kind_name(IrOpKind kind);
 const char *ir_coll_kind_name(IrCollKind kind);

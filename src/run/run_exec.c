@@ -212,13 +212,9 @@ void run_times_free(RunTimes *t)
 bool run_execute(const IrSchedule *s, const HwTopology *topo, const RunOptions *opt, int rank,
                  RunBackend *be, RunTimes *times, GError **error)
 {
-    int ci = ir_class_of_rank(s, rank);
-    if (ci < 0) {
-        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
-                    "schedule: field 'classes': expected a rank class holding rank %d, got none",
-                    rank);
+    int ci = ir_class_of_rank_or_error(s, rank, error);
+    if (ci < 0)
         return false;
-    }
     Exec x = {
         .s = s, .c = s->classes[ci], .opt = opt, .cfg = {.topo = topo}, .be = be, .rank = rank};
     x.n_ops = ir_class_n_ops(x.c);

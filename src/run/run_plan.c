@@ -128,13 +128,9 @@ bool run_comm_plan(const IrSchedule *s, int rank, RunCommPlan *plan, GError **er
     memset(plan, 0, sizeof *plan);
     plan->coll = g_array_new(FALSE, FALSE, sizeof(RunCollKey));
     plan->p2p = g_array_new(FALSE, FALSE, sizeof(RunP2pKey));
-    int ci = ir_class_of_rank(s, rank);
-    if (ci < 0) {
-        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
-                    "schedule: field 'classes': expected a rank class holding rank %d, got none",
-                    rank);
+    int ci = ir_class_of_rank_or_error(s, rank, error);
+    if (ci < 0)
         return false;
-    }
     /* every class's (group, stream): the members of a group must all make its communicators */
     for (int k = 0; k < s->n_classes; k++) {
         const IrClass *c = s->classes[k];
