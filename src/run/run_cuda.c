@@ -586,6 +586,43 @@ static bool iter_end(RunBackend *be, const RunProgram *p, int64_t *start_ns, int
     return true;
 }
 
+/* Whether every rank set up; if not, every rank's error is the first failing rank's, so that one
+ * message is printed (run_main.c: rank 0 prints; another rank only a failure of its own). The
+ * plan's checks of send/recv are per rank: a broken channel between stages 2 and 3 fails there, not
+ * on rank 0, whose "failed elsewhere" would otherwise be the only message. Collective. */
+static bool setup_agreed(int rank, bool ok, GError **error)
+{
+    int world = 1, first = 0;
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    first = ok ? world : rank;
+    MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (first == world)
+        return true;
+    /* the code and message of the first failure, to every rank */
+    int head[2] = {0, 0};
+    char *msg = NULL;
+    if (rank == first) {
+        bool known = error && *error && (*error)->domain == FSD_ERROR;
+        head[0] = known ? (*error)->code : FSD_ERROR_FAILED;
+        msg = g_strdup(error && *error ? (*error)->message : "could not set up the nccl backend");
+        head[1] = (int)strlen(msg) + 1;
+    }
+    MPI_Bcast(head, 2, MPI_INT, first, MPI_COMM_WORLD);
+    if (rank != first)
+        msg = g_malloc0((size_t)head[1]);
+    MPI_Bcast(msg, head[1], MPI_CHAR, first, MPI_COMM_WORLD);
+    g_clear_error(error);
+    /* bad input: every rank exits with status 2, rank 0 says why; a failure: status 1, rank 0 says
+     * which rank failed (its message names it) */
+    if (head[0] == FSD_ERROR_INPUT || rank == 0)
+        g_set_error_literal(error, FSD_ERROR, head[0], msg);
+    else
+        g_set_error(error, RUN_ERROR_ELSEWHERE, 0,
+                    "another rank could not set up the nccl backend (see rank 0's message)");
+    g_free(msg);
+    return false;
+}
+
 static void backend_free(RunBackend *be)
 {
     CudaBackend *b = (CudaBackend *)be;
@@ -645,12 +682,7 @@ RunBackend *run_backend_cuda_new(const IrSchedule *s, int rank, RunComms *comms,
                      cuda_ok(cudaEventCreate(&b->ev_end[i]), rank, "cudaEventCreate", error);
     }
     /* no rank makes communicators unless every rank can: ncclCommInitRank would wait forever */
-    int all_ok = ok;
-    MPI_Allreduce(MPI_IN_PLACE, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    if (!ok || !all_ok) {
-        if (ok)
-            g_set_error(error, RUN_ERROR_ELSEWHERE, 0,
-                        "another rank could not set up the nccl backend (see its message)");
+    if (!setup_agreed(rank, ok, error)) {
         backend_free(&b->be);
         return NULL;
     }
