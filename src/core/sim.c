@@ -511,6 +511,25 @@ static bool busier(const NetLinkStats *a, double cap_a, uint32_t la, const NetLi
     return ta != tb ? ta > tb : la < lb;
 }
 
+static bool stats_alike(const NetTopo *net, const NetLinkStats *a, uint32_t la,
+                        const NetLinkStats *b, uint32_t lb)
+{
+    return net_link_kind(net, la) == net_link_kind(net, lb) &&
+           net->capacity_Bps[la] == net->capacity_Bps[lb] && a->bytes == b->bytes &&
+           a->busy_ns == b->busy_ns && a->peak_util == b->peak_util;
+}
+
+static bool alike_in(const NetTopo *net, const NetFlows *flows, const uint32_t *top, int n,
+                     uint32_t l)
+{
+    for (int i = 0; i < n; i++)
+        if (stats_alike(net, net_flows_stats(flows, top[i]), top[i], net_flows_stats(flows, l), l))
+            return true;
+    return false;
+}
+
+/* The busiest links, one per group of links with identical statistics (the first by index),
+ * each with the size of its group. */
 static void collect_links(SimResult *res, const NetTopo *net, const NetFlows *flows)
 {
     const double *cap = net->capacity_Bps;
@@ -518,8 +537,8 @@ static void collect_links(SimResult *res, const NetTopo *net, const NetFlows *fl
     int n = 0;
     for (uint32_t l = 0; l < (uint32_t)net->n_links; l++) {
         const NetLinkStats *st = net_flows_stats(flows, l);
-        if (st->bytes <= 0)
-            continue;
+        if (st->bytes <= 0 || alike_in(net, flows, top, n, l))
+            continue; /* one line per group of links loaded alike; counted below */
         if (n == SIM_TOP_LINKS) {
             uint32_t w = top[n - 1];
             if (!busier(st, cap[l], l, net_flows_stats(flows, w), cap[w], w))
@@ -537,7 +556,17 @@ static void collect_links(SimResult *res, const NetTopo *net, const NetFlows *fl
     res->links = g_new0(SimLink, MAX(1, n));
     for (int i = 0; i < n; i++)
         res->links[i] = (SimLink){net_link_name(net, top[i]), net_link_kind(net, top[i]),
-                                  cap[top[i]], *net_flows_stats(flows, top[i])};
+                                  cap[top[i]], *net_flows_stats(flows, top[i]), 0};
+    /* Symmetric jobs load many links alike (every node's NIC 0): the report says how many
+     * instead of listing them. Links of one class share their statistics exactly. */
+    for (uint32_t l = 0; l < (uint32_t)net->n_links; l++) {
+        const NetLinkStats *st = net_flows_stats(flows, l);
+        if (st->bytes <= 0)
+            continue;
+        for (int i = 0; i < n; i++)
+            if (stats_alike(net, &res->links[i].stats, top[i], st, l))
+                res->links[i].alike++;
+    }
     int ns;
     const NetUtilSample *samples = net_flows_samples(flows, &ns);
     res->n_util_samples = ns;

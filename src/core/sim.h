@@ -33,6 +33,7 @@ typedef struct {
     NetLinkKind kind;
     double capacity_Bps;
     NetLinkStats stats;
+    int alike; /* links of its kind and capacity with the same statistics, itself included */
 } SimLink;
 
 typedef struct {

@@ -18,7 +18,8 @@ static void print_layout(const Report *r, FILE *out)
     if (opt->kind == STRAT_FSDP) {
         fprintf(out, "%s", strat_sharding_name(opt->sharding));
         if (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2)
-            fprintf(out, ": shard groups of %d GPUs, %d replicas", lay->shard_size, lay->replicate_size);
+            fprintf(out, ": shard groups of %d GPUs, %d replicas", lay->shard_size,
+                    lay->replicate_size);
         else if (opt->sharding != SHARD_NO_SHARD && lay->tp * lay->pp > 1)
             fprintf(out, ": sharded over the %d GPUs of each data-parallel group", lay->shard_size);
         else if (opt->sharding != SHARD_NO_SHARD)
@@ -28,10 +29,12 @@ static void print_layout(const Report *r, FILE *out)
     }
     fprintf(out, "\n             %s\n", r->info->wrap_description);
     if (opt->kind == STRAT_FSDP)
-        fprintf(out, "             backward_prefetch=%s forward_prefetch=%s limit_all_gathers=%s "
-                     "cpu_offload=%s\n",
-                strat_prefetch_name(opt->backward_prefetch), opt->forward_prefetch ? "true" : "false",
-                opt->limit_all_gathers ? "true" : "false", opt->cpu_offload ? "true" : "false");
+        fprintf(out,
+                "             backward_prefetch=%s forward_prefetch=%s limit_all_gathers=%s "
+                "cpu_offload=%s\n",
+                strat_prefetch_name(opt->backward_prefetch),
+                opt->forward_prefetch ? "true" : "false", opt->limit_all_gathers ? "true" : "false",
+                opt->cpu_offload ? "true" : "false");
     fprintf(out, "             ");
     if (opt->mixed_precision)
         fprintf(out, "mixed precision: param_dtype %s, reduce_dtype %s",
@@ -47,13 +50,17 @@ void report_print_summary(const Report *r, FILE *out)
     const StratLayout *lay = &r->info->layout;
     const ModelTraining *t = &m->training;
     fprintf(out, "fsdpsim: %s on %s, %d node%s x %d GPUs = %d x %s\n", m->name, r->topo->name,
-            lay->nodes, lay->nodes == 1 ? "" : "s", lay->gpus_per_node, lay->world, r->topo->gpu.name);
+            lay->nodes, lay->nodes == 1 ? "" : "s", lay->gpus_per_node, lay->world,
+            r->topo->gpu.name);
     fprintf(out, "model        %.3f B parameters", (double)m->params / 1e9);
     if (m->token_input)
-        fprintf(out, ", sequence %d, micro-batch %d, gradient accumulation %d -> %.0f tokens per GPU per step\n",
+        fprintf(out,
+                ", sequence %d, micro-batch %d, gradient accumulation %d -> %.0f tokens per GPU "
+                "per step\n",
                 t->seq_len, t->micro_batch, r->opt->grad_accum, r->info->tokens_per_step);
     else
-        fprintf(out, ", micro-batch %d, gradient accumulation %d -> %.0f samples per GPU per step\n",
+        fprintf(out,
+                ", micro-batch %d, gradient accumulation %d -> %.0f samples per GPU per step\n",
                 t->micro_batch, r->opt->grad_accum, r->info->samples_per_step);
     fprintf(out, "             optimizer %s\n", model_optimizer_name(t->optimizer));
     print_layout(r, out);
@@ -61,17 +68,23 @@ void report_print_summary(const Report *r, FILE *out)
 
     char *step = report_seconds(r->step_time_s), *comp = report_seconds(r->compute_s);
     char *exp = report_seconds(r->exposed_comm_s), *idle = report_seconds(r->idle_s);
-    fprintf(out, "\nstep time    %s  (GPU computing %s, exposed communication %s, waiting for the host %s)\n",
+    fprintf(out,
+            "\nstep time    %s  (GPU computing %s, exposed communication %s, waiting for the host "
+            "%s)\n",
             step, comp, exp, idle);
     g_free(step), g_free(comp), g_free(exp), g_free(idle);
     if (m->token_input)
-        fprintf(out, "throughput   %.0f tokens/s (%.0f per GPU)\n", r->tokens_per_s, r->tokens_per_s / lay->world);
+        fprintf(out, "throughput   %.0f tokens/s (%.0f per GPU)\n", r->tokens_per_s,
+                r->tokens_per_s / lay->world);
     else
-        fprintf(out, "throughput   %.1f samples/s (%.1f per GPU)\n", r->samples_per_s, r->samples_per_s / lay->world);
-    fprintf(out, "compute      %.1f model TFLOP/s per GPU, MFU %.1f %%\n", r->tflops_per_gpu, 100 * r->mfu);
+        fprintf(out, "throughput   %.1f samples/s (%.1f per GPU)\n", r->samples_per_s,
+                r->samples_per_s / lay->world);
+    fprintf(out, "compute      %.1f model TFLOP/s per GPU, MFU %.1f %%\n", r->tflops_per_gpu,
+            100 * r->mfu);
 
     char *peak = report_bytes(r->mem_peak_bytes), *cap = report_bytes(r->mem_capacity_bytes);
-    fprintf(out, "\nmemory/GPU   peak %s of %s: %s\n", peak, cap, r->oom ? "OUT OF MEMORY" : "fits");
+    fprintf(out, "\nmemory/GPU   peak %s of %s: %s\n", peak, cap,
+            r->oom ? "OUT OF MEMORY" : "fits");
     g_free(peak), g_free(cap);
     fprintf(out, "             at the peak:");
     for (int i = 0; i < IR_MEM_CATEGORY_COUNT; i++) {
@@ -83,7 +96,8 @@ void report_print_summary(const Report *r, FILE *out)
     fprintf(out, " reserved %s\n", res);
     g_free(res);
 
-    char *sent = report_bytes(r->comm_bytes_per_gpu), *inter = report_bytes(r->inter_node_bytes_per_gpu);
+    char *sent = report_bytes(r->comm_bytes_per_gpu),
+         *inter = report_bytes(r->inter_node_bytes_per_gpu);
     fprintf(out, "\ncommunication per GPU per step: %s sent, %s of it across nodes\n", sent, inter);
     g_free(sent), g_free(inter);
     for (int k = 0; k < IR_COLL_KIND_COUNT; k++) {
@@ -101,9 +115,11 @@ void report_print_summary(const Report *r, FILE *out)
             const SimLink *l = &r->sim->links[i];
             char *bytes = report_bytes(l->stats.bytes);
             char *full = report_seconds(l->stats.bytes / l->capacity_Bps);
-            fprintf(out, "  %-20s %12s  %12s at %.0f GB/s, peak %3.0f %%\n", l->name, bytes, full,
-                    l->capacity_Bps / 1e9, 100 * l->stats.peak_util);
-            g_free(bytes), g_free(full);
+            char *alike =
+                l->alike > 1 ? g_strdup_printf(" (and %d more alike)", l->alike - 1) : g_strdup("");
+            fprintf(out, "  %-20s %12s  %12s at %.0f GB/s, peak %3.0f %%%s\n", l->name, bytes, full,
+                    l->capacity_Bps / 1e9, 100 * l->stats.peak_util, alike);
+            g_free(bytes), g_free(full), g_free(alike);
         }
     }
     if (r->init) {
@@ -189,6 +205,7 @@ char *report_to_json(const Report *r)
         cJSON_AddNumberToObject(j, "bytes", l->stats.bytes);
         cJSON_AddNumberToObject(j, "busy_s", sim_ns_to_s(l->stats.busy_ns));
         cJSON_AddNumberToObject(j, "peak_utilisation", l->stats.peak_util);
+        cJSON_AddNumberToObject(j, "links_alike", l->alike);
         cJSON_AddItemToArray(links, j);
     }
     cJSON *model = cJSON_AddObjectToObject(o, "model");
@@ -204,7 +221,8 @@ char *report_to_json(const Report *r)
         cJSON_AddNumberToObject(f, "largest_unit_params", (double)r->info->largest_unit_numel);
         cJSON_AddNumberToObject(f, "shard_group_size", lay->shard_size);
         cJSON_AddNumberToObject(f, "replicate_group_size", lay->replicate_size);
-        cJSON_AddStringToObject(f, "backward_prefetch", strat_prefetch_name(r->opt->backward_prefetch));
+        cJSON_AddStringToObject(f, "backward_prefetch",
+                                strat_prefetch_name(r->opt->backward_prefetch));
         cJSON_AddBoolToObject(f, "forward_prefetch", r->opt->forward_prefetch);
         cJSON_AddBoolToObject(f, "limit_all_gathers", r->opt->limit_all_gathers);
         cJSON_AddBoolToObject(f, "cpu_offload", r->opt->cpu_offload);

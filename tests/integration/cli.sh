@@ -168,6 +168,24 @@ t_version() {
 }
 add run t_version
 
+t_busiest_links_grouped() {
+    # hybrid on 8 nodes: every node's NIC 0 carries the same replica traffic, so one line stands
+    # for the 32 NIC transmit links loaded alike, and no two listed links are alike
+    fsd "${BASE[@]}" --strategy hybrid --nodes 8
+    expect_success 'node0.nic0.tx' '(and 31 more alike)' || return 1
+    fsd "${BASE[@]}" --strategy hybrid --nodes 8 --json
+    expect_rc 0 || return 1
+    pycheck '
+import json, sys
+links = json.load(open(sys.argv[1]))["communication"]["busiest_links"]
+keys = [(l["kind"], l["capacity_Bps"], l["bytes"], l["busy_s"], l["peak_utilisation"]) for l in links]
+assert len(set(keys)) == len(keys), "two listed links are alike: %s" % keys
+nic = [l for l in links if l["name"] == "node0.nic0.tx"]
+assert nic and nic[0]["links_alike"] == 32, nic
+' "$OUT"
+}
+add run t_busiest_links_grouped
+
 t_hybrid_one_gpu_per_node_warns() {
     fsd "${BASE[@]}" --strategy hybrid --gpus-per-node 1
     expect_success 'hybrid_shard' 'shards nothing'
