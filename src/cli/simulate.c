@@ -401,12 +401,13 @@ int cli_simulate(int argc, char **argv)
          "Write a report folder: figures, JSON, CSV, trace and a README.md showing them", "DIR"},
         {"version", 0, 0, G_OPTION_ARG_NONE, &cli.version, "Print the version", NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
-    GOptionContext *ctx =
-        g_option_context_new("- simulate data-parallel training (DDP, FSDP) on HPC machines");
+    GOptionContext *ctx = g_option_context_new("- simulate distributed training (DDP, FSDP, "
+                                               "pipeline and tensor parallel) on HPC machines");
     g_option_context_set_summary(
         ctx,
-        "Predicts step time, throughput, peak memory per GPU and where the time goes, for DDP and\n"
-        "every FSDP sharding strategy, on a model of the machine (nodes, GPUs, NVLink, NICs).\n\n"
+        "Predicts step time, throughput, peak memory per GPU and where the time goes, for DDP,\n"
+        "every FSDP sharding strategy, pipeline and tensor parallelism, on a model of the machine\n"
+        "(nodes, GPUs, NVLink, NICs, the fabric).\n\n"
         "Example:\n  fsdpsim --model models/gpt.json --strategy hybrid --nodes 8");
     g_option_context_set_description(ctx, cli_subcommands_help());
     g_option_context_add_main_entries(ctx, entries, NULL);

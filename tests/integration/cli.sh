@@ -148,7 +148,14 @@ t_help_lists_every_option() {
         grep -qE -- "--$name([=[:space:]]|\$)" "$OUT" || missing="$missing --$name"
     done
     [ "$n" -ge 25 ] || fail "found only $n options in $MAIN_C's GOptionEntry table; did its layout change?" || return 1
-    [ -z "$missing" ] || fail "--help does not mention:$missing"
+    [ -z "$missing" ] || fail "--help does not mention:$missing" || return 1
+    # and every subcommand of main.c's table
+    names=$(grep -oE '^[[:space:]]*\{"[a-z-]+", cli_' "$SRC/src/cli/main.c" | grep -oE '"[a-z-]+"' | tr -d '"')
+    [ -n "$names" ] || fail "found no subcommand table in src/cli/main.c; did its layout change?" || return 1
+    for name in $names; do
+        grep -qE -- "^  $name " "$OUT" || missing="$missing $name"
+    done
+    [ -z "$missing" ] || fail "--help does not list the subcommands:$missing"
 }
 add run t_help_lists_every_option
 
