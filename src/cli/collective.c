@@ -32,7 +32,7 @@ static const char *const op_names[IR_COLL_KIND_COUNT] = {
 
 static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg,
                const char *min_text, const char *max_text, const char *type_text, const char *algo,
-               const char *proto, int per_thread, GError **error)
+               const char *proto, int per_thread, const char *reference, GError **error)
 {
     IrCollKind kind = IR_COLL_KIND_COUNT;
     for (int k = 0; k < IR_COLL_KIND_COUNT; k++)
@@ -67,6 +67,26 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
                                "got \"%s\"",
                                min_text, max_text),
                2;
+    /* --reference: the sizes of the user's own nccl-tests run, and its times beside ours */
+    CollNcclTestsRow ref[128];
+    int n_ref = 0;
+    if (reference) {
+        g_autofree char *text = NULL;
+        GError *e = NULL;
+        if (!g_file_get_contents(reference, &text, NULL, &e)) {
+            cfg_input_error(error, "%s: cannot read file: %s", reference, e->message);
+            g_error_free(e);
+            return 2;
+        }
+        n_ref = coll_nccltests_parse(text, NULL, NULL, ref, G_N_ELEMENTS(ref));
+        if (n_ref == 0)
+            return cfg_input_error(error,
+                                   "%s: field 'rows': expected nccl-tests result lines (size count "
+                                   "type redop root time algbw busbw #wrong time algbw busbw "
+                                   "#wrong), got none",
+                                   reference),
+                   2;
+    }
     g_autofree char *topo_default = cli_default_path("topologies/juwels-booster.json");
     HwTopology *topo = hw_topology_load(topo_arg ? topo_arg : topo_default, error);
     if (!topo)
@@ -76,6 +96,7 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
     CollModel coll;
     coll_model_analytic_init(&coll, topo);
     NetTopo *net = NULL;
+    GArray *sizes = NULL;
     if (nodes < 1 || nodes > topo->nodes_max) {
         cfg_input_error(error, "option --nodes: %s has %d nodes; expected 1..%d, got %d",
                         topo->name, topo->nodes_max, topo->nodes_max, nodes);
@@ -108,16 +129,35 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
            topo->name, nodes, gpn, n, topo->gpu.name);
     printf(
         "# simulated: NCCL's algorithm and protocol choice and latencies, flow-level link model\n");
-    printf("#\n# %10s %12s %8s %6s %6s %9s %7s %7s  %5s %6s\n", "size", "count", "type", "redop",
+    if (reference)
+        printf("# measured: %s (%d sizes; the faster of out-of-place and in-place); error = (sim - "
+               "real) / real of busbw, + means the simulation is too fast\n",
+               reference, n_ref);
+    printf("#\n# %10s %12s %8s %6s %6s %9s %7s %7s  %8s %6s", "size", "count", "type", "redop",
            "root", "time", "algbw", "busbw", "algo", "proto");
-    printf("# %10s %12s %8s %6s %6s %9s %7s %7s\n", "(B)", "(elements)", "", "", "", "(us)",
-           "(GB/s)", "(GB/s)");
+    if (reference)
+        printf("  %9s %11s %8s", "real time", "real busbw", "error");
+    printf("\n# %10s %12s %8s %6s %6s %9s %7s %7s  %8s %6s", "(B)", "(elements)", "", "", "",
+           "(us)", "(GB/s)", "(GB/s)", "", "");
+    if (reference)
+        printf("  %9s %11s", "(us)", "(GB/s)");
+    printf("\n");
     const char *redop =
         kind == IR_COLL_ALLREDUCE || kind == IR_COLL_REDUCE_SCATTER ? "sum" : "none";
     int root = kind == IR_COLL_BROADCAST ? 0 : -1;
     double sum_busbw = 0;
     int rows = 0;
-    for (uint64_t bytes = lo; bytes <= hi; bytes *= 2) {
+    /* the sizes: those of the reference run, or doubling from min to max as nccl-tests -f 2 */
+    sizes = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    for (int r = 0; r < n_ref; r++)
+        g_array_append_val(sizes, ref[r].bytes);
+    for (uint64_t b = lo; !reference && b <= hi; b *= 2) {
+        g_array_append_val(sizes, b);
+        if (b > UINT64_MAX / 2)
+            break;
+    }
+    for (guint r = 0; r < sizes->len; r++) {
+        uint64_t bytes = g_array_index(sizes, uint64_t, r);
         /* nccl-tests rounds the size down to whole elements, per rank for the gathered ops */
         uint64_t per = kind == IR_COLL_ALLREDUCE || kind == IR_COLL_BROADCAST ? 1 : (uint64_t)n;
         uint64_t count = bytes / type->bytes / per * per;
@@ -134,17 +174,21 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
         if (kind == IR_COLL_BROADCAST)
             busbw = algbw;
         printf("  %10" G_GUINT64_FORMAT " %12" G_GUINT64_FORMAT
-               " %8s %6s %6d %9.2f %7.2f %7.2f  %5s %6s\n",
+               " %8s %6s %6d %9.2f %7.2f %7.2f  %8s %6s",
                size, count, type->name, redop, root, t * 1e6, algbw, busbw,
                coll_algo_name(choice.algo), coll_proto_name(choice.proto));
+        if (reference)
+            printf("  %9.2f %11.2f %+7.1f%%", ref[r].time_s * 1e6, ref[r].busbw_GBps,
+                   t > 0 ? 100 * (ref[r].time_s / t - 1) : 0.0);
+        printf("\n");
         sum_busbw += busbw;
         rows++;
-        if (bytes > UINT64_MAX / 2)
-            break;
     }
     printf("# Avg bus bandwidth    : %g\n", rows ? sum_busbw / rows : 0.0);
     status = 0;
 out:
+    if (sizes)
+        g_array_free(sizes, TRUE);
     net_topo_free(net);
     hw_topology_free(topo);
     return status;
@@ -155,6 +199,7 @@ int cli_collective(int argc, char **argv)
     char *op = NULL, *topology = NULL, *min = NULL, *max = NULL, *type = NULL, *algo = NULL,
          *proto = NULL;
     int nodes = 1, gpn = UNSET, per_thread = 1;
+    char *reference = NULL;
     GOptionEntry entries[] = {
         {"op", 'o', 0, G_OPTION_ARG_STRING, &op,
          "allreduce, allgather, reduce_scatter, broadcast, alltoall [allreduce]", "OP"},
@@ -173,6 +218,10 @@ int cli_collective(int argc, char **argv)
          "GPUs one host thread drives, as nccl-tests -g: each op is launched on each of them in "
          "turn [1]",
          "G"},
+        {"reference", 0, 0, G_OPTION_ARG_FILENAME, &reference,
+         "Your own nccl-tests output (e.g. all_reduce_perf ... > FILE): simulate its sizes and "
+         "print its times and the error beside ours",
+         "FILE"},
         {"nccl-algo", 0, 0, G_OPTION_ARG_STRING, &algo,
          "Force NCCL's algorithm like NCCL_ALGO: ring, tree, nvls, nvlstree [NCCL's choice]",
          "ALGO"},
@@ -191,10 +240,10 @@ int cli_collective(int argc, char **argv)
         status = 2;
     else
         status = run(op ? op : "allreduce", topology, nodes, gpn, min ? min : "8", max ? max : "8G",
-                     type ? type : "float", algo, proto, per_thread, &error);
+                     type ? type : "float", algo, proto, per_thread, reference, &error);
     if (error)
         status = cli_report_error(error);
     g_free(op), g_free(topology), g_free(min), g_free(max), g_free(type), g_free(algo),
-        g_free(proto);
+        g_free(proto), g_free(reference);
     return status;
 }

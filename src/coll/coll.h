@@ -77,4 +77,17 @@ double coll_busbw_factor(IrCollKind kind, int nranks);
  * DDP's communication volumes come from. */
 double coll_bytes_sent_per_rank(IrCollKind kind, uint64_t bytes, int nranks);
 
+/* One row of an nccl-tests result table (all_reduce_perf ...): the size, and the faster of the
+ * out-of-place and in-place runs. */
+typedef struct {
+    uint64_t bytes;
+    double time_s;
+    double busbw_GBps;
+} CollNcclTestsRow;
+
+/* Reads the rows of nccl-tests output in `text`, between a line containing `from` and one
+ * containing `to` (NULL: from the start, to the end). Returns how many (at most max). */
+int coll_nccltests_parse(const char *text, const char *from, const char *to, CollNcclTestsRow *rows,
+                         int max);
+
 #endif

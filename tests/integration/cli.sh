@@ -405,6 +405,38 @@ t_collective_table() {
 }
 add run t_collective_table
 
+t_collective_reference() {
+    # a user's own nccl-tests output: its sizes are simulated, its times and the error printed
+    cat >"$W/mine.txt" <<'EOF2'
+# nThread 1 nGpus 8 minBytes 1048576 maxBytes 4194304 step: 2(factor) warmup iters: 5 iters: 20
+#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong
+     1048576        262144     float     sum      -1    76.71   13.67   23.92    N/A    77.73   13.49   23.61    N/A
+     4194304       1048576     float     sum      -1    134.5   31.18   54.57      0    134.7   31.13   54.48      0
+# Avg bus bandwidth    : 39.2
+EOF2
+    fsd collective -t "$SRC/topologies/hgx-a100-40gb.json" --gpus-per-thread 8 --reference "$W/mine.txt"
+    expect_success 'real time' 'real busbw' 'error' || return 1
+    [ "$(grep -cE '^ +[0-9]+ +[0-9]+ +float +sum +-1 ' "$OUT")" -eq 2 ] || fail "expected the reference's 2 sizes" || return 1
+    # the 4 MiB row carries the reference's time and busbw, and an error that agrees with them
+    pycheck '
+import sys
+row = [l.split() for l in open(sys.argv[1]) if l.split()[:1] == ["4194304"]][0]
+sim_us, real_us, real_bus, err = float(row[5]), float(row[10]), float(row[11]), float(row[12].rstrip("%"))
+assert (real_us, real_bus) == (134.5, 54.57), row
+assert abs(err - 100 * (real_us / sim_us - 1)) < 0.1, row
+' "$OUT"
+}
+add run t_collective_reference
+
+t_collective_reference_not_a_table() {
+    printf 'hello\n' >"$W/notatable.txt"
+    fsd collective --reference "$W/notatable.txt"
+    expect_input_error "$W/notatable.txt" "field 'rows'" 'nccl-tests' || return 1
+    fsd collective --reference "$W/missing.txt"
+    expect_input_error "$W/missing.txt" 'cannot read'
+}
+add input t_collective_reference_not_a_table
+
 t_collective_bad_op() {
     fsd collective --op allreduc
     expect_input_error 'option --op' '"allreduc"' allgather

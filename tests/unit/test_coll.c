@@ -169,6 +169,32 @@ static void test_topology_keys(void **state)
     g_free(path);
 }
 
+/* nccl-tests output as users paste it: comments, two sections, "N/A" in #wrong (-c 0), and an
+ * out-of-place outlier that the in-place run does not have. */
+static void test_nccltests_parse(void **state)
+{
+    (void)state;
+    const char *text =
+        "=== (A)\n"
+        "#  size count type redop root time algbw busbw #wrong time algbw busbw #wrong\n"
+        "   256    64 float  sum   -1  94.0  0.00  0.01  N/A  26.0  0.01  0.02  N/A\n"
+        "  1024   256 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06    0\n"
+        "# Avg bus bandwidth : 0.03\n"
+        "=== (B)\n"
+        "  2048   512 float  sum   -1  40.0  0.05  0.09    0  41.0  0.05  0.09    0\n";
+    CollNcclTestsRow rows[8];
+    assert_int_equal(coll_nccltests_parse(text, NULL, NULL, rows, 8), 3);
+    assert_int_equal(coll_nccltests_parse(text, "=== (A)", "=== (B)", rows, 8), 2);
+    assert_int_equal(rows[0].bytes, 256);
+    assert_float_equal(rows[0].time_s, 26.0e-6, 1e-12); /* the faster, in-place run */
+    assert_float_equal(rows[0].busbw_GBps, 0.02, 1e-12);
+    assert_float_equal(rows[1].time_s, 30.0e-6, 1e-12);
+    assert_int_equal(coll_nccltests_parse(text, "=== (B)", NULL, rows, 8), 1);
+    assert_int_equal(rows[0].bytes, 2048);
+    assert_int_equal(coll_nccltests_parse(text, NULL, NULL, rows, 2), 2); /* at most max */
+    assert_int_equal(coll_nccltests_parse("no table here\n", NULL, NULL, rows, 8), 0);
+}
+
 /* One nccl-tests all_reduce_perf table of ../shared/data/nccl-tests (the section between the
  * `from` and `to` markers, NULL for the whole file), read in place, against `fsdpsim collective`
  * on the matching topology: the same engine and flow model, and nccl-tests' loop of
@@ -191,44 +217,28 @@ static bool table_load(Table *tb, const char *file, const char *from, const char
     CollModel m;
     coll_model_analytic_init(&m, t);
     NetTopo *net = net_topo_new(t, nodes, gpn);
-    char **lines = g_strsplit(text, "\n", -1);
-    bool in = from == NULL;
+    CollNcclTestsRow rows[64];
+    int n_rows = coll_nccltests_parse(text, from, to, rows, 64);
     int n = nodes * gpn;
     tb->n = 0;
     printf("# %s%s%s, %d x %d GPUs, %d per thread: size, measured busbw, simulated, error\n", file,
            from ? " " : "", from ? from : "", nodes, gpn, gpus_per_thread);
-    for (char **l = lines; *l && tb->n < 64; l++) {
-        if (from && strstr(*l, from))
-            in = true;
-        else if (to && strstr(*l, to))
-            in = false;
-        double size, count, t_us, algbw, busbw, wrong, t_in_us;
-        char type[16], op[16];
-        int root;
-        if (!in || sscanf(*l, "%lf %lf %15s %15s %d %lf %lf %lf %lf %lf", &size, &count, type, op,
-                          &root, &t_us, &algbw, &busbw, &wrong, &t_in_us) != 10)
-            continue;
-        /* out-of-place and in-place are the same op: the faster one drops the odd outlier
-         * (H100 table: 94 us out of place at 256 B, 26 us in place) */
-        if (t_in_us < t_us) {
-            busbw *= t_us / t_in_us;
-            t_us = t_in_us;
-        }
+    for (int r = 0; r < n_rows; r++) {
+        double size = (double)rows[r].bytes;
         double sim_s;
         GError *error = NULL;
         if (!sim_collective_s(t, &m, net, nodes, gpn, IR_COLL_ALLREDUCE, HW_DTYPE_FP32,
-                              (uint64_t)size, &sim_s, &error))
+                              rows[r].bytes, &sim_s, &error))
             fail_msg("%s", error->message);
         sim_s = coll_nccltests_op_s(t, sim_s, gpus_per_thread);
         /* busbw is size / time times one factor: its error is the ratio of the times (the
          * printed busbw of small sizes is rounded to 0.00) */
-        double err = t_us * 1e-6 / sim_s - 1;
+        double err = rows[r].time_s / sim_s - 1;
         double sim_busbw = size / sim_s * coll_busbw_factor(IR_COLL_ALLREDUCE, n) / 1e9;
-        printf("# %12.0f %8.2f %8.2f %+6.1f%%\n", size, busbw, sim_busbw, 100 * err);
+        printf("# %12.0f %8.2f %8.2f %+6.1f%%\n", size, rows[r].busbw_GBps, sim_busbw, 100 * err);
         tb->size[tb->n] = size;
         tb->err[tb->n++] = err;
     }
-    g_strfreev(lines);
     g_free(text);
     net_topo_free(net);
     hw_topology_free(t);
@@ -313,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_topology_keys),
         cmocka_unit_test(test_p2p_ring_latencies),
         cmocka_unit_test(test_nccltests_launch_floor),
+        cmocka_unit_test(test_nccltests_parse),
         cmocka_unit_test(test_a100_one_node_table),
         cmocka_unit_test(test_h100_two_node_table),
         cmocka_unit_test(test_a100_two_node_roce_table),
