@@ -419,17 +419,18 @@ int cli_simulate(int argc, char **argv)
         return 2;
     }
     g_option_context_free(ctx);
+    int status;
     if (cli.version) {
         printf("fsdpsim %s\n", FSDPSIM_VERSION);
-        return 0;
-    }
-    if (argc > 1) {
+        status = 0;
+    } else if (argc > 1) {
         fprintf(stderr, "fsdpsim: unexpected argument '%s' (see fsdpsim --help)\n", argv[1]);
-        return 2;
+        status = 2;
+    } else {
+        status = run(&cli, &error);
+        if (error)
+            status = cli_report_error(error);
     }
-    int status = run(&cli, &error);
-    if (error)
-        status = cli_report_error(error);
     g_free(cli.model), g_free(cli.topology), g_free(cli.strategy), g_free(cli.sharding);
     g_free(cli.wrap), g_free(cli.backward_prefetch), g_free(cli.limit_all_gathers);
     g_free(cli.param_dtype), g_free(cli.reduce_dtype), g_free(cli.optimizer);
