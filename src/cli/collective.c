@@ -125,6 +125,31 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
     }
     net = net_topo_new(topo, nodes, gpn);
     int n = nodes * gpn;
+    /* the sizes: those of the reference run, or doubling from min to max as nccl-tests -f 2 */
+    sizes = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    for (int r = 0; r < n_ref; r++)
+        g_array_append_val(sizes, ref[r].bytes);
+    for (uint64_t b = lo; !reference && b <= hi; b *= 2) {
+        g_array_append_val(sizes, b);
+        if (b > UINT64_MAX / 2)
+            break;
+    }
+    /* A forced algorithm or protocol that cannot run this collective: said before any output. */
+    for (guint r = 0; r < sizes->len; r++) {
+        CollShape shape = {kind, g_array_index(sizes, uint64_t, r), n, nodes, gpn};
+        CollChoice choice = {0};
+        coll.time_s(&coll, &shape, &choice);
+        if (choice.forced_unavailable) {
+            cfg_input_error(error,
+                            "options --nccl-algo/--nccl-proto: %s%s%s cannot run %s of %d GPUs "
+                            "(%d nodes x %d) on %s in this model; expected one that can (NVLS "
+                            "and NVLSTree: allreduce with NVLink SHARP, Simple only; tree: "
+                            "allreduce across nodes), or leave them out for NCCL's choice",
+                            algo ? algo : "", algo && proto ? "/" : "", proto ? proto : "", op_text,
+                            n, nodes, gpn, topo->name);
+            goto out;
+        }
+    }
     printf("# fsdpsim collective: %s on %s, %d nodes x %d GPUs = %d ranks (%s)\n", op_text,
            topo->name, nodes, gpn, n, topo->gpu.name);
     printf(
@@ -147,15 +172,6 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
     int root = kind == IR_COLL_BROADCAST ? 0 : -1;
     double sum_busbw = 0;
     int rows = 0;
-    /* the sizes: those of the reference run, or doubling from min to max as nccl-tests -f 2 */
-    sizes = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-    for (int r = 0; r < n_ref; r++)
-        g_array_append_val(sizes, ref[r].bytes);
-    for (uint64_t b = lo; !reference && b <= hi; b *= 2) {
-        g_array_append_val(sizes, b);
-        if (b > UINT64_MAX / 2)
-            break;
-    }
     for (guint r = 0; r < sizes->len; r++) {
         uint64_t bytes = g_array_index(sizes, uint64_t, r);
         /* nccl-tests rounds the size down to whole elements, per rank for the gathered ops */

@@ -211,8 +211,17 @@ static int run(CliOptions *cli, GError **error)
         goto out;
     CollModel coll;
     coll_model_analytic_init(&coll, topo);
+    if (cli->nccl_algo && coll_algo_parse(cli->nccl_algo, &coll.force_algo) &&
+        coll.force_algo >= COLL_ALGO_NVLS && !coll_topology_has_nvls(topo)) {
+        cfg_input_error(error,
+                        "option --nccl-algo: %s needs NVLink SHARP (Hopper or later, node.nvls in "
+                        "the topology), which %s does not have; expected ring or tree",
+                        cli->nccl_algo, topo->name);
+        goto out;
+    }
     if (cli->nccl_algo && !coll_algo_parse(cli->nccl_algo, &coll.force_algo)) {
-        cfg_input_error(error, "option --nccl-algo: expected ring or tree, got \"%s\"",
+        cfg_input_error(error,
+                        "option --nccl-algo: expected ring, tree, nvls or nvlstree, got \"%s\"",
                         cli->nccl_algo);
         goto out;
     }
@@ -379,7 +388,8 @@ int cli_simulate(int argc, char **argv)
         {"placement", 0, 0, G_OPTION_ARG_STRING, &cli.par.placement,
          "Rank order of tp, pp, dp, fastest first [tp-dp-pp, Megatron's]", "ORDER"},
         {"nccl-algo", 0, 0, G_OPTION_ARG_STRING, &cli.nccl_algo,
-         "Force NCCL's algorithm like NCCL_ALGO: ring, tree [NCCL's choice]", "ALGO"},
+         "Force NCCL's algorithm like NCCL_ALGO: ring, tree, nvls, nvlstree [NCCL's choice]",
+         "ALGO"},
         {"nccl-proto", 0, 0, G_OPTION_ARG_STRING, &cli.nccl_proto,
          "Force NCCL's protocol like NCCL_PROTO: LL, LL128, Simple [NCCL's choice]", "PROTO"},
         {"json", 0, 0, G_OPTION_ARG_NONE, &cli.json, "Print one JSON object instead of the summary",

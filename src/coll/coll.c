@@ -261,22 +261,26 @@ static double p2p_ring_time(const HwTopology *topo, const CollShape *sh, CollCho
     if (sh->kind == IR_COLL_BROADCAST)
         t = lat + (double)sh->bytes / bus;
     if (choice)
-        *choice = (CollChoice){COLL_ALGO_RING, COLL_PROTO_SIMPLE, lat, bus, 1.0};
+        *choice = (CollChoice){COLL_ALGO_RING, COLL_PROTO_SIMPLE, lat, bus, 1.0, false};
     return t;
+}
+
+bool coll_topology_has_nvls(const HwTopology *topo)
+{
+    return topo->nvls && gpu_arch(topo) >= ARCH_HOPPER;
 }
 
 static bool nvls_possible(const HwTopology *topo, const CollShape *sh)
 {
     /* NCCL: NVLS needs a multicast-capable NVSwitch and more than 2 GPUs (nvls.cc), runs Simple
      * only, and across nodes only as NVLSTree for allreduce (tuning.cc). */
-    return topo->nvls && gpu_arch(topo) >= ARCH_HOPPER && sh->kind == IR_COLL_ALLREDUCE &&
-           sh->ranks_per_node > 2;
+    return coll_topology_has_nvls(topo) && sh->kind == IR_COLL_ALLREDUCE && sh->ranks_per_node > 2;
 }
 
 static double analytic_time(const CollModel *self, const CollShape *sh, CollChoice *choice)
 {
     const HwTopology *topo = self->topo;
-    CollChoice best = {COLL_ALGO_RING, COLL_PROTO_SIMPLE, 0, 0, 1};
+    CollChoice best = {COLL_ALGO_RING, COLL_PROTO_SIMPLE, 0, 0, 1, false};
     double best_s = INFINITY;
     if (sh->nranks <= 1 || sh->bytes == 0) {
         if (choice)
@@ -315,8 +319,8 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                 double eff_bus = algbw * coll_busbw_factor(sh->kind, sh->nranks);
                 if (t < best_s) {
                     best_s = t;
-                    best = (CollChoice){(CollAlgo)a, (CollProto)p, lat_us * 1e-6, eff_bus,
-                                        eff_bus / bus};
+                    best = (CollChoice){(CollAlgo)a, (CollProto)p,  lat_us * 1e-6,
+                                        eff_bus,     eff_bus / bus, false};
                 }
                 continue;
             }
@@ -340,10 +344,18 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
             double t = lat_us * 1e-6 + (double)sh->bytes / algbw;
             if (t < best_s) {
                 best_s = t;
-                best =
-                    (CollChoice){(CollAlgo)a, (CollProto)p, lat_us * 1e-6, eff_bus, eff_bus / bus};
+                best = (CollChoice){(CollAlgo)a, (CollProto)p,  lat_us * 1e-6,
+                                    eff_bus,     eff_bus / bus, false};
             }
         }
+    }
+    if (best_s == INFINITY) {
+        /* only a forced algorithm or protocol can leave nothing to choose: NCCL would refuse the
+         * call; here the tuner's choice is taken and flagged, so that callers can say so */
+        CollModel free_choice = *self;
+        free_choice.force_algo = free_choice.force_proto = -1;
+        best_s = analytic_time(&free_choice, sh, &best);
+        best.forced_unavailable = true;
     }
     if (choice)
         *choice = best;

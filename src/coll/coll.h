@@ -40,6 +40,9 @@ typedef struct {
     double latency_s;  /* everything but the bandwidth term, pipeline fill included */
     double bus_Bps;    /* bus bandwidth used for the bandwidth term */
     double efficiency; /* bus_Bps over the links' bandwidth: what the protocol makes of the wire */
+    /* The forced algorithm/protocol (force_algo, force_proto) cannot run this collective (NVLS
+     * without NVLink SHARP, the tree inside one node...): the choice is NCCL's tuner's instead. */
+    bool forced_unavailable;
 } CollChoice;
 
 typedef struct CollModel CollModel;
@@ -59,6 +62,8 @@ void coll_model_analytic_init(CollModel *model, const HwTopology *topo);
 /* Parses NCCL_ALGO/NCCL_PROTO-style names ("ring", "tree", "nvls", "nvlstree"; "LL", "LL128",
  * "Simple"). */
 bool coll_algo_parse(const char *text, int *out);
+/* Whether the machine has NVLink SHARP (NVLS, NVLSTree): Hopper or later, node.nvls set. */
+bool coll_topology_has_nvls(const HwTopology *topo);
 bool coll_proto_parse(const char *text, int *out);
 const char *coll_algo_name(CollAlgo algo);
 /* Fraction of the wire carrying payload: LL 0.5, LL128 120/128, Simple 1. */

@@ -437,6 +437,15 @@ t_collective_reference_not_a_table() {
 }
 add input t_collective_reference_not_a_table
 
+t_forced_algorithm_unavailable() {
+    # NCCL_ALGO=NVLS on A100s: refused before any output, by both commands
+    fsd collective --nccl-algo nvls -b 1M -e 2M
+    expect_input_error 'options --nccl-algo/--nccl-proto' 'nvls cannot run allreduce' 'juwels-booster' || return 1
+    fsd "${BASE[@]}" --nccl-algo nvls
+    expect_input_error 'option --nccl-algo' 'NVLink SHARP' 'juwels-booster'
+}
+add input t_forced_algorithm_unavailable
+
 t_collective_bad_op() {
     fsd collective --op allreduc
     expect_input_error 'option --op' '"allreduc"' allgather

@@ -60,6 +60,37 @@ static void test_inter_node_bandwidth_is_the_nics(void **state)
 /* NVLS on an H100 NVSwitch node: chosen for large allreduces only, with the switch's traffic
  * (every byte read once for the reduction, the reduced 1/g multicast to all g GPUs) at NCCL's
  * NVLS efficiency; never on A100 nor for allgather. */
+/* A forced algorithm that cannot run the collective (NVLS on an A100, the tree inside one node)
+ * must not leave the choice empty: it once gave a ring with no latency at all (1 MiB in 6.6 us).
+ * The tuner's own choice is taken and flagged. */
+static void test_forced_algorithm_unavailable(void **state)
+{
+    (void)state;
+    HwTopology *a = load_topo("topologies/hgx-a100-40gb.json");
+    CollModel free_m, forced;
+    coll_model_analytic_init(&free_m, a);
+    CollShape sh = {IR_COLL_ALLREDUCE, 1 << 20, 8, 1, 8};
+    CollChoice want, got;
+    double t_free = free_m.time_s(&free_m, &sh, &want);
+    assert_false(want.forced_unavailable);
+    const int algos[] = {COLL_ALGO_NVLS, COLL_ALGO_NVLS_TREE, COLL_ALGO_TREE};
+    for (size_t i = 0; i < G_N_ELEMENTS(algos); i++) {
+        forced = free_m;
+        forced.force_algo = algos[i];
+        double t = forced.time_s(&forced, &sh, &got);
+        assert_true(got.forced_unavailable);
+        assert_true(got.latency_s > 0);
+        assert_close(t, t_free, 1e-12);
+        assert_int_equal(got.algo, want.algo);
+    }
+    /* the ring can always run, and forcing it is not flagged */
+    forced = free_m;
+    forced.force_algo = COLL_ALGO_RING;
+    forced.time_s(&forced, &sh, &got);
+    assert_false(got.forced_unavailable);
+    hw_topology_free(a);
+}
+
 static void test_nvls(void **state)
 {
     HwTopology *h = load_topo("topologies/hgx-h100-ndr400.json");
@@ -324,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_p2p_ring_latencies),
         cmocka_unit_test(test_nccltests_launch_floor),
         cmocka_unit_test(test_nccltests_parse),
+        cmocka_unit_test(test_forced_algorithm_unavailable),
         cmocka_unit_test(test_a100_one_node_table),
         cmocka_unit_test(test_h100_two_node_table),
         cmocka_unit_test(test_a100_two_node_roce_table),
