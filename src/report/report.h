@@ -11,20 +11,20 @@
 #include <stdio.h>
 
 typedef struct {
-    double time_s;   /* sum of op durations (arrival to end) */
-    double bytes;    /* nccl-tests' size, summed */
+    double time_s; /* sum of op durations (arrival to end) */
+    double bytes;  /* nccl-tests' size, summed */
     int count;
 } ReportCollStats;
 
 /* One pipeline stage (issue 5): its memory peak and how long its compute stream waited inside
  * the pipeline (from the first forward anywhere to the last backward anywhere). */
 typedef struct {
-    double peak_bytes;       /* tensors at the peak + reserved */
+    double peak_bytes; /* tensors at the peak + reserved */
     double breakdown[IR_MEM_CATEGORY_COUNT];
     bool oom;
-    double busy_s;           /* forward and backward work on the compute stream, TP exchanges included */
-    double bubble_s;         /* the pipeline window minus busy_s */
-    double model_flops;      /* per GPU of the stage */
+    double busy_s;      /* forward and backward work on the compute stream, TP exchanges included */
+    double bubble_s;    /* the pipeline window minus busy_s */
+    double model_flops; /* per GPU of the stage */
 } ReportStage;
 
 typedef struct {
@@ -38,19 +38,19 @@ typedef struct {
     const InitEstimate *init;
     /* time */
     double step_time_s;
-    double compute_s;        /* compute stream busy */
-    double comm_s;           /* some collective in progress */
-    double exposed_comm_s;   /* a collective in progress and the compute stream idle */
-    double idle_s;           /* neither: host-bound or waiting */
+    double compute_s;                     /* compute stream busy */
+    double comm_s;                        /* some collective in progress */
+    double exposed_comm_s;                /* a collective in progress and the compute stream idle */
+    double idle_s;                        /* neither: host-bound or waiting */
     double time_by_phase[IR_PHASE_COUNT]; /* compute time per phase */
     /* throughput */
-    double tokens_per_s;     /* whole job; 0 for image models */
+    double tokens_per_s; /* whole job; 0 for image models */
     double samples_per_s;
     double model_flops_per_gpu; /* per step, no recompute */
     double tflops_per_gpu;
     double mfu;
     /* memory, per GPU */
-    double mem_peak_bytes;   /* tensors at the peak + reserved */
+    double mem_peak_bytes; /* tensors at the peak + reserved */
     double mem_capacity_bytes;
     double mem_reserved_bytes;
     double mem_breakdown[IR_MEM_CATEGORY_COUNT];
@@ -77,6 +77,10 @@ char *report_to_json(const Report *r);
 char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwTopology *topo);
 /* A Chrome trace metadata event ("process_name" or "thread_name"), shared with fsdprun's trace. */
 struct cJSON *report_trace_meta_event(const char *what, int pid, int tid, const char *name);
+/* A Chrome trace event for op i of a class, from start to end (ns), with what the op moves or
+ * computes in its args; shared with fsdprun's trace, so that both read alike. */
+struct cJSON *report_trace_op_event(const IrSchedule *sched, const IrClass *c, int i, int pid,
+                                    int64_t start_ns, int64_t end_ns);
 
 /* Model parallelism: per-stage metrics, called by report_build; the summary and JSON parts. */
 void report_parallel_build(Report *r);

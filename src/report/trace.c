@@ -18,6 +18,37 @@ cJSON *report_trace_meta_event(const char *what, int pid, int tid, const char *n
     return e;
 }
 
+cJSON *report_trace_op_event(const IrSchedule *sched, const IrClass *c, int i, int pid,
+                             int64_t start_ns, int64_t end_ns)
+{
+    const IrOp *op = ir_op(c, i);
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "name", ir_class_string(c, op->name));
+    cJSON_AddStringToObject(e, "cat",
+                            op->kind == IR_OP_COLL ? ir_coll_kind_name((IrCollKind)op->u.coll.coll)
+                                                   : ir_op_kind_name(op->kind));
+    cJSON_AddStringToObject(e, "ph", "X");
+    cJSON_AddNumberToObject(e, "pid", pid);
+    cJSON_AddNumberToObject(e, "tid", op->stream + 1);
+    cJSON_AddNumberToObject(e, "ts", (double)start_ns / 1e3);
+    cJSON_AddNumberToObject(e, "dur", (double)(end_ns - start_ns) / 1e3);
+    cJSON *args = cJSON_AddObjectToObject(e, "args");
+    cJSON_AddNumberToObject(args, "op", i);
+    cJSON_AddStringToObject(args, "phase", ir_phase_name((IrPhase)op->phase));
+    if (op->kind == IR_OP_COMPUTE) {
+        cJSON_AddNumberToObject(args, "flops", op->u.compute.flops);
+        cJSON_AddNumberToObject(args, "bytes", op->u.compute.bytes);
+    } else if (op->kind == IR_OP_COLL) {
+        cJSON_AddNumberToObject(args, "bytes", (double)op->u.coll.bytes);
+        cJSON_AddStringToObject(args, "group", sched->groups[op->u.coll.group].name);
+    } else if (op->kind == IR_OP_SEND || op->kind == IR_OP_RECV) {
+        cJSON_AddNumberToObject(args, "bytes", (double)op->u.p2p.bytes);
+    } else if (op->kind == IR_OP_MEMCPY) {
+        cJSON_AddNumberToObject(args, "bytes", (double)op->u.memcpy.bytes);
+    }
+    return e;
+}
+
 char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwTopology *topo)
 {
     cJSON *root = cJSON_CreateObject();
@@ -38,30 +69,10 @@ char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwT
             int64_t dur = cr->end_ns[i] - cr->start_ns[i];
             if (dur <= 0 || op->kind == IR_OP_ALLOC || op->kind == IR_OP_FREE)
                 continue;
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "name", ir_class_string(c, op->name));
-            cJSON_AddStringToObject(e, "cat",
-                                    op->kind == IR_OP_COLL
-                                        ? ir_coll_kind_name((IrCollKind)op->u.coll.coll)
-                                        : ir_op_kind_name(op->kind));
-            cJSON_AddStringToObject(e, "ph", "X");
-            cJSON_AddNumberToObject(e, "pid", pid);
-            cJSON_AddNumberToObject(e, "tid", op->stream + 1);
-            cJSON_AddNumberToObject(e, "ts", (double)cr->start_ns[i] / 1e3);
-            cJSON_AddNumberToObject(e, "dur", (double)dur / 1e3);
-            cJSON *args = cJSON_AddObjectToObject(e, "args");
-            cJSON_AddNumberToObject(args, "op", i);
-            cJSON_AddStringToObject(args, "phase", ir_phase_name((IrPhase)op->phase));
-            if (op->kind == IR_OP_COMPUTE) {
-                cJSON_AddNumberToObject(args, "flops", op->u.compute.flops);
-                cJSON_AddNumberToObject(args, "bytes", op->u.compute.bytes);
-            } else if (op->kind == IR_OP_COLL) {
-                cJSON_AddNumberToObject(args, "bytes", (double)op->u.coll.bytes);
-                cJSON_AddStringToObject(args, "group", sched->groups[op->u.coll.group].name);
-                cJSON_AddNumberToObject(args, "algbw_GBps", (double)op->u.coll.bytes / (double)dur);
-            } else if (op->kind == IR_OP_MEMCPY) {
-                cJSON_AddNumberToObject(args, "bytes", (double)op->u.memcpy.bytes);
-            }
+            cJSON *e = report_trace_op_event(sched, c, i, pid, cr->start_ns[i], cr->end_ns[i]);
+            if (op->kind == IR_OP_COLL)
+                cJSON_AddNumberToObject(cJSON_GetObjectItem(e, "args"), "algbw_GBps",
+                                        (double)op->u.coll.bytes / (double)dur);
             cJSON_AddItemToArray(events, e);
         }
         const GArray *tl = cr->mem.timeline;

@@ -34,30 +34,8 @@ static char *rank_events(const IrSchedule *s, int rank, const RunTimes *t)
                 continue;
             int64_t start = t->start_ns[(size_t)it * t->n_ops + i];
             int64_t end = t->end_ns[(size_t)it * t->n_ops + i];
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "name", ir_class_string(c, op->name));
-            cJSON_AddStringToObject(e, "cat",
-                                    op->kind == IR_OP_COLL
-                                        ? ir_coll_kind_name((IrCollKind)op->u.coll.coll)
-                                        : ir_op_kind_name(op->kind));
-            cJSON_AddStringToObject(e, "ph", "X");
-            cJSON_AddNumberToObject(e, "pid", pid);
-            cJSON_AddNumberToObject(e, "tid", op->stream + 1);
-            cJSON_AddNumberToObject(e, "ts", (double)(offset + start) / 1e3);
-            cJSON_AddNumberToObject(e, "dur", (double)(end - start) / 1e3);
-            cJSON *args = cJSON_AddObjectToObject(e, "args");
-            cJSON_AddNumberToObject(args, "op", i);
-            cJSON_AddNumberToObject(args, "iter", it);
-            cJSON_AddStringToObject(args, "phase", ir_phase_name((IrPhase)op->phase));
-            if (op->kind == IR_OP_COLL) {
-                cJSON_AddNumberToObject(args, "bytes", (double)op->u.coll.bytes);
-                cJSON_AddStringToObject(args, "group", s->groups[op->u.coll.group].name);
-            } else if (op->kind == IR_OP_SEND || op->kind == IR_OP_RECV) {
-                cJSON_AddNumberToObject(args, "bytes", (double)op->u.p2p.bytes);
-            } else if (op->kind == IR_OP_COMPUTE) {
-                cJSON_AddNumberToObject(args, "flops", op->u.compute.flops);
-                cJSON_AddNumberToObject(args, "bytes", op->u.compute.bytes);
-            }
+            cJSON *e = report_trace_op_event(s, c, i, pid, offset + start, offset + end);
+            cJSON_AddNumberToObject(cJSON_GetObjectItem(e, "args"), "iter", it);
             cJSON_AddItemToArray(events, e);
         }
     }

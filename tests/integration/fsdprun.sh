@@ -5,17 +5,7 @@
 # usage: fsdprun.sh FSDPSIM FSDPRUN SOURCE_ROOT. Prints TAP.
 set -u
 FSDPSIM=$(realpath "$1") FSDPRUN=$(realpath "$2") SRC=$(realpath "$3")
-W=$(mktemp -d "${TMPDIR:-/tmp}/fsdprun-test.XXXXXX") || exit 1
-trap 'rm -rf "$W"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=vader,self
-MPIRUN=(timeout 120 mpirun --oversubscribe --bind-to none)
-n=0 failed=0
-check() { # name, then a command that must succeed
-    local name=$1; shift
-    n=$((n + 1))
-    if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
-}
-MODEL=$SRC/tests/validation/tiny-gpt.json TOPO=$SRC/topologies/hgx-a100-40gb.json
+. "$(dirname "$0")/mpi_tap.sh"
 
 "$FSDPSIM" -m "$MODEL" -t "$TOPO" --nodes 1 --gpus-per-node 4 --strategy full --emit-schedule "$W/s.json" \
     --trace "$W/sim.json" >/dev/null
@@ -158,5 +148,4 @@ start=$(date +%s)
 rc=$? took=$(( $(date +%s) - start ))
 check "stuck job: aborted by the watchdog with a message naming the op (rc $rc, ${took}s)" \
     test $rc -ne 0 -a $rc -ne 124 -a "$(grep -c 'no progress for .* stream compute waits in op' "$W/err")" -ge 1
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_end

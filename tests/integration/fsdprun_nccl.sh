@@ -10,17 +10,7 @@ if [ -z "${2:-}" ] || [ ! -x "$2" ]; then
     exit 77
 fi
 FSDPSIM=$(realpath "$1") NCCLRUN=$(realpath "$2") SRC=$(realpath "$3")
-W=$(mktemp -d "${TMPDIR:-/tmp}/fsdprun-nccl-test.XXXXXX") || exit 1
-trap 'rm -rf "$W"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=vader,self
-MPIRUN=(timeout 120 mpirun --oversubscribe --bind-to none)
-n=0 failed=0
-check() { # name, then a command that must succeed
-    local name=$1; shift
-    n=$((n + 1))
-    if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
-}
-MODEL=$SRC/tests/validation/tiny-gpt.json TOPO=$SRC/topologies/hgx-a100-40gb.json
+. "$(dirname "$0")/mpi_tap.sh"
 "$FSDPSIM" -m "$MODEL" -t "$TOPO" --nodes 1 --gpus-per-node 1 --strategy ddp --emit-schedule "$W/s.json" \
     --trace "$W/sim.json" >/dev/null
 
@@ -67,5 +57,4 @@ check "--mode gemm: exit 2, the nccl backend runs cublas" \
 rc=$?
 check "--calibrate: exit 2, pointing to the mpi backend" \
     test $rc -eq 2 -a "$(grep -c 'option --calibrate: .*--backend mpi' "$W/err")" -eq 1
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_end
