@@ -42,9 +42,12 @@ static const double tree_correction[COLL_PROTO_COUNT][23] = {
 /* NVLS (NVIDIA/nccl 2.26): latencies, us: 25 per NVLink SHARP round inside the node (hwLat NVLINK
  * NVLS/NVLSTree Simple), 14 per network level of NVLSTree's tree (hwLat NET NVLSTree), no base.
  * Efficiency of the switch's reduction and multicast on Hopper: 0.85 (tuning.cc 2.30
- * nvlsEfficiency). 16 NVLS channels on sm90 (transport/nvls.cc NVLS_NCHANNELS_SM90), chunks of
- * at most 128 KiB (NCCL_NVLS_CHUNKSIZE default). */
+ * nvlsEfficiency). Most busbw one NVLSTree channel reaches on Hopper with 2 nodes and with more:
+ * 57.7 and 45.5 GB/s (tuning.cc 2.28+, perChMaxNVLSTreeBws, NVIDIA's measured caps). 16 NVLS
+ * compute channels on sm90 (transport/nvls.cc NVLS_NCHANNELS_SM90), chunks of at most 128 KiB
+ * (NCCL_NVLS_CHUNKSIZE default). */
 static const double nvls_intra_us = 25.0, nvls_tree_net_us = 14.0, nvls_efficiency = 0.85;
+static const double nvls_tree_channel_cap_GBps[2] = {57.7, 45.5};
 static const int nvls_channels = 16;
 static const double nvls_chunk_max = 128 * 1024;
 
@@ -153,6 +156,15 @@ double coll_bytes_sent_per_rank(IrCollKind kind, uint64_t bytes, int n)
     return (double)bytes * coll_busbw_factor(kind, n);
 }
 
+/* The network bandwidth one GPU has to itself: its NIC where the node has one per GPU, its share
+ * of them otherwise (of PCIe among the g group members without NICs). */
+static double gpu_nic_Bps(const HwTopology *topo, int g)
+{
+    double nics_per_gpu =
+        topo->nics_per_node > 0 ? (double)topo->nics_per_node / topo->gpus_per_node : 0;
+    return nics_per_gpu > 0 ? MIN(1.0, nics_per_gpu) * topo->nic_Bps : topo->pcie_Bps / g;
+}
+
 static bool is_pcie(const HwTopology *topo)
 {
     return topo->gpu_link && strncmp(topo->gpu_link, "pcie", 4) == 0;
@@ -220,31 +232,46 @@ static double nvls_chunk(const CollShape *sh)
     return c;
 }
 
-/* NVLS allreduce. Per GPU the switch reads every element once (the reduction, ld_reduce) and
- * writes the reduced 1/g of it to all g GPUs (multicast), so each NVLink port carries
- * bytes * (1 + 1/g) each way; across nodes each GPU's NIC carries its 1/g share up and down the
- * tree: bytes/g each way with two nodes, twice that in a deeper double binary tree. The pipeline
- * (reduce, multicast; and the network between them for NVLSTree) fills and drains once: one
- * chunk per stage beyond the first, per (channel, head) pipeline. Returns the algorithm
- * bandwidth and sets the latency (fill included). */
-static double nvls_algbw(const HwTopology *topo, const CollShape *sh, double *lat_us)
+/* NVLS allreduce bandwidth as NCCL's tuner models it (tuning.cc 2.28+, ncclTopoTuneModel). The
+ * NVLS graph has one channel per GPU of the node, each GPU the head of one (search.cc: "NVLS
+ * channels correspond to GPUs pulling from NVLS"). NCCL's search gives each channel the bandwidth
+ * s its NVLink can carry for all of them, a head taking twice its share: (g + 1) s per GPU (search.cc
+ * ncclTopoSearchTryNvls; NCCL then rounds s down to its speed grid, 40 GB/s on H100, which is not
+ * modelled), and with a network no more than a head's NIC. Per channel the switch delivers
+ * s * efficiency * (g - 1)/g, twice over as allreduce pipelines its reduce and its multicast;
+ * NVLSTree is also bounded by the head's NIC (twice it with two nodes, where the tree has one
+ * level) and by NVIDIA's measured per-channel cap. Bus bandwidth is g channels of that; algorithm
+ * bandwidth n/(2(n-1)) of it, as for a ring. Returns the bus bandwidth. */
+static double nvls_bus_bw(const HwTopology *topo, const CollShape *sh)
 {
     int g = sh->ranks_per_node;
-    double algbw = nvls_efficiency * topo->gpu_link_Bps / (1.0 + 1.0 / g);
-    int stages = 2;
-    *lat_us = nvls_intra_us;
+    double s = topo->gpu_link_Bps / (g + 1);
+    double bw = s * nvls_efficiency * (g - 1) / g * 2;
     if (sh->nodes > 1) {
-        double nics_per_gpu =
-            topo->nics_per_node > 0 ? (double)topo->nics_per_node / topo->gpus_per_node : 0;
-        double per_gpu_nic =
-            nics_per_gpu > 0 ? MIN(1.0, nics_per_gpu) * topo->nic_Bps : topo->pcie_Bps / g;
-        algbw = MIN(algbw, g * per_gpu_nic / (sh->nodes <= 2 ? 1.0 : 2.0));
-        *lat_us += 2 * log2_ceil(sh->nodes) * nvls_tree_net_us;
-        stages = 3;
+        double head_nic = gpu_nic_Bps(topo, g);
+        s = MIN(s, head_nic);
+        bw = s * nvls_efficiency * (g - 1) / g * 2;
+        bw = MIN(bw, head_nic * (sh->nodes <= 2 ? 2 : 1));
+        bw = MIN(bw, nvls_tree_channel_cap_GBps[sh->nodes <= 2 ? 0 : 1] * 1e9);
     }
-    double fill = (stages - 1) * (double)nvls_channels * g * nvls_chunk(sh);
-    *lat_us += fill / algbw * 1e6;
-    return algbw;
+    return g * bw;
+}
+
+/* NVLS's latency as NCCL's tuner charges it: one NVLink SHARP round, and for NVLSTree the tree's
+ * network levels up and down. */
+static double nvls_tuner_latency_us(const CollShape *sh)
+{
+    return nvls_intra_us + (sh->nodes > 1 ? 2 * log2_ceil(sh->nodes) * nvls_tree_net_us : 0);
+}
+
+/* What NCCL's tuner leaves out: the pipeline (reduce, multicast; and the network between them for
+ * NVLSTree) fills once, one chunk per stage beyond the first in each of the channels x heads
+ * pipelines, or the whole message where it is smaller than one chunk each. */
+static double nvls_fill_s(const CollShape *sh, double algbw)
+{
+    int stages = sh->nodes > 1 ? 3 : 2;
+    double round = (double)nvls_channels * sh->ranks_per_node * nvls_chunk(sh);
+    return (stages - 1) * MIN(round, (double)sh->bytes) / algbw;
 }
 
 /* A ring of point-to-point messages (fsdprun's MPI ring, run_coll.c): 2(n-1) or n-1 steps, each
@@ -281,7 +308,9 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
 {
     const HwTopology *topo = self->topo;
     CollChoice best = {COLL_ALGO_RING, COLL_PROTO_SIMPLE, 0, 0, 1, false};
-    double best_s = INFINITY;
+    /* NCCL's tuner picks by its own estimate (best_tuner_s); the time returned (best_s) is ours,
+     * which adds what the tuner leaves out (NVLS's pipeline fill) */
+    double best_s = INFINITY, best_tuner_s = INFINITY;
     if (sh->nranks <= 1 || sh->bytes == 0) {
         if (choice)
             *choice = best;
@@ -308,44 +337,41 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
         for (int p = 0; p < COLL_PROTO_COUNT; p++) {
             if (self->force_proto >= 0 && self->force_proto != p)
                 continue;
+            double lat_us, eff_bus, algbw, fill_s = 0;
             if (a >= COLL_ALGO_NVLS) {
                 if (p != COLL_PROTO_SIMPLE)
                     continue;
-                double lat_us;
-                double algbw = nvls_algbw(topo, sh, &lat_us);
-                double t = lat_us * 1e-6 + (double)sh->bytes / algbw;
-                /* the flow model carries the ring's loads: express NVLS as a ring of this
-                 * efficiency (above 1: the switch does part of the work) */
-                double eff_bus = algbw * coll_busbw_factor(sh->kind, sh->nranks);
-                if (t < best_s) {
-                    best_s = t;
-                    best = (CollChoice){(CollAlgo)a, (CollProto)p,  lat_us * 1e-6,
-                                        eff_bus,     eff_bus / bus, false};
-                }
-                continue;
-            }
-            double lat_us = base_latency_us[a][p];
-            double ratio; /* algorithm bandwidth = bus bandwidth * ratio */
-            if (a == COLL_ALGO_RING) {
-                int steps, inter;
-                ring_steps(sh, &steps, &inter);
-                lat_us += (steps - inter) * intra_hop[a][p] + inter * net_hop_us[a][p];
-                ratio = 1.0 / coll_busbw_factor(sh->kind, sh->nranks);
+                /* the flow model carries the ring's loads: NVLS is a ring of this efficiency
+                 * (above 1: the switch does part of the work) */
+                eff_bus = nvls_bus_bw(topo, sh);
+                algbw = eff_bus / coll_busbw_factor(sh->kind, sh->nranks);
+                lat_us = nvls_tuner_latency_us(sh);
+                fill_s = nvls_fill_s(sh, algbw);
             } else {
-                /* double binary tree over nodes, chain inside a node, up and down */
-                lat_us += 2 * ((sh->ranks_per_node - 1) * intra_hop[a][p] +
-                               log2_ceil(sh->nodes) * net_hop_us[a][p]);
-                ratio = 0.5;
+                lat_us = base_latency_us[a][p];
+                double ratio; /* algorithm bandwidth = bus bandwidth * ratio */
+                if (a == COLL_ALGO_RING) {
+                    int steps, inter;
+                    ring_steps(sh, &steps, &inter);
+                    lat_us += (steps - inter) * intra_hop[a][p] + inter * net_hop_us[a][p];
+                    ratio = 1.0 / coll_busbw_factor(sh->kind, sh->nranks);
+                } else {
+                    /* double binary tree over nodes, chain inside a node, up and down */
+                    lat_us += 2 * ((sh->ranks_per_node - 1) * intra_hop[a][p] +
+                                   log2_ceil(sh->nodes) * net_hop_us[a][p]);
+                    ratio = 0.5;
+                }
+                eff_bus = nccl_bus_bw(topo, (CollAlgo)a, (CollProto)p, sh, bus);
+                if (a == COLL_ALGO_TREE && log_size < 23)
+                    eff_bus *= tree_correction[p][log_size];
+                algbw = eff_bus * ratio;
             }
-            double eff_bus = nccl_bus_bw(topo, (CollAlgo)a, (CollProto)p, sh, bus);
-            if (a == COLL_ALGO_TREE && log_size < 23)
-                eff_bus *= tree_correction[p][log_size];
-            double algbw = eff_bus * ratio;
-            double t = lat_us * 1e-6 + (double)sh->bytes / algbw;
-            if (t < best_s) {
-                best_s = t;
-                best = (CollChoice){(CollAlgo)a, (CollProto)p,  lat_us * 1e-6,
-                                    eff_bus,     eff_bus / bus, false};
+            double tuner_s = lat_us * 1e-6 + (double)sh->bytes / algbw;
+            if (tuner_s < best_tuner_s) {
+                best_tuner_s = tuner_s;
+                best_s = tuner_s + fill_s;
+                best = (CollChoice){(CollAlgo)a,  (CollProto)p,  lat_us * 1e-6 + fill_s,
+                                    eff_bus,      eff_bus / bus, false};
             }
         }
     }

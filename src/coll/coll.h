@@ -4,9 +4,11 @@
  * The analytic model follows NCCL's own cost model (NVIDIA/nccl src/graph/tuning.cc):
  *   time = base_latency[algo][proto] + hops * hop_latency[link][algo][proto]
  *        + bytes / (bus_bandwidth * proto_efficiency * algo_ratio)
- * for ring and tree with the LL, LL128 and Simple protocols, choosing the fastest as NCCL's tuner
- * does (overridable like NCCL_ALGO / NCCL_PROTO). Bus bandwidth: the GPU's NVLink bandwidth
- * inside a node; across nodes, the node's NICs that the group's GPUs use. */
+ * for ring and tree with the LL, LL128 and Simple protocols, and NVLS/NVLSTree on NVLink SHARP
+ * nodes, choosing the fastest by that estimate as NCCL's tuner does (overridable like NCCL_ALGO /
+ * NCCL_PROTO); the time returned adds what the estimate leaves out (NVLS's pipeline fill). Bus
+ * bandwidth: the GPU's NVLink bandwidth inside a node; across nodes, the node's NICs that the
+ * group's GPUs use. */
 #ifndef FSD_COLL_H
 #define FSD_COLL_H
 
