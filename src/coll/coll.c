@@ -51,11 +51,17 @@ static const double nvls_tree_channel_cap_GBps[2] = {57.7, 45.5};
 static const int nvls_channels = 16;
 static const double nvls_chunk_max = 128 * 1024;
 
-/* NCCL's ceiling on LL's bus bandwidth, GB/s, by GPU generation and 1, 2, more nodes
- * (tuning.cc llMaxBws). */
+/* NCCL's ceiling on LL's bus bandwidth, GB/s, for 1, 2, more nodes (tuning.cc llMaxBws): on one
+ * node by GPU generation (Volta, Ampere, Hopper rows), across nodes by host CPU: the second row
+ * for AMD, the first for any other. */
 enum { ARCH_VOLTA, ARCH_AMPERE, ARCH_HOPPER, ARCH_COUNT };
 static const double ll_max_GBps[ARCH_COUNT][3] = {
     {39.0, 39.0, 20.4}, {87.7, 22.5, 19.0}, {141.0, 45.0, 35.0}};
+
+static bool cpu_is_amd(const HwTopology *topo)
+{
+    return topo->cpu && (strstr(topo->cpu, "AMD") || strstr(topo->cpu, "EPYC"));
+}
 
 static int gpu_arch(const HwTopology *topo)
 {
@@ -77,7 +83,8 @@ static double nccl_bus_bw(const HwTopology *topo, CollAlgo a, CollProto p, const
                           double bus)
 {
     int nidx = sh->nodes <= 1 ? 0 : sh->nodes == 2 ? 1 : 2;
-    double ll_max = ll_max_GBps[gpu_arch(topo)][nidx] * 1e9;
+    int row = sh->nodes <= 1 ? gpu_arch(topo) : cpu_is_amd(topo) ? 1 : 0;
+    double ll_max = ll_max_GBps[row][nidx] * 1e9;
     bool reduce = sh->kind == IR_COLL_ALLREDUCE;
     if (a == COLL_ALGO_RING) {
         if (p == COLL_PROTO_LL)

@@ -53,6 +53,7 @@ void hw_topology_free(HwTopology *topo)
     g_free(topo->file);
     g_free(topo->gpu.name);
     g_free(topo->gpu_link);
+    g_free(topo->cpu);
     g_free(topo->nic);
     g_free(topo->net_kind);
     g_free(topo->net_description);
@@ -135,6 +136,7 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
                 error) &&
         sourced(topo, &co, "nics", true, 0, 64, 1, &nics, error) &&
         sourced(topo, &co, "nvls", false, 0, 1, 1, &nvls, error) &&
+        cfg_get_string(&co, "cpu", false, &topo->cpu, error) &&
         cfg_get_string(&co, "nic", false, &topo->nic, error) &&
         sourced(topo, &co, "nic_GBps", nics > 0, 0.01, 1e4, GB, &topo->nic_Bps, error) &&
         sourced(topo, &co, "nic_latency_us", false, 0, 1e4, us, &topo->nic_latency_s, error) &&

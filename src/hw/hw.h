@@ -45,6 +45,7 @@ typedef struct {
      * generation NVSwitch onwards): NCCL's NVLS and NVLSTree algorithms run here. The file gives
      * "nvls": {"value": 0 or 1, "source": ...}; absent means 0. */
     bool nvls;
+    char *cpu; /* host CPU model ("AMD EPYC 7402"); NULL when the file does not say */
     char *nic;
     double nic_Bps; /* achieved per NIC per direction */
     double nic_latency_s;
