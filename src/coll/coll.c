@@ -217,6 +217,32 @@ static void ring_steps(const CollShape *sh, int *steps, int *inter_steps)
     }
 }
 
+/* The ring's hop latencies as NCCL charges them (tuning.cc 2.26, ncclTopoTuneModel and
+ * ncclTopoGetAlgoTime): intra-node steps at the link's hop latency, but across nodes every step
+ * at least the network proxy's post overhead (1 us, 2 us on AMD hosts; thrice that for Simple);
+ * network steps at the ring's network latency, or the tree's where each node holds one rank
+ * ("latencies are fully exposed"); and a multi-node Simple allreduce 1.4 times that (1.9 before
+ * Ampere: "plateau effect of ring") once each channel's share of a rank is 64 bytes or more,
+ * taken with NCCL's most channels (32) as the channel count is not known here. */
+static double ring_latency_us(const HwTopology *topo, const CollShape *sh, CollProto p,
+                              double intra_hop)
+{
+    int steps, inter;
+    ring_steps(sh, &steps, &inter);
+    double net_hop = net_hop_us[COLL_ALGO_RING][p];
+    if (sh->nodes > 1) {
+        double overhead = (cpu_is_amd(topo) ? 2.0 : 1.0) * (p == COLL_PROTO_SIMPLE ? 3 : 1);
+        intra_hop = MAX(intra_hop, overhead);
+        if (sh->ranks_per_node == 1)
+            net_hop = net_hop_us[COLL_ALGO_TREE][p];
+    }
+    double lat = (steps - inter) * intra_hop + inter * net_hop;
+    if (p == COLL_PROTO_SIMPLE && sh->nodes > 1 && sh->kind == IR_COLL_ALLREDUCE &&
+        sh->bytes / (32ULL * sh->nranks) >= 64)
+        lat *= gpu_arch(topo) < ARCH_AMPERE ? 1.9 : 1.4;
+    return lat;
+}
+
 /* Chunk size NCCL gives each (channel, head) pipeline of NVLS and NVLSTree: smaller for smaller
  * messages so that every pipeline gets work (enqueue.cc calcCollChunking, 2.26). */
 static double nvls_chunk(const CollShape *sh)
@@ -358,9 +384,7 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                 lat_us = base_latency_us[a][p];
                 double ratio; /* algorithm bandwidth = bus bandwidth * ratio */
                 if (a == COLL_ALGO_RING) {
-                    int steps, inter;
-                    ring_steps(sh, &steps, &inter);
-                    lat_us += (steps - inter) * intra_hop[a][p] + inter * net_hop_us[a][p];
+                    lat_us += ring_latency_us(topo, sh, (CollProto)p, intra_hop[a][p]);
                     ratio = 1.0 / coll_busbw_factor(sh->kind, sh->nranks);
                 } else {
                     /* double binary tree over nodes, chain inside a node, up and down */
