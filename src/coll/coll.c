@@ -267,10 +267,10 @@ static double nvls_chunk(const CollShape *sh)
 
 /* NVLS allreduce bandwidth as NCCL's tuner models it (tuning.cc 2.28+, ncclTopoTuneModel). The
  * NVLS graph has one channel per GPU of the node, each GPU the head of one (search.cc: "NVLS
- * channels correspond to GPUs pulling from NVLS"). NCCL's search gives each channel the bandwidth
- * s its NVLink can carry for all of them, a head taking twice its share: (g + 1) s per GPU (search.cc
- * ncclTopoSearchTryNvls; NCCL then rounds s down to its speed grid, 40 GB/s on H100, which is not
- * modelled), and with a network no more than a head's NIC. Per channel the switch delivers
+ * channels correspond to GPUs pulling from NVLS"). NCCL's search gives each channel the
+ * bandwidth s its NVLink can carry for all of them, a head taking twice its share: (g + 1) s per
+ * GPU (search.cc ncclTopoSearchTryNvls; NCCL then rounds s down to its speed grid, 40 GB/s on
+ * H100, which is not modelled), and with a network no more than a head's NIC. Per channel the switch delivers
  * s * efficiency * (g - 1)/g, twice over as allreduce pipelines its reduce and its multicast;
  * NVLSTree is also bounded by the head's NIC (twice it with two nodes, where the tree has one
  * level) and by NVIDIA's measured per-channel cap. Bus bandwidth is g channels of that; algorithm
