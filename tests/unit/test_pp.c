@@ -59,27 +59,13 @@ static void start(Run *r, const char *model_path, int nodes, int gpn, int tp, in
     r->layout.gpus_per_node = gpn;
 }
 
-/* run_sim, with send/recv free and no launch cost when `ideal`: the setting of the closed forms */
+/* run_sim, with send/recv free and no launch cost when `ideal`: the setting of the closed forms,
+ * each collective alone */
 static void simulate(Run *r, bool ideal)
 {
-    GError *error = NULL;
     if (ideal)
         r->topo->gpu.launch_overhead_s = 0;
-    if (!strat_layout_make(&r->opt, r->layout.nodes, r->layout.gpus_per_node, &r->layout, &error))
-        fail_msg("%s", error->message);
-    r->sched = strat_generate(r->model, r->topo, &r->opt, &r->layout, &r->info, &error);
-    if (!r->sched)
-        fail_msg("%s", error->message);
-    coll_model_analytic_init(&r->coll, r->topo);
-    if (ideal)
-        r->coll.p2p_s = free_p2p;
-    SimConfig cfg = {r->topo, &r->coll, NULL}; /* closed forms: each collective alone */
-    r->sim = sim_run(r->sched, &cfg, &error);
-    if (!r->sim)
-        fail_msg("%s", error->message);
-    r->rep = (Report){.model = r->model, .topo = r->topo, .opt = &r->opt, .info = &r->info,
-                      .sched = r->sched, .sim = r->sim};
-    report_build(&r->rep);
+    run_sim_with(r, false, ideal ? free_p2p : NULL);
 }
 
 static double bubble(PpSchedule kind, int p, int v, int m, double *stage0_activations)

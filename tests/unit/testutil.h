@@ -71,7 +71,10 @@ static inline void run_start(Run *r, const char *model, const char *topo, int no
     r->layout.gpus_per_node = gpn;
 }
 
-static inline void run_sim(Run *r)
+/* Generates and simulates r's job: with the flow-level network when `flow`, else each collective
+ * alone (the setting of closed forms); `p2p_s`, when given, replaces the model's send/recv cost. */
+static inline void run_sim_with(Run *r, bool flow,
+                                double (*p2p_s)(const CollModel *, uint64_t, bool))
 {
     GError *error = NULL;
     if (!strat_layout_make(&r->opt, r->layout.nodes, r->layout.gpus_per_node, &r->layout, &error))
@@ -80,7 +83,9 @@ static inline void run_sim(Run *r)
     if (!r->sched)
         fail_msg("%s", error->message);
     coll_model_analytic_init(&r->coll, r->topo);
-    NetTopo *net = net_topo_new(r->topo, r->layout.nodes, r->layout.gpus_per_node);
+    if (p2p_s)
+        r->coll.p2p_s = p2p_s;
+    NetTopo *net = flow ? net_topo_new(r->topo, r->layout.nodes, r->layout.gpus_per_node) : NULL;
     SimConfig cfg = {r->topo, &r->coll, net};
     r->sim = sim_run(r->sched, &cfg, &error);
     net_topo_free(net);
@@ -89,6 +94,11 @@ static inline void run_sim(Run *r)
     r->rep = (Report){.model = r->model, .topo = r->topo, .opt = &r->opt, .info = &r->info,
                       .sched = r->sched, .sim = r->sim};
     report_build(&r->rep);
+}
+
+static inline void run_sim(Run *r)
+{
+    run_sim_with(r, true, NULL);
 }
 
 static inline void run_end(Run *r)
