@@ -192,16 +192,18 @@ static void finish_at(Engine *e, int ci, int op, int64_t end_ns)
     pq_push(&e->pq, end_ns, ci, op);
 }
 
-static Rendezvous *rendezvous_get(Engine *e, char *key, int needed)
+/* The rendezvous named `key`, made on first arrival. The caller keeps `key` (a stack buffer) and
+ * removes the entry with it once the rendezvous starts; the table holds its own copy. (It used to
+ * take ownership and free the caller's key on a hit, which the caller then hashed again: a read of
+ * freed memory on every send/recv and collective, unseen by ASan because GLib did the read.) */
+static Rendezvous *rendezvous_get(Engine *e, const char *key, int needed)
 {
     Rendezvous *r = g_hash_table_lookup(e->rendezvous, key);
     if (!r) {
         r = g_new0(Rendezvous, 1);
         r->needed = needed;
         r->members = g_array_new(FALSE, FALSE, sizeof(ClassOp));
-        g_hash_table_insert(e->rendezvous, key, r);
-    } else {
-        g_free(key);
+        g_hash_table_insert(e->rendezvous, g_strdup(key), r);
     }
     return r;
 }
@@ -356,7 +358,8 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
     const IrGroup *fam = &s->groups[g];
     int rank = s->classes[ci]->first_rank, span = fam->size * fam->stride;
     int base = (rank / span) * span + rank % fam->stride;
-    char *key = g_strdup_printf("c%d:%d:%u", g, base, e->st[ci].coll_seq[opi]);
+    char key[48];
+    g_snprintf(key, sizeof key, "c%d:%d:%u", g, base, e->st[ci].coll_seq[opi]);
     Rendezvous *r = rendezvous_get(e, key, e->partners[ci][g]);
     ClassOp me = {ci, opi};
     g_array_append_val(r->members, me);
@@ -414,8 +417,9 @@ static void start_p2p(Engine *e, int ci, int opi, int64_t now)
         return;
     }
     int from = op->kind == IR_OP_SEND ? ci : pc, to = op->kind == IR_OP_SEND ? pc : ci;
-    char *key = g_strdup_printf("p%d>%d:%u", from, to, op->u.p2p.tag);
-    Rendezvous *r = rendezvous_get(e, key, from == to ? 2 : 2);
+    char key[48];
+    g_snprintf(key, sizeof key, "p%d>%d:%u", from, to, op->u.p2p.tag);
+    Rendezvous *r = rendezvous_get(e, key, 2);
     ClassOp me = {ci, opi};
     g_array_append_val(r->members, me);
     r->arrived++;
