@@ -18,6 +18,7 @@ int cli_scale(int argc, char **argv);
 bool cli_check_dir(const char *option, const char *dir, GError **error);
 int cli_compare(int argc, char **argv);
 int cli_validate(int argc, char **argv);
+int cli_kernels(int argc, char **argv);
 
 /* the list of subcommands, for --help */
 const char *cli_subcommands_help(void);

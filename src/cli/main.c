@@ -18,6 +18,8 @@ static const Subcommand subcommands[] = {
      "scaling study over node counts and strategies: table, CSV, figures, report"},
     {"validate", cli_validate,
      "calibrate, simulate and run a job for real on an emulated cluster; print the error"},
+    {"kernels", cli_kernels,
+     "a kernel microbenchmark table (GEMM, attention) beside the kernel model; --fit refits it"},
     {"compare", cli_compare,
      "real run (fsdprun or profiler trace) beside the simulated one: step time, error per op kind, "
      "figures"},

@@ -26,6 +26,7 @@ typedef struct {
     int nodes, gpus_per_node, seq_len, micro_batch, grad_accum, shard_group_size;
     char *bucket_cap_mb; /* text: GOption would accept "nan" and "inf" as doubles */
     gboolean forward_prefetch, cpu_offload, activation_checkpointing, mixed_precision_off;
+    gboolean allow_tf32;
     gboolean gradient_as_bucket_view, json, version, no_flash_attention;
     CliParallel par; /* --tp, --pp, ... (parallel.c) */
 } CliOptions;
@@ -106,6 +107,7 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
                                "option --cpu-offload is an FSDP option (CPUOffload); DDP keeps "
                                "everything on the GPU");
     opt->activation_checkpointing = cli->activation_checkpointing;
+    opt->allow_tf32 = cli->allow_tf32;
     if (cli->shard_group_size != UNSET) {
         bool hybrid = opt->kind == STRAT_FSDP &&
                       (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2);
@@ -356,6 +358,10 @@ int cli_simulate(int argc, char **argv)
          NULL},
         {"cpu-offload", 0, 0, G_OPTION_ARG_NONE, &cli.cpu_offload,
          "FSDP CPUOffload(offload_params=True): shards and optimizer on the CPU [off]", NULL},
+        {"allow-tf32", 0, 0, G_OPTION_ARG_NONE, &cli.allow_tf32,
+         "fp32 matmuls on TF32 tensor cores (torch.backends.cuda.matmul.allow_tf32 = True); "
+         "convolutions use TF32 anyway, as cuDNN does by default [off]",
+         NULL},
         {"activation-checkpointing", 0, 0, G_OPTION_ARG_NONE, &cli.activation_checkpointing,
          "Checkpoint every block (decoder layer, Bottleneck) [off]", NULL},
         {"bucket-cap-mb", 0, 0, G_OPTION_ARG_STRING, &cli.bucket_cap_mb, "DDP bucket_cap_mb [25]",

@@ -73,6 +73,10 @@ int64_t sim_op_duration_ns(const SimConfig *cfg, const IrOp *op)
         s = op->u.host.seconds;
         break;
     case IR_OP_COMPUTE:
+        if (op->u.compute.seconds > 0) { /* the kernel model's, from the generator */
+            s = op->u.compute.seconds;
+            break;
+        }
         s = hw_gpu_compute_s(&cfg->topo->gpu, (HwDtype)op->dtype, op->u.compute.flops,
                              op->u.compute.bytes);
         break;

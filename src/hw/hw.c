@@ -78,6 +78,42 @@ static bool sourced(HwTopology *topo, CfgObj *co, const char *key, bool required
     return true;
 }
 
+/* "gpu.kernels": the kernel model's figures (HwKernels). All or nothing: a partial table would
+ * mix a shape-aware GEMM with a best-shape attention. */
+static bool load_kernels(HwTopology *topo, CfgObj *gpu_obj, GError **error)
+{
+    HwKernels *k = &topo->gpu.kernels;
+    if (!cfg_has(gpu_obj, "kernels"))
+        return true;
+    CfgObj co;
+    if (!cfg_obj_child(gpu_obj, "kernels", true, &co, error))
+        return false;
+    double sms = 0;
+    const double us = 1e-6;
+    bool ok = sourced(topo, &co, "sm_count", true, 1, 10000, 1, &sms, error) &&
+              sourced(topo, &co, "tf32_efficiency", true, 0.01, 1, 1, &k->tf32_efficiency, error) &&
+              sourced(topo, &co, "kernel_fixed_us", true, 0, 1000, us, &k->fixed_s, error) &&
+              sourced(topo, &co, "gemm_k_overhead", true, 0, 1e5, 1, &k->gemm_k_overhead, error) &&
+              sourced(topo, &co, "gemm_small_tile_cost", true, 0, 1e4, 1,
+                      &k->gemm_small_tile_cost, error) &&
+              sourced(topo, &co, "attention_efficiency", true, 0.01, 1, 1,
+                      &k->attention_efficiency, error) &&
+              sourced(topo, &co, "attention_row_us", true, 0, 1e4, us, &k->attention_row_s,
+                      error) &&
+              cfg_obj_check_unknown(&co, "expected sm_count, tf32_efficiency, kernel_fixed_us, "
+                                         "gemm_k_overhead, gemm_small_tile_cost, "
+                                         "attention_efficiency, attention_row_us",
+                                    error);
+    if (ok && sms != (int)sms) {
+        cfg_set_error(error, co.file, co.path, "sm_count", "expected a whole number, got %g", sms);
+        ok = false;
+    }
+    k->sm_count = (int)sms;
+    k->present = ok;
+    cfg_obj_close(&co);
+    return ok;
+}
+
 static bool load_gpu(HwTopology *topo, CfgObj *root, GError **error)
 {
     CfgObj co;
@@ -105,6 +141,7 @@ static bool load_gpu(HwTopology *topo, CfgObj *root, GError **error)
         sourced(topo, &co, "launch_overhead_us", false, 0, 1e4, us, &gpu->launch_overhead_s,
                 error) &&
         sourced(topo, &co, "reserved_GiB", false, 0, 1e4, GiB, &gpu->reserved_bytes, error) &&
+        load_kernels(topo, &co, error) &&
         cfg_obj_check_unknown(&co, "see topologies/README.md for the keys of \"gpu\"", error);
     /* No TF32 figure (e.g. V100): fp32 matmuls run at the fp32 peak. */
     if (ok && gpu->peak_flops[HW_DTYPE_TF32] == 0)

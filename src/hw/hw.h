@@ -12,6 +12,23 @@
 
 typedef enum { HW_DTYPE_FP32, HW_DTYPE_TF32, HW_DTYPE_BF16, HW_DTYPE_FP16, HW_DTYPE_COUNT } HwDtype;
 
+/* The kernel cost model's figures for one GPU (src/kern), from the topology's "gpu.kernels"
+ * object. `present` is false when the file has none: kern then charges every FLOP at
+ * matmul_efficiency (the best-shape rate), as fsdpsim did before it had a kernel model. */
+typedef struct {
+    bool present;
+    int sm_count;                 /* streaming multiprocessors: one GEMM tile or attention block
+                                   * per SM per wave */
+    double tf32_efficiency;       /* best-shape fraction of the TF32 peak (matmul_efficiency is
+                                   * the bf16/fp16 one) */
+    double fixed_s;               /* GPU time every kernel costs at least: launch, ramp, tail */
+    double gemm_k_overhead;       /* a GEMM tile's prologue and epilogue, in K-steps (elements) */
+    double gemm_small_tile_cost;  /* slowdown of a tile per unit of (1/tm + 1/tn - 3/256): small
+                                   * tiles reuse operands less */
+    double attention_efficiency;  /* fraction of the tensor peak a fused attention block reaches */
+    double attention_row_s;       /* fixed time per query block (CTA) of fused attention */
+} HwKernels;
+
 typedef struct {
     char *name;
     double peak_flops[HW_DTYPE_COUNT]; /* dense tensor/vector peak per dtype */
@@ -21,6 +38,7 @@ typedef struct {
     double matmul_efficiency;          /* fraction of peak reached by large GEMMs */
     double memory_efficiency;          /* fraction of HBM peak reached by streaming kernels */
     double launch_overhead_s;          /* host time to launch one kernel */
+    HwKernels kernels;
 } HwGpu;
 
 /* Which library runs the collectives, and so whose latencies the collective model uses. */

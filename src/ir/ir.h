@@ -26,7 +26,9 @@
 #include <stdint.h>
 
 #define IR_FORMAT "fsdpsim-schedule"
-#define IR_VERSION 1
+/* 2: compute ops carry "seconds", the kernel model's device time (absent in version 1, whose
+ * files are still read: their compute is charged at the best-shape rates) */
+#define IR_VERSION 2
 
 typedef enum {
     IR_OP_HOST,    /* host-side work (Python, kernel launches) or a host wait on its deps */
@@ -78,6 +80,9 @@ typedef struct {
             double flops;       /* tensor-core FLOPs */
             double bytes;       /* HBM traffic of memory-bound kernels */
             double model_flops; /* FLOPs that count towards MFU (no recompute) */
+            double seconds;     /* device time from the kernel model (src/kern) for the GPU the
+                                 * schedule was made for; 0: flops and bytes at the best-shape
+                                 * rates (schedule version 1, copies, optimizer) */
             uint32_t kernels;
         } compute;
         struct {

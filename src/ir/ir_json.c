@@ -32,6 +32,8 @@ static cJSON *op_to_json(const IrClass *c, const IrOp *op)
         cJSON_AddNumberToObject(o, "bytes", op->u.compute.bytes);
         cJSON_AddNumberToObject(o, "model_flops", op->u.compute.model_flops);
         cJSON_AddNumberToObject(o, "kernels", op->u.compute.kernels);
+        if (op->u.compute.seconds > 0)
+            cJSON_AddNumberToObject(o, "seconds", op->u.compute.seconds);
         break;
     case IR_OP_COLL:
         cJSON_AddStringToObject(o, "coll", ir_coll_kind_name((IrCollKind)op->u.coll.coll));
@@ -232,7 +234,8 @@ static bool read_op(IrSchedule *s, IrClass *c, CfgObj *co, int index, GError **e
                  cfg_get_double(co, "flops", true, 0, 1e30, &op.u.compute.flops, error) &&
                  cfg_get_double(co, "bytes", true, 0, 1e30, &op.u.compute.bytes, error) &&
                  cfg_get_double(co, "model_flops", true, 0, 1e30, &op.u.compute.model_flops, error) &&
-                 cfg_get_int(co, "kernels", true, 0, 1 << 30, &i64, error);
+                 cfg_get_int(co, "kernels", true, 0, 1 << 30, &i64, error) &&
+                 cfg_get_double(co, "seconds", false, 0, 1e9, &op.u.compute.seconds, error);
             op.dtype = (uint8_t)value;
             op.u.compute.kernels = (uint32_t)i64;
             break;
@@ -358,9 +361,9 @@ IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **e
         ok = false;
     }
     ok = ok && cfg_get_int(&root, "version", true, 1, 1000, &version, error);
-    if (ok && version != IR_VERSION) {
+    if (ok && (version < 1 || version > IR_VERSION)) {
         cfg_set_error(error, file, "", "version",
-                      "this fsdpsim reads schedule version %d, the file has version %" G_GINT64_FORMAT,
+                      "this fsdpsim reads schedule versions 1 to %d, the file has version %" G_GINT64_FORMAT,
                       IR_VERSION, version);
         ok = false;
     }

@@ -15,6 +15,18 @@
 
 typedef enum { MODEL_OPT_ADAMW, MODEL_OPT_ADAM, MODEL_OPT_SGD, MODEL_OPT_SGD_MOMENTUM } ModelOptimizer;
 
+/* What a leaf's forward runs on the tensor cores, for the kernel model (src/kern), per sample. */
+typedef enum { MODEL_KERNEL_NONE, MODEL_KERNEL_GEMM, MODEL_KERNEL_ATTENTION } ModelKernelKind;
+typedef struct {
+    uint8_t kind;     /* ModelKernelKind */
+    bool causal;      /* attention: causal mask (decoders) */
+    /* GEMM (Linear, or a convolution as implicit GEMM): out[rows x n] = in[rows x k] W[k x n],
+     * rows per sample (tokens, or output pixels of a convolution). */
+    double rows, n, k;
+    /* attention: query heads, head dimension and sequence length of one sample */
+    double heads, head_dim, seq;
+} ModelKernel;
+
 typedef struct {
     char *name; /* dotted, as named_modules() prints it; "" for the root */
     char *kind; /* class name: "GPT2Block", "Linear", "Bottleneck", ... */
@@ -33,6 +45,7 @@ typedef struct {
     double saved_bytes;    /* activations kept for backward, in the activation dtype */
     double flops_bwd_ratio;/* backward FLOPs / forward FLOPs: 2 for weighted layers, 1 otherwise */
     int kernels_fwd;       /* kernel launches in forward */
+    ModelKernel kernel;    /* the tensor-core kernel behind flops_fwd, when known */
 } ModelModule;
 
 typedef struct {

@@ -40,7 +40,9 @@ static int linear(Ctx *c, int parent, const char *name, const char *kind, double
 {
     uint64_t params = tied ? 0 : (uint64_t)(in * out + (bias ? out : 0));
     int i = leaf(c, parent, name, kind, params, 2 * c->s * in * out, 0, c->act * c->s * in, 1);
-    model_builder_get(c->b, i)->flops_bwd_ratio = 2; /* dgrad + wgrad, also when tied */
+    ModelModule *m = model_builder_get(c->b, i);
+    m->flops_bwd_ratio = 2; /* dgrad + wgrad, also when tied */
+    m->kernel = (ModelKernel){.kind = MODEL_KERNEL_GEMM, .rows = c->s, .n = out, .k = in};
     return i;
 }
 
@@ -64,7 +66,9 @@ static void attention_core(Ctx *c, int parent, const char *pname, const Model *m
         kernels = 5;
     }
     char *name = sub(pname, "core");
-    leaf(c, parent, name, "ScaledDotProductAttention", 0, 4 * s * s * h, mem, saved, kernels);
+    int i = leaf(c, parent, name, "ScaledDotProductAttention", 0, 4 * s * s * h, mem, saved, kernels);
+    model_builder_get(c->b, i)->kernel = (ModelKernel){
+        .kind = MODEL_KERNEL_ATTENTION, .causal = true, .heads = a, .head_dim = h / a, .seq = s};
     g_free(name);
 }
 

@@ -10,6 +10,7 @@
 
 #include "../util/cfg.h"
 
+#include <math.h>
 #include <string.h>
 
 static bool is_weighted(const char *kind)
@@ -74,6 +75,13 @@ static bool read_module(Model *m, ModelBuilder *b, GHashTable *by_name, CfgObj *
             mod->kernels_fwd = 1;
             if (is_weighted(kind)) {
                 mod->saved_bytes = out_bytes;
+                /* As an (implicit) GEMM: K = FLOPs per output element / 2, N = output
+                 * channels = weights / K, rows = output elements / N. */
+                double k = out_elems > 0 ? flops / (2 * out_elems) : 0;
+                double n = k >= 1 ? floor((double)params / k) : 0;
+                if (n >= 1 && k >= 1)
+                    mod->kernel = (ModelKernel){.kind = MODEL_KERNEL_GEMM,
+                                                .rows = out_elems / n, .n = n, .k = k};
             } else if (strcmp(kind, "relu") == 0) {
                 mod->mem_bytes_fwd = 2 * out_bytes;
             } else if (strcmp(kind, "add") == 0) {

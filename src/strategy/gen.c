@@ -1,5 +1,6 @@
 /* gen: program builder and module-tree walks shared by the generators; see gen.h. */
 #include "gen.h"
+#include "../kern/kern.h"
 
 #include <string.h>
 
@@ -23,12 +24,28 @@ void gen_init(Gen *g, const Model *model, const HwTopology *topo, const StratOpt
     /* Under mixed precision the unsharded parameters and activations are in param_dtype. In full
      * precision, convolutions still run on TF32 tensor cores (cuDNN's allow_tf32 defaults to
      * True) while matmuls do not (torch.backends.cuda.matmul.allow_tf32 defaults to False). */
-    if (opt->mixed_precision) {
-        g->compute_dtype = opt->param_dtype;
-    } else {
-        g->compute_dtype = strcmp(model->model_type, "layers") == 0 ? HW_DTYPE_TF32 : HW_DTYPE_FP32;
-    }
+    g->compute_dtype = gen_compute_dtype(model, opt);
     g->act_bytes = opt->mixed_precision ? hw_dtype_bytes(opt->param_dtype) : 4;
+}
+
+HwDtype gen_compute_dtype(const Model *model, const StratOptions *opt)
+{
+    if (opt->mixed_precision)
+        return opt->param_dtype;
+    if (opt->allow_tf32)
+        return HW_DTYPE_TF32;
+    return strcmp(model->model_type, "layers") == 0 ? HW_DTYPE_TF32 : HW_DTYPE_FP32;
+}
+
+double gen_leaves_s(const Gen *g, const int *leaves, int n, double samples, double tp_split,
+                    bool backward, double bytes, int kernels)
+{
+    const HwGpu *gpu = &g->topo->gpu;
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += kern_leaf_s(gpu, g->compute_dtype, &g->model->modules[leaves[i]],
+                         g->model->flash_attention, samples, tp_split, backward);
+    return s + kern_memory_s(gpu, bytes, kernels);
 }
 
 int gen_host(Gen *g, double seconds, const char *name)
@@ -47,6 +64,12 @@ int gen_host_wait(Gen *g, int dep, const char *name)
 int gen_compute(Gen *g, IrPhase phase, double flops, double bytes, double model_flops, int kernels,
                 const char *name, const int *deps, int n_deps)
 {
+    return gen_compute_timed(g, phase, flops, bytes, model_flops, kernels, 0, name, deps, n_deps);
+}
+
+int gen_compute_timed(Gen *g, IrPhase phase, double flops, double bytes, double model_flops,
+                      int kernels, double seconds, const char *name, const int *deps, int n_deps)
+{
     /* the host launches the kernels first */
     gen_host(g, kernels * g->topo->gpu.launch_overhead_s, name);
     IrOp op = {.kind = IR_OP_COMPUTE, .stream = (uint16_t)g->compute, .phase = (uint8_t)phase,
@@ -55,6 +78,7 @@ int gen_compute(Gen *g, IrPhase phase, double flops, double bytes, double model_
     op.u.compute.bytes = bytes;
     op.u.compute.model_flops = model_flops;
     op.u.compute.kernels = (uint32_t)kernels;
+    op.u.compute.seconds = seconds;
     g->last_compute = ir_op_add(g->cls, &op, name, deps, n_deps);
     return g->last_compute;
 }
@@ -185,13 +209,14 @@ static double saved_scale(Gen *g)
 
 /* A run's compute, with tensor parallelism's exchanges when there is TP. */
 static int run_compute(Gen *g, int leaf, IrPhase phase, bool forward, double flops, double bytes,
-                       double model_flops, int kernels, const char *name, const int *deps,
-                       int n_deps)
+                       double model_flops, int kernels, double seconds, const char *name,
+                       const int *deps, int n_deps)
 {
     if (g->tp.size > 1)
-        return gen_tp_compute(g, leaf, phase, forward, flops, bytes, model_flops, kernels, name,
-                              deps, n_deps);
-    return gen_compute(g, phase, flops, bytes, model_flops, kernels, name, deps, n_deps);
+        return gen_tp_compute(g, leaf, phase, forward, flops, bytes, model_flops, kernels, seconds,
+                              name, deps, n_deps);
+    return gen_compute_timed(g, phase, flops, bytes, model_flops, kernels, seconds, name, deps,
+                             n_deps);
 }
 
 int gen_forward_run(Gen *g, const int *leaves, int n, const int *deps, int n_deps)
@@ -213,8 +238,9 @@ int gen_forward_run(Gen *g, const int *leaves, int n, const int *deps, int n_dep
         gen_alloc(g, buf, IR_MEM_ACTIVATIONS, saved * s * g->mb);
         g_free(buf);
     }
+    double seconds = gen_leaves_s(g, leaves, n, g->mb, 1, false, bytes * s * g->mb, kernels);
     int op = run_compute(g, leaves[0], IR_PHASE_FORWARD, true, flops * g->mb, bytes * s * g->mb,
-                         flops * g->mb, MAX(kernels, 1), name, deps, n_deps);
+                         flops * g->mb, MAX(kernels, 1), seconds, name, deps, n_deps);
     g_free(name);
     return op;
 }
@@ -232,8 +258,9 @@ int gen_backward_run(Gen *g, const int *leaves, int n, const int *deps, int n_de
     }
     double s = saved_scale(g);
     char *name = g_strdup_printf("bwd %s%s", g->model->modules[leaves[0]].name, n > 1 ? "+" : "");
+    double seconds = gen_leaves_s(g, leaves, n, g->mb, 1, true, bytes * s * g->mb, kernels);
     int op = run_compute(g, leaves[0], IR_PHASE_BACKWARD, false, flops * g->mb, bytes * s * g->mb,
-                         flops * g->mb, MAX(kernels, 1), name, deps, n_deps);
+                         flops * g->mb, MAX(kernels, 1), seconds, name, deps, n_deps);
     g_free(name);
     if (g->ckpt_block < 0 && saved > 0) {
         char *buf = g_strdup_printf("act:%d:%d", min_leaf(leaves, n), g->micro);
@@ -266,6 +293,19 @@ static void block_sums(Gen *g, int m, double *flops, double *bytes, double *save
         block_sums(g, c, flops, bytes, saved, kernels, first_saved);
 }
 
+/* Tensor-core time of a block's forward (its subtree's leaves), for the recompute. */
+static double block_tensor_s(const Gen *g, int m)
+{
+    const ModelModule *mod = &g->model->modules[m];
+    double s = 0;
+    if (mod->first_child < 0)
+        s += kern_leaf_s(&g->topo->gpu, g->compute_dtype, mod, g->model->flash_attention, g->mb, 1,
+                         false);
+    for (int c = mod->first_child; c >= 0; c = g->model->modules[c].next_sibling)
+        s += block_tensor_s(g, c);
+    return s;
+}
+
 /* torch.utils.checkpoint keeps only the block's input: the first saving leaf's input (for a
  * decoder layer, the hidden state entering its first norm). */
 void gen_ckpt_forward_enter(Gen *g, int block)
@@ -295,8 +335,9 @@ int gen_ckpt_backward_enter(Gen *g, int block, const int *deps, int n_deps)
     g_free(buf);
     char *name = g_strdup_printf("recompute %s", g->model->modules[block].name);
     /* the recompute reruns the forward, TP exchanges included */
+    double seconds = block_tensor_s(g, block) + kern_memory_s(&g->topo->gpu, bytes * s * g->mb, kernels);
     int op = run_compute(g, block, IR_PHASE_BACKWARD, true, flops * g->mb, bytes * s * g->mb, 0,
-                         MAX(kernels, 1), name, deps, n_deps);
+                         MAX(kernels, 1), seconds, name, deps, n_deps);
     g_free(name);
     g->ckpt_block = block;
     return op;

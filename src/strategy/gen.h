@@ -58,6 +58,18 @@ int gen_host(Gen *g, double seconds, const char *name);
 int gen_host_wait(Gen *g, int dep, const char *name);
 int gen_compute(Gen *g, IrPhase phase, double flops, double bytes, double model_flops, int kernels,
                 const char *name, const int *deps, int n_deps);
+/* The same with the kernel model's device time (0: the simulator's best-shape rates). */
+int gen_compute_timed(Gen *g, IrPhase phase, double flops, double bytes, double model_flops,
+                      int kernels, double seconds, const char *name, const int *deps, int n_deps);
+/* The dtype matmuls and convolutions run in: param_dtype under mixed precision; in full
+ * precision TF32 for convolutions (cuDNN's allow_tf32 defaults to True) and FP32 for matmuls
+ * (torch.backends.cuda.matmul.allow_tf32 defaults to False) unless the user allows TF32. */
+HwDtype gen_compute_dtype(const Model *model, const StratOptions *opt);
+/* Device time of a run of leaves for `samples` samples: the kernel model's tensor-core kernels
+ * (one TP rank's share when tp_split > 1) plus `bytes` of memory-bound traffic in `kernels`
+ * kernels. */
+double gen_leaves_s(const Gen *g, const int *leaves, int n, double samples, double tp_split,
+                    bool backward, double bytes, int kernels);
 int gen_alloc(Gen *g, const char *buffer, IrMemCategory cat, double bytes);
 /* On g->host for tensors that live on one stream (freed when the host drops them), on the
  * stream of the last use (dep) for tensors recorded on another stream. */
@@ -95,7 +107,8 @@ void gen_tp_setup(Gen *g, int group);
 void gen_tp_clear(Gen *g);
 /* gen_compute for a run starting at `leaf`, with the TP exchanges its region needs. */
 int gen_tp_compute(Gen *g, int leaf, IrPhase phase, bool forward, double flops, double bytes,
-                   double model_flops, int kernels, const char *name, const int *deps, int n_deps);
+                   double model_flops, int kernels, double seconds, const char *name,
+                   const int *deps, int n_deps);
 
 IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error);
 IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error);

@@ -33,6 +33,7 @@
  * groups across them. FSDP with TP and no pipeline (2D) is not made here but by fsdp.c on one TP
  * rank's share of the model (tp.c), with FSDP's own semantics. */
 #include "gen.h"
+#include "../kern/kern.h"
 #include "../util/cfg.h"
 
 #include <string.h>
@@ -43,7 +44,8 @@
 typedef struct {
     double flops, bwd_flops, bytes, saved, input, params;
     int kernels;
-} PpCost; /* per sample (params: per rank), after TP scaling */
+    double fwd_s, bwd_s; /* tensor-core time of one micro-batch (kern), one TP rank's share */
+} PpCost; /* per sample (params: per rank), after TP scaling; fwd_s and bwd_s per micro-batch */
 
 typedef struct {
     Gen g;
@@ -111,8 +113,18 @@ static bool model_costs(Pp *pp, GError **error)
         const ModelModule *m = &model->modules[i];
         PpCost *c = block_of[i] >= 0 ? &pp->layer[block_of[i]] : i < first_block ? &pp->pre : &pp->post;
         c->params += (double)m->params;
-        if (m->first_child < 0 && i != 0)
+        if (m->first_child < 0 && i != 0) {
             add_leaf(c, m);
+            /* unfused attention's score-matrix traffic splits by heads (1/t), not by
+             * Korthikanti's activation factor that scale_cost applies to the rest below */
+            double act = gen_tp_scale(pp->T, pp->sp, GEN_TP_BLOCK).act;
+            if (m->kernel.kind == MODEL_KERNEL_ATTENTION && pp->T > 1 && act > 0)
+                c->bytes += m->mem_bytes_fwd * (1.0 / pp->T / act - 1);
+            c->fwd_s += kern_leaf_s(&pp->g.topo->gpu, pp->g.compute_dtype, m,
+                                    model->flash_attention, pp->g.mb, pp->T, false);
+            c->bwd_s += kern_leaf_s(&pp->g.topo->gpu, pp->g.compute_dtype, m,
+                                    model->flash_attention, pp->g.mb, pp->T, true);
+        }
     }
     g_free(block_of);
     if (n == 0)
@@ -132,6 +144,15 @@ static bool model_costs(Pp *pp, GError **error)
     if (model->tied_embeddings && pp->P > 1)
         pp->tied_params = (double)model->vocab * model->hidden / pp->T;
     return true;
+}
+
+/* Device time of a part's forward or backward for one micro-batch: its tensor-core kernels plus
+ * its memory-bound traffic (twice the forward's in backward, as gen.c charges it). */
+static double pp_seconds(const Pp *pp, const PpCost *c, bool backward)
+{
+    double bytes = c->bytes * pp->act_bytes_scale * pp->g.mb * (backward ? 2 : 1);
+    int kernels = MAX(1, c->kernels) * (backward ? 2 : 1);
+    return (backward ? c->bwd_s : c->fwd_s) + kern_memory_s(&pp->g.topo->gpu, bytes, kernels);
 }
 
 /* ---- program pieces ---- */
@@ -183,8 +204,9 @@ static int layer_forward(Pp *pp, int layer, IrPhase phase, bool recompute, int d
         if (pp->sp)
             dep = tp_comm(pp, phase, false, name, dep);
         int deps[2] = {dep, pp->gather_op[layer]};
-        dep = gen_compute(g, phase, c->flops * mb / 2, c->bytes * pp->act_bytes_scale * mb / 2,
-                          recompute ? 0 : c->flops * mb / 2, MAX(1, c->kernels / 2), name, deps, 2);
+        dep = gen_compute_timed(g, phase, c->flops * mb / 2, c->bytes * pp->act_bytes_scale * mb / 2,
+                                recompute ? 0 : c->flops * mb / 2, MAX(1, c->kernels / 2),
+                                pp_seconds(pp, c, false) / 2, name, deps, 2);
         dep = tp_comm(pp, phase, true, name, dep);
     }
     g_free(name);
@@ -200,9 +222,9 @@ static int layer_backward(Pp *pp, int layer, int dep)
     for (int half = 0; half < 2; half++) {
         if (pp->sp)
             dep = tp_comm(pp, IR_PHASE_BACKWARD, false, name, dep);
-        dep = gen_compute(g, IR_PHASE_BACKWARD, c->bwd_flops * mb / 2,
-                          2 * c->bytes * pp->act_bytes_scale * mb / 2, c->bwd_flops * mb / 2,
-                          MAX(1, c->kernels), name, &dep, 1);
+        dep = gen_compute_timed(g, IR_PHASE_BACKWARD, c->bwd_flops * mb / 2,
+                                2 * c->bytes * pp->act_bytes_scale * mb / 2, c->bwd_flops * mb / 2,
+                                MAX(1, c->kernels), pp_seconds(pp, c, true) / 2, name, &dep, 1);
         dep = tp_comm(pp, IR_PHASE_BACKWARD, true, name, dep);
     }
     g_free(name);
@@ -307,16 +329,18 @@ static void forward(Pp *pp, const PpStep *st)
     g_free(buf);
     double mb = g->mb, s = pp->act_bytes_scale;
     if (is_first_vs(pp, st->chunk)) {
-        dep = gen_compute(g, IR_PHASE_FORWARD, pp->pre.flops * mb, pp->pre.bytes * s * mb,
-                          pp->pre.flops * mb, MAX(1, pp->pre.kernels), name, NULL, 0);
+        dep = gen_compute_timed(g, IR_PHASE_FORWARD, pp->pre.flops * mb, pp->pre.bytes * s * mb,
+                                pp->pre.flops * mb, MAX(1, pp->pre.kernels),
+                                pp_seconds(pp, &pp->pre, false), name, NULL, 0);
         /* vocabulary-parallel embedding: partial sums all-reduced (reduce-scattered with SP) */
         dep = tp_comm(pp, IR_PHASE_FORWARD, true, "embedding", dep);
     }
     for (int l = first; l < first + n; l++)
         dep = layer_forward(pp, l, IR_PHASE_FORWARD, false, dep);
     if (is_last_vs(pp, st->chunk))
-        dep = gen_compute(g, IR_PHASE_FORWARD, pp->post.flops * mb, pp->post.bytes * s * mb,
-                          pp->post.flops * mb, MAX(1, pp->post.kernels), name, &dep, 1);
+        dep = gen_compute_timed(g, IR_PHASE_FORWARD, pp->post.flops * mb, pp->post.bytes * s * mb,
+                                pp->post.flops * mb, MAX(1, pp->post.kernels),
+                                pp_seconds(pp, &pp->post, false), name, &dep, 1);
     else
         p2p(pp, IR_OP_SEND, pp->send_next, offset_next(pp), pp->boundary_bytes,
             tag(pp, true, vs, st->micro_batch), IR_PHASE_FORWARD, name, dep);
@@ -387,8 +411,10 @@ static void backward(Pp *pp, const PpStep *st)
     }
     int dep = -1;
     if (is_last_vs(pp, st->chunk))
-        dep = gen_compute(g, IR_PHASE_BACKWARD, pp->post.bwd_flops * mb, 2 * pp->post.bytes * s * mb,
-                          pp->post.bwd_flops * mb, MAX(1, 2 * pp->post.kernels), name, NULL, 0);
+        dep = gen_compute_timed(g, IR_PHASE_BACKWARD, pp->post.bwd_flops * mb,
+                                2 * pp->post.bytes * s * mb, pp->post.bwd_flops * mb,
+                                MAX(1, 2 * pp->post.kernels), pp_seconds(pp, &pp->post, true), name,
+                                NULL, 0);
     else
         dep = p2p(pp, IR_OP_RECV, pp->recv_next, offset_next(pp), pp->boundary_bytes, tag(pp, false, vs + 1, st->micro_batch), IR_PHASE_BACKWARD,
                   name, -1);
@@ -409,8 +435,10 @@ static void backward(Pp *pp, const PpStep *st)
         pp->last_bwd[l] = dep;
     }
     if (is_first_vs(pp, st->chunk))
-        dep = gen_compute(g, IR_PHASE_BACKWARD, pp->pre.bwd_flops * mb, 2 * pp->pre.bytes * s * mb,
-                          pp->pre.bwd_flops * mb, MAX(1, 2 * pp->pre.kernels), name, &dep, 1);
+        dep = gen_compute_timed(g, IR_PHASE_BACKWARD, pp->pre.bwd_flops * mb,
+                                2 * pp->pre.bytes * s * mb, pp->pre.bwd_flops * mb,
+                                MAX(1, 2 * pp->pre.kernels), pp_seconds(pp, &pp->pre, true), name,
+                                &dep, 1);
     else
         p2p(pp, IR_OP_SEND, pp->send_prev, offset_prev(pp), pp->boundary_bytes,
             tag(pp, false, vs, st->micro_batch), IR_PHASE_BACKWARD, name, dep);
@@ -577,7 +605,7 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     g->mb = model->training.micro_batch;
     g->ckpt_block = -1;
     g->last_compute = -1;
-    g->compute_dtype = opt->mixed_precision ? opt->param_dtype : HW_DTYPE_FP32;
+    g->compute_dtype = gen_compute_dtype(model, opt);
     g->act_bytes = opt->mixed_precision ? hw_dtype_bytes(opt->param_dtype) : 4;
     pp.act_bytes_scale = (double)g->act_bytes / hw_dtype_bytes(model->training.param_dtype);
     pp.P = layout->pp, pp.T = layout->tp, pp.D = layout->dp;

@@ -42,6 +42,8 @@ typedef struct {
     bool forward_prefetch;
     bool limit_all_gathers;     /* FSDP's rate limiter: at most 2 all-gathers in flight */
     bool mixed_precision;       /* MixedPrecision(param_dtype=...) / torch.autocast for DDP */
+    bool allow_tf32;            /* torch.backends.cuda.matmul.allow_tf32 (set_float32_matmul_precision
+                                 * "high"): fp32 matmuls on TF32 tensor cores */
     HwDtype param_dtype;        /* unsharded params and compute */
     HwDtype reduce_dtype;       /* gradient communication (FSDP: defaults to param_dtype) */
     bool reduce_dtype_set;      /* DDP all-reduces fp32 gradients unless this asks otherwise

@@ -92,6 +92,16 @@ Model *gen_tp_model(const Model *model, int t, bool sp)
         copy->params += m->params;
         m->flops_fwd *= s.flops;
         m->mem_bytes_fwd *= s.act;
+        /* the kernels' shapes: column- or row-parallel GEMMs are 1/t as wide (charged as a
+         * narrower output; the time of a K split is the same at these sizes), attention runs
+         * 1/t of the heads, and so does its score-matrix traffic when it is unfused (Megatron
+         * splits attention by heads; Korthikanti's (10 + 24/t)/34 is for the other traffic) */
+        if (m->kernel.kind == MODEL_KERNEL_GEMM) {
+            m->kernel.n *= s.flops;
+        } else if (m->kernel.kind == MODEL_KERNEL_ATTENTION) {
+            m->kernel.heads /= t;
+            m->mem_bytes_fwd = model->modules[i].mem_bytes_fwd / t;
+        }
         if (region[i] != GEN_TP_BLOCK)
             m->saved_bytes *= s.act;
     }
@@ -145,11 +155,13 @@ static int exchange(Gen *g, IrPhase phase, bool scatter, const char *what, int d
 }
 
 int gen_tp_compute(Gen *g, int leaf, IrPhase phase, bool forward, double flops, double bytes,
-                   double model_flops, int kernels, const char *name, const int *deps, int n_deps)
+                   double model_flops, int kernels, double seconds, const char *name,
+                   const int *deps, int n_deps)
 {
     GenTpRegion region = g->tp.region[leaf];
     if (region != GEN_TP_BLOCK) {
-        int op = gen_compute(g, phase, flops, bytes, model_flops, kernels, name, deps, n_deps);
+        int op = gen_compute_timed(g, phase, flops, bytes, model_flops, kernels, seconds, name,
+                                   deps, n_deps);
         /* vocabulary-parallel embedding: partial sums all-reduced (reduce-scattered with SP) */
         if (region == GEN_TP_PRE && forward)
             op = exchange(g, phase, true, "embedding", op);
@@ -166,8 +178,8 @@ int gen_tp_compute(Gen *g, int leaf, IrPhase phase, bool forward, double flops, 
         for (int i = 0; half == 0 && i < n_deps && n < 8; i++)
             all[n++] = deps[i];
         all[n++] = dep;
-        dep = gen_compute(g, phase, flops / 2, bytes / 2, model_flops / 2, MAX(1, kernels / 2),
-                          name, all, n);
+        dep = gen_compute_timed(g, phase, flops / 2, bytes / 2, model_flops / 2,
+                                MAX(1, kernels / 2), seconds / 2, name, all, n);
         dep = exchange(g, phase, true, name, dep);
     }
     return dep;

@@ -501,12 +501,31 @@ t_schedule_forward_dep() {
 }
 add input t_schedule_forward_dep
 
-t_schedule_version_2() {
-    make_schedule "$W/v2.json" 'd["version"] = 2' || return 1
-    fsd "${BASE[@]}" --schedule "$W/v2.json"
-    expect_input_error "$W/v2.json" "field 'version'" 'version 2'
+t_schedule_version_3() {
+    make_schedule "$W/v3.json" 'd["version"] = 3' || return 1
+    fsd "${BASE[@]}" --schedule "$W/v3.json"
+    expect_input_error "$W/v3.json" "field 'version'" 'version 3'
 }
-add input t_schedule_version_2
+add input t_schedule_version_3
+
+# Version 1 (no kernel-model "seconds" on compute ops) is still read; its compute is charged at
+# the best-shape rates, so the step comes out faster than version 2's.
+t_schedule_version_1() {
+    make_schedule "$W/v1.json" '
+d["version"] = 1
+for c in d["classes"]:
+    for op in c["ops"]:
+        if op["kind"] == "compute": op.pop("seconds", None)' || return 1
+    fsd "${BASE[@]}" --schedule "$W/v1.json" --json
+    expect_rc 0 || return 1
+    local v1; v1=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["step_time_s"])' <"$OUT")
+    fsd "${BASE[@]}" --schedule "$W/sched.json" --json
+    expect_rc 0 || return 1
+    local v2; v2=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["step_time_s"])' <"$OUT")
+    python3 -c "import sys; sys.exit(0 if float('$v1') < float('$v2') else 1)" ||
+        { echo "version 1 step $v1 s not below version 2's $v2 s"; return 1; }
+}
+add input t_schedule_version_1
 
 t_schedule_other_layout() {
     fsd "${BASE[@]}" --emit-schedule "$W/sched.json"

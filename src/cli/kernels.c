@@ -1,0 +1,112 @@
+/* fsdpsim kernels --table FILE: a kernel microbenchmark table (GEMM sweep or attention) beside the
+ * kernel model of a topology's GPU, row by row, with the error; --fit refits the model's free
+ * figures to the table and prints them as the topology's "gpu.kernels" entries. */
+#include "cli.h"
+#include "../kern/kern_table.h"
+#include "../util/cfg.h"
+
+#include <math.h>
+#include <stdio.h>
+
+static void print_fit(const HwGpu *gpu, KernClass cls, const char *table)
+{
+    const HwKernels *k = &gpu->kernels;
+    printf("fitted to %s (least mean |log error|); as \"gpu.kernels\" entries:\n", table);
+    if (cls == KERN_GEMM) {
+        printf("  \"kernel_fixed_us\": %.2f,\n  \"gemm_k_overhead\": %.0f,\n"
+               "  \"gemm_small_tile_cost\": %.0f\n",
+               k->fixed_s * 1e6, k->gemm_k_overhead, k->gemm_small_tile_cost);
+    } else {
+        printf("  \"attention_efficiency\": %.3f,\n  \"attention_row_us\": %.2f\n",
+               k->attention_efficiency, k->attention_row_s * 1e6);
+    }
+}
+
+int cli_kernels(int argc, char **argv)
+{
+    char *topology = NULL, *table = NULL, *dtype_text = NULL, *gpu_filter = NULL, *method = NULL;
+    gboolean fit = FALSE, quiet = FALSE;
+    double min_gflop = 0;
+    GOptionEntry entries[] = {
+        {"topology", 't', 0, G_OPTION_ARG_FILENAME, &topology,
+         "Topology whose GPU to model [topologies/juwels-booster.json]", "FILE"},
+        {"table", 0, 0, G_OPTION_ARG_FILENAME, &table,
+         "Microbenchmark table (tab-separated; GEMM or attention columns, see src/kern/kern_table.c)",
+         "FILE"},
+        {"dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_text, "bf16, fp16, tf32 or fp32 [bf16]",
+         "DTYPE"},
+        {"gpu", 0, 0, G_OPTION_ARG_STRING, &gpu_filter,
+         "Only rows whose gpu column contains TEXT (e.g. A100)", "TEXT"},
+        {"method", 0, 0, G_OPTION_ARG_STRING, &method,
+         "Attention tables: the method column to keep [flashattention2]", "NAME"},
+        {"min-gflop", 0, 0, G_OPTION_ARG_DOUBLE, &min_gflop,
+         "GEMM tables: leave out rows of fewer GFLOP (the smallest sizes of plots read by eye)",
+         "X"},
+        {"fit", 0, 0, G_OPTION_ARG_NONE, &fit,
+         "Refit the model's free figures to the table and print them", NULL},
+        {"summary", 0, 0, G_OPTION_ARG_NONE, &quiet, "Print only the error summary", NULL},
+        {NULL, 0, 0, 0, NULL, NULL, NULL},
+    };
+    GError *error = NULL;
+    HwTopology *topo = NULL;
+    KernTable *t = NULL;
+    int status = 0;
+    if (!cli_parse("- a kernel microbenchmark table beside the kernel model",
+                   "Each row: the shape, the measured TFLOP/s, the model's, and the error (+: the "
+                   "model is faster).",
+                   NULL, entries, argc, argv, &error))
+        goto out;
+    HwDtype dtype = HW_DTYPE_BF16;
+    if (dtype_text && !hw_dtype_parse(dtype_text, &dtype)) {
+        cfg_input_error(&error, "option --dtype: expected bf16, fp16, tf32 or fp32, got '%s'",
+                        dtype_text);
+        goto out;
+    }
+    if (!table) {
+        cfg_input_error(&error, "option --table: required (a GEMM or attention table, e.g. "
+                                "../shared/data/kernels/gemm_h100_xla_perf_table.tsv)");
+        goto out;
+    }
+    char *topo_file = topology ? g_strdup(topology) : cli_default_path("topologies/juwels-booster.json");
+    topo = hw_topology_load(topo_file, &error);
+    g_free(topo_file);
+    if (!topo)
+        goto out;
+    KernTableFilter filter = {dtype, gpu_filter, method, min_gflop * 1e9};
+    t = kern_table_load(table, &filter, &error);
+    if (!t)
+        goto out;
+    HwGpu gpu = topo->gpu;
+    if (fit) {
+        if (!gpu.kernels.present) {
+            cfg_input_error(&error, "%s: field 'gpu.kernels': --fit needs a starting table "
+                                    "(sm_count and the other figures)", topo->file);
+            goto out;
+        }
+        kern_table_fit(&gpu, t);
+    }
+    printf("%s: %s, %u rows, %s, against the kernel model of %s (%s)\n", table,
+           t->cls == KERN_GEMM ? "GEMM" : "attention", t->rows->len, hw_dtype_name(dtype),
+           gpu.name, gpu.kernels.present ? "shape-aware" : "best-shape rate only");
+    if (!quiet) {
+        printf("%-28s %10s %10s %8s\n", "shape", "measured", "model", "error");
+        for (guint i = 0; i < t->rows->len; i++) {
+            const KernRow *r = &g_array_index(t->rows, KernRow, i);
+            double model = kern_row_model_tflops(&gpu, r);
+            printf("%-28s %10.1f %10.1f %+7.1f%%\n", r->label, r->measured_tflops, model,
+                   100 * (model / r->measured_tflops - 1));
+        }
+    }
+    double mae = 0, worst = 0;
+    kern_table_error(&gpu, t, &mae, &worst);
+    printf("mean absolute error %.1f %%, worst %+.1f %% (TFLOP/s; + = model faster)\n", mae, worst);
+    if (fit)
+        print_fit(&gpu, t->cls, table);
+out:
+    if (error)
+        status = cli_report_error(error);
+    kern_table_free(t);
+    hw_topology_free(topo);
+    g_free(topology), g_free(table), g_free(dtype_text), g_free(gpu_filter), g_free(method);
+    return status;
+}

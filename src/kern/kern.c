@@ -1,0 +1,176 @@
+/* kern: the kernel cost model; see kern.h.
+ *
+ * GEMM (cuBLAS-like). The output is cut into tiles of tm x tn; each tile is one CTA, and a GPU
+ * runs one CTA per SM at a time, so a GEMM takes ceil(tiles / SMs) waves of one tile's time
+ * (NVIDIA, "Matrix Multiplication Background User's Guide": tile and wave quantisation). A tile
+ * computes 2 tm tn K FLOPs at its SM's share of the best-shape rate (matmul_efficiency of the
+ * peak: measured MAMF), plus a prologue/epilogue worth gemm_k_overhead K-steps; smaller tiles
+ * reuse each loaded operand less and pay gemm_small_tile_cost per unit of 1/tm + 1/tn. When the
+ * output has too few tiles to fill the GPU, cuBLAS splits K across CTAs and reduces the fp32
+ * partial sums through memory (split-K). The library's heuristic is modelled as picking the
+ * fastest of these candidates. Every kernel also costs kernel_fixed_us (launch, ramp, tail).
+ * Small and skinny GEMMs therefore come out slower than large square ones: too few tiles for one
+ * wave, a fixed cost on little work, short K.
+ *
+ * Fused attention (FlashAttention-2): one CTA per (sample, head, 128-row query block) walks the
+ * 128-column key blocks, all of them, or under a causal mask those up to the diagonal (on
+ * average (n + 1) / 2 of n). A block is 4 x 128 x 128 x d FLOPs at attention_efficiency of the
+ * peak; each CTA pays attention_row_us of set-up and write-out. The backward pass is 2.5 times
+ * the forward's FLOPs (FlashAttention-2 paper's convention) at the same rates. Short sequences
+ * thus run at a lower rate (few blocks per row to amortise the row's cost), and causal masking
+ * halves the work but not the rows.
+ *
+ * Memory-bound kernels move their bytes at the measured (BabelStream) fraction of HBM bandwidth,
+ * memory_efficiency; a kernel takes at least kernel_fixed_us.
+ *
+ * Cost: a GEMM tries 6 tiles x 4 splits; a leaf is 1-4 kernels. Called once per leaf per
+ * micro-batch size when a schedule is generated, never by the engine. */
+#include "kern.h"
+
+#include <math.h>
+
+static const struct {
+    double tm, tn;
+} gemm_tiles[] = {{256, 128}, {128, 256}, {128, 128}, {128, 64}, {64, 128}, {64, 64}};
+static const double gemm_splits[] = {1, 2, 4, 8};
+/* FlashAttention-2's block sizes on Ampere and Hopper for head dims 64-128 */
+static const double attn_block = 128;
+
+static double best_rate(const HwGpu *gpu, HwDtype dtype)
+{
+    double eff = dtype == HW_DTYPE_TF32 && gpu->kernels.present ? gpu->kernels.tf32_efficiency
+                                                                : gpu->matmul_efficiency;
+    return gpu->peak_flops[dtype] * eff;
+}
+
+static double memory_Bps(const HwGpu *gpu)
+{
+    return gpu->hbm_Bps * gpu->memory_efficiency;
+}
+
+static double gemm_time(const HwGpu *gpu, const KernShape *s)
+{
+    double flops = 2 * s->m * s->n * s->k * s->batch;
+    if (flops <= 0)
+        return 0;
+    if (!gpu->kernels.present)
+        return flops / best_rate(gpu, s->dtype);
+    const HwKernels *kp = &gpu->kernels;
+    double sm_rate = best_rate(gpu, s->dtype) / kp->sm_count;
+    double best = INFINITY;
+    for (size_t t = 0; t < G_N_ELEMENTS(gemm_tiles); t++) {
+        double tm = gemm_tiles[t].tm, tn = gemm_tiles[t].tn;
+        double small = 1 + kp->gemm_small_tile_cost * (1 / tm + 1 / tn - 3.0 / 256);
+        double tiles = ceil(s->m / tm) * ceil(s->n / tn) * s->batch;
+        for (size_t i = 0; i < G_N_ELEMENTS(gemm_splits); i++) {
+            double split = gemm_splits[i];
+            if (split > 1 && (s->k / split < 256 || tiles >= kp->sm_count))
+                break;
+            double waves = ceil(tiles * split / kp->sm_count);
+            double tile_s = 2 * tm * tn * (ceil(s->k / split) + kp->gemm_k_overhead) / sm_rate * small;
+            double t_s = waves * tile_s;
+            if (split > 1) /* fp32 partial sums written and read back, then the output */
+                t_s += (2 * split * 4 + 2) * s->m * s->n * s->batch / memory_Bps(gpu);
+            best = MIN(best, t_s);
+        }
+    }
+    return kp->fixed_s + best;
+}
+
+static double attention_flops(const KernShape *s)
+{
+    /* 4 b h s^2 d forward (QK^T and PV), halved under a causal mask; backward 2.5 x */
+    double f = 4 * s->batch * s->heads * s->seq * s->seq * s->head_dim;
+    return f * (s->causal ? 0.5 : 1) * (s->backward ? 2.5 : 1);
+}
+
+static double attention_time(const HwGpu *gpu, const KernShape *s)
+{
+    if (s->batch <= 0 || s->heads <= 0 || s->seq <= 0)
+        return 0;
+    if (!gpu->kernels.present)
+        return attention_flops(s) / best_rate(gpu, s->dtype);
+    const HwKernels *kp = &gpu->kernels;
+    double pass = s->backward ? 2.5 : 1;
+    double n = ceil(s->seq / attn_block);
+    double rows = s->batch * s->heads * n;
+    double blocks_per_row = s->causal ? (n + 1) / 2 : n;
+    double sm_rate = gpu->peak_flops[s->dtype] * kp->attention_efficiency / kp->sm_count;
+    double block_s = 4 * attn_block * attn_block * s->head_dim / sm_rate;
+    double row_s = pass * (blocks_per_row * block_s + kp->attention_row_s);
+    return kp->fixed_s + ceil(rows / kp->sm_count) * row_s;
+}
+
+static double memory_time(const HwGpu *gpu, const KernShape *s)
+{
+    double t = s->bytes / memory_Bps(gpu);
+    if (!gpu->kernels.present)
+        return t;
+    /* kernels of about equal size: each takes its share of the bytes or the fixed time */
+    return MAX(t, s->kernels * gpu->kernels.fixed_s);
+}
+
+const KernClassOps kern_classes[KERN_CLASS_COUNT] = {
+    [KERN_GEMM] = {"gemm", gemm_time},
+    [KERN_ATTENTION] = {"attention", attention_time},
+    [KERN_MEMORY] = {"memory", memory_time},
+};
+
+double kern_time_s(const HwGpu *gpu, const KernShape *shape)
+{
+    return kern_classes[shape->cls].time_s(gpu, shape);
+}
+
+double kern_gemm_s(const HwGpu *gpu, HwDtype dtype, double m, double n, double k, double batch)
+{
+    KernShape s = {.cls = KERN_GEMM, .dtype = dtype, .m = m, .n = n, .k = k, .batch = batch};
+    return kern_time_s(gpu, &s);
+}
+
+double kern_attention_s(const HwGpu *gpu, HwDtype dtype, double batch, double heads, double seq,
+                        double head_dim, bool causal, bool backward)
+{
+    KernShape s = {.cls = KERN_ATTENTION, .dtype = dtype, .batch = batch, .heads = heads,
+                   .seq = seq, .head_dim = head_dim, .causal = causal, .backward = backward};
+    return kern_time_s(gpu, &s);
+}
+
+double kern_memory_s(const HwGpu *gpu, double bytes, int kernels)
+{
+    KernShape s = {.cls = KERN_MEMORY, .bytes = bytes, .kernels = kernels};
+    return kern_time_s(gpu, &s);
+}
+
+double kern_gemm_efficiency(const HwGpu *gpu, HwDtype dtype, double m, double n, double k,
+                            double batch)
+{
+    double t = kern_gemm_s(gpu, dtype, m, n, k, batch);
+    return t > 0 ? 2 * m * n * k * batch / (t * gpu->peak_flops[dtype]) : 0;
+}
+
+double kern_leaf_s(const HwGpu *gpu, HwDtype dtype, const ModelModule *leaf, bool flash,
+                   double samples, double tp_split, bool backward)
+{
+    const ModelKernel *k = &leaf->kernel;
+    if (leaf->flops_fwd <= 0 || samples <= 0)
+        return 0;
+    tp_split = MAX(tp_split, 1);
+    if (k->kind == MODEL_KERNEL_GEMM) {
+        double rows = k->rows * samples, n = k->n / tp_split;
+        if (!backward)
+            return kern_gemm_s(gpu, dtype, rows, n, k->k, 1);
+        /* dgrad: dX[rows x k] = dY[rows x n] W^T; wgrad: dW[k x n] = X^T dY, reducing over rows */
+        return kern_gemm_s(gpu, dtype, rows, k->k, n, 1) + kern_gemm_s(gpu, dtype, k->k, n, rows, 1);
+    }
+    if (k->kind == MODEL_KERNEL_ATTENTION) {
+        double heads = k->heads / tp_split, s = k->seq, d = k->head_dim, bh = samples * heads;
+        if (flash)
+            return kern_attention_s(gpu, dtype, samples, heads, s, d, k->causal, backward);
+        /* eager: S = QK^T [s x s], O = PV [s x d]; backward dP and dV, dQ and dK */
+        double scores = kern_gemm_s(gpu, dtype, s, s, d, bh);
+        double values = kern_gemm_s(gpu, dtype, s, d, s, bh);
+        return backward ? scores + 3 * values : scores + values;
+    }
+    double flops = leaf->flops_fwd * samples / tp_split * (backward ? leaf->flops_bwd_ratio : 1);
+    return flops / best_rate(gpu, dtype);
+}

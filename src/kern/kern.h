@@ -1,0 +1,64 @@
+/* kern: the kernel cost model. How long one GPU kernel takes, from what it is (class and shape),
+ * calibrated on single-kernel microbenchmarks (the topology's "gpu.kernels" figures; see
+ * topologies/README.md for where each comes from and `fsdpsim kernels` to check or refit them).
+ *
+ * One cost function per kernel class, in a const table (KernClassOps): GEMM, fused (flash)
+ * attention, memory-bound. Everything else is composed from these: unfused attention is two
+ * batched GEMMs plus its softmax traffic, a leaf's backward is its dgrad and wgrad GEMMs.
+ *
+ * Without "gpu.kernels" in the topology every FLOP runs at matmul_efficiency (the best-shape
+ * rate): the model fsdpsim had before, kept so that hand-written topologies still work. */
+#ifndef FSD_KERN_H
+#define FSD_KERN_H
+
+#include "../hw/hw.h"
+#include "../model/model.h"
+
+#include <stdbool.h>
+
+typedef enum { KERN_GEMM, KERN_ATTENTION, KERN_MEMORY, KERN_CLASS_COUNT } KernClass;
+
+/* A kernel: its class and shape. */
+typedef struct {
+    KernClass cls;
+    HwDtype dtype;
+    /* GEMM: batch x [m x k] . [k x n] */
+    double m, n, k, batch;
+    /* attention (fused): batch x heads, sequence, head dim; the pass it runs */
+    double heads, seq, head_dim;
+    bool causal, backward;
+    /* memory-bound: bytes moved and the number of kernels they are spread over */
+    double bytes;
+    int kernels;
+} KernShape;
+
+typedef struct {
+    const char *name;
+    double (*time_s)(const HwGpu *gpu, const KernShape *shape);
+} KernClassOps;
+
+extern const KernClassOps kern_classes[KERN_CLASS_COUNT];
+
+/* Device time of one kernel. */
+double kern_time_s(const HwGpu *gpu, const KernShape *shape);
+
+/* Shorthands. */
+double kern_gemm_s(const HwGpu *gpu, HwDtype dtype, double m, double n, double k, double batch);
+double kern_attention_s(const HwGpu *gpu, HwDtype dtype, double batch, double heads, double seq,
+                        double head_dim, bool causal, bool backward);
+double kern_memory_s(const HwGpu *gpu, double bytes, int kernels);
+
+/* The tensor-core work of one model leaf for `samples` samples, forward or backward (dgrad and
+ * wgrad GEMMs; attention's backward pass), with the leaf's GEMM width and heads divided by
+ * `tp_split` (one tensor-parallel rank's share; 1 for none). Unfused attention (flash off) is
+ * two batched GEMMs per pass; its softmax traffic is in the leaf's memory bytes. A leaf with
+ * FLOPs but no known kernel shape runs at the best-shape rate. Memory-bound bytes are not
+ * included: callers add kern_memory_s for the run's bytes. */
+double kern_leaf_s(const HwGpu *gpu, HwDtype dtype, const ModelModule *leaf, bool flash,
+                   double samples, double tp_split, bool backward);
+
+/* The efficiency a GEMM of this shape reaches: FLOPs / (time x peak). For reports and tests. */
+double kern_gemm_efficiency(const HwGpu *gpu, HwDtype dtype, double m, double n, double k,
+                            double batch);
+
+#endif

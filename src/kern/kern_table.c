@@ -1,0 +1,287 @@
+/* kern_table: microbenchmark tables (the .tsv files of shared/data/kernels, or a user's own in the same
+ * columns) against the kernel model, and a least-log-error fit of the model's free figures.
+ *
+ * Formats read (tab-separated, '#' comment lines, then a header):
+ *  - GEMM: columns m, n, k (b or batch optional, default 1) and a TFLOP/s column, either `tflops`
+ *    (with a `dtype` column, and `gpu` to filter on) or one per dtype (`tflops_bf16`,
+ *    `tflops_f32` = TF32 tensor cores, `tflops_fp16_bf16`, `tflops_tf32`); or `m_eq_n_eq_k` for
+ *    square sweeps.
+ *  - attention: columns gpu, pass (fwd, fwd+bwd), causal, head_dim, seqlen, batch, n_heads,
+ *    method, tflops, with FLOPs counted as 4 b s^2 h d forward, halved when causal, backward 2.5x.
+ * Rows without a number (NA, OOM) are skipped. */
+#include "kern_table.h"
+
+#include "../util/cfg.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+void kern_table_free(KernTable *t)
+{
+    if (!t)
+        return;
+    for (guint i = 0; t->rows && i < t->rows->len; i++)
+        g_free(g_array_index(t->rows, KernRow, i).label);
+    if (t->rows)
+        g_array_free(t->rows, TRUE);
+    g_free(t);
+}
+
+static int column(char **header, const char *name)
+{
+    for (int i = 0; header[i]; i++)
+        if (strcmp(g_strstrip(header[i]), name) == 0)
+            return i;
+    return -1;
+}
+
+static bool number(char **cells, int n_cells, int col, double *out)
+{
+    if (col < 0 || col >= n_cells)
+        return false;
+    char *end = NULL;
+    double v = g_ascii_strtod(cells[col], &end);
+    if (end == cells[col] || !isfinite(v) || v <= 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+static const char *cell(char **cells, int n_cells, int col)
+{
+    return col >= 0 && col < n_cells ? cells[col] : "";
+}
+
+/* The TFLOP/s column of `dtype` in a GEMM table, or -1. */
+static int gemm_rate_column(char **header, HwDtype dtype, bool *by_row)
+{
+    *by_row = false;
+    const char *names[4] = {NULL, NULL, NULL, NULL};
+    if (dtype == HW_DTYPE_BF16 || dtype == HW_DTYPE_FP16) {
+        names[0] = "tflops_bf16", names[1] = "tflops_fp16_bf16", names[2] = "tflops_fp16";
+    } else if (dtype == HW_DTYPE_TF32) {
+        names[0] = "tflops_tf32", names[1] = "tflops_f32";
+    } else {
+        names[0] = "tflops_fp32";
+    }
+    for (int i = 0; names[i]; i++) {
+        int c = column(header, names[i]);
+        if (c >= 0)
+            return c;
+    }
+    int c = column(header, "tflops");
+    *by_row = c >= 0;
+    return c;
+}
+
+static bool dtype_matches(const char *text, HwDtype dtype)
+{
+    HwDtype d;
+    if (hw_dtype_parse(text, &d))
+        return d == dtype || (d == HW_DTYPE_FP16 && dtype == HW_DTYPE_BF16) ||
+               (d == HW_DTYPE_BF16 && dtype == HW_DTYPE_FP16);
+    return false;
+}
+
+static bool contains_ci(const char *hay, const char *needle)
+{
+    if (!needle || !*needle)
+        return true;
+    char *h = g_ascii_strdown(hay, -1), *n = g_ascii_strdown(needle, -1);
+    bool found = strstr(h, n) != NULL;
+    g_free(h), g_free(n);
+    return found;
+}
+
+KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GError **error)
+{
+    char *text = NULL;
+    GError *io = NULL;
+    if (!g_file_get_contents(file, &text, NULL, &io)) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "%s: %s", file, io->message);
+        g_error_free(io);
+        return NULL;
+    }
+    char **lines = g_strsplit(text, "\n", -1);
+    g_free(text);
+    char **header = NULL;
+    KernTable *t = g_new0(KernTable, 1);
+    t->rows = g_array_new(FALSE, TRUE, sizeof(KernRow));
+    int cm = -1, cn = -1, ck = -1, cb = -1, csq = -1, crate = -1, cdtype = -1, cgpu = -1;
+    int cpass = -1, ccausal = -1, cd = -1, cs = -1, cheads = -1, cmethod = -1;
+    bool by_row = false;
+    for (int li = 0; lines[li]; li++) {
+        char *line = lines[li];
+        if (!*g_strstrip(line) || line[0] == '#')
+            continue;
+        char **cells = g_strsplit(line, "\t", -1);
+        int n_cells = (int)g_strv_length(cells);
+        if (!header) {
+            header = cells;
+            cm = column(header, "m"), cn = column(header, "n"), ck = column(header, "k");
+            cb = column(header, "b");
+            if (cb < 0)
+                cb = column(header, "batch");
+            csq = column(header, "m_eq_n_eq_k");
+            cgpu = column(header, "gpu"), cdtype = column(header, "dtype");
+            cpass = column(header, "pass"), ccausal = column(header, "causal");
+            cd = column(header, "head_dim"), cs = column(header, "seqlen");
+            cheads = column(header, "n_heads"), cmethod = column(header, "method");
+            if (cs >= 0 && cd >= 0 && cheads >= 0) {
+                t->cls = KERN_ATTENTION;
+                crate = column(header, "tflops");
+            } else if ((cm >= 0 && cn >= 0 && ck >= 0) || csq >= 0) {
+                t->cls = KERN_GEMM;
+                crate = gemm_rate_column(header, filter->dtype, &by_row);
+            } else {
+                crate = -1;
+            }
+            if (crate < 0) {
+                g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                            "%s: header: expected GEMM columns (m, n, k or m_eq_n_eq_k, and a "
+                            "tflops column for %s) or attention columns (seqlen, head_dim, n_heads, "
+                            "tflops)",
+                            file, hw_dtype_name(filter->dtype));
+                g_strfreev(lines);
+                g_strfreev(header);
+                kern_table_free(t);
+                return NULL;
+            }
+            continue;
+        }
+        KernRow row = {.shape = {.cls = t->cls, .dtype = filter->dtype}};
+        bool keep = number(cells, n_cells, crate, &row.measured_tflops) &&
+                    contains_ci(cell(cells, n_cells, cgpu), filter->gpu);
+        if (keep && t->cls == KERN_GEMM) {
+            KernShape *s = &row.shape;
+            s->batch = 1;
+            if (cb >= 0)
+                number(cells, n_cells, cb, &s->batch);
+            if (csq >= 0) {
+                keep = number(cells, n_cells, csq, &s->m);
+                s->n = s->k = s->m;
+            } else {
+                keep = number(cells, n_cells, cm, &s->m) && number(cells, n_cells, cn, &s->n) &&
+                       number(cells, n_cells, ck, &s->k);
+            }
+            keep = keep && 2 * s->m * s->n * s->k * s->batch >= filter->min_flops;
+            if (keep && by_row && cdtype >= 0)
+                keep = dtype_matches(cell(cells, n_cells, cdtype), filter->dtype);
+            if (keep)
+                row.label = g_strdup_printf("%gx%gx%gx%g", s->batch, s->m, s->n, s->k);
+        } else if (keep) {
+            KernShape *s = &row.shape;
+            const char *pass = cell(cells, n_cells, cpass);
+            double causal = 0;
+            number(cells, n_cells, ccausal, &causal);
+            s->causal = causal > 0;
+            keep = (strcmp(pass, "fwd") == 0 || strcmp(pass, "fwd+bwd") == 0) &&
+                   strcmp(cell(cells, n_cells, cmethod), filter->method ? filter->method
+                                                                          : "flashattention2") == 0 &&
+                   number(cells, n_cells, cd, &s->head_dim) && number(cells, n_cells, cs, &s->seq) &&
+                   number(cells, n_cells, cheads, &s->heads) &&
+                   number(cells, n_cells, cb, &s->batch);
+            row.fwd_and_bwd = strcmp(pass, "fwd+bwd") == 0;
+            if (keep)
+                row.label = g_strdup_printf("%s d=%g s=%g%s", pass, s->head_dim, s->seq,
+                                            s->causal ? " causal" : "");
+        }
+        if (keep)
+            g_array_append_val(t->rows, row);
+        g_strfreev(cells);
+    }
+    g_strfreev(lines);
+    g_strfreev(header);
+    if (t->rows->len == 0) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "%s: no row matches (dtype %s%s%s%s%s): check --dtype, --gpu and --method", file,
+                    hw_dtype_name(filter->dtype), filter->gpu ? ", gpu containing " : "",
+                    filter->gpu ? filter->gpu : "", filter->method ? ", method " : "",
+                    filter->method ? filter->method : "");
+        kern_table_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+double kern_row_model_tflops(const HwGpu *gpu, const KernRow *row)
+{
+    const KernShape *s = &row->shape;
+    double flops, time_s;
+    if (s->cls == KERN_GEMM) {
+        flops = 2 * s->m * s->n * s->k * s->batch;
+        time_s = kern_time_s(gpu, s);
+    } else {
+        KernShape bwd = *s;
+        bwd.backward = true;
+        double fwd_flops = 4 * s->batch * s->heads * s->seq * s->seq * s->head_dim *
+                           (s->causal ? 0.5 : 1);
+        flops = fwd_flops * (row->fwd_and_bwd ? 3.5 : 1);
+        time_s = kern_time_s(gpu, s) + (row->fwd_and_bwd ? kern_time_s(gpu, &bwd) : 0);
+    }
+    return time_s > 0 ? flops / time_s / 1e12 : 0;
+}
+
+double kern_table_error(const HwGpu *gpu, const KernTable *t, double *mean_abs_pct,
+                        double *worst_pct)
+{
+    double log_sum = 0, abs_sum = 0, worst = 0;
+    for (guint i = 0; i < t->rows->len; i++) {
+        const KernRow *r = &g_array_index(t->rows, KernRow, i);
+        double model = kern_row_model_tflops(gpu, r);
+        double err = model / r->measured_tflops - 1;
+        log_sum += fabs(log(model / r->measured_tflops));
+        abs_sum += fabs(err);
+        if (fabs(err) > fabs(worst))
+            worst = err;
+    }
+    if (mean_abs_pct)
+        *mean_abs_pct = 100 * abs_sum / t->rows->len;
+    if (worst_pct)
+        *worst_pct = 100 * worst;
+    return log_sum / t->rows->len;
+}
+
+/* Coordinate grid search: each figure over its grid with the others fixed, three rounds. The
+ * objective (mean |log(model / measured)|) is cheap: a few hundred rows x 24 tile candidates. */
+typedef struct {
+    double *value;
+    double lo, hi, step;
+} Knob;
+
+static void fit_knobs(HwGpu *gpu, const KernTable *t, Knob *knobs, int n)
+{
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < n; i++) {
+            double best_v = *knobs[i].value, best = kern_table_error(gpu, t, NULL, NULL);
+            for (double v = knobs[i].lo; v <= knobs[i].hi + 1e-12; v += knobs[i].step) {
+                *knobs[i].value = v;
+                double e = kern_table_error(gpu, t, NULL, NULL);
+                if (e < best - 1e-12)
+                    best = e, best_v = v;
+            }
+            *knobs[i].value = best_v;
+        }
+    }
+}
+
+void kern_table_fit(HwGpu *gpu, const KernTable *t)
+{
+    HwKernels *k = &gpu->kernels;
+    k->present = true;
+    if (t->cls == KERN_GEMM) {
+        Knob knobs[] = {
+            {&k->fixed_s, 0, 10e-6, 0.25e-6},
+            {&k->gemm_k_overhead, 0, 512, 8},
+            {&k->gemm_small_tile_cost, 0, 200, 4},
+        };
+        fit_knobs(gpu, t, knobs, G_N_ELEMENTS(knobs));
+    } else {
+        Knob knobs[] = {
+            {&k->attention_efficiency, 0.2, 1.0, 0.005},
+            {&k->attention_row_s, 0, 30e-6, 0.1e-6},
+        };
+        fit_knobs(gpu, t, knobs, G_N_ELEMENTS(knobs));
+    }
+}

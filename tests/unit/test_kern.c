@@ -1,0 +1,134 @@
+/* The kernel cost model's mechanisms (src/kern): each test fails if its mechanism is removed. */
+#include "testutil.h"
+#include "../../src/kern/kern.h"
+#include "../../src/strategy/gen.h"
+
+static HwTopology *h100(void)
+{
+    return load_topo("topologies/hgx-h100-ndr400.json");
+}
+
+/* Wave quantisation: one more output tile than the GPU has SMs costs a second wave. 132 tiles of
+ * 128x128 fill the H100's 132 SMs once; 133 do not, and no other tile shape fits them in one
+ * wave at the same cost, so the time jumps by far more than the 1/132 more work. */
+static void test_wave_quantisation(void **state)
+{
+    (void)state;
+    HwTopology *t = h100();
+    const HwGpu *gpu = &t->gpu;
+    assert_int_equal(gpu->kernels.sm_count, 132);
+    double one_wave = kern_gemm_s(gpu, HW_DTYPE_BF16, 128 * 12, 128 * 11, 4096, 1);
+    double one_more = kern_gemm_s(gpu, HW_DTYPE_BF16, 128 * 12 + 128, 128 * 11, 4096, 1);
+    /* 12/11 x the work (one more row of tiles: 143 tiles), far more than that in time */
+    assert_true(one_more / one_wave > 1.3);
+    /* half the work (66 tiles): the library picks half-size tiles to fill the SMs, which reuse
+     * operands less, so the time falls by less than half */
+    double fewer = kern_gemm_s(gpu, HW_DTYPE_BF16, 128 * 6, 128 * 11, 4096, 1);
+    assert_true(fewer / one_wave > 0.55 && fewer / one_wave < 0.9);
+    hw_topology_free(t);
+}
+
+/* Small and skinny GEMMs run far below the large square rate, as on the hardware (XLA's H100
+ * table: 256^3 at 6.7 TFLOP/s, 4096^3 at 780). */
+static void test_small_gemm_penalty(void **state)
+{
+    (void)state;
+    HwTopology *t = h100();
+    const HwGpu *gpu = &t->gpu;
+    double big = kern_gemm_efficiency(gpu, HW_DTYPE_BF16, 4096, 4096, 4096, 1);
+    double small = kern_gemm_efficiency(gpu, HW_DTYPE_BF16, 256, 256, 256, 1);
+    double skinny = kern_gemm_efficiency(gpu, HW_DTYPE_BF16, 4096, 64, 4096, 1);
+    assert_true(big > 0.7 && big <= gpu->matmul_efficiency);
+    assert_true(small < 0.02);
+    assert_true(skinny < 0.5 * big);
+    /* without the kernel table every shape runs at the best-shape rate */
+    HwGpu flat = *gpu;
+    flat.kernels.present = false;
+    assert_float_equal(kern_gemm_efficiency(&flat, HW_DTYPE_BF16, 256, 256, 256, 1),
+                       gpu->matmul_efficiency, 1e-9);
+    hw_topology_free(t);
+}
+
+/* Fused attention: time grows with the square of the sequence at a fixed batch, a causal mask
+ * halves the work but not the per-row cost, and short sequences run at a lower rate. */
+static void test_attention_scaling(void **state)
+{
+    (void)state;
+    HwTopology *t = h100();
+    const HwGpu *gpu = &t->gpu;
+    double s4k = kern_attention_s(gpu, HW_DTYPE_BF16, 4, 32, 4096, 128, false, false);
+    double s8k = kern_attention_s(gpu, HW_DTYPE_BF16, 4, 32, 8192, 128, false, false);
+    assert_true(s8k / s4k > 3.6 && s8k / s4k < 4.2);
+    double causal = kern_attention_s(gpu, HW_DTYPE_BF16, 4, 32, 8192, 128, true, false);
+    assert_true(causal / s8k > 0.5 && causal / s8k < 0.6);
+    /* the same 16k tokens in 512-token sequences: 1/32 of the FLOPs, more than 1/32 of the time */
+    double s512 = kern_attention_s(gpu, HW_DTYPE_BF16, 32, 16, 512, 128, false, false);
+    double s16k = kern_attention_s(gpu, HW_DTYPE_BF16, 1, 16, 16384, 128, false, false);
+    assert_true(s512 / s16k > 1.0 / 32 * 1.2);
+    /* backward is 2.5 x the forward's FLOPs at the same rates */
+    double bwd = kern_attention_s(gpu, HW_DTYPE_BF16, 4, 32, 8192, 128, false, true);
+    assert_true(bwd / s8k > 2.4 && bwd / s8k < 2.6);
+    hw_topology_free(t);
+}
+
+/* Memory-bound kernels move bytes at the measured bandwidth, and tiny kernels cost their fixed
+ * time each: many small kernels are slower than their bytes say (the host-bound regime's GPU
+ * side). */
+static void test_memory_bound(void **state)
+{
+    (void)state;
+    HwTopology *t = h100();
+    const HwGpu *gpu = &t->gpu;
+    double bytes = 1e9;
+    assert_float_equal(kern_memory_s(gpu, bytes, 1), bytes / (gpu->hbm_Bps * gpu->memory_efficiency),
+                       1e-12);
+    assert_float_equal(kern_memory_s(gpu, 1e3, 100), 100 * gpu->kernels.fixed_s, 1e-12);
+    hw_topology_free(t);
+}
+
+/* Unfused attention under tensor parallelism: its score-matrix traffic splits by heads (1/t), not
+ * by Korthikanti's activation factor (10 + 24/t)/34; its kernels run 1/t of the heads. */
+static void test_tp_attention_traffic(void **state)
+{
+    (void)state;
+    ModelOverrides ov = {.flash_attention = 0};
+    Model *m = load_model("models/gpt2.json", &ov);
+    Model *tp = gen_tp_model(m, 4, false);
+    int found = 0;
+    for (int i = 0; i < m->n_modules; i++) {
+        if (m->modules[i].kernel.kind != MODEL_KERNEL_ATTENTION)
+            continue;
+        found++;
+        assert_true(m->modules[i].mem_bytes_fwd > 0);
+        assert_float_equal(tp->modules[i].mem_bytes_fwd, m->modules[i].mem_bytes_fwd / 4, 1e-6);
+        assert_float_equal(tp->modules[i].kernel.heads, m->modules[i].kernel.heads / 4, 1e-9);
+    }
+    assert_true(found == m->layers);
+    gen_tp_model_free(tp);
+    model_free(m);
+}
+
+/* A Linear leaf's backward is its dgrad and wgrad GEMMs: about twice its forward at large sizes. */
+static void test_leaf_backward(void **state)
+{
+    (void)state;
+    HwTopology *t = h100();
+    ModelModule leaf = {.flops_fwd = 2.0 * 4096 * 4096 * 4096, .flops_bwd_ratio = 2,
+                        .kernel = {.kind = MODEL_KERNEL_GEMM, .rows = 4096, .n = 4096, .k = 4096}};
+    double fwd = kern_leaf_s(&t->gpu, HW_DTYPE_BF16, &leaf, true, 1, 1, false);
+    double bwd = kern_leaf_s(&t->gpu, HW_DTYPE_BF16, &leaf, true, 1, 1, true);
+    assert_true(bwd / fwd > 1.9 && bwd / fwd < 2.1);
+    /* a TP rank's share is narrower and faster */
+    assert_true(kern_leaf_s(&t->gpu, HW_DTYPE_BF16, &leaf, true, 1, 4, false) < 0.3 * fwd);
+    hw_topology_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wave_quantisation), cmocka_unit_test(test_small_gemm_penalty),
+        cmocka_unit_test(test_attention_scaling), cmocka_unit_test(test_memory_bound),
+        cmocka_unit_test(test_tp_attention_traffic), cmocka_unit_test(test_leaf_backward),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
