@@ -7,6 +7,7 @@
 #include "sim.h"
 
 #include "pq.h"
+#include "../kern/kern.h"
 #include "../util/cfg.h"
 
 #include <math.h>
@@ -20,6 +21,9 @@ typedef struct {
     uint32_t *succ;
     uint32_t *coll_seq; /* per op: sequence number of this collective on its group */
     int n_done;
+    /* overlap: communication in flight on streams other than compute, by where it goes */
+    int compute_stream; /* the stream named "compute", -1 none */
+    int comm_intra, comm_inter;
 } ClassState;
 
 /* A collective instance waiting for its member classes (or a send/recv pair). */
@@ -134,6 +138,10 @@ static void prepare_class(Engine *e, int ci)
     int n = ir_class_n_ops(c);
     st->cls = c;
     st->n_ops = n;
+    st->compute_stream = -1;
+    for (int i = 0; i < c->n_streams; i++)
+        if (!c->streams[i].host && strcmp(c->streams[i].name, "compute") == 0)
+            st->compute_stream = i;
     st->pending = g_new0(int32_t, n);
     st->coll_seq = g_new0(uint32_t, n);
     int *last_on_stream = g_new(int, c->n_streams);
@@ -453,15 +461,80 @@ static void start_p2p(Engine *e, int ci, int opi, int64_t now)
     g_hash_table_remove(e->rendezvous, key);
 }
 
+/* Communication that overlaps compute: a collective or send/recv on a stream other than
+ * compute. +1 intra-node (NVLink), +2 across nodes, 0 not overlapping. */
+static int overlap_kind(const Engine *e, int ci, const IrOp *op)
+{
+    const ClassState *st = &e->st[ci];
+    if (st->compute_stream < 0 || op->stream == st->compute_stream)
+        return 0;
+    const IrSchedule *s = e->s;
+    if (op->kind == IR_OP_COLL) {
+        int nodes = 1, per_node = 1;
+        ir_group_shape(s, &s->groups[op->u.coll.group], &nodes, &per_node);
+        return nodes > 1 ? 2 : 1;
+    }
+    if (op->kind == IR_OP_SEND || op->kind == IR_OP_RECV) {
+        int rank = s->classes[ci]->first_rank, peer = rank + op->u.p2p.peer_offset;
+        return rank / s->gpus_per_node == peer / s->gpus_per_node ? 1 : 2;
+    }
+    return 0;
+}
+
+static void count_overlap(Engine *e, int ci, const IrOp *op, int delta)
+{
+    int kind = overlap_kind(e, ci, op);
+    if (kind == 1)
+        e->st[ci].comm_intra += delta;
+    else if (kind == 2)
+        e->st[ci].comm_inter += delta;
+}
+
+/* A compute op's time while NCCL runs beside it on the same GPU. NCCL's kernels hold one SM per
+ * channel (topology's node.nccl_channels of gpu.kernels.sm_count), so tensor-core work gets the
+ * rest of the SMs; and NCCL moves at least twice its link bandwidth through HBM (store, then
+ * read back: S. Jeaugey in NVIDIA/nccl#1428), which memory-bound kernels lose. Published reports
+ * of 1.8x (shared/data/kernels/comm_compute_interference.tsv) bound it from above; they are not
+ * fitted. Applied to the whole op when communication is in flight at its start. */
+static double overlapped_s(const Engine *e, int ci, const IrOp *op, double alone_s)
+{
+    const ClassState *st = &e->st[ci];
+    const HwTopology *topo = e->cfg->topo;
+    const HwGpu *gpu = &topo->gpu;
+    if ((st->comm_intra == 0 && st->comm_inter == 0) || !gpu->kernels.present || alone_s <= 0)
+        return alone_s;
+    double sm_share = MIN(0.5, (double)topo->nccl_channels / gpu->kernels.sm_count);
+    double hbm = gpu->hbm_Bps * gpu->memory_efficiency, hbm_share = 0;
+    if (st->comm_intra > 0)
+        hbm_share += 2 * topo->gpu_link_Bps / hbm;
+    if (st->comm_inter > 0 && topo->gpus_per_node > 0)
+        hbm_share += 2 * MIN(topo->gpu_link_Bps,
+                             topo->nic_Bps * topo->nics_per_node / topo->gpus_per_node) / hbm;
+    hbm_share = MIN(hbm_share, 0.5);
+    double mem_s = op->u.compute.seconds > 0
+                       ? MIN(alone_s, kern_memory_s(gpu, op->u.compute.bytes, (int)op->u.compute.kernels))
+                       : alone_s - op->u.compute.flops / (gpu->peak_flops[op->dtype] * gpu->matmul_efficiency);
+    mem_s = MAX(0, MIN(alone_s, mem_s));
+    double tensor_s = alone_s - mem_s;
+    return tensor_s / (1 - sm_share) + mem_s / MAX(0.2, 1 - sm_share - hbm_share);
+}
+
 static void start_op(Engine *e, int ci, int opi, int64_t now)
 {
     const IrClass *c = e->st[ci].cls;
     const IrOp *op = ir_op(c, opi);
     SimClassResult *cr = &e->res->classes[ci];
     cr->start_ns[opi] = now;
+    count_overlap(e, ci, op, +1);
     switch (op->kind) {
+    case IR_OP_COMPUTE: {
+        int64_t alone = sim_op_duration_ns(e->cfg, op);
+        int64_t slowed = (int64_t)llround(overlapped_s(e, ci, op, sim_ns_to_s(alone)) * 1e9);
+        cr->overlap_cost_s += sim_ns_to_s(slowed - alone);
+        finish_at(e, ci, opi, now + slowed);
+        break;
+    }
     case IR_OP_HOST:
-    case IR_OP_COMPUTE:
     case IR_OP_MEMCPY:
         finish_at(e, ci, opi, now + sim_op_duration_ns(e->cfg, op));
         break;
@@ -623,6 +696,7 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
         }
         ClassState *st = &e.st[ev.cls];
         st->n_done++;
+        count_overlap(&e, ev.cls, ir_op(st->cls, ev.op), -1);
         e.res->makespan_ns = MAX(e.res->makespan_ns, ev.time_ns);
         for (uint32_t k = st->succ_start[ev.op]; k < st->succ_start[ev.op + 1] && !e.failed; k++) {
             uint32_t next = st->succ[k];

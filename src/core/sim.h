@@ -25,6 +25,8 @@ typedef struct {
     double inter_node_bytes_sent;
     double coll_time_by_kind[IR_COLL_KIND_COUNT];
     int coll_count_by_kind[IR_COLL_KIND_COUNT];
+    /* compute time added by communication running beside it (NCCL's SMs and HBM traffic) */
+    double overlap_cost_s;
 } SimClassResult;
 
 /* A link of the flow-level model, for the report's list of the busiest. */

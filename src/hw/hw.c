@@ -160,7 +160,7 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
     if (!cfg_obj_child(root, "node", false, &co, error))
         return false;
     const double GB = 1e9, GiB = 1073741824.0, us = 1e-6;
-    double gpus = 0, nics = 0, nvls = 0;
+    double gpus = 0, nics = 0, nvls = 0, channels = 2;
     /* Host figures default to a PCIe Gen4 x16 link and a two-socket DDR4 node when absent. */
     topo->pcie_Bps = 25e9;
     topo->host_memory_bytes = 512 * GiB;
@@ -173,6 +173,7 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
                 error) &&
         sourced(topo, &co, "nics", true, 0, 64, 1, &nics, error) &&
         sourced(topo, &co, "nvls", false, 0, 1, 1, &nvls, error) &&
+        sourced(topo, &co, "nccl_channels", false, 1, 64, 1, &channels, error) &&
         cfg_get_string(&co, "cpu", false, &topo->cpu, error) &&
         cfg_get_string(&co, "nic", false, &topo->nic, error) &&
         sourced(topo, &co, "nic_GBps", nics > 0, 0.01, 1e4, GB, &topo->nic_Bps, error) &&
@@ -182,8 +183,9 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
                 error) &&
         sourced(topo, &co, "host_memory_GBps", false, 1, 1e5, GB, &topo->host_memory_Bps, error) &&
         cfg_obj_check_unknown(&co, "see topologies/README.md for the keys of \"node\"", error);
-    if (ok && (gpus != floor(gpus) || nics != floor(nics))) {
-        cfg_set_error(error, co.file, co.path, gpus != floor(gpus) ? "gpus" : "nics",
+    if (ok && (gpus != floor(gpus) || nics != floor(nics) || channels != floor(channels))) {
+        cfg_set_error(error, co.file, co.path,
+                      gpus != floor(gpus) ? "gpus" : nics != floor(nics) ? "nics" : "nccl_channels",
                       "expected a whole number");
         ok = false;
     }
@@ -192,6 +194,7 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
         ok = false;
     }
     topo->nvls = nvls == 1;
+    topo->nccl_channels = (int)channels;
     topo->gpus_per_node = (int)gpus;
     topo->nics_per_node = (int)nics;
     cfg_obj_close(&co);

@@ -63,6 +63,9 @@ typedef struct {
      * generation NVSwitch onwards): NCCL's NVLS and NVLSTree algorithms run here. The file gives
      * "nvls": {"value": 0 or 1, "source": ...}; absent means 0. */
     bool nvls;
+    /* NCCL's channels on this node: each runs as one CTA on its own SM while a collective is in
+     * flight, taken from compute that overlaps it (src/core/sim.c). Default 2, NCCL's minimum. */
+    int nccl_channels;
     char *cpu; /* host CPU model ("AMD EPYC 7402"); NULL when the file does not say */
     char *nic;
     double nic_Bps; /* achieved per NIC per direction */

@@ -116,6 +116,7 @@ static void timeline_metrics(Report *r)
     r->compute_s = sim_ns_to_s(total(comp, nc));
     r->comm_s = sim_ns_to_s(total(comm, nm));
     r->exposed_comm_s = sim_ns_to_s(difference(comm, nm, comp, nc));
+    r->overlap_cost_s = cr->overlap_cost_s;
     r->idle_s = MAX(0, r->step_time_s - r->compute_s - r->exposed_comm_s);
     g_free(comp);
     g_free(comm);

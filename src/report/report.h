@@ -41,6 +41,7 @@ typedef struct {
     double compute_s;                     /* compute stream busy */
     double comm_s;                        /* some collective in progress */
     double exposed_comm_s;                /* a collective in progress and the compute stream idle */
+    double overlap_cost_s;                /* compute time added by communication beside it */
     double idle_s;                        /* neither: host-bound or waiting */
     double time_by_phase[IR_PHASE_COUNT]; /* compute time per phase */
     /* throughput */

@@ -73,6 +73,12 @@ void report_print_summary(const Report *r, FILE *out)
             "%s)\n",
             step, comp, exp, idle);
     g_free(step), g_free(comp), g_free(exp), g_free(idle);
+    if (r->overlap_cost_s > 0) {
+        char *cost = report_seconds(r->overlap_cost_s);
+        fprintf(out, "overlap cost %s of the computing: kernels slowed by NCCL running beside them "
+                     "(its SMs and HBM traffic)\n", cost);
+        g_free(cost);
+    }
     if (m->token_input)
         fprintf(out, "throughput   %.0f tokens/s (%.0f per GPU)\n", r->tokens_per_s,
                 r->tokens_per_s / lay->world);
@@ -168,6 +174,7 @@ char *report_to_json(const Report *r)
     cJSON_AddNumberToObject(time, "communication_s", r->comm_s);
     cJSON_AddNumberToObject(time, "exposed_communication_s", r->exposed_comm_s);
     cJSON_AddNumberToObject(time, "host_wait_s", r->idle_s);
+    cJSON_AddNumberToObject(time, "overlap_cost_s", r->overlap_cost_s);
     for (int p = 0; p < IR_PHASE_COUNT; p++) {
         char key[64];
         g_snprintf(key, sizeof key, "%s_compute_s", ir_phase_name((IrPhase)p));

@@ -123,12 +123,39 @@ static void test_leaf_backward(void **state)
     hw_topology_free(t);
 }
 
+/* Communication beside compute slows it: FSDP's all-gathers and reduce-scatters run on their own
+ * streams while the layers compute, and NCCL's channels take SMs from them. With NCCL on fewer
+ * channels the cost shrinks. */
+static void test_overlap_slowdown(void **state)
+{
+    (void)state;
+    Run r;
+    run_start(&r, "models/gpt2.json", "topologies/hgx-h100-ndr400.json", 2, 8);
+    run_sim(&r);
+    double cost = r.rep.overlap_cost_s, compute = r.rep.compute_s;
+    assert_true(cost > 0.02 * compute);
+    run_end(&r);
+    /* NCCL on its minimum of 2 channels: a smaller share of the SMs, less cost */
+    run_start(&r, "models/gpt2.json", "topologies/hgx-h100-ndr400.json", 2, 8);
+    r.topo->nccl_channels = 2;
+    run_sim(&r);
+    assert_true(r.rep.overlap_cost_s > 0 && r.rep.overlap_cost_s < cost);
+    run_end(&r);
+    /* without the kernel table (no SM count) there is no such cost */
+    run_start(&r, "models/gpt2.json", "topologies/hgx-h100-ndr400.json", 2, 8);
+    r.topo->gpu.kernels.present = false;
+    run_sim(&r);
+    assert_float_equal(r.rep.overlap_cost_s, 0, 1e-12);
+    run_end(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wave_quantisation), cmocka_unit_test(test_small_gemm_penalty),
         cmocka_unit_test(test_attention_scaling), cmocka_unit_test(test_memory_bound),
         cmocka_unit_test(test_tp_attention_traffic), cmocka_unit_test(test_leaf_backward),
+        cmocka_unit_test(test_overlap_slowdown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
