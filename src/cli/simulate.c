@@ -271,6 +271,14 @@ static int run(CliOptions *cli, GError **error)
                   .sched = sched,
                   .sim = sim,
                   .init = &init};
+    char *band_file = cli_default_path("reports/error-band.json");
+    if (g_file_test(band_file, G_FILE_TEST_EXISTS) &&
+        !report_band_load(band_file, report_band_family(&opt, &layout), topo->gpu.name, &rep.band,
+                          error)) {
+        g_free(band_file);
+        goto out;
+    }
+    g_free(band_file);
     report_build(&rep);
     if (cli->json) {
         char *text = report_to_json(&rep);

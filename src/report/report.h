@@ -27,6 +27,15 @@ typedef struct {
     double model_flops; /* per GPU of the stage */
 } ReportStage;
 
+/* How far to trust a step time: the development set's error for runs of this kind (band.c). */
+typedef struct {
+    bool present;
+    double factor_low, factor_high; /* the real step time is likely step x [low, high] */
+    int rows;                       /* development-set runs behind it */
+    double mae;
+    char family[8];                 /* the group matched: "fsdp", "ddp", "3d" or "*" */
+} ReportBand;
+
 typedef struct {
     /* inputs */
     const Model *model;
@@ -36,6 +45,7 @@ typedef struct {
     const IrSchedule *sched;
     const SimResult *sim;
     const InitEstimate *init;
+    ReportBand band; /* set by the caller (report_band_load); absent: no band printed */
     /* time */
     double step_time_s;
     double compute_s;                     /* compute stream busy */
@@ -87,6 +97,12 @@ struct cJSON *report_trace_op_event(const IrSchedule *sched, const IrClass *c, i
 void report_parallel_build(Report *r);
 void report_parallel_print(const Report *r, FILE *out);
 void report_parallel_json(const Report *r, void *json_object);
+
+/* The error band of a run of `family` (report_band_family) on `gpu`, from an error-band file
+ * (reports/error-band.json). No matching group leaves band->present false. */
+bool report_band_load(const char *file, const char *family, const char *gpu, ReportBand *band,
+                      GError **error);
+const char *report_band_family(const StratOptions *opt, const StratLayout *layout);
 
 /* Human units: "1.23 GiB", "12.3 ms". */
 char *report_bytes(double bytes);

@@ -73,6 +73,14 @@ void report_print_summary(const Report *r, FILE *out)
             "%s)\n",
             step, comp, exp, idle);
     g_free(step), g_free(comp), g_free(exp), g_free(idle);
+    if (r->band.present) {
+        char *lo = report_seconds(r->step_time_s * r->band.factor_low);
+        char *hi = report_seconds(r->step_time_s * r->band.factor_high);
+        fprintf(out, "             likely %s to %s: the 10th-90th percentile of this tool's error on "
+                     "%d published %s runs on such GPUs (README, How far to trust it)\n",
+                lo, hi, r->band.rows, strcmp(r->band.family, "*") == 0 ? "training" : r->band.family);
+        g_free(lo), g_free(hi);
+    }
     if (r->overlap_cost_s > 0) {
         char *cost = report_seconds(r->overlap_cost_s);
         fprintf(out, "overlap cost %s of the computing: kernels slowed by NCCL running beside them "
@@ -164,8 +172,16 @@ char *report_to_json(const Report *r)
     cJSON_AddNumberToObject(o, "gpus_per_node", lay->gpus_per_node);
     cJSON_AddNumberToObject(o, "world_size", lay->world);
     cJSON_AddNumberToObject(o, "step_time_s", r->step_time_s);
+    if (r->band.present) {
+        cJSON_AddNumberToObject(o, "step_time_s_low", r->step_time_s * r->band.factor_low);
+        cJSON_AddNumberToObject(o, "step_time_s_high", r->step_time_s * r->band.factor_high);
+    }
     if (r->model->token_input)
         cJSON_AddNumberToObject(o, "tokens_per_s", r->tokens_per_s);
+    if (r->model->token_input && r->band.present) {
+        cJSON_AddNumberToObject(o, "tokens_per_s_low", r->tokens_per_s / r->band.factor_high);
+        cJSON_AddNumberToObject(o, "tokens_per_s_high", r->tokens_per_s / r->band.factor_low);
+    }
     cJSON_AddNumberToObject(o, "samples_per_s", r->samples_per_s);
     cJSON_AddNumberToObject(o, "tflops_per_gpu", r->tflops_per_gpu);
     cJSON_AddNumberToObject(o, "mfu", r->mfu);
