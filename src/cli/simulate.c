@@ -23,7 +23,7 @@ typedef struct {
     char *limit_all_gathers, *param_dtype, *reduce_dtype, *optimizer, *nccl_algo, *nccl_proto;
     char *trace, *emit_schedule, *schedule;
     char *plot, *plot_format, *report; /* figures.c */
-    int nodes, gpus_per_node, seq_len, micro_batch, grad_accum, shard_group_size;
+    int nodes, gpus_per_node, seq_len, micro_batch, grad_accum, shard_group_size, checkpoint_every;
     char *bucket_cap_mb; /* text: GOption would accept "nan" and "inf" as doubles */
     gboolean forward_prefetch, cpu_offload, activation_checkpointing, mixed_precision_off;
     gboolean allow_tf32;
@@ -106,7 +106,8 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
         return cfg_input_error(error,
                                "option --cpu-offload is an FSDP option (CPUOffload); DDP keeps "
                                "everything on the GPU");
-    opt->activation_checkpointing = cli->activation_checkpointing;
+    opt->activation_checkpointing = cli->activation_checkpointing || cli->checkpoint_every > 0;
+    opt->checkpoint_every = MAX(1, cli->checkpoint_every);
     opt->allow_tf32 = cli->allow_tf32;
     if (cli->shard_group_size != UNSET) {
         bool hybrid = opt->kind == STRAT_FSDP &&
@@ -159,7 +160,8 @@ static int run(CliOptions *cli, GError **error)
                  {"gpus-per-node", &cli->gpus_per_node},
                  {"seq-len", &cli->seq_len},
                  {"micro-batch", &cli->micro_batch},
-                 {"grad-accum", &cli->grad_accum}};
+                 {"grad-accum", &cli->grad_accum},
+                 {"checkpoint-every", &cli->checkpoint_every}};
     for (size_t i = 0; i < G_N_ELEMENTS(given); i++) {
         if (*given[i].v == UNSET)
             *given[i].v =
@@ -325,6 +327,7 @@ int cli_simulate(int argc, char **argv)
         .micro_batch = UNSET,
         .grad_accum = UNSET,
         .shard_group_size = UNSET,
+        .checkpoint_every = UNSET,
         .par = {.tp = UNSET, .pp = UNSET, .micro_batches = UNSET, .virtual_stages = UNSET}};
     GOptionEntry entries[] = {
         {"model", 'm', 0, G_OPTION_ARG_FILENAME, &cli.model,
@@ -372,6 +375,10 @@ int cli_simulate(int argc, char **argv)
          NULL},
         {"activation-checkpointing", 0, 0, G_OPTION_ARG_NONE, &cli.activation_checkpointing,
          "Checkpoint every block (decoder layer, Bottleneck) [off]", NULL},
+        {"checkpoint-every", 0, 0, G_OPTION_ARG_INT, &cli.checkpoint_every,
+         "Selective checkpointing: every K-th block only (torchtitan's ac_freq; fms-fsdp's "
+         "fraction 1/K); implies --activation-checkpointing [1]",
+         "K"},
         {"bucket-cap-mb", 0, 0, G_OPTION_ARG_STRING, &cli.bucket_cap_mb, "DDP bucket_cap_mb [25]",
          "MB"},
         {"gradient-as-bucket-view", 0, 0, G_OPTION_ARG_NONE, &cli.gradient_as_bucket_view,

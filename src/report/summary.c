@@ -41,7 +41,10 @@ static void print_layout(const Report *r, FILE *out)
                 hw_dtype_name(opt->param_dtype), hw_dtype_name(opt->reduce_dtype));
     else
         fprintf(out, "full precision (fp32)");
-    fprintf(out, "; activation checkpointing %s\n", opt->activation_checkpointing ? "on" : "off");
+    if (opt->activation_checkpointing && opt->checkpoint_every > 1)
+        fprintf(out, "; activation checkpointing on every %d blocks\n", opt->checkpoint_every);
+    else
+        fprintf(out, "; activation checkpointing %s\n", opt->activation_checkpointing ? "on" : "off");
 }
 
 void report_print_summary(const Report *r, FILE *out)

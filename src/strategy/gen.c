@@ -273,7 +273,22 @@ int gen_backward_run(Gen *g, const int *leaves, int n, const int *deps, int n_de
 
 bool gen_is_checkpointed(Gen *g, int module)
 {
-    return g->opt->activation_checkpointing && g->model->modules[module].is_block;
+    const ModelModule *m = &g->model->modules[module];
+    if (!g->opt->activation_checkpointing || !m->is_block)
+        return false;
+    if (g->opt->checkpoint_every <= 1)
+        return true;
+    /* the block's ordinal: blocks before it in pre-order (O(modules), a few hundred) */
+    int ordinal = 0;
+    for (int i = 0; i < module; i++)
+        ordinal += g->model->modules[i].is_block;
+    return gen_block_checkpointed(g->opt, ordinal);
+}
+
+bool gen_block_checkpointed(const StratOptions *opt, int ordinal)
+{
+    return opt->activation_checkpointing &&
+           (opt->checkpoint_every <= 1 || ordinal % opt->checkpoint_every == 0);
 }
 
 /* Subtree sums of a block, for checkpointing. */

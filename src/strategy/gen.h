@@ -88,6 +88,8 @@ int gen_forward_run(Gen *g, const int *leaves, int n, const int *deps, int n_dep
 int gen_backward_run(Gen *g, const int *leaves, int n, const int *deps, int n_deps);
 /* Checkpointing at block boundaries (call from enter/exit hooks). */
 bool gen_is_checkpointed(Gen *g, int module);
+/* Whether the block of this ordinal (0 = first decoder layer) is checkpointed. */
+bool gen_block_checkpointed(const StratOptions *opt, int ordinal);
 void gen_ckpt_forward_enter(Gen *g, int block);
 void gen_ckpt_forward_exit(Gen *g, int block);
 int gen_ckpt_backward_enter(Gen *g, int block, const int *deps, int n_deps);

@@ -254,7 +254,8 @@ static double chunk_saved(const Pp *pp, int chunk)
     int first, n = chunk_layers(pp, chunk, &first);
     double saved = 0;
     for (int l = first; l < first + n; l++)
-        saved += pp->ckpt ? pp->layer[l].input : pp->layer[l].saved;
+        saved += pp->ckpt && gen_block_checkpointed(pp->g.opt, l) ? pp->layer[l].input
+                                                                  : pp->layer[l].saved;
     if (is_first_vs(pp, chunk))
         saved += pp->pre.saved;
     if (is_last_vs(pp, chunk))
@@ -422,7 +423,7 @@ static void backward(Pp *pp, const PpStep *st)
     for (int l = first + n - 1; l >= first; l--) {
         char *buf = NULL;
         double bytes = pp->layer[l].saved * s * mb;
-        if (pp->ckpt) {
+        if (pp->ckpt && gen_block_checkpointed(g->opt, l)) {
             buf = g_strdup_printf("recompute:%d:%d", l, st->micro_batch);
             gen_alloc(g, buf, IR_MEM_ACTIVATIONS, bytes);
             dep = layer_forward(pp, l, IR_PHASE_BACKWARD, true, dep);

@@ -68,6 +68,7 @@ void strat_options_default(StratOptions *opt, const Model *model)
         .reduce_dtype = model->training.param_dtype,
         .cpu_offload = false,
         .activation_checkpointing = false,
+        .checkpoint_every = 1,
         .shard_group_size = 0,
         .bucket_cap_mb = 25, /* DDP's default */
         .gradient_as_bucket_view = false,

@@ -42,6 +42,9 @@ typedef struct {
     bool forward_prefetch;
     bool limit_all_gathers;     /* FSDP's rate limiter: at most 2 all-gathers in flight */
     bool mixed_precision;       /* MixedPrecision(param_dtype=...) / torch.autocast for DDP */
+    int checkpoint_every;       /* with activation_checkpointing: every k-th block (torchtitan's
+                                 * selective layer checkpointing, ac_freq; fms-fsdp's fraction
+                                 * 1/k); 1 or 0: every block */
     bool allow_tf32;            /* torch.backends.cuda.matmul.allow_tf32 (set_float32_matmul_precision
                                  * "high"): fp32 matmuls on TF32 tensor cores */
     HwDtype param_dtype;        /* unsharded params and compute */

@@ -301,6 +301,29 @@ static void test_grad_accum_ddp_no_sync(void **state)
     run_end(&four);
 }
 
+/* Selective checkpointing (every k-th block): time and activation memory between no checkpointing
+ * and checkpointing every block, in order of k. */
+static void test_checkpoint_every(void **state)
+{
+    (void)state;
+    double step[4], act[4];
+    const int every[4] = {1, 2, 4, 0}; /* 0: no checkpointing */
+    for (int i = 0; i < 4; i++) {
+        Run r;
+        run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 1, 4);
+        r.opt.activation_checkpointing = every[i] > 0;
+        r.opt.checkpoint_every = MAX(1, every[i]);
+        run_sim(&r);
+        step[i] = r.rep.step_time_s;
+        act[i] = r.rep.mem_breakdown[IR_MEM_ACTIVATIONS];
+        run_end(&r);
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_true(step[i] > step[i + 1]);
+        assert_true(act[i] < act[i + 1]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_cpu_offload),
         cmocka_unit_test(test_layout_errors_and_warnings),
         cmocka_unit_test(test_grad_accum_ddp_no_sync),
+        cmocka_unit_test(test_checkpoint_every),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
