@@ -26,7 +26,7 @@ typedef struct {
     int nodes, gpus_per_node, seq_len, micro_batch, grad_accum, shard_group_size, checkpoint_every;
     char *bucket_cap_mb; /* text: GOption would accept "nan" and "inf" as doubles */
     gboolean forward_prefetch, cpu_offload, activation_checkpointing, mixed_precision_off;
-    gboolean allow_tf32;
+    gboolean allow_tf32, compile;
     gboolean gradient_as_bucket_view, json, version, no_flash_attention;
     CliParallel par; /* --tp, --pp, ... (parallel.c) */
 } CliOptions;
@@ -180,7 +180,7 @@ static int run(CliOptions *cli, GError **error)
                                cli->micro_batch),
                2;
     ModelOverrides ov = {cli->seq_len, cli->micro_batch, cli->param_dtype, cli->optimizer,
-                         cli->no_flash_attention ? 0 : -1};
+                         cli->no_flash_attention ? 0 : -1, cli->compile};
     HwTopology *topo = hw_topology_load(topo_file, error);
     if (!topo)
         return 2;
@@ -369,6 +369,10 @@ int cli_simulate(int argc, char **argv)
          NULL},
         {"cpu-offload", 0, 0, G_OPTION_ARG_NONE, &cli.cpu_offload,
          "FSDP CPUOffload(offload_params=True): shards and optimizer on the CPU [off]", NULL},
+        {"compile", 0, 0, G_OPTION_ARG_NONE, &cli.compile,
+         "torch.compile: each chain of elementwise kernels fused into one (fewer launches, less "
+         "HBM traffic) [off]",
+         NULL},
         {"allow-tf32", 0, 0, G_OPTION_ARG_NONE, &cli.allow_tf32,
          "fp32 matmuls on TF32 tensor cores (torch.backends.cuda.matmul.allow_tf32 = True); "
          "convolutions use TF32 anyway, as cuDNN does by default [off]",

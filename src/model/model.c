@@ -209,6 +209,23 @@ static bool apply_overrides(Model *model, const ModelOverrides *ov, GError **err
     return true;
 }
 
+/* torch.compile (Inductor) fuses the chain of elementwise kernels a memory-bound leaf runs in
+ * eager mode (a norm's mean, rsqrt, multiply, cast; GELU's tanh formula) into one kernel that
+ * reads its inputs and writes its output once. Each of a leaf's k eager kernels moves about the
+ * same tensor, so the fused kernel moves 1/k of the bytes. GEMMs and attention stay library
+ * calls; graph breaks and CUDA graphs are not modelled. */
+static void fuse_elementwise(Model *model)
+{
+    for (int i = 0; i < model->n_modules; i++) {
+        ModelModule *m = &model->modules[i];
+        if (m->first_child >= 0 || m->kernel.kind != MODEL_KERNEL_NONE || m->kernels_fwd <= 1)
+            continue;
+        m->mem_bytes_fwd /= m->kernels_fwd;
+        m->kernels_fwd = 1;
+    }
+    model->compiled = true;
+}
+
 Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
 {
     cJSON *json = cfg_parse_file(file, error);
@@ -257,5 +274,7 @@ Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
         model_free(model);
         return NULL;
     }
+    if (ov && ov->compile)
+        fuse_elementwise(model);
     return model;
 }

@@ -70,6 +70,7 @@ typedef struct {
     int hidden, layers, heads, kv_heads, ffn, vocab, positions;
     bool tied_embeddings;
     bool flash_attention;
+    bool compiled; /* torch.compile (model_load with ov->compile) */
     ModelTraining training; /* from the file, after overrides */
 } Model;
 
@@ -80,6 +81,7 @@ typedef struct {
     const char *param_dtype;
     const char *optimizer;
     int flash_attention; /* -1 keep, 0 off, 1 on */
+    bool compile;        /* torch.compile: fuse each chain of elementwise kernels */
 } ModelOverrides;
 
 Model *model_load(const char *file, const ModelOverrides *ov, GError **error);

@@ -40,7 +40,10 @@ static void print_layout(const Report *r, FILE *out)
         fprintf(out, "mixed precision: param_dtype %s, reduce_dtype %s",
                 hw_dtype_name(opt->param_dtype), hw_dtype_name(opt->reduce_dtype));
     else
-        fprintf(out, "full precision (fp32)");
+        fprintf(out, "full precision (fp32%s)",
+                opt->allow_tf32 ? ", matmuls on TF32 tensor cores" : ", matmuls in fp32");
+    if (r->model->compiled)
+        fprintf(out, "; torch.compile");
     if (opt->activation_checkpointing && opt->checkpoint_every > 1)
         fprintf(out, "; activation checkpointing on every %d blocks\n", opt->checkpoint_every);
     else

@@ -149,13 +149,37 @@ static void test_overlap_slowdown(void **state)
     run_end(&r);
 }
 
+/* torch.compile fuses a memory-bound leaf's eager kernels into one pass: fewer bytes and
+ * launches, a shorter step. */
+static void test_compile_fuses(void **state)
+{
+    (void)state;
+    ModelOverrides eager = {.flash_attention = -1}, compiled = {.flash_attention = -1, .compile = true};
+    Model *a = load_model("models/llama2-7b.json", &eager), *b = load_model("models/llama2-7b.json", &compiled);
+    int fused = 0;
+    for (int i = 0; i < a->n_modules; i++) {
+        const ModelModule *ma = &a->modules[i], *mb = &b->modules[i];
+        if (ma->first_child < 0 && ma->kernel.kind == MODEL_KERNEL_NONE && ma->kernels_fwd > 1) {
+            assert_int_equal(mb->kernels_fwd, 1);
+            assert_float_equal(mb->mem_bytes_fwd, ma->mem_bytes_fwd / ma->kernels_fwd, 1e-6);
+            fused++;
+        } else {
+            assert_float_equal(mb->mem_bytes_fwd, ma->mem_bytes_fwd, 1e-9);
+        }
+    }
+    assert_true(fused >= a->layers);
+    assert_true(b->compiled && !a->compiled);
+    model_free(a);
+    model_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wave_quantisation), cmocka_unit_test(test_small_gemm_penalty),
         cmocka_unit_test(test_attention_scaling), cmocka_unit_test(test_memory_bound),
         cmocka_unit_test(test_tp_attention_traffic), cmocka_unit_test(test_leaf_backward),
-        cmocka_unit_test(test_overlap_slowdown),
+        cmocka_unit_test(test_overlap_slowdown), cmocka_unit_test(test_compile_fuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
