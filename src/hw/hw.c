@@ -141,8 +141,22 @@ static bool load_gpu(HwTopology *topo, CfgObj *root, GError **error)
         sourced(topo, &co, "launch_overhead_us", false, 0, 1e4, us, &gpu->launch_overhead_s,
                 error) &&
         sourced(topo, &co, "reserved_GiB", false, 0, 1e4, GiB, &gpu->reserved_bytes, error) &&
+        sourced(topo, &co, "boost_clock_MHz", false, 1, 1e5, 1, &gpu->boost_clock_MHz, error) &&
+        sourced(topo, &co, "clock_MHz", false, 1, 1e5, 1, &gpu->clock_MHz, error) &&
         load_kernels(topo, &co, error) &&
         cfg_obj_check_unknown(&co, "see topologies/README.md for the keys of \"gpu\"", error);
+    /* A sustained or locked clock (power cap, nvidia-smi -lgc) below the one the peaks are
+     * quoted at: tensor and vector throughput scale with the SM clock; HBM does not. */
+    if (ok && gpu->clock_MHz > 0) {
+        if (gpu->boost_clock_MHz <= 0) {
+            cfg_set_error(error, co.file, co.path, "clock_MHz",
+                          "needs boost_clock_MHz, the clock the peak_tflops figures are quoted at");
+            ok = false;
+        } else {
+            for (int d = 0; d < HW_DTYPE_COUNT; d++)
+                gpu->peak_flops[d] *= gpu->clock_MHz / gpu->boost_clock_MHz;
+        }
+    }
     /* No TF32 figure (e.g. V100): fp32 matmuls run at the fp32 peak. */
     if (ok && gpu->peak_flops[HW_DTYPE_TF32] == 0)
         gpu->peak_flops[HW_DTYPE_TF32] = gpu->peak_flops[HW_DTYPE_FP32];

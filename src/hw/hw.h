@@ -38,6 +38,9 @@ typedef struct {
     double matmul_efficiency;          /* fraction of peak reached by large GEMMs */
     double memory_efficiency;          /* fraction of HBM peak reached by streaming kernels */
     double launch_overhead_s;          /* host time to launch one kernel */
+    double boost_clock_MHz;            /* the SM clock the peaks are quoted at (0: not given) */
+    double clock_MHz;                  /* the sustained SM clock, when capped: peaks scaled by
+                                        * clock / boost at load (0: as quoted) */
     HwKernels kernels;
 } HwGpu;
 

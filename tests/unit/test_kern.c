@@ -1,5 +1,7 @@
 /* The kernel cost model's mechanisms (src/kern): each test fails if its mechanism is removed. */
 #include "testutil.h"
+
+#include <unistd.h>
 #include "../../src/kern/kern.h"
 #include "../../src/strategy/gen.h"
 
@@ -173,6 +175,37 @@ static void test_compile_fuses(void **state)
     model_free(b);
 }
 
+/* A capped SM clock (clock_MHz below boost_clock_MHz) scales the tensor peaks, not HBM. */
+static void test_clock_cap(void **state)
+{
+    (void)state;
+    char *path = src_path("topologies/juwels-booster.json"), *text = NULL;
+    assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    const char *key = "\"boost_clock_MHz\": {";
+    char *at = strstr(text, key);
+    assert_non_null(at);
+    char *capped = g_strdup_printf("%.*s\"clock_MHz\": {\"value\": 1057.5, \"source\": \"test\"}, %s",
+                                   (int)(at - text), text, at);
+    char *tmp = NULL;
+    int fd = g_file_open_tmp("topo-XXXXXX.json", &tmp, NULL);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_true(g_file_set_contents(tmp, capped, -1, NULL));
+    HwTopology *full = load_topo("topologies/juwels-booster.json");
+    GError *error = NULL;
+    HwTopology *cap = hw_topology_load(tmp, &error);
+    assert_non_null(cap);
+    assert_float_equal(cap->gpu.peak_flops[HW_DTYPE_BF16], 0.75 * full->gpu.peak_flops[HW_DTYPE_BF16], 1e3);
+    assert_float_equal(cap->gpu.hbm_Bps, full->gpu.hbm_Bps, 1);
+    double t_full = kern_gemm_s(&full->gpu, HW_DTYPE_BF16, 8192, 8192, 8192, 1);
+    double t_cap = kern_gemm_s(&cap->gpu, HW_DTYPE_BF16, 8192, 8192, 8192, 1);
+    assert_true(t_cap / t_full > 1.3 && t_cap / t_full < 1.34);
+    hw_topology_free(full);
+    hw_topology_free(cap);
+    g_unlink(tmp);
+    g_free(tmp), g_free(capped), g_free(text), g_free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -180,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_attention_scaling), cmocka_unit_test(test_memory_bound),
         cmocka_unit_test(test_tp_attention_traffic), cmocka_unit_test(test_leaf_backward),
         cmocka_unit_test(test_overlap_slowdown), cmocka_unit_test(test_compile_fuses),
+        cmocka_unit_test(test_clock_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
