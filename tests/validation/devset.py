@@ -209,14 +209,23 @@ def rows_foundry(path):
         sharding = {"FULL_SHARD": "full_shard", "SHARD_GRAD_OP": "shard_grad_op"}[d["sharding"]]
         r.args = ["-t", GPUS[gpu][0], "--nodes", str(n_gpus // 8), "--strategy", "fsdp",
                   "--sharding", sharding, "--seq-len", str(seq), "--micro-batch", str(mb),
-                  "--grad-accum", str(ga), "--param-dtype", "bf16", "--reduce-dtype", "bf16"]
+                  "--grad-accum", str(ga), "--param-dtype", "bf16"]
         if d["act_ckpt"] == "True":
             r.args.append("--activation-checkpointing")
         if d["fsdp_mp_mode"] == "DEFAULT":
-            r.approx.append("composer mixed_precision DEFAULT (fp32 parameters all-gathered, bf16 "
-                            "reduce, autocast bf16 compute) run as bf16 parameters: all-gather "
-                            "bytes halved")
+            # composer's get_mixed_precision: PURE = param/reduce/buffer in the precision;
+            # DEFAULT = bf16 parameters, fp32 reduce in the 2023+ releases, but fp32 parameters
+            # and bf16 reduce in earlier ones. The release of each run is not pinned.
+            r.args += ["--reduce-dtype", "fp32"]
+            r.approx.append("composer mixed_precision DEFAULT taken as bf16 parameters + fp32 "
+                            "reduce (later composer; earlier releases: fp32 parameters + bf16 "
+                            "reduce); release of the run not pinned")
+        else:
+            r.args += ["--reduce-dtype", "bf16"]
         r.notes.append("MPT shape as a GPT-2 config (GPT-2 has biases, MPT none)")
+        if n_gpus > 8:
+            r.approx.append("network not stated: 8 x NDR400 per node assumed" if gpu == "h100_80gb"
+                            else "1600 Gb/s RoCE per node split as 16 x 100G (assumed)")
         r.notes.append("attn_impl triton (flash-style): flash attention on")
         r.expect_params = int(d["num_params"]) if not na(d["num_params"]) else None
         r.measured = float(d["step_time_s_derived"])
@@ -446,7 +455,8 @@ def rows_megatron(path):
             r.args.append("--sequence-parallel")
             r.notes.append("sequence parallel (implied by --tp-comm-overlap)")
         r.approx.append("unstated, assumed: FFN 4h, MHA, bf16, no recompute, micro-batch 1, "
-                        "learned positions, tied head, fp32 gradient reduce")
+                        "learned positions, tied head, fp32 gradient reduce, 8 GPUs and "
+                        "8 x NDR400 per node")
         r.approx.append("distributed optimizer (ZeRO-1) as DDP; TP/DP overlap not modelled")
         if pp > 1:
             r.approx.append("pipeline schedule unstated: 1F1B")
@@ -664,15 +674,17 @@ def main():
     groups = {}
     for r in compared:
         groups.setdefault(r.group, []).append(r)
-    summary = ["", "%-18s %5s %8s %8s %8s  worst rows (err)" % ("group", "rows", "MAE",
-                                                                "mean", "max|e|")]
+    summary = ["", "%-18s %5s %8s %8s %8s %14s  worst rows (err)" % (
+        "group", "rows", "MAE", "mean", "max|e|", "exact: n, MAE")]
     failed = []
     for g, rs in groups.items():
         errs = [r.err for r in rs]
         mae = sum(abs(e) for e in errs) / len(errs)
         worst = sorted(rs, key=lambda r: -abs(r.err))
-        summary.append("%-18s %5d %7.1f%% %+7.1f%% %7.1f%%  %s" % (
+        exact = [abs(r.err) for r in rs if not r.approx]
+        summary.append("%-18s %5d %7.1f%% %+7.1f%% %7.1f%% %14s  %s" % (
             g, len(rs), 100 * mae, 100 * sum(errs) / len(errs), 100 * abs(worst[0].err),
+            "%d, %.1f%%" % (len(exact), 100 * sum(exact) / len(exact)) if exact else "0, -",
             ", ".join("%s %+.0f%%" % (r.id, 100 * r.err) for r in worst[:opt.worst])))
         if 100 * mae > opt.mae_target:
             failed.append("%s: MAE %.1f %% > %.0f %%" % (g, 100 * mae, opt.mae_target))
