@@ -242,7 +242,8 @@ BLOOM_VOCAB = 250880  # 250,680 padded to a multiple of 128 x tp (large_runs_mis
 def bloom_common(r, layers, hidden, heads, tp, pp, dp, mbs, gbs, zero, precision, rebalanced):
     """Fills r.args for a Megatron-DeepSpeed BLOOM run; returns r (or r.skip(...))."""
     if gbs % (mbs * dp):
-        return r.skip("global batch %d is not a multiple of micro-batch x dp (%d)" % (gbs, mbs * dp))
+        return r.skip("global batch %d is not a multiple of micro-batch x dp (%d)"
+                      % (gbs, mbs * dp))
     if (tp * pp * dp) % 8:
         return r.skip("tp x pp x dp = %d is not whole 8-GPU nodes" % (tp * pp * dp))
     micro_batches = gbs // (mbs * dp)
@@ -353,7 +354,7 @@ def rows_misc(path):
     for i, d in enumerate(data, 1):
         cfg = "%s %s gpus tp%s pp%s dp%s mbs%s gbs%s" % (
             d["model"], d["n_gpus"], d["tp"], d["pp"], d["dp"], d["micro_batch"],
-            d["global_batch_seqs"].split()[-1] if not na(d["global_batch_seqs"]) else "NA")
+            d["global_batch_seqs"] if d["global_batch_seqs"].isdigit() else "NA")
         r = Row("misc", i, "misc/A100-80GB", cfg)
         out.append(r)
         if d["source"] == "OPT":
@@ -441,7 +442,8 @@ def rows_megatron(path):
             continue
         tp, pp, dp = int(d["tp"]), int(d["pp"]), int(d["dp"])
         h, L, a = int(d["hidden"]), int(d["n_layers"]), int(d["n_heads"])
-        seq, gbs, vocab, n = int(d["seq_len"]), int(d["global_batch_seqs"]), int(d["vocab"]), int(d["n_gpus"])
+        seq, gbs = int(d["seq_len"]), int(d["global_batch_seqs"])
+        vocab, n = int(d["vocab"]), int(d["n_gpus"])
         if tp * pp * dp != n or n % 8 or gbs % dp:
             r.skip("layout does not divide")
             continue
@@ -701,6 +703,13 @@ def main():
     summary.append("rows: %d in the files, %d compared (%d with approximations), %d not "
                    "compared" % (len(rows), len(compared), sum(1 for r in compared if r.approx),
                                  len(skipped)))
+    oom_ran = [r.id for r in compared if r.sim["memory"]["oom"]]
+    summary.append("memory: the tool says OOM for %d of the %d compared rows (which ran); for "
+                   "%d of %d rows measured OOM it says OOM too"
+                   % (len(oom_ran), len(compared),
+                      sum(1 for r in skipped if r.sim and r.sim["memory"]["oom"]
+                          and r.reason.startswith("measured OOM")),
+                      sum(1 for r in skipped if r.reason.startswith("measured OOM"))))
     reasons = {}
     for r in skipped:
         reasons.setdefault(r.reason, []).append(r)
