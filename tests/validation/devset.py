@@ -256,10 +256,14 @@ def bloom_common(r, layers, hidden, heads, tp, pp, dp, mbs, gbs, zero, precision
               "--activation-checkpointing", "--no-flash-attention"]
     if precision == "fp16":
         r.args += ["--param-dtype", "fp16", "--reduce-dtype", "fp16"]
-    else:
+    elif "BF16_Optimizer" in precision:
         r.args += ["--param-dtype", "bf16", "--reduce-dtype", "fp32"]
         r.approx.append("BF16_Optimizer's fp32 gradient accumulation taken as fp32 gradient "
                         "all-reduce")
+    else:
+        r.args += ["--param-dtype", "bf16", "--reduce-dtype", "bf16"]
+        r.approx.append("bf16 before BF16_Optimizer: gradient all-reduce dtype not stated, bf16 "
+                        "assumed")
     if zero == 1 and dp > 1:
         r.approx.append("ZeRO-1 run as DDP (same gradient bytes; optimizer not sharded, so the "
                         "memory verdict does not apply)")
@@ -316,13 +320,13 @@ def rows_bloom(path):
             r.notes.append("measured: %s" % (d["mem"] or "NA"))
             # still simulated, for the OOM verdict only
             bloom_common(r, int(d["layers"]), int(d["hidden"]), int(d["heads"]), tp, pp, dp,
-                         mbs, gbs, int(d["zero_stage"]), d["precision"].split()[0],
+                         mbs, gbs, int(d["zero_stage"]), d["precision"],
                          d["section"] == "Rebalancing layers")
             r.reason = r.reason or ("measured OOM, no time" if d["mem"] == "OOM"
                                     else "no time measured")
             continue
         bloom_common(r, int(d["layers"]), int(d["hidden"]), int(d["heads"]), tp, pp, dp, mbs,
-                     gbs, int(d["zero_stage"]), d["precision"].split()[0],
+                     gbs, int(d["zero_stage"]), d["precision"],
                      d["section"] == "Rebalancing layers")
         if r.args is None:
             continue
@@ -366,7 +370,7 @@ def rows_misc(path):
         tp, pp, dp, mbs, gbs = (int(d[k]) for k in ("tp", "pp", "dp", "micro_batch",
                                                     "global_batch_seqs"))
         bloom_common(r, int(d["n_layers"]), int(d["hidden"]), int(d["n_heads"]), tp, pp, dp,
-                     mbs, gbs, 1, "bf16", True)
+                     mbs, gbs, 1, "bf16 (BF16_Optimizer)", True)
         r.approx.append("production pp partition assumed type:transformer|embedding")
         if not na(d["step_time_s"]):
             r.measured = float(d["step_time_s"])
