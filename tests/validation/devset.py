@@ -91,6 +91,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 TOPO = os.path.join(REPO, "topologies")
 
 EXIT_TARGETS, EXIT_SKIP, EXIT_ERROR = 1, 77, 99
+SANITY = []  # disagreements between a FLOP convention coded here and the source's own figures
 
 # GPU column -> (topology file, group label, band GPU class)
 GPUS = {
@@ -497,6 +498,16 @@ def rows_mleng(path):
     _, data = read_tsv(path)
     out = []
     for i, d in enumerate(data, 1):
+        # The FLOP convention, checked against the source: its attention share of the FLOPs.
+        if not na(d["attn_share_of_flops_pct"]):
+            seq = int(d["seq_len"])
+            hd = LLAMA31_8B["hidden_size"] // LLAMA31_8B["num_attention_heads"]
+            attn = 6 * seq * seq * hd * LLAMA31_8B["num_attention_heads"]
+            attn *= LLAMA31_8B["num_hidden_layers"]
+            share = 100 * attn / mleng_flops(seq)
+            if abs(share - float(d["attn_share_of_flops_pct"])) > 1:
+                SANITY.append("mleng:%d: attention share %.1f %% by benchmark.py's formula, %s %% "
+                              "printed" % (i, share, d["attn_share_of_flops_pct"]))
         cfg = "llama3.1-8b s%s 8xH200 zero%s ckpt=%s offload=%s torch%s" % (
             d["seq_len"], d["zero_stage"], d["act_ckpt"], d["cpu_offload_optimizer"], d["torch"])
         r = Row("mleng", i, "mleng/H200", cfg)
@@ -631,7 +642,7 @@ def main():
 
     # Sanity: the generated shapes must have the published parameter counts (llm-foundry
     # prints them); a wrong shape would make every comparison meaningless.
-    sanity = []
+    sanity = list(SANITY)
     for r in compared:
         if r.expect_params:
             got = r.sim["model"]["params"]
@@ -744,7 +755,8 @@ def main():
                                                           "\n  ".join(failures)))
         return EXIT_ERROR
     if sanity:
-        print("devset: generated model shapes do not match the published parameter counts:\n  "
+        print("devset: sanity checks failed (model shapes vs published parameter counts, FLOP "
+              "conventions vs the sources' own figures):\n  "
               + "\n  ".join(sanity))
         return EXIT_ERROR
     if not compared:
