@@ -24,6 +24,12 @@ typedef struct {
     /* overlap: communication in flight on streams other than compute, by where it goes */
     int compute_stream; /* the stream named "compute", -1 none */
     int comm_intra, comm_inter;
+    /* the compute op running on it: its work left (in seconds alone), since when, at what
+     * slowdown, and the end it is scheduled for (earlier end events are stale) */
+    int run_op;
+    uint8_t *done; /* per op: its end event was handled (rescheduled ends leave stale events) */
+    double run_left_s, run_factor;
+    int64_t run_since_ns, run_end_ns, run_alone_ns;
 } ClassState;
 
 /* A collective instance waiting for its member classes (or a send/recv pair). */
@@ -139,6 +145,8 @@ static void prepare_class(Engine *e, int ci)
     st->cls = c;
     st->n_ops = n;
     st->compute_stream = -1;
+    st->run_op = -1;
+    st->done = g_new0(uint8_t, MAX(1, n));
     for (int i = 0; i < c->n_streams; i++)
         if (!c->streams[i].host && strcmp(c->streams[i].name, "compute") == 0)
             st->compute_stream = i;
@@ -481,13 +489,41 @@ static int overlap_kind(const Engine *e, int ci, const IrOp *op)
     return 0;
 }
 
-static void count_overlap(Engine *e, int ci, const IrOp *op, int delta)
+static double overlapped_s(const Engine *e, int ci, const IrOp *op, double alone_s);
+
+/* The running compute op's slowdown changes at `now`: its work done so far is booked at the old
+ * rate, the rest goes at the new one, and its end moves (the old end event becomes stale).
+ * Processor sharing in time: only the part of a kernel that overlaps NCCL is slowed. */
+static void rerate(Engine *e, int ci, int64_t now)
+{
+    ClassState *st = &e->st[ci];
+    if (st->run_op < 0)
+        return;
+    const IrOp *op = ir_op(st->cls, st->run_op);
+    double alone_s = sim_ns_to_s(st->run_alone_ns);
+    double factor = alone_s > 0 ? overlapped_s(e, ci, op, alone_s) / alone_s : 1;
+    if (factor == st->run_factor)
+        return;
+    st->run_left_s = MAX(0, st->run_left_s - sim_ns_to_s(now - st->run_since_ns) / st->run_factor);
+    st->run_since_ns = now;
+    st->run_factor = factor;
+    int64_t end = now + (int64_t)llround(st->run_left_s * factor * 1e9);
+    if (end != st->run_end_ns) {
+        st->run_end_ns = end;
+        finish_at(e, ci, st->run_op, end);
+    }
+}
+
+static void count_overlap(Engine *e, int ci, const IrOp *op, int delta, int64_t now)
 {
     int kind = overlap_kind(e, ci, op);
+    if (kind == 0)
+        return;
     if (kind == 1)
         e->st[ci].comm_intra += delta;
-    else if (kind == 2)
+    else
         e->st[ci].comm_inter += delta;
+    rerate(e, ci, now);
 }
 
 /* A compute op's time while NCCL runs beside it on the same GPU. NCCL's kernels hold one SM per
@@ -525,13 +561,22 @@ static void start_op(Engine *e, int ci, int opi, int64_t now)
     const IrOp *op = ir_op(c, opi);
     SimClassResult *cr = &e->res->classes[ci];
     cr->start_ns[opi] = now;
-    count_overlap(e, ci, op, +1);
+    count_overlap(e, ci, op, +1, now);
     switch (op->kind) {
     case IR_OP_COMPUTE: {
         int64_t alone = sim_op_duration_ns(e->cfg, op);
-        int64_t slowed = (int64_t)llround(overlapped_s(e, ci, op, sim_ns_to_s(alone)) * 1e9);
-        cr->overlap_cost_s += sim_ns_to_s(slowed - alone);
-        finish_at(e, ci, opi, now + slowed);
+        ClassState *st = &e->st[ci];
+        if (op->stream != st->compute_stream || alone <= 0) {
+            finish_at(e, ci, opi, now + alone);
+            break;
+        }
+        st->run_op = opi;
+        st->run_left_s = sim_ns_to_s(alone);
+        st->run_alone_ns = alone;
+        st->run_since_ns = now;
+        st->run_factor = overlapped_s(e, ci, op, sim_ns_to_s(alone)) / sim_ns_to_s(alone);
+        st->run_end_ns = now + (int64_t)llround(st->run_left_s * st->run_factor * 1e9);
+        finish_at(e, ci, opi, st->run_end_ns);
         break;
     }
     case IR_OP_HOST:
@@ -568,7 +613,7 @@ static void report_deadlock(Engine *e)
     for (int ci = 0; ci < e->s->n_classes; ci++) {
         ClassState *st = &e->st[ci];
         for (int i = 0; i < st->n_ops; i++) {
-            if (e->res->classes[ci].end_ns[i] < 0) {
+            if (!st->done[i]) {
                 const IrOp *op = ir_op(st->cls, i);
                 g_set_error(e->error, FSD_ERROR, FSD_ERROR_INPUT,
                             "schedule deadlock: op %d (\"%s\", %s on stream %s) of rank class %d "
@@ -695,8 +740,17 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
             continue;
         }
         ClassState *st = &e.st[ev.cls];
+        /* an end that was moved (rerate) left its earlier event behind */
+        if (st->done[ev.op] || ev.time_ns != e.res->classes[ev.cls].end_ns[ev.op])
+            continue;
+        st->done[ev.op] = 1;
+        if (ev.op == st->run_op) {
+            e.res->classes[ev.cls].overlap_cost_s +=
+                sim_ns_to_s(ev.time_ns - e.res->classes[ev.cls].start_ns[ev.op] - st->run_alone_ns);
+            st->run_op = -1;
+        }
         st->n_done++;
-        count_overlap(&e, ev.cls, ir_op(st->cls, ev.op), -1);
+        count_overlap(&e, ev.cls, ir_op(st->cls, ev.op), -1, ev.time_ns);
         e.res->makespan_ns = MAX(e.res->makespan_ns, ev.time_ns);
         for (uint32_t k = st->succ_start[ev.op]; k < st->succ_start[ev.op + 1] && !e.failed; k++) {
             uint32_t next = st->succ[k];
@@ -716,6 +770,7 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
         g_free(e.st[ci].succ_start);
         g_free(e.st[ci].succ);
         g_free(e.st[ci].coll_seq);
+        g_free(e.st[ci].done);
         if (e.partners)
             g_free(e.partners[ci]);
     }
