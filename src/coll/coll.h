@@ -85,15 +85,17 @@ double coll_busbw_factor(IrCollKind kind, int nranks);
 double coll_bytes_sent_per_rank(IrCollKind kind, uint64_t bytes, int nranks);
 
 /* One row of an nccl-tests result table (all_reduce_perf ...): the size, and the faster of the
- * out-of-place and in-place runs. */
+ * out-of-place and in-place runs; and each of them. */
 typedef struct {
     uint64_t bytes;
     double time_s;
     double busbw_GBps;
+    double out_of_place_s, in_place_s;
 } CollNcclTestsRow;
 
 /* Reads the rows of nccl-tests output in `text`, between a line containing `from` and one
- * containing `to` (NULL: from the start, to the end). Returns how many (at most max). */
+ * containing `to` (NULL: from the start, to the end). Both layouts: nccl-tests 2.10 on (a root
+ * column, #wrong) and before (no root column, an error column). Returns how many (at most max). */
 int coll_nccltests_parse(const char *text, const char *from, const char *to, CollNcclTestsRow *rows,
                          int max);
 
