@@ -122,7 +122,7 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
     }
     if (algo && !coll_algo_parse(algo, &coll.force_algo)) {
         cfg_input_error(
-            error, "option --nccl-algo: expected ring, tree, nvls or nvlstree, got \"%s\"", algo);
+            error, "option --nccl-algo: expected ring, tree, nvls, nvlstree or pat, got \"%s\"", algo);
         goto out;
     }
     if (proto && !coll_proto_parse(proto, &coll.force_proto)) {
@@ -151,7 +151,8 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
                             "options --nccl-algo/--nccl-proto: %s%s%s cannot run %s of %d GPUs "
                             "(%d nodes x %d) on %s in this model; expected one that can (NVLS "
                             "and NVLSTree: allreduce with NVLink SHARP, Simple only; tree: "
-                            "allreduce across nodes), or leave them out for NCCL's choice",
+                            "allreduce across nodes; pat: allgather or reduce_scatter with one GPU "
+                            "per node, Simple), or leave them out for NCCL's choice",
                             algo ? algo : "", algo && proto ? "/" : "", proto ? proto : "", op_text,
                             n, nodes, gpn, topo->name);
             goto out;
@@ -252,7 +253,7 @@ int cli_collective(int argc, char **argv)
          "TEXT (up to the next line with \"===\")",
          "TEXT"},
         {"nccl-algo", 0, 0, G_OPTION_ARG_STRING, &algo,
-         "Force NCCL's algorithm like NCCL_ALGO: ring, tree, nvls, nvlstree [NCCL's choice]",
+         "Force NCCL's algorithm like NCCL_ALGO: ring, tree, nvls, nvlstree, pat [NCCL's choice]",
          "ALGO"},
         {"nccl-proto", 0, 0, G_OPTION_ARG_STRING, &proto,
          "Force NCCL's protocol like NCCL_PROTO: LL, LL128, Simple [NCCL's choice]", "PROTO"},

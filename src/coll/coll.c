@@ -101,7 +101,7 @@ static double nccl_bus_bw(const HwTopology *topo, CollAlgo a, CollProto p, const
     return bus;
 }
 
-static const char *const algo_names[COLL_ALGO_COUNT] = {"ring", "tree", "nvls", "nvlstree"};
+static const char *const algo_names[COLL_ALGO_COUNT] = {"ring", "tree", "nvls", "nvlstree", "pat"};
 static const char *const proto_names[COLL_PROTO_COUNT] = {"LL", "LL128", "Simple"};
 
 double coll_proto_efficiency(CollProto proto)
@@ -330,6 +330,30 @@ bool coll_topology_has_nvls(const HwTopology *topo)
     return topo->nvls && gpu_arch(topo) >= ARCH_HOPPER;
 }
 
+/* PAT (NCCL 2.23 on, tuning.cc ncclPatEnable and ncclTopoTuneModel): all-gather and
+ * reduce-scatter, Simple only, when every node holds one rank of the group, on sm60 or later (all
+ * GPUs modelled here) and a host-driven network (all of them). Latency, us: a base of 8, the
+ * tree's network latency (14 for Simple, as with one rank per node) over 3.5 per tree level
+ * (log2 of the nodes, rounded down as NCCL's log2i), and 2.8 per rank ("still a linear part").
+ * Bandwidth: 0.75 of the tree graph's, which with one GPU per node is that GPU's NIC; NCCL's
+ * tuner divides the whole array by it (no ring factor), so the bus bandwidth that carries the
+ * ring's (n - 1)/n of the array is 0.75 (n - 1)/n of the NIC's. */
+static const double pat_base_us = 8.0, pat_level_div = 3.5, pat_per_rank_us = 2.8, pat_bw = 0.75;
+
+static bool pat_possible(const CollShape *sh)
+{
+    return (sh->kind == IR_COLL_ALLGATHER || sh->kind == IR_COLL_REDUCE_SCATTER) &&
+           sh->ranks_per_node == 1 && sh->nodes > 1;
+}
+
+static int log2_floor(int n)
+{
+    int l = 0;
+    while (n >>= 1)
+        l++;
+    return l;
+}
+
 static bool nvls_possible(const HwTopology *topo, const CollShape *sh)
 {
     /* NCCL: NVLS needs a multicast-capable NVSwitch and more than 2 GPUs (nvls.cc), runs Simple
@@ -362,16 +386,28 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
         if (a == COLL_ALGO_TREE && (sh->kind != IR_COLL_ALLREDUCE || sh->nodes < 2))
             continue;
         if ((a == COLL_ALGO_NVLS && (sh->nodes > 1 || !nvls_possible(topo, sh))) ||
-            (a == COLL_ALGO_NVLS_TREE && (sh->nodes < 2 || !nvls_possible(topo, sh))))
+            (a == COLL_ALGO_NVLS_TREE && (sh->nodes < 2 || !nvls_possible(topo, sh))) ||
+            (a == COLL_ALGO_PAT && !pat_possible(sh)))
             continue;
+        /* a forced all-reduce algorithm leaves the other collectives to the ring; a forced PAT,
+         * which only the gathers have, does not */
         if (self->force_algo >= 0 && self->force_algo != a &&
-            !(a == COLL_ALGO_RING && sh->kind != IR_COLL_ALLREDUCE))
+            !(a == COLL_ALGO_RING && sh->kind != IR_COLL_ALLREDUCE &&
+              self->force_algo != COLL_ALGO_PAT))
             continue;
         for (int p = 0; p < COLL_PROTO_COUNT; p++) {
             if (self->force_proto >= 0 && self->force_proto != p)
                 continue;
             double lat_us, eff_bus, algbw, fill_s = 0;
-            if (a >= COLL_ALGO_NVLS) {
+            if (a == COLL_ALGO_PAT) {
+                if (p != COLL_PROTO_SIMPLE)
+                    continue;
+                lat_us = pat_base_us +
+                         log2_floor(sh->nodes) * net_hop_us[COLL_ALGO_TREE][p] / pat_level_div +
+                         pat_per_rank_us * sh->nranks;
+                algbw = pat_bw * bus;
+                eff_bus = algbw * coll_busbw_factor(sh->kind, sh->nranks);
+            } else if (a >= COLL_ALGO_NVLS) {
                 if (p != COLL_PROTO_SIMPLE)
                     continue;
                 /* the flow model carries the ring's loads: NVLS is a ring of this efficiency

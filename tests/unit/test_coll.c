@@ -447,6 +447,54 @@ static void test_nic_striping(void **state)
     hw_topology_free(two);
 }
 
+/* PAT (NCCL 2.23 on): all-gather and reduce-scatter with one GPU per node, where NCCL's tuner
+ * estimate is lowest: at mid sizes on 16 JUSUF nodes (its latency grows 2.8 us per rank where the
+ * ring's grows 14 us per node), never for all-reduce, never with more than one GPU per node, and
+ * not for large sizes (0.75 of the NIC against the ring's (n-1)/n). */
+static void test_pat(void **state)
+{
+    (void)state;
+    HwTopology *t = load_topo("topologies/jusuf.json");
+    CollModel m;
+    coll_model_analytic_init(&m, t);
+    CollChoice ch;
+    CollShape ag = {IR_COLL_ALLGATHER, 1 << 20, 16, 16, 1};
+    double s = m.time_s(&m, &ag, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_PAT);
+    assert_int_equal(ch.proto, COLL_PROTO_SIMPLE);
+    /* NCCL's estimate: 8 + log2(16) x 14 / 3.5 + 2.8 x 16 us, and the array at 0.75 of the NIC */
+    assert_close(ch.latency_s, (8 + 4 * 14 / 3.5 + 2.8 * 16) * 1e-6, 1e-12);
+    assert_close(s, ch.latency_s + (double)ag.bytes / (0.75 * t->nic_Bps), 1e-12);
+    CollShape rs = ag;
+    rs.kind = IR_COLL_REDUCE_SCATTER;
+    m.time_s(&m, &rs, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_PAT);
+    CollShape big = ag;
+    big.bytes = 1ULL << 30;
+    m.time_s(&m, &big, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_RING);
+    CollShape ar = ag;
+    ar.kind = IR_COLL_ALLREDUCE;
+    m.time_s(&m, &ar, &ch);
+    assert_true(ch.algo != COLL_ALGO_PAT);
+    hw_topology_free(t);
+    /* JUWELS Booster, 4 GPUs per node: never; one GPU of each of 16 nodes (hybrid's replicas): yes */
+    t = load_topo("topologies/juwels-booster.json");
+    coll_model_analytic_init(&m, t);
+    CollShape full = {IR_COLL_ALLGATHER, 1 << 20, 64, 16, 4};
+    m.time_s(&m, &full, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_RING);
+    m.time_s(&m, &ag, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_PAT);
+    /* forced, like NCCL_ALGO=PAT, where it cannot run: flagged */
+    m.force_algo = COLL_ALGO_PAT;
+    m.time_s(&m, &full, &ch);
+    assert_true(ch.forced_unavailable);
+    int algo;
+    assert_true(coll_algo_parse("PAT", &algo) && algo == COLL_ALGO_PAT);
+    hw_topology_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -464,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_h100_two_node_table),
         cmocka_unit_test(test_a100_two_node_roce_table),
         cmocka_unit_test(test_nic_striping),
+        cmocka_unit_test(test_pat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
