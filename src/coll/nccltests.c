@@ -16,7 +16,7 @@ static bool number(const char *text, double *out)
 /* One result line. Two layouts: nccl-tests from 2.10 on (size count type redop root | time algbw
  * busbw #wrong | time algbw busbw #wrong; "#wrong" is "N/A" with -c 0) and before it (no root
  * column, and an "error" column of the largest difference, 1e-07, instead of #wrong: the ABCI
- * tables). */
+ * tables); either with the out-of-place columns only, which then stand for both. */
 static bool parse_row(const char *line, CollNcclTestsRow *row)
 {
     char **tok = g_strsplit_set(line, " \t\r", -1);
@@ -27,14 +27,21 @@ static bool parse_row(const char *line, CollNcclTestsRow *row)
             f[n++] = *t;
     double v[8];
     bool ok = false;
-    if (n == 13 || n == 12) {
-        int time = n == 13 ? 5 : 4; /* first field of the out-of-place columns */
+    /* 13 or 12 fields: both runs; 9 or 8: out of place only (nccl-tests -R 0 ... or a table cut
+     * to its first columns) */
+    bool in_place = n == 13 || n == 12, root = n == 13 || n == 9;
+    if (n == 13 || n == 12 || n == 9 || n == 8) {
+        int time = root ? 5 : 4; /* first field of the out-of-place columns */
         ok = number(f[0], &v[0]) && number(f[1], &v[1]) && number(f[time], &v[2]) &&
-             number(f[time + 1], &v[3]) && number(f[time + 2], &v[4]) &&
-             number(f[time + 4], &v[5]) && number(f[time + 5], &v[6]) &&
-             number(f[time + 6], &v[7]);
+             number(f[time + 1], &v[3]) && number(f[time + 2], &v[4]);
+        if (ok && in_place)
+            ok = number(f[time + 4], &v[5]) && number(f[time + 5], &v[6]) &&
+                 number(f[time + 6], &v[7]);
+        else if (ok) {
+            v[5] = v[2], v[6] = v[3], v[7] = v[4];
+        }
         /* the new layout's root is an integer (-1, 0): an old row's time never parses as one */
-        if (ok && n == 13)
+        if (ok && root)
             ok = strspn(f[4], "-0123456789") == strlen(f[4]);
     }
     g_strfreev(tok);

@@ -261,6 +261,22 @@ static void test_nccltests_parse(void **state)
     assert_int_equal(rows[0].bytes, 2048);
     assert_int_equal(coll_nccltests_parse(text, NULL, NULL, rows, 2), 2); /* at most max */
     assert_int_equal(coll_nccltests_parse("no table here\n", NULL, NULL, rows, 8), 0);
+    /* nccl-tests before 2.10 (ABCI, CoreWeave): no root column, an error column; and a table of
+     * the out-of-place columns only, in either layout */
+    const char *old_layout =
+        "#  size count type redop time algbw busbw error time algbw busbw error\n"
+        "    4    1 float  sum  17.29  0.00  0.00  0e+00  17.15  0.00  0.00  1e-07\n"
+        " 4096 1024 float  sum  25.78  0.16  0.28  2e-07\n"
+        " 8192 2048 float  sum    -1  26.00  0.31  0.54  N/A\n";
+    assert_int_equal(coll_nccltests_parse(old_layout, NULL, NULL, rows, 8), 3);
+    assert_int_equal(rows[0].bytes, 4);
+    assert_float_equal(rows[0].time_s, 17.15e-6, 1e-12);
+    assert_float_equal(rows[0].out_of_place_s, 17.29e-6, 1e-12);
+    assert_float_equal(rows[0].in_place_s, 17.15e-6, 1e-12);
+    assert_float_equal(rows[1].time_s, 25.78e-6, 1e-12);
+    assert_float_equal(rows[1].busbw_GBps, 0.28, 1e-12);
+    assert_int_equal(rows[2].bytes, 8192);
+    assert_float_equal(rows[2].time_s, 26.0e-6, 1e-12);
 }
 
 /* One nccl-tests all_reduce_perf table of ../shared/data/nccl-tests (the section between the
