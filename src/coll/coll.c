@@ -177,23 +177,44 @@ static bool is_pcie(const HwTopology *topo)
     return topo->gpu_link && strncmp(topo->gpu_link, "pcie", 4) == 0;
 }
 
+/* The NICs that a node's group members use, together (one NIC, or rail, per GPU where a node has
+ * as many as GPUs; shared ones where it has fewer); PCIe where the node has none. */
+static double bus_net_Bps(const HwTopology *topo, const CollShape *sh)
+{
+    double nics_per_gpu =
+        topo->nics_per_node > 0 ? (double)topo->nics_per_node / topo->gpus_per_node : 0;
+    double nics = MAX(1.0, MIN((double)topo->nics_per_node, sh->ranks_per_node * nics_per_gpu));
+    return topo->nics_per_node > 0 ? nics * topo->nic_Bps : topo->pcie_Bps;
+}
+
 /* Bus bandwidth of the slowest part of the path. A ring that spans nodes crosses each node's
  * boundary once per channel and direction, so its bus bandwidth across nodes is the bandwidth of
- * the NICs that the node's group members use (one NIC per GPU where a node has as many NICs as
- * GPUs), independent of how many GPUs per node take part. */
+ * the NICs that the node's group members use, independent of how many GPUs per node take part. */
 static double bus_bandwidth(const HwTopology *topo, const CollShape *sh)
 {
     double bw = INFINITY;
     if (sh->ranks_per_node > 1)
         bw = topo->gpu_link_Bps;
-    if (sh->nodes > 1) {
-        double nics_per_gpu =
-            topo->nics_per_node > 0 ? (double)topo->nics_per_node / topo->gpus_per_node : 0;
-        double nics = MAX(1.0, MIN((double)topo->nics_per_node, sh->ranks_per_node * nics_per_gpu));
-        double net = topo->nics_per_node > 0 ? nics * topo->nic_Bps : topo->pcie_Bps;
-        bw = MIN(bw, net);
-    }
+    if (sh->nodes > 1)
+        bw = MIN(bw, bus_net_Bps(topo, sh));
     return isfinite(bw) ? bw : topo->gpu_link_Bps;
+}
+
+/* A double binary tree over two nodes is one edge: each node sends the message once over its
+ * NICs (half up the first tree, half down the second) where with three nodes and more an inner
+ * node sends it twice, so across two nodes the tree's algorithm bandwidth is the NICs', not half
+ * of it; the chain inside the node still moves it twice over each GPU's link. NCCL's tuner
+ * agrees: with two nodes or fewer it rates the tree by the graph's intra-node bandwidth, not the
+ * network's (tuning.cc ncclTopoTuneModel: bw = nNodes <= 2 ? bwIntra : bwInter). Measured: 2 x 8
+ * A100 over 4 x 100 Gb/s EFA reach 78 GB/s busbw at 2 GiB and 2 x 4 GH200 over 4 x 200 Gb/s
+ * Slingshot 153 (../shared/data/nccl-tests), above what a ring over the same NICs can carry (48
+ * and 96). Returns the factor on half the bus bandwidth `bus`. */
+static double two_node_tree_gain(const HwTopology *topo, const CollShape *sh, double bus)
+{
+    double reach = bus_net_Bps(topo, sh);
+    if (sh->ranks_per_node > 1)
+        reach = MIN(reach, topo->gpu_link_Bps / 2);
+    return MAX(1.0, 2 * reach / bus);
 }
 
 static int log2_ceil(int n)
@@ -432,6 +453,12 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                 if (a == COLL_ALGO_TREE && log_size < 23)
                     eff_bus *= tree_correction[p][log_size];
                 algbw = eff_bus * ratio;
+                if (a == COLL_ALGO_TREE && sh->nodes == 2) {
+                    algbw *= two_node_tree_gain(topo, sh, bus);
+                    /* the flow model loads every NIC and GPU port of a tree with twice the
+                     * message (three nodes and more): the bus bandwidth it must see */
+                    eff_bus = algbw / ratio;
+                }
             }
             double tuner_s = lat_us * 1e-6 + (double)sh->bytes / algbw;
             if (tuner_s < best_tuner_s) {

@@ -91,24 +91,24 @@ GCP=h100-sxm_2node-16gpu_tcpx4nic_allgather_gcp-a3high.txt
 # the sources do not give (CoreWeave, GCP), runs their sources call irregular (OCI RoCE), and the
 # one-node A100 mid sizes that NCCL's model does not explain (issue 3).
 table oci-a100-1node $A100_OCI "=== (A)" hgx-a100-40gb 1 8 allreduce 8 - 0-512K:0.85 1M-8M:1 16M-128M:0.45 256M-1T:0.1
-table oci-a100-2node-roce $A100_OCI "=== (B)" hgx-a100-40gb 2 8 allreduce 1 - 0-512K:1.15 1M-8M:1.25 16M-128M:3.85 256M-1T:3.7
+table oci-a100-2node-roce $A100_OCI "=== (B)" hgx-a100-40gb 2 8 allreduce 1 - 0-512K:1.4 1M-8M:1.65 16M-128M:4.4 256M-1T:4.15
 table h100-ndr400-2node $H100_NDR - hgx-h100-ndr400 2 8 allreduce 1 - 0-512K:0.35 1M-8M:0.2 16M-128M:0.1 256M-1T:0.05
 table abci-a100-1node $ABCI_A "=== 1 node" abci-a100 1 8 allreduce 1 - 0-512K:1.35 1M-8M:1.1 16M-32M:0.3
-table abci-a100-2node $ABCI_A "=== 2 node" abci-a100 2 8 allreduce 1 - 0-512K:0.7 1M-8M:1.15 16M-32M:1.45
+table abci-a100-2node $ABCI_A "=== 2 node" abci-a100 2 8 allreduce 1 - 0-512K:1.15 1M-8M:2.35 16M-32M:2.8
 table abci-a100-4node $ABCI_A "=== 4 node" abci-a100 4 8 allreduce 1 - 0-512K:0.75 1M-8M:1 16M-32M:1.4
 table abci-a100-8node $ABCI_A "=== 8 node" abci-a100 8 8 allreduce 1 - 0-512K:0.55 1M-8M:2.7 16M-32M:3.45
 table abci-a100-16node $ABCI_A "=== 16 node" abci-a100 16 8 allreduce 1 - 0-512K:0.65 1M-8M:1.3 16M-32M:1.55
 table abci-v100-1node $ABCI_V "=== 1 node" abci-v100 1 4 allreduce 1 - 0-512K:1 1M-8M:1.05 16M-32M:0.1
-table abci-v100-2node $ABCI_V "=== 2 node" abci-v100 2 4 allreduce 1 - 0-512K:0.75 1M-8M:0.6 16M-32M:0.2
+table abci-v100-2node $ABCI_V "=== 2 node" abci-v100 2 4 allreduce 1 - 0-512K:0.9 1M-8M:0.65 16M-32M:0.65
 table abci-v100-4node $ABCI_V "=== 4 node" abci-v100 4 4 allreduce 1 - 0-512K:0.7 1M-8M:0.75 16M-32M:0.15
 table abci-v100-8node $ABCI_V "=== 8 node" abci-v100 8 4 allreduce 1 - 0-512K:1.1 1M-8M:0.75 16M-32M:0.2
 table abci-v100-16node $ABCI_V "=== 16 node" abci-v100 16 4 allreduce 1 - 0-512K:2.15 1M-8M:0.7 16M-32M:0.35
 table abci-v100-32node $ABCI_V "=== 32 node" abci-v100 32 4 allreduce 1 - 0-512K:2.85 1M-8M:0.9 16M-32M:0.95
-table p4de-2node $P4DE - aws-p4de 2 8 allreduce 1 - 0-512K:5.95 1M-8M:1.6 16M-128M:0.55 256M-1T:0.45
+table p4de-2node $P4DE - aws-p4de 2 8 allreduce 1 - 0-512K:6.7 1M-8M:2.45 16M-128M:1.45 256M-1T:0.15
 table p5-2node $P5 "=== (A)" aws-p5 2 8 allreduce 1 - 0-512K:2.1 1M-8M:0.9 16M-128M:0.7 256M-1T:0.2
 table coreweave-a100-16node $CW "=== (A)" coreweave-a100 16 8 allreduce 1 - 0-512K:0.85 1M-8M:1 16M-128M:1.15 256M-1T:1.15
 table alps-gh200-1node $ALPS "=== 1 node(s)" alps-gh200 1 4 allreduce 1 - 0-512K:0.35 1M-8M:0.35 16M-128M:0.15 256M-1T:0.15
-table alps-gh200-2node $ALPS "=== 2 node(s)" alps-gh200 2 4 allreduce 1 - 0-512K:5.5 1M-8M:1.3 16M-128M:0.35 256M-1T:0.4
+table alps-gh200-2node $ALPS "=== 2 node(s)" alps-gh200 2 4 allreduce 1 - 0-512K:5.5 1M-8M:1.9 16M-128M:0.75 256M-1T:0.1
 table alps-gh200-4node $ALPS "=== 4 node(s)" alps-gh200 4 4 allreduce 1 - 0-512K:5.55 1M-8M:4.9 16M-128M:0.3 256M-1T:0.1
 table alps-gh200-8node $ALPS "=== 8 node(s)" alps-gh200 8 4 allreduce 1 - 0-512K:4.95 1M-8M:2.55 16M-128M:0.85 256M-1T:0.1
 table alps-gh200-16node $ALPS "=== 16 node(s)" alps-gh200 16 4 allreduce 1 - 0-512K:2.2 1M-8M:3.2 16M-128M:1.2 256M-1T:0.1
