@@ -68,6 +68,10 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
                                "got \"%s\"",
                                min_text, max_text),
                2;
+    if (section && !reference)
+        return cfg_input_error(error, "option --reference-section: expected --reference FILE "
+                                      "as well (the file whose table it picks)"),
+               2;
     /* --reference: the sizes of the user's own nccl-tests run, and its times beside ours */
     CollNcclTestsRow ref[128];
     int n_ref = 0;

@@ -429,6 +429,32 @@ assert abs(err - 100 * (real_us / sim_us - 1)) < 0.1, row
 }
 add run t_collective_reference
 
+t_collective_reference_section() {
+    # old nccl-tests output (no root column, an error column), one table of several picked by
+    # its heading: the 4-node table of the ABCI file, 24 sizes from 4 B to 32 MiB
+    cat >"$W/abci.txt" <<'EOF2'
+=== 2 nodes, 16 GPUs ===
+#       size         count    type   redop     time   algbw   busbw  error     time   algbw   busbw  error
+    33554432       8388608   float     sum   1887.3   17.78   33.34  5e-07   1885.6   17.80   33.37  5e-07
+=== 4 nodes, 32 GPUs ===
+#       size         count    type   redop     time   algbw   busbw  error     time   algbw   busbw  error
+     1048576        262144   float     sum    150.2    6.98   13.52  2e-07    149.6    7.01   13.58  2e-07
+    33554432       8388608   float     sum   2652.9   12.65   24.51  5e-07   2650.2   12.66   24.53  5e-07
+EOF2
+    fsd collective -t "$SRC/topologies/abci-a100.json" -n 4 --reference "$W/abci.txt" \
+        --reference-section "=== 4 nodes"
+    expect_success 'real oop' || return 1
+    [ "$(grep -cE '^ +[0-9]+ +[0-9]+ +float +sum +-1 ' "$OUT")" -eq 2 ] || fail "expected the 4-node table's 2 sizes" || return 1
+    grep -qE '^ +33554432 .* 2652\.90 +2650\.20 +24\.53 ' "$OUT" || fail "32 MiB row: not the 4-node table's times"
+}
+add run t_collective_reference_section
+
+t_collective_section_needs_reference() {
+    fsd collective --reference-section "=== 4 nodes"
+    expect_input_error 'option --reference-section' '--reference FILE'
+}
+add input t_collective_section_needs_reference
+
 t_collective_reference_not_a_table() {
     printf 'hello\n' >"$W/notatable.txt"
     fsd collective --reference "$W/notatable.txt"
