@@ -203,9 +203,11 @@ static double bus_bandwidth(const HwTopology *topo, const CollShape *sh)
 /* A double binary tree over two nodes is one edge: each node sends the message once over its
  * NICs (half up the first tree, half down the second) where with three nodes and more an inner
  * node sends it twice, so across two nodes the tree's algorithm bandwidth is the NICs', not half
- * of it; the chain inside the node still moves it twice over each GPU's link. NCCL's tuner
- * agrees: with two nodes or fewer it rates the tree by the graph's intra-node bandwidth, not the
- * network's (tuning.cc ncclTopoTuneModel: bw = nNodes <= 2 ? bwIntra : bwInter). Measured: 2 x 8
+ * of it; the chain inside the node still moves it twice over each GPU's link. NCCL does the
+ * same: its search raises a tree graph's intra-node bandwidth up to twice its network bandwidth
+ * (search.cc ncclTopoCompute, "increase bwIntra for trees (2 nodes or collnet)") and its tuner
+ * rates trees on two nodes by that (tuning.cc: bw = nNodes <= 2 ? bwIntra : bwInter), so the
+ * tuner's tree gets about the NICs' bandwidth there, the ring about half. Measured: 2 x 8
  * A100 over 4 x 100 Gb/s EFA reach 78 GB/s busbw at 2 GiB and 2 x 4 GH200 over 4 x 200 Gb/s
  * Slingshot 153 (../shared/data/nccl-tests), above what a ring over the same NICs can carry (48
  * and 96). Returns the factor on half the bus bandwidth `bus`. */
