@@ -32,7 +32,8 @@ static const char *const op_names[IR_COLL_KIND_COUNT] = {
 
 static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg,
                const char *min_text, const char *max_text, const char *type_text, const char *algo,
-               const char *proto, int per_thread, const char *reference, GError **error)
+               const char *proto, int per_thread, const char *reference, const char *section,
+               GError **error)
 {
     IrCollKind kind = IR_COLL_KIND_COUNT;
     for (int k = 0; k < IR_COLL_KIND_COUNT; k++)
@@ -67,6 +68,10 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
                                "got \"%s\"",
                                min_text, max_text),
                2;
+    if (section && !reference)
+        return cfg_input_error(error, "option --reference-section: expected --reference FILE "
+                                      "as well (the file whose table it picks)"),
+               2;
     /* --reference: the sizes of the user's own nccl-tests run, and its times beside ours */
     CollNcclTestsRow ref[128];
     int n_ref = 0;
@@ -78,11 +83,17 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
             g_error_free(e);
             return 2;
         }
-        n_ref = coll_nccltests_parse(text, NULL, NULL, ref, G_N_ELEMENTS(ref));
+        /* a file of several tables (one per run, each under a "=== ..." heading): the one whose
+         * heading contains `section`, up to the next heading */
+        if (section && !strstr(text, section))
+            return cfg_input_error(error, "option --reference-section: no line of %s contains \"%s\"",
+                                   reference, section),
+                   2;
+        n_ref = coll_nccltests_parse(text, section, section ? "===" : NULL, ref, G_N_ELEMENTS(ref));
         if (n_ref == 0)
             return cfg_input_error(error,
                                    "%s: field 'rows': expected nccl-tests result lines (size count "
-                                   "type redop root time algbw busbw #wrong time algbw busbw "
+                                   "type redop [root] time algbw busbw #wrong time algbw busbw "
                                    "#wrong), got none",
                                    reference),
                    2;
@@ -115,7 +126,7 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
     }
     if (algo && !coll_algo_parse(algo, &coll.force_algo)) {
         cfg_input_error(
-            error, "option --nccl-algo: expected ring, tree, nvls or nvlstree, got \"%s\"", algo);
+            error, "option --nccl-algo: expected ring, tree, nvls, nvlstree or pat, got \"%s\"", algo);
         goto out;
     }
     if (proto && !coll_proto_parse(proto, &coll.force_proto)) {
@@ -144,7 +155,8 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
                             "options --nccl-algo/--nccl-proto: %s%s%s cannot run %s of %d GPUs "
                             "(%d nodes x %d) on %s in this model; expected one that can (NVLS "
                             "and NVLSTree: allreduce with NVLink SHARP, Simple only; tree: "
-                            "allreduce across nodes), or leave them out for NCCL's choice",
+                            "allreduce across nodes; pat: allgather or reduce_scatter with one GPU "
+                            "per node, Simple), or leave them out for NCCL's choice",
                             algo ? algo : "", algo && proto ? "/" : "", proto ? proto : "", op_text,
                             n, nodes, gpn, topo->name);
             goto out;
@@ -155,17 +167,18 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
     printf(
         "# simulated: NCCL's algorithm and protocol choice and latencies, flow-level link model\n");
     if (reference)
-        printf("# measured: %s (%d sizes; the faster of out-of-place and in-place); error = (sim - "
-               "real) / real of busbw, + means the simulation is too fast\n",
-               reference, n_ref);
+        printf("# measured: %s%s%s (%d sizes: out-of-place and in-place time, the faster one's "
+               "busbw); error = (sim - real) / real of busbw against the faster, + means the "
+               "simulation is too fast\n",
+               reference, section ? ", table " : "", section ? section : "", n_ref);
     printf("#\n# %10s %12s %8s %6s %6s %9s %7s %7s  %8s %6s", "size", "count", "type", "redop",
            "root", "time", "algbw", "busbw", "algo", "proto");
     if (reference)
-        printf("  %9s %11s %8s", "real time", "real busbw", "error");
+        printf("  %9s %9s %11s %8s", "real oop", "real ip", "real busbw", "error");
     printf("\n# %10s %12s %8s %6s %6s %9s %7s %7s  %8s %6s", "(B)", "(elements)", "", "", "",
            "(us)", "(GB/s)", "(GB/s)", "", "");
     if (reference)
-        printf("  %9s %11s", "(us)", "(GB/s)");
+        printf("  %9s %9s %11s", "(us)", "(us)", "(GB/s)");
     printf("\n");
     const char *redop =
         kind == IR_COLL_ALLREDUCE || kind == IR_COLL_REDUCE_SCATTER ? "sum" : "none";
@@ -194,7 +207,8 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
                size, count, type->name, redop, root, t * 1e6, algbw, busbw,
                coll_algo_name(choice.algo), coll_proto_name(choice.proto));
         if (reference)
-            printf("  %9.2f %11.2f %+7.1f%%", ref[r].time_s * 1e6, ref[r].busbw_GBps,
+            printf("  %9.2f %9.2f %11.2f %+7.1f%%", ref[r].out_of_place_s * 1e6,
+                   ref[r].in_place_s * 1e6, ref[r].busbw_GBps,
                    t > 0 ? 100 * (ref[r].time_s / t - 1) : 0.0);
         printf("\n");
         sum_busbw += busbw;
@@ -215,7 +229,7 @@ int cli_collective(int argc, char **argv)
     char *op = NULL, *topology = NULL, *min = NULL, *max = NULL, *type = NULL, *algo = NULL,
          *proto = NULL;
     int nodes = 1, gpn = UNSET, per_thread = 1;
-    char *reference = NULL;
+    char *reference = NULL, *section = NULL;
     GOptionEntry entries[] = {
         {"op", 'o', 0, G_OPTION_ARG_STRING, &op,
          "allreduce, allgather, reduce_scatter, broadcast, alltoall [allreduce]", "OP"},
@@ -238,8 +252,12 @@ int cli_collective(int argc, char **argv)
          "Your own nccl-tests output (e.g. all_reduce_perf ... > FILE): simulate its sizes and "
          "print its times and the error beside ours",
          "FILE"},
+        {"reference-section", 0, 0, G_OPTION_ARG_STRING, &section,
+         "In a --reference file of several tables: the one under the heading line that contains "
+         "TEXT (up to the next line with \"===\")",
+         "TEXT"},
         {"nccl-algo", 0, 0, G_OPTION_ARG_STRING, &algo,
-         "Force NCCL's algorithm like NCCL_ALGO: ring, tree, nvls, nvlstree [NCCL's choice]",
+         "Force NCCL's algorithm like NCCL_ALGO: ring, tree, nvls, nvlstree, pat [NCCL's choice]",
          "ALGO"},
         {"nccl-proto", 0, 0, G_OPTION_ARG_STRING, &proto,
          "Force NCCL's protocol like NCCL_PROTO: LL, LL128, Simple [NCCL's choice]", "PROTO"},
@@ -256,10 +274,10 @@ int cli_collective(int argc, char **argv)
         status = 2;
     else
         status = run(op ? op : "allreduce", topology, nodes, gpn, min ? min : "8", max ? max : "8G",
-                     type ? type : "float", algo, proto, per_thread, reference, &error);
+                     type ? type : "float", algo, proto, per_thread, reference, section, &error);
     if (error)
         status = cli_report_error(error);
     g_free(op), g_free(topology), g_free(min), g_free(max), g_free(type), g_free(algo),
-        g_free(proto), g_free(reference);
+        g_free(proto), g_free(reference), g_free(section);
     return status;
 }

@@ -225,7 +225,7 @@ static int run(CliOptions *cli, GError **error)
     }
     if (cli->nccl_algo && !coll_algo_parse(cli->nccl_algo, &coll.force_algo)) {
         cfg_input_error(error,
-                        "option --nccl-algo: expected ring, tree, nvls or nvlstree, got \"%s\"",
+                        "option --nccl-algo: expected ring, tree, nvls, nvlstree or pat, got \"%s\"",
                         cli->nccl_algo);
         goto out;
     }
@@ -413,7 +413,7 @@ int cli_simulate(int argc, char **argv)
         {"placement", 0, 0, G_OPTION_ARG_STRING, &cli.par.placement,
          "Rank order of tp, pp, dp, fastest first [tp-dp-pp, Megatron's]", "ORDER"},
         {"nccl-algo", 0, 0, G_OPTION_ARG_STRING, &cli.nccl_algo,
-         "Force NCCL's algorithm like NCCL_ALGO: ring, tree, nvls, nvlstree [NCCL's choice]",
+         "Force NCCL's algorithm like NCCL_ALGO: ring, tree, nvls, nvlstree, pat [NCCL's choice]",
          "ALGO"},
         {"nccl-proto", 0, 0, G_OPTION_ARG_STRING, &cli.nccl_proto,
          "Force NCCL's protocol like NCCL_PROTO: LL, LL128, Simple [NCCL's choice]", "PROTO"},

@@ -101,7 +101,7 @@ static double nccl_bus_bw(const HwTopology *topo, CollAlgo a, CollProto p, const
     return bus;
 }
 
-static const char *const algo_names[COLL_ALGO_COUNT] = {"ring", "tree", "nvls", "nvlstree"};
+static const char *const algo_names[COLL_ALGO_COUNT] = {"ring", "tree", "nvls", "nvlstree", "pat"};
 static const char *const proto_names[COLL_PROTO_COUNT] = {"LL", "LL128", "Simple"};
 
 double coll_proto_efficiency(CollProto proto)
@@ -177,23 +177,46 @@ static bool is_pcie(const HwTopology *topo)
     return topo->gpu_link && strncmp(topo->gpu_link, "pcie", 4) == 0;
 }
 
+/* The NICs that a node's group members use, together (one NIC, or rail, per GPU where a node has
+ * as many as GPUs; shared ones where it has fewer); PCIe where the node has none. */
+static double bus_net_Bps(const HwTopology *topo, const CollShape *sh)
+{
+    double nics_per_gpu =
+        topo->nics_per_node > 0 ? (double)topo->nics_per_node / topo->gpus_per_node : 0;
+    double nics = MAX(1.0, MIN((double)topo->nics_per_node, sh->ranks_per_node * nics_per_gpu));
+    return topo->nics_per_node > 0 ? nics * topo->nic_Bps : topo->pcie_Bps;
+}
+
 /* Bus bandwidth of the slowest part of the path. A ring that spans nodes crosses each node's
  * boundary once per channel and direction, so its bus bandwidth across nodes is the bandwidth of
- * the NICs that the node's group members use (one NIC per GPU where a node has as many NICs as
- * GPUs), independent of how many GPUs per node take part. */
+ * the NICs that the node's group members use, independent of how many GPUs per node take part. */
 static double bus_bandwidth(const HwTopology *topo, const CollShape *sh)
 {
     double bw = INFINITY;
     if (sh->ranks_per_node > 1)
         bw = topo->gpu_link_Bps;
-    if (sh->nodes > 1) {
-        double nics_per_gpu =
-            topo->nics_per_node > 0 ? (double)topo->nics_per_node / topo->gpus_per_node : 0;
-        double nics = MAX(1.0, MIN((double)topo->nics_per_node, sh->ranks_per_node * nics_per_gpu));
-        double net = topo->nics_per_node > 0 ? nics * topo->nic_Bps : topo->pcie_Bps;
-        bw = MIN(bw, net);
-    }
+    if (sh->nodes > 1)
+        bw = MIN(bw, bus_net_Bps(topo, sh));
     return isfinite(bw) ? bw : topo->gpu_link_Bps;
+}
+
+/* A double binary tree over two nodes is one edge: each node sends the message once over its
+ * NICs (half up the first tree, half down the second) where with three nodes and more an inner
+ * node sends it twice, so across two nodes the tree's algorithm bandwidth is the NICs', not half
+ * of it; the chain inside the node still moves it twice over each GPU's link. NCCL does the
+ * same: its search raises a tree graph's intra-node bandwidth up to twice its network bandwidth
+ * (search.cc ncclTopoCompute, "increase bwIntra for trees (2 nodes or collnet)") and its tuner
+ * rates trees on two nodes by that (tuning.cc: bw = nNodes <= 2 ? bwIntra : bwInter), so the
+ * tuner's tree gets about the NICs' bandwidth there, the ring about half. Measured: 2 x 8
+ * A100 over 4 x 100 Gb/s EFA reach 78 GB/s busbw at 2 GiB and 2 x 4 GH200 over 4 x 200 Gb/s
+ * Slingshot 153 (../shared/data/nccl-tests), above what a ring over the same NICs can carry (48
+ * and 96). Returns the factor on half the bus bandwidth `bus`. */
+static double two_node_tree_gain(const HwTopology *topo, const CollShape *sh, double bus)
+{
+    double reach = bus_net_Bps(topo, sh);
+    if (sh->ranks_per_node > 1)
+        reach = MIN(reach, topo->gpu_link_Bps / 2);
+    return MAX(1.0, 2 * reach / bus);
 }
 
 static int log2_ceil(int n)
@@ -330,6 +353,30 @@ bool coll_topology_has_nvls(const HwTopology *topo)
     return topo->nvls && gpu_arch(topo) >= ARCH_HOPPER;
 }
 
+/* PAT (NCCL 2.23 on, tuning.cc ncclPatEnable and ncclTopoTuneModel): all-gather and
+ * reduce-scatter, Simple only, when every node holds one rank of the group, on sm60 or later (all
+ * GPUs modelled here) and a host-driven network (all of them). Latency, us: a base of 8, the
+ * tree's network latency (14 for Simple, as with one rank per node) over 3.5 per tree level
+ * (log2 of the nodes, rounded down as NCCL's log2i), and 2.8 per rank ("still a linear part").
+ * Bandwidth: 0.75 of the tree graph's, which with one GPU per node is that GPU's NIC; NCCL's
+ * tuner divides the whole array by it (no ring factor), so the bus bandwidth that carries the
+ * ring's (n - 1)/n of the array is 0.75 (n - 1)/n of the NIC's. */
+static const double pat_base_us = 8.0, pat_level_div = 3.5, pat_per_rank_us = 2.8, pat_bw = 0.75;
+
+static bool pat_possible(const CollShape *sh)
+{
+    return (sh->kind == IR_COLL_ALLGATHER || sh->kind == IR_COLL_REDUCE_SCATTER) &&
+           sh->ranks_per_node == 1 && sh->nodes > 1;
+}
+
+static int log2_floor(int n)
+{
+    int l = 0;
+    while (n >>= 1)
+        l++;
+    return l;
+}
+
 static bool nvls_possible(const HwTopology *topo, const CollShape *sh)
 {
     /* NCCL: NVLS needs a multicast-capable NVSwitch and more than 2 GPUs (nvls.cc), runs Simple
@@ -362,16 +409,28 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
         if (a == COLL_ALGO_TREE && (sh->kind != IR_COLL_ALLREDUCE || sh->nodes < 2))
             continue;
         if ((a == COLL_ALGO_NVLS && (sh->nodes > 1 || !nvls_possible(topo, sh))) ||
-            (a == COLL_ALGO_NVLS_TREE && (sh->nodes < 2 || !nvls_possible(topo, sh))))
+            (a == COLL_ALGO_NVLS_TREE && (sh->nodes < 2 || !nvls_possible(topo, sh))) ||
+            (a == COLL_ALGO_PAT && !pat_possible(sh)))
             continue;
+        /* a forced all-reduce algorithm leaves the other collectives to the ring; a forced PAT,
+         * which only the gathers have, does not */
         if (self->force_algo >= 0 && self->force_algo != a &&
-            !(a == COLL_ALGO_RING && sh->kind != IR_COLL_ALLREDUCE))
+            !(a == COLL_ALGO_RING && sh->kind != IR_COLL_ALLREDUCE &&
+              self->force_algo != COLL_ALGO_PAT))
             continue;
         for (int p = 0; p < COLL_PROTO_COUNT; p++) {
             if (self->force_proto >= 0 && self->force_proto != p)
                 continue;
             double lat_us, eff_bus, algbw, fill_s = 0;
-            if (a >= COLL_ALGO_NVLS) {
+            if (a == COLL_ALGO_PAT) {
+                if (p != COLL_PROTO_SIMPLE)
+                    continue;
+                lat_us = pat_base_us +
+                         log2_floor(sh->nodes) * net_hop_us[COLL_ALGO_TREE][p] / pat_level_div +
+                         pat_per_rank_us * sh->nranks;
+                algbw = pat_bw * bus;
+                eff_bus = algbw * coll_busbw_factor(sh->kind, sh->nranks);
+            } else if (a >= COLL_ALGO_NVLS) {
                 if (p != COLL_PROTO_SIMPLE)
                     continue;
                 /* the flow model carries the ring's loads: NVLS is a ring of this efficiency
@@ -396,6 +455,12 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                 if (a == COLL_ALGO_TREE && log_size < 23)
                     eff_bus *= tree_correction[p][log_size];
                 algbw = eff_bus * ratio;
+                if (a == COLL_ALGO_TREE && sh->nodes == 2) {
+                    algbw *= two_node_tree_gain(topo, sh, bus);
+                    /* the flow model loads every NIC and GPU port of a tree with twice the
+                     * message (three nodes and more): the bus bandwidth it must see */
+                    eff_bus = algbw / ratio;
+                }
             }
             double tuner_s = lat_us * 1e-6 + (double)sh->bytes / algbw;
             if (tuner_s < best_tuner_s) {

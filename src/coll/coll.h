@@ -18,12 +18,14 @@
 #include <stdint.h>
 
 /* NVLS: NVLink SHARP inside one node (the switch reduces and multicasts); NVLS_TREE: NVLS inside
- * each node and a tree of NICs between nodes. */
+ * each node and a tree of NICs between nodes; PAT: NCCL's parallel aggregated trees (2.23 on),
+ * all-gather and reduce-scatter with one GPU per node. */
 typedef enum {
     COLL_ALGO_RING,
     COLL_ALGO_TREE,
     COLL_ALGO_NVLS,
     COLL_ALGO_NVLS_TREE,
+    COLL_ALGO_PAT,
     COLL_ALGO_COUNT
 } CollAlgo;
 typedef enum { COLL_PROTO_LL, COLL_PROTO_LL128, COLL_PROTO_SIMPLE, COLL_PROTO_COUNT } CollProto;
@@ -61,8 +63,8 @@ struct CollModel {
 
 /* The analytic NCCL model over a topology. */
 void coll_model_analytic_init(CollModel *model, const HwTopology *topo);
-/* Parses NCCL_ALGO/NCCL_PROTO-style names ("ring", "tree", "nvls", "nvlstree"; "LL", "LL128",
- * "Simple"). */
+/* Parses NCCL_ALGO/NCCL_PROTO-style names ("ring", "tree", "nvls", "nvlstree", "pat"; "LL",
+ * "LL128", "Simple"). */
 bool coll_algo_parse(const char *text, int *out);
 /* Whether the machine has NVLink SHARP (NVLS, NVLSTree): Hopper or later, node.nvls set. */
 bool coll_topology_has_nvls(const HwTopology *topo);
@@ -85,15 +87,17 @@ double coll_busbw_factor(IrCollKind kind, int nranks);
 double coll_bytes_sent_per_rank(IrCollKind kind, uint64_t bytes, int nranks);
 
 /* One row of an nccl-tests result table (all_reduce_perf ...): the size, and the faster of the
- * out-of-place and in-place runs. */
+ * out-of-place and in-place runs; and each of them. */
 typedef struct {
     uint64_t bytes;
     double time_s;
     double busbw_GBps;
+    double out_of_place_s, in_place_s;
 } CollNcclTestsRow;
 
 /* Reads the rows of nccl-tests output in `text`, between a line containing `from` and one
- * containing `to` (NULL: from the start, to the end). Returns how many (at most max). */
+ * containing `to` (NULL: from the start, to the end). Both layouts: nccl-tests 2.10 on (a root
+ * column, #wrong) and before (no root column, an error column). Returns how many (at most max). */
 int coll_nccltests_parse(const char *text, const char *from, const char *to, CollNcclTestsRow *rows,
                          int max);
 

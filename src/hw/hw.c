@@ -174,7 +174,7 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
     if (!cfg_obj_child(root, "node", false, &co, error))
         return false;
     const double GB = 1e9, GiB = 1073741824.0, us = 1e-6;
-    double gpus = 0, nics = 0, nvls = 0, channels = 2;
+    double gpus = 0, nics = 0, nvls = 0, channels = 2, per_gpu = 0;
     /* Host figures default to a PCIe Gen4 x16 link and a two-socket DDR4 node when absent. */
     topo->pcie_Bps = 25e9;
     topo->host_memory_bytes = 512 * GiB;
@@ -188,6 +188,7 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
         sourced(topo, &co, "nics", true, 0, 64, 1, &nics, error) &&
         sourced(topo, &co, "nvls", false, 0, 1, 1, &nvls, error) &&
         sourced(topo, &co, "nccl_channels", false, 1, 64, 1, &channels, error) &&
+        sourced(topo, &co, "nics_per_gpu", false, 1, 64, 1, &per_gpu, error) &&
         cfg_get_string(&co, "cpu", false, &topo->cpu, error) &&
         cfg_get_string(&co, "nic", false, &topo->nic, error) &&
         sourced(topo, &co, "nic_GBps", nics > 0, 0.01, 1e4, GB, &topo->nic_Bps, error) &&
@@ -207,10 +208,22 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
         cfg_set_error(error, co.file, co.path, "nvls", "expected 0 or 1 (NVLink SHARP switch)");
         ok = false;
     }
+    /* striping: a GPU's NICs become one rail (see hw.h) */
+    int whole = gpus > 0 && nics > gpus && fmod(nics, gpus) == 0 ? (int)(nics / gpus) : 1;
+    if (ok && per_gpu != 0 && (per_gpu != floor(per_gpu) || per_gpu * gpus > nics)) {
+        cfg_set_error(error, co.file, co.path, "nics_per_gpu",
+                      "expected a whole number of NICs each GPU stripes over, at most nics / gpus "
+                      "(%g)",
+                      floor(nics / MAX(1, gpus)));
+        ok = false;
+    }
     topo->nvls = nvls == 1;
     topo->nccl_channels = (int)channels;
     topo->gpus_per_node = (int)gpus;
-    topo->nics_per_node = (int)nics;
+    topo->nic_ports_per_node = (int)nics;
+    topo->nics_per_rail = per_gpu > 0 ? (int)per_gpu : whole;
+    topo->nics_per_node = topo->nics_per_rail > 1 ? (int)gpus : (int)nics;
+    topo->nic_Bps *= topo->nics_per_rail;
     cfg_obj_close(&co);
     return ok;
 }

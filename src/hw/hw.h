@@ -71,7 +71,15 @@ typedef struct {
     int nccl_channels;
     char *cpu; /* host CPU model ("AMD EPYC 7402"); NULL when the file does not say */
     char *nic;
-    double nic_Bps; /* achieved per NIC per direction */
+    /* Where a node has k times as many NICs as GPUs, NCCL stripes each GPU's channels over its k
+     * closest NICs (search.cc: ncclTopoGetLocalNet gives channel c the GPU's c-th local NIC, and
+     * ncclTopoSearchRecNet starts each new channel at the next NIC). The rest of fsdpsim then
+     * sees one NIC per GPU, a rail of k ports: nics_per_node is gpus, nic_Bps k ports' worth.
+     * The file's count is nic_ports_per_node; nics_per_rail is k ("nics_per_gpu" in the file,
+     * default nics / gpus where that is a whole number above 1, else 1). */
+    int nic_ports_per_node;
+    int nics_per_rail;
+    double nic_Bps; /* achieved per NIC (per rail of nics_per_rail NICs) per direction */
     double nic_latency_s;
     double net_latency_s; /* end-to-end inter-node latency */
     char *net_kind;       /* "dragonfly+", "fat-tree", ... */

@@ -415,18 +415,45 @@ t_collective_reference() {
 # Avg bus bandwidth    : 39.2
 EOF2
     fsd collective -t "$SRC/topologies/hgx-a100-40gb.json" --gpus-per-thread 8 --reference "$W/mine.txt"
-    expect_success 'real time' 'real busbw' 'error' || return 1
+    expect_success 'real oop' 'real ip' 'real busbw' 'error' || return 1
     [ "$(grep -cE '^ +[0-9]+ +[0-9]+ +float +sum +-1 ' "$OUT")" -eq 2 ] || fail "expected the reference's 2 sizes" || return 1
     # the 4 MiB row carries the reference's time and busbw, and an error that agrees with them
     pycheck '
 import sys
 row = [l.split() for l in open(sys.argv[1]) if l.split()[:1] == ["4194304"]][0]
-sim_us, real_us, real_bus, err = float(row[5]), float(row[10]), float(row[11]), float(row[12].rstrip("%"))
-assert (real_us, real_bus) == (134.5, 54.57), row
+sim_us, real_us, real_ip_us, real_bus = float(row[5]), float(row[10]), float(row[11]), float(row[12])
+err = float(row[13].rstrip("%"))
+assert (real_us, real_ip_us, real_bus) == (134.5, 134.7, 54.57), row
 assert abs(err - 100 * (real_us / sim_us - 1)) < 0.1, row
 ' "$OUT"
 }
 add run t_collective_reference
+
+t_collective_reference_section() {
+    # old nccl-tests output (no root column, an error column), one table of several picked by
+    # its heading: the 4-node table of the ABCI file, 24 sizes from 4 B to 32 MiB
+    cat >"$W/abci.txt" <<'EOF2'
+=== 2 nodes, 16 GPUs ===
+#       size         count    type   redop     time   algbw   busbw  error     time   algbw   busbw  error
+    33554432       8388608   float     sum   1887.3   17.78   33.34  5e-07   1885.6   17.80   33.37  5e-07
+=== 4 nodes, 32 GPUs ===
+#       size         count    type   redop     time   algbw   busbw  error     time   algbw   busbw  error
+     1048576        262144   float     sum    150.2    6.98   13.52  2e-07    149.6    7.01   13.58  2e-07
+    33554432       8388608   float     sum   2652.9   12.65   24.51  5e-07   2650.2   12.66   24.53  5e-07
+EOF2
+    fsd collective -t "$SRC/topologies/abci-a100.json" -n 4 --reference "$W/abci.txt" \
+        --reference-section "=== 4 nodes"
+    expect_success 'real oop' || return 1
+    [ "$(grep -cE '^ +[0-9]+ +[0-9]+ +float +sum +-1 ' "$OUT")" -eq 2 ] || fail "expected the 4-node table's 2 sizes" || return 1
+    grep -qE '^ +33554432 .* 2652\.90 +2650\.20 +24\.53 ' "$OUT" || fail "32 MiB row: not the 4-node table's times"
+}
+add run t_collective_reference_section
+
+t_collective_section_needs_reference() {
+    fsd collective --reference-section "=== 4 nodes"
+    expect_input_error 'option --reference-section' '--reference FILE'
+}
+add input t_collective_section_needs_reference
 
 t_collective_reference_not_a_table() {
     printf 'hello\n' >"$W/notatable.txt"
