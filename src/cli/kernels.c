@@ -8,7 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 
-static void print_fit(const HwGpu *gpu, KernClass cls, const char *table)
+static void print_fit(const HwGpu *gpu, KernClass cls, bool triton, const char *table)
 {
     const HwKernels *k = &gpu->kernels;
     printf("fitted to %s (least mean |log error|); as \"gpu.kernels\" entries:\n", table);
@@ -16,6 +16,9 @@ static void print_fit(const HwGpu *gpu, KernClass cls, const char *table)
         printf("  \"kernel_fixed_us\": %.2f,\n  \"gemm_k_overhead\": %.0f,\n"
                "  \"gemm_small_tile_cost\": %.0f\n",
                k->fixed_s * 1e6, k->gemm_k_overhead, k->gemm_small_tile_cost);
+    } else if (triton) {
+        printf("  \"triton_attention_efficiency\": %.3f,\n  \"triton_attention_row_us\": %.2f\n",
+               k->triton_attention_efficiency, k->triton_attention_row_s * 1e6);
     } else {
         printf("  \"attention_efficiency\": %.3f,\n  \"attention_row_us\": %.2f\n",
                k->attention_efficiency, k->attention_row_s * 1e6);
@@ -101,7 +104,7 @@ int cli_kernels(int argc, char **argv)
     kern_table_error(&gpu, t, &mae, &worst);
     printf("mean absolute error %.1f %%, worst %+.1f %% (TFLOP/s; + = model faster)\n", mae, worst);
     if (fit)
-        print_fit(&gpu, t->cls, table);
+        print_fit(&gpu, t->cls, method && strstr(method, "triton"), table);
 out:
     if (error)
         status = cli_report_error(error);

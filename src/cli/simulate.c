@@ -21,7 +21,7 @@
 typedef struct {
     char *model, *topology, *strategy, *sharding, *wrap, *backward_prefetch;
     char *limit_all_gathers, *param_dtype, *reduce_dtype, *optimizer, *nccl_algo, *nccl_proto;
-    char *trace, *emit_schedule, *schedule;
+    char *trace, *emit_schedule, *schedule, *attention;
     char *plot, *plot_format, *report; /* figures.c */
     int nodes, gpus_per_node, seq_len, micro_batch, grad_accum, shard_group_size, checkpoint_every;
     char *bucket_cap_mb; /* text: GOption would accept "nan" and "inf" as doubles */
@@ -179,8 +179,25 @@ static int run(CliOptions *cli, GError **error)
         return cfg_input_error(error, "option --micro-batch: expected 1..1048576, got %d",
                                cli->micro_batch),
                2;
-    ModelOverrides ov = {cli->seq_len, cli->micro_batch, cli->param_dtype, cli->optimizer,
-                         cli->no_flash_attention ? 0 : -1, cli->compile};
+    int flash = cli->no_flash_attention ? 0 : -1;
+    bool triton = false;
+    if (cli->attention) {
+        if (strcmp(cli->attention, "eager") == 0)
+            flash = 0;
+        else if (strcmp(cli->attention, "flash") == 0 || strcmp(cli->attention, "triton") == 0)
+            flash = 1, triton = strcmp(cli->attention, "triton") == 0;
+        else
+            return cfg_input_error(error, "option --attention: expected flash, triton or eager, "
+                                          "got \"%s\"",
+                                   cli->attention),
+                   2;
+        if (cli->no_flash_attention && flash != 0)
+            return cfg_input_error(error, "options --no-flash-attention and --attention %s disagree",
+                                   cli->attention),
+                   2;
+    }
+    ModelOverrides ov = {cli->seq_len,       cli->micro_batch, cli->param_dtype, cli->optimizer,
+                         flash,              triton,           cli->compile};
     HwTopology *topo = hw_topology_load(topo_file, error);
     if (!topo)
         return 2;
@@ -395,6 +412,10 @@ int cli_simulate(int argc, char **argv)
          "Micro-batches per optimizer step [1]", "N"},
         {"optimizer", 0, 0, G_OPTION_ARG_STRING, &cli.optimizer,
          "adamw, adam, sgd, sgd_momentum [the model file's, adamw]", "OPT"},
+        {"attention", 0, 0, G_OPTION_ARG_STRING, &cli.attention,
+         "flash (FlashAttention-2 kernels, as SDPA), triton (FlashAttention's Triton kernel, "
+         "MPT's attn_impl=triton) or eager (matmul, softmax, matmul) [flash, or the model file's]",
+         "IMPL"},
         {"no-flash-attention", 0, 0, G_OPTION_ARG_NONE, &cli.no_flash_attention,
          "Attention keeps its score matrix (eager attention) [flash]", NULL},
         {"tp", 0, 0, G_OPTION_ARG_INT, &cli.par.tp,
@@ -472,6 +493,7 @@ int cli_simulate(int argc, char **argv)
     g_free(cli.nccl_algo), g_free(cli.nccl_proto), g_free(cli.trace), g_free(cli.emit_schedule);
     g_free(cli.schedule), g_free(cli.bucket_cap_mb);
     g_free(cli.par.pp_schedule), g_free(cli.par.placement), g_free(cli.par.pp_partition);
+    g_free(cli.attention);
     g_free(cli.plot), g_free(cli.plot_format), g_free(cli.report);
     return status;
 }

@@ -92,12 +92,15 @@ static double attention_time(const HwGpu *gpu, const KernShape *s)
         return attention_flops(s) / best_rate(gpu, s->dtype);
     const HwKernels *kp = &gpu->kernels;
     double pass = s->backward ? 2.5 : 1;
+    bool triton = s->impl == KERN_ATTN_TRITON && kp->triton_attention_efficiency > 0;
+    double efficiency = triton ? kp->triton_attention_efficiency : kp->attention_efficiency;
+    double row_fixed_s = triton ? kp->triton_attention_row_s : kp->attention_row_s;
     double n = ceil(s->seq / attn_block);
     double rows = s->batch * s->heads * n;
     double blocks_per_row = s->causal ? (n + 1) / 2 : n;
-    double sm_rate = gpu->peak_flops[s->dtype] * kp->attention_efficiency / kp->sm_count;
+    double sm_rate = gpu->peak_flops[s->dtype] * efficiency / kp->sm_count;
     double block_s = 4 * attn_block * attn_block * s->head_dim / sm_rate;
-    double row_s = pass * (blocks_per_row * block_s + kp->attention_row_s);
+    double row_s = pass * (blocks_per_row * block_s + row_fixed_s);
     return kp->fixed_s + ceil(rows / kp->sm_count) * row_s;
 }
 
@@ -127,12 +130,27 @@ double kern_gemm_s(const HwGpu *gpu, HwDtype dtype, double m, double n, double k
     return kern_time_s(gpu, &s);
 }
 
+double kern_attention_impl_s(const HwGpu *gpu, HwDtype dtype, KernAttnImpl impl, double batch,
+                             double heads, double seq, double head_dim, bool causal, bool backward)
+{
+    KernShape s = {.cls = KERN_ATTENTION, .dtype = dtype, .batch = batch, .heads = heads,
+                   .seq = seq, .head_dim = head_dim, .causal = causal, .backward = backward,
+                   .impl = impl};
+    return kern_time_s(gpu, &s);
+}
+
 double kern_attention_s(const HwGpu *gpu, HwDtype dtype, double batch, double heads, double seq,
                         double head_dim, bool causal, bool backward)
 {
-    KernShape s = {.cls = KERN_ATTENTION, .dtype = dtype, .batch = batch, .heads = heads,
-                   .seq = seq, .head_dim = head_dim, .causal = causal, .backward = backward};
-    return kern_time_s(gpu, &s);
+    return kern_attention_impl_s(gpu, dtype, KERN_ATTN_FLASH2, batch, heads, seq, head_dim, causal,
+                                 backward);
+}
+
+KernAttnImpl kern_attention_impl(const Model *model)
+{
+    if (!model->flash_attention)
+        return KERN_ATTN_EAGER;
+    return model->triton_attention ? KERN_ATTN_TRITON : KERN_ATTN_FLASH2;
 }
 
 double kern_memory_s(const HwGpu *gpu, double bytes, int kernels)
@@ -148,7 +166,7 @@ double kern_gemm_efficiency(const HwGpu *gpu, HwDtype dtype, double m, double n,
     return t > 0 ? 2 * m * n * k * batch / (t * gpu->peak_flops[dtype]) : 0;
 }
 
-double kern_leaf_s(const HwGpu *gpu, HwDtype dtype, const ModelModule *leaf, bool flash,
+double kern_leaf_s(const HwGpu *gpu, HwDtype dtype, const ModelModule *leaf, KernAttnImpl attn,
                    double samples, double tp_split, bool backward)
 {
     const ModelKernel *k = &leaf->kernel;
@@ -164,8 +182,9 @@ double kern_leaf_s(const HwGpu *gpu, HwDtype dtype, const ModelModule *leaf, boo
     }
     if (k->kind == MODEL_KERNEL_ATTENTION) {
         double heads = k->heads / tp_split, s = k->seq, d = k->head_dim, bh = samples * heads;
-        if (flash)
-            return kern_attention_s(gpu, dtype, samples, heads, s, d, k->causal, backward);
+        if (attn != KERN_ATTN_EAGER)
+            return kern_attention_impl_s(gpu, dtype, attn, samples, heads, s, d, k->causal,
+                                         backward);
         /* eager: S = QK^T [s x s], O = PV [s x d]; backward dP and dV, dQ and dK */
         double scores = kern_gemm_s(gpu, dtype, s, s, d, bh);
         double values = kern_gemm_s(gpu, dtype, s, d, s, bh);

@@ -18,6 +18,11 @@
 
 typedef enum { KERN_GEMM, KERN_ATTENTION, KERN_MEMORY, KERN_CLASS_COUNT } KernClass;
 
+/* How attention runs: eager (two batched GEMMs and a softmax), FlashAttention-2's CUDA kernels,
+ * or FlashAttention's Triton kernel (MPT's attn_impl=triton). */
+typedef enum { KERN_ATTN_EAGER, KERN_ATTN_FLASH2, KERN_ATTN_TRITON } KernAttnImpl;
+KernAttnImpl kern_attention_impl(const Model *model);
+
 /* A kernel: its class and shape. */
 typedef struct {
     KernClass cls;
@@ -27,6 +32,7 @@ typedef struct {
     /* attention (fused): batch x heads, sequence, head dim; the pass it runs */
     double heads, seq, head_dim;
     bool causal, backward;
+    KernAttnImpl impl; /* FLASH2 or TRITON (eager attention is GEMMs) */
     /* memory-bound: bytes moved and the number of kernels they are spread over */
     double bytes;
     int kernels;
@@ -46,6 +52,8 @@ double kern_time_s(const HwGpu *gpu, const KernShape *shape);
 double kern_gemm_s(const HwGpu *gpu, HwDtype dtype, double m, double n, double k, double batch);
 double kern_attention_s(const HwGpu *gpu, HwDtype dtype, double batch, double heads, double seq,
                         double head_dim, bool causal, bool backward);
+double kern_attention_impl_s(const HwGpu *gpu, HwDtype dtype, KernAttnImpl impl, double batch,
+                             double heads, double seq, double head_dim, bool causal, bool backward);
 double kern_memory_s(const HwGpu *gpu, double bytes, int kernels);
 
 /* The tensor-core work of one model leaf for `samples` samples, forward or backward (dgrad and
@@ -54,7 +62,7 @@ double kern_memory_s(const HwGpu *gpu, double bytes, int kernels);
  * two batched GEMMs per pass; its softmax traffic is in the leaf's memory bytes. A leaf with
  * FLOPs but no known kernel shape runs at the best-shape rate. Memory-bound bytes are not
  * included: callers add kern_memory_s for the run's bytes. */
-double kern_leaf_s(const HwGpu *gpu, HwDtype dtype, const ModelModule *leaf, bool flash,
+double kern_leaf_s(const HwGpu *gpu, HwDtype dtype, const ModelModule *leaf, KernAttnImpl attn,
                    double samples, double tp_split, bool backward);
 
 /* The efficiency a GEMM of this shape reaches: FLOPs / (time x peak). For reports and tests. */

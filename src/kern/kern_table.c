@@ -183,6 +183,8 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
                    number(cells, n_cells, cheads, &s->heads) &&
                    number(cells, n_cells, cb, &s->batch);
             row.fwd_and_bwd = strcmp(pass, "fwd+bwd") == 0;
+            s->impl = filter->method && strstr(filter->method, "triton") ? KERN_ATTN_TRITON
+                                                                          : KERN_ATTN_FLASH2;
             if (keep)
                 row.label = g_strdup_printf("%s d=%g s=%g%s", pass, s->head_dim, s->seq,
                                             s->causal ? " causal" : "");
@@ -278,9 +280,12 @@ void kern_table_fit(HwGpu *gpu, const KernTable *t)
         };
         fit_knobs(gpu, t, knobs, G_N_ELEMENTS(knobs));
     } else {
+        bool triton = g_array_index(t->rows, KernRow, 0).shape.impl == KERN_ATTN_TRITON;
+        if (triton && k->triton_attention_efficiency <= 0)
+            k->triton_attention_efficiency = k->attention_efficiency;
         Knob knobs[] = {
-            {&k->attention_efficiency, 0.2, 1.0, 0.005},
-            {&k->attention_row_s, 0, 30e-6, 0.1e-6},
+            {triton ? &k->triton_attention_efficiency : &k->attention_efficiency, 0.1, 1.0, 0.005},
+            {triton ? &k->triton_attention_row_s : &k->attention_row_s, 0, 30e-6, 0.1e-6},
         };
         fit_knobs(gpu, t, knobs, G_N_ELEMENTS(knobs));
     }

@@ -195,6 +195,7 @@ static bool apply_overrides(Model *model, const ModelOverrides *ov, GError **err
         model->training.micro_batch = ov->micro_batch;
     if (ov->flash_attention >= 0)
         model->flash_attention = ov->flash_attention;
+    model->triton_attention = model->flash_attention && ov->triton_attention;
     if (ov->param_dtype && !hw_dtype_parse(ov->param_dtype, &model->training.param_dtype)) {
         g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
                     "option --param-dtype: expected fp32, bf16 or fp16, got \"%s\"", ov->param_dtype);

@@ -70,6 +70,7 @@ typedef struct {
     int hidden, layers, heads, kv_heads, ffn, vocab, positions;
     bool tied_embeddings;
     bool flash_attention;
+    bool triton_attention; /* flash-style, but FlashAttention's Triton kernel (MPT's attn_impl=triton) */
     bool compiled; /* torch.compile (model_load with ov->compile) */
     ModelTraining training; /* from the file, after overrides */
 } Model;
@@ -80,7 +81,8 @@ typedef struct {
     int micro_batch;
     const char *param_dtype;
     const char *optimizer;
-    int flash_attention; /* -1 keep, 0 off, 1 on */
+    int flash_attention;   /* -1 keep, 0 off, 1 on */
+    bool triton_attention; /* with flash: the Triton kernel */
     bool compile;        /* torch.compile: fuse each chain of elementwise kernels */
 } ModelOverrides;
 

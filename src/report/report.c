@@ -124,6 +124,11 @@ static void timeline_metrics(Report *r)
 
 static void diagnostics(Report *r)
 {
+    if (r->model->triton_attention && r->topo->gpu.kernels.present &&
+        r->topo->gpu.kernels.triton_attention_efficiency <= 0)
+        warn(r, "attention: %s has no figures for FlashAttention's Triton kernel (no benchmark of it "
+                "on this GPU); charged at FlashAttention-2's rates, which are faster",
+             r->topo->gpu.name);
     const StratOptions *opt = r->opt;
     const StratLayout *lay = &r->info->layout;
     bool fsdp = opt->kind == STRAT_FSDP;

@@ -44,7 +44,7 @@ double gen_leaves_s(const Gen *g, const int *leaves, int n, double samples, doub
     double s = 0;
     for (int i = 0; i < n; i++)
         s += kern_leaf_s(gpu, g->compute_dtype, &g->model->modules[leaves[i]],
-                         g->model->flash_attention, samples, tp_split, backward);
+                         kern_attention_impl(g->model), samples, tp_split, backward);
     return s + kern_memory_s(gpu, bytes, kernels);
 }
 
@@ -314,7 +314,7 @@ static double block_tensor_s(const Gen *g, int m)
     const ModelModule *mod = &g->model->modules[m];
     double s = 0;
     if (mod->first_child < 0)
-        s += kern_leaf_s(&g->topo->gpu, g->compute_dtype, mod, g->model->flash_attention, g->mb, 1,
+        s += kern_leaf_s(&g->topo->gpu, g->compute_dtype, mod, kern_attention_impl(g->model), g->mb, 1,
                          false);
     for (int c = mod->first_child; c >= 0; c = g->model->modules[c].next_sibling)
         s += block_tensor_s(g, c);

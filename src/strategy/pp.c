@@ -121,9 +121,9 @@ static bool model_costs(Pp *pp, GError **error)
             if (m->kernel.kind == MODEL_KERNEL_ATTENTION && pp->T > 1 && act > 0)
                 c->bytes += m->mem_bytes_fwd * (1.0 / pp->T / act - 1);
             c->fwd_s += kern_leaf_s(&pp->g.topo->gpu, pp->g.compute_dtype, m,
-                                    model->flash_attention, pp->g.mb, pp->T, false);
+                                    kern_attention_impl(model), pp->g.mb, pp->T, false);
             c->bwd_s += kern_leaf_s(&pp->g.topo->gpu, pp->g.compute_dtype, m,
-                                    model->flash_attention, pp->g.mb, pp->T, true);
+                                    kern_attention_impl(model), pp->g.mb, pp->T, true);
         }
     }
     g_free(block_of);

@@ -206,6 +206,24 @@ static void test_clock_cap(void **state)
     g_free(tmp), g_free(capped), g_free(text), g_free(path);
 }
 
+/* FlashAttention's Triton kernel runs at its own (lower) measured rate where the GPU has one,
+ * FlashAttention-2's elsewhere. */
+static void test_attention_impl(void **state)
+{
+    (void)state;
+    HwTopology *a100 = load_topo("topologies/juwels-booster.json");
+    double flash = kern_attention_impl_s(&a100->gpu, HW_DTYPE_BF16, KERN_ATTN_FLASH2, 4, 32, 4096,
+                                         128, true, false);
+    double triton = kern_attention_impl_s(&a100->gpu, HW_DTYPE_BF16, KERN_ATTN_TRITON, 4, 32, 4096,
+                                          128, true, false);
+    assert_true(triton / flash > 1.5);
+    a100->gpu.kernels.triton_attention_efficiency = 0;
+    assert_float_equal(kern_attention_impl_s(&a100->gpu, HW_DTYPE_BF16, KERN_ATTN_TRITON, 4, 32,
+                                             4096, 128, true, false),
+                       flash, 1e-15);
+    hw_topology_free(a100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,7 +231,7 @@ int main(void)
         cmocka_unit_test(test_attention_scaling), cmocka_unit_test(test_memory_bound),
         cmocka_unit_test(test_tp_attention_traffic), cmocka_unit_test(test_leaf_backward),
         cmocka_unit_test(test_overlap_slowdown), cmocka_unit_test(test_compile_fuses),
-        cmocka_unit_test(test_clock_cap),
+        cmocka_unit_test(test_clock_cap), cmocka_unit_test(test_attention_impl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -227,7 +227,9 @@ def rows_foundry(path):
         if n_gpus > 8:
             r.approx.append("network not stated: 8 x NDR400 per node assumed" if gpu == "h100_80gb"
                             else "1600 Gb/s RoCE per node split as 16 x 100G (assumed)")
-        r.notes.append("attn_impl triton (flash-style): flash attention on")
+        r.args += ["--attention", "triton"]
+        r.notes.append("attn_impl triton (submit_benchmarks.py default): --attention triton "
+                       "(FlashAttention-2's rates where the GPU has no Triton figures: H100)")
         r.expect_params = int(d["num_params"]) if not na(d["num_params"]) else None
         r.measured = float(d["step_time_s_derived"])
         r.t_real = r.measured
