@@ -26,7 +26,7 @@ typedef struct {
     int nodes, gpus_per_node, seq_len, micro_batch, grad_accum, shard_group_size, checkpoint_every;
     char *bucket_cap_mb; /* text: GOption would accept "nan" and "inf" as doubles */
     gboolean forward_prefetch, cpu_offload, activation_checkpointing, mixed_precision_off;
-    gboolean allow_tf32, compile;
+    gboolean allow_tf32, compile, overlap_grad_reduce, distributed_optimizer, overlap_param_gather;
     gboolean gradient_as_bucket_view, json, version, no_flash_attention;
     CliParallel par; /* --tp, --pp, ... (parallel.c) */
 } CliOptions;
@@ -109,6 +109,16 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
     opt->activation_checkpointing = cli->activation_checkpointing || cli->checkpoint_every > 0;
     opt->checkpoint_every = MAX(1, cli->checkpoint_every);
     opt->allow_tf32 = cli->allow_tf32;
+    opt->overlap_grad_reduce = cli->overlap_grad_reduce;
+    opt->distributed_optimizer = cli->distributed_optimizer;
+    opt->overlap_param_gather = cli->overlap_param_gather;
+    if ((opt->distributed_optimizer || opt->overlap_grad_reduce) && opt->kind != STRAT_DDP)
+        return cfg_input_error(error, "options --use-distributed-optimizer and --overlap-grad-reduce "
+                                      "are Megatron's DDP options: give --strategy ddp (FSDP shards "
+                                      "and overlaps by itself)");
+    if (opt->overlap_param_gather && !opt->distributed_optimizer)
+        return cfg_input_error(error, "option --overlap-param-gather needs "
+                                      "--use-distributed-optimizer (only it gathers parameters)");
     if (cli->shard_group_size != UNSET) {
         bool hybrid = opt->kind == STRAT_FSDP &&
                       (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2);
@@ -386,6 +396,19 @@ int cli_simulate(int argc, char **argv)
          NULL},
         {"cpu-offload", 0, 0, G_OPTION_ARG_NONE, &cli.cpu_offload,
          "FSDP CPUOffload(offload_params=True): shards and optimizer on the CPU [off]", NULL},
+        {"overlap-grad-reduce", 0, 0, G_OPTION_ARG_NONE, &cli.overlap_grad_reduce,
+         "DDP with --tp/--pp: Megatron-Core's --overlap-grad-reduce (gradient buckets all-reduced "
+         "during the last micro-batch's backward) [off: after it]",
+         NULL},
+        {"use-distributed-optimizer", 0, 0, G_OPTION_ARG_NONE, &cli.distributed_optimizer,
+         "DDP with --tp/--pp: Megatron's distributed optimizer (ZeRO-1): gradients "
+         "reduce-scattered, master weights and optimizer state sharded, parameters all-gathered "
+         "[off]",
+         NULL},
+        {"overlap-param-gather", 0, 0, G_OPTION_ARG_NONE, &cli.overlap_param_gather,
+         "With --use-distributed-optimizer: the parameter all-gather overlaps the next forward "
+         "[off: after the optimizer step]",
+         NULL},
         {"compile", 0, 0, G_OPTION_ARG_NONE, &cli.compile,
          "torch.compile: each chain of elementwise kernels fused into one (fewer launches, less "
          "HBM traffic) [off]",

@@ -59,7 +59,7 @@ typedef struct {
     double tp_bytes;      /* s*b*h activations of one micro-batch (full, before any TP split) */
     double boundary_bytes;/* activation sent between stages per micro-batch */
     double tied_params;   /* word embedding copy on the last stage (per rank) */
-    bool fsdp, ckpt, sp;
+    bool fsdp, ckpt, sp, distopt;
     int stage;
     const char *label;    /* the current step, "F3.0 warm-up": names its ops in the timeline */
     /* per class, rebuilt for each: */
@@ -311,6 +311,24 @@ static void fsdp_gather_chunk(Pp *pp, int chunk)
     }
 }
 
+/* The distributed optimizer's parameter all-gather of one chunk (bf16 parameters stay resident:
+ * no buffer is allocated). With deps: after the optimizer step; without: at the step's start,
+ * each layer's first forward waiting for its own (--overlap-param-gather). */
+static void distopt_gather_chunk(Pp *pp, int chunk, int dep)
+{
+    Gen *g = &pp->g;
+    int first, n = chunk_layers(pp, chunk, &first);
+    double pbytes = hw_dtype_bytes(g->compute_dtype);
+    for (int l = first; l < first + n; l++) {
+        char *name = g_strdup_printf("distopt allgather layer %d", l);
+        pp->gather_op[l] = gen_coll(g, pp->nccl, IR_COLL_ALLGATHER, pp->dp_group,
+                                    unit_params(pp, l) * pbytes, g->compute_dtype,
+                                    dep >= 0 ? IR_PHASE_OPTIMIZER : IR_PHASE_FORWARD, name,
+                                    dep >= 0 ? &dep : NULL, dep >= 0 ? 1 : 0);
+        g_free(name);
+    }
+}
+
 static void forward(Pp *pp, const PpStep *st)
 {
     Gen *g = &pp->g;
@@ -318,6 +336,8 @@ static void forward(Pp *pp, const PpStep *st)
     int first, n = chunk_layers(pp, st->chunk, &first);
     if (pp->fsdp && st->micro_batch == 0)
         fsdp_gather_chunk(pp, st->chunk);
+    if (pp->distopt && g->opt->overlap_param_gather && pp->D > 1 && st->micro_batch == 0)
+        distopt_gather_chunk(pp, st->chunk, -1);
     g->micro = st->micro_batch;
     char *name = g_strdup_printf("F%d.%d %s", st->micro_batch, st->chunk, strat_pp_phase_name(st->phase));
     pp->label = name;
@@ -355,14 +375,40 @@ static void reduce_gradients(Pp *pp, int chunk, int first, int n, int last_op)
     Gen *g = &pp->g;
     HwDtype dt = g->opt->kind == STRAT_DDP && !g->opt->reduce_dtype_set ? HW_DTYPE_FP32 : g->opt->reduce_dtype;
     double rb = hw_dtype_bytes(dt);
+    IrCollKind reduce = pp->distopt ? IR_COLL_REDUCE_SCATTER : IR_COLL_ALLREDUCE;
+    if (!pp->fsdp && g->opt->overlap_grad_reduce) {
+        if (pp->D == 1)
+            return;
+        /* Megatron-Core's DDP with --overlap-grad-reduce: buckets of at least
+         * max(40M, 1M x dp) parameters (DistributedDataParallelConfig.bucket_size), filled in
+         * backward order, each all-reduced as soon as its last layer's backward of the last
+         * micro-batch is done, overlapping the backward of the layers before it. */
+        double bucket_cap = MAX(40e6, 1e6 * pp->D), params = 0;
+        int bucket = 0;
+        for (int l = first + n - 1; l >= first; l--) {
+            params += unit_params(pp, l);
+            if (params < bucket_cap && l > first)
+                continue;
+            char *name = g_strdup_printf("dp %s chunk %d bucket %d", ir_coll_kind_name(reduce),
+                                         chunk, bucket++);
+            int dep = pp->last_bwd[l];
+            int op = gen_coll(g, pp->nccl, reduce, pp->dp_group, params * rb, dt,
+                              IR_PHASE_BACKWARD, name, &dep, 1);
+            g_array_append_val(pp->dp_ops, op);
+            g_free(name);
+            params = 0;
+        }
+        (void)last_op;
+        return;
+    }
     if (!pp->fsdp) {
         if (pp->D == 1)
             return;
         double params = 0;
         for (int l = first; l < first + n; l++)
             params += unit_params(pp, l);
-        char *name = g_strdup_printf("dp allreduce chunk %d", chunk);
-        int op = gen_coll(g, pp->nccl, IR_COLL_ALLREDUCE, pp->dp_group, params * rb, dt,
+        char *name = g_strdup_printf("dp %s chunk %d", ir_coll_kind_name(reduce), chunk);
+        int op = gen_coll(g, pp->nccl, reduce, pp->dp_group, params * rb, dt,
                           IR_PHASE_BACKWARD, name, &last_op, 1);
         g_array_append_val(pp->dp_ops, op);
         g_free(name);
@@ -518,11 +564,13 @@ static void stage_program(Pp *pp, int stage)
         gen_alloc(g, "grad_shard", IR_MEM_GRADS, psi / pp->S * 4);
         gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, psi / pp->S * state);
     } else {
-        /* fp32 master weights plus the working copy in param_dtype (Megatron's Float16Module) */
+        /* fp32 master weights plus the working copy in param_dtype (Megatron's Float16Module);
+         * the distributed optimizer shards the master weights and the state over dp */
         double working = opt->mixed_precision ? hw_dtype_bytes(opt->param_dtype) : 0;
-        gen_alloc(g, "params", IR_MEM_PARAMS, psi * (4 + working));
+        double shard = pp->distopt ? 1.0 / pp->D : 1;
+        gen_alloc(g, "params", IR_MEM_PARAMS, psi * (4 * shard + working));
         gen_alloc(g, "main_grads", IR_MEM_GRADS, psi * 4);
-        gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, psi * state);
+        gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, psi * state * shard);
     }
     PpStep *steps = g_new(PpStep, 2 * pp->m * pp->v);
     int n = strat_pp_order(opt->pp_schedule, pp->P, pp->v, pp->m, stage, steps);
@@ -534,8 +582,11 @@ static void stage_program(Pp *pp, int stage)
     }
     g_free(steps);
     g_array_append_val(pp->dp_ops, g->last_compute);
-    gen_optimizer_step(g, pp->fsdp ? psi / pp->S : psi, (const int *)(void *)pp->dp_ops->data,
-                       (int)pp->dp_ops->len);
+    int step = gen_optimizer_step(g, pp->fsdp ? psi / pp->S : pp->distopt ? psi / pp->D : psi,
+                                  (const int *)(void *)pp->dp_ops->data, (int)pp->dp_ops->len);
+    if (pp->distopt && !opt->overlap_param_gather && pp->D > 1)
+        for (int c = 0; c < pp->v; c++)
+            distopt_gather_chunk(pp, c, step);
 }
 
 /* ---- layout ---- */
@@ -613,6 +664,7 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     pp.v = opt->pp_schedule == PP_SCHEDULE_INTERLEAVED ? MAX(1, opt->virtual_stages) : 1;
     pp.m = MAX(1, opt->grad_accum);
     pp.fsdp = opt->kind == STRAT_FSDP && opt->sharding != SHARD_NO_SHARD;
+    pp.distopt = !pp.fsdp && opt->distributed_optimizer;
     pp.S = pp.fsdp ? layout->shard_size : 1;
     pp.ckpt = opt->activation_checkpointing;
     pp.sp = opt->sequence_parallel && pp.T > 1;
@@ -669,8 +721,12 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     if (pp.P == 1)
         info->wrap_description = g_strdup_printf(
             "tensor parallel %d%s x data parallel %d, placement %s; Megatron's DDP: gradients "
-            "all-reduced once per step, after the last micro-batch (%d per step)",
-            pp.T, pp.sp ? " with sequence parallelism" : "", pp.D, order, pp.m);
+            "all-reduced %s (%d micro-batches per step)",
+            pp.T, pp.sp ? " with sequence parallelism" : "", pp.D, order,
+            opt->overlap_grad_reduce ? "in buckets during the last micro-batch's backward "
+                                       "(--overlap-grad-reduce)"
+                                     : "once per step, after the last micro-batch",
+            pp.m);
     else
         info->wrap_description = g_strdup_printf(
             "pipeline %s: %d stage%s x %d chunk%s, %d..%d decoder layers per chunk, %d "

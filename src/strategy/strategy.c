@@ -208,7 +208,9 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
     /* A pipeline, and DDP with TP (Megatron's DDP), go to pp.c; FSDP x TP without a pipeline
      * (2D) is FSDP on one TP rank's share of the model, with TP's exchanges added (tp.c). */
     bool fsdp_2d = layout->pp == 1 && layout->tp > 1 && opt->kind == STRAT_FSDP;
-    if (layout->tp * layout->pp > 1 && !fsdp_2d)
+    /* Megatron's DDP options need Megatron's generator, with or without model parallelism */
+    bool megatron_ddp = opt->kind == STRAT_DDP && (opt->distributed_optimizer || opt->overlap_grad_reduce);
+    if ((layout->tp * layout->pp > 1 && !fsdp_2d) || megatron_ddp)
         return strat_pp_generate(model, topo, opt, layout, info, error);
     Model *share = fsdp_2d ? gen_tp_model(model, layout->tp, opt->sequence_parallel) : NULL;
     gen_init(&g, share ? share : model, topo, opt, layout);

@@ -459,14 +459,17 @@ def rows_megatron(path):
         r.args = ["-t", GPUS["h100_80gb"][0], "--nodes", str(n // 8), "--strategy", "ddp",
                   "--tp", str(tp), "--pp", str(pp), "--micro-batch", "1",
                   "--micro-batches", str(gbs // dp), "--seq-len", str(seq),
-                  "--param-dtype", "bf16"]
+                  "--param-dtype", "bf16", "--use-distributed-optimizer", "--overlap-grad-reduce",
+                  "--overlap-param-gather"]
+        r.notes.append("distributed optimizer, --overlap-grad-reduce and --overlap-param-gather "
+                       "as the source states")
         if tp > 1:
             r.args.append("--sequence-parallel")
             r.notes.append("sequence parallel (implied by --tp-comm-overlap)")
         r.approx.append("unstated, assumed: FFN 4h, MHA, bf16, no recompute, micro-batch 1, "
                         "learned positions, tied head, fp32 gradient reduce, 8 GPUs and "
                         "8 x NDR400 per node")
-        r.approx.append("distributed optimizer (ZeRO-1) as DDP; TP/DP overlap not modelled")
+        r.approx.append("--tp-comm-overlap not modelled")
         if pp > 1:
             r.approx.append("pipeline schedule unstated: 1F1B")
         r.metric = "tflops"
