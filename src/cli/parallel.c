@@ -56,6 +56,12 @@ bool cli_parallel_options(const CliParallel *p, const Model *model, int gpus_per
         return cfg_input_error(error, "option --sequence-parallel applies to tensor parallelism; "
                                       "give --tp 2 or more");
     opt->sequence_parallel = p->sequence_parallel;
+    if (opt->tp_comm_overlap && !opt->sequence_parallel)
+        return cfg_input_error(error, "option --tp-comm-overlap needs --tp 2 or more with "
+                                      "--sequence-parallel (as Megatron's does)");
+    if (opt->tp_comm_overlap && opt->kind == STRAT_FSDP && opt->pp == 1)
+        return cfg_input_error(error, "option --tp-comm-overlap is modelled for Megatron's "
+                                      "generator (--strategy ddp, or --pp 2 or more), not FSDP x TP");
     if (p->micro_batches != UNSET) {
         if (p->micro_batches < 1 || p->micro_batches > 4096)
             return cfg_input_error(error, "option --micro-batches: expected 1..4096, got %d", p->micro_batches);

@@ -27,6 +27,7 @@ typedef struct {
     char *bucket_cap_mb; /* text: GOption would accept "nan" and "inf" as doubles */
     gboolean forward_prefetch, cpu_offload, activation_checkpointing, mixed_precision_off;
     gboolean allow_tf32, compile, overlap_grad_reduce, distributed_optimizer, overlap_param_gather;
+    gboolean tp_comm_overlap;
     gboolean gradient_as_bucket_view, json, version, no_flash_attention;
     CliParallel par; /* --tp, --pp, ... (parallel.c) */
 } CliOptions;
@@ -112,6 +113,7 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
     opt->overlap_grad_reduce = cli->overlap_grad_reduce;
     opt->distributed_optimizer = cli->distributed_optimizer;
     opt->overlap_param_gather = cli->overlap_param_gather;
+    opt->tp_comm_overlap = cli->tp_comm_overlap;
     if ((opt->distributed_optimizer || opt->overlap_grad_reduce) && opt->kind != STRAT_DDP)
         return cfg_input_error(error, "options --use-distributed-optimizer and --overlap-grad-reduce "
                                       "are Megatron's DDP options: give --strategy ddp (FSDP shards "
@@ -408,6 +410,10 @@ int cli_simulate(int argc, char **argv)
         {"overlap-param-gather", 0, 0, G_OPTION_ARG_NONE, &cli.overlap_param_gather,
          "With --use-distributed-optimizer: the parameter all-gather overlaps the next forward "
          "[off: after the optimizer step]",
+         NULL},
+        {"tp-comm-overlap", 0, 0, G_OPTION_ARG_NONE, &cli.tp_comm_overlap,
+         "Megatron's --tp-comm-overlap: with --tp and --sequence-parallel, each layer's all-gathers "
+         "and reduce-scatters pipelined with its GEMMs [off: blocking]",
          NULL},
         {"compile", 0, 0, G_OPTION_ARG_NONE, &cli.compile,
          "torch.compile: each chain of elementwise kernels fused into one (fewer launches, less "

@@ -59,7 +59,8 @@ typedef struct {
     double tp_bytes;      /* s*b*h activations of one micro-batch (full, before any TP split) */
     double boundary_bytes;/* activation sent between stages per micro-batch */
     double tied_params;   /* word embedding copy on the last stage (per rank) */
-    bool fsdp, ckpt, sp, distopt;
+    bool fsdp, ckpt, sp, distopt, tp_overlap;
+    int tp_stream; /* --tp-comm-overlap's exchanges */
     int stage;
     const char *label;    /* the current step, "F3.0 warm-up": names its ops in the timeline */
     /* per class, rebuilt for each: */
@@ -194,13 +195,40 @@ static int tp_comm(Pp *pp, IrPhase phase, bool scatter, const char *what, int de
 
 /* A decoder layer's forward: attention half, TP exchange, MLP half, TP exchange (with sequence
  * parallelism: all-gather before each half, reduce-scatter after). model_flops is 0 for a recompute. */
+/* Megatron's --tp-comm-overlap (with sequence parallelism): each half-layer's all-gather and
+ * reduce-scatter are split into chunks pipelined with its GEMMs (userbuffers), so they run on
+ * their own stream beside the half's compute; the half ends when both have. */
+static int tp_overlapped_half(Pp *pp, IrPhase phase, const char *name, int dep, int gather,
+                              double flops, double bytes, double model_flops, int kernels,
+                              double seconds)
+{
+    Gen *g = &pp->g;
+    char *what = g_strdup_printf("tp allgather %s", name);
+    int ag = gen_coll(g, pp->tp_stream, IR_COLL_ALLGATHER, pp->tp_group, pp->tp_bytes,
+                      g->compute_dtype, phase, what, &dep, dep >= 0 ? 1 : 0);
+    g_free(what);
+    int deps[2] = {dep, gather};
+    int c = gen_compute_timed(g, phase, flops, bytes, model_flops, kernels, seconds, name, deps, 2);
+    what = g_strdup_printf("tp reduce_scatter %s", name);
+    int rs = gen_coll(g, pp->tp_stream, IR_COLL_REDUCE_SCATTER, pp->tp_group, pp->tp_bytes,
+                      g->compute_dtype, phase, what, &ag, 1);
+    g_free(what);
+    int join[2] = {c, rs};
+    return gen_compute_timed(g, phase, 0, 0, 0, 0, 0, name, join, 2);
+}
+
 static int layer_forward(Pp *pp, int layer, IrPhase phase, bool recompute, int dep)
 {
     Gen *g = &pp->g;
     const PpCost *c = &pp->layer[layer];
     double mb = g->mb;
     char *name = g_strdup_printf("%s%s layer %d", pp->label, recompute ? " recompute" : "", layer);
-    for (int half = 0; half < 2; half++) {
+    for (int half = 0; half < 2 && pp->tp_overlap; half++)
+        dep = tp_overlapped_half(pp, phase, name, dep, pp->gather_op[layer], c->flops * mb / 2,
+                                 c->bytes * pp->act_bytes_scale * mb / 2,
+                                 recompute ? 0 : c->flops * mb / 2, MAX(1, c->kernels / 2),
+                                 pp_seconds(pp, c, false) / 2);
+    for (int half = 0; half < 2 && !pp->tp_overlap; half++) {
         if (pp->sp)
             dep = tp_comm(pp, phase, false, name, dep);
         int deps[2] = {dep, pp->gather_op[layer]};
@@ -219,7 +247,11 @@ static int layer_backward(Pp *pp, int layer, int dep)
     const PpCost *c = &pp->layer[layer];
     double mb = g->mb;
     char *name = g_strdup_printf("%s layer %d", pp->label, layer);
-    for (int half = 0; half < 2; half++) {
+    for (int half = 0; half < 2 && pp->tp_overlap; half++)
+        dep = tp_overlapped_half(pp, IR_PHASE_BACKWARD, name, dep, -1, c->bwd_flops * mb / 2,
+                                 2 * c->bytes * pp->act_bytes_scale * mb / 2, c->bwd_flops * mb / 2,
+                                 MAX(1, c->kernels), pp_seconds(pp, c, true) / 2);
+    for (int half = 0; half < 2 && !pp->tp_overlap; half++) {
         if (pp->sp)
             dep = tp_comm(pp, IR_PHASE_BACKWARD, false, name, dep);
         dep = gen_compute_timed(g, IR_PHASE_BACKWARD, c->bwd_flops * mb / 2,
@@ -549,6 +581,8 @@ static void stage_program(Pp *pp, int stage)
         pp->recv_next = ir_stream_add(g->cls, "pp:recv_next", false);
     }
     pp->nccl = ir_stream_add(g->cls, "nccl:dp", false);
+    if (pp->tp_overlap)
+        pp->tp_stream = ir_stream_add(g->cls, "nccl:tp", false);
     if (pp->tied_params > 0 && (stage == 0 || stage == pp->P - 1)) {
         pp->emb_send = ir_stream_add(g->cls, "pp:embedding_send", false);
         pp->emb_recv = ir_stream_add(g->cls, "pp:embedding_recv", false);
@@ -665,6 +699,7 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     pp.m = MAX(1, opt->grad_accum);
     pp.fsdp = opt->kind == STRAT_FSDP && opt->sharding != SHARD_NO_SHARD;
     pp.distopt = !pp.fsdp && opt->distributed_optimizer;
+    pp.tp_overlap = opt->tp_comm_overlap && opt->sequence_parallel && layout->tp > 1;
     pp.S = pp.fsdp ? layout->shard_size : 1;
     pp.ckpt = opt->activation_checkpointing;
     pp.sp = opt->sequence_parallel && pp.T > 1;

@@ -50,6 +50,7 @@ typedef struct {
     bool distributed_optimizer; /* Megatron's --use-distributed-optimizer (ZeRO-1): gradients
                                  * reduce-scattered, fp32 master weights and optimizer state
                                  * sharded over dp, bf16 parameters all-gathered after the step */
+    bool tp_comm_overlap;       /* Megatron's --tp-comm-overlap (needs sequence parallelism) */
     bool overlap_param_gather;  /* Megatron's --overlap-param-gather: that all-gather overlaps the
                                  * next step's forward (here: each layer's before its first use) */            /* torch.backends.cuda.matmul.allow_tf32 (set_float32_matmul_precision
                                  * "high"): fp32 matmuls on TF32 tensor cores */

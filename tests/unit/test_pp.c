@@ -584,6 +584,48 @@ static void test_errors(void **state)
     run_end(&r);
 }
 
+/* Megatron's DDP options: each hides or shrinks communication, each with its own mechanism. */
+static double megatron_step(int tp, bool overlap_grad, bool distopt, bool overlap_param,
+                            bool tp_overlap, double *optimizer_bytes, double *rs_bytes)
+{
+    Run r;
+    char *path = src_path("models/gpt2-xl.json");
+    start(&r, path, 4, 4, tp, 1, 4);
+    g_free(path);
+    r.opt.sequence_parallel = tp > 1;
+    r.opt.overlap_grad_reduce = overlap_grad;
+    r.opt.distributed_optimizer = distopt;
+    r.opt.overlap_param_gather = overlap_param;
+    r.opt.tp_comm_overlap = tp_overlap;
+    simulate(&r, false);
+    double step = r.rep.step_time_s;
+    if (optimizer_bytes)
+        *optimizer_bytes = r.rep.mem_breakdown[IR_MEM_OPTIMIZER];
+    if (rs_bytes)
+        *rs_bytes = r.rep.coll[IR_COLL_REDUCE_SCATTER].bytes;
+    run_end(&r);
+    return step;
+}
+
+static void test_megatron_ddp_options(void **state)
+{
+    (void)state;
+    double opt_plain, opt_dist, rs_plain, rs_dist;
+    double plain = megatron_step(2, false, false, false, false, &opt_plain, &rs_plain);
+    /* gradient buckets reduced during the last backward: less exposed */
+    double overlap = megatron_step(2, true, false, false, false, NULL, NULL);
+    assert_true(overlap < plain);
+    /* the distributed optimizer: state sharded over dp (8 replicas), gradients reduce-scattered */
+    double dist = megatron_step(2, true, true, true, false, &opt_dist, &rs_dist);
+    assert_close(opt_dist, opt_plain / 8, 0.01);
+    assert_true(rs_dist > rs_plain);
+    assert_true(dist > 0);
+    /* the parameter all-gather after the step is exposed unless it overlaps the forward */
+    assert_true(megatron_step(2, true, true, false, false, NULL, NULL) > dist);
+    /* TP exchanges pipelined with the GEMMs */
+    assert_true(megatron_step(2, true, true, true, true, NULL, NULL) < dist);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_tied_embedding_after_flush),
         cmocka_unit_test(test_placement_classes),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_megatron_ddp_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

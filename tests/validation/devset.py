@@ -464,12 +464,11 @@ def rows_megatron(path):
         r.notes.append("distributed optimizer, --overlap-grad-reduce and --overlap-param-gather "
                        "as the source states")
         if tp > 1:
-            r.args.append("--sequence-parallel")
-            r.notes.append("sequence parallel (implied by --tp-comm-overlap)")
+            r.args += ["--sequence-parallel", "--tp-comm-overlap"]
+            r.notes.append("sequence parallel and --tp-comm-overlap, as the source states")
         r.approx.append("unstated, assumed: FFN 4h, MHA, bf16, no recompute, micro-batch 1, "
                         "learned positions, tied head, fp32 gradient reduce, 8 GPUs and "
                         "8 x NDR400 per node")
-        r.approx.append("--tp-comm-overlap not modelled")
         if pp > 1:
             r.approx.append("pipeline schedule unstated: 1F1B")
         r.metric = "tflops"
