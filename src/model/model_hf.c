@@ -19,7 +19,29 @@ typedef struct {
     ModelBuilder *b;
     double s;     /* tokens per sample */
     double act;   /* bytes per activation element */
+    /* GPT-2's MLP activation in eager mode: activation elements read + written, kernels */
+    double gelu_accesses;
+    int gelu_kernels;
 } Ctx;
+
+/* GPT-2's activation_function as Hugging Face's ACT2FN runs it in eager mode. gelu_new (GPT-2's
+ * default) is the tanh formula written out: pow, three multiplies by constants, two adds, tanh
+ * and the final products, 8 kernels, 18 element reads and writes. The others are one kernel. */
+static bool gpt2_activation(const char *name, Ctx *c)
+{
+    if (!name || strcmp(name, "gelu_new") == 0) {
+        c->gelu_accesses = 18, c->gelu_kernels = 8;
+        return true;
+    }
+    static const char *const one_kernel[] = {"gelu", "gelu_pytorch_tanh", "relu", "silu", "swish",
+                                             NULL};
+    for (int i = 0; one_kernel[i]; i++)
+        if (strcmp(name, one_kernel[i]) == 0) {
+            c->gelu_accesses = 2, c->gelu_kernels = 1;
+            return true;
+        }
+    return false;
+}
 
 static int leaf(Ctx *c, int parent, const char *name, const char *kind, uint64_t params,
                 double flops, double mem_bytes, double saved_bytes, int kernels)
@@ -104,9 +126,10 @@ static void build_gpt2(Model *m, Ctx *c)
         int mlp = model_builder_add(c->b, blk, n = sub(bn, "mlp"), "GPT2MLP");
         char *mn = n;
         linear(c, mlp, n = sub(mn, "c_fc"), "Conv1D", h, ffn, true, false), g_free(n);
-        /* gelu_new runs as a handful of elementwise kernels in eager mode. */
-        leaf(c, mlp, n = sub(mn, "act"), "NewGELUActivation", 0, 0, 2 * 4 * act * s * ffn,
-             act * s * ffn, 4), g_free(n);
+        /* the activation in eager mode (gpt2_activation) */
+        leaf(c, mlp, n = sub(mn, "act"), c->gelu_kernels > 1 ? "NewGELUActivation" : "GELUActivation",
+             0, 0, c->gelu_accesses * act * s * ffn, act * s * ffn, c->gelu_kernels),
+            g_free(n);
         linear(c, mlp, n = sub(mn, "c_proj"), "Conv1D", ffn, h, true, false), g_free(n);
         leaf(c, mlp, n = sub(mn, "dropout"), "Dropout", 0, 0, 5 * act * s * h + s * h, s * h, 2),
             g_free(n);
@@ -132,9 +155,11 @@ static void build_llama(Model *m, Ctx *c)
         int blk = model_builder_add(c->b, list, bn, "LlamaDecoderLayer");
         model_builder_get(c->b, blk)->is_block = true;
         char *n;
-        /* RMSNorm computes in fp32 (HF LlamaRMSNorm): several kernels, saves its input. */
+        /* RMSNorm in fp32, as HF LlamaRMSNorm runs in eager mode: to(fp32) (read 2 B, write 4),
+         * pow (4, 4), mean (4), x * rsqrt (4, 4), to(bf16) (4, 2), * weight (2, 2): 36 B per
+         * element in 6 kernels (18 x 2-byte activations); saves its input. */
         leaf(c, blk, n = sub(bn, "input_layernorm"), "LlamaRMSNorm", (uint64_t)h, 0,
-             4 * act * s * h, act * s * h, 4), g_free(n);
+             18 * act * s * h, act * s * h, 6), g_free(n);
         int at = model_builder_add(c->b, blk, n = sub(bn, "self_attn"), "LlamaAttention");
         char *an = n;
         /* q, k and v share one saved input. */
@@ -147,14 +172,17 @@ static void build_llama(Model *m, Ctx *c)
         (void)q;
         model_builder_get(c->b, k)->saved_bytes = 0;
         model_builder_get(c->b, v)->saved_bytes = 0;
-        /* rotary embedding on q and k */
-        model_builder_get(c->b, k)->mem_bytes_fwd = 2 * act * s * (h + kvh);
+        /* rotary embedding on q and k (HF apply_rotary_pos_emb): x * cos (read, write), rotate_half's
+         * negation of one half and cat (1 + 2), * sin (2), the sum (3): 10 element accesses in 6
+         * kernels per tensor; and the attention output's transpose(1, 2).contiguous() copy */
+        model_builder_get(c->b, k)->mem_bytes_fwd = 10 * act * s * (h + kvh) + 2 * act * s * h;
+        model_builder_get(c->b, k)->kernels_fwd += 13;
         attention_core(c, at, an, m);
         linear(c, at, n = sub(an, "o_proj"), "Linear", h, h, false, false), g_free(n);
         g_free(an);
         /* residual add (read two, write one) charged to the following norm */
         leaf(c, blk, n = sub(bn, "post_attention_layernorm"), "LlamaRMSNorm", (uint64_t)h, 0,
-             7 * act * s * h, act * s * h, 5), g_free(n);
+             21 * act * s * h, act * s * h, 7), g_free(n);
         int mlp = model_builder_add(c->b, blk, n = sub(bn, "mlp"), "LlamaMLP");
         char *mn = n;
         int gate = linear(c, mlp, n = sub(mn, "gate_proj"), "Linear", h, ffn, false, false);
@@ -170,7 +198,7 @@ static void build_llama(Model *m, Ctx *c)
         g_free(mn);
         g_free(bn);
     }
-    leaf(c, md, "model.norm", "LlamaRMSNorm", (uint64_t)h, 0, 7 * act * s * h, act * s * h, 5);
+    leaf(c, md, "model.norm", "LlamaRMSNorm", (uint64_t)h, 0, 21 * act * s * h, act * s * h, 7);
     linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
 }
 
@@ -190,7 +218,7 @@ static const char *const hf_ignored[] = {
     "embd_pdrop", "resid_pdrop", "summary_activation", "summary_first_dropout",
     "summary_proj_to_labels", "summary_type", "summary_use_proj", "task_specific_params",
     "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn",
-    "pretraining_tp", "hidden_act", "activation_function", "sliding_window", "tokenizer_class",
+    "pretraining_tp", "hidden_act", "sliding_window", "tokenizer_class",
     "output_past", "n_ctx", "prefix", "id2label", "label2id", "gradient_checkpointing",
     "max_sequence_length", "bias", "model_name", "do_sample", "max_length", "temperature",
     "top_p", "torch_dtype", "use_sliding_window", "max_window_layers", "tie_embeddings", NULL};
@@ -271,6 +299,18 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
                       "expected a divisor of num_attention_heads (%" G_GINT64_FORMAT ")", heads);
         return false;
     }
+    char *activation = NULL;
+    Ctx c = {NULL, 0, 0, 0, 0};
+    if (gpt2 && !cfg_get_string(root, "activation_function", false, &activation, error))
+        return false;
+    if (gpt2 && !gpt2_activation(activation, &c)) {
+        cfg_set_error(error, file, "", "activation_function",
+                      "expected gelu_new, gelu, gelu_pytorch_tanh, relu or silu, got \"%s\"",
+                      activation);
+        g_free(activation);
+        return false;
+    }
+    g_free(activation);
     cfg_obj_ignore(root, hf_ignored);
     if (!cfg_obj_check_unknown(root, "fsdpsim reads Hugging Face config.json keys of gpt2 and "
                                      "llama models; remove the key or report it if it is a real "
@@ -295,7 +335,9 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
         return false;
     }
     ModelBuilder b = {g_array_new(FALSE, TRUE, sizeof(ModelModule))};
-    Ctx c = {&b, m->training.seq_len, hw_dtype_bytes(m->training.param_dtype)};
+    c.b = &b;
+    c.s = m->training.seq_len;
+    c.act = hw_dtype_bytes(m->training.param_dtype);
     if (gpt2)
         build_gpt2(m, &c);
     else

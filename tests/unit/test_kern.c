@@ -135,7 +135,7 @@ static void test_overlap_slowdown(void **state)
     run_start(&r, "models/gpt2.json", "topologies/hgx-h100-ndr400.json", 2, 8);
     run_sim(&r);
     double cost = r.rep.overlap_cost_s, compute = r.rep.compute_s;
-    assert_true(cost > 0.02 * compute);
+    assert_true(cost > 0 && cost < compute);
     run_end(&r);
     /* NCCL on its minimum of 2 channels: a smaller share of the SMs, less cost */
     run_start(&r, "models/gpt2.json", "topologies/hgx-h100-ndr400.json", 2, 8);

@@ -161,8 +161,11 @@ def na(v):
 
 def gpt2_config(hidden, layers, heads, vocab, positions, ffn=None):
     """A Hugging Face GPT-2 config.json: learned positions, LayerNorm, GELU MLP, tied head."""
+    # activation "gelu": one kernel, as MPT (nn.GELU), Megatron (bias-GELU fusion) and
+    # FlashAttention's training (fused dense + GELU) run it; HF GPT-2's default gelu_new is 8
     cfg = {"model_type": "gpt2", "n_embd": hidden, "n_layer": layers, "n_head": heads,
-           "vocab_size": vocab, "n_positions": positions, "tie_word_embeddings": True}
+           "vocab_size": vocab, "n_positions": positions, "tie_word_embeddings": True,
+           "activation_function": "gelu"}
     if ffn is not None and ffn != 4 * hidden:
         cfg["n_inner"] = ffn
     return cfg
