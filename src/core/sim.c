@@ -60,6 +60,7 @@ typedef struct {
     GHashTable *patterns; /* key string -> Pattern*: link loads per byte, registered once */
     GPtrArray *pending;   /* transfer id -> Pending* */
     int32_t net_version;  /* the one valid network event carries it */
+    double pace;          /* compute slowdown of the job's slowest GPU (hw_gpu_pace) */
 } Engine;
 
 /* Link loads of one collective pattern of a group family, per byte of volume: a pattern of the
@@ -564,7 +565,8 @@ static void start_op(Engine *e, int ci, int opi, int64_t now)
     count_overlap(e, ci, op, +1, now);
     switch (op->kind) {
     case IR_OP_COMPUTE: {
-        int64_t alone = sim_op_duration_ns(e->cfg, op);
+        /* the slowest of the job's GPUs sets every class's pace (hw_gpu_pace) */
+        int64_t alone = (int64_t)llround((double)sim_op_duration_ns(e->cfg, op) * e->pace);
         ClassState *st = &e->st[ci];
         if (op->stream != st->compute_stream || alone <= 0) {
             finish_at(e, ci, opi, now + alone);
@@ -702,7 +704,7 @@ static void collect_links(SimResult *res, const NetTopo *net, const NetFlows *fl
 
 SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
 {
-    Engine e = {.s = s, .cfg = cfg, .error = error};
+    Engine e = {.s = s, .cfg = cfg, .error = error, .pace = hw_gpu_pace(&cfg->topo->gpu, s->world)};
     e.res = g_new0(SimResult, 1);
     e.res->n_classes = s->n_classes;
     e.res->classes = g_new0(SimClassResult, s->n_classes);

@@ -35,6 +35,38 @@ int hw_dtype_bytes(HwDtype dtype)
     return (dtype == HW_DTYPE_BF16 || dtype == HW_DTYPE_FP16) ? 2 : 4;
 }
 
+/* Inverse of the standard normal distribution function (Acklam's rational approximation,
+ * relative error below 1.2e-9), for the expected maximum below. */
+static double normal_quantile(double p)
+{
+    static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+                               1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00};
+    static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+                               6.680131188771972e+01, -1.328068155288572e+01};
+    static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+                               -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00};
+    static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+                               3.754408661907416e+00};
+    if (p < 0.02425) {
+        double q = sqrt(-2 * log(p));
+        return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+               ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+    }
+    if (p > 1 - 0.02425)
+        return -normal_quantile(1 - p);
+    double q = p - 0.5, r = q * q;
+    return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+           (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+double hw_gpu_pace(const HwGpu *gpu, int gpus)
+{
+    if (gpu->speed_spread <= 0 || gpus <= 1)
+        return 1;
+    double expected_max = normal_quantile((gpus - 0.375) / (gpus + 0.25)); /* Blom */
+    return 1 / (1 - MIN(0.5, gpu->speed_spread * expected_max));
+}
+
 double hw_gpu_compute_s(const HwGpu *gpu, HwDtype dtype, double flops, double bytes)
 {
     /* GEMMs are compute-bound and elementwise kernels memory-bound, and an op is a sequence of
@@ -148,6 +180,7 @@ static bool load_gpu(HwTopology *topo, CfgObj *root, GError **error)
         sourced(topo, &co, "reserved_GiB", false, 0, 1e4, GiB, &gpu->reserved_bytes, error) &&
         sourced(topo, &co, "boost_clock_MHz", false, 1, 1e5, 1, &gpu->boost_clock_MHz, error) &&
         sourced(topo, &co, "clock_MHz", false, 1, 1e5, 1, &gpu->clock_MHz, error) &&
+        sourced(topo, &co, "speed_spread", false, 0, 0.2, 1, &gpu->speed_spread, error) &&
         load_kernels(topo, &co, error) &&
         cfg_obj_check_unknown(&co, "see topologies/README.md for the keys of \"gpu\"", error);
     /* A sustained or locked clock (power cap, nvidia-smi -lgc) below the one the peaks are

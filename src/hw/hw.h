@@ -43,6 +43,9 @@ typedef struct {
     double boost_clock_MHz;            /* the SM clock the peaks are quoted at (0: not given) */
     double clock_MHz;                  /* the sustained SM clock, when capped: peaks scaled by
                                         * clock / boost at load (0: as quoted) */
+    double speed_spread;               /* standard deviation of sustained speed between GPUs of
+                                        * the same model (cooling, silicon): a synchronous job
+                                        * runs at its slowest GPU's pace (0: all equal) */
     HwKernels kernels;
 } HwGpu;
 
@@ -111,6 +114,11 @@ const char *hw_dtype_name(HwDtype dtype);
 bool hw_dtype_parse(const char *text, HwDtype *out);
 /* Storage bytes per element (tf32 is stored as fp32). */
 int hw_dtype_bytes(HwDtype dtype);
+
+/* The pace of a synchronous job on `gpus` GPUs relative to one GPU: 1 / (1 - spread x E[max of
+ * `gpus` standard normals]), the expected slowest of them setting it (Blom's approximation of the
+ * expected maximum). */
+double hw_gpu_pace(const HwGpu *gpu, int gpus);
 
 /* Time of a kernel sequence: flops at the achieved tensor peak plus bytes at the achieved HBM
  * bandwidth (GEMMs compute-bound, elementwise kernels memory-bound). */

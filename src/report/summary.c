@@ -87,6 +87,11 @@ void report_print_summary(const Report *r, FILE *out)
                 lo, hi, r->band.rows, strcmp(r->band.family, "*") == 0 ? "training" : r->band.family);
         g_free(lo), g_free(hi);
     }
+    double pace = hw_gpu_pace(&r->topo->gpu, r->info->layout.world);
+    if (pace > 1.0005)
+        fprintf(out, "slowest GPU  compute %.1f %% slower than one GPU alone: the slowest of %d GPUs "
+                     "(speed spread %.2f %%) paces the job\n",
+                100 * (pace - 1), r->info->layout.world, 100 * r->topo->gpu.speed_spread);
     if (r->overlap_cost_s > 0) {
         char *cost = report_seconds(r->overlap_cost_s);
         fprintf(out, "overlap cost %s of the computing: kernels slowed by NCCL running beside them "

@@ -224,6 +224,20 @@ static void test_attention_impl(void **state)
     hw_topology_free(a100);
 }
 
+/* A synchronous job runs at its slowest GPU's pace: slower with more GPUs, as the expected
+ * maximum of normal draws grows (Blom: 1.42 for 8, about 3.2 for 1024). */
+static void test_slowest_gpu_pace(void **state)
+{
+    (void)state;
+    HwGpu gpu = {.speed_spread = 0.0175};
+    assert_float_equal(hw_gpu_pace(&gpu, 1), 1, 0);
+    assert_close(hw_gpu_pace(&gpu, 8), 1 / (1 - 0.0175 * 1.4236), 0.002);
+    assert_close(hw_gpu_pace(&gpu, 1024), 1 / (1 - 0.0175 * 3.1953), 0.003);
+    assert_true(hw_gpu_pace(&gpu, 64) > hw_gpu_pace(&gpu, 8));
+    gpu.speed_spread = 0;
+    assert_float_equal(hw_gpu_pace(&gpu, 1024), 1, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_tp_attention_traffic), cmocka_unit_test(test_leaf_backward),
         cmocka_unit_test(test_overlap_slowdown), cmocka_unit_test(test_compile_fuses),
         cmocka_unit_test(test_clock_cap), cmocka_unit_test(test_attention_impl),
+        cmocka_unit_test(test_slowest_gpu_pace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
