@@ -104,8 +104,7 @@ void report_parallel_build(Report *r)
     double step = r->step_time_s > 0 ? r->step_time_s : 1e-30;
     r->model_flops_per_gpu = ranks > 0 ? flops_sum / ranks : 0;
     r->tflops_per_gpu = r->model_flops_per_gpu / step / 1e12;
-    HwDtype dtype = r->opt->mixed_precision ? r->opt->param_dtype : HW_DTYPE_FP32;
-    r->mfu = r->model_flops_per_gpu / step / r->topo->gpu.peak_flops[dtype];
+    r->mfu = r->model_flops_per_gpu / step / r->topo->gpu.peak_flops[strat_compute_dtype(r->model, r->opt)];
     int worst = 0;
     for (int k = 1; k < n_stages; k++)
         if (r->stages[k].peak_bytes > r->stages[worst].peak_bytes)

@@ -214,9 +214,8 @@ void report_build(Report *r)
     r->samples_per_s = r->info->samples_per_step * lay->world / step;
     r->tokens_per_s = r->model->token_input ? r->info->tokens_per_step * lay->world / step : 0;
     r->tflops_per_gpu = r->model_flops_per_gpu / step / 1e12;
-    HwDtype peak_dtype = r->opt->mixed_precision ? r->opt->param_dtype
-                         : strcmp(r->model->model_type, "layers") == 0 ? HW_DTYPE_TF32 : HW_DTYPE_FP32;
-    r->mfu = r->model_flops_per_gpu / step / r->topo->gpu.peak_flops[peak_dtype];
+    /* against the peak of the dtype the matmuls run in, as the generators charge them */
+    r->mfu = r->model_flops_per_gpu / step / r->topo->gpu.peak_flops[strat_compute_dtype(r->model, r->opt)];
     r->mem_reserved_bytes = r->topo->gpu.reserved_bytes;
     r->mem_capacity_bytes = r->topo->gpu.memory_bytes;
     for (int i = 0; i < IR_MEM_CATEGORY_COUNT; i++)

@@ -28,6 +28,11 @@ void gen_init(Gen *g, const Model *model, const HwTopology *topo, const StratOpt
     g->act_bytes = opt->mixed_precision ? hw_dtype_bytes(opt->param_dtype) : 4;
 }
 
+HwDtype strat_compute_dtype(const Model *model, const StratOptions *opt)
+{
+    return gen_compute_dtype(model, opt);
+}
+
 HwDtype gen_compute_dtype(const Model *model, const StratOptions *opt)
 {
     if (opt->mixed_precision)

@@ -133,4 +133,8 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
                            const StratLayout *layout, StratInfo *info, GError **error);
 void strat_info_clear(StratInfo *info);
 
+/* The dtype matmuls and convolutions run in (gen.c): param_dtype under mixed precision; in full
+ * precision TF32 for convolutions (cuDNN's default) and for matmuls only with allow_tf32. */
+HwDtype strat_compute_dtype(const Model *model, const StratOptions *opt);
+
 #endif
