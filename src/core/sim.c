@@ -518,60 +518,82 @@ static bool busier(const NetLinkStats *a, double cap_a, uint32_t la, const NetLi
 static bool stats_alike(const NetTopo *net, const NetLinkStats *a, uint32_t la,
                         const NetLinkStats *b, uint32_t lb)
 {
-    /* bytes first: it tells most links apart, and this runs for every link of the job */
     return a->bytes == b->bytes && a->busy_ns == b->busy_ns && a->peak_util == b->peak_util &&
            net->capacity_Bps[la] == net->capacity_Bps[lb] &&
            net_link_kind(net, la) == net_link_kind(net, lb);
 }
 
-static bool alike_in(const NetTopo *net, const NetFlows *flows, const uint32_t *top, int n,
-                     uint32_t l)
+/* A class of links of the flow model: its lowest link, its size, their statistics. */
+typedef struct {
+    uint32_t link;
+    int size;
+    const NetLinkStats *st;
+} LinkGroup;
+
+static int cmp_link_group(const void *x, const void *y)
+{
+    const LinkGroup *a = x, *b = y;
+    return (a->link > b->link) - (a->link < b->link);
+}
+
+static bool alike_in(const NetTopo *net, const LinkGroup *top, int n, const LinkGroup *g)
 {
     for (int i = 0; i < n; i++)
-        if (stats_alike(net, net_flows_stats(flows, top[i]), top[i], net_flows_stats(flows, l), l))
+        if (stats_alike(net, top[i].st, top[i].link, g->st, g->link))
             return true;
     return false;
 }
 
 /* The busiest links, one per group of links with identical statistics (the first by index),
- * each with the size of its group. */
+ * each with the size of its group. The links of a class of the flow model share their statistics
+ * exactly, so this walks the classes, each as its lowest link, in link order: the same selection
+ * as walking every link (a later link of a group is either alike to one kept or less busy than
+ * its group's first, by the tie on link id) in O(classes x SIM_TOP_LINKS) instead of O(links x
+ * SIM_TOP_LINKS) (a JUPITER job: 14 classes, 95k links; the walk over the links was 58 % of it). */
 static void collect_links(SimResult *res, const NetTopo *net, const NetFlows *flows)
 {
     const double *cap = net->capacity_Bps;
-    uint32_t top[SIM_TOP_LINKS];
+    int n_classes = net_flows_link_classes(flows), n_groups = 0;
+    LinkGroup *groups = g_new(LinkGroup, MAX(1, n_classes));
+    for (int c = 0; c < n_classes; c++) {
+        LinkGroup g;
+        g.st = net_flows_class_stats(flows, c, &g.link, &g.size);
+        if (g.st->bytes > 0)
+            groups[n_groups++] = g;
+    }
+    qsort(groups, (size_t)n_groups, sizeof *groups, cmp_link_group);
+    LinkGroup top[SIM_TOP_LINKS];
     int n = 0;
-    for (uint32_t l = 0; l < (uint32_t)net->n_links; l++) {
-        const NetLinkStats *st = net_flows_stats(flows, l);
-        if (st->bytes <= 0 || alike_in(net, flows, top, n, l))
+    for (int k = 0; k < n_groups; k++) {
+        const LinkGroup *g = &groups[k];
+        uint32_t l = g->link;
+        if (alike_in(net, top, n, g))
             continue; /* one line per group of links loaded alike; counted below */
         if (n == SIM_TOP_LINKS) {
-            uint32_t w = top[n - 1];
-            if (!busier(st, cap[l], l, net_flows_stats(flows, w), cap[w], w))
+            const LinkGroup *w = &top[n - 1];
+            if (!busier(g->st, cap[l], l, w->st, cap[w->link], w->link))
                 continue;
             n--;
         }
         int i = n++;
-        for (; i > 0 && busier(st, cap[l], l, net_flows_stats(flows, top[i - 1]), cap[top[i - 1]],
-                               top[i - 1]);
+        for (; i > 0 && busier(g->st, cap[l], l, top[i - 1].st, cap[top[i - 1].link],
+                               top[i - 1].link);
              i--)
             top[i] = top[i - 1];
-        top[i] = l;
+        top[i] = *g;
     }
     res->n_links = n;
     res->links = g_new0(SimLink, MAX(1, n));
     for (int i = 0; i < n; i++)
-        res->links[i] = (SimLink){net_link_name(net, top[i]), net_link_kind(net, top[i]),
-                                  cap[top[i]], *net_flows_stats(flows, top[i]), 0};
+        res->links[i] = (SimLink){net_link_name(net, top[i].link), net_link_kind(net, top[i].link),
+                                  cap[top[i].link], *top[i].st, 0};
     /* Symmetric jobs load many links alike (every node's NIC 0): the report says how many
-     * instead of listing them. Links of one class share their statistics exactly. */
-    for (uint32_t l = 0; l < (uint32_t)net->n_links; l++) {
-        const NetLinkStats *st = net_flows_stats(flows, l);
-        if (st->bytes <= 0)
-            continue;
+     * instead of listing them. */
+    for (int k = 0; k < n_groups; k++)
         for (int i = 0; i < n; i++)
-            if (stats_alike(net, &res->links[i].stats, top[i], st, l))
-                res->links[i].alike++;
-    }
+            if (stats_alike(net, top[i].st, top[i].link, groups[k].st, groups[k].link))
+                res->links[i].alike += groups[k].size;
+    g_free(groups);
     int ns;
     const NetUtilSample *samples = net_flows_samples(flows, &ns);
     res->n_util_samples = ns;

@@ -41,7 +41,8 @@ typedef struct {
 
 /* Links loaded alike by every pattern so far, and their (common) state. */
 typedef struct {
-    int size; /* links */
+    int size;            /* links */
+    uint32_t first_link; /* the lowest id among them: the class's name in reports */
     double capacity_Bps;
     NetLinkKind kind;
     NetLinkStats stats;
@@ -83,11 +84,12 @@ static void classes_reserve(NetFlows *f, int n)
     f->touched = g_renew(uint32_t, f->touched, f->max_classes);
 }
 
-static int class_new(NetFlows *f, NetLinkKind kind, double capacity_Bps)
+static int class_new(NetFlows *f, uint32_t first_link, NetLinkKind kind, double capacity_Bps)
 {
     classes_reserve(f, f->n_classes + 1);
     int c = f->n_classes++;
-    f->cls[c] = (LinkClass){.capacity_Bps = capacity_Bps, .kind = kind, .child_head = -1};
+    f->cls[c] = (LinkClass){
+        .first_link = first_link, .capacity_Bps = capacity_Bps, .kind = kind, .child_head = -1};
     return c;
 }
 
@@ -106,7 +108,7 @@ static void partition_by_capacity(NetFlows *f)
                 if (f->cls[c].kind == kind && f->cls[c].capacity_Bps == cap)
                     break;
             if (c == f->n_classes)
-                class_new(f, kind, cap);
+                class_new(f, (uint32_t)l, kind, cap);
         }
         f->class_of[l] = (uint32_t)c;
         f->cls[c].size++;
@@ -125,8 +127,8 @@ static NetFlows *flows_new(const NetTopo *t, bool per_link)
     if (per_link) {
         classes_reserve(f, t->n_links);
         for (int l = 0; l < t->n_links; l++) {
-            f->class_of[l] =
-                (uint32_t)class_new(f, net_link_kind(t, (uint32_t)l), t->capacity_Bps[l]);
+            f->class_of[l] = (uint32_t)class_new(f, (uint32_t)l, net_link_kind(t, (uint32_t)l),
+                                                 t->capacity_Bps[l]);
             f->cls[l].size = 1;
         }
     } else {
@@ -170,6 +172,7 @@ static int class_split(NetFlows *f, int parent)
     LinkClass *p = &f->cls[parent], *k = &f->cls[c];
     *k = *p;
     k->size = 0;
+    k->first_link = UINT32_MAX; /* lowered as links move in */
     k->stamp = 0;
     k->mixed = false;
     k->parent = parent;
@@ -179,6 +182,27 @@ static int class_split(NetFlows *f, int parent)
     if (k->listed)
         f->busy[f->n_busy++] = (uint32_t)c;
     return c;
+}
+
+/* Link `l` joins class `to` (from the class it was in). */
+static void link_move(NetFlows *f, uint32_t l, int to)
+{
+    f->class_of[l] = (uint32_t)to;
+    f->cls[to].first_link = MIN(f->cls[to].first_link, l);
+}
+
+/* After a split, a class whose lowest link moved out finds its new lowest: the next link above
+ * the old one still in it. The links skipped moved out in this refine or belong to other classes,
+ * so this costs O(links between the old and the new lowest), at most O(links) per pattern. */
+static void first_link_repair(NetFlows *f, int n_touched)
+{
+    for (int i = 0; i < n_touched; i++) {
+        uint32_t c = f->touched[i];
+        uint32_t l = f->cls[c].first_link;
+        while (f->class_of[l] != c)
+            l++;
+        f->cls[c].first_link = l;
+    }
 }
 
 static void entry_add(GArray *entries, int c, double bytes)
@@ -238,10 +262,12 @@ static void refine(NetFlows *f, const NetLoad *loads, int n, GArray *entries)
     for (int k = 0; k < n; k++) {
         const LinkClass *lc = &f->cls[f->class_of[loads[k].link]];
         if (lc->stamp == epoch && !lc->mixed)
-            f->class_of[loads[k].link] = (uint32_t)lc->split_to;
+            link_move(f, loads[k].link, lc->split_to);
     }
-    if (!any_mixed)
+    if (!any_mixed) {
+        first_link_repair(f, n_touched);
         return;
+    }
     GArray *mixed = g_array_new(FALSE, FALSE, sizeof(Mixed));
     for (int k = 0; k < n; k++) {
         uint32_t c = f->class_of[loads[k].link];
@@ -263,12 +289,13 @@ static void refine(NetFlows *f, const NetLoad *loads, int n, GArray *entries)
             entry_add(entries, to, m[i].bytes);
             double bytes = m[i].bytes;
             for (; i < mixed->len && (int)m[i].cls == c && m[i].bytes == bytes; i++) {
-                f->class_of[m[i].link] = (uint32_t)to;
+                link_move(f, m[i].link, to);
                 f->cls[to].size++;
             }
         }
     }
     g_array_free(mixed, TRUE);
+    first_link_repair(f, n_touched);
 }
 
 int net_flows_pattern(NetFlows *f, const NetLoad *loads, int n_loads)
@@ -489,6 +516,15 @@ const NetLinkStats *net_flows_stats(const NetFlows *f, uint32_t link)
 {
     g_assert(link < (uint32_t)f->t->n_links);
     return &f->cls[f->class_of[link]].stats;
+}
+
+const NetLinkStats *net_flows_class_stats(const NetFlows *f, int c, uint32_t *first_link,
+                                          int *n_links)
+{
+    g_assert(c >= 0 && c < f->n_classes);
+    *first_link = f->cls[c].first_link;
+    *n_links = f->cls[c].size;
+    return &f->cls[c].stats;
 }
 
 const NetUtilSample *net_flows_samples(const NetFlows *f, int *n)

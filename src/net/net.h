@@ -53,6 +53,8 @@ typedef struct {
     int leaves_per_group, ports_per_leaf; /* 0: leaves not modelled (non-blocking) */
     int n_links;
     double *capacity_Bps; /* per link */
+    /* first link id of each kind (kinds are contiguous ranges, see net.c); the last is n_links */
+    uint32_t kind_base[NET_LINK_KIND_COUNT + 1];
 } NetTopo;
 
 NetTopo *net_topo_new(const HwTopology *topo, int nodes, int gpus_per_node);
@@ -125,6 +127,10 @@ double net_flows_rate(const NetFlows *f, int id);
 int net_flows_link_classes(const NetFlows *f);
 /* A link's statistics (shared by its class: valid until the next net_flows_pattern). */
 const NetLinkStats *net_flows_stats(const NetFlows *f, uint32_t link);
+/* Class `c` (0 <= c < net_flows_link_classes): the lowest id of its links, how many links it has,
+ * and their common statistics. O(1): reports walk the classes, not the links. */
+const NetLinkStats *net_flows_class_stats(const NetFlows *f, int c, uint32_t *first_link,
+                                          int *n_links);
 const NetUtilSample *net_flows_samples(const NetFlows *f, int *n);
 
 #endif

@@ -322,6 +322,30 @@ static GArray *run_script(const NetTopo *t, NetFlows *f, int *second_rates)
     return log;
 }
 
+/* Every class names its lowest link and its size (what the report's busiest links walk instead
+ * of the links): a link's statistics are its class's, so the links whose statistics are a class's
+ * are that class's links. */
+static void check_class_first_links(const NetTopo *t, const NetFlows *f)
+{
+    int n = net_flows_link_classes(f), total = 0;
+    for (int c = 0; c < n; c++) {
+        uint32_t first;
+        int size;
+        const NetLinkStats *st = net_flows_class_stats(f, c, &first, &size);
+        uint32_t lowest = UINT32_MAX;
+        int count = 0;
+        for (uint32_t l = 0; l < (uint32_t)t->n_links; l++)
+            if (net_flows_stats(f, l) == st) {
+                lowest = MIN(lowest, l);
+                count++;
+            }
+        assert_int_equal(first, lowest);
+        assert_int_equal(size, count);
+        total += size;
+    }
+    assert_int_equal(total, t->n_links);
+}
+
 static void check_classes_match_links(double global_Bps)
 {
     HwTopology *hw = toy_topo(4, 2);
@@ -335,6 +359,8 @@ static void check_classes_match_links(double global_Bps)
                   net_flows_link_classes(merged), t->n_links, a->len);
     assert_int_equal(net_flows_link_classes(per_link), t->n_links);
     assert_true(net_flows_link_classes(merged) < t->n_links / 2);
+    check_class_first_links(t, merged);
+    check_class_first_links(t, per_link);
     assert_int_equal(a->len, b->len);
     for (guint i = 0; i < a->len; i++)
         if (memcmp(&g_array_index(a, double, i), &g_array_index(b, double, i), sizeof(double)))
