@@ -6,6 +6,7 @@
  * classes that take part before they can finish. */
 #include "sim.h"
 
+#include "ktab.h"
 #include "pq.h"
 #include "../util/cfg.h"
 
@@ -40,23 +41,21 @@ typedef struct {
     ClassState *st;
     SimResult *res;
     Pq pq;
-    GHashTable *rendezvous; /* key string -> Rendezvous* */
+    Ktab rendezvous;        /* (KEY_COLL, family, instance, sequence) or (KEY_P2P, from, to, tag) */
     int **partners;         /* [class][group] -> number of classes in the class's group instance */
     GError **error;
     bool failed;
     /* flow-level network model (cfg->net) */
     NetFlows *flows;
     NetLoadBuilder *builder;
-    GHashTable *patterns; /* key string -> Pattern*: link loads per byte, registered once */
+    Ktab patterns;        /* (KEY_COLL, family, kind, first class) or (KEY_P2P, class, offset, 0)
+                           * -> pattern id + 1: link loads per byte, registered once */
     GPtrArray *pending;   /* transfer id -> Pending* */
     int32_t net_version;  /* the one valid network event carries it */
 } Engine;
 
-/* Link loads of one collective pattern of a group family, per byte of volume: a pattern of the
- * flow model. */
-typedef struct {
-    int id;
-} Pattern;
+/* Tags of the engine's integer keys (ktab.h): one table holds both kinds. */
+enum { KEY_COLL = 1, KEY_P2P = 2 };
 
 /* A transfer in the flow model and the ops that end with it. */
 typedef struct {
@@ -192,32 +191,26 @@ static void finish_at(Engine *e, int ci, int op, int64_t end_ns)
     pq_push(&e->pq, end_ns, ci, op);
 }
 
-/* The rendezvous named `key`, made on first arrival. The caller keeps `key` (a stack buffer) and
- * removes the entry with it once the rendezvous starts; the table holds its own copy. (It used to
- * take ownership and free the caller's key on a hit, which the caller then hashed again: a read of
- * freed memory on every send/recv and collective, unseen by ASan because GLib did the read.) */
-static Rendezvous *rendezvous_get(Engine *e, const char *key, int needed)
+/* The rendezvous of `key`, made on first arrival; the caller removes it (ktab_remove, then
+ * rendezvous_free) once it starts. Keys are packed integers, values not strings: a string key
+ * formatted per arrival was a quarter of a large pipeline's run. */
+static Rendezvous *rendezvous_get(Engine *e, KtKey key, int needed)
 {
-    Rendezvous *r = g_hash_table_lookup(e->rendezvous, key);
+    Rendezvous *r = ktab_lookup(&e->rendezvous, key);
     if (!r) {
         r = g_new0(Rendezvous, 1);
         r->needed = needed;
         r->members = g_array_new(FALSE, FALSE, sizeof(ClassOp));
-        g_hash_table_insert(e->rendezvous, g_strdup(key), r);
+        ktab_insert(&e->rendezvous, key, r);
     }
     return r;
 }
 
-static void rendezvous_free(gpointer p)
+static void rendezvous_free(void *p)
 {
     Rendezvous *r = p;
     g_array_free(r->members, TRUE);
     g_free(r);
-}
-
-static void pattern_free(gpointer p)
-{
-    g_free(p);
 }
 
 /* The ops of a rendezvous end at `end`; collectives count their time per kind. */
@@ -243,11 +236,11 @@ static void net_reschedule(Engine *e)
 }
 
 /* Hands a rendezvous to the flow model: its ops end `latency` after its transfer completes. */
-static void start_transfer(Engine *e, int64_t now, const Pattern *pat, double scale, Rendezvous *r,
+static void start_transfer(Engine *e, int64_t now, int pattern, double scale, Rendezvous *r,
                            int coll_kind, double latency_s)
 {
     net_flows_advance(e->flows, now);
-    int id = net_flows_add(e->flows, now, pat->id, scale);
+    int id = net_flows_add(e->flows, now, pattern, scale);
     Pending *p = g_new(Pending, 1);
     p->members = g_array_copy(r->members);
     p->latency_ns = (int64_t)llround(latency_s * 1e9);
@@ -277,31 +270,29 @@ static void net_event(Engine *e, int64_t now)
 
 enum { PATTERN_RING, PATTERN_TREE, PATTERN_ALLTOALL };
 
-/* The loads the builder accumulated, as a pattern of the flow model. */
-static Pattern *register_pattern(Engine *e)
+/* The loads the builder accumulated, as a pattern of the flow model, remembered under `key`. */
+static int register_pattern(Engine *e, KtKey key)
 {
     int n;
     NetLoad *loads = net_builder_take(e->builder, &n);
-    Pattern *pat = g_new(Pattern, 1);
-    pat->id = net_flows_pattern(e->flows, loads, n);
+    int id = net_flows_pattern(e->flows, loads, n);
     g_free(loads);
-    return pat;
+    ktab_insert(&e->patterns, key, GINT_TO_POINTER(id + 1));
+    return id;
 }
 
 /* Link loads per byte of one collective on every instance of group family g that holds a rank
  * of the rendezvous' classes: symmetric instances all move at once, so they all load links. */
-static const Pattern *coll_pattern(Engine *e, int g, int kind, GArray *members)
+static int coll_pattern(Engine *e, int g, int kind, GArray *members)
 {
     const IrSchedule *s = e->s;
     int first = INT32_MAX;
     for (guint i = 0; i < members->len; i++)
         first = MIN(first, g_array_index(members, ClassOp, i).cls);
-    char *key = g_strdup_printf("c%d:%d:%d", g, kind, first);
-    Pattern *pat = g_hash_table_lookup(e->patterns, key);
-    if (pat) {
-        g_free(key);
-        return pat;
-    }
+    KtKey key = {KEY_COLL, (uint32_t)g, (uint32_t)kind, (uint32_t)first};
+    int found = GPOINTER_TO_INT(ktab_lookup(&e->patterns, key));
+    if (found)
+        return found - 1;
     const IrGroup *grp = &s->groups[g];
     guint8 *covered = g_new0(guint8, s->world);
     int *m = g_new(int, grp->size);
@@ -324,28 +315,22 @@ static const Pattern *coll_pattern(Engine *e, int g, int kind, GArray *members)
     }
     g_free(m);
     g_free(covered);
-    pat = register_pattern(e);
-    g_hash_table_insert(e->patterns, key, pat);
-    return pat;
+    return register_pattern(e, key);
 }
 
 /* Loads per byte of every rank of class `from` sending to its rank + offset. */
-static const Pattern *p2p_pattern(Engine *e, int from, int offset)
+static int p2p_pattern(Engine *e, int from, int offset)
 {
-    char *key = g_strdup_printf("p%d:%d", from, offset);
-    Pattern *pat = g_hash_table_lookup(e->patterns, key);
-    if (pat) {
-        g_free(key);
-        return pat;
-    }
+    KtKey key = {KEY_P2P, (uint32_t)from, (uint32_t)offset, 0};
+    int found = GPOINTER_TO_INT(ktab_lookup(&e->patterns, key));
+    if (found)
+        return found - 1;
     const IrClass *c = e->s->classes[from];
     for (int k = 0; k < c->n_ranks; k++) {
         int rank = c->first_rank + k * c->rank_stride;
         net_builder_p2p(e->builder, rank, rank + offset, 1.0);
     }
-    pat = register_pattern(e);
-    g_hash_table_insert(e->patterns, key, pat);
-    return pat;
+    return register_pattern(e, key);
 }
 
 static void start_coll(Engine *e, int ci, int opi, int64_t now)
@@ -358,8 +343,7 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
     const IrGroup *fam = &s->groups[g];
     int rank = s->classes[ci]->first_rank, span = fam->size * fam->stride;
     int base = (rank / span) * span + rank % fam->stride;
-    char key[48];
-    g_snprintf(key, sizeof key, "c%d:%d:%u", g, base, e->st[ci].coll_seq[opi]);
+    KtKey key = {KEY_COLL, (uint32_t)g, (uint32_t)base, e->st[ci].coll_seq[opi]};
     Rendezvous *r = rendezvous_get(e, key, e->partners[ci][g]);
     ClassOp me = {ci, opi};
     g_array_append_val(r->members, me);
@@ -382,7 +366,7 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
     if (e->flows && dur_s > 0) {
         /* The wire carries the payload over the protocol's efficiency (LL: half of each line). */
         double eff = choice.efficiency;
-        const Pattern *pat;
+        int pat;
         double scale;
         if (shape.kind == IR_COLL_ALLTOALL) {
             pat = coll_pattern(e, g, PATTERN_ALLTOALL, r->members);
@@ -399,7 +383,7 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
         finish_members(e, r->members, shape.kind,
                        r->last_arrival_ns + (int64_t)llround(dur_s * 1e9));
     }
-    g_hash_table_remove(e->rendezvous, key);
+    rendezvous_free(ktab_remove(&e->rendezvous, key));
 }
 
 static void start_p2p(Engine *e, int ci, int opi, int64_t now)
@@ -417,8 +401,7 @@ static void start_p2p(Engine *e, int ci, int opi, int64_t now)
         return;
     }
     int from = op->kind == IR_OP_SEND ? ci : pc, to = op->kind == IR_OP_SEND ? pc : ci;
-    char key[48];
-    g_snprintf(key, sizeof key, "p%d>%d:%u", from, to, op->u.p2p.tag);
+    KtKey key = {KEY_P2P, (uint32_t)from, (uint32_t)to, op->u.p2p.tag};
     Rendezvous *r = rendezvous_get(e, key, 2);
     ClassOp me = {ci, opi};
     g_array_append_val(r->members, me);
@@ -439,14 +422,14 @@ static void start_p2p(Engine *e, int ci, int opi, int64_t now)
         }
     }
     if (e->flows) {
-        const Pattern *pat = p2p_pattern(e, from, send_offset);
+        int pat = p2p_pattern(e, from, send_offset);
         double latency = e->cfg->coll->p2p_s(e->cfg->coll, 0, same_node);
         start_transfer(e, r->last_arrival_ns, pat, (double)op->u.p2p.bytes, r, -1, latency);
     } else {
         double dur_s = e->cfg->coll->p2p_s(e->cfg->coll, op->u.p2p.bytes, same_node);
         finish_members(e, r->members, -1, r->last_arrival_ns + (int64_t)llround(dur_s * 1e9));
     }
-    g_hash_table_remove(e->rendezvous, key);
+    rendezvous_free(ktab_remove(&e->rendezvous, key));
 }
 
 static void start_op(Engine *e, int ci, int opi, int64_t now)
@@ -607,12 +590,12 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
     e.res->n_classes = s->n_classes;
     e.res->classes = g_new0(SimClassResult, s->n_classes);
     e.st = g_new0(ClassState, s->n_classes);
-    e.rendezvous = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, rendezvous_free);
+    ktab_init(&e.rendezvous);
     pq_init(&e.pq);
     if (cfg->net) {
         e.flows = net_flows_new(cfg->net);
         e.builder = net_builder_new(cfg->net);
-        e.patterns = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, pattern_free);
+        ktab_init(&e.patterns);
         e.pending = g_ptr_array_new();
     }
     bool ok = compute_partners(&e);
@@ -677,11 +660,11 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
             }
         }
         g_ptr_array_free(e.pending, TRUE);
-        g_hash_table_destroy(e.patterns);
+        ktab_destroy(&e.patterns, NULL);
         net_builder_free(e.builder);
         net_flows_free(e.flows);
     }
-    g_hash_table_destroy(e.rendezvous);
+    ktab_destroy(&e.rendezvous, rendezvous_free);
     pq_destroy(&e.pq);
     if (!ok) {
         sim_result_free(e.res);
