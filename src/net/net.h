@@ -109,19 +109,24 @@ void net_flows_free(NetFlows *f);
  * net_builder_take gives them; copied) and returns its id for net_flows_add. */
 int net_flows_pattern(NetFlows *f, const NetLoad *loads, int n_loads);
 /* Starts a transfer at `now` (ns) that puts the pattern's bytes * scale on each of its links.
- * Returns its id. */
+ * Returns its id, valid until net_flows_complete returns it (then reused). */
 int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale);
 /* Moves the model to `now`: progress at the current rates. Then, if transfers started or ended,
  * call net_flows_reschedule. */
 void net_flows_advance(NetFlows *f, int64_t now);
-/* Recomputes the rates; returns the earliest completion time (ns) of a transfer in progress, or
- * -1 when none is. */
+/* Recomputes the rates of the transfers that share a link class, directly or through others,
+ * with one that started or ended since the last call (the others' rates cannot change); returns
+ * the earliest completion time (ns) of a transfer in progress, or -1 when none is. */
 int64_t net_flows_reschedule(NetFlows *f);
 /* Ids of the transfers whose completion time is `now`, removed from the model (call after
  * advance; then reschedule). Returns how many were written to ids (at most max). */
 int net_flows_complete(NetFlows *f, int64_t now, int *ids, int max);
 int net_flows_active(const NetFlows *f);
-/* A transfer's current rate: the fraction of its load it moves per second. */
+/* true: every reschedule re-solves all active transfers together (the reference the incremental
+ * solver is tested against; rates differ only in the last bits where several components are
+ * active at once). */
+void net_flows_set_full(NetFlows *f, bool full);
+/* A transfer's current rate: the fraction of its load it moves per second (0 once it ended). */
 double net_flows_rate(const NetFlows *f, int id);
 /* Classes of links the model distinguishes (the links, for net_flows_new_per_link). */
 int net_flows_link_classes(const NetFlows *f);
