@@ -42,6 +42,7 @@ typedef struct {
     SimResult *res;
     Pq pq;
     Ktab rendezvous;        /* (KEY_COLL, family, instance, sequence) or (KEY_P2P, from, to, tag) */
+    Ktab costs;             /* (KEY_COST, family << 8 | kind, bytes low, bytes high) -> CollCost* */
     int **partners;         /* [class][group] -> number of classes in the class's group instance */
     GError **error;
     bool failed;
@@ -54,8 +55,15 @@ typedef struct {
     int32_t net_version;  /* the one valid network event carries it */
 } Engine;
 
-/* Tags of the engine's integer keys (ktab.h): one table holds both kinds. */
-enum { KEY_COLL = 1, KEY_P2P = 2 };
+/* Tags of the engine's integer keys (ktab.h). */
+enum { KEY_COLL = 1, KEY_P2P = 2, KEY_COST = 3 };
+
+/* A collective's shape on its group family, its time alone and NCCL's choice. */
+typedef struct {
+    CollShape shape;
+    double dur_s;
+    CollChoice choice;
+} CollCost;
 
 /* A transfer in the flow model and the ops that end with it. */
 typedef struct {
@@ -333,6 +341,26 @@ static int p2p_pattern(Engine *e, int from, int offset)
     return register_pattern(e, key);
 }
 
+/* The cost of a collective of `kind` and `bytes` on group family g: the collective model is a
+ * function of the shape, which these determine, so it is asked once per distinct triple (a
+ * pipeline asks for the same few collectives hundreds of thousands of times, and each answer
+ * walks NCCL's algorithms and protocols). */
+static const CollCost *coll_cost(Engine *e, int g, IrCollKind kind, uint64_t bytes)
+{
+    KtKey key = {KEY_COST, (uint32_t)g << 8 | (uint32_t)kind, (uint32_t)bytes,
+                 (uint32_t)(bytes >> 32)};
+    CollCost *cost = ktab_lookup(&e->costs, key);
+    if (cost)
+        return cost;
+    const IrGroup *grp = &e->s->groups[g];
+    cost = g_new0(CollCost, 1);
+    cost->shape = (CollShape){kind, bytes, grp->size, 0, 0};
+    ir_group_shape(e->s, grp, &cost->shape.nodes, &cost->shape.ranks_per_node);
+    cost->dur_s = e->cfg->coll->time_s(e->cfg->coll, &cost->shape, &cost->choice);
+    ktab_insert(&e->costs, key, cost);
+    return cost;
+}
+
 static void start_coll(Engine *e, int ci, int opi, int64_t now)
 {
     const IrSchedule *s = e->s;
@@ -351,11 +379,10 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
     r->last_arrival_ns = MAX(r->last_arrival_ns, now);
     if (r->arrived < r->needed)
         return;
-    const IrGroup *grp = &s->groups[g];
-    CollShape shape = {(IrCollKind)op->u.coll.coll, op->u.coll.bytes, grp->size, 0, 0};
-    ir_group_shape(s, grp, &shape.nodes, &shape.ranks_per_node);
-    CollChoice choice;
-    double dur_s = e->cfg->coll->time_s(e->cfg->coll, &shape, &choice);
+    const CollCost *cost = coll_cost(e, g, (IrCollKind)op->u.coll.coll, op->u.coll.bytes);
+    const CollShape shape = cost->shape;
+    const CollChoice choice = cost->choice;
+    double dur_s = cost->dur_s;
     double sent = coll_bytes_sent_per_rank(shape.kind, shape.bytes, shape.nranks);
     double inter = shape.nodes > 1 ? sent / shape.ranks_per_node : 0;
     for (guint i = 0; i < r->members->len; i++) {
@@ -591,6 +618,7 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
     e.res->classes = g_new0(SimClassResult, s->n_classes);
     e.st = g_new0(ClassState, s->n_classes);
     ktab_init(&e.rendezvous);
+    ktab_init(&e.costs);
     pq_init(&e.pq);
     if (cfg->net) {
         e.flows = net_flows_new(cfg->net);
@@ -665,6 +693,7 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
         net_flows_free(e.flows);
     }
     ktab_destroy(&e.rendezvous, rendezvous_free);
+    ktab_destroy(&e.costs, g_free);
     pq_destroy(&e.pq);
     if (!ok) {
         sim_result_free(e.res);
