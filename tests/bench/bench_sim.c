@@ -18,6 +18,9 @@ typedef struct {
     const char *label, *model, *topology, *sharding;
     int nodes, gpus_per_node;
     double target_s;
+    /* Megatron layouts (DDP across the replicas): tp x pp, micro-batches, interleaving, SP */
+    int tp, pp, micro_batches, virtual_stages;
+    bool sequence_parallel;
 } Case;
 
 static double thread_cpu_s(void)
@@ -40,11 +43,20 @@ int main(int argc, char **argv)
         repeats = 1;
     const Case cases[] = {
         {"GPT-3 175B full_shard, 1024 GPUs of JUWELS Booster", "models/gpt3-175b.json",
-         "topologies/juwels-booster.json", "full_shard", 256, 4, 0.100},
+         "topologies/juwels-booster.json", "full_shard", 256, 4, 0.100, 1, 1, 1, 1, false},
         {"Llama-2-70B hybrid_shard, 23752 GPUs of JUPITER Booster", "models/llama2-70b.json",
-         "topologies/jupiter-booster.json", "hybrid_shard", 5938, 4, 1.0},
+         "topologies/jupiter-booster.json", "hybrid_shard", 5938, 4, 1.0, 1, 1, 1, 1, false},
         {"GPT-3 175B ddp, 1024 GPUs of JUWELS Booster", "models/gpt3-175b.json",
-         "topologies/juwels-booster.json", NULL, 256, 4, 0.100},
+         "topologies/juwels-booster.json", NULL, 256, 4, 0.100, 1, 1, 1, 1, false},
+        /* Megatron-LM's Table 1 (Narayanan et al., SC21) on JUWELS Booster: the 529.6B row (280
+         * micro-batches, as issue 13 measured it) and the 1T row, then the 1T row with sequence
+         * parallelism and 2 model chunks per stage (interleaved 1F1B) */
+        {"GPT 529.6B tp 8 x pp 35, 280 micro-batches, 2240 GPUs", "tests/bench/megatron-530b.json",
+         "topologies/juwels-booster.json", NULL, 560, 4, 1.0, 8, 35, 280, 1, false},
+        {"GPT 1T tp 8 x pp 64, 512 micro-batches, 3072 GPUs", "tests/bench/megatron-1t.json",
+         "topologies/juwels-booster.json", NULL, 768, 4, 0.030, 8, 64, 512, 1, false},
+        {"GPT 1T tp 8 x pp 64 x 2 chunks, SP, 512 micro-batches", "tests/bench/megatron-1t.json",
+         "topologies/juwels-booster.json", NULL, 768, 4, 0.060, 8, 64, 512, 2, true},
     };
     printf("%-58s %10s %10s %10s %6s %6s %9s %7s %10s %8s\n",
            "workload (median of repeats, one core)", "generate", "simulate", "cpu", "ops", "events",
@@ -66,6 +78,14 @@ int main(int argc, char **argv)
             strat_sharding_parse(c->sharding, &opt.sharding);
         else
             opt.kind = STRAT_DDP;
+        if (c->pp > 1) {
+            opt.tp = c->tp;
+            opt.pp = c->pp;
+            opt.grad_accum = c->micro_batches;
+            opt.virtual_stages = c->virtual_stages;
+            opt.pp_schedule = c->virtual_stages > 1 ? PP_SCHEDULE_INTERLEAVED : PP_SCHEDULE_1F1B;
+            opt.sequence_parallel = c->sequence_parallel;
+        }
         StratLayout layout;
         strat_layout_make(&opt, c->nodes, c->gpus_per_node, &layout, &error);
         CollModel coll;
