@@ -48,6 +48,10 @@ typedef struct {
     int64_t finish_ns;
     bool frozen;
     uint32_t stamp; /* scratch of reschedule: in the component being solved */
+    /* its pattern's entries, cached: read for every transfer in flight at every event
+     * (net_flows_pattern refreshes them when it appends to the patterns' arrays) */
+    const NetLoad *entries;
+    int n_entries;
 } Transfer;
 
 /* Links loaded alike by every pattern so far, and their (common) state. */
@@ -60,7 +64,8 @@ typedef struct {
     double sum;      /* sum of unfrozen loads (scratch of reschedule) */
     double residual; /* capacity left (scratch of reschedule) */
     double util;     /* current utilisation */
-    bool listed;     /* in busy: n_users > 0 */
+    bool listed;     /* in busy (at busy_pos): n_users > 0 */
+    int busy_pos;
     int *users;      /* active transfers loading it (ids, any order) */
     int n_users, max_users;
     /* scratch of refine */
@@ -210,8 +215,10 @@ static int class_split(NetFlows *f, int parent)
     /* every active transfer on the parent loads the part too (net_flows_pattern adds entries) */
     k->users = p->n_users > 0 ? g_memdup2(p->users, sizeof(int) * (gsize)p->n_users) : NULL;
     k->max_users = k->n_users;
-    if (k->listed)
+    if (k->listed) {
+        k->busy_pos = f->n_busy;
         f->busy[f->n_busy++] = (uint32_t)c;
+    }
     return c;
 }
 
@@ -329,6 +336,9 @@ static void refine(NetFlows *f, const NetLoad *loads, int n, GArray *entries)
     first_link_repair(f, n_touched);
 }
 
+static Transfer *tr(NetFlows *f, int id);
+static void entries_cache(NetFlows *f, Transfer *t);
+
 int net_flows_pattern(NetFlows *f, const NetLoad *loads, int n_loads)
 {
     for (int k = 0; k < n_loads; k++)
@@ -350,6 +360,8 @@ int net_flows_pattern(NetFlows *f, const NetLoad *loads, int n_loads)
         }
         for (int c = before; c < f->n_classes; c++)
             f->cls[f->cls[c].parent].child_head = -1;
+        for (guint i = 0; i < f->active->len; i++)
+            entries_cache(f, tr(f, g_array_index(f->active, int, i)));
     }
     g_array_append_val(f->patterns, p);
     return (int)f->patterns->len - 1;
@@ -367,9 +379,15 @@ static Transfer *tr(NetFlows *f, int id)
 
 static const NetLoad *entries_of(NetFlows *f, const Transfer *t, int *n)
 {
+    *n = t->n_entries;
+    return t->entries;
+}
+
+static void entries_cache(NetFlows *f, Transfer *t)
+{
     GArray *e = g_array_index(f->patterns, FlowPattern, t->pattern).entries;
-    *n = (int)e->len;
-    return (const NetLoad *)e->data;
+    t->n_entries = (int)e->len;
+    t->entries = (const NetLoad *)e->data;
 }
 
 /* Transfer `id` now loads class c / no longer does. O(users of c). */
@@ -383,6 +401,7 @@ static void user_add(NetFlows *f, uint32_t c, int id)
     lc->users[lc->n_users++] = id;
     if (!lc->listed) {
         lc->listed = true;
+        lc->busy_pos = f->n_busy;
         f->busy[f->n_busy++] = c;
     }
 }
@@ -397,9 +416,9 @@ static void user_remove(NetFlows *f, uint32_t c, int id)
     if (lc->n_users == 0) {
         lc->listed = false;
         lc->util = 0;
-        for (k = 0; f->busy[k] != c; k++)
-            ;
-        f->busy[k] = f->busy[--f->n_busy];
+        uint32_t last = f->busy[--f->n_busy];
+        f->busy[lc->busy_pos] = last;
+        f->cls[last].busy_pos = lc->busy_pos;
     }
 }
 
@@ -417,7 +436,8 @@ int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale)
     g_assert(now == f->now || (f->active->len == 0 && now >= f->now));
     g_assert(pattern >= 0 && (guint)pattern < f->patterns->len);
     f->now = now;
-    Transfer t = {pattern, scale, 0, 1.0, 0, now, false, 0};
+    Transfer t = {pattern, scale, 0, 1.0, 0, now, false, 0, NULL, 0};
+    entries_cache(f, &t);
     int n;
     const NetLoad *e = entries_of(f, &t, &n);
     for (int k = 0; k < n; k++)
