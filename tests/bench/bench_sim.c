@@ -41,11 +41,13 @@ int main(int argc, char **argv)
     int repeats = argc > 1 ? atoi(argv[1]) : 11;
     if (repeats < 1)
         repeats = 1;
+    /* targets: CPU time of generation and simulation; issue 13's where it sets one (GPT-3
+     * full_shard, JUPITER, the 1T layouts) */
     const Case cases[] = {
         {"GPT-3 175B full_shard, 1024 GPUs of JUWELS Booster", "models/gpt3-175b.json",
-         "topologies/juwels-booster.json", "full_shard", 256, 4, 0.100, 1, 1, 1, 1, false},
+         "topologies/juwels-booster.json", "full_shard", 256, 4, 0.001, 1, 1, 1, 1, false},
         {"Llama-2-70B hybrid_shard, 23752 GPUs of JUPITER Booster", "models/llama2-70b.json",
-         "topologies/jupiter-booster.json", "hybrid_shard", 5938, 4, 1.0, 1, 1, 1, 1, false},
+         "topologies/jupiter-booster.json", "hybrid_shard", 5938, 4, 0.008, 1, 1, 1, 1, false},
         {"GPT-3 175B ddp, 1024 GPUs of JUWELS Booster", "models/gpt3-175b.json",
          "topologies/juwels-booster.json", NULL, 256, 4, 0.100, 1, 1, 1, 1, false},
         /* Megatron-LM's Table 1 (Narayanan et al., SC21) on JUWELS Booster: the 529.6B row (280
@@ -122,7 +124,7 @@ int main(int argc, char **argv)
         printf("%-58s %7.2f ms %7.2f ms %7.2f ms %6d %6" G_GUINT64_FORMAT " %9" G_GUINT64_FORMAT
                " %7d %10.3g %5.0f ms %s\n",
                c->label, g * 1e3, s * 1e3, cpu * 1e3, ops, events, transfers, classes,
-               (double)events / s, c->target_s * 1e3, g + s <= c->target_s ? "met" : "MISSED");
+               (double)events / s, c->target_s * 1e3, cpu <= c->target_s ? "met" : "MISSED");
         g_free(gen_s);
         g_free(sim_s);
         g_free(cpu_s);
