@@ -52,6 +52,9 @@ typedef struct {
     Ktab patterns;        /* (KEY_COLL, family, kind, first class) or (KEY_P2P, class, offset, 0)
                            * -> pattern id + 1: link loads per byte, registered once */
     GPtrArray *pending;   /* transfer id -> Pending* */
+    /* Rendezvous and Pending records and members arrays of finished ones, reused: a pipeline
+     * makes hundreds of thousands, a few in flight at a time */
+    GPtrArray *spare_rendezvous, *spare_pending, *spare_members;
     int32_t net_version;  /* the one valid network event carries it */
 } Engine;
 
@@ -202,23 +205,53 @@ static void finish_at(Engine *e, int ci, int op, int64_t end_ns)
 /* The rendezvous of `key`, made on first arrival; the caller removes it (ktab_remove, then
  * rendezvous_free) once it starts. Keys are packed integers, values not strings: a string key
  * formatted per arrival was a quarter of a large pipeline's run. */
+static void *spare_take(GPtrArray *spare)
+{
+    return spare->len > 0 ? g_ptr_array_steal_index_fast(spare, spare->len - 1) : NULL;
+}
+
+static GArray *members_new(Engine *e)
+{
+    GArray *m = spare_take(e->spare_members);
+    if (!m)
+        return g_array_new(FALSE, FALSE, sizeof(ClassOp));
+    g_array_set_size(m, 0);
+    return m;
+}
+
 static Rendezvous *rendezvous_get(Engine *e, KtKey key, int needed)
 {
     Rendezvous *r = ktab_lookup(&e->rendezvous, key);
     if (!r) {
-        r = g_new0(Rendezvous, 1);
-        r->needed = needed;
-        r->members = g_array_new(FALSE, FALSE, sizeof(ClassOp));
+        r = spare_take(e->spare_rendezvous);
+        if (!r)
+            r = g_new(Rendezvous, 1);
+        *r = (Rendezvous){.needed = needed, .members = members_new(e)};
         ktab_insert(&e->rendezvous, key, r);
     }
     return r;
 }
 
+/* A rendezvous that started, back to the spares (its members array too, unless a Pending took
+ * it). */
+static void rendezvous_release(Engine *e, Rendezvous *r)
+{
+    if (r->members)
+        g_ptr_array_add(e->spare_members, r->members);
+    g_ptr_array_add(e->spare_rendezvous, r);
+}
+
 static void rendezvous_free(void *p)
 {
     Rendezvous *r = p;
-    g_array_free(r->members, TRUE);
+    if (r->members)
+        g_array_free(r->members, TRUE);
     g_free(r);
+}
+
+static void members_free(void *p)
+{
+    g_array_free(p, TRUE);
 }
 
 /* The ops of a rendezvous end at `end`; collectives count their time per kind. */
@@ -249,8 +282,11 @@ static void start_transfer(Engine *e, int64_t now, int pattern, double scale, Re
 {
     net_flows_advance(e->flows, now);
     int id = net_flows_add(e->flows, now, pattern, scale);
-    Pending *p = g_new(Pending, 1);
-    p->members = g_array_copy(r->members);
+    Pending *p = spare_take(e->spare_pending);
+    if (!p)
+        p = g_new(Pending, 1);
+    p->members = r->members; /* taken: the rendezvous is released next */
+    r->members = NULL;
     p->latency_ns = (int64_t)llround(latency_s * 1e9);
     p->coll_kind = coll_kind;
     if ((guint)id >= e->pending->len)
@@ -268,8 +304,8 @@ static void net_event(Engine *e, int64_t now)
         for (int i = 0; i < n; i++) {
             Pending *p = g_ptr_array_index(e->pending, ids[i]);
             finish_members(e, p->members, p->coll_kind, now + p->latency_ns);
-            g_array_free(p->members, TRUE);
-            g_free(p);
+            g_ptr_array_add(e->spare_members, p->members);
+            g_ptr_array_add(e->spare_pending, p);
             g_ptr_array_index(e->pending, ids[i]) = NULL;
         }
     }
@@ -410,7 +446,7 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
         finish_members(e, r->members, shape.kind,
                        r->last_arrival_ns + (int64_t)llround(dur_s * 1e9));
     }
-    rendezvous_free(ktab_remove(&e->rendezvous, key));
+    rendezvous_release(e, ktab_remove(&e->rendezvous, key));
 }
 
 static void start_p2p(Engine *e, int ci, int opi, int64_t now)
@@ -456,7 +492,7 @@ static void start_p2p(Engine *e, int ci, int opi, int64_t now)
         double dur_s = e->cfg->coll->p2p_s(e->cfg->coll, op->u.p2p.bytes, same_node);
         finish_members(e, r->members, -1, r->last_arrival_ns + (int64_t)llround(dur_s * 1e9));
     }
-    rendezvous_free(ktab_remove(&e->rendezvous, key));
+    rendezvous_release(e, ktab_remove(&e->rendezvous, key));
 }
 
 static void start_op(Engine *e, int ci, int opi, int64_t now)
@@ -618,6 +654,9 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
     e.res->classes = g_new0(SimClassResult, s->n_classes);
     e.st = g_new0(ClassState, s->n_classes);
     ktab_init(&e.rendezvous);
+    e.spare_rendezvous = g_ptr_array_new_with_free_func(g_free);
+    e.spare_pending = g_ptr_array_new_with_free_func(g_free);
+    e.spare_members = g_ptr_array_new_with_free_func(members_free);
     ktab_init(&e.costs);
     pq_init(&e.pq);
     if (cfg->net) {
@@ -693,6 +732,9 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
         net_flows_free(e.flows);
     }
     ktab_destroy(&e.rendezvous, rendezvous_free);
+    g_ptr_array_free(e.spare_rendezvous, TRUE);
+    g_ptr_array_free(e.spare_pending, TRUE);
+    g_ptr_array_free(e.spare_members, TRUE);
     ktab_destroy(&e.costs, g_free);
     pq_destroy(&e.pq);
     if (!ok) {
