@@ -202,9 +202,6 @@ static void finish_at(Engine *e, int ci, int op, int64_t end_ns)
     pq_push(&e->pq, end_ns, ci, op);
 }
 
-/* The rendezvous of `key`, made on first arrival; the caller removes it (ktab_remove, then
- * rendezvous_free) once it starts. Keys are packed integers, values not strings: a string key
- * formatted per arrival was a quarter of a large pipeline's run. */
 static void *spare_take(GPtrArray *spare)
 {
     return spare->len > 0 ? g_ptr_array_steal_index_fast(spare, spare->len - 1) : NULL;
@@ -219,6 +216,9 @@ static GArray *members_new(Engine *e)
     return m;
 }
 
+/* The rendezvous of `key`, made on first arrival; the caller removes it (ktab_remove, then
+ * rendezvous_release) once it starts. Keys are packed integers, not strings: formatting,
+ * hashing and copying a string key per arrival was 6 % of a large pipeline's run. */
 static Rendezvous *rendezvous_get(Engine *e, KtKey key, int needed)
 {
     Rendezvous *r = ktab_lookup(&e->rendezvous, key);

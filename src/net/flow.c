@@ -537,7 +537,6 @@ static void collect_component(NetFlows *f)
                     g_array_append_val(f->queue, c);
                 }
             }
-            lc = &f->cls[g_array_index(f->queue, uint32_t, q)]; /* the queue may have moved */
         }
     }
     for (guint i = 0; i < f->active->len; i++) {
