@@ -81,6 +81,10 @@ struct NetFlows {
     LinkClass *cls;
     int n_classes, max_classes;
     uint32_t *busy; /* classes with load now */
+    /* beside busy, each one's kind and utilisation: what sample() reads at every reschedule,
+     * in 5 bytes instead of a LinkClass's cache line */
+    uint8_t *busy_kind;
+    float *busy_util;
     int n_busy;
     uint32_t *touched; /* scratch of refine */
     uint32_t epoch;
@@ -104,7 +108,19 @@ static void classes_reserve(NetFlows *f, int n)
     f->max_classes = MAX(n, 2 * f->max_classes);
     f->cls = g_renew(LinkClass, f->cls, f->max_classes);
     f->busy = g_renew(uint32_t, f->busy, f->max_classes);
+    f->busy_kind = g_renew(uint8_t, f->busy_kind, f->max_classes);
+    f->busy_util = g_renew(float, f->busy_util, f->max_classes);
     f->touched = g_renew(uint32_t, f->touched, f->max_classes);
+}
+
+/* Class c joins the busy list. */
+static void busy_list(NetFlows *f, uint32_t c)
+{
+    LinkClass *lc = &f->cls[c];
+    lc->busy_pos = f->n_busy++;
+    f->busy[lc->busy_pos] = c;
+    f->busy_kind[lc->busy_pos] = (uint8_t)lc->kind;
+    f->busy_util[lc->busy_pos] = (float)lc->util;
 }
 
 static int class_new(NetFlows *f, uint32_t first_link, NetLinkKind kind, double capacity_Bps)
@@ -183,6 +199,8 @@ void net_flows_free(NetFlows *f)
         g_free(f->cls[c].users);
     g_free(f->cls);
     g_free(f->busy);
+    g_free(f->busy_kind);
+    g_free(f->busy_util);
     g_free(f->touched);
     for (guint i = 0; i < f->patterns->len; i++)
         g_array_free(g_array_index(f->patterns, FlowPattern, i).entries, TRUE);
@@ -216,8 +234,7 @@ static int class_split(NetFlows *f, int parent)
     k->users = p->n_users > 0 ? g_memdup2(p->users, sizeof(int) * (gsize)p->n_users) : NULL;
     k->max_users = k->n_users;
     if (k->listed) {
-        k->busy_pos = f->n_busy;
-        f->busy[f->n_busy++] = (uint32_t)c;
+        busy_list(f, (uint32_t)c);
     }
     return c;
 }
@@ -401,8 +418,7 @@ static void user_add(NetFlows *f, uint32_t c, int id)
     lc->users[lc->n_users++] = id;
     if (!lc->listed) {
         lc->listed = true;
-        lc->busy_pos = f->n_busy;
-        f->busy[f->n_busy++] = c;
+        busy_list(f, c);
     }
 }
 
@@ -416,9 +432,12 @@ static void user_remove(NetFlows *f, uint32_t c, int id)
     if (lc->n_users == 0) {
         lc->listed = false;
         lc->util = 0;
-        uint32_t last = f->busy[--f->n_busy];
-        f->busy[lc->busy_pos] = last;
-        f->cls[last].busy_pos = lc->busy_pos;
+        int pos = lc->busy_pos, end = --f->n_busy;
+        uint32_t last = f->busy[end];
+        f->busy[pos] = last;
+        f->busy_kind[pos] = f->busy_kind[end];
+        f->busy_util[pos] = f->busy_util[end];
+        f->cls[last].busy_pos = pos;
     }
 }
 
@@ -486,10 +505,8 @@ void net_flows_advance(NetFlows *f, int64_t now)
 static void sample(NetFlows *f)
 {
     NetUtilSample s = {.time_ns = f->now};
-    for (int i = 0; i < f->n_busy; i++) {
-        const LinkClass *lc = &f->cls[f->busy[i]];
-        s.util[lc->kind] = MAX(s.util[lc->kind], (float)lc->util);
-    }
+    for (int i = 0; i < f->n_busy; i++)
+        s.util[f->busy_kind[i]] = MAX(s.util[f->busy_kind[i]], f->busy_util[i]);
     if (f->samples->len > 0) {
         NetUtilSample *last = &g_array_index(f->samples, NetUtilSample, f->samples->len - 1);
         if (memcmp(last->util, s.util, sizeof s.util) == 0)
@@ -617,6 +634,7 @@ int64_t net_flows_reschedule(NetFlows *f)
         double cap = lc->capacity_Bps;
         lc->util = isfinite(cap) ? (cap - lc->residual) / cap : 0;
         lc->stats.peak_util = MAX(lc->stats.peak_util, lc->util);
+        f->busy_util[lc->busy_pos] = (float)lc->util;
     }
     sample(f);
     /* every transfer's finish from its remaining load (O(active)): the next event */
