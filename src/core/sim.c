@@ -219,14 +219,20 @@ static GArray *members_new(Engine *e)
 /* The rendezvous of `key`, made on first arrival; the caller removes it (ktab_remove, then
  * rendezvous_release) once it starts. Keys are packed integers, not strings: formatting,
  * hashing and copying a string key per arrival was 6 % of a large pipeline's run. */
+static Rendezvous *rendezvous_new(Engine *e, int needed)
+{
+    Rendezvous *r = spare_take(e->spare_rendezvous);
+    if (!r)
+        r = g_new(Rendezvous, 1);
+    *r = (Rendezvous){.needed = needed, .members = members_new(e)};
+    return r;
+}
+
 static Rendezvous *rendezvous_get(Engine *e, KtKey key, int needed)
 {
     Rendezvous *r = ktab_lookup(&e->rendezvous, key);
     if (!r) {
-        r = spare_take(e->spare_rendezvous);
-        if (!r)
-            r = g_new(Rendezvous, 1);
-        *r = (Rendezvous){.needed = needed, .members = members_new(e)};
+        r = rendezvous_new(e, needed);
         ktab_insert(&e->rendezvous, key, r);
     }
     return r;
@@ -408,7 +414,9 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
     int rank = s->classes[ci]->first_rank, span = fam->size * fam->stride;
     int base = (rank / span) * span + rank % fam->stride;
     KtKey key = {KEY_COLL, (uint32_t)g, (uint32_t)base, e->st[ci].coll_seq[opi]};
-    Rendezvous *r = rendezvous_get(e, key, e->partners[ci][g]);
+    /* a class that is its group instance alone (a stage's TP group) waits for no one: no table */
+    int needed = e->partners[ci][g];
+    Rendezvous *r = needed > 1 ? rendezvous_get(e, key, needed) : rendezvous_new(e, needed);
     ClassOp me = {ci, opi};
     g_array_append_val(r->members, me);
     r->arrived++;
@@ -446,7 +454,9 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
         finish_members(e, r->members, shape.kind,
                        r->last_arrival_ns + (int64_t)llround(dur_s * 1e9));
     }
-    rendezvous_release(e, ktab_remove(&e->rendezvous, key));
+    if (needed > 1)
+        ktab_remove(&e->rendezvous, key);
+    rendezvous_release(e, r);
 }
 
 static void start_p2p(Engine *e, int ci, int opi, int64_t now)
