@@ -6,7 +6,9 @@
  * classes that take part before they can finish. */
 #include "sim.h"
 
+#include "ktab.h"
 #include "pq.h"
+#include "sim_links.h"
 #include "../kern/kern.h"
 #include "../util/cfg.h"
 
@@ -50,24 +52,33 @@ typedef struct {
     ClassState *st;
     SimResult *res;
     Pq pq;
-    GHashTable *rendezvous; /* key string -> Rendezvous* */
+    Ktab rendezvous;        /* (KEY_COLL, family, instance, sequence) or (KEY_P2P, from, to, tag) */
+    Ktab costs;             /* (KEY_COST, family << 8 | kind, bytes low, bytes high) -> CollCost* */
     int **partners;         /* [class][group] -> number of classes in the class's group instance */
     GError **error;
     bool failed;
     /* flow-level network model (cfg->net) */
     NetFlows *flows;
     NetLoadBuilder *builder;
-    GHashTable *patterns; /* key string -> Pattern*: link loads per byte, registered once */
+    Ktab patterns;        /* (KEY_COLL, family, kind, first class) or (KEY_P2P, class, offset, 0)
+                           * -> pattern id + 1: link loads per byte, registered once */
     GPtrArray *pending;   /* transfer id -> Pending* */
+    /* Rendezvous and Pending records and members arrays of finished ones, reused: a pipeline
+     * makes hundreds of thousands, a few in flight at a time */
+    GPtrArray *spare_rendezvous, *spare_pending, *spare_members;
     int32_t net_version;  /* the one valid network event carries it */
     double pace;          /* compute slowdown of the job's slowest GPU (hw_gpu_pace) */
 } Engine;
 
-/* Link loads of one collective pattern of a group family, per byte of volume: a pattern of the
- * flow model. */
+/* Tags of the engine's integer keys (ktab.h). */
+enum { KEY_COLL = 1, KEY_P2P = 2, KEY_COST = 3 };
+
+/* A collective's shape on its group family, its time alone and NCCL's choice. */
 typedef struct {
-    int id;
-} Pattern;
+    CollShape shape;
+    double dur_s;
+    CollChoice choice;
+} CollCost;
 
 /* A transfer in the flow model and the ops that end with it. */
 typedef struct {
@@ -213,32 +224,62 @@ static void finish_at(Engine *e, int ci, int op, int64_t end_ns)
     pq_push(&e->pq, end_ns, ci, op);
 }
 
-/* The rendezvous named `key`, made on first arrival. The caller keeps `key` (a stack buffer) and
- * removes the entry with it once the rendezvous starts; the table holds its own copy. (It used to
- * take ownership and free the caller's key on a hit, which the caller then hashed again: a read of
- * freed memory on every send/recv and collective, unseen by ASan because GLib did the read.) */
-static Rendezvous *rendezvous_get(Engine *e, const char *key, int needed)
+static void *spare_take(GPtrArray *spare)
 {
-    Rendezvous *r = g_hash_table_lookup(e->rendezvous, key);
+    return spare->len > 0 ? g_ptr_array_steal_index_fast(spare, spare->len - 1) : NULL;
+}
+
+static GArray *members_new(Engine *e)
+{
+    GArray *m = spare_take(e->spare_members);
+    if (!m)
+        return g_array_new(FALSE, FALSE, sizeof(ClassOp));
+    g_array_set_size(m, 0);
+    return m;
+}
+
+/* The rendezvous of `key`, made on first arrival; the caller removes it (ktab_remove, then
+ * rendezvous_release) once it starts. Keys are packed integers, not strings: formatting,
+ * hashing and copying a string key per arrival was 6 % of a large pipeline's run. */
+static Rendezvous *rendezvous_new(Engine *e, int needed)
+{
+    Rendezvous *r = spare_take(e->spare_rendezvous);
+    if (!r)
+        r = g_new(Rendezvous, 1);
+    *r = (Rendezvous){.needed = needed, .members = members_new(e)};
+    return r;
+}
+
+static Rendezvous *rendezvous_get(Engine *e, KtKey key, int needed)
+{
+    Rendezvous *r = ktab_lookup(&e->rendezvous, key);
     if (!r) {
-        r = g_new0(Rendezvous, 1);
-        r->needed = needed;
-        r->members = g_array_new(FALSE, FALSE, sizeof(ClassOp));
-        g_hash_table_insert(e->rendezvous, g_strdup(key), r);
+        r = rendezvous_new(e, needed);
+        ktab_insert(&e->rendezvous, key, r);
     }
     return r;
 }
 
-static void rendezvous_free(gpointer p)
+/* A rendezvous that started, back to the spares (its members array too, unless a Pending took
+ * it). */
+static void rendezvous_release(Engine *e, Rendezvous *r)
+{
+    if (r->members)
+        g_ptr_array_add(e->spare_members, r->members);
+    g_ptr_array_add(e->spare_rendezvous, r);
+}
+
+static void rendezvous_free(void *p)
 {
     Rendezvous *r = p;
-    g_array_free(r->members, TRUE);
+    if (r->members)
+        g_array_free(r->members, TRUE);
     g_free(r);
 }
 
-static void pattern_free(gpointer p)
+static void members_free(void *p)
 {
-    g_free(p);
+    g_array_free(p, TRUE);
 }
 
 /* The ops of a rendezvous end at `end`; collectives count their time per kind. */
@@ -264,13 +305,16 @@ static void net_reschedule(Engine *e)
 }
 
 /* Hands a rendezvous to the flow model: its ops end `latency` after its transfer completes. */
-static void start_transfer(Engine *e, int64_t now, const Pattern *pat, double scale, Rendezvous *r,
+static void start_transfer(Engine *e, int64_t now, int pattern, double scale, Rendezvous *r,
                            int coll_kind, double latency_s)
 {
     net_flows_advance(e->flows, now);
-    int id = net_flows_add(e->flows, now, pat->id, scale);
-    Pending *p = g_new(Pending, 1);
-    p->members = g_array_copy(r->members);
+    int id = net_flows_add(e->flows, now, pattern, scale);
+    Pending *p = spare_take(e->spare_pending);
+    if (!p)
+        p = g_new(Pending, 1);
+    p->members = r->members; /* taken: the rendezvous is released next */
+    r->members = NULL;
     p->latency_ns = (int64_t)llround(latency_s * 1e9);
     p->coll_kind = coll_kind;
     if ((guint)id >= e->pending->len)
@@ -288,8 +332,8 @@ static void net_event(Engine *e, int64_t now)
         for (int i = 0; i < n; i++) {
             Pending *p = g_ptr_array_index(e->pending, ids[i]);
             finish_members(e, p->members, p->coll_kind, now + p->latency_ns);
-            g_array_free(p->members, TRUE);
-            g_free(p);
+            g_ptr_array_add(e->spare_members, p->members);
+            g_ptr_array_add(e->spare_pending, p);
             g_ptr_array_index(e->pending, ids[i]) = NULL;
         }
     }
@@ -298,31 +342,29 @@ static void net_event(Engine *e, int64_t now)
 
 enum { PATTERN_RING, PATTERN_TREE, PATTERN_ALLTOALL };
 
-/* The loads the builder accumulated, as a pattern of the flow model. */
-static Pattern *register_pattern(Engine *e)
+/* The loads the builder accumulated, as a pattern of the flow model, remembered under `key`. */
+static int register_pattern(Engine *e, KtKey key)
 {
     int n;
     NetLoad *loads = net_builder_take(e->builder, &n);
-    Pattern *pat = g_new(Pattern, 1);
-    pat->id = net_flows_pattern(e->flows, loads, n);
+    int id = net_flows_pattern(e->flows, loads, n);
     g_free(loads);
-    return pat;
+    ktab_insert(&e->patterns, key, GINT_TO_POINTER(id + 1));
+    return id;
 }
 
 /* Link loads per byte of one collective on every instance of group family g that holds a rank
  * of the rendezvous' classes: symmetric instances all move at once, so they all load links. */
-static const Pattern *coll_pattern(Engine *e, int g, int kind, GArray *members)
+static int coll_pattern(Engine *e, int g, int kind, GArray *members)
 {
     const IrSchedule *s = e->s;
     int first = INT32_MAX;
     for (guint i = 0; i < members->len; i++)
         first = MIN(first, g_array_index(members, ClassOp, i).cls);
-    char *key = g_strdup_printf("c%d:%d:%d", g, kind, first);
-    Pattern *pat = g_hash_table_lookup(e->patterns, key);
-    if (pat) {
-        g_free(key);
-        return pat;
-    }
+    KtKey key = {KEY_COLL, (uint32_t)g, (uint32_t)kind, (uint32_t)first};
+    int found = GPOINTER_TO_INT(ktab_lookup(&e->patterns, key));
+    if (found)
+        return found - 1;
     const IrGroup *grp = &s->groups[g];
     guint8 *covered = g_new0(guint8, s->world);
     int *m = g_new(int, grp->size);
@@ -345,28 +387,42 @@ static const Pattern *coll_pattern(Engine *e, int g, int kind, GArray *members)
     }
     g_free(m);
     g_free(covered);
-    pat = register_pattern(e);
-    g_hash_table_insert(e->patterns, key, pat);
-    return pat;
+    return register_pattern(e, key);
 }
 
 /* Loads per byte of every rank of class `from` sending to its rank + offset. */
-static const Pattern *p2p_pattern(Engine *e, int from, int offset)
+static int p2p_pattern(Engine *e, int from, int offset)
 {
-    char *key = g_strdup_printf("p%d:%d", from, offset);
-    Pattern *pat = g_hash_table_lookup(e->patterns, key);
-    if (pat) {
-        g_free(key);
-        return pat;
-    }
+    KtKey key = {KEY_P2P, (uint32_t)from, (uint32_t)offset, 0};
+    int found = GPOINTER_TO_INT(ktab_lookup(&e->patterns, key));
+    if (found)
+        return found - 1;
     const IrClass *c = e->s->classes[from];
     for (int k = 0; k < c->n_ranks; k++) {
         int rank = c->first_rank + k * c->rank_stride;
         net_builder_p2p(e->builder, rank, rank + offset, 1.0);
     }
-    pat = register_pattern(e);
-    g_hash_table_insert(e->patterns, key, pat);
-    return pat;
+    return register_pattern(e, key);
+}
+
+/* The cost of a collective of `kind` and `bytes` on group family g: the collective model is a
+ * function of the shape, which these determine, so it is asked once per distinct triple (a
+ * pipeline asks for the same few collectives hundreds of thousands of times, and each answer
+ * walks NCCL's algorithms and protocols). */
+static const CollCost *coll_cost(Engine *e, int g, IrCollKind kind, uint64_t bytes)
+{
+    KtKey key = {KEY_COST, (uint32_t)g << 8 | (uint32_t)kind, (uint32_t)bytes,
+                 (uint32_t)(bytes >> 32)};
+    CollCost *cost = ktab_lookup(&e->costs, key);
+    if (cost)
+        return cost;
+    const IrGroup *grp = &e->s->groups[g];
+    cost = g_new0(CollCost, 1);
+    cost->shape = (CollShape){kind, bytes, grp->size, 0, 0};
+    ir_group_shape(e->s, grp, &cost->shape.nodes, &cost->shape.ranks_per_node);
+    cost->dur_s = e->cfg->coll->time_s(e->cfg->coll, &cost->shape, &cost->choice);
+    ktab_insert(&e->costs, key, cost);
+    return cost;
 }
 
 static void start_coll(Engine *e, int ci, int opi, int64_t now)
@@ -379,20 +435,20 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
     const IrGroup *fam = &s->groups[g];
     int rank = s->classes[ci]->first_rank, span = fam->size * fam->stride;
     int base = (rank / span) * span + rank % fam->stride;
-    char key[48];
-    g_snprintf(key, sizeof key, "c%d:%d:%u", g, base, e->st[ci].coll_seq[opi]);
-    Rendezvous *r = rendezvous_get(e, key, e->partners[ci][g]);
+    KtKey key = {KEY_COLL, (uint32_t)g, (uint32_t)base, e->st[ci].coll_seq[opi]};
+    /* a class that is its group instance alone (a stage's TP group) waits for no one: no table */
+    int needed = e->partners[ci][g];
+    Rendezvous *r = needed > 1 ? rendezvous_get(e, key, needed) : rendezvous_new(e, needed);
     ClassOp me = {ci, opi};
     g_array_append_val(r->members, me);
     r->arrived++;
     r->last_arrival_ns = MAX(r->last_arrival_ns, now);
     if (r->arrived < r->needed)
         return;
-    const IrGroup *grp = &s->groups[g];
-    CollShape shape = {(IrCollKind)op->u.coll.coll, op->u.coll.bytes, grp->size, 0, 0};
-    ir_group_shape(s, grp, &shape.nodes, &shape.ranks_per_node);
-    CollChoice choice;
-    double dur_s = e->cfg->coll->time_s(e->cfg->coll, &shape, &choice);
+    const CollCost *cost = coll_cost(e, g, (IrCollKind)op->u.coll.coll, op->u.coll.bytes);
+    const CollShape shape = cost->shape;
+    const CollChoice choice = cost->choice;
+    double dur_s = cost->dur_s;
     double sent = coll_bytes_sent_per_rank(shape.kind, shape.bytes, shape.nranks);
     double inter = shape.nodes > 1 ? sent / shape.ranks_per_node : 0;
     for (guint i = 0; i < r->members->len; i++) {
@@ -403,7 +459,7 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
     if (e->flows && dur_s > 0) {
         /* The wire carries the payload over the protocol's efficiency (LL: half of each line). */
         double eff = choice.efficiency;
-        const Pattern *pat;
+        int pat;
         double scale;
         if (shape.kind == IR_COLL_ALLTOALL) {
             pat = coll_pattern(e, g, PATTERN_ALLTOALL, r->members);
@@ -420,7 +476,9 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
         finish_members(e, r->members, shape.kind,
                        r->last_arrival_ns + (int64_t)llround(dur_s * 1e9));
     }
-    g_hash_table_remove(e->rendezvous, key);
+    if (needed > 1)
+        ktab_remove(&e->rendezvous, key);
+    rendezvous_release(e, r);
 }
 
 static void start_p2p(Engine *e, int ci, int opi, int64_t now)
@@ -438,8 +496,7 @@ static void start_p2p(Engine *e, int ci, int opi, int64_t now)
         return;
     }
     int from = op->kind == IR_OP_SEND ? ci : pc, to = op->kind == IR_OP_SEND ? pc : ci;
-    char key[48];
-    g_snprintf(key, sizeof key, "p%d>%d:%u", from, to, op->u.p2p.tag);
+    KtKey key = {KEY_P2P, (uint32_t)from, (uint32_t)to, op->u.p2p.tag};
     Rendezvous *r = rendezvous_get(e, key, 2);
     ClassOp me = {ci, opi};
     g_array_append_val(r->members, me);
@@ -460,14 +517,14 @@ static void start_p2p(Engine *e, int ci, int opi, int64_t now)
         }
     }
     if (e->flows) {
-        const Pattern *pat = p2p_pattern(e, from, send_offset);
+        int pat = p2p_pattern(e, from, send_offset);
         double latency = e->cfg->coll->p2p_s(e->cfg->coll, 0, same_node);
         start_transfer(e, r->last_arrival_ns, pat, (double)op->u.p2p.bytes, r, -1, latency);
     } else {
         double dur_s = e->cfg->coll->p2p_s(e->cfg->coll, op->u.p2p.bytes, same_node);
         finish_members(e, r->members, -1, r->last_arrival_ns + (int64_t)llround(dur_s * 1e9));
     }
-    g_hash_table_remove(e->rendezvous, key);
+    rendezvous_release(e, ktab_remove(&e->rendezvous, key));
 }
 
 /* Communication that overlaps compute: a collective or send/recv on a stream other than
@@ -629,79 +686,6 @@ static void report_deadlock(Engine *e)
     }
 }
 
-/* The busiest links: by the time their bytes take at full capacity, then link id, so the order
- * is total. Selected in one pass (insertion into the SIM_TOP_LINKS best so far) rather than by
- * sorting every link: a JUPITER job has 100k. */
-static bool busier(const NetLinkStats *a, double cap_a, uint32_t la, const NetLinkStats *b,
-                   double cap_b, uint32_t lb)
-{
-    double ta = a->bytes / cap_a, tb = b->bytes / cap_b;
-    return ta != tb ? ta > tb : la < lb;
-}
-
-static bool stats_alike(const NetTopo *net, const NetLinkStats *a, uint32_t la,
-                        const NetLinkStats *b, uint32_t lb)
-{
-    /* bytes first: it tells most links apart, and this runs for every link of the job */
-    return a->bytes == b->bytes && a->busy_ns == b->busy_ns && a->peak_util == b->peak_util &&
-           net->capacity_Bps[la] == net->capacity_Bps[lb] &&
-           net_link_kind(net, la) == net_link_kind(net, lb);
-}
-
-static bool alike_in(const NetTopo *net, const NetFlows *flows, const uint32_t *top, int n,
-                     uint32_t l)
-{
-    for (int i = 0; i < n; i++)
-        if (stats_alike(net, net_flows_stats(flows, top[i]), top[i], net_flows_stats(flows, l), l))
-            return true;
-    return false;
-}
-
-/* The busiest links, one per group of links with identical statistics (the first by index),
- * each with the size of its group. */
-static void collect_links(SimResult *res, const NetTopo *net, const NetFlows *flows)
-{
-    const double *cap = net->capacity_Bps;
-    uint32_t top[SIM_TOP_LINKS];
-    int n = 0;
-    for (uint32_t l = 0; l < (uint32_t)net->n_links; l++) {
-        const NetLinkStats *st = net_flows_stats(flows, l);
-        if (st->bytes <= 0 || alike_in(net, flows, top, n, l))
-            continue; /* one line per group of links loaded alike; counted below */
-        if (n == SIM_TOP_LINKS) {
-            uint32_t w = top[n - 1];
-            if (!busier(st, cap[l], l, net_flows_stats(flows, w), cap[w], w))
-                continue;
-            n--;
-        }
-        int i = n++;
-        for (; i > 0 && busier(st, cap[l], l, net_flows_stats(flows, top[i - 1]), cap[top[i - 1]],
-                               top[i - 1]);
-             i--)
-            top[i] = top[i - 1];
-        top[i] = l;
-    }
-    res->n_links = n;
-    res->links = g_new0(SimLink, MAX(1, n));
-    for (int i = 0; i < n; i++)
-        res->links[i] = (SimLink){net_link_name(net, top[i]), net_link_kind(net, top[i]),
-                                  cap[top[i]], *net_flows_stats(flows, top[i]), 0};
-    /* Symmetric jobs load many links alike (every node's NIC 0): the report says how many
-     * instead of listing them. Links of one class share their statistics exactly. */
-    for (uint32_t l = 0; l < (uint32_t)net->n_links; l++) {
-        const NetLinkStats *st = net_flows_stats(flows, l);
-        if (st->bytes <= 0)
-            continue;
-        for (int i = 0; i < n; i++)
-            if (stats_alike(net, &res->links[i].stats, top[i], st, l))
-                res->links[i].alike++;
-    }
-    int ns;
-    const NetUtilSample *samples = net_flows_samples(flows, &ns);
-    res->n_util_samples = ns;
-    res->util_samples = g_memdup2(samples, sizeof *samples * (gsize)MAX(1, ns));
-}
-
 SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
 {
     Engine e = {.s = s, .cfg = cfg, .error = error, .pace = hw_gpu_pace(&cfg->topo->gpu, s->world)};
@@ -709,12 +693,16 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
     e.res->n_classes = s->n_classes;
     e.res->classes = g_new0(SimClassResult, s->n_classes);
     e.st = g_new0(ClassState, s->n_classes);
-    e.rendezvous = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, rendezvous_free);
+    ktab_init(&e.rendezvous);
+    e.spare_rendezvous = g_ptr_array_new_with_free_func(g_free);
+    e.spare_pending = g_ptr_array_new_with_free_func(g_free);
+    e.spare_members = g_ptr_array_new_with_free_func(members_free);
+    ktab_init(&e.costs);
     pq_init(&e.pq);
     if (cfg->net) {
         e.flows = net_flows_new(cfg->net);
         e.builder = net_builder_new(cfg->net);
-        e.patterns = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, pattern_free);
+        ktab_init(&e.patterns);
         e.pending = g_ptr_array_new();
     }
     bool ok = compute_partners(&e);
@@ -780,7 +768,7 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
     g_free(e.st);
     if (e.flows) {
         if (ok)
-            collect_links(e.res, cfg->net, e.flows);
+            sim_collect_links(e.res, cfg->net, e.flows);
         e.res->link_classes = net_flows_link_classes(e.flows);
         for (guint i = 0; i < e.pending->len; i++) {
             Pending *p = g_ptr_array_index(e.pending, i);
@@ -790,11 +778,15 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
             }
         }
         g_ptr_array_free(e.pending, TRUE);
-        g_hash_table_destroy(e.patterns);
+        ktab_destroy(&e.patterns, NULL);
         net_builder_free(e.builder);
         net_flows_free(e.flows);
     }
-    g_hash_table_destroy(e.rendezvous);
+    ktab_destroy(&e.rendezvous, rendezvous_free);
+    g_ptr_array_free(e.spare_rendezvous, TRUE);
+    g_ptr_array_free(e.spare_pending, TRUE);
+    g_ptr_array_free(e.spare_members, TRUE);
+    ktab_destroy(&e.costs, g_free);
     pq_destroy(&e.pq);
     if (!ok) {
         sim_result_free(e.res);

@@ -5,6 +5,64 @@
 
 #include <string.h>
 
+/* A class's interned strings (op and buffer names): every op interns its name, and a pipeline's
+ * names are mostly distinct ("F12.0 steady layer 3"), so this is on the path of every op a
+ * generator adds. Open addressing over string indices with each string's hash kept beside it
+ * (the hash is computed once per call, and a probe compares text only when hashes match); the
+ * characters live in a GStringChunk, not one allocation each. It replaced a GHashTable, which
+ * hashed each new string twice and allocated per entry: 11 % of a 1T-parameter pipeline run. */
+struct IrStringIndex {
+    GStringChunk *text;
+    GArray *hashes;  /* of uint32_t, per string */
+    uint32_t *slots; /* string index + 1; 0: empty */
+    uint32_t mask;   /* slots - 1, a power of two */
+};
+
+static uint32_t string_hash(const char *text, size_t *len)
+{
+    /* FNV-1a */
+    uint32_t h = 2166136261u;
+    const char *p = text;
+    for (; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    *len = (size_t)(p - text);
+    return h;
+}
+
+static struct IrStringIndex *string_index_new(void)
+{
+    struct IrStringIndex *x = g_new0(struct IrStringIndex, 1);
+    x->text = g_string_chunk_new(64 * 1024);
+    x->hashes = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    x->mask = 255;
+    x->slots = g_new0(uint32_t, x->mask + 1);
+    return x;
+}
+
+static void string_index_free(struct IrStringIndex *x)
+{
+    g_string_chunk_free(x->text);
+    g_array_free(x->hashes, TRUE);
+    g_free(x->slots);
+    g_free(x);
+}
+
+/* Twice the slots, when strings fill half of them. */
+static void string_index_grow(struct IrStringIndex *x)
+{
+    uint32_t mask = 2 * x->mask + 1;
+    uint32_t *slots = g_new0(uint32_t, mask + 1);
+    for (uint32_t i = 0; i < x->hashes->len; i++) {
+        uint32_t k = g_array_index(x->hashes, uint32_t, i) & mask;
+        while (slots[k])
+            k = (k + 1) & mask;
+        slots[k] = i + 1;
+    }
+    g_free(x->slots);
+    x->slots = slots;
+    x->mask = mask;
+}
+
 IrSchedule *ir_schedule_new(int nodes, int gpus_per_node)
 {
     IrSchedule *s = g_new0(IrSchedule, 1);
@@ -23,7 +81,7 @@ static void class_free(IrClass *c)
     g_array_free(c->ops, TRUE);
     g_array_free(c->deps, TRUE);
     g_ptr_array_free(c->strings, TRUE);
-    g_hash_table_destroy(c->string_index);
+    string_index_free(c->string_index);
     g_free(c);
 }
 
@@ -65,8 +123,8 @@ IrClass *ir_class_add(IrSchedule *s, int first_rank, int n_ranks, int rank_strid
     c->rank_stride = rank_stride > 0 ? rank_stride : 1;
     c->ops = g_array_new(FALSE, TRUE, sizeof(IrOp));
     c->deps = g_array_new(FALSE, FALSE, sizeof(uint32_t));
-    c->strings = g_ptr_array_new_with_free_func(g_free);
-    c->string_index = g_hash_table_new(g_str_hash, g_str_equal);
+    c->strings = g_ptr_array_new();
+    c->string_index = string_index_new();
     s->classes = g_renew(IrClass *, s->classes, s->n_classes + 1);
     s->classes[s->n_classes++] = c;
     return c;
@@ -94,13 +152,22 @@ int ir_stream_find(const IrClass *c, const char *name)
 
 uint32_t ir_string(IrClass *c, const char *text)
 {
-    gpointer found = g_hash_table_lookup(c->string_index, text);
-    if (found)
-        return (uint32_t)(GPOINTER_TO_UINT(found) - 1);
-    char *copy = g_strdup(text);
-    g_ptr_array_add(c->strings, copy);
-    g_hash_table_insert(c->string_index, copy, GUINT_TO_POINTER(c->strings->len));
-    return c->strings->len - 1;
+    struct IrStringIndex *x = c->string_index;
+    size_t len;
+    uint32_t h = string_hash(text, &len), k = h & x->mask;
+    for (; x->slots[k]; k = (k + 1) & x->mask) {
+        uint32_t i = x->slots[k] - 1;
+        if (g_array_index(x->hashes, uint32_t, i) == h &&
+            strcmp(g_ptr_array_index(c->strings, i), text) == 0)
+            return i;
+    }
+    uint32_t index = c->strings->len;
+    g_ptr_array_add(c->strings, g_string_chunk_insert_len(x->text, text, (gssize)len));
+    g_array_append_val(x->hashes, h);
+    x->slots[k] = index + 1;
+    if (2 * c->strings->len > x->mask)
+        string_index_grow(x);
+    return index;
 }
 
 const char *ir_class_string(const IrClass *c, uint32_t index)

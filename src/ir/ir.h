@@ -130,8 +130,8 @@ typedef struct {
     int n_streams;
     GArray *ops;  /* of IrOp */
     GArray *deps; /* of uint32_t op indices (always earlier ops: programs are acyclic) */
-    GPtrArray *strings;
-    GHashTable *string_index; /* string -> index + 1 */
+    GPtrArray *strings;                /* of const char *, in string_index's storage */
+    struct IrStringIndex *string_index; /* string -> index (ir.c) */
 } IrClass;
 
 typedef struct {

@@ -53,6 +53,8 @@ typedef struct {
     int leaves_per_group, ports_per_leaf; /* 0: leaves not modelled (non-blocking) */
     int n_links;
     double *capacity_Bps; /* per link */
+    /* first link id of each kind (kinds are contiguous ranges, see net.c); the last is n_links */
+    uint32_t kind_base[NET_LINK_KIND_COUNT + 1];
 } NetTopo;
 
 NetTopo *net_topo_new(const HwTopology *topo, int nodes, int gpus_per_node);
@@ -107,24 +109,33 @@ void net_flows_free(NetFlows *f);
  * net_builder_take gives them; copied) and returns its id for net_flows_add. */
 int net_flows_pattern(NetFlows *f, const NetLoad *loads, int n_loads);
 /* Starts a transfer at `now` (ns) that puts the pattern's bytes * scale on each of its links.
- * Returns its id. */
+ * Returns its id, valid until net_flows_complete returns it (then reused). */
 int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale);
 /* Moves the model to `now`: progress at the current rates. Then, if transfers started or ended,
  * call net_flows_reschedule. */
 void net_flows_advance(NetFlows *f, int64_t now);
-/* Recomputes the rates; returns the earliest completion time (ns) of a transfer in progress, or
- * -1 when none is. */
+/* Recomputes the rates of the transfers that share a link class, directly or through others,
+ * with one that started or ended since the last call (the others' rates cannot change); returns
+ * the earliest completion time (ns) of a transfer in progress, or -1 when none is. */
 int64_t net_flows_reschedule(NetFlows *f);
 /* Ids of the transfers whose completion time is `now`, removed from the model (call after
  * advance; then reschedule). Returns how many were written to ids (at most max). */
 int net_flows_complete(NetFlows *f, int64_t now, int *ids, int max);
 int net_flows_active(const NetFlows *f);
-/* A transfer's current rate: the fraction of its load it moves per second. */
+/* true: every reschedule re-solves all active transfers together (the reference the incremental
+ * solver is tested against; rates differ only in the last bits where several components are
+ * active at once). */
+void net_flows_set_full(NetFlows *f, bool full);
+/* A transfer's current rate: the fraction of its load it moves per second (0 once it ended). */
 double net_flows_rate(const NetFlows *f, int id);
 /* Classes of links the model distinguishes (the links, for net_flows_new_per_link). */
 int net_flows_link_classes(const NetFlows *f);
 /* A link's statistics (shared by its class: valid until the next net_flows_pattern). */
 const NetLinkStats *net_flows_stats(const NetFlows *f, uint32_t link);
+/* Class `c` (0 <= c < net_flows_link_classes): the lowest id of its links, how many links it has,
+ * and their common statistics. O(1): reports walk the classes, not the links. */
+const NetLinkStats *net_flows_class_stats(const NetFlows *f, int c, uint32_t *first_link,
+                                          int *n_links);
 const NetUtilSample *net_flows_samples(const NetFlows *f, int *n);
 
 #endif

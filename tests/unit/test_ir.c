@@ -103,12 +103,40 @@ static void test_bad_schedules(void **state)
     g_free(extra);
 }
 
+/* Interning: one index per distinct string, in first-use order, the same text back; through
+ * several growths of the index, with the empty string, prefixes of one another, and strings
+ * looked up again long after they were added. */
+static void test_strings_interned(void **state)
+{
+    IrSchedule *s = ir_schedule_new(1, 1);
+    IrClass *c = ir_class_add(s, 0, 1, 1);
+    enum { N = 5000 };
+    char text[32];
+    assert_int_equal(ir_string(c, ""), 0);
+    for (int i = 0; i < N; i++) {
+        g_snprintf(text, sizeof text, "F%d.0 steady", i);
+        assert_int_equal(ir_string(c, text), 2 * (uint32_t)i + 1);
+        g_snprintf(text, sizeof text, "F%d.0 steady layer", i); /* the other as a prefix */
+        assert_int_equal(ir_string(c, text), 2 * (uint32_t)i + 2);
+    }
+    for (int i = N - 1; i >= 0; i--) {
+        g_snprintf(text, sizeof text, "F%d.0 steady", i);
+        assert_int_equal(ir_string(c, text), 2 * (uint32_t)i + 1);
+        assert_string_equal(ir_class_string(c, 2 * (uint32_t)i + 1), text);
+    }
+    assert_int_equal(ir_string(c, ""), 0);
+    assert_string_equal(ir_class_string(c, 0), "");
+    assert_int_equal(c->strings->len, 2 * N + 1);
+    ir_schedule_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_members_and_shape),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_bad_schedules),
+        cmocka_unit_test(test_strings_interned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

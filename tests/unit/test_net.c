@@ -277,7 +277,7 @@ static GArray *run_script(const NetTopo *t, NetFlows *f, int *second_rates)
                 {6, 1e9}, {7, 2e9}, {0, 0.3e9}, {2, 1e9}, {1, 0.1e9}};
     GArray *log = g_array_new(FALSE, FALSE, sizeof(double));
     int64_t now = 0, next = -1;
-    int added = 0, ids[16];
+    int n_ids = 0, ids[16]; /* ids are reused once their transfer ends */
     double second_rate = 0;
     *second_rates = 0;
     for (size_t i = 0; i < G_N_ELEMENTS(adds) || next >= 0; i++) {
@@ -294,14 +294,13 @@ static GArray *run_script(const NetTopo *t, NetFlows *f, int *second_rates)
             int p = adds[i].pattern;
             if (id[p] < 0)
                 id[p] = net_flows_pattern(f, loads[p], n[p]);
-            net_flows_add(f, now, id[p], adds[i].scale);
-            added++;
+            n_ids = MAX(n_ids, net_flows_add(f, now, id[p], adds[i].scale) + 1);
         }
         next = net_flows_reschedule(f);
         log_value(log, (double)next);
-        for (int k = 0; k < added; k++)
+        for (int k = 0; k < n_ids; k++)
             log_value(log, net_flows_rate(f, k));
-        if (added > 1 && net_flows_rate(f, 1) != second_rate)
+        if (n_ids > 1 && net_flows_rate(f, 1) != second_rate)
             second_rate = net_flows_rate(f, 1), ++*second_rates;
     }
     for (uint32_t l = 0; l < (uint32_t)t->n_links; l++) {
@@ -322,6 +321,30 @@ static GArray *run_script(const NetTopo *t, NetFlows *f, int *second_rates)
     return log;
 }
 
+/* Every class names its lowest link and its size (what the report's busiest links walk instead
+ * of the links): a link's statistics are its class's, so the links whose statistics are a class's
+ * are that class's links. */
+static void check_class_first_links(const NetTopo *t, const NetFlows *f)
+{
+    int n = net_flows_link_classes(f), total = 0;
+    for (int c = 0; c < n; c++) {
+        uint32_t first;
+        int size;
+        const NetLinkStats *st = net_flows_class_stats(f, c, &first, &size);
+        uint32_t lowest = UINT32_MAX;
+        int count = 0;
+        for (uint32_t l = 0; l < (uint32_t)t->n_links; l++)
+            if (net_flows_stats(f, l) == st) {
+                lowest = MIN(lowest, l);
+                count++;
+            }
+        assert_int_equal(first, lowest);
+        assert_int_equal(size, count);
+        total += size;
+    }
+    assert_int_equal(total, t->n_links);
+}
+
 static void check_classes_match_links(double global_Bps)
 {
     HwTopology *hw = toy_topo(4, 2);
@@ -335,6 +358,8 @@ static void check_classes_match_links(double global_Bps)
                   net_flows_link_classes(merged), t->n_links, a->len);
     assert_int_equal(net_flows_link_classes(per_link), t->n_links);
     assert_true(net_flows_link_classes(merged) < t->n_links / 2);
+    check_class_first_links(t, merged);
+    check_class_first_links(t, per_link);
     assert_int_equal(a->len, b->len);
     for (guint i = 0; i < a->len; i++)
         if (memcmp(&g_array_index(a, double, i), &g_array_index(b, double, i), sizeof(double)))
@@ -355,6 +380,128 @@ static void test_link_classes_exact(void **state)
 {
     check_classes_match_links(1.5e9);
     check_classes_match_links(0);
+}
+
+/* Incremental max-min sharing. A reschedule re-solves only the transfers connected through
+ * shared link classes to one that started or ended; net_flows_set_full re-solves all active
+ * transfers together, as every reschedule did before. Random scripts on a DragonFly+-like machine
+ * (8 nodes of 4 GPUs and 2 NICs, groups of 2 nodes, tapered global links): random rings, trees,
+ * all-to-alls and sends over random members, often inside one node (so several components are
+ * active at once: that is where the two differ), started at random times while others are in
+ * flight. Both must complete the same transfers at the same nanosecond, with rates, link bytes
+ * and utilisations equal to rounding (the full solve adds a component's rate up from the deltas
+ * of rounds other components ended, the incremental one in fewer, larger steps). */
+typedef struct {
+    double rate, bytes, util; /* largest relative differences seen */
+    int multi;                /* reschedules with transfers in several components */
+} IncrementalDiff;
+
+static double rel_diff(double a, double b)
+{
+    double m = MAX(fabs(a), fabs(b));
+    return m > 0 ? fabs(a - b) / m : 0;
+}
+
+static void random_pattern(GRand *rng, NetLoadBuilder *b, int world, int gpn)
+{
+    int members[32], n;
+    int kind = g_rand_int_range(rng, 0, 4);
+    if (g_rand_boolean(rng)) { /* inside one node */
+        int node = g_rand_int_range(rng, 0, world / gpn);
+        n = g_rand_int_range(rng, 2, gpn + 1);
+        for (int i = 0; i < n; i++)
+            members[i] = node * gpn + i;
+    } else { /* a random subset of the machine, in rank order */
+        n = 0;
+        for (int r = 0; r < world; r++)
+            if (g_rand_int_range(rng, 0, 4) == 0)
+                members[n++] = r;
+        if (n < 2)
+            members[0] = 0, members[1] = world - 1, n = 2;
+    }
+    if (kind == 0)
+        net_builder_ring(b, members, n, 1.0);
+    else if (kind == 1)
+        net_builder_tree(b, members, n, 1.0);
+    else if (kind == 2)
+        net_builder_alltoall(b, members, n, 1.0);
+    else
+        net_builder_p2p(b, members[0], members[n - 1], 1.0);
+}
+
+static void compare_incremental_to_full(unsigned seed, IncrementalDiff *d)
+{
+    HwTopology *hw = toy_topo(4, 2);
+    hw->net_nodes_per_group = 2;
+    hw->net_group_global_Bps = 1.5e9;
+    NetTopo *t = net_topo_new(hw, 8, 4);
+    NetFlows *inc = net_flows_new(t), *full = net_flows_new(t);
+    net_flows_set_full(full, true);
+    NetLoadBuilder *b = net_builder_new(t);
+    GRand *rng = g_rand_new_with_seed(seed);
+    int64_t now = 0, next = -1;
+    int to_add = 40, ids_a[64], ids_b[64], n_ids = 0;
+    while (to_add > 0 || next >= 0) {
+        bool add = to_add > 0 && (next < 0 || g_rand_int_range(rng, 0, 3) > 0);
+        if (next >= 0)
+            now = add ? now + (int64_t)((next - now) * g_rand_double(rng)) : next;
+        net_flows_advance(inc, now);
+        net_flows_advance(full, now);
+        if (add) {
+            random_pattern(rng, b, 32, 4);
+            int n;
+            NetLoad *loads = net_builder_take(b, &n);
+            double scale = g_rand_double_range(rng, 1e6, 1e9);
+            int ia = net_flows_add(inc, now, net_flows_pattern(inc, loads, n), scale);
+            int ib = net_flows_add(full, now, net_flows_pattern(full, loads, n), scale);
+            assert_int_equal(ia, ib);
+            n_ids = MAX(n_ids, ia + 1);
+            g_free(loads);
+            to_add--;
+        } else {
+            int na = net_flows_complete(inc, now, ids_a, 64);
+            int nb = net_flows_complete(full, now, ids_b, 64);
+            assert_int_equal(na, nb);
+            assert_memory_equal(ids_a, ids_b, sizeof(int) * (size_t)na);
+        }
+        int64_t next_a = net_flows_reschedule(inc);
+        next = net_flows_reschedule(full);
+        assert_true(next_a == next);
+        int moving = 0, alone = 0;
+        for (int k = 0; k < n_ids; k++) {
+            double ra = net_flows_rate(inc, k), rb = net_flows_rate(full, k);
+            d->rate = MAX(d->rate, rel_diff(ra, rb));
+            moving += rb > 0;
+            alone += ra != rb; /* solved in other rounds than the full solve's */
+        }
+        d->multi += moving > 1 && alone > 0;
+    }
+    for (uint32_t l = 0; l < (uint32_t)t->n_links; l++) {
+        const NetLinkStats *a = net_flows_stats(inc, l), *s = net_flows_stats(full, l);
+        d->bytes = MAX(d->bytes, rel_diff(a->bytes, s->bytes));
+        d->util = MAX(d->util, rel_diff(a->peak_util, s->peak_util));
+        assert_true(a->busy_ns == s->busy_ns);
+    }
+    g_rand_free(rng);
+    net_builder_free(b);
+    net_flows_free(inc);
+    net_flows_free(full);
+    net_topo_free(t);
+    g_free(hw);
+}
+
+static void test_incremental_matches_full(void **state)
+{
+    IncrementalDiff d = {0};
+    for (unsigned seed = 1; seed <= 40; seed++)
+        compare_incremental_to_full(seed, &d);
+    print_message("incremental vs full re-solve: rates within %.2g, link bytes within %.2g, peak "
+                  "utilisation within %.2g (relative); %d reschedules with rates off the full "
+                  "solve's last bits\n",
+                  d.rate, d.bytes, d.util, d.multi);
+    assert_true(d.rate <= 1e-13);
+    assert_true(d.bytes <= 1e-13);
+    assert_true(d.util <= 1e-13);
 }
 
 /* Leaves inside a group: 4 nodes of one GPU and one NIC in one group, 2 leaves of 2 ports each.
@@ -462,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_groups_global_links),
         cmocka_unit_test(test_max_min_fair),
         cmocka_unit_test(test_link_classes_exact),
+        cmocka_unit_test(test_incremental_matches_full),
         cmocka_unit_test(test_leaf_taper_loads),
         cmocka_unit_test(test_leaf_taper_contention),
         cmocka_unit_test(test_shared_link_halves_bandwidth),

@@ -179,6 +179,55 @@ static void test_memory_replay(void **state)
     ir_schedule_free(s);
 }
 
+/* The engine asks the collective model once per (group family, kind, bytes) and reuses the
+ * answer: a model that counts its calls and takes 1 ns per byte. Six allreduces in a chain on two
+ * families: 1000 B twice on each, then sizes that differ only above bit 32 (a key that kept the
+ * low 32 bits would reuse the first answer) and a different kind of the same size. */
+static int coll_calls;
+static double counting_coll(const CollModel *self, const CollShape *shape, CollChoice *choice)
+{
+    coll_calls++;
+    return (double)shape->bytes * 1e-9 * (shape->kind == IR_COLL_ALLGATHER ? 2 : 1) *
+           shape->nranks / 2;
+}
+
+static void test_collective_cost_cached(void **state)
+{
+    CollModel counting = {"counting", counting_coll, fixed_p2p, &topo, -1, -1};
+    SimConfig ccfg = {&topo, &counting, NULL};
+    IrSchedule *s = ir_schedule_new(1, 2);
+    int pair = ir_group_add(s, "pair", 2, 1), self = ir_group_add(s, "self", 1, 1);
+    IrClass *c = new_class(s, 0, 2);
+    const struct {
+        int group, kind;
+        uint64_t bytes;
+        int64_t ns; /* duration */
+    } ops[] = {{pair, IR_COLL_ALLREDUCE, 1000, 1000},
+               {self, IR_COLL_ALLREDUCE, 1000, 500},
+               {pair, IR_COLL_ALLREDUCE, 1000, 1000},
+               {pair, IR_COLL_ALLREDUCE, 1000 + (1ull << 32), 1000 + (1ll << 32)},
+               {pair, IR_COLL_ALLGATHER, 1000, 2000},
+               {self, IR_COLL_ALLREDUCE, 1000, 500}};
+    int idx[G_N_ELEMENTS(ops)], prev = -1;
+    for (size_t k = 0; k < G_N_ELEMENTS(ops); k++) {
+        IrOp op = {.kind = IR_OP_COLL, .stream = (uint16_t)ir_stream_find(c, "nccl")};
+        op.u.coll.coll = (uint8_t)ops[k].kind;
+        op.u.coll.group = (uint16_t)ops[k].group;
+        op.u.coll.bytes = ops[k].bytes;
+        idx[k] = prev = ir_op_add(c, &op, "coll", &prev, 1);
+    }
+    coll_calls = 0;
+    GError *error = NULL;
+    SimResult *r = sim_run(s, &ccfg, &error);
+    assert_non_null(r);
+    for (size_t k = 0; k < G_N_ELEMENTS(ops); k++)
+        assert_int_equal(r->classes[0].end_ns[idx[k]] - r->classes[0].start_ns[idx[k]],
+                         ops[k].ns);
+    assert_int_equal(coll_calls, 4);
+    sim_result_free(r);
+    ir_schedule_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +236,7 @@ int main(void)
         cmocka_unit_test_setup(test_deadlock_is_reported, setup),
         cmocka_unit_test_setup(test_p2p_rendezvous, setup),
         cmocka_unit_test_setup(test_memory_replay, setup),
+        cmocka_unit_test_setup(test_collective_cost_cached, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
