@@ -139,6 +139,40 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
     return true;
 }
 
+/* With --schedule the report describes the run from the options (the generator's StratInfo), so
+ * the options the file already fixes must be the file's: its meta against the meta of the
+ * schedule the options generate. tp and pp absent mean 1, as the generators write them only
+ * when above 1; model, topology and strategy are compared when the file names them. */
+static bool schedule_options_agree(const char *file, const IrSchedule *sched,
+                                   const IrSchedule *gen, GError **error)
+{
+    static const struct {
+        const char *key, *option, *absent;
+    } fixed[] = {{"tp", "--tp", "1"},
+                 {"pp", "--pp", "1"},
+                 {"pp_schedule", "--pp-schedule", NULL},
+                 {"strategy", "--strategy/--sharding", NULL},
+                 {"model", "--model", NULL},
+                 {"topology", "--topology", NULL}};
+    for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++) {
+        const char *in_file = g_hash_table_lookup(sched->meta, fixed[i].key);
+        const char *in_options = g_hash_table_lookup(gen->meta, fixed[i].key);
+        if (!in_file && !fixed[i].absent)
+            continue; /* a hand-written schedule that does not say */
+        in_file = in_file ? in_file : fixed[i].absent;
+        in_options = in_options ? in_options : (fixed[i].absent ? fixed[i].absent : "(none)");
+        if (strcmp(in_file, in_options) != 0) {
+            cfg_set_error(error, file, "meta", fixed[i].key,
+                          "the schedule has \"%s\", the options give \"%s\"; options that "
+                          "a --schedule file fixes must agree with it: expected option %s to "
+                          "give \"%s\"",
+                          in_file, in_options, fixed[i].option, in_file);
+            return false;
+        }
+    }
+    return true;
+}
+
 static int run(CliOptions *cli, GError **error)
 {
     g_autofree char *model_default = cli_default_path("models/gpt.json");
@@ -242,23 +276,25 @@ static int run(CliOptions *cli, GError **error)
                             sched->gpus_per_node);
             goto out;
         }
-        /* the report needs the generator's view of the layout */
-        StratInfo tmp;
-        IrSchedule *gen = strat_generate(model, topo, &opt, &layout, &tmp, error);
+        /* the report needs the generator's view of the layout, which must be the file's */
+        IrSchedule *gen = strat_generate(model, topo, &opt, &layout, &info, error);
+        bool same = gen && schedule_options_agree(cli->schedule, sched, gen, error);
         ir_schedule_free(gen);
-        info = tmp;
+        if (!same)
+            goto out;
     } else {
         sched = strat_generate(model, topo, &opt, &layout, &info, error);
         if (!sched)
             goto out;
     }
-    if (cli->emit_schedule && !ir_schedule_write(sched, cli->emit_schedule, error))
-        goto out;
     NetTopo *net = net_topo_new(topo, nodes, gpn);
     SimConfig cfg = {topo, &coll, net};
     sim = sim_run(sched, &cfg, error);
     net_topo_free(net);
     if (!sim)
+        goto out;
+    /* after the simulation: a schedule that cannot run is not written */
+    if (cli->emit_schedule && !ir_schedule_write(sched, cli->emit_schedule, error))
         goto out;
     InitEstimate init;
     strat_init_estimate(model, topo, &coll, &opt, &layout, &info, &init);

@@ -186,6 +186,10 @@ char *ir_schedule_to_json(const IrSchedule *s);
 bool ir_schedule_write(const IrSchedule *s, const char *file, GError **error);
 IrSchedule *ir_schedule_read(const char *file, GError **error);
 IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **error);
+/* The checks that need the whole schedule (ir_check.c), run by the reader before it returns: the
+ * rank classes partition the ranks (at least one class, none outside the world, none
+ * overlapping), every send/recv peer is inside the world. Input errors name `file`. */
+bool ir_schedule_check(const IrSchedule *s, const char *file, GError **error);
 /* Structural equality (for tests). */
 bool ir_schedule_equal(const IrSchedule *a, const IrSchedule *b);
 

@@ -323,6 +323,18 @@ static bool read_class(IrSchedule *s, CfgObj *co, GError **error)
              cfg_get_string(&so, "name", true, &name, error) &&
              cfg_get_bool(&so, "host", true, &host, error) &&
              cfg_obj_check_unknown(&so, "expected name and host", error);
+        if (ok && ir_stream_find(c, name) >= 0) {
+            cfg_set_error(error, co->file, path, "name",
+                          "a second stream named \"%s\" in this class; expected unique stream "
+                          "names",
+                          name);
+            ok = false;
+        }
+        if (ok && c->n_streams >= UINT16_MAX) {
+            cfg_set_error(error, co->file, co->path, "streams", "expected at most %d streams",
+                          UINT16_MAX - 1);
+            ok = false;
+        }
         if (ok)
             ir_stream_add(c, name, host);
         if (so.seen)
@@ -404,6 +416,19 @@ IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **e
             cfg_set_error(error, file, path, "size", "size * stride must divide world (%" G_GINT64_FORMAT ")", world);
             ok = false;
         }
+        for (int g = 0; ok && g < s->n_groups; g++) {
+            if (strcmp(s->groups[g].name, name) == 0) {
+                cfg_set_error(error, file, path, "name",
+                              "a second group named \"%s\" (groups[%d]); expected unique group "
+                              "names",
+                              name, g);
+                ok = false;
+            }
+        }
+        if (ok && s->n_groups >= UINT16_MAX) {
+            cfg_set_error(error, file, "", "groups", "expected at most %d groups", UINT16_MAX - 1);
+            ok = false;
+        }
         if (ok)
             ir_group_add(s, name, (int)size, (int)stride);
         if (go.seen)
@@ -427,6 +452,7 @@ IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **e
     }
     ok = ok && cfg_obj_check_unknown(&root, "expected format, version, world, nodes, "
                                             "gpus_per_node, meta, groups, classes", error);
+    ok = ok && ir_schedule_check(s, file, error);
     if (root.seen)
         cfg_obj_close(&root);
     g_free(format);
