@@ -162,6 +162,5 @@ bool model_layers_build(Model *m, const char *file, void *root_obj, GError **err
         g_array_free(b.modules, TRUE);
         return false;
     }
-    model_finish(m, &b);
-    return true;
+    return model_finish(m, &b, file, "'modules[].params'/'modules[].buffers'", error);
 }

@@ -1,6 +1,8 @@
 /* gen: program builder and module-tree walks shared by the generators; see gen.h. */
 #include "gen.h"
 
+#include "../util/cfg.h"
+
 #include <string.h>
 
 void gen_init(Gen *g, const Model *model, const HwTopology *topo, const StratOptions *opt,
@@ -29,6 +31,31 @@ void gen_init(Gen *g, const Model *model, const HwTopology *topo, const StratOpt
         g->compute_dtype = strcmp(model->model_type, "layers") == 0 ? HW_DTYPE_TF32 : HW_DTYPE_FP32;
     }
     g->act_bytes = opt->mixed_precision ? hw_dtype_bytes(opt->param_dtype) : 4;
+}
+
+uint64_t gen_size(Gen *g, const char *name, double bytes)
+{
+    if (bytes >= 0 && bytes <= GEN_SIZE_MAX)
+        return (uint64_t)bytes;
+    if (!g->oversize) {
+        g->oversize = g_strdup(name ? name : "");
+        g->oversize_bytes = bytes;
+    }
+    return 0;
+}
+
+bool gen_sizes_check(Gen *g, GError **error)
+{
+    if (!g->oversize)
+        return true;
+    cfg_input_error(error,
+                    "%s: the run needs %.3g bytes for \"%s\" on one GPU, beyond the 2^60 "
+                    "bytes (1 EiB) fsdpsim takes; expected a smaller model, --seq-len or "
+                    "--micro-batch, or more GPUs",
+                    g->model->file ? g->model->file : "model", g->oversize_bytes, g->oversize);
+    g_free(g->oversize);
+    g->oversize = NULL;
+    return false;
 }
 
 int gen_host(Gen *g, double seconds, const char *name)
@@ -64,7 +91,7 @@ int gen_alloc(Gen *g, const char *buffer, IrMemCategory cat, double bytes)
     IrOp op = {.kind = IR_OP_ALLOC, .stream = (uint16_t)g->host, .phase = IR_PHASE_OTHER};
     op.u.mem.buffer = ir_string(g->cls, buffer);
     op.u.mem.category = (uint8_t)cat;
-    op.u.mem.bytes = (uint64_t)bytes;
+    op.u.mem.bytes = gen_size(g, buffer, bytes);
     return ir_op_add(g->cls, &op, buffer, NULL, 0);
 }
 
@@ -73,7 +100,7 @@ int gen_free(Gen *g, int stream, const char *buffer, IrMemCategory cat, double b
     IrOp op = {.kind = IR_OP_FREE, .stream = (uint16_t)stream, .phase = IR_PHASE_OTHER};
     op.u.mem.buffer = ir_string(g->cls, buffer);
     op.u.mem.category = (uint8_t)cat;
-    op.u.mem.bytes = (uint64_t)bytes;
+    op.u.mem.bytes = gen_size(g, buffer, bytes);
     return ir_op_add(g->cls, &op, buffer, &dep, 1);
 }
 
@@ -86,7 +113,7 @@ int gen_coll(Gen *g, int stream, IrCollKind kind, int group, double bytes, HwDty
                .dtype = (uint8_t)dtype};
     op.u.coll.coll = (uint8_t)kind;
     op.u.coll.group = (uint16_t)group;
-    op.u.coll.bytes = (uint64_t)bytes;
+    op.u.coll.bytes = gen_size(g, name, bytes);
     return ir_op_add(g->cls, &op, name, deps, n_deps);
 }
 
