@@ -78,7 +78,9 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
             g_error_free(e);
             return 2;
         }
-        n_ref = coll_nccltests_parse(text, NULL, NULL, ref, G_N_ELEMENTS(ref));
+        n_ref = coll_nccltests_read(reference, text, kind, ref, G_N_ELEMENTS(ref), error);
+        if (n_ref < 0)
+            return 2;
         if (n_ref == 0)
             return cfg_input_error(error,
                                    "%s: field 'rows': expected nccl-tests result lines (size count "
