@@ -306,13 +306,8 @@ static int run(CliOptions *cli, GError **error)
                   .sim = sim,
                   .init = &init};
     report_build(&rep);
-    if (cli->json) {
-        char *text = report_to_json(&rep);
-        printf("%s\n", text);
-        cJSON_free(text);
-    } else {
-        report_print_summary(&rep, stdout);
-    }
+    /* the files first (each written whole, to a temporary file renamed into place), the
+     * summary last: a run that fails writing prints nothing */
     if (cli->trace) {
         char *text = report_trace_json(sched, sim, topo);
         GError *io = NULL;
@@ -329,6 +324,13 @@ static int run(CliOptions *cli, GError **error)
     if (!cli_figures_write(cli->plot, cli->report, cli->plot_format, &rep, error)) {
         report_clear(&rep);
         goto out;
+    }
+    if (cli->json) {
+        char *text = report_to_json(&rep);
+        printf("%s\n", text);
+        cJSON_free(text);
+    } else {
+        report_print_summary(&rep, stdout);
     }
     report_clear(&rep);
     status = 0;

@@ -163,7 +163,7 @@ static bool check_events(const cJSON *ev, const char *file, GError **error)
             field = "dur", expected = "a duration in us in [0, 1e15]";
         if (field) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, field);
-            char *got = v ? cJSON_PrintUnformatted(v) : NULL;
+            char *got = v ? cfg_json_print(v, false) : NULL;
             char *path = g_strdup_printf("traceEvents[%d]", i);
             cfg_set_error(error, file, path, field, "expected %s in a complete (\"X\") event of "
                           "category \"%s\", got %s", expected, c->valuestring,
@@ -432,7 +432,7 @@ char *cmp_to_json(const CmpResult *r)
         cJSON_AddNumberToObject(o, "real_calls", k->real_calls);
         cJSON_AddNumberToObject(o, "sim_calls", k->sim_calls);
     }
-    char *text = cJSON_PrintUnformatted(root);
+    char *text = cfg_json_print(root, false);
     cJSON_Delete(root);
     return text;
 }
@@ -567,7 +567,7 @@ char *cmp_merged_trace(const CmpResult *r)
     cJSON *other = cJSON_AddObjectToObject(root, "otherData");
     cJSON_AddStringToObject(other, "generator", "fsdpsim compare");
     cJSON_AddNumberToObject(other, "real_iteration", r->median_iter);
-    char *text = cJSON_PrintUnformatted(root);
+    char *text = cfg_json_print(root, false);
     cJSON_Delete(root);
     return text;
 }

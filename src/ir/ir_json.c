@@ -118,7 +118,7 @@ char *ir_schedule_to_json(const IrSchedule *s)
         }
         cJSON_AddItemToArray(classes, co);
     }
-    char *text = cJSON_PrintUnformatted(root);
+    char *text = cfg_json_print(root, false);
     cJSON_Delete(root);
     /* one op per line keeps the file diffable without the size of full indentation */
     GString *out = g_string_sized_new(strlen(text) + 1024);

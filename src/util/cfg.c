@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -276,7 +277,7 @@ bool cfg_get_int(CfgObj *co, const char *key, bool required, int64_t min, int64_
         return !required;
     double v = item->valuedouble;
     if (!cJSON_IsNumber(item) || v != floor(v) || v < (double)min || v > (double)max) {
-        char *got = cJSON_PrintUnformatted(item);
+        char *got = cfg_json_print(item, false);
         cfg_set_error(error, co->file, co->path, key, "expected %s, got %s", expected, got);
         cJSON_free(got);
         return false;
@@ -295,7 +296,7 @@ bool cfg_get_double(CfgObj *co, const char *key, bool required, double min, doub
         return !required;
     if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble) || item->valuedouble < min ||
         item->valuedouble > max) {
-        char *got = cJSON_PrintUnformatted(item);
+        char *got = cfg_json_print(item, false);
         cfg_set_error(error, co->file, co->path, key, "expected %s, got %s", expected, got);
         cJSON_free(got);
         return false;
@@ -310,7 +311,7 @@ bool cfg_get_bool(CfgObj *co, const char *key, bool required, bool *out, GError 
     if (absent(co, key, item, required, "true or false", error))
         return !required;
     if (!cJSON_IsBool(item)) {
-        char *got = cJSON_PrintUnformatted(item);
+        char *got = cfg_json_print(item, false);
         cfg_set_error(error, co->file, co->path, key, "expected true or false, got %s", got);
         cJSON_free(got);
         return false;
@@ -325,7 +326,7 @@ bool cfg_get_string(CfgObj *co, const char *key, bool required, char **out, GErr
     if (absent(co, key, item, required, "a string", error))
         return !required;
     if (!cJSON_IsString(item)) {
-        char *got = cJSON_PrintUnformatted(item);
+        char *got = cfg_json_print(item, false);
         cfg_set_error(error, co->file, co->path, key, "expected a string, got %s", got);
         cJSON_free(got);
         return false;
@@ -402,6 +403,18 @@ bool cfg_parse_size(const char *text, uint64_t *out)
         return false;
     *out = (uint64_t)llround(bytes);
     return true;
+}
+
+char *cfg_json_print(const cJSON *item, bool formatted)
+{
+    char *text = formatted ? cJSON_Print(item) : cJSON_PrintUnformatted(item);
+    if (!text) {
+        fprintf(stderr, "%s: out of memory while writing JSON; expected a smaller run (fewer "
+                        "nodes, layers or micro-batches)\n",
+                g_get_prgname() ? g_get_prgname() : "fsdpsim");
+        exit(2);
+    }
+    return text;
 }
 
 bool cfg_input_error(GError **error, const char *fmt, ...)

@@ -516,6 +516,32 @@ t_schedule_other_layout() {
 }
 add input t_schedule_other_layout
 
+t_failed_run_leaves_no_schedule_file() {
+    # a schedule that cannot run (a buffer freed twice) is simulated, and fails: the
+    # --emit-schedule file it was asked for is not written (it used to be, before the simulation)
+    make_schedule "$W/twice.json" '
+ops = d["classes"][0]["ops"]
+i = next(k for k, o in enumerate(ops) if o["kind"] == "free")
+ops.append(dict(ops[i], deps=[]))' || return 1
+    rm -f "$W/emitted.json"
+    fsd "${BASE[@]}" --schedule "$W/twice.json" --emit-schedule "$W/emitted.json" --trace "$W/emitted-trace.json"
+    expect_input_error 'schedule' 'freed' || return 1
+    [ ! -e "$W/emitted.json" ] || fail "a failed run wrote --emit-schedule $W/emitted.json" || return 1
+    [ ! -e "$W/emitted-trace.json" ] || fail "a failed run wrote --trace"
+}
+add input t_failed_run_leaves_no_schedule_file
+
+t_validate_bad_bandwidth() {
+    # checked before the work folder is made (it failed in the calibration: exit 1, folder left)
+    local before after
+    before=$(ls -d "${TMPDIR:-/tmp}"/fsdpsim-validate-* 2>/dev/null | wc -l)
+    fsd validate --bandwidth fast
+    expect_input_error 'option --bandwidth' '300mbit' '"fast"' || return 1
+    after=$(ls -d "${TMPDIR:-/tmp}"/fsdpsim-validate-* 2>/dev/null | wc -l)
+    [ "$before" -eq "$after" ] || fail "validate left a work folder"
+}
+add input t_validate_bad_bandwidth
+
 # ---------------------------------------------------------------------------------------------
 # group output: --json, --trace, --emit-schedule/--schedule, determinism
 

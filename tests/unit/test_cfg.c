@@ -1,5 +1,7 @@
 /* cfg: sizes with suffixes, and errors that name the file, the field and the expectation. */
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "testutil.h"
 
 static void test_sizes(void **state)
@@ -87,12 +89,46 @@ static void test_strict_json(void **state)
     cJSON_Delete(j);
 }
 
+static void *no_memory(size_t size)
+{
+    (void)size;
+    return NULL;
+}
+
+/* cJSON_Print returns NULL when it runs out of memory, and --trace wrote through it (SIGSEGV):
+ * cfg_json_print ends with a message and exit status 2 instead. In a child process, with an
+ * allocator that always fails. */
+static void test_json_print_out_of_memory(void **state)
+{
+    (void)state;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "x", 1);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        cJSON_Hooks hooks = {no_memory, free};
+        cJSON_InitHooks(&hooks);
+        char *text = cfg_json_print(o, false);
+        _exit(text ? 0 : 3); /* not reached: cfg_json_print exits with status 2 */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 2);
+    char *text = cfg_json_print(o, false);
+    assert_string_equal(text, "{\"x\":1}");
+    cJSON_free(text);
+    cJSON_Delete(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_messages),
         cmocka_unit_test(test_strict_json),
+        cmocka_unit_test(test_json_print_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
