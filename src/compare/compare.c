@@ -163,12 +163,18 @@ static bool check_events(const cJSON *ev, const char *file, GError **error)
             field = "dur", expected = "a duration in us in [0, 1e15]";
         if (field) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, field);
-            char *got = v ? cfg_json_print(v, false) : NULL;
+            /* a number as printf writes it: cJSON prints inf as null */
+            char *got = !v                 ? NULL
+                        : cJSON_IsNumber(v) ? g_strdup_printf("%g", v->valuedouble)
+                                            : cfg_json_print(v, false);
             char *path = g_strdup_printf("traceEvents[%d]", i);
             cfg_set_error(error, file, path, field, "expected %s in a complete (\"X\") event of "
                           "category \"%s\", got %s", expected, c->valuestring,
                           got ? got : "none");
-            cJSON_free(got);
+            if (v && cJSON_IsNumber(v))
+                g_free(got);
+            else
+                cJSON_free(got);
             g_free(path);
             return false;
         }
