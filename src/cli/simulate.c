@@ -1,6 +1,7 @@
 /* fsdpsim (no subcommand): simulate one training job and print what it costs. */
 #include "cli.h"
 #include "parallel.h"
+#include "budget.h"
 #include "figures.h"
 #include "../coll/coll.h"
 #include "../core/sim.h"
@@ -21,7 +22,7 @@
 typedef struct {
     char *model, *topology, *strategy, *sharding, *wrap, *backward_prefetch;
     char *limit_all_gathers, *param_dtype, *reduce_dtype, *optimizer, *nccl_algo, *nccl_proto;
-    char *trace, *emit_schedule, *schedule;
+    char *trace, *emit_schedule, *schedule, *max_memory;
     char *plot, *plot_format, *report; /* figures.c */
     int nodes, gpus_per_node, seq_len, micro_batch, grad_accum, shard_group_size;
     char *bucket_cap_mb; /* text: GOption would accept "nan" and "inf" as doubles */
@@ -233,6 +234,10 @@ static int run(CliOptions *cli, GError **error)
                         topo->name, topo->gpus_per_node, topo->gpus_per_node, cli->gpus_per_node);
         goto out;
     }
+    double memory_limit = 0;
+    if (!cli_memory_limit(cli->max_memory, &memory_limit, error))
+        goto out;
+    bool json_outputs = cli->trace || cli->emit_schedule || cli->report;
     model = model_load(model_file, &ov, error);
     if (!model || !make_options(cli, model, &opt, error))
         goto out;
@@ -265,8 +270,11 @@ static int run(CliOptions *cli, GError **error)
         goto out;
     }
     if (cli->schedule) {
-        sched = ir_schedule_read(cli->schedule, error);
-        if (!sched)
+        sched = cli_memory_check_file(cli->schedule, memory_limit, error)
+                    ? ir_schedule_read(cli->schedule, error)
+                    : NULL;
+        if (!sched || !cli_memory_check_ops(cli_schedule_ops(sched), json_outputs, memory_limit,
+                                            cli->schedule, error))
             goto out;
         if (sched->gpus_per_node != gpn || sched->nodes != nodes) {
             cfg_input_error(error,
@@ -283,6 +291,8 @@ static int run(CliOptions *cli, GError **error)
         if (!same)
             goto out;
     } else {
+        if (!cli_memory_check_run(model, topo, &opt, &layout, json_outputs, memory_limit, error))
+            goto out;
         sched = strat_generate(model, topo, &opt, &layout, &info, error);
         if (!sched)
             goto out;
@@ -447,6 +457,10 @@ int cli_simulate(int argc, char **argv)
          "LIST"},
         {"report", 0, 0, G_OPTION_ARG_FILENAME, &cli.report,
          "Write a report folder: figures, JSON, CSV, trace and a README.md showing them", "DIR"},
+        {"max-memory", 0, 0, G_OPTION_ARG_STRING, &cli.max_memory,
+         "Refuse a run whose estimated memory is beyond SIZE (suffixes K, M, G, T) [the memory "
+         "available]",
+         "SIZE"},
         {"version", 0, 0, G_OPTION_ARG_NONE, &cli.version, "Print the version", NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
     GOptionContext *ctx = g_option_context_new("- simulate distributed training (DDP, FSDP, "
@@ -483,7 +497,7 @@ int cli_simulate(int argc, char **argv)
     g_free(cli.wrap), g_free(cli.backward_prefetch), g_free(cli.limit_all_gathers);
     g_free(cli.param_dtype), g_free(cli.reduce_dtype), g_free(cli.optimizer);
     g_free(cli.nccl_algo), g_free(cli.nccl_proto), g_free(cli.trace), g_free(cli.emit_schedule);
-    g_free(cli.schedule), g_free(cli.bucket_cap_mb);
+    g_free(cli.schedule), g_free(cli.bucket_cap_mb), g_free(cli.max_memory);
     g_free(cli.par.pp_schedule), g_free(cli.par.placement), g_free(cli.par.pp_partition);
     g_free(cli.plot), g_free(cli.plot_format), g_free(cli.report);
     return status;

@@ -249,6 +249,8 @@ bad option/collective-op "option --op;expected allreduce" collective --op allsum
 bad option/collective-min-bytes "option --min-bytes;expected a size" collective --min-bytes 0
 bad option/validate-bandwidth "option --bandwidth;300mbit" validate --bandwidth fast
 bad option/tp-not-dividing "option --tp" "${BASE[@]}" --tp 3
+bad option/max-memory-not-a-size "option --max-memory;expected a size" "${BASE[@]}" --max-memory 12x
+bad option/max-memory-exceeded "option --max-memory;about;fewer micro-batches" "${BASE[@]}" --grad-accum 200 --max-memory 16M
 bad option/pp-schedule "option --pp-schedule" "${BASE[@]}" --pp 2 --pp-schedule zigzag
 
 echo "1..$n"

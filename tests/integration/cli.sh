@@ -531,6 +531,29 @@ ops.append(dict(ops[i], deps=[]))' || return 1
 }
 add input t_failed_run_leaves_no_schedule_file
 
+t_memory_bound_before_allocating() {
+    # the op count --max-memory's estimate extrapolates from two small schedules is the count
+    # of the real schedule (pipeline and data parallel), and a run beyond the limit is refused
+    local args
+    for args in "--grad-accum 40" "--pp 2 --micro-batches 24 --nodes 2"; do
+        fsd "${BASE[@]}" $args --emit-schedule "$W/budget.json"
+        expect_rc 0 || return 1
+        # 1M: below any run's estimate (16 MiB for the program alone)
+        fsd "${BASE[@]}" $args --max-memory 1M
+        expect_input_error 'option --max-memory' 'million ops' 'GiB allowed' 'fewer micro-batches' || return 1
+        pycheck '
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+ops = sum(len(c["ops"]) for c in d["classes"])
+est = float(re.search(r"about ([0-9.e+-]+) million ops", open(sys.argv[2]).read()).group(1)) * 1e6
+assert abs(est - ops) <= 0.01 * ops, "estimated %g ops, the schedule has %d" % (est, ops)
+' "$W/budget.json" "$ERR" || return 1
+    done
+    fsd "${BASE[@]}" --grad-accum 40 --max-memory 1G --json
+    expect_rc 0
+}
+add input t_memory_bound_before_allocating
+
 t_validate_bad_bandwidth() {
     # checked before the work folder is made (it failed in the calibration: exit 1, folder left)
     local before after
