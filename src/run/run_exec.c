@@ -155,6 +155,36 @@ static void *stream_main(void *arg)
     return NULL;
 }
 
+/* Whom an op waits for: a stopped or partitioned rank says nothing, so the ranks that wait on it
+ * name it. A send/recv waits for its peer; a collective for the other members of its group (at
+ * most 8 listed), one of which is the culprit. */
+static void append_peers(GString *msg, const Exec *x, const IrOp *op)
+{
+    if (op->kind == IR_OP_SEND || op->kind == IR_OP_RECV) {
+        g_string_append_printf(msg, ", waiting for rank %d", x->rank + op->u.p2p.peer_offset);
+        return;
+    }
+    if (op->kind != IR_OP_COLL)
+        return;
+    const IrGroup *g = &x->s->groups[op->u.coll.group];
+    int *members = g_new(int, g->size);
+    ir_group_members(x->s, g, x->rank, members);
+    g_string_append_printf(msg, ", waiting for rank%s", g->size > 2 ? "s" : "");
+    int listed = 0;
+    for (int k = 0; k < g->size; k++) {
+        if (members[k] == x->rank)
+            continue;
+        if (listed == 8) {
+            g_string_append(msg, ", ...");
+            break;
+        }
+        g_string_append_printf(msg, "%s %d", listed ? "," : "", members[k]);
+        listed++;
+    }
+    g_string_append_printf(msg, " of group %s", g->name);
+    g_free(members);
+}
+
 static void *watchdog_main(void *arg)
 {
     Exec *x = arg;
@@ -174,11 +204,14 @@ static void *watchdog_main(void *arg)
         bool busy = false;
         for (int s = 0; phase >= 0 && s < x->c->n_streams; s++) {
             int i = atomic_load(&x->streams[s].current);
-            if (i >= 0)
-                g_string_append_printf(msg, "; stream %s waits in op %d (%s %s)",
+            if (i >= 0) {
+                g_string_append_printf(msg, "; stream %s waits in op %d (%s %s",
                                        x->c->streams[s].name, i,
                                        ir_op_kind_name(ir_op(x->c, i)->kind),
                                        ir_class_string(x->c, ir_op(x->c, i)->name));
+                append_peers(msg, x, ir_op(x->c, i));
+                g_string_append_c(msg, ')');
+            }
             busy = busy || i >= 0;
         }
         if (phase >= 0 && !busy)

@@ -148,4 +148,38 @@ start=$(date +%s)
 rc=$? took=$(( $(date +%s) - start ))
 check "stuck job: aborted by the watchdog with a message naming the op (rc $rc, ${took}s)" \
     test $rc -ne 0 -a $rc -ne 124 -a "$(grep -c 'no progress for .* stream compute waits in op' "$W/err")" -ge 1
+
+# Faults: rank 0 stopped (SIGSTOP, as a hung node) or killed (kill -9) in the middle of a run.
+# The job must end within --timeout plus a few seconds, the stopped case with a message naming
+# the rank the others wait for, and no rank process may stay behind.
+rank_pid() { # RANK: the pid of that fsdprun rank of the job started last in $W
+    local p
+    for p in $(pgrep -x fsdprun); do
+        [ "$(readlink /proc/$p/cwd 2>/dev/null)" = "$W" ] || continue
+        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1" && echo "$p"
+    done
+}
+"$FSDPSIM" -m "$MODEL" -t "$TOPO" --nodes 1 --gpus-per-node 2 --strategy ddp --emit-schedule "$W/f.json" >/dev/null
+for sig in STOP KILL; do
+    start=$(date +%s)
+    (cd "$W" && exec "${MPIRUN[@]}" -np 2 "$FSDPRUN" --schedule f.json --topology "$TOPO" --iters 100000 \
+        --warmup 0 --timeout 3 >"$W/out" 2>"$W/err") &
+    job=$! victim=""
+    for _ in $(seq 50); do victim=$(rank_pid 0); [ -n "$victim" ] && break; sleep 0.1; done
+    sleep 1
+    [ -n "$victim" ] && kill -$sig "$victim"
+    wait $job
+    rc=$? took=$(( $(date +%s) - start ))
+    sleep 2
+    left=$(pgrep -x fsdprun | while read -r p; do [ "$(readlink /proc/$p/cwd 2>/dev/null)" = "$W" ] && echo "$p"; done | wc -l)
+    if [ $sig = STOP ]; then
+        kill -CONT "$victim" 2>/dev/null
+        check "rank 0 stopped: job ends in ${took}s (--timeout 3), naming rank 0 as the one waited for" \
+            test -n "$victim" -a $rc -ne 0 -a $rc -ne 124 -a $took -le 10 -a \
+            "$(grep -c 'rank 1: no progress .*waiting for rank 0' "$W/err")" -ge 1
+    else
+        check "rank 0 killed: job ends in ${took}s (rc $rc)" test -n "$victim" -a $rc -ne 0 -a $rc -ne 124 -a $took -le 10
+    fi
+    check "rank 0 ${sig}: no rank process left behind ($left)" test "$left" -eq 0
+done
 tap_end
