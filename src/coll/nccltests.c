@@ -18,50 +18,88 @@ typedef struct {
     char redop[16];
     int root;
     const char *field, *expected; /* ROW_BAD: which column, what it should hold */
-    double got;
+    char got[32];                 /* and what it held */
 } RowParse;
 
+/* A whole token as a number (strtod accepts "inf" and "nan": the range checks refuse them). */
+static bool number(const char *token, double *out)
+{
+    char *end = NULL;
+    *out = g_ascii_strtod(token, &end);
+    return end != token && *end == '\0';
+}
+
 /* One line: not a result row (comments, headers, other output), a row, or a row with a value
- * out of its range (inf and 1e30 sizes became size 0 and a perfect "+0.0 %" match). */
+ * out of its range (inf and 1e30 sizes became size 0 and a perfect "+0.0 %" match). Two
+ * layouts: nccl-tests since 2.10 has 13 columns, size count type redop root | time algbw busbw
+ * #wrong (out of place) | time algbw busbw #wrong (in place), "#wrong" "N/A" with -c 0; older
+ * ones have 12, without root and with an "error" column instead of #wrong (ABCI's tables). The
+ * older layout was read as the newer one: root 17 from a time of 17.29 us, the time .29 us. */
 static RowStatus parse_row(const char *line, RowParse *p)
 {
-    double size, count, t_us, algbw, busbw, t_in_us, algbw_in, busbw_in;
-    char type[16];
-    /* size count type redop root | time algbw busbw #wrong (out of place) | time algbw busbw
-     * (in place); "#wrong" is "N/A" when nccl-tests ran with -c 0 */
-    char wrong_text[16];
-    if (sscanf(line, "%lf %lf %15s %15s %d %lf %lf %lf %15s %lf %lf %lf", &size, &count, type,
-               p->redop, &p->root, &t_us, &algbw, &busbw, wrong_text, &t_in_us, &algbw_in,
-               &busbw_in) != 12)
+    char **tok = g_strsplit_set(line, " \t\r", -1);
+    const char *t[14];
+    int n = 0;
+    for (char **k = tok; *k && n < 14; k++)
+        if (**k)
+            t[n++] = *k;
+    double size = 0;
+    RowStatus status = ROW_NONE;
+    if ((n != 12 && n != 13) || !number(t[0], &size)) {
+        g_strfreev(tok);
         return ROW_NONE;
+    }
+    bool has_root = n == 13;
+    const char *const *out = t + (has_root ? 5 : 4), *const *in = out + 4;
+    double count = 0, root = -1, t_us = 0, busbw = 0, t_in_us = 0, busbw_in = 0;
     const struct {
         const char *field, *expected;
-        double v;
-        bool ok;
+        const char *token;
+        double *v;
     } checks[] = {
-        {"size", "a whole number of bytes in [1, 2^40]", size,
-         isfinite(size) && size == floor(size) && size >= 1 && size <= ROW_BYTES_MAX},
-        {"count", "a whole number of elements in [0, 2^40]", count,
-         isfinite(count) && count == floor(count) && count >= 0 && count <= ROW_BYTES_MAX},
-        {"time", "a time in us in (0, 1e9]", t_us, isfinite(t_us) && t_us > 0 && t_us <= 1e9},
-        {"busbw", "a bandwidth in GB/s in [0, 1e6]", busbw,
-         isfinite(busbw) && busbw >= 0 && busbw <= 1e6},
-        {"time (in place)", "a time in us in (0, 1e9]", t_in_us,
-         isfinite(t_in_us) && t_in_us > 0 && t_in_us <= 1e9},
-        {"busbw (in place)", "a bandwidth in GB/s in [0, 1e6]", busbw_in,
-         isfinite(busbw_in) && busbw_in >= 0 && busbw_in <= 1e6},
+        {"size", "a whole number of bytes in [1, 2^40]", t[0], &size},
+        {"count", "a whole number of elements in [0, 2^40]", t[1], &count},
+        {"root", "an integer rank, or -1", has_root ? t[4] : "-1", &root},
+        {"time", "a time in us in (0, 1e9]", out[0], &t_us},
+        {"busbw", "a bandwidth in GB/s in [0, 1e6]", out[2], &busbw},
+        {"time (in place)", "a time in us in (0, 1e9]", in[0], &t_in_us},
+        {"busbw (in place)", "a bandwidth in GB/s in [0, 1e6]", in[2], &busbw_in},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(checks); i++) {
-        if (!checks[i].ok) {
-            p->field = checks[i].field, p->expected = checks[i].expected, p->got = checks[i].v;
-            return ROW_BAD;
+        if (!number(checks[i].token, checks[i].v)) {
+            p->field = checks[i].field, p->expected = checks[i].expected;
+            g_snprintf(p->got, sizeof p->got, "\"%.20s\"", checks[i].token);
+            status = ROW_BAD;
+            break;
         }
     }
-    /* out-of-place and in-place are the same op: the faster one drops the odd outlier
-     * (H100 table: 94 us out of place at 256 B, 26 us in place) */
-    p->row = (CollNcclTestsRow){(uint64_t)size, MIN(t_us, t_in_us) * 1e-6,
-                                t_in_us < t_us ? busbw_in : busbw};
-    return ROW_OK;
+    bool in_range[G_N_ELEMENTS(checks)] = {
+        isfinite(size) && size == floor(size) && size >= 1 && size <= ROW_BYTES_MAX,
+        isfinite(count) && count == floor(count) && count >= 0 && count <= ROW_BYTES_MAX,
+        root == floor(root) && root >= -1 && root < (1 << 24),
+        isfinite(t_us) && t_us > 0 && t_us <= 1e9,
+        isfinite(busbw) && busbw >= 0 && busbw <= 1e6,
+        isfinite(t_in_us) && t_in_us > 0 && t_in_us <= 1e9,
+        isfinite(busbw_in) && busbw_in >= 0 && busbw_in <= 1e6,
+    };
+    for (size_t i = 0; status == ROW_NONE && i < G_N_ELEMENTS(checks); i++) {
+        if (!in_range[i]) {
+            p->field = checks[i].field, p->expected = checks[i].expected;
+            g_snprintf(p->got, sizeof p->got, "%g", *checks[i].v);
+            status = ROW_BAD;
+        }
+    }
+    if (status == ROW_NONE) {
+        g_strlcpy(p->redop, t[3], sizeof p->redop);
+        p->root = (int)root;
+        /* out-of-place and in-place are the same op: the faster one drops the odd outlier
+         * (H100 table: 94 us out of place at 256 B, 26 us in place) */
+        p->row = (CollNcclTestsRow){(uint64_t)size, MIN(t_us, t_in_us) * 1e-6,
+                                    t_in_us < t_us ? busbw_in : busbw};
+        status = ROW_OK;
+    }
+    g_strfreev(tok);
+    return status;
 }
 
 int coll_nccltests_parse(const char *text, const char *from, const char *to, CollNcclTestsRow *rows,
@@ -118,7 +156,7 @@ int coll_nccltests_read(const char *file, const char *text, IrCollKind kind,
         case ROW_NONE:
             continue;
         case ROW_BAD:
-            cfg_input_error(error, "%s:%d: field '%s': expected %s, got %g", file, i + 1, p.field,
+            cfg_input_error(error, "%s:%d: field '%s': expected %s, got %s", file, i + 1, p.field,
                             p.expected, p.got);
             status = -1;
             continue;
@@ -138,6 +176,15 @@ int coll_nccltests_read(const char *file, const char *text, IrCollKind kind,
                             : kind == IR_COLL_BROADCAST ? "redop none with a root >= 0"
                                                         : "redop none with root -1",
                             op);
+            status = -1;
+        } else if (n > 0 && p.row.bytes <= rows[n - 1].bytes) {
+            /* several runs in one file (ABCI's has 1 to 16 nodes): held against one simulation,
+             * the other runs' times would be compared with the wrong machine */
+            cfg_input_error(error,
+                            "%s:%d: field 'size': %" G_GUINT64_FORMAT " B after %" G_GUINT64_FORMAT
+                            " B; expected one table of increasing sizes (the output of one "
+                            "nccl-tests run)",
+                            file, i + 1, p.row.bytes, rows[n - 1].bytes);
             status = -1;
         } else if (n == max) {
             cfg_input_error(error, "%s:%d: expected at most %d result rows", file, i + 1, max);

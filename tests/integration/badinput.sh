@@ -209,6 +209,10 @@ echo 'hello' >$r-5.txt
 bad reference/no-rows "$r-5.txt;field 'rows'" "${HGX[@]}" --reference $r-5.txt
 sed '2s/76.71/nan/' "$W/ref.txt" >$r-6.txt
 bad reference/time-nan "$r-6.txt:2;field 'time'" "${HGX[@]}" --reference $r-6.txt
+cat "$W/ref.txt" "$W/ref.txt" >$r-7.txt
+bad reference/two-runs-in-one-file "$r-7.txt:5;field 'size';increasing sizes" "${HGX[@]}" --reference $r-7.txt
+sed '3s/134.5 /abc   /' "$W/ref.txt" >$r-8.txt
+bad reference/time-not-a-number "$r-8.txt:3;field 'time';got \"abc\"" "${HGX[@]}" --reference $r-8.txt
 bad reference/missing-file "$W/nothere.txt;cannot read" "${HGX[@]}" --reference "$W/nothere.txt"
 
 # --- traces (fsdpsim compare) -----------------------------------------------------------------

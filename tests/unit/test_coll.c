@@ -278,6 +278,19 @@ static void test_nccltests_read_strict(void **state)
     expect_reference_error(row, IR_COLL_ALLGATHER, 4, "field 'redop'/'root'");
     expect_reference_error("  1024   256 float  none   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n",
                            IR_COLL_ALLREDUCE, 4, "expected a reduction");
+    /* nccl-tests before 2.10: no root column, an error column; the time was read as 0.29 us */
+    const char *old = "           4             1   float     sum    17.29    0.00    0.00  0e+00    17.15    0.00    0.00  1e-07\n";
+    assert_int_equal(coll_nccltests_read("ref.txt", old, IR_COLL_ALLREDUCE, rows, 4, &error), 1);
+    assert_null(error);
+    assert_int_equal(rows[0].bytes, 4);
+    assert_float_equal(rows[0].time_s, 17.15e-6, 1e-12);
+    assert_int_equal(coll_nccltests_parse(old, NULL, NULL, rows, 4), 1);
+    assert_float_equal(rows[0].time_s, 17.15e-6, 1e-12);
+    expect_reference_error("  1024   256 float  sum   -1  abc  0.03  0.06    0  31.0  0.03  0.06  0\n",
+                           IR_COLL_ALLREDUCE, 4, "field 'time': expected a time in us in (0, 1e9], got \"abc\"");
+    expect_reference_error("  2048   512 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n"
+                           "  1024   256 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n",
+                           IR_COLL_ALLREDUCE, 4, "ref.txt:2: field 'size': 1024 B after 2048 B");
     expect_reference_error("# Collective test starting: all_reduce_perf\n", IR_COLL_ALLGATHER, 4,
                            "expected all_gather_perf's (option --op allgather)");
     expect_reference_error("  1024   256 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n"
