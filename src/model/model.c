@@ -263,7 +263,7 @@ Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
         ok = model_hf_build(model, file, &root, error);
     }
     if (ok && !model->name)
-        model->name = g_path_get_basename(file);
+        model->name = g_filename_display_basename(file); /* UTF-8 for --json, whatever the path */
     if (root.seen)
         cfg_obj_close(&root);
     g_free(block_kind);

@@ -666,6 +666,25 @@ t_schedule_round_trip_hybrid_ddp() {
 }
 add output t_schedule_round_trip_hybrid_ddp
 
+t_json_output_is_utf8_whatever_the_path() {
+    # a model without a name is named after its file; a path is bytes, the output is UTF-8
+    local bad=$W/$'model-\xff'.json
+    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1])); del d["fsdpsim"]["name"]; json.dump(d, open(sys.argv[2], "w"))
+' "$SRC/models/gpt2.json" "$bad" || return 1
+    fsd -m "$bad" -t "$TOPO" --json --trace "$W/utf8-trace.json" --emit-schedule "$W/utf8-s.json"
+    expect_rc 0 || return 1
+    pycheck '
+import json, sys
+for f in sys.argv[1:]:
+    json.loads(open(f, "rb").read().decode("utf-8"))  # strict: fails on invalid UTF-8
+s = json.load(open(sys.argv[3]))
+assert s["meta"]["model"] == "model-\ufffd.json", s["meta"]
+' "$OUT" "$W/utf8-trace.json" "$W/utf8-s.json"
+}
+add output t_json_output_is_utf8_whatever_the_path
+
 t_json_on_error_prints_nothing() {
     fsd "${BASE[@]}" --json --nodes 100000
     expect_input_error 'option --nodes'
