@@ -190,6 +190,9 @@ IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **e
  * rank classes partition the ranks (at least one class, none outside the world, none
  * overlapping), every send/recv peer is inside the world. Input errors name `file`. */
 bool ir_schedule_check(const IrSchedule *s, const char *file, GError **error);
+/* Where schedule a first differs from b (a description to g_free), or NULL when they are the same
+ * op for op. O(ops), no allocation until a difference. */
+char *ir_schedule_diff(const IrSchedule *a, const IrSchedule *b);
 /* Structural equality (for tests). */
 bool ir_schedule_equal(const IrSchedule *a, const IrSchedule *b);
 

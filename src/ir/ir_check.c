@@ -12,6 +12,9 @@
 
 #include "../util/cfg.h"
 
+#include <math.h>
+#include <string.h>
+
 /* The classes partition the ranks: each rank of the world in exactly one class. */
 static bool check_partition(const IrSchedule *s, const char *file, GError **error)
 {
@@ -88,6 +91,84 @@ static bool check_peers(const IrSchedule *s, const char *file, GError **error)
         }
     }
     return true;
+}
+
+/* Doubles as the JSON round trip keeps them: cJSON prints 15 digits when they read back within
+ * an ulp or so, not always bit for bit (20 x 3e-6 s is written 6e-05). */
+static bool near(double a, double b)
+{
+    return fabs(a - b) <= 1e-12 * fmax(fabs(a), fabs(b));
+}
+
+static bool op_same(const IrClass *ca, const IrOp *a, const IrClass *cb, const IrOp *b)
+{
+    /* dtype is part of compute and collective ops only (the JSON has no other) */
+    bool typed = a->kind == IR_OP_COMPUTE || a->kind == IR_OP_COLL;
+    if (a->kind != b->kind || a->phase != b->phase || (typed && a->dtype != b->dtype) ||
+        a->n_deps != b->n_deps ||
+        strcmp(ca->streams[a->stream].name, cb->streams[b->stream].name) != 0 ||
+        strcmp(ir_class_string(ca, a->name), ir_class_string(cb, b->name)) != 0)
+        return false;
+    const uint32_t *da = ir_op_deps(ca, a), *db = ir_op_deps(cb, b);
+    for (uint32_t k = 0; k < a->n_deps; k++)
+        if (da[k] != db[k])
+            return false;
+    switch (a->kind) {
+    case IR_OP_HOST:
+        return near(a->u.host.seconds, b->u.host.seconds);
+    case IR_OP_COMPUTE:
+        return near(a->u.compute.flops, b->u.compute.flops) &&
+               near(a->u.compute.bytes, b->u.compute.bytes) &&
+               near(a->u.compute.model_flops, b->u.compute.model_flops) &&
+               a->u.compute.kernels == b->u.compute.kernels;
+    case IR_OP_COLL:
+        return a->u.coll.coll == b->u.coll.coll && a->u.coll.group == b->u.coll.group &&
+               a->u.coll.bytes == b->u.coll.bytes;
+    case IR_OP_SEND:
+    case IR_OP_RECV:
+        return a->u.p2p.peer_offset == b->u.p2p.peer_offset && a->u.p2p.bytes == b->u.p2p.bytes &&
+               a->u.p2p.tag == b->u.p2p.tag;
+    case IR_OP_MEMCPY:
+        return a->u.memcpy.bytes == b->u.memcpy.bytes &&
+               a->u.memcpy.to_device == b->u.memcpy.to_device;
+    case IR_OP_ALLOC:
+    case IR_OP_FREE:
+        return a->u.mem.category == b->u.mem.category && a->u.mem.bytes == b->u.mem.bytes &&
+               strcmp(ir_class_string(ca, a->u.mem.buffer), ir_class_string(cb, b->u.mem.buffer)) ==
+                   0;
+    default:
+        return false;
+    }
+}
+
+char *ir_schedule_diff(const IrSchedule *a, const IrSchedule *b)
+{
+    if (a->world != b->world || a->nodes != b->nodes)
+        return g_strdup_printf("world %d, not %d", a->world, b->world);
+    if (a->n_groups != b->n_groups)
+        return g_strdup_printf("%d groups, not %d", a->n_groups, b->n_groups);
+    for (int g = 0; g < a->n_groups; g++)
+        if (strcmp(a->groups[g].name, b->groups[g].name) != 0 || a->groups[g].size != b->groups[g].size ||
+            a->groups[g].stride != b->groups[g].stride)
+            return g_strdup_printf("groups[%d] is %s of %d, not %s of %d", g, a->groups[g].name,
+                                   a->groups[g].size, b->groups[g].name, b->groups[g].size);
+    if (a->n_classes != b->n_classes)
+        return g_strdup_printf("%d rank classes, not %d", a->n_classes, b->n_classes);
+    for (int ci = 0; ci < a->n_classes; ci++) {
+        const IrClass *ca = a->classes[ci], *cb = b->classes[ci];
+        if (ca->first_rank != cb->first_rank || ca->n_ranks != cb->n_ranks ||
+            ca->rank_stride != cb->rank_stride)
+            return g_strdup_printf("classes[%d] holds other ranks", ci);
+        int na = ir_class_n_ops(ca), nb = ir_class_n_ops(cb);
+        for (int i = 0; i < MIN(na, nb); i++)
+            if (!op_same(ca, ir_op(ca, i), cb, ir_op(cb, i)))
+                return g_strdup_printf("classes[%d].ops[%d] (%s \"%s\") differs", ci, i,
+                                       ir_op_kind_name(ir_op(ca, i)->kind),
+                                       ir_class_string(ca, ir_op(ca, i)->name));
+        if (na != nb)
+            return g_strdup_printf("classes[%d] has %d ops, not %d", ci, na, nb);
+    }
+    return NULL;
 }
 
 bool ir_schedule_check(const IrSchedule *s, const char *file, GError **error)
