@@ -130,6 +130,57 @@ bool cli_memory_check_file(const char *file, double limit, GError **error)
                            (9.0 * (double)st.st_size + BASE_BYTES) / GiB, limit / GiB);
 }
 
+bool cli_check_op_times(const IrSchedule *s, const HwTopology *topo, const char *what,
+                        GError **error)
+{
+    /* the slowest link a transfer may cross: a lower bound on any collective's bandwidth */
+    double slowest = MIN(topo->gpu_link_Bps, topo->pcie_Bps);
+    if (topo->nics_per_node > 0)
+        slowest = MIN(slowest, topo->nic_Bps);
+    if (topo->net_group_global_Bps > 0)
+        slowest = MIN(slowest, topo->net_group_global_Bps);
+    if (topo->net_leaf_uplink_Bps > 0)
+        slowest = MIN(slowest, topo->net_leaf_uplink_Bps);
+    for (int ci = 0; ci < s->n_classes; ci++) {
+        const IrClass *c = s->classes[ci];
+        for (int i = 0; i < ir_class_n_ops(c); i++) {
+            const IrOp *op = ir_op(c, i);
+            double t = 0;
+            switch (op->kind) {
+            case IR_OP_HOST:
+                t = op->u.host.seconds;
+                break;
+            case IR_OP_COMPUTE:
+                t = hw_gpu_compute_s(&topo->gpu, (HwDtype)op->dtype, op->u.compute.flops,
+                                     op->u.compute.bytes);
+                break;
+            case IR_OP_MEMCPY:
+                t = (double)op->u.memcpy.bytes / topo->pcie_Bps;
+                break;
+            case IR_OP_COLL:
+                /* a ring moves at most twice the array through each link */
+                t = 2.0 * (double)op->u.coll.bytes / slowest;
+                break;
+            case IR_OP_SEND:
+            case IR_OP_RECV:
+                t = (double)op->u.p2p.bytes / slowest;
+                break;
+            default:
+                break;
+            }
+            if (!(t <= OP_TIME_MAX_S)) {
+                return cfg_input_error(error,
+                                       "%s: classes[%d].ops[%d] (%s \"%s\") would take %.3g s on "
+                                       "%s; expected ops under %g s (fewer FLOPs or bytes, or a "
+                                       "faster machine)",
+                                       what, ci, i, ir_op_kind_name(op->kind),
+                                       ir_class_string(c, op->name), t, topo->name, OP_TIME_MAX_S);
+            }
+        }
+    }
+    return true;
+}
+
 uint64_t cli_schedule_ops(const IrSchedule *s)
 {
     return schedule_ops(s);

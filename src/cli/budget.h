@@ -22,6 +22,13 @@ bool cli_memory_check_ops(uint64_t ops, bool json_outputs, double limit, const c
 /* Before a schedule file is read: reading takes about 9 times its size (text and cJSON tree;
  * 828 MB for a 92 MB file of 599k ops). */
 bool cli_memory_check_file(const char *file, double limit, GError **error);
+/* Every op's time within the engine's clock (int64 ns, 292 years): compute, memory copies and
+ * host work at the topology's rates, collectives and send/recv at its slowest link (an upper
+ * bound). An op over OP_TIME_MAX_S is an input error naming the op and `what` (a file, or "the
+ * run"): flops of 1e30 ran 1e16 s, past the clock, and the step time came out negative. */
+#define OP_TIME_MAX_S 1e6
+bool cli_check_op_times(const IrSchedule *s, const HwTopology *topo, const char *what,
+                        GError **error);
 /* The same for a run still to be generated: its op count extrapolated from the schedules of the
  * two smallest micro-batch counts. */
 bool cli_memory_check_run(const Model *model, const HwTopology *topo, const StratOptions *opt,

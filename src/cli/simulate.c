@@ -315,6 +315,8 @@ static int run(CliOptions *cli, GError **error)
         if (!sched)
             goto out;
     }
+    if (!cli_check_op_times(sched, topo, cli->schedule ? cli->schedule : model_file, error))
+        goto out;
     NetTopo *net = net_topo_new(topo, nodes, gpn);
     SimConfig cfg = {topo, &coll, net};
     sim = sim_run(sched, &cfg, error);

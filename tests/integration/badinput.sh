@@ -187,6 +187,8 @@ bad schedule/world-not-nodes-times-gpus "$s-11.json;field 'world'" "${BASE[@]}" 
 bad schedule/option-it-fixes "$W/sched.json;field 'meta.tp';--tp" "${BASE[@]}" --schedule "$W/sched.json" --tp 2
 bad schedule/other-layout "$W/sched.json;--nodes 4" "${BASE[@]}" --schedule "$W/sched.json" --nodes 2
 bad schedule/made-with-other-options "$W/sched.json;field 'classes';not the one the options generate" "${BASE[@]}" --schedule "$W/sched.json" --grad-accum 2
+jedit "$W/sched.json" $s-15.json 'del d["meta"]["strategy"]; next(o for o in d["classes"][0]["ops"] if o["kind"] == "compute")["flops"] = 1e30'
+bad schedule/op-beyond-the-clock "$s-15.json;classes[0].ops[;would take;expected ops under" "${BASE[@]}" --schedule $s-15.json
 jedit "$W/sched.json" $s-12.json 'd["classes"][0]["ops"][0]["stream"] = "gpu7"'
 bad schedule/unknown-stream "$s-12.json;field 'classes[0].ops[0].stream';gpu7" "${BASE[@]}" --schedule $s-12.json
 jedit "$W/sched.json" $s-13.json 'd["classes"][0]["rank_stride"] = 0'
