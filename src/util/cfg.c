@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 G_DEFINE_QUARK(fsdpsim - error - quark, fsd_error)
 
@@ -403,6 +404,42 @@ bool cfg_parse_size(const char *text, uint64_t *out)
         return false;
     *out = (uint64_t)llround(bytes);
     return true;
+}
+
+static const char *oom_program = "fsdpsim";
+
+__attribute__((noreturn)) static void oom_exit(void)
+{
+    /* no allocation here: stderr is unbuffered */
+    fprintf(stderr, "%s: out of memory; expected a smaller run (fewer micro-batches, stages or "
+                    "layers) or more memory (see --max-memory)\n",
+            oom_program);
+    _exit(2);
+}
+
+static void *cjson_malloc(size_t size)
+{
+    void *p = malloc(size);
+    if (!p && size)
+        oom_exit();
+    return p;
+}
+
+static void glib_fatal_handler(const gchar *domain, GLogLevelFlags level, const gchar *message,
+                               gpointer data)
+{
+    /* g_malloc: "gmem.c:NNN: failed to allocate N bytes" at G_LOG_LEVEL_ERROR, then abort() */
+    if (message && strstr(message, "failed to allocate"))
+        oom_exit();
+    g_log_default_handler(domain, level, message, data);
+}
+
+void cfg_oom_install(const char *program)
+{
+    oom_program = program;
+    cJSON_Hooks hooks = {cjson_malloc, free};
+    cJSON_InitHooks(&hooks);
+    g_log_set_handler("GLib", G_LOG_LEVEL_ERROR | G_LOG_FLAG_FATAL, glib_fatal_handler, NULL);
 }
 
 char *cfg_json_print(const cJSON *item, bool formatted)

@@ -77,6 +77,11 @@ bool cfg_input_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
  * with cJSON_free. */
 char *cfg_json_print(const cJSON *item, bool formatted);
 
+/* Out of memory as an input-sized problem, not a signal: GLib's g_malloc logs "failed to
+ * allocate" and aborts (SIGTRAP), cJSON's allocations return NULL. After this, both print
+ * "PROGRAM: out of memory ..." and exit with status 2. Call once at the start of main. */
+void cfg_oom_install(const char *program);
+
 /* Parses sizes like "8", "64K", "1M", "8G" (binary multiples, as nccl-tests' -b/-e do). */
 bool cfg_parse_size(const char *text, uint64_t *out);
 

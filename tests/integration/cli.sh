@@ -570,6 +570,22 @@ assert abs(est - ops) <= 0.01 * ops, "estimated %g ops, the schedule has %d" % (
 }
 add input t_memory_bound_before_allocating
 
+t_out_of_memory_is_exit_2() {
+    # past --max-memory's estimate (here made generous on purpose), an allocation that fails
+    # inside GLib aborted with SIGTRAP; it is one message and exit status 2. ulimit -v cannot be
+    # used under AddressSanitizer (it reserves terabytes of address space): skipped there.
+    if ldd "$FSDPSIM" 2>/dev/null | grep -q libasan; then
+        diag "skipped: AddressSanitizer build"
+        return 0
+    fi
+    (ulimit -v 200000 && exec timeout 20 "$FSDPSIM" "${BASE[@]}" --grad-accum 3000 --max-memory 100G) >"$OUT" 2>"$ERR"
+    RC=$?
+    expect_rc 2 || return 1
+    [ "$(wc -l <"$ERR")" -eq 1 ] || fail "expected one line on stderr" || return 1
+    expect_err 'fsdpsim: out of memory' '--max-memory'
+}
+add input t_out_of_memory_is_exit_2
+
 t_validate_bad_bandwidth() {
     # checked before the work folder is made (it failed in the calibration: exit 1, folder left)
     local before after
