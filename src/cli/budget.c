@@ -80,9 +80,8 @@ bool cli_memory_check_ops(uint64_t ops, bool json_outputs, double limit, const c
         "memory%s, more than the %.2f GiB allowed (--max-memory, by default the memory "
         "available); expected fewer micro-batches (--grad-accum, --micro-batches), fewer "
         "pipeline stages or layers%s, or a larger --max-memory",
-        what, (double)ops / 1e6, need / GiB,
-        json_outputs ? " with --emit-schedule or --trace" : "", limit / GiB,
-        json_outputs ? ", no --emit-schedule/--trace" : "");
+        what, (double)ops / 1e6, need / GiB, json_outputs ? " with --emit-schedule or --trace" : "",
+        limit / GiB, json_outputs ? ", no --emit-schedule/--trace" : "");
 }
 
 bool cli_memory_check_run(const Model *model, const HwTopology *topo, const StratOptions *opt,

@@ -130,8 +130,8 @@ static const char *const perf_names[IR_COLL_KIND_COUNT] = {
     [IR_COLL_ALLTOALL] = "alltoall_perf",
 };
 
-int coll_nccltests_read(const char *file, const char *text, IrCollKind kind,
-                        CollNcclTestsRow *rows, int max, GError **error)
+int coll_nccltests_read(const char *file, const char *text, IrCollKind kind, CollNcclTestsRow *rows,
+                        int max, GError **error)
 {
     bool reduces = kind == IR_COLL_ALLREDUCE || kind == IR_COLL_REDUCE_SCATTER;
     const char *op = ir_coll_kind_name(kind);
@@ -145,8 +145,8 @@ int coll_nccltests_read(const char *file, const char *text, IrCollKind kind,
             if (sscanf(starting, "Collective test starting: %63s", binary) == 1 &&
                 strcmp(binary, perf_names[kind]) != 0) {
                 cfg_input_error(error,
-                                "%s:%d: the table is from %s; expected %s's (option --op %s)",
-                                file, i + 1, binary, perf_names[kind], op);
+                                "%s:%d: the table is from %s; expected %s's (option --op %s)", file,
+                                i + 1, binary, perf_names[kind], op);
                 status = -1;
             }
             continue;
@@ -171,8 +171,8 @@ int coll_nccltests_read(const char *file, const char *text, IrCollKind kind,
                             "%s:%d: field 'redop'/'root': \"%s\" %d is not a row of %s; expected "
                             "%s (option --op %s)",
                             file, i + 1, p.redop, p.root, perf_names[kind],
-                            reduces                        ? "a reduction (sum, prod, min, max, "
-                                                             "avg) with root -1"
+                            reduces                     ? "a reduction (sum, prod, min, max, "
+                                                          "avg) with root -1"
                             : kind == IR_COLL_BROADCAST ? "redop none with a root >= 0"
                                                         : "redop none with root -1",
                             op);

@@ -131,8 +131,9 @@ static bool x_event(const cJSON *e, const char **kind, double *ts, double *dur, 
 static bool int_field(const cJSON *e, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, key);
-    return cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble == floor(v->valuedouble) &&
-           v->valuedouble >= INT_MIN && v->valuedouble <= INT_MAX;
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) &&
+           v->valuedouble == floor(v->valuedouble) && v->valuedouble >= INT_MIN &&
+           v->valuedouble <= INT_MAX;
 }
 
 /* Every compared complete event has what the comparison reads, in range: pid and tid integers,

@@ -7,7 +7,8 @@
  * Dependencies need no cycle search: the reader takes only indices of earlier ops, so every
  * program is acyclic by construction, and streams run in issue order.
  *
- * Cost: O(world + ops): four bytes per rank (64 MiB at the largest world the reader takes, 2^24). */
+ * Cost: O(world + ops): four bytes per rank (64 MiB at the largest world the reader takes, 2^24).
+ */
 #include "ir.h"
 
 #include "../util/cfg.h"
@@ -148,8 +149,8 @@ char *ir_schedule_diff(const IrSchedule *a, const IrSchedule *b)
     if (a->n_groups != b->n_groups)
         return g_strdup_printf("%d groups, not %d", a->n_groups, b->n_groups);
     for (int g = 0; g < a->n_groups; g++)
-        if (strcmp(a->groups[g].name, b->groups[g].name) != 0 || a->groups[g].size != b->groups[g].size ||
-            a->groups[g].stride != b->groups[g].stride)
+        if (strcmp(a->groups[g].name, b->groups[g].name) != 0 ||
+            a->groups[g].size != b->groups[g].size || a->groups[g].stride != b->groups[g].stride)
             return g_strdup_printf("groups[%d] is %s of %d, not %s of %d", g, a->groups[g].name,
                                    a->groups[g].size, b->groups[g].name, b->groups[g].size);
     if (a->n_classes != b->n_classes)

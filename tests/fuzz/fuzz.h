@@ -26,7 +26,8 @@ static inline const char *fuzz_file(const char *what, const uint8_t *data, size_
     while (slot < 3 && names[slot] && names[slot] != what)
         slot++;
     if (!path[slot]) {
-        const char *dir = g_file_test("/dev/shm", G_FILE_TEST_IS_DIR) ? "/dev/shm" : g_get_tmp_dir();
+        const char *dir =
+            g_file_test("/dev/shm", G_FILE_TEST_IS_DIR) ? "/dev/shm" : g_get_tmp_dir();
         path[slot] = g_strdup_printf("%s/fsdpsim-fuzz-%d-%s", dir, (int)getpid(), what);
         names[slot] = what;
     }
@@ -48,7 +49,8 @@ static inline char *fuzz_text(const uint8_t *data, size_t size)
     return text;
 }
 
-/* Messages of GLib's g_warning / g_critical (a GError set twice, a NULL passed) are findings too. */
+/* Messages of GLib's g_warning / g_critical (a GError set twice, a NULL passed) are findings too.
+ */
 static inline void fuzz_fatal_warnings(void)
 {
     static gboolean done;
