@@ -586,6 +586,22 @@ t_out_of_memory_is_exit_2() {
 }
 add input t_out_of_memory_is_exit_2
 
+t_long_layer_list_loads_fast() {
+    # the module table was rebuilt after every module: 40,000 modules took 27 s to load
+    python3 -c '
+import json, sys
+mods = [{"name": "l%d" % i, "kind": "linear", "params": 10, "flops_fwd": 100, "output_elems": 10}
+        for i in range(40000)]
+json.dump({"format": "fsdpsim-layers", "name": "many", "input_kind": "image", "modules": mods},
+          open(sys.argv[1], "w"))
+' "$W/many.json" || return 1
+    local start=$SECONDS
+    fsd -m "$W/many.json" -t "$TOPO" --nodes 1 --json
+    expect_rc 0 || return 1
+    [ $((SECONDS - start)) -le 5 ] || fail "a 40,000-module list took $((SECONDS - start)) s"
+}
+add input t_long_layer_list_loads_fast
+
 t_validate_bad_bandwidth() {
     # checked before the work folder is made (it failed in the calibration: exit 1, folder left)
     local before after
