@@ -84,12 +84,31 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
             return 2;
         }
         /* a file of several tables (one per run, each under a "=== ..." heading): the one whose
-         * heading contains `section`, up to the next heading */
-        if (section && !strstr(text, section))
-            return cfg_input_error(error, "option --reference-section: no line of %s contains \"%s\"",
-                                   reference, section),
-                   2;
-        n_ref = coll_nccltests_parse(text, section, section ? "===" : NULL, ref, G_N_ELEMENTS(ref));
+         * heading contains `section`, up to the next heading, read as strictly as a whole file */
+        const char *table = text;
+        g_autofree char *part = NULL;
+        if (section) {
+            if (!strstr(text, section))
+                return cfg_input_error(error, "option --reference-section: no line of %s contains \"%s\"",
+                                       reference, section),
+                       2;
+            /* the other tables' lines blanked, so that messages keep the file's line numbers */
+            char **lines = g_strsplit(text, "\n", -1);
+            bool in = false;
+            for (char **l = lines; *l; l++) {
+                bool heading = strstr(*l, "===") != NULL;
+                if (heading)
+                    in = strstr(*l, section) != NULL;
+                if (heading || !in)
+                    **l = '\0';
+            }
+            part = g_strjoinv("\n", lines);
+            g_strfreev(lines);
+            table = part;
+        }
+        n_ref = coll_nccltests_read(reference, table, kind, ref, G_N_ELEMENTS(ref), error);
+        if (n_ref < 0)
+            return 2;
         if (n_ref == 0)
             return cfg_input_error(error,
                                    "%s: field 'rows': expected nccl-tests result lines (size count "

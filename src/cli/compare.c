@@ -20,7 +20,8 @@ bool cli_compare_plot(const CmpResult *r, const char *dir, const char *formats_t
         plot_formats_parse(formats_text, &formats); /* checked by cli_figures_check */
     char *what = title ? g_strdup(title) : cmp_title(r);
     if (!what) {
-        char *a = g_path_get_basename(real_file), *b = g_path_get_basename(sim_file);
+        char *a = g_filename_display_basename(real_file);
+        char *b = g_filename_display_basename(sim_file);
         what = g_strdup_printf("%s against %s", a, b);
         g_free(a), g_free(b);
     }

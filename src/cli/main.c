@@ -1,6 +1,7 @@
 /* fsdpsim: picks the subcommand. `fsdpsim [OPTIONS]` simulates one job (simulate.c); the other
  * subcommands are named by the first argument, as git and meson do. */
 #include "cli.h"
+#include "../util/cfg.h"
 
 #include <locale.h>
 #include <stdio.h>
@@ -42,6 +43,7 @@ const char *cli_subcommands_help(void)
 int main(int argc, char **argv)
 {
     setlocale(LC_ALL, "C"); /* '.' as decimal point in every output, whatever the user's locale */
+    cfg_oom_install("fsdpsim");
     if (argc > 1 && argv[1][0] != '-') {
         for (const Subcommand *c = subcommands; c->name; c++) {
             if (strcmp(argv[1], c->name) != 0)

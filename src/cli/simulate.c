@@ -1,6 +1,7 @@
 /* fsdpsim (no subcommand): simulate one training job and print what it costs. */
 #include "cli.h"
 #include "parallel.h"
+#include "budget.h"
 #include "figures.h"
 #include "../coll/coll.h"
 #include "../core/sim.h"
@@ -21,7 +22,7 @@
 typedef struct {
     char *model, *topology, *strategy, *sharding, *wrap, *backward_prefetch;
     char *limit_all_gathers, *param_dtype, *reduce_dtype, *optimizer, *nccl_algo, *nccl_proto;
-    char *trace, *emit_schedule, *schedule, *attention;
+    char *trace, *emit_schedule, *schedule, *attention, *max_memory;
     char *plot, *plot_format, *report; /* figures.c */
     int nodes, gpus_per_node, seq_len, micro_batch, grad_accum, shard_group_size, checkpoint_every;
     char *bucket_cap_mb; /* text: GOption would accept "nan" and "inf" as doubles */
@@ -154,6 +155,58 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
     return true;
 }
 
+/* With --schedule the report describes the run from the options (the generator's StratInfo), so
+ * the options the file already fixes must be the file's: its meta against the meta of the
+ * schedule the options generate. tp and pp absent mean 1, as the generators write them only
+ * when above 1; model, topology and strategy are compared when the file names them. */
+static bool schedule_options_agree(const char *file, const IrSchedule *sched,
+                                   const IrSchedule *gen, GError **error)
+{
+    static const struct {
+        const char *key, *option, *absent;
+    } fixed[] = {{"tp", "--tp", "1"},
+                 {"pp", "--pp", "1"},
+                 {"pp_schedule", "--pp-schedule", NULL},
+                 {"strategy", "--strategy/--sharding", NULL},
+                 {"model", "--model", NULL},
+                 {"topology", "--topology", NULL}};
+    for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++) {
+        const char *in_file = g_hash_table_lookup(sched->meta, fixed[i].key);
+        const char *in_options = g_hash_table_lookup(gen->meta, fixed[i].key);
+        if (!in_file && !fixed[i].absent)
+            continue; /* a hand-written schedule that does not say */
+        in_file = in_file ? in_file : fixed[i].absent;
+        in_options = in_options ? in_options : (fixed[i].absent ? fixed[i].absent : "(none)");
+        if (strcmp(in_file, in_options) != 0) {
+            cfg_set_error(error, file, "meta", fixed[i].key,
+                          "the schedule has \"%s\", the options give \"%s\"; options that "
+                          "a --schedule file fixes must agree with it: expected option %s to "
+                          "give \"%s\"",
+                          in_file, in_options, fixed[i].option, in_file);
+            return false;
+        }
+    }
+    /* A schedule fsdpsim wrote (its meta names the strategy) must be the one the options
+     * generate, op for op: the report's tokens, FLOPs and units come from the options, and a
+     * file made with --grad-accum 8 reported without it gave 8 times too few tokens per second.
+     * A hand-written or edited schedule (no meta.strategy) is simulated as it is, described by
+     * the options. */
+    if (!g_hash_table_lookup(sched->meta, "strategy"))
+        return true;
+    char *where = ir_schedule_diff(sched, gen);
+    if (where) {
+        cfg_set_error(error, file, "", "classes",
+                      "the schedule is not the one the options generate (%s); expected the "
+                      "options it was made with (--grad-accum, --micro-batches, --seq-len, "
+                      "--micro-batch, --wrap, ...), or no meta.strategy for a schedule edited "
+                      "by hand",
+                      where);
+        g_free(where);
+        return false;
+    }
+    return true;
+}
+
 static int run(CliOptions *cli, GError **error)
 {
     g_autofree char *model_default = cli_default_path("models/gpt.json");
@@ -232,6 +285,10 @@ static int run(CliOptions *cli, GError **error)
                         topo->name, topo->gpus_per_node, topo->gpus_per_node, cli->gpus_per_node);
         goto out;
     }
+    double memory_limit = 0;
+    if (!cli_memory_limit(cli->max_memory, &memory_limit, error))
+        goto out;
+    bool json_outputs = cli->trace || cli->emit_schedule || cli->report;
     model = model_load(model_file, &ov, error);
     if (!model || !make_options(cli, model, &opt, error))
         goto out;
@@ -264,8 +321,11 @@ static int run(CliOptions *cli, GError **error)
         goto out;
     }
     if (cli->schedule) {
-        sched = ir_schedule_read(cli->schedule, error);
-        if (!sched)
+        sched = cli_memory_check_file(cli->schedule, memory_limit, error)
+                    ? ir_schedule_read(cli->schedule, error)
+                    : NULL;
+        if (!sched || !cli_memory_check_ops(cli_schedule_ops(sched), json_outputs, memory_limit,
+                                            cli->schedule, error))
             goto out;
         if (sched->gpus_per_node != gpn || sched->nodes != nodes) {
             cfg_input_error(error,
@@ -275,23 +335,29 @@ static int run(CliOptions *cli, GError **error)
                             sched->gpus_per_node);
             goto out;
         }
-        /* the report needs the generator's view of the layout */
-        StratInfo tmp;
-        IrSchedule *gen = strat_generate(model, topo, &opt, &layout, &tmp, error);
+        /* the report needs the generator's view of the layout, which must be the file's */
+        IrSchedule *gen = strat_generate(model, topo, &opt, &layout, &info, error);
+        bool same = gen && schedule_options_agree(cli->schedule, sched, gen, error);
         ir_schedule_free(gen);
-        info = tmp;
+        if (!same)
+            goto out;
     } else {
+        if (!cli_memory_check_run(model, topo, &opt, &layout, json_outputs, memory_limit, error))
+            goto out;
         sched = strat_generate(model, topo, &opt, &layout, &info, error);
         if (!sched)
             goto out;
     }
-    if (cli->emit_schedule && !ir_schedule_write(sched, cli->emit_schedule, error))
+    if (!cli_check_op_times(sched, topo, cli->schedule ? cli->schedule : model_file, error))
         goto out;
     NetTopo *net = net_topo_new(topo, nodes, gpn);
     SimConfig cfg = {topo, &coll, net};
     sim = sim_run(sched, &cfg, error);
     net_topo_free(net);
     if (!sim)
+        goto out;
+    /* after the simulation: a schedule that cannot run is not written */
+    if (cli->emit_schedule && !ir_schedule_write(sched, cli->emit_schedule, error))
         goto out;
     InitEstimate init;
     strat_init_estimate(model, topo, &coll, &opt, &layout, &info, &init);
@@ -311,13 +377,8 @@ static int run(CliOptions *cli, GError **error)
     }
     g_free(band_file);
     report_build(&rep);
-    if (cli->json) {
-        char *text = report_to_json(&rep);
-        printf("%s\n", text);
-        cJSON_free(text);
-    } else {
-        report_print_summary(&rep, stdout);
-    }
+    /* the files first (each written whole, to a temporary file renamed into place), the
+     * summary last: a run that fails writing prints nothing */
     if (cli->trace) {
         char *text = report_trace_json(sched, sim, topo);
         GError *io = NULL;
@@ -334,6 +395,13 @@ static int run(CliOptions *cli, GError **error)
     if (!cli_figures_write(cli->plot, cli->report, cli->plot_format, &rep, error)) {
         report_clear(&rep);
         goto out;
+    }
+    if (cli->json) {
+        char *text = report_to_json(&rep);
+        printf("%s\n", text);
+        cJSON_free(text);
+    } else {
+        report_print_summary(&rep, stdout);
     }
     report_clear(&rep);
     status = 0;
@@ -484,6 +552,10 @@ int cli_simulate(int argc, char **argv)
          "LIST"},
         {"report", 0, 0, G_OPTION_ARG_FILENAME, &cli.report,
          "Write a report folder: figures, JSON, CSV, trace and a README.md showing them", "DIR"},
+        {"max-memory", 0, 0, G_OPTION_ARG_STRING, &cli.max_memory,
+         "Refuse a run whose estimated memory is beyond SIZE (suffixes K, M, G, T) [the memory "
+         "available]",
+         "SIZE"},
         {"version", 0, 0, G_OPTION_ARG_NONE, &cli.version, "Print the version", NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
     GOptionContext *ctx = g_option_context_new("- simulate distributed training (DDP, FSDP, "
@@ -520,7 +592,7 @@ int cli_simulate(int argc, char **argv)
     g_free(cli.wrap), g_free(cli.backward_prefetch), g_free(cli.limit_all_gathers);
     g_free(cli.param_dtype), g_free(cli.reduce_dtype), g_free(cli.optimizer);
     g_free(cli.nccl_algo), g_free(cli.nccl_proto), g_free(cli.trace), g_free(cli.emit_schedule);
-    g_free(cli.schedule), g_free(cli.bucket_cap_mb);
+    g_free(cli.schedule), g_free(cli.bucket_cap_mb), g_free(cli.max_memory);
     g_free(cli.par.pp_schedule), g_free(cli.par.placement), g_free(cli.par.pp_partition);
     g_free(cli.attention);
     g_free(cli.plot), g_free(cli.plot_format), g_free(cli.report);

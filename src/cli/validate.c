@@ -65,8 +65,28 @@ static char *sibling(const char *name)
     return path;
 }
 
+/* tools/cluster's rates, as tc writes them: checked here too, before any work folder exists
+ * (a bad rate failed inside the calibration: exit 1, and the folder stayed behind). */
+static bool bandwidth_ok(const char *rate)
+{
+    return g_regex_match_simple("^[0-9]+(\\.[0-9]+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$", rate,
+                                0, 0) &&
+           g_ascii_strtod(rate, NULL) > 0;
+}
+
 static int validate(ValidateCli *v, GError **error)
 {
+    if (v->bandwidth && !bandwidth_ok(v->bandwidth))
+        return cfg_input_error(error,
+                               "option --bandwidth: expected a tc rate such as 300mbit or 1gbit "
+                               "(a number, then bit, kbit, mbit, gbit, bps, kbps, mbps or gbps), "
+                               "got \"%s\"",
+                               v->bandwidth),
+               2;
+    if (v->mode && strcmp(v->mode, "emulate") != 0 && strcmp(v->mode, "gemm") != 0)
+        return cfg_input_error(error, "option --mode: expected emulate or gemm, got \"%s\"",
+                               v->mode),
+               2;
     g_autofree char *fsdpsim = sibling("fsdpsim");
     g_autofree char *fsdprun = sibling("fsdprun");
     g_autofree char *cluster = cli_default_path("tools/cluster");

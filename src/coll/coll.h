@@ -100,5 +100,12 @@ typedef struct {
  * column, #wrong) and before (no root column, an error column). Returns how many (at most max). */
 int coll_nccltests_parse(const char *text, const char *from, const char *to, CollNcclTestsRow *rows,
                          int max);
+/* A user's own nccl-tests output (`collective --reference`), read strictly: every result row's
+ * values in their ranges (size a whole number of bytes up to 1 TiB, finite positive times), rows
+ * of collective `kind` (by the redop and root columns, and by the "Collective test starting:"
+ * line when there is one), at most max rows. Returns the number of rows, or -1 with an input
+ * error naming the file, the line and the field. */
+int coll_nccltests_read(const char *file, const char *text, IrCollKind kind,
+                        CollNcclTestsRow *rows, int max, GError **error);
 
 #endif

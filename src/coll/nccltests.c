@@ -2,56 +2,107 @@
  * can be held against a real one: `fsdpsim collective --reference FILE` and test_coll. */
 #include "coll.h"
 
+#include "../util/cfg.h"
+
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static bool number(const char *text, double *out)
+/* The largest size a row may have: --max-bytes's bound, 1 TiB. */
+#define ROW_BYTES_MAX 1099511627776.0
+
+typedef enum { ROW_NONE, ROW_OK, ROW_BAD } RowStatus;
+
+typedef struct {
+    CollNcclTestsRow row;
+    char redop[16];
+    int root;
+    const char *field, *expected; /* ROW_BAD: which column, what it should hold */
+    char got[32];                 /* and what it held */
+} RowParse;
+
+/* A whole token as a number (strtod accepts "inf" and "nan": the range checks refuse them). */
+static bool number(const char *token, double *out)
 {
-    char *end;
-    *out = strtod(text, &end);
-    return end != text && *end == '\0';
+    char *end = NULL;
+    *out = g_ascii_strtod(token, &end);
+    return end != token && *end == '\0';
 }
 
-/* One result line. Two layouts: nccl-tests from 2.10 on (size count type redop root | time algbw
- * busbw #wrong | time algbw busbw #wrong; "#wrong" is "N/A" with -c 0) and before it (no root
- * column, and an "error" column of the largest difference, 1e-07, instead of #wrong: the ABCI
- * tables); either with the out-of-place columns only, which then stand for both. */
-static bool parse_row(const char *line, CollNcclTestsRow *row)
+/* One line: not a result row (comments, headers, other output), a row, or a row with a value
+ * out of its range (inf and 1e30 sizes became size 0 and a perfect "+0.0 %" match). Two
+ * layouts: nccl-tests since 2.10 has 13 columns, size count type redop root | time algbw busbw
+ * #wrong (out of place) | time algbw busbw #wrong (in place), "#wrong" "N/A" with -c 0; older
+ * ones have 12, without root and with an "error" column instead of #wrong (ABCI's tables). The
+ * older layout was read as the newer one: root 17 from a time of 17.29 us, the time .29 us.
+ * Either with the out-of-place columns only (9 or 8 fields: -R 0, or a table cut to its first
+ * columns), which then stand for both runs. */
+static RowStatus parse_row(const char *line, RowParse *p)
 {
     char **tok = g_strsplit_set(line, " \t\r", -1);
-    const char *f[16];
+    const char *t[14];
     int n = 0;
-    for (char **t = tok; *t && n < 16; t++)
-        if (**t)
-            f[n++] = *t;
-    double v[8];
-    bool ok = false;
-    /* 13 or 12 fields: both runs; 9 or 8: out of place only (nccl-tests -R 0 ... or a table cut
-     * to its first columns) */
-    bool in_place = n == 13 || n == 12, root = n == 13 || n == 9;
-    if (n == 13 || n == 12 || n == 9 || n == 8) {
-        int time = root ? 5 : 4; /* first field of the out-of-place columns */
-        ok = number(f[0], &v[0]) && number(f[1], &v[1]) && number(f[time], &v[2]) &&
-             number(f[time + 1], &v[3]) && number(f[time + 2], &v[4]);
-        if (ok && in_place)
-            ok = number(f[time + 4], &v[5]) && number(f[time + 5], &v[6]) &&
-                 number(f[time + 6], &v[7]);
-        else if (ok) {
-            v[5] = v[2], v[6] = v[3], v[7] = v[4];
+    for (char **k = tok; *k && n < 14; k++)
+        if (**k)
+            t[n++] = *k;
+    double size = 0;
+    RowStatus status = ROW_NONE;
+    if ((n != 12 && n != 13 && n != 9 && n != 8) || !number(t[0], &size)) {
+        g_strfreev(tok);
+        return ROW_NONE;
+    }
+    bool has_root = n == 13 || n == 9, has_in_place = n >= 12;
+    const char *const *out = t + (has_root ? 5 : 4), *const *in = has_in_place ? out + 4 : out;
+    double count = 0, root = -1, t_us = 0, busbw = 0, t_in_us = 0, busbw_in = 0;
+    const struct {
+        const char *field, *expected;
+        const char *token;
+        double *v;
+    } checks[] = {
+        {"size", "a whole number of bytes in [0, 2^40]", t[0], &size},
+        {"count", "a whole number of elements in [0, 2^40]", t[1], &count},
+        {"root", "an integer rank, or -1", has_root ? t[4] : "-1", &root},
+        {"time", "a time in us in (0, 1e9]", out[0], &t_us},
+        {"busbw", "a bandwidth in GB/s in [0, 1e6]", out[2], &busbw},
+        {"time (in place)", "a time in us in (0, 1e9]", in[0], &t_in_us},
+        {"busbw (in place)", "a bandwidth in GB/s in [0, 1e6]", in[2], &busbw_in},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(checks); i++) {
+        if (!number(checks[i].token, checks[i].v)) {
+            p->field = checks[i].field, p->expected = checks[i].expected;
+            g_snprintf(p->got, sizeof p->got, "\"%.20s\"", checks[i].token);
+            status = ROW_BAD;
+            break;
         }
-        /* the new layout's root is an integer (-1, 0): an old row's time never parses as one */
-        if (ok && root)
-            ok = strspn(f[4], "-0123456789") == strlen(f[4]);
+    }
+    bool in_range[G_N_ELEMENTS(checks)] = {
+        isfinite(size) && size == floor(size) && size >= 0 && size <= ROW_BYTES_MAX,
+        isfinite(count) && count == floor(count) && count >= 0 && count <= ROW_BYTES_MAX,
+        root == floor(root) && root >= -1 && root < (1 << 24),
+        isfinite(t_us) && t_us > 0 && t_us <= 1e9,
+        isfinite(busbw) && busbw >= 0 && busbw <= 1e6,
+        isfinite(t_in_us) && t_in_us > 0 && t_in_us <= 1e9,
+        isfinite(busbw_in) && busbw_in >= 0 && busbw_in <= 1e6,
+    };
+    for (size_t i = 0; status == ROW_NONE && i < G_N_ELEMENTS(checks); i++) {
+        if (!in_range[i]) {
+            p->field = checks[i].field, p->expected = checks[i].expected;
+            g_snprintf(p->got, sizeof p->got, "%g", *checks[i].v);
+            status = ROW_BAD;
+        }
+    }
+    if (status == ROW_NONE) {
+        g_strlcpy(p->redop, t[3], sizeof p->redop);
+        p->root = (int)root;
+        /* out-of-place and in-place are the same op: the faster one drops the odd outlier
+         * (H100 table: 94 us out of place at 256 B, 26 us in place) */
+        p->row = (CollNcclTestsRow){(uint64_t)size, MIN(t_us, t_in_us) * 1e-6,
+                                    t_in_us < t_us ? busbw_in : busbw, t_us * 1e-6, t_in_us * 1e-6};
+        status = ROW_OK;
     }
     g_strfreev(tok);
-    if (!ok || !(v[0] > 0 && v[2] > 0 && v[5] > 0))
-        return false;
-    /* out-of-place and in-place are the same op: the faster one drops the odd outlier (H100
-     * table: 94 us out of place at 256 B, 26 us in place) */
-    *row = (CollNcclTestsRow){(uint64_t)v[0], MIN(v[2], v[5]) * 1e-6, v[5] < v[2] ? v[7] : v[4],
-                              v[2] * 1e-6, v[5] * 1e-6};
-    return true;
+    return status;
 }
 
 int coll_nccltests_parse(const char *text, const char *from, const char *to, CollNcclTestsRow *rows,
@@ -67,9 +118,86 @@ int coll_nccltests_parse(const char *text, const char *from, const char *to, Col
         }
         if (to && strstr(*l, to))
             in = false;
-        if (in && parse_row(*l, &rows[n]))
-            n++;
+        RowParse p;
+        if (in && parse_row(*l, &p) == ROW_OK && p.row.bytes > 0)
+            rows[n++] = p.row;
     }
     g_strfreev(lines);
     return n;
+}
+
+/* nccl-tests' binary for each collective, as its "Collective test starting:" line names it. */
+static const char *const perf_names[IR_COLL_KIND_COUNT] = {
+    [IR_COLL_ALLGATHER] = "all_gather_perf", [IR_COLL_REDUCE_SCATTER] = "reduce_scatter_perf",
+    [IR_COLL_ALLREDUCE] = "all_reduce_perf", [IR_COLL_BROADCAST] = "broadcast_perf",
+    [IR_COLL_ALLTOALL] = "alltoall_perf",
+};
+
+int coll_nccltests_read(const char *file, const char *text, IrCollKind kind, CollNcclTestsRow *rows,
+                        int max, GError **error)
+{
+    bool reduces = kind == IR_COLL_ALLREDUCE || kind == IR_COLL_REDUCE_SCATTER;
+    const char *op = ir_coll_kind_name(kind);
+    char **lines = g_strsplit(text, "\n", -1);
+    int n = 0, status = 0;
+    for (int i = 0; lines[i] && status == 0; i++) {
+        const char *l = lines[i];
+        const char *starting = strstr(l, "Collective test starting:");
+        if (starting) {
+            char binary[64] = "";
+            if (sscanf(starting, "Collective test starting: %63s", binary) == 1 &&
+                strcmp(binary, perf_names[kind]) != 0) {
+                cfg_input_error(error,
+                                "%s:%d: the table is from %s; expected %s's (option --op %s)", file,
+                                i + 1, binary, perf_names[kind], op);
+                status = -1;
+            }
+            continue;
+        }
+        RowParse p;
+        switch (parse_row(l, &p)) {
+        case ROW_NONE:
+            continue;
+        case ROW_BAD:
+            cfg_input_error(error, "%s:%d: field '%s': expected %s, got %s", file, i + 1, p.field,
+                            p.expected, p.got);
+            status = -1;
+            continue;
+        case ROW_OK:
+            break;
+        }
+        if (p.row.bytes == 0) /* all_gather's first sizes split into 0 elements per rank */
+            continue;
+        /* The redop column tells the reductions from the others (an allreduce table given with
+         * --op allgather was compared anyway); broadcast alone has a root. */
+        bool none = strcmp(p.redop, "none") == 0;
+        if (reduces == none || (kind == IR_COLL_BROADCAST) != (p.root >= 0)) {
+            cfg_input_error(error,
+                            "%s:%d: field 'redop'/'root': \"%s\" %d is not a row of %s; expected "
+                            "%s (option --op %s)",
+                            file, i + 1, p.redop, p.root, perf_names[kind],
+                            reduces                     ? "a reduction (sum, prod, min, max, "
+                                                          "avg) with root -1"
+                            : kind == IR_COLL_BROADCAST ? "redop none with a root >= 0"
+                                                        : "redop none with root -1",
+                            op);
+            status = -1;
+        } else if (n > 0 && p.row.bytes <= rows[n - 1].bytes) {
+            /* several runs in one file (ABCI's has 1 to 16 nodes): held against one simulation,
+             * the other runs' times would be compared with the wrong machine */
+            cfg_input_error(error,
+                            "%s:%d: field 'size': %" G_GUINT64_FORMAT " B after %" G_GUINT64_FORMAT
+                            " B; expected one table of increasing sizes (the output of one "
+                            "nccl-tests run)",
+                            file, i + 1, p.row.bytes, rows[n - 1].bytes);
+            status = -1;
+        } else if (n == max) {
+            cfg_input_error(error, "%s:%d: expected at most %d result rows", file, i + 1, max);
+            status = -1;
+        } else {
+            rows[n++] = p.row;
+        }
+    }
+    g_strfreev(lines);
+    return status < 0 ? -1 : n;
 }

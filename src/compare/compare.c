@@ -3,6 +3,7 @@
 
 #include "../util/cfg.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,63 @@ static bool x_event(const cJSON *e, const char **kind, double *ts, double *dur, 
     return *kind != NULL;
 }
 
+/* An integer field of an event that must hold one: pid and tid (a missing tid became the row
+ * "tid -2147483648"). */
+static bool int_field(const cJSON *e, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, key);
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) &&
+           v->valuedouble == floor(v->valuedouble) && v->valuedouble >= INT_MIN &&
+           v->valuedouble <= INT_MAX;
+}
+
+/* Every compared complete event has what the comparison reads, in range: pid and tid integers,
+ * ts finite, dur finite and >= 0 (a negative dur or an inf ts were summed as they were).
+ * Checked once per trace, before anything is summed; events of kinds not compared (Kineto's
+ * string-pid "Trace" span, metadata) are left as they are. */
+static bool check_events(const cJSON *ev, const char *file, GError **error)
+{
+    int i = 0;
+    for (const cJSON *e = ev->child; e; e = e->next, i++) {
+        const cJSON *ph = cJSON_GetObjectItemCaseSensitive(e, "ph"),
+                    *c = cJSON_GetObjectItemCaseSensitive(e, "cat"),
+                    *n = cJSON_GetObjectItemCaseSensitive(e, "name");
+        if (!cJSON_IsString(ph) || strcmp(ph->valuestring, "X") != 0 || !cJSON_IsString(c) ||
+            !cmp_kind_of(c->valuestring, cJSON_IsString(n) ? n->valuestring : ""))
+            continue;
+        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(e, "ts"),
+                    *dur = cJSON_GetObjectItemCaseSensitive(e, "dur");
+        const char *field = NULL, *expected = NULL;
+        if (!int_field(e, "pid"))
+            field = "pid", expected = "an integer process id";
+        else if (!int_field(e, "tid"))
+            field = "tid", expected = "an integer thread id";
+        else if (!cJSON_IsNumber(ts) || !isfinite(ts->valuedouble))
+            field = "ts", expected = "a finite time stamp in us";
+        else if (!cJSON_IsNumber(dur) || !isfinite(dur->valuedouble) || dur->valuedouble < 0 ||
+                 dur->valuedouble > 1e15)
+            field = "dur", expected = "a duration in us in [0, 1e15]";
+        if (field) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, field);
+            /* a number as printf writes it: cJSON prints inf as null */
+            char *got = !v                 ? NULL
+                        : cJSON_IsNumber(v) ? g_strdup_printf("%g", v->valuedouble)
+                                            : cfg_json_print(v, false);
+            char *path = g_strdup_printf("traceEvents[%d]", i);
+            cfg_set_error(error, file, path, field, "expected %s in a complete (\"X\") event of "
+                          "category \"%s\", got %s", expected, c->valuestring,
+                          got ? got : "none");
+            if (v && cJSON_IsNumber(v))
+                g_free(got);
+            else
+                cJSON_free(got);
+            g_free(path);
+            return false;
+        }
+    }
+    return true;
+}
+
 static int event_iter(const cJSON *e)
 {
     const cJSON *it =
@@ -175,7 +233,7 @@ static bool load_steps(CmpResult *r, const cJSON *root, const char *file, GError
     double *v = g_new(double, n), *sorted = g_new(double, n);
     for (int i = 0; i < n; i++) {
         const cJSON *x = cJSON_GetArrayItem(steps, i);
-        if (!cJSON_IsNumber(x) || !(x->valuedouble > 0)) {
+        if (!cJSON_IsNumber(x) || !(x->valuedouble > 0) || !isfinite(x->valuedouble)) {
             cfg_set_error(error, file, "otherData", "step_time_s",
                           "expected positive numbers, got item %d", i);
             g_free(v), g_free(sorted);
@@ -219,7 +277,7 @@ static bool load_trace(CmpResult *r, bool real, const cJSON *root, const char *f
         g_string_free(want, TRUE);
         return false;
     }
-    if (gen->iterations && !load_steps(r, root, file, error))
+    if (!check_events(ev, file, error) || (gen->iterations && !load_steps(r, root, file, error)))
         return false;
     GHashTable *sizes = class_sizes(ev), *pids = g_hash_table_new(g_direct_hash, g_direct_equal);
     double t0 = gen->from_zero ? 0 : INFINITY, t1 = -INFINITY;
@@ -381,7 +439,7 @@ char *cmp_to_json(const CmpResult *r)
         cJSON_AddNumberToObject(o, "real_calls", k->real_calls);
         cJSON_AddNumberToObject(o, "sim_calls", k->sim_calls);
     }
-    char *text = cJSON_PrintUnformatted(root);
+    char *text = cfg_json_print(root, false);
     cJSON_Delete(root);
     return text;
 }
@@ -516,7 +574,7 @@ char *cmp_merged_trace(const CmpResult *r)
     cJSON *other = cJSON_AddObjectToObject(root, "otherData");
     cJSON_AddStringToObject(other, "generator", "fsdpsim compare");
     cJSON_AddNumberToObject(other, "real_iteration", r->median_iter);
-    char *text = cJSON_PrintUnformatted(root);
+    char *text = cfg_json_print(root, false);
     cJSON_Delete(root);
     return text;
 }

@@ -128,12 +128,12 @@ static bool compute_partners(Engine *e)
             for (int i = 0; i < grp->size; i++) {
                 int mc = members[i] < s->world ? ir_class_of_rank(s, members[i]) : -1;
                 if (mc < 0) {
-                    g_free(members);
-                    g_free(seen);
                     g_set_error(e->error, FSD_ERROR, FSD_ERROR_INPUT,
                                 "schedule: group \"%s\" of rank %d includes rank %d, which no "
                                 "rank class holds",
                                 grp->name, s->classes[c]->first_rank, members[i]);
+                    g_free(members); /* after the message, which reads members[i] */
+                    g_free(seen);
                     return false;
                 }
                 if (!seen[mc]) {

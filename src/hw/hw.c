@@ -346,6 +346,20 @@ HwTopology *hw_topology_load(const char *file, GError **error)
             ok = false;
         }
     }
+    if (ok && nodes_max != floor(nodes_max)) {
+        cfg_set_error(error, file, "nodes_max", "value", "expected a whole number of nodes, got %g",
+                      nodes_max);
+        ok = false;
+    }
+    /* Without NICs a node has no way out: a job over several nodes would run over an invented
+     * one (the network model falls back to a PCIe-speed port). */
+    if (ok && topo->nics_per_node == 0 && nodes_max > 1) {
+        cfg_set_error(error, file, "node.nics", "value",
+                      "0 NICs per node, but nodes_max is %g; expected at least one NIC, or "
+                      "nodes_max 1 for a single node",
+                      nodes_max);
+        ok = false;
+    }
     topo->nodes_max = (int)nodes_max;
     if (root.seen)
         cfg_obj_close(&root);

@@ -191,6 +191,13 @@ char *ir_schedule_to_json(const IrSchedule *s);
 bool ir_schedule_write(const IrSchedule *s, const char *file, GError **error);
 IrSchedule *ir_schedule_read(const char *file, GError **error);
 IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **error);
+/* The checks that need the whole schedule (ir_check.c), run by the reader before it returns: the
+ * rank classes partition the ranks (at least one class, none outside the world, none
+ * overlapping), every send/recv peer is inside the world. Input errors name `file`. */
+bool ir_schedule_check(const IrSchedule *s, const char *file, GError **error);
+/* Where schedule a first differs from b (a description to g_free), or NULL when they are the same
+ * op for op. O(ops), no allocation until a difference. */
+char *ir_schedule_diff(const IrSchedule *a, const IrSchedule *b);
 /* Structural equality (for tests). */
 bool ir_schedule_equal(const IrSchedule *a, const IrSchedule *b);
 

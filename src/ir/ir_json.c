@@ -120,7 +120,7 @@ char *ir_schedule_to_json(const IrSchedule *s)
         }
         cJSON_AddItemToArray(classes, co);
     }
-    char *text = cJSON_PrintUnformatted(root);
+    char *text = cfg_json_print(root, false);
     cJSON_Delete(root);
     /* one op per line keeps the file diffable without the size of full indentation */
     GString *out = g_string_sized_new(strlen(text) + 1024);
@@ -326,6 +326,18 @@ static bool read_class(IrSchedule *s, CfgObj *co, GError **error)
              cfg_get_string(&so, "name", true, &name, error) &&
              cfg_get_bool(&so, "host", true, &host, error) &&
              cfg_obj_check_unknown(&so, "expected name and host", error);
+        if (ok && ir_stream_find(c, name) >= 0) {
+            cfg_set_error(error, co->file, path, "name",
+                          "a second stream named \"%s\" in this class; expected unique stream "
+                          "names",
+                          name);
+            ok = false;
+        }
+        if (ok && c->n_streams >= UINT16_MAX) {
+            cfg_set_error(error, co->file, co->path, "streams", "expected at most %d streams",
+                          UINT16_MAX - 1);
+            ok = false;
+        }
         if (ok)
             ir_stream_add(c, name, host);
         if (so.seen)
@@ -407,6 +419,19 @@ IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **e
             cfg_set_error(error, file, path, "size", "size * stride must divide world (%" G_GINT64_FORMAT ")", world);
             ok = false;
         }
+        for (int g = 0; ok && g < s->n_groups; g++) {
+            if (strcmp(s->groups[g].name, name) == 0) {
+                cfg_set_error(error, file, path, "name",
+                              "a second group named \"%s\" (groups[%d]); expected unique group "
+                              "names",
+                              name, g);
+                ok = false;
+            }
+        }
+        if (ok && s->n_groups >= UINT16_MAX) {
+            cfg_set_error(error, file, "", "groups", "expected at most %d groups", UINT16_MAX - 1);
+            ok = false;
+        }
         if (ok)
             ir_group_add(s, name, (int)size, (int)stride);
         if (go.seen)
@@ -430,6 +455,7 @@ IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **e
     }
     ok = ok && cfg_obj_check_unknown(&root, "expected format, version, world, nodes, "
                                             "gpus_per_node, meta, groups, classes", error);
+    ok = ok && ir_schedule_check(s, file, error);
     if (root.seen)
         cfg_obj_close(&root);
     g_free(format);

@@ -49,11 +49,23 @@ bool mem_tracker_alloc(MemTracker *t, int64_t time_ns, uint32_t buffer, const ch
                     "schedule: buffer \"%s\" is allocated while it is still live", buffer_name);
         return false;
     }
+    /* Checked: a schedule file may hold many buffers of up to 10^18 bytes each, and a signed
+     * overflow of the sums would be undefined. */
+    int64_t current, total;
+    if (bytes > (uint64_t)INT64_MAX ||
+        __builtin_add_overflow(t->current[category], (int64_t)bytes, &current) ||
+        __builtin_add_overflow(t->total, (int64_t)bytes, &total)) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "schedule: buffer \"%s\" of %" G_GUINT64_FORMAT " bytes takes the memory in "
+                    "use past 2^63 bytes; expected buffers that fit a GPU",
+                    buffer_name, bytes);
+        return false;
+    }
     Slot slot = {(int64_t)bytes, category};
     g_array_append_val(t->slots, slot);
     g_hash_table_insert(t->live, key, GUINT_TO_POINTER(t->slots->len));
-    t->current[category] += (int64_t)bytes;
-    t->total += (int64_t)bytes;
+    t->current[category] = current;
+    t->total = total;
     record(t, time_ns);
     return true;
 }

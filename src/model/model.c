@@ -23,7 +23,8 @@ ModelModule *model_builder_get(ModelBuilder *b, int index)
 }
 
 /* Links children and computes depths and totals. O(n). */
-void model_finish(Model *model, ModelBuilder *b)
+bool model_finish(Model *model, ModelBuilder *b, const char *file, const char *fields,
+                  GError **error)
 {
     model->n_modules = (int)b->modules->len;
     model->modules = (ModelModule *)g_array_free(b->modules, FALSE);
@@ -32,10 +33,12 @@ void model_finish(Model *model, ModelBuilder *b)
     for (int i = 0; i < model->n_modules; i++)
         last_child[i] = -1;
     model->params = model->buffers = 0;
+    bool overflow = false;
     for (int i = 0; i < model->n_modules; i++) {
         ModelModule *m = &model->modules[i];
-        model->params += m->params;
-        model->buffers += m->buffers;
+        /* a wrapped sum reported half the parameters of n_embd 4194304 x n_layer 100000 */
+        overflow |= __builtin_add_overflow(model->params, m->params, &model->params);
+        overflow |= __builtin_add_overflow(model->buffers, m->buffers, &model->buffers);
         if (m->parent < 0)
             continue;
         m->depth = model->modules[m->parent].depth + 1;
@@ -46,6 +49,18 @@ void model_finish(Model *model, ModelBuilder *b)
         last_child[m->parent] = i;
     }
     g_free(last_child);
+    if (overflow || (double)model->params > MODEL_PARAMS_MAX ||
+        (double)model->buffers > MODEL_PARAMS_MAX) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "%s: fields %s: the model has %s%.4g parameters and buffers, beyond the %g "
+                    "fsdpsim takes; expected a smaller model",
+                    file, fields, overflow ? "more than " : "",
+                    overflow ? 18446744073709551615.0
+                             : (double)MAX(model->params, model->buffers),
+                    MODEL_PARAMS_MAX);
+        return false;
+    }
+    return true;
 }
 
 uint64_t model_subtree_params(const Model *model, int index)
@@ -266,7 +281,7 @@ Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
         ok = model_hf_build(model, file, &root, error);
     }
     if (ok && !model->name)
-        model->name = g_path_get_basename(file);
+        model->name = g_filename_display_basename(file); /* UTF-8 for --json, whatever the path */
     if (root.seen)
         cfg_obj_close(&root);
     g_free(block_kind);

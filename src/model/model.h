@@ -107,7 +107,15 @@ typedef struct {
 } ModelBuilder;
 int model_builder_add(ModelBuilder *b, int parent, const char *name, const char *kind);
 ModelModule *model_builder_get(ModelBuilder *b, int index);
-void model_finish(Model *model, ModelBuilder *b);
+/* The largest model fsdpsim takes: 10^15 parameters, a thousand times the largest published
+ * dense model, and small enough that every byte count derived from it (x 16 for fp32 Adam) is
+ * exact in a double and far inside uint64. */
+#define MODEL_PARAMS_MAX 1e15
+/* Links the tree and sums the parameters, with overflow-checked sums: a model beyond
+ * MODEL_PARAMS_MAX is an input error naming `file` and `fields` (what to make smaller). On
+ * error the builder's modules still belong to the model (model_free frees them). */
+bool model_finish(Model *model, ModelBuilder *b, const char *file, const char *fields,
+                  GError **error);
 
 bool model_hf_build(Model *model, const char *file, void *cfg_root_obj, GError **error);
 bool model_layers_build(Model *model, const char *file, void *cfg_root_obj, GError **error);

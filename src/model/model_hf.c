@@ -343,6 +343,9 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
     else
         build_llama(m, &c);
     loss_leaf(m, &c);
-    model_finish(m, &b);
-    return true;
+    return model_finish(m, &b, file,
+                        gpt2 ? "'n_embd', 'n_layer', 'n_inner', 'vocab_size'"
+                             : "'hidden_size', 'num_hidden_layers', 'intermediate_size', "
+                               "'vocab_size'",
+                        error);
 }

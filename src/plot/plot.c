@@ -3,6 +3,7 @@
 #include "../util/cfg.h"
 
 #include <errno.h>
+#include <glib/gstdio.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
@@ -157,6 +158,70 @@ static bool write_file(const char *dir, const char *name, const char *ext, const
     return ok;
 }
 
+/* The date a PDF carries, as the 14 digits of PDF's D:YYYYMMDDHHmmSS: SOURCE_DATE_EPOCH's
+ * (reproducible-builds.org) when set, else 1970-01-01, so that the same input gives the same
+ * bytes. */
+static void fixed_pdf_date(char digits[15])
+{
+    const char *epoch = g_getenv("SOURCE_DATE_EPOCH");
+    gint64 seconds = 0;
+    if (epoch && *epoch) {
+        char *end = NULL;
+        gint64 v = g_ascii_strtoll(epoch, &end, 10);
+        if (end && !*end && v >= 0 && v < G_GINT64_CONSTANT(253402300800)) /* before year 10000 */
+            seconds = v;
+    }
+    GDateTime *t = g_date_time_new_from_unix_utc(seconds);
+    char *text = g_date_time_format(t, "%Y%m%d%H%M%S");
+    g_strlcpy(digits, text, 15);
+    g_free(text);
+    g_date_time_unref(t);
+}
+
+/* cairo 1.16 (Debian 12) writes the time of drawing into every PDF's /CreationDate (and ignores
+ * SOURCE_DATE_EPOCH, which cairo reads from 1.17.2 on): two runs differed. The date's digits are
+ * overwritten in place with fixed_pdf_date's, the same length, so the cross-reference offsets
+ * stay right; gnuplot runs with TZ=UTC so that the zone suffix is always "Z". */
+static bool pdf_fix_dates(const char *dir, const char *name, GError **error)
+{
+    char *path = g_strdup_printf("%s/%s.pdf", dir, name);
+    char *text = NULL;
+    gsize len = 0;
+    GError *io = NULL;
+    bool ok = g_file_get_contents(path, &text, &len, &io);
+    if (ok) {
+        char digits[15];
+        fixed_pdf_date(digits);
+        static const char *const keys[] = {"/CreationDate (D:", "/ModDate (D:"};
+        for (size_t k = 0; k < G_N_ELEMENTS(keys); k++) {
+            size_t klen = strlen(keys[k]);
+            for (gsize i = 0; i + klen + 14 <= len; i++) {
+                if (memcmp(text + i, keys[k], klen) == 0)
+                    memcpy(text + i + klen, digits, 14);
+            }
+        }
+        ok = g_file_set_contents(path, text, (gssize)len, &io);
+    }
+    if (!ok) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_FAILED, "cannot rewrite %s: %s", path, io->message);
+        g_error_free(io);
+    }
+    g_free(text);
+    g_free(path);
+    return ok;
+}
+
+/* A figure whose drawing failed leaves no image behind: gnuplot writes them in place, so one
+ * it gave up on may be half written. */
+static void remove_images(const PlotSet *set, const char *name)
+{
+    for (size_t k = 0; k < G_N_ELEMENTS(formats); k++) {
+        char *path = g_strdup_printf("%s/%s.%s", set->dir, name, formats[k].name);
+        g_unlink(path);
+        g_free(path);
+    }
+}
+
 static bool run_gnuplot(PlotSet *set, const char *name, GError **error)
 {
     if (!set->gnuplot) {
@@ -172,8 +237,12 @@ static bool run_gnuplot(PlotSet *set, const char *name, GError **error)
     char *err = NULL;
     int wait_status = 0;
     GError *spawn = NULL;
-    bool ok = g_spawn_sync(set->dir, argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, &err,
+    char **env = g_environ_setenv(g_get_environ(), "TZ", "UTC", TRUE);
+    /* for a cairo that reads it (1.17.2 and later); a user's own value is kept */
+    env = g_environ_setenv(env, "SOURCE_DATE_EPOCH", "0", FALSE);
+    bool ok = g_spawn_sync(set->dir, argv, env, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, &err,
                            &wait_status, &spawn);
+    g_strfreev(env);
     if (!ok) {
         g_set_error(error, FSD_ERROR, FSD_ERROR_FAILED, "cannot run %s: %s", set->gnuplot, spawn->message);
         g_error_free(spawn);
@@ -185,6 +254,10 @@ static bool run_gnuplot(PlotSet *set, const char *name, GError **error)
         g_free(msg);
         ok = false;
     }
+    if (ok && (set->formats & PLOT_PDF))
+        ok = pdf_fix_dates(set->dir, name, error);
+    if (!ok)
+        remove_images(set, name);
     g_free(err);
     g_free(script);
     return ok;

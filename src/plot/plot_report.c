@@ -107,7 +107,7 @@ bool plot_report_scale(const char *dir, unsigned formats, const PlotScale *sc, G
     cJSON *all = cJSON_CreateArray();
     for (int i = 0; i < sc->n_strategies * sc->n_nodes; i++)
         cJSON_AddItemReferenceToArray(all, sc->points[i]);
-    char *json = cJSON_Print(all);
+    char *json = cfg_json_print(all, true);
     cJSON_Delete(all);
 
     const cJSON *p0 = sc->points[0];

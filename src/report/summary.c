@@ -1,5 +1,6 @@
 /* summary: the human-readable report and the --json object. */
 #include "report.h"
+#include "../util/cfg.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -286,7 +287,7 @@ char *report_to_json(const Report *r)
     cJSON_AddNumberToObject(sim, "events", (double)r->sim->events);
     cJSON_AddNumberToObject(sim, "ops", ir_class_n_ops(r->sched->classes[0]));
     cJSON_AddNumberToObject(sim, "rank_classes", r->sched->n_classes);
-    char *text = cJSON_Print(o);
+    char *text = cfg_json_print(o, true);
     cJSON_Delete(o);
     return text;
 }

@@ -2,6 +2,7 @@
  * Times in microseconds. One process per rank class, one thread per stream, complete ("X")
  * events for every op with a duration, and a counter ("C") track of the memory in use. */
 #include "report.h"
+#include "../util/cfg.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -115,7 +116,7 @@ char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwT
     cJSON *other = cJSON_AddObjectToObject(root, "otherData");
     cJSON_AddStringToObject(other, "generator", "fsdpsim");
     cJSON_AddStringToObject(other, "topology", topo->name);
-    char *text = cJSON_PrintUnformatted(root);
+    char *text = cfg_json_print(root, false);
     cJSON_Delete(root);
     return text;
 }

@@ -332,7 +332,7 @@ bool run_calibrate(const char *file, const char *name, int poll_us, GError **err
     sourced(net, "latency_us", nodes > 1 ? inter.latency_s * 1e6 : intra.latency_s * 1e6, src);
     g_free(src);
     cJSON_AddStringToObject(net, "description", "as calibrated");
-    char *text = cJSON_Print(root);
+    char *text = cfg_json_print(root, true);
     cJSON_Delete(root);
     GError *e = NULL;
     bool ok = g_file_set_contents(file, text, -1, &e);

@@ -2,7 +2,8 @@
  * their dependencies (the explicit ones and, for GPU streams, the host op that issued them: the
  * same rules as the simulator's engine, src/core/sim.c). What an op does is the backend's (run.h:
  * MPI in run_mpi.c, CUDA/NCCL in run_cuda.c). A watchdog aborts the whole MPI job when nothing
- * has finished for timeout_s, naming the op every stream is stuck on. */
+ * has finished for timeout_s, naming the op every stream is stuck on and the ranks it waits for
+ * (a stopped or cut-off rank cannot speak for itself). */
 #include "run.h"
 
 #include "../core/sim.h"
@@ -45,6 +46,10 @@ struct Exec {
     atomic_llong last_progress_ns;
     atomic_int phase; /* iteration running, or -1 - k at the barrier before iteration k */
     atomic_bool stop;
+    /* the barrier before each iteration (arrival_barrier) */
+    MPI_Comm barrier_comm;
+    int world;
+    atomic_int *arrived; /* per rank: the last iteration it announced, -1 before the first */
 };
 
 bool run_comms_build(const IrSchedule *s, int rank, RunComms *comms, GError **error)
@@ -155,6 +160,72 @@ static void *stream_main(void *arg)
     return NULL;
 }
 
+/* Whom an op waits for: a stopped or partitioned rank says nothing, so the ranks that wait on it
+ * name it. A send/recv waits for its peer; a collective for the other members of its group (at
+ * most 8 listed), one of which is the culprit. */
+static void append_peers(GString *msg, const Exec *x, const IrOp *op)
+{
+    if (op->kind == IR_OP_SEND || op->kind == IR_OP_RECV) {
+        g_string_append_printf(msg, ", waiting for rank %d", x->rank + op->u.p2p.peer_offset);
+        return;
+    }
+    if (op->kind != IR_OP_COLL)
+        return;
+    const IrGroup *g = &x->s->groups[op->u.coll.group];
+    int *members = g_new(int, g->size);
+    ir_group_members(x->s, g, x->rank, members);
+    g_string_append_printf(msg, ", waiting for rank%s", g->size > 2 ? "s" : "");
+    int listed = 0;
+    for (int k = 0; k < g->size; k++) {
+        if (members[k] == x->rank)
+            continue;
+        if (listed == 8) {
+            g_string_append(msg, ", ...");
+            break;
+        }
+        g_string_append_printf(msg, "%s %d", listed ? "," : "", members[k]);
+        listed++;
+    }
+    g_string_append_printf(msg, " of group %s", g->name);
+    g_free(members);
+}
+
+/* The barrier before iteration `it`, by messages rather than MPI_Ibarrier: each rank tells every
+ * other that it arrived, so that a rank left waiting here can name the ranks that did not (a
+ * stopped, cut-off or dead one). 2 (world - 1) empty messages per rank per iteration on a
+ * communicator of their own: nothing next to an iteration at the worlds fsdprun runs. */
+static void arrival_barrier(Exec *x, int it)
+{
+    int n = x->world - 1;
+    if (n == 0)
+        return;
+    MPI_Request *req = g_new(MPI_Request, 2 * (size_t)n);
+    int *from = g_new(int, n), *index = g_new(int, n);
+    int k = 0;
+    for (int r = 0; r < x->world; r++) {
+        if (r == x->rank)
+            continue;
+        from[k] = r;
+        MPI_Irecv(NULL, 0, MPI_BYTE, r, it % 32000, x->barrier_comm, &req[k]);
+        MPI_Isend(NULL, 0, MPI_BYTE, r, it % 32000, x->barrier_comm, &req[n + k]);
+        k++;
+    }
+    struct timespec pause = {0, (long)x->opt->poll_us * 1000};
+    for (int left = n; left > 0;) {
+        int got = 0;
+        MPI_Testsome(n, req, &got, index, MPI_STATUSES_IGNORE);
+        if (got == MPI_UNDEFINED)
+            break;
+        for (int i = 0; i < got; i++)
+            atomic_store(&x->arrived[from[index[i]]], it);
+        left -= got;
+        if (left > 0 && got == 0)
+            nanosleep(&pause, NULL);
+    }
+    MPI_Waitall(n, req + n, MPI_STATUSES_IGNORE);
+    g_free(req), g_free(from), g_free(index);
+}
+
 static void *watchdog_main(void *arg)
 {
     Exec *x = arg;
@@ -168,17 +239,30 @@ static void *watchdog_main(void *arg)
         GString *msg = g_string_new(NULL);
         g_string_printf(msg, "fsdprun: rank %d: no progress for %.0f s (--timeout)", x->rank,
                         idle_s);
-        if (phase < 0)
-            g_string_append_printf(
-                msg, " at the barrier before iteration %d: another rank hung or died", -1 - phase);
+        if (phase < 0) {
+            int it = -1 - phase, listed = 0;
+            g_string_append_printf(msg, " at the barrier before iteration %d, waiting for rank",
+                                   it);
+            for (int r = 0; r < x->world && listed <= 8; r++) {
+                if (r == x->rank || atomic_load(&x->arrived[r]) >= it)
+                    continue;
+                g_string_append_printf(msg, listed == 8 ? ", ..." : "%s %d", listed ? "," : "", r);
+                listed++;
+            }
+            g_string_append(msg, listed ? " (stopped, cut off or dead)"
+                                        : "s: none missing, its own messages are not delivered");
+        }
         bool busy = false;
         for (int s = 0; phase >= 0 && s < x->c->n_streams; s++) {
             int i = atomic_load(&x->streams[s].current);
-            if (i >= 0)
-                g_string_append_printf(msg, "; stream %s waits in op %d (%s %s)",
+            if (i >= 0) {
+                g_string_append_printf(msg, "; stream %s waits in op %d (%s %s",
                                        x->c->streams[s].name, i,
                                        ir_op_kind_name(ir_op(x->c, i)->kind),
                                        ir_class_string(x->c, ir_op(x->c, i)->name));
+                append_peers(msg, x, ir_op(x->c, i));
+                g_string_append_c(msg, ')');
+            }
             busy = busy || i >= 0;
         }
         if (phase >= 0 && !busy)
@@ -260,6 +344,11 @@ bool run_execute(const IrSchedule *s, const HwTopology *topo, const RunOptions *
     atomic_init(&x.last_progress_ns, run_now_ns());
     atomic_init(&x.stop, false);
     atomic_init(&x.phase, -1);
+    MPI_Comm_size(MPI_COMM_WORLD, &x.world);
+    MPI_Comm_dup(MPI_COMM_WORLD, &x.barrier_comm);
+    x.arrived = g_new(atomic_int, x.world);
+    for (int r = 0; r < x.world; r++)
+        atomic_init(&x.arrived[r], -1);
     pthread_t watchdog;
     if (ok)
         pthread_create(&watchdog, NULL, watchdog_main, &x);
@@ -267,9 +356,7 @@ bool run_execute(const IrSchedule *s, const HwTopology *topo, const RunOptions *
     for (int it = 0; ok && it < opt->warmup + opt->iters; it++) {
         atomic_store(&x.phase, -1 - it);
         atomic_store(&x.last_progress_ns, run_now_ns());
-        MPI_Request barrier;
-        MPI_Ibarrier(MPI_COMM_WORLD, &barrier);
-        run_wait(1, &barrier, opt->poll_us);
+        arrival_barrier(&x, it);
         memset(x.done, 0, (size_t)x.n_ops);
         x.t0_ns = run_now_ns();
         atomic_store(&x.last_progress_ns, x.t0_ns);
@@ -307,5 +394,7 @@ bool run_execute(const IrSchedule *s, const HwTopology *topo, const RunOptions *
         g_free(x.end_ns);
     pthread_mutex_destroy(&x.mu);
     pthread_cond_destroy(&x.cv);
+    MPI_Comm_free(&x.barrier_comm);
+    g_free(x.arrived);
     return ok;
 }

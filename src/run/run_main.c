@@ -217,6 +217,7 @@ static bool run_schedule(const RunCli *cli, const RunOptions *opt, int rank, int
 int main(int argc, char **argv)
 {
     setlocale(LC_ALL, "C");
+    cfg_oom_install("fsdprun");
     int provided = 0, rank = 0, world = 1;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
     openblas_set_num_threads(1); /* one core per rank, as one GPU per rank */

@@ -39,7 +39,7 @@ static char *rank_events(const IrSchedule *s, int rank, const RunTimes *t)
             cJSON_AddItemToArray(events, e);
         }
     }
-    char *text = cJSON_PrintUnformatted(events);
+    char *text = cfg_json_print(events, false);
     cJSON_Delete(events);
     return text;
 }
@@ -112,7 +112,7 @@ bool run_trace_write(const IrSchedule *s, const RunOptions *opt, int rank, int w
             if (v)
                 cJSON_AddStringToObject(other, keys[k], v);
         }
-        char *other_text = cJSON_PrintUnformatted(other);
+        char *other_text = cfg_json_print(other, false);
         cJSON_Delete(other);
         g_string_append_printf(out, "],\"displayTimeUnit\":\"ms\",\"otherData\":%s}\n", other_text);
         g_free(other_text);

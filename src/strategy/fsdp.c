@@ -88,7 +88,7 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
         /* the fp32 shard comes from pinned host memory (non_blocking copy) */
         char *name = g_strdup_printf("h2d shard %s", uname);
         IrOp op = {.kind = IR_OP_MEMCPY, .stream = (uint16_t)f->h2d, .phase = IR_PHASE_OTHER};
-        op.u.memcpy.bytes = (uint64_t)(shard * 4);
+        op.u.memcpy.bytes = gen_size(g, "memcpy", shard * 4);
         op.u.memcpy.to_device = true;
         gen_alloc(g, offload_buf, IR_MEM_PARAMS, shard * 4);
         h2d = ir_op_add(g->cls, &op, name, NULL, 0);
@@ -271,7 +271,7 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
         /* the sharded gradient goes to pinned host memory for the CPU optimizer step */
         char *name = g_strdup_printf("d2h grad %s", uname);
         IrOp op = {.kind = IR_OP_MEMCPY, .stream = (uint16_t)f->d2h, .phase = IR_PHASE_BACKWARD};
-        op.u.memcpy.bytes = (uint64_t)(shard * 4);
+        op.u.memcpy.bytes = gen_size(g, "memcpy", shard * 4);
         last = ir_op_add(g->cls, &op, name, &last, 1);
         g_free(name);
     }

@@ -2,6 +2,8 @@
 #include "gen.h"
 #include "../kern/kern.h"
 
+#include "../util/cfg.h"
+
 #include <string.h>
 
 void gen_init(Gen *g, const Model *model, const HwTopology *topo, const StratOptions *opt,
@@ -53,6 +55,31 @@ double gen_leaves_s(const Gen *g, const int *leaves, int n, double samples, doub
     return s + kern_memory_s(gpu, bytes, kernels);
 }
 
+uint64_t gen_size(Gen *g, const char *name, double bytes)
+{
+    if (bytes >= 0 && bytes <= GEN_SIZE_MAX)
+        return (uint64_t)bytes;
+    if (!g->oversize) {
+        g->oversize = g_strdup(name ? name : "");
+        g->oversize_bytes = bytes;
+    }
+    return 0;
+}
+
+bool gen_sizes_check(Gen *g, GError **error)
+{
+    if (!g->oversize)
+        return true;
+    cfg_input_error(error,
+                    "%s: the run needs %.3g bytes for \"%s\" on one GPU, beyond the 2^60 "
+                    "bytes (1 EiB) fsdpsim takes; expected a smaller model, --seq-len or "
+                    "--micro-batch, or more GPUs",
+                    g->model->file ? g->model->file : "model", g->oversize_bytes, g->oversize);
+    g_free(g->oversize);
+    g->oversize = NULL;
+    return false;
+}
+
 int gen_host(Gen *g, double seconds, const char *name)
 {
     IrOp op = {.kind = IR_OP_HOST, .stream = (uint16_t)g->host, .phase = IR_PHASE_OTHER};
@@ -93,7 +120,7 @@ int gen_alloc(Gen *g, const char *buffer, IrMemCategory cat, double bytes)
     IrOp op = {.kind = IR_OP_ALLOC, .stream = (uint16_t)g->host, .phase = IR_PHASE_OTHER};
     op.u.mem.buffer = ir_string(g->cls, buffer);
     op.u.mem.category = (uint8_t)cat;
-    op.u.mem.bytes = (uint64_t)bytes;
+    op.u.mem.bytes = gen_size(g, buffer, bytes);
     return ir_op_add(g->cls, &op, buffer, NULL, 0);
 }
 
@@ -102,7 +129,7 @@ int gen_free(Gen *g, int stream, const char *buffer, IrMemCategory cat, double b
     IrOp op = {.kind = IR_OP_FREE, .stream = (uint16_t)stream, .phase = IR_PHASE_OTHER};
     op.u.mem.buffer = ir_string(g->cls, buffer);
     op.u.mem.category = (uint8_t)cat;
-    op.u.mem.bytes = (uint64_t)bytes;
+    op.u.mem.bytes = gen_size(g, buffer, bytes);
     return ir_op_add(g->cls, &op, buffer, &dep, 1);
 }
 
@@ -115,7 +142,7 @@ int gen_coll(Gen *g, int stream, IrCollKind kind, int group, double bytes, HwDty
                .dtype = (uint8_t)dtype};
     op.u.coll.coll = (uint8_t)kind;
     op.u.coll.group = (uint16_t)group;
-    op.u.coll.bytes = (uint64_t)bytes;
+    op.u.coll.bytes = gen_size(g, name, bytes);
     return ir_op_add(g->cls, &op, name, deps, n_deps);
 }
 

@@ -48,7 +48,19 @@ struct Gen {
     int last_compute;  /* last compute op issued */
     void *strategy;    /* the strategy's own state */
     GenTp tp;          /* FSDP x TP (2D): TP exchanges around each decoder layer's compute */
+    char *oversize;    /* the first buffer or transfer beyond GEN_SIZE_MAX (gen_size), or NULL */
+    double oversize_bytes;
 };
+
+/* Sizes are computed in double and stored in the schedule as uint64 bytes; a double beyond the
+ * uint64 range (or NaN) has no defined conversion, and gave 0 B or half the bytes. gen_size
+ * converts a size in [0, GEN_SIZE_MAX] as a cast does and records the first one outside, which
+ * gen_sizes_check turns into an input error naming it. 2^60 B (1 EiB) is far beyond any GPU's
+ * memory and leaves headroom for sums of sizes in int64. */
+#define GEN_SIZE_MAX 1152921504606846976.0 /* 2^60 */
+uint64_t gen_size(Gen *g, const char *name, double bytes);
+/* False with an input error when some size was beyond GEN_SIZE_MAX; frees the record. */
+bool gen_sizes_check(Gen *g, GError **error);
 
 void gen_init(Gen *g, const Model *model, const HwTopology *topo, const StratOptions *opt,
               const StratLayout *layout);

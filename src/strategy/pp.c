@@ -167,7 +167,7 @@ static int p2p2(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes
     IrOp op = {.kind = kind, .stream = (uint16_t)stream, .phase = (uint8_t)phase,
                .dtype = (uint8_t)g->compute_dtype};
     op.u.p2p.peer_offset = peer_offset;
-    op.u.p2p.bytes = (uint64_t)bytes;
+    op.u.p2p.bytes = gen_size(g, name, bytes);
     op.u.p2p.tag = tag;
     int deps[2] = {dep, dep2};
     return ir_op_add(g->cls, &op, name, deps, 2);
@@ -779,5 +779,9 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     g_free(pp.bwd_count);
     g_free(pp.layer);
     g_free(pp.vs_first);
+    if (!gen_sizes_check(g, error)) {
+        ir_schedule_free(g->sched);
+        return NULL;
+    }
     return g->sched;
 }

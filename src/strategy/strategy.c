@@ -237,6 +237,9 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
         info->wrap_description = text;
         g_free(order);
     }
+    if (s && !gen_sizes_check(&g, error))
+        s = NULL;
+    g_free(g.oversize);
     gen_tp_clear(&g);
     gen_tp_model_free(share);
     g_free(g.boundary);

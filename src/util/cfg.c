@@ -4,8 +4,10 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 G_DEFINE_QUARK(fsdpsim - error - quark, fsd_error)
 
@@ -46,10 +48,112 @@ static void line_col(const char *text, size_t offset, int *line, int *col)
     }
 }
 
+/* The end of the JSON string that starts at the quote text[i] (the index of its closing quote).
+ * The text has parsed, so the string is closed. */
+static size_t string_end(const char *text, size_t i)
+{
+    for (i++; text[i] != '"'; i++)
+        if (text[i] == '\\' && text[i + 1])
+            i++;
+    return i;
+}
+
+/* A key as it compares: its raw text, decoded when it has escapes ("\u0061" is "a"). */
+static char *key_text(const char *text, size_t start, size_t end)
+{
+    char *raw = g_strndup(text + start, end - start + 1);
+    if (!strchr(raw, '\\')) {
+        raw[strlen(raw) - 1] = '\0';
+        char *key = g_strdup(raw + 1);
+        g_free(raw);
+        return key;
+    }
+    cJSON *s = cJSON_Parse(raw);
+    char *key = g_strdup(cJSON_IsString(s) ? s->valuestring : raw);
+    cJSON_Delete(s);
+    g_free(raw);
+    return key;
+}
+
+/* Refuses an object with the same key twice, naming both lines. cJSON would take the first;
+ * Python's json (and so Hugging Face's loader) takes the last: either is a silent choice for a
+ * file that says two things. One pass over text that has already parsed: a stack of the open
+ * objects (NULL for arrays), each a table key -> line. O(length), nesting bounded by cJSON's
+ * limit (1000). */
+static bool check_duplicate_keys(const char *file, const char *text, GError **error)
+{
+    GPtrArray *open = g_ptr_array_new();
+    int line = 1;
+    bool ok = true;
+    for (size_t i = 0; ok && text[i]; i++) {
+        switch (text[i]) {
+        case '\n':
+            line++;
+            break;
+        case '{':
+            g_ptr_array_add(open, g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL));
+            break;
+        case '[':
+            g_ptr_array_add(open, NULL);
+            break;
+        case '}':
+        case ']':
+            if (open->len) {
+                GHashTable *top = g_ptr_array_remove_index(open, open->len - 1);
+                if (top)
+                    g_hash_table_destroy(top);
+            }
+            break;
+        case '"': {
+            size_t end = string_end(text, i), j = end + 1;
+            while (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' || text[j] == '\n')
+                j++;
+            GHashTable *top = open->len ? g_ptr_array_index(open, open->len - 1) : NULL;
+            if (text[j] == ':' && top) {
+                char *key = key_text(text, i, end);
+                gpointer first = g_hash_table_lookup(top, key);
+                if (first) {
+                    g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                                "%s:%d: duplicate key \"%s\" (first at line %d); expected each "
+                                "key once per object",
+                                file, line, key, GPOINTER_TO_INT(first));
+                    g_free(key);
+                    ok = false;
+                } else {
+                    g_hash_table_insert(top, key, GINT_TO_POINTER(line));
+                }
+            }
+            i = end;
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    for (guint k = 0; k < open->len; k++)
+        if (open->pdata[k])
+            g_hash_table_destroy(open->pdata[k]);
+    g_ptr_array_free(open, TRUE);
+    return ok;
+}
+
 cJSON *cfg_parse_text(const char *file, const char *text, GError **error)
 {
+    const char *bad = NULL;
+    if (!g_utf8_validate(text, -1, &bad)) {
+        int line, col;
+        line_col(text, (size_t)(bad - text), &line, &col);
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "%s:%d:%d: invalid UTF-8 (byte 0x%02x); expected UTF-8 text, as JSON is", file,
+                    line, col, (unsigned char)*bad);
+        return NULL;
+    }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithOpts(text, &end, true);
+    if (root && !check_duplicate_keys(file, text, error)) {
+        cJSON_Delete(root);
+        return NULL;
+    }
     if (!root) {
         int line, col;
         size_t off = end ? (size_t)(end - text) : 0;
@@ -174,7 +278,7 @@ bool cfg_get_int(CfgObj *co, const char *key, bool required, int64_t min, int64_
         return !required;
     double v = item->valuedouble;
     if (!cJSON_IsNumber(item) || v != floor(v) || v < (double)min || v > (double)max) {
-        char *got = cJSON_PrintUnformatted(item);
+        char *got = cfg_json_print(item, false);
         cfg_set_error(error, co->file, co->path, key, "expected %s, got %s", expected, got);
         cJSON_free(got);
         return false;
@@ -193,7 +297,7 @@ bool cfg_get_double(CfgObj *co, const char *key, bool required, double min, doub
         return !required;
     if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble) || item->valuedouble < min ||
         item->valuedouble > max) {
-        char *got = cJSON_PrintUnformatted(item);
+        char *got = cfg_json_print(item, false);
         cfg_set_error(error, co->file, co->path, key, "expected %s, got %s", expected, got);
         cJSON_free(got);
         return false;
@@ -208,7 +312,7 @@ bool cfg_get_bool(CfgObj *co, const char *key, bool required, bool *out, GError 
     if (absent(co, key, item, required, "true or false", error))
         return !required;
     if (!cJSON_IsBool(item)) {
-        char *got = cJSON_PrintUnformatted(item);
+        char *got = cfg_json_print(item, false);
         cfg_set_error(error, co->file, co->path, key, "expected true or false, got %s", got);
         cJSON_free(got);
         return false;
@@ -223,7 +327,7 @@ bool cfg_get_string(CfgObj *co, const char *key, bool required, char **out, GErr
     if (absent(co, key, item, required, "a string", error))
         return !required;
     if (!cJSON_IsString(item)) {
-        char *got = cJSON_PrintUnformatted(item);
+        char *got = cfg_json_print(item, false);
         cfg_set_error(error, co->file, co->path, key, "expected a string, got %s", got);
         cJSON_free(got);
         return false;
@@ -300,6 +404,54 @@ bool cfg_parse_size(const char *text, uint64_t *out)
         return false;
     *out = (uint64_t)llround(bytes);
     return true;
+}
+
+static const char *oom_program = "fsdpsim";
+
+__attribute__((noreturn)) static void oom_exit(void)
+{
+    /* no allocation here: stderr is unbuffered */
+    fprintf(stderr, "%s: out of memory; expected a smaller run (fewer micro-batches, stages or "
+                    "layers) or more memory (see --max-memory)\n",
+            oom_program);
+    _exit(2);
+}
+
+static void *cjson_malloc(size_t size)
+{
+    void *p = malloc(size);
+    if (!p && size)
+        oom_exit();
+    return p;
+}
+
+static void glib_fatal_handler(const gchar *domain, GLogLevelFlags level, const gchar *message,
+                               gpointer data)
+{
+    /* g_malloc: "gmem.c:NNN: failed to allocate N bytes" at G_LOG_LEVEL_ERROR, then abort() */
+    if (message && strstr(message, "failed to allocate"))
+        oom_exit();
+    g_log_default_handler(domain, level, message, data);
+}
+
+void cfg_oom_install(const char *program)
+{
+    oom_program = program;
+    cJSON_Hooks hooks = {cjson_malloc, free};
+    cJSON_InitHooks(&hooks);
+    g_log_set_handler("GLib", G_LOG_LEVEL_ERROR | G_LOG_FLAG_FATAL, glib_fatal_handler, NULL);
+}
+
+char *cfg_json_print(const cJSON *item, bool formatted)
+{
+    char *text = formatted ? cJSON_Print(item) : cJSON_PrintUnformatted(item);
+    if (!text) {
+        fprintf(stderr, "%s: out of memory while writing JSON; expected a smaller run (fewer "
+                        "nodes, layers or micro-batches)\n",
+                g_get_prgname() ? g_get_prgname() : "fsdpsim");
+        exit(2);
+    }
+    return text;
 }
 
 bool cfg_input_error(GError **error, const char *fmt, ...)

@@ -71,6 +71,17 @@ void cfg_set_error(GError **error, const char *file, const char *path, const cha
  * `return cfg_input_error(...)`. For options and layouts, where there is no file to name. */
 bool cfg_input_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
+/* cJSON_Print (formatted) or cJSON_PrintUnformatted, never NULL: cJSON returns NULL when it runs
+ * out of memory, and callers wrote through it (SIGSEGV with --trace). Out of memory cannot be
+ * recovered from here, so it ends the program with one message and exit status 2. Free the text
+ * with cJSON_free. */
+char *cfg_json_print(const cJSON *item, bool formatted);
+
+/* Out of memory as an input-sized problem, not a signal: GLib's g_malloc logs "failed to
+ * allocate" and aborts (SIGTRAP), cJSON's allocations return NULL. After this, both print
+ * "PROGRAM: out of memory ..." and exit with status 2. Call once at the start of main. */
+void cfg_oom_install(const char *program);
+
 /* Parses sizes like "8", "64K", "1M", "8G" (binary multiples, as nccl-tests' -b/-e do). */
 bool cfg_parse_size(const char *text, uint64_t *out);
 

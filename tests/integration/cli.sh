@@ -554,6 +554,21 @@ for c in d["classes"]:
 }
 add input t_schedule_version_1
 
+t_schedule_made_with_other_options() {
+    # the report's tokens come from the options: a schedule of 4 micro-batches reported without
+    # --grad-accum 4 gave a quarter of the tokens per second
+    fsd "${BASE[@]}" --grad-accum 4 --json --emit-schedule "$W/ga4.json"
+    expect_rc 0 && cp "$OUT" "$W/ga4-gen.json" || return 1
+    fsd "${BASE[@]}" --schedule "$W/ga4.json"
+    expect_input_error "$W/ga4.json" "field 'classes'" 'not the one the options generate' '--grad-accum' || return 1
+    fsd "${BASE[@]}" --schedule "$W/ga4.json" --grad-accum 4 --seq-len 1024
+    expect_input_error "$W/ga4.json" 'differs' || return 1
+    fsd "${BASE[@]}" --schedule "$W/ga4.json" --grad-accum 4 --json
+    expect_rc 0 || return 1
+    cmp -s "$OUT" "$W/ga4-gen.json" || fail "--schedule with the file's options reports other numbers"
+}
+add input t_schedule_made_with_other_options
+
 t_schedule_other_layout() {
     fsd "${BASE[@]}" --emit-schedule "$W/sched.json"
     expect_rc 0 && expect_file "$W/sched.json" || return 1
@@ -561,6 +576,88 @@ t_schedule_other_layout() {
     expect_input_error "$W/sched.json" '--nodes 4'
 }
 add input t_schedule_other_layout
+
+t_failed_run_leaves_no_schedule_file() {
+    # a schedule that cannot run (a buffer freed twice) is simulated, and fails: the
+    # --emit-schedule file it was asked for is not written (it used to be, before the simulation)
+    make_schedule "$W/twice.json" '
+del d["meta"]["strategy"]  # edited by hand: simulated as it is
+ops = d["classes"][0]["ops"]
+i = next(k for k, o in enumerate(ops) if o["kind"] == "free")
+ops.append(dict(ops[i], deps=[]))' || return 1
+    rm -f "$W/emitted.json"
+    fsd "${BASE[@]}" --schedule "$W/twice.json" --emit-schedule "$W/emitted.json" --trace "$W/emitted-trace.json"
+    expect_input_error 'schedule' 'freed' || return 1
+    [ ! -e "$W/emitted.json" ] || fail "a failed run wrote --emit-schedule $W/emitted.json" || return 1
+    [ ! -e "$W/emitted-trace.json" ] || fail "a failed run wrote --trace"
+}
+add input t_failed_run_leaves_no_schedule_file
+
+t_memory_bound_before_allocating() {
+    # the op count --max-memory's estimate extrapolates from two small schedules is the count
+    # of the real schedule (pipeline and data parallel), and a run beyond the limit is refused
+    local args
+    for args in "--grad-accum 40" "--pp 2 --micro-batches 24 --nodes 2"; do
+        fsd "${BASE[@]}" $args --emit-schedule "$W/budget.json"
+        expect_rc 0 || return 1
+        # 1M: below any run's estimate (16 MiB for the program alone)
+        fsd "${BASE[@]}" $args --max-memory 1M
+        expect_input_error 'option --max-memory' 'million ops' 'GiB allowed' 'fewer micro-batches' || return 1
+        pycheck '
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+ops = sum(len(c["ops"]) for c in d["classes"])
+est = float(re.search(r"about ([0-9.e+-]+) million ops", open(sys.argv[2]).read()).group(1)) * 1e6
+assert abs(est - ops) <= 0.01 * ops, "estimated %g ops, the schedule has %d" % (est, ops)
+' "$W/budget.json" "$ERR" || return 1
+    done
+    fsd "${BASE[@]}" --grad-accum 40 --max-memory 1G --json
+    expect_rc 0
+}
+add input t_memory_bound_before_allocating
+
+t_out_of_memory_is_exit_2() {
+    # past --max-memory's estimate (here made generous on purpose), an allocation that fails
+    # inside GLib aborted with SIGTRAP; it is one message and exit status 2. ulimit -v cannot be
+    # used under AddressSanitizer (it reserves terabytes of address space): skipped there.
+    if ldd "$FSDPSIM" 2>/dev/null | grep -q libasan; then
+        diag "skipped: AddressSanitizer build"
+        return 0
+    fi
+    (ulimit -v 200000 && exec timeout 20 "$FSDPSIM" "${BASE[@]}" --grad-accum 3000 --max-memory 100G) >"$OUT" 2>"$ERR"
+    RC=$?
+    expect_rc 2 || return 1
+    [ "$(wc -l <"$ERR")" -eq 1 ] || fail "expected one line on stderr" || return 1
+    expect_err 'fsdpsim: out of memory' '--max-memory'
+}
+add input t_out_of_memory_is_exit_2
+
+t_long_layer_list_loads_fast() {
+    # the module table was rebuilt after every module: 40,000 modules took 27 s to load
+    python3 -c '
+import json, sys
+mods = [{"name": "l%d" % i, "kind": "linear", "params": 10, "flops_fwd": 100, "output_elems": 10}
+        for i in range(40000)]
+json.dump({"format": "fsdpsim-layers", "name": "many", "input_kind": "image", "modules": mods},
+          open(sys.argv[1], "w"))
+' "$W/many.json" || return 1
+    local start=$SECONDS
+    fsd -m "$W/many.json" -t "$TOPO" --nodes 1 --json
+    expect_rc 0 || return 1
+    [ $((SECONDS - start)) -le 5 ] || fail "a 40,000-module list took $((SECONDS - start)) s"
+}
+add input t_long_layer_list_loads_fast
+
+t_validate_bad_bandwidth() {
+    # checked before the work folder is made (it failed in the calibration: exit 1, folder left)
+    local before after
+    before=$(ls -d "${TMPDIR:-/tmp}"/fsdpsim-validate-* 2>/dev/null | wc -l)
+    fsd validate --bandwidth fast
+    expect_input_error 'option --bandwidth' '300mbit' '"fast"' || return 1
+    after=$(ls -d "${TMPDIR:-/tmp}"/fsdpsim-validate-* 2>/dev/null | wc -l)
+    [ "$before" -eq "$after" ] || fail "validate left a work folder"
+}
+add input t_validate_bad_bandwidth
 
 # ---------------------------------------------------------------------------------------------
 # group output: --json, --trace, --emit-schedule/--schedule, determinism
@@ -662,6 +759,25 @@ t_schedule_round_trip_hybrid_ddp() {
     done
 }
 add output t_schedule_round_trip_hybrid_ddp
+
+t_json_output_is_utf8_whatever_the_path() {
+    # a model without a name is named after its file; a path is bytes, the output is UTF-8
+    local bad=$W/$'model-\xff'.json
+    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1])); del d["fsdpsim"]["name"]; json.dump(d, open(sys.argv[2], "w"))
+' "$SRC/models/gpt2.json" "$bad" || return 1
+    fsd -m "$bad" -t "$TOPO" --json --trace "$W/utf8-trace.json" --emit-schedule "$W/utf8-s.json"
+    expect_rc 0 || return 1
+    pycheck '
+import json, sys
+for f in sys.argv[1:]:
+    json.loads(open(f, "rb").read().decode("utf-8"))  # strict: fails on invalid UTF-8
+s = json.load(open(sys.argv[3]))
+assert s["meta"]["model"] == "model-\ufffd.json", s["meta"]
+' "$OUT" "$W/utf8-trace.json" "$W/utf8-s.json"
+}
+add output t_json_output_is_utf8_whatever_the_path
 
 t_json_on_error_prints_nothing() {
     fsd "${BASE[@]}" --json --nodes 100000

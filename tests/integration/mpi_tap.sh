@@ -3,7 +3,10 @@
 W=$(mktemp -d "${TMPDIR:-/tmp}/fsdprun-test.XXXXXX") || exit 1
 trap 'rm -rf "$W"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=vader,self
-MPIRUN=(timeout 120 mpirun --oversubscribe --bind-to none)
+# Open MPI's session folder in a temporary folder of this test's own: the jobs of other users of
+# the machine (same uid) do not share it, and what a job leaves behind can be seen (fault tests)
+mkdir -p "$W/ompi"
+MPIRUN=(env TMPDIR="$W/ompi" timeout 120 mpirun --oversubscribe --bind-to none)
 n=0 failed=0
 check() { # name, then a command that must succeed
     local name=$1; shift

@@ -181,6 +181,25 @@ t_figure_files_are_deterministic() {
     done
 }
 
+# cairo stamps the time of drawing into every PDF; fsdpsim fixes it (SOURCE_DATE_EPOCH, else 1970)
+t_pdf_figures_are_byte_identical() {
+    fsd "${BASE[@]}" -n 2 --plot "$W/p1" --plot-format pdf
+    expect_rc 0 || return 1
+    sleep 1.1 # a second later: a date to the second would differ
+    fsd "${BASE[@]}" -n 2 --plot "$W/p2" --plot-format pdf
+    expect_rc 0 || return 1
+    local f
+    for f in timeline memory memory_breakdown; do
+        [ -s "$W/p1/$f.pdf" ] || fail "$f.pdf was not written" || return 1
+        cmp -s "$W/p1/$f.pdf" "$W/p2/$f.pdf" || fail "$f.pdf differs between two runs" || return 1
+    done
+    grep -aq '/CreationDate (D:19700101000000Z)' "$W/p1/timeline.pdf" ||
+        fail "timeline.pdf does not carry the fixed date" || return 1
+    SOURCE_DATE_EPOCH=1700000000 fsd "${BASE[@]}" -n 2 --plot "$W/p3" --plot-format pdf
+    grep -aq '/CreationDate (D:20231114221320Z)' "$W/p3/timeline.pdf" ||
+        fail "SOURCE_DATE_EPOCH=1700000000 is not the PDF's date"
+}
+
 # as_real SIM OUT: a simulated trace dressed as fsdprun's (one measured iteration, the step time
 # of the simulation); its process names keep the rank classes, so compare weights them alike
 as_real() {
@@ -282,7 +301,8 @@ t_scale_relays_simulation_errors() {
 }
 
 CASES_GNUPLOT=(t_run_figures_are_images t_run_svg_and_pdf t_regenerate_from_script t_scale_figures_are_images
-               t_scale_oom_is_marked t_report_run t_report_scale t_compare_figures)
+               t_scale_oom_is_marked t_report_run t_report_scale t_compare_figures
+               t_pdf_figures_are_byte_identical)
 CASES=(t_no_gnuplot_still_writes_data_and_scripts t_scale_csv_is_deterministic t_figure_files_are_deterministic
        t_progress_only_on_a_terminal t_bad_plot_format t_plot_dir_not_creatable t_scale_bad_nodes
        t_scale_relays_simulation_errors t_compare_table t_compare_bad_input)

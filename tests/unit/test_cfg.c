@@ -1,4 +1,7 @@
 /* cfg: sizes with suffixes, and errors that name the file, the field and the expectation. */
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "testutil.h"
 
 static void test_sizes(void **state)
@@ -53,11 +56,79 @@ static void test_messages(void **state)
     g_clear_error(&error);
 }
 
+static void expect_parse_error(const char *text, const char *needle)
+{
+    GError *error = NULL;
+    assert_null(cfg_parse_text("t.json", text, &error));
+    assert_non_null(error);
+    assert_int_equal(error->code, FSD_ERROR_INPUT);
+    if (!strstr(error->message, needle))
+        fail_msg("message \"%s\" lacks \"%s\"", error->message, needle);
+    g_error_free(error);
+}
+
+/* JSON as strict as the format: a key twice in one object (cJSON took the first, Python's json
+ * the last) and bytes that are not UTF-8 (they made --json output invalid) are refused. */
+static void test_strict_json(void **state)
+{
+    (void)state;
+    expect_parse_error("{\"a\": 1,\n \"b\": 2,\n \"a\": 3}",
+                       "t.json:3: duplicate key \"a\" (first at line 1)");
+    expect_parse_error("{\"x\": [{\"k\": 1}, {\"k\": 2, \"k\": 3}]}", "duplicate key \"k\"");
+    expect_parse_error("{\"a\": 1, \"\\u0061\": 2}", "duplicate key \"a\"");
+    expect_parse_error("{\"name\": \"ab\xff\"}", "t.json:1:13: invalid UTF-8 (byte 0xff)");
+    expect_parse_error("{\"name\": \"\xc3\"}", "invalid UTF-8");
+    /* the same key in different objects, a key-like string value, escapes inside strings */
+    GError *error = NULL;
+    cJSON *j = cfg_parse_text("t.json",
+                              "{\"a\": {\"a\": 1}, \"b\": [\"a\", \"a\"], \"c\": \"q\\\"a\\\": \", "
+                              "\"d\": {\"x\": 1, \"y\": {\"x\": 2}}, \"caf\xc3\xa9\": 1}",
+                              &error);
+    assert_null(error);
+    assert_non_null(j);
+    cJSON_Delete(j);
+}
+
+static void *no_memory(size_t size)
+{
+    (void)size;
+    return NULL;
+}
+
+/* cJSON_Print returns NULL when it runs out of memory, and --trace wrote through it (SIGSEGV):
+ * cfg_json_print ends with a message and exit status 2 instead. In a child process, with an
+ * allocator that always fails. */
+static void test_json_print_out_of_memory(void **state)
+{
+    (void)state;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "x", 1);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        cJSON_Hooks hooks = {no_memory, free};
+        cJSON_InitHooks(&hooks);
+        char *text = cfg_json_print(o, false);
+        _exit(text ? 0 : 3); /* not reached: cfg_json_print exits with status 2 */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 2);
+    char *text = cfg_json_print(o, false);
+    assert_string_equal(text, "{\"x\":1}");
+    cJSON_free(text);
+    cJSON_Delete(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_strict_json),
+        cmocka_unit_test(test_json_print_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -210,6 +210,12 @@ static void test_topology_keys(void **state)
     } cases[] = {
         {"\"nvls\": {\n      \"value\": 1", "\"nvls\": {\n      \"value\": 2", "nvls"},
         {"\"version\": 1,", "\"version\": 1, \"collectives\": \"mpi\",", "collectives"},
+        /* a fraction of a node was taken as 2 */
+        {"\"nodes_max\": {\n    \"value\": 2", "\"nodes_max\": {\n    \"value\": 2.5",
+         "field 'nodes_max.value': expected a whole number"},
+        /* nodes without NICs in a machine of several nodes ran over an invented NIC */
+        {"\"nics\": {\n      \"value\": 8", "\"nics\": {\n      \"value\": 0",
+         "field 'node.nics.value': 0 NICs per node, but nodes_max is 2"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         assert_non_null(strstr(text, cases[i].from));
@@ -239,6 +245,59 @@ static void test_topology_keys(void **state)
 
 /* nccl-tests output as users paste it: comments, two sections, "N/A" in #wrong (-c 0), and an
  * out-of-place outlier that the in-place run does not have. */
+static void expect_reference_error(const char *text, IrCollKind kind, int max, const char *needle)
+{
+    CollNcclTestsRow rows[4];
+    GError *error = NULL;
+    assert_int_equal(coll_nccltests_read("ref.txt", text, kind, rows, max, &error), -1);
+    assert_non_null(error);
+    if (!strstr(error->message, needle) || !strstr(error->message, "ref.txt:"))
+        fail_msg("message \"%s\" should name ref.txt and \"%s\"", error->message, needle);
+    g_error_free(error);
+}
+
+/* A user's reference table, read strictly: a size of inf or 1e30 became 0 B and a perfect
+ * "+0.0 %" match; an allreduce table given with --op allgather was compared anyway. */
+static void test_nccltests_read_strict(void **state)
+{
+    (void)state;
+    const char *row = "  1024   256 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06    0\n";
+    CollNcclTestsRow rows[4];
+    GError *error = NULL;
+    assert_int_equal(coll_nccltests_read("ref.txt", row, IR_COLL_ALLREDUCE, rows, 4, &error), 1);
+    assert_null(error);
+    assert_int_equal(rows[0].bytes, 1024);
+    expect_reference_error("   inf   256 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n",
+                           IR_COLL_ALLREDUCE, 4, "ref.txt:1: field 'size'");
+    expect_reference_error("# x\n  1e30  256 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n",
+                           IR_COLL_ALLREDUCE, 4, "ref.txt:2: field 'size': expected a whole number");
+    expect_reference_error("  1024   256 float  sum   -1  nan  0.03  0.06    0  31.0  0.03  0.06  0\n",
+                           IR_COLL_ALLREDUCE, 4, "field 'time'");
+    expect_reference_error("  1024   256 float  sum   -1  30.0  0.03  -1    0  31.0  0.03  0.06  0\n",
+                           IR_COLL_ALLREDUCE, 4, "field 'busbw'");
+    expect_reference_error(row, IR_COLL_ALLGATHER, 4, "field 'redop'/'root'");
+    expect_reference_error("  1024   256 float  none   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n",
+                           IR_COLL_ALLREDUCE, 4, "expected a reduction");
+    /* nccl-tests before 2.10: no root column, an error column; the time was read as 0.29 us */
+    const char *old = "           4             1   float     sum    17.29    0.00    0.00  0e+00    17.15    0.00    0.00  1e-07\n";
+    assert_int_equal(coll_nccltests_read("ref.txt", old, IR_COLL_ALLREDUCE, rows, 4, &error), 1);
+    assert_null(error);
+    assert_int_equal(rows[0].bytes, 4);
+    assert_float_equal(rows[0].time_s, 17.15e-6, 1e-12);
+    assert_int_equal(coll_nccltests_parse(old, NULL, NULL, rows, 4), 1);
+    assert_float_equal(rows[0].time_s, 17.15e-6, 1e-12);
+    expect_reference_error("  1024   256 float  sum   -1  abc  0.03  0.06    0  31.0  0.03  0.06  0\n",
+                           IR_COLL_ALLREDUCE, 4, "field 'time': expected a time in us in (0, 1e9], got \"abc\"");
+    expect_reference_error("  2048   512 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n"
+                           "  1024   256 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n",
+                           IR_COLL_ALLREDUCE, 4, "ref.txt:2: field 'size': 1024 B after 2048 B");
+    expect_reference_error("# Collective test starting: all_reduce_perf\n", IR_COLL_ALLGATHER, 4,
+                           "expected all_gather_perf's (option --op allgather)");
+    expect_reference_error("  1024   256 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n"
+                           "  2048   512 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n",
+                           IR_COLL_ALLREDUCE, 1, "at most 1 result rows");
+}
+
 static void test_nccltests_parse(void **state)
 {
     (void)state;
@@ -564,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_p2p_ring_latencies),
         cmocka_unit_test(test_nccltests_launch_floor),
         cmocka_unit_test(test_nccltests_parse),
+        cmocka_unit_test(test_nccltests_read_strict),
         cmocka_unit_test(test_forced_algorithm_unavailable),
         cmocka_unit_test(test_a100_one_node_table),
         cmocka_unit_test(test_h100_two_node_table),

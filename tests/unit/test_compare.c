@@ -295,6 +295,26 @@ static void test_compare_errors(void **state)
         "expected complete (\"X\") events");
     expect_error("{\"otherData\":{}}", SIM, "field 'traceEvents'");
     expect_error("not json", SIM, "fsd-test-real2.json");
+    /* compared events without what the comparison reads: a missing tid became the row
+     * "tid -2147483648", a negative dur and an inf (1e999) ts were summed as they were */
+    const char *head = "{\"otherData\":{\"generator\":\"fsdprun\",\"step_time_s\":[1]},"
+                       "\"traceEvents\":[{\"name\":\"mm\",\"cat\":\"compute\",\"ph\":\"X\",";
+    const struct {
+        const char *event, *needle;
+    } bad[] = {
+        {"\"pid\":1,\"ts\":0,\"dur\":5}]}", "field 'traceEvents[0].tid': expected an integer"},
+        {"\"pid\":1.5,\"tid\":1,\"ts\":0,\"dur\":5}]}", "field 'traceEvents[0].pid'"},
+        {"\"pid\":1,\"tid\":1,\"ts\":0,\"dur\":-5}]}", "field 'traceEvents[0].dur': expected a duration"},
+        {"\"pid\":1,\"tid\":1,\"ts\":1e999,\"dur\":5}]}", "field 'traceEvents[0].ts': expected a finite"},
+        {"\"pid\":1,\"tid\":1,\"ts\":0}]}", "got none"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        char *text = g_strconcat(head, bad[i].event, NULL);
+        expect_error(text, SIM, bad[i].needle);
+        g_free(text);
+    }
+    expect_error("{\"traceEvents\":[],\"otherData\":{\"generator\":\"fsdprun\",\"step_time_s\":[1e999]}}",
+                 SIM, "expected positive numbers");
 }
 
 int main(void)

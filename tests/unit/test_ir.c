@@ -130,6 +130,63 @@ static void test_strings_interned(void **state)
     ir_schedule_free(s);
 }
 
+/* The checks that need the whole file (ir_check.c): the classes partition the ranks, names are
+ * unique, peers are inside the world. Each used to be accepted, and some crashed later. */
+#define HOST_ONLY "\"streams\": [{\"name\": \"host\", \"host\": true}], \"ops\": []"
+static void test_bad_schedules_as_a_whole(void **state)
+{
+    (void)state;
+    const char *top = "{\"format\": \"fsdpsim-schedule\", \"version\": 1, \"world\": 4, "
+                      "\"nodes\": 2, \"gpus_per_node\": 2, \"meta\": {}, ";
+    const char *host = HOST_ONLY;
+    const char *groups = "\"groups\": [{\"name\": \"all\", \"size\": 4, \"stride\": 1}], ";
+    struct {
+        const char *classes, *needle;
+    } cases[] = {
+        /* report.c read classes[0] of an empty list: a segfault */
+        {"[]", "at least one rank class"},
+        /* a group member no class holds: the engine read freed memory for its message */
+        {"[{\"first_rank\": 0, \"n_ranks\": 3, \"rank_stride\": 1, " HOST_ONLY "}]",
+         "no rank class holds rank 3"},
+        {"[{\"first_rank\": 0, \"n_ranks\": 4, \"rank_stride\": 1, " HOST_ONLY "}, "
+         "{\"first_rank\": 2, \"n_ranks\": 1, \"rank_stride\": 1, " HOST_ONLY "}]",
+         "rank 2 is also in classes[0]"},
+        {"[{\"first_rank\": 2, \"n_ranks\": 2, \"rank_stride\": 3, " HOST_ONLY "}]",
+         "outside the world"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        char *text = g_strdup_printf("%s%s\"classes\": %s}", top, groups, cases[i].classes);
+        expect_bad(text, cases[i].needle);
+        g_free(text);
+    }
+    char *dup_group = g_strdup_printf(
+        "%s\"groups\": [{\"name\": \"g\", \"size\": 2, \"stride\": 1}, {\"name\": \"g\", \"size\": "
+        "4, \"stride\": 1}], \"classes\": [{\"first_rank\": 0, \"n_ranks\": 4, \"rank_stride\": 1, %s}]}",
+        top, host);
+    expect_bad(dup_group, "a second group named \"g\"");
+    char *dup_stream = g_strdup_printf(
+        "%s%s\"classes\": [{\"first_rank\": 0, \"n_ranks\": 4, \"rank_stride\": 1, \"streams\": "
+        "[{\"name\": \"s\", \"host\": true}, {\"name\": \"s\", \"host\": false}], \"ops\": []}]}",
+        top, groups);
+    expect_bad(dup_stream, "a second stream named \"s\"");
+    /* rank 3 + 1 is rank 4 of a world of 4 */
+    char *peer = g_strdup_printf(
+        "%s%s\"classes\": [{\"first_rank\": 0, \"n_ranks\": 4, \"rank_stride\": 1, \"streams\": "
+        "[{\"name\": \"host\", \"host\": true}], \"ops\": [{\"kind\": \"send\", \"stream\": "
+        "\"host\", \"name\": \"x\", \"phase\": \"other\", \"deps\": [], \"peer_offset\": 1, "
+        "\"bytes\": 8, \"tag\": 0}]}]}",
+        top, groups);
+    expect_bad(peer, "peer_offset");
+    /* a dependency on itself: a cycle of one */
+    char *self = g_strdup_printf(
+        "%s%s\"classes\": [{\"first_rank\": 0, \"n_ranks\": 4, \"rank_stride\": 1, %.*s[{\"kind\": "
+        "\"host\", \"stream\": \"host\", \"name\": \"a\", \"phase\": \"other\", \"deps\": [0], "
+        "\"seconds\": 0}]}]}",
+        top, groups, (int)(strlen(host) - 2), host);
+    expect_bad(self, "earlier op");
+    g_free(dup_group), g_free(dup_stream), g_free(peer), g_free(self);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -137,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_bad_schedules),
         cmocka_unit_test(test_strings_interned),
+        cmocka_unit_test(test_bad_schedules_as_a_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

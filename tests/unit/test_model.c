@@ -120,6 +120,30 @@ static void test_bad_models(void **state)
                  "\"linear\", \"params\": 1, \"flops_fwd\": 1, \"output_elems\": 1}]}", "parent");
 }
 
+/* Counts beyond what sums of uint64 and conversions from double hold: the sum of parameters
+ * wrapped (n_embd 4194304 x n_layer 100000 reported half of them), the byte counts cast from
+ * double gave 0 B of gradients at 20,000 layers. Both are refused, naming the fields. */
+static void test_model_beyond_size_range(void **state)
+{
+    (void)state;
+    expect_error("{\"model_type\": \"gpt2\", \"n_embd\": 4194304, \"n_layer\": 100000, "
+                 "\"n_head\": 16, \"vocab_size\": 50257, \"n_positions\": 1024}",
+                 "more than 1.845e+19 parameters");
+    expect_error("{\"model_type\": \"gpt2\", \"n_embd\": 4194304, \"n_layer\": 20000, "
+                 "\"n_head\": 16, \"vocab_size\": 50257, \"n_positions\": 1024}",
+                 "'n_layer'");
+    /* a layer list of 120 modules of 10^13 parameters each (each one within its own range) */
+    GString *list = g_string_new("{\"format\": \"fsdpsim-layers\", \"modules\": [");
+    for (int i = 0; i < 120; i++)
+        g_string_append_printf(list,
+                               "%s{\"name\": \"l%d\", \"kind\": \"linear\", \"params\": 1e13, "
+                               "\"flops_fwd\": 1, \"output_elems\": 1}",
+                               i ? ", " : "", i);
+    g_string_append(list, "]}");
+    expect_error(list->str, "modules[].params");
+    g_string_free(list, TRUE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -129,6 +153,7 @@ int main(void)
         cmocka_unit_test(test_gpt_forward_flops),
         cmocka_unit_test(test_resnet50_flops),
         cmocka_unit_test(test_bad_models),
+        cmocka_unit_test(test_model_beyond_size_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

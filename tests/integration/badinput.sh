@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# Bad input, every kind of it: models, topologies, schedules, nccl-tests reference tables, traces
+# and options. Each case makes one bad input from a shipped or generated good one, runs fsdpsim
+# on it and asserts what the README promises: exit status 2, nothing on stdout, one line on stderr
+# ("fsdpsim: ...") naming the file or option and the field, with what is expected. An exit status
+# of 124 or more (a timeout, or a signal such as SIGSEGV) is reported as a crash.
+#
+# usage: badinput.sh FSDPSIM SOURCE_ROOT. Prints TAP; exit status 1 if any case failed.
+set -u
+
+FSDPSIM=$1
+SRC=$2
+case $FSDPSIM in /*) ;; *) FSDPSIM=$PWD/$FSDPSIM ;; esac
+case $SRC in /*) ;; *) SRC=$PWD/$SRC ;; esac
+MODEL=$SRC/models/gpt2.json
+LLAMA=$SRC/models/llama2-7b.json
+RESNET=$SRC/models/resnet50.json
+TOPO=$SRC/topologies/juwels-booster.json
+BASE=(-m "$MODEL" -t "$TOPO")
+W=$(mktemp -d "${TMPDIR:-/tmp}/fsdpsim-bad.XXXXXX") || exit 1
+trap 'rm -rf "$W"' EXIT
+OUT=$W/stdout ERR=$W/stderr
+
+# jedit SRC DEST CODE: DEST is SRC's JSON with python CODE applied to it (as d)
+jedit() {
+    python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+$3
+json.dump(d, open(sys.argv[2], 'w'), indent=1)
+" "$1" "$2"
+}
+
+# the good files the cases start from: a schedule, a simulated trace, an nccl-tests table
+"$FSDPSIM" "${BASE[@]}" --emit-schedule "$W/sched.json" --trace "$W/sim.json" >/dev/null ||
+    { echo "Bail out! cannot make a schedule and a trace from the shipped files"; exit 1; }
+python3 - "$W/sim.json" "$W/real.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+for e in t["traceEvents"]:
+    if e.get("ph") == "X":
+        e.setdefault("args", {})["iter"] = 0
+t["otherData"] = {"generator": "fsdprun", "step_time_s": [0.5]}
+json.dump(t, open(sys.argv[2], "w"))
+PY
+cat >"$W/ref.txt" <<'EOF'
+#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong
+     1048576        262144     float     sum      -1    76.71   13.67   23.92      0    77.73   13.49   23.61      0
+     4194304       1048576     float     sum      -1    134.5   31.18   54.57      0    134.7   31.13   54.48      0
+EOF
+
+n=0 failed=0
+
+# bad NAME WORDS ARG...: fsdpsim ARG... must fail as bad input; WORDS (;-separated) in the message
+bad() {
+    local name=$1 words=$2 w why=""
+    shift 2
+    n=$((n + 1))
+    timeout 20 "$FSDPSIM" "$@" >"$OUT" 2>"$ERR"
+    local rc=$?
+    if [ "$rc" -ge 124 ]; then
+        why="CRASH or TIMEOUT: exit status $rc"
+    elif [ "$rc" -ne 2 ]; then
+        why="expected exit status 2, got $rc"
+    elif [ -s "$OUT" ]; then
+        why="stdout should be empty, has: $(head -c 200 "$OUT")"
+    elif [ "$(wc -l <"$ERR")" -ne 1 ] || ! grep -q '^fsdpsim: ' "$ERR"; then
+        why="expected one line 'fsdpsim: ...' on stderr"
+    else
+        IFS=';' read -ra ws <<<"$words"
+        for w in "${ws[@]}"; do
+            grep -qF -- "$w" "$ERR" || { why="stderr does not mention '$w'"; break; }
+        done
+    fi
+    if [ -z "$why" ]; then
+        echo "ok $n - $name"
+    else
+        echo "not ok $n - $name"
+        echo "# fsdpsim $*"
+        echo "# $why"
+        echo "# stderr: $(head -c 400 "$ERR" | tr '\n' ' ')"
+        failed=$((failed + 1))
+    fi
+}
+
+# --- models -----------------------------------------------------------------------------------
+m=$W/m
+jedit "$MODEL" $m-1.json 'd["n_embd"] = -768'
+bad model/negative-width "$m-1.json;field 'n_embd';expected an integer in [1," -m $m-1.json -t "$TOPO"
+jedit "$MODEL" $m-2.json 'd["n_embd"] = "768"'
+bad model/width-a-string "$m-2.json;field 'n_embd';got \"768\"" -m $m-2.json -t "$TOPO"
+jedit "$MODEL" $m-3.json 'd["n_layer"] = 0'
+bad model/no-layers "$m-3.json;field 'n_layer';expected an integer" -m $m-3.json -t "$TOPO"
+jedit "$MODEL" $m-4.json 'd["n_layer"] = 1.5'
+bad model/fractional-layers "$m-4.json;field 'n_layer';got 1.5" -m $m-4.json -t "$TOPO"
+jedit "$MODEL" $m-5.json 'd["n_head"] = 5'
+bad model/heads-not-dividing "$m-5.json;field 'n_head';expected a divisor" -m $m-5.json -t "$TOPO"
+jedit "$MODEL" $m-6.json 'd["vocab_size"] = 1e30'
+bad model/vocab-1e30 "$m-6.json;field 'vocab_size';expected an integer" -m $m-6.json -t "$TOPO"
+jedit "$MODEL" $m-7.json 'd["n_embdd"] = 768'
+bad model/misspelt-key "$m-7.json;field 'n_embdd';unknown key" -m $m-7.json -t "$TOPO"
+sed 's/"n_layer": 12,/"n_layer": 12, "n_layer": 24,/' "$MODEL" >$m-8.json
+bad model/duplicate-key "$m-8.json;duplicate key \"n_layer\";first at line" -m $m-8.json -t "$TOPO"
+jedit "$MODEL" $m-9.json 'd["fsdpsim"]["name"] = "GPT-2 XXX"'
+sed -i 's/XXX/\xff\xfe/' $m-9.json
+bad model/invalid-utf8-name "$m-9.json;invalid UTF-8;expected UTF-8" -m $m-9.json -t "$TOPO"
+jedit "$MODEL" $m-10.json 'd["model_type"] = "bert"'
+bad model/unknown-model-type "$m-10.json;field 'model_type';expected \"gpt2\"" -m $m-10.json -t "$TOPO"
+jedit "$MODEL" $m-11.json 'd.update(n_embd=4194304, n_layer=100000, n_head=16, n_inner=None)'
+bad model/parameters-beyond-range "$m-11.json;'n_layer';parameters;expected a smaller model" -m $m-11.json -t "$TOPO"
+jedit "$LLAMA" $m-12.json 'd["num_key_value_heads"] = 3'
+bad model/kv-heads-not-dividing "$m-12.json;field 'num_key_value_heads'" -m $m-12.json -t "$TOPO"
+jedit "$LLAMA" $m-13.json 'del d["intermediate_size"]'
+bad model/missing-ffn "$m-13.json;field 'intermediate_size';missing" -m $m-13.json -t "$TOPO"
+jedit "$LLAMA" $m-14.json 'd["mlp_bias"] = True'
+bad model/llama-mlp-bias "$m-14.json;field 'mlp_bias';expected false" -m $m-14.json -t "$TOPO"
+jedit "$MODEL" $m-15.json 'd["fsdpsim"]["training"]["seq_len"] = 0'
+bad model/sequence-zero "$m-15.json;field 'fsdpsim.training.seq_len'" -m $m-15.json -t "$TOPO"
+head -c 300 "$MODEL" >$m-16.json
+bad model/truncated "$m-16.json;malformed JSON" -m $m-16.json -t "$TOPO"
+printf '{"model_type": "gpt2"\0}' >$m-17.json
+bad model/nul-byte "$m-17.json;NUL byte" -m $m-17.json -t "$TOPO"
+echo '[1, 2]' >$m-18.json
+bad model/not-an-object "$m-18.json;expected a JSON object" -m $m-18.json -t "$TOPO"
+jedit "$RESNET" $m-19.json 'd["modules"][0]["params"] = -1'
+bad model/layer-list-negative-params "$m-19.json;field 'modules[0].params'" -m $m-19.json -t "$TOPO"
+jedit "$MODEL" $m-20.json 'd.update(n_embd=4194304, n_head=16, n_inner=None, n_layer=1, n_positions=4194304)'
+bad model/activations-beyond-range "$m-20.json;2^60 bytes;--micro-batch" -m $m-20.json -t "$TOPO" --seq-len 4194304 --micro-batch 1048576
+jedit "$MODEL" $m-21.json 'd["fsdpsim"]["training"]["optimizer"] = "lion"'
+bad model/unknown-optimizer "$m-21.json;optimizer;adamw" -m $m-21.json -t "$TOPO"
+
+# --- topologies -------------------------------------------------------------------------------
+t=$W/t
+jedit "$TOPO" $t-1.json 'd["nodes_max"]["value"] = 2.5'
+bad topology/fractional-nodes-max "$t-1.json;field 'nodes_max.value';whole number" -m "$MODEL" -t $t-1.json
+jedit "$TOPO" $t-2.json 'd["node"]["nics"]["value"] = 0'
+bad topology/no-nics-several-nodes "$t-2.json;field 'node.nics.value';0 NICs" -m "$MODEL" -t $t-2.json --nodes 2
+jedit "$TOPO" $t-3.json 'd["gpu"]["memory_GiB"]["value"] = -40'
+bad topology/negative-memory "$t-3.json;field 'gpu.memory_GiB.value';expected a number in" -m "$MODEL" -t $t-3.json
+jedit "$TOPO" $t-4.json 'd["gpu"]["peak_tflops_bf16"]["value"] = "312"'
+bad topology/peak-a-string "$t-4.json;field 'gpu.peak_tflops_bf16.value'" -m "$MODEL" -t $t-4.json
+jedit "$TOPO" $t-5.json 'd["gpu"]["hbm_GBps"]["source"] = ""'
+bad topology/empty-source "$t-5.json;field 'gpu.hbm_GBps.source';source" -m "$MODEL" -t $t-5.json
+jedit "$TOPO" $t-6.json 'd["gpu"]["tensor_cores"] = 432'
+bad topology/unknown-key "$t-6.json;field 'gpu.tensor_cores';unknown key" -m "$MODEL" -t $t-6.json
+jedit "$TOPO" $t-7.json 'd["format"] = "fsdpsim-model"'
+bad topology/wrong-format "$t-7.json;field 'format';expected \"fsdpsim-topology\"" -m "$MODEL" -t $t-7.json
+jedit "$TOPO" $t-8.json 'd["version"] = 2'
+bad topology/version-2 "$t-8.json;field 'version'" -m "$MODEL" -t $t-8.json
+jedit "$TOPO" $t-9.json 'del d["network"]["kind"]'
+bad topology/network-without-kind "$t-9.json;field 'network.kind';missing" -m "$MODEL" -t $t-9.json
+jedit "$TOPO" $t-10.json 'd["node"]["nic_GBps"]["value"] = 1e99'
+bad topology/nic-1e99 "$t-10.json;field 'node.nic_GBps.value'" -m "$MODEL" -t $t-10.json
+jedit "$TOPO" $t-11.json 'd["gpu"]["reserved_GiB"]["value"] = 50'
+bad topology/reserved-beyond-memory "$t-11.json;field 'gpu.reserved_GiB';below memory_GiB" -m "$MODEL" -t $t-11.json
+sed '0,/"name":/s/"name":/"name": "x", "name":/' "$TOPO" >$t-12.json
+bad topology/duplicate-key "$t-12.json;duplicate key \"name\"" -m "$MODEL" -t $t-12.json
+jedit "$TOPO" $t-13.json 'd["node"]["gpus"]["value"] = 0'
+bad topology/no-gpus "$t-13.json;field 'node.gpus.value'" -m "$MODEL" -t $t-13.json
+jedit "$TOPO" $t-14.json 'd["network"]["leaves_per_group"]["value"] = 1.5'
+bad topology/fractional-leaves "$t-14.json;field 'network.leaves_per_group';whole number" -m "$MODEL" -t $t-14.json
+
+# --- schedules --------------------------------------------------------------------------------
+s=$W/s
+jedit "$W/sched.json" $s-1.json 'd["classes"] = []'
+bad schedule/no-classes "$s-1.json;field 'classes';at least one rank class" "${BASE[@]}" --schedule $s-1.json
+jedit "$W/sched.json" $s-2.json 'd["classes"][0]["n_ranks"] = 15'
+bad schedule/rank-in-no-class "$s-2.json;field 'classes';no rank class holds rank 15" "${BASE[@]}" --schedule $s-2.json
+jedit "$W/sched.json" $s-3.json 'd["classes"].append(dict(d["classes"][0], first_rank=3, n_ranks=1))'
+bad schedule/overlapping-classes "$s-3.json;field 'classes[1].first_rank';rank 3 is also in classes[0]" "${BASE[@]}" --schedule $s-3.json
+jedit "$W/sched.json" $s-4.json 'd["classes"][0]["streams"].append({"name": "compute", "host": False})'
+bad schedule/duplicate-stream "$s-4.json;field 'classes[0].streams[3].name';a second stream named \"compute\"" "${BASE[@]}" --schedule $s-4.json
+jedit "$W/sched.json" $s-5.json 'd["groups"].append(dict(d["groups"][0], size=4))'
+bad schedule/duplicate-group "$s-5.json;field 'groups[1].name';a second group named \"shard\"" "${BASE[@]}" --schedule $s-5.json
+jedit "$W/sched.json" $s-6.json 'd["classes"][0]["ops"][5]["deps"] = [5]'
+bad schedule/dependency-cycle "$s-6.json;field 'classes[0].ops[5].deps';earlier op" "${BASE[@]}" --schedule $s-6.json
+jedit "$W/sched.json" $s-7.json 'd["classes"][0]["ops"].append({"kind": "send", "stream": "compute", "name": "x", "phase": "other", "deps": [], "peer_offset": 15, "bytes": 8, "tag": 0})'
+bad schedule/peer-outside-world "$s-7.json;peer_offset;outside the world" "${BASE[@]}" --schedule $s-7.json
+jedit "$W/sched.json" $s-8.json 'd["classes"][0]["ops"][0]["kind"] = "sleep"'
+bad schedule/unknown-op-kind "$s-8.json;field 'classes[0].ops[0].kind';expected one of" "${BASE[@]}" --schedule $s-8.json
+jedit "$W/sched.json" $s-9.json 'next(o for o in d["classes"][0]["ops"] if o["kind"] == "alloc")["bytes"] = -1'
+bad schedule/negative-bytes "$s-9.json;bytes;expected a number in [0," "${BASE[@]}" --schedule $s-9.json
+jedit "$W/sched.json" $s-10.json 'd["version"] = 3'
+bad schedule/version-3 "$s-10.json;field 'version';version 3" "${BASE[@]}" --schedule $s-10.json
+jedit "$W/sched.json" $s-11.json 'd["world"] = 15'
+bad schedule/world-not-nodes-times-gpus "$s-11.json;field 'world'" "${BASE[@]}" --schedule $s-11.json
+bad schedule/option-it-fixes "$W/sched.json;field 'meta.tp';--tp" "${BASE[@]}" --schedule "$W/sched.json" --tp 2
+bad schedule/other-layout "$W/sched.json;--nodes 4" "${BASE[@]}" --schedule "$W/sched.json" --nodes 2
+bad schedule/made-with-other-options "$W/sched.json;field 'classes';not the one the options generate" "${BASE[@]}" --schedule "$W/sched.json" --grad-accum 2
+jedit "$W/sched.json" $s-15.json 'del d["meta"]["strategy"]; next(o for o in d["classes"][0]["ops"] if o["kind"] == "compute")["flops"] = 1e30'
+bad schedule/op-beyond-the-clock "$s-15.json;classes[0].ops[;would take;expected ops under" "${BASE[@]}" --schedule $s-15.json
+jedit "$W/sched.json" $s-12.json 'd["classes"][0]["ops"][0]["stream"] = "gpu7"'
+bad schedule/unknown-stream "$s-12.json;field 'classes[0].ops[0].stream';gpu7" "${BASE[@]}" --schedule $s-12.json
+jedit "$W/sched.json" $s-13.json 'd["classes"][0]["rank_stride"] = 0'
+bad schedule/rank-stride-zero "$s-13.json;field 'classes[0].rank_stride'" "${BASE[@]}" --schedule $s-13.json
+jedit "$W/sched.json" $s-14.json 'd["meta"]["strategy"] = "no_shard"'
+bad schedule/strategy-disagrees "$s-14.json;field 'meta.strategy';--strategy" "${BASE[@]}" --schedule $s-14.json
+
+# --- nccl-tests reference tables (fsdpsim collective --reference) -----------------------------
+r=$W/r
+HGX=(collective -t "$SRC/topologies/hgx-a100-40gb.json" --gpus-per-thread 8)
+sed '2s/1048576 /inf     /' "$W/ref.txt" >$r-1.txt
+bad reference/size-inf "$r-1.txt:2;field 'size';whole number of bytes" "${HGX[@]}" --reference $r-1.txt
+sed '2s/1048576 /1e30    /' "$W/ref.txt" >$r-2.txt
+bad reference/size-1e30 "$r-2.txt:2;field 'size'" "${HGX[@]}" --reference $r-2.txt
+sed '3s/54.57/-54.57/' "$W/ref.txt" >$r-3.txt
+bad reference/negative-busbw "$r-3.txt:3;field 'busbw'" "${HGX[@]}" --reference $r-3.txt
+bad reference/allreduce-table-as-allgather "$W/ref.txt:2;field 'redop'/'root';--op allgather" "${HGX[@]}" --op allgather --reference "$W/ref.txt"
+(echo '# Collective test starting: all_gather_perf'; cat "$W/ref.txt") >$r-4.txt
+bad reference/other-binary "$r-4.txt:1;all_gather_perf;--op allreduce" "${HGX[@]}" --reference $r-4.txt
+echo 'hello' >$r-5.txt
+bad reference/no-rows "$r-5.txt;field 'rows'" "${HGX[@]}" --reference $r-5.txt
+sed '2s/76.71/nan/' "$W/ref.txt" >$r-6.txt
+bad reference/time-nan "$r-6.txt:2;field 'time'" "${HGX[@]}" --reference $r-6.txt
+cat "$W/ref.txt" "$W/ref.txt" >$r-7.txt
+bad reference/two-runs-in-one-file "$r-7.txt:5;field 'size';increasing sizes" "${HGX[@]}" --reference $r-7.txt
+sed '3s/134.5 /abc   /' "$W/ref.txt" >$r-8.txt
+bad reference/time-not-a-number "$r-8.txt:3;field 'time';got \"abc\"" "${HGX[@]}" --reference $r-8.txt
+bad reference/missing-file "$W/nothere.txt;cannot read" "${HGX[@]}" --reference "$W/nothere.txt"
+
+# --- traces (fsdpsim compare) -----------------------------------------------------------------
+c=$W/c
+X='next(e for e in d["traceEvents"] if e.get("ph") == "X" and e.get("cat") == "compute")'
+jedit "$W/sim.json" $c-1.json "del $X[\"tid\"]"
+bad trace/event-without-tid "$c-1.json;traceEvents[;.tid';integer thread id" compare --real "$W/real.json" --sim $c-1.json
+jedit "$W/real.json" $c-2.json "$X[\"dur\"] = -5"
+bad trace/negative-dur "$c-2.json;.dur';expected a duration" compare --real $c-2.json --sim "$W/sim.json"
+jedit "$W/real.json" $c-3.json "$X[\"ts\"] = 123456789"
+sed -i 's/123456789/1e999/' $c-3.json
+bad trace/ts-inf "$c-3.json;.ts';finite;got inf" compare --real $c-3.json --sim "$W/sim.json"
+jedit "$W/sim.json" $c-4.json "$X[\"pid\"] = 1.5"
+bad trace/fractional-pid "$c-4.json;.pid';integer process id" compare --real "$W/real.json" --sim $c-4.json
+jedit "$W/real.json" $c-5.json 'd["otherData"]["generator"] = "nsys"'
+bad trace/unknown-generator "$c-5.json;field 'otherData.generator';expected" compare --real $c-5.json --sim "$W/sim.json"
+jedit "$W/real.json" $c-6.json 'd["otherData"]["step_time_s"] = []'
+bad trace/no-step-times "$c-6.json;field 'otherData.step_time_s'" compare --real $c-6.json --sim "$W/sim.json"
+jedit "$W/real.json" $c-7.json 'del d["traceEvents"]'
+bad trace/no-events "$c-7.json;field 'traceEvents'" compare --real $c-7.json --sim "$W/sim.json"
+bad trace/swapped "$W/sim.json;field 'otherData.generator'" compare --real "$W/sim.json" --sim "$W/real.json"
+sed 's/"traceEvents"/"traceEvents": [], "traceEvents"/' "$W/sim.json" >$c-8.json
+bad trace/duplicate-key "$c-8.json;duplicate key \"traceEvents\"" compare --real "$W/real.json" --sim $c-8.json
+
+# --- options ----------------------------------------------------------------------------------
+bad option/nodes-zero "option --nodes;positive" "${BASE[@]}" --nodes 0
+bad option/nodes-beyond-machine "option --nodes;expected 1..936" "${BASE[@]}" --nodes 937
+bad option/micro-batch-negative "option --micro-batch" "${BASE[@]}" --micro-batch -1
+bad option/seq-len-absurd "option --seq-len;expected" "${BASE[@]}" --seq-len 99999999
+bad option/unknown-strategy "option --strategy;expected ddp" "${BASE[@]}" --strategy zero3
+bad option/bucket-cap-nan "option --bucket-cap-mb;expected a size" "${BASE[@]}" --strategy ddp --bucket-cap-mb nan
+bad option/nccl-algo "option --nccl-algo;expected ring" "${BASE[@]}" --nccl-algo butterfly
+bad option/nccl-proto "option --nccl-proto;expected LL" "${BASE[@]}" --nccl-proto LL256
+bad option/grad-accum "option --grad-accum;expected 1..4096" "${BASE[@]}" --grad-accum 5000
+bad option/plot-format "option --plot-format;png" "${BASE[@]}" --plot "$W/fig" --plot-format gif
+bad option/gpus-per-node "option --gpus-per-node;expected 1..4" "${BASE[@]}" --gpus-per-node 8
+bad option/collective-op "option --op;expected allreduce" collective --op allsum
+bad option/collective-min-bytes "option --min-bytes;expected a size" collective --min-bytes 0
+bad option/validate-bandwidth "option --bandwidth;300mbit" validate --bandwidth fast
+bad option/tp-not-dividing "option --tp" "${BASE[@]}" --tp 3
+bad option/max-memory-not-a-size "option --max-memory;expected a size" "${BASE[@]}" --max-memory 12x
+bad option/max-memory-exceeded "option --max-memory;about;fewer micro-batches" "${BASE[@]}" --grad-accum 200 --max-memory 16M
+bad option/pp-schedule "option --pp-schedule" "${BASE[@]}" --pp 2 --pp-schedule zigzag
+
+echo "1..$n"
+echo "# $((n - failed)) passed, $failed failed"
+[ "$failed" -eq 0 ]
