@@ -214,7 +214,13 @@ static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *c
     if (ok) {
         int st = name_index(names->streams, stream);
         if (st < 0) {
-            cfg_set_error(error, co->file, co->path, "stream", "no stream named \"%s\" in this class", stream);
+            GString *list = g_string_new(NULL);
+            for (int k = 0; k < c->n_streams && k < 16; k++)
+                g_string_append_printf(list, "%s%s", k ? ", " : "", c->streams[k].name);
+            cfg_set_error(error, co->file, co->path, "stream",
+                          "no stream named \"%s\" in this class; expected one of its streams: %s",
+                          stream, list->str);
+            g_string_free(list, TRUE);
             ok = false;
         }
         op.stream = (uint16_t)MAX(st, 0);
