@@ -177,7 +177,24 @@ static bool enum_field(CfgObj *co, const char *key, const char *const *names, in
     return *out >= 0;
 }
 
-static bool read_op(IrSchedule *s, IrClass *c, CfgObj *co, int index, GError **error)
+/* Names to indices while reading, so that a lookup costs O(1): with linear searches a file of
+ * many streams or groups took O(ops x streams) (65,535 streams and a million ops: minutes). */
+/* Streams per class and process-group families per schedule: fsdpsim's generators use at most
+ * a dozen of each; a thousand leaves room and keeps the ops' uint16 indices far from overflow. */
+#define IR_READ_MAX_NAMES 1024
+
+typedef struct {
+    GHashTable *groups;  /* group name -> index + 1 */
+    GHashTable *streams; /* stream name -> index + 1, of the class being read */
+} ReadNames;
+
+static int name_index(GHashTable *names, const char *name)
+{
+    return GPOINTER_TO_INT(g_hash_table_lookup(names, name)) - 1;
+}
+
+static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *co, int index,
+                    GError **error)
 {
     static const char *kinds[IR_OP_KIND_COUNT], *colls[IR_COLL_KIND_COUNT],
         *cats[IR_MEM_CATEGORY_COUNT], *phases[IR_PHASE_COUNT], *dtypes[HW_DTYPE_COUNT];
@@ -197,9 +214,15 @@ static bool read_op(IrSchedule *s, IrClass *c, CfgObj *co, int index, GError **e
     op.kind = (IrOpKind)kind;
     op.phase = (uint8_t)phase;
     if (ok) {
-        int st = ir_stream_find(c, stream);
+        int st = name_index(names->streams, stream);
         if (st < 0) {
-            cfg_set_error(error, co->file, co->path, "stream", "no stream named \"%s\" in this class", stream);
+            GString *list = g_string_new(NULL);
+            for (int k = 0; k < c->n_streams && k < 16; k++)
+                g_string_append_printf(list, "%s%s", k ? ", " : "", c->streams[k].name);
+            cfg_set_error(error, co->file, co->path, "stream",
+                          "no stream named \"%s\" in this class; expected one of its streams: %s",
+                          stream, list->str);
+            g_string_free(list, TRUE);
             ok = false;
         }
         op.stream = (uint16_t)MAX(st, 0);
@@ -246,10 +269,7 @@ static bool read_op(IrSchedule *s, IrClass *c, CfgObj *co, int index, GError **e
             op.dtype = (uint8_t)value;
             ok = ok && cfg_get_string(co, "group", true, &text, error);
             if (ok) {
-                int g = -1;
-                for (int i = 0; i < s->n_groups; i++)
-                    if (strcmp(s->groups[i].name, text) == 0)
-                        g = i;
+                int g = name_index(names->groups, text);
                 if (g < 0) {
                     cfg_set_error(error, co->file, co->path, "group", "no group named \"%s\"", text);
                     ok = false;
@@ -300,7 +320,7 @@ static bool read_op(IrSchedule *s, IrClass *c, CfgObj *co, int index, GError **e
     return ok;
 }
 
-static bool read_class(IrSchedule *s, CfgObj *co, GError **error)
+static bool read_class(IrSchedule *s, ReadNames *names, CfgObj *co, GError **error)
 {
     int64_t first = 0, n = 0, stride = 1;
     bool ok = cfg_get_int(co, "first_rank", true, 0, s->world - 1, &first, error) &&
@@ -326,20 +346,21 @@ static bool read_class(IrSchedule *s, CfgObj *co, GError **error)
              cfg_get_string(&so, "name", true, &name, error) &&
              cfg_get_bool(&so, "host", true, &host, error) &&
              cfg_obj_check_unknown(&so, "expected name and host", error);
-        if (ok && ir_stream_find(c, name) >= 0) {
+        if (ok && name_index(names->streams, name) >= 0) {
             cfg_set_error(error, co->file, path, "name",
                           "a second stream named \"%s\" in this class; expected unique stream "
                           "names",
                           name);
             ok = false;
         }
-        if (ok && c->n_streams >= UINT16_MAX) {
+        if (ok && c->n_streams >= IR_READ_MAX_NAMES) {
             cfg_set_error(error, co->file, co->path, "streams", "expected at most %d streams",
-                          UINT16_MAX - 1);
+                          IR_READ_MAX_NAMES);
             ok = false;
         }
         if (ok)
-            ir_stream_add(c, name, host);
+            g_hash_table_insert(names->streams, g_strdup(name),
+                                GINT_TO_POINTER(ir_stream_add(c, name, host) + 1));
         if (so.seen)
             cfg_obj_close(&so);
         g_free(name);
@@ -349,7 +370,7 @@ static bool read_class(IrSchedule *s, CfgObj *co, GError **error)
     for (const cJSON *it = ops->child; it && ok; it = it->next, i++) {
         CfgObj oo;
         char *path = g_strdup_printf("%s.ops[%d]", co->path, i);
-        ok = cfg_obj_open(&oo, co->file, path, it, error) && read_op(s, c, &oo, i, error);
+        ok = cfg_obj_open(&oo, co->file, path, it, error) && read_op(s, c, names, &oo, i, error);
         if (oo.seen)
             cfg_obj_close(&oo);
         g_free(path);
@@ -366,6 +387,8 @@ IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **e
     char *format = NULL;
     int64_t version = 0, world = 0, nodes = 0, gpn = 0;
     IrSchedule *s = NULL;
+    ReadNames names = {g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
+                       g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL)};
     bool ok = cfg_obj_open(&root, file, "", json, error) &&
               cfg_get_string(&root, "format", true, &format, error);
     if (ok && strcmp(format, IR_FORMAT) != 0) {
@@ -391,12 +414,16 @@ IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **e
         s = ir_schedule_new((int)nodes, (int)gpn);
     CfgObj meta = {0};
     ok = ok && cfg_obj_child(&root, "meta", false, &meta, error);
+    /* each entry as it comes: looking each key up again was O(keys^2) */
     for (const cJSON *it = ok ? meta.obj->child : NULL; it && ok; it = it->next) {
-        char *value = NULL;
-        ok = cfg_get_string(&meta, it->string, true, &value, error);
-        if (ok)
-            ir_meta_set(s, it->string, value);
-        g_free(value);
+        if (!cJSON_IsString(it)) {
+            char *got = cfg_json_print(it, false);
+            cfg_set_error(error, file, "meta", it->string, "expected a string, got %s", got);
+            cJSON_free(got);
+            ok = false;
+        } else {
+            ir_meta_set(s, it->string, it->valuestring);
+        }
     }
     if (meta.seen)
         cfg_obj_close(&meta);
@@ -419,21 +446,21 @@ IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **e
             cfg_set_error(error, file, path, "size", "size * stride must divide world (%" G_GINT64_FORMAT ")", world);
             ok = false;
         }
-        for (int g = 0; ok && g < s->n_groups; g++) {
-            if (strcmp(s->groups[g].name, name) == 0) {
-                cfg_set_error(error, file, path, "name",
-                              "a second group named \"%s\" (groups[%d]); expected unique group "
-                              "names",
-                              name, g);
-                ok = false;
-            }
+        int first = ok ? name_index(names.groups, name) : -1;
+        if (first >= 0) {
+            cfg_set_error(error, file, path, "name",
+                          "a second group named \"%s\" (groups[%d]); expected unique group names",
+                          name, first);
+            ok = false;
         }
-        if (ok && s->n_groups >= UINT16_MAX) {
-            cfg_set_error(error, file, "", "groups", "expected at most %d groups", UINT16_MAX - 1);
+        if (ok && s->n_groups >= IR_READ_MAX_NAMES) {
+            cfg_set_error(error, file, "", "groups", "expected at most %d groups",
+                          IR_READ_MAX_NAMES);
             ok = false;
         }
         if (ok)
-            ir_group_add(s, name, (int)size, (int)stride);
+            g_hash_table_insert(names.groups, g_strdup(name),
+                                GINT_TO_POINTER(ir_group_add(s, name, (int)size, (int)stride) + 1));
         if (go.seen)
             cfg_obj_close(&go);
         g_free(name);
@@ -448,7 +475,8 @@ IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **e
     for (const cJSON *it = ok ? classes->child : NULL; it && ok; it = it->next, i++) {
         CfgObj co;
         char *path = g_strdup_printf("classes[%d]", i);
-        ok = cfg_obj_open(&co, file, path, it, error) && read_class(s, &co, error);
+        g_hash_table_remove_all(names.streams);
+        ok = cfg_obj_open(&co, file, path, it, error) && read_class(s, &names, &co, error);
         if (co.seen)
             cfg_obj_close(&co);
         g_free(path);
@@ -458,6 +486,8 @@ IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **e
     ok = ok && ir_schedule_check(s, file, error);
     if (root.seen)
         cfg_obj_close(&root);
+    g_hash_table_destroy(names.groups);
+    g_hash_table_destroy(names.streams);
     g_free(format);
     cJSON_Delete(json);
     if (!ok) {

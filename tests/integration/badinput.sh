@@ -190,7 +190,7 @@ bad schedule/made-with-other-options "$W/sched.json;field 'classes';not the one 
 jedit "$W/sched.json" $s-15.json 'del d["meta"]["strategy"]; next(o for o in d["classes"][0]["ops"] if o["kind"] == "compute")["flops"] = 1e30'
 bad schedule/op-beyond-the-clock "$s-15.json;classes[0].ops[;would take;expected ops under" "${BASE[@]}" --schedule $s-15.json
 jedit "$W/sched.json" $s-12.json 'd["classes"][0]["ops"][0]["stream"] = "gpu7"'
-bad schedule/unknown-stream "$s-12.json;field 'classes[0].ops[0].stream';gpu7" "${BASE[@]}" --schedule $s-12.json
+bad schedule/unknown-stream "$s-12.json;field 'classes[0].ops[0].stream';gpu7;expected one of its streams: host" "${BASE[@]}" --schedule $s-12.json
 jedit "$W/sched.json" $s-13.json 'd["classes"][0]["rank_stride"] = 0'
 bad schedule/rank-stride-zero "$s-13.json;field 'classes[0].rank_stride'" "${BASE[@]}" --schedule $s-13.json
 jedit "$W/sched.json" $s-14.json 'd["meta"]["strategy"] = "no_shard"'

@@ -528,6 +528,17 @@ t_schedule_forward_dep() {
 }
 add input t_schedule_forward_dep
 
+t_schedule_many_names_read_fast() {
+    # each meta key was looked up again from the start (O(keys^2)), each op's stream and group
+    # by a linear search: 100,000 meta keys took minutes
+    make_schedule "$W/manymeta.json" 'd["meta"].update({"k%d" % i: "v" for i in range(100000)})' || return 1
+    local start=$SECONDS
+    fsd "${BASE[@]}" --schedule "$W/manymeta.json" --json
+    expect_rc 0 || return 1
+    [ $((SECONDS - start)) -le 5 ] || fail "a schedule with 100,000 meta keys took $((SECONDS - start)) s"
+}
+add input t_schedule_many_names_read_fast
+
 t_schedule_version_3() {
     make_schedule "$W/v3.json" 'd["version"] = 3' || return 1
     fsd "${BASE[@]}" --schedule "$W/v3.json"
