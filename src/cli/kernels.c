@@ -65,6 +65,11 @@ int cli_kernels(int argc, char **argv)
                         dtype_text);
         goto out;
     }
+    if (!(min_gflop >= 0 && min_gflop < 1e12)) {
+        cfg_input_error(&error, "option --min-gflop: expected a number of GFLOP >= 0, got %g",
+                        min_gflop);
+        goto out;
+    }
     if (!table) {
         cfg_input_error(&error, "option --table: required (a GEMM or attention table, e.g. "
                                 "../shared/data/kernels/gemm_h100_xla_perf_table.tsv)");

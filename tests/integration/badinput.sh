@@ -259,6 +259,20 @@ bad option/tp-not-dividing "option --tp" "${BASE[@]}" --tp 3
 bad option/max-memory-not-a-size "option --max-memory;expected a size" "${BASE[@]}" --max-memory 12x
 bad option/max-memory-exceeded "option --max-memory;about;fewer micro-batches" "${BASE[@]}" --grad-accum 200 --max-memory 16M
 bad option/pp-schedule "option --pp-schedule" "${BASE[@]}" --pp 2 --pp-schedule zigzag
+# the kernel model's options and tables (issue 12)
+bad option/attention "option --attention;expected flash, triton or eager" "${BASE[@]}" --attention sdpa
+bad option/attention-disagrees "options --no-flash-attention and --attention" "${BASE[@]}" --no-flash-attention --attention flash
+bad option/checkpoint-every "option --checkpoint-every;positive" "${BASE[@]}" --checkpoint-every 0
+bad option/tp-comm-overlap "option --tp-comm-overlap;--sequence-parallel" "${BASE[@]}" --strategy ddp --tp 2 --tp-comm-overlap
+bad option/overlap-param-gather "option --overlap-param-gather;--use-distributed-optimizer" "${BASE[@]}" --strategy ddp --overlap-param-gather
+bad option/distopt-fsdp "--use-distributed-optimizer;--strategy ddp" "${BASE[@]}" --use-distributed-optimizer
+bad option/kernels-no-table "option --table;required" kernels
+bad option/kernels-dtype "option --dtype;expected bf16" kernels --table "$SRC/README.md" --dtype fp8
+bad option/kernels-min-gflop "option --min-gflop;expected" kernels --table "$SRC/README.md" --min-gflop -1
+printf 'x\ty\n1\t2\n' >"$W/notatable.tsv"
+bad kernels/not-a-table "$W/notatable.tsv;header;expected GEMM columns" kernels --table "$W/notatable.tsv"
+printf 'm\tn\tk\ttflops_bf16\n256\t256\t256\tNA\n' >"$W/norows.tsv"
+bad kernels/no-rows "$W/norows.tsv;no row matches" kernels --table "$W/norows.tsv"
 
 echo "1..$n"
 echo "# $((n - failed)) passed, $failed failed"
