@@ -6,69 +6,13 @@
  * classes that take part before they can finish. */
 #include "sim.h"
 
-#include "ktab.h"
-#include "pq.h"
+#include "sim_engine.h"
 #include "sim_links.h"
-#include "../kern/kern.h"
 #include "../util/cfg.h"
 
 #include <math.h>
 #include <string.h>
 
-typedef struct {
-    const IrClass *cls;
-    int n_ops;
-    int32_t *pending;
-    uint32_t *succ_start; /* CSR: successors of op i are succ[succ_start[i] .. succ_start[i+1]) */
-    uint32_t *succ;
-    uint32_t *coll_seq; /* per op: sequence number of this collective on its group */
-    int n_done;
-    /* overlap: communication in flight on streams other than compute, by where it goes */
-    int compute_stream; /* the stream named "compute", -1 none */
-    int comm_intra, comm_inter;
-    /* the compute op running on it: its work left (in seconds alone), since when, at what
-     * slowdown, and the end it is scheduled for (earlier end events are stale) */
-    int run_op;
-    uint8_t *done; /* per op: its end event was handled (rescheduled ends leave stale events) */
-    double run_left_s, run_factor;
-    int64_t run_since_ns, run_end_ns, run_alone_ns;
-} ClassState;
-
-/* A collective instance waiting for its member classes (or a send/recv pair). */
-typedef struct {
-    int arrived;
-    int needed;
-    int64_t last_arrival_ns;
-    GArray *members; /* of {cls, op} */
-} Rendezvous;
-
-typedef struct {
-    int32_t cls, op;
-} ClassOp;
-
-typedef struct {
-    const IrSchedule *s;
-    const SimConfig *cfg;
-    ClassState *st;
-    SimResult *res;
-    Pq pq;
-    Ktab rendezvous;        /* (KEY_COLL, family, instance, sequence) or (KEY_P2P, from, to, tag) */
-    Ktab costs;             /* (KEY_COST, family << 8 | kind, bytes low, bytes high) -> CollCost* */
-    int **partners;         /* [class][group] -> number of classes in the class's group instance */
-    GError **error;
-    bool failed;
-    /* flow-level network model (cfg->net) */
-    NetFlows *flows;
-    NetLoadBuilder *builder;
-    Ktab patterns;        /* (KEY_COLL, family, kind, first class) or (KEY_P2P, class, offset, 0)
-                           * -> pattern id + 1: link loads per byte, registered once */
-    GPtrArray *pending;   /* transfer id -> Pending* */
-    /* Rendezvous and Pending records and members arrays of finished ones, reused: a pipeline
-     * makes hundreds of thousands, a few in flight at a time */
-    GPtrArray *spare_rendezvous, *spare_pending, *spare_members;
-    int32_t net_version;  /* the one valid network event carries it */
-    double pace;          /* compute slowdown of the job's slowest GPU (hw_gpu_pace) */
-} Engine;
 
 /* Tags of the engine's integer keys (ktab.h). */
 enum { KEY_COLL = 1, KEY_P2P = 2, KEY_COST = 3 };
@@ -218,7 +162,7 @@ static void prepare_class(Engine *e, int ci)
     g_free(group_seq);
 }
 
-static void finish_at(Engine *e, int ci, int op, int64_t end_ns)
+void sim_finish_at(Engine *e, int ci, int op, int64_t end_ns)
 {
     e->res->classes[ci].end_ns[op] = end_ns;
     pq_push(&e->pq, end_ns, ci, op);
@@ -292,7 +236,7 @@ static void finish_members(Engine *e, GArray *members, int coll_kind, int64_t en
             cr->coll_time_by_kind[coll_kind] += sim_ns_to_s(end - cr->start_ns[m.op]);
             cr->coll_count_by_kind[coll_kind]++;
         }
-        finish_at(e, m.cls, m.op, end);
+        sim_finish_at(e, m.cls, m.op, end);
     }
 }
 
@@ -527,133 +471,48 @@ static void start_p2p(Engine *e, int ci, int opi, int64_t now)
     rendezvous_release(e, ktab_remove(&e->rendezvous, key));
 }
 
-/* Communication that overlaps compute: a collective or send/recv on a stream other than
- * compute. +1 intra-node (NVLink), +2 across nodes, 0 not overlapping. */
-static int overlap_kind(const Engine *e, int ci, const IrOp *op)
-{
-    const ClassState *st = &e->st[ci];
-    if (st->compute_stream < 0 || op->stream == st->compute_stream)
-        return 0;
-    const IrSchedule *s = e->s;
-    if (op->kind == IR_OP_COLL) {
-        int nodes = 1, per_node = 1;
-        ir_group_shape(s, &s->groups[op->u.coll.group], &nodes, &per_node);
-        return nodes > 1 ? 2 : 1;
-    }
-    if (op->kind == IR_OP_SEND || op->kind == IR_OP_RECV) {
-        int rank = s->classes[ci]->first_rank, peer = rank + op->u.p2p.peer_offset;
-        return rank / s->gpus_per_node == peer / s->gpus_per_node ? 1 : 2;
-    }
-    return 0;
-}
-
-static double overlapped_s(const Engine *e, int ci, const IrOp *op, double alone_s);
-
-/* The running compute op's slowdown changes at `now`: its work done so far is booked at the old
- * rate, the rest goes at the new one, and its end moves (the old end event becomes stale).
- * Processor sharing in time: only the part of a kernel that overlaps NCCL is slowed. */
-static void rerate(Engine *e, int ci, int64_t now)
-{
-    ClassState *st = &e->st[ci];
-    if (st->run_op < 0)
-        return;
-    const IrOp *op = ir_op(st->cls, st->run_op);
-    double alone_s = sim_ns_to_s(st->run_alone_ns);
-    double factor = alone_s > 0 ? overlapped_s(e, ci, op, alone_s) / alone_s : 1;
-    if (factor == st->run_factor)
-        return;
-    st->run_left_s = MAX(0, st->run_left_s - sim_ns_to_s(now - st->run_since_ns) / st->run_factor);
-    st->run_since_ns = now;
-    st->run_factor = factor;
-    int64_t end = now + (int64_t)llround(st->run_left_s * factor * 1e9);
-    if (end != st->run_end_ns) {
-        st->run_end_ns = end;
-        finish_at(e, ci, st->run_op, end);
-    }
-}
-
-static void count_overlap(Engine *e, int ci, const IrOp *op, int delta, int64_t now)
-{
-    int kind = overlap_kind(e, ci, op);
-    if (kind == 0)
-        return;
-    if (kind == 1)
-        e->st[ci].comm_intra += delta;
-    else
-        e->st[ci].comm_inter += delta;
-    rerate(e, ci, now);
-}
-
-/* A compute op's time while NCCL runs beside it on the same GPU. NCCL's kernels hold one SM per
- * channel (topology's node.nccl_channels of gpu.kernels.sm_count), so tensor-core work gets the
- * rest of the SMs; and NCCL moves at least twice its link bandwidth through HBM (store, then
- * read back: S. Jeaugey in NVIDIA/nccl#1428), which memory-bound kernels lose. Published reports
- * of 1.8x (shared/data/kernels/comm_compute_interference.tsv) bound it from above; they are not
- * fitted. Applied to the whole op when communication is in flight at its start. */
-static double overlapped_s(const Engine *e, int ci, const IrOp *op, double alone_s)
-{
-    const ClassState *st = &e->st[ci];
-    const HwTopology *topo = e->cfg->topo;
-    const HwGpu *gpu = &topo->gpu;
-    if ((st->comm_intra == 0 && st->comm_inter == 0) || !gpu->kernels.present || alone_s <= 0)
-        return alone_s;
-    double sm_share = MIN(0.5, (double)topo->nccl_channels / gpu->kernels.sm_count);
-    double hbm = gpu->hbm_Bps * gpu->memory_efficiency, hbm_share = 0;
-    if (st->comm_intra > 0)
-        hbm_share += 2 * topo->gpu_link_Bps / hbm;
-    if (st->comm_inter > 0 && topo->gpus_per_node > 0)
-        hbm_share += 2 * MIN(topo->gpu_link_Bps,
-                             topo->nic_Bps * topo->nics_per_node / topo->gpus_per_node) / hbm;
-    hbm_share = MIN(hbm_share, 0.5);
-    double mem_s = op->u.compute.seconds > 0
-                       ? MIN(alone_s, kern_memory_s(gpu, op->u.compute.bytes, (int)op->u.compute.kernels))
-                       : alone_s - op->u.compute.flops / (gpu->peak_flops[op->dtype] * gpu->matmul_efficiency);
-    mem_s = MAX(0, MIN(alone_s, mem_s));
-    double tensor_s = alone_s - mem_s;
-    return tensor_s / (1 - sm_share) + mem_s / MAX(0.2, 1 - sm_share - hbm_share);
-}
-
 static void start_op(Engine *e, int ci, int opi, int64_t now)
 {
     const IrClass *c = e->st[ci].cls;
     const IrOp *op = ir_op(c, opi);
     SimClassResult *cr = &e->res->classes[ci];
     cr->start_ns[opi] = now;
-    count_overlap(e, ci, op, +1, now);
+    sim_overlap_count(e, ci, op, +1, now);
     switch (op->kind) {
     case IR_OP_COMPUTE: {
         /* the slowest of the job's GPUs sets every class's pace (hw_gpu_pace) */
         int64_t alone = (int64_t)llround((double)sim_op_duration_ns(e->cfg, op) * e->pace);
         ClassState *st = &e->st[ci];
         if (op->stream != st->compute_stream || alone <= 0) {
-            finish_at(e, ci, opi, now + alone);
+            sim_finish_at(e, ci, opi, now + alone);
             break;
         }
         st->run_op = opi;
         st->run_left_s = sim_ns_to_s(alone);
         st->run_alone_ns = alone;
         st->run_since_ns = now;
-        st->run_factor = overlapped_s(e, ci, op, sim_ns_to_s(alone)) / sim_ns_to_s(alone);
+        st->run_mem_fraction = sim_overlap_memory_fraction(e, op, sim_ns_to_s(alone) / e->pace);
+        st->run_factor = sim_overlap_slowdown(e, ci, st->run_mem_fraction);
         st->run_end_ns = now + (int64_t)llround(st->run_left_s * st->run_factor * 1e9);
-        finish_at(e, ci, opi, st->run_end_ns);
+        sim_finish_at(e, ci, opi, st->run_end_ns);
         break;
     }
     case IR_OP_HOST:
     case IR_OP_MEMCPY:
-        finish_at(e, ci, opi, now + sim_op_duration_ns(e->cfg, op));
+        sim_finish_at(e, ci, opi, now + sim_op_duration_ns(e->cfg, op));
         break;
     case IR_OP_ALLOC:
         if (!mem_tracker_alloc(&cr->mem, now, op->u.mem.buffer,
                                ir_class_string(c, op->u.mem.buffer),
                                (IrMemCategory)op->u.mem.category, op->u.mem.bytes, e->error))
             e->failed = true;
-        finish_at(e, ci, opi, now);
+        sim_finish_at(e, ci, opi, now);
         break;
     case IR_OP_FREE:
         if (!mem_tracker_free(&cr->mem, now, op->u.mem.buffer, ir_class_string(c, op->u.mem.buffer),
                               e->error))
             e->failed = true;
-        finish_at(e, ci, opi, now);
+        sim_finish_at(e, ci, opi, now);
         break;
     case IR_OP_COLL:
         start_coll(e, ci, opi, now);
@@ -689,6 +548,7 @@ static void report_deadlock(Engine *e)
 SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
 {
     Engine e = {.s = s, .cfg = cfg, .error = error, .pace = hw_gpu_pace(&cfg->topo->gpu, s->world)};
+    sim_overlap_init(&e);
     e.res = g_new0(SimResult, 1);
     e.res->n_classes = s->n_classes;
     e.res->classes = g_new0(SimClassResult, s->n_classes);
@@ -740,7 +600,7 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
             st->run_op = -1;
         }
         st->n_done++;
-        count_overlap(&e, ev.cls, ir_op(st->cls, ev.op), -1, ev.time_ns);
+        sim_overlap_count(&e, ev.cls, ir_op(st->cls, ev.op), -1, ev.time_ns);
         e.res->makespan_ns = MAX(e.res->makespan_ns, ev.time_ns);
         for (uint32_t k = st->succ_start[ev.op]; k < st->succ_start[ev.op + 1] && !e.failed; k++) {
             uint32_t next = st->succ[k];

@@ -1,0 +1,78 @@
+/* sim_engine: the engine's state, shared by sim.c and sim_overlap.c (internal to src/core). */
+#ifndef FSD_SIM_ENGINE_H
+#define FSD_SIM_ENGINE_H
+
+#include "ktab.h"
+#include "pq.h"
+#include "sim.h"
+
+typedef struct {
+    const IrClass *cls;
+    int n_ops;
+    int32_t *pending;
+    uint32_t *succ_start; /* CSR: successors of op i are succ[succ_start[i] .. succ_start[i+1]) */
+    uint32_t *succ;
+    uint32_t *coll_seq; /* per op: sequence number of this collective on its group */
+    int n_done;
+    /* overlap: communication in flight on streams other than compute, by where it goes */
+    int compute_stream; /* the stream named "compute", -1 none */
+    int comm_intra, comm_inter;
+    /* the compute op running on it: its work left (in seconds alone), since when, at what
+     * slowdown, and the end it is scheduled for (earlier end events are stale) */
+    int run_op;
+    uint8_t *done; /* per op: its end event was handled (rescheduled ends leave stale events) */
+    double run_left_s, run_factor, run_mem_fraction;
+    int64_t run_since_ns, run_end_ns, run_alone_ns;
+} ClassState;
+
+/* A collective instance waiting for its member classes (or a send/recv pair). */
+typedef struct {
+    int arrived;
+    int needed;
+    int64_t last_arrival_ns;
+    GArray *members; /* of {cls, op} */
+} Rendezvous;
+
+typedef struct {
+    int32_t cls, op;
+} ClassOp;
+
+typedef struct {
+    const IrSchedule *s;
+    const SimConfig *cfg;
+    ClassState *st;
+    SimResult *res;
+    Pq pq;
+    Ktab rendezvous;        /* (KEY_COLL, family, instance, sequence) or (KEY_P2P, from, to, tag) */
+    Ktab costs;             /* (KEY_COST, family << 8 | kind, bytes low, bytes high) -> CollCost* */
+    int **partners;         /* [class][group] -> number of classes in the class's group instance */
+    GError **error;
+    bool failed;
+    /* flow-level network model (cfg->net) */
+    NetFlows *flows;
+    NetLoadBuilder *builder;
+    Ktab patterns;        /* (KEY_COLL, family, kind, first class) or (KEY_P2P, class, offset, 0)
+                           * -> pattern id + 1: link loads per byte, registered once */
+    GPtrArray *pending;   /* transfer id -> Pending* */
+    /* Rendezvous and Pending records and members arrays of finished ones, reused: a pipeline
+     * makes hundreds of thousands, a few in flight at a time */
+    GPtrArray *spare_rendezvous, *spare_pending, *spare_members;
+    int32_t net_version;  /* the one valid network event carries it */
+    double pace;          /* compute slowdown of the job's slowest GPU (hw_gpu_pace) */
+    /* what NCCL beside compute takes from it (sim_overlap_init): SMs; HBM bandwidth when it moves
+     * data inside the node, across nodes */
+    double sm_share, hbm_share_intra, hbm_share_inter;
+} Engine;
+
+/* Ends op `op` of class ci at end_ns (an event); a later call for the same op moves its end. */
+void sim_finish_at(Engine *e, int ci, int op, int64_t end_ns);
+
+/* sim_overlap.c */
+void sim_overlap_init(Engine *e);
+/* A collective or send/recv of class ci starts (+1) or ends (-1) at `now`: the running compute
+ * op is re-rated when it overlaps. Other ops are ignored. */
+void sim_overlap_count(Engine *e, int ci, const IrOp *op, int delta, int64_t now);
+double sim_overlap_memory_fraction(const Engine *e, const IrOp *op, double alone_s);
+double sim_overlap_slowdown(const Engine *e, int ci, double mem_fraction);
+
+#endif
