@@ -34,7 +34,8 @@ int cli_kernels(int argc, char **argv)
         {"topology", 't', 0, G_OPTION_ARG_FILENAME, &topology,
          "Topology whose GPU to model [topologies/juwels-booster.json]", "FILE"},
         {"table", 0, 0, G_OPTION_ARG_FILENAME, &table,
-         "Microbenchmark table (tab-separated; GEMM or attention columns, see src/kern/kern_table.c)",
+         "Microbenchmark table (tab-separated; GEMM or attention columns, see "
+         "src/kern/kern_table.c)",
          "FILE"},
         {"dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_text, "bf16, fp16, tf32 or fp32 [bf16]",
          "DTYPE"},
@@ -75,7 +76,8 @@ int cli_kernels(int argc, char **argv)
                                 "../shared/data/kernels/gemm_h100_xla_perf_table.tsv)");
         goto out;
     }
-    char *topo_file = topology ? g_strdup(topology) : cli_default_path("topologies/juwels-booster.json");
+    char *topo_file =
+        topology ? g_strdup(topology) : cli_default_path("topologies/juwels-booster.json");
     topo = hw_topology_load(topo_file, &error);
     g_free(topo_file);
     if (!topo)
@@ -87,15 +89,17 @@ int cli_kernels(int argc, char **argv)
     HwGpu gpu = topo->gpu;
     if (fit) {
         if (!gpu.kernels.present) {
-            cfg_input_error(&error, "%s: field 'gpu.kernels': --fit needs a starting table "
-                                    "(sm_count and the other figures)", topo->file);
+            cfg_input_error(&error,
+                            "%s: field 'gpu.kernels': --fit needs a starting table "
+                            "(sm_count and the other figures)",
+                            topo->file);
             goto out;
         }
         kern_table_fit(&gpu, t);
     }
     printf("%s: %s, %u rows, %s, against the kernel model of %s (%s)\n", table,
-           t->cls == KERN_GEMM ? "GEMM" : "attention", t->rows->len, hw_dtype_name(dtype),
-           gpu.name, gpu.kernels.present ? "shape-aware" : "best-shape rate only");
+           t->cls == KERN_GEMM ? "GEMM" : "attention", t->rows->len, hw_dtype_name(dtype), gpu.name,
+           gpu.kernels.present ? "shape-aware" : "best-shape rate only");
     if (!quiet) {
         printf("%-28s %10s %10s %8s\n", "shape", "measured", "model", "error");
         for (guint i = 0; i < t->rows->len; i++) {

@@ -43,22 +43,22 @@ typedef struct {
     ClassState *st;
     SimResult *res;
     Pq pq;
-    Ktab rendezvous;        /* (KEY_COLL, family, instance, sequence) or (KEY_P2P, from, to, tag) */
-    Ktab costs;             /* (KEY_COST, family << 8 | kind, bytes low, bytes high) -> CollCost* */
-    int **partners;         /* [class][group] -> number of classes in the class's group instance */
+    Ktab rendezvous; /* (KEY_COLL, family, instance, sequence) or (KEY_P2P, from, to, tag) */
+    Ktab costs;      /* (KEY_COST, family << 8 | kind, bytes low, bytes high) -> CollCost* */
+    int **partners;  /* [class][group] -> number of classes in the class's group instance */
     GError **error;
     bool failed;
     /* flow-level network model (cfg->net) */
     NetFlows *flows;
     NetLoadBuilder *builder;
-    Ktab patterns;        /* (KEY_COLL, family, kind, first class) or (KEY_P2P, class, offset, 0)
-                           * -> pattern id + 1: link loads per byte, registered once */
-    GPtrArray *pending;   /* transfer id -> Pending* */
+    Ktab patterns;      /* (KEY_COLL, family, kind, first class) or (KEY_P2P, class, offset, 0)
+                         * -> pattern id + 1: link loads per byte, registered once */
+    GPtrArray *pending; /* transfer id -> Pending* */
     /* Rendezvous and Pending records and members arrays of finished ones, reused: a pipeline
      * makes hundreds of thousands, a few in flight at a time */
     GPtrArray *spare_rendezvous, *spare_pending, *spare_members;
-    int32_t net_version;  /* the one valid network event carries it */
-    double pace;          /* compute slowdown of the job's slowest GPU (hw_gpu_pace) */
+    int32_t net_version; /* the one valid network event carries it */
+    double pace;         /* compute slowdown of the job's slowest GPU (hw_gpu_pace) */
     /* what NCCL beside compute takes from it (sim_overlap_init): SMs; HBM bandwidth when it moves
      * data inside the node, across nodes */
     double sm_share, hbm_share_intra, hbm_share_inter;

@@ -41,9 +41,8 @@ void sim_overlap_init(Engine *e)
     if (!gpu->kernels.present)
         return;
     double hbm = gpu->hbm_Bps * gpu->memory_efficiency;
-    double nic = topo->gpus_per_node > 0
-                     ? topo->nic_Bps * topo->nics_per_node / topo->gpus_per_node
-                     : 0;
+    double nic =
+        topo->gpus_per_node > 0 ? topo->nic_Bps * topo->nics_per_node / topo->gpus_per_node : 0;
     e->sm_share = MIN(0.5, (double)topo->nccl_channels / gpu->kernels.sm_count);
     e->hbm_share_intra = 2 * topo->gpu_link_Bps / hbm;
     e->hbm_share_inter = 2 * MIN(topo->gpu_link_Bps, nic) / hbm;
@@ -55,10 +54,10 @@ double sim_overlap_memory_fraction(const Engine *e, const IrOp *op, double alone
     const HwGpu *gpu = &e->cfg->topo->gpu;
     if (alone_s <= 0)
         return 0;
-    double mem_s = op->u.compute.seconds > 0
-                       ? kern_memory_s(gpu, op->u.compute.bytes, (int)op->u.compute.kernels)
-                       : alone_s - op->u.compute.flops /
-                                       (gpu->peak_flops[op->dtype] * gpu->matmul_efficiency);
+    double mem_s =
+        op->u.compute.seconds > 0
+            ? kern_memory_s(gpu, op->u.compute.bytes, (int)op->u.compute.kernels)
+            : alone_s - op->u.compute.flops / (gpu->peak_flops[op->dtype] * gpu->matmul_efficiency);
     return MAX(0, MIN(1, mem_s / alone_s));
 }
 
@@ -106,4 +105,3 @@ void sim_overlap_count(Engine *e, int ci, const IrOp *op, int delta, int64_t now
         e->st[ci].comm_inter += delta;
     rerate(e, ci, now);
 }
-

@@ -67,7 +67,8 @@ static double gemm_time(const HwGpu *gpu, const KernShape *s)
             if (split > 1 && (s->k / split < 256 || tiles >= kp->sm_count))
                 break;
             double waves = ceil(tiles * split / kp->sm_count);
-            double tile_s = 2 * tm * tn * (ceil(s->k / split) + kp->gemm_k_overhead) / sm_rate * small;
+            double tile_s =
+                2 * tm * tn * (ceil(s->k / split) + kp->gemm_k_overhead) / sm_rate * small;
             double t_s = waves * tile_s;
             if (split > 1) /* fp32 partial sums written and read back, then the output */
                 t_s += (2 * split * 4 + 2) * s->m * s->n * s->batch / memory_Bps(gpu);
@@ -133,17 +134,16 @@ double kern_gemm_s(const HwGpu *gpu, HwDtype dtype, double m, double n, double k
 double kern_attention_impl_s(const HwGpu *gpu, HwDtype dtype, KernAttnImpl impl, double batch,
                              double heads, double seq, double head_dim, bool causal, bool backward)
 {
-    KernShape s = {.cls = KERN_ATTENTION, .dtype = dtype, .batch = batch, .heads = heads,
-                   .seq = seq, .head_dim = head_dim, .causal = causal, .backward = backward,
+    KernShape s = {.cls = KERN_ATTENTION,
+                   .dtype = dtype,
+                   .batch = batch,
+                   .heads = heads,
+                   .seq = seq,
+                   .head_dim = head_dim,
+                   .causal = causal,
+                   .backward = backward,
                    .impl = impl};
     return kern_time_s(gpu, &s);
-}
-
-double kern_attention_s(const HwGpu *gpu, HwDtype dtype, double batch, double heads, double seq,
-                        double head_dim, bool causal, bool backward)
-{
-    return kern_attention_impl_s(gpu, dtype, KERN_ATTN_FLASH2, batch, heads, seq, head_dim, causal,
-                                 backward);
 }
 
 KernAttnImpl kern_attention_impl(const Model *model)
@@ -178,7 +178,8 @@ double kern_leaf_s(const HwGpu *gpu, HwDtype dtype, const ModelModule *leaf, Ker
         if (!backward)
             return kern_gemm_s(gpu, dtype, rows, n, k->k, 1);
         /* dgrad: dX[rows x k] = dY[rows x n] W^T; wgrad: dW[k x n] = X^T dY, reducing over rows */
-        return kern_gemm_s(gpu, dtype, rows, k->k, n, 1) + kern_gemm_s(gpu, dtype, k->k, n, rows, 1);
+        return kern_gemm_s(gpu, dtype, rows, k->k, n, 1) +
+               kern_gemm_s(gpu, dtype, k->k, n, rows, 1);
     }
     if (k->kind == MODEL_KERNEL_ATTENTION) {
         double heads = k->heads / tp_split, s = k->seq, d = k->head_dim, bh = samples * heads;

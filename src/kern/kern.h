@@ -50,16 +50,15 @@ double kern_time_s(const HwGpu *gpu, const KernShape *shape);
 
 /* Shorthands. */
 double kern_gemm_s(const HwGpu *gpu, HwDtype dtype, double m, double n, double k, double batch);
-double kern_attention_s(const HwGpu *gpu, HwDtype dtype, double batch, double heads, double seq,
-                        double head_dim, bool causal, bool backward);
 double kern_attention_impl_s(const HwGpu *gpu, HwDtype dtype, KernAttnImpl impl, double batch,
                              double heads, double seq, double head_dim, bool causal, bool backward);
 double kern_memory_s(const HwGpu *gpu, double bytes, int kernels);
 
 /* The tensor-core work of one model leaf for `samples` samples, forward or backward (dgrad and
  * wgrad GEMMs; attention's backward pass), with the leaf's GEMM width and heads divided by
- * `tp_split` (one tensor-parallel rank's share; 1 for none). Unfused attention (flash off) is
- * two batched GEMMs per pass; its softmax traffic is in the leaf's memory bytes. A leaf with
+ * `tp_split` (one tensor-parallel rank's share; 1 for none), attention as `attn` runs it.
+ * Eager attention is two batched GEMMs per pass; its softmax traffic is in the leaf's memory
+ * bytes. A leaf with
  * FLOPs but no known kernel shape runs at the best-shape rate. Memory-bound bytes are not
  * included: callers add kern_memory_s for the run's bytes. */
 double kern_leaf_s(const HwGpu *gpu, HwDtype dtype, const ModelModule *leaf, KernAttnImpl attn,

@@ -1,5 +1,5 @@
-/* kern_table: microbenchmark tables (the .tsv files of shared/data/kernels, or a user's own in the same
- * columns) against the kernel model, and a least-log-error fit of the model's free figures.
+/* kern_table: microbenchmark tables (the .tsv files of shared/data/kernels, or a user's own in the
+ * same columns) against the kernel model, and a least-log-error fit of the model's free figures.
  *
  * Formats read (tab-separated, '#' comment lines, then a header):
  *  - GEMM: columns m, n, k (b or batch optional, default 1) and a TFLOP/s column, either `tflops`
@@ -138,11 +138,12 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
                 crate = -1;
             }
             if (crate < 0) {
-                g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
-                            "%s: header: expected GEMM columns (m, n, k or m_eq_n_eq_k, and a "
-                            "tflops column for %s) or attention columns (seqlen, head_dim, n_heads, "
-                            "tflops)",
-                            file, hw_dtype_name(filter->dtype));
+                g_set_error(
+                    error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "%s: header: expected GEMM columns (m, n, k or m_eq_n_eq_k, and a "
+                    "tflops column for %s) or attention columns (seqlen, head_dim, n_heads, "
+                    "tflops)",
+                    file, hw_dtype_name(filter->dtype));
                 g_strfreev(lines);
                 g_strfreev(header);
                 kern_table_free(t);
@@ -176,15 +177,15 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
             double causal = 0;
             number(cells, n_cells, ccausal, &causal);
             s->causal = causal > 0;
-            keep = (strcmp(pass, "fwd") == 0 || strcmp(pass, "fwd+bwd") == 0) &&
-                   strcmp(cell(cells, n_cells, cmethod), filter->method ? filter->method
-                                                                          : "flashattention2") == 0 &&
-                   number(cells, n_cells, cd, &s->head_dim) && number(cells, n_cells, cs, &s->seq) &&
-                   number(cells, n_cells, cheads, &s->heads) &&
-                   number(cells, n_cells, cb, &s->batch);
+            keep =
+                (strcmp(pass, "fwd") == 0 || strcmp(pass, "fwd+bwd") == 0) &&
+                strcmp(cell(cells, n_cells, cmethod),
+                       filter->method ? filter->method : "flashattention2") == 0 &&
+                number(cells, n_cells, cd, &s->head_dim) && number(cells, n_cells, cs, &s->seq) &&
+                number(cells, n_cells, cheads, &s->heads) && number(cells, n_cells, cb, &s->batch);
             row.fwd_and_bwd = strcmp(pass, "fwd+bwd") == 0;
             s->impl = filter->method && strstr(filter->method, "triton") ? KERN_ATTN_TRITON
-                                                                          : KERN_ATTN_FLASH2;
+                                                                         : KERN_ATTN_FLASH2;
             if (keep)
                 row.label = g_strdup_printf("%s d=%g s=%g%s", pass, s->head_dim, s->seq,
                                             s->causal ? " causal" : "");
@@ -197,8 +198,8 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
     g_strfreev(header);
     if (t->rows->len == 0) {
         g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
-                    "%s: no row matches (dtype %s%s%s%s%s): check --dtype, --gpu and --method", file,
-                    hw_dtype_name(filter->dtype), filter->gpu ? ", gpu containing " : "",
+                    "%s: no row matches (dtype %s%s%s%s%s): check --dtype, --gpu and --method",
+                    file, hw_dtype_name(filter->dtype), filter->gpu ? ", gpu containing " : "",
                     filter->gpu ? filter->gpu : "", filter->method ? ", method " : "",
                     filter->method ? filter->method : "");
         kern_table_free(t);
@@ -217,8 +218,8 @@ double kern_row_model_tflops(const HwGpu *gpu, const KernRow *row)
     } else {
         KernShape bwd = *s;
         bwd.backward = true;
-        double fwd_flops = 4 * s->batch * s->heads * s->seq * s->seq * s->head_dim *
-                           (s->causal ? 0.5 : 1);
+        double fwd_flops =
+            4 * s->batch * s->heads * s->seq * s->seq * s->head_dim * (s->causal ? 0.5 : 1);
         flops = fwd_flops * (row->fwd_and_bwd ? 3.5 : 1);
         time_s = kern_time_s(gpu, s) + (row->fwd_and_bwd ? kern_time_s(gpu, &bwd) : 0);
     }

@@ -30,21 +30,21 @@
 #include <string.h>
 #include <time.h>
 
-#define CHECK_CUDA(call)                                                                       \
-    do {                                                                                       \
-        cudaError_t e_ = (call);                                                               \
-        if (e_ != cudaSuccess) {                                                               \
-            fprintf(stderr, "fsdpsim-gpu-calibrate: %s: %s\n", #call, cudaGetErrorString(e_));   \
-            exit(3);                                                                           \
-        }                                                                                      \
+#define CHECK_CUDA(call)                                                                           \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess) {                                                                   \
+            fprintf(stderr, "fsdpsim-gpu-calibrate: %s: %s\n", #call, cudaGetErrorString(e_));     \
+            exit(3);                                                                               \
+        }                                                                                          \
     } while (0)
-#define CHECK_BLAS(call)                                                                       \
-    do {                                                                                       \
-        cublasStatus_t s_ = (call);                                                            \
-        if (s_ != CUBLAS_STATUS_SUCCESS) {                                                     \
-            fprintf(stderr, "fsdpsim-gpu-calibrate: %s: cuBLAS status %d\n", #call, (int)s_);  \
-            exit(3);                                                                           \
-        }                                                                                      \
+#define CHECK_BLAS(call)                                                                           \
+    do {                                                                                           \
+        cublasStatus_t s_ = (call);                                                                \
+        if (s_ != CUBLAS_STATUS_SUCCESS) {                                                         \
+            fprintf(stderr, "fsdpsim-gpu-calibrate: %s: cuBLAS status %d\n", #call, (int)s_);      \
+            exit(3);                                                                               \
+        }                                                                                          \
     } while (0)
 
 static int cmp_float(const void *a, const void *b)
@@ -101,8 +101,7 @@ int main(int argc, char **argv)
         {"topology", 't', 0, G_OPTION_ARG_FILENAME, &topology,
          "Topology of this machine (its peaks and HBM figure; the result is its gpu.kernels)",
          "FILE"},
-        {"out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Folder for gemm.tsv and kernels.json",
-         "DIR"},
+        {"out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Folder for gemm.tsv and kernels.json", "DIR"},
         {"quick", 0, 0, G_OPTION_ARG_NONE, &quick, "Sizes 256-4096 only (about 10 s)", NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
@@ -152,8 +151,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "fsdpsim-gpu-calibrate: cannot write %s\n", gemm_file);
         return 2;
     }
-    fprintf(f, "# SOURCE: measured: %s\n# GPU: %s, %d SMs. cublasGemmEx, column-major, no "
-               "transposes, median of 10 after 3 warm-ups. flop = 2*b*m*n*k.\n",
+    fprintf(f,
+            "# SOURCE: measured: %s\n# GPU: %s, %d SMs. cublasGemmEx, column-major, no "
+            "transposes, median of 10 after 3 warm-ups. flop = 2*b*m*n*k.\n",
             command, prop.name, prop.multiProcessorCount);
     fprintf(f, "b\tm\tn\tk\ttflops_bf16\ttflops_f32\n");
     double best_bf16 = 0, best_tf32 = 0;

@@ -346,8 +346,7 @@ static double block_tensor_s(const Gen *g, int m)
     const ModelModule *mod = &g->model->modules[m];
     double s = 0;
     if (mod->first_child < 0)
-        s += kern_leaf_s(&g->topo->gpu, g->compute_dtype, mod, kern_attention_impl(g->model), g->mb, 1,
-                         false);
+        s += gen_leaves_s(g, &m, 1, g->mb, 1, false, 0, 0);
     for (int c = mod->first_child; c >= 0; c = g->model->modules[c].next_sibling)
         s += block_tensor_s(g, c);
     return s;

@@ -58,17 +58,17 @@ static void test_attention_scaling(void **state)
     (void)state;
     HwTopology *t = h100();
     const HwGpu *gpu = &t->gpu;
-    double s4k = kern_attention_s(gpu, HW_DTYPE_BF16, 4, 32, 4096, 128, false, false);
-    double s8k = kern_attention_s(gpu, HW_DTYPE_BF16, 4, 32, 8192, 128, false, false);
+    double s4k = kern_attention_impl_s(gpu, HW_DTYPE_BF16, KERN_ATTN_FLASH2, 4, 32, 4096, 128, false, false);
+    double s8k = kern_attention_impl_s(gpu, HW_DTYPE_BF16, KERN_ATTN_FLASH2, 4, 32, 8192, 128, false, false);
     assert_true(s8k / s4k > 3.6 && s8k / s4k < 4.2);
-    double causal = kern_attention_s(gpu, HW_DTYPE_BF16, 4, 32, 8192, 128, true, false);
+    double causal = kern_attention_impl_s(gpu, HW_DTYPE_BF16, KERN_ATTN_FLASH2, 4, 32, 8192, 128, true, false);
     assert_true(causal / s8k > 0.5 && causal / s8k < 0.6);
     /* the same 16k tokens in 512-token sequences: 1/32 of the FLOPs, more than 1/32 of the time */
-    double s512 = kern_attention_s(gpu, HW_DTYPE_BF16, 32, 16, 512, 128, false, false);
-    double s16k = kern_attention_s(gpu, HW_DTYPE_BF16, 1, 16, 16384, 128, false, false);
+    double s512 = kern_attention_impl_s(gpu, HW_DTYPE_BF16, KERN_ATTN_FLASH2, 32, 16, 512, 128, false, false);
+    double s16k = kern_attention_impl_s(gpu, HW_DTYPE_BF16, KERN_ATTN_FLASH2, 1, 16, 16384, 128, false, false);
     assert_true(s512 / s16k > 1.0 / 32 * 1.2);
     /* backward is 2.5 x the forward's FLOPs at the same rates */
-    double bwd = kern_attention_s(gpu, HW_DTYPE_BF16, 4, 32, 8192, 128, false, true);
+    double bwd = kern_attention_impl_s(gpu, HW_DTYPE_BF16, KERN_ATTN_FLASH2, 4, 32, 8192, 128, false, true);
     assert_true(bwd / s8k > 2.4 && bwd / s8k < 2.6);
     hw_topology_free(t);
 }
