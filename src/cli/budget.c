@@ -12,6 +12,7 @@
  * The estimate uses 200 B and 1.6 KB, plus 16 MiB for the program. */
 #include "cli.h"
 #include "budget.h"
+#include "../core/sim.h"
 #include "../ir/ir.h"
 #include "../strategy/strategy.h"
 #include "../util/cfg.h"
@@ -147,14 +148,9 @@ bool cli_check_op_times(const IrSchedule *s, const HwTopology *topo, const char 
             double t = 0;
             switch (op->kind) {
             case IR_OP_HOST:
-                t = op->u.host.seconds;
-                break;
             case IR_OP_COMPUTE:
-                t = hw_gpu_compute_s(&topo->gpu, (HwDtype)op->dtype, op->u.compute.flops,
-                                     op->u.compute.bytes);
-                break;
             case IR_OP_MEMCPY:
-                t = (double)op->u.memcpy.bytes / topo->pcie_Bps;
+                t = sim_op_duration_s(topo, op); /* what the engine will charge */
                 break;
             case IR_OP_COLL:
                 /* a ring moves at most twice the array through each link */

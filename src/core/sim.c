@@ -31,7 +31,7 @@ typedef struct {
     int coll_kind; /* IrCollKind, or -1 for send/recv */
 } Pending;
 
-int64_t sim_op_duration_ns(const SimConfig *cfg, const IrOp *op)
+double sim_op_duration_s(const HwTopology *topo, const IrOp *op)
 {
     double s = 0;
     switch (op->kind) {
@@ -43,16 +43,21 @@ int64_t sim_op_duration_ns(const SimConfig *cfg, const IrOp *op)
             s = op->u.compute.seconds;
             break;
         }
-        s = hw_gpu_compute_s(&cfg->topo->gpu, (HwDtype)op->dtype, op->u.compute.flops,
+        s = hw_gpu_compute_s(&topo->gpu, (HwDtype)op->dtype, op->u.compute.flops,
                              op->u.compute.bytes);
         break;
     case IR_OP_MEMCPY:
-        s = (double)op->u.memcpy.bytes / cfg->topo->pcie_Bps;
+        s = (double)op->u.memcpy.bytes / topo->pcie_Bps;
         break;
     default:
         s = 0;
     }
-    return (int64_t)llround(s * 1e9);
+    return s;
+}
+
+int64_t sim_op_duration_ns(const SimConfig *cfg, const IrOp *op)
+{
+    return (int64_t)llround(sim_op_duration_s(cfg->topo, op) * 1e9);
 }
 
 /* For each class and group: how many classes take part in the class's instance of the group.

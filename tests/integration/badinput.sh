@@ -187,8 +187,11 @@ bad schedule/world-not-nodes-times-gpus "$s-11.json;field 'world'" "${BASE[@]}" 
 bad schedule/option-it-fixes "$W/sched.json;field 'meta.tp';--tp" "${BASE[@]}" --schedule "$W/sched.json" --tp 2
 bad schedule/other-layout "$W/sched.json;--nodes 4" "${BASE[@]}" --schedule "$W/sched.json" --nodes 2
 bad schedule/made-with-other-options "$W/sched.json;field 'classes';not the one the options generate" "${BASE[@]}" --schedule "$W/sched.json" --grad-accum 2
-jedit "$W/sched.json" $s-15.json 'del d["meta"]["strategy"]; next(o for o in d["classes"][0]["ops"] if o["kind"] == "compute")["flops"] = 1e30'
+# an op charged by its FLOPs (no kernel-model "seconds") and one by its seconds
+jedit "$W/sched.json" $s-15.json 'del d["meta"]["strategy"]; o = next(o for o in d["classes"][0]["ops"] if o["kind"] == "compute"); o["flops"] = 1e30; o.pop("seconds", None)'
 bad schedule/op-beyond-the-clock "$s-15.json;classes[0].ops[;would take;expected ops under" "${BASE[@]}" --schedule $s-15.json
+jedit "$W/sched.json" $s-16.json 'del d["meta"]["strategy"]; next(o for o in d["classes"][0]["ops"] if o["kind"] == "compute" and "seconds" in o)["seconds"] = 5e8'
+bad schedule/op-seconds-beyond-the-clock "$s-16.json;classes[0].ops[;would take;expected ops under" "${BASE[@]}" --schedule $s-16.json
 jedit "$W/sched.json" $s-12.json 'd["classes"][0]["ops"][0]["stream"] = "gpu7"'
 bad schedule/unknown-stream "$s-12.json;field 'classes[0].ops[0].stream';gpu7;expected one of its streams: host" "${BASE[@]}" --schedule $s-12.json
 jedit "$W/sched.json" $s-13.json 'd["classes"][0]["rank_stride"] = 0'
