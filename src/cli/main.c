@@ -24,6 +24,8 @@ static const Subcommand subcommands[] = {
     {"compare", cli_compare,
      "real run (fsdprun or profiler trace) beside the simulated one: step time, error per op kind, "
      "figures"},
+    {"trace", cli_trace,
+     "PyTorch profiler traces of a real job: step breakdown, NCCL table, stragglers"},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,77 @@
+/* fsdpsim trace summary FILES... [--json]: PyTorch profiler (Kineto) traces of a real job, one
+ * file per rank (or directories of them, .json or .json.gz): per rank and step the breakdown
+ * Holistic Trace Analysis users know, kernel classes, the NCCL table in nccl-tests' columns with
+ * the collectives matched across ranks, and the stragglers. See src/trace/trace.h. */
+#include "cli.h"
+#include "../trace/trace.h"
+#include "../util/cfg.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int trace_summary(int argc, char **argv)
+{
+    char **files = NULL;
+    gboolean json = FALSE;
+    GOptionEntry entries[] = {
+        {"json", 0, 0, G_OPTION_ARG_NONE, &json,
+         "Print one JSON object (ranks[].steps[], collectives[], stragglers[]) instead of tables",
+         NULL},
+        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILES..."},
+        {NULL, 0, 0, 0, NULL, NULL, NULL},
+    };
+    GError *error = NULL;
+    TraceSet *set = NULL;
+    int status = 0;
+    if (!cli_parse("FILES... - a PyTorch profiler trace per rank: steps, NCCL table, stragglers",
+                   "FILES: trace files (.json or .json.gz, one per rank, the rank from "
+                   "distributedInfo) or directories of them.\nStep time: ProfilerStep#N's span. "
+                   "Collective time: end - latest start over the ranks given.",
+                   "Example:\n  fsdpsim trace summary traces/ --json", entries, argc, argv,
+                   &error) ||
+        (!files && !cfg_input_error(&error, "expected one or more profiler traces (files or "
+                                            "directories), got none (see fsdpsim trace summary "
+                                            "--help)")) ||
+        !(set = trace_set_read((const char *const *)files, (int)g_strv_length(files), &error))) {
+        status = cli_report_error(error);
+        goto out;
+    }
+    if (json) {
+        char *text = trace_summary_json(set);
+        printf("%s\n", text);
+        cJSON_free(text);
+    } else {
+        trace_print_summary(set, stdout);
+    }
+out:
+    trace_set_free(set);
+    g_strfreev(files);
+    return status;
+}
+
+int cli_trace(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*main)(int, char **);
+    } actions[] = {{"summary", trace_summary}};
+    const char *what = argc > 1 ? argv[1] : "";
+    for (size_t i = 0; i < G_N_ELEMENTS(actions); i++)
+        if (!strcmp(what, actions[i].name)) {
+            char *prog = g_strdup_printf("%s %s", argv[0], actions[i].name);
+            argv[1] = prog;
+            int status = actions[i].main(argc - 1, argv + 1);
+            g_free(prog);
+            return status;
+        }
+    if (!strcmp(what, "--help") || !strcmp(what, "-h")) {
+        printf("Usage:\n  fsdpsim trace summary FILES... [--json]\n\n"
+               "PyTorch profiler (Kineto) traces of a real job: per rank and step the breakdown\n"
+               "(compute, exposed communication, waiting, memcpy, idle), kernel classes, the NCCL\n"
+               "table in nccl-tests' columns, stragglers. fsdpsim trace summary --help for more.\n");
+        return 0;
+    }
+    fprintf(stderr, "fsdpsim: trace: unknown action '%s': expected summary (see fsdpsim trace "
+                    "--help)\n", what);
+    return 2;
+}
