@@ -43,7 +43,7 @@ static bool expand(const char *file, GPtrArray *out, GError **error)
     GError *e = NULL;
     GDir *dir = g_dir_open(file, 0, &e);
     if (!dir) {
-        cfg_set_error(error, file, "", "", "cannot read the directory: %s", e->message);
+        cfg_input_error(error, "%s: cannot read the directory: %s", file, e->message);
         g_error_free(e);
         return false;
     }
@@ -56,8 +56,8 @@ static bool expand(const char *file, GPtrArray *out, GError **error)
     g_ptr_array_sort(names, name_order);
     bool ok = names->len > 0;
     if (!ok)
-        cfg_set_error(error, file, "", "", "expected profiler traces (*.json or *.json.gz) in "
-                      "the directory, found none");
+        cfg_input_error(error, "%s: expected profiler traces (*.json or *.json.gz) in the "
+                        "directory, found none", file);
     for (guint i = 0; i < names->len; i++)
         g_ptr_array_add(out, g_ptr_array_index(names, i));
     g_ptr_array_free(names, TRUE);

@@ -5,6 +5,7 @@
 
 #include <gio/gio.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,18 @@ typedef struct {
     bool schema, distributed, events_seen;
     GArray *meta; /* of TraceColl: metadata read from NCCL kernels' args, by kernel index */
 } Reader;
+
+/* An error of the file as a whole (unreadable, a broken gzip stream), where no field applies. */
+static void file_error(GError **error, const char *file, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static void file_error(GError **error, const char *file, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *what = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "%s: %s", file, what);
+    g_free(what);
+}
 
 /* --- classification ------------------------------------------------------------------------ */
 
@@ -394,8 +407,8 @@ static bool scan(Reader *rd, Scanner *s, const char *data, size_t len, GError **
         char c = data[i];
         if (s->done) {
             if (!g_ascii_isspace(c)) {
-                cfg_set_error(error, file, "", "", "expected the end of the file after the "
-                              "top-level object, got '%c'", c);
+                file_error(error, file, "expected the end of the file after the top-level "
+                           "object, got '%c'", c);
                 return false;
             }
             continue;
@@ -466,7 +479,7 @@ static bool scan(Reader *rd, Scanner *s, const char *data, size_t len, GError **
                 cJSON *e = cJSON_ParseWithLength(s->buf->str, s->buf->len);
                 if (!e) {
                     char *path = g_strdup_printf("traceEvents[%" G_GINT64_FORMAT "]", s->index);
-                    cfg_set_error(error, file, path, "", "expected a valid JSON event object");
+                    cfg_set_error(error, file, "", path, "expected a valid JSON event object");
                     g_free(path);
                     return false;
                 }
@@ -517,7 +530,7 @@ static GInputStream *open_stream(const char *file, GError **error)
     GFileInputStream *raw = g_file_read(f, NULL, &e);
     g_object_unref(f);
     if (!raw) {
-        cfg_set_error(error, file, "", "", "cannot read the file: %s", e->message);
+        file_error(error, file, "cannot read the file: %s", e->message);
         g_error_free(e);
         return NULL;
     }
@@ -539,16 +552,23 @@ static GInputStream *open_stream(const char *file, GError **error)
 
 bool trace_file_sniff(const char *file)
 {
+    /* gzip: fsdprun and fsdpsim write plain JSON, so a compressed trace is the profiler's */
+    guint8 head[2] = {0};
+    FILE *f = fopen(file, "rb");
+    size_t got = f ? fread(head, 1, 2, f) : 0;
+    if (f)
+        fclose(f);
+    if (got == 2 && head[0] == 0x1f && head[1] == 0x8b)
+        return true;
     GInputStream *s = open_stream(file, NULL);
     if (!s)
         return false;
     char buf[65536];
     gsize n = 0;
-    bool ok = g_input_stream_read_all(s, buf, sizeof buf - 1, &n, NULL, NULL);
+    g_input_stream_read_all(s, buf, sizeof buf - 1, &n, NULL, NULL);
     g_object_unref(s);
     buf[n] = 0;
-    char *schema = ok ? strstr(buf, "\"schemaVersion\"") : NULL;
-    return schema != NULL;
+    return strstr(buf, "\"schemaVersion\"") != NULL;
 }
 
 /* --- after reading: steps, launches and collectives ------------------------------------------ */
@@ -715,8 +735,8 @@ TraceRank *trace_rank_read(const char *file, GError **error)
         GError *e = NULL;
         gssize n = g_input_stream_read(in, chunk, sizeof chunk, NULL, &e);
         if (n < 0) {
-            cfg_set_error(error, file, "", "", "cannot read the file (a damaged or truncated "
-                          "gzip stream?): %s", e->message);
+            file_error(error, file, "cannot read the file (a damaged or truncated gzip "
+                       "stream?): %s", e->message);
             g_error_free(e);
             ok = false;
         } else if (n == 0) {
@@ -727,7 +747,7 @@ TraceRank *trace_rank_read(const char *file, GError **error)
     }
     if (ok && !s.done) {
         char *where = g_strdup_printf("traceEvents[%" G_GINT64_FORMAT "]", s.index);
-        cfg_set_error(error, file, s.in_events ? where : "", s.in_events ? "" : "traceEvents",
+        cfg_set_error(error, file, "", s.in_events ? where : "traceEvents",
                       "the file ends before the trace's JSON does (truncated?)");
         g_free(where);
         ok = false;

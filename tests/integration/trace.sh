@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Integration tests of the profiler-trace reader (src/trace) through `fsdpsim trace summary` and
+# `fsdpsim compare` (issue 16). Figures are checked against what python computes from the raw
+# traces (the shared DLRM and A100 traces, ../shared/data/kineto) or against a synthetic 2-rank
+# job whose figures are known by construction (trace_synth.py).
+# usage: trace.sh FSDPSIM SOURCE_ROOT   (prints TAP)
+set -u
+FSDPSIM=$1
+SRC=$2
+case $FSDPSIM in /*) ;; *) FSDPSIM=$PWD/$FSDPSIM ;; esac
+case $SRC in /*) ;; *) SRC=$PWD/$SRC ;; esac
+K=$SRC/../shared/data/kineto
+DLRM=$K/dlrm-v100-8rank
+A100=$K/a100-2rank-rank0.json.gz
+W=$(mktemp -d "${TMPDIR:-/tmp}/fsdpsim-trace.XXXXXX") || exit 1
+trap 'rm -rf "$W"' EXIT
+n=0 failed=0
+check() { # NAME COMMAND...: ok when the command succeeds
+    local name=$1
+    shift
+    n=$((n + 1))
+    if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
+}
+shared() { # NAME COMMAND...: a check on the shared traces, skipped where they are not
+    if [ -d "$DLRM" ] && [ -f "$A100" ]; then check "$@"; else n=$((n + 1)); echo "ok $n - $1 # SKIP no ../shared/data/kineto"; fi
+}
+python3 "$SRC/tests/integration/trace_synth.py" "$W/synth" || { echo "Bail out! trace_synth.py"; exit 1; }
+
+# python's reading of the raw traces: {rank: [ProfilerStep durations in s]}
+raw_steps() {
+    python3 - "$@" <<'PY'
+import glob, gzip, json, os, sys
+out = {}
+for a in sys.argv[1:]:
+    for f in sorted(glob.glob(os.path.join(a, "*.json*"))) if os.path.isdir(a) else [a]:
+        d = json.load(gzip.open(f) if f.endswith(".gz") else open(f))
+        steps = sorted((e["ts"], e["dur"]) for e in d["traceEvents"]
+                       if e.get("ph") == "X" and str(e.get("name", "")).startswith("ProfilerStep#"))
+        out[d["distributedInfo"]["rank"]] = [dur * 1e-6 for _, dur in steps]
+print(json.dumps(out))
+PY
+}
+
+step_times() { # TRACES...: every rank's step times within 1 % of its ProfilerStep durations
+    "$FSDPSIM" trace summary "$@" --json >"$W/s.json" 2>"$W/err" || { cat "$W/err"; return 1; }
+    raw_steps "$@" >"$W/raw.json" || return 1
+    python3 - "$W/s.json" "$W/raw.json" <<'PY'
+import json, sys
+got = {str(r["rank"]): [s["duration_s"] for s in r["steps"]] for r in json.load(open(sys.argv[1]))["ranks"]}
+want = json.load(open(sys.argv[2]))
+assert got.keys() == want.keys(), (got.keys(), want.keys())
+for r in want:
+    assert len(got[r]) == len(want[r]) > 0, (r, got[r], want[r])
+    for g, w in zip(got[r], want[r]):
+        assert abs(g - w) <= 0.01 * w, (r, g, w)
+PY
+}
+shared "DLRM 8 x V100: step times = ProfilerStep durations" step_times "$DLRM"
+a100_steps() { step_times "$A100" && [ "$(python3 -c "import json; print(len(json.load(open('$W/s.json'))['ranks'][0]['steps']))")" = 3 ]; }
+shared "A100 .json.gz: three ProfilerSteps, each its own step" a100_steps
+check "synthetic 2 ranks (.json + .json.gz): step times" step_times "$W/synth/rank0.json" "$W/synth/rank1.json.gz"
+
+a100_nccl() { # every collective the NCCL metadata names, with its size, and a busbw
+    "$FSDPSIM" trace summary "$A100" --json >"$W/a.json" || return 1
+    python3 - "$A100" "$W/a.json" <<'PY' || return 1
+import gzip, json, sys
+d = json.load(gzip.open(sys.argv[1]))
+want = set()
+for e in d["traceEvents"]:
+    a = e.get("args", {})
+    if e.get("cat") == "kernel" and "Collective name" in a:
+        want.add((a["Collective name"], a["In msg nelems"] * {"Float": 4, "Long": 8}[a["dtype"]]))
+got = {(c["collective"], c["size"]): c for c in json.load(open(sys.argv[2]))["collectives"]}
+assert {k for k in got} == want, (sorted(got), sorted(want))
+for c in got.values():
+    assert c["busbw"] > 0 and c["time"] > 0 and c["type"] in ("float", "int64") and c["nranks"] == 2, c
+    assert abs(c["busbw"] - c["algbw"] * 1.0) < 1e-9  # 2 ranks: 2(n-1)/n = 1, broadcast 1
+    assert c["size_from"] == "nccl metadata", c
+PY
+    "$FSDPSIM" trace summary "$A100" >"$W/a.txt" || return 1
+    grep -q 'busbw' "$W/a.txt" && grep -Eq '^  allreduce +26550272 +6637568 +float +2 +3 ' "$W/a.txt"
+}
+shared "A100: NCCL table from the NCCL metadata, sizes and busbw" a100_nccl
+
+dlrm_straggler() { # the rank arriving last most often at the matched collectives
+    "$FSDPSIM" trace summary "$DLRM" --json >"$W/d.json" || return 1
+    local want
+    want=$(python3 - "$DLRM" <<'PY'
+import collections, glob, json, os, sys
+k = {}
+for f in glob.glob(os.path.join(sys.argv[1], "*.json")):
+    d = json.load(open(f))
+    k[d["distributedInfo"]["rank"]] = sorted(e["ts"] for e in d["traceEvents"]
+        if e.get("cat") == "kernel" and "nccl" in e["name"])
+last = collections.Counter(max(k, key=lambda r: k[r][i]) for i in range(min(map(len, k.values()))))
+print(last.most_common(1)[0][0])
+PY
+) || return 1
+    [ "$(python3 -c "import json; print(json.load(open('$W/d.json'))['stragglers'][0]['rank'])")" = "$want" ] || return 1
+    "$FSDPSIM" trace summary "$DLRM" | sed -n '/^stragglers/,$p' | sed -n 3p | grep -Eq "^ +$want +"
+}
+shared "DLRM: the straggler table names the rank that arrives last" dlrm_straggler
+
+synth_figures() { # the breakdown, the matched all-reduce and the straggler, known by construction
+    "$FSDPSIM" trace summary "$W/synth" --json >"$W/y.json" || return 1
+    python3 - "$W/y.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+r0 = d["ranks"][0]
+assert [r["rank"] for r in d["ranks"]] == [0, 1]
+assert [s["step"] for s in r0["steps"]] == [1, 2]
+s = r0["steps"][0]
+us = lambda k: round(s[k] * 1e6, 6)
+assert (us("gpu_span_s"), us("compute_s"), us("exposed_comm_s"), us("comm_wait_s"), us("memcpy_s"),
+        us("idle_host_s"), us("idle_wait_s")) == (850, 300, 200, 200, 50, 50, 50), s
+assert round(s["kernels_s"]["gemm"] * 1e6, 6) == 200  # the warm-up GEMM belongs to no step
+assert [x["duration_s"] for x in d["ranks"][1]["steps"]] == [1e-3, 1.2e-3]
+(c,) = d["collectives"]
+assert (c["collective"], c["size"], c["count"], c["calls"], c["matched_ranks"]) == ("allreduce", 4194304, 1048576, 2, 2), c
+assert abs(c["time"] - 200) < 1e-9 and abs(c["busbw"] - 4194304 / 200e-6 / 1e9) < 1e-9, c
+assert abs(c["wait"] - 100) < 1e-9, c  # rank 0 waits 200 us, rank 1 none
+st = d["stragglers"]
+assert (st[0]["rank"], st[0]["last"], st[0]["instances"]) == (1, 2, 2), st
+assert abs(st[0]["waiting_caused_s"] - 400e-6) < 1e-12, st
+PY
+}
+check "synthetic: breakdown, NCCL row and straggler as constructed" synth_figures
+
+same_reading() { # gzip and plain, files and their directory: the same figures
+    gzip -c "$W/synth/rank0.json" >"$W/r0.json.gz" && gunzip -c "$W/synth/rank1.json.gz" >"$W/r1.json" || return 1
+    "$FSDPSIM" trace summary "$W/r0.json.gz" "$W/r1.json" --json >"$W/g.json" || return 1
+    "$FSDPSIM" trace summary "$W/synth" --json >"$W/y.json" || return 1
+    python3 - "$W/g.json" "$W/y.json" <<'PY'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+for d in (a, b):
+    for r in d["ranks"]:
+        del r["file"]
+assert a == b
+PY
+}
+check "synthetic: .json.gz = .json, files = their directory" same_reading
+
+compare_dlrm() { # compare: the real step is the median over ranks of the ProfilerStep durations
+    "$FSDPSIM" -m "$SRC/models/gpt2.json" -t "$SRC/topologies/juwels-booster.json" --trace "$W/sim.json" >/dev/null || return 1
+    "$FSDPSIM" compare --real "$DLRM" --sim "$W/sim.json" --json >"$W/c.json" 2>"$W/c.err" || return 1
+    grep -q 'differ by more than 2x' "$W/c.err" || return 1
+    raw_steps "$DLRM" >"$W/raw.json" || return 1
+    python3 - "$W/c.json" "$W/raw.json" <<'PY'
+import json, statistics, sys
+c, raw = (json.load(open(f)) for f in sys.argv[1:])
+want = statistics.median(v[0] for v in raw.values())
+assert c["real"]["ranks"] == 8 and c["real"]["iterations"] == 1, c["real"]
+assert abs(c["real"]["step_time_s"] - want) < 1e-9, (c["real"]["step_time_s"], want)
+PY
+}
+shared "compare --real DIR: 8 ranks, real step = median ProfilerStep" compare_dlrm
+
+compare_repeated() { # --real twice: both ranks, not the second alone
+    "$FSDPSIM" -m "$SRC/models/gpt2.json" -t "$SRC/topologies/juwels-booster.json" --trace "$W/sim.json" >/dev/null || return 1
+    "$FSDPSIM" compare --real "$W/synth/rank0.json" --real "$W/synth/rank1.json.gz" --sim "$W/sim.json" --json >"$W/c2.json" 2>/dev/null || return 1
+    python3 -c "
+import json; c = json.load(open('$W/c2.json'))['real']
+assert c['ranks'] == 2 and c['iterations'] == 2, c
+assert abs(c['step_time_s'] - 1.05e-3) < 1e-12, c  # steps: 1.0 and median(1.0, 1.2) = 1.1 ms
+"
+}
+check "compare --real A --real B: both ranks, median of steps" compare_repeated
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
