@@ -498,10 +498,6 @@ static bool scan(Reader *rd, Scanner *s, const char *data, size_t len, GError **
                         return false;
                 }
             }
-            if (s->in_events && s->depth == 2 && c == '}')
-                s->index++;
-            else if (s->in_events && s->depth == 2 && c == ']')
-                s->index++;
             break;
         case ',':
             if (s->depth == 1) {
@@ -512,8 +508,8 @@ static bool scan(Reader *rd, Scanner *s, const char *data, size_t len, GError **
                     if (!top_member(rd, s->key->str, s->buf->str, s->buf->len, error))
                         return false;
                 }
-            } else if (s->in_events && s->depth == 2 && !s->capturing) {
-                /* a scalar element between events: counted, not read */
+            } else if (s->in_events && s->depth == 2) {
+                s->index++; /* elements are counted by their commas: scalars count too */
             }
             break;
         default:
