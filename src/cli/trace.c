@@ -49,12 +49,57 @@ out:
     return status;
 }
 
+static int trace_calibrate_main(int argc, char **argv)
+{
+    char **files = NULL;
+    char *topology = NULL, *output = NULL;
+    GOptionEntry entries[] = {
+        {"topology", 't', 0, G_OPTION_ARG_FILENAME, &topology,
+         "The topology to calibrate (its GPU should be the trace's)", "FILE"},
+        {"output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
+         "Write the calibrated topology here", "FILE"},
+        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILES..."},
+        {NULL, 0, 0, 0, NULL, NULL, NULL},
+    };
+    GError *error = NULL;
+    TraceSet *set = NULL;
+    char *what = NULL;
+    int status = 0;
+    if (!cli_parse("FILES... - a topology calibrated from profiler traces",
+                   "Writes the topology with the launch call (median cudaLaunchKernel) and the "
+                   "kernel model's GEMM figures\nfitted to the GEMM shapes the trace records "
+                   "(record_shapes=True), each sourced \"measured from trace\";\nprints the NCCL "
+                   "busbw per size against the collective model.",
+                   "Example:\n  fsdpsim trace calibrate traces/ -t topologies/jusuf.json -o "
+                   "jusuf-measured.json",
+                   entries, argc, argv, &error) ||
+        (!topology && !cfg_input_error(&error, "option --topology: expected a topology file, got "
+                                               "nothing (--topology and --output are required)")) ||
+        (!output && !cfg_input_error(&error, "option --output: expected a file to write, got "
+                                             "nothing (--topology and --output are required)")) ||
+        !cli_check_writable("output", output, &error) ||
+        (!files && !cfg_input_error(&error, "expected one or more profiler traces (files or "
+                                            "directories), got none")) ||
+        !(set = trace_set_read((const char *const *)files, (int)g_strv_length(files), &error))) {
+        status = cli_report_error(error);
+        goto out;
+    }
+    what = g_strjoinv(", ", files);
+    if (!trace_calibrate(set, what, topology, output, stdout, &error))
+        status = cli_report_error(error);
+out:
+    trace_set_free(set);
+    g_strfreev(files);
+    g_free(topology), g_free(output), g_free(what);
+    return status;
+}
+
 int cli_trace(int argc, char **argv)
 {
     static const struct {
         const char *name;
         int (*main)(int, char **);
-    } actions[] = {{"summary", trace_summary}};
+    } actions[] = {{"summary", trace_summary}, {"calibrate", trace_calibrate_main}};
     const char *what = argc > 1 ? argv[1] : "";
     for (size_t i = 0; i < G_N_ELEMENTS(actions); i++)
         if (!strcmp(what, actions[i].name)) {
@@ -65,13 +110,14 @@ int cli_trace(int argc, char **argv)
             return status;
         }
     if (!strcmp(what, "--help") || !strcmp(what, "-h")) {
-        printf("Usage:\n  fsdpsim trace summary FILES... [--json]\n\n"
+        printf("Usage:\n  fsdpsim trace summary FILES... [--json]\n"
+               "  fsdpsim trace calibrate FILES... --topology T --output T2\n\n"
                "PyTorch profiler (Kineto) traces of a real job: per rank and step the breakdown\n"
                "(compute, exposed communication, waiting, memcpy, idle), kernel classes, the NCCL\n"
                "table in nccl-tests' columns, stragglers. fsdpsim trace summary --help for more.\n");
         return 0;
     }
-    fprintf(stderr, "fsdpsim: trace: unknown action '%s': expected summary (see fsdpsim trace "
+    fprintf(stderr, "fsdpsim: trace: unknown action '%s': expected summary or calibrate (see fsdpsim trace "
                     "--help)\n", what);
     return 2;
 }

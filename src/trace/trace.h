@@ -74,6 +74,14 @@ typedef struct {
     double wait_us;     /* of this rank's kernel, waiting for the latest peer (0 unmatched) */
 } TraceColl;
 
+/* A GEMM kernel's shape, from the aten::mm / addmm / bmm / baddbmm around its launch (traces
+ * recorded with record_shapes=True): batch x [m x k] . [k x n]. */
+typedef struct {
+    int kernel; /* index into TraceRank.kernels */
+    double m, n, k, batch;
+    const char *dtype; /* canonical, as trace_dtype_bytes names it */
+} TraceGemm;
+
 typedef struct {
     int number; /* N of ProfilerStep#N */
     double cpu_start_us, cpu_dur_us;
@@ -100,6 +108,8 @@ typedef struct {
     GArray *colls;                /* of TraceColl, by kernel start */
     GArray *steps;                /* of TraceStep, by start */
     GArray *breakdown;            /* of TraceBreakdown, one per step (trace_set_analyze) */
+    GArray *gemms;                /* of TraceGemm, GEMM kernels whose shape the trace records */
+    GArray *launch_call_us;       /* of float: each cudaLaunchKernel's host duration */
     GPtrArray *names;             /* kernel names, interned */
     int64_t events;               /* traceEvents read */
 } TraceRank;
@@ -171,6 +181,14 @@ typedef struct {
 } TraceStraggler;
 
 GArray *trace_stragglers(const TraceSet *set); /* of TraceStraggler, most often last first */
+
+/* fsdpsim trace calibrate (trace_calib.c): TOPO_FILE with the figures the trace measures
+ * replaced, each with source "measured from trace WHAT ...", written to OUT_FILE: the launch call
+ * (median cudaLaunchKernel), the kernel model's GEMM figures fitted to the GEMM shapes the trace
+ * records (record_shapes=True). The NCCL table against the collective model is reported, not
+ * written. What was done goes to REPORT. Errors: the topology's, or OUT_FILE unwritable. */
+bool trace_calibrate(const TraceSet *set, const char *what, const char *topo_file,
+                     const char *out_file, FILE *report, GError **error);
 
 /* Output; trace_print.c. */
 void trace_print_summary(const TraceSet *set, FILE *out);

@@ -167,5 +167,35 @@ assert abs(c['step_time_s'] - 1.05e-3) < 1e-12, c  # steps: 1.0 and median(1.0, 
 }
 check "compare --real A --real B: both ranks, median of steps" compare_repeated
 
+calibrate_synth() { # the launch call and the GEMM fit written with their sources; the file loads
+    "$FSDPSIM" trace calibrate "$W/synth" -t "$SRC/topologies/juwels-booster.json" -o "$W/cal.json" >"$W/cal.txt" || return 1
+    grep -q 'mean abs. error .* after' "$W/cal.txt" || return 1
+    python3 - "$W/cal.json" <<'PY' || return 1
+import json, sys
+g = json.load(open(sys.argv[1]))["gpu"]
+assert g["launch_overhead_us"]["value"] == 5, g["launch_overhead_us"]
+for key in ("kernel_fixed_us", "gemm_k_overhead", "gemm_small_tile_cost"):
+    assert g["kernels"][key]["source"].startswith("measured from trace"), g["kernels"][key]
+assert g["launch_overhead_us"]["source"].startswith("measured from trace")
+PY
+    # the fitted model gives the trace's 1024^3 FP32 GEMM its measured rate (7.16 TFLOP/s) within 2 %
+    awk '/^  float 1x1024x1024x1024/ { e = ($4 - $3) / $3; exit !(e < 0.02 && e > -0.02) }' "$W/cal.txt" || return 1
+    "$FSDPSIM" -m "$SRC/models/gpt2.json" -t "$W/cal.json" --json >/dev/null
+}
+check "calibrate: launch and GEMM figures measured from the trace, topology loads" calibrate_synth
+
+calibrate_dlrm() { # the launch call: the median of python's cudaLaunchKernel durations
+    "$FSDPSIM" trace calibrate "$DLRM" -t "$SRC/topologies/abci-v100.json" -o "$W/cal2.json" >"$W/cal2.txt" || return 1
+    grep -q 'no gpu.kernels object' "$W/cal2.txt" && grep -q '^  allreduce .*%$' "$W/cal2.txt" || return 1
+    python3 - "$DLRM" "$W/cal2.json" <<'PY'
+import glob, json, os, statistics, sys
+d = [e["dur"] for f in glob.glob(os.path.join(sys.argv[1], "*.json")) for e in json.load(open(f))["traceEvents"]
+     if e.get("cat") == "cuda_runtime" and e.get("name") == "cudaLaunchKernel" and "correlation" in e.get("args", {})]
+got = json.load(open(sys.argv[2]))["gpu"]["launch_overhead_us"]["value"]
+assert abs(got - statistics.median(d)) < 1e-9, (got, statistics.median(d))
+PY
+}
+shared "calibrate DLRM: launch call, NCCL against the model" calibrate_dlrm
+
 echo "1..$n"
 [ "$failed" -eq 0 ]
