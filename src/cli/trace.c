@@ -7,6 +7,7 @@
 #include "../util/cfg.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int trace_summary(int argc, char **argv)
@@ -94,12 +95,68 @@ out:
     return status;
 }
 
+static int trace_whatif_main(int argc, char **argv)
+{
+    char **files = NULL;
+    char *topology = NULL, *ranks_text = NULL;
+    GOptionEntry entries[] = {
+        {"topology", 't', 0, G_OPTION_ARG_FILENAME, &topology,
+         "The machine to re-cost the collectives on", "FILE"},
+        {"ranks", 'n', 0, G_OPTION_ARG_STRING, &ranks_text,
+         "Job sizes to re-cost the step at, comma-separated (16,64)", "LIST"},
+        {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILES..."},
+        {NULL, 0, 0, 0, NULL, NULL, NULL},
+    };
+    GError *error = NULL;
+    TraceSet *set = NULL;
+    GArray *ranks = g_array_new(FALSE, FALSE, sizeof(int));
+    int status = 0;
+    bool ok = cli_parse("FILES... - a traced step replayed, and re-costed at other job sizes",
+                        "Infers the layout from the collectives, replays the step from its "
+                        "dependencies (error against the trace),\nthen re-costs the collectives "
+                        "over the world group with the NCCL model at each size; the rest is "
+                        "kept as measured.",
+                        "Example:\n  fsdpsim trace whatif traces/ -t topologies/abci-v100.json "
+                        "--ranks 16,64",
+                        entries, argc, argv, &error) &&
+              (topology || cfg_input_error(&error, "option --topology: expected a topology "
+                                                   "file, got nothing (--topology and --ranks "
+                                                   "are required)")) &&
+              (ranks_text || cfg_input_error(&error, "option --ranks: expected job sizes such as "
+                                                     "16,64, got nothing"));
+    if (ok) {
+        char **parts = g_strsplit(ranks_text, ",", -1);
+        for (int i = 0; ok && parts[i]; i++) {
+            char *end = NULL;
+            long v = strtol(parts[i], &end, 10);
+            if (end == parts[i] || *end || v < 1 || v > 1000000)
+                ok = cfg_input_error(&error, "option --ranks: expected job sizes in [1, 1000000], "
+                                             "comma-separated, got '%s'", parts[i]);
+            int n = (int)v;
+            g_array_append_val(ranks, n);
+        }
+        g_strfreev(parts);
+    }
+    ok = ok && (files || cfg_input_error(&error, "expected one or more profiler traces (files or "
+                                                 "directories), got none")) &&
+         (set = trace_set_read((const char *const *)files, (int)g_strv_length(files), &error)) &&
+         trace_whatif(set, topology, (const int *)ranks->data, (int)ranks->len, stdout, &error);
+    if (!ok)
+        status = cli_report_error(error);
+    trace_set_free(set);
+    g_strfreev(files);
+    g_array_free(ranks, TRUE);
+    g_free(topology), g_free(ranks_text);
+    return status;
+}
+
 int cli_trace(int argc, char **argv)
 {
     static const struct {
         const char *name;
         int (*main)(int, char **);
-    } actions[] = {{"summary", trace_summary}, {"calibrate", trace_calibrate_main}};
+    } actions[] = {{"summary", trace_summary}, {"calibrate", trace_calibrate_main},
+                   {"whatif", trace_whatif_main}};
     const char *what = argc > 1 ? argv[1] : "";
     for (size_t i = 0; i < G_N_ELEMENTS(actions); i++)
         if (!strcmp(what, actions[i].name)) {
@@ -111,13 +168,14 @@ int cli_trace(int argc, char **argv)
         }
     if (!strcmp(what, "--help") || !strcmp(what, "-h")) {
         printf("Usage:\n  fsdpsim trace summary FILES... [--json]\n"
-               "  fsdpsim trace calibrate FILES... --topology T --output T2\n\n"
+               "  fsdpsim trace calibrate FILES... --topology T --output T2\n"
+               "  fsdpsim trace whatif FILES... --topology T --ranks 16,64\n\n"
                "PyTorch profiler (Kineto) traces of a real job: per rank and step the breakdown\n"
                "(compute, exposed communication, waiting, memcpy, idle), kernel classes, the NCCL\n"
                "table in nccl-tests' columns, stragglers. fsdpsim trace summary --help for more.\n");
         return 0;
     }
-    fprintf(stderr, "fsdpsim: trace: unknown action '%s': expected summary or calibrate (see fsdpsim trace "
+    fprintf(stderr, "fsdpsim: trace: unknown action '%s': expected summary, calibrate or whatif (see fsdpsim trace "
                     "--help)\n", what);
     return 2;
 }

@@ -51,6 +51,7 @@ typedef enum {
 typedef struct {
     double start_us, end_us;
     double launch_us; /* its launch call's start on the host; NAN when not found */
+    int launch_tid;   /* the host thread that launched it */
     int64_t correlation;
     int stream;
     int step; /* index into TraceRank.steps, -1 when launched outside every step */
@@ -85,8 +86,16 @@ typedef struct {
 typedef struct {
     int number; /* N of ProfilerStep#N */
     double cpu_start_us, cpu_dur_us;
+    int tid; /* the host thread of the annotation */
     double gpu_start_us, gpu_end_us; /* of its activities; NAN when it launched none */
 } TraceStep;
+
+/* A host call that may block until GPU work is done: cuda*Synchronize, cudaMemcpy(Async): which
+ * work is inferred at replay (the latest activity ending inside the call). */
+typedef struct {
+    double start_us, end_us;
+    int tid;
+} TraceSync;
 
 /* The HTA-style breakdown of one rank's step, over its GPU span (first activity start to last
  * activity end): every instant is charged to one bucket, by priority compute > communication
@@ -110,6 +119,8 @@ typedef struct {
     GArray *breakdown;            /* of TraceBreakdown, one per step (trace_set_analyze) */
     GArray *gemms;                /* of TraceGemm, GEMM kernels whose shape the trace records */
     GArray *launch_call_us;       /* of float: each cudaLaunchKernel's host duration */
+    GArray *syncs;                /* of TraceSync, by end */
+    GArray *stream_waits;         /* of TraceSync: cudaStreamWaitEvent calls, by end */
     GPtrArray *names;             /* kernel names, interned */
     int64_t events;               /* traceEvents read */
 } TraceRank;
@@ -189,6 +200,25 @@ GArray *trace_stragglers(const TraceSet *set); /* of TraceStraggler, most often 
  * written. What was done goes to REPORT. Errors: the topology's, or OUT_FILE unwritable. */
 bool trace_calibrate(const TraceSet *set, const char *what, const char *topo_file,
                      const char *out_file, FILE *report, GError **error);
+
+/* Replay (trace_replay.c): every GPU activity from its dependencies (launch, stream order,
+ * cross-stream waits and host syncs, the last two inferred from the timeline) with its measured
+ * duration; a matched collective's transfer (end - latest start) times factor[instance] (NULL: 1).
+ * step_s gets one GArray of double per rank: each step's replayed time, max(host span of
+ * ProfilerStep, GPU span of its activities), s. */
+void trace_replay(const TraceSet *set, const double *factor, GPtrArray *step_s);
+double trace_median_step_s(GPtrArray *step_s);
+/* |replayed - ProfilerStep| / ProfilerStep over ranks and steps: mean and max; the replayed
+ * median step. */
+void trace_replay_error(const TraceSet *set, double *mean_abs, double *max_abs, double *median_s);
+
+/* What-if (trace_whatif.c): the layout the collectives show (process groups, per-step pattern:
+ * DDP buckets, FSDP gathers, TP all-reduces, all-to-all), then the replayed step at the trace's
+ * own scale and at each of RANKS on TOPO_FILE: collectives over the world group re-costed by the
+ * NCCL model's ratio, everything else kept as measured; all said on OUT. */
+char *trace_infer_layout(const TraceSet *set);
+bool trace_whatif(const TraceSet *set, const char *topo_file, const int *ranks, int n_ranks,
+                  FILE *out, GError **error);
 
 /* Output; trace_print.c. */
 void trace_print_summary(const TraceSet *set, FILE *out);

@@ -80,6 +80,12 @@ void trace_print_summary(const TraceSet *set, FILE *out)
                 s->waiting_caused_s * 1e3);
     }
     g_array_free(st, TRUE);
+    double mean_abs, max_abs, median_s;
+    trace_replay_error(set, &mean_abs, &max_abs, &median_s);
+    fprintf(out, "\nreplay from the trace's dependencies (launch, stream order, cross-stream waits "
+                 "and host syncs) with measured\ndurations: median step %.3f ms; error against "
+                 "ProfilerStep mean %.1f %%, worst %.1f %%\n",
+            median_s * 1e3, 100 * mean_abs, 100 * max_abs);
 }
 
 char *trace_summary_json(const TraceSet *set)
@@ -147,6 +153,12 @@ char *trace_summary_json(const TraceSet *set)
         cJSON_AddNumberToObject(o, "waiting_caused_s", s->waiting_caused_s);
     }
     g_array_free(st, TRUE);
+    double mean_abs, max_abs, median_s;
+    trace_replay_error(set, &mean_abs, &max_abs, &median_s);
+    cJSON *replay = cJSON_AddObjectToObject(root, "replay");
+    cJSON_AddNumberToObject(replay, "median_step_s", median_s);
+    cJSON_AddNumberToObject(replay, "mean_abs_error", mean_abs);
+    cJSON_AddNumberToObject(replay, "max_abs_error", max_abs);
     char *text = cfg_json_print(root, false);
     cJSON_Delete(root);
     return text;

@@ -362,6 +362,14 @@ static bool trace_event(Reader *rd, const cJSON *e, int64_t index, GError **erro
         const cJSON *tid = cJSON_GetObjectItemCaseSensitive(e, "tid");
         Launch l = {corr, ts, cJSON_IsNumber(tid) ? tid->valueint : 0};
         g_array_append_val(rd->launches, l);
+        if (!strcmp(n, "cudaStreamWaitEvent")) {
+            TraceSync w = {ts, ts + dur, l.tid};
+            g_array_append_val(rd->rank->stream_waits, w);
+        }
+        if (strstr(n, "Synchronize") || g_str_has_prefix(n, "cudaMemcpy")) {
+            TraceSync sy = {ts, ts + dur, l.tid};
+            g_array_append_val(rd->rank->syncs, sy);
+        }
         if (!strcmp(n, "cudaLaunchKernel") || !strcmp(n, "cudaLaunchKernelExC")) {
             float call_us = (float)dur;
             g_array_append_val(rd->rank->launch_call_us, call_us);
@@ -389,7 +397,8 @@ static bool trace_event(Reader *rd, const cJSON *e, int64_t index, GError **erro
     if (end == n + 13 || *end)
         return field_error(error, rd->rank->file, index, "name",
                            "ProfilerStep#N with an integer N", name);
-    TraceStep s = {(int)number, ts, dur, NAN, NAN};
+    const cJSON *stid = cJSON_GetObjectItemCaseSensitive(e, "tid");
+    TraceStep s = {(int)number, ts, dur, cJSON_IsNumber(stid) ? stid->valueint : 0, NAN, NAN};
     g_array_append_val(rd->rank->steps, s);
     return true;
 }
@@ -643,6 +652,12 @@ static int step_order(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static int sync_order(const void *a, const void *b)
+{
+    double x = ((const TraceSync *)a)->end_us, y = ((const TraceSync *)b)->end_us;
+    return (x > y) - (x < y);
+}
+
 static int step_of(const GArray *steps, double t)
 {
     for (guint i = 0; i < steps->len; i++) {
@@ -688,6 +703,8 @@ static bool finish(Reader *rd, GError **error)
     if (!rd->distributed)
         r->rank = 0, r->world_size = 1;
     g_array_sort(r->steps, step_order);
+    g_array_sort(r->syncs, sync_order);
+    g_array_sort(r->stream_waits, sync_order);
     g_array_sort(rd->launches, launch_order);
     /* kernels and their metadata sorted together: metadata's kernel field holds the old index */
     GArray *k = r->kernels;
@@ -705,7 +722,7 @@ static bool finish(Reader *rd, GError **error)
                                         sizeof(Launch), launch_order)
                               : NULL;
         if (l)
-            kk->launch_us = l->ts_us;
+            kk->launch_us = l->ts_us, kk->launch_tid = l->tid;
         kk->step = step_of(r->steps, l ? l->ts_us : kk->start_us);
         if (kk->step >= 0) {
             TraceStep *s = &g_array_index(r->steps, TraceStep, kk->step);
@@ -789,6 +806,8 @@ TraceRank *trace_rank_read(const char *file, GError **error)
     r->breakdown = g_array_new(FALSE, TRUE, sizeof(TraceBreakdown));
     r->gemms = g_array_new(FALSE, FALSE, sizeof(TraceGemm));
     r->launch_call_us = g_array_new(FALSE, FALSE, sizeof(float));
+    r->syncs = g_array_new(FALSE, FALSE, sizeof(TraceSync));
+    r->stream_waits = g_array_new(FALSE, FALSE, sizeof(TraceSync));
     r->names = g_ptr_array_new_with_free_func(g_free);
     Reader rd = {r, g_array_new(FALSE, FALSE, sizeof(Launch)),
                  g_array_new(FALSE, FALSE, sizeof(GemmOp)),
@@ -848,7 +867,8 @@ void trace_rank_free(TraceRank *r)
         g_free(g_array_index(r->colls, TraceColl, i).pg);
     g_array_free(r->kernels, TRUE), g_array_free(r->colls, TRUE), g_array_free(r->steps, TRUE);
     g_array_free(r->breakdown, TRUE), g_array_free(r->gemms, TRUE);
-    g_array_free(r->launch_call_us, TRUE);
+    g_array_free(r->launch_call_us, TRUE), g_array_free(r->syncs, TRUE);
+    g_array_free(r->stream_waits, TRUE);
     g_ptr_array_free(r->names, TRUE);
     g_free(r->file), g_free(r->backend), g_free(r->nccl_version), g_free(r->device);
     g_free(r);
