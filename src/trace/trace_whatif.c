@@ -56,7 +56,7 @@ char *trace_infer_layout(const TraceSet *set)
         g_string_append_printf(s, "%s tensor parallel (all-reduces in groups smaller than the "
                                "world)", n++ ? " +" : "");
     if (per_kind[TRACE_COLL_ALLTOALL])
-        g_string_append_printf(s, "%s all-to-all exchange (model-parallel embeddings or experts)",
+        g_string_append_printf(s, "%s all-to-all (model-parallel embeddings or experts)",
                                n++ ? " +" : "");
     if (!n)
         g_string_append(s, " no collectives inside the steps: one GPU, or communication outside "
@@ -109,8 +109,8 @@ bool trace_whatif(const TraceSet *set, const char *topo_file, const int *ranks, 
     double measured_s = trace_median_step_s(wrap);
     g_ptr_array_free(wrap, TRUE);
     fprintf(out, "replay (measured durations; launch, stream-order, cross-stream and host-sync "
-                 "dependencies): median step %.3f ms, measured %.3f ms; error per rank and step "
-                 "mean %.1f %%, worst %.1f %%\n",
+                 "dependencies):\n  median step %.3f ms, measured %.3f ms; error per rank and "
+                 "step mean %.1f %%, worst %.1f %%\n",
             replay_s * 1e3, measured_s * 1e3, 100 * mean_abs, 100 * max_abs);
 
     /* what is re-costed: collectives over the whole world, whose group grows with the job */
@@ -127,12 +127,12 @@ bool trace_whatif(const TraceSet *set, const char *topo_file, const int *ranks, 
             kept++;
     }
     fprintf(out, "re-costed: %d collective instances over the world group (its size grows with "
-                 "the job): measured transfer (end - latest arrival) x the NCCL model's time at N "
-                 "ranks / at %d, on %s, same nccl-tests size per instance (weak scaling: the "
-                 "local batch and buckets as traced)\n",
+                 "the job):\n  measured transfer (end - latest arrival) x the NCCL model's time "
+                 "at N ranks / at %d, on %s;\n  the same nccl-tests size per instance (weak "
+                 "scaling: the local batch and buckets as traced)\n",
             recosted, world, topo->name);
     fprintf(out, "kept as measured: compute kernels, memcpy/memset, host time, each rank's arrival "
-                 "at collectives (the %u traced ranks stand for all N), %d other collectives "
+                 "at collectives\n  (the %u traced ranks stand for all N), %d other collectives "
                  "(smaller groups, unknown size or kind)\n",
             set->ranks->len, kept);
     fprintf(out, "  %6s %6s %12s %10s %22s\n", "ranks", "nodes", "step (ms)", "vs replay",

@@ -197,5 +197,40 @@ PY
 }
 shared "calibrate DLRM: launch call, NCCL against the model" calibrate_dlrm
 
+replay_within() { # TRACES...: the replayed step within 5 % of each rank's ProfilerStep
+    "$FSDPSIM" trace summary "$@" --json >"$W/r.json" || return 1
+    python3 -c "
+import json; r = json.load(open('$W/r.json'))['replay']
+assert r['max_abs_error'] <= 0.05, r
+"
+}
+shared "replay of the DLRM step within 5 %" replay_within "$DLRM"
+shared "replay of the A100 steps within 5 %" replay_within "$A100"
+
+whatif_dlrm() { # the layout, what was re-costed and kept; the own scale = the replay
+    "$FSDPSIM" trace whatif "$DLRM" -t "$SRC/topologies/abci-v100.json" --ranks 16,64 >"$W/w.txt" || return 1
+    grep -q '^  inferred: data parallel (DDP.* + all-to-all' "$W/w.txt" &&
+        grep -q '^re-costed: 8 collective instances' "$W/w.txt" &&
+        grep -q '^kept as measured: compute kernels' "$W/w.txt" &&
+        grep -Eq '^ +8 +2 +16\.126 +\+0\.0% .*own scale' "$W/w.txt" &&
+        grep -Eq '^ +16 +4 ' "$W/w.txt" && grep -Eq '^ +64 +16 ' "$W/w.txt" || return 1
+    # more ranks, more transfer time (the ring's latency grows with the ranks)
+    awk '$1 ~ /^(8|16|64)$/ { t[$1] = $5 } END { exit !(t[8] < t[16] && t[16] < t[64]) }' "$W/w.txt"
+}
+shared "whatif DLRM at 16 and 64 ranks: layout, re-costed, kept" whatif_dlrm
+
+whatif_synth() { # the re-costed all-reduce pushes the GPU span as the dependencies say
+    "$FSDPSIM" trace whatif "$W/synth" -t "$SRC/topologies/juwels-booster.json" --ranks 64 >"$W/ws.txt" || return 1
+    # T: the transfer at 64 ranks (one all-reduce per rank and step). Step 1: the all-reduce ends
+    # at 500 + T (rank 1 arrives last), the span from 100. Step 2: each rank's all-reduce waits for
+    # its GEMM (1300, 1500: a cross-stream wait) and the previous one (stream order, + the 30 us
+    # lag cap), all end at the latest start + T, span from 1100. Median over 2 ranks x 2 steps.
+    awk '$1 == 2 { own = $3 } $1 == 64 { got = $3; T = $5 * 1000 }
+         END { s1 = (400 + T > 850 ? 400 + T : 850); l = (530 + T > 1500 ? 530 + T : 1500);
+               s2 = l + T - 1100; if (s2 < 850) s2 = 850; if (s1 < 1000) s1 = 1000;
+               want = (s1 + s2) / 2 / 1000; exit !(own == 1.000 && T > 200 && (got - want) ^ 2 < 1e-6) }' "$W/ws.txt"
+}
+check "whatif synthetic: the re-costed all-reduce through the dependencies" whatif_synth
+
 echo "1..$n"
 [ "$failed" -eq 0 ]
