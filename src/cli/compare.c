@@ -77,8 +77,7 @@ int cli_compare(int argc, char **argv)
         !cli_check_writable("trace", trace, &error) ||
         !cli_figures_check(plot_dir, NULL, formats, &error) ||
         /* read both traces before writing anything, so that bad input leaves nothing behind */
-        !cmp_load_traces((const char *const *)reals, (int)g_strv_length(reals), sim, &r,
-                         &error)) {
+        !cmp_load_traces((const char *const *)reals, (int)g_strv_length(reals), sim, &r, &error)) {
         status = cli_report_error(error);
         goto out;
     }
@@ -100,8 +99,8 @@ int cli_compare(int argc, char **argv)
         g_free(text);
     } else {
         guint n_real = g_strv_length(reals);
-        char *shown = n_real > 1 ? g_strdup_printf("%s (+%u more)", real, n_real - 1)
-                                 : g_strdup(real);
+        char *shown =
+            n_real > 1 ? g_strdup_printf("%s (+%u more)", real, n_real - 1) : g_strdup(real);
         cmp_print_table(&r, shown, sim, stdout);
         g_free(shown);
     }
@@ -109,8 +108,9 @@ int cli_compare(int argc, char **argv)
     /* a factor of two is no model error: the real run and the simulation describe different
      * jobs (another model, batch or layout) */
     if (r.real_median_s > 0 && (r.sim_s > 2 * r.real_median_s || r.sim_s < 0.5 * r.real_median_s))
-        fprintf(stderr, "fsdpsim: note: real (%.3f ms) and simulated (%.3f ms) steps differ by "
-                        "more than 2x: the same model, batch and layout?\n",
+        fprintf(stderr,
+                "fsdpsim: note: real (%.3f ms) and simulated (%.3f ms) steps differ by "
+                "more than 2x: the same model, batch and layout?\n",
                 r.real_median_s * 1e3, r.sim_s * 1e3);
     if (plot_dir && !cli_compare_plot(&r, plot_dir, formats, title, real, sim, &error))
         status = cli_report_error(error);

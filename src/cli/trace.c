@@ -57,8 +57,8 @@ static int trace_calibrate_main(int argc, char **argv)
     GOptionEntry entries[] = {
         {"topology", 't', 0, G_OPTION_ARG_FILENAME, &topology,
          "The topology to calibrate (its GPU should be the trace's)", "FILE"},
-        {"output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
-         "Write the calibrated topology here", "FILE"},
+        {"output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Write the calibrated topology here",
+         "FILE"},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILES..."},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
@@ -130,15 +130,18 @@ static int trace_whatif_main(int argc, char **argv)
             char *end = NULL;
             long v = strtol(parts[i], &end, 10);
             if (end == parts[i] || *end || v < 1 || v > 1000000)
-                ok = cfg_input_error(&error, "option --ranks: expected job sizes in [1, 1000000], "
-                                             "comma-separated, got '%s'", parts[i]);
+                ok = cfg_input_error(&error,
+                                     "option --ranks: expected job sizes in [1, 1000000], "
+                                     "comma-separated, got '%s'",
+                                     parts[i]);
             int n = (int)v;
             g_array_append_val(ranks, n);
         }
         g_strfreev(parts);
     }
-    ok = ok && (files || cfg_input_error(&error, "expected one or more profiler traces (files or "
-                                                 "directories), got none")) &&
+    ok = ok &&
+         (files || cfg_input_error(&error, "expected one or more profiler traces (files or "
+                                           "directories), got none")) &&
          (set = trace_set_read((const char *const *)files, (int)g_strv_length(files), &error)) &&
          trace_whatif(set, topology, (const int *)ranks->data, (int)ranks->len, stdout, &error);
     if (!ok)
@@ -155,7 +158,8 @@ int cli_trace(int argc, char **argv)
     static const struct {
         const char *name;
         int (*main)(int, char **);
-    } actions[] = {{"summary", trace_summary}, {"calibrate", trace_calibrate_main},
+    } actions[] = {{"summary", trace_summary},
+                   {"calibrate", trace_calibrate_main},
                    {"whatif", trace_whatif_main}};
     const char *what = argc > 1 ? argv[1] : "";
     for (size_t i = 0; i < G_N_ELEMENTS(actions); i++)
@@ -167,15 +171,19 @@ int cli_trace(int argc, char **argv)
             return status;
         }
     if (!strcmp(what, "--help") || !strcmp(what, "-h")) {
-        printf("Usage:\n  fsdpsim trace summary FILES... [--json]\n"
-               "  fsdpsim trace calibrate FILES... --topology T --output T2\n"
-               "  fsdpsim trace whatif FILES... --topology T --ranks 16,64\n\n"
-               "PyTorch profiler (Kineto) traces of a real job: per rank and step the breakdown\n"
-               "(compute, exposed communication, waiting, memcpy, idle), kernel classes, the NCCL\n"
-               "table in nccl-tests' columns, stragglers. fsdpsim trace summary --help for more.\n");
+        printf(
+            "Usage:\n  fsdpsim trace summary FILES... [--json]\n"
+            "  fsdpsim trace calibrate FILES... --topology T --output T2\n"
+            "  fsdpsim trace whatif FILES... --topology T --ranks 16,64\n\n"
+            "PyTorch profiler (Kineto) traces of a real job: per rank and step the breakdown\n"
+            "(compute, exposed communication, waiting, memcpy, idle), kernel classes, the NCCL\n"
+            "table in nccl-tests' columns, stragglers. fsdpsim trace summary --help for more.\n");
         return 0;
     }
-    fprintf(stderr, "fsdpsim: trace: unknown action '%s': expected summary, calibrate or whatif (see fsdpsim trace "
-                    "--help)\n", what);
+    fprintf(stderr,
+            "fsdpsim: trace: unknown action '%s': expected summary, calibrate or whatif (see "
+            "fsdpsim trace "
+            "--help)\n",
+            what);
     return 2;
 }

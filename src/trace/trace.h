@@ -54,22 +54,22 @@ typedef struct {
     int launch_tid;   /* the host thread that launched it */
     int64_t correlation;
     int stream;
-    int step; /* index into TraceRank.steps, -1 when launched outside every step */
-    uint8_t cls;  /* TraceClass */
-    int name;     /* index into TraceRank.names */
-    int coll;     /* index into TraceRank.colls, -1 for non-NCCL activities */
+    int step;    /* index into TraceRank.steps, -1 when launched outside every step */
+    uint8_t cls; /* TraceClass */
+    int name;    /* index into TraceRank.names */
+    int coll;    /* index into TraceRank.colls, -1 for non-NCCL activities */
 } TraceKernel;
 
 /* An NCCL kernel's collective. */
 typedef struct {
-    int kernel; /* index into TraceRank.kernels */
+    int kernel;   /* index into TraceRank.kernels */
     uint8_t kind; /* TraceCollKind */
     char *pg;     /* process group name ("" for the default group) */
     int group_size;
     int64_t in_nelems, out_nelems;
     int dtype_bytes;
-    const char *dtype; /* canonical: "float", "bf16", ... (static) */
-    int seq;           /* order within its process group on this rank */
+    const char *dtype;  /* canonical: "float", "bf16", ... (static) */
+    int seq;            /* order within its process group on this rank */
     const char *source; /* where the size came from: "nccl metadata", "record_param_comms", ... */
     int instance;       /* index into TraceSet.instances after matching */
     double wait_us;     /* of this rank's kernel, waiting for the latest peer (0 unmatched) */
@@ -86,7 +86,7 @@ typedef struct {
 typedef struct {
     int number; /* N of ProfilerStep#N */
     double cpu_start_us, cpu_dur_us;
-    int tid; /* the host thread of the annotation */
+    int tid;                         /* the host thread of the annotation */
     double gpu_start_us, gpu_end_us; /* of its activities; NAN when it launched none */
 } TraceStep;
 
@@ -131,13 +131,13 @@ typedef struct {
     int first_rank;    /* index into TraceSet.ranks */
     int ranks;         /* participants found in the set */
     double latest_start_us, transfer_us;
-    int last_rank; /* the rank that arrived last (distributedInfo.rank) */
+    int last_rank;            /* the rank that arrived last (distributedInfo.rank) */
     double waiting_caused_us; /* summed over the other participants */
 } TraceInstance;
 
 typedef struct {
-    GPtrArray *ranks;     /* of TraceRank, by rank */
-    GArray *instances;    /* of TraceInstance */
+    GPtrArray *ranks;  /* of TraceRank, by rank */
+    GArray *instances; /* of TraceInstance */
     int world_size;
 } TraceSet;
 
@@ -178,8 +178,8 @@ typedef struct {
     uint64_t size_bytes, count;
     const char *dtype;
     int group_size, calls, matched_ranks;
-    double time_us;  /* mean transfer time (kernel duration when unmatched) */
-    double wait_us;  /* mean waiting per participant */
+    double time_us; /* mean transfer time (kernel duration when unmatched) */
+    double wait_us; /* mean waiting per participant */
     double algbw_GBps, busbw_GBps;
     const char *source;
 } TraceCollRow;

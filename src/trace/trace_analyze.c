@@ -26,7 +26,8 @@ double trace_busbw_factor(TraceCollKind kind, int n)
     }
 }
 
-/* --- reading a set ----------------------------------------------------------------------------- */
+/* --- reading a set -----------------------------------------------------------------------------
+ */
 
 static int name_order(const void *a, const void *b)
 {
@@ -56,8 +57,10 @@ static bool expand(const char *file, GPtrArray *out, GError **error)
     g_ptr_array_sort(names, name_order);
     bool ok = names->len > 0;
     if (!ok)
-        cfg_input_error(error, "%s: expected profiler traces (*.json or *.json.gz) in the "
-                        "directory, found none", file);
+        cfg_input_error(error,
+                        "%s: expected profiler traces (*.json or *.json.gz) in the "
+                        "directory, found none",
+                        file);
     for (guint i = 0; i < names->len; i++)
         g_ptr_array_add(out, g_ptr_array_index(names, i));
     g_ptr_array_free(names, TRUE);
@@ -172,8 +175,8 @@ static void match(TraceSet *set)
             } else {
                 g_free(key);
             }
-            TraceInstance *in = &g_array_index(set->instances, TraceInstance,
-                                               GPOINTER_TO_INT(found) - 1);
+            TraceInstance *in =
+                &g_array_index(set->instances, TraceInstance, GPOINTER_TO_INT(found) - 1);
             c->instance = GPOINTER_TO_INT(found) - 1;
             in->ranks++;
             if (k->start_us > in->latest_start_us)
@@ -275,8 +278,8 @@ static void breakdown(const TraceRank *r, int step, TraceBreakdown *b)
         active[e->bucket] += e->delta;
     }
     if (edges->len)
-        b->gpu_span_s = (g_array_index(edges, Edge, edges->len - 1).t -
-                         g_array_index(edges, Edge, 0).t) * 1e-6;
+        b->gpu_span_s =
+            (g_array_index(edges, Edge, edges->len - 1).t - g_array_index(edges, Edge, 0).t) * 1e-6;
     g_array_free(edges, TRUE);
 }
 
@@ -322,8 +325,11 @@ GArray *trace_coll_table(const TraceSet *set)
                 row = x;
         }
         if (!row) {
-            TraceCollRow n = {.kind = c->kind, .size_bytes = size, .count = count,
-                              .dtype = c->dtype, .group_size = c->group_size,
+            TraceCollRow n = {.kind = c->kind,
+                              .size_bytes = size,
+                              .count = count,
+                              .dtype = c->dtype,
+                              .group_size = c->group_size,
                               .source = c->source};
             g_array_append_val(rows, n);
             double zero = 0;

@@ -66,8 +66,12 @@ static KernTable *gemm_table(const TraceSet *set, int *kernels)
             char *key = g_strdup_printf("%s %gx%gx%gx%g", g->dtype, g->batch, g->m, g->n, g->k);
             gpointer row = g_hash_table_lookup(by_shape, key);
             if (!row) {
-                KernRow kr = {.shape = {.cls = KERN_GEMM, .dtype = dtype, .m = g->m, .n = g->n,
-                                        .k = g->k, .batch = g->batch},
+                KernRow kr = {.shape = {.cls = KERN_GEMM,
+                                        .dtype = dtype,
+                                        .m = g->m,
+                                        .n = g->n,
+                                        .k = g->k,
+                                        .batch = g->batch},
                               .label = g_strdup(key)};
                 g_array_append_val(t->rows, kr);
                 g_ptr_array_add(durations, g_array_new(FALSE, FALSE, sizeof(double)));
@@ -97,8 +101,8 @@ static KernTable *gemm_table(const TraceSet *set, int *kernels)
 static void launch_figures(const TraceSet *set, double *call_us, double *gap_us, int *calls,
                            int *gaps)
 {
-    GArray *c = g_array_new(FALSE, FALSE, sizeof(double)), *g = g_array_new(FALSE, FALSE,
-                                                                             sizeof(double));
+    GArray *c = g_array_new(FALSE, FALSE, sizeof(double)),
+           *g = g_array_new(FALSE, FALSE, sizeof(double));
     for (guint i = 0; i < set->ranks->len; i++) {
         const TraceRank *r = RANK(set, i);
         for (guint j = 0; j < r->launch_call_us->len; j++) {
@@ -187,8 +191,9 @@ bool trace_calibrate(const TraceSet *set, const char *what, const char *topo_fil
     double call_us, gap_us;
     int calls, gaps;
     launch_figures(set, &call_us, &gap_us, &calls, &gaps);
-    fprintf(report, "\nlaunch: cudaLaunchKernel on the host, median %.2f us of %d calls (was %.2f "
-                    "us); GPU gap between back-to-back kernels, ",
+    fprintf(report,
+            "\nlaunch: cudaLaunchKernel on the host, median %.2f us of %d calls (was %.2f "
+            "us); GPU gap between back-to-back kernels, ",
             call_us, calls, topo->gpu.launch_overhead_s * 1e6);
     if (gaps)
         fprintf(report, "median %.2f us of %d gaps\n", gap_us, gaps);
@@ -196,7 +201,8 @@ bool trace_calibrate(const TraceSet *set, const char *what, const char *topo_fil
         fprintf(report, "none seen (no kernel queued behind another on the compute stream)\n");
     if (calls > 0) {
         char *src = g_strdup_printf("measured from trace %s: median host duration of %d "
-                                    "cudaLaunchKernel calls (fsdpsim trace calibrate)", what, calls);
+                                    "cudaLaunchKernel calls (fsdpsim trace calibrate)",
+                                    what, calls);
         set_sourced(gpu, "launch_overhead_us", call_us, src);
         g_free(src);
     }
@@ -220,8 +226,9 @@ bool trace_calibrate(const TraceSet *set, const char *what, const char *topo_fil
         }
         if (t->rows->len > 20)
             fprintf(report, "  ... %u more shapes\n", t->rows->len - 20);
-        fprintf(report, "  kernel model: mean abs. error %.1f %% before the fit, %.1f %% after "
-                        "(worst %+.1f %%)\n",
+        fprintf(report,
+                "  kernel model: mean abs. error %.1f %% before the fit, %.1f %% after "
+                "(worst %+.1f %%)\n",
                 before_abs, after_abs, worst);
         char *src = g_strdup_printf("measured from trace %s: fit of the kernel model to %u GEMM "
                                     "shapes (%d kernels, median duration per shape), mean abs. "
@@ -243,11 +250,12 @@ bool trace_calibrate(const TraceSet *set, const char *what, const char *topo_fil
     GArray *rows = trace_coll_table(set);
     CollModel model;
     coll_model_analytic_init(&model, topo);
-    fprintf(report, "\nNCCL: measured busbw against the collective model on %s (ranks packed "
-                    "onto nodes of %d GPUs):\n",
+    fprintf(report,
+            "\nNCCL: measured busbw against the collective model on %s (ranks packed "
+            "onto nodes of %d GPUs):\n",
             topo->name, topo->gpus_per_node);
-    fprintf(report, "  %-14s %12s %5s %10s %10s %8s\n", "collective", "size(B)", "group",
-            "trace", "model", "error");
+    fprintf(report, "  %-14s %12s %5s %10s %10s %8s\n", "collective", "size(B)", "group", "trace",
+            "model", "error");
     for (guint i = 0; i < rows->len; i++) {
         const TraceCollRow *x = &g_array_index(rows, TraceCollRow, i);
         IrCollKind kind;
@@ -261,8 +269,8 @@ bool trace_calibrate(const TraceSet *set, const char *what, const char *topo_fil
         double s = model.time_s(&model, &shape, &choice);
         double busbw = (double)x->size_bytes / s / 1e9 * trace_busbw_factor(x->kind, x->group_size);
         fprintf(report, "  %-14s %12" G_GUINT64_FORMAT " %5d %10.2f %10.2f %+7.1f%%\n",
-                trace_coll_kind_name(x->kind), x->size_bytes, x->group_size, x->busbw_GBps,
-                busbw, x->busbw_GBps > 0 ? 100 * (busbw - x->busbw_GBps) / x->busbw_GBps : 0);
+                trace_coll_kind_name(x->kind), x->size_bytes, x->group_size, x->busbw_GBps, busbw,
+                x->busbw_GBps > 0 ? 100 * (busbw - x->busbw_GBps) / x->busbw_GBps : 0);
     }
     g_array_free(rows, TRUE);
     fprintf(report, "  (reported, not written: the collective model's figures are link "
@@ -270,7 +278,8 @@ bool trace_calibrate(const TraceSet *set, const char *what, const char *topo_fil
 
     /* the topology: named as measured, every changed figure with its source */
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(doc, "name");
-    char *new_name = g_strdup_printf("%s-from-trace", cJSON_IsString(name) ? name->valuestring : "");
+    char *new_name =
+        g_strdup_printf("%s-from-trace", cJSON_IsString(name) ? name->valuestring : "");
     cJSON_ReplaceItemInObjectCaseSensitive(doc, "name", cJSON_CreateString(new_name));
     const cJSON *desc = cJSON_GetObjectItemCaseSensitive(doc, "description");
     char *new_desc = g_strdup_printf("%s Calibrated: launch and GEMM figures measured from trace "

@@ -39,7 +39,8 @@ TraceClass trace_class_of(const char *name, bool memcpy)
 
 int trace_coll_kind_of(const char *text)
 {
-    /* lower case without separators: "_all_gather_base" and "AllGather" both read "allgatherbase" */
+    /* lower case without separators: "_all_gather_base" and "AllGather" both read "allgatherbase"
+     */
     GString *n = g_string_new(NULL);
     for (const char *p = text; *p; p++)
         if (g_ascii_isalnum(*p))
@@ -74,8 +75,8 @@ const char *trace_coll_kind_name(TraceCollKind kind)
 
 const char *trace_class_name(TraceClass cls)
 {
-    static const char *const names[] = {"gemm", "attention", "norm_elementwise", "optimizer",
-                                        "nccl", "memcpy_memset", "other"};
+    static const char *const names[] = {
+        "gemm", "attention", "norm_elementwise", "optimizer", "nccl", "memcpy_memset", "other"};
     return names[cls];
 }
 
@@ -86,12 +87,12 @@ int trace_dtype_bytes(const char *text, const char **canonical)
     static const struct {
         const char *needle, *name;
         int bytes;
-    } types[] = {{"bfloat16", "bf16", 2}, {"bf16", "bf16", 2},   {"half", "half", 2},
-                 {"float16", "half", 2},  {"f16", "half", 2},    {"double", "double", 8},
+    } types[] = {{"bfloat16", "bf16", 2},  {"bf16", "bf16", 2},   {"half", "half", 2},
+                 {"float16", "half", 2},   {"f16", "half", 2},    {"double", "double", 8},
                  {"float64", "double", 8}, {"float", "float", 4}, {"f32", "float", 4},
-                 {"int64", "int64", 8},   {"long", "int64", 8},  {"int32", "int32", 4},
-                 {"int8", "int8", 1},     {"byte", "int8", 1},   {"char", "int8", 1},
-                 {"bool", "int8", 1},     {"f8", "fp8", 1},      {"int", "int32", 4}};
+                 {"int64", "int64", 8},    {"long", "int64", 8},  {"int32", "int32", 4},
+                 {"int8", "int8", 1},      {"byte", "int8", 1},   {"char", "int8", 1},
+                 {"bool", "int8", 1},      {"f8", "fp8", 1},      {"int", "int32", 4}};
     int bytes = 0;
     *canonical = NULL;
     for (size_t i = 0; i < G_N_ELEMENTS(types) && !bytes; i++)
@@ -100,4 +101,3 @@ int trace_dtype_bytes(const char *text, const char **canonical)
     g_free(n);
     return bytes;
 }
-

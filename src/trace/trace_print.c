@@ -82,9 +82,10 @@ void trace_print_summary(const TraceSet *set, FILE *out)
     g_array_free(st, TRUE);
     double mean_abs, max_abs, median_s;
     trace_replay_error(set, &mean_abs, &max_abs, &median_s);
-    fprintf(out, "\nreplay from the trace's dependencies (launch, stream order, cross-stream waits "
-                 "and host syncs) with measured\ndurations: median step %.3f ms; error against "
-                 "ProfilerStep mean %.1f %%, worst %.1f %%\n",
+    fprintf(out,
+            "\nreplay from the trace's dependencies (launch, stream order, cross-stream waits "
+            "and host syncs) with measured\ndurations: median step %.3f ms; error against "
+            "ProfilerStep mean %.1f %%, worst %.1f %%\n",
             median_s * 1e3, 100 * mean_abs, 100 * max_abs);
 }
 
@@ -194,8 +195,8 @@ cJSON *trace_set_to_compare(const TraceSet *set)
                 }
         }
         qsort(d, n, sizeof *d, double_order);
-        cJSON_AddItemToArray(steps, cJSON_CreateNumber(n % 2 ? d[n / 2]
-                                                             : 0.5 * (d[n / 2 - 1] + d[n / 2])));
+        cJSON_AddItemToArray(
+            steps, cJSON_CreateNumber(n % 2 ? d[n / 2] : 0.5 * (d[n / 2 - 1] + d[n / 2])));
         g_array_append_val(numbers, number);
         g_free(d);
     }
@@ -222,8 +223,8 @@ cJSON *trace_set_to_compare(const TraceSet *set)
                 continue;
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "ph", "X");
-            cJSON_AddStringToObject(e, "cat", kk->cls == TRACE_CLASS_MEMCPY ? "gpu_memcpy"
-                                                                            : "kernel");
+            cJSON_AddStringToObject(e, "cat",
+                                    kk->cls == TRACE_CLASS_MEMCPY ? "gpu_memcpy" : "kernel");
             cJSON_AddStringToObject(e, "name", g_ptr_array_index(r->names, kk->name));
             cJSON_AddNumberToObject(e, "pid", r->rank);
             cJSON_AddNumberToObject(e, "tid", kk->stream);

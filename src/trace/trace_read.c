@@ -40,9 +40,9 @@ typedef struct {
 
 typedef struct {
     TraceRank *rank;
-    GArray *launches;    /* of Launch */
-    GArray *gemm_ops;    /* of GemmOp */
-    GArray *annotations; /* of Annotation */
+    GArray *launches;     /* of Launch */
+    GArray *gemm_ops;     /* of GemmOp */
+    GArray *annotations;  /* of Annotation */
     GHashTable *name_ids; /* kernel name -> index + 1 */
     bool schema, distributed, events_seen;
     GArray *meta; /* of TraceColl: metadata read from NCCL kernels' args, by kernel index */
@@ -118,7 +118,7 @@ static bool field_error(GError **error, const char *file, int64_t index, const c
                         const char *expected, const cJSON *v)
 {
     char *path = g_strdup_printf("traceEvents[%" G_GINT64_FORMAT "]", index);
-    char *got = !v ? g_strdup("none")
+    char *got = !v                  ? g_strdup("none")
                 : cJSON_IsNumber(v) ? g_strdup_printf("%g", v->valuedouble)
                                     : g_strdup(cJSON_IsString(v) ? v->valuestring : "not a number");
     cfg_set_error(error, file, path, field, "expected %s, got %s", expected, got);
@@ -136,8 +136,7 @@ static bool times_of(const cJSON *e, Reader *rd, int64_t index, double *ts, doub
         return field_error(error, rd->rank->file, index, "ts", "a finite time stamp in us", t);
     if (!cJSON_IsNumber(d) || !isfinite(d->valuedouble) || d->valuedouble < 0 ||
         d->valuedouble > 1e15)
-        return field_error(error, rd->rank->file, index, "dur", "a duration in us in [0, 1e15]",
-                           d);
+        return field_error(error, rd->rank->file, index, "dur", "a duration in us in [0, 1e15]", d);
     *ts = t->valuedouble, *dur = d->valuedouble;
     return true;
 }
@@ -192,7 +191,8 @@ static bool gpu_activity(Reader *rd, const cJSON *e, const char *cat, const char
 static void annotation(Reader *rd, const cJSON *e, const char *name, double ts, double dur)
 {
     const cJSON *tid = cJSON_GetObjectItemCaseSensitive(e, "tid");
-    Annotation a = {.start_us = ts, .end_us = ts + dur, .tid = cJSON_IsNumber(tid) ? tid->valueint : 0};
+    Annotation a = {
+        .start_us = ts, .end_us = ts + dur, .tid = cJSON_IsNumber(tid) ? tid->valueint : 0};
     const char *pg = NULL;
     a.metadata = read_metadata(e, &a.kind, &a.in_nelems, &a.out_nelems, &a.group_size,
                                &a.dtype_bytes, &a.dtype, &pg);
@@ -227,9 +227,14 @@ static bool gemm_op(Reader *rd, const cJSON *e, double ts, double dur)
     double batch = 1;
     for (int j = 0; j + 2 < na; j++)
         batch *= cJSON_GetNumberValue(cJSON_GetArrayItem(ops[0], j));
-    GemmOp g = {ts, ts + dur, 0, cJSON_GetNumberValue(cJSON_GetArrayItem(ops[0], na - 2)),
+    GemmOp g = {ts,
+                ts + dur,
+                0,
+                cJSON_GetNumberValue(cJSON_GetArrayItem(ops[0], na - 2)),
                 cJSON_GetNumberValue(cJSON_GetArrayItem(ops[1], nb - 1)),
-                cJSON_GetNumberValue(cJSON_GetArrayItem(ops[0], na - 1)), batch, NULL};
+                cJSON_GetNumberValue(cJSON_GetArrayItem(ops[0], na - 1)),
+                batch,
+                NULL};
     const cJSON *tid = cJSON_GetObjectItemCaseSensitive(e, "tid"),
                 *t = cJSON_GetArrayItem(types, at[0]);
     g.tid = cJSON_IsNumber(tid) ? tid->valueint : 0;
@@ -297,8 +302,8 @@ static bool trace_event(Reader *rd, const cJSON *e, int64_t index, GError **erro
     char *end = NULL;
     long number = strtol(n + 13, &end, 10);
     if (end == n + 13 || *end)
-        return field_error(error, rd->rank->file, index, "name",
-                           "ProfilerStep#N with an integer N", name);
+        return field_error(error, rd->rank->file, index, "name", "ProfilerStep#N with an integer N",
+                           name);
     const cJSON *stid = cJSON_GetObjectItemCaseSensitive(e, "tid");
     TraceStep s = {(int)number, ts, dur, cJSON_IsNumber(stid) ? stid->valueint : 0, NAN, NAN};
     g_array_append_val(rd->rank->steps, s);
@@ -337,13 +342,15 @@ static bool top_member(Reader *rd, const char *key, const char *text, size_t len
         ok = false, cfg_set_error(error, r->file, "distributedInfo", "world_size",
                                   "expected an integer in [1, 10000000]");
     else if (!cJSON_IsNumber(rank) || rank->valuedouble < 0 ||
-             rank->valuedouble >= world->valuedouble || rank->valuedouble != floor(rank->valuedouble))
+             rank->valuedouble >= world->valuedouble ||
+             rank->valuedouble != floor(rank->valuedouble))
         ok = false, cfg_set_error(error, r->file, "distributedInfo", "rank",
                                   "expected an integer in [0, world_size %d)", world->valueint);
     if (ok) {
         rd->distributed = true;
         r->rank = rank->valueint, r->world_size = world->valueint;
-        g_free(r->backend), r->backend = g_strdup(cJSON_IsString(backend) ? backend->valuestring : "");
+        g_free(r->backend),
+            r->backend = g_strdup(cJSON_IsString(backend) ? backend->valuestring : "");
         g_free(r->nccl_version);
         r->nccl_version = g_strdup(cJSON_IsString(nccl) ? nccl->valuestring : "");
     }
@@ -372,8 +379,10 @@ static bool scan(Reader *rd, Scanner *s, const char *data, size_t len, GError **
         char c = data[i];
         if (s->done) {
             if (!g_ascii_isspace(c)) {
-                file_error(error, file, "expected the end of the file after the top-level "
-                           "object, got '%c'", c);
+                file_error(error, file,
+                           "expected the end of the file after the top-level "
+                           "object, got '%c'",
+                           c);
                 return false;
             }
             continue;
@@ -384,7 +393,8 @@ static bool scan(Reader *rd, Scanner *s, const char *data, size_t len, GError **
             if (c != '{') {
                 cfg_set_error(error, file, "", "traceEvents",
                               "expected a PyTorch profiler trace (a JSON object with "
-                              "traceEvents), got text starting with '%c'", c);
+                              "traceEvents), got text starting with '%c'",
+                              c);
                 return false;
             }
             s->started = s->expect_key = true, s->depth = 1;
@@ -496,8 +506,8 @@ static GInputStream *open_stream(const char *file, GError **error)
         return NULL;
     }
     /* gzip by its magic bytes, not by the name: torch.profiler writes .json.gz, users rename */
-    GBufferedInputStream *buffered = G_BUFFERED_INPUT_STREAM(
-        g_buffered_input_stream_new(G_INPUT_STREAM(raw)));
+    GBufferedInputStream *buffered =
+        G_BUFFERED_INPUT_STREAM(g_buffered_input_stream_new(G_INPUT_STREAM(raw)));
     g_object_unref(raw);
     g_buffered_input_stream_fill(buffered, 2, NULL, NULL);
     gsize avail = 0;
@@ -619,16 +629,17 @@ static bool finish(Reader *rd, GError **error)
         TraceColl meta = g_array_index(rd->meta, TraceColl, kk->coll);
         kk->coll = -1;
         Launch key = {.correlation = kk->correlation};
-        const Launch *l = kk->correlation >= 0
-                              ? bsearch(&key, rd->launches->data, rd->launches->len,
-                                        sizeof(Launch), launch_order)
-                              : NULL;
+        const Launch *l =
+            kk->correlation >= 0
+                ? bsearch(&key, rd->launches->data, rd->launches->len, sizeof(Launch), launch_order)
+                : NULL;
         if (l)
             kk->launch_us = l->ts_us, kk->launch_tid = l->tid;
         kk->step = step_of(r->steps, l ? l->ts_us : kk->start_us);
         if (kk->step >= 0) {
             TraceStep *s = &g_array_index(r->steps, TraceStep, kk->step);
-            s->gpu_start_us = isnan(s->gpu_start_us) ? kk->start_us : MIN(s->gpu_start_us, kk->start_us);
+            s->gpu_start_us =
+                isnan(s->gpu_start_us) ? kk->start_us : MIN(s->gpu_start_us, kk->start_us);
             s->gpu_end_us = isnan(s->gpu_end_us) ? kk->end_us : MAX(s->gpu_end_us, kk->end_us);
         }
         if (kk->cls == TRACE_CLASS_GEMM && l) {
@@ -711,10 +722,14 @@ TraceRank *trace_rank_read(const char *file, GError **error)
     r->syncs = g_array_new(FALSE, FALSE, sizeof(TraceSync));
     r->stream_waits = g_array_new(FALSE, FALSE, sizeof(TraceSync));
     r->names = g_ptr_array_new_with_free_func(g_free);
-    Reader rd = {r, g_array_new(FALSE, FALSE, sizeof(Launch)),
+    Reader rd = {r,
+                 g_array_new(FALSE, FALSE, sizeof(Launch)),
                  g_array_new(FALSE, FALSE, sizeof(GemmOp)),
                  g_array_new(FALSE, FALSE, sizeof(Annotation)),
-                 g_hash_table_new(g_str_hash, g_str_equal), false, false, false,
+                 g_hash_table_new(g_str_hash, g_str_equal),
+                 false,
+                 false,
+                 false,
                  g_array_new(FALSE, FALSE, sizeof(TraceColl))};
     Scanner s = {.key = g_string_new(NULL), .buf = g_string_new(NULL)};
     GInputStream *in = open_stream(file, error);
@@ -724,8 +739,10 @@ TraceRank *trace_rank_read(const char *file, GError **error)
         GError *e = NULL;
         gssize n = g_input_stream_read(in, chunk, sizeof chunk, NULL, &e);
         if (n < 0) {
-            file_error(error, file, "cannot read the file (a damaged or truncated gzip "
-                       "stream?): %s", e->message);
+            file_error(error, file,
+                       "cannot read the file (a damaged or truncated gzip "
+                       "stream?): %s",
+                       e->message);
             g_error_free(e);
             ok = false;
         } else if (n == 0) {

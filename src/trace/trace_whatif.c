@@ -39,7 +39,8 @@ char *trace_infer_layout(const TraceSet *set)
     }
     g_hash_table_destroy(seen);
     GString *s = g_string_new(NULL);
-    g_string_append_printf(s, "world %d; process groups: %s\n  per step on rank %d:", set->world_size,
+    g_string_append_printf(s,
+                           "world %d; process groups: %s\n  per step on rank %d:", set->world_size,
                            groups->len ? groups->str : "none with collectives in a step", r->rank);
     for (int k = 0; k < TRACE_COLL_COUNT; k++)
         if (per_kind[k])
@@ -50,11 +51,15 @@ char *trace_infer_layout(const TraceSet *set)
     if (per_kind[TRACE_COLL_ALLGATHER] && per_kind[TRACE_COLL_REDUCE_SCATTER])
         g_string_append(s, " FSDP (parameters all-gathered, gradients reduce-scattered)"), n++;
     if (per_kind[TRACE_COLL_ALLREDUCE] - smaller_ar > 0)
-        g_string_append_printf(s, "%s data parallel (DDP: gradient buckets all-reduced over the "
-                               "world)", n++ ? " +" : "");
+        g_string_append_printf(s,
+                               "%s data parallel (DDP: gradient buckets all-reduced over the "
+                               "world)",
+                               n++ ? " +" : "");
     if (smaller_ar > 0)
-        g_string_append_printf(s, "%s tensor parallel (all-reduces in groups smaller than the "
-                               "world)", n++ ? " +" : "");
+        g_string_append_printf(s,
+                               "%s tensor parallel (all-reduces in groups smaller than the "
+                               "world)",
+                               n++ ? " +" : "");
     if (per_kind[TRACE_COLL_ALLTOALL])
         g_string_append_printf(s, "%s all-to-all (model-parallel embeddings or experts)",
                                n++ ? " +" : "");
@@ -67,9 +72,13 @@ char *trace_infer_layout(const TraceSet *set)
 
 static bool ir_kind(TraceCollKind kind, IrCollKind *out)
 {
-    static const int map[TRACE_COLL_COUNT] = {IR_COLL_ALLREDUCE, IR_COLL_ALLGATHER,
-                                              IR_COLL_REDUCE_SCATTER, IR_COLL_BROADCAST, -1,
-                                              IR_COLL_ALLTOALL, -1};
+    static const int map[TRACE_COLL_COUNT] = {IR_COLL_ALLREDUCE,
+                                              IR_COLL_ALLGATHER,
+                                              IR_COLL_REDUCE_SCATTER,
+                                              IR_COLL_BROADCAST,
+                                              -1,
+                                              IR_COLL_ALLTOALL,
+                                              -1};
     if (map[kind] < 0)
         return false;
     *out = (IrCollKind)map[kind];
@@ -108,9 +117,11 @@ bool trace_whatif(const TraceSet *set, const char *topo_file, const int *ranks, 
     g_ptr_array_add(wrap, measured);
     double measured_s = trace_median_step_s(wrap);
     g_ptr_array_free(wrap, TRUE);
-    fprintf(out, "replay (measured durations; launch, stream-order, cross-stream and host-sync "
-                 "dependencies):\n  median step %.3f ms, measured %.3f ms; error per rank and "
-                 "step mean %.1f %%, worst %.1f %%\n",
+    g_array_free(measured, TRUE);
+    fprintf(out,
+            "replay (measured durations; launch, stream-order, cross-stream and host-sync "
+            "dependencies):\n  median step %.3f ms, measured %.3f ms; error per rank and "
+            "step mean %.1f %%, worst %.1f %%\n",
             replay_s * 1e3, measured_s * 1e3, 100 * mean_abs, 100 * max_abs);
 
     /* what is re-costed: collectives over the whole world, whose group grows with the job */
@@ -126,14 +137,16 @@ bool trace_whatif(const TraceSet *set, const char *topo_file, const int *ranks, 
         else
             kept++;
     }
-    fprintf(out, "re-costed: %d collective instances over the world group (its size grows with "
-                 "the job):\n  measured transfer (end - latest arrival) x the NCCL model's time "
-                 "at N ranks / at %d, on %s;\n  the same nccl-tests size per instance (weak "
-                 "scaling: the local batch and buckets as traced)\n",
+    fprintf(out,
+            "re-costed: %d collective instances over the world group (its size grows with "
+            "the job):\n  measured transfer (end - latest arrival) x the NCCL model's time "
+            "at N ranks / at %d, on %s;\n  the same nccl-tests size per instance (weak "
+            "scaling: the local batch and buckets as traced)\n",
             recosted, world, topo->name);
-    fprintf(out, "kept as measured: compute kernels, memcpy/memset, host time, each rank's arrival "
-                 "at collectives\n  (the %u traced ranks stand for all N), %d other collectives "
-                 "(smaller groups, unknown size or kind)\n",
+    fprintf(out,
+            "kept as measured: compute kernels, memcpy/memset, host time, each rank's arrival "
+            "at collectives\n  (the %u traced ranks stand for all N), %d other collectives "
+            "(smaller groups, unknown size or kind)\n",
             set->ranks->len, kept);
     fprintf(out, "  %6s %6s %12s %10s %22s\n", "ranks", "nodes", "step (ms)", "vs replay",
             "transfer (ms/step/rank)");
