@@ -98,10 +98,14 @@ out:
 static int trace_whatif_main(int argc, char **argv)
 {
     char **files = NULL;
-    char *topology = NULL, *ranks_text = NULL;
+    char *topology = NULL, *ranks_text = NULL, *emit = NULL;
     GOptionEntry entries[] = {
         {"topology", 't', 0, G_OPTION_ARG_FILENAME, &topology,
          "The machine to re-cost the collectives on", "FILE"},
+        {"emit-schedule", 0, 0, G_OPTION_ARG_FILENAME, &emit,
+         "Write the step as fsdpsim's schedule at the first --ranks size (fsdpsim --schedule FILE "
+         "runs it)",
+         "FILE"},
         {"ranks", 'n', 0, G_OPTION_ARG_STRING, &ranks_text,
          "Job sizes to re-cost the step at, comma-separated (16,64)", "LIST"},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILES..."},
@@ -143,13 +147,14 @@ static int trace_whatif_main(int argc, char **argv)
          (files || cfg_input_error(&error, "expected one or more profiler traces (files or "
                                            "directories), got none")) &&
          (set = trace_set_read((const char *const *)files, (int)g_strv_length(files), &error)) &&
-         trace_whatif(set, topology, (const int *)ranks->data, (int)ranks->len, stdout, &error);
+         trace_whatif(set, topology, (const int *)ranks->data, (int)ranks->len, emit, stdout,
+                      &error);
     if (!ok)
         status = cli_report_error(error);
     trace_set_free(set);
     g_strfreev(files);
     g_array_free(ranks, TRUE);
-    g_free(topology), g_free(ranks_text);
+    g_free(topology), g_free(ranks_text), g_free(emit);
     return status;
 }
 

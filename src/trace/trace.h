@@ -17,6 +17,9 @@
 #ifndef FSD_TRACE_H
 #define FSD_TRACE_H
 
+#include "../hw/hw.h"
+#include "../ir/ir.h"
+
 #include <cjson/cJSON.h>
 #include <glib.h>
 #include <stdbool.h>
@@ -215,10 +218,23 @@ void trace_replay_error(const TraceSet *set, double *mean_abs, double *max_abs, 
 /* What-if (trace_whatif.c): the layout the collectives show (process groups, per-step pattern:
  * DDP buckets, FSDP gathers, TP all-reduces, all-to-all), then the replayed step at the trace's
  * own scale and at each of RANKS on TOPO_FILE: collectives over the world group re-costed by the
- * NCCL model's ratio, everything else kept as measured; all said on OUT. */
+ * NCCL model's ratio, everything else kept as measured; and the step as fsdpsim's schedule run by
+ * the engine at each size; all said on OUT. EMIT_SCHEDULE (or NULL): where to write the schedule
+ * at the first of RANKS (fsdpsim --schedule FILE runs it). */
 char *trace_infer_layout(const TraceSet *set);
 bool trace_whatif(const TraceSet *set, const char *topo_file, const int *ranks, int n_ranks,
-                  FILE *out, GError **error);
+                  const char *emit_schedule, FILE *out, GError **error);
+
+/* The schedule of one traced step (trace_ir.c): rank 0's median ProfilerStep#N on every rank,
+ * each traced rank a class of ranks/R ranks; host time, compute, memcpy as measured, NCCL
+ * collectives of known size as IR collectives (the world group at its new size); recosted and
+ * kept count rank 0's collectives. Input error when the traced ranks or the topology's GPUs per
+ * node do not divide `ranks`, or a rank lacks the step. */
+IrSchedule *trace_to_schedule(const TraceSet *set, int ranks, const HwTopology *topo, int *recosted,
+                              int *kept, GError **error);
+/* That schedule through the engine (NCCL model, flow-level network): its step (makespan). */
+bool trace_engine_step_s(const TraceSet *set, int ranks, const HwTopology *topo, double *step_s,
+                         int *recosted, int *kept, GError **error);
 
 /* Output; trace_print.c. */
 void trace_print_summary(const TraceSet *set, FILE *out);

@@ -18,6 +18,7 @@
  * the measured time order of all ranks together (GPU activities by start, host syncs by end),
  * which every dependency respects. O(activities x log) per replay. */
 #include "trace.h"
+#include "trace_deps.h"
 
 #include "../coll/coll.h"
 #include "../hw/hw.h"
@@ -26,11 +27,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Above this, a lag is not the cost of the dependency itself (a launch reaches the GPU in
- * ~5-20 us, an event in a few: NVIDIA's CUDA C++ Best Practices Guide, "Kernel launch
- * overhead"), so it is capped and the activity may start earlier than measured. */
-#define REPLAY_LAG_CAP_US 30.0
 
 #define RANK(set, i) ((TraceRank *)g_ptr_array_index((set)->ranks, (i)))
 
@@ -105,10 +101,10 @@ static double delay_at(GArray *threads, int tid, double t)
 
 /* The latest-ending activity with a measured end in [from, to], on a stream other than
  * `not_stream` (-1: any), or -1. Scans back at most 16 entries past other-stream ones. */
-static int ended_in(const TraceRank *r, const RankState *st, double from, double to, int not_stream)
+int trace_ended_in(const TraceRank *r, const GArray *by_end, double from, double to, int not_stream)
 {
-    const int *idx = (const int *)st->by_end->data;
-    int lo = 0, hi = (int)st->by_end->len;
+    const int *idx = (const int *)by_end->data;
+    int lo = 0, hi = (int)by_end->len;
     while (lo < hi) { /* first with end > to */
         int mid = (lo + hi) / 2;
         if (g_array_index(r->kernels, TraceKernel, idx[mid]).end_us <= to)
@@ -126,6 +122,18 @@ static int ended_in(const TraceRank *r, const RankState *st, double from, double
     return -1;
 }
 
+GArray *trace_by_end(const TraceRank *r)
+{
+    GArray *by_end = g_array_new(FALSE, FALSE, sizeof(int));
+    for (guint k = 0; k < r->kernels->len; k++) {
+        int v = (int)k;
+        g_array_append_val(by_end, v);
+    }
+    sort_rank = r;
+    g_array_sort(by_end, by_end_order);
+    return by_end;
+}
+
 static int by_launch_order(const void *a, const void *b)
 {
     const TraceKernel *x = &g_array_index(sort_rank->kernels, TraceKernel, *(const int *)a),
@@ -138,7 +146,7 @@ static int by_launch_order(const void *a, const void *b)
 /* cudaStreamWaitEvent pairs: for each call, the next activity launched by its thread waits for
  * the last activity launched before the call on another stream. O(waits x scan), scans bounded
  * at 64 launches forward and 256 back. */
-static void pair_stream_waits(const TraceRank *r, int *wait_dep)
+void trace_pair_stream_waits(const TraceRank *r, int *wait_dep)
 {
     guint n = r->kernels->len;
     for (guint k = 0; k < n; k++)
@@ -200,17 +208,13 @@ void trace_replay(const TraceSet *set, const double *factor, GPtrArray *step_s)
         const TraceRank *r = RANK(set, ri);
         st[ri].rep = g_new0(Replayed, MAX(r->kernels->len, 1));
         st[ri].threads = g_array_new(FALSE, FALSE, sizeof(HostThread));
-        st[ri].by_end = g_array_new(FALSE, FALSE, sizeof(int));
+        st[ri].by_end = trace_by_end(r);
         st[ri].wait_dep = g_new(int, MAX(r->kernels->len, 1));
-        pair_stream_waits(r, st[ri].wait_dep);
+        trace_pair_stream_waits(r, st[ri].wait_dep);
         for (guint k = 0; k < r->kernels->len; k++) {
-            int v = (int)k;
-            g_array_append_val(st[ri].by_end, v);
             Item it = {g_array_index(r->kernels, TraceKernel, k).start_us, (int)ri, (int)k, false};
             g_array_append_val(items, it);
         }
-        sort_rank = r;
-        g_array_sort(st[ri].by_end, by_end_order);
         for (guint s = 0; s < r->syncs->len; s++) {
             Item it = {g_array_index(r->syncs, TraceSync, s).end_us, (int)ri, (int)s, true};
             g_array_append_val(items, it);
@@ -232,7 +236,7 @@ void trace_replay(const TraceSet *set, const double *factor, GPtrArray *step_s)
         if (it->sync) {
             const TraceSync *sy = &g_array_index(r->syncs, TraceSync, it->index);
             double rstart = sy->start_us + delay_at(rs->threads, sy->tid, sy->start_us), rend;
-            int w = ended_in(r, rs, sy->start_us, sy->end_us, -1);
+            int w = trace_ended_in(r, rs->by_end, sy->start_us, sy->end_us, -1);
             if (w >= 0 && rs->rep[w].done) {
                 double mw = g_array_index(r->kernels, TraceKernel, w).end_us;
                 rend = MAX(rstart + (sy->end_us - MAX(sy->start_us, mw)),
@@ -269,7 +273,7 @@ void trace_replay(const TraceSet *set, const double *factor, GPtrArray *step_s)
                 start = MAX(start, dep(rs->rep[wd].end, s_m - we));
         }
         if (!explained) {
-            int x = ended_in(r, rs, s_m - REPLAY_LAG_CAP_US, s_m, k->stream);
+            int x = trace_ended_in(r, rs->by_end, s_m - REPLAY_LAG_CAP_US, s_m, k->stream);
             if (x >= 0 && rs->rep[x].done)
                 start = MAX(start, dep(rs->rep[x].end,
                                        s_m - g_array_index(r->kernels, TraceKernel, x).end_us));

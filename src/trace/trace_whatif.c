@@ -95,11 +95,26 @@ static double model_s(const CollModel *m, const HwTopology *topo, IrCollKind kin
 }
 
 bool trace_whatif(const TraceSet *set, const char *topo_file, const int *ranks, int n_ranks,
-                  FILE *out, GError **error)
+                  const char *emit_schedule, FILE *out, GError **error)
 {
     HwTopology *topo = hw_topology_load(topo_file, error);
     if (!topo)
         return false;
+    /* the sizes asked for are checked before anything is printed */
+    int recosted_ir = 0, kept_ir = 0;
+    for (int j = 0; j < n_ranks; j++) {
+        IrSchedule *sched = trace_to_schedule(set, ranks[j], topo, &recosted_ir, &kept_ir, error);
+        if (!sched) {
+            hw_topology_free(topo);
+            return false;
+        }
+        bool ok = j > 0 || !emit_schedule || ir_schedule_write(sched, emit_schedule, error);
+        ir_schedule_free(sched);
+        if (!ok) {
+            hw_topology_free(topo);
+            return false;
+        }
+    }
     CollModel model;
     coll_model_analytic_init(&model, topo);
     char *layout = trace_infer_layout(set);
@@ -148,8 +163,13 @@ bool trace_whatif(const TraceSet *set, const char *topo_file, const int *ranks, 
             "at collectives\n  (the %u traced ranks stand for all N), %d other collectives "
             "(smaller groups, unknown size or kind)\n",
             set->ranks->len, kept);
-    fprintf(out, "  %6s %6s %12s %10s %22s\n", "ranks", "nodes", "step (ms)", "vs replay",
-            "transfer (ms/step/rank)");
+    fprintf(out,
+            "engine: the step as fsdpsim's schedule, one rank class per traced rank (all "
+            "starting the step together),\n  %d collectives of rank %d through the NCCL "
+            "model and the flow-level network, %d kept as measured; its makespan\n",
+            recosted_ir, RANK(set, 0)->rank, kept_ir);
+    fprintf(out, "  %6s %6s %12s %10s %22s %14s\n", "ranks", "nodes", "step (ms)", "vs replay",
+            "transfer (ms/step/rank)", "engine (ms)");
     int steps = 0;
     for (guint i = 0; i < set->ranks->len; i++)
         steps += (int)RANK(set, i)->steps->len;
@@ -187,9 +207,21 @@ bool trace_whatif(const TraceSet *set, const char *topo_file, const int *ranks, 
         trace_replay(set, factor, per_rank);
         double s = trace_median_step_s(per_rank);
         g_ptr_array_free(per_rank, TRUE);
-        fprintf(out, "  %6d %6d %12.3f %+9.1f%% %22.3f%s\n", n,
+        double engine_s = NAN;
+        int rc = 0, kc = 0;
+        GError *e = NULL;
+        if (!trace_engine_step_s(set, n, topo, &engine_s, &rc, &kc, &e)) {
+            if (j >= 0 || e->code != FSD_ERROR_INPUT) { /* a size asked for: checked above */
+                g_propagate_error(error, e);
+                g_free(factor);
+                hw_topology_free(topo);
+                return false;
+            }
+            g_error_free(e); /* the trace's own size, when its ranks do not divide it */
+        }
+        fprintf(out, "  %6d %6d %12.3f %+9.1f%% %22.3f %14.3f%s\n", n,
                 (n + topo->gpus_per_node - 1) / topo->gpus_per_node, s * 1e3,
-                100 * (s - replay_s) / replay_s, transfer_us / MAX(steps, 1) * 1e-3,
+                100 * (s - replay_s) / replay_s, transfer_us / MAX(steps, 1) * 1e-3, engine_s * 1e3,
                 j < 0 ? "  (the trace's own scale)" : "");
     }
     g_free(factor);

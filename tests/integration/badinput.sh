@@ -303,6 +303,7 @@ bad ktrace/calibrate-no-output "option --output;expected a file" trace calibrate
 bad ktrace/calibrate-bad-output "option --output;no such directory" trace calibrate "$W/ts" -t "$TOPO" -o "$W/nodir/cal.json"
 bad ktrace/whatif-no-ranks "option --ranks;expected job sizes" trace whatif "$W/ts" -t "$TOPO"
 bad ktrace/whatif-bad-ranks "option --ranks;got '0'" trace whatif "$W/ts" -t "$TOPO" --ranks 16,0
+bad ktrace/whatif-ranks-not-divisible "option --ranks;got 6" trace whatif "$W/ts" -t "$TOPO" --ranks 6
 bad ktrace/whatif-no-topology "option --topology" trace whatif "$W/ts" --ranks 16
 bad ktrace/compare-zero-steps "$W/tz/rank0.json;ProfilerStep#N" compare --real "$W/tz/rank0.json" --sim "$W/sim.json"
 bad ktrace/compare-truncated "$W/trunc.json.gz;truncated" compare --real "$W/trunc.json.gz" --sim "$W/sim.json"

@@ -179,7 +179,7 @@ for key in ("kernel_fixed_us", "gemm_k_overhead", "gemm_small_tile_cost"):
 assert g["launch_overhead_us"]["source"].startswith("measured from trace")
 PY
     # the fitted model gives the trace's 1024^3 FP32 GEMM its measured rate (7.16 TFLOP/s) within 2 %
-    awk '/^  float 1x1024x1024x1024/ { e = ($4 - $3) / $3; exit !(e < 0.02 && e > -0.02) }' "$W/cal.txt" || return 1
+    awk '/^  float 1x1024x1024x1024/ { e = ($4 - $3) / $3; ok = e < 0.02 && e > -0.02 } END { exit !ok }' "$W/cal.txt" || return 1
     "$FSDPSIM" -m "$SRC/models/gpt2.json" -t "$W/cal.json" --json >/dev/null
 }
 check "calibrate: launch and GEMM figures measured from the trace, topology loads" calibrate_synth
@@ -214,8 +214,13 @@ whatif_dlrm() { # the layout, what was re-costed and kept; the own scale = the r
         grep -q '^kept as measured: compute kernels' "$W/w.txt" &&
         grep -Eq '^ +8 +2 +16\.126 +\+0\.0% .*own scale' "$W/w.txt" &&
         grep -Eq '^ +16 +4 ' "$W/w.txt" && grep -Eq '^ +64 +16 ' "$W/w.txt" || return 1
-    # more ranks, more transfer time (the ring's latency grows with the ranks)
-    awk '$1 ~ /^(8|16|64)$/ { t[$1] = $5 } END { exit !(t[8] < t[16] && t[16] < t[64]) }' "$W/w.txt"
+    # more ranks, more transfer time (the ring's latency grows with the ranks), in the ratio
+    # column and in the engine's schedule
+    awk '$1 ~ /^(8|16|64)$/ && $4 ~ /%$/ { t[$1] = $5; e[$1] = $6 }
+         END { exit !(t[8] < t[16] && t[16] < t[64] && e[8] <= e[16] && e[16] <= e[64]) }' "$W/w.txt" || return 1
+    # the engine at the trace's scale: within 20 % of the measured median step (it starts every
+    # rank's step together, where the trace's ranks start theirs up to 7 ms apart)
+    awk '$1 == 8 && $4 ~ /%$/ { e = ($6 - 16.126) / 16.126; ok = e < 0.2 && e > -0.2 } END { exit !ok }' "$W/w.txt"
 }
 shared "whatif DLRM at 16 and 64 ranks: layout, re-costed, kept" whatif_dlrm
 
@@ -225,12 +230,27 @@ whatif_synth() { # the re-costed all-reduce pushes the GPU span as the dependenc
     # at 500 + T (rank 1 arrives last), the span from 100. Step 2: each rank's all-reduce waits for
     # its GEMM (1300, 1500: a cross-stream wait) and the previous one (stream order, + the 30 us
     # lag cap), all end at the latest start + T, span from 1100. Median over 2 ranks x 2 steps.
-    awk '$1 == 2 { own = $3 } $1 == 64 { got = $3; T = $5 * 1000 }
+    awk '$4 !~ /%$/ { next } $1 == 2 { own = $3 } $1 == 64 { got = $3; T = $5 * 1000 }
          END { s1 = (400 + T > 850 ? 400 + T : 850); l = (530 + T > 1500 ? 530 + T : 1500);
                s2 = l + T - 1100; if (s2 < 850) s2 = 850; if (s1 < 1000) s1 = 1000;
                want = (s1 + s2) / 2 / 1000; exit !(own == 1.000 && T > 200 && (got - want) ^ 2 < 1e-6) }' "$W/ws.txt"
 }
 check "whatif synthetic: the re-costed all-reduce through the dependencies" whatif_synth
+
+whatif_schedule() { # --emit-schedule: fsdpsim --schedule runs it to the engine column's step
+    "$FSDPSIM" trace whatif "$W/synth" -t "$SRC/topologies/juwels-booster.json" --ranks 8,64 \
+        --emit-schedule "$W/sched.json" >"$W/wt.txt" || return 1
+    # host-bound: the engine's step is the host's 1 ms at the traced scale
+    awk '$1 == 2 && $4 ~ /%$/ { ok = $6 == 1.000 } END { exit !ok }' "$W/wt.txt" || return 1
+    "$FSDPSIM" --schedule "$W/sched.json" -t "$SRC/topologies/juwels-booster.json" --nodes 2 --gpus-per-node 4 --json >"$W/ss.json" || return 1
+    local want
+    want=$(awk '$1 == 8 && $4 ~ /%$/ { print $6 }' "$W/wt.txt")
+    python3 -c "
+import json; got = json.load(open('$W/ss.json'))['step_time_s'] * 1e3
+assert abs(got - $want) < 0.0015, (got, $want)
+"
+}
+check "whatif --emit-schedule: the schedule runs in fsdpsim to the engine's step" whatif_schedule
 
 echo "1..$n"
 [ "$failed" -eq 0 ]
