@@ -25,7 +25,7 @@ static const Subcommand subcommands[] = {
      "real run (fsdprun or profiler trace) beside the simulated one: step time, error per op kind, "
      "figures"},
     {"trace", cli_trace,
-     "PyTorch profiler traces of a real job: step breakdown, NCCL table, stragglers"},
+     "PyTorch profiler traces: step breakdown, NCCL table, stragglers, calibrate, what-if"},
     {NULL, NULL, NULL},
 };
 

@@ -182,7 +182,9 @@ int cli_trace(int argc, char **argv)
             "  fsdpsim trace whatif FILES... --topology T --ranks 16,64\n\n"
             "PyTorch profiler (Kineto) traces of a real job: per rank and step the breakdown\n"
             "(compute, exposed communication, waiting, memcpy, idle), kernel classes, the NCCL\n"
-            "table in nccl-tests' columns, stragglers. fsdpsim trace summary --help for more.\n");
+            "table in nccl-tests' columns, stragglers; a topology calibrated from the trace;\n"
+            "the step replayed and re-costed at other job sizes. fsdpsim trace ACTION --help\n"
+            "gives each action's options.\n");
         return 0;
     }
     fprintf(stderr,
