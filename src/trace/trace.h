@@ -86,6 +86,13 @@ typedef struct {
     const char *dtype; /* canonical, as trace_dtype_bytes names it */
 } TraceGemm;
 
+/* A memory-bound kernel's bytes, from the one aten operator around its launch (record_shapes):
+ * its input tensors read plus an output the size of the largest written. Kept when >= 1 MiB. */
+typedef struct {
+    int kernel;
+    double bytes;
+} TraceMem;
+
 typedef struct {
     int number; /* N of ProfilerStep#N */
     double cpu_start_us, cpu_dur_us;
@@ -121,6 +128,7 @@ typedef struct {
     GArray *steps;                /* of TraceStep, by start */
     GArray *breakdown;            /* of TraceBreakdown, one per step (trace_set_analyze) */
     GArray *gemms;                /* of TraceGemm, GEMM kernels whose shape the trace records */
+    GArray *mems;                 /* of TraceMem, memory-bound kernels whose bytes it records */
     GArray *launch_call_us;       /* of float: each cudaLaunchKernel's host duration */
     GArray *syncs;                /* of TraceSync, by end */
     GArray *stream_waits;         /* of TraceSync: cudaStreamWaitEvent calls, by end */
@@ -199,7 +207,8 @@ GArray *trace_stragglers(const TraceSet *set); /* of TraceStraggler, most often 
 /* fsdpsim trace calibrate (trace_calib.c): TOPO_FILE with the figures the trace measures
  * replaced, each with source "measured from trace WHAT ...", written to OUT_FILE: the launch call
  * (median cudaLaunchKernel), the kernel model's GEMM figures fitted to the GEMM shapes the trace
- * records (record_shapes=True). The NCCL table against the collective model is reported, not
+ * records (record_shapes=True), the memory efficiency from its memory-bound kernels of >= 16
+ * MiB. The NCCL table against the collective model is reported, not
  * written. What was done goes to REPORT. Errors: the topology's, or OUT_FILE unwritable. */
 bool trace_calibrate(const TraceSet *set, const char *what, const char *topo_file,
                      const char *out_file, FILE *report, GError **error);

@@ -246,6 +246,44 @@ bool trace_calibrate(const TraceSet *set, const char *what, const char *topo_fil
     }
     kern_table_free(t);
 
+    /* memory-bound kernels: the median rate of those moving >= 16 MiB, where HBM bandwidth and
+     * not the launch or the tail decides (STREAM-like kernels reach their plateau from a few
+     * MiB on: BabelStream's array-size sweeps, UoB-HPC/BabelStream) */
+    GArray *rates = g_array_new(FALSE, FALSE, sizeof(double));
+    for (guint i = 0; i < set->ranks->len; i++) {
+        const TraceRank *r = RANK(set, i);
+        for (guint j = 0; j < r->mems->len; j++) {
+            const TraceMem *m = &g_array_index(r->mems, TraceMem, j);
+            const TraceKernel *k = &g_array_index(r->kernels, TraceKernel, m->kernel);
+            if (m->bytes >= 16.0 * 1024 * 1024 && k->end_us > k->start_us) {
+                double Bps = m->bytes / ((k->end_us - k->start_us) * 1e-6);
+                g_array_append_val(rates, Bps);
+            }
+        }
+    }
+    int n_rates = (int)rates->len;
+    double rate = median(rates);
+    g_array_free(rates, TRUE);
+    fprintf(report,
+            "\nmemory-bound kernels: %d moving >= 16 MiB (bytes from their operators' "
+            "shapes)",
+            n_rates);
+    if (n_rates && topo->gpu.hbm_Bps > 0) {
+        double eff = CLAMP(rate / topo->gpu.hbm_Bps, 0.01, 1.0); /* the range topologies take */
+        fprintf(report, ", median %.0f GB/s = %.3f of the HBM peak (was %.3f)\n", rate / 1e9, eff,
+                topo->gpu.memory_efficiency);
+        char *src = g_strdup_printf("measured from trace %s: median rate of %d memory-bound "
+                                    "kernels moving >= 16 MiB (inputs read + output written, "
+                                    "from the operators' recorded shapes) over hbm_GBps "
+                                    "(fsdpsim trace calibrate)",
+                                    what, n_rates);
+        set_sourced(gpu, "memory_efficiency", eff, src);
+        g_free(src);
+    } else {
+        fprintf(report, ": not calibrated (profile with record_shapes=True; small tensors are "
+                        "latency-bound)\n");
+    }
+
     /* NCCL against the collective model */
     GArray *rows = trace_coll_table(set);
     CollModel model;

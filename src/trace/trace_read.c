@@ -1,5 +1,6 @@
 /* trace: reading one profiler trace file (see trace.h). */
 #include "trace.h"
+#include "trace_deps.h"
 
 #include "../util/cfg.h"
 
@@ -30,18 +31,10 @@ typedef struct {
     bool metadata; /* carries "Collective name" */
 } Annotation;
 
-/* A GEMM operator on the host with its recorded shapes. */
-typedef struct {
-    double start_us, end_us;
-    int tid;
-    double m, n, k, batch;
-    const char *dtype;
-} GemmOp;
-
 typedef struct {
     TraceRank *rank;
     GArray *launches;     /* of Launch */
-    GArray *gemm_ops;     /* of GemmOp */
+    GArray *shape_ops;    /* of TraceShapeOp */
     GArray *annotations;  /* of Annotation */
     GHashTable *name_ids; /* kernel name -> index + 1 */
     bool schema, distributed, events_seen;
@@ -207,46 +200,6 @@ static void annotation(Reader *rd, const cJSON *e, const char *name, double ts, 
     g_array_append_val(rd->annotations, a);
 }
 
-/* aten::mm [[m,k],[k,n]], addmm [bias, [m,k], [k,n]], bmm [[b,m,k],[b,k,n]], baddbmm [C, A, B]:
- * the last two inputs of two or more dimensions are the operands. False without shapes. */
-static bool gemm_op(Reader *rd, const cJSON *e, double ts, double dur)
-{
-    const cJSON *dims = arg(e, "Input Dims"), *types = arg(e, "Input type");
-    const cJSON *ops[2] = {NULL, NULL};
-    int at[2] = {-1, -1}, i = 0;
-    const cJSON *d;
-    cJSON_ArrayForEach(d, dims)
-    {
-        if (cJSON_GetArraySize(d) >= 2)
-            ops[0] = ops[1], at[0] = at[1], ops[1] = d, at[1] = i;
-        i++;
-    }
-    if (!ops[0])
-        return false;
-    int na = cJSON_GetArraySize(ops[0]), nb = cJSON_GetArraySize(ops[1]);
-    double batch = 1;
-    for (int j = 0; j + 2 < na; j++)
-        batch *= cJSON_GetNumberValue(cJSON_GetArrayItem(ops[0], j));
-    GemmOp g = {ts,
-                ts + dur,
-                0,
-                cJSON_GetNumberValue(cJSON_GetArrayItem(ops[0], na - 2)),
-                cJSON_GetNumberValue(cJSON_GetArrayItem(ops[1], nb - 1)),
-                cJSON_GetNumberValue(cJSON_GetArrayItem(ops[0], na - 1)),
-                batch,
-                NULL};
-    const cJSON *tid = cJSON_GetObjectItemCaseSensitive(e, "tid"),
-                *t = cJSON_GetArrayItem(types, at[0]);
-    g.tid = cJSON_IsNumber(tid) ? tid->valueint : 0;
-    if (cJSON_IsString(t))
-        trace_dtype_bytes(t->valuestring, &g.dtype);
-    if (!(g.m >= 1 && g.n >= 1 && g.k >= 1 && batch >= 1 && g.m * g.n * g.k * batch < 1e18) ||
-        !g.dtype)
-        return false;
-    g_array_append_val(rd->gemm_ops, g);
-    return true;
-}
-
 static bool trace_event(Reader *rd, const cJSON *e, int64_t index, GError **error)
 {
     const cJSON *ph = cJSON_GetObjectItemCaseSensitive(e, "ph"),
@@ -285,14 +238,13 @@ static bool trace_event(Reader *rd, const cJSON *e, int64_t index, GError **erro
     }
     bool step = g_str_has_prefix(n, "ProfilerStep#");
     bool comm = !strcmp(n, "record_param_comms") || g_str_has_prefix(n, "nccl:");
-    bool gemm = !strcmp(n, "aten::mm") || !strcmp(n, "aten::addmm") || !strcmp(n, "aten::bmm") ||
-                !strcmp(n, "aten::baddbmm");
-    if (!step && !comm && !gemm)
+    bool shapes = g_str_has_prefix(n, "aten::") && arg(e, "Input Dims");
+    if (!step && !comm && !shapes)
         return true;
     if (!times_of(e, rd, index, &ts, &dur, error))
         return false;
-    if (gemm) {
-        gemm_op(rd, e, ts, dur);
+    if (shapes) {
+        trace_shape_op_read(rd->shape_ops, e, n, ts, dur);
         return true;
     }
     if (comm) {
@@ -642,21 +594,6 @@ static bool finish(Reader *rd, GError **error)
                 isnan(s->gpu_start_us) ? kk->start_us : MIN(s->gpu_start_us, kk->start_us);
             s->gpu_end_us = isnan(s->gpu_end_us) ? kk->end_us : MAX(s->gpu_end_us, kk->end_us);
         }
-        if (kk->cls == TRACE_CLASS_GEMM && l) {
-            /* the innermost GEMM operator around the launch on its thread: O(GEMM operators)
-             * per GEMM kernel, thousands x thousands at most in a few steps */
-            const GemmOp *best = NULL;
-            for (guint j = 0; j < rd->gemm_ops->len; j++) {
-                const GemmOp *g = &g_array_index(rd->gemm_ops, GemmOp, j);
-                if (g->tid == l->tid && l->ts_us >= g->start_us && l->ts_us <= g->end_us &&
-                    (!best || g->start_us >= best->start_us))
-                    best = g;
-            }
-            if (best) {
-                TraceGemm tg = {(int)i, best->m, best->n, best->k, best->batch, best->dtype};
-                g_array_append_val(r->gemms, tg);
-            }
-        }
         if (kk->cls != TRACE_CLASS_NCCL)
             continue;
         /* what the kernel says, else its annotation's metadata or shapes, else its name */
@@ -705,6 +642,7 @@ static bool finish(Reader *rd, GError **error)
         g_array_append_val(r->colls, c);
     }
     g_hash_table_destroy(seq);
+    trace_shapes_attach(r, rd->shape_ops);
     return true;
 }
 
@@ -718,13 +656,14 @@ TraceRank *trace_rank_read(const char *file, GError **error)
     r->steps = g_array_new(FALSE, FALSE, sizeof(TraceStep));
     r->breakdown = g_array_new(FALSE, TRUE, sizeof(TraceBreakdown));
     r->gemms = g_array_new(FALSE, FALSE, sizeof(TraceGemm));
+    r->mems = g_array_new(FALSE, FALSE, sizeof(TraceMem));
     r->launch_call_us = g_array_new(FALSE, FALSE, sizeof(float));
     r->syncs = g_array_new(FALSE, FALSE, sizeof(TraceSync));
     r->stream_waits = g_array_new(FALSE, FALSE, sizeof(TraceSync));
     r->names = g_ptr_array_new_with_free_func(g_free);
     Reader rd = {r,
                  g_array_new(FALSE, FALSE, sizeof(Launch)),
-                 g_array_new(FALSE, FALSE, sizeof(GemmOp)),
+                 g_array_new(FALSE, FALSE, sizeof(TraceShapeOp)),
                  g_array_new(FALSE, FALSE, sizeof(Annotation)),
                  g_hash_table_new(g_str_hash, g_str_equal),
                  false,
@@ -768,7 +707,7 @@ TraceRank *trace_rank_read(const char *file, GError **error)
         if (g_array_index(rd.meta, TraceColl, i).kernel >= 0 && !ok)
             g_free(g_array_index(rd.meta, TraceColl, i).pg);
     g_array_free(rd.launches, TRUE), g_array_free(rd.annotations, TRUE);
-    g_array_free(rd.gemm_ops, TRUE);
+    g_array_free(rd.shape_ops, TRUE);
     g_array_free(rd.meta, TRUE);
     g_hash_table_destroy(rd.name_ids);
     if (!ok) {
@@ -786,6 +725,7 @@ void trace_rank_free(TraceRank *r)
         g_free(g_array_index(r->colls, TraceColl, i).pg);
     g_array_free(r->kernels, TRUE), g_array_free(r->colls, TRUE), g_array_free(r->steps, TRUE);
     g_array_free(r->breakdown, TRUE), g_array_free(r->gemms, TRUE);
+    g_array_free(r->mems, TRUE);
     g_array_free(r->launch_call_us, TRUE), g_array_free(r->syncs, TRUE);
     g_array_free(r->stream_waits, TRUE);
     g_ptr_array_free(r->names, TRUE);

@@ -177,6 +177,9 @@ assert g["launch_overhead_us"]["value"] == 5, g["launch_overhead_us"]
 for key in ("kernel_fixed_us", "gemm_k_overhead", "gemm_small_tile_cost"):
     assert g["kernels"][key]["source"].startswith("measured from trace"), g["kernels"][key]
 assert g["launch_overhead_us"]["source"].startswith("measured from trace")
+# 48 MiB in 100 us over the A100's 1555 GB/s
+assert abs(g["memory_efficiency"]["value"] - 48 * 2**20 / 100e-6 / 1555e9) < 1e-9, g["memory_efficiency"]
+assert g["memory_efficiency"]["source"].startswith("measured from trace")
 PY
     # the fitted model gives the trace's 1024^3 FP32 GEMM its measured rate (7.16 TFLOP/s) within 2 %
     awk '/^  float 1x1024x1024x1024/ { e = ($4 - $3) / $3; ok = e < 0.02 && e > -0.02 } END { exit !ok }' "$W/cal.txt" || return 1

@@ -11,7 +11,8 @@ transfer takes 700 - 500 = 200 us. Rank 0, step 1: GPU span 100..950 = 850 us; c
 waiting 200; exposed communication 200; idle 700..800 with the launch at 750: 50 host-bound, 50
 waiting; memcpy 900..950 exposed 50. One kernel before the first step belongs to no step.
 Every cudaLaunchKernel takes 5 us on the host; the GEMMs are 1024^3 FP32 (aten::mm's shapes),
-200 us on rank 0 and 400 us on rank 1 (median 300 us: 7.16 TFLOP/s)."""
+200 us on rank 0 and 400 us on rank 1 (median 300 us: 7.16 TFLOP/s); the elementwise add moves
+48 MiB (aten::add's shapes) in 100 us: 503 GB/s."""
 import gzip
 import json
 import os
@@ -51,6 +52,10 @@ for rank in (0, 1):
                 "Collective name": "allreduce", "In msg nelems": 1048576,
                 "Out msg nelems": 1048576, "Group size": 2, "dtype": "Float",
                 "Process Group Name": "0", "Process Group Ranks": "[0, 1]"})
+        # the elementwise add's operator: two 16 MiB float inputs, a 16 MiB output
+        ev.append({"ph": "X", "cat": "cpu_op", "name": "aten::add", "pid": 9, "tid": 9,
+                   "ts": t0 + 745, "dur": 10, "args": {"Input Dims": [[4096, 1024], [4096, 1024], []],
+                                                       "Input type": ["float", "float", "Scalar"]}})
         gpu("kernel", "vectorized_elementwise_kernel<4, add>", t0 + 800, t0 + 900, t0 + 750)
         if rank == 0:
             gpu("gpu_memcpy", "Memcpy DtoH (Device -> Pinned)", t0 + 900, t0 + 950, t0 + 760)
