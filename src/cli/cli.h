@@ -19,6 +19,7 @@ bool cli_check_dir(const char *option, const char *dir, GError **error);
 int cli_compare(int argc, char **argv);
 int cli_validate(int argc, char **argv);
 int cli_kernels(int argc, char **argv);
+int cli_trace(int argc, char **argv);
 
 /* the list of subcommands, for --help */
 const char *cli_subcommands_help(void);

@@ -34,11 +34,14 @@ bool cli_compare_plot(const CmpResult *r, const char *dir, const char *formats_t
 
 int cli_compare(int argc, char **argv)
 {
+    char **reals = NULL;
     char *real = NULL, *sim = NULL, *trace = NULL, *plot_dir = NULL, *formats = NULL, *title = NULL;
     gboolean json = FALSE;
     GOptionEntry entries[] = {
-        {"real", 'r', 0, G_OPTION_ARG_FILENAME, &real,
-         "Chrome trace of a real run (fsdprun --trace, or a PyTorch profiler trace)", "FILE"},
+        {"real", 'r', 0, G_OPTION_ARG_FILENAME_ARRAY, &reals,
+         "Chrome trace of a real run (fsdprun --trace), or PyTorch profiler traces (.json, "
+         ".json.gz, a directory; repeat for one file per rank)",
+         "FILE"},
         {"sim", 's', 0, G_OPTION_ARG_FILENAME, &sim,
          "Chrome trace of the simulated run (fsdpsim --trace)", "FILE"},
         {"trace", 0, 0, G_OPTION_ARG_FILENAME, &trace,
@@ -65,6 +68,7 @@ int cli_compare(int argc, char **argv)
                    "rank per step,\nwith error = (sim - real) / real.\n\n"
                    "Example:\n  fsdpsim compare --real real.json --sim sim.json --plot figures",
                    NULL, entries, argc, argv, &error) ||
+        !(real = reals ? g_strdup(reals[0]) : NULL, true) ||
         (!real &&
          !cfg_input_error(&error, "option --real: expected a trace file (fsdprun --trace), got "
                                   "nothing (--real and --sim are required)")) ||
@@ -73,7 +77,7 @@ int cli_compare(int argc, char **argv)
         !cli_check_writable("trace", trace, &error) ||
         !cli_figures_check(plot_dir, NULL, formats, &error) ||
         /* read both traces before writing anything, so that bad input leaves nothing behind */
-        !cmp_load(real, sim, &r, &error)) {
+        !cmp_load_traces((const char *const *)reals, (int)g_strv_length(reals), sim, &r, &error)) {
         status = cli_report_error(error);
         goto out;
     }
@@ -94,13 +98,25 @@ int cli_compare(int argc, char **argv)
         printf("%s\n", text);
         g_free(text);
     } else {
-        cmp_print_table(&r, real, sim, stdout);
+        guint n_real = g_strv_length(reals);
+        char *shown =
+            n_real > 1 ? g_strdup_printf("%s (+%u more)", real, n_real - 1) : g_strdup(real);
+        cmp_print_table(&r, shown, sim, stdout);
+        g_free(shown);
     }
     fflush(stdout);
+    /* a factor of two is no model error: the real run and the simulation describe different
+     * jobs (another model, batch or layout) */
+    if (r.real_median_s > 0 && (r.sim_s > 2 * r.real_median_s || r.sim_s < 0.5 * r.real_median_s))
+        fprintf(stderr,
+                "fsdpsim: note: real (%.3f ms) and simulated (%.3f ms) steps differ by "
+                "more than 2x: the same model, batch and layout?\n",
+                r.real_median_s * 1e3, r.sim_s * 1e3);
     if (plot_dir && !cli_compare_plot(&r, plot_dir, formats, title, real, sim, &error))
         status = cli_report_error(error);
 out:
     cmp_clear(&r);
+    g_strfreev(reals);
     g_free(real), g_free(sim), g_free(trace), g_free(plot_dir), g_free(formats), g_free(title);
     return status;
 }

@@ -24,6 +24,8 @@ static const Subcommand subcommands[] = {
     {"compare", cli_compare,
      "real run (fsdprun or profiler trace) beside the simulated one: step time, error per op kind, "
      "figures"},
+    {"trace", cli_trace,
+     "PyTorch profiler traces: step breakdown, NCCL table, stragglers, calibrate, what-if"},
     {NULL, NULL, NULL},
 };
 

@@ -1,6 +1,7 @@
 /* compare: see compare.h. */
 #include "compare.h"
 
+#include "../trace/trace.h"
 #include "../util/cfg.h"
 
 #include <limits.h>
@@ -20,8 +21,9 @@ typedef struct {
 
 static const CmpGenerator GEN_FSDPRUN = {"fsdprun", "\"fsdprun\" (a real run, fsdprun --trace)",
                                          true, false};
+/* read by src/trace and handed over as fsdprun's are: one iteration per ProfilerStep#N */
 static const CmpGenerator GEN_PROFILER = {
-    "pytorch-profiler", "a PyTorch profiler trace (torch.profiler, Kineto)", false, false};
+    "pytorch-profiler", "a PyTorch profiler trace (torch.profiler, Kineto)", true, false};
 static const CmpGenerator GEN_FSDPSIM = {
     "fsdpsim", "\"fsdpsim\" (a simulated run, fsdpsim --trace)", false, true};
 
@@ -330,12 +332,29 @@ static bool load_trace(CmpResult *r, bool real, const cJSON *root, const char *f
 
 bool cmp_load(const char *real_file, const char *sim_file, CmpResult *r, GError **error)
 {
+    return cmp_load_traces(&real_file, 1, sim_file, r, error);
+}
+
+bool cmp_load_traces(const char *const *real_files, int n_real, const char *sim_file, CmpResult *r,
+                     GError **error)
+{
     static const CmpGenerator *const real_gens[] = {&GEN_FSDPRUN, &GEN_PROFILER, NULL};
     static const CmpGenerator *const sim_gens[] = {&GEN_FSDPSIM, NULL};
     memset(r, 0, sizeof *r);
     r->kinds = g_array_new(FALSE, TRUE, sizeof(CmpKind));
-    r->real = cfg_parse_file(real_file, error);
-    if (!r->real || !load_trace(r, true, r->real, real_file, real_gens, error))
+    /* profiler traces (one per rank, .json.gz, directories) through src/trace: its steps are
+     * the ProfilerStep#N annotations, their GPU activities mapped by correlation id */
+    if (n_real > 1 || g_file_test(real_files[0], G_FILE_TEST_IS_DIR) ||
+        trace_file_sniff(real_files[0])) {
+        TraceSet *set = trace_set_read(real_files, n_real, error);
+        if (!set)
+            return false;
+        r->real = trace_set_to_compare(set);
+        trace_set_free(set);
+    } else {
+        r->real = cfg_parse_file(real_files[0], error);
+    }
+    if (!r->real || !load_trace(r, true, r->real, real_files[0], real_gens, error))
         return false;
     r->sim = cfg_parse_file(sim_file, error);
     if (!r->sim || !load_trace(r, false, r->sim, sim_file, sim_gens, error))
@@ -388,8 +407,12 @@ void cmp_print_table(const CmpResult *r, const char *real_file, const char *sim_
         fprintf(out, "real       %s: %s, one step, %d ranks\n", real_file, r->real_generator,
                 r->ranks);
     else
-        fprintf(out, "real       %s: %s, %d measured iterations, %d ranks\n", real_file,
-                r->real_generator, r->iterations, r->ranks);
+        fprintf(out, "real       %s: %s, %d %s, %d ranks\n", real_file, r->real_generator,
+                r->iterations,
+                strcmp(r->real_generator, GEN_PROFILER.generator)
+                    ? "measured iterations"
+                    : "ProfilerSteps (each the median over the ranks)",
+                r->ranks);
     fprintf(out, "simulated  %s\n\n", sim_file);
     fprintf(out, "%-16s %12s %25s %12s %9s\n", "", "real (ms)", "real spread [min, max]",
             "sim (ms)", "error");

@@ -49,6 +49,11 @@ const char *cmp_kind_of(const char *cat, const char *name);
 
 /* Loads and checks both traces; errors name the file and field (FSD_ERROR_INPUT). */
 bool cmp_load(const char *real_file, const char *sim_file, CmpResult *out, GError **error);
+/* Several real traces: PyTorch profiler traces, one per rank (or directories of them), read by
+ * src/trace; a real iteration is a ProfilerStep#N, its step time the median over the ranks of
+ * that step's ProfilerStep duration. One fsdprun trace (or one profiler trace) as cmp_load. */
+bool cmp_load_traces(const char *const *real_files, int n_real, const char *sim_file,
+                     CmpResult *out, GError **error);
 void cmp_clear(CmpResult *r);
 
 /* Signed relative error, NAN when real is 0. */

@@ -1,9 +1,12 @@
 /* libFuzzer harness: Chrome traces through compare (cmp_load), as the real trace against a fixed
  * simulated one and as the simulated trace against a fixed real one; when they load, the table,
- * the JSON, the merged trace and the timeline are made too. Seeds: tests/fuzz/seeds/trace. */
+ * the JSON, the merged trace and the timeline are made too. The input also goes through the
+ * profiler-trace reader (src/trace: the streaming scanner, steps, matching) and its summary.
+ * Seeds: tests/fuzz/seeds/trace. */
 #include "fuzz.h"
 
 #include "compare/compare.h"
+#include "trace/trace.h"
 
 #include <string.h>
 
@@ -38,6 +41,23 @@ static void one(const char *real, const char *sim)
     cmp_clear(&r);
 }
 
+static void profiler(const char *file)
+{
+    GError *error = NULL;
+    TraceSet *set = trace_set_read(&file, 1, &error);
+    if (set) {
+        FILE *out = fopen("/dev/null", "w");
+        trace_print_summary(set, out);
+        fclose(out);
+        cJSON_free(trace_summary_json(set));
+        cJSON_Delete(trace_set_to_compare(set));
+    } else if (!error || error->domain != FSD_ERROR) {
+        abort();
+    }
+    g_clear_error(&error);
+    trace_set_free(set);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_fatal_warnings();
@@ -46,5 +66,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *real = fuzz_file("real", (const uint8_t *)REAL, sizeof REAL - 1);
     one(input, sim);
     one(real, input);
+    profiler(input);
     return 0;
 }

@@ -277,6 +277,37 @@ bad kernels/not-a-table "$W/notatable.tsv;header;expected GEMM columns" kernels 
 printf 'm\tn\tk\ttflops_bf16\n256\t256\t256\tNA\n' >"$W/norows.tsv"
 bad kernels/no-rows "$W/norows.tsv;no row matches" kernels --table "$W/norows.tsv"
 
+# --- profiler traces (fsdpsim trace summary, compare --real; issue 16) ---------------------------
+python3 "$SRC/tests/integration/trace_synth.py" "$W/ts" && python3 "$SRC/tests/integration/trace_synth.py" "$W/tz" zero-steps &&
+    python3 "$SRC/tests/integration/trace_synth.py" "$W/tm" mixed && python3 "$SRC/tests/integration/trace_synth.py" "$W/tn" no-schema ||
+    { echo "Bail out! trace_synth.py"; exit 1; }
+head -c 3000 "$W/ts/rank0.json" >"$W/trunc.json"
+bad ktrace/truncated "$W/trunc.json;traceEvents[;truncated" trace summary "$W/trunc.json"
+head -c 300 "$W/ts/rank1.json.gz" >"$W/trunc.json.gz"
+bad ktrace/truncated-gz "$W/trunc.json.gz;truncated" trace summary "$W/trunc.json.gz"
+bad ktrace/not-a-trace "$MODEL;field 'traceEvents';PyTorch profiler trace" trace summary "$MODEL"
+bad ktrace/no-schema "$W/tn/rank0.json;field 'schemaVersion'" trace summary "$W/tn"
+bad ktrace/zero-steps "$W/tz/rank0.json;field 'traceEvents';ProfilerStep#N" trace summary "$W/tz"
+bad ktrace/mixed-jobs "rank1.json.gz;field 'distributedInfo.world_size';expected \"2\"" trace summary "$W/tm"
+bad ktrace/duplicate-rank "$W/ts/rank0.json;field 'distributedInfo.rank';each rank once" trace summary "$W/ts/rank0.json" "$W/ts/rank0.json"
+jedit "$W/ts/rank0.json" "$W/kdur.json" 'd["traceEvents"][2]["dur"] = -1'
+bad ktrace/negative-dur "$W/kdur.json;traceEvents[2].dur';expected a duration" trace summary "$W/kdur.json"
+jedit "$W/ts/rank0.json" "$W/krank.json" 'd["distributedInfo"]["rank"] = 5'
+bad ktrace/rank-out-of-range "$W/krank.json;field 'distributedInfo.rank';world_size" trace summary "$W/krank.json"
+mkdir -p "$W/empty"
+bad ktrace/empty-directory "$W/empty;found none" trace summary "$W/empty"
+bad ktrace/no-files "expected one or more profiler traces" trace summary
+bad ktrace/unknown-action "unknown action 'summarize'" trace summarize "$W/ts"
+bad ktrace/calibrate-no-topology "option --topology;expected a topology" trace calibrate "$W/ts" -o "$W/cal.json"
+bad ktrace/calibrate-no-output "option --output;expected a file" trace calibrate "$W/ts" -t "$TOPO"
+bad ktrace/calibrate-bad-output "option --output;no such directory" trace calibrate "$W/ts" -t "$TOPO" -o "$W/nodir/cal.json"
+bad ktrace/whatif-no-ranks "option --ranks;expected job sizes" trace whatif "$W/ts" -t "$TOPO"
+bad ktrace/whatif-bad-ranks "option --ranks;got '0'" trace whatif "$W/ts" -t "$TOPO" --ranks 16,0
+bad ktrace/whatif-ranks-not-divisible "option --ranks;got 6" trace whatif "$W/ts" -t "$TOPO" --ranks 6
+bad ktrace/whatif-no-topology "option --topology" trace whatif "$W/ts" --ranks 16
+bad ktrace/compare-zero-steps "$W/tz/rank0.json;ProfilerStep#N" compare --real "$W/tz/rank0.json" --sim "$W/sim.json"
+bad ktrace/compare-truncated "$W/trunc.json.gz;truncated" compare --real "$W/trunc.json.gz" --sim "$W/sim.json"
+
 echo "1..$n"
 echo "# $((n - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

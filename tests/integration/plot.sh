@@ -230,7 +230,7 @@ t_compare_table() {
     if [ -f "$k" ]; then
         fsd compare --real "$k" --sim "$W/a.json"
         expect_rc 0 || return 1
-        grep -q 'pytorch-profiler, one step, 1 ranks' "$OUT" || fail "not read as a profiler trace" || return 1
+        grep -q 'pytorch-profiler, 1 ProfilerSteps (each the median over the ranks), 1 ranks' "$OUT" || fail "not read as a profiler trace" || return 1
         grep -q '^  send/recv ' "$OUT" || fail "ncclKernel_SendRecv not counted as send/recv" || return 1
         grep -q '^  allreduce ' "$OUT" || fail "ncclKernel_AllReduce not counted" || return 1
     fi

@@ -166,9 +166,12 @@ static void test_kind_of(void **state)
 }
 
 /* A profiler trace of one rank: a GEMM kernel (100 us) and an NCCL all-reduce kernel (300 us) on
- * the GPU (pid 0), CPU operators that do not count; absolute timestamps as Kineto writes them. */
+ * the GPU (pid 0), CPU operators that do not count; absolute timestamps as Kineto writes them;
+ * one ProfilerStep#3 of 5 ms around them (read by src/trace). */
 static const char *KINETO =
     "{\"schemaVersion\":1,\"traceEvents\":["
+    "{\"ph\":\"X\",\"cat\":\"user_annotation\",\"name\":\"ProfilerStep#3\",\"pid\":77,"
+    "\"tid\":77,\"ts\":1694128200000000,\"dur\":5000},"
     "{\"ph\":\"X\",\"cat\":\"cpu_op\",\"name\":\"aten::mm\",\"pid\":77,\"tid\":77,"
     "\"ts\":1694128200000000,\"dur\":5000},"
     "{\"ph\":\"X\",\"cat\":\"kernel\",\"name\":\"ampere_sgemm_128x64_tn\",\"pid\":0,\"tid\":7,"
@@ -188,10 +191,10 @@ static void test_compare_profiler_trace(void **state)
         fail_msg("%s", error->message);
     assert_string_equal(r.real_generator, "pytorch-profiler");
     assert_int_equal(r.iterations, 1);
-    assert_int_equal(r.median_iter, -1);
+    assert_int_equal(r.median_iter, 0);
     assert_int_equal(r.ranks, 1); /* the CPU process has no compared events */
-    /* the step spans the first kernel's start to the last one's end: 500 us */
-    assert_near(r.real_median_s, 500e-6, 1e-9);
+    /* the step is ProfilerStep#3's span, not the kernels' 500 us */
+    assert_near(r.real_median_s, 5e-3, 1e-9);
     const CmpKind *ar = &g_array_index(r.kinds, CmpKind, 0),
                   *mm = &g_array_index(r.kinds, CmpKind, 1);
     assert_string_equal(ar->kind, "allreduce");
@@ -204,7 +207,7 @@ static void test_compare_profiler_trace(void **state)
     cmp_timeline(&r, &tl);
     assert_int_equal(tl.rows->len, 4);
     assert_int_equal(tl.n_real_rows, 2);
-    assert_string_equal(g_ptr_array_index(tl.rows, 0), "real pid 0: tid 7");
+    assert_string_equal(g_ptr_array_index(tl.rows, 0), "real rank 0: tid 7"); /* process = rank */
     assert_string_equal(g_ptr_array_index(tl.rows, 2), "sim class 0: tid 2");
     assert_string_equal(g_ptr_array_index(tl.rows, 3), "sim class 1: tid 2");
     assert_int_equal(tl.spans->len, 4);
