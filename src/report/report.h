@@ -72,6 +72,8 @@ typedef struct {
     double inter_node_bytes_per_gpu;
     ReportCollStats coll[IR_COLL_KIND_COUNT];
     GPtrArray *warnings; /* of char* */
+    GPtrArray *errors;   /* of char*: the run does not do what the user wants (replicas that
+                          * diverge), as opposed to a warning about cost */
     /* model parallelism (parallel.c); n_stages = 0 without it */
     int n_stages;
     ReportStage *stages;

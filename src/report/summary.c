@@ -166,6 +166,11 @@ void report_print_summary(const Report *r, FILE *out)
         fprintf(out, "  sync_module_states=True adds a broadcast of all parameters: %s\n", bs);
         g_free(bs);
     }
+    if (r->errors && r->errors->len) {
+        fprintf(out, "\nerrors:\n");
+        for (guint i = 0; i < r->errors->len; i++)
+            fprintf(out, "  - %s\n", (const char *)r->errors->pdata[i]);
+    }
     if (r->warnings->len) {
         fprintf(out, "\nwarnings:\n");
         for (guint i = 0; i < r->warnings->len; i++)
@@ -280,6 +285,9 @@ char *report_to_json(const Report *r)
         }
         cJSON_AddNumberToObject(init, "sync_module_states_s", r->init->sync_module_states_s);
     }
+    cJSON *e = cJSON_AddArrayToObject(o, "errors");
+    for (guint i = 0; r->errors && i < r->errors->len; i++)
+        cJSON_AddItemToArray(e, cJSON_CreateString(r->errors->pdata[i]));
     cJSON *w = cJSON_AddArrayToObject(o, "warnings");
     for (guint i = 0; i < r->warnings->len; i++)
         cJSON_AddItemToArray(w, cJSON_CreateString(r->warnings->pdata[i]));

@@ -48,7 +48,8 @@ typedef struct {
 static bool reshard_after_forward(Gen *g, int unit)
 {
     ShardingStrategy s = g->opt->sharding;
-    return unit != 0 && (s == SHARD_FULL_SHARD || s == SHARD_HYBRID_SHARD);
+    const Fsdp *f = g->strategy; /* not sharded: NO_SHARD, or hybrid clamped to it */
+    return unit != 0 && f->sharded && (s == SHARD_FULL_SHARD || s == SHARD_HYBRID_SHARD);
 }
 
 static double shard_numel(Gen *g, Fsdp *f, int u)
@@ -333,14 +334,21 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     f.post_forward_order = g_new(int, f.wrap->n_units);
     g_queue_init(&f.free_events);
     f.reduce_ops = g_array_new(FALSE, FALSE, sizeof(int));
-    f.sharded = opt->sharding != SHARD_NO_SHARD;
-    f.hybrid = opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2;
+    /* a hybrid strategy on a one-rank shard group runs as NO_SHARD on that group, with no
+     * replicate group at all: no gradient leaves the rank (strat_hybrid_unsynced) */
+    bool unsynced = strat_hybrid_unsynced(opt, lay);
+    f.sharded = opt->sharding != SHARD_NO_SHARD && !unsynced;
+    f.hybrid = (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2) && !unsynced;
     f.pbytes = opt->mixed_precision ? hw_dtype_bytes(opt->param_dtype) : 4;
     f.rbytes = opt->mixed_precision ? hw_dtype_bytes(opt->reduce_dtype) : 4;
     /* the data-parallel dimension: all ranks without TP, every t-th (by --placement) with it */
     int dp_stride = lay->stride[PAR_DIM_DP];
     if (f.sharded) {
         f.shard_group = ir_group_add(g->sched, "shard", lay->shard_size, dp_stride);
+        f.nccl_shard = ir_stream_add(g->cls, "nccl:shard", false);
+    } else if (unsynced) {
+        /* state.process_group is the one-rank intra-node group: the all-reduce has no peer */
+        f.shard_group = ir_group_add(g->sched, "shard", 1, dp_stride);
         f.nccl_shard = ir_stream_add(g->cls, "nccl:shard", false);
     } else {
         f.shard_group = ir_group_add(g->sched, "dp", lay->dp, dp_stride);

@@ -248,6 +248,13 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
     return s;
 }
 
+bool strat_hybrid_unsynced(const StratOptions *opt, const StratLayout *layout)
+{
+    bool hybrid = opt->kind == STRAT_FSDP &&
+                  (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2);
+    return hybrid && layout->pp == 1 && layout->shard_size == 1 && layout->replicate_size > 1;
+}
+
 void strat_info_clear(StratInfo *info)
 {
     g_free(info->wrap_description);

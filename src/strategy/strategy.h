@@ -137,4 +137,14 @@ void strat_info_clear(StratInfo *info);
  * precision TF32 for convolutions (cuDNN's default) and for matmuls only with allow_tf32. */
 HwDtype strat_compute_dtype(const Model *model, const StratOptions *opt);
 
+/* FSDP1's HYBRID_SHARD or _HYBRID_SHARD_ZERO2 with a shard group of one rank and more than one
+ * replica (1 GPU per node, or --shard-group-size 1): FSDP1 clamps a strategy on a process group
+ * of world size 1 to NO_SHARD (torch/distributed/fsdp/_init_utils.py, _init_core_state: "FSDP is
+ * switching to use NO_SHARD ... since the world size is 1"), and NO_SHARD all-reduces gradients
+ * on that one-rank shard group only: the replicas are never synchronised and diverge
+ * (pytorch/pytorch#154888, closed as not planned; volcengine/verl#7493). The generator (fsdp.c)
+ * simulates exactly that; the report makes it an error. Pipelines (pp.c) gather as FSDP2 does,
+ * which synchronises, so only the pure data-parallel and 2D (TP) generator is affected. */
+bool strat_hybrid_unsynced(const StratOptions *opt, const StratLayout *layout);
+
 #endif

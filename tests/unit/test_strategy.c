@@ -277,10 +277,73 @@ static void test_layout_errors_and_warnings(void **state)
     run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 4, 1);
     r.opt.sharding = SHARD_HYBRID_SHARD;
     run_sim(&r);
+    /* 1 GPU per node: not the cost warning ("shards nothing") but the divergence error */
     bool found = false;
     for (guint i = 0; i < r.rep.warnings->len; i++)
         found |= strstr(r.rep.warnings->pdata[i], "shards nothing") != NULL;
-    assert_true(found);
+    assert_false(found);
+    assert_int_equal(r.rep.errors->len, 1);
+    run_end(&r);
+}
+
+/* Largest group size among the collectives of the schedule (1 when none). */
+static int largest_coll_group(const Run *r)
+{
+    const IrClass *c = r->sched->classes[0];
+    int largest = 1;
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        if (op->kind == IR_OP_COLL)
+            largest = MAX(largest, r->sched->groups[op->u.coll.group].size);
+    }
+    return largest;
+}
+
+/* HYBRID_SHARD and _HYBRID_SHARD_ZERO2 with one GPU per node under FSDP1: PyTorch clamps the
+ * one-rank shard group to NO_SHARD (_init_utils.py _init_core_state) and all-reduces on that
+ * group only (pytorch/pytorch#154888): no byte leaves a GPU, every GPU keeps the full fp32
+ * parameters (NO_SHARD), and the report carries one error naming the issue and the fixes. */
+static void test_hybrid_one_gpu_per_node_unsynced(void **state)
+{
+    ShardingStrategy kinds[] = {SHARD_HYBRID_SHARD, SHARD_HYBRID_ZERO2};
+    for (size_t k = 0; k < G_N_ELEMENTS(kinds); k++) {
+        Run r;
+        start_blocks(&r, 4, 1);
+        r.opt.sharding = kinds[k];
+        run_sim(&r);
+        assert_int_equal(r.layout.shard_size, 1);
+        assert_int_equal(r.layout.replicate_size, 4);
+        assert_true(r.rep.inter_node_bytes_per_gpu == 0);
+        assert_true(r.rep.comm_bytes_per_gpu == 0);
+        assert_int_equal(largest_coll_group(&r), 1);
+        assert_int_equal(r.rep.coll[IR_COLL_REDUCE_SCATTER].count, 0);
+        assert_int_equal(r.rep.coll[IR_COLL_ALLGATHER].count, 0);
+        double psi = 6e6;
+        assert_close(sum_allocs(&r, "params_shard"), 4 * psi, 1e-12);
+        assert_int_equal(r.rep.errors->len, 1);
+        const char *e = r.rep.errors->pdata[0];
+        assert_non_null(strstr(e, "diverge"));
+        assert_non_null(strstr(e, "pytorch/pytorch#154888"));
+        assert_non_null(strstr(e, "full_shard"));
+        assert_non_null(strstr(e, "ddp"));
+        assert_non_null(strstr(e, "--shard-group-size"));
+        run_end(&r);
+    }
+    /* the fixes synchronise: a shard group across 2 nodes sends gradients between nodes */
+    Run r;
+    start_blocks(&r, 4, 1);
+    r.opt.sharding = SHARD_HYBRID_SHARD;
+    r.opt.shard_group_size = 2;
+    run_sim(&r);
+    assert_int_equal(r.rep.errors->len, 0);
+    assert_true(r.rep.inter_node_bytes_per_gpu > 0);
+    assert_int_equal(largest_coll_group(&r), 2);
+    run_end(&r);
+    start_blocks(&r, 4, 1);
+    r.opt.sharding = SHARD_FULL_SHARD;
+    run_sim(&r);
+    assert_int_equal(r.rep.errors->len, 0);
+    assert_int_equal(largest_coll_group(&r), 4);
     run_end(&r);
 }
 
@@ -338,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_checkpointing_flops_and_memory),
         cmocka_unit_test(test_cpu_offload),
         cmocka_unit_test(test_layout_errors_and_warnings),
+        cmocka_unit_test(test_hybrid_one_gpu_per_node_unsynced),
         cmocka_unit_test(test_grad_accum_ddp_no_sync),
         cmocka_unit_test(test_checkpoint_every),
     };
