@@ -59,20 +59,25 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
     const char *strategy = cli->strategy ? cli->strategy : "fsdp";
     if (!strcmp(strategy, "ddp")) {
         opt->kind = STRAT_DDP;
+    } else if (!strcmp(strategy, "zero1")) {
+        /* ZeRO-1 runs on Megatron's distributed-optimizer generator (pp.c), gradients in
+         * param_dtype unless --reduce-dtype says otherwise */
+        opt->kind = STRAT_DDP;
+        opt->zero1 = true;
     } else if (!strcmp(strategy, "fsdp")) {
         opt->kind = STRAT_FSDP;
     } else if (strat_sharding_parse(strategy, &opt->sharding)) {
         opt->kind = STRAT_FSDP;
     } else {
         return cfg_input_error(error,
-                               "option --strategy: expected ddp, fsdp, full, grad_op, no_shard, "
-                               "hybrid or hybrid_zero2, got \"%s\"",
+                               "option --strategy: expected ddp, zero1, fsdp, full, grad_op, "
+                               "no_shard, hybrid or hybrid_zero2, got \"%s\"",
                                strategy);
     }
     if (cli->sharding) {
         if (opt->kind == STRAT_DDP)
             return cfg_input_error(
-                error, "option --sharding applies to FSDP; --strategy ddp has no sharding");
+                error, "option --sharding applies to FSDP; --strategy %s has no sharding", strategy);
         ShardingStrategy s;
         if (!strat_sharding_parse(cli->sharding, &s))
             return cfg_input_error(
@@ -113,6 +118,8 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
     opt->allow_tf32 = cli->allow_tf32;
     opt->overlap_grad_reduce = cli->overlap_grad_reduce;
     opt->distributed_optimizer = cli->distributed_optimizer;
+    if (opt->zero1)
+        strat_options_zero1(opt);
     opt->overlap_param_gather = cli->overlap_param_gather;
     opt->tp_comm_overlap = cli->tp_comm_overlap;
     if ((opt->distributed_optimizer || opt->overlap_grad_reduce) && opt->kind != STRAT_DDP)
@@ -437,8 +444,8 @@ int cli_simulate(int argc, char **argv)
         {"gpus-per-node", 'g', 0, G_OPTION_ARG_INT, &cli.gpus_per_node,
          "GPUs used per node [all of the node's]", "G"},
         {"strategy", 's', 0, G_OPTION_ARG_STRING, &cli.strategy,
-         "ddp, fsdp, or an FSDP sharding shorthand: full, grad_op, no_shard, hybrid, hybrid_zero2 "
-         "[fsdp]",
+         "ddp, zero1 (optimizer state sharded, parameters and gradients replicated), fsdp, or an "
+         "FSDP sharding shorthand: full, grad_op, no_shard, hybrid, hybrid_zero2 [fsdp]",
          "S"},
         {"sharding", 0, 0, G_OPTION_ARG_STRING, &cli.sharding,
          "FSDP ShardingStrategy: full_shard, shard_grad_op, no_shard, hybrid_shard, hybrid_zero2 "

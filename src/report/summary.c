@@ -8,14 +8,15 @@
 
 static const char *strategy_label(const StratOptions *opt)
 {
-    return opt->kind == STRAT_DDP ? "ddp" : strat_sharding_name(opt->sharding);
+    return opt->zero1 ? "zero1" : opt->kind == STRAT_DDP ? "ddp" : strat_sharding_name(opt->sharding);
 }
 
 static void print_layout(const Report *r, FILE *out)
 {
     const StratLayout *lay = &r->info->layout;
     const StratOptions *opt = r->opt;
-    fprintf(out, "strategy     %s", opt->kind == STRAT_DDP ? "DDP" : "FSDP ");
+    fprintf(out, "strategy     %s",
+            opt->zero1 ? "ZeRO-1 (optimizer state sharded)" : opt->kind == STRAT_DDP ? "DDP" : "FSDP ");
     if (opt->kind == STRAT_FSDP) {
         fprintf(out, "%s", strat_sharding_name(opt->sharding));
         if (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2)

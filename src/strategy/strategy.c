@@ -82,6 +82,17 @@ void strat_options_default(StratOptions *opt, const Model *model)
     };
 }
 
+void strat_options_zero1(StratOptions *opt)
+{
+    opt->kind = STRAT_DDP;
+    opt->zero1 = true;
+    opt->distributed_optimizer = true;
+    if (!opt->reduce_dtype_set) {
+        opt->reduce_dtype = opt->mixed_precision ? opt->param_dtype : HW_DTYPE_FP32;
+        opt->reduce_dtype_set = true;
+    }
+}
+
 bool strat_pp_schedule_parse(const char *text, PpSchedule *out)
 {
     if (g_ascii_strcasecmp(text, "gpipe") == 0)

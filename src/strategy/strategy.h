@@ -50,6 +50,13 @@ typedef struct {
     bool distributed_optimizer; /* Megatron's --use-distributed-optimizer (ZeRO-1): gradients
                                  * reduce-scattered, fp32 master weights and optimizer state
                                  * sharded over dp, bf16 parameters all-gathered after the step */
+    bool zero1;                 /* --strategy zero1: ZeRO stage 1 (Rajbhandari et al., SC'20,
+                                 * "P_os"): DDP's replicas with distributed_optimizer set and the
+                                 * gradients kept and reduced in param_dtype, so mixed-precision
+                                 * Adam holds 2 + 2 + 12/N bytes per parameter (DeepSpeed's
+                                 * stage 1 reduces in the model's dtype: deepspeed/runtime/zero/
+                                 * stage_1_and_2.py communication_data_type). One memory rule with
+                                 * Megatron's optimizer (pp.c), which keeps fp32 main grads */
     bool tp_comm_overlap;       /* Megatron's --tp-comm-overlap (needs sequence parallelism) */
     bool overlap_param_gather;  /* Megatron's --overlap-param-gather: that all-gather overlaps the
                                  * next step's forward (here: each layer's before its first use) */            /* torch.backends.cuda.matmul.allow_tf32 (set_float32_matmul_precision
@@ -100,6 +107,9 @@ typedef struct {
 } StratInfo;
 
 void strat_options_default(StratOptions *opt, const Model *model);
+/* --strategy zero1 on options whose precision is set: DDP's replicas, distributed optimizer,
+ * gradients reduced in param_dtype (fp32 without mixed precision) unless reduce_dtype_set. */
+void strat_options_zero1(StratOptions *opt);
 bool strat_sharding_parse(const char *text, ShardingStrategy *out);
 const char *strat_sharding_name(ShardingStrategy s);
 bool strat_prefetch_parse(const char *text, BackwardPrefetch *out);

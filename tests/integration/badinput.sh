@@ -248,7 +248,8 @@ bad option/nodes-zero "option --nodes;positive" "${BASE[@]}" --nodes 0
 bad option/nodes-beyond-machine "option --nodes;expected 1..936" "${BASE[@]}" --nodes 937
 bad option/micro-batch-negative "option --micro-batch" "${BASE[@]}" --micro-batch -1
 bad option/seq-len-absurd "option --seq-len;expected" "${BASE[@]}" --seq-len 99999999
-bad option/unknown-strategy "option --strategy;expected ddp" "${BASE[@]}" --strategy zero3
+bad option/unknown-strategy "option --strategy;expected ddp, zero1" "${BASE[@]}" --strategy zero3
+bad option/zero1-sharding "option --sharding;applies to FSDP" "${BASE[@]}" --strategy zero1 --sharding full_shard
 bad option/bucket-cap-nan "option --bucket-cap-mb;expected a size" "${BASE[@]}" --strategy ddp --bucket-cap-mb nan
 bad option/nccl-algo "option --nccl-algo;expected ring" "${BASE[@]}" --nccl-algo butterfly
 bad option/nccl-proto "option --nccl-proto;expected LL" "${BASE[@]}" --nccl-proto LL256

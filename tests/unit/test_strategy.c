@@ -347,6 +347,53 @@ static void test_hybrid_one_gpu_per_node_unsynced(void **state)
     run_end(&r);
 }
 
+/* ZeRO-1 (--strategy zero1): optimizer state and fp32 master weights sharded, bf16 parameters
+ * and gradients replicated: 16 -> 4 + 12/N bytes per parameter under mixed-precision Adam (ZeRO,
+ * SC'20, P_os). Traffic: a reduce-scatter of the bf16 gradients plus an all-gather of the
+ * updated bf16 parameters, 2 x 2*psi*(N-1)/N, what an all-reduce of bf16 gradients costs. The
+ * same rule gives Megatron's distributed optimizer with fp32 main grads 6 + 12/N and fp32
+ * training 8 + 8/N (Megatron-LM docs/source/api-guide/dist_optimizer.md). */
+static double model_state_bytes(const Run *r)
+{
+    return sum_allocs(r, "params") + sum_allocs(r, "main_grads") + sum_allocs(r, "optimizer_state");
+}
+
+static void test_zero1_memory_and_traffic(void **state)
+{
+    int nodes[] = {2, 4};
+    for (size_t i = 0; i < G_N_ELEMENTS(nodes); i++) {
+        Run r;
+        start_blocks(&r, nodes[i], 4);
+        strat_options_zero1(&r.opt);
+        run_sim(&r);
+        double psi = 6e6, N = 4.0 * nodes[i], bf16 = 2;
+        assert_close(model_state_bytes(&r), (4 + 12 / N) * psi, 1e-12);
+        assert_close(r.rep.mem_breakdown[IR_MEM_OPTIMIZER], 8 * psi / N, 1e-12);
+        assert_close(r.rep.mem_breakdown[IR_MEM_GRADS], bf16 * psi, 1e-12);
+        assert_close(r.rep.comm_bytes_per_gpu, 2 * (psi * bf16 * (N - 1) / N), 1e-12);
+        assert_true(r.rep.coll[IR_COLL_REDUCE_SCATTER].count > 0);
+        assert_true(r.rep.coll[IR_COLL_ALLGATHER].count > 0);
+        assert_int_equal(r.rep.coll[IR_COLL_ALLREDUCE].count, 0);
+        run_end(&r);
+    }
+    /* Megatron's --use-distributed-optimizer keeps fp32 main grads: 6 + 12/N */
+    Run r;
+    start_blocks(&r, 2, 4);
+    r.opt.kind = STRAT_DDP;
+    r.opt.distributed_optimizer = true;
+    run_sim(&r);
+    assert_close(model_state_bytes(&r), (6 + 12 / 8.0) * 6e6, 1e-12);
+    run_end(&r);
+    /* fp32 training: the parameters are their own master, 8 + 8/N */
+    start_blocks(&r, 2, 4);
+    r.opt.mixed_precision = false;
+    strat_options_zero1(&r.opt);
+    run_sim(&r);
+    assert_close(model_state_bytes(&r), (8 + 8 / 8.0) * 6e6, 1e-12);
+    assert_close(r.rep.comm_bytes_per_gpu, 2 * (6e6 * 4 * 7 / 8.0), 1e-12);
+    run_end(&r);
+}
+
 static void test_grad_accum_ddp_no_sync(void **state)
 {
     Run one, four;
@@ -402,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_cpu_offload),
         cmocka_unit_test(test_layout_errors_and_warnings),
         cmocka_unit_test(test_hybrid_one_gpu_per_node_unsynced),
+        cmocka_unit_test(test_zero1_memory_and_traffic),
         cmocka_unit_test(test_grad_accum_ddp_no_sync),
         cmocka_unit_test(test_checkpoint_every),
     };
