@@ -3,6 +3,7 @@
 #include "parallel.h"
 #include "budget.h"
 #include "figures.h"
+#include "train.h"
 #include "../coll/coll.h"
 #include "../core/sim.h"
 #include "../hw/hw.h"
@@ -31,6 +32,7 @@ typedef struct {
     gboolean tp_comm_overlap;
     gboolean gradient_as_bucket_view, json, version, no_flash_attention;
     CliParallel par; /* --tp, --pp, ... (parallel.c) */
+    CliTrain train;  /* --state-dict, --save-every, --tokens, ... (train.c) */
 } CliOptions;
 
 static bool parse_bool(const char *option, const char *text, bool *out, GError **error)
@@ -306,6 +308,9 @@ static int run(CliOptions *cli, GError **error)
     StratLayout layout;
     if (!strat_layout_make(&opt, nodes, gpn, &layout, error))
         goto out;
+    ReportTrainOptions train;
+    if (!cli_train_options(&cli->train, model, topo, &train, error))
+        goto out;
     CollModel coll;
     coll_model_analytic_init(&coll, topo);
     if (cli->nccl_algo && coll_algo_parse(cli->nccl_algo, &coll.force_algo) &&
@@ -374,7 +379,8 @@ static int run(CliOptions *cli, GError **error)
                   .info = &info,
                   .sched = sched,
                   .sim = sim,
-                  .init = &init};
+                  .init = &init,
+                  .train_opt = &train};
     char *band_file = cli_default_path("reports/error-band.json");
     if (g_file_test(band_file, G_FILE_TEST_EXISTS) &&
         !report_band_load(band_file, report_band_family(&opt, &layout), topo->gpu.name, &rep.band,
@@ -432,7 +438,8 @@ int cli_simulate(int argc, char **argv)
         .grad_accum = UNSET,
         .shard_group_size = UNSET,
         .checkpoint_every = UNSET,
-        .par = {.tp = UNSET, .pp = UNSET, .micro_batches = UNSET, .virtual_stages = UNSET}};
+        .par = {.tp = UNSET, .pp = UNSET, .micro_batches = UNSET, .virtual_stages = UNSET},
+        .train = {.save_every = UNSET}};
     GOptionEntry entries[] = {
         {"model", 'm', 0, G_OPTION_ARG_FILENAME, &cli.model,
          "Model: a Hugging Face config.json (gpt2, llama) or an fsdpsim layer list "
@@ -563,6 +570,7 @@ int cli_simulate(int argc, char **argv)
          "Refuse a run whose estimated memory is beyond SIZE (suffixes K, M, G, T) [the memory "
          "available]",
          "SIZE"},
+        CLI_TRAIN_ENTRIES(cli.train),
         {"version", 0, 0, G_OPTION_ARG_NONE, &cli.version, "Print the version", NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
     GOptionContext *ctx = g_option_context_new("- simulate distributed training (DDP, FSDP, "
@@ -602,6 +610,7 @@ int cli_simulate(int argc, char **argv)
     g_free(cli.schedule), g_free(cli.bucket_cap_mb), g_free(cli.max_memory);
     g_free(cli.par.pp_schedule), g_free(cli.par.placement), g_free(cli.par.pp_partition);
     g_free(cli.attention);
+    cli_train_clear(&cli.train);
     g_free(cli.plot), g_free(cli.plot_format), g_free(cli.report);
     return status;
 }

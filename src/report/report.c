@@ -257,6 +257,7 @@ void report_build(Report *r)
     }
     report_parallel_build(r);
     diagnostics(r);
+    report_train_build(r);
 }
 
 void report_clear(Report *r)

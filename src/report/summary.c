@@ -167,6 +167,7 @@ void report_print_summary(const Report *r, FILE *out)
         fprintf(out, "  sync_module_states=True adds a broadcast of all parameters: %s\n", bs);
         g_free(bs);
     }
+    report_train_print(r, out);
     if (r->errors && r->errors->len) {
         fprintf(out, "\nerrors:\n");
         for (guint i = 0; i < r->errors->len; i++)
@@ -286,6 +287,7 @@ char *report_to_json(const Report *r)
         }
         cJSON_AddNumberToObject(init, "sync_module_states_s", r->init->sync_module_states_s);
     }
+    report_train_json(r, o);
     cJSON *e = cJSON_AddArrayToObject(o, "errors");
     for (guint i = 0; r->errors && i < r->errors->len; i++)
         cJSON_AddItemToArray(e, cJSON_CreateString(r->errors->pdata[i]));

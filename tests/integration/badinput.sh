@@ -159,6 +159,14 @@ jedit "$TOPO" $t-13.json 'd["node"]["gpus"]["value"] = 0'
 bad topology/no-gpus "$t-13.json;field 'node.gpus.value'" -m "$MODEL" -t $t-13.json
 jedit "$TOPO" $t-14.json 'd["network"]["leaves_per_group"]["value"] = 1.5'
 bad topology/fractional-leaves "$t-14.json;field 'network.leaves_per_group';whole number" -m "$MODEL" -t $t-14.json
+jedit "$TOPO" $t-15.json 'd["storage"]["write_GBps"]["value"] = -1'
+bad topology/storage-negative "$t-15.json;field 'storage.write_GBps.value';expected a number in" -m "$MODEL" -t $t-15.json
+jedit "$TOPO" $t-16.json 'del d["storage"]["read_GBps_per_node"]'
+bad topology/storage-missing-key "$t-16.json;field 'storage.read_GBps_per_node'" -m "$MODEL" -t $t-16.json
+jedit "$TOPO" $t-17.json 'd["accounting"]["cores_per_node"]["value"] = 47.5'
+bad topology/accounting-fractional-cores "$t-17.json;field 'accounting.cores_per_node';whole number" -m "$MODEL" -t $t-17.json
+jedit "$TOPO" $t-18.json 'del d["storage"]'
+bad topology/no-storage-for-checkpoints "$t-18.json;field 'storage';missing" -m "$MODEL" -t $t-18.json --save-every 100
 
 # --- schedules --------------------------------------------------------------------------------
 s=$W/s
@@ -249,6 +257,14 @@ bad option/nodes-beyond-machine "option --nodes;expected 1..936" "${BASE[@]}" --
 bad option/micro-batch-negative "option --micro-batch" "${BASE[@]}" --micro-batch -1
 bad option/seq-len-absurd "option --seq-len;expected" "${BASE[@]}" --seq-len 99999999
 bad option/unknown-strategy "option --strategy;expected ddp, zero1" "${BASE[@]}" --strategy zero3
+bad option/state-dict "option --state-dict;expected full or sharded" "${BASE[@]}" --state-dict local
+bad option/save-every-zero "option --save-every;expected a positive" "${BASE[@]}" --save-every 0
+bad option/tokens-word "option --tokens;expected a positive number" "${BASE[@]}" --tokens lots
+bad option/tokens-suffix "option --tokens;expected a positive number" "${BASE[@]}" --tokens 1X
+bad option/tokens-and-steps "options --tokens and --steps" "${BASE[@]}" --tokens 1T --steps 10
+bad option/steps-negative "option --steps;expected a positive number" "${BASE[@]}" --steps -5
+bad option/failure-rate "option --failure-rate;per node-hour" "${BASE[@]}" --tokens 1T --failure-rate 2
+bad option/max-job-hours "option --max-job-hours;expected a positive number" "${BASE[@]}" --max-job-hours 0
 bad option/zero1-sharding "option --sharding;applies to FSDP" "${BASE[@]}" --strategy zero1 --sharding full_shard
 bad option/bucket-cap-nan "option --bucket-cap-mb;expected a size" "${BASE[@]}" --strategy ddp --bucket-cap-mb nan
 bad option/nccl-algo "option --nccl-algo;expected ring" "${BASE[@]}" --nccl-algo butterfly
