@@ -303,7 +303,8 @@ static int run(CliOptions *cli, GError **error)
         goto out;
     cli->par.grad_accum = cli->grad_accum;
     cli->par.wrap = cli->wrap;
-    if (!cli_parallel_options(&cli->par, model, gpn, &opt, error))
+    if (!cli_parallel_options(&cli->par, model, gpn, &opt, error) ||
+        !cli_lora_options(&cli->train, model, &opt, error))
         goto out;
     StratLayout layout;
     if (!strat_layout_make(&opt, nodes, gpn, &layout, error))
@@ -439,7 +440,7 @@ int cli_simulate(int argc, char **argv)
         .shard_group_size = UNSET,
         .checkpoint_every = UNSET,
         .par = {.tp = UNSET, .pp = UNSET, .micro_batches = UNSET, .virtual_stages = UNSET},
-        .train = {.save_every = UNSET}};
+        .train = {.save_every = UNSET, .lora_rank = UNSET}};
     GOptionEntry entries[] = {
         {"model", 'm', 0, G_OPTION_ARG_FILENAME, &cli.model,
          "Model: a Hugging Face config.json (gpt2, llama) or an fsdpsim layer list "

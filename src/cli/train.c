@@ -85,8 +85,29 @@ bool cli_train_options(const CliTrain *in, const Model *model, const HwTopology 
     return true;
 }
 
+bool cli_lora_options(const CliTrain *in, Model *model, const StratOptions *opt, GError **error)
+{
+    if (in->lora_rank == UNSET) {
+        if (in->lora_targets)
+            return cfg_input_error(error, "option --lora-targets needs --lora-rank");
+        return true;
+    }
+    if (in->lora_rank < 1 || in->lora_rank > 65536)
+        return cfg_input_error(error, "option --lora-rank: expected 1..65536, got %d", in->lora_rank);
+    if (opt->tp > 1 || opt->pp > 1 || opt->distributed_optimizer || opt->overlap_grad_reduce)
+        return cfg_input_error(error, "option --lora-rank: LoRA is simulated with DDP and FSDP "
+                                      "data parallelism; expected no --tp, --pp, zero1 or "
+                                      "Megatron options");
+    const char *targets = in->lora_targets ? in->lora_targets : strat_lora_default_targets(model);
+    if (!targets)
+        return cfg_input_error(error, "option --lora-targets: peft has no default targets for "
+                                      "%s (%s); expected a list such as q_proj,v_proj",
+                               model->name, model->model_type);
+    return strat_lora_apply(model, in->lora_rank, targets, error);
+}
+
 void cli_train_clear(CliTrain *t)
 {
     g_free(t->state_dict), g_free(t->tokens), g_free(t->steps);
-    g_free(t->failure_rate), g_free(t->max_job_hours);
+    g_free(t->failure_rate), g_free(t->max_job_hours), g_free(t->lora_targets);
 }

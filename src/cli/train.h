@@ -1,15 +1,16 @@
-/* Checkpoint and time-to-train options of the simulation (train.c). */
+/* Checkpoint, time-to-train and fine-tuning (LoRA) options of the simulation (train.c). */
 #pragma once
 
 #include "cli.h"
 #include "../hw/hw.h"
 #include "../model/model.h"
 #include "../report/report.h"
+#include "../strategy/strategy.h"
 
 /* The command line's text and numbers, NULL / UNSET when not given. */
 typedef struct {
-    char *state_dict, *tokens, *steps, *failure_rate, *max_job_hours;
-    int save_every;
+    char *state_dict, *tokens, *steps, *failure_rate, *max_job_hours, *lora_targets;
+    int save_every, lora_rank;
     gboolean async_save;
 } CliTrain;
 
@@ -34,10 +35,21 @@ typedef struct {
          "[0]",                                                                                  \
          "RATE"},                                                                                \
         {"max-job-hours", 0, 0, G_OPTION_ARG_STRING, &(t).max_job_hours,                         \
-         "Longest job the batch system runs [the topology's accounting.max_job_hours, 24]", "H"}
+         "Longest job the batch system runs [the topology's accounting.max_job_hours, 24]", "H"}, \
+        {"lora-rank", 0, 0, G_OPTION_ARG_INT, &(t).lora_rank,                                    \
+         "LoRA fine-tuning: freeze every weight, train rank-R adapters beside the targets [off]", \
+         "R"},                                                                                   \
+        {"lora-targets", 0, 0, G_OPTION_ARG_STRING, &(t).lora_targets,                           \
+         "LoRA target Linear modules, comma-separated [peft's: q_proj,v_proj for llama, c_attn " \
+         "for gpt2]",                                                                            \
+         "LIST"}
 
 /* Checks the options against the model and the machine and fills out; out->checkpoint is false
  * when none was given. */
 bool cli_train_options(const CliTrain *in, const Model *model, const HwTopology *topo,
                        ReportTrainOptions *out, GError **error);
+/* --lora-rank / --lora-targets: freezes the model and adds the adapters (before generating);
+ * refused with model parallelism and Megatron's optimizer, whose generator has no frozen
+ * parameters. */
+bool cli_lora_options(const CliTrain *in, Model *model, const StratOptions *opt, GError **error);
 void cli_train_clear(CliTrain *t);

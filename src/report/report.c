@@ -162,6 +162,16 @@ static void diagnostics(Report *r)
                 "behaves like %s",
              strat_sharding_name(opt->sharding), lay->world,
              opt->sharding == SHARD_HYBRID_SHARD ? "full_shard" : "shard_grad_op");
+    if (fsdp && r->info->mixed_units > 0) {
+        char *grad = report_bytes(r->info->mixed_grad_bytes);
+        warn(r, "%d FSDP units mix frozen and trainable parameters: FSDP1 needs "
+                "use_orig_params=True for that, and then allocates and reduce-scatters the "
+                "gradient of the whole FlatParameter (%s unsharded over those units), as if "
+                "nothing were frozen; wrap the trainable parameters in their own units (peft's "
+                "fsdp_auto_wrap_policy) or use FSDP2, whose gradients are per parameter",
+             r->info->mixed_units, grad);
+        g_free(grad);
+    }
     if (fsdp && lay->world == 1)
         warn(r, "FSDP on 1 GPU shards nothing: all parameters, gradients and optimizer state stay "
                 "on the one GPU");

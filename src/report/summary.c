@@ -70,7 +70,11 @@ void report_print_summary(const Report *r, FILE *out)
         fprintf(out,
                 ", micro-batch %d, gradient accumulation %d -> %.0f samples per GPU per step\n",
                 t->micro_batch, r->opt->grad_accum, r->info->samples_per_step);
-    fprintf(out, "             optimizer %s\n", model_optimizer_name(t->optimizer));
+    fprintf(out, "             optimizer %s", model_optimizer_name(t->optimizer));
+    if (m->frozen_params > 0)
+        fprintf(out, "; %.4g M of the parameters train, the rest are frozen (LoRA)",
+                (double)(m->params - m->frozen_params) / 1e6);
+    fprintf(out, "\n");
     print_layout(r, out);
     report_parallel_print(r, out);
 
@@ -252,6 +256,8 @@ char *report_to_json(const Report *r)
     }
     cJSON *model = cJSON_AddObjectToObject(o, "model");
     cJSON_AddNumberToObject(model, "params", (double)r->model->params);
+    cJSON_AddNumberToObject(model, "trainable_params",
+                            (double)(r->model->params - r->model->frozen_params));
     cJSON_AddNumberToObject(model, "flops_per_step_per_gpu", r->model_flops_per_gpu);
     cJSON_AddNumberToObject(model, "seq_len", r->model->training.seq_len);
     cJSON_AddNumberToObject(model, "micro_batch_size", r->model->training.micro_batch);

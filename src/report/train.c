@@ -47,7 +47,8 @@ static void checkpoint_build(Report *r)
     double state = model_optimizer_state_bytes(r->model->training.optimizer);
     double world = lay->world, nodes = lay->nodes, gpn = lay->gpus_per_node;
     c->present = true;
-    c->bytes = (double)r->model->params * (4 + state);
+    /* frozen parameters are saved, but have no optimizer state */
+    c->bytes = (double)r->model->params * 4 + (double)(r->model->params - r->model->frozen_params) * state;
     if (o->state_dict == REPORT_STATE_DICT_FULL) {
         /* into rank 0: over its NIC from the other nodes, over NVLink inside one node */
         double link = nodes > 1 ? t->nic_Bps : t->gpu_link_Bps;
@@ -60,7 +61,7 @@ static void checkpoint_build(Report *r)
         /* one FSDP unit's fp32 parameters and optimizer state, gathered unsharded on the GPU
          * before the copy to the CPU; DDP and ZeRO-1 replicas already hold the parameters */
         c->rank0_gpu_bytes = r->opt->kind == STRAT_FSDP
-                                 ? (double)r->info->largest_unit_numel * (4 + state)
+                                 ? (double)r->info->largest_unit_numel * (4 + (r->model->frozen_params ? 0 : state))
                                  : 0;
         double per_node_s = gpn * c->bytes / t->storage_read_Bps_per_node;
         double aggregate_s = world * c->bytes / t->storage_read_Bps;

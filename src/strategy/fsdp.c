@@ -41,6 +41,7 @@ typedef struct {
     GQueue free_events;              /* rate limiter: free ops of resharded units */
     GArray *reduce_ops;              /* reduce ops of this step, waited on at the end */
     int pbytes, rbytes;
+    double *trainable;               /* per unit: parameters that require grad */
     bool sharded;                    /* not NO_SHARD */
     bool hybrid;
 } Fsdp;
@@ -222,8 +223,10 @@ static void bwd_run(Gen *g, const int *leaves, int n)
     int u = owning_unit(g, f, leaves, n);
     UnitState *us = &f->units[u];
     double padded = (double)f->wrap->units[u].padded;
-    if (!us->grad_live && padded > 0) {
-        /* the FlatParameter's unsharded gradient, in param_dtype */
+    if (!us->grad_live && padded > 0 && f->trainable[u] > 0) {
+        /* the FlatParameter's unsharded gradient, in param_dtype: all of it, frozen parameters
+         * included, when the unit mixes them (use_orig_params=True; FSDP's docs: "gradient
+         * memory ... equal to not freezing those parameters"); none for a frozen unit */
         char *buf = g_strdup_printf("unsharded_grad:%d.%d", u, g->micro);
         gen_alloc(g, buf, IR_MEM_GRADS, padded * f->pbytes);
         g_free(buf);
@@ -296,7 +299,7 @@ static void bwd_exit(Gen *g, int m)
         if (next >= 0)
             unshard(g, f, next, "backward prefetch");
     }
-    if (f->units[u].last_bwd >= 0 && f->wrap->units[u].padded > 0)
+    if (f->units[u].last_bwd >= 0 && f->wrap->units[u].padded > 0 && f->trainable[u] > 0)
         reduce_gradient(g, f, u);
     f->units[u].last_bwd = -1;
 }
@@ -367,15 +370,28 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
         g->boundary[i] = f.wrap->units[f.wrap->unit_of_module[i]].module == i || gen_is_checkpointed(g, i);
     describe_wrap(g, &f, info);
 
-    double padded_total = 0;
-    for (int u = 0; u < f.wrap->n_units; u++)
+    f.trainable = g_new0(double, f.wrap->n_units);
+    for (int i = 0; i < m->n_modules; i++)
+        f.trainable[f.wrap->unit_of_module[i]] += (double)(m->modules[i].params - m->modules[i].frozen_params);
+    double padded_total = 0, trainable_total = 0;
+    for (int u = 0; u < f.wrap->n_units; u++) {
         padded_total += (double)f.wrap->units[u].padded;
+        /* the optimizer holds state for the trainable parameters only; a unit with no frozen
+         * parameter counts its padding, as the FlatParameter's shard is what it steps */
+        bool mixed = f.trainable[u] > 0 && f.trainable[u] < (double)f.wrap->units[u].numel;
+        trainable_total += mixed || f.trainable[u] == 0 ? f.trainable[u] : (double)f.wrap->units[u].padded;
+        if (mixed) {
+            info->mixed_units++;
+            info->mixed_grad_bytes += (double)f.wrap->units[u].padded * f.pbytes;
+        }
+    }
     info->padded_params = (uint64_t)padded_total;
     double shard_total = padded_total / lay->shard_size;
+    double trainable_shard = trainable_total / lay->shard_size;
     double state = model_optimizer_state_bytes(m->training.optimizer);
     if (!opt->cpu_offload) {
         gen_alloc(g, "params_shard", IR_MEM_PARAMS, shard_total * 4);
-        gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, shard_total * state);
+        gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, trainable_shard * state);
     }
     gen_alloc(g, "buffers", IR_MEM_PARAMS, (double)m->buffers * 4);
 
@@ -393,10 +409,10 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
         /* torch.optim on the CPU: memory-bound, the node's memory bandwidth shared by its ranks */
         double bw = g->topo->host_memory_Bps / lay->gpus_per_node;
         gen_host_wait(g, fin, "wait for offloaded gradients");
-        gen_host(g, shard_total * model_optimizer_step_bytes(m->training.optimizer) / bw,
+        gen_host(g, trainable_shard * model_optimizer_step_bytes(m->training.optimizer) / bw,
                         "optimizer.step (CPU)");
     } else {
-        gen_optimizer_step(g, shard_total, &fin, 1);
+        gen_optimizer_step(g, trainable_shard, &fin, 1);
     }
     for (int u = 0; u < f.wrap->n_units; u++) {
         /* SHARD_GRAD_OP keeps nothing unsharded past backward; the root under FULL_SHARD was
@@ -410,6 +426,7 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     g_queue_clear(&f.free_events);
     g_array_free(f.reduce_ops, TRUE);
     g_free(f.post_forward_order);
+    g_free(f.trainable);
     g_free(f.units);
     plan_wrap_free(f.wrap);
     (void)error;

@@ -97,6 +97,8 @@ typedef struct {
     int n_units;             /* FSDP units */
     uint64_t largest_unit_numel;
     uint64_t padded_params;  /* sum of padded FlatParameters */
+    int mixed_units;         /* FSDP units mixing frozen and trainable parameters */
+    double mixed_grad_bytes; /* unsharded gradient those units allocate (whole FlatParameter) */
     int n_buckets;           /* DDP */
     double tokens_per_step;  /* per GPU; samples for image models */
     double samples_per_step; /* per GPU */
@@ -146,6 +148,13 @@ void strat_info_clear(StratInfo *info);
 /* The dtype matmuls and convolutions run in (gen.c): param_dtype under mixed precision; in full
  * precision TF32 for convolutions (cuDNN's default) and for matmuls only with allow_tf32. */
 HwDtype strat_compute_dtype(const Model *model, const StratOptions *opt);
+
+/* LoRA (lora.c): freezes every parameter of the model and adds rank x (in + out) trainable
+ * adapter parameters beside each Linear whose last name part is in `targets` (comma-separated).
+ * Errors name --lora-targets. */
+bool strat_lora_apply(Model *model, int rank, const char *targets, GError **error);
+/* peft's default targets for the model's architecture, NULL when peft has none. */
+const char *strat_lora_default_targets(const Model *model);
 
 /* FSDP1's HYBRID_SHARD or _HYBRID_SHARD_ZERO2 with a shard group of one rank and more than one
  * replica (1 GPU per node, or --shard-group-size 1): FSDP1 clamps a strategy on a process group

@@ -265,6 +265,10 @@ bad option/tokens-and-steps "options --tokens and --steps" "${BASE[@]}" --tokens
 bad option/steps-negative "option --steps;expected a positive number" "${BASE[@]}" --steps -5
 bad option/failure-rate "option --failure-rate;per node-hour" "${BASE[@]}" --tokens 1T --failure-rate 2
 bad option/max-job-hours "option --max-job-hours;expected a positive number" "${BASE[@]}" --max-job-hours 0
+bad option/lora-rank-zero "option --lora-rank;expected 1..65536" "${BASE[@]}" --lora-rank 0
+bad option/lora-targets-alone "option --lora-targets needs --lora-rank" "${BASE[@]}" --lora-targets q_proj
+bad option/lora-target-unknown "option --lora-targets;no Linear module;\"qkv\"" -m "$SRC/models/llama2-7b.json" -t "$TOPO" --lora-rank 8 --lora-targets qkv
+bad option/lora-with-tp "option --lora-rank;--tp" -m "$SRC/models/llama2-7b.json" -t "$TOPO" --lora-rank 8 --tp 2
 bad option/zero1-sharding "option --sharding;applies to FSDP" "${BASE[@]}" --strategy zero1 --sharding full_shard
 bad option/bucket-cap-nan "option --bucket-cap-mb;expected a size" "${BASE[@]}" --strategy ddp --bucket-cap-mb nan
 bad option/nccl-algo "option --nccl-algo;expected ring" "${BASE[@]}" --nccl-algo butterfly

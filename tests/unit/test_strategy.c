@@ -394,6 +394,63 @@ static void test_zero1_memory_and_traffic(void **state)
     run_end(&r);
 }
 
+/* LoRA (--lora-rank 16, peft's default target c_attn for GPT-2): 12 layers x 16 x (768 + 2304)
+ * = 589,824 trainable parameters, everything else frozen. DDP: AdamW's 8 bytes and a 4-byte fp32
+ * bucket slot per trainable parameter only; FSDP1 (use_orig_params=True): optimizer state for the
+ * trainable shard, one reduce-scatter per unit that holds adapters (the 12 blocks; the root's
+ * embeddings are frozen: none), each of the whole FlatParameter, and a warning saying so. The
+ * backward of a frozen Linear has no weight gradient: fewer FLOPs than full fine-tuning. */
+static void test_lora_optimizer_and_gradient_bytes(void **state)
+{
+    const double trainable = 12 * 16 * (768.0 + 2304.0);
+    Run full, r;
+    run_start(&full, "models/gpt2.json", "topologies/juwels-booster.json", 1, 4);
+    full.opt.kind = STRAT_DDP;
+    run_sim(&full);
+
+    run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 1, 4);
+    GError *error = NULL;
+    assert_true(strat_lora_apply(r.model, 16, "c_attn", &error));
+    assert_int_equal(r.model->params - r.model->frozen_params, (uint64_t)trainable);
+    r.opt.kind = STRAT_DDP;
+    run_sim(&r);
+    assert_close(sum_allocs(&r, "optimizer_state"), 8 * trainable, 1e-12);
+    assert_close(sum_allocs(&r, "ddp_buckets"), 4 * trainable, 1e-12);
+    assert_close(r.rep.comm_bytes_per_gpu, 2 * 4 * trainable * 3 / 4, 1e-12);
+    /* exactly one forward's FLOPs of every weighted layer less (the tied head included) */
+    double weighted_fwd = 0;
+    for (int i = 0; i < full.model->n_modules; i++) {
+        const ModelModule *m = &full.model->modules[i];
+        if ((m->params > 0 || m->kernel.kind == MODEL_KERNEL_GEMM) && m->flops_bwd_ratio > 1)
+            weighted_fwd += m->flops_fwd;
+    }
+    weighted_fwd *= full.model->training.micro_batch;
+    assert_true(weighted_fwd > 0);
+    assert_close(full.rep.model_flops_per_gpu - r.rep.model_flops_per_gpu, weighted_fwd, 1e-9);
+    run_end(&r);
+    run_end(&full);
+
+    run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 1, 4);
+    assert_true(strat_lora_apply(r.model, 16, "c_attn", &error));
+    run_sim(&r);
+    assert_close(sum_allocs(&r, "optimizer_state"), 8 * trainable / 4, 1e-12);
+    assert_int_equal(r.rep.coll[IR_COLL_REDUCE_SCATTER].count, 12);
+    assert_int_equal(r.info.mixed_units, 12);
+    bool warned = false;
+    for (guint i = 0; i < r.rep.warnings->len; i++)
+        warned |= strstr(r.rep.warnings->pdata[i], "use_orig_params=True") != NULL;
+    assert_true(warned);
+    run_end(&r);
+
+    /* a target that is not a Linear of the model is bad input naming the option */
+    run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 1, 4);
+    assert_false(strat_lora_apply(r.model, 16, "q_proj", &error));
+    assert_non_null(strstr(error->message, "--lora-targets"));
+    g_clear_error(&error);
+    model_free(r.model);
+    hw_topology_free(r.topo);
+}
+
 static void test_grad_accum_ddp_no_sync(void **state)
 {
     Run one, four;
@@ -450,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_layout_errors_and_warnings),
         cmocka_unit_test(test_hybrid_one_gpu_per_node_unsynced),
         cmocka_unit_test(test_zero1_memory_and_traffic),
+        cmocka_unit_test(test_lora_optimizer_and_gradient_bytes),
         cmocka_unit_test(test_grad_accum_ddp_no_sync),
         cmocka_unit_test(test_checkpoint_every),
     };
