@@ -33,6 +33,8 @@ typedef struct {
     gboolean gradient_as_bucket_view, json, version, no_flash_attention;
     CliParallel par; /* --tp, --pp, ... (parallel.c) */
     CliTrain train;  /* --state-dict, --save-every, --tokens, ... (train.c) */
+    int fsdp_version;
+    char *reshard_after_forward;
 } CliOptions;
 
 static bool parse_bool(const char *option, const char *text, bool *out, GError **error)
@@ -94,6 +96,36 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
     }
     if (cli->wrap && !plan_wrap_parse(cli->wrap, &opt->wrap, error))
         return false;
+    if (cli->fsdp_version != UNSET) {
+        if (cli->fsdp_version != 1 && cli->fsdp_version != 2)
+            return cfg_input_error(error, "option --fsdp-version: expected 1 or 2, got %d",
+                                   cli->fsdp_version);
+        if (opt->kind != STRAT_FSDP)
+            return cfg_input_error(error, "option --fsdp-version applies to FSDP strategies");
+        if (cli->fsdp_version == 2 && opt->sharding == SHARD_NO_SHARD)
+            return cfg_input_error(error, "option --fsdp-version 2: fully_shard has no no_shard; "
+                                          "expected --strategy ddp (or replicate) for that");
+        opt->fsdp_version = cli->fsdp_version;
+    }
+    if (cli->reshard_after_forward) {
+        if (opt->fsdp_version != 2)
+            return cfg_input_error(error, "option --reshard-after-forward is fully_shard's "
+                                          "(--fsdp-version 2); FSDP1 sets it by --sharding");
+        const char *t = cli->reshard_after_forward;
+        char *end = NULL;
+        long k = strtol(t, &end, 10);
+        if (!g_ascii_strcasecmp(t, "true"))
+            opt->reshard_after_forward = 1;
+        else if (!g_ascii_strcasecmp(t, "false"))
+            opt->reshard_after_forward = 0;
+        else if (end != t && !*end && k >= 2 && k <= 1 << 20)
+            opt->reshard_after_forward = (int)k;
+        else
+            return cfg_input_error(error, "option --reshard-after-forward: expected true, false "
+                                          "or a number of GPUs (2 or more) to reshard to, got "
+                                          "\"%s\"",
+                                   t);
+    }
     if (cli->backward_prefetch &&
         !strat_prefetch_parse(cli->backward_prefetch, &opt->backward_prefetch))
         return cfg_input_error(error,
@@ -440,7 +472,8 @@ int cli_simulate(int argc, char **argv)
         .shard_group_size = UNSET,
         .checkpoint_every = UNSET,
         .par = {.tp = UNSET, .pp = UNSET, .micro_batches = UNSET, .virtual_stages = UNSET},
-        .train = {.save_every = UNSET, .lora_rank = UNSET}};
+        .train = {.save_every = UNSET, .lora_rank = UNSET},
+        .fsdp_version = UNSET};
     GOptionEntry entries[] = {
         {"model", 'm', 0, G_OPTION_ARG_FILENAME, &cli.model,
          "Model: a Hugging Face config.json (gpt2, llama) or an fsdpsim layer list "
@@ -463,6 +496,14 @@ int cli_simulate(int argc, char **argv)
          "FSDP auto-wrap policy: transformer, size:MIN_PARAMS (size_based_auto_wrap_policy), none "
          "[transformer]",
          "POLICY"},
+        {"fsdp-version", 0, 0, G_OPTION_ARG_INT, &cli.fsdp_version,
+         "1: FullyShardedDataParallel (FlatParameter); 2: fully_shard (per-parameter DTensor "
+         "shards) [1]",
+         "V"},
+        {"reshard-after-forward", 0, 0, G_OPTION_ARG_STRING, &cli.reshard_after_forward,
+         "fully_shard: true, false, or N GPUs to reshard to between forward and backward [true "
+         "for full and hybrid, false for grad_op and hybrid_zero2]",
+         "R"},
         {"backward-prefetch", 0, 0, G_OPTION_ARG_STRING, &cli.backward_prefetch,
          "FSDP BackwardPrefetch: pre, post, none [pre]", "P"},
         {"forward-prefetch", 0, 0, G_OPTION_ARG_NONE, &cli.forward_prefetch,
@@ -612,6 +653,7 @@ int cli_simulate(int argc, char **argv)
     g_free(cli.par.pp_schedule), g_free(cli.par.placement), g_free(cli.par.pp_partition);
     g_free(cli.attention);
     cli_train_clear(&cli.train);
+    g_free(cli.reshard_after_forward);
     g_free(cli.plot), g_free(cli.plot_format), g_free(cli.report);
     return status;
 }

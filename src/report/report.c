@@ -152,6 +152,12 @@ static void diagnostics(Report *r)
                    "across nodes (--shard-group-size 2 or more)",
                    strat_sharding_name(opt->sharding), lay->gpus_per_node,
                    lay->gpus_per_node == 1 ? "" : "s", lay->replicate_size);
+    else if (hybrid && lay->shard_size == 1 && opt->fsdp_version == 2 && lay->replicate_size > 1)
+        warn(r, "%s under fully_shard (FSDP2, HSDP on a 2-D DeviceMesh) with a shard group of 1 "
+                "GPU does all-reduce gradients across the %d replicas (unlike FSDP1, "
+                "pytorch/pytorch#154888), but shards nothing: every GPU keeps full parameters, "
+                "gradients and optimizer state, like DDP",
+             strat_sharding_name(opt->sharding), lay->replicate_size);
     else if (hybrid && lay->shard_size == 1)
         warn(r, "%s with a shard group of 1 GPU (%d GPU per node) shards nothing: every GPU keeps "
                 "full parameters, gradients and optimizer state, like no_shard or DDP; use "

@@ -18,6 +18,8 @@ static void print_layout(const Report *r, FILE *out)
     fprintf(out, "strategy     %s",
             opt->zero1 ? "ZeRO-1 (optimizer state sharded)" : opt->kind == STRAT_DDP ? "DDP" : "FSDP ");
     if (opt->kind == STRAT_FSDP) {
+        if (opt->fsdp_version == 2)
+            fprintf(out, "fully_shard (FSDP2), ");
         fprintf(out, "%s", strat_sharding_name(opt->sharding));
         if (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2)
             fprintf(out, ": shard groups of %d GPUs, %d replicas", lay->shard_size,
@@ -30,7 +32,18 @@ static void print_layout(const Report *r, FILE *out)
         fprintf(out, ": %d replicas", lay->replicate_size);
     }
     fprintf(out, "\n             %s\n", r->info->wrap_description);
-    if (opt->kind == STRAT_FSDP)
+    if (opt->kind == STRAT_FSDP && opt->fsdp_version == 2) {
+        int raf = opt->reshard_after_forward;
+        if (raf < 0)
+            raf = opt->sharding == SHARD_FULL_SHARD || opt->sharding == SHARD_HYBRID_SHARD;
+        fprintf(out, "             reshard_after_forward=");
+        if (raf > 1)
+            fprintf(out, "%d", raf);
+        else
+            fprintf(out, "%s", raf ? "True" : "False");
+        fprintf(out, ", per-parameter shards (dim 0), implicit prefetch, cpu_offload=%s\n",
+                opt->cpu_offload ? "true" : "false");
+    } else if (opt->kind == STRAT_FSDP)
         fprintf(out,
                 "             backward_prefetch=%s forward_prefetch=%s limit_all_gathers=%s "
                 "cpu_offload=%s\n",
@@ -265,6 +278,8 @@ char *report_to_json(const Report *r)
     if (r->opt->kind == STRAT_FSDP) {
         cJSON *f = cJSON_AddObjectToObject(o, "fsdp");
         cJSON_AddStringToObject(f, "sharding_strategy", strat_sharding_name(r->opt->sharding));
+        cJSON_AddNumberToObject(f, "version", r->opt->fsdp_version);
+        cJSON_AddNumberToObject(f, "padded_params", (double)r->info->padded_params);
         cJSON_AddNumberToObject(f, "units", r->info->n_units);
         cJSON_AddNumberToObject(f, "largest_unit_params", (double)r->info->largest_unit_numel);
         cJSON_AddNumberToObject(f, "shard_group_size", lay->shard_size);

@@ -59,6 +59,8 @@ void strat_options_default(StratOptions *opt, const Model *model)
     *opt = (StratOptions){
         .kind = STRAT_FSDP,
         .sharding = SHARD_FULL_SHARD,
+        .fsdp_version = 1,
+        .reshard_after_forward = -1,
         .wrap = {PLAN_WRAP_TRANSFORMER, 100000000},
         .backward_prefetch = PREFETCH_BACKWARD_PRE, /* FSDP's default */
         .forward_prefetch = false,
@@ -205,6 +207,15 @@ bool strat_layout_make(const StratOptions *opt, int nodes, int gpus_per_node, St
     default:
         g_assert_not_reached();
     }
+    int raf = opt->reshard_after_forward;
+    if (opt->fsdp_version == 2 && raf > 1 && (raf > out->shard_size || out->shard_size % raf != 0)) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --reshard-after-forward: %d GPUs does not divide the shard group of "
+                    "%d; expected true, false or a divisor of %d (fully_shard's int reshards "
+                    "within the shard group)",
+                    raf, out->shard_size, out->shard_size);
+        return false;
+    }
     return true;
 }
 
@@ -263,7 +274,9 @@ bool strat_hybrid_unsynced(const StratOptions *opt, const StratLayout *layout)
 {
     bool hybrid = opt->kind == STRAT_FSDP &&
                   (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2);
-    return hybrid && layout->pp == 1 && layout->shard_size == 1 && layout->replicate_size > 1;
+    /* FSDP2's HSDP keeps its 2-D mesh and all-reduces over the replicate dimension */
+    return hybrid && opt->fsdp_version != 2 && layout->pp == 1 && layout->shard_size == 1 &&
+           layout->replicate_size > 1;
 }
 
 void strat_info_clear(StratInfo *info)

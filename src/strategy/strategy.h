@@ -37,6 +37,10 @@ typedef enum { PAR_DIM_TP, PAR_DIM_PP, PAR_DIM_DP, PAR_DIM_COUNT } ParDim;
 typedef struct {
     StratKind kind;
     ShardingStrategy sharding;
+    int fsdp_version;           /* 1: FullyShardedDataParallel (FlatParameter), the default;
+                                 * 2: fully_shard (per-parameter DTensor shards), fsdp.c */
+    int reshard_after_forward;  /* FSDP2: -1 from the sharding strategy (True for full_shard and
+                                 * hybrid_shard), 0 False, 1 True, k > 1: reshard to k ranks */
     PlanWrapPolicy wrap;
     BackwardPrefetch backward_prefetch;
     bool forward_prefetch;

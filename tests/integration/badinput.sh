@@ -269,6 +269,12 @@ bad option/lora-rank-zero "option --lora-rank;expected 1..65536" "${BASE[@]}" --
 bad option/lora-targets-alone "option --lora-targets needs --lora-rank" "${BASE[@]}" --lora-targets q_proj
 bad option/lora-target-unknown "option --lora-targets;no Linear module;\"qkv\"" -m "$SRC/models/llama2-7b.json" -t "$TOPO" --lora-rank 8 --lora-targets qkv
 bad option/lora-with-tp "option --lora-rank;--tp" -m "$SRC/models/llama2-7b.json" -t "$TOPO" --lora-rank 8 --tp 2
+bad option/fsdp-version-3 "option --fsdp-version;expected 1 or 2" "${BASE[@]}" --fsdp-version 3
+bad option/fsdp-version-ddp "option --fsdp-version;FSDP" "${BASE[@]}" --strategy ddp --fsdp-version 2
+bad option/fsdp2-no-shard "option --fsdp-version 2;no_shard" "${BASE[@]}" --strategy no_shard --fsdp-version 2
+bad option/reshard-fsdp1 "option --reshard-after-forward;--fsdp-version 2" "${BASE[@]}" --reshard-after-forward false
+bad option/reshard-word "option --reshard-after-forward;expected true, false" "${BASE[@]}" --fsdp-version 2 --reshard-after-forward maybe
+bad option/reshard-not-divisor "option --reshard-after-forward;divisor of 16" "${BASE[@]}" --fsdp-version 2 --reshard-after-forward 3
 bad option/zero1-sharding "option --sharding;applies to FSDP" "${BASE[@]}" --strategy zero1 --sharding full_shard
 bad option/bucket-cap-nan "option --bucket-cap-mb;expected a size" "${BASE[@]}" --strategy ddp --bucket-cap-mb nan
 bad option/nccl-algo "option --nccl-algo;expected ring" "${BASE[@]}" --nccl-algo butterfly

@@ -451,6 +451,68 @@ static void test_lora_optimizer_and_gradient_bytes(void **state)
     hw_topology_free(r.topo);
 }
 
+/* FSDP2 (fully_shard), from PyTorch's documented behaviour:
+ *  - per-parameter sharding on dim 0, each parameter padded to a multiple of the shard group
+ *    (_fsdp_param.py): the blocks' Linears are [50000, 20] weights (the layer list's implicit
+ *    GEMM: K = 2e9 / (2 x 5e7) = 20, N = 1e6 / 20 = 50000); on 3 GPUs each pads to 50001 rows,
+ *    6 x 50001 x 20 = 6,000,120 elements, where FSDP1 pads each block's FlatParameter of 2e6 to
+ *    2,000,001: 6,000,003;
+ *  - reshard_after_forward=4 on 2 nodes x 4 GPUs: forward all-gathers and reduce-scatters over
+ *    all 8 ranks, the backward all-gather over the 4 GPUs of a node, which then sends nothing
+ *    between nodes; the parameters kept between forward and backward are 1/4 of each block
+ *    (bf16): psi x 2 / 4 bytes;
+ *  - reshard_after_forward=False: no backward all-gather, SHARD_GRAD_OP's traffic;
+ *  - HSDP with one GPU per shard group all-reduces across the replicas (no FSDP1 error). */
+static void test_fsdp2_padding_and_reshard(void **state)
+{
+    Run r;
+    start_blocks(&r, 1, 3);
+    run_sim(&r);
+    assert_int_equal(r.info.padded_params, 6000003);
+    run_end(&r);
+    start_blocks(&r, 1, 3);
+    r.opt.fsdp_version = 2;
+    run_sim(&r);
+    assert_int_equal(r.info.padded_params, 6000120);
+    assert_close(sum_allocs(&r, "params_shard"), 6000120 / 3.0 * 4, 1e-12);
+    run_end(&r);
+
+    double psi = 6e6, bf16 = 2, N = 8;
+    start_blocks(&r, 2, 4);
+    r.opt.fsdp_version = 2;
+    r.opt.reshard_after_forward = 4;
+    run_sim(&r);
+    assert_close(r.rep.comm_bytes_per_gpu,
+                 psi * bf16 * ((N - 1) / N + 3.0 / 4 + (N - 1) / N), 1e-12);
+    /* two of the three collectives cross nodes, as FULL_SHARD's three do */
+    assert_close(r.rep.inter_node_bytes_per_gpu, 2 * psi * bf16 * (N - 1) / N / 4, 1e-12);
+    assert_close(sum_allocs(&r, "post_forward:"), psi * bf16 / 4, 1e-12);
+    /* every all-gather is copied out to the parameters on the compute stream */
+    const IrClass *c = r.sched->classes[0];
+    int copy_outs = 0;
+    for (int i = 0; i < ir_class_n_ops(c); i++)
+        copy_outs += ir_op(c, i)->kind == IR_OP_COMPUTE &&
+                     g_str_has_prefix(ir_class_string(c, ir_op(c, i)->name), "all-gather copy-out");
+    assert_int_equal(copy_outs, r.rep.coll[IR_COLL_ALLGATHER].count);
+    run_end(&r);
+
+    start_blocks(&r, 2, 4);
+    r.opt.fsdp_version = 2;
+    r.opt.reshard_after_forward = 0;
+    run_sim(&r);
+    assert_close(r.rep.comm_bytes_per_gpu, 2 * psi * bf16 * (N - 1) / N, 1e-12);
+    run_end(&r);
+
+    start_blocks(&r, 4, 1);
+    r.opt.fsdp_version = 2;
+    r.opt.sharding = SHARD_HYBRID_SHARD;
+    run_sim(&r);
+    assert_int_equal(r.rep.errors->len, 0);
+    assert_true(r.rep.inter_node_bytes_per_gpu > 0);
+    assert_true(r.rep.coll[IR_COLL_ALLREDUCE].count > 0);
+    run_end(&r);
+}
+
 static void test_grad_accum_ddp_no_sync(void **state)
 {
     Run one, four;
@@ -508,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_hybrid_one_gpu_per_node_unsynced),
         cmocka_unit_test(test_zero1_memory_and_traffic),
         cmocka_unit_test(test_lora_optimizer_and_gradient_bytes),
+        cmocka_unit_test(test_fsdp2_padding_and_reshard),
         cmocka_unit_test(test_grad_accum_ddp_no_sync),
         cmocka_unit_test(test_checkpoint_every),
     };
