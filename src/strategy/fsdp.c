@@ -118,6 +118,15 @@ static double shard_numel(Gen *g, Fsdp *f, int u)
     return (double)f->wrap->units[u].padded / g->layout->shard_size;
 }
 
+/* Elements of the unit's gradient: FSDP1's whole FlatParameter (frozen parts included); FSDP2's
+ * trainable parameters only, where the unit mixes them (per-parameter gradients; padding left
+ * out for such units). */
+static double grad_numel(Fsdp *f, int u)
+{
+    bool mixed = f->trainable[u] < (double)f->wrap->units[u].numel;
+    return f->v2 && mixed ? f->trainable[u] : (double)f->wrap->units[u].padded;
+}
+
 static char *unit_name(Gen *g, Fsdp *f, int u)
 {
     const char *name = g->model->modules[f->wrap->units[u].module].name;
@@ -359,7 +368,7 @@ static void bwd_run(Gen *g, const int *leaves, int n)
     Fsdp *f = g->strategy;
     int u = owning_unit(g, f, leaves, n);
     UnitState *us = &f->units[u];
-    double padded = (double)f->wrap->units[u].padded;
+    double padded = grad_numel(f, u);
     if (!us->grad_live && padded > 0 && f->trainable[u] > 0) {
         /* the FlatParameter's unsharded gradient, in param_dtype: all of it, frozen parameters
          * included, when the unit mixes them (use_orig_params=True; FSDP's docs: "gradient
@@ -376,8 +385,8 @@ static void bwd_run(Gen *g, const int *leaves, int n)
 static void reduce_gradient(Gen *g, Fsdp *f, int u)
 {
     UnitState *us = &f->units[u];
-    double padded = (double)f->wrap->units[u].padded;
-    double shard = shard_numel(g, f, u);
+    double padded = grad_numel(f, u);
+    double shard = padded / g->layout->shard_size;
     char *uname = unit_name(g, f, u);
     char *ugrad = g_strdup_printf("unsharded_grad:%d.%d", u, g->micro);
     char *gshard = g_strdup_printf("grad_shard:%d", u);
@@ -557,7 +566,7 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
          * parameter counts its padding, as the FlatParameter's shard is what it steps */
         bool mixed = f.trainable[u] > 0 && f.trainable[u] < (double)f.wrap->units[u].numel;
         trainable_total += mixed || f.trainable[u] == 0 ? f.trainable[u] : (double)f.wrap->units[u].padded;
-        if (mixed) {
+        if (mixed && !f.v2) {
             info->mixed_units++;
             info->mixed_grad_bytes += (double)f.wrap->units[u].padded * f.pbytes;
         }
@@ -596,7 +605,7 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
          * resharded in its post-backward: everything is sharded again here. */
         if (f.units[u].grad_shard_live) {
             char *buf = g_strdup_printf("grad_shard:%d", u);
-            gen_free(g, g->host, buf, IR_MEM_GRADS, shard_numel(g, &f, u) * 4, -1);
+            gen_free(g, g->host, buf, IR_MEM_GRADS, grad_numel(&f, u) / lay->shard_size * 4, -1);
             g_free(buf);
         }
     }

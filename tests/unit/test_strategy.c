@@ -442,6 +442,15 @@ static void test_lora_optimizer_and_gradient_bytes(void **state)
     assert_true(warned);
     run_end(&r);
 
+    /* FSDP2's gradients are per parameter: only the adapters' are reduce-scattered, no warning */
+    run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 1, 4);
+    assert_true(strat_lora_apply(r.model, 16, "c_attn", &error));
+    r.opt.fsdp_version = 2;
+    run_sim(&r);
+    assert_close(r.rep.coll[IR_COLL_REDUCE_SCATTER].bytes, 2 * trainable, 1e-12);
+    assert_int_equal(r.info.mixed_units, 0);
+    run_end(&r);
+
     /* a target that is not a Linear of the model is bad input naming the option */
     run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 1, 4);
     assert_false(strat_lora_apply(r.model, 16, "q_proj", &error));
