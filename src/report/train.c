@@ -183,6 +183,12 @@ void report_train_build(Report *r)
         train_build(r);
 }
 
+/* Days above a day, else the report's seconds. */
+static char *duration(double s)
+{
+    return s >= 86400 ? g_strdup_printf("%.2f days", s / 86400) : report_seconds(s);
+}
+
 void report_train_print(const Report *r, FILE *out)
 {
     const ReportCheckpoint *c = &r->checkpoint;
@@ -208,26 +214,31 @@ void report_train_print(const Report *r, FILE *out)
     g_free(size), g_free(save), g_free(load), g_free(host), g_free(gpu);
     if (!tr->present)
         return;
-    double days = tr->time_s / 86400;
-    fprintf(out, "time to train %.4g tokens (%.0f steps): %.2f days wall-clock in %d job%s of at most "
-                 "%.0f h%s\n",
-            tr->tokens, tr->steps, days, tr->jobs, tr->jobs == 1 ? "" : "s", tr->max_job_s / 3600,
+    char *wall = duration(tr->time_s), *training = duration(tr->compute_s);
+    if (r->model->token_input)
+        fprintf(out, "time to train %.4g tokens (%.0f steps)", tr->tokens, tr->steps);
+    else
+        fprintf(out, "time to train %.0f steps (%.4g samples)", tr->steps,
+                tr->steps * r->samples_per_s * r->step_time_s);
+    fprintf(out, ": %s wall-clock in %d job%s of at most %.0f h%s\n", wall, tr->jobs,
+            tr->jobs == 1 ? "" : "s", tr->max_job_s / 3600,
             tr->max_job_assumed ? " (assumed: the topology has no accounting section)" : "");
     char *ck = report_seconds(tr->checkpoint_overhead_s), *rs = report_seconds(tr->restart_s);
-    fprintf(out, "             training %.2f days; checkpoints %s (", tr->compute_s / 86400, ck);
+    fprintf(out, "             training %s; checkpoints %s (", training, ck);
+    g_free(wall), g_free(training);
     if (tr->save_every_steps > 0)
         fprintf(out, "every %.0f steps%s", tr->save_every_steps,
                 tr->young_daly ? ", Young/Daly's interval" : "");
     else
         fprintf(out, "none during a job");
-    fprintf(out, ", plus one at the end of each job); each restart %s\n", rs);
+    fprintf(out, "%s); each restart %s\n", tr->jobs > 1 ? ", plus one at the end of each job" : "", rs);
     g_free(ck), g_free(rs);
     if (tr->failure_loss_s > 0) {
         char *fl = report_seconds(tr->failure_loss_s);
         fprintf(out, "             failures cost %s (rework and restarts)\n", fl);
         g_free(fl);
     }
-    fprintf(out, "             charged %.0f node-hours", tr->node_hours);
+    fprintf(out, "             charged %.*f node-hours", tr->node_hours >= 100 ? 0 : 3, tr->node_hours);
     if (r->topo->cores_per_node > 0)
         fprintf(out, " = %.4g core-hours (whole nodes x wall-clock x %d cores)", tr->core_hours,
                 r->topo->cores_per_node);

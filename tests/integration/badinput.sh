@@ -262,6 +262,7 @@ bad option/save-every-zero "option --save-every;expected a positive" "${BASE[@]}
 bad option/tokens-word "option --tokens;expected a positive number" "${BASE[@]}" --tokens lots
 bad option/tokens-suffix "option --tokens;expected a positive number" "${BASE[@]}" --tokens 1X
 bad option/tokens-and-steps "options --tokens and --steps" "${BASE[@]}" --tokens 1T --steps 10
+bad option/tokens-image-model "option --tokens;takes images;--steps" -m "$SRC/models/resnet50.json" -t "$TOPO" --tokens 1T
 bad option/steps-negative "option --steps;expected a positive number" "${BASE[@]}" --steps -5
 bad option/failure-rate "option --failure-rate;per node-hour" "${BASE[@]}" --tokens 1T --failure-rate 2
 bad option/max-job-hours "option --max-job-hours;expected a positive number" "${BASE[@]}" --max-job-hours 0
