@@ -612,7 +612,6 @@ int cli_simulate(int argc, char **argv)
          "Refuse a run whose estimated memory is beyond SIZE (suffixes K, M, G, T) [the memory "
          "available]",
          "SIZE"},
-        CLI_TRAIN_ENTRIES(cli.train),
         {"version", 0, 0, G_OPTION_ARG_NONE, &cli.version, "Print the version", NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
     GOptionContext *ctx = g_option_context_new("- simulate distributed training (DDP, FSDP, "
@@ -625,6 +624,7 @@ int cli_simulate(int argc, char **argv)
         "Example:\n  fsdpsim --model models/gpt.json --strategy hybrid --nodes 8");
     g_option_context_set_description(ctx, cli_subcommands_help());
     g_option_context_add_main_entries(ctx, entries, NULL);
+    cli_train_add_entries(ctx, &cli.train);
     GError *error = NULL;
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         fprintf(stderr, "fsdpsim: %s (see fsdpsim --help)\n", error->message);

@@ -48,7 +48,8 @@ static void checkpoint_build(Report *r)
     double world = lay->world, nodes = lay->nodes, gpn = lay->gpus_per_node;
     c->present = true;
     /* frozen parameters are saved, but have no optimizer state */
-    c->bytes = (double)r->model->params * 4 + (double)(r->model->params - r->model->frozen_params) * state;
+    c->bytes =
+        (double)r->model->params * 4 + (double)(r->model->params - r->model->frozen_params) * state;
     if (o->state_dict == REPORT_STATE_DICT_FULL) {
         /* into rank 0: over its NIC from the other nodes, over NVLink inside one node */
         double link = nodes > 1 ? t->nic_Bps : t->gpu_link_Bps;
@@ -60,9 +61,10 @@ static void checkpoint_build(Report *r)
         c->rank0_host_bytes = c->bytes;
         /* one FSDP unit's fp32 parameters and optimizer state, gathered unsharded on the GPU
          * before the copy to the CPU; DDP and ZeRO-1 replicas already hold the parameters */
-        c->rank0_gpu_bytes = r->opt->kind == STRAT_FSDP
-                                 ? (double)r->info->largest_unit_numel * (4 + (r->model->frozen_params ? 0 : state))
-                                 : 0;
+        c->rank0_gpu_bytes =
+            r->opt->kind == STRAT_FSDP
+                ? (double)r->info->largest_unit_numel * (4 + (r->model->frozen_params ? 0 : state))
+                : 0;
         double per_node_s = gpn * c->bytes / t->storage_read_Bps_per_node;
         double aggregate_s = world * c->bytes / t->storage_read_Bps;
         c->load_s = MAX(per_node_s, aggregate_s) + c->bytes / t->pcie_Bps / world;
@@ -70,29 +72,33 @@ static void checkpoint_build(Report *r)
     } else {
         double shard = c->bytes / world;
         double d2h_s = shard / t->pcie_Bps;
-        double write_s = MAX(c->bytes / nodes / t->storage_write_Bps_per_node,
-                             c->bytes / t->storage_write_Bps);
+        double write_s =
+            MAX(c->bytes / nodes / t->storage_write_Bps_per_node, c->bytes / t->storage_write_Bps);
         c->save_s = d2h_s + (o->async_save ? 0 : write_s);
         c->save_background_s = o->async_save ? write_s : 0;
         c->rank0_host_bytes = shard; /* the shard staged in host memory */
         c->rank0_gpu_bytes = 0;
-        c->load_s = MAX(c->bytes / nodes / t->storage_read_Bps_per_node,
-                        c->bytes / t->storage_read_Bps) +
-                    shard / t->pcie_Bps;
+        c->load_s =
+            MAX(c->bytes / nodes / t->storage_read_Bps_per_node, c->bytes / t->storage_read_Bps) +
+            shard / t->pcie_Bps;
         c->load_host_bytes_per_node = gpn * shard;
     }
     if (c->rank0_host_bytes > t->host_memory_bytes) {
         char *need = report_bytes(c->rank0_host_bytes), *have = report_bytes(t->host_memory_bytes);
-        train_warn(r, "checkpoint: a full state dict gathers %s (fp32 parameters and optimizer "
-                      "state) into rank 0's host memory, more than a %s node's %s: the save "
-                      "fails; use --state-dict sharded (torch.distributed.checkpoint)",
+        train_warn(r,
+                   "checkpoint: a full state dict gathers %s (fp32 parameters and optimizer "
+                   "state) into rank 0's host memory, more than a %s node's %s: the save "
+                   "fails; use --state-dict sharded (torch.distributed.checkpoint)",
                    need, t->name, have);
         g_free(need), g_free(have);
     }
-    if (o->state_dict == REPORT_STATE_DICT_FULL && c->load_host_bytes_per_node > t->host_memory_bytes) {
-        char *need = report_bytes(c->load_host_bytes_per_node), *have = report_bytes(t->host_memory_bytes);
-        train_warn(r, "checkpoint: loading a full state dict, each of a node's %d ranks reads the "
-                      "whole file into host memory: %s per node, more than the node's %s",
+    if (o->state_dict == REPORT_STATE_DICT_FULL &&
+        c->load_host_bytes_per_node > t->host_memory_bytes) {
+        char *need = report_bytes(c->load_host_bytes_per_node),
+             *have = report_bytes(t->host_memory_bytes);
+        train_warn(r,
+                   "checkpoint: loading a full state dict, each of a node's %d ranks reads the "
+                   "whole file into host memory: %s per node, more than the node's %s",
                    lay->gpus_per_node, need, have);
         g_free(need), g_free(have);
     }
@@ -125,9 +131,8 @@ static void train_build(Report *r)
     tr->compute_s = tr->steps * step;
     /* the job's mean time between failures, and Young's interval sqrt(2 C M) with Daly's
      * first-order correction - C (J. W. Young, CACM 17(9) 1974; J. T. Daly, FGCS 22(3) 2006) */
-    double mtbf_s = o->failures_per_node_hour > 0
-                        ? 3600 / (o->failures_per_node_hour * lay->nodes)
-                        : INFINITY;
+    double mtbf_s =
+        o->failures_per_node_hour > 0 ? 3600 / (o->failures_per_node_hour * lay->nodes) : INFINITY;
     if (o->save_every > 0) {
         tr->save_every_steps = o->save_every;
     } else if (isfinite(mtbf_s)) {
@@ -158,8 +163,9 @@ static void train_build(Report *r)
         tr->jobs = 1;
     } else if (later <= 0) {
         char *limit = report_seconds(tr->max_job_s), *restart = report_seconds(tr->restart_s);
-        train_warn(r, "time to train: a restart (%s, initialisation and checkpoint load) and a "
-                      "save leave no time in a job of %s; not counted in jobs",
+        train_warn(r,
+                   "time to train: a restart (%s, initialisation and checkpoint load) and a "
+                   "save leave no time in a job of %s; not counted in jobs",
                    restart, limit);
         g_free(limit), g_free(restart);
         tr->jobs = 1;
@@ -208,8 +214,9 @@ void report_train_print(const Report *r, FILE *out)
         fprintf(out, " (then %s written in the background)", bg);
         g_free(bg);
     }
-    fprintf(out, ", load at restart %s\n             rank 0 needs %s of host memory and %s more "
-                 "GPU memory to save\n",
+    fprintf(out,
+            ", load at restart %s\n             rank 0 needs %s of host memory and %s more "
+            "GPU memory to save\n",
             load, host, gpu);
     g_free(size), g_free(save), g_free(load), g_free(host), g_free(gpu);
     if (!tr->present)
@@ -231,14 +238,16 @@ void report_train_print(const Report *r, FILE *out)
                 tr->young_daly ? ", Young/Daly's interval" : "");
     else
         fprintf(out, "none during a job");
-    fprintf(out, "%s); each restart %s\n", tr->jobs > 1 ? ", plus one at the end of each job" : "", rs);
+    fprintf(out, "%s); each restart %s\n", tr->jobs > 1 ? ", plus one at the end of each job" : "",
+            rs);
     g_free(ck), g_free(rs);
     if (tr->failure_loss_s > 0) {
         char *fl = report_seconds(tr->failure_loss_s);
         fprintf(out, "             failures cost %s (rework and restarts)\n", fl);
         g_free(fl);
     }
-    fprintf(out, "             charged %.*f node-hours", tr->node_hours >= 100 ? 0 : 3, tr->node_hours);
+    fprintf(out, "             charged %.*f node-hours", tr->node_hours >= 100 ? 0 : 3,
+            tr->node_hours);
     if (r->topo->cores_per_node > 0)
         fprintf(out, " = %.4g core-hours (whole nodes x wall-clock x %d cores)", tr->core_hours,
                 r->topo->cores_per_node);
@@ -253,7 +262,8 @@ void report_train_json(const Report *r, void *json_object)
     if (c->present) {
         cJSON *j = cJSON_AddObjectToObject(o, "checkpoint");
         cJSON_AddStringToObject(j, "state_dict",
-                                r->train_opt->state_dict == REPORT_STATE_DICT_FULL ? "full" : "sharded");
+                                r->train_opt->state_dict == REPORT_STATE_DICT_FULL ? "full"
+                                                                                   : "sharded");
         cJSON_AddBoolToObject(j, "async", r->train_opt->async_save);
         cJSON_AddNumberToObject(j, "bytes", c->bytes);
         cJSON_AddNumberToObject(j, "save_s", c->save_s);

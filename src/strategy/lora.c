@@ -46,8 +46,9 @@ bool strat_lora_apply(Model *model, int rank, const char *targets, GError **erro
             if (strcmp(g_strstrip(names[t]), last) != 0)
                 continue;
             if (m->kernel.kind != MODEL_KERNEL_GEMM) {
-                cfg_input_error(error, "option --lora-targets: %s (%s) is not a Linear layer; "
-                                       "expected names of Linear modules such as q_proj",
+                cfg_input_error(error,
+                                "option --lora-targets: %s (%s) is not a Linear layer; "
+                                "expected names of Linear modules such as q_proj",
                                 m->name, m->kind);
                 g_free(hits);
                 g_strfreev(names);
@@ -61,9 +62,10 @@ bool strat_lora_apply(Model *model, int rank, const char *targets, GError **erro
     }
     for (int t = 0; t < n_names; t++) {
         if (!hits[t]) {
-            cfg_input_error(error, "option --lora-targets: no Linear module of %s is named \"%s\"; "
-                                   "expected the last part of module names (q_proj, v_proj, "
-                                   "c_attn, ...)",
+            cfg_input_error(error,
+                            "option --lora-targets: no Linear module of %s is named \"%s\"; "
+                            "expected the last part of module names (q_proj, v_proj, "
+                            "c_attn, ...)",
                             model->name, names[t]);
             g_free(hits);
             g_strfreev(names);
