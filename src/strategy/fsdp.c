@@ -55,6 +55,8 @@ typedef struct {
     char *last_ag_out;               /* ... and the all-gather output it read, kept until the
                                       * next all-gather (AllGatherState) */
     double last_ag_bytes;
+    char *last_offload;              /* FSDP2 with CPU offload: the last shard copied in */
+    double last_offload_bytes;
     char *last_ag_in;                /* FSDP2: the all-gather input of the last all-gather */
     double last_ag_in_bytes;
     char *last_rs_in;                /* FSDP2: the reduce-scatter input kept until the next
@@ -214,9 +216,18 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
         g_free(mp);
         g_free(out);
     }
-    if (g->opt->cpu_offload)
+    if (g->opt->cpu_offload && f->v2 && f->sharded) {
+        /* FSDP2 (CPUOffloadPolicy): the copied-in shard goes with the all-gather input, at
+         * the next all-gather */
+        if (f->last_offload)
+            gen_free(g, g->host, f->last_offload, IR_MEM_PARAMS, f->last_offload_bytes, -1);
+        g_free(f->last_offload);
+        f->last_offload = g_strdup(offload_buf);
+        f->last_offload_bytes = shard * 4;
+    } else if (g->opt->cpu_offload) {
         gen_free(g, f->sharded ? f->nccl_shard : g->compute, offload_buf, IR_MEM_PARAMS, shard * 4,
                  us->ag_op);
+    }
     g_free(offload_buf);
     g_free(buf);
     g_free(uname);
@@ -616,6 +627,9 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     if (f.last_ag_in)
         gen_free(g, g->host, f.last_ag_in, IR_MEM_PARAMS, f.last_ag_in_bytes, -1);
     g_free(f.last_ag_in);
+    if (f.last_offload)
+        gen_free(g, g->host, f.last_offload, IR_MEM_PARAMS, f.last_offload_bytes, -1);
+    g_free(f.last_offload);
     g_free(f.last_rs_in);
     g_free(f.last_ag_out);
     g_queue_clear(&f.free_events);
