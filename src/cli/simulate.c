@@ -209,6 +209,7 @@ static bool schedule_options_agree(const char *file, const IrSchedule *sched,
                  {"pp", "--pp", "1"},
                  {"pp_schedule", "--pp-schedule", NULL},
                  {"strategy", "--strategy/--sharding", NULL},
+                 {"fsdp_version", "--fsdp-version", "1"},
                  {"model", "--model", NULL},
                  {"topology", "--topology", NULL}};
     for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++) {

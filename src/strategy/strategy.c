@@ -239,6 +239,8 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
     ir_meta_set(g.sched, "model", model->name);
     ir_meta_set(g.sched, "topology", topo->name);
     ir_meta_set(g.sched, "strategy", opt->kind == STRAT_DDP ? "ddp" : strat_sharding_name(opt->sharding));
+    if (opt->kind == STRAT_FSDP && opt->fsdp_version == 2)
+        ir_meta_set(g.sched, "fsdp_version", "2"); /* absent: 1 */
     if (fsdp_2d) {
         char *text = g_strdup_printf("%d", layout->tp);
         ir_meta_set(g.sched, "tp", text);

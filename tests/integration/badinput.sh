@@ -206,6 +206,8 @@ jedit "$W/sched.json" $s-13.json 'd["classes"][0]["rank_stride"] = 0'
 bad schedule/rank-stride-zero "$s-13.json;field 'classes[0].rank_stride'" "${BASE[@]}" --schedule $s-13.json
 jedit "$W/sched.json" $s-14.json 'd["meta"]["strategy"] = "no_shard"'
 bad schedule/strategy-disagrees "$s-14.json;field 'meta.strategy';--strategy" "${BASE[@]}" --schedule $s-14.json
+"$FSDPSIM" "${BASE[@]}" --fsdp-version 2 --emit-schedule $s-fsdp2.json >/dev/null
+bad schedule/fsdp-version-disagrees "$s-fsdp2.json;field 'meta.fsdp_version';--fsdp-version" "${BASE[@]}" --schedule $s-fsdp2.json
 
 # --- nccl-tests reference tables (fsdpsim collective --reference) -----------------------------
 r=$W/r
