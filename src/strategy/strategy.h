@@ -55,12 +55,13 @@ typedef struct {
                                  * reduce-scattered, fp32 master weights and optimizer state
                                  * sharded over dp, bf16 parameters all-gathered after the step */
     bool zero1;                 /* --strategy zero1: ZeRO stage 1 (Rajbhandari et al., SC'20,
-                                 * "P_os"): DDP's replicas with distributed_optimizer set and the
-                                 * gradients kept and reduced in param_dtype, so mixed-precision
-                                 * Adam holds 2 + 2 + 12/N bytes per parameter (DeepSpeed's
-                                 * stage 1 reduces in the model's dtype: deepspeed/runtime/zero/
-                                 * stage_1_and_2.py communication_data_type). One memory rule with
-                                 * Megatron's optimizer (pp.c), which keeps fp32 main grads */
+                                 * "P_os", Figure 1: 2 + 2 + 12/N bytes per parameter with
+                                 * fp16/bf16 parameters and gradients): DDP's replicas with
+                                 * distributed_optimizer set and the gradients kept and reduced
+                                 * in param_dtype. One memory rule with Megatron's optimizer
+                                 * (pp.c), which keeps fp32 main grads (6 + 12/N); --reduce-dtype
+                                 * fp32 gives that here too (as DeepSpeed's bf16 optimizer, which
+                                 * accumulates fp32 gradients) */
     bool tp_comm_overlap;       /* Megatron's --tp-comm-overlap (needs sequence parallelism) */
     bool overlap_param_gather;  /* Megatron's --overlap-param-gather: that all-gather overlaps the
                                  * next step's forward (here: each layer's before its first use) */            /* torch.backends.cuda.matmul.allow_tf32 (set_float32_matmul_precision
