@@ -3,6 +3,7 @@
 #include "parallel.h"
 #include "budget.h"
 #include "figures.h"
+#include "train.h"
 #include "../coll/coll.h"
 #include "../core/sim.h"
 #include "../hw/hw.h"
@@ -31,6 +32,9 @@ typedef struct {
     gboolean tp_comm_overlap;
     gboolean gradient_as_bucket_view, json, version, no_flash_attention;
     CliParallel par; /* --tp, --pp, ... (parallel.c) */
+    CliTrain train;  /* --state-dict, --save-every, --tokens, ... (train.c) */
+    int fsdp_version;
+    char *reshard_after_forward;
 } CliOptions;
 
 static bool parse_bool(const char *option, const char *text, bool *out, GError **error)
@@ -59,20 +63,25 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
     const char *strategy = cli->strategy ? cli->strategy : "fsdp";
     if (!strcmp(strategy, "ddp")) {
         opt->kind = STRAT_DDP;
+    } else if (!strcmp(strategy, "zero1")) {
+        /* ZeRO-1 runs on Megatron's distributed-optimizer generator (pp.c), gradients in
+         * param_dtype unless --reduce-dtype says otherwise */
+        opt->kind = STRAT_DDP;
+        opt->zero1 = true;
     } else if (!strcmp(strategy, "fsdp")) {
         opt->kind = STRAT_FSDP;
     } else if (strat_sharding_parse(strategy, &opt->sharding)) {
         opt->kind = STRAT_FSDP;
     } else {
         return cfg_input_error(error,
-                               "option --strategy: expected ddp, fsdp, full, grad_op, no_shard, "
-                               "hybrid or hybrid_zero2, got \"%s\"",
+                               "option --strategy: expected ddp, zero1, fsdp, full, grad_op, "
+                               "no_shard, hybrid or hybrid_zero2, got \"%s\"",
                                strategy);
     }
     if (cli->sharding) {
         if (opt->kind == STRAT_DDP)
             return cfg_input_error(
-                error, "option --sharding applies to FSDP; --strategy ddp has no sharding");
+                error, "option --sharding applies to FSDP; --strategy %s has no sharding", strategy);
         ShardingStrategy s;
         if (!strat_sharding_parse(cli->sharding, &s))
             return cfg_input_error(
@@ -87,6 +96,36 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
     }
     if (cli->wrap && !plan_wrap_parse(cli->wrap, &opt->wrap, error))
         return false;
+    if (cli->fsdp_version != UNSET) {
+        if (cli->fsdp_version != 1 && cli->fsdp_version != 2)
+            return cfg_input_error(error, "option --fsdp-version: expected 1 or 2, got %d",
+                                   cli->fsdp_version);
+        if (opt->kind != STRAT_FSDP)
+            return cfg_input_error(error, "option --fsdp-version applies to FSDP strategies");
+        if (cli->fsdp_version == 2 && opt->sharding == SHARD_NO_SHARD)
+            return cfg_input_error(error, "option --fsdp-version 2: fully_shard has no no_shard; "
+                                          "expected --strategy ddp (or replicate) for that");
+        opt->fsdp_version = cli->fsdp_version;
+    }
+    if (cli->reshard_after_forward) {
+        if (opt->fsdp_version != 2)
+            return cfg_input_error(error, "option --reshard-after-forward is fully_shard's "
+                                          "(--fsdp-version 2); FSDP1 sets it by --sharding");
+        const char *t = cli->reshard_after_forward;
+        char *end = NULL;
+        long k = strtol(t, &end, 10);
+        if (!g_ascii_strcasecmp(t, "true"))
+            opt->reshard_after_forward = 1;
+        else if (!g_ascii_strcasecmp(t, "false"))
+            opt->reshard_after_forward = 0;
+        else if (end != t && !*end && k >= 2 && k <= 1 << 20)
+            opt->reshard_after_forward = (int)k;
+        else
+            return cfg_input_error(error, "option --reshard-after-forward: expected true, false "
+                                          "or a number of GPUs (2 or more) to reshard to, got "
+                                          "\"%s\"",
+                                   t);
+    }
     if (cli->backward_prefetch &&
         !strat_prefetch_parse(cli->backward_prefetch, &opt->backward_prefetch))
         return cfg_input_error(error,
@@ -113,6 +152,8 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
     opt->allow_tf32 = cli->allow_tf32;
     opt->overlap_grad_reduce = cli->overlap_grad_reduce;
     opt->distributed_optimizer = cli->distributed_optimizer;
+    if (opt->zero1)
+        strat_options_zero1(opt);
     opt->overlap_param_gather = cli->overlap_param_gather;
     opt->tp_comm_overlap = cli->tp_comm_overlap;
     if ((opt->distributed_optimizer || opt->overlap_grad_reduce) && opt->kind != STRAT_DDP)
@@ -168,6 +209,7 @@ static bool schedule_options_agree(const char *file, const IrSchedule *sched,
                  {"pp", "--pp", "1"},
                  {"pp_schedule", "--pp-schedule", NULL},
                  {"strategy", "--strategy/--sharding", NULL},
+                 {"fsdp_version", "--fsdp-version", "1"},
                  {"model", "--model", NULL},
                  {"topology", "--topology", NULL}};
     for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++) {
@@ -294,10 +336,14 @@ static int run(CliOptions *cli, GError **error)
         goto out;
     cli->par.grad_accum = cli->grad_accum;
     cli->par.wrap = cli->wrap;
-    if (!cli_parallel_options(&cli->par, model, gpn, &opt, error))
+    if (!cli_parallel_options(&cli->par, model, gpn, &opt, error) ||
+        !cli_lora_options(&cli->train, model, &opt, error))
         goto out;
     StratLayout layout;
     if (!strat_layout_make(&opt, nodes, gpn, &layout, error))
+        goto out;
+    ReportTrainOptions train;
+    if (!cli_train_options(&cli->train, model, topo, &train, error))
         goto out;
     CollModel coll;
     coll_model_analytic_init(&coll, topo);
@@ -367,7 +413,8 @@ static int run(CliOptions *cli, GError **error)
                   .info = &info,
                   .sched = sched,
                   .sim = sim,
-                  .init = &init};
+                  .init = &init,
+                  .train_opt = &train};
     char *band_file = cli_default_path("reports/error-band.json");
     if (g_file_test(band_file, G_FILE_TEST_EXISTS) &&
         !report_band_load(band_file, report_band_family(&opt, &layout), topo->gpu.name, &rep.band,
@@ -425,7 +472,9 @@ int cli_simulate(int argc, char **argv)
         .grad_accum = UNSET,
         .shard_group_size = UNSET,
         .checkpoint_every = UNSET,
-        .par = {.tp = UNSET, .pp = UNSET, .micro_batches = UNSET, .virtual_stages = UNSET}};
+        .par = {.tp = UNSET, .pp = UNSET, .micro_batches = UNSET, .virtual_stages = UNSET},
+        .train = {.save_every = UNSET, .lora_rank = UNSET},
+        .fsdp_version = UNSET};
     GOptionEntry entries[] = {
         {"model", 'm', 0, G_OPTION_ARG_FILENAME, &cli.model,
          "Model: a Hugging Face config.json (gpt2, llama) or an fsdpsim layer list "
@@ -437,8 +486,8 @@ int cli_simulate(int argc, char **argv)
         {"gpus-per-node", 'g', 0, G_OPTION_ARG_INT, &cli.gpus_per_node,
          "GPUs used per node [all of the node's]", "G"},
         {"strategy", 's', 0, G_OPTION_ARG_STRING, &cli.strategy,
-         "ddp, fsdp, or an FSDP sharding shorthand: full, grad_op, no_shard, hybrid, hybrid_zero2 "
-         "[fsdp]",
+         "ddp, zero1 (optimizer state sharded, parameters and gradients replicated), fsdp, or an "
+         "FSDP sharding shorthand: full, grad_op, no_shard, hybrid, hybrid_zero2 [fsdp]",
          "S"},
         {"sharding", 0, 0, G_OPTION_ARG_STRING, &cli.sharding,
          "FSDP ShardingStrategy: full_shard, shard_grad_op, no_shard, hybrid_shard, hybrid_zero2 "
@@ -448,6 +497,14 @@ int cli_simulate(int argc, char **argv)
          "FSDP auto-wrap policy: transformer, size:MIN_PARAMS (size_based_auto_wrap_policy), none "
          "[transformer]",
          "POLICY"},
+        {"fsdp-version", 0, 0, G_OPTION_ARG_INT, &cli.fsdp_version,
+         "1: FullyShardedDataParallel (FlatParameter); 2: fully_shard (per-parameter DTensor "
+         "shards) [1]",
+         "V"},
+        {"reshard-after-forward", 0, 0, G_OPTION_ARG_STRING, &cli.reshard_after_forward,
+         "fully_shard: true, false, or N GPUs to reshard to between forward and backward [true "
+         "for full and hybrid, false for grad_op and hybrid_zero2]",
+         "R"},
         {"backward-prefetch", 0, 0, G_OPTION_ARG_STRING, &cli.backward_prefetch,
          "FSDP BackwardPrefetch: pre, post, none [pre]", "P"},
         {"forward-prefetch", 0, 0, G_OPTION_ARG_NONE, &cli.forward_prefetch,
@@ -568,6 +625,7 @@ int cli_simulate(int argc, char **argv)
         "Example:\n  fsdpsim --model models/gpt.json --strategy hybrid --nodes 8");
     g_option_context_set_description(ctx, cli_subcommands_help());
     g_option_context_add_main_entries(ctx, entries, NULL);
+    cli_train_add_entries(ctx, &cli.train);
     GError *error = NULL;
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         fprintf(stderr, "fsdpsim: %s (see fsdpsim --help)\n", error->message);
@@ -595,6 +653,8 @@ int cli_simulate(int argc, char **argv)
     g_free(cli.schedule), g_free(cli.bucket_cap_mb), g_free(cli.max_memory);
     g_free(cli.par.pp_schedule), g_free(cli.par.placement), g_free(cli.par.pp_partition);
     g_free(cli.attention);
+    cli_train_clear(&cli.train);
+    g_free(cli.reshard_after_forward);
     g_free(cli.plot), g_free(cli.plot_format), g_free(cli.report);
     return status;
 }

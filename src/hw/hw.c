@@ -83,6 +83,7 @@ void hw_topology_free(HwTopology *topo)
     g_free(topo->name);
     g_free(topo->description);
     g_free(topo->file);
+    g_free(topo->storage_name);
     g_free(topo->gpu.name);
     g_free(topo->gpu_link);
     g_free(topo->cpu);
@@ -307,6 +308,48 @@ static bool load_network(HwTopology *topo, CfgObj *root, GError **error)
     return ok;
 }
 
+/* "storage" and "accounting": optional; checkpoint and time-to-train estimates need them
+ * (src/report/train.c says so when they are absent). */
+static bool load_site(HwTopology *topo, CfgObj *root, GError **error)
+{
+    const double GB = 1e9;
+    CfgObj co;
+    bool ok = true;
+    if (!cfg_obj_child(root, "storage", true, &co, error))
+        return false;
+    if (co.obj) {
+        ok = cfg_get_string(&co, "name", false, &topo->storage_name, error) &&
+             sourced(topo, &co, "write_GBps_per_node", true, 0.001, 1e5, GB,
+                     &topo->storage_write_Bps_per_node, error) &&
+             sourced(topo, &co, "read_GBps_per_node", true, 0.001, 1e5, GB,
+                     &topo->storage_read_Bps_per_node, error) &&
+             sourced(topo, &co, "write_GBps", true, 0.001, 1e7, GB, &topo->storage_write_Bps,
+                     error) &&
+             sourced(topo, &co, "read_GBps", true, 0.001, 1e7, GB, &topo->storage_read_Bps, error) &&
+             cfg_obj_check_unknown(&co, "expected name, write_GBps_per_node, read_GBps_per_node, "
+                                        "write_GBps, read_GBps",
+                                   error);
+        cfg_obj_close(&co);
+    }
+    if (!ok || !cfg_obj_child(root, "accounting", true, &co, error))
+        return false;
+    if (co.obj) {
+        double cores = 0, hours = 0;
+        ok = sourced(topo, &co, "cores_per_node", true, 1, 1e5, 1, &cores, error) &&
+             sourced(topo, &co, "max_job_hours", true, 0.01, 1e5, 1, &hours, error) &&
+             cfg_obj_check_unknown(&co, "expected cores_per_node, max_job_hours", error);
+        if (ok && cores != floor(cores)) {
+            cfg_set_error(error, co.file, co.path, "cores_per_node", "expected a whole number, got %g",
+                          cores);
+            ok = false;
+        }
+        topo->cores_per_node = (int)cores;
+        topo->max_job_s = hours * 3600;
+        cfg_obj_close(&co);
+    }
+    return ok;
+}
+
 HwTopology *hw_topology_load(const char *file, GError **error)
 {
     cJSON *json = cfg_parse_file(file, error);
@@ -332,10 +375,10 @@ HwTopology *hw_topology_load(const char *file, GError **error)
          cfg_get_string(&root, "collectives", false, &coll_lib, error) &&
          sourced(topo, &root, "nodes_max", true, 1, 1e6, 1, &nodes_max, error) &&
          load_gpu(topo, &root, error) && load_node(topo, &root, error) &&
-         load_network(topo, &root, error) &&
+         load_network(topo, &root, error) && load_site(topo, &root, error) &&
          cfg_obj_check_unknown(&root,
                                "expected format, version, name, description, collectives, "
-                               "nodes_max, gpu, node, network",
+                               "nodes_max, gpu, node, network, storage, accounting",
                                error);
     if (ok && coll_lib && strcmp(coll_lib, "nccl") != 0) {
         if (strcmp(coll_lib, "p2p-ring") == 0) {

@@ -102,6 +102,15 @@ typedef struct {
     double pcie_Bps; /* host<->GPU per GPU per direction */
     double host_memory_bytes;
     double host_memory_Bps;
+    /* The parallel file system checkpoints go to ("storage", optional): bandwidth one node
+     * reaches, and the file system's for all nodes together. 0: not described. */
+    double storage_write_Bps_per_node, storage_read_Bps_per_node;
+    double storage_write_Bps, storage_read_Bps; /* aggregate */
+    char *storage_name;                         /* "JUST $SCRATCH (GPFS)" */
+    /* How the site charges and limits jobs ("accounting", optional): whole nodes x wall-clock x
+     * cores per node, and the longest job the batch system runs (0: not described). */
+    int cores_per_node;
+    double max_job_s;
     HwCollLib coll_lib;  /* "collectives": "nccl" (default) or "p2p-ring" */
     GHashTable *sources; /* "gpu.peak_tflops_bf16" -> source string */
 } HwTopology;

@@ -39,6 +39,8 @@ typedef struct {
      * counted once, at its first owner, as module.parameters() does. */
     uint64_t params;
     uint64_t buffers;
+    uint64_t frozen_params; /* of params, those with requires_grad=False (LoRA's base weights,
+                             * src/strategy/lora.c); 0 when everything trains */
     /* Forward cost per sample (leaves only). */
     double flops_fwd;      /* tensor-core FLOPs (GEMM, conv, attention) */
     double mem_bytes_fwd;  /* HBM traffic of memory-bound kernels (norms, activations, adds) */
@@ -65,6 +67,7 @@ typedef struct {
     int n_modules;
     uint64_t params;  /* total, tied weights once */
     uint64_t buffers;
+    uint64_t frozen_params; /* total with requires_grad=False */
     uint64_t published_params; /* from the file, 0 if not given */
     /* Transformer shape (0 for layer-list models). */
     int hidden, layers, heads, kv_heads, ffn, vocab, positions;

@@ -69,6 +69,8 @@ bool plot_report_run(const char *dir, unsigned formats, const Report *rep, GErro
                            100 * rep->mfu);
     g_string_append_printf(md, "| memory per GPU | peak %.2f GiB of %.2f GiB: %s |\n\n", rep->mem_peak_bytes / GIB,
                            rep->mem_capacity_bytes / GIB, rep->oom ? "**does not fit (OOM)**" : "fits");
+    for (guint i = 0; rep->errors && i < rep->errors->len; i++)
+        g_string_append_printf(md, "> **error**: %s\n\n", (const char *)g_ptr_array_index(rep->errors, i));
     for (guint i = 0; rep->warnings && i < rep->warnings->len; i++)
         g_string_append_printf(md, "> warning: %s\n\n", (const char *)g_ptr_array_index(rep->warnings, i));
 

@@ -69,6 +69,15 @@ static void warn(Report *r, const char *fmt, ...)
     va_end(ap);
 }
 
+static void error_diag(Report *r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void error_diag(Report *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_ptr_array_add(r->errors, g_strdup_vprintf(fmt, ap));
+    va_end(ap);
+}
+
 char *report_bytes(double bytes)
 {
     const double GiB = 1073741824.0, MiB = 1048576.0, KiB = 1024.0;
@@ -133,7 +142,23 @@ static void diagnostics(Report *r)
     const StratLayout *lay = &r->info->layout;
     bool fsdp = opt->kind == STRAT_FSDP;
     bool hybrid = fsdp && (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2);
-    if (hybrid && lay->shard_size == 1)
+    if (strat_hybrid_unsynced(opt, lay))
+        error_diag(r,
+                   "%s with a shard group of 1 GPU (%d GPU%s per node): PyTorch FSDP1 turns it into "
+                   "NO_SHARD on the one-rank shard group and never all-reduces gradients across "
+                   "the %d replicas, so the model replicas silently diverge (pytorch/pytorch#154888, "
+                   "closed as not planned); simulated as PyTorch runs it, with no gradient traffic "
+                   "between nodes. Fix: --strategy full_shard, or --strategy ddp, or a shard group "
+                   "across nodes (--shard-group-size 2 or more)",
+                   strat_sharding_name(opt->sharding), lay->gpus_per_node,
+                   lay->gpus_per_node == 1 ? "" : "s", lay->replicate_size);
+    else if (hybrid && lay->shard_size == 1 && opt->fsdp_version == 2 && lay->replicate_size > 1)
+        warn(r, "%s under fully_shard (FSDP2, HSDP on a 2-D DeviceMesh) with a shard group of 1 "
+                "GPU does all-reduce gradients across the %d replicas (unlike FSDP1, "
+                "pytorch/pytorch#154888), but shards nothing: every GPU keeps full parameters, "
+                "gradients and optimizer state, like DDP",
+             strat_sharding_name(opt->sharding), lay->replicate_size);
+    else if (hybrid && lay->shard_size == 1)
         warn(r, "%s with a shard group of 1 GPU (%d GPU per node) shards nothing: every GPU keeps "
                 "full parameters, gradients and optimizer state, like no_shard or DDP; use "
                 "full_shard, or more GPUs per node",
@@ -143,6 +168,16 @@ static void diagnostics(Report *r)
                 "behaves like %s",
              strat_sharding_name(opt->sharding), lay->world,
              opt->sharding == SHARD_HYBRID_SHARD ? "full_shard" : "shard_grad_op");
+    if (fsdp && r->info->mixed_units > 0) {
+        char *grad = report_bytes(r->info->mixed_grad_bytes);
+        warn(r, "%d FSDP units mix frozen and trainable parameters: FSDP1 needs "
+                "use_orig_params=True for that, and then allocates and reduce-scatters the "
+                "gradient of the whole FlatParameter (%s unsharded over those units), as if "
+                "nothing were frozen; wrap the trainable parameters in their own units (peft's "
+                "fsdp_auto_wrap_policy) or use FSDP2, whose gradients are per parameter",
+             r->info->mixed_units, grad);
+        g_free(grad);
+    }
     if (fsdp && lay->world == 1)
         warn(r, "FSDP on 1 GPU shards nothing: all parameters, gradients and optimizer state stay "
                 "on the one GPU");
@@ -208,6 +243,7 @@ void report_build(Report *r)
     const SimClassResult *cr = &r->sim->classes[0];
     const StratLayout *lay = &r->info->layout;
     r->warnings = g_ptr_array_new_with_free_func(g_free);
+    r->errors = g_ptr_array_new_with_free_func(g_free);
     r->step_time_s = sim_ns_to_s(r->sim->makespan_ns);
     timeline_metrics(r);
     double step = r->step_time_s > 0 ? r->step_time_s : 1e-30;
@@ -237,6 +273,7 @@ void report_build(Report *r)
     }
     report_parallel_build(r);
     diagnostics(r);
+    report_train_build(r);
 }
 
 void report_clear(Report *r)
@@ -244,6 +281,9 @@ void report_clear(Report *r)
     if (r->warnings)
         g_ptr_array_free(r->warnings, TRUE);
     r->warnings = NULL;
+    if (r->errors)
+        g_ptr_array_free(r->errors, TRUE);
+    r->errors = NULL;
     g_free(r->stages);
     r->stages = NULL;
 }

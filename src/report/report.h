@@ -36,6 +36,45 @@ typedef struct {
     char family[8];                 /* the group matched: "fsdp", "ddp", "3d" or "*" */
 } ReportBand;
 
+/* Checkpoints and time to train (train.c). */
+typedef enum { REPORT_STATE_DICT_SHARDED, REPORT_STATE_DICT_FULL } ReportStateDict;
+
+typedef struct {
+    bool checkpoint;              /* estimate checkpoints (any of the options below given) */
+    ReportStateDict state_dict;   /* FULL_STATE_DICT on rank 0, or SHARDED / DCP by every rank */
+    bool async_save;              /* torch.distributed.checkpoint.async_save */
+    int save_every;               /* steps between saves; 0: Young/Daly's from the failure rate */
+    double tokens, steps;         /* time to train: one of them, 0 = not asked */
+    double failures_per_node_hour;/* 0: no failures */
+    double max_job_s;             /* 0: the topology's accounting.max_job_hours, else 24 h */
+} ReportTrainOptions;
+
+typedef struct {
+    bool present;
+    double bytes;             /* on disk: fp32 parameters and optimizer state */
+    double save_s;            /* the training loop blocked per save */
+    double save_background_s; /* async: written while training goes on */
+    double load_s;            /* at restart */
+    double rank0_host_bytes, rank0_gpu_bytes; /* beyond training's own, during a save */
+    double load_host_bytes_per_node;
+} ReportCheckpoint;
+
+typedef struct {
+    bool present;
+    double tokens, steps;
+    double compute_s;             /* steps x step time */
+    double save_every_steps;      /* the interval used */
+    bool young_daly;              /* ... from the failure rate (Young/Daly), not given */
+    double checkpoint_overhead_s; /* saves at the interval and at the end of every job */
+    double failure_loss_s;        /* expected rework and restarts after failures */
+    double init_s, restart_s;     /* first job: init; later jobs: init + checkpoint load */
+    double max_job_s;
+    bool max_job_assumed;         /* 24 h, the topology does not say */
+    int jobs;
+    double time_s;                /* wall-clock of all jobs */
+    double node_hours, core_hours;
+} ReportTrain;
+
 typedef struct {
     /* inputs */
     const Model *model;
@@ -46,6 +85,9 @@ typedef struct {
     const SimResult *sim;
     const InitEstimate *init;
     ReportBand band; /* set by the caller (report_band_load); absent: no band printed */
+    const ReportTrainOptions *train_opt; /* NULL: no checkpoint or time-to-train estimate */
+    ReportCheckpoint checkpoint;
+    ReportTrain train;
     /* time */
     double step_time_s;
     double compute_s;                     /* compute stream busy */
@@ -72,6 +114,8 @@ typedef struct {
     double inter_node_bytes_per_gpu;
     ReportCollStats coll[IR_COLL_KIND_COUNT];
     GPtrArray *warnings; /* of char* */
+    GPtrArray *errors;   /* of char*: the run does not do what the user wants (replicas that
+                          * diverge), as opposed to a warning about cost */
     /* model parallelism (parallel.c); n_stages = 0 without it */
     int n_stages;
     ReportStage *stages;
@@ -103,6 +147,12 @@ void report_parallel_json(const Report *r, void *json_object);
 bool report_band_load(const char *file, const char *family, const char *gpu, ReportBand *band,
                       GError **error);
 const char *report_band_family(const StratOptions *opt, const StratLayout *layout);
+
+/* Checkpoints and time to train from the simulated step (train.c), called by report_build when
+ * train_opt is set; the summary and JSON parts. */
+void report_train_build(Report *r);
+void report_train_print(const Report *r, FILE *out);
+void report_train_json(const Report *r, void *json_object);
 
 /* Human units: "1.23 GiB", "12.3 ms". */
 char *report_bytes(double bytes);

@@ -8,15 +8,18 @@
 
 static const char *strategy_label(const StratOptions *opt)
 {
-    return opt->kind == STRAT_DDP ? "ddp" : strat_sharding_name(opt->sharding);
+    return opt->zero1 ? "zero1" : opt->kind == STRAT_DDP ? "ddp" : strat_sharding_name(opt->sharding);
 }
 
 static void print_layout(const Report *r, FILE *out)
 {
     const StratLayout *lay = &r->info->layout;
     const StratOptions *opt = r->opt;
-    fprintf(out, "strategy     %s", opt->kind == STRAT_DDP ? "DDP" : "FSDP ");
+    fprintf(out, "strategy     %s",
+            opt->zero1 ? "ZeRO-1 (optimizer state sharded)" : opt->kind == STRAT_DDP ? "DDP" : "FSDP ");
     if (opt->kind == STRAT_FSDP) {
+        if (opt->fsdp_version == 2)
+            fprintf(out, "fully_shard (FSDP2), ");
         fprintf(out, "%s", strat_sharding_name(opt->sharding));
         if (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2)
             fprintf(out, ": shard groups of %d GPUs, %d replicas", lay->shard_size,
@@ -29,7 +32,18 @@ static void print_layout(const Report *r, FILE *out)
         fprintf(out, ": %d replicas", lay->replicate_size);
     }
     fprintf(out, "\n             %s\n", r->info->wrap_description);
-    if (opt->kind == STRAT_FSDP)
+    if (opt->kind == STRAT_FSDP && opt->fsdp_version == 2) {
+        int raf = opt->reshard_after_forward;
+        if (raf < 0)
+            raf = opt->sharding == SHARD_FULL_SHARD || opt->sharding == SHARD_HYBRID_SHARD;
+        fprintf(out, "             reshard_after_forward=");
+        if (raf > 1)
+            fprintf(out, "%d", raf);
+        else
+            fprintf(out, "%s", raf ? "True" : "False");
+        fprintf(out, ", per-parameter shards (dim 0), implicit prefetch, cpu_offload=%s\n",
+                opt->cpu_offload ? "true" : "false");
+    } else if (opt->kind == STRAT_FSDP)
         fprintf(out,
                 "             backward_prefetch=%s forward_prefetch=%s limit_all_gathers=%s "
                 "cpu_offload=%s\n",
@@ -69,7 +83,11 @@ void report_print_summary(const Report *r, FILE *out)
         fprintf(out,
                 ", micro-batch %d, gradient accumulation %d -> %.0f samples per GPU per step\n",
                 t->micro_batch, r->opt->grad_accum, r->info->samples_per_step);
-    fprintf(out, "             optimizer %s\n", model_optimizer_name(t->optimizer));
+    fprintf(out, "             optimizer %s", model_optimizer_name(t->optimizer));
+    if (m->frozen_params > 0)
+        fprintf(out, "; %.4g M of the parameters train, the rest are frozen (LoRA)",
+                (double)(m->params - m->frozen_params) / 1e6);
+    fprintf(out, "\n");
     print_layout(r, out);
     report_parallel_print(r, out);
 
@@ -166,6 +184,12 @@ void report_print_summary(const Report *r, FILE *out)
         fprintf(out, "  sync_module_states=True adds a broadcast of all parameters: %s\n", bs);
         g_free(bs);
     }
+    report_train_print(r, out);
+    if (r->errors && r->errors->len) {
+        fprintf(out, "\nerrors:\n");
+        for (guint i = 0; i < r->errors->len; i++)
+            fprintf(out, "  - %s\n", (const char *)r->errors->pdata[i]);
+    }
     if (r->warnings->len) {
         fprintf(out, "\nwarnings:\n");
         for (guint i = 0; i < r->warnings->len; i++)
@@ -245,6 +269,8 @@ char *report_to_json(const Report *r)
     }
     cJSON *model = cJSON_AddObjectToObject(o, "model");
     cJSON_AddNumberToObject(model, "params", (double)r->model->params);
+    cJSON_AddNumberToObject(model, "trainable_params",
+                            (double)(r->model->params - r->model->frozen_params));
     cJSON_AddNumberToObject(model, "flops_per_step_per_gpu", r->model_flops_per_gpu);
     cJSON_AddNumberToObject(model, "seq_len", r->model->training.seq_len);
     cJSON_AddNumberToObject(model, "micro_batch_size", r->model->training.micro_batch);
@@ -252,6 +278,8 @@ char *report_to_json(const Report *r)
     if (r->opt->kind == STRAT_FSDP) {
         cJSON *f = cJSON_AddObjectToObject(o, "fsdp");
         cJSON_AddStringToObject(f, "sharding_strategy", strat_sharding_name(r->opt->sharding));
+        cJSON_AddNumberToObject(f, "version", r->opt->fsdp_version);
+        cJSON_AddNumberToObject(f, "padded_params", (double)r->info->padded_params);
         cJSON_AddNumberToObject(f, "units", r->info->n_units);
         cJSON_AddNumberToObject(f, "largest_unit_params", (double)r->info->largest_unit_numel);
         cJSON_AddNumberToObject(f, "shard_group_size", lay->shard_size);
@@ -280,6 +308,10 @@ char *report_to_json(const Report *r)
         }
         cJSON_AddNumberToObject(init, "sync_module_states_s", r->init->sync_module_states_s);
     }
+    report_train_json(r, o);
+    cJSON *e = cJSON_AddArrayToObject(o, "errors");
+    for (guint i = 0; r->errors && i < r->errors->len; i++)
+        cJSON_AddItemToArray(e, cJSON_CreateString(r->errors->pdata[i]));
     cJSON *w = cJSON_AddArrayToObject(o, "warnings");
     for (guint i = 0; i < r->warnings->len; i++)
         cJSON_AddItemToArray(w, cJSON_CreateString(r->warnings->pdata[i]));

@@ -39,10 +39,12 @@ static void assign_buckets(Gen *g, Ddp *d)
     int bucket = 0, last_leaf = -1;
     for (int i = m->n_modules - 1; i >= 0; i--) {
         d->bucket_of_leaf[i] = -1;
-        if (m->modules[i].params == 0)
+        /* only parameters that require grad get a bucket slot (reducer.cpp) */
+        uint64_t trainable = m->modules[i].params - m->modules[i].frozen_params;
+        if (trainable == 0)
             continue;
         d->bucket_of_leaf[i] = bucket;
-        current += (double)m->modules[i].params * hw_dtype_bytes(d->grad_dtype);
+        current += (double)trainable * hw_dtype_bytes(d->grad_dtype);
         last_leaf = i;
         if (current >= limit) {
             g_array_append_val(last, last_leaf);
@@ -68,6 +70,14 @@ static double run_params(Gen *g, const int *leaves, int n)
     double p = 0;
     for (int i = 0; i < n; i++)
         p += (double)g->model->modules[leaves[i]].params;
+    return p;
+}
+
+static double run_trainable(Gen *g, const int *leaves, int n)
+{
+    double p = 0;
+    for (int i = 0; i < n; i++)
+        p += (double)(g->model->modules[leaves[i]].params - g->model->modules[leaves[i]].frozen_params);
     return p;
 }
 
@@ -110,10 +120,10 @@ static void bwd_exit(Gen *g, int m)
 static void bwd_run(Gen *g, const int *leaves, int n)
 {
     Ddp *d = g->strategy;
-    double params = run_params(g, leaves, n);
-    if (g->micro == 0 && params > 0 && !g->opt->gradient_as_bucket_view) {
+    double params = run_params(g, leaves, n), trainable = run_trainable(g, leaves, n);
+    if (g->micro == 0 && trainable > 0 && !g->opt->gradient_as_bucket_view) {
         char *buf = g_strdup_printf("grad:%d", leaves[0]);
-        double bytes = params * hw_dtype_bytes(d->grad_dtype);
+        double bytes = trainable * hw_dtype_bytes(d->grad_dtype);
         gen_alloc(g, buf, IR_MEM_GRADS, bytes);
         g_ptr_array_add(d->grad_buffers, buf);
         g_array_append_val(d->grad_bytes, bytes);
@@ -160,9 +170,10 @@ IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error)
     assign_buckets(g, &d);
     info->n_buckets = d.n_buckets;
 
-    double psi = (double)m->params;
+    /* frozen parameters (LoRA's base) have no gradient, bucket slot or optimizer state */
+    double psi = (double)(m->params - m->frozen_params);
     double grad_b = hw_dtype_bytes(d.grad_dtype);
-    gen_alloc(g, "params", IR_MEM_PARAMS, psi * 4 + (double)m->buffers * 4);
+    gen_alloc(g, "params", IR_MEM_PARAMS, (double)m->params * 4 + (double)m->buffers * 4);
     gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, psi * model_optimizer_state_bytes(m->training.optimizer));
     gen_alloc(g, "ddp_buckets", IR_MEM_COMM, psi * grad_b);
 

@@ -1,5 +1,6 @@
 /* fsdp: torch.distributed.fsdp.FullyShardedDataParallel (FSDP1, FlatParameter), following
- * torch/distributed/fsdp/_runtime_utils.py.
+ * torch/distributed/fsdp/_runtime_utils.py; and fully_shard (FSDP2, --fsdp-version 2), whose
+ * differences are listed before fsdp2_padded below.
  *
  * Per unit u, in host issue order:
  *  forward   pre_forward(u): unshard(u) = all-gather of the FlatParameter in param_dtype on the
@@ -19,6 +20,7 @@
  * reduce-scatter is done; the low-precision shard copy during the all-gather. */
 #include "gen.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef struct {
@@ -30,6 +32,8 @@ typedef struct {
     bool grad_shard_live; /* persistent sharded gradient allocated */
     int generation;  /* lifetimes of the unsharded parameters: each gets its own buffer, since
                       * the host may allocate the next before the GPU passed the last free */
+    bool copy_out_pending; /* FSDP2: all-gathered, not yet copied out to the parameters */
+    bool post_forward;     /* FSDP2 reshard_after_forward=int: held sharded over the small group */
 } UnitState;
 
 typedef struct {
@@ -41,19 +45,88 @@ typedef struct {
     GQueue free_events;              /* rate limiter: free ops of resharded units */
     GArray *reduce_ops;              /* reduce ops of this step, waited on at the end */
     int pbytes, rbytes;
+    double *trainable;               /* per unit: parameters that require grad */
     bool sharded;                    /* not NO_SHARD */
     bool hybrid;
+    bool v2;                         /* FSDP2 */
+    int raf;                         /* FSDP2: 0 keep, else ranks to reshard to after forward */
+    int raf_group;                   /* FSDP2 with raf < shard size: the post-forward group */
+    int last_copy_out;               /* FSDP2: the latest copy-out op, -1 before the first */
+    char *last_ag_out;               /* ... and the all-gather output it read, kept until the
+                                      * next all-gather (AllGatherState) */
+    double last_ag_bytes;
+    char *last_offload;              /* FSDP2 with CPU offload: the last shard copied in */
+    double last_offload_bytes;
+    char *last_ag_in;                /* FSDP2: the all-gather input of the last all-gather */
+    double last_ag_in_bytes;
+    char *last_rs_in;                /* FSDP2: the reduce-scatter input kept until the next
+                                      * (ReduceScatterState) */
+    double last_rs_bytes;
 } Fsdp;
+
+/* FSDP2 (torch/distributed/fsdp/_fully_shard/, "FSDP2" RFC pytorch/pytorch#114299), where it
+ * differs from FSDP1 here:
+ *  - each parameter is a DTensor sharded on dim 0, padded to a multiple of the shard group on
+ *    that dim (_fsdp_param.py), not one FlatParameter padded as a whole (fsdp2_padded);
+ *  - reshard_after_forward True / False / int: an int k keeps the parameters sharded over k
+ *    ranks between forward and backward, whose backward all-gather stays in that group;
+ *  - the all-gather output is copied out to the parameters on the compute stream when the unit
+ *    runs (foreach_all_gather_copy_out) and freed after it, ordered by events instead of
+ *    record_stream: both copies live during the copy-out, which costs HBM traffic;
+ *  - gradients are per parameter: reduce-scatter needs a copy-in into one buffer
+ *    (foreach_reduce_scatter_copy_in) before the unsharded gradients are freed;
+ *  - no rate limiter: each all-gather waits on the stream for the previous one's copy-out,
+ *    whose output it frees then (AllGatherState in _fsdp_param_group.py), so at most two
+ *    outputs live; forward prefetch is implicit (the host runs ahead), backward prefetches the
+ *    next unit in post-forward order after the current one's copy-out;
+ *  - HSDP (a 2-D DeviceMesh) all-reduces over the replicas even with one rank per shard group. */
+static double padded_rows(double rows, double cols, double shard)
+{
+    return ceil(rows / shard) * shard * cols;
+}
+
+static double fsdp2_padded(const Model *model, const ModelModule *m, int shard)
+{
+    double params = (double)m->params, h = model->hidden;
+    if (params == 0)
+        return 0;
+    if (m->kernel.kind == MODEL_KERNEL_GEMM && m->kernel.n * m->kernel.k <= params) {
+        /* nn.Linear's weight is [out, in]; Hugging Face's Conv1D stores [in, out] */
+        bool conv1d = strcmp(m->kind, "Conv1D") == 0;
+        double rows = conv1d ? m->kernel.k : m->kernel.n, cols = conv1d ? m->kernel.n : m->kernel.k;
+        double rest = params - m->kernel.n * m->kernel.k; /* bias (or adapters): 1-D */
+        return padded_rows(rows, cols, shard) + (rest > 0 ? padded_rows(rest, 1, shard) : 0);
+    }
+    if (h > 0 && fmod(params, h) == 0) {
+        /* embeddings [rows, hidden]; norms: one or two [hidden] vectors */
+        if (strstr(m->kind, "Embedding"))
+            return padded_rows(params / h, h, shard);
+        return params / h * padded_rows(h, 1, shard);
+    }
+    return padded_rows(params, 1, shard);
+}
 
 static bool reshard_after_forward(Gen *g, int unit)
 {
     ShardingStrategy s = g->opt->sharding;
-    return unit != 0 && (s == SHARD_FULL_SHARD || s == SHARD_HYBRID_SHARD);
+    const Fsdp *f = g->strategy; /* not sharded: NO_SHARD, or hybrid clamped to it */
+    if (f->v2) /* the root keeps its parameters for backward in FSDP2 too (_lazy_init) */
+        return unit != 0 && f->raf > 0;
+    return unit != 0 && f->sharded && (s == SHARD_FULL_SHARD || s == SHARD_HYBRID_SHARD);
 }
 
 static double shard_numel(Gen *g, Fsdp *f, int u)
 {
     return (double)f->wrap->units[u].padded / g->layout->shard_size;
+}
+
+/* Elements of the unit's gradient: FSDP1's whole FlatParameter (frozen parts included); FSDP2's
+ * trainable parameters only, where the unit mixes them (per-parameter gradients; padding left
+ * out for such units). */
+static double grad_numel(Fsdp *f, int u)
+{
+    bool mixed = f->trainable[u] < (double)f->wrap->units[u].numel;
+    return f->v2 && mixed ? f->trainable[u] : (double)f->wrap->units[u].padded;
 }
 
 static char *unit_name(Gen *g, Fsdp *f, int u)
@@ -76,7 +149,7 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
     double padded = (double)f->wrap->units[u].padded;
     double shard = shard_numel(g, f, u);
     char *uname = unit_name(g, f, u);
-    if (g->opt->limit_all_gathers && f->sharded && g_queue_get_length(&f->free_events) >= 2) {
+    if (g->opt->limit_all_gathers && !f->v2 && f->sharded && g_queue_get_length(&f->free_events) >= 2) {
         int free_op = GPOINTER_TO_INT(g_queue_pop_head(&f->free_events));
         char *name = g_strdup_printf("rate limiter wait (%s)", uname);
         gen_host_wait(g, free_op, name);
@@ -103,25 +176,85 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
         us->ag_op = gen_compute(g, IR_PHASE_OTHER, 0, padded * (4 + f->pbytes), 0, 1, name, &h2d, 1);
         g_free(name);
     } else {
-        char *mp = g_strdup_printf("mp_shard:%d.%d", u, us->generation);
-        if (g->opt->mixed_precision)
-            gen_alloc(g, mp, IR_MEM_PARAMS, shard * f->pbytes);
-        gen_alloc(g, buf, IR_MEM_PARAMS, padded * f->pbytes);
+        /* the all-gather input: FSDP1's _mp_shard, FSDP2's copy-in; FSDP2 resharded to a
+         * smaller group after forward gathers from that copy instead */
+        bool from_post = f->v2 && us->post_forward;
+        double in_bytes = from_post ? padded / f->raf * f->pbytes : shard * f->pbytes;
+        char *mp = from_post ? g_strdup_printf("post_forward:%d", u)
+                             : g_strdup_printf("mp_shard:%d.%d", u, us->generation);
+        bool has_input = from_post || g->opt->mixed_precision || f->v2;
+        if (has_input && !from_post)
+            gen_alloc(g, mp, IR_MEM_PARAMS, in_bytes);
+        int deps[2] = {h2d, -1}, n_deps = 1;
+        if (f->v2 && f->last_ag_out) {
+            /* the previous all-gather's output goes once its copy-out is done */
+            gen_free(g, g->host, f->last_ag_out, IR_MEM_PARAMS, f->last_ag_bytes, -1);
+            g_clear_pointer(&f->last_ag_out, g_free);
+            deps[n_deps++] = f->last_copy_out;
+        }
+        char *out = f->v2 ? g_strdup_printf("ag_out:%d.%d", u, us->generation) : g_strdup(buf);
+        gen_alloc(g, out, IR_MEM_PARAMS, padded * f->pbytes);
         char *name = g_strdup_printf("allgather %s (%s)", uname, why);
-        us->ag_op = gen_coll(g, f->nccl_shard, IR_COLL_ALLGATHER, f->shard_group, padded * f->pbytes,
+        us->ag_op = gen_coll(g, f->nccl_shard, IR_COLL_ALLGATHER,
+                             from_post ? f->raf_group : f->shard_group, padded * f->pbytes,
                              g->opt->mixed_precision ? g->opt->param_dtype : HW_DTYPE_FP32,
-                             IR_PHASE_OTHER, name, &h2d, 1);
+                             IR_PHASE_OTHER, name, deps, n_deps);
         g_free(name);
-        if (g->opt->mixed_precision)
-            gen_free(g, f->nccl_shard, mp, IR_MEM_PARAMS, shard * f->pbytes, us->ag_op);
+        if (has_input && f->v2 && !from_post) {
+            /* FSDP2 keeps the input with the output in its AllGatherState: both go at the
+             * next all-gather (host time, stream-ordered reuse) */
+            if (f->last_ag_in)
+                gen_free(g, g->host, f->last_ag_in, IR_MEM_PARAMS, f->last_ag_in_bytes, -1);
+            g_free(f->last_ag_in);
+            f->last_ag_in = g_strdup(mp);
+            f->last_ag_in_bytes = in_bytes;
+        } else if (has_input) {
+            gen_free(g, f->nccl_shard, mp, IR_MEM_PARAMS, in_bytes, us->ag_op);
+        }
+        us->post_forward = false;
+        us->copy_out_pending = f->v2;
         g_free(mp);
+        g_free(out);
     }
-    if (g->opt->cpu_offload)
+    if (g->opt->cpu_offload && f->v2 && f->sharded) {
+        /* FSDP2 (CPUOffloadPolicy): the copied-in shard goes with the all-gather input, at
+         * the next all-gather */
+        if (f->last_offload)
+            gen_free(g, g->host, f->last_offload, IR_MEM_PARAMS, f->last_offload_bytes, -1);
+        g_free(f->last_offload);
+        f->last_offload = g_strdup(offload_buf);
+        f->last_offload_bytes = shard * 4;
+    } else if (g->opt->cpu_offload) {
         gen_free(g, f->sharded ? f->nccl_shard : g->compute, offload_buf, IR_MEM_PARAMS, shard * 4,
                  us->ag_op);
+    }
     g_free(offload_buf);
     g_free(buf);
     g_free(uname);
+}
+
+/* FSDP2: the unit is about to run; its all-gather output is copied out to the parameters on
+ * the compute stream and freed (wait_for_unshard). */
+static void copy_out(Gen *g, Fsdp *f, int u)
+{
+    UnitState *us = &f->units[u];
+    if (!us->copy_out_pending)
+        return;
+    us->copy_out_pending = false;
+    double bytes = (double)f->wrap->units[u].padded * f->pbytes;
+    char *out = g_strdup_printf("ag_out:%d.%d", u, us->generation);
+    char *buf = g_strdup_printf("unsharded:%d.%d", u, us->generation);
+    char *uname = unit_name(g, f, u);
+    char *name = g_strdup_printf("all-gather copy-out %s", uname);
+    gen_alloc(g, buf, IR_MEM_PARAMS, bytes);
+    us->ag_op = gen_compute(g, IR_PHASE_OTHER, 0, 2 * bytes, 0, 1, name, &us->ag_op, 1);
+    if (f->last_ag_out) /* an older output nobody gathered after: goes now */
+        gen_free(g, g->host, f->last_ag_out, IR_MEM_PARAMS, f->last_ag_bytes, -1);
+    g_free(f->last_ag_out);
+    f->last_ag_out = out;
+    f->last_ag_bytes = bytes;
+    f->last_copy_out = us->ag_op;
+    g_free(name), g_free(uname), g_free(buf);
 }
 
 static void reshard(Gen *g, Fsdp *f, int u)
@@ -130,11 +263,24 @@ static void reshard(Gen *g, Fsdp *f, int u)
     if (!us->unsharded)
         return;
     us->unsharded = false;
+    if (us->copy_out_pending) {
+        /* gathered, never used: the all-gather output goes */
+        char *out = g_strdup_printf("ag_out:%d.%d", u, us->generation);
+        gen_free(g, f->nccl_shard, out, IR_MEM_PARAMS, (double)f->wrap->units[u].padded * f->pbytes,
+                 us->ag_op);
+        g_free(out);
+        us->copy_out_pending = false;
+        return;
+    }
     if ((!f->sharded && !g->opt->mixed_precision) || f->wrap->units[u].padded == 0)
         return;
     char *buf = g_strdup_printf("unsharded:%d.%d", u, us->generation);
     int dep = us->last_use >= 0 ? us->last_use : us->ag_op;
-    int op = gen_free(g, g->compute, buf, IR_MEM_PARAMS, (double)f->wrap->units[u].padded * f->pbytes, dep);
+    /* FSDP1 record_stream()s the unsharded FlatParameter (made on the unshard stream): its
+     * memory returns when the GPU has passed the last use. FSDP2's parameters live on the compute
+     * stream they are used on: the block is reusable in stream order once the host frees it. */
+    int op = f->v2 ? gen_free(g, g->host, buf, IR_MEM_PARAMS, (double)f->wrap->units[u].padded * f->pbytes, -1)
+                   : gen_free(g, g->compute, buf, IR_MEM_PARAMS, (double)f->wrap->units[u].padded * f->pbytes, dep);
     if (g->opt->limit_all_gathers && f->sharded)
         g_queue_push_tail(&f->free_events, GINT_TO_POINTER(op));
     g_free(buf);
@@ -165,8 +311,9 @@ static void fwd_enter(Gen *g, int m)
     int u = f->wrap->unit_of_module[m];
     if (f->wrap->units[u].module == m) {
         unshard(g, f, u, "forward");
+        copy_out(g, f, u);
         /* units are numbered in module pre-order, which is their pre-forward order */
-        if (g->opt->forward_prefetch && u + 1 < f->wrap->n_units)
+        if (g->opt->forward_prefetch && !f->v2 && u + 1 < f->wrap->n_units)
             unshard(g, f, u + 1, "forward prefetch");
     }
     if (gen_is_checkpointed(g, m))
@@ -191,8 +338,19 @@ static void fwd_exit(Gen *g, int m)
         return;
     if (g->micro == 0)
         f->post_forward_order[f->n_post++] = u;
-    if (reshard_after_forward(g, u))
+    if (reshard_after_forward(g, u)) {
+        int last_use = f->units[u].last_use;
         reshard(g, f, u);
+        if (f->v2 && f->raf < g->layout->shard_size && f->wrap->units[u].padded > 0) {
+            /* FSDP2 reshard_after_forward=int: keep this rank's 1/raf slice of the unsharded
+             * parameters (sliced before they are freed) for the backward all-gather */
+            char *buf = g_strdup_printf("post_forward:%d", u);
+            gen_alloc(g, buf, IR_MEM_PARAMS, (double)f->wrap->units[u].padded / f->raf * f->pbytes);
+            g_free(buf);
+            f->units[u].post_forward = true;
+            (void)last_use;
+        }
+    }
 }
 
 /* ---- backward hooks ---- */
@@ -203,7 +361,8 @@ static void bwd_enter(Gen *g, int m)
     int u = f->wrap->unit_of_module[m];
     if (f->wrap->units[u].module == m) {
         unshard(g, f, u, "backward");
-        if (g->opt->backward_prefetch == PREFETCH_BACKWARD_PRE) {
+        copy_out(g, f, u);
+        if (g->opt->backward_prefetch == PREFETCH_BACKWARD_PRE || f->v2) {
             int next = neighbour(f->post_forward_order, f->n_post, u, -1);
             if (next >= 0)
                 unshard(g, f, next, "backward prefetch");
@@ -220,9 +379,11 @@ static void bwd_run(Gen *g, const int *leaves, int n)
     Fsdp *f = g->strategy;
     int u = owning_unit(g, f, leaves, n);
     UnitState *us = &f->units[u];
-    double padded = (double)f->wrap->units[u].padded;
-    if (!us->grad_live && padded > 0) {
-        /* the FlatParameter's unsharded gradient, in param_dtype */
+    double padded = grad_numel(f, u);
+    if (!us->grad_live && padded > 0 && f->trainable[u] > 0) {
+        /* the FlatParameter's unsharded gradient, in param_dtype: all of it, frozen parameters
+         * included, when the unit mixes them (use_orig_params=True; FSDP's docs: "gradient
+         * memory ... equal to not freezing those parameters"); none for a frozen unit */
         char *buf = g_strdup_printf("unsharded_grad:%d.%d", u, g->micro);
         gen_alloc(g, buf, IR_MEM_GRADS, padded * f->pbytes);
         g_free(buf);
@@ -235,8 +396,8 @@ static void bwd_run(Gen *g, const int *leaves, int n)
 static void reduce_gradient(Gen *g, Fsdp *f, int u)
 {
     UnitState *us = &f->units[u];
-    double padded = (double)f->wrap->units[u].padded;
-    double shard = shard_numel(g, f, u);
+    double padded = grad_numel(f, u);
+    double shard = padded / g->layout->shard_size;
     char *uname = unit_name(g, f, u);
     char *ugrad = g_strdup_printf("unsharded_grad:%d.%d", u, g->micro);
     char *gshard = g_strdup_printf("grad_shard:%d", u);
@@ -247,7 +408,31 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
         gen_alloc(g, gshard, IR_MEM_GRADS, shard * 4);
         us->grad_shard_live = true;
     }
-    if (f->sharded) {
+    if (f->sharded && f->v2) {
+        /* FSDP2: per-parameter gradients copied into one reduce-scatter input, then freed */
+        char *rs_in = g_strdup_printf("rs_in:%d.%d", u, g->micro);
+        char *name = g_strdup_printf("reduce-scatter copy-in %s", uname);
+        if (f->last_rs_in) /* the previous input, whose reduce-scatter this one follows */
+            gen_free(g, g->host, f->last_rs_in, IR_MEM_GRADS, f->last_rs_bytes, -1);
+        g_free(f->last_rs_in);
+        gen_alloc(g, rs_in, IR_MEM_GRADS, padded * f->rbytes);
+        int copy = gen_compute(g, IR_PHASE_BACKWARD, 0, padded * (f->pbytes + f->rbytes), 0, 1, name,
+                               &us->last_bwd, 1);
+        gen_free(g, g->host, ugrad, IR_MEM_GRADS, padded * f->pbytes, -1);
+        g_free(name);
+        name = g_strdup_printf("reduce_scatter %s", uname);
+        last = gen_coll(g, f->nccl_shard, IR_COLL_REDUCE_SCATTER, f->shard_group, padded * f->rbytes,
+                        rdtype, IR_PHASE_BACKWARD, name, &copy, 1);
+        g_free(name);
+        f->last_rs_in = rs_in;
+        f->last_rs_bytes = padded * f->rbytes;
+        if (f->hybrid) {
+            name = g_strdup_printf("allreduce %s (replicas)", uname);
+            last = gen_coll(g, f->nccl_replicate, IR_COLL_ALLREDUCE, f->replicate_group,
+                            shard * f->rbytes, rdtype, IR_PHASE_BACKWARD, name, &last, 1);
+            g_free(name);
+        }
+    } else if (f->sharded) {
         char *name = g_strdup_printf("reduce_scatter %s", uname);
         last = gen_coll(g, f->nccl_shard, IR_COLL_REDUCE_SCATTER, f->shard_group, padded * f->rbytes,
                         rdtype, IR_PHASE_BACKWARD, name, &us->last_bwd, 1);
@@ -295,7 +480,7 @@ static void bwd_exit(Gen *g, int m)
         if (next >= 0)
             unshard(g, f, next, "backward prefetch");
     }
-    if (f->units[u].last_bwd >= 0 && f->wrap->units[u].padded > 0)
+    if (f->units[u].last_bwd >= 0 && f->wrap->units[u].padded > 0 && f->trainable[u] > 0)
         reduce_gradient(g, f, u);
     f->units[u].last_bwd = -1;
 }
@@ -333,8 +518,25 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     f.post_forward_order = g_new(int, f.wrap->n_units);
     g_queue_init(&f.free_events);
     f.reduce_ops = g_array_new(FALSE, FALSE, sizeof(int));
-    f.sharded = opt->sharding != SHARD_NO_SHARD;
-    f.hybrid = opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2;
+    /* a hybrid strategy on a one-rank shard group runs as NO_SHARD on that group, with no
+     * replicate group at all: no gradient leaves the rank (strat_hybrid_unsynced) */
+    bool unsynced = strat_hybrid_unsynced(opt, lay);
+    f.sharded = opt->sharding != SHARD_NO_SHARD && !unsynced;
+    f.hybrid = (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2) && !unsynced;
+    f.v2 = opt->fsdp_version == 2;
+    f.last_copy_out = -1;
+    if (f.v2) {
+        /* per-parameter padding replaces the FlatParameter's */
+        for (int u = 0; u < f.wrap->n_units; u++)
+            f.wrap->units[u].padded = 0;
+        for (int i = 0; i < m->n_modules; i++)
+            f.wrap->units[f.wrap->unit_of_module[i]].padded +=
+                (uint64_t)fsdp2_padded(m, &m->modules[i], lay->shard_size);
+        int raf = opt->reshard_after_forward;
+        if (raf < 0)
+            raf = opt->sharding == SHARD_FULL_SHARD || opt->sharding == SHARD_HYBRID_SHARD;
+        f.raf = raf == 1 ? lay->shard_size : raf;
+    }
     f.pbytes = opt->mixed_precision ? hw_dtype_bytes(opt->param_dtype) : 4;
     f.rbytes = opt->mixed_precision ? hw_dtype_bytes(opt->reduce_dtype) : 4;
     /* the data-parallel dimension: all ranks without TP, every t-th (by --placement) with it */
@@ -342,10 +544,16 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     if (f.sharded) {
         f.shard_group = ir_group_add(g->sched, "shard", lay->shard_size, dp_stride);
         f.nccl_shard = ir_stream_add(g->cls, "nccl:shard", false);
+    } else if (unsynced) {
+        /* state.process_group is the one-rank intra-node group: the all-reduce has no peer */
+        f.shard_group = ir_group_add(g->sched, "shard", 1, dp_stride);
+        f.nccl_shard = ir_stream_add(g->cls, "nccl:shard", false);
     } else {
         f.shard_group = ir_group_add(g->sched, "dp", lay->dp, dp_stride);
         f.nccl_shard = ir_stream_add(g->cls, "nccl:dp", false);
     }
+    if (f.v2 && f.raf > 0 && f.raf < lay->shard_size)
+        f.raf_group = ir_group_add(g->sched, "post_forward", f.raf, dp_stride);
     if (f.hybrid) {
         f.replicate_group =
             ir_group_add(g->sched, "replicate", lay->replicate_size, dp_stride * lay->shard_size);
@@ -359,15 +567,28 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
         g->boundary[i] = f.wrap->units[f.wrap->unit_of_module[i]].module == i || gen_is_checkpointed(g, i);
     describe_wrap(g, &f, info);
 
-    double padded_total = 0;
-    for (int u = 0; u < f.wrap->n_units; u++)
+    f.trainable = g_new0(double, f.wrap->n_units);
+    for (int i = 0; i < m->n_modules; i++)
+        f.trainable[f.wrap->unit_of_module[i]] += (double)(m->modules[i].params - m->modules[i].frozen_params);
+    double padded_total = 0, trainable_total = 0;
+    for (int u = 0; u < f.wrap->n_units; u++) {
         padded_total += (double)f.wrap->units[u].padded;
+        /* the optimizer holds state for the trainable parameters only; a unit with no frozen
+         * parameter counts its padding, as the FlatParameter's shard is what it steps */
+        bool mixed = f.trainable[u] > 0 && f.trainable[u] < (double)f.wrap->units[u].numel;
+        trainable_total += mixed || f.trainable[u] == 0 ? f.trainable[u] : (double)f.wrap->units[u].padded;
+        if (mixed && !f.v2) {
+            info->mixed_units++;
+            info->mixed_grad_bytes += (double)f.wrap->units[u].padded * f.pbytes;
+        }
+    }
     info->padded_params = (uint64_t)padded_total;
     double shard_total = padded_total / lay->shard_size;
+    double trainable_shard = trainable_total / lay->shard_size;
     double state = model_optimizer_state_bytes(m->training.optimizer);
     if (!opt->cpu_offload) {
         gen_alloc(g, "params_shard", IR_MEM_PARAMS, shard_total * 4);
-        gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, shard_total * state);
+        gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, trainable_shard * state);
     }
     gen_alloc(g, "buffers", IR_MEM_PARAMS, (double)m->buffers * 4);
 
@@ -385,23 +606,36 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
         /* torch.optim on the CPU: memory-bound, the node's memory bandwidth shared by its ranks */
         double bw = g->topo->host_memory_Bps / lay->gpus_per_node;
         gen_host_wait(g, fin, "wait for offloaded gradients");
-        gen_host(g, shard_total * model_optimizer_step_bytes(m->training.optimizer) / bw,
+        gen_host(g, trainable_shard * model_optimizer_step_bytes(m->training.optimizer) / bw,
                         "optimizer.step (CPU)");
     } else {
-        gen_optimizer_step(g, shard_total, &fin, 1);
+        gen_optimizer_step(g, trainable_shard, &fin, 1);
     }
     for (int u = 0; u < f.wrap->n_units; u++) {
         /* SHARD_GRAD_OP keeps nothing unsharded past backward; the root under FULL_SHARD was
          * resharded in its post-backward: everything is sharded again here. */
         if (f.units[u].grad_shard_live) {
             char *buf = g_strdup_printf("grad_shard:%d", u);
-            gen_free(g, g->host, buf, IR_MEM_GRADS, shard_numel(g, &f, u) * 4, -1);
+            gen_free(g, g->host, buf, IR_MEM_GRADS, grad_numel(&f, u) / lay->shard_size * 4, -1);
             g_free(buf);
         }
     }
+    if (f.last_ag_out)
+        gen_free(g, g->host, f.last_ag_out, IR_MEM_PARAMS, f.last_ag_bytes, -1);
+    if (f.last_rs_in)
+        gen_free(g, g->host, f.last_rs_in, IR_MEM_GRADS, f.last_rs_bytes, -1);
+    if (f.last_ag_in)
+        gen_free(g, g->host, f.last_ag_in, IR_MEM_PARAMS, f.last_ag_in_bytes, -1);
+    g_free(f.last_ag_in);
+    if (f.last_offload)
+        gen_free(g, g->host, f.last_offload, IR_MEM_PARAMS, f.last_offload_bytes, -1);
+    g_free(f.last_offload);
+    g_free(f.last_rs_in);
+    g_free(f.last_ag_out);
     g_queue_clear(&f.free_events);
     g_array_free(f.reduce_ops, TRUE);
     g_free(f.post_forward_order);
+    g_free(f.trainable);
     g_free(f.units);
     plan_wrap_free(f.wrap);
     (void)error;

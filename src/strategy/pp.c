@@ -598,12 +598,19 @@ static void stage_program(Pp *pp, int stage)
         gen_alloc(g, "grad_shard", IR_MEM_GRADS, psi / pp->S * 4);
         gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, psi / pp->S * state);
     } else {
-        /* fp32 master weights plus the working copy in param_dtype (Megatron's Float16Module);
-         * the distributed optimizer shards the master weights and the state over dp */
+        /* One rule for DDP, Megatron's distributed optimizer and ZeRO-1: under mixed precision
+         * fp32 master weights plus the working copy in param_dtype (Megatron's Float16Module),
+         * the distributed optimizer sharding the master weights and the state over dp; in fp32
+         * the parameters are their own master and stay whole. Gradients are kept in the dtype
+         * they are reduced in: fp32 main grads for Megatron (bf16 param, fp32 grads: 18 -> 6 +
+         * 12/d bytes; fp32: 16 -> 8 + 8/d, Megatron-LM docs/source/api-guide/
+         * dist_optimizer.md), param_dtype for ZeRO-1 (16 -> 4 + 12/N, ZeRO, SC'20). */
         double working = opt->mixed_precision ? hw_dtype_bytes(opt->param_dtype) : 0;
         double shard = pp->distopt ? 1.0 / pp->D : 1;
-        gen_alloc(g, "params", IR_MEM_PARAMS, psi * (4 * shard + working));
-        gen_alloc(g, "main_grads", IR_MEM_GRADS, psi * 4);
+        double master = opt->mixed_precision ? 4 * shard : 4;
+        HwDtype gdt = opt->kind == STRAT_DDP && !opt->reduce_dtype_set ? HW_DTYPE_FP32 : opt->reduce_dtype;
+        gen_alloc(g, "params", IR_MEM_PARAMS, psi * (master + working));
+        gen_alloc(g, "main_grads", IR_MEM_GRADS, psi * hw_dtype_bytes(gdt));
         gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, psi * state * shard);
     }
     PpStep *steps = g_new(PpStep, 2 * pp->m * pp->v);
@@ -714,7 +721,9 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     g->sched = ir_schedule_new(layout->nodes, layout->gpus_per_node);
     ir_meta_set(g->sched, "model", model->name);
     ir_meta_set(g->sched, "topology", topo->name);
-    ir_meta_set(g->sched, "strategy", opt->kind == STRAT_DDP ? "ddp" : strat_sharding_name(opt->sharding));
+    ir_meta_set(g->sched, "strategy", opt->zero1 ? "zero1"
+                                      : opt->kind == STRAT_DDP ? "ddp"
+                                                               : strat_sharding_name(opt->sharding));
     char *text = g_strdup_printf("%d", pp.T);
     ir_meta_set(g->sched, "tp", text);
     g_free(text);
@@ -755,9 +764,12 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     char *order = strat_order_name(opt->order);
     if (pp.P == 1)
         info->wrap_description = g_strdup_printf(
-            "tensor parallel %d%s x data parallel %d, placement %s; Megatron's DDP: gradients "
-            "all-reduced %s (%d micro-batches per step)",
+            "tensor parallel %d%s x data parallel %d, placement %s; %s: gradients "
+            "%s %s (%d micro-batches per step)",
             pp.T, pp.sp ? " with sequence parallelism" : "", pp.D, order,
+            opt->zero1 ? "ZeRO-1" : pp.distopt ? "Megatron's distributed optimizer" : "Megatron's DDP",
+            pp.distopt ? "reduce-scattered, parameters all-gathered after the step;"
+                       : "all-reduced",
             opt->overlap_grad_reduce ? "in buckets during the last micro-batch's backward "
                                        "(--overlap-grad-reduce)"
                                      : "once per step, after the last micro-batch",

@@ -59,6 +59,8 @@ void strat_options_default(StratOptions *opt, const Model *model)
     *opt = (StratOptions){
         .kind = STRAT_FSDP,
         .sharding = SHARD_FULL_SHARD,
+        .fsdp_version = 1,
+        .reshard_after_forward = -1,
         .wrap = {PLAN_WRAP_TRANSFORMER, 100000000},
         .backward_prefetch = PREFETCH_BACKWARD_PRE, /* FSDP's default */
         .forward_prefetch = false,
@@ -80,6 +82,17 @@ void strat_options_default(StratOptions *opt, const Model *model)
         .sequence_parallel = false,
         .order = {PAR_DIM_TP, PAR_DIM_DP, PAR_DIM_PP}, /* Megatron-LM's "tp-dp-pp" */
     };
+}
+
+void strat_options_zero1(StratOptions *opt)
+{
+    opt->kind = STRAT_DDP;
+    opt->zero1 = true;
+    opt->distributed_optimizer = true;
+    if (!opt->reduce_dtype_set) {
+        opt->reduce_dtype = opt->mixed_precision ? opt->param_dtype : HW_DTYPE_FP32;
+        opt->reduce_dtype_set = true;
+    }
 }
 
 bool strat_pp_schedule_parse(const char *text, PpSchedule *out)
@@ -194,6 +207,15 @@ bool strat_layout_make(const StratOptions *opt, int nodes, int gpus_per_node, St
     default:
         g_assert_not_reached();
     }
+    int raf = opt->reshard_after_forward;
+    if (opt->fsdp_version == 2 && raf > 1 && (raf > out->shard_size || out->shard_size % raf != 0)) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --reshard-after-forward: %d GPUs does not divide the shard group of "
+                    "%d; expected true, false or a divisor of %d (fully_shard's int reshards "
+                    "within the shard group)",
+                    raf, out->shard_size, out->shard_size);
+        return false;
+    }
     return true;
 }
 
@@ -217,6 +239,8 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
     ir_meta_set(g.sched, "model", model->name);
     ir_meta_set(g.sched, "topology", topo->name);
     ir_meta_set(g.sched, "strategy", opt->kind == STRAT_DDP ? "ddp" : strat_sharding_name(opt->sharding));
+    if (opt->kind == STRAT_FSDP && opt->fsdp_version == 2)
+        ir_meta_set(g.sched, "fsdp_version", "2"); /* absent: 1 */
     if (fsdp_2d) {
         char *text = g_strdup_printf("%d", layout->tp);
         ir_meta_set(g.sched, "tp", text);
@@ -246,6 +270,15 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
     if (!s)
         ir_schedule_free(g.sched);
     return s;
+}
+
+bool strat_hybrid_unsynced(const StratOptions *opt, const StratLayout *layout)
+{
+    bool hybrid = opt->kind == STRAT_FSDP &&
+                  (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2);
+    /* FSDP2's HSDP keeps its 2-D mesh and all-reduces over the replicate dimension */
+    return hybrid && opt->fsdp_version != 2 && layout->pp == 1 && layout->shard_size == 1 &&
+           layout->replicate_size > 1;
 }
 
 void strat_info_clear(StratInfo *info)

@@ -37,6 +37,10 @@ typedef enum { PAR_DIM_TP, PAR_DIM_PP, PAR_DIM_DP, PAR_DIM_COUNT } ParDim;
 typedef struct {
     StratKind kind;
     ShardingStrategy sharding;
+    int fsdp_version;           /* 1: FullyShardedDataParallel (FlatParameter), the default;
+                                 * 2: fully_shard (per-parameter DTensor shards), fsdp.c */
+    int reshard_after_forward;  /* FSDP2: -1 from the sharding strategy (True for full_shard and
+                                 * hybrid_shard), 0 False, 1 True, k > 1: reshard to k ranks */
     PlanWrapPolicy wrap;
     BackwardPrefetch backward_prefetch;
     bool forward_prefetch;
@@ -50,6 +54,14 @@ typedef struct {
     bool distributed_optimizer; /* Megatron's --use-distributed-optimizer (ZeRO-1): gradients
                                  * reduce-scattered, fp32 master weights and optimizer state
                                  * sharded over dp, bf16 parameters all-gathered after the step */
+    bool zero1;                 /* --strategy zero1: ZeRO stage 1 (Rajbhandari et al., SC'20,
+                                 * "P_os", Figure 1: 2 + 2 + 12/N bytes per parameter with
+                                 * fp16/bf16 parameters and gradients): DDP's replicas with
+                                 * distributed_optimizer set and the gradients kept and reduced
+                                 * in param_dtype. One memory rule with Megatron's optimizer
+                                 * (pp.c), which keeps fp32 main grads (6 + 12/N); --reduce-dtype
+                                 * fp32 gives that here too (as DeepSpeed's bf16 optimizer, which
+                                 * accumulates fp32 gradients) */
     bool tp_comm_overlap;       /* Megatron's --tp-comm-overlap (needs sequence parallelism) */
     bool overlap_param_gather;  /* Megatron's --overlap-param-gather: that all-gather overlaps the
                                  * next step's forward (here: each layer's before its first use) */            /* torch.backends.cuda.matmul.allow_tf32 (set_float32_matmul_precision
@@ -90,6 +102,8 @@ typedef struct {
     int n_units;             /* FSDP units */
     uint64_t largest_unit_numel;
     uint64_t padded_params;  /* sum of padded FlatParameters */
+    int mixed_units;         /* FSDP units mixing frozen and trainable parameters */
+    double mixed_grad_bytes; /* unsharded gradient those units allocate (whole FlatParameter) */
     int n_buckets;           /* DDP */
     double tokens_per_step;  /* per GPU; samples for image models */
     double samples_per_step; /* per GPU */
@@ -100,6 +114,9 @@ typedef struct {
 } StratInfo;
 
 void strat_options_default(StratOptions *opt, const Model *model);
+/* --strategy zero1 on options whose precision is set: DDP's replicas, distributed optimizer,
+ * gradients reduced in param_dtype (fp32 without mixed precision) unless reduce_dtype_set. */
+void strat_options_zero1(StratOptions *opt);
 bool strat_sharding_parse(const char *text, ShardingStrategy *out);
 const char *strat_sharding_name(ShardingStrategy s);
 bool strat_prefetch_parse(const char *text, BackwardPrefetch *out);
@@ -136,5 +153,22 @@ void strat_info_clear(StratInfo *info);
 /* The dtype matmuls and convolutions run in (gen.c): param_dtype under mixed precision; in full
  * precision TF32 for convolutions (cuDNN's default) and for matmuls only with allow_tf32. */
 HwDtype strat_compute_dtype(const Model *model, const StratOptions *opt);
+
+/* LoRA (lora.c): freezes every parameter of the model and adds rank x (in + out) trainable
+ * adapter parameters beside each Linear whose last name part is in `targets` (comma-separated).
+ * Errors name --lora-targets. */
+bool strat_lora_apply(Model *model, int rank, const char *targets, GError **error);
+/* peft's default targets for the model's architecture, NULL when peft has none. */
+const char *strat_lora_default_targets(const Model *model);
+
+/* FSDP1's HYBRID_SHARD or _HYBRID_SHARD_ZERO2 with a shard group of one rank and more than one
+ * replica (1 GPU per node, or --shard-group-size 1): FSDP1 clamps a strategy on a process group
+ * of world size 1 to NO_SHARD (torch/distributed/fsdp/_init_utils.py, _init_core_state: "FSDP is
+ * switching to use NO_SHARD ... since the world size is 1"), and NO_SHARD all-reduces gradients
+ * on that one-rank shard group only: the replicas are never synchronised and diverge
+ * (pytorch/pytorch#154888, closed as not planned; volcengine/verl#7493). The generator (fsdp.c)
+ * simulates exactly that; the report makes it an error. Pipelines (pp.c) gather as FSDP2 does,
+ * which synchronises, so only the pure data-parallel and 2D (TP) generator is affected. */
+bool strat_hybrid_unsynced(const StratOptions *opt, const StratLayout *layout);
 
 #endif

@@ -159,6 +159,14 @@ jedit "$TOPO" $t-13.json 'd["node"]["gpus"]["value"] = 0'
 bad topology/no-gpus "$t-13.json;field 'node.gpus.value'" -m "$MODEL" -t $t-13.json
 jedit "$TOPO" $t-14.json 'd["network"]["leaves_per_group"]["value"] = 1.5'
 bad topology/fractional-leaves "$t-14.json;field 'network.leaves_per_group';whole number" -m "$MODEL" -t $t-14.json
+jedit "$TOPO" $t-15.json 'd["storage"]["write_GBps"]["value"] = -1'
+bad topology/storage-negative "$t-15.json;field 'storage.write_GBps.value';expected a number in" -m "$MODEL" -t $t-15.json
+jedit "$TOPO" $t-16.json 'del d["storage"]["read_GBps_per_node"]'
+bad topology/storage-missing-key "$t-16.json;field 'storage.read_GBps_per_node'" -m "$MODEL" -t $t-16.json
+jedit "$TOPO" $t-17.json 'd["accounting"]["cores_per_node"]["value"] = 47.5'
+bad topology/accounting-fractional-cores "$t-17.json;field 'accounting.cores_per_node';whole number" -m "$MODEL" -t $t-17.json
+jedit "$TOPO" $t-18.json 'del d["storage"]'
+bad topology/no-storage-for-checkpoints "$t-18.json;field 'storage';missing" -m "$MODEL" -t $t-18.json --save-every 100
 
 # --- schedules --------------------------------------------------------------------------------
 s=$W/s
@@ -198,6 +206,8 @@ jedit "$W/sched.json" $s-13.json 'd["classes"][0]["rank_stride"] = 0'
 bad schedule/rank-stride-zero "$s-13.json;field 'classes[0].rank_stride'" "${BASE[@]}" --schedule $s-13.json
 jedit "$W/sched.json" $s-14.json 'd["meta"]["strategy"] = "no_shard"'
 bad schedule/strategy-disagrees "$s-14.json;field 'meta.strategy';--strategy" "${BASE[@]}" --schedule $s-14.json
+"$FSDPSIM" "${BASE[@]}" --fsdp-version 2 --emit-schedule $s-fsdp2.json >/dev/null
+bad schedule/fsdp-version-disagrees "$s-fsdp2.json;field 'meta.fsdp_version';--fsdp-version" "${BASE[@]}" --schedule $s-fsdp2.json
 
 # --- nccl-tests reference tables (fsdpsim collective --reference) -----------------------------
 r=$W/r
@@ -248,7 +258,27 @@ bad option/nodes-zero "option --nodes;positive" "${BASE[@]}" --nodes 0
 bad option/nodes-beyond-machine "option --nodes;expected 1..936" "${BASE[@]}" --nodes 937
 bad option/micro-batch-negative "option --micro-batch" "${BASE[@]}" --micro-batch -1
 bad option/seq-len-absurd "option --seq-len;expected" "${BASE[@]}" --seq-len 99999999
-bad option/unknown-strategy "option --strategy;expected ddp" "${BASE[@]}" --strategy zero3
+bad option/unknown-strategy "option --strategy;expected ddp, zero1" "${BASE[@]}" --strategy zero3
+bad option/state-dict "option --state-dict;expected full or sharded" "${BASE[@]}" --state-dict local
+bad option/save-every-zero "option --save-every;expected a positive" "${BASE[@]}" --save-every 0
+bad option/tokens-word "option --tokens;expected a positive number" "${BASE[@]}" --tokens lots
+bad option/tokens-suffix "option --tokens;expected a positive number" "${BASE[@]}" --tokens 1X
+bad option/tokens-and-steps "options --tokens and --steps" "${BASE[@]}" --tokens 1T --steps 10
+bad option/tokens-image-model "option --tokens;takes images;--steps" -m "$SRC/models/resnet50.json" -t "$TOPO" --tokens 1T
+bad option/steps-negative "option --steps;expected a positive number" "${BASE[@]}" --steps -5
+bad option/failure-rate "option --failure-rate;per node-hour" "${BASE[@]}" --tokens 1T --failure-rate 2
+bad option/max-job-hours "option --max-job-hours;expected a positive number" "${BASE[@]}" --max-job-hours 0
+bad option/lora-rank-zero "option --lora-rank;expected 1..65536" "${BASE[@]}" --lora-rank 0
+bad option/lora-targets-alone "option --lora-targets needs --lora-rank" "${BASE[@]}" --lora-targets q_proj
+bad option/lora-target-unknown "option --lora-targets;no Linear module;\"qkv\"" -m "$SRC/models/llama2-7b.json" -t "$TOPO" --lora-rank 8 --lora-targets qkv
+bad option/lora-with-tp "option --lora-rank;--tp" -m "$SRC/models/llama2-7b.json" -t "$TOPO" --lora-rank 8 --tp 2
+bad option/fsdp-version-3 "option --fsdp-version;expected 1 or 2" "${BASE[@]}" --fsdp-version 3
+bad option/fsdp-version-ddp "option --fsdp-version;FSDP" "${BASE[@]}" --strategy ddp --fsdp-version 2
+bad option/fsdp2-no-shard "option --fsdp-version 2;no_shard" "${BASE[@]}" --strategy no_shard --fsdp-version 2
+bad option/reshard-fsdp1 "option --reshard-after-forward;--fsdp-version 2" "${BASE[@]}" --reshard-after-forward false
+bad option/reshard-word "option --reshard-after-forward;expected true, false" "${BASE[@]}" --fsdp-version 2 --reshard-after-forward maybe
+bad option/reshard-not-divisor "option --reshard-after-forward;divisor of 16" "${BASE[@]}" --fsdp-version 2 --reshard-after-forward 3
+bad option/zero1-sharding "option --sharding;applies to FSDP" "${BASE[@]}" --strategy zero1 --sharding full_shard
 bad option/bucket-cap-nan "option --bucket-cap-mb;expected a size" "${BASE[@]}" --strategy ddp --bucket-cap-mb nan
 bad option/nccl-algo "option --nccl-algo;expected ring" "${BASE[@]}" --nccl-algo butterfly
 bad option/nccl-proto "option --nccl-proto;expected LL" "${BASE[@]}" --nccl-proto LL256

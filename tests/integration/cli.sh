@@ -193,11 +193,30 @@ assert nic and nic[0]["links_alike"] == 32, nic
 }
 add run t_busiest_links_grouped
 
-t_hybrid_one_gpu_per_node_warns() {
+# FSDP1's HYBRID_SHARD with 1 GPU per node never synchronises the replicas
+# (pytorch/pytorch#154888): an error in the summary and in --json's errors (not warnings), and
+# no byte between nodes
+t_hybrid_one_gpu_per_node_errors() {
     fsd "${BASE[@]}" --strategy hybrid --gpus-per-node 1
-    expect_success 'hybrid_shard' 'shards nothing'
+    expect_success 'errors:' 'diverge' 'pytorch/pytorch#154888' || return 1
+    fsd "${BASE[@]}" --strategy hybrid_zero2 --gpus-per-node 1 --json
+    expect_rc 0 && expect_no_err || return 1
+    pycheck '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d["errors"]) == 1 and "diverge" in d["errors"][0], d["errors"]
+assert not any("diverge" in w for w in d["warnings"]), d["warnings"]
+assert d["communication"]["inter_node_bytes_per_gpu"] == 0, d["communication"]
+' "$OUT" || return 1
+    fsd "${BASE[@]}" --strategy full_shard --gpus-per-node 1 --json
+    pycheck '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["errors"] == [], d["errors"]
+assert d["communication"]["inter_node_bytes_per_gpu"] > 0, d["communication"]
+' "$OUT"
 }
-add run t_hybrid_one_gpu_per_node_warns
+add run t_hybrid_one_gpu_per_node_errors
 
 t_llama2_70b_out_of_memory() {
     fsd -m "$SRC/models/llama2-70b.json" -t "$TOPO" --nodes 4 --sharding full_shard

@@ -42,6 +42,27 @@ twod() { # FSDP x TP without a pipeline: FSDP's report, no pipeline section, the
 }
 check "fsdp x tp (2D): no pipeline section" twod
 
+# ZeRO-1 with Megatron's pipeline (issue 15): per stage, against DDP's fp32 master + bf16 working
+# copy (6 B), fp32 gradients (4 B) and AdamW state (8 B) per parameter: ZeRO-1 holds 2 + 4/dp,
+# 2 and 8/dp bytes (dp = 3 here), and reduce-scatters and all-gathers over dp instead of an
+# all-reduce (the TP all-reduces remain)
+zero1_pp() {
+    "$FSDPSIM" "${BASE[@]}" --tp 8 --pp 8 --nodes 48 --strategy ddp --json >"$W/z-ddp.json" 2>"$W/err" || return 1
+    "$FSDPSIM" "${BASE[@]}" --tp 8 --pp 8 --nodes 48 --strategy zero1 --json >"$W/z1.json" 2>"$W/err" || return 1
+    python3 - "$W/z-ddp.json" "$W/z1.json" <<'PY'
+import json, sys
+ddp, z = (json.load(open(f)) for f in sys.argv[1:3])
+assert z["strategy"] == "zero1", z["strategy"]
+for a, b in zip(ddp["pp"]["stages"], z["pp"]["stages"]):
+    psi = a["breakdown"]["params"] / 6
+    for key, want in (("params", (2 + 4 / 3) * psi), ("grads", 2 * psi), ("optimizer", 8 / 3 * psi)):
+        got = b["breakdown"][key]
+        assert abs(got - want) <= 1e-9 * want, (b["stage"], key, got, want)
+assert {"reduce_scatter", "allgather"} <= set(z["communication"]["collectives"]), z["communication"]
+PY
+}
+check "zero1 with tp 8 x pp 8: 4 + 12/dp bytes per parameter per stage" zero1_pp
+
 identical() {
     local args=("${BASE[@]}" --tp 4 --pp 4 --pp-schedule interleaved --virtual-stages 2 --nodes 16 --sequence-parallel)
     "$FSDPSIM" "${args[@]}" >"$W/a" && "$FSDPSIM" "${args[@]}" >"$W/b" && cmp -s "$W/a" "$W/b"

@@ -277,10 +277,248 @@ static void test_layout_errors_and_warnings(void **state)
     run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 4, 1);
     r.opt.sharding = SHARD_HYBRID_SHARD;
     run_sim(&r);
+    /* 1 GPU per node: not the cost warning ("shards nothing") but the divergence error */
     bool found = false;
     for (guint i = 0; i < r.rep.warnings->len; i++)
         found |= strstr(r.rep.warnings->pdata[i], "shards nothing") != NULL;
-    assert_true(found);
+    assert_false(found);
+    assert_int_equal(r.rep.errors->len, 1);
+    run_end(&r);
+}
+
+/* Largest group size among the collectives of the schedule (1 when none). */
+static int largest_coll_group(const Run *r)
+{
+    const IrClass *c = r->sched->classes[0];
+    int largest = 1;
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        if (op->kind == IR_OP_COLL)
+            largest = MAX(largest, r->sched->groups[op->u.coll.group].size);
+    }
+    return largest;
+}
+
+/* HYBRID_SHARD and _HYBRID_SHARD_ZERO2 with one GPU per node under FSDP1: PyTorch clamps the
+ * one-rank shard group to NO_SHARD (_init_utils.py _init_core_state) and all-reduces on that
+ * group only (pytorch/pytorch#154888): no byte leaves a GPU, every GPU keeps the full fp32
+ * parameters (NO_SHARD), and the report carries one error naming the issue and the fixes. */
+static void test_hybrid_one_gpu_per_node_unsynced(void **state)
+{
+    ShardingStrategy kinds[] = {SHARD_HYBRID_SHARD, SHARD_HYBRID_ZERO2};
+    for (size_t k = 0; k < G_N_ELEMENTS(kinds); k++) {
+        Run r;
+        start_blocks(&r, 4, 1);
+        r.opt.sharding = kinds[k];
+        run_sim(&r);
+        assert_int_equal(r.layout.shard_size, 1);
+        assert_int_equal(r.layout.replicate_size, 4);
+        assert_true(r.rep.inter_node_bytes_per_gpu == 0);
+        assert_true(r.rep.comm_bytes_per_gpu == 0);
+        assert_int_equal(largest_coll_group(&r), 1);
+        assert_int_equal(r.rep.coll[IR_COLL_REDUCE_SCATTER].count, 0);
+        assert_int_equal(r.rep.coll[IR_COLL_ALLGATHER].count, 0);
+        double psi = 6e6;
+        assert_close(sum_allocs(&r, "params_shard"), 4 * psi, 1e-12);
+        assert_int_equal(r.rep.errors->len, 1);
+        const char *e = r.rep.errors->pdata[0];
+        assert_non_null(strstr(e, "diverge"));
+        assert_non_null(strstr(e, "pytorch/pytorch#154888"));
+        assert_non_null(strstr(e, "full_shard"));
+        assert_non_null(strstr(e, "ddp"));
+        assert_non_null(strstr(e, "--shard-group-size"));
+        run_end(&r);
+    }
+    /* the fixes synchronise: a shard group across 2 nodes sends gradients between nodes */
+    Run r;
+    start_blocks(&r, 4, 1);
+    r.opt.sharding = SHARD_HYBRID_SHARD;
+    r.opt.shard_group_size = 2;
+    run_sim(&r);
+    assert_int_equal(r.rep.errors->len, 0);
+    assert_true(r.rep.inter_node_bytes_per_gpu > 0);
+    assert_int_equal(largest_coll_group(&r), 2);
+    run_end(&r);
+    start_blocks(&r, 4, 1);
+    r.opt.sharding = SHARD_FULL_SHARD;
+    run_sim(&r);
+    assert_int_equal(r.rep.errors->len, 0);
+    assert_int_equal(largest_coll_group(&r), 4);
+    run_end(&r);
+}
+
+/* ZeRO-1 (--strategy zero1): optimizer state and fp32 master weights sharded, bf16 parameters
+ * and gradients replicated: 16 -> 4 + 12/N bytes per parameter under mixed-precision Adam (ZeRO,
+ * SC'20, P_os). Traffic: a reduce-scatter of the bf16 gradients plus an all-gather of the
+ * updated bf16 parameters, 2 x 2*psi*(N-1)/N, what an all-reduce of bf16 gradients costs. The
+ * same rule gives Megatron's distributed optimizer with fp32 main grads 6 + 12/N and fp32
+ * training 8 + 8/N (Megatron-LM docs/source/api-guide/dist_optimizer.md). */
+static double model_state_bytes(const Run *r)
+{
+    return sum_allocs(r, "params") + sum_allocs(r, "main_grads") + sum_allocs(r, "optimizer_state");
+}
+
+static void test_zero1_memory_and_traffic(void **state)
+{
+    int nodes[] = {2, 4};
+    for (size_t i = 0; i < G_N_ELEMENTS(nodes); i++) {
+        Run r;
+        start_blocks(&r, nodes[i], 4);
+        strat_options_zero1(&r.opt);
+        run_sim(&r);
+        double psi = 6e6, N = 4.0 * nodes[i], bf16 = 2;
+        assert_close(model_state_bytes(&r), (4 + 12 / N) * psi, 1e-12);
+        assert_close(r.rep.mem_breakdown[IR_MEM_OPTIMIZER], 8 * psi / N, 1e-12);
+        assert_close(r.rep.mem_breakdown[IR_MEM_GRADS], bf16 * psi, 1e-12);
+        assert_close(r.rep.comm_bytes_per_gpu, 2 * (psi * bf16 * (N - 1) / N), 1e-12);
+        assert_true(r.rep.coll[IR_COLL_REDUCE_SCATTER].count > 0);
+        assert_true(r.rep.coll[IR_COLL_ALLGATHER].count > 0);
+        assert_int_equal(r.rep.coll[IR_COLL_ALLREDUCE].count, 0);
+        run_end(&r);
+    }
+    /* Megatron's --use-distributed-optimizer keeps fp32 main grads: 6 + 12/N */
+    Run r;
+    start_blocks(&r, 2, 4);
+    r.opt.kind = STRAT_DDP;
+    r.opt.distributed_optimizer = true;
+    run_sim(&r);
+    assert_close(model_state_bytes(&r), (6 + 12 / 8.0) * 6e6, 1e-12);
+    run_end(&r);
+    /* fp32 training: the parameters are their own master, 8 + 8/N */
+    start_blocks(&r, 2, 4);
+    r.opt.mixed_precision = false;
+    strat_options_zero1(&r.opt);
+    run_sim(&r);
+    assert_close(model_state_bytes(&r), (8 + 8 / 8.0) * 6e6, 1e-12);
+    assert_close(r.rep.comm_bytes_per_gpu, 2 * (6e6 * 4 * 7 / 8.0), 1e-12);
+    run_end(&r);
+}
+
+/* LoRA (--lora-rank 16, peft's default target c_attn for GPT-2): 12 layers x 16 x (768 + 2304)
+ * = 589,824 trainable parameters, everything else frozen. DDP: AdamW's 8 bytes and a 4-byte fp32
+ * bucket slot per trainable parameter only; FSDP1 (use_orig_params=True): optimizer state for the
+ * trainable shard, one reduce-scatter per unit that holds adapters (the 12 blocks; the root's
+ * embeddings are frozen: none), each of the whole FlatParameter, and a warning saying so. The
+ * backward of a frozen Linear has no weight gradient: fewer FLOPs than full fine-tuning. */
+static void test_lora_optimizer_and_gradient_bytes(void **state)
+{
+    const double trainable = 12 * 16 * (768.0 + 2304.0);
+    Run full, r;
+    run_start(&full, "models/gpt2.json", "topologies/juwels-booster.json", 1, 4);
+    full.opt.kind = STRAT_DDP;
+    run_sim(&full);
+
+    run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 1, 4);
+    GError *error = NULL;
+    assert_true(strat_lora_apply(r.model, 16, "c_attn", &error));
+    assert_int_equal(r.model->params - r.model->frozen_params, (uint64_t)trainable);
+    r.opt.kind = STRAT_DDP;
+    run_sim(&r);
+    assert_close(sum_allocs(&r, "optimizer_state"), 8 * trainable, 1e-12);
+    assert_close(sum_allocs(&r, "ddp_buckets"), 4 * trainable, 1e-12);
+    assert_close(r.rep.comm_bytes_per_gpu, 2 * 4 * trainable * 3 / 4, 1e-12);
+    /* exactly one forward's FLOPs of every weighted layer less (the tied head included) */
+    double weighted_fwd = 0;
+    for (int i = 0; i < full.model->n_modules; i++) {
+        const ModelModule *m = &full.model->modules[i];
+        if ((m->params > 0 || m->kernel.kind == MODEL_KERNEL_GEMM) && m->flops_bwd_ratio > 1)
+            weighted_fwd += m->flops_fwd;
+    }
+    weighted_fwd *= full.model->training.micro_batch;
+    assert_true(weighted_fwd > 0);
+    assert_close(full.rep.model_flops_per_gpu - r.rep.model_flops_per_gpu, weighted_fwd, 1e-9);
+    run_end(&r);
+    run_end(&full);
+
+    run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 1, 4);
+    assert_true(strat_lora_apply(r.model, 16, "c_attn", &error));
+    run_sim(&r);
+    assert_close(sum_allocs(&r, "optimizer_state"), 8 * trainable / 4, 1e-12);
+    assert_int_equal(r.rep.coll[IR_COLL_REDUCE_SCATTER].count, 12);
+    assert_int_equal(r.info.mixed_units, 12);
+    bool warned = false;
+    for (guint i = 0; i < r.rep.warnings->len; i++)
+        warned |= strstr(r.rep.warnings->pdata[i], "use_orig_params=True") != NULL;
+    assert_true(warned);
+    run_end(&r);
+
+    /* FSDP2's gradients are per parameter: only the adapters' are reduce-scattered, no warning */
+    run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 1, 4);
+    assert_true(strat_lora_apply(r.model, 16, "c_attn", &error));
+    r.opt.fsdp_version = 2;
+    run_sim(&r);
+    assert_close(r.rep.coll[IR_COLL_REDUCE_SCATTER].bytes, 2 * trainable, 1e-12);
+    assert_int_equal(r.info.mixed_units, 0);
+    run_end(&r);
+
+    /* a target that is not a Linear of the model is bad input naming the option */
+    run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 1, 4);
+    assert_false(strat_lora_apply(r.model, 16, "q_proj", &error));
+    assert_non_null(strstr(error->message, "--lora-targets"));
+    g_clear_error(&error);
+    model_free(r.model);
+    hw_topology_free(r.topo);
+}
+
+/* FSDP2 (fully_shard), from PyTorch's documented behaviour:
+ *  - per-parameter sharding on dim 0, each parameter padded to a multiple of the shard group
+ *    (_fsdp_param.py): the blocks' Linears are [50000, 20] weights (the layer list's implicit
+ *    GEMM: K = 2e9 / (2 x 5e7) = 20, N = 1e6 / 20 = 50000); on 3 GPUs each pads to 50001 rows,
+ *    6 x 50001 x 20 = 6,000,120 elements, where FSDP1 pads each block's FlatParameter of 2e6 to
+ *    2,000,001: 6,000,003;
+ *  - reshard_after_forward=4 on 2 nodes x 4 GPUs: forward all-gathers and reduce-scatters over
+ *    all 8 ranks, the backward all-gather over the 4 GPUs of a node, which then sends nothing
+ *    between nodes; the parameters kept between forward and backward are 1/4 of each block
+ *    (bf16): psi x 2 / 4 bytes;
+ *  - reshard_after_forward=False: no backward all-gather, SHARD_GRAD_OP's traffic;
+ *  - HSDP with one GPU per shard group all-reduces across the replicas (no FSDP1 error). */
+static void test_fsdp2_padding_and_reshard(void **state)
+{
+    Run r;
+    start_blocks(&r, 1, 3);
+    run_sim(&r);
+    assert_int_equal(r.info.padded_params, 6000003);
+    run_end(&r);
+    start_blocks(&r, 1, 3);
+    r.opt.fsdp_version = 2;
+    run_sim(&r);
+    assert_int_equal(r.info.padded_params, 6000120);
+    assert_close(sum_allocs(&r, "params_shard"), 6000120 / 3.0 * 4, 1e-12);
+    run_end(&r);
+
+    double psi = 6e6, bf16 = 2, N = 8;
+    start_blocks(&r, 2, 4);
+    r.opt.fsdp_version = 2;
+    r.opt.reshard_after_forward = 4;
+    run_sim(&r);
+    assert_close(r.rep.comm_bytes_per_gpu,
+                 psi * bf16 * ((N - 1) / N + 3.0 / 4 + (N - 1) / N), 1e-12);
+    /* two of the three collectives cross nodes, as FULL_SHARD's three do */
+    assert_close(r.rep.inter_node_bytes_per_gpu, 2 * psi * bf16 * (N - 1) / N / 4, 1e-12);
+    assert_close(sum_allocs(&r, "post_forward:"), psi * bf16 / 4, 1e-12);
+    /* every all-gather is copied out to the parameters on the compute stream */
+    const IrClass *c = r.sched->classes[0];
+    int copy_outs = 0;
+    for (int i = 0; i < ir_class_n_ops(c); i++)
+        copy_outs += ir_op(c, i)->kind == IR_OP_COMPUTE &&
+                     g_str_has_prefix(ir_class_string(c, ir_op(c, i)->name), "all-gather copy-out");
+    assert_int_equal(copy_outs, r.rep.coll[IR_COLL_ALLGATHER].count);
+    run_end(&r);
+
+    start_blocks(&r, 2, 4);
+    r.opt.fsdp_version = 2;
+    r.opt.reshard_after_forward = 0;
+    run_sim(&r);
+    assert_close(r.rep.comm_bytes_per_gpu, 2 * psi * bf16 * (N - 1) / N, 1e-12);
+    run_end(&r);
+
+    start_blocks(&r, 4, 1);
+    r.opt.fsdp_version = 2;
+    r.opt.sharding = SHARD_HYBRID_SHARD;
+    run_sim(&r);
+    assert_int_equal(r.rep.errors->len, 0);
+    assert_true(r.rep.inter_node_bytes_per_gpu > 0);
+    assert_true(r.rep.coll[IR_COLL_ALLREDUCE].count > 0);
     run_end(&r);
 }
 
@@ -338,6 +576,10 @@ int main(void)
         cmocka_unit_test(test_checkpointing_flops_and_memory),
         cmocka_unit_test(test_cpu_offload),
         cmocka_unit_test(test_layout_errors_and_warnings),
+        cmocka_unit_test(test_hybrid_one_gpu_per_node_unsynced),
+        cmocka_unit_test(test_zero1_memory_and_traffic),
+        cmocka_unit_test(test_lora_optimizer_and_gradient_bytes),
+        cmocka_unit_test(test_fsdp2_padding_and_reshard),
         cmocka_unit_test(test_grad_accum_ddp_no_sync),
         cmocka_unit_test(test_checkpoint_every),
     };
