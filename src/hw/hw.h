@@ -102,6 +102,10 @@ typedef struct {
     double pcie_Bps; /* host<->GPU per GPU per direction */
     double host_memory_bytes;
     double host_memory_Bps;
+    /* The CPU-offloaded optimizer's host (src/kern/kern_optim.c): the node's cores (0: the file
+     * does not say) and the memory bandwidth one thread of torch.optim streams. */
+    int cpu_cores;
+    double cpu_thread_Bps;
     HwCollLib coll_lib;  /* "collectives": "nccl" (default) or "p2p-ring" */
     GHashTable *sources; /* "gpu.peak_tflops_bf16" -> source string */
 } HwTopology;

@@ -382,13 +382,12 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     int fin = gen_compute(g, IR_PHASE_BACKWARD, 0, 0, 0, 0, "wait gradient reduction",
                           (const int *)(void *)f.reduce_ops->data, (int)f.reduce_ops->len);
     if (opt->cpu_offload) {
-        /* torch.optim on the CPU: memory-bound, the node's memory bandwidth shared by its ranks */
-        double bw = g->topo->host_memory_Bps / lay->gpus_per_node;
+        /* torch.optim on the CPU tensors (kern_optim.c) */
         gen_host_wait(g, fin, "wait for offloaded gradients");
-        gen_host(g, shard_total * model_optimizer_step_bytes(m->training.optimizer) / bw,
-                        "optimizer.step (CPU)");
+        gen_cpu_optimizer_step(g, shard_total);
     } else {
-        gen_optimizer_step(g, shard_total, &fin, 1);
+        /* one FlatParameter shard per unit (use_orig_params=False) */
+        gen_optimizer_step(g, shard_total, f.wrap->n_units, &fin, 1);
     }
     for (int u = 0; u < f.wrap->n_units; u++) {
         /* SHARD_GRAD_OP keeps nothing unsharded past backward; the root under FULL_SHARD was
