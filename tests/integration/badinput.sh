@@ -256,6 +256,8 @@ bad option/grad-accum "option --grad-accum;expected 1..4096" "${BASE[@]}" --grad
 bad option/plot-format "option --plot-format;png" "${BASE[@]}" --plot "$W/fig" --plot-format gif
 bad option/gpus-per-node "option --gpus-per-node;expected 1..4" "${BASE[@]}" --gpus-per-node 8
 bad option/collective-op "option --op;expected allreduce" collective --op allsum
+bad option/collective-sendrecv-one-rank "option --op sendrecv;at least 2 ranks" collective --op sendrecv -n 1 -g 1
+bad option/collective-sendrecv-algo "options --nccl-algo/--nccl-proto;sendrecv" collective --op sendrecv --nccl-algo ring
 bad option/collective-min-bytes "option --min-bytes;expected a size" collective --min-bytes 0
 bad option/validate-bandwidth "option --bandwidth;300mbit" validate --bandwidth fast
 bad option/tp-not-dividing "option --tp" "${BASE[@]}" --tp 3

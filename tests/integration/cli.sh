@@ -455,8 +455,10 @@ EOF2
     pycheck '
 import sys
 row = [l.split() for l in open(sys.argv[1]) if l.split()[:1] == ["4194304"]][0]
-sim_us, real_us, real_ip_us, real_bus = float(row[5]), float(row[10]), float(row[11]), float(row[12])
-err = float(row[13].rstrip("%"))
+# nccl-tests columns (out-of-place 5-8, in-place 9-12), algo proto, then the reference
+sim_us, real_us, real_ip_us, real_bus = float(row[5]), float(row[15]), float(row[16]), float(row[17])
+err = float(row[18].rstrip("%"))
+assert row[9] == row[5] and row[8] == row[12] == "N/A", row
 assert (real_us, real_ip_us, real_bus) == (134.5, 134.7, 54.57), row
 assert abs(err - 100 * (real_us / sim_us - 1)) < 0.1, row
 ' "$OUT"
