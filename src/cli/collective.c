@@ -24,26 +24,22 @@ static const DataType types[] = {
     {"double", 8, HW_DTYPE_FP32},
 };
 
-static const char *const op_names[IR_COLL_KIND_COUNT] = {
-    [IR_COLL_ALLGATHER] = "allgather", [IR_COLL_REDUCE_SCATTER] = "reduce_scatter",
-    [IR_COLL_ALLREDUCE] = "allreduce", [IR_COLL_BROADCAST] = "broadcast",
-    [IR_COLL_ALLTOALL] = "alltoall",
-};
-
 static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg,
                const char *min_text, const char *max_text, const char *type_text, const char *algo,
                const char *proto, int per_thread, const char *reference, const char *section,
                GError **error)
 {
-    IrCollKind kind = IR_COLL_KIND_COUNT;
-    for (int k = 0; k < IR_COLL_KIND_COUNT; k++)
-        if (!strcmp(op_text, op_names[k]))
-            kind = (IrCollKind)k;
-    if (kind == IR_COLL_KIND_COUNT)
-        return cfg_input_error(error,
-                               "option --op: expected allreduce, allgather, reduce_scatter, "
-                               "broadcast or alltoall, got \"%s\"",
+    const CollTest *test = coll_test_find(op_text);
+    if (!test)
+        return cfg_input_error(error, "option --op: expected %s, got \"%s\"", coll_tests_names,
                                op_text),
+               2;
+    IrCollKind kind = test->kind;
+    bool p2p = kind == IR_COLL_KIND_COUNT; /* sendrecv */
+    if (p2p && (algo || proto))
+        return cfg_input_error(error, "options --nccl-algo/--nccl-proto choose among NCCL's "
+                                      "collective algorithms; sendrecv is point-to-point (NCCL "
+                                      "runs it with Simple), expected neither"),
                2;
     const DataType *type = NULL;
     for (size_t i = 0; i < G_N_ELEMENTS(types); i++)
@@ -106,7 +102,7 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
             g_strfreev(lines);
             table = part;
         }
-        n_ref = coll_nccltests_read(reference, table, kind, ref, G_N_ELEMENTS(ref), error);
+        n_ref = coll_nccltests_read(reference, table, test, ref, G_N_ELEMENTS(ref), error);
         if (n_ref < 0)
             return 2;
         if (n_ref == 0)
@@ -153,8 +149,14 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
                         proto);
         goto out;
     }
-    net = net_topo_new(topo, nodes, gpn);
     int n = nodes * gpn;
+    if (p2p && n < 2) {
+        cfg_input_error(error, "option --op sendrecv: expected at least 2 ranks (it sends to the "
+                               "next one), got %d node x %d GPU",
+                        nodes, gpn);
+        goto out;
+    }
+    net = net_topo_new(topo, nodes, gpn);
     /* the sizes: those of the reference run, or doubling from min to max as nccl-tests -f 2 */
     sizes = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     for (int r = 0; r < n_ref; r++)
@@ -165,7 +167,7 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
             break;
     }
     /* A forced algorithm or protocol that cannot run this collective: said before any output. */
-    for (guint r = 0; r < sizes->len; r++) {
+    for (guint r = 0; !p2p && r < sizes->len; r++) {
         CollShape shape = {kind, g_array_index(sizes, uint64_t, r), n, nodes, gpn};
         CollChoice choice = {0};
         coll.time_s(&coll, &shape, &choice);
@@ -190,41 +192,52 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
                "busbw); error = (sim - real) / real of busbw against the faster, + means the "
                "simulation is too fast\n",
                reference, section ? ", table " : "", section ? section : "", n_ref);
-    printf("#\n# %10s %12s %8s %6s %6s %9s %7s %7s  %8s %6s", "size", "count", "type", "redop",
-           "root", "time", "algbw", "busbw", "algo", "proto");
+    /* nccl-tests' columns: out-of-place, then in-place (the same op in this model: NCCL's
+     * in-place run skips a local copy at most), #wrong N/A as with -c 0; then NCCL's choice */
+    printf("#\n# %10s %12s %8s %6s %6s %32s %32s\n", "", "", "", "", "", "out-of-place",
+           "in-place");
+    printf("# %10s %12s %8s %6s %6s %9s %7s %7s %6s %9s %7s %7s %6s  %8s %6s", "size", "count",
+           "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "time", "algbw", "busbw",
+           "#wrong", "algo", "proto");
     if (reference)
         printf("  %9s %9s %11s %8s", "real oop", "real ip", "real busbw", "error");
-    printf("\n# %10s %12s %8s %6s %6s %9s %7s %7s  %8s %6s", "(B)", "(elements)", "", "", "",
-           "(us)", "(GB/s)", "(GB/s)", "", "");
+    printf("\n# %10s %12s %8s %6s %6s %9s %7s %7s %6s %9s %7s %7s %6s  %8s %6s", "(B)",
+           "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)", "(GB/s)",
+           "", "", "");
     if (reference)
         printf("  %9s %9s %11s", "(us)", "(us)", "(GB/s)");
     printf("\n");
-    const char *redop =
-        kind == IR_COLL_ALLREDUCE || kind == IR_COLL_REDUCE_SCATTER ? "sum" : "none";
-    int root = kind == IR_COLL_BROADCAST ? 0 : -1;
+    const char *redop = test->reduces ? "sum" : "none";
+    int root = test->rooted ? 0 : -1;
     double sum_busbw = 0;
     int rows = 0;
     for (guint r = 0; r < sizes->len; r++) {
         uint64_t bytes = g_array_index(sizes, uint64_t, r);
         /* nccl-tests rounds the size down to whole elements, per rank for the gathered ops */
-        uint64_t per = kind == IR_COLL_ALLREDUCE || kind == IR_COLL_BROADCAST ? 1 : (uint64_t)n;
+        uint64_t per =
+            p2p || kind == IR_COLL_ALLREDUCE || kind == IR_COLL_BROADCAST ? 1 : (uint64_t)n;
         uint64_t count = bytes / type->bytes / per * per;
         uint64_t size = count * type->bytes;
         double t = 0;
         if (size > 0 &&
-            !sim_collective_s(topo, &coll, net, nodes, gpn, kind, type->dtype, size, &t, error))
+            !(p2p ? sim_sendrecv_s(topo, &coll, net, nodes, gpn, size, &t, error)
+                  : sim_collective_s(topo, &coll, net, nodes, gpn, kind, type->dtype, size, &t,
+                                     error)))
             goto out;
         t = size > 0 ? coll_nccltests_op_s(topo, t, per_thread) : 0;
-        CollShape shape = {kind, size, n, nodes, gpn};
         CollChoice choice = {0};
-        coll.time_s(&coll, &shape, &choice);
-        double algbw = t > 0 ? size / t / 1e9 : 0, busbw = algbw * coll_busbw_factor(kind, n);
-        if (kind == IR_COLL_BROADCAST)
-            busbw = algbw;
-        printf("  %10" G_GUINT64_FORMAT " %12" G_GUINT64_FORMAT
-               " %8s %6s %6d %9.2f %7.2f %7.2f  %8s %6s",
-               size, count, type->name, redop, root, t * 1e6, algbw, busbw,
-               coll_algo_name(choice.algo), coll_proto_name(choice.proto));
+        if (!p2p) {
+            CollShape shape = {kind, size, n, nodes, gpn};
+            coll.time_s(&coll, &shape, &choice);
+        }
+        double algbw = t > 0 ? size / t / 1e9 : 0,
+               busbw = algbw * coll_test_busbw_factor(test, n);
+        printf("  %10" G_GUINT64_FORMAT " %12" G_GUINT64_FORMAT " %8s %6s %6d", size, count,
+               type->name, redop, root);
+        for (int place = 0; place < 2; place++) /* out-of-place, in-place */
+            printf(" %9.2f %7.2f %7.2f %6s", t * 1e6, algbw, busbw, "N/A");
+        printf("  %8s %6s", p2p ? "p2p" : coll_algo_name(choice.algo),
+               p2p ? "Simple" : coll_proto_name(choice.proto));
         if (reference)
             printf("  %9.2f %9.2f %11.2f %+7.1f%%", ref[r].out_of_place_s * 1e6,
                    ref[r].in_place_s * 1e6, ref[r].busbw_GBps,
@@ -251,7 +264,7 @@ int cli_collective(int argc, char **argv)
     char *reference = NULL, *section = NULL;
     GOptionEntry entries[] = {
         {"op", 'o', 0, G_OPTION_ARG_STRING, &op,
-         "allreduce, allgather, reduce_scatter, broadcast, alltoall [allreduce]", "OP"},
+         "allreduce, allgather, reduce_scatter, broadcast, alltoall, sendrecv [allreduce]", "OP"},
         {"topology", 't', 0, G_OPTION_ARG_FILENAME, &topology,
          "Machine description [topologies/juwels-booster.json]", "FILE"},
         {"nodes", 'n', 0, G_OPTION_ARG_INT, &nodes, "Number of nodes [1]", "N"},
@@ -285,8 +298,9 @@ int cli_collective(int argc, char **argv)
     int status;
     if (!cli_parse(
             "- simulate an nccl-tests sweep of one collective",
-            "Prints size, count, type, redop, root, time, algbw and busbw as nccl-tests does\n"
-            "(out-of-place columns), plus the algorithm and protocol NCCL's tuner would pick.\n\n"
+            "Prints nccl-tests' columns (size, count, type, redop, root, then time, algbw, busbw\n"
+            "and #wrong out of place and in place: the same simulated op), plus the algorithm and\n"
+            "protocol NCCL's tuner would pick.\n\n"
             "Example:\n  fsdpsim collective --op allreduce -t topologies/hgx-h100-ndr400.json "
             "--nodes 2 -b 8 -e 8G",
             NULL, entries, argc, argv, &error))

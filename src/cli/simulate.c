@@ -23,9 +23,10 @@
 typedef struct {
     char *model, *topology, *strategy, *sharding, *wrap, *backward_prefetch;
     char *limit_all_gathers, *param_dtype, *reduce_dtype, *optimizer, *nccl_algo, *nccl_proto;
-    char *trace, *emit_schedule, *schedule, *attention, *max_memory;
+    char *trace, *emit_schedule, *schedule, *attention, *max_memory, *optimizer_impl;
     char *plot, *plot_format, *report; /* figures.c */
     int nodes, gpus_per_node, seq_len, micro_batch, grad_accum, shard_group_size, checkpoint_every;
+    int omp_num_threads;
     char *bucket_cap_mb; /* text: GOption would accept "nan" and "inf" as doubles */
     gboolean forward_prefetch, cpu_offload, activation_checkpointing, mixed_precision_off;
     gboolean allow_tf32, compile, overlap_grad_reduce, distributed_optimizer, overlap_param_gather;
@@ -163,6 +164,24 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
     if (opt->overlap_param_gather && !opt->distributed_optimizer)
         return cfg_input_error(error, "option --overlap-param-gather needs "
                                       "--use-distributed-optimizer (only it gathers parameters)");
+    /* Megatron steps with Apex's or Transformer Engine's FusedAdam; PyTorch defaults to foreach */
+    bool megatron = opt->distributed_optimizer || opt->overlap_grad_reduce || opt->tp_comm_overlap;
+    opt->optimizer_impl = megatron ? KERN_OPTIM_FUSED : KERN_OPTIM_FOREACH;
+    if (cli->optimizer_impl && !kern_optim_impl_parse(cli->optimizer_impl, &opt->optimizer_impl))
+        return cfg_input_error(error,
+                               "option --optimizer-impl: expected foreach, fused or forloop, got "
+                               "\"%s\"",
+                               cli->optimizer_impl);
+    if (cli->omp_num_threads != UNSET) {
+        if (!opt->cpu_offload)
+            return cfg_input_error(error, "option --omp-num-threads applies to --cpu-offload (the "
+                                          "optimizer step on the CPU)");
+        if (cli->omp_num_threads < 1 || cli->omp_num_threads > 4096)
+            return cfg_input_error(
+                error, "option --omp-num-threads: expected 1 to 4096 threads per rank, got %d",
+                cli->omp_num_threads);
+        opt->omp_threads = cli->omp_num_threads;
+    }
     if (cli->shard_group_size != UNSET) {
         bool hybrid = opt->kind == STRAT_FSDP &&
                       (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2);
@@ -472,6 +491,7 @@ int cli_simulate(int argc, char **argv)
         .grad_accum = UNSET,
         .shard_group_size = UNSET,
         .checkpoint_every = UNSET,
+        .omp_num_threads = UNSET,
         .par = {.tp = UNSET, .pp = UNSET, .micro_batches = UNSET, .virtual_stages = UNSET},
         .train = {.save_every = UNSET, .lora_rank = UNSET},
         .fsdp_version = UNSET};
@@ -566,6 +586,14 @@ int cli_simulate(int argc, char **argv)
          "Micro-batches per optimizer step [1]", "N"},
         {"optimizer", 0, 0, G_OPTION_ARG_STRING, &cli.optimizer,
          "adamw, adam, sgd, sgd_momentum [the model file's, adamw]", "OPT"},
+        {"optimizer-impl", 0, 0, G_OPTION_ARG_STRING, &cli.optimizer_impl,
+         "foreach, fused or forloop: torch.optim's implementation (foreach=True, fused=True, "
+         "foreach=False) [foreach; fused with Megatron's options]",
+         "IMPL"},
+        {"omp-num-threads", 0, 0, G_OPTION_ARG_INT, &cli.omp_num_threads,
+         "With --cpu-offload: OMP_NUM_THREADS of each rank, the threads of the CPU optimizer "
+         "step [as torchrun sets it: 1 with several GPUs per node, else the node's cores]",
+         "N"},
         {"attention", 0, 0, G_OPTION_ARG_STRING, &cli.attention,
          "flash (FlashAttention-2 kernels, as SDPA), triton (FlashAttention's Triton kernel, "
          "MPT's attn_impl=triton) or eager (matmul, softmax, matmul) [flash, or the model file's]",
@@ -652,7 +680,7 @@ int cli_simulate(int argc, char **argv)
     g_free(cli.nccl_algo), g_free(cli.nccl_proto), g_free(cli.trace), g_free(cli.emit_schedule);
     g_free(cli.schedule), g_free(cli.bucket_cap_mb), g_free(cli.max_memory);
     g_free(cli.par.pp_schedule), g_free(cli.par.placement), g_free(cli.par.pp_partition);
-    g_free(cli.attention);
+    g_free(cli.attention), g_free(cli.optimizer_impl);
     cli_train_clear(&cli.train);
     g_free(cli.reshard_after_forward);
     g_free(cli.plot), g_free(cli.plot_format), g_free(cli.report);

@@ -100,12 +100,27 @@ typedef struct {
  * column, #wrong) and before (no root column, an error column). Returns how many (at most max). */
 int coll_nccltests_parse(const char *text, const char *from, const char *to, CollNcclTestsRow *rows,
                          int max);
+/* An nccl-tests benchmark that `fsdpsim collective` runs: its --op name, nccl-tests' binary, the
+ * collective (IR_COLL_KIND_COUNT for sendrecv, point-to-point), what its redop and root columns
+ * hold, and busbw / algbw (nccl-tests' Get*Bw; for the collectives coll_busbw_factor). */
+typedef struct {
+    const char *op;
+    const char *perf;
+    IrCollKind kind;
+    bool reduces; /* a reduction in the redop column (sendrecv prints nccl-tests' default, sum) */
+    bool rooted;  /* a root >= 0 (broadcast) */
+} CollTest;
+/* The benchmark of that --op name, or NULL. coll_tests_names: "allreduce, ..., sendrecv". */
+const CollTest *coll_test_find(const char *op);
+extern const char coll_tests_names[];
+double coll_test_busbw_factor(const CollTest *test, int nranks);
+
 /* A user's own nccl-tests output (`collective --reference`), read strictly: every result row's
  * values in their ranges (size a whole number of bytes up to 1 TiB, finite positive times), rows
- * of collective `kind` (by the redop and root columns, and by the "Collective test starting:"
- * line when there is one), at most max rows. Returns the number of rows, or -1 with an input
- * error naming the file, the line and the field. */
-int coll_nccltests_read(const char *file, const char *text, IrCollKind kind,
+ * of `test` (by the redop and root columns, and by the "Collective test starting:" line when
+ * there is one), at most max rows. Returns the number of rows, or -1 with an input error naming
+ * the file, the line and the field. */
+int coll_nccltests_read(const char *file, const char *text, const CollTest *test,
                         CollNcclTestsRow *rows, int max, GError **error);
 
 #endif

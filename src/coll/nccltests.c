@@ -37,15 +37,20 @@ static bool number(const char *token, double *out)
  * ones have 12, without root and with an "error" column instead of #wrong (ABCI's tables). The
  * older layout was read as the newer one: root 17 from a time of 17.29 us, the time .29 us.
  * Either with the out-of-place columns only (9 or 8 fields: -R 0, or a table cut to its first
- * columns), which then stand for both runs. */
+ * columns), which then stand for both runs. fsdpsim collective's output reads back as well. */
 static RowStatus parse_row(const char *line, RowParse *p)
 {
     char **tok = g_strsplit_set(line, " \t\r", -1);
-    const char *t[14];
+    const char *t[16];
     int n = 0;
-    for (char **k = tok; *k && n < 14; k++)
+    for (char **k = tok; *k && n < 16; k++)
         if (**k)
             t[n++] = *k;
+    /* fsdpsim collective's own rows: nccl-tests' 13 columns, then NCCL's algorithm and protocol */
+    int algo, proto;
+    if (n == 15 && (coll_algo_parse(t[13], &algo) || strcmp(t[13], "p2p") == 0) &&
+        coll_proto_parse(t[14], &proto))
+        n = 13;
     double size = 0;
     RowStatus status = ROW_NONE;
     if ((n != 12 && n != 13 && n != 9 && n != 8) || !number(t[0], &size)) {
@@ -126,18 +131,39 @@ int coll_nccltests_parse(const char *text, const char *from, const char *to, Col
     return n;
 }
 
-/* nccl-tests' binary for each collective, as its "Collective test starting:" line names it. */
-static const char *const perf_names[IR_COLL_KIND_COUNT] = {
-    [IR_COLL_ALLGATHER] = "all_gather_perf", [IR_COLL_REDUCE_SCATTER] = "reduce_scatter_perf",
-    [IR_COLL_ALLREDUCE] = "all_reduce_perf", [IR_COLL_BROADCAST] = "broadcast_perf",
-    [IR_COLL_ALLTOALL] = "alltoall_perf",
+static const CollTest coll_tests_table[] = {
+    {"allreduce", "all_reduce_perf", IR_COLL_ALLREDUCE, true, false},
+    {"allgather", "all_gather_perf", IR_COLL_ALLGATHER, false, false},
+    {"reduce_scatter", "reduce_scatter_perf", IR_COLL_REDUCE_SCATTER, true, false},
+    {"broadcast", "broadcast_perf", IR_COLL_BROADCAST, false, true},
+    {"alltoall", "alltoall_perf", IR_COLL_ALLTOALL, false, false},
+    /* nccl-tests src/sendrecv.cu: ncclSend to rank + 1 and ncclRecv from rank - 1 in one group,
+     * timed for each reduction op (default sum), busbw = algbw */
+    {"sendrecv", "sendrecv_perf", IR_COLL_KIND_COUNT, true, false},
 };
+const char coll_tests_names[] = "allreduce, allgather, reduce_scatter, broadcast, alltoall or "
+                                "sendrecv";
 
-int coll_nccltests_read(const char *file, const char *text, IrCollKind kind, CollNcclTestsRow *rows,
-                        int max, GError **error)
+const CollTest *coll_test_find(const char *op)
 {
-    bool reduces = kind == IR_COLL_ALLREDUCE || kind == IR_COLL_REDUCE_SCATTER;
-    const char *op = ir_coll_kind_name(kind);
+    for (size_t i = 0; i < G_N_ELEMENTS(coll_tests_table); i++)
+        if (strcmp(op, coll_tests_table[i].op) == 0)
+            return &coll_tests_table[i];
+    return NULL;
+}
+
+double coll_test_busbw_factor(const CollTest *test, int nranks)
+{
+    if (test->kind == IR_COLL_KIND_COUNT || test->kind == IR_COLL_BROADCAST)
+        return 1; /* SendRecvGetBw, BroadcastGetBw: busbw = algbw */
+    return coll_busbw_factor(test->kind, nranks);
+}
+
+int coll_nccltests_read(const char *file, const char *text, const CollTest *test,
+                        CollNcclTestsRow *rows, int max, GError **error)
+{
+    bool reduces = test->reduces;
+    const char *op = test->op;
     char **lines = g_strsplit(text, "\n", -1);
     int n = 0, status = 0;
     for (int i = 0; lines[i] && status == 0; i++) {
@@ -146,10 +172,10 @@ int coll_nccltests_read(const char *file, const char *text, IrCollKind kind, Col
         if (starting) {
             char binary[64] = "";
             if (sscanf(starting, "Collective test starting: %63s", binary) == 1 &&
-                strcmp(binary, perf_names[kind]) != 0) {
+                strcmp(binary, test->perf) != 0) {
                 cfg_input_error(error,
                                 "%s:%d: the table is from %s; expected %s's (option --op %s)", file,
-                                i + 1, binary, perf_names[kind], op);
+                                i + 1, binary, test->perf, op);
                 status = -1;
             }
             continue;
@@ -171,15 +197,14 @@ int coll_nccltests_read(const char *file, const char *text, IrCollKind kind, Col
         /* The redop column tells the reductions from the others (an allreduce table given with
          * --op allgather was compared anyway); broadcast alone has a root. */
         bool none = strcmp(p.redop, "none") == 0;
-        if (reduces == none || (kind == IR_COLL_BROADCAST) != (p.root >= 0)) {
+        if (reduces == none || test->rooted != (p.root >= 0)) {
             cfg_input_error(error,
                             "%s:%d: field 'redop'/'root': \"%s\" %d is not a row of %s; expected "
                             "%s (option --op %s)",
-                            file, i + 1, p.redop, p.root, perf_names[kind],
-                            reduces                     ? "a reduction (sum, prod, min, max, "
-                                                          "avg) with root -1"
-                            : kind == IR_COLL_BROADCAST ? "redop none with a root >= 0"
-                                                        : "redop none with root -1",
+                            file, i + 1, p.redop, p.root, test->perf,
+                            reduces        ? "a reduction (sum, prod, min, max, avg) with root -1"
+                            : test->rooted ? "redop none with a root >= 0"
+                                           : "redop none with root -1",
                             op);
             status = -1;
         } else if (n > 0 && p.row.bytes <= rows[n - 1].bytes) {

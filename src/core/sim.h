@@ -76,6 +76,11 @@ void sim_result_free(SimResult *r);
 bool sim_collective_s(const HwTopology *topo, const CollModel *coll, const NetTopo *net, int nodes,
                       int gpus_per_node, IrCollKind kind, HwDtype dtype, uint64_t bytes,
                       double *out, GError **error);
+/* Seconds of nccl-tests' sendrecv: every rank sends `bytes` to the next (rank + 1 mod n) and
+ * receives as much from the previous, both at once (one class per rank: the ring is not
+ * symmetric under the rank classes' first-rank view). Needs at least 2 ranks. */
+bool sim_sendrecv_s(const HwTopology *topo, const CollModel *coll, const NetTopo *net, int nodes,
+                    int gpus_per_node, uint64_t bytes, double *out, GError **error);
 
 /* Duration of one op on this hardware, in ns (compute, host; 0 for others). */
 int64_t sim_op_duration_ns(const SimConfig *cfg, const IrOp *op);

@@ -218,6 +218,13 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
     topo->pcie_Bps = 25e9;
     topo->host_memory_bytes = 512 * GiB;
     topo->host_memory_Bps = 200e9;
+    /* One thread of torch.optim's AdamW on CPU tensors: ISEEKYAN/Megatron-LM#188 measured 1.93 s
+     * for 536.9M fp32 elements on one thread of an 8 x H100 node (CPU not named; the time also
+     * holds that code's per-parameter copies, so this is a lower bound), which at the for-loop
+     * AdamW's 80 B per element (kern_optim.c) is 22.3 GB/s. ../shared/data/kernels/
+     * host_overheads_and_optimizer.tsv. */
+    double cores = 0;
+    topo->cpu_thread_Bps = 536.9e6 * 80 / 1.93;
     bool ok =
         sourced(topo, &co, "gpus", true, 1, 64, 1, &gpus, error) &&
         cfg_get_string(&co, "gpu_link", true, &topo->gpu_link, error) &&
@@ -236,10 +243,16 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
         sourced(topo, &co, "host_memory_GiB", false, 1, 1e6, GiB, &topo->host_memory_bytes,
                 error) &&
         sourced(topo, &co, "host_memory_GBps", false, 1, 1e5, GB, &topo->host_memory_Bps, error) &&
+        sourced(topo, &co, "cpu_cores", false, 1, 4096, 1, &cores, error) &&
+        sourced(topo, &co, "cpu_thread_GBps", false, 0.1, 1e4, GB, &topo->cpu_thread_Bps, error) &&
         cfg_obj_check_unknown(&co, "see topologies/README.md for the keys of \"node\"", error);
-    if (ok && (gpus != floor(gpus) || nics != floor(nics) || channels != floor(channels))) {
+    if (ok && (gpus != floor(gpus) || nics != floor(nics) || channels != floor(channels) ||
+               cores != floor(cores))) {
         cfg_set_error(error, co.file, co.path,
-                      gpus != floor(gpus) ? "gpus" : nics != floor(nics) ? "nics" : "nccl_channels",
+                      gpus != floor(gpus)           ? "gpus"
+                      : nics != floor(nics)         ? "nics"
+                      : cores != floor(cores)       ? "cpu_cores"
+                                                    : "nccl_channels",
                       "expected a whole number");
         ok = false;
     }
@@ -257,6 +270,7 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
         ok = false;
     }
     topo->nvls = nvls == 1;
+    topo->cpu_cores = (int)cores;
     topo->nccl_channels = (int)channels;
     topo->gpus_per_node = (int)gpus;
     topo->nic_ports_per_node = (int)nics;
@@ -389,6 +403,10 @@ HwTopology *hw_topology_load(const char *file, GError **error)
             ok = false;
         }
     }
+    /* the host's cores, where the node section does not give them: the cores JSC charges per
+     * node are all its physical cores (accounting.cores_per_node) */
+    if (ok && topo->cpu_cores == 0)
+        topo->cpu_cores = topo->cores_per_node;
     if (ok && nodes_max != floor(nodes_max)) {
         cfg_set_error(error, file, "nodes_max", "value", "expected a whole number of nodes, got %g",
                       nodes_max);

@@ -111,6 +111,11 @@ typedef struct {
      * cores per node, and the longest job the batch system runs (0: not described). */
     int cores_per_node;
     double max_job_s;
+    /* The CPU-offloaded optimizer's host (src/kern/kern_optim.c): the node's cores (node.cpu_cores,
+     * else accounting.cores_per_node; 0: the file does not say) and the memory bandwidth one
+     * thread of torch.optim streams. */
+    int cpu_cores;
+    double cpu_thread_Bps;
     HwCollLib coll_lib;  /* "collectives": "nccl" (default) or "p2p-ring" */
     GHashTable *sources; /* "gpu.peak_tflops_bf16" -> source string */
 } HwTopology;

@@ -68,4 +68,34 @@ double kern_leaf_s(const HwGpu *gpu, HwDtype dtype, const ModelModule *leaf, Ker
 double kern_gemm_efficiency(const HwGpu *gpu, HwDtype dtype, double m, double n, double k,
                             double batch);
 
+/* The optimizer step (kern_optim.c). PyTorch's implementations: foreach (the default on CUDA
+ * tensors), fused (fused=True; Apex/Transformer Engine FusedAdam in Megatron and DeepSpeed) and
+ * the for-loop (foreach=False, and torch.optim on CPU tensors). */
+typedef enum {
+    KERN_OPTIM_FOREACH,
+    KERN_OPTIM_FUSED,
+    KERN_OPTIM_FORLOOP,
+    KERN_OPTIM_IMPL_COUNT
+} KernOptimImpl;
+const char *kern_optim_impl_name(KernOptimImpl impl);
+bool kern_optim_impl_parse(const char *text, KernOptimImpl *out); /* case-insensitive */
+/* HBM bytes one update moves per parameter (fp32 state), and the kernels it launches over
+ * `numel` parameters in `tensors` tensors. */
+double kern_optim_bytes(ModelOptimizer opt, KernOptimImpl impl);
+int kern_optim_kernels(ModelOptimizer opt, KernOptimImpl impl, double numel, double tensors);
+/* Device time of one step over `numel` parameters in `tensors` tensors. */
+double kern_optimizer_s(const HwGpu *gpu, ModelOptimizer opt, KernOptimImpl impl, double numel,
+                        double tensors);
+
+/* The host a CPU-offloaded optimizer runs on: its cores (0: unknown, never oversubscribed), the
+ * memory bandwidth one thread streams, the node's, the training ranks on the node and the
+ * intra-op threads of each. */
+typedef struct {
+    int cores;
+    double thread_Bps, memory_Bps;
+    int ranks_per_node, threads;
+} KernHost;
+/* torch.optim's for-loop step over `numel` CPU parameters of one rank. */
+double kern_cpu_optimizer_s(const KernHost *host, ModelOptimizer opt, double numel);
+
 #endif

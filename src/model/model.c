@@ -121,19 +121,6 @@ double model_optimizer_state_bytes(ModelOptimizer opt)
     return 0;
 }
 
-/* Bytes read and written per parameter by one fp32 update (foreach kernels): Adam reads param,
- * grad, m, v and writes param, m, v (7 x 4); SGD+momentum reads p, g, buf and writes p, buf. */
-double model_optimizer_step_bytes(ModelOptimizer opt)
-{
-    switch (opt) {
-    case MODEL_OPT_ADAMW:
-    case MODEL_OPT_ADAM: return 28;
-    case MODEL_OPT_SGD_MOMENTUM: return 20;
-    case MODEL_OPT_SGD: return 12;
-    }
-    return 0;
-}
-
 void model_free(Model *model)
 {
     if (!model)

@@ -100,9 +100,8 @@ double model_flops_fwd_per_sample(const Model *model);
 double model_flops_train_per_sample(const Model *model);
 
 const char *model_optimizer_name(ModelOptimizer opt);
-/* Optimizer state bytes per parameter (fp32 states) and HBM bytes touched by one update. */
+/* Optimizer state bytes per parameter (fp32 states); the step's cost is src/kern/kern_optim.c's. */
 double model_optimizer_state_bytes(ModelOptimizer opt);
-double model_optimizer_step_bytes(ModelOptimizer opt);
 
 /* Internal: builders used by model_load (model_hf.c, model_layers.c). */
 typedef struct {

@@ -115,6 +115,8 @@ static void timeline_metrics(Report *r)
             comp[nc++] = iv;
             r->time_by_phase[op->phase] += sim_ns_to_s(iv.end - iv.start);
             r->model_flops_per_gpu += op->u.compute.model_flops;
+        } else if (op->kind == IR_OP_HOST && op->phase == IR_PHASE_OPTIMIZER) {
+            r->cpu_optimizer_s += sim_ns_to_s(iv.end - iv.start);
         } else if (op->kind == IR_OP_COLL || op->kind == IR_OP_SEND || op->kind == IR_OP_RECV ||
                    op->kind == IR_OP_MEMCPY) {
             comm[nm++] = iv;
@@ -212,11 +214,31 @@ static void diagnostics(Report *r)
         g_free(exposed);
         g_free(step);
     }
-    if (r->step_time_s > 0 && r->idle_s > 0.3 * r->step_time_s)
+    /* idle while the host launches kernels; the CPU optimizer step has its own warning below */
+    double launch_bound = r->idle_s - r->cpu_optimizer_s;
+    if (r->step_time_s > 0 && launch_bound > 0.3 * r->step_time_s)
         warn(r, "the GPU is idle %.0f%% of the step waiting for the host to launch kernels: the "
                 "model is too small per GPU for eager PyTorch; a larger micro-batch or CUDA graphs "
                 "would help",
-             100 * r->idle_s / r->step_time_s);
+             100 * launch_bound / r->step_time_s);
+    /* torchrun leaves one intra-op thread per rank, and one thread streams a fraction of the
+     * node's memory bandwidth (src/kern/kern_optim.c) */
+    int cores = r->topo->cpu_cores;
+    if (opt->cpu_offload && opt->omp_threads == 0 && lay->gpus_per_node > 1 &&
+        r->step_time_s > 0 && r->cpu_optimizer_s > 0.1 * r->step_time_s) {
+        char *cpu = report_seconds(r->cpu_optimizer_s);
+        char *more = cores > 0 ? g_strdup_printf("%d (the node's %d cores over its %d GPUs)",
+                                                 MAX(1, cores / lay->gpus_per_node), cores,
+                                                 lay->gpus_per_node)
+                               : g_strdup("N (the node's cores over its GPUs)");
+        warn(r, "CPU offload: the optimizer step takes %s on the host (%.0f%% of the step) on one "
+                "thread per rank, as torchrun sets OMP_NUM_THREADS=1 with several GPUs per node; "
+                "OMP_NUM_THREADS=%s gives it more of the node's memory bandwidth "
+                "(--omp-num-threads)",
+             cpu, 100 * r->cpu_optimizer_s / r->step_time_s, more);
+        g_free(cpu);
+        g_free(more);
+    }
     if (r->init) {
         for (int i = 0; i < r->init->n_modes; i++) {
             const InitMode *m = &r->init->modes[i];

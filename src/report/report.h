@@ -95,6 +95,7 @@ typedef struct {
     double exposed_comm_s;                /* a collective in progress and the compute stream idle */
     double overlap_cost_s;                /* compute time added by communication beside it */
     double idle_s;                        /* neither: host-bound or waiting */
+    double cpu_optimizer_s;               /* CPU offload: the optimizer step on the host */
     double time_by_phase[IR_PHASE_COUNT]; /* compute time per phase */
     /* throughput */
     double tokens_per_s; /* whole job; 0 for image models */

@@ -19,6 +19,7 @@
  * unit); unsharded parameters in param_dtype while unsharded; the unsharded gradient until its
  * reduce-scatter is done; the low-precision shard copy during the all-gather. */
 #include "gen.h"
+#include "../kern/kern.h"
 
 #include <math.h>
 #include <string.h>
@@ -393,6 +394,64 @@ static void bwd_run(Gen *g, const int *leaves, int n)
     us->last_use = us->last_bwd = gen_backward_run(g, leaves, n, &dep, 1);
 }
 
+/* torch/distributed/fsdp/_init_utils.py _get_gradient_predivide_factor */
+static double predivide_factor(int world)
+{
+    int factor = 1;
+    while (world % factor == 0 && world / factor > factor)
+        factor *= 2;
+    return factor;
+}
+
+/* A memory-bound kernel on the post-backward stream (FSDP1 issues the reduce-scatter's
+ * preparation there, beside the next unit's backward). */
+static int post_backward_kernel(Gen *g, Fsdp *f, double bytes, int dep, const char *what,
+                                const char *uname)
+{
+    char *name = g_strdup_printf("%s %s", what, uname);
+    gen_host(g, g->topo->gpu.launch_overhead_s, name);
+    IrOp op = {.kind = IR_OP_COMPUTE, .stream = (uint16_t)f->nccl_shard,
+               .phase = IR_PHASE_BACKWARD, .dtype = (uint8_t)g->compute_dtype};
+    op.u.compute.bytes = bytes;
+    op.u.compute.kernels = 1;
+    op.u.compute.seconds = kern_memory_s(&g->topo->gpu, bytes, 1);
+    int i = ir_op_add(g->cls, &op, name, &dep, 1);
+    g_free(name);
+    return i;
+}
+
+/* What FSDP1's post-backward hook does to a unit's unsharded gradient before the reduce-scatter
+ * (torch/distributed/fsdp/_runtime_utils.py _post_backward_hook, _reduce_grad): a cast to
+ * reduce_dtype when it differs from param_dtype (a new tensor: read the param_dtype gradient,
+ * write the reduce_dtype copy), and the division by the predivide factor, in place
+ * (_get_gradient_predivide_factor: the largest power of two f with world / f >= f, so 2 or more
+ * whenever the group has 2 ranks). Each is a full pass over the unit's gradient per micro-step:
+ * for bf16 parameters reduced in fp32, 14 B per parameter. */
+static int grad_prepare(Gen *g, Fsdp *f, int u, double padded, int dep, const char *uname)
+{
+    const StratOptions *opt = g->opt;
+    if (opt->mixed_precision && opt->reduce_dtype != opt->param_dtype) {
+        char *cast = g_strdup_printf("unsharded_grad_cast:%d.%d", u, g->micro);
+        gen_alloc(g, cast, IR_MEM_GRADS, padded * f->rbytes);
+        g_free(cast);
+        dep = post_backward_kernel(g, f, padded * (f->pbytes + f->rbytes), dep,
+                                   "cast gradient to reduce_dtype", uname);
+    }
+    if (predivide_factor(g->layout->shard_size) > 1)
+        dep = post_backward_kernel(g, f, 2 * padded * f->rbytes, dep, "predivide gradient",
+                                   uname);
+    return dep;
+}
+
+/* The rest of the division after the reduce-scatter, on the shard: world / predivide. */
+static int grad_postdivide(Gen *g, Fsdp *f, double shard, int dep, const char *uname)
+{
+    int world = g->layout->shard_size;
+    if ((double)world / predivide_factor(world) <= 1)
+        return dep;
+    return post_backward_kernel(g, f, 2 * shard * f->rbytes, dep, "postdivide gradient", uname);
+}
+
 static void reduce_gradient(Gen *g, Fsdp *f, int u)
 {
     UnitState *us = &f->units[u];
@@ -433,11 +492,18 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
             g_free(name);
         }
     } else if (f->sharded) {
+        int ready = grad_prepare(g, f, u, padded, us->last_bwd, uname);
         char *name = g_strdup_printf("reduce_scatter %s", uname);
         last = gen_coll(g, f->nccl_shard, IR_COLL_REDUCE_SCATTER, f->shard_group, padded * f->rbytes,
-                        rdtype, IR_PHASE_BACKWARD, name, &us->last_bwd, 1);
+                        rdtype, IR_PHASE_BACKWARD, name, &ready, 1);
         g_free(name);
         gen_free(g, f->nccl_shard, ugrad, IR_MEM_GRADS, padded * f->pbytes, last);
+        if (g->opt->mixed_precision && g->opt->reduce_dtype != g->opt->param_dtype) {
+            char *cast = g_strdup_printf("unsharded_grad_cast:%d.%d", u, g->micro);
+            gen_free(g, f->nccl_shard, cast, IR_MEM_GRADS, padded * f->rbytes, last);
+            g_free(cast);
+        }
+        last = grad_postdivide(g, f, shard, last, uname);
         if (f->hybrid) {
             name = g_strdup_printf("allreduce %s (replicas)", uname);
             last = gen_coll(g, f->nccl_replicate, IR_COLL_ALLREDUCE, f->replicate_group,
@@ -603,13 +669,14 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     int fin = gen_compute(g, IR_PHASE_BACKWARD, 0, 0, 0, 0, "wait gradient reduction",
                           (const int *)(void *)f.reduce_ops->data, (int)f.reduce_ops->len);
     if (opt->cpu_offload) {
-        /* torch.optim on the CPU: memory-bound, the node's memory bandwidth shared by its ranks */
-        double bw = g->topo->host_memory_Bps / lay->gpus_per_node;
+        /* torch.optim on the CPU tensors (kern_optim.c) */
         gen_host_wait(g, fin, "wait for offloaded gradients");
-        gen_host(g, trainable_shard * model_optimizer_step_bytes(m->training.optimizer) / bw,
-                        "optimizer.step (CPU)");
+        gen_cpu_optimizer_step(g, trainable_shard);
     } else {
-        gen_optimizer_step(g, trainable_shard, &fin, 1);
+        /* FSDP1 steps one FlatParameter shard per unit (use_orig_params=False), FSDP2 every
+         * parameter's DTensor shard */
+        gen_optimizer_step(g, trainable_shard, f.v2 ? gen_param_tensors(g) : f.wrap->n_units,
+                           &fin, 1);
     }
     for (int u = 0; u < f.wrap->n_units; u++) {
         /* SHARD_GRAD_OP keeps nothing unsharded past backward; the root under FULL_SHARD was

@@ -404,10 +404,41 @@ void gen_ckpt_backward_exit(Gen *g, int block)
     g->ckpt_block = -1;
 }
 
-int gen_optimizer_step(Gen *g, double numel, const int *deps, int n_deps)
+double gen_param_tensors(const Gen *g)
+{
+    /* modules that own parameters: one tensor each (weights; biases are not told apart, so this
+     * undercounts by at most half) */
+    double n = 0;
+    for (int i = 0; i < g->model->n_modules; i++)
+        n += g->model->modules[i].params > 0;
+    return MAX(1, n);
+}
+
+int gen_optimizer_step(Gen *g, double numel, double tensors, const int *deps, int n_deps)
 {
     ModelOptimizer opt = g->model->training.optimizer;
-    /* foreach implementation: a few fused kernels per group of tensors */
-    return gen_compute(g, IR_PHASE_OPTIMIZER, 0, numel * model_optimizer_step_bytes(opt), 0, 10,
-                       "optimizer.step", deps, n_deps);
+    KernOptimImpl impl = g->opt->optimizer_impl;
+    int kernels = kern_optim_kernels(opt, impl, numel, tensors);
+    return gen_compute_timed(g, IR_PHASE_OPTIMIZER, 0, numel * kern_optim_bytes(opt, impl), 0,
+                             kernels, kern_optimizer_s(&g->topo->gpu, opt, impl, numel, tensors),
+                             "optimizer.step", deps, n_deps);
+}
+
+int gen_cpu_optimizer_step(Gen *g, double numel)
+{
+    const HwTopology *t = g->topo;
+    int ranks = g->layout->gpus_per_node;
+    /* torchrun: OMP_NUM_THREADS=1 with several processes per node; one process gets them all */
+    int threads = g->opt->omp_threads > 0 ? g->opt->omp_threads
+                  : ranks > 1             ? 1
+                  : t->cpu_cores > 0      ? t->cpu_cores
+                                          : 1;
+    KernHost host = {.cores = t->cpu_cores,
+                     .thread_Bps = t->cpu_thread_Bps,
+                     .memory_Bps = t->host_memory_Bps,
+                     .ranks_per_node = ranks,
+                     .threads = threads};
+    IrOp op = {.kind = IR_OP_HOST, .stream = (uint16_t)g->host, .phase = IR_PHASE_OPTIMIZER};
+    op.u.host.seconds = kern_cpu_optimizer_s(&host, g->model->training.optimizer, numel);
+    return ir_op_add(g->cls, &op, "optimizer.step (CPU)", NULL, 0);
 }

@@ -108,7 +108,13 @@ int gen_ckpt_backward_enter(Gen *g, int block, const int *deps, int n_deps);
 void gen_ckpt_backward_exit(Gen *g, int block);
 
 /* Optimizer step over `numel` parameters on the GPU (memory-bound update). */
-int gen_optimizer_step(Gen *g, double numel, const int *deps, int n_deps);
+/* The optimizer step over `numel` parameters in `tensors` tensors, on the GPU as the options'
+ * implementation runs it (src/kern/kern_optim.c). */
+int gen_optimizer_step(Gen *g, double numel, double tensors, const int *deps, int n_deps);
+/* The same on the host (CPU offload): torch.optim's for-loop at the threads torchrun gives. */
+int gen_cpu_optimizer_step(Gen *g, double numel);
+/* Parameter tensors of the whole model, as the optimizer sees them without flattening. */
+double gen_param_tensors(const Gen *g);
 
 /* Tensor parallelism (tp.c). */
 GenTpScale gen_tp_scale(int t, bool sp, GenTpRegion region);

@@ -623,8 +623,12 @@ static void stage_program(Pp *pp, int stage)
     }
     g_free(steps);
     g_array_append_val(pp->dp_ops, g->last_compute);
+    /* the stage's share of the model's tensors; FSDP steps one flat shard per layer */
+    double tensors = (pp->fsdp ? pp->n_layers : gen_param_tensors(g)) * psi /
+                     MAX(1.0, (double)g->model->params);
     int step = gen_optimizer_step(g, pp->fsdp ? psi / pp->S : pp->distopt ? psi / pp->D : psi,
-                                  (const int *)(void *)pp->dp_ops->data, (int)pp->dp_ops->len);
+                                  tensors, (const int *)(void *)pp->dp_ops->data,
+                                  (int)pp->dp_ops->len);
     if (pp->distopt && !opt->overlap_param_gather && pp->D > 1)
         for (int c = 0; c < pp->v; c++)
             distopt_gather_chunk(pp, c, step);

@@ -6,6 +6,7 @@
 
 #include "../hw/hw.h"
 #include "../ir/ir.h"
+#include "../kern/kern.h"
 #include "../model/model.h"
 #include "../plan/plan.h"
 
@@ -49,7 +50,8 @@ typedef struct {
     int checkpoint_every;       /* with activation_checkpointing: every k-th block (torchtitan's
                                  * selective layer checkpointing, ac_freq; fms-fsdp's fraction
                                  * 1/k); 1 or 0: every block */
-    bool allow_tf32;
+    bool allow_tf32;            /* torch.backends.cuda.matmul.allow_tf32 (set_float32_matmul_precision
+                                 * "high"): fp32 matmuls on TF32 tensor cores */
     bool overlap_grad_reduce;   /* Megatron-Core DDP --overlap-grad-reduce (with --tp/--pp) */
     bool distributed_optimizer; /* Megatron's --use-distributed-optimizer (ZeRO-1): gradients
                                  * reduce-scattered, fp32 master weights and optimizer state
@@ -64,8 +66,11 @@ typedef struct {
                                  * accumulates fp32 gradients) */
     bool tp_comm_overlap;       /* Megatron's --tp-comm-overlap (needs sequence parallelism) */
     bool overlap_param_gather;  /* Megatron's --overlap-param-gather: that all-gather overlaps the
-                                 * next step's forward (here: each layer's before its first use) */            /* torch.backends.cuda.matmul.allow_tf32 (set_float32_matmul_precision
-                                 * "high"): fp32 matmuls on TF32 tensor cores */
+                                 * next step's forward (here: each layer's before its first use) */
+    KernOptimImpl optimizer_impl; /* foreach (PyTorch's default on CUDA), fused, forloop */
+    int omp_threads;            /* CPU offload: torch.optim's intra-op threads per rank; 0: as
+                                 * torchrun sets them (1 with several ranks per node, else all
+                                 * cores) */
     HwDtype param_dtype;        /* unsharded params and compute */
     HwDtype reduce_dtype;       /* gradient communication (FSDP: defaults to param_dtype) */
     bool reduce_dtype_set;      /* DDP all-reduces fp32 gradients unless this asks otherwise

@@ -13,9 +13,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_fatal_warnings();
     char *text = fuzz_text(data, size);
     CollNcclTestsRow rows[16];
-    for (int k = 0; k < IR_COLL_KIND_COUNT; k++) {
+    static const char *const ops[] = {"allreduce", "allgather", "reduce_scatter",
+                                      "broadcast", "alltoall",  "sendrecv"};
+    for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
         GError *error = NULL;
-        int n = coll_nccltests_read("fuzz.txt", text, (IrCollKind)k, rows, 16, &error);
+        int n = coll_nccltests_read("fuzz.txt", text, coll_test_find(ops[k]), rows, 16, &error);
         if (n < 0 && (!error || error->domain != FSD_ERROR))
             abort();
         for (int i = 0; i < n; i++)

@@ -286,6 +286,8 @@ bad option/grad-accum "option --grad-accum;expected 1..4096" "${BASE[@]}" --grad
 bad option/plot-format "option --plot-format;png" "${BASE[@]}" --plot "$W/fig" --plot-format gif
 bad option/gpus-per-node "option --gpus-per-node;expected 1..4" "${BASE[@]}" --gpus-per-node 8
 bad option/collective-op "option --op;expected allreduce" collective --op allsum
+bad option/collective-sendrecv-one-rank "option --op sendrecv;at least 2 ranks" collective --op sendrecv -n 1 -g 1
+bad option/collective-sendrecv-algo "options --nccl-algo/--nccl-proto;sendrecv" collective --op sendrecv --nccl-algo ring
 bad option/collective-min-bytes "option --min-bytes;expected a size" collective --min-bytes 0
 bad option/validate-bandwidth "option --bandwidth;300mbit" validate --bandwidth fast
 bad option/tp-not-dividing "option --tp" "${BASE[@]}" --tp 3
@@ -296,6 +298,9 @@ bad option/pp-schedule "option --pp-schedule" "${BASE[@]}" --pp 2 --pp-schedule 
 bad option/attention "option --attention;expected flash, triton or eager" "${BASE[@]}" --attention sdpa
 bad option/attention-disagrees "options --no-flash-attention and --attention" "${BASE[@]}" --no-flash-attention --attention flash
 bad option/checkpoint-every "option --checkpoint-every;positive" "${BASE[@]}" --checkpoint-every 0
+bad option/optimizer-impl "option --optimizer-impl;expected foreach, fused or forloop" "${BASE[@]}" --optimizer-impl apex
+bad option/omp-num-threads-range "option --omp-num-threads;expected 1 to 4096" "${BASE[@]}" --cpu-offload --omp-num-threads 0
+bad option/omp-num-threads-no-offload "option --omp-num-threads;--cpu-offload" "${BASE[@]}" --omp-num-threads 4
 bad option/tp-comm-overlap "option --tp-comm-overlap;--sequence-parallel" "${BASE[@]}" --strategy ddp --tp 2 --tp-comm-overlap
 bad option/overlap-param-gather "option --overlap-param-gather;--use-distributed-optimizer" "${BASE[@]}" --strategy ddp --overlap-param-gather
 bad option/distopt-fsdp "--use-distributed-optimizer;--strategy ddp" "${BASE[@]}" --use-distributed-optimizer

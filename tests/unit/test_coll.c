@@ -245,11 +245,11 @@ static void test_topology_keys(void **state)
 
 /* nccl-tests output as users paste it: comments, two sections, "N/A" in #wrong (-c 0), and an
  * out-of-place outlier that the in-place run does not have. */
-static void expect_reference_error(const char *text, IrCollKind kind, int max, const char *needle)
+static void expect_reference_error(const char *text, const char *op, int max, const char *needle)
 {
     CollNcclTestsRow rows[4];
     GError *error = NULL;
-    assert_int_equal(coll_nccltests_read("ref.txt", text, kind, rows, max, &error), -1);
+    assert_int_equal(coll_nccltests_read("ref.txt", text, coll_test_find(op), rows, max, &error), -1);
     assert_non_null(error);
     if (!strstr(error->message, needle) || !strstr(error->message, "ref.txt:"))
         fail_msg("message \"%s\" should name ref.txt and \"%s\"", error->message, needle);
@@ -264,38 +264,38 @@ static void test_nccltests_read_strict(void **state)
     const char *row = "  1024   256 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06    0\n";
     CollNcclTestsRow rows[4];
     GError *error = NULL;
-    assert_int_equal(coll_nccltests_read("ref.txt", row, IR_COLL_ALLREDUCE, rows, 4, &error), 1);
+    assert_int_equal(coll_nccltests_read("ref.txt", row, coll_test_find("allreduce"), rows, 4, &error), 1);
     assert_null(error);
     assert_int_equal(rows[0].bytes, 1024);
     expect_reference_error("   inf   256 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n",
-                           IR_COLL_ALLREDUCE, 4, "ref.txt:1: field 'size'");
+                           "allreduce", 4, "ref.txt:1: field 'size'");
     expect_reference_error("# x\n  1e30  256 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n",
-                           IR_COLL_ALLREDUCE, 4, "ref.txt:2: field 'size': expected a whole number");
+                           "allreduce", 4, "ref.txt:2: field 'size': expected a whole number");
     expect_reference_error("  1024   256 float  sum   -1  nan  0.03  0.06    0  31.0  0.03  0.06  0\n",
-                           IR_COLL_ALLREDUCE, 4, "field 'time'");
+                           "allreduce", 4, "field 'time'");
     expect_reference_error("  1024   256 float  sum   -1  30.0  0.03  -1    0  31.0  0.03  0.06  0\n",
-                           IR_COLL_ALLREDUCE, 4, "field 'busbw'");
-    expect_reference_error(row, IR_COLL_ALLGATHER, 4, "field 'redop'/'root'");
+                           "allreduce", 4, "field 'busbw'");
+    expect_reference_error(row, "allgather", 4, "field 'redop'/'root'");
     expect_reference_error("  1024   256 float  none   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n",
-                           IR_COLL_ALLREDUCE, 4, "expected a reduction");
+                           "allreduce", 4, "expected a reduction");
     /* nccl-tests before 2.10: no root column, an error column; the time was read as 0.29 us */
     const char *old = "           4             1   float     sum    17.29    0.00    0.00  0e+00    17.15    0.00    0.00  1e-07\n";
-    assert_int_equal(coll_nccltests_read("ref.txt", old, IR_COLL_ALLREDUCE, rows, 4, &error), 1);
+    assert_int_equal(coll_nccltests_read("ref.txt", old, coll_test_find("allreduce"), rows, 4, &error), 1);
     assert_null(error);
     assert_int_equal(rows[0].bytes, 4);
     assert_float_equal(rows[0].time_s, 17.15e-6, 1e-12);
     assert_int_equal(coll_nccltests_parse(old, NULL, NULL, rows, 4), 1);
     assert_float_equal(rows[0].time_s, 17.15e-6, 1e-12);
     expect_reference_error("  1024   256 float  sum   -1  abc  0.03  0.06    0  31.0  0.03  0.06  0\n",
-                           IR_COLL_ALLREDUCE, 4, "field 'time': expected a time in us in (0, 1e9], got \"abc\"");
+                           "allreduce", 4, "field 'time': expected a time in us in (0, 1e9], got \"abc\"");
     expect_reference_error("  2048   512 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n"
                            "  1024   256 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n",
-                           IR_COLL_ALLREDUCE, 4, "ref.txt:2: field 'size': 1024 B after 2048 B");
-    expect_reference_error("# Collective test starting: all_reduce_perf\n", IR_COLL_ALLGATHER, 4,
+                           "allreduce", 4, "ref.txt:2: field 'size': 1024 B after 2048 B");
+    expect_reference_error("# Collective test starting: all_reduce_perf\n", "allgather", 4,
                            "expected all_gather_perf's (option --op allgather)");
     expect_reference_error("  1024   256 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n"
                            "  2048   512 float  sum   -1  30.0  0.03  0.06    0  31.0  0.03  0.06  0\n",
-                           IR_COLL_ALLREDUCE, 1, "at most 1 result rows");
+                           "allreduce", 1, "at most 1 result rows");
 }
 
 static void test_nccltests_parse(void **state)
@@ -611,6 +611,45 @@ static void test_two_node_tree(void **state)
     hw_topology_free(t);
 }
 
+/* nccl-tests' sendrecv (each rank to the next, from the previous, at once): inside a node each
+ * transfer has its GPU's NVLink, so 1 GiB takes bytes / gpu_link_Bps plus a latency; across two
+ * nodes of one GPU the two transfers cross the NICs and go at nic_Bps. busbw = algbw. The
+ * simulated table reads back as its own reference with no error. */
+static void test_sendrecv(void **state)
+{
+    (void)state;
+    HwTopology *t = load_topo("topologies/juwels-booster.json");
+    CollModel m;
+    coll_model_analytic_init(&m, t);
+    GError *error = NULL;
+    double s = 0;
+    uint64_t bytes = 1ULL << 30;
+    NetTopo *net = net_topo_new(t, 1, 4);
+    assert_true(sim_sendrecv_s(t, &m, net, 1, 4, bytes, &s, &error));
+    net_topo_free(net);
+    assert_close(s, (double)bytes / t->gpu_link_Bps, 0.01);
+    net = net_topo_new(t, 2, 1);
+    assert_true(sim_sendrecv_s(t, &m, net, 2, 1, bytes, &s, &error));
+    net_topo_free(net);
+    assert_close(s, (double)bytes / t->nic_Bps, 0.01);
+    const CollTest *sr = coll_test_find("sendrecv");
+    assert_non_null(sr);
+    assert_true(sr->kind == IR_COLL_KIND_COUNT && sr->reduces && !sr->rooted);
+    assert_float_equal(coll_test_busbw_factor(sr, 8), 1, 0);
+    assert_float_equal(coll_test_busbw_factor(coll_test_find("allgather"), 8), 7.0 / 8, 1e-15);
+    assert_null(coll_test_find("allsum"));
+    /* fsdpsim collective's rows: nccl-tests' 13 columns and NCCL's choice */
+    const char *own = "  1048576  262144  float  sum  -1  59.61  17.59  30.79  N/A  59.61  17.59  "
+                      "30.79  N/A  tree  LL128\n  2097152  524288  float  sum  -1  80.7  26.0  "
+                      "45.5  N/A  80.7  26.0  45.5  N/A  p2p  Simple\n";
+    CollNcclTestsRow rows[4];
+    assert_int_equal(coll_nccltests_read("own.txt", own, coll_test_find("allreduce"), rows, 4,
+                                         &error),
+                     2);
+    assert_float_equal(rows[0].time_s, 59.61e-6, 1e-12);
+    hw_topology_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -631,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_nic_striping),
         cmocka_unit_test(test_pat),
         cmocka_unit_test(test_two_node_tree),
+        cmocka_unit_test(test_sendrecv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -260,6 +260,62 @@ static void test_fp32_dtype_consistent(void **state)
     assert_close(peak[0], 156e12, 1e-9);
 }
 
+/* The optimizer step by implementation (kern_optim.c): PyTorch's foreach AdamW makes eight passes
+ * (20 fp32 accesses per parameter), the fused kernel one (7); over a large model the step is
+ * memory-bound, so foreach takes 80/28 of the fused time. The for-loop launches every pass for
+ * every tensor; foreach one kernel per list of tensors (48 at depth 3) or per 320 x 65536
+ * elements, whichever is more. */
+static void test_optimizer_impls(void **state)
+{
+    (void)state;
+    HwTopology *t = h100();
+    assert_float_equal(kern_optim_bytes(MODEL_OPT_ADAMW, KERN_OPTIM_FOREACH), 80, 0);
+    assert_float_equal(kern_optim_bytes(MODEL_OPT_ADAMW, KERN_OPTIM_FUSED), 28, 0);
+    assert_float_equal(kern_optim_bytes(MODEL_OPT_ADAM, KERN_OPTIM_FOREACH), 72, 0);
+    assert_float_equal(kern_optim_bytes(MODEL_OPT_SGD_MOMENTUM, KERN_OPTIM_FUSED), 20, 0);
+    double numel = 1e9, tensors = 300;
+    double foreach = kern_optimizer_s(&t->gpu, MODEL_OPT_ADAMW, KERN_OPTIM_FOREACH, numel, tensors);
+    double fused = kern_optimizer_s(&t->gpu, MODEL_OPT_ADAMW, KERN_OPTIM_FUSED, numel, tensors);
+    assert_float_equal(foreach / fused, 80.0 / 28, 0.01);
+    /* 1e9 x 28 B at the H100's measured 2970 GB/s */
+    assert_float_equal(fused, 28e9 / (t->gpu.hbm_Bps * t->gpu.memory_efficiency), 1e-4);
+    assert_int_equal(kern_optim_kernels(MODEL_OPT_ADAMW, KERN_OPTIM_FORLOOP, numel, tensors),
+                     8 * 300);
+    assert_int_equal(kern_optim_kernels(MODEL_OPT_ADAMW, KERN_OPTIM_FOREACH, numel, tensors),
+                     8 * 48); /* 1e9 / 20.97M = 48 block-limited launches per pass */
+    assert_int_equal(kern_optim_kernels(MODEL_OPT_ADAMW, KERN_OPTIM_FOREACH, 1e6, tensors),
+                     8 * 7); /* 300 tensors in lists of 48 */
+    /* a tiny step is launch-bound: every kernel costs at least the fixed time */
+    double tiny = kern_optimizer_s(&t->gpu, MODEL_OPT_ADAMW, KERN_OPTIM_FORLOOP, 1e4, tensors);
+    assert_true(tiny >= 2400 * t->gpu.kernels.fixed_s * 0.999);
+    KernOptimImpl impl;
+    assert_true(kern_optim_impl_parse("Fused", &impl) && impl == KERN_OPTIM_FUSED);
+    assert_false(kern_optim_impl_parse("apex", &impl));
+    hw_topology_free(t);
+}
+
+/* CPU-offloaded Adam: one thread (torchrun's OMP_NUM_THREADS=1) streams its own bandwidth, far
+ * below the node's; more threads help until the node's bandwidth, shared by its ranks, caps
+ * them; threads beyond the cores share them. */
+static void test_cpu_optimizer_threads(void **state)
+{
+    (void)state;
+    KernHost host = {.cores = 48, .thread_Bps = 20e9, .memory_Bps = 200e9, .ranks_per_node = 4,
+                     .threads = 1};
+    double numel = 1e9, bytes = 80e9; /* the for-loop AdamW's 80 B per parameter */
+    assert_float_equal(kern_cpu_optimizer_s(&host, MODEL_OPT_ADAMW, numel), bytes / 20e9, 1e-9);
+    host.threads = 2;
+    assert_float_equal(kern_cpu_optimizer_s(&host, MODEL_OPT_ADAMW, numel), bytes / 40e9, 1e-9);
+    host.threads = 12; /* 240 GB/s of threads, 50 GB/s of the node per rank */
+    assert_float_equal(kern_cpu_optimizer_s(&host, MODEL_OPT_ADAMW, numel), bytes / 50e9, 1e-9);
+    /* 4 ranks x 4 threads on 8 cores: each thread at half speed */
+    host = (KernHost){.cores = 8, .thread_Bps = 20e9, .memory_Bps = 1e12, .ranks_per_node = 4,
+                      .threads = 4};
+    assert_float_equal(kern_cpu_optimizer_s(&host, MODEL_OPT_ADAMW, numel), bytes / 40e9, 1e-9);
+    /* SGD moves 12 B per parameter */
+    assert_float_equal(kern_cpu_optimizer_s(&host, MODEL_OPT_SGD, numel), 12e9 / 40e9, 1e-9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_overlap_slowdown), cmocka_unit_test(test_compile_fuses),
         cmocka_unit_test(test_clock_cap), cmocka_unit_test(test_attention_impl),
         cmocka_unit_test(test_slowest_gpu_pace), cmocka_unit_test(test_fp32_dtype_consistent),
+        cmocka_unit_test(test_optimizer_impls), cmocka_unit_test(test_cpu_optimizer_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -562,10 +562,54 @@ static void test_checkpoint_every(void **state)
     }
 }
 
+/* Bytes of the compute ops whose name starts with `prefix`, and how many there are. */
+static double sum_compute(const Run *r, const char *prefix, int *count)
+{
+    const IrClass *c = r->sched->classes[0];
+    double total = 0;
+    *count = 0;
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        if (op->kind == IR_OP_COMPUTE && g_str_has_prefix(ir_class_string(c, op->name), prefix)) {
+            total += op->u.compute.bytes;
+            (*count)++;
+        }
+    }
+    return total;
+}
+
+/* FSDP1's post-backward hook before each reduce-scatter: bf16 gradients reduced in fp32 are cast
+ * first (read 2 B, write 4 B per parameter) and every gradient is divided by the predivide factor
+ * in place (8 B in fp32); after it the shard by the rest (world 8: predivide 2, postdivide 4).
+ * Per micro-step over all 6M parameters; with reduce_dtype = param_dtype only the divisions. */
+static void test_fsdp_gradient_prepare(void **state)
+{
+    (void)state;
+    Run r;
+    start_blocks(&r, 2, 4);
+    r.opt.reduce_dtype = HW_DTYPE_FP32;
+    r.opt.grad_accum = 2;
+    run_sim(&r);
+    double psi = 6e6, N = 8;
+    int n = 0;
+    assert_close(sum_compute(&r, "cast gradient to reduce_dtype", &n), 2 * psi * (2 + 4), 1e-12);
+    assert_int_equal(n, 2 * 3); /* 3 units, 2 micro-steps */
+    assert_close(sum_compute(&r, "predivide gradient", &n), 2 * psi * 2 * 4, 1e-12);
+    assert_close(sum_compute(&r, "postdivide gradient", &n), 2 * (psi / N) * 2 * 4, 1e-12);
+    run_end(&r);
+    start_blocks(&r, 1, 2); /* world 2: predivide 2, nothing left to postdivide */
+    run_sim(&r);
+    assert_close(sum_compute(&r, "cast gradient", &n), 0, 0);
+    assert_close(sum_compute(&r, "predivide gradient", &n), psi * 2 * 2, 1e-12);
+    assert_int_equal((int)sum_compute(&r, "postdivide gradient", &n), 0);
+    run_end(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ddp_volume),
+        cmocka_unit_test(test_fsdp_gradient_prepare),
         cmocka_unit_test(test_full_shard_volume_and_state),
         cmocka_unit_test(test_shard_grad_op),
         cmocka_unit_test(test_hybrid_inter_node),

@@ -230,7 +230,9 @@ def rows_foundry(path):
         if n_gpus > 8:
             r.approx.append("network not stated: 8 x NDR400 per node assumed" if gpu == "h100_80gb"
                             else "1600 Gb/s RoCE per node split as 16 x 100G (assumed)")
-        r.args += ["--attention", "triton"]
+        r.args += ["--attention", "triton", "--optimizer-impl", "forloop"]
+        r.notes.append("optimizer decoupled_adamw (the MPT yamls): composer's DecoupledAdamW "
+                       "steps tensor by tensor, as --optimizer-impl forloop")
         r.notes.append("attn_impl triton (submit_benchmarks.py default): --attention triton "
                        "(FlashAttention-2's rates where the GPU has no Triton figures: H100)")
         r.expect_params = int(d["num_params"]) if not na(d["num_params"]) else None
@@ -259,7 +261,8 @@ def bloom_common(r, layers, hidden, heads, tp, pp, dp, mbs, gbs, zero, precision
     r.args = ["-t", GPUS["jeanzay"][0], "--nodes", str(tp * pp * dp // 8), "--strategy", "ddp",
               "--tp", str(tp), "--pp", str(pp), "--micro-batch", str(mbs),
               "--micro-batches", str(micro_batches), "--seq-len", "2048",
-              "--activation-checkpointing", "--no-flash-attention"]
+              "--activation-checkpointing", "--no-flash-attention", "--optimizer-impl", "fused"]
+    r.notes.append("Megatron-DeepSpeed's Adam is apex's FusedAdam: --optimizer-impl fused")
     if precision == "fp16":
         r.args += ["--param-dtype", "fp16", "--reduce-dtype", "fp16"]
     elif "BF16_Optimizer" in precision:
@@ -421,7 +424,9 @@ def rows_flash(path):
                               int(d["vocab"]), int(d["seq_len"]), int(d["ffn"]))
         r.args = ["-t", GPUS["a100_80gb"][0], "--nodes", "1", "--strategy", "ddp",
                   "--param-dtype", "bf16", "--seq-len", d["seq_len"], "--micro-batch", str(mb),
-                  "--grad-accum", str(ga)]
+                  "--grad-accum", str(ga), "--optimizer-impl", "fused"]
+        r.approx.append("optimizer taken as apex's FusedAdam (the flash-attention training "
+                        "configs' adamw-apex)")
         if "ZeRO" in d["parallel"]:
             r.args += ["--use-distributed-optimizer", "--overlap-grad-reduce"]
             r.approx.append("DDP + ZeRO-1 sharded optimizer (its parameter broadcast after the "
@@ -535,7 +540,8 @@ def rows_mleng(path):
         r.model = dict(LLAMA31_8B)
         r.args = ["-t", GPUS["h200"][0], "--nodes", "1", "--strategy", "fsdp",
                   "--sharding", "shard_grad_op", "--seq-len", str(seq), "--micro-batch", "1",
-                  "--grad-accum", "1", "--param-dtype", "bf16"]
+                  "--grad-accum", "1", "--param-dtype", "bf16", "--optimizer-impl", "fused"]
+        r.notes.append("DeepSpeed ZeRO steps with its FusedAdam: --optimizer-impl fused")
         if d["act_ckpt"] == "yes":
             r.args.append("--activation-checkpointing")
         r.approx.append("DeepSpeed ZeRO-%s as FSDP %s" % (
