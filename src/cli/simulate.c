@@ -290,6 +290,8 @@ static int run(CliOptions *cli, GError **error)
         goto out;
     bool json_outputs = cli->trace || cli->emit_schedule || cli->report;
     model = model_load(model_file, &ov, error);
+    if (model && model->note)
+        g_printerr("fsdpsim: note: %s\n", model->note); /* once, on stderr: stdout stays the report */
     if (!model || !make_options(cli, model, &opt, error))
         goto out;
     cli->par.grad_accum = cli->grad_accum;

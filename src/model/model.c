@@ -146,6 +146,7 @@ void model_free(Model *model)
     g_free(model->file);
     g_free(model->name);
     g_free(model->model_type);
+    g_free(model->note);
     g_free(model);
 }
 

@@ -25,6 +25,9 @@ typedef struct {
     double rows, n, k;
     /* attention: query heads, head dimension and sequence length of one sample */
     double heads, head_dim, seq;
+    /* attention: keys each query sees under a sliding window (Mistral, Gemma 2's local layers);
+     * 0 when it sees all (up to the diagonal when causal) */
+    double window;
 } ModelKernel;
 
 typedef struct {
@@ -68,6 +71,9 @@ typedef struct {
     uint64_t published_params; /* from the file, 0 if not given */
     /* Transformer shape (0 for layer-list models). */
     int hidden, layers, heads, kv_heads, ffn, vocab, positions;
+    int head_dim;       /* per attention head; hidden / heads unless the config says (Gemma) */
+    int sliding_window; /* tokens a query attends to in windowed layers; 0 when none */
+    char *note;         /* keys of the file accepted without being read, for the user; or NULL */
     bool tied_embeddings;
     bool flash_attention;
     bool triton_attention; /* flash-style, but FlashAttention's Triton kernel (MPT's attn_impl=triton) */
@@ -118,6 +124,10 @@ bool model_finish(Model *model, ModelBuilder *b, const char *file, const char *f
                   GError **error);
 
 bool model_hf_build(Model *model, const char *file, void *cfg_root_obj, GError **error);
+/* After a Hugging Face builder has read its keys: bookkeeping keys go to model->note, a misspelt
+ * key is refused with a did-you-mean, any other unread key is refused naming it. cfg_root is a
+ * CfgObj. */
+bool model_hf_check_keys(Model *model, void *cfg_root, GError **error);
 bool model_layers_build(Model *model, const char *file, void *cfg_root_obj, GError **error);
 
 #endif

@@ -98,14 +98,14 @@ bad model/heads-not-dividing "$m-5.json;field 'n_head';expected a divisor" -m $m
 jedit "$MODEL" $m-6.json 'd["vocab_size"] = 1e30'
 bad model/vocab-1e30 "$m-6.json;field 'vocab_size';expected an integer" -m $m-6.json -t "$TOPO"
 jedit "$MODEL" $m-7.json 'd["n_embdd"] = 768'
-bad model/misspelt-key "$m-7.json;field 'n_embdd';unknown key" -m $m-7.json -t "$TOPO"
+bad model/misspelt-key "$m-7.json;field 'n_embdd';unknown key;did you mean 'n_embd'" -m $m-7.json -t "$TOPO"
 sed 's/"n_layer": 12,/"n_layer": 12, "n_layer": 24,/' "$MODEL" >$m-8.json
 bad model/duplicate-key "$m-8.json;duplicate key \"n_layer\";first at line" -m $m-8.json -t "$TOPO"
 jedit "$MODEL" $m-9.json 'd["fsdpsim"]["name"] = "GPT-2 XXX"'
 sed -i 's/XXX/\xff\xfe/' $m-9.json
 bad model/invalid-utf8-name "$m-9.json;invalid UTF-8;expected UTF-8" -m $m-9.json -t "$TOPO"
 jedit "$MODEL" $m-10.json 'd["model_type"] = "bert"'
-bad model/unknown-model-type "$m-10.json;field 'model_type';expected \"gpt2\"" -m $m-10.json -t "$TOPO"
+bad model/unknown-model-type "$m-10.json;field 'model_type';model_type gpt2, llama" -m $m-10.json -t "$TOPO"
 jedit "$MODEL" $m-11.json 'd.update(n_embd=4194304, n_layer=100000, n_head=16, n_inner=None)'
 bad model/parameters-beyond-range "$m-11.json;'n_layer';parameters;expected a smaller model" -m $m-11.json -t "$TOPO"
 jedit "$LLAMA" $m-12.json 'd["num_key_value_heads"] = 3'
@@ -126,6 +126,21 @@ jedit "$RESNET" $m-19.json 'd["modules"][0]["params"] = -1'
 bad model/layer-list-negative-params "$m-19.json;field 'modules[0].params'" -m $m-19.json -t "$TOPO"
 jedit "$MODEL" $m-20.json 'd.update(n_embd=4194304, n_head=16, n_inner=None, n_layer=1, n_positions=4194304)'
 bad model/activations-beyond-range "$m-20.json;2^60 bytes;--micro-batch" -m $m-20.json -t "$TOPO" --seq-len 4194304 --micro-batch 1048576
+# issue 19: real config.json files; typos get a did-you-mean, what cannot be modelled names its key
+jedit "$LLAMA" $m-h1.json 'd["num_hiden_layers"] = d.pop("num_hidden_layers")'
+bad model/hf-misspelt-required "$m-h1.json;field 'num_hidden_layers';missing" -m $m-h1.json -t "$TOPO"
+jedit "$LLAMA" $m-h2.json 'd["rms_norm_esp"] = 1e-5'
+bad model/hf-misspelt-bookkeeping "$m-h2.json;field 'rms_norm_esp';did you mean 'rms_norm_eps'" -m $m-h2.json -t "$TOPO"
+jedit "$LLAMA" $m-h3.json 'd["num_experts_per_tok"] = 2'
+bad model/hf-unknown-key "$m-h3.json;field 'num_experts_per_tok';unknown key for model_type \"llama\"" -m $m-h3.json -t "$TOPO"
+jedit "$LLAMA" $m-h4.json 'd["model_type"] = "lama"'
+bad model/hf-model-type-typo "$m-h4.json;field 'model_type';did you mean \"llama\"" -m $m-h4.json -t "$TOPO"
+jedit "$LLAMA" $m-h5.json 'd["final_logit_softcapping"] = 30.0'
+bad model/hf-softcap-not-gemma2 "$m-h5.json;field 'final_logit_softcapping';gemma2 only" -m $m-h5.json -t "$TOPO"
+jedit "$SRC/models/falcon-7b.json" $m-h6.json 'd["alibi"] = True'
+bad model/hf-falcon-alibi "$m-h6.json;field 'alibi';expected false" -m $m-h6.json -t "$TOPO"
+jedit "$SRC/models/qwen2.5-7b.json" $m-h7.json 'd["attention_bias"] = True'
+bad model/hf-qwen2-attention-bias "$m-h7.json;field 'attention_bias';always carry a bias" -m $m-h7.json -t "$TOPO"
 jedit "$MODEL" $m-21.json 'd["fsdpsim"]["training"]["optimizer"] = "lion"'
 bad model/unknown-optimizer "$m-21.json;optimizer;adamw" -m $m-21.json -t "$TOPO"
 

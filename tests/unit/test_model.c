@@ -5,7 +5,9 @@
 static const char *const shipped[] = {
     "models/gpt.json",        "models/gpt2.json",       "models/gpt2-xl.json",
     "models/gpt3-175b.json",  "models/llama2-7b.json",  "models/llama2-70b.json",
-    "models/llama3-8b.json",  "models/resnet50.json",
+    "models/llama3-8b.json",  "models/resnet50.json",   "models/mistral-7b.json",
+    "models/qwen2.5-7b.json", "models/gemma-7b.json",   "models/gemma2-9b.json",
+    "models/phi3-mini.json",  "models/gpt-neox-20b.json", "models/falcon-7b.json",
 };
 
 static void test_published_param_counts(void **state)
@@ -29,7 +31,17 @@ static void test_known_totals(void **state)
         uint64_t params;
     } known[] = {{"models/gpt2.json", 124439808ULL},        {"models/gpt2-xl.json", 1557611200ULL},
                  {"models/llama2-7b.json", 6738415616ULL},  {"models/llama2-70b.json", 68976648192ULL},
-                 {"models/llama3-8b.json", 8030261248ULL},  {"models/resnet50.json", 25557032ULL}};
+                 {"models/llama3-8b.json", 8030261248ULL},  {"models/resnet50.json", 25557032ULL},
+                 /* keras-hub presets' "params" (mistral_7b_en, gemma_7b_en, gemma2_9b_en,
+                  * phi3_mini_4k_instruct_en: keras_hub/src/models/<name>/<name>_presets.py) */
+                 {"models/mistral-7b.json", 7241732096ULL}, {"models/gemma-7b.json", 8537680896ULL},
+                 {"models/gemma2-9b.json", 9241705984ULL},  {"models/phi3-mini.json", 3821079552ULL},
+                 /* Qwen2.5-7B model card (7.61B) recomputed from its config: 28 layers of
+                  * q/k/v with biases; GPT-NeoX-20B paper (arXiv 2204.06745) Table 1 */
+                 {"models/qwen2.5-7b.json", 7615616512ULL},
+                 {"models/gpt-neox-20b.json", 20554567680ULL},
+                 /* Falcon-7B (arXiv 2311.16867: 7B), exact from its config: multi-query */
+                 {"models/falcon-7b.json", 6921720704ULL}};
     for (size_t i = 0; i < G_N_ELEMENTS(known); i++) {
         Model *m = load_model(known[i].file, NULL);
         assert_int_equal(m->params, known[i].params);
@@ -123,6 +135,87 @@ static void test_bad_models(void **state)
 /* Counts beyond what sums of uint64 and conversions from double hold: the sum of parameters
  * wrapped (n_embd 4194304 x n_layer 100000 reported half of them), the byte counts cast from
  * double gave 0 B of gradients at 20,000 layers. Both are refused, naming the fields. */
+/* Index of the module called `name`, failing the test when there is none. */
+static int module_index(const Model *m, const char *name)
+{
+    for (int i = 0; i < m->n_modules; i++)
+        if (!strcmp(m->modules[i].name, name))
+            return i;
+    fail_msg("%s has no module %s", m->file, name);
+    return -1;
+}
+
+/* Sliding windows change the attention leaf: Mistral-7B's 4096-token window at 8192 tokens halves
+ * its FLOPs (each query sees 4096 keys: 4*s*w*a*d) and tells the kernel model the window; Gemma 2
+ * windows its even layers only (Gemma2Attention: is_sliding = not bool(layer_idx % 2)); Qwen2.5
+ * has use_sliding_window false: no window. */
+static void test_sliding_window_attention(void **state)
+{
+    Model *m = load_model("models/mistral-7b.json", NULL);
+    const ModelModule *core = &m->modules[module_index(m, "model.layers.0.self_attn.core")];
+    assert_int_equal(m->sliding_window, 4096);
+    assert_close(core->flops_fwd, 4.0 * 8192 * 4096 * 32 * 128, 1e-12);
+    assert_close(core->kernel.window, 4096, 0);
+    model_free(m);
+    ModelOverrides shorter = {.seq_len = 2048, .flash_attention = -1};
+    m = load_model("models/mistral-7b.json", &shorter); /* window beyond the sequence: no effect */
+    core = &m->modules[module_index(m, "model.layers.0.self_attn.core")];
+    assert_close(core->flops_fwd, 4.0 * 2048 * 2048 * 32 * 128, 1e-12);
+    assert_close(core->kernel.window, 0, 0);
+    model_free(m);
+    m = load_model("models/gemma2-9b.json", NULL);
+    assert_close(m->modules[module_index(m, "model.layers.0.self_attn.core")].kernel.window, 4096, 0);
+    assert_close(m->modules[module_index(m, "model.layers.1.self_attn.core")].kernel.window, 0, 0);
+    /* head_dim 256 with 16 heads: q_proj is 3584 x 4096, not square */
+    assert_int_equal(m->modules[module_index(m, "model.layers.0.self_attn.q_proj")].params,
+                     3584ULL * 16 * 256);
+    assert_non_null(strstr(m->modules[module_index(m, "model.layers.0")].kind, "Gemma2"));
+    model_free(m);
+    m = load_model("models/qwen2.5-7b.json", NULL);
+    assert_int_equal(m->sliding_window, 0);
+    /* Qwen2: q, k, v carry biases, o_proj none */
+    assert_int_equal(m->modules[module_index(m, "model.layers.0.self_attn.q_proj")].params,
+                     3584ULL * 3584 + 3584);
+    assert_int_equal(m->modules[module_index(m, "model.layers.0.self_attn.o_proj")].params,
+                     3584ULL * 3584);
+    model_free(m);
+}
+
+/* save_pretrained's bookkeeping keys load and are named in the note; the shipped file's own
+ * documented keys are silent; a typo of a known key gets a did-you-mean. */
+static void test_hf_key_leniency(void **state)
+{
+    Model *m = load_model("models/llama3-8b.json", NULL);
+    assert_null(m->note);
+    model_free(m);
+    char *dir = g_dir_make_tmp("fsdpsim-XXXXXX", NULL);
+    char *path = g_build_filename(dir, "config.json", NULL);
+    g_file_set_contents(path,
+                        "{\"model_type\": \"mistral\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+                        "\"num_attention_heads\": 4, \"intermediate_size\": 128, \"vocab_size\": 100, "
+                        "\"_attn_implementation_autoset\": true, \"quantization_config\": {}, "
+                        "\"sliding_window\": null}",
+                        -1, NULL);
+    GError *error = NULL;
+    m = model_load(path, NULL, &error);
+    assert_non_null(m);
+    assert_non_null(m->note);
+    assert_non_null(strstr(m->note, "_attn_implementation_autoset, quantization_config"));
+    assert_int_equal(m->sliding_window, 0); /* null: no window */
+    model_free(m);
+    g_unlink(path);
+    g_rmdir(dir);
+    g_free(path);
+    g_free(dir);
+    expect_error("{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+                 "\"num_attention_heads\": 4, \"intermediate_size\": 128, \"vocab_size\": 100, "
+                 "\"num_key_value_head\": 2}",
+                 "did you mean 'num_key_value_heads'");
+    assert_string_equal(cfg_closest("FULL_SHRAD", (const char *const[]){"full_shard", "no_shard", NULL}),
+                        "full_shard");
+    assert_null(cfg_closest("bert", (const char *const[]){"gpt2", "llama", NULL}));
+}
+
 static void test_model_beyond_size_range(void **state)
 {
     (void)state;
@@ -153,6 +246,8 @@ int main(void)
         cmocka_unit_test(test_gpt_forward_flops),
         cmocka_unit_test(test_resnet50_flops),
         cmocka_unit_test(test_bad_models),
+        cmocka_unit_test(test_sliding_window_attention),
+        cmocka_unit_test(test_hf_key_leniency),
         cmocka_unit_test(test_model_beyond_size_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
