@@ -1,5 +1,7 @@
-/* model_hf: decoder transformers from Hugging Face config.json keys (model_type gpt2, llama,
- * mistral), built into the module tree PyTorch would show.
+/* model_hf: decoder transformers from Hugging Face config.json keys (model_type gpt2; the Llama
+ * family llama, mistral, qwen2, gemma, gemma2, phi3; the parallel-block gpt_neox and falcon),
+ * built into the module tree PyTorch would show. Which keys are read, accepted or refused:
+ * model_hf_keys.c.
  *
  * Costs per leaf, for one sequence of s tokens, hidden size h, activations in the parameter dtype
  * (2 bytes for bf16):
