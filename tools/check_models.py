@@ -97,6 +97,27 @@ def parallel_params(c):
     return total
 
 
+def encoder_params(c):
+    """BertForPreTraining, RobertaForMaskedLM, ViTForImageClassification."""
+    t = c["model_type"]
+    h = c["hidden_size"]
+    L = c["num_hidden_layers"]
+    I = c["intermediate_size"]
+    qkv_bias = c.get("qkv_bias", True)
+    layer = 3 * (h * h + (h if qkv_bias else 0)) + h * h + h + 2 * 2 * h + h * I + I + I * h + h
+    if t == "vit":
+        n = (c["image_size"] // c["patch_size"]) ** 2
+        labels = len(c.get("id2label") or {}) or 2
+        emb = h + (n + 1) * h + c.get("num_channels", 3) * c["patch_size"] ** 2 * h + h
+        return emb + L * layer + 2 * h + h * labels + labels
+    V = c["vocab_size"]
+    emb = (V + c.get("max_position_embeddings", 512) + c.get("type_vocab_size", 2)) * h + 2 * h
+    head = h * h + h + 2 * h + V          # transform dense, LayerNorm, decoder bias (weight tied)
+    if t == "bert":
+        head += h * h + h + 2 * h + 2     # pooler, next-sentence Linear(h, 2)
+    return emb + L * layer + head
+
+
 def check_indent(text):
     for n, line in enumerate(text.splitlines(), 1):
         lead = len(line) - len(line.lstrip(" "))
@@ -163,6 +184,9 @@ def check_file(path):
         want = ["name", "published_params", "published_params_source", "training"]
     elif kind in ("llama", "mistral", "qwen2", "gemma", "gemma2", "phi3"):
         computed = llama_params(doc)
+        want = ["name", "published_params", "published_params_source", "training"]
+    elif kind in ("bert", "roberta", "vit"):
+        computed = encoder_params(doc)
         want = ["name", "published_params", "published_params_source", "training"]
     elif kind in ("gpt_neox", "falcon"):
         computed = parallel_params(doc)

@@ -13,18 +13,11 @@
  *  - Memory-bound kernels (norms, activations, residual adds, dropout) cost their HBM traffic. */
 #include "model.h"
 
+#include "model_hf_priv.h"
 #include "../util/cfg.h"
 
 #include <string.h>
 
-typedef struct {
-    ModelBuilder *b;
-    double s;     /* tokens per sample */
-    double act;   /* bytes per activation element */
-    /* GPT-2's MLP activation in eager mode: activation elements read + written, kernels */
-    double gelu_accesses;
-    int gelu_kernels;
-} Ctx;
 
 /* GPT-2's activation_function as Hugging Face's ACT2FN runs it in eager mode. gelu_new (GPT-2's
  * default) is the tanh formula written out: pow, three multiplies by constants, two adds, tanh
@@ -45,7 +38,7 @@ static bool gpt2_activation(const char *name, Ctx *c)
     return false;
 }
 
-static int leaf(Ctx *c, int parent, const char *name, const char *kind, uint64_t params,
+int model_hf_leaf(Ctx *c, int parent, const char *name, const char *kind, uint64_t params,
                 double flops, double mem_bytes, double saved_bytes, int kernels)
 {
     int i = model_builder_add(c->b, parent, name, kind);
@@ -59,18 +52,18 @@ static int leaf(Ctx *c, int parent, const char *name, const char *kind, uint64_t
     return i;
 }
 
-static int linear(Ctx *c, int parent, const char *name, const char *kind, double in, double out,
+int model_hf_linear(Ctx *c, int parent, const char *name, const char *kind, double in, double out,
                   bool bias, bool tied)
 {
     uint64_t params = tied ? 0 : (uint64_t)(in * out + (bias ? out : 0));
-    int i = leaf(c, parent, name, kind, params, 2 * c->s * in * out, 0, c->act * c->s * in, 1);
+    int i = model_hf_leaf(c, parent, name, kind, params, 2 * c->s * in * out, 0, c->act * c->s * in, 1);
     ModelModule *m = model_builder_get(c->b, i);
     m->flops_bwd_ratio = 2; /* dgrad + wgrad, also when tied */
     m->kernel = (ModelKernel){.kind = MODEL_KERNEL_GEMM, .rows = c->s, .n = out, .k = in};
     return i;
 }
 
-static char *sub(const char *parent, const char *name)
+char *model_hf_sub(const char *parent, const char *name)
 {
     return *parent ? g_strdup_printf("%s.%s", parent, name) : g_strdup(name);
 }
@@ -80,7 +73,7 @@ static char *sub(const char *parent, const char *name)
  * attention (window_size) skips the key blocks outside the window, so the model FLOPs are
  * 4*s*w*a*d instead of 4*s^2*a*d. Eager and SDPA attention build the full s x s score matrix and
  * mask it (transformers' sliding-window causal mask), so their cost does not change. */
-static void attention_core(Ctx *c, int parent, const char *pname, const Model *m, double window,
+void model_hf_attention(Ctx *c, int parent, const char *pname, const Model *m, double window,
                            bool causal)
 {
     double s = c->s, a = m->heads, d = m->head_dim;
@@ -95,8 +88,8 @@ static void attention_core(Ctx *c, int parent, const char *pname, const Model *m
         mem = 3 * 2 * c->act * a * s * s;
         kernels = 5;
     }
-    char *name = sub(pname, "core");
-    int i = leaf(c, parent, name, "ScaledDotProductAttention", 0, 4 * s * seen * a * d, mem, saved,
+    char *name = model_hf_sub(pname, "core");
+    int i = model_hf_leaf(c, parent, name, "ScaledDotProductAttention", 0, 4 * s * seen * a * d, mem, saved,
                  kernels);
     model_builder_get(c->b, i)->kernel =
         (ModelKernel){.kind = MODEL_KERNEL_ATTENTION, .causal = causal, .heads = a, .head_dim = d,
@@ -109,9 +102,9 @@ static void build_gpt2(Model *m, Ctx *c)
     double s = c->s, h = m->hidden, ffn = m->ffn, V = m->vocab, P = m->positions, act = c->act;
     int root = model_builder_add(c->b, -1, "", "GPT2LMHeadModel");
     int tr = model_builder_add(c->b, root, "transformer", "GPT2Model");
-    leaf(c, tr, "transformer.wte", "Embedding", (uint64_t)(V * h), 0, act * s * h, 0, 1);
-    leaf(c, tr, "transformer.wpe", "Embedding", (uint64_t)(P * h), 0, 3 * act * s * h, 0, 2);
-    leaf(c, tr, "transformer.drop", "Dropout", 0, 0, 2 * act * s * h + s * h, s * h, 1);
+    model_hf_leaf(c, tr, "transformer.wte", "Embedding", (uint64_t)(V * h), 0, act * s * h, 0, 1);
+    model_hf_leaf(c, tr, "transformer.wpe", "Embedding", (uint64_t)(P * h), 0, 3 * act * s * h, 0, 2);
+    model_hf_leaf(c, tr, "transformer.drop", "Dropout", 0, 0, 2 * act * s * h + s * h, s * h, 1);
     int list = model_builder_add(c->b, tr, "transformer.h", "ModuleList");
     model_builder_get(c->b, list)->is_list = true;
     for (int l = 0; l < m->layers; l++) {
@@ -121,34 +114,34 @@ static void build_gpt2(Model *m, Ctx *c)
         char *n;
         /* LayerNorm: read + write, saves its input. The residual add before ln_2 and after the
          * block are charged to the dropout leaves (read two, write one). */
-        leaf(c, blk, n = sub(bn, "ln_1"), "LayerNorm", (uint64_t)(2 * h), 0, 2 * act * s * h,
+        model_hf_leaf(c, blk, n = model_hf_sub(bn, "ln_1"), "LayerNorm", (uint64_t)(2 * h), 0, 2 * act * s * h,
              act * s * h, 1), g_free(n);
-        int at = model_builder_add(c->b, blk, n = sub(bn, "attn"), "GPT2Attention");
+        int at = model_builder_add(c->b, blk, n = model_hf_sub(bn, "attn"), "GPT2Attention");
         char *an = n;
-        linear(c, at, n = sub(an, "c_attn"), "Conv1D", h, 3 * h, true, false), g_free(n);
-        attention_core(c, at, an, m, 0, true);
-        linear(c, at, n = sub(an, "c_proj"), "Conv1D", h, h, true, false), g_free(n);
-        leaf(c, at, n = sub(an, "resid_dropout"), "Dropout", 0, 0, 5 * act * s * h + s * h, s * h,
+        model_hf_linear(c, at, n = model_hf_sub(an, "c_attn"), "Conv1D", h, 3 * h, true, false), g_free(n);
+        model_hf_attention(c, at, an, m, 0, true);
+        model_hf_linear(c, at, n = model_hf_sub(an, "c_proj"), "Conv1D", h, h, true, false), g_free(n);
+        model_hf_leaf(c, at, n = model_hf_sub(an, "resid_dropout"), "Dropout", 0, 0, 5 * act * s * h + s * h, s * h,
              2), g_free(n);
         g_free(an);
-        leaf(c, blk, n = sub(bn, "ln_2"), "LayerNorm", (uint64_t)(2 * h), 0, 2 * act * s * h,
+        model_hf_leaf(c, blk, n = model_hf_sub(bn, "ln_2"), "LayerNorm", (uint64_t)(2 * h), 0, 2 * act * s * h,
              act * s * h, 1), g_free(n);
-        int mlp = model_builder_add(c->b, blk, n = sub(bn, "mlp"), "GPT2MLP");
+        int mlp = model_builder_add(c->b, blk, n = model_hf_sub(bn, "mlp"), "GPT2MLP");
         char *mn = n;
-        linear(c, mlp, n = sub(mn, "c_fc"), "Conv1D", h, ffn, true, false), g_free(n);
+        model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_fc"), "Conv1D", h, ffn, true, false), g_free(n);
         /* the activation in eager mode (gpt2_activation) */
-        leaf(c, mlp, n = sub(mn, "act"), c->gelu_kernels > 1 ? "NewGELUActivation" : "GELUActivation",
+        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"), c->gelu_kernels > 1 ? "NewGELUActivation" : "GELUActivation",
              0, 0, c->gelu_accesses * act * s * ffn, act * s * ffn, c->gelu_kernels),
             g_free(n);
-        linear(c, mlp, n = sub(mn, "c_proj"), "Conv1D", ffn, h, true, false), g_free(n);
-        leaf(c, mlp, n = sub(mn, "dropout"), "Dropout", 0, 0, 5 * act * s * h + s * h, s * h, 2),
+        model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_proj"), "Conv1D", ffn, h, true, false), g_free(n);
+        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "dropout"), "Dropout", 0, 0, 5 * act * s * h + s * h, s * h, 2),
             g_free(n);
         g_free(mn);
         g_free(bn);
     }
-    leaf(c, tr, "transformer.ln_f", "LayerNorm", (uint64_t)(2 * h), 0, 2 * act * s * h,
+    model_hf_leaf(c, tr, "transformer.ln_f", "LayerNorm", (uint64_t)(2 * h), 0, 2 * act * s * h,
          act * s * h, 1);
-    linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
+    model_hf_linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
 }
 
 /* The Llama family of decoders: pre-norm blocks of RMSNorm, rotary attention and a gated MLP, as
@@ -200,8 +193,8 @@ static char *cls(const DecoderArch *arch, const char *suffix)
 static void rms_norm(Ctx *c, const DecoderArch *arch, int parent, const char *block,
                      const char *name, double h, bool residual)
 {
-    char *n = sub(block, name), *kind = cls(arch, "RMSNorm");
-    leaf(c, parent, n, kind, (uint64_t)h, 0, (residual ? 21 : 18) * c->act * c->s * h,
+    char *n = model_hf_sub(block, name), *kind = cls(arch, "RMSNorm");
+    model_hf_leaf(c, parent, n, kind, (uint64_t)h, 0, (residual ? 21 : 18) * c->act * c->s * h,
          c->act * c->s * h, residual ? 7 : 6);
     g_free(n);
     g_free(kind);
@@ -218,7 +211,7 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
     bool qkv_bias = attn_bias || arch->qkv_bias;
     int root = model_builder_add(c->b, -1, "", k_root);
     int md = model_builder_add(c->b, root, "model", k_model);
-    leaf(c, md, "model.embed_tokens", "Embedding", (uint64_t)(V * h), 0, act * s * h, 0, 1);
+    model_hf_leaf(c, md, "model.embed_tokens", "Embedding", (uint64_t)(V * h), 0, act * s * h, 0, 1);
     int list = model_builder_add(c->b, md, "model.layers", "ModuleList");
     model_builder_get(c->b, list)->is_list = true;
     for (int l = 0; l < m->layers; l++) {
@@ -227,18 +220,18 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
         model_builder_get(c->b, blk)->is_block = true;
         char *n;
         rms_norm(c, arch, blk, bn, "input_layernorm", h, false);
-        int at = model_builder_add(c->b, blk, n = sub(bn, "self_attn"), k_attn);
+        int at = model_builder_add(c->b, blk, n = model_hf_sub(bn, "self_attn"), k_attn);
         char *an = n;
         int k;
         if (arch->fused) {
-            k = linear(c, at, n = sub(an, "qkv_proj"), "Linear", h, qw + 2 * kvw, qkv_bias, false);
+            k = model_hf_linear(c, at, n = model_hf_sub(an, "qkv_proj"), "Linear", h, qw + 2 * kvw, qkv_bias, false);
             g_free(n);
         } else {
             /* q, k and v share one saved input. */
-            linear(c, at, n = sub(an, "q_proj"), "Linear", h, qw, qkv_bias, false), g_free(n);
-            k = linear(c, at, n = sub(an, "k_proj"), "Linear", h, kvw, qkv_bias, false);
+            model_hf_linear(c, at, n = model_hf_sub(an, "q_proj"), "Linear", h, qw, qkv_bias, false), g_free(n);
+            k = model_hf_linear(c, at, n = model_hf_sub(an, "k_proj"), "Linear", h, kvw, qkv_bias, false);
             g_free(n);
-            int v = linear(c, at, n = sub(an, "v_proj"), "Linear", h, kvw, qkv_bias, false);
+            int v = model_hf_linear(c, at, n = model_hf_sub(an, "v_proj"), "Linear", h, kvw, qkv_bias, false);
             g_free(n);
             model_builder_get(c->b, k)->saved_bytes = 0;
             model_builder_get(c->b, v)->saved_bytes = 0;
@@ -248,8 +241,8 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
          * kernels per tensor; and the attention output's transpose(1, 2).contiguous() copy */
         model_builder_get(c->b, k)->mem_bytes_fwd = 10 * act * s * (qw + kvw) + 2 * act * s * qw;
         model_builder_get(c->b, k)->kernels_fwd += 13;
-        attention_core(c, at, an, m, layer_window(arch, m, l, window_from_layer), true);
-        linear(c, at, n = sub(an, "o_proj"), "Linear", qw, h, attn_bias, false), g_free(n);
+        model_hf_attention(c, at, an, m, layer_window(arch, m, l, window_from_layer), true);
+        model_hf_linear(c, at, n = model_hf_sub(an, "o_proj"), "Linear", qw, h, attn_bias, false), g_free(n);
         g_free(an);
         /* residual add (read two, write one) charged to the following norm */
         if (arch->sandwich) {
@@ -258,31 +251,31 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
         } else {
             rms_norm(c, arch, blk, bn, "post_attention_layernorm", h, true);
         }
-        int mlp = model_builder_add(c->b, blk, n = sub(bn, "mlp"), k_mlp);
+        int mlp = model_builder_add(c->b, blk, n = model_hf_sub(bn, "mlp"), k_mlp);
         char *mn = n;
         if (arch->fused) {
-            linear(c, mlp, n = sub(mn, "gate_up_proj"), "Linear", h, 2 * ffn, false, false);
+            model_hf_linear(c, mlp, n = model_hf_sub(mn, "gate_up_proj"), "Linear", h, 2 * ffn, false, false);
             g_free(n);
         } else {
-            linear(c, mlp, n = sub(mn, "gate_proj"), "Linear", h, ffn, false, false), g_free(n);
-            int up = linear(c, mlp, n = sub(mn, "up_proj"), "Linear", h, ffn, false, false);
+            model_hf_linear(c, mlp, n = model_hf_sub(mn, "gate_proj"), "Linear", h, ffn, false, false), g_free(n);
+            int up = model_hf_linear(c, mlp, n = model_hf_sub(mn, "up_proj"), "Linear", h, ffn, false, false);
             g_free(n);
             model_builder_get(c->b, up)->saved_bytes = 0; /* same input as gate_proj */
         }
         /* act(gate) * up (SiLU, or GELU-tanh for Gemma: one kernel each): saves gate and up
          * outputs (the product is down_proj's input). */
-        leaf(c, mlp, n = sub(mn, "act_fn"), arch->sandwich || !strcmp(arch->type, "gemma")
+        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act_fn"), arch->sandwich || !strcmp(arch->type, "gemma")
                                                 ? "PytorchGELUTanh" : "SiLU",
              0, 0, 5 * act * s * ffn, 2 * act * s * ffn, 2),
             g_free(n);
-        linear(c, mlp, n = sub(mn, "down_proj"), "Linear", ffn, h, false, false), g_free(n);
+        model_hf_linear(c, mlp, n = model_hf_sub(mn, "down_proj"), "Linear", ffn, h, false, false), g_free(n);
         g_free(mn);
         if (arch->sandwich)
             rms_norm(c, arch, blk, bn, "post_feedforward_layernorm", h, false);
         g_free(bn);
     }
     rms_norm(c, arch, md, "model", "norm", h, true);
-    linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
+    model_hf_linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
     g_free(k_root), g_free(k_model), g_free(k_layer), g_free(k_attn), g_free(k_mlp);
 }
 
@@ -290,10 +283,10 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
  * fp32 copy (6*s*V bytes), and reads/writes them in softmax and its backward. Gemma 2's final
  * logit soft-capping (logits / cap, tanh, * cap: Gemma2ForCausalLM.forward) adds three
  * elementwise kernels over the logits and saves the tanh output. */
-static void loss_leaf(Model *m, Ctx *c, bool softcap)
+void model_hf_loss(Model *m, Ctx *c, bool softcap)
 {
     double sv = c->s * m->vocab;
-    leaf(c, 0, "loss", "CrossEntropyLoss", 0, 0,
+    model_hf_leaf(c, 0, "loss", "CrossEntropyLoss", 0, 0,
          (c->act + 4 + 4 + 4) * sv + (softcap ? 6 * c->act * sv : 0),
          (c->act + 4) * sv + (softcap ? c->act * sv : 0), softcap ? 7 : 4);
 }
@@ -310,11 +303,11 @@ static bool get_first_int(CfgObj *co, const char *a, const char *b, bool require
 
 /* LayerNorm with weight and bias: read + write, saves its input; `residual`: a residual add (read
  * two, write one) before it is charged to it. */
-static void layer_norm(Ctx *c, int parent, const char *block, const char *name, double h,
+void model_hf_layer_norm(Ctx *c, int parent, const char *block, const char *name, double h,
                        bool residual)
 {
-    char *n = sub(block, name);
-    leaf(c, parent, n, "LayerNorm", (uint64_t)(2 * h), 0, (residual ? 5 : 2) * c->act * c->s * h,
+    char *n = model_hf_sub(block, name);
+    model_hf_leaf(c, parent, n, "LayerNorm", (uint64_t)(2 * h), 0, (residual ? 5 : 2) * c->act * c->s * h,
          c->act * c->s * h, residual ? 2 : 1);
     g_free(n);
 }
@@ -336,9 +329,9 @@ static void build_parallel(Model *m, Ctx *c, const ParallelArch *p)
     const char *top = p->neox ? "gpt_neox" : "transformer";
     int root = model_builder_add(c->b, -1, "", p->neox ? "GPTNeoXForCausalLM" : "FalconForCausalLM");
     int md = model_builder_add(c->b, root, top, p->neox ? "GPTNeoXModel" : "FalconModel");
-    char *n = sub(top, p->neox ? "embed_in" : "word_embeddings");
-    leaf(c, md, n, "Embedding", (uint64_t)(V * h), 0, act * s * h, 0, 1), g_free(n);
-    int list = model_builder_add(c->b, md, n = sub(top, p->neox ? "layers" : "h"), "ModuleList");
+    char *n = model_hf_sub(top, p->neox ? "embed_in" : "word_embeddings");
+    model_hf_leaf(c, md, n, "Embedding", (uint64_t)(V * h), 0, act * s * h, 0, 1), g_free(n);
+    int list = model_builder_add(c->b, md, n = model_hf_sub(top, p->neox ? "layers" : "h"), "ModuleList");
     char *ln = n;
     model_builder_get(c->b, list)->is_list = true;
     for (int l = 0; l < m->layers; l++) {
@@ -347,14 +340,14 @@ static void build_parallel(Model *m, Ctx *c, const ParallelArch *p)
         model_builder_get(c->b, blk)->is_block = true;
         /* the block's residual sum (x + attn + mlp: read three, write one) goes with the first norm
          * of the next block; the first norm charges a two-input add */
-        layer_norm(c, blk, bn, p->neox ? "input_layernorm" : p->two_norms ? "ln_attn" : "input_layernorm",
+        model_hf_layer_norm(c, blk, bn, p->neox ? "input_layernorm" : p->two_norms ? "ln_attn" : "input_layernorm",
                    h, true);
         if (p->two_norms)
-            layer_norm(c, blk, bn, p->neox ? "post_attention_layernorm" : "ln_mlp", h, false);
-        int at = model_builder_add(c->b, blk, n = sub(bn, p->neox ? "attention" : "self_attention"),
+            model_hf_layer_norm(c, blk, bn, p->neox ? "post_attention_layernorm" : "ln_mlp", h, false);
+        int at = model_builder_add(c->b, blk, n = model_hf_sub(bn, p->neox ? "attention" : "self_attention"),
                                    p->neox ? "GPTNeoXAttention" : "FalconAttention");
         char *an = n;
-        int k = linear(c, at, n = sub(an, "query_key_value"), "Linear", h, qw + 2 * kvw, p->bias,
+        int k = model_hf_linear(c, at, n = model_hf_sub(an, "query_key_value"), "Linear", h, qw + 2 * kvw, p->bias,
                        false);
         g_free(n);
         /* rotary embedding on the rotated part of q and k, as in the Llama family (10 accesses
@@ -362,27 +355,27 @@ static void build_parallel(Model *m, Ctx *c, const ParallelArch *p)
         model_builder_get(c->b, k)->mem_bytes_fwd =
             10 * act * s * (qw + kvw) * p->rotary_fraction + 2 * act * s * qw;
         model_builder_get(c->b, k)->kernels_fwd += p->rotary_fraction > 0 ? 13 : 1;
-        attention_core(c, at, an, m, 0, true);
-        linear(c, at, n = sub(an, "dense"), "Linear", qw, h, p->bias, false), g_free(n);
+        model_hf_attention(c, at, an, m, 0, true);
+        model_hf_linear(c, at, n = model_hf_sub(an, "dense"), "Linear", qw, h, p->bias, false), g_free(n);
         g_free(an);
         if (!p->parallel && !p->neox) /* Falcon with parallel_attn false: a sequential post-attention norm */
-            layer_norm(c, blk, bn, "post_attention_layernorm", h, true);
-        int mlp = model_builder_add(c->b, blk, n = sub(bn, "mlp"), p->neox ? "GPTNeoXMLP" : "FalconMLP");
+            model_hf_layer_norm(c, blk, bn, "post_attention_layernorm", h, true);
+        int mlp = model_builder_add(c->b, blk, n = model_hf_sub(bn, "mlp"), p->neox ? "GPTNeoXMLP" : "FalconMLP");
         char *mn = n;
-        int up = linear(c, mlp, n = sub(mn, "dense_h_to_4h"), "Linear", h, ffn, p->bias, false);
+        int up = model_hf_linear(c, mlp, n = model_hf_sub(mn, "dense_h_to_4h"), "Linear", h, ffn, p->bias, false);
         g_free(n);
         if (p->parallel && !p->two_norms) /* same normed input as query_key_value */
             model_builder_get(c->b, up)->saved_bytes = 0;
-        leaf(c, mlp, n = sub(mn, "act"), c->gelu_kernels > 1 ? "FastGELUActivation" : "GELU", 0, 0,
+        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"), c->gelu_kernels > 1 ? "FastGELUActivation" : "GELU", 0, 0,
              c->gelu_accesses * act * s * ffn, act * s * ffn, c->gelu_kernels),
             g_free(n);
-        linear(c, mlp, n = sub(mn, "dense_4h_to_h"), "Linear", ffn, h, p->bias, false), g_free(n);
+        model_hf_linear(c, mlp, n = model_hf_sub(mn, "dense_4h_to_h"), "Linear", ffn, h, p->bias, false), g_free(n);
         g_free(mn);
         g_free(bn);
     }
     g_free(ln);
-    layer_norm(c, md, top, p->neox ? "final_layer_norm" : "ln_f", h, true);
-    linear(c, root, p->neox ? "embed_out" : "lm_head", "Linear", h, V, false, m->tied_embeddings);
+    model_hf_layer_norm(c, md, top, p->neox ? "final_layer_norm" : "ln_f", h, true);
+    model_hf_linear(c, root, p->neox ? "embed_out" : "lm_head", "Linear", h, V, false, m->tied_embeddings);
 }
 
 /* gpt_neox and falcon config.json keys (GPTNeoXConfig, FalconConfig defaults). */
@@ -470,7 +463,7 @@ static bool build_parallel_model(Model *m, const char *file, CfgObj *root, GErro
     c.s = m->training.seq_len;
     c.act = hw_dtype_bytes(m->training.param_dtype);
     build_parallel(m, &c, &p);
-    loss_leaf(m, &c, false);
+    model_hf_loss(m, &c, false);
     return model_finish(m, &b, file,
                         "'hidden_size', 'num_hidden_layers', 'intermediate_size', 'vocab_size'",
                         error);
@@ -516,15 +509,19 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
     m->model_type = type;
     if (!strcmp(type, "gpt_neox") || !strcmp(type, "falcon"))
         return build_parallel_model(m, file, root, error);
+    if (!strcmp(type, "bert") || !strcmp(type, "roberta") || !strcmp(type, "vit"))
+        return model_hf_build_encoder(m, file, root, error);
     bool gpt2 = strcmp(type, "gpt2") == 0;
     const DecoderArch *arch = find_arch(type);
     if (!gpt2 && !arch) {
-        static const char *const types[] = {"gpt2",  "llama", "mistral", "qwen2", "gemma",
-                                            "gemma2", "phi3", "gpt_neox", "falcon", NULL};
+        static const char *const types[] = {"gpt2",   "llama", "mistral",  "qwen2",
+                                            "gemma",  "gemma2", "phi3",    "gpt_neox",
+                                            "falcon", "bert",  "roberta", "vit", NULL};
         const char *close = cfg_closest(type, types);
         cfg_set_error(error, file, "", "model_type",
-                      "expected a Hugging Face decoder config.json of model_type gpt2, llama, "
-                      "mistral, qwen2, gemma, gemma2, phi3, gpt_neox or falcon, or a layer list "
+                      "expected a Hugging Face config.json of model_type gpt2, llama, mistral, "
+                      "qwen2, gemma, gemma2, phi3, gpt_neox, falcon, bert, roberta or vit, or a "
+                      "layer list "
                       "with \"format\": \"fsdpsim-layers\"; got \"%s\"%s%s%s",
                       type, close ? " (did you mean \"" : "", close ? close : "",
                       close ? "\"?)" : "");
@@ -639,7 +636,7 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
         build_gpt2(m, &c);
     else
         build_decoder(m, &c, arch, attn_bias, (int)window_from);
-    loss_leaf(m, &c, softcap);
+    model_hf_loss(m, &c, softcap);
     return model_finish(m, &b, file,
                         gpt2 ? "'n_embd', 'n_layer', 'n_inner', 'vocab_size'"
                              : "'hidden_size', 'num_hidden_layers', 'intermediate_size', "

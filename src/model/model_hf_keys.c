@@ -33,6 +33,8 @@ static const char *const hf_standard[] = {
     "reorder_and_upcast_attn", "apply_residual_connection_post_layernorm",
     "query_pre_attn_scalar", "attn_logit_softcapping", "hidden_act", "hidden_activation",
     "cache_implementation", "use_mrope", "tie_embeddings",
+    /* BERT's and ViT's heads that the pretraining model does not build */
+    "classifier_dropout", "encoder_stride", "layer_norm_eps",
     /* dropout probabilities: fsdpsim charges GPT-2's dropout kernels whatever p is, and HF's
      * Llama-family decoders run none */
     "attention_dropout", "attn_pdrop", "embd_pdrop", "resid_pdrop", "hidden_dropout",
@@ -52,7 +54,7 @@ static const char *const hf_bookkeeping[] = {
     "output_hidden_states", "output_attentions", "tf_legacy_loss", "pruned_heads",
     "chunk_size_feed_forward", "is_decoder", "add_cross_attention", "cross_attention_hidden_size",
     "tie_encoder_decoder", "model_name_or_path", "keys_to_ignore_at_inference",
-    "classifier_dropout", "embd_dropout",
+    "embd_dropout",
     /* tokenizer */
     "sep_token_id", "unk_token_id", "decoder_start_token_id", "forced_bos_token_id",
     "forced_eos_token_id", "n_special", "vocab_file",
@@ -71,6 +73,8 @@ static const char *const hf_read[] = {
     "use_sliding_window", "max_window_layers", "final_logit_softcapping", "rotary_pct",
     "use_parallel_residual", "parallel_attn", "multi_query", "new_decoder_architecture",
     "num_kv_heads", "bias", "alibi", "ffn_hidden_size", "hidden_act", "fsdpsim", "torch_dtype",
+    "type_vocab_size", "position_embedding_type", "image_size", "patch_size", "num_channels",
+    "qkv_bias",
     NULL};
 
 bool model_hf_check_keys(Model *m, void *cfg_root, GError **error)

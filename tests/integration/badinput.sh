@@ -104,7 +104,7 @@ bad model/duplicate-key "$m-8.json;duplicate key \"n_layer\";first at line" -m $
 jedit "$MODEL" $m-9.json 'd["fsdpsim"]["name"] = "GPT-2 XXX"'
 sed -i 's/XXX/\xff\xfe/' $m-9.json
 bad model/invalid-utf8-name "$m-9.json;invalid UTF-8;expected UTF-8" -m $m-9.json -t "$TOPO"
-jedit "$MODEL" $m-10.json 'd["model_type"] = "bert"'
+jedit "$MODEL" $m-10.json 'd["model_type"] = "mamba"'
 bad model/unknown-model-type "$m-10.json;field 'model_type';model_type gpt2, llama" -m $m-10.json -t "$TOPO"
 jedit "$MODEL" $m-11.json 'd.update(n_embd=4194304, n_layer=100000, n_head=16, n_inner=None)'
 bad model/parameters-beyond-range "$m-11.json;'n_layer';parameters;expected a smaller model" -m $m-11.json -t "$TOPO"

@@ -8,6 +8,7 @@ static const char *const shipped[] = {
     "models/llama3-8b.json",  "models/resnet50.json",   "models/mistral-7b.json",
     "models/qwen2.5-7b.json", "models/gemma-7b.json",   "models/gemma2-9b.json",
     "models/phi3-mini.json",  "models/gpt-neox-20b.json", "models/falcon-7b.json",
+    "models/bert-large.json", "models/roberta-large.json", "models/vit-l16.json",
 };
 
 static void test_published_param_counts(void **state)
@@ -41,7 +42,14 @@ static void test_known_totals(void **state)
                  {"models/qwen2.5-7b.json", 7615616512ULL},
                  {"models/gpt-neox-20b.json", 20554567680ULL},
                  /* Falcon-7B (arXiv 2311.16867: 7B), exact from its config: multi-query */
-                 {"models/falcon-7b.json", 6921720704ULL}};
+                 {"models/falcon-7b.json", 6921720704ULL},
+                 /* keras-hub bert_large_en_uncased (BertModel with pooler): 335141888, plus the
+                  * pretraining heads: MLM transform 1049600 + 2048, decoder bias 30522, NSP 2050 */
+                 {"models/bert-large.json", 335141888ULL + 1049600 + 2048 + 30522 + 2050},
+                 /* RoBERTa paper (arXiv 1907.11692): 355M; exact from its config */
+                 {"models/roberta-large.json", 355412057ULL},
+                 /* torchvision vit_l_16 docs: num_params 304,326,632 */
+                 {"models/vit-l16.json", 304326632ULL}};
     for (size_t i = 0; i < G_N_ELEMENTS(known); i++) {
         Model *m = load_model(known[i].file, NULL);
         assert_int_equal(m->params, known[i].params);
@@ -119,7 +127,7 @@ static void expect_error(const char *json, const char *needle)
 static void test_bad_models(void **state)
 {
     expect_error("{\"model_type\": \"llama\", \"hidden_size\": -4}", "hidden_size");
-    expect_error("{\"model_type\": \"bert\"}", "model_type");
+    expect_error("{\"model_type\": \"mamba\"}", "model_type");
     expect_error("{\"model_type\": \"gpt2\", \"n_embd\": 64, \"n_layer\": 2, \"n_head\": 4, "
                  "\"vocab_size\": 100, \"n_positions\": 64, \"n_embdd\": 3}", "n_embdd");
     expect_error("{\"model_type\": \"gpt2\", \"n_embd\": 64, \"n_layer\": 2, \"n_head\": 5, "
@@ -178,6 +186,23 @@ static void test_sliding_window_attention(void **state)
                      3584ULL * 3584 + 3584);
     assert_int_equal(m->modules[module_index(m, "model.layers.0.self_attn.o_proj")].params,
                      3584ULL * 3584);
+    model_free(m);
+}
+
+/* Encoders attend both ways (no causal mask); ViT's sample is an image of 197 tokens whose forward
+ * FLOPs match torchvision's published 61.55 GFLOPS (multiply-adds, so 2x in FLOPs) for vit_l_16
+ * (https://pytorch.org/vision/stable/models/generated/torchvision.models.vit_l_16.html). */
+static void test_encoders(void **state)
+{
+    Model *m = load_model("models/bert-large.json", NULL);
+    const ModelModule *core = &m->modules[module_index(m, "bert.encoder.layer.0.attention.self.core")];
+    assert_false(core->kernel.causal);
+    assert_true(m->token_input);
+    model_free(m);
+    m = load_model("models/vit-l16.json", NULL);
+    assert_false(m->token_input);
+    assert_int_equal(m->training.seq_len, 197);
+    assert_close(model_flops_fwd_per_sample(m), 2 * 61.55e9, 0.01);
     model_free(m);
 }
 
@@ -248,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_bad_models),
         cmocka_unit_test(test_sliding_window_attention),
         cmocka_unit_test(test_hf_key_leniency),
+        cmocka_unit_test(test_encoders),
         cmocka_unit_test(test_model_beyond_size_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
