@@ -9,6 +9,7 @@ static const char *const shipped[] = {
     "models/qwen2.5-7b.json", "models/gemma-7b.json",   "models/gemma2-9b.json",
     "models/phi3-mini.json",  "models/gpt-neox-20b.json", "models/falcon-7b.json",
     "models/bert-large.json", "models/roberta-large.json", "models/vit-l16.json",
+    "models/resnet18.json",   "models/resnet18-cifar10.json",
 };
 
 static void test_published_param_counts(void **state)
@@ -49,7 +50,11 @@ static void test_known_totals(void **state)
                  /* RoBERTa paper (arXiv 1907.11692): 355M; exact from its config */
                  {"models/roberta-large.json", 355412057ULL},
                  /* torchvision vit_l_16 docs: num_params 304,326,632 */
-                 {"models/vit-l16.json", 304326632ULL}};
+                 {"models/vit-l16.json", 304326632ULL},
+                 /* torchvision resnet18 docs: num_params 11,689,512; with a 10-class fc
+                  * (512 x 10 + 10 instead of 512 x 1000 + 1000) for CIFAR-10 */
+                 {"models/resnet18.json", 11689512ULL},
+                 {"models/resnet18-cifar10.json", 11689512ULL - 513000 + 5130}};
     for (size_t i = 0; i < G_N_ELEMENTS(known); i++) {
         Model *m = load_model(known[i].file, NULL);
         assert_int_equal(m->params, known[i].params);
