@@ -24,6 +24,7 @@ static const Subcommand subcommands[] = {
     {"compare", cli_compare,
      "real run (fsdprun or profiler trace) beside the simulated one: step time, error per op kind, "
      "figures"},
+    {"list", cli_list, "the shipped models or topologies, one line each: fsdpsim list models"},
     {NULL, NULL, NULL},
 };
 

@@ -106,6 +106,13 @@ static int validate(ValidateCli *v, GError **error)
                    ? 0
                    : 2;
     /* Check what can be checked before the calibration, which takes minutes. */
+    if (v->model) { /* a shipped name (-m gpt2) becomes its path for fsdpsim and fsdprun */
+        char *path = NULL;
+        if (!cli_data_file("model", "models", v->model, &path, error))
+            return 2;
+        g_free(v->model);
+        v->model = path;
+    }
     const char *strategy = v->strategy ? v->strategy : "fsdp";
     ShardingStrategy sharding;
     if (strcmp(strategy, "ddp") && strcmp(strategy, "fsdp") &&
@@ -255,7 +262,8 @@ int cli_validate(int argc, char **argv)
     ValidateCli v = {.nodes = 2, .gpus_per_node = 2, .iters = 5, .warmup = 2, .timeout_s = 600};
     GOptionEntry entries[] = {
         {"model", 'm', 0, G_OPTION_ARG_FILENAME, &v.model,
-         "Model (small: every rank really moves its bytes) [models/gpt2.json]", "FILE"},
+         "Model, a file or a shipped name (small: every rank really moves its bytes) "
+         "[models/gpt2.json]", "FILE|NAME"},
         {"strategy", 's', 0, G_OPTION_ARG_STRING, &v.strategy,
          "As for fsdpsim: ddp, full, grad_op, hybrid, ... [fsdp]", "S"},
         {"nodes", 'n', 0, G_OPTION_ARG_INT, &v.nodes, "Emulated nodes [2]", "N"},

@@ -292,6 +292,22 @@ bad kernels/not-a-table "$W/notatable.tsv;header;expected GEMM columns" kernels 
 printf 'm\tn\tk\ttflops_bf16\n256\t256\t256\tNA\n' >"$W/norows.tsv"
 bad kernels/no-rows "$W/norows.tsv;no row matches" kernels --table "$W/norows.tsv"
 
+# issue 19: names and near misses get a did-you-mean; options that do not apply say why
+bad option/misspelt-option "Unknown option --strategey;did you mean --strategy?" "${BASE[@]}" --strategey hybrid
+bad option/misspelt-option-collective "Unknown option --topolgy;did you mean --topology?" collective --topolgy jusuf
+bad option/strategy-near-miss "option --strategy;got \"hybrd\";did you mean 'hybrid'?" "${BASE[@]}" --strategy hybrd
+bad option/sharding-near-miss "option --sharding;did you mean 'full_shard'?" "${BASE[@]}" --sharding full_shrd
+bad option/optimizer-near-miss "option --optimizer;did you mean 'adamw'?" "${BASE[@]}" --optimizer adamm
+bad option/param-dtype-near-miss "option --param-dtype;did you mean 'bfloat16'?" "${BASE[@]}" --param-dtype bfloat61
+bad option/attention-near-miss "option --attention;did you mean 'flash'?" "${BASE[@]}" --attention flahs
+bad option/nccl-algo-near-miss "option --nccl-algo;did you mean 'ring'?" "${BASE[@]}" --nccl-algo rign
+bad option/topology-name-unknown "option --topology;no shipped topology called 'jusf';did you mean 'jusuf'?;fsdpsim list topologies" -m "$MODEL" -t jusf
+bad option/model-name-unknown "option --model;no shipped model called 'lama3-8b';did you mean 'llama3-8b'?" -m lama3-8b -t "$TOPO"
+bad option/seq-len-on-cnn "option --seq-len;takes images;expected no --seq-len" -m "$RESNET" -t "$TOPO" --seq-len 128
+bad option/seq-len-on-vit "option --seq-len;ViT-L/16;takes images" -m "$SRC/models/vit-l16.json" -t "$TOPO" --seq-len 128
+bad option/list-near-miss "list: expected models or topologies;did you mean 'models'?" list modls
+bad option/list-nothing "list: expected one argument" list
+
 echo "1..$n"
 echo "# $((n - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]
