@@ -55,12 +55,18 @@ def llama_params(c):
     nkv = c.get("num_key_value_heads") or nh
     hd = c.get("head_dim") or h // nh
     attn_bias = bool(c.get("attention_bias", False))
-    qkv_bias = attn_bias or t == "qwen2"
+    qkv_bias = attn_bias or t in ("qwen2", "qwen2_moe")
     mlp_bias = bool(c.get("mlp_bias", False))
     q = h * nh * hd + (nh * hd if qkv_bias else 0)
     kv = 2 * (h * nkv * hd + (nkv * hd if qkv_bias else 0))
     o = nh * hd * h + (h if attn_bias else 0)
     mlp = 3 * h * I + ((2 * I + h) if mlp_bias else 0)
+    if t == "mixtral":                             # router + num_local_experts gated MLPs
+        mlp = h * c["num_local_experts"] + c["num_local_experts"] * 3 * h * I
+    elif t == "qwen2_moe":                         # router, experts, shared expert and its gate
+        E = c["num_experts"]
+        S = c.get("shared_expert_intermediate_size", 0)
+        mlp = h * E + E * 3 * h * c["moe_intermediate_size"] + (3 * h * S + h if S else 0)
     norms = 4 if t == "gemma2" else 2
     per_layer = q + kv + o + mlp + norms * h      # + RMSNorms
     total = V * h + L * per_layer + h              # embed_tokens, layers, norm
@@ -182,7 +188,7 @@ def check_file(path):
     if kind == "gpt2":
         computed = gpt2_params(doc)
         want = ["name", "published_params", "published_params_source", "training"]
-    elif kind in ("llama", "mistral", "qwen2", "gemma", "gemma2", "phi3"):
+    elif kind in ("llama", "mistral", "qwen2", "gemma", "gemma2", "phi3", "mixtral", "qwen2_moe"):
         computed = llama_params(doc)
         want = ["name", "published_params", "published_params_source", "training"]
     elif kind in ("bert", "roberta", "vit"):

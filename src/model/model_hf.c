@@ -168,6 +168,9 @@ static const DecoderArch decoder_archs[] = {
     {"gemma", "Gemma", false, false, false, true, WINDOW_NONE},
     {"gemma2", "Gemma2", false, false, true, true, WINDOW_EVEN_LAYERS},
     {"phi3", "Phi3", false, true, false, false, WINDOW_ALL},
+    /* mixture of experts (model_hf_moe.c) */
+    {"mixtral", "Mixtral", false, false, false, false, WINDOW_ALL},
+    {"qwen2_moe", "Qwen2Moe", true, false, false, false, WINDOW_FROM_LAYER},
 };
 
 static double layer_window(const DecoderArch *arch, const Model *m, int layer, int from_layer)
@@ -200,8 +203,42 @@ static void rms_norm(Ctx *c, const DecoderArch *arch, int parent, const char *bl
     g_free(kind);
 }
 
+/* The gated MLP act(x W_gate) * (x W_up) W_down on `rows` tokens: one module with three Linear
+ * leaves (or a fused gate_up Linear, Phi-3) and the activation, named as `names` (gate, up, down:
+ * Mixtral's experts call them w1, w3, w2). */
+int model_hf_gated_mlp(Ctx *c, int parent, const char *name, const char *kind, double h,
+                       double ffn, bool fused, const char *act_kind, const char *const names[3],
+                       double rows)
+{
+    double tokens = c->s, act = c->act;
+    c->s = rows;
+    int mlp = model_builder_add(c->b, parent, name, kind);
+    char *n;
+    if (fused) {
+        model_hf_linear(c, mlp, n = model_hf_sub(name, "gate_up_proj"), "Linear", h, 2 * ffn,
+                        false, false);
+        g_free(n);
+    } else {
+        model_hf_linear(c, mlp, n = model_hf_sub(name, names[0]), "Linear", h, ffn, false, false);
+        g_free(n);
+        int up = model_hf_linear(c, mlp, n = model_hf_sub(name, names[1]), "Linear", h, ffn,
+                                 false, false);
+        g_free(n);
+        model_builder_get(c->b, up)->saved_bytes = 0; /* same input as the gate */
+    }
+    /* act(gate) * up (SiLU, or GELU-tanh for Gemma: one kernel each): saves gate and up
+     * outputs (the product is the down projection's input). */
+    model_hf_leaf(c, mlp, n = model_hf_sub(name, "act_fn"), act_kind, 0, 0, 5 * act * rows * ffn,
+                  2 * act * rows * ffn, 2);
+    g_free(n);
+    model_hf_linear(c, mlp, n = model_hf_sub(name, names[2]), "Linear", ffn, h, false, false);
+    g_free(n);
+    c->s = tokens;
+    return mlp;
+}
+
 static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_bias,
-                          int window_from_layer)
+                          int window_from_layer, const ModelMoe *moe)
 {
     double s = c->s, h = m->hidden, ffn = m->ffn, V = m->vocab, act = c->act;
     double qw = (double)m->heads * m->head_dim, kvw = (double)m->kv_heads * m->head_dim;
@@ -251,25 +288,16 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
         } else {
             rms_norm(c, arch, blk, bn, "post_attention_layernorm", h, true);
         }
-        int mlp = model_builder_add(c->b, blk, n = model_hf_sub(bn, "mlp"), k_mlp);
-        char *mn = n;
-        if (arch->fused) {
-            model_hf_linear(c, mlp, n = model_hf_sub(mn, "gate_up_proj"), "Linear", h, 2 * ffn, false, false);
-            g_free(n);
+        const char *act_kind =
+            arch->sandwich || !strcmp(arch->type, "gemma") ? "PytorchGELUTanh" : "SiLU";
+        if (moe && model_hf_moe_layer(moe, l)) {
+            model_hf_moe_block(c, m, moe, blk, bn);
         } else {
-            model_hf_linear(c, mlp, n = model_hf_sub(mn, "gate_proj"), "Linear", h, ffn, false, false), g_free(n);
-            int up = model_hf_linear(c, mlp, n = model_hf_sub(mn, "up_proj"), "Linear", h, ffn, false, false);
+            n = model_hf_sub(bn, "mlp");
+            model_hf_gated_mlp(c, blk, n, k_mlp, h, ffn, arch->fused, act_kind,
+                               (const char *const[]){"gate_proj", "up_proj", "down_proj"}, s);
             g_free(n);
-            model_builder_get(c->b, up)->saved_bytes = 0; /* same input as gate_proj */
         }
-        /* act(gate) * up (SiLU, or GELU-tanh for Gemma: one kernel each): saves gate and up
-         * outputs (the product is down_proj's input). */
-        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act_fn"), arch->sandwich || !strcmp(arch->type, "gemma")
-                                                ? "PytorchGELUTanh" : "SiLU",
-             0, 0, 5 * act * s * ffn, 2 * act * s * ffn, 2),
-            g_free(n);
-        model_hf_linear(c, mlp, n = model_hf_sub(mn, "down_proj"), "Linear", ffn, h, false, false), g_free(n);
-        g_free(mn);
         if (arch->sandwich)
             rms_norm(c, arch, blk, bn, "post_feedforward_layernorm", h, false);
         g_free(bn);
@@ -514,14 +542,15 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
     bool gpt2 = strcmp(type, "gpt2") == 0;
     const DecoderArch *arch = find_arch(type);
     if (!gpt2 && !arch) {
-        static const char *const types[] = {"gpt2",   "llama", "mistral",  "qwen2",
-                                            "gemma",  "gemma2", "phi3",    "gpt_neox",
-                                            "falcon", "bert",  "roberta", "vit", NULL};
+        static const char *const types[] = {"gpt2",    "llama",     "mistral", "qwen2",
+                                            "gemma",   "gemma2",    "phi3",    "mixtral",
+                                            "qwen2_moe", "gpt_neox", "falcon",  "bert",
+                                            "roberta", "vit",       NULL};
         const char *close = cfg_closest(type, types);
         cfg_set_error(error, file, "", "model_type",
                       "expected a Hugging Face config.json of model_type gpt2, llama, mistral, "
-                      "qwen2, gemma, gemma2, phi3, gpt_neox, falcon, bert, roberta or vit, or a "
-                      "layer list "
+                      "qwen2, gemma, gemma2, phi3, mixtral, qwen2_moe, gpt_neox, falcon, bert, "
+                      "roberta or vit, or a layer list "
                       "with \"format\": \"fsdpsim-layers\"; got \"%s\"%s%s%s",
                       type, close ? " (did you mean \"" : "", close ? close : "",
                       close ? "\"?)" : "");
@@ -607,8 +636,14 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
         return false;
     }
     g_free(activation);
+    ModelMoe moe = {0};
+    m->ffn = (int)ffn; /* Mixtral's experts are intermediate_size wide */
+    if ((!strcmp(type, "mixtral") || !strcmp(type, "qwen2_moe")) &&
+        !model_hf_moe_read(m, root, layers, &moe, error))
+        return false;
     if (!model_hf_check_keys(m, root, error))
         return false;
+    m->moe = moe;
     m->hidden = (int)h;
     m->layers = (int)layers;
     m->heads = (int)heads;
@@ -635,7 +670,7 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
     if (gpt2)
         build_gpt2(m, &c);
     else
-        build_decoder(m, &c, arch, attn_bias, (int)window_from);
+        build_decoder(m, &c, arch, attn_bias, (int)window_from, moe.experts ? &moe : NULL);
     model_hf_loss(m, &c, softcap);
     return model_finish(m, &b, file,
                         gpt2 ? "'n_embd', 'n_layer', 'n_inner', 'vocab_size'"

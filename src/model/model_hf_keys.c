@@ -33,6 +33,9 @@ static const char *const hf_standard[] = {
     "reorder_and_upcast_attn", "apply_residual_connection_post_layernorm",
     "query_pre_attn_scalar", "attn_logit_softcapping", "hidden_act", "hidden_activation",
     "cache_implementation", "use_mrope", "tie_embeddings",
+    /* MoE training-loss settings: the auxiliary load-balancing loss is a few kernels on s x E
+     * router logits; routing is modelled balanced whatever they say */
+    "router_aux_loss_coef", "output_router_logits", "router_jitter_noise", "norm_topk_prob",
     /* BERT's and ViT's heads that the pretraining model does not build */
     "classifier_dropout", "encoder_stride", "layer_norm_eps",
     /* dropout probabilities: fsdpsim charges GPT-2's dropout kernels whatever p is, and HF's
@@ -74,7 +77,8 @@ static const char *const hf_read[] = {
     "use_parallel_residual", "parallel_attn", "multi_query", "new_decoder_architecture",
     "num_kv_heads", "bias", "alibi", "ffn_hidden_size", "hidden_act", "fsdpsim", "torch_dtype",
     "type_vocab_size", "position_embedding_type", "image_size", "patch_size", "num_channels",
-    "qkv_bias",
+    "qkv_bias", "num_local_experts", "num_experts_per_tok", "num_experts", "moe_intermediate_size",
+    "shared_expert_intermediate_size", "decoder_sparse_step", "mlp_only_layers",
     NULL};
 
 bool model_hf_check_keys(Model *m, void *cfg_root, GError **error)
@@ -90,6 +94,16 @@ bool model_hf_check_keys(Model *m, void *cfg_root, GError **error)
         if (g_strv_contains((const char *const *)hf_bookkeeping, key)) {
             g_string_append_printf(noted, "%s%s", noted->len ? ", " : "", key);
             continue;
+        }
+        if (g_strv_contains((const char *const *)hf_read, key)) {
+            /* Mixtral's num_local_experts in a llama file: the model would be another one */
+            cfg_set_error(error, root->file, root->path, key,
+                          "a setting of other model types, which model_type \"%s\" does not "
+                          "have; expected the model_type of the architecture it comes from, or "
+                          "no such key",
+                          m->model_type);
+            ok = false;
+            break;
         }
         const char *close = cfg_closest(key, hf_read);
         if (!close)

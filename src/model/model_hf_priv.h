@@ -31,6 +31,17 @@ void model_hf_layer_norm(Ctx *c, int parent, const char *block, const char *name
 /* Cross-entropy over m->vocab logits per token (Gemma 2: soft-capped first). */
 void model_hf_loss(Model *m, Ctx *c, bool softcap);
 
+/* The gated MLP act(x W_gate) * (x W_up) W_down on `rows` tokens (model_hf.c). */
+int model_hf_gated_mlp(Ctx *c, int parent, const char *name, const char *kind, double h,
+                       double ffn, bool fused, const char *act_kind, const char *const names[3],
+                       double rows);
+
+/* Mixture of experts (model_hf_moe.c): the config's expert keys for model_type mixtral or
+ * qwen2_moe, whether layer l is a MoE layer, and its sparse block in place of the MLP. */
+bool model_hf_moe_read(Model *m, void *cfg_root, int64_t layers, ModelMoe *moe, GError **error);
+bool model_hf_moe_layer(const ModelMoe *moe, int layer);
+void model_hf_moe_block(Ctx *c, Model *m, const ModelMoe *moe, int block, const char *block_name);
+
 /* Encoders (model_hf_enc.c): bert, roberta, vit. */
 bool model_hf_build_encoder(Model *m, const char *file, void *cfg_root, GError **error);
 

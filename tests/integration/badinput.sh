@@ -131,8 +131,10 @@ jedit "$LLAMA" $m-h1.json 'd["num_hiden_layers"] = d.pop("num_hidden_layers")'
 bad model/hf-misspelt-required "$m-h1.json;field 'num_hidden_layers';missing" -m $m-h1.json -t "$TOPO"
 jedit "$LLAMA" $m-h2.json 'd["rms_norm_esp"] = 1e-5'
 bad model/hf-misspelt-bookkeeping "$m-h2.json;field 'rms_norm_esp';did you mean 'rms_norm_eps'" -m $m-h2.json -t "$TOPO"
-jedit "$LLAMA" $m-h3.json 'd["num_experts_per_tok"] = 2'
-bad model/hf-unknown-key "$m-h3.json;field 'num_experts_per_tok';unknown key for model_type \"llama\"" -m $m-h3.json -t "$TOPO"
+jedit "$LLAMA" $m-h3.json 'd["num_nextn_predict_layers"] = 1'
+bad model/hf-unknown-key "$m-h3.json;field 'num_nextn_predict_layers';unknown key for model_type \"llama\"" -m $m-h3.json -t "$TOPO"
+jedit "$LLAMA" $m-h8.json 'd["num_local_experts"] = 8'
+bad model/hf-key-of-other-type "$m-h8.json;field 'num_local_experts';other model types;model_type \"llama\"" -m $m-h8.json -t "$TOPO"
 jedit "$LLAMA" $m-h4.json 'd["model_type"] = "lama"'
 bad model/hf-model-type-typo "$m-h4.json;field 'model_type';did you mean \"llama\"" -m $m-h4.json -t "$TOPO"
 jedit "$LLAMA" $m-h5.json 'd["final_logit_softcapping"] = 30.0'

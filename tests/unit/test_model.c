@@ -9,7 +9,8 @@ static const char *const shipped[] = {
     "models/qwen2.5-7b.json", "models/gemma-7b.json",   "models/gemma2-9b.json",
     "models/phi3-mini.json",  "models/gpt-neox-20b.json", "models/falcon-7b.json",
     "models/bert-large.json", "models/roberta-large.json", "models/vit-l16.json",
-    "models/resnet18.json",   "models/resnet18-cifar10.json",
+    "models/resnet18.json",   "models/resnet18-cifar10.json", "models/mixtral-8x7b.json",
+    "models/qwen1.5-moe-a2.7b.json",
 };
 
 static void test_published_param_counts(void **state)
@@ -54,7 +55,11 @@ static void test_known_totals(void **state)
                  /* torchvision resnet18 docs: num_params 11,689,512; with a 10-class fc
                   * (512 x 10 + 10 instead of 512 x 1000 + 1000) for CIFAR-10 */
                  {"models/resnet18.json", 11689512ULL},
-                 {"models/resnet18-cifar10.json", 11689512ULL - 513000 + 5130}};
+                 {"models/resnet18-cifar10.json", 11689512ULL - 513000 + 5130},
+                 /* Mixtral-8x7B model card: 46.7B; Qwen1.5-MoE-A2.7B model card: 14.3B (exact
+                  * sums from their configs) */
+                 {"models/mixtral-8x7b.json", 46702792704ULL},
+                 {"models/qwen1.5-moe-a2.7b.json", 14315784192ULL}};
     for (size_t i = 0; i < G_N_ELEMENTS(known); i++) {
         Model *m = load_model(known[i].file, NULL);
         assert_int_equal(m->params, known[i].params);
@@ -211,6 +216,42 @@ static void test_encoders(void **state)
     model_free(m);
 }
 
+/* Mixture of experts, Mixtral-8x7B (8 experts, top-2, h 4096, expert width 14336):
+ * - each expert's GEMMs see s * k / E tokens of the s = 4096 (balanced routing): 1024 rows;
+ * - forward FLOPs per token are those of the active parameters (two experts, not eight);
+ * - under expert parallelism over 8 GPUs a token's hidden vector (4096 bf16 values, 8 KiB) goes to
+ *   2 experts and back, 7/8 of them on other GPUs: 2 x 2 x 8192 x 7/8 = 28672 bytes per layer;
+ * - the routed experts hold 32 x 8 x 3 x 4096 x 14336 parameters; with ep 8 a GPU gathers one of
+ *   the 8 experts of a layer: 41,984,000 other parameters + 176,160,768 = 218,144,768. */
+static void test_moe(void **state)
+{
+    Model *m = load_model("models/mixtral-8x7b.json", NULL);
+    const ModelModule *w1 =
+        &m->modules[module_index(m, "model.layers.0.block_sparse_moe.experts.3.w1")];
+    assert_close(w1->kernel.rows, 4096.0 * 2 / 8, 0);
+    assert_int_equal(w1->params, 4096ULL * 14336);
+    double active = 32 * (41943040.0 + 4096 * 8 + 2 * 3 * 4096.0 * 14336) + 4096.0 * 32000;
+    double attention = 32 * 4.0 * 4096 * 4096 * 4096;
+    assert_close(model_flops_fwd_per_sample(m), 2 * 4096 * active + attention, 1e-9);
+    assert_close(model_moe_alltoall_bytes_per_token(m, 8, 2), 28672, 0);
+    assert_close(model_moe_alltoall_bytes_per_token(m, 1, 2), 0, 0);
+    assert_int_equal(model_moe_expert_params(m), 32ULL * 8 * 3 * 4096 * 14336);
+    assert_close(model_moe_layer_params_per_gpu(m, 8), 218144768, 0);
+    assert_close(model_moe_layer_params_per_gpu(m, 1), 1451270144, 0);
+    model_free(m);
+    /* Qwen2-MoE: 60 experts of width 1408, top-4, and a shared expert every token runs */
+    m = load_model("models/qwen1.5-moe-a2.7b.json", NULL);
+    assert_close(m->modules[module_index(m, "model.layers.5.mlp.experts.59.down_proj")].kernel.rows,
+                 4096.0 * 4 / 60, 1e-12);
+    assert_close(m->modules[module_index(m, "model.layers.5.mlp.shared_expert.down_proj")].kernel.rows,
+                 4096, 0);
+    model_free(m);
+    expect_error("{\"model_type\": \"mixtral\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+                 "\"num_attention_heads\": 4, \"intermediate_size\": 128, \"vocab_size\": 100, "
+                 "\"num_local_experts\": 2, \"num_experts_per_tok\": 3}",
+                 "num_experts_per_tok");
+}
+
 /* save_pretrained's bookkeeping keys load and are named in the note; the shipped file's own
  * documented keys are silent; a typo of a known key gets a did-you-mean. */
 static void test_hf_key_leniency(void **state)
@@ -279,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_sliding_window_attention),
         cmocka_unit_test(test_hf_key_leniency),
         cmocka_unit_test(test_encoders),
+        cmocka_unit_test(test_moe),
         cmocka_unit_test(test_model_beyond_size_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
