@@ -124,6 +124,23 @@ def encoder_params(c):
     return emb + L * layer + head
 
 
+def t5_params(c):
+    """T5ForConditionalGeneration: shared embedding, encoder and decoder stacks."""
+    d, kv, ff, H = c["d_model"], c.get("d_kv", 64), c["d_ff"], c["num_heads"]
+    L = c["num_layers"]
+    Ld = c.get("num_decoder_layers") or L
+    gated = c.get("feed_forward_proj", "relu").startswith("gated-")
+    attn = 4 * d * H * kv + d                       # q, k, v, o and the layer's norm
+    ffn = (3 if gated else 2) * d * ff + d
+    rel = c.get("relative_attention_num_buckets", 32) * H
+    enc = L * (attn + ffn) + rel + d
+    dec = Ld * (2 * attn + ffn) + rel + d
+    total = c["vocab_size"] * d + enc + dec
+    if not c.get("tie_word_embeddings", True):
+        total += c["vocab_size"] * d
+    return total
+
+
 def check_indent(text):
     for n, line in enumerate(text.splitlines(), 1):
         lead = len(line) - len(line.lstrip(" "))
@@ -190,6 +207,9 @@ def check_file(path):
         want = ["name", "published_params", "published_params_source", "training"]
     elif kind in ("llama", "mistral", "qwen2", "gemma", "gemma2", "phi3", "mixtral", "qwen2_moe"):
         computed = llama_params(doc)
+        want = ["name", "published_params", "published_params_source", "training"]
+    elif kind == "t5":
+        computed = t5_params(doc)
         want = ["name", "published_params", "published_params_source", "training"]
     elif kind in ("bert", "roberta", "vit"):
         computed = encoder_params(doc)

@@ -537,7 +537,8 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
     m->model_type = type;
     if (!strcmp(type, "gpt_neox") || !strcmp(type, "falcon"))
         return build_parallel_model(m, file, root, error);
-    if (!strcmp(type, "bert") || !strcmp(type, "roberta") || !strcmp(type, "vit"))
+    if (!strcmp(type, "bert") || !strcmp(type, "roberta") || !strcmp(type, "vit") ||
+        !strcmp(type, "t5"))
         return model_hf_build_encoder(m, file, root, error);
     bool gpt2 = strcmp(type, "gpt2") == 0;
     const DecoderArch *arch = find_arch(type);
@@ -545,12 +546,12 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
         static const char *const types[] = {"gpt2",    "llama",     "mistral", "qwen2",
                                             "gemma",   "gemma2",    "phi3",    "mixtral",
                                             "qwen2_moe", "gpt_neox", "falcon",  "bert",
-                                            "roberta", "vit",       NULL};
+                                            "roberta", "vit",       "t5", NULL};
         const char *close = cfg_closest(type, types);
         cfg_set_error(error, file, "", "model_type",
                       "expected a Hugging Face config.json of model_type gpt2, llama, mistral, "
                       "qwen2, gemma, gemma2, phi3, mixtral, qwen2_moe, gpt_neox, falcon, bert, "
-                      "roberta or vit, or a layer list "
+                      "roberta, vit or t5, or a layer list "
                       "with \"format\": \"fsdpsim-layers\"; got \"%s\"%s%s%s",
                       type, close ? " (did you mean \"" : "", close ? close : "",
                       close ? "\"?)" : "");

@@ -7,6 +7,13 @@
  *  - RobertaForMaskedLM: roberta (no pooler) and lm_head (dense, layer_norm, tied decoder + bias).
  *  - ViTForImageClassification: vit (cls token, position embeddings, Conv2d patch projection;
  *    pre-norm ViTLayer blocks; final layernorm) and classifier Linear(h, num_labels).
+ *  - T5ForConditionalGeneration (modeling_t5.py): shared embedding, an encoder stack and a
+ *    decoder stack of T5Block (self-attention, for the decoder cross-attention on the encoder's
+ *    output, and a ReLU or gated-GELU feed-forward), T5LayerNorm (RMS, no bias), relative
+ *    position bias in each stack's first block, lm_head tied to the shared embedding unless
+ *    tie_word_embeddings is false (T5 v1.1). Encoder and decoder both run seq_len tokens.
+ *    transformers' T5Attention adds the position bias to materialised scores: it has no
+ *    FlashAttention or SDPA path, so T5 is costed as eager attention whatever --attention says.
  * Attention is not causal: every token sees every other, so FlashAttention visits all key
  * blocks (twice the causal work). Dropout after the embeddings, the attention output and the MLP
  * output (hidden_dropout_prob, BERT/RoBERTa) reads and writes its tensor and saves a 1-byte mask,
@@ -17,7 +24,7 @@
 
 #include <string.h>
 
-typedef enum { ENC_BERT, ENC_ROBERTA, ENC_VIT } EncKind;
+typedef enum { ENC_BERT, ENC_ROBERTA, ENC_VIT, ENC_T5 } EncKind;
 
 static void dropout(Ctx *c, int parent, const char *block, const char *name, double h)
 {
@@ -196,9 +203,189 @@ static void build_vit(Model *m, Ctx *c, double patches, double patch_pixels, int
     c->s = tokens;
 }
 
+/* T5LayerNorm: RMS norm without bias or mean, in fp32 (variance in fp32, then the weight): like
+ * the Llama family's, 18 two-byte accesses per element in 6 kernels; saves its input. */
+static void t5_norm(Ctx *c, int parent, const char *prefix, const char *name, double d)
+{
+    char *n = model_hf_sub(prefix, name);
+    model_hf_leaf(c, parent, n, "T5LayerNorm", (uint64_t)d, 0, 18 * c->act * c->s * d,
+                  c->act * c->s * d, 6);
+    g_free(n);
+}
+
+/* One T5 attention sub-layer: layer_norm, q/k/v/o without bias (inner width heads x d_kv), the
+ * core (causal in the decoder's self-attention), the first block's relative_attention_bias
+ * Embedding(buckets, heads), dropout and the residual add. */
+static void t5_attention(Ctx *c, Model *m, int parent, const char *ln, bool cross, bool causal,
+                         bool rel_bias, int64_t buckets)
+{
+    double d = m->hidden, inner = (double)m->heads * m->head_dim, s = c->s, act = c->act;
+    int layer = model_builder_add(c->b, parent, ln,
+                                  cross ? "T5LayerCrossAttention" : "T5LayerSelfAttention");
+    t5_norm(c, layer, ln, "layer_norm", d);
+    char *an = model_hf_sub(ln, cross ? "EncDecAttention" : "SelfAttention"), *n;
+    int at = model_builder_add(c->b, layer, an, "T5Attention");
+    model_hf_linear(c, at, n = model_hf_sub(an, "q"), "Linear", d, inner, false, false), g_free(n);
+    int k = model_hf_linear(c, at, n = model_hf_sub(an, "k"), "Linear", d, inner, false, false);
+    g_free(n);
+    int v = model_hf_linear(c, at, n = model_hf_sub(an, "v"), "Linear", d, inner, false, false);
+    g_free(n);
+    model_builder_get(c->b, v)->saved_bytes = 0;
+    /* self-attention: k and v share q's input; cross-attention: they read the encoder's output,
+     * saved once for each block's k (and v) */
+    model_builder_get(c->b, k)->saved_bytes = cross ? act * s * d : 0;
+    model_hf_attention(c, at, an, m, 0, causal);
+    model_hf_linear(c, at, n = model_hf_sub(an, "o"), "Linear", inner, d, false, false), g_free(n);
+    if (rel_bias) {
+        n = model_hf_sub(an, "relative_attention_bias");
+        /* the bucketed bias for every (query, key) pair, a x s x s, and its add to the
+         * scores: computed in the first block, reused by the others (position_bias) */
+        model_hf_leaf(c, at, n, "Embedding", (uint64_t)(buckets * m->heads), 0,
+                      4 * act * m->heads * s * s, 0, 4);
+        g_free(n);
+    }
+    g_free(an);
+    n = model_hf_sub(ln, "dropout");
+    model_hf_leaf(c, layer, n, "Dropout", 0, 0, 5 * act * s * d + s * d, s * d, 2);
+    g_free(n);
+}
+
+/* T5LayerFF: layer_norm, DenseReluDense (wi, ReLU, wo) or, gated-gelu (T5 v1.1, flan-t5),
+ * DenseGatedActDense (wi_0, wi_1, GELU-tanh, wo), dropout and the residual add. */
+static void t5_ff(Ctx *c, Model *m, int parent, const char *ln, bool gated)
+{
+    double d = m->hidden, ff = m->ffn, s = c->s, act = c->act;
+    int layer = model_builder_add(c->b, parent, ln, "T5LayerFF");
+    t5_norm(c, layer, ln, "layer_norm", d);
+    char *dn = model_hf_sub(ln, "DenseReluDense"), *n;
+    int dense = model_builder_add(c->b, layer, dn,
+                                  gated ? "T5DenseGatedActDense" : "T5DenseActDense");
+    if (gated) {
+        model_hf_linear(c, dense, n = model_hf_sub(dn, "wi_0"), "Linear", d, ff, false, false);
+        g_free(n);
+        int wi1 = model_hf_linear(c, dense, n = model_hf_sub(dn, "wi_1"), "Linear", d, ff, false,
+                                  false);
+        g_free(n);
+        model_builder_get(c->b, wi1)->saved_bytes = 0;
+        model_hf_leaf(c, dense, n = model_hf_sub(dn, "act"), "NewGELUActivation", 0, 0,
+                      5 * act * s * ff, 2 * act * s * ff, 2);
+    } else {
+        model_hf_linear(c, dense, n = model_hf_sub(dn, "wi"), "Linear", d, ff, false, false);
+        g_free(n);
+        model_hf_leaf(c, dense, n = model_hf_sub(dn, "act"), "ReLU", 0, 0, 2 * act * s * ff,
+                      act * s * ff, 1);
+    }
+    g_free(n);
+    /* dropout inside, before wo */
+    model_hf_leaf(c, dense, n = model_hf_sub(dn, "dropout"), "Dropout", 0, 0,
+                  2 * act * s * ff + s * ff, s * ff, 1);
+    g_free(n);
+    model_hf_linear(c, dense, n = model_hf_sub(dn, "wo"), "Linear", ff, d, false, false), g_free(n);
+    g_free(dn);
+    n = model_hf_sub(ln, "dropout");
+    model_hf_leaf(c, layer, n, "Dropout", 0, 0, 5 * act * s * d + s * d, s * d, 2);
+    g_free(n);
+}
+
+static void build_t5(Model *m, Ctx *c, int64_t dec_layers, int64_t buckets, bool gated)
+{
+    double d = m->hidden, V = m->vocab, act = c->act, s = c->s;
+    int root = model_builder_add(c->b, -1, "", "T5ForConditionalGeneration");
+    model_hf_leaf(c, root, "shared", "Embedding", (uint64_t)(V * d), 0, act * s * d, 0, 1);
+    for (int stack = 0; stack < 2; stack++) {
+        bool dec = stack == 1;
+        const char *sn = dec ? "decoder" : "encoder";
+        int st = model_builder_add(c->b, root, sn, "T5Stack");
+        char *n;
+        /* embed_tokens is the shared embedding (tied): a lookup, no parameters of its own */
+        model_hf_leaf(c, st, n = model_hf_sub(sn, "embed_tokens"), "Embedding", 0, 0,
+                      act * s * d, 0, 1);
+        g_free(n);
+        int list = model_builder_add(c->b, st, n = model_hf_sub(sn, "block"), "ModuleList");
+        char *ln = n;
+        model_builder_get(c->b, list)->is_list = true;
+        int64_t blocks = dec ? dec_layers : m->layers;
+        for (int l = 0; l < blocks; l++) {
+            char *bn = g_strdup_printf("%s.%d", ln, l);
+            int blk = model_builder_add(c->b, list, bn, "T5Block");
+            model_builder_get(c->b, blk)->is_block = true;
+            int ll = model_builder_add(c->b, blk, n = model_hf_sub(bn, "layer"), "ModuleList");
+            char *lln = n;
+            char *sub0 = g_strdup_printf("%s.0", lln);
+            t5_attention(c, m, ll, sub0, false, dec, l == 0, buckets);
+            g_free(sub0);
+            if (dec) {
+                char *sub1 = g_strdup_printf("%s.1", lln);
+                t5_attention(c, m, ll, sub1, true, false, false, buckets);
+                g_free(sub1);
+            }
+            char *subf = g_strdup_printf("%s.%d", lln, dec ? 2 : 1);
+            t5_ff(c, m, ll, subf, gated);
+            g_free(subf);
+            g_free(lln);
+            g_free(bn);
+        }
+        g_free(ln);
+        t5_norm(c, st, sn, "final_layer_norm", d);
+        n = model_hf_sub(sn, "dropout");
+        model_hf_leaf(c, st, n, "Dropout", 0, 0, 2 * act * s * d + s * d, s * d, 1);
+        g_free(n);
+    }
+    model_hf_linear(c, root, "lm_head", "Linear", d, V, false, m->tied_embeddings);
+    model_hf_loss(m, c, false);
+}
+
+/* T5's config.json keys (T5Config): d_model, d_kv, d_ff, num_layers, num_decoder_layers,
+ * num_heads, relative_attention_num_buckets, feed_forward_proj. */
+static bool build_t5_model(Model *m, const char *file, CfgObj *root, GError **error)
+{
+    const int64_t big = 1 << 22;
+    int64_t d = 512, dkv = 64, dff = 2048, layers = 6, dec_layers = -1, heads = 8, vocab = 32128;
+    int64_t buckets = 32;
+    bool tied = true;
+    char *proj = NULL;
+    bool ok = cfg_get_int(root, "d_model", true, 1, big, &d, error) &&
+              cfg_get_int(root, "d_kv", false, 1, big, &dkv, error) &&
+              cfg_get_int(root, "d_ff", true, 1, big, &dff, error) &&
+              cfg_get_int(root, "num_layers", true, 1, 100000, &layers, error) &&
+              cfg_get_int(root, "num_heads", true, 1, 100000, &heads, error) &&
+              cfg_get_int(root, "vocab_size", true, 1, 1 << 26, &vocab, error) &&
+              cfg_get_int(root, "relative_attention_num_buckets", false, 1, 1 << 20, &buckets,
+                          error) &&
+              cfg_get_bool(root, "tie_word_embeddings", false, &tied, error) &&
+              cfg_get_string(root, "feed_forward_proj", false, &proj, error);
+    const cJSON *dl = ok ? cfg_item(root, "num_decoder_layers") : NULL;
+    if (ok && dl && !cJSON_IsNull(dl))
+        ok = cfg_get_int(root, "num_decoder_layers", false, 1, 100000, &dec_layers, error);
+    if (dec_layers < 0)
+        dec_layers = layers;
+    bool gated = proj && g_str_has_prefix(proj, "gated-");
+    if (ok && proj && strcmp(proj, "relu") != 0 && strcmp(proj, "gated-gelu") != 0) {
+        cfg_set_error(error, file, "", "feed_forward_proj",
+                      "expected \"relu\" or \"gated-gelu\", got \"%s\"", proj);
+        ok = false;
+    }
+    g_free(proj);
+    if (!ok || !model_hf_check_keys(m, root, error))
+        return false;
+    m->token_input = true;
+    m->hidden = (int)d, m->layers = (int)layers, m->heads = (int)heads, m->kv_heads = (int)heads;
+    m->head_dim = (int)dkv, m->ffn = (int)dff, m->vocab = (int)vocab, m->tied_embeddings = tied;
+    m->flash_attention = false; /* T5Attention: scores + position bias, no fused kernel */
+    m->triton_attention = false;
+    if (m->training.seq_len <= 0)
+        m->training.seq_len = 512; /* T5's pretraining inputs (Raffel et al. 2020, section 3.1) */
+    ModelBuilder b = {g_array_new(FALSE, TRUE, sizeof(ModelModule))};
+    Ctx c = {&b, m->training.seq_len, hw_dtype_bytes(m->training.param_dtype), 2, 1};
+    build_t5(m, &c, dec_layers, buckets, gated);
+    return model_finish(m, &b, file, "'d_model', 'd_ff', 'num_layers', 'vocab_size'", error);
+}
+
 bool model_hf_build_encoder(Model *m, const char *file, void *cfg_root, GError **error)
 {
     CfgObj *root = cfg_root;
+    if (!strcmp(m->model_type, "t5"))
+        return build_t5_model(m, file, root, error);
     EncKind kind = !strcmp(m->model_type, "vit")       ? ENC_VIT
                    : !strcmp(m->model_type, "roberta") ? ENC_ROBERTA
                                                        : ENC_BERT;

@@ -36,6 +36,9 @@ static const char *const hf_standard[] = {
     /* MoE training-loss settings: the auxiliary load-balancing loss is a few kernels on s x E
      * router logits; routing is modelled balanced whatever they say */
     "router_aux_loss_coef", "output_router_logits", "router_jitter_noise", "norm_topk_prob",
+    /* T5: bucket range, dropout rate, the encoder-decoder flag every T5 config carries */
+    "relative_attention_max_distance", "dropout_rate", "is_encoder_decoder",
+    "decoder_start_token_id", "n_positions", "output_past",
     /* BERT's and ViT's heads that the pretraining model does not build */
     "classifier_dropout", "encoder_stride", "layer_norm_eps",
     /* dropout probabilities: fsdpsim charges GPT-2's dropout kernels whatever p is, and HF's
@@ -78,7 +81,9 @@ static const char *const hf_read[] = {
     "num_kv_heads", "bias", "alibi", "ffn_hidden_size", "hidden_act", "fsdpsim", "torch_dtype",
     "type_vocab_size", "position_embedding_type", "image_size", "patch_size", "num_channels",
     "qkv_bias", "num_local_experts", "num_experts_per_tok", "num_experts", "moe_intermediate_size",
-    "shared_expert_intermediate_size", "decoder_sparse_step", "mlp_only_layers",
+    "shared_expert_intermediate_size", "decoder_sparse_step", "mlp_only_layers", "d_model", "d_kv",
+    "d_ff", "num_layers", "num_decoder_layers", "num_heads", "relative_attention_num_buckets",
+    "feed_forward_proj",
     NULL};
 
 bool model_hf_check_keys(Model *m, void *cfg_root, GError **error)

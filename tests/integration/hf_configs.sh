@@ -18,7 +18,7 @@ check() { # check NAME STATUS WHY
     if [ "$2" = 0 ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; echo "# $3"; failed=$((failed + 1)); fi
 }
 for f in bert-large falcon-7b gemma-7b gemma2-9b gpt-neox-20b gpt2 llama3-8b mistral-7b phi3-mini \
-    qwen2.5-7b roberta-large vit-l16 mixtral-8x7b qwen1.5-moe-a2.7b; do
+    qwen2.5-7b roberta-large vit-l16 mixtral-8x7b qwen1.5-moe-a2.7b t5-base; do
     python3 - "$SRC/models/$f.json" "$W/$f.json" "$W/$f.want" "$W/$f-saved.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))

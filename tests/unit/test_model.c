@@ -10,7 +10,7 @@ static const char *const shipped[] = {
     "models/phi3-mini.json",  "models/gpt-neox-20b.json", "models/falcon-7b.json",
     "models/bert-large.json", "models/roberta-large.json", "models/vit-l16.json",
     "models/resnet18.json",   "models/resnet18-cifar10.json", "models/mixtral-8x7b.json",
-    "models/qwen1.5-moe-a2.7b.json",
+    "models/qwen1.5-moe-a2.7b.json", "models/t5-base.json",
 };
 
 static void test_published_param_counts(void **state)
@@ -59,7 +59,9 @@ static void test_known_totals(void **state)
                  /* Mixtral-8x7B model card: 46.7B; Qwen1.5-MoE-A2.7B model card: 14.3B (exact
                   * sums from their configs) */
                  {"models/mixtral-8x7b.json", 46702792704ULL},
-                 {"models/qwen1.5-moe-a2.7b.json", 14315784192ULL}};
+                 {"models/qwen1.5-moe-a2.7b.json", 14315784192ULL},
+                 /* T5 paper (arXiv 1910.10683) Table 14: 220 million; exact from its config */
+                 {"models/t5-base.json", 222903552ULL}};
     for (size_t i = 0; i < G_N_ELEMENTS(known); i++) {
         Model *m = load_model(known[i].file, NULL);
         assert_int_equal(m->params, known[i].params);
@@ -208,6 +210,14 @@ static void test_encoders(void **state)
     const ModelModule *core = &m->modules[module_index(m, "bert.encoder.layer.0.attention.self.core")];
     assert_false(core->kernel.causal);
     assert_true(m->token_input);
+    model_free(m);
+    /* T5: the decoder's self-attention is causal, its cross-attention and the encoder's are not;
+     * T5Attention has no fused kernel (position bias), so it is costed eager */
+    m = load_model("models/t5-base.json", NULL);
+    assert_false(m->modules[module_index(m, "encoder.block.0.layer.0.SelfAttention.core")].kernel.causal);
+    assert_true(m->modules[module_index(m, "decoder.block.3.layer.0.SelfAttention.core")].kernel.causal);
+    assert_false(m->modules[module_index(m, "decoder.block.3.layer.1.EncDecAttention.core")].kernel.causal);
+    assert_false(m->flash_attention);
     model_free(m);
     m = load_model("models/vit-l16.json", NULL);
     assert_false(m->token_input);
