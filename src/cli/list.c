@@ -92,8 +92,9 @@ static void print_topology(const char *name, const cJSON *doc)
     const cJSON *node = cJSON_GetObjectItemCaseSensitive(doc, "node");
     const cJSON *gpu = cJSON_GetObjectItemCaseSensitive(doc, "gpu");
     const char *gpu_name = json_string(gpu, "name");
-    printf("%-24s %5.0f nodes x %.0f GPUs  %s\n", name, json_number(doc, "nodes_max"),
-           json_number(node, "gpus"), gpu_name ? gpu_name : "");
+    double nodes = json_number(doc, "nodes_max"), gpus = json_number(node, "gpus");
+    printf("%-24s %5.0f node%s x %.0f GPU%s  %s\n", name, nodes, nodes == 1 ? " " : "s", gpus,
+           gpus == 1 ? " " : "s", gpu_name ? gpu_name : "");
 }
 
 int cli_list(int argc, char **argv)

@@ -31,7 +31,7 @@ ok model-by-name "Llama-3-8B on juwels-booster" -m llama3-8b --nodes 2
 ok collective-topology-by-name "allreduce" collective -t hgx-h200 --max-bytes 1M
 ok list-models "^mistral-7b .* 7.242 B  mistral" list models
 ok list-models-every-file "^resnet18-cifar10 " list models
-ok list-topologies "^jusuf  .* 61 nodes x 1 GPUs  NVIDIA Tesla V100" list topologies
+ok list-topologies "^jusuf  .* 61 nodes x 1 GPU   NVIDIA Tesla V100" list topologies
 ok strategy-upper-case "FSDP full_shard" --strategy FULL_SHARD --nodes 1
 ok sharding-pytorch-enum "FSDP hybrid_shard" --sharding ShardingStrategy.HYBRID_SHARD --nodes 2
 ok param-dtype-torch "param_dtype fp16" --param-dtype torch.float16 --nodes 1
