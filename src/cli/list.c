@@ -82,8 +82,8 @@ static void print_model(const char *name, const cJSON *doc)
     if (!title)
         title = json_string(doc, "name");
     double params = json_number(fs, "published_params");
-    printf("%-22s %9.3f B  %-14s %s\n", name, params / 1e9,
-           type ? type : "layer list", title ? title : "");
+    printf("%-22s %9.3f B  %-14s %s\n", name, params / 1e9, type ? type : "layer list",
+           title ? title : "");
 }
 
 /* One line for a topology: name, GPUs per node x nodes, the GPU. */
@@ -122,10 +122,9 @@ int cli_list(int argc, char **argv)
             kind = kinds[i];
     if (!kind) {
         const char *close = cfg_closest(argv[1], kinds);
-        return cli_report_error(g_error_new(FSD_ERROR, FSD_ERROR_INPUT,
-                                            "list: expected models or topologies, got '%s'%s%s%s",
-                                            argv[1], close ? "; did you mean '" : "",
-                                            close ? close : "", close ? "'?" : ""));
+        return cli_report_error(g_error_new(
+            FSD_ERROR, FSD_ERROR_INPUT, "list: expected models or topologies, got '%s'%s%s%s",
+            argv[1], close ? "; did you mean '" : "", close ? close : "", close ? "'?" : ""));
     }
     char **names = shipped_names(kind);
     for (char **n = names; *n; n++) {

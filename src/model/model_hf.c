@@ -18,7 +18,6 @@
 
 #include <string.h>
 
-
 /* GPT-2's activation_function as Hugging Face's ACT2FN runs it in eager mode. gelu_new (GPT-2's
  * default) is the tanh formula written out: pow, three multiplies by constants, two adds, tanh
  * and the final products, 8 kernels, 18 element reads and writes. The others are one kernel. */
@@ -39,7 +38,7 @@ static bool gpt2_activation(const char *name, Ctx *c)
 }
 
 int model_hf_leaf(Ctx *c, int parent, const char *name, const char *kind, uint64_t params,
-                double flops, double mem_bytes, double saved_bytes, int kernels)
+                  double flops, double mem_bytes, double saved_bytes, int kernels)
 {
     int i = model_builder_add(c->b, parent, name, kind);
     ModelModule *m = model_builder_get(c->b, i);
@@ -53,10 +52,11 @@ int model_hf_leaf(Ctx *c, int parent, const char *name, const char *kind, uint64
 }
 
 int model_hf_linear(Ctx *c, int parent, const char *name, const char *kind, double in, double out,
-                  bool bias, bool tied)
+                    bool bias, bool tied)
 {
     uint64_t params = tied ? 0 : (uint64_t)(in * out + (bias ? out : 0));
-    int i = model_hf_leaf(c, parent, name, kind, params, 2 * c->s * in * out, 0, c->act * c->s * in, 1);
+    int i =
+        model_hf_leaf(c, parent, name, kind, params, 2 * c->s * in * out, 0, c->act * c->s * in, 1);
     ModelModule *m = model_builder_get(c->b, i);
     m->flops_bwd_ratio = 2; /* dgrad + wgrad, also when tied */
     m->kernel = (ModelKernel){.kind = MODEL_KERNEL_GEMM, .rows = c->s, .n = out, .k = in};
@@ -74,7 +74,7 @@ char *model_hf_sub(const char *parent, const char *name)
  * 4*s*w*a*d instead of 4*s^2*a*d. Eager and SDPA attention build the full s x s score matrix and
  * mask it (transformers' sliding-window causal mask), so their cost does not change. */
 void model_hf_attention(Ctx *c, int parent, const char *pname, const Model *m, double window,
-                           bool causal)
+                        bool causal)
 {
     double s = c->s, a = m->heads, d = m->head_dim;
     double seen = window > 0 && window < s ? window : s;
@@ -89,11 +89,14 @@ void model_hf_attention(Ctx *c, int parent, const char *pname, const Model *m, d
         kernels = 5;
     }
     char *name = model_hf_sub(pname, "core");
-    int i = model_hf_leaf(c, parent, name, "ScaledDotProductAttention", 0, 4 * s * seen * a * d, mem, saved,
-                 kernels);
-    model_builder_get(c->b, i)->kernel =
-        (ModelKernel){.kind = MODEL_KERNEL_ATTENTION, .causal = causal, .heads = a, .head_dim = d,
-                      .seq = s, .window = seen < s ? seen : 0};
+    int i = model_hf_leaf(c, parent, name, "ScaledDotProductAttention", 0, 4 * s * seen * a * d,
+                          mem, saved, kernels);
+    model_builder_get(c->b, i)->kernel = (ModelKernel){.kind = MODEL_KERNEL_ATTENTION,
+                                                       .causal = causal,
+                                                       .heads = a,
+                                                       .head_dim = d,
+                                                       .seq = s,
+                                                       .window = seen < s ? seen : 0};
     g_free(name);
 }
 
@@ -103,7 +106,8 @@ static void build_gpt2(Model *m, Ctx *c)
     int root = model_builder_add(c->b, -1, "", "GPT2LMHeadModel");
     int tr = model_builder_add(c->b, root, "transformer", "GPT2Model");
     model_hf_leaf(c, tr, "transformer.wte", "Embedding", (uint64_t)(V * h), 0, act * s * h, 0, 1);
-    model_hf_leaf(c, tr, "transformer.wpe", "Embedding", (uint64_t)(P * h), 0, 3 * act * s * h, 0, 2);
+    model_hf_leaf(c, tr, "transformer.wpe", "Embedding", (uint64_t)(P * h), 0, 3 * act * s * h, 0,
+                  2);
     model_hf_leaf(c, tr, "transformer.drop", "Dropout", 0, 0, 2 * act * s * h + s * h, s * h, 1);
     int list = model_builder_add(c->b, tr, "transformer.h", "ModuleList");
     model_builder_get(c->b, list)->is_list = true;
@@ -114,33 +118,42 @@ static void build_gpt2(Model *m, Ctx *c)
         char *n;
         /* LayerNorm: read + write, saves its input. The residual add before ln_2 and after the
          * block are charged to the dropout leaves (read two, write one). */
-        model_hf_leaf(c, blk, n = model_hf_sub(bn, "ln_1"), "LayerNorm", (uint64_t)(2 * h), 0, 2 * act * s * h,
-             act * s * h, 1), g_free(n);
+        model_hf_leaf(c, blk, n = model_hf_sub(bn, "ln_1"), "LayerNorm", (uint64_t)(2 * h), 0,
+                      2 * act * s * h, act * s * h, 1),
+            g_free(n);
         int at = model_builder_add(c->b, blk, n = model_hf_sub(bn, "attn"), "GPT2Attention");
         char *an = n;
-        model_hf_linear(c, at, n = model_hf_sub(an, "c_attn"), "Conv1D", h, 3 * h, true, false), g_free(n);
+        model_hf_linear(c, at, n = model_hf_sub(an, "c_attn"), "Conv1D", h, 3 * h, true, false),
+            g_free(n);
         model_hf_attention(c, at, an, m, 0, true);
-        model_hf_linear(c, at, n = model_hf_sub(an, "c_proj"), "Conv1D", h, h, true, false), g_free(n);
-        model_hf_leaf(c, at, n = model_hf_sub(an, "resid_dropout"), "Dropout", 0, 0, 5 * act * s * h + s * h, s * h,
-             2), g_free(n);
+        model_hf_linear(c, at, n = model_hf_sub(an, "c_proj"), "Conv1D", h, h, true, false),
+            g_free(n);
+        model_hf_leaf(c, at, n = model_hf_sub(an, "resid_dropout"), "Dropout", 0, 0,
+                      5 * act * s * h + s * h, s * h, 2),
+            g_free(n);
         g_free(an);
-        model_hf_leaf(c, blk, n = model_hf_sub(bn, "ln_2"), "LayerNorm", (uint64_t)(2 * h), 0, 2 * act * s * h,
-             act * s * h, 1), g_free(n);
+        model_hf_leaf(c, blk, n = model_hf_sub(bn, "ln_2"), "LayerNorm", (uint64_t)(2 * h), 0,
+                      2 * act * s * h, act * s * h, 1),
+            g_free(n);
         int mlp = model_builder_add(c->b, blk, n = model_hf_sub(bn, "mlp"), "GPT2MLP");
         char *mn = n;
-        model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_fc"), "Conv1D", h, ffn, true, false), g_free(n);
-        /* the activation in eager mode (gpt2_activation) */
-        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"), c->gelu_kernels > 1 ? "NewGELUActivation" : "GELUActivation",
-             0, 0, c->gelu_accesses * act * s * ffn, act * s * ffn, c->gelu_kernels),
+        model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_fc"), "Conv1D", h, ffn, true, false),
             g_free(n);
-        model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_proj"), "Conv1D", ffn, h, true, false), g_free(n);
-        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "dropout"), "Dropout", 0, 0, 5 * act * s * h + s * h, s * h, 2),
+        /* the activation in eager mode (gpt2_activation) */
+        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"),
+                      c->gelu_kernels > 1 ? "NewGELUActivation" : "GELUActivation", 0, 0,
+                      c->gelu_accesses * act * s * ffn, act * s * ffn, c->gelu_kernels),
+            g_free(n);
+        model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_proj"), "Conv1D", ffn, h, true, false),
+            g_free(n);
+        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "dropout"), "Dropout", 0, 0,
+                      5 * act * s * h + s * h, s * h, 2),
             g_free(n);
         g_free(mn);
         g_free(bn);
     }
     model_hf_leaf(c, tr, "transformer.ln_f", "LayerNorm", (uint64_t)(2 * h), 0, 2 * act * s * h,
-         act * s * h, 1);
+                  act * s * h, 1);
     model_hf_linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
 }
 
@@ -176,10 +189,14 @@ static const DecoderArch decoder_archs[] = {
 static double layer_window(const DecoderArch *arch, const Model *m, int layer, int from_layer)
 {
     switch (arch->window) {
-    case WINDOW_NONE: return 0;
-    case WINDOW_ALL: return m->sliding_window;
-    case WINDOW_EVEN_LAYERS: return layer % 2 == 0 ? m->sliding_window : 0;
-    case WINDOW_FROM_LAYER: return layer >= from_layer ? m->sliding_window : 0;
+    case WINDOW_NONE:
+        return 0;
+    case WINDOW_ALL:
+        return m->sliding_window;
+    case WINDOW_EVEN_LAYERS:
+        return layer % 2 == 0 ? m->sliding_window : 0;
+    case WINDOW_FROM_LAYER:
+        return layer >= from_layer ? m->sliding_window : 0;
     }
     return 0;
 }
@@ -198,7 +215,7 @@ static void rms_norm(Ctx *c, const DecoderArch *arch, int parent, const char *bl
 {
     char *n = model_hf_sub(block, name), *kind = cls(arch, "RMSNorm");
     model_hf_leaf(c, parent, n, kind, (uint64_t)h, 0, (residual ? 21 : 18) * c->act * c->s * h,
-         c->act * c->s * h, residual ? 7 : 6);
+                  c->act * c->s * h, residual ? 7 : 6);
     g_free(n);
     g_free(kind);
 }
@@ -206,23 +223,22 @@ static void rms_norm(Ctx *c, const DecoderArch *arch, int parent, const char *bl
 /* The gated MLP act(x W_gate) * (x W_up) W_down on `rows` tokens: one module with three Linear
  * leaves (or a fused gate_up Linear, Phi-3) and the activation, named as `names` (gate, up, down:
  * Mixtral's experts call them w1, w3, w2). */
-int model_hf_gated_mlp(Ctx *c, int parent, const char *name, const char *kind, double h,
-                       double ffn, bool fused, const char *act_kind, const char *const names[3],
-                       double rows)
+int model_hf_gated_mlp(Ctx *c, int parent, const char *name, const char *kind, double h, double ffn,
+                       bool fused, const char *act_kind, const char *const names[3], double rows)
 {
     double tokens = c->s, act = c->act;
     c->s = rows;
     int mlp = model_builder_add(c->b, parent, name, kind);
     char *n;
     if (fused) {
-        model_hf_linear(c, mlp, n = model_hf_sub(name, "gate_up_proj"), "Linear", h, 2 * ffn,
-                        false, false);
+        model_hf_linear(c, mlp, n = model_hf_sub(name, "gate_up_proj"), "Linear", h, 2 * ffn, false,
+                        false);
         g_free(n);
     } else {
         model_hf_linear(c, mlp, n = model_hf_sub(name, names[0]), "Linear", h, ffn, false, false);
         g_free(n);
-        int up = model_hf_linear(c, mlp, n = model_hf_sub(name, names[1]), "Linear", h, ffn,
-                                 false, false);
+        int up = model_hf_linear(c, mlp, n = model_hf_sub(name, names[1]), "Linear", h, ffn, false,
+                                 false);
         g_free(n);
         model_builder_get(c->b, up)->saved_bytes = 0; /* same input as the gate */
     }
@@ -248,7 +264,8 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
     bool qkv_bias = attn_bias || arch->qkv_bias;
     int root = model_builder_add(c->b, -1, "", k_root);
     int md = model_builder_add(c->b, root, "model", k_model);
-    model_hf_leaf(c, md, "model.embed_tokens", "Embedding", (uint64_t)(V * h), 0, act * s * h, 0, 1);
+    model_hf_leaf(c, md, "model.embed_tokens", "Embedding", (uint64_t)(V * h), 0, act * s * h, 0,
+                  1);
     int list = model_builder_add(c->b, md, "model.layers", "ModuleList");
     model_builder_get(c->b, list)->is_list = true;
     for (int l = 0; l < m->layers; l++) {
@@ -261,25 +278,32 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
         char *an = n;
         int k;
         if (arch->fused) {
-            k = model_hf_linear(c, at, n = model_hf_sub(an, "qkv_proj"), "Linear", h, qw + 2 * kvw, qkv_bias, false);
+            k = model_hf_linear(c, at, n = model_hf_sub(an, "qkv_proj"), "Linear", h, qw + 2 * kvw,
+                                qkv_bias, false);
             g_free(n);
         } else {
             /* q, k and v share one saved input. */
-            model_hf_linear(c, at, n = model_hf_sub(an, "q_proj"), "Linear", h, qw, qkv_bias, false), g_free(n);
-            k = model_hf_linear(c, at, n = model_hf_sub(an, "k_proj"), "Linear", h, kvw, qkv_bias, false);
+            model_hf_linear(c, at, n = model_hf_sub(an, "q_proj"), "Linear", h, qw, qkv_bias,
+                            false),
+                g_free(n);
+            k = model_hf_linear(c, at, n = model_hf_sub(an, "k_proj"), "Linear", h, kvw, qkv_bias,
+                                false);
             g_free(n);
-            int v = model_hf_linear(c, at, n = model_hf_sub(an, "v_proj"), "Linear", h, kvw, qkv_bias, false);
+            int v = model_hf_linear(c, at, n = model_hf_sub(an, "v_proj"), "Linear", h, kvw,
+                                    qkv_bias, false);
             g_free(n);
             model_builder_get(c->b, k)->saved_bytes = 0;
             model_builder_get(c->b, v)->saved_bytes = 0;
         }
-        /* rotary embedding on q and k (HF apply_rotary_pos_emb): x * cos (read, write), rotate_half's
-         * negation of one half and cat (1 + 2), * sin (2), the sum (3): 10 element accesses in 6
-         * kernels per tensor; and the attention output's transpose(1, 2).contiguous() copy */
+        /* rotary embedding on q and k (HF apply_rotary_pos_emb): x * cos (read, write),
+         * rotate_half's negation of one half and cat (1 + 2), * sin (2), the sum (3): 10 element
+         * accesses in 6 kernels per tensor; and the attention output's transpose(1, 2).contiguous()
+         * copy */
         model_builder_get(c->b, k)->mem_bytes_fwd = 10 * act * s * (qw + kvw) + 2 * act * s * qw;
         model_builder_get(c->b, k)->kernels_fwd += 13;
         model_hf_attention(c, at, an, m, layer_window(arch, m, l, window_from_layer), true);
-        model_hf_linear(c, at, n = model_hf_sub(an, "o_proj"), "Linear", qw, h, attn_bias, false), g_free(n);
+        model_hf_linear(c, at, n = model_hf_sub(an, "o_proj"), "Linear", qw, h, attn_bias, false),
+            g_free(n);
         g_free(an);
         /* residual add (read two, write one) charged to the following norm */
         if (arch->sandwich) {
@@ -315,8 +339,8 @@ void model_hf_loss(Model *m, Ctx *c, bool softcap)
 {
     double sv = c->s * m->vocab;
     model_hf_leaf(c, 0, "loss", "CrossEntropyLoss", 0, 0,
-         (c->act + 4 + 4 + 4) * sv + (softcap ? 6 * c->act * sv : 0),
-         (c->act + 4) * sv + (softcap ? c->act * sv : 0), softcap ? 7 : 4);
+                  (c->act + 4 + 4 + 4) * sv + (softcap ? 6 * c->act * sv : 0),
+                  (c->act + 4) * sv + (softcap ? c->act * sv : 0), softcap ? 7 : 4);
 }
 
 static bool get_first_int(CfgObj *co, const char *a, const char *b, bool required, int64_t max,
@@ -332,11 +356,11 @@ static bool get_first_int(CfgObj *co, const char *a, const char *b, bool require
 /* LayerNorm with weight and bias: read + write, saves its input; `residual`: a residual add (read
  * two, write one) before it is charged to it. */
 void model_hf_layer_norm(Ctx *c, int parent, const char *block, const char *name, double h,
-                       bool residual)
+                         bool residual)
 {
     char *n = model_hf_sub(block, name);
-    model_hf_leaf(c, parent, n, "LayerNorm", (uint64_t)(2 * h), 0, (residual ? 5 : 2) * c->act * c->s * h,
-         c->act * c->s * h, residual ? 2 : 1);
+    model_hf_leaf(c, parent, n, "LayerNorm", (uint64_t)(2 * h), 0,
+                  (residual ? 5 : 2) * c->act * c->s * h, c->act * c->s * h, residual ? 2 : 1);
     g_free(n);
 }
 
@@ -355,28 +379,36 @@ static void build_parallel(Model *m, Ctx *c, const ParallelArch *p)
     double s = c->s, h = m->hidden, ffn = m->ffn, V = m->vocab, act = c->act;
     double qw = (double)m->heads * m->head_dim, kvw = (double)m->kv_heads * m->head_dim;
     const char *top = p->neox ? "gpt_neox" : "transformer";
-    int root = model_builder_add(c->b, -1, "", p->neox ? "GPTNeoXForCausalLM" : "FalconForCausalLM");
+    int root =
+        model_builder_add(c->b, -1, "", p->neox ? "GPTNeoXForCausalLM" : "FalconForCausalLM");
     int md = model_builder_add(c->b, root, top, p->neox ? "GPTNeoXModel" : "FalconModel");
     char *n = model_hf_sub(top, p->neox ? "embed_in" : "word_embeddings");
     model_hf_leaf(c, md, n, "Embedding", (uint64_t)(V * h), 0, act * s * h, 0, 1), g_free(n);
-    int list = model_builder_add(c->b, md, n = model_hf_sub(top, p->neox ? "layers" : "h"), "ModuleList");
+    int list =
+        model_builder_add(c->b, md, n = model_hf_sub(top, p->neox ? "layers" : "h"), "ModuleList");
     char *ln = n;
     model_builder_get(c->b, list)->is_list = true;
     for (int l = 0; l < m->layers; l++) {
         char *bn = g_strdup_printf("%s.%d", ln, l);
-        int blk = model_builder_add(c->b, list, bn, p->neox ? "GPTNeoXLayer" : "FalconDecoderLayer");
+        int blk =
+            model_builder_add(c->b, list, bn, p->neox ? "GPTNeoXLayer" : "FalconDecoderLayer");
         model_builder_get(c->b, blk)->is_block = true;
         /* the block's residual sum (x + attn + mlp: read three, write one) goes with the first norm
          * of the next block; the first norm charges a two-input add */
-        model_hf_layer_norm(c, blk, bn, p->neox ? "input_layernorm" : p->two_norms ? "ln_attn" : "input_layernorm",
-                   h, true);
+        model_hf_layer_norm(c, blk, bn,
+                            p->neox        ? "input_layernorm"
+                            : p->two_norms ? "ln_attn"
+                                           : "input_layernorm",
+                            h, true);
         if (p->two_norms)
-            model_hf_layer_norm(c, blk, bn, p->neox ? "post_attention_layernorm" : "ln_mlp", h, false);
-        int at = model_builder_add(c->b, blk, n = model_hf_sub(bn, p->neox ? "attention" : "self_attention"),
+            model_hf_layer_norm(c, blk, bn, p->neox ? "post_attention_layernorm" : "ln_mlp", h,
+                                false);
+        int at = model_builder_add(c->b, blk,
+                                   n = model_hf_sub(bn, p->neox ? "attention" : "self_attention"),
                                    p->neox ? "GPTNeoXAttention" : "FalconAttention");
         char *an = n;
-        int k = model_hf_linear(c, at, n = model_hf_sub(an, "query_key_value"), "Linear", h, qw + 2 * kvw, p->bias,
-                       false);
+        int k = model_hf_linear(c, at, n = model_hf_sub(an, "query_key_value"), "Linear", h,
+                                qw + 2 * kvw, p->bias, false);
         g_free(n);
         /* rotary embedding on the rotated part of q and k, as in the Llama family (10 accesses
          * in 6 kernels per tensor), and the output's transpose copy */
@@ -384,26 +416,34 @@ static void build_parallel(Model *m, Ctx *c, const ParallelArch *p)
             10 * act * s * (qw + kvw) * p->rotary_fraction + 2 * act * s * qw;
         model_builder_get(c->b, k)->kernels_fwd += p->rotary_fraction > 0 ? 13 : 1;
         model_hf_attention(c, at, an, m, 0, true);
-        model_hf_linear(c, at, n = model_hf_sub(an, "dense"), "Linear", qw, h, p->bias, false), g_free(n);
+        model_hf_linear(c, at, n = model_hf_sub(an, "dense"), "Linear", qw, h, p->bias, false),
+            g_free(n);
         g_free(an);
-        if (!p->parallel && !p->neox) /* Falcon with parallel_attn false: a sequential post-attention norm */
+        if (!p->parallel &&
+            !p->neox) /* Falcon with parallel_attn false: a sequential post-attention norm */
             model_hf_layer_norm(c, blk, bn, "post_attention_layernorm", h, true);
-        int mlp = model_builder_add(c->b, blk, n = model_hf_sub(bn, "mlp"), p->neox ? "GPTNeoXMLP" : "FalconMLP");
+        int mlp = model_builder_add(c->b, blk, n = model_hf_sub(bn, "mlp"),
+                                    p->neox ? "GPTNeoXMLP" : "FalconMLP");
         char *mn = n;
-        int up = model_hf_linear(c, mlp, n = model_hf_sub(mn, "dense_h_to_4h"), "Linear", h, ffn, p->bias, false);
+        int up = model_hf_linear(c, mlp, n = model_hf_sub(mn, "dense_h_to_4h"), "Linear", h, ffn,
+                                 p->bias, false);
         g_free(n);
         if (p->parallel && !p->two_norms) /* same normed input as query_key_value */
             model_builder_get(c->b, up)->saved_bytes = 0;
-        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"), c->gelu_kernels > 1 ? "FastGELUActivation" : "GELU", 0, 0,
-             c->gelu_accesses * act * s * ffn, act * s * ffn, c->gelu_kernels),
+        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"),
+                      c->gelu_kernels > 1 ? "FastGELUActivation" : "GELU", 0, 0,
+                      c->gelu_accesses * act * s * ffn, act * s * ffn, c->gelu_kernels),
             g_free(n);
-        model_hf_linear(c, mlp, n = model_hf_sub(mn, "dense_4h_to_h"), "Linear", ffn, h, p->bias, false), g_free(n);
+        model_hf_linear(c, mlp, n = model_hf_sub(mn, "dense_4h_to_h"), "Linear", ffn, h, p->bias,
+                        false),
+            g_free(n);
         g_free(mn);
         g_free(bn);
     }
     g_free(ln);
     model_hf_layer_norm(c, md, top, p->neox ? "final_layer_norm" : "ln_f", h, true);
-    model_hf_linear(c, root, p->neox ? "embed_out" : "lm_head", "Linear", h, V, false, m->tied_embeddings);
+    model_hf_linear(c, root, p->neox ? "embed_out" : "lm_head", "Linear", h, V, false,
+                    m->tied_embeddings);
 }
 
 /* gpt_neox and falcon config.json keys (GPTNeoXConfig, FalconConfig defaults). */
@@ -512,7 +552,8 @@ static bool read_window(CfgObj *root, const DecoderArch *arch, int64_t layers, i
 {
     *window = 0, *from_layer = 0;
     const cJSON *w = cfg_item(root, "sliding_window");
-    if (w && !cJSON_IsNull(w) && !cfg_get_int(root, "sliding_window", false, 1, 1 << 24, window, error))
+    if (w && !cJSON_IsNull(w) &&
+        !cfg_get_int(root, "sliding_window", false, 1, 1 << 24, window, error))
         return false;
     if (arch->window == WINDOW_FROM_LAYER) {
         bool on = false;
@@ -543,10 +584,9 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
     bool gpt2 = strcmp(type, "gpt2") == 0;
     const DecoderArch *arch = find_arch(type);
     if (!gpt2 && !arch) {
-        static const char *const types[] = {"gpt2",    "llama",     "mistral", "qwen2",
-                                            "gemma",   "gemma2",    "phi3",    "mixtral",
-                                            "qwen2_moe", "gpt_neox", "falcon",  "bert",
-                                            "roberta", "vit",       "t5", NULL};
+        static const char *const types[] = {
+            "gpt2",      "llama",    "mistral", "qwen2", "gemma",   "gemma2", "phi3", "mixtral",
+            "qwen2_moe", "gpt_neox", "falcon",  "bert",  "roberta", "vit",    "t5",   NULL};
         const char *close = cfg_closest(type, types);
         cfg_set_error(error, file, "", "model_type",
                       "expected a Hugging Face config.json of model_type gpt2, llama, mistral, "
@@ -562,21 +602,26 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
     int64_t h = 0, layers = 0, heads = 0, kv = 0, ffn = 0, vocab = 0, pos = 0, head_dim = 0;
     int64_t window = 0, window_from = 0;
     bool tied = gpt2 || arch->tied, mlp_bias = false, attn_bias = false, softcap = false;
-    bool ok = get_first_int(root, gpt2 ? "n_embd" : "hidden_size", "hidden_size", true, big, &h, error) &&
-              get_first_int(root, gpt2 ? "n_layer" : "num_hidden_layers", "num_hidden_layers", true, 100000, &layers, error) &&
-              get_first_int(root, gpt2 ? "n_head" : "num_attention_heads", "num_attention_heads", true, 100000, &heads, error) &&
-              cfg_get_int(root, "vocab_size", true, 1, 1 << 26, &vocab, error) &&
-              get_first_int(root, gpt2 ? "n_positions" : "max_position_embeddings", "max_position_embeddings", gpt2, 1 << 24, &pos, error) &&
-              cfg_get_bool(root, "tie_word_embeddings", false, &tied, error) &&
-              cfg_get_bool(root, "mlp_bias", false, &mlp_bias, error) &&
-              cfg_get_bool(root, "attention_bias", false, &attn_bias, error);
+    bool ok =
+        get_first_int(root, gpt2 ? "n_embd" : "hidden_size", "hidden_size", true, big, &h, error) &&
+        get_first_int(root, gpt2 ? "n_layer" : "num_hidden_layers", "num_hidden_layers", true,
+                      100000, &layers, error) &&
+        get_first_int(root, gpt2 ? "n_head" : "num_attention_heads", "num_attention_heads", true,
+                      100000, &heads, error) &&
+        cfg_get_int(root, "vocab_size", true, 1, 1 << 26, &vocab, error) &&
+        get_first_int(root, gpt2 ? "n_positions" : "max_position_embeddings",
+                      "max_position_embeddings", gpt2, 1 << 24, &pos, error) &&
+        cfg_get_bool(root, "tie_word_embeddings", false, &tied, error) &&
+        cfg_get_bool(root, "mlp_bias", false, &mlp_bias, error) &&
+        cfg_get_bool(root, "attention_bias", false, &attn_bias, error);
     if (!ok)
         return false;
     if (gpt2) {
         /* n_inner: null means 4 * n_embd */
         const cJSON *inner = cfg_item(root, "n_inner");
         ffn = 4 * h;
-        if (inner && !cJSON_IsNull(inner) && !cfg_get_int(root, "n_inner", false, 1, big, &ffn, error))
+        if (inner && !cJSON_IsNull(inner) &&
+            !cfg_get_int(root, "n_inner", false, 1, big, &ffn, error))
             return false;
         kv = heads;
         head_dim = h / heads;
@@ -588,7 +633,8 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
         softcap = cap && !cJSON_IsNull(cap) && !strcmp(type, "gemma2");
         if (!cfg_get_int(root, "num_key_value_heads", false, 1, heads, &kv, error) ||
             !cfg_get_int(root, "intermediate_size", true, 1, big, &ffn, error) ||
-            (hd && !cJSON_IsNull(hd) && !cfg_get_int(root, "head_dim", false, 1, big, &head_dim, error)) ||
+            (hd && !cJSON_IsNull(hd) &&
+             !cfg_get_int(root, "head_dim", false, 1, big, &head_dim, error)) ||
             !read_window(root, arch, layers, &window, &window_from, error))
             return false;
         if (cap && !cJSON_IsNull(cap) && !softcap) {

@@ -47,8 +47,9 @@ static void encoder_layer(Model *m, Ctx *c, EncKind kind, int list, const char *
     if (vit)
         model_hf_layer_norm(c, blk, bn, "layernorm_before", h, false);
     int at = model_builder_add(c->b, blk, n = model_hf_sub(bn, "attention"),
-                               vit ? "ViTAttention" : kind == ENC_BERT ? "BertAttention"
-                                                                       : "RobertaAttention");
+                               vit                ? "ViTAttention"
+                               : kind == ENC_BERT ? "BertAttention"
+                                                  : "RobertaAttention");
     char *an = n;
     int sa = model_builder_add(c->b, at, n = model_hf_sub(an, vit ? "attention" : "self"),
                                vit ? "ViTSelfAttention" : "BertSelfAttention");
@@ -159,7 +160,8 @@ static void build_text_encoder(Model *m, Ctx *c, EncKind kind, int64_t type_voca
     g_free(n);
     model_hf_layer_norm(c, trn, tr, bert ? "LayerNorm" : "layer_norm", h, false);
     /* the decoder's weight is the word embedding's; its bias (V) is its own */
-    int dec = model_hf_linear(c, pred, n = model_hf_sub(head, "decoder"), "Linear", h, V, false, true);
+    int dec =
+        model_hf_linear(c, pred, n = model_hf_sub(head, "decoder"), "Linear", h, V, false, true);
     g_free(n);
     model_builder_get(c->b, dec)->params = (uint64_t)V;
     if (bert) {
@@ -184,8 +186,8 @@ static void build_vit(Model *m, Ctx *c, double patches, double patch_pixels, int
     /* patch projection: Conv2d(C, h, p, stride p), an implicit GEMM of N patch rows by C*p*p */
     double tokens = c->s;
     c->s = patches;
-    model_hf_linear(c, emb, "vit.embeddings.patch_embeddings.projection", "Conv2d", patch_pixels,
-                    h, true, false);
+    model_hf_linear(c, emb, "vit.embeddings.patch_embeddings.projection", "Conv2d", patch_pixels, h,
+                    true, false);
     c->s = tokens;
     int enc = model_builder_add(c->b, md, "vit.encoder", "ViTEncoder");
     int list = model_builder_add(c->b, enc, "vit.encoder.layer", "ModuleList");
@@ -258,13 +260,13 @@ static void t5_ff(Ctx *c, Model *m, int parent, const char *ln, bool gated)
     int layer = model_builder_add(c->b, parent, ln, "T5LayerFF");
     t5_norm(c, layer, ln, "layer_norm", d);
     char *dn = model_hf_sub(ln, "DenseReluDense"), *n;
-    int dense = model_builder_add(c->b, layer, dn,
-                                  gated ? "T5DenseGatedActDense" : "T5DenseActDense");
+    int dense =
+        model_builder_add(c->b, layer, dn, gated ? "T5DenseGatedActDense" : "T5DenseActDense");
     if (gated) {
         model_hf_linear(c, dense, n = model_hf_sub(dn, "wi_0"), "Linear", d, ff, false, false);
         g_free(n);
-        int wi1 = model_hf_linear(c, dense, n = model_hf_sub(dn, "wi_1"), "Linear", d, ff, false,
-                                  false);
+        int wi1 =
+            model_hf_linear(c, dense, n = model_hf_sub(dn, "wi_1"), "Linear", d, ff, false, false);
         g_free(n);
         model_builder_get(c->b, wi1)->saved_bytes = 0;
         model_hf_leaf(c, dense, n = model_hf_sub(dn, "act"), "NewGELUActivation", 0, 0,
@@ -298,8 +300,8 @@ static void build_t5(Model *m, Ctx *c, int64_t dec_layers, int64_t buckets, bool
         int st = model_builder_add(c->b, root, sn, "T5Stack");
         char *n;
         /* embed_tokens is the shared embedding (tied): a lookup, no parameters of its own */
-        model_hf_leaf(c, st, n = model_hf_sub(sn, "embed_tokens"), "Embedding", 0, 0,
-                      act * s * d, 0, 1);
+        model_hf_leaf(c, st, n = model_hf_sub(sn, "embed_tokens"), "Embedding", 0, 0, act * s * d,
+                      0, 1);
         g_free(n);
         int list = model_builder_add(c->b, st, n = model_hf_sub(sn, "block"), "ModuleList");
         char *ln = n;
@@ -344,16 +346,16 @@ static bool build_t5_model(Model *m, const char *file, CfgObj *root, GError **er
     int64_t buckets = 32;
     bool tied = true;
     char *proj = NULL;
-    bool ok = cfg_get_int(root, "d_model", true, 1, big, &d, error) &&
-              cfg_get_int(root, "d_kv", false, 1, big, &dkv, error) &&
-              cfg_get_int(root, "d_ff", true, 1, big, &dff, error) &&
-              cfg_get_int(root, "num_layers", true, 1, 100000, &layers, error) &&
-              cfg_get_int(root, "num_heads", true, 1, 100000, &heads, error) &&
-              cfg_get_int(root, "vocab_size", true, 1, 1 << 26, &vocab, error) &&
-              cfg_get_int(root, "relative_attention_num_buckets", false, 1, 1 << 20, &buckets,
-                          error) &&
-              cfg_get_bool(root, "tie_word_embeddings", false, &tied, error) &&
-              cfg_get_string(root, "feed_forward_proj", false, &proj, error);
+    bool ok =
+        cfg_get_int(root, "d_model", true, 1, big, &d, error) &&
+        cfg_get_int(root, "d_kv", false, 1, big, &dkv, error) &&
+        cfg_get_int(root, "d_ff", true, 1, big, &dff, error) &&
+        cfg_get_int(root, "num_layers", true, 1, 100000, &layers, error) &&
+        cfg_get_int(root, "num_heads", true, 1, 100000, &heads, error) &&
+        cfg_get_int(root, "vocab_size", true, 1, 1 << 26, &vocab, error) &&
+        cfg_get_int(root, "relative_attention_num_buckets", false, 1, 1 << 20, &buckets, error) &&
+        cfg_get_bool(root, "tie_word_embeddings", false, &tied, error) &&
+        cfg_get_string(root, "feed_forward_proj", false, &proj, error);
     const cJSON *dl = ok ? cfg_item(root, "num_decoder_layers") : NULL;
     if (ok && dl && !cJSON_IsNull(dl))
         ok = cfg_get_int(root, "num_decoder_layers", false, 1, 100000, &dec_layers, error);
@@ -421,7 +423,8 @@ bool model_hf_build_encoder(Model *m, const char *file, void *cfg_root, GError *
     if (ok && pe && strcmp(pe, "absolute") != 0) {
         cfg_set_error(error, file, "", "position_embedding_type",
                       "relative position embeddings are not modelled; expected \"absolute\", "
-                      "got \"%s\"", pe);
+                      "got \"%s\"",
+                      pe);
         ok = false;
     }
     g_free(act);

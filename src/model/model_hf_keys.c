@@ -1,13 +1,14 @@
-/* model_hf_keys: which keys of a Hugging Face config.json fsdpsim reads, accepts unread, or refuses.
+/* model_hf_keys: which keys of a Hugging Face config.json fsdpsim reads, accepts unread, or
+ * refuses.
  *
  * A config.json written by save_pretrained carries many keys that do not change what a training
  * step costs: tokenizer ids, generation settings, dtype and version stamps, quantization and
  * attention-implementation bookkeeping (transformers' PretrainedConfig.__init__ and to_dict in
  * src/transformers/configuration_utils.py write them for every model). Those are accepted; the
- * less usual ones are listed once in a note. A key close to one fsdpsim reads (a typo) is refused with a did-you-mean,
- * and any other key is refused naming it: it might change the model, and a silent guess would make
- * the estimate wrong without a word. Cost: one pass over the keys, an edit distance per known key
- * (a few hundred short strings), once per model load. */
+ * less usual ones are listed once in a note. A key close to one fsdpsim reads (a typo) is refused
+ * with a did-you-mean, and any other key is refused naming it: it might change the model, and a
+ * silent guess would make the estimate wrong without a word. Cost: one pass over the keys, an edit
+ * distance per known key (a few hundred short strings), once per model load. */
 #include "model.h"
 
 #include "../util/cfg.h"
@@ -30,9 +31,9 @@ static const char *const hf_standard[] = {
     "initializer_range", "initializer_factor", "layer_norm_epsilon", "layer_norm_eps",
     "rms_norm_eps", "rope_theta", "rope_scaling", "rotary_emb_base", "partial_rotary_factor",
     "original_max_position_embeddings", "scale_attn_weights", "scale_attn_by_inverse_layer_idx",
-    "reorder_and_upcast_attn", "apply_residual_connection_post_layernorm",
-    "query_pre_attn_scalar", "attn_logit_softcapping", "hidden_act", "hidden_activation",
-    "cache_implementation", "use_mrope", "tie_embeddings",
+    "reorder_and_upcast_attn", "apply_residual_connection_post_layernorm", "query_pre_attn_scalar",
+    "attn_logit_softcapping", "hidden_act", "hidden_activation", "cache_implementation",
+    "use_mrope", "tie_embeddings",
     /* MoE training-loss settings: the auxiliary load-balancing loss is a few kernels on s x E
      * router logits; routing is modelled balanced whatever they say */
     "router_aux_loss_coef", "output_router_logits", "router_jitter_noise", "norm_topk_prob",
@@ -59,8 +60,7 @@ static const char *const hf_bookkeeping[] = {
     "problem_type", "num_labels", "dtype", "use_bfloat16", "torchscript", "return_dict",
     "output_hidden_states", "output_attentions", "tf_legacy_loss", "pruned_heads",
     "chunk_size_feed_forward", "is_decoder", "add_cross_attention", "cross_attention_hidden_size",
-    "tie_encoder_decoder", "model_name_or_path", "keys_to_ignore_at_inference",
-    "embd_dropout",
+    "tie_encoder_decoder", "model_name_or_path", "keys_to_ignore_at_inference", "embd_dropout",
     /* tokenizer */
     "sep_token_id", "unk_token_id", "decoder_start_token_id", "forced_bos_token_id",
     "forced_eos_token_id", "n_special", "vocab_file",
@@ -72,19 +72,60 @@ static const char *const hf_bookkeeping[] = {
     "suppress_tokens", "begin_suppress_tokens", NULL};
 
 /* Every key some builder reads (model_hf.c), for did-you-mean. */
-static const char *const hf_read[] = {
-    "model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-    "intermediate_size", "vocab_size", "head_dim", "tie_word_embeddings", "attention_bias",
-    "mlp_bias", "n_embd", "n_layer", "n_head", "n_inner", "n_positions", "sliding_window",
-    "use_sliding_window", "max_window_layers", "final_logit_softcapping", "rotary_pct",
-    "use_parallel_residual", "parallel_attn", "multi_query", "new_decoder_architecture",
-    "num_kv_heads", "bias", "alibi", "ffn_hidden_size", "hidden_act", "fsdpsim", "torch_dtype",
-    "type_vocab_size", "position_embedding_type", "image_size", "patch_size", "num_channels",
-    "qkv_bias", "num_local_experts", "num_experts_per_tok", "num_experts", "moe_intermediate_size",
-    "shared_expert_intermediate_size", "decoder_sparse_step", "mlp_only_layers", "d_model", "d_kv",
-    "d_ff", "num_layers", "num_decoder_layers", "num_heads", "relative_attention_num_buckets",
-    "feed_forward_proj",
-    NULL};
+static const char *const hf_read[] = {"model_type",
+                                      "hidden_size",
+                                      "num_hidden_layers",
+                                      "num_attention_heads",
+                                      "num_key_value_heads",
+                                      "intermediate_size",
+                                      "vocab_size",
+                                      "head_dim",
+                                      "tie_word_embeddings",
+                                      "attention_bias",
+                                      "mlp_bias",
+                                      "n_embd",
+                                      "n_layer",
+                                      "n_head",
+                                      "n_inner",
+                                      "n_positions",
+                                      "sliding_window",
+                                      "use_sliding_window",
+                                      "max_window_layers",
+                                      "final_logit_softcapping",
+                                      "rotary_pct",
+                                      "use_parallel_residual",
+                                      "parallel_attn",
+                                      "multi_query",
+                                      "new_decoder_architecture",
+                                      "num_kv_heads",
+                                      "bias",
+                                      "alibi",
+                                      "ffn_hidden_size",
+                                      "hidden_act",
+                                      "fsdpsim",
+                                      "torch_dtype",
+                                      "type_vocab_size",
+                                      "position_embedding_type",
+                                      "image_size",
+                                      "patch_size",
+                                      "num_channels",
+                                      "qkv_bias",
+                                      "num_local_experts",
+                                      "num_experts_per_tok",
+                                      "num_experts",
+                                      "moe_intermediate_size",
+                                      "shared_expert_intermediate_size",
+                                      "decoder_sparse_step",
+                                      "mlp_only_layers",
+                                      "d_model",
+                                      "d_kv",
+                                      "d_ff",
+                                      "num_layers",
+                                      "num_decoder_layers",
+                                      "num_heads",
+                                      "relative_attention_num_buckets",
+                                      "feed_forward_proj",
+                                      NULL};
 
 bool model_hf_check_keys(Model *m, void *cfg_root, GError **error)
 {
@@ -116,8 +157,8 @@ bool model_hf_check_keys(Model *m, void *cfg_root, GError **error)
         if (!close)
             close = cfg_closest(key, hf_bookkeeping);
         if (close)
-            cfg_set_error(error, root->file, root->path, key,
-                          "unknown key; did you mean '%s'?", close);
+            cfg_set_error(error, root->file, root->path, key, "unknown key; did you mean '%s'?",
+                          close);
         else
             cfg_set_error(error, root->file, root->path, key,
                           "unknown key for model_type \"%s\": fsdpsim cannot tell whether it "

@@ -85,14 +85,14 @@ void model_hf_moe_block(Ctx *c, Model *m, const ModelMoe *moe, int block, const 
                                    mixtral ? "MixtralSparseMoeBlock" : "Qwen2MoeSparseMoeBlock");
     /* the router, with the softmax/top-k over s x E logits (fp32: read, write 4 B each) and the
      * gather and scatter-add of the routed copies (read+write s*k*h, read s*k*h + write s*h) */
-    int gate = model_hf_linear(c, sparse, n = model_hf_sub(bn, "gate"), "Linear", h, E, false,
-                               false);
+    int gate =
+        model_hf_linear(c, sparse, n = model_hf_sub(bn, "gate"), "Linear", h, E, false, false);
     g_free(n);
     ModelModule *g = model_builder_get(c->b, gate);
     g->mem_bytes_fwd = 3 * 4 * s * E + act * s * h * (3 * k + 1);
     g->kernels_fwd += 4 + 3 * moe->experts; /* softmax, topk, one_hot, where; per expert gather,
                                                scale, index_add */
-    g->saved_bytes += act * s * k * h; /* the experts' input copies */
+    g->saved_bytes += act * s * k * h;      /* the experts' input copies */
     int list = model_builder_add(c->b, sparse, n = model_hf_sub(bn, "experts"), "ModuleList");
     g_free(n);
     char *ln = model_hf_sub(bn, "experts");
@@ -100,10 +100,9 @@ void model_hf_moe_block(Ctx *c, Model *m, const ModelMoe *moe, int block, const 
     const char *const names_qwen[3] = {"gate_proj", "up_proj", "down_proj"};
     for (int e = 0; e < moe->experts; e++) {
         char *en = g_strdup_printf("%s.%d", ln, e);
-        int ex = model_hf_gated_mlp(c, list, en,
-                                    mixtral ? "MixtralBlockSparseTop2MLP" : "Qwen2MoeMLP", h,
-                                    moe->expert_ffn, false, "SiLU",
-                                    mixtral ? names_mixtral : names_qwen, s * k / E);
+        int ex = model_hf_gated_mlp(
+            c, list, en, mixtral ? "MixtralBlockSparseTop2MLP" : "Qwen2MoeMLP", h, moe->expert_ffn,
+            false, "SiLU", mixtral ? names_mixtral : names_qwen, s * k / E);
         /* the input copy is saved once, by the gate leaf: the expert's first Linear saves none */
         ModelModule *first = model_builder_get(c->b, ex + 1);
         first->saved_bytes = 0;
@@ -116,8 +115,8 @@ void model_hf_moe_block(Ctx *c, Model *m, const ModelMoe *moe, int block, const 
                            names_qwen, s);
         g_free(n);
         /* sigmoid(x W) * shared: a Linear(h, 1), then the scale and the add to the routed sum */
-        int sg = model_hf_linear(c, sparse, n = model_hf_sub(bn, "shared_expert_gate"), "Linear",
-                                 h, 1, false, false);
+        int sg = model_hf_linear(c, sparse, n = model_hf_sub(bn, "shared_expert_gate"), "Linear", h,
+                                 1, false, false);
         g_free(n);
         model_builder_get(c->b, sg)->saved_bytes = 0;
         model_builder_get(c->b, sg)->mem_bytes_fwd = 5 * act * s * h;
@@ -156,8 +155,8 @@ double model_moe_layer_params_per_gpu(const Model *model, int ep)
         if (!model->modules[i].is_block)
             continue;
         double all = (double)model_subtree_params(model, i), experts = 0;
-        for (int j = i + 1; j < model->n_modules && model->modules[j].depth > model->modules[i].depth;
-             j++) {
+        for (int j = i + 1;
+             j < model->n_modules && model->modules[j].depth > model->modules[i].depth; j++) {
             const ModelModule *mod = &model->modules[j];
             if (!strcmp(mod->kind, "ModuleList") && g_str_has_suffix(mod->name, ".experts"))
                 experts += (double)model_subtree_params(model, j);

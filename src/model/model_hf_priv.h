@@ -7,8 +7,8 @@
 
 typedef struct {
     ModelBuilder *b;
-    double s;     /* tokens per sample */
-    double act;   /* bytes per activation element */
+    double s;   /* tokens per sample */
+    double act; /* bytes per activation element */
     /* GPT-2's MLP activation in eager mode: activation elements read + written, kernels */
     double gelu_accesses;
     int gelu_kernels;
@@ -32,9 +32,8 @@ void model_hf_layer_norm(Ctx *c, int parent, const char *block, const char *name
 void model_hf_loss(Model *m, Ctx *c, bool softcap);
 
 /* The gated MLP act(x W_gate) * (x W_up) W_down on `rows` tokens (model_hf.c). */
-int model_hf_gated_mlp(Ctx *c, int parent, const char *name, const char *kind, double h,
-                       double ffn, bool fused, const char *act_kind, const char *const names[3],
-                       double rows);
+int model_hf_gated_mlp(Ctx *c, int parent, const char *name, const char *kind, double h, double ffn,
+                       bool fused, const char *act_kind, const char *const names[3], double rows);
 
 /* Mixture of experts (model_hf_moe.c): the config's expert keys for model_type mixtral or
  * qwen2_moe, whether layer l is a MoE layer, and its sparse block in place of the MLP. */
