@@ -313,6 +313,24 @@ Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
         model_free(model);
         return NULL;
     }
+    if (ov && ov->flash_attention >= 0 && model->heads == 0) {
+        /* a layer list (CNN) has no attention: the option would be silently ignored */
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --attention (or --no-flash-attention): %s has no attention layers; "
+                    "expected no attention option",
+                    model->name);
+        model_free(model);
+        return NULL;
+    }
+    if (ov && ov->flash_attention == 1 && model->model_type && !strcmp(model->model_type, "t5")) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --attention %s: transformers' T5Attention adds a relative position "
+                    "bias to materialised scores and has no FlashAttention or SDPA path; expected "
+                    "--attention eager or none",
+                    ov->triton_attention ? "triton" : "flash");
+        model_free(model);
+        return NULL;
+    }
     if (ov && ov->seq_len > 0 && !model->token_input) {
         /* a CNN or ViT sample is an image: a sequence length would be silently ignored */
         g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,

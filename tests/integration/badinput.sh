@@ -307,6 +307,9 @@ bad option/topology-name-unknown "option --topology;no shipped topology called '
 bad option/model-name-unknown "option --model;no shipped model called 'lama3-8b';did you mean 'llama3-8b'?" -m lama3-8b -t "$TOPO"
 bad option/seq-len-on-cnn "option --seq-len;takes images;expected no --seq-len" -m "$RESNET" -t "$TOPO" --seq-len 128
 bad option/seq-len-on-vit "option --seq-len;ViT-L/16;takes images" -m "$SRC/models/vit-l16.json" -t "$TOPO" --seq-len 128
+bad option/attention-on-cnn "option --attention;no attention layers" -m "$RESNET" -t "$TOPO" --attention flash
+bad option/no-flash-on-cnn "--no-flash-attention;no attention layers" -m "$RESNET" -t "$TOPO" --no-flash-attention
+bad option/flash-on-t5 "option --attention flash;T5Attention;no FlashAttention" -m "$SRC/models/t5-base.json" -t "$TOPO" --attention flash
 bad option/list-near-miss "list: expected models or topologies;did you mean 'models'?" list modls
 bad option/list-nothing "list: expected one argument" list
 
