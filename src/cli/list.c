@@ -36,15 +36,20 @@ bool cli_data_file(const char *option, const char *kind, const char *arg, char *
 {
     /* a path as given: a file that exists, or anything that looks like a path (its own error
      * comes from the reader, naming it) */
-    if (g_file_test(arg, G_FILE_TEST_EXISTS) || strchr(arg, G_DIR_SEPARATOR) ||
-        g_str_has_suffix(arg, ".json")) {
+    if (g_file_test(arg, G_FILE_TEST_EXISTS) || strchr(arg, G_DIR_SEPARATOR)) {
         *path = g_strdup(arg);
         return true;
     }
-    g_autofree char *rel = g_strdup_printf("%s/%s.json", kind, arg);
+    /* "gpt2" or "gpt2.json": the shipped file of that name */
+    g_autofree char *rel = g_strdup_printf("%s/%s%s", kind, arg,
+                                           g_str_has_suffix(arg, ".json") ? "" : ".json");
     g_autofree char *shipped = cli_default_path(rel);
     if (g_file_test(shipped, G_FILE_TEST_IS_REGULAR)) {
         *path = g_steal_pointer(&shipped);
+        return true;
+    }
+    if (g_str_has_suffix(arg, ".json")) { /* a file name: the reader's message names it */
+        *path = g_strdup(arg);
         return true;
     }
     char **names = shipped_names(kind);
