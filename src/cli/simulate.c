@@ -455,7 +455,8 @@ int cli_simulate(int argc, char **argv)
         .grad_accum = UNSET,
         .shard_group_size = UNSET,
         .checkpoint_every = UNSET,
-        .par = {.tp = UNSET, .pp = UNSET, .micro_batches = UNSET, .virtual_stages = UNSET}};
+        .par = {.tp = UNSET, .pp = UNSET, .micro_batches = UNSET, .virtual_stages = UNSET,
+                .ep = UNSET}};
     GOptionEntry entries[] = {
         {"model", 'm', 0, G_OPTION_ARG_FILENAME, &cli.model,
          "Model: a Hugging Face config.json, an fsdpsim layer list, or a shipped model's name "
@@ -550,6 +551,10 @@ int cli_simulate(int argc, char **argv)
         {"tp", 0, 0, G_OPTION_ARG_INT, &cli.par.tp,
          "Megatron tensor parallelism: GPUs per TP group, inside a node by default [1]", "T"},
         {"pp", 0, 0, G_OPTION_ARG_INT, &cli.par.pp, "Pipeline parallelism: stages [1]", "P"},
+        {"ep", 0, 0, G_OPTION_ARG_INT, &cli.par.ep,
+         "Expert parallelism (MoE models, FSDP): GPUs each layer's experts are spread over, with "
+         "all-to-all dispatch and combine [1]",
+         "E"},
         {"micro-batches", 0, 0, G_OPTION_ARG_INT, &cli.par.micro_batches,
          "Micro-batches per step (same as --grad-accum) [4 x pp with --pp, else 1]", "M"},
         {"pp-schedule", 0, 0, G_OPTION_ARG_STRING, &cli.par.pp_schedule,

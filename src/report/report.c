@@ -145,6 +145,8 @@ static char *memory_remedies(const Report *r, int top)
         ADD("a shorter sequence");
     if (fsdp && !opt->cpu_offload && opt->sharding != SHARD_NO_SHARD)
         ADD("cpu_offload");
+    if (fsdp && r->model->moe.experts > 0 && opt->ep <= 1)
+        ADD("expert parallelism (--ep: each GPU gathers only its share of a layer's experts)");
     if (r->model->heads > 0 && lay->tp == 1)
         ADD("tensor or pipeline parallelism (--tp, --pp)");
 #undef ADD

@@ -310,6 +310,11 @@ bad option/seq-len-on-vit "option --seq-len;ViT-L/16;takes images" -m "$SRC/mode
 bad option/attention-on-cnn "option --attention;no attention layers" -m "$RESNET" -t "$TOPO" --attention flash
 bad option/no-flash-on-cnn "--no-flash-attention;no attention layers" -m "$RESNET" -t "$TOPO" --no-flash-attention
 bad option/flash-on-t5 "option --attention flash;T5Attention;no FlashAttention" -m "$SRC/models/t5-base.json" -t "$TOPO" --attention flash
+bad option/ep-dense-model "option --ep;no experts" -m "$LLAMA" -t "$TOPO" --ep 2
+bad option/ep-not-dividing-experts "option --ep;field 'experts';8 experts" -m "$SRC/models/mixtral-8x7b.json" -t "$TOPO" --ep 3
+bad option/ep-not-dividing-shard-group "option --ep;divides the 4 GPUs of a shard group" -m "$SRC/models/mixtral-8x7b.json" -t "$TOPO" --strategy hybrid --nodes 2 --ep 8
+bad option/ep-with-ddp "option --ep is modelled with FSDP alone" -m "$SRC/models/mixtral-8x7b.json" -t "$TOPO" --strategy ddp --ep 2
+bad option/ep-with-checkpointing "option --ep with activation checkpointing" -m "$SRC/models/mixtral-8x7b.json" -t "$TOPO" --activation-checkpointing --ep 2
 bad option/list-near-miss "list: expected models or topologies;did you mean 'models'?" list modls
 bad option/list-nothing "list: expected one argument" list
 
