@@ -132,6 +132,18 @@ bool cli_parallel_options(const CliParallel *p, const Model *model, int gpus_per
             return cfg_input_error(error, "option --ep needs --wrap transformer (each decoder "
                                           "layer a unit, its experts inside it)");
     }
+    opt->moe_imbalance = 1;
+    if (p->moe_imbalance != 0) {
+        if (opt->ep <= 1)
+            return cfg_input_error(error, "option --moe-imbalance applies to expert parallelism "
+                                          "(--ep 2 or more): without it every GPU runs all experts "
+                                          "on its own tokens, whatever the routing");
+        if (!(p->moe_imbalance >= 1 && p->moe_imbalance <= 1000))
+            return cfg_input_error(error, "option --moe-imbalance: expected the busiest GPU's "
+                                          "tokens over the mean, 1..1000, got %g",
+                                   p->moe_imbalance);
+        opt->moe_imbalance = p->moe_imbalance;
+    }
     if (model_parallel && opt->cpu_offload)
         return cfg_input_error(error, "option --cpu-offload is not modelled with --tp or --pp");
     if (model_parallel && p->wrap)

@@ -555,6 +555,10 @@ int cli_simulate(int argc, char **argv)
          "Expert parallelism (MoE models, FSDP): GPUs each layer's experts are spread over, with "
          "all-to-all dispatch and combine [1]",
          "E"},
+        {"moe-imbalance", 0, 0, G_OPTION_ARG_DOUBLE, &cli.par.moe_imbalance,
+         "With --ep: tokens the busiest GPU's experts get, over the mean (load imbalance; it paces "
+         "the all-to-alls and the expert GEMMs) [1]",
+         "F"},
         {"micro-batches", 0, 0, G_OPTION_ARG_INT, &cli.par.micro_batches,
          "Micro-batches per step (same as --grad-accum) [4 x pp with --pp, else 1]", "M"},
         {"pp-schedule", 0, 0, G_OPTION_ARG_STRING, &cli.par.pp_schedule,

@@ -135,7 +135,7 @@ static char *memory_remedies(const Report *r, int top)
     if (fsdp && (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2) &&
         lay->shard_size < lay->world)
         ADD("a larger shard group (full_shard, or --shard-group-size)");
-    if (!opt->activation_checkpointing)
+    if (!opt->activation_checkpointing && opt->ep <= 1) /* --ep refuses checkpointing */
         ADD("activation checkpointing");
     else if (opt->checkpoint_every > 1)
         ADD("checkpointing every block (--checkpoint-every 1)");

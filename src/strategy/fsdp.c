@@ -59,6 +59,7 @@ typedef struct {
     double *expert_numel;            /* per unit: parameters of its routed experts (all of them) */
     bool *expert_list;               /* per module: a routed-experts ModuleList */
     int ep_dep;                      /* the last all-to-all, for the compute after it; -1 none */
+    bool in_experts;                 /* walking a routed-experts ModuleList */
 } Fsdp;
 
 /* The unit's parameters one GPU gathers: all but the experts, and 1/ep of those. */
@@ -93,7 +94,10 @@ static int unit_coll(Gen *g, Fsdp *f, int u, IrCollKind kind, double bytes_per_p
 static int all_to_all(Gen *g, Fsdp *f, IrPhase phase, const char *what, int module)
 {
     const Model *m = g->model;
-    double bytes = g->mb * m->training.seq_len * m->moe.top_k * (double)m->hidden * g->act_bytes;
+    /* the busiest GPU receives moe_imbalance times the mean, and every rank waits for it */
+    double imbalance = g->opt->moe_imbalance > 1 ? g->opt->moe_imbalance : 1;
+    double bytes = g->mb * m->training.seq_len * m->moe.top_k * (double)m->hidden * g->act_bytes *
+                   imbalance;
     char *name = g_strdup_printf("alltoall %s %s", what, m->modules[module].name);
     int dep = g->last_compute;
     f->ep_dep = gen_coll(g, g->compute, IR_COLL_ALLTOALL, f->ep_group, bytes,
@@ -222,6 +226,7 @@ static void fwd_enter(Gen *g, int m)
     Fsdp *f = g->strategy;
     if (f->ep > 1 && f->expert_list[m]) {
         all_to_all(g, f, IR_PHASE_FORWARD, "dispatch", m);
+        f->in_experts = true;
         return;
     }
     int u = f->wrap->unit_of_module[m];
@@ -240,7 +245,13 @@ static void fwd_run(Gen *g, const int *leaves, int n)
     Fsdp *f = g->strategy;
     int u = owning_unit(g, f, leaves, n);
     int deps[2] = {f->units[u].ag_op, f->ep_dep};
+    /* the busiest GPU's experts run moe_imbalance times the mean tokens (and save as much); its
+     * FLOPs count as model FLOPs, so MFU reads a little high under imbalance */
+    double mb = g->mb;
+    if (f->in_experts && g->opt->moe_imbalance > 1)
+        g->mb *= g->opt->moe_imbalance;
     f->units[u].last_use = gen_forward_run(g, leaves, n, deps, f->ep_dep >= 0 ? 2 : 1);
+    g->mb = mb;
     f->ep_dep = -1;
 }
 
@@ -248,6 +259,7 @@ static void fwd_exit(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
     if (f->ep > 1 && f->expert_list[m]) {
+        f->in_experts = false;
         all_to_all(g, f, IR_PHASE_FORWARD, "combine", m);
         return;
     }
@@ -269,6 +281,7 @@ static void bwd_enter(Gen *g, int m)
     Fsdp *f = g->strategy;
     if (f->ep > 1 && f->expert_list[m]) { /* the combine's gradient goes back to the experts */
         all_to_all(g, f, IR_PHASE_BACKWARD, "combine grad", m);
+        f->in_experts = true;
         return;
     }
     int u = f->wrap->unit_of_module[m];
@@ -300,7 +313,11 @@ static void bwd_run(Gen *g, const int *leaves, int n)
         us->grad_live = true;
     }
     int deps[2] = {us->ag_op, f->ep_dep};
+    double mb = g->mb;
+    if (f->in_experts && g->opt->moe_imbalance > 1)
+        g->mb *= g->opt->moe_imbalance;
     us->last_use = us->last_bwd = gen_backward_run(g, leaves, n, deps, f->ep_dep >= 0 ? 2 : 1);
+    g->mb = mb;
     f->ep_dep = -1;
 }
 
@@ -357,6 +374,7 @@ static void bwd_exit(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
     if (f->ep > 1 && f->expert_list[m]) {
+        f->in_experts = false;
         all_to_all(g, f, IR_PHASE_BACKWARD, "dispatch grad", m);
         return;
     }

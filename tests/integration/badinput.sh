@@ -315,6 +315,8 @@ bad option/ep-not-dividing-experts "option --ep;field 'experts';8 experts" -m "$
 bad option/ep-not-dividing-shard-group "option --ep;divides the 4 GPUs of a shard group" -m "$SRC/models/mixtral-8x7b.json" -t "$TOPO" --strategy hybrid --nodes 2 --ep 8
 bad option/ep-with-ddp "option --ep is modelled with FSDP alone" -m "$SRC/models/mixtral-8x7b.json" -t "$TOPO" --strategy ddp --ep 2
 bad option/ep-with-checkpointing "option --ep with activation checkpointing" -m "$SRC/models/mixtral-8x7b.json" -t "$TOPO" --activation-checkpointing --ep 2
+bad option/moe-imbalance-without-ep "option --moe-imbalance applies to expert parallelism" -m "$SRC/models/mixtral-8x7b.json" -t "$TOPO" --moe-imbalance 2
+bad option/moe-imbalance-below-one "option --moe-imbalance;1..1000" -m "$SRC/models/mixtral-8x7b.json" -t hgx-h100-ndr400 --nodes 2 --ep 8 --moe-imbalance 0.5
 bad option/list-near-miss "list: expected models or topologies;did you mean 'models'?" list modls
 bad option/list-nothing "list: expected one argument" list
 

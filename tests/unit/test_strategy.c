@@ -361,6 +361,16 @@ static void test_expert_parallel(void **state)
     assert_int_equal(expert_gathers, 32 * 2); /* forward and backward, every layer */
     assert_true(ep.rep.mem_peak_bytes < one.rep.mem_peak_bytes - 8 * 1073741824.0);
     assert_non_null(strstr(ep.info.wrap_description, "experts over EP groups of 8 GPUs"));
+    /* load imbalance 2: the busiest GPU gets twice the mean tokens; all-to-alls carry twice the
+     * bytes and the step is slower */
+    Run skew;
+    run_start(&skew, "models/mixtral-8x7b.json", "topologies/hgx-h100-ndr400.json", 2, 8);
+    skew.opt.ep = 8;
+    skew.opt.moe_imbalance = 2;
+    run_sim(&skew);
+    assert_close(skew.rep.coll[IR_COLL_ALLTOALL].bytes, 2 * 128 * a2a, 1e-12);
+    assert_true(skew.rep.step_time_s > 1.2 * ep.rep.step_time_s);
+    run_end(&skew);
     run_end(&one);
     run_end(&ep);
 }
