@@ -20,6 +20,13 @@ int cli_compare(int argc, char **argv);
 int cli_validate(int argc, char **argv);
 int cli_kernels(int argc, char **argv);
 int cli_trace(int argc, char **argv);
+int cli_list(int argc, char **argv);
+
+/* The file for --OPTION's argument: a path as given, or the name of a shipped file of `kind`
+ * ("models", "topologies": `-t jusuf` is topologies/jusuf.json). An unknown name is an input
+ * error with a did-you-mean. *path is newly allocated. */
+bool cli_data_file(const char *option, const char *kind, const char *arg, char **path,
+                   GError **error);
 
 /* the list of subcommands, for --help */
 const char *cli_subcommands_help(void);
@@ -36,6 +43,15 @@ bool cli_check_writable(const char *option, const char *path, GError **error);
  * false. Leftover arguments are refused. */
 bool cli_parse(const char *params, const char *summary, const char *description,
                const GOptionEntry *entries, int argc, char **argv, GError **error);
+
+/* "; did you mean 'x'?" when `got` is a near miss of one of `choices` (cfg_closest), else "".
+ * A static buffer: use it in one message at a time. */
+const char *cli_did_you_mean(const char *got, const char *const *choices);
+/* For GOption's "Unknown option --strategey": "; did you mean --strategy?" from the entries' long
+ * names, or "" (other errors, no near miss). g_free it. */
+char *cli_option_hint(const GError *error, const GOptionEntry *entries);
+/* `text` without a leading `prefix` (PyTorch's enum spellings: ShardingStrategy.FULL_SHARD). */
+const char *cli_strip_prefix(const char *text, const char *prefix);
 
 /* Prints "fsdpsim: MESSAGE" on stderr, frees the error and returns its exit status (1 or 2). */
 int cli_report_error(GError *error);

@@ -114,7 +114,10 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
                    2;
     }
     g_autofree char *topo_default = cli_default_path("topologies/juwels-booster.json");
-    HwTopology *topo = hw_topology_load(topo_arg ? topo_arg : topo_default, error);
+    g_autofree char *topo_named = NULL; /* -t jusuf */
+    if (topo_arg && !cli_data_file("topology", "topologies", topo_arg, &topo_named, error))
+        return 2;
+    HwTopology *topo = hw_topology_load(topo_named ? topo_named : topo_default, error);
     if (!topo)
         return 2;
     int status = 2;
@@ -266,7 +269,9 @@ int cli_collective(int argc, char **argv)
         {"op", 'o', 0, G_OPTION_ARG_STRING, &op,
          "allreduce, allgather, reduce_scatter, broadcast, alltoall, sendrecv [allreduce]", "OP"},
         {"topology", 't', 0, G_OPTION_ARG_FILENAME, &topology,
-         "Machine description [topologies/juwels-booster.json]", "FILE"},
+         "Machine description: a file or a shipped topology's name (fsdpsim list topologies) "
+         "[topologies/juwels-booster.json]",
+         "FILE|NAME"},
         {"nodes", 'n', 0, G_OPTION_ARG_INT, &nodes, "Number of nodes [1]", "N"},
         {"gpus-per-node", 'g', 0, G_OPTION_ARG_INT, &gpn,
          "GPUs (ranks) per node [all of the node's]", "G"},

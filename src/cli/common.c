@@ -3,6 +3,7 @@
 #include "../util/cfg.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #ifndef FSDPSIM_DATADIR
@@ -31,6 +32,43 @@ bool cli_check_writable(const char *option, const char *path, GError **error)
     return why == NULL;
 }
 
+const char *cli_did_you_mean(const char *got, const char *const *choices)
+{
+    static char text[128];
+    const char *close = got ? cfg_closest(got, choices) : NULL;
+    if (!close)
+        return "";
+    g_snprintf(text, sizeof text, "; did you mean '%s'?", close);
+    return text;
+}
+
+const char *cli_strip_prefix(const char *text, const char *prefix)
+{
+    return g_str_has_prefix(text, prefix) ? text + strlen(prefix) : text;
+}
+
+char *cli_option_hint(const GError *e, const GOptionEntry *entries)
+{
+    if (e->domain != G_OPTION_ERROR || e->code != G_OPTION_ERROR_UNKNOWN_OPTION)
+        return g_strdup("");
+    const char *message = e->message;
+    const char *dash = strstr(message, "--");
+    if (!dash)
+        return g_strdup("");
+    g_autofree char *name = g_strdup(dash + 2);
+    char *end = strpbrk(name, "= ");
+    if (end)
+        *end = '\0';
+    GPtrArray *longs = g_ptr_array_new();
+    for (const GOptionEntry *entry = entries; entry->long_name; entry++)
+        g_ptr_array_add(longs, (gpointer)entry->long_name);
+    g_ptr_array_add(longs, NULL);
+    const char *close = cfg_closest(name, (const char *const *)longs->pdata);
+    char *hint = close ? g_strdup_printf("; did you mean --%s?", close) : g_strdup("");
+    g_ptr_array_free(longs, TRUE);
+    return hint;
+}
+
 bool cli_parse(const char *params, const char *summary, const char *description,
                const GOptionEntry *entries, int argc, char **argv, GError **error)
 {
@@ -47,7 +85,9 @@ bool cli_parse(const char *params, const char *summary, const char *description,
         ok = cfg_input_error(error, "unexpected argument '%s' (see %s --help)", argv[1], argv[0]);
     else if (!ok) {
         GError *e = *error;
-        *error = g_error_new(FSD_ERROR, FSD_ERROR_INPUT, "%s (see %s --help)", e->message, argv[0]);
+        g_autofree char *hint = cli_option_hint(e, entries);
+        *error = g_error_new(FSD_ERROR, FSD_ERROR_INPUT, "%s%s (see %s --help)", e->message, hint,
+                             argv[0]);
         g_error_free(e);
     }
     return ok;

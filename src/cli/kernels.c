@@ -32,7 +32,8 @@ int cli_kernels(int argc, char **argv)
     double min_gflop = 0;
     GOptionEntry entries[] = {
         {"topology", 't', 0, G_OPTION_ARG_FILENAME, &topology,
-         "Topology whose GPU to model [topologies/juwels-booster.json]", "FILE"},
+         "Topology whose GPU to model, a file or a shipped name "
+         "[topologies/juwels-booster.json]", "FILE|NAME"},
         {"table", 0, 0, G_OPTION_ARG_FILENAME, &table,
          "Microbenchmark table (tab-separated; GEMM or attention columns, see "
          "src/kern/kern_table.c)",
@@ -76,8 +77,11 @@ int cli_kernels(int argc, char **argv)
                                 "../shared/data/kernels/gemm_h100_xla_perf_table.tsv)");
         goto out;
     }
-    char *topo_file =
-        topology ? g_strdup(topology) : cli_default_path("topologies/juwels-booster.json");
+    char *topo_file = NULL; /* a path or a shipped name: -t jusuf */
+    if (topology && !cli_data_file("topology", "topologies", topology, &topo_file, &error))
+        goto out;
+    if (!topo_file)
+        topo_file = cli_default_path("topologies/juwels-booster.json");
     topo = hw_topology_load(topo_file, &error);
     g_free(topo_file);
     if (!topo)

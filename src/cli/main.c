@@ -26,6 +26,7 @@ static const Subcommand subcommands[] = {
      "figures"},
     {"trace", cli_trace,
      "PyTorch profiler traces: step breakdown, NCCL table, stragglers, calibrate, what-if"},
+    {"list", cli_list, "the shipped models or topologies, one line each: fsdpsim list models"},
     {NULL, NULL, NULL},
 };
 

@@ -108,6 +108,42 @@ bool cli_parallel_options(const CliParallel *p, const Model *model, int gpus_per
         if (!parse_partition(p->pp_partition, opt, error))
             return false;
     }
+    opt->ep = p->ep == UNSET ? 1 : p->ep;
+    if (opt->ep < 1 || opt->ep > 4096)
+        return cfg_input_error(error, "option --ep: expected 1..4096 GPUs per expert-parallel "
+                                      "group, got %d", opt->ep);
+    if (opt->ep > 1) {
+        if (model->moe.experts == 0)
+            return cfg_input_error(error, "option --ep: %s has no experts (a dense model); expert "
+                                          "parallelism applies to mixture-of-experts models",
+                                   model->name);
+        if (model->moe.experts % opt->ep != 0)
+            return cfg_input_error(error, "option --ep: field 'experts': %s has %d experts per "
+                                          "layer; expected an ep that divides them, got %d",
+                                   model->name, model->moe.experts, opt->ep);
+        if (opt->kind != STRAT_FSDP || model_parallel)
+            return cfg_input_error(error, "option --ep is modelled with FSDP alone (no --strategy "
+                                          "ddp, --tp or --pp)");
+        if (opt->activation_checkpointing)
+            return cfg_input_error(error, "option --ep with activation checkpointing: the "
+                                          "recomputed forward's all-to-alls are not modelled yet; "
+                                          "leave one of them out");
+        if (p->wrap && opt->wrap.kind != PLAN_WRAP_TRANSFORMER)
+            return cfg_input_error(error, "option --ep needs --wrap transformer (each decoder "
+                                          "layer a unit, its experts inside it)");
+    }
+    opt->moe_imbalance = 1;
+    if (p->moe_imbalance != 0) {
+        if (opt->ep <= 1)
+            return cfg_input_error(error, "option --moe-imbalance applies to expert parallelism "
+                                          "(--ep 2 or more): without it every GPU runs all experts "
+                                          "on its own tokens, whatever the routing");
+        if (!(p->moe_imbalance >= 1 && p->moe_imbalance <= 1000))
+            return cfg_input_error(error, "option --moe-imbalance: expected the busiest GPU's "
+                                          "tokens over the mean, 1..1000, got %g",
+                                   p->moe_imbalance);
+        opt->moe_imbalance = p->moe_imbalance;
+    }
     if (model_parallel && opt->cpu_offload)
         return cfg_input_error(error, "option --cpu-offload is not modelled with --tp or --pp");
     if (model_parallel && p->wrap)

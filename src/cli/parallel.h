@@ -8,6 +8,8 @@
 /* The command line's text and numbers, UNSET / NULL when not given. */
 typedef struct {
     int tp, pp, micro_batches, virtual_stages;
+    int ep; /* --ep: expert parallelism (issue 19) */
+    double moe_imbalance; /* --moe-imbalance, 0 when not given */
     int grad_accum;   /* --grad-accum as given (0 when not), to catch a disagreement */
     char *pp_schedule, *placement, *pp_partition;
     const char *wrap; /* --wrap as given */

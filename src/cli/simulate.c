@@ -62,35 +62,39 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
 {
     strat_options_default(opt, model);
     const char *strategy = cli->strategy ? cli->strategy : "fsdp";
-    if (!strcmp(strategy, "ddp")) {
+    static const char *const strategies[] = {"ddp",     "zero1",        "fsdp",     "full",     "grad_op",
+                                             "no_shard", "hybrid",      "hybrid_zero2",
+                                             "full_shard", "shard_grad_op", "hybrid_shard", NULL};
+    if (!g_ascii_strcasecmp(strategy, "ddp")) {
         opt->kind = STRAT_DDP;
-    } else if (!strcmp(strategy, "zero1")) {
+    } else if (!g_ascii_strcasecmp(strategy, "zero1")) {
         /* ZeRO-1 runs on Megatron's distributed-optimizer generator (pp.c), gradients in
          * param_dtype unless --reduce-dtype says otherwise */
         opt->kind = STRAT_DDP;
         opt->zero1 = true;
-    } else if (!strcmp(strategy, "fsdp")) {
+    } else if (!g_ascii_strcasecmp(strategy, "fsdp")) {
         opt->kind = STRAT_FSDP;
     } else if (strat_sharding_parse(strategy, &opt->sharding)) {
         opt->kind = STRAT_FSDP;
     } else {
         return cfg_input_error(error,
                                "option --strategy: expected ddp, zero1, fsdp, full, grad_op, "
-                               "no_shard, hybrid or hybrid_zero2, got \"%s\"",
-                               strategy);
+                               "no_shard, hybrid or hybrid_zero2, got \"%s\"%s",
+                               strategy, cli_did_you_mean(strategy, strategies));
     }
     if (cli->sharding) {
         if (opt->kind == STRAT_DDP)
             return cfg_input_error(
                 error, "option --sharding applies to FSDP; --strategy %s has no sharding", strategy);
         ShardingStrategy s;
-        if (!strat_sharding_parse(cli->sharding, &s))
+        if (!strat_sharding_parse(cli_strip_prefix(cli->sharding, "ShardingStrategy."), &s))
             return cfg_input_error(
                 error,
                 "option --sharding: expected full_shard, shard_grad_op, no_shard, "
-                "hybrid_shard or hybrid_zero2, got \"%s\"",
-                cli->sharding);
-        if (strcmp(strategy, "fsdp") != 0 && s != opt->sharding)
+                "hybrid_shard or hybrid_zero2 (any case, or ShardingStrategy.FULL_SHARD), got "
+                "\"%s\"%s",
+                cli->sharding, cli_did_you_mean(cli->sharding, strategies + 2));
+        if (g_ascii_strcasecmp(strategy, "fsdp") != 0 && s != opt->sharding)
             return cfg_input_error(error, "options --strategy %s and --sharding %s disagree",
                                    strategy, cli->sharding);
         opt->sharding = s;
@@ -128,10 +132,15 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
                                    t);
     }
     if (cli->backward_prefetch &&
-        !strat_prefetch_parse(cli->backward_prefetch, &opt->backward_prefetch))
+        !strat_prefetch_parse(cli_strip_prefix(cli->backward_prefetch, "BackwardPrefetch."),
+                              &opt->backward_prefetch))
         return cfg_input_error(error,
-                               "option --backward-prefetch: expected pre, post or none, got \"%s\"",
-                               cli->backward_prefetch);
+                               "option --backward-prefetch: expected pre, post or none, got \"%s\"%s",
+                               cli->backward_prefetch,
+                               cli_did_you_mean(cli->backward_prefetch,
+                                                (const char *const[]){"pre", "post", "none",
+                                                                      "backward_pre",
+                                                                      "backward_post", NULL}));
     opt->forward_prefetch = cli->forward_prefetch;
     if (!parse_bool("limit-all-gathers", cli->limit_all_gathers, &opt->limit_all_gathers, error))
         return false;
@@ -140,8 +149,13 @@ static bool make_options(const CliOptions *cli, const Model *model, StratOptions
     opt->reduce_dtype = opt->param_dtype;
     if (cli->reduce_dtype && !hw_dtype_parse(cli->reduce_dtype, &opt->reduce_dtype))
         return cfg_input_error(error,
-                               "option --reduce-dtype: expected fp32, bf16 or fp16, got \"%s\"",
-                               cli->reduce_dtype);
+                               "option --reduce-dtype: expected fp32, bf16 or fp16 (or "
+                               "torch.float32, ...), got \"%s\"%s",
+                               cli->reduce_dtype,
+                               cli_did_you_mean(cli->reduce_dtype,
+                                                (const char *const[]){"fp32", "bf16", "fp16",
+                                                                      "float32", "bfloat16",
+                                                                      "float16", NULL}));
     opt->reduce_dtype_set = cli->reduce_dtype != NULL;
     opt->cpu_offload = cli->cpu_offload;
     if (opt->cpu_offload && opt->kind == STRAT_DDP)
@@ -272,8 +286,13 @@ static int run(CliOptions *cli, GError **error)
 {
     g_autofree char *model_default = cli_default_path("models/gpt.json");
     g_autofree char *topo_default = cli_default_path("topologies/juwels-booster.json");
-    const char *model_file = cli->model ? cli->model : model_default;
-    const char *topo_file = cli->topology ? cli->topology : topo_default;
+    g_autofree char *model_named = NULL, *topo_named = NULL; /* -m llama3-8b, -t jusuf */
+    if ((cli->model && !cli_data_file("model", "models", cli->model, &model_named, error)) ||
+        (cli->topology &&
+         !cli_data_file("topology", "topologies", cli->topology, &topo_named, error)))
+        return 2;
+    const char *model_file = model_named ? model_named : model_default;
+    const char *topo_file = topo_named ? topo_named : topo_default;
     if (!cli_check_writable("trace", cli->trace, error) ||
         !cli_check_writable("emit-schedule", cli->emit_schedule, error) ||
         !cli_figures_check(cli->plot, cli->report, cli->plot_format, error))
@@ -308,14 +327,18 @@ static int run(CliOptions *cli, GError **error)
     int flash = cli->no_flash_attention ? 0 : -1;
     bool triton = false;
     if (cli->attention) {
-        if (strcmp(cli->attention, "eager") == 0)
+        if (g_ascii_strcasecmp(cli->attention, "eager") == 0)
             flash = 0;
-        else if (strcmp(cli->attention, "flash") == 0 || strcmp(cli->attention, "triton") == 0)
-            flash = 1, triton = strcmp(cli->attention, "triton") == 0;
+        else if (g_ascii_strcasecmp(cli->attention, "flash") == 0 ||
+                 g_ascii_strcasecmp(cli->attention, "triton") == 0)
+            flash = 1, triton = g_ascii_strcasecmp(cli->attention, "triton") == 0;
         else
             return cfg_input_error(error, "option --attention: expected flash, triton or eager, "
-                                          "got \"%s\"",
-                                   cli->attention),
+                                          "got \"%s\"%s",
+                                   cli->attention,
+                                   cli_did_you_mean(cli->attention,
+                                                    (const char *const[]){"flash", "triton",
+                                                                          "eager", NULL})),
                    2;
         if (cli->no_flash_attention && flash != 0)
             return cfg_input_error(error, "options --no-flash-attention and --attention %s disagree",
@@ -351,6 +374,8 @@ static int run(CliOptions *cli, GError **error)
         goto out;
     bool json_outputs = cli->trace || cli->emit_schedule || cli->report;
     model = model_load(model_file, &ov, error);
+    if (model && model->note)
+        g_printerr("fsdpsim: note: %s\n", model->note); /* once, on stderr: stdout stays the report */
     if (!model || !make_options(cli, model, &opt, error))
         goto out;
     cli->par.grad_accum = cli->grad_accum;
@@ -358,6 +383,11 @@ static int run(CliOptions *cli, GError **error)
     if (!cli_parallel_options(&cli->par, model, gpn, &opt, error) ||
         !cli_lora_options(&cli->train, model, &opt, error))
         goto out;
+    if (opt.ep > 1 && (opt.fsdp_version == 2 || model->frozen_params > 0)) {
+        cfg_input_error(error, "option --ep is modelled with FSDP1 and all parameters trained; "
+                               "expected no --fsdp-version 2 and no --lora-rank with it");
+        goto out;
+    }
     StratLayout layout;
     if (!strat_layout_make(&opt, nodes, gpn, &layout, error))
         goto out;
@@ -376,13 +406,18 @@ static int run(CliOptions *cli, GError **error)
     }
     if (cli->nccl_algo && !coll_algo_parse(cli->nccl_algo, &coll.force_algo)) {
         cfg_input_error(error,
-                        "option --nccl-algo: expected ring, tree, nvls, nvlstree or pat, got \"%s\"",
-                        cli->nccl_algo);
+                        "option --nccl-algo: expected ring, tree, nvls, nvlstree or pat, got \"%s\"%s",
+                        cli->nccl_algo,
+                        cli_did_you_mean(cli->nccl_algo,
+                                         (const char *const[]){"ring", "tree", "nvls", "nvlstree",
+                                                               "pat", NULL}));
         goto out;
     }
     if (cli->nccl_proto && !coll_proto_parse(cli->nccl_proto, &coll.force_proto)) {
-        cfg_input_error(error, "option --nccl-proto: expected LL, LL128 or Simple, got \"%s\"",
-                        cli->nccl_proto);
+        cfg_input_error(error, "option --nccl-proto: expected LL, LL128 or Simple, got \"%s\"%s",
+                        cli->nccl_proto,
+                        cli_did_you_mean(cli->nccl_proto,
+                                         (const char *const[]){"LL", "LL128", "Simple", NULL}));
         goto out;
     }
     if (cli->schedule) {
@@ -492,16 +527,19 @@ int cli_simulate(int argc, char **argv)
         .shard_group_size = UNSET,
         .checkpoint_every = UNSET,
         .omp_num_threads = UNSET,
-        .par = {.tp = UNSET, .pp = UNSET, .micro_batches = UNSET, .virtual_stages = UNSET},
+        .par = {.tp = UNSET, .pp = UNSET, .micro_batches = UNSET, .virtual_stages = UNSET,
+                .ep = UNSET},
         .train = {.save_every = UNSET, .lora_rank = UNSET},
         .fsdp_version = UNSET};
     GOptionEntry entries[] = {
         {"model", 'm', 0, G_OPTION_ARG_FILENAME, &cli.model,
-         "Model: a Hugging Face config.json (gpt2, llama) or an fsdpsim layer list "
-         "[models/gpt.json]",
-         "FILE"},
+         "Model: a Hugging Face config.json, an fsdpsim layer list, or a shipped model's name "
+         "(fsdpsim list models) [models/gpt.json]",
+         "FILE|NAME"},
         {"topology", 't', 0, G_OPTION_ARG_FILENAME, &cli.topology,
-         "Machine description [topologies/juwels-booster.json]", "FILE"},
+         "Machine description: a file or a shipped topology's name, e.g. jusuf (fsdpsim list "
+         "topologies) [topologies/juwels-booster.json]",
+         "FILE|NAME"},
         {"nodes", 'n', 0, G_OPTION_ARG_INT, &cli.nodes, "Number of nodes [4]", "N"},
         {"gpus-per-node", 'g', 0, G_OPTION_ARG_INT, &cli.gpus_per_node,
          "GPUs used per node [all of the node's]", "G"},
@@ -603,6 +641,14 @@ int cli_simulate(int argc, char **argv)
         {"tp", 0, 0, G_OPTION_ARG_INT, &cli.par.tp,
          "Megatron tensor parallelism: GPUs per TP group, inside a node by default [1]", "T"},
         {"pp", 0, 0, G_OPTION_ARG_INT, &cli.par.pp, "Pipeline parallelism: stages [1]", "P"},
+        {"ep", 0, 0, G_OPTION_ARG_INT, &cli.par.ep,
+         "Expert parallelism (MoE models, FSDP): GPUs each layer's experts are spread over, with "
+         "all-to-all dispatch and combine [1]",
+         "E"},
+        {"moe-imbalance", 0, 0, G_OPTION_ARG_DOUBLE, &cli.par.moe_imbalance,
+         "With --ep: tokens the busiest GPU's experts get, over the mean (load imbalance; it paces "
+         "the all-to-alls and the expert GEMMs) [1]",
+         "F"},
         {"micro-batches", 0, 0, G_OPTION_ARG_INT, &cli.par.micro_batches,
          "Micro-batches per step (same as --grad-accum) [4 x pp with --pp, else 1]", "M"},
         {"pp-schedule", 0, 0, G_OPTION_ARG_STRING, &cli.par.pp_schedule,
@@ -656,7 +702,8 @@ int cli_simulate(int argc, char **argv)
     cli_train_add_entries(ctx, &cli.train);
     GError *error = NULL;
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        fprintf(stderr, "fsdpsim: %s (see fsdpsim --help)\n", error->message);
+        g_autofree char *hint = cli_option_hint(error, entries);
+        fprintf(stderr, "fsdpsim: %s%s (see fsdpsim --help)\n", error->message, hint);
         g_error_free(error);
         g_option_context_free(ctx);
         return 2;

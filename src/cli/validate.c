@@ -9,18 +9,96 @@
 #include "../strategy/strategy.h"
 #include "../util/cfg.h"
 
+#include <glib/gstdio.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 typedef struct {
     char *model, *strategy, *bandwidth, *calibration, *workdir, *mode, *plot_dir, *formats;
     int nodes, gpus_per_node, iters, warmup, timeout_s;
     int tp, pp, micro_batches; /* passed to the simulation when given (0: not given) */
-    gboolean json;
+    gboolean json, go_on, keep;
+    double max_minutes;        /* refuse a real run estimated longer, unless go_on */
 } ValidateCli;
+
+/* Progress on stderr, so that a run of minutes never looks hung: on a terminal one line per phase
+ * rewritten every second with the elapsed time (a ticker thread), otherwise one line when a
+ * phase starts and one when it ends. Cost: one wake-up per second while a phase runs. */
+typedef struct {
+    GMutex lock;
+    GCond stop;
+    bool done;
+    const char *what;
+    gint64 start_us;
+    GThread *ticker;
+} Progress;
+
+static gpointer progress_tick(gpointer data)
+{
+    Progress *p = data;
+    g_mutex_lock(&p->lock);
+    while (!p->done) {
+        gint64 until = g_get_monotonic_time() + G_TIME_SPAN_SECOND;
+        if (!g_cond_wait_until(&p->stop, &p->lock, until) && !p->done) {
+            fprintf(stderr, "\rvalidate: %s ... %.0f s", p->what,
+                    (g_get_monotonic_time() - p->start_us) / 1e6);
+            fflush(stderr);
+        }
+    }
+    g_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+static void progress_begin(Progress *p, const char *what)
+{
+    memset(p, 0, sizeof *p);
+    g_mutex_init(&p->lock);
+    g_cond_init(&p->stop);
+    p->what = what;
+    p->start_us = g_get_monotonic_time();
+    fprintf(stderr, isatty(STDERR_FILENO) ? "validate: %s ..." : "validate: %s ...\n", what);
+    fflush(stderr);
+    if (isatty(STDERR_FILENO))
+        p->ticker = g_thread_new("progress", progress_tick, p);
+}
+
+static void progress_end(Progress *p, bool ok)
+{
+    g_mutex_lock(&p->lock);
+    p->done = true;
+    g_cond_signal(&p->stop);
+    g_mutex_unlock(&p->lock);
+    if (p->ticker)
+        g_thread_join(p->ticker);
+    double s = (g_get_monotonic_time() - p->start_us) / 1e6;
+    if (isatty(STDERR_FILENO))
+        fprintf(stderr, "\rvalidate: %s ... %s in %.1f s\n", p->what, ok ? "done" : "failed", s);
+    else
+        fprintf(stderr, "validate: %s %s in %.1f s\n", p->what, ok ? "done" : "failed", s);
+    g_mutex_clear(&p->lock);
+    g_cond_clear(&p->stop);
+}
+
+/* Removes a work folder that validate made (files and folders below it). */
+static void remove_tree(const char *path)
+{
+    GDir *d = g_dir_open(path, 0, NULL);
+    for (const char *f; d && (f = g_dir_read_name(d));) {
+        char *child = g_build_filename(path, f, NULL);
+        if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
+            remove_tree(child);
+        else
+            g_unlink(child);
+        g_free(child);
+    }
+    if (d)
+        g_dir_close(d);
+    g_rmdir(path);
+}
 
 /* The steps run for minutes and tools/cluster holds network namespaces: if fsdpsim is killed, its
  * child gets SIGTERM too, and the cluster script cleans up instead of running on as an orphan. */
@@ -30,14 +108,18 @@ static void die_with_parent(gpointer data)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
-/* Runs argv; on failure the error carries the command's last lines of output. */
-static bool run_step(const char *what, char **argv, bool quiet, GError **error)
+/* Runs argv, showing progress; on failure the error carries the command's last lines of output.
+ * stdout_text: where the command's output goes (g_free it), or NULL to drop it. */
+static bool run_step(const char *what, char **argv, char **stdout_text, GError **error)
 {
     char *out = NULL, *err = NULL;
+    Progress progress;
+    progress_begin(&progress, what);
     int status = 0;
     GError *e = NULL;
-    if (!g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, die_with_parent, NULL, quiet ? &out : NULL, &err,
+    if (!g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, die_with_parent, NULL, &out, &err,
                       &status, &e)) {
+        progress_end(&progress, false);
         g_set_error(error, FSD_ERROR, FSD_ERROR_FAILED, "%s: %s", what, e->message);
         g_error_free(e);
         return false;
@@ -52,6 +134,9 @@ static bool run_step(const char *what, char **argv, bool quiet, GError **error)
         const char *tail = len > 1500 ? err + len - 1500 : (err ? err : "");
         g_set_error(error, FSD_ERROR, FSD_ERROR_FAILED, "%s failed (%s):\n%s", what, argv[0], tail);
     }
+    progress_end(&progress, ok);
+    if (ok && stdout_text)
+        *stdout_text = g_steal_pointer(&out);
     g_free(out), g_free(err);
     return ok;
 }
@@ -72,6 +157,36 @@ static bool bandwidth_ok(const char *rate)
     return g_regex_match_simple("^[0-9]+(\\.[0-9]+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)$", rate,
                                 0, 0) &&
            g_ascii_strtod(rate, NULL) > 0;
+}
+
+/* The real run takes about (warm-up + iterations) simulated steps on the calibrated cluster, plus
+ * a few seconds to start the ranks: say so before launching it, and stop above the limit, since
+ * a run of half an hour on an emulated cluster looks hung and is rarely what was meant. */
+static bool estimate_ok(const ValidateCli *v, const char *sim_json, GError **error)
+{
+    cJSON *doc = sim_json ? cJSON_Parse(sim_json) : NULL;
+    const cJSON *step = doc ? cJSON_GetObjectItemCaseSensitive(doc, "step_time_s") : NULL;
+    if (!cJSON_IsNumber(step)) {
+        cJSON_Delete(doc);
+        return true; /* nothing to estimate from: the run itself will tell */
+    }
+    double step_s = step->valuedouble, total_s = (v->warmup + v->iters) * step_s;
+    cJSON_Delete(doc);
+    g_autofree char *total = total_s < 120 ? g_strdup_printf("%.0f s", total_s)
+                                           : g_strdup_printf("%.0f min", total_s / 60);
+    fprintf(stderr,
+            "validate: the real run should take about %s (%d warm-up + %d timed iterations of "
+            "%.3g s simulated on the calibrated cluster)\n",
+            total, v->warmup, v->iters, step_s);
+    if (total_s <= v->max_minutes * 60 || v->go_on)
+        return true;
+    return cfg_input_error(error,
+                           "the real run would take about %s (%d x %.3g s per step), beyond "
+                           "the %g-minute limit (--max-minutes): the emulated cluster moves "
+                           "every byte for real; expected a smaller model, a shorter sequence "
+                           "(--seq-len is taken from the model file: use a smaller one) or "
+                           "micro-batch, fewer --iters, or --go-on to run it anyway",
+                           total, v->warmup + v->iters, step_s, v->max_minutes);
 }
 
 static int validate(ValidateCli *v, GError **error)
@@ -106,6 +221,13 @@ static int validate(ValidateCli *v, GError **error)
                    ? 0
                    : 2;
     /* Check what can be checked before the calibration, which takes minutes. */
+    if (v->model) { /* a shipped name (-m gpt2) becomes its path for fsdpsim and fsdprun */
+        char *path = NULL;
+        if (!cli_data_file("model", "models", v->model, &path, error))
+            return 2;
+        g_free(v->model);
+        v->model = path;
+    }
     const char *strategy = v->strategy ? v->strategy : "fsdp";
     ShardingStrategy sharding;
     if (strcmp(strategy, "ddp") && strcmp(strategy, "fsdp") &&
@@ -148,7 +270,7 @@ static int validate(ValidateCli *v, GError **error)
                         ranks,   "--bandwidth", (char *)bw, "--timeout",
                         timeout, "--",          fsdprun,    "--calibrate",
                         topo,    NULL};
-        ok = run_step("calibration", argv, true, error);
+        ok = run_step("calibrating the emulated cluster", argv, NULL, error);
     }
     if (ok) {
         char *fixed[] = {fsdpsim,
@@ -186,8 +308,12 @@ static int validate(ValidateCli *v, GError **error)
             }
         }
         g_ptr_array_add(argv, NULL);
-        ok = run_step("simulation", (char **)argv->pdata, true, error);
+        char *sim_json = NULL;
+        ok = run_step("simulating the job on the calibrated cluster", (char **)argv->pdata,
+                      &sim_json, error);
         g_ptr_array_free(argv, TRUE);
+        ok = ok && estimate_ok(v, sim_json, error);
+        g_free(sim_json);
     }
     if (ok) {
         char *argv[] = {cluster,
@@ -216,22 +342,28 @@ static int validate(ValidateCli *v, GError **error)
                         "--trace",
                         real_trace,
                         NULL};
-        ok = run_step("real run", argv, true, error);
+        g_autofree char *what = g_strdup_printf("running %d warm-up and %d timed iterations for "
+                                                "real", v->warmup, v->iters);
+        ok = run_step(what, argv, NULL, error);
     }
     CmpResult r = {0};
     ok = ok && cmp_load(real_trace, sim_trace, &r, error);
     if (ok && v->json) {
         char *text = cmp_to_json(&r);
         /* the comparison object, plus what was run */
+        /* workdir: null when the temporary folder is removed at the end */
+        char *where = v->workdir || v->keep ? g_strdup_printf("\"%s\"", workdir) : g_strdup("null");
         printf("{\"strategy\":\"%s\",\"nodes\":%d,\"gpus_per_node\":%d,\"tp\":%d,\"pp\":%d,"
-               "\"bandwidth\":\"%s\",\"workdir\":\"%s\",%s\n",
+               "\"bandwidth\":\"%s\",\"workdir\":%s,%s\n",
                v->strategy ? v->strategy : "fsdp", v->nodes, v->gpus_per_node, MAX(v->tp, 1),
-               MAX(v->pp, 1), bw, workdir, text + 1);
+               MAX(v->pp, 1), bw, where, text + 1);
+        g_free(where);
         g_free(text);
     } else if (ok) {
-        printf("validate: %s, %s on %d emulated nodes x %d ranks, links %s (files in %s)\n\n",
+        printf("validate: %s, %s on %d emulated nodes x %d ranks, links %s (files %s%s)\n\n",
                v->model ? v->model : model_default, v->strategy ? v->strategy : "fsdp", v->nodes,
-               v->gpus_per_node, bw, workdir);
+               v->gpus_per_node, bw, v->workdir || v->keep ? "in " : "removed; --keep keeps them",
+               v->workdir || v->keep ? workdir : "");
         cmp_print_table(&r, real_trace, sim_trace, stdout);
     }
     if (ok && v->plot_dir) {
@@ -244,6 +376,11 @@ static int validate(ValidateCli *v, GError **error)
         g_free(model), g_free(title);
     }
     cmp_clear(&r);
+    if (!v->workdir && !v->keep) {
+        remove_tree(workdir); /* a temporary folder of ours: gone, whatever happened */
+    } else if (!v->workdir) {
+        fprintf(stderr, "validate: files kept in %s\n", workdir);
+    }
     g_free(workdir);
     if (ok)
         return 0;
@@ -252,10 +389,12 @@ static int validate(ValidateCli *v, GError **error)
 
 int cli_validate(int argc, char **argv)
 {
-    ValidateCli v = {.nodes = 2, .gpus_per_node = 2, .iters = 5, .warmup = 2, .timeout_s = 600};
+    ValidateCli v = {.nodes = 2, .gpus_per_node = 2, .iters = 5, .warmup = 2, .timeout_s = 600,
+                     .max_minutes = 10};
     GOptionEntry entries[] = {
         {"model", 'm', 0, G_OPTION_ARG_FILENAME, &v.model,
-         "Model (small: every rank really moves its bytes) [models/gpt2.json]", "FILE"},
+         "Model, a file or a shipped name (small: every rank really moves its bytes) "
+         "[models/gpt2.json]", "FILE|NAME"},
         {"strategy", 's', 0, G_OPTION_ARG_STRING, &v.strategy,
          "As for fsdpsim: ddp, full, grad_op, hybrid, ... [fsdp]", "S"},
         {"nodes", 'n', 0, G_OPTION_ARG_INT, &v.nodes, "Emulated nodes [2]", "N"},
@@ -278,6 +417,14 @@ int cli_validate(int argc, char **argv)
         {"timeout", 0, 0, G_OPTION_ARG_INT, &v.timeout_s,
          "Limit for each launch on the emulated cluster [600]", "SECONDS"},
         {"json", 0, 0, G_OPTION_ARG_NONE, &v.json, "Print one JSON object instead of the table",
+         NULL},
+        {"max-minutes", 0, 0, G_OPTION_ARG_DOUBLE, &v.max_minutes,
+         "Stop before the real run when it is estimated to take longer [10]", "MIN"},
+        {"go-on", 0, 0, G_OPTION_ARG_NONE, &v.go_on,
+         "Run for real even beyond --max-minutes", NULL},
+        {"keep", 0, 0, G_OPTION_ARG_NONE, &v.keep,
+         "Keep the temporary work folder (schedule, traces) and say where; --workdir is always "
+         "kept",
          NULL},
         {"plot", 0, 0, G_OPTION_ARG_FILENAME, &v.plot_dir,
          "Write compare's figures (compare_timeline, compare_error) to DIR", "DIR"},
@@ -305,6 +452,10 @@ int cli_validate(int argc, char **argv)
                         v.tp < 0   ? v.tp
                         : v.pp < 0 ? v.pp
                                    : v.micro_batches);
+        status = cli_report_error(error);
+    } else if (!(v.max_minutes > 0 && v.max_minutes <= 10000)) {
+        cfg_input_error(&error, "option --max-minutes: expected a number of minutes in (0, 10000], "
+                                "got %g", v.max_minutes);
         status = cli_report_error(error);
     } else if (v.iters < 1 || v.iters > 1000 || v.warmup < 0 || v.warmup > 100 ||
                v.timeout_s < 10) {

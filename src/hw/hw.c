@@ -21,8 +21,11 @@ bool hw_dtype_parse(const char *text, HwDtype *out)
     } names[] = {{"fp32", HW_DTYPE_FP32}, {"float32", HW_DTYPE_FP32}, {"float", HW_DTYPE_FP32},
                  {"tf32", HW_DTYPE_TF32}, {"bf16", HW_DTYPE_BF16},    {"bfloat16", HW_DTYPE_BF16},
                  {"fp16", HW_DTYPE_FP16}, {"float16", HW_DTYPE_FP16}, {"half", HW_DTYPE_FP16}};
+    /* PyTorch's spellings too: torch.bfloat16, BF16 (any case) */
+    if (text && g_str_has_prefix(text, "torch."))
+        text += strlen("torch.");
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
-        if (text && strcmp(text, names[i].name) == 0) {
+        if (text && g_ascii_strcasecmp(text, names[i].name) == 0) {
             *out = names[i].dtype;
             return true;
         }

@@ -80,7 +80,11 @@ static double gemm_time(const HwGpu *gpu, const KernShape *s)
 
 static double attention_flops(const KernShape *s)
 {
-    /* 4 b h s^2 d forward (QK^T and PV), halved under a causal mask; backward 2.5 x */
+    /* 4 b h s^2 d forward (QK^T and PV), halved under a causal mask; backward 2.5 x. Under a
+     * sliding window of w keys: 4 b h s w d, the mask's halving already inside the window. */
+    if (s->window > 0 && s->window < s->seq)
+        return 4 * s->batch * s->heads * s->seq * s->window * s->head_dim *
+               (s->backward ? 2.5 : 1);
     double f = 4 * s->batch * s->heads * s->seq * s->seq * s->head_dim;
     return f * (s->causal ? 0.5 : 1) * (s->backward ? 2.5 : 1);
 }
@@ -99,6 +103,10 @@ static double attention_time(const HwGpu *gpu, const KernShape *s)
     double n = ceil(s->seq / attn_block);
     double rows = s->batch * s->heads * n;
     double blocks_per_row = s->causal ? (n + 1) / 2 : n;
+    /* FlashAttention-2's local attention (window_size, flash_attn_func) visits only the key
+     * blocks that overlap the window: w / 128 of them, plus one the window straddles */
+    if (s->window > 0 && s->window < s->seq)
+        blocks_per_row = MIN(blocks_per_row, ceil(s->window / attn_block) + 1);
     double sm_rate = gpu->peak_flops[s->dtype] * efficiency / kp->sm_count;
     double block_s = 4 * attn_block * attn_block * s->head_dim / sm_rate;
     double row_s = pass * (blocks_per_row * block_s + row_fixed_s);
@@ -183,9 +191,12 @@ double kern_leaf_s(const HwGpu *gpu, HwDtype dtype, const ModelModule *leaf, Ker
     }
     if (k->kind == MODEL_KERNEL_ATTENTION) {
         double heads = k->heads / tp_split, s = k->seq, d = k->head_dim, bh = samples * heads;
-        if (attn != KERN_ATTN_EAGER)
-            return kern_attention_impl_s(gpu, dtype, attn, samples, heads, s, d, k->causal,
-                                         backward);
+        if (attn != KERN_ATTN_EAGER) {
+            KernShape shape = {.cls = KERN_ATTENTION, .dtype = dtype, .batch = samples,
+                               .heads = heads, .seq = s, .head_dim = d, .window = k->window,
+                               .causal = k->causal, .backward = backward, .impl = attn};
+            return kern_time_s(gpu, &shape);
+        }
         /* eager: S = QK^T [s x s], O = PV [s x d]; backward dP and dV, dQ and dK */
         double scores = kern_gemm_s(gpu, dtype, s, s, d, bh);
         double values = kern_gemm_s(gpu, dtype, s, d, s, bh);

@@ -31,6 +31,7 @@ typedef struct {
     double m, n, k, batch;
     /* attention (fused): batch x heads, sequence, head dim; the pass it runs */
     double heads, seq, head_dim;
+    double window; /* keys a query sees under a sliding window (local attention); 0: all */
     bool causal, backward;
     KernAttnImpl impl; /* FLASH2 or TRITON (eager attention is GEMMs) */
     /* memory-bound: bytes moved and the number of kernels they are spread over */

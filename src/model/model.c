@@ -98,10 +98,14 @@ const char *model_optimizer_name(ModelOptimizer opt)
     return "?";
 }
 
+/* adamw, adam, sgd, sgd_momentum, in any case, and as torch.optim names them (AdamW,
+ * torch.optim.AdamW, SGD). */
 static bool optimizer_parse(const char *text, ModelOptimizer *out)
 {
+    if (g_str_has_prefix(text, "torch.optim."))
+        text += strlen("torch.optim.");
     for (int i = MODEL_OPT_ADAMW; i <= MODEL_OPT_SGD_MOMENTUM; i++) {
-        if (strcmp(text, model_optimizer_name((ModelOptimizer)i)) == 0) {
+        if (g_ascii_strcasecmp(text, model_optimizer_name((ModelOptimizer)i)) == 0) {
             *out = (ModelOptimizer)i;
             return true;
         }
@@ -133,6 +137,7 @@ void model_free(Model *model)
     g_free(model->file);
     g_free(model->name);
     g_free(model->model_type);
+    g_free(model->note);
     g_free(model);
 }
 
@@ -187,6 +192,21 @@ static bool read_fsdpsim_section(Model *model, CfgObj *root, char **block_kind, 
     return ok;
 }
 
+static const char *const dtype_names[] = {"fp32", "bf16", "fp16", "bfloat16", "float16",
+                                           "float32", NULL};
+static const char *const optimizer_names[] = {"adamw", "adam", "sgd", "sgd_momentum", NULL};
+
+/* "; did you mean 'x'?" for a near miss, or "" (a static buffer: one message at a time) */
+static const char *did_you_mean(const char *got, const char *const *choices)
+{
+    static char text[96];
+    const char *close = cfg_closest(got, choices);
+    if (!close)
+        return "";
+    g_snprintf(text, sizeof text, "; did you mean '%s'?", close);
+    return text;
+}
+
 static bool apply_overrides(Model *model, const ModelOverrides *ov, GError **error)
 {
     if (!ov)
@@ -200,13 +220,16 @@ static bool apply_overrides(Model *model, const ModelOverrides *ov, GError **err
     model->triton_attention = model->flash_attention && ov->triton_attention;
     if (ov->param_dtype && !hw_dtype_parse(ov->param_dtype, &model->training.param_dtype)) {
         g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
-                    "option --param-dtype: expected fp32, bf16 or fp16, got \"%s\"", ov->param_dtype);
+                    "option --param-dtype: expected fp32, bf16 or fp16 (or torch.bfloat16, ...), "
+                    "got \"%s\"%s",
+                    ov->param_dtype, did_you_mean(ov->param_dtype, dtype_names));
         return false;
     }
     if (ov->optimizer && !optimizer_parse(ov->optimizer, &model->training.optimizer)) {
         g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
-                    "option --optimizer: expected adamw, adam, sgd or sgd_momentum, got \"%s\"",
-                    ov->optimizer);
+                    "option --optimizer: expected adamw, adam, sgd or sgd_momentum (or AdamW, "
+                    "torch.optim.SGD, ...), got \"%s\"%s",
+                    ov->optimizer, did_you_mean(ov->optimizer, optimizer_names));
         return false;
     }
     return true;
@@ -274,6 +297,33 @@ Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
     g_free(block_kind);
     cJSON_Delete(json);
     if (!ok) {
+        model_free(model);
+        return NULL;
+    }
+    if (ov && ov->flash_attention >= 0 && model->heads == 0) {
+        /* a layer list (CNN) has no attention: the option would be silently ignored */
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --attention (or --no-flash-attention): %s has no attention layers; "
+                    "expected no attention option",
+                    model->name);
+        model_free(model);
+        return NULL;
+    }
+    if (ov && ov->flash_attention == 1 && model->model_type && !strcmp(model->model_type, "t5")) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --attention %s: transformers' T5Attention adds a relative position "
+                    "bias to materialised scores and has no FlashAttention or SDPA path; expected "
+                    "--attention eager or none",
+                    ov->triton_attention ? "triton" : "flash");
+        model_free(model);
+        return NULL;
+    }
+    if (ov && ov->seq_len > 0 && !model->token_input) {
+        /* a CNN or ViT sample is an image: a sequence length would be silently ignored */
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --seq-len: %s takes images (%dx%d pixels per sample), not token "
+                    "sequences; expected no --seq-len (--micro-batch sets the images per GPU)",
+                    model->name, model->training.image_size, model->training.image_size);
         model_free(model);
         return NULL;
     }

@@ -25,6 +25,9 @@ typedef struct {
     double rows, n, k;
     /* attention: query heads, head dimension and sequence length of one sample */
     double heads, head_dim, seq;
+    /* attention: keys each query sees under a sliding window (Mistral, Gemma 2's local layers);
+     * 0 when it sees all (up to the diagonal when causal) */
+    double window;
 } ModelKernel;
 
 typedef struct {
@@ -58,6 +61,18 @@ typedef struct {
     ModelOptimizer optimizer;
 } ModelTraining;
 
+/* Mixture of experts (transformers' MixtralSparseMoeBlock, Qwen2MoeSparseMoeBlock): a router
+ * Linear(h, experts) picks top_k experts per token; each expert is a gated MLP of expert_ffn;
+ * Qwen2-MoE adds a shared expert (shared_ffn) that every token goes through, scaled by a
+ * sigmoid gate Linear(h, 1). All zero for a dense model. */
+typedef enum { MODEL_MOE_NONE, MODEL_MOE_MIXTRAL, MODEL_MOE_QWEN2 } ModelMoeStyle;
+typedef struct {
+    uint8_t style; /* ModelMoeStyle */
+    int experts, top_k, expert_ffn, shared_ffn;
+    int sparse_step;      /* layer l is MoE when (l + 1) % sparse_step == 0 ... */
+    uint64_t dense_mask[4]; /* ... and it is not one of mlp_only_layers (bits, layers < 256) */
+} ModelMoe;
+
 typedef struct {
     char *file;
     char *name;
@@ -71,6 +86,10 @@ typedef struct {
     uint64_t published_params; /* from the file, 0 if not given */
     /* Transformer shape (0 for layer-list models). */
     int hidden, layers, heads, kv_heads, ffn, vocab, positions;
+    int head_dim;       /* per attention head; hidden / heads unless the config says (Gemma) */
+    int sliding_window; /* tokens a query attends to in windowed layers; 0 when none */
+    char *note;         /* keys of the file accepted without being read, for the user; or NULL */
+    ModelMoe moe;       /* experts; moe.experts == 0 for a dense model */
     bool tied_embeddings;
     bool flash_attention;
     bool triton_attention; /* flash-style, but FlashAttention's Triton kernel (MPT's attn_impl=triton) */
@@ -99,6 +118,18 @@ double model_flops_fwd_per_sample(const Model *model);
 /* Model FLOPs per sample of one training step (forward + backward, no recompute). */
 double model_flops_train_per_sample(const Model *model);
 
+/* Mixture of experts under expert parallelism over `ep` GPUs (ep divides moe.experts), tokens
+ * routed uniformly (balanced experts):
+ * - bytes one token sends to other GPUs in one MoE layer's forward: its hidden vector to each of
+ *   its top_k experts (dispatch all-to-all) and back (combine), of which the fraction (ep-1)/ep
+ *   lands on other GPUs: 2 * top_k * hidden * act_bytes * (ep - 1) / ep. The backward sends as
+ *   much again (the gradients take the same routes reversed).
+ * - parameters of the routed experts (all layers), and those one GPU holds unsharded while a
+ *   layer runs: its experts/ep experts of the layer plus the layer's other parameters. */
+double model_moe_alltoall_bytes_per_token(const Model *model, int ep, double act_bytes);
+uint64_t model_moe_expert_params(const Model *model);
+double model_moe_layer_params_per_gpu(const Model *model, int ep);
+
 const char *model_optimizer_name(ModelOptimizer opt);
 /* Optimizer state bytes per parameter (fp32 states); the step's cost is src/kern/kern_optim.c's. */
 double model_optimizer_state_bytes(ModelOptimizer opt);
@@ -120,6 +151,10 @@ bool model_finish(Model *model, ModelBuilder *b, const char *file, const char *f
                   GError **error);
 
 bool model_hf_build(Model *model, const char *file, void *cfg_root_obj, GError **error);
+/* After a Hugging Face builder has read its keys: bookkeeping keys go to model->note, a misspelt
+ * key is refused with a did-you-mean, any other unread key is refused naming it. cfg_root is a
+ * CfgObj. */
+bool model_hf_check_keys(Model *model, void *cfg_root, GError **error);
 bool model_layers_build(Model *model, const char *file, void *cfg_root_obj, GError **error);
 
 #endif

@@ -1,5 +1,7 @@
-/* model_hf: decoder transformers from Hugging Face config.json keys (model_type gpt2, llama,
- * mistral), built into the module tree PyTorch would show.
+/* model_hf: decoder transformers from Hugging Face config.json keys (model_type gpt2; the Llama
+ * family llama, mistral, qwen2, gemma, gemma2, phi3; the parallel-block gpt_neox and falcon),
+ * built into the module tree PyTorch would show. Which keys are read, accepted or refused:
+ * model_hf_keys.c.
  *
  * Costs per leaf, for one sequence of s tokens, hidden size h, activations in the parameter dtype
  * (2 bytes for bf16):
@@ -11,25 +13,17 @@
  *  - Memory-bound kernels (norms, activations, residual adds, dropout) cost their HBM traffic. */
 #include "model.h"
 
+#include "model_hf_priv.h"
 #include "../util/cfg.h"
 
 #include <string.h>
-
-typedef struct {
-    ModelBuilder *b;
-    double s;     /* tokens per sample */
-    double act;   /* bytes per activation element */
-    /* GPT-2's MLP activation in eager mode: activation elements read + written, kernels */
-    double gelu_accesses;
-    int gelu_kernels;
-} Ctx;
 
 /* GPT-2's activation_function as Hugging Face's ACT2FN runs it in eager mode. gelu_new (GPT-2's
  * default) is the tanh formula written out: pow, three multiplies by constants, two adds, tanh
  * and the final products, 8 kernels, 18 element reads and writes. The others are one kernel. */
 static bool gpt2_activation(const char *name, Ctx *c)
 {
-    if (!name || strcmp(name, "gelu_new") == 0) {
+    if (!name || strcmp(name, "gelu_new") == 0 || strcmp(name, "gelu_fast") == 0) {
         c->gelu_accesses = 18, c->gelu_kernels = 8;
         return true;
     }
@@ -43,8 +37,8 @@ static bool gpt2_activation(const char *name, Ctx *c)
     return false;
 }
 
-static int leaf(Ctx *c, int parent, const char *name, const char *kind, uint64_t params,
-                double flops, double mem_bytes, double saved_bytes, int kernels)
+int model_hf_leaf(Ctx *c, int parent, const char *name, const char *kind, uint64_t params,
+                  double flops, double mem_bytes, double saved_bytes, int kernels)
 {
     int i = model_builder_add(c->b, parent, name, kind);
     ModelModule *m = model_builder_get(c->b, i);
@@ -57,27 +51,34 @@ static int leaf(Ctx *c, int parent, const char *name, const char *kind, uint64_t
     return i;
 }
 
-static int linear(Ctx *c, int parent, const char *name, const char *kind, double in, double out,
-                  bool bias, bool tied)
+int model_hf_linear(Ctx *c, int parent, const char *name, const char *kind, double in, double out,
+                    bool bias, bool tied)
 {
     uint64_t params = tied ? 0 : (uint64_t)(in * out + (bias ? out : 0));
-    int i = leaf(c, parent, name, kind, params, 2 * c->s * in * out, 0, c->act * c->s * in, 1);
+    int i =
+        model_hf_leaf(c, parent, name, kind, params, 2 * c->s * in * out, 0, c->act * c->s * in, 1);
     ModelModule *m = model_builder_get(c->b, i);
     m->flops_bwd_ratio = 2; /* dgrad + wgrad, also when tied */
     m->kernel = (ModelKernel){.kind = MODEL_KERNEL_GEMM, .rows = c->s, .n = out, .k = in};
     return i;
 }
 
-static char *sub(const char *parent, const char *name)
+char *model_hf_sub(const char *parent, const char *name)
 {
     return *parent ? g_strdup_printf("%s.%s", parent, name) : g_strdup(name);
 }
 
-/* Attention core (scaled dot product). kv_ratio = kv_heads / heads (GQA). */
-static void attention_core(Ctx *c, int parent, const char *pname, const Model *m)
+/* Attention core (scaled dot product) with a query heads of head_dim d and kv_heads K/V heads
+ * (GQA). Under a sliding window of w < s tokens a query sees w keys: FlashAttention-2's local
+ * attention (window_size) skips the key blocks outside the window, so the model FLOPs are
+ * 4*s*w*a*d instead of 4*s^2*a*d. Eager and SDPA attention build the full s x s score matrix and
+ * mask it (transformers' sliding-window causal mask), so their cost does not change. */
+void model_hf_attention(Ctx *c, int parent, const char *pname, const Model *m, double window,
+                        bool causal)
 {
-    double s = c->s, h = m->hidden, a = m->heads, kv = (double)m->kv_heads / m->heads;
-    double saved = c->act * s * h * (1 + 2 * kv); /* Q, K, V */
+    double s = c->s, a = m->heads, d = m->head_dim;
+    double seen = window > 0 && window < s ? window : s;
+    double saved = c->act * s * d * (a + 2.0 * m->kv_heads); /* Q, K, V */
     double mem = 0;
     int kernels = 1;
     if (!m->flash_attention) {
@@ -87,10 +88,15 @@ static void attention_core(Ctx *c, int parent, const char *pname, const Model *m
         mem = 3 * 2 * c->act * a * s * s;
         kernels = 5;
     }
-    char *name = sub(pname, "core");
-    int i = leaf(c, parent, name, "ScaledDotProductAttention", 0, 4 * s * s * h, mem, saved, kernels);
-    model_builder_get(c->b, i)->kernel = (ModelKernel){
-        .kind = MODEL_KERNEL_ATTENTION, .causal = true, .heads = a, .head_dim = h / a, .seq = s};
+    char *name = model_hf_sub(pname, "core");
+    int i = model_hf_leaf(c, parent, name, "ScaledDotProductAttention", 0, 4 * s * seen * a * d,
+                          mem, saved, kernels);
+    model_builder_get(c->b, i)->kernel = (ModelKernel){.kind = MODEL_KERNEL_ATTENTION,
+                                                       .causal = causal,
+                                                       .heads = a,
+                                                       .head_dim = d,
+                                                       .seq = s,
+                                                       .window = seen < s ? seen : 0};
     g_free(name);
 }
 
@@ -99,9 +105,10 @@ static void build_gpt2(Model *m, Ctx *c)
     double s = c->s, h = m->hidden, ffn = m->ffn, V = m->vocab, P = m->positions, act = c->act;
     int root = model_builder_add(c->b, -1, "", "GPT2LMHeadModel");
     int tr = model_builder_add(c->b, root, "transformer", "GPT2Model");
-    leaf(c, tr, "transformer.wte", "Embedding", (uint64_t)(V * h), 0, act * s * h, 0, 1);
-    leaf(c, tr, "transformer.wpe", "Embedding", (uint64_t)(P * h), 0, 3 * act * s * h, 0, 2);
-    leaf(c, tr, "transformer.drop", "Dropout", 0, 0, 2 * act * s * h + s * h, s * h, 1);
+    model_hf_leaf(c, tr, "transformer.wte", "Embedding", (uint64_t)(V * h), 0, act * s * h, 0, 1);
+    model_hf_leaf(c, tr, "transformer.wpe", "Embedding", (uint64_t)(P * h), 0, 3 * act * s * h, 0,
+                  2);
+    model_hf_leaf(c, tr, "transformer.drop", "Dropout", 0, 0, 2 * act * s * h + s * h, s * h, 1);
     int list = model_builder_add(c->b, tr, "transformer.h", "ModuleList");
     model_builder_get(c->b, list)->is_list = true;
     for (int l = 0; l < m->layers; l++) {
@@ -111,117 +118,230 @@ static void build_gpt2(Model *m, Ctx *c)
         char *n;
         /* LayerNorm: read + write, saves its input. The residual add before ln_2 and after the
          * block are charged to the dropout leaves (read two, write one). */
-        leaf(c, blk, n = sub(bn, "ln_1"), "LayerNorm", (uint64_t)(2 * h), 0, 2 * act * s * h,
-             act * s * h, 1), g_free(n);
-        int at = model_builder_add(c->b, blk, n = sub(bn, "attn"), "GPT2Attention");
-        char *an = n;
-        linear(c, at, n = sub(an, "c_attn"), "Conv1D", h, 3 * h, true, false), g_free(n);
-        attention_core(c, at, an, m);
-        linear(c, at, n = sub(an, "c_proj"), "Conv1D", h, h, true, false), g_free(n);
-        leaf(c, at, n = sub(an, "resid_dropout"), "Dropout", 0, 0, 5 * act * s * h + s * h, s * h,
-             2), g_free(n);
-        g_free(an);
-        leaf(c, blk, n = sub(bn, "ln_2"), "LayerNorm", (uint64_t)(2 * h), 0, 2 * act * s * h,
-             act * s * h, 1), g_free(n);
-        int mlp = model_builder_add(c->b, blk, n = sub(bn, "mlp"), "GPT2MLP");
-        char *mn = n;
-        linear(c, mlp, n = sub(mn, "c_fc"), "Conv1D", h, ffn, true, false), g_free(n);
-        /* the activation in eager mode (gpt2_activation) */
-        leaf(c, mlp, n = sub(mn, "act"), c->gelu_kernels > 1 ? "NewGELUActivation" : "GELUActivation",
-             0, 0, c->gelu_accesses * act * s * ffn, act * s * ffn, c->gelu_kernels),
+        model_hf_leaf(c, blk, n = model_hf_sub(bn, "ln_1"), "LayerNorm", (uint64_t)(2 * h), 0,
+                      2 * act * s * h, act * s * h, 1),
             g_free(n);
-        linear(c, mlp, n = sub(mn, "c_proj"), "Conv1D", ffn, h, true, false), g_free(n);
-        leaf(c, mlp, n = sub(mn, "dropout"), "Dropout", 0, 0, 5 * act * s * h + s * h, s * h, 2),
+        int at = model_builder_add(c->b, blk, n = model_hf_sub(bn, "attn"), "GPT2Attention");
+        char *an = n;
+        model_hf_linear(c, at, n = model_hf_sub(an, "c_attn"), "Conv1D", h, 3 * h, true, false),
+            g_free(n);
+        model_hf_attention(c, at, an, m, 0, true);
+        model_hf_linear(c, at, n = model_hf_sub(an, "c_proj"), "Conv1D", h, h, true, false),
+            g_free(n);
+        model_hf_leaf(c, at, n = model_hf_sub(an, "resid_dropout"), "Dropout", 0, 0,
+                      5 * act * s * h + s * h, s * h, 2),
+            g_free(n);
+        g_free(an);
+        model_hf_leaf(c, blk, n = model_hf_sub(bn, "ln_2"), "LayerNorm", (uint64_t)(2 * h), 0,
+                      2 * act * s * h, act * s * h, 1),
+            g_free(n);
+        int mlp = model_builder_add(c->b, blk, n = model_hf_sub(bn, "mlp"), "GPT2MLP");
+        char *mn = n;
+        model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_fc"), "Conv1D", h, ffn, true, false),
+            g_free(n);
+        /* the activation in eager mode (gpt2_activation) */
+        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"),
+                      c->gelu_kernels > 1 ? "NewGELUActivation" : "GELUActivation", 0, 0,
+                      c->gelu_accesses * act * s * ffn, act * s * ffn, c->gelu_kernels),
+            g_free(n);
+        model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_proj"), "Conv1D", ffn, h, true, false),
+            g_free(n);
+        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "dropout"), "Dropout", 0, 0,
+                      5 * act * s * h + s * h, s * h, 2),
             g_free(n);
         g_free(mn);
         g_free(bn);
     }
-    leaf(c, tr, "transformer.ln_f", "LayerNorm", (uint64_t)(2 * h), 0, 2 * act * s * h,
-         act * s * h, 1);
-    linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
+    model_hf_leaf(c, tr, "transformer.ln_f", "LayerNorm", (uint64_t)(2 * h), 0, 2 * act * s * h,
+                  act * s * h, 1);
+    model_hf_linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
 }
 
-static void build_llama(Model *m, Ctx *c)
+/* The Llama family of decoders: pre-norm blocks of RMSNorm, rotary attention and a gated MLP, as
+ * transformers' modeling_llama.py and the files derived from it build them. What differs, from
+ * each model's modeling_<type>.py: */
+typedef enum { WINDOW_NONE, WINDOW_ALL, WINDOW_EVEN_LAYERS, WINDOW_FROM_LAYER } WindowRule;
+typedef struct {
+    const char *type;   /* model_type */
+    const char *prefix; /* class names: <prefix>ForCausalLM, <prefix>DecoderLayer, ... */
+    bool qkv_bias;      /* Qwen2: q, k and v projections carry a bias, o does not */
+    bool fused;         /* Phi-3: one qkv_proj and one gate_up_proj Linear */
+    bool sandwich;      /* Gemma 2: norms before and after attention and MLP (4 per layer) */
+    bool tied;          /* tie_word_embeddings default of the config class */
+    /* Mistral and Phi-3: every layer when sliding_window is set; Gemma 2: even layers
+     * (Gemma2Attention: is_sliding = not bool(layer_idx % 2)); Qwen2: layers from
+     * max_window_layers on, when use_sliding_window */
+    WindowRule window;
+} DecoderArch;
+
+static const DecoderArch decoder_archs[] = {
+    {"llama", "Llama", false, false, false, false, WINDOW_NONE},
+    {"mistral", "Mistral", false, false, false, false, WINDOW_ALL},
+    {"qwen2", "Qwen2", true, false, false, false, WINDOW_FROM_LAYER},
+    {"gemma", "Gemma", false, false, false, true, WINDOW_NONE},
+    {"gemma2", "Gemma2", false, false, true, true, WINDOW_EVEN_LAYERS},
+    {"phi3", "Phi3", false, true, false, false, WINDOW_ALL},
+    /* mixture of experts (model_hf_moe.c) */
+    {"mixtral", "Mixtral", false, false, false, false, WINDOW_ALL},
+    {"qwen2_moe", "Qwen2Moe", true, false, false, false, WINDOW_FROM_LAYER},
+};
+
+static double layer_window(const DecoderArch *arch, const Model *m, int layer, int from_layer)
+{
+    switch (arch->window) {
+    case WINDOW_NONE:
+        return 0;
+    case WINDOW_ALL:
+        return m->sliding_window;
+    case WINDOW_EVEN_LAYERS:
+        return layer % 2 == 0 ? m->sliding_window : 0;
+    case WINDOW_FROM_LAYER:
+        return layer >= from_layer ? m->sliding_window : 0;
+    }
+    return 0;
+}
+
+static char *cls(const DecoderArch *arch, const char *suffix)
+{
+    return g_strconcat(arch->prefix, suffix, NULL);
+}
+
+/* RMSNorm in fp32, as HF LlamaRMSNorm runs in eager mode: to(fp32) (read 2 B, write 4), pow (4, 4),
+ * mean (4), x * rsqrt (4, 4), to(bf16) (4, 2), * weight (2, 2): 36 B per element in 6 kernels
+ * (18 x 2-byte activations); saves its input. `residual`: the residual add before it (read two,
+ * write one) is charged to it. */
+static void rms_norm(Ctx *c, const DecoderArch *arch, int parent, const char *block,
+                     const char *name, double h, bool residual)
+{
+    char *n = model_hf_sub(block, name), *kind = cls(arch, "RMSNorm");
+    model_hf_leaf(c, parent, n, kind, (uint64_t)h, 0, (residual ? 21 : 18) * c->act * c->s * h,
+                  c->act * c->s * h, residual ? 7 : 6);
+    g_free(n);
+    g_free(kind);
+}
+
+/* The gated MLP act(x W_gate) * (x W_up) W_down on `rows` tokens: one module with three Linear
+ * leaves (or a fused gate_up Linear, Phi-3) and the activation, named as `names` (gate, up, down:
+ * Mixtral's experts call them w1, w3, w2). */
+int model_hf_gated_mlp(Ctx *c, int parent, const char *name, const char *kind, double h, double ffn,
+                       bool fused, const char *act_kind, const char *const names[3], double rows)
+{
+    double tokens = c->s, act = c->act;
+    c->s = rows;
+    int mlp = model_builder_add(c->b, parent, name, kind);
+    char *n;
+    if (fused) {
+        model_hf_linear(c, mlp, n = model_hf_sub(name, "gate_up_proj"), "Linear", h, 2 * ffn, false,
+                        false);
+        g_free(n);
+    } else {
+        model_hf_linear(c, mlp, n = model_hf_sub(name, names[0]), "Linear", h, ffn, false, false);
+        g_free(n);
+        int up = model_hf_linear(c, mlp, n = model_hf_sub(name, names[1]), "Linear", h, ffn, false,
+                                 false);
+        g_free(n);
+        model_builder_get(c->b, up)->saved_bytes = 0; /* same input as the gate */
+    }
+    /* act(gate) * up (SiLU, or GELU-tanh for Gemma: one kernel each): saves gate and up
+     * outputs (the product is the down projection's input). */
+    model_hf_leaf(c, mlp, n = model_hf_sub(name, "act_fn"), act_kind, 0, 0, 5 * act * rows * ffn,
+                  2 * act * rows * ffn, 2);
+    g_free(n);
+    model_hf_linear(c, mlp, n = model_hf_sub(name, names[2]), "Linear", ffn, h, false, false);
+    g_free(n);
+    c->s = tokens;
+    return mlp;
+}
+
+static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_bias,
+                          int window_from_layer, const ModelMoe *moe)
 {
     double s = c->s, h = m->hidden, ffn = m->ffn, V = m->vocab, act = c->act;
-    double kvh = h * m->kv_heads / m->heads; /* width of K and V projections */
-    int root = model_builder_add(c->b, -1, "", "LlamaForCausalLM");
-    int md = model_builder_add(c->b, root, "model", "LlamaModel");
-    leaf(c, md, "model.embed_tokens", "Embedding", (uint64_t)(V * h), 0, act * s * h, 0, 1);
+    double qw = (double)m->heads * m->head_dim, kvw = (double)m->kv_heads * m->head_dim;
+    char *k_root = cls(arch, "ForCausalLM"), *k_model = cls(arch, "Model");
+    char *k_layer = cls(arch, "DecoderLayer"), *k_attn = cls(arch, "Attention");
+    char *k_mlp = cls(arch, "MLP");
+    bool qkv_bias = attn_bias || arch->qkv_bias;
+    int root = model_builder_add(c->b, -1, "", k_root);
+    int md = model_builder_add(c->b, root, "model", k_model);
+    model_hf_leaf(c, md, "model.embed_tokens", "Embedding", (uint64_t)(V * h), 0, act * s * h, 0,
+                  1);
     int list = model_builder_add(c->b, md, "model.layers", "ModuleList");
     model_builder_get(c->b, list)->is_list = true;
     for (int l = 0; l < m->layers; l++) {
         char *bn = g_strdup_printf("model.layers.%d", l);
-        int blk = model_builder_add(c->b, list, bn, "LlamaDecoderLayer");
+        int blk = model_builder_add(c->b, list, bn, k_layer);
         model_builder_get(c->b, blk)->is_block = true;
         char *n;
-        /* RMSNorm in fp32, as HF LlamaRMSNorm runs in eager mode: to(fp32) (read 2 B, write 4),
-         * pow (4, 4), mean (4), x * rsqrt (4, 4), to(bf16) (4, 2), * weight (2, 2): 36 B per
-         * element in 6 kernels (18 x 2-byte activations); saves its input. */
-        leaf(c, blk, n = sub(bn, "input_layernorm"), "LlamaRMSNorm", (uint64_t)h, 0,
-             18 * act * s * h, act * s * h, 6), g_free(n);
-        int at = model_builder_add(c->b, blk, n = sub(bn, "self_attn"), "LlamaAttention");
+        rms_norm(c, arch, blk, bn, "input_layernorm", h, false);
+        int at = model_builder_add(c->b, blk, n = model_hf_sub(bn, "self_attn"), k_attn);
         char *an = n;
-        /* q, k and v share one saved input. */
-        int q = linear(c, at, n = sub(an, "q_proj"), "Linear", h, h, false, false);
-        g_free(n);
-        int k = linear(c, at, n = sub(an, "k_proj"), "Linear", h, kvh, false, false);
-        g_free(n);
-        int v = linear(c, at, n = sub(an, "v_proj"), "Linear", h, kvh, false, false);
-        g_free(n);
-        (void)q;
-        model_builder_get(c->b, k)->saved_bytes = 0;
-        model_builder_get(c->b, v)->saved_bytes = 0;
-        /* rotary embedding on q and k (HF apply_rotary_pos_emb): x * cos (read, write), rotate_half's
-         * negation of one half and cat (1 + 2), * sin (2), the sum (3): 10 element accesses in 6
-         * kernels per tensor; and the attention output's transpose(1, 2).contiguous() copy */
-        model_builder_get(c->b, k)->mem_bytes_fwd = 10 * act * s * (h + kvh) + 2 * act * s * h;
+        int k;
+        if (arch->fused) {
+            k = model_hf_linear(c, at, n = model_hf_sub(an, "qkv_proj"), "Linear", h, qw + 2 * kvw,
+                                qkv_bias, false);
+            g_free(n);
+        } else {
+            /* q, k and v share one saved input. */
+            model_hf_linear(c, at, n = model_hf_sub(an, "q_proj"), "Linear", h, qw, qkv_bias,
+                            false),
+                g_free(n);
+            k = model_hf_linear(c, at, n = model_hf_sub(an, "k_proj"), "Linear", h, kvw, qkv_bias,
+                                false);
+            g_free(n);
+            int v = model_hf_linear(c, at, n = model_hf_sub(an, "v_proj"), "Linear", h, kvw,
+                                    qkv_bias, false);
+            g_free(n);
+            model_builder_get(c->b, k)->saved_bytes = 0;
+            model_builder_get(c->b, v)->saved_bytes = 0;
+        }
+        /* rotary embedding on q and k (HF apply_rotary_pos_emb): x * cos (read, write),
+         * rotate_half's negation of one half and cat (1 + 2), * sin (2), the sum (3): 10 element
+         * accesses in 6 kernels per tensor; and the attention output's transpose(1, 2).contiguous()
+         * copy */
+        model_builder_get(c->b, k)->mem_bytes_fwd = 10 * act * s * (qw + kvw) + 2 * act * s * qw;
         model_builder_get(c->b, k)->kernels_fwd += 13;
-        attention_core(c, at, an, m);
-        linear(c, at, n = sub(an, "o_proj"), "Linear", h, h, false, false), g_free(n);
+        model_hf_attention(c, at, an, m, layer_window(arch, m, l, window_from_layer), true);
+        model_hf_linear(c, at, n = model_hf_sub(an, "o_proj"), "Linear", qw, h, attn_bias, false),
+            g_free(n);
         g_free(an);
         /* residual add (read two, write one) charged to the following norm */
-        leaf(c, blk, n = sub(bn, "post_attention_layernorm"), "LlamaRMSNorm", (uint64_t)h, 0,
-             21 * act * s * h, act * s * h, 7), g_free(n);
-        int mlp = model_builder_add(c->b, blk, n = sub(bn, "mlp"), "LlamaMLP");
-        char *mn = n;
-        int gate = linear(c, mlp, n = sub(mn, "gate_proj"), "Linear", h, ffn, false, false);
-        g_free(n);
-        int up = linear(c, mlp, n = sub(mn, "up_proj"), "Linear", h, ffn, false, false);
-        g_free(n);
-        (void)gate;
-        model_builder_get(c->b, up)->saved_bytes = 0; /* same input as gate_proj */
-        /* SiLU(gate) * up: saves gate and up outputs (the product is down_proj's input). */
-        leaf(c, mlp, n = sub(mn, "act_fn"), "SiLU", 0, 0, 5 * act * s * ffn, 2 * act * s * ffn, 2),
+        if (arch->sandwich) {
+            rms_norm(c, arch, blk, bn, "post_attention_layernorm", h, false);
+            rms_norm(c, arch, blk, bn, "pre_feedforward_layernorm", h, true);
+        } else {
+            rms_norm(c, arch, blk, bn, "post_attention_layernorm", h, true);
+        }
+        const char *act_kind =
+            arch->sandwich || !strcmp(arch->type, "gemma") ? "PytorchGELUTanh" : "SiLU";
+        if (moe && model_hf_moe_layer(moe, l)) {
+            model_hf_moe_block(c, m, moe, blk, bn);
+        } else {
+            n = model_hf_sub(bn, "mlp");
+            model_hf_gated_mlp(c, blk, n, k_mlp, h, ffn, arch->fused, act_kind,
+                               (const char *const[]){"gate_proj", "up_proj", "down_proj"}, s);
             g_free(n);
-        linear(c, mlp, n = sub(mn, "down_proj"), "Linear", ffn, h, false, false), g_free(n);
-        g_free(mn);
+        }
+        if (arch->sandwich)
+            rms_norm(c, arch, blk, bn, "post_feedforward_layernorm", h, false);
         g_free(bn);
     }
-    leaf(c, md, "model.norm", "LlamaRMSNorm", (uint64_t)h, 0, 21 * act * s * h, act * s * h, 7);
-    linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
+    rms_norm(c, arch, md, "model", "norm", h, true);
+    model_hf_linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
+    g_free(k_root), g_free(k_model), g_free(k_layer), g_free(k_attn), g_free(k_mlp);
 }
 
 /* Cross-entropy over the vocabulary: HF upcasts logits to fp32; saves the bf16 logits and the
- * fp32 copy (6*s*V bytes), and reads/writes them in softmax and its backward. */
-static void loss_leaf(Model *m, Ctx *c)
+ * fp32 copy (6*s*V bytes), and reads/writes them in softmax and its backward. Gemma 2's final
+ * logit soft-capping (logits / cap, tanh, * cap: Gemma2ForCausalLM.forward) adds three
+ * elementwise kernels over the logits and saves the tanh output. */
+void model_hf_loss(Model *m, Ctx *c, bool softcap)
 {
     double sv = c->s * m->vocab;
-    leaf(c, 0, "loss", "CrossEntropyLoss", 0, 0, (c->act + 4 + 4 + 4) * sv, (c->act + 4) * sv, 4);
+    model_hf_leaf(c, 0, "loss", "CrossEntropyLoss", 0, 0,
+                  (c->act + 4 + 4 + 4) * sv + (softcap ? 6 * c->act * sv : 0),
+                  (c->act + 4) * sv + (softcap ? c->act * sv : 0), softcap ? 7 : 4);
 }
-
-/* Keys of Hugging Face configs that do not change the parameter count or cost model. */
-static const char *const hf_ignored[] = {
-    "_name_or_path", "architectures", "transformers_version", "bos_token_id", "eos_token_id",
-    "pad_token_id", "initializer_range", "use_cache", "layer_norm_epsilon", "layer_norm_eps",
-    "rms_norm_eps", "rope_theta", "rope_scaling", "attention_dropout", "attn_pdrop",
-    "embd_pdrop", "resid_pdrop", "summary_activation", "summary_first_dropout",
-    "summary_proj_to_labels", "summary_type", "summary_use_proj", "task_specific_params",
-    "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn",
-    "pretraining_tp", "hidden_act", "sliding_window", "tokenizer_class",
-    "output_past", "n_ctx", "prefix", "id2label", "label2id", "gradient_checkpointing",
-    "max_sequence_length", "bias", "model_name", "do_sample", "max_length", "temperature",
-    "top_p", "torch_dtype", "use_sliding_window", "max_window_layers", "tie_embeddings", NULL};
 
 static bool get_first_int(CfgObj *co, const char *a, const char *b, bool required, int64_t max,
                           int64_t *out, GError **error)
@@ -233,65 +353,317 @@ static bool get_first_int(CfgObj *co, const char *a, const char *b, bool require
     return cfg_get_int(co, a, required, 1, max, out, error);
 }
 
+/* LayerNorm with weight and bias: read + write, saves its input; `residual`: a residual add (read
+ * two, write one) before it is charged to it. */
+void model_hf_layer_norm(Ctx *c, int parent, const char *block, const char *name, double h,
+                         bool residual)
+{
+    char *n = model_hf_sub(block, name);
+    model_hf_leaf(c, parent, n, "LayerNorm", (uint64_t)(2 * h), 0,
+                  (residual ? 5 : 2) * c->act * c->s * h, c->act * c->s * h, residual ? 2 : 1);
+    g_free(n);
+}
+
+/* GPT-NeoX (modeling_gpt_neox.py) and Falcon (modeling_falcon.py): attention and MLP side by side
+ * on the same normed input, x + attn(ln(x)) + mlp(ln'(x)) (use_parallel_residual, parallel_attn),
+ * one fused query_key_value Linear, LayerNorms with bias, a plain 4h GELU MLP. GPT-NeoX norms the
+ * two branches separately (input_layernorm, post_attention_layernorm), Falcon-7B once
+ * (input_layernorm), Falcon-40B's new_decoder_architecture twice (ln_attn, ln_mlp). */
+typedef struct {
+    bool neox, bias, two_norms, parallel;
+    double rotary_fraction; /* of each head's dims that rotary embedding rotates */
+} ParallelArch;
+
+static void build_parallel(Model *m, Ctx *c, const ParallelArch *p)
+{
+    double s = c->s, h = m->hidden, ffn = m->ffn, V = m->vocab, act = c->act;
+    double qw = (double)m->heads * m->head_dim, kvw = (double)m->kv_heads * m->head_dim;
+    const char *top = p->neox ? "gpt_neox" : "transformer";
+    int root =
+        model_builder_add(c->b, -1, "", p->neox ? "GPTNeoXForCausalLM" : "FalconForCausalLM");
+    int md = model_builder_add(c->b, root, top, p->neox ? "GPTNeoXModel" : "FalconModel");
+    char *n = model_hf_sub(top, p->neox ? "embed_in" : "word_embeddings");
+    model_hf_leaf(c, md, n, "Embedding", (uint64_t)(V * h), 0, act * s * h, 0, 1), g_free(n);
+    int list =
+        model_builder_add(c->b, md, n = model_hf_sub(top, p->neox ? "layers" : "h"), "ModuleList");
+    char *ln = n;
+    model_builder_get(c->b, list)->is_list = true;
+    for (int l = 0; l < m->layers; l++) {
+        char *bn = g_strdup_printf("%s.%d", ln, l);
+        int blk =
+            model_builder_add(c->b, list, bn, p->neox ? "GPTNeoXLayer" : "FalconDecoderLayer");
+        model_builder_get(c->b, blk)->is_block = true;
+        /* the block's residual sum (x + attn + mlp: read three, write one) goes with the first norm
+         * of the next block; the first norm charges a two-input add */
+        model_hf_layer_norm(c, blk, bn,
+                            p->neox        ? "input_layernorm"
+                            : p->two_norms ? "ln_attn"
+                                           : "input_layernorm",
+                            h, true);
+        if (p->two_norms)
+            model_hf_layer_norm(c, blk, bn, p->neox ? "post_attention_layernorm" : "ln_mlp", h,
+                                false);
+        int at = model_builder_add(c->b, blk,
+                                   n = model_hf_sub(bn, p->neox ? "attention" : "self_attention"),
+                                   p->neox ? "GPTNeoXAttention" : "FalconAttention");
+        char *an = n;
+        int k = model_hf_linear(c, at, n = model_hf_sub(an, "query_key_value"), "Linear", h,
+                                qw + 2 * kvw, p->bias, false);
+        g_free(n);
+        /* rotary embedding on the rotated part of q and k, as in the Llama family (10 accesses
+         * in 6 kernels per tensor), and the output's transpose copy */
+        model_builder_get(c->b, k)->mem_bytes_fwd =
+            10 * act * s * (qw + kvw) * p->rotary_fraction + 2 * act * s * qw;
+        model_builder_get(c->b, k)->kernels_fwd += p->rotary_fraction > 0 ? 13 : 1;
+        model_hf_attention(c, at, an, m, 0, true);
+        model_hf_linear(c, at, n = model_hf_sub(an, "dense"), "Linear", qw, h, p->bias, false),
+            g_free(n);
+        g_free(an);
+        if (!p->parallel &&
+            !p->neox) /* Falcon with parallel_attn false: a sequential post-attention norm */
+            model_hf_layer_norm(c, blk, bn, "post_attention_layernorm", h, true);
+        int mlp = model_builder_add(c->b, blk, n = model_hf_sub(bn, "mlp"),
+                                    p->neox ? "GPTNeoXMLP" : "FalconMLP");
+        char *mn = n;
+        int up = model_hf_linear(c, mlp, n = model_hf_sub(mn, "dense_h_to_4h"), "Linear", h, ffn,
+                                 p->bias, false);
+        g_free(n);
+        if (p->parallel && !p->two_norms) /* same normed input as query_key_value */
+            model_builder_get(c->b, up)->saved_bytes = 0;
+        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"),
+                      c->gelu_kernels > 1 ? "FastGELUActivation" : "GELU", 0, 0,
+                      c->gelu_accesses * act * s * ffn, act * s * ffn, c->gelu_kernels),
+            g_free(n);
+        model_hf_linear(c, mlp, n = model_hf_sub(mn, "dense_4h_to_h"), "Linear", ffn, h, p->bias,
+                        false),
+            g_free(n);
+        g_free(mn);
+        g_free(bn);
+    }
+    g_free(ln);
+    model_hf_layer_norm(c, md, top, p->neox ? "final_layer_norm" : "ln_f", h, true);
+    model_hf_linear(c, root, p->neox ? "embed_out" : "lm_head", "Linear", h, V, false,
+                    m->tied_embeddings);
+}
+
+/* gpt_neox and falcon config.json keys (GPTNeoXConfig, FalconConfig defaults). */
+static bool build_parallel_model(Model *m, const char *file, CfgObj *root, GError **error)
+{
+    bool neox = !strcmp(m->model_type, "gpt_neox");
+    const int64_t big = 1 << 22;
+    int64_t h = 0, layers = 0, heads = 0, vocab = 0, pos = 2048, ffn = 0, kv = 0;
+    double rotary = 1;
+    bool tied = !neox, bias = neox, parallel = true, multi_query = !neox, new_arch = false;
+    bool alibi = false;
+    char *act = NULL;
+    bool ok = cfg_get_int(root, "hidden_size", true, 1, big, &h, error) &&
+              cfg_get_int(root, "num_hidden_layers", true, 1, 100000, &layers, error) &&
+              cfg_get_int(root, "num_attention_heads", true, 1, 100000, &heads, error) &&
+              cfg_get_int(root, "vocab_size", true, 1, 1 << 26, &vocab, error) &&
+              cfg_get_int(root, "max_position_embeddings", false, 1, 1 << 24, &pos, error) &&
+              cfg_get_bool(root, "tie_word_embeddings", false, &tied, error);
+    if (ok && neox)
+        ok = cfg_get_int(root, "intermediate_size", true, 1, big, &ffn, error) &&
+             cfg_get_double(root, "rotary_pct", false, 0, 1, &rotary, error) &&
+             cfg_get_bool(root, "use_parallel_residual", false, &parallel, error) &&
+             cfg_get_bool(root, "attention_bias", false, &bias, error) &&
+             cfg_get_string(root, "hidden_act", false, &act, error);
+    else if (ok)
+        ok = cfg_get_bool(root, "bias", false, &bias, error) &&
+             cfg_get_bool(root, "parallel_attn", false, &parallel, error) &&
+             cfg_get_bool(root, "multi_query", false, &multi_query, error) &&
+             cfg_get_bool(root, "new_decoder_architecture", false, &new_arch, error) &&
+             cfg_get_bool(root, "alibi", false, &alibi, error);
+    if (!ok)
+        return false;
+    Ctx c = {NULL, 0, 0, 0, 0};
+    if (neox && act && !gpt2_activation(act, &c)) {
+        cfg_set_error(error, file, "", "hidden_act",
+                      "expected gelu, gelu_fast, gelu_new or relu, got \"%s\"", act);
+        g_free(act);
+        return false;
+    }
+    g_free(act);
+    if (!neox)
+        c.gelu_accesses = 2, c.gelu_kernels = 1; /* FalconMLP: nn.GELU() */
+    else if (!c.gelu_kernels)
+        c.gelu_accesses = 2, c.gelu_kernels = 1; /* GPTNeoXConfig's default hidden_act "gelu" */
+    if (alibi) {
+        cfg_set_error(error, file, "", "alibi",
+                      "ALiBi attention biases are not modelled (fsdpsim's attention kernels are "
+                      "FlashAttention's without a bias); expected false");
+        return false;
+    }
+    kv = heads;
+    if (!neox && new_arch) {
+        ok = cfg_get_int(root, "num_kv_heads", false, 1, heads, &kv, error);
+    } else if (!neox && multi_query) {
+        kv = 1;
+    }
+    if (!neox)
+        ok = ok && cfg_get_int(root, "ffn_hidden_size", false, 1, big, &ffn, error);
+    if (!ok)
+        return false;
+    if (!neox && ffn == 0)
+        ffn = 4 * h;
+    if (h % heads != 0 || heads % kv != 0) {
+        cfg_set_error(error, file, "", h % heads ? "num_attention_heads" : "num_kv_heads",
+                      "expected a divisor of %s (%" G_GINT64_FORMAT ")",
+                      h % heads ? "hidden_size" : "num_attention_heads", h % heads ? h : heads);
+        return false;
+    }
+    if (!neox && new_arch && !parallel) {
+        cfg_set_error(error, file, "", "parallel_attn",
+                      "new_decoder_architecture runs attention and MLP in parallel; expected true");
+        return false;
+    }
+    if (!model_hf_check_keys(m, root, error))
+        return false;
+    m->token_input = true;
+    m->hidden = (int)h, m->layers = (int)layers, m->heads = (int)heads, m->kv_heads = (int)kv;
+    m->head_dim = (int)(h / heads), m->ffn = (int)ffn, m->vocab = (int)vocab;
+    m->positions = (int)pos, m->tied_embeddings = tied;
+    if (m->training.seq_len <= 0)
+        m->training.seq_len = (int)MIN(pos, 4096);
+    ParallelArch p = {neox, bias, neox || new_arch, parallel, rotary};
+    ModelBuilder b = {g_array_new(FALSE, TRUE, sizeof(ModelModule))};
+    c.b = &b;
+    c.s = m->training.seq_len;
+    c.act = hw_dtype_bytes(m->training.param_dtype);
+    build_parallel(m, &c, &p);
+    model_hf_loss(m, &c, false);
+    return model_finish(m, &b, file,
+                        "'hidden_size', 'num_hidden_layers', 'intermediate_size', 'vocab_size'",
+                        error);
+}
+
+static const DecoderArch *find_arch(const char *type)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(decoder_archs); i++)
+        if (!strcmp(decoder_archs[i].type, type))
+            return &decoder_archs[i];
+    return NULL;
+}
+
+/* sliding_window, use_sliding_window and max_window_layers: the window of the decoder's windowed
+ * layers (0: none) and the first windowed layer (Qwen2). */
+static bool read_window(CfgObj *root, const DecoderArch *arch, int64_t layers, int64_t *window,
+                        int64_t *from_layer, GError **error)
+{
+    *window = 0, *from_layer = 0;
+    const cJSON *w = cfg_item(root, "sliding_window");
+    if (w && !cJSON_IsNull(w) &&
+        !cfg_get_int(root, "sliding_window", false, 1, 1 << 24, window, error))
+        return false;
+    if (arch->window == WINDOW_FROM_LAYER) {
+        bool on = false;
+        *from_layer = layers;
+        if (!cfg_get_bool(root, "use_sliding_window", false, &on, error) ||
+            !cfg_get_int(root, "max_window_layers", false, 0, 100000, from_layer, error))
+            return false;
+        if (!on)
+            *window = 0;
+    }
+    if (arch->window == WINDOW_NONE)
+        *window = 0;
+    return true;
+}
+
 bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
 {
     CfgObj *root = root_obj;
     char *type = NULL;
     if (!cfg_get_string(root, "model_type", true, &type, error))
         return false;
-    bool gpt2 = strcmp(type, "gpt2") == 0;
-    bool llama = strcmp(type, "llama") == 0 || strcmp(type, "mistral") == 0;
     m->model_type = type;
-    if (!gpt2 && !llama) {
+    if (!strcmp(type, "gpt_neox") || !strcmp(type, "falcon"))
+        return build_parallel_model(m, file, root, error);
+    if (!strcmp(type, "bert") || !strcmp(type, "roberta") || !strcmp(type, "vit") ||
+        !strcmp(type, "t5"))
+        return model_hf_build_encoder(m, file, root, error);
+    bool gpt2 = strcmp(type, "gpt2") == 0;
+    const DecoderArch *arch = find_arch(type);
+    if (!gpt2 && !arch) {
+        static const char *const types[] = {
+            "gpt2",      "llama",    "mistral", "qwen2", "gemma",   "gemma2", "phi3", "mixtral",
+            "qwen2_moe", "gpt_neox", "falcon",  "bert",  "roberta", "vit",    "t5",   NULL};
+        const char *close = cfg_closest(type, types);
         cfg_set_error(error, file, "", "model_type",
-                      "expected \"gpt2\", \"llama\" or \"mistral\" (a Hugging Face decoder "
-                      "config.json), or a layer list with \"format\": \"fsdpsim-layers\"; got \"%s\"",
-                      type);
+                      "expected a Hugging Face config.json of model_type gpt2, llama, mistral, "
+                      "qwen2, gemma, gemma2, phi3, mixtral, qwen2_moe, gpt_neox, falcon, bert, "
+                      "roberta, vit or t5, or a layer list "
+                      "with \"format\": \"fsdpsim-layers\"; got \"%s\"%s%s%s",
+                      type, close ? " (did you mean \"" : "", close ? close : "",
+                      close ? "\"?)" : "");
         return false;
     }
     m->token_input = true;
     const int64_t big = 1 << 22;
-    int64_t h = 0, layers = 0, heads = 0, kv = 0, ffn = 0, vocab = 0, pos = 0;
-    bool tied = gpt2, mlp_bias = false, attn_bias = false;
-    bool ok = get_first_int(root, gpt2 ? "n_embd" : "hidden_size", "hidden_size", true, big, &h, error) &&
-              get_first_int(root, gpt2 ? "n_layer" : "num_hidden_layers", "num_hidden_layers", true, 100000, &layers, error) &&
-              get_first_int(root, gpt2 ? "n_head" : "num_attention_heads", "num_attention_heads", true, 100000, &heads, error) &&
-              cfg_get_int(root, "vocab_size", true, 1, 1 << 26, &vocab, error) &&
-              get_first_int(root, gpt2 ? "n_positions" : "max_position_embeddings", "max_position_embeddings", gpt2, 1 << 24, &pos, error) &&
-              cfg_get_bool(root, "tie_word_embeddings", false, &tied, error) &&
-              cfg_get_bool(root, "mlp_bias", false, &mlp_bias, error) &&
-              cfg_get_bool(root, "attention_bias", false, &attn_bias, error);
+    int64_t h = 0, layers = 0, heads = 0, kv = 0, ffn = 0, vocab = 0, pos = 0, head_dim = 0;
+    int64_t window = 0, window_from = 0;
+    bool tied = gpt2 || arch->tied, mlp_bias = false, attn_bias = false, softcap = false;
+    bool ok =
+        get_first_int(root, gpt2 ? "n_embd" : "hidden_size", "hidden_size", true, big, &h, error) &&
+        get_first_int(root, gpt2 ? "n_layer" : "num_hidden_layers", "num_hidden_layers", true,
+                      100000, &layers, error) &&
+        get_first_int(root, gpt2 ? "n_head" : "num_attention_heads", "num_attention_heads", true,
+                      100000, &heads, error) &&
+        cfg_get_int(root, "vocab_size", true, 1, 1 << 26, &vocab, error) &&
+        get_first_int(root, gpt2 ? "n_positions" : "max_position_embeddings",
+                      "max_position_embeddings", gpt2, 1 << 24, &pos, error) &&
+        cfg_get_bool(root, "tie_word_embeddings", false, &tied, error) &&
+        cfg_get_bool(root, "mlp_bias", false, &mlp_bias, error) &&
+        cfg_get_bool(root, "attention_bias", false, &attn_bias, error);
     if (!ok)
         return false;
     if (gpt2) {
         /* n_inner: null means 4 * n_embd */
         const cJSON *inner = cfg_item(root, "n_inner");
         ffn = 4 * h;
-        if (inner && !cJSON_IsNull(inner) && !cfg_get_int(root, "n_inner", false, 1, big, &ffn, error))
+        if (inner && !cJSON_IsNull(inner) &&
+            !cfg_get_int(root, "n_inner", false, 1, big, &ffn, error))
             return false;
         kv = heads;
+        head_dim = h / heads;
     } else {
         kv = heads;
+        head_dim = h / heads;
+        const cJSON *hd = cfg_item(root, "head_dim");
+        const cJSON *cap = cfg_item(root, "final_logit_softcapping");
+        softcap = cap && !cJSON_IsNull(cap) && !strcmp(type, "gemma2");
         if (!cfg_get_int(root, "num_key_value_heads", false, 1, heads, &kv, error) ||
-            !cfg_get_int(root, "intermediate_size", true, 1, big, &ffn, error))
+            !cfg_get_int(root, "intermediate_size", true, 1, big, &ffn, error) ||
+            (hd && !cJSON_IsNull(hd) &&
+             !cfg_get_int(root, "head_dim", false, 1, big, &head_dim, error)) ||
+            !read_window(root, arch, layers, &window, &window_from, error))
             return false;
-        int64_t head_dim = h / heads;
-        if (!cfg_get_int(root, "head_dim", false, 1, big, &head_dim, error))
-            return false;
-        if (head_dim * heads != h) {
-            cfg_set_error(error, file, "", "head_dim",
-                          "fsdpsim models head_dim * num_attention_heads == hidden_size only");
+        if (cap && !cJSON_IsNull(cap) && !softcap) {
+            cfg_set_error(error, file, "", "final_logit_softcapping",
+                          "soft-capping is modelled for gemma2 only; expected null");
             return false;
         }
     }
-    if (mlp_bias || attn_bias) {
-        cfg_set_error(error, file, "", mlp_bias ? "mlp_bias" : "attention_bias",
-                      "biases in Llama projections are not modelled yet; expected false");
+    if (mlp_bias) {
+        cfg_set_error(error, file, "", "mlp_bias",
+                      "biases in the gated MLP's projections are not modelled yet; expected false");
         return false;
     }
-    if (h % heads != 0) {
-        cfg_set_error(error, file, "", gpt2 ? "n_head" : "num_attention_heads",
+    if (!gpt2 && attn_bias && arch->qkv_bias) {
+        cfg_set_error(error, file, "", "attention_bias",
+                      "%s's q, k and v projections always carry a bias and o_proj none; expected "
+                      "false",
+                      type);
+        return false;
+    }
+    if (gpt2 && h % heads != 0) {
+        cfg_set_error(error, file, "", "n_head",
                       "expected a divisor of the hidden size (%" G_GINT64_FORMAT ")", h);
+        return false;
+    }
+    if (!gpt2 && !cfg_has(root, "head_dim") && h % heads != 0) {
+        cfg_set_error(error, file, "", "num_attention_heads",
+                      "expected a divisor of hidden_size (%" G_GINT64_FORMAT "), or give head_dim",
+                      h);
         return false;
     }
     if (heads % kv != 0) {
@@ -311,20 +683,24 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
         return false;
     }
     g_free(activation);
-    cfg_obj_ignore(root, hf_ignored);
-    if (!cfg_obj_check_unknown(root, "fsdpsim reads Hugging Face config.json keys of gpt2 and "
-                                     "llama models; remove the key or report it if it is a real "
-                                     "Hugging Face setting",
-                               error))
+    ModelMoe moe = {0};
+    m->ffn = (int)ffn; /* Mixtral's experts are intermediate_size wide */
+    if ((!strcmp(type, "mixtral") || !strcmp(type, "qwen2_moe")) &&
+        !model_hf_moe_read(m, root, layers, &moe, error))
         return false;
+    if (!model_hf_check_keys(m, root, error))
+        return false;
+    m->moe = moe;
     m->hidden = (int)h;
     m->layers = (int)layers;
     m->heads = (int)heads;
     m->kv_heads = (int)kv;
+    m->head_dim = (int)head_dim;
     m->ffn = (int)ffn;
     m->vocab = (int)vocab;
     m->positions = (int)pos;
     m->tied_embeddings = tied;
+    m->sliding_window = (int)window;
     if (m->training.seq_len <= 0)
         m->training.seq_len = pos > 0 ? (int)MIN(pos, 4096) : 2048;
     if (gpt2 && m->training.seq_len > pos) {
@@ -341,8 +717,8 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
     if (gpt2)
         build_gpt2(m, &c);
     else
-        build_llama(m, &c);
-    loss_leaf(m, &c);
+        build_decoder(m, &c, arch, attn_bias, (int)window_from, moe.experts ? &moe : NULL);
+    model_hf_loss(m, &c, softcap);
     return model_finish(m, &b, file,
                         gpt2 ? "'n_embd', 'n_layer', 'n_inner', 'vocab_size'"
                              : "'hidden_size', 'num_hidden_layers', 'intermediate_size', "

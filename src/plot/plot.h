@@ -53,6 +53,20 @@ char *plot_quote(const char *text);
 /* The style script (reports/templates/style.gp), compiled in. */
 extern const char plot_style_gp[];
 
+/* How the labels under and the marks above n_bars bars fit across the plot: the pitch between
+ * bars in pixels of the PNG, and what is done so that no two labels or marks overlap: labels
+ * turned upright when they are wider than the pitch, and only every label_every-th one written
+ * when even upright ones are; marks (OOM) written upright, or as a cross when text does not fit.
+ * Sizes from style.gp: a 1600 px wide PNG with a 16 pt font drawn at 5/3 px per pt. */
+typedef struct {
+    double pitch_px;      /* between neighbouring bars */
+    double label_px;      /* width the widest label takes in its chosen direction */
+    bool labels_upright;  /* rotated by 90 degrees */
+    int label_every;      /* 1: every bar labelled */
+    int mark_style;       /* 0 text, 1 upright text, 2 a cross */
+} PlotBarLayout;
+PlotBarLayout plot_bar_layout(double x_span, int max_label_chars, int max_mark_chars);
+
 /* Stacked bars: n_bars bars at x[i] labelled xlabels[i], n_segs segments each (values[i * n_segs
  * + k], bottom first) named seg_names[k] in colour seg_colours[k] (a colour or a style.gp
  * variable). Segments that are zero in every bar are left out of the legend. marks[i] (or NULL)

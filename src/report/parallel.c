@@ -23,7 +23,7 @@ static void parallel_warnings(Report *r)
     const StratLayout *lay = &r->info->layout;
     if (lay->tp > 1 && lay->stride[PAR_DIM_TP] * lay->tp > lay->gpus_per_node)
         g_ptr_array_add(r->warnings,
-                        g_strdup_printf("tensor parallelism over %d GPUs spans nodes of %d GPUs: "
+                        g_strdup_printf("communication: tensor parallelism over %d GPUs spans nodes of %d GPUs: "
                                         "its blocking all-reduces (4 "
                                         "per layer per micro-batch) cross the inter-node network "
                                         "instead of NVLink; Megatron "
@@ -32,7 +32,7 @@ static void parallel_warnings(Report *r)
     if (lay->pp > 1 && r->opt->grad_accum < lay->pp)
         g_ptr_array_add(
             r->warnings,
-            g_strdup_printf("%d micro-batches for %d pipeline stages: the pipeline never fills, "
+            g_strdup_printf("compute: %d micro-batches for %d pipeline stages: the pipeline never fills, "
                             "every stage idles "
                             "at least %d%% of the time; use --micro-batches of %d or more",
                             r->opt->grad_accum, lay->pp,

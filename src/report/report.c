@@ -133,11 +133,127 @@ static void timeline_metrics(Report *r)
     g_free(comm);
 }
 
+/* The memory remedies that are not in use already, as one phrase. */
+static char *memory_remedies(const Report *r, int top)
+{
+    const StratOptions *opt = r->opt;
+    const StratLayout *lay = &r->info->layout;
+    bool fsdp = opt->kind == STRAT_FSDP;
+    GString *s = g_string_new(NULL);
+#define ADD(text) g_string_append_printf(s, "%s%s", s->len ? ", " : "", text)
+    if (!fsdp || opt->sharding == SHARD_NO_SHARD)
+        ADD("FSDP full_shard (shards parameters, gradients and optimizer state)");
+    if (fsdp && (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2) &&
+        lay->shard_size < lay->world)
+        ADD("a larger shard group (full_shard, or --shard-group-size)");
+    if (!opt->activation_checkpointing && opt->ep <= 1) /* --ep refuses checkpointing */
+        ADD("activation checkpointing");
+    else if (opt->checkpoint_every > 1)
+        ADD("checkpointing every block (--checkpoint-every 1)");
+    if (top == IR_MEM_ACTIVATIONS && r->model->training.micro_batch > 1)
+        ADD("a smaller micro-batch");
+    if (top == IR_MEM_ACTIVATIONS && r->model->token_input)
+        ADD("a shorter sequence");
+    if (fsdp && !opt->cpu_offload && opt->sharding != SHARD_NO_SHARD)
+        ADD("cpu_offload");
+    if (fsdp && r->model->moe.experts > 0 && opt->ep <= 1)
+        ADD("expert parallelism (--ep: each GPU gathers only its share of a layer's experts)");
+    if (r->model->heads > 0 && lay->tp == 1)
+        ADD("tensor or pipeline parallelism (--tp, --pp)");
+#undef ADD
+    return g_string_free(s, FALSE);
+}
+
+/* Does not fit: what is largest, what is not on yet, and whether any node count of this machine
+ * would do. Sharded state (parameters, gradients, optimizer) shrinks as 1/GPUs under FSDP; the
+ * rest of the peak (activations, the unsharded units, buffers) does not. */
+static void out_of_memory(Report *r)
+{
+    const StratOptions *opt = r->opt;
+    const StratLayout *lay = &r->info->layout;
+    int top = 0;
+    for (int i = 1; i < IR_MEM_CATEGORY_COUNT; i++)
+        if (r->mem_breakdown[i] > r->mem_breakdown[top])
+            top = i;
+    char *peak = report_bytes(r->mem_peak_bytes), *cap = report_bytes(r->mem_capacity_bytes);
+    char *part = report_bytes(r->mem_breakdown[top]);
+    char *remedies = memory_remedies(r, top);
+    char *scale = g_strdup("");
+    bool sharded = opt->kind == STRAT_FSDP && opt->sharding == SHARD_FULL_SHARD;
+    /* with cpu_offload the sharded state lives in host memory: the GPU count does not bound it */
+    if (sharded && !opt->cpu_offload && lay->tp == 1 && lay->pp == 1) {
+        /* the whole machine: full_shard over every GPU it has */
+        double gpus_max = (double)r->topo->nodes_max * lay->gpus_per_node;
+        double state_bytes = (double)r->model->params *
+                             (4 + 4 + model_optimizer_state_bytes(r->model->training.optimizer));
+        /* what does not shrink with more GPUs: the peak less the sharded state */
+        double fixed = r->mem_peak_bytes - state_bytes / lay->world;
+        double room = r->mem_capacity_bytes - fixed;
+        char *per_gpu = report_bytes(state_bytes / gpus_max);
+        /* more nodes only shrink the sharded state: when the rest alone is too big (room <= 0),
+         * the remedies above are the answer, not the machine's size */
+        if (state_bytes / gpus_max > r->mem_capacity_bytes ||
+            (room > 0 && state_bytes / gpus_max > room)) {
+            g_free(scale);
+            scale = g_strdup_printf(
+                ". It does not fit on the whole machine either: sharded over all %.0f GPUs of "
+                "%s the fp32 parameters, gradients and optimizer state alone take %s per GPU%s; "
+                "it needs tensor or pipeline parallelism (--tp, --pp), cpu_offload (the state in "
+                "host memory) or a larger machine",
+                gpus_max, r->topo->name, per_gpu,
+                state_bytes / gpus_max > r->mem_capacity_bytes ? ", more than the GPU has"
+                                                               : " next to the rest of the peak");
+        } else if (room > 0) {
+            int nodes_needed = (int)ceil(state_bytes / room / lay->gpus_per_node);
+            if (nodes_needed > lay->nodes && nodes_needed <= r->topo->nodes_max) {
+                g_free(scale);
+                scale = g_strdup_printf("; or more nodes: full_shard over %d nodes (--nodes %d) "
+                                        "brings the sharded state within the memory",
+                                        nodes_needed, nodes_needed);
+            }
+        }
+        g_free(per_gpu);
+    }
+    warn(r, "memory: does not fit: the peak of %s per GPU exceeds the %s of the %s; the largest "
+            "part is %s (%s). Options: %s%s",
+         peak, cap, r->topo->gpu.name, ir_mem_category_name((IrMemCategory)top), part,
+         *remedies ? remedies : "a GPU with more memory", scale);
+    g_free(peak);
+    g_free(cap);
+    g_free(part);
+    g_free(remedies);
+    g_free(scale);
+}
+
+/* PyTorch's caching allocator rounds blocks up and cannot always reuse freed blocks of another
+ * size, so reserved memory exceeds allocated memory by a few percent to tens of percent
+ * (https://pytorch.org/docs/stable/notes/cuda.html#memory-management, and
+ * PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to reduce it). A simulated peak above 90 % of
+ * the GPU leaves less than 10 % for that: it fits on paper and may not in the run. */
+static void memory_headroom(Report *r)
+{
+    if (r->mem_capacity_bytes <= 0 || r->mem_peak_bytes <= 0.9 * r->mem_capacity_bytes)
+        return;
+    char *peak = report_bytes(r->mem_peak_bytes), *cap = report_bytes(r->mem_capacity_bytes);
+    char *left = report_bytes(r->mem_capacity_bytes - r->mem_peak_bytes);
+    char *remedies = memory_remedies(r, IR_MEM_ACTIVATIONS);
+    warn(r, "memory: the peak of %s is %.1f%% of the %s: only %s is left for the fragmentation "
+            "of PyTorch's caching allocator (often 5-30%% of the peak), so the real run may run "
+            "out of memory; PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True reduces "
+            "fragmentation%s%s",
+         peak, 100 * r->mem_peak_bytes / r->mem_capacity_bytes, cap, left,
+         *remedies ? ", and so would " : "", remedies);
+    g_free(peak);
+    g_free(cap);
+    g_free(left);
+    g_free(remedies);
+}
+
 static void diagnostics(Report *r)
 {
     if (r->model->triton_attention && r->topo->gpu.kernels.present &&
         r->topo->gpu.kernels.triton_attention_efficiency <= 0)
-        warn(r, "attention: %s has no figures for FlashAttention's Triton kernel (no benchmark of it "
+        warn(r, "correctness: attention: %s has no figures for FlashAttention's Triton kernel (no benchmark of it "
                 "on this GPU); charged at FlashAttention-2's rates, which are faster",
              r->topo->gpu.name);
     const StratOptions *opt = r->opt;
@@ -155,24 +271,24 @@ static void diagnostics(Report *r)
                    strat_sharding_name(opt->sharding), lay->gpus_per_node,
                    lay->gpus_per_node == 1 ? "" : "s", lay->replicate_size);
     else if (hybrid && lay->shard_size == 1 && opt->fsdp_version == 2 && lay->replicate_size > 1)
-        warn(r, "%s under fully_shard (FSDP2, HSDP on a 2-D DeviceMesh) with a shard group of 1 "
+        warn(r, "memory: %s under fully_shard (FSDP2, HSDP on a 2-D DeviceMesh) with a shard group of 1 "
                 "GPU does all-reduce gradients across the %d replicas (unlike FSDP1, "
                 "pytorch/pytorch#154888), but shards nothing: every GPU keeps full parameters, "
                 "gradients and optimizer state, like DDP",
              strat_sharding_name(opt->sharding), lay->replicate_size);
     else if (hybrid && lay->shard_size == 1)
-        warn(r, "%s with a shard group of 1 GPU (%d GPU per node) shards nothing: every GPU keeps "
+        warn(r, "memory: %s with a shard group of 1 GPU (%d GPU per node) shards nothing: every GPU keeps "
                 "full parameters, gradients and optimizer state, like no_shard or DDP; use "
                 "full_shard, or more GPUs per node",
              strat_sharding_name(opt->sharding), lay->gpus_per_node);
     if (hybrid && lay->replicate_size == 1 && lay->shard_size > 1)
-        warn(r, "%s on a single shard group (%d GPUs) has no replicas to all-reduce with: it "
+        warn(r, "communication: %s on a single shard group (%d GPUs) has no replicas to all-reduce with: it "
                 "behaves like %s",
              strat_sharding_name(opt->sharding), lay->world,
              opt->sharding == SHARD_HYBRID_SHARD ? "full_shard" : "shard_grad_op");
     if (fsdp && r->info->mixed_units > 0) {
         char *grad = report_bytes(r->info->mixed_grad_bytes);
-        warn(r, "%d FSDP units mix frozen and trainable parameters: FSDP1 needs "
+        warn(r, "memory: %d FSDP units mix frozen and trainable parameters: FSDP1 needs "
                 "use_orig_params=True for that, and then allocates and reduce-scatters the "
                 "gradient of the whole FlatParameter (%s unsharded over those units), as if "
                 "nothing were frozen; wrap the trainable parameters in their own units (peft's "
@@ -181,46 +297,47 @@ static void diagnostics(Report *r)
         g_free(grad);
     }
     if (fsdp && lay->world == 1)
-        warn(r, "FSDP on 1 GPU shards nothing: all parameters, gradients and optimizer state stay "
+        warn(r, "memory: FSDP on 1 GPU shards nothing: all parameters, gradients and optimizer state stay "
                 "on the one GPU");
     if (fsdp && r->info->n_units == 1 && lay->world > 1)
-        warn(r, "FSDP with a single unit (wrap policy 'none' or nothing large enough to wrap) "
+        warn(r, "memory: FSDP with a single unit (wrap policy 'none' or nothing large enough to wrap) "
                 "gathers the whole model at once: no overlap of communication with computation "
                 "and the peak holds all parameters unsharded; use --wrap transformer or --wrap size:N");
-    if (r->oom) {
-        int top = 0;
-        for (int i = 1; i < IR_MEM_CATEGORY_COUNT; i++)
-            if (r->mem_breakdown[i] > r->mem_breakdown[top])
-                top = i;
-        char *peak = report_bytes(r->mem_peak_bytes), *cap = report_bytes(r->mem_capacity_bytes);
-        char *part = report_bytes(r->mem_breakdown[top]);
-        warn(r, "does not fit: the peak of %s per GPU exceeds the %s of the %s; the largest part "
-                "is %s (%s). Options: %s",
-             peak, cap, r->topo->gpu.name, ir_mem_category_name((IrMemCategory)top), part,
-             top == IR_MEM_ACTIVATIONS ? "activation checkpointing, a smaller micro-batch or sequence"
-             : !fsdp || opt->sharding == SHARD_NO_SHARD
-                 ? "FSDP full_shard (shards parameters, gradients and optimizer state)"
-                 : "more GPUs per shard group, cpu_offload, or activation checkpointing");
-        g_free(peak);
-        g_free(cap);
-        g_free(part);
-    }
+    if (r->oom)
+        out_of_memory(r);
+    else
+        memory_headroom(r);
     if (r->step_time_s > 0 && r->exposed_comm_s > 0.3 * r->step_time_s) {
         char *exposed = report_seconds(r->exposed_comm_s), *step = report_seconds(r->step_time_s);
-        warn(r, "%.0f%% of the step is exposed communication (%s of %s): the GPUs wait for the "
-                "network; larger micro-batches, %s would help",
+        /* hybrid_shard only helps when full_shard's all-gathers cross nodes; on one node the
+         * remedy is more work per GPU */
+        bool multi_node = lay->world > lay->gpus_per_node;
+        bool can_hybrid = fsdp && !hybrid && multi_node && lay->gpus_per_node > 1 &&
+                          opt->sharding != SHARD_NO_SHARD; /* 1 GPU per node: shards nothing */
+        warn(r, "communication: %.0f%% of the step is exposed communication (%s of %s): the "
+                "GPUs wait for %s; larger micro-batches%s would help",
              100 * r->exposed_comm_s / r->step_time_s, exposed, step,
-             hybrid || !fsdp ? "fewer nodes" : "hybrid_shard (keeps all-gathers inside a node)");
+             multi_node ? "the network" : "NVLink/PCIe transfers",
+             can_hybrid ? " or hybrid_shard (keeps all-gathers inside a node)"
+             : multi_node ? " or fewer nodes" : "");
         g_free(exposed);
         g_free(step);
     }
-    /* idle while the host launches kernels; the CPU optimizer step has its own warning below */
-    double launch_bound = r->idle_s - r->cpu_optimizer_s;
-    if (r->step_time_s > 0 && launch_bound > 0.3 * r->step_time_s)
-        warn(r, "the GPU is idle %.0f%% of the step waiting for the host to launch kernels: the "
-                "model is too small per GPU for eager PyTorch; a larger micro-batch or CUDA graphs "
-                "would help",
-             100 * launch_bound / r->step_time_s);
+    /* idle while the host works: the CPU optimizer step has its own warning below */
+    double host_bound = r->idle_s - r->cpu_optimizer_s;
+    if (r->step_time_s > 0 && host_bound > 0.3 * r->step_time_s) {
+        if (opt->cpu_offload)
+            warn(r, "host: the GPU is idle %.0f%% of the step waiting for the host: with "
+                    "cpu_offload the gradients and parameters cross PCIe; more GPUs (smaller "
+                    "shards) or no cpu_offload if the memory allows would help",
+                 100 * host_bound / r->step_time_s);
+        else
+            warn(r, "host: the GPU is idle %.0f%% of the step waiting for the host to launch "
+                    "kernels: each GPU's work per kernel is too small for eager PyTorch; a larger "
+                    "micro-batch%s would help",
+                 100 * host_bound / r->step_time_s,
+                 r->model->compiled ? " or CUDA graphs" : ", torch.compile or CUDA graphs");
+    }
     /* torchrun leaves one intra-op thread per rank, and one thread streams a fraction of the
      * node's memory bandwidth (src/kern/kern_optim.c) */
     int cores = r->topo->cpu_cores;
@@ -231,9 +348,9 @@ static void diagnostics(Report *r)
                                                  MAX(1, cores / lay->gpus_per_node), cores,
                                                  lay->gpus_per_node)
                                : g_strdup("N (the node's cores over its GPUs)");
-        warn(r, "CPU offload: the optimizer step takes %s on the host (%.0f%% of the step) on one "
-                "thread per rank, as torchrun sets OMP_NUM_THREADS=1 with several GPUs per node; "
-                "OMP_NUM_THREADS=%s gives it more of the node's memory bandwidth "
+        warn(r, "host: CPU offload: the optimizer step takes %s on the host (%.0f%% of the step) "
+                "on one thread per rank, as torchrun sets OMP_NUM_THREADS=1 with several GPUs per "
+                "node; OMP_NUM_THREADS=%s gives it more of the node's memory bandwidth "
                 "(--omp-num-threads)",
              cpu, 100 * r->cpu_optimizer_s / r->step_time_s, more);
         g_free(cpu);
@@ -244,7 +361,7 @@ static void diagnostics(Report *r)
             const InitMode *m = &r->init->modes[i];
             if (strcmp(m->name, "cpu") == 0 && m->host_oom) {
                 char *need = report_bytes(m->host_bytes_per_node), *have = report_bytes(r->topo->host_memory_bytes);
-                warn(r, "initialisation: building the full model on the CPU in each of the %d ranks "
+                warn(r, "host: initialisation: building the full model on the CPU in each of the %d ranks "
                         "of a node needs %s of host memory, more than the node's %s; %s",
                      lay->gpus_per_node, need, have,
                      fsdp ? "use deferred initialisation (device='meta' with param_init_fn)"
@@ -256,7 +373,7 @@ static void diagnostics(Report *r)
     }
     if (r->model->token_input && r->model->positions > 0 &&
         r->model->training.seq_len > r->model->positions)
-        warn(r, "sequence length %d exceeds the model's max_position_embeddings %d",
+        warn(r, "correctness: sequence length %d exceeds the model's max_position_embeddings %d",
              r->model->training.seq_len, r->model->positions);
 }
 

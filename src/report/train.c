@@ -86,7 +86,7 @@ static void checkpoint_build(Report *r)
     if (c->rank0_host_bytes > t->host_memory_bytes) {
         char *need = report_bytes(c->rank0_host_bytes), *have = report_bytes(t->host_memory_bytes);
         train_warn(r,
-                   "checkpoint: a full state dict gathers %s (fp32 parameters and optimizer "
+                   "memory: checkpoint: a full state dict gathers %s (fp32 parameters and optimizer "
                    "state) into rank 0's host memory, more than a %s node's %s: the save "
                    "fails; use --state-dict sharded (torch.distributed.checkpoint)",
                    need, t->name, have);
@@ -97,7 +97,7 @@ static void checkpoint_build(Report *r)
         char *need = report_bytes(c->load_host_bytes_per_node),
              *have = report_bytes(t->host_memory_bytes);
         train_warn(r,
-                   "checkpoint: loading a full state dict, each of a node's %d ranks reads the "
+                   "memory: checkpoint: loading a full state dict, each of a node's %d ranks reads the "
                    "whole file into host memory: %s per node, more than the node's %s",
                    lay->gpus_per_node, need, have);
         g_free(need), g_free(have);
@@ -164,7 +164,7 @@ static void train_build(Report *r)
     } else if (later <= 0) {
         char *limit = report_seconds(tr->max_job_s), *restart = report_seconds(tr->restart_s);
         train_warn(r,
-                   "time to train: a restart (%s, initialisation and checkpoint load) and a "
+                   "host: time to train: a restart (%s, initialisation and checkpoint load) and a "
                    "save leave no time in a job of %s; not counted in jobs",
                    restart, limit);
         g_free(limit), g_free(restart);

@@ -17,9 +17,20 @@
  *
  * Memory: sharded fp32 parameters, optimizer state and sharded fp32 gradients (padded/S per
  * unit); unsharded parameters in param_dtype while unsharded; the unsharded gradient until its
- * reduce-scatter is done; the low-precision shard copy during the all-gather. */
+ * reduce-scatter is done; the low-precision shard copy during the all-gather.
+ *
+ * Expert parallelism (--ep E, mixture-of-experts models), as torchtitan composes it with FSDP2:
+ * the ranks of a shard group form EP groups of E consecutive ranks; each holds experts/E of every
+ * MoE layer's experts, so a unit's expert weights are gathered only for those, on the "expert
+ * shard" group of the S/E ranks that hold the same experts, and reduce-scattered there; the other
+ * weights stay on the shard group. Per MoE layer and micro-batch the forward adds two
+ * all-to-alls on the EP group, dispatch (each token's hidden vector to its top_k experts) and
+ * combine (back), on the compute stream, since the experts wait for them; the backward two more,
+ * reversed. Balanced routing: each GPU computes as many expert tokens as without EP. Sharded
+ * state per GPU does not change: (e/E)/(S/E) = e/S. */
 #include "gen.h"
 #include "../kern/kern.h"
+#include "../util/cfg.h"
 
 #include <math.h>
 #include <string.h>
@@ -63,6 +74,12 @@ typedef struct {
     char *last_rs_in;                /* FSDP2: the reduce-scatter input kept until the next
                                       * (ReduceScatterState) */
     double last_rs_bytes;
+    /* expert parallelism: ep > 1 */
+    int ep, ep_group, expert_group;
+    double *expert_numel;            /* per unit: parameters of its routed experts (all of them) */
+    bool *expert_list;               /* per module: a routed-experts ModuleList */
+    int ep_dep;                      /* the last all-to-all, for the compute after it; -1 none */
+    bool in_experts;                 /* walking a routed-experts ModuleList */
 } Fsdp;
 
 /* FSDP2 (torch/distributed/fsdp/_fully_shard/, "FSDP2" RFC pytorch/pytorch#114299), where it
@@ -107,6 +124,51 @@ static double fsdp2_padded(const Model *model, const ModelModule *m, int shard)
     return padded_rows(params, 1, shard);
 }
 
+/* The unit's parameters one GPU gathers: all but the experts, and 1/ep of those. */
+static double local_numel(Fsdp *f, int u)
+{
+    double padded = (double)f->wrap->units[u].padded;
+    return f->ep > 1 ? padded - f->expert_numel[u] * (1 - 1.0 / f->ep) : padded;
+}
+
+/* One all-gather or reduce-scatter of unit u: with expert parallelism, the non-expert part on the
+ * shard group and the experts' 1/ep on the expert shard group (serialised on one NCCL stream, as
+ * FSDP2 issues one collective per group). */
+static int unit_coll(Gen *g, Fsdp *f, int u, IrCollKind kind, double bytes_per_param, HwDtype dtype,
+                     IrPhase phase, const char *name, const int *deps, int n_deps)
+{
+    double padded = (double)f->wrap->units[u].padded;
+    if (f->ep <= 1 || f->expert_numel[u] <= 0)
+        return gen_coll(g, f->nccl_shard, kind, f->shard_group, padded * bytes_per_param, dtype,
+                        phase, name, deps, n_deps);
+    int first = gen_coll(g, f->nccl_shard, kind, f->shard_group,
+                         (padded - f->expert_numel[u]) * bytes_per_param, dtype, phase, name, deps,
+                         n_deps);
+    char *ename = g_strdup_printf("%s (experts)", name);
+    int op = gen_coll(g, f->nccl_shard, kind, f->expert_group,
+                      f->expert_numel[u] / f->ep * bytes_per_param, dtype, phase, ename, &first, 1);
+    g_free(ename);
+    return op;
+}
+
+/* The dispatch or combine all-to-all of one MoE layer: every token's hidden vector to (or from)
+ * each of its top_k experts, in the activation dtype, on the EP group. */
+static int all_to_all(Gen *g, Fsdp *f, IrPhase phase, const char *what, int module)
+{
+    const Model *m = g->model;
+    /* the busiest GPU receives moe_imbalance times the mean, and every rank waits for it */
+    double imbalance = g->opt->moe_imbalance > 1 ? g->opt->moe_imbalance : 1;
+    double bytes = g->mb * m->training.seq_len * m->moe.top_k * (double)m->hidden * g->act_bytes *
+                   imbalance;
+    char *name = g_strdup_printf("alltoall %s %s", what, m->modules[module].name);
+    int dep = g->last_compute;
+    f->ep_dep = gen_coll(g, g->compute, IR_COLL_ALLTOALL, f->ep_group, bytes,
+                         g->opt->mixed_precision ? g->opt->param_dtype : HW_DTYPE_FP32, phase,
+                         name, &dep, dep >= 0 ? 1 : 0);
+    g_free(name);
+    return f->ep_dep;
+}
+
 static bool reshard_after_forward(Gen *g, int unit)
 {
     ShardingStrategy s = g->opt->sharding;
@@ -147,7 +209,7 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
         us->ag_op = -1; /* NO_SHARD in full precision: parameters are used in place */
         return;
     }
-    double padded = (double)f->wrap->units[u].padded;
+    double padded = local_numel(f, u);
     double shard = shard_numel(g, f, u);
     char *uname = unit_name(g, f, u);
     if (g->opt->limit_all_gathers && !f->v2 && f->sharded && g_queue_get_length(&f->free_events) >= 2) {
@@ -196,10 +258,14 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
         char *out = f->v2 ? g_strdup_printf("ag_out:%d.%d", u, us->generation) : g_strdup(buf);
         gen_alloc(g, out, IR_MEM_PARAMS, padded * f->pbytes);
         char *name = g_strdup_printf("allgather %s (%s)", uname, why);
-        us->ag_op = gen_coll(g, f->nccl_shard, IR_COLL_ALLGATHER,
-                             from_post ? f->raf_group : f->shard_group, padded * f->pbytes,
-                             g->opt->mixed_precision ? g->opt->param_dtype : HW_DTYPE_FP32,
-                             IR_PHASE_OTHER, name, deps, n_deps);
+        us->ag_op = f->ep > 1
+                        ? unit_coll(g, f, u, IR_COLL_ALLGATHER, f->pbytes,
+                                    g->opt->mixed_precision ? g->opt->param_dtype : HW_DTYPE_FP32,
+                                    IR_PHASE_OTHER, name, deps, n_deps)
+                        : gen_coll(g, f->nccl_shard, IR_COLL_ALLGATHER,
+                                   from_post ? f->raf_group : f->shard_group, padded * f->pbytes,
+                                   g->opt->mixed_precision ? g->opt->param_dtype : HW_DTYPE_FP32,
+                                   IR_PHASE_OTHER, name, deps, n_deps);
         g_free(name);
         if (has_input && f->v2 && !from_post) {
             /* FSDP2 keeps the input with the output in its AllGatherState: both go at the
@@ -280,8 +346,8 @@ static void reshard(Gen *g, Fsdp *f, int u)
     /* FSDP1 record_stream()s the unsharded FlatParameter (made on the unshard stream): its
      * memory returns when the GPU has passed the last use. FSDP2's parameters live on the compute
      * stream they are used on: the block is reusable in stream order once the host frees it. */
-    int op = f->v2 ? gen_free(g, g->host, buf, IR_MEM_PARAMS, (double)f->wrap->units[u].padded * f->pbytes, -1)
-                   : gen_free(g, g->compute, buf, IR_MEM_PARAMS, (double)f->wrap->units[u].padded * f->pbytes, dep);
+    int op = f->v2 ? gen_free(g, g->host, buf, IR_MEM_PARAMS, local_numel(f, u) * f->pbytes, -1)
+                   : gen_free(g, g->compute, buf, IR_MEM_PARAMS, local_numel(f, u) * f->pbytes, dep);
     if (g->opt->limit_all_gathers && f->sharded)
         g_queue_push_tail(&f->free_events, GINT_TO_POINTER(op));
     g_free(buf);
@@ -309,6 +375,11 @@ static int owning_unit(Gen *g, Fsdp *f, const int *leaves, int n)
 static void fwd_enter(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
+    if (f->ep > 1 && f->expert_list[m]) {
+        all_to_all(g, f, IR_PHASE_FORWARD, "dispatch", m);
+        f->in_experts = true;
+        return;
+    }
     int u = f->wrap->unit_of_module[m];
     if (f->wrap->units[u].module == m) {
         unshard(g, f, u, "forward");
@@ -325,13 +396,25 @@ static void fwd_run(Gen *g, const int *leaves, int n)
 {
     Fsdp *f = g->strategy;
     int u = owning_unit(g, f, leaves, n);
-    int dep = f->units[u].ag_op;
-    f->units[u].last_use = gen_forward_run(g, leaves, n, &dep, 1);
+    int deps[2] = {f->units[u].ag_op, f->ep_dep};
+    /* the busiest GPU's experts run moe_imbalance times the mean tokens (and save as much); its
+     * FLOPs count as model FLOPs, so MFU reads a little high under imbalance */
+    double mb = g->mb;
+    if (f->in_experts && g->opt->moe_imbalance > 1)
+        g->mb *= g->opt->moe_imbalance;
+    f->units[u].last_use = gen_forward_run(g, leaves, n, deps, f->ep_dep >= 0 ? 2 : 1);
+    g->mb = mb;
+    f->ep_dep = -1;
 }
 
 static void fwd_exit(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
+    if (f->ep > 1 && f->expert_list[m]) {
+        f->in_experts = false;
+        all_to_all(g, f, IR_PHASE_FORWARD, "combine", m);
+        return;
+    }
     if (gen_is_checkpointed(g, m))
         gen_ckpt_forward_exit(g, m);
     int u = f->wrap->unit_of_module[m];
@@ -359,6 +442,11 @@ static void fwd_exit(Gen *g, int m)
 static void bwd_enter(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
+    if (f->ep > 1 && f->expert_list[m]) { /* the combine's gradient goes back to the experts */
+        all_to_all(g, f, IR_PHASE_BACKWARD, "combine grad", m);
+        f->in_experts = true;
+        return;
+    }
     int u = f->wrap->unit_of_module[m];
     if (f->wrap->units[u].module == m) {
         unshard(g, f, u, "backward");
@@ -380,7 +468,8 @@ static void bwd_run(Gen *g, const int *leaves, int n)
     Fsdp *f = g->strategy;
     int u = owning_unit(g, f, leaves, n);
     UnitState *us = &f->units[u];
-    double padded = grad_numel(f, u);
+    /* expert parallelism (FSDP1 only): the local experts' share of the unit */
+    double padded = f->ep > 1 ? local_numel(f, u) : grad_numel(f, u);
     if (!us->grad_live && padded > 0 && f->trainable[u] > 0) {
         /* the FlatParameter's unsharded gradient, in param_dtype: all of it, frozen parameters
          * included, when the unit mixes them (use_orig_params=True; FSDP's docs: "gradient
@@ -390,8 +479,13 @@ static void bwd_run(Gen *g, const int *leaves, int n)
         g_free(buf);
         us->grad_live = true;
     }
-    int dep = us->ag_op;
-    us->last_use = us->last_bwd = gen_backward_run(g, leaves, n, &dep, 1);
+    int deps[2] = {us->ag_op, f->ep_dep};
+    double mb = g->mb;
+    if (f->in_experts && g->opt->moe_imbalance > 1)
+        g->mb *= g->opt->moe_imbalance;
+    us->last_use = us->last_bwd = gen_backward_run(g, leaves, n, deps, f->ep_dep >= 0 ? 2 : 1);
+    g->mb = mb;
+    f->ep_dep = -1;
 }
 
 /* torch/distributed/fsdp/_init_utils.py _get_gradient_predivide_factor */
@@ -455,8 +549,8 @@ static int grad_postdivide(Gen *g, Fsdp *f, double shard, int dep, const char *u
 static void reduce_gradient(Gen *g, Fsdp *f, int u)
 {
     UnitState *us = &f->units[u];
-    double padded = grad_numel(f, u);
-    double shard = padded / g->layout->shard_size;
+    double padded = f->ep > 1 ? local_numel(f, u) : grad_numel(f, u);
+    double shard = f->ep > 1 ? shard_numel(g, f, u) : padded / g->layout->shard_size;
     char *uname = unit_name(g, f, u);
     char *ugrad = g_strdup_printf("unsharded_grad:%d.%d", u, g->micro);
     char *gshard = g_strdup_printf("grad_shard:%d", u);
@@ -494,8 +588,8 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
     } else if (f->sharded) {
         int ready = grad_prepare(g, f, u, padded, us->last_bwd, uname);
         char *name = g_strdup_printf("reduce_scatter %s", uname);
-        last = gen_coll(g, f->nccl_shard, IR_COLL_REDUCE_SCATTER, f->shard_group, padded * f->rbytes,
-                        rdtype, IR_PHASE_BACKWARD, name, &ready, 1);
+        last = unit_coll(g, f, u, IR_COLL_REDUCE_SCATTER, f->rbytes, rdtype, IR_PHASE_BACKWARD,
+                         name, &ready, 1);
         g_free(name);
         gen_free(g, f->nccl_shard, ugrad, IR_MEM_GRADS, padded * f->pbytes, last);
         if (g->opt->mixed_precision && g->opt->reduce_dtype != g->opt->param_dtype) {
@@ -535,6 +629,11 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
 static void bwd_exit(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
+    if (f->ep > 1 && f->expert_list[m]) {
+        f->in_experts = false;
+        all_to_all(g, f, IR_PHASE_BACKWARD, "dispatch grad", m);
+        return;
+    }
     if (gen_is_checkpointed(g, m))
         gen_ckpt_backward_exit(g, m);
     int u = f->wrap->unit_of_module[m];
@@ -629,9 +728,45 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
         f.h2d = ir_stream_add(g->cls, "h2d", false);
         f.d2h = ir_stream_add(g->cls, "d2h", false);
     }
+    f.ep = opt->ep > 1 ? opt->ep : 1;
+    f.ep_dep = -1;
+    f.expert_numel = g_new0(double, f.wrap->n_units);
+    f.expert_list = g_new0(bool, m->n_modules);
+    if (f.ep > 1) {
+        if (!f.sharded || lay->shard_size % f.ep != 0) {
+            cfg_input_error(error, "option --ep: expected an ep that divides the %d GPUs of a "
+                                   "shard group (FSDP sharding, not no_shard), got %d",
+                            lay->shard_size, f.ep);
+            g_free(f.expert_numel), g_free(f.expert_list), g_free(f.units);
+            g_free(f.post_forward_order), g_array_free(f.reduce_ops, TRUE);
+            plan_wrap_free(f.wrap);
+            return NULL;
+        }
+        for (int i = 0; i < m->n_modules; i++) {
+            const ModelModule *mod = &m->modules[i];
+            if (strcmp(mod->kind, "ModuleList") != 0 || !g_str_has_suffix(mod->name, ".experts"))
+                continue;
+            f.expert_list[i] = true;
+            f.expert_numel[f.wrap->unit_of_module[i]] += (double)model_subtree_params(m, i);
+        }
+        /* consecutive ranks share the tokens (EP), every ep-th rank the same experts */
+        f.ep_group = ir_group_add(g->sched, "ep", f.ep, dp_stride);
+        f.expert_group = ir_group_add(g->sched, "expert_shard", lay->shard_size / f.ep,
+                                      dp_stride * f.ep);
+    }
     for (int i = 0; i < m->n_modules; i++)
-        g->boundary[i] = f.wrap->units[f.wrap->unit_of_module[i]].module == i || gen_is_checkpointed(g, i);
+        g->boundary[i] = f.wrap->units[f.wrap->unit_of_module[i]].module == i ||
+                         gen_is_checkpointed(g, i) || f.expert_list[i];
     describe_wrap(g, &f, info);
+    if (f.ep > 1) {
+        char *d = g_strdup_printf("%s; experts over EP groups of %d GPUs (%d of %d per GPU, "
+                                  "all-to-all dispatch and combine), their weights sharded over "
+                                  "%d GPUs",
+                                  info->wrap_description, f.ep, m->moe.experts / f.ep,
+                                  m->moe.experts, lay->shard_size / f.ep);
+        g_free(info->wrap_description);
+        info->wrap_description = d;
+    }
 
     f.trainable = g_new0(double, f.wrap->n_units);
     for (int i = 0; i < m->n_modules; i++)
@@ -704,7 +839,8 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     g_free(f.post_forward_order);
     g_free(f.trainable);
     g_free(f.units);
+    g_free(f.expert_numel);
+    g_free(f.expert_list);
     plan_wrap_free(f.wrap);
-    (void)error;
     return g->sched;
 }

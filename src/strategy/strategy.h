@@ -82,6 +82,10 @@ typedef struct {
     bool gradient_as_bucket_view; /* DDP */
     int grad_accum;             /* micro-batches per optimizer step (with --pp: per pipeline flush) */
     /* Model parallelism (pp.c). tp = pp = 1 is pure data parallelism (ddp.c, fsdp.c). */
+    int ep;                     /* expert parallelism (FSDP, MoE models): GPUs each MoE layer's
+                                 * experts are spread over; 0 or 1: none (fsdp.c) */
+    double moe_imbalance;       /* with ep: tokens the busiest GPU's experts get over the mean
+                                 * (1 or 0: balanced); that GPU paces every all-to-all */
     int tp;                     /* Megatron tensor parallelism: ranks per TP group */
     int pp;                     /* pipeline stages */
     int virtual_stages;         /* model chunks per rank (interleaved schedule), 1 otherwise */

@@ -257,6 +257,42 @@ bool cfg_obj_check_unknown(CfgObj *co, const char *hint, GError **error)
     return true;
 }
 
+/* Optimal string alignment distance, case-insensitive; words longer than 63 bytes are never
+ * typos of our keys (all shorter), so they get a large distance instead of an allocation. */
+static int edit_distance(const char *a, const char *b)
+{
+    int la = (int)strlen(a), lb = (int)strlen(b);
+    if (la > 63 || lb > 63)
+        return 1 << 20;
+    int d[64][64];
+    for (int i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (int j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (int i = 1; i <= la; i++)
+        for (int j = 1; j <= lb; j++) {
+            int cost = g_ascii_tolower(a[i - 1]) != g_ascii_tolower(b[j - 1]);
+            int best = MIN(MIN(d[i - 1][j] + 1, d[i][j - 1] + 1), d[i - 1][j - 1] + cost);
+            if (i > 1 && j > 1 && g_ascii_tolower(a[i - 1]) == g_ascii_tolower(b[j - 2]) &&
+                g_ascii_tolower(a[i - 2]) == g_ascii_tolower(b[j - 1]))
+                best = MIN(best, d[i - 2][j - 2] + 1);
+            d[i][j] = best;
+        }
+    return d[la][lb];
+}
+
+const char *cfg_closest(const char *word, const char *const *candidates)
+{
+    const char *best = NULL;
+    int best_d = 3, len = (int)strlen(word);
+    for (; *candidates; candidates++) {
+        int dist = edit_distance(word, *candidates);
+        if (dist < best_d && 3 * dist < len)
+            best = *candidates, best_d = dist;
+    }
+    return best;
+}
+
 static bool absent(CfgObj *co, const char *key, const cJSON *item, bool required,
                    const char *expected, GError **error)
 {

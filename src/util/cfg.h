@@ -46,6 +46,12 @@ void cfg_obj_ignore(CfgObj *co, const char *const *keys);
 /* Fails naming the first key that was never read nor ignored; `hint` is appended to the message. */
 bool cfg_obj_check_unknown(CfgObj *co, const char *hint, GError **error);
 
+/* The candidate closest to `word` (case-insensitive optimal-string-alignment distance: insertions,
+ * deletions, substitutions and swaps of neighbours), or NULL when none is close enough to be a
+ * typo: at most 2 edits, and fewer than a third of the word's length. For did-you-mean messages.
+ * NULL-terminated list; O(len^2) per candidate, fine for option and key lists. */
+const char *cfg_closest(const char *word, const char *const *candidates);
+
 bool cfg_has(CfgObj *co, const char *key);
 /* Returns the raw item (marks it seen) or NULL. */
 const cJSON *cfg_item(CfgObj *co, const char *key);

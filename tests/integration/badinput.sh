@@ -98,14 +98,14 @@ bad model/heads-not-dividing "$m-5.json;field 'n_head';expected a divisor" -m $m
 jedit "$MODEL" $m-6.json 'd["vocab_size"] = 1e30'
 bad model/vocab-1e30 "$m-6.json;field 'vocab_size';expected an integer" -m $m-6.json -t "$TOPO"
 jedit "$MODEL" $m-7.json 'd["n_embdd"] = 768'
-bad model/misspelt-key "$m-7.json;field 'n_embdd';unknown key" -m $m-7.json -t "$TOPO"
+bad model/misspelt-key "$m-7.json;field 'n_embdd';unknown key;did you mean 'n_embd'" -m $m-7.json -t "$TOPO"
 sed 's/"n_layer": 12,/"n_layer": 12, "n_layer": 24,/' "$MODEL" >$m-8.json
 bad model/duplicate-key "$m-8.json;duplicate key \"n_layer\";first at line" -m $m-8.json -t "$TOPO"
 jedit "$MODEL" $m-9.json 'd["fsdpsim"]["name"] = "GPT-2 XXX"'
 sed -i 's/XXX/\xff\xfe/' $m-9.json
 bad model/invalid-utf8-name "$m-9.json;invalid UTF-8;expected UTF-8" -m $m-9.json -t "$TOPO"
-jedit "$MODEL" $m-10.json 'd["model_type"] = "bert"'
-bad model/unknown-model-type "$m-10.json;field 'model_type';expected \"gpt2\"" -m $m-10.json -t "$TOPO"
+jedit "$MODEL" $m-10.json 'd["model_type"] = "mamba"'
+bad model/unknown-model-type "$m-10.json;field 'model_type';model_type gpt2, llama" -m $m-10.json -t "$TOPO"
 jedit "$MODEL" $m-11.json 'd.update(n_embd=4194304, n_layer=100000, n_head=16, n_inner=None)'
 bad model/parameters-beyond-range "$m-11.json;'n_layer';parameters;expected a smaller model" -m $m-11.json -t "$TOPO"
 jedit "$LLAMA" $m-12.json 'd["num_key_value_heads"] = 3'
@@ -126,6 +126,23 @@ jedit "$RESNET" $m-19.json 'd["modules"][0]["params"] = -1'
 bad model/layer-list-negative-params "$m-19.json;field 'modules[0].params'" -m $m-19.json -t "$TOPO"
 jedit "$MODEL" $m-20.json 'd.update(n_embd=4194304, n_head=16, n_inner=None, n_layer=1, n_positions=4194304)'
 bad model/activations-beyond-range "$m-20.json;2^60 bytes;--micro-batch" -m $m-20.json -t "$TOPO" --seq-len 4194304 --micro-batch 1048576
+# issue 19: real config.json files; typos get a did-you-mean, what cannot be modelled names its key
+jedit "$LLAMA" $m-h1.json 'd["num_hiden_layers"] = d.pop("num_hidden_layers")'
+bad model/hf-misspelt-required "$m-h1.json;field 'num_hidden_layers';missing" -m $m-h1.json -t "$TOPO"
+jedit "$LLAMA" $m-h2.json 'd["rms_norm_esp"] = 1e-5'
+bad model/hf-misspelt-bookkeeping "$m-h2.json;field 'rms_norm_esp';did you mean 'rms_norm_eps'" -m $m-h2.json -t "$TOPO"
+jedit "$LLAMA" $m-h3.json 'd["num_nextn_predict_layers"] = 1'
+bad model/hf-unknown-key "$m-h3.json;field 'num_nextn_predict_layers';unknown key for model_type \"llama\"" -m $m-h3.json -t "$TOPO"
+jedit "$LLAMA" $m-h8.json 'd["num_local_experts"] = 8'
+bad model/hf-key-of-other-type "$m-h8.json;field 'num_local_experts';other model types;model_type \"llama\"" -m $m-h8.json -t "$TOPO"
+jedit "$LLAMA" $m-h4.json 'd["model_type"] = "lama"'
+bad model/hf-model-type-typo "$m-h4.json;field 'model_type';did you mean \"llama\"" -m $m-h4.json -t "$TOPO"
+jedit "$LLAMA" $m-h5.json 'd["final_logit_softcapping"] = 30.0'
+bad model/hf-softcap-not-gemma2 "$m-h5.json;field 'final_logit_softcapping';gemma2 only" -m $m-h5.json -t "$TOPO"
+jedit "$SRC/models/falcon-7b.json" $m-h6.json 'd["alibi"] = True'
+bad model/hf-falcon-alibi "$m-h6.json;field 'alibi';expected false" -m $m-h6.json -t "$TOPO"
+jedit "$SRC/models/qwen2.5-7b.json" $m-h7.json 'd["attention_bias"] = True'
+bad model/hf-qwen2-attention-bias "$m-h7.json;field 'attention_bias';always carry a bias" -m $m-h7.json -t "$TOPO"
 jedit "$MODEL" $m-21.json 'd["fsdpsim"]["training"]["optimizer"] = "lion"'
 bad model/unknown-optimizer "$m-21.json;optimizer;adamw" -m $m-21.json -t "$TOPO"
 
@@ -342,6 +359,32 @@ bad ktrace/whatif-ranks-not-divisible "option --ranks;got 6" trace whatif "$W/ts
 bad ktrace/whatif-no-topology "option --topology" trace whatif "$W/ts" --ranks 16
 bad ktrace/compare-zero-steps "$W/tz/rank0.json;ProfilerStep#N" compare --real "$W/tz/rank0.json" --sim "$W/sim.json"
 bad ktrace/compare-truncated "$W/trunc.json.gz;truncated" compare --real "$W/trunc.json.gz" --sim "$W/sim.json"
+# issue 19: names and near misses get a did-you-mean; options that do not apply say why
+bad option/misspelt-option "Unknown option --strategey;did you mean --strategy?" "${BASE[@]}" --strategey hybrid
+bad option/misspelt-option-collective "Unknown option --topolgy;did you mean --topology?" collective --topolgy jusuf
+bad option/strategy-near-miss "option --strategy;got \"hybrd\";did you mean 'hybrid'?" "${BASE[@]}" --strategy hybrd
+bad option/sharding-near-miss "option --sharding;did you mean 'full_shard'?" "${BASE[@]}" --sharding full_shrd
+bad option/optimizer-near-miss "option --optimizer;did you mean 'adamw'?" "${BASE[@]}" --optimizer adamm
+bad option/param-dtype-near-miss "option --param-dtype;did you mean 'bfloat16'?" "${BASE[@]}" --param-dtype bfloat61
+bad option/attention-near-miss "option --attention;did you mean 'flash'?" "${BASE[@]}" --attention flahs
+bad option/nccl-algo-near-miss "option --nccl-algo;did you mean 'ring'?" "${BASE[@]}" --nccl-algo rign
+bad option/topology-name-unknown "option --topology;no shipped topology called 'jusf';did you mean 'jusuf'?;fsdpsim list topologies" -m "$MODEL" -t jusf
+bad option/model-name-unknown "option --model;no shipped model called 'lama3-8b';did you mean 'llama3-8b'?" -m lama3-8b -t "$TOPO"
+bad option/seq-len-on-cnn "option --seq-len;takes images;expected no --seq-len" -m "$RESNET" -t "$TOPO" --seq-len 128
+bad option/seq-len-on-vit "option --seq-len;ViT-L/16;takes images" -m "$SRC/models/vit-l16.json" -t "$TOPO" --seq-len 128
+bad option/attention-on-cnn "option --attention;no attention layers" -m "$RESNET" -t "$TOPO" --attention flash
+bad option/no-flash-on-cnn "--no-flash-attention;no attention layers" -m "$RESNET" -t "$TOPO" --no-flash-attention
+bad option/flash-on-t5 "option --attention flash;T5Attention;no FlashAttention" -m "$SRC/models/t5-base.json" -t "$TOPO" --attention flash
+bad option/ep-dense-model "option --ep;no experts" -m "$LLAMA" -t "$TOPO" --ep 2
+bad option/ep-not-dividing-experts "option --ep;field 'experts';8 experts" -m "$SRC/models/mixtral-8x7b.json" -t "$TOPO" --ep 3
+bad option/ep-not-dividing-shard-group "option --ep;divides the 4 GPUs of a shard group" -m "$SRC/models/mixtral-8x7b.json" -t "$TOPO" --strategy hybrid --nodes 2 --ep 8
+bad option/ep-with-ddp "option --ep is modelled with FSDP alone" -m "$SRC/models/mixtral-8x7b.json" -t "$TOPO" --strategy ddp --ep 2
+bad option/ep-with-checkpointing "option --ep with activation checkpointing" -m "$SRC/models/mixtral-8x7b.json" -t "$TOPO" --activation-checkpointing --ep 2
+bad option/ep-with-fsdp2 "option --ep;--fsdp-version 2" -m "$SRC/models/mixtral-8x7b.json" -t hgx-h100-ndr400 --nodes 2 --ep 8 --fsdp-version 2
+bad option/moe-imbalance-without-ep "option --moe-imbalance applies to expert parallelism" -m "$SRC/models/mixtral-8x7b.json" -t "$TOPO" --moe-imbalance 2
+bad option/moe-imbalance-below-one "option --moe-imbalance;1..1000" -m "$SRC/models/mixtral-8x7b.json" -t hgx-h100-ndr400 --nodes 2 --ep 8 --moe-imbalance 0.5
+bad option/list-near-miss "list: expected models or topologies;did you mean 'models'?" list modls
+bad option/list-nothing "list: expected one argument" list
 
 echo "1..$n"
 echo "# $((n - failed)) passed, $failed failed"

@@ -125,6 +125,25 @@ static void test_leaf_backward(void **state)
     hw_topology_free(t);
 }
 
+/* A sliding window (Mistral's 4096 tokens) makes FlashAttention visit only the key blocks inside
+ * it: at 32k tokens a causal layer costs about window / (seq / 2) of the full one; eager attention
+ * builds the whole score matrix and masks it, so its time does not change. */
+static void test_sliding_window(void **state)
+{
+    (void)state;
+    HwTopology *t = h100();
+    ModelModule leaf = {.flops_fwd = 1, .kernel = {.kind = MODEL_KERNEL_ATTENTION, .causal = true,
+                                                   .heads = 32, .head_dim = 128, .seq = 32768}};
+    double full = kern_leaf_s(&t->gpu, HW_DTYPE_BF16, &leaf, KERN_ATTN_FLASH2, 1, 1, false);
+    double eager = kern_leaf_s(&t->gpu, HW_DTYPE_BF16, &leaf, KERN_ATTN_EAGER, 1, 1, false);
+    leaf.kernel.window = 4096;
+    double local = kern_leaf_s(&t->gpu, HW_DTYPE_BF16, &leaf, KERN_ATTN_FLASH2, 1, 1, false);
+    assert_true(local / full > 0.2 && local / full < 0.3); /* 33 of 128.5 blocks per row */
+    assert_close(kern_leaf_s(&t->gpu, HW_DTYPE_BF16, &leaf, KERN_ATTN_EAGER, 1, 1, false), eager,
+                 1e-12);
+    hw_topology_free(t);
+}
+
 /* Communication beside compute slows it: FSDP's all-gathers and reduce-scatters run on their own
  * streams while the layers compute, and NCCL's channels take SMs from them. With NCCL on fewer
  * channels the cost shrinks. */
@@ -326,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_clock_cap), cmocka_unit_test(test_attention_impl),
         cmocka_unit_test(test_slowest_gpu_pace), cmocka_unit_test(test_fp32_dtype_consistent),
         cmocka_unit_test(test_optimizer_impls), cmocka_unit_test(test_cpu_optimizer_threads),
+        cmocka_unit_test(test_sliding_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

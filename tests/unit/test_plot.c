@@ -71,6 +71,65 @@ static void test_stacked_bars(void **state)
     plot_set_free(set);
 }
 
+/* No two bar labels or OOM marks overlap at any size of `fsdpsim scale`'s figures: 1 to 3
+ * strategies of 1 to 16 node counts (labels of up to 5 digits, 1 to 16384 nodes), grouped with a
+ * gap of one bar, as figure_bars lays them out. Each label, in its direction, fits in the pitch
+ * times how often labels are written; each mark fits in one pitch (text, upright text, or a
+ * cross). And a 10-node-count, 3-strategy memory figure (the one whose labels ran together as
+ * "163264") gets upright labels and upright marks in its script. */
+static void test_bar_layout_never_collides(void **state)
+{
+    const double font_px = 16 * 5 / 3.0;
+    for (int strategies = 1; strategies <= 3; strategies++)
+        for (int counts = 1; counts <= 16; counts++) {
+            int bars_span = strategies * (counts + 1) - 1; /* x of the last bar + 1 */
+            int digits = counts > 14 ? 5 : counts > 10 ? 4 : counts > 7 ? 3 : counts > 4 ? 2 : 1;
+            PlotBarLayout l = plot_bar_layout(bars_span - 1 + 1.4, digits, 3);
+            if (l.label_px > 0.9 * l.pitch_px * l.label_every + 1e-9)
+                fail_msg("%d strategies x %d counts: labels %.0f px in %.0f px x %d", strategies,
+                         counts, l.label_px, l.pitch_px, l.label_every);
+            double mark_px = l.mark_style == 0 ? 3 * 0.6 * font_px
+                             : l.mark_style == 1 ? 1.2 * font_px
+                                                 : 0;
+            if (mark_px > 0.9 * l.pitch_px)
+                fail_msg("%d strategies x %d counts: marks %.0f px in %.0f px", strategies, counts,
+                         mark_px, l.pitch_px);
+        }
+    /* the wide case really turns: 3 x 10 bars of up to 3 digits */
+    PlotFigure *fig = plot_figure_new("memory", "t");
+    double x[30], values[30];
+    char *labels[30], *marks[30];
+    const char *names[] = {"one"}, *colours[] = {"okabe_blue"};
+    for (int i = 0; i < 30; i++) {
+        x[i] = (i / 10) * 11 + i % 10;
+        labels[i] = g_strdup_printf("%d", 1 << (i % 10));
+        marks[i] = "OOM";
+        values[i] = 1;
+    }
+    plot_stacked_bars(fig, 30, x, labels, 1, names, colours, values, marks, 0, NULL);
+    assert_non_null(strstr(fig->settings->str, "set xtics rotate by 90 right"));
+    assert_non_null(strstr(fig->settings->str, "\"OOM\" at 31, 1 left rotate by 90"));
+    assert_null(strstr(fig->settings->str, "\"OOM\" at 31, 1 center"));
+    for (int i = 0; i < 30; i++)
+        g_free(labels[i]);
+    /* 120 bars: crosses, named in the key */
+    PlotFigure *many = plot_figure_new("memory", "t");
+    double xs[120], vs[120];
+    char *ls[120], *ms[120];
+    for (int i = 0; i < 120; i++)
+        xs[i] = i, vs[i] = 1, ls[i] = "8", ms[i] = "OOM";
+    plot_stacked_bars(many, 120, xs, ls, 1, names, colours, vs, ms, 0, NULL);
+    assert_non_null(strstr(many->settings->str, "at 7, 1 point pt 2"));
+    assert_non_null(strstr(many->plot->str, "pt 2 ps 2 lw 3 lc rgb okabe_vermillion title \"OOM\""));
+    g_free(many->name);
+    g_string_free(many->data, TRUE), g_string_free(many->settings, TRUE);
+    g_string_free(many->plot, TRUE);
+    g_free(many);
+    g_free(fig->name);
+    g_string_free(fig->data, TRUE), g_string_free(fig->settings, TRUE), g_string_free(fig->plot, TRUE);
+    g_free(fig);
+}
+
 static cJSON *point(double tokens_per_s, int world, bool oom)
 {
     char *text = g_strdup_printf(
@@ -112,6 +171,7 @@ int main(void)
         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_quote),
         cmocka_unit_test(test_stacked_bars),
+        cmocka_unit_test(test_bar_layout_never_collides),
         cmocka_unit_test(test_scale_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

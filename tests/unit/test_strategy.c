@@ -605,6 +605,57 @@ static void test_fsdp_gradient_prepare(void **state)
     run_end(&r);
 }
 
+/* Expert parallelism (--ep) on Mixtral-8x7B, 2 nodes x 8 H100, full_shard:
+ * - per MoE layer and micro-batch, 2 all-to-alls forward and 2 backward on the EP group of 8:
+ *   32 x 4 = 128, each of seq 4096 x top-2 x 4096 x 2 B = 64 MiB; what one GPU sends per token
+ *   and layer in the forward is model_moe_alltoall_bytes_per_token (28672 B: 7/8 of it leaves);
+ * - a layer's experts are gathered only 1/8 of them (1 of 8 experts, 3 x 4096 x 14336 x 2 B)
+ *   on the expert shard group of 16 / 8 = 2 GPUs, the rest on the shard group of 16;
+ * - the peak memory per GPU drops: the unsharded layer and its gradient hold one expert, not 8. */
+static void test_expert_parallel(void **state)
+{
+    Run one, ep;
+    run_start(&one, "models/mixtral-8x7b.json", "topologies/hgx-h100-ndr400.json", 2, 8);
+    run_sim(&one);
+    run_start(&ep, "models/mixtral-8x7b.json", "topologies/hgx-h100-ndr400.json", 2, 8);
+    ep.opt.ep = 8;
+    run_sim(&ep);
+    assert_int_equal(one.rep.coll[IR_COLL_ALLTOALL].count, 0);
+    assert_int_equal(ep.rep.coll[IR_COLL_ALLTOALL].count, 32 * 4);
+    double a2a = 4096.0 * 2 * 4096 * 2;
+    assert_close(ep.rep.coll[IR_COLL_ALLTOALL].bytes, 128 * a2a, 1e-12);
+    assert_close(2 * coll_bytes_sent_per_rank(IR_COLL_ALLTOALL, (uint64_t)a2a, 8) / 4096,
+                 model_moe_alltoall_bytes_per_token(ep.model, 8, 2), 1e-12);
+    const IrClass *c = ep.sched->classes[0];
+    int expert_gathers = 0;
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        if (op->kind != IR_OP_COLL || op->u.coll.coll != IR_COLL_ALLGATHER)
+            continue;
+        const IrGroup *grp = &ep.sched->groups[op->u.coll.group];
+        if (strcmp(grp->name, "expert_shard") != 0)
+            continue;
+        expert_gathers++;
+        assert_int_equal(grp->size, 2);
+        assert_int_equal(op->u.coll.bytes, 3ULL * 4096 * 14336 * 2);
+    }
+    assert_int_equal(expert_gathers, 32 * 2); /* forward and backward, every layer */
+    assert_true(ep.rep.mem_peak_bytes < one.rep.mem_peak_bytes - 8 * 1073741824.0);
+    assert_non_null(strstr(ep.info.wrap_description, "experts over EP groups of 8 GPUs"));
+    /* load imbalance 2: the busiest GPU gets twice the mean tokens; all-to-alls carry twice the
+     * bytes and the step is slower */
+    Run skew;
+    run_start(&skew, "models/mixtral-8x7b.json", "topologies/hgx-h100-ndr400.json", 2, 8);
+    skew.opt.ep = 8;
+    skew.opt.moe_imbalance = 2;
+    run_sim(&skew);
+    assert_close(skew.rep.coll[IR_COLL_ALLTOALL].bytes, 2 * 128 * a2a, 1e-12);
+    assert_true(skew.rep.step_time_s > 1.2 * ep.rep.step_time_s);
+    run_end(&skew);
+    run_end(&one);
+    run_end(&ep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -626,6 +677,7 @@ int main(void)
         cmocka_unit_test(test_fsdp2_padding_and_reshard),
         cmocka_unit_test(test_grad_accum_ddp_no_sync),
         cmocka_unit_test(test_checkpoint_every),
+        cmocka_unit_test(test_expert_parallel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

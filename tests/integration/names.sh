@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The first hour (issue 19): shipped files by name (-t jusuf, -m llama3-8b), `fsdpsim list`, enum
+# values in any case and in PyTorch's spellings. Each case fails if the name or spelling were
+# refused or read as something else.
+#
+# usage: names.sh FSDPSIM SOURCE_ROOT. Prints TAP; exit status 1 if any case failed.
+set -u
+FSDPSIM=$1
+SRC=$2
+case $FSDPSIM in /*) ;; *) FSDPSIM=$PWD/$FSDPSIM ;; esac
+W=$(mktemp -d "${TMPDIR:-/tmp}/fsdpsim-names.XXXXXX") || exit 1
+trap 'rm -rf "$W"' EXIT
+n=0 failed=0
+# ok NAME PATTERN ARG...: fsdpsim ARG... exits 0 with nothing on stderr and PATTERN on stdout
+ok() {
+    local name=$1 pattern=$2
+    shift 2
+    n=$((n + 1))
+    (cd "$SRC" && "$FSDPSIM" "$@") >"$W/out" 2>"$W/err"
+    local rc=$?
+    if [ $rc = 0 ] && [ ! -s "$W/err" ] && grep -q -- "$pattern" "$W/out"; then
+        echo "ok $n - $name"
+    else
+        echo "not ok $n - $name"
+        echo "# exit $rc; stderr: $(head -c 300 "$W/err"); stdout lacks '$pattern'"
+        failed=$((failed + 1))
+    fi
+}
+ok topology-by-name "on jusuf, 2 nodes x 1 GPUs" -t jusuf --nodes 2
+ok model-by-name "Llama-3-8B on juwels-booster" -m llama3-8b --nodes 2
+ok model-by-file-name-elsewhere "GPT-2 (124M) on jusuf" -m gpt2.json -t jusuf.json --nodes 1
+ok collective-topology-by-name "allreduce" collective -t hgx-h200 --max-bytes 1M
+ok list-models "^mistral-7b .* 7.242 B  mistral" list models
+ok list-models-every-file "^resnet18-cifar10 " list models
+ok list-topologies "^jusuf  .* 61 nodes x 1 GPU   NVIDIA Tesla V100" list topologies
+ok strategy-upper-case "FSDP full_shard" --strategy FULL_SHARD --nodes 1
+ok sharding-pytorch-enum "FSDP hybrid_shard" --sharding ShardingStrategy.HYBRID_SHARD --nodes 2
+ok param-dtype-torch "param_dtype fp16" --param-dtype torch.float16 --nodes 1
+ok reduce-dtype-torch "reduce_dtype fp32" --reduce-dtype torch.float32 --nodes 1
+ok optimizer-pytorch-class "optimizer adam$" --optimizer torch.optim.Adam --nodes 1
+ok optimizer-mixed-case "optimizer adamw" --optimizer AdamW --nodes 1
+ok prefetch-pytorch-enum "backward_prefetch=backward_post" --backward-prefetch BackwardPrefetch.BACKWARD_POST --nodes 1
+n=$((n + 1))
+# every name `list models` prints is one --model takes
+bad_names=""
+for name in $(cd "$SRC" && "$FSDPSIM" list models | awk '{print $1}'); do
+    (cd "$SRC" && "$FSDPSIM" -m "$name" --nodes 2 >/dev/null 2>"$W/err") || bad_names="$bad_names $name"
+done
+if [ -z "$bad_names" ]; then echo "ok $n - every-listed-model-loads-by-name"; else
+    echo "not ok $n - every-listed-model-loads-by-name"; echo "# failed:$bad_names"; failed=$((failed + 1)); fi
+echo "1..$n"
+[ $failed = 0 ]
