@@ -28,146 +28,12 @@
  * combine (back), on the compute stream, since the experts wait for them; the backward two more,
  * reversed. Balanced routing: each GPU computes as many expert tokens as without EP. Sharded
  * state per GPU does not change: (e/E)/(S/E) = e/S. */
-#include "gen.h"
+#include "fsdp_priv.h"
 #include "../kern/kern.h"
 #include "../util/cfg.h"
 
 #include <math.h>
 #include <string.h>
-
-typedef struct {
-    int ag_op;       /* the all-gather (or cast) that made the params available, -1 if none yet */
-    bool unsharded;
-    int last_use;    /* last compute op reading the unsharded params */
-    bool grad_live;  /* unsharded gradient allocated in this backward */
-    int last_bwd;    /* last backward compute op of the unit */
-    bool grad_shard_live; /* persistent sharded gradient allocated */
-    int generation;  /* lifetimes of the unsharded parameters: each gets its own buffer, since
-                      * the host may allocate the next before the GPU passed the last free */
-    bool copy_out_pending; /* FSDP2: all-gathered, not yet copied out to the parameters */
-    bool post_forward;     /* FSDP2 reshard_after_forward=int: held sharded over the small group */
-} UnitState;
-
-typedef struct {
-    PlanWrap *wrap;
-    UnitState *units;
-    int *post_forward_order, n_post; /* ... and their post-forward */
-    int shard_group, replicate_group;
-    int nccl_shard, nccl_replicate, h2d, d2h;
-    GQueue free_events;              /* rate limiter: free ops of resharded units */
-    GArray *reduce_ops;              /* reduce ops of this step, waited on at the end */
-    int pbytes, rbytes;
-    double *trainable;               /* per unit: parameters that require grad */
-    bool sharded;                    /* not NO_SHARD */
-    bool hybrid;
-    bool v2;                         /* FSDP2 */
-    int raf;                         /* FSDP2: 0 keep, else ranks to reshard to after forward */
-    int raf_group;                   /* FSDP2 with raf < shard size: the post-forward group */
-    int last_copy_out;               /* FSDP2: the latest copy-out op, -1 before the first */
-    char *last_ag_out;               /* ... and the all-gather output it read, kept until the
-                                      * next all-gather (AllGatherState) */
-    double last_ag_bytes;
-    char *last_offload;              /* FSDP2 with CPU offload: the last shard copied in */
-    double last_offload_bytes;
-    char *last_ag_in;                /* FSDP2: the all-gather input of the last all-gather */
-    double last_ag_in_bytes;
-    char *last_rs_in;                /* FSDP2: the reduce-scatter input kept until the next
-                                      * (ReduceScatterState) */
-    double last_rs_bytes;
-    /* expert parallelism: ep > 1 */
-    int ep, ep_group, expert_group;
-    double *expert_numel;            /* per unit: parameters of its routed experts (all of them) */
-    bool *expert_list;               /* per module: a routed-experts ModuleList */
-    int ep_dep;                      /* the last all-to-all, for the compute after it; -1 none */
-    bool in_experts;                 /* walking a routed-experts ModuleList */
-} Fsdp;
-
-/* FSDP2 (torch/distributed/fsdp/_fully_shard/, "FSDP2" RFC pytorch/pytorch#114299), where it
- * differs from FSDP1 here:
- *  - each parameter is a DTensor sharded on dim 0, padded to a multiple of the shard group on
- *    that dim (_fsdp_param.py), not one FlatParameter padded as a whole (fsdp2_padded);
- *  - reshard_after_forward True / False / int: an int k keeps the parameters sharded over k
- *    ranks between forward and backward, whose backward all-gather stays in that group;
- *  - the all-gather output is copied out to the parameters on the compute stream when the unit
- *    runs (foreach_all_gather_copy_out) and freed after it, ordered by events instead of
- *    record_stream: both copies live during the copy-out, which costs HBM traffic;
- *  - gradients are per parameter: reduce-scatter needs a copy-in into one buffer
- *    (foreach_reduce_scatter_copy_in) before the unsharded gradients are freed;
- *  - no rate limiter: each all-gather waits on the stream for the previous one's copy-out,
- *    whose output it frees then (AllGatherState in _fsdp_param_group.py), so at most two
- *    outputs live; forward prefetch is implicit (the host runs ahead), backward prefetches the
- *    next unit in post-forward order after the current one's copy-out;
- *  - HSDP (a 2-D DeviceMesh) all-reduces over the replicas even with one rank per shard group. */
-static double padded_rows(double rows, double cols, double shard)
-{
-    return ceil(rows / shard) * shard * cols;
-}
-
-static double fsdp2_padded(const Model *model, const ModelModule *m, int shard)
-{
-    double params = (double)m->params, h = model->hidden;
-    if (params == 0)
-        return 0;
-    if (m->kernel.kind == MODEL_KERNEL_GEMM && m->kernel.n * m->kernel.k <= params) {
-        /* nn.Linear's weight is [out, in]; Hugging Face's Conv1D stores [in, out] */
-        bool conv1d = strcmp(m->kind, "Conv1D") == 0;
-        double rows = conv1d ? m->kernel.k : m->kernel.n, cols = conv1d ? m->kernel.n : m->kernel.k;
-        double rest = params - m->kernel.n * m->kernel.k; /* bias (or adapters): 1-D */
-        return padded_rows(rows, cols, shard) + (rest > 0 ? padded_rows(rest, 1, shard) : 0);
-    }
-    if (h > 0 && fmod(params, h) == 0) {
-        /* embeddings [rows, hidden]; norms: one or two [hidden] vectors */
-        if (strstr(m->kind, "Embedding"))
-            return padded_rows(params / h, h, shard);
-        return params / h * padded_rows(h, 1, shard);
-    }
-    return padded_rows(params, 1, shard);
-}
-
-/* The unit's parameters one GPU gathers: all but the experts, and 1/ep of those. */
-static double local_numel(Fsdp *f, int u)
-{
-    double padded = (double)f->wrap->units[u].padded;
-    return f->ep > 1 ? padded - f->expert_numel[u] * (1 - 1.0 / f->ep) : padded;
-}
-
-/* One all-gather or reduce-scatter of unit u: with expert parallelism, the non-expert part on the
- * shard group and the experts' 1/ep on the expert shard group (serialised on one NCCL stream, as
- * FSDP2 issues one collective per group). */
-static int unit_coll(Gen *g, Fsdp *f, int u, IrCollKind kind, double bytes_per_param, HwDtype dtype,
-                     IrPhase phase, const char *name, const int *deps, int n_deps)
-{
-    double padded = (double)f->wrap->units[u].padded;
-    if (f->ep <= 1 || f->expert_numel[u] <= 0)
-        return gen_coll(g, f->nccl_shard, kind, f->shard_group, padded * bytes_per_param, dtype,
-                        phase, name, deps, n_deps);
-    int first = gen_coll(g, f->nccl_shard, kind, f->shard_group,
-                         (padded - f->expert_numel[u]) * bytes_per_param, dtype, phase, name, deps,
-                         n_deps);
-    char *ename = g_strdup_printf("%s (experts)", name);
-    int op = gen_coll(g, f->nccl_shard, kind, f->expert_group,
-                      f->expert_numel[u] / f->ep * bytes_per_param, dtype, phase, ename, &first, 1);
-    g_free(ename);
-    return op;
-}
-
-/* The dispatch or combine all-to-all of one MoE layer: every token's hidden vector to (or from)
- * each of its top_k experts, in the activation dtype, on the EP group. */
-static int all_to_all(Gen *g, Fsdp *f, IrPhase phase, const char *what, int module)
-{
-    const Model *m = g->model;
-    /* the busiest GPU receives moe_imbalance times the mean, and every rank waits for it */
-    double imbalance = g->opt->moe_imbalance > 1 ? g->opt->moe_imbalance : 1;
-    double bytes = g->mb * m->training.seq_len * m->moe.top_k * (double)m->hidden * g->act_bytes *
-                   imbalance;
-    char *name = g_strdup_printf("alltoall %s %s", what, m->modules[module].name);
-    int dep = g->last_compute;
-    f->ep_dep = gen_coll(g, g->compute, IR_COLL_ALLTOALL, f->ep_group, bytes,
-                         g->opt->mixed_precision ? g->opt->param_dtype : HW_DTYPE_FP32, phase,
-                         name, &dep, dep >= 0 ? 1 : 0);
-    g_free(name);
-    return f->ep_dep;
-}
 
 static bool reshard_after_forward(Gen *g, int unit)
 {
@@ -209,7 +75,7 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
         us->ag_op = -1; /* NO_SHARD in full precision: parameters are used in place */
         return;
     }
-    double padded = local_numel(f, u);
+    double padded = fsdp_local_numel(f, u);
     double shard = shard_numel(g, f, u);
     char *uname = unit_name(g, f, u);
     if (g->opt->limit_all_gathers && !f->v2 && f->sharded && g_queue_get_length(&f->free_events) >= 2) {
@@ -259,7 +125,7 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
         gen_alloc(g, out, IR_MEM_PARAMS, padded * f->pbytes);
         char *name = g_strdup_printf("allgather %s (%s)", uname, why);
         us->ag_op = f->ep > 1
-                        ? unit_coll(g, f, u, IR_COLL_ALLGATHER, f->pbytes,
+                        ? fsdp_unit_coll(g, f, u, IR_COLL_ALLGATHER, f->pbytes,
                                     g->opt->mixed_precision ? g->opt->param_dtype : HW_DTYPE_FP32,
                                     IR_PHASE_OTHER, name, deps, n_deps)
                         : gen_coll(g, f->nccl_shard, IR_COLL_ALLGATHER,
@@ -346,8 +212,8 @@ static void reshard(Gen *g, Fsdp *f, int u)
     /* FSDP1 record_stream()s the unsharded FlatParameter (made on the unshard stream): its
      * memory returns when the GPU has passed the last use. FSDP2's parameters live on the compute
      * stream they are used on: the block is reusable in stream order once the host frees it. */
-    int op = f->v2 ? gen_free(g, g->host, buf, IR_MEM_PARAMS, local_numel(f, u) * f->pbytes, -1)
-                   : gen_free(g, g->compute, buf, IR_MEM_PARAMS, local_numel(f, u) * f->pbytes, dep);
+    int op = f->v2 ? gen_free(g, g->host, buf, IR_MEM_PARAMS, fsdp_local_numel(f, u) * f->pbytes, -1)
+                   : gen_free(g, g->compute, buf, IR_MEM_PARAMS, fsdp_local_numel(f, u) * f->pbytes, dep);
     if (g->opt->limit_all_gathers && f->sharded)
         g_queue_push_tail(&f->free_events, GINT_TO_POINTER(op));
     g_free(buf);
@@ -376,7 +242,7 @@ static void fwd_enter(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
     if (f->ep > 1 && f->expert_list[m]) {
-        all_to_all(g, f, IR_PHASE_FORWARD, "dispatch", m);
+        fsdp_all_to_all(g, f, IR_PHASE_FORWARD, "dispatch", m);
         f->in_experts = true;
         return;
     }
@@ -412,7 +278,7 @@ static void fwd_exit(Gen *g, int m)
     Fsdp *f = g->strategy;
     if (f->ep > 1 && f->expert_list[m]) {
         f->in_experts = false;
-        all_to_all(g, f, IR_PHASE_FORWARD, "combine", m);
+        fsdp_all_to_all(g, f, IR_PHASE_FORWARD, "combine", m);
         return;
     }
     if (gen_is_checkpointed(g, m))
@@ -443,7 +309,7 @@ static void bwd_enter(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
     if (f->ep > 1 && f->expert_list[m]) { /* the combine's gradient goes back to the experts */
-        all_to_all(g, f, IR_PHASE_BACKWARD, "combine grad", m);
+        fsdp_all_to_all(g, f, IR_PHASE_BACKWARD, "combine grad", m);
         f->in_experts = true;
         return;
     }
@@ -469,7 +335,7 @@ static void bwd_run(Gen *g, const int *leaves, int n)
     int u = owning_unit(g, f, leaves, n);
     UnitState *us = &f->units[u];
     /* expert parallelism (FSDP1 only): the local experts' share of the unit */
-    double padded = f->ep > 1 ? local_numel(f, u) : grad_numel(f, u);
+    double padded = f->ep > 1 ? fsdp_local_numel(f, u) : grad_numel(f, u);
     if (!us->grad_live && padded > 0 && f->trainable[u] > 0) {
         /* the FlatParameter's unsharded gradient, in param_dtype: all of it, frozen parameters
          * included, when the unit mixes them (use_orig_params=True; FSDP's docs: "gradient
@@ -488,68 +354,10 @@ static void bwd_run(Gen *g, const int *leaves, int n)
     f->ep_dep = -1;
 }
 
-/* torch/distributed/fsdp/_init_utils.py _get_gradient_predivide_factor */
-static double predivide_factor(int world)
-{
-    int factor = 1;
-    while (world % factor == 0 && world / factor > factor)
-        factor *= 2;
-    return factor;
-}
-
-/* A memory-bound kernel on the post-backward stream (FSDP1 issues the reduce-scatter's
- * preparation there, beside the next unit's backward). */
-static int post_backward_kernel(Gen *g, Fsdp *f, double bytes, int dep, const char *what,
-                                const char *uname)
-{
-    char *name = g_strdup_printf("%s %s", what, uname);
-    gen_host(g, g->topo->gpu.launch_overhead_s, name);
-    IrOp op = {.kind = IR_OP_COMPUTE, .stream = (uint16_t)f->nccl_shard,
-               .phase = IR_PHASE_BACKWARD, .dtype = (uint8_t)g->compute_dtype};
-    op.u.compute.bytes = bytes;
-    op.u.compute.kernels = 1;
-    op.u.compute.seconds = kern_memory_s(&g->topo->gpu, bytes, 1);
-    int i = ir_op_add(g->cls, &op, name, &dep, 1);
-    g_free(name);
-    return i;
-}
-
-/* What FSDP1's post-backward hook does to a unit's unsharded gradient before the reduce-scatter
- * (torch/distributed/fsdp/_runtime_utils.py _post_backward_hook, _reduce_grad): a cast to
- * reduce_dtype when it differs from param_dtype (a new tensor: read the param_dtype gradient,
- * write the reduce_dtype copy), and the division by the predivide factor, in place
- * (_get_gradient_predivide_factor: the largest power of two f with world / f >= f, so 2 or more
- * whenever the group has 2 ranks). Each is a full pass over the unit's gradient per micro-step:
- * for bf16 parameters reduced in fp32, 14 B per parameter. */
-static int grad_prepare(Gen *g, Fsdp *f, int u, double padded, int dep, const char *uname)
-{
-    const StratOptions *opt = g->opt;
-    if (opt->mixed_precision && opt->reduce_dtype != opt->param_dtype) {
-        char *cast = g_strdup_printf("unsharded_grad_cast:%d.%d", u, g->micro);
-        gen_alloc(g, cast, IR_MEM_GRADS, padded * f->rbytes);
-        g_free(cast);
-        dep = post_backward_kernel(g, f, padded * (f->pbytes + f->rbytes), dep,
-                                   "cast gradient to reduce_dtype", uname);
-    }
-    if (predivide_factor(g->layout->shard_size) > 1)
-        dep = post_backward_kernel(g, f, 2 * padded * f->rbytes, dep, "predivide gradient",
-                                   uname);
-    return dep;
-}
-
-/* The rest of the division after the reduce-scatter, on the shard: world / predivide. */
-static int grad_postdivide(Gen *g, Fsdp *f, double shard, int dep, const char *uname)
-{
-    int world = g->layout->shard_size;
-    if ((double)world / predivide_factor(world) <= 1)
-        return dep;
-    return post_backward_kernel(g, f, 2 * shard * f->rbytes, dep, "postdivide gradient", uname);
-}
-
 static void reduce_gradient(Gen *g, Fsdp *f, int u)
 {
     UnitState *us = &f->units[u];
-    double padded = f->ep > 1 ? local_numel(f, u) : grad_numel(f, u);
+    double padded = f->ep > 1 ? fsdp_local_numel(f, u) : grad_numel(f, u);
     double shard = f->ep > 1 ? shard_numel(g, f, u) : padded / g->layout->shard_size;
     char *uname = unit_name(g, f, u);
     char *ugrad = g_strdup_printf("unsharded_grad:%d.%d", u, g->micro);
@@ -586,9 +394,9 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
             g_free(name);
         }
     } else if (f->sharded) {
-        int ready = grad_prepare(g, f, u, padded, us->last_bwd, uname);
+        int ready = fsdp_grad_prepare(g, f, u, padded, us->last_bwd, uname);
         char *name = g_strdup_printf("reduce_scatter %s", uname);
-        last = unit_coll(g, f, u, IR_COLL_REDUCE_SCATTER, f->rbytes, rdtype, IR_PHASE_BACKWARD,
+        last = fsdp_unit_coll(g, f, u, IR_COLL_REDUCE_SCATTER, f->rbytes, rdtype, IR_PHASE_BACKWARD,
                          name, &ready, 1);
         g_free(name);
         gen_free(g, f->nccl_shard, ugrad, IR_MEM_GRADS, padded * f->pbytes, last);
@@ -597,7 +405,7 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
             gen_free(g, f->nccl_shard, cast, IR_MEM_GRADS, padded * f->rbytes, last);
             g_free(cast);
         }
-        last = grad_postdivide(g, f, shard, last, uname);
+        last = fsdp_grad_postdivide(g, f, shard, last, uname);
         if (f->hybrid) {
             name = g_strdup_printf("allreduce %s (replicas)", uname);
             last = gen_coll(g, f->nccl_replicate, IR_COLL_ALLREDUCE, f->replicate_group,
@@ -631,7 +439,7 @@ static void bwd_exit(Gen *g, int m)
     Fsdp *f = g->strategy;
     if (f->ep > 1 && f->expert_list[m]) {
         f->in_experts = false;
-        all_to_all(g, f, IR_PHASE_BACKWARD, "dispatch grad", m);
+        fsdp_all_to_all(g, f, IR_PHASE_BACKWARD, "dispatch grad", m);
         return;
     }
     if (gen_is_checkpointed(g, m))
