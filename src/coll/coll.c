@@ -5,6 +5,7 @@
  * for NVLink and network hops. Protocol efficiencies: LL sends 8 bytes of payload per 16-byte
  * line (50 %), LL128 120 of 128 bytes (93.75 %), Simple all of it. */
 #include "coll.h"
+#include "collnet.h"
 
 #include <math.h>
 #include <string.h>
@@ -101,7 +102,8 @@ static double nccl_bus_bw(const HwTopology *topo, CollAlgo a, CollProto p, const
     return bus;
 }
 
-static const char *const algo_names[COLL_ALGO_COUNT] = {"ring", "tree", "nvls", "nvlstree", "pat"};
+static const char *const algo_names[COLL_ALGO_COUNT] = {"ring", "tree",          "nvls",        "nvlstree",
+                                                         "pat",  "collnetdirect", "collnetchain"};
 static const char *const proto_names[COLL_PROTO_COUNT] = {"LL", "LL128", "Simple"};
 
 double coll_proto_efficiency(CollProto proto)
@@ -353,6 +355,11 @@ bool coll_topology_has_nvls(const HwTopology *topo)
     return topo->nvls && gpu_arch(topo) >= ARCH_HOPPER;
 }
 
+bool coll_topology_has_sharp(const HwTopology *topo)
+{
+    return topo->net_sharp > 0;
+}
+
 /* PAT (NCCL 2.23 on, tuning.cc ncclPatEnable and ncclTopoTuneModel): all-gather and
  * reduce-scatter, Simple only, when every node holds one rank of the group, on sm60 or later (all
  * GPUs modelled here) and a host-driven network (all of them). Latency, us: a base of 8, the
@@ -412,6 +419,12 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
             (a == COLL_ALGO_NVLS_TREE && (sh->nodes < 2 || !nvls_possible(topo, sh))) ||
             (a == COLL_ALGO_PAT && !pat_possible(sh)))
             continue;
+        /* CollNet: where the switches offer SHARP, and only when enabled or forced, as NCCL
+         * (NCCL_COLLNET_ENABLE, default 0: tuning.cc disables it otherwise) */
+        bool collnet = a == COLL_ALGO_COLLNET_DIRECT || a == COLL_ALGO_COLLNET_CHAIN;
+        if (collnet && (!collnet_possible(topo, sh, (CollAlgo)a) ||
+                        !(self->collnet_enable || self->force_algo == a)))
+            continue;
         /* a forced all-reduce algorithm leaves the other collectives to the ring; a forced PAT,
          * which only the gathers have, does not */
         if (self->force_algo >= 0 && self->force_algo != a &&
@@ -422,7 +435,15 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
             if (self->force_proto >= 0 && self->force_proto != p)
                 continue;
             double lat_us, eff_bus, algbw, fill_s = 0;
-            if (a == COLL_ALGO_PAT) {
+            if (collnet) {
+                if (p != COLL_PROTO_SIMPLE)
+                    continue;
+                /* as NVLS: the flow model carries the ring's loads at this bus bandwidth */
+                algbw = collnet_algbw(topo, sh, (CollAlgo)a, topo->gpu_link_Bps,
+                                      bus_net_Bps(topo, sh), gpu_arch(topo) >= ARCH_HOPPER);
+                eff_bus = algbw * coll_busbw_factor(sh->kind, sh->nranks);
+                lat_us = collnet_latency_us(sh, (CollAlgo)a);
+            } else if (a == COLL_ALGO_PAT) {
                 if (p != COLL_PROTO_SIMPLE)
                     continue;
                 lat_us = pat_base_us +
@@ -430,7 +451,7 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                          pat_per_rank_us * sh->nranks;
                 algbw = pat_bw * bus;
                 eff_bus = algbw * coll_busbw_factor(sh->kind, sh->nranks);
-            } else if (a >= COLL_ALGO_NVLS) {
+            } else if (a == COLL_ALGO_NVLS || a == COLL_ALGO_NVLS_TREE) {
                 if (p != COLL_PROTO_SIMPLE)
                     continue;
                 /* the flow model carries the ring's loads: NVLS is a ring of this efficiency
