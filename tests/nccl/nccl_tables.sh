@@ -47,7 +47,7 @@ rows = []
 for l in open(out):
     f = l.split()
     if f and f[0].isdigit() and f[-1].endswith("%"):
-        rows.append((int(f[0]), float(f[-1].rstrip("%")), f[8] + "/" + f[9], float(f[5]), float(f[10]), float(f[11])))
+        rows.append((int(f[0]), float(f[-1].rstrip("%")), f[13] + "/" + f[14], float(f[5]), float(f[15]), float(f[16])))
 print(f"# {name}: size, simulated algo/proto, sim us, real us (out-of-place, in-place), busbw error")
 for b, e, ap, s, ro, ri in rows:
     print(f"# {b:>12} {ap:>16} {s:10.2f} {ro:10.2f} {ri:10.2f} {e:+7.1f}%")
