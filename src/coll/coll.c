@@ -48,6 +48,10 @@ static const double tree_correction[COLL_PROTO_COUNT][23] = {
  * compute channels on sm90 (transport/nvls.cc NVLS_NCHANNELS_SM90), chunks of at most 128 KiB
  * (NCCL_NVLS_CHUNKSIZE default). */
 static const double nvls_intra_us = 25.0, nvls_tree_net_us = 14.0, nvls_efficiency = 0.85;
+/* NVLS across nodes over SHARP (CollNet enabled): 18 us of network (tuning.cc 2.30.7 hwLatencies
+ * NET NVLS Simple); per channel at most the head's NIC (interBw, not doubled as NVLSTree's on two
+ * nodes, no per-channel cap) */
+static const double nvls_sharp_net_us = 18.0;
 static const double nvls_tree_channel_cap_GBps[2] = {57.7, 45.5};
 static const int nvls_channels = 16;
 static const double nvls_chunk_max = 128 * 1024;
@@ -300,7 +304,7 @@ static double nvls_chunk(const CollShape *sh)
  * NVLSTree is also bounded by the head's NIC (twice it with two nodes, where the tree has one
  * level) and by NVIDIA's measured per-channel cap. Bus bandwidth is g channels of that; algorithm
  * bandwidth n/(2(n-1)) of it, as for a ring. Returns the bus bandwidth. */
-static double nvls_bus_bw(const HwTopology *topo, const CollShape *sh)
+static double nvls_bus_bw(const HwTopology *topo, const CollShape *sh, CollAlgo a)
 {
     int g = sh->ranks_per_node;
     double s = topo->gpu_link_Bps / (g + 1);
@@ -309,6 +313,8 @@ static double nvls_bus_bw(const HwTopology *topo, const CollShape *sh)
         double head_nic = gpu_nic_Bps(topo, g);
         s = MIN(s, head_nic);
         bw = s * nvls_efficiency * (g - 1) / g * 2;
+        if (a == COLL_ALGO_NVLS) /* across nodes over SHARP: the head's NIC, no tree cap */
+            return g * MIN(bw, head_nic);
         bw = MIN(bw, head_nic * (sh->nodes <= 2 ? 2 : 1));
         bw = MIN(bw, nvls_tree_channel_cap_GBps[sh->nodes <= 2 ? 0 : 1] * 1e9);
     }
@@ -317,8 +323,10 @@ static double nvls_bus_bw(const HwTopology *topo, const CollShape *sh)
 
 /* NVLS's latency as NCCL's tuner charges it: one NVLink SHARP round, and for NVLSTree the tree's
  * network levels up and down. */
-static double nvls_tuner_latency_us(const CollShape *sh)
+static double nvls_tuner_latency_us(const CollShape *sh, CollAlgo a)
 {
+    if (a == COLL_ALGO_NVLS)
+        return nvls_intra_us + (sh->nodes > 1 ? nvls_sharp_net_us : 0);
     return nvls_intra_us + (sh->nodes > 1 ? 2 * log2_ceil(sh->nodes) * nvls_tree_net_us : 0);
 }
 
@@ -415,7 +423,12 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
          * ring is considered there. */
         if (a == COLL_ALGO_TREE && (sh->kind != IR_COLL_ALLREDUCE || sh->nodes < 2))
             continue;
-        if ((a == COLL_ALGO_NVLS && (sh->nodes > 1 || !nvls_possible(topo, sh))) ||
+        /* NVLS across nodes runs over CollNet (the IB switches reduce between nodes): only with
+         * SHARP and CollNet enabled or NVLS forced (enqueue.cc: "if (a == NCCL_ALGO_NVLS &&
+         * collNetSupport != 1 && comm->nNodes > 1) continue") */
+        bool nvls_sharp = coll_topology_has_sharp(topo) &&
+                          (self->collnet_enable || self->force_algo == COLL_ALGO_NVLS);
+        if ((a == COLL_ALGO_NVLS && ((sh->nodes > 1 && !nvls_sharp) || !nvls_possible(topo, sh))) ||
             (a == COLL_ALGO_NVLS_TREE && (sh->nodes < 2 || !nvls_possible(topo, sh))) ||
             (a == COLL_ALGO_PAT && !pat_possible(sh)))
             continue;
@@ -456,9 +469,9 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                     continue;
                 /* the flow model carries the ring's loads: NVLS is a ring of this efficiency
                  * (above 1: the switch does part of the work) */
-                eff_bus = nvls_bus_bw(topo, sh);
+                eff_bus = nvls_bus_bw(topo, sh, (CollAlgo)a);
                 algbw = eff_bus / coll_busbw_factor(sh->kind, sh->nranks);
-                lat_us = nvls_tuner_latency_us(sh);
+                lat_us = nvls_tuner_latency_us(sh, (CollAlgo)a);
                 fill_s = nvls_fill_s(sh, algbw);
             } else {
                 lat_us = base_latency_us[a][p];

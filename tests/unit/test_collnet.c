@@ -5,26 +5,44 @@
 #include "net/net.h"
 
 /* Only where the topology says the switches offer SHARP, only all-reduce across nodes, and only
- * when enabled (NCCL_COLLNET_ENABLE) or forced (NCCL_ALGO): NCCL's default never takes it. */
+ * when enabled (NCCL_COLLNET_ENABLE) or forced (NCCL_ALGO): NCCL's default never takes it. On
+ * NVLink SHARP nodes CollNet also carries NVLS across nodes, which then wins. */
 static void test_collnet_when(void **state)
 {
     (void)state;
     HwTopology *h = load_topo("topologies/coreweave-h100.json");
+    HwTopology *a = load_topo("topologies/coreweave-a100.json");
     HwTopology *plain = load_topo("topologies/hgx-h100-ndr400.json");
-    assert_true(coll_topology_has_sharp(h));
+    assert_true(coll_topology_has_sharp(a));
     assert_false(coll_topology_has_sharp(plain));
     CollModel m;
-    coll_model_analytic_init(&m, h);
-    CollShape big = {IR_COLL_ALLREDUCE, 1ULL << 33, 96, 12, 8};
+    coll_model_analytic_init(&m, a);
+    CollShape big = {IR_COLL_ALLREDUCE, 1ULL << 33, 32, 4, 8};
     CollChoice ch;
     m.time_s(&m, &big, &ch);
     assert_true(ch.algo != COLL_ALGO_COLLNET_DIRECT && ch.algo != COLL_ALGO_COLLNET_CHAIN);
     m.collnet_enable = true;
     double t_on = m.time_s(&m, &big, &ch);
-    assert_true(ch.algo == COLL_ALGO_COLLNET_DIRECT || ch.algo == COLL_ALGO_COLLNET_CHAIN);
+    assert_int_equal(ch.algo, COLL_ALGO_COLLNET_CHAIN);
     assert_int_equal(ch.proto, COLL_PROTO_SIMPLE);
     m.collnet_enable = false;
     assert_true(t_on < m.time_s(&m, &big, NULL));
+    /* H100 with NVLink SHARP: NVLS across 12 nodes only with CollNet, at 8 channels x the head's
+     * NIC (47 GB/s; NVLink allows 370.8/9 x 0.85 x 7/8 x 2 = 61 per channel) */
+    CollModel hm;
+    coll_model_analytic_init(&hm, h);
+    CollShape h12 = {IR_COLL_ALLREDUCE, 1ULL << 33, 96, 12, 8};
+    hm.time_s(&hm, &h12, &ch);
+    assert_true(ch.algo != COLL_ALGO_NVLS);
+    hm.collnet_enable = true;
+    hm.time_s(&hm, &h12, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_NVLS);
+    assert_close(ch.bus_Bps, 8 * h->nic_Bps, 1e-9);
+    /* NCCL's 25 us of NVLS and 18 us of network; at 8 B no pipeline to fill */
+    CollShape tiny = {IR_COLL_ALLREDUCE, 8, 96, 12, 8};
+    hm.time_s(&hm, &tiny, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_NVLS);
+    assert_close(ch.latency_s, 43e-6, 1e-3);
     /* not for all-gather, not inside one node */
     m.collnet_enable = true;
     CollShape ag = {IR_COLL_ALLGATHER, 1ULL << 33, 96, 12, 8};
@@ -45,6 +63,7 @@ static void test_collnet_when(void **state)
     assert_true(coll_algo_parse("CollNetChain", &algo) && algo == COLL_ALGO_COLLNET_CHAIN);
     assert_true(coll_algo_parse("collnetdirect", &algo) && algo == COLL_ALGO_COLLNET_DIRECT);
     hw_topology_free(h);
+    hw_topology_free(a);
     hw_topology_free(plain);
 }
 
