@@ -149,10 +149,10 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
         goto out;
     }
     if (algo && !coll_algo_parse(algo, &coll.force_algo)) {
-        cfg_input_error(
-            error, "option --nccl-algo: expected ring, tree, nvls, nvlstree, pat, collnetdirect or "
-            "collnetchain, got \"%s\"",
-            algo);
+        cfg_input_error(error,
+                        "option --nccl-algo: expected ring, tree, nvls, nvlstree, pat, "
+                        "collnetdirect or collnetchain, got \"%s\"",
+                        algo);
         goto out;
     }
     if (proto && !coll_proto_parse(proto, &coll.force_proto)) {
@@ -188,10 +188,10 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
                             "(%d nodes x %d) on %s in this model; expected one that can (NVLS "
                             "and NVLSTree: allreduce with NVLink SHARP, Simple only; tree: "
                             "allreduce across nodes; pat: allgather or reduce_scatter with one GPU "
-                            "per node, Simple; collnetdirect, collnetchain: allreduce across up to 8 GPUs "
-                            "per node where the switches offer SHARP, network.sharp, Simple; "
-                            "collnetdirect on 8-GPU NVSwitch nodes), or leave them out for NCCL's "
-                            "choice",
+                            "per node, Simple; collnetdirect, collnetchain: allreduce across "
+                            "nodes of up to 8 GPUs where the switches offer SHARP, network.sharp, "
+                            "Simple, collnetdirect on 8-GPU NVSwitch nodes), or leave them out "
+                            "for NCCL's choice",
                             algo ? algo : "", algo && proto ? "/" : "", proto ? proto : "", op_text,
                             n, nodes, gpn, topo->name);
             goto out;
@@ -308,8 +308,8 @@ int cli_collective(int argc, char **argv)
          "collnetchain [NCCL's choice]",
          "ALGO"},
         {"nccl-collnet", 0, 0, G_OPTION_ARG_NONE, &collnet,
-         "Let NCCL choose CollNet (SHARP in the switches, network.sharp) like NCCL_COLLNET_ENABLE=1 "
-         "[off, as NCCL]",
+         "Let NCCL choose CollNet (SHARP in the switches, network.sharp) like "
+         "NCCL_COLLNET_ENABLE=1 [off, as NCCL]",
          NULL},
         {"nccl-proto", 0, 0, G_OPTION_ARG_STRING, &proto,
          "Force NCCL's protocol like NCCL_PROTO: LL, LL128, Simple [NCCL's choice]", "PROTO"},

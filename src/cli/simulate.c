@@ -376,7 +376,8 @@ static int run(CliOptions *cli, GError **error)
         goto out;
     }
     if (cli->nccl_algo && coll_algo_parse(cli->nccl_algo, &coll.force_algo) &&
-        (coll.force_algo == COLL_ALGO_COLLNET_DIRECT || coll.force_algo == COLL_ALGO_COLLNET_CHAIN) &&
+        (coll.force_algo == COLL_ALGO_COLLNET_DIRECT ||
+         coll.force_algo == COLL_ALGO_COLLNET_CHAIN) &&
         !coll_topology_has_sharp(topo)) {
         cfg_input_error(error,
                         "option --nccl-algo: %s needs SHARP in the InfiniBand switches "
@@ -387,8 +388,8 @@ static int run(CliOptions *cli, GError **error)
     }
     if (cli->nccl_algo && !coll_algo_parse(cli->nccl_algo, &coll.force_algo)) {
         cfg_input_error(error,
-                        "option --nccl-algo: expected ring, tree, nvls, nvlstree, pat, collnetdirect or "
-                        "collnetchain, got \"%s\"",
+                        "option --nccl-algo: expected ring, tree, nvls, nvlstree, pat, "
+                        "collnetdirect or collnetchain, got \"%s\"",
                         cli->nccl_algo);
         goto out;
     }

@@ -106,8 +106,8 @@ static double nccl_bus_bw(const HwTopology *topo, CollAlgo a, CollProto p, const
     return bus;
 }
 
-static const char *const algo_names[COLL_ALGO_COUNT] = {"ring", "tree",          "nvls",        "nvlstree",
-                                                         "pat",  "collnetdirect", "collnetchain"};
+static const char *const algo_names[COLL_ALGO_COUNT] = {
+    "ring", "tree", "nvls", "nvlstree", "pat", "collnetdirect", "collnetchain"};
 static const char *const proto_names[COLL_PROTO_COUNT] = {"LL", "LL128", "Simple"};
 
 double coll_proto_efficiency(CollProto proto)

@@ -41,7 +41,8 @@ bool collnet_possible(const HwTopology *topo, const CollShape *sh, CollAlgo algo
     if (topo->net_sharp <= 0 || sh->kind != IR_COLL_ALLREDUCE || sh->nodes < 2 ||
         sh->ranks_per_node > collnet_max_local)
         return false;
-    return algo == COLL_ALGO_COLLNET_CHAIN || (algo == COLL_ALGO_COLLNET_DIRECT && has_nvswitch(topo));
+    return algo == COLL_ALGO_COLLNET_CHAIN ||
+           (algo == COLL_ALGO_COLLNET_DIRECT && has_nvswitch(topo));
 }
 
 double collnet_latency_us(const CollShape *sh, CollAlgo algo)
