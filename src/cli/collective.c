@@ -26,8 +26,8 @@ static const DataType types[] = {
 
 static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg,
                const char *min_text, const char *max_text, const char *type_text, const char *algo,
-               const char *proto, int per_thread, const char *reference, const char *section,
-               GError **error)
+               const char *proto, bool collnet, int per_thread, const char *reference,
+               const char *section, GError **error)
 {
     const CollTest *test = coll_test_find(op_text);
     if (!test)
@@ -124,8 +124,17 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
     int gpn = gpn_arg != UNSET ? gpn_arg : topo->gpus_per_node;
     CollModel coll;
     coll_model_analytic_init(&coll, topo);
+    coll.collnet_enable = collnet;
     NetTopo *net = NULL;
     GArray *sizes = NULL;
+    if (collnet && !coll_topology_has_sharp(topo)) {
+        cfg_input_error(error,
+                        "option --nccl-collnet: CollNet needs SHARP in the InfiniBand switches "
+                        "(network.sharp in the topology), which %s does not state; expected a "
+                        "topology with network.sharp, or leave the option out",
+                        topo->name);
+        goto out;
+    }
     if (nodes < 1 || nodes > topo->nodes_max) {
         cfg_input_error(error, "option --nodes: %s has %d nodes; expected 1..%d, got %d",
                         topo->name, topo->nodes_max, topo->nodes_max, nodes);
@@ -143,8 +152,10 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
         goto out;
     }
     if (algo && !coll_algo_parse(algo, &coll.force_algo)) {
-        cfg_input_error(
-            error, "option --nccl-algo: expected ring, tree, nvls, nvlstree or pat, got \"%s\"", algo);
+        cfg_input_error(error,
+                        "option --nccl-algo: expected ring, tree, nvls, nvlstree, pat, "
+                        "collnetdirect or collnetchain, got \"%s\"",
+                        algo);
         goto out;
     }
     if (proto && !coll_proto_parse(proto, &coll.force_proto)) {
@@ -180,7 +191,10 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
                             "(%d nodes x %d) on %s in this model; expected one that can (NVLS "
                             "and NVLSTree: allreduce with NVLink SHARP, Simple only; tree: "
                             "allreduce across nodes; pat: allgather or reduce_scatter with one GPU "
-                            "per node, Simple), or leave them out for NCCL's choice",
+                            "per node, Simple; collnetdirect, collnetchain: allreduce across "
+                            "nodes of up to 8 GPUs where the switches offer SHARP, network.sharp, "
+                            "Simple, collnetdirect on 8-GPU NVSwitch nodes), or leave them out "
+                            "for NCCL's choice",
                             algo ? algo : "", algo && proto ? "/" : "", proto ? proto : "", op_text,
                             n, nodes, gpn, topo->name);
             goto out;
@@ -264,6 +278,7 @@ int cli_collective(int argc, char **argv)
     char *op = NULL, *topology = NULL, *min = NULL, *max = NULL, *type = NULL, *algo = NULL,
          *proto = NULL;
     int nodes = 1, gpn = UNSET, per_thread = 1;
+    gboolean collnet = FALSE;
     char *reference = NULL, *section = NULL;
     GOptionEntry entries[] = {
         {"op", 'o', 0, G_OPTION_ARG_STRING, &op,
@@ -294,8 +309,13 @@ int cli_collective(int argc, char **argv)
          "TEXT (up to the next line with \"===\")",
          "TEXT"},
         {"nccl-algo", 0, 0, G_OPTION_ARG_STRING, &algo,
-         "Force NCCL's algorithm like NCCL_ALGO: ring, tree, nvls, nvlstree, pat [NCCL's choice]",
+         "Force NCCL's algorithm like NCCL_ALGO: ring, tree, nvls, nvlstree, pat, collnetdirect, "
+         "collnetchain [NCCL's choice]",
          "ALGO"},
+        {"nccl-collnet", 0, 0, G_OPTION_ARG_NONE, &collnet,
+         "Let NCCL choose CollNet (SHARP in the switches, network.sharp) like "
+         "NCCL_COLLNET_ENABLE=1 [off, as NCCL]",
+         NULL},
         {"nccl-proto", 0, 0, G_OPTION_ARG_STRING, &proto,
          "Force NCCL's protocol like NCCL_PROTO: LL, LL128, Simple [NCCL's choice]", "PROTO"},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
@@ -312,7 +332,8 @@ int cli_collective(int argc, char **argv)
         status = 2;
     else
         status = run(op ? op : "allreduce", topology, nodes, gpn, min ? min : "8", max ? max : "8G",
-                     type ? type : "float", algo, proto, per_thread, reference, section, &error);
+                     type ? type : "float", algo, proto, collnet, per_thread, reference, section,
+                     &error);
     if (error)
         status = cli_report_error(error);
     g_free(op), g_free(topology), g_free(min), g_free(max), g_free(type), g_free(algo),

@@ -397,20 +397,34 @@ static int run(CliOptions *cli, GError **error)
     CollModel coll;
     coll_model_analytic_init(&coll, topo);
     if (cli->nccl_algo && coll_algo_parse(cli->nccl_algo, &coll.force_algo) &&
-        coll.force_algo >= COLL_ALGO_NVLS && !coll_topology_has_nvls(topo)) {
+        (coll.force_algo == COLL_ALGO_NVLS || coll.force_algo == COLL_ALGO_NVLS_TREE) &&
+        !coll_topology_has_nvls(topo)) {
         cfg_input_error(error,
                         "option --nccl-algo: %s needs NVLink SHARP (Hopper or later, node.nvls in "
                         "the topology), which %s does not have; expected ring or tree",
                         cli->nccl_algo, topo->name);
         goto out;
     }
+    if (cli->nccl_algo && coll_algo_parse(cli->nccl_algo, &coll.force_algo) &&
+        (coll.force_algo == COLL_ALGO_COLLNET_DIRECT ||
+         coll.force_algo == COLL_ALGO_COLLNET_CHAIN) &&
+        !coll_topology_has_sharp(topo)) {
+        cfg_input_error(error,
+                        "option --nccl-algo: %s needs SHARP in the InfiniBand switches "
+                        "(network.sharp in the topology), which %s does not state; expected ring "
+                        "or tree",
+                        cli->nccl_algo, topo->name);
+        goto out;
+    }
     if (cli->nccl_algo && !coll_algo_parse(cli->nccl_algo, &coll.force_algo)) {
         cfg_input_error(error,
-                        "option --nccl-algo: expected ring, tree, nvls, nvlstree or pat, got \"%s\"%s",
+                        "option --nccl-algo: expected ring, tree, nvls, nvlstree, pat, "
+                        "collnetdirect or collnetchain, got \"%s\"%s",
                         cli->nccl_algo,
                         cli_did_you_mean(cli->nccl_algo,
                                          (const char *const[]){"ring", "tree", "nvls", "nvlstree",
-                                                               "pat", NULL}));
+                                                               "pat", "collnetdirect",
+                                                               "collnetchain", NULL}));
         goto out;
     }
     if (cli->nccl_proto && !coll_proto_parse(cli->nccl_proto, &coll.force_proto)) {

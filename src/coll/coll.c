@@ -5,6 +5,7 @@
  * for NVLink and network hops. Protocol efficiencies: LL sends 8 bytes of payload per 16-byte
  * line (50 %), LL128 120 of 128 bytes (93.75 %), Simple all of it. */
 #include "coll.h"
+#include "collnet.h"
 
 #include <math.h>
 #include <string.h>
@@ -47,6 +48,10 @@ static const double tree_correction[COLL_PROTO_COUNT][23] = {
  * compute channels on sm90 (transport/nvls.cc NVLS_NCHANNELS_SM90), chunks of at most 128 KiB
  * (NCCL_NVLS_CHUNKSIZE default). */
 static const double nvls_intra_us = 25.0, nvls_tree_net_us = 14.0, nvls_efficiency = 0.85;
+/* NVLS across nodes over SHARP (CollNet enabled): 18 us of network (tuning.cc 2.30.7 hwLatencies
+ * NET NVLS Simple); per channel at most the head's NIC (interBw, not doubled as NVLSTree's on two
+ * nodes, no per-channel cap) */
+static const double nvls_sharp_net_us = 18.0;
 static const double nvls_tree_channel_cap_GBps[2] = {57.7, 45.5};
 static const int nvls_channels = 16;
 static const double nvls_chunk_max = 128 * 1024;
@@ -101,7 +106,8 @@ static double nccl_bus_bw(const HwTopology *topo, CollAlgo a, CollProto p, const
     return bus;
 }
 
-static const char *const algo_names[COLL_ALGO_COUNT] = {"ring", "tree", "nvls", "nvlstree", "pat"};
+static const char *const algo_names[COLL_ALGO_COUNT] = {
+    "ring", "tree", "nvls", "nvlstree", "pat", "collnetdirect", "collnetchain"};
 static const char *const proto_names[COLL_PROTO_COUNT] = {"LL", "LL128", "Simple"};
 
 double coll_proto_efficiency(CollProto proto)
@@ -298,7 +304,7 @@ static double nvls_chunk(const CollShape *sh)
  * NVLSTree is also bounded by the head's NIC (twice it with two nodes, where the tree has one
  * level) and by NVIDIA's measured per-channel cap. Bus bandwidth is g channels of that; algorithm
  * bandwidth n/(2(n-1)) of it, as for a ring. Returns the bus bandwidth. */
-static double nvls_bus_bw(const HwTopology *topo, const CollShape *sh)
+static double nvls_bus_bw(const HwTopology *topo, const CollShape *sh, CollAlgo a)
 {
     int g = sh->ranks_per_node;
     double s = topo->gpu_link_Bps / (g + 1);
@@ -307,6 +313,8 @@ static double nvls_bus_bw(const HwTopology *topo, const CollShape *sh)
         double head_nic = gpu_nic_Bps(topo, g);
         s = MIN(s, head_nic);
         bw = s * nvls_efficiency * (g - 1) / g * 2;
+        if (a == COLL_ALGO_NVLS) /* across nodes over SHARP: the head's NIC, no tree cap */
+            return g * MIN(bw, head_nic);
         bw = MIN(bw, head_nic * (sh->nodes <= 2 ? 2 : 1));
         bw = MIN(bw, nvls_tree_channel_cap_GBps[sh->nodes <= 2 ? 0 : 1] * 1e9);
     }
@@ -315,8 +323,10 @@ static double nvls_bus_bw(const HwTopology *topo, const CollShape *sh)
 
 /* NVLS's latency as NCCL's tuner charges it: one NVLink SHARP round, and for NVLSTree the tree's
  * network levels up and down. */
-static double nvls_tuner_latency_us(const CollShape *sh)
+static double nvls_tuner_latency_us(const CollShape *sh, CollAlgo a)
 {
+    if (a == COLL_ALGO_NVLS)
+        return nvls_intra_us + (sh->nodes > 1 ? nvls_sharp_net_us : 0);
     return nvls_intra_us + (sh->nodes > 1 ? 2 * log2_ceil(sh->nodes) * nvls_tree_net_us : 0);
 }
 
@@ -351,6 +361,11 @@ static double p2p_ring_time(const HwTopology *topo, const CollShape *sh, CollCho
 bool coll_topology_has_nvls(const HwTopology *topo)
 {
     return topo->nvls && gpu_arch(topo) >= ARCH_HOPPER;
+}
+
+bool coll_topology_has_sharp(const HwTopology *topo)
+{
+    return topo->net_sharp > 0;
 }
 
 /* PAT (NCCL 2.23 on, tuning.cc ncclPatEnable and ncclTopoTuneModel): all-gather and
@@ -408,9 +423,20 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
          * ring is considered there. */
         if (a == COLL_ALGO_TREE && (sh->kind != IR_COLL_ALLREDUCE || sh->nodes < 2))
             continue;
-        if ((a == COLL_ALGO_NVLS && (sh->nodes > 1 || !nvls_possible(topo, sh))) ||
+        /* NVLS across nodes runs over CollNet (the IB switches reduce between nodes): only with
+         * SHARP and CollNet enabled or NVLS forced (enqueue.cc: "if (a == NCCL_ALGO_NVLS &&
+         * collNetSupport != 1 && comm->nNodes > 1) continue") */
+        bool nvls_sharp = coll_topology_has_sharp(topo) &&
+                          (self->collnet_enable || self->force_algo == COLL_ALGO_NVLS);
+        if ((a == COLL_ALGO_NVLS && ((sh->nodes > 1 && !nvls_sharp) || !nvls_possible(topo, sh))) ||
             (a == COLL_ALGO_NVLS_TREE && (sh->nodes < 2 || !nvls_possible(topo, sh))) ||
             (a == COLL_ALGO_PAT && !pat_possible(sh)))
+            continue;
+        /* CollNet: where the switches offer SHARP, and only when enabled or forced, as NCCL
+         * (NCCL_COLLNET_ENABLE, default 0: tuning.cc disables it otherwise) */
+        bool collnet = a == COLL_ALGO_COLLNET_DIRECT || a == COLL_ALGO_COLLNET_CHAIN;
+        if (collnet && (!collnet_possible(topo, sh, (CollAlgo)a) ||
+                        !(self->collnet_enable || self->force_algo == a)))
             continue;
         /* a forced all-reduce algorithm leaves the other collectives to the ring; a forced PAT,
          * which only the gathers have, does not */
@@ -422,7 +448,15 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
             if (self->force_proto >= 0 && self->force_proto != p)
                 continue;
             double lat_us, eff_bus, algbw, fill_s = 0;
-            if (a == COLL_ALGO_PAT) {
+            if (collnet) {
+                if (p != COLL_PROTO_SIMPLE)
+                    continue;
+                /* as NVLS: the flow model carries the ring's loads at this bus bandwidth */
+                algbw = collnet_algbw(topo, sh, (CollAlgo)a, topo->gpu_link_Bps,
+                                      bus_net_Bps(topo, sh), gpu_arch(topo) >= ARCH_HOPPER);
+                eff_bus = algbw * coll_busbw_factor(sh->kind, sh->nranks);
+                lat_us = collnet_latency_us(sh, (CollAlgo)a);
+            } else if (a == COLL_ALGO_PAT) {
                 if (p != COLL_PROTO_SIMPLE)
                     continue;
                 lat_us = pat_base_us +
@@ -430,14 +464,14 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                          pat_per_rank_us * sh->nranks;
                 algbw = pat_bw * bus;
                 eff_bus = algbw * coll_busbw_factor(sh->kind, sh->nranks);
-            } else if (a >= COLL_ALGO_NVLS) {
+            } else if (a == COLL_ALGO_NVLS || a == COLL_ALGO_NVLS_TREE) {
                 if (p != COLL_PROTO_SIMPLE)
                     continue;
                 /* the flow model carries the ring's loads: NVLS is a ring of this efficiency
                  * (above 1: the switch does part of the work) */
-                eff_bus = nvls_bus_bw(topo, sh);
+                eff_bus = nvls_bus_bw(topo, sh, (CollAlgo)a);
                 algbw = eff_bus / coll_busbw_factor(sh->kind, sh->nranks);
-                lat_us = nvls_tuner_latency_us(sh);
+                lat_us = nvls_tuner_latency_us(sh, (CollAlgo)a);
                 fill_s = nvls_fill_s(sh, algbw);
             } else {
                 lat_us = base_latency_us[a][p];

@@ -19,13 +19,17 @@
 
 /* NVLS: NVLink SHARP inside one node (the switch reduces and multicasts); NVLS_TREE: NVLS inside
  * each node and a tree of NICs between nodes; PAT: NCCL's parallel aggregated trees (2.23 on),
- * all-gather and reduce-scatter with one GPU per node. */
+ * all-gather and reduce-scatter with one GPU per node; COLLNET_DIRECT, COLLNET_CHAIN: NCCL's
+ * CollNet all-reduce, the InfiniBand switches reducing across nodes (SHARP, network.sharp;
+ * src/coll/collnet.c). */
 typedef enum {
     COLL_ALGO_RING,
     COLL_ALGO_TREE,
     COLL_ALGO_NVLS,
     COLL_ALGO_NVLS_TREE,
     COLL_ALGO_PAT,
+    COLL_ALGO_COLLNET_DIRECT,
+    COLL_ALGO_COLLNET_CHAIN,
     COLL_ALGO_COUNT
 } CollAlgo;
 typedef enum { COLL_PROTO_LL, COLL_PROTO_LL128, COLL_PROTO_SIMPLE, COLL_PROTO_COUNT } CollProto;
@@ -59,15 +63,20 @@ struct CollModel {
     const HwTopology *topo;
     int force_algo;  /* -1: choose, else CollAlgo */
     int force_proto; /* -1: choose, else CollProto */
+    /* NCCL_COLLNET_ENABLE=1: the tuner may choose CollNetDirect/CollNetChain where the switches
+     * offer SHARP (NCCL's default is off; a forced CollNet algorithm needs no more) */
+    bool collnet_enable;
 };
 
 /* The analytic NCCL model over a topology. */
 void coll_model_analytic_init(CollModel *model, const HwTopology *topo);
-/* Parses NCCL_ALGO/NCCL_PROTO-style names ("ring", "tree", "nvls", "nvlstree", "pat"; "LL",
- * "LL128", "Simple"). */
+/* Parses NCCL_ALGO/NCCL_PROTO-style names ("ring", "tree", "nvls", "nvlstree", "pat",
+ * "collnetdirect", "collnetchain"; "LL", "LL128", "Simple"). */
 bool coll_algo_parse(const char *text, int *out);
 /* Whether the machine has NVLink SHARP (NVLS, NVLSTree): Hopper or later, node.nvls set. */
 bool coll_topology_has_nvls(const HwTopology *topo);
+/* Whether the InfiniBand switches offer SHARP (network.sharp set): NCCL's CollNet can run. */
+bool coll_topology_has_sharp(const HwTopology *topo);
 bool coll_proto_parse(const char *text, int *out);
 const char *coll_algo_name(CollAlgo algo);
 /* Fraction of the wire carrying payload: LL 0.5, LL128 120/128, Simple 1. */

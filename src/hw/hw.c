@@ -289,7 +289,7 @@ static bool load_network(HwTopology *topo, CfgObj *root, GError **error)
     CfgObj co;
     if (!cfg_obj_child(root, "network", false, &co, error))
         return false;
-    double per_group = 0, leaves = 0;
+    double per_group = 0, leaves = 0, sharp = 0;
     bool ok =
         cfg_get_string(&co, "kind", true, &topo->net_kind, error) &&
         sourced(topo, &co, "latency_us", true, 0, 1e5, 1e-6, &topo->net_latency_s, error) &&
@@ -299,6 +299,7 @@ static bool load_network(HwTopology *topo, CfgObj *root, GError **error)
         sourced(topo, &co, "leaves_per_group", false, 1, 1e4, 1, &leaves, error) &&
         sourced(topo, &co, "leaf_uplink_GBps", leaves > 0, 0.01, 1e7, 1e9,
                 &topo->net_leaf_uplink_Bps, error) &&
+        sourced(topo, &co, "sharp", false, 0, 3, 1, &sharp, error) &&
         cfg_get_string(&co, "description", false, &topo->net_description, error) &&
         cfg_obj_check_unknown(&co, "see topologies/README.md for the keys of \"network\"", error);
     if (ok && (per_group != floor(per_group) || leaves != floor(leaves))) {
@@ -307,6 +308,13 @@ static bool load_network(HwTopology *topo, CfgObj *root, GError **error)
                       "expected a whole number");
         ok = false;
     }
+    if (ok && sharp != floor(sharp)) {
+        cfg_set_error(error, co.file, co.path, "sharp",
+                      "expected the SHARP generation of the switches: 1 (Switch-IB 2), 2 "
+                      "(Quantum), 3 (Quantum-2), or 0 / absent for none");
+        ok = false;
+    }
+    topo->net_sharp = (int)sharp;
     /* Leaves are counted per group: a fabric without groups has no size to divide. */
     if (ok && leaves > 0 && per_group == 0) {
         cfg_set_error(error, co.file, co.path, "leaves_per_group",

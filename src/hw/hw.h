@@ -98,6 +98,12 @@ typedef struct {
     int net_leaves_per_group;
     double net_leaf_uplink_Bps;
     char *net_description;
+    /* SHARP (Scalable Hierarchical Aggregation and Reduction Protocol) in the InfiniBand switches:
+     * its generation, 1 (Switch-IB 2, EDR), 2 (Quantum, HDR), 3 (Quantum-2, NDR); 0: none, or
+     * the sources do not say. The file gives "network.sharp": {"value": G, "source": ...}. Where
+     * set, NCCL's CollNet algorithms (CollNetDirect, CollNetChain) can run all-reduce over it
+     * (src/coll/collnet.c); NCCL uses them only when told to (NCCL_COLLNET_ENABLE=1, NCCL_ALGO). */
+    int net_sharp;
     /* Host side, used by CPU offload and initialisation; defaults when a file omits them. */
     double pcie_Bps; /* host<->GPU per GPU per direction */
     double host_memory_bytes;

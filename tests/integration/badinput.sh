@@ -176,6 +176,10 @@ jedit "$TOPO" $t-13.json 'd["node"]["gpus"]["value"] = 0'
 bad topology/no-gpus "$t-13.json;field 'node.gpus.value'" -m "$MODEL" -t $t-13.json
 jedit "$TOPO" $t-14.json 'd["network"]["leaves_per_group"]["value"] = 1.5'
 bad topology/fractional-leaves "$t-14.json;field 'network.leaves_per_group';whole number" -m "$MODEL" -t $t-14.json
+jedit "$TOPO" $t-sharp1.json 'd["network"]["sharp"] = {"value": 2.5, "source": "test"}'
+bad topology/fractional-sharp "$t-sharp1.json;field 'network.sharp';SHARP generation" -m "$MODEL" -t $t-sharp1.json
+jedit "$TOPO" $t-sharp2.json 'd["network"]["sharp"] = {"value": 4, "source": "test"}'
+bad topology/sharp-generation-4 "$t-sharp2.json;field 'network.sharp.value';expected a number in" -m "$MODEL" -t $t-sharp2.json
 jedit "$TOPO" $t-15.json 'd["storage"]["write_GBps"]["value"] = -1'
 bad topology/storage-negative "$t-15.json;field 'storage.write_GBps.value';expected a number in" -m "$MODEL" -t $t-15.json
 jedit "$TOPO" $t-16.json 'del d["storage"]["read_GBps_per_node"]'
@@ -305,6 +309,9 @@ bad option/gpus-per-node "option --gpus-per-node;expected 1..4" "${BASE[@]}" --g
 bad option/collective-op "option --op;expected allreduce" collective --op allsum
 bad option/collective-sendrecv-one-rank "option --op sendrecv;at least 2 ranks" collective --op sendrecv -n 1 -g 1
 bad option/collective-sendrecv-algo "options --nccl-algo/--nccl-proto;sendrecv" collective --op sendrecv --nccl-algo ring
+bad option/collective-collnet-no-sharp "option --nccl-collnet;network.sharp;juwels-booster" collective -n 2 --nccl-collnet
+bad option/collective-collnet-one-node "options --nccl-algo/--nccl-proto;collnetchain cannot run allreduce;SHARP" collective -t "$SRC/topologies/coreweave-h100.json" -n 1 --nccl-algo collnetchain
+bad option/simulate-collnet-no-sharp "option --nccl-algo;collnetdirect needs SHARP;network.sharp" "${BASE[@]}" --nccl-algo collnetdirect
 bad option/collective-min-bytes "option --min-bytes;expected a size" collective --min-bytes 0
 bad option/validate-bandwidth "option --bandwidth;300mbit" validate --bandwidth fast
 bad option/tp-not-dividing "option --tp" "${BASE[@]}" --tp 3

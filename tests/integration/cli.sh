@@ -504,6 +504,39 @@ EOF2
 }
 add run t_collective_reference_section
 
+t_collective_collnet() {
+    # SHARP (network.sharp): NCCL's default never runs CollNet; NCCL_COLLNET_ENABLE=1
+    # (--nccl-collnet) lets the tuner take it where its estimate is lowest: on 4 A100 nodes not at
+    # 8 B (the tree LL's 35 us, 6.8 + 2 (7 x 0.6 + 2 x 5.0), against CollNetDirect's 44), at
+    # 1 MiB CollNetDirect, at 1 GiB CollNetChain (the NICs, against Direct's NICs / 1.5 with 2
+    # GPUs per NIC); a DDP run with NCCL_ALGO=COLLNETCHAIN exposes less communication
+    local H=$SRC/topologies/coreweave-h100.json A=$SRC/topologies/coreweave-a100.json
+    fsd collective -t "$A" -n 4 -b 8 -e 1G
+    expect_success 'fsdpsim collective' || return 1
+    ! grep -q collnet "$OUT" || fail "CollNet chosen without --nccl-collnet" || return 1
+    fsd collective -t "$A" -n 4 -b 8 -e 1G --nccl-collnet
+    expect_success 'fsdpsim collective' || return 1
+    grep -qE '^ +1073741824 .* collnetchain +Simple' "$OUT" || fail "1 GiB: not CollNetChain" || return 1
+    grep -qE '^ +8 .* tree +LL$' "$OUT" || fail "8 B: not the tree's LL" || return 1
+    grep -qE '^ +1048576 .* collnetdirect +Simple' "$OUT" || fail "1 MiB: not CollNetDirect" || return 1
+    fsd -m "$SRC/models/gpt2.json" -t "$H" -n 4 --strategy ddp
+    expect_success 'exposed communication' || return 1
+    local ring
+    ring=$(sed -nE 's/.*exposed communication ([0-9.]+ [mu]s).*/\1/p' "$OUT")
+    fsd -m "$SRC/models/gpt2.json" -t "$H" -n 4 --strategy ddp --nccl-algo collnetchain
+    expect_success 'exposed communication' || return 1
+    local cn
+    cn=$(sed -nE 's/.*exposed communication ([0-9.]+ [mu]s).*/\1/p' "$OUT")
+    python3 -c '
+import sys
+def us(t):
+    v, u = t.split()
+    return float(v) * (1000 if u == "ms" else 1)
+sys.exit(0 if us(sys.argv[2]) < us(sys.argv[1]) else 1)' "$ring" "$cn" ||
+        fail "DDP with CollNetChain exposes $cn, without $ring: expected less"
+}
+add run t_collective_collnet
+
 t_collective_section_needs_reference() {
     fsd collective --reference-section "=== 4 nodes"
     expect_input_error 'option --reference-section' '--reference FILE'

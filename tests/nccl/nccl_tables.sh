@@ -4,8 +4,7 @@
 # number sourced there), printing the error of every size and asserting, per table and size range,
 # a bound on the worst |error| of busbw (+ = simulation too fast). The bounds are what the model
 # meets today, not targets; README ("How far to trust it") says why each is what it is.
-# Tables not here: CoreWeave (B), (C) and the H100 CollNetChain run (SHARP/CollNet, not modelled),
-# p5 (B) (rows elided by the source).
+# Tables not here: p5 (B) (rows elided by the source).
 # Usage: nccl_tables.sh FSDPSIM SOURCE_ROOT [TABLE-NAME-FILTER]
 set -uo pipefail
 FSD=$1
@@ -48,7 +47,7 @@ rows = []
 for l in open(out):
     f = l.split()
     if f and f[0].isdigit() and f[-1].endswith("%"):
-        rows.append((int(f[0]), float(f[-1].rstrip("%")), f[8] + "/" + f[9], float(f[5]), float(f[10]), float(f[11])))
+        rows.append((int(f[0]), float(f[-1].rstrip("%")), f[13] + "/" + f[14], float(f[5]), float(f[15]), float(f[16])))
 print(f"# {name}: size, simulated algo/proto, sim us, real us (out-of-place, in-place), busbw error")
 for b, e, ap, s, ro, ri in rows:
     print(f"# {b:>12} {ap:>16} {s:10.2f} {ro:10.2f} {ri:10.2f} {e:+7.1f}%")
@@ -114,6 +113,14 @@ table alps-gh200-8node $ALPS "=== 8 node(s)" alps-gh200 8 4 allreduce 1 - 0-512K
 table alps-gh200-16node $ALPS "=== 16 node(s)" alps-gh200 16 4 allreduce 1 - 0-512K:2.2 1M-8M:3.2 16M-128M:1.2 256M-1T:0.1
 table kestrel-allreduce $KESTREL "=== (A)" kestrel-h100 16 4 allreduce 1 - 0-512K:2.55 1M-8M:10 16M-128M:0.8 256M-1T:0.1
 table kestrel-allgather $KESTREL "=== (B)" kestrel-h100 16 4 allgather 1 - 0-512K:3.2 1M-8M:5.2 16M-128M:0.8 256M-1T:0.1
+# SHARP/CollNet (network.sharp): the H100 run forced NCCL_ALGO=COLLNETCHAIN; CoreWeave (B) ran
+# NCCL 2.12, whose only CollNet is CollNetDirect ("CollNet", tuning.cc v2.12.12), forced here
+# for all sizes (NCCL 2.12's tuner may have taken ring or tree below some size; the table does not
+# say); (C) ran NCCL 2.14.3 with NCCL_COLLNET_ENABLE=1 and NCCL's choice.
+CWH=h100-sxm_12node-96gpu_ib8nic_sharp-collnetchain_allreduce_coreweave.txt
+table coreweave-h100-12node-collnetchain $CWH - coreweave-h100 12 8 allreduce 1 "--nccl-algo collnetchain" 256M-1T:0.05
+table coreweave-a100-4node-sharp-b $CW "=== (B)" coreweave-a100 4 8 allreduce 1 "--nccl-algo collnetdirect" 0-512K:1.55 1M-8M:1.55 16M-128M:0.5 256M-1T:0.15
+table coreweave-a100-4node-sharp-c $CW "=== (C)" coreweave-a100 4 8 allreduce 1 --nccl-collnet 256M-1T:0.25
 table gcp-a3-allgather $GCP - gcp-a3-high 2 8 allgather 1 "--nccl-algo ring --nccl-proto Simple" 1M-8M:11.45 16M-128M:3.55 256M-1T:0.35
 echo "1..$n"
 exit $failed
