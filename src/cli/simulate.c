@@ -3,6 +3,8 @@
 #include "parallel.h"
 #include "budget.h"
 #include "figures.h"
+#include "simulate.h"
+#include "../search/search.h"
 #include "../coll/coll.h"
 #include "../core/sim.h"
 #include "../hw/hw.h"
@@ -207,7 +209,87 @@ static bool schedule_options_agree(const char *file, const IrSchedule *sched,
     return true;
 }
 
+/* In-process simulations for fsdpsim search (simulate.h): files loaded once per cache. */
+struct CliSimCache {
+    GHashTable *topologies; /* path -> HwTopology */
+    GHashTable *models;     /* path and overrides -> Model */
+    GHashTable *bands;      /* family and GPU -> ReportBand */
+};
+
+CliSimCache *cli_sim_cache_new(void)
+{
+    CliSimCache *c = g_new0(CliSimCache, 1);
+    c->topologies = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                          (GDestroyNotify)hw_topology_free);
+    c->models = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)model_free);
+    c->bands = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    return c;
+}
+
+void cli_sim_cache_free(CliSimCache *c)
+{
+    if (!c)
+        return;
+    g_hash_table_destroy(c->topologies), g_hash_table_destroy(c->models);
+    g_hash_table_destroy(c->bands);
+    g_free(c);
+}
+
+static HwTopology *cached_topology(CliSimCache *c, const char *file, GError **error)
+{
+    HwTopology *t = g_hash_table_lookup(c->topologies, file);
+    if (!t && (t = hw_topology_load(file, error)))
+        g_hash_table_insert(c->topologies, g_strdup(file), t);
+    return t;
+}
+
+static Model *cached_model(CliSimCache *c, const char *file, const ModelOverrides *ov,
+                           GError **error)
+{
+    char *key = g_strdup_printf("%s|%d|%d|%s|%s|%d|%d|%d", file, ov->seq_len, ov->micro_batch,
+                                ov->param_dtype ? ov->param_dtype : "",
+                                ov->optimizer ? ov->optimizer : "", ov->flash_attention,
+                                ov->triton_attention, ov->compile);
+    Model *m = g_hash_table_lookup(c->models, key);
+    if (!m && (m = model_load(file, ov, error)))
+        g_hash_table_insert(c->models, key, m), key = NULL;
+    g_free(key);
+    return m;
+}
+
+/* The error band, read once per (family, GPU); a missing file is no band, as in run(). */
+static bool cached_band(CliSimCache *c, const char *family, const char *gpu, ReportBand *band,
+                        GError **error)
+{
+    char *key = g_strdup_printf("%s|%s", family, gpu);
+    ReportBand *b = g_hash_table_lookup(c->bands, key);
+    if (!b) {
+        b = g_new0(ReportBand, 1);
+        char *band_file = cli_default_path("reports/error-band.json");
+        bool ok = !g_file_test(band_file, G_FILE_TEST_EXISTS) ||
+                  report_band_load(band_file, family, gpu, b, error);
+        g_free(band_file);
+        if (!ok) {
+            g_free(b), g_free(key);
+            return false;
+        }
+        g_hash_table_insert(c->bands, key, b), key = NULL;
+    }
+    g_free(key);
+    *band = *b;
+    return true;
+}
+
+static int run_point(CliOptions *cli, CliSimPoint *point, GError **error);
+
 static int run(CliOptions *cli, GError **error)
+{
+    return run_point(cli, NULL, error);
+}
+
+/* point NULL: the command line (files loaded here, the summary or --json printed); otherwise
+ * files come from point->cache and the --json object (or the bound) is left in point->result. */
+static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
 {
     g_autofree char *model_default = cli_default_path("models/gpt.json");
     g_autofree char *topo_default = cli_default_path("topologies/juwels-booster.json");
@@ -263,7 +345,8 @@ static int run(CliOptions *cli, GError **error)
     }
     ModelOverrides ov = {cli->seq_len,       cli->micro_batch, cli->param_dtype, cli->optimizer,
                          flash,              triton,           cli->compile};
-    HwTopology *topo = hw_topology_load(topo_file, error);
+    HwTopology *topo = point ? cached_topology(point->cache, topo_file, error)
+                             : hw_topology_load(topo_file, error);
     if (!topo)
         return 2;
     Model *model = NULL;
@@ -289,7 +372,8 @@ static int run(CliOptions *cli, GError **error)
     if (!cli_memory_limit(cli->max_memory, &memory_limit, error))
         goto out;
     bool json_outputs = cli->trace || cli->emit_schedule || cli->report;
-    model = model_load(model_file, &ov, error);
+    model = point ? cached_model(point->cache, model_file, &ov, error)
+                  : model_load(model_file, &ov, error);
     if (!model || !make_options(cli, model, &opt, error))
         goto out;
     cli->par.grad_accum = cli->grad_accum;
@@ -299,6 +383,11 @@ static int run(CliOptions *cli, GError **error)
     StratLayout layout;
     if (!strat_layout_make(&opt, nodes, gpn, &layout, error))
         goto out;
+    if (point && point->fidelity == CLI_SIM_BOUND) {
+        point->result = search_bound_json(model, topo, &opt, &layout);
+        status = 0;
+        goto out;
+    }
     CollModel coll;
     coll_model_analytic_init(&coll, topo);
     if (cli->nccl_algo && coll_algo_parse(cli->nccl_algo, &coll.force_algo) &&
@@ -368,6 +457,11 @@ static int run(CliOptions *cli, GError **error)
                   .sched = sched,
                   .sim = sim,
                   .init = &init};
+    if (point) {
+        if (!cached_band(point->cache, report_band_family(&opt, &layout), topo->gpu.name,
+                         &rep.band, error))
+            goto out;
+    } else {
     char *band_file = cli_default_path("reports/error-band.json");
     if (g_file_test(band_file, G_FILE_TEST_EXISTS) &&
         !report_band_load(band_file, report_band_family(&opt, &layout), topo->gpu.name, &rep.band,
@@ -376,6 +470,7 @@ static int run(CliOptions *cli, GError **error)
         goto out;
     }
     g_free(band_file);
+    }
     report_build(&rep);
     /* the files first (each written whole, to a temporary file renamed into place), the
      * summary last: a run that fails writing prints nothing */
@@ -396,7 +491,11 @@ static int run(CliOptions *cli, GError **error)
         report_clear(&rep);
         goto out;
     }
-    if (cli->json) {
+    if (point) {
+        char *text = report_to_json(&rep);
+        point->result = cJSON_Parse(text);
+        cJSON_free(text);
+    } else if (cli->json) {
         char *text = report_to_json(&rep);
         printf("%s\n", text);
         cJSON_free(text);
@@ -410,12 +509,36 @@ out:
     strat_info_clear(&info);
     sim_result_free(sim);
     ir_schedule_free(sched);
-    model_free(model);
-    hw_topology_free(topo);
+    if (!point) {
+        model_free(model);
+        hw_topology_free(topo);
+    }
     return status;
 }
 
+static int simulate_main(int argc, char **argv, CliSimPoint *point);
+
 int cli_simulate(int argc, char **argv)
+{
+    return simulate_main(argc, argv, NULL);
+}
+
+bool cli_simulate_point(CliSimPoint *point, int argc, char **argv, GError **error)
+{
+    point->result = NULL;
+    point->error = NULL;
+    simulate_main(argc, argv, point);
+    if (point->error) {
+        g_propagate_error(error, point->error);
+        point->error = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* point NULL: the command line; otherwise argv is parsed and simulated in process, nothing is
+ * printed and the outcome is in point (result, error). */
+static int simulate_main(int argc, char **argv, CliSimPoint *point)
 {
     CliOptions cli = {
         .nodes = UNSET,
@@ -569,7 +692,18 @@ int cli_simulate(int argc, char **argv)
     g_option_context_set_description(ctx, cli_subcommands_help());
     g_option_context_add_main_entries(ctx, entries, NULL);
     GError *error = NULL;
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+    if (point) /* argv is the caller's: GOption removes what it parsed from it */
+        argv = g_memdup2(argv, sizeof(char *) * (size_t)(argc + 1));
+    char **argv_copy = point ? argv : NULL;
+    if (point && !g_option_context_parse(ctx, &argc, &argv, &point->error)) {
+        GError *e = point->error;
+        point->error = g_error_new(FSD_ERROR, FSD_ERROR_INPUT, "%s", e->message);
+        g_error_free(e);
+        g_option_context_free(ctx);
+        g_free(argv_copy);
+        return 2;
+    }
+    if (!point && !g_option_context_parse(ctx, &argc, &argv, &error)) {
         fprintf(stderr, "fsdpsim: %s (see fsdpsim --help)\n", error->message);
         g_error_free(error);
         g_option_context_free(ctx);
@@ -577,7 +711,12 @@ int cli_simulate(int argc, char **argv)
     }
     g_option_context_free(ctx);
     int status;
-    if (cli.version) {
+    if (point) {
+        status = argc > 1 ? cfg_input_error(&point->error, "unexpected argument '%s'", argv[1]), 2
+                 : point->fidelity == CLI_SIM_PARSE ? 0
+                                                    : run_point(&cli, point, &point->error);
+        g_free(argv_copy);
+    } else if (cli.version) {
         printf("fsdpsim %s\n", FSDPSIM_VERSION);
         status = 0;
     } else if (argc > 1) {
