@@ -69,8 +69,16 @@ bool search_constraint_parse(SearchSpec *spec, const char *text, GError **error)
         uint64_t bytes = 0;
         if (end != v && !*end && f >= 0 && f < 1)
             spec->headroom_fraction = f, ok = true;
-        else if (cfg_parse_size(v, &bytes))
-            spec->headroom_bytes = (double)bytes, ok = true;
+        else {
+            /* "2GiB" as well as "2G" and "2GB" (all powers of 1024, as --max-memory reads) */
+            char *size = g_strdup(v);
+            size_t n = strlen(size);
+            if (n > 2 && !strcmp(size + n - 2, "iB"))
+                size[n - 2] = 'B', size[n - 1] = '\0';
+            if (cfg_parse_size(size, &bytes))
+                spec->headroom_bytes = (double)bytes, ok = true;
+            g_free(size);
+        }
     } else if (g_str_has_prefix(text, "gpus<="))
         ok = parse_count(text + 6, &spec->max_gpus);
     else if (g_str_has_prefix(text, "nodes<="))
@@ -254,6 +262,7 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
         g_ptr_array_add(argv, opt);
         cJSON_AddNumberToObject(rec, "grad_accum", ga);
     }
+    cJSON_AddNumberToObject(rec, "memory_bound_bytes", num(bound, "memory_bound_bytes"));
     if (num(bound, "memory_bound_bytes") > limit) {
         prune(rec, "bound", "does not fit (model state alone)", NULL);
         goto done;

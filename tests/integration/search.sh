@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# fsdpsim search (issue 14): exhaustive and ASHA agree on the best configuration; --shard's
+# union is the one-process set of records; a search cut short and resumed gives the same file
+# (sorted); an over-constrained search prints its pruning reasons and exits 0; the analytic
+# bounds stay below the simulation; the global batch sets each layout's grad-accum.
+#
+# usage: search.sh FSDPSIM SOURCE_ROOT. Prints TAP.
+set -u
+FSDPSIM=$1
+SRC=$2
+case $FSDPSIM in /*) ;; *) FSDPSIM=$PWD/$FSDPSIM ;; esac
+cd "$SRC" || exit 1
+W=$(mktemp -d "${TMPDIR:-/tmp}/fsdpsim-search.XXXXXX") || exit 1
+trap 'rm -rf "$W"' EXIT
+n=0 failed=0
+check() { # check NAME COMMAND...: ok when the command succeeds
+    local name=$1
+    shift
+    n=$((n + 1))
+    if "$@" >"$W/check.out" 2>&1; then
+        echo "ok $n - $name"
+    else
+        echo "not ok $n - $name"
+        sed 's/^/# /' "$W/check.out" | head -20
+        failed=$((failed + 1))
+    fi
+}
+# the best record's key of a JSON Lines file (lowest objective, then key)
+best() {
+    python3 -c '
+import json, sys
+ok = [json.loads(l) for l in open(sys.argv[1])]
+ok = [r for r in ok if r["status"] == "ok"]
+print(min(ok, key=lambda r: (r["objective"], r["key"]))["key"] if ok else "none")' "$1"
+}
+SPACE=(-m models/llama2-7b.json --vary nodes=1..8:x2 --vary strategy=full,grad_op,hybrid,ddp
+       --vary micro-batch=1,2 --vary activation-checkpointing=on,off)
+
+"$FSDPSIM" search "${SPACE[@]}" --out "$W/ex.jsonl" >"$W/ex.txt" 2>&1
+"$FSDPSIM" search "${SPACE[@]}" --method asha --out "$W/asha.jsonl" >"$W/asha.txt" 2>&1
+check "exhaustive and asha agree on the best (step time): $(best "$W/ex.jsonl")" \
+    test "$(best "$W/ex.jsonl")" = "$(best "$W/asha.jsonl")" -a "$(best "$W/ex.jsonl")" != none
+check "asha simulates fewer points than exhaustive" python3 -c '
+import json, sys
+full = [sum(json.loads(l)["stage"] == "full" for l in open(f)) for f in sys.argv[1:]]
+print(full); assert full[1] < full[0]' "$W/ex.jsonl" "$W/asha.jsonl"
+T=(--tokens 2e10 --objective node-hours --global-batch 256)
+"$FSDPSIM" search "${SPACE[@]}" "${T[@]}" --out "$W/ex2.jsonl" >/dev/null 2>&1
+"$FSDPSIM" search "${SPACE[@]}" "${T[@]}" --method asha --out "$W/asha2.jsonl" >/dev/null 2>&1
+check "exhaustive and asha agree on the best (node-hours to 2e10 tokens): $(best "$W/ex2.jsonl")" \
+    test "$(best "$W/ex2.jsonl")" = "$(best "$W/asha2.jsonl")" -a "$(best "$W/ex2.jsonl")" != none
+check "the bounds stay below the simulation (memory and objective)" python3 -c '
+import json, sys
+n = 0
+for f in sys.argv[1:]:
+    for l in open(f):
+        r = json.loads(l)
+        if r.get("stage") != "full" or "figures" not in r:
+            continue
+        n += 1
+        assert r["memory_bound_bytes"] <= r["figures"]["memory"]["peak_bytes"], r["key"]
+        if r["status"] == "ok":
+            assert r["lower_bound"] <= r["objective"], r["key"]
+assert n > 20, n' "$W/ex.jsonl" "$W/ex2.jsonl"
+check "the global batch fixes tokens per step (256 x 4096) and time x nodes = node-hours" python3 -c '
+import json, math, sys
+n = 0
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["status"] != "ok":
+        continue
+    f = r["figures"]; n += 1
+    tokens = f["tokens_per_s"] * f["step_time_s"]
+    assert abs(tokens - 256 * 4096) < 1e-6 * tokens, (r["key"], tokens)
+    steps = math.ceil(2e10 / (256 * 4096))
+    assert abs(r["time_to_tokens_s"] - steps * f["step_time_s"]) < 1e-9 * r["time_to_tokens_s"]
+    assert abs(r["objective"] - r["nodes"] * r["time_to_tokens_s"] / 3600) < 1e-9 * r["objective"]
+assert n > 5, n' "$W/ex2.jsonl"
+
+# --shard: two "array tasks", merged, give the one-process records
+"$FSDPSIM" search "${SPACE[@]}" --shard 0/2 --out "$W/sh.jsonl" >/dev/null 2>&1
+"$FSDPSIM" search "${SPACE[@]}" --shard 1/2 --out "$W/sh.jsonl" >/dev/null 2>&1
+"$FSDPSIM" search --merge "$W/sh.jsonl.0-of-2" "$W/sh.jsonl.1-of-2" --out "$W/merged.jsonl" \
+    >"$W/merged.txt" 2>&1
+check "--shard 0/2 and 1/2 are disjoint and not empty" python3 -c '
+import sys
+a, b = (set(open(f)) for f in sys.argv[1:])
+assert a and b and not (a & b), (len(a), len(b))' "$W/sh.jsonl.0-of-2" "$W/sh.jsonl.1-of-2"
+check "--shard's merged records equal the one-process records" \
+    cmp <(sort "$W/ex.jsonl") <(sort "$W/merged.jsonl")
+check "--merge prints the same table" cmp "$W/ex.txt" "$W/merged.txt"
+
+# a search killed half-way: half of the records and a line cut short, then --resume
+lines=$(wc -l <"$W/ex.jsonl")
+head -n $((lines / 2)) "$W/ex.jsonl" >"$W/res.jsonl"
+sed -n "$((lines / 2 + 1))p" "$W/ex.jsonl" | head -c 100 >>"$W/res.jsonl"
+"$FSDPSIM" search "${SPACE[@]}" --resume --out "$W/res.jsonl" >"$W/res.txt" 2>&1
+check "a search resumed after a kill gives the same file (sorted)" \
+    cmp <(sort "$W/ex.jsonl") <(sort "$W/res.jsonl")
+check "a resumed search prints the same table" cmp "$W/ex.txt" "$W/res.txt"
+"$FSDPSIM" search "${SPACE[@]}" --resume --out "$W/res.jsonl" >/dev/null 2>&1
+check "resuming a finished search adds nothing" test "$(wc -l <"$W/res.jsonl")" -eq "$lines"
+
+# over-constrained: nothing fits 2 GPUs with 39 GiB free: exit 0, no result, the reasons
+"$FSDPSIM" search "${SPACE[@]}" --constraint gpus\<=8 --constraint fits:headroom=39GiB \
+    >"$W/none.txt" 2>&1
+rc=$?
+check "an over-constrained search exits 0" test $rc -eq 0
+check "... and says why, with counts" grep -qxE \
+    'fsdpsim search: 64 configurations, 0 simulated, 0 pass, 64 pruned: 32 (over the GPU budget|does not fit \(model state alone\)), 32 (over the GPU budget|does not fit \(model state alone\))' \
+    "$W/none.txt"
+check "... and that nothing satisfies the constraints" \
+    grep -q "no configuration satisfies the constraints" "$W/none.txt"
+check "the table says why each runner-up loses" grep -qE '^2 .*; step \+[0-9]+ ms' "$W/ex.txt"
+"$FSDPSIM" search "${SPACE[@]}" --method random --samples 10 --seed 3 --out "$W/rnd.jsonl" >/dev/null 2>&1
+check "--method random evaluates --samples points, all of the space" python3 -c '
+import json, sys
+ex = {json.loads(l)["key"]: l for l in open(sys.argv[1])}
+rnd = [l for l in open(sys.argv[2])]
+assert len(rnd) == 10 and all(ex[json.loads(l)["key"]] == l for l in rnd)' "$W/ex.jsonl" "$W/rnd.jsonl"
+echo "1..$n"
+[ "$failed" -eq 0 ]
