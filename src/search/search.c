@@ -267,7 +267,8 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
         prune(rec, "bound", "does not fit (model state alone)", NULL);
         goto done;
     }
-    double floor_s = num(bound, "step_floor_per_micro_batch_s") * MAX(1, ga);
+    double floor_s = num(bound, "step_floor_per_micro_batch_s") *
+                     (MAX(1, ga) + num(bound, "pipeline_fill_micro_batches"));
     double lower = objective_from(spec, floor_s, dp * micro * MAX(1, ga) * MAX(1, seq), nodes,
                                   machine_gpn);
     cJSON_AddNumberToObject(rec, "lower_bound", lower);

@@ -79,7 +79,7 @@ bool search_global_batch_parse(SearchSpec *spec, const char *text, GError **erro
 /* The analytic bounds of one layout, before any schedule is made (search_bound.c): the
  * object {"world_size", "nodes", "gpus_per_node", "machine_gpus_per_node", "tp", "pp", "dp",
  * "micro_batch", "grad_accum", "seq_len", "memory_bound_bytes", "capacity_bytes",
- * "step_floor_per_micro_batch_s"}. Both bounds are below what the simulation reports. */
+ * "step_floor_per_micro_batch_s", "pipeline_fill_micro_batches"}. Both bounds are below what the simulation reports. */
 cJSON *search_bound_json(const Model *model, const HwTopology *topo, const StratOptions *opt,
                          const StratLayout *layout);
 

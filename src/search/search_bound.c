@@ -28,15 +28,48 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
     }
     double state = model_optimizer_state_bytes(model->training.optimizer);
     double bytes = opt->cpu_offload ? 0 : params * (4.0 / param_shard + state / opt_shard);
+    /* Without activation checkpointing, the end of a micro-batch's forward holds everything its
+     * backward needs (gen.c frees each leaf's saved tensors only in backward), beside the model
+     * state: the model's saved bytes per sample (model_*.c) x micro-batch, over tp x pp (Megatron's
+     * TP keeps at least 1/t of a layer's, Korthikanti et al. 2022; a stage at least 1/p of the
+     * layers), in at least a 2-byte dtype. With checkpointing the bound counts none. */
+    if (!opt->activation_checkpointing) {
+        double saved = 0;
+        for (int i = 0; i < model->n_modules; i++)
+            saved += model->modules[i].saved_bytes;
+        double scale = MIN(1.0, 2.0 / hw_dtype_bytes(model->training.param_dtype));
+        bytes += saved * scale * model->training.micro_batch / model_parallel;
+    }
     /* A compute floor: the model's training FLOPs of one micro-batch on the whole job, shared
-     * evenly by all GPUs at the dense peak of the compute dtype (no efficiency, no
-     * communication, no recompute, no pipeline bubble). */
+     * evenly by all GPUs, each kernel at the best rate the kernel model gives it (kern.c): GEMMs
+     * (and convolutions) at most matmul_efficiency of the peak; attention, which the model counts
+     * whole (4 s^2 h) while a causal FlashAttention kernel computes about half the blocks, at
+     * most twice the better of the fused kernels' efficiencies (eager attention's GEMMs do all
+     * the work, at most matmul_efficiency). No communication, recompute or memory-bound kernels
+     * are counted, so the floor stays below the simulated compute time. */
     HwDtype dtype = strat_compute_dtype(model, opt);
     double peak = topo->gpu.peak_flops[dtype] > 0 ? topo->gpu.peak_flops[dtype]
                                                   : topo->gpu.peak_flops[HW_DTYPE_BF16];
+    const HwKernels *kp = &topo->gpu.kernels;
+    double gemm_eff = dtype == HW_DTYPE_TF32 && kp->present ? kp->tf32_efficiency
+                                                            : topo->gpu.matmul_efficiency;
+    gemm_eff = gemm_eff > 0 && gemm_eff <= 1 ? gemm_eff : 1;
+    double attn_eff = gemm_eff;
+    if (kp->present)
+        attn_eff = MAX(attn_eff, 2 * MAX(kp->attention_efficiency, kp->triton_attention_efficiency));
+    else
+        attn_eff = 2; /* no kernel table: attention at the GEMM rate on half the work, bounded
+                       * by twice the peak to be safe */
+    double attn_flops = 0;
+    for (int i = 0; i < model->n_modules; i++)
+        if (model->modules[i].kernel.kind == MODEL_KERNEL_ATTENTION)
+            attn_flops += model->modules[i].flops_fwd * (1 + model->modules[i].flops_bwd_ratio);
+    double flops = model_flops_train_per_sample(model);
+    double per_sample_s = peak > 0 ? (flops - attn_flops) / (peak * gemm_eff) +
+                                         attn_flops / (peak * attn_eff)
+                                   : 0;
     double samples = (double)model->training.micro_batch * MAX(1, layout->dp);
-    double floor_s = peak > 0 ? model_flops_train_per_sample(model) * samples / layout->world / peak
-                              : 0;
+    double floor_s = per_sample_s * samples / layout->world;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "world_size", layout->world);
     cJSON_AddNumberToObject(o, "nodes", layout->nodes);
@@ -51,5 +84,9 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
     cJSON_AddNumberToObject(o, "memory_bound_bytes", bytes);
     cJSON_AddNumberToObject(o, "capacity_bytes", topo->gpu.memory_bytes);
     cJSON_AddNumberToObject(o, "step_floor_per_micro_batch_s", floor_s);
+    /* A pipeline runs m micro-batches in at least m + (p - 1) / v slots of one micro-batch's
+     * stage time (the fill and drain of 1F1B and GPipe; interleaving divides them by v). */
+    double fill = layout->pp > 1 ? (double)(layout->pp - 1) / MAX(1, opt->virtual_stages) : 0;
+    cJSON_AddNumberToObject(o, "pipeline_fill_micro_batches", fill);
     return o;
 }

@@ -49,6 +49,10 @@ T=(--tokens 2e10 --objective node-hours --global-batch 256)
 "$FSDPSIM" search "${SPACE[@]}" "${T[@]}" --method asha --out "$W/asha2.jsonl" >/dev/null 2>&1
 check "exhaustive and asha agree on the best (node-hours to 2e10 tokens): $(best "$W/ex2.jsonl")" \
     test "$(best "$W/ex2.jsonl")" = "$(best "$W/asha2.jsonl")" -a "$(best "$W/ex2.jsonl")" != none
+# GPT-3 175B with pipelines (the bubble in the bound), tensor parallelism and both strategies
+"$FSDPSIM" search -m models/gpt3-175b.json --nodes 128 --vary tp=2,4 --vary pp=4,8,16 \
+    --vary strategy=ddp,full --vary activation-checkpointing=on --vary pp-schedule=1f1b,gpipe \
+    --global-batch 1536 --out "$W/gpt3.jsonl" >/dev/null 2>&1
 check "the bounds stay below the simulation (memory and objective)" python3 -c '
 import json, sys
 n = 0
@@ -61,7 +65,7 @@ for f in sys.argv[1:]:
         assert r["memory_bound_bytes"] <= r["figures"]["memory"]["peak_bytes"], r["key"]
         if r["status"] == "ok":
             assert r["lower_bound"] <= r["objective"], r["key"]
-assert n > 20, n' "$W/ex.jsonl" "$W/ex2.jsonl"
+assert n > 30, n' "$W/ex.jsonl" "$W/ex2.jsonl" "$W/gpt3.jsonl"
 check "the global batch fixes tokens per step (256 x 4096) and time x nodes = node-hours" python3 -c '
 import json, math, sys
 n = 0

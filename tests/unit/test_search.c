@@ -67,33 +67,41 @@ static void test_spec_parsing(void **state)
 }
 
 /* Llama-2-7B, FSDP full_shard on 4 x 4 GPUs: the fp32 shard and Adam's state, 12 bytes a
- * parameter over 16 GPUs, below the simulated peak of the same run. */
+ * parameter over 16 GPUs, plus the saved activations, below the simulated peak of the same run; the compute floor above the
+ * bare peak's (no kernel beats the peak) and below the simulated compute time. */
 static void test_bound(void **state)
 {
-    Model *m = load_model("models/llama2-7b.json", NULL);
-    HwTopology *t = load_topo("topologies/juwels-booster.json");
-    StratOptions opt;
-    strat_options_default(&opt, m);
-    opt.kind = STRAT_FSDP;
-    opt.sharding = SHARD_FULL_SHARD;
-    StratLayout lay;
-    assert_true(strat_layout_make(&opt, 4, 4, &lay, NULL));
-    cJSON *b = search_bound_json(m, t, &opt, &lay);
+    Run r;
+    run_start(&r, "models/llama2-7b.json", "topologies/juwels-booster.json", 4, 4);
+    r.opt.kind = STRAT_FSDP;
+    r.opt.sharding = SHARD_FULL_SHARD;
+    run_sim(&r);
+    const Model *m = r.model;
+    cJSON *b = search_bound_json(m, r.topo, &r.opt, &r.layout);
+    /* without checkpointing: the state and one micro-batch's saved activations, below the peak */
     double bytes = cJSON_GetObjectItem(b, "memory_bound_bytes")->valuedouble;
-    assert_float_equal(bytes, (double)m->params / 16 * 12, 1);
+    assert_true(bytes > (double)m->params / 16 * 12 + r.rep.mem_breakdown[IR_MEM_ACTIVATIONS] / 2);
+    assert_true(bytes < r.rep.mem_peak_bytes);
     double floor_s = cJSON_GetObjectItem(b, "step_floor_per_micro_batch_s")->valuedouble;
-    assert_float_equal(floor_s,
-                       model_flops_train_per_sample(m) * m->training.micro_batch /
-                           t->gpu.peak_flops[strat_compute_dtype(m, &opt)],
-                       1e-9);
+    double bare = model_flops_train_per_sample(m) * m->training.micro_batch /
+                  r.topo->gpu.peak_flops[strat_compute_dtype(m, &r.opt)];
+    assert_true(floor_s > bare);
+    assert_true(floor_s < r.rep.compute_s);
+    assert_true(floor_s > 0.5 * r.rep.compute_s); /* a useful bound, not 0 */
+    assert_true(cJSON_GetObjectItem(b, "pipeline_fill_micro_batches")->valuedouble == 0);
+    cJSON_Delete(b);
+    StratOptions opt = r.opt;
+    opt.activation_checkpointing = true; /* the state alone: 12 bytes a parameter over 16 GPUs */
+    b = search_bound_json(m, r.topo, &opt, &r.layout);
+    assert_float_equal(cJSON_GetObjectItem(b, "memory_bound_bytes")->valuedouble,
+                       (double)m->params / 16 * 12, 1);
     cJSON_Delete(b);
     opt.sharding = SHARD_NO_SHARD; /* replicated: the whole model state on each GPU */
-    b = search_bound_json(m, t, &opt, &lay);
+    b = search_bound_json(m, r.topo, &opt, &r.layout);
     assert_float_equal(cJSON_GetObjectItem(b, "memory_bound_bytes")->valuedouble,
                        (double)m->params * 12, 1);
     cJSON_Delete(b);
-    model_free(m);
-    hw_topology_free(t);
+    run_end(&r);
 }
 
 /* A fake simulation: --nodes=N and --tp=T set the layout (4 GPUs a node, dp = 4N/T), the
