@@ -275,8 +275,14 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
                                           "job array: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT), "
                                           "got \"%s\"", cli->shard), 2;
     }
-    if (cli->merge)
+    if (cli->merge) {
+        for (int i = 1; i < argc; i++)
+            if (argv[i][0] == '-')
+                return cfg_input_error(error, "option --merge: expected record files, got the "
+                                              "option %s (the simulation's options are not "
+                                              "needed to merge)", argv[i]), 2;
         return merge(cli, argv + 1, argc - 1, &spec, pa, pb, error);
+    }
     /* what GOption left: the simulation's options, the same for every point */
     GPtrArray *fixed = g_ptr_array_new_with_free_func(g_free);
     for (int i = 1; i < argc; i++)

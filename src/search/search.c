@@ -264,7 +264,7 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
     }
     cJSON_AddNumberToObject(rec, "memory_bound_bytes", num(bound, "memory_bound_bytes"));
     if (num(bound, "memory_bound_bytes") > limit) {
-        prune(rec, "bound", "does not fit (model state alone)", NULL);
+        prune(rec, "bound", "does not fit (analytic bound)", NULL);
         goto done;
     }
     double floor_s = num(bound, "step_floor_per_micro_batch_s") *

@@ -4,6 +4,7 @@
  * them. Both must stay below what the simulation reports for the same options, or a search would
  * prune the best point: tests/unit/test_search.c and tests/integration/search.sh check that. */
 #include "search.h"
+#include "../plan/plan.h"
 
 #include <math.h>
 
@@ -33,13 +34,31 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
      * state: the model's saved bytes per sample (model_*.c) x micro-batch, over tp x pp (Megatron's
      * TP keeps at least 1/t of a layer's, Korthikanti et al. 2022; a stage at least 1/p of the
      * layers), in at least a 2-byte dtype. With checkpointing the bound counts none. */
+    double activations = 0;
     if (!opt->activation_checkpointing) {
         double saved = 0;
         for (int i = 0; i < model->n_modules; i++)
             saved += model->modules[i].saved_bytes;
         double scale = MIN(1.0, 2.0 / hw_dtype_bytes(model->training.param_dtype));
-        bytes += saved * scale * model->training.micro_batch / model_parallel;
+        activations = saved * scale * model->training.micro_batch / model_parallel;
     }
+    /* The end of backward holds every gradient, in fp32 (FSDP: the sharded gradient the
+     * optimizer reads, fsdp.c; DDP: param.grad of its fp32 parameters), the activations by then
+     * freed: the larger of the two moments counts. */
+    double grads = opt->cpu_offload ? 0 : params * 4.0 / param_shard;
+    /* FSDP computes a unit with its FlatParameter unsharded, and its backward makes the
+     * unsharded gradient beside it: the largest unit's parameters twice, in at least 2 bytes
+     * (plan.c builds the units as FSDP's auto-wrap policy does). Without model parallelism only:
+     * with tp or pp the units are per stage and the bound keeps to what holds for every layout. */
+    double unit = 0;
+    if (opt->kind == STRAT_FSDP && model_parallel == 1) {
+        PlanWrap *wrap = plan_wrap_build(model, &opt->wrap, MAX(1, layout->shard_size));
+        for (int u = 0; u < wrap->n_units; u++)
+            unit = MAX(unit, (double)wrap->units[u].numel * 2 * 2);
+        plan_wrap_free(wrap);
+    }
+    /* the report adds the memory no tensor can use (CUDA context, cuBLAS, NCCL) to its peak */
+    bytes += MAX(MAX(activations, grads), unit) + topo->gpu.reserved_bytes;
     /* A compute floor: the model's training FLOPs of one micro-batch on the whole job, shared
      * evenly by all GPUs, each kernel at the best rate the kernel model gives it (kern.c): GEMMs
      * (and convolutions) at most matmul_efficiency of the peak; attention, which the model counts
