@@ -111,7 +111,7 @@ check "resuming a finished search adds nothing" test "$(wc -l <"$W/res.jsonl")" 
 rc=$?
 check "an over-constrained search exits 0" test $rc -eq 0
 check "... and says why, with counts" grep -qxE \
-    'fsdpsim search: 64 configurations, 0 simulated, 0 pass, 64 pruned: 32 (over the GPU budget|does not fit \(model state alone\)), 32 (over the GPU budget|does not fit \(model state alone\))' \
+    'fsdpsim search: 64 configurations, 0 simulated, 0 pass, 64 pruned: 32 (over the GPU budget|does not fit \(analytic bound\)), 32 (over the GPU budget|does not fit \(analytic bound\))' \
     "$W/none.txt"
 check "... and that nothing satisfies the constraints" \
     grep -q "no configuration satisfies the constraints" "$W/none.txt"
