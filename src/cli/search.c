@@ -9,7 +9,10 @@
 #include "../search/search.h"
 #include "../util/cfg.h"
 
+#include <errno.h>
+#include <glib/gstdio.h>
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -228,6 +231,47 @@ out:
     return status;
 }
 
+/* Under mpirun (Open MPI's OMPI_COMM_WORLD_*, MPICH's and Intel MPI's PMI_*) or srun
+ * (SLURM_PROCID/SLURM_NTASKS), each process is one shard of the space. fsdpsim does not link MPI:
+ * the launcher's environment says which rank this is, every rank writes FILE.I-of-N and a
+ * FILE.I-of-N.done marker, and rank 0 waits for the markers, merges and prints. The shards are
+ * interleaved (point i to rank i mod N), which spreads the expensive corners of a space (deep
+ * pipelines, many nodes) over the ranks; a dynamic manager would balance better. */
+static bool launcher_rank(int *rank, int *size)
+{
+    static const char *vars[][2] = {{"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
+                                    {"PMI_RANK", "PMI_SIZE"},
+                                    {"SLURM_PROCID", "SLURM_NTASKS"}};
+    for (size_t i = 0; i < G_N_ELEMENTS(vars); i++) {
+        const char *r = g_getenv(vars[i][0]), *n = g_getenv(vars[i][1]);
+        if (r && n && atoi(n) > 1 && atoi(r) >= 0 && atoi(r) < atoi(n)) {
+            *rank = atoi(r), *size = atoi(n);
+            return true;
+        }
+    }
+    return false;
+}
+
+static int merge(SearchCli *cli, char **files, int n, const SearchSpec *spec,
+                 SearchObjective pa, SearchObjective pb, GError **error);
+
+/* rank 0 of a launched search: waits for every rank's marker, then merges their files */
+static int launcher_merge(SearchCli *cli, int size, const SearchSpec *spec, SearchObjective pa,
+                          SearchObjective pb, GError **error)
+{
+    char **files = g_new0(char *, size + 1);
+    for (int i = 0; i < size; i++) {
+        files[i] = g_strdup_printf("%s.%d-of-%d", cli->out, i, size);
+        char *done = g_strdup_printf("%s.done", files[i]);
+        while (!g_file_test(done, G_FILE_TEST_EXISTS))
+            g_usleep(20000); /* mpirun ends every rank when one fails, so this cannot hang */
+        g_free(done);
+    }
+    int status = merge(cli, files, size, spec, pa, pb, error);
+    g_strfreev(files);
+    return status;
+}
+
 static int run(SearchCli *cli, int argc, char **argv, GError **error)
 {
     SearchSpec spec;
@@ -274,6 +318,13 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
             return cfg_input_error(error, "option --shard: expected I/N with 0 <= I < N (a SLURM "
                                           "job array: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT), "
                                           "got \"%s\"", cli->shard), 2;
+    }
+    int launched_rank = -1;
+    if (!cli->shard && !cli->merge && launcher_rank(&shard, &shards)) {
+        if (!cli->out)
+            return cfg_input_error(error, "option --out: a search run by mpirun or srun writes "
+                                          "one file per rank: expected --out FILE"), 2;
+        launched_rank = shard;
     }
     if (cli->merge) {
         for (int i = 1; i < argc; i++)
@@ -402,6 +453,11 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
             goto out;
         if (!cli_check_writable("out", out_file, error))
             goto out;
+        if (launched_rank >= 0) {
+            char *done = g_strdup_printf("%s.done", out_file);
+            g_remove(done); /* a previous run's */
+            g_free(done);
+        }
         w.out = fopen(out_file, cli->resume ? "a" : "w");
         if (!w.out) {
             cfg_input_error(error, "option --out: cannot write %s: %s", out_file, g_strerror(errno));
@@ -423,7 +479,7 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
     }
     g_free(vals);
     w.total = left->len;
-    w.progress = isatty(STDERR_FILENO);
+    w.progress = isatty(STDERR_FILENO) && launched_rank <= 0;
     w.start_us = g_get_monotonic_time();
     if (!strcmp(method, "asha"))
         run_asha(&ctx, left, MAX(2, cli->reduction), &w);
@@ -433,6 +489,15 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
     g_array_free(left, TRUE);
     if (w.progress)
         fprintf(stderr, "\n");
+    if (launched_rank >= 0) {
+        fclose(w.out);
+        w.out = NULL;
+        char *done = g_strdup_printf("%s.done", out_file);
+        g_file_set_contents(done, "", 0, NULL);
+        g_free(done);
+        status = launched_rank == 0 ? launcher_merge(cli, shards, &spec, pa, pb, error) : 0;
+        goto out;
+    }
     search_print_summary(&spec, records, cli->top, pa, pb, stdout);
     status = cli->csv && !search_write_csv(&spec, records, cli->csv, error) ? 2 : 0;
 out:
