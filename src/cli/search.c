@@ -6,6 +6,7 @@
  * random, asha), writes the JSON Lines file as it goes and prints the summary. */
 #include "cli.h"
 #include "simulate.h"
+#include "../plot/plot.h"
 #include "../search/search.h"
 #include "../util/cfg.h"
 
@@ -20,6 +21,8 @@
 typedef struct {
     char **vary, **constraints;
     char *space_file, *method, *objective, *tokens, *global_batch, *pareto, *out, *csv, *shard;
+    char *plot, *plot_format;
+    unsigned formats;
     gboolean resume, merge;
     int samples, seed, top, reduction, cores_per_node;
 } SearchCli;
@@ -197,6 +200,18 @@ rest:
     g_ptr_array_free(bounded, TRUE);
 }
 
+/* what every search ends with: the table, then --csv and --plot */
+static int finish(SearchCli *cli, const SearchSpec *spec, GHashTable *records, SearchObjective pa,
+                  SearchObjective pb, GError **error)
+{
+    search_print_summary(spec, records, cli->top, pa, pb, stdout);
+    if (cli->csv && !search_write_csv(spec, records, cli->csv, error))
+        return 2;
+    if (cli->plot && !search_plot(spec, records, pa, pb, cli->plot, cli->formats, error))
+        return 1;
+    return 0;
+}
+
 static int merge(SearchCli *cli, char **files, int n, const SearchSpec *spec,
                  SearchObjective pa, SearchObjective pb, GError **error)
 {
@@ -221,8 +236,7 @@ static int merge(SearchCli *cli, char **files, int n, const SearchSpec *spec,
         cfg_input_error(error, "option --out: cannot write %s: %s", cli->out, io->message);
         g_error_free(io);
     } else {
-        search_print_summary(spec, records, cli->top, pa, pb, stdout);
-        status = cli->csv && !search_write_csv(spec, records, cli->csv, error) ? 2 : 0;
+        status = finish(cli, spec, records, pa, pb, error);
     }
     g_string_free(s, TRUE);
     g_ptr_array_free(sorted, TRUE);
@@ -307,6 +321,12 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
     if (needs_tokens && spec.tokens <= 0)
         return cfg_input_error(error, "option --objective/--pareto: time and hours are to a "
                                       "number of tokens: expected --tokens N"), 2;
+    cli->formats = PLOT_ALL;
+    if (cli->plot_format && !plot_formats_parse(cli->plot_format, &cli->formats))
+        return cfg_input_error(error, "option --plot-format: expected png, svg, pdf or all, "
+                                      "comma-separated, got \"%s\"", cli->plot_format), 2;
+    if (cli->plot && !cli_check_dir("plot", cli->plot, error))
+        return 2;
     int shard = 0, shards = 1;
     if (cli->shard) {
         char *end = NULL;
@@ -498,8 +518,7 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
         status = launched_rank == 0 ? launcher_merge(cli, shards, &spec, pa, pb, error) : 0;
         goto out;
     }
-    search_print_summary(&spec, records, cli->top, pa, pb, stdout);
-    status = cli->csv && !search_write_csv(&spec, records, cli->csv, error) ? 2 : 0;
+    status = finish(cli, &spec, records, pa, pb, error);
 out:
     if (w.out)
         fclose(w.out);
@@ -554,6 +573,13 @@ int cli_search(int argc, char **argv)
          "Append-only JSON Lines, one record per configuration (with --shard I/N: FILE.I-of-N)",
          "FILE"},
         {"csv", 0, 0, G_OPTION_ARG_FILENAME, &cli.csv, "Write every record as CSV", "FILE"},
+        {"plot", 0, 0, G_OPTION_ARG_FILENAME, &cli.plot,
+         "Write figures (gnuplot, .dat and .gp beside them): the configurations by two objectives "
+         "with the Pareto front (--pareto, else the objective and memory), and a heat map of the "
+         "best objective over TP x PP (or nodes x strategy)",
+         "DIR"},
+        {"plot-format", 0, 0, G_OPTION_ARG_STRING, &cli.plot_format,
+         "Image formats for --plot: png, svg, pdf [png,svg,pdf]", "LIST"},
         {"resume", 0, 0, G_OPTION_ARG_NONE, &cli.resume,
          "Continue the search in --out: its records are kept, the rest evaluated", NULL},
         {"shard", 0, 0, G_OPTION_ARG_STRING, &cli.shard,
@@ -587,6 +613,6 @@ int cli_search(int argc, char **argv)
     g_strfreev(cli.vary), g_strfreev(cli.constraints);
     g_free(cli.space_file), g_free(cli.method), g_free(cli.objective), g_free(cli.tokens);
     g_free(cli.global_batch), g_free(cli.pareto), g_free(cli.out), g_free(cli.csv);
-    g_free(cli.shard);
+    g_free(cli.shard), g_free(cli.plot), g_free(cli.plot_format);
     return status;
 }

@@ -120,5 +120,11 @@ void search_print_summary(const SearchSpec *spec, GHashTable *records, int top,
                           SearchObjective pareto_a, SearchObjective pareto_b, FILE *out);
 bool search_write_csv(const SearchSpec *spec, GHashTable *records, const char *file,
                       GError **error);
+/* Figures in DIR (search_plot.c): search_pareto (every passing configuration by two
+ * objectives, pareto_a and pareto_b, or by the objective and peak memory when pareto_a is
+ * SEARCH_OBJ_COUNT, with the front) and search_heatmap (the best objective over TP x PP, or
+ * nodes x strategy, or the first two options). formats: PlotFormat bits. */
+bool search_plot(const SearchSpec *spec, GHashTable *records, int pareto_a, int pareto_b,
+                 const char *dir, unsigned formats, GError **error);
 /* A record as one line (no newline), keys in a fixed order */
 char *search_record_line(const cJSON *record);

@@ -291,6 +291,7 @@ bad search/shard "option --shard;0 <= I < N" search "${BASE[@]}" --vary nodes=1,
 bad search/global-batch "option --global-batch;expected a number of sequences" search "${BASE[@]}" --vary nodes=1,2 --global-batch many
 bad search/global-batch-grad-accum "option --vary grad-accum;--global-batch" search "${BASE[@]}" --vary grad-accum=1,2 --global-batch 64
 bad search/resume-no-out "option --resume;--out" search "${BASE[@]}" --vary nodes=1,2 --resume
+bad search/plot-format "option --plot-format;expected png" search "${BASE[@]}" --vary nodes=1,2 --plot "$W/figs" --plot-format gif
 echo '{"vary": {"tp": {"a": 1}}}' >"$W/space.json"
 bad search/space-file "$W/space.json;field 'vary.tp';expected a list" search "${BASE[@]}" --space "$W/space.json"
 bad search/merge-not-records "$SRC/README.md;line 1;search record" search --merge "$SRC/README.md" --out "$W/merged.jsonl"

@@ -134,5 +134,33 @@ import json, sys
 ex = {json.loads(l)["key"]: l for l in open(sys.argv[1])}
 rnd = [l for l in open(sys.argv[2])]
 assert len(rnd) == 10 and all(ex[json.loads(l)["key"]] == l for l in rnd)' "$W/ex.jsonl" "$W/rnd.jsonl"
+# --plot: the Pareto figure and the TP x PP heat map, their data true to the records
+"$FSDPSIM" search -m models/gpt3-175b.json --nodes 128 --vary tp=1,2,4 --vary pp=1,2,16 \
+    --vary strategy=full --vary activation-checkpointing=on --global-batch 1536 \
+    --out "$W/plot.jsonl" --plot "$W/fig" --plot-format png >/dev/null 2>&1
+check "--plot writes the figures' data and scripts" test -s "$W/fig/search_pareto.dat" -a \
+    -s "$W/fig/search_pareto.gp" -a -s "$W/fig/search_heatmap.dat" -a -s "$W/fig/search_heatmap.gp"
+if command -v gnuplot >/dev/null; then
+    check "--plot draws them" test -s "$W/fig/search_pareto.png" -a -s "$W/fig/search_heatmap.png"
+fi
+check "each heat-map cell is the best step time of its tp x pp, as in the records" python3 -c '
+import json, sys
+best = {}
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["status"] == "ok":
+        k = (r["options"]["tp"], r["options"]["pp"])
+        best[k] = min(best.get(k, 1e300), r["objective"])
+tps, pps = ["1", "2", "4"], ["1", "2", "16"]
+cells = {}
+for l in open(sys.argv[2]):
+    if l.strip() and not l.startswith("#"):
+        x, y, v = l.split()
+        cells[(tps[int(x)], pps[int(y)])] = float(v)
+assert best and cells.keys() == best.keys(), (cells, best)
+for k in best:
+    assert abs(cells[k] - best[k]) <= 1e-5 * best[k], (k, cells[k], best[k])' \
+    "$W/plot.jsonl" "$W/fig/search_heatmap.dat"
+
 echo "1..$n"
 [ "$failed" -eq 0 ]
