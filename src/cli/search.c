@@ -21,7 +21,7 @@
 typedef struct {
     char **vary, **constraints;
     char *space_file, *method, *objective, *tokens, *global_batch, *pareto, *out, *csv, *shard;
-    char *plot, *plot_format;
+    char *plot, *plot_format, *emit_jobs;
     unsigned formats;
     gboolean resume, merge;
     int samples, seed, top, reduction, cores_per_node;
@@ -346,6 +346,11 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
                                           "one file per rank: expected --out FILE"), 2;
         launched_rank = shard;
     }
+    if (cli->merge && cli->emit_jobs)
+        return cfg_input_error(error, "option --emit-jobs: needs the search's options (the "
+                                      "simulation's command line of each job), not --merge"), 2;
+    if (cli->emit_jobs && !cli_check_dir("emit-jobs", cli->emit_jobs, error))
+        return 2;
     if (cli->merge) {
         for (int i = 1; i < argc; i++)
             if (argv[i][0] == '-')
@@ -516,9 +521,25 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
         g_file_set_contents(done, "", 0, NULL);
         g_free(done);
         status = launched_rank == 0 ? launcher_merge(cli, shards, &spec, pa, pb, error) : 0;
-        goto out;
+        if (status || launched_rank != 0 || !cli->emit_jobs)
+            goto out;
+        g_hash_table_remove_all(records); /* the jobs are the merged search's */
+        if (!search_results_read(cli->out, records, false, error)) {
+            status = 2;
+            goto out;
+        }
+    } else
+        status = finish(cli, &spec, records, pa, pb, error);
+    if (!status && cli->emit_jobs) {
+        GPtrArray *sorted = search_results_sorted(records), *ok = g_ptr_array_new();
+        for (guint i = 0; i < sorted->len; i++)
+            if (isfinite(search_record_objective(g_ptr_array_index(sorted, i))))
+                g_ptr_array_add(ok, g_ptr_array_index(sorted, i));
+        if (!search_emit_jobs(&space, fixed, ok, cli->top, cli->emit_jobs, error))
+            status = 2;
+        g_ptr_array_free(ok, TRUE);
+        g_ptr_array_free(sorted, TRUE);
     }
-    status = finish(cli, &spec, records, pa, pb, error);
 out:
     if (w.out)
         fclose(w.out);
@@ -578,6 +599,10 @@ int cli_search(int argc, char **argv)
          "with the Pareto front (--pareto, else the objective and memory), and a heat map of the "
          "best objective over TP x PP (or nodes x strategy)",
          "DIR"},
+        {"emit-jobs", 0, 0, G_OPTION_ARG_FILENAME, &cli.emit_jobs,
+         "Write, for the --top K, job-K.sbatch (JUWELS Booster: srun + torchrun, the PyTorch "
+         "settings spelled out) and validate-K.sbatch (fsdprun on the simulated schedule)",
+         "DIR"},
         {"plot-format", 0, 0, G_OPTION_ARG_STRING, &cli.plot_format,
          "Image formats for --plot: png, svg, pdf [png,svg,pdf]", "LIST"},
         {"resume", 0, 0, G_OPTION_ARG_NONE, &cli.resume,
@@ -614,5 +639,6 @@ int cli_search(int argc, char **argv)
     g_free(cli.space_file), g_free(cli.method), g_free(cli.objective), g_free(cli.tokens);
     g_free(cli.global_batch), g_free(cli.pareto), g_free(cli.out), g_free(cli.csv);
     g_free(cli.shard), g_free(cli.plot), g_free(cli.plot_format);
+    g_free(cli.emit_jobs);
     return status;
 }

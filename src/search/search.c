@@ -151,11 +151,12 @@ double search_objective_value(const SearchSpec *spec, const cJSON *figures, int 
                           machine_gpn);
 }
 
-/* The figures a record keeps of --json: the scalars and the time, memory and model objects
- * (not the per-collective and per-unit detail, which makes a record 3 times longer). */
+/* The figures a record keeps of --json: the scalars and the time, memory, model and layout
+ * objects (not the per-collective detail, init and warnings, which make a record 3 times
+ * longer). */
 static cJSON *figures_of(const cJSON *full)
 {
-    static const char *objects[] = {"time", "memory", "model", "pipeline"};
+    static const char *objects[] = {"time", "memory", "model", "fsdp", "ddp", "tp", "dp", "pp"};
     cJSON *f = cJSON_CreateObject();
     for (const cJSON *v = full->child; v; v = v->next) {
         bool keep = cJSON_IsNumber(v) || cJSON_IsString(v) || cJSON_IsBool(v);

@@ -126,5 +126,10 @@ bool search_write_csv(const SearchSpec *spec, GHashTable *records, const char *f
  * nodes x strategy, or the first two options). formats: PlotFormat bits. */
 bool search_plot(const SearchSpec *spec, GHashTable *records, int pareto_a, int pareto_b,
                  const char *dir, unsigned formats, GError **error);
+/* --emit-jobs (search_jobs.c): for the first `top` of `ok` (sorted records that pass),
+ * DIR/job-K.sbatch (srun + torchrun on JUWELS Booster, the PyTorch settings as comments) and
+ * DIR/validate-K.sbatch (fsdprun on the simulated schedule, then fsdpsim compare). */
+bool search_emit_jobs(const SearchSpace *space, GPtrArray *fixed, GPtrArray *ok, int top,
+                      const char *dir, GError **error);
 /* A record as one line (no newline), keys in a fixed order */
 char *search_record_line(const cJSON *record);

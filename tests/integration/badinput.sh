@@ -292,6 +292,7 @@ bad search/global-batch "option --global-batch;expected a number of sequences" s
 bad search/global-batch-grad-accum "option --vary grad-accum;--global-batch" search "${BASE[@]}" --vary grad-accum=1,2 --global-batch 64
 bad search/resume-no-out "option --resume;--out" search "${BASE[@]}" --vary nodes=1,2 --resume
 bad search/plot-format "option --plot-format;expected png" search "${BASE[@]}" --vary nodes=1,2 --plot "$W/figs" --plot-format gif
+bad search/emit-jobs-merge "option --emit-jobs;not --merge" search --merge "$W/x.jsonl" --out "$W/y.jsonl" --emit-jobs "$W/jobs"
 echo '{"vary": {"tp": {"a": 1}}}' >"$W/space.json"
 bad search/space-file "$W/space.json;field 'vary.tp';expected a list" search "${BASE[@]}" --space "$W/space.json"
 bad search/merge-not-records "$SRC/README.md;line 1;search record" search --merge "$SRC/README.md" --out "$W/merged.jsonl"

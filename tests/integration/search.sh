@@ -162,5 +162,23 @@ for k in best:
     assert abs(cells[k] - best[k]) <= 1e-5 * best[k], (k, cells[k], best[k])' \
     "$W/plot.jsonl" "$W/fig/search_heatmap.dat"
 
+# --emit-jobs: the top 2 as sbatch scripts; each job's "Reproduce" command gives its step time
+"$FSDPSIM" search "${SPACE[@]}" --top 2 --emit-jobs "$W/jobs" --out "$W/jobs.jsonl" >/dev/null 2>&1
+check "--emit-jobs writes job-K and validate-K for the top 2" test -s "$W/jobs/job-1.sbatch" -a \
+    -s "$W/jobs/job-2.sbatch" -a -s "$W/jobs/validate-2.sbatch" -a ! -e "$W/jobs/job-3.sbatch"
+check "a job's settings and command are its configuration's" python3 -c '
+import json, re, shlex, subprocess, sys
+recs = sorted((json.loads(l) for l in open(sys.argv[1])), key=lambda r: (r.get("objective", 1e300), r["key"]))
+for k, r in enumerate(recs[:2], 1):
+    job = open("%s/job-%d.sbatch" % (sys.argv[2], k)).read()
+    cmd = shlex.split(re.search(r"^# Reproduce: (.*)$", job, re.M).group(1))
+    out = json.loads(subprocess.run([sys.argv[3]] + cmd[1:] + ["--json"], capture_output=True, text=True, check=True).stdout)
+    assert out["step_time_s"] == r["figures"]["step_time_s"], (k, out["step_time_s"])
+    assert "#SBATCH --nodes=%d\n" % r["nodes"] in job
+    sharding = {"full": "FULL_SHARD", "grad_op": "SHARD_GRAD_OP", "hybrid": "HYBRID_SHARD"}
+    s = r["options"]["strategy"]
+    assert ("ShardingStrategy." + sharding[s]) in job if s in sharding else "DDP(model" in job, s' \
+    "$W/jobs.jsonl" "$W/jobs" "$FSDPSIM"
+
 echo "1..$n"
 [ "$failed" -eq 0 ]
