@@ -21,7 +21,7 @@
 typedef struct {
     char **vary, **constraints;
     char *space_file, *method, *objective, *tokens, *global_batch, *pareto, *out, *csv, *shard;
-    char *plot, *plot_format, *emit_jobs;
+    char *plot, *plot_format, *emit_jobs, *ray_tune;
     unsigned formats;
     gboolean resume, merge;
     int samples, seed, top, reduction, cores_per_node;
@@ -286,6 +286,47 @@ static int launcher_merge(SearchCli *cli, int size, const SearchSpec *spec, Sear
     return status;
 }
 
+/* --ray-tune: the campaign's plan; one trial's step simulated from the simulation options given
+ * (the trial's layout: --nodes, --gpus-per-node, --model, ...) unless step_s is given */
+static int ray_tune_plan(SearchCli *cli, const SearchSpec *spec, int argc, char **argv,
+                         GError **error)
+{
+    SearchTune tune;
+    search_tune_default(&tune);
+    if (!search_tune_parse(cli->ray_tune, &tune, error))
+        return 2;
+    EvalCtx ectx = {cli_sim_cache_new()};
+    GPtrArray *args = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(args, g_strdup("fsdpsim"));
+    for (int i = 1; i < argc; i++)
+        g_ptr_array_add(args, g_strdup(argv[i]));
+    int status = 2;
+    cJSON *full = NULL, *bound = eval_point(&ectx, SEARCH_FID_BOUND, (int)args->len,
+                                            (char **)args->pdata, error);
+    if (!bound)
+        goto out;
+    if (tune.step_s <= 0) {
+        full = eval_point(&ectx, SEARCH_FID_FULL, (int)args->len, (char **)args->pdata, error);
+        if (!full)
+            goto out;
+        tune.step_s = cJSON_GetObjectItemCaseSensitive(full, "step_time_s")->valuedouble;
+        printf("one trial, simulated: %s on %.0f x %.0f GPUs, step %.3f s\n",
+               cJSON_GetObjectItemCaseSensitive(full, "model_name")->valuestring,
+               cJSON_GetObjectItemCaseSensitive(full, "nodes")->valuedouble,
+               cJSON_GetObjectItemCaseSensitive(full, "gpus_per_node")->valuedouble, tune.step_s);
+    }
+    int gpn = (int)cJSON_GetObjectItemCaseSensitive(bound, "machine_gpus_per_node")->valuedouble;
+    SearchTunePlan plan;
+    search_tune_plan(&tune, gpn, spec->cores_per_node, &plan);
+    search_tune_print(&tune, &plan, gpn, stdout);
+    status = 0;
+out:
+    cJSON_Delete(bound), cJSON_Delete(full);
+    g_ptr_array_free(args, TRUE);
+    cli_sim_cache_free(ectx.cache);
+    return status;
+}
+
 static int run(SearchCli *cli, int argc, char **argv, GError **error)
 {
     SearchSpec spec;
@@ -359,6 +400,8 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
                                               "needed to merge)", argv[i]), 2;
         return merge(cli, argv + 1, argc - 1, &spec, pa, pb, error);
     }
+    if (cli->ray_tune)
+        return ray_tune_plan(cli, &spec, argc, argv, error);
     /* what GOption left: the simulation's options, the same for every point */
     GPtrArray *fixed = g_ptr_array_new_with_free_func(g_free);
     for (int i = 1; i < argc; i++)
@@ -603,6 +646,11 @@ int cli_search(int argc, char **argv)
          "Write, for the --top K, job-K.sbatch (JUWELS Booster: srun + torchrun, the PyTorch "
          "settings spelled out) and validate-K.sbatch (fsdprun on the simulated schedule)",
          "DIR"},
+        {"ray-tune", 0, 0, G_OPTION_ARG_STRING, &cli.ray_tune,
+         "Plan a Ray Tune ASHA campaign instead of searching: samples=N,max_t=T,grace=G,"
+         "reduction=R,concurrent=C,gpus_per_trial=G[,steps_per_iter=S][,step_s=SECONDS]; the "
+         "step is simulated from the options given (one trial's layout) unless step_s is given",
+         "SPEC"},
         {"plot-format", 0, 0, G_OPTION_ARG_STRING, &cli.plot_format,
          "Image formats for --plot: png, svg, pdf [png,svg,pdf]", "LIST"},
         {"resume", 0, 0, G_OPTION_ARG_NONE, &cli.resume,
@@ -639,6 +687,6 @@ int cli_search(int argc, char **argv)
     g_free(cli.space_file), g_free(cli.method), g_free(cli.objective), g_free(cli.tokens);
     g_free(cli.global_batch), g_free(cli.pareto), g_free(cli.out), g_free(cli.csv);
     g_free(cli.shard), g_free(cli.plot), g_free(cli.plot_format);
-    g_free(cli.emit_jobs);
+    g_free(cli.emit_jobs), g_free(cli.ray_tune);
     return status;
 }

@@ -131,5 +131,36 @@ bool search_plot(const SearchSpec *spec, GHashTable *records, int pareto_a, int 
  * DIR/validate-K.sbatch (fsdprun on the simulated schedule, then fsdpsim compare). */
 bool search_emit_jobs(const SearchSpace *space, GPtrArray *fixed, GPtrArray *ok, int top,
                       const char *dir, GError **error);
+/* ---- a Ray Tune campaign as a plan (search_tune.c) ---- */
+#define SEARCH_TUNE_MAX_RUNGS 32
+typedef struct {
+    int samples;          /* num_samples */
+    double max_t, grace;  /* ASHAScheduler's max_t and grace_period, in iterations */
+    double reduction;     /* reduction_factor */
+    int concurrent;       /* max_concurrent_trials */
+    int gpus_per_trial;   /* resources_per_trial={"gpu": N} */
+    double step_s;        /* one training step (simulated when not given) */
+    double steps_per_iter;/* training steps per reported iteration */
+} SearchTune;
+
+typedef struct {
+    int rungs;
+    double rung_iters[SEARCH_TUNE_MAX_RUNGS];
+    int rung_trials[SEARCH_TUNE_MAX_RUNGS]; /* trials that reach each rung */
+    int finished;                           /* trials run to max_t */
+    double trial_iters;                     /* iterations of all trials */
+    double wall_s;
+    int concurrency, trials_per_node, nodes;
+    double gpu_hours_used, gpu_hours_charged, node_hours, core_hours;
+} SearchTunePlan;
+
+void search_tune_default(SearchTune *t);
+/* "samples=20,max_t=100,grace=10,reduction=3,concurrent=4,gpus_per_trial=1[,step_s=2.5]" */
+bool search_tune_parse(const char *text, SearchTune *t, GError **error);
+void search_tune_plan(const SearchTune *t, int gpus_per_node, int cores_per_node,
+                      SearchTunePlan *out);
+void search_tune_print(const SearchTune *t, const SearchTunePlan *p, int gpus_per_node,
+                       FILE *out);
+
 /* A record as one line (no newline), keys in a fixed order */
 char *search_record_line(const cJSON *record);

@@ -293,6 +293,7 @@ bad search/global-batch-grad-accum "option --vary grad-accum;--global-batch" sea
 bad search/resume-no-out "option --resume;--out" search "${BASE[@]}" --vary nodes=1,2 --resume
 bad search/plot-format "option --plot-format;expected png" search "${BASE[@]}" --vary nodes=1,2 --plot "$W/figs" --plot-format gif
 bad search/emit-jobs-merge "option --emit-jobs;not --merge" search --merge "$W/x.jsonl" --out "$W/y.jsonl" --emit-jobs "$W/jobs"
+bad search/ray-tune "option --ray-tune;expected KEY=VALUE" search "${BASE[@]}" --ray-tune samples=10,speed=3
 echo '{"vary": {"tp": {"a": 1}}}' >"$W/space.json"
 bad search/space-file "$W/space.json;field 'vary.tp';expected a list" search "${BASE[@]}" --space "$W/space.json"
 bad search/merge-not-records "$SRC/README.md;line 1;search record" search --merge "$SRC/README.md" --out "$W/merged.jsonl"

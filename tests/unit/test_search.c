@@ -214,6 +214,43 @@ static void test_evaluate(void **state)
     search_space_clear(&sp);
 }
 
+/* Ray Tune's ASHA on 27 trials, grace 1, max_t 27, reduction 3: rungs 1, 3, 9, 27 reached by
+ * 27, 9, 3, 1 trials; 18 x 1 + 6 x 3 + 2 x 9 + 1 x 27 = 81 iterations. One slot runs them all
+ * in turn; 27 slots end with the longest trial. */
+static void test_ray_tune(void **state)
+{
+    SearchTune t;
+    search_tune_default(&t);
+    assert_true(search_tune_parse("samples=27,max_t=27,grace=1,reduction=3,concurrent=1,"
+                                  "gpus_per_trial=1,step_s=2",
+                                  &t, NULL));
+    SearchTunePlan p;
+    search_tune_plan(&t, 4, 48, &p);
+    assert_int_equal(p.rungs, 4);
+    int reached[] = {27, 9, 3, 1};
+    for (int r = 0; r < 4; r++)
+        assert_int_equal(p.rung_trials[r], reached[r]);
+    assert_int_equal(p.finished, 1);
+    assert_float_equal(p.trial_iters, 81, 1e-9);
+    assert_float_equal(p.wall_s, 81 * 2, 1e-9);
+    assert_int_equal(p.nodes, 1);
+    assert_float_equal(p.node_hours, 162.0 / 3600, 1e-12); /* the whole node is charged */
+    assert_float_equal(p.gpu_hours_used, 162.0 / 3600, 1e-12);
+    t.concurrent = 27;
+    search_tune_plan(&t, 4, 48, &p);
+    assert_float_equal(p.wall_s, 27 * 2, 1e-9);
+    assert_int_equal(p.nodes, 7); /* 27 one-GPU trials, 4 a node */
+    assert_float_equal(p.core_hours, 7 * 48 * 54.0 / 3600, 1e-9);
+    t.gpus_per_trial = 8; /* a trial spans 2 nodes */
+    t.concurrent = 2;
+    search_tune_plan(&t, 4, 48, &p);
+    assert_int_equal(p.nodes, 4);
+    GError *e = NULL;
+    assert_false(search_tune_parse("samples=10,grace=200", &t, &e)); /* grace > max_t */
+    assert_non_null(strstr(e->message, "option --ray-tune"));
+    g_clear_error(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_spec_parsing),
         cmocka_unit_test(test_bound),
         cmocka_unit_test(test_evaluate),
+        cmocka_unit_test(test_ray_tune),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
