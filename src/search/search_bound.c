@@ -57,6 +57,12 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
             unit = MAX(unit, (double)wrap->units[u].numel * 2 * 2);
         plan_wrap_free(wrap);
     }
+    /* SHARD_GRAD_OP and _HYBRID_SHARD_ZERO2 keep every unit unsharded from its forward to its
+     * backward (reshard_after_forward=False): at the end of the forward all parameters are
+     * there in the compute dtype (at least 2 bytes), beside the activations. */
+    if (opt->kind == STRAT_FSDP &&
+        (opt->sharding == SHARD_SHARD_GRAD_OP || opt->sharding == SHARD_HYBRID_ZERO2))
+        activations += params * 2;
     /* the report adds the memory no tensor can use (CUDA context, cuBLAS, NCCL) to its peak */
     bytes += MAX(MAX(activations, grads), unit) + topo->gpu.reserved_bytes;
     /* A compute floor: the model's training FLOPs of one micro-batch on the whole job, shared
