@@ -58,8 +58,12 @@ static bool parse_tokens(const char *text, double *out)
 {
     char *end = NULL;
     double v = g_ascii_strtod(text, &end);
-    double unit = !*end ? 1 : !strcmp(end, "K") ? 1e3 : !strcmp(end, "M") ? 1e6
-                : !strcmp(end, "G") || !strcmp(end, "B") ? 1e9 : !strcmp(end, "T") ? 1e12 : 0;
+    double unit = !*end                                    ? 1
+                  : !strcmp(end, "K")                      ? 1e3
+                  : !strcmp(end, "M")                      ? 1e6
+                  : !strcmp(end, "G") || !strcmp(end, "B") ? 1e9
+                  : !strcmp(end, "T")                      ? 1e12
+                                                           : 0;
     *out = v * unit;
     return end != text && unit > 0 && *out >= 1 && isfinite(*out);
 }
@@ -138,7 +142,8 @@ static void walk_record(Walk *w, cJSON *rec)
     gint64 now = g_get_monotonic_time();
     if (w->progress && (now - w->last_us > 200000 || w->done == w->total)) {
         double rate = w->done / MAX(1e-6, (now - w->start_us) / 1e6);
-        fprintf(stderr, "\rfsdpsim search: %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
+        fprintf(stderr,
+                "\rfsdpsim search: %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
                 " done, %" G_GUINT64_FORMAT " pruned, best %.4g (%s), %.0f/s, ETA %.0f s   ",
                 w->done, w->total, w->pruned, w->best, search_objective_name(w->objective), rate,
                 (w->total - w->done) / MAX(rate, 1e-9));
@@ -168,8 +173,9 @@ static void run_asha(const SearchContext *ctx, GArray *todo, int reduction, Walk
             cJSON *a = g_ptr_array_index(bounded, j - 1), *b = g_ptr_array_index(bounded, j);
             double la = cJSON_GetObjectItemCaseSensitive(a, "lower_bound")->valuedouble;
             double lb = cJSON_GetObjectItemCaseSensitive(b, "lower_bound")->valuedouble;
-            if (la < lb || (la == lb && strcmp(cJSON_GetObjectItemCaseSensitive(a, "key")->valuestring,
-                                               cJSON_GetObjectItemCaseSensitive(b, "key")->valuestring) <= 0))
+            if (la < lb ||
+                (la == lb && strcmp(cJSON_GetObjectItemCaseSensitive(a, "key")->valuestring,
+                                    cJSON_GetObjectItemCaseSensitive(b, "key")->valuestring) <= 0))
                 break;
             bounded->pdata[j - 1] = b, bounded->pdata[j] = a;
         }
@@ -212,12 +218,13 @@ static int finish(SearchCli *cli, const SearchSpec *spec, GHashTable *records, S
     return 0;
 }
 
-static int merge(SearchCli *cli, char **files, int n, const SearchSpec *spec,
-                 SearchObjective pa, SearchObjective pb, GError **error)
+static int merge(SearchCli *cli, char **files, int n, const SearchSpec *spec, SearchObjective pa,
+                 SearchObjective pb, GError **error)
 {
     if (!cli->out)
         return cfg_input_error(error, "option --merge: expected --out FILE for the joined "
-                                      "records"), 2;
+                                      "records"),
+               2;
     GHashTable *records =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)cJSON_Delete);
     int status = 2;
@@ -266,8 +273,8 @@ static bool launcher_rank(int *rank, int *size)
     return false;
 }
 
-static int merge(SearchCli *cli, char **files, int n, const SearchSpec *spec,
-                 SearchObjective pa, SearchObjective pb, GError **error);
+static int merge(SearchCli *cli, char **files, int n, const SearchSpec *spec, SearchObjective pa,
+                 SearchObjective pb, GError **error);
 
 /* rank 0 of a launched search: waits for every rank's marker, then merges their files */
 static int launcher_merge(SearchCli *cli, int size, const SearchSpec *spec, SearchObjective pa,
@@ -301,8 +308,8 @@ static int ray_tune_plan(SearchCli *cli, const SearchSpec *spec, int argc, char 
     for (int i = 1; i < argc; i++)
         g_ptr_array_add(args, g_strdup(argv[i]));
     int status = 2;
-    cJSON *full = NULL, *bound = eval_point(&ectx, SEARCH_FID_BOUND, (int)args->len,
-                                            (char **)args->pdata, error);
+    cJSON *full = NULL,
+          *bound = eval_point(&ectx, SEARCH_FID_BOUND, (int)args->len, (char **)args->pdata, error);
     if (!bound)
         goto out;
     if (tune.step_s <= 0) {
@@ -334,14 +341,23 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
     spec.cores_per_node = cli->cores_per_node > 0 ? cli->cores_per_node : spec.cores_per_node;
     const char *method = cli->method ? cli->method : "exhaustive";
     if (strcmp(method, "exhaustive") && strcmp(method, "random") && strcmp(method, "asha"))
-        return cfg_input_error(error, "option --method: expected exhaustive, random or asha, got "
-                                      "\"%s\"", method), 2;
+        return cfg_input_error(error,
+                               "option --method: expected exhaustive, random or asha, got "
+                               "\"%s\"",
+                               method),
+               2;
     if (cli->objective && !search_objective_parse(cli->objective, &spec.objective))
-        return cfg_input_error(error, "option --objective: expected step, time, node-hours, "
-                                      "gpu-hours or core-hours, got \"%s\"", cli->objective), 2;
+        return cfg_input_error(error,
+                               "option --objective: expected step, time, node-hours, "
+                               "gpu-hours or core-hours, got \"%s\"",
+                               cli->objective),
+               2;
     if (cli->tokens && !parse_tokens(cli->tokens, &spec.tokens))
-        return cfg_input_error(error, "option --tokens: expected a number of tokens (3e11, 300G, "
-                                      "2T), got \"%s\"", cli->tokens), 2;
+        return cfg_input_error(error,
+                               "option --tokens: expected a number of tokens (3e11, 300G, "
+                               "2T), got \"%s\"",
+                               cli->tokens),
+               2;
     for (char **c = cli->constraints; c && *c; c++)
         if (!search_constraint_parse(&spec, *c, error))
             return 2;
@@ -354,18 +370,26 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
                   search_objective_parse(ab[1], &pb) && pa != pb;
         g_strfreev(ab);
         if (!ok)
-            return cfg_input_error(error, "option --pareto: expected two different objectives "
-                                          "(step,node-hours), got \"%s\"", cli->pareto), 2;
+            return cfg_input_error(error,
+                                   "option --pareto: expected two different objectives "
+                                   "(step,node-hours), got \"%s\"",
+                                   cli->pareto),
+                   2;
     }
-    bool needs_tokens = spec.objective != SEARCH_OBJ_STEP ||
-                        (pa != SEARCH_OBJ_COUNT && (pa != SEARCH_OBJ_STEP || pb != SEARCH_OBJ_STEP));
+    bool needs_tokens =
+        spec.objective != SEARCH_OBJ_STEP ||
+        (pa != SEARCH_OBJ_COUNT && (pa != SEARCH_OBJ_STEP || pb != SEARCH_OBJ_STEP));
     if (needs_tokens && spec.tokens <= 0)
         return cfg_input_error(error, "option --objective/--pareto: time and hours are to a "
-                                      "number of tokens: expected --tokens N"), 2;
+                                      "number of tokens: expected --tokens N"),
+               2;
     cli->formats = PLOT_ALL;
     if (cli->plot_format && !plot_formats_parse(cli->plot_format, &cli->formats))
-        return cfg_input_error(error, "option --plot-format: expected png, svg, pdf or all, "
-                                      "comma-separated, got \"%s\"", cli->plot_format), 2;
+        return cfg_input_error(error,
+                               "option --plot-format: expected png, svg, pdf or all, "
+                               "comma-separated, got \"%s\"",
+                               cli->plot_format),
+               2;
     if (cli->plot && !cli_check_dir("plot", cli->plot, error))
         return 2;
     int shard = 0, shards = 1;
@@ -376,28 +400,36 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
         char *end2 = NULL;
         shards = ok ? (int)g_ascii_strtoll(end + 1, &end2, 10) : 0;
         if (!ok || end2 == end + 1 || *end2 || shards < 1 || shard < 0 || shard >= shards)
-            return cfg_input_error(error, "option --shard: expected I/N with 0 <= I < N (a SLURM "
-                                          "job array: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT), "
-                                          "got \"%s\"", cli->shard), 2;
+            return cfg_input_error(error,
+                                   "option --shard: expected I/N with 0 <= I < N (a SLURM "
+                                   "job array: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT), "
+                                   "got \"%s\"",
+                                   cli->shard),
+                   2;
     }
     int launched_rank = -1;
     if (!cli->shard && !cli->merge && launcher_rank(&shard, &shards)) {
         if (!cli->out)
             return cfg_input_error(error, "option --out: a search run by mpirun or srun writes "
-                                          "one file per rank: expected --out FILE"), 2;
+                                          "one file per rank: expected --out FILE"),
+                   2;
         launched_rank = shard;
     }
     if (cli->merge && cli->emit_jobs)
         return cfg_input_error(error, "option --emit-jobs: needs the search's options (the "
-                                      "simulation's command line of each job), not --merge"), 2;
+                                      "simulation's command line of each job), not --merge"),
+               2;
     if (cli->emit_jobs && !cli_check_dir("emit-jobs", cli->emit_jobs, error))
         return 2;
     if (cli->merge) {
         for (int i = 1; i < argc; i++)
             if (argv[i][0] == '-')
-                return cfg_input_error(error, "option --merge: expected record files, got the "
-                                              "option %s (the simulation's options are not "
-                                              "needed to merge)", argv[i]), 2;
+                return cfg_input_error(error,
+                                       "option --merge: expected record files, got the "
+                                       "option %s (the simulation's options are not "
+                                       "needed to merge)",
+                                       argv[i]),
+                       2;
         return merge(cli, argv + 1, argc - 1, &spec, pa, pb, error);
     }
     if (cli->ray_tune)
@@ -435,10 +467,12 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
                             dim->option, dim->option);
             goto out;
         }
-        if (spec.global_batch > 0 && (!strcmp(dim->option, "grad-accum") ||
-                                      !strcmp(dim->option, "micro-batches"))) {
-            cfg_input_error(error, "option --vary %s: --global-batch sets the micro-batches of "
-                                   "each layout", dim->option);
+        if (spec.global_batch > 0 &&
+            (!strcmp(dim->option, "grad-accum") || !strcmp(dim->option, "micro-batches"))) {
+            cfg_input_error(error,
+                            "option --vary %s: --global-batch sets the micro-batches of "
+                            "each layout",
+                            dim->option);
             goto out;
         }
         for (guint k = 0; k < dim->values->len; k++) {
@@ -461,8 +495,8 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
             }
         }
     }
-    if (spec.global_batch > 0 && (option_fixed(fixed, "grad-accum") ||
-                                  option_fixed(fixed, "micro-batches"))) {
+    if (spec.global_batch > 0 &&
+        (option_fixed(fixed, "grad-accum") || option_fixed(fixed, "micro-batches"))) {
         cfg_input_error(error, "option --global-batch: the micro-batches follow from it; drop "
                                "--grad-accum and --micro-batches");
         goto out;
@@ -487,8 +521,9 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
     cJSON_AddStringToObject(prov, "fsdpsim_version", FSDPSIM_VERSION);
     uint64_t size = search_space_size(&space);
     if (size > (1ull << 32)) {
-        cfg_input_error(error, "option --vary: the space has %" G_GUINT64_FORMAT " points; expected "
-                               "at most 2^32 (use --method random --samples N on a smaller one)",
+        cfg_input_error(error,
+                        "option --vary: the space has %" G_GUINT64_FORMAT " points; expected "
+                        "at most 2^32 (use --method random --samples N on a smaller one)",
                         size);
         goto out;
     }
@@ -528,7 +563,8 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
         }
         w.out = fopen(out_file, cli->resume ? "a" : "w");
         if (!w.out) {
-            cfg_input_error(error, "option --out: cannot write %s: %s", out_file, g_strerror(errno));
+            cfg_input_error(error, "option --out: cannot write %s: %s", out_file,
+                            g_strerror(errno));
             goto out;
         }
     } else if (cli->resume) {
@@ -605,7 +641,8 @@ int cli_search(int argc, char **argv)
          "micro-batch=1..8, activation-checkpointing=on,off (repeatable)",
          "OPTION=VALUES"},
         {"space", 0, 0, G_OPTION_ARG_FILENAME, &cli.space_file,
-         "The dimensions as JSON: {\"vary\": {\"tp\": [1, 2, 4], \"nodes\": \"1..64:x2\"}}", "FILE"},
+         "The dimensions as JSON: {\"vary\": {\"tp\": [1, 2, 4], \"nodes\": \"1..64:x2\"}}",
+         "FILE"},
         {"method", 0, 0, G_OPTION_ARG_STRING, &cli.method,
          "exhaustive, random (--samples points), asha (bounds, then simulations in bound order "
          "until no bound can win) [exhaustive]",

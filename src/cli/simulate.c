@@ -3,8 +3,6 @@
 #include "parallel.h"
 #include "budget.h"
 #include "figures.h"
-#include "simulate.h"
-#include "../search/search.h"
 #include "../coll/coll.h"
 #include "../core/sim.h"
 #include "../hw/hw.h"
@@ -14,6 +12,8 @@
 #include "../strategy/init.h"
 #include "../strategy/strategy.h"
 #include "../util/cfg.h"
+#include "simulate.h"
+#include "../search/search.h"
 
 #include <glib.h>
 #include <locale.h>
@@ -383,11 +383,6 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
     StratLayout layout;
     if (!strat_layout_make(&opt, nodes, gpn, &layout, error))
         goto out;
-    if (point && point->fidelity == CLI_SIM_BOUND) {
-        point->result = search_bound_json(model, topo, &opt, &layout);
-        status = 0;
-        goto out;
-    }
     CollModel coll;
     coll_model_analytic_init(&coll, topo);
     if (cli->nccl_algo && coll_algo_parse(cli->nccl_algo, &coll.force_algo) &&
@@ -407,6 +402,12 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
     if (cli->nccl_proto && !coll_proto_parse(cli->nccl_proto, &coll.force_proto)) {
         cfg_input_error(error, "option --nccl-proto: expected LL, LL128 or Simple, got \"%s\"",
                         cli->nccl_proto);
+        goto out;
+    }
+    /* fsdpsim search's first rung: the analytic bounds, before any schedule is made */
+    if (point && point->fidelity == CLI_SIM_BOUND) {
+        point->result = search_bound_json(model, topo, &opt, &layout);
+        status = 0;
         goto out;
     }
     if (cli->schedule) {
@@ -457,20 +458,17 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
                   .sched = sched,
                   .sim = sim,
                   .init = &init};
-    if (point) {
-        if (!cached_band(point->cache, report_band_family(&opt, &layout), topo->gpu.name,
-                         &rep.band, error))
-            goto out;
-    } else {
     char *band_file = cli_default_path("reports/error-band.json");
-    if (g_file_test(band_file, G_FILE_TEST_EXISTS) &&
+    if (!point && g_file_test(band_file, G_FILE_TEST_EXISTS) &&
         !report_band_load(band_file, report_band_family(&opt, &layout), topo->gpu.name, &rep.band,
                           error)) {
         g_free(band_file);
         goto out;
     }
     g_free(band_file);
-    }
+    if (point && !cached_band(point->cache, report_band_family(&opt, &layout), topo->gpu.name,
+                              &rep.band, error))
+        goto out; /* a search reads the band file once */
     report_build(&rep);
     /* the files first (each written whole, to a temporary file renamed into place), the
      * summary last: a run that fails writing prints nothing */

@@ -6,7 +6,7 @@
 #include <string.h>
 
 static const char *objective_names[SEARCH_OBJ_COUNT] = {"step", "time", "node-hours", "gpu-hours",
-                                                         "core-hours"};
+                                                        "core-hours"};
 
 void search_spec_default(SearchSpec *spec)
 {
@@ -105,8 +105,9 @@ bool search_global_batch_parse(SearchSpec *spec, const char *text, GError **erro
     bool ok = cfg_parse_size(copy, &v) && v >= 1 && v <= (1ull << 40);
     g_free(copy);
     if (!ok)
-        return cfg_input_error(error, "option --global-batch: expected a number of sequences "
-                                      "(1536, 4K) or of tokens with \"tok\" (4Mtok), got \"%s\"",
+        return cfg_input_error(error,
+                               "option --global-batch: expected a number of sequences "
+                               "(1536, 4K) or of tokens with \"tok\" (4Mtok), got \"%s\"",
                                text);
     spec->global_batch = (double)v;
     spec->global_batch_tokens = tokens;
@@ -127,11 +128,16 @@ static double objective_from(const SearchSpec *spec, double step_s, double token
     double steps = tokens_per_step > 0 ? ceil(spec->tokens / tokens_per_step) : INFINITY;
     double hours = steps * step_s / 3600;
     switch (spec->objective) {
-    case SEARCH_OBJ_TIME: return steps * step_s;
-    case SEARCH_OBJ_NODE_HOURS: return nodes * hours;
-    case SEARCH_OBJ_GPU_HOURS: return (double)nodes * machine_gpn * hours;
-    case SEARCH_OBJ_CORE_HOURS: return (double)nodes * spec->cores_per_node * hours;
-    default: return step_s;
+    case SEARCH_OBJ_TIME:
+        return steps * step_s;
+    case SEARCH_OBJ_NODE_HOURS:
+        return nodes * hours;
+    case SEARCH_OBJ_GPU_HOURS:
+        return (double)nodes * machine_gpn * hours;
+    case SEARCH_OBJ_CORE_HOURS:
+        return (double)nodes * spec->cores_per_node * hours;
+    default:
+        return step_s;
     }
 }
 
@@ -270,8 +276,8 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
     }
     double floor_s = num(bound, "step_floor_per_micro_batch_s") *
                      (MAX(1, ga) + num(bound, "pipeline_fill_micro_batches"));
-    double lower = objective_from(spec, floor_s, dp * micro * MAX(1, ga) * MAX(1, seq), nodes,
-                                  machine_gpn);
+    double lower =
+        objective_from(spec, floor_s, dp * micro * MAX(1, ga) * MAX(1, seq), nodes, machine_gpn);
     cJSON_AddNumberToObject(rec, "lower_bound", lower);
     if (only_bound) {
         cJSON_AddStringToObject(rec, "status", "bounded");
@@ -287,11 +293,12 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
     const cJSON *memory = cJSON_GetObjectItemCaseSensitive(full, "memory");
     double peak = num(memory, "peak_bytes");
     double objective = search_objective_value(spec, figures, machine_gpn, nodes);
-    double time_s = spec->tokens > 0 ? objective_from(&(SearchSpec){.objective = SEARCH_OBJ_TIME,
-                                                                    .tokens = spec->tokens},
-                                                      num(figures, "step_time_s"),
-                                                      tokens_per_step(figures), nodes, machine_gpn)
-                                     : num(figures, "step_time_s");
+    double time_s =
+        spec->tokens > 0
+            ? objective_from(&(SearchSpec){.objective = SEARCH_OBJ_TIME, .tokens = spec->tokens},
+                             num(figures, "step_time_s"), tokens_per_step(figures), nodes,
+                             machine_gpn)
+            : num(figures, "step_time_s");
     if (peak > limit || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(memory, "oom")))
         prune(rec, "full", "does not fit", NULL);
     else if (spec->walltime_s > 0 && time_s > spec->walltime_s)
@@ -321,7 +328,6 @@ double search_record_objective(const cJSON *record)
 {
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(record, "status");
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(record, "objective");
-    return cJSON_IsString(s) && !strcmp(s->valuestring, "ok") && cJSON_IsNumber(o)
-               ? o->valuedouble
-               : INFINITY;
+    return cJSON_IsString(s) && !strcmp(s->valuestring, "ok") && cJSON_IsNumber(o) ? o->valuedouble
+                                                                                   : INFINITY;
 }

@@ -20,7 +20,7 @@
 
 /* ---- the space (search_space.c) ---- */
 typedef struct {
-    char *option;     /* long option name without dashes: "tp" */
+    char *option;      /* long option name without dashes: "tp" */
     GPtrArray *values; /* of char*: "4", "hybrid", "on", "off" */
 } SearchDim;
 
@@ -56,15 +56,15 @@ typedef enum {
 
 typedef struct {
     SearchObjective objective;
-    double tokens;           /* for the time and hours objectives; 0: not given */
-    double global_batch;     /* sequences (or samples) per optimizer step; 0: not fixed */
-    bool global_batch_tokens;/* global_batch was given in tokens */
-    double headroom_bytes;   /* free memory a point must leave per GPU */
-    double headroom_fraction;/* or this fraction of the capacity */
-    int max_gpus, max_nodes; /* budgets; 0: none */
-    double walltime_s;       /* per job; 0: none */
-    bool tp_across_nodes;    /* allow TP groups wider than a node */
-    int cores_per_node;      /* for core-hours */
+    double tokens;            /* for the time and hours objectives; 0: not given */
+    double global_batch;      /* sequences (or samples) per optimizer step; 0: not fixed */
+    bool global_batch_tokens; /* global_batch was given in tokens */
+    double headroom_bytes;    /* free memory a point must leave per GPU */
+    double headroom_fraction; /* or this fraction of the capacity */
+    int max_gpus, max_nodes;  /* budgets; 0: none */
+    double walltime_s;        /* per job; 0: none */
+    bool tp_across_nodes;     /* allow TP groups wider than a node */
+    int cores_per_node;       /* for core-hours */
 } SearchSpec;
 
 void search_spec_default(SearchSpec *spec);
@@ -79,7 +79,8 @@ bool search_global_batch_parse(SearchSpec *spec, const char *text, GError **erro
 /* The analytic bounds of one layout, before any schedule is made (search_bound.c): the
  * object {"world_size", "nodes", "gpus_per_node", "machine_gpus_per_node", "tp", "pp", "dp",
  * "micro_batch", "grad_accum", "seq_len", "memory_bound_bytes", "capacity_bytes",
- * "step_floor_per_micro_batch_s", "pipeline_fill_micro_batches"}. Both bounds are below what the simulation reports. */
+ * "step_floor_per_micro_batch_s", "pipeline_fill_micro_batches"}. Both bounds are below what the
+ * simulation reports. */
 cJSON *search_bound_json(const Model *model, const HwTopology *topo, const StratOptions *opt,
                          const StratLayout *layout);
 
@@ -134,13 +135,13 @@ bool search_emit_jobs(const SearchSpace *space, GPtrArray *fixed, GPtrArray *ok,
 /* ---- a Ray Tune campaign as a plan (search_tune.c) ---- */
 #define SEARCH_TUNE_MAX_RUNGS 32
 typedef struct {
-    int samples;          /* num_samples */
-    double max_t, grace;  /* ASHAScheduler's max_t and grace_period, in iterations */
-    double reduction;     /* reduction_factor */
-    int concurrent;       /* max_concurrent_trials */
-    int gpus_per_trial;   /* resources_per_trial={"gpu": N} */
-    double step_s;        /* one training step (simulated when not given) */
-    double steps_per_iter;/* training steps per reported iteration */
+    int samples;           /* num_samples */
+    double max_t, grace;   /* ASHAScheduler's max_t and grace_period, in iterations */
+    double reduction;      /* reduction_factor */
+    int concurrent;        /* max_concurrent_trials */
+    int gpus_per_trial;    /* resources_per_trial={"gpu": N} */
+    double step_s;         /* one training step (simulated when not given) */
+    double steps_per_iter; /* training steps per reported iteration */
 } SearchTune;
 
 typedef struct {
@@ -159,8 +160,7 @@ void search_tune_default(SearchTune *t);
 bool search_tune_parse(const char *text, SearchTune *t, GError **error);
 void search_tune_plan(const SearchTune *t, int gpus_per_node, int cores_per_node,
                       SearchTunePlan *out);
-void search_tune_print(const SearchTune *t, const SearchTunePlan *p, int gpus_per_node,
-                       FILE *out);
+void search_tune_print(const SearchTune *t, const SearchTunePlan *p, int gpus_per_node, FILE *out);
 
 /* A record as one line (no newline), keys in a fixed order */
 char *search_record_line(const cJSON *record);

@@ -76,12 +76,13 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
     double peak = topo->gpu.peak_flops[dtype] > 0 ? topo->gpu.peak_flops[dtype]
                                                   : topo->gpu.peak_flops[HW_DTYPE_BF16];
     const HwKernels *kp = &topo->gpu.kernels;
-    double gemm_eff = dtype == HW_DTYPE_TF32 && kp->present ? kp->tf32_efficiency
-                                                            : topo->gpu.matmul_efficiency;
+    double gemm_eff =
+        dtype == HW_DTYPE_TF32 && kp->present ? kp->tf32_efficiency : topo->gpu.matmul_efficiency;
     gemm_eff = gemm_eff > 0 && gemm_eff <= 1 ? gemm_eff : 1;
     double attn_eff = gemm_eff;
     if (kp->present)
-        attn_eff = MAX(attn_eff, 2 * MAX(kp->attention_efficiency, kp->triton_attention_efficiency));
+        attn_eff =
+            MAX(attn_eff, 2 * MAX(kp->attention_efficiency, kp->triton_attention_efficiency));
     else
         attn_eff = 2; /* no kernel table: attention at the GEMM rate on half the work, bounded
                        * by twice the peak to be safe */
@@ -90,9 +91,8 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
         if (model->modules[i].kernel.kind == MODEL_KERNEL_ATTENTION)
             attn_flops += model->modules[i].flops_fwd * (1 + model->modules[i].flops_bwd_ratio);
     double flops = model_flops_train_per_sample(model);
-    double per_sample_s = peak > 0 ? (flops - attn_flops) / (peak * gemm_eff) +
-                                         attn_flops / (peak * attn_eff)
-                                   : 0;
+    double per_sample_s =
+        peak > 0 ? (flops - attn_flops) / (peak * gemm_eff) + attn_flops / (peak * attn_eff) : 0;
     double samples = (double)model->training.micro_batch * MAX(1, layout->dp);
     double floor_s = per_sample_s * samples / layout->world;
     cJSON *o = cJSON_CreateObject();

@@ -79,11 +79,11 @@ static char *fsdpsim_command(const SearchSpace *space, const cJSON *rec, GPtrArr
 
 static const char *sharding_enum(const char *s)
 {
-    return !strcmp(s, "shard_grad_op")         ? "ShardingStrategy.SHARD_GRAD_OP"
-           : !strcmp(s, "no_shard")            ? "ShardingStrategy.NO_SHARD"
-           : !strcmp(s, "hybrid_shard")        ? "ShardingStrategy.HYBRID_SHARD"
-           : !strcmp(s, "hybrid_zero2")        ? "ShardingStrategy._HYBRID_SHARD_ZERO2"
-                                               : "ShardingStrategy.FULL_SHARD";
+    return !strcmp(s, "shard_grad_op")  ? "ShardingStrategy.SHARD_GRAD_OP"
+           : !strcmp(s, "no_shard")     ? "ShardingStrategy.NO_SHARD"
+           : !strcmp(s, "hybrid_shard") ? "ShardingStrategy.HYBRID_SHARD"
+           : !strcmp(s, "hybrid_zero2") ? "ShardingStrategy._HYBRID_SHARD_ZERO2"
+                                        : "ShardingStrategy.FULL_SHARD";
 }
 
 /* the PyTorch (or Megatron-LM) settings, as comments of the batch script */
@@ -100,11 +100,12 @@ static void pytorch_settings(GString *s, const cJSON *rec, GPtrArray *fixed)
     const char *every = option_of(rec, fixed, "checkpoint-every");
     const char *wrap = option_of(rec, fixed, "wrap");
     const char *dtype = option_of(rec, fixed, "param-dtype");
-    dtype = dtype && !strcmp(dtype, "fp16") ? "torch.float16"
+    dtype = dtype && !strcmp(dtype, "fp16")   ? "torch.float16"
             : dtype && !strcmp(dtype, "fp32") ? "torch.float32"
                                               : "torch.bfloat16";
-    g_string_append_printf(s, "# Per GPU: micro-batch %d sequences of %d tokens, %d micro-batches per "
-                              "optimizer step (global batch %d).\n",
+    g_string_append_printf(s,
+                           "# Per GPU: micro-batch %d sequences of %d tokens, %d micro-batches per "
+                           "optimizer step (global batch %d).\n",
                            mb, (int)num(model, "seq_len"), ga, mb * ga * dp);
     if (fsdp && tp == 1 && pp == 1) {
         const char *sh = str(fsdp, "sharding_strategy", "full_shard");
@@ -125,9 +126,10 @@ static void pytorch_settings(GString *s, const cJSON *rec, GPtrArray *fixed)
                 ? "functools.partial(size_based_auto_wrap_policy, min_num_params=...)"
                 : "functools.partial(transformer_auto_wrap_policy, "
                   "transformer_layer_cls={DecoderLayer})",
-            !strcmp(str(fsdp, "backward_prefetch", ""), "backward_post") ? "BackwardPrefetch.BACKWARD_POST"
-            : !strcmp(str(fsdp, "backward_prefetch", ""), "none")        ? "None"
-                                                                       : "BackwardPrefetch.BACKWARD_PRE",
+            !strcmp(str(fsdp, "backward_prefetch", ""), "backward_post")
+                ? "BackwardPrefetch.BACKWARD_POST"
+            : !strcmp(str(fsdp, "backward_prefetch", ""), "none") ? "None"
+                                                                  : "BackwardPrefetch.BACKWARD_PRE",
             cJSON_IsTrue(get(fsdp, "forward_prefetch")) ? "True" : "False",
             cJSON_IsFalse(get(fsdp, "limit_all_gathers")) ? "False" : "True", dtype, dtype,
             cJSON_IsTrue(get(fsdp, "cpu_offload")) ? "True" : "False");
@@ -144,42 +146,48 @@ static void pytorch_settings(GString *s, const cJSON *rec, GPtrArray *fixed)
             "# PyTorch 2D/3D parallelism, as simulated (torchtitan's recipe):\n"
             "#   mesh = init_device_mesh(\"cuda\", (%d, %d, %d), mesh_dim_names=(\"pp\", \"dp\", "
             "\"tp\"))\n"
-            "#   tensor parallel on mesh[\"tp\"] (size %d): parallelize_module(block, mesh[\"tp\"], "
+            "#   tensor parallel on mesh[\"tp\"] (size %d): parallelize_module(block, "
+            "mesh[\"tp\"], "
             "{attention q/k/v and MLP up: ColwiseParallel(), out and down: RowwiseParallel()%s})\n"
-            "#   pipeline over mesh[\"pp\"] (%d stages): torch.distributed.pipelining.PipelineStage "
+            "#   pipeline over mesh[\"pp\"] (%d stages): "
+            "torch.distributed.pipelining.PipelineStage "
             "of this rank's layers, Schedule%s(stage, n_microbatches=%d)\n"
             "#   data parallel on mesh[\"dp\"] (size %d): fully_shard(block, mesh=mesh[\"dp\"], "
             "mp_policy=MixedPrecisionPolicy(param_dtype=%s)) for each block, then "
             "fully_shard(model, mesh=mesh[\"dp\"])%s\n",
-            pp, dp, tp, tp, on(option_of(rec, fixed, "sequence-parallel")) ?
-                ", norms: SequenceParallel()" : "",
-            pp, !strcmp(str(get(f, "pp"), "schedule", "1f1b"), "gpipe") ? "GPipe"
-                : !strcmp(str(get(f, "pp"), "schedule", "1f1b"), "interleaved") ? "Interleaved1F1B"
-                                                                                : "1F1B",
+            pp, dp, tp, tp,
+            on(option_of(rec, fixed, "sequence-parallel")) ? ", norms: SequenceParallel()" : "", pp,
+            !strcmp(str(get(f, "pp"), "schedule", "1f1b"), "gpipe")         ? "GPipe"
+            : !strcmp(str(get(f, "pp"), "schedule", "1f1b"), "interleaved") ? "Interleaved1F1B"
+                                                                            : "1F1B",
             ga, dp, dtype,
             strcmp(str(fsdp, "sharding_strategy", "full_shard"), "full_shard")
-                ? " (reshard_after_forward=False: SHARD_GRAD_OP)" : "");
+                ? " (reshard_after_forward=False: SHARD_GRAD_OP)"
+                : "");
     } else if (tp > 1 || pp > 1) {
-        g_string_append_printf(s,
-                               "# Megatron-LM, as simulated: --tensor-model-parallel-size %d "
-                               "--pipeline-model-parallel-size %d --micro-batch-size %d "
-                               "--global-batch-size %d --bf16%s%s%s%s\n",
-                               tp, pp, mb, mb * ga * dp,
-                               on(option_of(rec, fixed, "sequence-parallel")) ? " --sequence-parallel" : "",
-                               on(option_of(rec, fixed, "use-distributed-optimizer"))
-                                   ? " --use-distributed-optimizer" : "",
-                               on(option_of(rec, fixed, "overlap-grad-reduce")) ? " --overlap-grad-reduce" : "",
-                               ac ? " --recompute-granularity full --recompute-method uniform" : "");
+        g_string_append_printf(
+            s,
+            "# Megatron-LM, as simulated: --tensor-model-parallel-size %d "
+            "--pipeline-model-parallel-size %d --micro-batch-size %d "
+            "--global-batch-size %d --bf16%s%s%s%s\n",
+            tp, pp, mb, mb * ga * dp,
+            on(option_of(rec, fixed, "sequence-parallel")) ? " --sequence-parallel" : "",
+            on(option_of(rec, fixed, "use-distributed-optimizer")) ? " --use-distributed-optimizer"
+                                                                   : "",
+            on(option_of(rec, fixed, "overlap-grad-reduce")) ? " --overlap-grad-reduce" : "",
+            ac ? " --recompute-granularity full --recompute-method uniform" : "");
     } else {
-        g_string_append_printf(s, "# PyTorch DDP, as simulated: model = DDP(model, bucket_cap_mb=%g, "
-                                  "gradient_as_bucket_view=%s), torch.autocast(\"cuda\", dtype=%s)\n",
-                               num(get(f, "ddp"), "bucket_cap_mb"),
-                               on(option_of(rec, fixed, "gradient-as-bucket-view")) ? "True" : "False",
-                               dtype);
+        g_string_append_printf(
+            s,
+            "# PyTorch DDP, as simulated: model = DDP(model, bucket_cap_mb=%g, "
+            "gradient_as_bucket_view=%s), torch.autocast(\"cuda\", dtype=%s)\n",
+            num(get(f, "ddp"), "bucket_cap_mb"),
+            on(option_of(rec, fixed, "gradient-as-bucket-view")) ? "True" : "False", dtype);
     }
     if (ac)
-        g_string_append_printf(s, "# Activation checkpointing: apply_activation_checkpointing(model, "
-                                  "check_fn=lambda m: isinstance(m, DecoderLayer)) on %s\n",
+        g_string_append_printf(s,
+                               "# Activation checkpointing: apply_activation_checkpointing(model, "
+                               "check_fn=lambda m: isinstance(m, DecoderLayer)) on %s\n",
                                every ? "every K-th block (K = --checkpoint-every)" : "every block");
 }
 

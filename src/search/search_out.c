@@ -44,8 +44,10 @@ bool search_results_read(const char *file, GHashTable *out, bool cut_partial, GE
         cJSON *rec = cJSON_Parse(line);
         const cJSON *key = cJSON_GetObjectItemCaseSensitive(rec, "key");
         if (!cJSON_IsString(key)) {
-            ok = cfg_input_error(error, "%s: line %d: expected a search record (a JSON object "
-                                        "with a \"key\")", file, line_no);
+            ok = cfg_input_error(error,
+                                 "%s: line %d: expected a search record (a JSON object "
+                                 "with a \"key\")",
+                                 file, line_no);
             cJSON_Delete(rec);
             break;
         }
@@ -95,11 +97,13 @@ static const cJSON *obj(const cJSON *o, const char *key)
 static char *objective_text(SearchObjective o, double v)
 {
     switch (o) {
-    case SEARCH_OBJ_STEP: return g_strdup_printf("%.3f s", v);
+    case SEARCH_OBJ_STEP:
+        return g_strdup_printf("%.3f s", v);
     case SEARCH_OBJ_TIME:
         return v >= 86400 ? g_strdup_printf("%.2f d", v / 86400)
                           : g_strdup_printf("%.2f h", v / 3600);
-    default: return g_strdup_printf("%.0f %s", v, search_objective_name(o));
+    default:
+        return g_strdup_printf("%.0f %s", v, search_objective_name(o));
     }
 }
 
@@ -111,8 +115,8 @@ static char *why_loses(const SearchSpec *spec, const cJSON *best, const cJSON *r
     double dstep = num(fr, "step_time_s") - num(fb, "step_time_s");
     if (spec->objective >= SEARCH_OBJ_NODE_HOURS && num(r, "nodes") != num(best, "nodes") &&
         dstep <= 0)
-        return g_strdup_printf("charges %.0f nodes for %.0f%% less time",
-                               num(r, "nodes"), -100 * dstep / num(fb, "step_time_s"));
+        return g_strdup_printf("charges %.0f nodes for %.0f%% less time", num(r, "nodes"),
+                               -100 * dstep / num(fb, "step_time_s"));
     if (spec->objective != SEARCH_OBJ_STEP) {
         double tok_b = num(fb, "tokens_per_s"), tok_r = num(fr, "tokens_per_s");
         if (tok_r < tok_b * 0.999 && dstep <= 0)
@@ -175,9 +179,9 @@ static void print_pareto(const SearchSpec *spec, GPtrArray *ok, SearchObjective 
     /* insertion sort by (a, b): O(n^2) in the worst case, fine for the few thousand points
      * that survive the constraints */
     for (guint i = 1; i < n; i++)
-        for (guint j = i; j > 0 && (va[order[j]] < va[order[j - 1]] ||
-                                    (va[order[j]] == va[order[j - 1]] &&
-                                     vb[order[j]] < vb[order[j - 1]]));
+        for (guint j = i;
+             j > 0 && (va[order[j]] < va[order[j - 1]] ||
+                       (va[order[j]] == va[order[j - 1]] && vb[order[j]] < vb[order[j - 1]]));
              j--) {
             guint t = order[j];
             order[j] = order[j - 1], order[j - 1] = t;
@@ -234,8 +238,9 @@ void search_print_summary(const SearchSpec *spec, GHashTable *records, int top,
         fprintf(out, "no configuration satisfies the constraints\n");
     } else {
         const cJSON *best = g_ptr_array_index(ok, 0);
-        fprintf(out, "\n%-4s %12s %9s %10s %5s  %s\n", "rank", search_objective_name(spec->objective),
-                "step", "memory", "MFU", "options; why a runner-up loses to the best");
+        fprintf(out, "\n%-4s %12s %9s %10s %5s  %s\n", "rank",
+                search_objective_name(spec->objective), "step", "memory", "MFU",
+                "options; why a runner-up loses to the best");
         for (guint i = 0; i < ok->len && (int)i < top; i++) {
             const cJSON *r = g_ptr_array_index(ok, i);
             const cJSON *f = obj(r, "figures");
@@ -257,8 +262,7 @@ void search_print_summary(const SearchSpec *spec, GHashTable *records, int top,
     g_hash_table_destroy(counts);
 }
 
-bool search_write_csv(const SearchSpec *spec, GHashTable *records, const char *file,
-                      GError **error)
+bool search_write_csv(const SearchSpec *spec, GHashTable *records, const char *file, GError **error)
 {
     GPtrArray *sorted = search_results_sorted(records);
     GString *s = g_string_new(NULL);

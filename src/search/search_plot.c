@@ -23,16 +23,16 @@ static double value_of(const SearchSpec *spec, const cJSON *r, int which)
         return num(cJSON_GetObjectItemCaseSensitive(f, "memory"), "peak_bytes") / (1 << 30);
     SearchSpec s = *spec;
     s.objective = (SearchObjective)which;
-    double v = search_objective_value(&s, f, (int)num(r, "machine_gpus_per_node"),
-                                      (int)num(r, "nodes"));
+    double v =
+        search_objective_value(&s, f, (int)num(r, "machine_gpus_per_node"), (int)num(r, "nodes"));
     return which == SEARCH_OBJ_TIME ? v / 86400 : v; /* days: seconds are unreadable on a slide */
 }
 
 static const char *axis_name(int which)
 {
-    static const char *names[SEARCH_OBJ_COUNT + 1] = {
-        "step time (s)", "time to the tokens (days)", "node-hours", "GPU-hours", "core-hours",
-        "peak memory per GPU (GiB)"};
+    static const char *names[SEARCH_OBJ_COUNT + 1] = {"step time (s)", "time to the tokens (days)",
+                                                      "node-hours",    "GPU-hours",
+                                                      "core-hours",    "peak memory per GPU (GiB)"};
     return names[which];
 }
 
@@ -66,9 +66,10 @@ static bool figure_pareto(PlotSet *set, const SearchSpec *spec, GPtrArray *ok, i
             g_string_append_printf(fig->data, "%.6g %.6g\n", xy[2 * i], xy[2 * i + 1]);
         }
     g_free(xy);
-    g_string_append_printf(fig->settings, "set xlabel \"%s\"\nset ylabel \"%s\"\n"
-                                          "set key outside bottom center horizontal\n"
-                                          "set format x \"%%g\"\nset format y \"%%g\"\n",
+    g_string_append_printf(fig->settings,
+                           "set xlabel \"%s\"\nset ylabel \"%s\"\n"
+                           "set key outside bottom center horizontal\n"
+                           "set format x \"%%g\"\nset format y \"%%g\"\n",
                            axis_name(a), axis_name(b));
     g_string_append_printf(fig->plot,
                            "plot \"%s.dat\" index 0 using 1:2 with points pt 7 ps 0.8 lc rgb grey "
@@ -100,7 +101,8 @@ static GPtrArray *axis_values(GPtrArray *all, const char *dim)
         }
     }
     for (guint i = 1; numeric && i < v->len; i++) /* insertion sort: a dimension has few values */
-        for (guint j = i; j > 0 && atof(g_ptr_array_index(v, j)) < atof(g_ptr_array_index(v, j - 1)); j--) {
+        for (guint j = i;
+             j > 0 && atof(g_ptr_array_index(v, j)) < atof(g_ptr_array_index(v, j - 1)); j--) {
             gpointer t = v->pdata[j];
             v->pdata[j] = v->pdata[j - 1], v->pdata[j - 1] = t;
         }
@@ -134,8 +136,9 @@ static bool figure_heatmap(PlotSet *set, const SearchSpec *spec, GPtrArray *all,
                                   search_objective_name(spec->objective), dx, dy);
     PlotFigure *fig = plot_figure_new("search_heatmap", title);
     g_free(title);
-    g_string_append_printf(fig->data, "# x_index y_index best_%s (cells where nothing passes "
-                                      "are left out)\n",
+    g_string_append_printf(fig->data,
+                           "# x_index y_index best_%s (cells where nothing passes "
+                           "are left out)\n",
                            search_objective_name(spec->objective));
     for (guint y = 0; y < ys->len; y++)
         for (guint x = 0; x < xs->len; x++)
@@ -152,13 +155,13 @@ static bool figure_heatmap(PlotSet *set, const SearchSpec *spec, GPtrArray *all,
         g_string_append_printf(yt, "%s\"%s\" %u", y ? ", " : "", q, y);
         g_free(q);
     }
-    g_string_append_printf(fig->settings,
-                           "set xtics (%s)\nset ytics (%s)\nset xlabel \"--%s\"\nset ylabel \"--%s\"\n"
-                           "set xrange [-0.5:%g]\nset yrange [-0.5:%g]\nunset grid\n"
-                           "set palette defined (0 \"#009E73\", 1 \"#F0E442\", 2 \"#D55E00\")\n"
-                           "set cblabel \"%s\"\n",
-                           xt->str, yt->str, dx, dy, xs->len - 0.5, ys->len - 0.5,
-                           axis_name(spec->objective));
+    g_string_append_printf(
+        fig->settings,
+        "set xtics (%s)\nset ytics (%s)\nset xlabel \"--%s\"\nset ylabel \"--%s\"\n"
+        "set xrange [-0.5:%g]\nset yrange [-0.5:%g]\nunset grid\n"
+        "set palette defined (0 \"#009E73\", 1 \"#F0E442\", 2 \"#D55E00\")\n"
+        "set cblabel \"%s\"\n",
+        xt->str, yt->str, dx, dy, xs->len - 0.5, ys->len - 0.5, axis_name(spec->objective));
     g_string_append_printf(fig->plot,
                            "plot \"%s.dat\" using 1:2:(0.5):(0.5):3 with boxxyerror fs solid "
                            "fc palette notitle, \\\n"
@@ -182,14 +185,14 @@ bool search_plot(const SearchSpec *spec, GHashTable *records, int pareto_a, int 
             g_ptr_array_add(ok, g_ptr_array_index(all, i));
     bool good = true;
     if (ok->len)
-        good = figure_pareto(set, spec, ok, pareto_a < SEARCH_OBJ_COUNT ? pareto_a : (int)spec->objective,
+        good = figure_pareto(set, spec, ok,
+                             pareto_a < SEARCH_OBJ_COUNT ? pareto_a : (int)spec->objective,
                              pareto_a < SEARCH_OBJ_COUNT ? pareto_b : SEARCH_OBJ_COUNT, error);
     /* the heat map's axes: TP x PP, else strategy x nodes, else the first two options */
     static const char *pairs[][2] = {{"tp", "pp"}, {"nodes", "strategy"}};
     const char *dx = NULL, *dy = NULL;
-    const cJSON *opts = all->len ? cJSON_GetObjectItemCaseSensitive(g_ptr_array_index(all, 0),
-                                                                    "options")
-                                 : NULL;
+    const cJSON *opts =
+        all->len ? cJSON_GetObjectItemCaseSensitive(g_ptr_array_index(all, 0), "options") : NULL;
     for (size_t i = 0; i < G_N_ELEMENTS(pairs) && !dx && opts; i++)
         if (cJSON_HasObjectItem(opts, pairs[i][0]) && cJSON_HasObjectItem(opts, pairs[i][1]))
             dx = pairs[i][0], dy = pairs[i][1];

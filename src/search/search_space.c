@@ -48,7 +48,8 @@ static bool expand_range(const char *item, GPtrArray *values, const char **why)
     if (colon) {
         *colon = '\0';
         step_kind = colon[1];
-        ok = (step_kind == '+' || step_kind == 'x' || step_kind == '*') && parse_int(colon + 2, &step);
+        ok = (step_kind == '+' || step_kind == 'x' || step_kind == '*') &&
+             parse_int(colon + 2, &step);
         if (!ok)
             *why = "a step after ':' as +N (linear) or xN (geometric)";
     }
@@ -74,15 +75,20 @@ static bool expand_range(const char *item, GPtrArray *values, const char **why)
 static bool add_dim(SearchSpace *space, const char *option, GPtrArray *items, const char *where,
                     GError **error)
 {
-    static const char *refused[] = {"json", "trace", "emit-schedule", "schedule", "plot",
-                                    "plot-format", "report", "version", "help", "max-memory"};
+    static const char *refused[] = {"json", "trace",       "emit-schedule", "schedule",
+                                    "plot", "plot-format", "report",        "version",
+                                    "help", "max-memory"};
     if (!*option || option[0] == '-' || strchr(option, ' '))
-        return cfg_input_error(error, "%s: expected OPTION=VALUES with a long option name of the "
-                                      "simulation (tp=1,2,4), got \"%s\"", where, option);
+        return cfg_input_error(error,
+                               "%s: expected OPTION=VALUES with a long option name of the "
+                               "simulation (tp=1,2,4), got \"%s\"",
+                               where, option);
     for (size_t i = 0; i < G_N_ELEMENTS(refused); i++)
         if (!strcmp(option, refused[i]))
-            return cfg_input_error(error, "%s: option --%s is an output of one simulation, not a "
-                                          "dimension of a search", where, option);
+            return cfg_input_error(error,
+                                   "%s: option --%s is an output of one simulation, not a "
+                                   "dimension of a search",
+                                   where, option);
     for (guint i = 0; i < space->dims->len; i++)
         if (!strcmp(((SearchDim *)g_ptr_array_index(space->dims, i))->option, option))
             return cfg_input_error(error, "%s: option --%s is varied twice", where, option);
@@ -118,8 +124,10 @@ bool search_space_add_vary(SearchSpace *space, const char *text, GError **error)
 {
     const char *eq = strchr(text, '=');
     if (!eq || eq == text)
-        return cfg_input_error(error, "option --vary: expected OPTION=VALUES (tp=1,2,4 or "
-                                      "nodes=1..64:x2), got \"%s\"", text);
+        return cfg_input_error(error,
+                               "option --vary: expected OPTION=VALUES (tp=1,2,4 or "
+                               "nodes=1..64:x2), got \"%s\"",
+                               text);
     char *option = g_strndup(text, (gsize)(eq - text));
     GPtrArray *items = g_ptr_array_new_with_free_func(g_free);
     char **parts = g_strsplit(eq + 1, ",", -1);
@@ -149,8 +157,10 @@ bool search_space_load_json(SearchSpace *space, const char *file, GError **error
     cJSON *vary = cJSON_GetObjectItemCaseSensitive(root, "vary");
     bool ok = cJSON_IsObject(vary);
     if (!ok)
-        cfg_input_error(error, "%s: field 'vary': expected an object of option: values "
-                               "({\"vary\": {\"tp\": [1, 2, 4]}})", file);
+        cfg_input_error(error,
+                        "%s: field 'vary': expected an object of option: values "
+                        "({\"vary\": {\"tp\": [1, 2, 4]}})",
+                        file);
     for (cJSON *d = vary ? vary->child : NULL; ok && d; d = d->next) {
         GPtrArray *items = g_ptr_array_new_with_free_func(g_free);
         if (cJSON_IsString(d))
@@ -168,8 +178,10 @@ bool search_space_load_json(SearchSpace *space, const char *file, GError **error
                 g_ptr_array_add(items, g_strdup(""));
         }
         if (!items->len)
-            ok = cfg_input_error(error, "%s: field 'vary.%s': expected a list of values or a "
-                                        "range string (\"1..64:x2\")", file, d->string);
+            ok = cfg_input_error(error,
+                                 "%s: field 'vary.%s': expected a list of values or a "
+                                 "range string (\"1..64:x2\")",
+                                 file, d->string);
         char *where = g_strdup_printf("%s: field 'vary.%s'", file, d->string);
         ok = ok && add_dim(space, d->string, items, where, error);
         g_free(where);

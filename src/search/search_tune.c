@@ -7,8 +7,8 @@
  * log(reduction_factor)); at each rung a trial goes on only when it is in the best
  * 1/reduction_factor of those recorded there, so of n trials about n / rf^k pass rung k; the
  * trials that pass every rung run to max_t. Which trials stop is decided by their metric, unknown
- * here: trial i passes rung k when i is a multiple of rf^(k+1), which spreads the long trials evenly
- * over the launch order. Trials start in launch order on the first free slot (Ray's FIFO
+ * here: trial i passes rung k when i is a multiple of rf^(k+1), which spreads the long trials
+ * evenly over the launch order. Trials start in launch order on the first free slot (Ray's FIFO
  * placement), `concurrent` at a time. The nodes are held for the whole campaign, and JSC charges
  * them whole. Cost: O(samples x rungs + samples x log concurrent). */
 #include "search.h"
@@ -20,8 +20,13 @@
 void search_tune_default(SearchTune *t)
 {
     /* ASHAScheduler's defaults: max_t=100, grace_period=1, reduction_factor=4 */
-    *t = (SearchTune){.samples = 10, .max_t = 100, .grace = 1, .reduction = 4, .concurrent = 1,
-                      .gpus_per_trial = 1, .steps_per_iter = 1};
+    *t = (SearchTune){.samples = 10,
+                      .max_t = 100,
+                      .grace = 1,
+                      .reduction = 4,
+                      .concurrent = 1,
+                      .gpus_per_trial = 1,
+                      .steps_per_iter = 1};
 }
 
 bool search_tune_parse(const char *text, SearchTune *t, GError **error)
@@ -37,24 +42,34 @@ bool search_tune_parse(const char *text, SearchTune *t, GError **error)
             break;
         *eq = '\0';
         const char *k = g_strstrip(*p);
-        if (!strcmp(k, "samples")) t->samples = (int)v;
-        else if (!strcmp(k, "max_t")) t->max_t = v;
-        else if (!strcmp(k, "grace")) t->grace = v;
-        else if (!strcmp(k, "reduction")) t->reduction = v;
-        else if (!strcmp(k, "concurrent")) t->concurrent = (int)v;
-        else if (!strcmp(k, "gpus_per_trial")) t->gpus_per_trial = (int)v;
-        else if (!strcmp(k, "step_s")) t->step_s = v;
-        else if (!strcmp(k, "steps_per_iter")) t->steps_per_iter = v;
-        else ok = false;
+        if (!strcmp(k, "samples"))
+            t->samples = (int)v;
+        else if (!strcmp(k, "max_t"))
+            t->max_t = v;
+        else if (!strcmp(k, "grace"))
+            t->grace = v;
+        else if (!strcmp(k, "reduction"))
+            t->reduction = v;
+        else if (!strcmp(k, "concurrent"))
+            t->concurrent = (int)v;
+        else if (!strcmp(k, "gpus_per_trial"))
+            t->gpus_per_trial = (int)v;
+        else if (!strcmp(k, "step_s"))
+            t->step_s = v;
+        else if (!strcmp(k, "steps_per_iter"))
+            t->steps_per_iter = v;
+        else
+            ok = false;
     }
     g_strfreev(parts);
     if (ok && (t->grace > t->max_t || t->reduction < 2 || t->samples < 1 || t->concurrent < 1 ||
                t->gpus_per_trial < 1))
         ok = false;
     if (!ok)
-        cfg_input_error(error, "option --ray-tune: expected KEY=VALUE,... with samples, max_t, "
-                               "grace (<= max_t), reduction (>= 2), concurrent, gpus_per_trial, "
-                               "steps_per_iter and optionally step_s, all positive, got \"%s\"",
+        cfg_input_error(error,
+                        "option --ray-tune: expected KEY=VALUE,... with samples, max_t, "
+                        "grace (<= max_t), reduction (>= 2), concurrent, gpus_per_trial, "
+                        "steps_per_iter and optionally step_s, all positive, got \"%s\"",
                         text);
     return ok;
 }
@@ -112,8 +127,9 @@ void search_tune_plan(const SearchTune *t, int gpus_per_node, int cores_per_node
 
 void search_tune_print(const SearchTune *t, const SearchTunePlan *p, int gpus_per_node, FILE *out)
 {
-    fprintf(out, "Ray Tune campaign: %d trials, ASHA (grace %g, max_t %g, reduction %g), %d at a "
-                 "time, %d GPU%s each; one iteration %g step%s of %.3f s\n",
+    fprintf(out,
+            "Ray Tune campaign: %d trials, ASHA (grace %g, max_t %g, reduction %g), %d at a "
+            "time, %d GPU%s each; one iteration %g step%s of %.3f s\n",
             t->samples, t->grace, t->max_t, t->reduction, p->concurrency, t->gpus_per_trial,
             t->gpus_per_trial > 1 ? "s" : "", t->steps_per_iter, t->steps_per_iter == 1 ? "" : "s",
             t->step_s);
@@ -130,8 +146,9 @@ void search_tune_print(const SearchTune *t, const SearchTunePlan *p, int gpus_pe
     else
         fprintf(out, "packing: each trial spans %d nodes, %d nodes\n", p->nodes / p->concurrency,
                 p->nodes);
-    fprintf(out, "wall time: %.2f h; charged (whole nodes x wall time): %.1f node-hours, %.1f "
-                 "GPU-hours, %.0f core-hours; GPUs busy %.0f%% of the charge\n",
+    fprintf(out,
+            "wall time: %.2f h; charged (whole nodes x wall time): %.1f node-hours, %.1f "
+            "GPU-hours, %.0f core-hours; GPUs busy %.0f%% of the charge\n",
             p->wall_s / 3600, p->node_hours, p->gpu_hours_charged, p->core_hours,
             p->gpu_hours_charged > 0 ? 100 * p->gpu_hours_used / p->gpu_hours_charged : 0);
 }

@@ -67,8 +67,9 @@ static void test_spec_parsing(void **state)
 }
 
 /* Llama-2-7B, FSDP full_shard on 4 x 4 GPUs: the fp32 shard and Adam's state, 12 bytes a
- * parameter over 16 GPUs, plus the saved activations, below the simulated peak of the same run; the compute floor above the
- * bare peak's (no kernel beats the peak) and below the simulated compute time. */
+ * parameter over 16 GPUs, plus the saved activations, below the simulated peak of the same run; the
+ * compute floor above the bare peak's (no kernel beats the peak) and below the simulated compute
+ * time. */
 static void test_bound(void **state)
 {
     Run r;
@@ -140,7 +141,8 @@ static cJSON *fake_eval(void *ctx, SearchFidelity fid, int argc, char **argv, GE
     } else {
         cJSON_AddNumberToObject(o, "step_time_s", 10.0 / nodes);
         /* 2 x dp x 8 sequences of 1000 tokens a step (grad-accum 8, from the global batch) */
-        cJSON_AddNumberToObject(o, "tokens_per_s", 2.0 * (4 * nodes / tp) * 8 * 1000 / (10.0 / nodes));
+        cJSON_AddNumberToObject(o, "tokens_per_s",
+                                2.0 * (4 * nodes / tp) * 8 * 1000 / (10.0 / nodes));
         cJSON *mem = cJSON_AddObjectToObject(o, "memory");
         cJSON_AddNumberToObject(mem, "peak_bytes", 20e9 + 10e9 / nodes);
         cJSON_AddBoolToObject(mem, "oom", false);
@@ -254,10 +256,8 @@ static void test_ray_tune(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_space_ranges),
-        cmocka_unit_test(test_spec_parsing),
-        cmocka_unit_test(test_bound),
-        cmocka_unit_test(test_evaluate),
+        cmocka_unit_test(test_space_ranges), cmocka_unit_test(test_spec_parsing),
+        cmocka_unit_test(test_bound),        cmocka_unit_test(test_evaluate),
         cmocka_unit_test(test_ray_tune),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
