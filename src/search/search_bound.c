@@ -15,20 +15,30 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
     /* Parameters a GPU holds at least: its 1/(tp x pp) of the model (the first and last stages
      * hold more, the embedding; the bound takes the mean, which the largest stage exceeds). */
     double params = (double)model->params / model_parallel;
-    /* The model state that stays on the GPU all step: the fp32 parameter shard (FSDP keeps its
-     * sharded FlatParameter in fp32, fsdp.c; DDP its fp32 parameters) and the optimizer state
-     * (model_optimizer_state_bytes: Adam's m and v, 8 bytes). Gradients, unsharded parameters,
-     * activations and buffers all come on top, so this is a lower bound. */
-    double param_shard = 1, opt_shard = 1;
-    if (opt->kind == STRAT_FSDP) {
-        param_shard = opt_shard = MAX(1, layout->shard_size);
-        if (opt->sharding == SHARD_NO_SHARD)
-            param_shard = opt_shard = 1;
-    } else if (opt->distributed_optimizer) {
-        opt_shard = MAX(1, layout->dp); /* ZeRO-1: optimizer state over dp, params replicated */
-    }
+    /* The model state that stays on the GPU all step, and the gradients at the end of the
+     * backward:
+     * - FSDP: the sharded FlatParameter in fp32 (fsdp.c), the optimizer state on the same shard
+     *   (model_optimizer_state_bytes: Adam's m and v, 8 bytes), the fp32 sharded gradient;
+     * - a distributed optimizer (Megatron's, ZeRO-1): parameter replicas in the compute dtype
+     *   (at least 2 bytes), fp32 master weights and the state sharded over dp, gradients at
+     *   least 2 bytes (Rajbhandari et al. 2020, "P_os": 2 + 2 + 12/N);
+     * - DDP: fp32 parameters (autocast) and state replicated, fp32 param.grad.
+     * Unsharded parameters, activations and buffers come on top, so this is a lower bound.
+     * Not modelled: frozen parameters (LoRA), which have no gradient or optimizer state. */
     double state = model_optimizer_state_bytes(model->training.optimizer);
-    double bytes = opt->cpu_offload ? 0 : params * (4.0 / param_shard + state / opt_shard);
+    double compute_bytes = MAX(2, hw_dtype_bytes(opt->param_dtype));
+    double param_bytes, state_bytes, grad_bytes;
+    if (opt->kind == STRAT_FSDP) {
+        double shard = opt->sharding == SHARD_NO_SHARD ? 1 : MAX(1, layout->shard_size);
+        param_bytes = 4.0 / shard, state_bytes = state / shard, grad_bytes = 4.0 / shard;
+    } else if (opt->distributed_optimizer) {
+        double dp = MAX(1, layout->dp);
+        param_bytes = MIN(4, compute_bytes), state_bytes = (4 + state) / dp, grad_bytes = 2;
+    } else {
+        double p = opt->mixed_precision ? 4 : MIN(4, compute_bytes);
+        param_bytes = p, state_bytes = state, grad_bytes = p;
+    }
+    double bytes = opt->cpu_offload ? 0 : params * (param_bytes + state_bytes);
     /* Without activation checkpointing, the end of a micro-batch's forward holds everything its
      * backward needs (gen.c frees each leaf's saved tensors only in backward), beside the model
      * state: the model's saved bytes per sample (model_*.c) x micro-batch, over tp x pp (Megatron's
@@ -42,10 +52,9 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
         double scale = MIN(1.0, 2.0 / hw_dtype_bytes(model->training.param_dtype));
         activations = saved * scale * model->training.micro_batch / model_parallel;
     }
-    /* The end of backward holds every gradient, in fp32 (FSDP: the sharded gradient the
-     * optimizer reads, fsdp.c; DDP: param.grad of its fp32 parameters), the activations by then
-     * freed: the larger of the two moments counts. */
-    double grads = opt->cpu_offload ? 0 : params * 4.0 / param_shard;
+    /* The end of backward holds every gradient, the activations by then freed: the larger of
+     * the two moments counts. */
+    double grads = opt->cpu_offload ? 0 : params * grad_bytes;
     /* FSDP computes a unit with its FlatParameter unsharded, and its backward makes the
      * unsharded gradient beside it: the largest unit's parameters twice, in at least 2 bytes
      * (plan.c builds the units as FSDP's auto-wrap policy does). Without model parallelism only:
