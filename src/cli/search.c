@@ -511,6 +511,14 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
         if (!ok)
             goto out;
     }
+    /* LoRA (--lora-rank, --lora-targets) freezes the base weights: no gradient or optimizer
+     * state for them, which the memory bound (search_bound.c) does not know; such searches
+     * prune on the simulated memory only */
+    for (guint i = 0; i < fixed->len; i++)
+        spec.no_memory_bound |= g_str_has_prefix(g_ptr_array_index(fixed, i), "--lora");
+    for (guint d = 0; d < space.dims->len; d++)
+        spec.no_memory_bound |=
+            g_str_has_prefix(((SearchDim *)g_ptr_array_index(space.dims, d))->option, "lora");
     const char *model_file = fixed_value(fixed, "model", 'm');
     const char *topo_file = fixed_value(fixed, "topology", 't');
     char *model_default = cli_default_path("models/gpt.json");

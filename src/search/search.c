@@ -270,7 +270,7 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
         cJSON_AddNumberToObject(rec, "grad_accum", ga);
     }
     cJSON_AddNumberToObject(rec, "memory_bound_bytes", num(bound, "memory_bound_bytes"));
-    if (num(bound, "memory_bound_bytes") > limit) {
+    if (!spec->no_memory_bound && num(bound, "memory_bound_bytes") > limit) {
         prune(rec, "bound", "does not fit (analytic bound)", NULL);
         goto done;
     }

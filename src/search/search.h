@@ -65,6 +65,7 @@ typedef struct {
     double walltime_s;        /* per job; 0: none */
     bool tp_across_nodes;     /* allow TP groups wider than a node */
     int cores_per_node;       /* for core-hours */
+    bool no_memory_bound;     /* do not prune by the memory bound (options it does not model) */
 } SearchSpec;
 
 void search_spec_default(SearchSpec *spec);

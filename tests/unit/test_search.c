@@ -174,6 +174,12 @@ static void test_evaluate(void **state)
     cJSON *r = search_evaluate(&ctx, 0, false); /* 1 node: bound 30 GB > 40 - 12 */
     assert_string_equal(str(r, "reason"), "does not fit (analytic bound)");
     cJSON_Delete(r);
+    spec.no_memory_bound = true; /* LoRA: the bound does not prune; the simulation decides */
+    r = search_evaluate(&ctx, 0, false);
+    assert_string_equal(str(r, "reason"), "does not fit");
+    assert_string_equal(str(r, "stage"), "full");
+    cJSON_Delete(r);
+    spec.no_memory_bound = false;
     r = search_evaluate(&ctx, 4, false); /* 2 nodes, tp 3: the simulation refuses it */
     assert_string_equal(str(r, "reason"), "invalid: option --tp");
     assert_string_equal(str(r, "message"), "option --tp: expected a divisor of 4, got 3");
