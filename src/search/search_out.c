@@ -269,7 +269,7 @@ bool search_write_csv(const SearchSpec *spec, GHashTable *records, const char *f
     const cJSON *first = sorted->len ? g_ptr_array_index(sorted, 0) : NULL;
     g_string_append(s, "key,status,reason,objective,step_time_s,tokens_per_s,mfu,peak_bytes,nodes");
     for (const cJSON *o = first ? obj(first, "options")->child : NULL; o; o = o->next)
-        g_string_append_printf(s, ",%s", o->string);
+        g_string_append_printf(s, ",--%s", o->string);
     g_string_append_c(s, '\n');
     for (guint i = 0; i < sorted->len; i++) {
         const cJSON *r = g_ptr_array_index(sorted, i);

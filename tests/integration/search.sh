@@ -162,6 +162,17 @@ for k in best:
     assert abs(cells[k] - best[k]) <= 1e-5 * best[k], (k, cells[k], best[k])' \
     "$W/plot.jsonl" "$W/fig/search_heatmap.dat"
 
+# --csv: one row per record, the best first, the varied options as columns
+"$FSDPSIM" search "${SPACE[@]}" --csv "$W/ex.csv" >/dev/null 2>&1
+check "--csv has every record, best first, with its options" python3 -c '
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+recs = [json.loads(l) for l in open(sys.argv[2])]
+assert len(rows) == len(recs), (len(rows), len(recs))
+best = min((r for r in recs if r["status"] == "ok"), key=lambda r: (r["objective"], r["key"]))
+assert rows[0]["key"] == best["key"] and abs(float(rows[0]["objective"]) - best["objective"]) <= 1e-8 * best["objective"]
+assert all(rows[0]["--" + k] == v for k, v in best["options"].items())' "$W/ex.csv" "$W/ex.jsonl"
+
 # --emit-jobs: the top 2 as sbatch scripts; each job's "Reproduce" command gives its step time
 "$FSDPSIM" search "${SPACE[@]}" --top 2 --emit-jobs "$W/jobs" --out "$W/jobs.jsonl" >/dev/null 2>&1
 check "--emit-jobs writes job-K and validate-K for the top 2" test -s "$W/jobs/job-1.sbatch" -a \
