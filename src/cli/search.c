@@ -5,6 +5,7 @@
  * are src/search's; this file parses the command line, walks the space by a method (exhaustive,
  * random, asha), writes the JSON Lines file as it goes and prints the summary. */
 #include "cli.h"
+#include "search_launch.h"
 #include "simulate.h"
 #include "../plot/plot.h"
 #include "../search/search.h"
@@ -252,41 +253,20 @@ out:
     return status;
 }
 
-/* Under mpirun (Open MPI's OMPI_COMM_WORLD_*, MPICH's and Intel MPI's PMI_*) or srun
- * (SLURM_PROCID/SLURM_NTASKS), each process is one shard of the space. fsdpsim does not link MPI:
- * the launcher's environment says which rank this is, every rank writes FILE.I-of-N and a
- * FILE.I-of-N.done marker, and rank 0 waits for the markers, merges and prints. The shards are
- * interleaved (point i to rank i mod N), which spreads the expensive corners of a space (deep
- * pipelines, many nodes) over the ranks; a dynamic manager would balance better. */
-static bool launcher_rank(int *rank, int *size)
-{
-    static const char *vars[][2] = {{"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
-                                    {"PMI_RANK", "PMI_SIZE"},
-                                    {"SLURM_PROCID", "SLURM_NTASKS"}};
-    for (size_t i = 0; i < G_N_ELEMENTS(vars); i++) {
-        const char *r = g_getenv(vars[i][0]), *n = g_getenv(vars[i][1]);
-        if (r && n && atoi(n) > 1 && atoi(r) >= 0 && atoi(r) < atoi(n)) {
-            *rank = atoi(r), *size = atoi(n);
-            return true;
-        }
-    }
-    return false;
-}
-
+/* Under mpirun or srun (search_launch.c): each rank takes points from a shared queue (or, for
+ * asha, the interleaved shard I/N), writes FILE.I-of-N and a marker; rank 0 waits for the
+ * markers, merges into FILE and prints. */
 static int merge(SearchCli *cli, char **files, int n, const SearchSpec *spec, SearchObjective pa,
                  SearchObjective pb, GError **error);
 
 /* rank 0 of a launched search: waits for every rank's marker, then merges their files */
-static int launcher_merge(SearchCli *cli, int size, const SearchSpec *spec, SearchObjective pa,
-                          SearchObjective pb, GError **error)
+static int launcher_merge(SearchCli *cli, int size, const char *job_id, const SearchSpec *spec,
+                          SearchObjective pa, SearchObjective pb, GError **error)
 {
     char **files = g_new0(char *, size + 1);
     for (int i = 0; i < size; i++) {
         files[i] = g_strdup_printf("%s.%d-of-%d", cli->out, i, size);
-        char *done = g_strdup_printf("%s.done", files[i]);
-        while (!g_file_test(done, G_FILE_TEST_EXISTS))
-            g_usleep(20000); /* mpirun ends every rank when one fails, so this cannot hang */
-        g_free(done);
+        cli_launch_wait_done(files[i], job_id);
     }
     int status = merge(cli, files, size, spec, pa, pb, error);
     g_strfreev(files);
@@ -408,7 +388,7 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
                    2;
     }
     int launched_rank = -1;
-    if (!cli->shard && !cli->merge && launcher_rank(&shard, &shards)) {
+    if (!cli->shard && !cli->merge && cli_launch_rank(&shard, &shards)) {
         if (!cli->out)
             return cfg_input_error(error, "option --out: a search run by mpirun or srun writes "
                                           "one file per rank: expected --out FILE"),
@@ -448,6 +428,11 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
     Walk w = {.records = records, .best = INFINITY, .objective = spec.objective};
     char *out_file = NULL;
     int status = 2;
+    /* launched: a queue for exhaustive and random (asha ranks its own shard by the bound) */
+    char *job_id = launched_rank >= 0 ? cli_launch_job_id() : NULL;
+    bool dynamic = job_id && strcmp(method, "asha") != 0;
+    if (launched_rank >= 0 && !job_id)
+        job_id = g_strdup("static");
     for (char **v = cli->vary; v && *v; v++)
         if (!search_space_add_vary(&space, *v, error))
             goto out;
@@ -547,13 +532,14 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
                 g_hash_table_add(seen, &keys[k]), k++;
         }
         for (uint64_t k = 0; k < n; k++)
-            if ((uint64_t)keys[k] % (uint64_t)shards == (uint64_t)shard) {
+            if (dynamic || (uint64_t)keys[k] % (uint64_t)shards == (uint64_t)shard) {
                 uint64_t idx = (uint64_t)keys[k];
                 g_array_append_val(todo, idx);
             }
         g_hash_table_destroy(seen), g_free(keys), g_rand_free(rng);
     } else {
-        for (uint64_t i = (uint64_t)shard; i < size; i += (uint64_t)shards)
+        for (uint64_t i = dynamic ? 0 : (uint64_t)shard; i < size;
+             i += dynamic ? 1 : (uint64_t)shards)
             g_array_append_val(todo, i);
     }
     SearchContext ctx = {&space, &spec, fixed, eval_point, &ectx, prov};
@@ -562,11 +548,20 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
                               : g_strdup(cli->out);
         if (cli->resume && !search_results_read(out_file, records, true, error))
             goto out;
+        /* with a queue any rank may have done any point: a resume skips the records of all */
+        for (int r = 0; dynamic && cli->resume && r < shards; r++) {
+            char *other = g_strdup_printf("%s.%d-of-%d", cli->out, r, shards);
+            bool ok = r == shard || !g_file_test(other, G_FILE_TEST_EXISTS) ||
+                      search_results_read(other, records, false, error);
+            g_free(other);
+            if (!ok)
+                goto out;
+        }
         if (!cli_check_writable("out", out_file, error))
             goto out;
-        if (launched_rank >= 0) {
+        if (launched_rank >= 0 && !strcmp(job_id, "static")) {
             char *done = g_strdup_printf("%s.done", out_file);
-            g_remove(done); /* a previous run's */
+            g_remove(done); /* a previous run's: without a job id, markers are not told apart */
             g_free(done);
         }
         w.out = fopen(out_file, cli->resume ? "a" : "w");
@@ -593,7 +588,20 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
     w.total = left->len;
     w.progress = isatty(STDERR_FILENO) && launched_rank <= 0;
     w.start_us = g_get_monotonic_time();
-    if (!strcmp(method, "asha"))
+    if (dynamic) {
+        /* batches of 4: a lock per 4 to 400 ms of work */
+        char *qfile = g_strdup_printf("%s.queue-%s", cli->out, job_id);
+        CliLaunchQueue q;
+        bool opened = cli_launch_queue_open(&q, qfile, error);
+        g_free(qfile);
+        if (!opened)
+            goto out;
+        uint64_t start;
+        while (cli_launch_queue_next(&q, 4, left->len, &start))
+            for (uint64_t i = start; i < MIN(start + 4, (uint64_t)left->len); i++)
+                walk_record(&w, search_evaluate(&ctx, g_array_index(left, uint64_t, i), false));
+        cli_launch_queue_close(&q, false);
+    } else if (!strcmp(method, "asha"))
         run_asha(&ctx, left, MAX(2, cli->reduction), &w);
     else
         for (guint i = 0; i < left->len; i++)
@@ -604,10 +612,13 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
     if (launched_rank >= 0) {
         fclose(w.out);
         w.out = NULL;
-        char *done = g_strdup_printf("%s.done", out_file);
-        g_file_set_contents(done, "", 0, NULL);
-        g_free(done);
-        status = launched_rank == 0 ? launcher_merge(cli, shards, &spec, pa, pb, error) : 0;
+        cli_launch_mark_done(out_file, job_id);
+        status = launched_rank == 0 ? launcher_merge(cli, shards, job_id, &spec, pa, pb, error) : 0;
+        if (launched_rank == 0 && dynamic) {
+            char *qfile = g_strdup_printf("%s.queue-%s", cli->out, job_id);
+            g_remove(qfile); /* every rank has left it: the markers are all there */
+            g_free(qfile);
+        }
         if (status || launched_rank != 0 || !cli->emit_jobs)
             goto out;
         g_hash_table_remove_all(records); /* the jobs are the merged search's */
@@ -628,6 +639,7 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
         g_ptr_array_free(sorted, TRUE);
     }
 out:
+    g_free(job_id);
     if (w.out)
         fclose(w.out);
     g_free(out_file);

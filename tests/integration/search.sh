@@ -94,14 +94,30 @@ check "--shard's merged records equal the one-process records" \
     cmp <(sort "$W/ex.jsonl") <(sort "$W/merged.jsonl")
 check "--merge prints the same table" cmp "$W/ex.txt" "$W/merged.txt"
 
-# mpirun -np 3: each rank a shard, rank 0 merges (no MPI library linked: the launcher's rank)
+# mpirun -np 3: the ranks take points from a shared queue, rank 0 merges (no MPI library linked:
+# the launcher's environment names the rank and the job)
 if command -v mpirun >/dev/null; then
     mkdir -p "$W/ompi"
-    env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=vader,self \
-        TMPDIR="$W/ompi" timeout 120 mpirun --oversubscribe --bind-to none -np 3 \
-        "$FSDPSIM" search "${SPACE[@]}" --out "$W/mpi.jsonl" >"$W/mpi.txt" 2>"$W/mpi.err"
+    MPI=(env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=vader,self
+         TMPDIR="$W/ompi" timeout 120 mpirun --oversubscribe --bind-to none -np 3)
+    "${MPI[@]}" "$FSDPSIM" search "${SPACE[@]}" --out "$W/mpi.jsonl" >"$W/mpi.txt" 2>"$W/mpi.err"
     check "mpirun -np 3 gives the one-process records" cmp <(sort "$W/ex.jsonl") <(sort "$W/mpi.jsonl")
     check "mpirun -np 3 prints the one-process table, once" cmp "$W/ex.txt" "$W/mpi.txt"
+    check "mpirun -np 3: every rank took points, none twice" python3 -c '
+import sys
+parts = [open(f).read().splitlines() for f in sys.argv[1:]]
+assert all(parts), [len(p) for p in parts]
+assert sum(map(len, parts)) == len(set(l for p in parts for l in p))' "$W"/mpi.jsonl.*-of-3
+    # a launched search cut short (one rank's file halved, a line cut), resumed by a new job
+    f=$W/mpi.jsonl.0-of-3
+    head -n $(($(wc -l <"$f") / 2)) "$f" >"$f.cut" && printf '{"key": "nodes=' >>"$f.cut"
+    mv "$f.cut" "$f"
+    "${MPI[@]}" "$FSDPSIM" search "${SPACE[@]}" --resume --out "$W/mpi.jsonl" >/dev/null 2>&1
+    check "mpirun -np 3 --resume after a cut gives the same records" \
+        cmp <(sort "$W/ex.jsonl") <(sort "$W/mpi.jsonl")
+    "${MPI[@]}" "$FSDPSIM" search "${SPACE[@]}" --method asha --out "$W/mpi-asha.jsonl" >/dev/null 2>&1
+    check "mpirun -np 3 --method asha finds the exhaustive best" \
+        test "$(best "$W/ex.jsonl")" = "$(best "$W/mpi-asha.jsonl")"
 else
     n=$((n + 1)); echo "ok $n # SKIP no mpirun"
 fi
