@@ -596,10 +596,20 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
         g_free(qfile);
         if (!opened)
             goto out;
+        /* the queue walks the whole list, the same on every rank (a rank's resumed records,
+         * read while others append, may differ): points already recorded are skipped */
         uint64_t start;
-        while (cli_launch_queue_next(&q, 4, left->len, &start))
-            for (uint64_t i = start; i < MIN(start + 4, (uint64_t)left->len); i++)
-                walk_record(&w, search_evaluate(&ctx, g_array_index(left, uint64_t, i), false));
+        const char **qvals = g_new0(const char *, space.dims->len);
+        while (cli_launch_queue_next(&q, 4, todo->len, &start))
+            for (uint64_t i = start; i < MIN(start + 4, (uint64_t)todo->len); i++) {
+                uint64_t index = g_array_index(todo, uint64_t, i);
+                search_space_point(&space, index, qvals);
+                char *key = search_point_key(&space, qvals);
+                if (!g_hash_table_contains(records, key))
+                    walk_record(&w, search_evaluate(&ctx, index, false));
+                g_free(key);
+            }
+        g_free(qvals);
         cli_launch_queue_close(&q, false);
     } else if (!strcmp(method, "asha"))
         run_asha(&ctx, left, MAX(2, cli->reduction), &w);
