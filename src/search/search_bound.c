@@ -79,8 +79,9 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
      * (and convolutions) at most matmul_efficiency of the peak; attention, which the model counts
      * whole (4 s^2 h) while a causal FlashAttention kernel computes about half the blocks, at
      * most twice the better of the fused kernels' efficiencies (eager attention's GEMMs do all
-     * the work, at most matmul_efficiency). No communication, recompute or memory-bound kernels
-     * are counted, so the floor stays below the simulated compute time. */
+     * the work, at most matmul_efficiency); memory-bound kernels at the measured fraction of
+     * HBM bandwidth. No communication, launch cost or pipeline imbalance is counted, so the
+     * floor stays below the simulated compute time. */
     HwDtype dtype = strat_compute_dtype(model, opt);
     double peak = topo->gpu.peak_flops[dtype] > 0 ? topo->gpu.peak_flops[dtype]
                                                   : topo->gpu.peak_flops[HW_DTYPE_BF16];
@@ -95,13 +96,37 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
     else
         attn_eff = 2; /* no kernel table: attention at the GEMM rate on half the work, bounded
                        * by twice the peak to be safe */
-    double attn_flops = 0;
+    /* Activation checkpointing runs each checkpointed block's forward again in its backward
+     * (gen.c): with --checkpoint-every k, at least floor(blocks / k) of the blocks. */
+    int n_blocks = 0;
     for (int i = 0; i < model->n_modules; i++)
-        if (model->modules[i].kernel.kind == MODEL_KERNEL_ATTENTION)
-            attn_flops += model->modules[i].flops_fwd * (1 + model->modules[i].flops_bwd_ratio);
-    double flops = model_flops_train_per_sample(model);
+        n_blocks += model->modules[i].is_block;
+    int every = MAX(1, opt->checkpoint_every);
+    double recompute =
+        opt->activation_checkpointing && n_blocks ? (double)(n_blocks / every) / n_blocks : 0;
+    double attn_flops = 0, gemm_flops = 0, bytes_moved = 0;
+    for (int i = 0; i < model->n_modules; i++) {
+        const ModelModule *m = &model->modules[i];
+        bool in_block = false;
+        for (int a = i; a >= 0 && !in_block; a = model->modules[a].parent)
+            in_block = model->modules[a].is_block;
+        double passes = 1 + m->flops_bwd_ratio + (in_block ? recompute : 0);
+        if (m->kernel.kind == MODEL_KERNEL_ATTENTION)
+            attn_flops += m->flops_fwd * passes;
+        else
+            gemm_flops += m->flops_fwd * passes;
+        /* memory-bound kernels: forward, backward twice the forward's bytes (gen.c), the
+         * recomputed forward; in the activation dtype, at least 2 bytes */
+        bytes_moved += m->mem_bytes_fwd * (3 + (in_block ? recompute : 0));
+    }
+    double act_scale = MIN(1.0, 2.0 / hw_dtype_bytes(model->training.param_dtype));
+    double hbm = topo->gpu.hbm_Bps * topo->gpu.memory_efficiency;
+    /* GEMMs and memory-bound kernels run one after the other on the compute stream, their
+     * times add (hw_gpu_compute_s, kern_memory_s) */
     double per_sample_s =
-        peak > 0 ? (flops - attn_flops) / (peak * gemm_eff) + attn_flops / (peak * attn_eff) : 0;
+        peak > 0 ? gemm_flops / (peak * gemm_eff) + attn_flops / (peak * attn_eff) : 0;
+    if (hbm > 0)
+        per_sample_s += bytes_moved * act_scale / hbm;
     double samples = (double)model->training.micro_batch * MAX(1, layout->dp);
     double floor_s = per_sample_s * samples / layout->world;
     cJSON *o = cJSON_CreateObject();
