@@ -178,6 +178,14 @@ for k in best:
     assert abs(cells[k] - best[k]) <= 1e-5 * best[k], (k, cells[k], best[k])' \
     "$W/plot.jsonl" "$W/fig/search_heatmap.dat"
 
+# --space FILE: the same dimensions as JSON give the same records
+cat >"$W/space.json" <<'JSON'
+{"vary": {"nodes": "1..8:x2", "strategy": ["full", "grad_op", "hybrid", "ddp"],
+          "micro-batch": [1, 2], "activation-checkpointing": [true, false]}}
+JSON
+"$FSDPSIM" search -m models/llama2-7b.json --space "$W/space.json" --out "$W/space.jsonl" >/dev/null 2>&1
+check "--space FILE gives the --vary records" cmp <(sort "$W/ex.jsonl") <(sort "$W/space.jsonl")
+
 # --csv: one row per record, the best first, the varied options as columns
 "$FSDPSIM" search "${SPACE[@]}" --csv "$W/ex.csv" >/dev/null 2>&1
 check "--csv has every record, best first, with its options" python3 -c '
