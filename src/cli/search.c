@@ -732,7 +732,7 @@ int cli_search(int argc, char **argv)
         octx,
         "Searches layouts and knobs by simulation, in process. Options not listed here are the\n"
         "simulation's (fsdpsim --help) and are given to every point.\n\n"
-        "Example:\n  fsdpsim search --model models/gpt3-175b.json --nodes 128 --vary tp=1..8:x2 "
+        "Example:\n  fsdpsim search --model models/gpt3-175b.json --nodes 128 --vary tp=1..4:x2 "
         "--vary pp=1..16:x2 --global-batch 1536");
     g_option_context_set_description(octx, "Exit status: 0 success (also when nothing fits: the "
                                            "reasons are printed), 2 bad input.");

@@ -12,7 +12,7 @@
 #include "../strategy/init.h"
 #include "../strategy/strategy.h"
 #include "../util/cfg.h"
-#include "simulate.h"
+#include "simulate_cache.h"
 #include "../search/search.h"
 
 #include <glib.h>
@@ -209,77 +209,6 @@ static bool schedule_options_agree(const char *file, const IrSchedule *sched,
     return true;
 }
 
-/* In-process simulations for fsdpsim search (simulate.h): files loaded once per cache. */
-struct CliSimCache {
-    GHashTable *topologies; /* path -> HwTopology */
-    GHashTable *models;     /* path and overrides -> Model */
-    GHashTable *bands;      /* family and GPU -> ReportBand */
-};
-
-CliSimCache *cli_sim_cache_new(void)
-{
-    CliSimCache *c = g_new0(CliSimCache, 1);
-    c->topologies = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                          (GDestroyNotify)hw_topology_free);
-    c->models = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)model_free);
-    c->bands = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    return c;
-}
-
-void cli_sim_cache_free(CliSimCache *c)
-{
-    if (!c)
-        return;
-    g_hash_table_destroy(c->topologies), g_hash_table_destroy(c->models);
-    g_hash_table_destroy(c->bands);
-    g_free(c);
-}
-
-static HwTopology *cached_topology(CliSimCache *c, const char *file, GError **error)
-{
-    HwTopology *t = g_hash_table_lookup(c->topologies, file);
-    if (!t && (t = hw_topology_load(file, error)))
-        g_hash_table_insert(c->topologies, g_strdup(file), t);
-    return t;
-}
-
-static Model *cached_model(CliSimCache *c, const char *file, const ModelOverrides *ov,
-                           GError **error)
-{
-    char *key = g_strdup_printf("%s|%d|%d|%s|%s|%d|%d|%d", file, ov->seq_len, ov->micro_batch,
-                                ov->param_dtype ? ov->param_dtype : "",
-                                ov->optimizer ? ov->optimizer : "", ov->flash_attention,
-                                ov->triton_attention, ov->compile);
-    Model *m = g_hash_table_lookup(c->models, key);
-    if (!m && (m = model_load(file, ov, error)))
-        g_hash_table_insert(c->models, key, m), key = NULL;
-    g_free(key);
-    return m;
-}
-
-/* The error band, read once per (family, GPU); a missing file is no band, as in run(). */
-static bool cached_band(CliSimCache *c, const char *family, const char *gpu, ReportBand *band,
-                        GError **error)
-{
-    char *key = g_strdup_printf("%s|%s", family, gpu);
-    ReportBand *b = g_hash_table_lookup(c->bands, key);
-    if (!b) {
-        b = g_new0(ReportBand, 1);
-        char *band_file = cli_default_path("reports/error-band.json");
-        bool ok = !g_file_test(band_file, G_FILE_TEST_EXISTS) ||
-                  report_band_load(band_file, family, gpu, b, error);
-        g_free(band_file);
-        if (!ok) {
-            g_free(b), g_free(key);
-            return false;
-        }
-        g_hash_table_insert(c->bands, key, b), key = NULL;
-    }
-    g_free(key);
-    *band = *b;
-    return true;
-}
-
 static int run_point(CliOptions *cli, CliSimPoint *point, GError **error);
 
 static int run(CliOptions *cli, GError **error)
@@ -345,7 +274,7 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
     }
     ModelOverrides ov = {cli->seq_len,       cli->micro_batch, cli->param_dtype, cli->optimizer,
                          flash,              triton,           cli->compile};
-    HwTopology *topo = point ? cached_topology(point->cache, topo_file, error)
+    HwTopology *topo = point ? cli_sim_cache_topology(point->cache, topo_file, error)
                              : hw_topology_load(topo_file, error);
     if (!topo)
         return 2;
@@ -372,7 +301,7 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
     if (!cli_memory_limit(cli->max_memory, &memory_limit, error))
         goto out;
     bool json_outputs = cli->trace || cli->emit_schedule || cli->report;
-    model = point ? cached_model(point->cache, model_file, &ov, error)
+    model = point ? cli_sim_cache_model(point->cache, model_file, &ov, error)
                   : model_load(model_file, &ov, error);
     if (!model || !make_options(cli, model, &opt, error))
         goto out;
@@ -466,7 +395,7 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
         goto out;
     }
     g_free(band_file);
-    if (point && !cached_band(point->cache, report_band_family(&opt, &layout), topo->gpu.name,
+    if (point && !cli_sim_cache_band(point->cache, report_band_family(&opt, &layout), topo->gpu.name,
                               &rep.band, error))
         goto out; /* a search reads the band file once */
     report_build(&rep);
@@ -510,7 +439,8 @@ out:
     if (!point) {
         model_free(model);
         hw_topology_free(topo);
-    }
+    } else
+        cli_sim_cache_model_release(model);
     return status;
 }
 

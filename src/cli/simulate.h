@@ -29,3 +29,4 @@ void cli_sim_cache_free(CliSimCache *cache);
 /* argv[0] is a program name; the rest are options of `fsdpsim`. False with an error (domain
  * FSD_ERROR) for options the simulation refuses, exactly as its command line words them. */
 bool cli_simulate_point(CliSimPoint *point, int argc, char **argv, GError **error);
+
