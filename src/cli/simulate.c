@@ -301,10 +301,16 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
     if (!cli_memory_limit(cli->max_memory, &memory_limit, error))
         goto out;
     bool json_outputs = cli->trace || cli->emit_schedule || cli->report;
-    model = point ? cli_sim_cache_model(point->cache, model_file, &ov, error)
-                  : model_load(model_file, &ov, error);
+    if (point) { /* in process: the cache's copy of the model, loaded once */
+        model = cli_sim_cache_model(point->cache, model_file, &ov, error);
+        if (!model || !make_options(cli, model, &opt, error))
+            goto out;
+        goto model_ready;
+    }
+    model = model_load(model_file, &ov, error);
     if (!model || !make_options(cli, model, &opt, error))
         goto out;
+model_ready:
     cli->par.grad_accum = cli->grad_accum;
     cli->par.wrap = cli->wrap;
     if (!cli_parallel_options(&cli->par, model, gpn, &opt, error))
@@ -620,9 +626,14 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
     g_option_context_set_description(ctx, cli_subcommands_help());
     g_option_context_add_main_entries(ctx, entries, NULL);
     GError *error = NULL;
-    if (point) /* argv is the caller's: GOption removes what it parsed from it */
-        argv = g_memdup2(argv, sizeof(char *) * (size_t)(argc + 1));
-    char **argv_copy = point ? argv : NULL;
+    /* In process: parsed here, into point->error, with nothing printed (and no --help that
+     * exits); the parse below then sees argv[0] and leftover arguments only. argv is the
+     * caller's: GOption removes what it parses, so a copy is parsed. */
+    char **argv_copy = point ? g_memdup2(argv, sizeof(char *) * (size_t)(argc + 1)) : NULL;
+    if (point) {
+        argv = argv_copy;
+        g_option_context_set_help_enabled(ctx, FALSE);
+    }
     if (point && !g_option_context_parse(ctx, &argc, &argv, &point->error)) {
         GError *e = point->error;
         point->error = g_error_new(FSD_ERROR, FSD_ERROR_INPUT, "%s", e->message);
@@ -631,7 +642,7 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
         g_free(argv_copy);
         return 2;
     }
-    if (!point && !g_option_context_parse(ctx, &argc, &argv, &error)) {
+    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         fprintf(stderr, "fsdpsim: %s (see fsdpsim --help)\n", error->message);
         g_error_free(error);
         g_option_context_free(ctx);
