@@ -81,6 +81,20 @@ for l in open(sys.argv[1]):
     assert abs(r["objective"] - r["nodes"] * r["time_to_tokens_s"] / 3600) < 1e-9 * r["objective"]
 assert n > 5, n' "$W/ex2.jsonl"
 
+check "in-process records equal separate fsdpsim --json runs (no state leaks between points)" python3 -c '
+import json, subprocess, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+recs = [r for r in recs if "figures" in r][::3]
+assert len(recs) >= 8, len(recs)
+for r in recs:
+    args = ["--%s" % k if v == "on" else "--%s=%s" % (k, v) for k, v in r["options"].items() if v != "off"]
+    out = subprocess.run([sys.argv[2], "-m", "models/llama2-7b.json"] + args + ["--json"],
+                         capture_output=True, text=True, check=True)
+    d = json.loads(out.stdout)
+    assert d["step_time_s"] == r["figures"]["step_time_s"], r["key"]
+    assert d["memory"]["peak_bytes"] == r["figures"]["memory"]["peak_bytes"], r["key"]' \
+    "$W/ex.jsonl" "$FSDPSIM"
+
 # --shard: two "array tasks", merged, give the one-process records
 "$FSDPSIM" search "${SPACE[@]}" --shard 0/2 --out "$W/sh.jsonl" >/dev/null 2>&1
 "$FSDPSIM" search "${SPACE[@]}" --shard 1/2 --out "$W/sh.jsonl" >/dev/null 2>&1
