@@ -13,6 +13,7 @@
 int cli_simulate(int argc, char **argv);
 int cli_collective(int argc, char **argv);
 int cli_scale(int argc, char **argv);
+int cli_search(int argc, char **argv);
 
 /* An output folder for --OPTION: exists and is writable, or can be created (figures.c). */
 bool cli_check_dir(const char *option, const char *dir, GError **error);

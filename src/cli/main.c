@@ -17,6 +17,8 @@ static const Subcommand subcommands[] = {
     {"collective", cli_collective, "an nccl-tests sweep of one collective, simulated"},
     {"scale", cli_scale,
      "scaling study over node counts and strategies: table, CSV, figures, report"},
+    {"search", cli_search,
+     "the best layout and knobs by simulation: exhaustive, random or ASHA; JSON Lines, --shard"},
     {"validate", cli_validate,
      "calibrate, simulate and run a job for real on an emulated cluster; print the error"},
     {"kernels", cli_kernels,

@@ -13,6 +13,8 @@
 #include "../strategy/init.h"
 #include "../strategy/strategy.h"
 #include "../util/cfg.h"
+#include "simulate_cache.h"
+#include "../search/search.h"
 
 #include <glib.h>
 #include <locale.h>
@@ -282,7 +284,16 @@ static bool schedule_options_agree(const char *file, const IrSchedule *sched,
     return true;
 }
 
+static int run_point(CliOptions *cli, CliSimPoint *point, GError **error);
+
 static int run(CliOptions *cli, GError **error)
+{
+    return run_point(cli, NULL, error);
+}
+
+/* point NULL: the command line (files loaded here, the summary or --json printed); otherwise
+ * files come from point->cache and the --json object (or the bound) is left in point->result. */
+static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
 {
     g_autofree char *model_default = cli_default_path("models/gpt.json");
     g_autofree char *topo_default = cli_default_path("topologies/juwels-booster.json");
@@ -347,7 +358,8 @@ static int run(CliOptions *cli, GError **error)
     }
     ModelOverrides ov = {cli->seq_len,       cli->micro_batch, cli->param_dtype, cli->optimizer,
                          flash,              triton,           cli->compile};
-    HwTopology *topo = hw_topology_load(topo_file, error);
+    HwTopology *topo = point ? cli_sim_cache_topology(point->cache, topo_file, error)
+                             : hw_topology_load(topo_file, error);
     if (!topo)
         return 2;
     Model *model = NULL;
@@ -373,11 +385,18 @@ static int run(CliOptions *cli, GError **error)
     if (!cli_memory_limit(cli->max_memory, &memory_limit, error))
         goto out;
     bool json_outputs = cli->trace || cli->emit_schedule || cli->report;
+    if (point) { /* in process: the cache's copy of the model, loaded once */
+        model = cli_sim_cache_model(point->cache, model_file, &ov, error);
+        if (!model || !make_options(cli, model, &opt, error))
+            goto out;
+        goto model_ready;
+    }
     model = model_load(model_file, &ov, error);
     if (model && model->note)
         g_printerr("fsdpsim: note: %s\n", model->note); /* once, on stderr: stdout stays the report */
     if (!model || !make_options(cli, model, &opt, error))
         goto out;
+model_ready:
     cli->par.grad_accum = cli->grad_accum;
     cli->par.wrap = cli->wrap;
     if (!cli_parallel_options(&cli->par, model, gpn, &opt, error) ||
@@ -434,6 +453,12 @@ static int run(CliOptions *cli, GError **error)
                                          (const char *const[]){"LL", "LL128", "Simple", NULL}));
         goto out;
     }
+    /* fsdpsim search's first rung: the analytic bounds, before any schedule is made */
+    if (point && point->fidelity == CLI_SIM_BOUND) {
+        point->result = search_bound_json(model, topo, &opt, &layout);
+        status = 0;
+        goto out;
+    }
     if (cli->schedule) {
         sched = cli_memory_check_file(cli->schedule, memory_limit, error)
                     ? ir_schedule_read(cli->schedule, error)
@@ -484,13 +509,16 @@ static int run(CliOptions *cli, GError **error)
                   .init = &init,
                   .train_opt = &train};
     char *band_file = cli_default_path("reports/error-band.json");
-    if (g_file_test(band_file, G_FILE_TEST_EXISTS) &&
+    if (!point && g_file_test(band_file, G_FILE_TEST_EXISTS) &&
         !report_band_load(band_file, report_band_family(&opt, &layout), topo->gpu.name, &rep.band,
                           error)) {
         g_free(band_file);
         goto out;
     }
     g_free(band_file);
+    if (point && !cli_sim_cache_band(point->cache, report_band_family(&opt, &layout), topo->gpu.name,
+                              &rep.band, error))
+        goto out; /* a search reads the band file once */
     report_build(&rep);
     /* the files first (each written whole, to a temporary file renamed into place), the
      * summary last: a run that fails writing prints nothing */
@@ -511,7 +539,11 @@ static int run(CliOptions *cli, GError **error)
         report_clear(&rep);
         goto out;
     }
-    if (cli->json) {
+    if (point) {
+        char *text = report_to_json(&rep);
+        point->result = cJSON_Parse(text);
+        cJSON_free(text);
+    } else if (cli->json) {
         char *text = report_to_json(&rep);
         printf("%s\n", text);
         cJSON_free(text);
@@ -525,12 +557,37 @@ out:
     strat_info_clear(&info);
     sim_result_free(sim);
     ir_schedule_free(sched);
-    model_free(model);
-    hw_topology_free(topo);
+    if (!point) {
+        model_free(model);
+        hw_topology_free(topo);
+    } else
+        cli_sim_cache_model_release(model);
     return status;
 }
 
+static int simulate_main(int argc, char **argv, CliSimPoint *point);
+
 int cli_simulate(int argc, char **argv)
+{
+    return simulate_main(argc, argv, NULL);
+}
+
+bool cli_simulate_point(CliSimPoint *point, int argc, char **argv, GError **error)
+{
+    point->result = NULL;
+    point->error = NULL;
+    simulate_main(argc, argv, point);
+    if (point->error) {
+        g_propagate_error(error, point->error);
+        point->error = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* point NULL: the command line; otherwise argv is parsed and simulated in process, nothing is
+ * printed and the outcome is in point (result, error). */
+static int simulate_main(int argc, char **argv, CliSimPoint *point)
 {
     CliOptions cli = {
         .nodes = UNSET,
@@ -715,6 +772,22 @@ int cli_simulate(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     cli_train_add_entries(ctx, &cli.train);
     GError *error = NULL;
+    /* In process: parsed here, into point->error, with nothing printed (and no --help that
+     * exits); the parse below then sees argv[0] and leftover arguments only. argv is the
+     * caller's: GOption removes what it parses, so a copy is parsed. */
+    char **argv_copy = point ? g_memdup2(argv, sizeof(char *) * (size_t)(argc + 1)) : NULL;
+    if (point) {
+        argv = argv_copy;
+        g_option_context_set_help_enabled(ctx, FALSE);
+    }
+    if (point && !g_option_context_parse(ctx, &argc, &argv, &point->error)) {
+        GError *e = point->error;
+        point->error = g_error_new(FSD_ERROR, FSD_ERROR_INPUT, "%s", e->message);
+        g_error_free(e);
+        g_option_context_free(ctx);
+        g_free(argv_copy);
+        return 2;
+    }
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         g_autofree char *hint = cli_option_hint(error, entries);
         fprintf(stderr, "fsdpsim: %s%s (see fsdpsim --help)\n", error->message, hint);
@@ -724,7 +797,12 @@ int cli_simulate(int argc, char **argv)
     }
     g_option_context_free(ctx);
     int status;
-    if (cli.version) {
+    if (point) {
+        status = argc > 1 ? cfg_input_error(&point->error, "unexpected argument '%s'", argv[1]), 2
+                 : point->fidelity == CLI_SIM_PARSE ? 0
+                                                    : run_point(&cli, point, &point->error);
+        g_free(argv_copy);
+    } else if (cli.version) {
         printf("fsdpsim %s\n", FSDPSIM_VERSION);
         status = 0;
     } else if (argc > 1) {

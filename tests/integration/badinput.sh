@@ -331,6 +331,31 @@ bad option/distopt-fsdp "--use-distributed-optimizer;--strategy ddp" "${BASE[@]}
 bad option/kernels-no-table "option --table;required" kernels
 bad option/kernels-dtype "option --dtype;expected bf16" kernels --table "$SRC/README.md" --dtype fp8
 bad option/kernels-min-gflop "option --min-gflop;expected" kernels --table "$SRC/README.md" --min-gflop -1
+# fsdpsim search (issue 14): --vary syntax, unknown options, constraints, the space file
+bad search/vary-no-equals "option --vary;expected OPTION=VALUES" search "${BASE[@]}" --vary tp
+bad search/vary-unknown-option "option --vary tpp=2;Unknown option --tpp" search "${BASE[@]}" --vary tpp=2
+bad search/vary-bad-value "option --vary tp=two;--tp" search "${BASE[@]}" --vary tp=two
+bad search/vary-bad-range "option --vary nodes;expected integer bounds a..b" search "${BASE[@]}" --vary nodes=1..x
+bad search/vary-bad-step "option --vary nodes;geometric factor" search "${BASE[@]}" --vary nodes=1..8:x1
+bad search/vary-reversed "option --vary nodes;a <= b" search "${BASE[@]}" --vary nodes=8..1
+bad search/vary-duplicate-value "option --vary tp;distinct values" search "${BASE[@]}" --vary tp=1,2,1
+bad search/vary-twice "option --vary tp;varied twice" search "${BASE[@]}" --vary tp=1 --vary tp=2
+bad search/vary-output "option --vary json;not a dimension" search "${BASE[@]}" --vary json=on
+bad search/vary-and-fixed "option --vary nodes;also given as a fixed option" search "${BASE[@]}" --nodes 2 --vary nodes=1,2
+bad search/no-space "option --vary;at least one dimension" search "${BASE[@]}"
+bad search/method "option --method;expected exhaustive, random or asha" search "${BASE[@]}" --vary nodes=1,2 --method grid
+bad search/constraint "option --constraint;expected fits" search "${BASE[@]}" --vary nodes=1,2 --constraint fits:room=1
+bad search/objective-tokens "--tokens" search "${BASE[@]}" --vary nodes=1,2 --objective node-hours
+bad search/shard "option --shard;0 <= I < N" search "${BASE[@]}" --vary nodes=1,2 --shard 2/2
+bad search/global-batch "option --global-batch;expected a number of sequences" search "${BASE[@]}" --vary nodes=1,2 --global-batch many
+bad search/global-batch-grad-accum "option --vary grad-accum;--global-batch" search "${BASE[@]}" --vary grad-accum=1,2 --global-batch 64
+bad search/resume-no-out "option --resume;--out" search "${BASE[@]}" --vary nodes=1,2 --resume
+bad search/plot-format "option --plot-format;expected png" search "${BASE[@]}" --vary nodes=1,2 --plot "$W/figs" --plot-format gif
+bad search/emit-jobs-merge "option --emit-jobs;not --merge" search --merge "$W/x.jsonl" --out "$W/y.jsonl" --emit-jobs "$W/jobs"
+bad search/ray-tune "option --ray-tune;expected KEY=VALUE" search "${BASE[@]}" --ray-tune samples=10,speed=3
+echo '{"vary": {"tp": {"a": 1}}}' >"$W/space.json"
+bad search/space-file "$W/space.json;field 'vary.tp';expected a list" search "${BASE[@]}" --space "$W/space.json"
+bad search/merge-not-records "$SRC/README.md;line 1;search record" search --merge "$SRC/README.md" --out "$W/merged.jsonl"
 printf 'x\ty\n1\t2\n' >"$W/notatable.tsv"
 bad kernels/not-a-table "$W/notatable.tsv;header;expected GEMM columns" kernels --table "$W/notatable.tsv"
 printf 'm\tn\tk\ttflops_bf16\n256\t256\t256\tNA\n' >"$W/norows.tsv"

@@ -1,0 +1,151 @@
+/* search: analytic lower bounds of one layout, from the model and the layout alone (no schedule
+ * generated, no simulation): microseconds per point, where a simulation takes milliseconds to a
+ * tenth of a second. A search prunes with them before simulating; the ASHA's first rung ranks by
+ * them. Both must stay below what the simulation reports for the same options, or a search would
+ * prune the best point: tests/unit/test_search.c and tests/integration/search.sh check that. */
+#include "search.h"
+#include "../plan/plan.h"
+
+#include <math.h>
+
+cJSON *search_bound_json(const Model *model, const HwTopology *topo, const StratOptions *opt,
+                         const StratLayout *layout)
+{
+    int model_parallel = MAX(1, layout->tp) * MAX(1, layout->pp);
+    /* Parameters a GPU holds at least: its 1/(tp x pp) of the model (the first and last stages
+     * hold more, the embedding; the bound takes the mean, which the largest stage exceeds). */
+    double params = (double)model->params / model_parallel;
+    /* The model state that stays on the GPU all step, and the gradients at the end of the
+     * backward:
+     * - FSDP: the sharded FlatParameter in fp32 (fsdp.c), the optimizer state on the same shard
+     *   (model_optimizer_state_bytes: Adam's m and v, 8 bytes), the fp32 sharded gradient;
+     * - a distributed optimizer (Megatron's, ZeRO-1): parameter replicas in the compute dtype
+     *   (at least 2 bytes), fp32 master weights and the state sharded over dp, gradients at
+     *   least 2 bytes (Rajbhandari et al. 2020, "P_os": 2 + 2 + 12/N);
+     * - DDP: fp32 parameters (autocast) and state replicated, fp32 param.grad.
+     * Unsharded parameters, activations and buffers come on top, so this is a lower bound.
+     * Not modelled: frozen parameters (LoRA), which have no gradient or optimizer state. */
+    double state = model_optimizer_state_bytes(model->training.optimizer);
+    double compute_bytes = MAX(2, hw_dtype_bytes(opt->param_dtype));
+    double param_bytes, state_bytes, grad_bytes;
+    if (opt->kind == STRAT_FSDP) {
+        double shard = opt->sharding == SHARD_NO_SHARD ? 1 : MAX(1, layout->shard_size);
+        param_bytes = 4.0 / shard, state_bytes = state / shard, grad_bytes = 4.0 / shard;
+    } else if (opt->distributed_optimizer) {
+        double dp = MAX(1, layout->dp);
+        param_bytes = MIN(4, compute_bytes), state_bytes = (4 + state) / dp, grad_bytes = 2;
+    } else {
+        double p = opt->mixed_precision ? 4 : MIN(4, compute_bytes);
+        param_bytes = p, state_bytes = state, grad_bytes = p;
+    }
+    double bytes = opt->cpu_offload ? 0 : params * (param_bytes + state_bytes);
+    /* Without activation checkpointing, the end of a micro-batch's forward holds everything its
+     * backward needs (gen.c frees each leaf's saved tensors only in backward), beside the model
+     * state: the model's saved bytes per sample (model_*.c) x micro-batch, over tp x pp (Megatron's
+     * TP keeps at least 1/t of a layer's, Korthikanti et al. 2022; a stage at least 1/p of the
+     * layers), in at least a 2-byte dtype. With checkpointing the bound counts none. */
+    double activations = 0;
+    if (!opt->activation_checkpointing) {
+        double saved = 0;
+        for (int i = 0; i < model->n_modules; i++)
+            saved += model->modules[i].saved_bytes;
+        double scale = MIN(1.0, 2.0 / hw_dtype_bytes(model->training.param_dtype));
+        activations = saved * scale * model->training.micro_batch / model_parallel;
+    }
+    /* The end of backward holds every gradient, the activations by then freed: the larger of
+     * the two moments counts. */
+    double grads = opt->cpu_offload ? 0 : params * grad_bytes;
+    /* FSDP computes a unit with its FlatParameter unsharded, and its backward makes the
+     * unsharded gradient beside it: the largest unit's parameters twice, in at least 2 bytes
+     * (plan.c builds the units as FSDP's auto-wrap policy does). Without model parallelism only:
+     * with tp or pp the units are per stage and the bound keeps to what holds for every layout. */
+    double unit = 0;
+    if (opt->kind == STRAT_FSDP && model_parallel == 1) {
+        PlanWrap *wrap = plan_wrap_build(model, &opt->wrap, MAX(1, layout->shard_size));
+        for (int u = 0; u < wrap->n_units; u++)
+            unit = MAX(unit, (double)wrap->units[u].numel * 2 * 2);
+        plan_wrap_free(wrap);
+    }
+    /* SHARD_GRAD_OP and _HYBRID_SHARD_ZERO2 keep every unit unsharded from its forward to its
+     * backward (reshard_after_forward=False): at the end of the forward all parameters are
+     * there in the compute dtype (at least 2 bytes), beside the activations. */
+    if (opt->kind == STRAT_FSDP &&
+        (opt->sharding == SHARD_SHARD_GRAD_OP || opt->sharding == SHARD_HYBRID_ZERO2))
+        activations += params * 2;
+    /* the report adds the memory no tensor can use (CUDA context, cuBLAS, NCCL) to its peak */
+    bytes += MAX(MAX(activations, grads), unit) + topo->gpu.reserved_bytes;
+    /* A compute floor: the model's training FLOPs of one micro-batch on the whole job, shared
+     * evenly by all GPUs, each kernel at the best rate the kernel model gives it (kern.c): GEMMs
+     * (and convolutions) at most matmul_efficiency of the peak; attention, which the model counts
+     * whole (4 s^2 h) while a causal FlashAttention kernel computes about half the blocks, at
+     * most twice the better of the fused kernels' efficiencies (eager attention's GEMMs do all
+     * the work, at most matmul_efficiency); memory-bound kernels at the measured fraction of
+     * HBM bandwidth. No communication, launch cost or pipeline imbalance is counted, so the
+     * floor stays below the simulated compute time. */
+    HwDtype dtype = strat_compute_dtype(model, opt);
+    double peak = topo->gpu.peak_flops[dtype] > 0 ? topo->gpu.peak_flops[dtype]
+                                                  : topo->gpu.peak_flops[HW_DTYPE_BF16];
+    const HwKernels *kp = &topo->gpu.kernels;
+    double gemm_eff =
+        dtype == HW_DTYPE_TF32 && kp->present ? kp->tf32_efficiency : topo->gpu.matmul_efficiency;
+    gemm_eff = gemm_eff > 0 && gemm_eff <= 1 ? gemm_eff : 1;
+    double attn_eff = gemm_eff;
+    if (kp->present)
+        attn_eff =
+            MAX(attn_eff, 2 * MAX(kp->attention_efficiency, kp->triton_attention_efficiency));
+    else
+        attn_eff = 2; /* no kernel table: attention at the GEMM rate on half the work, bounded
+                       * by twice the peak to be safe */
+    /* Activation checkpointing runs each checkpointed block's forward again in its backward
+     * (gen.c): with --checkpoint-every k, at least floor(blocks / k) of the blocks. */
+    int n_blocks = 0;
+    for (int i = 0; i < model->n_modules; i++)
+        n_blocks += model->modules[i].is_block;
+    int every = MAX(1, opt->checkpoint_every);
+    double recompute =
+        opt->activation_checkpointing && n_blocks ? (double)(n_blocks / every) / n_blocks : 0;
+    double attn_flops = 0, gemm_flops = 0, bytes_moved = 0;
+    for (int i = 0; i < model->n_modules; i++) {
+        const ModelModule *m = &model->modules[i];
+        bool in_block = false;
+        for (int a = i; a >= 0 && !in_block; a = model->modules[a].parent)
+            in_block = model->modules[a].is_block;
+        double passes = 1 + m->flops_bwd_ratio + (in_block ? recompute : 0);
+        if (m->kernel.kind == MODEL_KERNEL_ATTENTION)
+            attn_flops += m->flops_fwd * passes;
+        else
+            gemm_flops += m->flops_fwd * passes;
+        /* memory-bound kernels: forward, backward twice the forward's bytes (gen.c), the
+         * recomputed forward; in the activation dtype, at least 2 bytes */
+        bytes_moved += m->mem_bytes_fwd * (3 + (in_block ? recompute : 0));
+    }
+    double act_scale = MIN(1.0, 2.0 / hw_dtype_bytes(model->training.param_dtype));
+    double hbm = topo->gpu.hbm_Bps * topo->gpu.memory_efficiency;
+    /* GEMMs and memory-bound kernels run one after the other on the compute stream, their
+     * times add (hw_gpu_compute_s, kern_memory_s) */
+    double per_sample_s =
+        peak > 0 ? gemm_flops / (peak * gemm_eff) + attn_flops / (peak * attn_eff) : 0;
+    if (hbm > 0)
+        per_sample_s += bytes_moved * act_scale / hbm;
+    double samples = (double)model->training.micro_batch * MAX(1, layout->dp);
+    double floor_s = per_sample_s * samples / layout->world;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "world_size", layout->world);
+    cJSON_AddNumberToObject(o, "nodes", layout->nodes);
+    cJSON_AddNumberToObject(o, "gpus_per_node", layout->gpus_per_node);
+    cJSON_AddNumberToObject(o, "machine_gpus_per_node", topo->gpus_per_node);
+    cJSON_AddNumberToObject(o, "tp", MAX(1, layout->tp));
+    cJSON_AddNumberToObject(o, "pp", MAX(1, layout->pp));
+    cJSON_AddNumberToObject(o, "dp", MAX(1, layout->dp));
+    cJSON_AddNumberToObject(o, "micro_batch", model->training.micro_batch);
+    cJSON_AddNumberToObject(o, "grad_accum", MAX(1, opt->grad_accum));
+    cJSON_AddNumberToObject(o, "seq_len", model->token_input ? model->training.seq_len : 0);
+    cJSON_AddNumberToObject(o, "memory_bound_bytes", bytes);
+    cJSON_AddNumberToObject(o, "capacity_bytes", topo->gpu.memory_bytes);
+    cJSON_AddNumberToObject(o, "step_floor_per_micro_batch_s", floor_s);
+    /* A pipeline runs m micro-batches in at least m + (p - 1) / v slots of one micro-batch's
+     * stage time (the fill and drain of 1F1B and GPipe; interleaving divides them by v). */
+    double fill = layout->pp > 1 ? (double)(layout->pp - 1) / MAX(1, opt->virtual_stages) : 0;
+    cJSON_AddNumberToObject(o, "pipeline_fill_micro_batches", fill);
+    return o;
+}

@@ -1,0 +1,270 @@
+/* search: the space (ranges, point order, keys, flags), constraints and global batch parsing,
+ * the analytic bound's arithmetic, and one point's evaluation against a fake simulation: each
+ * pruning reason, the grad-accum that the global batch implies, and the objectives' arithmetic. */
+#include "testutil.h"
+#include "search/search.h"
+
+static void test_space_ranges(void **state)
+{
+    SearchSpace sp;
+    search_space_init(&sp);
+    GError *e = NULL;
+    assert_true(search_space_add_vary(&sp, "nodes=1..64:x2", &e));
+    assert_true(search_space_add_vary(&sp, "checkpoint-every=1..9:+2", &e));
+    assert_true(search_space_add_vary(&sp, "strategy=full, hybrid", &e));
+    assert_true(search_space_add_vary(&sp, "compile=on,off", &e));
+    assert_int_equal(search_space_size(&sp), 7 * 5 * 2 * 2);
+    const char *v[4];
+    search_space_point(&sp, 0, v);
+    assert_string_equal(v[0], "1");
+    search_space_point(&sp, 1, v); /* the last dimension varies fastest */
+    assert_string_equal(v[3], "off");
+    assert_string_equal(v[0], "1");
+    search_space_point(&sp, 7 * 5 * 2 * 2 - 1, v);
+    assert_string_equal(v[0], "64");
+    assert_string_equal(v[1], "9");
+    assert_string_equal(v[2], "hybrid");
+    char *key = search_point_key(&sp, v);
+    assert_string_equal(key, "nodes=64 checkpoint-every=9 strategy=hybrid compile=off");
+    g_free(key);
+    GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
+    search_space_point(&sp, 2, v); /* nodes 1, every 1, hybrid, compile on */
+    search_point_argv(&sp, v, argv);
+    assert_int_equal(argv->len, 4);
+    assert_string_equal(g_ptr_array_index(argv, 2), "--strategy=hybrid");
+    assert_string_equal(g_ptr_array_index(argv, 3), "--compile"); /* on: the flag; off: none */
+    g_ptr_array_free(argv, TRUE);
+    assert_false(search_space_add_vary(&sp, "tp=4..1", &e));
+    assert_non_null(strstr(e->message, "option --vary tp"));
+    g_clear_error(&e);
+    assert_false(search_space_add_vary(&sp, "=1,2", &e));
+    g_clear_error(&e);
+    search_space_clear(&sp);
+}
+
+static void test_spec_parsing(void **state)
+{
+    SearchSpec spec;
+    search_spec_default(&spec);
+    GError *e = NULL;
+    assert_true(search_constraint_parse(&spec, "fits:headroom=2GiB", &e));
+    assert_true(spec.headroom_bytes == 2147483648.0);
+    assert_true(search_constraint_parse(&spec, "fits:headroom=0.1", &e));
+    assert_true(spec.headroom_fraction == 0.1);
+    assert_true(search_constraint_parse(&spec, "walltime<=24h", &e));
+    assert_true(spec.walltime_s == 86400);
+    assert_true(search_constraint_parse(&spec, "nodes<=128", &e));
+    assert_int_equal(spec.max_nodes, 128);
+    assert_false(search_constraint_parse(&spec, "walltime<=soon", &e));
+    g_clear_error(&e);
+    assert_true(search_global_batch_parse(&spec, "4Mtok", &e));
+    assert_true(spec.global_batch == 4194304 && spec.global_batch_tokens);
+    assert_true(search_global_batch_parse(&spec, "1536", &e));
+    assert_true(spec.global_batch == 1536 && !spec.global_batch_tokens);
+    SearchObjective o;
+    assert_true(search_objective_parse("core-hours", &o) && o == SEARCH_OBJ_CORE_HOURS);
+    assert_false(search_objective_parse("hours", &o));
+}
+
+/* Llama-2-7B, FSDP full_shard on 4 x 4 GPUs: the fp32 shard and Adam's state, 12 bytes a
+ * parameter over 16 GPUs, plus the saved activations, below the simulated peak of the same run; the
+ * compute floor above the bare peak's (no kernel beats the peak) and below the simulated compute
+ * time. */
+static void test_bound(void **state)
+{
+    Run r;
+    run_start(&r, "models/llama2-7b.json", "topologies/juwels-booster.json", 4, 4);
+    r.opt.kind = STRAT_FSDP;
+    r.opt.sharding = SHARD_FULL_SHARD;
+    run_sim(&r);
+    const Model *m = r.model;
+    cJSON *b = search_bound_json(m, r.topo, &r.opt, &r.layout);
+    /* without checkpointing: the state and one micro-batch's saved activations, below the peak */
+    double bytes = cJSON_GetObjectItem(b, "memory_bound_bytes")->valuedouble;
+    assert_true(bytes > (double)m->params / 16 * 12 + r.rep.mem_breakdown[IR_MEM_ACTIVATIONS] / 2);
+    assert_true(bytes < r.rep.mem_peak_bytes);
+    double floor_s = cJSON_GetObjectItem(b, "step_floor_per_micro_batch_s")->valuedouble;
+    double bare = model_flops_train_per_sample(m) * m->training.micro_batch /
+                  r.topo->gpu.peak_flops[strat_compute_dtype(m, &r.opt)];
+    assert_true(floor_s > bare);
+    assert_true(floor_s < r.rep.compute_s);
+    assert_true(floor_s > 0.5 * r.rep.compute_s); /* a useful bound, not 0 */
+    assert_true(cJSON_GetObjectItem(b, "pipeline_fill_micro_batches")->valuedouble == 0);
+    cJSON_Delete(b);
+    StratOptions opt = r.opt;
+    opt.activation_checkpointing = true; /* the state and fp32 grads: 16 bytes over 16 GPUs */
+    b = search_bound_json(m, r.topo, &opt, &r.layout);
+    assert_float_equal(cJSON_GetObjectItem(b, "memory_bound_bytes")->valuedouble,
+                       (double)m->params / 16 * 16 + r.topo->gpu.reserved_bytes, 1);
+    cJSON_Delete(b);
+    opt.sharding = SHARD_NO_SHARD; /* replicated: the whole model state on each GPU */
+    b = search_bound_json(m, r.topo, &opt, &r.layout);
+    assert_float_equal(cJSON_GetObjectItem(b, "memory_bound_bytes")->valuedouble,
+                       (double)m->params * 16 + r.topo->gpu.reserved_bytes, 1);
+    cJSON_Delete(b);
+    run_end(&r);
+}
+
+/* A fake simulation: --nodes=N and --tp=T set the layout (4 GPUs a node, dp = 4N/T), the
+ * memory bound is 30 GB / N, the simulated peak 20 GB + 10 GB / N, the step 10 s / N. */
+static int fake_calls;
+static char fake_last[256];
+
+static cJSON *fake_eval(void *ctx, SearchFidelity fid, int argc, char **argv, GError **error)
+{
+    int nodes = 1, tp = 1;
+    fake_last[0] = '\0';
+    for (int i = 1; i < argc; i++) {
+        sscanf(argv[i], "--nodes=%d", &nodes);
+        sscanf(argv[i], "--tp=%d", &tp);
+        g_strlcat(fake_last, argv[i], sizeof fake_last);
+        g_strlcat(fake_last, " ", sizeof fake_last);
+    }
+    if (tp == 3)
+        return cfg_input_error(error, "option --tp: expected a divisor of 4, got 3"), NULL;
+    fake_calls += fid == SEARCH_FID_FULL;
+    cJSON *o = cJSON_CreateObject();
+    if (fid == SEARCH_FID_BOUND) {
+        cJSON_AddNumberToObject(o, "world_size", 4 * nodes);
+        cJSON_AddNumberToObject(o, "nodes", nodes);
+        cJSON_AddNumberToObject(o, "gpus_per_node", 4);
+        cJSON_AddNumberToObject(o, "machine_gpus_per_node", 4);
+        cJSON_AddNumberToObject(o, "tp", tp);
+        cJSON_AddNumberToObject(o, "pp", 1);
+        cJSON_AddNumberToObject(o, "dp", 4 * nodes / tp);
+        cJSON_AddNumberToObject(o, "micro_batch", 2);
+        cJSON_AddNumberToObject(o, "grad_accum", 1);
+        cJSON_AddNumberToObject(o, "seq_len", 1000);
+        cJSON_AddNumberToObject(o, "memory_bound_bytes", 30e9 / nodes);
+        cJSON_AddNumberToObject(o, "capacity_bytes", 40e9);
+        cJSON_AddNumberToObject(o, "step_floor_per_micro_batch_s", 1.0 / nodes);
+    } else {
+        cJSON_AddNumberToObject(o, "step_time_s", 10.0 / nodes);
+        /* 2 x dp x 8 sequences of 1000 tokens a step (grad-accum 8, from the global batch) */
+        cJSON_AddNumberToObject(o, "tokens_per_s",
+                                2.0 * (4 * nodes / tp) * 8 * 1000 / (10.0 / nodes));
+        cJSON *mem = cJSON_AddObjectToObject(o, "memory");
+        cJSON_AddNumberToObject(mem, "peak_bytes", 20e9 + 10e9 / nodes);
+        cJSON_AddBoolToObject(mem, "oom", false);
+    }
+    return o;
+}
+
+static const char *str(const cJSON *r, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItem(r, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static void test_evaluate(void **state)
+{
+    SearchSpace sp;
+    search_space_init(&sp);
+    assert_true(search_space_add_vary(&sp, "nodes=1,2,4", NULL));
+    assert_true(search_space_add_vary(&sp, "tp=1,3,8", NULL));
+    SearchSpec spec;
+    search_spec_default(&spec);
+    spec.global_batch = 128; /* sequences: grad-accum = 128 / (dp x 2) */
+    spec.headroom_bytes = 12e9;
+    spec.tokens = 1e9;
+    spec.objective = SEARCH_OBJ_NODE_HOURS;
+    GPtrArray *fixed = g_ptr_array_new_with_free_func(g_free);
+    SearchContext ctx = {&sp, &spec, fixed, fake_eval, NULL, NULL};
+    /* index = nodes index x 3 + tp index */
+    cJSON *r = search_evaluate(&ctx, 0, false); /* 1 node: bound 30 GB > 40 - 12 */
+    assert_string_equal(str(r, "reason"), "does not fit (analytic bound)");
+    cJSON_Delete(r);
+    spec.no_memory_bound = true; /* LoRA: the bound does not prune; the simulation decides */
+    r = search_evaluate(&ctx, 0, false);
+    assert_string_equal(str(r, "reason"), "does not fit");
+    assert_string_equal(str(r, "stage"), "full");
+    cJSON_Delete(r);
+    spec.no_memory_bound = false;
+    r = search_evaluate(&ctx, 4, false); /* 2 nodes, tp 3: the simulation refuses it */
+    assert_string_equal(str(r, "reason"), "invalid: option --tp");
+    assert_string_equal(str(r, "message"), "option --tp: expected a divisor of 4, got 3");
+    cJSON_Delete(r);
+    r = search_evaluate(&ctx, 5, false); /* tp 8 > 4 GPUs a node */
+    assert_string_equal(str(r, "reason"), "puts TP across nodes");
+    cJSON_Delete(r);
+    r = search_evaluate(&ctx, 3, false); /* 2 nodes: bound 15 GB fits, peak 25 GB > 28? no: fits */
+    assert_string_equal(str(r, "status"), "ok");
+    assert_non_null(strstr(fake_last, "--grad-accum=8")); /* 128 / (8 x 2) */
+    /* 16000 tokens a step x ceil(1e9 / 16000) steps of 5 s, on 2 nodes */
+    double steps = ceil(1e9 / (2.0 * 8 * 8 * 1000));
+    assert_float_equal(cJSON_GetObjectItem(r, "objective")->valuedouble, 2 * steps * 5 / 3600,
+                       1e-9);
+    assert_true(cJSON_GetObjectItem(r, "lower_bound")->valuedouble <=
+                cJSON_GetObjectItem(r, "objective")->valuedouble);
+    cJSON_Delete(r);
+    spec.headroom_bytes = 16e9; /* peak 25 GB + 16 GB > 40 GB: simulated and refused */
+    r = search_evaluate(&ctx, 3, false);
+    assert_string_equal(str(r, "reason"), "does not fit");
+    assert_string_equal(str(r, "stage"), "full");
+    cJSON_Delete(r);
+    spec.headroom_bytes = 0;
+    spec.global_batch = 100; /* 100 / (dp 8 x 2) is not whole */
+    r = search_evaluate(&ctx, 3, false);
+    assert_string_equal(str(r, "reason"), "global batch not a multiple of dp x micro-batch");
+    cJSON_Delete(r);
+    spec.global_batch = 0;
+    spec.max_gpus = 8;
+    r = search_evaluate(&ctx, 6, false); /* 4 nodes, 16 GPUs */
+    assert_string_equal(str(r, "reason"), "over the GPU budget");
+    cJSON_Delete(r);
+    fake_calls = 0;
+    spec.max_gpus = 0;
+    r = search_evaluate(&ctx, 6, true); /* the bound only: no simulation */
+    assert_string_equal(str(r, "status"), "bounded");
+    assert_int_equal(fake_calls, 0);
+    cJSON_Delete(r);
+    g_ptr_array_free(fixed, TRUE);
+    search_space_clear(&sp);
+}
+
+/* Ray Tune's ASHA on 27 trials, grace 1, max_t 27, reduction 3: rungs 1, 3, 9, 27 reached by
+ * 27, 9, 3, 1 trials; 18 x 1 + 6 x 3 + 2 x 9 + 1 x 27 = 81 iterations. One slot runs them all
+ * in turn; 27 slots end with the longest trial. */
+static void test_ray_tune(void **state)
+{
+    SearchTune t;
+    search_tune_default(&t);
+    assert_true(search_tune_parse("samples=27,max_t=27,grace=1,reduction=3,concurrent=1,"
+                                  "gpus_per_trial=1,step_s=2",
+                                  &t, NULL));
+    SearchTunePlan p;
+    search_tune_plan(&t, 4, 48, &p);
+    assert_int_equal(p.rungs, 4);
+    int reached[] = {27, 9, 3, 1};
+    for (int r = 0; r < 4; r++)
+        assert_int_equal(p.rung_trials[r], reached[r]);
+    assert_int_equal(p.finished, 1);
+    assert_float_equal(p.trial_iters, 81, 1e-9);
+    assert_float_equal(p.wall_s, 81 * 2, 1e-9);
+    assert_int_equal(p.nodes, 1);
+    assert_float_equal(p.node_hours, 162.0 / 3600, 1e-12); /* the whole node is charged */
+    assert_float_equal(p.gpu_hours_used, 162.0 / 3600, 1e-12);
+    t.concurrent = 27;
+    search_tune_plan(&t, 4, 48, &p);
+    assert_float_equal(p.wall_s, 27 * 2, 1e-9);
+    assert_int_equal(p.nodes, 7); /* 27 one-GPU trials, 4 a node */
+    assert_float_equal(p.core_hours, 7 * 48 * 54.0 / 3600, 1e-9);
+    t.gpus_per_trial = 8; /* a trial spans 2 nodes */
+    t.concurrent = 2;
+    search_tune_plan(&t, 4, 48, &p);
+    assert_int_equal(p.nodes, 4);
+    GError *e = NULL;
+    assert_false(search_tune_parse("samples=10,grace=200", &t, &e)); /* grace > max_t */
+    assert_non_null(strstr(e->message, "option --ray-tune"));
+    g_clear_error(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_space_ranges), cmocka_unit_test(test_spec_parsing),
+        cmocka_unit_test(test_bound),        cmocka_unit_test(test_evaluate),
+        cmocka_unit_test(test_ray_tune),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
