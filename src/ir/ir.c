@@ -42,7 +42,8 @@ static struct IrStringIndex *string_index_new(void)
 static void string_index_free(struct IrStringIndex *x)
 {
     g_string_chunk_free(x->text);
-    g_array_free(x->hashes, TRUE);
+    if (x->hashes)
+        g_array_free(x->hashes, TRUE);
     g_free(x->slots);
     g_free(x);
 }
@@ -150,9 +151,32 @@ int ir_stream_find(const IrClass *c, const char *name)
     return -1;
 }
 
-uint32_t ir_string(IrClass *c, const char *text)
+/* A class's string index, rebuilt from its strings when ir_schedule_compact dropped the hashes
+ * and slots (a schedule compacted, then extended: tests, readers). O(strings), once. */
+static struct IrStringIndex *string_index_of(IrClass *c)
 {
     struct IrStringIndex *x = c->string_index;
+    if (x->slots)
+        return x;
+    x->hashes = g_array_sized_new(FALSE, FALSE, sizeof(uint32_t), c->strings->len);
+    x->mask = 255;
+    while (x->mask + 1 < 4 * (c->strings->len + 1))
+        x->mask = 2 * x->mask + 1;
+    x->slots = g_new0(uint32_t, x->mask + 1);
+    for (guint i = 0; i < c->strings->len; i++) {
+        size_t len;
+        uint32_t h = string_hash(g_ptr_array_index(c->strings, i), &len), k = h & x->mask;
+        g_array_append_val(x->hashes, h);
+        while (x->slots[k])
+            k = (k + 1) & x->mask;
+        x->slots[k] = i + 1;
+    }
+    return x;
+}
+
+uint32_t ir_string(IrClass *c, const char *text)
+{
+    struct IrStringIndex *x = string_index_of(c);
     size_t len;
     uint32_t h = string_hash(text, &len), k = h & x->mask;
     for (; x->slots[k]; k = (k + 1) & x->mask) {
@@ -193,6 +217,36 @@ int ir_op_add(IrClass *c, const IrOp *op, const char *name, const int *deps, int
     }
     g_array_append_val(c->ops, copy);
     return index;
+}
+
+/* A GArray's storage cut to its length: GLib doubles capacity as it grows, so a generated
+ * program holds up to twice the bytes it uses. O(n) copy, once per array. */
+static GArray *array_trim(GArray *a)
+{
+    guint elt = g_array_get_element_size(a);
+    GArray *t = g_array_sized_new(FALSE, TRUE, elt, a->len);
+    g_array_append_vals(t, a->data, a->len);
+    g_array_free(a, TRUE);
+    return t;
+}
+
+void ir_schedule_compact(IrSchedule *s)
+{
+    for (int i = 0; i < s->n_classes; i++) {
+        IrClass *c = s->classes[i];
+        c->ops = array_trim(c->ops);
+        c->deps = array_trim(c->deps);
+        GPtrArray *strings = g_ptr_array_sized_new(c->strings->len);
+        for (guint k = 0; k < c->strings->len; k++)
+            g_ptr_array_add(strings, g_ptr_array_index(c->strings, k));
+        g_ptr_array_free(c->strings, TRUE);
+        c->strings = strings;
+        struct IrStringIndex *x = c->string_index;
+        g_array_free(x->hashes, TRUE);
+        x->hashes = NULL;
+        g_free(x->slots);
+        x->slots = NULL;
+    }
 }
 
 void ir_group_members(const IrSchedule *s, const IrGroup *g, int rank, int *members)

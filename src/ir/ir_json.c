@@ -508,6 +508,8 @@ IrSchedule *ir_schedule_read(const char *file, GError **error)
     }
     IrSchedule *s = ir_schedule_from_text(file, text, error);
     g_free(text);
+    if (s)
+        ir_schedule_compact(s);
     return s;
 }
 
