@@ -207,6 +207,7 @@ int ir_op_add(IrClass *c, const IrOp *op, const char *name, const int *deps, int
     copy.name = ir_string(c, name ? name : "");
     copy.dep_start = c->deps->len;
     copy.n_deps = 0;
+    g_assert(n_deps >= 0 && (uint32_t)n_deps <= IR_MAX_DEPS);
     for (int i = 0; i < n_deps; i++) {
         if (deps[i] < 0)
             continue;

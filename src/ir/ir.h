@@ -68,13 +68,19 @@ typedef enum {
     IR_PHASE_COUNT
 } IrPhase;
 
+/* Most deps an op may have (n_deps is a 24-bit field; the reader says so past it). */
+#define IR_MAX_DEPS ((1u << 24) - 1)
+
+/* 56 bytes: a pipeline holds one per op of every stage (11 M for 1T at 4096 micro-batches), so
+ * the header packs kind and n_deps into bit-fields beside the byte fields (16 bytes, was 24). */
 typedef struct {
-    IrOpKind kind;
+    IrOpKind kind : 8;
+    uint8_t phase;   /* IrPhase */
     uint16_t stream;
-    uint8_t phase;              /* IrPhase */
-    uint8_t dtype;              /* HwDtype of compute or collective elements */
-    uint32_t name;              /* index into the class's string table */
-    uint32_t dep_start, n_deps; /* into IrClass.deps */
+    uint8_t dtype;   /* HwDtype of compute or collective elements */
+    uint32_t n_deps : 24; /* <= IR_MAX_DEPS */
+    uint32_t name;      /* index into the class's string table */
+    uint32_t dep_start; /* into IrClass.deps */
     union {
         struct {
             double flops;       /* tensor-core FLOPs */

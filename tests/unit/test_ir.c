@@ -164,6 +164,35 @@ static void test_compact(void **state)
     ir_schedule_free(s);
 }
 
+/* The packed op: 56 bytes (a pipeline keeps one per op of every stage), and its 24-bit n_deps
+ * holds more than 16 bits' worth (an op waiting for 70,000 others). */
+static void test_op_packed(void **state)
+{
+    assert_true(sizeof(IrOp) <= 56);
+    IrSchedule *s = ir_schedule_new(1, 1);
+    IrClass *c = ir_class_add(s, 0, 1, 1);
+    ir_stream_add(c, "host", true);
+    ir_stream_add(c, "compute", false);
+    enum { N = 70000 };
+    int *deps = g_new(int, N);
+    IrOp op = {.kind = IR_OP_HOST};
+    for (int i = 0; i < N; i++)
+        deps[i] = ir_op_add(c, &op, "x", NULL, 0);
+    IrOp last = {.kind = IR_OP_COLL, .stream = 1, .phase = IR_PHASE_BACKWARD, .dtype = 2};
+    last.u.coll.bytes = 1234;
+    int i = ir_op_add(c, &last, "wait all", deps, N);
+    const IrOp *o = ir_op(c, i);
+    assert_int_equal(o->n_deps, N);
+    assert_int_equal(o->kind, IR_OP_COLL);
+    assert_int_equal(o->stream, 1);
+    assert_int_equal(o->phase, IR_PHASE_BACKWARD);
+    assert_int_equal(o->dtype, 2);
+    assert_int_equal(o->u.coll.bytes, 1234);
+    assert_int_equal(ir_op_deps(c, o)[N - 1], N - 1);
+    g_free(deps);
+    ir_schedule_free(s);
+}
+
 /* The checks that need the whole file (ir_check.c): the classes partition the ranks, names are
  * unique, peers are inside the world. Each used to be accepted, and some crashed later. */
 #define HOST_ONLY "\"streams\": [{\"name\": \"host\", \"host\": true}], \"ops\": []"
@@ -229,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_bad_schedules),
         cmocka_unit_test(test_strings_interned),
         cmocka_unit_test(test_compact),
+        cmocka_unit_test(test_op_packed),
         cmocka_unit_test(test_bad_schedules_as_a_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
