@@ -2,8 +2,10 @@
  * Not a test: it prints its figures (wall time of generation and simulation, the CPU time of
  * both, ops, events, transfers through the flow model, the link classes it kept apart, events
  * per CPU-second of the simulation) and the targets beside them. The CPU time is the figure to trust on a shared
- * machine, where wall time includes waiting for a core. Run: build/tests/bench/bench_sim
- * [REPEATS]. */
+ * machine, where wall time includes waiting for a core. Then, once, the 1T layout at 4096
+ * micro-batches (issue 13's memory case): its CPU time and the process's peak resident set
+ * (getrusage; the schedule, the engine's per-op state and the result, no report), against
+ * issue 13's 100 MB. Run: build/tests/bench/bench_sim [REPEATS] (REPEATS 0: the table only). */
 #include "coll/coll.h"
 #include "core/sim.h"
 #include "model/model.h"
@@ -12,6 +14,7 @@
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 typedef struct {
@@ -39,6 +42,8 @@ static int cmp_double(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     int repeats = argc > 1 ? atoi(argv[1]) : 11;
+    /* 0: the table once, without the memory case (5 s and a GB) */
+    bool memory_case = repeats != 0;
     if (repeats < 1)
         repeats = 1;
     /* targets: CPU time of generation and simulation; issue 13's where it sets one (GPT-3
@@ -59,12 +64,18 @@ int main(int argc, char **argv)
          "topologies/juwels-booster.json", NULL, 768, 4, 0.030, 8, 64, 512, 1, false},
         {"GPT 1T tp 8 x pp 64 x 2 chunks, SP, 512 micro-batches", "tests/bench/megatron-1t.json",
          "topologies/juwels-booster.json", NULL, 768, 4, 0.060, 8, 64, 512, 2, true},
+        /* the memory case, run once (its CPU target: the 512 micro-batch row's, scaled by 8) */
+        {"GPT 1T tp 8 x pp 64, 4096 micro-batches (memory case)", "tests/bench/megatron-1t.json",
+         "topologies/juwels-booster.json", NULL, 768, 4, 0.240, 8, 64, 4096, 1, false},
     };
+    const size_t n_cases = G_N_ELEMENTS(cases) - (memory_case ? 0 : 1);
     printf("%-58s %10s %10s %10s %6s %8s %9s %7s %12s %8s\n",
            "workload (median of repeats, one core)", "generate", "simulate", "cpu", "ops", "events",
            "transfers", "classes", "events/cpu-s", "target");
-    for (size_t k = 0; k < G_N_ELEMENTS(cases); k++) {
+    for (size_t k = 0; k < n_cases; k++) {
         const Case *c = &cases[k];
+        bool last = k == G_N_ELEMENTS(cases) - 1;
+        int runs = last ? 1 : repeats;
         char *mpath = g_build_filename(FSDPSIM_SOURCE_ROOT, c->model, NULL);
         char *tpath = g_build_filename(FSDPSIM_SOURCE_ROOT, c->topology, NULL);
         GError *error = NULL;
@@ -94,11 +105,11 @@ int main(int argc, char **argv)
         coll_model_analytic_init(&coll, topo);
         NetTopo *net = net_topo_new(topo, c->nodes, c->gpus_per_node);
         SimConfig cfg = {topo, &coll, net};
-        double *gen_s = g_new(double, repeats), *sim_s = g_new(double, repeats);
-        double *cpu_s = g_new(double, repeats), *sim_cpu_s = g_new(double, repeats);
+        double *gen_s = g_new(double, runs), *sim_s = g_new(double, runs);
+        double *cpu_s = g_new(double, runs), *sim_cpu_s = g_new(double, runs);
         uint64_t events = 0, transfers = 0;
         int ops = 0, classes = 0;
-        for (int r = 0; r < repeats; r++) {
+        for (int r = 0; r < runs; r++) {
             StratInfo info;
             double c0 = thread_cpu_s();
             gint64 t0 = g_get_monotonic_time();
@@ -120,16 +131,24 @@ int main(int argc, char **argv)
             ir_schedule_free(s);
             strat_info_clear(&info);
         }
-        qsort(gen_s, (size_t)repeats, sizeof(double), cmp_double);
-        qsort(sim_s, (size_t)repeats, sizeof(double), cmp_double);
-        qsort(cpu_s, (size_t)repeats, sizeof(double), cmp_double);
-        qsort(sim_cpu_s, (size_t)repeats, sizeof(double), cmp_double);
-        double g = gen_s[repeats / 2], s = sim_s[repeats / 2], cpu = cpu_s[repeats / 2];
+        qsort(gen_s, (size_t)runs, sizeof(double), cmp_double);
+        qsort(sim_s, (size_t)runs, sizeof(double), cmp_double);
+        qsort(cpu_s, (size_t)runs, sizeof(double), cmp_double);
+        qsort(sim_cpu_s, (size_t)runs, sizeof(double), cmp_double);
+        double g = gen_s[runs / 2], s = sim_s[runs / 2], cpu = cpu_s[runs / 2];
         printf("%-58s %7.2f ms %7.2f ms %7.2f ms %6d %8" G_GUINT64_FORMAT " %9" G_GUINT64_FORMAT
                " %7d %12.3g %5.0f ms %s\n",
                c->label, g * 1e3, s * 1e3, cpu * 1e3, ops, events, transfers, classes,
-               (double)events / sim_cpu_s[repeats / 2], c->target_s * 1e3,
+               (double)events / sim_cpu_s[runs / 2], c->target_s * 1e3,
                cpu <= c->target_s ? "met" : "MISSED");
+        if (last) {
+            /* ru_maxrss: KiB on Linux; the largest case runs last, so the process's peak is its */
+            struct rusage ru;
+            getrusage(RUSAGE_SELF, &ru);
+            double mb = (double)ru.ru_maxrss * 1024 / 1e6;
+            printf("%-58s %7.0f MB %36s %5.0f MB %s\n", "  peak resident set of the process", mb, "",
+                   100.0, mb <= 100 ? "met" : "MISSED");
+        }
         g_free(gen_s);
         g_free(sim_s);
         g_free(cpu_s);
