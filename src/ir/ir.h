@@ -176,9 +176,9 @@ static inline const uint32_t *ir_op_deps(const IrClass *c, const IrOp *op)
     return &g_array_index(c->deps, uint32_t, op->dep_start);
 }
 
-/* Cuts every class's op, dependency and string arrays to their length and drops the string
- * index's hash table (rebuilt if ir_string is called again): what a finished schedule keeps
- * while it is simulated. Generators and the reader call it when they are done. O(ops). */
+/* Drops every class's string index (hashes and slots, about 16 bytes per string; rebuilt if
+ * ir_string is called again): a finished schedule only reads its strings by index while it is
+ * simulated. Generators and the reader call it when they are done. O(classes). */
 void ir_schedule_compact(IrSchedule *s);
 
 /* Members of rank's group in a group family (size entries written to members). */

@@ -235,7 +235,7 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
     if ((layout->tp * layout->pp > 1 && !fsdp_2d) || megatron_ddp) {
         IrSchedule *pp = strat_pp_generate(model, topo, opt, layout, info, error);
         if (pp)
-            ir_schedule_compact(pp); /* a pipeline's arrays are the largest: half slack */
+            ir_schedule_compact(pp);
         return pp;
     }
     Model *share = fsdp_2d ? gen_tp_model(model, layout->tp, opt->sequence_parallel) : NULL;
