@@ -107,16 +107,18 @@ static void prepare_class(Engine *e, int ci)
     st->n_ops = n;
     st->compute_stream = -1;
     st->run_op = -1;
-    st->done = g_new0(uint8_t, MAX(1, n));
     for (int i = 0; i < c->n_streams; i++)
         if (!c->streams[i].host && strcmp(c->streams[i].name, "compute") == 0)
             st->compute_stream = i;
     st->pending = g_new0(int32_t, n);
-    st->coll_seq = g_new0(uint32_t, n);
     int *last_on_stream = g_new(int, c->n_streams);
     for (int i = 0; i < c->n_streams; i++)
         last_on_stream[i] = -1;
-    uint32_t *group_seq = g_new0(uint32_t, MAX(1, e->s->n_groups));
+    int n_groups = MAX(1, e->s->n_groups);
+    uint32_t *group_seq = g_new0(uint32_t, n_groups);
+    int *group_stream = g_new(int, n_groups); /* -1 none yet, -2 more than one */
+    for (int g = 0; g < n_groups; g++)
+        group_stream[g] = -1;
     /* Edge list: (from, to). Count first, then fill (CSR). */
     GArray *edges = g_array_sized_new(FALSE, FALSE, sizeof(uint32_t) * 2, (guint)n * 3);
     int last_host = -1;
@@ -144,9 +146,24 @@ static void prepare_class(Engine *e, int ci)
         if (host)
             last_host = i;
         last_on_stream[op->stream] = i;
-        if (op->kind == IR_OP_COLL)
-            st->coll_seq[i] = group_seq[op->u.coll.group]++;
+        if (op->kind == IR_OP_COLL) {
+            int *gs = &group_stream[op->u.coll.group];
+            *gs = *gs == -1 || *gs == op->stream ? op->stream : -2;
+        }
     }
+    st->group_seq = g_new0(uint32_t, n_groups);
+    for (int g = 0; g < n_groups && !st->coll_seq; g++) {
+        if (group_stream[g] != -2)
+            continue;
+        /* a group on several streams: numbered in program order, once */
+        st->coll_seq = g_new0(uint32_t, MAX(1, n));
+        for (int i = 0; i < n; i++) {
+            const IrOp *op = ir_op(c, i);
+            if (op->kind == IR_OP_COLL)
+                st->coll_seq[i] = group_seq[op->u.coll.group]++;
+        }
+    }
+    g_free(group_stream);
     st->succ_start = g_new0(uint32_t, n + 1);
     for (guint k = 0; k < edges->len; k++) {
         uint32_t *edge = &g_array_index(edges, uint32_t, 2 * k);
@@ -384,7 +401,9 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
     const IrGroup *fam = &s->groups[g];
     int rank = s->classes[ci]->first_rank, span = fam->size * fam->stride;
     int base = (rank / span) * span + rank % fam->stride;
-    KtKey key = {KEY_COLL, (uint32_t)g, (uint32_t)base, e->st[ci].coll_seq[opi]};
+    ClassState *st = &e->st[ci];
+    uint32_t seq = st->coll_seq ? st->coll_seq[opi] : st->group_seq[g]++;
+    KtKey key = {KEY_COLL, (uint32_t)g, (uint32_t)base, seq};
     /* a class that is its group instance alone (a stage's TP group) waits for no one: no table */
     int needed = e->partners[ci][g];
     Rendezvous *r = needed > 1 ? rendezvous_get(e, key, needed) : rendezvous_new(e, needed);
@@ -536,7 +555,7 @@ static void report_deadlock(Engine *e)
     for (int ci = 0; ci < e->s->n_classes; ci++) {
         ClassState *st = &e->st[ci];
         for (int i = 0; i < st->n_ops; i++) {
-            if (!st->done[i]) {
+            if (st->pending[i] >= 0) {
                 const IrOp *op = ir_op(st->cls, i);
                 g_set_error(e->error, FSD_ERROR, FSD_ERROR_INPUT,
                             "schedule deadlock: op %d (\"%s\", %s on stream %s) of rank class %d "
@@ -596,9 +615,9 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
         }
         ClassState *st = &e.st[ev.cls];
         /* an end that was moved (rerate) left its earlier event behind */
-        if (st->done[ev.op] || ev.time_ns != e.res->classes[ev.cls].end_ns[ev.op])
+        if (st->pending[ev.op] < 0 || ev.time_ns != e.res->classes[ev.cls].end_ns[ev.op])
             continue;
-        st->done[ev.op] = 1;
+        st->pending[ev.op] = -1;
         if (ev.op == st->run_op) {
             e.res->classes[ev.cls].overlap_cost_s +=
                 sim_ns_to_s(ev.time_ns - e.res->classes[ev.cls].start_ns[ev.op] - st->run_alone_ns);
@@ -625,7 +644,7 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
         g_free(e.st[ci].succ_start);
         g_free(e.st[ci].succ);
         g_free(e.st[ci].coll_seq);
-        g_free(e.st[ci].done);
+        g_free(e.st[ci].group_seq);
         if (e.partners)
             g_free(e.partners[ci]);
     }

@@ -9,10 +9,17 @@
 typedef struct {
     const IrClass *cls;
     int n_ops;
+    /* per op: predecessors not yet done; -1 once the op itself is done (its end event handled:
+     * rescheduled ends leave stale events). One array for both: 4 bytes per op, not 5. */
     int32_t *pending;
     uint32_t *succ_start; /* CSR: successors of op i are succ[succ_start[i] .. succ_start[i+1]) */
     uint32_t *succ;
-    uint32_t *coll_seq; /* per op: sequence number of this collective on its group */
+    /* A collective's sequence number on its group (the rendezvous key). When every collective of
+     * a group is on one stream (as ProcessGroupNCCL issues them), they start in program order and
+     * a counter per group gives it (group_seq); otherwise coll_seq holds it per op. 4 bytes per op
+     * saved in the usual case (44 MB for 1T pp 64 x 4096 micro-batches). */
+    uint32_t *coll_seq; /* NULL: group_seq counts */
+    uint32_t *group_seq;
     int n_done;
     /* overlap: communication in flight on streams other than compute, by where it goes */
     int compute_stream; /* the stream named "compute", -1 none */
@@ -20,7 +27,6 @@ typedef struct {
     /* the compute op running on it: its work left (in seconds alone), since when, at what
      * slowdown, and the end it is scheduled for (earlier end events are stale) */
     int run_op;
-    uint8_t *done; /* per op: its end event was handled (rescheduled ends leave stale events) */
     double run_left_s, run_factor, run_mem_fraction;
     int64_t run_since_ns, run_end_ns, run_alone_ns;
 } ClassState;
