@@ -243,6 +243,8 @@ void sim_steady_free(Engine *e)
     if (e->acc_log)
         g_array_free(e->acc_log, TRUE);
     e->acc_log = NULL;
+    if (e->flows)
+        net_flows_unmark(e->flows);
     if (!e->steady)
         return;
     release_prev(e);

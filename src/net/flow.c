@@ -732,6 +732,13 @@ const NetUtilSample *net_flows_samples(const NetFlows *f, int *n)
     return (const NetUtilSample *)f->samples->data;
 }
 
+void net_flows_unmark(NetFlows *f)
+{
+    if (f->log)
+        g_array_free(f->log, TRUE);
+    f->log = NULL;
+}
+
 const int *net_flows_active_ids(const NetFlows *f, int *n)
 {
     *n = (int)f->active->len;

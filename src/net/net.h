@@ -147,6 +147,8 @@ const NetUtilSample *net_flows_samples(const NetFlows *f, int *n);
  * `periods` repeats of the period since the mark: statistics added again, samples again
  * `period_ns` later each time, times of transfers in flight moved. */
 void net_flows_mark(NetFlows *f);
+/* Stops the log net_flows_mark started (no skip to come). */
+void net_flows_unmark(NetFlows *f);
 /* The transfers in flight, in start order. */
 const int *net_flows_active_ids(const NetFlows *f, int *n);
 void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out);
