@@ -23,7 +23,8 @@
  *
  * Cost: a checkpoint serialises the state, O(ops between frontier and horizon + events
  * queued + transfers in flight + link classes), once per period of the anchor class until the
- * proof; the skip is O(ops skipped + logged additions x periods). */
+ * proof (at most SIM_STEADY_TRIES); the period after the first repeat is simulated with its
+ * additions logged, and the skip is O(ops skipped + logged additions x periods). */
 #include "sim_engine.h"
 
 #include <stdlib.h>
@@ -50,6 +51,7 @@ struct SimSteady {
     uint64_t prev_events, prev_transfers;
     int32_t prev_version;
     int tries;
+    bool logged; /* the additions since the last checkpoint are logged */
 };
 
 #define SIM_STEADY_TRIES 32
@@ -400,8 +402,10 @@ static GByteArray *snapshot(Engine *e, int64_t now)
     return out;
 }
 
-/* The start of a period: what the next checkpoint compares with and a skip replays. */
-static void mark(Engine *e, int64_t now, GByteArray *snap)
+/* The start of a period: what the next checkpoint compares with and, with `log`, the additions
+ * a skip replays (logged only once a state has repeated: logging every period cost the 1T
+ * interleaved layout, which never repeats, 15 %). */
+static void mark(Engine *e, int64_t now, GByteArray *snap, bool log)
 {
     SimSteady *sd = e->steady;
     int nc = e->s->n_classes, ng = MAX(1, e->s->n_groups);
@@ -422,6 +426,15 @@ static void mark(Engine *e, int64_t now, GByteArray *snap)
     sd->prev_events = e->res->events;
     sd->prev_transfers = e->res->transfers;
     sd->prev_version = e->net_version;
+    sd->logged = log;
+    if (!log) {
+        if (e->acc_log)
+            g_array_free(e->acc_log, TRUE);
+        e->acc_log = NULL;
+        if (e->flows)
+            net_flows_unmark(e->flows);
+        return;
+    }
     if (!e->acc_log)
         e->acc_log = g_array_new(FALSE, FALSE, sizeof(SimAccAdd));
     g_array_set_size(e->acc_log, 0);
@@ -592,7 +605,9 @@ void sim_steady_check(Engine *e, int64_t now)
     bool same = sd->prev && sd->prev->len == snap->len &&
                 memcmp(sd->prev->data, snap->data, snap->len) == 0;
     int *step = g_new(int, e->s->n_classes);
-    int64_t m = same && (!e->flows || net_flows_can_skip(e->flows)) ? periods_to_skip(e, step) : 0;
+    int64_t m = same && sd->logged && (!e->flows || net_flows_can_skip(e->flows))
+                    ? periods_to_skip(e, step)
+                    : 0;
     if (m > 0) {
         skip(e, now, m, step);
         e->res->steady_periods = (uint64_t)m;
@@ -602,7 +617,8 @@ void sim_steady_check(Engine *e, int64_t now)
         return;
     }
     g_free(step);
-    mark(e, now, snap);
+    /* a state that repeated once is likely to again: log the next period to replay it */
+    mark(e, now, snap, same);
     e->steady_op += sd->region[e->steady_cls].period;
     /* A state that has not repeated after SIM_STEADY_TRIES periods is taken as one that does
      * not: the 1T-parameter pp 64 layout's transfers share NICs out of phase and its periods
