@@ -29,6 +29,13 @@ same "tp 8 pp 8 fsdp (pp.sh)" "${GPT3[@]}" --tp 8 --pp 8 --strategy fsdp --nodes
 same "tp 8 pp 8 ddp, 256 micro-batches (skips)" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 256
 same "tp 4 pp 4 x 2 chunks, sequence parallel" "${GPT3[@]}" --tp 4 --pp 4 --virtual-stages 2 --sequence-parallel --strategy ddp --nodes 16 --micro-batches 64
 same "tp 8 pp 16, 64 micro-batches" "${GPT3[@]}" --tp 8 --pp 16 --strategy ddp --nodes 64 --micro-batches 64
+same "tp 8 pp 8 zero1 (pp.sh)" "${GPT3[@]}" --tp 8 --pp 8 --strategy zero1 --nodes 48
+same "tp 4 pp 4 interleaved, sequence parallel (pp.sh)" "${GPT3[@]}" --tp 4 --pp 4 --pp-schedule interleaved --virtual-stages 2 --nodes 16 --sequence-parallel
+same "tp 4 pp 8 ddp (pp.sh)" "${GPT3[@]}" --tp 4 --pp 8 --nodes 16 --strategy ddp
+same "tp 4 pp 8 gpipe, 64 micro-batches" "${GPT3[@]}" --tp 4 --pp 8 --nodes 16 --strategy ddp --pp-schedule gpipe --micro-batches 64
 same "gpt pp 4, 64 micro-batches" -m "$SRC/models/gpt.json" --pp 4 --strategy ddp --nodes 2 --micro-batches 64
+# a schedule read back from its JSON (buffer and op names interned in the file's order)
+"$FSDPSIM" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 128 --emit-schedule "$W/s.json" >/dev/null
+same "schedule file, 128 micro-batches" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 128 --schedule "$W/s.json"
 echo "1..$n"
 [ $failed = 0 ]
