@@ -111,3 +111,14 @@ void *ktab_remove(Ktab *t, KtKey key)
     t->live--;
     return value;
 }
+
+void ktab_entries(const Ktab *t, KtKey *keys, void **values)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i <= t->mask; i++) {
+        if (t->slots[i].value && t->slots[i].value != TOMBSTONE) {
+            keys[n] = t->slots[i].key;
+            values[n++] = t->slots[i].value;
+        }
+    }
+}

@@ -32,5 +32,12 @@ void *ktab_lookup(const Ktab *t, KtKey key);
 void ktab_insert(Ktab *t, KtKey key, void *value);
 /* Removes `key` and returns its value (NULL when absent). */
 void *ktab_remove(Ktab *t, KtKey key);
+/* Number of keys, and the keys with their values (in no meaningful order: callers sort) into
+ * keys[] and values[] of at least that many entries. */
+static inline uint32_t ktab_count(const Ktab *t)
+{
+    return t->live;
+}
+void ktab_entries(const Ktab *t, KtKey *keys, void **values);
 
 #endif

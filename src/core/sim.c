@@ -14,8 +14,6 @@
 #include <string.h>
 
 
-/* Tags of the engine's integer keys (ktab.h). */
-enum { KEY_COLL = 1, KEY_P2P = 2, KEY_COST = 3 };
 
 /* A collective's shape on its group family, its time alone and NCCL's choice. */
 typedef struct {
@@ -24,12 +22,6 @@ typedef struct {
     CollChoice choice;
 } CollCost;
 
-/* A transfer in the flow model and the ops that end with it. */
-typedef struct {
-    GArray *members; /* of ClassOp */
-    int64_t latency_ns;
-    int coll_kind; /* IrCollKind, or -1 for send/recv */
-} Pending;
 
 double sim_op_duration_s(const HwTopology *topo, const IrOp *op)
 {
@@ -107,16 +99,18 @@ static void prepare_class(Engine *e, int ci)
     st->n_ops = n;
     st->compute_stream = -1;
     st->run_op = -1;
-    st->done = g_new0(uint8_t, MAX(1, n));
     for (int i = 0; i < c->n_streams; i++)
         if (!c->streams[i].host && strcmp(c->streams[i].name, "compute") == 0)
             st->compute_stream = i;
     st->pending = g_new0(int32_t, n);
-    st->coll_seq = g_new0(uint32_t, n);
     int *last_on_stream = g_new(int, c->n_streams);
     for (int i = 0; i < c->n_streams; i++)
         last_on_stream[i] = -1;
-    uint32_t *group_seq = g_new0(uint32_t, MAX(1, e->s->n_groups));
+    int n_groups = MAX(1, e->s->n_groups);
+    uint32_t *group_seq = g_new0(uint32_t, n_groups);
+    int *group_stream = g_new(int, n_groups); /* -1 none yet, -2 more than one */
+    for (int g = 0; g < n_groups; g++)
+        group_stream[g] = -1;
     /* Edge list: (from, to). Count first, then fill (CSR). */
     GArray *edges = g_array_sized_new(FALSE, FALSE, sizeof(uint32_t) * 2, (guint)n * 3);
     int last_host = -1;
@@ -144,9 +138,24 @@ static void prepare_class(Engine *e, int ci)
         if (host)
             last_host = i;
         last_on_stream[op->stream] = i;
-        if (op->kind == IR_OP_COLL)
-            st->coll_seq[i] = group_seq[op->u.coll.group]++;
+        if (op->kind == IR_OP_COLL) {
+            int *gs = &group_stream[op->u.coll.group];
+            *gs = *gs == -1 || *gs == op->stream ? op->stream : -2;
+        }
     }
+    st->group_seq = g_new0(uint32_t, n_groups);
+    for (int g = 0; g < n_groups && !st->coll_seq; g++) {
+        if (group_stream[g] != -2)
+            continue;
+        /* a group on several streams: numbered in program order, once */
+        st->coll_seq = g_new0(uint32_t, MAX(1, n));
+        for (int i = 0; i < n; i++) {
+            const IrOp *op = ir_op(c, i);
+            if (op->kind == IR_OP_COLL)
+                st->coll_seq[i] = group_seq[op->u.coll.group]++;
+        }
+    }
+    g_free(group_stream);
     st->succ_start = g_new0(uint32_t, n + 1);
     for (guint k = 0; k < edges->len; k++) {
         uint32_t *edge = &g_array_index(edges, uint32_t, 2 * k);
@@ -238,7 +247,8 @@ static void finish_members(Engine *e, GArray *members, int coll_kind, int64_t en
         ClassOp m = g_array_index(members, ClassOp, i);
         SimClassResult *cr = &e->res->classes[m.cls];
         if (coll_kind >= 0) {
-            cr->coll_time_by_kind[coll_kind] += sim_ns_to_s(end - cr->start_ns[m.op]);
+            sim_acc(e, m.cls, &cr->coll_time_by_kind[coll_kind],
+                    sim_ns_to_s(end - cr->start_ns[m.op]));
             cr->coll_count_by_kind[coll_kind]++;
         }
         sim_finish_at(e, m.cls, m.op, end);
@@ -384,7 +394,9 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
     const IrGroup *fam = &s->groups[g];
     int rank = s->classes[ci]->first_rank, span = fam->size * fam->stride;
     int base = (rank / span) * span + rank % fam->stride;
-    KtKey key = {KEY_COLL, (uint32_t)g, (uint32_t)base, e->st[ci].coll_seq[opi]};
+    ClassState *st = &e->st[ci];
+    uint32_t seq = st->coll_seq ? st->coll_seq[opi] : st->group_seq[g]++;
+    KtKey key = {KEY_COLL, (uint32_t)g, (uint32_t)base, seq};
     /* a class that is its group instance alone (a stage's TP group) waits for no one: no table */
     int needed = e->partners[ci][g];
     Rendezvous *r = needed > 1 ? rendezvous_get(e, key, needed) : rendezvous_new(e, needed);
@@ -402,8 +414,8 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
     double inter = shape.nodes > 1 ? sent / shape.ranks_per_node : 0;
     for (guint i = 0; i < r->members->len; i++) {
         ClassOp m = g_array_index(r->members, ClassOp, i);
-        e->res->classes[m.cls].coll_bytes_sent += sent;
-        e->res->classes[m.cls].inter_node_bytes_sent += inter;
+        sim_acc(e, m.cls, &e->res->classes[m.cls].coll_bytes_sent, sent);
+        sim_acc(e, m.cls, &e->res->classes[m.cls].inter_node_bytes_sent, inter);
     }
     if (e->flows && dur_s > 0) {
         /* The wire carries the payload over the protocol's efficiency (LL: half of each line). */
@@ -460,9 +472,10 @@ static void start_p2p(Engine *e, int ci, int opi, int64_t now)
         const IrOp *mo = ir_op(e->st[m.cls].cls, m.op);
         if (mo->kind == IR_OP_SEND) {
             send_offset = mo->u.p2p.peer_offset;
-            e->res->classes[m.cls].coll_bytes_sent += (double)mo->u.p2p.bytes;
+            sim_acc(e, m.cls, &e->res->classes[m.cls].coll_bytes_sent, (double)mo->u.p2p.bytes);
             if (!same_node)
-                e->res->classes[m.cls].inter_node_bytes_sent += (double)mo->u.p2p.bytes;
+                sim_acc(e, m.cls, &e->res->classes[m.cls].inter_node_bytes_sent,
+                        (double)mo->u.p2p.bytes);
         }
     }
     if (e->flows) {
@@ -482,6 +495,10 @@ static void start_op(Engine *e, int ci, int opi, int64_t now)
     const IrOp *op = ir_op(c, opi);
     SimClassResult *cr = &e->res->classes[ci];
     cr->start_ns[opi] = now;
+    if (opi >= e->st[ci].horizon && opi < e->st[ci].host_below)
+        e->st[ci].horizon = opi + 1;
+    if (opi >= e->st[ci].horizon_gpu && opi < e->st[ci].host_below && !c->streams[op->stream].host)
+        e->st[ci].horizon_gpu = opi + 1;
     sim_overlap_count(e, ci, op, +1, now);
     switch (op->kind) {
     case IR_OP_COMPUTE: {
@@ -536,7 +553,7 @@ static void report_deadlock(Engine *e)
     for (int ci = 0; ci < e->s->n_classes; ci++) {
         ClassState *st = &e->st[ci];
         for (int i = 0; i < st->n_ops; i++) {
-            if (!st->done[i]) {
+            if (st->pending[i] >= 0) {
                 const IrOp *op = ir_op(st->cls, i);
                 g_set_error(e->error, FSD_ERROR, FSD_ERROR_INPUT,
                             "schedule deadlock: op %d (\"%s\", %s on stream %s) of rank class %d "
@@ -581,6 +598,8 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
             cr->start_ns[i] = cr->end_ns[i] = -1;
         mem_tracker_init(&cr->mem);
     }
+    if (ok)
+        sim_steady_init(&e);
     /* Ops with nothing to wait for start at time zero, in program order. */
     for (int ci = 0; ok && ci < s->n_classes; ci++)
         for (int i = 0; i < e.st[ci].n_ops && !e.failed; i++)
@@ -596,24 +615,37 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
         }
         ClassState *st = &e.st[ev.cls];
         /* an end that was moved (rerate) left its earlier event behind */
-        if (st->done[ev.op] || ev.time_ns != e.res->classes[ev.cls].end_ns[ev.op])
+        if (st->pending[ev.op] < 0 || ev.time_ns != e.res->classes[ev.cls].end_ns[ev.op])
             continue;
-        st->done[ev.op] = 1;
+        st->pending[ev.op] = -1;
         if (ev.op == st->run_op) {
-            e.res->classes[ev.cls].overlap_cost_s +=
-                sim_ns_to_s(ev.time_ns - e.res->classes[ev.cls].start_ns[ev.op] - st->run_alone_ns);
+            sim_acc(&e, ev.cls, &e.res->classes[ev.cls].overlap_cost_s,
+                    sim_ns_to_s(ev.time_ns - e.res->classes[ev.cls].start_ns[ev.op] -
+                                st->run_alone_ns));
             st->run_op = -1;
         }
         st->n_done++;
         sim_overlap_count(&e, ev.cls, ir_op(st->cls, ev.op), -1, ev.time_ns);
         e.res->makespan_ns = MAX(e.res->makespan_ns, ev.time_ns);
+        bool host_op = st->cls->streams[ir_op(st->cls, ev.op)->stream].host;
+        st->host_done += host_op && ev.op < st->host_below;
         for (uint32_t k = st->succ_start[ev.op]; k < st->succ_start[ev.op + 1] && !e.failed; k++) {
             uint32_t next = st->succ[k];
+            /* ops past the periodic region (host_below) are not the steady state's */
+            if ((int)next >= st->horizon && (int)next < st->host_below)
+                st->horizon = (int)next + 1;
+            if (!host_op && (int)next >= st->horizon_gpu && (int)next < st->host_below)
+                st->horizon_gpu = (int)next + 1;
             if (--st->pending[next] == 0)
                 start_op(&e, ev.cls, (int)next, ev.time_ns);
         }
+        while (st->frontier < st->n_ops && st->pending[st->frontier] < 0)
+            st->frontier++;
+        if (e.steady && ev.cls == e.steady_cls && ev.op == e.steady_op && !e.failed)
+            sim_steady_check(&e, ev.time_ns);
     }
     ok = ok && !e.failed;
+    sim_steady_free(&e);
     for (int ci = 0; ok && ci < s->n_classes; ci++) {
         if (e.st[ci].n_done != e.st[ci].n_ops) {
             report_deadlock(&e);
@@ -625,7 +657,7 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
         g_free(e.st[ci].succ_start);
         g_free(e.st[ci].succ);
         g_free(e.st[ci].coll_seq);
-        g_free(e.st[ci].done);
+        g_free(e.st[ci].group_seq);
         if (e.partners)
             g_free(e.partners[ci]);
     }

@@ -45,6 +45,9 @@ typedef struct {
     uint64_t events;
     uint64_t transfers; /* collectives and send/recv pairs through the flow model */
     int link_classes;   /* classes of links the flow model kept apart (see net.h) */
+    /* periods of a pipeline's steady phase advanced over instead of simulated (sim_steady.c),
+     * 0 when none; the results are the full simulation's either way */
+    uint64_t steady_periods;
     /* With the flow-level model: the busiest links (by busy time, then bytes) and the highest
      * utilisation of each link kind over time. */
     SimLink *links;
@@ -64,7 +67,9 @@ typedef struct {
 /* how many of the busiest links a result keeps */
 #define SIM_TOP_LINKS 8
 
-/* Runs the schedule. Errors (FSD_ERROR_INPUT) for schedules that cannot run: a collective whose
+/* Runs the schedule. A pipeline's steady phase is simulated until its period is proven, then
+ * advanced over by whole periods (exact: see sim_steady.c); FSDPSIM_NO_STEADY_STATE=1 in the
+ * environment simulates every op. Errors (FSD_ERROR_INPUT) for schedules that cannot run: a collective whose
  * peers never arrive (deadlock), a free of a buffer that is not allocated, a group that does not
  * fit the layout. */
 SimResult *sim_run(const IrSchedule *sched, const SimConfig *cfg, GError **error);

@@ -42,7 +42,8 @@ static struct IrStringIndex *string_index_new(void)
 static void string_index_free(struct IrStringIndex *x)
 {
     g_string_chunk_free(x->text);
-    g_array_free(x->hashes, TRUE);
+    if (x->hashes)
+        g_array_free(x->hashes, TRUE);
     g_free(x->slots);
     g_free(x);
 }
@@ -150,9 +151,32 @@ int ir_stream_find(const IrClass *c, const char *name)
     return -1;
 }
 
-uint32_t ir_string(IrClass *c, const char *text)
+/* A class's string index, rebuilt from its strings when ir_schedule_compact dropped the hashes
+ * and slots (a schedule compacted, then extended: tests, readers). O(strings), once. */
+static struct IrStringIndex *string_index_of(IrClass *c)
 {
     struct IrStringIndex *x = c->string_index;
+    if (x->slots)
+        return x;
+    x->hashes = g_array_sized_new(FALSE, FALSE, sizeof(uint32_t), c->strings->len);
+    x->mask = 255;
+    while (x->mask + 1 < 4 * (c->strings->len + 1))
+        x->mask = 2 * x->mask + 1;
+    x->slots = g_new0(uint32_t, x->mask + 1);
+    for (guint i = 0; i < c->strings->len; i++) {
+        size_t len;
+        uint32_t h = string_hash(g_ptr_array_index(c->strings, i), &len), k = h & x->mask;
+        g_array_append_val(x->hashes, h);
+        while (x->slots[k])
+            k = (k + 1) & x->mask;
+        x->slots[k] = i + 1;
+    }
+    return x;
+}
+
+uint32_t ir_string(IrClass *c, const char *text)
+{
+    struct IrStringIndex *x = string_index_of(c);
     size_t len;
     uint32_t h = string_hash(text, &len), k = h & x->mask;
     for (; x->slots[k]; k = (k + 1) & x->mask) {
@@ -183,6 +207,7 @@ int ir_op_add(IrClass *c, const IrOp *op, const char *name, const int *deps, int
     copy.name = ir_string(c, name ? name : "");
     copy.dep_start = c->deps->len;
     copy.n_deps = 0;
+    g_assert(n_deps >= 0 && (uint32_t)n_deps <= IR_MAX_DEPS);
     for (int i = 0; i < n_deps; i++) {
         if (deps[i] < 0)
             continue;
@@ -193,6 +218,23 @@ int ir_op_add(IrClass *c, const IrOp *op, const char *name, const int *deps, int
     }
     g_array_append_val(c->ops, copy);
     return index;
+}
+
+/* Only the index goes. Cutting the op and dependency arrays to their length (GLib doubles their
+ * capacity as they grow) was tried and measured: the capacity past the length is never written,
+ * so never resident, and the copies cost 30-40 ms of page faults on the 1T pp 64 x 512 layout for
+ * no change in peak resident set (157 MB either way; 1.18 GB at 4096 micro-batches). */
+void ir_schedule_compact(IrSchedule *s)
+{
+    for (int i = 0; i < s->n_classes; i++) {
+        struct IrStringIndex *x = s->classes[i]->string_index;
+        if (!x->slots)
+            continue;
+        g_array_free(x->hashes, TRUE);
+        x->hashes = NULL;
+        g_free(x->slots);
+        x->slots = NULL;
+    }
 }
 
 void ir_group_members(const IrSchedule *s, const IrGroup *g, int rank, int *members)

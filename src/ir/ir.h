@@ -68,13 +68,19 @@ typedef enum {
     IR_PHASE_COUNT
 } IrPhase;
 
+/* Most deps an op may have (n_deps is a 24-bit field; the reader says so past it). */
+#define IR_MAX_DEPS ((1u << 24) - 1)
+
+/* 56 bytes: a pipeline holds one per op of every stage (11 M for 1T at 4096 micro-batches), so
+ * the header packs kind and n_deps into bit-fields beside the byte fields (16 bytes, was 24). */
 typedef struct {
-    IrOpKind kind;
+    IrOpKind kind : 8;
+    uint8_t phase;   /* IrPhase */
     uint16_t stream;
-    uint8_t phase;              /* IrPhase */
-    uint8_t dtype;              /* HwDtype of compute or collective elements */
-    uint32_t name;              /* index into the class's string table */
-    uint32_t dep_start, n_deps; /* into IrClass.deps */
+    uint8_t dtype;   /* HwDtype of compute or collective elements */
+    uint32_t n_deps : 24; /* <= IR_MAX_DEPS */
+    uint32_t name;      /* index into the class's string table */
+    uint32_t dep_start; /* into IrClass.deps */
     union {
         struct {
             double flops;       /* tensor-core FLOPs */
@@ -169,6 +175,11 @@ static inline const uint32_t *ir_op_deps(const IrClass *c, const IrOp *op)
 {
     return &g_array_index(c->deps, uint32_t, op->dep_start);
 }
+
+/* Drops every class's string index (hashes and slots, about 16 bytes per string; rebuilt if
+ * ir_string is called again): a finished schedule only reads its strings by index while it is
+ * simulated. Generators and the reader call it when they are done. O(classes). */
+void ir_schedule_compact(IrSchedule *s);
 
 /* Members of rank's group in a group family (size entries written to members). */
 void ir_group_members(const IrSchedule *s, const IrGroup *g, int rank, int *members);

@@ -233,6 +233,12 @@ static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *c
         ok = false;
     }
     int n_deps = ok ? cJSON_GetArraySize(deps) : 0;
+    if (ok && (uint32_t)n_deps > IR_MAX_DEPS) {
+        cfg_set_error(error, co->file, co->path, "deps",
+                      "expected at most %u earlier op indices, got %d", IR_MAX_DEPS, n_deps);
+        ok = false;
+        n_deps = 0;
+    }
     int *dep_list = g_new0(int, n_deps + 1);
     for (int i = 0; ok && i < n_deps; i++) {
         const cJSON *d = cJSON_GetArrayItem(deps, i);
@@ -508,6 +514,8 @@ IrSchedule *ir_schedule_read(const char *file, GError **error)
     }
     IrSchedule *s = ir_schedule_from_text(file, text, error);
     g_free(text);
+    if (s)
+        ir_schedule_compact(s);
     return s;
 }
 

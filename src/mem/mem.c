@@ -87,3 +87,62 @@ bool mem_tracker_free(MemTracker *t, int64_t time_ns, uint32_t buffer, const cha
     record(t, time_ns);
     return true;
 }
+
+typedef struct {
+    int64_t id, bytes;
+    int64_t category;
+} LiveEntry;
+
+static int cmp_live(const void *x, const void *y)
+{
+    const LiveEntry *a = x, *b = y;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+void mem_tracker_snapshot(const MemTracker *t, uint32_t shift_from, int64_t id_offset,
+                          GByteArray *out)
+{
+    g_byte_array_append(out, (const guint8 *)&t->total, sizeof t->total);
+    g_byte_array_append(out, (const guint8 *)t->current, sizeof t->current);
+    g_byte_array_append(out, (const guint8 *)&t->peak, sizeof t->peak);
+    guint n = g_hash_table_size(t->live), k = 0;
+    LiveEntry *live = g_new(LiveEntry, MAX(1, n));
+    GHashTableIter it;
+    gpointer key, value;
+    g_hash_table_iter_init(&it, t->live);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+        uint32_t id = GPOINTER_TO_UINT(key) - 1;
+        const Slot *slot = &g_array_index(t->slots, Slot, GPOINTER_TO_UINT(value) - 1);
+        live[k++] = (LiveEntry){id >= shift_from ? (int64_t)id - id_offset : (int64_t)id,
+                                slot->bytes, slot->category};
+    }
+    qsort(live, n, sizeof *live, cmp_live);
+    g_byte_array_append(out, (const guint8 *)&n, sizeof n);
+    g_byte_array_append(out, (const guint8 *)live, (guint)(sizeof *live * n));
+    g_free(live);
+}
+
+void mem_tracker_skip(MemTracker *t, guint from_len, int64_t periods, int64_t period_ns,
+                      uint32_t shift_from, int64_t id_delta)
+{
+    guint len = t->timeline->len;
+    for (int64_t j = 1; j <= periods; j++) {
+        for (guint i = from_len; i < len; i++) {
+            MemSample s = g_array_index(t->timeline, MemSample, i);
+            s.time_ns += j * period_ns;
+            g_array_append_val(t->timeline, s);
+        }
+    }
+    GHashTable *live = g_hash_table_new(g_direct_hash, g_direct_equal);
+    GHashTableIter it;
+    gpointer key, value;
+    g_hash_table_iter_init(&it, t->live);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+        uint32_t id = GPOINTER_TO_UINT(key) - 1;
+        if (id >= shift_from)
+            id = (uint32_t)((int64_t)id + periods * id_delta);
+        g_hash_table_insert(live, GUINT_TO_POINTER(id + 1), value);
+    }
+    g_hash_table_destroy(t->live);
+    t->live = live;
+}

@@ -34,4 +34,17 @@ bool mem_tracker_alloc(MemTracker *t, int64_t time_ns, uint32_t buffer, const ch
 bool mem_tracker_free(MemTracker *t, int64_t time_ns, uint32_t buffer, const char *buffer_name,
                       GError **error);
 
+/* For the engine's steady state (src/core/sim_steady.c). The tracker's state that its future
+ * depends on, appended to `out` with buffer ids at or above `shift_from` reduced by `id_offset`
+ * (buffers of the pipeline's steady phase get new ids each period) and sorted: total, per
+ * category, peak, live buffers. */
+void mem_tracker_snapshot(const MemTracker *t, uint32_t shift_from, int64_t id_offset,
+                          GByteArray *out);
+/* Advances the tracker by `periods` repeats of what it did since its timeline had `from_len`
+ * samples: those samples again, `period_ns` later each time; live buffers at or above
+ * `shift_from` renamed + periods * id_delta. The peak is unchanged (the caller checked that the
+ * period did not raise it). */
+void mem_tracker_skip(MemTracker *t, guint from_len, int64_t periods, int64_t period_ns,
+                      uint32_t shift_from, int64_t id_delta);
+
 #endif

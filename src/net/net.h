@@ -138,4 +138,21 @@ const NetLinkStats *net_flows_class_stats(const NetFlows *f, int c, uint32_t *fi
                                           int *n_links);
 const NetUtilSample *net_flows_samples(const NetFlows *f, int *n);
 
+/* For the engine's steady state (src/core/sim_steady.c). net_flows_mark starts a period: from
+ * here the model logs what it adds to link statistics (in order, so a replay adds the same
+ * doubles in the same order) and remembers its samples so far. net_flows_snapshot appends the
+ * state its future depends on, with times relative to `origin_ns` (transfers in flight, their
+ * order, ids free for reuse, the classes' users and utilisation, the last sample).
+ * net_flows_can_skip: the period left the samples before it alone. net_flows_skip advances by
+ * `periods` repeats of the period since the mark: statistics added again, samples again
+ * `period_ns` later each time, times of transfers in flight moved. */
+void net_flows_mark(NetFlows *f);
+/* Stops the log net_flows_mark started (no skip to come). */
+void net_flows_unmark(NetFlows *f);
+/* The transfers in flight, in start order. */
+const int *net_flows_active_ids(const NetFlows *f, int *n);
+void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out);
+bool net_flows_can_skip(const NetFlows *f);
+void net_flows_skip(NetFlows *f, int64_t periods, int64_t period_ns);
+
 #endif

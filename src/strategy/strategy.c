@@ -232,8 +232,12 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
     bool fsdp_2d = layout->pp == 1 && layout->tp > 1 && opt->kind == STRAT_FSDP;
     /* Megatron's DDP options need Megatron's generator, with or without model parallelism */
     bool megatron_ddp = opt->kind == STRAT_DDP && (opt->distributed_optimizer || opt->overlap_grad_reduce);
-    if ((layout->tp * layout->pp > 1 && !fsdp_2d) || megatron_ddp)
-        return strat_pp_generate(model, topo, opt, layout, info, error);
+    if ((layout->tp * layout->pp > 1 && !fsdp_2d) || megatron_ddp) {
+        IrSchedule *pp = strat_pp_generate(model, topo, opt, layout, info, error);
+        if (pp)
+            ir_schedule_compact(pp);
+        return pp;
+    }
     Model *share = fsdp_2d ? gen_tp_model(model, layout->tp, opt->sequence_parallel) : NULL;
     gen_init(&g, share ? share : model, topo, opt, layout);
     ir_meta_set(g.sched, "model", model->name);
@@ -269,6 +273,8 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
     g_free(g.boundary);
     if (!s)
         ir_schedule_free(g.sched);
+    else
+        ir_schedule_compact(s);
     return s;
 }
 

@@ -1,9 +1,11 @@
 /* bench_sim: how long fsdpsim takes, on the reference workloads, run the same way every time.
  * Not a test: it prints its figures (wall time of generation and simulation, the CPU time of
  * both, ops, events, transfers through the flow model, the link classes it kept apart, events
- * per CPU-second of the simulation) and the targets beside them. The CPU time is the figure to trust on a shared
- * machine, where wall time includes waiting for a core. Run: build/tests/bench/bench_sim
- * [REPEATS]. */
+ * per CPU-second of the simulation, steady-state periods skipped) and the targets beside them. The CPU time is the figure to trust on a shared
+ * machine, where wall time includes waiting for a core. Then, once, the 1T layout at 4096
+ * micro-batches (issue 13's memory case): its CPU time and the process's peak resident set
+ * (getrusage; the schedule, the engine's per-op state and the result, no report), against
+ * issue 13's 100 MB. Run: build/tests/bench/bench_sim [REPEATS] (REPEATS 0: the table only). */
 #include "coll/coll.h"
 #include "core/sim.h"
 #include "model/model.h"
@@ -12,6 +14,7 @@
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 typedef struct {
@@ -39,6 +42,8 @@ static int cmp_double(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     int repeats = argc > 1 ? atoi(argv[1]) : 11;
+    /* 0: the table once, without the memory case (5 s and a GB) */
+    bool memory_case = repeats != 0;
     if (repeats < 1)
         repeats = 1;
     /* targets: CPU time of generation and simulation; issue 13's where it sets one (GPT-3
@@ -53,18 +58,29 @@ int main(int argc, char **argv)
         /* Megatron-LM's Table 1 (Narayanan et al., SC21) on JUWELS Booster: the 529.6B row (280
          * micro-batches, as issue 13 measured it) and the 1T row, then the 1T row with sequence
          * parallelism and 2 model chunks per stage (interleaved 1F1B) */
+        /* a pipeline whose steady phase repeats exactly, so most of it is skipped (sim_steady.c);
+         * its target is not the issue's: the full simulation's CPU time on the development
+         * machine (FSDPSIM_NO_STEADY_STATE=1 bench_sim 3: 141 ms), to stay under */
+        {"GPT-3 175B tp 8 x pp 8, 256 micro-batches, 192 GPUs", "models/gpt3-175b.json",
+         "topologies/juwels-booster.json", NULL, 48, 4, 0.141, 8, 8, 256, 1, false},
         {"GPT 529.6B tp 8 x pp 35, 280 micro-batches, 2240 GPUs", "tests/bench/megatron-530b.json",
          "topologies/juwels-booster.json", NULL, 560, 4, 1.0, 8, 35, 280, 1, false},
         {"GPT 1T tp 8 x pp 64, 512 micro-batches, 3072 GPUs", "tests/bench/megatron-1t.json",
          "topologies/juwels-booster.json", NULL, 768, 4, 0.030, 8, 64, 512, 1, false},
         {"GPT 1T tp 8 x pp 64 x 2 chunks, SP, 512 micro-batches", "tests/bench/megatron-1t.json",
          "topologies/juwels-booster.json", NULL, 768, 4, 0.060, 8, 64, 512, 2, true},
+        /* the memory case, run once (its CPU target: the 512 micro-batch row's, scaled by 8) */
+        {"GPT 1T tp 8 x pp 64, 4096 micro-batches (memory case)", "tests/bench/megatron-1t.json",
+         "topologies/juwels-booster.json", NULL, 768, 4, 0.240, 8, 64, 4096, 1, false},
     };
-    printf("%-58s %10s %10s %10s %6s %8s %9s %7s %12s %8s\n",
+    const size_t n_cases = G_N_ELEMENTS(cases) - (memory_case ? 0 : 1);
+    printf("%-58s %10s %10s %10s %6s %8s %9s %7s %12s %7s %8s\n",
            "workload (median of repeats, one core)", "generate", "simulate", "cpu", "ops", "events",
-           "transfers", "classes", "events/cpu-s", "target");
-    for (size_t k = 0; k < G_N_ELEMENTS(cases); k++) {
+           "transfers", "classes", "events/cpu-s", "skipped", "target");
+    for (size_t k = 0; k < n_cases; k++) {
         const Case *c = &cases[k];
+        bool last = k == G_N_ELEMENTS(cases) - 1;
+        int runs = last ? 1 : repeats;
         char *mpath = g_build_filename(FSDPSIM_SOURCE_ROOT, c->model, NULL);
         char *tpath = g_build_filename(FSDPSIM_SOURCE_ROOT, c->topology, NULL);
         GError *error = NULL;
@@ -94,11 +110,11 @@ int main(int argc, char **argv)
         coll_model_analytic_init(&coll, topo);
         NetTopo *net = net_topo_new(topo, c->nodes, c->gpus_per_node);
         SimConfig cfg = {topo, &coll, net};
-        double *gen_s = g_new(double, repeats), *sim_s = g_new(double, repeats);
-        double *cpu_s = g_new(double, repeats), *sim_cpu_s = g_new(double, repeats);
-        uint64_t events = 0, transfers = 0;
+        double *gen_s = g_new(double, runs), *sim_s = g_new(double, runs);
+        double *cpu_s = g_new(double, runs), *sim_cpu_s = g_new(double, runs);
+        uint64_t events = 0, transfers = 0, skipped = 0;
         int ops = 0, classes = 0;
-        for (int r = 0; r < repeats; r++) {
+        for (int r = 0; r < runs; r++) {
             StratInfo info;
             double c0 = thread_cpu_s();
             gint64 t0 = g_get_monotonic_time();
@@ -115,21 +131,30 @@ int main(int argc, char **argv)
             events = res->events;
             transfers = res->transfers;
             classes = res->link_classes;
+            skipped = res->steady_periods;
             ops = ir_class_n_ops(s->classes[0]);
             sim_result_free(res);
             ir_schedule_free(s);
             strat_info_clear(&info);
         }
-        qsort(gen_s, (size_t)repeats, sizeof(double), cmp_double);
-        qsort(sim_s, (size_t)repeats, sizeof(double), cmp_double);
-        qsort(cpu_s, (size_t)repeats, sizeof(double), cmp_double);
-        qsort(sim_cpu_s, (size_t)repeats, sizeof(double), cmp_double);
-        double g = gen_s[repeats / 2], s = sim_s[repeats / 2], cpu = cpu_s[repeats / 2];
+        qsort(gen_s, (size_t)runs, sizeof(double), cmp_double);
+        qsort(sim_s, (size_t)runs, sizeof(double), cmp_double);
+        qsort(cpu_s, (size_t)runs, sizeof(double), cmp_double);
+        qsort(sim_cpu_s, (size_t)runs, sizeof(double), cmp_double);
+        double g = gen_s[runs / 2], s = sim_s[runs / 2], cpu = cpu_s[runs / 2];
         printf("%-58s %7.2f ms %7.2f ms %7.2f ms %6d %8" G_GUINT64_FORMAT " %9" G_GUINT64_FORMAT
-               " %7d %12.3g %5.0f ms %s\n",
+               " %7d %12.3g %7" G_GUINT64_FORMAT " %5.0f ms %s\n",
                c->label, g * 1e3, s * 1e3, cpu * 1e3, ops, events, transfers, classes,
-               (double)events / sim_cpu_s[repeats / 2], c->target_s * 1e3,
+               (double)events / sim_cpu_s[runs / 2], skipped, c->target_s * 1e3,
                cpu <= c->target_s ? "met" : "MISSED");
+        if (last) {
+            /* ru_maxrss: KiB on Linux; the largest case runs last, so the process's peak is its */
+            struct rusage ru;
+            getrusage(RUSAGE_SELF, &ru);
+            double mb = (double)ru.ru_maxrss * 1024 / 1e6;
+            printf("%-58s %7.0f MB %44s %5.0f MB %s\n", "  peak resident set of the process", mb, "",
+                   100.0, mb <= 100 ? "met" : "MISSED");
+        }
         g_free(gen_s);
         g_free(sim_s);
         g_free(cpu_s);

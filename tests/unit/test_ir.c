@@ -130,6 +130,69 @@ static void test_strings_interned(void **state)
     ir_schedule_free(s);
 }
 
+/* Compaction keeps the schedule op for op and its strings at their indices; interning after it
+ * (the index rebuilt) finds the old strings and appends new ones. */
+static void test_compact(void **state)
+{
+    IrSchedule *s = ir_schedule_new(1, 1);
+    IrClass *c = ir_class_add(s, 0, 1, 1);
+    ir_stream_add(c, "host", true);
+    enum { N = 3000 };
+    char text[32];
+    for (int i = 0; i < N; i++) {
+        IrOp op = {.kind = IR_OP_HOST};
+        op.u.host.seconds = i * 1e-6;
+        int dep = i - 1;
+        g_snprintf(text, sizeof text, "op %d", i);
+        assert_int_equal(ir_op_add(c, &op, text, &dep, 1), i);
+    }
+    char *before = ir_schedule_to_json(s);
+    ir_schedule_compact(s);
+    char *after = ir_schedule_to_json(s);
+    assert_string_equal(before, after);
+    assert_int_equal(ir_class_n_ops(c), N);
+    assert_true(c->string_index != NULL);
+    for (int i = N - 1; i >= 0; i -= 7) {
+        g_snprintf(text, sizeof text, "op %d", i);
+        assert_int_equal(ir_string(c, text), (uint32_t)i);
+    }
+    assert_int_equal(ir_string(c, "new"), N);
+    assert_string_equal(ir_class_string(c, N), "new");
+    assert_int_equal(ir_string(c, "op 0"), 0);
+    g_free(before);
+    g_free(after);
+    ir_schedule_free(s);
+}
+
+/* The packed op: 56 bytes (a pipeline keeps one per op of every stage), and its 24-bit n_deps
+ * holds more than 16 bits' worth (an op waiting for 70,000 others). */
+static void test_op_packed(void **state)
+{
+    assert_true(sizeof(IrOp) <= 56);
+    IrSchedule *s = ir_schedule_new(1, 1);
+    IrClass *c = ir_class_add(s, 0, 1, 1);
+    ir_stream_add(c, "host", true);
+    ir_stream_add(c, "compute", false);
+    enum { N = 70000 };
+    int *deps = g_new(int, N);
+    IrOp op = {.kind = IR_OP_HOST};
+    for (int i = 0; i < N; i++)
+        deps[i] = ir_op_add(c, &op, "x", NULL, 0);
+    IrOp last = {.kind = IR_OP_COLL, .stream = 1, .phase = IR_PHASE_BACKWARD, .dtype = 2};
+    last.u.coll.bytes = 1234;
+    int i = ir_op_add(c, &last, "wait all", deps, N);
+    const IrOp *o = ir_op(c, i);
+    assert_int_equal(o->n_deps, N);
+    assert_int_equal(o->kind, IR_OP_COLL);
+    assert_int_equal(o->stream, 1);
+    assert_int_equal(o->phase, IR_PHASE_BACKWARD);
+    assert_int_equal(o->dtype, 2);
+    assert_int_equal(o->u.coll.bytes, 1234);
+    assert_int_equal(ir_op_deps(c, o)[N - 1], N - 1);
+    g_free(deps);
+    ir_schedule_free(s);
+}
+
 /* The checks that need the whole file (ir_check.c): the classes partition the ranks, names are
  * unique, peers are inside the world. Each used to be accepted, and some crashed later. */
 #define HOST_ONLY "\"streams\": [{\"name\": \"host\", \"host\": true}], \"ops\": []"
@@ -194,6 +257,8 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_bad_schedules),
         cmocka_unit_test(test_strings_interned),
+        cmocka_unit_test(test_compact),
+        cmocka_unit_test(test_op_packed),
         cmocka_unit_test(test_bad_schedules_as_a_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

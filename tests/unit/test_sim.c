@@ -108,6 +108,38 @@ static void test_collective_waits_for_every_class(void **state)
     ir_schedule_free(s);
 }
 
+/* Collectives pair up across classes by their order in the program on their group, not by the
+ * order they start in: rank 0's first all-reduce (stream nccl, behind 1 ms of compute) starts
+ * after its second (stream nccl2), yet meets rank 1's first. The engine counts starts per group
+ * only when a group keeps to one stream; this group does not. */
+static void test_collectives_pair_in_program_order(void **state)
+{
+    IrSchedule *s = ir_schedule_new(1, 2);
+    int g = ir_group_add(s, "all", 2, 1);
+    IrClass *a = new_class(s, 0, 1), *b = new_class(s, 1, 1);
+    ir_stream_add(a, "nccl2", false);
+    ir_stream_add(b, "nccl2", false);
+    int late = compute(a, 1e9, NULL, 0);
+    int xa = coll_op(a, g, &late, 1);
+    IrOp y = {.kind = IR_OP_COLL, .stream = (uint16_t)ir_stream_find(a, "nccl2")};
+    y.u.coll.coll = IR_COLL_ALLREDUCE;
+    y.u.coll.group = (uint16_t)g;
+    y.u.coll.bytes = 1000;
+    int ya = ir_op_add(a, &y, "second", NULL, 0);
+    int xb = coll_op(b, g, NULL, 0);
+    int yb = ir_op_add(b, &y, "second", NULL, 0);
+    GError *error = NULL;
+    SimResult *r = sim_run(s, &cfg, &error);
+    assert_non_null(r);
+    assert_int_equal(r->classes[0].start_ns[xa], 1000 * US);
+    assert_int_equal(r->classes[0].end_ns[xa], 3000 * US);
+    assert_int_equal(r->classes[1].end_ns[xb], 3000 * US); /* with rank 0's first, not its second */
+    assert_int_equal(r->classes[0].end_ns[ya], 2000 * US);
+    assert_int_equal(r->classes[1].end_ns[yb], 2000 * US);
+    sim_result_free(r);
+    ir_schedule_free(s);
+}
+
 static void test_deadlock_is_reported(void **state)
 {
     IrSchedule *s = ir_schedule_new(1, 2);
@@ -233,6 +265,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_streams_host_issue_and_deps, setup),
         cmocka_unit_test_setup(test_collective_waits_for_every_class, setup),
+        cmocka_unit_test_setup(test_collectives_pair_in_program_order, setup),
         cmocka_unit_test_setup(test_deadlock_is_reported, setup),
         cmocka_unit_test_setup(test_p2p_rendezvous, setup),
         cmocka_unit_test_setup(test_memory_replay, setup),

@@ -1,0 +1,629 @@
+/* sim_steady: exact steady-state pipelines. A pipeline's steady phase repeats: every stage runs
+ * the same ops, with the same durations, on the same network state, one micro-batch later. The
+ * engine simulates the warm-up and steady periods until it can prove the period, advances time
+ * by whole periods, and simulates the rest (the cool-down) as usual.
+ *
+ * The proof. The engine is deterministic: what happens next is a function of its state (the
+ * event queue in (time, seq) order, each class's ops between its frontier and horizon, the
+ * rendezvous and transfers waiting, the flow model's transfers, users and last sample, the
+ * memory accountant's live buffers) and of the ops it has not touched yet. If the ops repeat with
+ * period K_c (op i+K_c is op i with dependencies, buffers and tags moved along: the periodic
+ * region found by region_find) and the state after a checkpoint is the state after the previous
+ * one moved by P ns and K_c ops (compared byte for byte, times relative to the checkpoint), then
+ * every later period is that period moved again, for as long as the ops touched stay in the
+ * region. So the skipped periods' ops get the proven period's times plus j * P, and the sums of
+ * the results and link statistics get the proven period's additions again, in the same order:
+ * every figure is the full simulation's to the bit (tests/unit/test_steady.c and
+ * tests/integration/steady.sh compare both).
+ *
+ * Where it cannot prove it, it simulates everything: no periodic region in some class, a group's
+ * collectives on several streams, a period that raises the memory peak or rewrites the flow
+ * model's last sample, or states that never repeat (interleaved schedules whose period spans
+ * several checkpoints). FSDPSIM_NO_STEADY_STATE=1 in the environment turns it off.
+ *
+ * Cost: a checkpoint serialises the state, O(ops between frontier and horizon + events
+ * queued + transfers in flight + link classes), once per period of the anchor class until the
+ * proof (at most SIM_STEADY_TRIES); the period after the first repeat is simulated with its
+ * additions logged, and the skip is O(ops skipped + logged additions x periods). */
+#include "sim_engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A class's periodic region: for lo <= i < hi - period, op i + period is op i moved along. */
+typedef struct {
+    int lo, hi, period;
+    int64_t buffer_step; /* buffer id of op i + period minus that of op i (mem ops) */
+    int64_t tag_step;    /* the same for send/recv tags */
+    bool has_buffer, has_tag;
+    uint32_t buffer_from; /* buffers with ids from here are the region's (they move along) */
+    int safe_end; /* ops from lo up to here have no successor past hi (skipped ops must not) */
+} Region;
+
+struct SimSteady {
+    Region *region; /* per class */
+    GByteArray *prev;
+    int64_t prev_time;
+    int *prev_frontier;
+    uint32_t **prev_group_seq;
+    guint *prev_timeline;
+    int **prev_count;
+    uint64_t prev_events, prev_transfers;
+    int32_t prev_version;
+    int tries;
+    bool logged; /* the additions since the last checkpoint are logged */
+};
+
+#define SIM_STEADY_TRIES 32
+
+static bool same_payload(const IrOp *a, const IrOp *b)
+{
+    switch (a->kind) {
+    case IR_OP_HOST:
+        return a->u.host.seconds == b->u.host.seconds;
+    case IR_OP_COMPUTE:
+        return a->u.compute.flops == b->u.compute.flops &&
+               a->u.compute.bytes == b->u.compute.bytes &&
+               a->u.compute.model_flops == b->u.compute.model_flops &&
+               a->u.compute.seconds == b->u.compute.seconds &&
+               a->u.compute.kernels == b->u.compute.kernels;
+    case IR_OP_COLL:
+        return a->u.coll.coll == b->u.coll.coll && a->u.coll.group == b->u.coll.group &&
+               a->u.coll.bytes == b->u.coll.bytes;
+    case IR_OP_SEND:
+    case IR_OP_RECV:
+        return a->u.p2p.peer_offset == b->u.p2p.peer_offset && a->u.p2p.bytes == b->u.p2p.bytes;
+    case IR_OP_MEMCPY:
+        return a->u.memcpy.bytes == b->u.memcpy.bytes &&
+               a->u.memcpy.to_device == b->u.memcpy.to_device;
+    case IR_OP_ALLOC:
+    case IR_OP_FREE:
+        return a->u.mem.category == b->u.mem.category && a->u.mem.bytes == b->u.mem.bytes;
+    default:
+        return false;
+    }
+}
+
+/* Whether op j is op i moved along by j - i ops (buffer and tag steps fixed by the first mem op
+ * and the first send/recv seen). */
+static bool alike(const IrClass *c, int i, int j, Region *r)
+{
+    const IrOp *a = ir_op(c, i), *b = ir_op(c, j);
+    if (a->kind != b->kind || a->stream != b->stream || a->phase != b->phase ||
+        a->dtype != b->dtype || a->n_deps != b->n_deps || !same_payload(a, b))
+        return false;
+    const uint32_t *da = ir_op_deps(c, a), *db = ir_op_deps(c, b);
+    for (uint32_t k = 0; k < a->n_deps; k++)
+        if ((int64_t)i - da[k] != (int64_t)j - db[k])
+            return false;
+    if (a->kind == IR_OP_ALLOC || a->kind == IR_OP_FREE) {
+        int64_t step = (int64_t)b->u.mem.buffer - a->u.mem.buffer;
+        if (!r->has_buffer) {
+            r->has_buffer = true;
+            r->buffer_step = step;
+        }
+        if (step != r->buffer_step || step <= 0)
+            return false;
+    }
+    if (a->kind == IR_OP_SEND || a->kind == IR_OP_RECV) {
+        int64_t step = (int64_t)b->u.p2p.tag - a->u.p2p.tag;
+        if (!r->has_tag) {
+            r->has_tag = true;
+            r->tag_step = step;
+        }
+        if (step != r->tag_step)
+            return false;
+    }
+    return true;
+}
+
+/* The periodic region around the middle of class c's program: the shortest period that repeats
+ * twice from the middle, extended both ways while ops repeat. O(ops) for the extension, O(ops x
+ * candidates tried) at worst for the period. */
+static bool region_find(const IrClass *c, Region *out)
+{
+    int n = ir_class_n_ops(c);
+    if (n < 64)
+        return false;
+    int mid = n / 2;
+    for (int j = mid + 1; j + (j - mid) <= n; j++) {
+        Region r = {0};
+        int period = j - mid, t = 0;
+        while (t < period && alike(c, mid + t, j + t, &r))
+            t++;
+        if (t < period)
+            continue;
+        int lo = mid, hi = j + period;
+        while (lo > 0 && alike(c, lo - 1, lo - 1 + period, &r))
+            lo--;
+        while (hi < n && alike(c, hi - period, hi, &r))
+            hi++;
+        if (hi - lo < MAX(4 * period, n / 4))
+            continue; /* a repeat inside one micro-batch (the layers), not the pipeline's */
+        r.lo = lo;
+        r.hi = hi;
+        r.period = period;
+        /* the region's buffers: from the lowest id it allocates; every buffer allocated before
+         * it must lie below (they do not move along) */
+        r.buffer_from = UINT32_MAX;
+        for (int i = lo; i < hi; i++)
+            if (ir_op(c, i)->kind == IR_OP_ALLOC)
+                r.buffer_from = MIN(r.buffer_from, ir_op(c, i)->u.mem.buffer);
+        for (int i = 0; i < lo; i++)
+            if (ir_op(c, i)->kind == IR_OP_ALLOC && ir_op(c, i)->u.mem.buffer >= r.buffer_from)
+                return false;
+        *out = r;
+        return true;
+    }
+    return false;
+}
+
+void sim_steady_init(Engine *e)
+{
+    const char *off = g_getenv("FSDPSIM_NO_STEADY_STATE");
+    if ((off && *off && strcmp(off, "0") != 0) || e->s->n_classes == 0)
+        return;
+    int nc = e->s->n_classes;
+    Region *region = g_new0(Region, nc);
+    bool ok = true;
+    int64_t tag_step = 0;
+    bool has_tag = false;
+    for (int c = 0; ok && c < nc; c++) {
+        ok = !e->st[c].coll_seq && region_find(e->s->classes[c], &region[c]);
+        if (ok && region[c].has_tag) { /* a send's step must be its peer's recv's */
+            ok = !has_tag || region[c].tag_step == tag_step;
+            tag_step = region[c].tag_step;
+            has_tag = true;
+        }
+    }
+    if (!ok) {
+        g_free(region);
+        return;
+    }
+    for (int c = 0; c < nc; c++) { /* the host ops that must be done for the host to be parked */
+        ClassState *st = &e->st[c];
+        Region *r = &region[c];
+        r->safe_end = r->lo;
+        while (r->safe_end < r->hi) {
+            uint32_t k = st->succ_start[r->safe_end];
+            while (k < st->succ_start[r->safe_end + 1] && (int)st->succ[k] < r->hi)
+                k++;
+            if (k < st->succ_start[r->safe_end + 1])
+                break;
+            r->safe_end++;
+        }
+        st->host_below = region[c].hi;
+        for (int i = 0; i < region[c].hi; i++)
+            st->host_ops += st->cls->streams[ir_op(st->cls, i)->stream].host;
+    }
+    SimSteady *sd = g_new0(SimSteady, 1);
+    sd->region = region;
+    e->steady = sd;
+    /* checkpoints at the ends of a GPU op of class 0, one period apart (a host op's end can come
+     * long before the GPU gets there: the host runs ahead) */
+    const IrClass *c0 = e->s->classes[0];
+    int op = region[0].lo + region[0].period;
+    while (op < region[0].lo + 2 * region[0].period && c0->streams[ir_op(c0, op)->stream].host)
+        op++;
+    e->steady_cls = 0;
+    e->steady_op = op;
+    if (c0->streams[ir_op(c0, op)->stream].host)
+        sim_steady_free(e);
+}
+
+/* One past the last op whose state the class's progress changed: where the host has issued the
+ * whole periodic region and waits (or has finished) past it, the ops it touched stay as they are
+ * until the GPU gets there, so only the GPU's part counts. */
+static int horizon_of(const ClassState *st)
+{
+    int h = st->host_done == st->host_ops ? st->horizon_gpu : st->horizon;
+    return MAX(h, st->frontier);
+}
+
+static void release_prev(Engine *e)
+{
+    SimSteady *sd = e->steady;
+    if (sd->prev)
+        g_byte_array_free(sd->prev, TRUE);
+    sd->prev = NULL;
+    g_free(sd->prev_frontier);
+    g_free(sd->prev_timeline);
+    for (int c = 0; sd->prev_group_seq && c < e->s->n_classes; c++) {
+        g_free(sd->prev_group_seq[c]);
+        g_free(sd->prev_count[c]);
+    }
+    g_free(sd->prev_group_seq);
+    g_free(sd->prev_count);
+    sd->prev_frontier = NULL;
+    sd->prev_timeline = NULL;
+    sd->prev_group_seq = NULL;
+    sd->prev_count = NULL;
+}
+
+void sim_steady_free(Engine *e)
+{
+    if (e->acc_log)
+        g_array_free(e->acc_log, TRUE);
+    e->acc_log = NULL;
+    if (e->flows)
+        net_flows_unmark(e->flows);
+    if (!e->steady)
+        return;
+    release_prev(e);
+    g_free(e->steady->region);
+    g_free(e->steady);
+    e->steady = NULL;
+}
+
+#define PUT(x) g_byte_array_append(out, (const guint8 *)&(x), sizeof(x))
+
+static int64_t rel(int64_t t, int64_t origin)
+{
+    return t < 0 ? INT64_MIN : t - origin;
+}
+
+static int cmp_event(const void *x, const void *y)
+{
+    const PqEvent *a = x, *b = y;
+    if (a->time_ns != b->time_ns)
+        return (a->time_ns > b->time_ns) - (a->time_ns < b->time_ns);
+    return (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+static int cmp_bytes(const void *x, const void *y)
+{
+    const GByteArray *a = *(GByteArray *const *)x, *b = *(GByteArray *const *)y;
+    if (a->len != b->len)
+        return (a->len > b->len) - (a->len < b->len);
+    return memcmp(a->data, b->data, a->len);
+}
+
+/* An op as the snapshot writes it: relative to its class's frontier, or, past the periodic
+ * region (an op issued early that waits for the cool-down: the last stage's embedding gradient),
+ * as itself, marked: it stays where it is while periods are skipped. */
+static int32_t op_norm(const Engine *e, int cls, int32_t op)
+{
+    const ClassState *st = &e->st[cls];
+    return op >= st->host_below ? INT32_MIN / 2 + op : op - st->frontier;
+}
+
+/* The same op m periods on. */
+static int32_t op_moved(const Engine *e, int cls, int32_t op, int64_t m, const int *step)
+{
+    return op >= e->st[cls].host_below ? op : (int32_t)(op + m * step[cls]);
+}
+
+static void put_members(Engine *e, const GArray *members, GByteArray *out)
+{
+    guint n = members->len;
+    PUT(n);
+    for (guint i = 0; i < n; i++) {
+        ClassOp m = g_array_index(members, ClassOp, i);
+        int32_t op = op_norm(e, m.cls, m.op);
+        PUT(m.cls);
+        PUT(op);
+    }
+}
+
+/* Everything the engine's future depends on, with times relative to `now`, ops relative to each
+ * class's frontier, buffer ids relative to the periods the class has passed. */
+static GByteArray *snapshot(Engine *e, int64_t now)
+{
+    GByteArray *out = g_byte_array_new();
+    const SimSteady *sd = e->steady;
+    for (int c = 0; c < e->s->n_classes; c++) {
+        const ClassState *st = &e->st[c];
+        const SimClassResult *cr = &e->res->classes[c];
+        int b = st->frontier, h = horizon_of(st), width = h - b;
+        uint8_t host_finished = st->host_done == st->host_ops;
+        PUT(host_finished);
+        PUT(width);
+        for (int i = b; i < h; i++) {
+            /* a done op's times are results only (the engine reads the start of ops in flight,
+             * and skips events of done ops before it looks at their end) */
+            PUT(st->pending[i]);
+            if (st->pending[i] < 0)
+                continue;
+            int64_t s = rel(cr->start_ns[i], now), t = rel(cr->end_ns[i], now);
+            PUT(s);
+            PUT(t);
+        }
+        int32_t run = st->run_op < 0 ? -1 : op_norm(e, c, st->run_op);
+        PUT(run);
+        if (st->run_op >= 0) {
+            int64_t since = st->run_since_ns - now, end = st->run_end_ns - now;
+            PUT(st->run_left_s);
+            PUT(st->run_factor);
+            PUT(st->run_mem_fraction);
+            PUT(since);
+            PUT(end);
+            PUT(st->run_alone_ns);
+        }
+        PUT(st->comm_intra);
+        PUT(st->comm_inter);
+        const Region *r = &sd->region[c];
+        int64_t passed = (b - r->lo) / r->period;
+        mem_tracker_snapshot(&cr->mem, r->buffer_from, passed * r->buffer_step, out);
+    }
+    /* the queue, in the order it pops */
+    uint64_t n = pq_size(&e->pq);
+    PqEvent *ev = g_memdup2(e->pq.heap, sizeof *ev * MAX(1, n));
+    qsort(ev, n, sizeof *ev, cmp_event);
+    PUT(n);
+    for (uint64_t i = 0; i < n; i++) {
+        int64_t t = ev[i].time_ns - now;
+        int32_t op = ev[i].cls < 0 ? ev[i].op - e->net_version : op_norm(e, ev[i].cls, ev[i].op);
+        PUT(t);
+        PUT(ev[i].cls);
+        PUT(op);
+    }
+    g_free(ev);
+    /* rendezvous waiting, each as its members (their ops determine the key), sorted */
+    uint32_t nr = ktab_count(&e->rendezvous);
+    KtKey *keys = g_new(KtKey, MAX(1, nr));
+    void **values = g_new(void *, MAX(1, nr));
+    ktab_entries(&e->rendezvous, keys, values);
+    GByteArray **parts = g_new(GByteArray *, MAX(1, nr));
+    for (uint32_t i = 0; i < nr; i++) {
+        const Rendezvous *rv = values[i];
+        GByteArray *saved = out;
+        out = parts[i] = g_byte_array_new();
+        /* one waiting past the regions (the embedding gradient's recv) stays as it is */
+        ClassOp first = g_array_index(rv->members, ClassOp, 0);
+        bool past = first.op >= e->st[first.cls].host_below;
+        int64_t last = past ? rv->last_arrival_ns : rv->last_arrival_ns - now;
+        PUT(keys[i].tag);
+        put_members(e, rv->members, out);
+        PUT(rv->arrived);
+        PUT(rv->needed);
+        PUT(last);
+        out = saved;
+    }
+    qsort(parts, nr, sizeof *parts, cmp_bytes);
+    PUT(nr);
+    for (uint32_t i = 0; i < nr; i++) {
+        g_byte_array_append(out, parts[i]->data, parts[i]->len);
+        g_byte_array_free(parts[i], TRUE);
+    }
+    g_free(parts);
+    g_free(keys);
+    g_free(values);
+    if (e->flows) {
+        int na;
+        const int *active = net_flows_active_ids(e->flows, &na);
+        for (int a = 0; a < na; a++) { /* in start order: ids are labels */
+            const Pending *p = g_ptr_array_index(e->pending, active[a]);
+            put_members(e, p->members, out);
+            PUT(p->latency_ns);
+            PUT(p->coll_kind);
+        }
+        net_flows_snapshot(e->flows, now, out);
+    }
+    return out;
+}
+
+/* The start of a period: what the next checkpoint compares with and, with `log`, the additions
+ * a skip replays (logged only once a state has repeated: logging every period cost the 1T
+ * interleaved layout, which never repeats, 15 %). */
+static void mark(Engine *e, int64_t now, GByteArray *snap, bool log)
+{
+    SimSteady *sd = e->steady;
+    int nc = e->s->n_classes, ng = MAX(1, e->s->n_groups);
+    release_prev(e);
+    sd->prev = snap;
+    sd->prev_time = now;
+    sd->prev_frontier = g_new(int, nc);
+    sd->prev_timeline = g_new(guint, nc);
+    sd->prev_group_seq = g_new(uint32_t *, nc);
+    sd->prev_count = g_new(int *, nc);
+    for (int c = 0; c < nc; c++) {
+        sd->prev_frontier[c] = e->st[c].frontier;
+        sd->prev_timeline[c] = e->res->classes[c].mem.timeline->len;
+        sd->prev_group_seq[c] = g_memdup2(e->st[c].group_seq, sizeof(uint32_t) * ng);
+        sd->prev_count[c] = g_memdup2(e->res->classes[c].coll_count_by_kind,
+                                      sizeof e->res->classes[c].coll_count_by_kind);
+    }
+    sd->prev_events = e->res->events;
+    sd->prev_transfers = e->res->transfers;
+    sd->prev_version = e->net_version;
+    sd->logged = log;
+    if (!log) {
+        if (e->acc_log)
+            g_array_free(e->acc_log, TRUE);
+        e->acc_log = NULL;
+        if (e->flows)
+            net_flows_unmark(e->flows);
+        return;
+    }
+    if (!e->acc_log)
+        e->acc_log = g_array_new(FALSE, FALSE, sizeof(SimAccAdd));
+    g_array_set_size(e->acc_log, 0);
+    if (e->flows)
+        net_flows_mark(e->flows);
+}
+
+/* Periods that can be skipped (0: none): the classes advanced by whole periods of their ops
+ * since the last checkpoint, from inside their regions, and every op the skipped periods touch
+ * stays inside them, with one period to spare. */
+static int64_t periods_to_skip(Engine *e, int *step)
+{
+    SimSteady *sd = e->steady;
+    int64_t m = INT64_MAX;
+    for (int c = 0; c < e->s->n_classes; c++) {
+        const Region *r = &sd->region[c];
+        const ClassState *st = &e->st[c];
+        step[c] = st->frontier - sd->prev_frontier[c];
+        if (step[c] <= 0 || step[c] % r->period != 0 || sd->prev_frontier[c] < r->lo + r->period)
+            return 0;
+        int h = horizon_of(st);
+        int64_t room = ((int64_t)r->safe_end - h - step[c]) / step[c];
+        m = MIN(m, room);
+    }
+    /* a rendezvous is all inside the regions or all past them */
+    uint32_t nr = ktab_count(&e->rendezvous);
+    KtKey *keys = g_new(KtKey, MAX(1, nr));
+    void **values = g_new(void *, MAX(1, nr));
+    ktab_entries(&e->rendezvous, keys, values);
+    for (uint32_t i = 0; i < nr && m > 0; i++) {
+        const GArray *mem = ((const Rendezvous *)values[i])->members;
+        int past = 0;
+        for (guint k = 0; k < mem->len; k++) {
+            ClassOp mo = g_array_index(mem, ClassOp, k);
+            past += mo.op >= e->st[mo.cls].host_below;
+        }
+        if (past != 0 && past != (int)mem->len)
+            m = 0;
+    }
+    g_free(keys);
+    g_free(values);
+    return m > 0 && m != INT64_MAX ? m : 0;
+}
+
+static void skip(Engine *e, int64_t now, int64_t m, const int *step)
+{
+    SimSteady *sd = e->steady;
+    int nc = e->s->n_classes, ng = e->s->n_groups;
+    int64_t period = now - sd->prev_time, shift = m * period;
+    /* rendezvous under their keys m periods on (before the classes' counters move) */
+    uint32_t nr = ktab_count(&e->rendezvous);
+    KtKey *keys = g_new(KtKey, MAX(1, nr));
+    void **values = g_new(void *, MAX(1, nr));
+    ktab_entries(&e->rendezvous, keys, values);
+    for (uint32_t i = 0; i < nr; i++)
+        ktab_remove(&e->rendezvous, keys[i]);
+    for (uint32_t i = 0; i < nr; i++) {
+        Rendezvous *rv = values[i];
+        ClassOp first = g_array_index(rv->members, ClassOp, 0);
+        if (first.op >= e->st[first.cls].host_below) {
+            /* waiting past the region (periods_to_skip checked that all its members are) */
+        } else if (keys[i].tag == KEY_COLL) {
+            uint32_t g = keys[i].a; /* the sequence moves as the first member's class's */
+            keys[i].c += (uint32_t)(m * (e->st[first.cls].group_seq[g] -
+                                         sd->prev_group_seq[first.cls][g]));
+        } else {
+            const IrClass *cls = e->s->classes[first.cls];
+            int K = step[first.cls];
+            keys[i].c += (uint32_t)(m * ((int64_t)ir_op(cls, first.op + K)->u.p2p.tag -
+                                         ir_op(cls, first.op)->u.p2p.tag));
+        }
+        for (guint k = 0; k < rv->members->len; k++) {
+            ClassOp *mo = &g_array_index(rv->members, ClassOp, k);
+            mo->op = op_moved(e, mo->cls, mo->op, m, step);
+        }
+        rv->last_arrival_ns += shift;
+        ktab_insert(&e->rendezvous, keys[i], rv);
+    }
+    g_free(keys);
+    g_free(values);
+    for (int c = 0; c < nc; c++) {
+        ClassState *st = &e->st[c];
+        SimClassResult *cr = &e->res->classes[c];
+        int K = step[c], b = st->frontier, h = horizon_of(st), w = h - b;
+        int b0 = sd->prev_frontier[c];
+        int64_t dK = m * K;
+        /* the window, moved: saved first, as the skipped periods' ops overlap it */
+        int32_t *wp = g_new(int32_t, MAX(1, w));
+        int64_t *ws = g_new(int64_t, MAX(1, w)), *we = g_new(int64_t, MAX(1, w));
+        for (int i = 0; i < w; i++) {
+            wp[i] = st->pending[b + i];
+            ws[i] = cr->start_ns[b + i] < 0 ? -1 : cr->start_ns[b + i] + shift;
+            we[i] = cr->end_ns[b + i] < 0 ? -1 : cr->end_ns[b + i] + shift;
+        }
+        /* ops done in the proven period: done now, and op + K not done now */
+        for (int i = b0; i < h; i++) {
+            if (st->pending[i] >= 0 || (i + K < st->n_ops && st->pending[i + K] < 0))
+                continue;
+            for (int64_t j = 1; j <= m; j++) {
+                int64_t x = i + j * K;
+                st->n_done += st->pending[x] >= 0;
+                st->pending[x] = -1;
+                cr->start_ns[x] = cr->start_ns[i] + j * period;
+                cr->end_ns[x] = cr->end_ns[i] + j * period;
+            }
+        }
+        for (int i = 0; i < w; i++) {
+            if (wp[i] < 0)
+                continue; /* done: by the fill, or long before (a host that ran ahead) */
+            st->n_done -= st->pending[b + dK + i] < 0;
+            st->pending[b + dK + i] = wp[i];
+            cr->start_ns[b + dK + i] = ws[i];
+            cr->end_ns[b + dK + i] = we[i];
+        }
+        g_free(wp);
+        g_free(ws);
+        g_free(we);
+        st->frontier += (int)dK;
+        if (st->host_done != st->host_ops)
+            st->horizon += (int)dK;
+        st->horizon_gpu += (int)dK;
+        if (st->run_op >= 0) {
+            st->run_op = op_moved(e, c, st->run_op, m, step);
+            st->run_since_ns += shift;
+            st->run_end_ns += shift;
+        }
+        for (int g = 0; g < ng; g++)
+            st->group_seq[g] += (uint32_t)(m * (st->group_seq[g] - sd->prev_group_seq[c][g]));
+        for (int k = 0; k < IR_COLL_KIND_COUNT; k++)
+            cr->coll_count_by_kind[k] +=
+                (int)(m * (cr->coll_count_by_kind[k] - sd->prev_count[c][k]));
+        const Region *r = &sd->region[c];
+        mem_tracker_skip(&cr->mem, sd->prev_timeline[c], m, period, r->buffer_from,
+                         r->buffer_step * (K / r->period));
+    }
+    /* the sums, the same additions again in the same order */
+    for (int64_t j = 0; j < m; j++)
+        for (guint i = 0; i < e->acc_log->len; i++) {
+            const SimAccAdd *a = &g_array_index(e->acc_log, SimAccAdd, i);
+            *(double *)((char *)&e->res->classes[a->cls] + a->offset) += a->value;
+        }
+    int32_t dv = e->net_version - sd->prev_version;
+    for (uint64_t i = 0; i < pq_size(&e->pq); i++) {
+        PqEvent *ev = &e->pq.heap[i];
+        ev->time_ns += shift;
+        ev->op = ev->cls < 0 ? ev->op + (int32_t)(m * dv) : op_moved(e, ev->cls, ev->op, m, step);
+    }
+    e->net_version += (int32_t)(m * dv);
+    if (e->flows) {
+        for (guint id = 0; id < e->pending->len; id++) {
+            Pending *p = g_ptr_array_index(e->pending, id);
+            for (guint k = 0; p && k < p->members->len; k++) {
+                ClassOp *mo = &g_array_index(p->members, ClassOp, k);
+                mo->op = op_moved(e, mo->cls, mo->op, m, step);
+            }
+        }
+        net_flows_skip(e->flows, m, period);
+    }
+    e->res->events += (uint64_t)m * (e->res->events - sd->prev_events);
+    e->res->transfers += (uint64_t)m * (e->res->transfers - sd->prev_transfers);
+    e->res->makespan_ns = MAX(e->res->makespan_ns, now + shift);
+}
+
+void sim_steady_check(Engine *e, int64_t now)
+{
+    SimSteady *sd = e->steady;
+    GByteArray *snap = snapshot(e, now);
+    bool same = sd->prev && sd->prev->len == snap->len &&
+                memcmp(sd->prev->data, snap->data, snap->len) == 0;
+    int *step = g_new(int, e->s->n_classes);
+    int64_t m = same && sd->logged && (!e->flows || net_flows_can_skip(e->flows))
+                    ? periods_to_skip(e, step)
+                    : 0;
+    if (m > 0) {
+        skip(e, now, m, step);
+        e->res->steady_periods = (uint64_t)m;
+        g_byte_array_free(snap, TRUE);
+        g_free(step);
+        sim_steady_free(e); /* one skip: the rest is the cool-down */
+        return;
+    }
+    g_free(step);
+    /* a state that repeated once is likely to again: log the next period to replay it */
+    mark(e, now, snap, same);
+    e->steady_op += sd->region[e->steady_cls].period;
+    /* A state that has not repeated after SIM_STEADY_TRIES periods is taken as one that does
+     * not: the 1T-parameter pp 64 layout's transfers share NICs out of phase and its periods
+     * differ by a nanosecond now and then, for hundreds of periods; each try costs a snapshot
+     * (tens of kB). The pipelines that repeat do so within a few periods of the steady phase. */
+    if (e->steady_op >= sd->region[e->steady_cls].hi || ++sd->tries >= SIM_STEADY_TRIES)
+        sim_steady_free(e);
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The steady-state pipeline simulation (src/core/sim_steady.c) against the full one
+# (FSDPSIM_NO_STEADY_STATE=1): summary, --json and --trace byte-identical on pp.sh's layouts and
+# longer ones whose steady phase repeats (issue 13).
+# usage: steady.sh FSDPSIM SOURCE_ROOT   (prints TAP)
+set -u
+FSDPSIM=$1
+SRC=$2
+W=$(mktemp -d "${TMPDIR:-/tmp}/fsdpsim-steady.XXXXXX") || exit 1
+trap 'rm -rf "$W"' EXIT
+n=0 failed=0
+same() { # NAME ARGS...: both ways, every output the same
+    local name=$1
+    shift
+    n=$((n + 1))
+    local ok=1
+    for mode in summary json; do
+        local extra=()
+        [ "$mode" = json ] && extra=(--json)
+        FSDPSIM_NO_STEADY_STATE=1 "$FSDPSIM" "$@" "${extra[@]}" --trace "$W/full.trace" >"$W/full.out" 2>&1 || ok=0
+        "$FSDPSIM" "$@" "${extra[@]}" --trace "$W/steady.trace" >"$W/steady.out" 2>&1 || ok=0
+        cmp -s "$W/full.out" "$W/steady.out" && cmp -s "$W/full.trace" "$W/steady.trace" || ok=0
+    done
+    if [ $ok = 1 ]; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
+}
+GPT3=(-m "$SRC/models/gpt3-175b.json" -t "$SRC/topologies/juwels-booster.json")
+same "tp 8 pp 8 ddp (pp.sh)" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48
+same "tp 8 pp 8 fsdp (pp.sh)" "${GPT3[@]}" --tp 8 --pp 8 --strategy fsdp --nodes 48
+same "tp 8 pp 8 ddp, 256 micro-batches (skips)" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 256
+same "tp 4 pp 4 x 2 chunks, sequence parallel" "${GPT3[@]}" --tp 4 --pp 4 --virtual-stages 2 --sequence-parallel --strategy ddp --nodes 16 --micro-batches 64
+same "tp 8 pp 16, 64 micro-batches" "${GPT3[@]}" --tp 8 --pp 16 --strategy ddp --nodes 64 --micro-batches 64
+same "tp 8 pp 8 zero1 (pp.sh)" "${GPT3[@]}" --tp 8 --pp 8 --strategy zero1 --nodes 48
+same "tp 4 pp 4 interleaved, sequence parallel (pp.sh)" "${GPT3[@]}" --tp 4 --pp 4 --pp-schedule interleaved --virtual-stages 2 --nodes 16 --sequence-parallel
+same "tp 4 pp 8 ddp (pp.sh)" "${GPT3[@]}" --tp 4 --pp 8 --nodes 16 --strategy ddp
+same "tp 4 pp 8 gpipe, 64 micro-batches" "${GPT3[@]}" --tp 4 --pp 8 --nodes 16 --strategy ddp --pp-schedule gpipe --micro-batches 64
+same "gpt pp 4, 64 micro-batches" -m "$SRC/models/gpt.json" --pp 4 --strategy ddp --nodes 2 --micro-batches 64
+# a schedule read back from its JSON (buffer and op names interned in the file's order)
+"$FSDPSIM" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 128 --emit-schedule "$W/s.json" >/dev/null
+same "schedule file, 128 micro-batches" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 128 --schedule "$W/s.json"
+echo "1..$n"
+[ $failed = 0 ]

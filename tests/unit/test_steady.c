@@ -1,0 +1,167 @@
+/* sim_steady: a pipeline's steady phase advanced over by whole periods gives the full
+ * simulation's results to the bit: every op's start and end, the memory timeline and peak, the
+ * communication sums, the link statistics and utilisation samples, the event counts. On the
+ * pipeline examples of tests/integration/pp.sh and on random layouts (seeded); and the skip
+ * does happen where the state repeats (GPT-3 175B, tp 8 x pp 8). */
+#include "testutil.h"
+
+#include "net/net.h"
+
+static void same_double(double a, double b, const char *what)
+{
+    if (memcmp(&a, &b, sizeof a) != 0)
+        fail_msg("%s: %.17g (steady) != %.17g (full)", what, a, b);
+}
+
+static void same_result(const IrSchedule *s, const SimResult *a, const SimResult *b)
+{
+    assert_int_equal(a->makespan_ns, b->makespan_ns);
+    assert_int_equal(a->events, b->events);
+    assert_int_equal(a->transfers, b->transfers);
+    assert_int_equal(a->link_classes, b->link_classes);
+    for (int c = 0; c < s->n_classes; c++) {
+        const SimClassResult *x = &a->classes[c], *y = &b->classes[c];
+        size_t n = (size_t)ir_class_n_ops(s->classes[c]);
+        for (size_t i = 0; i < n; i++) {
+            if (x->start_ns[i] != y->start_ns[i] || x->end_ns[i] != y->end_ns[i])
+                fail_msg("class %d op %zu: [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                         "] (steady) != [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]",
+                         c, i, x->start_ns[i], x->end_ns[i], y->start_ns[i], y->end_ns[i]);
+        }
+        assert_int_equal(x->mem.peak, y->mem.peak);
+        assert_int_equal(x->mem.peak_time_ns, y->mem.peak_time_ns);
+        assert_memory_equal(x->mem.at_peak, y->mem.at_peak, sizeof x->mem.at_peak);
+        assert_int_equal(x->mem.timeline->len, y->mem.timeline->len);
+        assert_memory_equal(x->mem.timeline->data, y->mem.timeline->data,
+                            sizeof(MemSample) * x->mem.timeline->len);
+        same_double(x->coll_bytes_sent, y->coll_bytes_sent, "coll_bytes_sent");
+        same_double(x->inter_node_bytes_sent, y->inter_node_bytes_sent, "inter_node_bytes_sent");
+        same_double(x->overlap_cost_s, y->overlap_cost_s, "overlap_cost_s");
+        for (int k = 0; k < IR_COLL_KIND_COUNT; k++) {
+            same_double(x->coll_time_by_kind[k], y->coll_time_by_kind[k], "coll_time_by_kind");
+            assert_int_equal(x->coll_count_by_kind[k], y->coll_count_by_kind[k]);
+        }
+    }
+    assert_int_equal(a->n_links, b->n_links);
+    for (int i = 0; i < a->n_links; i++) {
+        assert_string_equal(a->links[i].name, b->links[i].name);
+        assert_int_equal(a->links[i].alike, b->links[i].alike);
+        same_double(a->links[i].stats.bytes, b->links[i].stats.bytes, "link bytes");
+        assert_int_equal(a->links[i].stats.busy_ns, b->links[i].stats.busy_ns);
+        same_double(a->links[i].stats.peak_util, b->links[i].stats.peak_util, "link peak");
+    }
+    assert_int_equal(a->n_util_samples, b->n_util_samples);
+    for (int i = 0; i < a->n_util_samples; i++) {
+        assert_int_equal(a->util_samples[i].time_ns, b->util_samples[i].time_ns);
+        assert_memory_equal(a->util_samples[i].util, b->util_samples[i].util,
+                            sizeof a->util_samples[i].util);
+    }
+}
+
+typedef struct {
+    const char *model;
+    int nodes, tp, pp, micro_batches, virtual_stages;
+    bool sequence_parallel, fsdp;
+} Layout;
+
+/* Both ways; returns the periods skipped, or -1 for a layout the generator refuses (random
+ * layouts: chunks that do not divide the layers, say). */
+static int64_t compare(const Layout *l)
+{
+    Model *model = load_model(l->model, NULL);
+    HwTopology *topo = load_topo("topologies/juwels-booster.json");
+    StratOptions opt;
+    strat_options_default(&opt, model);
+    opt.kind = l->fsdp ? STRAT_FSDP : STRAT_DDP;
+    opt.tp = l->tp;
+    opt.pp = l->pp;
+    opt.grad_accum = l->micro_batches;
+    opt.virtual_stages = l->virtual_stages;
+    opt.pp_schedule = l->virtual_stages > 1 ? PP_SCHEDULE_INTERLEAVED : PP_SCHEDULE_1F1B;
+    opt.sequence_parallel = l->sequence_parallel;
+    GError *error = NULL;
+    StratLayout layout;
+    StratInfo info;
+    IrSchedule *s = NULL;
+    if (strat_layout_make(&opt, l->nodes, topo->gpus_per_node, &layout, &error))
+        s = strat_generate(model, topo, &opt, &layout, &info, &error);
+    if (!s) {
+        g_clear_error(&error);
+        hw_topology_free(topo);
+        model_free(model);
+        return -1;
+    }
+    CollModel coll;
+    coll_model_analytic_init(&coll, topo);
+    NetTopo *net = net_topo_new(topo, l->nodes, topo->gpus_per_node);
+    SimConfig cfg = {topo, &coll, net};
+    g_setenv("FSDPSIM_NO_STEADY_STATE", "1", TRUE);
+    SimResult *full = sim_run(s, &cfg, &error);
+    g_unsetenv("FSDPSIM_NO_STEADY_STATE");
+    assert_non_null(full);
+    assert_int_equal(full->steady_periods, 0);
+    SimResult *steady = sim_run(s, &cfg, &error);
+    if (!steady)
+        fail_msg("tp %d pp %d m %d v %d sp %d fsdp %d nodes %d: %s", l->tp, l->pp,
+                 l->micro_batches, l->virtual_stages, l->sequence_parallel, l->fsdp, l->nodes,
+                 error ? error->message : "no message");
+    same_result(s, steady, full);
+    int64_t skipped = (int64_t)steady->steady_periods;
+    sim_result_free(full);
+    sim_result_free(steady);
+    net_topo_free(net);
+    strat_info_clear(&info);
+    ir_schedule_free(s);
+    hw_topology_free(topo);
+    model_free(model);
+    return skipped;
+}
+
+/* pp.sh's examples, and the layout whose steady phase does repeat (it must be skipped). */
+static void test_pipeline_examples(void **state)
+{
+    const Layout ddp = {"models/gpt3-175b.json", 48, 8, 8, 32, 1, false, false};
+    const Layout fsdp = {"models/gpt3-175b.json", 48, 8, 8, 32, 1, false, true};
+    const Layout interleaved = {"models/gpt3-175b.json", 16, 4, 4, 64, 2, true, false};
+    const Layout long_1f1b = {"models/gpt3-175b.json", 48, 8, 8, 256, 1, false, false};
+    assert_true(compare(&ddp) >= 0);
+    assert_true(compare(&fsdp) >= 0);
+    assert_true(compare(&interleaved) >= 0);
+    int64_t skipped = compare(&long_1f1b);
+    assert_true(skipped > 100); /* 256 micro-batches: most of the steady phase skipped */
+}
+
+/* Random layouts: tp, pp, micro-batches, chunks, sequence parallelism, DDP or FSDP. */
+static void test_random_layouts(void **state)
+{
+    GRand *rng = g_rand_new_with_seed(13);
+    int compared = 0, skipped = 0;
+    for (int k = 0; k < 24; k++) {
+        Layout l = {"models/gpt3-175b.json", 0, 0, 0, 0, 1, false, false};
+        int tps[] = {1, 2, 4, 8}, pps[] = {2, 4, 8};
+        l.tp = tps[g_rand_int_range(rng, 0, 4)];
+        l.pp = pps[g_rand_int_range(rng, 0, 3)];
+        l.micro_batches = l.pp * g_rand_int_range(rng, 1, 9);
+        l.virtual_stages = g_rand_int_range(rng, 0, 3) == 0 ? 2 : 1;
+        l.sequence_parallel = l.tp > 1 && g_rand_boolean(rng);
+        l.fsdp = g_rand_int_range(rng, 0, 4) == 0;
+        int gpus = l.tp * l.pp * g_rand_int_range(rng, 1, 3);
+        l.nodes = MAX(1, gpus / 4);
+        int64_t periods = compare(&l);
+        compared += periods >= 0;
+        skipped += periods > 0;
+    }
+    g_rand_free(rng);
+    assert_true(compared >= 12);
+    /* some repeat and are skipped, some do not and run in full: both compared */
+    print_message("random layouts: %d compared, %d skipped periods\n", compared, skipped);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pipeline_examples),
+        cmocka_unit_test(test_random_layouts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
