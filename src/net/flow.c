@@ -29,88 +29,11 @@
  * solving it among others, so rates can differ from the full solve (net_flows_set_full) in the
  * last bits (test_net: <= 4e-16 relative over random scripts). Ended transfers' records are
  * reused, so memory is O(transfers in flight), not O(transfers). */
-#include "net.h"
+#include "flow_priv.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-    GArray *entries; /* of NetLoad: .link is a class, .bytes what each of its links carries */
-} FlowPattern;
-
-typedef struct {
-    int pattern;
-    double scale;     /* bytes on each link = entry bytes * scale */
-    double peak;      /* bytes on its most loaded link: fairness is in bytes per second there */
-    double remaining; /* fraction of the load still to move, 1 at the start */
-    double rate;      /* fraction per second */
-    int64_t finish_ns;
-    bool frozen;
-    uint32_t stamp; /* scratch of reschedule: in the component being solved */
-    /* its pattern's entries, cached: read for every transfer in flight at every event
-     * (net_flows_pattern refreshes them when it appends to the patterns' arrays) */
-    const NetLoad *entries;
-    int n_entries;
-} Transfer;
-
-/* Links loaded alike by every pattern so far, and their (common) state. */
-typedef struct {
-    int size;            /* links */
-    uint32_t first_link; /* the lowest id among them: the class's name in reports */
-    double capacity_Bps;
-    NetLinkKind kind;
-    NetLinkStats stats;
-    double sum;      /* sum of unfrozen loads (scratch of reschedule) */
-    double residual; /* capacity left (scratch of reschedule) */
-    double util;     /* current utilisation */
-    bool listed;     /* in busy (at busy_pos): n_users > 0 */
-    int busy_pos;
-    int *users;      /* active transfers loading it (ids, any order) */
-    int n_users, max_users;
-    /* scratch of refine */
-    uint32_t stamp;
-    bool mixed;
-    int count, split_to, parent, child_head, child_next;
-    double first;
-} LinkClass;
-
-struct NetFlows {
-    const NetTopo *t;
-    uint32_t *class_of; /* per link */
-    LinkClass *cls;
-    int n_classes, max_classes;
-    uint32_t *busy; /* classes with load now */
-    /* beside busy, each one's kind and utilisation: what sample() reads at every reschedule,
-     * in 5 bytes instead of a LinkClass's cache line */
-    uint8_t *busy_kind;
-    float *busy_util;
-    int n_busy;
-    uint32_t *touched; /* scratch of refine */
-    uint32_t epoch;
-    GArray *patterns;  /* of FlowPattern */
-    GArray *transfers; /* of Transfer, by id */
-    GArray *active;    /* of int: ids in progress, in start order */
-    GArray *free_ids;  /* of int: ids of ended transfers, reused by net_flows_add */
-    GArray *dirty;     /* of uint32_t: classes whose transfers changed since the last reschedule */
-    GArray *queue;     /* of uint32_t: scratch of reschedule, the component's classes */
-    GArray *comp;      /* of int: scratch of reschedule, the component's transfers */
-    bool full;         /* re-solve all active transfers every time (net_flows_set_full) */
-    int64_t now;
-    GArray *samples; /* of NetUtilSample */
-    /* steady state (net_flows_mark): additions to statistics since the mark, busy time and
-     * samples at the mark; log NULL until the first mark */
-    GArray *log; /* of StatAdd */
-    int64_t *mark_busy_ns;
-    int mark_classes;
-    guint mark_samples;
-    NetUtilSample mark_last;
-};
-
-typedef struct {
-    uint32_t cls;
-    double bytes;
-} StatAdd;
 
 /* Room for n classes: few on real machines, so the arrays grow rather than take n_links. */
 static void classes_reserve(NetFlows *f, int n)
@@ -732,119 +655,8 @@ const NetUtilSample *net_flows_samples(const NetFlows *f, int *n)
     return (const NetUtilSample *)f->samples->data;
 }
 
-void net_flows_unmark(NetFlows *f)
-{
-    if (f->log)
-        g_array_free(f->log, TRUE);
-    f->log = NULL;
-}
-
 const int *net_flows_active_ids(const NetFlows *f, int *n)
 {
     *n = (int)f->active->len;
     return (const int *)f->active->data;
-}
-
-void net_flows_mark(NetFlows *f)
-{
-    if (!f->log)
-        f->log = g_array_new(FALSE, FALSE, sizeof(StatAdd));
-    g_array_set_size(f->log, 0);
-    f->mark_busy_ns = g_renew(int64_t, f->mark_busy_ns, MAX(1, f->n_classes));
-    f->mark_classes = f->n_classes;
-    for (int c = 0; c < f->n_classes; c++)
-        f->mark_busy_ns[c] = f->cls[c].stats.busy_ns;
-    f->mark_samples = f->samples->len;
-    if (f->samples->len > 0)
-        f->mark_last = g_array_index(f->samples, NetUtilSample, f->samples->len - 1);
-}
-
-#define PUT(x) g_byte_array_append(out, (const guint8 *)&(x), sizeof(x))
-
-void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out)
-{
-    int64_t now = f->now - origin_ns;
-    PUT(now);
-    PUT(f->n_classes);
-    guint n_patterns = f->patterns->len, n_active = f->active->len, n_free = f->free_ids->len;
-    guint n_dirty = f->dirty->len;
-    PUT(n_patterns);
-    PUT(n_active);
-    /* transfer ids are labels (which one is reused does not change rates): written as their
-     * place in start order */
-    int *rank = g_new(int, MAX(1, f->transfers->len));
-    for (guint i = 0; i < f->transfers->len; i++)
-        rank[i] = -1;
-    for (guint i = 0; i < n_active; i++)
-        rank[g_array_index(f->active, int, i)] = (int)i;
-    for (guint i = 0; i < n_active; i++) {
-        int id = g_array_index(f->active, int, i);
-        const Transfer *t = &g_array_index(f->transfers, Transfer, id);
-        int64_t finish = t->finish_ns - origin_ns;
-        uint8_t frozen = t->frozen;
-        PUT(t->pattern);
-        PUT(t->scale);
-        PUT(t->peak);
-        PUT(t->remaining);
-        PUT(t->rate);
-        PUT(finish);
-        PUT(frozen);
-    }
-    (void)n_free;
-    PUT(n_dirty);
-    g_byte_array_append(out, (const guint8 *)f->dirty->data, (guint)(sizeof(uint32_t) * n_dirty));
-    PUT(f->n_busy);
-    g_byte_array_append(out, (const guint8 *)f->busy, (guint)(sizeof(uint32_t) * f->n_busy));
-    g_byte_array_append(out, (const guint8 *)f->busy_util, (guint)(sizeof(float) * f->n_busy));
-    for (int c = 0; c < f->n_classes; c++) {
-        const LinkClass *lc = &f->cls[c];
-        uint8_t listed = lc->listed;
-        PUT(lc->util);
-        PUT(listed);
-        PUT(lc->n_users);
-        for (int u = 0; u < lc->n_users; u++)
-            PUT(rank[lc->users[u]]);
-    }
-    g_free(rank);
-    guint n_samples = f->samples->len;
-    if (n_samples > 0) {
-        const NetUtilSample *last = &g_array_index(f->samples, NetUtilSample, n_samples - 1);
-        int64_t time = last->time_ns - origin_ns;
-        PUT(time);
-        g_byte_array_append(out, (const guint8 *)last->util, sizeof last->util);
-    }
-}
-
-bool net_flows_can_skip(const NetFlows *f)
-{
-    if (!f->log || f->mark_classes != f->n_classes)
-        return false;
-    if (f->mark_samples == 0)
-        return true;
-    const NetUtilSample *s = &g_array_index(f->samples, NetUtilSample, f->mark_samples - 1);
-    return s->time_ns == f->mark_last.time_ns &&
-           memcmp(s->util, f->mark_last.util, sizeof s->util) == 0;
-}
-
-void net_flows_skip(NetFlows *f, int64_t periods, int64_t period_ns)
-{
-    g_assert(net_flows_can_skip(f));
-    for (int64_t j = 0; j < periods; j++)
-        for (guint i = 0; i < f->log->len; i++) {
-            const StatAdd *a = &g_array_index(f->log, StatAdd, i);
-            f->cls[a->cls].stats.bytes += a->bytes;
-        }
-    for (int c = 0; c < f->n_classes; c++)
-        f->cls[c].stats.busy_ns += periods * (f->cls[c].stats.busy_ns - f->mark_busy_ns[c]);
-    guint len = f->samples->len;
-    for (int64_t j = 1; j <= periods; j++)
-        for (guint i = f->mark_samples; i < len; i++) {
-            NetUtilSample s = g_array_index(f->samples, NetUtilSample, i);
-            s.time_ns += j * period_ns;
-            g_array_append_val(f->samples, s);
-        }
-    f->now += periods * period_ns;
-    for (guint i = 0; i < f->active->len; i++)
-        g_array_index(f->transfers, Transfer, g_array_index(f->active, int, i)).finish_ns +=
-            periods * period_ns;
 }

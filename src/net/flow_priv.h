@@ -1,0 +1,88 @@
+/* flow: the flow model's state, shared by flow.c (progressive filling) and flow_steady.c (what
+ * the engine's steady-state skip needs from it). Internal to src/net. */
+#ifndef FSD_FLOW_PRIV_H
+#define FSD_FLOW_PRIV_H
+
+#include "net.h"
+
+#include <glib.h>
+#include <stdint.h>
+
+typedef struct {
+    GArray *entries; /* of NetLoad: .link is a class, .bytes what each of its links carries */
+} FlowPattern;
+
+typedef struct {
+    int pattern;
+    double scale;     /* bytes on each link = entry bytes * scale */
+    double peak;      /* bytes on its most loaded link: fairness is in bytes per second there */
+    double remaining; /* fraction of the load still to move, 1 at the start */
+    double rate;      /* fraction per second */
+    int64_t finish_ns;
+    bool frozen;
+    uint32_t stamp; /* scratch of reschedule: in the component being solved */
+    /* its pattern's entries, cached: read for every transfer in flight at every event
+     * (net_flows_pattern refreshes them when it appends to the patterns' arrays) */
+    const NetLoad *entries;
+    int n_entries;
+} Transfer;
+
+/* Links loaded alike by every pattern so far, and their (common) state. */
+typedef struct {
+    int size;            /* links */
+    uint32_t first_link; /* the lowest id among them: the class's name in reports */
+    double capacity_Bps;
+    NetLinkKind kind;
+    NetLinkStats stats;
+    double sum;      /* sum of unfrozen loads (scratch of reschedule) */
+    double residual; /* capacity left (scratch of reschedule) */
+    double util;     /* current utilisation */
+    bool listed;     /* in busy (at busy_pos): n_users > 0 */
+    int busy_pos;
+    int *users; /* active transfers loading it (ids, any order) */
+    int n_users, max_users;
+    /* scratch of refine */
+    uint32_t stamp;
+    bool mixed;
+    int count, split_to, parent, child_head, child_next;
+    double first;
+} LinkClass;
+
+struct NetFlows {
+    const NetTopo *t;
+    uint32_t *class_of; /* per link */
+    LinkClass *cls;
+    int n_classes, max_classes;
+    uint32_t *busy; /* classes with load now */
+    /* beside busy, each one's kind and utilisation: what sample() reads at every reschedule,
+     * in 5 bytes instead of a LinkClass's cache line */
+    uint8_t *busy_kind;
+    float *busy_util;
+    int n_busy;
+    uint32_t *touched; /* scratch of refine */
+    uint32_t epoch;
+    GArray *patterns;  /* of FlowPattern */
+    GArray *transfers; /* of Transfer, by id */
+    GArray *active;    /* of int: ids in progress, in start order */
+    GArray *free_ids;  /* of int: ids of ended transfers, reused by net_flows_add */
+    GArray *dirty;     /* of uint32_t: classes whose transfers changed since the last reschedule */
+    GArray *queue;     /* of uint32_t: scratch of reschedule, the component's classes */
+    GArray *comp;      /* of int: scratch of reschedule, the component's transfers */
+    bool full;         /* re-solve all active transfers every time (net_flows_set_full) */
+    int64_t now;
+    GArray *samples; /* of NetUtilSample */
+    /* steady state (net_flows_mark): additions to statistics since the mark, busy time and
+     * samples at the mark; log NULL until the first mark */
+    GArray *log; /* of StatAdd */
+    int64_t *mark_busy_ns;
+    int mark_classes;
+    guint mark_samples;
+    NetUtilSample mark_last;
+};
+
+typedef struct {
+    uint32_t cls;
+    double bytes;
+} StatAdd;
+
+#endif
