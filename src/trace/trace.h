@@ -176,6 +176,8 @@ TraceClass trace_class_of(const char *kernel_name, bool memcpy);
  * annotations ("nccl:all_to_all") and kernel names (ncclKernel_ReduceScatter_RING_...). */
 int trace_coll_kind_of(const char *text);
 const char *trace_coll_kind_name(TraceCollKind kind);
+/* The schedule's collective for a traced one; false for those the schedule has none of. */
+bool trace_coll_ir_kind(TraceCollKind kind, IrCollKind *out);
 const char *trace_class_name(TraceClass cls);
 /* Bytes per element from a dtype as the metadata ("BFloat16"), an annotation ("c10::Half") or a
  * kernel name ("..._Sum_bf16") spells it; 0 and NULL name when unknown. */

@@ -150,24 +150,6 @@ static void set_sourced(cJSON *obj, const char *key, double value, const char *s
         cJSON_AddItemToObject(obj, key, o);
 }
 
-static bool coll_ir_kind(TraceCollKind kind, IrCollKind *out)
-{
-    switch (kind) {
-    case TRACE_COLL_ALLREDUCE:
-        return *out = IR_COLL_ALLREDUCE, true;
-    case TRACE_COLL_ALLGATHER:
-        return *out = IR_COLL_ALLGATHER, true;
-    case TRACE_COLL_REDUCE_SCATTER:
-        return *out = IR_COLL_REDUCE_SCATTER, true;
-    case TRACE_COLL_BROADCAST:
-        return *out = IR_COLL_BROADCAST, true;
-    case TRACE_COLL_ALLTOALL:
-        return *out = IR_COLL_ALLTOALL, true;
-    default:
-        return false;
-    }
-}
-
 bool trace_calibrate(const TraceSet *set, const char *what, const char *topo_file,
                      const char *out_file, FILE *report, GError **error)
 {
@@ -297,7 +279,7 @@ bool trace_calibrate(const TraceSet *set, const char *what, const char *topo_fil
     for (guint i = 0; i < rows->len; i++) {
         const TraceCollRow *x = &g_array_index(rows, TraceCollRow, i);
         IrCollKind kind;
-        if (!x->size_bytes || x->group_size < 2 || !coll_ir_kind(x->kind, &kind))
+        if (!x->size_bytes || x->group_size < 2 || !trace_coll_ir_kind(x->kind, &kind))
             continue;
         int per_node = MIN(x->group_size, topo->gpus_per_node);
         CollShape shape = {kind, x->size_bytes, x->group_size,

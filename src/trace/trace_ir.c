@@ -41,21 +41,6 @@ static int host_event_order(const void *a, const void *b)
     return x->kernel - y->kernel;
 }
 
-static bool ir_coll(TraceCollKind kind, IrCollKind *out)
-{
-    static const int map[TRACE_COLL_COUNT] = {IR_COLL_ALLREDUCE,
-                                              IR_COLL_ALLGATHER,
-                                              IR_COLL_REDUCE_SCATTER,
-                                              IR_COLL_BROADCAST,
-                                              -1,
-                                              IR_COLL_ALLTOALL,
-                                              -1};
-    if (map[kind] < 0)
-        return false;
-    *out = (IrCollKind)map[kind];
-    return true;
-}
-
 static HwDtype ir_dtype(const char *dtype)
 {
     if (dtype && !strcmp(dtype, "bf16"))
@@ -149,7 +134,7 @@ static void class_program(IrSchedule *s, IrClass *c, const TraceRank *r, int ste
         uint64_t bytes =
             cl ? (uint64_t)MAX(cl->in_nelems, cl->out_nelems) * (uint64_t)cl->dtype_bytes : 0;
         if (cl && bytes && cl->group_size > 1 && cl->group_size <= world &&
-            ir_coll(cl->kind, &kind)) {
+            trace_coll_ir_kind(cl->kind, &kind)) {
             memset(&op.u, 0, sizeof op.u);
             op.kind = IR_OP_COLL;
             op.dtype = (uint8_t)ir_dtype(cl->dtype);

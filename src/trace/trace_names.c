@@ -101,3 +101,15 @@ int trace_dtype_bytes(const char *text, const char **canonical)
     g_free(n);
     return bytes;
 }
+
+bool trace_coll_ir_kind(TraceCollKind kind, IrCollKind *out)
+{
+    switch (kind) {
+    case TRACE_COLL_ALLREDUCE: return *out = IR_COLL_ALLREDUCE, true;
+    case TRACE_COLL_ALLGATHER: return *out = IR_COLL_ALLGATHER, true;
+    case TRACE_COLL_REDUCE_SCATTER: return *out = IR_COLL_REDUCE_SCATTER, true;
+    case TRACE_COLL_BROADCAST: return *out = IR_COLL_BROADCAST, true;
+    case TRACE_COLL_ALLTOALL: return *out = IR_COLL_ALLTOALL, true;
+    default: return false; /* reduce and send/recv: no collective of the schedule */
+    }
+}

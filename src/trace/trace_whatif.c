@@ -70,21 +70,6 @@ char *trace_infer_layout(const TraceSet *set)
     return g_string_free(s, FALSE);
 }
 
-static bool ir_kind(TraceCollKind kind, IrCollKind *out)
-{
-    static const int map[TRACE_COLL_COUNT] = {IR_COLL_ALLREDUCE,
-                                              IR_COLL_ALLGATHER,
-                                              IR_COLL_REDUCE_SCATTER,
-                                              IR_COLL_BROADCAST,
-                                              -1,
-                                              IR_COLL_ALLTOALL,
-                                              -1};
-    if (map[kind] < 0)
-        return false;
-    *out = (IrCollKind)map[kind];
-    return true;
-}
-
 static double model_s(const CollModel *m, const HwTopology *topo, IrCollKind kind, uint64_t bytes,
                       int n)
 {
@@ -147,7 +132,7 @@ bool trace_whatif(const TraceSet *set, const char *topo_file, const int *ranks, 
         const TraceColl *c =
             &g_array_index(RANK(set, in->first_rank)->colls, TraceColl, in->coll_of_first);
         IrCollKind kind;
-        if (c->group_size == world && world > 1 && c->dtype_bytes && ir_kind(c->kind, &kind))
+        if (c->group_size == world && world > 1 && c->dtype_bytes && trace_coll_ir_kind(c->kind, &kind))
             recosted++;
         else
             kept++;
@@ -183,7 +168,7 @@ bool trace_whatif(const TraceSet *set, const char *topo_file, const int *ranks, 
             IrCollKind kind;
             uint64_t bytes = (uint64_t)MAX(c->in_nelems, c->out_nelems) * (uint64_t)c->dtype_bytes;
             factor[i] = 1;
-            if (c->group_size == world && world > 1 && bytes && ir_kind(c->kind, &kind)) {
+            if (c->group_size == world && world > 1 && bytes && trace_coll_ir_kind(c->kind, &kind)) {
                 double base = model_s(&model, topo, kind, bytes, world);
                 factor[i] = base > 0 ? model_s(&model, topo, kind, bytes, n) / base : 1;
             }
