@@ -44,8 +44,10 @@ HwDtype gen_compute_dtype(const Model *model, const StratOptions *opt)
     return strcmp(model->model_type, "layers") == 0 ? HW_DTYPE_TF32 : HW_DTYPE_FP32;
 }
 
+/* The pending list, about to change: its cost is no longer known. */
 static GArray *pending(Gen *g)
 {
+    g->kern_costed = 0;
     if (!g->kern_pending)
         g->kern_pending = g_array_new(FALSE, FALSE, sizeof(IrKernel));
     return g->kern_pending;
@@ -87,7 +89,7 @@ void gen_kernels_add(Gen *g, const GArray *list, double share)
 
 GArray *gen_kernels_take(Gen *g)
 {
-    GArray *list = pending(g);
+    GArray *list = pending(g); /* (pending() forgets the cost) */
     g->kern_pending = NULL;
     return list;
 }
@@ -107,7 +109,12 @@ double gen_leaves_s(Gen *g, const int *leaves, int n, double samples, double tp_
     for (int i = 0; i < n; i++)
         gen_kernels_leaf(g, p, leaves[i], samples, tp_split, backward);
     gen_kernels_memory(g, p, bytes, kernels);
-    return kern_list_s(&g->topo->gpu, &g_array_index(p, IrKernel, from), (int)(p->len - from));
+    double t = kern_list_s(&g->topo->gpu, &g_array_index(p, IrKernel, from), (int)(p->len - from));
+    if (from == 0) {
+        g->kern_costed = p->len;
+        g->kern_costed_s = t;
+    }
+    return t;
 }
 
 uint64_t gen_size(Gen *g, const char *name, double bytes)
@@ -170,9 +177,13 @@ int gen_compute_timed(Gen *g, IrPhase phase, double flops, double bytes, double 
         const IrKernel *list = (const IrKernel *)(void *)g->kern_pending->data;
         int n = (int)g->kern_pending->len;
         op.u.compute.kern_first = ir_kernels_add(g->cls, list, n);
-        op.u.compute.seconds = kern_list_s(&g->topo->gpu, list, n);
-        g_array_set_size(g->kern_pending, 0);
+        op.u.compute.seconds = g->kern_costed == (guint)n ? g->kern_costed_s
+                                                           : kern_list_s(&g->topo->gpu, list, n);
+        g_array_set_size(pending(g), 0);
+    } else if (g->kern_first_pending) {
+        op.u.compute.kern_first = g->kern_first_pending;
     }
+    g->kern_first_pending = 0;
     g->last_compute = ir_op_add(g->cls, &op, name, deps, n_deps);
     return g->last_compute;
 }

@@ -49,6 +49,9 @@ struct Gen {
     void *strategy;    /* the strategy's own state */
     GenTp tp;          /* FSDP x TP (2D): TP exchanges around each decoder layer's compute */
     GArray *kern_pending; /* of IrKernel: the next compute op's kernels (gen_kernels_*), or NULL */
+    uint32_t kern_first_pending; /* or a list the class already has (its seconds are the op's) */
+    guint kern_costed;    /* when the whole pending list came from one gen_leaves_s: its length */
+    double kern_costed_s; /* and its seconds (each list costed once, not again by the op) */
     char *oversize;    /* the first buffer or transfer beyond GEN_SIZE_MAX (gen_size), or NULL */
     double oversize_bytes;
 };

@@ -105,7 +105,7 @@ static int tp_overlapped_half(Pp *pp, IrPhase phase, const char *name, int dep, 
 static int layer_forward(Pp *pp, int layer, IrPhase phase, bool recompute, int dep)
 {
     Gen *g = &pp->g;
-    const PpCost *c = &pp->layer[layer];
+    PpCost *c = &pp->layer[layer];
     double mb = g->mb;
     char *name = g_strdup_printf("%s%s layer %d", pp->label, recompute ? " recompute" : "", layer);
     for (int half = 0; half < 2 && pp->tp_overlap; half++)
@@ -129,7 +129,7 @@ static int layer_forward(Pp *pp, int layer, IrPhase phase, bool recompute, int d
 static int layer_backward(Pp *pp, int layer, int dep)
 {
     Gen *g = &pp->g;
-    const PpCost *c = &pp->layer[layer];
+    PpCost *c = &pp->layer[layer];
     double mb = g->mb;
     char *name = g_strdup_printf("%s layer %d", pp->label, layer);
     for (int half = 0; half < 2 && pp->tp_overlap; half++)

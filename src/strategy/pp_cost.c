@@ -95,11 +95,22 @@ bool pp_model_costs(Pp *pp, GError **error)
 
 /* Device time of `share` of a part's forward or backward for one micro-batch, its kernels
  * pending for the compute op that runs it (gen_compute_timed). */
-double pp_seconds(Pp *pp, const PpCost *c, bool backward, double share)
+double pp_seconds(Pp *pp, PpCost *c, bool backward, double share)
 {
-    gen_kernels_add(&pp->g, backward ? c->bwd_k : c->fwd_k, share);
-    const GArray *p = pp->g.kern_pending;
-    return kern_list_s(&pp->g.topo->gpu, (const IrKernel *)(void *)p->data, (int)p->len);
+    Gen *g = &pp->g;
+    int b = backward, h = share != 1;
+    PpCost *m = c;
+    if (m->memo_cls[b][h] != g->cls) {
+        gen_kernels_add(g, backward ? c->bwd_k : c->fwd_k, share);
+        const IrKernel *list = (const IrKernel *)(void *)g->kern_pending->data;
+        int n = (int)g->kern_pending->len;
+        m->memo_s[b][h] = kern_list_s(&g->topo->gpu, list, n);
+        m->memo_first[b][h] = ir_kernels_add(g->cls, list, n);
+        m->memo_cls[b][h] = g->cls;
+        g_array_set_size(g->kern_pending, 0);
+    }
+    g->kern_first_pending = m->memo_first[b][h];
+    return m->memo_s[b][h];
 }
 
 void pp_costs_free(Pp *pp)

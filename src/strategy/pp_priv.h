@@ -9,6 +9,12 @@ typedef struct {
     double flops, bwd_flops, bytes, saved, input, params;
     int kernels;
     GArray *fwd_k, *bwd_k; /* IrKernel: one micro-batch's kernels, one TP rank's share */
+    /* pp_seconds' memo by [backward][half]: the list in class `cls` and its seconds (a 1T
+     * pipeline adds millions of compute ops; costing and interning each list again made
+     * generating it 4 times slower) */
+    const IrClass *memo_cls[2][2];
+    uint32_t memo_first[2][2];
+    double memo_s[2][2];
 } PpCost; /* per sample (params: per rank), after TP scaling; fwd_k and bwd_k per micro-batch */
 
 typedef struct {
@@ -37,9 +43,9 @@ typedef struct {
 /* Splits the model into pre (embedding), decoder layers, post (final norm, head, loss), with
  * each part's kernels per micro-batch. False with an input error for a model without blocks. */
 bool pp_model_costs(Pp *pp, GError **error);
-/* Device time of `share` of a part's forward or backward for one micro-batch; its kernels are
- * left pending for the compute op that runs it (gen_compute_timed). */
-double pp_seconds(Pp *pp, const PpCost *c, bool backward, double share);
+/* Device time of `share` (1 or 0.5) of a part's forward or backward for one micro-batch; its
+ * kernel list is left pending for the compute op that runs it (gen_compute_timed). */
+double pp_seconds(Pp *pp, PpCost *c, bool backward, double share);
 void pp_costs_free(Pp *pp); /* the parts and the generator's pending kernels */
 
 #endif
