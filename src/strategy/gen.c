@@ -494,6 +494,8 @@ int gen_optimizer_step(Gen *g, double numel, double tensors, const int *deps, in
     ModelOptimizer opt = g->model->training.optimizer;
     KernOptimImpl impl = g->opt->optimizer_impl;
     int kernels = kern_optim_kernels(opt, impl, numel, tensors);
+    /* one memory-bound kernel record: the update's bytes over its launches */
+    gen_kernels_memory(g, NULL, numel * kern_optim_bytes(opt, impl), kernels);
     return gen_compute_timed(g, IR_PHASE_OPTIMIZER, 0, numel * kern_optim_bytes(opt, impl), 0,
                              kernels, kern_optimizer_s(&g->topo->gpu, opt, impl, numel, tensors),
                              "optimizer.step", deps, n_deps);
