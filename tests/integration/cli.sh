@@ -654,6 +654,36 @@ for c in d["classes"]:
 }
 add input t_schedule_version_2
 
+# A version 3 schedule made for one GPU and simulated on another is costed from its kernels for
+# the GPU at hand: GPT-2 made for JUWELS Booster's A100s, run on JUPITER's GH200s, takes the step
+# of the schedule generated for JUPITER, to the last digit; without its kernel lists (version 2)
+# it keeps the A100's times and comes out slower.
+t_schedule_other_gpu() {
+    local B=(-m "$MODEL" --nodes 2 --gpus-per-node 4) J=(-t "$SRC/topologies/jupiter-booster.json")
+    fsd "${B[@]}" -t "$SRC/topologies/juwels-booster.json" --emit-schedule "$W/a100.json"
+    expect_rc 0 || return 1
+    python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1])); d['meta'].pop('topology', None)
+json.dump(d, open(sys.argv[2], 'w'))
+d['version'] = 2
+for c in d['classes']:
+    c.pop('kernel_lists', None)
+    for o in c['ops']: o.pop('kernel_list', None)
+json.dump(d, open(sys.argv[3], 'w'))" "$W/a100.json" "$W/a100-v3.json" "$W/a100-v2.json" || return 1
+    local step=()
+    for args in "--schedule $W/a100-v3.json" "--schedule $W/a100-v2.json" ""; do
+        # shellcheck disable=SC2086
+        fsd "${B[@]}" "${J[@]}" $args --json
+        expect_rc 0 || return 1
+        step+=("$(python3 -c 'import json,sys; print(json.load(sys.stdin)["step_time_s"])' <"$OUT")")
+    done
+    [ "${step[0]}" = "${step[2]}" ] || fail "A100 schedule on GH200: ${step[0]} s, generated for GH200: ${step[2]} s" || return 1
+    python3 -c "import sys; sys.exit(0 if float('${step[1]}') > 1.5 * float('${step[0]}') else 1)" ||
+        fail "version 2 on GH200 (${step[1]} s) not slower than version 3 (${step[0]} s)"
+}
+add input t_schedule_other_gpu
+
 # Version 1 (no kernel-model "seconds" on compute ops) is still read; its compute is charged at
 # the best-shape rates, so the step comes out faster than version 2's.
 t_schedule_version_1() {
