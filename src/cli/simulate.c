@@ -8,6 +8,7 @@
 #include "../core/sim.h"
 #include "../hw/hw.h"
 #include "../ir/ir.h"
+#include "../kern/kern.h"
 #include "../model/model.h"
 #include "../report/report.h"
 #include "../strategy/init.h"
@@ -260,6 +261,8 @@ model_ready:
         if (!sched || !cli_memory_check_ops(cli_schedule_ops(sched), json_outputs, memory_limit,
                                             cli->schedule, error))
             goto out;
+        /* ops that say what their kernels are (version 3) are costed for this GPU */
+        kern_schedule_retime(sched, &topo->gpu);
         if (sched->gpus_per_node != gpn || sched->nodes != nodes) {
             cfg_input_error(error,
                             "%s: field 'nodes'/'gpus_per_node': the schedule is for %d x %d GPUs; "

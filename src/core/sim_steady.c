@@ -66,6 +66,7 @@ static bool same_payload(const IrOp *a, const IrOp *b)
                a->u.compute.bytes == b->u.compute.bytes &&
                a->u.compute.model_flops == b->u.compute.model_flops &&
                a->u.compute.seconds == b->u.compute.seconds &&
+               a->u.compute.kern_first == b->u.compute.kern_first &&
                a->u.compute.kernels == b->u.compute.kernels;
     case IR_OP_COLL:
         return a->u.coll.coll == b->u.coll.coll && a->u.coll.group == b->u.coll.group &&

@@ -81,6 +81,9 @@ static void class_free(IrClass *c)
     g_free(c->streams);
     g_array_free(c->ops, TRUE);
     g_array_free(c->deps, TRUE);
+    g_array_free(c->kernels, TRUE);
+    if (c->kernel_index)
+        g_hash_table_destroy(c->kernel_index);
     g_ptr_array_free(c->strings, TRUE);
     string_index_free(c->string_index);
     g_free(c);
@@ -124,6 +127,7 @@ IrClass *ir_class_add(IrSchedule *s, int first_rank, int n_ranks, int rank_strid
     c->rank_stride = rank_stride > 0 ? rank_stride : 1;
     c->ops = g_array_new(FALSE, TRUE, sizeof(IrOp));
     c->deps = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    c->kernels = g_array_new(FALSE, FALSE, sizeof(IrKernel));
     c->strings = g_ptr_array_new();
     c->string_index = string_index_new();
     s->classes = g_renew(IrClass *, s->classes, s->n_classes + 1);
@@ -227,6 +231,10 @@ int ir_op_add(IrClass *c, const IrOp *op, const char *name, const int *deps, int
 void ir_schedule_compact(IrSchedule *s)
 {
     for (int i = 0; i < s->n_classes; i++) {
+        if (s->classes[i]->kernel_index) { /* rebuilt empty if lists are added again */
+            g_hash_table_destroy(s->classes[i]->kernel_index);
+            s->classes[i]->kernel_index = NULL;
+        }
         struct IrStringIndex *x = s->classes[i]->string_index;
         if (!x->slots)
             continue;

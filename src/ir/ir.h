@@ -27,8 +27,10 @@
 
 #define IR_FORMAT "fsdpsim-schedule"
 /* 2: compute ops carry "seconds", the kernel model's device time (absent in version 1, whose
- * files are still read: their compute is charged at the best-shape rates) */
-#define IR_VERSION 2
+ * files are still read: their compute is charged at the best-shape rates).
+ * 3: compute ops also carry what their kernels are (class and shape, IrKernel), so that the
+ * simulator costs, and fsdprun-nccl runs, the same kernels; versions 1 and 2 are still read. */
+#define IR_VERSION 3
 
 typedef enum {
     IR_OP_HOST,    /* host-side work (Python, kernel launches) or a host wait on its deps */
@@ -68,6 +70,35 @@ typedef enum {
     IR_PHASE_COUNT
 } IrPhase;
 
+/* A kernel as the schedule carries it: what it is, not what it costs. The IR's own record (the
+ * kernel cost model, src/kern, sits above the IR and converts: kern_to_ir, kern_from_ir). */
+typedef enum {
+    IR_KERN_GEMM,      /* shape: m, n, k, batch (batch x [m x k] . [k x n]) */
+    IR_KERN_ATTENTION, /* fused (flash): batch x heads, sequence, head dim, window (0: none) */
+    IR_KERN_MEMORY,    /* memory-bound: bytes, kernels they are spread over */
+    IR_KERN_FLOPS,     /* tensor-core work of no known shape: FLOPs (best-shape rate) */
+    IR_KERN_CLASS_COUNT
+} IrKernClass;
+
+enum {
+    IR_KERN_CAUSAL = 1u << 0,   /* attention: causal mask */
+    IR_KERN_BACKWARD = 1u << 1, /* attention: the backward pass */
+    IR_KERN_TRITON = 1u << 2,   /* attention: FlashAttention's Triton kernel, not FA2's CUDA one */
+    IR_KERN_LAST = 1u << 15,    /* the last record of an op's list */
+};
+
+/* 48 bytes, no implicit padding (lists are interned by their bytes). */
+typedef struct {
+    uint8_t cls;    /* IrKernClass */
+    uint8_t dtype;  /* HwDtype */
+    uint16_t flags; /* IR_KERN_* */
+    uint32_t reserved; /* 0 */
+    double shape[4];
+    /* how much of the kernel the op runs: 3 for three launches of one shape (eager attention's
+     * backward), 0.5 for half (a layer split in two around tensor-parallel exchanges) */
+    double share;
+} IrKernel;
+
 /* Most deps an op may have (n_deps is a 24-bit field; the reader says so past it). */
 #define IR_MAX_DEPS ((1u << 24) - 1)
 
@@ -89,7 +120,11 @@ typedef struct {
             double seconds;     /* device time from the kernel model (src/kern) for the GPU the
                                  * schedule was made for; 0: flops and bytes at the best-shape
                                  * rates (schedule version 1, copies, optimizer) */
-            uint32_t kernels;
+            uint32_t kernels;   /* kernel launches (host launch cost) */
+            uint32_t kern_first; /* 1 + index into IrClass.kernels of the op's first kernel
+                                  * record (its list runs to the one flagged IR_KERN_LAST);
+                                  * 0: none (versions 1-2, copies, hand-made ops). Lists are
+                                  * interned, so ops of equal lists share one: 4 bytes an op. */
         } compute;
         struct {
             double seconds;
@@ -136,6 +171,8 @@ typedef struct {
     int n_streams;
     GArray *ops;  /* of IrOp */
     GArray *deps; /* of uint32_t op indices (always earlier ops: programs are acyclic) */
+    GArray *kernels; /* of IrKernel: the compute ops' kernel lists, each once (ir_kern.c) */
+    GHashTable *kernel_index; /* list bytes -> kern_first while generating; NULL once compact */
     GPtrArray *strings;                /* of const char *, in string_index's storage */
     struct IrStringIndex *string_index; /* string -> index (ir.c) */
 } IrClass;
@@ -175,6 +212,13 @@ static inline const uint32_t *ir_op_deps(const IrClass *c, const IrOp *op)
 {
     return &g_array_index(c->deps, uint32_t, op->dep_start);
 }
+
+/* Adds an op's kernel list (n records; flags IR_KERN_LAST set on the last here) and returns
+ * the op's kern_first; an equal list added before is shared. n = 0 gives 0. O(n) to hash. */
+uint32_t ir_kernels_add(IrClass *c, const IrKernel *list, int n);
+/* The records of a list (kern_first != 0) and their number. */
+const IrKernel *ir_kernels_of(const IrClass *c, uint32_t kern_first, int *n);
+const char *ir_kern_class_name(IrKernClass cls);
 
 /* Drops every class's string index (hashes and slots, about 16 bytes per string; rebuilt if
  * ir_string is called again): a finished schedule only reads its strings by index while it is

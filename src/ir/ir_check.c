@@ -101,6 +101,18 @@ static bool near(double a, double b)
     return fabs(a - b) <= 1e-12 * fmax(fabs(a), fabs(b));
 }
 
+/* The same kernel list, record for record, when both ops have one: a version 1 or 2 file has
+ * none and is still the program the options make (as its seconds, if any, are not compared). */
+static bool kernels_same(const IrClass *ca, const IrOp *a, const IrClass *cb, const IrOp *b)
+{
+    int na, nb;
+    const IrKernel *ka = ir_kernels_of(ca, a->u.compute.kern_first, &na);
+    const IrKernel *kb = ir_kernels_of(cb, b->u.compute.kern_first, &nb);
+    if (na == 0 || nb == 0)
+        return true;
+    return na == nb && memcmp(ka, kb, (size_t)na * sizeof *ka) == 0;
+}
+
 static bool op_same(const IrClass *ca, const IrOp *a, const IrClass *cb, const IrOp *b)
 {
     /* dtype is part of compute and collective ops only (the JSON has no other) */
@@ -121,7 +133,7 @@ static bool op_same(const IrClass *ca, const IrOp *a, const IrClass *cb, const I
         return near(a->u.compute.flops, b->u.compute.flops) &&
                near(a->u.compute.bytes, b->u.compute.bytes) &&
                near(a->u.compute.model_flops, b->u.compute.model_flops) &&
-               a->u.compute.kernels == b->u.compute.kernels;
+               a->u.compute.kernels == b->u.compute.kernels && kernels_same(ca, a, cb, b);
     case IR_OP_COLL:
         return a->u.coll.coll == b->u.coll.coll && a->u.coll.group == b->u.coll.group &&
                a->u.coll.bytes == b->u.coll.bytes;

@@ -1,17 +1,18 @@
-/* ir_json: the schedule as versioned JSON ("format": "fsdpsim-schedule", "version": 1).
+/* ir_json: the schedule as versioned JSON ("format": "fsdpsim-schedule", "version": IR_VERSION).
  *
  * Layout: {format, version, world, nodes, gpus_per_node, meta{}, groups[{name,size,stride}],
- * classes[{first_rank, n_ranks, rank_stride, streams[{name,host}], ops[...]}]}. An op is an
- * object with kind, stream (name), name, phase, deps (indices of earlier ops of the class) and the
- * fields of its kind. Numbers are printed so that they read back bit for bit. */
-#include "ir.h"
+ * classes[{first_rank, n_ranks, rank_stride, streams[{name,host}], kernel_lists[[...]] (version
+ * 3, ir_kern.c), ops[...]}]}. An op is an object with kind, stream (name), name, phase, deps
+ * (indices of earlier ops of the class) and the fields of its kind (a compute op's kernel_list:
+ * its index in kernel_lists). Numbers are printed so that they read back bit for bit. */
+#include "ir_priv.h"
 
 #include "../hw/hw.h"
 #include "../util/cfg.h"
 
 #include <string.h>
 
-static cJSON *op_to_json(const IrClass *c, const IrOp *op)
+static cJSON *op_to_json(const IrClass *c, const IrOp *op, const uint32_t *list_of)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "kind", ir_op_kind_name(op->kind));
@@ -34,6 +35,8 @@ static cJSON *op_to_json(const IrClass *c, const IrOp *op)
         cJSON_AddNumberToObject(o, "kernels", op->u.compute.kernels);
         if (op->u.compute.seconds > 0)
             cJSON_AddNumberToObject(o, "seconds", op->u.compute.seconds);
+        if (op->u.compute.kern_first)
+            cJSON_AddNumberToObject(o, "kernel_list", list_of[op->u.compute.kern_first - 1]);
         break;
     case IR_OP_COLL:
         cJSON_AddStringToObject(o, "coll", ir_coll_kind_name((IrCollKind)op->u.coll.coll));
@@ -110,14 +113,19 @@ char *ir_schedule_to_json(const IrSchedule *s)
             cJSON_AddBoolToObject(st, "host", c->streams[i].host);
             cJSON_AddItemToArray(streams, st);
         }
+        uint32_t *list_of = NULL;
+        cJSON *lists = ir_kernel_lists_to_json(c, &list_of);
+        if (lists)
+            cJSON_AddItemToObject(co, "kernel_lists", lists);
         cJSON *ops = cJSON_AddArrayToObject(co, "ops");
         for (int i = 0; i < ir_class_n_ops(c); i++) {
             const IrOp *op = ir_op(c, i);
-            cJSON *o = op_to_json(c, op);
+            cJSON *o = op_to_json(c, op, list_of);
             if (op->kind == IR_OP_COLL)
                 cJSON_SetValuestring(cJSON_GetObjectItem(o, "group"), s->groups[op->u.coll.group].name);
             cJSON_AddItemToArray(ops, o);
         }
+        g_free(list_of);
         cJSON_AddItemToArray(classes, co);
     }
     char *text = cfg_json_print(root, false);
@@ -159,7 +167,7 @@ static int lookup_name(const char *const *names, int n, const char *text)
     return -1;
 }
 
-static bool enum_field(CfgObj *co, const char *key, const char *const *names, int n, int *out,
+bool ir_json_enum(CfgObj *co, const char *key, const char *const *names, int n, int *out,
                        GError **error)
 {
     char *text = NULL;
@@ -186,6 +194,8 @@ static bool enum_field(CfgObj *co, const char *key, const char *const *names, in
 typedef struct {
     GHashTable *groups;  /* group name -> index + 1 */
     GHashTable *streams; /* stream name -> index + 1, of the class being read */
+    int version;
+    GArray *lists;       /* of the class being read: kern_first by kernel list index, or NULL */
 } ReadNames;
 
 static int name_index(GHashTable *names, const char *name)
@@ -207,10 +217,10 @@ static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *c
     IrOp op = {0};
     int kind = 0, phase = 0, value = 0;
     char *stream = NULL, *name = NULL, *text = NULL;
-    bool ok = enum_field(co, "kind", kinds, IR_OP_KIND_COUNT, &kind, error) &&
+    bool ok = ir_json_enum(co, "kind", kinds, IR_OP_KIND_COUNT, &kind, error) &&
               cfg_get_string(co, "stream", true, &stream, error) &&
               cfg_get_string(co, "name", true, &name, error) &&
-              enum_field(co, "phase", phases, IR_PHASE_COUNT, &phase, error);
+              ir_json_enum(co, "phase", phases, IR_PHASE_COUNT, &phase, error);
     op.kind = (IrOpKind)kind;
     op.phase = (uint8_t)phase;
     if (ok) {
@@ -259,7 +269,7 @@ static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *c
             ok = cfg_get_double(co, "seconds", true, 0, 1e9, &op.u.host.seconds, error);
             break;
         case IR_OP_COMPUTE:
-            ok = enum_field(co, "dtype", dtypes, HW_DTYPE_COUNT, &value, error) &&
+            ok = ir_json_enum(co, "dtype", dtypes, HW_DTYPE_COUNT, &value, error) &&
                  cfg_get_double(co, "flops", true, 0, 1e30, &op.u.compute.flops, error) &&
                  cfg_get_double(co, "bytes", true, 0, 1e30, &op.u.compute.bytes, error) &&
                  cfg_get_double(co, "model_flops", true, 0, 1e30, &op.u.compute.model_flops, error) &&
@@ -267,11 +277,23 @@ static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *c
                  cfg_get_double(co, "seconds", false, 0, 1e9, &op.u.compute.seconds, error);
             op.dtype = (uint8_t)value;
             op.u.compute.kernels = (uint32_t)i64;
+            if (ok && cfg_has(co, "kernel_list")) {
+                int n_lists = names->lists ? (int)names->lists->len : 0;
+                if (n_lists == 0) {
+                    cfg_set_error(error, co->file, co->path, "kernel_list",
+                                  "the class has no \"kernel_lists\" (schedule version 3) to "
+                                  "index; expected no kernel_list");
+                    ok = false;
+                }
+                ok = ok && cfg_get_int(co, "kernel_list", true, 0, n_lists - 1, &i64, error);
+                if (ok)
+                    op.u.compute.kern_first = g_array_index(names->lists, uint32_t, i64);
+            }
             break;
         case IR_OP_COLL:
-            ok = enum_field(co, "coll", colls, IR_COLL_KIND_COUNT, &value, error);
+            ok = ir_json_enum(co, "coll", colls, IR_COLL_KIND_COUNT, &value, error);
             op.u.coll.coll = (uint8_t)value;
-            ok = ok && enum_field(co, "dtype", dtypes, HW_DTYPE_COUNT, &value, error);
+            ok = ok && ir_json_enum(co, "dtype", dtypes, HW_DTYPE_COUNT, &value, error);
             op.dtype = (uint8_t)value;
             ok = ok && cfg_get_string(co, "group", true, &text, error);
             if (ok) {
@@ -296,7 +318,7 @@ static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *c
             break;
         case IR_OP_MEMCPY: {
             static const char *dirs[] = {"d2h", "h2d"};
-            ok = enum_field(co, "dir", dirs, 2, &value, error) &&
+            ok = ir_json_enum(co, "dir", dirs, 2, &value, error) &&
                  cfg_get_double(co, "bytes", true, 0, 1e18, &dbl, error);
             op.u.memcpy.to_device = value == 1;
             op.u.memcpy.bytes = (uint64_t)dbl;
@@ -305,7 +327,7 @@ static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *c
         case IR_OP_ALLOC:
         case IR_OP_FREE:
             ok = cfg_get_string(co, "buffer", true, &text, error) &&
-                 enum_field(co, "category", cats, IR_MEM_CATEGORY_COUNT, &value, error) &&
+                 ir_json_enum(co, "category", cats, IR_MEM_CATEGORY_COUNT, &value, error) &&
                  cfg_get_double(co, "bytes", true, 0, 1e18, &dbl, error);
             if (ok)
                 op.u.mem.buffer = ir_string(c, text);
@@ -341,6 +363,18 @@ static bool read_class(IrSchedule *s, ReadNames *names, CfgObj *co, GError **err
         cfg_set_error(error, co->file, co->path, !cJSON_IsArray(streams) ? "streams" : "ops",
                       "expected an array");
         return false;
+    }
+    if (cfg_has(co, "kernel_lists")) {
+        if (names->version < 3) {
+            cfg_set_error(error, co->file, co->path, "kernel_lists",
+                          "kernel lists are new in schedule version 3; expected version 3, or "
+                          "no kernel_lists in version %d",
+                          names->version);
+            return false;
+        }
+        names->lists = ir_kernel_lists_read(c, co, error);
+        if (!names->lists)
+            return false;
     }
     int i = 0;
     for (const cJSON *it = streams->child; it && ok; it = it->next, i++) {
@@ -381,7 +415,11 @@ static bool read_class(IrSchedule *s, ReadNames *names, CfgObj *co, GError **err
             cfg_obj_close(&oo);
         g_free(path);
     }
-    return ok && cfg_obj_check_unknown(co, "expected first_rank, n_ranks, rank_stride, streams, ops", error);
+    if (names->lists)
+        g_array_free(names->lists, TRUE);
+    names->lists = NULL;
+    return ok && cfg_obj_check_unknown(co, "expected first_rank, n_ranks, rank_stride, streams, "
+                                           "kernel_lists, ops", error);
 }
 
 IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **error)
@@ -394,7 +432,7 @@ IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **e
     int64_t version = 0, world = 0, nodes = 0, gpn = 0;
     IrSchedule *s = NULL;
     ReadNames names = {g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
-                       g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL)};
+                       g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL), 0, NULL};
     bool ok = cfg_obj_open(&root, file, "", json, error) &&
               cfg_get_string(&root, "format", true, &format, error);
     if (ok && strcmp(format, IR_FORMAT) != 0) {
@@ -408,6 +446,7 @@ IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **e
                       IR_VERSION, version);
         ok = false;
     }
+    names.version = (int)version;
     ok = ok && cfg_get_int(&root, "world", true, 1, 1 << 24, &world, error) &&
          cfg_get_int(&root, "nodes", true, 1, 1 << 24, &nodes, error) &&
          cfg_get_int(&root, "gpus_per_node", true, 1, 1024, &gpn, error);

@@ -122,10 +122,16 @@ static double memory_time(const HwGpu *gpu, const KernShape *s)
     return MAX(t, s->kernels * gpu->kernels.fixed_s);
 }
 
+static double flops_time(const HwGpu *gpu, const KernShape *s)
+{
+    return s->flops / best_rate(gpu, s->dtype);
+}
+
 const KernClassOps kern_classes[KERN_CLASS_COUNT] = {
     [KERN_GEMM] = {"gemm", gemm_time},
     [KERN_ATTENTION] = {"attention", attention_time},
     [KERN_MEMORY] = {"memory", memory_time},
+    [KERN_FLOPS] = {"flops", flops_time},
 };
 
 double kern_time_s(const HwGpu *gpu, const KernShape *shape)
@@ -174,8 +180,14 @@ double kern_gemm_efficiency(const HwGpu *gpu, HwDtype dtype, double m, double n,
     return t > 0 ? 2 * m * n * k * batch / (t * gpu->peak_flops[dtype]) : 0;
 }
 
-double kern_leaf_s(const HwGpu *gpu, HwDtype dtype, const ModelModule *leaf, KernAttnImpl attn,
-                   double samples, double tp_split, bool backward)
+static KernShape gemm_shape(HwDtype dtype, double m, double n, double k, double batch)
+{
+    return (KernShape){.cls = KERN_GEMM, .dtype = dtype, .m = m, .n = n, .k = k, .batch = batch,
+                       .share = 1};
+}
+
+int kern_leaf_kernels(HwDtype dtype, const ModelModule *leaf, KernAttnImpl attn, double samples,
+                      double tp_split, bool backward, KernShape out[KERN_LEAF_MAX])
 {
     const ModelKernel *k = &leaf->kernel;
     if (leaf->flops_fwd <= 0 || samples <= 0)
@@ -183,25 +195,45 @@ double kern_leaf_s(const HwGpu *gpu, HwDtype dtype, const ModelModule *leaf, Ker
     tp_split = MAX(tp_split, 1);
     if (k->kind == MODEL_KERNEL_GEMM) {
         double rows = k->rows * samples, n = k->n / tp_split;
-        if (!backward)
-            return kern_gemm_s(gpu, dtype, rows, n, k->k, 1);
+        if (!backward) {
+            out[0] = gemm_shape(dtype, rows, n, k->k, 1);
+            return 1;
+        }
         /* dgrad: dX[rows x k] = dY[rows x n] W^T; wgrad: dW[k x n] = X^T dY, reducing over rows */
-        return kern_gemm_s(gpu, dtype, rows, k->k, n, 1) +
-               kern_gemm_s(gpu, dtype, k->k, n, rows, 1);
+        out[0] = gemm_shape(dtype, rows, k->k, n, 1);
+        out[1] = gemm_shape(dtype, k->k, n, rows, 1);
+        return 2;
     }
     if (k->kind == MODEL_KERNEL_ATTENTION) {
         double heads = k->heads / tp_split, s = k->seq, d = k->head_dim, bh = samples * heads;
         if (attn != KERN_ATTN_EAGER) {
-            KernShape shape = {.cls = KERN_ATTENTION, .dtype = dtype, .batch = samples,
-                               .heads = heads, .seq = s, .head_dim = d, .window = k->window,
-                               .causal = k->causal, .backward = backward, .impl = attn};
-            return kern_time_s(gpu, &shape);
+            out[0] = (KernShape){.cls = KERN_ATTENTION, .dtype = dtype, .batch = samples,
+                                 .heads = heads, .seq = s, .head_dim = d, .window = k->window,
+                                 .causal = k->causal, .backward = backward, .impl = attn,
+                                 .share = 1};
+            return 1;
         }
-        /* eager: S = QK^T [s x s], O = PV [s x d]; backward dP and dV, dQ and dK */
-        double scores = kern_gemm_s(gpu, dtype, s, s, d, bh);
-        double values = kern_gemm_s(gpu, dtype, s, d, s, bh);
-        return backward ? scores + 3 * values : scores + values;
+        /* eager: S = QK^T [s x s], O = PV [s x d]; backward dP and dV, dQ and dK (three GEMMs
+         * of PV's shape) */
+        out[0] = gemm_shape(dtype, s, s, d, bh);
+        out[1] = gemm_shape(dtype, s, d, s, bh);
+        out[1].share = backward ? 3 : 1;
+        return 2;
     }
-    double flops = leaf->flops_fwd * samples / tp_split * (backward ? leaf->flops_bwd_ratio : 1);
-    return flops / best_rate(gpu, dtype);
+    out[0] = (KernShape){.cls = KERN_FLOPS, .dtype = dtype, .share = 1,
+                         .flops = leaf->flops_fwd * samples / tp_split *
+                                  (backward ? leaf->flops_bwd_ratio : 1)};
+    return 1;
+}
+
+/* The sum of kern_leaf_kernels' list (one source for the decomposition). */
+double kern_leaf_s(const HwGpu *gpu, HwDtype dtype, const ModelModule *leaf, KernAttnImpl attn,
+                   double samples, double tp_split, bool backward)
+{
+    KernShape list[KERN_LEAF_MAX];
+    int n = kern_leaf_kernels(dtype, leaf, attn, samples, tp_split, backward, list);
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += list[i].share * kern_time_s(gpu, &list[i]);
+    return s;
 }

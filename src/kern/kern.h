@@ -16,7 +16,9 @@
 
 #include <stdbool.h>
 
-typedef enum { KERN_GEMM, KERN_ATTENTION, KERN_MEMORY, KERN_CLASS_COUNT } KernClass;
+/* KERN_FLOPS: tensor-core work of no known shape (a leaf without a kernel shape), at the
+ * best-shape rate. */
+typedef enum { KERN_GEMM, KERN_ATTENTION, KERN_MEMORY, KERN_FLOPS, KERN_CLASS_COUNT } KernClass;
 
 /* How attention runs: eager (two batched GEMMs and a softmax), FlashAttention-2's CUDA kernels,
  * or FlashAttention's Triton kernel (MPT's attn_impl=triton). */
@@ -37,6 +39,10 @@ typedef struct {
     /* memory-bound: bytes moved and the number of kernels they are spread over */
     double bytes;
     int kernels;
+    double flops; /* KERN_FLOPS */
+    /* in a list (kern_leaf_kernels, schedules): how much of the kernel runs, 3 for three
+     * launches of the shape, 0.5 for half; its time is share x kern_time_s */
+    double share;
 } KernShape;
 
 typedef struct {
@@ -64,6 +70,22 @@ double kern_memory_s(const HwGpu *gpu, double bytes, int kernels);
  * included: callers add kern_memory_s for the run's bytes. */
 double kern_leaf_s(const HwGpu *gpu, HwDtype dtype, const ModelModule *leaf, KernAttnImpl attn,
                    double samples, double tp_split, bool backward);
+
+/* The kernels kern_leaf_s sums, in its order (at most KERN_LEAF_MAX, each with its share):
+ * kern_leaf_s == the sum of share x kern_time_s over them, bit for bit. Returns the count. */
+#define KERN_LEAF_MAX 2
+int kern_leaf_kernels(HwDtype dtype, const ModelModule *leaf, KernAttnImpl attn, double samples,
+                      double tp_split, bool backward, KernShape out[KERN_LEAF_MAX]);
+
+/* The schedule's kernel records (kern_ir.c): conversion both ways (exact), the device time of
+ * an op's list on a GPU (sum of share x kern_time_s, in list order), and the re-costing of every
+ * compute op that has a list for the GPU at hand (the simulator's view of a schedule made for
+ * another GPU, or read from a file). O(distinct lists x their kernels). */
+#include "../ir/ir.h"
+void kern_to_ir(const KernShape *shape, IrKernel *out);
+void kern_from_ir(const IrKernel *k, KernShape *out);
+double kern_list_s(const HwGpu *gpu, const IrKernel *list, int n);
+void kern_schedule_retime(IrSchedule *s, const HwGpu *gpu);
 
 /* The efficiency a GEMM of this shape reaches: FLOPs / (time x peak). For reports and tests. */
 double kern_gemm_efficiency(const HwGpu *gpu, HwDtype dtype, double m, double n, double k,

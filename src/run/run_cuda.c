@@ -2,10 +2,13 @@
  * its own, so no nvcc):
  *   - one CUDA stream (non-blocking) per GPU stream of the rank's class; host streams stay host
  *     threads, whose ops wait their modelled time as in the MPI backend;
- *   - compute: the op's FLOPs as cublasGemmEx in the op's dtype (bf16, fp16, tf32, fp32; fp32
- *     accumulation), then its memory traffic as a device-to-device copy (read + write). The
- *     schedule keeps FLOPs and bytes, not GEMM shapes, so the GEMM is T x T x K with T the largest
- *     power of two up to 4096 that the FLOPs allow and K what makes up the FLOPs;
+ *   - compute, when the op carries its kernel list (schedule version 3; run_kernel_plan): each
+ *     GEMM at its own shape in the op's dtype (bf16, fp16, tf32, fp32; fp32 accumulation),
+ *     cublasGemmStridedBatchedEx where batch > 1, cublasGemmEx otherwise; fused attention and
+ *     convolutions (kernels of no GEMM shape) as their FLOP-equivalent square GEMMs, not as
+ *     FlashAttention or cuDNN kernels; memory-bound kernels as a device-to-device copy of their
+ *     bytes. Without a list (versions 1-2) the op's FLOPs run as one T x T x K GEMM, T the
+ *     largest power of two up to 4096 that they allow (run_gemm_plan), and its bytes as a copy;
  *   - collectives: ncclAllGather, ncclReduceScatter, ncclAllReduce, ncclBroadcast in place;
  *     all-to-all as grouped ncclSend/ncclRecv (as PyTorch does). One communicator per (group,
  *     stream) used in the schedule, made with ncclCommInitRank from a unique id broadcast over
@@ -49,7 +52,8 @@ typedef struct {
     RunCommPlan plan;
     ncclComm_t *coll_comm, *p2p_comm; /* of plan.coll, plan.p2p */
     ncclComm_t *op_comm;              /* per op: its communicator (collectives, send/recv) */
-    RunGemmPlan *gemm;                /* per op: compute ops */
+    RunGemmPlan *gemm;                /* per op: compute ops without a kernel list */
+    RunKernelPlan *kplan;             /* per op: compute ops with one (gemms NULL: none) */
     cudaEvent_t *ev_start, *ev_end;   /* per op on a GPU stream */
     cudaEvent_t t0;
     cudaStream_t t0_stream;
@@ -329,7 +333,7 @@ static void *stream_new(RunBackend *be, const RunProgram *p, int stream, const i
     st->host = p->c->streams[stream].host;
     if (st->host)
         return st;
-    size_t gemm_a = 0, gemm_c = 0;
+    size_t gemm_a = 0, gemm_b = 0, gemm_c = 0;
     bool blas = false;
     for (int k = 0; k < n_ops; k++) {
         const IrOp *op = ir_op(p->c, ops[k]);
@@ -344,14 +348,29 @@ static void *stream_new(RunBackend *be, const RunProgram *p, int stream, const i
         } else if (op->kind == IR_OP_MEMCPY) {
             st->mem_bytes = MAX(st->mem_bytes, (size_t)op->u.memcpy.bytes);
         } else if (op->kind == IR_OP_COMPUTE) {
-            RunGemmPlan g = b->gemm[ops[k]] = run_gemm_plan(op->u.compute.flops);
             cudaDataType t;
             cublasComputeType_t ct;
             size_t size;
             dtype_of((HwDtype)op->dtype, &t, &ct, &size);
+            RunKernelPlan *kp = &b->kplan[ops[k]];
+            if (run_kernel_plan(p->c, op, kp)) {
+                for (guint j = 0; j < kp->gemms->len; j++) {
+                    const RunGemm *x = &g_array_index(kp->gemms, RunGemm, j);
+                    size_t m = (size_t)x->m, n = (size_t)x->n, kk = (size_t)x->k;
+                    size_t batch = (size_t)x->batch;
+                    blas = true;
+                    gemm_a = MAX(gemm_a, m * kk * batch * size);
+                    gemm_b = MAX(gemm_b, kk * n * batch * size);
+                    gemm_c = MAX(gemm_c, m * n * batch * size);
+                }
+                st->copy_bytes = MAX(st->copy_bytes, MIN(COPY_MAX, (size_t)(kp->copy_bytes / 2)));
+                continue;
+            }
+            RunGemmPlan g = b->gemm[ops[k]] = run_gemm_plan(op->u.compute.flops);
             if (g.reps) {
                 blas = true;
                 gemm_a = MAX(gemm_a, (size_t)g.t * (size_t)g.k * size);
+                gemm_b = MAX(gemm_b, (size_t)g.t * (size_t)g.k * size);
                 gemm_c = MAX(gemm_c, (size_t)g.t * (size_t)g.t * size);
             }
             st->copy_bytes = MAX(st->copy_bytes, MIN(COPY_MAX, (size_t)(op->u.compute.bytes / 2)));
@@ -367,7 +386,7 @@ static void *stream_new(RunBackend *be, const RunProgram *p, int stream, const i
         size_t bytes;
     } allocs[] = {{(void **)&st->buf, st->buf_bytes},
                   {&st->a, gemm_a},
-                  {&st->b, gemm_a},
+                  {&st->b, gemm_b},
                   {&st->c, gemm_c},
                   {(void **)&st->copy_src, st->copy_bytes},
                   {(void **)&st->copy_dst, st->copy_bytes},
@@ -385,8 +404,8 @@ static void *stream_new(RunBackend *be, const RunProgram *p, int stream, const i
         ok = cuda_ok(cudaMallocHost((void **)&st->host_mem, st->mem_bytes), b->rank, what, error);
         g_free(what);
     }
-    ok = ok && (!gemm_a || (fill_random(st->a, gemm_a, b->rank, error) &&
-                            fill_random(st->b, gemm_a, b->rank + 7919, error)));
+    ok = ok && (!gemm_a || fill_random(st->a, gemm_a, b->rank, error)) &&
+         (!gemm_b || fill_random(st->b, gemm_b, b->rank + 7919, error));
     if (ok && blas) {
         cublasStatus_t bs = cublasCreate(&st->blas);
         if (bs == CUBLAS_STATUS_SUCCESS)
@@ -446,6 +465,39 @@ static void wait_deps(RunBackend *be, void *state, const RunProgram *p, int i, c
     }
 }
 
+/* The op's kernel list: each GEMM at its shape (operands column-major, packed: lda = m, ldb = k,
+ * ldc = m; batched ones strided by a whole matrix), then the memory-bound bytes as copies. */
+static void run_kernels(CudaBackend *b, CudaStream *st, int i, const RunKernelPlan *kp,
+                        cudaDataType t, cublasComputeType_t ct)
+{
+    const float one = 1.0f, zero = 0.0f;
+    for (guint j = 0; j < kp->gemms->len; j++) {
+        const RunGemm *g = &g_array_index(kp->gemms, RunGemm, j);
+        long long sa = (long long)g->m * g->k, sb = (long long)g->k * g->n;
+        long long sc = (long long)g->m * g->n;
+        for (int r = 0; r < g->reps; r++) {
+            if (g->batch > 1)
+                BLAS_MUST(b, i,
+                          cublasGemmStridedBatchedEx(st->blas, CUBLAS_OP_N, CUBLAS_OP_N, g->m,
+                                                     g->n, g->k, &one, st->a, t, g->m, sa, st->b,
+                                                     t, g->k, sb, &zero, st->c, t, g->m, sc,
+                                                     g->batch, ct, CUBLAS_GEMM_DEFAULT));
+            else
+                BLAS_MUST(b, i,
+                          cublasGemmEx(st->blas, CUBLAS_OP_N, CUBLAS_OP_N, g->m, g->n, g->k, &one,
+                                       st->a, t, g->m, st->b, t, g->k, &zero, st->c, t, g->m, ct,
+                                       CUBLAS_GEMM_DEFAULT));
+        }
+    }
+    size_t left = (size_t)(kp->copy_bytes / 2);
+    while (left > 0 && st->copy_bytes > 0) {
+        size_t n = MIN(left, st->copy_bytes);
+        CUDA_MUST(b, i,
+                  cudaMemcpyAsync(st->copy_dst, st->copy_src, n, cudaMemcpyDeviceToDevice, st->cs));
+        left -= n;
+    }
+}
+
 static void run_compute(CudaBackend *b, CudaStream *st, int i, const IrOp *op)
 {
     const RunGemmPlan *g = &b->gemm[i];
@@ -453,6 +505,10 @@ static void run_compute(CudaBackend *b, CudaStream *st, int i, const IrOp *op)
     cublasComputeType_t ct;
     size_t size;
     dtype_of((HwDtype)op->dtype, &t, &ct, &size);
+    if (b->kplan[i].gemms) {
+        run_kernels(b, st, i, &b->kplan[i], t, ct);
+        return;
+    }
     const float one = 1.0f, zero = 0.0f;
     for (int r = 0; r < g->reps; r++)
         BLAS_MUST(b, i,
@@ -626,6 +682,9 @@ static bool setup_agreed(int rank, bool ok, GError **error)
 static void backend_free(RunBackend *be)
 {
     CudaBackend *b = (CudaBackend *)be;
+    for (int i = 0; b->kplan && i < ir_class_n_ops(b->c); i++)
+        run_kernel_plan_clear(&b->kplan[i]);
+    g_free(b->kplan);
     for (int i = 0; b->ev_start && i < ir_class_n_ops(b->c); i++) {
         if (b->ev_start[i])
             cudaEventDestroy(b->ev_start[i]);
@@ -670,6 +729,7 @@ RunBackend *run_backend_cuda_new(const IrSchedule *s, int rank, RunComms *comms,
         b->p2p_comm = g_new0(ncclComm_t, MAX(b->plan.p2p->len, 1));
         b->op_comm = g_new0(ncclComm_t, MAX(n, 1));
         b->gemm = g_new0(RunGemmPlan, MAX(n, 1));
+        b->kplan = g_new0(RunKernelPlan, MAX(n, 1));
         b->ev_start = g_new0(cudaEvent_t, MAX(n, 1));
         b->ev_end = g_new0(cudaEvent_t, MAX(n, 1));
         ok = cuda_ok(cudaSetDevice(chosen_device), rank, "cudaSetDevice", error) &&

@@ -10,6 +10,7 @@
  * rank 0 prints one message ("no CUDA device: ...") and every rank exits with status 3. */
 #include "run.h"
 
+#include "../kern/kern.h"
 #include "../util/cfg.h"
 
 #include <cblas.h>
@@ -182,6 +183,10 @@ static bool run_schedule(const RunCli *cli, const RunOptions *opt, int rank, int
         return false;
     HwTopology *topo = hw_topology_load(cli->topology, error);
     bool ok = topo != NULL;
+    /* the modelled compute times (what the MPI backend sleeps) of ops that name their kernels:
+     * the kernel model's for this topology's GPU, as fsdpsim --schedule costs them */
+    if (ok)
+        kern_schedule_retime(s, &topo->gpu);
     if (ok && s->world != world) {
         g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
                     "%s: field 'world': expected the %d ranks of this MPI "

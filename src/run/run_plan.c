@@ -1,6 +1,7 @@
 /* run_plan: see run_plan.h. */
 #include "run_plan.h"
 
+#include "../hw/hw.h"
 #include "../util/cfg.h"
 
 #include <math.h>
@@ -20,6 +21,92 @@ RunGemmPlan run_gemm_plan(double flops)
     /* multiples of 8 keep tensor cores aligned; below 64 the exact count matters more */
     g.k = k >= 64 ? (int)(8 * lround(k / 8)) : (int)MAX(1, lround(k));
     return g;
+}
+
+static void add_square(GArray *gemms, double flops)
+{
+    RunGemmPlan g = run_gemm_plan(flops);
+    if (g.reps > 0) {
+        RunGemm x = {g.t, g.t, g.k, 1, g.reps};
+        g_array_append_val(gemms, x);
+    }
+}
+
+static int whole(double x)
+{
+    return (int)MIN(MAX(1, llround(x)), INT32_MAX);
+}
+
+/* A GEMM of the list, split until each operand fits RUN_GEMM_OPERAND_MAX. */
+static void add_gemm(GArray *gemms, const IrKernel *k)
+{
+    double m = k->shape[0], n = k->shape[1], kk = k->shape[2], batch = MAX(1, k->shape[3]);
+    double reps = 1, size = hw_dtype_bytes((HwDtype)k->dtype);
+    if (!(m >= 1 && n >= 1 && kk >= 1))
+        return;
+    if (k->share >= 1)
+        reps = MAX(1, round(k->share));
+    else
+        m = MAX(1, ceil(m * k->share));
+    double largest = MAX(m * kk, MAX(kk * n, m * n)) * size;
+    if (batch * largest > RUN_GEMM_OPERAND_MAX) {
+        double per = MAX(1, floor(RUN_GEMM_OPERAND_MAX / largest));
+        double pieces = ceil(batch / per);
+        batch = ceil(batch / pieces);
+        reps *= pieces;
+    }
+    while (MAX(m * kk, MAX(kk * n, m * n)) * size > RUN_GEMM_OPERAND_MAX) {
+        double *d = m >= n && m >= kk ? &m : n >= kk ? &n : &kk;
+        *d = ceil(*d / 2);
+        reps *= 2;
+    }
+    RunGemm g = {whole(m), whole(n), whole(kk), whole(batch), whole(reps)};
+    g_array_append_val(gemms, g);
+}
+
+bool run_kernel_plan(const IrClass *c, const IrOp *op, RunKernelPlan *plan)
+{
+    int n = 0;
+    const IrKernel *list =
+        op->kind == IR_OP_COMPUTE ? ir_kernels_of(c, op->u.compute.kern_first, &n) : NULL;
+    if (!list)
+        return false;
+    plan->gemms = g_array_new(FALSE, FALSE, sizeof(RunGemm));
+    plan->copy_bytes = 0;
+    for (int i = 0; i < n; i++) {
+        const IrKernel *k = &list[i];
+        switch ((IrKernClass)k->cls) {
+        case IR_KERN_GEMM:
+            add_gemm(plan->gemms, k);
+            break;
+        case IR_KERN_ATTENTION: {
+            /* FlashAttention's FLOPs (kern.c's attention_flops): 4 b h s^2 d, halved under a
+             * causal mask, s x window under a sliding one, 2.5 x in backward */
+            double s = k->shape[1], w = k->shape[3] > 0 && k->shape[3] < s ? k->shape[3] : 0;
+            double f = 4 * k->shape[0] * s * (w > 0 ? w : s) * k->shape[2];
+            if (!w && (k->flags & IR_KERN_CAUSAL))
+                f *= 0.5;
+            if (k->flags & IR_KERN_BACKWARD)
+                f *= 2.5;
+            add_square(plan->gemms, f * k->share);
+            break;
+        }
+        case IR_KERN_MEMORY:
+            plan->copy_bytes += k->shape[0] * k->share;
+            break;
+        default:
+            add_square(plan->gemms, k->shape[0] * k->share);
+            break;
+        }
+    }
+    return true;
+}
+
+void run_kernel_plan_clear(RunKernelPlan *plan)
+{
+    if (plan->gemms)
+        g_array_free(plan->gemms, TRUE);
+    memset(plan, 0, sizeof *plan);
 }
 
 static const char *stream_of(const IrClass *c, const IrOp *op)

@@ -4,7 +4,7 @@
  *     them (ncclCommInitRank blocks until all members call it: a consistent order means no rank
  *     waits for one that waits for another communicator first);
  *   - each collective's and each send/recv's communicator;
- *   - the GEMM that stands for a compute op's FLOPs.
+ *   - the GEMMs a compute op runs: its kernel list's shapes, or one that stands for its FLOPs.
  * Collectives: one communicator per (group family, stream name) that any class uses, on the
  * rank's instance of the group, so that a communicator is never used by two streams (threads)
  * of a rank. Send/recv: one two-rank communicator per (sender, receiver, sending stream,
@@ -55,5 +55,29 @@ typedef struct {
 #define RUN_GEMM_K_MAX 8192
 
 RunGemmPlan run_gemm_plan(double flops);
+
+/* What fsdprun-nccl runs for a compute op that carries its kernel list (schedule version 3):
+ * each GEMM at its own shape, batched where batch > 1 (cublasGemmStridedBatchedEx), `reps`
+ * times; fused attention and shapeless FLOPs (convolutions) as their FLOP-equivalent square
+ * GEMMs (run_gemm_plan: no attention kernel of our own, no cuDNN); memory-bound kernels as a
+ * device-to-device copy of their bytes (half read, half written). A kernel's share scales it:
+ * 3 runs it three times, 0.5 (half a layer) halves its m (its rows). A GEMM whose operands
+ * would exceed RUN_GEMM_OPERAND_MAX bytes each runs as pieces: its batch split first, then
+ * its largest dimension halved (reps doubled) until each operand fits, the same FLOPs in
+ * shapes nearly as large. Allocates nothing on the GPU: the backend sizes its buffers from
+ * the largest operands. */
+#define RUN_GEMM_OPERAND_MAX ((double)(1u << 30))
+typedef struct {
+    int m, n, k, batch; /* one cuBLAS call: batch x [m x k] . [k x n], column-major */
+    int reps;
+} RunGemm;
+typedef struct {
+    GArray *gemms;     /* of RunGemm (shaped and square ones alike) */
+    double copy_bytes; /* device-to-device copy, bytes moved (read + written) */
+} RunKernelPlan;
+/* False (plan untouched) when the op has no kernel list: run_gemm_plan of its FLOPs and a copy
+ * of its bytes, as before version 3. */
+bool run_kernel_plan(const IrClass *c, const IrOp *op, RunKernelPlan *plan);
+void run_kernel_plan_clear(RunKernelPlan *plan);
 
 #endif

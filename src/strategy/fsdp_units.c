@@ -117,6 +117,10 @@ static int post_backward_kernel(Gen *g, Fsdp *f, double bytes, int dep, const ch
     op.u.compute.bytes = bytes;
     op.u.compute.kernels = 1;
     op.u.compute.seconds = kern_memory_s(&g->topo->gpu, bytes, 1);
+    GArray *list = g_array_new(FALSE, FALSE, sizeof(IrKernel));
+    gen_kernels_memory(g, list, bytes, 1);
+    op.u.compute.kern_first = ir_kernels_add(g->cls, (const IrKernel *)(void *)list->data, (int)list->len);
+    g_array_free(list, TRUE);
     int i = ir_op_add(g->cls, &op, name, &dep, 1);
     g_free(name);
     return i;

@@ -44,15 +44,77 @@ HwDtype gen_compute_dtype(const Model *model, const StratOptions *opt)
     return strcmp(model->model_type, "layers") == 0 ? HW_DTYPE_TF32 : HW_DTYPE_FP32;
 }
 
-double gen_leaves_s(const Gen *g, const int *leaves, int n, double samples, double tp_split,
+/* The pending list, about to change: its cost is no longer known. */
+static GArray *pending(Gen *g)
+{
+    g->kern_costed = 0;
+    if (!g->kern_pending)
+        g->kern_pending = g_array_new(FALSE, FALSE, sizeof(IrKernel));
+    return g->kern_pending;
+}
+
+void gen_kernels_leaf(Gen *g, GArray *into, int leaf, double samples, double tp_split,
+                      bool backward)
+{
+    KernShape list[KERN_LEAF_MAX];
+    int n = kern_leaf_kernels(g->compute_dtype, &g->model->modules[leaf],
+                              kern_attention_impl(g->model), samples, tp_split, backward, list);
+    for (int i = 0; i < n; i++) {
+        IrKernel k;
+        kern_to_ir(&list[i], &k);
+        g_array_append_val(into ? into : pending(g), k);
+    }
+}
+
+void gen_kernels_memory(Gen *g, GArray *into, double bytes, int kernels)
+{
+    if (bytes <= 0 && kernels <= 0)
+        return;
+    KernShape shape = {.cls = KERN_MEMORY, .dtype = g->compute_dtype, .bytes = bytes,
+                       .kernels = kernels, .share = 1};
+    IrKernel k;
+    kern_to_ir(&shape, &k);
+    g_array_append_val(into ? into : pending(g), k);
+}
+
+void gen_kernels_add(Gen *g, const GArray *list, double share)
+{
+    GArray *p = pending(g);
+    for (guint i = 0; i < list->len; i++) {
+        IrKernel k = g_array_index(list, IrKernel, i);
+        k.share *= share;
+        g_array_append_val(p, k);
+    }
+}
+
+GArray *gen_kernels_take(Gen *g)
+{
+    GArray *list = pending(g); /* (pending() forgets the cost) */
+    g->kern_pending = NULL;
+    return list;
+}
+
+void gen_kernels_clear(Gen *g)
+{
+    if (g->kern_pending)
+        g_array_free(g->kern_pending, TRUE);
+    g->kern_pending = NULL;
+}
+
+double gen_leaves_s(Gen *g, const int *leaves, int n, double samples, double tp_split,
                     bool backward, double bytes, int kernels)
 {
-    const HwGpu *gpu = &g->topo->gpu;
-    double s = 0;
+    GArray *p = pending(g);
+    guint from = p->len;
     for (int i = 0; i < n; i++)
-        s += kern_leaf_s(gpu, g->compute_dtype, &g->model->modules[leaves[i]],
-                         kern_attention_impl(g->model), samples, tp_split, backward);
-    return s + kern_memory_s(gpu, bytes, kernels);
+        gen_kernels_leaf(g, p, leaves[i], samples, tp_split, backward);
+    gen_kernels_memory(g, p, bytes, kernels);
+    double t = kern_list_s(&g->topo->gpu, &g_array_index(p, IrKernel, from), (int)(p->len - from));
+    if (from == 0) {
+        g->kern_costed = p->len;
+        g->kern_costed_s = t;
+    }
+    return t;
 }
 
 uint64_t gen_size(Gen *g, const char *name, double bytes)
@@ -111,6 +173,17 @@ int gen_compute_timed(Gen *g, IrPhase phase, double flops, double bytes, double 
     op.u.compute.model_flops = model_flops;
     op.u.compute.kernels = (uint32_t)kernels;
     op.u.compute.seconds = seconds;
+    if (g->kern_pending && g->kern_pending->len > 0) {
+        const IrKernel *list = (const IrKernel *)(void *)g->kern_pending->data;
+        int n = (int)g->kern_pending->len;
+        op.u.compute.kern_first = ir_kernels_add(g->cls, list, n);
+        op.u.compute.seconds = g->kern_costed == (guint)n ? g->kern_costed_s
+                                                           : kern_list_s(&g->topo->gpu, list, n);
+        g_array_set_size(pending(g), 0);
+    } else if (g->kern_first_pending) {
+        op.u.compute.kern_first = g->kern_first_pending;
+    }
+    g->kern_first_pending = 0;
     g->last_compute = ir_op_add(g->cls, &op, name, deps, n_deps);
     return g->last_compute;
 }
@@ -340,8 +413,9 @@ static void block_sums(Gen *g, int m, double *flops, double *bytes, double *save
         block_sums(g, c, flops, bytes, saved, kernels, first_saved);
 }
 
-/* Tensor-core time of a block's forward (its subtree's leaves), for the recompute. */
-static double block_tensor_s(const Gen *g, int m)
+/* Tensor-core time of a block's forward (its subtree's leaves), for the recompute; their
+ * kernels join the pending list. */
+static double block_tensor_s(Gen *g, int m)
 {
     const ModelModule *mod = &g->model->modules[m];
     double s = 0;
@@ -382,6 +456,7 @@ int gen_ckpt_backward_enter(Gen *g, int block, const int *deps, int n_deps)
     char *name = g_strdup_printf("recompute %s", g->model->modules[block].name);
     /* the recompute reruns the forward, TP exchanges included */
     double seconds = block_tensor_s(g, block) + kern_memory_s(&g->topo->gpu, bytes * s * g->mb, kernels);
+    gen_kernels_memory(g, NULL, bytes * s * g->mb, kernels);
     int op = run_compute(g, block, IR_PHASE_BACKWARD, true, flops * g->mb, bytes * s * g->mb, 0,
                          MAX(kernels, 1), seconds, name, deps, n_deps);
     g_free(name);
@@ -419,6 +494,8 @@ int gen_optimizer_step(Gen *g, double numel, double tensors, const int *deps, in
     ModelOptimizer opt = g->model->training.optimizer;
     KernOptimImpl impl = g->opt->optimizer_impl;
     int kernels = kern_optim_kernels(opt, impl, numel, tensors);
+    /* one memory-bound kernel record: the update's bytes over its launches */
+    gen_kernels_memory(g, NULL, numel * kern_optim_bytes(opt, impl), kernels);
     return gen_compute_timed(g, IR_PHASE_OPTIMIZER, 0, numel * kern_optim_bytes(opt, impl), 0,
                              kernels, kern_optimizer_s(&g->topo->gpu, opt, impl, numel, tensors),
                              "optimizer.step", deps, n_deps);

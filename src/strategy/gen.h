@@ -48,6 +48,10 @@ struct Gen {
     int last_compute;  /* last compute op issued */
     void *strategy;    /* the strategy's own state */
     GenTp tp;          /* FSDP x TP (2D): TP exchanges around each decoder layer's compute */
+    GArray *kern_pending; /* of IrKernel: the next compute op's kernels (gen_kernels_*), or NULL */
+    uint32_t kern_first_pending; /* or a list the class already has (its seconds are the op's) */
+    guint kern_costed;    /* when the whole pending list came from one gen_leaves_s: its length */
+    double kern_costed_s; /* and its seconds (each list costed once, not again by the op) */
     char *oversize;    /* the first buffer or transfer beyond GEN_SIZE_MAX (gen_size), or NULL */
     double oversize_bytes;
 };
@@ -70,7 +74,9 @@ int gen_host(Gen *g, double seconds, const char *name);
 int gen_host_wait(Gen *g, int dep, const char *name);
 int gen_compute(Gen *g, IrPhase phase, double flops, double bytes, double model_flops, int kernels,
                 const char *name, const int *deps, int n_deps);
-/* The same with the kernel model's device time (0: the simulator's best-shape rates). */
+/* The same with the kernel model's device time (0: the simulator's best-shape rates). When
+ * kernels are pending (gen_leaves_s, gen_kernels_*), the op carries them and its seconds are
+ * their sum (kern_list_s, as the simulator re-costs them), whatever `seconds` says. */
 int gen_compute_timed(Gen *g, IrPhase phase, double flops, double bytes, double model_flops,
                       int kernels, double seconds, const char *name, const int *deps, int n_deps);
 /* The dtype matmuls and convolutions run in: param_dtype under mixed precision; in full
@@ -80,8 +86,18 @@ HwDtype gen_compute_dtype(const Model *model, const StratOptions *opt);
 /* Device time of a run of leaves for `samples` samples: the kernel model's tensor-core kernels
  * (one TP rank's share when tp_split > 1) plus `bytes` of memory-bound traffic in `kernels`
  * kernels. */
-double gen_leaves_s(const Gen *g, const int *leaves, int n, double samples, double tp_split,
+double gen_leaves_s(Gen *g, const int *leaves, int n, double samples, double tp_split,
                     bool backward, double bytes, int kernels);
+/* The next compute op's kernel list (schedule version 3), built before gen_compute_timed takes
+ * it: gen_leaves_s adds the leaves' kernels and the memory-bound one; these add kernels of a
+ * leaf, a memory-bound kernel (none for no bytes and no kernels), or records with their share
+ * multiplied by `share`. gen_kernels_take hands the pending list over (g_array_free it). */
+void gen_kernels_leaf(Gen *g, GArray *into, int leaf, double samples, double tp_split,
+                      bool backward);
+void gen_kernels_memory(Gen *g, GArray *into, double bytes, int kernels);
+void gen_kernels_add(Gen *g, const GArray *list, double share);
+GArray *gen_kernels_take(Gen *g);
+void gen_kernels_clear(Gen *g); /* frees the pending list */
 int gen_alloc(Gen *g, const char *buffer, IrMemCategory cat, double bytes);
 /* On g->host for tensors that live on one stream (freed when the host drops them), on the
  * stream of the last use (dep) for tensors recorded on another stream. */

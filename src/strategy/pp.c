@@ -32,7 +32,7 @@
  * splits the data-parallel dimension into shard groups (consecutive dp coordinates) and replica
  * groups across them. FSDP with TP and no pipeline (2D) is not made here but by fsdp.c on one TP
  * rank's share of the model (tp.c), with FSDP's own semantics. */
-#include "gen.h"
+#include "pp_priv.h"
 #include "../kern/kern.h"
 #include "../util/cfg.h"
 
@@ -40,121 +40,6 @@
 
 /* above every activation tag: (2 * p * v) * m stays far below it for any accepted layout */
 #define EMBEDDING_TAG 0x40000000u
-
-typedef struct {
-    double flops, bwd_flops, bytes, saved, input, params;
-    int kernels;
-    double fwd_s, bwd_s; /* tensor-core time of one micro-batch (kern), one TP rank's share */
-} PpCost; /* per sample (params: per rank), after TP scaling; fwd_s and bwd_s per micro-batch */
-
-typedef struct {
-    Gen g;
-    int P, v, m, T, D, S; /* S: FSDP shard group size */
-    int n_layers;
-    PpCost pre, post, *layer;
-    int *vs_first;        /* first layer of each virtual stage, P * v + 1 entries */
-    int tp_group, dp_group, rep_group;
-    int send_next, recv_prev, send_prev, recv_next, nccl, emb_send, emb_recv;
-    double act_bytes_scale; /* model's activation dtype -> this run's */
-    double tp_bytes;      /* s*b*h activations of one micro-batch (full, before any TP split) */
-    double boundary_bytes;/* activation sent between stages per micro-batch */
-    double tied_params;   /* word embedding copy on the last stage (per rank) */
-    bool fsdp, ckpt, sp, distopt, tp_overlap;
-    int tp_stream; /* --tp-comm-overlap's exchanges */
-    int stage;
-    const char *label;    /* the current step, "F3.0 warm-up": names its ops in the timeline */
-    /* per class, rebuilt for each: */
-    int *gather_op;       /* per layer: FSDP all-gather, -1 none */
-    int *bwd_count;       /* per chunk: backwards done */
-    int *last_bwd;        /* per layer: last backward compute op */
-    GArray *dp_ops;       /* ops the optimizer waits for */
-} Pp;
-
-/* ---- model costs ---- */
-
-static void add_leaf(PpCost *c, const ModelModule *m)
-{
-    if (c->input <= 0 && m->saved_bytes > 0)
-        c->input = m->saved_bytes;
-    c->flops += m->flops_fwd;
-    c->bwd_flops += m->flops_fwd * m->flops_bwd_ratio;
-    c->bytes += m->mem_bytes_fwd;
-    c->saved += m->saved_bytes;
-    c->kernels += m->kernels_fwd;
-}
-
-static void scale_cost(PpCost *c, double flops, double act, double input, double params)
-{
-    c->flops *= flops;
-    c->bwd_flops *= flops;
-    c->bytes *= act;
-    c->saved *= act;
-    c->input *= input;
-    c->params *= params;
-}
-
-/* Splits the model into pre (embedding), decoder layers, post (final norm, head, loss). */
-static bool model_costs(Pp *pp, GError **error)
-{
-    const Model *model = pp->g.model;
-    int *block_of = g_new(int, model->n_modules);
-    int n = 0;
-    for (int i = 0; i < model->n_modules; i++) {
-        int parent = model->modules[i].parent;
-        block_of[i] = parent >= 0 ? block_of[parent] : -1;
-        if (model->modules[i].is_block && block_of[i] < 0)
-            block_of[i] = n++;
-    }
-    pp->n_layers = n;
-    pp->layer = g_new0(PpCost, MAX(n, 1));
-    int first_block = 0;
-    while (first_block < model->n_modules && block_of[first_block] < 0)
-        first_block++;
-    for (int i = 0; i < model->n_modules; i++) {
-        const ModelModule *m = &model->modules[i];
-        PpCost *c = block_of[i] >= 0 ? &pp->layer[block_of[i]] : i < first_block ? &pp->pre : &pp->post;
-        c->params += (double)m->params;
-        if (m->first_child < 0 && i != 0) {
-            add_leaf(c, m);
-            /* unfused attention's score-matrix traffic splits by heads (1/t), not by
-             * Korthikanti's activation factor that scale_cost applies to the rest below */
-            double act = gen_tp_scale(pp->T, pp->sp, GEN_TP_BLOCK).act;
-            if (m->kernel.kind == MODEL_KERNEL_ATTENTION && pp->T > 1 && act > 0)
-                c->bytes += m->mem_bytes_fwd * (1.0 / pp->T / act - 1);
-            c->fwd_s += kern_leaf_s(&pp->g.topo->gpu, pp->g.compute_dtype, m,
-                                    kern_attention_impl(model), pp->g.mb, pp->T, false);
-            c->bwd_s += kern_leaf_s(&pp->g.topo->gpu, pp->g.compute_dtype, m,
-                                    kern_attention_impl(model), pp->g.mb, pp->T, true);
-        }
-    }
-    g_free(block_of);
-    if (n == 0)
-        return cfg_input_error(error, "%s: field 'modules': pipeline and tensor parallelism split the model "
-                           "at its blocks (decoder layers), and this model has none",
-                           model->file);
-    /* Korthikanti's per-TP-rank factors (tp.c): layers, vocabulary-parallel embedding and head */
-    const GenTpRegion regions[3] = {GEN_TP_BLOCK, GEN_TP_PRE, GEN_TP_POST};
-    for (int k = 0; k < 3; k++) {
-        GenTpScale f = gen_tp_scale(pp->T, pp->sp, regions[k]);
-        if (k == 0)
-            for (int l = 0; l < n; l++)
-                scale_cost(&pp->layer[l], f.flops, f.act, f.input, f.params);
-        else
-            scale_cost(k == 1 ? &pp->pre : &pp->post, f.flops, f.act, f.input, f.params);
-    }
-    if (model->tied_embeddings && pp->P > 1)
-        pp->tied_params = (double)model->vocab * model->hidden / pp->T;
-    return true;
-}
-
-/* Device time of a part's forward or backward for one micro-batch: its tensor-core kernels plus
- * its memory-bound traffic (twice the forward's in backward, as gen.c charges it). */
-static double pp_seconds(const Pp *pp, const PpCost *c, bool backward)
-{
-    double bytes = c->bytes * pp->act_bytes_scale * pp->g.mb * (backward ? 2 : 1);
-    int kernels = MAX(1, c->kernels) * (backward ? 2 : 1);
-    return (backward ? c->bwd_s : c->fwd_s) + kern_memory_s(&pp->g.topo->gpu, bytes, kernels);
-}
 
 /* ---- program pieces ---- */
 
@@ -220,21 +105,21 @@ static int tp_overlapped_half(Pp *pp, IrPhase phase, const char *name, int dep, 
 static int layer_forward(Pp *pp, int layer, IrPhase phase, bool recompute, int dep)
 {
     Gen *g = &pp->g;
-    const PpCost *c = &pp->layer[layer];
+    PpCost *c = &pp->layer[layer];
     double mb = g->mb;
     char *name = g_strdup_printf("%s%s layer %d", pp->label, recompute ? " recompute" : "", layer);
     for (int half = 0; half < 2 && pp->tp_overlap; half++)
         dep = tp_overlapped_half(pp, phase, name, dep, pp->gather_op[layer], c->flops * mb / 2,
                                  c->bytes * pp->act_bytes_scale * mb / 2,
                                  recompute ? 0 : c->flops * mb / 2, MAX(1, c->kernels / 2),
-                                 pp_seconds(pp, c, false) / 2);
+                                 pp_seconds(pp, c, false, 0.5));
     for (int half = 0; half < 2 && !pp->tp_overlap; half++) {
         if (pp->sp)
             dep = tp_comm(pp, phase, false, name, dep);
         int deps[2] = {dep, pp->gather_op[layer]};
         dep = gen_compute_timed(g, phase, c->flops * mb / 2, c->bytes * pp->act_bytes_scale * mb / 2,
                                 recompute ? 0 : c->flops * mb / 2, MAX(1, c->kernels / 2),
-                                pp_seconds(pp, c, false) / 2, name, deps, 2);
+                                pp_seconds(pp, c, false, 0.5), name, deps, 2);
         dep = tp_comm(pp, phase, true, name, dep);
     }
     g_free(name);
@@ -244,19 +129,19 @@ static int layer_forward(Pp *pp, int layer, IrPhase phase, bool recompute, int d
 static int layer_backward(Pp *pp, int layer, int dep)
 {
     Gen *g = &pp->g;
-    const PpCost *c = &pp->layer[layer];
+    PpCost *c = &pp->layer[layer];
     double mb = g->mb;
     char *name = g_strdup_printf("%s layer %d", pp->label, layer);
     for (int half = 0; half < 2 && pp->tp_overlap; half++)
         dep = tp_overlapped_half(pp, IR_PHASE_BACKWARD, name, dep, -1, c->bwd_flops * mb / 2,
                                  2 * c->bytes * pp->act_bytes_scale * mb / 2, c->bwd_flops * mb / 2,
-                                 MAX(1, c->kernels), pp_seconds(pp, c, true) / 2);
+                                 MAX(1, c->kernels), pp_seconds(pp, c, true, 0.5));
     for (int half = 0; half < 2 && !pp->tp_overlap; half++) {
         if (pp->sp)
             dep = tp_comm(pp, IR_PHASE_BACKWARD, false, name, dep);
         dep = gen_compute_timed(g, IR_PHASE_BACKWARD, c->bwd_flops * mb / 2,
                                 2 * c->bytes * pp->act_bytes_scale * mb / 2, c->bwd_flops * mb / 2,
-                                MAX(1, c->kernels), pp_seconds(pp, c, true) / 2, name, &dep, 1);
+                                MAX(1, c->kernels), pp_seconds(pp, c, true, 0.5), name, &dep, 1);
         dep = tp_comm(pp, IR_PHASE_BACKWARD, true, name, dep);
     }
     g_free(name);
@@ -384,7 +269,7 @@ static void forward(Pp *pp, const PpStep *st)
     if (is_first_vs(pp, st->chunk)) {
         dep = gen_compute_timed(g, IR_PHASE_FORWARD, pp->pre.flops * mb, pp->pre.bytes * s * mb,
                                 pp->pre.flops * mb, MAX(1, pp->pre.kernels),
-                                pp_seconds(pp, &pp->pre, false), name, NULL, 0);
+                                pp_seconds(pp, &pp->pre, false, 1), name, NULL, 0);
         /* vocabulary-parallel embedding: partial sums all-reduced (reduce-scattered with SP) */
         dep = tp_comm(pp, IR_PHASE_FORWARD, true, "embedding", dep);
     }
@@ -393,7 +278,7 @@ static void forward(Pp *pp, const PpStep *st)
     if (is_last_vs(pp, st->chunk))
         dep = gen_compute_timed(g, IR_PHASE_FORWARD, pp->post.flops * mb, pp->post.bytes * s * mb,
                                 pp->post.flops * mb, MAX(1, pp->post.kernels),
-                                pp_seconds(pp, &pp->post, false), name, &dep, 1);
+                                pp_seconds(pp, &pp->post, false, 1), name, &dep, 1);
     else
         p2p(pp, IR_OP_SEND, pp->send_next, offset_next(pp), pp->boundary_bytes,
             tag(pp, true, vs, st->micro_batch), IR_PHASE_FORWARD, name, dep);
@@ -492,7 +377,7 @@ static void backward(Pp *pp, const PpStep *st)
     if (is_last_vs(pp, st->chunk))
         dep = gen_compute_timed(g, IR_PHASE_BACKWARD, pp->post.bwd_flops * mb,
                                 2 * pp->post.bytes * s * mb, pp->post.bwd_flops * mb,
-                                MAX(1, 2 * pp->post.kernels), pp_seconds(pp, &pp->post, true), name,
+                                MAX(1, 2 * pp->post.kernels), pp_seconds(pp, &pp->post, true, 1), name,
                                 NULL, 0);
     else
         dep = p2p(pp, IR_OP_RECV, pp->recv_next, offset_next(pp), pp->boundary_bytes, tag(pp, false, vs + 1, st->micro_batch), IR_PHASE_BACKWARD,
@@ -516,7 +401,7 @@ static void backward(Pp *pp, const PpStep *st)
     if (is_first_vs(pp, st->chunk))
         dep = gen_compute_timed(g, IR_PHASE_BACKWARD, pp->pre.bwd_flops * mb,
                                 2 * pp->pre.bytes * s * mb, pp->pre.bwd_flops * mb,
-                                MAX(1, 2 * pp->pre.kernels), pp_seconds(pp, &pp->pre, true), name,
+                                MAX(1, 2 * pp->pre.kernels), pp_seconds(pp, &pp->pre, true, 1), name,
                                 &dep, 1);
     else
         p2p(pp, IR_OP_SEND, pp->send_prev, offset_prev(pp), pp->boundary_bytes,
@@ -714,8 +599,8 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     pp.S = pp.fsdp ? layout->shard_size : 1;
     pp.ckpt = opt->activation_checkpointing;
     pp.sp = opt->sequence_parallel && pp.T > 1;
-    if (!model_costs(&pp, error) || !partition(&pp, error)) {
-        g_free(pp.layer);
+    if (!pp_model_costs(&pp, error) || !partition(&pp, error)) {
+        pp_costs_free(&pp);
         g_free(pp.vs_first);
         return NULL;
     }
@@ -793,7 +678,7 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     g_free(pp.gather_op);
     g_free(pp.last_bwd);
     g_free(pp.bwd_count);
-    g_free(pp.layer);
+    pp_costs_free(&pp);
     g_free(pp.vs_first);
     if (!gen_sizes_check(g, error)) {
         ir_schedule_free(g->sched);

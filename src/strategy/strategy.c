@@ -268,6 +268,7 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
     if (s && !gen_sizes_check(&g, error))
         s = NULL;
     g_free(g.oversize);
+    gen_kernels_clear(&g);
     gen_tp_clear(&g);
     gen_tp_model_free(share);
     g_free(g.boundary);

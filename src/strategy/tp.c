@@ -171,7 +171,9 @@ int gen_tp_compute(Gen *g, int leaf, IrPhase phase, bool forward, double flops, 
      * row-parallel GEMM (with SP also an all-gather before each column-parallel one); backward
      * the same for the input gradients of the column-parallel GEMMs. */
     int dep = -1;
+    GArray *list = gen_kernels_take(g); /* each half runs half of each kernel */
     for (int half = 0; half < 2; half++) {
+        gen_kernels_add(g, list, 0.5);
         if (g->tp.sp)
             dep = exchange(g, phase, false, name, dep);
         int all[9], n = 0;
@@ -182,5 +184,6 @@ int gen_tp_compute(Gen *g, int leaf, IrPhase phase, bool forward, double flops, 
                                 MAX(1, kernels / 2), seconds / 2, name, all, n);
         dep = exchange(g, phase, true, name, dep);
     }
+    g_array_free(list, TRUE);
     return dep;
 }

@@ -209,17 +209,37 @@ jedit "$W/sched.json" $s-8.json 'd["classes"][0]["ops"][0]["kind"] = "sleep"'
 bad schedule/unknown-op-kind "$s-8.json;field 'classes[0].ops[0].kind';expected one of" "${BASE[@]}" --schedule $s-8.json
 jedit "$W/sched.json" $s-9.json 'next(o for o in d["classes"][0]["ops"] if o["kind"] == "alloc")["bytes"] = -1'
 bad schedule/negative-bytes "$s-9.json;bytes;expected a number in [0," "${BASE[@]}" --schedule $s-9.json
-jedit "$W/sched.json" $s-10.json 'd["version"] = 3'
-bad schedule/version-3 "$s-10.json;field 'version';version 3" "${BASE[@]}" --schedule $s-10.json
+jedit "$W/sched.json" $s-10.json 'd["version"] = 4'
+bad schedule/version-4 "$s-10.json;field 'version';version 4" "${BASE[@]}" --schedule $s-10.json
+# kernel lists (version 3): each kernel's fields, the ops' indices into them, the version
+K='c = d["classes"][0]; k = c["kernel_lists"]'
+jedit "$W/sched.json" $s-k1.json "$K"'; k[0][0]["class"] = "conv"'
+bad schedule/kernel-class "$s-k1.json;field 'classes[0].kernel_lists[0][0].class';expected one of gemm, attention, memory, flops;conv" "${BASE[@]}" --schedule $s-k1.json
+jedit "$W/sched.json" $s-k2.json "$K"'; g = next(x for l in k for x in l if x["class"] == "gemm"); del g["m"]'
+bad schedule/kernel-gemm-no-m "$s-k2.json;field 'classes[0].kernel_lists[;].m';missing" "${BASE[@]}" --schedule $s-k2.json
+jedit "$W/sched.json" $s-k3.json "$K"'; next(o for o in c["ops"] if "kernel_list" in o)["kernel_list"] = len(k)'
+bad schedule/kernel-list-index "$s-k3.json;field 'classes[0].ops[;kernel_list;expected" "${BASE[@]}" --schedule $s-k3.json
+jedit "$W/sched.json" $s-k4.json 'd["version"] = 2'
+bad schedule/kernel-lists-in-version-2 "$s-k4.json;field 'classes[0].kernel_lists';new in schedule version 3" "${BASE[@]}" --schedule $s-k4.json
+jedit "$W/sched.json" $s-k5.json "$K"'; k[0][0]["share"] = -1'
+bad schedule/kernel-negative-share "$s-k5.json;field 'classes[0].kernel_lists[0][0].share';expected a number in [0," "${BASE[@]}" --schedule $s-k5.json
+jedit "$W/sched.json" $s-k6.json "$K"'; k[0][0]["tiles"] = 4'
+bad schedule/kernel-unknown-field "$s-k6.json;classes[0].kernel_lists[0][0];tiles" "${BASE[@]}" --schedule $s-k6.json
+jedit "$W/sched.json" $s-k7.json "$K"'; k[0] = []'
+bad schedule/kernel-list-empty "$s-k7.json;field 'classes[0].kernel_lists[0]';non-empty array" "${BASE[@]}" --schedule $s-k7.json
+# the simulator costs an op from its kernels: a GEMM of 10^17 x 10^4 x 10^4 outlasts the clock
+# even though the op's "seconds" say otherwise
+jedit "$W/sched.json" $s-k8.json 'del d["meta"]["strategy"]; '"$K"'; g = next(x for l in k for x in l if x["class"] == "gemm"); g["m"] = 1e17; g["n"] = 1e4; g["k"] = 1e4'
+bad schedule/kernel-beyond-the-clock "$s-k8.json;classes[0].ops[;would take;expected ops under" "${BASE[@]}" --schedule $s-k8.json
 jedit "$W/sched.json" $s-11.json 'd["world"] = 15'
 bad schedule/world-not-nodes-times-gpus "$s-11.json;field 'world'" "${BASE[@]}" --schedule $s-11.json
 bad schedule/option-it-fixes "$W/sched.json;field 'meta.tp';--tp" "${BASE[@]}" --schedule "$W/sched.json" --tp 2
 bad schedule/other-layout "$W/sched.json;--nodes 4" "${BASE[@]}" --schedule "$W/sched.json" --nodes 2
 bad schedule/made-with-other-options "$W/sched.json;field 'classes';not the one the options generate" "${BASE[@]}" --schedule "$W/sched.json" --grad-accum 2
 # an op charged by its FLOPs (no kernel-model "seconds") and one by its seconds
-jedit "$W/sched.json" $s-15.json 'del d["meta"]["strategy"]; o = next(o for o in d["classes"][0]["ops"] if o["kind"] == "compute"); o["flops"] = 1e30; o.pop("seconds", None)'
+jedit "$W/sched.json" $s-15.json 'del d["meta"]["strategy"]; o = next(o for o in d["classes"][0]["ops"] if o["kind"] == "compute"); o["flops"] = 1e30; o.pop("seconds", None); o.pop("kernel_list", None)'
 bad schedule/op-beyond-the-clock "$s-15.json;classes[0].ops[;would take;expected ops under" "${BASE[@]}" --schedule $s-15.json
-jedit "$W/sched.json" $s-16.json 'del d["meta"]["strategy"]; next(o for o in d["classes"][0]["ops"] if o["kind"] == "compute" and "seconds" in o)["seconds"] = 5e8'
+jedit "$W/sched.json" $s-16.json 'del d["meta"]["strategy"]; o = next(o for o in d["classes"][0]["ops"] if o["kind"] == "compute" and "seconds" in o); o["seconds"] = 5e8; o.pop("kernel_list", None)'
 bad schedule/op-seconds-beyond-the-clock "$s-16.json;classes[0].ops[;would take;expected ops under" "${BASE[@]}" --schedule $s-16.json
 jedit "$W/sched.json" $s-12.json 'd["classes"][0]["ops"][0]["stream"] = "gpu7"'
 bad schedule/unknown-stream "$s-12.json;field 'classes[0].ops[0].stream';gpu7;expected one of its streams: host" "${BASE[@]}" --schedule $s-12.json

@@ -627,12 +627,62 @@ t_schedule_many_names_read_fast() {
 }
 add input t_schedule_many_names_read_fast
 
-t_schedule_version_3() {
-    make_schedule "$W/v3.json" 'd["version"] = 3' || return 1
-    fsd "${BASE[@]}" --schedule "$W/v3.json"
-    expect_input_error "$W/v3.json" "field 'version'" 'version 3'
+t_schedule_version_4() {
+    make_schedule "$W/v4.json" 'd["version"] = 4' || return 1
+    fsd "${BASE[@]}" --schedule "$W/v4.json"
+    expect_input_error "$W/v4.json" "field 'version'" 'version 4'
 }
-add input t_schedule_version_3
+add input t_schedule_version_4
+
+# Version 2 (compute ops with "seconds", no kernel lists) is still read; on the GPU the schedule
+# was made for, its step is version 3's to the last digit (the lists re-cost to the same seconds).
+t_schedule_version_2() {
+    make_schedule "$W/v2.json" '
+d["version"] = 2
+for c in d["classes"]:
+    c.pop("kernel_lists", None)
+    for op in c["ops"]:
+        op.pop("kernel_list", None)' || return 1
+    grep -q '"kernel_lists"' "$W/sched.json" || fail "the emitted schedule has no kernel_lists" || return 1
+    fsd "${BASE[@]}" --schedule "$W/v2.json" --json
+    expect_rc 0 || return 1
+    local v2; v2=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["step_time_s"])' <"$OUT")
+    fsd "${BASE[@]}" --schedule "$W/sched.json" --json
+    expect_rc 0 || return 1
+    local v3; v3=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["step_time_s"])' <"$OUT")
+    [ "$v2" = "$v3" ] || fail "version 2 step $v2 s, version 3 step $v3 s"
+}
+add input t_schedule_version_2
+
+# A version 3 schedule made for one GPU and simulated on another is costed from its kernels for
+# the GPU at hand: GPT-2 made for JUWELS Booster's A100s, run on JUPITER's GH200s, takes the step
+# of the schedule generated for JUPITER, to the last digit; without its kernel lists (version 2)
+# it keeps the A100's times and comes out slower.
+t_schedule_other_gpu() {
+    local B=(-m "$MODEL" --nodes 2 --gpus-per-node 4) J=(-t "$SRC/topologies/jupiter-booster.json")
+    fsd "${B[@]}" -t "$SRC/topologies/juwels-booster.json" --emit-schedule "$W/a100.json"
+    expect_rc 0 || return 1
+    python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1])); d['meta'].pop('topology', None)
+json.dump(d, open(sys.argv[2], 'w'))
+d['version'] = 2
+for c in d['classes']:
+    c.pop('kernel_lists', None)
+    for o in c['ops']: o.pop('kernel_list', None)
+json.dump(d, open(sys.argv[3], 'w'))" "$W/a100.json" "$W/a100-v3.json" "$W/a100-v2.json" || return 1
+    local step=()
+    for args in "--schedule $W/a100-v3.json" "--schedule $W/a100-v2.json" ""; do
+        # shellcheck disable=SC2086
+        fsd "${B[@]}" "${J[@]}" $args --json
+        expect_rc 0 || return 1
+        step+=("$(python3 -c 'import json,sys; print(json.load(sys.stdin)["step_time_s"])' <"$OUT")")
+    done
+    [ "${step[0]}" = "${step[2]}" ] || fail "A100 schedule on GH200: ${step[0]} s, generated for GH200: ${step[2]} s" || return 1
+    python3 -c "import sys; sys.exit(0 if float('${step[1]}') > 1.5 * float('${step[0]}') else 1)" ||
+        fail "version 2 on GH200 (${step[1]} s) not slower than version 3 (${step[0]} s)"
+}
+add input t_schedule_other_gpu
 
 # Version 1 (no kernel-model "seconds" on compute ops) is still read; its compute is charged at
 # the best-shape rates, so the step comes out faster than version 2's.
@@ -640,7 +690,9 @@ t_schedule_version_1() {
     make_schedule "$W/v1.json" '
 d["version"] = 1
 for c in d["classes"]:
+    c.pop("kernel_lists", None)
     for op in c["ops"]:
+        op.pop("kernel_list", None)
         if op["kind"] == "compute": op.pop("seconds", None)' || return 1
     fsd "${BASE[@]}" --schedule "$W/v1.json" --json
     expect_rc 0 || return 1

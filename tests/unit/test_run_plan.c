@@ -3,7 +3,7 @@
  * embeddings): every send and its receive name the same two-rank communicator, a communicator is
  * used by one stream per rank, every rank lists its communicators in one global order, every rank
  * makes the same collective communicators; the messages for broken schedules; and that the GEMM
- * standing for an op's FLOPs has those FLOPs. */
+ * standing for an op's FLOPs has those FLOPs; the GEMMs of an op's kernel list. */
 #include "testutil.h"
 
 #include "run/run_plan.h"
@@ -188,10 +188,72 @@ static void test_plan_errors(void **state)
     pipeline_free(&r);
 }
 
+/* fsdprun-nccl runs the kernels the schedule names: a GEMM at its shape (share 3: three times;
+ * 0.5: half its rows), batched where it is; attention and shapeless FLOPs as square GEMMs of
+ * their FLOPs; memory-bound bytes as a copy; a GEMM too large for one operand buffer in pieces
+ * of the same FLOPs; an op without a list keeps the FLOP-equivalent GEMM. */
+static double plan_flops(const RunKernelPlan *p)
+{
+    double f = 0;
+    for (guint i = 0; i < p->gemms->len; i++) {
+        const RunGemm *g = &g_array_index(p->gemms, RunGemm, i);
+        f += 2.0 * g->m * g->n * (double)g->k * g->batch * g->reps;
+    }
+    return f;
+}
+
+static void test_kernel_plan(void **state)
+{
+    (void)state;
+    IrSchedule *s = ir_schedule_new(1, 1);
+    IrClass *c = ir_class_add(s, 0, 1, 1);
+    IrKernel list[] = {
+        {.cls = IR_KERN_GEMM, .dtype = HW_DTYPE_BF16, .shape = {8192, 2304, 768, 1}, .share = 1},
+        {.cls = IR_KERN_GEMM, .dtype = HW_DTYPE_BF16, .shape = {1024, 64, 1024, 96}, .share = 3},
+        {.cls = IR_KERN_GEMM, .dtype = HW_DTYPE_BF16, .shape = {4096, 4096, 4096, 1}, .share = 0.5},
+        {.cls = IR_KERN_ATTENTION, .dtype = HW_DTYPE_BF16, .shape = {96, 1024, 64, 0},
+         .flags = IR_KERN_CAUSAL, .share = 1},
+        {.cls = IR_KERN_MEMORY, .dtype = HW_DTYPE_BF16, .shape = {1e8, 4}, .share = 1},
+        {.cls = IR_KERN_FLOPS, .dtype = HW_DTYPE_BF16, .shape = {1e11}, .share = 1},
+    };
+    IrOp op = {.kind = IR_OP_COMPUTE};
+    op.u.compute.kern_first = ir_kernels_add(c, list, G_N_ELEMENTS(list));
+    RunKernelPlan p = {0};
+    assert_true(run_kernel_plan(c, &op, &p));
+    assert_int_equal(p.gemms->len, 5);
+    const RunGemm *g = (const RunGemm *)(void *)p.gemms->data;
+    assert_true(g[0].m == 8192 && g[0].n == 2304 && g[0].k == 768 && g[0].batch == 1 &&
+                g[0].reps == 1);
+    assert_true(g[1].m == 1024 && g[1].n == 64 && g[1].batch == 96 && g[1].reps == 3);
+    assert_true(g[2].m == 2048 && g[2].n == 4096 && g[2].reps == 1);
+    double attn = 4.0 * 96 * 1024 * 1024 * 64 * 0.5;
+    assert_close(2.0 * g[3].m * g[3].n * (double)g[3].k * g[3].reps, attn, 0.02);
+    assert_close(2.0 * g[4].m * g[4].n * (double)g[4].k * g[4].reps, 1e11, 0.02);
+    assert_float_equal(p.copy_bytes, 1e8, 0);
+    run_kernel_plan_clear(&p);
+
+    /* the LM head's weight gradient of a 128k vocabulary over 32k tokens: 8 GB of B operand */
+    IrKernel big = {.cls = IR_KERN_GEMM, .dtype = HW_DTYPE_BF16, .shape = {4096, 128256, 32768, 1},
+                    .share = 1};
+    op.u.compute.kern_first = ir_kernels_add(c, &big, 1);
+    assert_true(run_kernel_plan(c, &op, &p));
+    g = (const RunGemm *)(void *)p.gemms->data;
+    assert_true(g[0].reps > 1);
+    assert_true((double)g[0].k * g[0].n * 2 <= RUN_GEMM_OPERAND_MAX &&
+                (double)g[0].m * g[0].n * 2 <= RUN_GEMM_OPERAND_MAX);
+    assert_close(plan_flops(&p), 2.0 * 4096 * 128256 * 32768, 0.001);
+    run_kernel_plan_clear(&p);
+
+    op.u.compute.kern_first = 0;
+    assert_false(run_kernel_plan(c, &op, &p));
+    assert_null(p.gemms);
+    ir_schedule_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gemm_plan),
+        cmocka_unit_test(test_gemm_plan), cmocka_unit_test(test_kernel_plan),
         cmocka_unit_test(test_pipeline_plans),
         cmocka_unit_test(test_plan_errors),
     };

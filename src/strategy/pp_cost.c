@@ -1,0 +1,127 @@
+/* pp_cost: what each part of the model costs a pipeline stage (pp.c): FLOPs, bytes, saved
+ * activations and parameters per sample after tensor parallelism's scaling, and the kernels of
+ * one micro-batch, which the stage's compute ops carry (schedule version 3). Built once per
+ * schedule: O(leaves). */
+#include "pp_priv.h"
+#include "../kern/kern.h"
+#include "../util/cfg.h"
+
+/* ---- model costs ---- */
+
+static void add_leaf(PpCost *c, const ModelModule *m)
+{
+    if (c->input <= 0 && m->saved_bytes > 0)
+        c->input = m->saved_bytes;
+    c->flops += m->flops_fwd;
+    c->bwd_flops += m->flops_fwd * m->flops_bwd_ratio;
+    c->bytes += m->mem_bytes_fwd;
+    c->saved += m->saved_bytes;
+    c->kernels += m->kernels_fwd;
+}
+
+static void scale_cost(PpCost *c, double flops, double act, double input, double params)
+{
+    c->flops *= flops;
+    c->bwd_flops *= flops;
+    c->bytes *= act;
+    c->saved *= act;
+    c->input *= input;
+    c->params *= params;
+}
+
+/* Splits the model into pre (embedding), decoder layers, post (final norm, head, loss). */
+bool pp_model_costs(Pp *pp, GError **error)
+{
+    const Model *model = pp->g.model;
+    int *block_of = g_new(int, model->n_modules);
+    int n = 0;
+    for (int i = 0; i < model->n_modules; i++) {
+        int parent = model->modules[i].parent;
+        block_of[i] = parent >= 0 ? block_of[parent] : -1;
+        if (model->modules[i].is_block && block_of[i] < 0)
+            block_of[i] = n++;
+    }
+    pp->n_layers = n;
+    pp->layer = g_new0(PpCost, MAX(n, 1));
+    for (int l = -2; l < n; l++) {
+        PpCost *c = l == -2 ? &pp->pre : l == -1 ? &pp->post : &pp->layer[l];
+        c->fwd_k = g_array_new(FALSE, FALSE, sizeof(IrKernel));
+        c->bwd_k = g_array_new(FALSE, FALSE, sizeof(IrKernel));
+    }
+    int first_block = 0;
+    while (first_block < model->n_modules && block_of[first_block] < 0)
+        first_block++;
+    for (int i = 0; i < model->n_modules; i++) {
+        const ModelModule *m = &model->modules[i];
+        PpCost *c = block_of[i] >= 0 ? &pp->layer[block_of[i]] : i < first_block ? &pp->pre : &pp->post;
+        c->params += (double)m->params;
+        if (m->first_child < 0 && i != 0) {
+            add_leaf(c, m);
+            /* unfused attention's score-matrix traffic splits by heads (1/t), not by
+             * Korthikanti's activation factor that scale_cost applies to the rest below */
+            double act = gen_tp_scale(pp->T, pp->sp, GEN_TP_BLOCK).act;
+            if (m->kernel.kind == MODEL_KERNEL_ATTENTION && pp->T > 1 && act > 0)
+                c->bytes += m->mem_bytes_fwd * (1.0 / pp->T / act - 1);
+            gen_kernels_leaf(&pp->g, c->fwd_k, i, pp->g.mb, pp->T, false);
+            gen_kernels_leaf(&pp->g, c->bwd_k, i, pp->g.mb, pp->T, true);
+        }
+    }
+    g_free(block_of);
+    if (n == 0)
+        return cfg_input_error(error, "%s: field 'modules': pipeline and tensor parallelism split the model "
+                           "at its blocks (decoder layers), and this model has none",
+                           model->file);
+    /* Korthikanti's per-TP-rank factors (tp.c): layers, vocabulary-parallel embedding and head */
+    const GenTpRegion regions[3] = {GEN_TP_BLOCK, GEN_TP_PRE, GEN_TP_POST};
+    for (int k = 0; k < 3; k++) {
+        GenTpScale f = gen_tp_scale(pp->T, pp->sp, regions[k]);
+        if (k == 0)
+            for (int l = 0; l < n; l++)
+                scale_cost(&pp->layer[l], f.flops, f.act, f.input, f.params);
+        else
+            scale_cost(k == 1 ? &pp->pre : &pp->post, f.flops, f.act, f.input, f.params);
+    }
+    /* then the memory-bound traffic: twice the forward's in backward, as gen.c charges it */
+    for (int l = -2; l < n; l++) {
+        PpCost *c = l == -2 ? &pp->pre : l == -1 ? &pp->post : &pp->layer[l];
+        double bytes = c->bytes * pp->act_bytes_scale * pp->g.mb;
+        gen_kernels_memory(&pp->g, c->fwd_k, bytes, MAX(1, c->kernels));
+        gen_kernels_memory(&pp->g, c->bwd_k, 2 * bytes, 2 * MAX(1, c->kernels));
+    }
+    if (model->tied_embeddings && pp->P > 1)
+        pp->tied_params = (double)model->vocab * model->hidden / pp->T;
+    return true;
+}
+
+/* Device time of `share` of a part's forward or backward for one micro-batch, its kernels
+ * pending for the compute op that runs it (gen_compute_timed). */
+double pp_seconds(Pp *pp, PpCost *c, bool backward, double share)
+{
+    Gen *g = &pp->g;
+    int b = backward, h = share != 1;
+    PpCost *m = c;
+    if (m->memo_cls[b][h] != g->cls) {
+        gen_kernels_add(g, backward ? c->bwd_k : c->fwd_k, share);
+        const IrKernel *list = (const IrKernel *)(void *)g->kern_pending->data;
+        int n = (int)g->kern_pending->len;
+        m->memo_s[b][h] = kern_list_s(&g->topo->gpu, list, n);
+        m->memo_first[b][h] = ir_kernels_add(g->cls, list, n);
+        m->memo_cls[b][h] = g->cls;
+        g_array_set_size(g->kern_pending, 0);
+    }
+    g->kern_first_pending = m->memo_first[b][h];
+    return m->memo_s[b][h];
+}
+
+void pp_costs_free(Pp *pp)
+{
+    for (int l = -2; pp->layer && l < pp->n_layers; l++) {
+        PpCost *c = l == -2 ? &pp->pre : l == -1 ? &pp->post : &pp->layer[l];
+        if (c->fwd_k)
+            g_array_free(c->fwd_k, TRUE);
+        if (c->bwd_k)
+            g_array_free(c->bwd_k, TRUE);
+    }
+    g_free(pp->layer);
+    gen_kernels_clear(&pp->g);
+}

@@ -1,0 +1,51 @@
+/* pp_priv: the pipeline generator's state (pp.c) and its model costs (pp_cost.c). Internal to
+ * src/strategy. */
+#ifndef FSD_PP_PRIV_H
+#define FSD_PP_PRIV_H
+
+#include "gen.h"
+
+typedef struct {
+    double flops, bwd_flops, bytes, saved, input, params;
+    int kernels;
+    GArray *fwd_k, *bwd_k; /* IrKernel: one micro-batch's kernels, one TP rank's share */
+    /* pp_seconds' memo by [backward][half]: the list in class `cls` and its seconds (a 1T
+     * pipeline adds millions of compute ops; costing and interning each list again made
+     * generating it 4 times slower) */
+    const IrClass *memo_cls[2][2];
+    uint32_t memo_first[2][2];
+    double memo_s[2][2];
+} PpCost; /* per sample (params: per rank), after TP scaling; fwd_k and bwd_k per micro-batch */
+
+typedef struct {
+    Gen g;
+    int P, v, m, T, D, S; /* S: FSDP shard group size */
+    int n_layers;
+    PpCost pre, post, *layer;
+    int *vs_first;        /* first layer of each virtual stage, P * v + 1 entries */
+    int tp_group, dp_group, rep_group;
+    int send_next, recv_prev, send_prev, recv_next, nccl, emb_send, emb_recv;
+    double act_bytes_scale; /* model's activation dtype -> this run's */
+    double tp_bytes;      /* s*b*h activations of one micro-batch (full, before any TP split) */
+    double boundary_bytes;/* activation sent between stages per micro-batch */
+    double tied_params;   /* word embedding copy on the last stage (per rank) */
+    bool fsdp, ckpt, sp, distopt, tp_overlap;
+    int tp_stream; /* --tp-comm-overlap's exchanges */
+    int stage;
+    const char *label;    /* the current step, "F3.0 warm-up": names its ops in the timeline */
+    /* per class, rebuilt for each: */
+    int *gather_op;       /* per layer: FSDP all-gather, -1 none */
+    int *bwd_count;       /* per chunk: backwards done */
+    int *last_bwd;        /* per layer: last backward compute op */
+    GArray *dp_ops;       /* ops the optimizer waits for */
+} Pp;
+
+/* Splits the model into pre (embedding), decoder layers, post (final norm, head, loss), with
+ * each part's kernels per micro-batch. False with an input error for a model without blocks. */
+bool pp_model_costs(Pp *pp, GError **error);
+/* Device time of `share` (1 or 0.5) of a part's forward or backward for one micro-batch; its
+ * kernel list is left pending for the compute op that runs it (gen_compute_timed). */
+double pp_seconds(Pp *pp, PpCost *c, bool backward, double share);
+void pp_costs_free(Pp *pp); /* the parts and the generator's pending kernels */
+
+#endif
