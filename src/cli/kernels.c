@@ -28,7 +28,7 @@ static void print_fit(const HwGpu *gpu, KernClass cls, bool triton, const char *
 int cli_kernels(int argc, char **argv)
 {
     char *topology = NULL, *table = NULL, *dtype_text = NULL, *gpu_filter = NULL, *method = NULL;
-    gboolean fit = FALSE, quiet = FALSE;
+    gboolean fit = FALSE, quiet = FALSE, sustained = FALSE;
     double min_gflop = 0;
     GOptionEntry entries[] = {
         {"topology", 't', 0, G_OPTION_ARG_FILENAME, &topology,
@@ -47,6 +47,10 @@ int cli_kernels(int argc, char **argv)
         {"min-gflop", 0, 0, G_OPTION_ARG_DOUBLE, &min_gflop,
          "GEMM tables: leave out rows of fewer GFLOP (the smallest sizes of plots read by eye)",
          "X"},
+        {"sustained", 0, 0, G_OPTION_ARG_NONE, &sustained,
+         "GEMMs at the topology's sustained_gemm_fraction, for tables timed on a GPU held at its "
+         "power limit [off: microbenchmarks time cold bursts]",
+         NULL},
         {"fit", 0, 0, G_OPTION_ARG_NONE, &fit,
          "Refit the model's free figures to the table and print them", NULL},
         {"summary", 0, 0, G_OPTION_ARG_NONE, &quiet, "Print only the error summary", NULL},
@@ -91,6 +95,8 @@ int cli_kernels(int argc, char **argv)
     if (!t)
         goto out;
     HwGpu gpu = topo->gpu;
+    if (!sustained)
+        gpu.sustained_gemm_fraction = 1;
     if (fit) {
         if (!gpu.kernels.present) {
             cfg_input_error(&error,

@@ -74,7 +74,8 @@ double hw_gpu_compute_s(const HwGpu *gpu, HwDtype dtype, double flops, double by
 {
     /* GEMMs are compute-bound and elementwise kernels memory-bound, and an op is a sequence of
      * both, so the two terms add. */
-    double flop_s = flops / (gpu->peak_flops[dtype] * gpu->matmul_efficiency);
+    double sustained = gpu->sustained_gemm_fraction > 0 ? gpu->sustained_gemm_fraction : 1;
+    double flop_s = flops / (gpu->peak_flops[dtype] * gpu->matmul_efficiency * sustained);
     double mem_s = bytes / (gpu->hbm_Bps * gpu->memory_efficiency);
     return flop_s + mem_s;
 }
@@ -165,6 +166,7 @@ static bool load_gpu(HwTopology *topo, CfgObj *root, GError **error)
     /* Defaults for optional figures; files should state them (see topologies/README.md). */
     gpu->reserved_bytes = 0;
     gpu->launch_overhead_s = 0;
+    gpu->sustained_gemm_fraction = 1;
     bool ok =
         cfg_get_string(&co, "name", true, &gpu->name, error) &&
         sourced(topo, &co, "peak_tflops_bf16", true, 1e-3, 1e5, TF, &gpu->peak_flops[HW_DTYPE_BF16],
@@ -185,6 +187,8 @@ static bool load_gpu(HwTopology *topo, CfgObj *root, GError **error)
         sourced(topo, &co, "boost_clock_MHz", false, 1, 1e5, 1, &gpu->boost_clock_MHz, error) &&
         sourced(topo, &co, "clock_MHz", false, 1, 1e5, 1, &gpu->clock_MHz, error) &&
         sourced(topo, &co, "speed_spread", false, 0, 0.2, 1, &gpu->speed_spread, error) &&
+        sourced(topo, &co, "sustained_gemm_fraction", false, 0.2, 1, 1,
+                &gpu->sustained_gemm_fraction, error) &&
         load_kernels(topo, &co, error) &&
         cfg_obj_check_unknown(&co, "see topologies/README.md for the keys of \"gpu\"", error);
     /* A sustained or locked clock (power cap, nvidia-smi -lgc) below the one the peaks are

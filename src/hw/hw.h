@@ -43,6 +43,10 @@ typedef struct {
     double boost_clock_MHz;            /* the SM clock the peaks are quoted at (0: not given) */
     double clock_MHz;                  /* the sustained SM clock, when capped: peaks scaled by
                                         * clock / boost at load (0: as quoted) */
+    double sustained_gemm_fraction;    /* of the matmul rate, what a GEMM keeps when the GPU has
+                                        * run at its power limit for a while (seconds of training)
+                                        * against the cold-GPU bursts microbenchmarks time; 1 when
+                                        * the file does not say */
     double speed_spread;               /* standard deviation of sustained speed between GPUs of
                                         * the same model (cooling, silicon): a synchronous job
                                         * runs at its slowest GPU's pace (0: all equal) */

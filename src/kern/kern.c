@@ -43,6 +43,16 @@ static double best_rate(const HwGpu *gpu, HwDtype dtype)
     return gpu->peak_flops[dtype] * eff;
 }
 
+/* A GEMM's best rate once the GPU runs at its power limit: microbenchmarks time cold bursts
+ * (MAMF, XLA's table), training runs for seconds at the limit, where the clock drops
+ * (gpu.sustained_gemm_fraction, measured; attention and memory-bound kernels draw less power
+ * and keep their rates). */
+static double gemm_rate(const HwGpu *gpu, HwDtype dtype)
+{
+    double f = gpu->sustained_gemm_fraction; /* 0 in a hand-built HwGpu: not given */
+    return best_rate(gpu, dtype) * (f > 0 ? f : 1);
+}
+
 static double memory_Bps(const HwGpu *gpu)
 {
     return gpu->hbm_Bps * gpu->memory_efficiency;
@@ -54,9 +64,9 @@ static double gemm_time(const HwGpu *gpu, const KernShape *s)
     if (flops <= 0)
         return 0;
     if (!gpu->kernels.present)
-        return flops / best_rate(gpu, s->dtype);
+        return flops / gemm_rate(gpu, s->dtype);
     const HwKernels *kp = &gpu->kernels;
-    double sm_rate = best_rate(gpu, s->dtype) / kp->sm_count;
+    double sm_rate = gemm_rate(gpu, s->dtype) / kp->sm_count;
     double best = INFINITY;
     for (size_t t = 0; t < G_N_ELEMENTS(gemm_tiles); t++) {
         double tm = gemm_tiles[t].tm, tn = gemm_tiles[t].tn;
@@ -124,7 +134,7 @@ static double memory_time(const HwGpu *gpu, const KernShape *s)
 
 static double flops_time(const HwGpu *gpu, const KernShape *s)
 {
-    return s->flops / best_rate(gpu, s->dtype);
+    return s->flops / gemm_rate(gpu, s->dtype);
 }
 
 const KernClassOps kern_classes[KERN_CLASS_COUNT] = {
