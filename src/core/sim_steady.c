@@ -380,7 +380,8 @@ static GByteArray *snapshot(Engine *e, int64_t now)
         PUT(last);
         out = saved;
     }
-    qsort(parts, nr, sizeof *parts, cmp_bytes);
+    if (nr > 1)
+        qsort(parts, nr, sizeof *parts, cmp_bytes);
     PUT(nr);
     for (uint32_t i = 0; i < nr; i++) {
         g_byte_array_append(out, parts[i]->data, parts[i]->len);

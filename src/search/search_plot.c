@@ -54,7 +54,8 @@ static bool figure_pareto(PlotSet *set, const SearchSpec *spec, GPtrArray *ok, i
         xy[2 * i] = value_of(spec, g_ptr_array_index(ok, i), a);
         xy[2 * i + 1] = value_of(spec, g_ptr_array_index(ok, i), b);
     }
-    qsort(xy, ok->len, 2 * sizeof(double), by_x_then_y);
+    if (ok->len > 1) /* g_new of 0 is NULL, which qsort must not get */
+        qsort(xy, ok->len, 2 * sizeof(double), by_x_then_y);
     g_string_append(fig->data, "# every configuration that passes: x y\n");
     for (guint i = 0; i < ok->len; i++)
         g_string_append_printf(fig->data, "%.6g %.6g\n", xy[2 * i], xy[2 * i + 1]);

@@ -194,7 +194,8 @@ cJSON *trace_set_to_compare(const TraceSet *set)
                     break;
                 }
         }
-        qsort(d, n, sizeof *d, double_order);
+        if (n > 1)
+            qsort(d, n, sizeof *d, double_order);
         cJSON_AddItemToArray(
             steps, cJSON_CreateNumber(n % 2 ? d[n / 2] : 0.5 * (d[n / 2 - 1] + d[n / 2])));
         g_array_append_val(numbers, number);

@@ -582,7 +582,7 @@ static bool finish(Reader *rd, GError **error)
         kk->coll = -1;
         Launch key = {.correlation = kk->correlation};
         const Launch *l =
-            kk->correlation >= 0
+            kk->correlation >= 0 && rd->launches->len > 0 /* an empty GArray's data is NULL */
                 ? bsearch(&key, rd->launches->data, rd->launches->len, sizeof(Launch), launch_order)
                 : NULL;
         if (l)
