@@ -304,7 +304,8 @@ static int ray_tune_plan(SearchCli *cli, const SearchSpec *spec, int argc, char 
     }
     int gpn = (int)cJSON_GetObjectItemCaseSensitive(bound, "machine_gpus_per_node")->valuedouble;
     SearchTunePlan plan;
-    search_tune_plan(&tune, gpn, spec->cores_per_node, &plan);
+    int cores = (int)cJSON_GetObjectItemCaseSensitive(bound, "machine_cores_per_node")->valuedouble;
+    search_tune_plan(&tune, gpn, search_cores_per_node(spec, cores), &plan);
     search_tune_print(&tune, &plan, gpn, stdout);
     status = 0;
 out:
@@ -696,7 +697,8 @@ int cli_search(int argc, char **argv)
          "tp-across-nodes (repeatable)",
          "C"},
         {"cores-per-node", 0, 0, G_OPTION_ARG_INT, &cli.cores_per_node,
-         "Cores charged per node for core-hours [48, JUWELS Booster]", "N"},
+         "Cores charged per node for core-hours [the topology's, else 48 as on JUWELS Booster]",
+         "N"},
         {"top", 0, 0, G_OPTION_ARG_INT, &cli.top, "Rows of the table [5]", "K"},
         {"pareto", 0, 0, G_OPTION_ARG_STRING, &cli.pareto,
          "Print the Pareto front of two objectives: step,node-hours", "A,B"},

@@ -12,10 +12,17 @@ void search_spec_default(SearchSpec *spec)
 {
     *spec = (SearchSpec){0};
     spec->objective = SEARCH_OBJ_STEP;
-    /* JUWELS Booster: 2 x AMD EPYC 7402 (24 cores each) per node, and JSC's accounting charges
-     * core-hours of whole nodes (https://apps.fz-juelich.de/jsc/hps/juwels/configuration.html,
-     * https://www.fz-juelich.de/en/ias/jsc/systems/supercomputers/apply-for-computing-time) */
-    spec->cores_per_node = 48;
+    spec->cores_per_node = 0; /* the topology's (search_cores_per_node) */
+}
+
+int search_cores_per_node(const SearchSpec *spec, int machine_cores)
+{
+    if (spec->cores_per_node > 0)
+        return spec->cores_per_node;
+    /* the topology's cores (node.cpu_cores or accounting.cores_per_node); where it gives none,
+     * JUWELS Booster's: 2 x AMD EPYC 7402, 24 cores each, charged as whole nodes
+     * (https://apps.fz-juelich.de/jsc/hps/juwels/configuration.html) */
+    return machine_cores > 0 ? machine_cores : 48;
 }
 
 bool search_objective_parse(const char *text, SearchObjective *out)
@@ -121,7 +128,7 @@ static double num(const cJSON *o, const char *key)
 }
 
 static double objective_from(const SearchSpec *spec, double step_s, double tokens_per_step,
-                             int nodes, int machine_gpn)
+                             int nodes, int machine_gpn, int machine_cores)
 {
     if (spec->objective == SEARCH_OBJ_STEP)
         return step_s;
@@ -135,7 +142,7 @@ static double objective_from(const SearchSpec *spec, double step_s, double token
     case SEARCH_OBJ_GPU_HOURS:
         return (double)nodes * machine_gpn * hours;
     case SEARCH_OBJ_CORE_HOURS:
-        return (double)nodes * spec->cores_per_node * hours;
+        return (double)nodes * search_cores_per_node(spec, machine_cores) * hours;
     default:
         return step_s;
     }
@@ -151,10 +158,10 @@ static double tokens_per_step(const cJSON *figures)
 }
 
 double search_objective_value(const SearchSpec *spec, const cJSON *figures, int machine_gpn,
-                              int nodes)
+                              int machine_cores, int nodes)
 {
     return objective_from(spec, num(figures, "step_time_s"), tokens_per_step(figures), nodes,
-                          machine_gpn);
+                          machine_gpn, machine_cores);
 }
 
 /* The figures a record keeps of --json: the scalars and the time, memory, model and layout
@@ -237,6 +244,7 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
         goto done;
     }
     int nodes = (int)num(bound, "nodes"), machine_gpn = (int)num(bound, "machine_gpus_per_node");
+    int machine_cores = (int)num(bound, "machine_cores_per_node");
     int tp = (int)num(bound, "tp"), world = (int)num(bound, "world_size");
     double dp = num(bound, "dp"), micro = num(bound, "micro_batch");
     double ga = num(bound, "grad_accum"), seq = num(bound, "seq_len");
@@ -244,6 +252,7 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
     double limit = capacity - MAX(spec->headroom_bytes, spec->headroom_fraction * capacity);
     cJSON_AddNumberToObject(rec, "nodes", nodes);
     cJSON_AddNumberToObject(rec, "machine_gpus_per_node", machine_gpn);
+    cJSON_AddNumberToObject(rec, "machine_cores_per_node", machine_cores);
     if (tp > (int)num(bound, "gpus_per_node") && !spec->tp_across_nodes) {
         prune(rec, "bound", "puts TP across nodes", NULL);
         goto done;
@@ -277,7 +286,8 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
     double floor_s = num(bound, "step_floor_per_micro_batch_s") *
                      (MAX(1, ga) + num(bound, "pipeline_fill_micro_batches"));
     double lower =
-        objective_from(spec, floor_s, dp * micro * MAX(1, ga) * MAX(1, seq), nodes, machine_gpn);
+        objective_from(spec, floor_s, dp * micro * MAX(1, ga) * MAX(1, seq), nodes, machine_gpn,
+                       machine_cores);
     cJSON_AddNumberToObject(rec, "lower_bound", lower);
     if (only_bound) {
         cJSON_AddStringToObject(rec, "status", "bounded");
@@ -292,12 +302,12 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
     cJSON *figures = figures_of(full);
     const cJSON *memory = cJSON_GetObjectItemCaseSensitive(full, "memory");
     double peak = num(memory, "peak_bytes");
-    double objective = search_objective_value(spec, figures, machine_gpn, nodes);
+    double objective = search_objective_value(spec, figures, machine_gpn, machine_cores, nodes);
     double time_s =
         spec->tokens > 0
             ? objective_from(&(SearchSpec){.objective = SEARCH_OBJ_TIME, .tokens = spec->tokens},
                              num(figures, "step_time_s"), tokens_per_step(figures), nodes,
-                             machine_gpn)
+                             machine_gpn, machine_cores)
             : num(figures, "step_time_s");
     if (peak > limit || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(memory, "oom")))
         prune(rec, "full", "does not fit", NULL);

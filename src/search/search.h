@@ -107,7 +107,11 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
 /* The short reason of a pruned record ("does not fit", "option --tp"), for the counts. */
 const char *search_record_reason(const cJSON *record);
 double search_record_objective(const cJSON *record); /* +inf unless status "ok" */
+/* Cores charged per node: --cores-per-node, else the topology's (machine_cores), else JUWELS
+ * Booster's 48. */
+int search_cores_per_node(const SearchSpec *spec, int machine_cores);
 double search_objective_value(const SearchSpec *spec, const cJSON *figures, int machine_gpn,
+                              int machine_cores,
                               int nodes);
 
 /* ---- the results (search_out.c) ---- */

@@ -134,6 +134,7 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
     cJSON_AddNumberToObject(o, "nodes", layout->nodes);
     cJSON_AddNumberToObject(o, "gpus_per_node", layout->gpus_per_node);
     cJSON_AddNumberToObject(o, "machine_gpus_per_node", topo->gpus_per_node);
+    cJSON_AddNumberToObject(o, "machine_cores_per_node", topo->cpu_cores);
     cJSON_AddNumberToObject(o, "tp", MAX(1, layout->tp));
     cJSON_AddNumberToObject(o, "pp", MAX(1, layout->pp));
     cJSON_AddNumberToObject(o, "dp", MAX(1, layout->dp));

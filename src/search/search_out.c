@@ -172,8 +172,9 @@ static void print_pareto(const SearchSpec *spec, GPtrArray *ok, SearchObjective 
         SearchSpec sa = *spec, sb = *spec;
         sa.objective = a, sb.objective = b;
         int nodes = (int)num(r, "nodes"), gpn = (int)num(r, "machine_gpus_per_node");
-        va[i] = search_objective_value(&sa, obj(r, "figures"), gpn, nodes);
-        vb[i] = search_objective_value(&sb, obj(r, "figures"), gpn, nodes);
+        int cores = (int)num(r, "machine_cores_per_node");
+        va[i] = search_objective_value(&sa, obj(r, "figures"), gpn, cores, nodes);
+        vb[i] = search_objective_value(&sb, obj(r, "figures"), gpn, cores, nodes);
         order[i] = i;
     }
     /* insertion sort by (a, b): O(n^2) in the worst case, fine for the few thousand points

@@ -24,7 +24,8 @@ static double value_of(const SearchSpec *spec, const cJSON *r, int which)
     SearchSpec s = *spec;
     s.objective = (SearchObjective)which;
     double v =
-        search_objective_value(&s, f, (int)num(r, "machine_gpus_per_node"), (int)num(r, "nodes"));
+        search_objective_value(&s, f, (int)num(r, "machine_gpus_per_node"),
+                               (int)num(r, "machine_cores_per_node"), (int)num(r, "nodes"));
     return which == SEARCH_OBJ_TIME ? v / 86400 : v; /* days: seconds are unreadable on a slide */
 }
 
