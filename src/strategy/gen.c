@@ -413,17 +413,15 @@ static void block_sums(Gen *g, int m, double *flops, double *bytes, double *save
         block_sums(g, c, flops, bytes, saved, kernels, first_saved);
 }
 
-/* Tensor-core time of a block's forward (its subtree's leaves), for the recompute; their
- * kernels join the pending list. */
-static double block_tensor_s(Gen *g, int m)
+/* A block's forward kernels (its subtree's leaves) onto the pending list, for the recompute;
+ * gen_compute_timed costs the list. */
+static void block_kernels(Gen *g, int m)
 {
     const ModelModule *mod = &g->model->modules[m];
-    double s = 0;
     if (mod->first_child < 0)
-        s += gen_leaves_s(g, &m, 1, g->mb, 1, false, 0, 0);
+        gen_kernels_leaf(g, pending(g), m, g->mb, 1, false);
     for (int c = mod->first_child; c >= 0; c = g->model->modules[c].next_sibling)
-        s += block_tensor_s(g, c);
-    return s;
+        block_kernels(g, c);
 }
 
 /* torch.utils.checkpoint keeps only the block's input: the first saving leaf's input (for a
@@ -454,11 +452,11 @@ int gen_ckpt_backward_enter(Gen *g, int block, const int *deps, int n_deps)
     gen_alloc(g, buf, IR_MEM_ACTIVATIONS, saved * s * g->mb);
     g_free(buf);
     char *name = g_strdup_printf("recompute %s", g->model->modules[block].name);
-    /* the recompute reruns the forward, TP exchanges included */
-    double seconds = block_tensor_s(g, block) + kern_memory_s(&g->topo->gpu, bytes * s * g->mb, kernels);
+    /* the recompute reruns the forward, TP exchanges included; its time is its kernel list's */
+    block_kernels(g, block);
     gen_kernels_memory(g, NULL, bytes * s * g->mb, kernels);
     int op = run_compute(g, block, IR_PHASE_BACKWARD, true, flops * g->mb, bytes * s * g->mb, 0,
-                         MAX(kernels, 1), seconds, name, deps, n_deps);
+                         MAX(kernels, 1), 0, name, deps, n_deps);
     g_free(name);
     g->ckpt_block = block;
     return op;
@@ -497,8 +495,7 @@ int gen_optimizer_step(Gen *g, double numel, double tensors, const int *deps, in
     /* one memory-bound kernel record: the update's bytes over its launches */
     gen_kernels_memory(g, NULL, numel * kern_optim_bytes(opt, impl), kernels);
     return gen_compute_timed(g, IR_PHASE_OPTIMIZER, 0, numel * kern_optim_bytes(opt, impl), 0,
-                             kernels, kern_optimizer_s(&g->topo->gpu, opt, impl, numel, tensors),
-                             "optimizer.step", deps, n_deps);
+                             kernels, 0, "optimizer.step", deps, n_deps);
 }
 
 int gen_cpu_optimizer_step(Gen *g, double numel)
