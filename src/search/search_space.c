@@ -98,6 +98,7 @@ static bool add_dim(SearchSpace *space, const char *option, GPtrArray *items, co
     for (guint i = 0; i < items->len; i++) {
         const char *item = g_ptr_array_index(items, i);
         const char *why = NULL;
+        guint before = d->values->len;
         if (!*item)
             why = "no empty values";
         else if (strstr(item, "..")) {
@@ -105,10 +106,11 @@ static bool add_dim(SearchSpace *space, const char *option, GPtrArray *items, co
                 why = "a range a..b, a..b:+N or a..b:xN";
         } else
             g_ptr_array_add(d->values, g_strdup(item));
-        for (guint k = 0; !why && k + 1 < d->values->len; k++)
-            if (!strcmp(g_ptr_array_index(d->values, k),
-                        g_ptr_array_index(d->values, d->values->len - 1)))
-                why = "distinct values";
+        /* every value this item added against every earlier one (a range adds several) */
+        for (guint j = before; !why && j < d->values->len; j++)
+            for (guint k = 0; !why && k < j; k++)
+                if (!strcmp(g_ptr_array_index(d->values, k), g_ptr_array_index(d->values, j)))
+                    why = "distinct values";
         if (why) {
             cfg_input_error(error, "%s: option --%s: expected %s, got \"%s\"", where, option, why,
                             item);

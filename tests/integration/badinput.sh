@@ -353,6 +353,7 @@ bad option/kernels-dtype "option --dtype;expected bf16" kernels --table "$SRC/RE
 bad option/kernels-min-gflop "option --min-gflop;expected" kernels --table "$SRC/README.md" --min-gflop -1
 # fsdpsim search (issue 14): --vary syntax, unknown options, constraints, the space file
 bad search/vary-no-equals "option --vary;expected OPTION=VALUES" search "${BASE[@]}" --vary tp
+bad search/vary-duplicate-in-range "option --micro-batch;distinct values" search --vary micro-batch=2,1..3
 bad search/vary-unknown-option "option --vary tpp=2;Unknown option --tpp" search "${BASE[@]}" --vary tpp=2
 bad search/vary-bad-value "option --vary tp=two;--tp" search "${BASE[@]}" --vary tp=two
 bad search/vary-bad-range "option --vary nodes;expected integer bounds a..b" search "${BASE[@]}" --vary nodes=1..x
