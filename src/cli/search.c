@@ -99,21 +99,24 @@ static bool option_fixed(GPtrArray *fixed, const char *name)
 }
 
 static void add_hash(cJSON *prov, const char *key, const SearchSpace *space, const char *option,
-                     const char *file)
+                     const char *kind, const char *arg)
 {
     for (guint i = 0; i < space->dims->len; i++)
         if (!strcmp(((SearchDim *)g_ptr_array_index(space->dims, i))->option, option)) {
             cJSON_AddStringToObject(prov, key, "varied");
             return;
         }
-    char *text = NULL;
+    char *text = NULL, *file = NULL;
     gsize len = 0;
-    if (g_file_get_contents(file, &text, &len, NULL)) {
+    /* a shipped name (-m gpt2) as the simulation resolves it; an unknown one is its error */
+    if (cli_data_file(option, kind, arg, &file, NULL) &&
+        g_file_get_contents(file, &text, &len, NULL)) {
         char *sum = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)text, len);
         cJSON_AddStringToObject(prov, key, sum);
         g_free(sum);
     }
     g_free(text);
+    g_free(file);
 }
 
 typedef struct {
@@ -509,8 +512,10 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
     const char *topo_file = fixed_value(fixed, "topology", 't');
     char *model_default = cli_default_path("models/gpt.json");
     char *topo_default = cli_default_path("topologies/juwels-booster.json");
-    add_hash(prov, "model_sha256", &space, "model", model_file ? model_file : model_default);
-    add_hash(prov, "topology_sha256", &space, "topology", topo_file ? topo_file : topo_default);
+    add_hash(prov, "model_sha256", &space, "model", "models",
+             model_file ? model_file : model_default);
+    add_hash(prov, "topology_sha256", &space, "topology", "topologies",
+             topo_file ? topo_file : topo_default);
     g_free(model_default), g_free(topo_default);
     cJSON_AddStringToObject(prov, "fsdpsim_version", FSDPSIM_VERSION);
     uint64_t size = search_space_size(&space);
