@@ -2,6 +2,7 @@
  * straggler tables (see trace.h). */
 #include "trace.h"
 
+#include "../coll/coll.h"
 #include "../util/cfg.h"
 
 #include <math.h>
@@ -10,20 +11,12 @@
 
 double trace_busbw_factor(TraceCollKind kind, int n)
 {
-    /* nccl-tests doc/PERFORMANCE.md: all-reduce 2(n-1)/n; all-gather, reduce-scatter and
-     * all-to-all (n-1)/n; broadcast, reduce and send/recv 1 */
-    if (n <= 1)
-        return kind == TRACE_COLL_SENDRECV ? 1.0 : 0.0;
-    switch (kind) {
-    case TRACE_COLL_ALLREDUCE:
-        return 2.0 * (n - 1) / n;
-    case TRACE_COLL_ALLGATHER:
-    case TRACE_COLL_REDUCE_SCATTER:
-    case TRACE_COLL_ALLTOALL:
-        return (double)(n - 1) / n;
-    default:
+    /* nccl-tests' factors (coll_busbw_factor); reduce and send/recv, which the schedule has no
+     * collective for, 1 as broadcast's */
+    IrCollKind k;
+    if (kind == TRACE_COLL_SENDRECV)
         return 1.0;
-    }
+    return coll_busbw_factor(trace_coll_ir_kind(kind, &k) ? k : IR_COLL_BROADCAST, n);
 }
 
 /* --- reading a set -----------------------------------------------------------------------------

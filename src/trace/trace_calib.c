@@ -33,15 +33,7 @@ static double median(GArray *v)
  * (TF32) on Ampere (and later) devices"); a trace cannot tell when a job turned it on. */
 static bool model_dtype(const char *dtype, HwDtype *out)
 {
-    if (!dtype)
-        return false;
-    if (!strcmp(dtype, "float"))
-        return *out = HW_DTYPE_FP32, true;
-    if (!strcmp(dtype, "bf16"))
-        return *out = HW_DTYPE_BF16, true;
-    if (!strcmp(dtype, "half"))
-        return *out = HW_DTYPE_FP16, true;
-    return false;
+    return dtype && hw_dtype_parse(dtype, out);
 }
 
 /* One row per GEMM shape and dtype: the median duration of its kernels. Only GEMM kernels whose

@@ -43,11 +43,8 @@ static int host_event_order(const void *a, const void *b)
 
 static HwDtype ir_dtype(const char *dtype)
 {
-    if (dtype && !strcmp(dtype, "bf16"))
-        return HW_DTYPE_BF16;
-    if (dtype && !strcmp(dtype, "half"))
-        return HW_DTYPE_FP16;
-    return HW_DTYPE_FP32;
+    HwDtype d;
+    return hw_dtype_parse(dtype, &d) ? d : HW_DTYPE_FP32;
 }
 
 /* The group family for a traced group of `size` (the world grows to `ranks`). */
