@@ -11,7 +11,9 @@ typedef struct {
 static int cmp_interval(const void *a, const void *b)
 {
     const Interval *x = a, *y = b;
-    return x->start < y->start ? -1 : x->start > y->start ? 1 : (x->end > y->end) - (x->end < y->end);
+    return x->start < y->start   ? -1
+           : x->start > y->start ? 1
+                                 : (x->end > y->end) - (x->end < y->end);
 }
 
 /* Sorts and merges intervals in place; returns the count. O(n log n). */
@@ -60,8 +62,7 @@ static int64_t difference(const Interval *a, int na, const Interval *b, int nb)
     return t;
 }
 
-static void warn(Report *r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static void warn(Report *r, const char *fmt, ...)
+void report_warn(Report *r, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -214,10 +215,12 @@ static void out_of_memory(Report *r)
         }
         g_free(per_gpu);
     }
-    warn(r, "memory: does not fit: the peak of %s per GPU exceeds the %s of the %s; the largest "
-            "part is %s (%s). Options: %s%s",
-         peak, cap, r->topo->gpu.name, ir_mem_category_name((IrMemCategory)top), part,
-         *remedies ? remedies : "a GPU with more memory", scale);
+    report_warn(
+        r,
+        "memory: does not fit: the peak of %s per GPU exceeds the %s of the %s; the largest "
+        "part is %s (%s). Options: %s%s",
+        peak, cap, r->topo->gpu.name, ir_mem_category_name((IrMemCategory)top), part,
+        *remedies ? remedies : "a GPU with more memory", scale);
     g_free(peak);
     g_free(cap);
     g_free(part);
@@ -237,12 +240,14 @@ static void memory_headroom(Report *r)
     char *peak = report_bytes(r->mem_peak_bytes), *cap = report_bytes(r->mem_capacity_bytes);
     char *left = report_bytes(r->mem_capacity_bytes - r->mem_peak_bytes);
     char *remedies = memory_remedies(r, IR_MEM_ACTIVATIONS);
-    warn(r, "memory: the peak of %s is %.1f%% of the %s: only %s is left for the fragmentation "
-            "of PyTorch's caching allocator (often 5-30%% of the peak), so the real run may run "
-            "out of memory; PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True reduces "
-            "fragmentation%s%s",
-         peak, 100 * r->mem_peak_bytes / r->mem_capacity_bytes, cap, left,
-         *remedies ? ", and so would " : "", remedies);
+    report_warn(
+        r,
+        "memory: the peak of %s is %.1f%% of the %s: only %s is left for the fragmentation "
+        "of PyTorch's caching allocator (often 5-30%% of the peak), so the real run may run "
+        "out of memory; PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True reduces "
+        "fragmentation%s%s",
+        peak, 100 * r->mem_peak_bytes / r->mem_capacity_bytes, cap, left,
+        *remedies ? ", and so would " : "", remedies);
     g_free(peak);
     g_free(cap);
     g_free(left);
@@ -253,56 +258,70 @@ static void diagnostics(Report *r)
 {
     if (r->model->triton_attention && r->topo->gpu.kernels.present &&
         r->topo->gpu.kernels.triton_attention_efficiency <= 0)
-        warn(r, "correctness: attention: %s has no figures for FlashAttention's Triton kernel (no benchmark of it "
-                "on this GPU); charged at FlashAttention-2's rates, which are faster",
-             r->topo->gpu.name);
+        report_warn(r,
+                    "correctness: attention: %s has no figures for FlashAttention's Triton kernel "
+                    "(no benchmark of it "
+                    "on this GPU); charged at FlashAttention-2's rates, which are faster",
+                    r->topo->gpu.name);
     const StratOptions *opt = r->opt;
     const StratLayout *lay = &r->info->layout;
     bool fsdp = opt->kind == STRAT_FSDP;
-    bool hybrid = fsdp && (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2);
+    bool hybrid =
+        fsdp && (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2);
     if (strat_hybrid_unsynced(opt, lay))
-        error_diag(r,
-                   "%s with a shard group of 1 GPU (%d GPU%s per node): PyTorch FSDP1 turns it into "
-                   "NO_SHARD on the one-rank shard group and never all-reduces gradients across "
-                   "the %d replicas, so the model replicas silently diverge (pytorch/pytorch#154888, "
-                   "closed as not planned); simulated as PyTorch runs it, with no gradient traffic "
-                   "between nodes. Fix: --strategy full_shard, or --strategy ddp, or a shard group "
-                   "across nodes (--shard-group-size 2 or more)",
-                   strat_sharding_name(opt->sharding), lay->gpus_per_node,
-                   lay->gpus_per_node == 1 ? "" : "s", lay->replicate_size);
+        error_diag(
+            r,
+            "%s with a shard group of 1 GPU (%d GPU%s per node): PyTorch FSDP1 turns it into "
+            "NO_SHARD on the one-rank shard group and never all-reduces gradients across "
+            "the %d replicas, so the model replicas silently diverge (pytorch/pytorch#154888, "
+            "closed as not planned); simulated as PyTorch runs it, with no gradient traffic "
+            "between nodes. Fix: --strategy full_shard, or --strategy ddp, or a shard group "
+            "across nodes (--shard-group-size 2 or more)",
+            strat_sharding_name(opt->sharding), lay->gpus_per_node,
+            lay->gpus_per_node == 1 ? "" : "s", lay->replicate_size);
     else if (hybrid && lay->shard_size == 1 && opt->fsdp_version == 2 && lay->replicate_size > 1)
-        warn(r, "memory: %s under fully_shard (FSDP2, HSDP on a 2-D DeviceMesh) with a shard group of 1 "
-                "GPU does all-reduce gradients across the %d replicas (unlike FSDP1, "
-                "pytorch/pytorch#154888), but shards nothing: every GPU keeps full parameters, "
-                "gradients and optimizer state, like DDP",
-             strat_sharding_name(opt->sharding), lay->replicate_size);
+        report_warn(r,
+                    "memory: %s under fully_shard (FSDP2, HSDP on a 2-D DeviceMesh) with a shard "
+                    "group of 1 "
+                    "GPU does all-reduce gradients across the %d replicas (unlike FSDP1, "
+                    "pytorch/pytorch#154888), but shards nothing: every GPU keeps full parameters, "
+                    "gradients and optimizer state, like DDP",
+                    strat_sharding_name(opt->sharding), lay->replicate_size);
     else if (hybrid && lay->shard_size == 1)
-        warn(r, "memory: %s with a shard group of 1 GPU (%d GPU per node) shards nothing: every GPU keeps "
-                "full parameters, gradients and optimizer state, like no_shard or DDP; use "
-                "full_shard, or more GPUs per node",
-             strat_sharding_name(opt->sharding), lay->gpus_per_node);
+        report_warn(r,
+                    "memory: %s with a shard group of 1 GPU (%d GPU per node) shards nothing: "
+                    "every GPU keeps "
+                    "full parameters, gradients and optimizer state, like no_shard or DDP; use "
+                    "full_shard, or more GPUs per node",
+                    strat_sharding_name(opt->sharding), lay->gpus_per_node);
     if (hybrid && lay->replicate_size == 1 && lay->shard_size > 1)
-        warn(r, "communication: %s on a single shard group (%d GPUs) has no replicas to all-reduce with: it "
-                "behaves like %s",
-             strat_sharding_name(opt->sharding), lay->world,
-             opt->sharding == SHARD_HYBRID_SHARD ? "full_shard" : "shard_grad_op");
+        report_warn(r,
+                    "communication: %s on a single shard group (%d GPUs) has no replicas to "
+                    "all-reduce with: it "
+                    "behaves like %s",
+                    strat_sharding_name(opt->sharding), lay->world,
+                    opt->sharding == SHARD_HYBRID_SHARD ? "full_shard" : "shard_grad_op");
     if (fsdp && r->info->mixed_units > 0) {
         char *grad = report_bytes(r->info->mixed_grad_bytes);
-        warn(r, "memory: %d FSDP units mix frozen and trainable parameters: FSDP1 needs "
-                "use_orig_params=True for that, and then allocates and reduce-scatters the "
-                "gradient of the whole FlatParameter (%s unsharded over those units), as if "
-                "nothing were frozen; wrap the trainable parameters in their own units (peft's "
-                "fsdp_auto_wrap_policy) or use FSDP2, whose gradients are per parameter",
-             r->info->mixed_units, grad);
+        report_warn(r,
+                    "memory: %d FSDP units mix frozen and trainable parameters: FSDP1 needs "
+                    "use_orig_params=True for that, and then allocates and reduce-scatters the "
+                    "gradient of the whole FlatParameter (%s unsharded over those units), as if "
+                    "nothing were frozen; wrap the trainable parameters in their own units (peft's "
+                    "fsdp_auto_wrap_policy) or use FSDP2, whose gradients are per parameter",
+                    r->info->mixed_units, grad);
         g_free(grad);
     }
     if (fsdp && lay->world == 1)
-        warn(r, "memory: FSDP on 1 GPU shards nothing: all parameters, gradients and optimizer state stay "
-                "on the one GPU");
+        report_warn(r, "memory: FSDP on 1 GPU shards nothing: all parameters, gradients and "
+                       "optimizer state stay "
+                       "on the one GPU");
     if (fsdp && r->info->n_units == 1 && lay->world > 1)
-        warn(r, "memory: FSDP with a single unit (wrap policy 'none' or nothing large enough to wrap) "
-                "gathers the whole model at once: no overlap of communication with computation "
-                "and the peak holds all parameters unsharded; use --wrap transformer or --wrap size:N");
+        report_warn(
+            r,
+            "memory: FSDP with a single unit (wrap policy 'none' or nothing large enough to wrap) "
+            "gathers the whole model at once: no overlap of communication with computation "
+            "and the peak holds all parameters unsharded; use --wrap transformer or --wrap size:N");
     if (r->oom)
         out_of_memory(r);
     else
@@ -314,12 +333,14 @@ static void diagnostics(Report *r)
         bool multi_node = lay->world > lay->gpus_per_node;
         bool can_hybrid = fsdp && !hybrid && multi_node && lay->gpus_per_node > 1 &&
                           opt->sharding != SHARD_NO_SHARD; /* 1 GPU per node: shards nothing */
-        warn(r, "communication: %.0f%% of the step is exposed communication (%s of %s): the "
-                "GPUs wait for %s; larger micro-batches%s would help",
-             100 * r->exposed_comm_s / r->step_time_s, exposed, step,
-             multi_node ? "the network" : "NVLink/PCIe transfers",
-             can_hybrid ? " or hybrid_shard (keeps all-gathers inside a node)"
-             : multi_node ? " or fewer nodes" : "");
+        report_warn(r,
+                    "communication: %.0f%% of the step is exposed communication (%s of %s): the "
+                    "GPUs wait for %s; larger micro-batches%s would help",
+                    100 * r->exposed_comm_s / r->step_time_s, exposed, step,
+                    multi_node ? "the network" : "NVLink/PCIe transfers",
+                    can_hybrid   ? " or hybrid_shard (keeps all-gathers inside a node)"
+                    : multi_node ? " or fewer nodes"
+                                 : "");
         g_free(exposed);
         g_free(step);
     }
@@ -327,32 +348,37 @@ static void diagnostics(Report *r)
     double host_bound = r->idle_s - r->cpu_optimizer_s;
     if (r->step_time_s > 0 && host_bound > 0.3 * r->step_time_s) {
         if (opt->cpu_offload)
-            warn(r, "host: the GPU is idle %.0f%% of the step waiting for the host: with "
-                    "cpu_offload the gradients and parameters cross PCIe; more GPUs (smaller "
-                    "shards) or no cpu_offload if the memory allows would help",
-                 100 * host_bound / r->step_time_s);
+            report_warn(r,
+                        "host: the GPU is idle %.0f%% of the step waiting for the host: with "
+                        "cpu_offload the gradients and parameters cross PCIe; more GPUs (smaller "
+                        "shards) or no cpu_offload if the memory allows would help",
+                        100 * host_bound / r->step_time_s);
         else
-            warn(r, "host: the GPU is idle %.0f%% of the step waiting for the host to launch "
-                    "kernels: each GPU's work per kernel is too small for eager PyTorch; a larger "
-                    "micro-batch%s would help",
-                 100 * host_bound / r->step_time_s,
-                 r->model->compiled ? " or CUDA graphs" : ", torch.compile or CUDA graphs");
+            report_warn(
+                r,
+                "host: the GPU is idle %.0f%% of the step waiting for the host to launch "
+                "kernels: each GPU's work per kernel is too small for eager PyTorch; a larger "
+                "micro-batch%s would help",
+                100 * host_bound / r->step_time_s,
+                r->model->compiled ? " or CUDA graphs" : ", torch.compile or CUDA graphs");
     }
     /* torchrun leaves one intra-op thread per rank, and one thread streams a fraction of the
      * node's memory bandwidth (src/kern/kern_optim.c) */
     int cores = r->topo->cpu_cores;
-    if (opt->cpu_offload && opt->omp_threads == 0 && lay->gpus_per_node > 1 &&
-        r->step_time_s > 0 && r->cpu_optimizer_s > 0.1 * r->step_time_s) {
+    if (opt->cpu_offload && opt->omp_threads == 0 && lay->gpus_per_node > 1 && r->step_time_s > 0 &&
+        r->cpu_optimizer_s > 0.1 * r->step_time_s) {
         char *cpu = report_seconds(r->cpu_optimizer_s);
         char *more = cores > 0 ? g_strdup_printf("%d (the node's %d cores over its %d GPUs)",
                                                  MAX(1, cores / lay->gpus_per_node), cores,
                                                  lay->gpus_per_node)
                                : g_strdup("N (the node's cores over its GPUs)");
-        warn(r, "host: CPU offload: the optimizer step takes %s on the host (%.0f%% of the step) "
-                "on one thread per rank, as torchrun sets OMP_NUM_THREADS=1 with several GPUs per "
-                "node; OMP_NUM_THREADS=%s gives it more of the node's memory bandwidth "
-                "(--omp-num-threads)",
-             cpu, 100 * r->cpu_optimizer_s / r->step_time_s, more);
+        report_warn(
+            r,
+            "host: CPU offload: the optimizer step takes %s on the host (%.0f%% of the step) "
+            "on one thread per rank, as torchrun sets OMP_NUM_THREADS=1 with several GPUs per "
+            "node; OMP_NUM_THREADS=%s gives it more of the node's memory bandwidth "
+            "(--omp-num-threads)",
+            cpu, 100 * r->cpu_optimizer_s / r->step_time_s, more);
         g_free(cpu);
         g_free(more);
     }
@@ -360,12 +386,15 @@ static void diagnostics(Report *r)
         for (int i = 0; i < r->init->n_modes; i++) {
             const InitMode *m = &r->init->modes[i];
             if (strcmp(m->name, "cpu") == 0 && m->host_oom) {
-                char *need = report_bytes(m->host_bytes_per_node), *have = report_bytes(r->topo->host_memory_bytes);
-                warn(r, "host: initialisation: building the full model on the CPU in each of the %d ranks "
-                        "of a node needs %s of host memory, more than the node's %s; %s",
-                     lay->gpus_per_node, need, have,
-                     fsdp ? "use deferred initialisation (device='meta' with param_init_fn)"
-                          : "build on the GPU or use FSDP with deferred initialisation");
+                char *need = report_bytes(m->host_bytes_per_node),
+                     *have = report_bytes(r->topo->host_memory_bytes);
+                report_warn(r,
+                            "host: initialisation: building the full model on the CPU in each of "
+                            "the %d ranks "
+                            "of a node needs %s of host memory, more than the node's %s; %s",
+                            lay->gpus_per_node, need, have,
+                            fsdp ? "use deferred initialisation (device='meta' with param_init_fn)"
+                                 : "build on the GPU or use FSDP with deferred initialisation");
                 g_free(need);
                 g_free(have);
             }
@@ -373,8 +402,9 @@ static void diagnostics(Report *r)
     }
     if (r->model->token_input && r->model->positions > 0 &&
         r->model->training.seq_len > r->model->positions)
-        warn(r, "correctness: sequence length %d exceeds the model's max_position_embeddings %d",
-             r->model->training.seq_len, r->model->positions);
+        report_warn(
+            r, "correctness: sequence length %d exceeds the model's max_position_embeddings %d",
+            r->model->training.seq_len, r->model->positions);
 }
 
 void report_build(Report *r)
@@ -390,7 +420,8 @@ void report_build(Report *r)
     r->tokens_per_s = r->model->token_input ? r->info->tokens_per_step * lay->world / step : 0;
     r->tflops_per_gpu = r->model_flops_per_gpu / step / 1e12;
     /* against the peak of the dtype the matmuls run in, as the generators charge them */
-    r->mfu = r->model_flops_per_gpu / step / r->topo->gpu.peak_flops[strat_compute_dtype(r->model, r->opt)];
+    r->mfu = r->model_flops_per_gpu / step /
+             r->topo->gpu.peak_flops[strat_compute_dtype(r->model, r->opt)];
     r->mem_reserved_bytes = r->topo->gpu.reserved_bytes;
     r->mem_capacity_bytes = r->topo->gpu.memory_bytes;
     for (int i = 0; i < IR_MEM_CATEGORY_COUNT; i++)

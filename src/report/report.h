@@ -125,6 +125,8 @@ typedef struct {
 } Report;
 
 void report_build(Report *r);
+/* Adds a warning (its text begins with its kind: "memory: ", "host: ", ...). */
+void report_warn(Report *r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 void report_clear(Report *r);
 void report_print_summary(const Report *r, FILE *out);
 char *report_to_json(const Report *r);

@@ -29,15 +29,6 @@
 #include <math.h>
 #include <string.h>
 
-static void train_warn(Report *r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static void train_warn(Report *r, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    g_ptr_array_add(r->warnings, g_strdup_vprintf(fmt, ap));
-    va_end(ap);
-}
-
 static void checkpoint_build(Report *r)
 {
     const ReportTrainOptions *o = r->train_opt;
@@ -85,21 +76,23 @@ static void checkpoint_build(Report *r)
     }
     if (c->rank0_host_bytes > t->host_memory_bytes) {
         char *need = report_bytes(c->rank0_host_bytes), *have = report_bytes(t->host_memory_bytes);
-        train_warn(r,
-                   "memory: checkpoint: a full state dict gathers %s (fp32 parameters and optimizer "
-                   "state) into rank 0's host memory, more than a %s node's %s: the save "
-                   "fails; use --state-dict sharded (torch.distributed.checkpoint)",
-                   need, t->name, have);
+        report_warn(
+            r,
+            "memory: checkpoint: a full state dict gathers %s (fp32 parameters and optimizer "
+            "state) into rank 0's host memory, more than a %s node's %s: the save "
+            "fails; use --state-dict sharded (torch.distributed.checkpoint)",
+            need, t->name, have);
         g_free(need), g_free(have);
     }
     if (o->state_dict == REPORT_STATE_DICT_FULL &&
         c->load_host_bytes_per_node > t->host_memory_bytes) {
         char *need = report_bytes(c->load_host_bytes_per_node),
              *have = report_bytes(t->host_memory_bytes);
-        train_warn(r,
-                   "memory: checkpoint: loading a full state dict, each of a node's %d ranks reads the "
-                   "whole file into host memory: %s per node, more than the node's %s",
-                   lay->gpus_per_node, need, have);
+        report_warn(
+            r,
+            "memory: checkpoint: loading a full state dict, each of a node's %d ranks reads the "
+            "whole file into host memory: %s per node, more than the node's %s",
+            lay->gpus_per_node, need, have);
         g_free(need), g_free(have);
     }
 }
@@ -163,10 +156,10 @@ static void train_build(Report *r)
         tr->jobs = 1;
     } else if (later <= 0) {
         char *limit = report_seconds(tr->max_job_s), *restart = report_seconds(tr->restart_s);
-        train_warn(r,
-                   "host: time to train: a restart (%s, initialisation and checkpoint load) and a "
-                   "save leave no time in a job of %s; not counted in jobs",
-                   restart, limit);
+        report_warn(r,
+                    "host: time to train: a restart (%s, initialisation and checkpoint load) and a "
+                    "save leave no time in a job of %s; not counted in jobs",
+                    restart, limit);
         g_free(limit), g_free(restart);
         tr->jobs = 1;
     } else {
