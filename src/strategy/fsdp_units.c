@@ -109,19 +109,8 @@ static int post_backward_kernel(Gen *g, Fsdp *f, double bytes, int dep, const ch
                                 const char *uname)
 {
     char *name = g_strdup_printf("%s %s", what, uname);
-    gen_host(g, g->topo->gpu.launch_overhead_s, name);
-    IrOp op = {.kind = IR_OP_COMPUTE,
-               .stream = (uint16_t)f->nccl_shard,
-               .phase = IR_PHASE_BACKWARD,
-               .dtype = (uint8_t)g->compute_dtype};
-    op.u.compute.bytes = bytes;
-    op.u.compute.kernels = 1;
-    op.u.compute.seconds = kern_memory_s(&g->topo->gpu, bytes, 1);
-    GArray *list = g_array_new(FALSE, FALSE, sizeof(IrKernel));
-    gen_kernels_memory(g, list, bytes, 1);
-    op.u.compute.kern_first = ir_kernels_add(g->cls, (const IrKernel *)(void *)list->data, (int)list->len);
-    g_array_free(list, TRUE);
-    int i = ir_op_add(g->cls, &op, name, &dep, 1);
+    gen_kernels_memory(g, NULL, bytes, 1);
+    int i = gen_compute_on(g, f->nccl_shard, IR_PHASE_BACKWARD, 0, bytes, 0, 1, 0, name, &dep, 1);
     g_free(name);
     return i;
 }

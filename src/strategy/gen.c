@@ -164,9 +164,17 @@ int gen_compute(Gen *g, IrPhase phase, double flops, double bytes, double model_
 int gen_compute_timed(Gen *g, IrPhase phase, double flops, double bytes, double model_flops,
                       int kernels, double seconds, const char *name, const int *deps, int n_deps)
 {
+    return gen_compute_on(g, g->compute, phase, flops, bytes, model_flops, kernels, seconds, name,
+                          deps, n_deps);
+}
+
+int gen_compute_on(Gen *g, int stream, IrPhase phase, double flops, double bytes,
+                   double model_flops, int kernels, double seconds, const char *name,
+                   const int *deps, int n_deps)
+{
     /* the host launches the kernels first */
     gen_host(g, kernels * g->topo->gpu.launch_overhead_s, name);
-    IrOp op = {.kind = IR_OP_COMPUTE, .stream = (uint16_t)g->compute, .phase = (uint8_t)phase,
+    IrOp op = {.kind = IR_OP_COMPUTE, .stream = (uint16_t)stream, .phase = (uint8_t)phase,
                .dtype = (uint8_t)g->compute_dtype};
     op.u.compute.flops = flops;
     op.u.compute.bytes = bytes;
@@ -184,8 +192,10 @@ int gen_compute_timed(Gen *g, IrPhase phase, double flops, double bytes, double 
         op.u.compute.kern_first = g->kern_first_pending;
     }
     g->kern_first_pending = 0;
-    g->last_compute = ir_op_add(g->cls, &op, name, deps, n_deps);
-    return g->last_compute;
+    int i = ir_op_add(g->cls, &op, name, deps, n_deps);
+    if (stream == g->compute)
+        g->last_compute = i;
+    return i;
 }
 
 int gen_alloc(Gen *g, const char *buffer, IrMemCategory cat, double bytes)

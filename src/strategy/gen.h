@@ -79,6 +79,11 @@ int gen_compute(Gen *g, IrPhase phase, double flops, double bytes, double model_
  * their sum (kern_list_s, as the simulator re-costs them), whatever `seconds` says. */
 int gen_compute_timed(Gen *g, IrPhase phase, double flops, double bytes, double model_flops,
                       int kernels, double seconds, const char *name, const int *deps, int n_deps);
+/* The same on another stream (FSDP's post-backward stream); last_compute stays the compute
+ * stream's. */
+int gen_compute_on(Gen *g, int stream, IrPhase phase, double flops, double bytes,
+                   double model_flops, int kernels, double seconds, const char *name,
+                   const int *deps, int n_deps);
 /* The dtype matmuls and convolutions run in: param_dtype under mixed precision; in full
  * precision TF32 for convolutions (cuDNN's allow_tf32 defaults to True) and FP32 for matmuls
  * (torch.backends.cuda.matmul.allow_tf32 defaults to False) unless the user allows TF32. */
