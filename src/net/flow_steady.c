@@ -33,7 +33,7 @@ void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out)
     int64_t now = f->now - origin_ns;
     PUT(now);
     PUT(f->n_classes);
-    guint n_patterns = f->patterns->len, n_active = f->active->len, n_free = f->free_ids->len;
+    guint n_patterns = f->patterns->len, n_active = f->active->len;
     guint n_dirty = f->dirty->len;
     PUT(n_patterns);
     PUT(n_active);
@@ -57,7 +57,6 @@ void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out)
         PUT(finish);
         PUT(frozen);
     }
-    (void)n_free;
     PUT(n_dirty);
     g_byte_array_append(out, (const guint8 *)f->dirty->data, (guint)(sizeof(uint32_t) * n_dirty));
     PUT(f->n_busy);

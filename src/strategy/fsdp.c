@@ -289,7 +289,6 @@ static void fwd_exit(Gen *g, int m)
     if (g->micro == 0)
         f->post_forward_order[f->n_post++] = u;
     if (reshard_after_forward(g, u)) {
-        int last_use = f->units[u].last_use;
         reshard(g, f, u);
         if (f->v2 && f->raf < g->layout->shard_size && f->wrap->units[u].padded > 0) {
             /* FSDP2 reshard_after_forward=int: keep this rank's 1/raf slice of the unsharded
@@ -298,7 +297,6 @@ static void fwd_exit(Gen *g, int m)
             gen_alloc(g, buf, IR_MEM_PARAMS, (double)f->wrap->units[u].padded / f->raf * f->pbytes);
             g_free(buf);
             f->units[u].post_forward = true;
-            (void)last_use;
         }
     }
 }

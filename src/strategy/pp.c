@@ -315,7 +315,6 @@ static void reduce_gradients(Pp *pp, int chunk, int first, int n, int last_op)
             g_free(name);
             params = 0;
         }
-        (void)last_op;
         return;
     }
     if (!pp->fsdp) {
