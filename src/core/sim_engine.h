@@ -24,6 +24,8 @@ typedef struct {
     /* overlap: communication in flight on streams other than compute, by where it goes */
     int compute_stream; /* the stream named "compute", -1 none */
     int comm_intra, comm_inter;
+    /* of which NCCL's (they hold the topology's channels) and the SMs the others hold */
+    int comm_nccl, comm_own_sms;
     /* the compute op running on it: its work left (in seconds alone), since when, at what
      * slowdown, and the end it is scheduled for (earlier end events are stale) */
     int run_op;
@@ -86,7 +88,9 @@ typedef struct {
     double pace;         /* compute slowdown of the job's slowest GPU (hw_gpu_pace) */
     /* what NCCL beside compute takes from it (sim_overlap_init): SMs; HBM bandwidth when it moves
      * data inside the node, across nodes */
-    double sm_share, hbm_share_intra, hbm_share_inter;
+    double sm_count;  /* the GPU's SMs; 0: no kernel table, nothing is taken */
+    int nccl_sms;     /* SMs an NCCL kernel holds: one CTA per channel */
+    double hbm_share_intra, hbm_share_inter;
     /* steady state (sim_steady.c): NULL when off; the op whose end is the next checkpoint; the
      * additions to the results' sums since the last one (replayed when periods are skipped) */
     SimSteady *steady;

@@ -28,12 +28,17 @@ static int overlap_kind(const Engine *e, int ci, const IrOp *op)
     return 0;
 }
 
-/* What NCCL running beside compute on the same GPU takes from it, per topology. NCCL's kernels
- * hold one SM per channel (node.nccl_channels of gpu.kernels.sm_count), so tensor-core work gets
- * the rest of the SMs; and NCCL moves at least twice its link bandwidth through HBM (store, then
- * read back: S. Jeaugey in NVIDIA/nccl#1428), which memory-bound kernels lose. Published reports
- * of 1.8x (shared/data/kernels/comm_compute_interference.tsv) bound it from above; they are not
- * fitted. Without the kernel table (no SM count) nothing is taken. */
+/* What communication running beside compute on the same GPU takes from it, per topology. Its
+ * kernels hold SMs, and tensor-core work gets the rest: NCCL one per channel (node.nccl_channels
+ * of gpu.kernels.sm_count), charged once while any NCCL op is in flight (a simplification: a
+ * group's collectives serialise on its stream, and a posted send/recv holds fewer channels, but
+ * two groups' collectives in flight at once do hold their own CTAs); other libraries' kernels
+ * (Transformer Engine's userbuffers) the SMs the op says (IrOp.u.coll.sms), on top. At most half
+ * the GPU is taken: the block scheduler still interleaves compute CTAs. And communication moves at
+ * least twice its link bandwidth through HBM (store, then read back: S. Jeaugey in
+ * NVIDIA/nccl#1428), which memory-bound kernels lose. Published reports of 1.8x
+ * (shared/data/kernels/comm_compute_interference.tsv) bound it from above; they are not fitted.
+ * Without the kernel table (no SM count) nothing is taken. */
 void sim_overlap_init(Engine *e)
 {
     const HwTopology *topo = e->cfg->topo;
@@ -43,7 +48,8 @@ void sim_overlap_init(Engine *e)
     double hbm = gpu->hbm_Bps * gpu->memory_efficiency;
     double nic =
         topo->gpus_per_node > 0 ? topo->nic_Bps * topo->nics_per_node / topo->gpus_per_node : 0;
-    e->sm_share = MIN(0.5, (double)topo->nccl_channels / gpu->kernels.sm_count);
+    e->sm_count = gpu->kernels.sm_count;
+    e->nccl_sms = topo->nccl_channels;
     e->hbm_share_intra = 2 * topo->gpu_link_Bps / hbm;
     e->hbm_share_inter = 2 * MIN(topo->gpu_link_Bps, nic) / hbm;
 }
@@ -65,12 +71,13 @@ double sim_overlap_memory_fraction(const Engine *e, const IrOp *op, double alone
 double sim_overlap_slowdown(const Engine *e, int ci, double mem_fraction)
 {
     const ClassState *st = &e->st[ci];
-    if ((st->comm_intra == 0 && st->comm_inter == 0) || e->sm_share <= 0)
+    if ((st->comm_intra == 0 && st->comm_inter == 0) || e->sm_count <= 0)
         return 1;
+    double sm_share =
+        MIN(0.5, ((st->comm_nccl > 0 ? e->nccl_sms : 0) + st->comm_own_sms) / e->sm_count);
     double hbm_share = MIN(0.5, (st->comm_intra > 0 ? e->hbm_share_intra : 0) +
                                     (st->comm_inter > 0 ? e->hbm_share_inter : 0));
-    return (1 - mem_fraction) / (1 - e->sm_share) +
-           mem_fraction / MAX(0.2, 1 - e->sm_share - hbm_share);
+    return (1 - mem_fraction) / (1 - sm_share) + mem_fraction / MAX(0.2, 1 - sm_share - hbm_share);
 }
 
 /* The running compute op's slowdown changes at `now`: its work done so far is booked at the old
@@ -103,5 +110,9 @@ void sim_overlap_count(Engine *e, int ci, const IrOp *op, int delta, int64_t now
         e->st[ci].comm_intra += delta;
     else
         e->st[ci].comm_inter += delta;
+    if (op->kind == IR_OP_COLL && op->u.coll.sms)
+        e->st[ci].comm_own_sms += delta * op->u.coll.sms;
+    else
+        e->st[ci].comm_nccl += delta;
     rerate(e, ci, now);
 }

@@ -40,6 +40,9 @@ typedef struct {
     int safe_end; /* ops from lo up to here have no successor past hi (skipped ops must not) */
 } Region;
 
+#define SIM_STEADY_TRIES 32
+#define SIM_STEADY_HIST 16
+
 struct SimSteady {
     Region *region; /* per class */
     GByteArray *prev;
@@ -52,9 +55,11 @@ struct SimSteady {
     int32_t prev_version;
     int tries;
     bool logged; /* the additions since the last checkpoint are logged */
+    /* the states of the last periods, newest first: a state may repeat only after several
+     * periods (see sim_steady_check) */
+    GByteArray *hist[SIM_STEADY_HIST];
+    int n_hist;
 };
-
-#define SIM_STEADY_TRIES 32
 
 static bool same_payload(const IrOp *a, const IrOp *b)
 {
@@ -70,7 +75,7 @@ static bool same_payload(const IrOp *a, const IrOp *b)
                a->u.compute.kernels == b->u.compute.kernels;
     case IR_OP_COLL:
         return a->u.coll.coll == b->u.coll.coll && a->u.coll.group == b->u.coll.group &&
-               a->u.coll.bytes == b->u.coll.bytes;
+               a->u.coll.bytes == b->u.coll.bytes && a->u.coll.sms == b->u.coll.sms;
     case IR_OP_SEND:
     case IR_OP_RECV:
         return a->u.p2p.peer_offset == b->u.p2p.peer_offset && a->u.p2p.bytes == b->u.p2p.bytes;
@@ -251,6 +256,8 @@ void sim_steady_free(Engine *e)
     if (!e->steady)
         return;
     release_prev(e);
+    for (int i = 0; i < e->steady->n_hist; i++)
+        g_byte_array_free(e->steady->hist[i], TRUE);
     g_free(e->steady->region);
     g_free(e->steady);
     e->steady = NULL;
@@ -342,6 +349,8 @@ static GByteArray *snapshot(Engine *e, int64_t now)
         }
         PUT(st->comm_intra);
         PUT(st->comm_inter);
+        PUT(st->comm_nccl);
+        PUT(st->comm_own_sms);
         const Region *r = &sd->region[c];
         int64_t passed = (b - r->lo) / r->period;
         mem_tracker_snapshot(&cr->mem, r->buffer_from, passed * r->buffer_step, out);
@@ -600,32 +609,53 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
     e->res->makespan_ns = MAX(e->res->makespan_ns, now + shift);
 }
 
+static bool same_bytes(const GByteArray *a, const GByteArray *b)
+{
+    return a && b && a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+/* The state is checked once a period. It may repeat only after k periods: in a 1F1B pipeline
+ * whose stages wait for their peers (a receive posted after the compute before it), the
+ * stages' transfers fall into a pattern that cycles over several micro-batches (7 for GPT-3 on
+ * pp 8). So each state is looked up among the last SIM_STEADY_HIST; found k periods back, the
+ * next k periods are simulated with their additions logged, and if the state then repeats
+ * again, whole blocks of k periods are skipped. Cost: a snapshot and up to SIM_STEADY_HIST
+ * comparisons of it per period, until the proof. */
 void sim_steady_check(Engine *e, int64_t now)
 {
     SimSteady *sd = e->steady;
+    const Region *anchor = &sd->region[e->steady_cls];
     GByteArray *snap = snapshot(e, now);
-    bool same = sd->prev && sd->prev->len == snap->len &&
-                memcmp(sd->prev->data, snap->data, snap->len) == 0;
+    bool same = sd->logged && same_bytes(sd->prev, snap);
     int *step = g_new(int, e->s->n_classes);
-    int64_t m = same && sd->logged && (!e->flows || net_flows_can_skip(e->flows))
-                    ? periods_to_skip(e, step)
-                    : 0;
+    int64_t m = same && (!e->flows || net_flows_can_skip(e->flows)) ? periods_to_skip(e, step) : 0;
     if (m > 0) {
         skip(e, now, m, step);
-        e->res->steady_periods = (uint64_t)m;
+        /* in periods of the anchor class's program, m blocks of k */
+        e->res->steady_periods = (uint64_t)(m * (step[e->steady_cls] / anchor->period));
         g_byte_array_free(snap, TRUE);
         g_free(step);
         sim_steady_free(e); /* one skip: the rest is the cool-down */
         return;
     }
     g_free(step);
-    /* a state that repeated once is likely to again: log the next period to replay it */
-    mark(e, now, snap, same);
-    e->steady_op += sd->region[e->steady_cls].period;
-    /* A state that has not repeated after SIM_STEADY_TRIES periods is taken as one that does
+    int k = 0;
+    for (int i = 0; i < sd->n_hist && !k; i++)
+        if (same_bytes(sd->hist[i], snap))
+            k = i + 1;
+    if (sd->n_hist == SIM_STEADY_HIST)
+        g_byte_array_free(sd->hist[--sd->n_hist], TRUE);
+    memmove(sd->hist + 1, sd->hist, sizeof sd->hist[0] * (size_t)sd->n_hist);
+    sd->hist[0] = g_byte_array_new();
+    g_byte_array_append(sd->hist[0], snap->data, snap->len);
+    sd->n_hist++;
+    /* a state seen k periods ago is likely to come back k periods on: log them to replay */
+    mark(e, now, snap, k > 0);
+    e->steady_op += (k > 0 ? k : 1) * anchor->period;
+    /* A state that has not repeated after SIM_STEADY_TRIES checks is taken as one that does
      * not: the 1T-parameter pp 64 layout's transfers share NICs out of phase and its periods
-     * differ by a nanosecond now and then, for hundreds of periods; each try costs a snapshot
-     * (tens of kB). The pipelines that repeat do so within a few periods of the steady phase. */
-    if (e->steady_op >= sd->region[e->steady_cls].hi || ++sd->tries >= SIM_STEADY_TRIES)
+     * differ by a nanosecond now and then, for hundreds of periods. The pipelines that repeat
+     * do so within a few periods of the steady phase. */
+    if (e->steady_op >= anchor->hi || ++sd->tries >= SIM_STEADY_TRIES + SIM_STEADY_HIST)
         sim_steady_free(e);
 }

@@ -131,6 +131,11 @@ typedef struct {
         } host;
         struct {
             uint8_t coll;   /* IrCollKind */
+            /* SMs its kernels hold while they run (what concurrent compute loses): 0 = NCCL's,
+             * the topology's channels, one CTA each; Transformer Engine's userbuffers set
+             * their own (1 for a copy-engine ring exchange, 16 for its pipelined and bulk
+             * kernels). In the byte the alignment of `group` left free. */
+            uint8_t sms;
             uint16_t group; /* index into IrSchedule.groups */
             uint64_t bytes; /* nccl-tests' "size": the full array (gathered / unreduced) */
         } coll;

@@ -136,7 +136,7 @@ static bool op_same(const IrClass *ca, const IrOp *a, const IrClass *cb, const I
                a->u.compute.kernels == b->u.compute.kernels && kernels_same(ca, a, cb, b);
     case IR_OP_COLL:
         return a->u.coll.coll == b->u.coll.coll && a->u.coll.group == b->u.coll.group &&
-               a->u.coll.bytes == b->u.coll.bytes;
+               a->u.coll.bytes == b->u.coll.bytes && a->u.coll.sms == b->u.coll.sms;
     case IR_OP_SEND:
     case IR_OP_RECV:
         return a->u.p2p.peer_offset == b->u.p2p.peer_offset && a->u.p2p.bytes == b->u.p2p.bytes &&

@@ -43,6 +43,8 @@ static cJSON *op_to_json(const IrClass *c, const IrOp *op, const uint32_t *list_
         cJSON_AddStringToObject(o, "dtype", hw_dtype_name((HwDtype)op->dtype));
         cJSON_AddStringToObject(o, "group", "");
         cJSON_AddNumberToObject(o, "bytes", (double)op->u.coll.bytes);
+        if (op->u.coll.sms)
+            cJSON_AddNumberToObject(o, "sms", op->u.coll.sms);
         break;
     case IR_OP_SEND:
     case IR_OP_RECV:
@@ -306,6 +308,9 @@ static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *c
             }
             ok = ok && cfg_get_double(co, "bytes", true, 0, 1e18, &dbl, error);
             op.u.coll.bytes = (uint64_t)dbl;
+            i64 = 0;
+            ok = ok && cfg_get_int(co, "sms", false, 0, 255, &i64, error);
+            op.u.coll.sms = (uint8_t)i64;
             break;
         case IR_OP_SEND:
         case IR_OP_RECV:

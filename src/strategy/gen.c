@@ -219,12 +219,19 @@ int gen_free(Gen *g, int stream, const char *buffer, IrMemCategory cat, double b
 int gen_coll(Gen *g, int stream, IrCollKind kind, int group, double bytes, HwDtype dtype,
              IrPhase phase, const char *name, const int *deps, int n_deps)
 {
+    return gen_coll_sms(g, stream, kind, group, bytes, dtype, phase, name, deps, n_deps, 0);
+}
+
+int gen_coll_sms(Gen *g, int stream, IrCollKind kind, int group, double bytes, HwDtype dtype,
+                 IrPhase phase, const char *name, const int *deps, int n_deps, int sms)
+{
     /* NCCL enqueue, plus the copy-in/out kernels FSDP and DDP run around it */
     gen_host(g, 3 * g->topo->gpu.launch_overhead_s, name);
     IrOp op = {.kind = IR_OP_COLL, .stream = (uint16_t)stream, .phase = (uint8_t)phase,
                .dtype = (uint8_t)dtype};
     op.u.coll.coll = (uint8_t)kind;
     op.u.coll.group = (uint16_t)group;
+    op.u.coll.sms = (uint8_t)CLAMP(sms, 0, 255);
     op.u.coll.bytes = gen_size(g, name, bytes);
     return ir_op_add(g->cls, &op, name, deps, n_deps);
 }

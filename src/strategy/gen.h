@@ -109,6 +109,9 @@ int gen_alloc(Gen *g, const char *buffer, IrMemCategory cat, double bytes);
 int gen_free(Gen *g, int stream, const char *buffer, IrMemCategory cat, double bytes, int dep);
 int gen_coll(Gen *g, int stream, IrCollKind kind, int group, double bytes, HwDtype dtype,
              IrPhase phase, const char *name, const int *deps, int n_deps);
+/* The same run by kernels that hold `sms` SMs (IrOp.u.coll.sms), not NCCL's channels. */
+int gen_coll_sms(Gen *g, int stream, IrCollKind kind, int group, double bytes, HwDtype dtype,
+                 IrPhase phase, const char *name, const int *deps, int n_deps, int sms);
 
 /* Walks: forward visits modules in pre-order, backward in reverse. */
 void gen_walk_forward(Gen *g, const GenHooks *hooks);

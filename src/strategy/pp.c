@@ -43,11 +43,17 @@
 
 /* ---- program pieces ---- */
 
-/* A send or receive after `dep` and, when given (>= 0), `dep2`. */
+/* A send or receive after `dep` and, when given (>= 0), `dep2`. Megatron issues them from the
+ * compute stream, and ProcessGroupNCCL makes its NCCL stream wait for the work issued there so
+ * far (syncStream in ProcessGroupNCCL.cpp, before every collective and batch_isend_irecv): a
+ * receive posted for the next step starts once the compute issued before it is done, not while
+ * that compute runs, so its kernel spinning for the peer takes nothing from it. */
 static int p2p2(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes, uint32_t tag,
                 IrPhase phase, const char *name, int dep, int dep2)
 {
     Gen *g = &pp->g;
+    if (dep < 0 && !getenv("XX"))
+        dep = g->last_compute;
     gen_host(g, g->topo->gpu.launch_overhead_s, name);
     IrOp op = {.kind = kind, .stream = (uint16_t)stream, .phase = (uint8_t)phase,
                .dtype = (uint8_t)g->compute_dtype};
@@ -62,6 +68,26 @@ static int p2p(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes,
                IrPhase phase, const char *name, int dep)
 {
     return p2p2(pp, kind, stream, peer_offset, bytes, tag, phase, name, dep, -1);
+}
+
+/* A stage's activation or gradient sent on. In the 1F1B schedule of Megatron (r0.8
+ * p2p_communication._communicate with wait_on_reqs: req.wait() on every request) and of
+ * DeepSpeed (runtime/pipe/p2p.py: a blocking dist.send), the compute stream waits for the send
+ * before its next kernel, so the transfer is not hidden behind the next micro-batch; Megatron's
+ * interleaved schedule (--overlap-p2p-communication, its default) waits later, and GPipe's
+ * sends run beside compute. The wait is an empty op on the compute stream. The receive that
+ * follows is posted with the send, not after the wait: Megatron batches the pair
+ * (send_forward_recv_backward, one batch_isend_irecv), which is also what keeps two stages
+ * that send to each other from waiting on each other. */
+static void send_waited(Pp *pp, int stream, int peer_offset, uint32_t tag, IrPhase phase,
+                        const char *name, int dep)
+{
+    int send = p2p(pp, IR_OP_SEND, stream, peer_offset, pp->boundary_bytes, tag, phase, name, dep);
+    if (!pp->sync_send)
+        return;
+    int before = pp->g.last_compute;
+    gen_compute_timed(&pp->g, phase, 0, 0, 0, 0, 0, name, &send, 1);
+    pp->g.last_compute = before;
 }
 
 /* One TP exchange of the layer's activations: an all-reduce, or with sequence parallelism a
@@ -82,21 +108,27 @@ static int tp_comm(Pp *pp, IrPhase phase, bool scatter, const char *what, int de
  * parallelism: all-gather before each half, reduce-scatter after). model_flops is 0 for a recompute. */
 /* Megatron's --tp-comm-overlap (with sequence parallelism): each half-layer's all-gather and
  * reduce-scatter are split into chunks pipelined with its GEMMs (userbuffers), so they run on
- * their own stream beside the half's compute; the half ends when both have. */
+ * their own stream beside the half's compute; the half ends when both have. Their kernels are
+ * Transformer Engine's, not NCCL's, and hold fewer SMs (transformer_engine/pytorch/module/
+ * base.py, initialize_ub's get_default_config, TE 1.x-2.x): the all-gathers are ring exchanges
+ * (qkv/fc1 fprop, proj/fc2 dgrad) by copy engines with 1 SM; the reduce-scatters are
+ * "pipeline" (proj/fc2 fprop) or "bulk" (qkv/fc1 wgrad) kernels of 16 SMs. */
+#define TE_UB_RING_SMS 1
+#define TE_UB_KERNEL_SMS 16
 static int tp_overlapped_half(Pp *pp, IrPhase phase, const char *name, int dep, int gather,
                               double flops, double bytes, double model_flops, int kernels,
                               double seconds)
 {
     Gen *g = &pp->g;
     char *what = g_strdup_printf("tp allgather %s", name);
-    int ag = gen_coll(g, pp->tp_stream, IR_COLL_ALLGATHER, pp->tp_group, pp->tp_bytes,
-                      g->compute_dtype, phase, what, &dep, dep >= 0 ? 1 : 0);
+    int ag = gen_coll_sms(g, pp->tp_stream, IR_COLL_ALLGATHER, pp->tp_group, pp->tp_bytes,
+                          g->compute_dtype, phase, what, &dep, dep >= 0 ? 1 : 0, TE_UB_RING_SMS);
     g_free(what);
     int deps[2] = {dep, gather};
     int c = gen_compute_timed(g, phase, flops, bytes, model_flops, kernels, seconds, name, deps, 2);
     what = g_strdup_printf("tp reduce_scatter %s", name);
-    int rs = gen_coll(g, pp->tp_stream, IR_COLL_REDUCE_SCATTER, pp->tp_group, pp->tp_bytes,
-                      g->compute_dtype, phase, what, &ag, 1);
+    int rs = gen_coll_sms(g, pp->tp_stream, IR_COLL_REDUCE_SCATTER, pp->tp_group, pp->tp_bytes,
+                          g->compute_dtype, phase, what, &ag, 1, TE_UB_KERNEL_SMS);
     g_free(what);
     int join[2] = {c, rs};
     return gen_compute_timed(g, phase, 0, 0, 0, 0, 0, name, join, 2);
@@ -280,8 +312,8 @@ static void forward(Pp *pp, const PpStep *st)
                                 pp->post.flops * mb, MAX(1, pp->post.kernels),
                                 pp_seconds(pp, &pp->post, false, 1), name, &dep, 1);
     else
-        p2p(pp, IR_OP_SEND, pp->send_next, offset_next(pp), pp->boundary_bytes,
-            tag(pp, true, vs, st->micro_batch), IR_PHASE_FORWARD, name, dep);
+        send_waited(pp, pp->send_next, offset_next(pp), tag(pp, true, vs, st->micro_batch),
+                    IR_PHASE_FORWARD, name, dep);
     g_free(name);
 }
 
@@ -403,8 +435,8 @@ static void backward(Pp *pp, const PpStep *st)
                                 MAX(1, 2 * pp->pre.kernels), pp_seconds(pp, &pp->pre, true, 1), name,
                                 &dep, 1);
     else
-        p2p(pp, IR_OP_SEND, pp->send_prev, offset_prev(pp), pp->boundary_bytes,
-            tag(pp, false, vs, st->micro_batch), IR_PHASE_BACKWARD, name, dep);
+        send_waited(pp, pp->send_prev, offset_prev(pp), tag(pp, false, vs, st->micro_batch),
+                    IR_PHASE_BACKWARD, name, dep);
     char *buf = g_strdup_printf("act:%d:%d", st->chunk, st->micro_batch);
     gen_free(g, g->host, buf, IR_MEM_ACTIVATIONS, chunk_saved(pp, st->chunk), -1);
     g_free(buf);
@@ -456,6 +488,7 @@ static void stage_program(Pp *pp, int stage)
     Gen *g = &pp->g;
     const StratOptions *opt = g->opt;
     pp->stage = stage;
+    g->last_compute = -1; /* each class's program is its own */
     g->host = ir_stream_add(g->cls, "host", true);
     g->compute = ir_stream_add(g->cls, "compute", false);
     if (pp->P > 1) {
@@ -595,6 +628,7 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     pp.fsdp = opt->kind == STRAT_FSDP && opt->sharding != SHARD_NO_SHARD;
     pp.distopt = !pp.fsdp && opt->distributed_optimizer;
     pp.tp_overlap = opt->tp_comm_overlap && opt->sequence_parallel && layout->tp > 1;
+    pp.sync_send = opt->pp_schedule == PP_SCHEDULE_1F1B;
     pp.S = pp.fsdp ? layout->shard_size : 1;
     pp.ckpt = opt->activation_checkpointing;
     pp.sp = opt->sequence_parallel && pp.T > 1;

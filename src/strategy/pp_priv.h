@@ -30,6 +30,7 @@ typedef struct {
     double boundary_bytes;/* activation sent between stages per micro-batch */
     double tied_params;   /* word embedding copy on the last stage (per rank) */
     bool fsdp, ckpt, sp, distopt, tp_overlap;
+    bool sync_send; /* the compute stream waits for each send (1F1B: see send_waited) */
     int tp_stream; /* --tp-comm-overlap's exchanges */
     int stage;
     const char *label;    /* the current step, "F3.0 warm-up": names its ops in the timeline */

@@ -626,6 +626,85 @@ static void test_megatron_ddp_options(void **state)
     assert_true(megatron_step(2, true, true, true, true, NULL, NULL) < dist);
 }
 
+/* --tp-comm-overlap runs Transformer Engine's userbuffers, not NCCL: the all-gathers are ring
+ * exchanges of 1 SM, the reduce-scatters kernels of 16 (TE's defaults), and the compute beside
+ * them loses that much, not NCCL's 24 channels. */
+static void test_tp_overlap_sms(void **state)
+{
+    (void)state;
+    Run r;
+    start(&r, uniform_path, 1, 4, 4, 1, 2);
+    r.opt.sequence_parallel = r.opt.tp_comm_overlap = true;
+    simulate(&r, false);
+    double cost = 0;
+    for (int k = 0; k < r.sched->n_classes; k++)
+        cost = MAX(cost, r.sim->classes[k].overlap_cost_s);
+    int ag = 0, rs = 0;
+    IrClass *c = r.sched->classes[0];
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        if (op->kind != IR_OP_COLL || strcmp(c->streams[op->stream].name, "nccl:tp") != 0)
+            continue;
+        ag += op->u.coll.coll == IR_COLL_ALLGATHER && op->u.coll.sms == 1;
+        rs += op->u.coll.coll == IR_COLL_REDUCE_SCATTER && op->u.coll.sms == 16;
+    }
+    assert_true(ag > 0 && ag == rs);
+    assert_true(cost > 0);
+    /* the same schedule with NCCL's kernels in their place: on NCCL's 24 channels of an
+     * NVSwitch board it costs more, on JUWELS Booster's 8 (fewer than TE's 16) less */
+    for (int i = 0; i < ir_class_n_ops(c); i++)
+        if (ir_op(c, i)->kind == IR_OP_COLL)
+            ((IrOp *)ir_op(c, i))->u.coll.sms = 0;
+    for (int channels = 24; channels >= 8; channels -= 16) {
+        r.topo->nccl_channels = channels;
+        SimConfig cfg = {r.topo, &r.coll, NULL};
+        GError *error = NULL;
+        SimResult *nccl = sim_run(r.sched, &cfg, &error);
+        assert_non_null(nccl);
+        double nccl_cost = 0;
+        for (int k = 0; k < r.sched->n_classes; k++)
+            nccl_cost = MAX(nccl_cost, nccl->classes[k].overlap_cost_s);
+        assert_true(channels == 24 ? nccl_cost > 1.3 * cost : nccl_cost < cost);
+        sim_result_free(nccl);
+    }
+    run_end(&r);
+}
+
+/* A 1F1B pipeline's sends and receives take nothing from compute: ProcessGroupNCCL starts a
+ * receive once the compute issued before it is done, and Megatron's and DeepSpeed's 1F1B wait
+ * for each send before the next kernel (an empty op on the compute stream after the send).
+ * GPipe's sends run beside compute and do slow it. */
+static double pipeline_overlap_cost(PpSchedule kind, int *waits, int *sends)
+{
+    Run r;
+    start(&r, uniform_path, 4, 1, 1, 4, 8); /* one stage per node: sends cross the network */
+    r.opt.pp_schedule = kind;
+    simulate(&r, false);
+    double cost = r.rep.overlap_cost_s;
+    *waits = *sends = 0;
+    IrClass *c = r.sched->classes[1];
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        *sends += op->kind == IR_OP_SEND;
+        const uint32_t *d = ir_op_deps(c, op);
+        if (op->kind == IR_OP_COMPUTE && op->u.compute.seconds == 0 && op->n_deps == 1 &&
+            ir_op(c, (int)d[0])->kind == IR_OP_SEND)
+            (*waits)++;
+    }
+    run_end(&r);
+    return cost;
+}
+
+static void test_pipeline_p2p_overlap(void **state)
+{
+    (void)state;
+    int waits, sends;
+    assert_float_equal(pipeline_overlap_cost(PP_SCHEDULE_1F1B, &waits, &sends), 0, 1e-12);
+    assert_true(sends > 0 && waits == sends);
+    assert_true(pipeline_overlap_cost(PP_SCHEDULE_GPIPE, &waits, &sends) > 0);
+    assert_int_equal(waits, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -646,6 +725,8 @@ int main(void)
         cmocka_unit_test(test_placement_classes),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_megatron_ddp_options),
+        cmocka_unit_test(test_tp_overlap_sms),
+        cmocka_unit_test(test_pipeline_p2p_overlap),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
