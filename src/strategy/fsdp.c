@@ -64,6 +64,17 @@ static char *unit_name(Gen *g, Fsdp *f, int u)
     return g_strdup(*name ? name : "root");
 }
 
+/* Frees the buffer `held` keeps, if any, from the host (FsdpHeld), and keeps `name` (taken;
+ * NULL: none) of `bytes` in its place. */
+static void held_replace(Gen *g, FsdpHeld *held, char *name, double bytes)
+{
+    if (held->name)
+        gen_free(g, g->host, held->name, held->cat, held->bytes, -1);
+    g_free(held->name);
+    held->name = name;
+    held->bytes = bytes;
+}
+
 static void unshard(Gen *g, Fsdp *f, int u, const char *why)
 {
     UnitState *us = &f->units[u];
@@ -115,32 +126,26 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
         if (has_input && !from_post)
             gen_alloc(g, mp, IR_MEM_PARAMS, in_bytes);
         int deps[2] = {h2d, -1}, n_deps = 1;
-        if (f->v2 && f->last_ag_out) {
-            /* the previous all-gather's output goes once its copy-out is done */
-            gen_free(g, g->host, f->last_ag_out, IR_MEM_PARAMS, f->last_ag_bytes, -1);
-            g_clear_pointer(&f->last_ag_out, g_free);
+        if (f->ag_out.name) {
+            /* FSDP2: the previous all-gather's output goes once its copy-out is done */
             deps[n_deps++] = f->last_copy_out;
+            held_replace(g, &f->ag_out, NULL, 0);
         }
         char *out = f->v2 ? g_strdup_printf("ag_out:%d.%d", u, us->generation) : g_strdup(buf);
         gen_alloc(g, out, IR_MEM_PARAMS, padded * f->pbytes);
         char *name = g_strdup_printf("allgather %s (%s)", uname, why);
-        us->ag_op = f->ep > 1
-                        ? fsdp_unit_coll(g, f, u, IR_COLL_ALLGATHER, f->pbytes,
-                                    g->opt->mixed_precision ? g->opt->param_dtype : HW_DTYPE_FP32,
-                                    IR_PHASE_OTHER, name, deps, n_deps)
-                        : gen_coll(g, f->nccl_shard, IR_COLL_ALLGATHER,
-                                   from_post ? f->raf_group : f->shard_group, padded * f->pbytes,
-                                   g->opt->mixed_precision ? g->opt->param_dtype : HW_DTYPE_FP32,
-                                   IR_PHASE_OTHER, name, deps, n_deps);
+        HwDtype dtype = g->opt->mixed_precision ? g->opt->param_dtype : HW_DTYPE_FP32;
+        /* from_post is FSDP2's, expert parallelism FSDP1's: never both */
+        us->ag_op = from_post ? gen_coll(g, f->nccl_shard, IR_COLL_ALLGATHER, f->raf_group,
+                                         padded * f->pbytes, dtype, IR_PHASE_OTHER, name, deps,
+                                         n_deps)
+                              : fsdp_unit_coll(g, f, u, IR_COLL_ALLGATHER, f->pbytes, dtype,
+                                               IR_PHASE_OTHER, name, deps, n_deps);
         g_free(name);
         if (has_input && f->v2 && !from_post) {
             /* FSDP2 keeps the input with the output in its AllGatherState: both go at the
-             * next all-gather (host time, stream-ordered reuse) */
-            if (f->last_ag_in)
-                gen_free(g, g->host, f->last_ag_in, IR_MEM_PARAMS, f->last_ag_in_bytes, -1);
-            g_free(f->last_ag_in);
-            f->last_ag_in = g_strdup(mp);
-            f->last_ag_in_bytes = in_bytes;
+             * next all-gather */
+            held_replace(g, &f->ag_in, g_strdup(mp), in_bytes);
         } else if (has_input) {
             gen_free(g, f->nccl_shard, mp, IR_MEM_PARAMS, in_bytes, us->ag_op);
         }
@@ -152,11 +157,7 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
     if (g->opt->cpu_offload && f->v2 && f->sharded) {
         /* FSDP2 (CPUOffloadPolicy): the copied-in shard goes with the all-gather input, at
          * the next all-gather */
-        if (f->last_offload)
-            gen_free(g, g->host, f->last_offload, IR_MEM_PARAMS, f->last_offload_bytes, -1);
-        g_free(f->last_offload);
-        f->last_offload = g_strdup(offload_buf);
-        f->last_offload_bytes = shard * 4;
+        held_replace(g, &f->offload, g_strdup(offload_buf), shard * 4);
     } else if (g->opt->cpu_offload) {
         gen_free(g, f->sharded ? f->nccl_shard : g->compute, offload_buf, IR_MEM_PARAMS, shard * 4,
                  us->ag_op);
@@ -181,11 +182,8 @@ static void copy_out(Gen *g, Fsdp *f, int u)
     char *name = g_strdup_printf("all-gather copy-out %s", uname);
     gen_alloc(g, buf, IR_MEM_PARAMS, bytes);
     us->ag_op = gen_compute(g, IR_PHASE_OTHER, 0, 2 * bytes, 0, 1, name, &us->ag_op, 1);
-    if (f->last_ag_out) /* an older output nobody gathered after: goes now */
-        gen_free(g, g->host, f->last_ag_out, IR_MEM_PARAMS, f->last_ag_bytes, -1);
-    g_free(f->last_ag_out);
-    f->last_ag_out = out;
-    f->last_ag_bytes = bytes;
+    /* an older output nobody gathered after goes now */
+    held_replace(g, &f->ag_out, out, bytes);
     f->last_copy_out = us->ag_op;
     g_free(name), g_free(uname), g_free(buf);
 }
@@ -231,9 +229,33 @@ static int neighbour(const int *order, int n, int u, int step)
     return -1;
 }
 
-static int owning_unit(Gen *g, Fsdp *f, const int *leaves, int n)
+/* A routed-experts ModuleList (expert parallelism): the walk entering or leaving it issues its
+ * all-to-all (dispatch or combine), and nothing of a unit or a checkpoint. False for other
+ * modules. */
+static bool expert_boundary(Gen *g, Fsdp *f, int m, IrPhase phase, const char *what, bool entering)
 {
-    return f->wrap->unit_of_module[leaves[0]];
+    if (f->ep <= 1 || !f->expert_list[m])
+        return false;
+    fsdp_all_to_all(g, f, phase, what, m);
+    f->in_experts = entering;
+    return true;
+}
+
+/* One run of unit u's leaves, forward or backward (`run`), after the unit's all-gather and the
+ * last all-to-all; returns its last op. The busiest GPU's experts run moe_imbalance times the
+ * mean tokens (and save as much); their FLOPs count as model FLOPs, so MFU reads a little high
+ * under imbalance. */
+static int run_leaves(Gen *g, Fsdp *f, int u, const int *leaves, int n,
+                      int (*run)(Gen *, const int *, int, const int *, int))
+{
+    int deps[2] = {f->units[u].ag_op, f->ep_dep};
+    double mb = g->mb;
+    if (f->in_experts && g->opt->moe_imbalance > 1)
+        g->mb *= g->opt->moe_imbalance;
+    int last = run(g, leaves, n, deps, f->ep_dep >= 0 ? 2 : 1);
+    g->mb = mb;
+    f->ep_dep = -1;
+    return last;
 }
 
 /* ---- forward hooks ---- */
@@ -241,11 +263,8 @@ static int owning_unit(Gen *g, Fsdp *f, const int *leaves, int n)
 static void fwd_enter(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
-    if (f->ep > 1 && f->expert_list[m]) {
-        fsdp_all_to_all(g, f, IR_PHASE_FORWARD, "dispatch", m);
-        f->in_experts = true;
+    if (expert_boundary(g, f, m, IR_PHASE_FORWARD, "dispatch", true))
         return;
-    }
     int u = f->wrap->unit_of_module[m];
     if (f->wrap->units[u].module == m) {
         unshard(g, f, u, "forward");
@@ -261,26 +280,15 @@ static void fwd_enter(Gen *g, int m)
 static void fwd_run(Gen *g, const int *leaves, int n)
 {
     Fsdp *f = g->strategy;
-    int u = owning_unit(g, f, leaves, n);
-    int deps[2] = {f->units[u].ag_op, f->ep_dep};
-    /* the busiest GPU's experts run moe_imbalance times the mean tokens (and save as much); its
-     * FLOPs count as model FLOPs, so MFU reads a little high under imbalance */
-    double mb = g->mb;
-    if (f->in_experts && g->opt->moe_imbalance > 1)
-        g->mb *= g->opt->moe_imbalance;
-    f->units[u].last_use = gen_forward_run(g, leaves, n, deps, f->ep_dep >= 0 ? 2 : 1);
-    g->mb = mb;
-    f->ep_dep = -1;
+    int u = f->wrap->unit_of_module[leaves[0]];
+    f->units[u].last_use = run_leaves(g, f, u, leaves, n, gen_forward_run);
 }
 
 static void fwd_exit(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
-    if (f->ep > 1 && f->expert_list[m]) {
-        f->in_experts = false;
-        fsdp_all_to_all(g, f, IR_PHASE_FORWARD, "combine", m);
+    if (expert_boundary(g, f, m, IR_PHASE_FORWARD, "combine", false))
         return;
-    }
     if (gen_is_checkpointed(g, m))
         gen_ckpt_forward_exit(g, m);
     int u = f->wrap->unit_of_module[m];
@@ -306,11 +314,9 @@ static void fwd_exit(Gen *g, int m)
 static void bwd_enter(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
-    if (f->ep > 1 && f->expert_list[m]) { /* the combine's gradient goes back to the experts */
-        fsdp_all_to_all(g, f, IR_PHASE_BACKWARD, "combine grad", m);
-        f->in_experts = true;
+    /* the combine's gradient goes back to the experts */
+    if (expert_boundary(g, f, m, IR_PHASE_BACKWARD, "combine grad", true))
         return;
-    }
     int u = f->wrap->unit_of_module[m];
     if (f->wrap->units[u].module == m) {
         unshard(g, f, u, "backward");
@@ -330,7 +336,7 @@ static void bwd_enter(Gen *g, int m)
 static void bwd_run(Gen *g, const int *leaves, int n)
 {
     Fsdp *f = g->strategy;
-    int u = owning_unit(g, f, leaves, n);
+    int u = f->wrap->unit_of_module[leaves[0]];
     UnitState *us = &f->units[u];
     /* expert parallelism (FSDP1 only): the local experts' share of the unit */
     double padded = f->ep > 1 ? fsdp_local_numel(f, u) : grad_numel(f, u);
@@ -343,13 +349,7 @@ static void bwd_run(Gen *g, const int *leaves, int n)
         g_free(buf);
         us->grad_live = true;
     }
-    int deps[2] = {us->ag_op, f->ep_dep};
-    double mb = g->mb;
-    if (f->in_experts && g->opt->moe_imbalance > 1)
-        g->mb *= g->opt->moe_imbalance;
-    us->last_use = us->last_bwd = gen_backward_run(g, leaves, n, deps, f->ep_dep >= 0 ? 2 : 1);
-    g->mb = mb;
-    f->ep_dep = -1;
+    us->last_use = us->last_bwd = run_leaves(g, f, u, leaves, n, gen_backward_run);
 }
 
 static void reduce_gradient(Gen *g, Fsdp *f, int u)
@@ -371,9 +371,8 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
         /* FSDP2: per-parameter gradients copied into one reduce-scatter input, then freed */
         char *rs_in = g_strdup_printf("rs_in:%d.%d", u, g->micro);
         char *name = g_strdup_printf("reduce-scatter copy-in %s", uname);
-        if (f->last_rs_in) /* the previous input, whose reduce-scatter this one follows */
-            gen_free(g, g->host, f->last_rs_in, IR_MEM_GRADS, f->last_rs_bytes, -1);
-        g_free(f->last_rs_in);
+        /* the previous input goes, whose reduce-scatter this one follows */
+        held_replace(g, &f->rs_in, rs_in, padded * f->rbytes);
         gen_alloc(g, rs_in, IR_MEM_GRADS, padded * f->rbytes);
         int copy = gen_compute(g, IR_PHASE_BACKWARD, 0, padded * (f->pbytes + f->rbytes), 0, 1, name,
                                &us->last_bwd, 1);
@@ -383,14 +382,6 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
         last = gen_coll(g, f->nccl_shard, IR_COLL_REDUCE_SCATTER, f->shard_group, padded * f->rbytes,
                         rdtype, IR_PHASE_BACKWARD, name, &copy, 1);
         g_free(name);
-        f->last_rs_in = rs_in;
-        f->last_rs_bytes = padded * f->rbytes;
-        if (f->hybrid) {
-            name = g_strdup_printf("allreduce %s (replicas)", uname);
-            last = gen_coll(g, f->nccl_replicate, IR_COLL_ALLREDUCE, f->replicate_group,
-                            shard * f->rbytes, rdtype, IR_PHASE_BACKWARD, name, &last, 1);
-            g_free(name);
-        }
     } else if (f->sharded) {
         int ready = fsdp_grad_prepare(g, f, u, padded, us->last_bwd, uname);
         char *name = g_strdup_printf("reduce_scatter %s", uname);
@@ -404,18 +395,18 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
             g_free(cast);
         }
         last = fsdp_grad_postdivide(g, f, shard, last, uname);
-        if (f->hybrid) {
-            name = g_strdup_printf("allreduce %s (replicas)", uname);
-            last = gen_coll(g, f->nccl_replicate, IR_COLL_ALLREDUCE, f->replicate_group,
-                            shard * f->rbytes, rdtype, IR_PHASE_BACKWARD, name, &last, 1);
-            g_free(name);
-        }
     } else {
         char *name = g_strdup_printf("allreduce %s", uname);
         last = gen_coll(g, f->nccl_shard, IR_COLL_ALLREDUCE, f->shard_group, padded * f->rbytes,
                         rdtype, IR_PHASE_BACKWARD, name, &us->last_bwd, 1);
         g_free(name);
         gen_free(g, f->nccl_shard, ugrad, IR_MEM_GRADS, padded * f->pbytes, last);
+    }
+    if (f->hybrid) { /* hybrid strategies shard: the shard's all-reduce over the replicas */
+        char *name = g_strdup_printf("allreduce %s (replicas)", uname);
+        last = gen_coll(g, f->nccl_replicate, IR_COLL_ALLREDUCE, f->replicate_group,
+                        shard * f->rbytes, rdtype, IR_PHASE_BACKWARD, name, &last, 1);
+        g_free(name);
     }
     us->grad_live = false;
     if (g->opt->cpu_offload) {
@@ -435,11 +426,8 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
 static void bwd_exit(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
-    if (f->ep > 1 && f->expert_list[m]) {
-        f->in_experts = false;
-        fsdp_all_to_all(g, f, IR_PHASE_BACKWARD, "dispatch grad", m);
+    if (expert_boundary(g, f, m, IR_PHASE_BACKWARD, "dispatch grad", false))
         return;
-    }
     if (gen_is_checkpointed(g, m))
         gen_ckpt_backward_exit(g, m);
     int u = f->wrap->unit_of_module[m];
@@ -496,6 +484,8 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     f.hybrid = (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2) && !unsynced;
     f.v2 = opt->fsdp_version == 2;
     f.last_copy_out = -1;
+    f.ag_out.cat = f.ag_in.cat = f.offload.cat = IR_MEM_PARAMS;
+    f.rs_in.cat = IR_MEM_GRADS;
     if (f.v2) {
         /* per-parameter padding replaces the FlatParameter's */
         for (int u = 0; u < f.wrap->n_units; u++)
@@ -628,18 +618,11 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
             g_free(buf);
         }
     }
-    if (f.last_ag_out)
-        gen_free(g, g->host, f.last_ag_out, IR_MEM_PARAMS, f.last_ag_bytes, -1);
-    if (f.last_rs_in)
-        gen_free(g, g->host, f.last_rs_in, IR_MEM_GRADS, f.last_rs_bytes, -1);
-    if (f.last_ag_in)
-        gen_free(g, g->host, f.last_ag_in, IR_MEM_PARAMS, f.last_ag_in_bytes, -1);
-    g_free(f.last_ag_in);
-    if (f.last_offload)
-        gen_free(g, g->host, f.last_offload, IR_MEM_PARAMS, f.last_offload_bytes, -1);
-    g_free(f.last_offload);
-    g_free(f.last_rs_in);
-    g_free(f.last_ag_out);
+    /* FSDP2's held buffers go at the end of the step */
+    held_replace(g, &f.ag_out, NULL, 0);
+    held_replace(g, &f.rs_in, NULL, 0);
+    held_replace(g, &f.ag_in, NULL, 0);
+    held_replace(g, &f.offload, NULL, 0);
     g_queue_clear(&f.free_events);
     g_array_free(f.reduce_ops, TRUE);
     g_free(f.post_forward_order);
