@@ -217,16 +217,15 @@ static void reshard(Gen *g, Fsdp *f, int u)
     g_free(buf);
 }
 
-/* The unit after `u` in `order` (forward prefetch) or before it (backward prefetch). */
-static int neighbour(const int *order, int n, int u, int step)
+/* Backward prefetch: the unit before u in post-forward order runs backward next. */
+static void prefetch_backward(Gen *g, Fsdp *f, int u)
 {
-    for (int i = 0; i < n; i++) {
-        if (order[i] == u) {
-            int j = i + step;
-            return j >= 0 && j < n ? order[j] : -1;
+    for (int i = 1; i < f->n_post; i++) {
+        if (f->post_forward_order[i] == u) {
+            unshard(g, f, f->post_forward_order[i - 1], "backward prefetch");
+            return;
         }
     }
-    return -1;
 }
 
 /* A routed-experts ModuleList (expert parallelism): the walk entering or leaving it issues its
@@ -239,6 +238,19 @@ static bool expert_boundary(Gen *g, Fsdp *f, int m, IrPhase phase, const char *w
     fsdp_all_to_all(g, f, phase, what, m);
     f->in_experts = entering;
     return true;
+}
+
+/* The walk leaves module m, forward or backward: the experts' all-to-all (combine, or the
+ * dispatch's gradient) or the checkpoint's end. Returns the unit m is the root of, else -1. */
+static int leave_module(Gen *g, Fsdp *f, int m, bool forward)
+{
+    if (expert_boundary(g, f, m, forward ? IR_PHASE_FORWARD : IR_PHASE_BACKWARD,
+                        forward ? "combine" : "dispatch grad", false))
+        return -1;
+    if (gen_is_checkpointed(g, m))
+        (forward ? gen_ckpt_forward_exit : gen_ckpt_backward_exit)(g, m);
+    int u = f->wrap->unit_of_module[m];
+    return f->wrap->units[u].module == m ? u : -1;
 }
 
 /* One run of unit u's leaves, forward or backward (`run`), after the unit's all-gather and the
@@ -287,12 +299,8 @@ static void fwd_run(Gen *g, const int *leaves, int n)
 static void fwd_exit(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
-    if (expert_boundary(g, f, m, IR_PHASE_FORWARD, "combine", false))
-        return;
-    if (gen_is_checkpointed(g, m))
-        gen_ckpt_forward_exit(g, m);
-    int u = f->wrap->unit_of_module[m];
-    if (f->wrap->units[u].module != m)
+    int u = leave_module(g, f, m, true);
+    if (u < 0)
         return;
     if (g->micro == 0)
         f->post_forward_order[f->n_post++] = u;
@@ -321,11 +329,8 @@ static void bwd_enter(Gen *g, int m)
     if (f->wrap->units[u].module == m) {
         unshard(g, f, u, "backward");
         copy_out(g, f, u);
-        if (g->opt->backward_prefetch == PREFETCH_BACKWARD_PRE || f->v2) {
-            int next = neighbour(f->post_forward_order, f->n_post, u, -1);
-            if (next >= 0)
-                unshard(g, f, next, "backward prefetch");
-        }
+        if (g->opt->backward_prefetch == PREFETCH_BACKWARD_PRE || f->v2)
+            prefetch_backward(g, f, u);
     }
     if (gen_is_checkpointed(g, m)) {
         int dep = f->units[u].ag_op;
@@ -426,19 +431,12 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
 static void bwd_exit(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
-    if (expert_boundary(g, f, m, IR_PHASE_BACKWARD, "dispatch grad", false))
-        return;
-    if (gen_is_checkpointed(g, m))
-        gen_ckpt_backward_exit(g, m);
-    int u = f->wrap->unit_of_module[m];
-    if (f->wrap->units[u].module != m)
+    int u = leave_module(g, f, m, false);
+    if (u < 0)
         return;
     reshard(g, f, u);
-    if (g->opt->backward_prefetch == PREFETCH_BACKWARD_POST) {
-        int next = neighbour(f->post_forward_order, f->n_post, u, -1);
-        if (next >= 0)
-            unshard(g, f, next, "backward prefetch");
-    }
+    if (g->opt->backward_prefetch == PREFETCH_BACKWARD_POST)
+        prefetch_backward(g, f, u);
     if (f->units[u].last_bwd >= 0 && f->wrap->units[u].padded > 0 && f->trainable[u] > 0)
         reduce_gradient(g, f, u);
     f->units[u].last_bwd = -1;
@@ -461,6 +459,19 @@ static void describe_wrap(Gen *g, Fsdp *f, StratInfo *info)
     info->wrap_description = g_string_free(s, FALSE);
     info->n_units = f->wrap->n_units;
     info->largest_unit_numel = largest;
+}
+
+/* The generator's own memory (the schedule keeps what it needs). */
+static void fsdp_clear(Fsdp *f)
+{
+    g_queue_clear(&f->free_events);
+    g_array_free(f->reduce_ops, TRUE);
+    g_free(f->post_forward_order);
+    g_free(f->trainable);
+    g_free(f->units);
+    g_free(f->expert_numel);
+    g_free(f->expert_list);
+    plan_wrap_free(f->wrap);
 }
 
 IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
@@ -533,9 +544,7 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
             cfg_input_error(error, "option --ep: expected an ep that divides the %d GPUs of a "
                                    "shard group (FSDP sharding, not no_shard), got %d",
                             lay->shard_size, f.ep);
-            g_free(f.expert_numel), g_free(f.expert_list), g_free(f.units);
-            g_free(f.post_forward_order), g_array_free(f.reduce_ops, TRUE);
-            plan_wrap_free(f.wrap);
+            fsdp_clear(&f);
             return NULL;
         }
         for (int i = 0; i < m->n_modules; i++) {
@@ -623,13 +632,6 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     held_replace(g, &f.rs_in, NULL, 0);
     held_replace(g, &f.ag_in, NULL, 0);
     held_replace(g, &f.offload, NULL, 0);
-    g_queue_clear(&f.free_events);
-    g_array_free(f.reduce_ops, TRUE);
-    g_free(f.post_forward_order);
-    g_free(f.trainable);
-    g_free(f.units);
-    g_free(f.expert_numel);
-    g_free(f.expert_list);
-    plan_wrap_free(f.wrap);
+    fsdp_clear(&f);
     return g->sched;
 }
