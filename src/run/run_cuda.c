@@ -472,10 +472,10 @@ static void run_compute(CudaBackend *b, CudaStream *st, int i, const IrOp *op)
         for (int r = 0; r < g->reps; r++) {
             if (g->batch > 1)
                 BLAS_MUST(b, i,
-                          cublasGemmStridedBatchedEx(st->blas, CUBLAS_OP_N, CUBLAS_OP_N, g->m,
-                                                     g->n, g->k, &one, st->a, t, g->m, sa, st->b,
-                                                     t, g->k, sb, &zero, st->c, t, g->m, sc,
-                                                     g->batch, ct, CUBLAS_GEMM_DEFAULT));
+                          cublasGemmStridedBatchedEx(st->blas, CUBLAS_OP_N, CUBLAS_OP_N, g->m, g->n,
+                                                     g->k, &one, st->a, t, g->m, sa, st->b, t, g->k,
+                                                     sb, &zero, st->c, t, g->m, sc, g->batch, ct,
+                                                     CUBLAS_GEMM_DEFAULT));
             else
                 BLAS_MUST(b, i,
                           cublasGemmEx(st->blas, CUBLAS_OP_N, CUBLAS_OP_N, g->m, g->n, g->k, &one,

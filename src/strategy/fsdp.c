@@ -89,7 +89,8 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
     double padded = fsdp_local_numel(f, u);
     double shard = shard_numel(g, f, u);
     char *uname = unit_name(g, f, u);
-    if (g->opt->limit_all_gathers && !f->v2 && f->sharded && g_queue_get_length(&f->free_events) >= 2) {
+    if (g->opt->limit_all_gathers && !f->v2 && f->sharded &&
+        g_queue_get_length(&f->free_events) >= 2) {
         int free_op = GPOINTER_TO_INT(g_queue_pop_head(&f->free_events));
         char *name = g_strdup_printf("rate limiter wait (%s)", uname);
         gen_host_wait(g, free_op, name);
@@ -113,7 +114,8 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
         /* NO_SHARD under mixed precision: a low-precision copy of the full parameters */
         gen_alloc(g, buf, IR_MEM_PARAMS, padded * f->pbytes);
         char *name = g_strdup_printf("cast params %s", uname);
-        us->ag_op = gen_compute(g, IR_PHASE_OTHER, 0, padded * (4 + f->pbytes), 0, 1, name, &h2d, 1);
+        us->ag_op =
+            gen_compute(g, IR_PHASE_OTHER, 0, padded * (4 + f->pbytes), 0, 1, name, &h2d, 1);
         g_free(name);
     } else {
         /* the all-gather input: FSDP1's _mp_shard, FSDP2's copy-in; FSDP2 resharded to a
@@ -136,11 +138,11 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
         char *name = g_strdup_printf("allgather %s (%s)", uname, why);
         HwDtype dtype = g->opt->mixed_precision ? g->opt->param_dtype : HW_DTYPE_FP32;
         /* from_post is FSDP2's, expert parallelism FSDP1's: never both */
-        us->ag_op = from_post ? gen_coll(g, f->nccl_shard, IR_COLL_ALLGATHER, f->raf_group,
-                                         padded * f->pbytes, dtype, IR_PHASE_OTHER, name, deps,
-                                         n_deps)
-                              : fsdp_unit_coll(g, f, u, IR_COLL_ALLGATHER, f->pbytes, dtype,
-                                               IR_PHASE_OTHER, name, deps, n_deps);
+        us->ag_op = from_post
+                        ? gen_coll(g, f->nccl_shard, IR_COLL_ALLGATHER, f->raf_group,
+                                   padded * f->pbytes, dtype, IR_PHASE_OTHER, name, deps, n_deps)
+                        : fsdp_unit_coll(g, f, u, IR_COLL_ALLGATHER, f->pbytes, dtype,
+                                         IR_PHASE_OTHER, name, deps, n_deps);
         g_free(name);
         if (has_input && f->v2 && !from_post) {
             /* FSDP2 keeps the input with the output in its AllGatherState: both go at the
@@ -210,8 +212,10 @@ static void reshard(Gen *g, Fsdp *f, int u)
     /* FSDP1 record_stream()s the unsharded FlatParameter (made on the unshard stream): its
      * memory returns when the GPU has passed the last use. FSDP2's parameters live on the compute
      * stream they are used on: the block is reusable in stream order once the host frees it. */
-    int op = f->v2 ? gen_free(g, g->host, buf, IR_MEM_PARAMS, fsdp_local_numel(f, u) * f->pbytes, -1)
-                   : gen_free(g, g->compute, buf, IR_MEM_PARAMS, fsdp_local_numel(f, u) * f->pbytes, dep);
+    int op =
+        f->v2
+            ? gen_free(g, g->host, buf, IR_MEM_PARAMS, fsdp_local_numel(f, u) * f->pbytes, -1)
+            : gen_free(g, g->compute, buf, IR_MEM_PARAMS, fsdp_local_numel(f, u) * f->pbytes, dep);
     if (g->opt->limit_all_gathers && f->sharded)
         g_queue_push_tail(&f->free_events, GINT_TO_POINTER(op));
     g_free(buf);
@@ -379,19 +383,19 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
         /* the previous input goes, whose reduce-scatter this one follows */
         held_replace(g, &f->rs_in, rs_in, padded * f->rbytes);
         gen_alloc(g, rs_in, IR_MEM_GRADS, padded * f->rbytes);
-        int copy = gen_compute(g, IR_PHASE_BACKWARD, 0, padded * (f->pbytes + f->rbytes), 0, 1, name,
-                               &us->last_bwd, 1);
+        int copy = gen_compute(g, IR_PHASE_BACKWARD, 0, padded * (f->pbytes + f->rbytes), 0, 1,
+                               name, &us->last_bwd, 1);
         gen_free(g, g->host, ugrad, IR_MEM_GRADS, padded * f->pbytes, -1);
         g_free(name);
         name = g_strdup_printf("reduce_scatter %s", uname);
-        last = gen_coll(g, f->nccl_shard, IR_COLL_REDUCE_SCATTER, f->shard_group, padded * f->rbytes,
-                        rdtype, IR_PHASE_BACKWARD, name, &copy, 1);
+        last = gen_coll(g, f->nccl_shard, IR_COLL_REDUCE_SCATTER, f->shard_group,
+                        padded * f->rbytes, rdtype, IR_PHASE_BACKWARD, name, &copy, 1);
         g_free(name);
     } else if (f->sharded) {
         int ready = fsdp_grad_prepare(g, f, u, padded, us->last_bwd, uname);
         char *name = g_strdup_printf("reduce_scatter %s", uname);
         last = fsdp_unit_coll(g, f, u, IR_COLL_REDUCE_SCATTER, f->rbytes, rdtype, IR_PHASE_BACKWARD,
-                         name, &ready, 1);
+                              name, &ready, 1);
         g_free(name);
         gen_free(g, f->nccl_shard, ugrad, IR_MEM_GRADS, padded * f->pbytes, last);
         if (g->opt->mixed_precision && g->opt->reduce_dtype != g->opt->param_dtype) {
@@ -448,14 +452,16 @@ static void describe_wrap(Gen *g, Fsdp *f, StratInfo *info)
     uint64_t largest = 0;
     for (int u = 0; u < f->wrap->n_units; u++)
         largest = MAX(largest, f->wrap->units[u].numel);
-    const char *policy = g->opt->wrap.kind == PLAN_WRAP_NONE ? "none (root only)"
+    const char *policy = g->opt->wrap.kind == PLAN_WRAP_NONE          ? "none (root only)"
                          : g->opt->wrap.kind == PLAN_WRAP_TRANSFORMER ? "transformer blocks"
                                                                       : "size-based";
     g_string_printf(s, "%d units, wrap policy %s", f->wrap->n_units, policy);
     if (g->opt->wrap.kind == PLAN_WRAP_SIZE)
-        g_string_append_printf(s, " (min_num_params %" G_GUINT64_FORMAT ")", g->opt->wrap.min_num_params);
-    g_string_append_printf(s, "; root holds %" G_GUINT64_FORMAT " params, largest unit %" G_GUINT64_FORMAT,
-                           f->wrap->units[0].numel, largest);
+        g_string_append_printf(s, " (min_num_params %" G_GUINT64_FORMAT ")",
+                               g->opt->wrap.min_num_params);
+    g_string_append_printf(
+        s, "; root holds %" G_GUINT64_FORMAT " params, largest unit %" G_GUINT64_FORMAT,
+        f->wrap->units[0].numel, largest);
     info->wrap_description = g_string_free(s, FALSE);
     info->n_units = f->wrap->n_units;
     info->largest_unit_numel = largest;
@@ -492,7 +498,8 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
      * replicate group at all: no gradient leaves the rank (strat_hybrid_unsynced) */
     bool unsynced = strat_hybrid_unsynced(opt, lay);
     f.sharded = opt->sharding != SHARD_NO_SHARD && !unsynced;
-    f.hybrid = (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2) && !unsynced;
+    f.hybrid =
+        (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2) && !unsynced;
     f.v2 = opt->fsdp_version == 2;
     f.last_copy_out = -1;
     f.ag_out.cat = f.ag_in.cat = f.offload.cat = IR_MEM_PARAMS;
@@ -541,8 +548,9 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     f.expert_list = g_new0(bool, m->n_modules);
     if (f.ep > 1) {
         if (!f.sharded || lay->shard_size % f.ep != 0) {
-            cfg_input_error(error, "option --ep: expected an ep that divides the %d GPUs of a "
-                                   "shard group (FSDP sharding, not no_shard), got %d",
+            cfg_input_error(error,
+                            "option --ep: expected an ep that divides the %d GPUs of a "
+                            "shard group (FSDP sharding, not no_shard), got %d",
                             lay->shard_size, f.ep);
             fsdp_clear(&f);
             return NULL;
@@ -556,8 +564,8 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
         }
         /* consecutive ranks share the tokens (EP), every ep-th rank the same experts */
         f.ep_group = ir_group_add(g->sched, "ep", f.ep, dp_stride);
-        f.expert_group = ir_group_add(g->sched, "expert_shard", lay->shard_size / f.ep,
-                                      dp_stride * f.ep);
+        f.expert_group =
+            ir_group_add(g->sched, "expert_shard", lay->shard_size / f.ep, dp_stride * f.ep);
     }
     for (int i = 0; i < m->n_modules; i++)
         g->boundary[i] = f.wrap->units[f.wrap->unit_of_module[i]].module == i ||
@@ -575,14 +583,16 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
 
     f.trainable = g_new0(double, f.wrap->n_units);
     for (int i = 0; i < m->n_modules; i++)
-        f.trainable[f.wrap->unit_of_module[i]] += (double)(m->modules[i].params - m->modules[i].frozen_params);
+        f.trainable[f.wrap->unit_of_module[i]] +=
+            (double)(m->modules[i].params - m->modules[i].frozen_params);
     double padded_total = 0, trainable_total = 0;
     for (int u = 0; u < f.wrap->n_units; u++) {
         padded_total += (double)f.wrap->units[u].padded;
         /* the optimizer holds state for the trainable parameters only; a unit with no frozen
          * parameter counts its padding, as the FlatParameter's shard is what it steps */
         bool mixed = f.trainable[u] > 0 && f.trainable[u] < (double)f.wrap->units[u].numel;
-        trainable_total += mixed || f.trainable[u] == 0 ? f.trainable[u] : (double)f.wrap->units[u].padded;
+        trainable_total +=
+            mixed || f.trainable[u] == 0 ? f.trainable[u] : (double)f.wrap->units[u].padded;
         if (mixed && !f.v2) {
             info->mixed_units++;
             info->mixed_grad_bytes += (double)f.wrap->units[u].padded * f.pbytes;
@@ -615,8 +625,8 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     } else {
         /* FSDP1 steps one FlatParameter shard per unit (use_orig_params=False), FSDP2 every
          * parameter's DTensor shard */
-        gen_optimizer_step(g, trainable_shard, f.v2 ? gen_param_tensors(g) : f.wrap->n_units,
-                           &fin, 1);
+        gen_optimizer_step(g, trainable_shard, f.v2 ? gen_param_tensors(g) : f.wrap->n_units, &fin,
+                           1);
     }
     for (int u = 0; u < f.wrap->n_units; u++) {
         /* SHARD_GRAD_OP keeps nothing unsharded past backward; the root under FULL_SHARD was
