@@ -112,24 +112,20 @@ static void die(const CudaBackend *b, int op, const char *call, const char *why)
     MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
+/* Inside a running iteration every call is checked: `ok` is the call's success value, `why`
+ * turns a failure into its message. The call's text is taken before macro expansion. */
+#define MUST_(b, op, type, ok, why, call, text)                                                    \
+    do {                                                                                           \
+        type r_ = (call);                                                                          \
+        if (r_ != (ok))                                                                            \
+            die(b, op, text, why(r_));                                                             \
+    } while (0)
 #define CUDA_MUST(b, op, call)                                                                     \
-    do {                                                                                           \
-        cudaError_t e_ = (call);                                                                   \
-        if (e_ != cudaSuccess)                                                                     \
-            die(b, op, #call, cudaGetErrorString(e_));                                             \
-    } while (0)
+    MUST_(b, op, cudaError_t, cudaSuccess, cudaGetErrorString, call, #call)
 #define NCCL_MUST(b, op, call)                                                                     \
-    do {                                                                                           \
-        ncclResult_t r_ = (call);                                                                  \
-        if (r_ != ncclSuccess)                                                                     \
-            die(b, op, #call, ncclGetErrorString(r_));                                             \
-    } while (0)
+    MUST_(b, op, ncclResult_t, ncclSuccess, ncclGetErrorString, call, #call)
 #define BLAS_MUST(b, op, call)                                                                     \
-    do {                                                                                           \
-        cublasStatus_t s_ = (call);                                                                \
-        if (s_ != CUBLAS_STATUS_SUCCESS)                                                           \
-            die(b, op, #call, blas_status(s_));                                                    \
-    } while (0)
+    MUST_(b, op, cublasStatus_t, CUBLAS_STATUS_SUCCESS, blas_status, call, #call)
 
 /* Setting up: a failure is returned (run_execute stops every rank). */
 static bool cuda_ok(cudaError_t e, int rank, const char *what, GError **error)
