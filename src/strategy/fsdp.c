@@ -520,12 +520,10 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     f.rbytes = opt->mixed_precision ? hw_dtype_bytes(opt->reduce_dtype) : 4;
     /* the data-parallel dimension: all ranks without TP, every t-th (by --placement) with it */
     int dp_stride = lay->stride[PAR_DIM_DP];
-    if (f.sharded) {
+    if (f.sharded || unsynced) {
+        /* unsynced: state.process_group is the one-rank intra-node group (shard_size 1), whose
+         * all-reduce has no peer */
         f.shard_group = ir_group_add(g->sched, "shard", lay->shard_size, dp_stride);
-        f.nccl_shard = ir_stream_add(g->cls, "nccl:shard", false);
-    } else if (unsynced) {
-        /* state.process_group is the one-rank intra-node group: the all-reduce has no peer */
-        f.shard_group = ir_group_add(g->sched, "shard", 1, dp_stride);
         f.nccl_shard = ir_stream_add(g->cls, "nccl:shard", false);
     } else {
         f.shard_group = ir_group_add(g->sched, "dp", lay->dp, dp_stride);
