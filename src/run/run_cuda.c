@@ -2,13 +2,13 @@
  * its own, so no nvcc):
  *   - one CUDA stream (non-blocking) per GPU stream of the rank's class; host streams stay host
  *     threads, whose ops wait their modelled time as in the MPI backend;
- *   - compute, when the op carries its kernel list (schedule version 3; run_kernel_plan): each
- *     GEMM at its own shape in the op's dtype (bf16, fp16, tf32, fp32; fp32 accumulation),
- *     cublasGemmStridedBatchedEx where batch > 1, cublasGemmEx otherwise; fused attention and
- *     convolutions (kernels of no GEMM shape) as their FLOP-equivalent square GEMMs, not as
+ *   - compute: the op's kernel plan (run_kernel_plan), in the op's dtype (bf16, fp16, tf32,
+ *     fp32; fp32 accumulation): with a kernel list (schedule version 3) each GEMM at its own
+ *     shape, cublasGemmStridedBatchedEx where batch > 1, cublasGemmEx otherwise; fused attention
+ *     and convolutions (kernels of no GEMM shape) as their FLOP-equivalent square GEMMs, not as
  *     FlashAttention or cuDNN kernels; memory-bound kernels as a device-to-device copy of their
- *     bytes. Without a list (versions 1-2) the op's FLOPs run as one T x T x K GEMM, T the
- *     largest power of two up to 4096 that they allow (run_gemm_plan), and its bytes as a copy;
+ *     bytes. Without a list (versions 1-2) the plan's one GEMM is T x T x K, T the largest power
+ *     of two up to 4096 that the op's FLOPs allow (run_gemm_plan), and its bytes one copy;
  *   - collectives: ncclAllGather, ncclReduceScatter, ncclAllReduce, ncclBroadcast in place;
  *     all-to-all as grouped ncclSend/ncclRecv (as PyTorch does). One communicator per (group,
  *     stream) used in the schedule, made with ncclCommInitRank from a unique id broadcast over
@@ -52,8 +52,7 @@ typedef struct {
     RunCommPlan plan;
     ncclComm_t *coll_comm, *p2p_comm; /* of plan.coll, plan.p2p */
     ncclComm_t *op_comm;              /* per op: its communicator (collectives, send/recv) */
-    RunGemmPlan *gemm;                /* per op: compute ops without a kernel list */
-    RunKernelPlan *kplan;             /* per op: compute ops with one (gemms NULL: none) */
+    RunKernelPlan *kplan;             /* per op: compute ops' (gemms NULL: other ops) */
     cudaEvent_t *ev_start, *ev_end;   /* per op on a GPU stream */
     cudaEvent_t t0;
     cudaStream_t t0_stream;
@@ -113,24 +112,20 @@ static void die(const CudaBackend *b, int op, const char *call, const char *why)
     MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
+/* Inside a running iteration every call is checked: `ok` is the call's success value, `why`
+ * turns a failure into its message. The call's text is taken before macro expansion. */
+#define MUST_(b, op, type, ok, why, call, text)                                                    \
+    do {                                                                                           \
+        type r_ = (call);                                                                          \
+        if (r_ != (ok))                                                                            \
+            die(b, op, text, why(r_));                                                             \
+    } while (0)
 #define CUDA_MUST(b, op, call)                                                                     \
-    do {                                                                                           \
-        cudaError_t e_ = (call);                                                                   \
-        if (e_ != cudaSuccess)                                                                     \
-            die(b, op, #call, cudaGetErrorString(e_));                                             \
-    } while (0)
+    MUST_(b, op, cudaError_t, cudaSuccess, cudaGetErrorString, call, #call)
 #define NCCL_MUST(b, op, call)                                                                     \
-    do {                                                                                           \
-        ncclResult_t r_ = (call);                                                                  \
-        if (r_ != ncclSuccess)                                                                     \
-            die(b, op, #call, ncclGetErrorString(r_));                                             \
-    } while (0)
+    MUST_(b, op, ncclResult_t, ncclSuccess, ncclGetErrorString, call, #call)
 #define BLAS_MUST(b, op, call)                                                                     \
-    do {                                                                                           \
-        cublasStatus_t s_ = (call);                                                                \
-        if (s_ != CUBLAS_STATUS_SUCCESS)                                                           \
-            die(b, op, #call, blas_status(s_));                                                    \
-    } while (0)
+    MUST_(b, op, cublasStatus_t, CUBLAS_STATUS_SUCCESS, blas_status, call, #call)
 
 /* Setting up: a failure is returned (run_execute stops every rank). */
 static bool cuda_ok(cudaError_t e, int rank, const char *what, GError **error)
@@ -353,27 +348,17 @@ static void *stream_new(RunBackend *be, const RunProgram *p, int stream, const i
             size_t size;
             dtype_of((HwDtype)op->dtype, &t, &ct, &size);
             RunKernelPlan *kp = &b->kplan[ops[k]];
-            if (run_kernel_plan(p->c, op, kp)) {
-                for (guint j = 0; j < kp->gemms->len; j++) {
-                    const RunGemm *x = &g_array_index(kp->gemms, RunGemm, j);
-                    size_t m = (size_t)x->m, n = (size_t)x->n, kk = (size_t)x->k;
-                    size_t batch = (size_t)x->batch;
-                    blas = true;
-                    gemm_a = MAX(gemm_a, m * kk * batch * size);
-                    gemm_b = MAX(gemm_b, kk * n * batch * size);
-                    gemm_c = MAX(gemm_c, m * n * batch * size);
-                }
-                st->copy_bytes = MAX(st->copy_bytes, MIN(COPY_MAX, (size_t)(kp->copy_bytes / 2)));
-                continue;
-            }
-            RunGemmPlan g = b->gemm[ops[k]] = run_gemm_plan(op->u.compute.flops);
-            if (g.reps) {
+            run_kernel_plan(p->c, op, kp);
+            for (guint j = 0; j < kp->gemms->len; j++) {
+                const RunGemm *x = &g_array_index(kp->gemms, RunGemm, j);
+                size_t m = (size_t)x->m, n = (size_t)x->n, kk = (size_t)x->k;
+                size_t batch = (size_t)x->batch;
                 blas = true;
-                gemm_a = MAX(gemm_a, (size_t)g.t * (size_t)g.k * size);
-                gemm_b = MAX(gemm_b, (size_t)g.t * (size_t)g.k * size);
-                gemm_c = MAX(gemm_c, (size_t)g.t * (size_t)g.t * size);
+                gemm_a = MAX(gemm_a, m * kk * batch * size);
+                gemm_b = MAX(gemm_b, kk * n * batch * size);
+                gemm_c = MAX(gemm_c, m * n * batch * size);
             }
-            st->copy_bytes = MAX(st->copy_bytes, MIN(COPY_MAX, (size_t)(op->u.compute.bytes / 2)));
+            st->copy_bytes = MAX(st->copy_bytes, MIN(COPY_MAX, (size_t)(kp->copy_bytes / 2)));
         }
     }
     const char *name = p->c->streams[stream].name;
@@ -465,11 +450,16 @@ static void wait_deps(RunBackend *be, void *state, const RunProgram *p, int i, c
     }
 }
 
-/* The op's kernel list: each GEMM at its shape (operands column-major, packed: lda = m, ldb = k,
- * ldc = m; batched ones strided by a whole matrix), then the memory-bound bytes as copies. */
-static void run_kernels(CudaBackend *b, CudaStream *st, int i, const RunKernelPlan *kp,
-                        cudaDataType t, cublasComputeType_t ct)
+/* The op's kernel plan: each GEMM at its shape (operands column-major, packed: lda = m, ldb = k,
+ * ldc = m; batched ones strided by a whole matrix), then the memory-bound bytes as copies, half
+ * read and half written. */
+static void run_compute(CudaBackend *b, CudaStream *st, int i, const IrOp *op)
 {
+    const RunKernelPlan *kp = &b->kplan[i];
+    cudaDataType t;
+    cublasComputeType_t ct;
+    size_t size;
+    dtype_of((HwDtype)op->dtype, &t, &ct, &size);
     const float one = 1.0f, zero = 0.0f;
     for (guint j = 0; j < kp->gemms->len; j++) {
         const RunGemm *g = &g_array_index(kp->gemms, RunGemm, j);
@@ -478,10 +468,10 @@ static void run_kernels(CudaBackend *b, CudaStream *st, int i, const RunKernelPl
         for (int r = 0; r < g->reps; r++) {
             if (g->batch > 1)
                 BLAS_MUST(b, i,
-                          cublasGemmStridedBatchedEx(st->blas, CUBLAS_OP_N, CUBLAS_OP_N, g->m,
-                                                     g->n, g->k, &one, st->a, t, g->m, sa, st->b,
-                                                     t, g->k, sb, &zero, st->c, t, g->m, sc,
-                                                     g->batch, ct, CUBLAS_GEMM_DEFAULT));
+                          cublasGemmStridedBatchedEx(st->blas, CUBLAS_OP_N, CUBLAS_OP_N, g->m, g->n,
+                                                     g->k, &one, st->a, t, g->m, sa, st->b, t, g->k,
+                                                     sb, &zero, st->c, t, g->m, sc, g->batch, ct,
+                                                     CUBLAS_GEMM_DEFAULT));
             else
                 BLAS_MUST(b, i,
                           cublasGemmEx(st->blas, CUBLAS_OP_N, CUBLAS_OP_N, g->m, g->n, g->k, &one,
@@ -490,33 +480,6 @@ static void run_kernels(CudaBackend *b, CudaStream *st, int i, const RunKernelPl
         }
     }
     size_t left = (size_t)(kp->copy_bytes / 2);
-    while (left > 0 && st->copy_bytes > 0) {
-        size_t n = MIN(left, st->copy_bytes);
-        CUDA_MUST(b, i,
-                  cudaMemcpyAsync(st->copy_dst, st->copy_src, n, cudaMemcpyDeviceToDevice, st->cs));
-        left -= n;
-    }
-}
-
-static void run_compute(CudaBackend *b, CudaStream *st, int i, const IrOp *op)
-{
-    const RunGemmPlan *g = &b->gemm[i];
-    cudaDataType t;
-    cublasComputeType_t ct;
-    size_t size;
-    dtype_of((HwDtype)op->dtype, &t, &ct, &size);
-    if (b->kplan[i].gemms) {
-        run_kernels(b, st, i, &b->kplan[i], t, ct);
-        return;
-    }
-    const float one = 1.0f, zero = 0.0f;
-    for (int r = 0; r < g->reps; r++)
-        BLAS_MUST(b, i,
-                  cublasGemmEx(st->blas, CUBLAS_OP_N, CUBLAS_OP_N, g->t, g->t, g->k, &one, st->a, t,
-                               g->t, st->b, t, g->k, &zero, st->c, t, g->t, ct,
-                               CUBLAS_GEMM_DEFAULT));
-    /* the memory-bound part: bytes of traffic, half read and half written */
-    size_t left = (size_t)(op->u.compute.bytes / 2);
     while (left > 0 && st->copy_bytes > 0) {
         size_t n = MIN(left, st->copy_bytes);
         CUDA_MUST(b, i,
@@ -703,7 +666,7 @@ static void backend_free(RunBackend *be)
             ncclCommDestroy(b->p2p_comm[i]);
     run_comm_plan_clear(&b->plan);
     g_free(b->coll_comm), g_free(b->p2p_comm);
-    g_free(b->op_comm), g_free(b->gemm), g_free(b->ev_start), g_free(b->ev_end);
+    g_free(b->op_comm), g_free(b->ev_start), g_free(b->ev_end);
     g_free(b);
 }
 
@@ -728,7 +691,6 @@ RunBackend *run_backend_cuda_new(const IrSchedule *s, int rank, RunComms *comms,
         b->coll_comm = g_new0(ncclComm_t, MAX(b->plan.coll->len, 1));
         b->p2p_comm = g_new0(ncclComm_t, MAX(b->plan.p2p->len, 1));
         b->op_comm = g_new0(ncclComm_t, MAX(n, 1));
-        b->gemm = g_new0(RunGemmPlan, MAX(n, 1));
         b->kplan = g_new0(RunKernelPlan, MAX(n, 1));
         b->ev_start = g_new0(cudaEvent_t, MAX(n, 1));
         b->ev_end = g_new0(cudaEvent_t, MAX(n, 1));

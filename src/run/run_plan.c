@@ -64,15 +64,18 @@ static void add_gemm(GArray *gemms, const IrKernel *k)
     g_array_append_val(gemms, g);
 }
 
-bool run_kernel_plan(const IrClass *c, const IrOp *op, RunKernelPlan *plan)
+void run_kernel_plan(const IrClass *c, const IrOp *op, RunKernelPlan *plan)
 {
     int n = 0;
-    const IrKernel *list =
-        op->kind == IR_OP_COMPUTE ? ir_kernels_of(c, op->u.compute.kern_first, &n) : NULL;
-    if (!list)
-        return false;
+    const IrKernel *list = ir_kernels_of(c, op->u.compute.kern_first, &n);
     plan->gemms = g_array_new(FALSE, FALSE, sizeof(RunGemm));
     plan->copy_bytes = 0;
+    if (!list) {
+        /* schedules before version 3 keep FLOPs and bytes only */
+        add_square(plan->gemms, op->u.compute.flops);
+        plan->copy_bytes = op->u.compute.bytes;
+        return;
+    }
     for (int i = 0; i < n; i++) {
         const IrKernel *k = &list[i];
         switch ((IrKernClass)k->cls) {
@@ -99,7 +102,6 @@ bool run_kernel_plan(const IrClass *c, const IrOp *op, RunKernelPlan *plan)
             break;
         }
     }
-    return true;
 }
 
 void run_kernel_plan_clear(RunKernelPlan *plan)

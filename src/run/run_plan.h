@@ -56,8 +56,8 @@ typedef struct {
 
 RunGemmPlan run_gemm_plan(double flops);
 
-/* What fsdprun-nccl runs for a compute op that carries its kernel list (schedule version 3):
- * each GEMM at its own shape, batched where batch > 1 (cublasGemmStridedBatchedEx), `reps`
+/* What fsdprun-nccl runs for a compute op. With its kernel list (schedule version 3): each GEMM
+ * at its own shape, batched where batch > 1 (cublasGemmStridedBatchedEx), `reps`
  * times; fused attention and shapeless FLOPs (convolutions) as their FLOP-equivalent square
  * GEMMs (run_gemm_plan: no attention kernel of our own, no cuDNN); memory-bound kernels as a
  * device-to-device copy of their bytes (half read, half written). A kernel's share scales it:
@@ -75,9 +75,9 @@ typedef struct {
     GArray *gemms;     /* of RunGemm (shaped and square ones alike) */
     double copy_bytes; /* device-to-device copy, bytes moved (read + written) */
 } RunKernelPlan;
-/* False (plan untouched) when the op has no kernel list: run_gemm_plan of its FLOPs and a copy
- * of its bytes, as before version 3. */
-bool run_kernel_plan(const IrClass *c, const IrOp *op, RunKernelPlan *plan);
+/* `op` is a compute op. Without a kernel list (versions 1-2) the plan has one entry, the
+ * run_gemm_plan GEMM of its FLOPs (none below one 64 x 64 x 1 GEMM), and a copy of its bytes. */
+void run_kernel_plan(const IrClass *c, const IrOp *op, RunKernelPlan *plan);
 void run_kernel_plan_clear(RunKernelPlan *plan);
 
 #endif

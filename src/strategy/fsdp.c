@@ -64,6 +64,17 @@ static char *unit_name(Gen *g, Fsdp *f, int u)
     return g_strdup(*name ? name : "root");
 }
 
+/* Frees the buffer `held` keeps, if any, from the host (FsdpHeld), and keeps `name` (taken;
+ * NULL: none) of `bytes` in its place. */
+static void held_replace(Gen *g, FsdpHeld *held, char *name, double bytes)
+{
+    if (held->name)
+        gen_free(g, g->host, held->name, held->cat, held->bytes, -1);
+    g_free(held->name);
+    held->name = name;
+    held->bytes = bytes;
+}
+
 static void unshard(Gen *g, Fsdp *f, int u, const char *why)
 {
     UnitState *us = &f->units[u];
@@ -78,7 +89,8 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
     double padded = fsdp_local_numel(f, u);
     double shard = shard_numel(g, f, u);
     char *uname = unit_name(g, f, u);
-    if (g->opt->limit_all_gathers && !f->v2 && f->sharded && g_queue_get_length(&f->free_events) >= 2) {
+    if (g->opt->limit_all_gathers && !f->v2 && f->sharded &&
+        g_queue_get_length(&f->free_events) >= 2) {
         int free_op = GPOINTER_TO_INT(g_queue_pop_head(&f->free_events));
         char *name = g_strdup_printf("rate limiter wait (%s)", uname);
         gen_host_wait(g, free_op, name);
@@ -102,7 +114,8 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
         /* NO_SHARD under mixed precision: a low-precision copy of the full parameters */
         gen_alloc(g, buf, IR_MEM_PARAMS, padded * f->pbytes);
         char *name = g_strdup_printf("cast params %s", uname);
-        us->ag_op = gen_compute(g, IR_PHASE_OTHER, 0, padded * (4 + f->pbytes), 0, 1, name, &h2d, 1);
+        us->ag_op =
+            gen_compute(g, IR_PHASE_OTHER, 0, padded * (4 + f->pbytes), 0, 1, name, &h2d, 1);
         g_free(name);
     } else {
         /* the all-gather input: FSDP1's _mp_shard, FSDP2's copy-in; FSDP2 resharded to a
@@ -115,32 +128,26 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
         if (has_input && !from_post)
             gen_alloc(g, mp, IR_MEM_PARAMS, in_bytes);
         int deps[2] = {h2d, -1}, n_deps = 1;
-        if (f->v2 && f->last_ag_out) {
-            /* the previous all-gather's output goes once its copy-out is done */
-            gen_free(g, g->host, f->last_ag_out, IR_MEM_PARAMS, f->last_ag_bytes, -1);
-            g_clear_pointer(&f->last_ag_out, g_free);
+        if (f->ag_out.name) {
+            /* FSDP2: the previous all-gather's output goes once its copy-out is done */
             deps[n_deps++] = f->last_copy_out;
+            held_replace(g, &f->ag_out, NULL, 0);
         }
         char *out = f->v2 ? g_strdup_printf("ag_out:%d.%d", u, us->generation) : g_strdup(buf);
         gen_alloc(g, out, IR_MEM_PARAMS, padded * f->pbytes);
         char *name = g_strdup_printf("allgather %s (%s)", uname, why);
-        us->ag_op = f->ep > 1
-                        ? fsdp_unit_coll(g, f, u, IR_COLL_ALLGATHER, f->pbytes,
-                                    g->opt->mixed_precision ? g->opt->param_dtype : HW_DTYPE_FP32,
-                                    IR_PHASE_OTHER, name, deps, n_deps)
-                        : gen_coll(g, f->nccl_shard, IR_COLL_ALLGATHER,
-                                   from_post ? f->raf_group : f->shard_group, padded * f->pbytes,
-                                   g->opt->mixed_precision ? g->opt->param_dtype : HW_DTYPE_FP32,
-                                   IR_PHASE_OTHER, name, deps, n_deps);
+        HwDtype dtype = g->opt->mixed_precision ? g->opt->param_dtype : HW_DTYPE_FP32;
+        /* from_post is FSDP2's, expert parallelism FSDP1's: never both */
+        us->ag_op = from_post
+                        ? gen_coll(g, f->nccl_shard, IR_COLL_ALLGATHER, f->raf_group,
+                                   padded * f->pbytes, dtype, IR_PHASE_OTHER, name, deps, n_deps)
+                        : fsdp_unit_coll(g, f, u, IR_COLL_ALLGATHER, f->pbytes, dtype,
+                                         IR_PHASE_OTHER, name, deps, n_deps);
         g_free(name);
         if (has_input && f->v2 && !from_post) {
             /* FSDP2 keeps the input with the output in its AllGatherState: both go at the
-             * next all-gather (host time, stream-ordered reuse) */
-            if (f->last_ag_in)
-                gen_free(g, g->host, f->last_ag_in, IR_MEM_PARAMS, f->last_ag_in_bytes, -1);
-            g_free(f->last_ag_in);
-            f->last_ag_in = g_strdup(mp);
-            f->last_ag_in_bytes = in_bytes;
+             * next all-gather */
+            held_replace(g, &f->ag_in, g_strdup(mp), in_bytes);
         } else if (has_input) {
             gen_free(g, f->nccl_shard, mp, IR_MEM_PARAMS, in_bytes, us->ag_op);
         }
@@ -152,11 +159,7 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
     if (g->opt->cpu_offload && f->v2 && f->sharded) {
         /* FSDP2 (CPUOffloadPolicy): the copied-in shard goes with the all-gather input, at
          * the next all-gather */
-        if (f->last_offload)
-            gen_free(g, g->host, f->last_offload, IR_MEM_PARAMS, f->last_offload_bytes, -1);
-        g_free(f->last_offload);
-        f->last_offload = g_strdup(offload_buf);
-        f->last_offload_bytes = shard * 4;
+        held_replace(g, &f->offload, g_strdup(offload_buf), shard * 4);
     } else if (g->opt->cpu_offload) {
         gen_free(g, f->sharded ? f->nccl_shard : g->compute, offload_buf, IR_MEM_PARAMS, shard * 4,
                  us->ag_op);
@@ -181,11 +184,8 @@ static void copy_out(Gen *g, Fsdp *f, int u)
     char *name = g_strdup_printf("all-gather copy-out %s", uname);
     gen_alloc(g, buf, IR_MEM_PARAMS, bytes);
     us->ag_op = gen_compute(g, IR_PHASE_OTHER, 0, 2 * bytes, 0, 1, name, &us->ag_op, 1);
-    if (f->last_ag_out) /* an older output nobody gathered after: goes now */
-        gen_free(g, g->host, f->last_ag_out, IR_MEM_PARAMS, f->last_ag_bytes, -1);
-    g_free(f->last_ag_out);
-    f->last_ag_out = out;
-    f->last_ag_bytes = bytes;
+    /* an older output nobody gathered after goes now */
+    held_replace(g, &f->ag_out, out, bytes);
     f->last_copy_out = us->ag_op;
     g_free(name), g_free(uname), g_free(buf);
 }
@@ -212,28 +212,66 @@ static void reshard(Gen *g, Fsdp *f, int u)
     /* FSDP1 record_stream()s the unsharded FlatParameter (made on the unshard stream): its
      * memory returns when the GPU has passed the last use. FSDP2's parameters live on the compute
      * stream they are used on: the block is reusable in stream order once the host frees it. */
-    int op = f->v2 ? gen_free(g, g->host, buf, IR_MEM_PARAMS, fsdp_local_numel(f, u) * f->pbytes, -1)
-                   : gen_free(g, g->compute, buf, IR_MEM_PARAMS, fsdp_local_numel(f, u) * f->pbytes, dep);
+    int op =
+        f->v2
+            ? gen_free(g, g->host, buf, IR_MEM_PARAMS, fsdp_local_numel(f, u) * f->pbytes, -1)
+            : gen_free(g, g->compute, buf, IR_MEM_PARAMS, fsdp_local_numel(f, u) * f->pbytes, dep);
     if (g->opt->limit_all_gathers && f->sharded)
         g_queue_push_tail(&f->free_events, GINT_TO_POINTER(op));
     g_free(buf);
 }
 
-/* The unit after `u` in `order` (forward prefetch) or before it (backward prefetch). */
-static int neighbour(const int *order, int n, int u, int step)
+/* Backward prefetch: the unit before u in post-forward order runs backward next. */
+static void prefetch_backward(Gen *g, Fsdp *f, int u)
 {
-    for (int i = 0; i < n; i++) {
-        if (order[i] == u) {
-            int j = i + step;
-            return j >= 0 && j < n ? order[j] : -1;
+    for (int i = 1; i < f->n_post; i++) {
+        if (f->post_forward_order[i] == u) {
+            unshard(g, f, f->post_forward_order[i - 1], "backward prefetch");
+            return;
         }
     }
-    return -1;
 }
 
-static int owning_unit(Gen *g, Fsdp *f, const int *leaves, int n)
+/* A routed-experts ModuleList (expert parallelism): the walk entering or leaving it issues its
+ * all-to-all (dispatch or combine), and nothing of a unit or a checkpoint. False for other
+ * modules. */
+static bool expert_boundary(Gen *g, Fsdp *f, int m, IrPhase phase, const char *what, bool entering)
 {
-    return f->wrap->unit_of_module[leaves[0]];
+    if (f->ep <= 1 || !f->expert_list[m])
+        return false;
+    fsdp_all_to_all(g, f, phase, what, m);
+    f->in_experts = entering;
+    return true;
+}
+
+/* The walk leaves module m, forward or backward: the experts' all-to-all (combine, or the
+ * dispatch's gradient) or the checkpoint's end. Returns the unit m is the root of, else -1. */
+static int leave_module(Gen *g, Fsdp *f, int m, bool forward)
+{
+    if (expert_boundary(g, f, m, forward ? IR_PHASE_FORWARD : IR_PHASE_BACKWARD,
+                        forward ? "combine" : "dispatch grad", false))
+        return -1;
+    if (gen_is_checkpointed(g, m))
+        (forward ? gen_ckpt_forward_exit : gen_ckpt_backward_exit)(g, m);
+    int u = f->wrap->unit_of_module[m];
+    return f->wrap->units[u].module == m ? u : -1;
+}
+
+/* One run of unit u's leaves, forward or backward (`run`), after the unit's all-gather and the
+ * last all-to-all; returns its last op. The busiest GPU's experts run moe_imbalance times the
+ * mean tokens (and save as much); their FLOPs count as model FLOPs, so MFU reads a little high
+ * under imbalance. */
+static int run_leaves(Gen *g, Fsdp *f, int u, const int *leaves, int n,
+                      int (*run)(Gen *, const int *, int, const int *, int))
+{
+    int deps[2] = {f->units[u].ag_op, f->ep_dep};
+    double mb = g->mb;
+    if (f->in_experts && g->opt->moe_imbalance > 1)
+        g->mb *= g->opt->moe_imbalance;
+    int last = run(g, leaves, n, deps, f->ep_dep >= 0 ? 2 : 1);
+    g->mb = mb;
+    f->ep_dep = -1;
+    return last;
 }
 
 /* ---- forward hooks ---- */
@@ -241,11 +279,8 @@ static int owning_unit(Gen *g, Fsdp *f, const int *leaves, int n)
 static void fwd_enter(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
-    if (f->ep > 1 && f->expert_list[m]) {
-        fsdp_all_to_all(g, f, IR_PHASE_FORWARD, "dispatch", m);
-        f->in_experts = true;
+    if (expert_boundary(g, f, m, IR_PHASE_FORWARD, "dispatch", true))
         return;
-    }
     int u = f->wrap->unit_of_module[m];
     if (f->wrap->units[u].module == m) {
         unshard(g, f, u, "forward");
@@ -261,30 +296,15 @@ static void fwd_enter(Gen *g, int m)
 static void fwd_run(Gen *g, const int *leaves, int n)
 {
     Fsdp *f = g->strategy;
-    int u = owning_unit(g, f, leaves, n);
-    int deps[2] = {f->units[u].ag_op, f->ep_dep};
-    /* the busiest GPU's experts run moe_imbalance times the mean tokens (and save as much); its
-     * FLOPs count as model FLOPs, so MFU reads a little high under imbalance */
-    double mb = g->mb;
-    if (f->in_experts && g->opt->moe_imbalance > 1)
-        g->mb *= g->opt->moe_imbalance;
-    f->units[u].last_use = gen_forward_run(g, leaves, n, deps, f->ep_dep >= 0 ? 2 : 1);
-    g->mb = mb;
-    f->ep_dep = -1;
+    int u = f->wrap->unit_of_module[leaves[0]];
+    f->units[u].last_use = run_leaves(g, f, u, leaves, n, gen_forward_run);
 }
 
 static void fwd_exit(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
-    if (f->ep > 1 && f->expert_list[m]) {
-        f->in_experts = false;
-        fsdp_all_to_all(g, f, IR_PHASE_FORWARD, "combine", m);
-        return;
-    }
-    if (gen_is_checkpointed(g, m))
-        gen_ckpt_forward_exit(g, m);
-    int u = f->wrap->unit_of_module[m];
-    if (f->wrap->units[u].module != m)
+    int u = leave_module(g, f, m, true);
+    if (u < 0)
         return;
     if (g->micro == 0)
         f->post_forward_order[f->n_post++] = u;
@@ -306,20 +326,15 @@ static void fwd_exit(Gen *g, int m)
 static void bwd_enter(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
-    if (f->ep > 1 && f->expert_list[m]) { /* the combine's gradient goes back to the experts */
-        fsdp_all_to_all(g, f, IR_PHASE_BACKWARD, "combine grad", m);
-        f->in_experts = true;
+    /* the combine's gradient goes back to the experts */
+    if (expert_boundary(g, f, m, IR_PHASE_BACKWARD, "combine grad", true))
         return;
-    }
     int u = f->wrap->unit_of_module[m];
     if (f->wrap->units[u].module == m) {
         unshard(g, f, u, "backward");
         copy_out(g, f, u);
-        if (g->opt->backward_prefetch == PREFETCH_BACKWARD_PRE || f->v2) {
-            int next = neighbour(f->post_forward_order, f->n_post, u, -1);
-            if (next >= 0)
-                unshard(g, f, next, "backward prefetch");
-        }
+        if (g->opt->backward_prefetch == PREFETCH_BACKWARD_PRE || f->v2)
+            prefetch_backward(g, f, u);
     }
     if (gen_is_checkpointed(g, m)) {
         int dep = f->units[u].ag_op;
@@ -330,7 +345,7 @@ static void bwd_enter(Gen *g, int m)
 static void bwd_run(Gen *g, const int *leaves, int n)
 {
     Fsdp *f = g->strategy;
-    int u = owning_unit(g, f, leaves, n);
+    int u = f->wrap->unit_of_module[leaves[0]];
     UnitState *us = &f->units[u];
     /* expert parallelism (FSDP1 only): the local experts' share of the unit */
     double padded = f->ep > 1 ? fsdp_local_numel(f, u) : grad_numel(f, u);
@@ -343,13 +358,7 @@ static void bwd_run(Gen *g, const int *leaves, int n)
         g_free(buf);
         us->grad_live = true;
     }
-    int deps[2] = {us->ag_op, f->ep_dep};
-    double mb = g->mb;
-    if (f->in_experts && g->opt->moe_imbalance > 1)
-        g->mb *= g->opt->moe_imbalance;
-    us->last_use = us->last_bwd = gen_backward_run(g, leaves, n, deps, f->ep_dep >= 0 ? 2 : 1);
-    g->mb = mb;
-    f->ep_dep = -1;
+    us->last_use = us->last_bwd = run_leaves(g, f, u, leaves, n, gen_backward_run);
 }
 
 static void reduce_gradient(Gen *g, Fsdp *f, int u)
@@ -371,31 +380,22 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
         /* FSDP2: per-parameter gradients copied into one reduce-scatter input, then freed */
         char *rs_in = g_strdup_printf("rs_in:%d.%d", u, g->micro);
         char *name = g_strdup_printf("reduce-scatter copy-in %s", uname);
-        if (f->last_rs_in) /* the previous input, whose reduce-scatter this one follows */
-            gen_free(g, g->host, f->last_rs_in, IR_MEM_GRADS, f->last_rs_bytes, -1);
-        g_free(f->last_rs_in);
+        /* the previous input goes, whose reduce-scatter this one follows */
+        held_replace(g, &f->rs_in, rs_in, padded * f->rbytes);
         gen_alloc(g, rs_in, IR_MEM_GRADS, padded * f->rbytes);
-        int copy = gen_compute(g, IR_PHASE_BACKWARD, 0, padded * (f->pbytes + f->rbytes), 0, 1, name,
-                               &us->last_bwd, 1);
+        int copy = gen_compute(g, IR_PHASE_BACKWARD, 0, padded * (f->pbytes + f->rbytes), 0, 1,
+                               name, &us->last_bwd, 1);
         gen_free(g, g->host, ugrad, IR_MEM_GRADS, padded * f->pbytes, -1);
         g_free(name);
         name = g_strdup_printf("reduce_scatter %s", uname);
-        last = gen_coll(g, f->nccl_shard, IR_COLL_REDUCE_SCATTER, f->shard_group, padded * f->rbytes,
-                        rdtype, IR_PHASE_BACKWARD, name, &copy, 1);
+        last = gen_coll(g, f->nccl_shard, IR_COLL_REDUCE_SCATTER, f->shard_group,
+                        padded * f->rbytes, rdtype, IR_PHASE_BACKWARD, name, &copy, 1);
         g_free(name);
-        f->last_rs_in = rs_in;
-        f->last_rs_bytes = padded * f->rbytes;
-        if (f->hybrid) {
-            name = g_strdup_printf("allreduce %s (replicas)", uname);
-            last = gen_coll(g, f->nccl_replicate, IR_COLL_ALLREDUCE, f->replicate_group,
-                            shard * f->rbytes, rdtype, IR_PHASE_BACKWARD, name, &last, 1);
-            g_free(name);
-        }
     } else if (f->sharded) {
         int ready = fsdp_grad_prepare(g, f, u, padded, us->last_bwd, uname);
         char *name = g_strdup_printf("reduce_scatter %s", uname);
         last = fsdp_unit_coll(g, f, u, IR_COLL_REDUCE_SCATTER, f->rbytes, rdtype, IR_PHASE_BACKWARD,
-                         name, &ready, 1);
+                              name, &ready, 1);
         g_free(name);
         gen_free(g, f->nccl_shard, ugrad, IR_MEM_GRADS, padded * f->pbytes, last);
         if (g->opt->mixed_precision && g->opt->reduce_dtype != g->opt->param_dtype) {
@@ -404,18 +404,18 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
             g_free(cast);
         }
         last = fsdp_grad_postdivide(g, f, shard, last, uname);
-        if (f->hybrid) {
-            name = g_strdup_printf("allreduce %s (replicas)", uname);
-            last = gen_coll(g, f->nccl_replicate, IR_COLL_ALLREDUCE, f->replicate_group,
-                            shard * f->rbytes, rdtype, IR_PHASE_BACKWARD, name, &last, 1);
-            g_free(name);
-        }
     } else {
         char *name = g_strdup_printf("allreduce %s", uname);
         last = gen_coll(g, f->nccl_shard, IR_COLL_ALLREDUCE, f->shard_group, padded * f->rbytes,
                         rdtype, IR_PHASE_BACKWARD, name, &us->last_bwd, 1);
         g_free(name);
         gen_free(g, f->nccl_shard, ugrad, IR_MEM_GRADS, padded * f->pbytes, last);
+    }
+    if (f->hybrid) { /* hybrid strategies shard: the shard's all-reduce over the replicas */
+        char *name = g_strdup_printf("allreduce %s (replicas)", uname);
+        last = gen_coll(g, f->nccl_replicate, IR_COLL_ALLREDUCE, f->replicate_group,
+                        shard * f->rbytes, rdtype, IR_PHASE_BACKWARD, name, &last, 1);
+        g_free(name);
     }
     us->grad_live = false;
     if (g->opt->cpu_offload) {
@@ -435,22 +435,12 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
 static void bwd_exit(Gen *g, int m)
 {
     Fsdp *f = g->strategy;
-    if (f->ep > 1 && f->expert_list[m]) {
-        f->in_experts = false;
-        fsdp_all_to_all(g, f, IR_PHASE_BACKWARD, "dispatch grad", m);
-        return;
-    }
-    if (gen_is_checkpointed(g, m))
-        gen_ckpt_backward_exit(g, m);
-    int u = f->wrap->unit_of_module[m];
-    if (f->wrap->units[u].module != m)
+    int u = leave_module(g, f, m, false);
+    if (u < 0)
         return;
     reshard(g, f, u);
-    if (g->opt->backward_prefetch == PREFETCH_BACKWARD_POST) {
-        int next = neighbour(f->post_forward_order, f->n_post, u, -1);
-        if (next >= 0)
-            unshard(g, f, next, "backward prefetch");
-    }
+    if (g->opt->backward_prefetch == PREFETCH_BACKWARD_POST)
+        prefetch_backward(g, f, u);
     if (f->units[u].last_bwd >= 0 && f->wrap->units[u].padded > 0 && f->trainable[u] > 0)
         reduce_gradient(g, f, u);
     f->units[u].last_bwd = -1;
@@ -462,17 +452,32 @@ static void describe_wrap(Gen *g, Fsdp *f, StratInfo *info)
     uint64_t largest = 0;
     for (int u = 0; u < f->wrap->n_units; u++)
         largest = MAX(largest, f->wrap->units[u].numel);
-    const char *policy = g->opt->wrap.kind == PLAN_WRAP_NONE ? "none (root only)"
+    const char *policy = g->opt->wrap.kind == PLAN_WRAP_NONE          ? "none (root only)"
                          : g->opt->wrap.kind == PLAN_WRAP_TRANSFORMER ? "transformer blocks"
                                                                       : "size-based";
     g_string_printf(s, "%d units, wrap policy %s", f->wrap->n_units, policy);
     if (g->opt->wrap.kind == PLAN_WRAP_SIZE)
-        g_string_append_printf(s, " (min_num_params %" G_GUINT64_FORMAT ")", g->opt->wrap.min_num_params);
-    g_string_append_printf(s, "; root holds %" G_GUINT64_FORMAT " params, largest unit %" G_GUINT64_FORMAT,
-                           f->wrap->units[0].numel, largest);
+        g_string_append_printf(s, " (min_num_params %" G_GUINT64_FORMAT ")",
+                               g->opt->wrap.min_num_params);
+    g_string_append_printf(
+        s, "; root holds %" G_GUINT64_FORMAT " params, largest unit %" G_GUINT64_FORMAT,
+        f->wrap->units[0].numel, largest);
     info->wrap_description = g_string_free(s, FALSE);
     info->n_units = f->wrap->n_units;
     info->largest_unit_numel = largest;
+}
+
+/* The generator's own memory (the schedule keeps what it needs). */
+static void fsdp_clear(Fsdp *f)
+{
+    g_queue_clear(&f->free_events);
+    g_array_free(f->reduce_ops, TRUE);
+    g_free(f->post_forward_order);
+    g_free(f->trainable);
+    g_free(f->units);
+    g_free(f->expert_numel);
+    g_free(f->expert_list);
+    plan_wrap_free(f->wrap);
 }
 
 IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
@@ -493,9 +498,12 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
      * replicate group at all: no gradient leaves the rank (strat_hybrid_unsynced) */
     bool unsynced = strat_hybrid_unsynced(opt, lay);
     f.sharded = opt->sharding != SHARD_NO_SHARD && !unsynced;
-    f.hybrid = (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2) && !unsynced;
+    f.hybrid =
+        (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2) && !unsynced;
     f.v2 = opt->fsdp_version == 2;
     f.last_copy_out = -1;
+    f.ag_out.cat = f.ag_in.cat = f.offload.cat = IR_MEM_PARAMS;
+    f.rs_in.cat = IR_MEM_GRADS;
     if (f.v2) {
         /* per-parameter padding replaces the FlatParameter's */
         for (int u = 0; u < f.wrap->n_units; u++)
@@ -512,12 +520,10 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     f.rbytes = opt->mixed_precision ? hw_dtype_bytes(opt->reduce_dtype) : 4;
     /* the data-parallel dimension: all ranks without TP, every t-th (by --placement) with it */
     int dp_stride = lay->stride[PAR_DIM_DP];
-    if (f.sharded) {
+    if (f.sharded || unsynced) {
+        /* unsynced: state.process_group is the one-rank intra-node group (shard_size 1), whose
+         * all-reduce has no peer */
         f.shard_group = ir_group_add(g->sched, "shard", lay->shard_size, dp_stride);
-        f.nccl_shard = ir_stream_add(g->cls, "nccl:shard", false);
-    } else if (unsynced) {
-        /* state.process_group is the one-rank intra-node group: the all-reduce has no peer */
-        f.shard_group = ir_group_add(g->sched, "shard", 1, dp_stride);
         f.nccl_shard = ir_stream_add(g->cls, "nccl:shard", false);
     } else {
         f.shard_group = ir_group_add(g->sched, "dp", lay->dp, dp_stride);
@@ -540,12 +546,11 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     f.expert_list = g_new0(bool, m->n_modules);
     if (f.ep > 1) {
         if (!f.sharded || lay->shard_size % f.ep != 0) {
-            cfg_input_error(error, "option --ep: expected an ep that divides the %d GPUs of a "
-                                   "shard group (FSDP sharding, not no_shard), got %d",
+            cfg_input_error(error,
+                            "option --ep: expected an ep that divides the %d GPUs of a "
+                            "shard group (FSDP sharding, not no_shard), got %d",
                             lay->shard_size, f.ep);
-            g_free(f.expert_numel), g_free(f.expert_list), g_free(f.units);
-            g_free(f.post_forward_order), g_array_free(f.reduce_ops, TRUE);
-            plan_wrap_free(f.wrap);
+            fsdp_clear(&f);
             return NULL;
         }
         for (int i = 0; i < m->n_modules; i++) {
@@ -557,8 +562,8 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
         }
         /* consecutive ranks share the tokens (EP), every ep-th rank the same experts */
         f.ep_group = ir_group_add(g->sched, "ep", f.ep, dp_stride);
-        f.expert_group = ir_group_add(g->sched, "expert_shard", lay->shard_size / f.ep,
-                                      dp_stride * f.ep);
+        f.expert_group =
+            ir_group_add(g->sched, "expert_shard", lay->shard_size / f.ep, dp_stride * f.ep);
     }
     for (int i = 0; i < m->n_modules; i++)
         g->boundary[i] = f.wrap->units[f.wrap->unit_of_module[i]].module == i ||
@@ -576,14 +581,16 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
 
     f.trainable = g_new0(double, f.wrap->n_units);
     for (int i = 0; i < m->n_modules; i++)
-        f.trainable[f.wrap->unit_of_module[i]] += (double)(m->modules[i].params - m->modules[i].frozen_params);
+        f.trainable[f.wrap->unit_of_module[i]] +=
+            (double)(m->modules[i].params - m->modules[i].frozen_params);
     double padded_total = 0, trainable_total = 0;
     for (int u = 0; u < f.wrap->n_units; u++) {
         padded_total += (double)f.wrap->units[u].padded;
         /* the optimizer holds state for the trainable parameters only; a unit with no frozen
          * parameter counts its padding, as the FlatParameter's shard is what it steps */
         bool mixed = f.trainable[u] > 0 && f.trainable[u] < (double)f.wrap->units[u].numel;
-        trainable_total += mixed || f.trainable[u] == 0 ? f.trainable[u] : (double)f.wrap->units[u].padded;
+        trainable_total +=
+            mixed || f.trainable[u] == 0 ? f.trainable[u] : (double)f.wrap->units[u].padded;
         if (mixed && !f.v2) {
             info->mixed_units++;
             info->mixed_grad_bytes += (double)f.wrap->units[u].padded * f.pbytes;
@@ -616,8 +623,8 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     } else {
         /* FSDP1 steps one FlatParameter shard per unit (use_orig_params=False), FSDP2 every
          * parameter's DTensor shard */
-        gen_optimizer_step(g, trainable_shard, f.v2 ? gen_param_tensors(g) : f.wrap->n_units,
-                           &fin, 1);
+        gen_optimizer_step(g, trainable_shard, f.v2 ? gen_param_tensors(g) : f.wrap->n_units, &fin,
+                           1);
     }
     for (int u = 0; u < f.wrap->n_units; u++) {
         /* SHARD_GRAD_OP keeps nothing unsharded past backward; the root under FULL_SHARD was
@@ -628,25 +635,11 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
             g_free(buf);
         }
     }
-    if (f.last_ag_out)
-        gen_free(g, g->host, f.last_ag_out, IR_MEM_PARAMS, f.last_ag_bytes, -1);
-    if (f.last_rs_in)
-        gen_free(g, g->host, f.last_rs_in, IR_MEM_GRADS, f.last_rs_bytes, -1);
-    if (f.last_ag_in)
-        gen_free(g, g->host, f.last_ag_in, IR_MEM_PARAMS, f.last_ag_in_bytes, -1);
-    g_free(f.last_ag_in);
-    if (f.last_offload)
-        gen_free(g, g->host, f.last_offload, IR_MEM_PARAMS, f.last_offload_bytes, -1);
-    g_free(f.last_offload);
-    g_free(f.last_rs_in);
-    g_free(f.last_ag_out);
-    g_queue_clear(&f.free_events);
-    g_array_free(f.reduce_ops, TRUE);
-    g_free(f.post_forward_order);
-    g_free(f.trainable);
-    g_free(f.units);
-    g_free(f.expert_numel);
-    g_free(f.expert_list);
-    plan_wrap_free(f.wrap);
+    /* FSDP2's held buffers go at the end of the step */
+    held_replace(g, &f.ag_out, NULL, 0);
+    held_replace(g, &f.rs_in, NULL, 0);
+    held_replace(g, &f.ag_in, NULL, 0);
+    held_replace(g, &f.offload, NULL, 0);
+    fsdp_clear(&f);
     return g->sched;
 }

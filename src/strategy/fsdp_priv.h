@@ -18,6 +18,15 @@ typedef struct {
     bool post_forward;     /* FSDP2 reshard_after_forward=int: held sharded over the small group */
 } UnitState;
 
+/* FSDP2's deferred free: a buffer kept until the next one of its kind replaces it (the
+ * AllGatherState and ReduceScatterState of _fsdp_param_group.py), then freed from the host, its
+ * block reusable in stream order (held_replace in fsdp.c). */
+typedef struct {
+    char *name; /* the buffer held, NULL for none */
+    double bytes;
+    IrMemCategory cat;
+} FsdpHeld;
+
 typedef struct {
     PlanWrap *wrap;
     UnitState *units;
@@ -34,16 +43,10 @@ typedef struct {
     int raf;           /* FSDP2: 0 keep, else ranks to reshard to after forward */
     int raf_group;     /* FSDP2 with raf < shard size: the post-forward group */
     int last_copy_out; /* FSDP2: the latest copy-out op, -1 before the first */
-    char *last_ag_out; /* ... and the all-gather output it read, kept until the
-                        * next all-gather (AllGatherState) */
-    double last_ag_bytes;
-    char *last_offload; /* FSDP2 with CPU offload: the last shard copied in */
-    double last_offload_bytes;
-    char *last_ag_in; /* FSDP2: the all-gather input of the last all-gather */
-    double last_ag_in_bytes;
-    char *last_rs_in; /* FSDP2: the reduce-scatter input kept until the next
-                       * (ReduceScatterState) */
-    double last_rs_bytes;
+    FsdpHeld ag_out;   /* ... and the all-gather output it read (AllGatherState) */
+    FsdpHeld ag_in;    /* FSDP2: the input of the last all-gather */
+    FsdpHeld offload;  /* FSDP2 with CPU offload: the last shard copied in */
+    FsdpHeld rs_in;    /* FSDP2: the last reduce-scatter input (ReduceScatterState) */
     /* expert parallelism: ep > 1 */
     int ep, ep_group, expert_group;
     double *expert_numel; /* per unit: parameters of its routed experts (all of them) */

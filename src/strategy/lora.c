@@ -30,7 +30,8 @@ bool strat_lora_apply(Model *model, int rank, const char *targets, GError **erro
     int n_names = (int)g_strv_length(names);
     int *hits = g_new0(int, MAX(1, n_names));
     uint64_t added = 0, frozen = 0;
-    for (int i = 0; i < model->n_modules; i++) {
+    bool ok = true;
+    for (int i = 0; ok && i < model->n_modules; i++) {
         ModelModule *m = &model->modules[i];
         /* weighted leaves lose their weight gradient, dgrad only; a head tied to the frozen
          * embedding too (attention, which has no weight, keeps its backward) */
@@ -50,9 +51,8 @@ bool strat_lora_apply(Model *model, int rank, const char *targets, GError **erro
                                 "option --lora-targets: %s (%s) is not a Linear layer; "
                                 "expected names of Linear modules such as q_proj",
                                 m->name, m->kind);
-                g_free(hits);
-                g_strfreev(names);
-                return false;
+                ok = false;
+                break;
             }
             uint64_t adapter = (uint64_t)rank * (uint64_t)(m->kernel.k + m->kernel.n);
             m->params += adapter;
@@ -60,21 +60,21 @@ bool strat_lora_apply(Model *model, int rank, const char *targets, GError **erro
             hits[t]++;
         }
     }
-    for (int t = 0; t < n_names; t++) {
+    for (int t = 0; ok && t < n_names; t++) {
         if (!hits[t]) {
             cfg_input_error(error,
                             "option --lora-targets: no Linear module of %s is named \"%s\"; "
                             "expected the last part of module names (q_proj, v_proj, "
                             "c_attn, ...)",
                             model->name, names[t]);
-            g_free(hits);
-            g_strfreev(names);
-            return false;
+            ok = false;
         }
     }
-    model->params += added;
-    model->frozen_params = frozen;
+    if (ok) {
+        model->params += added;
+        model->frozen_params = frozen;
+    }
     g_free(hits);
     g_strfreev(names);
-    return true;
+    return ok;
 }

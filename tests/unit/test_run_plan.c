@@ -3,7 +3,8 @@
  * embeddings): every send and its receive name the same two-rank communicator, a communicator is
  * used by one stream per rank, every rank lists its communicators in one global order, every rank
  * makes the same collective communicators; the messages for broken schedules; and that the GEMM
- * standing for an op's FLOPs has those FLOPs; the GEMMs of an op's kernel list. */
+ * standing for an op's FLOPs has those FLOPs; the GEMMs of an op's kernel list, and the one-entry
+ * plan of an op without one. */
 #include "testutil.h"
 
 #include "run/run_plan.h"
@@ -219,7 +220,7 @@ static void test_kernel_plan(void **state)
     IrOp op = {.kind = IR_OP_COMPUTE};
     op.u.compute.kern_first = ir_kernels_add(c, list, G_N_ELEMENTS(list));
     RunKernelPlan p = {0};
-    assert_true(run_kernel_plan(c, &op, &p));
+    run_kernel_plan(c, &op, &p);
     assert_int_equal(p.gemms->len, 5);
     const RunGemm *g = (const RunGemm *)(void *)p.gemms->data;
     assert_true(g[0].m == 8192 && g[0].n == 2304 && g[0].k == 768 && g[0].batch == 1 &&
@@ -236,7 +237,7 @@ static void test_kernel_plan(void **state)
     IrKernel big = {.cls = IR_KERN_GEMM, .dtype = HW_DTYPE_BF16, .shape = {4096, 128256, 32768, 1},
                     .share = 1};
     op.u.compute.kern_first = ir_kernels_add(c, &big, 1);
-    assert_true(run_kernel_plan(c, &op, &p));
+    run_kernel_plan(c, &op, &p);
     g = (const RunGemm *)(void *)p.gemms->data;
     assert_true(g[0].reps > 1);
     assert_true((double)g[0].k * g[0].n * 2 <= RUN_GEMM_OPERAND_MAX &&
@@ -244,9 +245,24 @@ static void test_kernel_plan(void **state)
     assert_close(plan_flops(&p), 2.0 * 4096 * 128256 * 32768, 0.001);
     run_kernel_plan_clear(&p);
 
+    /* no kernel list (schedule versions 1-2): one square GEMM for the FLOPs, the bytes copied */
     op.u.compute.kern_first = 0;
-    assert_false(run_kernel_plan(c, &op, &p));
-    assert_null(p.gemms);
+    op.u.compute.flops = 3.3e10;
+    op.u.compute.bytes = 5e7;
+    run_kernel_plan(c, &op, &p);
+    RunGemmPlan sq = run_gemm_plan(op.u.compute.flops);
+    assert_int_equal(p.gemms->len, 1);
+    g = (const RunGemm *)(void *)p.gemms->data;
+    assert_true(g[0].m == sq.t && g[0].n == sq.t && g[0].k == sq.k && g[0].batch == 1 &&
+                g[0].reps == sq.reps);
+    assert_float_equal(p.copy_bytes, 5e7, 0);
+    run_kernel_plan_clear(&p);
+    /* below one 64 x 64 x 1 GEMM: the copy alone */
+    op.u.compute.flops = 100;
+    run_kernel_plan(c, &op, &p);
+    assert_int_equal(p.gemms->len, 0);
+    assert_float_equal(p.copy_bytes, 5e7, 0);
+    run_kernel_plan_clear(&p);
     ir_schedule_free(s);
 }
 
