@@ -27,7 +27,7 @@ static const DataType types[] = {
 static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg,
                const char *min_text, const char *max_text, const char *type_text, const char *algo,
                const char *proto, bool collnet, int per_thread, const char *reference,
-               const char *section, GError **error)
+               const char *section, const char *nccl_version, GError **error)
 {
     const CollTest *test = coll_test_find(op_text);
     if (!test)
@@ -127,6 +127,13 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
     coll.collnet_enable = collnet;
     NetTopo *net = NULL;
     GArray *sizes = NULL;
+    if (nccl_version && !coll_nccl_version_parse(nccl_version, &coll.nccl_version)) {
+        cfg_input_error(error,
+                        "option --nccl-version: expected an NCCL 2.x release such as 2.23.4 (or "
+                        "2.23), got \"%s\"",
+                        nccl_version);
+        goto out;
+    }
     if (collnet && !coll_topology_has_sharp(topo)) {
         cfg_input_error(error,
                         "option --nccl-collnet: CollNet needs SHARP in the InfiniBand switches "
@@ -276,7 +283,7 @@ out:
 int cli_collective(int argc, char **argv)
 {
     char *op = NULL, *topology = NULL, *min = NULL, *max = NULL, *type = NULL, *algo = NULL,
-         *proto = NULL;
+         *proto = NULL, *nccl_version = NULL;
     int nodes = 1, gpn = UNSET, per_thread = 1;
     gboolean collnet = FALSE;
     char *reference = NULL, *section = NULL;
@@ -318,6 +325,10 @@ int cli_collective(int argc, char **argv)
          NULL},
         {"nccl-proto", 0, 0, G_OPTION_ARG_STRING, &proto,
          "Force NCCL's protocol like NCCL_PROTO: LL, LL128, Simple [NCCL's choice]", "PROTO"},
+        {"nccl-version", 0, 0, G_OPTION_ARG_STRING, &nccl_version,
+         "The NCCL release whose rules apply where they changed (when LL128 is enabled: Hopper "
+         "from 2.18, GH200 across nodes from 2.27) [2.30.7]",
+         "X.Y.Z"},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
     GError *error = NULL;
     int status;
@@ -333,10 +344,10 @@ int cli_collective(int argc, char **argv)
     else
         status = run(op ? op : "allreduce", topology, nodes, gpn, min ? min : "8", max ? max : "8G",
                      type ? type : "float", algo, proto, collnet, per_thread, reference, section,
-                     &error);
+                     nccl_version, &error);
     if (error)
         status = cli_report_error(error);
     g_free(op), g_free(topology), g_free(min), g_free(max), g_free(type), g_free(algo),
-        g_free(proto), g_free(reference), g_free(section);
+        g_free(proto), g_free(reference), g_free(section), g_free(nccl_version);
     return status;
 }

@@ -66,6 +66,10 @@ struct CollModel {
     /* NCCL_COLLNET_ENABLE=1: the tuner may choose CollNetDirect/CollNetChain where the switches
      * offer SHARP (NCCL's default is off; a forced CollNet algorithm needs no more) */
     bool collnet_enable;
+    /* The NCCL release whose rules apply, as NCCL_VERSION_CODE (2.23.4: 22304); 0: the newest
+     * modelled (2.30.7). It selects only rules that changed between releases (when LL128 is
+     * enabled); the latencies and bandwidth refinements are 2.26-2.30's throughout. */
+    int nccl_version;
 };
 
 /* The analytic NCCL model over a topology. */
@@ -78,6 +82,12 @@ bool coll_topology_has_nvls(const HwTopology *topo);
 /* Whether the InfiniBand switches offer SHARP (network.sharp set): NCCL's CollNet can run. */
 bool coll_topology_has_sharp(const HwTopology *topo);
 bool coll_proto_parse(const char *text, int *out);
+/* Parses an NCCL release, "2.23.4", "2.23.4-1" or "2.23" (patch 0), into NCCL_VERSION_CODE;
+ * false unless it is 2.x with x and the patch in 0..99. */
+bool coll_nccl_version_parse(const char *text, int *out);
+/* Whether NCCL, by default (no NCCL_PROTO), lets the ring and the tree use LL128 for this
+ * collective on this machine (tuning.cc ncclTopoTuneModel; coll.c says which release does what). */
+bool coll_ll128_enabled(const CollModel *model, const CollShape *shape);
 const char *coll_algo_name(CollAlgo algo);
 /* Fraction of the wire carrying payload: LL 0.5, LL128 120/128, Simple 1. */
 double coll_proto_efficiency(CollProto proto);
