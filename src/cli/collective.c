@@ -24,6 +24,48 @@ static const DataType types[] = {
     {"double", 8, HW_DTYPE_FP32},
 };
 
+/* nccl-tests' gather_perf and scatter_perf as NCCL runs them (src/coll/nccltests.c): one group
+ * of point-to-point messages of bytes / n, every other rank's part to the root, rank 0
+ * (gather), or the root's part for each rank to it (scatter), all in flight at once: the root's
+ * receives (sends) each on a stream of its own, so that the flow model shares the root's NVLink
+ * port and NIC among them, and each rank in a class of its own (the peer differs per rank). The
+ * root's own part is a local copy, left out. Cost: n classes and n - 1 root streams per size. */
+static bool rooted_p2p_s(const HwTopology *topo, const CollModel *coll, const NetTopo *net,
+                         int nodes, int gpn, uint64_t bytes, bool gather, double *out,
+                         GError **error)
+{
+    int n = nodes * gpn;
+    uint64_t part = bytes / (uint64_t)n;
+    IrSchedule *s = ir_schedule_new(nodes, gpn);
+    IrClass *root = ir_class_add(s, 0, 1, 1);
+    ir_stream_add(root, "host", true);
+    for (int r = 1; r < n; r++) {
+        char name[24];
+        g_snprintf(name, sizeof name, "peer%d", r);
+        IrOp op = {.kind = gather ? IR_OP_RECV : IR_OP_SEND,
+                   .stream = (uint16_t)ir_stream_add(root, name, false)};
+        op.u.p2p.peer_offset = r;
+        op.u.p2p.bytes = part;
+        ir_op_add(root, &op, gather ? "recv" : "send", NULL, 0);
+    }
+    for (int r = 1; r < n; r++) {
+        IrClass *c = ir_class_add(s, r, 1, 1);
+        ir_stream_add(c, "host", true);
+        IrOp op = {.kind = gather ? IR_OP_SEND : IR_OP_RECV,
+                   .stream = (uint16_t)ir_stream_add(c, "p2p", false)};
+        op.u.p2p.peer_offset = -r;
+        op.u.p2p.bytes = part;
+        ir_op_add(c, &op, gather ? "send" : "recv", NULL, 0);
+    }
+    SimConfig cfg = {topo, coll, net};
+    SimResult *res = sim_run(s, &cfg, error);
+    if (res)
+        *out = sim_ns_to_s(res->makespan_ns);
+    sim_result_free(res);
+    ir_schedule_free(s);
+    return res != NULL;
+}
+
 static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg,
                const char *min_text, const char *max_text, const char *type_text, const char *algo,
                const char *proto, bool collnet, int per_thread, const char *reference,
@@ -35,11 +77,13 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
                                op_text),
                2;
     IrCollKind kind = test->kind;
-    bool p2p = kind == IR_COLL_KIND_COUNT; /* sendrecv */
+    bool p2p = test->run != COLL_RUN_COLLECTIVE; /* sendrecv, gather, scatter */
     if (p2p && (algo || proto))
-        return cfg_input_error(error, "options --nccl-algo/--nccl-proto choose among NCCL's "
-                                      "collective algorithms; sendrecv is point-to-point (NCCL "
-                                      "runs it with Simple), expected neither"),
+        return cfg_input_error(error,
+                               "options --nccl-algo/--nccl-proto choose among NCCL's "
+                               "collective algorithms; %s is point-to-point (NCCL runs it with "
+                               "Simple), expected neither",
+                               test->op),
                2;
     const DataType *type = NULL;
     for (size_t i = 0; i < G_N_ELEMENTS(types); i++)
@@ -172,8 +216,8 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
     }
     int n = nodes * gpn;
     if (p2p && n < 2) {
-        cfg_input_error(error, "option --op sendrecv: expected at least 2 ranks (it sends to the "
-                               "next one), got %d node x %d GPU",
+        cfg_input_error(error, "option --op %s: expected at least 2 ranks (it sends to %s), got %d node x %d GPU",
+                        test->op, test->run == COLL_RUN_SENDRECV ? "the next one" : "or from the root",
                         nodes, gpn);
         goto out;
     }
@@ -238,15 +282,20 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
     for (guint r = 0; r < sizes->len; r++) {
         uint64_t bytes = g_array_index(sizes, uint64_t, r);
         /* nccl-tests rounds the size down to whole elements, per rank for the gathered ops */
-        uint64_t per =
-            p2p || kind == IR_COLL_ALLREDUCE || kind == IR_COLL_BROADCAST ? 1 : (uint64_t)n;
+        uint64_t per = test->run == COLL_RUN_SENDRECV ||
+                               (!p2p && (kind == IR_COLL_ALLREDUCE || kind == IR_COLL_BROADCAST))
+                           ? 1
+                           : (uint64_t)n;
         uint64_t count = bytes / type->bytes / per * per;
         uint64_t size = count * type->bytes;
         double t = 0;
         if (size > 0 &&
-            !(p2p ? sim_sendrecv_s(topo, &coll, net, nodes, gpn, size, &t, error)
-                  : sim_collective_s(topo, &coll, net, nodes, gpn, kind, type->dtype, size, &t,
-                                     error)))
+            !(test->run == COLL_RUN_SENDRECV
+                  ? sim_sendrecv_s(topo, &coll, net, nodes, gpn, size, &t, error)
+              : p2p ? rooted_p2p_s(topo, &coll, net, nodes, gpn, size,
+                                   test->run == COLL_RUN_GATHER, &t, error)
+                    : sim_collective_s(topo, &coll, net, nodes, gpn, kind, type->dtype, size, &t,
+                                       error)))
             goto out;
         t = size > 0 ? coll_nccltests_op_s(topo, t, per_thread) : 0;
         CollChoice choice = {0};
@@ -289,7 +338,9 @@ int cli_collective(int argc, char **argv)
     char *reference = NULL, *section = NULL;
     GOptionEntry entries[] = {
         {"op", 'o', 0, G_OPTION_ARG_STRING, &op,
-         "allreduce, allgather, reduce_scatter, broadcast, alltoall, sendrecv [allreduce]", "OP"},
+         "allreduce, allgather, reduce_scatter, broadcast, reduce, alltoall, sendrecv, gather, "
+         "scatter [allreduce]",
+         "OP"},
         {"topology", 't', 0, G_OPTION_ARG_FILENAME, &topology,
          "Machine description: a file or a shipped topology's name (fsdpsim list topologies) "
          "[topologies/juwels-booster.json]",

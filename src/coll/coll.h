@@ -119,17 +119,27 @@ typedef struct {
  * column, #wrong) and before (no root column, an error column). Returns how many (at most max). */
 int coll_nccltests_parse(const char *text, const char *from, const char *to, CollNcclTestsRow *rows,
                          int max);
-/* An nccl-tests benchmark that `fsdpsim collective` runs: its --op name, nccl-tests' binary, the
- * collective (IR_COLL_KIND_COUNT for sendrecv, point-to-point), what its redop and root columns
- * hold, and busbw / algbw (nccl-tests' Get*Bw; for the collectives coll_busbw_factor). */
+/* How `fsdpsim collective` runs a benchmark: one collective through the collective model, or
+ * point-to-point messages through the engine as NCCL issues them (grouped ncclSend/ncclRecv). */
+typedef enum {
+    COLL_RUN_COLLECTIVE, /* `kind` */
+    COLL_RUN_SENDRECV,   /* every rank to the next, from the previous */
+    COLL_RUN_GATHER,     /* every rank sends its part to the root */
+    COLL_RUN_SCATTER,    /* the root sends each rank its part */
+} CollTestRun;
+
+/* An nccl-tests benchmark that `fsdpsim collective` runs: its --op name, nccl-tests' binary, how
+ * it runs (the collective for COLL_RUN_COLLECTIVE, IR_COLL_KIND_COUNT otherwise), what its redop
+ * and root columns hold, and busbw / algbw (nccl-tests' Get*Bw: coll_test_busbw_factor). */
 typedef struct {
     const char *op;
     const char *perf;
     IrCollKind kind;
     bool reduces; /* a reduction in the redop column (sendrecv prints nccl-tests' default, sum) */
-    bool rooted;  /* a root >= 0 (broadcast) */
+    bool rooted;  /* a root >= 0 (broadcast, reduce, gather, scatter) */
+    CollTestRun run;
 } CollTest;
-/* The benchmark of that --op name, or NULL. coll_tests_names: "allreduce, ..., sendrecv". */
+/* The benchmark of that --op name, or NULL. coll_tests_names: "allreduce, ..., scatter". */
 const CollTest *coll_test_find(const char *op);
 extern const char coll_tests_names[];
 double coll_test_busbw_factor(const CollTest *test, int nranks);

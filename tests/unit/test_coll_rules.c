@@ -177,6 +177,78 @@ static void test_gpu_nic_path_key(void **state)
     g_free(msg);
 }
 
+/* nccl-tests' reduce_perf, gather_perf and scatter_perf (src/reduce.cu, gather.cu, scatter.cu):
+ * busbw factors, the redop and root columns, and how each runs. */
+static void test_rooted_benchmarks(void **state)
+{
+    (void)state;
+    const CollTest *r = coll_test_find("reduce"), *g = coll_test_find("gather"),
+                   *s = coll_test_find("scatter");
+    assert_non_null(r);
+    assert_non_null(g);
+    assert_non_null(s);
+    assert_string_equal(r->perf, "reduce_perf");
+    assert_string_equal(g->perf, "gather_perf");
+    assert_string_equal(s->perf, "scatter_perf");
+    /* ReduceGetBw: busbw = algbw; Gather/ScatterGetBw: algbw (n - 1)/n */
+    assert_float_equal(coll_test_busbw_factor(r, 16), 1.0, 1e-15);
+    assert_float_equal(coll_test_busbw_factor(g, 16), 15.0 / 16, 1e-15);
+    assert_float_equal(coll_test_busbw_factor(s, 8), 7.0 / 8, 1e-15);
+    assert_float_equal(coll_test_busbw_factor(g, 1), 0.0, 1e-15);
+    /* reduce: a ring with broadcast's steps in NCCL's tuner; gather, scatter: point-to-point */
+    assert_int_equal(r->run, COLL_RUN_COLLECTIVE);
+    assert_int_equal(r->kind, IR_COLL_BROADCAST);
+    assert_int_equal(g->run, COLL_RUN_GATHER);
+    assert_int_equal(s->run, COLL_RUN_SCATTER);
+    assert_true(r->reduces && r->rooted && !g->reduces && g->rooted && s->rooted);
+    assert_non_null(strstr(coll_tests_names, "gather"));
+
+    /* their rows: reduce's "sum 0", gather's "none 0"; each refused as the other's */
+    const char *reduce_row = "     1048576        262144     float     sum       0    "
+                             "50.10   20.93   20.93      0    49.90   21.01   21.01      0\n";
+    const char *gather_row = "     1048576         16384     float    none       0    "
+                             "60.00   17.48   16.38      0    61.00   17.19   16.12      0\n";
+    CollNcclTestsRow rows[2];
+    GError *error = NULL;
+    assert_int_equal(coll_nccltests_read("ref.txt", reduce_row, r, rows, 2, &error), 1);
+    assert_int_equal(coll_nccltests_read("ref.txt", gather_row, g, rows, 2, &error), 1);
+    assert_int_equal(coll_nccltests_read("ref.txt", gather_row, s, rows, 2, &error), 1);
+    assert_int_equal(coll_nccltests_read("ref.txt", reduce_row, g, rows, 2, &error), -1);
+    assert_non_null(strstr(error->message, "redop none with a root >= 0"));
+    g_clear_error(&error);
+    assert_int_equal(coll_nccltests_read("ref.txt", gather_row, r, rows, 2, &error), -1);
+    assert_non_null(strstr(error->message, "a reduction (sum, prod, min, max, avg) with a root"));
+    g_clear_error(&error);
+    /* an allreduce row (root -1) is not reduce's */
+    const char *allreduce_row = "     1048576        262144     float     sum      -1    "
+                                "50.10   20.93   39.24      0    49.90   21.01   39.40      0\n";
+    assert_int_equal(coll_nccltests_read("ref.txt", allreduce_row, r, rows, 2, &error), -1);
+    g_clear_error(&error);
+}
+
+/* Reduce's time is NCCL's ring with ratio 1: on one 8-GPU node a large reduce moves the array
+ * once over each GPU's NVLink port, bytes / link plus the latency, where allreduce's ring moves
+ * 2 (n - 1)/n of it. */
+static void test_reduce_timing(void **state)
+{
+    (void)state;
+    HwTopology *t = load_topo("topologies/hgx-a100-40gb.json");
+    CollModel m;
+    coll_model_analytic_init(&m, t);
+    const CollTest *r = coll_test_find("reduce");
+    CollShape sh = {r->kind, 1ULL << 32, 8, 1, 8};
+    CollChoice ch;
+    double s = m.time_s(&m, &sh, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_RING);
+    assert_int_equal(ch.proto, COLL_PROTO_SIMPLE);
+    assert_close(s, (double)sh.bytes / t->gpu_link_Bps + ch.latency_s, 1e-12);
+    /* across nodes too, NCCL runs Reduce as a ring only (never the tree, NVLS or CollNet) */
+    CollShape across = {r->kind, 1ULL << 24, 32, 4, 8};
+    m.time_s(&m, &across, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_RING);
+    hw_topology_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +256,8 @@ int main(void)
         cmocka_unit_test(test_ll128_rule),
         cmocka_unit_test(test_ll128_rule_timing),
         cmocka_unit_test(test_gpu_nic_path_key),
+        cmocka_unit_test(test_rooted_benchmarks),
+        cmocka_unit_test(test_reduce_timing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
