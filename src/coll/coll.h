@@ -105,6 +105,13 @@ double coll_busbw_factor(IrCollKind kind, int nranks);
  * DDP's communication volumes come from. */
 double coll_bytes_sent_per_rank(IrCollKind kind, uint64_t bytes, int nranks);
 
+/* Bytes a group member sends across node boundaries for one collective, averaged over the
+ * node's members (the report's "bytes across nodes"): a ring's per-rank bytes over the ranks of a
+ * node (each node boundary carries what one ring link does); CollNetDirect, CollNetChain and NVLS
+ * across nodes (which runs over CollNet) send the node's array up to the switches once, bytes per
+ * node (src/coll/collnet.c). 0 inside one node. */
+double coll_inter_node_bytes_per_rank(const CollShape *shape, const CollChoice *choice);
+
 /* One row of an nccl-tests result table (all_reduce_perf ...): the size, and the faster of the
  * out-of-place and in-place runs; and each of them. */
 typedef struct {
