@@ -216,9 +216,11 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
     }
     int n = nodes * gpn;
     if (p2p && n < 2) {
-        cfg_input_error(error, "option --op %s: expected at least 2 ranks (it sends to %s), got %d node x %d GPU",
-                        test->op, test->run == COLL_RUN_SENDRECV ? "the next one" : "or from the root",
-                        nodes, gpn);
+        cfg_input_error(
+            error,
+            "option --op %s: expected at least 2 ranks (it sends to %s), got %d node x %d GPU",
+            test->op, test->run == COLL_RUN_SENDRECV ? "the next one" : "or from the root", nodes,
+            gpn);
         goto out;
     }
     net = net_topo_new(topo, nodes, gpn);
@@ -289,13 +291,12 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
         uint64_t count = bytes / type->bytes / per * per;
         uint64_t size = count * type->bytes;
         double t = 0;
-        if (size > 0 &&
-            !(test->run == COLL_RUN_SENDRECV
-                  ? sim_sendrecv_s(topo, &coll, net, nodes, gpn, size, &t, error)
-              : p2p ? rooted_p2p_s(topo, &coll, net, nodes, gpn, size,
-                                   test->run == COLL_RUN_GATHER, &t, error)
-                    : sim_collective_s(topo, &coll, net, nodes, gpn, kind, type->dtype, size, &t,
-                                       error)))
+        if (size > 0 && !(test->run == COLL_RUN_SENDRECV
+                              ? sim_sendrecv_s(topo, &coll, net, nodes, gpn, size, &t, error)
+                          : p2p ? rooted_p2p_s(topo, &coll, net, nodes, gpn, size,
+                                               test->run == COLL_RUN_GATHER, &t, error)
+                                : sim_collective_s(topo, &coll, net, nodes, gpn, kind, type->dtype,
+                                                   size, &t, error)))
             goto out;
         t = size > 0 ? coll_nccltests_op_s(topo, t, per_thread) : 0;
         CollChoice choice = {0};

@@ -89,14 +89,14 @@ static int gpu_arch(const HwTopology *topo)
  * - inside the node, "graphs[a]->typeIntra <= PATH_NVB" (PATH_NVL before 2.18.5): GPUs that
  *   reach each other only over PCIe never get it;
  * - across nodes, the graph's GPU-NIC path: "graphs[a]->typeInter <= PATH_PXB || (minCompCap >=
- *   90 && graphs[a]->typeInter <= PATH_PXN)" (v2.23.4-1 l. 327; up to 2.26), "<= (ncclParamLl128C2c()
- *   ? PATH_P2C : PATH_PXN)" in v2.27.3-1 (l. 460, NCCL_LL128_C2C default 1), "typeInter <=
- *   PATH_PXN" with PATH_P2C below PATH_PXN from v2.28.3-1 (l. 484; v2.30.7-1 l. 522). So a NIC
- *   behind the GPU's own PCIe switches (PIX, PXB) always qualifies; one behind the CPU's host
- *   bridge (PHB) or the other socket (SYS) never does; a GH200's NIC, on the Grace CPU's PCIe
- *   with the GPU on NVLink-C2C, is PHB to NCCL before 2.27 (topo.h v2.26.2-1 has no PATH_P2C;
- *   paths.cc v2.27.3-1 l. 677-679 turns "PHB + C2C" into P2C), so Hopper gets LL128 across
- *   GH200 nodes only from 2.27 ("On GH200 ... the inter-node NIC->GPU receive path is
+ *   90 && graphs[a]->typeInter <= PATH_PXN)" (v2.23.4-1 l. 327; up to 2.26), "<=
+ *   (ncclParamLl128C2c() ? PATH_P2C : PATH_PXN)" in v2.27.3-1 (l. 460, NCCL_LL128_C2C default
+ *   1), "typeInter <= PATH_PXN" with PATH_P2C below PATH_PXN from v2.28.3-1 (l. 484; v2.30.7-1
+ *   l. 522). So a NIC behind the GPU's own PCIe switches (PIX, PXB) always qualifies; one behind
+ *   the CPU's host bridge (PHB) or the other socket (SYS) never does; a GH200's NIC, on the Grace
+ *   CPU's PCIe with the GPU on NVLink-C2C, is PHB to NCCL before 2.27 (topo.h v2.26.2-1 has
+ *   no PATH_P2C; paths.cc v2.27.3-1 l. 677-679 turns "PHB + C2C" into P2C), so Hopper gets
+ *   LL128 across GH200 nodes only from 2.27 ("On GH200 ... the inter-node NIC->GPU receive path is
  *   classified as PATH_P2C", NVIDIA/nccl#2053). PXN (a GPU reaching a NIC through a peer GPU's
  *   PCIe switch) is NCCL's routing, not a path of the machine: where every GPU has its own
  *   NIC path, as in every topology here, it does not arise.

@@ -8,8 +8,7 @@
 
 static const char *const dtype_names[HW_DTYPE_COUNT] = {"fp32", "tf32", "bf16", "fp16"};
 
-static const char *const gpu_nic_path_names[HW_GPU_NIC_COUNT] = {"pix", "pxb", "c2c", "phb",
-                                                                   "sys"};
+static const char *const gpu_nic_path_names[HW_GPU_NIC_COUNT] = {"pix", "pxb", "c2c", "phb", "sys"};
 
 const char *hw_gpu_nic_path_name(HwGpuNicPath path)
 {

@@ -170,8 +170,9 @@ static void test_gpu_nic_path_key(void **state)
         g_free(msg);
     }
     char *msg = NULL;
-    HwTopology *t = load_edited("topologies/alps-gh200.json", "\"value\": \"c2c\",\n      \"source\"",
-                                "\"value\": \"c2c\",\n      \"sorce\"", &msg);
+    HwTopology *t =
+        load_edited("topologies/alps-gh200.json", "\"value\": \"c2c\",\n      \"source\"",
+                    "\"value\": \"c2c\",\n      \"sorce\"", &msg);
     assert_null(t);
     assert_non_null(strstr(msg, "gpu_nic_path"));
     g_free(msg);
@@ -252,12 +253,9 @@ static void test_reduce_timing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_nccl_version_parse),
-        cmocka_unit_test(test_ll128_rule),
-        cmocka_unit_test(test_ll128_rule_timing),
-        cmocka_unit_test(test_gpu_nic_path_key),
-        cmocka_unit_test(test_rooted_benchmarks),
-        cmocka_unit_test(test_reduce_timing),
+        cmocka_unit_test(test_nccl_version_parse), cmocka_unit_test(test_ll128_rule),
+        cmocka_unit_test(test_ll128_rule_timing),  cmocka_unit_test(test_gpu_nic_path_key),
+        cmocka_unit_test(test_rooted_benchmarks),  cmocka_unit_test(test_reduce_timing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
