@@ -24,10 +24,52 @@ static const DataType types[] = {
     {"double", 8, HW_DTYPE_FP32},
 };
 
+/* nccl-tests' gather_perf and scatter_perf as NCCL runs them (src/coll/nccltests.c): one group
+ * of point-to-point messages of bytes / n, every other rank's part to the root, rank 0
+ * (gather), or the root's part for each rank to it (scatter), all in flight at once: the root's
+ * receives (sends) each on a stream of its own, so that the flow model shares the root's NVLink
+ * port and NIC among them, and each rank in a class of its own (the peer differs per rank). The
+ * root's own part is a local copy, left out. Cost: n classes and n - 1 root streams per size. */
+static bool rooted_p2p_s(const HwTopology *topo, const CollModel *coll, const NetTopo *net,
+                         int nodes, int gpn, uint64_t bytes, bool gather, double *out,
+                         GError **error)
+{
+    int n = nodes * gpn;
+    uint64_t part = bytes / (uint64_t)n;
+    IrSchedule *s = ir_schedule_new(nodes, gpn);
+    IrClass *root = ir_class_add(s, 0, 1, 1);
+    ir_stream_add(root, "host", true);
+    for (int r = 1; r < n; r++) {
+        char name[24];
+        g_snprintf(name, sizeof name, "peer%d", r);
+        IrOp op = {.kind = gather ? IR_OP_RECV : IR_OP_SEND,
+                   .stream = (uint16_t)ir_stream_add(root, name, false)};
+        op.u.p2p.peer_offset = r;
+        op.u.p2p.bytes = part;
+        ir_op_add(root, &op, gather ? "recv" : "send", NULL, 0);
+    }
+    for (int r = 1; r < n; r++) {
+        IrClass *c = ir_class_add(s, r, 1, 1);
+        ir_stream_add(c, "host", true);
+        IrOp op = {.kind = gather ? IR_OP_SEND : IR_OP_RECV,
+                   .stream = (uint16_t)ir_stream_add(c, "p2p", false)};
+        op.u.p2p.peer_offset = -r;
+        op.u.p2p.bytes = part;
+        ir_op_add(c, &op, gather ? "send" : "recv", NULL, 0);
+    }
+    SimConfig cfg = {topo, coll, net};
+    SimResult *res = sim_run(s, &cfg, error);
+    if (res)
+        *out = sim_ns_to_s(res->makespan_ns);
+    sim_result_free(res);
+    ir_schedule_free(s);
+    return res != NULL;
+}
+
 static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg,
                const char *min_text, const char *max_text, const char *type_text, const char *algo,
                const char *proto, bool collnet, int per_thread, const char *reference,
-               const char *section, GError **error)
+               const char *section, const char *nccl_version, GError **error)
 {
     const CollTest *test = coll_test_find(op_text);
     if (!test)
@@ -35,11 +77,13 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
                                op_text),
                2;
     IrCollKind kind = test->kind;
-    bool p2p = kind == IR_COLL_KIND_COUNT; /* sendrecv */
+    bool p2p = test->run != COLL_RUN_COLLECTIVE; /* sendrecv, gather, scatter */
     if (p2p && (algo || proto))
-        return cfg_input_error(error, "options --nccl-algo/--nccl-proto choose among NCCL's "
-                                      "collective algorithms; sendrecv is point-to-point (NCCL "
-                                      "runs it with Simple), expected neither"),
+        return cfg_input_error(error,
+                               "options --nccl-algo/--nccl-proto choose among NCCL's "
+                               "collective algorithms; %s is point-to-point (NCCL runs it with "
+                               "Simple), expected neither",
+                               test->op),
                2;
     const DataType *type = NULL;
     for (size_t i = 0; i < G_N_ELEMENTS(types); i++)
@@ -127,6 +171,13 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
     coll.collnet_enable = collnet;
     NetTopo *net = NULL;
     GArray *sizes = NULL;
+    if (nccl_version && !coll_nccl_version_parse(nccl_version, &coll.nccl_version)) {
+        cfg_input_error(error,
+                        "option --nccl-version: expected an NCCL 2.x release such as 2.23.4 (or "
+                        "2.23), got \"%s\"",
+                        nccl_version);
+        goto out;
+    }
     if (collnet && !coll_topology_has_sharp(topo)) {
         cfg_input_error(error,
                         "option --nccl-collnet: CollNet needs SHARP in the InfiniBand switches "
@@ -165,9 +216,11 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
     }
     int n = nodes * gpn;
     if (p2p && n < 2) {
-        cfg_input_error(error, "option --op sendrecv: expected at least 2 ranks (it sends to the "
-                               "next one), got %d node x %d GPU",
-                        nodes, gpn);
+        cfg_input_error(
+            error,
+            "option --op %s: expected at least 2 ranks (it sends to %s), got %d node x %d GPU",
+            test->op, test->run == COLL_RUN_SENDRECV ? "the next one" : "or from the root", nodes,
+            gpn);
         goto out;
     }
     net = net_topo_new(topo, nodes, gpn);
@@ -231,15 +284,19 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
     for (guint r = 0; r < sizes->len; r++) {
         uint64_t bytes = g_array_index(sizes, uint64_t, r);
         /* nccl-tests rounds the size down to whole elements, per rank for the gathered ops */
-        uint64_t per =
-            p2p || kind == IR_COLL_ALLREDUCE || kind == IR_COLL_BROADCAST ? 1 : (uint64_t)n;
+        uint64_t per = test->run == COLL_RUN_SENDRECV ||
+                               (!p2p && (kind == IR_COLL_ALLREDUCE || kind == IR_COLL_BROADCAST))
+                           ? 1
+                           : (uint64_t)n;
         uint64_t count = bytes / type->bytes / per * per;
         uint64_t size = count * type->bytes;
         double t = 0;
-        if (size > 0 &&
-            !(p2p ? sim_sendrecv_s(topo, &coll, net, nodes, gpn, size, &t, error)
-                  : sim_collective_s(topo, &coll, net, nodes, gpn, kind, type->dtype, size, &t,
-                                     error)))
+        if (size > 0 && !(test->run == COLL_RUN_SENDRECV
+                              ? sim_sendrecv_s(topo, &coll, net, nodes, gpn, size, &t, error)
+                          : p2p ? rooted_p2p_s(topo, &coll, net, nodes, gpn, size,
+                                               test->run == COLL_RUN_GATHER, &t, error)
+                                : sim_collective_s(topo, &coll, net, nodes, gpn, kind, type->dtype,
+                                                   size, &t, error)))
             goto out;
         t = size > 0 ? coll_nccltests_op_s(topo, t, per_thread) : 0;
         CollChoice choice = {0};
@@ -276,13 +333,15 @@ out:
 int cli_collective(int argc, char **argv)
 {
     char *op = NULL, *topology = NULL, *min = NULL, *max = NULL, *type = NULL, *algo = NULL,
-         *proto = NULL;
+         *proto = NULL, *nccl_version = NULL;
     int nodes = 1, gpn = UNSET, per_thread = 1;
     gboolean collnet = FALSE;
     char *reference = NULL, *section = NULL;
     GOptionEntry entries[] = {
         {"op", 'o', 0, G_OPTION_ARG_STRING, &op,
-         "allreduce, allgather, reduce_scatter, broadcast, alltoall, sendrecv [allreduce]", "OP"},
+         "allreduce, allgather, reduce_scatter, broadcast, reduce, alltoall, sendrecv, gather, "
+         "scatter [allreduce]",
+         "OP"},
         {"topology", 't', 0, G_OPTION_ARG_FILENAME, &topology,
          "Machine description: a file or a shipped topology's name (fsdpsim list topologies) "
          "[topologies/juwels-booster.json]",
@@ -318,6 +377,10 @@ int cli_collective(int argc, char **argv)
          NULL},
         {"nccl-proto", 0, 0, G_OPTION_ARG_STRING, &proto,
          "Force NCCL's protocol like NCCL_PROTO: LL, LL128, Simple [NCCL's choice]", "PROTO"},
+        {"nccl-version", 0, 0, G_OPTION_ARG_STRING, &nccl_version,
+         "The NCCL release whose rules apply where they changed (when LL128 is enabled: Hopper "
+         "from 2.18, GH200 across nodes from 2.27) [2.30.7]",
+         "X.Y.Z"},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
     GError *error = NULL;
     int status;
@@ -333,10 +396,10 @@ int cli_collective(int argc, char **argv)
     else
         status = run(op ? op : "allreduce", topology, nodes, gpn, min ? min : "8", max ? max : "8G",
                      type ? type : "float", algo, proto, collnet, per_thread, reference, section,
-                     &error);
+                     nccl_version, &error);
     if (error)
         status = cli_report_error(error);
     g_free(op), g_free(topology), g_free(min), g_free(max), g_free(type), g_free(algo),
-        g_free(proto), g_free(reference), g_free(section);
+        g_free(proto), g_free(reference), g_free(section), g_free(nccl_version);
     return status;
 }

@@ -8,6 +8,7 @@
 #include "collnet.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* [algo][proto], microseconds */
@@ -76,6 +77,66 @@ static int gpu_arch(const HwTopology *topo)
     if (strstr(name, "V100"))
         return ARCH_VOLTA;
     return ARCH_AMPERE;
+}
+
+/* NCCL's default LL128 rule (NCCL_PROTO unset), for ring and tree alike: LL128 starts "enabled
+ * by default only in certain cases" (protoEnable 2) and ncclTopoTuneModel zeroes its bandwidth
+ * unless all of these hold (tuning.cc at each tag of NVIDIA/nccl):
+ * - the GPUs: "(minCompCap == 70 && maxCompCap == 70) || (minCompCap == 80 && maxCompCap == 80)"
+ *   in v2.8.4-1 to v2.17 (l. 194-195 of v2.8.4-1: Volta and Ampere only); v2.18.1-1 adds
+ *   "case 90" (l. 281), so Hopper gets LL128 from 2.18 (but not for a two-rank ring allreduce
+ *   built with CUDA 11.8, which is not modelled);
+ * - inside the node, "graphs[a]->typeIntra <= PATH_NVB" (PATH_NVL before 2.18.5): GPUs that
+ *   reach each other only over PCIe never get it;
+ * - across nodes, the graph's GPU-NIC path: "graphs[a]->typeInter <= PATH_PXB || (minCompCap >=
+ *   90 && graphs[a]->typeInter <= PATH_PXN)" (v2.23.4-1 l. 327; up to 2.26), "<=
+ *   (ncclParamLl128C2c() ? PATH_P2C : PATH_PXN)" in v2.27.3-1 (l. 460, NCCL_LL128_C2C default
+ *   1), "typeInter <= PATH_PXN" with PATH_P2C below PATH_PXN from v2.28.3-1 (l. 484; v2.30.7-1
+ *   l. 522). So a NIC behind the GPU's own PCIe switches (PIX, PXB) always qualifies; one behind
+ *   the CPU's host bridge (PHB) or the other socket (SYS) never does; a GH200's NIC, on the Grace
+ *   CPU's PCIe with the GPU on NVLink-C2C, is PHB to NCCL before 2.27 (topo.h v2.26.2-1 has
+ *   no PATH_P2C; paths.cc v2.27.3-1 l. 677-679 turns "PHB + C2C" into P2C), so Hopper gets
+ *   LL128 across GH200 nodes only from 2.27 ("On GH200 ... the inter-node NIC->GPU receive path is
+ *   classified as PATH_P2C", NVIDIA/nccl#2053). PXN (a GPU reaching a NIC through a peer GPU's
+ *   PCIe switch) is NCCL's routing, not a path of the machine: where every GPU has its own
+ *   NIC path, as in every topology here, it does not arise.
+ * Where NCCL cannot use GPUDirect RDMA it routes the GPU's network traffic through the CPU and
+ * the path becomes PHB (paths.cc v2.23.4-1 l. 618-628), which the topology's gpu_nic_path then
+ * states. A single node has no network graph: typeInter stays PATH_PIX (search.cc v2.23.4-1 l.
+ * 950, relaxed only "if (system->nodes[NET].count > 0 ...)"). Costs nothing: a few compares per
+ * tuner call. */
+bool coll_ll128_enabled(const CollModel *model, const CollShape *sh)
+{
+    const HwTopology *topo = model->topo;
+    int version = model->nccl_version > 0 ? model->nccl_version : 23007;
+    int arch = gpu_arch(topo);
+    if (arch == ARCH_HOPPER && version < 21800)
+        return false;
+    if (sh->ranks_per_node > 1 && topo->gpu_link && strncmp(topo->gpu_link, "pcie", 4) == 0)
+        return false;
+    if (sh->nodes <= 1)
+        return true;
+    switch (topo->gpu_nic_path) {
+    case HW_GPU_NIC_PIX:
+    case HW_GPU_NIC_PXB:
+        return true;
+    case HW_GPU_NIC_C2C:
+        return arch >= ARCH_HOPPER && version >= 22700;
+    default:
+        return false;
+    }
+}
+
+bool coll_nccl_version_parse(const char *text, int *out)
+{
+    unsigned major = 0, minor = 0, patch = 0;
+    char tail = 0;
+    int n = text ? sscanf(text, "%u.%u.%u%c", &major, &minor, &patch, &tail) : 0;
+    /* "2.23", "2.23.4", "2.23.4-1" (the package's build number) */
+    if (n < 2 || (n == 4 && tail != '-') || major != 2 || minor > 99 || patch > 99)
+        return false;
+    *out = (int)(major * 10000 + minor * 100 + patch);
+    return true;
 }
 
 /* The bus bandwidth NCCL's model expects of an algorithm and protocol ("various model
@@ -446,6 +507,10 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
             continue;
         for (int p = 0; p < COLL_PROTO_COUNT; p++) {
             if (self->force_proto >= 0 && self->force_proto != p)
+                continue;
+            /* NCCL's default LL128 rule; NCCL_PROTO=LL128 enables it regardless (tuning.cc:
+             * the rule applies only to protoEnable 2, the default) */
+            if (p == COLL_PROTO_LL128 && self->force_proto != p && !coll_ll128_enabled(self, sh))
                 continue;
             double lat_us, eff_bus, algbw, fill_s = 0;
             if (collnet) {

@@ -66,6 +66,10 @@ struct CollModel {
     /* NCCL_COLLNET_ENABLE=1: the tuner may choose CollNetDirect/CollNetChain where the switches
      * offer SHARP (NCCL's default is off; a forced CollNet algorithm needs no more) */
     bool collnet_enable;
+    /* The NCCL release whose rules apply, as NCCL_VERSION_CODE (2.23.4: 22304); 0: the newest
+     * modelled (2.30.7). It selects only rules that changed between releases (when LL128 is
+     * enabled); the latencies and bandwidth refinements are 2.26-2.30's throughout. */
+    int nccl_version;
 };
 
 /* The analytic NCCL model over a topology. */
@@ -78,6 +82,12 @@ bool coll_topology_has_nvls(const HwTopology *topo);
 /* Whether the InfiniBand switches offer SHARP (network.sharp set): NCCL's CollNet can run. */
 bool coll_topology_has_sharp(const HwTopology *topo);
 bool coll_proto_parse(const char *text, int *out);
+/* Parses an NCCL release, "2.23.4", "2.23.4-1" or "2.23" (patch 0), into NCCL_VERSION_CODE;
+ * false unless it is 2.x with x and the patch in 0..99. */
+bool coll_nccl_version_parse(const char *text, int *out);
+/* Whether NCCL, by default (no NCCL_PROTO), lets the ring and the tree use LL128 for this
+ * collective on this machine (tuning.cc ncclTopoTuneModel; coll.c says which release does what). */
+bool coll_ll128_enabled(const CollModel *model, const CollShape *shape);
 const char *coll_algo_name(CollAlgo algo);
 /* Fraction of the wire carrying payload: LL 0.5, LL128 120/128, Simple 1. */
 double coll_proto_efficiency(CollProto proto);
@@ -95,6 +105,13 @@ double coll_busbw_factor(IrCollKind kind, int nranks);
  * DDP's communication volumes come from. */
 double coll_bytes_sent_per_rank(IrCollKind kind, uint64_t bytes, int nranks);
 
+/* Bytes a group member sends across node boundaries for one collective, averaged over the
+ * node's members (the report's "bytes across nodes"): a ring's per-rank bytes over the ranks of a
+ * node (each node boundary carries what one ring link does); CollNetDirect, CollNetChain and NVLS
+ * across nodes (which runs over CollNet) send the node's array up to the switches once, bytes per
+ * node (src/coll/collnet.c). 0 inside one node. */
+double coll_inter_node_bytes_per_rank(const CollShape *shape, const CollChoice *choice);
+
 /* One row of an nccl-tests result table (all_reduce_perf ...): the size, and the faster of the
  * out-of-place and in-place runs; and each of them. */
 typedef struct {
@@ -109,17 +126,27 @@ typedef struct {
  * column, #wrong) and before (no root column, an error column). Returns how many (at most max). */
 int coll_nccltests_parse(const char *text, const char *from, const char *to, CollNcclTestsRow *rows,
                          int max);
-/* An nccl-tests benchmark that `fsdpsim collective` runs: its --op name, nccl-tests' binary, the
- * collective (IR_COLL_KIND_COUNT for sendrecv, point-to-point), what its redop and root columns
- * hold, and busbw / algbw (nccl-tests' Get*Bw; for the collectives coll_busbw_factor). */
+/* How `fsdpsim collective` runs a benchmark: one collective through the collective model, or
+ * point-to-point messages through the engine as NCCL issues them (grouped ncclSend/ncclRecv). */
+typedef enum {
+    COLL_RUN_COLLECTIVE, /* `kind` */
+    COLL_RUN_SENDRECV,   /* every rank to the next, from the previous */
+    COLL_RUN_GATHER,     /* every rank sends its part to the root */
+    COLL_RUN_SCATTER,    /* the root sends each rank its part */
+} CollTestRun;
+
+/* An nccl-tests benchmark that `fsdpsim collective` runs: its --op name, nccl-tests' binary, how
+ * it runs (the collective for COLL_RUN_COLLECTIVE, IR_COLL_KIND_COUNT otherwise), what its redop
+ * and root columns hold, and busbw / algbw (nccl-tests' Get*Bw: coll_test_busbw_factor). */
 typedef struct {
     const char *op;
     const char *perf;
     IrCollKind kind;
     bool reduces; /* a reduction in the redop column (sendrecv prints nccl-tests' default, sum) */
-    bool rooted;  /* a root >= 0 (broadcast) */
+    bool rooted;  /* a root >= 0 (broadcast, reduce, gather, scatter) */
+    CollTestRun run;
 } CollTest;
-/* The benchmark of that --op name, or NULL. coll_tests_names: "allreduce, ..., sendrecv". */
+/* The benchmark of that --op name, or NULL. coll_tests_names: "allreduce, ..., scatter". */
 const CollTest *coll_test_find(const char *op);
 extern const char coll_tests_names[];
 double coll_test_busbw_factor(const CollTest *test, int nranks);

@@ -85,3 +85,18 @@ double collnet_algbw(const HwTopology *topo, const CollShape *sh, CollAlgo algo,
     bw /= r - (r - 1) / 2;
     return hopper ? bw * 0.85 : bw;
 }
+
+/* Across nodes, CollNet moves the node's array through its NICs once each way: CollNetChain from
+ * the chain's last GPU, CollNetDirect split over the heads (one per NIC), and NVLS across nodes
+ * from its heads over the same CollNet connections (enqueue.cc: NVLS with nNodes > 1 needs
+ * collNetSupport). So each node sends `bytes` across, where a ring's node boundary carries
+ * 2(n - 1)/n of them: what a GPU sends, on average, is bytes over the node's members. */
+double coll_inter_node_bytes_per_rank(const CollShape *sh, const CollChoice *ch)
+{
+    if (sh->nodes <= 1 || sh->ranks_per_node < 1)
+        return 0;
+    if (ch && (ch->algo == COLL_ALGO_COLLNET_DIRECT || ch->algo == COLL_ALGO_COLLNET_CHAIN ||
+               ch->algo == COLL_ALGO_NVLS))
+        return (double)sh->bytes / sh->ranks_per_node;
+    return coll_bytes_sent_per_rank(sh->kind, sh->bytes, sh->nranks) / sh->ranks_per_node;
+}

@@ -131,18 +131,34 @@ int coll_nccltests_parse(const char *text, const char *from, const char *to, Col
     return n;
 }
 
+/* NVIDIA/nccl-tests (2.19.6, src/<name>.cu): each benchmark's call and its busbw (Get*Bw). */
 static const CollTest coll_tests_table[] = {
-    {"allreduce", "all_reduce_perf", IR_COLL_ALLREDUCE, true, false},
-    {"allgather", "all_gather_perf", IR_COLL_ALLGATHER, false, false},
-    {"reduce_scatter", "reduce_scatter_perf", IR_COLL_REDUCE_SCATTER, true, false},
-    {"broadcast", "broadcast_perf", IR_COLL_BROADCAST, false, true},
-    {"alltoall", "alltoall_perf", IR_COLL_ALLTOALL, false, false},
-    /* nccl-tests src/sendrecv.cu: ncclSend to rank + 1 and ncclRecv from rank - 1 in one group,
-     * timed for each reduction op (default sum), busbw = algbw */
-    {"sendrecv", "sendrecv_perf", IR_COLL_KIND_COUNT, true, false},
+    {"allreduce", "all_reduce_perf", IR_COLL_ALLREDUCE, true, false, COLL_RUN_COLLECTIVE},
+    {"allgather", "all_gather_perf", IR_COLL_ALLGATHER, false, false, COLL_RUN_COLLECTIVE},
+    {"reduce_scatter", "reduce_scatter_perf", IR_COLL_REDUCE_SCATTER, true, false,
+     COLL_RUN_COLLECTIVE},
+    {"broadcast", "broadcast_perf", IR_COLL_BROADCAST, false, true, COLL_RUN_COLLECTIVE},
+    /* ncclReduce to the root: NCCL's tuner runs Reduce only as a ring, with Broadcast's steps
+     * (nRanks), ratio (1: the whole array crosses each ring link once, pipelined) and latency
+     * ("(coll == ncclFuncReduce || coll == ncclFuncBroadcast)", tuning.cc v2.30.7-1 l. 294,
+     * 395), and both chunk alike (REDUCE_/BROADCAST_CHUNKSTEPS 1, collectives.h): the model
+     * runs it as broadcast's ring, reversed; the reduction's arithmetic hides behind the wire
+     * as in NCCL's model. ReduceGetBw: busbw = algbw. */
+    {"reduce", "reduce_perf", IR_COLL_BROADCAST, true, true, COLL_RUN_COLLECTIVE},
+    {"alltoall", "alltoall_perf", IR_COLL_ALLTOALL, false, false, COLL_RUN_COLLECTIVE},
+    /* src/sendrecv.cu: ncclSend to rank + 1 and ncclRecv from rank - 1 in one group, timed for
+     * each reduction op (default sum), busbw = algbw */
+    {"sendrecv", "sendrecv_perf", IR_COLL_KIND_COUNT, true, false, COLL_RUN_SENDRECV},
+    /* src/gather.cu, scatter.cu: before NCCL 2.28 one group of ncclSend/ncclRecv, every rank
+     * sending its count to the root (the root receiving one part from each rank) or the root
+     * sending each its part; NCCL 2.28 on has ncclGather/ncclScatter, which enqueue the same
+     * grouped sends and receives (enqueue.cc v2.30.7-1 l. 3084-3109). Size: the whole array
+     * (count x nranks); busbw = algbw (n - 1)/n. */
+    {"gather", "gather_perf", IR_COLL_KIND_COUNT, false, true, COLL_RUN_GATHER},
+    {"scatter", "scatter_perf", IR_COLL_KIND_COUNT, false, true, COLL_RUN_SCATTER},
 };
-const char coll_tests_names[] = "allreduce, allgather, reduce_scatter, broadcast, alltoall or "
-                                "sendrecv";
+const char coll_tests_names[] = "allreduce, allgather, reduce_scatter, broadcast, reduce, "
+                                "alltoall, sendrecv, gather or scatter";
 
 const CollTest *coll_test_find(const char *op)
 {
@@ -154,9 +170,16 @@ const CollTest *coll_test_find(const char *op)
 
 double coll_test_busbw_factor(const CollTest *test, int nranks)
 {
-    if (test->kind == IR_COLL_KIND_COUNT || test->kind == IR_COLL_BROADCAST)
-        return 1; /* SendRecvGetBw, BroadcastGetBw: busbw = algbw */
-    return coll_busbw_factor(test->kind, nranks);
+    switch (test->run) {
+    case COLL_RUN_SENDRECV:
+        return 1; /* SendRecvGetBw */
+    case COLL_RUN_GATHER:
+    case COLL_RUN_SCATTER:
+        return nranks > 1 ? (double)(nranks - 1) / nranks : 0; /* Gather/ScatterGetBw */
+    default:
+        /* BroadcastGetBw and ReduceGetBw: busbw = algbw (coll_busbw_factor's broadcast) */
+        return coll_busbw_factor(test->kind, nranks);
+    }
 }
 
 int coll_nccltests_read(const char *file, const char *text, const CollTest *test,
@@ -195,14 +218,16 @@ int coll_nccltests_read(const char *file, const char *text, const CollTest *test
         if (p.row.bytes == 0) /* all_gather's first sizes split into 0 elements per rank */
             continue;
         /* The redop column tells the reductions from the others (an allreduce table given with
-         * --op allgather was compared anyway); broadcast alone has a root. */
+         * --op allgather was compared anyway); the rooted ones have a root. */
         bool none = strcmp(p.redop, "none") == 0;
         if (reduces == none || test->rooted != (p.root >= 0)) {
             cfg_input_error(error,
                             "%s:%d: field 'redop'/'root': \"%s\" %d is not a row of %s; expected "
                             "%s (option --op %s)",
                             file, i + 1, p.redop, p.root, test->perf,
-                            reduces        ? "a reduction (sum, prod, min, max, avg) with root -1"
+                            reduces && test->rooted
+                                ? "a reduction (sum, prod, min, max, avg) with a root >= 0"
+                            : reduces      ? "a reduction (sum, prod, min, max, avg) with root -1"
                             : test->rooted ? "redop none with a root >= 0"
                                            : "redop none with root -1",
                             op);

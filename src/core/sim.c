@@ -411,7 +411,7 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
     const CollChoice choice = cost->choice;
     double dur_s = cost->dur_s;
     double sent = coll_bytes_sent_per_rank(shape.kind, shape.bytes, shape.nranks);
-    double inter = shape.nodes > 1 ? sent / shape.ranks_per_node : 0;
+    double inter = coll_inter_node_bytes_per_rank(&shape, &choice);
     for (guint i = 0; i < r->members->len; i++) {
         ClassOp m = g_array_index(r->members, ClassOp, i);
         sim_acc(e, m.cls, &e->res->classes[m.cls].coll_bytes_sent, sent);

@@ -8,6 +8,13 @@
 
 static const char *const dtype_names[HW_DTYPE_COUNT] = {"fp32", "tf32", "bf16", "fp16"};
 
+static const char *const gpu_nic_path_names[HW_GPU_NIC_COUNT] = {"pix", "pxb", "c2c", "phb", "sys"};
+
+const char *hw_gpu_nic_path_name(HwGpuNicPath path)
+{
+    return gpu_nic_path_names[path];
+}
+
 const char *hw_dtype_name(HwDtype dtype)
 {
     return dtype_names[dtype];
@@ -113,6 +120,52 @@ static bool sourced(HwTopology *topo, CfgObj *co, const char *key, bool required
                             *co->path ? g_strdup_printf("%s.%s", co->path, key) : g_strdup(key),
                             source);
     return true;
+}
+
+/* "node.gpu_nic_path": {"value": NAME, "source": "..."}, a sourced name (cfg_get_sourced reads
+ * numbers only); absent keeps *out. */
+static bool load_gpu_nic_path(HwTopology *topo, CfgObj *co, HwGpuNicPath *out, GError **error)
+{
+    if (!cfg_has(co, "gpu_nic_path"))
+        return true;
+    CfgObj child;
+    if (!cfg_obj_child(co, "gpu_nic_path", false, &child, error))
+        return false;
+    g_autofree char *value = NULL;
+    char *source = NULL;
+    bool ok = cfg_get_string(&child, "value", true, &value, error) &&
+              cfg_get_string(&child, "source", true, &source, error);
+    int found = -1;
+    for (int i = 0; ok && i < HW_GPU_NIC_COUNT; i++)
+        if (g_ascii_strcasecmp(value, gpu_nic_path_names[i]) == 0)
+            found = i;
+    if (ok && found < 0) {
+        cfg_set_error(error, child.file, child.path, "value",
+                      "expected the PCIe path between a GPU and its NIC as NCCL names it: pix, "
+                      "pxb, c2c (GPU on NVLink-C2C, NIC on the CPU's PCIe), phb or sys; got "
+                      "\"%s\"",
+                      value);
+        ok = false;
+    }
+    if (ok && !*source) {
+        cfg_set_error(error, child.file, child.path, "source",
+                      "empty; the path needs its source (nvidia-smi topo -m, a block diagram, "
+                      "vendor documentation)");
+        ok = false;
+    }
+    if (ok) {
+        cfg_obj_ignore(&child, (const char *const[]){"note", NULL});
+        ok = cfg_obj_check_unknown(&child, "expected only \"value\", \"source\" and \"note\"",
+                                   error);
+    }
+    if (ok) {
+        *out = (HwGpuNicPath)found;
+        g_hash_table_insert(topo->sources, g_strdup_printf("%s.gpu_nic_path", co->path), source);
+        source = NULL;
+    }
+    g_free(source);
+    cfg_obj_close(&child);
+    return ok;
 }
 
 /* "gpu.kernels": the kernel model's figures (HwKernels). All or nothing: a partial table would
@@ -244,6 +297,7 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
         sourced(topo, &co, "nics_per_gpu", false, 1, 64, 1, &per_gpu, error) &&
         cfg_get_string(&co, "cpu", false, &topo->cpu, error) &&
         cfg_get_string(&co, "nic", false, &topo->nic, error) &&
+        load_gpu_nic_path(topo, &co, &topo->gpu_nic_path, error) &&
         sourced(topo, &co, "nic_GBps", nics > 0, 0.01, 1e4, GB, &topo->nic_Bps, error) &&
         sourced(topo, &co, "nic_latency_us", false, 0, 1e4, us, &topo->nic_latency_s, error) &&
         sourced(topo, &co, "pcie_GBps", false, 0.1, 1e4, GB, &topo->pcie_Bps, error) &&
@@ -386,6 +440,7 @@ HwTopology *hw_topology_load(const char *file, GError **error)
         return NULL;
     HwTopology *topo = g_new0(HwTopology, 1);
     topo->file = g_strdup(file);
+    topo->gpu_nic_path = HW_GPU_NIC_PXB; /* node.gpu_nic_path's default (hw.h) */
     topo->sources = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     CfgObj root;
     char *format = NULL, *coll_lib = NULL;

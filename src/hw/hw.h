@@ -53,6 +53,20 @@ typedef struct {
     HwKernels kernels;
 } HwGpu;
 
+/* The PCIe path between a GPU and its closest NIC, in NCCL's terms (src/graph/topo.h PATH_*; what
+ * `nvidia-smi topo -m` prints between them, its NODE being NCCL's PHB). NCCL enables LL128 across
+ * nodes only up to a path type (src/coll/coll.c coll_ll128_enabled). */
+typedef enum {
+    HW_GPU_NIC_PIX, /* one PCIe switch between them */
+    HW_GPU_NIC_PXB, /* several PCIe switches, not through the CPU's host bridge */
+    HW_GPU_NIC_C2C, /* GPU on NVLink-C2C to its CPU, NIC on that CPU's PCIe (GH200, GB200):
+                     * NCCL's PHB before 2.27, its P2C from 2.27 */
+    HW_GPU_NIC_PHB, /* through the CPU's PCIe host bridge (also where NCCL cannot use GPUDirect
+                     * RDMA: it routes the traffic through the CPU, paths.cc) */
+    HW_GPU_NIC_SYS, /* across the CPUs' SMP interconnect */
+    HW_GPU_NIC_COUNT
+} HwGpuNicPath;
+
 /* Which library runs the collectives, and so whose latencies the collective model uses. */
 typedef enum {
     HW_COLL_NCCL,     /* NCCL on GPUs: NCCL's own base and per-hop latencies (tuning.cc) */
@@ -80,6 +94,9 @@ typedef struct {
     int nccl_channels;
     char *cpu; /* host CPU model ("AMD EPYC 7402"); NULL when the file does not say */
     char *nic;
+    /* node.gpu_nic_path ({"value": "pix" | "pxb" | "c2c" | "phb" | "sys", "source": ...});
+     * absent: pxb, the HGX/DGX layout of a NIC on each GPU's PCIe switch */
+    HwGpuNicPath gpu_nic_path;
     /* Where a node has k times as many NICs as GPUs, NCCL stripes each GPU's channels over its k
      * closest NICs (search.cc: ncclTopoGetLocalNet gives channel c the GPU's c-th local NIC, and
      * ncclTopoSearchRecNet starts each new channel at the next NIC). The rest of fsdpsim then
@@ -134,6 +151,9 @@ HwTopology *hw_topology_load(const char *file, GError **error);
 void hw_topology_free(HwTopology *topo);
 
 const char *hw_dtype_name(HwDtype dtype);
+/* "pix", "pxb", "c2c", "phb", "sys" */
+const char *hw_gpu_nic_path_name(HwGpuNicPath path);
+
 /* Parses "fp32", "tf32", "bf16", "fp16" (also "float32", "bfloat16", "float16"). */
 bool hw_dtype_parse(const char *text, HwDtype *out);
 /* Storage bytes per element (tf32 is stored as fp32). */

@@ -537,6 +537,35 @@ sys.exit(0 if us(sys.argv[2]) < us(sys.argv[1]) else 1)' "$ring" "$cn" ||
 }
 add run t_collective_collnet
 
+t_collective_rooted() {
+    # nccl-tests' reduce_perf, gather_perf, scatter_perf: reduce as NCCL's tuner runs it (the
+    # broadcast ring, busbw = algbw, a sum with root 0); gather and scatter as grouped sends and
+    # receives of size / n each, bound by the root's one NIC: on 2 x 8 H100 the other node's 8
+    # parts, 8 x 64 MiB over 47 GB/s (node.nic_GBps) at 1 GiB; busbw = algbw x 15/16
+    local T=$SRC/topologies/hgx-h100-ndr400.json
+    local op
+    for op in reduce broadcast gather scatter; do
+        fsd collective -t "$T" -n 2 --op "$op" -b 1G -e 1G
+        expect_success 'fsdpsim collective' || return 1
+        cp "$OUT" "$W/$op.txt"
+    done
+    pycheck '
+import sys
+rows = {}
+for op in ("reduce", "broadcast", "gather", "scatter"):
+    rows[op] = [l.split() for l in open(sys.argv[1] + "/" + op + ".txt") if l.split()[:1] == ["1073741824"]][0]
+r, b, g, s = rows["reduce"], rows["broadcast"], rows["gather"], rows["scatter"]
+assert r[3:5] == ["sum", "0"] and b[3:5] == ["none", "0"] and g[3:5] == ["none", "0"], (r, g)
+assert r[5] == b[5] and r[13] == "ring", (r, b)
+assert abs(float(r[7]) - float(r[6])) < 0.011, r
+assert g[5] == s[5] and g[13:15] == ["p2p", "Simple"], (g, s)
+expect_us = 8 * (2**30 / 16) / 47e9 * 1e6
+assert abs(float(g[5]) / expect_us - 1) < 0.01, (g[5], expect_us)
+assert abs(float(g[7]) - float(g[6]) * 15 / 16) < 0.011, g
+' "$W"
+}
+add run t_collective_rooted
+
 t_collective_section_needs_reference() {
     fsd collective --reference-section "=== 4 nodes"
     expect_input_error 'option --reference-section' '--reference FILE'

@@ -135,12 +135,54 @@ static void test_collnet_flow(void **state)
     hw_topology_free(h);
 }
 
+/* The report's bytes across nodes: CollNet sends the node's array up once (bytes per node),
+ * a ring 2(n - 1)/n of it; both averaged over the node's GPUs. Checked on the function and on
+ * what a simulated all-reduce accumulates (sim.c start_coll). */
+static void test_collnet_inter_node_bytes(void **state)
+{
+    (void)state;
+    HwTopology *h = load_topo("topologies/coreweave-h100.json");
+    CollShape sh = {IR_COLL_ALLREDUCE, 1ULL << 30, 32, 4, 8};
+    CollChoice ring = {.algo = COLL_ALGO_RING}, chain = {.algo = COLL_ALGO_COLLNET_CHAIN},
+               direct = {.algo = COLL_ALGO_COLLNET_DIRECT};
+    assert_close(coll_inter_node_bytes_per_rank(&sh, &ring), 2.0 * 31 / 32 * (1 << 30) / 8, 1e-12);
+    assert_close(coll_inter_node_bytes_per_rank(&sh, &chain), (double)(1 << 30) / 8, 1e-12);
+    assert_close(coll_inter_node_bytes_per_rank(&sh, &direct), (double)(1 << 30) / 8, 1e-12);
+    CollShape one = {IR_COLL_ALLREDUCE, 1ULL << 30, 8, 1, 8};
+    assert_true(coll_inter_node_bytes_per_rank(&one, &chain) == 0);
+    for (int forced = 0; forced < 2; forced++) {
+        CollModel m;
+        coll_model_analytic_init(&m, h);
+        m.force_algo = forced ? COLL_ALGO_COLLNET_CHAIN : COLL_ALGO_RING;
+        IrSchedule *s = ir_schedule_new(4, 8);
+        int g = ir_group_add(s, "world", 32, 1);
+        IrClass *c = ir_class_add(s, 0, 32, 1);
+        ir_stream_add(c, "host", true);
+        ir_stream_add(c, "nccl", false);
+        IrOp op = {.kind = IR_OP_COLL, .stream = 1, .dtype = HW_DTYPE_BF16};
+        op.u.coll.coll = IR_COLL_ALLREDUCE;
+        op.u.coll.group = (uint16_t)g;
+        op.u.coll.bytes = 1ULL << 30;
+        ir_op_add(c, &op, "allreduce", NULL, 0);
+        SimConfig cfg = {h, &m, NULL};
+        GError *error = NULL;
+        SimResult *r = sim_run(s, &cfg, &error);
+        assert_non_null(r);
+        assert_close(r->classes[0].inter_node_bytes_sent,
+                     forced ? (double)(1 << 30) / 8 : 2.0 * 31 / 32 * (1 << 30) / 8, 1e-12);
+        sim_result_free(r);
+        ir_schedule_free(s);
+    }
+    hw_topology_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_collnet_when),
         cmocka_unit_test(test_collnet_bandwidth),
         cmocka_unit_test(test_collnet_flow),
+        cmocka_unit_test(test_collnet_inter_node_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,261 @@
+/* coll rules: when NCCL enables LL128 (the GPU-NIC path, the GPU generation and the NCCL
+ * release; src/coll/coll.c coll_ll128_enabled), the topology key that says the path
+ * (node.gpu_nic_path), and nccl-tests' rooted and gathered benchmarks (reduce, gather,
+ * scatter). */
+#include "testutil.h"
+
+#include <unistd.h>
+
+/* A topology file with `from` replaced by `to` (the first occurrence); NULL on a load error,
+ * whose message is then returned in *message. */
+static HwTopology *load_edited(const char *file, const char *from, const char *to, char **message)
+{
+    char *path = src_path(file);
+    char *text = NULL;
+    assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    assert_non_null(strstr(text, from));
+    GString *edited = g_string_new(text);
+    g_string_replace(edited, from, to, 1);
+    char *tmp = NULL;
+    int fd = g_file_open_tmp("topo-XXXXXX.json", &tmp, NULL);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_true(g_file_set_contents(tmp, edited->str, -1, NULL));
+    GError *error = NULL;
+    HwTopology *t = hw_topology_load(tmp, &error);
+    if (!t) {
+        *message = g_strdup(error->message);
+        g_error_free(error);
+    }
+    g_unlink(tmp);
+    g_free(tmp);
+    g_string_free(edited, TRUE);
+    g_free(text);
+    g_free(path);
+    return t;
+}
+
+static void test_nccl_version_parse(void **state)
+{
+    (void)state;
+    int v = 0;
+    assert_true(coll_nccl_version_parse("2.23.4", &v) && v == 22304);
+    assert_true(coll_nccl_version_parse("2.23.4-1", &v) && v == 22304);
+    assert_true(coll_nccl_version_parse("2.8", &v) && v == 20800);
+    assert_false(coll_nccl_version_parse("3.1.0", &v));
+    assert_false(coll_nccl_version_parse("2", &v));
+    assert_false(coll_nccl_version_parse("2.23.4x", &v));
+    assert_false(coll_nccl_version_parse("2.100.0", &v));
+}
+
+/* NCCL's LL128 rule, one condition at a time (tuning.cc of each release). */
+static void test_ll128_rule(void **state)
+{
+    (void)state;
+    HwTopology *gh = load_topo("topologies/alps-gh200.json");
+    assert_int_equal(gh->gpu_nic_path, HW_GPU_NIC_C2C);
+    CollModel m;
+    coll_model_analytic_init(&m, gh);
+    CollShape across = {IR_COLL_ALLREDUCE, 4 << 20, 16, 4, 4};
+    CollShape one = {IR_COLL_ALLREDUCE, 4 << 20, 4, 1, 4};
+    /* GH200 across nodes: the path is PHB to NCCL 2.23 (off), P2C from 2.27 (on) */
+    m.nccl_version = 22304;
+    assert_false(coll_ll128_enabled(&m, &across));
+    assert_true(coll_ll128_enabled(&m, &one)); /* no network graph inside one node */
+    m.nccl_version = 22603;
+    assert_false(coll_ll128_enabled(&m, &across));
+    m.nccl_version = 22700;
+    assert_true(coll_ll128_enabled(&m, &across));
+    m.nccl_version = 0; /* the newest modelled, 2.30.7 */
+    assert_true(coll_ll128_enabled(&m, &across));
+    /* Hopper before 2.18: not even inside a node */
+    m.nccl_version = 21705;
+    assert_false(coll_ll128_enabled(&m, &one));
+    hw_topology_free(gh);
+
+    /* the same node with its NIC behind the GPU's PCIe switch (PXB) keeps LL128 in 2.23; behind
+     * the host bridge (PHB) or the other socket (SYS) it has none in any release */
+    char *msg = NULL;
+    const char *key = "\"value\": \"c2c\"";
+    const struct {
+        const char *value;
+        bool on;
+    } paths[] = {{"\"value\": \"pix\"", true},
+                 {"\"value\": \"pxb\"", true},
+                 {"\"value\": \"PHB\"", false},
+                 {"\"value\": \"sys\"", false}};
+    for (size_t i = 0; i < G_N_ELEMENTS(paths); i++) {
+        HwTopology *t = load_edited("topologies/alps-gh200.json", key, paths[i].value, &msg);
+        assert_non_null(t);
+        coll_model_analytic_init(&m, t);
+        for (int v = 0; v < 2; v++) {
+            m.nccl_version = v ? 22304 : 0;
+            assert_true(coll_ll128_enabled(&m, &across) == paths[i].on);
+        }
+        hw_topology_free(t);
+    }
+
+    /* A100 (NCCL 2.8's Ampere) without the key: the HGX default, PXB, so LL128 across nodes */
+    HwTopology *a = load_topo("topologies/abci-a100.json");
+    assert_int_equal(a->gpu_nic_path, HW_GPU_NIC_PXB);
+    coll_model_analytic_init(&m, a);
+    m.nccl_version = 20804;
+    CollShape a16 = {IR_COLL_ALLREDUCE, 4 << 20, 16, 2, 8};
+    assert_true(coll_ll128_enabled(&m, &a16));
+    hw_topology_free(a);
+
+    /* GPUs that reach each other over PCIe only (typeIntra beyond NVB): never, one GPU per
+     * node excepted (no intra-node graph) */
+    HwTopology *p = load_edited("topologies/hgx-a100-40gb.json", "\"gpu_link\": \"nvlink3\"",
+                                "\"gpu_link\": \"pcie4\"", &msg);
+    assert_non_null(p);
+    coll_model_analytic_init(&m, p);
+    CollShape pn = {IR_COLL_ALLREDUCE, 4 << 20, 8, 1, 8};
+    CollShape p1 = {IR_COLL_ALLREDUCE, 4 << 20, 2, 2, 1};
+    assert_false(coll_ll128_enabled(&m, &pn));
+    assert_true(coll_ll128_enabled(&m, &p1));
+    hw_topology_free(p);
+}
+
+/* What the rule does to the time: on 4 GH200 nodes under NCCL 2.23, 4 MiB allreduce runs without
+ * LL128 (NCCL's tuner then takes the tree with Simple), so it is slower than under 2.30, whose
+ * choice is ring LL128 - by the mechanism, not a factor: the time is the tuner's own estimate of
+ * the next best protocol. NCCL_PROTO=LL128 still forces it (the rule is only NCCL's default). */
+static void test_ll128_rule_timing(void **state)
+{
+    (void)state;
+    HwTopology *gh = load_topo("topologies/alps-gh200.json");
+    CollModel m;
+    coll_model_analytic_init(&m, gh);
+    CollShape sh = {IR_COLL_ALLREDUCE, 4 << 20, 16, 4, 4};
+    CollChoice ch;
+    double t_new = m.time_s(&m, &sh, &ch);
+    assert_int_equal(ch.proto, COLL_PROTO_LL128);
+    m.nccl_version = 22304;
+    double t_old = m.time_s(&m, &sh, &ch);
+    assert_int_not_equal(ch.proto, COLL_PROTO_LL128);
+    assert_true(t_old > 1.2 * t_new);
+    /* the same as the best of the forced alternatives */
+    double best = INFINITY;
+    for (int p = 0; p < COLL_PROTO_COUNT; p++) {
+        if (p == COLL_PROTO_LL128)
+            continue;
+        m.force_proto = p;
+        best = MIN(best, m.time_s(&m, &sh, NULL));
+    }
+    assert_close(t_old, best, 1e-12);
+    m.force_proto = COLL_PROTO_LL128;
+    assert_close(m.time_s(&m, &sh, &ch), t_new, 1e-12);
+    assert_false(ch.forced_unavailable);
+    hw_topology_free(gh);
+}
+
+/* node.gpu_nic_path is read strictly: a name NCCL has, and a source. */
+static void test_gpu_nic_path_key(void **state)
+{
+    (void)state;
+    const struct {
+        const char *to, *needle;
+    } bad[] = {
+        {"\"value\": \"nvlink\"", "field 'node.gpu_nic_path.value': expected the PCIe path"},
+        {"\"value\": 3", "gpu_nic_path.value"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        char *msg = NULL;
+        HwTopology *t =
+            load_edited("topologies/alps-gh200.json", "\"value\": \"c2c\"", bad[i].to, &msg);
+        assert_null(t);
+        if (!strstr(msg, bad[i].needle))
+            fail_msg("message \"%s\" should contain \"%s\"", msg, bad[i].needle);
+        g_free(msg);
+    }
+    char *msg = NULL;
+    HwTopology *t =
+        load_edited("topologies/alps-gh200.json", "\"value\": \"c2c\",\n      \"source\"",
+                    "\"value\": \"c2c\",\n      \"sorce\"", &msg);
+    assert_null(t);
+    assert_non_null(strstr(msg, "gpu_nic_path"));
+    g_free(msg);
+}
+
+/* nccl-tests' reduce_perf, gather_perf and scatter_perf (src/reduce.cu, gather.cu, scatter.cu):
+ * busbw factors, the redop and root columns, and how each runs. */
+static void test_rooted_benchmarks(void **state)
+{
+    (void)state;
+    const CollTest *r = coll_test_find("reduce"), *g = coll_test_find("gather"),
+                   *s = coll_test_find("scatter");
+    assert_non_null(r);
+    assert_non_null(g);
+    assert_non_null(s);
+    assert_string_equal(r->perf, "reduce_perf");
+    assert_string_equal(g->perf, "gather_perf");
+    assert_string_equal(s->perf, "scatter_perf");
+    /* ReduceGetBw: busbw = algbw; Gather/ScatterGetBw: algbw (n - 1)/n */
+    assert_float_equal(coll_test_busbw_factor(r, 16), 1.0, 1e-15);
+    assert_float_equal(coll_test_busbw_factor(g, 16), 15.0 / 16, 1e-15);
+    assert_float_equal(coll_test_busbw_factor(s, 8), 7.0 / 8, 1e-15);
+    assert_float_equal(coll_test_busbw_factor(g, 1), 0.0, 1e-15);
+    /* reduce: a ring with broadcast's steps in NCCL's tuner; gather, scatter: point-to-point */
+    assert_int_equal(r->run, COLL_RUN_COLLECTIVE);
+    assert_int_equal(r->kind, IR_COLL_BROADCAST);
+    assert_int_equal(g->run, COLL_RUN_GATHER);
+    assert_int_equal(s->run, COLL_RUN_SCATTER);
+    assert_true(r->reduces && r->rooted && !g->reduces && g->rooted && s->rooted);
+    assert_non_null(strstr(coll_tests_names, "gather"));
+
+    /* their rows: reduce's "sum 0", gather's "none 0"; each refused as the other's */
+    const char *reduce_row = "     1048576        262144     float     sum       0    "
+                             "50.10   20.93   20.93      0    49.90   21.01   21.01      0\n";
+    const char *gather_row = "     1048576         16384     float    none       0    "
+                             "60.00   17.48   16.38      0    61.00   17.19   16.12      0\n";
+    CollNcclTestsRow rows[2];
+    GError *error = NULL;
+    assert_int_equal(coll_nccltests_read("ref.txt", reduce_row, r, rows, 2, &error), 1);
+    assert_int_equal(coll_nccltests_read("ref.txt", gather_row, g, rows, 2, &error), 1);
+    assert_int_equal(coll_nccltests_read("ref.txt", gather_row, s, rows, 2, &error), 1);
+    assert_int_equal(coll_nccltests_read("ref.txt", reduce_row, g, rows, 2, &error), -1);
+    assert_non_null(strstr(error->message, "redop none with a root >= 0"));
+    g_clear_error(&error);
+    assert_int_equal(coll_nccltests_read("ref.txt", gather_row, r, rows, 2, &error), -1);
+    assert_non_null(strstr(error->message, "a reduction (sum, prod, min, max, avg) with a root"));
+    g_clear_error(&error);
+    /* an allreduce row (root -1) is not reduce's */
+    const char *allreduce_row = "     1048576        262144     float     sum      -1    "
+                                "50.10   20.93   39.24      0    49.90   21.01   39.40      0\n";
+    assert_int_equal(coll_nccltests_read("ref.txt", allreduce_row, r, rows, 2, &error), -1);
+    g_clear_error(&error);
+}
+
+/* Reduce's time is NCCL's ring with ratio 1: on one 8-GPU node a large reduce moves the array
+ * once over each GPU's NVLink port, bytes / link plus the latency, where allreduce's ring moves
+ * 2 (n - 1)/n of it. */
+static void test_reduce_timing(void **state)
+{
+    (void)state;
+    HwTopology *t = load_topo("topologies/hgx-a100-40gb.json");
+    CollModel m;
+    coll_model_analytic_init(&m, t);
+    const CollTest *r = coll_test_find("reduce");
+    CollShape sh = {r->kind, 1ULL << 32, 8, 1, 8};
+    CollChoice ch;
+    double s = m.time_s(&m, &sh, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_RING);
+    assert_int_equal(ch.proto, COLL_PROTO_SIMPLE);
+    assert_close(s, (double)sh.bytes / t->gpu_link_Bps + ch.latency_s, 1e-12);
+    /* across nodes too, NCCL runs Reduce as a ring only (never the tree, NVLS or CollNet) */
+    CollShape across = {r->kind, 1ULL << 24, 32, 4, 8};
+    m.time_s(&m, &across, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_RING);
+    hw_topology_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nccl_version_parse), cmocka_unit_test(test_ll128_rule),
+        cmocka_unit_test(test_ll128_rule_timing),  cmocka_unit_test(test_gpu_nic_path_key),
+        cmocka_unit_test(test_rooted_benchmarks),  cmocka_unit_test(test_reduce_timing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
