@@ -122,7 +122,7 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
          * smaller group after forward gathers from that copy instead */
         bool from_post = f->v2 && us->post_forward;
         double in_bytes = from_post ? padded / f->raf * f->pbytes : shard * f->pbytes;
-        char *mp = from_post ? g_strdup_printf("post_forward:%d", u)
+        char *mp = from_post ? g_strdup_printf("post_forward:%d.%d", u, g->micro)
                              : g_strdup_printf("mp_shard:%d.%d", u, us->generation);
         bool has_input = from_post || g->opt->mixed_precision || f->v2;
         if (has_input && !from_post)
@@ -312,8 +312,10 @@ static void fwd_exit(Gen *g, int m)
         reshard(g, f, u);
         if (f->v2 && f->raf < g->layout->shard_size && f->wrap->units[u].padded > 0) {
             /* FSDP2 reshard_after_forward=int: keep this rank's 1/raf slice of the unsharded
-             * parameters (sliced before they are freed) for the backward all-gather */
-            char *buf = g_strdup_printf("post_forward:%d", u);
+             * parameters (sliced before they are freed) for the backward all-gather; named by
+             * micro-batch, as the next forward's slice may be taken before the backward
+             * all-gather's stream has released this one */
+            char *buf = g_strdup_printf("post_forward:%d.%d", u, g->micro);
             gen_alloc(g, buf, IR_MEM_PARAMS, (double)f->wrap->units[u].padded / f->raf * f->pbytes);
             g_free(buf);
             f->units[u].post_forward = true;

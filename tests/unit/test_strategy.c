@@ -505,6 +505,16 @@ static void test_fsdp2_padding_and_reshard(void **state)
     assert_int_equal(copy_outs, r.rep.coll[IR_COLL_ALLGATHER].count);
     run_end(&r);
 
+    /* with gradient accumulation each micro-batch keeps its own slice: the next forward takes
+     * one before the backward all-gather's stream has released the last */
+    start_blocks(&r, 2, 4);
+    r.opt.fsdp_version = 2;
+    r.opt.reshard_after_forward = 4;
+    r.opt.grad_accum = 2;
+    run_sim(&r);
+    assert_close(sum_allocs(&r, "post_forward:"), 2 * psi * bf16 / 4, 1e-12);
+    run_end(&r);
+
     start_blocks(&r, 2, 4);
     r.opt.fsdp_version = 2;
     r.opt.reshard_after_forward = 0;
