@@ -53,7 +53,7 @@ static void print_layout(const Report *r, FILE *out)
     fprintf(out, "             ");
     if (opt->mixed_precision)
         fprintf(out, "mixed precision: param_dtype %s, reduce_dtype %s",
-                hw_dtype_name(opt->param_dtype), hw_dtype_name(opt->reduce_dtype));
+                hw_dtype_name(opt->param_dtype), hw_dtype_name(strat_grad_reduce_dtype(opt)));
     else
         fprintf(out, "full precision (fp32%s)",
                 opt->allow_tf32 ? ", matmuls on TF32 tensor cores" : ", matmuls in fp32");

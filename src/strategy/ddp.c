@@ -160,7 +160,7 @@ IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error)
     Ddp d = {0};
     g->strategy = &d;
     d.grad_dtype = HW_DTYPE_FP32; /* parameters stay fp32 under autocast, so do gradients */
-    d.comm_dtype = opt->reduce_dtype_set ? opt->reduce_dtype : HW_DTYPE_FP32;
+    d.comm_dtype = strat_grad_reduce_dtype(opt);
     d.grad_buffers = g_ptr_array_new_with_free_func(g_free);
     d.grad_bytes = g_array_new(FALSE, FALSE, sizeof(double));
     d.group = ir_group_add(g->sched, "dp", g->layout->world, 1);

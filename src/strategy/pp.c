@@ -322,7 +322,7 @@ static void forward(Pp *pp, const PpStep *st)
 static void reduce_gradients(Pp *pp, int chunk, int first, int n, int last_op)
 {
     Gen *g = &pp->g;
-    HwDtype dt = g->opt->kind == STRAT_DDP && !g->opt->reduce_dtype_set ? HW_DTYPE_FP32 : g->opt->reduce_dtype;
+    HwDtype dt = strat_grad_reduce_dtype(g->opt);
     double rb = hw_dtype_bytes(dt);
     IrCollKind reduce = pp->distopt ? IR_COLL_REDUCE_SCATTER : IR_COLL_ALLREDUCE;
     if (!pp->fsdp && g->opt->overlap_grad_reduce) {
@@ -396,7 +396,7 @@ static void backward(Pp *pp, const PpStep *st)
     char *name = g_strdup_printf("B%d.%d %s", st->micro_batch, st->chunk, strat_pp_phase_name(st->phase));
     pp->label = name;
     double mb = g->mb, s = pp->act_bytes_scale;
-    HwDtype dt = g->opt->kind == STRAT_DDP && !g->opt->reduce_dtype_set ? HW_DTYPE_FP32 : g->opt->reduce_dtype;
+    HwDtype dt = strat_grad_reduce_dtype(g->opt);
     if (pp->fsdp && pp->bwd_count[st->chunk] == 0) {
         for (int l = first; l < first + n; l++) {
             char *buf = g_strdup_printf("unsharded_grad:%d", l);
@@ -525,7 +525,7 @@ static void stage_program(Pp *pp, int stage)
         double working = opt->mixed_precision ? hw_dtype_bytes(opt->param_dtype) : 0;
         double shard = pp->distopt ? 1.0 / pp->D : 1;
         double master = opt->mixed_precision ? 4 * shard : 4;
-        HwDtype gdt = opt->kind == STRAT_DDP && !opt->reduce_dtype_set ? HW_DTYPE_FP32 : opt->reduce_dtype;
+        HwDtype gdt = strat_grad_reduce_dtype(opt);
         gen_alloc(g, "params", IR_MEM_PARAMS, psi * (master + working));
         gen_alloc(g, "main_grads", IR_MEM_GRADS, psi * hw_dtype_bytes(gdt));
         gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, psi * state * shard);

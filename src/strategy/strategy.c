@@ -84,6 +84,11 @@ void strat_options_default(StratOptions *opt, const Model *model)
     };
 }
 
+HwDtype strat_grad_reduce_dtype(const StratOptions *opt)
+{
+    return opt->kind == STRAT_DDP && !opt->reduce_dtype_set ? HW_DTYPE_FP32 : opt->reduce_dtype;
+}
+
 void strat_options_zero1(StratOptions *opt)
 {
     opt->kind = STRAT_DDP;
