@@ -155,6 +155,21 @@ static void walk_record(Walk *w, cJSON *rec)
     }
 }
 
+static double bound_of(const cJSON *rec)
+{
+    return cJSON_GetObjectItemCaseSensitive(rec, "lower_bound")->valuedouble;
+}
+
+static gint by_bound_then_key(gconstpointer a, gconstpointer b)
+{
+    const cJSON *ra = *(cJSON *const *)a, *rb = *(cJSON *const *)b;
+    double la = bound_of(ra), lb = bound_of(rb);
+    if (la != lb)
+        return la < lb ? -1 : 1;
+    return strcmp(cJSON_GetObjectItemCaseSensitive(ra, "key")->valuestring,
+                  cJSON_GetObjectItemCaseSensitive(rb, "key")->valuestring);
+}
+
 /* ASHA over fidelity: the bound of every point (rung 0), then full simulations in order of the
  * bound, in batches of 1/reduction of what remains, until the next bound is above the best
  * simulated objective. The bound is a true lower bound (search_bound.c), so nothing left out
@@ -171,25 +186,16 @@ static void run_asha(const SearchContext *ctx, GArray *todo, int reduction, Walk
         } else
             walk_record(w, rec);
     }
-    /* by bound, then key: the same order whatever the space's order */
-    for (guint i = 1; i < bounded->len; i++)
-        for (guint j = i; j > 0; j--) {
-            cJSON *a = g_ptr_array_index(bounded, j - 1), *b = g_ptr_array_index(bounded, j);
-            double la = cJSON_GetObjectItemCaseSensitive(a, "lower_bound")->valuedouble;
-            double lb = cJSON_GetObjectItemCaseSensitive(b, "lower_bound")->valuedouble;
-            if (la < lb ||
-                (la == lb && strcmp(cJSON_GetObjectItemCaseSensitive(a, "key")->valuestring,
-                                    cJSON_GetObjectItemCaseSensitive(b, "key")->valuestring) <= 0))
-                break;
-            bounded->pdata[j - 1] = b, bounded->pdata[j] = a;
-        }
+    /* by bound, then key (a total order: keys are unique), the same whatever the space's
+     * order; O(n log n) (an insertion sort was O(n^2): ~10^9 comparisons at 10^5 points) */
+    g_ptr_array_sort(bounded, by_bound_then_key);
     guint next = 0;
     double best = INFINITY;
     while (next < bounded->len) {
         guint batch = MAX(1, (bounded->len - next + (guint)reduction - 1) / (guint)reduction);
         for (guint k = 0; k < batch && next < bounded->len; k++, next++) {
             cJSON *b = g_ptr_array_index(bounded, next);
-            if (cJSON_GetObjectItemCaseSensitive(b, "lower_bound")->valuedouble > best)
+            if (bound_of(b) > best)
                 goto rest;
             uint64_t index = (uint64_t)cJSON_GetObjectItemCaseSensitive(b, "index")->valuedouble;
             cJSON *rec = search_evaluate(ctx, index, false);
