@@ -87,6 +87,25 @@ static void test_strict_json(void **state)
     assert_null(error);
     assert_non_null(j);
     cJSON_Delete(j);
+    /* objects of more than 16 keys are checked through a table (cfg.c DUP_PAIRWISE): a repeat
+     * there, before and after the switch, with its lines; a parent's keys stay apart from a
+     * nested object's, before and after it */
+    GString *big = g_string_new("{\n");
+    for (int k = 0; k < 40; k++)
+        g_string_append_printf(big, "\"k%d\": {\"k%d\": 1},\n", k, k + 1);
+    g_string_append(big, "\"k39\": 0}");
+    expect_parse_error(big->str, "t.json:42: duplicate key \"k39\" (first at line 41)");
+    g_string_truncate(big, big->len - strlen("\"k39\": 0}"));
+    g_string_append(big, "\"k2\": 0}");
+    expect_parse_error(big->str, "t.json:42: duplicate key \"k2\" (first at line 4)");
+    g_string_truncate(big, big->len - strlen("\"k2\": 0}"));
+    g_string_append(big, "\"k40\": 0}"); /* only in a nested object */
+    j = cfg_parse_text("t.json", big->str, &error);
+    assert_null(error);
+    assert_int_equal(cJSON_GetArraySize(j), 41);
+    cJSON_Delete(j);
+    g_string_free(big, TRUE);
+    expect_parse_error("{\"a\": {\"b\": 1}, \"c\": 2, \"a\": 3}", "duplicate key \"a\"");
 }
 
 static void *no_memory(size_t size)
