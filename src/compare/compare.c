@@ -32,12 +32,6 @@ double cmp_error(double sim, double real)
     return real > 0 ? (sim - real) / real : NAN;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static int cmp_int(const void *a, const void *b)
 {
     int x = *(const int *)a, y = *(const int *)b;
@@ -243,9 +237,8 @@ static bool load_steps(CmpResult *r, const cJSON *root, const char *file, GError
         }
         v[i] = sorted[i] = x->valuedouble;
     }
-    qsort(sorted, (size_t)n, sizeof *sorted, cmp_double);
     r->iterations = n;
-    r->real_median_s = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+    r->real_median_s = cfg_median(sorted, (size_t)n); /* and sorted is sorted */
     r->real_min_s = sorted[0], r->real_max_s = sorted[n - 1];
     for (int i = 0; i < n; i++)
         if (v[i] == sorted[(n - 1) / 2]) {

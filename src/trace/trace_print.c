@@ -165,12 +165,6 @@ char *trace_summary_json(const TraceSet *set)
     return text;
 }
 
-static int double_order(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 cJSON *trace_set_to_compare(const TraceSet *set)
 {
     cJSON *root = cJSON_CreateObject();
@@ -194,10 +188,7 @@ cJSON *trace_set_to_compare(const TraceSet *set)
                     break;
                 }
         }
-        if (n > 1)
-            qsort(d, n, sizeof *d, double_order);
-        cJSON_AddItemToArray(
-            steps, cJSON_CreateNumber(n % 2 ? d[n / 2] : 0.5 * (d[n / 2 - 1] + d[n / 2])));
+        cJSON_AddItemToArray(steps, cJSON_CreateNumber(cfg_median(d, n)));
         g_array_append_val(numbers, number);
         g_free(d);
     }

@@ -341,12 +341,6 @@ void trace_replay(const TraceSet *set, const double *factor, GPtrArray *step_s)
     g_array_free(items, TRUE);
 }
 
-static int double_order(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* The median over ranks and steps. */
 double trace_median_step_s(GPtrArray *per_rank)
 {
@@ -355,10 +349,7 @@ double trace_median_step_s(GPtrArray *per_rank)
         GArray *v = g_ptr_array_index(per_rank, i);
         g_array_append_vals(all, v->data, v->len);
     }
-    g_array_sort(all, double_order);
-    double m = all->len % 2 ? g_array_index(all, double, all->len / 2)
-                            : 0.5 * (g_array_index(all, double, all->len / 2 - 1) +
-                                     g_array_index(all, double, all->len / 2));
+    double m = cfg_median((double *)all->data, all->len);
     g_array_free(all, TRUE);
     return m;
 }

@@ -542,6 +542,20 @@ char *cfg_json_print(const cJSON *item, bool formatted)
     return text;
 }
 
+static int double_order(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double cfg_median(double *values, size_t n)
+{
+    if (!n)
+        return NAN;
+    qsort(values, n, sizeof *values, double_order);
+    return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
 bool cfg_input_error(GError **error, const char *fmt, ...)
 {
     va_list ap;

@@ -1,4 +1,5 @@
 /* cfg: sizes with suffixes, and errors that name the file, the field and the expectation. */
+#include <math.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -108,6 +109,20 @@ static void test_strict_json(void **state)
     expect_parse_error("{\"a\": {\"b\": 1}, \"c\": 2, \"a\": 3}", "duplicate key \"a\"");
 }
 
+/* The one median of src/trace and src/compare: the middle value, or the mean of the two
+ * middle ones, of values in any order, which it leaves sorted. */
+static void test_median(void **state)
+{
+    (void)state;
+    double odd[] = {5, 1, 3}, even[] = {4, 1, 3, 10}, one[] = {7};
+    assert_true(isnan(cfg_median(NULL, 0)));
+    assert_true(cfg_median(one, 1) == 7);
+    assert_true(cfg_median(odd, 3) == 3);
+    assert_true(odd[0] == 1 && odd[2] == 5);
+    assert_true(cfg_median(even, 4) == 3.5);
+    assert_true(even[0] == 1 && even[3] == 10);
+}
+
 static void *no_memory(size_t size)
 {
     (void)size;
@@ -147,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_messages),
         cmocka_unit_test(test_strict_json),
+        cmocka_unit_test(test_median),
         cmocka_unit_test(test_json_print_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
