@@ -305,17 +305,10 @@ model_ready:
                   .sim = sim,
                   .init = &init,
                   .train_opt = &train};
-    char *band_file = cli_default_path("reports/error-band.json");
-    if (!point && g_file_test(band_file, G_FILE_TEST_EXISTS) &&
-        !report_band_load(band_file, report_band_family(&opt, &layout), topo->gpu.name, &rep.band,
-                          error)) {
-        g_free(band_file);
+    /* a search's points read the band file once, through their cache */
+    if (!cli_sim_cache_band(point ? point->cache : NULL, report_band_family(&opt, &layout),
+                            topo->gpu.name, &rep.band, error))
         goto out;
-    }
-    g_free(band_file);
-    if (point && !cli_sim_cache_band(point->cache, report_band_family(&opt, &layout), topo->gpu.name,
-                              &rep.band, error))
-        goto out; /* a search reads the band file once */
     report_build(&rep);
     /* the files first (each written whole, to a temporary file renamed into place), the
      * summary last: a run that fails writing prints nothing */
