@@ -330,6 +330,12 @@ model_ready:
         goto out;
     }
     if (point) {
+        /* printed and parsed back on purpose: cJSON prints 15 significant digits where they
+         * are within DBL_EPSILON of the value, so a search's records in memory are then the ones
+         * its --out file holds, and a fresh search prints what --resume and --merge print (the
+         * unprinted object differed in the last digit of objectives and of the CSV). Costs a
+         * print and a parse of ~4 KB per simulated point: below 0.1 % of a search's time
+         * (perf, tests/bench/bench_search.sh). */
         char *text = report_to_json(&rep);
         point->result = cJSON_Parse(text);
         cJSON_free(text);
@@ -362,21 +368,49 @@ int cli_simulate(int argc, char **argv)
     return simulate_main(argc, argv, NULL);
 }
 
-bool cli_simulate_point(CliSimPoint *point, int argc, char **argv, GError **error)
+struct CliSimOptions {
+    CliOptions cli;
+};
+
+static void options_clear(CliOptions *cli);
+
+CliSimOptions *cli_sim_options_parse(int argc, char **argv, GError **error)
 {
-    point->result = NULL;
-    point->error = NULL;
-    simulate_main(argc, argv, point);
-    if (point->error) {
-        g_propagate_error(error, point->error);
-        point->error = NULL;
-        return false;
+    CliSimOptions *o = NULL;
+    CliSimPoint point = {.fidelity = CLI_SIM_PARSE, .parsed = &o};
+    simulate_main(argc, argv, &point);
+    if (point.error) {
+        g_propagate_error(error, point.error);
+        return NULL;
     }
-    return true;
+    return o;
 }
 
-/* point NULL: the command line; otherwise argv is parsed and simulated in process, nothing is
- * printed and the outcome is in point (result, error). */
+void cli_sim_options_free(CliSimOptions *o)
+{
+    if (!o)
+        return;
+    options_clear(&o->cli);
+    g_free(o);
+}
+
+bool cli_sim_run(CliSimCache *cache, const CliSimOptions *o, CliSimFidelity fidelity,
+                 int grad_accum, cJSON **result, GError **error)
+{
+    /* run_point settles the options it reads (UNSET to 0, the parallel options): on a copy,
+     * so that a point's bound and simulation start from the same parse. The strings stay
+     * o's. */
+    CliOptions cli = o->cli;
+    if (grad_accum > 0)
+        cli.grad_accum = grad_accum;
+    CliSimPoint point = {.cache = cache, .fidelity = fidelity};
+    int status = run_point(&cli, &point, error);
+    *result = point.result;
+    return status == 0;
+}
+
+/* point NULL: the command line; otherwise argv is parsed in process, nothing is printed, and
+ * the options (point->parsed) or the error (point->error) go to the caller. */
 static int simulate_main(int argc, char **argv, CliSimPoint *point)
 {
     CliOptions cli = {
@@ -589,9 +623,13 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
     int status;
     if (point) {
         status = argc > 1 ? cfg_input_error(&point->error, "unexpected argument '%s'", argv[1]), 2
-                 : point->fidelity == CLI_SIM_PARSE ? 0
-                                                    : run_point(&cli, point, &point->error);
+                 : 0;
         g_free(argv_copy);
+        if (!status) { /* the options move to the caller's handle */
+            *point->parsed = g_new(CliSimOptions, 1);
+            (*point->parsed)->cli = cli;
+            return 0;
+        }
     } else if (cli.version) {
         printf("fsdpsim %s\n", FSDPSIM_VERSION);
         status = 0;
@@ -603,15 +641,20 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
         if (error)
             status = cli_report_error(error);
     }
-    g_free(cli.model), g_free(cli.topology), g_free(cli.strategy), g_free(cli.sharding);
-    g_free(cli.wrap), g_free(cli.backward_prefetch), g_free(cli.limit_all_gathers);
-    g_free(cli.param_dtype), g_free(cli.reduce_dtype), g_free(cli.optimizer);
-    g_free(cli.nccl_algo), g_free(cli.nccl_proto), g_free(cli.trace), g_free(cli.emit_schedule);
-    g_free(cli.schedule), g_free(cli.bucket_cap_mb), g_free(cli.max_memory);
-    g_free(cli.par.pp_schedule), g_free(cli.par.placement), g_free(cli.par.pp_partition);
-    g_free(cli.attention), g_free(cli.optimizer_impl);
-    cli_train_clear(&cli.train);
-    g_free(cli.reshard_after_forward);
-    g_free(cli.plot), g_free(cli.plot_format), g_free(cli.report);
+    options_clear(&cli);
     return status;
+}
+
+static void options_clear(CliOptions *cli)
+{
+    g_free(cli->model), g_free(cli->topology), g_free(cli->strategy), g_free(cli->sharding);
+    g_free(cli->wrap), g_free(cli->backward_prefetch), g_free(cli->limit_all_gathers);
+    g_free(cli->param_dtype), g_free(cli->reduce_dtype), g_free(cli->optimizer);
+    g_free(cli->nccl_algo), g_free(cli->nccl_proto), g_free(cli->trace);
+    g_free(cli->emit_schedule), g_free(cli->schedule), g_free(cli->bucket_cap_mb);
+    g_free(cli->max_memory), g_free(cli->par.pp_schedule), g_free(cli->par.placement);
+    g_free(cli->par.pp_partition), g_free(cli->attention), g_free(cli->optimizer_impl);
+    cli_train_clear(&cli->train);
+    g_free(cli->reshard_after_forward);
+    g_free(cli->plot), g_free(cli->plot_format), g_free(cli->report);
 }

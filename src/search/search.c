@@ -209,15 +209,25 @@ static cJSON *prune_error(cJSON *rec, const char *stage, GError *e)
     return rec;
 }
 
-static cJSON *call(const SearchContext *ctx, SearchFidelity fid, GPtrArray *argv, GError **error)
+struct SearchPending {
+    cJSON *rec;   /* the record so far: key, options, the bound's figures, lower_bound */
+    void *parsed; /* the point's options, parsed once */
+    int grad_accum; /* from the global batch; 0: the options' own */
+    double limit;   /* memory a point may use per GPU */
+    int nodes, machine_gpn, machine_cores;
+};
+
+static void pending_free(const SearchContext *ctx, SearchPending *p)
 {
-    return ctx->eval(ctx->eval_ctx, fid, (int)argv->len, (char **)argv->pdata, error);
+    ctx->eval->release(p->parsed);
+    g_free(p);
 }
 
-cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound)
+cJSON *search_evaluate_bound(const SearchContext *ctx, uint64_t index, SearchPending **pending)
 {
     const SearchSpace *space = ctx->space;
     const SearchSpec *spec = ctx->spec;
+    *pending = NULL;
     const char **values = g_new0(const char *, space->dims->len + 1);
     search_space_point(space, index, values);
     cJSON *rec = cJSON_CreateObject();
@@ -237,8 +247,10 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
     search_point_argv(space, values, argv);
     g_free(values);
     GError *e = NULL;
-    cJSON *bound = call(ctx, SEARCH_FID_BOUND, argv, &e);
-    cJSON *full = NULL;
+    /* one parse per point (GOption copies what it keeps), for the bound and the simulation */
+    void *parsed = ctx->eval->parse(ctx->eval_ctx, (int)argv->len, (char **)argv->pdata, &e);
+    g_ptr_array_free(argv, TRUE);
+    cJSON *bound = parsed ? ctx->eval->eval(ctx->eval_ctx, parsed, SEARCH_FID_BOUND, 0, &e) : NULL;
     if (!bound) {
         prune_error(rec, "bound", e);
         goto done;
@@ -250,6 +262,7 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
     double ga = num(bound, "grad_accum"), seq = num(bound, "seq_len");
     double capacity = num(bound, "capacity_bytes");
     double limit = capacity - MAX(spec->headroom_bytes, spec->headroom_fraction * capacity);
+    int grad_accum = 0;
     cJSON_AddNumberToObject(rec, "nodes", nodes);
     cJSON_AddNumberToObject(rec, "machine_gpus_per_node", machine_gpn);
     cJSON_AddNumberToObject(rec, "machine_cores_per_node", machine_cores);
@@ -273,9 +286,16 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
             prune(rec, "bound", "global batch not a multiple of dp x micro-batch", NULL);
             goto done;
         }
+        if (m > G_MAXINT) { /* --grad-accum is an int */
+            char *message = g_strdup_printf("option --grad-accum: the global batch gives %.0f "
+                                            "micro-batches; expected at most %d",
+                                            m, G_MAXINT);
+            prune(rec, "bound", "invalid: option --grad-accum", message);
+            g_free(message);
+            goto done;
+        }
         ga = m;
-        char *opt = g_strdup_printf("--grad-accum=%.0f", ga);
-        g_ptr_array_add(argv, opt);
+        grad_accum = (int)m;
         cJSON_AddNumberToObject(rec, "grad_accum", ga);
     }
     cJSON_AddNumberToObject(rec, "memory_bound_bytes", num(bound, "memory_bound_bytes"));
@@ -289,16 +309,46 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
         objective_from(spec, floor_s, dp * micro * MAX(1, ga) * MAX(1, seq), nodes, machine_gpn,
                        machine_cores);
     cJSON_AddNumberToObject(rec, "lower_bound", lower);
-    if (only_bound) {
-        cJSON_AddStringToObject(rec, "status", "bounded");
-        cJSON_AddStringToObject(rec, "stage", "bound");
-        goto done;
-    }
-    full = call(ctx, SEARCH_FID_FULL, argv, &e);
+    SearchPending *p = g_new(SearchPending, 1);
+    *p = (SearchPending){rec, parsed, grad_accum, limit, nodes, machine_gpn, machine_cores};
+    *pending = p;
+    parsed = NULL, rec = NULL;
+done:
+    if (parsed)
+        ctx->eval->release(parsed);
+    cJSON_Delete(bound);
+    return rec;
+}
+
+double search_pending_lower_bound(const SearchPending *p)
+{
+    return cJSON_GetObjectItemCaseSensitive(p->rec, "lower_bound")->valuedouble;
+}
+
+const char *search_pending_key(const SearchPending *p)
+{
+    return cJSON_GetObjectItemCaseSensitive(p->rec, "key")->valuestring;
+}
+
+cJSON *search_pending_drop(const SearchContext *ctx, SearchPending *p, const char *reason)
+{
+    cJSON *rec = prune(p->rec, "bound", reason, NULL);
+    pending_free(ctx, p);
+    return rec;
+}
+
+cJSON *search_pending_simulate(const SearchContext *ctx, SearchPending *p)
+{
+    const SearchSpec *spec = ctx->spec;
+    cJSON *rec = p->rec;
+    GError *e = NULL;
+    cJSON *full = ctx->eval->eval(ctx->eval_ctx, p->parsed, SEARCH_FID_FULL, p->grad_accum, &e);
     if (!full) {
         prune_error(rec, "full", e);
-        goto done;
+        pending_free(ctx, p);
+        return rec;
     }
+    int nodes = p->nodes, machine_gpn = p->machine_gpn, machine_cores = p->machine_cores;
     cJSON *figures = figures_of(full);
     const cJSON *memory = cJSON_GetObjectItemCaseSensitive(full, "memory");
     double peak = num(memory, "peak_bytes");
@@ -309,7 +359,7 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
                              num(figures, "step_time_s"), tokens_per_step(figures), nodes,
                              machine_gpn, machine_cores)
             : num(figures, "step_time_s");
-    if (peak > limit || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(memory, "oom")))
+    if (peak > p->limit || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(memory, "oom")))
         prune(rec, "full", "does not fit", NULL);
     else if (spec->walltime_s > 0 && time_s > spec->walltime_s)
         prune(rec, "full", "over the wall-time limit", NULL);
@@ -321,11 +371,16 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
             cJSON_AddNumberToObject(rec, "time_to_tokens_s", time_s);
     }
     cJSON_AddItemToObject(rec, "figures", figures);
-done:
-    cJSON_Delete(bound);
     cJSON_Delete(full);
-    g_ptr_array_free(argv, TRUE);
+    pending_free(ctx, p);
     return rec;
+}
+
+cJSON *search_evaluate(const SearchContext *ctx, uint64_t index)
+{
+    SearchPending *p = NULL;
+    cJSON *rec = search_evaluate_bound(ctx, index, &p);
+    return rec ? rec : search_pending_simulate(ctx, p);
 }
 
 const char *search_record_reason(const cJSON *record)
