@@ -144,6 +144,18 @@ void search_print_summary(const SearchSpec *spec, GHashTable *records, int top,
                           SearchObjective pareto_a, SearchObjective pareto_b, FILE *out);
 bool search_write_csv(const SearchSpec *spec, GHashTable *records, const char *file,
                       GError **error);
+/* An objective of a record (which < SEARCH_OBJ_COUNT) or, which == SEARCH_OBJ_COUNT, its peak
+ * memory per GPU in GiB. */
+double search_record_value(const SearchSpec *spec, const cJSON *record, int which);
+/* The records of ok (that pass) on two axes (search_record_value's a and b), sorted by a, then
+ * b, then their order in ok; front marks the Pareto front: each point whose b is below every b
+ * before it. O(n log n). The one front of the summary and of the figure. */
+typedef struct {
+    double a, b;
+    guint index; /* in ok */
+    bool front;
+} SearchParetoPoint;
+GArray *search_pareto(const SearchSpec *spec, GPtrArray *ok, int a, int b);
 /* Figures in DIR (search_plot.c): search_pareto (every passing configuration by two
  * objectives, pareto_a and pareto_b, or by the objective and peak memory when pareto_a is
  * SEARCH_OBJ_COUNT, with the front) and search_heatmap (the best objective over TP x PP, or

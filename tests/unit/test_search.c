@@ -255,6 +255,36 @@ static void test_evaluate(void **state)
     search_space_clear(&sp);
 }
 
+/* The one Pareto front of the summary and the figure: sorted by (a, b, order), each point whose
+ * b is below all before it; a tie keeps the first. Step time against peak memory. */
+static void test_pareto(void **state)
+{
+    (void)state;
+    static const double step_mem[][2] = {{3, 6}, {2, 4}, {4, 1}, {1, 8}, {2, 4}};
+    GPtrArray *ok = g_ptr_array_new_with_free_func((GDestroyNotify)cJSON_Delete);
+    for (size_t i = 0; i < G_N_ELEMENTS(step_mem); i++) {
+        cJSON *r = cJSON_CreateObject(), *f = cJSON_AddObjectToObject(r, "figures");
+        cJSON_AddNumberToObject(f, "step_time_s", step_mem[i][0]);
+        cJSON_AddNumberToObject(cJSON_AddObjectToObject(f, "memory"), "peak_bytes",
+                                step_mem[i][1] * (1 << 30));
+        g_ptr_array_add(ok, r);
+    }
+    SearchSpec spec;
+    search_spec_default(&spec);
+    GArray *p = search_pareto(&spec, ok, SEARCH_OBJ_STEP, SEARCH_OBJ_COUNT);
+    static const guint order[] = {3, 1, 4, 0, 2};
+    static const bool front[] = {true, true, false, false, true};
+    assert_int_equal(p->len, 5);
+    for (guint i = 0; i < p->len; i++) {
+        const SearchParetoPoint *q = &g_array_index(p, SearchParetoPoint, i);
+        assert_int_equal(q->index, order[i]);
+        assert_int_equal(q->front, front[i]);
+        assert_true(q->a == step_mem[order[i]][0] && q->b == step_mem[order[i]][1]);
+    }
+    g_array_free(p, TRUE);
+    g_ptr_array_free(ok, TRUE);
+}
+
 /* Ray Tune's ASHA on 27 trials, grace 1, max_t 27, reduction 3: rungs 1, 3, 9, 27 reached by
  * 27, 9, 3, 1 trials; 18 x 1 + 6 x 3 + 2 x 9 + 1 x 27 = 81 iterations. One slot runs them all
  * in turn; 27 slots end with the longest trial. */
@@ -297,6 +327,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_space_ranges), cmocka_unit_test(test_spec_parsing),
         cmocka_unit_test(test_bound),        cmocka_unit_test(test_evaluate),
+        cmocka_unit_test(test_pareto),
         cmocka_unit_test(test_ray_tune),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
