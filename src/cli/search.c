@@ -30,6 +30,7 @@ typedef struct {
 
 typedef struct {
     CliSimCache *cache;
+    double tokens; /* the search's --tokens: each simulation's time to train them */
 } EvalCtx;
 
 static void *parse_point(void *data, int argc, char **argv, GError **error)
@@ -48,7 +49,7 @@ static cJSON *eval_point(void *data, void *parsed, SearchFidelity fid, int grad_
     EvalCtx *ctx = data;
     cJSON *result = NULL;
     return cli_sim_run(ctx->cache, parsed, fid == SEARCH_FID_BOUND ? CLI_SIM_BOUND : CLI_SIM_FULL,
-                       grad_accum, &result, error)
+                       grad_accum, ctx->tokens, &result, error)
                ? result
                : NULL;
 }
@@ -292,7 +293,7 @@ static int ray_tune_plan(SearchCli *cli, const SearchSpec *spec, int argc, char 
     search_tune_default(&tune);
     if (!search_tune_parse(cli->ray_tune, &tune, error))
         return 2;
-    EvalCtx ectx = {cli_sim_cache_new()};
+    EvalCtx ectx = {cli_sim_cache_new(), 0}; /* the step only: no time to train */
     GPtrArray *args = g_ptr_array_new_with_free_func(g_free);
     g_ptr_array_add(args, g_strdup("fsdpsim"));
     for (int i = 1; i < argc; i++)
@@ -432,7 +433,7 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
         g_ptr_array_add(fixed, g_strdup(argv[i]));
     SearchSpace space;
     search_space_init(&space);
-    EvalCtx ectx = {cli_sim_cache_new()};
+    EvalCtx ectx = {cli_sim_cache_new(), spec.tokens};
     GHashTable *records =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)cJSON_Delete);
     cJSON *prov = cJSON_CreateObject();
@@ -496,6 +497,12 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
         (option_fixed(fixed, "grad-accum") || option_fixed(fixed, "micro-batches"))) {
         cfg_input_error(error, "option --global-batch: the micro-batches follow from it; drop "
                                "--grad-accum and --micro-batches");
+        goto out;
+    }
+    if (spec.tokens > 0 && option_fixed(fixed, "steps")) {
+        /* each point's time to train is to --tokens (simulate.c); --steps would replace it */
+        cfg_input_error(error, "option --steps: the search's --tokens is the length of training; "
+                               "expected one of them");
         goto out;
     }
     {

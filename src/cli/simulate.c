@@ -206,7 +206,17 @@ model_ready:
     if (!strat_layout_make(&opt, nodes, gpn, &layout, error))
         goto out;
     ReportTrainOptions train;
-    if (!cli_train_options(&cli->train, model, topo, &train, error))
+    /* a search's --tokens: the time to train them as `fsdpsim --tokens` reckons it (checkpoints,
+     * restarts, 24 h jobs: src/report/train.c), where the machine states its file system and
+     * the point's own options ask no other length (cli is the point's copy, cli_sim_run) */
+    char *search_tokens = NULL;
+    if (point && point->train_tokens > 0 && point->train_tokens <= 1e18 && !cli->train.tokens &&
+        !cli->train.steps && model->token_input && topo->storage_write_Bps > 0)
+        cli->train.tokens = search_tokens = g_strdup_printf("%.0f", point->train_tokens);
+    bool train_ok = cli_train_options(&cli->train, model, topo, &train, error);
+    if (search_tokens)
+        cli->train.tokens = NULL, g_free(search_tokens);
+    if (!train_ok)
         goto out;
     CollModel coll;
     coll_model_analytic_init(&coll, topo);
@@ -395,7 +405,7 @@ void cli_sim_options_free(CliSimOptions *o)
 }
 
 bool cli_sim_run(CliSimCache *cache, const CliSimOptions *o, CliSimFidelity fidelity,
-                 int grad_accum, cJSON **result, GError **error)
+                 int grad_accum, double train_tokens, cJSON **result, GError **error)
 {
     /* run_point settles the options it reads (UNSET to 0, the parallel options): on a copy,
      * so that a point's bound and simulation start from the same parse. The strings stay
@@ -403,7 +413,7 @@ bool cli_sim_run(CliSimCache *cache, const CliSimOptions *o, CliSimFidelity fide
     CliOptions cli = o->cli;
     if (grad_accum > 0)
         cli.grad_accum = grad_accum;
-    CliSimPoint point = {.cache = cache, .fidelity = fidelity};
+    CliSimPoint point = {.cache = cache, .fidelity = fidelity, .train_tokens = train_tokens};
     int status = run_point(&cli, &point, error);
     *result = point.result;
     return status == 0;

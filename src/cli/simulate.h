@@ -26,6 +26,7 @@ typedef struct {
     cJSON *result;           /* out: the caller's to cJSON_Delete */
     GError *error;           /* internal */
     CliSimOptions **parsed;  /* out, CLI_SIM_PARSE: the options */
+    double train_tokens;     /* > 0: the time to train this many tokens, where it can */
 } CliSimPoint;
 
 CliSimCache *cli_sim_cache_new(void);
@@ -36,8 +37,10 @@ void cli_sim_cache_free(CliSimCache *cache);
 CliSimOptions *cli_sim_options_parse(int argc, char **argv, GError **error);
 void cli_sim_options_free(CliSimOptions *options);
 /* Simulates parsed options at a fidelity (not CLI_SIM_PARSE), grad_accum > 0 in place of their
- * --grad-accum: *result is the bound object or the --json object. False with an error for
- * options the run refuses. */
+ * --grad-accum: *result is the bound object or the --json object. train_tokens > 0 adds the
+ * object's "train" (time to train them: checkpoints, restarts, jobs) as --tokens does, where
+ * the topology has a file system and the options give no --tokens or --steps of their own.
+ * False with an error for options the run refuses. */
 bool cli_sim_run(CliSimCache *cache, const CliSimOptions *options, CliSimFidelity fidelity,
-                 int grad_accum, cJSON **result, GError **error);
+                 int grad_accum, double train_tokens, cJSON **result, GError **error);
 

@@ -127,16 +127,24 @@ static double num(const cJSON *o, const char *key)
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
-static double objective_from(const SearchSpec *spec, double step_s, double tokens_per_step,
-                             int nodes, int machine_gpn, int machine_cores)
+/* steps x step: the time to spec->tokens without checkpoints or restarts (the lower bound's,
+ * and a point's where the simulation could not reckon them) */
+static double compute_time_s(const SearchSpec *spec, double step_s, double tokens_per_step)
+{
+    double steps = tokens_per_step > 0 ? ceil(spec->tokens / tokens_per_step) : INFINITY;
+    return steps * step_s;
+}
+
+/* The objective of a step of step_s taking time_s to spec->tokens in all. */
+static double objective_from(const SearchSpec *spec, double step_s, double time_s, int nodes,
+                             int machine_gpn, int machine_cores)
 {
     if (spec->objective == SEARCH_OBJ_STEP)
         return step_s;
-    double steps = tokens_per_step > 0 ? ceil(spec->tokens / tokens_per_step) : INFINITY;
-    double hours = steps * step_s / 3600;
+    double hours = time_s / 3600;
     switch (spec->objective) {
     case SEARCH_OBJ_TIME:
-        return steps * step_s;
+        return time_s;
     case SEARCH_OBJ_NODE_HOURS:
         return nodes * hours;
     case SEARCH_OBJ_GPU_HOURS:
@@ -157,11 +165,25 @@ static double tokens_per_step(const cJSON *figures)
     return per_s * num(figures, "step_time_s");
 }
 
+/* The wall clock to spec->tokens: the simulation's time to train them where it reckoned one
+ * (figures.train: saves, restarts after failures and at each job's end, initialisation; the
+ * estimate `fsdpsim --tokens` prints, src/report/train.c), else steps x step. */
+static double time_to_tokens_s(const SearchSpec *spec, const cJSON *figures)
+{
+    const cJSON *train = cJSON_GetObjectItemCaseSensitive(figures, "train");
+    if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(train, "time_s")))
+        return num(train, "time_s");
+    return compute_time_s(spec, num(figures, "step_time_s"), tokens_per_step(figures));
+}
+
 double search_objective_value(const SearchSpec *spec, const cJSON *figures, int machine_gpn,
                               int machine_cores, int nodes)
 {
-    return objective_from(spec, num(figures, "step_time_s"), tokens_per_step(figures), nodes,
-                          machine_gpn, machine_cores);
+    double step_s = num(figures, "step_time_s");
+    return objective_from(spec, step_s,
+                          spec->objective == SEARCH_OBJ_STEP ? step_s
+                                                             : time_to_tokens_s(spec, figures),
+                          nodes, machine_gpn, machine_cores);
 }
 
 /* The figures a record keeps of --json: the scalars and the time, memory, model and layout
@@ -169,7 +191,8 @@ double search_objective_value(const SearchSpec *spec, const cJSON *figures, int 
  * longer). */
 static cJSON *figures_of(const cJSON *full)
 {
-    static const char *objects[] = {"time", "memory", "model", "fsdp", "ddp", "tp", "dp", "pp"};
+    static const char *objects[] = {"time", "memory", "model", "fsdp", "ddp",
+                                    "tp",   "dp",     "pp",    "train"};
     cJSON *f = cJSON_CreateObject();
     for (const cJSON *v = full->child; v; v = v->next) {
         bool keep = cJSON_IsNumber(v) || cJSON_IsString(v) || cJSON_IsBool(v);
@@ -305,9 +328,11 @@ cJSON *search_evaluate_bound(const SearchContext *ctx, uint64_t index, SearchPen
     }
     double floor_s = num(bound, "step_floor_per_micro_batch_s") *
                      (MAX(1, ga) + num(bound, "pipeline_fill_micro_batches"));
-    double lower =
-        objective_from(spec, floor_s, dp * micro * MAX(1, ga) * MAX(1, seq), nodes, machine_gpn,
-                       machine_cores);
+    /* below the simulation's: its step is above floor_s, and the time to train adds saves and
+     * restarts to steps x step (src/report/train.c) */
+    double lower = objective_from(
+        spec, floor_s, compute_time_s(spec, floor_s, dp * micro * MAX(1, ga) * MAX(1, seq)),
+        nodes, machine_gpn, machine_cores);
     cJSON_AddNumberToObject(rec, "lower_bound", lower);
     SearchPending *p = g_new(SearchPending, 1);
     *p = (SearchPending){rec, parsed, grad_accum, limit, nodes, machine_gpn, machine_cores};
@@ -354,11 +379,7 @@ cJSON *search_pending_simulate(const SearchContext *ctx, SearchPending *p)
     double peak = num(memory, "peak_bytes");
     double objective = search_objective_value(spec, figures, machine_gpn, machine_cores, nodes);
     double time_s =
-        spec->tokens > 0
-            ? objective_from(&(SearchSpec){.objective = SEARCH_OBJ_TIME, .tokens = spec->tokens},
-                             num(figures, "step_time_s"), tokens_per_step(figures), nodes,
-                             machine_gpn, machine_cores)
-            : num(figures, "step_time_s");
+        spec->tokens > 0 ? time_to_tokens_s(spec, figures) : num(figures, "step_time_s");
     if (peak > p->limit || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(memory, "oom")))
         prune(rec, "full", "does not fit", NULL);
     else if (spec->walltime_s > 0 && time_s > spec->walltime_s)
