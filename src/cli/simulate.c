@@ -632,8 +632,9 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
     g_option_context_free(ctx);
     int status;
     if (point) {
-        status = argc > 1 ? cfg_input_error(&point->error, "unexpected argument '%s'", argv[1]), 2
-                 : 0;
+        status = 0;
+        if (argc > 1)
+            status = 2, cfg_input_error(&point->error, "unexpected argument '%s'", argv[1]);
         g_free(argv_copy);
         if (!status) { /* the options move to the caller's handle */
             *point->parsed = g_new(CliSimOptions, 1);

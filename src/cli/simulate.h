@@ -23,10 +23,10 @@ typedef struct CliSimOptions CliSimOptions;
 typedef struct {
     CliSimCache *cache;
     CliSimFidelity fidelity;
-    cJSON *result;           /* out: the caller's to cJSON_Delete */
-    GError *error;           /* internal */
-    CliSimOptions **parsed;  /* out, CLI_SIM_PARSE: the options */
-    double train_tokens;     /* > 0: the time to train this many tokens, where it can */
+    cJSON *result;          /* out: the caller's to cJSON_Delete */
+    GError *error;          /* internal */
+    CliSimOptions **parsed; /* out, CLI_SIM_PARSE: the options */
+    double train_tokens;    /* > 0: the time to train this many tokens, where it can */
 } CliSimPoint;
 
 CliSimCache *cli_sim_cache_new(void);
@@ -43,4 +43,3 @@ void cli_sim_options_free(CliSimOptions *options);
  * False with an error for options the run refuses. */
 bool cli_sim_run(CliSimCache *cache, const CliSimOptions *options, CliSimFidelity fidelity,
                  int grad_accum, double train_tokens, cJSON **result, GError **error);
-

@@ -303,8 +303,12 @@ static bool load_trace(CmpResult *r, bool real, const cJSON *root, const char *f
     }
     if (!check_events(ev, file, error) || (gen->iterations && !load_steps(r, root, file, error)))
         return false;
-    CmpSums sums = {r, real, class_sizes(ev), g_hash_table_new(g_direct_hash, g_direct_equal),
-                    gen->from_zero ? 0 : INFINITY, -INFINITY};
+    CmpSums sums = {r,
+                    real,
+                    class_sizes(ev),
+                    g_hash_table_new(g_direct_hash, g_direct_equal),
+                    gen->from_zero ? 0 : INFINITY,
+                    -INFINITY};
     GHashTable *sizes = sums.sizes, *pids = sums.pids;
     if (set) {
         trace_set_activities(set, sum_activity, &sums);

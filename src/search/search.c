@@ -180,10 +180,9 @@ double search_objective_value(const SearchSpec *spec, const cJSON *figures, int 
                               int machine_cores, int nodes)
 {
     double step_s = num(figures, "step_time_s");
-    return objective_from(spec, step_s,
-                          spec->objective == SEARCH_OBJ_STEP ? step_s
-                                                             : time_to_tokens_s(spec, figures),
-                          nodes, machine_gpn, machine_cores);
+    return objective_from(
+        spec, step_s, spec->objective == SEARCH_OBJ_STEP ? step_s : time_to_tokens_s(spec, figures),
+        nodes, machine_gpn, machine_cores);
 }
 
 /* The figures a record keeps of --json: the scalars and the time, memory, model and layout
@@ -233,8 +232,8 @@ static cJSON *prune_error(cJSON *rec, const char *stage, GError *e)
 }
 
 struct SearchPending {
-    cJSON *rec;   /* the record so far: key, options, the bound's figures, lower_bound */
-    void *parsed; /* the point's options, parsed once */
+    cJSON *rec;     /* the record so far: key, options, the bound's figures, lower_bound */
+    void *parsed;   /* the point's options, parsed once */
     int grad_accum; /* from the global batch; 0: the options' own */
     double limit;   /* memory a point may use per GPU */
     int nodes, machine_gpn, machine_cores;
@@ -331,8 +330,8 @@ cJSON *search_evaluate_bound(const SearchContext *ctx, uint64_t index, SearchPen
     /* below the simulation's: its step is above floor_s, and the time to train adds saves and
      * restarts to steps x step (src/report/train.c) */
     double lower = objective_from(
-        spec, floor_s, compute_time_s(spec, floor_s, dp * micro * MAX(1, ga) * MAX(1, seq)),
-        nodes, machine_gpn, machine_cores);
+        spec, floor_s, compute_time_s(spec, floor_s, dp * micro * MAX(1, ga) * MAX(1, seq)), nodes,
+        machine_gpn, machine_cores);
     cJSON_AddNumberToObject(rec, "lower_bound", lower);
     SearchPending *p = g_new(SearchPending, 1);
     *p = (SearchPending){rec, parsed, grad_accum, limit, nodes, machine_gpn, machine_cores};

@@ -187,8 +187,8 @@ GArray *search_pareto(const SearchSpec *spec, GPtrArray *ok, int a, int b)
     GArray *points = g_array_sized_new(FALSE, FALSE, sizeof(SearchParetoPoint), ok->len);
     for (guint i = 0; i < ok->len; i++) {
         const cJSON *r = g_ptr_array_index(ok, i);
-        SearchParetoPoint p = {search_record_value(spec, r, a), search_record_value(spec, r, b),
-                               i, false};
+        SearchParetoPoint p = {search_record_value(spec, r, a), search_record_value(spec, r, b), i,
+                               false};
         g_array_append_val(points, p);
     }
     g_array_sort(points, by_a_b_index);

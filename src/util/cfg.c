@@ -168,8 +168,8 @@ static bool check_duplicate_keys(const char *file, const char *text, GError **er
                         top->table =
                             g_hash_table_new_full(dup_key_hash, dup_key_equal, g_free, NULL);
                         for (guint k = top->first; k < keys->len; k++)
-                            g_hash_table_add(top->table, g_memdup2(&g_array_index(keys, DupKey, k),
-                                                                   sizeof key));
+                            g_hash_table_add(
+                                top->table, g_memdup2(&g_array_index(keys, DupKey, k), sizeof key));
                         g_array_set_size(keys, top->first);
                     }
                 }

@@ -131,8 +131,7 @@ static void *fake_parse(void *ctx, int argc, char **argv, GError **error)
     return p;
 }
 
-static cJSON *fake_eval(void *ctx, void *parsed, SearchFidelity fid, int grad_accum,
-                        GError **error)
+static cJSON *fake_eval(void *ctx, void *parsed, SearchFidelity fid, int grad_accum, GError **error)
 {
     (void)ctx, (void)error;
     const FakeParsed *p = parsed;
@@ -327,8 +326,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_space_ranges), cmocka_unit_test(test_spec_parsing),
         cmocka_unit_test(test_bound),        cmocka_unit_test(test_evaluate),
-        cmocka_unit_test(test_pareto),
-        cmocka_unit_test(test_ray_tune),
+        cmocka_unit_test(test_pareto),       cmocka_unit_test(test_ray_tune),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

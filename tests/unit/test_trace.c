@@ -192,8 +192,8 @@ static void test_compare_view(void **state)
     double all[4] = {0}, streamed[4] = {0}, one[4] = {0}, none[4] = {0};
     cJSON *doc = trace_set_to_compare(set, TRACE_COMPARE_ALL);
     doc_sums(doc, all);
-    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "otherData"),
-                                                            "step_time_s")),
+    assert_int_equal(cJSON_GetArraySize(
+                         cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "otherData"), "step_time_s")),
                      2);
     cJSON_Delete(doc);
     assert_true(all[0] == 1 && all[1] == 30 && all[2] == 2 && all[3] == 45);
@@ -253,10 +253,8 @@ static void test_read_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classes),
-        cmocka_unit_test(test_spellings),
-        cmocka_unit_test(test_read_tricky),
-        cmocka_unit_test(test_compare_view),
+        cmocka_unit_test(test_classes),     cmocka_unit_test(test_spellings),
+        cmocka_unit_test(test_read_tricky), cmocka_unit_test(test_compare_view),
         cmocka_unit_test(test_read_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
