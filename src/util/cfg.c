@@ -96,10 +96,11 @@ static gboolean dup_key_equal(gconstpointer a, gconstpointer b)
  * file that says two things. One pass over text that has already parsed, with a stack of the
  * open objects and arrays. A key is a slice of the text (decoded only when it has a backslash),
  * compared with its object's earlier keys one by one up to DUP_PAIRWISE of them, then through a
- * table: O(length) with no allocation per key. This check used to g_strdup every key into a
- * table per object, which cost about as much as cJSON's parse itself on a 93 MB trace; a check
- * on the parsed tree instead measured no faster (a walk of millions of cJSON nodes is cache
- * misses; this scan reads the text in order). Nesting is bounded by cJSON's limit (1000). */
+ * table: O(length) with no allocation per key. On a 99 MB Chrome trace (CPU time): cJSON's
+ * parse 0.79 s; this scan 0.11 s; the scan it replaces, which g_strdup'ed every key into a table
+ * per object, 0.47 s; a check on the parsed tree 0.48-0.62 s (a walk of millions of cJSON nodes
+ * is cache misses, where this scan reads the text in order). Nesting is bounded by cJSON's
+ * limit (1000). */
 static bool check_duplicate_keys(const char *file, const char *text, GError **error)
 {
     GArray *frames = g_array_new(FALSE, FALSE, sizeof(DupFrame));
