@@ -30,28 +30,42 @@ typedef struct {
 
 typedef struct {
     CliSimCache *cache;
+    double tokens; /* the search's --tokens: each simulation's time to train them */
 } EvalCtx;
 
-static cJSON *eval_point(void *data, SearchFidelity fid, int argc, char **argv, GError **error)
+static void *parse_point(void *data, int argc, char **argv, GError **error)
 {
-    EvalCtx *ctx = data;
+    (void)data;
     char **copy = g_new0(char *, argc + 1); /* NULL-terminated, as GOption reads it */
     memcpy(copy, argv, sizeof(char *) * (size_t)argc);
-    CliSimPoint point = {.cache = ctx->cache,
-                         .fidelity = fid == SEARCH_FID_BOUND ? CLI_SIM_BOUND : CLI_SIM_FULL};
-    bool ok = cli_simulate_point(&point, argc, copy, error);
+    CliSimOptions *o = cli_sim_options_parse(argc, copy, error);
     g_free(copy);
-    return ok ? point.result : NULL;
+    return o;
 }
+
+static cJSON *eval_point(void *data, void *parsed, SearchFidelity fid, int grad_accum,
+                         GError **error)
+{
+    EvalCtx *ctx = data;
+    cJSON *result = NULL;
+    return cli_sim_run(ctx->cache, parsed, fid == SEARCH_FID_BOUND ? CLI_SIM_BOUND : CLI_SIM_FULL,
+                       grad_accum, ctx->tokens, &result, error)
+               ? result
+               : NULL;
+}
+
+static void release_point(void *parsed)
+{
+    cli_sim_options_free(parsed);
+}
+
+static const SearchEvaluator evaluator = {parse_point, eval_point, release_point};
 
 static bool parse_only(EvalCtx *ctx, GPtrArray *argv, GError **error)
 {
-    char **copy = g_new0(char *, argv->len + 1);
-    memcpy(copy, argv->pdata, sizeof(char *) * argv->len);
-    CliSimPoint point = {.cache = ctx->cache, .fidelity = CLI_SIM_PARSE};
-    bool ok = cli_simulate_point(&point, (int)argv->len, copy, error);
-    g_free(copy);
-    return ok;
+    void *o = parse_point(ctx, (int)argv->len, (char **)argv->pdata, error);
+    release_point(o);
+    return o != NULL;
 }
 
 /* "3e11", "300G" (decimal: 300 x 10^9 tokens), "2T" */
@@ -155,58 +169,52 @@ static void walk_record(Walk *w, cJSON *rec)
     }
 }
 
+static gint by_bound_then_key(gconstpointer a, gconstpointer b)
+{
+    const SearchPending *pa = *(SearchPending *const *)a, *pb = *(SearchPending *const *)b;
+    double la = search_pending_lower_bound(pa), lb = search_pending_lower_bound(pb);
+    if (la != lb)
+        return la < lb ? -1 : 1;
+    return strcmp(search_pending_key(pa), search_pending_key(pb));
+}
+
 /* ASHA over fidelity: the bound of every point (rung 0), then full simulations in order of the
  * bound, in batches of 1/reduction of what remains, until the next bound is above the best
  * simulated objective. The bound is a true lower bound (search_bound.c), so nothing left out
- * could have won: the best equals the exhaustive search's, at a fraction of the simulations. */
+ * could have won: the best equals the exhaustive search's, at a fraction of the simulations.
+ * A point that passed rung 0 keeps its parsed options and its record for the simulation
+ * (SearchPending): each point is parsed and bounded once. */
 static void run_asha(const SearchContext *ctx, GArray *todo, int reduction, Walk *w)
 {
     GPtrArray *bounded = g_ptr_array_new();
     for (guint i = 0; i < todo->len; i++) {
-        cJSON *rec = search_evaluate(ctx, g_array_index(todo, uint64_t, i), true);
-        const cJSON *s = cJSON_GetObjectItemCaseSensitive(rec, "status");
-        if (!strcmp(s->valuestring, "bounded")) {
-            cJSON_AddNumberToObject(rec, "index", (double)g_array_index(todo, uint64_t, i));
-            g_ptr_array_add(bounded, rec);
-        } else
+        SearchPending *p = NULL;
+        cJSON *rec = search_evaluate_bound(ctx, g_array_index(todo, uint64_t, i), &p);
+        if (rec)
             walk_record(w, rec);
+        else
+            g_ptr_array_add(bounded, p);
     }
-    /* by bound, then key: the same order whatever the space's order */
-    for (guint i = 1; i < bounded->len; i++)
-        for (guint j = i; j > 0; j--) {
-            cJSON *a = g_ptr_array_index(bounded, j - 1), *b = g_ptr_array_index(bounded, j);
-            double la = cJSON_GetObjectItemCaseSensitive(a, "lower_bound")->valuedouble;
-            double lb = cJSON_GetObjectItemCaseSensitive(b, "lower_bound")->valuedouble;
-            if (la < lb ||
-                (la == lb && strcmp(cJSON_GetObjectItemCaseSensitive(a, "key")->valuestring,
-                                    cJSON_GetObjectItemCaseSensitive(b, "key")->valuestring) <= 0))
-                break;
-            bounded->pdata[j - 1] = b, bounded->pdata[j] = a;
-        }
+    /* by bound, then key (a total order: keys are unique), the same whatever the space's
+     * order; O(n log n) (an insertion sort was O(n^2): ~10^9 comparisons at 10^5 points) */
+    g_ptr_array_sort(bounded, by_bound_then_key);
     guint next = 0;
     double best = INFINITY;
     while (next < bounded->len) {
         guint batch = MAX(1, (bounded->len - next + (guint)reduction - 1) / (guint)reduction);
         for (guint k = 0; k < batch && next < bounded->len; k++, next++) {
-            cJSON *b = g_ptr_array_index(bounded, next);
-            if (cJSON_GetObjectItemCaseSensitive(b, "lower_bound")->valuedouble > best)
+            SearchPending *p = g_ptr_array_index(bounded, next);
+            if (search_pending_lower_bound(p) > best)
                 goto rest;
-            uint64_t index = (uint64_t)cJSON_GetObjectItemCaseSensitive(b, "index")->valuedouble;
-            cJSON *rec = search_evaluate(ctx, index, false);
+            cJSON *rec = search_pending_simulate(ctx, p);
             best = MIN(best, search_record_objective(rec));
             walk_record(w, rec);
-            cJSON_Delete(b);
-            bounded->pdata[next] = NULL;
         }
     }
 rest:
-    for (; next < bounded->len; next++) {
-        cJSON *b = g_ptr_array_index(bounded, next);
-        cJSON_DeleteItemFromObject(b, "index");
-        cJSON_ReplaceItemInObject(b, "status", cJSON_CreateString("pruned"));
-        cJSON_AddStringToObject(b, "reason", "lower bound above the best");
-        walk_record(w, b);
-    }
+    for (; next < bounded->len; next++)
+        walk_record(w, search_pending_drop(ctx, g_ptr_array_index(bounded, next),
+                                           "lower bound above the best"));
     g_ptr_array_free(bounded, TRUE);
 }
 
@@ -285,18 +293,18 @@ static int ray_tune_plan(SearchCli *cli, const SearchSpec *spec, int argc, char 
     search_tune_default(&tune);
     if (!search_tune_parse(cli->ray_tune, &tune, error))
         return 2;
-    EvalCtx ectx = {cli_sim_cache_new()};
+    EvalCtx ectx = {cli_sim_cache_new(), 0}; /* the step only: no time to train */
     GPtrArray *args = g_ptr_array_new_with_free_func(g_free);
     g_ptr_array_add(args, g_strdup("fsdpsim"));
     for (int i = 1; i < argc; i++)
         g_ptr_array_add(args, g_strdup(argv[i]));
     int status = 2;
-    cJSON *full = NULL,
-          *bound = eval_point(&ectx, SEARCH_FID_BOUND, (int)args->len, (char **)args->pdata, error);
-    if (!bound)
+    cJSON *full = NULL, *bound = NULL;
+    void *parsed = parse_point(&ectx, (int)args->len, (char **)args->pdata, error);
+    if (!parsed || !(bound = eval_point(&ectx, parsed, SEARCH_FID_BOUND, 0, error)))
         goto out;
     if (tune.step_s <= 0) {
-        full = eval_point(&ectx, SEARCH_FID_FULL, (int)args->len, (char **)args->pdata, error);
+        full = eval_point(&ectx, parsed, SEARCH_FID_FULL, 0, error);
         if (!full)
             goto out;
         tune.step_s = cJSON_GetObjectItemCaseSensitive(full, "step_time_s")->valuedouble;
@@ -313,6 +321,7 @@ static int ray_tune_plan(SearchCli *cli, const SearchSpec *spec, int argc, char 
     status = 0;
 out:
     cJSON_Delete(bound), cJSON_Delete(full);
+    release_point(parsed);
     g_ptr_array_free(args, TRUE);
     cli_sim_cache_free(ectx.cache);
     return status;
@@ -424,7 +433,7 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
         g_ptr_array_add(fixed, g_strdup(argv[i]));
     SearchSpace space;
     search_space_init(&space);
-    EvalCtx ectx = {cli_sim_cache_new()};
+    EvalCtx ectx = {cli_sim_cache_new(), spec.tokens};
     GHashTable *records =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)cJSON_Delete);
     cJSON *prov = cJSON_CreateObject();
@@ -490,6 +499,12 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
                                "--grad-accum and --micro-batches");
         goto out;
     }
+    if (spec.tokens > 0 && option_fixed(fixed, "steps")) {
+        /* each point's time to train is to --tokens (simulate.c); --steps would replace it */
+        cfg_input_error(error, "option --steps: the search's --tokens is the length of training; "
+                               "expected one of them");
+        goto out;
+    }
     {
         GPtrArray *argv0 = g_ptr_array_new_with_free_func(g_free);
         g_ptr_array_add(argv0, g_strdup("fsdpsim"));
@@ -548,7 +563,7 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
              i += dynamic ? 1 : (uint64_t)shards)
             g_array_append_val(todo, i);
     }
-    SearchContext ctx = {&space, &spec, fixed, eval_point, &ectx, prov};
+    SearchContext ctx = {&space, &spec, fixed, &evaluator, &ectx, prov};
     if (cli->out) {
         out_file = shards > 1 ? g_strdup_printf("%s.%d-of-%d", cli->out, shard, shards)
                               : g_strdup(cli->out);
@@ -612,7 +627,7 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
                 search_space_point(&space, index, qvals);
                 char *key = search_point_key(&space, qvals);
                 if (!g_hash_table_contains(records, key))
-                    walk_record(&w, search_evaluate(&ctx, index, false));
+                    walk_record(&w, search_evaluate(&ctx, index));
                 g_free(key);
             }
         g_free(qvals);
@@ -621,7 +636,7 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
         run_asha(&ctx, left, MAX(2, cli->reduction), &w);
     else
         for (guint i = 0; i < left->len; i++)
-            walk_record(&w, search_evaluate(&ctx, g_array_index(left, uint64_t, i), false));
+            walk_record(&w, search_evaluate(&ctx, g_array_index(left, uint64_t, i)));
     g_array_free(left, TRUE);
     if (w.progress)
         fprintf(stderr, "\n");

@@ -206,7 +206,17 @@ model_ready:
     if (!strat_layout_make(&opt, nodes, gpn, &layout, error))
         goto out;
     ReportTrainOptions train;
-    if (!cli_train_options(&cli->train, model, topo, &train, error))
+    /* a search's --tokens: the time to train them as `fsdpsim --tokens` reckons it (checkpoints,
+     * restarts, 24 h jobs: src/report/train.c), where the machine states its file system and
+     * the point's own options ask no other length (cli is the point's copy, cli_sim_run) */
+    char *search_tokens = NULL;
+    if (point && point->train_tokens > 0 && point->train_tokens <= 1e18 && !cli->train.tokens &&
+        !cli->train.steps && model->token_input && topo->storage_write_Bps > 0)
+        cli->train.tokens = search_tokens = g_strdup_printf("%.0f", point->train_tokens);
+    bool train_ok = cli_train_options(&cli->train, model, topo, &train, error);
+    if (search_tokens)
+        cli->train.tokens = NULL, g_free(search_tokens);
+    if (!train_ok)
         goto out;
     CollModel coll;
     coll_model_analytic_init(&coll, topo);
@@ -305,17 +315,10 @@ model_ready:
                   .sim = sim,
                   .init = &init,
                   .train_opt = &train};
-    char *band_file = cli_default_path("reports/error-band.json");
-    if (!point && g_file_test(band_file, G_FILE_TEST_EXISTS) &&
-        !report_band_load(band_file, report_band_family(&opt, &layout), topo->gpu.name, &rep.band,
-                          error)) {
-        g_free(band_file);
+    /* a search's points read the band file once, through their cache */
+    if (!cli_sim_cache_band(point ? point->cache : NULL, report_band_family(&opt, &layout),
+                            topo->gpu.name, &rep.band, error))
         goto out;
-    }
-    g_free(band_file);
-    if (point && !cli_sim_cache_band(point->cache, report_band_family(&opt, &layout), topo->gpu.name,
-                              &rep.band, error))
-        goto out; /* a search reads the band file once */
     report_build(&rep);
     /* the files first (each written whole, to a temporary file renamed into place), the
      * summary last: a run that fails writing prints nothing */
@@ -337,6 +340,12 @@ model_ready:
         goto out;
     }
     if (point) {
+        /* printed and parsed back on purpose: cJSON prints 15 significant digits where they
+         * are within DBL_EPSILON of the value, so a search's records in memory are then the ones
+         * its --out file holds, and a fresh search prints what --resume and --merge print (the
+         * unprinted object differed in the last digit of objectives and of the CSV). Costs a
+         * print and a parse of ~4 KB per simulated point: libcjson is 0.7 % of the CPU samples
+         * of the Llama-2 search of tests/bench/bench_search.sh (perf). */
         char *text = report_to_json(&rep);
         point->result = cJSON_Parse(text);
         cJSON_free(text);
@@ -369,21 +378,49 @@ int cli_simulate(int argc, char **argv)
     return simulate_main(argc, argv, NULL);
 }
 
-bool cli_simulate_point(CliSimPoint *point, int argc, char **argv, GError **error)
+struct CliSimOptions {
+    CliOptions cli;
+};
+
+static void options_clear(CliOptions *cli);
+
+CliSimOptions *cli_sim_options_parse(int argc, char **argv, GError **error)
 {
-    point->result = NULL;
-    point->error = NULL;
-    simulate_main(argc, argv, point);
-    if (point->error) {
-        g_propagate_error(error, point->error);
-        point->error = NULL;
-        return false;
+    CliSimOptions *o = NULL;
+    CliSimPoint point = {.fidelity = CLI_SIM_PARSE, .parsed = &o};
+    simulate_main(argc, argv, &point);
+    if (point.error) {
+        g_propagate_error(error, point.error);
+        return NULL;
     }
-    return true;
+    return o;
 }
 
-/* point NULL: the command line; otherwise argv is parsed and simulated in process, nothing is
- * printed and the outcome is in point (result, error). */
+void cli_sim_options_free(CliSimOptions *o)
+{
+    if (!o)
+        return;
+    options_clear(&o->cli);
+    g_free(o);
+}
+
+bool cli_sim_run(CliSimCache *cache, const CliSimOptions *o, CliSimFidelity fidelity,
+                 int grad_accum, double train_tokens, cJSON **result, GError **error)
+{
+    /* run_point settles the options it reads (UNSET to 0, the parallel options): on a copy,
+     * so that a point's bound and simulation start from the same parse. The strings stay
+     * o's. */
+    CliOptions cli = o->cli;
+    if (grad_accum > 0)
+        cli.grad_accum = grad_accum;
+    CliSimPoint point = {.cache = cache, .fidelity = fidelity, .train_tokens = train_tokens};
+    int status = run_point(&cli, &point, error);
+    *result = point.result;
+    return status == 0;
+}
+
+/* point NULL: the command line; otherwise argv is parsed in process, nothing is printed, and
+ * the options (point->parsed) or the error (point->error) go to the caller. */
 static int simulate_main(int argc, char **argv, CliSimPoint *point)
 {
     CliOptions cli = {
@@ -595,10 +632,15 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
     g_option_context_free(ctx);
     int status;
     if (point) {
-        status = argc > 1 ? cfg_input_error(&point->error, "unexpected argument '%s'", argv[1]), 2
-                 : point->fidelity == CLI_SIM_PARSE ? 0
-                                                    : run_point(&cli, point, &point->error);
+        status = 0;
+        if (argc > 1)
+            status = 2, cfg_input_error(&point->error, "unexpected argument '%s'", argv[1]);
         g_free(argv_copy);
+        if (!status) { /* the options move to the caller's handle */
+            *point->parsed = g_new(CliSimOptions, 1);
+            (*point->parsed)->cli = cli;
+            return 0;
+        }
     } else if (cli.version) {
         printf("fsdpsim %s\n", FSDPSIM_VERSION);
         status = 0;
@@ -610,15 +652,20 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
         if (error)
             status = cli_report_error(error);
     }
-    g_free(cli.model), g_free(cli.topology), g_free(cli.strategy), g_free(cli.sharding);
-    g_free(cli.wrap), g_free(cli.backward_prefetch), g_free(cli.limit_all_gathers);
-    g_free(cli.param_dtype), g_free(cli.reduce_dtype), g_free(cli.optimizer);
-    g_free(cli.nccl_algo), g_free(cli.nccl_proto), g_free(cli.trace), g_free(cli.emit_schedule);
-    g_free(cli.schedule), g_free(cli.bucket_cap_mb), g_free(cli.max_memory);
-    g_free(cli.par.pp_schedule), g_free(cli.par.placement), g_free(cli.par.pp_partition);
-    g_free(cli.attention), g_free(cli.optimizer_impl);
-    cli_train_clear(&cli.train);
-    g_free(cli.reshard_after_forward);
-    g_free(cli.plot), g_free(cli.plot_format), g_free(cli.report);
+    options_clear(&cli);
     return status;
+}
+
+static void options_clear(CliOptions *cli)
+{
+    g_free(cli->model), g_free(cli->topology), g_free(cli->strategy), g_free(cli->sharding);
+    g_free(cli->wrap), g_free(cli->backward_prefetch), g_free(cli->limit_all_gathers);
+    g_free(cli->param_dtype), g_free(cli->reduce_dtype), g_free(cli->optimizer);
+    g_free(cli->nccl_algo), g_free(cli->nccl_proto), g_free(cli->trace);
+    g_free(cli->emit_schedule), g_free(cli->schedule), g_free(cli->bucket_cap_mb);
+    g_free(cli->max_memory), g_free(cli->par.pp_schedule), g_free(cli->par.placement);
+    g_free(cli->par.pp_partition), g_free(cli->attention), g_free(cli->optimizer_impl);
+    cli_train_clear(&cli->train);
+    g_free(cli->reshard_after_forward);
+    g_free(cli->plot), g_free(cli->plot_format), g_free(cli->report);
 }

@@ -67,10 +67,17 @@ void cli_sim_cache_model_release(Model *work)
     g_free(work);
 }
 
-/* The error band, read once per (family, GPU); a missing file is no band, as in run(). */
+/* The error band, read once per (family, GPU); a missing file is no band. The one place both a
+ * search's points (c set) and `fsdpsim` (c NULL: read, kept for this call only) read it. */
 bool cli_sim_cache_band(CliSimCache *c, const char *family, const char *gpu, ReportBand *band,
                         GError **error)
 {
+    if (!c) {
+        CliSimCache *once = cli_sim_cache_new();
+        bool ok = cli_sim_cache_band(once, family, gpu, band, error);
+        cli_sim_cache_free(once);
+        return ok;
+    }
     char *key = g_strdup_printf("%s|%s", family, gpu);
     ReportBand *b = g_hash_table_lookup(c->bands, key);
     if (!b) {

@@ -13,6 +13,7 @@ HwTopology *cli_sim_cache_topology(CliSimCache *cache, const char *file, GError 
 Model *cli_sim_cache_model(CliSimCache *cache, const char *file, const ModelOverrides *ov,
                            GError **error);
 void cli_sim_cache_model_release(Model *work);
-/* the error band of a family on a GPU (reports/error-band.json, read once per pair) */
+/* the error band of a family on a GPU (reports/error-band.json, read once per pair; cache NULL:
+ * read now) */
 bool cli_sim_cache_band(CliSimCache *cache, const char *family, const char *gpu, ReportBand *band,
                         GError **error);

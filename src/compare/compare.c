@@ -32,12 +32,6 @@ double cmp_error(double sim, double real)
     return real > 0 ? (sim - real) / real : NAN;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static int cmp_int(const void *a, const void *b)
 {
     int x = *(const int *)a, y = *(const int *)b;
@@ -243,9 +237,8 @@ static bool load_steps(CmpResult *r, const cJSON *root, const char *file, GError
         }
         v[i] = sorted[i] = x->valuedouble;
     }
-    qsort(sorted, (size_t)n, sizeof *sorted, cmp_double);
     r->iterations = n;
-    r->real_median_s = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+    r->real_median_s = cfg_median(sorted, (size_t)n); /* and sorted is sorted */
     r->real_min_s = sorted[0], r->real_max_s = sorted[n - 1];
     for (int i = 0; i < n; i++)
         if (v[i] == sorted[(n - 1) / 2]) {
@@ -256,11 +249,40 @@ static bool load_steps(CmpResult *r, const cJSON *root, const char *file, GError
     return true;
 }
 
+/* The sums of one trace's compared events: per kind, the processes seen and the span. */
+typedef struct {
+    CmpResult *r;
+    bool real;
+    GHashTable *sizes, *pids;
+    double t0, t1;
+} CmpSums;
+
+static void sum_event(CmpSums *s, const char *kind, double ts, double dur, int pid)
+{
+    g_hash_table_add(s->pids, GINT_TO_POINTER(pid));
+    s->t0 = MIN(s->t0, ts), s->t1 = MAX(s->t1, ts + dur);
+    double w = pid_weight(s->sizes, pid);
+    CmpKind *k = kind_get(s->r->kinds, kind);
+    *(s->real ? &k->real_s : &k->sim_s) += dur * 1e-6 * w;
+    *(s->real ? &k->real_calls : &k->sim_calls) += w;
+}
+
+/* a profiler trace's activity, from the reader's arrays (trace_set_activities) */
+static void sum_activity(void *data, const char *cat, const char *name, int pid, int tid,
+                         double ts_us, double dur_us, int iter)
+{
+    (void)tid, (void)iter;
+    const char *kind = cmp_kind_of(cat, name);
+    if (kind)
+        sum_event(data, kind, ts_us, dur_us, pid);
+}
+
 /* One trace, real or simulated, from any of the `accepted` generators (NULL-terminated): checks
  * it, sums its op durations per kind into CmpKind.real_* or .sim_* per rank per step, and sets
- * the step time. */
+ * the step time. With set (a profiler trace), the events summed are the set's, every step's,
+ * and root holds the median step's only (cmp_load_traces). */
 static bool load_trace(CmpResult *r, bool real, const cJSON *root, const char *file,
-                       const CmpGenerator *const *accepted, GError **error)
+                       const CmpGenerator *const *accepted, const TraceSet *set, GError **error)
 {
     const cJSON *ev = events_of(root, file, error);
     if (!ev)
@@ -281,23 +303,27 @@ static bool load_trace(CmpResult *r, bool real, const cJSON *root, const char *f
     }
     if (!check_events(ev, file, error) || (gen->iterations && !load_steps(r, root, file, error)))
         return false;
-    GHashTable *sizes = class_sizes(ev), *pids = g_hash_table_new(g_direct_hash, g_direct_equal);
-    double t0 = gen->from_zero ? 0 : INFINITY, t1 = -INFINITY;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, ev)
-    {
-        const char *kind;
-        double ts, dur;
-        int pid;
-        if (!x_event(e, &kind, &ts, &dur, &pid))
-            continue;
-        g_hash_table_add(pids, GINT_TO_POINTER(pid));
-        t0 = MIN(t0, ts), t1 = MAX(t1, ts + dur);
-        double w = pid_weight(sizes, pid);
-        CmpKind *k = kind_get(r->kinds, kind);
-        *(real ? &k->real_s : &k->sim_s) += dur * 1e-6 * w;
-        *(real ? &k->real_calls : &k->sim_calls) += w;
+    CmpSums sums = {r,
+                    real,
+                    class_sizes(ev),
+                    g_hash_table_new(g_direct_hash, g_direct_equal),
+                    gen->from_zero ? 0 : INFINITY,
+                    -INFINITY};
+    GHashTable *sizes = sums.sizes, *pids = sums.pids;
+    if (set) {
+        trace_set_activities(set, sum_activity, &sums);
+    } else {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, ev)
+        {
+            const char *kind;
+            double ts, dur;
+            int pid;
+            if (x_event(e, &kind, &ts, &dur, &pid))
+                sum_event(&sums, kind, ts, dur, pid);
+        }
     }
+    double t0 = sums.t0, t1 = sums.t1;
     double world = 0;
     GHashTableIter it;
     gpointer key;
@@ -343,21 +369,32 @@ bool cmp_load_traces(const char *const *real_files, int n_real, const char *sim_
     memset(r, 0, sizeof *r);
     r->kinds = g_array_new(FALSE, TRUE, sizeof(CmpKind));
     /* profiler traces (one per rank, .json.gz, directories) through src/trace: its steps are
-     * the ProfilerStep#N annotations, their GPU activities mapped by correlation id */
+     * the ProfilerStep#N annotations, their GPU activities mapped by correlation id. The
+     * streaming reader keeps compact arrays; every step is summed from them, and only the
+     * median step (what the figure and the merged trace show) becomes a cJSON document, where
+     * every activity of every step did (a cJSON object of 10 nodes and their strings each,
+     * against the reader's 64-byte TraceKernel): peak memory of compare on the shared 3-step
+     * A100 trace 11.5 -> 8.3 MB. */
     if (n_real > 1 || g_file_test(real_files[0], G_FILE_TEST_IS_DIR) ||
         trace_file_sniff(real_files[0])) {
         TraceSet *set = trace_set_read(real_files, n_real, error);
         if (!set)
             return false;
-        r->real = trace_set_to_compare(set);
+        cJSON *steps = trace_set_to_compare(set, -1);
+        bool ok = load_steps(r, steps, real_files[0], error);
+        cJSON_Delete(steps);
+        r->real = ok ? trace_set_to_compare(set, r->median_iter) : NULL;
+        ok = ok && load_trace(r, true, r->real, real_files[0], real_gens, set, error);
         trace_set_free(set);
+        if (!ok)
+            return false;
     } else {
         r->real = cfg_parse_file(real_files[0], error);
+        if (!r->real || !load_trace(r, true, r->real, real_files[0], real_gens, NULL, error))
+            return false;
     }
-    if (!r->real || !load_trace(r, true, r->real, real_files[0], real_gens, error))
-        return false;
     r->sim = cfg_parse_file(sim_file, error);
-    if (!r->sim || !load_trace(r, false, r->sim, sim_file, sim_gens, error))
+    if (!r->sim || !load_trace(r, false, r->sim, sim_file, sim_gens, NULL, error))
         return false;
     g_array_sort(r->kinds, kind_order);
     r->error = cmp_error(r->sim_s, r->real_median_s);

@@ -127,16 +127,24 @@ static double num(const cJSON *o, const char *key)
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
-static double objective_from(const SearchSpec *spec, double step_s, double tokens_per_step,
-                             int nodes, int machine_gpn, int machine_cores)
+/* steps x step: the time to spec->tokens without checkpoints or restarts (the lower bound's,
+ * and a point's where the simulation could not reckon them) */
+static double compute_time_s(const SearchSpec *spec, double step_s, double tokens_per_step)
+{
+    double steps = tokens_per_step > 0 ? ceil(spec->tokens / tokens_per_step) : INFINITY;
+    return steps * step_s;
+}
+
+/* The objective of a step of step_s taking time_s to spec->tokens in all. */
+static double objective_from(const SearchSpec *spec, double step_s, double time_s, int nodes,
+                             int machine_gpn, int machine_cores)
 {
     if (spec->objective == SEARCH_OBJ_STEP)
         return step_s;
-    double steps = tokens_per_step > 0 ? ceil(spec->tokens / tokens_per_step) : INFINITY;
-    double hours = steps * step_s / 3600;
+    double hours = time_s / 3600;
     switch (spec->objective) {
     case SEARCH_OBJ_TIME:
-        return steps * step_s;
+        return time_s;
     case SEARCH_OBJ_NODE_HOURS:
         return nodes * hours;
     case SEARCH_OBJ_GPU_HOURS:
@@ -157,11 +165,24 @@ static double tokens_per_step(const cJSON *figures)
     return per_s * num(figures, "step_time_s");
 }
 
+/* The wall clock to spec->tokens: the simulation's time to train them where it reckoned one
+ * (figures.train: saves, restarts after failures and at each job's end, initialisation; the
+ * estimate `fsdpsim --tokens` prints, src/report/train.c), else steps x step. */
+static double time_to_tokens_s(const SearchSpec *spec, const cJSON *figures)
+{
+    const cJSON *train = cJSON_GetObjectItemCaseSensitive(figures, "train");
+    if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(train, "time_s")))
+        return num(train, "time_s");
+    return compute_time_s(spec, num(figures, "step_time_s"), tokens_per_step(figures));
+}
+
 double search_objective_value(const SearchSpec *spec, const cJSON *figures, int machine_gpn,
                               int machine_cores, int nodes)
 {
-    return objective_from(spec, num(figures, "step_time_s"), tokens_per_step(figures), nodes,
-                          machine_gpn, machine_cores);
+    double step_s = num(figures, "step_time_s");
+    return objective_from(
+        spec, step_s, spec->objective == SEARCH_OBJ_STEP ? step_s : time_to_tokens_s(spec, figures),
+        nodes, machine_gpn, machine_cores);
 }
 
 /* The figures a record keeps of --json: the scalars and the time, memory, model and layout
@@ -169,7 +190,8 @@ double search_objective_value(const SearchSpec *spec, const cJSON *figures, int 
  * longer). */
 static cJSON *figures_of(const cJSON *full)
 {
-    static const char *objects[] = {"time", "memory", "model", "fsdp", "ddp", "tp", "dp", "pp"};
+    static const char *objects[] = {"time", "memory", "model", "fsdp", "ddp",
+                                    "tp",   "dp",     "pp",    "train"};
     cJSON *f = cJSON_CreateObject();
     for (const cJSON *v = full->child; v; v = v->next) {
         bool keep = cJSON_IsNumber(v) || cJSON_IsString(v) || cJSON_IsBool(v);
@@ -209,15 +231,25 @@ static cJSON *prune_error(cJSON *rec, const char *stage, GError *e)
     return rec;
 }
 
-static cJSON *call(const SearchContext *ctx, SearchFidelity fid, GPtrArray *argv, GError **error)
+struct SearchPending {
+    cJSON *rec;     /* the record so far: key, options, the bound's figures, lower_bound */
+    void *parsed;   /* the point's options, parsed once */
+    int grad_accum; /* from the global batch; 0: the options' own */
+    double limit;   /* memory a point may use per GPU */
+    int nodes, machine_gpn, machine_cores;
+};
+
+static void pending_free(const SearchContext *ctx, SearchPending *p)
 {
-    return ctx->eval(ctx->eval_ctx, fid, (int)argv->len, (char **)argv->pdata, error);
+    ctx->eval->release(p->parsed);
+    g_free(p);
 }
 
-cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound)
+cJSON *search_evaluate_bound(const SearchContext *ctx, uint64_t index, SearchPending **pending)
 {
     const SearchSpace *space = ctx->space;
     const SearchSpec *spec = ctx->spec;
+    *pending = NULL;
     const char **values = g_new0(const char *, space->dims->len + 1);
     search_space_point(space, index, values);
     cJSON *rec = cJSON_CreateObject();
@@ -237,8 +269,10 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
     search_point_argv(space, values, argv);
     g_free(values);
     GError *e = NULL;
-    cJSON *bound = call(ctx, SEARCH_FID_BOUND, argv, &e);
-    cJSON *full = NULL;
+    /* one parse per point (GOption copies what it keeps), for the bound and the simulation */
+    void *parsed = ctx->eval->parse(ctx->eval_ctx, (int)argv->len, (char **)argv->pdata, &e);
+    g_ptr_array_free(argv, TRUE);
+    cJSON *bound = parsed ? ctx->eval->eval(ctx->eval_ctx, parsed, SEARCH_FID_BOUND, 0, &e) : NULL;
     if (!bound) {
         prune_error(rec, "bound", e);
         goto done;
@@ -250,6 +284,7 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
     double ga = num(bound, "grad_accum"), seq = num(bound, "seq_len");
     double capacity = num(bound, "capacity_bytes");
     double limit = capacity - MAX(spec->headroom_bytes, spec->headroom_fraction * capacity);
+    int grad_accum = 0;
     cJSON_AddNumberToObject(rec, "nodes", nodes);
     cJSON_AddNumberToObject(rec, "machine_gpus_per_node", machine_gpn);
     cJSON_AddNumberToObject(rec, "machine_cores_per_node", machine_cores);
@@ -273,9 +308,16 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
             prune(rec, "bound", "global batch not a multiple of dp x micro-batch", NULL);
             goto done;
         }
+        if (m > G_MAXINT) { /* --grad-accum is an int */
+            char *message = g_strdup_printf("option --grad-accum: the global batch gives %.0f "
+                                            "micro-batches; expected at most %d",
+                                            m, G_MAXINT);
+            prune(rec, "bound", "invalid: option --grad-accum", message);
+            g_free(message);
+            goto done;
+        }
         ga = m;
-        char *opt = g_strdup_printf("--grad-accum=%.0f", ga);
-        g_ptr_array_add(argv, opt);
+        grad_accum = (int)m;
         cJSON_AddNumberToObject(rec, "grad_accum", ga);
     }
     cJSON_AddNumberToObject(rec, "memory_bound_bytes", num(bound, "memory_bound_bytes"));
@@ -285,31 +327,59 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
     }
     double floor_s = num(bound, "step_floor_per_micro_batch_s") *
                      (MAX(1, ga) + num(bound, "pipeline_fill_micro_batches"));
-    double lower =
-        objective_from(spec, floor_s, dp * micro * MAX(1, ga) * MAX(1, seq), nodes, machine_gpn,
-                       machine_cores);
+    /* below the simulation's: its step is above floor_s, and the time to train adds saves and
+     * restarts to steps x step (src/report/train.c) */
+    double lower = objective_from(
+        spec, floor_s, compute_time_s(spec, floor_s, dp * micro * MAX(1, ga) * MAX(1, seq)), nodes,
+        machine_gpn, machine_cores);
     cJSON_AddNumberToObject(rec, "lower_bound", lower);
-    if (only_bound) {
-        cJSON_AddStringToObject(rec, "status", "bounded");
-        cJSON_AddStringToObject(rec, "stage", "bound");
-        goto done;
-    }
-    full = call(ctx, SEARCH_FID_FULL, argv, &e);
+    SearchPending *p = g_new(SearchPending, 1);
+    *p = (SearchPending){rec, parsed, grad_accum, limit, nodes, machine_gpn, machine_cores};
+    *pending = p;
+    parsed = NULL, rec = NULL;
+done:
+    if (parsed)
+        ctx->eval->release(parsed);
+    cJSON_Delete(bound);
+    return rec;
+}
+
+double search_pending_lower_bound(const SearchPending *p)
+{
+    return cJSON_GetObjectItemCaseSensitive(p->rec, "lower_bound")->valuedouble;
+}
+
+const char *search_pending_key(const SearchPending *p)
+{
+    return cJSON_GetObjectItemCaseSensitive(p->rec, "key")->valuestring;
+}
+
+cJSON *search_pending_drop(const SearchContext *ctx, SearchPending *p, const char *reason)
+{
+    cJSON *rec = prune(p->rec, "bound", reason, NULL);
+    pending_free(ctx, p);
+    return rec;
+}
+
+cJSON *search_pending_simulate(const SearchContext *ctx, SearchPending *p)
+{
+    const SearchSpec *spec = ctx->spec;
+    cJSON *rec = p->rec;
+    GError *e = NULL;
+    cJSON *full = ctx->eval->eval(ctx->eval_ctx, p->parsed, SEARCH_FID_FULL, p->grad_accum, &e);
     if (!full) {
         prune_error(rec, "full", e);
-        goto done;
+        pending_free(ctx, p);
+        return rec;
     }
+    int nodes = p->nodes, machine_gpn = p->machine_gpn, machine_cores = p->machine_cores;
     cJSON *figures = figures_of(full);
     const cJSON *memory = cJSON_GetObjectItemCaseSensitive(full, "memory");
     double peak = num(memory, "peak_bytes");
     double objective = search_objective_value(spec, figures, machine_gpn, machine_cores, nodes);
     double time_s =
-        spec->tokens > 0
-            ? objective_from(&(SearchSpec){.objective = SEARCH_OBJ_TIME, .tokens = spec->tokens},
-                             num(figures, "step_time_s"), tokens_per_step(figures), nodes,
-                             machine_gpn, machine_cores)
-            : num(figures, "step_time_s");
-    if (peak > limit || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(memory, "oom")))
+        spec->tokens > 0 ? time_to_tokens_s(spec, figures) : num(figures, "step_time_s");
+    if (peak > p->limit || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(memory, "oom")))
         prune(rec, "full", "does not fit", NULL);
     else if (spec->walltime_s > 0 && time_s > spec->walltime_s)
         prune(rec, "full", "over the wall-time limit", NULL);
@@ -321,11 +391,16 @@ cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound
             cJSON_AddNumberToObject(rec, "time_to_tokens_s", time_s);
     }
     cJSON_AddItemToObject(rec, "figures", figures);
-done:
-    cJSON_Delete(bound);
     cJSON_Delete(full);
-    g_ptr_array_free(argv, TRUE);
+    pending_free(ctx, p);
     return rec;
+}
+
+cJSON *search_evaluate(const SearchContext *ctx, uint64_t index)
+{
+    SearchPending *p = NULL;
+    cJSON *rec = search_evaluate_bound(ctx, index, &p);
+    return rec ? rec : search_pending_simulate(ctx, p);
 }
 
 const char *search_record_reason(const cJSON *record)

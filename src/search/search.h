@@ -85,25 +85,43 @@ bool search_global_batch_parse(SearchSpec *spec, const char *text, GError **erro
 cJSON *search_bound_json(const Model *model, const HwTopology *topo, const StratOptions *opt,
                          const StratLayout *layout);
 
-/* ---- evaluating points (search_run.c) ---- */
+/* ---- evaluating points (search.c) ---- */
 typedef enum { SEARCH_FID_BOUND, SEARCH_FID_FULL } SearchFidelity;
-/* Evaluates argv at a fidelity: the bound object or the --json object, or an error. */
-typedef cJSON *(*SearchEvalFn)(void *ctx, SearchFidelity fid, int argc, char **argv,
-                               GError **error);
+/* The evaluator of points (the CLI's in-process simulation). parse reads a point's argv (the
+ * simulation's own options) once into a handle, or fails with an input error; eval runs a
+ * handle at a fidelity, grad_accum > 0 in place of its --grad-accum: the bound object or the
+ * --json object, or an error; release frees a handle. */
+typedef struct {
+    void *(*parse)(void *ctx, int argc, char **argv, GError **error);
+    cJSON *(*eval)(void *ctx, void *parsed, SearchFidelity fid, int grad_accum, GError **error);
+    void (*release)(void *parsed);
+} SearchEvaluator;
 
 typedef struct {
     const SearchSpace *space;
     const SearchSpec *spec;
     GPtrArray *fixed; /* of char*: the simulation options given to every point */
-    SearchEvalFn eval;
+    const SearchEvaluator *eval;
     void *eval_ctx;
     cJSON *provenance; /* merged into each record: file hashes, version */
 } SearchContext;
 
 /* One record: {"key", "options", "status": "ok" | "pruned", "reason", "stage", "objective",
- * "lower_bound", "figures", ...provenance}. The caller deletes it. With only_bound the point
- * stops after the bound when it passes (status "bounded"), for the ASHA's first rung. */
-cJSON *search_evaluate(const SearchContext *ctx, uint64_t index, bool only_bound);
+ * "lower_bound", "figures", ...provenance}: the bound, then the simulation. The caller deletes
+ * it. */
+cJSON *search_evaluate(const SearchContext *ctx, uint64_t index);
+/* A point that passed its bound and waits for its simulation (ASHA's first rung): its parsed
+ * options and its record so far, so that neither the parse nor the bound is done twice. */
+typedef struct SearchPending SearchPending;
+/* Point `index` up to its bound: its final record when the bound or a constraint prunes it;
+ * else NULL and *pending. */
+cJSON *search_evaluate_bound(const SearchContext *ctx, uint64_t index, SearchPending **pending);
+double search_pending_lower_bound(const SearchPending *p);
+const char *search_pending_key(const SearchPending *p);
+/* The simulation of a pending point: its record; frees p. */
+cJSON *search_pending_simulate(const SearchContext *ctx, SearchPending *p);
+/* A pending point left unsimulated: its record, pruned at the bound for `reason`; frees p. */
+cJSON *search_pending_drop(const SearchContext *ctx, SearchPending *p, const char *reason);
 /* The short reason of a pruned record ("does not fit", "option --tp"), for the counts. */
 const char *search_record_reason(const cJSON *record);
 double search_record_objective(const cJSON *record); /* +inf unless status "ok" */
@@ -126,6 +144,18 @@ void search_print_summary(const SearchSpec *spec, GHashTable *records, int top,
                           SearchObjective pareto_a, SearchObjective pareto_b, FILE *out);
 bool search_write_csv(const SearchSpec *spec, GHashTable *records, const char *file,
                       GError **error);
+/* An objective of a record (which < SEARCH_OBJ_COUNT) or, which == SEARCH_OBJ_COUNT, its peak
+ * memory per GPU in GiB. */
+double search_record_value(const SearchSpec *spec, const cJSON *record, int which);
+/* The records of ok (that pass) on two axes (search_record_value's a and b), sorted by a, then
+ * b, then their order in ok; front marks the Pareto front: each point whose b is below every b
+ * before it. O(n log n). The one front of the summary and of the figure. */
+typedef struct {
+    double a, b;
+    guint index; /* in ok */
+    bool front;
+} SearchParetoPoint;
+GArray *search_pareto(const SearchSpec *spec, GPtrArray *ok, int a, int b);
 /* Figures in DIR (search_plot.c): search_pareto (every passing configuration by two
  * objectives, pareto_a and pareto_b, or by the objective and peak memory when pareto_a is
  * SEARCH_OBJ_COUNT, with the front) and search_heatmap (the best objective over TP x PP, or

@@ -161,45 +161,61 @@ static int by_count_desc(gconstpointer a, gconstpointer b, gpointer counts)
     return ca != cb ? cb - ca : strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+double search_record_value(const SearchSpec *spec, const cJSON *r, int which)
+{
+    const cJSON *f = obj(r, "figures");
+    if (which == SEARCH_OBJ_COUNT)
+        return num(obj(f, "memory"), "peak_bytes") / (1 << 30);
+    SearchSpec s = *spec;
+    s.objective = (SearchObjective)which;
+    return search_objective_value(&s, f, (int)num(r, "machine_gpus_per_node"),
+                                  (int)num(r, "machine_cores_per_node"), (int)num(r, "nodes"));
+}
+
+static int by_a_b_index(const void *x, const void *y)
+{
+    const SearchParetoPoint *p = x, *q = y;
+    if (p->a != q->a)
+        return p->a < q->a ? -1 : 1;
+    if (p->b != q->b)
+        return p->b < q->b ? -1 : 1;
+    return (p->index > q->index) - (p->index < q->index);
+}
+
+GArray *search_pareto(const SearchSpec *spec, GPtrArray *ok, int a, int b)
+{
+    GArray *points = g_array_sized_new(FALSE, FALSE, sizeof(SearchParetoPoint), ok->len);
+    for (guint i = 0; i < ok->len; i++) {
+        const cJSON *r = g_ptr_array_index(ok, i);
+        SearchParetoPoint p = {search_record_value(spec, r, a), search_record_value(spec, r, b), i,
+                               false};
+        g_array_append_val(points, p);
+    }
+    g_array_sort(points, by_a_b_index);
+    double best_b = INFINITY;
+    for (guint i = 0; i < points->len; i++) {
+        SearchParetoPoint *p = &g_array_index(points, SearchParetoPoint, i);
+        if ((p->front = p->b < best_b))
+            best_b = p->b;
+    }
+    return points;
+}
+
 static void print_pareto(const SearchSpec *spec, GPtrArray *ok, SearchObjective a,
                          SearchObjective b, FILE *out)
 {
-    guint n = ok->len;
-    double *va = g_new(double, n), *vb = g_new(double, n);
-    guint *order = g_new(guint, n);
-    for (guint i = 0; i < n; i++) {
-        const cJSON *r = g_ptr_array_index(ok, i);
-        SearchSpec sa = *spec, sb = *spec;
-        sa.objective = a, sb.objective = b;
-        int nodes = (int)num(r, "nodes"), gpn = (int)num(r, "machine_gpus_per_node");
-        int cores = (int)num(r, "machine_cores_per_node");
-        va[i] = search_objective_value(&sa, obj(r, "figures"), gpn, cores, nodes);
-        vb[i] = search_objective_value(&sb, obj(r, "figures"), gpn, cores, nodes);
-        order[i] = i;
-    }
-    /* insertion sort by (a, b): O(n^2) in the worst case, fine for the few thousand points
-     * that survive the constraints */
-    for (guint i = 1; i < n; i++)
-        for (guint j = i;
-             j > 0 && (va[order[j]] < va[order[j - 1]] ||
-                       (va[order[j]] == va[order[j - 1]] && vb[order[j]] < vb[order[j - 1]]));
-             j--) {
-            guint t = order[j];
-            order[j] = order[j - 1], order[j - 1] = t;
-        }
+    GArray *points = search_pareto(spec, ok, a, b);
     fprintf(out, "\nPareto front (%s, %s):\n", search_objective_name(a), search_objective_name(b));
-    double best_b = INFINITY;
-    for (guint i = 0; i < n; i++) {
-        guint k = order[i];
-        if (!(vb[k] < best_b))
+    for (guint i = 0; i < points->len; i++) {
+        const SearchParetoPoint *p = &g_array_index(points, SearchParetoPoint, i);
+        if (!p->front)
             continue;
-        best_b = vb[k];
-        char *ta = objective_text(a, va[k]), *tb = objective_text(b, vb[k]);
-        char *opts = options_text(g_ptr_array_index(ok, k));
+        char *ta = objective_text(a, p->a), *tb = objective_text(b, p->b);
+        char *opts = options_text(g_ptr_array_index(ok, p->index));
         fprintf(out, "  %12s %14s  %s\n", ta, tb, opts);
         g_free(ta), g_free(tb), g_free(opts);
     }
-    g_free(va), g_free(vb), g_free(order);
+    g_array_free(points, TRUE);
 }
 
 void search_print_summary(const SearchSpec *spec, GHashTable *records, int top,

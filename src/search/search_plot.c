@@ -9,24 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static double num(const cJSON *o, const char *key)
+/* a record's value on an axis: search_record_value, the time in days (seconds are unreadable on
+ * a slide) */
+static double axis_value(int which, double v)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
-/* an objective of a record (which < SEARCH_OBJ_COUNT) or its peak memory in GiB */
-static double value_of(const SearchSpec *spec, const cJSON *r, int which)
-{
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(r, "figures");
-    if (which == SEARCH_OBJ_COUNT)
-        return num(cJSON_GetObjectItemCaseSensitive(f, "memory"), "peak_bytes") / (1 << 30);
-    SearchSpec s = *spec;
-    s.objective = (SearchObjective)which;
-    double v =
-        search_objective_value(&s, f, (int)num(r, "machine_gpus_per_node"),
-                               (int)num(r, "machine_cores_per_node"), (int)num(r, "nodes"));
-    return which == SEARCH_OBJ_TIME ? v / 86400 : v; /* days: seconds are unreadable on a slide */
+    return which == SEARCH_OBJ_TIME ? v / 86400 : v;
 }
 
 static const char *axis_name(int which)
@@ -37,12 +24,6 @@ static const char *axis_name(int which)
     return names[which];
 }
 
-static int by_x_then_y(const void *a, const void *b)
-{
-    const double *pa = a, *pb = b;
-    return pa[0] != pb[0] ? (pa[0] < pb[0] ? -1 : 1) : (pa[1] < pb[1] ? -1 : pa[1] > pb[1]);
-}
-
 static bool figure_pareto(PlotSet *set, const SearchSpec *spec, GPtrArray *ok, int a, int b,
                           GError **error)
 {
@@ -50,24 +31,20 @@ static bool figure_pareto(PlotSet *set, const SearchSpec *spec, GPtrArray *ok, i
                                   axis_name(a), axis_name(b));
     PlotFigure *fig = plot_figure_new("search_pareto", title);
     g_free(title);
-    double *xy = g_new(double, 2 * ok->len);
-    for (guint i = 0; i < ok->len; i++) {
-        xy[2 * i] = value_of(spec, g_ptr_array_index(ok, i), a);
-        xy[2 * i + 1] = value_of(spec, g_ptr_array_index(ok, i), b);
-    }
-    if (ok->len > 1) /* g_new of 0 is NULL, which qsort must not get */
-        qsort(xy, ok->len, 2 * sizeof(double), by_x_then_y);
+    GArray *points = search_pareto(spec, ok, a, b);
     g_string_append(fig->data, "# every configuration that passes: x y\n");
-    for (guint i = 0; i < ok->len; i++)
-        g_string_append_printf(fig->data, "%.6g %.6g\n", xy[2 * i], xy[2 * i + 1]);
+    for (guint i = 0; i < points->len; i++) {
+        const SearchParetoPoint *p = &g_array_index(points, SearchParetoPoint, i);
+        g_string_append_printf(fig->data, "%.6g %.6g\n", axis_value(a, p->a), axis_value(b, p->b));
+    }
     g_string_append(fig->data, "\n\n# the Pareto front: x y\n");
-    double best = INFINITY;
-    for (guint i = 0; i < ok->len; i++)
-        if (xy[2 * i + 1] < best) {
-            best = xy[2 * i + 1];
-            g_string_append_printf(fig->data, "%.6g %.6g\n", xy[2 * i], xy[2 * i + 1]);
-        }
-    g_free(xy);
+    for (guint i = 0; i < points->len; i++) {
+        const SearchParetoPoint *p = &g_array_index(points, SearchParetoPoint, i);
+        if (p->front)
+            g_string_append_printf(fig->data, "%.6g %.6g\n", axis_value(a, p->a),
+                                   axis_value(b, p->b));
+    }
+    g_array_free(points, TRUE);
     g_string_append_printf(fig->settings,
                            "set xlabel \"%s\"\nset ylabel \"%s\"\n"
                            "set key outside bottom center horizontal\n"

@@ -253,7 +253,19 @@ char *trace_summary_json(const TraceSet *set);
 
 /* The set's stepped GPU activities as a trace `compare` reads like fsdprun's: otherData.generator
  * "pytorch-profiler", otherData.step_time_s (per step: the median over ranks of ProfilerStep#N's
- * duration), one process per rank (pid = rank), args.iter = the step. */
-cJSON *trace_set_to_compare(const TraceSet *set);
+ * duration), one process per rank (pid = rank), args.iter = the step. With only_iter >= 0 the
+ * activities of that step only, with -1 none: compare sums every step through
+ * trace_set_activities and keeps the document of its median step (the figure, the merged
+ * trace), so that its memory is the reader's compact arrays and one step's events, not a cJSON
+ * object per activity of the whole trace. TRACE_COMPARE_ALL: every step. */
+#define TRACE_COMPARE_ALL (-2)
+cJSON *trace_set_to_compare(const TraceSet *set, int only_iter);
+/* Every stepped GPU activity of the document trace_set_to_compare(set, TRACE_COMPARE_ALL)
+ * would hold, in its order, from the set's arrays: cat "kernel" or "gpu_memcpy", the kernel's
+ * name, pid (the rank), tid (the stream), ts and dur in us, and iter (the index into
+ * step_time_s). */
+typedef void (*TraceActivityFn)(void *data, const char *cat, const char *name, int pid, int tid,
+                                double ts_us, double dur_us, int iter);
+void trace_set_activities(const TraceSet *set, TraceActivityFn fn, void *data);
 
 #endif

@@ -12,20 +12,9 @@
 
 #define RANK(set, i) ((const TraceRank *)g_ptr_array_index((set)->ranks, (i)))
 
-static int float_order(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median(GArray *v)
 {
-    if (!v->len)
-        return NAN;
-    g_array_sort(v, float_order);
-    guint n = v->len;
-    return n % 2 ? g_array_index(v, double, n / 2)
-                 : 0.5 * (g_array_index(v, double, n / 2 - 1) + g_array_index(v, double, n / 2));
+    return cfg_median((double *)v->data, v->len);
 }
 
 /* The trace's dtype as the kernel model names it. "float" GEMMs are FP32: PyTorch leaves TF32

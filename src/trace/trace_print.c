@@ -165,25 +165,17 @@ char *trace_summary_json(const TraceSet *set)
     return text;
 }
 
-static int double_order(const void *a, const void *b)
+/* The steps compare sees: rank 0's, by number; each one's time the median over the ranks that
+ * have it (a rank's ProfilerStep spans its host's step, which differ by its stalls). Fills
+ * numbers (the step numbers, an iteration's index into them) and, when steps is set, the times. */
+static void compare_steps(const TraceSet *set, GArray *numbers, cJSON *steps)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-cJSON *trace_set_to_compare(const TraceSet *set)
-{
-    cJSON *root = cJSON_CreateObject();
-    cJSON *events = cJSON_AddArrayToObject(root, "traceEvents");
-    cJSON *other = cJSON_AddObjectToObject(root, "otherData");
-    cJSON_AddStringToObject(other, "generator", "pytorch-profiler");
-    cJSON *steps = cJSON_AddArrayToObject(other, "step_time_s");
-    /* the steps of the first rank, by number; each one's time the median over the ranks that
-     * have it (a rank's ProfilerStep spans its host's step, which differ by its stalls) */
     const TraceRank *r0 = RANK(set, 0);
-    GArray *numbers = g_array_new(FALSE, FALSE, sizeof(int));
     for (guint s = 0; s < r0->steps->len; s++) {
         int number = g_array_index(r0->steps, TraceStep, s).number;
+        g_array_append_val(numbers, number);
+        if (!steps)
+            continue;
         double *d = g_new(double, set->ranks->len);
         guint n = 0;
         for (guint i = 0; i < set->ranks->len; i++) {
@@ -194,13 +186,73 @@ cJSON *trace_set_to_compare(const TraceSet *set)
                     break;
                 }
         }
-        if (n > 1)
-            qsort(d, n, sizeof *d, double_order);
-        cJSON_AddItemToArray(
-            steps, cJSON_CreateNumber(n % 2 ? d[n / 2] : 0.5 * (d[n / 2 - 1] + d[n / 2])));
-        g_array_append_val(numbers, number);
+        cJSON_AddItemToArray(steps, cJSON_CreateNumber(cfg_median(d, n)));
         g_free(d);
     }
+}
+
+/* A rank's stepped activities, in kernel order, each with its iteration (the index of its step's
+ * number in numbers); the one walk of trace_set_to_compare and trace_set_activities. */
+static void rank_activities(const TraceRank *r, const GArray *numbers, TraceActivityFn fn,
+                            void *data)
+{
+    for (guint k = 0; k < r->kernels->len; k++) {
+        const TraceKernel *kk = &g_array_index(r->kernels, TraceKernel, k);
+        if (kk->step < 0)
+            continue;
+        int number = g_array_index(r->steps, TraceStep, kk->step).number, iter = -1;
+        for (guint j = 0; j < numbers->len; j++)
+            if (g_array_index(numbers, int, j) == number)
+                iter = (int)j;
+        if (iter < 0)
+            continue;
+        fn(data, kk->cls == TRACE_CLASS_MEMCPY ? "gpu_memcpy" : "kernel",
+           g_ptr_array_index(r->names, kk->name), r->rank, kk->stream, kk->start_us,
+           kk->end_us - kk->start_us, iter);
+    }
+}
+
+void trace_set_activities(const TraceSet *set, TraceActivityFn fn, void *data)
+{
+    GArray *numbers = g_array_new(FALSE, FALSE, sizeof(int));
+    compare_steps(set, numbers, NULL);
+    for (guint i = 0; i < set->ranks->len; i++)
+        rank_activities(RANK(set, i), numbers, fn, data);
+    g_array_free(numbers, TRUE);
+}
+
+typedef struct {
+    cJSON *events;
+    int only_iter;
+} CompareDoc;
+
+static void add_activity(void *data, const char *cat, const char *name, int pid, int tid,
+                         double ts_us, double dur_us, int iter)
+{
+    CompareDoc *doc = data;
+    if (doc->only_iter != TRACE_COMPARE_ALL && iter != doc->only_iter)
+        return;
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "ph", "X");
+    cJSON_AddStringToObject(e, "cat", cat);
+    cJSON_AddStringToObject(e, "name", name);
+    cJSON_AddNumberToObject(e, "pid", pid);
+    cJSON_AddNumberToObject(e, "tid", tid);
+    cJSON_AddNumberToObject(e, "ts", ts_us);
+    cJSON_AddNumberToObject(e, "dur", dur_us);
+    cJSON_AddNumberToObject(cJSON_AddObjectToObject(e, "args"), "iter", iter);
+    cJSON_AddItemToArray(doc->events, e);
+}
+
+cJSON *trace_set_to_compare(const TraceSet *set, int only_iter)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *events = cJSON_AddArrayToObject(root, "traceEvents");
+    cJSON *other = cJSON_AddObjectToObject(root, "otherData");
+    cJSON_AddStringToObject(other, "generator", "pytorch-profiler");
+    GArray *numbers = g_array_new(FALSE, FALSE, sizeof(int));
+    compare_steps(set, numbers, cJSON_AddArrayToObject(other, "step_time_s"));
+    CompareDoc doc = {events, only_iter};
     for (guint i = 0; i < set->ranks->len; i++) {
         const TraceRank *r = RANK(set, i);
         cJSON *m = cJSON_CreateObject();
@@ -212,28 +264,8 @@ cJSON *trace_set_to_compare(const TraceSet *set)
         cJSON_AddStringToObject(cJSON_AddObjectToObject(m, "args"), "name", pname);
         g_free(pname);
         cJSON_AddItemToArray(events, m);
-        for (guint k = 0; k < r->kernels->len; k++) {
-            const TraceKernel *kk = &g_array_index(r->kernels, TraceKernel, k);
-            if (kk->step < 0)
-                continue;
-            int number = g_array_index(r->steps, TraceStep, kk->step).number, iter = -1;
-            for (guint j = 0; j < numbers->len; j++)
-                if (g_array_index(numbers, int, j) == number)
-                    iter = (int)j;
-            if (iter < 0)
-                continue;
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "ph", "X");
-            cJSON_AddStringToObject(e, "cat",
-                                    kk->cls == TRACE_CLASS_MEMCPY ? "gpu_memcpy" : "kernel");
-            cJSON_AddStringToObject(e, "name", g_ptr_array_index(r->names, kk->name));
-            cJSON_AddNumberToObject(e, "pid", r->rank);
-            cJSON_AddNumberToObject(e, "tid", kk->stream);
-            cJSON_AddNumberToObject(e, "ts", kk->start_us);
-            cJSON_AddNumberToObject(e, "dur", kk->end_us - kk->start_us);
-            cJSON_AddNumberToObject(cJSON_AddObjectToObject(e, "args"), "iter", iter);
-            cJSON_AddItemToArray(events, e);
-        }
+        if (only_iter != -1)
+            rank_activities(r, numbers, add_activity, &doc);
     }
     g_array_free(numbers, TRUE);
     return root;

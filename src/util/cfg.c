@@ -58,31 +58,54 @@ static size_t string_end(const char *text, size_t i)
     return i;
 }
 
-/* A key as it compares: its raw text, decoded when it has escapes ("\u0061" is "a"). */
-static char *key_text(const char *text, size_t start, size_t end)
+/* A key of the object being scanned: its text (in the file, or decoded when it has escapes,
+ * so that "\u0061" and "a" are one key), its length and its line. */
+typedef struct {
+    const char *text;
+    size_t len;
+    int line;
+} DupKey;
+
+/* An open object or array of the scan: where its keys start in the scan's key list, and a table
+ * of copies of them once it has more than DUP_PAIRWISE (NULL before, and for arrays). */
+typedef struct {
+    bool object;
+    guint first;
+    GHashTable *table; /* of DupKey*, owned */
+} DupFrame;
+
+enum { DUP_PAIRWISE = 16 }; /* up to 16 keys: compared one by one, no allocation */
+
+static guint dup_key_hash(gconstpointer p)
 {
-    char *raw = g_strndup(text + start, end - start + 1);
-    if (!strchr(raw, '\\')) {
-        raw[strlen(raw) - 1] = '\0';
-        char *key = g_strdup(raw + 1);
-        g_free(raw);
-        return key;
-    }
-    cJSON *s = cJSON_Parse(raw);
-    char *key = g_strdup(cJSON_IsString(s) ? s->valuestring : raw);
-    cJSON_Delete(s);
-    g_free(raw);
-    return key;
+    const DupKey *k = p;
+    guint h = 5381; /* djb2, as g_str_hash, over a length-bounded key */
+    for (size_t i = 0; i < k->len; i++)
+        h = h * 33 + (unsigned char)k->text[i];
+    return h;
+}
+
+static gboolean dup_key_equal(gconstpointer a, gconstpointer b)
+{
+    const DupKey *ka = a, *kb = b;
+    return ka->len == kb->len && !memcmp(ka->text, kb->text, ka->len);
 }
 
 /* Refuses an object with the same key twice, naming both lines. cJSON would take the first;
  * Python's json (and so Hugging Face's loader) takes the last: either is a silent choice for a
- * file that says two things. One pass over text that has already parsed: a stack of the open
- * objects (NULL for arrays), each a table key -> line. O(length), nesting bounded by cJSON's
+ * file that says two things. One pass over text that has already parsed, with a stack of the
+ * open objects and arrays. A key is a slice of the text (decoded only when it has a backslash),
+ * compared with its object's earlier keys one by one up to DUP_PAIRWISE of them, then through a
+ * table: O(length) with no allocation per key. On a 99 MB Chrome trace (CPU time): cJSON's
+ * parse 0.79 s; this scan 0.11 s; the scan it replaces, which g_strdup'ed every key into a table
+ * per object, 0.47 s; a check on the parsed tree 0.48-0.62 s (a walk of millions of cJSON nodes
+ * is cache misses, where this scan reads the text in order). Nesting is bounded by cJSON's
  * limit (1000). */
 static bool check_duplicate_keys(const char *file, const char *text, GError **error)
 {
-    GPtrArray *open = g_ptr_array_new();
+    GArray *frames = g_array_new(FALSE, FALSE, sizeof(DupFrame));
+    GArray *keys = g_array_new(FALSE, FALSE, sizeof(DupKey));
+    GPtrArray *decoded = g_ptr_array_new_with_free_func(g_free); /* keys with escapes */
     int line = 1;
     bool ok = true;
     for (size_t i = 0; ok && text[i]; i++) {
@@ -91,36 +114,65 @@ static bool check_duplicate_keys(const char *file, const char *text, GError **er
             line++;
             break;
         case '{':
-            g_ptr_array_add(open, g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL));
-            break;
         case '[':
-            g_ptr_array_add(open, NULL);
+            g_array_append_val(frames, ((DupFrame){text[i] == '{', keys->len, NULL}));
             break;
         case '}':
         case ']':
-            if (open->len) {
-                GHashTable *top = g_ptr_array_remove_index(open, open->len - 1);
-                if (top)
-                    g_hash_table_destroy(top);
+            if (frames->len) {
+                DupFrame *top = &g_array_index(frames, DupFrame, frames->len - 1);
+                g_array_set_size(keys, top->first);
+                if (top->table)
+                    g_hash_table_destroy(top->table);
+                g_array_set_size(frames, frames->len - 1);
             }
             break;
         case '"': {
             size_t end = string_end(text, i), j = end + 1;
             while (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' || text[j] == '\n')
                 j++;
-            GHashTable *top = open->len ? g_ptr_array_index(open, open->len - 1) : NULL;
-            if (text[j] == ':' && top) {
-                char *key = key_text(text, i, end);
-                gpointer first = g_hash_table_lookup(top, key);
+            DupFrame *top = frames->len ? &g_array_index(frames, DupFrame, frames->len - 1) : NULL;
+            if (text[j] == ':' && top && top->object) {
+                DupKey key = {text + i + 1, end - i - 1, line};
+                if (memchr(key.text, '\\', key.len)) {
+                    char *raw = g_strndup(text + i, end - i + 1);
+                    cJSON *s = cJSON_Parse(raw);
+                    char *k = g_strdup(cJSON_IsString(s) ? s->valuestring : raw);
+                    cJSON_Delete(s), g_free(raw);
+                    g_ptr_array_add(decoded, k);
+                    key.text = k, key.len = strlen(k);
+                }
+                const DupKey *first = NULL;
+                if (top->table) {
+                    first = g_hash_table_lookup(top->table, &key);
+                } else {
+                    for (guint k = top->first; k < keys->len && !first; k++)
+                        if (dup_key_equal(&g_array_index(keys, DupKey, k), &key))
+                            first = &g_array_index(keys, DupKey, k);
+                }
                 if (first) {
+                    char *name = g_strndup(key.text, key.len);
                     g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
                                 "%s:%d: duplicate key \"%s\" (first at line %d); expected each "
                                 "key once per object",
-                                file, line, key, GPOINTER_TO_INT(first));
-                    g_free(key);
+                                file, line, name, first->line);
+                    g_free(name);
                     ok = false;
+                    break;
+                }
+                if (top->table) {
+                    g_hash_table_add(top->table, g_memdup2(&key, sizeof key));
                 } else {
-                    g_hash_table_insert(top, key, GINT_TO_POINTER(line));
+                    g_array_append_val(keys, key);
+                    if (keys->len - top->first > DUP_PAIRWISE) {
+                        /* a large object: its keys move to a table of copies */
+                        top->table =
+                            g_hash_table_new_full(dup_key_hash, dup_key_equal, g_free, NULL);
+                        for (guint k = top->first; k < keys->len; k++)
+                            g_hash_table_add(
+                                top->table, g_memdup2(&g_array_index(keys, DupKey, k), sizeof key));
+                        g_array_set_size(keys, top->first);
+                    }
                 }
             }
             i = end;
@@ -130,10 +182,11 @@ static bool check_duplicate_keys(const char *file, const char *text, GError **er
             break;
         }
     }
-    for (guint k = 0; k < open->len; k++)
-        if (open->pdata[k])
-            g_hash_table_destroy(open->pdata[k]);
-    g_ptr_array_free(open, TRUE);
+    for (guint k = 0; k < frames->len; k++)
+        if (g_array_index(frames, DupFrame, k).table)
+            g_hash_table_destroy(g_array_index(frames, DupFrame, k).table);
+    g_array_free(frames, TRUE), g_array_free(keys, TRUE);
+    g_ptr_array_free(decoded, TRUE);
     return ok;
 }
 
@@ -488,6 +541,20 @@ char *cfg_json_print(const cJSON *item, bool formatted)
         exit(2);
     }
     return text;
+}
+
+static int double_order(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double cfg_median(double *values, size_t n)
+{
+    if (!n)
+        return NAN;
+    qsort(values, n, sizeof *values, double_order);
+    return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
 bool cfg_input_error(GError **error, const char *fmt, ...)

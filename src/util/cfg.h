@@ -91,4 +91,8 @@ void cfg_oom_install(const char *program);
 /* Parses sizes like "8", "64K", "1M", "8G" (binary multiples, as nccl-tests' -b/-e do). */
 bool cfg_parse_size(const char *text, uint64_t *out);
 
+/* The median of n values (the mean of the two middle ones when n is even; NAN when n is 0).
+ * Sorts the values in place (qsort: O(n log n)), so that callers can read the range after. */
+double cfg_median(double *values, size_t n);
+
 #endif

@@ -50,7 +50,7 @@ static void profiler(const char *file)
         trace_print_summary(set, out);
         fclose(out);
         cJSON_free(trace_summary_json(set));
-        cJSON_Delete(trace_set_to_compare(set));
+        cJSON_Delete(trace_set_to_compare(set, TRACE_COMPARE_ALL));
     } else if (!error || error->domain != FSD_ERROR) {
         abort();
     }

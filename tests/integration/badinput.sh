@@ -380,6 +380,7 @@ bad search/ray-tune "option --ray-tune;expected KEY=VALUE" search "${BASE[@]}" -
 echo '{"vary": {"tp": {"a": 1}}}' >"$W/space.json"
 bad search/space-file "$W/space.json;field 'vary.tp';expected a list" search "${BASE[@]}" --space "$W/space.json"
 bad search/merge-not-records "$SRC/README.md;line 1;search record" search --merge "$SRC/README.md" --out "$W/merged.jsonl"
+bad search/tokens-and-steps "option --steps;--tokens;one of them" search "${BASE[@]}" --vary tp=1,2 --tokens 1T --steps 100
 printf 'x\ty\n1\t2\n' >"$W/notatable.tsv"
 bad kernels/not-a-table "$W/notatable.tsv;header;expected GEMM columns" kernels --table "$W/notatable.tsv"
 printf 'm\tn\tk\ttflops_bf16\n256\t256\t256\tNA\n' >"$W/norows.tsv"

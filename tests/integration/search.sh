@@ -66,7 +66,7 @@ for f in sys.argv[1:]:
         if r["status"] == "ok":
             assert r["lower_bound"] <= r["objective"], r["key"]
 assert n > 30, n' "$W/ex.jsonl" "$W/ex2.jsonl" "$W/gpt3.jsonl"
-check "the global batch fixes tokens per step (256 x 4096) and time x nodes = node-hours" python3 -c '
+check "the global batch fixes tokens per step (256 x 4096); time = the time to train (steps x step + checkpoints and restarts), x nodes = node-hours" python3 -c '
 import json, math, sys
 n = 0
 for l in open(sys.argv[1]):
@@ -77,9 +77,36 @@ for l in open(sys.argv[1]):
     tokens = f["tokens_per_s"] * f["step_time_s"]
     assert abs(tokens - 256 * 4096) < 1e-6 * tokens, (r["key"], tokens)
     steps = math.ceil(2e10 / (256 * 4096))
-    assert abs(r["time_to_tokens_s"] - steps * f["step_time_s"]) < 1e-9 * r["time_to_tokens_s"]
+    assert f["train"]["steps"] == steps, (r["key"], f["train"]["steps"])
+    assert r["time_to_tokens_s"] == f["train"]["time_s"], r["key"]
+    assert r["time_to_tokens_s"] > steps * f["step_time_s"], r["key"]  # + saves, init
     assert abs(r["objective"] - r["nodes"] * r["time_to_tokens_s"] / 3600) < 1e-9 * r["objective"]
 assert n > 5, n' "$W/ex2.jsonl"
+
+# search and the simulation reckon the time to train alike: one point, with saves every 100
+# steps and node failures (Young/Daly's rework and restarts), on JUWELS Booster (its file system)
+TT=(-m models/llama2-7b.json --micro-batch 1 --grad-accum 8 --save-every 100 --failure-rate 0.001)
+"$FSDPSIM" search "${TT[@]}" --vary nodes=8 --tokens 1T --objective time --out "$W/tt.jsonl" \
+    >/dev/null 2>&1
+"$FSDPSIM" "${TT[@]}" --nodes 8 --tokens 1T --json >"$W/tt.json" 2>/dev/null
+check "search's time to 1T tokens is fsdpsim --tokens 1T's (saves, failures, restarts, jobs)" python3 -c '
+import json, sys
+r = json.loads(open(sys.argv[1]).readline())
+t = json.load(open(sys.argv[2]))["train"]
+assert r["status"] == "ok", r.get("reason")
+assert r["time_to_tokens_s"] == t["time_s"] == r["objective"], (r["time_to_tokens_s"], t["time_s"])
+assert t["failure_loss_s"] > 0 and t["jobs"] > 1 and t["save_every_steps"] == 100, t
+assert t["time_s"] > t["compute_s"] + t["failure_loss_s"], t' "$W/tt.jsonl" "$W/tt.json"
+# a machine without a file system section: the time is steps x step, as before
+"$FSDPSIM" search -m models/llama2-7b.json -t topologies/jupiter-booster.json --vary nodes=8 \
+    --tokens 1T --objective time --out "$W/tt2.jsonl" >/dev/null 2>&1
+check "without the machine's file system, search's time to tokens is steps x step" python3 -c '
+import json, math, sys
+r = json.loads(open(sys.argv[1]).readline())
+f = r["figures"]
+assert r["status"] == "ok" and "train" not in f, r
+steps = math.ceil(1e12 / (f["tokens_per_s"] * f["step_time_s"]))
+assert abs(r["time_to_tokens_s"] - steps * f["step_time_s"]) <= 1e-9 * r["time_to_tokens_s"]' "$W/tt2.jsonl"
 
 check "in-process records equal separate fsdpsim --json runs (no state leaks between points)" python3 -c '
 import json, subprocess, sys

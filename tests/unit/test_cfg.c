@@ -1,4 +1,5 @@
 /* cfg: sizes with suffixes, and errors that name the file, the field and the expectation. */
+#include <math.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -87,6 +88,39 @@ static void test_strict_json(void **state)
     assert_null(error);
     assert_non_null(j);
     cJSON_Delete(j);
+    /* objects of more than 16 keys are checked through a table (cfg.c DUP_PAIRWISE): a repeat
+     * there, before and after the switch, with its lines; a parent's keys stay apart from a
+     * nested object's, before and after it */
+    GString *big = g_string_new("{\n");
+    for (int k = 0; k < 40; k++)
+        g_string_append_printf(big, "\"k%d\": {\"k%d\": 1},\n", k, k + 1);
+    g_string_append(big, "\"k39\": 0}");
+    expect_parse_error(big->str, "t.json:42: duplicate key \"k39\" (first at line 41)");
+    g_string_truncate(big, big->len - strlen("\"k39\": 0}"));
+    g_string_append(big, "\"k2\": 0}");
+    expect_parse_error(big->str, "t.json:42: duplicate key \"k2\" (first at line 4)");
+    g_string_truncate(big, big->len - strlen("\"k2\": 0}"));
+    g_string_append(big, "\"k40\": 0}"); /* only in a nested object */
+    j = cfg_parse_text("t.json", big->str, &error);
+    assert_null(error);
+    assert_int_equal(cJSON_GetArraySize(j), 41);
+    cJSON_Delete(j);
+    g_string_free(big, TRUE);
+    expect_parse_error("{\"a\": {\"b\": 1}, \"c\": 2, \"a\": 3}", "duplicate key \"a\"");
+}
+
+/* The one median of src/trace and src/compare: the middle value, or the mean of the two
+ * middle ones, of values in any order, which it leaves sorted. */
+static void test_median(void **state)
+{
+    (void)state;
+    double odd[] = {5, 1, 3}, even[] = {4, 1, 3, 10}, one[] = {7};
+    assert_true(isnan(cfg_median(NULL, 0)));
+    assert_true(cfg_median(one, 1) == 7);
+    assert_true(cfg_median(odd, 3) == 3);
+    assert_true(odd[0] == 1 && odd[2] == 5);
+    assert_true(cfg_median(even, 4) == 3.5);
+    assert_true(even[0] == 1 && even[3] == 10);
 }
 
 static void *no_memory(size_t size)
@@ -128,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_messages),
         cmocka_unit_test(test_strict_json),
+        cmocka_unit_test(test_median),
         cmocka_unit_test(test_json_print_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -106,23 +106,39 @@ static void test_bound(void **state)
 }
 
 /* A fake simulation: --nodes=N and --tp=T set the layout (4 GPUs a node, dp = 4N/T), the
- * memory bound is 30 GB / N, the simulated peak 20 GB + 10 GB / N, the step 10 s / N. */
-static int fake_calls;
-static char fake_last[256];
+ * memory bound is 30 GB / N, the simulated peak 20 GB + 10 GB / N, the step 10 s / N. Counts
+ * its parses and simulations; fake_grad_accum is the last simulation's. */
+static int fake_calls, fake_parses, fake_grad_accum;
 
-static cJSON *fake_eval(void *ctx, SearchFidelity fid, int argc, char **argv, GError **error)
+typedef struct {
+    int nodes, tp;
+} FakeParsed;
+
+static void *fake_parse(void *ctx, int argc, char **argv, GError **error)
 {
-    int nodes = 1, tp = 1;
-    fake_last[0] = '\0';
+    (void)ctx;
+    FakeParsed *p = g_new(FakeParsed, 1);
+    *p = (FakeParsed){1, 1};
     for (int i = 1; i < argc; i++) {
-        sscanf(argv[i], "--nodes=%d", &nodes);
-        sscanf(argv[i], "--tp=%d", &tp);
-        g_strlcat(fake_last, argv[i], sizeof fake_last);
-        g_strlcat(fake_last, " ", sizeof fake_last);
+        sscanf(argv[i], "--nodes=%d", &p->nodes);
+        sscanf(argv[i], "--tp=%d", &p->tp);
     }
-    if (tp == 3)
+    fake_parses++;
+    if (p->tp == 3) {
+        g_free(p);
         return cfg_input_error(error, "option --tp: expected a divisor of 4, got 3"), NULL;
+    }
+    return p;
+}
+
+static cJSON *fake_eval(void *ctx, void *parsed, SearchFidelity fid, int grad_accum, GError **error)
+{
+    (void)ctx, (void)error;
+    const FakeParsed *p = parsed;
+    int nodes = p->nodes, tp = p->tp;
     fake_calls += fid == SEARCH_FID_FULL;
+    if (fid == SEARCH_FID_FULL)
+        fake_grad_accum = grad_accum;
     cJSON *o = cJSON_CreateObject();
     if (fid == SEARCH_FID_BOUND) {
         cJSON_AddNumberToObject(o, "world_size", 4 * nodes);
@@ -169,27 +185,28 @@ static void test_evaluate(void **state)
     spec.tokens = 1e9;
     spec.objective = SEARCH_OBJ_NODE_HOURS;
     GPtrArray *fixed = g_ptr_array_new_with_free_func(g_free);
-    SearchContext ctx = {&sp, &spec, fixed, fake_eval, NULL, NULL};
+    static const SearchEvaluator fake = {fake_parse, fake_eval, g_free};
+    SearchContext ctx = {&sp, &spec, fixed, &fake, NULL, NULL};
     /* index = nodes index x 3 + tp index */
-    cJSON *r = search_evaluate(&ctx, 0, false); /* 1 node: bound 30 GB > 40 - 12 */
+    cJSON *r = search_evaluate(&ctx, 0); /* 1 node: bound 30 GB > 40 - 12 */
     assert_string_equal(str(r, "reason"), "does not fit (analytic bound)");
     cJSON_Delete(r);
     spec.no_memory_bound = true; /* LoRA: the bound does not prune; the simulation decides */
-    r = search_evaluate(&ctx, 0, false);
+    r = search_evaluate(&ctx, 0);
     assert_string_equal(str(r, "reason"), "does not fit");
     assert_string_equal(str(r, "stage"), "full");
     cJSON_Delete(r);
     spec.no_memory_bound = false;
-    r = search_evaluate(&ctx, 4, false); /* 2 nodes, tp 3: the simulation refuses it */
+    r = search_evaluate(&ctx, 4); /* 2 nodes, tp 3: the simulation refuses it */
     assert_string_equal(str(r, "reason"), "invalid: option --tp");
     assert_string_equal(str(r, "message"), "option --tp: expected a divisor of 4, got 3");
     cJSON_Delete(r);
-    r = search_evaluate(&ctx, 5, false); /* tp 8 > 4 GPUs a node */
+    r = search_evaluate(&ctx, 5); /* tp 8 > 4 GPUs a node */
     assert_string_equal(str(r, "reason"), "puts TP across nodes");
     cJSON_Delete(r);
-    r = search_evaluate(&ctx, 3, false); /* 2 nodes: bound 15 GB fits, peak 25 GB > 28? no: fits */
+    r = search_evaluate(&ctx, 3); /* 2 nodes: bound 15 GB fits, peak 25 GB > 28? no: fits */
     assert_string_equal(str(r, "status"), "ok");
-    assert_non_null(strstr(fake_last, "--grad-accum=8")); /* 128 / (8 x 2) */
+    assert_int_equal(fake_grad_accum, 8); /* 128 / (8 x 2) */
     /* 16000 tokens a step x ceil(1e9 / 16000) steps of 5 s, on 2 nodes */
     double steps = ceil(1e9 / (2.0 * 8 * 8 * 1000));
     assert_float_equal(cJSON_GetObjectItem(r, "objective")->valuedouble, 2 * steps * 5 / 3600,
@@ -198,28 +215,73 @@ static void test_evaluate(void **state)
                 cJSON_GetObjectItem(r, "objective")->valuedouble);
     cJSON_Delete(r);
     spec.headroom_bytes = 16e9; /* peak 25 GB + 16 GB > 40 GB: simulated and refused */
-    r = search_evaluate(&ctx, 3, false);
+    r = search_evaluate(&ctx, 3);
     assert_string_equal(str(r, "reason"), "does not fit");
     assert_string_equal(str(r, "stage"), "full");
     cJSON_Delete(r);
     spec.headroom_bytes = 0;
     spec.global_batch = 100; /* 100 / (dp 8 x 2) is not whole */
-    r = search_evaluate(&ctx, 3, false);
+    r = search_evaluate(&ctx, 3);
     assert_string_equal(str(r, "reason"), "global batch not a multiple of dp x micro-batch");
     cJSON_Delete(r);
     spec.global_batch = 0;
     spec.max_gpus = 8;
-    r = search_evaluate(&ctx, 6, false); /* 4 nodes, 16 GPUs */
+    r = search_evaluate(&ctx, 6); /* 4 nodes, 16 GPUs */
     assert_string_equal(str(r, "reason"), "over the GPU budget");
     cJSON_Delete(r);
     fake_calls = 0;
     spec.max_gpus = 0;
-    r = search_evaluate(&ctx, 6, true); /* the bound only: no simulation */
-    assert_string_equal(str(r, "status"), "bounded");
+    fake_parses = 0;
+    SearchPending *p = NULL; /* ASHA's first rung: the bound only, no simulation */
+    assert_null(search_evaluate_bound(&ctx, 6, &p));
+    assert_non_null(p);
     assert_int_equal(fake_calls, 0);
+    assert_string_equal(search_pending_key(p), "nodes=4 tp=1");
+    assert_true(search_pending_lower_bound(p) > 0);
+    r = search_pending_simulate(&ctx, p); /* then the simulation, from the same parse */
+    assert_string_equal(str(r, "status"), "ok");
+    assert_int_equal(fake_calls, 1);
+    assert_int_equal(fake_parses, 1);
+    cJSON_Delete(r);
+    assert_null(search_evaluate_bound(&ctx, 6, &p));
+    r = search_pending_drop(&ctx, p, "lower bound above the best");
+    assert_string_equal(str(r, "status"), "pruned");
+    assert_string_equal(str(r, "stage"), "bound");
+    assert_string_equal(str(r, "reason"), "lower bound above the best");
+    assert_int_equal(fake_calls, 1);
     cJSON_Delete(r);
     g_ptr_array_free(fixed, TRUE);
     search_space_clear(&sp);
+}
+
+/* The one Pareto front of the summary and the figure: sorted by (a, b, order), each point whose
+ * b is below all before it; a tie keeps the first. Step time against peak memory. */
+static void test_pareto(void **state)
+{
+    (void)state;
+    static const double step_mem[][2] = {{3, 6}, {2, 4}, {4, 1}, {1, 8}, {2, 4}};
+    GPtrArray *ok = g_ptr_array_new_with_free_func((GDestroyNotify)cJSON_Delete);
+    for (size_t i = 0; i < G_N_ELEMENTS(step_mem); i++) {
+        cJSON *r = cJSON_CreateObject(), *f = cJSON_AddObjectToObject(r, "figures");
+        cJSON_AddNumberToObject(f, "step_time_s", step_mem[i][0]);
+        cJSON_AddNumberToObject(cJSON_AddObjectToObject(f, "memory"), "peak_bytes",
+                                step_mem[i][1] * (1 << 30));
+        g_ptr_array_add(ok, r);
+    }
+    SearchSpec spec;
+    search_spec_default(&spec);
+    GArray *p = search_pareto(&spec, ok, SEARCH_OBJ_STEP, SEARCH_OBJ_COUNT);
+    static const guint order[] = {3, 1, 4, 0, 2};
+    static const bool front[] = {true, true, false, false, true};
+    assert_int_equal(p->len, 5);
+    for (guint i = 0; i < p->len; i++) {
+        const SearchParetoPoint *q = &g_array_index(p, SearchParetoPoint, i);
+        assert_int_equal(q->index, order[i]);
+        assert_int_equal(q->front, front[i]);
+        assert_true(q->a == step_mem[order[i]][0] && q->b == step_mem[order[i]][1]);
+    }
+    g_array_free(p, TRUE);
+    g_ptr_array_free(ok, TRUE);
 }
 
 /* Ray Tune's ASHA on 27 trials, grace 1, max_t 27, reduction 3: rungs 1, 3, 9, 27 reached by
@@ -264,7 +326,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_space_ranges), cmocka_unit_test(test_spec_parsing),
         cmocka_unit_test(test_bound),        cmocka_unit_test(test_evaluate),
-        cmocka_unit_test(test_ray_tune),
+        cmocka_unit_test(test_pareto),       cmocka_unit_test(test_ray_tune),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -135,6 +135,84 @@ static void test_read_tricky(void **state)
     g_free(path);
 }
 
+/* Two steps: #1 on the host 0..100 with one kernel, #2 100..300 with two. */
+static const char TWO_STEPS[] =
+    "{\"schemaVersion\": 1, \"traceEvents\": [\n"
+    "{\"ph\":\"X\",\"cat\":\"user_annotation\",\"name\":\"ProfilerStep#1\",\"pid\":1,\"tid\":1,"
+    "\"ts\":0,\"dur\":100},\n"
+    "{\"ph\":\"X\",\"cat\":\"user_annotation\",\"name\":\"ProfilerStep#2\",\"pid\":1,\"tid\":1,"
+    "\"ts\":100,\"dur\":200},\n"
+    "{\"ph\":\"X\",\"cat\":\"cuda_runtime\",\"name\":\"cudaLaunchKernel\",\"pid\":1,\"tid\":1,"
+    "\"ts\":10,\"dur\":3,\"args\":{\"correlation\":5}},\n"
+    "{\"ph\":\"X\",\"cat\":\"kernel\",\"name\":\"ampere_sgemm_64x64\",\"pid\":0,\"tid\":7,"
+    "\"ts\":20,\"dur\":30,\"args\":{\"correlation\":5,\"stream\":7}},\n"
+    "{\"ph\":\"X\",\"cat\":\"cuda_runtime\",\"name\":\"cudaLaunchKernel\",\"pid\":1,\"tid\":1,"
+    "\"ts\":110,\"dur\":3,\"args\":{\"correlation\":6}},\n"
+    "{\"ph\":\"X\",\"cat\":\"kernel\",\"name\":\"ampere_sgemm_64x64\",\"pid\":0,\"tid\":7,"
+    "\"ts\":120,\"dur\":40,\"args\":{\"correlation\":6,\"stream\":7}},\n"
+    "{\"ph\":\"X\",\"cat\":\"cuda_runtime\",\"name\":\"cudaLaunchKernel\",\"pid\":1,\"tid\":1,"
+    "\"ts\":170,\"dur\":3,\"args\":{\"correlation\":7}},\n"
+    "{\"ph\":\"X\",\"cat\":\"kernel\",\"name\":\"relu_kernel\",\"pid\":0,\"tid\":7,"
+    "\"ts\":180,\"dur\":5,\"args\":{\"correlation\":7,\"stream\":7}}\n"
+    "], \"distributedInfo\": {\"backend\": \"nccl\", \"rank\": 0, \"world_size\": 1}}\n";
+
+static void count_activity(void *data, const char *cat, const char *name, int pid, int tid,
+                           double ts_us, double dur_us, int iter)
+{
+    (void)cat, (void)name, (void)pid, (void)tid, (void)ts_us;
+    double *sums = data; /* per iteration: count, then duration */
+    sums[2 * iter] += 1, sums[2 * iter + 1] += dur_us;
+}
+
+/* the X events of a compare document: per iteration, count and duration */
+static void doc_sums(const cJSON *doc, double *sums)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, "traceEvents"))
+    {
+        if (strcmp(cJSON_GetObjectItem(e, "ph")->valuestring, "X"))
+            continue;
+        int iter = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "args"), "iter")->valueint;
+        sums[2 * iter] += 1, sums[2 * iter + 1] += cJSON_GetObjectItem(e, "dur")->valuedouble;
+    }
+}
+
+/* compare's view of a profiler trace: every step's activities from the reader's arrays
+ * (trace_set_activities), the document of one step (the median's) or of none, as the whole
+ * document holds them */
+static void test_compare_view(void **state)
+{
+    (void)state;
+    char *path = write_tmp("fsd-test-trace-two-steps.json", TWO_STEPS);
+    GError *error = NULL;
+    const char *files[] = {path};
+    TraceSet *set = trace_set_read(files, 1, &error);
+    if (!set)
+        fail_msg("%s", error->message);
+    double all[4] = {0}, streamed[4] = {0}, one[4] = {0}, none[4] = {0};
+    cJSON *doc = trace_set_to_compare(set, TRACE_COMPARE_ALL);
+    doc_sums(doc, all);
+    assert_int_equal(cJSON_GetArraySize(
+                         cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "otherData"), "step_time_s")),
+                     2);
+    cJSON_Delete(doc);
+    assert_true(all[0] == 1 && all[1] == 30 && all[2] == 2 && all[3] == 45);
+    trace_set_activities(set, count_activity, streamed);
+    assert_memory_equal(all, streamed, sizeof all);
+    doc = trace_set_to_compare(set, 1);
+    doc_sums(doc, one);
+    assert_true(one[0] == 0 && one[2] == 2 && one[3] == 45);
+    cJSON_Delete(doc);
+    doc = trace_set_to_compare(set, -1);
+    doc_sums(doc, none);
+    assert_true(none[0] == 0 && none[2] == 0);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "traceEvents")), 1); /* meta */
+    cJSON_Delete(doc);
+    trace_set_free(set);
+    g_unlink(path);
+    g_free(path);
+}
+
 /* bad traces: the file and the field in the message */
 static void expect_bad(const char *text, const char *needle)
 {
@@ -175,9 +253,8 @@ static void test_read_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classes),
-        cmocka_unit_test(test_spellings),
-        cmocka_unit_test(test_read_tricky),
+        cmocka_unit_test(test_classes),     cmocka_unit_test(test_spellings),
+        cmocka_unit_test(test_read_tricky), cmocka_unit_test(test_compare_view),
         cmocka_unit_test(test_read_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
