@@ -216,6 +216,9 @@ static inline const uint32_t *ir_op_deps(const IrClass *c, const IrOp *op)
 /* Adds an op's kernel list (n records; flags IR_KERN_LAST set on the last here) and returns
  * the op's kern_first; an equal list added before is shared. n = 0 gives 0. O(n) to hash. */
 uint32_t ir_kernels_add(IrClass *c, const IrKernel *list, int n);
+/* The content hash ir_kernels_add keys lists by (over all bytes of the n records, flags
+ * included), for callers that key their own tables by list content. O(n). */
+guint ir_kernels_hash(const IrKernel *list, int n);
 /* The records of a list (kern_first != 0) and their number. */
 const IrKernel *ir_kernels_of(const IrClass *c, uint32_t kern_first, int *n);
 const char *ir_kern_class_name(IrKernClass cls);

@@ -52,6 +52,7 @@ struct Gen {
     uint32_t kern_first_pending; /* or a list the class already has (its seconds are the op's) */
     guint kern_costed;    /* when the whole pending list came from one gen_leaves_s: its length */
     double kern_costed_s; /* and its seconds (each list costed once, not again by the op) */
+    GHashTable *kern_cost; /* list content -> its seconds, each distinct list costed once (gen.c) */
     char *oversize;    /* the first buffer or transfer beyond GEN_SIZE_MAX (gen_size), or NULL */
     double oversize_bytes;
 };
