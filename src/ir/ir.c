@@ -112,6 +112,7 @@ void ir_schedule_free(IrSchedule *s)
     for (int i = 0; i < s->n_classes; i++)
         class_free(s->classes[i]);
     g_free(s->classes);
+    g_free(s->rank_class);
     g_hash_table_destroy(s->meta);
     g_free(s);
 }
@@ -145,6 +146,16 @@ IrClass *ir_class_add(IrSchedule *s, int first_rank, int n_ranks, int rank_strid
     c->string_index = string_index_new();
     s->classes = g_renew(IrClass *, s->classes, s->n_classes + 1);
     s->classes[s->n_classes++] = c;
+    /* the index, for the ranks inside the world (a class past it is an error ir_check names);
+     * O(ranks of the class in the world) */
+    if (!s->rank_class && s->world > 0) {
+        s->rank_class = g_new(int32_t, s->world);
+        for (int r = 0; r < s->world; r++)
+            s->rank_class[r] = -1;
+    }
+    for (int64_t r = first_rank, i = 0; i < n_ranks && r < s->world; i++, r += c->rank_stride)
+        if (r >= 0 && s->rank_class[r] < 0)
+            s->rank_class[r] = s->n_classes - 1;
     return c;
 }
 
@@ -286,6 +297,8 @@ bool ir_class_has_rank(const IrClass *c, int rank)
 
 int ir_class_of_rank(const IrSchedule *s, int rank)
 {
+    if (rank >= 0 && rank < s->world && s->rank_class)
+        return s->rank_class[rank];
     for (int c = 0; c < s->n_classes; c++)
         if (ir_class_has_rank(s->classes[c], rank))
             return c;

@@ -183,6 +183,9 @@ typedef struct {
     int n_groups;
     IrClass **classes;
     int n_classes;
+    /* rank -> the first class holding it, -1 none (ir_class_add fills it): ir_class_of_rank in
+     * O(1), once per send/recv in the engine. 4 bytes a rank; NULL until a class is added */
+    int32_t *rank_class;
     GHashTable *meta; /* free-form key -> value strings: model, strategy, topology, options */
 } IrSchedule;
 
@@ -234,7 +237,8 @@ void ir_group_members(const IrSchedule *s, const IrGroup *g, int rank, int *memb
 void ir_group_shape(const IrSchedule *s, const IrGroup *g, int *nodes, int *ranks_per_node);
 /* Whether a rank belongs to a class. */
 bool ir_class_has_rank(const IrClass *c, int rank);
-/* The class that holds a rank, or -1. */
+/* The class that holds a rank (the first, should several), or -1. O(1) for ranks of the world,
+ * O(classes) beyond it. */
 int ir_class_of_rank(const IrSchedule *s, int rank);
 /* The same, for an executor about to run `rank`'s program: -1 sets an input error naming it. */
 int ir_class_of_rank_or_error(const IrSchedule *s, int rank, GError **error);
