@@ -22,7 +22,14 @@ void gen_init(Gen *g, const Model *model, const HwTopology *topo, const StratOpt
     g->mb = model->training.micro_batch;
     g->ckpt_block = -1;
     g->last_compute = -1;
-    g->boundary = g_new0(bool, model->n_modules);
+    g->boundary = g_new0(bool, 2 * (gsize)model->n_modules);
+    g->checkpointed = g->boundary + model->n_modules;
+    /* a block's ordinal is the number of blocks before it in pre-order: O(modules), once */
+    for (int i = 0, ordinal = 0; i < model->n_modules; i++) {
+        if (!model->modules[i].is_block)
+            continue;
+        g->checkpointed[i] = gen_block_checkpointed(opt, ordinal++);
+    }
     /* Under mixed precision the unsharded parameters and activations are in param_dtype. In full
      * precision, convolutions still run on TF32 tensor cores (cuDNN's allow_tf32 defaults to
      * True) while matmuls do not (torch.backends.cuda.matmul.allow_tf32 defaults to False). */
@@ -436,16 +443,7 @@ int gen_backward_run(Gen *g, const int *leaves, int n, const int *deps, int n_de
 
 bool gen_is_checkpointed(Gen *g, int module)
 {
-    const ModelModule *m = &g->model->modules[module];
-    if (!g->opt->activation_checkpointing || !m->is_block)
-        return false;
-    if (g->opt->checkpoint_every <= 1)
-        return true;
-    /* the block's ordinal: blocks before it in pre-order (O(modules), a few hundred) */
-    int ordinal = 0;
-    for (int i = 0; i < module; i++)
-        ordinal += g->model->modules[i].is_block;
-    return gen_block_checkpointed(g->opt, ordinal);
+    return g->checkpointed[module];
 }
 
 bool gen_block_checkpointed(const StratOptions *opt, int ordinal)
