@@ -502,7 +502,6 @@ static void start_op(Engine *e, int ci, int opi, int64_t now)
         if (opi >= st->horizon_gpu && opi < st->host_below && !c->streams[op->stream].host)
             st->horizon_gpu = opi + 1;
     }
-    sim_overlap_count(e, ci, op, +1, now);
     switch (op->kind) {
     case IR_OP_COMPUTE: {
         /* the slowest of the job's GPUs sets every class's pace (hw_gpu_pace) */
@@ -540,10 +539,12 @@ static void start_op(Engine *e, int ci, int opi, int64_t now)
         sim_finish_at(e, ci, opi, now);
         break;
     case IR_OP_COLL:
+        sim_overlap_count(e, ci, op, +1, now);
         start_coll(e, ci, opi, now);
         break;
     case IR_OP_SEND:
     case IR_OP_RECV:
+        sim_overlap_count(e, ci, op, +1, now);
         start_p2p(e, ci, opi, now);
         break;
     default:
@@ -629,7 +630,8 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
         }
         st->n_done++;
         const IrOp *done = ir_op(st->cls, ev.op);
-        sim_overlap_count(&e, ev.cls, done, -1, ev.time_ns);
+        if (done->kind == IR_OP_COLL || done->kind == IR_OP_SEND || done->kind == IR_OP_RECV)
+            sim_overlap_count(&e, ev.cls, done, -1, ev.time_ns);
         e.res->makespan_ns = MAX(e.res->makespan_ns, ev.time_ns);
         if (!e.steady) {
             for (uint32_t k = st->succ_start[ev.op]; k < st->succ_start[ev.op + 1] && !e.failed;
