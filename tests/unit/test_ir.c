@@ -103,6 +103,33 @@ static void test_bad_schedules(void **state)
     g_free(extra);
 }
 
+/* The class of a rank, from the index ir_class_add keeps: strided classes interleaved (a
+ * pipeline's stages), a rank two classes claim (the first holds it, as a scan in class order
+ * found), ranks no class holds, and ranks outside the world (a class past it, which ir_check
+ * rejects, still answers by scanning). Each rank's answer is compared with ir_class_has_rank
+ * over the classes in order. */
+static void test_class_of_rank(void **state)
+{
+    (void)state;
+    IrSchedule *s = ir_schedule_new(4, 4); /* 16 ranks */
+    assert_int_equal(ir_class_of_rank(s, 3), -1); /* no class yet */
+    ir_class_add(s, 0, 4, 4);  /* 0 4 8 12 */
+    ir_class_add(s, 1, 4, 4);  /* 1 5 9 13 */
+    ir_class_add(s, 9, 3, 1);  /* 9 10 11: 9 is class 1's */
+    ir_class_add(s, 14, 4, 1); /* 14 15, and 16 17 past the world */
+    int expect[18] = {0, 1, -1, -1, 0, 1, -1, -1, 0, 1, 2, 2, 0, 1, 3, 3, 3, 3};
+    for (int r = 0; r < 18; r++) {
+        assert_int_equal(ir_class_of_rank(s, r), expect[r]);
+        int scan = -1;
+        for (int c = s->n_classes - 1; c >= 0; c--)
+            if (ir_class_has_rank(s->classes[c], r))
+                scan = c;
+        assert_int_equal(ir_class_of_rank(s, r), scan);
+    }
+    assert_int_equal(ir_class_of_rank(s, -1), -1);
+    ir_schedule_free(s);
+}
+
 /* Interning: one index per distinct string, in first-use order, the same text back; through
  * several growths of the index, with the empty string, prefixes of one another, and strings
  * looked up again long after they were added. */
@@ -256,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_group_members_and_shape),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_bad_schedules),
+        cmocka_unit_test(test_class_of_rank),
         cmocka_unit_test(test_strings_interned),
         cmocka_unit_test(test_compact),
         cmocka_unit_test(test_op_packed),

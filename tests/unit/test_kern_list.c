@@ -173,11 +173,41 @@ static void test_lists_shared(void **state)
     ir_schedule_free(s);
 }
 
+/* The content hash the lists (and the generators' memo of their seconds) are keyed by sees
+ * every byte: lists that differ only in a power-of-two size (doubles that differ in exponent
+ * bits alone, the high bits of a word), a share, or a flag of a later record hash apart, and
+ * equal lists hash alike. A hash that dropped the high bits would put all 64 sizes in one
+ * bucket. */
+static void test_lists_hash(void **state)
+{
+    (void)state;
+    IrKernel k[3] = {{.cls = IR_KERN_GEMM, .shape = {4096, 4096, 4096, 1}, .share = 1},
+                     {.cls = IR_KERN_ATTENTION, .shape = {32, 2048, 128, 0}, .share = 1},
+                     {.cls = IR_KERN_MEMORY, .shape = {1e6, 2}, .share = 1}};
+    GHashTable *seen = g_hash_table_new(g_direct_hash, g_direct_equal);
+    int lists = 0;
+    for (int e = 0; e < 64; e++, lists++) {
+        k[1].shape[1] = ldexp(1, e);
+        g_hash_table_add(seen, GUINT_TO_POINTER(ir_kernels_hash(k, 3)));
+    }
+    k[2].share = 0.5, lists++;
+    g_hash_table_add(seen, GUINT_TO_POINTER(ir_kernels_hash(k, 3)));
+    k[1].flags = IR_KERN_CAUSAL, lists++;
+    g_hash_table_add(seen, GUINT_TO_POINTER(ir_kernels_hash(k, 3)));
+    assert_int_equal(g_hash_table_size(seen), lists);
+    IrKernel copy[3];
+    memcpy(copy, k, sizeof copy);
+    assert_int_equal(ir_kernels_hash(copy, 3), ir_kernels_hash(k, 3));
+    assert_true(ir_kernels_hash(k, 2) != ir_kernels_hash(k, 3));
+    g_hash_table_destroy(seen);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leaf_kernels_sum), cmocka_unit_test(test_shape_not_flops),
         cmocka_unit_test(test_schedule_lists), cmocka_unit_test(test_lists_shared),
+        cmocka_unit_test(test_lists_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
