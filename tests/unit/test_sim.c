@@ -13,7 +13,7 @@ static double fixed_p2p(const CollModel *self, uint64_t bytes, bool same_node)
 }
 
 static HwTopology topo;
-static CollModel coll = {"fixed", fixed_coll, fixed_p2p, &topo, -1, -1, false};
+static CollModel coll = {"fixed", fixed_coll, fixed_p2p, &topo, -1, -1, false, 0};
 static SimConfig cfg = {&topo, &coll, NULL};
 
 static int setup(void **state)
@@ -225,7 +225,7 @@ static double counting_coll(const CollModel *self, const CollShape *shape, CollC
 
 static void test_collective_cost_cached(void **state)
 {
-    CollModel counting = {"counting", counting_coll, fixed_p2p, &topo, -1, -1, false};
+    CollModel counting = {"counting", counting_coll, fixed_p2p, &topo, -1, -1, false, 0};
     SimConfig ccfg = {&topo, &counting, NULL};
     IrSchedule *s = ir_schedule_new(1, 2);
     int pair = ir_group_add(s, "pair", 2, 1), self = ir_group_add(s, "self", 1, 1);
