@@ -83,10 +83,11 @@ static int gpu_arch(const HwTopology *topo)
  * by default only in certain cases" (protoEnable 2) and ncclTopoTuneModel zeroes its bandwidth
  * unless all of these hold (tuning.cc at each tag of NVIDIA/nccl):
  * - the GPUs: "(minCompCap == 70 && maxCompCap == 70) || (minCompCap == 80 && maxCompCap == 80)"
- *   in v2.8.4-1 to v2.17 (l. 194-195 of v2.8.4-1: Volta and Ampere only); v2.18.1-1 adds
- *   "case 90" (l. 281), so Hopper gets LL128 from 2.18 (but not for a two-rank ring allreduce
- *   built with CUDA 11.8, which is not modelled);
- * - inside the node, "graphs[a]->typeIntra <= PATH_NVB" (PATH_NVL before 2.18.5): GPUs that
+ *   in v2.8.4-1 to v2.14.3-1 (l. 194-195 of v2.8.4-1: Volta and Ampere only); v2.15.1-1 adds
+ *   "(minCompCap == 90 && maxCompCap == 90)" (l. 231), v2.15.5-1 on have "case 90" (v2.17.1-1
+ *   l. 253), so Hopper gets LL128 from 2.15 (but not for a two-rank ring allreduce built with
+ *   CUDA 11.8, which is not modelled);
+ * - inside the node, "graphs[a]->typeIntra <= PATH_NVB" (PATH_NVL before 2.18.3): GPUs that
  *   reach each other only over PCIe never get it;
  * - across nodes, the graph's GPU-NIC path: "graphs[a]->typeInter <= PATH_PXB || (minCompCap >=
  *   90 && graphs[a]->typeInter <= PATH_PXN)" (v2.23.4-1 l. 327; up to 2.26), "<=
@@ -110,7 +111,7 @@ bool coll_ll128_enabled(const CollModel *model, const CollShape *sh)
     const HwTopology *topo = model->topo;
     int version = model->nccl_version > 0 ? model->nccl_version : 23007;
     int arch = gpu_arch(topo);
-    if (arch == ARCH_HOPPER && version < 21800)
+    if (arch == ARCH_HOPPER && version < 21501)
         return false;
     if (sh->ranks_per_node > 1 && topo->gpu_link && strncmp(topo->gpu_link, "pcie", 4) == 0)
         return false;
@@ -127,13 +128,38 @@ bool coll_ll128_enabled(const CollModel *model, const CollShape *sh)
     }
 }
 
+/* One number of a version: digits only (no sign, no space), at most 99; *p moves past it. */
+static bool version_part(const char **p, unsigned *out)
+{
+    if (!g_ascii_isdigit(**p))
+        return false;
+    char *end = NULL;
+    unsigned long v = strtoul(*p, &end, 10);
+    if (v > 99)
+        return false;
+    *out = (unsigned)v;
+    *p = end;
+    return true;
+}
+
 bool coll_nccl_version_parse(const char *text, int *out)
 {
-    unsigned major = 0, minor = 0, patch = 0;
-    char tail = 0;
-    int n = text ? sscanf(text, "%u.%u.%u%c", &major, &minor, &patch, &tail) : 0;
-    /* "2.23", "2.23.4", "2.23.4-1" (the package's build number) */
-    if (n < 2 || (n == 4 && tail != '-') || major != 2 || minor > 99 || patch > 99)
+    /* "2.23", "2.23.4", "2.23.4-1" (the package's build number), nothing else */
+    unsigned major = 0, minor = 0, patch = 0, build = 0;
+    const char *p = text;
+    if (!p || !version_part(&p, &major) || *p++ != '.' || !version_part(&p, &minor))
+        return false;
+    if (*p == '.') {
+        p++;
+        if (!version_part(&p, &patch))
+            return false;
+        if (*p == '-') {
+            p++;
+            if (!version_part(&p, &build))
+                return false;
+        }
+    }
+    if (*p != '\0' || major != 2)
         return false;
     *out = (int)(major * 10000 + minor * 100 + patch);
     return true;

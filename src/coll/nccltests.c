@@ -177,8 +177,9 @@ double coll_test_busbw_factor(const CollTest *test, int nranks)
     case COLL_RUN_SCATTER:
         return nranks > 1 ? (double)(nranks - 1) / nranks : 0; /* Gather/ScatterGetBw */
     default:
-        /* BroadcastGetBw and ReduceGetBw: busbw = algbw (coll_busbw_factor's broadcast) */
-        return coll_busbw_factor(test->kind, nranks);
+        /* BroadcastGetBw and ReduceGetBw: busbw = algbw, factor 1 at any rank count (nccl-tests
+         * src/broadcast.cu, src/reduce.cu); the rest as coll_busbw_factor */
+        return test->kind == IR_COLL_BROADCAST ? 1 : coll_busbw_factor(test->kind, nranks);
     }
 }
 

@@ -46,6 +46,10 @@ static void test_nccl_version_parse(void **state)
     assert_false(coll_nccl_version_parse("2", &v));
     assert_false(coll_nccl_version_parse("2.23.4x", &v));
     assert_false(coll_nccl_version_parse("2.100.0", &v));
+    assert_false(coll_nccl_version_parse("2.23x", &v));
+    assert_false(coll_nccl_version_parse("2.23.4-junk", &v));
+    assert_false(coll_nccl_version_parse(" 2.23", &v));
+    assert_false(coll_nccl_version_parse("2.+3", &v));
 }
 
 /* NCCL's LL128 rule, one condition at a time (tuning.cc of each release). */
@@ -68,9 +72,11 @@ static void test_ll128_rule(void **state)
     assert_true(coll_ll128_enabled(&m, &across));
     m.nccl_version = 0; /* the newest modelled, 2.30.7 */
     assert_true(coll_ll128_enabled(&m, &across));
-    /* Hopper before 2.18: not even inside a node */
-    m.nccl_version = 21705;
+    /* Hopper before 2.15: not even inside a node; from 2.15.1 inside it */
+    m.nccl_version = 21403;
     assert_false(coll_ll128_enabled(&m, &one));
+    m.nccl_version = 21501;
+    assert_true(coll_ll128_enabled(&m, &one));
     hw_topology_free(gh);
 
     /* the same node with its NIC behind the GPU's PCIe switch (PXB) keeps LL128 in 2.23; behind
@@ -196,6 +202,9 @@ static void test_rooted_benchmarks(void **state)
     assert_float_equal(coll_test_busbw_factor(g, 16), 15.0 / 16, 1e-15);
     assert_float_equal(coll_test_busbw_factor(s, 8), 7.0 / 8, 1e-15);
     assert_float_equal(coll_test_busbw_factor(g, 1), 0.0, 1e-15);
+    /* broadcast's and reduce's factor is 1 at any rank count, one rank included */
+    assert_float_equal(coll_test_busbw_factor(r, 1), 1.0, 1e-15);
+    assert_float_equal(coll_test_busbw_factor(coll_test_find("broadcast"), 1), 1.0, 1e-15);
     /* reduce: a ring with broadcast's steps in NCCL's tuner; gather, scatter: point-to-point */
     assert_int_equal(r->run, COLL_RUN_COLLECTIVE);
     assert_int_equal(r->kind, IR_COLL_BROADCAST);
