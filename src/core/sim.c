@@ -642,7 +642,7 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
         }
         /* The steady state's bookkeeping (sim_steady.c), only while it may still skip: when it
          * is off (FSDPSIM_NO_STEADY_STATE), impossible (no periodic region) or over (skipped, or
-         * given up after SIM_STEADY_TRIES), e.steady is NULL and the plain loop above runs. */
+         * given up after SIM_STEADY_TRIES + SIM_STEADY_HIST checks), e.steady is NULL and the plain loop above runs. */
         bool host_op = st->cls->streams[done->stream].host;
         st->host_done += host_op && ev.op < st->host_below;
         for (uint32_t k = st->succ_start[ev.op]; k < st->succ_start[ev.op + 1] && !e.failed; k++) {

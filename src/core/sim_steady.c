@@ -18,13 +18,14 @@
  *
  * Where it cannot prove it, it simulates everything: no periodic region in some class, a group's
  * collectives on several streams, a period that raises the memory peak or rewrites the flow
- * model's last sample, or states that never repeat (interleaved schedules whose period spans
- * several checkpoints). FSDPSIM_NO_STEADY_STATE=1 in the environment turns it off.
+ * model's last sample, or states that never repeat within SIM_STEADY_HIST periods.
+ * FSDPSIM_NO_STEADY_STATE=1 in the environment turns it off.
  *
  * Cost: a checkpoint serialises the state, O(ops between frontier and horizon + events
  * queued + transfers in flight + link classes), once per period of the anchor class until the
- * proof (at most SIM_STEADY_TRIES); the period after the first repeat is simulated with its
- * additions logged, and the skip is O(ops skipped + logged additions x periods). */
+ * proof (at most SIM_STEADY_TRIES + SIM_STEADY_HIST checkpoints); a state first seen again k
+ * periods on has its next k periods simulated with their additions logged, and the skip is
+ * O(ops skipped + logged additions x blocks of k periods). */
 #include "sim_engine.h"
 
 #include <stdlib.h>
@@ -509,8 +510,8 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
             /* waiting past the region (periods_to_skip checked that all its members are) */
         } else if (keys[i].tag == KEY_COLL) {
             uint32_t g = keys[i].a; /* the sequence moves as the first member's class's */
-            keys[i].c += (uint32_t)(m * (e->st[first.cls].group_seq[g] -
-                                         sd->prev_group_seq[first.cls][g]));
+            keys[i].c +=
+                (uint32_t)(m * (e->st[first.cls].group_seq[g] - sd->prev_group_seq[first.cls][g]));
         } else {
             const IrClass *cls = e->s->classes[first.cls];
             int K = step[first.cls];
@@ -652,10 +653,10 @@ void sim_steady_check(Engine *e, int64_t now)
     /* a state seen k periods ago is likely to come back k periods on: log them to replay */
     mark(e, now, snap, k > 0);
     e->steady_op += (k > 0 ? k : 1) * anchor->period;
-    /* A state that has not repeated after SIM_STEADY_TRIES checks is taken as one that does
-     * not: the 1T-parameter pp 64 layout's transfers share NICs out of phase and its periods
-     * differ by a nanosecond now and then, for hundreds of periods. The pipelines that repeat
-     * do so within a few periods of the steady phase. */
+    /* A state that has not repeated after SIM_STEADY_TRIES + SIM_STEADY_HIST checks is taken as one
+     * that does not: the 1T-parameter pp 64 layout's transfers share NICs out of phase and its
+     * periods differ by a nanosecond now and then, for hundreds of periods. The pipelines that
+     * repeat do so within a few periods of the steady phase. */
     if (e->steady_op >= anchor->hi || ++sd->tries >= SIM_STEADY_TRIES + SIM_STEADY_HIST)
         sim_steady_free(e);
 }

@@ -29,8 +29,10 @@
 /* 2: compute ops carry "seconds", the kernel model's device time (absent in version 1, whose
  * files are still read: their compute is charged at the best-shape rates).
  * 3: compute ops also carry what their kernels are (class and shape, IrKernel), so that the
- * simulator costs, and fsdprun-nccl runs, the same kernels; versions 1 and 2 are still read. */
-#define IR_VERSION 3
+ * simulator costs, and fsdprun-nccl runs, the same kernels; versions 1 and 2 are still read.
+ * 4: collectives may say the SMs their kernels hold ("sms": Transformer Engine's userbuffers for
+ * --tp-comm-overlap); in versions 1-3 every collective holds NCCL's channels. */
+#define IR_VERSION 4
 
 typedef enum {
     IR_OP_HOST,    /* host-side work (Python, kernel launches) or a host wait on its deps */

@@ -309,6 +309,13 @@ static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *c
             ok = ok && cfg_get_double(co, "bytes", true, 0, 1e18, &dbl, error);
             op.u.coll.bytes = (uint64_t)dbl;
             i64 = 0;
+            if (ok && names->version < 4 && cfg_has(co, "sms")) {
+                cfg_set_error(error, co->file, co->path, "sms",
+                              "a collective's SMs are new in schedule version 4; expected "
+                              "version 4, or no sms in version %d",
+                              names->version);
+                ok = false;
+            }
             ok = ok && cfg_get_int(co, "sms", false, 0, 255, &i64, error);
             op.u.coll.sms = (uint8_t)i64;
             break;

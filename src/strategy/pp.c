@@ -52,7 +52,7 @@ static int p2p2(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes
                 IrPhase phase, const char *name, int dep, int dep2)
 {
     Gen *g = &pp->g;
-    if (dep < 0 && !getenv("XX"))
+    if (dep < 0)
         dep = g->last_compute;
     gen_host(g, g->topo->gpu.launch_overhead_s, name);
     IrOp op = {.kind = kind, .stream = (uint16_t)stream, .phase = (uint8_t)phase,
@@ -70,15 +70,28 @@ static int p2p(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes,
     return p2p2(pp, kind, stream, peer_offset, bytes, tag, phase, name, dep, -1);
 }
 
+/* What a step's receive waits for. 1F1B and GPipe post it when the step starts, after the
+ * compute before it (p2p2). Megatron's interleaved schedule with --overlap-p2p-communication
+ * (its default; forward_backward_pipelining_with_interleaving, r0.7-r0.8) posts the receive for
+ * the next forward right after a forward and the one for the next backward right after a
+ * backward, so in the steady phase each runs during the step of the other kind between them. */
+static int recv_dep(const Pp *pp, bool forward)
+{
+    if (pp->v <= 1)
+        return -1;
+    return forward ? pp->last_fwd_compute : pp->last_bwd_compute;
+}
+
 /* A stage's activation or gradient sent on. In the 1F1B schedule of Megatron (r0.8
  * p2p_communication._communicate with wait_on_reqs: req.wait() on every request) and of
  * DeepSpeed (runtime/pipe/p2p.py: a blocking dist.send), the compute stream waits for the send
  * before its next kernel, so the transfer is not hidden behind the next micro-batch; Megatron's
  * interleaved schedule (--overlap-p2p-communication, its default) waits later, and GPipe's
  * sends run beside compute. The wait is an empty op on the compute stream. The receive that
- * follows is posted with the send, not after the wait: Megatron batches the pair
- * (send_forward_recv_backward, one batch_isend_irecv), which is also what keeps two stages
- * that send to each other from waiting on each other. */
+ * follows is posted with the send, not after the wait: Megatron batches the pair in the steady
+ * phase (send_forward_recv_backward, one batch_isend_irecv), which is also what keeps two
+ * stages that send to each other from waiting on each other. In warm-up and cool-down Megatron
+ * receives after its send has completed; posting with it there is a little optimistic. */
 static void send_waited(Pp *pp, int stream, int peer_offset, uint32_t tag, IrPhase phase,
                         const char *name, int dep)
 {
@@ -112,7 +125,9 @@ static int tp_comm(Pp *pp, IrPhase phase, bool scatter, const char *what, int de
  * Transformer Engine's, not NCCL's, and hold fewer SMs (transformer_engine/pytorch/module/
  * base.py, initialize_ub's get_default_config, TE 1.x-2.x): the all-gathers are ring exchanges
  * (qkv/fc1 fprop, proj/fc2 dgrad) by copy engines with 1 SM; the reduce-scatters are
- * "pipeline" (proj/fc2 fprop) or "bulk" (qkv/fc1 wgrad) kernels of 16 SMs. */
+ * "pipeline" (proj/fc2 fprop) or "bulk" (qkv/fc1 wgrad) kernels of 16 SMs. Not modelled: the
+ * backward's second all-gather (qkv/fc1 dgrad, "bulk", 16 SMs), which re-gathers the layer
+ * norm's output for the weight gradient under sequence parallelism. */
 #define TE_UB_RING_SMS 1
 #define TE_UB_KERNEL_SMS 16
 static int tp_overlapped_half(Pp *pp, IrPhase phase, const char *name, int dep, int gather,
@@ -293,7 +308,8 @@ static void forward(Pp *pp, const PpStep *st)
     int dep = -1;
     if (!is_first_vs(pp, st->chunk))
         dep = p2p(pp, IR_OP_RECV, pp->recv_prev, offset_prev(pp), pp->boundary_bytes,
-                  tag(pp, true, vs - 1, st->micro_batch), IR_PHASE_FORWARD, name, -1);
+                  tag(pp, true, vs - 1, st->micro_batch), IR_PHASE_FORWARD, name,
+                  recv_dep(pp, true));
     char *buf = g_strdup_printf("act:%d:%d", st->chunk, st->micro_batch);
     gen_alloc(g, buf, IR_MEM_ACTIVATIONS, chunk_saved(pp, st->chunk));
     g_free(buf);
@@ -314,6 +330,7 @@ static void forward(Pp *pp, const PpStep *st)
     else
         send_waited(pp, pp->send_next, offset_next(pp), tag(pp, true, vs, st->micro_batch),
                     IR_PHASE_FORWARD, name, dep);
+    pp->last_fwd_compute = g->last_compute;
     g_free(name);
 }
 
@@ -411,8 +428,9 @@ static void backward(Pp *pp, const PpStep *st)
                                 MAX(1, 2 * pp->post.kernels), pp_seconds(pp, &pp->post, true, 1), name,
                                 NULL, 0);
     else
-        dep = p2p(pp, IR_OP_RECV, pp->recv_next, offset_next(pp), pp->boundary_bytes, tag(pp, false, vs + 1, st->micro_batch), IR_PHASE_BACKWARD,
-                  name, -1);
+        dep = p2p(pp, IR_OP_RECV, pp->recv_next, offset_next(pp), pp->boundary_bytes,
+                  tag(pp, false, vs + 1, st->micro_batch), IR_PHASE_BACKWARD, name,
+                  recv_dep(pp, false));
     bool last_of_chunk = pp->bwd_count[st->chunk] == pp->m - 1;
     for (int l = first + n - 1; l >= first; l--) {
         char *buf = NULL;
@@ -468,6 +486,7 @@ static void backward(Pp *pp, const PpStep *st)
         }
     }
     pp->bwd_count[st->chunk]++;
+    pp->last_bwd_compute = g->last_compute;
 }
 
 /* ---- the program of one stage ---- */
@@ -489,6 +508,7 @@ static void stage_program(Pp *pp, int stage)
     const StratOptions *opt = g->opt;
     pp->stage = stage;
     g->last_compute = -1; /* each class's program is its own */
+    pp->last_fwd_compute = pp->last_bwd_compute = -1;
     g->host = ir_stream_add(g->cls, "host", true);
     g->compute = ir_stream_add(g->cls, "compute", false);
     if (pp->P > 1) {

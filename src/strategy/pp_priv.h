@@ -38,6 +38,9 @@ typedef struct {
     int *gather_op;       /* per layer: FSDP all-gather, -1 none */
     int *bwd_count;       /* per chunk: backwards done */
     int *last_bwd;        /* per layer: last backward compute op */
+    /* the last compute op of the latest forward and backward step (-1: none yet): where
+     * Megatron's interleaved schedule posts the next step's receive (see recv_dep) */
+    int last_fwd_compute, last_bwd_compute;
     GArray *dp_ops;       /* ops the optimizer waits for */
 } Pp;
 

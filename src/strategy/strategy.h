@@ -123,12 +123,12 @@ typedef struct {
 } StratInfo;
 
 void strat_options_default(StratOptions *opt, const Model *model);
-/* --strategy zero1 on options whose precision is set: DDP's replicas, distributed optimizer,
- * gradients reduced in param_dtype (fp32 without mixed precision) unless reduce_dtype_set. */
 /* The dtype gradients are reduced in: DDP (and Megatron's DDP) keep fp32 gradients under autocast
  * and reduce them in fp32 unless told otherwise (Megatron forces it for bf16: arguments.py
  * accumulate_allreduce_grads_in_fp32); FSDP its MixedPrecision reduce_dtype. */
 HwDtype strat_grad_reduce_dtype(const StratOptions *opt);
+/* --strategy zero1 on options whose precision is set: DDP's replicas, distributed optimizer,
+ * gradients reduced in param_dtype (fp32 without mixed precision) unless reduce_dtype_set. */
 void strat_options_zero1(StratOptions *opt);
 bool strat_sharding_parse(const char *text, ShardingStrategy *out);
 const char *strat_sharding_name(ShardingStrategy s);

@@ -209,8 +209,8 @@ jedit "$W/sched.json" $s-8.json 'd["classes"][0]["ops"][0]["kind"] = "sleep"'
 bad schedule/unknown-op-kind "$s-8.json;field 'classes[0].ops[0].kind';expected one of" "${BASE[@]}" --schedule $s-8.json
 jedit "$W/sched.json" $s-9.json 'next(o for o in d["classes"][0]["ops"] if o["kind"] == "alloc")["bytes"] = -1'
 bad schedule/negative-bytes "$s-9.json;bytes;expected a number in [0," "${BASE[@]}" --schedule $s-9.json
-jedit "$W/sched.json" $s-10.json 'd["version"] = 4'
-bad schedule/version-4 "$s-10.json;field 'version';version 4" "${BASE[@]}" --schedule $s-10.json
+jedit "$W/sched.json" $s-10.json 'd["version"] = 5'
+bad schedule/version-5 "$s-10.json;field 'version';version 5" "${BASE[@]}" --schedule $s-10.json
 # kernel lists (version 3): each kernel's fields, the ops' indices into them, the version
 K='c = d["classes"][0]; k = c["kernel_lists"]'
 jedit "$W/sched.json" $s-k1.json "$K"'; k[0][0]["class"] = "conv"'

@@ -656,12 +656,23 @@ t_schedule_many_names_read_fast() {
 }
 add input t_schedule_many_names_read_fast
 
-t_schedule_version_4() {
-    make_schedule "$W/v4.json" 'd["version"] = 4' || return 1
-    fsd "${BASE[@]}" --schedule "$W/v4.json"
-    expect_input_error "$W/v4.json" "field 'version'" 'version 4'
+t_schedule_version_5() {
+    make_schedule "$W/v5.json" 'd["version"] = 5' || return 1
+    fsd "${BASE[@]}" --schedule "$W/v5.json"
+    expect_input_error "$W/v5.json" "field 'version'" 'version 5'
 }
-add input t_schedule_version_4
+add input t_schedule_version_5
+
+# A collective's SMs ("sms", version 4) in a version 3 file: named, with the version it needs
+t_schedule_sms_in_version_3() {
+    make_schedule "$W/v3sms.json" '
+d["version"] = 3
+op = next(o for c in d["classes"] for o in c["ops"] if o["kind"] == "coll")
+op["sms"] = 16' || return 1
+    fsd "${BASE[@]}" --schedule "$W/v3sms.json"
+    expect_input_error "$W/v3sms.json" "field 'classes[" "sms" "version 4"
+}
+add input t_schedule_sms_in_version_3
 
 # Version 2 (compute ops with "seconds", no kernel lists) is still read; on the GPU the schedule
 # was made for, its step is version 3's to the last digit (the lists re-cost to the same seconds).

@@ -607,20 +607,29 @@ def run_row(fsdpsim, tmp, r):
     path = os.path.join(tmp, r.id.replace(":", "_") + ".json")
     with open(path, "w") as f:
         json.dump(r.model, f)
-    best = None
+    best, n_fit, refused = None, 0, []
     for label, extra in r.variants or [(None, [])]:
         cmd, sim, err = run_args(fsdpsim, path, r.args + extra)
         if err:
-            return r, cmd, err
+            if not r.variants:
+                return r, cmd, err
+            refused.append("%s (%s)" % (label, err))
+            continue
         fits = not sim["memory"]["oom"]
+        n_fit += fits
         key = (not fits, sim["step_time_s"])
         if best is None or key < best[0]:
             best = (key, label, cmd, sim)
+    if best is None:
+        return r, cmd, "every tuning refused: " + "; ".join(refused)
     _, label, cmd, r.sim = best
     r.t_sim = r.sim["step_time_s"]
     if label:
-        r.approx.append("the tool's fastest of %d tunings that fit: %s"
-                        % (len(r.variants), label))
+        r.approx.append("the tool's fastest of %d tunings (%d fit%s): %s"
+                        % (len(r.variants), n_fit,
+                           "" if n_fit else "; none does, so the fastest of all", label))
+    if refused:
+        r.notes.append("tunings fsdpsim refused: " + "; ".join(refused))
     return r, cmd, None
 
 
