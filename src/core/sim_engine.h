@@ -128,8 +128,7 @@ void sim_finish_at(Engine *e, int ci, int op, int64_t end_ns);
 /* sim_overlap.c */
 void sim_overlap_init(Engine *e);
 /* A collective or send/recv of class ci starts (+1) or ends (-1) at `now`: the running compute
- * op is re-rated when it overlaps. Other ops are ignored (the engine calls it for collectives
- * and send/recv only). */
+ * op is re-rated when it overlaps. Other ops are ignored. */
 void sim_overlap_count(Engine *e, int ci, const IrOp *op, int delta, int64_t now);
 double sim_overlap_memory_fraction(const Engine *e, const IrOp *op, double alone_s);
 double sim_overlap_slowdown(const Engine *e, int ci, double mem_fraction);

@@ -19,7 +19,19 @@
  * Where it cannot prove it, it simulates everything: no periodic region in some class, a group's
  * collectives on several streams, a period that raises the memory peak or rewrites the flow
  * model's last sample, or states that never repeat within SIM_STEADY_HIST periods.
- * FSDPSIM_NO_STEADY_STATE=1 in the environment turns it off.
+ * FSDPSIM_NO_STEADY_STATE=1 in the environment turns it off; FSDPSIM_STEADY_DEBUG=1 prints each
+ * class's region and, at each checkpoint, the first field that differs from the last one (the
+ * state is the same, or which op's start, which transfer's rate...), with its bytes before and
+ * now.
+ *
+ * States that repeat only after several periods: the 1T-parameter GPT (tp 8 x pp 64 x dp 6 on
+ * JUWELS Booster, 1F1B) was aperiodic while a stage's receives were posted early and sat in
+ * flight beside its compute (stage 0's period 150401545 ns half the time, 137 to 159 ms
+ * otherwise): its neighbours' sends and receives re-rated its running compute (sim_overlap.c),
+ * so each stage's timing fed on its neighbours' phase. With receives waiting for the compute
+ * before them, as ProcessGroupNCCL runs them (pp.c), it settles into a cycle of several
+ * micro-batches, which the lookup over the last SIM_STEADY_HIST states finds (336 periods of
+ * 512 skipped).
  *
  * Cost: a checkpoint serialises the state, O(ops between frontier and horizon + events
  * queued + transfers in flight + link classes), once per period of the anchor class until the
@@ -60,6 +72,9 @@ struct SimSteady {
      * periods (see sim_steady_check) */
     GByteArray *hist[SIM_STEADY_HIST];
     int n_hist;
+    /* FSDPSIM_STEADY_DEBUG: the fields of the last snapshot (NetSnapField), to name the first
+     * difference between periods on stderr; NULL otherwise */
+    GArray *fields;
 };
 
 static bool same_payload(const IrOp *a, const IrOp *b)
@@ -175,7 +190,9 @@ void sim_steady_init(Engine *e)
     bool ok = true;
     int64_t tag_step = 0;
     bool has_tag = false;
+    int c_bad = 0;
     for (int c = 0; ok && c < nc; c++) {
+        c_bad = c;
         ok = !e->st[c].coll_seq && region_find(e->s->classes[c], &region[c]);
         if (ok && region[c].has_tag) { /* a send's step must be its peer's recv's */
             ok = !has_tag || region[c].tag_step == tag_step;
@@ -183,7 +200,12 @@ void sim_steady_init(Engine *e)
             has_tag = true;
         }
     }
+    bool debug = g_getenv("FSDPSIM_STEADY_DEBUG") != NULL;
     if (!ok) {
+        if (debug)
+            g_printerr("steady: off, class %d has no periodic region (or a group's collectives on "
+                       "several streams, or a tag step unlike its peers')\n",
+                       c_bad);
         g_free(region);
         return;
     }
@@ -205,6 +227,12 @@ void sim_steady_init(Engine *e)
     }
     SimSteady *sd = g_new0(SimSteady, 1);
     sd->region = region;
+    if (debug) {
+        sd->fields = g_array_new(FALSE, FALSE, sizeof(NetSnapField));
+        for (int c = 0; c < nc; c++)
+            g_printerr("steady: class %d: ops %d..%d repeat every %d\n", c, region[c].lo,
+                       region[c].hi, region[c].period);
+    }
     e->steady = sd;
     /* checkpoints at the ends of a GPU op of class 0, one period apart (a host op's end can come
      * long before the GPU gets there: the host runs ahead) */
@@ -259,12 +287,22 @@ void sim_steady_free(Engine *e)
     release_prev(e);
     for (int i = 0; i < e->steady->n_hist; i++)
         g_byte_array_free(e->steady->hist[i], TRUE);
+    if (e->steady->fields)
+        g_array_free(e->steady->fields, TRUE);
     g_free(e->steady->region);
     g_free(e->steady);
     e->steady = NULL;
 }
 
 #define PUT(x) g_byte_array_append(out, (const guint8 *)&(x), sizeof(x))
+/* the next field's name, under FSDPSIM_STEADY_DEBUG */
+#define FIELD(name, owner, index)                                                              \
+    do {                                                                                       \
+        if (fields) {                                                                          \
+            NetSnapField fl = {out->len, name, owner, index};                                  \
+            g_array_append_val(fields, fl);                                                    \
+        }                                                                                      \
+    } while (0)
 
 static int64_t rel(int64_t t, int64_t origin)
 {
@@ -320,38 +358,51 @@ static GByteArray *snapshot(Engine *e, int64_t now)
 {
     GByteArray *out = g_byte_array_new();
     const SimSteady *sd = e->steady;
+    GArray *fields = sd->fields;
+    if (fields)
+        g_array_set_size(fields, 0);
     for (int c = 0; c < e->s->n_classes; c++) {
         const ClassState *st = &e->st[c];
         const SimClassResult *cr = &e->res->classes[c];
         int b = st->frontier, h = horizon_of(st), width = h - b;
         uint8_t host_finished = st->host_done == st->host_ops;
+        FIELD("class: host finished, ops in the window", c, -1);
         PUT(host_finished);
         PUT(width);
         for (int i = b; i < h; i++) {
             /* a done op's times are results only (the engine reads the start of ops in flight,
              * and skips events of done ops before it looks at their end) */
+            FIELD("op: predecessors pending", c, i);
             PUT(st->pending[i]);
             if (st->pending[i] < 0)
                 continue;
             int64_t s = rel(cr->start_ns[i], now), t = rel(cr->end_ns[i], now);
+            FIELD("op: start_ns", c, i);
             PUT(s);
+            FIELD("op: end_ns", c, i);
             PUT(t);
         }
         int32_t run = st->run_op < 0 ? -1 : op_norm(e, c, st->run_op);
+        FIELD("class: compute op running", c, st->run_op);
         PUT(run);
         if (st->run_op >= 0) {
             int64_t since = st->run_since_ns - now, end = st->run_end_ns - now;
+            FIELD("running compute: work left (s)", c, st->run_op);
             PUT(st->run_left_s);
+            FIELD("running compute: slowdown", c, st->run_op);
             PUT(st->run_factor);
             PUT(st->run_mem_fraction);
+            FIELD("running compute: since, end", c, st->run_op);
             PUT(since);
             PUT(end);
             PUT(st->run_alone_ns);
         }
+        FIELD("class: communication in flight", c, -1);
         PUT(st->comm_intra);
         PUT(st->comm_inter);
         PUT(st->comm_nccl);
         PUT(st->comm_own_sms);
+        FIELD("class: live buffers", c, -1);
         const Region *r = &sd->region[c];
         int64_t passed = (b - r->lo) / r->period;
         mem_tracker_snapshot(&cr->mem, r->buffer_from, passed * r->buffer_step, out);
@@ -360,10 +411,12 @@ static GByteArray *snapshot(Engine *e, int64_t now)
     uint64_t n = pq_size(&e->pq);
     PqEvent *ev = g_memdup2(e->pq.heap, sizeof *ev * MAX(1, n));
     qsort(ev, n, sizeof *ev, cmp_event);
+    FIELD("events queued", -1, -1);
     PUT(n);
     for (uint64_t i = 0; i < n; i++) {
         int64_t t = ev[i].time_ns - now;
         int32_t op = ev[i].cls < 0 ? ev[i].op - e->net_version : op_norm(e, ev[i].cls, ev[i].op);
+        FIELD("event: time, class, op", ev[i].cls, ev[i].op);
         PUT(t);
         PUT(ev[i].cls);
         PUT(op);
@@ -392,8 +445,10 @@ static GByteArray *snapshot(Engine *e, int64_t now)
     }
     if (nr > 1)
         qsort(parts, nr, sizeof *parts, cmp_bytes);
+    FIELD("rendezvous waiting", -1, -1);
     PUT(nr);
     for (uint32_t i = 0; i < nr; i++) {
+        FIELD("rendezvous (sorted)", -1, i);
         g_byte_array_append(out, parts[i]->data, parts[i]->len);
         g_byte_array_free(parts[i], TRUE);
     }
@@ -405,18 +460,19 @@ static GByteArray *snapshot(Engine *e, int64_t now)
         const int *active = net_flows_active_ids(e->flows, &na);
         for (int a = 0; a < na; a++) { /* in start order: ids are labels */
             const Pending *p = g_ptr_array_index(e->pending, active[a]);
+            FIELD("transfer's ops", a, -1);
             put_members(e, p->members, out);
             PUT(p->latency_ns);
             PUT(p->coll_kind);
         }
-        net_flows_snapshot(e->flows, now, out);
+        net_flows_snapshot(e->flows, now, out, fields);
     }
     return out;
 }
 
 /* The start of a period: what the next checkpoint compares with and, with `log`, the additions
- * a skip replays (logged only once a state has repeated: logging every period cost the 1T
- * interleaved layout, which never repeats, 15 %). */
+ * a skip replays (logged in the first period and once a state has repeated: logging every
+ * period cost the 1T interleaved layout, when it never repeated, 15 %). */
 static void mark(Engine *e, int64_t now, GByteArray *snap, bool log)
 {
     SimSteady *sd = e->steady;
@@ -615,6 +671,59 @@ static bool same_bytes(const GByteArray *a, const GByteArray *b)
     return a && b && a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
 }
 
+/* FSDPSIM_STEADY_DEBUG: this checkpoint against the last one, on stderr: the same, or the
+ * first field that differs and its bytes before and now. */
+static void debug_diff(const Engine *e, int64_t now, const GByteArray *snap)
+{
+    const SimSteady *sd = e->steady;
+    if (!sd->prev) {
+        g_printerr("steady: checkpoint at %" G_GINT64_FORMAT " ns (first, %u bytes)\n", now,
+                   snap->len);
+        return;
+    }
+    guint n = MIN(sd->prev->len, snap->len), at = 0;
+    while (at < n && sd->prev->data[at] == snap->data[at])
+        at++;
+    g_printerr("steady: checkpoint at %" G_GINT64_FORMAT " ns, period %" G_GINT64_FORMAT " ns: ",
+               now, now - sd->prev_time);
+    if (at == n && sd->prev->len == snap->len) {
+        g_printerr("same state\n");
+        return;
+    }
+    const NetSnapField *f = NULL;
+    for (guint i = 0; i < sd->fields->len; i++) {
+        const NetSnapField *x = &g_array_index(sd->fields, NetSnapField, i);
+        if (x->offset > at)
+            break;
+        f = x;
+    }
+    g_printerr("differs at byte %u of %u (was %u): %s (class or transfer %d, op or index %"
+               G_GINT64_FORMAT ");",
+               at, snap->len, sd->prev->len, f ? f->field : "?", f ? f->owner : -1,
+               f ? f->index : (int64_t)-1);
+    if (f && f->owner >= 0 && f->owner < e->s->n_classes && f->index >= 0 &&
+        strncmp(f->field, "op", 2) == 0 && f->index < e->st[f->owner].n_ops) {
+        const IrClass *c = e->s->classes[f->owner];
+        const IrOp *op = ir_op(c, (int)f->index);
+        g_printerr(" op %s \"%s\" on %s, %" G_GINT64_FORMAT " past the frontier;",
+                   ir_op_kind_name(op->kind), ir_class_string(c, op->name),
+                   c->streams[op->stream].name, f->index - e->st[f->owner].frontier);
+    }
+    guint from = f ? f->offset : at;
+    for (int which = 0; which < 2; which++) {
+        const GByteArray *b = which ? snap : sd->prev;
+        g_printerr(" %s", which ? "now" : "before");
+        if (from + 8 <= b->len) {
+            int64_t i64;
+            double d;
+            memcpy(&i64, b->data + from, 8);
+            memcpy(&d, b->data + from, 8);
+            g_printerr(" %" G_GINT64_FORMAT " / %.17g", i64, d);
+        }
+    }
+    g_printerr("\n");
+}
+
 /* The state is checked once a period. It may repeat only after k periods: in a 1F1B pipeline
  * whose stages wait for their peers (a receive posted after the compute before it), the
  * stages' transfers fall into a pattern that cycles over several micro-batches (7 for GPT-3 on
@@ -628,6 +737,8 @@ void sim_steady_check(Engine *e, int64_t now)
     const Region *anchor = &sd->region[e->steady_cls];
     GByteArray *snap = snapshot(e, now);
     bool same = sd->logged && same_bytes(sd->prev, snap);
+    if (sd->fields)
+        debug_diff(e, now, snap);
     int *step = g_new(int, e->s->n_classes);
     int64_t m = same && (!e->flows || net_flows_can_skip(e->flows)) ? periods_to_skip(e, step) : 0;
     if (m > 0) {
@@ -640,6 +751,7 @@ void sim_steady_check(Engine *e, int64_t now)
         return;
     }
     g_free(step);
+    bool first = sd->n_hist == 0;
     int k = 0;
     for (int i = 0; i < sd->n_hist && !k; i++)
         if (same_bytes(sd->hist[i], snap))
@@ -650,13 +762,15 @@ void sim_steady_check(Engine *e, int64_t now)
     sd->hist[0] = g_byte_array_new();
     g_byte_array_append(sd->hist[0], snap->data, snap->len);
     sd->n_hist++;
-    /* a state seen k periods ago is likely to come back k periods on: log them to replay */
-    mark(e, now, snap, k > 0);
+    /* a state seen k periods ago is likely to come back k periods on: log them to replay; and
+     * the first period, whose repeat can then be skipped at once (a proof one period sooner:
+     * the 1T interleaved layout at 512 micro-batches has room for one skip after it, none
+     * after two) */
+    mark(e, now, snap, k > 0 || first);
     e->steady_op += (k > 0 ? k : 1) * anchor->period;
-    /* A state that has not repeated after SIM_STEADY_TRIES + SIM_STEADY_HIST checks is taken as one
-     * that does not: the 1T-parameter pp 64 layout's transfers share NICs out of phase and its
-     * periods differ by a nanosecond now and then, for hundreds of periods. The pipelines that
-     * repeat do so within a few periods of the steady phase. */
+    /* A state that has not repeated after SIM_STEADY_TRIES + SIM_STEADY_HIST checks is taken as
+     * one that does not; each try costs a snapshot (tens of kB). The pipelines that repeat do so
+     * within a few periods of the steady phase. */
     if (e->steady_op >= anchor->hi || ++sd->tries >= SIM_STEADY_TRIES + SIM_STEADY_HIST)
         sim_steady_free(e);
 }

@@ -3,6 +3,7 @@
  * advancing the state by whole periods. Internal to src/net. */
 #include "flow_priv.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void net_flows_unmark(NetFlows *f)
@@ -27,14 +28,36 @@ void net_flows_mark(NetFlows *f)
 }
 
 #define PUT(x) g_byte_array_append(out, (const guint8 *)&(x), sizeof(x))
+/* the next field's name, when the caller asked for them */
+#define FIELD(name, owner, index)                                                              \
+    do {                                                                                       \
+        if (fields) {                                                                          \
+            NetSnapField fl = {out->len, name, owner, index};                                  \
+            g_array_append_val(fields, fl);                                                    \
+        }                                                                                      \
+    } while (0)
 
-void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out)
+static int cmp_u32(const void *x, const void *y)
 {
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return (a > b) - (a < b);
+}
+
+static int cmp_int(const void *x, const void *y)
+{
+    int a = *(const int *)x, b = *(const int *)y;
+    return (a > b) - (a < b);
+}
+
+void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out, GArray *fields)
+{
+    FIELD("flows: now", -1, -1);
     int64_t now = f->now - origin_ns;
     PUT(now);
     PUT(f->n_classes);
     guint n_patterns = f->patterns->len, n_active = f->active->len;
     guint n_dirty = f->dirty->len;
+    FIELD("flows: patterns, transfers in flight", -1, -1);
     PUT(n_patterns);
     PUT(n_active);
     /* transfer ids are labels (which one is reused does not change rates): written as their
@@ -49,33 +72,71 @@ void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out)
         const Transfer *t = &g_array_index(f->transfers, Transfer, id);
         int64_t finish = t->finish_ns - origin_ns;
         uint8_t frozen = t->frozen;
+        FIELD("flows: transfer pattern", (int)i, -1);
         PUT(t->pattern);
+        FIELD("flows: transfer scale", (int)i, -1);
         PUT(t->scale);
+        FIELD("flows: transfer peak", (int)i, -1);
         PUT(t->peak);
+        FIELD("flows: transfer remaining", (int)i, -1);
         PUT(t->remaining);
+        FIELD("flows: transfer rate", (int)i, -1);
         PUT(t->rate);
+        FIELD("flows: transfer finish_ns", (int)i, -1);
         PUT(finish);
+        FIELD("flows: transfer frozen", (int)i, -1);
         PUT(frozen);
     }
-    PUT(n_dirty);
-    g_byte_array_append(out, (const guint8 *)f->dirty->data, (guint)(sizeof(uint32_t) * n_dirty));
+    /* Sets written as sets, in a canonical order: the dirty classes (sorted, once each), the
+     * busy classes (sorted, each with its utilisation) and each class's users (their places in
+     * start order, sorted). Their order in the model's arrays is history (a class or user that
+     * leaves is replaced by the last one), and it never reaches a result: dirty only seeds the
+     * component (collect_component marks classes once), users only extend it, and the order of
+     * the component's classes (f->queue) only orders per-class updates and a minimum; busy is
+     * read by sample (a maximum per kind) and net_flows_advance (integer sums). Written as
+     * they lie, the 1T-parameter interleaved pipeline's periods differed in nothing but the
+     * order of its busy list, and were never proven. */
+    uint32_t *set = g_new(uint32_t, MAX(1, MAX((int)n_dirty, MAX(f->n_busy, f->n_classes))));
+    guint n_set = 0;
+    memcpy(set, f->dirty->data, sizeof(uint32_t) * n_dirty);
+    qsort(set, n_dirty, sizeof *set, cmp_u32);
+    for (guint i = 0; i < n_dirty; i++)
+        if (n_set == 0 || set[n_set - 1] != set[i])
+            set[n_set++] = set[i];
+    FIELD("flows: dirty classes", -1, -1);
+    PUT(n_set);
+    g_byte_array_append(out, (const guint8 *)set, (guint)(sizeof(uint32_t) * n_set));
+    memcpy(set, f->busy, sizeof(uint32_t) * (size_t)f->n_busy);
+    qsort(set, (size_t)f->n_busy, sizeof *set, cmp_u32);
+    FIELD("flows: busy classes", -1, -1);
     PUT(f->n_busy);
-    g_byte_array_append(out, (const guint8 *)f->busy, (guint)(sizeof(uint32_t) * f->n_busy));
-    g_byte_array_append(out, (const guint8 *)f->busy_util, (guint)(sizeof(float) * f->n_busy));
+    for (int i = 0; i < f->n_busy; i++) {
+        float util = f->busy_util[f->cls[set[i]].busy_pos];
+        PUT(set[i]);
+        PUT(util);
+    }
     for (int c = 0; c < f->n_classes; c++) {
         const LinkClass *lc = &f->cls[c];
         uint8_t listed = lc->listed;
+        FIELD("flows: link class util", -1, c);
         PUT(lc->util);
+        FIELD("flows: link class listed, users", -1, c);
         PUT(listed);
         PUT(lc->n_users);
+        int *users = g_new(int, MAX(1, lc->n_users));
         for (int u = 0; u < lc->n_users; u++)
-            PUT(rank[lc->users[u]]);
+            users[u] = rank[lc->users[u]];
+        qsort(users, (size_t)lc->n_users, sizeof *users, cmp_int);
+        g_byte_array_append(out, (const guint8 *)users, (guint)(sizeof(int) * lc->n_users));
+        g_free(users);
     }
+    g_free(set);
     g_free(rank);
     guint n_samples = f->samples->len;
     if (n_samples > 0) {
         const NetUtilSample *last = &g_array_index(f->samples, NetUtilSample, n_samples - 1);
         int64_t time = last->time_ns - origin_ns;
+        FIELD("flows: last sample", -1, -1);
         PUT(time);
         g_byte_array_append(out, (const guint8 *)last->util, sizeof last->util);
     }

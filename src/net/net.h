@@ -151,7 +151,15 @@ void net_flows_mark(NetFlows *f);
 void net_flows_unmark(NetFlows *f);
 /* The transfers in flight, in start order. */
 const int *net_flows_active_ids(const NetFlows *f, int *n);
-void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out);
+/* With `fields` (a GArray of NetSnapField, or NULL): where each field starts, to name the first
+ * difference between two snapshots (FSDPSIM_STEADY_DEBUG, sim_steady.c). */
+typedef struct {
+    guint offset;      /* in the snapshot's bytes */
+    const char *field; /* a static name */
+    int owner;         /* the class (engine) or transfer in start order (flows); -1: none */
+    int64_t index;     /* the op, user or entry; -1: none */
+} NetSnapField;
+void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out, GArray *fields);
 bool net_flows_can_skip(const NetFlows *f);
 void net_flows_skip(NetFlows *f, int64_t periods, int64_t period_ns);
 

@@ -37,5 +37,25 @@ same "gpt pp 4, 64 micro-batches" -m "$SRC/models/gpt.json" --pp 4 --strategy dd
 # a schedule read back from its JSON (buffer and op names interned in the file's order)
 "$FSDPSIM" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 128 --emit-schedule "$W/s.json" >/dev/null
 same "schedule file, 128 micro-batches" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 128 --schedule "$W/s.json"
+# FSDPSIM_STEADY_DEBUG=1: each class's region, then at each checkpoint the first field that
+# differs from the last one, or "same state" where the period is proven (then skipped); the
+# outputs themselves unchanged
+debug() { # NAME EXPECT ARGS...
+    local name=$1 expect=$2
+    shift 2
+    n=$((n + 1))
+    FSDPSIM_STEADY_DEBUG=1 "$FSDPSIM" "$@" >"$W/debug.out" 2>"$W/debug.err"
+    "$FSDPSIM" "$@" >"$W/plain.out" 2>&1
+    if grep -q "^steady: class 0: ops [0-9]*\.\.[0-9]* repeat every [0-9]*$" "$W/debug.err" &&
+        grep -q "^steady: checkpoint at [0-9]* ns, period [0-9]* ns: $expect" "$W/debug.err" &&
+        cmp -s "$W/debug.out" "$W/plain.out"; then
+        echo "ok $n - $name"
+    else
+        echo "not ok $n - $name"
+        failed=$((failed + 1))
+    fi
+}
+debug "debug: a period proven" "same state" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 256
+debug "debug: a period that differs, named" "differs at byte [0-9]* of [0-9]* (was [0-9]*): op: start_ns (class or transfer [0-9]*, op or index [0-9]*); op [a-z]* \"[BF][0-9.]* steady[^\"]*\" on [a-z:_]*" "${GPT3[@]}" --tp 8 --pp 16 --strategy ddp --nodes 64 --micro-batches 64
 echo "1..$n"
 [ $failed = 0 ]

@@ -5,6 +5,7 @@
  * does happen where the state repeats (GPT-3 175B, tp 8 x pp 8). */
 #include "testutil.h"
 
+#include "net/flow_priv.h" /* to reorder the model's lists as history could have */
 #include "net/net.h"
 
 static void same_double(double a, double b, const char *what)
@@ -157,11 +158,147 @@ static void test_random_layouts(void **state)
     print_message("random layouts: %d compared, %d skipped periods\n", compared, skipped);
 }
 
+/* ---- the flow model's lists written as sets ----
+ * Two models with the same history, one with its busy list and every class's users list in
+ * reverse (orders another history of starts and ends leaves): their snapshots are the same
+ * bytes, and the same script from there gives both the same rates, finish times, statistics and
+ * samples to the bit, so a snapshot that ignores those orders proves no less. */
+
+typedef struct {
+    int64_t at;
+    int pattern;
+} Start;
+
+/* Starts [from, to) as the engine plays them (advance, start or complete, reschedule), with the
+ * completions before starts[to] (all of them when to is the last); logs every finish and rate. */
+static int64_t play(NetFlows *f, const Start *st, int from, int to, int n, int64_t now,
+                    int64_t *next, GArray *log)
+{
+    for (int k = from;;) {
+        int64_t start_at = k < to ? st[k].at : -1, stop = to < n ? st[to].at : INT64_MAX;
+        bool start = k < to && (*next < 0 || start_at < *next);
+        if (!start && (*next < 0 || *next >= stop))
+            return now;
+        now = start ? start_at : *next;
+        net_flows_advance(f, now);
+        if (start) {
+            net_flows_add(f, now, st[k++].pattern, 1.0);
+        } else {
+            int ids[16];
+            int done = net_flows_complete(f, now, ids, 16);
+            for (int i = 0; i < done; i++) {
+                int64_t id = ids[i];
+                g_array_append_val(log, id);
+            }
+        }
+        *next = net_flows_reschedule(f);
+        g_array_append_val(log, *next);
+        int na;
+        const int *active = net_flows_active_ids(f, &na);
+        for (int a = 0; a < na; a++) {
+            double rate = net_flows_rate(f, active[a]);
+            int64_t bits;
+            memcpy(&bits, &rate, sizeof bits);
+            g_array_append_val(log, bits);
+        }
+    }
+}
+
+static void reverse_lists(NetFlows *f)
+{
+    for (int i = 0, j = f->n_busy - 1; i < j; i++, j--) {
+        uint32_t c = f->busy[i];
+        f->busy[i] = f->busy[j];
+        f->busy[j] = c;
+        uint8_t kind = f->busy_kind[i];
+        f->busy_kind[i] = f->busy_kind[j];
+        f->busy_kind[j] = kind;
+        float util = f->busy_util[i];
+        f->busy_util[i] = f->busy_util[j];
+        f->busy_util[j] = util;
+    }
+    for (int i = 0; i < f->n_busy; i++)
+        f->cls[f->busy[i]].busy_pos = i;
+    for (int c = 0; c < f->n_classes; c++)
+        for (int i = 0, j = f->cls[c].n_users - 1; i < j; i++, j--) {
+            int u = f->cls[c].users[i];
+            f->cls[c].users[i] = f->cls[c].users[j];
+            f->cls[c].users[j] = u;
+        }
+}
+
+static void test_snapshot_sets(void **state)
+{
+    (void)state;
+    HwTopology *topo = load_topo("topologies/juwels-booster.json");
+    NetTopo *t = net_topo_new(topo, 2, 4);
+    NetLoadBuilder *b = net_builder_new(t);
+    const int all[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    NetFlows *f[2] = {net_flows_new(t), net_flows_new(t)};
+    int pat[2][5];
+    for (int m = 0; m < 2; m++)
+        for (int p = 0; p < 5; p++) {
+            if (p == 0)
+                net_builder_ring(b, all, 8, 2e8);
+            else if (p == 1)
+                net_builder_ring(b, all, 4, 4e8);
+            else
+                net_builder_p2p(b, p - 2, 4 + p - 2, 1e8);
+            int n;
+            NetLoad *l = net_builder_take(b, &n);
+            pat[m][p] = net_flows_pattern(f[m], l, n);
+            g_free(l);
+        }
+    assert_memory_equal(pat[0], pat[1], sizeof pat[0]);
+    const Start script[] = {{0, 0},       {0, 2},       {1000000, 1}, {2000000, 3},
+                            {2500000, 4}, {4000000, 2}, {6000000, 0}, {7000000, 4}};
+    const int n = G_N_ELEMENTS(script), split = 5;
+    GArray *log[2];
+    GByteArray *snap[2];
+    for (int m = 0; m < 2; m++) {
+        log[m] = g_array_new(FALSE, TRUE, sizeof(int64_t));
+        int64_t next = -1, now = play(f[m], script, 0, split, n, 0, &next, log[m]);
+        if (m == 1) {
+            uint32_t first = f[m]->busy[0];
+            reverse_lists(f[m]);
+            assert_true(f[m]->n_busy >= 2 && f[m]->busy[0] != first); /* a real reordering */
+        }
+        snap[m] = g_byte_array_new();
+        net_flows_snapshot(f[m], now, snap[m], NULL);
+        play(f[m], script, split, n, n, now, &next, log[m]);
+        assert_int_equal(next, -1);
+    }
+    assert_int_equal(snap[0]->len, snap[1]->len);
+    assert_memory_equal(snap[0]->data, snap[1]->data, snap[0]->len);
+    assert_int_equal(log[0]->len, log[1]->len);
+    assert_memory_equal(log[0]->data, log[1]->data, log[0]->len * sizeof(int64_t));
+    for (int c = 0; c < net_flows_link_classes(f[0]); c++) {
+        uint32_t first[2];
+        int links[2];
+        const NetLinkStats *x = net_flows_class_stats(f[0], c, &first[0], &links[0]);
+        const NetLinkStats *y = net_flows_class_stats(f[1], c, &first[1], &links[1]);
+        assert_memory_equal(x, y, sizeof *x);
+    }
+    int ns[2];
+    const NetUtilSample *sa = net_flows_samples(f[0], &ns[0]), *sb = net_flows_samples(f[1], &ns[1]);
+    assert_int_equal(ns[0], ns[1]);
+    assert_memory_equal(sa, sb, sizeof *sa * (size_t)ns[0]);
+    for (int m = 0; m < 2; m++) {
+        g_array_free(log[m], TRUE);
+        g_byte_array_free(snap[m], TRUE);
+        net_flows_free(f[m]);
+    }
+    net_builder_free(b);
+    net_topo_free(t);
+    hw_topology_free(topo);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipeline_examples),
         cmocka_unit_test(test_random_layouts),
+        cmocka_unit_test(test_snapshot_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
