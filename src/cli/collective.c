@@ -57,13 +57,7 @@ static bool rooted_p2p_s(const HwTopology *topo, const CollModel *coll, const Ne
         op.u.p2p.bytes = part;
         ir_op_add(c, &op, gather ? "send" : "recv", NULL, 0);
     }
-    SimConfig cfg = {topo, coll, net};
-    SimResult *res = sim_run(s, &cfg, error);
-    if (res)
-        *out = sim_ns_to_s(res->makespan_ns);
-    sim_result_free(res);
-    ir_schedule_free(s);
-    return res != NULL;
+    return sim_schedule_makespan_s(s, topo, coll, net, out, error);
 }
 
 static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg,

@@ -711,13 +711,7 @@ bool sim_collective_s(const HwTopology *topo, const CollModel *coll, const NetTo
     op.u.coll.group = (uint16_t)g;
     op.u.coll.bytes = bytes;
     ir_op_add(c, &op, ir_coll_kind_name(kind), NULL, 0);
-    SimConfig cfg = {topo, coll, net};
-    SimResult *r = sim_run(s, &cfg, error);
-    if (r)
-        *out = sim_ns_to_s(r->makespan_ns);
-    sim_result_free(r);
-    ir_schedule_free(s);
-    return r != NULL;
+    return sim_schedule_makespan_s(s, topo, coll, net, out, error);
 }
 
 bool sim_sendrecv_s(const HwTopology *topo, const CollModel *coll, const NetTopo *net, int nodes,
@@ -740,6 +734,12 @@ bool sim_sendrecv_s(const HwTopology *topo, const CollModel *coll, const NetTopo
         recv.u.p2p.bytes = bytes;
         ir_op_add(c, &recv, "recv", NULL, 0);
     }
+    return sim_schedule_makespan_s(s, topo, coll, net, out, error);
+}
+
+bool sim_schedule_makespan_s(IrSchedule *s, const HwTopology *topo, const CollModel *coll,
+                             const NetTopo *net, double *out, GError **error)
+{
     SimConfig cfg = {topo, coll, net};
     SimResult *res = sim_run(s, &cfg, error);
     if (res)

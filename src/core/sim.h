@@ -81,6 +81,10 @@ void sim_result_free(SimResult *r);
 bool sim_collective_s(const HwTopology *topo, const CollModel *coll, const NetTopo *net, int nodes,
                       int gpus_per_node, IrCollKind kind, HwDtype dtype, uint64_t bytes,
                       double *out, GError **error);
+/* Simulates a hand-made schedule (a benchmark's ops alone on the machine), frees it, and gives
+ * its makespan in seconds. */
+bool sim_schedule_makespan_s(IrSchedule *s, const HwTopology *topo, const CollModel *coll,
+                             const NetTopo *net, double *out, GError **error);
 /* Seconds of nccl-tests' sendrecv: every rank sends `bytes` to the next (rank + 1 mod n) and
  * receives as much from the previous, both at once (one class per rank: the ring is not
  * symmetric under the rank classes' first-rank view). Needs at least 2 ranks. */

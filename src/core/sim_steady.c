@@ -296,13 +296,7 @@ void sim_steady_free(Engine *e)
 
 #define PUT(x) g_byte_array_append(out, (const guint8 *)&(x), sizeof(x))
 /* the next field's name, under FSDPSIM_STEADY_DEBUG */
-#define FIELD(name, owner, index)                                                              \
-    do {                                                                                       \
-        if (fields) {                                                                          \
-            NetSnapField fl = {out->len, name, owner, index};                                  \
-            g_array_append_val(fields, fl);                                                    \
-        }                                                                                      \
-    } while (0)
+#define FIELD(name, owner, index) NET_SNAP_FIELD(fields, out, name, owner, index)
 
 static int64_t rel(int64_t t, int64_t origin)
 {

@@ -29,13 +29,7 @@ void net_flows_mark(NetFlows *f)
 
 #define PUT(x) g_byte_array_append(out, (const guint8 *)&(x), sizeof(x))
 /* the next field's name, when the caller asked for them */
-#define FIELD(name, owner, index)                                                              \
-    do {                                                                                       \
-        if (fields) {                                                                          \
-            NetSnapField fl = {out->len, name, owner, index};                                  \
-            g_array_append_val(fields, fl);                                                    \
-        }                                                                                      \
-    } while (0)
+#define FIELD(name, owner, index) NET_SNAP_FIELD(fields, out, name, owner, index)
 
 static int cmp_u32(const void *x, const void *y)
 {

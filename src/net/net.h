@@ -159,6 +159,14 @@ typedef struct {
     int owner;         /* the class (engine) or transfer in start order (flows); -1: none */
     int64_t index;     /* the op, user or entry; -1: none */
 } NetSnapField;
+/* Names the field about to be written to the snapshot `out`, when `fields` is not NULL. */
+#define NET_SNAP_FIELD(fields, out, name, owner, index)                                        \
+    do {                                                                                       \
+        if (fields) {                                                                          \
+            NetSnapField fl_ = {(out)->len, name, owner, index};                               \
+            g_array_append_val(fields, fl_);                                                   \
+        }                                                                                      \
+    } while (0)
 void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out, GArray *fields);
 bool net_flows_can_skip(const NetFlows *f);
 void net_flows_skip(NetFlows *f, int64_t periods, int64_t period_ns);
