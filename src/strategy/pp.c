@@ -125,20 +125,38 @@ static int tp_comm(Pp *pp, IrPhase phase, bool scatter, const char *what, int de
  * Transformer Engine's, not NCCL's, and hold fewer SMs (transformer_engine/pytorch/module/
  * base.py, initialize_ub's get_default_config, TE 1.x-2.x): the all-gathers are ring exchanges
  * (qkv/fc1 fprop, proj/fc2 dgrad) by copy engines with 1 SM; the reduce-scatters are
- * "pipeline" (proj/fc2 fprop) or "bulk" (qkv/fc1 wgrad) kernels of 16 SMs. Not modelled: the
- * backward's second all-gather (qkv/fc1 dgrad, "bulk", 16 SMs), which re-gathers the layer
- * norm's output for the weight gradient under sequence parallelism. */
+ * "pipeline" (proj/fc2 fprop) or "bulk" (qkv/fc1 wgrad) kernels of 16 SMs. In backward a half
+ * also re-gathers its input ("bulk", qkv/fc1 dgrad, 16 SMs: see regather). */
 #define TE_UB_RING_SMS 1
 #define TE_UB_KERNEL_SMS 16
-static int tp_overlapped_half(Pp *pp, IrPhase phase, const char *name, int dep, int gather,
-                              double flops, double bytes, double model_flops, int kernels,
-                              double seconds)
+
+/* Sequence parallelism keeps only each rank's shard of a column-parallel linear's input (the
+ * layer norm's output) for backward and all-gathers it again there for the weight gradient,
+ * beside the input-gradient GEMM (Megatron-Core tensor_parallel/layers.py
+ * LinearWithGradAccumulationAndAsyncCommunication.backward: _all_gather_base(..., async_op=True),
+ * waited before the wgrad GEMM; Transformer Engine's bulk dgrad overlap): one more all-gather of
+ * the half's activations in every backward half, on the TP stream beside its compute. */
+static int regather(Pp *pp, const char *name, int dep, int sms)
+{
+    char *what = g_strdup_printf("tp allgather (input again) %s", name);
+    int op = gen_coll_sms(&pp->g, pp->tp_stream, IR_COLL_ALLGATHER, pp->tp_group, pp->tp_bytes,
+                          pp->g.compute_dtype, IR_PHASE_BACKWARD, what, &dep, dep >= 0 ? 1 : 0,
+                          sms);
+    g_free(what);
+    return op;
+}
+
+static int tp_overlapped_half(Pp *pp, IrPhase phase, bool backward, const char *name, int dep,
+                              int gather, double flops, double bytes, double model_flops,
+                              int kernels, double seconds)
 {
     Gen *g = &pp->g;
     char *what = g_strdup_printf("tp allgather %s", name);
     int ag = gen_coll_sms(g, pp->tp_stream, IR_COLL_ALLGATHER, pp->tp_group, pp->tp_bytes,
                           g->compute_dtype, phase, what, &dep, dep >= 0 ? 1 : 0, TE_UB_RING_SMS);
     g_free(what);
+    if (backward) /* not a recompute's forward, which runs in the backward phase */
+        ag = regather(pp, name, ag, TE_UB_KERNEL_SMS);
     int deps[2] = {dep, gather};
     int c = gen_compute_timed(g, phase, flops, bytes, model_flops, kernels, seconds, name, deps, 2);
     what = g_strdup_printf("tp reduce_scatter %s", name);
@@ -156,7 +174,7 @@ static int layer_forward(Pp *pp, int layer, IrPhase phase, bool recompute, int d
     double mb = g->mb;
     char *name = g_strdup_printf("%s%s layer %d", pp->label, recompute ? " recompute" : "", layer);
     for (int half = 0; half < 2 && pp->tp_overlap; half++)
-        dep = tp_overlapped_half(pp, phase, name, dep, pp->gather_op[layer], c->flops * mb / 2,
+        dep = tp_overlapped_half(pp, phase, false, name, dep, pp->gather_op[layer], c->flops * mb / 2,
                                  c->bytes * pp->act_bytes_scale * mb / 2,
                                  recompute ? 0 : c->flops * mb / 2, MAX(1, c->kernels / 2),
                                  pp_seconds(pp, c, false, 0.5));
@@ -180,15 +198,22 @@ static int layer_backward(Pp *pp, int layer, int dep)
     double mb = g->mb;
     char *name = g_strdup_printf("%s layer %d", pp->label, layer);
     for (int half = 0; half < 2 && pp->tp_overlap; half++)
-        dep = tp_overlapped_half(pp, IR_PHASE_BACKWARD, name, dep, -1, c->bwd_flops * mb / 2,
+        dep = tp_overlapped_half(pp, IR_PHASE_BACKWARD, true, name, dep, -1, c->bwd_flops * mb / 2,
                                  2 * c->bytes * pp->act_bytes_scale * mb / 2, c->bwd_flops * mb / 2,
                                  MAX(1, c->kernels), pp_seconds(pp, c, true, 0.5));
     for (int half = 0; half < 2 && !pp->tp_overlap; half++) {
-        if (pp->sp)
+        int again = -1;
+        if (pp->sp) {
             dep = tp_comm(pp, IR_PHASE_BACKWARD, false, name, dep);
+            again = regather(pp, name, dep, 0);
+        }
         dep = gen_compute_timed(g, IR_PHASE_BACKWARD, c->bwd_flops * mb / 2,
                                 2 * c->bytes * pp->act_bytes_scale * mb / 2, c->bwd_flops * mb / 2,
                                 MAX(1, c->kernels), pp_seconds(pp, c, true, 0.5), name, &dep, 1);
+        if (again >= 0) { /* the weight gradient waited for it */
+            int join[2] = {dep, again};
+            dep = gen_compute_timed(g, IR_PHASE_BACKWARD, 0, 0, 0, 0, 0, name, join, 2);
+        }
         dep = tp_comm(pp, IR_PHASE_BACKWARD, true, name, dep);
     }
     g_free(name);
@@ -518,7 +543,7 @@ static void stage_program(Pp *pp, int stage)
         pp->recv_next = ir_stream_add(g->cls, "pp:recv_next", false);
     }
     pp->nccl = ir_stream_add(g->cls, "nccl:dp", false);
-    if (pp->tp_overlap)
+    if (pp->tp_overlap || (pp->sp && pp->T > 1)) /* TE's userbuffers; the backward's regather */
         pp->tp_stream = ir_stream_add(g->cls, "nccl:tp", false);
     if (pp->tied_params > 0 && (stage == 0 || stage == pp->P - 1)) {
         pp->emb_send = ir_stream_add(g->cls, "pp:embedding_send", false);

@@ -7,7 +7,8 @@
  *   Megatron's GEMM FLOPs per iteration with full recompute: 96 B s l h^2 (1 + s/(6h) + V/(16 l h)).
  *   TP communication per layer per micro-batch: two all-reduces of s*b*h in forward, two in
  *   backward (2(t-1)/t each, ring); sequence parallelism moves the same volume as reduce-scatters
- *   and all-gathers ((t-1)/t each). */
+ *   and all-gathers ((t-1)/t each), plus an all-gather per backward half that gathers the
+ *   linear's input again for its weight gradient (Megatron-Core's layers.py). */
 #include "testutil.h"
 
 /* GPT-2 shaped, 64 uniform layers, a vocabulary of 8 so that the embedding and head add almost
@@ -213,8 +214,10 @@ static void test_tp_volume(void **state)
         double t = 4, L = m->layers;
         double X = (double)m->training.seq_len * m->training.micro_batch * m->hidden * 2; /* bf16 */
         /* per layer 2 + 2 all-reduces of X (2(t-1)/t X each), or with SP 4 + 4 reduce-scatters and
-         * all-gathers ((t-1)/t X each); plus the vocabulary-parallel embedding's one exchange */
-        double per_layer = 4 * 2 * (t - 1) / t * X;
+         * all-gathers ((t-1)/t X each) and, in backward, each half's input gathered again for
+         * its weight gradient (Megatron keeps only the shard): 4 + 6; plus the
+         * vocabulary-parallel embedding's one exchange */
+        double per_layer = (sp ? 10 : 8) * (t - 1) / t * X;
         double embedding = (sp ? 1 : 2) * (t - 1) / t * X;
         assert_close(tp_bytes_per_gpu(&r), L * per_layer + embedding, 1e-12);
         assert_close(r.rep.comm_bytes_per_gpu, L * per_layer + embedding, 1e-9);
