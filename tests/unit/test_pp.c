@@ -698,6 +698,43 @@ static double pipeline_overlap_cost(PpSchedule kind, int *waits, int *sends)
     return cost;
 }
 
+/* Where a steady-phase receive for a forward is posted: in 1F1B after the step before it (a
+ * backward), in Megatron's interleaved schedule right after the last forward, so that it runs
+ * during the backward between (--overlap-p2p-communication). Counts, over stage 1's steady
+ * forward receives, those whose wait is on a forward's compute and on a backward's. */
+static void steady_recv_after(PpSchedule kind, int v, int *after_fwd, int *after_bwd)
+{
+    Run r;
+    start(&r, uniform_path, 4, 1, 1, 4, 16);
+    r.opt.pp_schedule = kind;
+    r.opt.virtual_stages = v;
+    simulate(&r, false);
+    *after_fwd = *after_bwd = 0;
+    const IrClass *c = r.sched->classes[1];
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        const char *name = ir_class_string(c, op->name);
+        if (op->kind != IR_OP_RECV || name[0] != 'F' || !strstr(name, "steady") || op->n_deps < 1)
+            continue;
+        const IrOp *d = ir_op(c, (int)ir_op_deps(c, op)[0]);
+        const char *dname = ir_class_string(c, d->name);
+        assert_int_equal(d->kind, IR_OP_COMPUTE);
+        *after_fwd += dname[0] == 'F';
+        *after_bwd += dname[0] == 'B';
+    }
+    run_end(&r);
+}
+
+static void test_recv_posting(void **state)
+{
+    (void)state;
+    int f, b;
+    steady_recv_after(PP_SCHEDULE_1F1B, 1, &f, &b);
+    assert_true(b > 4 && f <= 1); /* the first steady step follows the last warm-up forward */
+    steady_recv_after(PP_SCHEDULE_INTERLEAVED, 2, &f, &b);
+    assert_true(f > 0 && b == 0);
+}
+
 static void test_pipeline_p2p_overlap(void **state)
 {
     (void)state;
@@ -730,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_megatron_ddp_options),
         cmocka_unit_test(test_tp_overlap_sms),
         cmocka_unit_test(test_pipeline_p2p_overlap),
+        cmocka_unit_test(test_recv_posting),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
