@@ -1,0 +1,507 @@
+"""devset_rows: the development set's rows, as devset.py reads them (one reader per file of
+../shared/data/training): each row's fsdpsim arguments, model, measured figure and the
+approximations the source leaves to us. Split from devset.py, which runs and reports them."""
+
+import csv
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+TOPO = os.path.join(REPO, "topologies")
+
+EXIT_TARGETS, EXIT_SKIP, EXIT_ERROR = 1, 77, 99
+SANITY = []  # disagreements between a FLOP convention coded here and the source's own figures
+
+# GPU column -> (topology file, group label, band GPU class)
+GPUS = {
+    "a100_40gb": ("mosaicml-a100-40gb.json", "A100-40GB", "A100"),
+    "a100_80gb": ("mosaicml-a100-80gb.json", "A100-80GB", "A100"),
+    "h100_80gb": ("h100-ndr400-cluster.json", "H100", "H100"),
+    "jeanzay": ("jean-zay-a100-80gb.json", "A100-80GB", "A100"),
+    "h200": ("hgx-h200.json", "H200", "H200"),
+}
+BAND_GPU_MATCH = {"A100": ["A100"], "H100": ["H100"], "H200": [" H200"]}
+
+
+class Row:
+    """One data row: either a run to simulate (args set) or a row not expressible (reason set)."""
+
+    def __init__(self, file_key, index, group, config):
+        self.id = "%s:%d" % (file_key, index)
+        self.file_key = file_key
+        self.group = group
+        self.config = config
+        self.reason = None      # not expressible / not comparable
+        self.args = None        # fsdpsim arguments (without --json)
+        # knobs the source leaves open, for a tuned run: (label, extra args) each simulated with
+        # args, and the fastest that fits the GPU taken (chosen by the tool, not the measurement)
+        self.variants = None
+        self.model = None       # dict written as config.json
+        self.gpu_class = None
+        self.family = None
+        self.approx = []        # approximations, shown per row
+        self.notes = []         # facts that are not approximations
+        self.metric = "step_s"  # what the row measured: step_s or tflops
+        self.measured = None    # in the metric's unit
+        self.flops_per_gpu_step = None  # for tflops rows: F in the row's convention
+        self.expect_params = None       # published parameter count to check the shape against
+        self.t_real = None
+        self.t_sim = None
+        self.sim = None         # fsdpsim's JSON
+
+    def skip(self, reason):
+        self.reason = reason
+        return self
+
+    @property
+    def err(self):
+        return 1.0 - self.t_sim / self.t_real
+
+
+def read_tsv(path):
+    """Returns (header comment lines, list of dicts) of a development-set file."""
+    comments, lines = [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#"):
+                comments.append(line)
+            elif line.strip():
+                lines.append(line.rstrip("\n"))
+    rows = list(csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE))
+    header = rows[0]
+    out = []
+    for r in rows[1:]:
+        if len(r) < len(header):
+            r = r + [""] * (len(header) - len(r))
+        out.append(dict(zip(header, r)))
+    return comments, out
+
+
+def na(v):
+    return v is None or v.strip() in ("", "NA")
+
+
+def gpt2_config(hidden, layers, heads, vocab, positions, ffn=None):
+    """A Hugging Face GPT-2 config.json: learned positions, LayerNorm, GELU MLP, tied head."""
+    # activation "gelu": one kernel, as MPT (nn.GELU), Megatron (bias-GELU fusion) and
+    # FlashAttention's training (fused dense + GELU) run it; HF GPT-2's default gelu_new is 8
+    cfg = {"model_type": "gpt2", "n_embd": hidden, "n_layer": layers, "n_head": heads,
+           "vocab_size": vocab, "n_positions": positions, "tie_word_embeddings": True,
+           "activation_function": "gelu"}
+    if ffn is not None and ffn != 4 * hidden:
+        cfg["n_inner"] = ffn
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# llm-foundry MPT benchmarks (PyTorch FSDP via composer)
+
+def rows_foundry(path):
+    _, data = read_tsv(path)
+    out = []
+    for i, d in enumerate(data, 1):
+        gpu = d["gpu"]
+        label = GPUS.get(gpu, (None, gpu, None))[1]
+        cfg = "mpt-%s s%s %sx%s %s%s mb%s ga%s %s" % (
+            d["model"], d["seq_len"], d["n_gpus"], label, d["sharding"].lower(),
+            "+ckpt" if d["act_ckpt"] == "True" else "", d["micro_batch"], d["grad_accum"],
+            d["fsdp_mp_mode"])
+        r = Row("foundry", i, "foundry/" + label, cfg)
+        out.append(r)
+        if gpu not in GPUS:
+            r.skip("GPU %s has no topology" % gpu)
+            continue
+        if d["precision"] == "amp_fp8":
+            r.skip("fp8 (Transformer Engine amp_fp8): the tool has no fp8 compute")
+            continue
+        if d["act_cpu_offload"] == "True":
+            r.skip("activation CPU offload: not modelled")
+            continue
+        n_gpus = int(d["n_gpus"])
+        if n_gpus % 8:
+            r.skip("%d GPUs is not whole 8-GPU nodes" % n_gpus)
+            continue
+        if na(d["step_time_s_derived"]):
+            r.skip("no measured throughput")
+            continue
+        mb, ga, seq = int(d["micro_batch"]), int(d["grad_accum"]), int(d["seq_len"])
+        if int(d["global_batch_seqs"]) != mb * ga * n_gpus:
+            r.skip("global batch %s != micro_batch x grad_accum x GPUs" % d["global_batch_seqs"])
+            continue
+        r.gpu_class = GPUS[gpu][2]
+        r.family = "fsdp"
+        r.model = gpt2_config(int(d["d_model"]), int(d["n_layers"]), int(d["n_heads"]),
+                              int(d["vocab"]), seq, int(d["ffn"]))
+        sharding = {"FULL_SHARD": "full_shard", "SHARD_GRAD_OP": "shard_grad_op"}[d["sharding"]]
+        r.args = ["-t", GPUS[gpu][0], "--nodes", str(n_gpus // 8), "--strategy", "fsdp",
+                  "--sharding", sharding, "--seq-len", str(seq), "--micro-batch", str(mb),
+                  "--grad-accum", str(ga), "--param-dtype", "bf16"]
+        if d["act_ckpt"] == "True":
+            r.args.append("--activation-checkpointing")
+        if d["fsdp_mp_mode"] == "DEFAULT":
+            # composer's get_mixed_precision: PURE = param/reduce/buffer in the precision;
+            # DEFAULT = bf16 parameters, fp32 reduce in the 2023+ releases, but fp32 parameters
+            # and bf16 reduce in earlier ones. The release of each run is not pinned.
+            r.args += ["--reduce-dtype", "fp32"]
+            r.approx.append("composer mixed_precision DEFAULT taken as bf16 parameters + fp32 "
+                            "reduce (later composer; earlier releases: fp32 parameters + bf16 "
+                            "reduce); release of the run not pinned")
+        else:
+            r.args += ["--reduce-dtype", "bf16"]
+        r.notes.append("MPT shape as a GPT-2 config (GPT-2 has biases, MPT none)")
+        if n_gpus > 8:
+            r.approx.append("network not stated: 8 x NDR400 per node assumed" if gpu == "h100_80gb"
+                            else "1600 Gb/s RoCE per node split as 16 x 100G (assumed)")
+        r.args += ["--attention", "triton", "--optimizer-impl", "forloop"]
+        r.notes.append("optimizer decoupled_adamw (the MPT yamls): composer's DecoupledAdamW "
+                       "steps tensor by tensor, as --optimizer-impl forloop")
+        r.notes.append("attn_impl triton (submit_benchmarks.py default): --attention triton "
+                       "(FlashAttention-2's rates where the GPU has no Triton figures: H100)")
+        r.expect_params = int(d["num_params"]) if not na(d["num_params"]) else None
+        r.measured = float(d["step_time_s_derived"])
+        r.t_real = r.measured
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# BLOOM Jean Zay sweeps (Megatron-DeepSpeed, TP x PP x DP, ZeRO-1)
+
+BLOOM_VOCAB = 250880  # 250,680 padded to a multiple of 128 x tp (large_runs_misc.tsv)
+
+
+def bloom_common(r, layers, hidden, heads, tp, pp, dp, mbs, gbs, zero, precision, rebalanced):
+    """Fills r.args for a Megatron-DeepSpeed BLOOM run; returns r (or r.skip(...))."""
+    if gbs % (mbs * dp):
+        return r.skip("global batch %d is not a multiple of micro-batch x dp (%d)"
+                      % (gbs, mbs * dp))
+    if (tp * pp * dp) % 8:
+        return r.skip("tp x pp x dp = %d is not whole 8-GPU nodes" % (tp * pp * dp))
+    micro_batches = gbs // (mbs * dp)
+    r.gpu_class = "A100"
+    r.family = "3d" if tp > 1 or pp > 1 else "ddp"
+    r.model = gpt2_config(hidden, layers, heads, BLOOM_VOCAB, 2048)
+    r.args = ["-t", GPUS["jeanzay"][0], "--nodes", str(tp * pp * dp // 8), "--strategy", "ddp",
+              "--tp", str(tp), "--pp", str(pp), "--micro-batch", str(mbs),
+              "--micro-batches", str(micro_batches), "--seq-len", "2048",
+              "--activation-checkpointing", "--no-flash-attention", "--optimizer-impl", "fused"]
+    r.notes.append("Megatron-DeepSpeed's Adam is apex's FusedAdam: --optimizer-impl fused")
+    if precision == "fp16":
+        r.args += ["--param-dtype", "fp16", "--reduce-dtype", "fp16"]
+    elif "BF16_Optimizer" in precision:
+        r.args += ["--param-dtype", "bf16", "--reduce-dtype", "fp32"]
+        r.approx.append("BF16_Optimizer's fp32 gradient accumulation taken as fp32 gradient "
+                        "all-reduce")
+    else:
+        r.args += ["--param-dtype", "bf16", "--reduce-dtype", "bf16"]
+        r.approx.append("bf16 before BF16_Optimizer: gradient all-reduce dtype not stated, bf16 "
+                        "assumed")
+    if zero == 1 and dp > 1:
+        # ZeRO stage 1 (Rajbhandari et al.): gradients reduce-scattered, optimizer state and
+        # master weights sharded, updated parameters all-gathered after the step (DeepSpeed does
+        # not overlap that all-gather with the next forward)
+        r.args.append("--use-distributed-optimizer")
+        r.notes.append("ZeRO-1 as --use-distributed-optimizer (reduce-scatter, sharded optimizer, "
+                       "all-gather after the step)")
+    if pp > 1:
+        # DeepSpeed PipelineModule partitions by 'type:transformer' (rebalanced runs:
+        # 'type:transformer|embedding', the two embeddings counted as layers) with
+        # partition_balanced: contiguous parts whose largest weight is minimal. Where the layers
+        # do not divide evenly, which stages get the extra layer is not known: larger first.
+        items = layers + 2 if rebalanced else layers
+        q, rem = divmod(items, pp)
+        part = [q + 1] * rem + [q] * (pp - rem)
+        if rebalanced:
+            part[0] -= 1
+            part[-1] -= 1
+            r.notes.append("pp partition type:transformer|embedding")
+        if min(part) < 1:
+            return r.skip("pipeline stage without a decoder layer")
+        r.args += ["--pp-partition", ",".join(map(str, part))]
+        if rem:
+            r.approx.append("%d layers over %d stages: the stages with one layer more assumed "
+                            "first" % (items, pp))
+        r.approx.append("DeepSpeed pipeline as 1F1B")
+    r.notes.append("BLOOM shape as a GPT-2 config: 2048 learned positions (+0.02 % params) in "
+                   "place of ALiBi, no embedding LayerNorm")
+    r.notes.append("unfused attention (2022 Megatron-DeepSpeed), full recompute")
+    return r
+
+
+def bloom_log_flops_per_seq(hidden, layers, seq=2048, vocab=BLOOM_VOCAB):
+    """Megatron-DeepSpeed's logged FLOPs per sequence with full recompute (PR251 formula):
+    96 s l h^2 (1 + s/6h + V/16lh)."""
+    return 96 * seq * layers * hidden * hidden * (1 + seq / (6 * hidden)
+                                                  + vocab / (16 * layers * hidden))
+
+
+def rows_bloom(path):
+    _, data = read_tsv(path)
+    out = []
+    for i, d in enumerate(data, 1):
+        cfg = "bloom-%s L%s h%s a%s tp%s pp%s dp%s mbs%s gbs%s %s %s" % (
+            d["size"], d["layers"], d["hidden"], d["heads"], d["tp"], d["pp"], d["dp"],
+            d["mbs"], d["gbs"], d["precision"].split()[0], d["date"])
+        r = Row("bloom", i, "bloom/A100-80GB", cfg)
+        out.append(r)
+        if na(d["heads"]):
+            r.skip("head count not stated (unfused attention's score traffic depends on it)")
+            continue
+        tp, pp, dp, mbs, gbs = (int(d[k]) for k in ("tp", "pp", "dp", "mbs", "gbs"))
+        if int(d["gpus"]) != tp * pp * dp:
+            r.skip("tp x pp x dp != gpus")
+            continue
+        if na(d["sec_per_iter"]):
+            r.skip("measured OOM, no time" if d["mem"] == "OOM" else "no time measured")
+            r.notes.append("measured: %s" % (d["mem"] or "NA"))
+            # still simulated, for the OOM verdict only
+            bloom_common(r, int(d["layers"]), int(d["hidden"]), int(d["heads"]), tp, pp, dp,
+                         mbs, gbs, int(d["zero_stage"]), d["precision"],
+                         d["section"] == "Rebalancing layers")
+            r.reason = r.reason or ("measured OOM, no time" if d["mem"] == "OOM"
+                                    else "no time measured")
+            continue
+        bloom_common(r, int(d["layers"]), int(d["hidden"]), int(d["heads"]), tp, pp, dp, mbs,
+                     gbs, int(d["zero_stage"]), d["precision"],
+                     d["section"] == "Rebalancing layers")
+        if r.args is None:
+            continue
+        # The row must agree with itself: its TFLOP/s x time x GPUs, divided by the log's FLOPs
+        # per sequence, gives the global batch it ran. Pre-PR251 rows read 3.6 % low (the
+        # formula change the file header documents).
+        implied = (float(d["tflops_per_gpu"]) * 1e12 * float(d["sec_per_iter"]) * int(d["gpus"])
+                   / bloom_log_flops_per_seq(int(d["hidden"]), int(d["layers"])))
+        expected = 0.964 if d["flops_formula"].startswith("pre") else 1.0
+        if abs(implied / gbs / expected - 1) > 0.05:
+            r.args = None
+            r.skip("inconsistent in the source: its TFLOP/s x time imply a global batch of %.0f, "
+                   "the row says %d" % (implied / expected, gbs))
+            continue
+        if "swapped" in d["note"]:
+            r.notes.append("source note: time/TFLOPs may be swapped, kept as printed")
+        r.measured = float(d["sec_per_iter"])
+        r.t_real = r.measured
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# large_runs_misc: BLOOM-176B production, OPT-175B, Megatron 2022
+
+def rows_misc(path):
+    _, data = read_tsv(path)
+    out = []
+    bloom_flops_per_seq = None
+    for i, d in enumerate(data, 1):
+        cfg = "%s %s gpus tp%s pp%s dp%s mbs%s gbs%s" % (
+            d["model"], d["n_gpus"], d["tp"], d["pp"], d["dp"], d["micro_batch"],
+            d["global_batch_seqs"] if d["global_batch_seqs"].isdigit() else "NA")
+        r = Row("misc", i, "misc/A100-80GB", cfg)
+        out.append(r)
+        if d["source"] == "OPT":
+            r.skip("OPT-175B: micro-batch, step time and FLOP convention not stated ('up to')")
+            continue
+        if d["source"] == "MEGATRON22":
+            r.skip("Megatron 2022 MFU row: layout and shape not in the source read")
+            continue
+        tp, pp, dp, mbs, gbs = (int(d[k]) for k in ("tp", "pp", "dp", "micro_batch",
+                                                    "global_batch_seqs"))
+        bloom_common(r, int(d["n_layers"]), int(d["hidden"]), int(d["n_heads"]), tp, pp, dp,
+                     mbs, gbs, 1, "bf16 (BF16_Optimizer)", True)
+        r.approx.append("production pp partition assumed type:transformer|embedding")
+        if not na(d["step_time_s"]):
+            r.measured = float(d["step_time_s"])
+            r.t_real = r.measured
+            if bloom_flops_per_seq is None:
+                # FLOPs per sequence in the log's own convention, from its time and TFLOP/s
+                bloom_flops_per_seq = (float(d["tflops_per_gpu"]) * 1e12 * r.t_real
+                                       * int(d["n_gpus"]) / gbs)
+        elif bloom_flops_per_seq is not None and not na(d["tflops_per_gpu"]):
+            r.metric = "tflops"
+            r.measured = float(d["tflops_per_gpu"])
+            r.flops_per_gpu_step = bloom_flops_per_seq * gbs / int(d["n_gpus"])
+            r.t_real = r.flops_per_gpu_step / (r.measured * 1e12)
+            r.notes.append("time from the log's TFLOP/s, FLOPs/sequence implied by row misc:1")
+        else:
+            r.skip("neither step time nor convertible TFLOP/s")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# FlashAttention GPT-3 on one 8 x A100 80GB node
+
+def rows_flash(path):
+    _, data = read_tsv(path)
+    out = []
+    for i, d in enumerate(data, 1):
+        cfg = "%s 8xA100-80GB %s mb%s ga%s" % (d["model"], d["parallel"].split()[0] +
+                                              ("+zero1" if "ZeRO" in d["parallel"] else ""),
+                                              d["micro_batch_per_gpu"], d["grad_accum"])
+        r = Row("flash", i, "flash/A100-80GB", cfg)
+        out.append(r)
+        mb, ga = int(d["micro_batch_per_gpu"]), int(d["grad_accum"])
+        if mb * ga * 8 != int(d["global_batch_seqs"]):
+            r.skip("global batch != micro-batch x grad_accum x 8")
+            continue
+        r.gpu_class, r.family = "A100", "ddp"
+        r.model = gpt2_config(int(d["d_model"]), int(d["n_layers"]), int(d["n_heads"]),
+                              int(d["vocab"]), int(d["seq_len"]), int(d["ffn"]))
+        r.args = ["-t", GPUS["a100_80gb"][0], "--nodes", "1", "--strategy", "ddp",
+                  "--param-dtype", "bf16", "--seq-len", d["seq_len"], "--micro-batch", str(mb),
+                  "--grad-accum", str(ga), "--optimizer-impl", "fused"]
+        r.approx.append("optimizer taken as apex's FusedAdam (the flash-attention training "
+                        "configs' adamw-apex)")
+        if "ZeRO" in d["parallel"]:
+            r.args += ["--use-distributed-optimizer", "--overlap-grad-reduce"]
+            r.approx.append("DDP + ZeRO-1 sharded optimizer (its parameter broadcast after the "
+                            "step) as --use-distributed-optimizer; DDP's bucketed overlap as "
+                            "--overlap-grad-reduce (Megatron's 40M-parameter buckets, not DDP's "
+                            "25 MB)")
+        r.notes.append("FlashAttention v1, fused kernels; topology mosaicml-a100-80gb (one node: "
+                       "GPU and NVLink only)")
+        r.measured = float(d["step_time_s_derived"])
+        r.t_real = r.measured
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Megatron-Core H100 weak scaling
+
+def megatron_flops(batch, seq, layers, hidden, ffn, vocab, heads, groups):
+    """Megatron-LM num_floating_point_operations (megatron/training/training.py, r0.8 era):
+    model FLOPs per step, attention counted non-causal, no recompute."""
+    return (12 * batch * seq * layers * hidden * hidden
+            * ((1 + groups / heads + seq / hidden) + ffn / hidden + vocab / (2 * layers * hidden)))
+
+
+def megatron_tunings(per_replica, layers, pp):
+    """Micro-batch size and pipeline schedule, which the source leaves unstated. NVIDIA's
+    scaling runs are tuned for throughput, so every tuning Megatron-Core r0.8 accepts is
+    simulated and the fastest that fits is taken: micro-batches of 1-8 sequences that divide the
+    replica's batch; 1F1B, or the interleaved schedule with v model chunks per stage where v
+    divides the stage's layers and the micro-batch count is a multiple of pp (r0.8's rule)."""
+    out = []
+    for mb in (1, 2, 4, 8):
+        if per_replica % mb:
+            continue
+        m = per_replica // mb
+        base = ["--micro-batch", str(mb), "--micro-batches", str(m)]
+        out.append(("micro-batch %d%s" % (mb, ", 1F1B" if pp > 1 else ""), base))
+        if pp == 1 or layers % pp or m % pp:
+            continue
+        for v in range(2, 9):
+            if (layers // pp) % v == 0:
+                out.append(("micro-batch %d, interleaved v=%d" % (mb, v), base + [
+                    "--pp-schedule", "interleaved", "--virtual-stages", str(v)]))
+    return out
+
+
+def rows_megatron(path):
+    _, data = read_tsv(path)
+    out = []
+    for i, d in enumerate(data, 1):
+        cfg = "gpt-%s %s %sxH100 tp%s pp%s dp%s gbs%s" % (
+            d["model_size"], d["study"], d["n_gpus"], d["tp"], d["pp"], d["dp"],
+            d["global_batch_seqs"])
+        r = Row("megatron", i, "megatron/H100", cfg)
+        out.append(r)
+        if na(d["tp"]) or na(d["hidden"]):
+            r.skip("strong-scaling end point: layout (tp/pp/dp) and shape not stated")
+            continue
+        tp, pp, dp = int(d["tp"]), int(d["pp"]), int(d["dp"])
+        h, L, a = int(d["hidden"]), int(d["n_layers"]), int(d["n_heads"])
+        seq, gbs = int(d["seq_len"]), int(d["global_batch_seqs"])
+        vocab, n = int(d["vocab"]), int(d["n_gpus"])
+        if tp * pp * dp != n or n % 8 or gbs % dp:
+            r.skip("layout does not divide")
+            continue
+        r.gpu_class, r.family = "H100", "3d" if tp > 1 or pp > 1 else "ddp"
+        r.model = gpt2_config(h, L, a, vocab, seq)
+        r.args = ["-t", GPUS["h100_80gb"][0], "--nodes", str(n // 8), "--strategy", "ddp",
+                  "--tp", str(tp), "--pp", str(pp), "--seq-len", str(seq),
+                  "--param-dtype", "bf16", "--use-distributed-optimizer", "--overlap-grad-reduce",
+                  "--overlap-param-gather"]
+        r.notes.append("distributed optimizer, --overlap-grad-reduce and --overlap-param-gather "
+                       "as the source states")
+        if tp > 1:
+            r.args += ["--sequence-parallel", "--tp-comm-overlap"]
+            r.notes.append("sequence parallel and --tp-comm-overlap, as the source states")
+        r.approx.append("unstated, assumed: FFN 4h, MHA, bf16, no recompute, "
+                        "learned positions, tied head, fp32 gradient reduce, 8 GPUs and "
+                        "8 x NDR400 per node")
+        r.variants = megatron_tunings(gbs // dp, L, pp)
+        r.metric = "tflops"
+        r.measured = float(d["tflops_per_gpu"])
+        r.flops_per_gpu_step = megatron_flops(gbs, seq, L, h, 4 * h, vocab, a, a) / n
+        r.t_real = r.flops_per_gpu_step / (r.measured * 1e12)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# ml-engineering: Llama-3.1-8B on 8 x H200
+
+LLAMA31_8B = {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336,
+              "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+              "vocab_size": 128256, "max_position_embeddings": 131072,
+              "tie_word_embeddings": False}
+
+
+def mleng_flops(seq, cfg=LLAMA31_8B, batch=1):
+    """estimate_tflos() of stas00/ml-engineering insights/when-to-upgrade-gpus/benchmark.py:
+    6 x dense params x tokens (embedding and head counted once) + causal attention
+    6 x b x s^2 x head_dim x heads x layers, per GPU per step (micro-batch 1, no accumulation)."""
+    h, f, L = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
+    a, kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    hd = h // a
+    dense = (h * f * 3 + h * (2 * a * hd + 2 * kv * hd)) * L + cfg["vocab_size"] * h
+    return 6 * dense * batch * seq + 6 * batch * seq * seq * hd * a * L
+
+
+def rows_mleng(path):
+    _, data = read_tsv(path)
+    out = []
+    for i, d in enumerate(data, 1):
+        # The FLOP convention, checked against the source: its attention share of the FLOPs.
+        if not na(d["attn_share_of_flops_pct"]):
+            seq = int(d["seq_len"])
+            hd = LLAMA31_8B["hidden_size"] // LLAMA31_8B["num_attention_heads"]
+            attn = 6 * seq * seq * hd * LLAMA31_8B["num_attention_heads"]
+            attn *= LLAMA31_8B["num_hidden_layers"]
+            share = 100 * attn / mleng_flops(seq)
+            if abs(share - float(d["attn_share_of_flops_pct"])) > 1:
+                SANITY.append("mleng:%d: attention share %.1f %% by benchmark.py's formula, %s %% "
+                              "printed" % (i, share, d["attn_share_of_flops_pct"]))
+        cfg = "llama3.1-8b s%s 8xH200 zero%s ckpt=%s offload=%s torch%s" % (
+            d["seq_len"], d["zero_stage"], d["act_ckpt"], d["cpu_offload_optimizer"], d["torch"])
+        r = Row("mleng", i, "mleng/H200", cfg)
+        out.append(r)
+        if d["cpu_offload_optimizer"] == "yes":
+            r.skip("DeepSpeed offload_optimizer (optimizer state and step on the CPU, parameters "
+                   "on the GPU): the tool has FSDP CPUOffload(offload_params=True) only")
+            continue
+        seq = int(d["seq_len"])
+        r.gpu_class, r.family = "H200", "fsdp"
+        r.model = dict(LLAMA31_8B)
+        r.args = ["-t", GPUS["h200"][0], "--nodes", "1", "--strategy", "fsdp",
+                  "--sharding", "shard_grad_op", "--seq-len", str(seq), "--micro-batch", "1",
+                  "--grad-accum", "1", "--param-dtype", "bf16", "--optimizer-impl", "fused"]
+        r.notes.append("DeepSpeed ZeRO steps with its FusedAdam: --optimizer-impl fused")
+        if d["act_ckpt"] == "yes":
+            r.args.append("--activation-checkpointing")
+        r.approx.append("DeepSpeed ZeRO-%s as FSDP %s" % (
+            d["zero_stage"], "shard_grad_op" if d["zero_stage"] == "2" else "full_shard"))
+        r.approx.append("grad accumulation not stated: 1")
+        r.notes.append("Liger-Kernel fused ops, FlashAttention-3")
+        r.metric = "tflops"
+        r.measured = float(d["tflops_per_gpu"])
+        r.flops_per_gpu_step = mleng_flops(seq)
+        r.t_real = r.flops_per_gpu_step / (r.measured * 1e12)
+    return out
+
+
+FILES = [
+    ("llm_foundry_mpt_benchmarks.tsv", rows_foundry),
+    ("bloom_jeanzay_a100_3d_sweeps.tsv", rows_bloom),
+    ("large_runs_misc.tsv", rows_misc),
+    ("flash_attention_gpt3_8xa100.tsv", rows_flash),
+    ("megatron_core_h100_scaling.tsv", rows_megatron),
+    ("ml_engineering_h200_llama31_8b.tsv", rows_mleng),
+]
