@@ -10,6 +10,7 @@
 #include "../hw/hw.h"
 #include "../util/cfg.h"
 
+#include <math.h>
 #include <string.h>
 
 static cJSON *op_to_json(const IrClass *c, const IrOp *op, const uint32_t *list_of)
@@ -254,13 +255,14 @@ static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *c
     int *dep_list = g_new0(int, n_deps + 1);
     for (int i = 0; ok && i < n_deps; i++) {
         const cJSON *d = cJSON_GetArrayItem(deps, i);
-        if (!cJSON_IsNumber(d) || d->valuedouble != (int)d->valuedouble || d->valueint < 0 ||
-            d->valueint >= index) {
+        /* range first: casting a double outside int's range is undefined (the fuzzer's 6.7e87) */
+        if (!cJSON_IsNumber(d) || !(d->valuedouble >= 0 && d->valuedouble < index) ||
+            d->valuedouble != floor(d->valuedouble)) {
             cfg_set_error(error, co->file, co->path, "deps",
                           "entry %d: expected the index of an earlier op (0..%d)", i, index - 1);
             ok = false;
         } else {
-            dep_list[i] = d->valueint;
+            dep_list[i] = (int)d->valuedouble;
         }
     }
     int64_t i64 = 0;

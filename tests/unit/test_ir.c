@@ -92,6 +92,11 @@ static void test_bad_schedules(void **state)
     char *forward = g_strconcat(head, "{\"kind\": \"host\", \"stream\": \"host\", \"name\": \"a\", "
                                       "\"phase\": \"other\", \"deps\": [1], \"seconds\": 0}]}]}", NULL);
     expect_bad(forward, "deps");
+    /* an index far past int's range (the fuzzer's 6.7e87: casting it was undefined) */
+    char *huge = g_strconcat(head, "{\"kind\": \"host\", \"stream\": \"host\", \"name\": \"a\", "
+                                   "\"phase\": \"other\", \"deps\": [6.7e87], \"seconds\": 0}]}]}", NULL);
+    expect_bad(huge, "deps");
+    g_free(huge);
     char *stream = g_strconcat(head, "{\"kind\": \"host\", \"stream\": \"gpu\", \"name\": \"a\", "
                                      "\"phase\": \"other\", \"deps\": [], \"seconds\": 0}]}]}", NULL);
     expect_bad(stream, "stream");
