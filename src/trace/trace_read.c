@@ -63,7 +63,8 @@ static const cJSON *arg(const cJSON *e, const char *key)
 static int64_t arg_int(const cJSON *e, const char *key, int64_t fallback)
 {
     const cJSON *v = arg(e, key);
-    return cJSON_IsNumber(v) && isfinite(v->valuedouble) ? (int64_t)v->valuedouble : fallback;
+    /* in int64's range before the cast (outside it the cast is undefined: the fuzzer's 1.1e57) */
+    return cJSON_IsNumber(v) && fabs(v->valuedouble) < 9e18 ? (int64_t)v->valuedouble : fallback;
 }
 
 static const char *arg_string(const cJSON *e, const char *key)
@@ -102,7 +103,10 @@ static int64_t first_dims(const cJSON *e)
     {
         if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e15)
             return 0;
-        n *= (int64_t)d->valuedouble;
+        int64_t dim = (int64_t)d->valuedouble;
+        if (dim > 0 && n > INT64_MAX / dim)
+            return 0; /* no tensor has 2^63 elements */
+        n *= dim;
     }
     return n;
 }
