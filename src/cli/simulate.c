@@ -258,6 +258,13 @@ model_ready:
                                          (const char *const[]){"LL", "LL128", "Simple", NULL}));
         goto out;
     }
+    if (cli->nccl_version && !coll_nccl_version_parse(cli->nccl_version, &coll.nccl_version)) {
+        cfg_input_error(error,
+                        "option --nccl-version: expected an NCCL 2.x release such as 2.23.4 (or "
+                        "2.23), got \"%s\"",
+                        cli->nccl_version);
+        goto out;
+    }
     /* fsdpsim search's first rung: the analytic bounds, before any schedule is made */
     if (point && point->fidelity == CLI_SIM_BOUND) {
         point->result = search_bound_json(model, topo, &opt, &layout);
@@ -571,6 +578,10 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
          "ALGO"},
         {"nccl-proto", 0, 0, G_OPTION_ARG_STRING, &cli.nccl_proto,
          "Force NCCL's protocol like NCCL_PROTO: LL, LL128, Simple [NCCL's choice]", "PROTO"},
+        {"nccl-version", 0, 0, G_OPTION_ARG_STRING, &cli.nccl_version,
+         "NCCL release whose rules apply, as fsdpsim collective's (LL128: Hopper from 2.15, GH200 "
+         "across nodes from 2.27) [2.30.7]",
+         "X.Y.Z"},
         {"json", 0, 0, G_OPTION_ARG_NONE, &cli.json, "Print one JSON object instead of the summary",
          NULL},
         {"trace", 0, 0, G_OPTION_ARG_FILENAME, &cli.trace,
@@ -661,7 +672,7 @@ static void options_clear(CliOptions *cli)
     g_free(cli->model), g_free(cli->topology), g_free(cli->strategy), g_free(cli->sharding);
     g_free(cli->wrap), g_free(cli->backward_prefetch), g_free(cli->limit_all_gathers);
     g_free(cli->param_dtype), g_free(cli->reduce_dtype), g_free(cli->optimizer);
-    g_free(cli->nccl_algo), g_free(cli->nccl_proto), g_free(cli->trace);
+    g_free(cli->nccl_algo), g_free(cli->nccl_proto), g_free(cli->nccl_version), g_free(cli->trace);
     g_free(cli->emit_schedule), g_free(cli->schedule), g_free(cli->bucket_cap_mb);
     g_free(cli->max_memory), g_free(cli->par.pp_schedule), g_free(cli->par.placement);
     g_free(cli->par.pp_partition), g_free(cli->attention), g_free(cli->optimizer_impl);

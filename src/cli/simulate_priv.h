@@ -14,6 +14,7 @@
 typedef struct {
     char *model, *topology, *strategy, *sharding, *wrap, *backward_prefetch;
     char *limit_all_gathers, *param_dtype, *reduce_dtype, *optimizer, *nccl_algo, *nccl_proto;
+    char *nccl_version; /* --nccl-version: the NCCL release whose rules apply (LL128) */
     char *trace, *emit_schedule, *schedule, *attention, *max_memory, *optimizer_impl;
     char *plot, *plot_format, *report; /* figures.c */
     int nodes, gpus_per_node, seq_len, micro_batch, grad_accum, shard_group_size, checkpoint_every;

@@ -332,6 +332,7 @@ bad option/collective-gather-algo "options --nccl-algo/--nccl-proto;gather is po
 bad option/collective-scatter-one-rank "option --op scatter;at least 2 ranks" collective --op scatter -n 1 -g 1
 bad option/collective-sendrecv-algo "options --nccl-algo/--nccl-proto;sendrecv" collective --op sendrecv --nccl-algo ring
 bad option/collective-nccl-version "option --nccl-version;expected an NCCL 2.x release;3.1" collective --nccl-version 3.1
+bad option/nccl-version "option --nccl-version;expected an NCCL 2.x release;2.x" --nccl-version 2.x
 bad option/collective-collnet-no-sharp "option --nccl-collnet;network.sharp;juwels-booster" collective -n 2 --nccl-collnet
 bad option/collective-collnet-one-node "options --nccl-algo/--nccl-proto;collnetchain cannot run allreduce;SHARP" collective -t "$SRC/topologies/coreweave-h100.json" -n 1 --nccl-algo collnetchain
 bad option/simulate-collnet-no-sharp "option --nccl-algo;collnetdirect needs SHARP;network.sharp" "${BASE[@]}" --nccl-algo collnetdirect

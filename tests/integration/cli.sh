@@ -566,6 +566,25 @@ assert abs(float(g[7]) - float(g[6]) * 15 / 16) < 0.011, g
 }
 add run t_collective_rooted
 
+# --nccl-version on a training step: NCCL 2.23 has no LL128 across GH200 nodes (the NIC is behind
+# the Grace CPU, PHB to it), 2.27 on has (P2C), so GPT-2's mid-size all-reduces over 16 Alps
+# nodes take longer under 2.23.4
+t_simulate_nccl_version() {
+    local v
+    for v in 2.23.4 2.30.7; do
+        fsd -m gpt2 -t alps-gh200 --nodes 16 --strategy ddp --nccl-version "$v" --json
+        expect_rc 0 || return 1
+        cp "$OUT" "$W/nccl-$v.json"
+    done
+    pycheck '
+import json, sys
+old, new = (json.load(open(sys.argv[1] + "/nccl-%s.json" % v)) for v in ("2.23.4", "2.30.7"))
+t = lambda d: d["communication"]["collectives"]["allreduce"]["time_s"]
+assert t(old) > 1.1 * t(new), (t(old), t(new))
+' "$W"
+}
+add run t_simulate_nccl_version
+
 t_collective_section_needs_reference() {
     fsd collective --reference-section "=== 4 nodes"
     expect_input_error 'option --reference-section' '--reference FILE'
