@@ -48,6 +48,9 @@ bool cli_parse(const char *params, const char *summary, const char *description,
 /* "; did you mean 'x'?" when `got` is a near miss of one of `choices` (cfg_closest), else "".
  * A static buffer: use it in one message at a time. */
 const char *cli_did_you_mean(const char *got, const char *const *choices);
+/* --nccl-version TEXT (fsdpsim and fsdpsim collective) into *out (NCCL_VERSION_CODE); NULL
+ * leaves *out as it is. Bad text: one message naming the option, exit 2. */
+bool cli_nccl_version(const char *text, int *out, GError **error);
 /* For GOption's "Unknown option --strategey": "; did you mean --strategy?" from the entries' long
  * names, or "" (other errors, no near miss). g_free it. */
 char *cli_option_hint(const GError *error, const GOptionEntry *entries);

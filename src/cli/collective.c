@@ -165,13 +165,8 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
     coll.collnet_enable = collnet;
     NetTopo *net = NULL;
     GArray *sizes = NULL;
-    if (nccl_version && !coll_nccl_version_parse(nccl_version, &coll.nccl_version)) {
-        cfg_input_error(error,
-                        "option --nccl-version: expected an NCCL 2.x release such as 2.23.4 (or "
-                        "2.23), got \"%s\"",
-                        nccl_version);
+    if (!cli_nccl_version(nccl_version, &coll.nccl_version, error))
         goto out;
-    }
     if (collnet && !coll_topology_has_sharp(topo)) {
         cfg_input_error(error,
                         "option --nccl-collnet: CollNet needs SHARP in the InfiniBand switches "

@@ -1,5 +1,6 @@
 /* Helpers shared by the subcommands: messages, default paths, option parsing. */
 #include "cli.h"
+#include "../coll/coll.h"
 #include "../util/cfg.h"
 
 #include <stdio.h>
@@ -99,4 +100,15 @@ int cli_report_error(GError *error)
     int status = error->domain == FSD_ERROR && error->code == FSD_ERROR_FAILED ? 1 : 2;
     g_error_free(error);
     return status;
+}
+
+bool cli_nccl_version(const char *text, int *out, GError **error)
+{
+    if (!text || coll_nccl_version_parse(text, out))
+        return true;
+    cfg_input_error(error,
+                    "option --nccl-version: expected an NCCL 2.x release such as 2.23.4 (or 2.23), "
+                    "got \"%s\"",
+                    text);
+    return false;
 }

@@ -258,13 +258,8 @@ model_ready:
                                          (const char *const[]){"LL", "LL128", "Simple", NULL}));
         goto out;
     }
-    if (cli->nccl_version && !coll_nccl_version_parse(cli->nccl_version, &coll.nccl_version)) {
-        cfg_input_error(error,
-                        "option --nccl-version: expected an NCCL 2.x release such as 2.23.4 (or "
-                        "2.23), got \"%s\"",
-                        cli->nccl_version);
+    if (!cli_nccl_version(cli->nccl_version, &coll.nccl_version, error))
         goto out;
-    }
     /* fsdpsim search's first rung: the analytic bounds, before any schedule is made */
     if (point && point->fidelity == CLI_SIM_BOUND) {
         point->result = search_bound_json(model, topo, &opt, &layout);

@@ -22,8 +22,8 @@ void gen_init(Gen *g, const Model *model, const HwTopology *topo, const StratOpt
     g->mb = model->training.micro_batch;
     g->ckpt_block = -1;
     g->last_compute = -1;
-    g->boundary = g_new0(bool, 2 * (gsize)model->n_modules);
-    g->checkpointed = g->boundary + model->n_modules;
+    g->boundary = g_new0(bool, model->n_modules);
+    g->checkpointed = g_new0(bool, model->n_modules);
     /* a block's ordinal is the number of blocks before it in pre-order: O(modules), once */
     for (int i = 0, ordinal = 0; i < model->n_modules; i++) {
         if (!model->modules[i].is_block)

@@ -42,7 +42,7 @@ struct Gen {
     int micro;         /* current micro-step */
     bool *boundary;    /* per module */
     /* per module: a block whose activations are checkpointed (gen_is_checkpointed), set once
-     * by gen_init; the second half of boundary's allocation (freeing boundary frees both) */
+     * by gen_init */
     bool *checkpointed;
     int act_bytes;     /* activation element size */
     HwDtype compute_dtype;
