@@ -58,25 +58,54 @@ static const int nvls_channels = 16;
 static const double nvls_chunk_max = 128 * 1024;
 
 /* NCCL's ceiling on LL's bus bandwidth, GB/s, for 1, 2, more nodes (tuning.cc llMaxBws): on one
- * node by GPU generation (Volta, Ampere, Hopper rows), across nodes by host CPU: the second row
- * for AMD, the first for any other. */
-enum { ARCH_VOLTA, ARCH_AMPERE, ARCH_HOPPER, ARCH_COUNT };
+ * node by GPU generation (Volta, Ampere, Hopper, Blackwell rows), across nodes by host CPU: the
+ * second row for AMD, the first for any other. */
+enum { ARCH_VOLTA, ARCH_AMPERE, ARCH_HOPPER, ARCH_BLACKWELL, ARCH_COUNT };
 static const double ll_max_GBps[ARCH_COUNT][3] = {
-    {39.0, 39.0, 20.4}, {87.7, 22.5, 19.0}, {141.0, 45.0, 35.0}};
+    {39.0, 39.0, 20.4}, {87.7, 22.5, 19.0}, {141.0, 45.0, 35.0}, {2 * 141.0, 2 * 45.0, 2 * 35.0}};
 
 static bool cpu_is_amd(const HwTopology *topo)
 {
     return topo->cpu && (strstr(topo->cpu, "AMD") || strstr(topo->cpu, "EPYC"));
 }
 
+/* The GPU generation by its compute capability (x 10): >= 100 Blackwell, >= 90 Hopper, >= 80
+ * Ampere, else Volta, as NCCL's rules that compare minCompCap against a bound read it (the
+ * Simple ring's latency factor, NVLS, CollNet). */
 static int gpu_arch(const HwTopology *topo)
 {
-    const char *name = topo->gpu.name ? topo->gpu.name : "";
-    if (strstr(name, "H100") || strstr(name, "H200") || strstr(name, "GH200"))
-        return ARCH_HOPPER;
-    if (strstr(name, "V100"))
-        return ARCH_VOLTA;
-    return ARCH_AMPERE;
+    int cc = topo->gpu.compute_capability;
+    return cc >= 100 ? ARCH_BLACKWELL : cc >= 90 ? ARCH_HOPPER : cc >= 80 ? ARCH_AMPERE : ARCH_VOLTA;
+}
+
+/* The row of NCCL's per-generation tables a release uses (tuning.cc, at each tag of
+ * NVIDIA/nccl): up to v2.14 "compCap80 = minCompCap == 80 && maxCompCap == 80", so only an
+ * A100-class part gets Ampere's row and every other GPU, Hopper included, Volta's; v2.15-v2.16
+ * match 80 and 90 exactly; from v2.17 ranges ("minCompCap >= 90 ? HOPPER : minCompCap >= 80 ?
+ * AMPERE : VOLTA"), so an L40 (8.9) is Ampere; from v2.25.1 ">= 100" is Blackwell, which older
+ * releases rate as Hopper. */
+static int nccl_arch_row(const HwTopology *topo, int version)
+{
+    int cc = topo->gpu.compute_capability;
+    if (version < 21500)
+        return cc == 80 ? ARCH_AMPERE : ARCH_VOLTA;
+    if (version < 21700)
+        return cc == 80 ? ARCH_AMPERE : cc == 90 ? ARCH_HOPPER : ARCH_VOLTA;
+    if (version < 22501)
+        return cc >= 90 ? ARCH_HOPPER : cc >= 80 ? ARCH_AMPERE : ARCH_VOLTA;
+    return gpu_arch(topo);
+}
+
+/* Whether a release enables LL128 for this GPU at all (tuning.cc): up to v2.26 only for the
+ * compute capabilities it lists ("minCompCap == 70/80" to v2.14, "case 90" from v2.15.1, "case
+ * 100" from v2.25.1), so an A40 (8.6), an L40 (8.9) or a B300 (10.3) never gets it; from v2.27.3
+ * any GPU from Volta on ("!(minCompCap < 70 || ...)"). */
+static bool nccl_ll128_gpu(const HwTopology *topo, int version)
+{
+    int cc = topo->gpu.compute_capability;
+    if (version >= 22700)
+        return cc >= 70;
+    return cc == 70 || cc == 80 || (cc == 90 && version >= 21501) || (cc == 100 && version >= 22501);
 }
 
 /* NCCL's default LL128 rule (NCCL_PROTO unset), for ring and tree alike: LL128 starts "enabled
@@ -109,9 +138,9 @@ static int gpu_arch(const HwTopology *topo)
 bool coll_ll128_enabled(const CollModel *model, const CollShape *sh)
 {
     const HwTopology *topo = model->topo;
-    int version = model->nccl_version > 0 ? model->nccl_version : 23007;
+    int version = model->nccl_version > 0 ? model->nccl_version : COLL_NCCL_NEWEST;
     int arch = gpu_arch(topo);
-    if (arch == ARCH_HOPPER && version < 21501)
+    if (!nccl_ll128_gpu(topo, version))
         return false;
     if (sh->ranks_per_node > 1 && topo->gpu_link && strncmp(topo->gpu_link, "pcie", 4) == 0)
         return false;
@@ -171,11 +200,13 @@ bool coll_nccl_version_parse(const char *text, int *out)
  * LL128 0.92 of it (0.7 with one GPU per node); the tree 0.92, its LL 1/3.8 of that and its LL128
  * 7/9 inside a node. The per-channel caps of LL128 and the tree are not applied: they need NCCL's
  * channel count, which the topology does not give, and they bind only with few channels. */
-static double nccl_bus_bw(const HwTopology *topo, CollAlgo a, CollProto p, const CollShape *sh,
+static double nccl_bus_bw(const CollModel *model, CollAlgo a, CollProto p, const CollShape *sh,
                           double bus)
 {
     int nidx = sh->nodes <= 1 ? 0 : sh->nodes == 2 ? 1 : 2;
-    int row = sh->nodes <= 1 ? gpu_arch(topo) : cpu_is_amd(topo) ? 1 : 0;
+    const HwTopology *topo = model->topo;
+    int version = model->nccl_version > 0 ? model->nccl_version : COLL_NCCL_NEWEST;
+    int row = sh->nodes <= 1 ? nccl_arch_row(topo, version) : cpu_is_amd(topo) ? 1 : 0;
     double ll_max = ll_max_GBps[row][nidx] * 1e9;
     bool reduce = sh->kind == IR_COLL_ALLREDUCE;
     if (a == COLL_ALGO_RING) {
@@ -576,7 +607,7 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                                    log2_ceil(sh->nodes) * net_hop_us[a][p]);
                     ratio = 0.5;
                 }
-                eff_bus = nccl_bus_bw(topo, (CollAlgo)a, (CollProto)p, sh, bus);
+                eff_bus = nccl_bus_bw(self, (CollAlgo)a, (CollProto)p, sh, bus);
                 if (a == COLL_ALGO_TREE && log_size < 23)
                     eff_bus *= tree_correction[p][log_size];
                 algbw = eff_bus * ratio;

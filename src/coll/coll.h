@@ -68,9 +68,13 @@ struct CollModel {
     bool collnet_enable;
     /* The NCCL release whose rules apply, as NCCL_VERSION_CODE (2.23.4: 22304); 0: the newest
      * modelled (2.30.7). It selects only rules that changed between releases (when LL128 is
-     * enabled); the latencies and bandwidth refinements are 2.26-2.30's throughout. */
+     * enabled, which row of the per-generation tables a GPU gets); the latencies and bandwidth
+     * refinements are 2.26-2.30's throughout. */
     int nccl_version;
 };
+
+/* The release nccl_version 0 stands for. */
+#define COLL_NCCL_NEWEST 23007
 
 /* The analytic NCCL model over a topology. */
 void coll_model_analytic_init(CollModel *model, const HwTopology *topo);

@@ -209,6 +209,26 @@ static bool load_kernels(HwTopology *topo, CfgObj *gpu_obj, GError **error)
     return ok;
 }
 
+/* CUDA compute capability by product name, for files that do not state "compute_capability":
+ * the families of NVIDIA's CUDA GPUs list (developer.nvidia.com/cuda-gpus). Longer names first
+ * where one contains another (GH200 before H200). 0: not known. */
+static int gpu_compute_capability(const char *name)
+{
+    static const struct {
+        const char *part;
+        int cc;
+    } known[] = {
+        {"GB300", 103}, {"B300", 103}, {"GB200", 100}, {"B200", 100}, {"B100", 100},
+        {"GH200", 90},  {"H200", 90},  {"H100", 90},   {"H800", 90},  {"H20", 90},
+        {"L40", 89},    {"L4", 89},    {"A100", 80},   {"A800", 80},  {"A30", 80},
+        {"A40", 86},    {"A10", 86},   {"V100", 70},
+    };
+    for (size_t i = 0; name && i < G_N_ELEMENTS(known); i++)
+        if (strstr(name, known[i].part))
+            return known[i].cc;
+    return 0;
+}
+
 static bool load_gpu(HwTopology *topo, CfgObj *root, GError **error)
 {
     CfgObj co;
@@ -220,6 +240,7 @@ static bool load_gpu(HwTopology *topo, CfgObj *root, GError **error)
     gpu->reserved_bytes = 0;
     gpu->launch_overhead_s = 0;
     gpu->sustained_gemm_fraction = 1;
+    double cc = 0;
     bool ok =
         cfg_get_string(&co, "name", true, &gpu->name, error) &&
         sourced(topo, &co, "peak_tflops_bf16", true, 1e-3, 1e5, TF, &gpu->peak_flops[HW_DTYPE_BF16],
@@ -242,6 +263,7 @@ static bool load_gpu(HwTopology *topo, CfgObj *root, GError **error)
         sourced(topo, &co, "speed_spread", false, 0, 0.2, 1, &gpu->speed_spread, error) &&
         sourced(topo, &co, "sustained_gemm_fraction", false, 0.2, 1, 1,
                 &gpu->sustained_gemm_fraction, error) &&
+        sourced(topo, &co, "compute_capability", false, 3, 20, 1, &cc, error) &&
         load_kernels(topo, &co, error) &&
         cfg_obj_check_unknown(&co, "see topologies/README.md for the keys of \"gpu\"", error);
     /* A sustained or locked clock (power cap, nvidia-smi -lgc) below the one the peaks are
@@ -256,6 +278,10 @@ static bool load_gpu(HwTopology *topo, CfgObj *root, GError **error)
                 gpu->peak_flops[d] *= gpu->clock_MHz / gpu->boost_clock_MHz;
         }
     }
+    /* The generation NCCL's rules key on: the file's figure, else the product family's (0:
+     * unknown, refused below where NCCL runs the collectives). */
+    if (ok)
+        gpu->compute_capability = cc > 0 ? (int)(cc * 10 + 0.5) : gpu_compute_capability(gpu->name);
     /* No TF32 figure (e.g. V100): fp32 matmuls run at the fp32 peak. */
     if (ok && gpu->peak_flops[HW_DTYPE_TF32] == 0)
         gpu->peak_flops[HW_DTYPE_TF32] = gpu->peak_flops[HW_DTYPE_FP32];
@@ -472,6 +498,16 @@ HwTopology *hw_topology_load(const char *file, GError **error)
                           "expected \"nccl\" or \"p2p-ring\", got \"%s\"", coll_lib);
             ok = false;
         }
+    }
+    /* NCCL's tuner and protocol rules depend on the GPU generation: an unknown GPU must state
+     * it rather than silently get Ampere's rules (fsdprun's MPI ring has no such rules) */
+    if (ok && topo->coll_lib == HW_COLL_NCCL && topo->gpu.compute_capability == 0) {
+        cfg_set_error(error, file, "gpu", "compute_capability",
+                      "GPU \"%s\" is not one fsdpsim knows; give its CUDA compute capability "
+                      "(e.g. 9.0 for H100) as {\"value\": 9.0, \"source\": \"...\"}: NCCL's "
+                      "rules depend on it",
+                      topo->gpu.name);
+        ok = false;
     }
     /* the host's cores, where the node section does not give them: the cores JSC charges per
      * node are all its physical cores (accounting.cores_per_node) */

@@ -50,6 +50,8 @@ typedef struct {
     double speed_spread;               /* standard deviation of sustained speed between GPUs of
                                         * the same model (cooling, silicon): a synchronous job
                                         * runs at its slowest GPU's pace (0: all equal) */
+    int compute_capability;            /* CUDA compute capability x 10 (70 V100, 80 A100, 90
+                                        * H100): NCCL's tuner and protocol rules depend on it */
     HwKernels kernels;
 } HwGpu;
 

@@ -123,6 +123,80 @@ static void test_ll128_rule(void **state)
     hw_topology_free(p);
 }
 
+/* The GPU generation NCCL's rules key on: the topology's compute_capability, else the product
+ * family's; an unknown GPU without the key is refused, not given Ampere's rules. */
+static void test_compute_capability(void **state)
+{
+    (void)state;
+    const char *files[] = {"topologies/abci-v100.json", "topologies/hgx-a100-40gb.json",
+                           "topologies/alps-gh200.json", "topologies/hgx-h200.json"};
+    const int cc[] = {70, 80, 90, 90};
+    for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+        HwTopology *t = load_topo(files[i]);
+        assert_int_equal(t->gpu.compute_capability, cc[i]);
+        hw_topology_free(t);
+    }
+    const char *name = "\"name\": \"NVIDIA A100-SXM4-40GB\",";
+    char *msg = NULL;
+    HwTopology *t = load_edited("topologies/hgx-a100-40gb.json", name,
+                                "\"name\": \"NVIDIA Foo 9000\",", &msg);
+    assert_null(t);
+    assert_non_null(strstr(msg, "compute_capability"));
+    assert_non_null(strstr(msg, "Foo 9000"));
+    g_free(msg);
+    msg = NULL;
+
+    /* an A40-class part (8.6): LL128 only from NCCL 2.27, whose rule admits any GPU from Volta;
+     * before, the release lists 7.0, 8.0, 9.0 (and 10.0) and nothing else */
+    t = load_edited("topologies/hgx-a100-40gb.json", name,
+                    "\"name\": \"NVIDIA Foo 9000\", \"compute_capability\": {\"value\": 8.6, "
+                    "\"source\": \"test\"},",
+                    &msg);
+    assert_non_null(t);
+    assert_int_equal(t->gpu.compute_capability, 86);
+    CollModel m;
+    coll_model_analytic_init(&m, t);
+    CollShape one = {IR_COLL_ALLREDUCE, 4 << 20, 8, 1, 8};
+    m.nccl_version = 22304;
+    assert_false(coll_ll128_enabled(&m, &one));
+    m.nccl_version = 22703;
+    assert_true(coll_ll128_enabled(&m, &one));
+    hw_topology_free(t);
+
+    /* Blackwell by name: LL128 from 2.25.1 ("case 100") */
+    t = load_edited("topologies/hgx-h200.json", "\"name\": \"NVIDIA H200 SXM 141GB HBM3e\"",
+                    "\"name\": \"NVIDIA B200\"", &msg);
+    assert_non_null(t);
+    assert_int_equal(t->gpu.compute_capability, 100);
+    coll_model_analytic_init(&m, t);
+    m.nccl_version = 22403;
+    assert_false(coll_ll128_enabled(&m, &one));
+    m.nccl_version = 22501;
+    assert_true(coll_ll128_enabled(&m, &one));
+    hw_topology_free(t);
+}
+
+/* Which row of NCCL's per-generation LL ceiling an H100 gets: Volta's (39 GB/s on one node) up to
+ * 2.14, whose table has no Hopper row, Hopper's (141) from 2.15. A forced ring LL all-reduce on
+ * one node is held at that ceiling, so it is more than 1.5x slower under 2.14. */
+static void test_arch_row_by_release(void **state)
+{
+    (void)state;
+    HwTopology *h = load_topo("topologies/hgx-h100-ndr400.json");
+    CollModel m;
+    coll_model_analytic_init(&m, h);
+    assert_true(coll_algo_parse("ring", &m.force_algo));
+    assert_true(coll_proto_parse("LL", &m.force_proto));
+    CollShape one = {IR_COLL_ALLREDUCE, 64 << 20, 8, 1, 8};
+    CollChoice c;
+    m.nccl_version = 21403;
+    double old_s = m.time_s(&m, &one, &c);
+    m.nccl_version = 21700;
+    double new_s = m.time_s(&m, &one, &c);
+    assert_true(old_s > 1.5 * new_s);
+    hw_topology_free(h);
+}
+
 /* What the rule does to the time: on 4 GH200 nodes under NCCL 2.23, 4 MiB allreduce runs without
  * LL128 (NCCL's tuner then takes the tree with Simple), so it is slower than under 2.30, whose
  * choice is ring LL128 - by the mechanism, not a factor: the time is the tuner's own estimate of
@@ -263,6 +337,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nccl_version_parse), cmocka_unit_test(test_ll128_rule),
+        cmocka_unit_test(test_compute_capability), cmocka_unit_test(test_arch_row_by_release),
         cmocka_unit_test(test_ll128_rule_timing),  cmocka_unit_test(test_gpu_nic_path_key),
         cmocka_unit_test(test_rooted_benchmarks),  cmocka_unit_test(test_reduce_timing),
     };
