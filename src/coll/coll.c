@@ -64,11 +64,6 @@ enum { ARCH_VOLTA, ARCH_AMPERE, ARCH_HOPPER, ARCH_BLACKWELL, ARCH_COUNT };
 static const double ll_max_GBps[ARCH_COUNT][3] = {
     {39.0, 39.0, 20.4}, {87.7, 22.5, 19.0}, {141.0, 45.0, 35.0}, {2 * 141.0, 2 * 45.0, 2 * 35.0}};
 
-static bool cpu_is_amd(const HwTopology *topo)
-{
-    return topo->cpu && (strstr(topo->cpu, "AMD") || strstr(topo->cpu, "EPYC"));
-}
-
 /* The GPU generation by its compute capability (x 10): >= 100 Blackwell, >= 90 Hopper, >= 80
  * Ampere, else Volta, as NCCL's rules that compare minCompCap against a bound read it (the
  * Simple ring's latency factor, NVLS, CollNet). */
@@ -206,7 +201,7 @@ static double nccl_bus_bw(const CollModel *model, CollAlgo a, CollProto p, const
     int nidx = sh->nodes <= 1 ? 0 : sh->nodes == 2 ? 1 : 2;
     const HwTopology *topo = model->topo;
     int version = model->nccl_version > 0 ? model->nccl_version : COLL_NCCL_NEWEST;
-    int row = sh->nodes <= 1 ? nccl_arch_row(topo, version) : cpu_is_amd(topo) ? 1 : 0;
+    int row = sh->nodes <= 1 ? nccl_arch_row(topo, version) : topo->cpu_amd ? 1 : 0;
     double ll_max = ll_max_GBps[row][nidx] * 1e9;
     bool reduce = sh->kind == IR_COLL_ALLREDUCE;
     if (a == COLL_ALGO_RING) {
@@ -378,7 +373,7 @@ static double ring_latency_us(const HwTopology *topo, const CollShape *sh, CollP
     ring_steps(sh, &steps, &inter);
     double net_hop = net_hop_us[COLL_ALGO_RING][p];
     if (sh->nodes > 1) {
-        double overhead = (cpu_is_amd(topo) ? 2.0 : 1.0) * (p == COLL_PROTO_SIMPLE ? 3 : 1);
+        double overhead = (topo->cpu_amd ? 2.0 : 1.0) * (p == COLL_PROTO_SIMPLE ? 3 : 1);
         intra_hop = MAX(intra_hop, overhead);
         if (sh->ranks_per_node == 1)
             net_hop = net_hop_us[COLL_ALGO_TREE][p];

@@ -499,6 +499,8 @@ HwTopology *hw_topology_load(const char *file, GError **error)
             ok = false;
         }
     }
+    if (ok)
+        topo->cpu_amd = topo->cpu && (strstr(topo->cpu, "AMD") || strstr(topo->cpu, "EPYC"));
     /* NCCL's tuner and protocol rules depend on the GPU generation: an unknown GPU must state
      * it rather than silently get Ampere's rules (fsdprun's MPI ring has no such rules) */
     if (ok && topo->coll_lib == HW_COLL_NCCL && topo->gpu.compute_capability == 0) {

@@ -95,6 +95,7 @@ typedef struct {
      * flight, taken from compute that overlaps it (src/core/sim.c). Default 2, NCCL's minimum. */
     int nccl_channels;
     char *cpu; /* host CPU model ("AMD EPYC 7402"); NULL when the file does not say */
+    bool cpu_amd; /* the CPU is AMD's: NCCL's tuner rates AMD hosts apart (resolved at load) */
     char *nic;
     /* node.gpu_nic_path ({"value": "pix" | "pxb" | "c2c" | "phb" | "sys", "source": ...});
      * absent: pxb, the HGX/DGX layout of a NIC on each GPU's PCIe switch */

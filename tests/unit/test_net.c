@@ -11,6 +11,7 @@ static HwTopology *toy_topo(int gpn, int nics)
     for (int d = 0; d < HW_DTYPE_COUNT; d++)
         t->gpu.peak_flops[d] = 1e12;
     t->gpu.matmul_efficiency = t->gpu.memory_efficiency = 1;
+    t->gpu.compute_capability = 80; /* Ampere's NCCL rules, as a loaded A100 file */
     t->gpu.hbm_Bps = 1e12;
     t->gpus_per_node = gpn;
     t->gpu_link = "nvlink";

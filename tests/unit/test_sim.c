@@ -22,6 +22,7 @@ static int setup(void **state)
     for (int d = 0; d < HW_DTYPE_COUNT; d++)
         topo.gpu.peak_flops[d] = 1e12;
     topo.gpu.matmul_efficiency = 1;
+    topo.gpu.compute_capability = 80; /* Ampere's NCCL rules, as a loaded A100 file */
     topo.gpu.hbm_Bps = 1e9;
     topo.gpu.memory_efficiency = 1;
     topo.gpus_per_node = 2;
