@@ -8,7 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 
-static void print_fit(const HwGpu *gpu, KernClass cls, bool triton, const char *table)
+static void print_fit(const HwGpu *gpu, KernClass cls, KernAttnImpl impl, const char *table)
 {
     const HwKernels *k = &gpu->kernels;
     printf("fitted to %s (least mean |log error|); as \"gpu.kernels\" entries:\n", table);
@@ -16,9 +16,12 @@ static void print_fit(const HwGpu *gpu, KernClass cls, bool triton, const char *
         printf("  \"kernel_fixed_us\": %.2f,\n  \"gemm_k_overhead\": %.0f,\n"
                "  \"gemm_small_tile_cost\": %.0f\n",
                k->fixed_s * 1e6, k->gemm_k_overhead, k->gemm_small_tile_cost);
-    } else if (triton) {
+    } else if (impl == KERN_ATTN_TRITON) {
         printf("  \"triton_attention_efficiency\": %.3f,\n  \"triton_attention_row_us\": %.2f\n",
                k->triton_attention_efficiency, k->triton_attention_row_s * 1e6);
+    } else if (impl == KERN_ATTN_FLASH1) {
+        printf("  \"flash1_attention_efficiency\": %.3f,\n  \"flash1_attention_row_us\": %.2f\n",
+               k->flash1_attention_efficiency, k->flash1_attention_row_s * 1e6);
     } else {
         printf("  \"attention_efficiency\": %.3f,\n  \"attention_row_us\": %.2f\n",
                k->attention_efficiency, k->attention_row_s * 1e6);
@@ -123,7 +126,7 @@ int cli_kernels(int argc, char **argv)
     kern_table_error(&gpu, t, &mae, &worst);
     printf("mean absolute error %.1f %%, worst %+.1f %% (TFLOP/s; + = model faster)\n", mae, worst);
     if (fit)
-        print_fit(&gpu, t->cls, method && strstr(method, "triton"), table);
+        print_fit(&gpu, t->cls, kern_table_method_impl(method), table);
 out:
     if (error)
         status = cli_report_error(error);

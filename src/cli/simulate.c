@@ -131,19 +131,18 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
                                cli->micro_batch),
                2;
     int flash = cli->no_flash_attention ? 0 : -1;
-    bool triton = false;
+    ModelAttnKernel kernel = MODEL_ATTN_FLASH2;
     if (cli->attention) {
         if (g_ascii_strcasecmp(cli->attention, "eager") == 0)
             flash = 0;
-        else if (g_ascii_strcasecmp(cli->attention, "flash") == 0 ||
-                 g_ascii_strcasecmp(cli->attention, "triton") == 0)
-            flash = 1, triton = g_ascii_strcasecmp(cli->attention, "triton") == 0;
+        else if (model_attention_kernel_parse(cli->attention, &kernel))
+            flash = 1;
         else
-            return cfg_input_error(error, "option --attention: expected flash, triton or eager, "
-                                          "got \"%s\"%s",
+            return cfg_input_error(error, "option --attention: expected flash, flash1, triton or "
+                                          "eager, got \"%s\"%s",
                                    cli->attention,
                                    cli_did_you_mean(cli->attention,
-                                                    (const char *const[]){"flash", "triton",
+                                                    (const char *const[]){"flash", "flash1", "triton",
                                                                           "eager", NULL})),
                    2;
         if (cli->no_flash_attention && flash != 0)
@@ -152,7 +151,7 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
                    2;
     }
     ModelOverrides ov = {cli->seq_len,       cli->micro_batch, cli->param_dtype, cli->optimizer,
-                         flash,              triton,           cli->compile};
+                         flash,              kernel,           cli->compile};
     HwTopology *topo = point ? cli_sim_cache_topology(point->cache, topo_file, error)
                              : hw_topology_load(topo_file, error);
     if (!topo)
@@ -540,8 +539,9 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
          "step [as torchrun sets it: 1 with several GPUs per node, else the node's cores]",
          "N"},
         {"attention", 0, 0, G_OPTION_ARG_STRING, &cli.attention,
-         "flash (FlashAttention-2 kernels, as SDPA), triton (FlashAttention's Triton kernel, "
-         "MPT's attn_impl=triton) or eager (matmul, softmax, matmul) [flash, or the model file's]",
+         "flash (FlashAttention-2 kernels, as SDPA), flash1 (FlashAttention v1, flash-attn < 2.0), "
+         "triton (FlashAttention's Triton kernel, MPT's attn_impl=triton) or eager (matmul, "
+         "softmax, matmul) [flash, or the model file's]",
          "IMPL"},
         {"no-flash-attention", 0, 0, G_OPTION_ARG_NONE, &cli.no_flash_attention,
          "Attention keeps its score matrix (eager attention) [flash]", NULL},

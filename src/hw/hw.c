@@ -194,10 +194,15 @@ static bool load_kernels(HwTopology *topo, CfgObj *gpu_obj, GError **error)
                       &k->triton_attention_efficiency, error) &&
               sourced(topo, &co, "triton_attention_row_us", k->triton_attention_efficiency > 0, 0,
                       1e4, us, &k->triton_attention_row_s, error) &&
+              sourced(topo, &co, "flash1_attention_efficiency", false, 0.01, 1, 1,
+                      &k->flash1_attention_efficiency, error) &&
+              sourced(topo, &co, "flash1_attention_row_us", k->flash1_attention_efficiency > 0, 0,
+                      1e4, us, &k->flash1_attention_row_s, error) &&
               cfg_obj_check_unknown(&co, "expected sm_count, tf32_efficiency, kernel_fixed_us, "
                                          "gemm_k_overhead, gemm_small_tile_cost, "
                                          "attention_efficiency, attention_row_us, "
-                                         "triton_attention_efficiency, triton_attention_row_us",
+                                         "triton_attention_efficiency, triton_attention_row_us, "
+                                         "flash1_attention_efficiency, flash1_attention_row_us",
                                     error);
     if (ok && sms != (int)sms) {
         cfg_set_error(error, co.file, co.path, "sm_count", "expected a whole number, got %g", sms);

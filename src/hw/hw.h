@@ -27,8 +27,10 @@ typedef struct {
                                    * tiles reuse operands less */
     double attention_efficiency;  /* fraction of the tensor peak a fused attention block reaches */
     double attention_row_s;       /* fixed time per query block (CTA) of fused attention */
-    /* the same for FlashAttention's Triton kernel; 0: not measured, FlashAttention-2's used */
+    /* the same for FlashAttention's Triton kernel and for FlashAttention v1's CUDA kernels; 0:
+     * not measured, FlashAttention-2's used */
     double triton_attention_efficiency, triton_attention_row_s;
+    double flash1_attention_efficiency, flash1_attention_row_s;
 } HwKernels;
 
 typedef struct {

@@ -119,7 +119,9 @@ static cJSON *kernel_to_json(const IrKernel *k)
     if (k->cls == IR_KERN_ATTENTION) {
         cJSON_AddBoolToObject(o, "causal", (k->flags & IR_KERN_CAUSAL) != 0);
         cJSON_AddBoolToObject(o, "backward", (k->flags & IR_KERN_BACKWARD) != 0);
-        cJSON_AddStringToObject(o, "impl", (k->flags & IR_KERN_TRITON) ? "triton" : "flash2");
+        cJSON_AddStringToObject(o, "impl", (k->flags & IR_KERN_TRITON)   ? "triton"
+                                           : (k->flags & IR_KERN_FLASH1) ? "flash1"
+                                                                         : "flash2");
     }
     if (k->share != 1)
         cJSON_AddNumberToObject(o, "share", k->share);
@@ -172,14 +174,14 @@ static bool read_kernel(CfgObj *ko, IrKernel *k, GError **error)
         }
     }
     if (ok && cls == IR_KERN_ATTENTION) {
-        static const char *impls[] = {"flash2", "triton"};
+        static const char *impls[] = {"flash2", "triton", "flash1"};
         bool causal = false, backward = false;
         int impl = 0;
         ok = cfg_get_bool(ko, "causal", true, &causal, error) &&
              cfg_get_bool(ko, "backward", true, &backward, error) &&
-             ir_json_enum(ko, "impl", impls, 2, &impl, error);
+             ir_json_enum(ko, "impl", impls, 3, &impl, error);
         k->flags = (uint16_t)((causal ? IR_KERN_CAUSAL : 0) | (backward ? IR_KERN_BACKWARD : 0) |
-                              (impl == 1 ? IR_KERN_TRITON : 0));
+                              (impl == 1 ? IR_KERN_TRITON : 0) | (impl == 2 ? IR_KERN_FLASH1 : 0));
     }
     ok = ok && cfg_get_double(ko, "share", false, 0, 1e6, &k->share, error);
     return ok && cfg_obj_check_unknown(ko, "expected class, dtype, the shape of its class (gemm: m, n, k, batch; "

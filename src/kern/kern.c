@@ -107,9 +107,13 @@ static double attention_time(const HwGpu *gpu, const KernShape *s)
         return attention_flops(s) / best_rate(gpu, s->dtype);
     const HwKernels *kp = &gpu->kernels;
     double pass = s->backward ? 2.5 : 1;
-    bool triton = s->impl == KERN_ATTN_TRITON && kp->triton_attention_efficiency > 0;
-    double efficiency = triton ? kp->triton_attention_efficiency : kp->attention_efficiency;
-    double row_fixed_s = triton ? kp->triton_attention_row_s : kp->attention_row_s;
+    /* each implementation's own block rate and per-row cost where the GPU has them measured,
+     * else FlashAttention-2's (the report says so) */
+    double efficiency = kp->attention_efficiency, row_fixed_s = kp->attention_row_s;
+    if (s->impl == KERN_ATTN_TRITON && kp->triton_attention_efficiency > 0)
+        efficiency = kp->triton_attention_efficiency, row_fixed_s = kp->triton_attention_row_s;
+    else if (s->impl == KERN_ATTN_FLASH1 && kp->flash1_attention_efficiency > 0)
+        efficiency = kp->flash1_attention_efficiency, row_fixed_s = kp->flash1_attention_row_s;
     double n = ceil(s->seq / attn_block);
     double rows = s->batch * s->heads * n;
     double blocks_per_row = s->causal ? (n + 1) / 2 : n;
@@ -174,7 +178,9 @@ KernAttnImpl kern_attention_impl(const Model *model)
 {
     if (!model->flash_attention)
         return KERN_ATTN_EAGER;
-    return model->triton_attention ? KERN_ATTN_TRITON : KERN_ATTN_FLASH2;
+    return model->attention_kernel == MODEL_ATTN_TRITON   ? KERN_ATTN_TRITON
+           : model->attention_kernel == MODEL_ATTN_FLASH1 ? KERN_ATTN_FLASH1
+                                                          : KERN_ATTN_FLASH2;
 }
 
 double kern_memory_s(const HwGpu *gpu, double bytes, int kernels)

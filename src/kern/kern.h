@@ -21,8 +21,8 @@
 typedef enum { KERN_GEMM, KERN_ATTENTION, KERN_MEMORY, KERN_FLOPS, KERN_CLASS_COUNT } KernClass;
 
 /* How attention runs: eager (two batched GEMMs and a softmax), FlashAttention-2's CUDA kernels,
- * or FlashAttention's Triton kernel (MPT's attn_impl=triton). */
-typedef enum { KERN_ATTN_EAGER, KERN_ATTN_FLASH2, KERN_ATTN_TRITON } KernAttnImpl;
+ * FlashAttention's Triton kernel (MPT's attn_impl=triton) or FlashAttention v1's CUDA kernels. */
+typedef enum { KERN_ATTN_EAGER, KERN_ATTN_FLASH2, KERN_ATTN_TRITON, KERN_ATTN_FLASH1 } KernAttnImpl;
 KernAttnImpl kern_attention_impl(const Model *model);
 
 /* A kernel: its class and shape. */
@@ -35,7 +35,7 @@ typedef struct {
     double heads, seq, head_dim;
     double window; /* keys a query sees under a sliding window (local attention); 0: all */
     bool causal, backward;
-    KernAttnImpl impl; /* FLASH2 or TRITON (eager attention is GEMMs) */
+    KernAttnImpl impl; /* FLASH2, TRITON or FLASH1 (eager attention is GEMMs) */
     /* memory-bound: bytes moved and the number of kernels they are spread over */
     double bytes;
     int kernels;

@@ -29,7 +29,8 @@ void kern_to_ir(const KernShape *shape, IrKernel *out)
         out->shape[3] = shape->window;
         out->flags = (uint16_t)((shape->causal ? IR_KERN_CAUSAL : 0) |
                                 (shape->backward ? IR_KERN_BACKWARD : 0) |
-                                (shape->impl == KERN_ATTN_TRITON ? IR_KERN_TRITON : 0));
+                                (shape->impl == KERN_ATTN_TRITON ? IR_KERN_TRITON : 0) |
+                                (shape->impl == KERN_ATTN_FLASH1 ? IR_KERN_FLASH1 : 0));
         break;
     case KERN_MEMORY:
         out->cls = IR_KERN_MEMORY;
@@ -60,8 +61,9 @@ void kern_from_ir(const IrKernel *k, KernShape *out)
                            .head_dim = k->shape[2], .window = k->shape[3],
                            .causal = (k->flags & IR_KERN_CAUSAL) != 0,
                            .backward = (k->flags & IR_KERN_BACKWARD) != 0,
-                           .impl = (k->flags & IR_KERN_TRITON) ? KERN_ATTN_TRITON
-                                                               : KERN_ATTN_FLASH2};
+                           .impl = (k->flags & IR_KERN_TRITON)   ? KERN_ATTN_TRITON
+                                   : (k->flags & IR_KERN_FLASH1) ? KERN_ATTN_FLASH1
+                                                                 : KERN_ATTN_FLASH2};
         break;
     case IR_KERN_MEMORY:
         out->cls = KERN_MEMORY;

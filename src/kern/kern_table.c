@@ -94,6 +94,13 @@ static bool contains_ci(const char *hay, const char *needle)
     return found;
 }
 
+KernAttnImpl kern_table_method_impl(const char *method)
+{
+    if (method && strcmp(method, "flashattention1") == 0)
+        return KERN_ATTN_FLASH1;
+    return method && strstr(method, "triton") ? KERN_ATTN_TRITON : KERN_ATTN_FLASH2;
+}
+
 KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GError **error)
 {
     char *text = NULL;
@@ -184,8 +191,7 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
                 number(cells, n_cells, cd, &s->head_dim) && number(cells, n_cells, cs, &s->seq) &&
                 number(cells, n_cells, cheads, &s->heads) && number(cells, n_cells, cb, &s->batch);
             row.fwd_and_bwd = strcmp(pass, "fwd+bwd") == 0;
-            s->impl = filter->method && strstr(filter->method, "triton") ? KERN_ATTN_TRITON
-                                                                         : KERN_ATTN_FLASH2;
+            s->impl = kern_table_method_impl(filter->method);
             if (keep)
                 row.label = g_strdup_printf("%s d=%g s=%g%s", pass, s->head_dim, s->seq,
                                             s->causal ? " causal" : "");
@@ -281,12 +287,18 @@ void kern_table_fit(HwGpu *gpu, const KernTable *t)
         };
         fit_knobs(gpu, t, knobs, G_N_ELEMENTS(knobs));
     } else {
-        bool triton = g_array_index(t->rows, KernRow, 0).shape.impl == KERN_ATTN_TRITON;
-        if (triton && k->triton_attention_efficiency <= 0)
-            k->triton_attention_efficiency = k->attention_efficiency;
+        /* each implementation's own pair, started from FlashAttention-2's */
+        KernAttnImpl impl = g_array_index(t->rows, KernRow, 0).shape.impl;
+        double *eff = &k->attention_efficiency, *row = &k->attention_row_s;
+        if (impl == KERN_ATTN_TRITON)
+            eff = &k->triton_attention_efficiency, row = &k->triton_attention_row_s;
+        else if (impl == KERN_ATTN_FLASH1)
+            eff = &k->flash1_attention_efficiency, row = &k->flash1_attention_row_s;
+        if (*eff <= 0)
+            *eff = k->attention_efficiency, *row = k->attention_row_s;
         Knob knobs[] = {
-            {triton ? &k->triton_attention_efficiency : &k->attention_efficiency, 0.1, 1.0, 0.005},
-            {triton ? &k->triton_attention_row_s : &k->attention_row_s, 0, 30e-6, 0.1e-6},
+            {eff, 0.1, 1.0, 0.005},
+            {row, 0, 30e-6, 0.1e-6},
         };
         fit_knobs(gpu, t, knobs, G_N_ELEMENTS(knobs));
     }

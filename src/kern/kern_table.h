@@ -26,6 +26,9 @@ typedef struct {
 } KernTableFilter;
 
 KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GError **error);
+/* The implementation an attention table's method column names: flashattention1 FlashAttention
+ * v1, anything with "triton" the Triton kernel, else FlashAttention-2 (NULL too). */
+KernAttnImpl kern_table_method_impl(const char *method);
 void kern_table_free(KernTable *t);
 
 /* The model's TFLOP/s for a row, in the row's FLOP convention. */
@@ -35,7 +38,8 @@ double kern_row_model_tflops(const HwGpu *gpu, const KernRow *row);
 double kern_table_error(const HwGpu *gpu, const KernTable *t, double *mean_abs_pct,
                         double *worst_pct);
 /* Fits the GEMM figures (kernel_fixed_us, gemm_k_overhead, gemm_small_tile_cost) or the
- * attention figures (attention_efficiency, attention_row_us) of gpu->kernels to the table. */
+ * attention figures (attention_efficiency, attention_row_us, or the triton_ or flash1_ pair for
+ * those tables) of gpu->kernels to the table. */
 void kern_table_fit(HwGpu *gpu, const KernTable *t);
 
 #endif

@@ -98,6 +98,25 @@ const char *model_optimizer_name(ModelOptimizer opt)
     return "?";
 }
 
+/* --attention's names for the fused kernels ("flash" is FlashAttention-2, as SDPA runs it). */
+static const char *const attention_kernel_names[] = {
+    [MODEL_ATTN_FLASH2] = "flash", [MODEL_ATTN_TRITON] = "triton", [MODEL_ATTN_FLASH1] = "flash1"};
+
+const char *model_attention_kernel_name(ModelAttnKernel kernel)
+{
+    return kernel < G_N_ELEMENTS(attention_kernel_names) ? attention_kernel_names[kernel] : "?";
+}
+
+bool model_attention_kernel_parse(const char *text, ModelAttnKernel *out)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(attention_kernel_names); i++)
+        if (g_ascii_strcasecmp(text, attention_kernel_names[i]) == 0) {
+            *out = (ModelAttnKernel)i;
+            return true;
+        }
+    return false;
+}
+
 /* adamw, adam, sgd, sgd_momentum, in any case, and as torch.optim names them (AdamW,
  * torch.optim.AdamW, SGD). */
 static bool optimizer_parse(const char *text, ModelOptimizer *out)
@@ -217,7 +236,7 @@ static bool apply_overrides(Model *model, const ModelOverrides *ov, GError **err
         model->training.micro_batch = ov->micro_batch;
     if (ov->flash_attention >= 0)
         model->flash_attention = ov->flash_attention;
-    model->triton_attention = model->flash_attention && ov->triton_attention;
+    model->attention_kernel = model->flash_attention ? ov->attention_kernel : MODEL_ATTN_FLASH2;
     if (ov->param_dtype && !hw_dtype_parse(ov->param_dtype, &model->training.param_dtype)) {
         g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
                     "option --param-dtype: expected fp32, bf16 or fp16 (or torch.bfloat16, ...), "
@@ -314,7 +333,7 @@ Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
                     "option --attention %s: transformers' T5Attention adds a relative position "
                     "bias to materialised scores and has no FlashAttention or SDPA path; expected "
                     "--attention eager or none",
-                    ov->triton_attention ? "triton" : "flash");
+                    model_attention_kernel_name(ov->attention_kernel));
         model_free(model);
         return NULL;
     }

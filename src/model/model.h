@@ -17,6 +17,10 @@ typedef enum { MODEL_OPT_ADAMW, MODEL_OPT_ADAM, MODEL_OPT_SGD, MODEL_OPT_SGD_MOM
 
 /* What a leaf's forward runs on the tensor cores, for the kernel model (src/kern), per sample. */
 typedef enum { MODEL_KERNEL_NONE, MODEL_KERNEL_GEMM, MODEL_KERNEL_ATTENTION } ModelKernelKind;
+/* Whose fused attention kernels run: FlashAttention-2's CUDA kernels (also what SDPA runs),
+ * FlashAttention's Triton kernel (MPT's attn_impl=triton), FlashAttention v1's CUDA kernels
+ * (flash-attn < 2.0). */
+typedef enum { MODEL_ATTN_FLASH2, MODEL_ATTN_TRITON, MODEL_ATTN_FLASH1 } ModelAttnKernel;
 typedef struct {
     uint8_t kind;     /* ModelKernelKind */
     bool causal;      /* attention: causal mask (decoders) */
@@ -92,7 +96,7 @@ typedef struct {
     ModelMoe moe;       /* experts; moe.experts == 0 for a dense model */
     bool tied_embeddings;
     bool flash_attention;
-    bool triton_attention; /* flash-style, but FlashAttention's Triton kernel (MPT's attn_impl=triton) */
+    ModelAttnKernel attention_kernel; /* with flash_attention: whose fused kernels */
     bool compiled; /* torch.compile (model_load with ov->compile) */
     ModelTraining training; /* from the file, after overrides */
 } Model;
@@ -104,7 +108,7 @@ typedef struct {
     const char *param_dtype;
     const char *optimizer;
     int flash_attention;   /* -1 keep, 0 off, 1 on */
-    bool triton_attention; /* with flash: the Triton kernel */
+    ModelAttnKernel attention_kernel; /* with flash: whose fused kernels */
     bool compile;        /* torch.compile: fuse each chain of elementwise kernels */
 } ModelOverrides;
 
@@ -131,6 +135,9 @@ uint64_t model_moe_expert_params(const Model *model);
 double model_moe_layer_params_per_gpu(const Model *model, int ep);
 
 const char *model_optimizer_name(ModelOptimizer opt);
+/* --attention's name of a fused kernel (flash, triton, flash1), and back (any case). */
+const char *model_attention_kernel_name(ModelAttnKernel kernel);
+bool model_attention_kernel_parse(const char *text, ModelAttnKernel *out);
 /* Optimizer state bytes per parameter (fp32 states); the step's cost is src/kern/kern_optim.c's. */
 double model_optimizer_state_bytes(ModelOptimizer opt);
 

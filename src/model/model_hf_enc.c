@@ -374,7 +374,7 @@ static bool build_t5_model(Model *m, const char *file, CfgObj *root, GError **er
     m->hidden = (int)d, m->layers = (int)layers, m->heads = (int)heads, m->kv_heads = (int)heads;
     m->head_dim = (int)dkv, m->ffn = (int)dff, m->vocab = (int)vocab, m->tied_embeddings = tied;
     m->flash_attention = false; /* T5Attention: scores + position bias, no fused kernel */
-    m->triton_attention = false;
+    m->attention_kernel = MODEL_ATTN_FLASH2;
     if (m->training.seq_len <= 0)
         m->training.seq_len = 512; /* T5's pretraining inputs (Raffel et al. 2020, section 3.1) */
     ModelBuilder b = {g_array_new(FALSE, TRUE, sizeof(ModelModule))};

@@ -256,13 +256,16 @@ static void memory_headroom(Report *r)
 
 static void diagnostics(Report *r)
 {
-    if (r->model->triton_attention && r->topo->gpu.kernels.present &&
-        r->topo->gpu.kernels.triton_attention_efficiency <= 0)
+    const HwKernels *k = &r->topo->gpu.kernels;
+    if (r->model->flash_attention && k->present &&
+        ((r->model->attention_kernel == MODEL_ATTN_TRITON && k->triton_attention_efficiency <= 0) ||
+         (r->model->attention_kernel == MODEL_ATTN_FLASH1 && k->flash1_attention_efficiency <= 0)))
         report_warn(r,
-                    "correctness: attention: %s has no figures for FlashAttention's Triton kernel "
-                    "(no benchmark of it "
-                    "on this GPU); charged at FlashAttention-2's rates, which are faster",
-                    r->topo->gpu.name);
+                    "correctness: attention: %s has no figures for %s (no benchmark of it on this "
+                    "GPU); charged at FlashAttention-2's rates, which are faster",
+                    r->topo->gpu.name,
+                    r->model->attention_kernel == MODEL_ATTN_TRITON ? "FlashAttention's Triton kernel"
+                                                                    : "FlashAttention v1's kernels");
     const StratOptions *opt = r->opt;
     const StratLayout *lay = &r->info->layout;
     bool fsdp = opt->kind == STRAT_FSDP;

@@ -343,7 +343,7 @@ bad option/max-memory-not-a-size "option --max-memory;expected a size" "${BASE[@
 bad option/max-memory-exceeded "option --max-memory;about;fewer micro-batches" "${BASE[@]}" --grad-accum 200 --max-memory 16M
 bad option/pp-schedule "option --pp-schedule" "${BASE[@]}" --pp 2 --pp-schedule zigzag
 # the kernel model's options and tables (issue 12)
-bad option/attention "option --attention;expected flash, triton or eager" "${BASE[@]}" --attention sdpa
+bad option/attention "option --attention;expected flash, flash1, triton or eager" "${BASE[@]}" --attention sdpa
 bad option/attention-disagrees "options --no-flash-attention and --attention" "${BASE[@]}" --no-flash-attention --attention flash
 bad option/checkpoint-every "option --checkpoint-every;positive" "${BASE[@]}" --checkpoint-every 0
 bad option/optimizer-impl "option --optimizer-impl;expected foreach, fused or forloop" "${BASE[@]}" --optimizer-impl apex

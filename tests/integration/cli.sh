@@ -743,6 +743,27 @@ json.dump(d, open(sys.argv[3], 'w'))" "$W/a100.json" "$W/a100-v3.json" "$W/a100-
 }
 add input t_schedule_other_gpu
 
+# FlashAttention v1 (--attention flash1): its kernels are written as "impl": "flash1", read back
+# to the same step, and charged at FA1's measured A100 rate, so the step is slower than with
+# FlashAttention-2's kernels.
+t_schedule_flash1() {
+    local B=(-m "$MODEL" --nodes 1 -t "$SRC/topologies/juwels-booster.json" --json)
+    fsd "${B[@]}" --attention flash1 --emit-schedule "$W/fa1.json"
+    expect_rc 0 || return 1
+    local fa1; fa1=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["step_time_s"])' <"$OUT")
+    grep -q '"impl":[[:space:]]*"flash1"' "$W/fa1.json" || fail "no flash1 kernel in the schedule" || return 1
+    fsd "${B[@]}" --attention flash1 --schedule "$W/fa1.json"
+    expect_rc 0 || return 1
+    local back; back=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["step_time_s"])' <"$OUT")
+    [ "$fa1" = "$back" ] || fail "flash1 step $fa1 s, read back $back s" || return 1
+    fsd "${B[@]}" --attention flash
+    expect_rc 0 || return 1
+    local fa2; fa2=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["step_time_s"])' <"$OUT")
+    python3 -c "import sys; sys.exit(0 if float('$fa1') > float('$fa2') else 1)" ||
+        fail "flash1 step $fa1 s not slower than FlashAttention-2's $fa2 s"
+}
+add input t_schedule_flash1
+
 # Version 1 (no kernel-model "seconds" on compute ops) is still read; its compute is charged at
 # the best-shape rates, so the step comes out faster than version 2's.
 t_schedule_version_1() {

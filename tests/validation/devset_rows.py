@@ -346,7 +346,7 @@ def rows_flash(path):
                               int(d["vocab"]), int(d["seq_len"]), int(d["ffn"]))
         r.args = ["-t", GPUS["a100_80gb"][0], "--nodes", "1", "--strategy", "ddp",
                   "--param-dtype", "bf16", "--seq-len", d["seq_len"], "--micro-batch", str(mb),
-                  "--grad-accum", str(ga), "--optimizer-impl", "fused"]
+                  "--grad-accum", str(ga), "--optimizer-impl", "fused", "--attention", "flash1"]
         r.approx.append("optimizer taken as apex's FusedAdam (the flash-attention training "
                         "configs' adamw-apex)")
         if "ZeRO" in d["parallel"]:
@@ -355,8 +355,8 @@ def rows_flash(path):
                             "step) as --use-distributed-optimizer; DDP's bucketed overlap as "
                             "--overlap-grad-reduce (Megatron's 40M-parameter buckets, not DDP's "
                             "25 MB)")
-        r.notes.append("FlashAttention v1, fused kernels; topology mosaicml-a100-80gb (one node: "
-                       "GPU and NVLink only)")
+        r.notes.append("FlashAttention v1 (--attention flash1), fused kernels; topology "
+                       "mosaicml-a100-80gb (one node: GPU and NVLink only)")
         r.measured = float(d["step_time_s_derived"])
         r.t_real = r.measured
     return out
