@@ -8,7 +8,9 @@
  * reuse each loaded operand less and pay gemm_small_tile_cost per unit of 1/tm + 1/tn. When the
  * output has too few tiles to fill the GPU, cuBLAS splits K across CTAs and reduces the fp32
  * partial sums through memory (split-K). The library's heuristic is modelled as picking the
- * fastest of these candidates. Every kernel also costs kernel_fixed_us (launch, ramp, tail).
+ * fastest of these candidates. No candidate beats HBM: reading each operand once and writing
+ * the output once bound it from below (the roofline), which binds for short K (eager attention's
+ * QK^T, K = head dim). Every kernel also costs kernel_fixed_us (launch, ramp, tail).
  * Small and skinny GEMMs therefore come out slower than large square ones: too few tiles for one
  * wave, a fixed cost on little work, short K.
  *
@@ -85,7 +87,12 @@ static double gemm_time(const HwGpu *gpu, const KernShape *s)
             best = MIN(best, t_s);
         }
     }
-    return kp->fixed_s + best;
+    /* No tiling beats HBM: each operand is read once and the output written once at least.
+     * Short-K GEMMs (eager attention's QK^T with K = head dim, batched over heads) are bound by
+     * writing their output, which the compute terms above do not see. */
+    double elt = hw_dtype_bytes(s->dtype);
+    double bytes = elt * (s->m * s->k + s->k * s->n + s->m * s->n) * s->batch;
+    return kp->fixed_s + MAX(best, bytes / memory_Bps(gpu));
 }
 
 static double attention_flops(const KernShape *s)

@@ -253,6 +253,25 @@ static void test_attention_impl(void **state)
     hw_topology_free(a100);
 }
 
+/* No GEMM beats HBM: eager attention's QK^T (K = head dim 64, batched over 256 heads) writes a
+ * 2048 x 2048 score matrix per head, so it takes its bytes' time at the measured bandwidth, well
+ * under half the rate of a deep GEMM of the same output (XLA's H100 table shows the same cap at
+ * K = 256: 4x4096x4096x256 reaches 505 TFLOP/s where K = 4096 reaches 780). */
+static void test_gemm_roofline(void **state)
+{
+    (void)state;
+    HwTopology *t = load_topo("topologies/mosaicml-a100-80gb.json");
+    const HwGpu *g = &t->gpu;
+    double m = 2048, n = 2048, k = 64, b = 256;
+    double bytes = 2 * (m * k + k * n + m * n) * b;
+    double s = kern_gemm_s(g, HW_DTYPE_BF16, m, n, k, b);
+    assert_close(s, g->kernels.fixed_s + bytes / (g->hbm_Bps * g->memory_efficiency), 1e-12);
+    double rate = 2 * m * n * k * b / s;
+    double deep = 2 * m * n * 4096 * 8 / kern_gemm_s(g, HW_DTYPE_BF16, m, n, 4096, 8);
+    assert_true(rate < 0.5 * deep);
+    hw_topology_free(t);
+}
+
 /* A synchronous job runs at its slowest GPU's pace: slower with more GPUs, as the expected
  * maximum of normal draws grows (Blom: 1.42 for 8, about 3.2 for 1024). */
 static void test_slowest_gpu_pace(void **state)
@@ -381,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_slowest_gpu_pace), cmocka_unit_test(test_fp32_dtype_consistent),
         cmocka_unit_test(test_optimizer_impls), cmocka_unit_test(test_cpu_optimizer_threads),
         cmocka_unit_test(test_sliding_window), cmocka_unit_test(test_sustained_gemm),
+        cmocka_unit_test(test_gemm_roofline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

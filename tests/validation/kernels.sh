@@ -21,7 +21,7 @@ check() { # NAME BOUND_MAE_PCT ARGS...
         failed=$((failed + 1))
     fi
 }
-echo "1..7"
+echo "1..8"
 check "H100 GEMM bf16 (XLA table, 375 shapes)" 6 -t "$root/topologies/hgx-h100-ndr400.json" \
     --table "$data/gemm_h100_xla_perf_table.tsv"
 check "A100 GEMM bf16 (CUDA 11 blog, square 512-8192)" 7 -t "$root/topologies/juwels-booster.json" \
@@ -36,5 +36,7 @@ check "H100 FlashAttention-2 fwd and fwd+bwd" 8 -t "$root/topologies/hgx-h100-nd
     --table "$data/attention_flash_tflops.tsv" --gpu H100
 check "A100 FlashAttention Triton kernel fwd+bwd" 12 -t "$root/topologies/juwels-booster.json" \
     --table "$data/attention_flash_tflops.tsv" --gpu A100 --method flashattention_triton
+check "A100 FlashAttention v1 fwd+bwd" 12 -t "$root/topologies/juwels-booster.json" \
+    --table "$data/attention_flash_tflops.tsv" --gpu A100 --method flashattention1
 echo "# $((n - failed)) passed, $failed failed"
 [ $failed -eq 0 ]
