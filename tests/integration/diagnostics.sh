@@ -75,10 +75,24 @@ assert c and "hybrid_shard" not in c[0], w
 warns one-node-no-hybrid '
 c = [x for x in w if "exposed communication" in x]
 assert c and "hybrid_shard" not in c[0] and "NVLink" in c[0], w
-' -m llama2-7b --nodes 1 --micro-batch 1 --seq-len 64
+' -m llama2-7b --nodes 1 --micro-batch 1 --seq-len 64 --optimizer-impl fused
 warns multi-node-suggests-hybrid '
 c = [x for x in w if "exposed communication" in x]
 assert c and "hybrid_shard" in c[0], w
 ' -m llama2-7b -t hgx-a100-40gb --nodes 2 --micro-batch 1 --seq-len 128
+# eager attention with head dim 150 (BLOOM's NHIDDEN 14400 over 96 heads): cuBLAS's unaligned
+# GEMMs, not charged, are named; 112 heads (head dim 128) and flash attention are not warned about
+echo '{"model_type": "gpt2", "n_embd": 14400, "n_layer": 2, "n_head": 96, "vocab_size": 50304, "n_positions": 2048}' >"$W/h150.json"
+echo '{"model_type": "gpt2", "n_embd": 14336, "n_layer": 2, "n_head": 112, "vocab_size": 50304, "n_positions": 2048}' >"$W/h128.json"
+warns unaligned-head-dim '
+a = [x for x in w if "head dim 150" in x]
+assert a and a[0].startswith("correctness: ") and "multiple of 8" in a[0], w
+' -m "$W/h150.json" --nodes 1 --tp 4 --strategy ddp --no-flash-attention --micro-batch 1
+warns aligned-head-dim-no-warning '
+assert not any("head dim" in x for x in w), w
+' -m "$W/h128.json" --nodes 1 --tp 4 --strategy ddp --no-flash-attention --micro-batch 1
+warns flash-no-head-dim-warning '
+assert not any("head dim" in x for x in w), w
+' -m "$W/h150.json" --nodes 1 --tp 4 --strategy ddp --micro-batch 1
 echo "1..$n"
 [ $failed = 0 ]
