@@ -431,13 +431,11 @@ void net_flows_advance(NetFlows *f, int64_t now)
             t->remaining -= step;
             int n;
             const NetLoad *e = entries_of(f, t, &n);
-            for (int k = 0; k < n; k++) {
-                double add = e[k].bytes * t->scale * step;
-                f->cls[e[k].link].stats.bytes += add;
-                if (f->log) {
-                    StatAdd a = {e[k].link, add};
-                    g_array_append_val(f->log, a);
-                }
+            for (int k = 0; k < n; k++)
+                f->cls[e[k].link].stats.bytes += e[k].bytes * t->scale * step;
+            if (f->log) {
+                StatAdd a = {t->pattern, n, t->scale, step};
+                g_array_append_val(f->log, a);
             }
         }
         for (int i = 0; i < f->n_busy; i++)
