@@ -90,6 +90,47 @@ static bool compute_partners(Engine *e)
     return true;
 }
 
+/* Every op's predecessors, in program order: its deps, the previous op on its stream, and for a
+ * GPU op the host op that issued it (when that is not the previous one). Counting (succ NULL):
+ * successors per op into succ_start[from + 1], predecessors into pending; filling: successors
+ * at succ[fill[from]++], so each op's successors lie in the order of this walk. Twice over the
+ * ops instead of an edge list appended to: 2.9 M appends were 15 % of the 1T pp 64 layout's
+ * simulation. */
+static void class_edges(const IrClass *c, int n, uint32_t *succ_start, int32_t *pending,
+                        uint32_t *succ, uint32_t *fill)
+{
+    int *last_on_stream = g_new(int, MAX(1, c->n_streams));
+    for (int i = 0; i < c->n_streams; i++)
+        last_on_stream[i] = -1;
+    int last_host = -1;
+#define EDGE(from, to)                                                                             \
+    do {                                                                                           \
+        if (succ) {                                                                                \
+            succ[fill[from]++] = (uint32_t)(to);                                                   \
+        } else {                                                                                   \
+            succ_start[(from) + 1]++;                                                              \
+            pending[to]++;                                                                         \
+        }                                                                                          \
+    } while (0)
+    for (int i = 0; i < n; i++) {
+        const IrOp *op = ir_op(c, i);
+        const uint32_t *deps = ir_op_deps(c, op);
+        for (uint32_t d = 0; d < op->n_deps; d++)
+            EDGE(deps[d], i);
+        int prev = last_on_stream[op->stream];
+        if (prev >= 0)
+            EDGE(prev, i);
+        bool host = c->streams[op->stream].host;
+        if (!host && last_host >= 0 && last_host != prev)
+            EDGE(last_host, i);
+        if (host)
+            last_host = i;
+        last_on_stream[op->stream] = i;
+    }
+#undef EDGE
+    g_free(last_on_stream);
+}
+
 static void prepare_class(Engine *e, int ci)
 {
     const IrClass *c = e->s->classes[ci];
@@ -103,41 +144,13 @@ static void prepare_class(Engine *e, int ci)
         if (!c->streams[i].host && strcmp(c->streams[i].name, "compute") == 0)
             st->compute_stream = i;
     st->pending = g_new0(int32_t, n);
-    int *last_on_stream = g_new(int, c->n_streams);
-    for (int i = 0; i < c->n_streams; i++)
-        last_on_stream[i] = -1;
     int n_groups = MAX(1, e->s->n_groups);
     uint32_t *group_seq = g_new0(uint32_t, n_groups);
     int *group_stream = g_new(int, n_groups); /* -1 none yet, -2 more than one */
     for (int g = 0; g < n_groups; g++)
         group_stream[g] = -1;
-    /* Edge list: (from, to). Count first, then fill (CSR). */
-    GArray *edges = g_array_sized_new(FALSE, FALSE, sizeof(uint32_t) * 2, (guint)n * 3);
-    int last_host = -1;
     for (int i = 0; i < n; i++) {
         const IrOp *op = ir_op(c, i);
-        const uint32_t *deps = ir_op_deps(c, op);
-        uint32_t edge[2];
-        for (uint32_t d = 0; d < op->n_deps; d++) {
-            edge[0] = deps[d];
-            edge[1] = (uint32_t)i;
-            g_array_append_val(edges, edge);
-        }
-        int prev = last_on_stream[op->stream];
-        if (prev >= 0) {
-            edge[0] = (uint32_t)prev;
-            edge[1] = (uint32_t)i;
-            g_array_append_val(edges, edge);
-        }
-        bool host = c->streams[op->stream].host;
-        if (!host && last_host >= 0 && last_host != prev) {
-            edge[0] = (uint32_t)last_host;
-            edge[1] = (uint32_t)i;
-            g_array_append_val(edges, edge);
-        }
-        if (host)
-            last_host = i;
-        last_on_stream[op->stream] = i;
         if (op->kind == IR_OP_COLL) {
             int *gs = &group_stream[op->u.coll.group];
             *gs = *gs == -1 || *gs == op->stream ? op->stream : -2;
@@ -156,23 +169,15 @@ static void prepare_class(Engine *e, int ci)
         }
     }
     g_free(group_stream);
+    /* CSR: count, then fill */
     st->succ_start = g_new0(uint32_t, n + 1);
-    for (guint k = 0; k < edges->len; k++) {
-        uint32_t *edge = &g_array_index(edges, uint32_t, 2 * k);
-        st->succ_start[edge[0] + 1]++;
-        st->pending[edge[1]]++;
-    }
+    class_edges(c, n, st->succ_start, st->pending, NULL, NULL);
     for (int i = 0; i < n; i++)
         st->succ_start[i + 1] += st->succ_start[i];
-    st->succ = g_new(uint32_t, MAX(1u, edges->len));
+    st->succ = g_new(uint32_t, MAX(1u, st->succ_start[n]));
     uint32_t *fill = g_memdup2(st->succ_start, sizeof(uint32_t) * (gsize)(n + 1));
-    for (guint k = 0; k < edges->len; k++) {
-        uint32_t *edge = &g_array_index(edges, uint32_t, 2 * k);
-        st->succ[fill[edge[0]]++] = edge[1];
-    }
+    class_edges(c, n, NULL, NULL, st->succ, fill);
     g_free(fill);
-    g_array_free(edges, TRUE);
-    g_free(last_on_stream);
     g_free(group_seq);
 }
 

@@ -16,9 +16,17 @@
  * every figure is the full simulation's to the bit (tests/unit/test_steady.c and
  * tests/integration/steady.sh compare both).
  *
- * Where it cannot prove it, it simulates everything: no periodic region in some class, a group's
- * collectives on several streams, a period that raises the memory peak or rewrites the flow
- * model's last sample, or states that never repeat within SIM_STEADY_HIST periods.
+ * Where it cannot prove it, it simulates everything: no periodic region in some class, a period
+ * that raises the memory peak or rewrites the flow model's last sample, or states that never
+ * repeat within SIM_STEADY_HIST periods.
+ *
+ * A group whose collectives run on several streams has them numbered in program order (the
+ * engine's coll_seq): sequence parallelism's blocking gathers and reduce-scatters run on compute
+ * and the backward's second gather on nccl:tp, all on the TP group. The numbering is a fixed
+ * function of the op, and a repeated state has each class start as many of a group's
+ * collectives per period as its partners (a rendezvous holds the difference, and it is part of
+ * the state), so a waiting rendezvous m periods on is keyed by its moved op's number. Refusing
+ * such classes kept the 1T SP interleaved layout (bench_sim) from skipping at all.
  * FSDPSIM_NO_STEADY_STATE=1 in the environment turns it off; FSDPSIM_STEADY_DEBUG=1 prints each
  * class's region and, at each checkpoint, the first field that differs from the last one (the
  * state is the same, or which op's start, which transfer's rate...), with its bytes before and
@@ -193,7 +201,7 @@ void sim_steady_init(Engine *e)
     int c_bad = 0;
     for (int c = 0; ok && c < nc; c++) {
         c_bad = c;
-        ok = !e->st[c].coll_seq && region_find(e->s->classes[c], &region[c]);
+        ok = region_find(e->s->classes[c], &region[c]);
         if (ok && region[c].has_tag) { /* a send's step must be its peer's recv's */
             ok = !has_tag || region[c].tag_step == tag_step;
             tag_step = region[c].tag_step;
@@ -203,8 +211,8 @@ void sim_steady_init(Engine *e)
     bool debug = g_getenv("FSDPSIM_STEADY_DEBUG") != NULL;
     if (!ok) {
         if (debug)
-            g_printerr("steady: off, class %d has no periodic region (or a group's collectives on "
-                       "several streams, or a tag step unlike its peers')\n",
+            g_printerr("steady: off, class %d has no periodic region (or a tag step unlike its "
+                       "peers')\n",
                        c_bad);
         g_free(region);
         return;
@@ -558,6 +566,9 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
         ClassOp first = g_array_index(rv->members, ClassOp, 0);
         if (first.op >= e->st[first.cls].host_below) {
             /* waiting past the region (periods_to_skip checked that all its members are) */
+        } else if (keys[i].tag == KEY_COLL && e->st[first.cls].coll_seq) {
+            /* numbered in program order: the moved op's number (sim.c start_coll) */
+            keys[i].c = e->st[first.cls].coll_seq[op_moved(e, first.cls, first.op, m, step)];
         } else if (keys[i].tag == KEY_COLL) {
             uint32_t g = keys[i].a; /* the sequence moves as the first member's class's */
             keys[i].c +=

@@ -356,6 +356,7 @@ static void user_add(NetFlows *f, uint32_t c, int id)
     lc->users[lc->n_users++] = id;
     if (!lc->listed) {
         lc->listed = true;
+        lc->busy_since = f->now;
         busy_list(f, c);
     }
 }
@@ -368,6 +369,7 @@ static void user_remove(NetFlows *f, uint32_t c, int id)
         k++;
     lc->users[k] = lc->users[--lc->n_users];
     if (lc->n_users == 0) {
+        flow_busy_flush(lc, f->now);
         lc->listed = false;
         lc->util = 0;
         int pos = lc->busy_pos, end = --f->n_busy;
@@ -431,17 +433,13 @@ void net_flows_advance(NetFlows *f, int64_t now)
             t->remaining -= step;
             int n;
             const NetLoad *e = entries_of(f, t, &n);
-            for (int k = 0; k < n; k++) {
-                double add = e[k].bytes * t->scale * step;
-                f->cls[e[k].link].stats.bytes += add;
-                if (f->log) {
-                    StatAdd a = {e[k].link, add};
-                    g_array_append_val(f->log, a);
-                }
+            for (int k = 0; k < n; k++)
+                f->cls[e[k].link].stats.bytes += e[k].bytes * t->scale * step;
+            if (f->log) {
+                StatAdd a = {t->pattern, n, t->scale, step};
+                g_array_append_val(f->log, a);
             }
         }
-        for (int i = 0; i < f->n_busy; i++)
-            f->cls[f->busy[i]].stats.busy_ns += now - f->now;
     }
     f->now = now;
 }
@@ -637,7 +635,9 @@ double net_flows_rate(const NetFlows *f, int id)
 const NetLinkStats *net_flows_stats(const NetFlows *f, uint32_t link)
 {
     g_assert(link < (uint32_t)f->t->n_links);
-    return &f->cls[f->class_of[link]].stats;
+    LinkClass *lc = (LinkClass *)&f->cls[f->class_of[link]]; /* the value, not the model, changes */
+    flow_busy_flush(lc, f->now);
+    return &lc->stats;
 }
 
 const NetLinkStats *net_flows_class_stats(const NetFlows *f, int c, uint32_t *first_link,
@@ -646,7 +646,9 @@ const NetLinkStats *net_flows_class_stats(const NetFlows *f, int c, uint32_t *fi
     g_assert(c >= 0 && c < f->n_classes);
     *first_link = f->cls[c].first_link;
     *n_links = f->cls[c].size;
-    return &f->cls[c].stats;
+    LinkClass *lc = (LinkClass *)&f->cls[c]; /* the value, not the model, changes */
+    flow_busy_flush(lc, f->now);
+    return &lc->stats;
 }
 
 const NetUtilSample *net_flows_samples(const NetFlows *f, int *n)

@@ -20,8 +20,10 @@ void net_flows_mark(NetFlows *f)
     g_array_set_size(f->log, 0);
     f->mark_busy_ns = g_renew(int64_t, f->mark_busy_ns, MAX(1, f->n_classes));
     f->mark_classes = f->n_classes;
-    for (int c = 0; c < f->n_classes; c++)
+    for (int c = 0; c < f->n_classes; c++) {
+        flow_busy_flush(&f->cls[c], f->now);
         f->mark_busy_ns[c] = f->cls[c].stats.busy_ns;
+    }
     f->mark_samples = f->samples->len;
     if (f->samples->len > 0)
         f->mark_last = g_array_index(f->samples, NetUtilSample, f->samples->len - 1);
@@ -150,13 +152,21 @@ bool net_flows_can_skip(const NetFlows *f)
 void net_flows_skip(NetFlows *f, int64_t periods, int64_t period_ns)
 {
     g_assert(net_flows_can_skip(f));
+    /* the same products added in the same order as net_flows_advance did: the same bits */
     for (int64_t j = 0; j < periods; j++)
         for (guint i = 0; i < f->log->len; i++) {
             const StatAdd *a = &g_array_index(f->log, StatAdd, i);
-            f->cls[a->cls].stats.bytes += a->bytes;
+            const GArray *entries = g_array_index(f->patterns, FlowPattern, a->pattern).entries;
+            const NetLoad *e = (const NetLoad *)entries->data;
+            g_assert((int)entries->len == a->n_entries);
+            for (int k = 0; k < a->n_entries; k++)
+                f->cls[e[k].link].stats.bytes += e[k].bytes * a->scale * a->step;
         }
-    for (int c = 0; c < f->n_classes; c++)
+    for (int c = 0; c < f->n_classes; c++) {
+        flow_busy_flush(&f->cls[c], f->now);
         f->cls[c].stats.busy_ns += periods * (f->cls[c].stats.busy_ns - f->mark_busy_ns[c]);
+        f->cls[c].busy_since += periods * period_ns; /* the skipped periods are counted */
+    }
     guint len = f->samples->len;
     for (int64_t j = 1; j <= periods; j++)
         for (guint i = f->mark_samples; i < len; i++) {

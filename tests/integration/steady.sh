@@ -31,6 +31,7 @@ same "tp 4 pp 4 x 2 chunks, sequence parallel" "${GPT3[@]}" --tp 4 --pp 4 --virt
 same "tp 8 pp 16, 64 micro-batches" "${GPT3[@]}" --tp 8 --pp 16 --strategy ddp --nodes 64 --micro-batches 64
 same "tp 8 pp 8 zero1 (pp.sh)" "${GPT3[@]}" --tp 8 --pp 8 --strategy zero1 --nodes 48
 same "tp 4 pp 4 interleaved, sequence parallel (pp.sh)" "${GPT3[@]}" --tp 4 --pp 4 --pp-schedule interleaved --virtual-stages 2 --nodes 16 --sequence-parallel
+same "tp 4 pp 4 interleaved, sequence parallel, 256 micro-batches (skips)" "${GPT3[@]}" --tp 4 --pp 4 --pp-schedule interleaved --virtual-stages 2 --nodes 16 --sequence-parallel --micro-batches 256
 same "tp 4 pp 8 ddp (pp.sh)" "${GPT3[@]}" --tp 4 --pp 8 --nodes 16 --strategy ddp
 same "tp 4 pp 8 gpipe, 64 micro-batches" "${GPT3[@]}" --tp 4 --pp 8 --nodes 16 --strategy ddp --pp-schedule gpipe --micro-batches 64
 same "gpt pp 4, 64 micro-batches" -m "$SRC/models/gpt.json" --pp 4 --strategy ddp --nodes 2 --micro-batches 64

@@ -130,6 +130,17 @@ static void test_pipeline_examples(void **state)
     assert_true(compare(&interleaved) >= 0);
     int64_t skipped = compare(&long_1f1b);
     assert_true(skipped > 100); /* 256 micro-batches: most of the steady phase skipped */
+    /* Sequence parallelism puts a TP group's collectives on two streams (the blocking gathers
+     * and reduce-scatters on compute, the backward's second gather on nccl:tp), so the engine
+     * numbers them in program order (coll_seq); such a pipeline is skipped too, within a node
+     * and with TP across two nodes (its rendezvous keys moved by the numbering) */
+    const Layout sp_interleaved = {"models/gpt3-175b.json", 16, 4, 4, 256, 2, true, false};
+    const Layout sp_tp_nodes = {"models/gpt3-175b.json", 32, 8, 4, 128, 2, true, false};
+    int64_t sp_skipped = compare(&sp_interleaved), sp_nodes_skipped = compare(&sp_tp_nodes);
+    print_message("interleaved SP: %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT " periods skipped\n",
+                  sp_skipped, sp_nodes_skipped);
+    assert_true(sp_skipped > 0);
+    assert_true(sp_nodes_skipped > 0);
 }
 
 /* Random layouts: tp, pp, micro-batches, chunks, sequence parallelism, DDP or FSDP. */
