@@ -70,8 +70,8 @@ static bool schedule_options_agree(const char *file, const IrSchedule *sched,
         cfg_set_error(error, file, "", "classes",
                       "the schedule is not the one the options generate (%s); expected the "
                       "options it was made with (--grad-accum, --micro-batches, --seq-len, "
-                      "--micro-batch, --wrap, ...), or no meta.strategy for a schedule edited "
-                      "by hand",
+                      "--micro-batch, --wrap, --attention, ...), or no meta.strategy for a "
+                      "schedule edited by hand",
                       where);
         g_free(where);
         return false;

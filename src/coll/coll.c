@@ -59,7 +59,8 @@ static const double nvls_chunk_max = 128 * 1024;
 
 /* NCCL's ceiling on LL's bus bandwidth, GB/s, for 1, 2, more nodes (tuning.cc llMaxBws): on one
  * node by GPU generation (Volta, Ampere, Hopper, Blackwell rows), across nodes by host CPU: the
- * second row for AMD, the first for any other. */
+ * second row for AMD, the first for any other. The Hopper row is 2.21.5's on: from 2.15.1 to
+ * 2.20.5 it held Ampere's figures (nccl_ll_max_GBps). */
 enum { ARCH_VOLTA, ARCH_AMPERE, ARCH_HOPPER, ARCH_BLACKWELL, ARCH_COUNT };
 static const double ll_max_GBps[ARCH_COUNT][3] = {
     {39.0, 39.0, 20.4}, {87.7, 22.5, 19.0}, {141.0, 45.0, 35.0}, {2 * 141.0, 2 * 45.0, 2 * 35.0}};
@@ -93,14 +94,24 @@ static int nccl_arch_row(const HwTopology *topo, int version)
 
 /* Whether a release enables LL128 for this GPU at all (tuning.cc): up to v2.26 only for the
  * compute capabilities it lists ("minCompCap == 70/80" to v2.14, "case 90" from v2.15.1, "case
- * 100" from v2.25.1), so an A40 (8.6), an L40 (8.9) or a B300 (10.3) never gets it; from v2.27.3
- * any GPU from Volta on ("!(minCompCap < 70 || ...)"). */
+ * 100" and "case 120" from v2.25.1), so an A40 (8.6), an L40 (8.9) or a B300 (10.3) never gets
+ * it; from v2.27.3 any GPU from Volta on ("!(minCompCap < 70 || ...)"). */
 static bool nccl_ll128_gpu(const HwTopology *topo, int version)
 {
     int cc = topo->gpu.compute_capability;
     if (version >= 22700)
         return cc >= 70;
-    return cc == 70 || cc == 80 || (cc == 90 && version >= 21501) || (cc == 100 && version >= 22501);
+    return cc == 70 || cc == 80 || (cc == 90 && version >= 21501) ||
+           ((cc == 100 || cc == 120) && version >= 22501);
+}
+
+/* llMaxBws[row][nodes], with the Hopper row as the release has it: Ampere's figures up to
+ * v2.20.5, {141, 45, 35} from v2.21.5 (tuning.cc at each tag). */
+static double nccl_ll_max_GBps(int row, int nidx, int version)
+{
+    if (row == ARCH_HOPPER && version < 22105)
+        row = ARCH_AMPERE;
+    return ll_max_GBps[row][nidx];
 }
 
 /* NCCL's default LL128 rule (NCCL_PROTO unset), for ring and tree alike: LL128 starts "enabled
@@ -202,7 +213,7 @@ static double nccl_bus_bw(const CollModel *model, CollAlgo a, CollProto p, const
     const HwTopology *topo = model->topo;
     int version = model->nccl_version > 0 ? model->nccl_version : COLL_NCCL_NEWEST;
     int row = sh->nodes <= 1 ? nccl_arch_row(topo, version) : topo->cpu_amd ? 1 : 0;
-    double ll_max = ll_max_GBps[row][nidx] * 1e9;
+    double ll_max = nccl_ll_max_GBps(row, nidx, version) * 1e9;
     bool reduce = sh->kind == IR_COLL_ALLREDUCE;
     if (a == COLL_ALGO_RING) {
         if (p == COLL_PROTO_LL)

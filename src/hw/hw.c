@@ -215,8 +215,8 @@ static bool load_kernels(HwTopology *topo, CfgObj *gpu_obj, GError **error)
 }
 
 /* CUDA compute capability by product name, for files that do not state "compute_capability":
- * the families of NVIDIA's CUDA GPUs list (developer.nvidia.com/cuda-gpus). Longer names first
- * where one contains another (GH200 before H200). 0: not known. */
+ * the families of NVIDIA's CUDA GPUs list (developer.nvidia.com/cuda-gpus). A part matches as a
+ * whole word of the name ("A100" in "NVIDIA A100-SXM4-80GB", not in "RTX A1000"). 0: not known. */
 static int gpu_compute_capability(const char *name)
 {
     static const struct {
@@ -225,12 +225,15 @@ static int gpu_compute_capability(const char *name)
     } known[] = {
         {"GB300", 103}, {"B300", 103}, {"GB200", 100}, {"B200", 100}, {"B100", 100},
         {"GH200", 90},  {"H200", 90},  {"H100", 90},   {"H800", 90},  {"H20", 90},
-        {"L40", 89},    {"L4", 89},    {"A100", 80},   {"A800", 80},  {"A30", 80},
-        {"A40", 86},    {"A10", 86},   {"V100", 70},
+        {"L40S", 89},   {"L40", 89},   {"L4", 89},     {"A100", 80},  {"A800", 80},
+        {"A30", 80},    {"A40", 86},   {"A10", 86},    {"V100", 70},
     };
-    for (size_t i = 0; name && i < G_N_ELEMENTS(known); i++)
-        if (strstr(name, known[i].part))
-            return known[i].cc;
+    for (size_t i = 0; name && i < G_N_ELEMENTS(known); i++) {
+        size_t n = strlen(known[i].part);
+        for (const char *p = strstr(name, known[i].part); p; p = strstr(p + 1, known[i].part))
+            if ((p == name || !g_ascii_isalnum(p[-1])) && !g_ascii_isalnum(p[n]))
+                return known[i].cc;
+    }
     return 0;
 }
 

@@ -98,7 +98,7 @@ const char *ir_kern_class_name(IrKernClass cls)
  * A class carries "kernel_lists": [[kernel, ...], ...], each distinct list once, and a compute
  * op "kernel_list": its index there. A kernel is {"class", "dtype", the shape fields of its
  * class, "share" (absent: 1)}: gemm m, n, k, batch; attention batch_heads, seq, head_dim,
- * window (absent: 0), causal, backward, impl (flash2 or triton); memory bytes, kernels; flops
+ * window (absent: 0), causal, backward, impl (flash2, triton or flash1); memory bytes, kernels; flops
  * flops. */
 
 static const char *const shape_keys[IR_KERN_CLASS_COUNT][4] = {

@@ -337,6 +337,23 @@ Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
         model_free(model);
         return NULL;
     }
+    /* FlashAttention v1 (its README, e.g. at Dao-AILab/flash-attention 88173a1: "Head
+     * dimensions that are multiples of 8, up to 128") has no window_size either: a model it
+     * cannot run would be costed as if it could */
+    if (ov && model->flash_attention && ov->attention_kernel == MODEL_ATTN_FLASH1 &&
+        (model->head_dim > 128 || model->head_dim % 8 != 0 ||
+         (model->sliding_window > 0 && model->sliding_window < model->training.seq_len))) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --attention flash1: FlashAttention v1 runs head dims that are "
+                    "multiples of 8 up to 128 and no sliding window; %s has head dim %d%s; "
+                    "expected --attention flash (FlashAttention-2) or eager",
+                    model->name, model->head_dim,
+                    model->sliding_window > 0 && model->sliding_window < model->training.seq_len
+                        ? " and a sliding window"
+                        : "");
+        model_free(model);
+        return NULL;
+    }
     if (ov && ov->seq_len > 0 && !model->token_input) {
         /* a CNN or ViT sample is an image: a sequence length would be silently ignored */
         g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,

@@ -269,16 +269,16 @@ static void diagnostics(Report *r)
     /* cuBLAS's tensor-core GEMMs want 16-byte-aligned leading dimensions; eager attention's
      * batched GEMMs have the head dim as one (QK^T's K, PV's N). The model charges aligned
      * kernels: BLOOM's sweeps on A100 (bigscience tr11 chronicles-prequel, "NHEADs comparison"
-     * and its second round, NHIDDEN 13824) ran 128 heads (head dim 108) 33-44 % slower than 64
+     * and its second round, NHIDDEN 13824) ran 128 heads (head dim 108) 30-44 % slower than 64
      * or 96 heads (216, 144) of the same model and layout; no microbenchmark here measures
      * unaligned GEMMs yet, so the penalty is not modelled. */
-    int dt_bytes = hw_dtype_bytes(r->model->training.param_dtype);
+    int dt_bytes = hw_dtype_bytes(strat_compute_dtype(r->model, r->opt));
     if (!r->model->flash_attention && r->model->heads > 0 && dt_bytes < 16 &&
         (r->model->head_dim * dt_bytes) % 16 != 0)
         report_warn(r,
                     "correctness: attention: head dim %d is not a multiple of %d elements (16 "
                     "bytes): cuBLAS runs eager attention's GEMMs on slower unaligned kernels, "
-                    "which the model does not charge (BLOOM's A100 sweeps ran head dim 108 33-44 %% "
+                    "which the model does not charge (BLOOM's A100 sweeps ran head dim 108 30-44 %% "
                     "slower than 144 or 216 in the same model); a head count that makes hidden / heads a multiple of %d "
                     "avoids it",
                     r->model->head_dim, 16 / dt_bytes, 16 / dt_bytes);

@@ -92,7 +92,9 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
     double attn_eff = gemm_eff;
     if (kp->present)
         attn_eff =
-            MAX(attn_eff, 2 * MAX(kp->attention_efficiency, kp->triton_attention_efficiency));
+            MAX(attn_eff, 2 * MAX(kp->attention_efficiency,
+                                  MAX(kp->triton_attention_efficiency,
+                                      kp->flash1_attention_efficiency)));
     else
         attn_eff = 2; /* no kernel table: attention at the GEMM rate on half the work, bounded
                        * by twice the peak to be safe */

@@ -344,6 +344,9 @@ bad option/max-memory-exceeded "option --max-memory;about;fewer micro-batches" "
 bad option/pp-schedule "option --pp-schedule" "${BASE[@]}" --pp 2 --pp-schedule zigzag
 # the kernel model's options and tables (issue 12)
 bad option/attention "option --attention;expected flash, flash1, triton or eager" "${BASE[@]}" --attention sdpa
+# FlashAttention v1 runs head dims up to 128 and no sliding window (its README)
+bad option/attention-flash1-window "option --attention flash1;sliding window;expected --attention flash" \
+    -m "$SRC/models/mistral-7b.json" --nodes 1 --attention flash1
 bad option/attention-disagrees "options --no-flash-attention and --attention" "${BASE[@]}" --no-flash-attention --attention flash
 bad option/checkpoint-every "option --checkpoint-every;positive" "${BASE[@]}" --checkpoint-every 0
 bad option/optimizer-impl "option --optimizer-impl;expected foreach, fused or forloop" "${BASE[@]}" --optimizer-impl apex

@@ -145,6 +145,12 @@ static void test_compute_capability(void **state)
     assert_non_null(strstr(msg, "Foo 9000"));
     g_free(msg);
     msg = NULL;
+    /* a family's name matches as a whole word only: an RTX A1000 (8.6) is no A100 */
+    t = load_edited("topologies/hgx-a100-40gb.json", name, "\"name\": \"NVIDIA RTX A1000\",", &msg);
+    assert_null(t);
+    assert_non_null(strstr(msg, "compute_capability"));
+    g_free(msg);
+    msg = NULL;
 
     /* an A40-class part (8.6): LL128 only from NCCL 2.27, whose rule admits any GPU from Volta;
      * before, the release lists 7.0, 8.0, 9.0 (and 10.0) and nothing else */
@@ -176,9 +182,10 @@ static void test_compute_capability(void **state)
     hw_topology_free(t);
 }
 
-/* Which row of NCCL's per-generation LL ceiling an H100 gets: Volta's (39 GB/s on one node) up to
- * 2.14, whose table has no Hopper row, Hopper's (141) from 2.15. A forced ring LL all-reduce on
- * one node is held at that ceiling, so it is more than 1.5x slower under 2.14. */
+/* NCCL's LL ceiling on one node for an H100, release by release (tuning.cc llMaxBws): up to 2.14
+ * the table has no Hopper row and an H100 gets Volta's 39 GB/s; from 2.15.1 to 2.20.5 the Hopper
+ * row holds Ampere's 87.7; from 2.21.5 it is 141. A forced ring LL all-reduce runs at the lower
+ * of the ceiling and a quarter of the link. */
 static void test_arch_row_by_release(void **state)
 {
     (void)state;
@@ -188,13 +195,25 @@ static void test_arch_row_by_release(void **state)
     assert_true(coll_algo_parse("ring", &m.force_algo));
     assert_true(coll_proto_parse("LL", &m.force_proto));
     CollShape one = {IR_COLL_ALLREDUCE, 64 << 20, 8, 1, 8};
-    CollChoice c;
-    m.nccl_version = 21403;
-    double old_s = m.time_s(&m, &one, &c);
-    m.nccl_version = 21700;
-    double new_s = m.time_s(&m, &one, &c);
-    assert_true(old_s > 1.5 * new_s);
+    const struct {
+        int version;
+        double ceiling_GBps;
+    } rel[] = {{21403, 39.0}, {21700, 87.7}, {22005, 87.7}, {22105, 141.0}, {0, 141.0}};
+    for (size_t i = 0; i < G_N_ELEMENTS(rel); i++) {
+        CollChoice c;
+        m.nccl_version = rel[i].version;
+        m.time_s(&m, &one, &c);
+        assert_close(c.bus_Bps, MIN(rel[i].ceiling_GBps * 1e9, h->gpu_link_Bps / 4), 1e-9);
+    }
     hw_topology_free(h);
+
+    /* the host CPU's vendor, which NCCL's tuner rates apart across nodes, resolved at load */
+    HwTopology *jb = load_topo("topologies/juwels-booster.json"); /* AMD EPYC 7402 */
+    assert_true(jb->cpu_amd);
+    hw_topology_free(jb);
+    HwTopology *intel = load_topo("topologies/hgx-h100-ndr400.json");
+    assert_false(intel->cpu_amd);
+    hw_topology_free(intel);
 }
 
 /* What the rule does to the time: on 4 GH200 nodes under NCCL 2.23, 4 MiB allreduce runs without
