@@ -112,7 +112,7 @@ typedef struct {
     uint16_t stream;
     uint8_t dtype;   /* HwDtype of compute or collective elements */
     uint32_t n_deps : 24; /* <= IR_MAX_DEPS */
-    uint32_t name;      /* index into the class's string table */
+    uint32_t name;      /* string index (ir_class_string): plain or joined */
     uint32_t dep_start; /* into IrClass.deps */
     union {
         struct {
@@ -202,14 +202,33 @@ int ir_group_add(IrSchedule *s, const char *name, int size, int stride);
 void ir_meta_set(IrSchedule *s, const char *key, const char *value);
 
 IrClass *ir_class_add(IrSchedule *s, int first_rank, int n_ranks, int rank_stride);
+/* Room for n_ops ops and n_deps dependencies, for a generator that knows about how many it will
+ * add (a pipeline stage: its neighbour's count): GLib grows an array by copying it whole below
+ * malloc's mmap threshold (32 MB once large blocks have been freed), 11 % of generating a 1T
+ * pipeline. Room never used is never written, so never resident. Only while the class is empty
+ * (else no-op). */
+void ir_class_reserve(IrClass *c, int n_ops, int n_deps);
 int ir_stream_add(IrClass *c, const char *name, bool host);
 int ir_stream_find(const IrClass *c, const char *name);
 uint32_t ir_string(IrClass *c, const char *text);
+/* A string made of two of the class's strings read one after the other (either may itself be
+ * joined): an op's name such as "tp allreduce " + ("F12.0 steady" + " layer 3"), kept as its two
+ * parts and written out only when ir_class_string reads it (a trace, --emit-schedule, an error).
+ * A pipeline's op names are nearly all distinct, and formatting and interning each cost two
+ * thirds of generating one (11 M of them for 1T at 4096 micro-batches); a join is 8 bytes and
+ * one lookup of the pair. Its index has IR_STRING_JOINED set; the same pair gives the same index,
+ * but a joined string and a plain one of equal text have different indices (compare texts). */
+#define IR_STRING_JOINED 0x80000000u
+uint32_t ir_string_join(IrClass *c, uint32_t first, uint32_t second);
+/* The text of a string index, plain or joined. A joined string's text is made on its first read
+ * (under a lock: readers may be threads) and kept with the class; O(its length) then, O(1) after. */
 const char *ir_class_string(const IrClass *c, uint32_t index);
 
 /* Appends an op (program order = host issue order). deps: n_deps earlier op indices; a negative
  * index is skipped, so optional dependencies can be passed as -1. Returns the op's index. */
 int ir_op_add(IrClass *c, const IrOp *op, const char *name, const int *deps, int n_deps);
+/* The same with the name as a string index (ir_string, ir_string_join). */
+int ir_op_add_named(IrClass *c, const IrOp *op, uint32_t name, const int *deps, int n_deps);
 static inline IrOp *ir_op(const IrClass *c, int index)
 {
     return &g_array_index(c->ops, IrOp, index);
@@ -233,8 +252,8 @@ guint ir_kernels_hash(const IrKernel *list, int n);
 const IrKernel *ir_kernels_of(const IrClass *c, uint32_t kern_first, int *n);
 const char *ir_kern_class_name(IrKernClass cls);
 
-/* Drops every class's string index (hashes and slots, about 16 bytes per string; rebuilt if
- * ir_string is called again): a finished schedule only reads its strings by index while it is
+/* Drops every class's string index (hashes and slots, about 16 bytes per string, and the
+ * joins' slots; rebuilt if ir_string or ir_string_join is called again): a finished schedule only reads its strings by index while it is
  * simulated. Generators and the reader call it when they are done. O(classes). */
 void ir_schedule_compact(IrSchedule *s);
 

@@ -33,8 +33,12 @@ typedef struct {
     bool sync_send; /* the compute stream waits for each send (1F1B: see send_waited) */
     int tp_stream; /* --tp-comm-overlap's exchanges */
     int stage;
-    const char *label;    /* the current step, "F3.0 warm-up": names its ops in the timeline */
+    uint32_t label;       /* the current step, "F3.0 warm-up" (a string of the class): names
+                           * its ops in the timeline */
     /* per class, rebuilt for each: */
+    uint32_t *layer_suffix; /* per layer x recompute: " layer 5", UINT32_MAX: not interned yet */
+    uint32_t tp_prefix[IR_COLL_KIND_COUNT + 1]; /* per kind: "tp allreduce "; the last: the
+                                                 * backward's regather (see pp.c tp_name) */
     int *gather_op;       /* per layer: FSDP all-gather, -1 none */
     int *bwd_count;       /* per chunk: backwards done */
     int *last_bwd;        /* per layer: last backward compute op */

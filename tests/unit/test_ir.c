@@ -196,6 +196,42 @@ static void test_compact(void **state)
     ir_schedule_free(s);
 }
 
+/* Joined strings: the text of their parts, nested; one index per pair (the same pair, the same
+ * index; a plain string of equal text keeps its own); an op named by one writes its text to the
+ * schedule, which reads back equal; joining goes on after compaction. */
+static void test_strings_joined(void **state)
+{
+    IrSchedule *s = ir_schedule_new(1, 1);
+    IrClass *c = ir_class_add(s, 0, 1, 1);
+    ir_stream_add(c, "host", true);
+    uint32_t label = ir_string(c, "F3.0 steady"), layer = ir_string(c, " layer 5");
+    uint32_t tp = ir_string(c, "tp allreduce ");
+    uint32_t name = ir_string_join(c, label, layer);
+    assert_true(name & IR_STRING_JOINED);
+    assert_int_equal(ir_string_join(c, label, layer), name);
+    uint32_t outer = ir_string_join(c, tp, name);
+    assert_int_not_equal(outer, name);
+    assert_string_equal(ir_class_string(c, outer), "tp allreduce F3.0 steady layer 5");
+    assert_string_equal(ir_class_string(c, name), "F3.0 steady layer 5");
+    assert_int_not_equal(ir_string(c, "F3.0 steady layer 5"), name);
+    IrOp op = {.kind = IR_OP_HOST};
+    assert_int_equal(ir_op_add_named(c, &op, outer, NULL, 0), 0);
+    assert_int_equal(ir_op_add(c, &op, "F3.0 steady layer 5", NULL, 0), 1);
+    ir_schedule_compact(s);
+    uint32_t again = ir_string_join(c, label, ir_string(c, " layer 6"));
+    assert_string_equal(ir_class_string(c, again), "F3.0 steady layer 6");
+    assert_int_equal(ir_string_join(c, tp, name), outer);
+    char *json = ir_schedule_to_json(s);
+    assert_non_null(strstr(json, "tp allreduce F3.0 steady layer 5"));
+    GError *error = NULL;
+    IrSchedule *back = ir_schedule_from_text("joined.json", json, &error);
+    assert_non_null(back);
+    assert_true(ir_schedule_equal(s, back));
+    ir_schedule_free(back);
+    g_free(json);
+    ir_schedule_free(s);
+}
+
 /* The packed op: 56 bytes (a pipeline keeps one per op of every stage), and its 24-bit n_deps
  * holds more than 16 bits' worth (an op waiting for 70,000 others). */
 static void test_op_packed(void **state)
@@ -291,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_class_of_rank),
         cmocka_unit_test(test_strings_interned),
         cmocka_unit_test(test_compact),
+        cmocka_unit_test(test_strings_joined),
         cmocka_unit_test(test_op_packed),
         cmocka_unit_test(test_bad_schedules_as_a_whole),
     };
