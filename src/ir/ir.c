@@ -23,6 +23,9 @@ struct IrStringIndex {
     uint32_t *join_slots;
     uint32_t join_mask;
     GPtrArray *join_text;
+    /* compute payloads (IrClass.computes) -> id + 1, as the joins' (dropped with them) */
+    uint32_t *compute_slots;
+    uint32_t compute_mask;
 };
 
 typedef struct {
@@ -76,6 +79,7 @@ static void string_index_free(struct IrStringIndex *x)
     g_free(x->slots);
     g_array_free(x->joins, TRUE);
     g_free(x->join_slots);
+    g_free(x->compute_slots);
     if (x->join_text)
         g_ptr_array_free(x->join_text, TRUE);
     g_free(x);
@@ -114,6 +118,7 @@ static void class_free(IrClass *c)
     g_free(c->streams);
     g_array_free(c->ops, TRUE);
     g_array_free(c->deps, TRUE);
+    g_array_free(c->computes, TRUE);
     g_array_free(c->kernels, TRUE);
     if (c->kernel_index)
         g_hash_table_destroy(c->kernel_index);
@@ -161,6 +166,7 @@ IrClass *ir_class_add(IrSchedule *s, int first_rank, int n_ranks, int rank_strid
     c->rank_stride = rank_stride > 0 ? rank_stride : 1;
     c->ops = g_array_new(FALSE, TRUE, sizeof(IrOp));
     c->deps = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    c->computes = g_array_new(FALSE, FALSE, sizeof(IrCompute));
     c->kernels = g_array_new(FALSE, FALSE, sizeof(IrKernel));
     c->strings = g_ptr_array_new();
     c->string_index = string_index_new();
@@ -340,6 +346,58 @@ const char *ir_class_string(const IrClass *c, uint32_t index)
     return text;
 }
 
+/* The 40 bytes of a payload, as 64-bit words folded as ir_kernels_hash does. */
+static uint32_t compute_hash(const IrCompute *p)
+{
+    G_STATIC_ASSERT(sizeof(IrCompute) == 40);
+    uint64_t h = 14695981039346656037u;
+    for (size_t i = 0; i < sizeof *p / sizeof h; i++) {
+        uint64_t w;
+        memcpy(&w, (const char *)p + i * sizeof w, sizeof w);
+        h = (h ^ w) * 1099511628211u;
+        h ^= h >> 32;
+    }
+    h *= 0xff51afd7ed558ccdu;
+    return (uint32_t)(h >> 32);
+}
+
+/* Twice the compute slots, when payloads fill half of them (or the first, sized for them). */
+static void compute_index_grow(struct IrStringIndex *x, const GArray *computes)
+{
+    uint32_t mask = x->compute_slots ? 2 * x->compute_mask + 1 : 63;
+    while (mask + 1 < 4 * (computes->len + 1))
+        mask = 2 * mask + 1;
+    uint32_t *slots = g_new0(uint32_t, mask + 1);
+    for (uint32_t i = 0; i < computes->len; i++) {
+        uint32_t k = compute_hash(&g_array_index(computes, IrCompute, i)) & mask;
+        while (slots[k])
+            k = (k + 1) & mask;
+        slots[k] = i + 1;
+    }
+    g_free(x->compute_slots);
+    x->compute_slots = slots;
+    x->compute_mask = mask;
+}
+
+uint32_t ir_compute_add(IrClass *c, const IrCompute *payload)
+{
+    struct IrStringIndex *x = c->string_index;
+    if (!x->compute_slots)
+        compute_index_grow(x, c->computes);
+    uint32_t k = compute_hash(payload) & x->compute_mask;
+    for (; x->compute_slots[k]; k = (k + 1) & x->compute_mask) {
+        uint32_t i = x->compute_slots[k] - 1;
+        if (memcmp(&g_array_index(c->computes, IrCompute, i), payload, sizeof *payload) == 0)
+            return i;
+    }
+    uint32_t id = c->computes->len;
+    g_array_append_vals(c->computes, payload, 1);
+    x->compute_slots[k] = id + 1;
+    if (2 * c->computes->len > x->compute_mask)
+        compute_index_grow(x, c->computes);
+    return id;
+}
+
 int ir_op_add(IrClass *c, const IrOp *op, const char *name, const int *deps, int n_deps)
 {
     return ir_op_add_named(c, op, ir_string(c, name ? name : ""), deps, n_deps);
@@ -350,6 +408,7 @@ int ir_op_add_named(IrClass *c, const IrOp *op, uint32_t name, const int *deps, 
     IrOp copy = *op;
     int index = (int)c->ops->len;
     g_assert(op->stream < c->n_streams);
+    g_assert(op->kind != IR_OP_COMPUTE || op->u.compute.payload < c->computes->len);
     copy.name = name;
     copy.dep_start = c->deps->len;
     copy.n_deps = 0;
@@ -383,8 +442,10 @@ void ir_schedule_compact(IrSchedule *s)
             s->classes[i]->kernel_index = NULL;
         }
         struct IrStringIndex *x = s->classes[i]->string_index;
-        g_free(x->join_slots); /* rebuilt by the next ir_string_join */
+        g_free(x->join_slots); /* rebuilt by the next ir_string_join, ir_compute_add */
         x->join_slots = NULL;
+        g_free(x->compute_slots);
+        x->compute_slots = NULL;
         if (!x->slots)
             continue;
         g_array_free(x->hashes, TRUE);

@@ -104,8 +104,28 @@ typedef struct {
 /* Most deps an op may have (n_deps is a 24-bit field; the reader says so past it). */
 #define IR_MAX_DEPS ((1u << 24) - 1)
 
-/* 56 bytes: a pipeline holds one per op of every stage (11 M for 1T at 4096 micro-batches), so
- * the header packs kind and n_deps into bit-fields beside the byte fields (16 bytes, was 24). */
+/* A compute op's payload: what its kernels do and what they cost. Ops of equal payloads share
+ * one record (IrClass.computes, ir_compute_add): a pipeline repeats each layer's for every
+ * micro-batch, so a stage of the 1T model holds a few dozen for 180,000 compute ops, each op
+ * keeping a 4-byte id where it held these 40 bytes. */
+typedef struct {
+    double flops;       /* tensor-core FLOPs */
+    double bytes;       /* HBM traffic of memory-bound kernels */
+    double model_flops; /* FLOPs that count towards MFU (no recompute) */
+    double seconds;     /* device time from the kernel model (src/kern) for the GPU the
+                         * schedule was made for; 0: flops and bytes at the best-shape
+                         * rates (schedule version 1, copies, optimizer) */
+    uint32_t kernels;   /* kernel launches (host launch cost) */
+    uint32_t kern_first; /* 1 + index into IrClass.kernels of the op's first kernel
+                          * record (its list runs to the one flagged IR_KERN_LAST);
+                          * 0: none (versions 1-2, copies, hand-made ops). Lists are
+                          * interned, so ops of equal lists share one. */
+} IrCompute;
+
+/* 32 bytes (was 56): a pipeline holds one per op of every stage (12 M for 1T at 4096
+ * micro-batches), so the header packs kind and n_deps into bit-fields beside the byte fields
+ * (16 bytes), and the payloads fit in 16: a compute op's is an id (IrCompute), the others are
+ * ordered so that their 64-bit sizes need no padding. */
 typedef struct {
     IrOpKind kind : 8;
     uint8_t phase;   /* IrPhase */
@@ -116,17 +136,7 @@ typedef struct {
     uint32_t dep_start; /* into IrClass.deps */
     union {
         struct {
-            double flops;       /* tensor-core FLOPs */
-            double bytes;       /* HBM traffic of memory-bound kernels */
-            double model_flops; /* FLOPs that count towards MFU (no recompute) */
-            double seconds;     /* device time from the kernel model (src/kern) for the GPU the
-                                 * schedule was made for; 0: flops and bytes at the best-shape
-                                 * rates (schedule version 1, copies, optimizer) */
-            uint32_t kernels;   /* kernel launches (host launch cost) */
-            uint32_t kern_first; /* 1 + index into IrClass.kernels of the op's first kernel
-                                  * record (its list runs to the one flagged IR_KERN_LAST);
-                                  * 0: none (versions 1-2, copies, hand-made ops). Lists are
-                                  * interned, so ops of equal lists share one: 4 bytes an op. */
+            uint32_t payload; /* into IrClass.computes (ir_compute_add; ir_op_compute reads) */
         } compute;
         struct {
             double seconds;
@@ -143,8 +153,8 @@ typedef struct {
         } coll;
         struct {
             int32_t peer_offset; /* peer rank = own rank + offset */
-            uint64_t bytes;
             uint32_t tag;
+            uint64_t bytes;
         } p2p;
         struct {
             uint64_t bytes;
@@ -178,6 +188,7 @@ typedef struct {
     int n_streams;
     GArray *ops;  /* of IrOp */
     GArray *deps; /* of uint32_t op indices (always earlier ops: programs are acyclic) */
+    GArray *computes; /* of IrCompute: the compute ops' payloads, each once (ir_compute_add) */
     GArray *kernels; /* of IrKernel: the compute ops' kernel lists, each once (ir_kern.c) */
     GHashTable *kernel_index; /* list bytes -> kern_first while generating; NULL once compact */
     GPtrArray *strings;                /* of const char *, in string_index's storage */
@@ -240,6 +251,14 @@ static inline int ir_class_n_ops(const IrClass *c)
 static inline const uint32_t *ir_op_deps(const IrClass *c, const IrOp *op)
 {
     return &g_array_index(c->deps, uint32_t, op->dep_start);
+}
+/* A compute op's payload id for `payload`: an equal one added before is shared (bytes
+ * compared: set unused fields to 0). O(1) expected: one hash of the 40 bytes. */
+uint32_t ir_compute_add(IrClass *c, const IrCompute *payload);
+/* The payload of a compute op. */
+static inline const IrCompute *ir_op_compute(const IrClass *c, const IrOp *op)
+{
+    return &g_array_index(c->computes, IrCompute, op->u.compute.payload);
 }
 
 /* Adds an op's kernel list (n records; flags IR_KERN_LAST set on the last here) and returns

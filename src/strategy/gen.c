@@ -252,21 +252,19 @@ int gen_compute_named(Gen *g, int stream, IrPhase phase, double flops, double by
     gen_host_named(g, kernels * g->topo->gpu.launch_overhead_s, name);
     IrOp op = {.kind = IR_OP_COMPUTE, .stream = (uint16_t)stream, .phase = (uint8_t)phase,
                .dtype = (uint8_t)g->compute_dtype};
-    op.u.compute.flops = flops;
-    op.u.compute.bytes = bytes;
-    op.u.compute.model_flops = model_flops;
-    op.u.compute.kernels = (uint32_t)kernels;
-    op.u.compute.seconds = seconds;
+    IrCompute payload = {.flops = flops, .bytes = bytes, .model_flops = model_flops,
+                         .kernels = (uint32_t)kernels, .seconds = seconds};
     if (g->kern_pending && g->kern_pending->len > 0) {
         const IrKernel *list = (const IrKernel *)(void *)g->kern_pending->data;
         int n = (int)g->kern_pending->len;
-        op.u.compute.kern_first = ir_kernels_add(g->cls, list, n);
-        op.u.compute.seconds = g->kern_costed == (guint)n ? g->kern_costed_s : list_s(g, list, n);
+        payload.kern_first = ir_kernels_add(g->cls, list, n);
+        payload.seconds = g->kern_costed == (guint)n ? g->kern_costed_s : list_s(g, list, n);
         g_array_set_size(pending(g), 0);
     } else if (g->kern_first_pending) {
-        op.u.compute.kern_first = g->kern_first_pending;
+        payload.kern_first = g->kern_first_pending;
     }
     g->kern_first_pending = 0;
+    op.u.compute.payload = ir_compute_add(g->cls, &payload);
     int i = ir_op_add_named(g->cls, &op, name, deps, n_deps);
     if (stream == g->compute)
         g->last_compute = i;

@@ -232,11 +232,11 @@ static void test_strings_joined(void **state)
     ir_schedule_free(s);
 }
 
-/* The packed op: 56 bytes (a pipeline keeps one per op of every stage), and its 24-bit n_deps
+/* The packed op: 32 bytes (a pipeline keeps one per op of every stage), and its 24-bit n_deps
  * holds more than 16 bits' worth (an op waiting for 70,000 others). */
 static void test_op_packed(void **state)
 {
-    assert_true(sizeof(IrOp) <= 56);
+    assert_true(sizeof(IrOp) <= 32);
     IrSchedule *s = ir_schedule_new(1, 1);
     IrClass *c = ir_class_add(s, 0, 1, 1);
     ir_stream_add(c, "host", true);
