@@ -405,28 +405,43 @@ int ir_op_add(IrClass *c, const IrOp *op, const char *name, const int *deps, int
 
 int ir_op_add_named(IrClass *c, const IrOp *op, uint32_t name, const int *deps, int n_deps)
 {
-    IrOp copy = *op;
-    int index = (int)c->ops->len;
-    g_assert(op->stream < c->n_streams);
     g_assert(op->kind != IR_OP_COMPUTE || op->u.compute.payload < c->computes->len);
-    copy.name = name;
-    copy.dep_start = c->deps->len;
-    copy.n_deps = 0;
+    int index;
+    IrOp *o = ir_op_push(c, op->kind, op->stream, name, deps, n_deps, &index);
+    o->phase = op->phase;
+    o->dtype = op->dtype;
+    o->u = op->u;
+    return index;
+}
+
+IrOp *ir_op_push(IrClass *c, IrOpKind kind, int stream, uint32_t name, const int *deps, int n_deps,
+                 int *index)
+{
+    int at = (int)c->ops->len;
+    g_assert(stream >= 0 && stream < c->n_streams);
     g_assert(n_deps >= 0 && (uint32_t)n_deps <= IR_MAX_DEPS);
+    uint32_t dep_start = c->deps->len, kept_n = 0;
     /* the kept deps in one append (most ops have one or two) */
     uint32_t kept[8];
     for (int i = 0; i < n_deps; i++) {
         if (deps[i] < 0)
             continue;
-        g_assert(deps[i] < index); /* programs are in issue order: deps point backwards */
-        kept[copy.n_deps++ % G_N_ELEMENTS(kept)] = (uint32_t)deps[i];
-        if (copy.n_deps % G_N_ELEMENTS(kept) == 0)
+        g_assert(deps[i] < at); /* programs are in issue order: deps point backwards */
+        kept[kept_n++ % G_N_ELEMENTS(kept)] = (uint32_t)deps[i];
+        if (kept_n % G_N_ELEMENTS(kept) == 0)
             g_array_append_vals(c->deps, kept, G_N_ELEMENTS(kept));
     }
-    if (copy.n_deps % G_N_ELEMENTS(kept))
-        g_array_append_vals(c->deps, kept, copy.n_deps % G_N_ELEMENTS(kept));
-    g_array_append_val(c->ops, copy);
-    return index;
+    if (kept_n % G_N_ELEMENTS(kept))
+        g_array_append_vals(c->deps, kept, kept_n % G_N_ELEMENTS(kept));
+    g_array_set_size(c->ops, (guint)at + 1); /* zeroed: the array clears */
+    IrOp *o = &g_array_index(c->ops, IrOp, at);
+    o->kind = kind;
+    o->stream = (uint16_t)stream;
+    o->n_deps = kept_n;
+    o->name = name;
+    o->dep_start = dep_start;
+    *index = at;
+    return o;
 }
 
 /* Only the indices go (the joins' parts stay: they are the names). Cutting the op and dependency

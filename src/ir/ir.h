@@ -240,6 +240,13 @@ const char *ir_class_string(const IrClass *c, uint32_t index);
 int ir_op_add(IrClass *c, const IrOp *op, const char *name, const int *deps, int n_deps);
 /* The same with the name as a string index (ir_string, ir_string_join). */
 int ir_op_add_named(IrClass *c, const IrOp *op, uint32_t name, const int *deps, int n_deps);
+/* Appends an op of `kind` on `stream`, named and with its deps as ir_op_add takes them, zero
+ * otherwise, and returns it for the caller to fill in (phase, dtype, payload) before it adds
+ * another: the generators' path, which writes each op where it is kept. An op built on the stack
+ * and copied in stalls on the copy's load (the stores that built it cannot forward to it): a
+ * fifth of generating a pipeline. The pointer is valid until the next op is added. */
+IrOp *ir_op_push(IrClass *c, IrOpKind kind, int stream, uint32_t name, const int *deps,
+                 int n_deps, int *index);
 static inline IrOp *ir_op(const IrClass *c, int index)
 {
     return &g_array_index(c->ops, IrOp, index);

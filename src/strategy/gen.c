@@ -212,9 +212,11 @@ int gen_host(Gen *g, double seconds, const char *name)
 
 int gen_host_named(Gen *g, double seconds, uint32_t name)
 {
-    IrOp op = {.kind = IR_OP_HOST, .stream = (uint16_t)g->host, .phase = IR_PHASE_OTHER};
-    op.u.host.seconds = seconds;
-    return ir_op_add_named(g->cls, &op, name, NULL, 0);
+    int i;
+    IrOp *op = ir_op_push(g->cls, IR_OP_HOST, g->host, name, NULL, 0, &i);
+    op->phase = IR_PHASE_OTHER;
+    op->u.host.seconds = seconds;
+    return i;
 }
 
 int gen_host_wait(Gen *g, int dep, const char *name)
@@ -250,8 +252,6 @@ int gen_compute_named(Gen *g, int stream, IrPhase phase, double flops, double by
 {
     /* the host launches the kernels first */
     gen_host_named(g, kernels * g->topo->gpu.launch_overhead_s, name);
-    IrOp op = {.kind = IR_OP_COMPUTE, .stream = (uint16_t)stream, .phase = (uint8_t)phase,
-               .dtype = (uint8_t)g->compute_dtype};
     IrCompute payload = {.flops = flops, .bytes = bytes, .model_flops = model_flops,
                          .kernels = (uint32_t)kernels, .seconds = seconds};
     if (g->kern_pending && g->kern_pending->len > 0) {
@@ -264,8 +264,12 @@ int gen_compute_named(Gen *g, int stream, IrPhase phase, double flops, double by
         payload.kern_first = g->kern_first_pending;
     }
     g->kern_first_pending = 0;
-    op.u.compute.payload = ir_compute_add(g->cls, &payload);
-    int i = ir_op_add_named(g->cls, &op, name, deps, n_deps);
+    uint32_t id = ir_compute_add(g->cls, &payload);
+    int i;
+    IrOp *op = ir_op_push(g->cls, IR_OP_COMPUTE, stream, name, deps, n_deps, &i);
+    op->phase = (uint8_t)phase;
+    op->dtype = (uint8_t)g->compute_dtype;
+    op->u.compute.payload = id;
     if (stream == g->compute)
         g->last_compute = i;
     return i;
@@ -307,13 +311,16 @@ int gen_coll_named(Gen *g, int stream, IrCollKind kind, int group, double bytes,
 {
     /* NCCL enqueue, plus the copy-in/out kernels FSDP and DDP run around it */
     gen_host_named(g, 3 * g->topo->gpu.launch_overhead_s, name);
-    IrOp op = {.kind = IR_OP_COLL, .stream = (uint16_t)stream, .phase = (uint8_t)phase,
-               .dtype = (uint8_t)dtype};
-    op.u.coll.coll = (uint8_t)kind;
-    op.u.coll.group = (uint16_t)group;
-    op.u.coll.sms = (uint8_t)CLAMP(sms, 0, 255);
-    op.u.coll.bytes = gen_size_named(g, name, bytes);
-    return ir_op_add_named(g->cls, &op, name, deps, n_deps);
+    uint64_t size = gen_size_named(g, name, bytes);
+    int i;
+    IrOp *op = ir_op_push(g->cls, IR_OP_COLL, stream, name, deps, n_deps, &i);
+    op->phase = (uint8_t)phase;
+    op->dtype = (uint8_t)dtype;
+    op->u.coll.coll = (uint8_t)kind;
+    op->u.coll.group = (uint16_t)group;
+    op->u.coll.sms = (uint8_t)CLAMP(sms, 0, 255);
+    op->u.coll.bytes = size;
+    return i;
 }
 
 /* ---- walks ---- */

@@ -73,6 +73,39 @@ static uint32_t tp_name(Pp *pp, IrCollKind kind, uint32_t what)
     return ir_string_join(pp->g.cls, *id, what);
 }
 
+/* A step's label and buffer names ("F12.0 steady", "act:0:12"), written without printf: two
+ * or three a step, and g_snprintf was a tenth of generating an interleaved 1T pipeline. The
+ * text buffers are 64 bytes: short words and two ints. */
+static char *put_text(char *at, const char *text)
+{
+    while (*text)
+        *at++ = *text++;
+    *at = 0;
+    return at;
+}
+
+static char *put_int(char *at, int value)
+{
+    char digits[12];
+    int n = 0;
+    unsigned u = value < 0 ? 0u - (unsigned)value : (unsigned)value;
+    if (value < 0)
+        *at++ = '-';
+    do
+        digits[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    while (n > 0)
+        *at++ = digits[--n];
+    *at = 0;
+    return at;
+}
+
+/* "<prefix><first><separator><second>" */
+static void two_ints(char *text, const char *prefix, int first, const char *separator, int second)
+{
+    put_int(put_text(put_int(put_text(text, prefix), first), separator), second);
+}
+
 static int compute(Pp *pp, IrPhase phase, double flops, double bytes, double model_flops,
                    int kernels, double seconds, uint32_t name, const int *deps, int n_deps)
 {
@@ -92,13 +125,15 @@ static int p2p2(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes
     if (dep < 0)
         dep = g->last_compute;
     gen_host_named(g, g->topo->gpu.launch_overhead_s, name);
-    IrOp op = {.kind = kind, .stream = (uint16_t)stream, .phase = (uint8_t)phase,
-               .dtype = (uint8_t)g->compute_dtype};
-    op.u.p2p.peer_offset = peer_offset;
-    op.u.p2p.bytes = gen_size_named(g, name, bytes);
-    op.u.p2p.tag = tag;
-    int deps[2] = {dep, dep2};
-    return ir_op_add_named(g->cls, &op, name, deps, 2);
+    uint64_t size = gen_size_named(g, name, bytes);
+    int deps[2] = {dep, dep2}, i;
+    IrOp *op = ir_op_push(g->cls, kind, stream, name, deps, 2, &i);
+    op->phase = (uint8_t)phase;
+    op->dtype = (uint8_t)g->compute_dtype;
+    op->u.p2p.peer_offset = peer_offset;
+    op->u.p2p.bytes = size;
+    op->u.p2p.tag = tag;
+    return i;
 }
 
 static int p2p(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes, uint32_t tag,
@@ -357,8 +392,8 @@ static void forward(Pp *pp, const PpStep *st)
         distopt_gather_chunk(pp, st->chunk, -1);
     g->micro = st->micro_batch;
     char text[64];
-    g_snprintf(text, sizeof text, "F%d.%d %s", st->micro_batch, st->chunk,
-               strat_pp_phase_name(st->phase));
+    two_ints(text, "F", st->micro_batch, ".", st->chunk);
+    put_text(put_text(text + strlen(text), " "), strat_pp_phase_name(st->phase));
     uint32_t name = ir_string(g->cls, text);
     pp->label = name;
     int dep = -1;
@@ -366,7 +401,7 @@ static void forward(Pp *pp, const PpStep *st)
         dep = p2p(pp, IR_OP_RECV, pp->recv_prev, offset_prev(pp), pp->boundary_bytes,
                   tag(pp, true, vs - 1, st->micro_batch), IR_PHASE_FORWARD, name,
                   recv_dep(pp, true));
-    g_snprintf(text, sizeof text, "act:%d:%d", st->chunk, st->micro_batch);
+    two_ints(text, "act:", st->chunk, ":", st->micro_batch);
     gen_alloc(g, text, IR_MEM_ACTIVATIONS, chunk_saved(pp, st->chunk));
     double mb = g->mb, s = pp->act_bytes_scale;
     if (is_first_vs(pp, st->chunk)) {
@@ -465,8 +500,8 @@ static void backward(Pp *pp, const PpStep *st)
     int first, n = chunk_layers(pp, st->chunk, &first);
     g->micro = st->micro_batch;
     char text[64];
-    g_snprintf(text, sizeof text, "B%d.%d %s", st->micro_batch, st->chunk,
-               strat_pp_phase_name(st->phase));
+    two_ints(text, "B", st->micro_batch, ".", st->chunk);
+    put_text(put_text(text + strlen(text), " "), strat_pp_phase_name(st->phase));
     uint32_t name = ir_string(g->cls, text);
     pp->label = name;
     double mb = g->mb, s = pp->act_bytes_scale;
@@ -492,13 +527,13 @@ static void backward(Pp *pp, const PpStep *st)
         double bytes = pp->layer[l].saved * s * mb;
         bool recompute = pp->ckpt && gen_block_checkpointed(g->opt, l);
         if (recompute) {
-            g_snprintf(text, sizeof text, "recompute:%d:%d", l, st->micro_batch);
+            two_ints(text, "recompute:", l, ":", st->micro_batch);
             gen_alloc(g, text, IR_MEM_ACTIVATIONS, bytes);
             dep = layer_forward(pp, l, IR_PHASE_BACKWARD, true, dep);
         }
         dep = layer_backward(pp, l, dep);
         if (recompute) {
-            g_snprintf(text, sizeof text, "recompute:%d:%d", l, st->micro_batch);
+            two_ints(text, "recompute:", l, ":", st->micro_batch);
             gen_free(g, g->host, text, IR_MEM_ACTIVATIONS, bytes, -1);
         }
         pp->last_bwd[l] = dep;
@@ -510,7 +545,7 @@ static void backward(Pp *pp, const PpStep *st)
     else
         send_waited(pp, pp->send_prev, offset_prev(pp), tag(pp, false, vs, st->micro_batch),
                     IR_PHASE_BACKWARD, name, dep);
-    g_snprintf(text, sizeof text, "act:%d:%d", st->chunk, st->micro_batch);
+    two_ints(text, "act:", st->chunk, ":", st->micro_batch);
     gen_free(g, g->host, text, IR_MEM_ACTIVATIONS, chunk_saved(pp, st->chunk), -1);
     if (last_of_chunk) {
         reduce_gradients(pp, st->chunk, first, n, dep);
