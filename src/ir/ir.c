@@ -406,11 +406,12 @@ int ir_op_add(IrClass *c, const IrOp *op, const char *name, const int *deps, int
 int ir_op_add_named(IrClass *c, const IrOp *op, uint32_t name, const int *deps, int n_deps)
 {
     g_assert(op->kind != IR_OP_COMPUTE || op->u.compute.payload < c->computes->len);
+    IrOp copy = *op; /* op may be one of the class's, moved when the array grows */
     int index;
-    IrOp *o = ir_op_push(c, op->kind, op->stream, name, deps, n_deps, &index);
-    o->phase = op->phase;
-    o->dtype = op->dtype;
-    o->u = op->u;
+    IrOp *o = ir_op_push(c, copy.kind, copy.stream, name, deps, n_deps, &index);
+    o->phase = copy.phase;
+    o->dtype = copy.dtype;
+    o->u = copy.u;
     return index;
 }
 
