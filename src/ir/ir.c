@@ -252,6 +252,7 @@ uint32_t ir_string(IrClass *c, const char *text)
             return i;
     }
     uint32_t index = c->strings->len;
+    g_assert(index < IR_STRING_JOINED); /* the top bit tells joined strings apart */
     g_ptr_array_add(c->strings, g_string_chunk_insert_len(x->text, text, (gssize)len));
     g_array_append_val(x->hashes, h);
     x->slots[k] = index + 1;
