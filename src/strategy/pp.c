@@ -41,70 +41,7 @@
 /* above every activation tag: (2 * p * v) * m stays far below it for any accepted layout */
 #define EMBEDDING_TAG 0x40000000u
 
-/* ---- program pieces ---- */
-
-/* Op names are composed, not formatted (ir_string_join): the step's label ("F3.0 warm-up",
- * interned once per step) and what the op is of it (" layer 5", a TP exchange's "tp allreduce "
- * before it), each interned once per class. Formatting each name and interning it was two thirds
- * of generating a 1T pipeline; a join is one lookup of a pair. The texts are the same. */
-
-/* " layer 5" or " recompute layer 5": interned on the class's first use */
-static uint32_t layer_suffix(Pp *pp, int layer, bool recompute)
-{
-    uint32_t *id = &pp->layer_suffix[2 * layer + recompute];
-    if (*id == UINT32_MAX) {
-        char text[48];
-        g_snprintf(text, sizeof text, "%s layer %d", recompute ? " recompute" : "", layer);
-        *id = ir_string(pp->g.cls, text);
-    }
-    return *id;
-}
-
-/* "tp allreduce " + what (kind IR_COLL_KIND_COUNT: "tp allgather (input again) ") */
-static uint32_t tp_name(Pp *pp, IrCollKind kind, uint32_t what)
-{
-    uint32_t *id = &pp->tp_prefix[kind];
-    if (*id == UINT32_MAX) {
-        char text[48];
-        g_snprintf(text, sizeof text, "tp %s ",
-                   kind == IR_COLL_KIND_COUNT ? "allgather (input again)" : ir_coll_kind_name(kind));
-        *id = ir_string(pp->g.cls, text);
-    }
-    return ir_string_join(pp->g.cls, *id, what);
-}
-
-/* A step's label and buffer names ("F12.0 steady", "act:0:12"), written without printf: two
- * or three a step, and g_snprintf was a tenth of generating an interleaved 1T pipeline. The
- * text buffers are 64 bytes: short words and two ints. */
-static char *put_text(char *at, const char *text)
-{
-    while (*text)
-        *at++ = *text++;
-    *at = 0;
-    return at;
-}
-
-static char *put_int(char *at, int value)
-{
-    char digits[12];
-    int n = 0;
-    unsigned u = value < 0 ? 0u - (unsigned)value : (unsigned)value;
-    if (value < 0)
-        *at++ = '-';
-    do
-        digits[n++] = (char)('0' + u % 10);
-    while ((u /= 10) != 0);
-    while (n > 0)
-        *at++ = digits[--n];
-    *at = 0;
-    return at;
-}
-
-/* "<prefix><first><separator><second>" */
-static void two_ints(char *text, const char *prefix, int first, const char *separator, int second)
-{
-    put_int(put_text(put_int(put_text(text, prefix), first), separator), second);
-}
+/* ---- program pieces (their names: pp_names.c) ---- */
 
 static int compute(Pp *pp, IrPhase phase, double flops, double bytes, double model_flops,
                    int kernels, double seconds, uint32_t name, const int *deps, int n_deps)
@@ -183,7 +120,7 @@ static int tp_comm(Pp *pp, IrPhase phase, bool scatter, uint32_t what, int dep)
         return dep;
     IrCollKind kind = !pp->sp ? IR_COLL_ALLREDUCE : scatter ? IR_COLL_REDUCE_SCATTER : IR_COLL_ALLGATHER;
     return gen_coll_named(&pp->g, pp->g.compute, kind, pp->tp_group, pp->tp_bytes,
-                          pp->g.compute_dtype, phase, tp_name(pp, kind, what), &dep,
+                          pp->g.compute_dtype, phase, pp_tp_name(pp, kind, what), &dep,
                           dep >= 0 ? 1 : 0, 0);
 }
 
@@ -210,7 +147,7 @@ static int regather(Pp *pp, uint32_t name, int dep, int sms)
 {
     return gen_coll_named(&pp->g, pp->tp_stream, IR_COLL_ALLGATHER, pp->tp_group, pp->tp_bytes,
                           pp->g.compute_dtype, IR_PHASE_BACKWARD,
-                          tp_name(pp, IR_COLL_KIND_COUNT, name), &dep, dep >= 0 ? 1 : 0, sms);
+                          pp_tp_name(pp, IR_COLL_KIND_COUNT, name), &dep, dep >= 0 ? 1 : 0, sms);
 }
 
 static int tp_overlapped_half(Pp *pp, IrPhase phase, bool backward, uint32_t name, int dep,
@@ -219,14 +156,14 @@ static int tp_overlapped_half(Pp *pp, IrPhase phase, bool backward, uint32_t nam
 {
     Gen *g = &pp->g;
     int ag = gen_coll_named(g, pp->tp_stream, IR_COLL_ALLGATHER, pp->tp_group, pp->tp_bytes,
-                            g->compute_dtype, phase, tp_name(pp, IR_COLL_ALLGATHER, name), &dep,
+                            g->compute_dtype, phase, pp_tp_name(pp, IR_COLL_ALLGATHER, name), &dep,
                             dep >= 0 ? 1 : 0, TE_UB_RING_SMS);
     if (backward) /* not a recompute's forward, which runs in the backward phase */
         ag = regather(pp, name, ag, TE_UB_KERNEL_SMS);
     int deps[2] = {dep, gather};
     int c = compute(pp, phase, flops, bytes, model_flops, kernels, seconds, name, deps, 2);
     int rs = gen_coll_named(g, pp->tp_stream, IR_COLL_REDUCE_SCATTER, pp->tp_group, pp->tp_bytes,
-                            g->compute_dtype, phase, tp_name(pp, IR_COLL_REDUCE_SCATTER, name),
+                            g->compute_dtype, phase, pp_tp_name(pp, IR_COLL_REDUCE_SCATTER, name),
                             &ag, 1, TE_UB_KERNEL_SMS);
     int join[2] = {c, rs};
     return compute(pp, phase, 0, 0, 0, 0, 0, name, join, 2);
@@ -237,7 +174,7 @@ static int layer_forward(Pp *pp, int layer, IrPhase phase, bool recompute, int d
     Gen *g = &pp->g;
     PpCost *c = &pp->layer[layer];
     double mb = g->mb;
-    uint32_t name = ir_string_join(g->cls, pp->label, layer_suffix(pp, layer, recompute));
+    uint32_t name = ir_string_join(g->cls, pp->label, pp_layer_suffix(pp, layer, recompute));
     for (int half = 0; half < 2 && pp->tp_overlap; half++)
         dep = tp_overlapped_half(pp, phase, false, name, dep, pp->gather_op[layer], c->flops * mb / 2,
                                  c->bytes * pp->act_bytes_scale * mb / 2,
@@ -260,7 +197,7 @@ static int layer_backward(Pp *pp, int layer, int dep)
     Gen *g = &pp->g;
     PpCost *c = &pp->layer[layer];
     double mb = g->mb;
-    uint32_t name = ir_string_join(g->cls, pp->label, layer_suffix(pp, layer, false));
+    uint32_t name = ir_string_join(g->cls, pp->label, pp_layer_suffix(pp, layer, false));
     for (int half = 0; half < 2 && pp->tp_overlap; half++)
         dep = tp_overlapped_half(pp, IR_PHASE_BACKWARD, true, name, dep, -1, c->bwd_flops * mb / 2,
                                  2 * c->bytes * pp->act_bytes_scale * mb / 2, c->bwd_flops * mb / 2,
@@ -392,8 +329,8 @@ static void forward(Pp *pp, const PpStep *st)
         distopt_gather_chunk(pp, st->chunk, -1);
     g->micro = st->micro_batch;
     char text[64];
-    two_ints(text, "F", st->micro_batch, ".", st->chunk);
-    put_text(put_text(text + strlen(text), " "), strat_pp_phase_name(st->phase));
+    pp_two_ints(text, "F", st->micro_batch, ".", st->chunk);
+    pp_put_text(pp_put_text(text + strlen(text), " "), strat_pp_phase_name(st->phase));
     uint32_t name = ir_string(g->cls, text);
     pp->label = name;
     int dep = -1;
@@ -401,7 +338,7 @@ static void forward(Pp *pp, const PpStep *st)
         dep = p2p(pp, IR_OP_RECV, pp->recv_prev, offset_prev(pp), pp->boundary_bytes,
                   tag(pp, true, vs - 1, st->micro_batch), IR_PHASE_FORWARD, name,
                   recv_dep(pp, true));
-    two_ints(text, "act:", st->chunk, ":", st->micro_batch);
+    pp_two_ints(text, "act:", st->chunk, ":", st->micro_batch);
     gen_alloc(g, text, IR_MEM_ACTIVATIONS, chunk_saved(pp, st->chunk));
     double mb = g->mb, s = pp->act_bytes_scale;
     if (is_first_vs(pp, st->chunk)) {
@@ -500,8 +437,8 @@ static void backward(Pp *pp, const PpStep *st)
     int first, n = chunk_layers(pp, st->chunk, &first);
     g->micro = st->micro_batch;
     char text[64];
-    two_ints(text, "B", st->micro_batch, ".", st->chunk);
-    put_text(put_text(text + strlen(text), " "), strat_pp_phase_name(st->phase));
+    pp_two_ints(text, "B", st->micro_batch, ".", st->chunk);
+    pp_put_text(pp_put_text(text + strlen(text), " "), strat_pp_phase_name(st->phase));
     uint32_t name = ir_string(g->cls, text);
     pp->label = name;
     double mb = g->mb, s = pp->act_bytes_scale;
@@ -527,13 +464,13 @@ static void backward(Pp *pp, const PpStep *st)
         double bytes = pp->layer[l].saved * s * mb;
         bool recompute = pp->ckpt && gen_block_checkpointed(g->opt, l);
         if (recompute) {
-            two_ints(text, "recompute:", l, ":", st->micro_batch);
+            pp_two_ints(text, "recompute:", l, ":", st->micro_batch);
             gen_alloc(g, text, IR_MEM_ACTIVATIONS, bytes);
             dep = layer_forward(pp, l, IR_PHASE_BACKWARD, true, dep);
         }
         dep = layer_backward(pp, l, dep);
         if (recompute) {
-            two_ints(text, "recompute:", l, ":", st->micro_batch);
+            pp_two_ints(text, "recompute:", l, ":", st->micro_batch);
             gen_free(g, g->host, text, IR_MEM_ACTIVATIONS, bytes, -1);
         }
         pp->last_bwd[l] = dep;
@@ -545,7 +482,7 @@ static void backward(Pp *pp, const PpStep *st)
     else
         send_waited(pp, pp->send_prev, offset_prev(pp), tag(pp, false, vs, st->micro_batch),
                     IR_PHASE_BACKWARD, name, dep);
-    two_ints(text, "act:", st->chunk, ":", st->micro_batch);
+    pp_two_ints(text, "act:", st->chunk, ":", st->micro_batch);
     gen_free(g, g->host, text, IR_MEM_ACTIVATIONS, chunk_saved(pp, st->chunk), -1);
     if (last_of_chunk) {
         reduce_gradients(pp, st->chunk, first, n, dep);

@@ -56,4 +56,14 @@ bool pp_model_costs(Pp *pp, GError **error);
 double pp_seconds(Pp *pp, PpCost *c, bool backward, double share);
 void pp_costs_free(Pp *pp); /* the parts and the generator's pending kernels */
 
+/* Op names (pp_names.c): composed with ir_string_join from strings each class interns once. */
+/* " layer 5" or " recompute layer 5" */
+uint32_t pp_layer_suffix(Pp *pp, int layer, bool recompute);
+/* "tp allreduce " + what (kind IR_COLL_KIND_COUNT: "tp allgather (input again) " + what) */
+uint32_t pp_tp_name(Pp *pp, IrCollKind kind, uint32_t what);
+/* Step labels and buffer names without printf, into 64-byte buffers: text at `at` (returns
+ * its end), and "<prefix><first><separator><second>" */
+char *pp_put_text(char *at, const char *text);
+void pp_two_ints(char *text, const char *prefix, int first, const char *separator, int second);
+
 #endif
