@@ -150,7 +150,7 @@ bool cli_check_op_times(const IrSchedule *s, const HwTopology *topo, const char 
             case IR_OP_HOST:
             case IR_OP_COMPUTE:
             case IR_OP_MEMCPY:
-                t = sim_op_duration_s(topo, op); /* what the engine will charge */
+                t = sim_op_duration_s(topo, c, op); /* what the engine will charge */
                 break;
             case IR_OP_COLL:
                 /* a ring moves at most twice the array through each link */

@@ -23,21 +23,22 @@ typedef struct {
 } CollCost;
 
 
-double sim_op_duration_s(const HwTopology *topo, const IrOp *op)
+double sim_op_duration_s(const HwTopology *topo, const IrClass *c, const IrOp *op)
 {
     double s = 0;
     switch (op->kind) {
     case IR_OP_HOST:
         s = op->u.host.seconds;
         break;
-    case IR_OP_COMPUTE:
-        if (op->u.compute.seconds > 0) { /* the kernel model's, from the generator */
-            s = op->u.compute.seconds;
+    case IR_OP_COMPUTE: {
+        const IrCompute *p = ir_op_compute(c, op);
+        if (p->seconds > 0) { /* the kernel model's, from the generator */
+            s = p->seconds;
             break;
         }
-        s = hw_gpu_compute_s(&topo->gpu, (HwDtype)op->dtype, op->u.compute.flops,
-                             op->u.compute.bytes);
+        s = hw_gpu_compute_s(&topo->gpu, (HwDtype)op->dtype, p->flops, p->bytes);
         break;
+    }
     case IR_OP_MEMCPY:
         s = (double)op->u.memcpy.bytes / topo->pcie_Bps;
         break;
@@ -47,9 +48,9 @@ double sim_op_duration_s(const HwTopology *topo, const IrOp *op)
     return s;
 }
 
-int64_t sim_op_duration_ns(const SimConfig *cfg, const IrOp *op)
+int64_t sim_op_duration_ns(const SimConfig *cfg, const IrClass *c, const IrOp *op)
 {
-    return (int64_t)llround(sim_op_duration_s(cfg->topo, op) * 1e9);
+    return (int64_t)llround(sim_op_duration_s(cfg->topo, c, op) * 1e9);
 }
 
 /* For each class and group: how many classes take part in the class's instance of the group.
@@ -508,7 +509,7 @@ static void start_op(Engine *e, int ci, int opi, int64_t now)
     switch (op->kind) {
     case IR_OP_COMPUTE: {
         /* the slowest of the job's GPUs sets every class's pace (hw_gpu_pace) */
-        int64_t alone = (int64_t)llround((double)sim_op_duration_ns(e->cfg, op) * e->pace);
+        int64_t alone = (int64_t)llround((double)sim_op_duration_ns(e->cfg, c, op) * e->pace);
         ClassState *st = &e->st[ci];
         if (op->stream != st->compute_stream || alone <= 0) {
             sim_finish_at(e, ci, opi, now + alone);
@@ -518,7 +519,7 @@ static void start_op(Engine *e, int ci, int opi, int64_t now)
         st->run_left_s = sim_ns_to_s(alone);
         st->run_alone_ns = alone;
         st->run_since_ns = now;
-        st->run_mem_fraction = sim_overlap_memory_fraction(e, op, sim_ns_to_s(alone) / e->pace);
+        st->run_mem_fraction = sim_overlap_memory_fraction(e, c, op, sim_ns_to_s(alone) / e->pace);
         st->run_factor = sim_overlap_slowdown(e, ci, st->run_mem_fraction);
         st->run_end_ns = now + (int64_t)llround(st->run_left_s * st->run_factor * 1e9);
         sim_finish_at(e, ci, opi, st->run_end_ns);
@@ -526,7 +527,7 @@ static void start_op(Engine *e, int ci, int opi, int64_t now)
     }
     case IR_OP_HOST:
     case IR_OP_MEMCPY:
-        sim_finish_at(e, ci, opi, now + sim_op_duration_ns(e->cfg, op));
+        sim_finish_at(e, ci, opi, now + sim_op_duration_ns(e->cfg, c, op));
         break;
     case IR_OP_ALLOC:
         if (!mem_tracker_alloc(&cr->mem, now, op->u.mem.buffer,

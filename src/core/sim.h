@@ -92,9 +92,9 @@ bool sim_sendrecv_s(const HwTopology *topo, const CollModel *coll, const NetTopo
                     int gpus_per_node, uint64_t bytes, double *out, GError **error);
 
 /* Duration of one op on this hardware, in ns (compute, host; 0 for others). */
-int64_t sim_op_duration_ns(const SimConfig *cfg, const IrOp *op);
+int64_t sim_op_duration_ns(const SimConfig *cfg, const IrClass *c, const IrOp *op);
 /* The same in seconds (no rounding, no overflow: what input checks bound before simulating). */
-double sim_op_duration_s(const HwTopology *topo, const IrOp *op);
+double sim_op_duration_s(const HwTopology *topo, const IrClass *c, const IrOp *op);
 
 static inline double sim_ns_to_s(int64_t ns)
 {

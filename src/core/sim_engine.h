@@ -130,7 +130,8 @@ void sim_overlap_init(Engine *e);
 /* A collective or send/recv of class ci starts (+1) or ends (-1) at `now`: the running compute
  * op is re-rated when it overlaps. Other ops are ignored. */
 void sim_overlap_count(Engine *e, int ci, const IrOp *op, int delta, int64_t now);
-double sim_overlap_memory_fraction(const Engine *e, const IrOp *op, double alone_s);
+double sim_overlap_memory_fraction(const Engine *e, const IrClass *c, const IrOp *op,
+                                   double alone_s);
 double sim_overlap_slowdown(const Engine *e, int ci, double mem_fraction);
 
 #endif

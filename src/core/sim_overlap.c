@@ -55,15 +55,16 @@ void sim_overlap_init(Engine *e)
 }
 
 /* The part of a compute op's time its memory-bound kernels take (they lose HBM to NCCL too). */
-double sim_overlap_memory_fraction(const Engine *e, const IrOp *op, double alone_s)
+double sim_overlap_memory_fraction(const Engine *e, const IrClass *c, const IrOp *op,
+                                   double alone_s)
 {
     const HwGpu *gpu = &e->cfg->topo->gpu;
     if (alone_s <= 0)
         return 0;
-    double mem_s =
-        op->u.compute.seconds > 0
-            ? kern_memory_s(gpu, op->u.compute.bytes, (int)op->u.compute.kernels)
-            : alone_s - op->u.compute.flops / (gpu->peak_flops[op->dtype] * gpu->matmul_efficiency);
+    const IrCompute *p = ir_op_compute(c, op);
+    double mem_s = p->seconds > 0
+                       ? kern_memory_s(gpu, p->bytes, (int)p->kernels)
+                       : alone_s - p->flops / (gpu->peak_flops[op->dtype] * gpu->matmul_efficiency);
     return MAX(0, MIN(1, mem_s / alone_s));
 }
 

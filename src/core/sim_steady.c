@@ -85,18 +85,17 @@ struct SimSteady {
     GArray *fields;
 };
 
-static bool same_payload(const IrOp *a, const IrOp *b)
+static bool same_payload(const IrClass *c, const IrOp *a, const IrOp *b)
 {
     switch (a->kind) {
     case IR_OP_HOST:
         return a->u.host.seconds == b->u.host.seconds;
-    case IR_OP_COMPUTE:
-        return a->u.compute.flops == b->u.compute.flops &&
-               a->u.compute.bytes == b->u.compute.bytes &&
-               a->u.compute.model_flops == b->u.compute.model_flops &&
-               a->u.compute.seconds == b->u.compute.seconds &&
-               a->u.compute.kern_first == b->u.compute.kern_first &&
-               a->u.compute.kernels == b->u.compute.kernels;
+    case IR_OP_COMPUTE: {
+        const IrCompute *x = ir_op_compute(c, a), *y = ir_op_compute(c, b);
+        return x->flops == y->flops && x->bytes == y->bytes && x->model_flops == y->model_flops &&
+               x->seconds == y->seconds && x->kern_first == y->kern_first &&
+               x->kernels == y->kernels;
+    }
     case IR_OP_COLL:
         return a->u.coll.coll == b->u.coll.coll && a->u.coll.group == b->u.coll.group &&
                a->u.coll.bytes == b->u.coll.bytes && a->u.coll.sms == b->u.coll.sms;
@@ -120,7 +119,7 @@ static bool alike(const IrClass *c, int i, int j, Region *r)
 {
     const IrOp *a = ir_op(c, i), *b = ir_op(c, j);
     if (a->kind != b->kind || a->stream != b->stream || a->phase != b->phase ||
-        a->dtype != b->dtype || a->n_deps != b->n_deps || !same_payload(a, b))
+        a->dtype != b->dtype || a->n_deps != b->n_deps || !same_payload(c, a, b))
         return false;
     const uint32_t *da = ir_op_deps(c, a), *db = ir_op_deps(c, b);
     for (uint32_t k = 0; k < a->n_deps; k++)

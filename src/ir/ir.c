@@ -16,7 +16,25 @@ struct IrStringIndex {
     GArray *hashes;  /* of uint32_t, per string */
     uint32_t *slots; /* string index + 1; 0: empty */
     uint32_t mask;   /* slots - 1, a power of two */
+    /* joined strings (ir_string_join): their parts, kept; a pair -> join index table like the
+     * strings' (dropped with it); the texts made so far (char *, NULL: not yet), under
+     * join_lock */
+    GArray *joins; /* of IrJoin */
+    uint32_t *join_slots;
+    uint32_t join_mask;
+    GPtrArray *join_text;
+    /* compute payloads (IrClass.computes) -> id + 1, as the joins' (dropped with them) */
+    uint32_t *compute_slots;
+    uint32_t compute_mask;
 };
+
+typedef struct {
+    uint32_t first, second;
+} IrJoin;
+
+/* Guards the texts of joined strings, made on first read by whichever thread reads (fsdprun's
+ * threads name ops in errors). Only readers of names take it: not the engine's hot path. */
+static GMutex join_lock;
 
 static uint32_t string_hash(const char *text, size_t *len)
 {
@@ -49,6 +67,7 @@ static struct IrStringIndex *string_index_new(void)
     x->hashes = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     x->mask = 255;
     x->slots = g_new0(uint32_t, x->mask + 1);
+    x->joins = g_array_new(FALSE, FALSE, sizeof(IrJoin));
     return x;
 }
 
@@ -58,6 +77,11 @@ static void string_index_free(struct IrStringIndex *x)
     if (x->hashes)
         g_array_free(x->hashes, TRUE);
     g_free(x->slots);
+    g_array_free(x->joins, TRUE);
+    g_free(x->join_slots);
+    g_free(x->compute_slots);
+    if (x->join_text)
+        g_ptr_array_free(x->join_text, TRUE);
     g_free(x);
 }
 
@@ -94,6 +118,7 @@ static void class_free(IrClass *c)
     g_free(c->streams);
     g_array_free(c->ops, TRUE);
     g_array_free(c->deps, TRUE);
+    g_array_free(c->computes, TRUE);
     g_array_free(c->kernels, TRUE);
     if (c->kernel_index)
         g_hash_table_destroy(c->kernel_index);
@@ -141,6 +166,7 @@ IrClass *ir_class_add(IrSchedule *s, int first_rank, int n_ranks, int rank_strid
     c->rank_stride = rank_stride > 0 ? rank_stride : 1;
     c->ops = g_array_new(FALSE, TRUE, sizeof(IrOp));
     c->deps = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    c->computes = g_array_new(FALSE, FALSE, sizeof(IrCompute));
     c->kernels = g_array_new(FALSE, FALSE, sizeof(IrKernel));
     c->strings = g_ptr_array_new();
     c->string_index = string_index_new();
@@ -157,6 +183,18 @@ IrClass *ir_class_add(IrSchedule *s, int first_rank, int n_ranks, int rank_strid
         if (r >= 0 && s->rank_class[r] < 0)
             s->rank_class[r] = s->n_classes - 1;
     return c;
+}
+
+void ir_class_reserve(IrClass *c, int n_ops, int n_deps)
+{
+    if (c->ops->len == 0 && n_ops > 0) {
+        g_array_free(c->ops, TRUE);
+        c->ops = g_array_sized_new(FALSE, TRUE, sizeof(IrOp), (guint)n_ops);
+    }
+    if (c->deps->len == 0 && n_deps > 0) {
+        g_array_free(c->deps, TRUE);
+        c->deps = g_array_sized_new(FALSE, FALSE, sizeof(uint32_t), (guint)n_deps);
+    }
 }
 
 int ir_stream_add(IrClass *c, const char *name, bool host)
@@ -214,6 +252,7 @@ uint32_t ir_string(IrClass *c, const char *text)
             return i;
     }
     uint32_t index = c->strings->len;
+    g_assert(index < IR_STRING_JOINED); /* the top bit tells joined strings apart */
     g_ptr_array_add(c->strings, g_string_chunk_insert_len(x->text, text, (gssize)len));
     g_array_append_val(x->hashes, h);
     x->slots[k] = index + 1;
@@ -222,36 +261,196 @@ uint32_t ir_string(IrClass *c, const char *text)
     return index;
 }
 
+static uint32_t join_hash(uint32_t first, uint32_t second)
+{
+    uint64_t h = ((uint64_t)first << 32 | second) * 0x9e3779b97f4a7c15u;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    return (uint32_t)h;
+}
+
+/* Twice the join slots, when joins fill half of them (or the first, sized for `joins`). */
+static void join_index_grow(struct IrStringIndex *x)
+{
+    uint32_t mask = x->join_slots ? 2 * x->join_mask + 1 : 255;
+    while (mask + 1 < 4 * (x->joins->len + 1))
+        mask = 2 * mask + 1;
+    uint32_t *slots = g_new0(uint32_t, mask + 1);
+    for (uint32_t i = 0; i < x->joins->len; i++) {
+        const IrJoin *j = &g_array_index(x->joins, IrJoin, i);
+        uint32_t k = join_hash(j->first, j->second) & mask;
+        while (slots[k])
+            k = (k + 1) & mask;
+        slots[k] = i + 1;
+    }
+    g_free(x->join_slots);
+    x->join_slots = slots;
+    x->join_mask = mask;
+}
+
+uint32_t ir_string_join(IrClass *c, uint32_t first, uint32_t second)
+{
+    struct IrStringIndex *x = c->string_index;
+    if (!x->join_slots)
+        join_index_grow(x);
+    uint32_t k = join_hash(first, second) & x->join_mask;
+    for (; x->join_slots[k]; k = (k + 1) & x->join_mask) {
+        uint32_t i = x->join_slots[k] - 1;
+        const IrJoin *j = &g_array_index(x->joins, IrJoin, i);
+        if (j->first == first && j->second == second)
+            return i | IR_STRING_JOINED;
+    }
+    uint32_t index = x->joins->len;
+    g_assert(index < IR_STRING_JOINED);
+    IrJoin j = {first, second};
+    g_array_append_val(x->joins, j);
+    x->join_slots[k] = index + 1;
+    if (2 * x->joins->len > x->join_mask)
+        join_index_grow(x);
+    return index | IR_STRING_JOINED;
+}
+
+/* A joined string's text, made once (join_lock held): its parts' texts one after the other. */
+static const char *join_text(struct IrStringIndex *x, const IrClass *c, uint32_t join)
+{
+    if (!x->join_text)
+        x->join_text = g_ptr_array_new();
+    if (x->join_text->len < x->joins->len)
+        g_ptr_array_set_size(x->join_text, (gint)x->joins->len);
+    const char *text = g_ptr_array_index(x->join_text, join);
+    if (text)
+        return text;
+    const IrJoin *j = &g_array_index(x->joins, IrJoin, join);
+    const char *parts[2];
+    uint32_t ids[2] = {j->first, j->second};
+    for (int p = 0; p < 2; p++)
+        parts[p] = ids[p] & IR_STRING_JOINED ? join_text(x, c, ids[p] & ~IR_STRING_JOINED)
+                                             : g_ptr_array_index(c->strings, ids[p]);
+    size_t n0 = strlen(parts[0]), n1 = strlen(parts[1]);
+    char *joined = g_malloc(n0 + n1 + 1);
+    memcpy(joined, parts[0], n0);
+    memcpy(joined + n0, parts[1], n1 + 1);
+    text = g_string_chunk_insert_len(x->text, joined, (gssize)(n0 + n1));
+    g_free(joined);
+    g_ptr_array_index(x->join_text, join) = (gpointer)text;
+    return text;
+}
+
 const char *ir_class_string(const IrClass *c, uint32_t index)
 {
-    return g_ptr_array_index(c->strings, index);
+    if (!(index & IR_STRING_JOINED))
+        return g_ptr_array_index(c->strings, index);
+    g_mutex_lock(&join_lock);
+    const char *text = join_text(c->string_index, c, index & ~IR_STRING_JOINED);
+    g_mutex_unlock(&join_lock);
+    return text;
+}
+
+/* The 40 bytes of a payload, as 64-bit words folded as ir_kernels_hash does. */
+static uint32_t compute_hash(const IrCompute *p)
+{
+    G_STATIC_ASSERT(sizeof(IrCompute) == 40);
+    uint64_t h = 14695981039346656037u;
+    for (size_t i = 0; i < sizeof *p / sizeof h; i++) {
+        uint64_t w;
+        memcpy(&w, (const char *)p + i * sizeof w, sizeof w);
+        h = (h ^ w) * 1099511628211u;
+        h ^= h >> 32;
+    }
+    h *= 0xff51afd7ed558ccdu;
+    return (uint32_t)(h >> 32);
+}
+
+/* Twice the compute slots, when payloads fill half of them (or the first, sized for them). */
+static void compute_index_grow(struct IrStringIndex *x, const GArray *computes)
+{
+    uint32_t mask = x->compute_slots ? 2 * x->compute_mask + 1 : 63;
+    while (mask + 1 < 4 * (computes->len + 1))
+        mask = 2 * mask + 1;
+    uint32_t *slots = g_new0(uint32_t, mask + 1);
+    for (uint32_t i = 0; i < computes->len; i++) {
+        uint32_t k = compute_hash(&g_array_index(computes, IrCompute, i)) & mask;
+        while (slots[k])
+            k = (k + 1) & mask;
+        slots[k] = i + 1;
+    }
+    g_free(x->compute_slots);
+    x->compute_slots = slots;
+    x->compute_mask = mask;
+}
+
+uint32_t ir_compute_add(IrClass *c, const IrCompute *payload)
+{
+    struct IrStringIndex *x = c->string_index;
+    if (!x->compute_slots)
+        compute_index_grow(x, c->computes);
+    uint32_t k = compute_hash(payload) & x->compute_mask;
+    for (; x->compute_slots[k]; k = (k + 1) & x->compute_mask) {
+        uint32_t i = x->compute_slots[k] - 1;
+        if (memcmp(&g_array_index(c->computes, IrCompute, i), payload, sizeof *payload) == 0)
+            return i;
+    }
+    uint32_t id = c->computes->len;
+    g_array_append_vals(c->computes, payload, 1);
+    x->compute_slots[k] = id + 1;
+    if (2 * c->computes->len > x->compute_mask)
+        compute_index_grow(x, c->computes);
+    return id;
 }
 
 int ir_op_add(IrClass *c, const IrOp *op, const char *name, const int *deps, int n_deps)
 {
-    IrOp copy = *op;
-    int index = (int)c->ops->len;
-    g_assert(op->stream < c->n_streams);
-    copy.name = ir_string(c, name ? name : "");
-    copy.dep_start = c->deps->len;
-    copy.n_deps = 0;
-    g_assert(n_deps >= 0 && (uint32_t)n_deps <= IR_MAX_DEPS);
-    for (int i = 0; i < n_deps; i++) {
-        if (deps[i] < 0)
-            continue;
-        g_assert(deps[i] < index); /* programs are in issue order: deps point backwards */
-        uint32_t d = (uint32_t)deps[i];
-        g_array_append_val(c->deps, d);
-        copy.n_deps++;
-    }
-    g_array_append_val(c->ops, copy);
+    return ir_op_add_named(c, op, ir_string(c, name ? name : ""), deps, n_deps);
+}
+
+int ir_op_add_named(IrClass *c, const IrOp *op, uint32_t name, const int *deps, int n_deps)
+{
+    g_assert(op->kind != IR_OP_COMPUTE || op->u.compute.payload < c->computes->len);
+    IrOp copy = *op; /* op may be one of the class's, moved when the array grows */
+    int index;
+    IrOp *o = ir_op_push(c, copy.kind, copy.stream, name, deps, n_deps, &index);
+    o->phase = copy.phase;
+    o->dtype = copy.dtype;
+    o->u = copy.u;
     return index;
 }
 
-/* Only the index goes. Cutting the op and dependency arrays to their length (GLib doubles their
- * capacity as they grow) was tried and measured: the capacity past the length is never written,
- * so never resident, and the copies cost 30-40 ms of page faults on the 1T pp 64 x 512 layout for
- * no change in peak resident set (157 MB either way; 1.18 GB at 4096 micro-batches). */
+IrOp *ir_op_push(IrClass *c, IrOpKind kind, int stream, uint32_t name, const int *deps, int n_deps,
+                 int *index)
+{
+    int at = (int)c->ops->len;
+    g_assert(stream >= 0 && stream < c->n_streams);
+    g_assert(n_deps >= 0 && (uint32_t)n_deps <= IR_MAX_DEPS);
+    uint32_t dep_start = c->deps->len, kept_n = 0;
+    /* the kept deps in one append (most ops have one or two) */
+    uint32_t kept[8];
+    for (int i = 0; i < n_deps; i++) {
+        if (deps[i] < 0)
+            continue;
+        g_assert(deps[i] < at); /* programs are in issue order: deps point backwards */
+        kept[kept_n++ % G_N_ELEMENTS(kept)] = (uint32_t)deps[i];
+        if (kept_n % G_N_ELEMENTS(kept) == 0)
+            g_array_append_vals(c->deps, kept, G_N_ELEMENTS(kept));
+    }
+    if (kept_n % G_N_ELEMENTS(kept))
+        g_array_append_vals(c->deps, kept, kept_n % G_N_ELEMENTS(kept));
+    g_array_set_size(c->ops, (guint)at + 1); /* zeroed: the array clears */
+    IrOp *o = &g_array_index(c->ops, IrOp, at);
+    o->kind = kind;
+    o->stream = (uint16_t)stream;
+    o->n_deps = kept_n;
+    o->name = name;
+    o->dep_start = dep_start;
+    *index = at;
+    return o;
+}
+
+/* Only the indices go (the joins' parts stay: they are the names). Cutting the op and dependency
+ * arrays to their length (GLib doubles their capacity as they grow) was tried and measured: the
+ * capacity past the length is never written, so never resident, and the copies cost 30-40 ms of
+ * page faults on the 1T pp 64 x 512 layout for no change in peak resident set (157 MB either
+ * way; 1.18 GB at 4096 micro-batches). */
 void ir_schedule_compact(IrSchedule *s)
 {
     for (int i = 0; i < s->n_classes; i++) {
@@ -260,6 +459,10 @@ void ir_schedule_compact(IrSchedule *s)
             s->classes[i]->kernel_index = NULL;
         }
         struct IrStringIndex *x = s->classes[i]->string_index;
+        g_free(x->join_slots); /* rebuilt by the next ir_string_join, ir_compute_add */
+        x->join_slots = NULL;
+        g_free(x->compute_slots);
+        x->compute_slots = NULL;
         if (!x->slots)
             continue;
         g_array_free(x->hashes, TRUE);

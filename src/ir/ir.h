@@ -105,29 +105,39 @@ typedef struct {
 /* Most deps an op may have (n_deps is a 24-bit field; the reader says so past it). */
 #define IR_MAX_DEPS ((1u << 24) - 1)
 
-/* 56 bytes: a pipeline holds one per op of every stage (11 M for 1T at 4096 micro-batches), so
- * the header packs kind and n_deps into bit-fields beside the byte fields (16 bytes, was 24). */
+/* A compute op's payload: what its kernels do and what they cost. Ops of equal payloads share
+ * one record (IrClass.computes, ir_compute_add): a pipeline repeats each layer's for every
+ * micro-batch, so a stage of the 1T model holds a few dozen for 180,000 compute ops, each op
+ * keeping a 4-byte id where it held these 40 bytes. */
+typedef struct {
+    double flops;       /* tensor-core FLOPs */
+    double bytes;       /* HBM traffic of memory-bound kernels */
+    double model_flops; /* FLOPs that count towards MFU (no recompute) */
+    double seconds;     /* device time from the kernel model (src/kern) for the GPU the
+                         * schedule was made for; 0: flops and bytes at the best-shape
+                         * rates (schedule version 1, copies, optimizer) */
+    uint32_t kernels;   /* kernel launches (host launch cost) */
+    uint32_t kern_first; /* 1 + index into IrClass.kernels of the op's first kernel
+                          * record (its list runs to the one flagged IR_KERN_LAST);
+                          * 0: none (versions 1-2, copies, hand-made ops). Lists are
+                          * interned, so ops of equal lists share one. */
+} IrCompute;
+
+/* 32 bytes (was 56): a pipeline holds one per op of every stage (12 M for 1T at 4096
+ * micro-batches), so the header packs kind and n_deps into bit-fields beside the byte fields
+ * (16 bytes), and the payloads fit in 16: a compute op's is an id (IrCompute), the others are
+ * ordered so that their 64-bit sizes need no padding. */
 typedef struct {
     IrOpKind kind : 8;
     uint8_t phase;   /* IrPhase */
     uint16_t stream;
     uint8_t dtype;   /* HwDtype of compute or collective elements */
     uint32_t n_deps : 24; /* <= IR_MAX_DEPS */
-    uint32_t name;      /* index into the class's string table */
+    uint32_t name;      /* string index (ir_class_string): plain or joined */
     uint32_t dep_start; /* into IrClass.deps */
     union {
         struct {
-            double flops;       /* tensor-core FLOPs */
-            double bytes;       /* HBM traffic of memory-bound kernels */
-            double model_flops; /* FLOPs that count towards MFU (no recompute) */
-            double seconds;     /* device time from the kernel model (src/kern) for the GPU the
-                                 * schedule was made for; 0: flops and bytes at the best-shape
-                                 * rates (schedule version 1, copies, optimizer) */
-            uint32_t kernels;   /* kernel launches (host launch cost) */
-            uint32_t kern_first; /* 1 + index into IrClass.kernels of the op's first kernel
-                                  * record (its list runs to the one flagged IR_KERN_LAST);
-                                  * 0: none (versions 1-2, copies, hand-made ops). Lists are
-                                  * interned, so ops of equal lists share one: 4 bytes an op. */
+            uint32_t payload; /* into IrClass.computes (ir_compute_add; ir_op_compute reads) */
         } compute;
         struct {
             double seconds;
@@ -144,8 +154,8 @@ typedef struct {
         } coll;
         struct {
             int32_t peer_offset; /* peer rank = own rank + offset */
-            uint64_t bytes;
             uint32_t tag;
+            uint64_t bytes;
         } p2p;
         struct {
             uint64_t bytes;
@@ -179,6 +189,7 @@ typedef struct {
     int n_streams;
     GArray *ops;  /* of IrOp */
     GArray *deps; /* of uint32_t op indices (always earlier ops: programs are acyclic) */
+    GArray *computes; /* of IrCompute: the compute ops' payloads, each once (ir_compute_add) */
     GArray *kernels; /* of IrKernel: the compute ops' kernel lists, each once (ir_kern.c) */
     GHashTable *kernel_index; /* list bytes -> kern_first while generating; NULL once compact */
     GPtrArray *strings;                /* of const char *, in string_index's storage */
@@ -203,14 +214,40 @@ int ir_group_add(IrSchedule *s, const char *name, int size, int stride);
 void ir_meta_set(IrSchedule *s, const char *key, const char *value);
 
 IrClass *ir_class_add(IrSchedule *s, int first_rank, int n_ranks, int rank_stride);
+/* Room for n_ops ops and n_deps dependencies, for a generator that knows about how many it will
+ * add (a pipeline stage: its neighbour's count): GLib grows an array by copying it whole below
+ * malloc's mmap threshold (32 MB once large blocks have been freed), 11 % of generating a 1T
+ * pipeline. Room never used is never written, so never resident. Only while the class is empty
+ * (else no-op). */
+void ir_class_reserve(IrClass *c, int n_ops, int n_deps);
 int ir_stream_add(IrClass *c, const char *name, bool host);
 int ir_stream_find(const IrClass *c, const char *name);
 uint32_t ir_string(IrClass *c, const char *text);
+/* A string made of two of the class's strings read one after the other (either may itself be
+ * joined): an op's name such as "tp allreduce " + ("F12.0 steady" + " layer 3"), kept as its two
+ * parts and written out only when ir_class_string reads it (a trace, --emit-schedule, an error).
+ * A pipeline's op names are nearly all distinct, and formatting and interning each cost two
+ * thirds of generating one (11 M of them for 1T at 4096 micro-batches); a join is 8 bytes and
+ * one lookup of the pair. Its index has IR_STRING_JOINED set; the same pair gives the same index,
+ * but a joined string and a plain one of equal text have different indices (compare texts). */
+#define IR_STRING_JOINED 0x80000000u
+uint32_t ir_string_join(IrClass *c, uint32_t first, uint32_t second);
+/* The text of a string index, plain or joined. A joined string's text is made on its first read
+ * (under a lock: readers may be threads) and kept with the class; O(its length) then, O(1) after. */
 const char *ir_class_string(const IrClass *c, uint32_t index);
 
 /* Appends an op (program order = host issue order). deps: n_deps earlier op indices; a negative
  * index is skipped, so optional dependencies can be passed as -1. Returns the op's index. */
 int ir_op_add(IrClass *c, const IrOp *op, const char *name, const int *deps, int n_deps);
+/* The same with the name as a string index (ir_string, ir_string_join). */
+int ir_op_add_named(IrClass *c, const IrOp *op, uint32_t name, const int *deps, int n_deps);
+/* Appends an op of `kind` on `stream`, named and with its deps as ir_op_add takes them, zero
+ * otherwise, and returns it for the caller to fill in (phase, dtype, payload) before it adds
+ * another: the generators' path, which writes each op where it is kept. An op built on the stack
+ * and copied in stalls on the copy's load (the stores that built it cannot forward to it): a
+ * fifth of generating a pipeline. The pointer is valid until the next op is added. */
+IrOp *ir_op_push(IrClass *c, IrOpKind kind, int stream, uint32_t name, const int *deps,
+                 int n_deps, int *index);
 static inline IrOp *ir_op(const IrClass *c, int index)
 {
     return &g_array_index(c->ops, IrOp, index);
@@ -223,6 +260,14 @@ static inline const uint32_t *ir_op_deps(const IrClass *c, const IrOp *op)
 {
     return &g_array_index(c->deps, uint32_t, op->dep_start);
 }
+/* A compute op's payload id for `payload`: an equal one added before is shared (bytes
+ * compared: set unused fields to 0). O(1) expected: one hash of the 40 bytes. */
+uint32_t ir_compute_add(IrClass *c, const IrCompute *payload);
+/* The payload of a compute op. */
+static inline const IrCompute *ir_op_compute(const IrClass *c, const IrOp *op)
+{
+    return &g_array_index(c->computes, IrCompute, op->u.compute.payload);
+}
 
 /* Adds an op's kernel list (n records; flags IR_KERN_LAST set on the last here) and returns
  * the op's kern_first; an equal list added before is shared. n = 0 gives 0. O(n) to hash. */
@@ -234,8 +279,8 @@ guint ir_kernels_hash(const IrKernel *list, int n);
 const IrKernel *ir_kernels_of(const IrClass *c, uint32_t kern_first, int *n);
 const char *ir_kern_class_name(IrKernClass cls);
 
-/* Drops every class's string index (hashes and slots, about 16 bytes per string; rebuilt if
- * ir_string is called again): a finished schedule only reads its strings by index while it is
+/* Drops every class's string index (hashes and slots, about 16 bytes per string, and the
+ * joins' slots; rebuilt if ir_string or ir_string_join is called again): a finished schedule only reads its strings by index while it is
  * simulated. Generators and the reader call it when they are done. O(classes). */
 void ir_schedule_compact(IrSchedule *s);
 

@@ -106,8 +106,8 @@ static bool near(double a, double b)
 static bool kernels_same(const IrClass *ca, const IrOp *a, const IrClass *cb, const IrOp *b)
 {
     int na, nb;
-    const IrKernel *ka = ir_kernels_of(ca, a->u.compute.kern_first, &na);
-    const IrKernel *kb = ir_kernels_of(cb, b->u.compute.kern_first, &nb);
+    const IrKernel *ka = ir_kernels_of(ca, ir_op_compute(ca, a)->kern_first, &na);
+    const IrKernel *kb = ir_kernels_of(cb, ir_op_compute(cb, b)->kern_first, &nb);
     if (na == 0 || nb == 0)
         return true;
     return na == nb && memcmp(ka, kb, (size_t)na * sizeof *ka) == 0;
@@ -129,11 +129,12 @@ static bool op_same(const IrClass *ca, const IrOp *a, const IrClass *cb, const I
     switch (a->kind) {
     case IR_OP_HOST:
         return near(a->u.host.seconds, b->u.host.seconds);
-    case IR_OP_COMPUTE:
-        return near(a->u.compute.flops, b->u.compute.flops) &&
-               near(a->u.compute.bytes, b->u.compute.bytes) &&
-               near(a->u.compute.model_flops, b->u.compute.model_flops) &&
-               a->u.compute.kernels == b->u.compute.kernels && kernels_same(ca, a, cb, b);
+    case IR_OP_COMPUTE: {
+        const IrCompute *pa = ir_op_compute(ca, a), *pb = ir_op_compute(cb, b);
+        return near(pa->flops, pb->flops) && near(pa->bytes, pb->bytes) &&
+               near(pa->model_flops, pb->model_flops) && pa->kernels == pb->kernels &&
+               kernels_same(ca, a, cb, b);
+    }
     case IR_OP_COLL:
         return a->u.coll.coll == b->u.coll.coll && a->u.coll.group == b->u.coll.group &&
                a->u.coll.bytes == b->u.coll.bytes && a->u.coll.sms == b->u.coll.sms;

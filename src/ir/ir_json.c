@@ -28,17 +28,19 @@ static cJSON *op_to_json(const IrClass *c, const IrOp *op, const uint32_t *list_
     case IR_OP_HOST:
         cJSON_AddNumberToObject(o, "seconds", op->u.host.seconds);
         break;
-    case IR_OP_COMPUTE:
+    case IR_OP_COMPUTE: {
+        const IrCompute *p = ir_op_compute(c, op);
         cJSON_AddStringToObject(o, "dtype", hw_dtype_name((HwDtype)op->dtype));
-        cJSON_AddNumberToObject(o, "flops", op->u.compute.flops);
-        cJSON_AddNumberToObject(o, "bytes", op->u.compute.bytes);
-        cJSON_AddNumberToObject(o, "model_flops", op->u.compute.model_flops);
-        cJSON_AddNumberToObject(o, "kernels", op->u.compute.kernels);
-        if (op->u.compute.seconds > 0)
-            cJSON_AddNumberToObject(o, "seconds", op->u.compute.seconds);
-        if (op->u.compute.kern_first)
-            cJSON_AddNumberToObject(o, "kernel_list", list_of[op->u.compute.kern_first - 1]);
+        cJSON_AddNumberToObject(o, "flops", p->flops);
+        cJSON_AddNumberToObject(o, "bytes", p->bytes);
+        cJSON_AddNumberToObject(o, "model_flops", p->model_flops);
+        cJSON_AddNumberToObject(o, "kernels", p->kernels);
+        if (p->seconds > 0)
+            cJSON_AddNumberToObject(o, "seconds", p->seconds);
+        if (p->kern_first)
+            cJSON_AddNumberToObject(o, "kernel_list", list_of[p->kern_first - 1]);
         break;
+    }
     case IR_OP_COLL:
         cJSON_AddStringToObject(o, "coll", ir_coll_kind_name((IrCollKind)op->u.coll.coll));
         cJSON_AddStringToObject(o, "dtype", hw_dtype_name((HwDtype)op->dtype));
@@ -218,6 +220,7 @@ static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *c
     for (int i = 0; i < HW_DTYPE_COUNT; i++) dtypes[i] = hw_dtype_name((HwDtype)i);
 
     IrOp op = {0};
+    IrCompute payload = {0};
     int kind = 0, phase = 0, value = 0;
     char *stream = NULL, *name = NULL, *text = NULL;
     bool ok = ir_json_enum(co, "kind", kinds, IR_OP_KIND_COUNT, &kind, error) &&
@@ -274,13 +277,13 @@ static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *c
             break;
         case IR_OP_COMPUTE:
             ok = ir_json_enum(co, "dtype", dtypes, HW_DTYPE_COUNT, &value, error) &&
-                 cfg_get_double(co, "flops", true, 0, 1e30, &op.u.compute.flops, error) &&
-                 cfg_get_double(co, "bytes", true, 0, 1e30, &op.u.compute.bytes, error) &&
-                 cfg_get_double(co, "model_flops", true, 0, 1e30, &op.u.compute.model_flops, error) &&
+                 cfg_get_double(co, "flops", true, 0, 1e30, &payload.flops, error) &&
+                 cfg_get_double(co, "bytes", true, 0, 1e30, &payload.bytes, error) &&
+                 cfg_get_double(co, "model_flops", true, 0, 1e30, &payload.model_flops, error) &&
                  cfg_get_int(co, "kernels", true, 0, 1 << 30, &i64, error) &&
-                 cfg_get_double(co, "seconds", false, 0, 1e9, &op.u.compute.seconds, error);
+                 cfg_get_double(co, "seconds", false, 0, 1e9, &payload.seconds, error);
             op.dtype = (uint8_t)value;
-            op.u.compute.kernels = (uint32_t)i64;
+            payload.kernels = (uint32_t)i64;
             if (ok && cfg_has(co, "kernel_list")) {
                 int n_lists = names->lists ? (int)names->lists->len : 0;
                 if (n_lists == 0) {
@@ -291,8 +294,10 @@ static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *c
                 }
                 ok = ok && cfg_get_int(co, "kernel_list", true, 0, n_lists - 1, &i64, error);
                 if (ok)
-                    op.u.compute.kern_first = g_array_index(names->lists, uint32_t, i64);
+                    payload.kern_first = g_array_index(names->lists, uint32_t, i64);
             }
+            if (ok)
+                op.u.compute.payload = ir_compute_add(c, &payload);
             break;
         case IR_OP_COLL:
             ok = ir_json_enum(co, "coll", colls, IR_COLL_KIND_COUNT, &value, error);

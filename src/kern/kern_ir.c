@@ -98,9 +98,10 @@ void kern_schedule_retime(IrSchedule *s, const HwGpu *gpu)
         double *cache = g_new(double, cls->kernels->len);
         for (guint i = 0; i < cls->kernels->len; i++)
             cache[i] = -1;
-        for (int i = 0; i < ir_class_n_ops(cls); i++) {
-            IrOp *op = ir_op(cls, i);
-            uint32_t first = op->kind == IR_OP_COMPUTE ? op->u.compute.kern_first : 0;
+        /* the payloads, not the ops: each is shared by the ops of equal ones */
+        for (guint i = 0; i < cls->computes->len; i++) {
+            IrCompute *p = &g_array_index(cls->computes, IrCompute, i);
+            uint32_t first = p->kern_first;
             if (first == 0 || first > cls->kernels->len)
                 continue;
             if (cache[first - 1] < 0) {
@@ -108,8 +109,10 @@ void kern_schedule_retime(IrSchedule *s, const HwGpu *gpu)
                 const IrKernel *list = ir_kernels_of(cls, first, &n);
                 cache[first - 1] = kern_list_s(gpu, list, n);
             }
-            op->u.compute.seconds = cache[first - 1];
+            p->seconds = cache[first - 1];
         }
         g_free(cache);
     }
+    /* payloads changed in place: their index goes (rebuilt if more are added) */
+    ir_schedule_compact(s);
 }

@@ -61,7 +61,7 @@ void report_parallel_build(Report *r)
         for (int i = 0; i < ir_class_n_ops(c); i++) {
             const IrOp *op = ir_op(c, i);
             if (op->kind == IR_OP_COMPUTE)
-                flops += op->u.compute.model_flops;
+                flops += ir_op_compute(c, op)->model_flops;
             if (!pipeline_op(c, op))
                 continue;
             first = MIN(first, cr->start_ns[i]);

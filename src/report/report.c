@@ -115,7 +115,7 @@ static void timeline_metrics(Report *r)
         if (op->kind == IR_OP_COMPUTE) {
             comp[nc++] = iv;
             r->time_by_phase[op->phase] += sim_ns_to_s(iv.end - iv.start);
-            r->model_flops_per_gpu += op->u.compute.model_flops;
+            r->model_flops_per_gpu += ir_op_compute(c, op)->model_flops;
         } else if (op->kind == IR_OP_HOST && op->phase == IR_PHASE_OPTIMIZER) {
             r->cpu_optimizer_s += sim_ns_to_s(iv.end - iv.start);
         } else if (op->kind == IR_OP_COLL || op->kind == IR_OP_SEND || op->kind == IR_OP_RECV ||

@@ -37,8 +37,8 @@ cJSON *report_trace_op_event(const IrSchedule *sched, const IrClass *c, int i, i
     cJSON_AddNumberToObject(args, "op", i);
     cJSON_AddStringToObject(args, "phase", ir_phase_name((IrPhase)op->phase));
     if (op->kind == IR_OP_COMPUTE) {
-        cJSON_AddNumberToObject(args, "flops", op->u.compute.flops);
-        cJSON_AddNumberToObject(args, "bytes", op->u.compute.bytes);
+        cJSON_AddNumberToObject(args, "flops", ir_op_compute(c, op)->flops);
+        cJSON_AddNumberToObject(args, "bytes", ir_op_compute(c, op)->bytes);
     } else if (op->kind == IR_OP_COLL) {
         cJSON_AddNumberToObject(args, "bytes", (double)op->u.coll.bytes);
         cJSON_AddStringToObject(args, "group", sched->groups[op->u.coll.group].name);

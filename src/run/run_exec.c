@@ -120,7 +120,7 @@ static void exec_prepare(Exec *x)
         last_on_stream[op->stream] = i;
         if (op->kind == IR_OP_COLL)
             x->tag[i] = group_seq[op->u.coll.group]++ % 32000;
-        x->dur_ns[i] = sim_op_duration_ns(&x->cfg, op);
+        x->dur_ns[i] = sim_op_duration_ns(&x->cfg, c, op);
         g_array_append_val(x->streams[op->stream].ops, i);
     }
     g_free(group_seq);

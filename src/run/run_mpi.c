@@ -100,7 +100,7 @@ static void run_op(RunBackend *be, void *state, const RunProgram *x, int i, int6
         /* FLOPs and bytes, not the op's kernel list: a CPU cannot run a decoder layer's GEMM
          * shapes in anything like their GPU time, so --real-compute stays a FLOP-sized load */
         if (real)
-            run_real_compute(sc, op->u.compute.flops, op->u.compute.bytes);
+            run_real_compute(sc, ir_op_compute(x->c, op)->flops, ir_op_compute(x->c, op)->bytes);
         else
             run_sleep_until_ns(start + x->dur_ns[i]);
         break;

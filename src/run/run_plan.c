@@ -67,13 +67,14 @@ static void add_gemm(GArray *gemms, const IrKernel *k)
 void run_kernel_plan(const IrClass *c, const IrOp *op, RunKernelPlan *plan)
 {
     int n = 0;
-    const IrKernel *list = ir_kernels_of(c, op->u.compute.kern_first, &n);
+    const IrCompute *p = ir_op_compute(c, op);
+    const IrKernel *list = ir_kernels_of(c, p->kern_first, &n);
     plan->gemms = g_array_new(FALSE, FALSE, sizeof(RunGemm));
     plan->copy_bytes = 0;
     if (!list) {
         /* schedules before version 3 keep FLOPs and bytes only */
-        add_square(plan->gemms, op->u.compute.flops);
-        plan->copy_bytes = op->u.compute.bytes;
+        add_square(plan->gemms, p->flops);
+        plan->copy_bytes = p->bytes;
         return;
     }
     for (int i = 0; i < n; i++) {

@@ -184,6 +184,13 @@ uint64_t gen_size(Gen *g, const char *name, double bytes)
     return 0;
 }
 
+uint64_t gen_size_named(Gen *g, uint32_t name, double bytes)
+{
+    if (bytes >= 0 && bytes <= GEN_SIZE_MAX)
+        return (uint64_t)bytes;
+    return gen_size(g, ir_class_string(g->cls, name), bytes);
+}
+
 bool gen_sizes_check(Gen *g, GError **error)
 {
     if (!g->oversize)
@@ -200,9 +207,16 @@ bool gen_sizes_check(Gen *g, GError **error)
 
 int gen_host(Gen *g, double seconds, const char *name)
 {
-    IrOp op = {.kind = IR_OP_HOST, .stream = (uint16_t)g->host, .phase = IR_PHASE_OTHER};
-    op.u.host.seconds = seconds;
-    return ir_op_add(g->cls, &op, name, NULL, 0);
+    return gen_host_named(g, seconds, ir_string(g->cls, name));
+}
+
+int gen_host_named(Gen *g, double seconds, uint32_t name)
+{
+    int i;
+    IrOp *op = ir_op_push(g->cls, IR_OP_HOST, g->host, name, NULL, 0, &i);
+    op->phase = IR_PHASE_OTHER;
+    op->u.host.seconds = seconds;
+    return i;
 }
 
 int gen_host_wait(Gen *g, int dep, const char *name)
@@ -228,26 +242,34 @@ int gen_compute_on(Gen *g, int stream, IrPhase phase, double flops, double bytes
                    double model_flops, int kernels, double seconds, const char *name,
                    const int *deps, int n_deps)
 {
+    return gen_compute_named(g, stream, phase, flops, bytes, model_flops, kernels, seconds,
+                             ir_string(g->cls, name), deps, n_deps);
+}
+
+int gen_compute_named(Gen *g, int stream, IrPhase phase, double flops, double bytes,
+                      double model_flops, int kernels, double seconds, uint32_t name,
+                      const int *deps, int n_deps)
+{
     /* the host launches the kernels first */
-    gen_host(g, kernels * g->topo->gpu.launch_overhead_s, name);
-    IrOp op = {.kind = IR_OP_COMPUTE, .stream = (uint16_t)stream, .phase = (uint8_t)phase,
-               .dtype = (uint8_t)g->compute_dtype};
-    op.u.compute.flops = flops;
-    op.u.compute.bytes = bytes;
-    op.u.compute.model_flops = model_flops;
-    op.u.compute.kernels = (uint32_t)kernels;
-    op.u.compute.seconds = seconds;
+    gen_host_named(g, kernels * g->topo->gpu.launch_overhead_s, name);
+    IrCompute payload = {.flops = flops, .bytes = bytes, .model_flops = model_flops,
+                         .kernels = (uint32_t)kernels, .seconds = seconds};
     if (g->kern_pending && g->kern_pending->len > 0) {
         const IrKernel *list = (const IrKernel *)(void *)g->kern_pending->data;
         int n = (int)g->kern_pending->len;
-        op.u.compute.kern_first = ir_kernels_add(g->cls, list, n);
-        op.u.compute.seconds = g->kern_costed == (guint)n ? g->kern_costed_s : list_s(g, list, n);
+        payload.kern_first = ir_kernels_add(g->cls, list, n);
+        payload.seconds = g->kern_costed == (guint)n ? g->kern_costed_s : list_s(g, list, n);
         g_array_set_size(pending(g), 0);
     } else if (g->kern_first_pending) {
-        op.u.compute.kern_first = g->kern_first_pending;
+        payload.kern_first = g->kern_first_pending;
     }
     g->kern_first_pending = 0;
-    int i = ir_op_add(g->cls, &op, name, deps, n_deps);
+    uint32_t id = ir_compute_add(g->cls, &payload);
+    int i;
+    IrOp *op = ir_op_push(g->cls, IR_OP_COMPUTE, stream, name, deps, n_deps, &i);
+    op->phase = (uint8_t)phase;
+    op->dtype = (uint8_t)g->compute_dtype;
+    op->u.compute.payload = id;
     if (stream == g->compute)
         g->last_compute = i;
     return i;
@@ -280,15 +302,25 @@ int gen_coll(Gen *g, int stream, IrCollKind kind, int group, double bytes, HwDty
 int gen_coll_sms(Gen *g, int stream, IrCollKind kind, int group, double bytes, HwDtype dtype,
                  IrPhase phase, const char *name, const int *deps, int n_deps, int sms)
 {
+    return gen_coll_named(g, stream, kind, group, bytes, dtype, phase, ir_string(g->cls, name),
+                          deps, n_deps, sms);
+}
+
+int gen_coll_named(Gen *g, int stream, IrCollKind kind, int group, double bytes, HwDtype dtype,
+                   IrPhase phase, uint32_t name, const int *deps, int n_deps, int sms)
+{
     /* NCCL enqueue, plus the copy-in/out kernels FSDP and DDP run around it */
-    gen_host(g, 3 * g->topo->gpu.launch_overhead_s, name);
-    IrOp op = {.kind = IR_OP_COLL, .stream = (uint16_t)stream, .phase = (uint8_t)phase,
-               .dtype = (uint8_t)dtype};
-    op.u.coll.coll = (uint8_t)kind;
-    op.u.coll.group = (uint16_t)group;
-    op.u.coll.sms = (uint8_t)CLAMP(sms, 0, 255);
-    op.u.coll.bytes = gen_size(g, name, bytes);
-    return ir_op_add(g->cls, &op, name, deps, n_deps);
+    gen_host_named(g, 3 * g->topo->gpu.launch_overhead_s, name);
+    uint64_t size = gen_size_named(g, name, bytes);
+    int i;
+    IrOp *op = ir_op_push(g->cls, IR_OP_COLL, stream, name, deps, n_deps, &i);
+    op->phase = (uint8_t)phase;
+    op->dtype = (uint8_t)dtype;
+    op->u.coll.coll = (uint8_t)kind;
+    op->u.coll.group = (uint16_t)group;
+    op->u.coll.sms = (uint8_t)CLAMP(sms, 0, 255);
+    op->u.coll.bytes = size;
+    return i;
 }
 
 /* ---- walks ---- */

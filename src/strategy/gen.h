@@ -67,14 +67,19 @@ struct Gen {
  * memory and leaves headroom for sums of sizes in int64. */
 #define GEN_SIZE_MAX 1152921504606846976.0 /* 2^60 */
 uint64_t gen_size(Gen *g, const char *name, double bytes);
+/* The same for an op named by a string index: its text is read only when out of range. */
+uint64_t gen_size_named(Gen *g, uint32_t name, double bytes);
 /* False with an input error when some size was beyond GEN_SIZE_MAX; frees the record. */
 bool gen_sizes_check(Gen *g, GError **error);
 
 void gen_init(Gen *g, const Model *model, const HwTopology *topo, const StratOptions *opt,
               const StratLayout *layout);
 
-/* Builder. All return the new op's index. */
+/* Builder. All return the new op's index. Names are texts, interned (ir_string); the *_named
+ * forms take a string index, so that a generator can compose names without formatting them
+ * (ir_string_join: pp.c names millions of ops). */
 int gen_host(Gen *g, double seconds, const char *name);
+int gen_host_named(Gen *g, double seconds, uint32_t name);
 int gen_host_wait(Gen *g, int dep, const char *name);
 int gen_compute(Gen *g, IrPhase phase, double flops, double bytes, double model_flops, int kernels,
                 const char *name, const int *deps, int n_deps);
@@ -88,6 +93,9 @@ int gen_compute_timed(Gen *g, IrPhase phase, double flops, double bytes, double 
 int gen_compute_on(Gen *g, int stream, IrPhase phase, double flops, double bytes,
                    double model_flops, int kernels, double seconds, const char *name,
                    const int *deps, int n_deps);
+int gen_compute_named(Gen *g, int stream, IrPhase phase, double flops, double bytes,
+                      double model_flops, int kernels, double seconds, uint32_t name,
+                      const int *deps, int n_deps);
 /* The dtype matmuls and convolutions run in: param_dtype under mixed precision; in full
  * precision TF32 for convolutions (cuDNN's allow_tf32 defaults to True) and FP32 for matmuls
  * (torch.backends.cuda.matmul.allow_tf32 defaults to False) unless the user allows TF32. */
@@ -116,6 +124,8 @@ int gen_coll(Gen *g, int stream, IrCollKind kind, int group, double bytes, HwDty
 /* The same run by kernels that hold `sms` SMs (IrOp.u.coll.sms), not NCCL's channels. */
 int gen_coll_sms(Gen *g, int stream, IrCollKind kind, int group, double bytes, HwDtype dtype,
                  IrPhase phase, const char *name, const int *deps, int n_deps, int sms);
+int gen_coll_named(Gen *g, int stream, IrCollKind kind, int group, double bytes, HwDtype dtype,
+                   IrPhase phase, uint32_t name, const int *deps, int n_deps, int sms);
 
 /* Walks: forward visits modules in pre-order, backward in reverse. */
 void gen_walk_forward(Gen *g, const GenHooks *hooks);

@@ -41,7 +41,14 @@
 /* above every activation tag: (2 * p * v) * m stays far below it for any accepted layout */
 #define EMBEDDING_TAG 0x40000000u
 
-/* ---- program pieces ---- */
+/* ---- program pieces (their names: pp_names.c) ---- */
+
+static int compute(Pp *pp, IrPhase phase, double flops, double bytes, double model_flops,
+                   int kernels, double seconds, uint32_t name, const int *deps, int n_deps)
+{
+    return gen_compute_named(&pp->g, pp->g.compute, phase, flops, bytes, model_flops, kernels,
+                             seconds, name, deps, n_deps);
+}
 
 /* A send or receive after `dep` and, when given (>= 0), `dep2`. Megatron issues them from the
  * compute stream, and ProcessGroupNCCL makes its NCCL stream wait for the work issued there so
@@ -49,23 +56,25 @@
  * receive posted for the next step starts once the compute issued before it is done, not while
  * that compute runs, so its kernel spinning for the peer takes nothing from it. */
 static int p2p2(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes, uint32_t tag,
-                IrPhase phase, const char *name, int dep, int dep2)
+                IrPhase phase, uint32_t name, int dep, int dep2)
 {
     Gen *g = &pp->g;
     if (dep < 0)
         dep = g->last_compute;
-    gen_host(g, g->topo->gpu.launch_overhead_s, name);
-    IrOp op = {.kind = kind, .stream = (uint16_t)stream, .phase = (uint8_t)phase,
-               .dtype = (uint8_t)g->compute_dtype};
-    op.u.p2p.peer_offset = peer_offset;
-    op.u.p2p.bytes = gen_size(g, name, bytes);
-    op.u.p2p.tag = tag;
-    int deps[2] = {dep, dep2};
-    return ir_op_add(g->cls, &op, name, deps, 2);
+    gen_host_named(g, g->topo->gpu.launch_overhead_s, name);
+    uint64_t size = gen_size_named(g, name, bytes);
+    int deps[2] = {dep, dep2}, i;
+    IrOp *op = ir_op_push(g->cls, kind, stream, name, deps, 2, &i);
+    op->phase = (uint8_t)phase;
+    op->dtype = (uint8_t)g->compute_dtype;
+    op->u.p2p.peer_offset = peer_offset;
+    op->u.p2p.bytes = size;
+    op->u.p2p.tag = tag;
+    return i;
 }
 
 static int p2p(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes, uint32_t tag,
-               IrPhase phase, const char *name, int dep)
+               IrPhase phase, uint32_t name, int dep)
 {
     return p2p2(pp, kind, stream, peer_offset, bytes, tag, phase, name, dep, -1);
 }
@@ -93,28 +102,26 @@ static int recv_dep(const Pp *pp, bool forward)
  * stages that send to each other from waiting on each other. In warm-up and cool-down Megatron
  * receives after its send has completed; posting with it there is a little optimistic. */
 static void send_waited(Pp *pp, int stream, int peer_offset, uint32_t tag, IrPhase phase,
-                        const char *name, int dep)
+                        uint32_t name, int dep)
 {
     int send = p2p(pp, IR_OP_SEND, stream, peer_offset, pp->boundary_bytes, tag, phase, name, dep);
     if (!pp->sync_send)
         return;
     int before = pp->g.last_compute;
-    gen_compute_timed(&pp->g, phase, 0, 0, 0, 0, 0, name, &send, 1);
+    compute(pp, phase, 0, 0, 0, 0, 0, name, &send, 1);
     pp->g.last_compute = before;
 }
 
 /* One TP exchange of the layer's activations: an all-reduce, or with sequence parallelism a
  * reduce-scatter (`scatter`) or an all-gather. Returns the op, or `dep` when t = 1. */
-static int tp_comm(Pp *pp, IrPhase phase, bool scatter, const char *what, int dep)
+static int tp_comm(Pp *pp, IrPhase phase, bool scatter, uint32_t what, int dep)
 {
     if (pp->T == 1)
         return dep;
     IrCollKind kind = !pp->sp ? IR_COLL_ALLREDUCE : scatter ? IR_COLL_REDUCE_SCATTER : IR_COLL_ALLGATHER;
-    char *name = g_strdup_printf("tp %s %s", ir_coll_kind_name(kind), what);
-    int op = gen_coll(&pp->g, pp->g.compute, kind, pp->tp_group, pp->tp_bytes, pp->g.compute_dtype,
-                      phase, name, &dep, dep >= 0 ? 1 : 0);
-    g_free(name);
-    return op;
+    return gen_coll_named(&pp->g, pp->g.compute, kind, pp->tp_group, pp->tp_bytes,
+                          pp->g.compute_dtype, phase, pp_tp_name(pp, kind, what), &dep,
+                          dep >= 0 ? 1 : 0, 0);
 }
 
 /* A decoder layer's forward: attention half, TP exchange, MLP half, TP exchange (with sequence
@@ -136,35 +143,30 @@ static int tp_comm(Pp *pp, IrPhase phase, bool scatter, const char *what, int de
  * LinearWithGradAccumulationAndAsyncCommunication.backward: _all_gather_base(..., async_op=True),
  * waited before the wgrad GEMM; Transformer Engine's bulk dgrad overlap): one more all-gather of
  * the half's activations in every backward half, on the TP stream beside its compute. */
-static int regather(Pp *pp, const char *name, int dep, int sms)
+static int regather(Pp *pp, uint32_t name, int dep, int sms)
 {
-    char *what = g_strdup_printf("tp allgather (input again) %s", name);
-    int op = gen_coll_sms(&pp->g, pp->tp_stream, IR_COLL_ALLGATHER, pp->tp_group, pp->tp_bytes,
-                          pp->g.compute_dtype, IR_PHASE_BACKWARD, what, &dep, dep >= 0 ? 1 : 0,
-                          sms);
-    g_free(what);
-    return op;
+    return gen_coll_named(&pp->g, pp->tp_stream, IR_COLL_ALLGATHER, pp->tp_group, pp->tp_bytes,
+                          pp->g.compute_dtype, IR_PHASE_BACKWARD,
+                          pp_tp_name(pp, IR_COLL_KIND_COUNT, name), &dep, dep >= 0 ? 1 : 0, sms);
 }
 
-static int tp_overlapped_half(Pp *pp, IrPhase phase, bool backward, const char *name, int dep,
+static int tp_overlapped_half(Pp *pp, IrPhase phase, bool backward, uint32_t name, int dep,
                               int gather, double flops, double bytes, double model_flops,
                               int kernels, double seconds)
 {
     Gen *g = &pp->g;
-    char *what = g_strdup_printf("tp allgather %s", name);
-    int ag = gen_coll_sms(g, pp->tp_stream, IR_COLL_ALLGATHER, pp->tp_group, pp->tp_bytes,
-                          g->compute_dtype, phase, what, &dep, dep >= 0 ? 1 : 0, TE_UB_RING_SMS);
-    g_free(what);
+    int ag = gen_coll_named(g, pp->tp_stream, IR_COLL_ALLGATHER, pp->tp_group, pp->tp_bytes,
+                            g->compute_dtype, phase, pp_tp_name(pp, IR_COLL_ALLGATHER, name), &dep,
+                            dep >= 0 ? 1 : 0, TE_UB_RING_SMS);
     if (backward) /* not a recompute's forward, which runs in the backward phase */
         ag = regather(pp, name, ag, TE_UB_KERNEL_SMS);
     int deps[2] = {dep, gather};
-    int c = gen_compute_timed(g, phase, flops, bytes, model_flops, kernels, seconds, name, deps, 2);
-    what = g_strdup_printf("tp reduce_scatter %s", name);
-    int rs = gen_coll_sms(g, pp->tp_stream, IR_COLL_REDUCE_SCATTER, pp->tp_group, pp->tp_bytes,
-                          g->compute_dtype, phase, what, &ag, 1, TE_UB_KERNEL_SMS);
-    g_free(what);
+    int c = compute(pp, phase, flops, bytes, model_flops, kernels, seconds, name, deps, 2);
+    int rs = gen_coll_named(g, pp->tp_stream, IR_COLL_REDUCE_SCATTER, pp->tp_group, pp->tp_bytes,
+                            g->compute_dtype, phase, pp_tp_name(pp, IR_COLL_REDUCE_SCATTER, name),
+                            &ag, 1, TE_UB_KERNEL_SMS);
     int join[2] = {c, rs};
-    return gen_compute_timed(g, phase, 0, 0, 0, 0, 0, name, join, 2);
+    return compute(pp, phase, 0, 0, 0, 0, 0, name, join, 2);
 }
 
 static int layer_forward(Pp *pp, int layer, IrPhase phase, bool recompute, int dep)
@@ -172,7 +174,7 @@ static int layer_forward(Pp *pp, int layer, IrPhase phase, bool recompute, int d
     Gen *g = &pp->g;
     PpCost *c = &pp->layer[layer];
     double mb = g->mb;
-    char *name = g_strdup_printf("%s%s layer %d", pp->label, recompute ? " recompute" : "", layer);
+    uint32_t name = ir_string_join(g->cls, pp->label, pp_layer_suffix(pp, layer, recompute));
     for (int half = 0; half < 2 && pp->tp_overlap; half++)
         dep = tp_overlapped_half(pp, phase, false, name, dep, pp->gather_op[layer], c->flops * mb / 2,
                                  c->bytes * pp->act_bytes_scale * mb / 2,
@@ -182,12 +184,11 @@ static int layer_forward(Pp *pp, int layer, IrPhase phase, bool recompute, int d
         if (pp->sp)
             dep = tp_comm(pp, phase, false, name, dep);
         int deps[2] = {dep, pp->gather_op[layer]};
-        dep = gen_compute_timed(g, phase, c->flops * mb / 2, c->bytes * pp->act_bytes_scale * mb / 2,
-                                recompute ? 0 : c->flops * mb / 2, MAX(1, c->kernels / 2),
-                                pp_seconds(pp, c, false, 0.5), name, deps, 2);
+        dep = compute(pp, phase, c->flops * mb / 2, c->bytes * pp->act_bytes_scale * mb / 2,
+                      recompute ? 0 : c->flops * mb / 2, MAX(1, c->kernels / 2),
+                      pp_seconds(pp, c, false, 0.5), name, deps, 2);
         dep = tp_comm(pp, phase, true, name, dep);
     }
-    g_free(name);
     return dep;
 }
 
@@ -196,7 +197,7 @@ static int layer_backward(Pp *pp, int layer, int dep)
     Gen *g = &pp->g;
     PpCost *c = &pp->layer[layer];
     double mb = g->mb;
-    char *name = g_strdup_printf("%s layer %d", pp->label, layer);
+    uint32_t name = ir_string_join(g->cls, pp->label, pp_layer_suffix(pp, layer, false));
     for (int half = 0; half < 2 && pp->tp_overlap; half++)
         dep = tp_overlapped_half(pp, IR_PHASE_BACKWARD, true, name, dep, -1, c->bwd_flops * mb / 2,
                                  2 * c->bytes * pp->act_bytes_scale * mb / 2, c->bwd_flops * mb / 2,
@@ -207,16 +208,15 @@ static int layer_backward(Pp *pp, int layer, int dep)
             dep = tp_comm(pp, IR_PHASE_BACKWARD, false, name, dep);
             again = regather(pp, name, dep, 0);
         }
-        dep = gen_compute_timed(g, IR_PHASE_BACKWARD, c->bwd_flops * mb / 2,
-                                2 * c->bytes * pp->act_bytes_scale * mb / 2, c->bwd_flops * mb / 2,
-                                MAX(1, c->kernels), pp_seconds(pp, c, true, 0.5), name, &dep, 1);
+        dep = compute(pp, IR_PHASE_BACKWARD, c->bwd_flops * mb / 2,
+                      2 * c->bytes * pp->act_bytes_scale * mb / 2, c->bwd_flops * mb / 2,
+                      MAX(1, c->kernels), pp_seconds(pp, c, true, 0.5), name, &dep, 1);
         if (again >= 0) { /* the weight gradient waited for it */
             int join[2] = {dep, again};
-            dep = gen_compute_timed(g, IR_PHASE_BACKWARD, 0, 0, 0, 0, 0, name, join, 2);
+            dep = compute(pp, IR_PHASE_BACKWARD, 0, 0, 0, 0, 0, name, join, 2);
         }
         dep = tp_comm(pp, IR_PHASE_BACKWARD, true, name, dep);
     }
-    g_free(name);
     return dep;
 }
 
@@ -328,35 +328,36 @@ static void forward(Pp *pp, const PpStep *st)
     if (pp->distopt && g->opt->overlap_param_gather && pp->D > 1 && st->micro_batch == 0)
         distopt_gather_chunk(pp, st->chunk, -1);
     g->micro = st->micro_batch;
-    char *name = g_strdup_printf("F%d.%d %s", st->micro_batch, st->chunk, strat_pp_phase_name(st->phase));
+    char text[64];
+    pp_two_ints(text, "F", st->micro_batch, ".", st->chunk);
+    pp_put_text(pp_put_text(text + strlen(text), " "), strat_pp_phase_name(st->phase));
+    uint32_t name = ir_string(g->cls, text);
     pp->label = name;
     int dep = -1;
     if (!is_first_vs(pp, st->chunk))
         dep = p2p(pp, IR_OP_RECV, pp->recv_prev, offset_prev(pp), pp->boundary_bytes,
                   tag(pp, true, vs - 1, st->micro_batch), IR_PHASE_FORWARD, name,
                   recv_dep(pp, true));
-    char *buf = g_strdup_printf("act:%d:%d", st->chunk, st->micro_batch);
-    gen_alloc(g, buf, IR_MEM_ACTIVATIONS, chunk_saved(pp, st->chunk));
-    g_free(buf);
+    pp_two_ints(text, "act:", st->chunk, ":", st->micro_batch);
+    gen_alloc(g, text, IR_MEM_ACTIVATIONS, chunk_saved(pp, st->chunk));
     double mb = g->mb, s = pp->act_bytes_scale;
     if (is_first_vs(pp, st->chunk)) {
-        dep = gen_compute_timed(g, IR_PHASE_FORWARD, pp->pre.flops * mb, pp->pre.bytes * s * mb,
-                                pp->pre.flops * mb, MAX(1, pp->pre.kernels),
-                                pp_seconds(pp, &pp->pre, false, 1), name, NULL, 0);
+        dep = compute(pp, IR_PHASE_FORWARD, pp->pre.flops * mb, pp->pre.bytes * s * mb,
+                      pp->pre.flops * mb, MAX(1, pp->pre.kernels),
+                      pp_seconds(pp, &pp->pre, false, 1), name, NULL, 0);
         /* vocabulary-parallel embedding: partial sums all-reduced (reduce-scattered with SP) */
-        dep = tp_comm(pp, IR_PHASE_FORWARD, true, "embedding", dep);
+        dep = tp_comm(pp, IR_PHASE_FORWARD, true, ir_string(g->cls, "embedding"), dep);
     }
     for (int l = first; l < first + n; l++)
         dep = layer_forward(pp, l, IR_PHASE_FORWARD, false, dep);
     if (is_last_vs(pp, st->chunk))
-        dep = gen_compute_timed(g, IR_PHASE_FORWARD, pp->post.flops * mb, pp->post.bytes * s * mb,
-                                pp->post.flops * mb, MAX(1, pp->post.kernels),
-                                pp_seconds(pp, &pp->post, false, 1), name, &dep, 1);
+        dep = compute(pp, IR_PHASE_FORWARD, pp->post.flops * mb, pp->post.bytes * s * mb,
+                      pp->post.flops * mb, MAX(1, pp->post.kernels),
+                      pp_seconds(pp, &pp->post, false, 1), name, &dep, 1);
     else
         send_waited(pp, pp->send_next, offset_next(pp), tag(pp, true, vs, st->micro_batch),
                     IR_PHASE_FORWARD, name, dep);
     pp->last_fwd_compute = g->last_compute;
-    g_free(name);
 }
 
 /* FSDP: reduce-scatter a layer's gradient after its last backward (and all-reduce the shard over
@@ -435,7 +436,10 @@ static void backward(Pp *pp, const PpStep *st)
     int vs = st->chunk * pp->P + pp->stage;
     int first, n = chunk_layers(pp, st->chunk, &first);
     g->micro = st->micro_batch;
-    char *name = g_strdup_printf("B%d.%d %s", st->micro_batch, st->chunk, strat_pp_phase_name(st->phase));
+    char text[64];
+    pp_two_ints(text, "B", st->micro_batch, ".", st->chunk);
+    pp_put_text(pp_put_text(text + strlen(text), " "), strat_pp_phase_name(st->phase));
+    uint32_t name = ir_string(g->cls, text);
     pp->label = name;
     double mb = g->mb, s = pp->act_bytes_scale;
     HwDtype dt = strat_grad_reduce_dtype(g->opt);
@@ -448,42 +452,38 @@ static void backward(Pp *pp, const PpStep *st)
     }
     int dep = -1;
     if (is_last_vs(pp, st->chunk))
-        dep = gen_compute_timed(g, IR_PHASE_BACKWARD, pp->post.bwd_flops * mb,
-                                2 * pp->post.bytes * s * mb, pp->post.bwd_flops * mb,
-                                MAX(1, 2 * pp->post.kernels), pp_seconds(pp, &pp->post, true, 1), name,
-                                NULL, 0);
+        dep = compute(pp, IR_PHASE_BACKWARD, pp->post.bwd_flops * mb, 2 * pp->post.bytes * s * mb,
+                      pp->post.bwd_flops * mb, MAX(1, 2 * pp->post.kernels),
+                      pp_seconds(pp, &pp->post, true, 1), name, NULL, 0);
     else
         dep = p2p(pp, IR_OP_RECV, pp->recv_next, offset_next(pp), pp->boundary_bytes,
                   tag(pp, false, vs + 1, st->micro_batch), IR_PHASE_BACKWARD, name,
                   recv_dep(pp, false));
     bool last_of_chunk = pp->bwd_count[st->chunk] == pp->m - 1;
     for (int l = first + n - 1; l >= first; l--) {
-        char *buf = NULL;
         double bytes = pp->layer[l].saved * s * mb;
-        if (pp->ckpt && gen_block_checkpointed(g->opt, l)) {
-            buf = g_strdup_printf("recompute:%d:%d", l, st->micro_batch);
-            gen_alloc(g, buf, IR_MEM_ACTIVATIONS, bytes);
+        bool recompute = pp->ckpt && gen_block_checkpointed(g->opt, l);
+        if (recompute) {
+            pp_two_ints(text, "recompute:", l, ":", st->micro_batch);
+            gen_alloc(g, text, IR_MEM_ACTIVATIONS, bytes);
             dep = layer_forward(pp, l, IR_PHASE_BACKWARD, true, dep);
         }
         dep = layer_backward(pp, l, dep);
-        if (buf) {
-            gen_free(g, g->host, buf, IR_MEM_ACTIVATIONS, bytes, -1);
-            g_free(buf);
+        if (recompute) {
+            pp_two_ints(text, "recompute:", l, ":", st->micro_batch);
+            gen_free(g, g->host, text, IR_MEM_ACTIVATIONS, bytes, -1);
         }
         pp->last_bwd[l] = dep;
     }
     if (is_first_vs(pp, st->chunk))
-        dep = gen_compute_timed(g, IR_PHASE_BACKWARD, pp->pre.bwd_flops * mb,
-                                2 * pp->pre.bytes * s * mb, pp->pre.bwd_flops * mb,
-                                MAX(1, 2 * pp->pre.kernels), pp_seconds(pp, &pp->pre, true, 1), name,
-                                &dep, 1);
+        dep = compute(pp, IR_PHASE_BACKWARD, pp->pre.bwd_flops * mb, 2 * pp->pre.bytes * s * mb,
+                      pp->pre.bwd_flops * mb, MAX(1, 2 * pp->pre.kernels),
+                      pp_seconds(pp, &pp->pre, true, 1), name, &dep, 1);
     else
         send_waited(pp, pp->send_prev, offset_prev(pp), tag(pp, false, vs, st->micro_batch),
                     IR_PHASE_BACKWARD, name, dep);
-    char *buf = g_strdup_printf("act:%d:%d", st->chunk, st->micro_batch);
-    gen_free(g, g->host, buf, IR_MEM_ACTIVATIONS, chunk_saved(pp, st->chunk), -1);
-    g_free(buf);
-    g_free(name);
+    pp_two_ints(text, "act:", st->chunk, ":", st->micro_batch);
+    gen_free(g, g->host, text, IR_MEM_ACTIVATIONS, chunk_saved(pp, st->chunk), -1);
     if (last_of_chunk) {
         reduce_gradients(pp, st->chunk, first, n, dep);
         /* Tied word embedding: the first and last stage add up their gradients, here as a
@@ -498,15 +498,17 @@ static void backward(Pp *pp, const PpStep *st)
             int off = first_stage ? offset_prev(pp) : offset_next(pp);
             double bytes = pp->tied_params * hw_dtype_bytes(dt);
             uint32_t ready_tag = EMBEDDING_TAG + (uint32_t)pp->P;
+            uint32_t ready_name = ir_string(g->cls, "embedding grad ready");
             int ready = first_stage ? p2p(pp, IR_OP_SEND, pp->emb_send, off, 0, ready_tag,
-                                          IR_PHASE_BACKWARD, "embedding grad ready", dep)
+                                          IR_PHASE_BACKWARD, ready_name, dep)
                                     : p2p(pp, IR_OP_RECV, pp->emb_recv, off, 0, ready_tag,
-                                          IR_PHASE_BACKWARD, "embedding grad ready", -1);
+                                          IR_PHASE_BACKWARD, ready_name, -1);
+            uint32_t grad_name = ir_string(g->cls, "embedding grad");
             p2p2(pp, IR_OP_SEND, pp->emb_send, off, bytes, EMBEDDING_TAG + (uint32_t)pp->stage,
-                 IR_PHASE_BACKWARD, "embedding grad", dep, first_stage ? -1 : ready);
+                 IR_PHASE_BACKWARD, grad_name, dep, first_stage ? -1 : ready);
             int r = p2p(pp, IR_OP_RECV, pp->emb_recv, off, bytes,
                         EMBEDDING_TAG + (uint32_t)(pp->P - 1 - pp->stage),
-                        IR_PHASE_BACKWARD, "embedding grad", -1);
+                        IR_PHASE_BACKWARD, grad_name, -1);
             g_array_append_val(pp->dp_ops, r);
         }
     }
@@ -551,6 +553,11 @@ static void stage_program(Pp *pp, int stage)
     }
     for (int l = 0; l < pp->n_layers; l++)
         pp->gather_op[l] = pp->last_bwd[l] = -1;
+    /* name parts are the class's strings: interned again for each */
+    for (int i = 0; i < 2 * pp->n_layers; i++)
+        pp->layer_suffix[i] = UINT32_MAX;
+    for (int i = 0; i < IR_COLL_KIND_COUNT + 1; i++)
+        pp->tp_prefix[i] = UINT32_MAX;
     memset(pp->bwd_count, 0, sizeof(int) * (size_t)pp->v);
     g_array_set_size(pp->dp_ops, 0);
 
@@ -709,6 +716,7 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
         pp.rep_group = pp.dp_group;
     }
     pp.gather_op = g_new(int, pp.n_layers);
+    pp.layer_suffix = g_new(uint32_t, 2 * pp.n_layers);
     pp.last_bwd = g_new(int, pp.n_layers);
     pp.bwd_count = g_new0(int, pp.v);
     pp.dp_ops = g_array_new(FALSE, FALSE, sizeof(int));
@@ -718,6 +726,9 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
         stage_classes(&pp, s, stages);
     for (int c = 0; c < g->sched->n_classes; c++) {
         g->cls = g->sched->classes[c];
+        if (c > 0) /* stages' programs are about as long as each other (a little room spare) */
+            ir_class_reserve(g->cls, ir_class_n_ops(g->sched->classes[c - 1]) * 17 / 16,
+                             (int)g->sched->classes[c - 1]->deps->len * 17 / 16);
         stage_program(&pp, g_array_index(stages, int, c));
     }
     /* without a pipeline (DDP x TP) there is one rank class and no stage to report */
@@ -754,6 +765,7 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     g_free(order);
     g_array_free(pp.dp_ops, TRUE);
     g_free(pp.gather_op);
+    g_free(pp.layer_suffix);
     g_free(pp.last_bwd);
     g_free(pp.bwd_count);
     pp_costs_free(&pp);

@@ -33,8 +33,12 @@ typedef struct {
     bool sync_send; /* the compute stream waits for each send (1F1B: see send_waited) */
     int tp_stream; /* --tp-comm-overlap's exchanges */
     int stage;
-    const char *label;    /* the current step, "F3.0 warm-up": names its ops in the timeline */
+    uint32_t label;       /* the current step, "F3.0 warm-up" (a string of the class): names
+                           * its ops in the timeline */
     /* per class, rebuilt for each: */
+    uint32_t *layer_suffix; /* per layer x recompute: " layer 5", UINT32_MAX: not interned yet */
+    uint32_t tp_prefix[IR_COLL_KIND_COUNT + 1]; /* per kind: "tp allreduce "; the last: the
+                                                 * backward's regather (see pp.c tp_name) */
     int *gather_op;       /* per layer: FSDP all-gather, -1 none */
     int *bwd_count;       /* per chunk: backwards done */
     int *last_bwd;        /* per layer: last backward compute op */
@@ -51,5 +55,15 @@ bool pp_model_costs(Pp *pp, GError **error);
  * kernel list is left pending for the compute op that runs it (gen_compute_timed). */
 double pp_seconds(Pp *pp, PpCost *c, bool backward, double share);
 void pp_costs_free(Pp *pp); /* the parts and the generator's pending kernels */
+
+/* Op names (pp_names.c): composed with ir_string_join from strings each class interns once. */
+/* " layer 5" or " recompute layer 5" */
+uint32_t pp_layer_suffix(Pp *pp, int layer, bool recompute);
+/* "tp allreduce " + what (kind IR_COLL_KIND_COUNT: "tp allgather (input again) " + what) */
+uint32_t pp_tp_name(Pp *pp, IrCollKind kind, uint32_t what);
+/* Step labels and buffer names without printf, into 64-byte buffers: text at `at` (returns
+ * its end), and "<prefix><first><separator><second>" */
+char *pp_put_text(char *at, const char *text);
+void pp_two_ints(char *text, const char *prefix, int first, const char *separator, int second);
 
 #endif

@@ -124,8 +124,8 @@ static void class_program(IrSchedule *s, IrClass *c, const TraceRank *r, int ste
         IrOp op = {.kind = IR_OP_COMPUTE,
                    .stream = (uint16_t)(GPOINTER_TO_INT(sid) - 1),
                    .phase = IR_PHASE_OTHER};
-        op.u.compute.seconds = MAX(1e-9, (k->end_us - k->start_us) * 1e-6);
-        op.u.compute.kernels = 1;
+        IrCompute payload = {.seconds = MAX(1e-9, (k->end_us - k->start_us) * 1e-6), .kernels = 1};
+        op.u.compute.payload = ir_compute_add(c, &payload);
         const TraceColl *cl = k->coll >= 0 ? &g_array_index(r->colls, TraceColl, k->coll) : NULL;
         IrCollKind kind;
         uint64_t bytes =

@@ -85,7 +85,7 @@ static int ops_with_lists(const IrSchedule *s)
     for (int c = 0; c < s->n_classes; c++)
         for (int i = 0; i < ir_class_n_ops(s->classes[c]); i++) {
             const IrOp *op = ir_op(s->classes[c], i);
-            n += op->kind == IR_OP_COMPUTE && op->u.compute.kern_first != 0;
+            n += op->kind == IR_OP_COMPUTE && ir_op_compute(s->classes[c], op)->kern_first != 0;
         }
     return n;
 }
@@ -126,9 +126,12 @@ static void check_schedule(const char *model, StratKind kind, int tp, int pp, bo
             const IrOp *h = ir_op(fast->classes[c], i);
             if (a->kind != IR_OP_COMPUTE)
                 continue;
-            assert_true(a->u.compute.seconds == b->u.compute.seconds);
-            if (a->u.compute.kern_first && a->u.compute.flops > 0)
-                faster += h->u.compute.seconds < a->u.compute.seconds;
+            const IrCompute *pa = ir_op_compute(s->classes[c], a);
+            const IrCompute *pb = ir_op_compute(back->classes[c], b);
+            const IrCompute *ph = ir_op_compute(fast->classes[c], h);
+            assert_true(pa->seconds == pb->seconds);
+            if (pa->kern_first && pa->flops > 0)
+                faster += ph->seconds < pa->seconds;
         }
     assert_true(faster > 0);
     ir_schedule_free(fast);

@@ -164,7 +164,8 @@ static double flops_total(const Run *r, bool model)
         const IrClass *c = r->sched->classes[ci];
         for (int i = 0; i < ir_class_n_ops(c); i++)
             if (ir_op(c, i)->kind == IR_OP_COMPUTE)
-                total += c->n_ranks * (model ? ir_op(c, i)->u.compute.model_flops : ir_op(c, i)->u.compute.flops);
+                total += c->n_ranks * (model ? ir_op_compute(c, ir_op(c, i))->model_flops
+                                             : ir_op_compute(c, ir_op(c, i))->flops);
     }
     return total;
 }
@@ -690,7 +691,7 @@ static double pipeline_overlap_cost(PpSchedule kind, int *waits, int *sends)
         const IrOp *op = ir_op(c, i);
         *sends += op->kind == IR_OP_SEND;
         const uint32_t *d = ir_op_deps(c, op);
-        if (op->kind == IR_OP_COMPUTE && op->u.compute.seconds == 0 && op->n_deps == 1 &&
+        if (op->kind == IR_OP_COMPUTE && ir_op_compute(c, op)->seconds == 0 && op->n_deps == 1 &&
             ir_op(c, (int)d[0])->kind == IR_OP_SEND)
             (*waits)++;
     }

@@ -218,7 +218,8 @@ static void test_kernel_plan(void **state)
         {.cls = IR_KERN_FLOPS, .dtype = HW_DTYPE_BF16, .shape = {1e11}, .share = 1},
     };
     IrOp op = {.kind = IR_OP_COMPUTE};
-    op.u.compute.kern_first = ir_kernels_add(c, list, G_N_ELEMENTS(list));
+    IrCompute payload = {.kern_first = ir_kernels_add(c, list, G_N_ELEMENTS(list))};
+    op.u.compute.payload = ir_compute_add(c, &payload);
     RunKernelPlan p = {0};
     run_kernel_plan(c, &op, &p);
     assert_int_equal(p.gemms->len, 5);
@@ -236,7 +237,8 @@ static void test_kernel_plan(void **state)
     /* the LM head's weight gradient of a 128k vocabulary over 32k tokens: 8 GB of B operand */
     IrKernel big = {.cls = IR_KERN_GEMM, .dtype = HW_DTYPE_BF16, .shape = {4096, 128256, 32768, 1},
                     .share = 1};
-    op.u.compute.kern_first = ir_kernels_add(c, &big, 1);
+    payload = (IrCompute){.kern_first = ir_kernels_add(c, &big, 1)};
+    op.u.compute.payload = ir_compute_add(c, &payload);
     run_kernel_plan(c, &op, &p);
     g = (const RunGemm *)(void *)p.gemms->data;
     assert_true(g[0].reps > 1);
@@ -246,11 +248,10 @@ static void test_kernel_plan(void **state)
     run_kernel_plan_clear(&p);
 
     /* no kernel list (schedule versions 1-2): one square GEMM for the FLOPs, the bytes copied */
-    op.u.compute.kern_first = 0;
-    op.u.compute.flops = 3.3e10;
-    op.u.compute.bytes = 5e7;
+    payload = (IrCompute){.flops = 3.3e10, .bytes = 5e7};
+    op.u.compute.payload = ir_compute_add(c, &payload);
     run_kernel_plan(c, &op, &p);
-    RunGemmPlan sq = run_gemm_plan(op.u.compute.flops);
+    RunGemmPlan sq = run_gemm_plan(payload.flops);
     assert_int_equal(p.gemms->len, 1);
     g = (const RunGemm *)(void *)p.gemms->data;
     assert_true(g[0].m == sq.t && g[0].n == sq.t && g[0].k == sq.k && g[0].batch == 1 &&
@@ -258,7 +259,8 @@ static void test_kernel_plan(void **state)
     assert_float_equal(p.copy_bytes, 5e7, 0);
     run_kernel_plan_clear(&p);
     /* below one 64 x 64 x 1 GEMM: the copy alone */
-    op.u.compute.flops = 100;
+    payload.flops = 100;
+    op.u.compute.payload = ir_compute_add(c, &payload);
     run_kernel_plan(c, &op, &p);
     assert_int_equal(p.gemms->len, 0);
     assert_float_equal(p.copy_bytes, 5e7, 0);

@@ -41,7 +41,8 @@ static int compute(IrClass *c, double flops, const int *deps, int n)
 {
     IrOp op = {.kind = IR_OP_COMPUTE, .stream = (uint16_t)ir_stream_find(c, "compute"),
                .dtype = HW_DTYPE_BF16};
-    op.u.compute.flops = flops;
+    IrCompute payload = {.flops = flops};
+    op.u.compute.payload = ir_compute_add(c, &payload);
     return ir_op_add(c, &op, "compute", deps, n);
 }
 

@@ -224,8 +224,8 @@ static void test_checkpointing_flops_and_memory(void **state)
     const IrClass *c = ckpt.sched->classes[0];
     for (int i = 0; i < ir_class_n_ops(c); i++) {
         if (ir_op(c, i)->kind == IR_OP_COMPUTE) {
-            flops += ir_op(c, i)->u.compute.flops;
-            model_flops += ir_op(c, i)->u.compute.model_flops;
+            flops += ir_op_compute(c, ir_op(c, i))->flops;
+            model_flops += ir_op_compute(c, ir_op(c, i))->model_flops;
         }
     }
     assert_close(flops, want, 1e-12);
@@ -581,7 +581,7 @@ static double sum_compute(const Run *r, const char *prefix, int *count)
     for (int i = 0; i < ir_class_n_ops(c); i++) {
         const IrOp *op = ir_op(c, i);
         if (op->kind == IR_OP_COMPUTE && g_str_has_prefix(ir_class_string(c, op->name), prefix)) {
-            total += op->u.compute.bytes;
+            total += ir_op_compute(c, op)->bytes;
             (*count)++;
         }
     }
