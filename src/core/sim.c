@@ -495,11 +495,37 @@ static void start_p2p(Engine *e, int ci, int opi, int64_t now)
     rendezvous_release(e, ktab_remove(&e->rendezvous, key));
 }
 
-static void start_op(Engine *e, int ci, int opi, int64_t now)
+/* The end of a host op whose host is lazy is parked (sim_host.c), not queued. */
+static void finish_or_park(Engine *e, int ci, int opi, int64_t end_ns)
+{
+    ClassState *st = &e->st[ci];
+    if (st->host_lazy && sim_host_is(st, opi)) {
+        e->res->classes[ci].end_ns[opi] = end_ns;
+        st->host_next = opi;
+        return;
+    }
+    sim_finish_at(e, ci, opi, end_ns);
+}
+
+void sim_start_op(Engine *e, int ci, int opi, int64_t now)
 {
     const IrClass *c = e->st[ci].cls;
     const IrOp *op = ir_op(c, opi);
     SimClassResult *cr = &e->res->classes[ci];
+    ClassState *hs = &e->st[ci];
+    if (hs->host_stream >= 0 && !sim_host_is(hs, opi)) {
+        /* a GPU op started by a host op caught up would start late: the queue's order is not
+         * kept (sim_host_waits queues such host ops' ends: a safety net) */
+        if (e->host_catching_up) {
+            e->retry = true;
+            return;
+        }
+        /* an allocation or free beside a host op ending now: which comes first in the memory
+         * timeline is the queue's (time, seq) order, which a parked host op does not have */
+        if ((op->kind == IR_OP_ALLOC || op->kind == IR_OP_FREE) && hs->host_next >= 0 &&
+            cr->end_ns[hs->host_next] <= now)
+            e->retry = true;
+    }
     cr->start_ns[opi] = now;
     if (opi >= e->st[ci].horizon && opi < e->st[ci].host_below)
         e->st[ci].horizon = opi + 1;
@@ -527,20 +553,20 @@ static void start_op(Engine *e, int ci, int opi, int64_t now)
     }
     case IR_OP_HOST:
     case IR_OP_MEMCPY:
-        sim_finish_at(e, ci, opi, now + sim_op_duration_ns(e->cfg, c, op));
+        finish_or_park(e, ci, opi, now + sim_op_duration_ns(e->cfg, c, op));
         break;
     case IR_OP_ALLOC:
         if (!mem_tracker_alloc(&cr->mem, now, op->u.mem.buffer,
                                ir_class_string(c, op->u.mem.buffer),
                                (IrMemCategory)op->u.mem.category, op->u.mem.bytes, e->error))
             e->failed = true;
-        sim_finish_at(e, ci, opi, now);
+        finish_or_park(e, ci, opi, now);
         break;
     case IR_OP_FREE:
         if (!mem_tracker_free(&cr->mem, now, op->u.mem.buffer, ir_class_string(c, op->u.mem.buffer),
                               e->error))
             e->failed = true;
-        sim_finish_at(e, ci, opi, now);
+        finish_or_park(e, ci, opi, now);
         break;
     case IR_OP_COLL:
         start_coll(e, ci, opi, now);
@@ -551,6 +577,56 @@ static void start_op(Engine *e, int ci, int opi, int64_t now)
         break;
     default:
         g_assert_not_reached();
+    }
+}
+
+void sim_end_op(Engine *e, int ci, int opi, int64_t now, bool real)
+{
+    ClassState *st = &e->st[ci];
+    SimClassResult *cr = &e->res->classes[ci];
+    st->pending[opi] = -1;
+    if (opi == st->run_op) {
+        sim_acc(e, ci, &cr->overlap_cost_s,
+                sim_ns_to_s(now - cr->start_ns[opi] - st->run_alone_ns));
+        st->run_op = -1;
+    }
+    st->n_done++;
+    /* Per event, whether or not the steady state is on, and sim_overlap_count for every op
+     * (it returns at once for other than communication): guarding both (e.steady set; a
+     * collective or send/recv) was tried and measured slower, 574-603 against 542-557 ms of
+     * CPU for the 1T pp 64 layout (the op's cache miss moved where less work overlaps it). */
+    const IrOp *op = ir_op(st->cls, opi);
+    sim_overlap_count(e, ci, op, -1, now);
+    e->res->makespan_ns = MAX(e->res->makespan_ns, now);
+    bool host_op = st->cls->streams[op->stream].host;
+    st->host_done += host_op && opi < st->host_below;
+    if (host_op && st->host_stream >= 0) {
+        st->host_pos = opi + 1;
+        if (real)
+            sim_host_decide(e, ci, opi);
+    }
+    for (uint32_t k = st->succ_start[opi]; k < st->succ_start[opi + 1] && !e->failed; k++) {
+        uint32_t next = st->succ[k];
+        /* ops past the periodic region (host_below) are not the steady state's */
+        if ((int)next >= st->horizon && (int)next < st->host_below)
+            st->horizon = (int)next + 1;
+        if (!host_op && (int)next >= st->horizon_gpu && (int)next < st->host_below)
+            st->horizon_gpu = (int)next + 1;
+        int32_t left = --st->pending[next];
+        if (left == 0)
+            sim_start_op(e, ci, (int)next, now);
+        else if (left == 1 && !host_op && st->host_stream >= 0)
+            sim_host_waits(e, ci, (int)next);
+    }
+    while (st->frontier < st->n_ops && st->pending[st->frontier] < 0)
+        st->frontier++;
+    if (e->steady && ci == e->steady_cls && opi == e->steady_op && !e->failed &&
+        sim_host_checkpoint(e, now)) {
+        sim_steady_check(e, now);
+        /* the ops GPU ops wait for moved with the skip: no host parks from here on */
+        if (e->res->steady_periods)
+            for (int c = 0; c < e->s->n_classes; c++)
+                e->st[c].host_wait = INT32_MAX;
     }
 }
 
@@ -573,9 +649,16 @@ static void report_deadlock(Engine *e)
     }
 }
 
-SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
+/* lazy_host: hosts that never wait for their GPU run lazily (sim_host.c); NULL also when such a
+ * run could not keep the queue's order (e.retry): run it again without. */
+static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError **error,
+                             bool lazy_host)
 {
-    Engine e = {.s = s, .cfg = cfg, .error = error, .pace = hw_gpu_pace(&cfg->topo->gpu, s->world)};
+    Engine e = {.s = s,
+                .cfg = cfg,
+                .error = error,
+                .pace = hw_gpu_pace(&cfg->topo->gpu, s->world),
+                .last_pop_ns = -1};
     sim_overlap_init(&e);
     e.res = g_new0(SimResult, 1);
     e.res->n_classes = s->n_classes;
@@ -596,6 +679,7 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
     bool ok = compute_partners(&e);
     for (int ci = 0; ok && ci < s->n_classes; ci++) {
         prepare_class(&e, ci);
+        sim_host_prepare(&e, ci, lazy_host);
         SimClassResult *cr = &e.res->classes[ci];
         int n = e.st[ci].n_ops;
         cr->start_ns = g_new(int64_t, MAX(1, n));
@@ -610,10 +694,19 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
     for (int ci = 0; ok && ci < s->n_classes; ci++)
         for (int i = 0; i < e.st[ci].n_ops && !e.failed; i++)
             if (e.st[ci].pending[i] == 0)
-                start_op(&e, ci, i, 0);
+                sim_start_op(&e, ci, i, 0);
     PqEvent ev;
-    while (ok && !e.failed && pq_pop(&e.pq, &ev)) {
+    while (ok && !e.failed && !e.retry && pq_pop(&e.pq, &ev)) {
+        if (ev.cls < -1) { /* a lazy host's end, queued for the GPU op that waits for it */
+            if (!sim_host_event(&e, &ev))
+                continue;
+            e.res->events++;
+            e.last_pop_ns = ev.time_ns;
+            sim_end_op(&e, -2 - ev.cls, ev.op, ev.time_ns, true);
+            continue;
+        }
         e.res->events++;
+        e.last_pop_ns = ev.time_ns;
         if (ev.cls < 0) { /* the network: a transfer completes, unless the rates changed since */
             if (ev.op == e.net_version)
                 net_event(&e, ev.time_ns);
@@ -623,38 +716,13 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
         /* an end that was moved (rerate) left its earlier event behind */
         if (st->pending[ev.op] < 0 || ev.time_ns != e.res->classes[ev.cls].end_ns[ev.op])
             continue;
-        st->pending[ev.op] = -1;
-        if (ev.op == st->run_op) {
-            sim_acc(&e, ev.cls, &e.res->classes[ev.cls].overlap_cost_s,
-                    sim_ns_to_s(ev.time_ns - e.res->classes[ev.cls].start_ns[ev.op] -
-                                st->run_alone_ns));
-            st->run_op = -1;
-        }
-        st->n_done++;
-        /* Per event, whether or not the steady state is on, and sim_overlap_count for every op
-         * (it returns at once for other than communication): guarding both (e.steady set; a
-         * collective or send/recv) was tried and measured slower, 574-603 against 542-557 ms of
-         * CPU for the 1T pp 64 layout (the op's cache miss moved where less work overlaps it). */
-        sim_overlap_count(&e, ev.cls, ir_op(st->cls, ev.op), -1, ev.time_ns);
-        e.res->makespan_ns = MAX(e.res->makespan_ns, ev.time_ns);
-        bool host_op = st->cls->streams[ir_op(st->cls, ev.op)->stream].host;
-        st->host_done += host_op && ev.op < st->host_below;
-        for (uint32_t k = st->succ_start[ev.op]; k < st->succ_start[ev.op + 1] && !e.failed; k++) {
-            uint32_t next = st->succ[k];
-            /* ops past the periodic region (host_below) are not the steady state's */
-            if ((int)next >= st->horizon && (int)next < st->host_below)
-                st->horizon = (int)next + 1;
-            if (!host_op && (int)next >= st->horizon_gpu && (int)next < st->host_below)
-                st->horizon_gpu = (int)next + 1;
-            if (--st->pending[next] == 0)
-                start_op(&e, ev.cls, (int)next, ev.time_ns);
-        }
-        while (st->frontier < st->n_ops && st->pending[st->frontier] < 0)
-            st->frontier++;
-        if (e.steady && ev.cls == e.steady_cls && ev.op == e.steady_op && !e.failed)
-            sim_steady_check(&e, ev.time_ns);
+        if (st->host_next >= 0) /* the class's parked host ops that end before */
+            sim_host_catch_up(&e, ev.cls, ev.time_ns, -1);
+        sim_end_op(&e, ev.cls, ev.op, ev.time_ns, true);
     }
-    ok = ok && !e.failed;
+    if (ok && !e.failed && !e.retry)
+        sim_host_finish(&e);
+    ok = ok && !e.failed && !e.retry;
     sim_steady_free(&e);
     for (int ci = 0; ok && ci < s->n_classes; ci++) {
         if (e.st[ci].n_done != e.st[ci].n_ops) {
@@ -700,6 +768,18 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
         return NULL;
     }
     return e.res;
+}
+
+SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
+{
+    const char *off = g_getenv("FSDPSIM_NO_LAZY_HOST");
+    bool lazy = !(off && *off && strcmp(off, "0") != 0);
+    SimResult *res = engine_run(s, cfg, error, lazy);
+    /* abandoned (a tie), or an error, which the queue's run words as it always did */
+    if (res || !lazy)
+        return res;
+    g_clear_error(error);
+    return engine_run(s, cfg, error, false);
 }
 
 bool sim_collective_s(const HwTopology *topo, const CollModel *coll, const NetTopo *net, int nodes,
