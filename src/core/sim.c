@@ -495,7 +495,7 @@ static void start_p2p(Engine *e, int ci, int opi, int64_t now)
     rendezvous_release(e, ktab_remove(&e->rendezvous, key));
 }
 
-/* The end of a host op whose host is lazy is parked (sim_host.c), not queued. */
+/* The end of a host op whose host runs ahead is parked (sim_host.c), not queued. */
 static void finish_or_park(Engine *e, int ci, int opi, int64_t end_ns)
 {
     ClassState *st = &e->st[ci];
@@ -512,20 +512,10 @@ void sim_start_op(Engine *e, int ci, int opi, int64_t now)
     const IrClass *c = e->st[ci].cls;
     const IrOp *op = ir_op(c, opi);
     SimClassResult *cr = &e->res->classes[ci];
-    ClassState *hs = &e->st[ci];
-    if (hs->host_stream >= 0 && !sim_host_is(hs, opi)) {
-        /* a GPU op started by a host op caught up would start late: the queue's order is not
-         * kept (sim_host_waits queues such host ops' ends: a safety net) */
-        if (e->host_catching_up) {
-            e->retry = true;
-            return;
-        }
-        /* an allocation or free beside a host op ending now: which comes first in the memory
-         * timeline is the queue's (time, seq) order, which a parked host op does not have */
-        if ((op->kind == IR_OP_ALLOC || op->kind == IR_OP_FREE) && hs->host_next >= 0 &&
-            cr->end_ns[hs->host_next] <= now)
-            e->retry = true;
-    }
+    /* the allocations and frees of a host that ran ahead come first, up to now */
+    if ((op->kind == IR_OP_ALLOC || op->kind == IR_OP_FREE) && e->st[ci].host_mems &&
+        !sim_host_memory(e, ci, now))
+        return;
     cr->start_ns[opi] = now;
     if (opi >= e->st[ci].horizon && opi < e->st[ci].host_below)
         e->st[ci].horizon = opi + 1;
@@ -580,7 +570,9 @@ void sim_start_op(Engine *e, int ci, int opi, int64_t now)
     }
 }
 
-void sim_end_op(Engine *e, int ci, int opi, int64_t now, bool real)
+/* Op `op` of class ci ends at `now` (its event): its successors' predecessor counts, the starts
+ * of those ready. */
+static void end_op(Engine *e, int ci, int opi, int64_t now)
 {
     ClassState *st = &e->st[ci];
     SimClassResult *cr = &e->res->classes[ci];
@@ -602,8 +594,7 @@ void sim_end_op(Engine *e, int ci, int opi, int64_t now, bool real)
     st->host_done += host_op && opi < st->host_below;
     if (host_op && st->host_stream >= 0) {
         st->host_pos = opi + 1;
-        if (real)
-            sim_host_decide(e, ci, opi);
+        sim_host_decide(e, ci, opi);
     }
     for (uint32_t k = st->succ_start[opi]; k < st->succ_start[opi + 1] && !e->failed; k++) {
         uint32_t next = st->succ[k];
@@ -613,11 +604,13 @@ void sim_end_op(Engine *e, int ci, int opi, int64_t now, bool real)
         if (!host_op && (int)next >= st->horizon_gpu && (int)next < st->host_below)
             st->horizon_gpu = (int)next + 1;
         int32_t left = --st->pending[next];
-        if (left == 0)
+        if (left == 0 && (!st->host_mems || host_op || sim_host_ready(e, ci, (int)next, now)))
             sim_start_op(e, ci, (int)next, now);
         else if (left == 1 && !host_op && st->host_stream >= 0)
             sim_host_waits(e, ci, (int)next);
     }
+    if (st->host_next >= 0) /* the host runs ahead: the rest of it now */
+        sim_host_run_ahead(e, ci);
     while (st->frontier < st->n_ops && st->pending[st->frontier] < 0)
         st->frontier++;
     if (e->steady && ci == e->steady_cls && opi == e->steady_op && !e->failed &&
@@ -697,12 +690,8 @@ static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError *
                 sim_start_op(&e, ci, i, 0);
     PqEvent ev;
     while (ok && !e.failed && !e.retry && pq_pop(&e.pq, &ev)) {
-        if (ev.cls < -1) { /* a lazy host's end, queued for the GPU op that waits for it */
-            if (!sim_host_event(&e, &ev))
-                continue;
-            e.res->events++;
-            e.last_pop_ns = ev.time_ns;
-            sim_end_op(&e, -2 - ev.cls, ev.op, ev.time_ns, true);
+        if (ev.cls < -1) { /* a host op handled ahead ends: GPU ops wait for it */
+            sim_host_event(&e, &ev);
             continue;
         }
         e.res->events++;
@@ -716,9 +705,7 @@ static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError *
         /* an end that was moved (rerate) left its earlier event behind */
         if (st->pending[ev.op] < 0 || ev.time_ns != e.res->classes[ev.cls].end_ns[ev.op])
             continue;
-        if (st->host_next >= 0) /* the class's parked host ops that end before */
-            sim_host_catch_up(&e, ev.cls, ev.time_ns, -1);
-        sim_end_op(&e, ev.cls, ev.op, ev.time_ns, true);
+        end_op(&e, ev.cls, ev.op, ev.time_ns);
     }
     if (ok && !e.failed && !e.retry)
         sim_host_finish(&e);
@@ -736,6 +723,7 @@ static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError *
         g_free(e.st[ci].succ);
         g_free(e.st[ci].coll_seq);
         g_free(e.st[ci].group_seq);
+        sim_host_free(&e, ci);
         if (e.partners)
             g_free(e.partners[ci]);
     }

@@ -69,7 +69,8 @@ typedef struct {
 
 /* Runs the schedule. A pipeline's steady phase is simulated until its period is proven, then
  * advanced over by whole periods (exact: see sim_steady.c); FSDPSIM_NO_STEADY_STATE=1 in the
- * environment simulates every op. Errors (FSD_ERROR_INPUT) for schedules that cannot run: a collective whose
+ * environment simulates every op. A host that runs ahead of its GPU has its ops handled at once,
+ * not through the event queue (exact: see sim_host.c); FSDPSIM_NO_LAZY_HOST=1 queues them all. Errors (FSD_ERROR_INPUT) for schedules that cannot run: a collective whose
  * peers never arrive (deadlock), a free of a buffer that is not allocated, a group that does not
  * fit the layout. */
 SimResult *sim_run(const IrSchedule *sched, const SimConfig *cfg, GError **error);

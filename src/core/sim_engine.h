@@ -39,11 +39,17 @@ typedef struct {
     double run_left_s, run_factor, run_mem_fraction;
     int64_t run_since_ns, run_end_ns, run_alone_ns;
     /* the lazy host (sim_host.c): host_stream its one host stream, -1 when the class's host
-     * cannot be lazy; host_lazy: host ops are parked (host_next: the one in flight, -1 none), not
-     * queued; host_pos: every host op below it is done; host_wait: the highest host op a GPU op
-     * waits for alone (the last of its predecessors) */
-    int host_stream, host_next, host_pos, host_wait;
+     * cannot be lazy; host_lazy: the host has run ahead (host_next: its next op, parked until
+     * the rest of the host is handled at once); host_pos: every host op below it is done;
+     * host_wait: the highest host op a GPU op waits for alone (the last of its predecessors);
+     * from host_from on, host ops were handled ahead, the last ending at host_end, and their
+     * allocations and frees wait in host_mems (op ids) from host_mem_at, to be replayed in time
+     * order */
+    int host_stream, host_next, host_pos, host_wait, host_from;
     bool host_lazy;
+    int64_t host_end;
+    GArray *host_mems;
+    guint host_mem_at;
 } ClassState;
 
 /* A collective instance waiting for its member classes (or a send/recv pair). */
@@ -102,11 +108,11 @@ typedef struct {
     SimSteady *steady;
     int steady_cls, steady_op;
     GArray *acc_log; /* of SimAccAdd, NULL: not logging */
-    /* the lazy host (sim_host.c): the time of the last event popped; in a catch-up (parked host
-     * ops handled, which must start no GPU op); retry: the lazy host could not prove its order
-     * the queue's (a tie), so the run is abandoned and made again with every op queued */
+    /* the lazy host (sim_host.c): the time of the last event popped; retry: the lazy host could
+     * not show its order is the queue's (a tie), so the run is abandoned and made again with
+     * every op queued */
     int64_t last_pop_ns;
-    bool host_catching_up, retry;
+    bool retry;
 } Engine;
 
 typedef struct {
@@ -135,33 +141,37 @@ void sim_steady_free(Engine *e);
 
 /* Ends op `op` of class ci at end_ns (an event); a later call for the same op moves its end. */
 void sim_finish_at(Engine *e, int ci, int op, int64_t end_ns);
-/* sim.c: op `op` of class ci ends at `now` (its event, or a parked host op's end): its
- * successors' predecessor counts, the starts of those ready. `real`: an event of the queue, not a
- * catch-up. */
-void sim_end_op(Engine *e, int ci, int op, int64_t now, bool real);
+/* sim.c: op `op` of class ci starts at `now`. */
 void sim_start_op(Engine *e, int ci, int op, int64_t now);
 
 /* sim_host.c: the lazy host. A class whose host never waits for its GPU (host ops wait only for
- * host ops) has its host ops handled in order when its own events or a checkpoint need them,
- * not through the queue: see sim_host.c for why the results are the queue's to the bit. */
+ * host ops) has the rest of its host ops handled at once when it runs ahead, not through the
+ * queue: see sim_host.c for why the results are the queue's to the bit. */
 void sim_host_prepare(Engine *e, int ci, bool allowed);
+void sim_host_free(Engine *e, int ci);
 static inline bool sim_host_is(const ClassState *st, int op)
 {
     return st->host_stream >= 0 && ir_op(st->cls, op)->stream == st->host_stream;
 }
-/* the parked host ops of class ci that end before `before_ns` (or, until_op >= 0, below it) */
-void sim_host_catch_up(Engine *e, int ci, int64_t before_ns, int until_op);
-/* A real host event of class ci (before its successors): whether its next host ops park. */
+/* A real host event of class ci (before its successors): whether the host runs ahead. */
 void sim_host_decide(Engine *e, int ci, int op);
-/* GPU op `op` of class ci has one predecessor left (a GPU op's end): if that is a host op not
- * done, a parked host must put its end in the queue. */
+/* After it: the parked host op and every later one handled now. */
+void sim_host_run_ahead(Engine *e, int ci);
+/* GPU op `op` of class ci has one predecessor left after a GPU op's end: noted if that is a host
+ * op not done (the host cannot run ahead before it is). */
 void sim_host_waits(Engine *e, int ci, int op);
-/* A late host event (cls <= -2) popped: false when it is to be dropped uncounted. */
-bool sim_host_event(Engine *e, const PqEvent *ev);
-/* A checkpoint at `now`: every parked host caught up; false (and e->retry) when the queue's
- * order cannot be shown (a host op ends at `now`, a host not done, a late event queued). */
+/* GPU op `op` of class ci is ready at `now`: false when its host op, handled ahead, ends later
+ * (its end is queued, a late event, and starts it) or at `now` (e->retry). */
+bool sim_host_ready(Engine *e, int ci, int op, int64_t now);
+/* Before an allocation or free of a GPU stream at `now`: the host's handled ahead replayed up
+ * to `now`; false (e->retry) when one is at `now`. */
+bool sim_host_memory(Engine *e, int ci, int64_t now);
+/* A late event (cls <= -2) popped: the GPU ops waiting for its host op start. */
+void sim_host_event(Engine *e, const PqEvent *ev);
+/* A checkpoint at `now`: false (and e->retry) when the queue's state cannot be shown (a host
+ * handled ahead not done by now, a late event queued). */
 bool sim_host_checkpoint(Engine *e, int64_t now);
-/* The end: every parked host op handled. */
+/* The end: the allocations and frees handled ahead replayed. */
 void sim_host_finish(Engine *e);
 
 /* sim_overlap.c */
