@@ -4,7 +4,8 @@
  * events at the same ns, where the lazy host must give up and run again queued; durations with
  * odd nanoseconds make hosts fall behind their GPU and catch up without ties (late host events);
  * some classes' hosts wait for their GPU (a host op depending on a GPU op), so they stay queued
- * beside lazy ones. */
+ * beside lazy ones. And on generated layouts (pipelines whose steady phase is skipped, FSDP),
+ * with the flow model: the skips must be the same. */
 #include "testutil.h"
 
 static HwTopology topo;
@@ -169,10 +170,77 @@ static void test_random_schedules(void **state)
     }
 }
 
+/* A generated layout both ways, steady state on: the same results and the same skips. */
+static uint64_t compare_layout(const char *model_path, int nodes, int tp, int pp, int micro_batches,
+                               int chunks, bool sp, StratKind kind, PpSchedule schedule)
+{
+    Model *model = load_model(model_path, NULL);
+    HwTopology *juwels = load_topo("topologies/juwels-booster.json");
+    StratOptions opt;
+    strat_options_default(&opt, model);
+    opt.kind = kind;
+    opt.tp = tp;
+    opt.pp = pp;
+    opt.grad_accum = micro_batches;
+    opt.virtual_stages = chunks;
+    opt.pp_schedule = schedule;
+    opt.sequence_parallel = sp;
+    GError *error = NULL;
+    StratLayout layout;
+    StratInfo info;
+    assert_true(strat_layout_make(&opt, nodes, juwels->gpus_per_node, &layout, &error));
+    IrSchedule *s = strat_generate(model, juwels, &opt, &layout, &info, &error);
+    if (!s)
+        fail_msg("%s", error->message);
+    CollModel analytic;
+    coll_model_analytic_init(&analytic, juwels);
+    NetTopo *net = net_topo_new(juwels, nodes, juwels->gpus_per_node);
+    SimConfig net_cfg = {juwels, &analytic, net};
+    g_setenv("FSDPSIM_NO_LAZY_HOST", "1", TRUE);
+    SimResult *queued = sim_run(s, &net_cfg, &error);
+    g_unsetenv("FSDPSIM_NO_LAZY_HOST");
+    assert_non_null(queued);
+    SimResult *lazy = sim_run(s, &net_cfg, &error);
+    assert_non_null(lazy);
+    same_result(s, lazy, queued, 0);
+    assert_int_equal(lazy->steady_periods, queued->steady_periods);
+    assert_int_equal(lazy->transfers, queued->transfers);
+    assert_int_equal(lazy->n_links, queued->n_links);
+    for (int i = 0; i < lazy->n_links; i++) {
+        assert_int_equal(lazy->links[i].stats.busy_ns, queued->links[i].stats.busy_ns);
+        assert_memory_equal(&lazy->links[i].stats.bytes, &queued->links[i].stats.bytes,
+                            sizeof(double));
+    }
+    uint64_t skipped = lazy->steady_periods;
+    sim_result_free(lazy);
+    sim_result_free(queued);
+    net_topo_free(net);
+    strat_info_clear(&info);
+    ir_schedule_free(s);
+    hw_topology_free(juwels);
+    model_free(model);
+    return skipped;
+}
+
+static void test_generated_layouts(void **state)
+{
+    const char *gpt3 = "models/gpt3-175b.json";
+    /* 1F1B whose steady phase is skipped, interleaved with sequence parallelism (skipped too),
+     * GPipe, FSDP across stages; FSDP and DDP without pipelines */
+    assert_true(compare_layout(gpt3, 48, 8, 8, 256, 1, false, STRAT_DDP, PP_SCHEDULE_1F1B) > 0);
+    assert_true(compare_layout(gpt3, 16, 4, 4, 256, 2, true, STRAT_DDP, PP_SCHEDULE_INTERLEAVED) >
+                0);
+    compare_layout(gpt3, 16, 4, 8, 64, 1, false, STRAT_DDP, PP_SCHEDULE_GPIPE);
+    compare_layout(gpt3, 48, 8, 8, 32, 1, false, STRAT_FSDP, PP_SCHEDULE_1F1B);
+    compare_layout("models/gpt.json", 4, 1, 1, 1, 1, false, STRAT_FSDP, PP_SCHEDULE_1F1B);
+    compare_layout("models/gpt.json", 4, 1, 1, 1, 1, false, STRAT_DDP, PP_SCHEDULE_1F1B);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_schedules),
+        cmocka_unit_test(test_generated_layouts),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
