@@ -96,12 +96,7 @@ static NetFlows *flows_new(const NetTopo *t, bool per_link)
     f->class_of = g_new(uint32_t, MAX(1, t->n_links));
     f->patterns = g_array_new(FALSE, FALSE, sizeof(FlowPattern));
     f->transfers = g_array_new(FALSE, FALSE, sizeof(Transfer));
-    f->active = g_array_new(FALSE, FALSE, sizeof(int));
     f->samples = g_array_new(FALSE, TRUE, sizeof(NetUtilSample));
-    f->free_ids = g_array_new(FALSE, FALSE, sizeof(int));
-    f->dirty = g_array_new(FALSE, FALSE, sizeof(uint32_t));
-    f->queue = g_array_new(FALSE, FALSE, sizeof(uint32_t));
-    f->comp = g_array_new(FALSE, FALSE, sizeof(int));
     if (per_link) {
         classes_reserve(f, t->n_links);
         for (int l = 0; l < t->n_links; l++) {
@@ -141,16 +136,22 @@ void net_flows_free(NetFlows *f)
         g_array_free(g_array_index(f->patterns, FlowPattern, i).entries, TRUE);
     g_array_free(f->patterns, TRUE);
     g_array_free(f->transfers, TRUE);
-    g_array_free(f->active, TRUE);
+    g_free(f->active.v);
     g_array_free(f->samples, TRUE);
     if (f->log)
         g_array_free(f->log, TRUE);
     g_free(f->mark_busy_ns);
-    g_array_free(f->free_ids, TRUE);
-    g_array_free(f->dirty, TRUE);
-    g_array_free(f->queue, TRUE);
-    g_array_free(f->comp, TRUE);
+    g_free(f->free_ids.v);
+    g_free(f->dirty.v);
+    g_free(f->queue.v);
+    g_free(f->comp.v);
     g_free(f);
+}
+
+void flow_vec_grow(void **v, int *max, size_t size)
+{
+    *max = MAX(16, 2 * *max);
+    *v = g_realloc_n(*v, (gsize)*max, size);
 }
 
 /* A new class split off `parent`, with its state (the links have behaved alike so far). */
@@ -315,8 +316,8 @@ int net_flows_pattern(NetFlows *f, const NetLoad *loads, int n_loads)
         }
         for (int c = before; c < f->n_classes; c++)
             f->cls[f->cls[c].parent].child_head = -1;
-        for (guint i = 0; i < f->active->len; i++)
-            entries_cache(f, tr(f, g_array_index(f->active, int, i)));
+        for (int i = 0; i < f->active.n; i++)
+            entries_cache(f, tr(f, f->active.v[i]));
     }
     g_array_append_val(f->patterns, p);
     return (int)f->patterns->len - 1;
@@ -387,30 +388,30 @@ static void mark_dirty(NetFlows *f, int id)
     int n;
     const NetLoad *e = entries_of(f, tr(f, id), &n);
     for (int k = 0; k < n; k++)
-        g_array_append_val(f->dirty, e[k].link);
+        flow_classes_push(&f->dirty, e[k].link);
 }
 
 int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale)
 {
-    g_assert(now == f->now || (f->active->len == 0 && now >= f->now));
+    g_assert(now == f->now || (f->active.n == 0 && now >= f->now));
     g_assert(pattern >= 0 && (guint)pattern < f->patterns->len);
     f->now = now;
-    Transfer t = {pattern, scale, 0, 1.0, 0, now, false, 0, NULL, 0};
+    Transfer t = {.pattern = pattern, .scale = scale, .remaining = 1.0, .finish_ns = now,
+                  .seq = f->seq++, .finish_at = INT64_MIN};
     entries_cache(f, &t);
     int n;
     const NetLoad *e = entries_of(f, &t, &n);
     for (int k = 0; k < n; k++)
         t.peak = MAX(t.peak, e[k].bytes * scale);
     int id;
-    if (f->free_ids->len > 0) { /* ended transfers' records are reused: memory stays O(active) */
-        id = g_array_index(f->free_ids, int, f->free_ids->len - 1);
-        g_array_set_size(f->free_ids, f->free_ids->len - 1);
+    if (f->free_ids.n > 0) { /* ended transfers' records are reused: memory stays O(active) */
+        id = f->free_ids.v[--f->free_ids.n];
         *tr(f, id) = t;
     } else {
         g_array_append_val(f->transfers, t);
         id = (int)f->transfers->len - 1;
     }
-    g_array_append_val(f->active, id);
+    flow_ids_push(&f->active, id);
     for (int k = 0; k < n; k++)
         user_add(f, e[k].link, id);
     mark_dirty(f, id);
@@ -427,8 +428,8 @@ void net_flows_advance(NetFlows *f, int64_t now)
     g_assert(now >= f->now);
     double dt = (double)(now - f->now) * 1e-9;
     if (dt > 0) {
-        for (guint i = 0; i < f->active->len; i++) {
-            Transfer *t = tr(f, g_array_index(f->active, int, i));
+        for (int i = 0; i < f->active.n; i++) {
+            Transfer *t = tr(f, f->active.v[i]);
             double step = MIN(t->remaining, t->rate * dt);
             t->remaining -= step;
             int n;
@@ -461,6 +462,20 @@ static void sample(NetFlows *f)
     g_array_append_val(f->samples, s);
 }
 
+/* Time to move the rest of a transfer at its rate: ceil(remaining / rate * 1e9) ns, 0 when there
+ * is nothing to move or only infinite links. The ceiling by truncation below 2^62 (exact: a
+ * double of 2^52 or more is an integer), as libm's ceil is a call on baseline x86-64. */
+static int64_t finish_in_ns(const Transfer *t)
+{
+    if (t->remaining <= 0 || t->rate <= 0 || !isfinite(t->remaining / t->rate))
+        return 0;
+    double ns = t->remaining / t->rate * 1e9;
+    if (!(ns < 0x1p62))
+        return (int64_t)ceil(ns);
+    int64_t whole = (int64_t)ns;
+    return whole + ((double)whole < ns);
+}
+
 /* The component to re-solve: the transfers reachable from the dirty classes through shared
  * classes (f->comp, in start order) and their classes (f->queue). Transfers outside it share no
  * link with any that started or ended, so max-min fairness gives them the same rates as before.
@@ -468,20 +483,21 @@ static void sample(NetFlows *f)
 static void collect_component(NetFlows *f)
 {
     uint32_t epoch = ++f->epoch;
-    g_array_set_size(f->queue, 0);
-    g_array_set_size(f->comp, 0);
+    f->queue.n = 0;
+    f->comp.n = 0;
     if (f->full) /* every class in use, and those just left */
-        g_array_append_vals(f->dirty, f->busy, (guint)f->n_busy);
-    for (guint i = 0; i < f->dirty->len; i++) {
-        uint32_t c = g_array_index(f->dirty, uint32_t, i);
+        for (int i = 0; i < f->n_busy; i++)
+            flow_classes_push(&f->dirty, f->busy[i]);
+    for (int i = 0; i < f->dirty.n; i++) {
+        uint32_t c = f->dirty.v[i];
         if (f->cls[c].stamp != epoch) {
             f->cls[c].stamp = epoch;
-            g_array_append_val(f->queue, c);
+            flow_classes_push(&f->queue, c);
         }
     }
-    g_array_set_size(f->dirty, 0);
-    for (guint q = 0; q < f->queue->len; q++) {
-        const LinkClass *lc = &f->cls[g_array_index(f->queue, uint32_t, q)];
+    f->dirty.n = 0;
+    for (int q = 0; q < f->queue.n; q++) {
+        const LinkClass *lc = &f->cls[f->queue.v[q]];
         for (int u = 0; u < lc->n_users; u++) {
             Transfer *t = tr(f, lc->users[u]);
             if (t->stamp == epoch)
@@ -493,15 +509,29 @@ static void collect_component(NetFlows *f)
                 uint32_t c = e[k].link;
                 if (f->cls[c].stamp != epoch) {
                     f->cls[c].stamp = epoch;
-                    g_array_append_val(f->queue, c);
+                    flow_classes_push(&f->queue, c);
                 }
             }
+            flow_ids_push(&f->comp, lc->users[u]);
         }
     }
-    for (guint i = 0; i < f->active->len; i++) {
-        int id = g_array_index(f->active, int, i);
-        if (tr(f, id)->stamp == epoch)
-            g_array_append_val(f->comp, id);
+    /* into start order: by insertion while the component is small (one to three transfers in a
+     * pipeline's events), else by a pass over the active ones */
+    int n = f->comp.n, *comp = f->comp.v;
+    if (n <= 16) {
+        for (int i = 1; i < n; i++) {
+            int id = comp[i];
+            uint64_t seq = tr(f, id)->seq;
+            int j = i;
+            for (; j > 0 && tr(f, comp[j - 1])->seq > seq; j--)
+                comp[j] = comp[j - 1];
+            comp[j] = id;
+        }
+    } else {
+        f->comp.n = 0;
+        for (int i = 0; i < f->active.n; i++)
+            if (tr(f, f->active.v[i])->stamp == epoch)
+                f->comp.v[f->comp.n++] = f->active.v[i];
     }
 }
 
@@ -513,9 +543,9 @@ int64_t net_flows_reschedule(NetFlows *f)
 {
     LinkClass *cls = f->cls;
     collect_component(f);
-    const uint32_t *qc = (const uint32_t *)f->queue->data;
-    int nq = (int)f->queue->len, n = (int)f->comp->len;
-    const int *comp = (const int *)f->comp->data;
+    const uint32_t *qc = f->queue.v;
+    int nq = f->queue.n, n = f->comp.n;
+    const int *comp = f->comp.v;
     for (int i = 0; i < nq; i++) {
         cls[qc[i]].util = 0;
         cls[qc[i]].residual = cls[qc[i]].capacity_Bps;
@@ -579,14 +609,18 @@ int64_t net_flows_reschedule(NetFlows *f)
         f->busy_util[lc->busy_pos] = (float)lc->util;
     }
     sample(f);
-    /* every transfer's finish from its remaining load (O(active)): the next event */
+    /* every transfer's finish from its remaining load (O(active)): the next event. Outside the
+     * component, a finish computed at this same time is kept: its rate and remaining load are
+     * those it was computed from, so it would come out the same (transfers starting together
+     * reschedule once each at one time). */
     int64_t next = -1;
-    for (guint i = 0; i < f->active->len; i++) {
-        Transfer *t = tr(f, g_array_index(f->active, int, i));
-        if (t->remaining <= 0 || t->rate <= 0 || !isfinite(t->remaining / t->rate))
-            t->finish_ns = f->now; /* nothing to move, or only infinite links */
-        else
-            t->finish_ns = f->now + (int64_t)ceil(t->remaining / t->rate * 1e9);
+    uint32_t epoch = f->epoch;
+    for (int i = 0; i < f->active.n; i++) {
+        Transfer *t = tr(f, f->active.v[i]);
+        if (t->stamp == epoch || t->finish_at != f->now) {
+            t->finish_at = f->now;
+            t->finish_ns = f->now + finish_in_ns(t);
+        }
         if (next < 0 || t->finish_ns < next)
             next = t->finish_ns;
     }
@@ -596,18 +630,18 @@ int64_t net_flows_reschedule(NetFlows *f)
 int net_flows_complete(NetFlows *f, int64_t now, int *ids, int max)
 {
     int n = 0;
-    guint keep = 0;
-    for (guint i = 0; i < f->active->len; i++) {
-        int id = g_array_index(f->active, int, i);
+    int keep = 0;
+    for (int i = 0; i < f->active.n; i++) {
+        int id = f->active.v[i];
         Transfer *t = tr(f, id);
         if (t->finish_ns <= now && n < max) {
             ids[n++] = id;
             t->remaining = 0;
         } else {
-            g_array_index(f->active, int, keep++) = id;
+            f->active.v[keep++] = id;
         }
     }
-    g_array_set_size(f->active, keep);
+    f->active.n = keep;
     for (int i = 0; i < n; i++) {
         Transfer *t = tr(f, ids[i]);
         int ne;
@@ -616,14 +650,14 @@ int net_flows_complete(NetFlows *f, int64_t now, int *ids, int max)
             user_remove(f, e[k].link, ids[i]);
         mark_dirty(f, ids[i]);
         t->rate = 0;
-        g_array_append_val(f->free_ids, ids[i]);
+        flow_ids_push(&f->free_ids, ids[i]);
     }
     return n;
 }
 
 int net_flows_active(const NetFlows *f)
 {
-    return (int)f->active->len;
+    return f->active.n;
 }
 
 double net_flows_rate(const NetFlows *f, int id)
@@ -659,6 +693,6 @@ const NetUtilSample *net_flows_samples(const NetFlows *f, int *n)
 
 const int *net_flows_active_ids(const NetFlows *f, int *n)
 {
-    *n = (int)f->active->len;
-    return (const int *)f->active->data;
+    *n = f->active.n;
+    return f->active.v;
 }
