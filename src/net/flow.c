@@ -427,15 +427,17 @@ void net_flows_advance(NetFlows *f, int64_t now)
 {
     g_assert(now >= f->now);
     double dt = (double)(now - f->now) * 1e-9;
+    LinkClass *cls = f->cls;
     if (dt > 0) {
         for (int i = 0; i < f->active.n; i++) {
             Transfer *t = tr(f, f->active.v[i]);
-            double step = MIN(t->remaining, t->rate * dt);
+            double step = MIN(t->remaining, t->rate * dt), scale = t->scale;
             t->remaining -= step;
             int n;
             const NetLoad *e = entries_of(f, t, &n);
+            /* scale in a local: a store to a double may alias t->scale, which was reloaded */
             for (int k = 0; k < n; k++)
-                f->cls[e[k].link].stats.bytes += e[k].bytes * t->scale * step;
+                cls[e[k].link].stats.bytes += e[k].bytes * scale * step;
             if (f->log) {
                 StatAdd a = {t->pattern, n, t->scale, step};
                 g_array_append_val(f->log, a);

@@ -153,16 +153,37 @@ bool net_flows_can_skip(const NetFlows *f)
 void net_flows_skip(NetFlows *f, int64_t periods, int64_t period_ns)
 {
     g_assert(net_flows_can_skip(f));
-    /* the same products added in the same order as net_flows_advance did: the same bits */
-    for (int64_t j = 0; j < periods; j++)
-        for (guint i = 0; i < f->log->len; i++) {
-            const StatAdd *a = &g_array_index(f->log, StatAdd, i);
-            const GArray *entries = g_array_index(f->patterns, FlowPattern, a->pattern).entries;
-            const NetLoad *e = (const NetLoad *)entries->data;
-            g_assert((int)entries->len == a->n_entries);
-            for (int k = 0; k < a->n_entries; k++)
-                f->cls[e[k].link].stats.bytes += e[k].bytes * a->scale * a->step;
+    /* The same products added to each class in the same order as net_flows_advance did: the
+     * same bits. The products are formed once (bytes * scale * step, as advance rounds them),
+     * then each period adds them into a dense copy of the classes' bytes: two loads and an add
+     * per logged entry and period, against a record, its pattern and a LinkClass's cache line. */
+    int n_adds = 0;
+    for (guint i = 0; i < f->log->len; i++)
+        n_adds += g_array_index(f->log, StatAdd, i).n_entries;
+    uint32_t *add_cls = g_new(uint32_t, MAX(1, n_adds));
+    double *add_bytes = g_new(double, MAX(1, n_adds));
+    n_adds = 0;
+    for (guint i = 0; i < f->log->len; i++) {
+        const StatAdd *a = &g_array_index(f->log, StatAdd, i);
+        const GArray *entries = g_array_index(f->patterns, FlowPattern, a->pattern).entries;
+        const NetLoad *e = (const NetLoad *)entries->data;
+        g_assert((int)entries->len == a->n_entries);
+        for (int k = 0; k < a->n_entries; k++, n_adds++) {
+            add_cls[n_adds] = e[k].link;
+            add_bytes[n_adds] = e[k].bytes * a->scale * a->step;
         }
+    }
+    double *bytes = g_new(double, MAX(1, f->n_classes));
+    for (int c = 0; c < f->n_classes; c++)
+        bytes[c] = f->cls[c].stats.bytes;
+    for (int64_t j = 0; j < periods; j++)
+        for (int i = 0; i < n_adds; i++)
+            bytes[add_cls[i]] += add_bytes[i];
+    for (int c = 0; c < f->n_classes; c++)
+        f->cls[c].stats.bytes = bytes[c];
+    g_free(bytes);
+    g_free(add_cls);
+    g_free(add_bytes);
     for (int c = 0; c < f->n_classes; c++) {
         flow_busy_flush(&f->cls[c], f->now);
         f->cls[c].stats.busy_ns += periods * (f->cls[c].stats.busy_ns - f->mark_busy_ns[c]);
