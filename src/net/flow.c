@@ -48,6 +48,42 @@ static void classes_reserve(NetFlows *f, int n)
     f->touched = g_renew(uint32_t, f->touched, f->max_classes);
 }
 
+/* A busy utilisation of `kind` appears / disappears: the kind's maximum follows (kind_max). O(1);
+ * a kind whose every class at the maximum left is marked stale, for sample() to recompute. */
+static inline bool util_odd(float util)
+{
+    uint32_t bits;
+    memcpy(&bits, &util, sizeof bits);
+    return (bits >> 31) != 0 || (bits & 0x7fffffffu) > 0x7f800000u; /* sign bit, NaN */
+}
+
+static inline void util_enter(NetFlows *f, int kind, float util)
+{
+    if (util_odd(util)) {
+        f->kind_odd[kind]++; /* the MAX fold's result depends on order: sample() walks the list */
+        return;
+    }
+    if (f->kind_stale[kind])
+        return;
+    if (util > f->kind_max[kind]) {
+        f->kind_max[kind] = util;
+        f->kind_at_max[kind] = 1;
+    } else if (util == f->kind_max[kind]) {
+        f->kind_at_max[kind]++;
+    }
+}
+
+static inline void util_leave(NetFlows *f, int kind, float util)
+{
+    if (util_odd(util)) {
+        f->kind_odd[kind]--;
+        return;
+    }
+    if (!f->kind_stale[kind] && util == f->kind_max[kind] && util > 0 &&
+        --f->kind_at_max[kind] == 0)
+        f->kind_stale[kind] = true;
+}
+
 /* Class c joins the busy list. */
 static void busy_list(NetFlows *f, uint32_t c)
 {
@@ -56,6 +92,7 @@ static void busy_list(NetFlows *f, uint32_t c)
     f->busy[lc->busy_pos] = c;
     f->busy_kind[lc->busy_pos] = (uint8_t)lc->kind;
     f->busy_util[lc->busy_pos] = (float)lc->util;
+    util_enter(f, lc->kind, f->busy_util[lc->busy_pos]);
 }
 
 static int class_new(NetFlows *f, uint32_t first_link, NetLinkKind kind, double capacity_Bps)
@@ -374,6 +411,7 @@ static void user_remove(NetFlows *f, uint32_t c, int id)
         lc->listed = false;
         lc->util = 0;
         int pos = lc->busy_pos, end = --f->n_busy;
+        util_leave(f, f->busy_kind[pos], f->busy_util[pos]);
         uint32_t last = f->busy[end];
         f->busy[pos] = last;
         f->busy_kind[pos] = f->busy_kind[end];
@@ -447,11 +485,42 @@ void net_flows_advance(NetFlows *f, int64_t now)
     f->now = now;
 }
 
+/* The highest utilisation of each kind over the busy classes, from 0: the MAX fold over the busy
+ * list, which kind_max follows. A stale kind is recomputed (O(busy) where its highest class
+ * dropped), a kind with odd values folded as before (order decides between -0 and 0, and NaN). */
 static void sample(NetFlows *f)
 {
     NetUtilSample s = {.time_ns = f->now};
-    for (int i = 0; i < f->n_busy; i++)
-        s.util[f->busy_kind[i]] = MAX(s.util[f->busy_kind[i]], f->busy_util[i]);
+    bool walk = false;
+    for (int k = 0; k < NET_LINK_KIND_COUNT; k++) {
+        walk |= f->kind_stale[k] || f->kind_odd[k] > 0;
+        if (f->kind_stale[k]) {
+            f->kind_max[k] = 0;
+            f->kind_at_max[k] = 0;
+        }
+    }
+    if (walk) {
+        float fold[NET_LINK_KIND_COUNT] = {0};
+        for (int i = 0; i < f->n_busy; i++) {
+            int k = f->busy_kind[i];
+            float u = f->busy_util[i];
+            fold[k] = MAX(fold[k], u);
+            if (f->kind_stale[k] && !util_odd(u)) {
+                if (u > f->kind_max[k]) {
+                    f->kind_max[k] = u;
+                    f->kind_at_max[k] = 1;
+                } else if (u == f->kind_max[k]) {
+                    f->kind_at_max[k]++;
+                }
+            }
+        }
+        for (int k = 0; k < NET_LINK_KIND_COUNT; k++) {
+            f->kind_stale[k] = false;
+            s.util[k] = f->kind_odd[k] > 0 ? fold[k] : f->kind_max[k];
+        }
+    } else {
+        memcpy(s.util, f->kind_max, sizeof s.util);
+    }
     if (f->samples->len > 0) {
         NetUtilSample *last = &g_array_index(f->samples, NetUtilSample, f->samples->len - 1);
         if (memcmp(last->util, s.util, sizeof s.util) == 0)
@@ -608,7 +677,12 @@ int64_t net_flows_reschedule(NetFlows *f)
         double cap = lc->capacity_Bps;
         lc->util = isfinite(cap) ? (cap - lc->residual) / cap : 0;
         lc->stats.peak_util = MAX(lc->stats.peak_util, lc->util);
-        f->busy_util[lc->busy_pos] = (float)lc->util;
+        float *util = &f->busy_util[lc->busy_pos], now_util = (float)lc->util;
+        if (memcmp(util, &now_util, sizeof now_util) != 0) {
+            util_leave(f, lc->kind, *util);
+            *util = now_util;
+            util_enter(f, lc->kind, now_util);
+        }
     }
     sample(f);
     /* every transfer's finish from its remaining load (O(active)): the next event. Outside the

@@ -93,6 +93,13 @@ struct NetFlows {
     uint8_t *busy_kind;
     float *busy_util;
     int n_busy;
+    /* per kind, the highest busy utilisation (0 if none is higher) and how many busy classes
+     * have it, kept as utilisations change so that sample() need not walk the busy list; a
+     * kind whose highest class dropped, or that has a negative zero or NaN, is recomputed */
+    float kind_max[NET_LINK_KIND_COUNT];
+    int kind_at_max[NET_LINK_KIND_COUNT];
+    int kind_odd[NET_LINK_KIND_COUNT]; /* busy utilisations with the sign bit set or NaN */
+    bool kind_stale[NET_LINK_KIND_COUNT];
     uint32_t *touched; /* scratch of refine */
     uint32_t epoch;
     GArray *patterns;  /* of FlowPattern */
