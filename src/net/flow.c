@@ -35,6 +35,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+static Transfer *tr(NetFlows *f, int id)
+{
+    return &g_array_index(f->transfers, Transfer, id);
+}
+
 /* Room for n classes: few on real machines, so the arrays grow rather than take n_links. */
 static void classes_reserve(NetFlows *f, int n)
 {
@@ -172,6 +177,8 @@ void net_flows_free(NetFlows *f)
     for (guint i = 0; i < f->patterns->len; i++)
         g_array_free(g_array_index(f->patterns, FlowPattern, i).entries, TRUE);
     g_array_free(f->patterns, TRUE);
+    for (guint i = 0; i < f->transfers->len; i++)
+        g_free(tr(f, (int)i)->load);
     g_array_free(f->transfers, TRUE);
     g_free(f->active.v);
     g_array_free(f->samples, TRUE);
@@ -329,7 +336,6 @@ static void refine(NetFlows *f, const NetLoad *loads, int n, GArray *entries)
     first_link_repair(f, n_touched);
 }
 
-static Transfer *tr(NetFlows *f, int id);
 static void entries_cache(NetFlows *f, Transfer *t);
 
 int net_flows_pattern(NetFlows *f, const NetLoad *loads, int n_loads)
@@ -365,22 +371,26 @@ int net_flows_link_classes(const NetFlows *f)
     return f->n_classes;
 }
 
-static Transfer *tr(NetFlows *f, int id)
-{
-    return &g_array_index(f->transfers, Transfer, id);
-}
 
 static const NetLoad *entries_of(NetFlows *f, const Transfer *t, int *n)
 {
     *n = t->n_entries;
-    return t->entries;
+    return t->load;
 }
 
+/* The transfer's load from its pattern: O(entries). */
 static void entries_cache(NetFlows *f, Transfer *t)
 {
-    GArray *e = g_array_index(f->patterns, FlowPattern, t->pattern).entries;
-    t->n_entries = (int)e->len;
-    t->entries = (const NetLoad *)e->data;
+    GArray *entries = g_array_index(f->patterns, FlowPattern, t->pattern).entries;
+    const NetLoad *e = (const NetLoad *)entries->data;
+    int n = (int)entries->len;
+    if (n > t->max_load) {
+        t->max_load = MAX(n, 2 * t->max_load);
+        t->load = g_renew(NetLoad, t->load, t->max_load);
+    }
+    t->n_entries = n;
+    for (int k = 0; k < n; k++)
+        t->load[k] = (NetLoad){e[k].link, e[k].bytes * t->scale};
 }
 
 /* Transfer `id` now loads class c / no longer does. O(users of c). */
@@ -434,21 +444,23 @@ int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale)
     g_assert(now == f->now || (f->active.n == 0 && now >= f->now));
     g_assert(pattern >= 0 && (guint)pattern < f->patterns->len);
     f->now = now;
-    Transfer t = {.pattern = pattern, .scale = scale, .remaining = 1.0, .finish_ns = now,
-                  .seq = f->seq++, .finish_at = INT64_MIN};
-    entries_cache(f, &t);
-    int n;
-    const NetLoad *e = entries_of(f, &t, &n);
-    for (int k = 0; k < n; k++)
-        t.peak = MAX(t.peak, e[k].bytes * scale);
     int id;
     if (f->free_ids.n > 0) { /* ended transfers' records are reused: memory stays O(active) */
         id = f->free_ids.v[--f->free_ids.n];
-        *tr(f, id) = t;
     } else {
-        g_array_append_val(f->transfers, t);
-        id = (int)f->transfers->len - 1;
+        id = (int)f->transfers->len;
+        g_array_set_size(f->transfers, f->transfers->len + 1);
+        *tr(f, id) = (Transfer){0};
     }
+    Transfer *t = tr(f, id);
+    *t = (Transfer){.pattern = pattern, .scale = scale, .remaining = 1.0, .finish_ns = now,
+                    .seq = f->seq++, .finish_at = INT64_MIN, .load = t->load,
+                    .max_load = t->max_load};
+    entries_cache(f, t);
+    int n;
+    const NetLoad *e = entries_of(f, t, &n);
+    for (int k = 0; k < n; k++)
+        t->peak = MAX(t->peak, e[k].bytes);
     flow_ids_push(&f->active, id);
     for (int k = 0; k < n; k++)
         user_add(f, e[k].link, id);
@@ -469,13 +481,12 @@ void net_flows_advance(NetFlows *f, int64_t now)
     if (dt > 0) {
         for (int i = 0; i < f->active.n; i++) {
             Transfer *t = tr(f, f->active.v[i]);
-            double step = MIN(t->remaining, t->rate * dt), scale = t->scale;
+            double step = MIN(t->remaining, t->rate * dt);
             t->remaining -= step;
             int n;
             const NetLoad *e = entries_of(f, t, &n);
-            /* scale in a local: a store to a double may alias t->scale, which was reloaded */
-            for (int k = 0; k < n; k++)
-                cls[e[k].link].stats.bytes += e[k].bytes * scale * step;
+            for (int k = 0; k < n; k++) /* (pattern bytes * scale) * step */
+                cls[e[k].link].stats.bytes += e[k].bytes * step;
             if (f->log) {
                 StatAdd a = {t->pattern, n, t->scale, step};
                 g_array_append_val(f->log, a);
@@ -640,7 +651,7 @@ int64_t net_flows_reschedule(NetFlows *f)
             int ne;
             const NetLoad *e = entries_of(f, t, &ne);
             for (int k = 0; k < ne; k++)
-                cls[e[k].link].sum += e[k].bytes * t->scale / t->peak;
+                cls[e[k].link].sum += e[k].bytes / t->peak; /* (bytes * scale) / peak */
         }
         double delta = INFINITY;
         for (int i = 0; i < nq; i++) {

@@ -52,10 +52,12 @@ typedef struct {
     uint64_t seq;     /* start order: the component is solved in it */
     int64_t finish_at; /* when finish_ns was computed (rate and remaining unchanged since then
                         * while it equals now and the transfer is outside the component) */
-    /* its pattern's entries, cached: read for every transfer in flight at every event
-     * (net_flows_pattern refreshes them when it appends to the patterns' arrays) */
-    const NetLoad *entries;
-    int n_entries;
+    /* its pattern's entries with bytes * scale, rounded as every use rounds them (the product
+     * first): read for every transfer in flight at every event, a multiplication fewer per
+     * entry (net_flows_pattern refreshes them when classes split). The record's own buffer,
+     * kept when the record is reused. */
+    NetLoad *load;
+    int n_entries, max_load;
 } Transfer;
 
 /* Links loaded alike by every pattern so far, and their (common) state. */
