@@ -47,6 +47,7 @@ static void classes_reserve(NetFlows *f, int n)
         return;
     f->max_classes = MAX(n, 2 * f->max_classes);
     f->cls = g_renew(LinkClass, f->cls, f->max_classes);
+    f->bytes = g_renew(double, f->bytes, f->max_classes);
     f->busy = g_renew(uint32_t, f->busy, f->max_classes);
     f->busy_kind = g_renew(uint8_t, f->busy_kind, f->max_classes);
     f->busy_util = g_renew(float, f->busy_util, f->max_classes);
@@ -106,6 +107,7 @@ static int class_new(NetFlows *f, uint32_t first_link, NetLinkKind kind, double 
     int c = f->n_classes++;
     f->cls[c] = (LinkClass){
         .first_link = first_link, .capacity_Bps = capacity_Bps, .kind = kind, .child_head = -1};
+    f->bytes[c] = 0;
     return c;
 }
 
@@ -170,6 +172,7 @@ void net_flows_free(NetFlows *f)
     for (int c = 0; c < f->n_classes; c++)
         g_free(f->cls[c].users);
     g_free(f->cls);
+    g_free(f->bytes);
     g_free(f->busy);
     g_free(f->busy_kind);
     g_free(f->busy_util);
@@ -205,6 +208,7 @@ static int class_split(NetFlows *f, int parent)
     int c = f->n_classes++;
     LinkClass *p = &f->cls[parent], *k = &f->cls[c];
     *k = *p;
+    f->bytes[c] = f->bytes[parent];
     k->size = 0;
     k->first_link = UINT32_MAX; /* lowered as links move in */
     k->stamp = 0;
@@ -477,7 +481,7 @@ void net_flows_advance(NetFlows *f, int64_t now)
 {
     g_assert(now >= f->now);
     double dt = (double)(now - f->now) * 1e-9;
-    LinkClass *cls = f->cls;
+    double *bytes = f->bytes;
     if (dt > 0) {
         for (int i = 0; i < f->active.n; i++) {
             Transfer *t = tr(f, f->active.v[i]);
@@ -486,7 +490,7 @@ void net_flows_advance(NetFlows *f, int64_t now)
             int n;
             const NetLoad *e = entries_of(f, t, &n);
             for (int k = 0; k < n; k++) /* (pattern bytes * scale) * step */
-                cls[e[k].link].stats.bytes += e[k].bytes * step;
+                bytes[e[k].link] += e[k].bytes * step;
             if (f->log) {
                 StatAdd a = {t->pattern, n, t->scale, step};
                 g_array_append_val(f->log, a);
@@ -758,6 +762,7 @@ const NetLinkStats *net_flows_stats(const NetFlows *f, uint32_t link)
     g_assert(link < (uint32_t)f->t->n_links);
     LinkClass *lc = (LinkClass *)&f->cls[f->class_of[link]]; /* the value, not the model, changes */
     flow_busy_flush(lc, f->now);
+    lc->stats.bytes = f->bytes[f->class_of[link]];
     return &lc->stats;
 }
 
@@ -769,6 +774,7 @@ const NetLinkStats *net_flows_class_stats(const NetFlows *f, int c, uint32_t *fi
     *n_links = f->cls[c].size;
     LinkClass *lc = (LinkClass *)&f->cls[c]; /* the value, not the model, changes */
     flow_busy_flush(lc, f->now);
+    lc->stats.bytes = f->bytes[c];
     return &lc->stats;
 }
 

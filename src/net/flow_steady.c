@@ -155,7 +155,7 @@ void net_flows_skip(NetFlows *f, int64_t periods, int64_t period_ns)
     g_assert(net_flows_can_skip(f));
     /* The same products added to each class in the same order as net_flows_advance did: the
      * same bits. The products are formed once (bytes * scale * step, as advance rounds them),
-     * then each period adds them into a dense copy of the classes' bytes: two loads and an add
+     * then each period adds them into the classes' bytes (NetFlows.bytes): two loads and an add
      * per logged entry and period, against a record, its pattern and a LinkClass's cache line. */
     int n_adds = 0;
     for (guint i = 0; i < f->log->len; i++)
@@ -173,15 +173,10 @@ void net_flows_skip(NetFlows *f, int64_t periods, int64_t period_ns)
             add_bytes[n_adds] = e[k].bytes * a->scale * a->step;
         }
     }
-    double *bytes = g_new(double, MAX(1, f->n_classes));
-    for (int c = 0; c < f->n_classes; c++)
-        bytes[c] = f->cls[c].stats.bytes;
+    double *bytes = f->bytes;
     for (int64_t j = 0; j < periods; j++)
         for (int i = 0; i < n_adds; i++)
             bytes[add_cls[i]] += add_bytes[i];
-    for (int c = 0; c < f->n_classes; c++)
-        f->cls[c].stats.bytes = bytes[c];
-    g_free(bytes);
     g_free(add_cls);
     g_free(add_bytes);
     for (int c = 0; c < f->n_classes; c++) {
