@@ -376,7 +376,7 @@ int net_flows_link_classes(const NetFlows *f)
 }
 
 
-static const NetLoad *entries_of(NetFlows *f, const Transfer *t, int *n)
+static const FlowLoad *entries_of(NetFlows *f, const Transfer *t, int *n)
 {
     *n = t->n_entries;
     return t->load;
@@ -390,11 +390,14 @@ static void entries_cache(NetFlows *f, Transfer *t)
     int n = (int)entries->len;
     if (n > t->max_load) {
         t->max_load = MAX(n, 2 * t->max_load);
-        t->load = g_renew(NetLoad, t->load, t->max_load);
+        t->load = g_renew(FlowLoad, t->load, t->max_load);
     }
     t->n_entries = n;
-    for (int k = 0; k < n; k++)
-        t->load[k] = (NetLoad){e[k].link, e[k].bytes * t->scale};
+    for (int k = 0; k < n; k++) {
+        double bytes = e[k].bytes * t->scale;
+        /* the peak: the largest of these (net_flows_add), fixed (a split copies entries) */
+        t->load[k] = (FlowLoad){e[k].link, bytes, t->peak > 0 ? bytes / t->peak : 0};
+    }
 }
 
 /* Transfer `id` now loads class c / no longer does. O(users of c). */
@@ -438,7 +441,7 @@ static void user_remove(NetFlows *f, uint32_t c, int id)
 static void mark_dirty(NetFlows *f, int id)
 {
     int n;
-    const NetLoad *e = entries_of(f, tr(f, id), &n);
+    const FlowLoad *e = entries_of(f, tr(f, id), &n);
     for (int k = 0; k < n; k++)
         flow_classes_push(&f->dirty, e[k].link);
 }
@@ -448,6 +451,7 @@ int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale)
     g_assert(now == f->now || (f->active.n == 0 && now >= f->now));
     g_assert(pattern >= 0 && (guint)pattern < f->patterns->len);
     f->now = now;
+    f->none_due = false; /* the new transfer's finish is now until the reschedule */
     int id;
     if (f->free_ids.n > 0) { /* ended transfers' records are reused: memory stays O(active) */
         id = f->free_ids.v[--f->free_ids.n];
@@ -462,9 +466,11 @@ int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale)
                     .max_load = t->max_load};
     entries_cache(f, t);
     int n;
-    const NetLoad *e = entries_of(f, t, &n);
+    const FlowLoad *e = entries_of(f, t, &n);
     for (int k = 0; k < n; k++)
         t->peak = MAX(t->peak, e[k].bytes);
+    for (int k = 0; k < n && t->peak > 0; k++)
+        t->load[k].share = t->load[k].bytes / t->peak;
     flow_ids_push(&f->active, id);
     for (int k = 0; k < n; k++)
         user_add(f, e[k].link, id);
@@ -488,7 +494,7 @@ void net_flows_advance(NetFlows *f, int64_t now)
             double step = MIN(t->remaining, t->rate * dt);
             t->remaining -= step;
             int n;
-            const NetLoad *e = entries_of(f, t, &n);
+            const FlowLoad *e = entries_of(f, t, &n);
             for (int k = 0; k < n; k++) /* (pattern bytes * scale) * step */
                 bytes[e[k].link] += e[k].bytes * step;
             if (f->log) {
@@ -590,7 +596,7 @@ static void collect_component(NetFlows *f)
                 continue;
             t->stamp = epoch;
             int ne;
-            const NetLoad *e = entries_of(f, t, &ne);
+            const FlowLoad *e = entries_of(f, t, &ne);
             for (int k = 0; k < ne; k++) {
                 uint32_t c = e[k].link;
                 if (f->cls[c].stamp != epoch) {
@@ -628,6 +634,7 @@ static void collect_component(NetFlows *f)
 int64_t net_flows_reschedule(NetFlows *f)
 {
     LinkClass *cls = f->cls;
+    f->none_due = false; /* finishes change */
     collect_component(f);
     const uint32_t *qc = f->queue.v;
     int nq = f->queue.n, n = f->comp.n;
@@ -653,9 +660,9 @@ int64_t net_flows_reschedule(NetFlows *f)
             if (t->frozen)
                 continue;
             int ne;
-            const NetLoad *e = entries_of(f, t, &ne);
+            const FlowLoad *e = entries_of(f, t, &ne);
             for (int k = 0; k < ne; k++)
-                cls[e[k].link].sum += e[k].bytes / t->peak; /* (bytes * scale) / peak */
+                cls[e[k].link].sum += e[k].share; /* (bytes * scale) / peak */
         }
         double delta = INFINITY;
         for (int i = 0; i < nq; i++) {
@@ -674,7 +681,7 @@ int64_t net_flows_reschedule(NetFlows *f)
             t->rate += delta / t->peak;
             bool saturated = delta == 0;
             int ne;
-            const NetLoad *e = entries_of(f, t, &ne);
+            const FlowLoad *e = entries_of(f, t, &ne);
             for (int k = 0; k < ne && !saturated; k++) {
                 const LinkClass *lc = &cls[e[k].link];
                 saturated = lc->residual <= 1e-9 * lc->capacity_Bps;
@@ -720,6 +727,8 @@ int64_t net_flows_reschedule(NetFlows *f)
 
 int net_flows_complete(NetFlows *f, int64_t now, int *ids, int max)
 {
+    if (f->none_due && f->none_due_at == now)
+        return 0;
     int n = 0;
     int keep = 0;
     for (int i = 0; i < f->active.n; i++) {
@@ -733,10 +742,12 @@ int net_flows_complete(NetFlows *f, int64_t now, int *ids, int max)
         }
     }
     f->active.n = keep;
+    f->none_due = n < max; /* every one looked at, none left due */
+    f->none_due_at = now;
     for (int i = 0; i < n; i++) {
         Transfer *t = tr(f, ids[i]);
         int ne;
-        const NetLoad *e = entries_of(f, t, &ne);
+        const FlowLoad *e = entries_of(f, t, &ne);
         for (int k = 0; k < ne; k++)
             user_remove(f, e[k].link, ids[i]);
         mark_dirty(f, ids[i]);

@@ -8,6 +8,13 @@
 #include <glib.h>
 #include <stdint.h>
 
+/* A transfer's load on one class: its pattern's entry times the transfer's scale. */
+typedef struct {
+    uint32_t link;  /* a class */
+    double bytes;   /* pattern bytes * scale */
+    double share;   /* bytes / peak: what progressive filling adds to the class per round */
+} FlowLoad;
+
 typedef struct {
     GArray *entries; /* of NetLoad: .link is a class, .bytes what each of its links carries */
 } FlowPattern;
@@ -56,7 +63,7 @@ typedef struct {
      * first): read for every transfer in flight at every event, a multiplication fewer per
      * entry (net_flows_pattern refreshes them when classes split). The record's own buffer,
      * kept when the record is reused. */
-    NetLoad *load;
+    FlowLoad *load;
     int n_entries, max_load;
 } Transfer;
 
@@ -116,6 +123,10 @@ struct NetFlows {
     FlowClasses queue;   /* scratch of reschedule, the component's classes */
     FlowIds comp;        /* scratch of reschedule, the component's transfers */
     uint64_t seq;        /* transfers started */
+    /* net_flows_complete found no transfer due at none_due_at, and no finish changed since:
+     * the engine calls it until it returns 0, so every event's last call is answered in O(1) */
+    bool none_due;
+    int64_t none_due_at;
     bool full;         /* re-solve all active transfers every time (net_flows_set_full) */
     int64_t now;
     GArray *samples; /* of NetUtilSample */

@@ -192,6 +192,7 @@ void net_flows_skip(NetFlows *f, int64_t periods, int64_t period_ns)
             g_array_append_val(f->samples, s);
         }
     f->now += periods * period_ns;
+    f->none_due = false;
     for (int i = 0; i < f->active.n; i++) {
         Transfer *t = &g_array_index(f->transfers, Transfer, f->active.v[i]);
         t->finish_ns += periods * period_ns;
