@@ -43,7 +43,7 @@
 
 static Transfer *tr(NetFlows *f, int id)
 {
-    return &g_array_index(f->transfers, Transfer, id);
+    return &f->tr[id];
 }
 
 /* Room for n classes: few on real machines, so the arrays grow rather than take n_links. */
@@ -464,6 +464,7 @@ int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale)
     } else {
         id = (int)f->transfers->len;
         g_array_set_size(f->transfers, f->transfers->len + 1);
+        f->tr = (Transfer *)f->transfers->data;
         *tr(f, id) = (Transfer){0};
     }
     Transfer *t = tr(f, id);

@@ -117,6 +117,7 @@ struct NetFlows {
     uint32_t epoch;
     GArray *patterns;  /* of FlowPattern */
     GArray *transfers; /* of Transfer, by id */
+    Transfer *tr;      /* transfers->data: one load fewer per transfer visited */
     FlowIds active;      /* ids in progress, in start order */
     FlowIds free_ids;    /* ids of ended transfers, reused by net_flows_add */
     FlowClasses dirty;   /* classes whose transfers changed since the last reschedule */
