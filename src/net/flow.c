@@ -381,7 +381,6 @@ int net_flows_link_classes(const NetFlows *f)
     return f->n_classes;
 }
 
-
 static const FlowLoad *entries_of(NetFlows *f, const Transfer *t, int *n)
 {
     *n = t->n_entries;
@@ -468,8 +467,13 @@ int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale)
         *tr(f, id) = (Transfer){0};
     }
     Transfer *t = tr(f, id);
-    *t = (Transfer){.pattern = pattern, .scale = scale, .remaining = 1.0, .finish_ns = now,
-                    .seq = f->seq++, .finish_at = INT64_MIN, .load = t->load,
+    *t = (Transfer){.pattern = pattern,
+                    .scale = scale,
+                    .remaining = 1.0,
+                    .finish_ns = now,
+                    .seq = f->seq++,
+                    .finish_at = INT64_MIN,
+                    .load = t->load,
                     .max_load = t->max_load};
     entries_cache(f, t);
     int n;

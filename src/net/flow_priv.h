@@ -10,9 +10,9 @@
 
 /* A transfer's load on one class: its pattern's entry times the transfer's scale. */
 typedef struct {
-    uint32_t link;  /* a class */
-    double bytes;   /* pattern bytes * scale */
-    double share;   /* bytes / peak: what progressive filling adds to the class per round */
+    uint32_t link; /* a class */
+    double bytes;  /* pattern bytes * scale */
+    double share;  /* bytes / peak: what progressive filling adds to the class per round */
 } FlowLoad;
 
 typedef struct {
@@ -55,8 +55,8 @@ typedef struct {
     double rate;      /* fraction per second */
     int64_t finish_ns;
     bool frozen;
-    uint32_t stamp;   /* scratch of reschedule: in the component being solved */
-    uint64_t seq;     /* start order: the component is solved in it */
+    uint32_t stamp;    /* scratch of reschedule: in the component being solved */
+    uint64_t seq;      /* start order: the component is solved in it */
     int64_t finish_at; /* when finish_ns was computed (rate and remaining unchanged since then
                         * while it equals now and the transfer is outside the component) */
     /* its pattern's entries with bytes * scale, rounded as every use rounds them (the product
@@ -118,17 +118,17 @@ struct NetFlows {
     GArray *patterns;  /* of FlowPattern */
     GArray *transfers; /* of Transfer, by id */
     Transfer *tr;      /* transfers->data: one load fewer per transfer visited */
-    FlowIds active;      /* ids in progress, in start order */
-    FlowIds free_ids;    /* ids of ended transfers, reused by net_flows_add */
-    FlowClasses dirty;   /* classes whose transfers changed since the last reschedule */
-    FlowClasses queue;   /* scratch of reschedule, the component's classes */
-    FlowIds comp;        /* scratch of reschedule, the component's transfers */
-    uint64_t seq;        /* transfers started */
+    FlowIds active;    /* ids in progress, in start order */
+    FlowIds free_ids;  /* ids of ended transfers, reused by net_flows_add */
+    FlowClasses dirty; /* classes whose transfers changed since the last reschedule */
+    FlowClasses queue; /* scratch of reschedule, the component's classes */
+    FlowIds comp;      /* scratch of reschedule, the component's transfers */
+    uint64_t seq;      /* transfers started */
     /* net_flows_complete found no transfer due at none_due_at, and no finish changed since:
      * the engine calls it until it returns 0, so every event's last call is answered in O(1) */
     bool none_due;
     int64_t none_due_at;
-    bool full;         /* re-solve all active transfers every time (net_flows_set_full) */
+    bool full; /* re-solve all active transfers every time (net_flows_set_full) */
     int64_t now;
     GArray *samples; /* of NetUtilSample */
     /* steady state (net_flows_mark): additions to link bytes since the mark, busy time and
