@@ -28,12 +28,23 @@
  * them, 42 % of a 1T-parameter pp 64 run. Solving a component alone takes fewer, larger steps than
  * solving it among others, so rates can differ from the full solve (net_flows_set_full) in the
  * last bits (test_net: <= 4e-16 relative over random scripts). Ended transfers' records are
- * reused, so memory is O(transfers in flight), not O(transfers). */
+ * reused, so memory is O(transfers in flight), not O(transfers).
+ *
+ * What stays O(transfers in flight) per event: net_flows_advance (each transfer's remaining
+ * load, and its bytes added to each class it loads, in order: the statistics' bits depend on
+ * it), the finishes at each reschedule (each recomputed from its remaining load, whose rounding
+ * moves it by a nanosecond now and then) and the scan for those due. About 30 % of the 1T SP
+ * interleaved pipeline's simulation, at a dozen transfers and five classes each. */
 #include "flow_priv.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+static Transfer *tr(NetFlows *f, int id)
+{
+    return &f->tr[id];
+}
 
 /* Room for n classes: few on real machines, so the arrays grow rather than take n_links. */
 static void classes_reserve(NetFlows *f, int n)
@@ -42,10 +53,47 @@ static void classes_reserve(NetFlows *f, int n)
         return;
     f->max_classes = MAX(n, 2 * f->max_classes);
     f->cls = g_renew(LinkClass, f->cls, f->max_classes);
+    f->bytes = g_renew(double, f->bytes, f->max_classes);
     f->busy = g_renew(uint32_t, f->busy, f->max_classes);
     f->busy_kind = g_renew(uint8_t, f->busy_kind, f->max_classes);
     f->busy_util = g_renew(float, f->busy_util, f->max_classes);
     f->touched = g_renew(uint32_t, f->touched, f->max_classes);
+}
+
+/* A busy utilisation of `kind` appears / disappears: the kind's maximum follows (kind_max). O(1);
+ * a kind whose every class at the maximum left is marked stale, for sample() to recompute. */
+static inline bool util_odd(float util)
+{
+    uint32_t bits;
+    memcpy(&bits, &util, sizeof bits);
+    return (bits >> 31) != 0 || (bits & 0x7fffffffu) > 0x7f800000u; /* sign bit, NaN */
+}
+
+static inline void util_enter(NetFlows *f, int kind, float util)
+{
+    if (util_odd(util)) {
+        f->kind_odd[kind]++; /* the MAX fold's result depends on order: sample() walks the list */
+        return;
+    }
+    if (f->kind_stale[kind])
+        return;
+    if (util > f->kind_max[kind]) {
+        f->kind_max[kind] = util;
+        f->kind_at_max[kind] = 1;
+    } else if (util == f->kind_max[kind]) {
+        f->kind_at_max[kind]++;
+    }
+}
+
+static inline void util_leave(NetFlows *f, int kind, float util)
+{
+    if (util_odd(util)) {
+        f->kind_odd[kind]--;
+        return;
+    }
+    if (!f->kind_stale[kind] && util == f->kind_max[kind] && util > 0 &&
+        --f->kind_at_max[kind] == 0)
+        f->kind_stale[kind] = true;
 }
 
 /* Class c joins the busy list. */
@@ -56,6 +104,7 @@ static void busy_list(NetFlows *f, uint32_t c)
     f->busy[lc->busy_pos] = c;
     f->busy_kind[lc->busy_pos] = (uint8_t)lc->kind;
     f->busy_util[lc->busy_pos] = (float)lc->util;
+    util_enter(f, lc->kind, f->busy_util[lc->busy_pos]);
 }
 
 static int class_new(NetFlows *f, uint32_t first_link, NetLinkKind kind, double capacity_Bps)
@@ -64,6 +113,7 @@ static int class_new(NetFlows *f, uint32_t first_link, NetLinkKind kind, double 
     int c = f->n_classes++;
     f->cls[c] = (LinkClass){
         .first_link = first_link, .capacity_Bps = capacity_Bps, .kind = kind, .child_head = -1};
+    f->bytes[c] = 0;
     return c;
 }
 
@@ -96,12 +146,7 @@ static NetFlows *flows_new(const NetTopo *t, bool per_link)
     f->class_of = g_new(uint32_t, MAX(1, t->n_links));
     f->patterns = g_array_new(FALSE, FALSE, sizeof(FlowPattern));
     f->transfers = g_array_new(FALSE, FALSE, sizeof(Transfer));
-    f->active = g_array_new(FALSE, FALSE, sizeof(int));
     f->samples = g_array_new(FALSE, TRUE, sizeof(NetUtilSample));
-    f->free_ids = g_array_new(FALSE, FALSE, sizeof(int));
-    f->dirty = g_array_new(FALSE, FALSE, sizeof(uint32_t));
-    f->queue = g_array_new(FALSE, FALSE, sizeof(uint32_t));
-    f->comp = g_array_new(FALSE, FALSE, sizeof(int));
     if (per_link) {
         classes_reserve(f, t->n_links);
         for (int l = 0; l < t->n_links; l++) {
@@ -133,6 +178,7 @@ void net_flows_free(NetFlows *f)
     for (int c = 0; c < f->n_classes; c++)
         g_free(f->cls[c].users);
     g_free(f->cls);
+    g_free(f->bytes);
     g_free(f->busy);
     g_free(f->busy_kind);
     g_free(f->busy_util);
@@ -140,17 +186,25 @@ void net_flows_free(NetFlows *f)
     for (guint i = 0; i < f->patterns->len; i++)
         g_array_free(g_array_index(f->patterns, FlowPattern, i).entries, TRUE);
     g_array_free(f->patterns, TRUE);
+    for (guint i = 0; i < f->transfers->len; i++)
+        g_free(tr(f, (int)i)->load);
     g_array_free(f->transfers, TRUE);
-    g_array_free(f->active, TRUE);
+    g_free(f->active.v);
     g_array_free(f->samples, TRUE);
     if (f->log)
         g_array_free(f->log, TRUE);
     g_free(f->mark_busy_ns);
-    g_array_free(f->free_ids, TRUE);
-    g_array_free(f->dirty, TRUE);
-    g_array_free(f->queue, TRUE);
-    g_array_free(f->comp, TRUE);
+    g_free(f->free_ids.v);
+    g_free(f->dirty.v);
+    g_free(f->queue.v);
+    g_free(f->comp.v);
     g_free(f);
+}
+
+void flow_vec_grow(void **v, int *max, size_t size)
+{
+    *max = MAX(16, 2 * *max);
+    *v = g_realloc_n(*v, (gsize)*max, size);
 }
 
 /* A new class split off `parent`, with its state (the links have behaved alike so far). */
@@ -160,6 +214,7 @@ static int class_split(NetFlows *f, int parent)
     int c = f->n_classes++;
     LinkClass *p = &f->cls[parent], *k = &f->cls[c];
     *k = *p;
+    f->bytes[c] = f->bytes[parent];
     k->size = 0;
     k->first_link = UINT32_MAX; /* lowered as links move in */
     k->stamp = 0;
@@ -291,7 +346,6 @@ static void refine(NetFlows *f, const NetLoad *loads, int n, GArray *entries)
     first_link_repair(f, n_touched);
 }
 
-static Transfer *tr(NetFlows *f, int id);
 static void entries_cache(NetFlows *f, Transfer *t);
 
 int net_flows_pattern(NetFlows *f, const NetLoad *loads, int n_loads)
@@ -315,8 +369,8 @@ int net_flows_pattern(NetFlows *f, const NetLoad *loads, int n_loads)
         }
         for (int c = before; c < f->n_classes; c++)
             f->cls[f->cls[c].parent].child_head = -1;
-        for (guint i = 0; i < f->active->len; i++)
-            entries_cache(f, tr(f, g_array_index(f->active, int, i)));
+        for (int i = 0; i < f->active.n; i++)
+            entries_cache(f, tr(f, f->active.v[i]));
     }
     g_array_append_val(f->patterns, p);
     return (int)f->patterns->len - 1;
@@ -327,22 +381,28 @@ int net_flows_link_classes(const NetFlows *f)
     return f->n_classes;
 }
 
-static Transfer *tr(NetFlows *f, int id)
-{
-    return &g_array_index(f->transfers, Transfer, id);
-}
-
-static const NetLoad *entries_of(NetFlows *f, const Transfer *t, int *n)
+static const FlowLoad *entries_of(NetFlows *f, const Transfer *t, int *n)
 {
     *n = t->n_entries;
-    return t->entries;
+    return t->load;
 }
 
+/* The transfer's load from its pattern: O(entries). */
 static void entries_cache(NetFlows *f, Transfer *t)
 {
-    GArray *e = g_array_index(f->patterns, FlowPattern, t->pattern).entries;
-    t->n_entries = (int)e->len;
-    t->entries = (const NetLoad *)e->data;
+    GArray *entries = g_array_index(f->patterns, FlowPattern, t->pattern).entries;
+    const NetLoad *e = (const NetLoad *)entries->data;
+    int n = (int)entries->len;
+    if (n > t->max_load) {
+        t->max_load = MAX(n, 2 * t->max_load);
+        t->load = g_renew(FlowLoad, t->load, t->max_load);
+    }
+    t->n_entries = n;
+    for (int k = 0; k < n; k++) {
+        double bytes = e[k].bytes * t->scale;
+        /* the peak: the largest of these (net_flows_add), fixed (a split copies entries) */
+        t->load[k] = (FlowLoad){e[k].link, bytes, t->peak > 0 ? bytes / t->peak : 0};
+    }
 }
 
 /* Transfer `id` now loads class c / no longer does. O(users of c). */
@@ -373,6 +433,7 @@ static void user_remove(NetFlows *f, uint32_t c, int id)
         lc->listed = false;
         lc->util = 0;
         int pos = lc->busy_pos, end = --f->n_busy;
+        util_leave(f, f->busy_kind[pos], f->busy_util[pos]);
         uint32_t last = f->busy[end];
         f->busy[pos] = last;
         f->busy_kind[pos] = f->busy_kind[end];
@@ -385,32 +446,43 @@ static void user_remove(NetFlows *f, uint32_t c, int id)
 static void mark_dirty(NetFlows *f, int id)
 {
     int n;
-    const NetLoad *e = entries_of(f, tr(f, id), &n);
+    const FlowLoad *e = entries_of(f, tr(f, id), &n);
     for (int k = 0; k < n; k++)
-        g_array_append_val(f->dirty, e[k].link);
+        flow_classes_push(&f->dirty, e[k].link);
 }
 
 int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale)
 {
-    g_assert(now == f->now || (f->active->len == 0 && now >= f->now));
+    g_assert(now == f->now || (f->active.n == 0 && now >= f->now));
     g_assert(pattern >= 0 && (guint)pattern < f->patterns->len);
     f->now = now;
-    Transfer t = {pattern, scale, 0, 1.0, 0, now, false, 0, NULL, 0};
-    entries_cache(f, &t);
-    int n;
-    const NetLoad *e = entries_of(f, &t, &n);
-    for (int k = 0; k < n; k++)
-        t.peak = MAX(t.peak, e[k].bytes * scale);
+    f->none_due = false; /* the new transfer's finish is now until the reschedule */
     int id;
-    if (f->free_ids->len > 0) { /* ended transfers' records are reused: memory stays O(active) */
-        id = g_array_index(f->free_ids, int, f->free_ids->len - 1);
-        g_array_set_size(f->free_ids, f->free_ids->len - 1);
-        *tr(f, id) = t;
+    if (f->free_ids.n > 0) { /* ended transfers' records are reused: memory stays O(active) */
+        id = f->free_ids.v[--f->free_ids.n];
     } else {
-        g_array_append_val(f->transfers, t);
-        id = (int)f->transfers->len - 1;
+        id = (int)f->transfers->len;
+        g_array_set_size(f->transfers, f->transfers->len + 1);
+        f->tr = (Transfer *)f->transfers->data;
+        *tr(f, id) = (Transfer){0};
     }
-    g_array_append_val(f->active, id);
+    Transfer *t = tr(f, id);
+    *t = (Transfer){.pattern = pattern,
+                    .scale = scale,
+                    .remaining = 1.0,
+                    .finish_ns = now,
+                    .seq = f->seq++,
+                    .finish_at = INT64_MIN,
+                    .load = t->load,
+                    .max_load = t->max_load};
+    entries_cache(f, t);
+    int n;
+    const FlowLoad *e = entries_of(f, t, &n);
+    for (int k = 0; k < n; k++)
+        t->peak = MAX(t->peak, e[k].bytes);
+    for (int k = 0; k < n && t->peak > 0; k++)
+        t->load[k].share = t->load[k].bytes / t->peak;
+    flow_ids_push(&f->active, id);
     for (int k = 0; k < n; k++)
         user_add(f, e[k].link, id);
     mark_dirty(f, id);
@@ -426,15 +498,16 @@ void net_flows_advance(NetFlows *f, int64_t now)
 {
     g_assert(now >= f->now);
     double dt = (double)(now - f->now) * 1e-9;
+    double *bytes = f->bytes;
     if (dt > 0) {
-        for (guint i = 0; i < f->active->len; i++) {
-            Transfer *t = tr(f, g_array_index(f->active, int, i));
+        for (int i = 0; i < f->active.n; i++) {
+            Transfer *t = tr(f, f->active.v[i]);
             double step = MIN(t->remaining, t->rate * dt);
             t->remaining -= step;
             int n;
-            const NetLoad *e = entries_of(f, t, &n);
-            for (int k = 0; k < n; k++)
-                f->cls[e[k].link].stats.bytes += e[k].bytes * t->scale * step;
+            const FlowLoad *e = entries_of(f, t, &n);
+            for (int k = 0; k < n; k++) /* (pattern bytes * scale) * step */
+                bytes[e[k].link] += e[k].bytes * step;
             if (f->log) {
                 StatAdd a = {t->pattern, n, t->scale, step};
                 g_array_append_val(f->log, a);
@@ -444,11 +517,42 @@ void net_flows_advance(NetFlows *f, int64_t now)
     f->now = now;
 }
 
+/* The highest utilisation of each kind over the busy classes, from 0: the MAX fold over the busy
+ * list, which kind_max follows. A stale kind is recomputed (O(busy) where its highest class
+ * dropped), a kind with odd values folded as before (order decides between -0 and 0, and NaN). */
 static void sample(NetFlows *f)
 {
     NetUtilSample s = {.time_ns = f->now};
-    for (int i = 0; i < f->n_busy; i++)
-        s.util[f->busy_kind[i]] = MAX(s.util[f->busy_kind[i]], f->busy_util[i]);
+    bool walk = false;
+    for (int k = 0; k < NET_LINK_KIND_COUNT; k++) {
+        walk |= f->kind_stale[k] || f->kind_odd[k] > 0;
+        if (f->kind_stale[k]) {
+            f->kind_max[k] = 0;
+            f->kind_at_max[k] = 0;
+        }
+    }
+    if (walk) {
+        float fold[NET_LINK_KIND_COUNT] = {0};
+        for (int i = 0; i < f->n_busy; i++) {
+            int k = f->busy_kind[i];
+            float u = f->busy_util[i];
+            fold[k] = MAX(fold[k], u);
+            if (f->kind_stale[k] && !util_odd(u)) {
+                if (u > f->kind_max[k]) {
+                    f->kind_max[k] = u;
+                    f->kind_at_max[k] = 1;
+                } else if (u == f->kind_max[k]) {
+                    f->kind_at_max[k]++;
+                }
+            }
+        }
+        for (int k = 0; k < NET_LINK_KIND_COUNT; k++) {
+            f->kind_stale[k] = false;
+            s.util[k] = f->kind_odd[k] > 0 ? fold[k] : f->kind_max[k];
+        }
+    } else {
+        memcpy(s.util, f->kind_max, sizeof s.util);
+    }
     if (f->samples->len > 0) {
         NetUtilSample *last = &g_array_index(f->samples, NetUtilSample, f->samples->len - 1);
         if (memcmp(last->util, s.util, sizeof s.util) == 0)
@@ -461,6 +565,20 @@ static void sample(NetFlows *f)
     g_array_append_val(f->samples, s);
 }
 
+/* Time to move the rest of a transfer at its rate: ceil(remaining / rate * 1e9) ns, 0 when there
+ * is nothing to move or only infinite links. The ceiling by truncation below 2^62 (exact: a
+ * double of 2^52 or more is an integer), as libm's ceil is a call on baseline x86-64. */
+static int64_t finish_in_ns(const Transfer *t)
+{
+    if (t->remaining <= 0 || t->rate <= 0 || !isfinite(t->remaining / t->rate))
+        return 0;
+    double ns = t->remaining / t->rate * 1e9;
+    if (!(ns < 0x1p62))
+        return (int64_t)ceil(ns);
+    int64_t whole = (int64_t)ns;
+    return whole + ((double)whole < ns);
+}
+
 /* The component to re-solve: the transfers reachable from the dirty classes through shared
  * classes (f->comp, in start order) and their classes (f->queue). Transfers outside it share no
  * link with any that started or ended, so max-min fairness gives them the same rates as before.
@@ -468,40 +586,55 @@ static void sample(NetFlows *f)
 static void collect_component(NetFlows *f)
 {
     uint32_t epoch = ++f->epoch;
-    g_array_set_size(f->queue, 0);
-    g_array_set_size(f->comp, 0);
+    f->queue.n = 0;
+    f->comp.n = 0;
     if (f->full) /* every class in use, and those just left */
-        g_array_append_vals(f->dirty, f->busy, (guint)f->n_busy);
-    for (guint i = 0; i < f->dirty->len; i++) {
-        uint32_t c = g_array_index(f->dirty, uint32_t, i);
+        for (int i = 0; i < f->n_busy; i++)
+            flow_classes_push(&f->dirty, f->busy[i]);
+    for (int i = 0; i < f->dirty.n; i++) {
+        uint32_t c = f->dirty.v[i];
         if (f->cls[c].stamp != epoch) {
             f->cls[c].stamp = epoch;
-            g_array_append_val(f->queue, c);
+            flow_classes_push(&f->queue, c);
         }
     }
-    g_array_set_size(f->dirty, 0);
-    for (guint q = 0; q < f->queue->len; q++) {
-        const LinkClass *lc = &f->cls[g_array_index(f->queue, uint32_t, q)];
+    f->dirty.n = 0;
+    for (int q = 0; q < f->queue.n; q++) {
+        const LinkClass *lc = &f->cls[f->queue.v[q]];
         for (int u = 0; u < lc->n_users; u++) {
             Transfer *t = tr(f, lc->users[u]);
             if (t->stamp == epoch)
                 continue;
             t->stamp = epoch;
             int ne;
-            const NetLoad *e = entries_of(f, t, &ne);
+            const FlowLoad *e = entries_of(f, t, &ne);
             for (int k = 0; k < ne; k++) {
                 uint32_t c = e[k].link;
                 if (f->cls[c].stamp != epoch) {
                     f->cls[c].stamp = epoch;
-                    g_array_append_val(f->queue, c);
+                    flow_classes_push(&f->queue, c);
                 }
             }
+            flow_ids_push(&f->comp, lc->users[u]);
         }
     }
-    for (guint i = 0; i < f->active->len; i++) {
-        int id = g_array_index(f->active, int, i);
-        if (tr(f, id)->stamp == epoch)
-            g_array_append_val(f->comp, id);
+    /* into start order: by insertion while the component is small (one to three transfers in a
+     * pipeline's events), else by a pass over the active ones */
+    int n = f->comp.n, *comp = f->comp.v;
+    if (n <= 16) {
+        for (int i = 1; i < n; i++) {
+            int id = comp[i];
+            uint64_t seq = tr(f, id)->seq;
+            int j = i;
+            for (; j > 0 && tr(f, comp[j - 1])->seq > seq; j--)
+                comp[j] = comp[j - 1];
+            comp[j] = id;
+        }
+    } else {
+        f->comp.n = 0;
+        for (int i = 0; i < f->active.n; i++)
+            if (tr(f, f->active.v[i])->stamp == epoch)
+                f->comp.v[f->comp.n++] = f->active.v[i];
     }
 }
 
@@ -512,10 +645,11 @@ static void collect_component(NetFlows *f)
 int64_t net_flows_reschedule(NetFlows *f)
 {
     LinkClass *cls = f->cls;
+    f->none_due = false; /* finishes change */
     collect_component(f);
-    const uint32_t *qc = (const uint32_t *)f->queue->data;
-    int nq = (int)f->queue->len, n = (int)f->comp->len;
-    const int *comp = (const int *)f->comp->data;
+    const uint32_t *qc = f->queue.v;
+    int nq = f->queue.n, n = f->comp.n;
+    const int *comp = f->comp.v;
     for (int i = 0; i < nq; i++) {
         cls[qc[i]].util = 0;
         cls[qc[i]].residual = cls[qc[i]].capacity_Bps;
@@ -537,9 +671,9 @@ int64_t net_flows_reschedule(NetFlows *f)
             if (t->frozen)
                 continue;
             int ne;
-            const NetLoad *e = entries_of(f, t, &ne);
+            const FlowLoad *e = entries_of(f, t, &ne);
             for (int k = 0; k < ne; k++)
-                cls[e[k].link].sum += e[k].bytes * t->scale / t->peak;
+                cls[e[k].link].sum += e[k].share; /* (bytes * scale) / peak */
         }
         double delta = INFINITY;
         for (int i = 0; i < nq; i++) {
@@ -558,7 +692,7 @@ int64_t net_flows_reschedule(NetFlows *f)
             t->rate += delta / t->peak;
             bool saturated = delta == 0;
             int ne;
-            const NetLoad *e = entries_of(f, t, &ne);
+            const FlowLoad *e = entries_of(f, t, &ne);
             for (int k = 0; k < ne && !saturated; k++) {
                 const LinkClass *lc = &cls[e[k].link];
                 saturated = lc->residual <= 1e-9 * lc->capacity_Bps;
@@ -576,17 +710,26 @@ int64_t net_flows_reschedule(NetFlows *f)
         double cap = lc->capacity_Bps;
         lc->util = isfinite(cap) ? (cap - lc->residual) / cap : 0;
         lc->stats.peak_util = MAX(lc->stats.peak_util, lc->util);
-        f->busy_util[lc->busy_pos] = (float)lc->util;
+        float *util = &f->busy_util[lc->busy_pos], now_util = (float)lc->util;
+        if (memcmp(util, &now_util, sizeof now_util) != 0) {
+            util_leave(f, lc->kind, *util);
+            *util = now_util;
+            util_enter(f, lc->kind, now_util);
+        }
     }
     sample(f);
-    /* every transfer's finish from its remaining load (O(active)): the next event */
+    /* every transfer's finish from its remaining load (O(active)): the next event. Outside the
+     * component, a finish computed at this same time is kept: its rate and remaining load are
+     * those it was computed from, so it would come out the same (transfers starting together
+     * reschedule once each at one time). */
     int64_t next = -1;
-    for (guint i = 0; i < f->active->len; i++) {
-        Transfer *t = tr(f, g_array_index(f->active, int, i));
-        if (t->remaining <= 0 || t->rate <= 0 || !isfinite(t->remaining / t->rate))
-            t->finish_ns = f->now; /* nothing to move, or only infinite links */
-        else
-            t->finish_ns = f->now + (int64_t)ceil(t->remaining / t->rate * 1e9);
+    uint32_t epoch = f->epoch;
+    for (int i = 0; i < f->active.n; i++) {
+        Transfer *t = tr(f, f->active.v[i]);
+        if (t->stamp == epoch || t->finish_at != f->now) {
+            t->finish_at = f->now;
+            t->finish_ns = f->now + finish_in_ns(t);
+        }
         if (next < 0 || t->finish_ns < next)
             next = t->finish_ns;
     }
@@ -595,35 +738,39 @@ int64_t net_flows_reschedule(NetFlows *f)
 
 int net_flows_complete(NetFlows *f, int64_t now, int *ids, int max)
 {
+    if (f->none_due && f->none_due_at == now)
+        return 0;
     int n = 0;
-    guint keep = 0;
-    for (guint i = 0; i < f->active->len; i++) {
-        int id = g_array_index(f->active, int, i);
+    int keep = 0;
+    for (int i = 0; i < f->active.n; i++) {
+        int id = f->active.v[i];
         Transfer *t = tr(f, id);
         if (t->finish_ns <= now && n < max) {
             ids[n++] = id;
             t->remaining = 0;
         } else {
-            g_array_index(f->active, int, keep++) = id;
+            f->active.v[keep++] = id;
         }
     }
-    g_array_set_size(f->active, keep);
+    f->active.n = keep;
+    f->none_due = n < max; /* every one looked at, none left due */
+    f->none_due_at = now;
     for (int i = 0; i < n; i++) {
         Transfer *t = tr(f, ids[i]);
         int ne;
-        const NetLoad *e = entries_of(f, t, &ne);
+        const FlowLoad *e = entries_of(f, t, &ne);
         for (int k = 0; k < ne; k++)
             user_remove(f, e[k].link, ids[i]);
         mark_dirty(f, ids[i]);
         t->rate = 0;
-        g_array_append_val(f->free_ids, ids[i]);
+        flow_ids_push(&f->free_ids, ids[i]);
     }
     return n;
 }
 
 int net_flows_active(const NetFlows *f)
 {
-    return (int)f->active->len;
+    return f->active.n;
 }
 
 double net_flows_rate(const NetFlows *f, int id)
@@ -637,6 +784,7 @@ const NetLinkStats *net_flows_stats(const NetFlows *f, uint32_t link)
     g_assert(link < (uint32_t)f->t->n_links);
     LinkClass *lc = (LinkClass *)&f->cls[f->class_of[link]]; /* the value, not the model, changes */
     flow_busy_flush(lc, f->now);
+    lc->stats.bytes = f->bytes[f->class_of[link]];
     return &lc->stats;
 }
 
@@ -648,6 +796,7 @@ const NetLinkStats *net_flows_class_stats(const NetFlows *f, int c, uint32_t *fi
     *n_links = f->cls[c].size;
     LinkClass *lc = (LinkClass *)&f->cls[c]; /* the value, not the model, changes */
     flow_busy_flush(lc, f->now);
+    lc->stats.bytes = f->bytes[c];
     return &lc->stats;
 }
 
@@ -659,6 +808,6 @@ const NetUtilSample *net_flows_samples(const NetFlows *f, int *n)
 
 const int *net_flows_active_ids(const NetFlows *f, int *n)
 {
-    *n = (int)f->active->len;
-    return (const int *)f->active->data;
+    *n = f->active.n;
+    return f->active.v;
 }

@@ -51,8 +51,8 @@ void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out, G
     int64_t now = f->now - origin_ns;
     PUT(now);
     PUT(f->n_classes);
-    guint n_patterns = f->patterns->len, n_active = f->active->len;
-    guint n_dirty = f->dirty->len;
+    guint n_patterns = f->patterns->len, n_active = (guint)f->active.n;
+    guint n_dirty = (guint)f->dirty.n;
     FIELD("flows: patterns, transfers in flight", -1, -1);
     PUT(n_patterns);
     PUT(n_active);
@@ -62,9 +62,9 @@ void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out, G
     for (guint i = 0; i < f->transfers->len; i++)
         rank[i] = -1;
     for (guint i = 0; i < n_active; i++)
-        rank[g_array_index(f->active, int, i)] = (int)i;
+        rank[f->active.v[i]] = (int)i;
     for (guint i = 0; i < n_active; i++) {
-        int id = g_array_index(f->active, int, i);
+        int id = f->active.v[i];
         const Transfer *t = &g_array_index(f->transfers, Transfer, id);
         int64_t finish = t->finish_ns - origin_ns;
         uint8_t frozen = t->frozen;
@@ -94,7 +94,8 @@ void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out, G
      * order of its busy list, and were never proven. */
     uint32_t *set = g_new(uint32_t, MAX(1, MAX((int)n_dirty, MAX(f->n_busy, f->n_classes))));
     guint n_set = 0;
-    memcpy(set, f->dirty->data, sizeof(uint32_t) * n_dirty);
+    if (n_dirty > 0)
+        memcpy(set, f->dirty.v, sizeof(uint32_t) * n_dirty);
     qsort(set, n_dirty, sizeof *set, cmp_u32);
     for (guint i = 0; i < n_dirty; i++)
         if (n_set == 0 || set[n_set - 1] != set[i])
@@ -152,16 +153,32 @@ bool net_flows_can_skip(const NetFlows *f)
 void net_flows_skip(NetFlows *f, int64_t periods, int64_t period_ns)
 {
     g_assert(net_flows_can_skip(f));
-    /* the same products added in the same order as net_flows_advance did: the same bits */
-    for (int64_t j = 0; j < periods; j++)
-        for (guint i = 0; i < f->log->len; i++) {
-            const StatAdd *a = &g_array_index(f->log, StatAdd, i);
-            const GArray *entries = g_array_index(f->patterns, FlowPattern, a->pattern).entries;
-            const NetLoad *e = (const NetLoad *)entries->data;
-            g_assert((int)entries->len == a->n_entries);
-            for (int k = 0; k < a->n_entries; k++)
-                f->cls[e[k].link].stats.bytes += e[k].bytes * a->scale * a->step;
+    /* The same products added to each class in the same order as net_flows_advance did: the
+     * same bits. The products are formed once (bytes * scale * step, as advance rounds them),
+     * then each period adds them into the classes' bytes (NetFlows.bytes): two loads and an add
+     * per logged entry and period, against a record, its pattern and a LinkClass's cache line. */
+    int n_adds = 0;
+    for (guint i = 0; i < f->log->len; i++)
+        n_adds += g_array_index(f->log, StatAdd, i).n_entries;
+    uint32_t *add_cls = g_new(uint32_t, MAX(1, n_adds));
+    double *add_bytes = g_new(double, MAX(1, n_adds));
+    n_adds = 0;
+    for (guint i = 0; i < f->log->len; i++) {
+        const StatAdd *a = &g_array_index(f->log, StatAdd, i);
+        const GArray *entries = g_array_index(f->patterns, FlowPattern, a->pattern).entries;
+        const NetLoad *e = (const NetLoad *)entries->data;
+        g_assert((int)entries->len == a->n_entries);
+        for (int k = 0; k < a->n_entries; k++, n_adds++) {
+            add_cls[n_adds] = e[k].link;
+            add_bytes[n_adds] = e[k].bytes * a->scale * a->step;
         }
+    }
+    double *bytes = f->bytes;
+    for (int64_t j = 0; j < periods; j++)
+        for (int i = 0; i < n_adds; i++)
+            bytes[add_cls[i]] += add_bytes[i];
+    g_free(add_cls);
+    g_free(add_bytes);
     for (int c = 0; c < f->n_classes; c++) {
         flow_busy_flush(&f->cls[c], f->now);
         f->cls[c].stats.busy_ns += periods * (f->cls[c].stats.busy_ns - f->mark_busy_ns[c]);
@@ -175,7 +192,10 @@ void net_flows_skip(NetFlows *f, int64_t periods, int64_t period_ns)
             g_array_append_val(f->samples, s);
         }
     f->now += periods * period_ns;
-    for (guint i = 0; i < f->active->len; i++)
-        g_array_index(f->transfers, Transfer, g_array_index(f->active, int, i)).finish_ns +=
-            periods * period_ns;
+    f->none_due = false;
+    for (int i = 0; i < f->active.n; i++) {
+        Transfer *t = &g_array_index(f->transfers, Transfer, f->active.v[i]);
+        t->finish_ns += periods * period_ns;
+        t->finish_at += periods * period_ns; /* still equal to now where it was */
+    }
 }

@@ -130,6 +130,43 @@ static void test_max_min_fair(void **state)
     g_free(hw);
 }
 
+/* net_flows_complete answers a repeated call at one time without a scan (none_due): a transfer
+ * added at that time, ending at once (no loads), must still be found after its reschedule. */
+static void test_complete_after_empty_scan(void **state)
+{
+    HwTopology *hw = toy_topo(2, 1);
+    NetTopo *t = net_topo_new(hw, 1, 2);
+    NetLoad a[] = {{0, 1e9}};
+    NetFlows *f = net_flows_new(t);
+    int ia = net_flows_add(f, 0, net_flows_pattern(f, a, 1), 1.0);
+    assert_int_equal(net_flows_reschedule(f), 1000000000);
+    int ids[4];
+    net_flows_advance(f, 500000000);
+    assert_int_equal(net_flows_complete(f, 500000000, ids, 4), 0);
+    assert_int_equal(net_flows_complete(f, 500000000, ids, 4), 0);
+    int ib = net_flows_add(f, 500000000, net_flows_pattern(f, NULL, 0), 1.0);
+    assert_int_equal(net_flows_reschedule(f), 500000000);
+    assert_int_equal(net_flows_complete(f, 500000000, ids, 4), 1);
+    assert_int_equal(ids[0], ib);
+    assert_int_equal(net_flows_complete(f, 500000000, ids, 4), 0);
+    /* at most `max` per call: the rest in the next call at the same time */
+    int ic = net_flows_add(f, 500000000, net_flows_pattern(f, NULL, 0), 1.0);
+    int id = net_flows_add(f, 500000000, net_flows_pattern(f, NULL, 0), 1.0);
+    assert_int_equal(net_flows_reschedule(f), 500000000);
+    assert_int_equal(net_flows_complete(f, 500000000, ids, 1), 1);
+    assert_int_equal(ids[0], ic);
+    assert_int_equal(net_flows_complete(f, 500000000, ids, 1), 1);
+    assert_int_equal(ids[0], id);
+    assert_int_equal(net_flows_complete(f, 500000000, ids, 1), 0);
+    assert_int_equal(net_flows_reschedule(f), 1000000000);
+    net_flows_advance(f, 1000000000);
+    assert_int_equal(net_flows_complete(f, 1000000000, ids, 4), 1);
+    assert_int_equal(ids[0], ia);
+    net_flows_free(f);
+    net_topo_free(t);
+    g_free(hw);
+}
+
 /* Two allreduces issued at once on two communication streams, over process groups that share the
  * nodes' single NIC: each takes twice as long as alone. */
 static int64_t two_allreduces(bool both)
@@ -609,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_ring_loads),
         cmocka_unit_test(test_groups_global_links),
         cmocka_unit_test(test_max_min_fair),
+        cmocka_unit_test(test_complete_after_empty_scan),
         cmocka_unit_test(test_link_classes_exact),
         cmocka_unit_test(test_incremental_matches_full),
         cmocka_unit_test(test_leaf_taper_loads),
