@@ -118,4 +118,19 @@ static inline void assert_close(double got, double want, double rel)
         fail_msg("got %.9g, expected %.9g (within %.3g%%)", got, want, 100 * rel);
 }
 
+/* A hand-built machine of round figures for engine tests: every peak 1 TFLOP/s, HBM and PCIe
+ * 1 GB/s, all of it reached, Ampere's NCCL rules (as a loaded A100 file), gpus GPUs a node. */
+static inline void toy_topology(HwTopology *t, int gpus)
+{
+    memset(t, 0, sizeof *t);
+    for (int d = 0; d < HW_DTYPE_COUNT; d++)
+        t->gpu.peak_flops[d] = 1e12;
+    t->gpu.matmul_efficiency = 1;
+    t->gpu.compute_capability = 80;
+    t->gpu.hbm_Bps = 1e9;
+    t->gpu.memory_efficiency = 1;
+    t->gpus_per_node = gpus;
+    t->pcie_Bps = 1e9;
+}
+
 #endif
