@@ -122,50 +122,29 @@ static bool sourced(HwTopology *topo, CfgObj *co, const char *key, bool required
     return true;
 }
 
-/* "node.gpu_nic_path": {"value": NAME, "source": "..."}, a sourced name (cfg_get_sourced reads
- * numbers only); absent keeps *out. */
+/* "node.gpu_nic_path": {"value": NAME, "source": "..."}, a sourced name; absent keeps *out. */
 static bool load_gpu_nic_path(HwTopology *topo, CfgObj *co, HwGpuNicPath *out, GError **error)
 {
-    if (!cfg_has(co, "gpu_nic_path"))
-        return true;
-    CfgObj child;
-    if (!cfg_obj_child(co, "gpu_nic_path", false, &child, error))
-        return false;
     g_autofree char *value = NULL;
     char *source = NULL;
-    bool ok = cfg_get_string(&child, "value", true, &value, error) &&
-              cfg_get_string(&child, "source", true, &source, error);
-    int found = -1;
-    for (int i = 0; ok && i < HW_GPU_NIC_COUNT; i++)
-        if (g_ascii_strcasecmp(value, gpu_nic_path_names[i]) == 0)
-            found = i;
-    if (ok && found < 0) {
-        cfg_set_error(error, child.file, child.path, "value",
-                      "expected the PCIe path between a GPU and its NIC as NCCL names it: pix, "
-                      "pxb, c2c (GPU on NVLink-C2C, NIC on the CPU's PCIe), phb or sys; got "
-                      "\"%s\"",
-                      value);
-        ok = false;
-    }
-    if (ok && !*source) {
-        cfg_set_error(error, child.file, child.path, "source",
-                      "empty; the path needs its source (nvidia-smi topo -m, a block diagram, "
-                      "vendor documentation)");
-        ok = false;
-    }
-    if (ok) {
-        cfg_obj_ignore(&child, (const char *const[]){"note", NULL});
-        ok = cfg_obj_check_unknown(&child, "expected only \"value\", \"source\" and \"note\"",
-                                   error);
-    }
-    if (ok) {
-        *out = (HwGpuNicPath)found;
-        g_hash_table_insert(topo->sources, g_strdup_printf("%s.gpu_nic_path", co->path), source);
-        source = NULL;
-    }
+    if (!cfg_get_sourced_string(co, "gpu_nic_path", false, &value, &source, error))
+        return false;
+    if (!value)
+        return true;
+    for (int i = 0; i < HW_GPU_NIC_COUNT; i++)
+        if (g_ascii_strcasecmp(value, gpu_nic_path_names[i]) == 0) {
+            *out = (HwGpuNicPath)i;
+            g_hash_table_insert(topo->sources, g_strdup_printf("%s.gpu_nic_path", co->path),
+                                source);
+            return true;
+        }
     g_free(source);
-    cfg_obj_close(&child);
-    return ok;
+    g_autofree char *path = g_strdup_printf("%s.gpu_nic_path", co->path);
+    cfg_set_error(error, co->file, path, "value",
+                  "expected the PCIe path between a GPU and its NIC as NCCL names it: pix, pxb, "
+                  "c2c (GPU on NVLink-C2C, NIC on the CPU's PCIe), phb or sys; got \"%s\"",
+                  value);
+    return false;
 }
 
 /* "gpu.kernels": the kernel model's figures (HwKernels). All or nothing: a partial table would

@@ -85,17 +85,25 @@ static void string_index_free(struct IrStringIndex *x)
     g_free(x);
 }
 
-/* Twice the slots, when strings fill half of them. */
-static void string_index_grow(struct IrStringIndex *x)
+/* Open-addressing slots (mask + 1 of them, linear probing) holding 1 + the index of each of n
+ * entries whose hashes are hashes[0..n). */
+static uint32_t *slots_build(uint32_t mask, const uint32_t *hashes, uint32_t n)
 {
-    uint32_t mask = 2 * x->mask + 1;
     uint32_t *slots = g_new0(uint32_t, mask + 1);
-    for (uint32_t i = 0; i < x->hashes->len; i++) {
-        uint32_t k = g_array_index(x->hashes, uint32_t, i) & mask;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k = hashes[i] & mask;
         while (slots[k])
             k = (k + 1) & mask;
         slots[k] = i + 1;
     }
+    return slots;
+}
+
+/* Twice the slots, when strings fill half of them. */
+static void string_index_grow(struct IrStringIndex *x)
+{
+    uint32_t mask = 2 * x->mask + 1;
+    uint32_t *slots = slots_build(mask, (const uint32_t *)x->hashes->data, x->hashes->len);
     g_free(x->slots);
     x->slots = slots;
     x->mask = mask;
@@ -276,14 +284,13 @@ static void join_index_grow(struct IrStringIndex *x)
     uint32_t mask = x->join_slots ? 2 * x->join_mask + 1 : 255;
     while (mask + 1 < 4 * (x->joins->len + 1))
         mask = 2 * mask + 1;
-    uint32_t *slots = g_new0(uint32_t, mask + 1);
-    for (uint32_t i = 0; i < x->joins->len; i++) {
+    uint32_t n = x->joins->len, *hashes = g_new(uint32_t, MAX(n, 1));
+    for (uint32_t i = 0; i < n; i++) {
         const IrJoin *j = &g_array_index(x->joins, IrJoin, i);
-        uint32_t k = join_hash(j->first, j->second) & mask;
-        while (slots[k])
-            k = (k + 1) & mask;
-        slots[k] = i + 1;
+        hashes[i] = join_hash(j->first, j->second);
     }
+    uint32_t *slots = slots_build(mask, hashes, n);
+    g_free(hashes);
     g_free(x->join_slots);
     x->join_slots = slots;
     x->join_mask = mask;

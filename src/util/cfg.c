@@ -427,8 +427,9 @@ bool cfg_get_string(CfgObj *co, const char *key, bool required, char **out, GErr
     return true;
 }
 
-bool cfg_get_sourced(CfgObj *co, const char *key, bool required, double min, double max, double *out,
-                     char **source_out, GError **error)
+/* {"value": ..., "source": "...", "note": ...}: a number in [min, max] (num) or a string (str). */
+static bool sourced_value(CfgObj *co, const char *key, bool required, double min, double max,
+                          double *num, char **str, char **source_out, GError **error)
 {
     CfgObj child;
     if (!cfg_has(co, key) && !required) {
@@ -439,13 +440,15 @@ bool cfg_get_sourced(CfgObj *co, const char *key, bool required, double min, dou
         if (error && *error && strstr((*error)->message, "expected a JSON object")) {
             g_clear_error(error);
             cfg_set_error(error, co->file, co->path, key,
-                          "expected {\"value\": <number>, \"source\": \"<URL, data sheet or "
-                          "measurement command>\"}");
+                          "expected {\"value\": <%s>, \"source\": \"<URL, data sheet or "
+                          "measurement command>\"}",
+                          num ? "number" : "name");
         }
         return false;
     }
     char *source = NULL;
-    bool ok = cfg_get_double(&child, "value", true, min, max, out, error) &&
+    bool ok = (num ? cfg_get_double(&child, "value", true, min, max, num, error)
+                   : cfg_get_string(&child, "value", true, str, error)) &&
               cfg_get_string(&child, "source", true, &source, error);
     if (ok && (!source || !*source)) {
         cfg_set_error(error, child.file, child.path, "source",
@@ -465,6 +468,18 @@ bool cfg_get_sourced(CfgObj *co, const char *key, bool required, double min, dou
     g_free(source);
     cfg_obj_close(&child);
     return ok;
+}
+
+bool cfg_get_sourced(CfgObj *co, const char *key, bool required, double min, double max, double *out,
+                     char **source_out, GError **error)
+{
+    return sourced_value(co, key, required, min, max, out, NULL, source_out, error);
+}
+
+bool cfg_get_sourced_string(CfgObj *co, const char *key, bool required, char **out,
+                            char **source_out, GError **error)
+{
+    return sourced_value(co, key, required, 0, 0, NULL, out, source_out, error);
 }
 
 bool cfg_parse_size(const char *text, uint64_t *out)

@@ -68,6 +68,9 @@ bool cfg_get_string(CfgObj *co, const char *key, bool required, char **out, GErr
 /* A sourced number: {"value": X, "source": "..."}; the source must be a non-empty string. */
 bool cfg_get_sourced(CfgObj *co, const char *key, bool required, double min, double max, double *out,
                      char **source_out, GError **error);
+/* A sourced name: {"value": "NAME", "source": "..."}, the same rules; *out newly allocated. */
+bool cfg_get_sourced_string(CfgObj *co, const char *key, bool required, char **out,
+                            char **source_out, GError **error);
 
 /* Sets an input error naming file and field. */
 void cfg_set_error(GError **error, const char *file, const char *path, const char *key,
