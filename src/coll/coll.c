@@ -308,13 +308,15 @@ static bool is_pcie(const HwTopology *topo)
 }
 
 /* The NICs that a node's group members use, together (one NIC, or rail, per GPU where a node has
- * as many as GPUs; shared ones where it has fewer); PCIe where the node has none. */
+ * as many as GPUs; shared ones where it has fewer); PCIe where the node has none; at most what
+ * the communicator's channels carry where the topology caps a channel (net_channel_Bps). */
 static double bus_net_Bps(const HwTopology *topo, const CollShape *sh)
 {
     double nics_per_gpu =
         topo->nics_per_node > 0 ? (double)topo->nics_per_node / topo->gpus_per_node : 0;
     double nics = MAX(1.0, MIN((double)topo->nics_per_node, sh->ranks_per_node * nics_per_gpu));
-    return topo->nics_per_node > 0 ? nics * topo->nic_Bps : topo->pcie_Bps;
+    double bw = topo->nics_per_node > 0 ? nics * topo->nic_Bps : topo->pcie_Bps;
+    return MIN(bw, coll_net_channel_cap_Bps(topo, -1));
 }
 
 /* Bus bandwidth of the slowest part of the path. A ring that spans nodes crosses each node's
@@ -328,6 +330,26 @@ static double bus_bandwidth(const HwTopology *topo, const CollShape *sh)
     if (sh->nodes > 1)
         bw = MIN(bw, bus_net_Bps(topo, sh));
     return isfinite(bw) ? bw : topo->gpu_link_Bps;
+}
+
+/* NCCL's channels to one rank on another node for send/receive: one up to 2.11 (paths.cc
+ * ncclTopoGetNchannels, "Remote rank, use network": nChannels = 1), NCCL_NCHANNELS_PER_NET_PEER
+ * (default 2) from 2.12. From 2.19 NCCL also raises it to the GPU's local NICs where it has
+ * several (not modelled: it matters only under a channel cap, net_channel_Bps). */
+int coll_net_peer_channels(int nccl_version)
+{
+    int version = nccl_version > 0 ? nccl_version : COLL_NCCL_NEWEST;
+    return version < 21200 ? 1 : 2;
+}
+
+/* What `channels` NCCL channels carry across a node boundary at most, per direction and per
+ * communicator, where the topology caps a channel (node.net_channel_GBps); -1: a collective's
+ * channels (node.nccl_channels). INFINITY without a cap. */
+double coll_net_channel_cap_Bps(const HwTopology *topo, int channels)
+{
+    if (topo->net_channel_Bps <= 0)
+        return INFINITY;
+    return (channels < 0 ? topo->nccl_channels : channels) * topo->net_channel_Bps;
 }
 
 /* A double binary tree over two nodes is one edge: each node sends the message once over its
@@ -657,6 +679,7 @@ static double analytic_p2p(const CollModel *self, uint64_t bytes, bool same_node
     if (same_node)
         return topo->gpu_link_latency_s + (double)bytes / topo->gpu_link_Bps;
     double bw = topo->nics_per_node > 0 ? topo->nic_Bps : topo->pcie_Bps;
+    bw = MIN(bw, coll_net_channel_cap_Bps(topo, coll_net_peer_channels(self->nccl_version)));
     return topo->net_latency_s + (double)bytes / bw;
 }
 

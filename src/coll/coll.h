@@ -115,6 +115,12 @@ double coll_bytes_sent_per_rank(IrCollKind kind, uint64_t bytes, int nranks);
  * across nodes (which runs over CollNet) send the node's array up to the switches once, bytes per
  * node (src/coll/collnet.c). 0 inside one node. */
 double coll_inter_node_bytes_per_rank(const CollShape *shape, const CollChoice *choice);
+/* NCCL's channels to a rank on another node for send/receive, by release (0: the newest). */
+int coll_net_peer_channels(int nccl_version);
+/* The most `channels` channels of one communicator carry across a node boundary per direction
+ * (topology node.net_channel_GBps; -1: node.nccl_channels, a collective's); INFINITY where the
+ * topology sets no such cap. */
+double coll_net_channel_cap_Bps(const HwTopology *topo, int channels);
 
 /* One row of an nccl-tests result table (all_reduce_perf ...): the size, and the faster of the
  * out-of-place and in-place runs; and each of them. */

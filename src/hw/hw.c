@@ -313,6 +313,8 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
         load_gpu_nic_path(topo, &co, &topo->gpu_nic_path, error) &&
         sourced(topo, &co, "nic_GBps", nics > 0, 0.01, 1e4, GB, &topo->nic_Bps, error) &&
         sourced(topo, &co, "nic_latency_us", false, 0, 1e4, us, &topo->nic_latency_s, error) &&
+        sourced(topo, &co, "net_channel_GBps", false, 0.01, 1e4, GB, &topo->net_channel_Bps,
+                error) &&
         sourced(topo, &co, "pcie_GBps", false, 0.1, 1e4, GB, &topo->pcie_Bps, error) &&
         sourced(topo, &co, "host_memory_GiB", false, 1, 1e6, GiB, &topo->host_memory_bytes,
                 error) &&

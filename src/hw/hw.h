@@ -111,6 +111,12 @@ typedef struct {
     int nic_ports_per_node;
     int nics_per_rail;
     double nic_Bps; /* achieved per NIC (per rail of nics_per_rail NICs) per direction */
+    /* node.net_channel_GBps: the most one NCCL channel carries across the network, per direction,
+     * where something other than the NIC binds first (a host-staged path without GPUDirect RDMA:
+     * each channel's CTA copies through pinned host memory, one step at a time). 0: no such cap,
+     * the NICs bind. Collectives across nodes get nccl_channels of it, sends to a rank on another
+     * node NCCL's channels per network peer (src/coll/coll.c). */
+    double net_channel_Bps;
     double nic_latency_s;
     double net_latency_s; /* end-to-end inter-node latency */
     char *net_kind;       /* "dragonfly+", "fat-tree", ... */

@@ -465,6 +465,7 @@ int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale)
     *t = (Transfer){.pattern = pattern,
                     .scale = scale,
                     .remaining = 1.0,
+                    .max_rate = INFINITY,
                     .finish_ns = now,
                     .seq = f->seq++,
                     .finish_at = INT64_MIN,
@@ -482,6 +483,13 @@ int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale)
         user_add(f, e[k].link, id);
     mark_dirty(f, id);
     return id;
+}
+
+void net_flows_cap(NetFlows *f, int id, double max_rate)
+{
+    g_assert(max_rate > 0);
+    tr(f, id)->max_rate = max_rate;
+    mark_dirty(f, id);
 }
 
 void net_flows_set_full(NetFlows *f, bool full)
@@ -676,6 +684,12 @@ int64_t net_flows_reschedule(NetFlows *f)
             if (lc->sum > 0)
                 delta = MIN(delta, lc->residual / lc->sum);
         }
+        /* a capped transfer is a demand of its own: the round ends where it reaches its cap */
+        for (int i = 0; i < n; i++) {
+            const Transfer *t = tr(f, comp[i]);
+            if (!t->frozen && isfinite(t->max_rate))
+                delta = MIN(delta, MAX(0.0, (t->max_rate - t->rate) * t->peak));
+        }
         if (!isfinite(delta)) /* only links of infinite capacity */
             delta = 0;
         for (int i = 0; i < nq; i++)
@@ -685,7 +699,7 @@ int64_t net_flows_reschedule(NetFlows *f)
             if (t->frozen)
                 continue;
             t->rate += delta / t->peak;
-            bool saturated = delta == 0;
+            bool saturated = delta == 0 || t->rate >= t->max_rate * (1 - 1e-12);
             int ne;
             const FlowLoad *e = entries_of(f, t, &ne);
             for (int k = 0; k < ne && !saturated; k++) {

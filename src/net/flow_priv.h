@@ -53,6 +53,7 @@ typedef struct {
     double peak;      /* bytes on its most loaded link: fairness is in bytes per second there */
     double remaining; /* fraction of the load still to move, 1 at the start */
     double rate;      /* fraction per second */
+    double max_rate;  /* fraction per second it cannot exceed (net_flows_cap); INFINITY: none */
     int64_t finish_ns;
     bool frozen;
     uint32_t stamp;    /* scratch of reschedule: in the component being solved */

@@ -74,6 +74,8 @@ void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out, G
         PUT(t->scale);
         FIELD("flows: transfer peak", (int)i, -1);
         PUT(t->peak);
+        FIELD("flows: transfer rate cap", (int)i, -1);
+        PUT(t->max_rate);
         FIELD("flows: transfer remaining", (int)i, -1);
         PUT(t->remaining);
         FIELD("flows: transfer rate", (int)i, -1);

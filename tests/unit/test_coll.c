@@ -524,6 +524,56 @@ static void test_nic_striping(void **state)
     hw_topology_free(two);
 }
 
+/* A channel cap (node.net_channel_GBps: Jean Zay's Omni-Path without GPUDirect RDMA, 2.53 GB/s
+ * per channel, 2 channels): a ring across nodes moves nccl_channels x cap, not its NICs' 4 x 12
+ * GB/s, in the analytic model and the flow model alike; a send to another node moves NCCL's
+ * channels per network peer x cap, one channel up to NCCL 2.11 and two from 2.12. With the cap
+ * raised above the NICs, the NICs bind again. */
+static void test_net_channel_cap(void **state)
+{
+    (void)state;
+    GError *error = NULL;
+    HwTopology *jz = load_topo("topologies/jean-zay-a100-80gb.json");
+    HwTopology *uncapped = load_edited("topologies/jean-zay-a100-80gb.json",
+                                   "\"net_channel_GBps\": {\n      \"value\": 2.53",
+                                   "\"net_channel_GBps\": {\n      \"value\": 1000", &error);
+    assert_non_null(uncapped);
+    assert_close(jz->net_channel_Bps, 2.53e9, 1e-12);
+    assert_int_equal(jz->nccl_channels, 2);
+    HwTopology *topo[2] = {jz, uncapped};
+    double t[2];
+    for (int i = 0; i < 2; i++) {
+        CollModel m;
+        coll_model_analytic_init(&m, topo[i]);
+        m.force_algo = COLL_ALGO_RING;
+        m.force_proto = COLL_PROTO_SIMPLE;
+        CollChoice ch;
+        CollShape ring = {IR_COLL_ALLREDUCE, 4000000000ULL, 32, 4, 8};
+        m.time_s(&m, &ring, &ch);
+        assert_close(ch.bus_Bps, i == 0 ? 2 * 2.53e9 : 4 * topo[i]->nic_Bps, 1e-12);
+        NetTopo *net = net_topo_new(topo[i], 4, 8);
+        assert_true(sim_collective_s(topo[i], &m, net, 4, 8, IR_COLL_ALLREDUCE, HW_DTYPE_FP32,
+                                     4000000000ULL, &t[i], &error));
+        net_topo_free(net);
+    }
+    /* the measurement the cap comes from: 4 GB in 1.53 s (busbw 5.07 GB/s) */
+    double bus = 4e9 / t[0] * 2 * 31 / 32;
+    assert_close(bus, 2 * 2.53e9, 0.01);
+    assert_true(t[0] > 4 * t[1]); /* the NICs allow 48 GB/s, the channels 5.06 */
+    CollModel m;
+    coll_model_analytic_init(&m, jz);
+    double lat = m.p2p_s(&m, 0, false);
+    m.nccl_version = 21003;
+    assert_close(m.p2p_s(&m, 1000000000ULL, false) - lat, 1e9 / 2.53e9, 1e-9);
+    m.nccl_version = 21200;
+    assert_close(m.p2p_s(&m, 1000000000ULL, false) - lat, 1e9 / (2 * 2.53e9), 1e-9);
+    /* inside the node NVLink, no cap */
+    assert_close(m.p2p_s(&m, 1000000000ULL, true) - m.p2p_s(&m, 0, true), 1e9 / jz->gpu_link_Bps,
+                 1e-9);
+    hw_topology_free(uncapped);
+    hw_topology_free(jz);
+}
+
 /* PAT (NCCL 2.23 on): all-gather and reduce-scatter with one GPU per node, where NCCL's tuner
  * estimate is lowest: at mid sizes on 16 JUSUF nodes (its latency grows 2.8 us per rank where the
  * ring's grows 14 us per node), never for all-reduce, never with more than one GPU per node, and
@@ -670,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_a100_two_node_roce_table),
         cmocka_unit_test(test_nic_striping),
         cmocka_unit_test(test_pat),
+        cmocka_unit_test(test_net_channel_cap),
         cmocka_unit_test(test_two_node_tree),
         cmocka_unit_test(test_sendrecv),
     };

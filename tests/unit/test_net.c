@@ -130,6 +130,36 @@ static void test_max_min_fair(void **state)
     g_free(hw);
 }
 
+/* A capped transfer is a demand of its own (net_flows_cap): alone it runs at its cap however idle
+ * its link, and beside an uncapped one on the same link it takes its cap and leaves the rest, so
+ * the other finishes sooner than a fair half would let it. */
+static void test_transfer_cap(void **state)
+{
+    HwTopology *hw = toy_topo(2, 1);
+    NetTopo *t = net_topo_new(hw, 1, 2);
+    NetLoad a[] = {{0, 1e9}};
+    NetFlows *f = net_flows_new(t);
+    int pat = net_flows_pattern(f, a, 1);
+    int ia = net_flows_add(f, 0, pat, 1.0);
+    net_flows_cap(f, ia, 0.25); /* a quarter of its 1 GB per second: 0.25 GB/s of 1 */
+    int64_t next = net_flows_reschedule(f);
+    assert_true(llabs(next - 4000000000) <= 1);
+    assert_true(fabs(net_flows_rate(f, ia) - 0.25) < 1e-12);
+    int ib = net_flows_add(f, 0, pat, 1.0);
+    next = net_flows_reschedule(f);
+    /* B gets the 0.75 GB/s A leaves: done at 1 / 0.75 s, not at the fair 2 s */
+    assert_true(fabs(net_flows_rate(f, ib) - 0.75) < 1e-12);
+    assert_true(fabs(net_flows_rate(f, ia) - 0.25) < 1e-12);
+    assert_true(llabs(next - 1333333334) <= 1);
+    net_flows_advance(f, next);
+    int ids[2];
+    assert_int_equal(net_flows_complete(f, next, ids, 2), 1);
+    assert_int_equal(ids[0], ib);
+    net_flows_free(f);
+    net_topo_free(t);
+    g_free(hw);
+}
+
 /* net_flows_complete answers a repeated call at one time without a scan (none_due): a transfer
  * added at that time, ending at once (no loads), must still be found after its reschedule. */
 static void test_complete_after_empty_scan(void **state)
@@ -651,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_incremental_matches_full),
         cmocka_unit_test(test_leaf_taper_loads),
         cmocka_unit_test(test_leaf_taper_contention),
+        cmocka_unit_test(test_transfer_cap),
         cmocka_unit_test(test_shared_link_halves_bandwidth),
         cmocka_unit_test(test_hybrid_contention_only_on_shared_nics),
     };

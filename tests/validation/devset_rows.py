@@ -185,6 +185,11 @@ def bloom_common(r, layers, hidden, heads, tp, pp, dp, mbs, gbs, zero, precision
               "--micro-batches", str(micro_batches), "--seq-len", "2048",
               "--activation-checkpointing", "--no-flash-attention", "--optimizer-impl", "fused"]
     r.notes.append("Megatron-DeepSpeed's Adam is apex's FusedAdam: --optimizer-impl fused")
+    # the release NCCL logs in the BLOOM-176B environment on these nodes (bigscience
+    # experiments/bandwidth/all_reduce_bench-a100-n4.txt, 2022-01-28): what PyTorch 1.10/1.11's
+    # cu113 wheels bundle; the sweeps ran in February 2022 in that environment's era
+    r.args += ["--nccl-version", "2.10.3"]
+    r.approx.append("NCCL 2.10.3, as logged in the BLOOM environment in January 2022")
     if precision == "fp16":
         r.args += ["--param-dtype", "fp16", "--reduce-dtype", "fp16"]
     elif "BF16_Optimizer" in precision:
