@@ -50,7 +50,8 @@ FLOPS_NOTE = (
     "torchvision does inline and which therefore is not a module in named_modules(). "
     "Within a Bottleneck the downsample branch is listed after bn3, as torchvision's "
     "forward computes it. Sum of conv+linear flops_fwd = 2 x torchvision's GMACs "
-    "(its table's 'GFLOPS' column counts multiply-adds)."
+    "(its table's 'GFLOPS' column counts multiply-adds). conv2d input_elems = Cin*Hin*Win "
+    "(cuDNN's NCHW <-> NHWC transposes move the input and the output)."
 )
 
 
@@ -72,7 +73,7 @@ class Builder:
         out = cout * hout * hout
         self.modules.append({
             "name": name, "kind": "conv2d", "params": params,
-            "flops_fwd": flops, "output_elems": out,
+            "flops_fwd": flops, "output_elems": out, "input_elems": cin * hin * hin,
             "shape": "%dx%dx%d -> %dx%dx%d, k%d s%d p%d, no bias"
                      % (cin, hin, hin, cout, hout, hout, k, s, p),
         })

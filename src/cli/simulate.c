@@ -191,6 +191,7 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
     if (!model || !cli_make_options(cli, model, &opt, error))
         goto out;
 model_ready:
+    strat_memory_format_apply(model, topo, &opt);
     cli->par.grad_accum = cli->grad_accum;
     cli->par.wrap = cli->wrap;
     if (!cli_parallel_options(&cli->par, model, gpn, &opt, error) ||
@@ -508,6 +509,11 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
          "torch.compile: each chain of elementwise kernels fused into one (fewer launches, less "
          "HBM traffic) [off]",
          NULL},
+        {"memory-format", 0, 0, G_OPTION_ARG_STRING, &cli.memory_format,
+         "channels_last or contiguous (torch.channels_last, torch.contiguous_format): with "
+         "contiguous (NCHW) tensors cuDNN transposes around every tensor-core convolution "
+         "[contiguous, PyTorch's default]",
+         "FORMAT"},
         {"allow-tf32", 0, 0, G_OPTION_ARG_NONE, &cli.allow_tf32,
          "fp32 matmuls on TF32 tensor cores (torch.backends.cuda.matmul.allow_tf32 = True); "
          "convolutions use TF32 anyway, as cuDNN does by default [off]",

@@ -133,6 +133,20 @@ bool cli_make_options(const CliOptions *cli, const Model *model, StratOptions *o
     opt->activation_checkpointing = cli->activation_checkpointing || cli->checkpoint_every > 0;
     opt->checkpoint_every = MAX(1, cli->checkpoint_every);
     opt->allow_tf32 = cli->allow_tf32;
+    if (cli->memory_format) {
+        const char *f = g_str_has_prefix(cli->memory_format, "torch.") ? cli->memory_format + 6
+                                                                      : cli->memory_format;
+        if (strcmp(f, "channels_last") == 0)
+            opt->channels_last = true;
+        else if (strcmp(f, "contiguous") != 0 && strcmp(f, "contiguous_format") != 0)
+            return cfg_input_error(error,
+                                   "option --memory-format: expected channels_last or contiguous "
+                                   "(torch.channels_last, torch.contiguous_format), got \"%s\"%s",
+                                   cli->memory_format,
+                                   cli_did_you_mean(cli->memory_format,
+                                                    (const char *const[]){"channels_last",
+                                                                          "contiguous", NULL}));
+    }
     opt->overlap_grad_reduce = cli->overlap_grad_reduce;
     opt->distributed_optimizer = cli->distributed_optimizer;
     if (opt->zero1)

@@ -28,6 +28,7 @@ typedef struct {
     CliTrain train;  /* --state-dict, --save-every, --tokens, ... (train.c) */
     int fsdp_version;
     char *reshard_after_forward;
+    char *memory_format; /* --memory-format: channels_last or contiguous */
 } CliOptions;
 
 /* Turns the command line into strategy options, after the model is known (its training settings

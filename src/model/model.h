@@ -52,6 +52,11 @@ typedef struct {
     double flops_fwd;      /* tensor-core FLOPs (GEMM, conv, attention) */
     double mem_bytes_fwd;  /* HBM traffic of memory-bound kernels (norms, activations, adds) */
     double saved_bytes;    /* activations kept for backward, in the activation dtype */
+    /* conv2d: what cuDNN's NCHW <-> NHWC transposes around it move per sample when it runs on
+     * tensor cores with NCHW (contiguous) tensors: its input and output, each read and written
+     * once (model_layers.c). Not in mem_bytes_fwd: strat_memory_format_apply adds it there when
+     * the run's memory format and dtype call for it. */
+    double layout_bytes_fwd;
     double flops_bwd_ratio;/* backward FLOPs / forward FLOPs: 2 for weighted layers, 1 otherwise */
     int kernels_fwd;       /* kernel launches in forward */
     ModelKernel kernel;    /* the tensor-core kernel behind flops_fwd, when known */
@@ -98,6 +103,8 @@ typedef struct {
     bool flash_attention;
     ModelAttnKernel attention_kernel; /* with flash_attention: whose fused kernels */
     bool compiled; /* torch.compile (model_load with ov->compile) */
+    int nchw_convs; /* convolutions charged cuDNN's layout transposes (strat_memory_format_apply) */
+    int conv_input_guessed; /* conv2d entries of a layer list without input_elems */
     ModelTraining training; /* from the file, after overrides */
 } Model;
 

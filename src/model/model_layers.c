@@ -24,7 +24,7 @@ static bool read_module(Model *m, ModelBuilder *b, GHashTable *by_name, CfgObj *
     char *name = NULL, *kind = NULL, *shape = NULL;
     bool container = false;
     int64_t params = 0, buffers = 0;
-    double flops = 0, out_elems = 0;
+    double flops = 0, out_elems = 0, in_elems = -1;
     bool ok = cfg_get_string(co, "name", true, &name, error) &&
               cfg_get_string(co, "kind", true, &kind, error) &&
               cfg_get_bool(co, "container", false, &container, error) &&
@@ -32,9 +32,10 @@ static bool read_module(Model *m, ModelBuilder *b, GHashTable *by_name, CfgObj *
               cfg_get_int(co, "buffers", false, 0, (int64_t)1e13, &buffers, error) &&
               cfg_get_double(co, "flops_fwd", !container, 0, 1e18, &flops, error) &&
               cfg_get_double(co, "output_elems", !container, 0, 1e15, &out_elems, error) &&
+              cfg_get_double(co, "input_elems", false, 0, 1e15, &in_elems, error) &&
               cfg_get_string(co, "shape", false, &shape, error) &&
               cfg_obj_check_unknown(co, "expected name, kind, container, params, buffers, "
-                                        "flops_fwd, output_elems, shape", error);
+                                        "flops_fwd, output_elems, input_elems, shape", error);
     if (ok && g_hash_table_contains(by_name, name)) {
         cfg_set_error(error, co->file, co->path, "name", "module \"%s\" is listed twice", name);
         ok = false;
@@ -82,6 +83,16 @@ static bool read_module(Model *m, ModelBuilder *b, GHashTable *by_name, CfgObj *
                 if (n >= 1 && k >= 1)
                     mod->kernel = (ModelKernel){.kind = MODEL_KERNEL_GEMM,
                                                 .rows = out_elems / n, .n = n, .k = k};
+                /* cuDNN's tensor-core convolutions work in NHWC; given NCHW tensors it transposes
+                 * the input before and the output after (NVIDIA, "Convolutional Layers User's
+                 * Guide", Tensor Layouts In Memory). A file without input_elems: the input
+                 * taken as large as the output (the model says so in its note). */
+                if (strcmp(kind, "conv2d") == 0) {
+                    if (in_elems < 0)
+                        m->conv_input_guessed++;
+                    double in = in_elems < 0 ? out_elems : in_elems;
+                    mod->layout_bytes_fwd = 2 * (in + out_elems) * act;
+                }
             } else if (strcmp(kind, "relu") == 0) {
                 mod->mem_bytes_fwd = 2 * out_bytes;
             } else if (strcmp(kind, "add") == 0) {
@@ -162,6 +173,11 @@ bool model_layers_build(Model *m, const char *file, void *root_obj, GError **err
          * made a list of 40,000 modules take 27 s) */
     }
     g_hash_table_destroy(by_name);
+    if (ok && m->conv_input_guessed > 0 && !m->note)
+        m->note = g_strdup_printf("%s: %d conv2d modules without \"input_elems\": their input "
+                                  "taken as large as their output for cuDNN's NCHW transposes "
+                                  "(tools/gen_resnet.py writes it)",
+                                  file, m->conv_input_guessed);
     if (!ok) {
         for (guint i = 0; i < b.modules->len; i++) {
             g_free(model_builder_get(&b, (int)i)->name);

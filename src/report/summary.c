@@ -59,6 +59,11 @@ static void print_layout(const Report *r, FILE *out)
                 opt->allow_tf32 ? ", matmuls on TF32 tensor cores" : ", matmuls in fp32");
     if (r->model->compiled)
         fprintf(out, "; torch.compile");
+    if (r->model->nchw_convs > 0)
+        fprintf(out, "; NCHW tensors: cuDNN transposes around %d convolutions",
+                r->model->nchw_convs);
+    else if (opt->channels_last)
+        fprintf(out, "; channels_last");
     if (opt->activation_checkpointing && opt->checkpoint_every > 1)
         fprintf(out, "; activation checkpointing on every %d blocks\n", opt->checkpoint_every);
     else

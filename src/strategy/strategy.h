@@ -52,6 +52,8 @@ typedef struct {
                                  * 1/k); 1 or 0: every block */
     bool allow_tf32;            /* torch.backends.cuda.matmul.allow_tf32 (set_float32_matmul_precision
                                  * "high"): fp32 matmuls on TF32 tensor cores */
+    bool channels_last;         /* model and inputs .to(memory_format=torch.channels_last): cuDNN's
+                                 * convolutions need no layout transposes */
     bool overlap_grad_reduce;   /* Megatron-Core DDP --overlap-grad-reduce (with --tp/--pp) */
     bool distributed_optimizer; /* Megatron's --use-distributed-optimizer (ZeRO-1): gradients
                                  * reduce-scattered, fp32 master weights and optimizer state
@@ -166,6 +168,11 @@ void strat_info_clear(StratInfo *info);
 /* The dtype matmuls and convolutions run in (gen.c): param_dtype under mixed precision; in full
  * precision TF32 for convolutions (cuDNN's default) and for matmuls only with allow_tf32. */
 HwDtype strat_compute_dtype(const Model *model, const StratOptions *opt);
+
+/* With contiguous (NCHW) tensors, cuDNN's layout transposes around every convolution that runs on
+ * tensor cores, added to the model's memory traffic (strategy.c); returns how many. Call once,
+ * after the options are made, before generating. */
+int strat_memory_format_apply(Model *model, const HwTopology *topo, const StratOptions *opt);
 
 /* LoRA (lora.c): freezes every parameter of the model and adds rank x (in + out) trainable
  * adapter parameters beside each Linear whose last name part is in `targets` (comma-separated).

@@ -666,6 +666,51 @@ static void test_expert_parallel(void **state)
     run_end(&ep);
 }
 
+/* cuDNN's NCHW transposes (strat_memory_format_apply): ResNet-50 in fp32 on an A100 runs its 53
+ * convolutions on TF32 tensor cores, each adding its input and output, read and written once
+ * (conv1: 3x224x224 in, 64x112x112 out, fp32), and two kernels; none with channels_last, under
+ * torch.compile, or in fp32 on a V100 (no TF32: CUDA-core kernels that take NCHW); fp16 on the
+ * V100 runs on tensor cores and transposes; a second call adds nothing. */
+static void test_memory_format(void **state)
+{
+    (void)state;
+    HwTopology *a100 = load_topo("topologies/juwels-booster.json");
+    HwTopology *v100 = load_topo("topologies/abci-v100.json");
+    Model *m = load_model("models/resnet50.json", NULL);
+    int conv1 = -1;
+    for (int i = 0; i < m->n_modules && conv1 < 0; i++)
+        if (strcmp(m->modules[i].name, "conv1") == 0)
+            conv1 = i;
+    assert_true(conv1 >= 0);
+    double mem0 = m->modules[conv1].mem_bytes_fwd;
+    int k0 = m->modules[conv1].kernels_fwd;
+    StratOptions opt;
+    strat_options_default(&opt, m);
+    assert_false(opt.mixed_precision);
+    opt.channels_last = true;
+    assert_int_equal(strat_memory_format_apply(m, a100, &opt), 0);
+    opt.channels_last = false;
+    assert_int_equal(strat_memory_format_apply(m, v100, &opt), 0);
+    assert_int_equal(strat_memory_format_apply(m, a100, &opt), 53);
+    assert_close(m->modules[conv1].mem_bytes_fwd - mem0, 2.0 * (3 * 224 * 224 + 802816) * 4, 1e-12);
+    assert_int_equal(m->modules[conv1].kernels_fwd, k0 + 2);
+    assert_int_equal(strat_memory_format_apply(m, a100, &opt), 0);
+    assert_int_equal(m->nchw_convs, 53);
+    model_free(m);
+    ModelOverrides ov = {.flash_attention = -1, .compile = true};
+    m = load_model("models/resnet50.json", &ov);
+    assert_int_equal(strat_memory_format_apply(m, a100, &opt), 0);
+    model_free(m);
+    ov = (ModelOverrides){.flash_attention = -1, .param_dtype = "fp16"};
+    m = load_model("models/resnet50.json", &ov);
+    strat_options_default(&opt, m);
+    assert_true(opt.mixed_precision);
+    assert_int_equal(strat_memory_format_apply(m, v100, &opt), 53);
+    model_free(m);
+    hw_topology_free(v100);
+    hw_topology_free(a100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -687,6 +732,7 @@ int main(void)
         cmocka_unit_test(test_fsdp2_padding_and_reshard),
         cmocka_unit_test(test_grad_accum_ddp_no_sync),
         cmocka_unit_test(test_checkpoint_every),
+        cmocka_unit_test(test_memory_format),
         cmocka_unit_test(test_expert_parallel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
