@@ -56,6 +56,11 @@ bool cli_parallel_options(const CliParallel *p, const Model *model, int gpus_per
         return cfg_input_error(error, "option --sequence-parallel applies to tensor parallelism; "
                                       "give --tp 2 or more");
     opt->sequence_parallel = p->sequence_parallel;
+    if (p->pp_scatter_gather && (opt->tp == 1 || opt->pp == 1))
+        return cfg_input_error(error, "option --pp-scatter-gather splits a pipeline's stage "
+                                      "boundaries over tensor parallelism; give --tp 2 or more and "
+                                      "--pp 2 or more");
+    opt->pp_scatter_gather = p->pp_scatter_gather;
     if (opt->tp_comm_overlap && !opt->sequence_parallel)
         return cfg_input_error(error, "option --tp-comm-overlap needs --tp 2 or more with "
                                       "--sequence-parallel (as Megatron's does)");

@@ -572,6 +572,11 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
          "Decoder layers per (virtual) stage, e.g. 10,12,12,14 [balanced]", "LIST"},
         {"sequence-parallel", 0, 0, G_OPTION_ARG_NONE, &cli.par.sequence_parallel,
          "Megatron sequence parallelism with --tp [off]", NULL},
+        {"pp-scatter-gather", 0, 0, G_OPTION_ARG_NONE, &cli.par.pp_scatter_gather,
+         "Each TP rank sends 1/tp of a stage boundary and the receiver all-gathers it, as "
+         "Megatron-LM's --scatter-gather-tensors-in-pipeline and DeepSpeed's pipeline engine do "
+         "[off]",
+         NULL},
         {"placement", 0, 0, G_OPTION_ARG_STRING, &cli.par.placement,
          "Rank order of tp, pp, dp, fastest first [tp-dp-pp, Megatron's]", "ORDER"},
         {"nccl-algo", 0, 0, G_OPTION_ARG_STRING, &cli.nccl_algo,

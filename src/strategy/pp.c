@@ -79,6 +79,21 @@ static int p2p(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes,
     return p2p2(pp, kind, stream, peer_offset, bytes, tag, phase, name, dep, -1);
 }
 
+/* A stage boundary received: with scatter-gather (Megatron-LM's
+ * --scatter-gather-tensors-in-pipeline; DeepSpeed's PipelineEngine whenever it is model-parallel,
+ * runtime/pipe/engine.py is_pipe_partitioned / is_grad_partitioned and PartitionedTensor.full()),
+ * each TP rank sent its 1/T slice and the whole is all-gathered over the TP group, on the
+ * compute stream, before the step's compute uses it. */
+static int boundary_gather(Pp *pp, IrPhase phase, int recv)
+{
+    if (pp->boundary_gather_bytes <= 0)
+        return recv;
+    return gen_coll_named(&pp->g, pp->g.compute, IR_COLL_ALLGATHER, pp->tp_group,
+                          pp->boundary_gather_bytes, pp->g.compute_dtype, phase,
+                          pp_tp_name(pp, IR_COLL_ALLGATHER, ir_string(pp->g.cls, "stage input")),
+                          &recv, 1, 0);
+}
+
 /* What a step's receive waits for. 1F1B and GPipe post it when the step starts, after the
  * compute before it (p2p2). Megatron's interleaved schedule with --overlap-p2p-communication
  * (its default; forward_backward_pipelining_with_interleaving, r0.7-r0.8) posts the receive for
@@ -335,9 +350,10 @@ static void forward(Pp *pp, const PpStep *st)
     pp->label = name;
     int dep = -1;
     if (!is_first_vs(pp, st->chunk))
-        dep = p2p(pp, IR_OP_RECV, pp->recv_prev, offset_prev(pp), pp->boundary_bytes,
-                  tag(pp, true, vs - 1, st->micro_batch), IR_PHASE_FORWARD, name,
-                  recv_dep(pp, true));
+        dep = boundary_gather(pp, IR_PHASE_FORWARD,
+                              p2p(pp, IR_OP_RECV, pp->recv_prev, offset_prev(pp),
+                                  pp->boundary_bytes, tag(pp, true, vs - 1, st->micro_batch),
+                                  IR_PHASE_FORWARD, name, recv_dep(pp, true)));
     pp_two_ints(text, "act:", st->chunk, ":", st->micro_batch);
     gen_alloc(g, text, IR_MEM_ACTIVATIONS, chunk_saved(pp, st->chunk));
     double mb = g->mb, s = pp->act_bytes_scale;
@@ -456,9 +472,10 @@ static void backward(Pp *pp, const PpStep *st)
                       pp->post.bwd_flops * mb, MAX(1, 2 * pp->post.kernels),
                       pp_seconds(pp, &pp->post, true, 1), name, NULL, 0);
     else
-        dep = p2p(pp, IR_OP_RECV, pp->recv_next, offset_next(pp), pp->boundary_bytes,
-                  tag(pp, false, vs + 1, st->micro_batch), IR_PHASE_BACKWARD, name,
-                  recv_dep(pp, false));
+        dep = boundary_gather(pp, IR_PHASE_BACKWARD,
+                              p2p(pp, IR_OP_RECV, pp->recv_next, offset_next(pp),
+                                  pp->boundary_bytes, tag(pp, false, vs + 1, st->micro_batch),
+                                  IR_PHASE_BACKWARD, name, recv_dep(pp, false)));
     bool last_of_chunk = pp->bwd_count[st->chunk] == pp->m - 1;
     for (int l = first + n - 1; l >= first; l--) {
         double bytes = pp->layer[l].saved * s * mb;
@@ -691,6 +708,10 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     }
     pp.tp_bytes = (double)model->training.seq_len * model->hidden * g->act_bytes * g->mb;
     pp.boundary_bytes = pp.layer[0].input * pp.act_bytes_scale * g->mb;
+    if (opt->pp_scatter_gather && pp.T > 1 && !pp.sp) {
+        pp.boundary_gather_bytes = pp.boundary_bytes;
+        pp.boundary_bytes /= pp.T;
+    }
 
     g->sched = ir_schedule_new(layout->nodes, layout->gpus_per_node);
     ir_meta_set(g->sched, "model", model->name);

@@ -28,6 +28,9 @@ typedef struct {
     double act_bytes_scale; /* model's activation dtype -> this run's */
     double tp_bytes;      /* s*b*h activations of one micro-batch (full, before any TP split) */
     double boundary_bytes;/* activation sent between stages per micro-batch */
+    /* scatter-gather across a stage boundary (--pp-scatter-gather): each TP rank sends 1/T of
+     * it and the receiver all-gathers the whole over its TP group; 0: not (SP's is split) */
+    double boundary_gather_bytes;
     double tied_params;   /* word embedding copy on the last stage (per rank) */
     bool fsdp, ckpt, sp, distopt, tp_overlap;
     bool sync_send; /* the compute stream waits for each send (1F1B: see send_waited) */

@@ -93,6 +93,9 @@ typedef struct {
     int virtual_stages;         /* model chunks per rank (interleaved schedule), 1 otherwise */
     PpSchedule pp_schedule;
     bool sequence_parallel;     /* Korthikanti et al.: reduce-scatter/all-gather instead of all-reduce */
+    bool pp_scatter_gather;     /* Megatron-LM's --scatter-gather-tensors-in-pipeline, as DeepSpeed's
+                                 * PipelineEngine does with TP: each TP rank sends 1/tp of a stage
+                                 * boundary, the receiver all-gathers it over the TP group */
     ParDim order[PAR_DIM_COUNT];/* rank placement, fastest first; Megatron: tp, dp, pp */
     int *pp_partition;          /* decoder layers per virtual stage (pp * virtual_stages), NULL: balanced */
     int n_pp_partition;
