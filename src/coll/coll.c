@@ -308,15 +308,23 @@ static bool is_pcie(const HwTopology *topo)
 }
 
 /* The NICs that a node's group members use, together (one NIC, or rail, per GPU where a node has
- * as many as GPUs; shared ones where it has fewer); PCIe where the node has none; at most what
- * the communicator's channels carry where the topology caps a channel (net_channel_Bps). */
-static double bus_net_Bps(const HwTopology *topo, const CollShape *sh)
+ * as many as GPUs; shared ones where it has fewer); PCIe where the node has none. bus_net_Bps:
+ * at most what the communicator's channels carry where the topology caps a channel
+ * (net_channel_Bps); CollNet's legs are the heads' NICs and are not capped (no capped topology
+ * has SHARP). */
+static double nics_Bps(const HwTopology *topo, const CollShape *sh)
 {
     double nics_per_gpu =
         topo->nics_per_node > 0 ? (double)topo->nics_per_node / topo->gpus_per_node : 0;
     double nics = MAX(1.0, MIN((double)topo->nics_per_node, sh->ranks_per_node * nics_per_gpu));
-    double bw = topo->nics_per_node > 0 ? nics * topo->nic_Bps : topo->pcie_Bps;
-    return MIN(bw, coll_net_channel_cap_Bps(topo, -1));
+    return topo->nics_per_node > 0 ? nics * topo->nic_Bps : topo->pcie_Bps;
+}
+
+static double bus_net_Bps(const HwTopology *topo, const CollShape *sh)
+{
+    /* all-to-all is a send and a receive per peer, each on its own channels: not this cap */
+    double bw = nics_Bps(topo, sh);
+    return sh->kind == IR_COLL_ALLTOALL ? bw : MIN(bw, coll_net_channel_cap_Bps(topo, -1));
 }
 
 /* Bus bandwidth of the slowest part of the path. A ring that spans nodes crosses each node's
@@ -332,24 +340,55 @@ static double bus_bandwidth(const HwTopology *topo, const CollShape *sh)
     return isfinite(bw) ? bw : topo->gpu_link_Bps;
 }
 
-/* NCCL's channels to one rank on another node for send/receive: one up to 2.11 (paths.cc
- * ncclTopoGetNchannels, "Remote rank, use network": nChannels = 1), NCCL_NCHANNELS_PER_NET_PEER
- * (default 2) from 2.12. From 2.19 NCCL also raises it to the GPU's local NICs where it has
- * several (not modelled: it matters only under a channel cap, net_channel_Bps). */
-int coll_net_peer_channels(int nccl_version)
+/* NCCL's channels to one rank on another node for send/receive (paths.cc ncclTopoGetNchannels,
+ * "Remote rank, use network", and ncclTopoComputeP2pChannels): one up to 2.11;
+ * NCCL_NCHANNELS_PER_NET_PEER, default 2, from 2.12; from 2.20.3 two, halved while 2 x ranks
+ * exceed 4 x the communicator's channels, but at least the GPU's NICs. PyTorch sends over a
+ * communicator of the two ranks alone (ProcessGroupNCCL's send/recv key), so nothing is halved:
+ * MAX(2, NICs per GPU). Never more than the communicator's channels (the minimum starts there),
+ * net_channels here. */
+int coll_net_peer_channels(const HwTopology *topo, int nccl_version)
 {
     int version = nccl_version > 0 ? nccl_version : COLL_NCCL_NEWEST;
-    return version < 21200 ? 1 : 2;
+    int n = version < 21200 ? 1 : version < 22003 ? 2 : MAX(2, topo->nics_per_rail);
+    return MAX(1, MIN(n, topo->net_channels));
 }
 
 /* What `channels` NCCL channels carry across a node boundary at most, per direction and per
  * communicator, where the topology caps a channel (node.net_channel_GBps); -1: a collective's
- * channels (node.nccl_channels). INFINITY without a cap. */
+ * (node.net_channels). INFINITY without a cap, and for fsdprun's MPI rings (not NCCL). */
 double coll_net_channel_cap_Bps(const HwTopology *topo, int channels)
 {
-    if (topo->net_channel_Bps <= 0)
+    if (topo->net_channel_Bps <= 0 || topo->coll_lib != HW_COLL_NCCL)
         return INFINITY;
-    return (channels < 0 ? topo->nccl_channels : channels) * topo->net_channel_Bps;
+    return (channels < 0 ? topo->net_channels : channels) * topo->net_channel_Bps;
+}
+
+/* The flow model's bound on a transfer of this collective (fraction of its load per second)
+ * where channels are capped: the communicator's channels carry at most the cap across each node
+ * boundary, however idle the NICs. A ring crosses it once per direction with `scale` bytes (its
+ * load unit), a tree twice (net_builder_tree: each node's NICs carry twice the bytes, and on two
+ * nodes `scale` already holds the tree's gain); PAT as a ring. Not all-to-all (a send and a
+ * receive per peer, each on its own channels) nor NVLS or CollNet (their network legs are the
+ * heads' NICs; no capped topology has them). INFINITY: no bound. */
+double coll_transfer_max_rate(const CollModel *model, const CollShape *sh, const CollChoice *ch,
+                              double scale)
+{
+    bool capped_algo =
+        ch->algo == COLL_ALGO_RING || ch->algo == COLL_ALGO_TREE || ch->algo == COLL_ALGO_PAT;
+    if (sh->nodes <= 1 || sh->kind == IR_COLL_ALLTOALL || !capped_algo || scale <= 0)
+        return INFINITY;
+    double crossing = ch->algo == COLL_ALGO_TREE ? 2 * scale : scale;
+    return coll_net_channel_cap_Bps(model->topo, -1) / crossing;
+}
+
+/* The same for a send of `bytes` (INFINITY inside a node). */
+double coll_p2p_max_rate(const CollModel *model, uint64_t bytes, bool same_node)
+{
+    if (same_node || bytes == 0)
+        return INFINITY;
+    int channels = coll_net_peer_channels(model->topo, model->nccl_version);
+    return coll_net_channel_cap_Bps(model->topo, channels) / (double)bytes;
 }
 
 /* A double binary tree over two nodes is one edge: each node sends the message once over its
@@ -603,7 +642,7 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                     continue;
                 /* as NVLS: the flow model carries the ring's loads at this bus bandwidth */
                 algbw = collnet_algbw(topo, sh, (CollAlgo)a, topo->gpu_link_Bps,
-                                      bus_net_Bps(topo, sh), gpu_arch(topo) >= ARCH_HOPPER);
+                                      nics_Bps(topo, sh), gpu_arch(topo) >= ARCH_HOPPER);
                 eff_bus = algbw * coll_busbw_factor(sh->kind, sh->nranks);
                 lat_us = collnet_latency_us(sh, (CollAlgo)a);
             } else if (a == COLL_ALGO_PAT) {
@@ -679,7 +718,7 @@ static double analytic_p2p(const CollModel *self, uint64_t bytes, bool same_node
     if (same_node)
         return topo->gpu_link_latency_s + (double)bytes / topo->gpu_link_Bps;
     double bw = topo->nics_per_node > 0 ? topo->nic_Bps : topo->pcie_Bps;
-    bw = MIN(bw, coll_net_channel_cap_Bps(topo, coll_net_peer_channels(self->nccl_version)));
+    bw = MIN(bw, coll_net_channel_cap_Bps(topo, coll_net_peer_channels(topo, self->nccl_version)));
     return topo->net_latency_s + (double)bytes / bw;
 }
 

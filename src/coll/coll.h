@@ -116,11 +116,16 @@ double coll_bytes_sent_per_rank(IrCollKind kind, uint64_t bytes, int nranks);
  * node (src/coll/collnet.c). 0 inside one node. */
 double coll_inter_node_bytes_per_rank(const CollShape *shape, const CollChoice *choice);
 /* NCCL's channels to a rank on another node for send/receive, by release (0: the newest). */
-int coll_net_peer_channels(int nccl_version);
+int coll_net_peer_channels(const HwTopology *topo, int nccl_version);
 /* The most `channels` channels of one communicator carry across a node boundary per direction
- * (topology node.net_channel_GBps; -1: node.nccl_channels, a collective's); INFINITY where the
- * topology sets no such cap. */
+ * (topology node.net_channel_GBps; -1: node.net_channels, a collective's); INFINITY where the
+ * topology sets no such cap or the collectives are not NCCL's. */
 double coll_net_channel_cap_Bps(const HwTopology *topo, int channels);
+/* The flow model's bound on a collective's transfer (fraction of its load per second, for
+ * net_flows_cap) whose load unit is `scale` bytes, and on a send's; INFINITY: none. */
+double coll_transfer_max_rate(const CollModel *model, const CollShape *shape,
+                              const CollChoice *choice, double scale);
+double coll_p2p_max_rate(const CollModel *model, uint64_t bytes, bool same_node);
 
 /* One row of an nccl-tests result table (all_reduce_perf ...): the size, and the faster of the
  * out-of-place and in-place runs; and each of them. */

@@ -440,15 +440,8 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
             pat = coll_pattern(e, g, PATTERN_RING, r->members);
             scale = sent / eff;
         }
-        /* Where the topology caps a channel, a communicator's channels carry at most that across
-         * each node boundary however idle the NICs: a ring crosses it once per direction with
-         * the scale's bytes, a tree twice (once over two nodes). Not applied to all-to-all. */
-        double cap = shape.nodes > 1 && shape.kind != IR_COLL_ALLTOALL
-                         ? coll_net_channel_cap_Bps(e->cfg->coll->topo, -1)
-                         : INFINITY;
-        double crossing = choice.algo == COLL_ALGO_TREE && shape.nodes > 2 ? 2 * scale : scale;
         start_transfer(e, r->last_arrival_ns, pat, scale, r, shape.kind, choice.latency_s,
-                       cap / crossing);
+                       coll_transfer_max_rate(e->cfg->coll, &shape, &choice, scale));
     } else {
         finish_members(e, r->members, shape.kind,
                        r->last_arrival_ns + (int64_t)llround(dur_s * 1e9));
@@ -497,12 +490,8 @@ static void start_p2p(Engine *e, int ci, int opi, int64_t now)
     if (e->flows) {
         int pat = p2p_pattern(e, from, send_offset);
         double latency = e->cfg->coll->p2p_s(e->cfg->coll, 0, same_node);
-        const CollModel *cm = e->cfg->coll;
-        double cap = same_node ? INFINITY
-                               : coll_net_channel_cap_Bps(
-                                     cm->topo, coll_net_peer_channels(cm->nccl_version));
         start_transfer(e, r->last_arrival_ns, pat, (double)op->u.p2p.bytes, r, -1, latency,
-                       op->u.p2p.bytes > 0 ? cap / (double)op->u.p2p.bytes : INFINITY);
+                       coll_p2p_max_rate(e->cfg->coll, op->u.p2p.bytes, same_node));
     } else {
         double dur_s = e->cfg->coll->p2p_s(e->cfg->coll, op->u.p2p.bytes, same_node);
         finish_members(e, r->members, -1, r->last_arrival_ns + (int64_t)llround(dur_s * 1e9));

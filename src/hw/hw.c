@@ -286,7 +286,7 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
     if (!cfg_obj_child(root, "node", false, &co, error))
         return false;
     const double GB = 1e9, GiB = 1073741824.0, us = 1e-6;
-    double gpus = 0, nics = 0, nvls = 0, channels = 2, per_gpu = 0;
+    double gpus = 0, nics = 0, nvls = 0, channels = 2, per_gpu = 0, net_channels = 0;
     /* Host figures default to a PCIe Gen4 x16 link and a two-socket DDR4 node when absent. */
     topo->pcie_Bps = 25e9;
     topo->host_memory_bytes = 512 * GiB;
@@ -315,6 +315,7 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
         sourced(topo, &co, "nic_latency_us", false, 0, 1e4, us, &topo->nic_latency_s, error) &&
         sourced(topo, &co, "net_channel_GBps", false, 0.01, 1e4, GB, &topo->net_channel_Bps,
                 error) &&
+        sourced(topo, &co, "net_channels", false, 1, 64, 1, &net_channels, error) &&
         sourced(topo, &co, "pcie_GBps", false, 0.1, 1e4, GB, &topo->pcie_Bps, error) &&
         sourced(topo, &co, "host_memory_GiB", false, 1, 1e6, GiB, &topo->host_memory_bytes,
                 error) &&
@@ -323,12 +324,13 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
         sourced(topo, &co, "cpu_thread_GBps", false, 0.1, 1e4, GB, &topo->cpu_thread_Bps, error) &&
         cfg_obj_check_unknown(&co, "see topologies/README.md for the keys of \"node\"", error);
     if (ok && (gpus != floor(gpus) || nics != floor(nics) || channels != floor(channels) ||
-               cores != floor(cores))) {
+               cores != floor(cores) || net_channels != floor(net_channels))) {
         cfg_set_error(error, co.file, co.path,
-                      gpus != floor(gpus)           ? "gpus"
-                      : nics != floor(nics)         ? "nics"
-                      : cores != floor(cores)       ? "cpu_cores"
-                                                    : "nccl_channels",
+                      gpus != floor(gpus)                   ? "gpus"
+                      : nics != floor(nics)                 ? "nics"
+                      : cores != floor(cores)               ? "cpu_cores"
+                      : net_channels != floor(net_channels) ? "net_channels"
+                                                            : "nccl_channels",
                       "expected a whole number");
         ok = false;
     }
@@ -348,6 +350,7 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
     topo->nvls = nvls == 1;
     topo->cpu_cores = (int)cores;
     topo->nccl_channels = (int)channels;
+    topo->net_channels = net_channels > 0 ? (int)net_channels : (int)channels;
     topo->gpus_per_node = (int)gpus;
     topo->nic_ports_per_node = (int)nics;
     topo->nics_per_rail = per_gpu > 0 ? (int)per_gpu : whole;

@@ -114,9 +114,12 @@ typedef struct {
     /* node.net_channel_GBps: the most one NCCL channel carries across the network, per direction,
      * where something other than the NIC binds first (a host-staged path without GPUDirect RDMA:
      * each channel's CTA copies through pinned host memory, one step at a time). 0: no such cap,
-     * the NICs bind. Collectives across nodes get nccl_channels of it, sends to a rank on another
-     * node NCCL's channels per network peer (src/coll/coll.c). */
+     * the NICs bind. A collective across nodes gets net_channels of it, a send to a rank on
+     * another node NCCL's channels per network peer (src/coll/coll.c). */
     double net_channel_Bps;
+    /* node.net_channels: NCCL's channels in a communicator that spans nodes, as NCCL's log says
+     * ("N coll channels"); absent: nccl_channels. Only the channel cap reads it. */
+    int net_channels;
     double nic_latency_s;
     double net_latency_s; /* end-to-end inter-node latency */
     char *net_kind;       /* "dragonfly+", "fat-tree", ... */

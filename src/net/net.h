@@ -122,14 +122,14 @@ int64_t net_flows_reschedule(NetFlows *f);
  * advance; then reschedule). Returns how many were written to ids (at most max). */
 int net_flows_complete(NetFlows *f, int64_t now, int *ids, int max);
 int net_flows_active(const NetFlows *f);
-/* true: every reschedule re-solves all active transfers together (the reference the incremental
- * solver is tested against; rates differ only in the last bits where several components are
- * active at once). */
 /* Transfer `id` never moves more than max_rate of its load per second, however idle its links
  * (a per-transfer demand, as SimGrid's variable bounds): what a communicator's channels carry at
  * most where each channel is capped (topology node.net_channel_GBps). Call after net_flows_add,
  * before the reschedule. */
 void net_flows_cap(NetFlows *f, int id, double max_rate);
+/* true: every reschedule re-solves all active transfers together (the reference the incremental
+ * solver is tested against; rates differ only in the last bits where several components are
+ * active at once). */
 void net_flows_set_full(NetFlows *f, bool full);
 /* A transfer's current rate: the fraction of its load it moves per second (0 once it ended). */
 double net_flows_rate(const NetFlows *f, int id);

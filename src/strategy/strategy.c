@@ -305,16 +305,17 @@ void strat_info_clear(StratInfo *info)
  * Tensor Layouts In Memory: NCHW vs NHWC): with PyTorch's default contiguous (NCHW) tensors each
  * one transposes its input before and its output after, in its own kernels, and the backward's
  * dgrad and wgrad transpose theirs again (gen.c charges a leaf's backward twice its forward bytes
- * and kernels: dy and dx, x and dy). Tensor cores: fp16 and bf16, and fp32 as TF32 from Ampere
- * on (cuDNN's allow_tf32 defaults to True). None with torch.channels_last, nor under
+ * and kernels: dy and dx, x and dy). Tensor cores: fp16 from Volta on, bf16 and fp32 as TF32
+ * (cuDNN's allow_tf32 defaults to True) from Ampere on. None with torch.channels_last, nor under
  * torch.compile, whose Inductor turns convolution graphs channels-last itself
  * (torch/_inductor/config.py layout_optimization, default True). Moves each convolution's
  * layout_bytes_fwd into its memory traffic, once; O(modules). */
 int strat_memory_format_apply(Model *model, const HwTopology *topo, const StratOptions *opt)
 {
     HwDtype d = strat_compute_dtype(model, opt);
-    bool tensor_cores = d == HW_DTYPE_FP16 || d == HW_DTYPE_BF16 ||
-                        (d == HW_DTYPE_TF32 && topo->gpu.compute_capability >= 80);
+    int cc = topo->gpu.compute_capability; /* fp16 tensor cores from Volta, bf16/TF32 Ampere */
+    bool tensor_cores = (d == HW_DTYPE_FP16 && cc >= 70) ||
+                        ((d == HW_DTYPE_BF16 || d == HW_DTYPE_TF32) && cc >= 80);
     if (opt->channels_last || model->compiled || !tensor_cores)
         return 0;
     int n = 0;

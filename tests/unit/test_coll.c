@@ -525,10 +525,11 @@ static void test_nic_striping(void **state)
 }
 
 /* A channel cap (node.net_channel_GBps: Jean Zay's Omni-Path without GPUDirect RDMA, 2.53 GB/s
- * per channel, 2 channels): a ring across nodes moves nccl_channels x cap, not its NICs' 4 x 12
- * GB/s, in the analytic model and the flow model alike; a send to another node moves NCCL's
- * channels per network peer x cap, one channel up to NCCL 2.11 and two from 2.12. With the cap
- * raised above the NICs, the NICs bind again. */
+ * per channel, net_channels 2): a ring across nodes moves net_channels x cap, not its NICs' 4 x
+ * 12 GB/s, in the analytic model and the flow model alike, and so does a tree on two nodes and
+ * on four; a send to another node moves NCCL's channels per network peer x cap, one channel up
+ * to NCCL 2.11 and two from 2.12; all-to-all is not capped. With the cap raised above the NICs,
+ * the NICs bind again. */
 static void test_net_channel_cap(void **state)
 {
     (void)state;
@@ -539,7 +540,8 @@ static void test_net_channel_cap(void **state)
                                    "\"net_channel_GBps\": {\n      \"value\": 1000", &error);
     assert_non_null(uncapped);
     assert_close(jz->net_channel_Bps, 2.53e9, 1e-12);
-    assert_int_equal(jz->nccl_channels, 2);
+    assert_int_equal(jz->net_channels, 2);
+    assert_int_equal(jz->nccl_channels, 24); /* the SMs NCCL holds: not the cap's count */
     HwTopology *topo[2] = {jz, uncapped};
     double t[2];
     for (int i = 0; i < 2; i++) {
@@ -560,6 +562,23 @@ static void test_net_channel_cap(void **state)
     double bus = 4e9 / t[0] * 2 * 31 / 32;
     assert_close(bus, 2 * 2.53e9, 0.01);
     assert_true(t[0] > 4 * t[1]); /* the NICs allow 48 GB/s, the channels 5.06 */
+    /* the tree (NCCL's choice at 4 GiB on two nodes) in the flow model at the analytic model's
+     * rate, two nodes and four: its loads cross each node's NICs twice */
+    for (int nodes = 2; nodes <= 4; nodes += 2) {
+        CollModel mt;
+        coll_model_analytic_init(&mt, jz);
+        mt.force_algo = COLL_ALGO_TREE;
+        mt.force_proto = COLL_PROTO_SIMPLE;
+        CollChoice ch;
+        CollShape tree = {IR_COLL_ALLREDUCE, 1ULL << 32, 8 * nodes, nodes, 8};
+        double analytic = mt.time_s(&mt, &tree, &ch), flow;
+        assert_int_equal(ch.algo, COLL_ALGO_TREE);
+        NetTopo *net = net_topo_new(jz, nodes, 8);
+        assert_true(sim_collective_s(jz, &mt, net, nodes, 8, IR_COLL_ALLREDUCE, HW_DTYPE_FP32,
+                                     1ULL << 32, &flow, &error));
+        net_topo_free(net);
+        assert_close(flow, analytic, 0.01);
+    }
     CollModel m;
     coll_model_analytic_init(&m, jz);
     double lat = m.p2p_s(&m, 0, false);
@@ -567,6 +586,12 @@ static void test_net_channel_cap(void **state)
     assert_close(m.p2p_s(&m, 1000000000ULL, false) - lat, 1e9 / 2.53e9, 1e-9);
     m.nccl_version = 21200;
     assert_close(m.p2p_s(&m, 1000000000ULL, false) - lat, 1e9 / (2 * 2.53e9), 1e-9);
+    assert_int_equal(coll_net_peer_channels(jz, 22003), 2); /* MAX(2, its 1 NIC), <= 2 */
+    /* all-to-all: a send and a receive per peer, each on its own channels: not capped */
+    CollChoice ch;
+    CollShape a2a = {IR_COLL_ALLTOALL, 1ULL << 30, 32, 4, 8};
+    m.time_s(&m, &a2a, &ch);
+    assert_close(ch.bus_Bps, 4 * jz->nic_Bps, 1e-12);
     /* inside the node NVLink, no cap */
     assert_close(m.p2p_s(&m, 1000000000ULL, true) - m.p2p_s(&m, 0, true), 1e9 / jz->gpu_link_Bps,
                  1e-9);
