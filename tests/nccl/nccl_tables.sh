@@ -103,11 +103,11 @@ table abci-a100-4node $ABCI_A "=== 4 node" abci-a100 4 8 allreduce 1 "--nccl-ver
 table abci-a100-8node $ABCI_A "=== 8 node" abci-a100 8 8 allreduce 1 "--nccl-version 2.8.4" 0-512K:0.5 1M-8M:1.35 16M-32M:2.5
 table abci-a100-16node $ABCI_A "=== 16 node" abci-a100 16 8 allreduce 1 "--nccl-version 2.8.4" 0-512K:0.5 1M-8M:0.5 16M-32M:0.85
 table abci-v100-1node $ABCI_V "=== 1 node" abci-v100 1 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:1.5 1M-8M:1.25 16M-32M:0.1
-table abci-v100-2node $ABCI_V "=== 2 node" abci-v100 2 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:0.85 1M-8M:0.65 16M-32M:0.35
-table abci-v100-4node $ABCI_V "=== 4 node" abci-v100 4 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:0.65 1M-8M:0.75 16M-32M:0.1
-table abci-v100-8node $ABCI_V "=== 8 node" abci-v100 8 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:1.2 1M-8M:0.75 16M-32M:0.2
-table abci-v100-16node $ABCI_V "=== 16 node" abci-v100 16 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:2.35 1M-8M:0.55 16M-32M:0.35
-table abci-v100-32node $ABCI_V "=== 32 node" abci-v100 32 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:2.55 1M-8M:0.8 16M-32M:0.75
+table abci-v100-2node $ABCI_V "=== 2 node" abci-v100 2 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:0.65 1M-8M:0.1 16M-32M:0.2
+table abci-v100-4node $ABCI_V "=== 4 node" abci-v100 4 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:0.6 1M-8M:0.2 16M-32M:0.1
+table abci-v100-8node $ABCI_V "=== 8 node" abci-v100 8 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:1 1M-8M:0.25 16M-32M:0.05
+table abci-v100-16node $ABCI_V "=== 16 node" abci-v100 16 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:1.3 1M-8M:0.3 16M-32M:0.1
+table abci-v100-32node $ABCI_V "=== 32 node" abci-v100 32 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:1.7 1M-8M:0.25 16M-32M:0.3
 table p4de-2node $P4DE - aws-p4de 2 8 allreduce 1 - 0-512K:6.7 1M-8M:2.45 16M-128M:1.45 256M-1T:0.15
 table p5-2node $P5 "=== (A)" aws-p5 2 8 allreduce 1 - 0-512K:2.1 1M-8M:0.9 16M-128M:0.7 256M-1T:0.2
 table coreweave-a100-16node $CW "=== (A)" coreweave-a100 16 8 allreduce 1 - 0-512K:0.85 1M-8M:1 16M-128M:1.15 256M-1T:1.15

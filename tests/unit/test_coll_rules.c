@@ -101,9 +101,9 @@ static void test_ll128_rule(void **state)
         hw_topology_free(t);
     }
 
-    /* A100 (NCCL 2.8's Ampere) without the key: the HGX default, PXB, so LL128 across nodes */
+    /* A100 (NCCL 2.8's Ampere) behind the NIC's own PCIe switch (PIX), so LL128 across nodes */
     HwTopology *a = load_topo("topologies/abci-a100.json");
-    assert_int_equal(a->gpu_nic_path, HW_GPU_NIC_PXB);
+    assert_int_equal(a->gpu_nic_path, HW_GPU_NIC_PIX);
     coll_model_analytic_init(&m, a);
     m.nccl_version = 20804;
     CollShape a16 = {IR_COLL_ALLREDUCE, 4 << 20, 16, 2, 8};
@@ -421,6 +421,36 @@ static void test_nccl28_caps(void **state)
     hw_topology_free(v);
 }
 
+/* ABCI's PCIe layouts (block diagrams in the ABCI User Guide): V100's NICs on CPU root ports,
+ * so PHB, no LL128 across nodes under any release; A100's NIC on the PCIe switch of two GPUs,
+ * PIX, LL128 on. At 4 MiB on 8 V100 nodes under NCCL 2.8.4 the tuner would take ring LL128 were
+ * the path PXB. */
+static void test_abci_gpu_nic_path(void **state)
+{
+    (void)state;
+    HwTopology *v = load_topo("topologies/abci-v100.json");
+    HwTopology *a = load_topo("topologies/abci-a100.json");
+    assert_int_equal(v->gpu_nic_path, HW_GPU_NIC_PHB);
+    assert_int_equal(a->gpu_nic_path, HW_GPU_NIC_PIX);
+    CollModel m;
+    coll_model_analytic_init(&m, v);
+    m.nccl_version = 20804;
+    CollShape sh = {IR_COLL_ALLREDUCE, 4 << 20, 32, 8, 4};
+    assert_false(coll_ll128_enabled(&m, &sh));
+    CollChoice ch;
+    m.time_s(&m, &sh, &ch);
+    assert_int_not_equal(ch.proto, COLL_PROTO_LL128);
+    v->gpu_nic_path = HW_GPU_NIC_PXB;
+    assert_true(coll_ll128_enabled(&m, &sh));
+    m.time_s(&m, &sh, &ch);
+    assert_int_equal(ch.proto, COLL_PROTO_LL128);
+    coll_model_analytic_init(&m, a);
+    CollShape across = {IR_COLL_ALLREDUCE, 4 << 20, 32, 4, 8};
+    assert_true(coll_ll128_enabled(&m, &across));
+    hw_topology_free(v);
+    hw_topology_free(a);
+}
+
 /* NCCL 2.8's latencies (tuning.cc v2.8.4-1 baseLat, hwLat, "plateau effect of ring"): two A100
  * nodes, 32 MiB, so each rank's share is past the ring's plateau threshold (4 KiB). */
 static void test_nccl28_latency(void **state)
@@ -457,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_ll128_rule_timing),  cmocka_unit_test(test_gpu_nic_path_key),
         cmocka_unit_test(test_rooted_benchmarks),  cmocka_unit_test(test_reduce_timing),
         cmocka_unit_test(test_nccl28_caps),        cmocka_unit_test(test_nccl28_latency),
+        cmocka_unit_test(test_abci_gpu_nic_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
