@@ -1,11 +1,13 @@
 /* coll: the analytic NCCL cost model; see coll.h.
  *
  * Constants are NCCL's (NVIDIA/nccl src/graph/tuning.cc, 2.30.x, as summarised in
- * ../shared/data/hardware.md): base latencies per algorithm and protocol, and per-hop latencies
- * for NVLink and network hops. Protocol efficiencies: LL sends 8 bytes of payload per 16-byte
- * line (50 %), LL128 120 of 128 bytes (93.75 %), Simple all of it. */
+ * ../shared/data/hardware.md; 2.8.4's where the model's nccl_version is older than 2.10): base
+ * latencies per algorithm and protocol, and per-hop latencies for NVLink and network hops.
+ * Protocol efficiencies: LL sends 8 bytes of payload per 16-byte line (50 %), LL128 120 of 128
+ * bytes (93.75 %), Simple all of it. */
 #include "coll.h"
 #include "collnet.h"
+#include "nccl28.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -215,6 +217,10 @@ static double nccl_bus_bw(const CollModel *model, CollAlgo a, CollProto p, const
     int row = sh->nodes <= 1 ? nccl_arch_row(topo, version) : topo->cpu_amd ? 1 : 0;
     double ll_max = nccl_ll_max_GBps(row, nidx, version) * 1e9;
     bool reduce = sh->kind == IR_COLL_ALLREDUCE;
+    /* before 2.10 (to 2.12 in NCCL; here with the other rules of nccl28.c) an A100
+     * communicator's bus bandwidth is at most 235 GB/s (tuning.cc v2.8.4-1 l. 124) */
+    if (nccl28_applies(model) && topo->gpu.compute_capability == 80)
+        bus = MIN(bus, 235e9);
     if (a == COLL_ALGO_RING) {
         if (p == COLL_PROTO_LL)
             return MIN(ll_max, bus * (sh->nodes > 1 || reduce ? 1.0 / 4.0 : 1.0 / 3.0));
@@ -431,18 +437,22 @@ static void ring_steps(const CollShape *sh, int *steps, int *inter_steps)
     }
 }
 
-/* The ring's hop latencies as NCCL charges them (tuning.cc 2.26, ncclTopoTuneModel and
- * ncclTopoGetAlgoTime): intra-node steps at the link's hop latency, but across nodes every step
- * at least the network proxy's post overhead (1 us, 2 us on AMD hosts; thrice that for Simple);
- * network steps at the ring's network latency, or the tree's where each node holds one rank
- * ("latencies are fully exposed"); and a multi-node Simple allreduce 1.4 times that (1.9 before
- * Ampere: "plateau effect of ring") once each channel's share of a rank is 64 bytes or more,
- * taken with NCCL's most channels (32) as the channel count is not known here. */
-static double ring_latency_us(const HwTopology *topo, const CollShape *sh, CollProto p,
+/* The ring's latency as NCCL charges it (tuning.cc 2.26, ncclTopoTuneModel and
+ * ncclTopoGetAlgoTime): the base, intra-node steps at the link's hop latency, but across nodes
+ * every step at least the network proxy's post overhead (1 us, 2 us on AMD hosts; thrice that for
+ * Simple); network steps at the ring's network latency, or the tree's where each node holds one
+ * rank ("latencies are fully exposed"); and a multi-node Simple allreduce 1.4 times the hops (1.9
+ * before Ampere: "plateau effect of ring") once each channel's share of a rank is 64 bytes or
+ * more, taken with NCCL's most channels (32) as the channel count is not known here. Before
+ * 2.10, NCCL 2.8's rules (nccl28.c). */
+static double ring_latency_us(const CollModel *model, const CollShape *sh, CollProto p, double base,
                               double intra_hop)
 {
+    const HwTopology *topo = model->topo;
     int steps, inter;
     ring_steps(sh, &steps, &inter);
+    if (nccl28_applies(model))
+        return nccl28_ring_latency_us(sh, p, base, intra_hop, steps, inter);
     double net_hop = net_hop_us[COLL_ALGO_RING][p];
     if (sh->nodes > 1) {
         double overhead = (topo->cpu_amd ? 2.0 : 1.0) * (p == COLL_PROTO_SIMPLE ? 3 : 1);
@@ -454,7 +464,7 @@ static double ring_latency_us(const HwTopology *topo, const CollShape *sh, CollP
     if (p == COLL_PROTO_SIMPLE && sh->nodes > 1 && sh->kind == IR_COLL_ALLREDUCE &&
         sh->bytes / (32ULL * sh->nranks) >= 64)
         lat *= gpu_arch(topo) < ARCH_AMPERE ? 1.9 : 1.4;
-    return lat;
+    return base + lat;
 }
 
 /* Chunk size NCCL gives each (channel, head) pipeline of NVLS and NVLSTree: smaller for smaller
@@ -598,7 +608,12 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
     }
     if (topo->coll_lib == HW_COLL_P2P_RING)
         return p2p_ring_time(topo, sh, choice);
-    const double(*intra_hop)[COLL_PROTO_COUNT] = is_pcie(topo) ? pcie_hop_us : nvlink_hop_us;
+    bool v28 = nccl28_applies(self);
+    const double(*intra_hop)[COLL_PROTO_COUNT] = is_pcie(topo)
+                                                     ? (v28 ? nccl28_pcie_hop_us : pcie_hop_us)
+                                                     : (v28 ? nccl28_nvlink_hop_us : nvlink_hop_us);
+    const double(*base_lat)[COLL_PROTO_COUNT] = v28 ? nccl28_base_latency_us : base_latency_us;
+    const double(*net_hop)[COLL_PROTO_COUNT] = v28 ? nccl28_net_hop_us : net_hop_us;
     double bus = bus_bandwidth(topo, sh);
     int log_size = 0;
     while (log_size < 62 && (sh->bytes >> 6) >> (log_size + 1))
@@ -663,22 +678,36 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                 lat_us = nvls_tuner_latency_us(sh, (CollAlgo)a);
                 fill_s = nvls_fill_s(sh, algbw);
             } else {
-                lat_us = base_latency_us[a][p];
                 double ratio; /* algorithm bandwidth = bus bandwidth * ratio */
                 if (a == COLL_ALGO_RING) {
-                    lat_us += ring_latency_us(topo, sh, (CollProto)p, intra_hop[a][p]);
+                    lat_us =
+                        ring_latency_us(self, sh, (CollProto)p, base_lat[a][p], intra_hop[a][p]);
                     ratio = 1.0 / coll_busbw_factor(sh->kind, sh->nranks);
                 } else {
-                    /* double binary tree over nodes, chain inside a node, up and down */
-                    lat_us += 2 * ((sh->ranks_per_node - 1) * intra_hop[a][p] +
-                                   log2_ceil(sh->nodes) * net_hop_us[a][p]);
+                    /* double binary tree over nodes, chain inside a node, up and down; before
+                     * 2.10 LL's intra-node hops count 1.8 times across nodes (v2.8.4-1 l. 141) */
+                    double hop = intra_hop[a][p] * (v28 && p == COLL_PROTO_LL ? 1.8 : 1.0);
+                    lat_us = base_lat[a][p] + 2 * ((sh->ranks_per_node - 1) * hop +
+                                                   log2_ceil(sh->nodes) * net_hop[a][p]);
                     ratio = 0.5;
                 }
-                eff_bus = nccl_bus_bw(self, (CollAlgo)a, (CollProto)p, sh, bus);
+                /* before 2.10: that release's refinements and caps, the two-node tree's gain
+                 * included */
+                bool caps_v28 = v28 && sh->nodes > 1;
+                if (caps_v28) {
+                    int nidx = sh->nodes == 2 ? 1 : 2;
+                    double ll_max =
+                        1e9 * nccl_ll_max_GBps(topo->cpu_amd ? 1 : 0, nidx, self->nccl_version);
+                    double gain = sh->nodes == 2 ? two_node_tree_gain(topo, sh, bus) : 1.0;
+                    eff_bus = nccl28_bus_bw(topo, (CollAlgo)a, (CollProto)p, sh, bus, ll_max, gain);
+                } else {
+                    eff_bus = nccl_bus_bw(self, (CollAlgo)a, (CollProto)p, sh, bus);
+                }
                 if (a == COLL_ALGO_TREE && log_size < 23)
-                    eff_bus *= tree_correction[p][log_size];
+                    eff_bus *= v28 && p == COLL_PROTO_LL128 ? nccl28_tree_correction_ll128[log_size]
+                                                            : tree_correction[p][log_size];
                 algbw = eff_bus * ratio;
-                if (a == COLL_ALGO_TREE && sh->nodes == 2) {
+                if (a == COLL_ALGO_TREE && sh->nodes == 2 && !caps_v28) {
                     algbw *= two_node_tree_gain(topo, sh, bus);
                     /* the flow model loads every NIC and GPU port of a tree with twice the
                      * message (three nodes and more): the bus bandwidth it must see */

@@ -84,8 +84,9 @@ KESTREL=h100-sxm_16node-64gpu-4pernode_slingshot11x2_allreduce-allgather_kestrel
 GCP=h100-sxm_2node-16gpu_tcpx4nic_allgather_gcp-a3high.txt
 # --nccl-version: the release the table's source states (ABCI 2.8.4, H100 NDR 2.26.2, Alps 2.23.4,
 # Kestrel 2.21.5 per its build script); it selects NCCL's LL128 rule of that release (coll.c
-# coll_ll128_enabled). The others do not state it (p4de/p5 list container defaults only) or
-# force a Simple-only algorithm, and run under the newest rules.
+# coll_ll128_enabled), and for ABCI NCCL 2.8's latencies and per-channel caps (nccl28.c). The
+# others do not state it (p4de/p5 list container defaults only) or force a Simple-only
+# algorithm, and run under the newest rules.
 # Size ranges: small (latency-bound), mid (protocol switches), large (to 128 MiB), plateau (from
 # 256 MiB; the ABCI runs stop at 32 MiB). Each bound is the worst |error| the model has today,
 # rounded up to 5 %: a regression guard, not a target. Where it is large, the reason (README, "How
@@ -96,17 +97,17 @@ GCP=h100-sxm_2node-16gpu_tcpx4nic_allgather_gcp-a3high.txt
 table oci-a100-1node $A100_OCI "=== (A)" hgx-a100-40gb 1 8 allreduce 8 - 0-512K:0.85 1M-8M:1 16M-128M:0.45 256M-1T:0.1
 table oci-a100-2node-roce $A100_OCI "=== (B)" hgx-a100-40gb 2 8 allreduce 1 - 0-512K:1.4 1M-8M:1.65 16M-128M:4.4 256M-1T:4.15
 table h100-ndr400-2node $H100_NDR - hgx-h100-ndr400 2 8 allreduce 1 "--nccl-version 2.26.2" 0-512K:0.35 1M-8M:0.2 16M-128M:0.1 256M-1T:0.05
-table abci-a100-1node $ABCI_A "=== 1 node" abci-a100 1 8 allreduce 1 "--nccl-version 2.8.4" 0-512K:1.35 1M-8M:1.1 16M-32M:0.3
-table abci-a100-2node $ABCI_A "=== 2 node" abci-a100 2 8 allreduce 1 "--nccl-version 2.8.4" 0-512K:1.15 1M-8M:2.35 16M-32M:2.8
-table abci-a100-4node $ABCI_A "=== 4 node" abci-a100 4 8 allreduce 1 "--nccl-version 2.8.4" 0-512K:0.75 1M-8M:1 16M-32M:1.4
-table abci-a100-8node $ABCI_A "=== 8 node" abci-a100 8 8 allreduce 1 "--nccl-version 2.8.4" 0-512K:0.55 1M-8M:2.7 16M-32M:3.45
-table abci-a100-16node $ABCI_A "=== 16 node" abci-a100 16 8 allreduce 1 "--nccl-version 2.8.4" 0-512K:0.65 1M-8M:1.3 16M-32M:1.55
-table abci-v100-1node $ABCI_V "=== 1 node" abci-v100 1 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:1 1M-8M:1.05 16M-32M:0.1
-table abci-v100-2node $ABCI_V "=== 2 node" abci-v100 2 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:0.9 1M-8M:0.65 16M-32M:0.65
-table abci-v100-4node $ABCI_V "=== 4 node" abci-v100 4 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:0.7 1M-8M:0.75 16M-32M:0.15
-table abci-v100-8node $ABCI_V "=== 8 node" abci-v100 8 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:1.1 1M-8M:0.75 16M-32M:0.2
-table abci-v100-16node $ABCI_V "=== 16 node" abci-v100 16 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:2.15 1M-8M:0.7 16M-32M:0.35
-table abci-v100-32node $ABCI_V "=== 32 node" abci-v100 32 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:2.85 1M-8M:0.9 16M-32M:0.95
+table abci-a100-1node $ABCI_A "=== 1 node" abci-a100 1 8 allreduce 1 "--nccl-version 2.8.4" 0-512K:2.25 1M-8M:1.2 16M-32M:0.3
+table abci-a100-2node $ABCI_A "=== 2 node" abci-a100 2 8 allreduce 1 "--nccl-version 2.8.4" 0-512K:0.8 1M-8M:0.8 16M-32M:1.15
+table abci-a100-4node $ABCI_A "=== 4 node" abci-a100 4 8 allreduce 1 "--nccl-version 2.8.4" 0-512K:0.7 1M-8M:0.5 16M-32M:0.9
+table abci-a100-8node $ABCI_A "=== 8 node" abci-a100 8 8 allreduce 1 "--nccl-version 2.8.4" 0-512K:0.5 1M-8M:1.35 16M-32M:2.5
+table abci-a100-16node $ABCI_A "=== 16 node" abci-a100 16 8 allreduce 1 "--nccl-version 2.8.4" 0-512K:0.5 1M-8M:0.5 16M-32M:0.85
+table abci-v100-1node $ABCI_V "=== 1 node" abci-v100 1 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:1.5 1M-8M:1.25 16M-32M:0.1
+table abci-v100-2node $ABCI_V "=== 2 node" abci-v100 2 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:0.65 1M-8M:0.1 16M-32M:0.2
+table abci-v100-4node $ABCI_V "=== 4 node" abci-v100 4 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:0.6 1M-8M:0.2 16M-32M:0.1
+table abci-v100-8node $ABCI_V "=== 8 node" abci-v100 8 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:1 1M-8M:0.25 16M-32M:0.05
+table abci-v100-16node $ABCI_V "=== 16 node" abci-v100 16 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:1.3 1M-8M:0.3 16M-32M:0.1
+table abci-v100-32node $ABCI_V "=== 32 node" abci-v100 32 4 allreduce 1 "--nccl-version 2.8.4" 0-512K:1.7 1M-8M:0.25 16M-32M:0.3
 table p4de-2node $P4DE - aws-p4de 2 8 allreduce 1 - 0-512K:6.7 1M-8M:2.45 16M-128M:1.45 256M-1T:0.15
 table p5-2node $P5 "=== (A)" aws-p5 2 8 allreduce 1 - 0-512K:2.1 1M-8M:0.9 16M-128M:0.7 256M-1T:0.2
 table coreweave-a100-16node $CW "=== (A)" coreweave-a100 16 8 allreduce 1 - 0-512K:0.85 1M-8M:1 16M-128M:1.15 256M-1T:1.15

@@ -1,7 +1,7 @@
 /* coll rules: when NCCL enables LL128 (the GPU-NIC path, the GPU generation and the NCCL
  * release; src/coll/coll.c coll_ll128_enabled), the topology key that says the path
- * (node.gpu_nic_path), and nccl-tests' rooted and gathered benchmarks (reduce, gather,
- * scatter). */
+ * (node.gpu_nic_path), nccl-tests' rooted and gathered benchmarks (reduce, gather, scatter), and
+ * NCCL 2.8's tuner for releases before 2.10 (src/coll/nccl28.c). */
 #include "testutil.h"
 
 #include <unistd.h>
@@ -101,9 +101,9 @@ static void test_ll128_rule(void **state)
         hw_topology_free(t);
     }
 
-    /* A100 (NCCL 2.8's Ampere) without the key: the HGX default, PXB, so LL128 across nodes */
+    /* A100 (NCCL 2.8's Ampere) behind the NIC's own PCIe switch (PIX), so LL128 across nodes */
     HwTopology *a = load_topo("topologies/abci-a100.json");
-    assert_int_equal(a->gpu_nic_path, HW_GPU_NIC_PXB);
+    assert_int_equal(a->gpu_nic_path, HW_GPU_NIC_PIX);
     coll_model_analytic_init(&m, a);
     m.nccl_version = 20804;
     CollShape a16 = {IR_COLL_ALLREDUCE, 4 << 20, 16, 2, 8};
@@ -349,6 +349,136 @@ static void test_reduce_timing(void **state)
     hw_topology_free(t);
 }
 
+/* NCCL 2.8's tuner (src/coll/nccl28.c, tuning.cc v2.8.4-1), selected by a release before 2.10:
+ * its per-channel caps, with one graph channel per NIC (ABCI's 4 HDR NICs for 8 A100s, 2 EDR
+ * NICs for 4 V100s), bind across nodes; at 2.10 and on, today's rules are unchanged. At 1 GiB the
+ * tree's correction for medium sizes is 1, so the bus bandwidth is the tuner's own. */
+static void test_nccl28_caps(void **state)
+{
+    (void)state;
+    HwTopology *a = load_topo("topologies/abci-a100.json");
+    HwTopology *v = load_topo("topologies/abci-v100.json");
+    assert_int_equal(a->nics_per_node, 4);
+    assert_int_equal(v->nics_per_node, 2);
+    CollModel m;
+    coll_model_analytic_init(&m, a);
+    CollShape four = {IR_COLL_ALLREDUCE, 1ULL << 30, 32, 4, 8};
+    CollShape two = {IR_COLL_ALLREDUCE, 1ULL << 30, 16, 2, 8};
+    CollChoice ch;
+    struct {
+        int algo, proto;
+        const CollShape *sh;
+        double newest_GBps, v284_GBps;
+    } rows[] = {
+        /* ring LL128: 0.92 of the 4 NICs' 96 GB/s, then at most 4 x ll128MaxBwPerCh 16.9 */
+        {COLL_ALGO_RING, COLL_PROTO_LL128, &four, 96 * 0.92, 4 * 16.9},
+        /* the tree on 4 nodes: 0.92 of 96, then at most 4 x perChMaxTreeBws 16.0 (A100, N4) */
+        {COLL_ALGO_TREE, COLL_PROTO_SIMPLE, &four, 96 * 0.92, 4 * 16.0},
+        /* its LL128: 0.915 of that (120/128 of the uncapped tree today) */
+        {COLL_ALGO_TREE, COLL_PROTO_LL128, &four, 96 * 0.92 * 120 / 128, 4 * 16.0 * 0.915},
+        /* the two-node tree, raised to twice the NICs, then at most 4 x 22.5 (A100, N2) */
+        {COLL_ALGO_TREE, COLL_PROTO_SIMPLE, &two, 2 * 96 * 0.92, 4 * 22.5},
+        /* the ring's Simple has no cap */
+        {COLL_ALGO_RING, COLL_PROTO_SIMPLE, &four, 96, 96},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+        m.force_algo = rows[i].algo;
+        m.force_proto = rows[i].proto;
+        m.nccl_version = 0;
+        m.time_s(&m, rows[i].sh, &ch);
+        assert_close(ch.bus_Bps, rows[i].newest_GBps * 1e9, 1e-9);
+        m.nccl_version = 21003; /* 2.10.3: today's rules */
+        m.time_s(&m, rows[i].sh, &ch);
+        assert_close(ch.bus_Bps, rows[i].newest_GBps * 1e9, 1e-9);
+        m.nccl_version = 20804;
+        m.time_s(&m, rows[i].sh, &ch);
+        assert_close(ch.bus_Bps, rows[i].v284_GBps * 1e9, 1e-9);
+    }
+    /* NCCL 2.8.4's own choice at 32 MiB on two A100 nodes: the capped tree (90 / 2 GB/s of
+     * algorithm bandwidth) loses to the ring's Simple (96 x 16/30), which today's uncapped tree
+     * beats */
+    CollShape mid = {IR_COLL_ALLREDUCE, 32 << 20, 16, 2, 8};
+    m.force_algo = m.force_proto = -1;
+    m.nccl_version = 0;
+    m.time_s(&m, &mid, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_TREE);
+    m.nccl_version = 20804;
+    m.time_s(&m, &mid, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_RING);
+    assert_int_equal(ch.proto, COLL_PROTO_SIMPLE);
+    /* V100 (Volta's row): the two-node tree at most 2 x 18.5, on more nodes 2 x 10.0 */
+    coll_model_analytic_init(&m, v);
+    m.force_algo = COLL_ALGO_TREE;
+    m.force_proto = COLL_PROTO_SIMPLE;
+    m.nccl_version = 20804;
+    CollShape v2 = {IR_COLL_ALLREDUCE, 1ULL << 30, 8, 2, 4};
+    CollShape v8 = {IR_COLL_ALLREDUCE, 1ULL << 30, 32, 8, 4};
+    m.time_s(&m, &v2, &ch);
+    assert_close(ch.bus_Bps, 2 * 18.5e9, 1e-9);
+    m.time_s(&m, &v8, &ch);
+    assert_close(ch.bus_Bps, 2 * 10.0e9, 1e-9);
+    hw_topology_free(a);
+    hw_topology_free(v);
+}
+
+/* ABCI's PCIe layouts (block diagrams in the ABCI User Guide): V100's NICs on CPU root ports,
+ * so PHB, no LL128 across nodes under any release; A100's NIC on the PCIe switch of two GPUs,
+ * PIX, LL128 on. At 4 MiB on 8 V100 nodes under NCCL 2.8.4 the tuner would take ring LL128 were
+ * the path PXB. */
+static void test_abci_gpu_nic_path(void **state)
+{
+    (void)state;
+    HwTopology *v = load_topo("topologies/abci-v100.json");
+    HwTopology *a = load_topo("topologies/abci-a100.json");
+    assert_int_equal(v->gpu_nic_path, HW_GPU_NIC_PHB);
+    assert_int_equal(a->gpu_nic_path, HW_GPU_NIC_PIX);
+    CollModel m;
+    coll_model_analytic_init(&m, v);
+    m.nccl_version = 20804;
+    CollShape sh = {IR_COLL_ALLREDUCE, 4 << 20, 32, 8, 4};
+    assert_false(coll_ll128_enabled(&m, &sh));
+    CollChoice ch;
+    m.time_s(&m, &sh, &ch);
+    assert_int_not_equal(ch.proto, COLL_PROTO_LL128);
+    v->gpu_nic_path = HW_GPU_NIC_PXB;
+    assert_true(coll_ll128_enabled(&m, &sh));
+    m.time_s(&m, &sh, &ch);
+    assert_int_equal(ch.proto, COLL_PROTO_LL128);
+    coll_model_analytic_init(&m, a);
+    CollShape across = {IR_COLL_ALLREDUCE, 4 << 20, 32, 4, 8};
+    assert_true(coll_ll128_enabled(&m, &across));
+    hw_topology_free(v);
+    hw_topology_free(a);
+}
+
+/* NCCL 2.8's latencies (tuning.cc v2.8.4-1 baseLat, hwLat, "plateau effect of ring"): two A100
+ * nodes, 32 MiB, so each rank's share is past the ring's plateau threshold (4 KiB). */
+static void test_nccl28_latency(void **state)
+{
+    (void)state;
+    HwTopology *a = load_topo("topologies/abci-a100.json");
+    CollModel m;
+    coll_model_analytic_init(&m, a);
+    m.nccl_version = 20804;
+    CollShape sh = {IR_COLL_ALLREDUCE, 32 << 20, 16, 2, 8};
+    CollChoice ch;
+    /* ring Simple: (8.4 base + 28 NVLink steps x 3.4 + 2 network steps x 9.6) x 1.9 */
+    m.force_algo = COLL_ALGO_RING;
+    m.force_proto = COLL_PROTO_SIMPLE;
+    m.time_s(&m, &sh, &ch);
+    assert_close(ch.latency_s, (8.4 + 28 * 3.4 + 2 * 9.6) * 1.9e-6, 1e-9);
+    /* tree Simple: no base, 28 us per hop, 7 up the chain and 1 across, both ways */
+    m.force_algo = COLL_ALGO_TREE;
+    m.time_s(&m, &sh, &ch);
+    assert_close(ch.latency_s, 2 * (7 * 28.0 + 28.0) * 1e-6, 1e-9);
+    /* ring LL: 3.6 base, NVLink hops 0.47 x 1.8 across nodes, network hops 2.7; no plateau */
+    m.force_algo = COLL_ALGO_RING;
+    m.force_proto = COLL_PROTO_LL;
+    m.time_s(&m, &sh, &ch);
+    assert_close(ch.latency_s, (3.6 + 28 * 0.47 * 1.8 + 2 * 2.7) * 1e-6, 1e-9);
+    hw_topology_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +486,8 @@ int main(void)
         cmocka_unit_test(test_compute_capability), cmocka_unit_test(test_arch_row_by_release),
         cmocka_unit_test(test_ll128_rule_timing),  cmocka_unit_test(test_gpu_nic_path_key),
         cmocka_unit_test(test_rooted_benchmarks),  cmocka_unit_test(test_reduce_timing),
+        cmocka_unit_test(test_nccl28_caps),        cmocka_unit_test(test_nccl28_latency),
+        cmocka_unit_test(test_abci_gpu_nic_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

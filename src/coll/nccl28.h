@@ -1,0 +1,31 @@
+/* coll/nccl28: NCCL 2.8's and 2.9's tuner where it differs from today's, the part of the analytic
+ * model (coll.c) that a CollModel's nccl_version before 2.10 selects (the ABCI tables ran NCCL
+ * 2.8.4). Private to src/coll. */
+#ifndef FSD_NCCL28_H
+#define FSD_NCCL28_H
+
+#include "coll.h"
+
+/* Whether the model's release is older than 2.10 (0, the newest, is not). */
+bool nccl28_applies(const CollModel *model);
+
+/* tuning.cc v2.8.4-1's latencies, us, [ring, tree][protocol]: base, and per hop over NVLink,
+ * PCIe and the network; and the tree's LL128 correction for sizes 64 B << i. */
+extern const double nccl28_base_latency_us[2][COLL_PROTO_COUNT];
+extern const double nccl28_nvlink_hop_us[2][COLL_PROTO_COUNT];
+extern const double nccl28_pcie_hop_us[2][COLL_PROTO_COUNT];
+extern const double nccl28_net_hop_us[2][COLL_PROTO_COUNT];
+extern const double nccl28_tree_correction_ll128[23];
+
+/* The ring's latency, us, base included, for `steps` steps of which `inter_steps` cross nodes,
+ * intra-node hops of `intra_hop_us`. */
+double nccl28_ring_latency_us(const CollShape *sh, CollProto p, double base_us, double intra_hop_us,
+                              int steps, int inter_steps);
+
+/* The bus bandwidth the tuner gives an algorithm and protocol across nodes, before the tree's
+ * correction for medium sizes: `bus` is the NICs' (or the GPU link's, where smaller), `ll_max` the
+ * LL ceiling for the host CPU, `tree_gain` the two-node tree's factor on `bus` (1 otherwise). */
+double nccl28_bus_bw(const HwTopology *topo, CollAlgo a, CollProto p, const CollShape *sh,
+                     double bus, double ll_max, double tree_gain);
+
+#endif
