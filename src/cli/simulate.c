@@ -683,6 +683,6 @@ static void options_clear(CliOptions *cli)
     g_free(cli->max_memory), g_free(cli->par.pp_schedule), g_free(cli->par.placement);
     g_free(cli->par.pp_partition), g_free(cli->attention), g_free(cli->optimizer_impl);
     cli_train_clear(&cli->train);
-    g_free(cli->reshard_after_forward);
+    g_free(cli->reshard_after_forward), g_free(cli->memory_format);
     g_free(cli->plot), g_free(cli->plot_format), g_free(cli->report);
 }
