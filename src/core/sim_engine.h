@@ -46,6 +46,9 @@ typedef struct {
      * allocations and frees wait in host_mems (op ids) from host_mem_at, to be replayed in time
      * order */
     int host_stream, host_next, host_pos, host_wait, host_from;
+    /* one past the highest op whose start or end was stored (sim_set_start_ns, sim_set_end_ns):
+     * a skip stores the times of the skipped ops below it, leaves those past it to SimSkipFill */
+    int times_hi;
     bool host_lazy;
     int64_t host_end;
     GArray *host_mems;
@@ -132,12 +135,27 @@ static inline void sim_acc(Engine *e, int ci, double *field, double value)
     }
 }
 
+/* The only writers of an op's times (stored plus one: see SimClassResult). */
+static inline void sim_set_start_ns(Engine *e, int ci, int op, int64_t start_ns)
+{
+    e->res->classes[ci].start_enc[op] = start_ns + 1;
+    if (op >= e->st[ci].times_hi)
+        e->st[ci].times_hi = op + 1;
+}
+static inline void sim_set_end_ns(Engine *e, int ci, int op, int64_t end_ns)
+{
+    e->res->classes[ci].end_enc[op] = end_ns + 1;
+    if (op >= e->st[ci].times_hi)
+        e->st[ci].times_hi = op + 1;
+}
+
 /* sim_steady.c: exact steady-state pipelines. init finds each class's periodic region and sets
  * the first checkpoint (or leaves e->steady NULL); check runs at each checkpoint (the end of
  * op steady_op of class steady_cls, just handled); free releases it. */
 void sim_steady_init(Engine *e);
 void sim_steady_check(Engine *e, int64_t now);
 void sim_steady_free(Engine *e);
+void sim_skip_fill_free(SimSkipFill *fill);
 
 /* Ends op `op` of class ci at end_ns (an event); a later call for the same op moves its end. */
 void sim_finish_at(Engine *e, int ci, int op, int64_t end_ns);

@@ -113,7 +113,7 @@ void sim_host_run_ahead(Engine *e, int ci)
     /* as end_op and sim_start_op would, event by event, less what host ops do not do (overlap,
      * a running compute op, GPU horizons), and allocations and frees kept for later */
     while (h >= 0) {
-        int64_t now = cr->end_ns[h];
+        int64_t now = sim_op_end_ns(cr, h);
         st->pending[h] = -1;
         st->n_done++;
         e->res->events++; /* the queue counted it */
@@ -137,13 +137,13 @@ void sim_host_run_ahead(Engine *e, int ci)
                 continue;
             }
             const IrOp *op = ir_op(c, (int)next);
-            cr->start_ns[next] = now;
+            sim_set_start_ns(e, ci, (int)next, now);
             int64_t end = now;
             if (op->kind == IR_OP_HOST)
                 end += sim_op_duration_ns(e->cfg, c, op);
             else
                 g_array_append_val(st->host_mems, next);
-            cr->end_ns[next] = end;
+            sim_set_end_ns(e, ci, (int)next, end);
             next_host = (int)next;
         }
         h = next_host;
@@ -170,7 +170,7 @@ bool sim_host_ready(Engine *e, int ci, int op, int64_t now)
         h--;
     if (h < st->host_from)
         return true; /* issued by a host op of the queue's (or none) */
-    int64_t end = e->res->classes[ci].end_ns[h];
+    int64_t end = sim_op_end_ns(&e->res->classes[ci], h);
     if (end < now)
         return true;
     if (end == now) {
@@ -189,19 +189,20 @@ static bool replay(Engine *e, int ci, int op)
     SimClassResult *cr = &e->res->classes[ci];
     const char *name = ir_class_string(c, o->u.mem.buffer);
     if (o->kind == IR_OP_ALLOC)
-        return mem_tracker_alloc(&cr->mem, cr->start_ns[op], o->u.mem.buffer, name,
+        return mem_tracker_alloc(&cr->mem, sim_op_start_ns(cr, op), o->u.mem.buffer, name,
                                  (IrMemCategory)o->u.mem.category, o->u.mem.bytes, e->error);
-    return mem_tracker_free(&cr->mem, cr->start_ns[op], o->u.mem.buffer, name, e->error);
+    return mem_tracker_free(&cr->mem, sim_op_start_ns(cr, op), o->u.mem.buffer, name, e->error);
 }
 
 bool sim_host_memory(Engine *e, int ci, int64_t now)
 {
     ClassState *st = &e->st[ci];
-    const int64_t *start = e->res->classes[ci].start_ns;
+    const SimClassResult *cr = &e->res->classes[ci];
     while (st->host_mem_at < st->host_mems->len && !e->failed) {
         int op = (int)g_array_index(st->host_mems, uint32_t, st->host_mem_at);
-        if (start[op] >= now) {
-            if (start[op] == now)
+        int64_t start = sim_op_start_ns(cr, op);
+        if (start >= now) {
+            if (start == now)
                 e->retry = true; /* which comes first is the queue's seq */
             break;
         }
@@ -226,11 +227,11 @@ void sim_host_event(Engine *e, const PqEvent *ev)
         return;
     }
     e->last_pop_ns = ev->time_ns;
-    const int64_t *start = e->res->classes[ci].start_ns;
+    const SimClassResult *cr = &e->res->classes[ci];
     for (uint32_t k = st->succ_start[h]; k < st->succ_start[h + 1] && !e->failed && !e->retry;
          k++) {
         uint32_t op = st->succ[k];
-        if (!sim_host_is(st, (int)op) && st->pending[op] == 0 && start[op] < 0)
+        if (!sim_host_is(st, (int)op) && st->pending[op] == 0 && sim_op_start_ns(cr, (int)op) < 0)
             sim_start_op(e, ci, (int)op, ev->time_ns);
     }
 }
