@@ -31,6 +31,18 @@ typedef struct {
     uint8_t *win_set; /* n_win: the window's op was stored by the skip */
 } SimSkipFill;
 
+/* The host ops of a steady-state region that a host running ahead (sim_host.c) handled, whose
+ * times are not stored: host op x from anchor + period up to last started at start[r] + t *
+ * step_ns and ended at end[r] + t * step_ns, for x = anchor + t * period + r (is_host[r]): the
+ * host's timeline repeats exactly there (integer durations of alike ops, no waits). Each op's
+ * time was checked against the formula when the host handled it, and stored where it differs. */
+typedef struct {
+    int32_t anchor, period, last;
+    int64_t step_ns;      /* INT64_MIN until the first op of the second period */
+    uint8_t *is_host;     /* period */
+    int64_t *start, *end; /* period: the anchor period's times */
+} SimHostFill;
+
 typedef struct {
     /* per op: when it started (for a collective: when this class arrived) and ended, plus one
      * (0: not started, -1, or an op of a skipped period: see `fill`); read them with
@@ -40,6 +52,7 @@ typedef struct {
     int64_t *start_enc;
     int64_t *end_enc;
     SimSkipFill *fill; /* NULL: no period skipped */
+    SimHostFill *host_fill; /* NULL: none */
     MemTracker mem;
     /* communication totals per GPU of this class */
     double coll_bytes_sent;
@@ -114,8 +127,10 @@ bool sim_schedule_makespan_s(IrSchedule *s, const HwTopology *topo, const CollMo
 bool sim_sendrecv_s(const HwTopology *topo, const CollModel *coll, const NetTopo *net, int nodes,
                     int gpus_per_node, uint64_t bytes, double *out, GError **error);
 
-/* An op's times when the class's stored one is 0: -1, or a skipped period's (O(periods the
- * sources span), a few steps). */
+/* Whether op `op`'s times are the host fill's (h may be NULL). */
+bool sim_host_fill_covers(const SimHostFill *h, int op);
+/* An op's times when the class's stored one is 0: -1, a host op's handled ahead (O(1)), or a
+ * skipped period's (O(periods the sources span), a few steps). */
 int64_t sim_op_time_skipped(const SimClassResult *cr, int op, bool end);
 /* When op `op` of a class started (for a collective: when the class arrived), -1 if it did
  * not; O(1) for ops simulated. */

@@ -156,6 +156,9 @@ void sim_steady_init(Engine *e);
 void sim_steady_check(Engine *e, int64_t now);
 void sim_steady_free(Engine *e);
 void sim_skip_fill_free(SimSkipFill *fill);
+/* Class ci's periodic region (ops lo..hi repeat every period), false when the steady state is
+ * off or over. */
+bool sim_steady_region(const Engine *e, int ci, int *lo, int *hi, int *period);
 
 /* Ends op `op` of class ci at end_ns (an event); a later call for the same op moves its end. */
 void sim_finish_at(Engine *e, int ci, int op, int64_t end_ns);

@@ -630,7 +630,8 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
                 int64_t x = i + j * K;
                 st->n_done += st->pending[x] >= 0;
                 st->pending[x] = -1;
-                if (x < h || (x < st->times_hi && (cr->start_enc[x] || cr->end_enc[x]))) {
+                if (x < h || (x < st->times_hi && (cr->start_enc[x] || cr->end_enc[x])) ||
+                    sim_host_fill_covers(cr->host_fill, (int)x)) {
                     sim_set_start_ns(e, c, (int)x, start + j * period);
                     sim_set_end_ns(e, c, (int)x, end + j * period);
                 }
@@ -804,8 +805,19 @@ void sim_steady_check(Engine *e, int64_t now)
         sim_steady_free(e);
 }
 
+bool sim_host_fill_covers(const SimHostFill *h, int op)
+{
+    return h && h->step_ns != INT64_MIN && op >= h->anchor + h->period && op <= h->last &&
+           h->is_host[(op - h->anchor) % h->period];
+}
+
 int64_t sim_op_time_skipped(const SimClassResult *cr, int op, bool end)
 {
+    const SimHostFill *h = cr->host_fill;
+    if (sim_host_fill_covers(h, op)) {
+        int r = (op - h->anchor) % h->period, t = (op - h->anchor) / h->period;
+        return (end ? h->end : h->start)[r] + t * h->step_ns;
+    }
     const SimSkipFill *f = cr->fill;
     if (!f || op < f->first)
         return -1; /* not started (times before the horizon were stored) */
@@ -821,6 +833,17 @@ int64_t sim_op_time_skipped(const SimClassResult *cr, int op, bool end)
             return (end ? f->src_end : f->src_start)[i - f->src_lo] + j * f->period_ns;
     }
     return -1;
+}
+
+bool sim_steady_region(const Engine *e, int ci, int *lo, int *hi, int *period)
+{
+    if (!e->steady)
+        return false;
+    const Region *r = &e->steady->region[ci];
+    *lo = r->lo;
+    *hi = r->hi;
+    *period = r->period;
+    return true;
 }
 
 void sim_skip_fill_free(SimSkipFill *fill)
