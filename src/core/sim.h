@@ -128,7 +128,11 @@ bool sim_sendrecv_s(const HwTopology *topo, const CollModel *coll, const NetTopo
                     int gpus_per_node, uint64_t bytes, double *out, GError **error);
 
 /* Whether op `op`'s times are the host fill's (h may be NULL). */
-bool sim_host_fill_covers(const SimHostFill *h, int op);
+static inline bool sim_host_fill_covers(const SimHostFill *h, int op)
+{
+    return h && h->step_ns != INT64_MIN && op >= h->anchor + h->period && op <= h->last &&
+           h->is_host[(op - h->anchor) % h->period];
+}
 /* An op's times when the class's stored one is 0: -1, a host op's handled ahead (O(1)), or a
  * skipped period's (O(periods the sources span), a few steps). */
 int64_t sim_op_time_skipped(const SimClassResult *cr, int op, bool end);

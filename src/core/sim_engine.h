@@ -53,6 +53,7 @@ typedef struct {
     int64_t host_end;
     GArray *host_mems;
     guint host_mem_at;
+    int64_t host_mem_start; /* the start of host_mems[host_mem_at], INT64_MIN: not read yet */
 } ClassState;
 
 /* A collective instance waiting for its member classes (or a send/recv pair). */

@@ -46,6 +46,7 @@ void sim_host_prepare(Engine *e, int ci, bool allowed)
     st->host_lazy = false;
     st->host_mems = NULL;
     st->host_mem_at = 0;
+    st->host_mem_start = INT64_MIN;
     int host = -1;
     for (int i = 0; allowed && i < c->n_streams; i++) {
         if (!c->streams[i].host)
@@ -223,16 +224,16 @@ bool sim_host_ready(Engine *e, int ci, int op, int64_t now)
 }
 
 /* The allocation or free `op` of a host that ran ahead, at its time. */
-static bool replay(Engine *e, int ci, int op)
+static bool replay(Engine *e, int ci, int op, int64_t start_ns)
 {
     const IrClass *c = e->st[ci].cls;
     const IrOp *o = ir_op(c, op);
     SimClassResult *cr = &e->res->classes[ci];
     const char *name = ir_class_string(c, o->u.mem.buffer);
     if (o->kind == IR_OP_ALLOC)
-        return mem_tracker_alloc(&cr->mem, sim_op_start_ns(cr, op), o->u.mem.buffer, name,
+        return mem_tracker_alloc(&cr->mem, start_ns, o->u.mem.buffer, name,
                                  (IrMemCategory)o->u.mem.category, o->u.mem.bytes, e->error);
-    return mem_tracker_free(&cr->mem, sim_op_start_ns(cr, op), o->u.mem.buffer, name, e->error);
+    return mem_tracker_free(&cr->mem, start_ns, o->u.mem.buffer, name, e->error);
 }
 
 bool sim_host_memory(Engine *e, int ci, int64_t now)
@@ -241,14 +242,18 @@ bool sim_host_memory(Engine *e, int ci, int64_t now)
     const SimClassResult *cr = &e->res->classes[ci];
     while (st->host_mem_at < st->host_mems->len && !e->failed) {
         int op = (int)g_array_index(st->host_mems, uint32_t, st->host_mem_at);
-        int64_t start = sim_op_start_ns(cr, op);
+        /* read once per op, not at every GPU allocation before it (a host fill's is derived) */
+        if (st->host_mem_start == INT64_MIN)
+            st->host_mem_start = sim_op_start_ns(cr, op);
+        int64_t start = st->host_mem_start;
         if (start >= now) {
             if (start == now)
                 e->retry = true; /* which comes first is the queue's seq */
             break;
         }
         st->host_mem_at++;
-        if (!replay(e, ci, op))
+        st->host_mem_start = INT64_MIN;
+        if (!replay(e, ci, op, start))
             e->failed = true;
     }
     return !e->retry && !e->failed;

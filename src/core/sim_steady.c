@@ -647,6 +647,7 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
             fill->win_set[i] = 1;
         }
         cr->fill = fill;
+        st->host_mem_start = INT64_MIN; /* read again, should the skip have stored it */
         g_free(wp);
         g_free(ws);
         g_free(we);
@@ -803,12 +804,6 @@ void sim_steady_check(Engine *e, int64_t now)
      * within a few periods of the steady phase. */
     if (e->steady_op >= anchor->hi || ++sd->tries >= SIM_STEADY_TRIES + SIM_STEADY_HIST)
         sim_steady_free(e);
-}
-
-bool sim_host_fill_covers(const SimHostFill *h, int op)
-{
-    return h && h->step_ns != INT64_MIN && op >= h->anchor + h->period && op <= h->last &&
-           h->is_host[(op - h->anchor) % h->period];
 }
 
 int64_t sim_op_time_skipped(const SimClassResult *cr, int op, bool end)
