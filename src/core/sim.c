@@ -799,13 +799,7 @@ void sim_result_free(SimResult *r)
         return;
     for (int ci = 0; ci < r->n_classes; ci++) {
         sim_skip_fill_free(r->classes[ci].fill);
-        SimHostFill *host_fill = r->classes[ci].host_fill;
-        if (host_fill) {
-            g_free(host_fill->is_host);
-            g_free(host_fill->start);
-            g_free(host_fill->end);
-            g_free(host_fill);
-        }
+        sim_host_fill_free(r->classes[ci].host_fill);
         mem_tracker_clear(&r->classes[ci].mem);
     }
     g_free(r->times);

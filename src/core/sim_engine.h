@@ -156,7 +156,9 @@ static inline void sim_set_end_ns(Engine *e, int ci, int op, int64_t end_ns)
 void sim_steady_init(Engine *e);
 void sim_steady_check(Engine *e, int64_t now);
 void sim_steady_free(Engine *e);
+/* sim_times.c */
 void sim_skip_fill_free(SimSkipFill *fill);
+void sim_host_fill_free(SimHostFill *fill);
 /* Class ci's periodic region (ops lo..hi repeat every period), false when the steady state is
  * off or over. */
 bool sim_steady_region(const Engine *e, int ci, int *lo, int *hi, int *period);

@@ -806,30 +806,6 @@ void sim_steady_check(Engine *e, int64_t now)
         sim_steady_free(e);
 }
 
-int64_t sim_op_time_skipped(const SimClassResult *cr, int op, bool end)
-{
-    const SimHostFill *h = cr->host_fill;
-    if (sim_host_fill_covers(h, op)) {
-        int r = (op - h->anchor) % h->period, t = (op - h->anchor) / h->period;
-        return (end ? h->end : h->start)[r] + t * h->step_ns;
-    }
-    const SimSkipFill *f = cr->fill;
-    if (!f || op < f->first)
-        return -1; /* not started (times before the horizon were stored) */
-    if (op >= f->win_lo && op - f->win_lo < f->n_win && f->win_set[op - f->win_lo])
-        return -1; /* moved there by the skip, not started */
-    /* the last source the skip copied to op: the highest i = op - j * step */
-    int64_t x = op, k = f->step, src_hi = (int64_t)f->src_lo + f->n_src - 1;
-    for (int64_t j = MAX(1, (x - src_hi + k - 1) / k); j <= f->periods; j++) {
-        int64_t i = x - j * k;
-        if (i < f->src_lo)
-            break;
-        if (f->is_src[i - f->src_lo])
-            return (end ? f->src_end : f->src_start)[i - f->src_lo] + j * f->period_ns;
-    }
-    return -1;
-}
-
 bool sim_steady_region(const Engine *e, int ci, int *lo, int *hi, int *period)
 {
     if (!e->steady)
@@ -839,15 +815,4 @@ bool sim_steady_region(const Engine *e, int ci, int *lo, int *hi, int *period)
     *hi = r->hi;
     *period = r->period;
     return true;
-}
-
-void sim_skip_fill_free(SimSkipFill *fill)
-{
-    if (!fill)
-        return;
-    g_free(fill->is_src);
-    g_free(fill->src_start);
-    g_free(fill->src_end);
-    g_free(fill->win_set);
-    g_free(fill);
 }
