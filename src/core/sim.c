@@ -184,7 +184,7 @@ static void prepare_class(Engine *e, int ci)
 
 void sim_finish_at(Engine *e, int ci, int op, int64_t end_ns)
 {
-    e->res->classes[ci].end_ns[op] = end_ns;
+    sim_set_end_ns(e, ci, op, end_ns);
     pq_push(&e->pq, end_ns, ci, op);
 }
 
@@ -254,7 +254,7 @@ static void finish_members(Engine *e, GArray *members, int coll_kind, int64_t en
         SimClassResult *cr = &e->res->classes[m.cls];
         if (coll_kind >= 0) {
             sim_acc(e, m.cls, &cr->coll_time_by_kind[coll_kind],
-                    sim_ns_to_s(end - cr->start_ns[m.op]));
+                    sim_ns_to_s(end - sim_op_start_ns(cr, m.op)));
             cr->coll_count_by_kind[coll_kind]++;
         }
         sim_finish_at(e, m.cls, m.op, end);
@@ -504,7 +504,7 @@ static void finish_or_park(Engine *e, int ci, int opi, int64_t end_ns)
 {
     ClassState *st = &e->st[ci];
     if (st->host_lazy && sim_host_is(st, opi)) {
-        e->res->classes[ci].end_ns[opi] = end_ns;
+        sim_set_end_ns(e, ci, opi, end_ns);
         st->host_next = opi;
         return;
     }
@@ -520,7 +520,7 @@ void sim_start_op(Engine *e, int ci, int opi, int64_t now)
     if ((op->kind == IR_OP_ALLOC || op->kind == IR_OP_FREE) && e->st[ci].host_mems &&
         !sim_host_memory(e, ci, now))
         return;
-    cr->start_ns[opi] = now;
+    sim_set_start_ns(e, ci, opi, now);
     if (opi >= e->st[ci].horizon && opi < e->st[ci].host_below)
         e->st[ci].horizon = opi + 1;
     if (opi >= e->st[ci].horizon_gpu && opi < e->st[ci].host_below && !c->streams[op->stream].host)
@@ -583,7 +583,7 @@ static void end_op(Engine *e, int ci, int opi, int64_t now)
     st->pending[opi] = -1;
     if (opi == st->run_op) {
         sim_acc(e, ci, &cr->overlap_cost_s,
-                sim_ns_to_s(now - cr->start_ns[opi] - st->run_alone_ns));
+                sim_ns_to_s(now - sim_op_start_ns(cr, opi) - st->run_alone_ns));
         st->run_op = -1;
     }
     st->n_done++;
@@ -674,16 +674,24 @@ static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError *
         e.pending = g_ptr_array_new();
     }
     bool ok = compute_partners(&e);
+    /* the times of every op, zero (not started): one calloc, so that a large one is fresh
+     * pages from the kernel, resident only where written (SimClassResult) */
+    size_t n_times = 0;
+    for (int ci = 0; ci < s->n_classes; ci++)
+        n_times += 2 * (size_t)MAX(1, ir_class_n_ops(s->classes[ci]));
+    e.res->times = g_new0(int64_t, MAX(1, n_times));
+    n_times = 0;
+    for (int ci = 0; ci < s->n_classes; ci++) {
+        SimClassResult *cr = &e.res->classes[ci];
+        size_t n = (size_t)MAX(1, ir_class_n_ops(s->classes[ci]));
+        cr->start_enc = e.res->times + n_times;
+        cr->end_enc = cr->start_enc + n;
+        n_times += 2 * n;
+        mem_tracker_init(&cr->mem);
+    }
     for (int ci = 0; ok && ci < s->n_classes; ci++) {
         prepare_class(&e, ci);
         sim_host_prepare(&e, ci, lazy_host);
-        SimClassResult *cr = &e.res->classes[ci];
-        int n = e.st[ci].n_ops;
-        cr->start_ns = g_new(int64_t, MAX(1, n));
-        cr->end_ns = g_new(int64_t, MAX(1, n));
-        for (int i = 0; i < n; i++)
-            cr->start_ns[i] = cr->end_ns[i] = -1;
-        mem_tracker_init(&cr->mem);
     }
     if (ok)
         sim_steady_init(&e);
@@ -707,7 +715,7 @@ static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError *
         }
         ClassState *st = &e.st[ev.cls];
         /* an end that was moved (rerate) left its earlier event behind */
-        if (st->pending[ev.op] < 0 || ev.time_ns != e.res->classes[ev.cls].end_ns[ev.op])
+        if (st->pending[ev.op] < 0 || ev.time_ns != sim_op_end_ns(&e.res->classes[ev.cls], ev.op))
             continue;
         end_op(&e, ev.cls, ev.op, ev.time_ns);
     }
@@ -779,10 +787,11 @@ void sim_result_free(SimResult *r)
     if (!r)
         return;
     for (int ci = 0; ci < r->n_classes; ci++) {
-        g_free(r->classes[ci].start_ns);
-        g_free(r->classes[ci].end_ns);
+        sim_skip_fill_free(r->classes[ci].fill);
+        sim_host_fill_free(r->classes[ci].host_fill);
         mem_tracker_clear(&r->classes[ci].mem);
     }
+    g_free(r->times);
     g_free(r->classes);
     for (int i = 0; i < r->n_links; i++)
         g_free(r->links[i].name);

@@ -16,9 +16,43 @@
 
 #include <glib.h>
 
+/* The ops of skipped steady-state periods (sim_steady.c), whose times are not stored: op x of
+ * the class, from `first` on, has the times of source op i = x - j * step (1 <= j <= periods,
+ * the highest such i that is a source) plus j * period_ns. Sources are the ops from src_lo up
+ * to src_lo + n_src that the skip copied (is_src), with their times; a window of ops moved by
+ * the skip (from win_lo, win_set) holds stored times, -1 included. Kept so that a 1T-parameter
+ * pipeline of 4096 micro-batches does not write 16 bytes per skipped op (11.6 M ops, 186 MB). */
 typedef struct {
-    int64_t *start_ns; /* per op: when it started (for a collective: when this class arrived) */
-    int64_t *end_ns;
+    int32_t src_lo, n_src, step, win_lo, n_win;
+    int64_t first, periods, period_ns;
+    uint8_t *is_src;    /* n_src */
+    int64_t *src_start; /* n_src: the sources' times when they were copied */
+    int64_t *src_end;
+    uint8_t *win_set; /* n_win: the window's op was stored by the skip */
+} SimSkipFill;
+
+/* The host ops of a steady-state region that a host running ahead (sim_host.c) handled, whose
+ * times are not stored: host op x from anchor + period up to last started at start[r] + t *
+ * step_ns and ended at end[r] + t * step_ns, for x = anchor + t * period + r (is_host[r]): the
+ * host's timeline repeats exactly there (integer durations of alike ops, no waits). Each op's
+ * time was checked against the formula when the host handled it, and stored where it differs. */
+typedef struct {
+    int32_t anchor, period, last;
+    int64_t step_ns;      /* INT64_MIN until the first op of the second period */
+    uint8_t *is_host;     /* period */
+    int64_t *start, *end; /* period: the anchor period's times */
+} SimHostFill;
+
+typedef struct {
+    /* per op: when it started (for a collective: when this class arrived) and ended, plus one
+     * (0: not started, -1, or an op of a skipped period: see `fill`); read them with
+     * sim_op_start_ns and sim_op_end_ns. Stored plus one so that the arrays start as zero pages
+     * (one calloc for all classes, SimResult.times) and those of skipped ops are never
+     * written, so never resident. */
+    int64_t *start_enc;
+    int64_t *end_enc;
+    SimSkipFill *fill; /* NULL: no period skipped */
+    SimHostFill *host_fill; /* NULL: none */
     MemTracker mem;
     /* communication totals per GPU of this class */
     double coll_bytes_sent;
@@ -41,6 +75,7 @@ typedef struct {
 typedef struct {
     int n_classes;
     SimClassResult *classes;
+    int64_t *times; /* the classes' start_enc and end_enc, one allocation */
     int64_t makespan_ns;
     uint64_t events;
     uint64_t transfers; /* collectives and send/recv pairs through the flow model */
@@ -91,6 +126,28 @@ bool sim_schedule_makespan_s(IrSchedule *s, const HwTopology *topo, const CollMo
  * symmetric under the rank classes' first-rank view). Needs at least 2 ranks. */
 bool sim_sendrecv_s(const HwTopology *topo, const CollModel *coll, const NetTopo *net, int nodes,
                     int gpus_per_node, uint64_t bytes, double *out, GError **error);
+
+/* Whether op `op`'s times are the host fill's (h may be NULL). */
+static inline bool sim_host_fill_covers(const SimHostFill *h, int op)
+{
+    return h && h->step_ns != INT64_MIN && op >= h->anchor + h->period && op <= h->last &&
+           h->is_host[(op - h->anchor) % h->period];
+}
+/* An op's times when the class's stored one is 0: -1, a host op's handled ahead (O(1)), or a
+ * skipped period's (O(periods the sources span), a few steps). */
+int64_t sim_op_time_skipped(const SimClassResult *cr, int op, bool end);
+/* When op `op` of a class started (for a collective: when the class arrived), -1 if it did
+ * not; O(1) for ops simulated. */
+static inline int64_t sim_op_start_ns(const SimClassResult *cr, int op)
+{
+    int64_t enc = cr->start_enc[op];
+    return enc ? enc - 1 : sim_op_time_skipped(cr, op, false);
+}
+static inline int64_t sim_op_end_ns(const SimClassResult *cr, int op)
+{
+    int64_t enc = cr->end_enc[op];
+    return enc ? enc - 1 : sim_op_time_skipped(cr, op, true);
+}
 
 /* Duration of one op on this hardware, in ns (compute, host; 0 for others). */
 int64_t sim_op_duration_ns(const SimConfig *cfg, const IrClass *c, const IrOp *op);

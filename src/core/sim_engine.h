@@ -46,10 +46,14 @@ typedef struct {
      * allocations and frees wait in host_mems (op ids) from host_mem_at, to be replayed in time
      * order */
     int host_stream, host_next, host_pos, host_wait, host_from;
+    /* one past the highest op whose start or end was stored (sim_set_start_ns, sim_set_end_ns):
+     * a skip stores the times of the skipped ops below it, leaves those past it to SimSkipFill */
+    int times_hi;
     bool host_lazy;
     int64_t host_end;
     GArray *host_mems;
     guint host_mem_at;
+    int64_t host_mem_start; /* the start of host_mems[host_mem_at], INT64_MIN: not read yet */
 } ClassState;
 
 /* A collective instance waiting for its member classes (or a send/recv pair). */
@@ -132,12 +136,32 @@ static inline void sim_acc(Engine *e, int ci, double *field, double value)
     }
 }
 
+/* The only writers of an op's times (stored plus one: see SimClassResult). */
+static inline void sim_set_start_ns(Engine *e, int ci, int op, int64_t start_ns)
+{
+    e->res->classes[ci].start_enc[op] = start_ns + 1;
+    if (op >= e->st[ci].times_hi)
+        e->st[ci].times_hi = op + 1;
+}
+static inline void sim_set_end_ns(Engine *e, int ci, int op, int64_t end_ns)
+{
+    e->res->classes[ci].end_enc[op] = end_ns + 1;
+    if (op >= e->st[ci].times_hi)
+        e->st[ci].times_hi = op + 1;
+}
+
 /* sim_steady.c: exact steady-state pipelines. init finds each class's periodic region and sets
  * the first checkpoint (or leaves e->steady NULL); check runs at each checkpoint (the end of
  * op steady_op of class steady_cls, just handled); free releases it. */
 void sim_steady_init(Engine *e);
 void sim_steady_check(Engine *e, int64_t now);
 void sim_steady_free(Engine *e);
+/* sim_times.c */
+void sim_skip_fill_free(SimSkipFill *fill);
+void sim_host_fill_free(SimHostFill *fill);
+/* Class ci's periodic region (ops lo..hi repeat every period), false when the steady state is
+ * off or over. */
+bool sim_steady_region(const Engine *e, int ci, int *lo, int *hi, int *period);
 
 /* Ends op `op` of class ci at end_ns (an event); a later call for the same op moves its end. */
 void sim_finish_at(Engine *e, int ci, int op, int64_t end_ns);

@@ -377,7 +377,7 @@ static GByteArray *snapshot(Engine *e, int64_t now)
             PUT(st->pending[i]);
             if (st->pending[i] < 0)
                 continue;
-            int64_t s = rel(cr->start_ns[i], now), t = rel(cr->end_ns[i], now);
+            int64_t s = rel(sim_op_start_ns(cr, i), now), t = rel(sim_op_end_ns(cr, i), now);
             FIELD("op: start_ns", c, i);
             PUT(s);
             FIELD("op: end_ns", c, i);
@@ -597,20 +597,44 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
         int32_t *wp = g_new(int32_t, MAX(1, w));
         int64_t *ws = g_new(int64_t, MAX(1, w)), *we = g_new(int64_t, MAX(1, w));
         for (int i = 0; i < w; i++) {
+            int64_t start = sim_op_start_ns(cr, b + i), end = sim_op_end_ns(cr, b + i);
             wp[i] = st->pending[b + i];
-            ws[i] = cr->start_ns[b + i] < 0 ? -1 : cr->start_ns[b + i] + shift;
-            we[i] = cr->end_ns[b + i] < 0 ? -1 : cr->end_ns[b + i] + shift;
+            ws[i] = start < 0 ? -1 : start + shift;
+            we[i] = end < 0 ? -1 : end + shift;
         }
-        /* ops done in the proven period: done now, and op + K not done now */
+        /* ops done in the proven period: done now, and op + K not done now. Their copies from
+         * the horizon on are left to the fill (sim_op_time_skipped), unless the engine stored
+         * times there (a host that ran ahead): pages of skipped ops are never written. */
+        int n_src = MAX(0, h - b0);
+        SimSkipFill *fill = g_new0(SimSkipFill, 1);
+        *fill = (SimSkipFill){.src_lo = b0,
+                              .n_src = n_src,
+                              .step = K,
+                              .win_lo = (int32_t)(b + dK),
+                              .n_win = w,
+                              .first = h,
+                              .periods = m,
+                              .period_ns = period,
+                              .is_src = g_new0(uint8_t, MAX(1, n_src)),
+                              .src_start = g_new0(int64_t, MAX(1, n_src)),
+                              .src_end = g_new0(int64_t, MAX(1, n_src)),
+                              .win_set = g_new0(uint8_t, MAX(1, w))};
         for (int i = b0; i < h; i++) {
             if (st->pending[i] >= 0 || (i + K < st->n_ops && st->pending[i + K] < 0))
                 continue;
+            int64_t start = sim_op_start_ns(cr, i), end = sim_op_end_ns(cr, i);
+            fill->is_src[i - b0] = 1;
+            fill->src_start[i - b0] = start;
+            fill->src_end[i - b0] = end;
             for (int64_t j = 1; j <= m; j++) {
                 int64_t x = i + j * K;
                 st->n_done += st->pending[x] >= 0;
                 st->pending[x] = -1;
-                cr->start_ns[x] = cr->start_ns[i] + j * period;
-                cr->end_ns[x] = cr->end_ns[i] + j * period;
+                if (x < h || (x < st->times_hi && (cr->start_enc[x] || cr->end_enc[x])) ||
+                    sim_host_fill_covers(cr->host_fill, (int)x)) {
+                    sim_set_start_ns(e, c, (int)x, start + j * period);
+                    sim_set_end_ns(e, c, (int)x, end + j * period);
+                }
             }
         }
         for (int i = 0; i < w; i++) {
@@ -618,9 +642,12 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
                 continue; /* done: by the fill, or long before (a host that ran ahead) */
             st->n_done -= st->pending[b + dK + i] < 0;
             st->pending[b + dK + i] = wp[i];
-            cr->start_ns[b + dK + i] = ws[i];
-            cr->end_ns[b + dK + i] = we[i];
+            sim_set_start_ns(e, c, (int)(b + dK + i), ws[i]);
+            sim_set_end_ns(e, c, (int)(b + dK + i), we[i]);
+            fill->win_set[i] = 1;
         }
+        cr->fill = fill;
+        st->host_mem_start = INT64_MIN; /* read again, should the skip have stored it */
         g_free(wp);
         g_free(ws);
         g_free(we);
@@ -777,4 +804,15 @@ void sim_steady_check(Engine *e, int64_t now)
      * within a few periods of the steady phase. */
     if (e->steady_op >= anchor->hi || ++sd->tries >= SIM_STEADY_TRIES + SIM_STEADY_HIST)
         sim_steady_free(e);
+}
+
+bool sim_steady_region(const Engine *e, int ci, int *lo, int *hi, int *period)
+{
+    if (!e->steady)
+        return false;
+    const Region *r = &e->steady->region[ci];
+    *lo = r->lo;
+    *hi = r->hi;
+    *period = r->period;
+    return true;
 }

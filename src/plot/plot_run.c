@@ -91,10 +91,11 @@ static bool figure_timeline(PlotSet *set, const Report *rep, const char *title, 
             const SimClassResult *cr = &rep->sim->classes[ci];
             for (int i = 0; i < ir_class_n_ops(c); i++) {
                 const IrOp *op = ir_op(c, i);
-                if (op_category(op) != cat || cr->end_ns[i] <= cr->start_ns[i])
+                int64_t start = sim_op_start_ns(cr, i), end = sim_op_end_ns(cr, i);
+                if (op_category(op) != cat || end <= start)
                     continue;
-                g_string_append_printf(rows, "%.6f %.6f %d\n", (double)cr->start_ns[i] * 1e-6,
-                                       (double)cr->end_ns[i] * 1e-6, first_row[ci] + op->stream);
+                g_string_append_printf(rows, "%.6f %.6f %d\n", (double)start * 1e-6,
+                                       (double)end * 1e-6, first_row[ci] + op->stream);
             }
         }
         if (rows->len) {

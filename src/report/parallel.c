@@ -64,9 +64,10 @@ void report_parallel_build(Report *r)
                 flops += ir_op_compute(c, op)->model_flops;
             if (!pipeline_op(c, op))
                 continue;
-            first = MIN(first, cr->start_ns[i]);
-            last = MAX(last, cr->end_ns[i]);
-            busy[ci] += sim_ns_to_s(cr->end_ns[i] - cr->start_ns[i]);
+            int64_t start = sim_op_start_ns(cr, i), end = sim_op_end_ns(cr, i);
+            first = MIN(first, start);
+            last = MAX(last, end);
+            busy[ci] += sim_ns_to_s(end - start);
         }
         ReportStage *st = &r->stages[info->class_stage[ci]];
         double peak = (double)cr->mem.peak + r->mem_reserved_bytes;

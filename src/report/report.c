@@ -109,7 +109,7 @@ static void timeline_metrics(Report *r)
     int nc = 0, nm = 0;
     for (int i = 0; i < n; i++) {
         const IrOp *op = ir_op(c, i);
-        Interval iv = {cr->start_ns[i], cr->end_ns[i]};
+        Interval iv = {sim_op_start_ns(cr, i), sim_op_end_ns(cr, i)};
         if (iv.end <= iv.start)
             continue;
         if (op->kind == IR_OP_COMPUTE) {
@@ -458,7 +458,7 @@ void report_build(Report *r)
         ReportCollStats *s = &r->coll[op->u.coll.coll];
         s->count++;
         s->bytes += (double)op->u.coll.bytes;
-        s->time_s += sim_ns_to_s(cr->end_ns[i] - cr->start_ns[i]);
+        s->time_s += sim_ns_to_s(sim_op_end_ns(cr, i) - sim_op_start_ns(cr, i));
     }
     report_parallel_build(r);
     diagnostics(r);

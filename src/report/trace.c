@@ -67,10 +67,10 @@ char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwT
                 events, report_trace_meta_event("thread_name", pid, s + 1, c->streams[s].name));
         for (int i = 0; i < ir_class_n_ops(c); i++) {
             const IrOp *op = ir_op(c, i);
-            int64_t dur = cr->end_ns[i] - cr->start_ns[i];
+            int64_t start = sim_op_start_ns(cr, i), end = sim_op_end_ns(cr, i), dur = end - start;
             if (dur <= 0 || op->kind == IR_OP_ALLOC || op->kind == IR_OP_FREE)
                 continue;
-            cJSON *e = report_trace_op_event(sched, c, i, pid, cr->start_ns[i], cr->end_ns[i]);
+            cJSON *e = report_trace_op_event(sched, c, i, pid, start, end);
             if (op->kind == IR_OP_COLL)
                 cJSON_AddNumberToObject(cJSON_GetObjectItem(e, "args"), "algbw_GBps",
                                         (double)op->u.coll.bytes / (double)dur);

@@ -109,10 +109,12 @@ static void same_result(const IrSchedule *s, const SimResult *a, const SimResult
         const SimClassResult *x = &a->classes[c], *y = &b->classes[c];
         size_t n = (size_t)ir_class_n_ops(s->classes[c]);
         for (size_t i = 0; i < n; i++)
-            if (x->start_ns[i] != y->start_ns[i] || x->end_ns[i] != y->end_ns[i])
+            if (sim_op_start_ns(x, i) != sim_op_start_ns(y, i) ||
+                sim_op_end_ns(x, i) != sim_op_end_ns(y, i))
                 fail_msg("seed %u class %d op %zu: [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
                          "] (lazy) != [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]",
-                         seed, c, i, x->start_ns[i], x->end_ns[i], y->start_ns[i], y->end_ns[i]);
+                         seed, c, i, sim_op_start_ns(x, i), sim_op_end_ns(x, i),
+                         sim_op_start_ns(y, i), sim_op_end_ns(y, i));
         assert_int_equal(x->mem.peak, y->mem.peak);
         assert_int_equal(x->mem.peak_time_ns, y->mem.peak_time_ns);
         assert_int_equal(x->mem.timeline->len, y->mem.timeline->len);

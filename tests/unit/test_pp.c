@@ -529,10 +529,10 @@ static void test_tied_embedding_after_flush(void **state)
             const IrOp *op = ir_op(c, i);
             const char *name = ir_class_string(c, op->name);
             if (stage == 0 && op->kind == IR_OP_COMPUTE && op->phase == IR_PHASE_BACKWARD)
-                first_done = MAX(first_done, r.sim->classes[ci].end_ns[i]);
+                first_done = MAX(first_done, sim_op_end_ns(&r.sim->classes[ci], i));
             if (stage == 1 && op->kind == IR_OP_SEND && strcmp(name, "embedding grad") == 0) {
                 assert_true(op->u.p2p.bytes > 0);
-                last_sends = r.sim->classes[ci].start_ns[i];
+                last_sends = sim_op_start_ns(&r.sim->classes[ci], i);
             }
         }
     }

@@ -73,13 +73,13 @@ static void test_streams_host_issue_and_deps(void **state)
     SimResult *r = sim_run(s, &cfg, &error);
     assert_non_null(r);
     const SimClassResult *cr = &r->classes[0];
-    assert_int_equal(cr->end_ns[h0], 10 * US);
-    assert_int_equal(cr->start_ns[c1], 10 * US);
-    assert_int_equal(cr->end_ns[c1], 1010 * US);
-    assert_int_equal(cr->start_ns[h2], 10 * US);
-    assert_int_equal(cr->start_ns[a3], 15 * US);
-    assert_int_equal(cr->end_ns[a3], 2015 * US);
-    assert_int_equal(cr->start_ns[c4], 2015 * US);
+    assert_int_equal(sim_op_end_ns(cr, h0), 10 * US);
+    assert_int_equal(sim_op_start_ns(cr, c1), 10 * US);
+    assert_int_equal(sim_op_end_ns(cr, c1), 1010 * US);
+    assert_int_equal(sim_op_start_ns(cr, h2), 10 * US);
+    assert_int_equal(sim_op_start_ns(cr, a3), 15 * US);
+    assert_int_equal(sim_op_end_ns(cr, a3), 2015 * US);
+    assert_int_equal(sim_op_start_ns(cr, c4), 2015 * US);
     assert_int_equal(r->makespan_ns, 3015 * US);
     sim_result_free(r);
     ir_schedule_free(s);
@@ -96,9 +96,9 @@ static void test_collective_waits_for_every_class(void **state)
     GError *error = NULL;
     SimResult *r = sim_run(s, &cfg, &error);
     assert_non_null(r);
-    assert_int_equal(r->classes[0].start_ns[ca], 0);
-    assert_int_equal(r->classes[0].end_ns[ca], 3000 * US); /* 1 ms wait + 2 ms */
-    assert_int_equal(r->classes[1].end_ns[cb], 3000 * US);
+    assert_int_equal(sim_op_start_ns(&r->classes[0], ca), 0);
+    assert_int_equal(sim_op_end_ns(&r->classes[0], ca), 3000 * US); /* 1 ms wait + 2 ms */
+    assert_int_equal(sim_op_end_ns(&r->classes[1], cb), 3000 * US);
     sim_result_free(r);
     ir_schedule_free(s);
 }
@@ -126,11 +126,12 @@ static void test_collectives_pair_in_program_order(void **state)
     GError *error = NULL;
     SimResult *r = sim_run(s, &cfg, &error);
     assert_non_null(r);
-    assert_int_equal(r->classes[0].start_ns[xa], 1000 * US);
-    assert_int_equal(r->classes[0].end_ns[xa], 3000 * US);
-    assert_int_equal(r->classes[1].end_ns[xb], 3000 * US); /* with rank 0's first, not its second */
-    assert_int_equal(r->classes[0].end_ns[ya], 2000 * US);
-    assert_int_equal(r->classes[1].end_ns[yb], 2000 * US);
+    assert_int_equal(sim_op_start_ns(&r->classes[0], xa), 1000 * US);
+    assert_int_equal(sim_op_end_ns(&r->classes[0], xa), 3000 * US);
+    assert_int_equal(sim_op_end_ns(&r->classes[1], xb),
+                     3000 * US); /* with rank 0's first, not its second */
+    assert_int_equal(sim_op_end_ns(&r->classes[0], ya), 2000 * US);
+    assert_int_equal(sim_op_end_ns(&r->classes[1], yb), 2000 * US);
     sim_result_free(r);
     ir_schedule_free(s);
 }
@@ -164,8 +165,8 @@ static void test_p2p_rendezvous(void **state)
     GError *error = NULL;
     SimResult *r = sim_run(s, &cfg, &error);
     assert_non_null(r);
-    assert_int_equal(r->classes[0].end_ns[sa], 4000 * US);
-    assert_int_equal(r->classes[1].end_ns[rb], 4000 * US);
+    assert_int_equal(sim_op_end_ns(&r->classes[0], sa), 4000 * US);
+    assert_int_equal(sim_op_end_ns(&r->classes[1], rb), 4000 * US);
     sim_result_free(r);
     ir_schedule_free(s);
 }
@@ -248,7 +249,8 @@ static void test_collective_cost_cached(void **state)
     SimResult *r = sim_run(s, &ccfg, &error);
     assert_non_null(r);
     for (size_t k = 0; k < G_N_ELEMENTS(ops); k++)
-        assert_int_equal(r->classes[0].end_ns[idx[k]] - r->classes[0].start_ns[idx[k]],
+        assert_int_equal(sim_op_end_ns(&r->classes[0], idx[k]) -
+                             sim_op_start_ns(&r->classes[0], idx[k]),
                          ops[k].ns);
     assert_int_equal(coll_calls, 4);
     sim_result_free(r);
