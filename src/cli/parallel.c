@@ -56,11 +56,22 @@ bool cli_parallel_options(const CliParallel *p, const Model *model, int gpus_per
         return cfg_input_error(error, "option --sequence-parallel applies to tensor parallelism; "
                                       "give --tp 2 or more");
     opt->sequence_parallel = p->sequence_parallel;
-    if (p->pp_scatter_gather && (opt->tp == 1 || opt->pp == 1))
-        return cfg_input_error(error, "option --pp-scatter-gather splits a pipeline's stage "
-                                      "boundaries over tensor parallelism; give --tp 2 or more and "
-                                      "--pp 2 or more");
-    opt->pp_scatter_gather = p->pp_scatter_gather;
+    if (p->pp_scatter_gather) {
+        if (strcmp(p->pp_scatter_gather, "megatron") == 0)
+            opt->pp_scatter_gather = PP_SG_MEGATRON;
+        else if (strcmp(p->pp_scatter_gather, "deepspeed") == 0)
+            opt->pp_scatter_gather = PP_SG_DEEPSPEED;
+        else
+            return cfg_input_error(error, "option --pp-scatter-gather: expected megatron or "
+                                          "deepspeed, got \"%s\"", p->pp_scatter_gather);
+        if (opt->tp == 1 || opt->pp == 1)
+            return cfg_input_error(error, "option --pp-scatter-gather splits a pipeline's stage "
+                                          "boundaries over tensor parallelism; give --tp 2 or "
+                                          "more and --pp 2 or more");
+        if (p->sequence_parallel)
+            return cfg_input_error(error, "option --pp-scatter-gather: with --sequence-parallel "
+                                          "the stage boundaries are split over TP already");
+    }
     if (opt->tp_comm_overlap && !opt->sequence_parallel)
         return cfg_input_error(error, "option --tp-comm-overlap needs --tp 2 or more with "
                                       "--sequence-parallel (as Megatron's does)");
@@ -93,6 +104,10 @@ bool cli_parallel_options(const CliParallel *p, const Model *model, int gpus_per
     if (opt->virtual_stages > 1 && opt->pp_schedule != PP_SCHEDULE_INTERLEAVED)
         return cfg_input_error(error, "option --virtual-stages %d needs --pp-schedule interleaved, got %s",
                                opt->virtual_stages, strat_pp_schedule_name(opt->pp_schedule));
+    if (opt->pp_scatter_gather && opt->pp_schedule == PP_SCHEDULE_INTERLEAVED)
+        return cfg_input_error(error, "option --pp-scatter-gather is modelled with the 1f1b and "
+                                      "gpipe schedules (the interleaved one posts its receives as "
+                                      "Megatron-Core r0.7-r0.8 does, which no longer scatters)");
     if (opt->pp_schedule == PP_SCHEDULE_INTERLEAVED) {
         if (opt->virtual_stages < 2)
             return cfg_input_error(error, "option --pp-schedule interleaved: expected --virtual-stages 2 "

@@ -14,7 +14,7 @@ typedef struct {
     char *pp_schedule, *placement, *pp_partition;
     const char *wrap; /* --wrap as given */
     gboolean sequence_parallel;
-    gboolean pp_scatter_gather; /* --pp-scatter-gather */
+    char *pp_scatter_gather; /* --pp-scatter-gather: megatron or deepspeed */
 } CliParallel;
 
 /* Checks them against the model and the machine and fills opt (after its other options);

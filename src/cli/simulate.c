@@ -572,11 +572,11 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
          "Decoder layers per (virtual) stage, e.g. 10,12,12,14 [balanced]", "LIST"},
         {"sequence-parallel", 0, 0, G_OPTION_ARG_NONE, &cli.par.sequence_parallel,
          "Megatron sequence parallelism with --tp [off]", NULL},
-        {"pp-scatter-gather", 0, 0, G_OPTION_ARG_NONE, &cli.par.pp_scatter_gather,
-         "Each TP rank sends 1/tp of a stage boundary and the receiver all-gathers it, as "
-         "Megatron-LM's --scatter-gather-tensors-in-pipeline and DeepSpeed's pipeline engine do "
-         "[off]",
-         NULL},
+        {"pp-scatter-gather", 0, 0, G_OPTION_ARG_STRING, &cli.par.pp_scatter_gather,
+         "megatron: each TP rank sends 1/tp of a stage boundary and the receiver all-gathers it "
+         "(Megatron-LM v2.5-v2.6's default); deepspeed: that, and each stage all-gathers its own "
+         "output again before its backward (DeepSpeed's pipeline engine with TP) [off]",
+         "MODE"},
         {"placement", 0, 0, G_OPTION_ARG_STRING, &cli.par.placement,
          "Rank order of tp, pp, dp, fastest first [tp-dp-pp, Megatron's]", "ORDER"},
         {"nccl-algo", 0, 0, G_OPTION_ARG_STRING, &cli.nccl_algo,
@@ -682,6 +682,7 @@ static void options_clear(CliOptions *cli)
     g_free(cli->emit_schedule), g_free(cli->schedule), g_free(cli->bucket_cap_mb);
     g_free(cli->max_memory), g_free(cli->par.pp_schedule), g_free(cli->par.placement);
     g_free(cli->par.pp_partition), g_free(cli->attention), g_free(cli->optimizer_impl);
+    g_free(cli->par.pp_scatter_gather);
     cli_train_clear(&cli->train);
     g_free(cli->reshard_after_forward), g_free(cli->memory_format);
     g_free(cli->plot), g_free(cli->plot_format), g_free(cli->report);

@@ -1,7 +1,8 @@
 /* coll: the analytic NCCL cost model; see coll.h.
  *
  * Constants are NCCL's (NVIDIA/nccl src/graph/tuning.cc, 2.30.x, as summarised in
- * ../shared/data/hardware.md; 2.8.4's where the model's nccl_version is older than 2.10): base
+ * ../shared/data/hardware.md; 2.8.4's and 2.10.3's where the model's nccl_version is older than
+ * 2.12, nccl28.c): base
  * latencies per algorithm and protocol, and per-hop latencies for NVLink and network hops.
  * Protocol efficiencies: LL sends 8 bytes of payload per 16-byte line (50 %), LL128 120 of 128
  * bytes (93.75 %), Simple all of it. */
@@ -217,7 +218,7 @@ static double nccl_bus_bw(const CollModel *model, CollAlgo a, CollProto p, const
     int row = sh->nodes <= 1 ? nccl_arch_row(topo, version) : topo->cpu_amd ? 1 : 0;
     double ll_max = nccl_ll_max_GBps(row, nidx, version) * 1e9;
     bool reduce = sh->kind == IR_COLL_ALLREDUCE;
-    /* before 2.10 (to 2.12 in NCCL; here with the other rules of nccl28.c) an A100
+    /* before 2.12 (here with the other rules of nccl28.c) an A100
      * communicator's bus bandwidth is at most 235 GB/s (tuning.cc v2.8.4-1 l. 124) */
     if (nccl28_applies(model) && topo->gpu.compute_capability == 80)
         bus = MIN(bus, 235e9);
@@ -352,12 +353,14 @@ static double bus_bandwidth(const HwTopology *topo, const CollShape *sh)
  * exceed 4 x the communicator's channels, but at least the GPU's NICs. PyTorch sends over a
  * communicator of the two ranks alone (ProcessGroupNCCL's send/recv key), so nothing is halved:
  * MAX(2, NICs per GPU). Never more than the communicator's channels (the minimum starts there),
- * net_channels here. */
+ * net_channels here. NCCL rounds the count up to a power of two (nextPow2): not modelled, it
+ * matters only with 3 NICs per GPU. */
 int coll_net_peer_channels(const HwTopology *topo, int nccl_version)
 {
     int version = nccl_version > 0 ? nccl_version : COLL_NCCL_NEWEST;
     int n = version < 21200 ? 1 : version < 22003 ? 2 : MAX(2, topo->nics_per_rail);
-    return MAX(1, MIN(n, topo->net_channels));
+    int comm = topo->net_channels > 0 ? topo->net_channels : topo->nccl_channels;
+    return MAX(1, MIN(n, comm));
 }
 
 /* What `channels` NCCL channels carry across a node boundary at most, per direction and per
@@ -367,7 +370,9 @@ double coll_net_channel_cap_Bps(const HwTopology *topo, int channels)
 {
     if (topo->net_channel_Bps <= 0 || topo->coll_lib != HW_COLL_NCCL)
         return INFINITY;
-    return (channels < 0 ? topo->net_channels : channels) * topo->net_channel_Bps;
+    if (channels < 0)
+        channels = topo->net_channels > 0 ? topo->net_channels : topo->nccl_channels;
+    return channels * topo->net_channel_Bps;
 }
 
 /* The flow model's bound on a transfer of this collective (fraction of its load per second)
@@ -444,7 +449,7 @@ static void ring_steps(const CollShape *sh, int *steps, int *inter_steps)
  * rank ("latencies are fully exposed"); and a multi-node Simple allreduce 1.4 times the hops (1.9
  * before Ampere: "plateau effect of ring") once each channel's share of a rank is 64 bytes or
  * more, taken with NCCL's most channels (32) as the channel count is not known here. Before
- * 2.10, NCCL 2.8's rules (nccl28.c). */
+ * 2.12, NCCL 2.8-2.11's rules (nccl28.c). */
 static double ring_latency_us(const CollModel *model, const CollShape *sh, CollProto p, double base,
                               double intra_hop)
 {
@@ -685,13 +690,13 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                     ratio = 1.0 / coll_busbw_factor(sh->kind, sh->nranks);
                 } else {
                     /* double binary tree over nodes, chain inside a node, up and down; before
-                     * 2.10 LL's intra-node hops count 1.8 times across nodes (v2.8.4-1 l. 141) */
+                     * 2.12 LL's intra-node hops count 1.8 times across nodes (v2.8.4-1 l. 141) */
                     double hop = intra_hop[a][p] * (v28 && p == COLL_PROTO_LL ? 1.8 : 1.0);
                     lat_us = base_lat[a][p] + 2 * ((sh->ranks_per_node - 1) * hop +
                                                    log2_ceil(sh->nodes) * net_hop[a][p]);
                     ratio = 0.5;
                 }
-                /* before 2.10: that release's refinements and caps, the two-node tree's gain
+                /* before 2.12: that release's refinements and caps, the two-node tree's gain
                  * included */
                 bool caps_v28 = v28 && sh->nodes > 1;
                 if (caps_v28) {
@@ -699,13 +704,14 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                     double ll_max =
                         1e9 * nccl_ll_max_GBps(topo->cpu_amd ? 1 : 0, nidx, self->nccl_version);
                     double gain = sh->nodes == 2 ? two_node_tree_gain(topo, sh, bus) : 1.0;
-                    eff_bus = nccl28_bus_bw(topo, (CollAlgo)a, (CollProto)p, sh, bus, ll_max, gain);
+                    eff_bus = nccl28_bus_bw(self, (CollAlgo)a, (CollProto)p, sh, bus, ll_max, gain);
                 } else {
                     eff_bus = nccl_bus_bw(self, (CollAlgo)a, (CollProto)p, sh, bus);
                 }
                 if (a == COLL_ALGO_TREE && log_size < 23)
-                    eff_bus *= v28 && p == COLL_PROTO_LL128 ? nccl28_tree_correction_ll128[log_size]
-                                                            : tree_correction[p][log_size];
+                    eff_bus *= v28 && p == COLL_PROTO_LL128
+                                   ? nccl28_tree_correction_ll128(self, log_size)
+                                   : tree_correction[p][log_size];
                 algbw = eff_bus * ratio;
                 if (a == COLL_ALGO_TREE && sh->nodes == 2 && !caps_v28) {
                     algbw *= two_node_tree_gain(topo, sh, bus);

@@ -1,15 +1,19 @@
-/* coll/nccl28: NCCL 2.8's and 2.9's tuner where it differs from today's; see nccl28.h.
+/* coll/nccl28: NCCL 2.8-2.11's tuner where it differs from today's; see nccl28.h.
  *
- * Every number is NCCL's, from tuning.cc at tag v2.8.4-1 of NVIDIA/nccl (identical at v2.9.9-1;
- * 2.10 changed the tree's LL128, tuning.cc v2.10.3-1 l. 132 and 269). The latency tables and caps
- * changed again between 2.12 and 2.18, which is not modelled: a release from 2.10 on gets today's
- * rules (coll.c), as every release did before this file. */
+ * Every number is NCCL's, from tuning.cc at tags v2.8.4-1 (identical at v2.9.9-1) and v2.10.3-1
+ * (identical at v2.11.4-1). 2.10 kept 2.8's latencies, LL's 1.8 across nodes, the ring's plateau
+ * and the A100's 235 GB/s, and changed the per-channel caps (LL128 a flat 20 GB/s, Ampere's tree
+ * 23.6 / 17.8), the tree's LL128 factor across nodes (0.915 -> 120/128) and its LL128 correction
+ * row. 2.12 raised the ring's Simple network hop to 28 us; the latency tables and caps changed
+ * again up to 2.18, which is not modelled: a release from 2.12 on gets today's rules (coll.c), as
+ * every release did before this file. */
 #include "nccl28.h"
 
 #include <math.h>
 
-/* Releases before this one get the rules below. */
-#define NCCL28_END 21000
+/* Releases before this one get the rules below; those from 2.10 their 2.10 variants. */
+#define NCCL28_END 21200
+#define NCCL210 21000
 
 bool nccl28_applies(const CollModel *model)
 {
@@ -24,22 +28,29 @@ const double nccl28_base_latency_us[2][COLL_PROTO_COUNT] = {{3.6, 10.0, 8.4}, {4
 const double nccl28_nvlink_hop_us[2][COLL_PROTO_COUNT] = {{0.47, 1.9, 3.4}, {0.52, 1.25, 28.0}};
 const double nccl28_pcie_hop_us[2][COLL_PROTO_COUNT] = {{1.0, 2.5, 5.7}, {1.0, 1.9, 28.0}};
 const double nccl28_net_hop_us[2][COLL_PROTO_COUNT] = {{2.7, 4.0, 9.6}, {5.0, 8.5, 28.0}};
-/* treeCorrectionFactor's LL128 row (l. 267): lower than today's from 512 KiB on, 0.92 at the top */
-const double nccl28_tree_correction_ll128[23] = {1.0, 1.0, 1.0, 1.0, 1.0, .9,  .8, .8,
-                                                 .8,  .7,  .6,  .6,  .6,  .5,  .6, .6,
-                                                 .7,  .7,  .8,  .9,  .9,  .92, .92};
+/* treeCorrectionFactor's LL128 row (v2.8.4-1 l. 267): lower than today's from 512 KiB on, 0.92
+ * at the top; v2.10.3-1 l. 269: 0.6 from 512 KiB to 4 MiB, 1.0 at the top */
+static const double tree_correction_ll128[2][23] = {
+    {1.0, 1.0, 1.0, 1.0, 1.0, .9, .8, .8, .8, .7, .6, .6, .6, .5, .6, .6, .7, .7, .8, .9, .9, .92, .92},
+    {1.0, 1.0, 1.0, 1.0, 1.0, .9, .8, .8, .8, .7, .6, .6, .6, .6, .6, .6, .8, .9, .9, .9, .9, 1.0, 1.0}};
 
-/* Per channel, GB/s: LL128 by collective (ll128MaxBwPerCh, l. 74: broadcast 18.8, reduce 12.0,
- * all-gather 18.3, reduce-scatter 15.2, all-reduce 16.9) and the tree by GPU and node count
- * (perChMaxTreeBws, l. 76: [Volta, A100][2 nodes, more]; every GPU but an A100, "compCap80",
- * takes Volta's row). */
+double nccl28_tree_correction_ll128(const CollModel *model, int log_size)
+{
+    return tree_correction_ll128[model->nccl_version >= NCCL210][log_size];
+}
+
+/* Per channel, GB/s: LL128 by collective (ll128MaxBwPerCh, v2.8.4-1 l. 74: broadcast 18.8,
+ * reduce 12.0, all-gather 18.3, reduce-scatter 15.2, all-reduce 16.9; from 2.10 20.0 for all) and
+ * the tree by release, GPU and node count (perChMaxTreeBws, l. 76: [<2.10, 2.10-2.11][Volta,
+ * A100][2 nodes, more]; every GPU but an A100, "compCap80", takes Volta's row). */
 static const double ll128_max_per_channel_GBps[IR_COLL_KIND_COUNT] = {
     [IR_COLL_ALLGATHER] = 18.3,
     [IR_COLL_REDUCE_SCATTER] = 15.2,
     [IR_COLL_ALLREDUCE] = 16.9,
     [IR_COLL_BROADCAST] = 18.8,
     [IR_COLL_ALLTOALL] = INFINITY};
-static const double tree_max_per_channel_GBps[2][2] = {{18.5, 10.0}, {22.5, 16.0}};
+static const double tree_max_per_channel_GBps[2][2][2] = {{{18.5, 10.0}, {22.5, 16.0}},
+                                                           {{18.5, 10.0}, {23.6, 17.8}}};
 
 /* As today's ring latency (coll.c ring_latency_us) but (l. 141-155, 281): no network proxy
  * overhead and no exception for one rank per node, LL's intra-node hops 1.8 times as long across
@@ -72,12 +83,19 @@ double nccl28_ring_latency_us(const CollShape *sh, CollProto p, double base_us, 
  * NIC, the node's NICs in all; that is taken here for every machine (an HDR NIC behind a Gen3 GPU
  * would hold two, not modelled). The two-node tree's raised intra-node speed (`tree_gain`) comes
  * first, as in NCCL (search.cc, then tuning.cc). Costs a few compares per tuner call. */
-double nccl28_bus_bw(const HwTopology *topo, CollAlgo a, CollProto p, const CollShape *sh,
+double nccl28_bus_bw(const CollModel *model, CollAlgo a, CollProto p, const CollShape *sh,
                      double bus, double ll_max, double tree_gain)
 {
-    bool a100 = topo->gpu.compute_capability == 80;
-    double channels = topo->nics_per_node > 0 ? topo->nics_per_node : INFINITY;
-    double ll128_cap = channels * ll128_max_per_channel_GBps[sh->kind] * 1e9;
+    const HwTopology *topo = model->topo;
+    bool a100 = topo->gpu.compute_capability == 80, v210 = model->nccl_version >= NCCL210;
+    /* the channels of this communicator's graph: one per NIC its members reach (a GPU's PCIe
+     * holds one NIC at the search's speed, see above), or what the topology's log says */
+    double channels = topo->net_channels > 0 ? topo->net_channels : INFINITY;
+    if (topo->net_channels <= 0 && topo->nics_per_node > 0) {
+        double per_gpu = (double)topo->nics_per_node / topo->gpus_per_node;
+        channels = MAX(1.0, MIN((double)topo->nics_per_node, floor(sh->ranks_per_node * per_gpu)));
+    }
+    double ll128_cap = channels * (v210 ? 20.0 : ll128_max_per_channel_GBps[sh->kind]) * 1e9;
     if (a == COLL_ALGO_TREE)
         bus *= tree_gain;
     if (a100)
@@ -89,11 +107,11 @@ double nccl28_bus_bw(const HwTopology *topo, CollAlgo a, CollProto p, const Coll
             return MIN(bus * (sh->ranks_per_node < 2 ? 0.7 : 0.92), ll128_cap);
         return bus;
     }
-    double tree_cap = tree_max_per_channel_GBps[a100][sh->nodes == 2 ? 0 : 1] * 1e9;
+    double tree_cap = tree_max_per_channel_GBps[v210][a100][sh->nodes == 2 ? 0 : 1] * 1e9;
     bus = MIN(bus * 0.92, channels * tree_cap);
     if (p == COLL_PROTO_LL)
         return MIN(bus / 3.8, ll_max);
     if (p == COLL_PROTO_LL128)
-        return MIN(bus * 0.915, ll128_cap);
+        return MIN(bus * (v210 ? 120.0 / 128.0 : 0.915), ll128_cap);
     return bus;
 }

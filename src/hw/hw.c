@@ -350,7 +350,7 @@ static bool load_node(HwTopology *topo, CfgObj *root, GError **error)
     topo->nvls = nvls == 1;
     topo->cpu_cores = (int)cores;
     topo->nccl_channels = (int)channels;
-    topo->net_channels = net_channels > 0 ? (int)net_channels : (int)channels;
+    topo->net_channels = (int)net_channels; /* 0: not stated (coll.c takes nccl_channels) */
     topo->gpus_per_node = (int)gpus;
     topo->nic_ports_per_node = (int)nics;
     topo->nics_per_rail = per_gpu > 0 ? (int)per_gpu : whole;

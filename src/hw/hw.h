@@ -118,7 +118,8 @@ typedef struct {
      * another node NCCL's channels per network peer (src/coll/coll.c). */
     double net_channel_Bps;
     /* node.net_channels: NCCL's channels in a communicator that spans nodes, as NCCL's log says
-     * ("N coll channels"); absent: nccl_channels. Only the channel cap reads it. */
+     * ("N coll channels"); 0 when the file does not say: the channel cap then takes
+     * nccl_channels, NCCL 2.8-2.11's caps one channel per NIC (nccl28.c). */
     int net_channels;
     double nic_latency_s;
     double net_latency_s; /* end-to-end inter-node latency */

@@ -128,6 +128,10 @@ void report_parallel_print(const Report *r, FILE *out)
             strat_pp_schedule_name(r->opt->pp_schedule), r->n_stages, bubble,
             100 * r->pp_bubble_fraction, lay->tp, lay->dp);
     g_free(bubble);
+    if (r->opt->pp_scatter_gather)
+        fprintf(out, "             stage boundaries sent as 1/%d per TP rank and all-gathered "
+                     "(--pp-scatter-gather %s)\n",
+                lay->tp, strat_pp_scatter_gather_name(r->opt->pp_scatter_gather));
     fprintf(out, "             stage  peak memory   busy        bubble\n");
     for (int k = 0; k < r->n_stages; k++) {
         const ReportStage *st = &r->stages[k];
@@ -162,6 +166,9 @@ void report_parallel_json(const Report *r, void *json_object)
     cJSON_AddNumberToObject(pp, "virtual_stages",
                             r->opt->pp_schedule == PP_SCHEDULE_INTERLEAVED ? r->opt->virtual_stages : 1);
     cJSON_AddNumberToObject(pp, "micro_batches", r->opt->grad_accum);
+    if (r->opt->pp_scatter_gather) /* only when asked: older outputs stay as they were */
+        cJSON_AddStringToObject(pp, "scatter_gather",
+                                strat_pp_scatter_gather_name(r->opt->pp_scatter_gather));
     cJSON_AddNumberToObject(pp, "bubble_s", r->pp_bubble_s);
     cJSON_AddNumberToObject(pp, "bubble_fraction", r->pp_bubble_fraction);
     cJSON *stages = cJSON_AddArrayToObject(pp, "stages");

@@ -79,11 +79,8 @@ static int p2p(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes,
     return p2p2(pp, kind, stream, peer_offset, bytes, tag, phase, name, dep, -1);
 }
 
-/* A stage boundary received: with scatter-gather (Megatron-LM's
- * --scatter-gather-tensors-in-pipeline; DeepSpeed's PipelineEngine whenever it is model-parallel,
- * runtime/pipe/engine.py is_pipe_partitioned / is_grad_partitioned and PartitionedTensor.full()),
- * each TP rank sent its 1/T slice and the whole is all-gathered over the TP group, on the
- * compute stream, before the step's compute uses it. */
+/* A stage boundary received with scatter-gather (strategy.h PpScatterGather): each TP rank sent
+ * 1/T; the whole is all-gathered over the TP group, on the compute stream, before it is used. */
 static int boundary_gather(Pp *pp, IrPhase phase, int recv)
 {
     if (pp->boundary_gather_bytes <= 0)
@@ -471,11 +468,15 @@ static void backward(Pp *pp, const PpStep *st)
         dep = compute(pp, IR_PHASE_BACKWARD, pp->post.bwd_flops * mb, 2 * pp->post.bytes * s * mb,
                       pp->post.bwd_flops * mb, MAX(1, 2 * pp->post.kernels),
                       pp_seconds(pp, &pp->post, true, 1), name, NULL, 0);
-    else
-        dep = boundary_gather(pp, IR_PHASE_BACKWARD,
-                              p2p(pp, IR_OP_RECV, pp->recv_next, offset_next(pp),
-                                  pp->boundary_bytes, tag(pp, false, vs + 1, st->micro_batch),
-                                  IR_PHASE_BACKWARD, name, recv_dep(pp, false)));
+    else {
+        dep = p2p(pp, IR_OP_RECV, pp->recv_next, offset_next(pp), pp->boundary_bytes,
+                  tag(pp, false, vs + 1, st->micro_batch), IR_PHASE_BACKWARD, name,
+                  recv_dep(pp, false));
+        /* DeepSpeed kept 1/T of this stage's output: gathered again (part_output.full()) */
+        if (g->opt->pp_scatter_gather == PP_SG_DEEPSPEED)
+            dep = boundary_gather(pp, IR_PHASE_BACKWARD, dep);
+        dep = boundary_gather(pp, IR_PHASE_BACKWARD, dep);
+    }
     bool last_of_chunk = pp->bwd_count[st->chunk] == pp->m - 1;
     for (int l = first + n - 1; l >= first; l--) {
         double bytes = pp->layer[l].saved * s * mb;

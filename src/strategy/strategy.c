@@ -313,6 +313,8 @@ void strat_info_clear(StratInfo *info)
 int strat_memory_format_apply(Model *model, const HwTopology *topo, const StratOptions *opt)
 {
     HwDtype d = strat_compute_dtype(model, opt);
+    if (d == HW_DTYPE_FP32) /* matmuls in fp32 (a Hugging Face model): its convolutions still TF32 */
+        d = HW_DTYPE_TF32;
     int cc = topo->gpu.compute_capability; /* fp16 tensor cores from Volta, bf16/TF32 Ampere */
     bool tensor_cores = (d == HW_DTYPE_FP16 && cc >= 70) ||
                         ((d == HW_DTYPE_BF16 || d == HW_DTYPE_TF32) && cc >= 80);
@@ -330,4 +332,10 @@ int strat_memory_format_apply(Model *model, const HwTopology *topo, const StratO
     }
     model->nchw_convs += n;
     return n;
+}
+
+const char *strat_pp_scatter_gather_name(PpScatterGather mode)
+{
+    static const char *const names[] = {"off", "megatron", "deepspeed"};
+    return names[mode];
 }

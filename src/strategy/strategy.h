@@ -32,6 +32,17 @@ typedef enum { PREFETCH_BACKWARD_PRE, PREFETCH_BACKWARD_POST, PREFETCH_NONE } Ba
  * Megatron's interleaved 1F1B with several model chunks (virtual stages) per rank. */
 typedef enum { PP_SCHEDULE_GPIPE, PP_SCHEDULE_1F1B, PP_SCHEDULE_INTERLEAVED } PpSchedule;
 
+/* Stage boundaries split over tensor parallelism (--pp-scatter-gather): each TP rank sends 1/tp
+ * of the activation or gradient and the receiver all-gathers the whole over its TP group, as
+ * Megatron-LM v2.5-v2.6 does by default (p2p_communication.py; --no-scatter-gather-tensors-in-
+ * pipeline turns it off; Megatron-Core parses the flag but no longer reads it). DeepSpeed's
+ * pipeline engine with TP (runtime/pipe/engine.py v0.6.0, is_pipe_partitioned /
+ * is_grad_partitioned) also keeps only its 1/tp of a stage's output after the forward and
+ * all-gathers it again before the backward, beside the received gradient's. */
+typedef enum { PP_SG_OFF, PP_SG_MEGATRON, PP_SG_DEEPSPEED } PpScatterGather;
+/* "off", "megatron", "deepspeed" (strategy.c) */
+const char *strat_pp_scatter_gather_name(PpScatterGather mode);
+
 /* Parallel dimensions, for the rank placement order (fastest-varying first). */
 typedef enum { PAR_DIM_TP, PAR_DIM_PP, PAR_DIM_DP, PAR_DIM_COUNT } ParDim;
 
@@ -93,9 +104,7 @@ typedef struct {
     int virtual_stages;         /* model chunks per rank (interleaved schedule), 1 otherwise */
     PpSchedule pp_schedule;
     bool sequence_parallel;     /* Korthikanti et al.: reduce-scatter/all-gather instead of all-reduce */
-    bool pp_scatter_gather;     /* Megatron-LM's --scatter-gather-tensors-in-pipeline, as DeepSpeed's
-                                 * PipelineEngine does with TP: each TP rank sends 1/tp of a stage
-                                 * boundary, the receiver all-gathers it over the TP group */
+    PpScatterGather pp_scatter_gather; /* stage boundaries split over TP (pp.c) */
     ParDim order[PAR_DIM_COUNT];/* rank placement, fastest first; Megatron: tp, dp, pp */
     int *pp_partition;          /* decoder layers per virtual stage (pp * virtual_stages), NULL: balanced */
     int n_pp_partition;

@@ -428,7 +428,9 @@ bad option/sharding-near-miss "option --sharding;did you mean 'full_shard'?" "${
 bad option/optimizer-near-miss "option --optimizer;did you mean 'adamw'?" "${BASE[@]}" --optimizer adamm
 bad option/param-dtype-near-miss "option --param-dtype;did you mean 'bfloat16'?" "${BASE[@]}" --param-dtype bfloat61
 bad option/attention-near-miss "option --attention;did you mean 'flash'?" "${BASE[@]}" --attention flahs
-bad option/pp-scatter-gather "option --pp-scatter-gather;--tp 2 or more" "${BASE[@]}" --pp 2 --pp-scatter-gather
+bad option/pp-scatter-gather "option --pp-scatter-gather;--tp 2 or more" "${BASE[@]}" --pp 2 --pp-scatter-gather megatron
+bad option/pp-scatter-gather-mode "option --pp-scatter-gather;expected megatron or deepspeed" \
+    "${BASE[@]}" --pp 2 --tp 2 --pp-scatter-gather bogus
 bad option/memory-format "option --memory-format;expected channels_last or contiguous;did you mean 'channels_last'?" \
     "${BASE[@]}" --memory-format channel_last
 bad option/nccl-algo-near-miss "option --nccl-algo;did you mean 'ring'?" "${BASE[@]}" --nccl-algo rign

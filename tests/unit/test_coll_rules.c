@@ -368,18 +368,22 @@ static void test_nccl28_caps(void **state)
     struct {
         int algo, proto;
         const CollShape *sh;
-        double newest_GBps, v284_GBps;
+        double newest_GBps, v284_GBps, v2103_GBps;
     } rows[] = {
-        /* ring LL128: 0.92 of the 4 NICs' 96 GB/s, then at most 4 x ll128MaxBwPerCh 16.9 */
-        {COLL_ALGO_RING, COLL_PROTO_LL128, &four, 96 * 0.92, 4 * 16.9},
-        /* the tree on 4 nodes: 0.92 of 96, then at most 4 x perChMaxTreeBws 16.0 (A100, N4) */
-        {COLL_ALGO_TREE, COLL_PROTO_SIMPLE, &four, 96 * 0.92, 4 * 16.0},
-        /* its LL128: 0.915 of that (120/128 of the uncapped tree today) */
-        {COLL_ALGO_TREE, COLL_PROTO_LL128, &four, 96 * 0.92 * 120 / 128, 4 * 16.0 * 0.915},
-        /* the two-node tree, raised to twice the NICs, then at most 4 x 22.5 (A100, N2) */
-        {COLL_ALGO_TREE, COLL_PROTO_SIMPLE, &two, 2 * 96 * 0.92, 4 * 22.5},
+        /* ring LL128: 0.92 of the 4 NICs' 96 GB/s, then at most 4 x ll128MaxBwPerCh 16.9 (2.10:
+         * 20 for every collective) */
+        {COLL_ALGO_RING, COLL_PROTO_LL128, &four, 96 * 0.92, 4 * 16.9, 4 * 20.0},
+        /* the tree on 4 nodes: 0.92 of 96, then at most 4 x perChMaxTreeBws 16.0 (A100, N4;
+         * 2.10: 17.8) */
+        {COLL_ALGO_TREE, COLL_PROTO_SIMPLE, &four, 96 * 0.92, 4 * 16.0, 4 * 17.8},
+        /* its LL128: 0.915 of that (2.10: 120/128, as today's of the uncapped tree) */
+        {COLL_ALGO_TREE, COLL_PROTO_LL128, &four, 96 * 0.92 * 120 / 128, 4 * 16.0 * 0.915,
+         4 * 17.8 * 120 / 128},
+        /* the two-node tree, raised to twice the NICs, then at most 4 x 22.5 (A100, N2; 2.10:
+         * 23.6) */
+        {COLL_ALGO_TREE, COLL_PROTO_SIMPLE, &two, 2 * 96 * 0.92, 4 * 22.5, 4 * 23.6},
         /* the ring's Simple has no cap */
-        {COLL_ALGO_RING, COLL_PROTO_SIMPLE, &four, 96, 96},
+        {COLL_ALGO_RING, COLL_PROTO_SIMPLE, &four, 96, 96, 96},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
         m.force_algo = rows[i].algo;
@@ -387,9 +391,12 @@ static void test_nccl28_caps(void **state)
         m.nccl_version = 0;
         m.time_s(&m, rows[i].sh, &ch);
         assert_close(ch.bus_Bps, rows[i].newest_GBps * 1e9, 1e-9);
-        m.nccl_version = 21003; /* 2.10.3: today's rules */
+        m.nccl_version = 21200; /* 2.12: today's rules */
         m.time_s(&m, rows[i].sh, &ch);
         assert_close(ch.bus_Bps, rows[i].newest_GBps * 1e9, 1e-9);
+        m.nccl_version = 21003; /* 2.10.3: 2.8's rules with 2.10's caps */
+        m.time_s(&m, rows[i].sh, &ch);
+        assert_close(ch.bus_Bps, rows[i].v2103_GBps * 1e9, 1e-9);
         m.nccl_version = 20804;
         m.time_s(&m, rows[i].sh, &ch);
         assert_close(ch.bus_Bps, rows[i].v284_GBps * 1e9, 1e-9);
@@ -406,6 +413,15 @@ static void test_nccl28_caps(void **state)
     m.time_s(&m, &mid, &ch);
     assert_int_equal(ch.algo, COLL_ALGO_RING);
     assert_int_equal(ch.proto, COLL_PROTO_SIMPLE);
+    /* one GPU per node (a tp 8 layout's data-parallel groups): its graph has one channel, the
+     * one NIC that GPU reaches, so the tree on 4 nodes is at most 1 x 16.0, under its NIC's
+     * 0.92 x 24 */
+    m.force_algo = COLL_ALGO_TREE;
+    m.force_proto = COLL_PROTO_SIMPLE;
+    m.nccl_version = 20804;
+    CollShape one = {IR_COLL_ALLREDUCE, 1ULL << 30, 4, 4, 1};
+    m.time_s(&m, &one, &ch);
+    assert_close(ch.bus_Bps, 16.0e9, 1e-9);
     /* V100 (Volta's row): the two-node tree at most 2 x 18.5, on more nodes 2 x 10.0 */
     coll_model_analytic_init(&m, v);
     m.force_algo = COLL_ALGO_TREE;
@@ -486,7 +502,8 @@ int main(void)
         cmocka_unit_test(test_compute_capability), cmocka_unit_test(test_arch_row_by_release),
         cmocka_unit_test(test_ll128_rule_timing),  cmocka_unit_test(test_gpu_nic_path_key),
         cmocka_unit_test(test_rooted_benchmarks),  cmocka_unit_test(test_reduce_timing),
-        cmocka_unit_test(test_nccl28_caps),        cmocka_unit_test(test_nccl28_latency),
+        cmocka_unit_test(test_nccl28_caps),
+        cmocka_unit_test(test_nccl28_latency),
         cmocka_unit_test(test_abci_gpu_nic_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -170,6 +170,17 @@ static void test_pipeline_examples(void **state)
                   derived.host, derived.skipped);
     assert_true(derived.host > 10000);
     assert_true(derived.skipped > 10000);
+    /* with every host op queued (no host running ahead), the skip fill derives the host ops'
+     * times too: still the full simulation's, to the bit */
+    g_setenv("FSDPSIM_NO_LAZY_HOST", "1", TRUE);
+    Derived queued;
+    int64_t skipped_queued = compare_derived(&long_1f1b, &queued);
+    g_unsetenv("FSDPSIM_NO_LAZY_HOST");
+    print_message("without the lazy host: %" G_GINT64_FORMAT " periods skipped, %" G_GINT64_FORMAT
+                  " ops' times derived\n", skipped_queued, queued.skipped);
+    assert_true(skipped_queued > 100);
+    assert_int_equal(queued.host, 0);
+    assert_true(queued.skipped > 10000);
     /* Sequence parallelism puts a TP group's collectives on two streams (the blocking gathers
      * and reduce-scatters on compute, the backward's second gather on nccl:tp), so the engine
      * numbers them in program order (coll_seq); such a pipeline is skipped too, within a node

@@ -711,6 +711,52 @@ static void test_memory_format(void **state)
     hw_topology_free(a100);
 }
 
+/* Scatter-gather across stage boundaries (--pp-scatter-gather): each TP rank sends and receives
+ * 1/t of the boundary, and every receive is followed by an all-gather of the whole boundary over
+ * the TP group (m in forward on the last stage, m in backward on the first); DeepSpeed's engine
+ * also gathers the first stage's own output again before each backward (m more); without it,
+ * the whole boundary and no all-gather. */
+static void test_pp_scatter_gather(void **state)
+{
+    double sent[3] = {0, 0, 0}, X = 0;
+    const PpScatterGather modes[3] = {PP_SG_OFF, PP_SG_MEGATRON, PP_SG_DEEPSPEED};
+    for (int k = 0; k < 3; k++) {
+        Run r;
+        run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 1, 4);
+        r.opt.kind = STRAT_DDP;
+        r.opt.tp = r.opt.pp = 2;
+        r.opt.grad_accum = 4; /* tp 2 x pp 2, 4 micro-batches */
+        r.opt.pp_scatter_gather = modes[k];
+        run_sim_with(&r, false, NULL);
+        X = (double)r.model->training.seq_len * r.model->training.micro_batch * r.model->hidden * 2;
+        int gathers = 0;
+        double gathered = 0;
+        for (int ci = 0; ci < r.sched->n_classes; ci++) {
+            const IrClass *c = r.sched->classes[ci];
+            for (int i = 0; i < ir_class_n_ops(c); i++) {
+                const IrOp *op = ir_op(c, i);
+                if (op->kind == IR_OP_SEND && op->u.p2p.tag < 0x40000000u) /* not the embedding's */
+                    sent[k] += (double)op->u.p2p.bytes * c->n_ranks;
+                if (op->kind == IR_OP_COLL && op->u.coll.coll == IR_COLL_ALLGATHER &&
+                    strcmp(r.sched->groups[op->u.coll.group].name, "tp") == 0) {
+                    gathers += c->n_ranks;
+                    gathered += (double)op->u.coll.bytes * c->n_ranks;
+                }
+            }
+        }
+        /* 4 ranks: two per stage; each receives 4 boundaries, forward or backward */
+        int expect = k == 0 ? 0 : k == 1 ? 2 * 2 * 4 : 2 * 2 * 4 + 2 * 4;
+        assert_int_equal(gathers, expect);
+        assert_close(gathered, expect * X, 1e-12);
+        run_end(&r);
+    }
+    /* activations forward and gradients back: 2 ranks x 4 micro-batches each way, X each, or
+     * X / 2 with scatter-gather */
+    assert_close(sent[0], 2 * 4 * 2 * X, 1e-12);
+    assert_close(sent[1], sent[0] / 2, 1e-12);
+    assert_close(sent[2], sent[0] / 2, 1e-12);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -733,6 +779,7 @@ int main(void)
         cmocka_unit_test(test_grad_accum_ddp_no_sync),
         cmocka_unit_test(test_checkpoint_every),
         cmocka_unit_test(test_memory_format),
+        cmocka_unit_test(test_pp_scatter_gather),
         cmocka_unit_test(test_expert_parallel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -228,11 +228,13 @@ def bloom_common(r, layers, hidden, heads, tp, pp, dp, mbs, gbs, zero, precision
         r.approx.append("DeepSpeed pipeline as 1F1B")
         if tp > 1:
             # DeepSpeed's PipelineEngine partitions what it sends over the model-parallel group
-            # and all-gathers it on receipt (runtime/pipe/engine.py, v0.6.0: is_pipe_partitioned
+            # and all-gathers it on receipt, and keeps only its part of a stage's output until
+            # the backward gathers it again (runtime/pipe/engine.py, v0.6.0: is_pipe_partitioned
             # = is_grad_partitioned = is_model_parallel; PartitionedTensor.full())
-            r.args.append("--pp-scatter-gather")
-            r.notes.append("DeepSpeed's pipeline sends 1/tp of each boundary per TP rank and "
-                           "all-gathers it: --pp-scatter-gather")
+            r.args += ["--pp-scatter-gather", "deepspeed"]
+            r.notes.append("DeepSpeed's pipeline sends 1/tp of each boundary per TP rank, "
+                           "all-gathers it, and gathers its own output again before the "
+                           "backward: --pp-scatter-gather deepspeed")
     r.notes.append("BLOOM shape as a GPT-2 config: 2048 learned positions (+0.02 % params) in "
                    "place of ALiBi, no embedding LayerNorm")
     r.notes.append("unfused attention (2022 Megatron-DeepSpeed), full recompute")
