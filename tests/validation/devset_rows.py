@@ -156,7 +156,7 @@ def rows_foundry(path):
         r.notes.append("optimizer decoupled_adamw (the MPT yamls): composer's DecoupledAdamW "
                        "steps tensor by tensor, as --optimizer-impl forloop")
         r.notes.append("attn_impl triton (submit_benchmarks.py default): --attention triton "
-                       "(FlashAttention-2's rates where the GPU has no Triton figures: H100)")
+                       "(the H100 files' Triton figures are estimated from the A100's ratio)")
         r.expect_params = int(d["num_params"]) if not na(d["num_params"]) else None
         r.measured = float(d["step_time_s_derived"])
         r.t_real = r.measured
