@@ -355,12 +355,17 @@ static double bus_bandwidth(const HwTopology *topo, const CollShape *sh)
  * MAX(2, NICs per GPU). Never more than the communicator's channels (the minimum starts there),
  * net_channels here. NCCL rounds the count up to a power of two (nextPow2): not modelled, it
  * matters only with 3 NICs per GPU. */
+/* A communicator's channels across nodes: the log's (node.net_channels), else nccl_channels. */
+static int comm_net_channels(const HwTopology *topo)
+{
+    return topo->net_channels > 0 ? topo->net_channels : topo->nccl_channels;
+}
+
 int coll_net_peer_channels(const HwTopology *topo, int nccl_version)
 {
     int version = nccl_version > 0 ? nccl_version : COLL_NCCL_NEWEST;
     int n = version < 21200 ? 1 : version < 22003 ? 2 : MAX(2, topo->nics_per_rail);
-    int comm = topo->net_channels > 0 ? topo->net_channels : topo->nccl_channels;
-    return MAX(1, MIN(n, comm));
+    return MAX(1, MIN(n, comm_net_channels(topo)));
 }
 
 /* What `channels` NCCL channels carry across a node boundary at most, per direction and per
@@ -370,9 +375,7 @@ double coll_net_channel_cap_Bps(const HwTopology *topo, int channels)
 {
     if (topo->net_channel_Bps <= 0 || topo->coll_lib != HW_COLL_NCCL)
         return INFINITY;
-    if (channels < 0)
-        channels = topo->net_channels > 0 ? topo->net_channels : topo->nccl_channels;
-    return channels * topo->net_channel_Bps;
+    return (channels < 0 ? comm_net_channels(topo) : channels) * topo->net_channel_Bps;
 }
 
 /* The flow model's bound on a transfer of this collective (fraction of its load per second)

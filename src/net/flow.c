@@ -489,6 +489,7 @@ void net_flows_cap(NetFlows *f, int id, double max_rate)
 {
     g_assert(max_rate > 0);
     tr(f, id)->max_rate = max_rate;
+    f->any_cap = true;
     mark_dirty(f, id);
 }
 
@@ -684,8 +685,9 @@ int64_t net_flows_reschedule(NetFlows *f)
             if (lc->sum > 0)
                 delta = MIN(delta, lc->residual / lc->sum);
         }
-        /* a capped transfer is a demand of its own: the round ends where it reaches its cap */
-        for (int i = 0; i < n; i++) {
+        /* a capped transfer is a demand of its own: the round ends where it reaches its cap
+         * (a pass over the component only where some transfer was ever capped) */
+        for (int i = 0; i < n && f->any_cap; i++) {
             const Transfer *t = tr(f, comp[i]);
             if (!t->frozen && isfinite(t->max_rate))
                 delta = MIN(delta, MAX(0.0, (t->max_rate - t->rate) * t->peak));

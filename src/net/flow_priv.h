@@ -130,6 +130,7 @@ struct NetFlows {
     bool none_due;
     int64_t none_due_at;
     bool full; /* re-solve all active transfers every time (net_flows_set_full) */
+    bool any_cap; /* net_flows_cap was ever called: reschedule looks at transfers' caps */
     int64_t now;
     GArray *samples; /* of NetUtilSample */
     /* steady state (net_flows_mark): additions to link bytes since the mark, busy time and
