@@ -257,6 +257,15 @@ static void memory_headroom(Report *r)
 static void diagnostics(Report *r)
 {
     const HwKernels *k = &r->topo->gpu.kernels;
+    /* Without gpu.kernels every FLOP runs at the best-shape GEMM rate and no kernel has a fixed
+     * cost: on the Megatron-LM A100 checks (README) that is 10-12 % faster than with the A100's
+     * table. Every shipped file has one; a user's new file may not. */
+    if (!k->present)
+        report_warn(r,
+                    "correctness: compute: %s has no gpu.kernels table, so every FLOP runs at the "
+                    "best-shape GEMM rate (optimistic: 10-12 %% faster on A100 Megatron-LM steps); "
+                    "copy the table of a file with the same GPU (topologies/README.md)",
+                    r->topo->name);
     if (r->model->flash_attention && k->present &&
         ((r->model->attention_kernel == MODEL_ATTN_TRITON && k->triton_attention_efficiency <= 0) ||
          (r->model->attention_kernel == MODEL_ATTN_FLASH1 && k->flash1_attention_efficiency <= 0)))
