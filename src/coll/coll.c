@@ -7,6 +7,7 @@
  * Protocol efficiencies: LL sends 8 bytes of payload per 16-byte line (50 %), LL128 120 of 128
  * bytes (93.75 %), Simple all of it. */
 #include "coll.h"
+#include "coll_priv.h"
 #include "collnet.h"
 #include "nccl28.h"
 
@@ -218,10 +219,8 @@ static double nccl_bus_bw(const CollModel *model, CollAlgo a, CollProto p, const
     int row = sh->nodes <= 1 ? nccl_arch_row(topo, version) : topo->cpu_amd ? 1 : 0;
     double ll_max = nccl_ll_max_GBps(row, nidx, version) * 1e9;
     bool reduce = sh->kind == IR_COLL_ALLREDUCE;
-    /* before 2.12 (here with the other rules of nccl28.c) an A100
-     * communicator's bus bandwidth is at most 235 GB/s (tuning.cc v2.8.4-1 l. 124) */
-    if (nccl28_applies(model) && topo->gpu.compute_capability == 80)
-        bus = MIN(bus, 235e9);
+    /* before 2.12 an A100 communicator's cap (nccl28.c; across nodes nccl28_bus_bw applies it) */
+    bus = nccl28_bus_cap(model, bus);
     if (a == COLL_ALGO_RING) {
         if (p == COLL_PROTO_LL)
             return MIN(ll_max, bus * (sh->nodes > 1 || reduce ? 1.0 / 4.0 : 1.0 / 3.0));
@@ -314,6 +313,12 @@ static bool is_pcie(const HwTopology *topo)
     return topo->gpu_link && strncmp(topo->gpu_link, "pcie", 4) == 0;
 }
 
+double coll_nics_reached(const HwTopology *topo, int ranks_per_node, bool whole_nics)
+{
+    double share = ranks_per_node * ((double)topo->nics_per_node / topo->gpus_per_node);
+    return MAX(1.0, MIN((double)topo->nics_per_node, whole_nics ? floor(share) : share));
+}
+
 /* The NICs that a node's group members use, together (one NIC, or rail, per GPU where a node has
  * as many as GPUs; shared ones where it has fewer); PCIe where the node has none. bus_net_Bps:
  * at most what the communicator's channels carry where the topology caps a channel
@@ -321,10 +326,9 @@ static bool is_pcie(const HwTopology *topo)
  * has SHARP). */
 static double nics_Bps(const HwTopology *topo, const CollShape *sh)
 {
-    double nics_per_gpu =
-        topo->nics_per_node > 0 ? (double)topo->nics_per_node / topo->gpus_per_node : 0;
-    double nics = MAX(1.0, MIN((double)topo->nics_per_node, sh->ranks_per_node * nics_per_gpu));
-    return topo->nics_per_node > 0 ? nics * topo->nic_Bps : topo->pcie_Bps;
+    return topo->nics_per_node > 0
+               ? coll_nics_reached(topo, sh->ranks_per_node, false) * topo->nic_Bps
+               : topo->pcie_Bps;
 }
 
 static double bus_net_Bps(const HwTopology *topo, const CollShape *sh)

@@ -8,6 +8,7 @@
  * again up to 2.18, which is not modelled: a release from 2.12 on gets today's rules (coll.c), as
  * every release did before this file. */
 #include "nccl28.h"
+#include "coll_priv.h"
 
 #include <math.h>
 
@@ -18,6 +19,17 @@
 bool nccl28_applies(const CollModel *model)
 {
     return model->nccl_version > 0 && model->nccl_version < NCCL28_END;
+}
+
+/* An A100 ("compCap80") communicator's bus bandwidth, one node or more, at most 235 GB/s
+ * (tuning.cc v2.8.4-1 l. 124, "if (compCap80) busBw = std::min(busBw, 235.0f)"; still in 2.11). */
+#define NCCL28_A100_BUS_MAX_BPS 235e9
+
+double nccl28_bus_cap(const CollModel *model, double bus)
+{
+    if (nccl28_applies(model) && model->topo->gpu.compute_capability == 80)
+        return MIN(bus, NCCL28_A100_BUS_MAX_BPS);
+    return bus;
 }
 
 /* tuning.cc v2.8.4-1 l. 56-70 (baseLat, hwLat): other base latencies than today's (ring LL 3.6,
@@ -70,7 +82,7 @@ double nccl28_ring_latency_us(const CollShape *sh, CollProto p, double base_us, 
 }
 
 /* The tuner's refinements (l. 118-130) with that release's per-channel caps, which bind here:
- * - an A100 communicator at most 235 GB/s ("if (compCap80) busBw = std::min(busBw, 235.0f)");
+ * - an A100 communicator at most 235 GB/s (nccl28_bus_cap);
  * - LL128 at most ll128MaxBwPerCh per channel, ring and tree; the tree's LL128 across nodes 0.915;
  * - the tree at most perChMaxTreeBws per channel, then LL 1/3.8 of that.
  * The channel count is the graph's (graphs[a]->nChannels, which the tuner multiplies). NCCL 2.8's
@@ -91,15 +103,12 @@ double nccl28_bus_bw(const CollModel *model, CollAlgo a, CollProto p, const Coll
     /* the channels of this communicator's graph: one per NIC its members reach (a GPU's PCIe
      * holds one NIC at the search's speed, see above), or what the topology's log says */
     double channels = topo->net_channels > 0 ? topo->net_channels : INFINITY;
-    if (topo->net_channels <= 0 && topo->nics_per_node > 0) {
-        double per_gpu = (double)topo->nics_per_node / topo->gpus_per_node;
-        channels = MAX(1.0, MIN((double)topo->nics_per_node, floor(sh->ranks_per_node * per_gpu)));
-    }
+    if (topo->net_channels <= 0 && topo->nics_per_node > 0)
+        channels = coll_nics_reached(topo, sh->ranks_per_node, true);
     double ll128_cap = channels * (v210 ? 20.0 : ll128_max_per_channel_GBps[sh->kind]) * 1e9;
     if (a == COLL_ALGO_TREE)
         bus *= tree_gain;
-    if (a100)
-        bus = MIN(bus, 235e9);
+    bus = nccl28_bus_cap(model, bus);
     if (a == COLL_ALGO_RING) {
         if (p == COLL_PROTO_LL)
             return MIN(ll_max, bus / 4.0);

@@ -8,6 +8,9 @@
 
 /* Whether the model's release is older than 2.12 (0, the newest, is not). */
 bool nccl28_applies(const CollModel *model);
+/* `bus`, B/s, capped as the model's release caps a communicator of its GPU: at most 235 GB/s on
+ * an A100 before 2.12; unchanged otherwise. */
+double nccl28_bus_cap(const CollModel *model, double bus);
 
 /* tuning.cc v2.8.4-1's latencies (the same to 2.11), us, [ring, tree][protocol]: base, and per
  * hop over NVLink, PCIe and the network. */

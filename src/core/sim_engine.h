@@ -1,4 +1,4 @@
-/* sim_engine: the engine's state, shared by sim.c and sim_overlap.c (internal to src/core). */
+/* sim_engine: the engine's state, shared by the engine's files (sim*.c; internal to src/core). */
 #ifndef FSD_SIM_ENGINE_H
 #define FSD_SIM_ENGINE_H
 
@@ -150,6 +150,19 @@ static inline void sim_set_end_ns(Engine *e, int ci, int op, int64_t end_ns)
         e->st[ci].times_hi = op + 1;
 }
 
+/* A class's periodic region: for lo <= i < hi - period, op i + period is op i moved along. */
+typedef struct {
+    int lo, hi, period;
+    int64_t buffer_step; /* buffer id of op i + period minus that of op i (mem ops) */
+    int64_t tag_step;    /* the same for send/recv tags */
+    bool has_buffer, has_tag;
+    uint32_t buffer_from; /* buffers with ids from here are the region's (they move along) */
+    int safe_end; /* ops from lo up to here have no successor past hi (skipped ops must not) */
+} SimRegion;
+/* sim_region.c: class c's periodic region around the middle of its program (safe_end not set),
+ * false when it has none. */
+bool sim_region_find(const IrClass *c, SimRegion *out);
+
 /* sim_steady.c: exact steady-state pipelines. init finds each class's periodic region and sets
  * the first checkpoint (or leaves e->steady NULL); check runs at each checkpoint (the end of
  * op steady_op of class steady_cls, just handled); free releases it. */
@@ -197,6 +210,13 @@ void sim_host_event(Engine *e, const PqEvent *ev);
 bool sim_host_checkpoint(Engine *e, int64_t now);
 /* The end: the allocations and frees handled ahead replayed. */
 void sim_host_finish(Engine *e);
+
+/* sim_patterns.c: the flow model's pattern (id) of a collective of `kind` (SIM_PATTERN_*) on
+ * group family g among the classes of `members` (ClassOp), and of class `from`'s ranks sending
+ * to rank + offset; made on first use. */
+enum { SIM_PATTERN_RING, SIM_PATTERN_TREE, SIM_PATTERN_ALLTOALL };
+int sim_coll_pattern(Engine *e, int g, int kind, GArray *members);
+int sim_p2p_pattern(Engine *e, int from, int offset);
 
 /* sim_overlap.c */
 void sim_overlap_init(Engine *e);

@@ -8,8 +8,8 @@
  * rendezvous and transfers waiting, the flow model's transfers, users and last sample, the
  * memory accountant's live buffers) and of the ops it has not touched yet. If the ops repeat with
  * period K_c (op i+K_c is op i with dependencies, buffers and tags moved along: the periodic
- * region found by region_find) and the state after a checkpoint is the state after the previous
- * one moved by P ns and K_c ops (compared byte for byte, times relative to the checkpoint), then
+ * region, sim_region.c) and the state after a checkpoint is the state after the previous one
+ * moved by P ns and K_c ops (compared byte for byte, times relative to the checkpoint), then
  * every later period is that period moved again, for as long as the ops touched stay in the
  * region. So the skipped periods' ops get the proven period's times plus j * P, and the sums of
  * the results and link statistics get the proven period's additions again, in the same order:
@@ -51,21 +51,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A class's periodic region: for lo <= i < hi - period, op i + period is op i moved along. */
-typedef struct {
-    int lo, hi, period;
-    int64_t buffer_step; /* buffer id of op i + period minus that of op i (mem ops) */
-    int64_t tag_step;    /* the same for send/recv tags */
-    bool has_buffer, has_tag;
-    uint32_t buffer_from; /* buffers with ids from here are the region's (they move along) */
-    int safe_end; /* ops from lo up to here have no successor past hi (skipped ops must not) */
-} Region;
-
 #define SIM_STEADY_TRIES 32
 #define SIM_STEADY_HIST 16
 
 struct SimSteady {
-    Region *region; /* per class */
+    SimRegion *region; /* per class */
     GByteArray *prev;
     int64_t prev_time;
     int *prev_frontier;
@@ -85,122 +75,20 @@ struct SimSteady {
     GArray *fields;
 };
 
-static bool same_payload(const IrClass *c, const IrOp *a, const IrOp *b)
-{
-    switch (a->kind) {
-    case IR_OP_HOST:
-        return a->u.host.seconds == b->u.host.seconds;
-    case IR_OP_COMPUTE: {
-        const IrCompute *x = ir_op_compute(c, a), *y = ir_op_compute(c, b);
-        return x->flops == y->flops && x->bytes == y->bytes && x->model_flops == y->model_flops &&
-               x->seconds == y->seconds && x->kern_first == y->kern_first &&
-               x->kernels == y->kernels;
-    }
-    case IR_OP_COLL:
-        return a->u.coll.coll == b->u.coll.coll && a->u.coll.group == b->u.coll.group &&
-               a->u.coll.bytes == b->u.coll.bytes && a->u.coll.sms == b->u.coll.sms;
-    case IR_OP_SEND:
-    case IR_OP_RECV:
-        return a->u.p2p.peer_offset == b->u.p2p.peer_offset && a->u.p2p.bytes == b->u.p2p.bytes;
-    case IR_OP_MEMCPY:
-        return a->u.memcpy.bytes == b->u.memcpy.bytes &&
-               a->u.memcpy.to_device == b->u.memcpy.to_device;
-    case IR_OP_ALLOC:
-    case IR_OP_FREE:
-        return a->u.mem.category == b->u.mem.category && a->u.mem.bytes == b->u.mem.bytes;
-    default:
-        return false;
-    }
-}
-
-/* Whether op j is op i moved along by j - i ops (buffer and tag steps fixed by the first mem op
- * and the first send/recv seen). */
-static bool alike(const IrClass *c, int i, int j, Region *r)
-{
-    const IrOp *a = ir_op(c, i), *b = ir_op(c, j);
-    if (a->kind != b->kind || a->stream != b->stream || a->phase != b->phase ||
-        a->dtype != b->dtype || a->n_deps != b->n_deps || !same_payload(c, a, b))
-        return false;
-    const uint32_t *da = ir_op_deps(c, a), *db = ir_op_deps(c, b);
-    for (uint32_t k = 0; k < a->n_deps; k++)
-        if ((int64_t)i - da[k] != (int64_t)j - db[k])
-            return false;
-    if (a->kind == IR_OP_ALLOC || a->kind == IR_OP_FREE) {
-        int64_t step = (int64_t)b->u.mem.buffer - a->u.mem.buffer;
-        if (!r->has_buffer) {
-            r->has_buffer = true;
-            r->buffer_step = step;
-        }
-        if (step != r->buffer_step || step <= 0)
-            return false;
-    }
-    if (a->kind == IR_OP_SEND || a->kind == IR_OP_RECV) {
-        int64_t step = (int64_t)b->u.p2p.tag - a->u.p2p.tag;
-        if (!r->has_tag) {
-            r->has_tag = true;
-            r->tag_step = step;
-        }
-        if (step != r->tag_step)
-            return false;
-    }
-    return true;
-}
-
-/* The periodic region around the middle of class c's program: the shortest period that repeats
- * twice from the middle, extended both ways while ops repeat. O(ops) for the extension, O(ops x
- * candidates tried) at worst for the period. */
-static bool region_find(const IrClass *c, Region *out)
-{
-    int n = ir_class_n_ops(c);
-    if (n < 64)
-        return false;
-    int mid = n / 2;
-    for (int j = mid + 1; j + (j - mid) <= n; j++) {
-        Region r = {0};
-        int period = j - mid, t = 0;
-        while (t < period && alike(c, mid + t, j + t, &r))
-            t++;
-        if (t < period)
-            continue;
-        int lo = mid, hi = j + period;
-        while (lo > 0 && alike(c, lo - 1, lo - 1 + period, &r))
-            lo--;
-        while (hi < n && alike(c, hi - period, hi, &r))
-            hi++;
-        if (hi - lo < MAX(4 * period, n / 4))
-            continue; /* a repeat inside one micro-batch (the layers), not the pipeline's */
-        r.lo = lo;
-        r.hi = hi;
-        r.period = period;
-        /* the region's buffers: from the lowest id it allocates; every buffer allocated before
-         * it must lie below (they do not move along) */
-        r.buffer_from = UINT32_MAX;
-        for (int i = lo; i < hi; i++)
-            if (ir_op(c, i)->kind == IR_OP_ALLOC)
-                r.buffer_from = MIN(r.buffer_from, ir_op(c, i)->u.mem.buffer);
-        for (int i = 0; i < lo; i++)
-            if (ir_op(c, i)->kind == IR_OP_ALLOC && ir_op(c, i)->u.mem.buffer >= r.buffer_from)
-                return false;
-        *out = r;
-        return true;
-    }
-    return false;
-}
-
 void sim_steady_init(Engine *e)
 {
     const char *off = g_getenv("FSDPSIM_NO_STEADY_STATE");
     if ((off && *off && strcmp(off, "0") != 0) || e->s->n_classes == 0)
         return;
     int nc = e->s->n_classes;
-    Region *region = g_new0(Region, nc);
+    SimRegion *region = g_new0(SimRegion, nc);
     bool ok = true;
     int64_t tag_step = 0;
     bool has_tag = false;
     int c_bad = 0;
     for (int c = 0; ok && c < nc; c++) {
         c_bad = c;
-        ok = region_find(e->s->classes[c], &region[c]);
+        ok = sim_region_find(e->s->classes[c], &region[c]);
         if (ok && region[c].has_tag) { /* a send's step must be its peer's recv's */
             ok = !has_tag || region[c].tag_step == tag_step;
             tag_step = region[c].tag_step;
@@ -218,7 +106,7 @@ void sim_steady_init(Engine *e)
     }
     for (int c = 0; c < nc; c++) { /* the host ops that must be done for the host to be parked */
         ClassState *st = &e->st[c];
-        Region *r = &region[c];
+        SimRegion *r = &region[c];
         r->safe_end = r->lo;
         while (r->safe_end < r->hi) {
             uint32_t k = st->succ_start[r->safe_end];
@@ -404,7 +292,7 @@ static GByteArray *snapshot(Engine *e, int64_t now)
         PUT(st->comm_nccl);
         PUT(st->comm_own_sms);
         FIELD("class: live buffers", c, -1);
-        const Region *r = &sd->region[c];
+        const SimRegion *r = &sd->region[c];
         int64_t passed = (b - r->lo) / r->period;
         mem_tracker_snapshot(&cr->mem, r->buffer_from, passed * r->buffer_step, out);
     }
@@ -519,7 +407,7 @@ static int64_t periods_to_skip(Engine *e, int *step)
     SimSteady *sd = e->steady;
     int64_t m = INT64_MAX;
     for (int c = 0; c < e->s->n_classes; c++) {
-        const Region *r = &sd->region[c];
+        const SimRegion *r = &sd->region[c];
         const ClassState *st = &e->st[c];
         step[c] = st->frontier - sd->prev_frontier[c];
         if (step[c] <= 0 || step[c] % r->period != 0 || sd->prev_frontier[c] < r->lo + r->period)
@@ -665,7 +553,7 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
         for (int k = 0; k < IR_COLL_KIND_COUNT; k++)
             cr->coll_count_by_kind[k] +=
                 (int)(m * (cr->coll_count_by_kind[k] - sd->prev_count[c][k]));
-        const Region *r = &sd->region[c];
+        const SimRegion *r = &sd->region[c];
         mem_tracker_skip(&cr->mem, sd->prev_timeline[c], m, period, r->buffer_from,
                          r->buffer_step * (K / r->period));
     }
@@ -765,7 +653,7 @@ static void debug_diff(const Engine *e, int64_t now, const GByteArray *snap)
 void sim_steady_check(Engine *e, int64_t now)
 {
     SimSteady *sd = e->steady;
-    const Region *anchor = &sd->region[e->steady_cls];
+    const SimRegion *anchor = &sd->region[e->steady_cls];
     GByteArray *snap = snapshot(e, now);
     bool same = sd->logged && same_bytes(sd->prev, snap);
     if (sd->fields)
@@ -810,7 +698,7 @@ bool sim_steady_region(const Engine *e, int ci, int *lo, int *hi, int *period)
 {
     if (!e->steady)
         return false;
-    const Region *r = &e->steady->region[ci];
+    const SimRegion *r = &e->steady->region[ci];
     *lo = r->lo;
     *hi = r->hi;
     *period = r->period;

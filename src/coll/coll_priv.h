@@ -1,0 +1,15 @@
+/* coll_priv: helpers that coll.c and nccl28.c share. Private to src/coll. */
+#ifndef FSD_COLL_PRIV_H
+#define FSD_COLL_PRIV_H
+
+#include "coll.h"
+
+/* The NICs that a communicator's `ranks_per_node` members on a node reach: their share of the
+ * node's NICs (nics_per_node / gpus_per_node each), at least one, at most the node's; for a node
+ * with NICs (nics_per_node > 0). `whole_nics` rounds the share down first. The two callers differ
+ * on purpose: the bandwidth model (coll.c) spreads a fractional share, e.g. 3 GPUs of 8 on 4 NICs
+ * use 1.5 NICs' bandwidth, while NCCL 2.8's graph (nccl28.c) has one channel per NIC, a whole
+ * count. */
+double coll_nics_reached(const HwTopology *topo, int ranks_per_node, bool whole_nics);
+
+#endif

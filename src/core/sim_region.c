@@ -1,0 +1,105 @@
+/* sim_region: a class's periodic region, the ops of a pipeline's steady phase that repeat with
+ * a fixed period (sim_steady.c proves and skips periods inside it). */
+#include "sim_engine.h"
+
+static bool same_payload(const IrClass *c, const IrOp *a, const IrOp *b)
+{
+    switch (a->kind) {
+    case IR_OP_HOST:
+        return a->u.host.seconds == b->u.host.seconds;
+    case IR_OP_COMPUTE: {
+        const IrCompute *x = ir_op_compute(c, a), *y = ir_op_compute(c, b);
+        return x->flops == y->flops && x->bytes == y->bytes && x->model_flops == y->model_flops &&
+               x->seconds == y->seconds && x->kern_first == y->kern_first &&
+               x->kernels == y->kernels;
+    }
+    case IR_OP_COLL:
+        return a->u.coll.coll == b->u.coll.coll && a->u.coll.group == b->u.coll.group &&
+               a->u.coll.bytes == b->u.coll.bytes && a->u.coll.sms == b->u.coll.sms;
+    case IR_OP_SEND:
+    case IR_OP_RECV:
+        return a->u.p2p.peer_offset == b->u.p2p.peer_offset && a->u.p2p.bytes == b->u.p2p.bytes;
+    case IR_OP_MEMCPY:
+        return a->u.memcpy.bytes == b->u.memcpy.bytes &&
+               a->u.memcpy.to_device == b->u.memcpy.to_device;
+    case IR_OP_ALLOC:
+    case IR_OP_FREE:
+        return a->u.mem.category == b->u.mem.category && a->u.mem.bytes == b->u.mem.bytes;
+    default:
+        return false;
+    }
+}
+
+/* Whether op j is op i moved along by j - i ops (buffer and tag steps fixed by the first mem op
+ * and the first send/recv seen). */
+static bool alike(const IrClass *c, int i, int j, SimRegion *r)
+{
+    const IrOp *a = ir_op(c, i), *b = ir_op(c, j);
+    if (a->kind != b->kind || a->stream != b->stream || a->phase != b->phase ||
+        a->dtype != b->dtype || a->n_deps != b->n_deps || !same_payload(c, a, b))
+        return false;
+    const uint32_t *da = ir_op_deps(c, a), *db = ir_op_deps(c, b);
+    for (uint32_t k = 0; k < a->n_deps; k++)
+        if ((int64_t)i - da[k] != (int64_t)j - db[k])
+            return false;
+    if (a->kind == IR_OP_ALLOC || a->kind == IR_OP_FREE) {
+        int64_t step = (int64_t)b->u.mem.buffer - a->u.mem.buffer;
+        if (!r->has_buffer) {
+            r->has_buffer = true;
+            r->buffer_step = step;
+        }
+        if (step != r->buffer_step || step <= 0)
+            return false;
+    }
+    if (a->kind == IR_OP_SEND || a->kind == IR_OP_RECV) {
+        int64_t step = (int64_t)b->u.p2p.tag - a->u.p2p.tag;
+        if (!r->has_tag) {
+            r->has_tag = true;
+            r->tag_step = step;
+        }
+        if (step != r->tag_step)
+            return false;
+    }
+    return true;
+}
+
+/* The periodic region around the middle of class c's program: the shortest period that repeats
+ * twice from the middle, extended both ways while ops repeat. O(ops) for the extension, O(ops x
+ * candidates tried) at worst for the period. */
+bool sim_region_find(const IrClass *c, SimRegion *out)
+{
+    int n = ir_class_n_ops(c);
+    if (n < 64)
+        return false;
+    int mid = n / 2;
+    for (int j = mid + 1; j + (j - mid) <= n; j++) {
+        SimRegion r = {0};
+        int period = j - mid, t = 0;
+        while (t < period && alike(c, mid + t, j + t, &r))
+            t++;
+        if (t < period)
+            continue;
+        int lo = mid, hi = j + period;
+        while (lo > 0 && alike(c, lo - 1, lo - 1 + period, &r))
+            lo--;
+        while (hi < n && alike(c, hi - period, hi, &r))
+            hi++;
+        if (hi - lo < MAX(4 * period, n / 4))
+            continue; /* a repeat inside one micro-batch (the layers), not the pipeline's */
+        r.lo = lo;
+        r.hi = hi;
+        r.period = period;
+        /* the region's buffers: from the lowest id it allocates; every buffer allocated before
+         * it must lie below (they do not move along) */
+        r.buffer_from = UINT32_MAX;
+        for (int i = lo; i < hi; i++)
+            if (ir_op(c, i)->kind == IR_OP_ALLOC)
+                r.buffer_from = MIN(r.buffer_from, ir_op(c, i)->u.mem.buffer);
+        for (int i = 0; i < lo; i++)
+            if (ir_op(c, i)->kind == IR_OP_ALLOC && ir_op(c, i)->u.mem.buffer >= r.buffer_from)
+                return false;
+        *out = r;
+        return true;
+    }
+    return false;
+}
