@@ -64,6 +64,8 @@ bool report_band_load(const char *file, const char *family, const char *gpu, Rep
         band->factor_low = lo->valuedouble;
         band->factor_high = hi->valuedouble;
         band->rows = (int)rows->valuedouble;
+        const cJSON *sources = cJSON_GetObjectItemCaseSensitive(g, "sources");
+        band->sources = cJSON_IsNumber(sources) ? (int)sources->valuedouble : 0;
         band->mae = cJSON_IsNumber(mae) ? mae->valuedouble : 0;
         g_strlcpy(band->family, fam->valuestring, sizeof band->family);
         break;

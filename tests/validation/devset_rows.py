@@ -511,6 +511,31 @@ def rows_mleng(path):
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# Published runs from outside ../shared/data/training (tests/validation/published_runs.tsv): the
+# layout as fsdpsim arguments, the model a repository file, the step time as published
+
+PUBLISHED = os.path.join(HERE, "published_runs.tsv")
+
+
+def rows_published(path):
+    import json
+    _, data = read_tsv(path)
+    out = []
+    for i, d in enumerate(data):
+        key, idx = d["id"].rsplit(":", 1)
+        r = Row(key, int(idx), d["group"], d["config"])
+        with open(os.path.join(REPO, d["model"]), encoding="utf-8") as f:
+            r.model = json.load(f)
+        r.args = d["args"].split()
+        r.family = d["family"]
+        r.gpu_class = d["gpu"]
+        r.measured = float(d["step_s"])
+        r.t_real = r.measured
+        out.append(r)
+    return out
+
+
 FILES = [
     ("llm_foundry_mpt_benchmarks.tsv", rows_foundry),
     ("bloom_jeanzay_a100_3d_sweeps.tsv", rows_bloom),
