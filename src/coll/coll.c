@@ -2,7 +2,7 @@
  *
  * Constants are NCCL's (NVIDIA/nccl src/graph/tuning.cc, 2.30.x, as summarised in
  * ../shared/data/hardware.md; 2.8.4's and 2.10.3's where the model's nccl_version is older than
- * 2.12, nccl28.c): base
+ * 2.12, nccl28.c; 2.12's to 2.20's for those releases, nccl_tables.c): base
  * latencies per algorithm and protocol, and per-hop latencies for NVLink and network hops.
  * Protocol efficiencies: LL sends 8 bytes of payload per 16-byte line (50 %), LL128 120 of 128
  * bytes (93.75 %), Simple all of it. */
@@ -10,6 +10,7 @@
 #include "coll_priv.h"
 #include "collnet.h"
 #include "nccl28.h"
+#include "nccl_tables.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -65,7 +66,6 @@ static const double nvls_chunk_max = 128 * 1024;
  * node by GPU generation (Volta, Ampere, Hopper, Blackwell rows), across nodes by host CPU: the
  * second row for AMD, the first for any other. The Hopper row is 2.21.5's on: from 2.15.1 to
  * 2.20.5 it held Ampere's figures (nccl_ll_max_GBps). */
-enum { ARCH_VOLTA, ARCH_AMPERE, ARCH_HOPPER, ARCH_BLACKWELL, ARCH_COUNT };
 static const double ll_max_GBps[ARCH_COUNT][3] = {
     {39.0, 39.0, 20.4}, {87.7, 22.5, 19.0}, {141.0, 45.0, 35.0}, {2 * 141.0, 2 * 45.0, 2 * 35.0}};
 
@@ -219,8 +219,11 @@ static double nccl_bus_bw(const CollModel *model, CollAlgo a, CollProto p, const
     int row = sh->nodes <= 1 ? nccl_arch_row(topo, version) : topo->cpu_amd ? 1 : 0;
     double ll_max = nccl_ll_max_GBps(row, nidx, version) * 1e9;
     bool reduce = sh->kind == IR_COLL_ALLREDUCE;
-    /* before 2.12 an A100 communicator's cap (nccl28.c; across nodes nccl28_bus_bw applies it) */
+    /* before 2.12 an A100 communicator's cap (nccl28.c; across nodes nccl28_bus_bw applies it);
+     * to 2.17 Ampere's and Hopper's row's (nccl_tables.c) */
     bus = nccl28_bus_cap(model, bus);
+    bus =
+        MIN(bus, nccl_tables_bus_max_Bps(nccl_tables_find(version), nccl_arch_row(topo, version)));
     if (a == COLL_ALGO_RING) {
         if (p == COLL_PROTO_LL)
             return MIN(ll_max, bus * (sh->nodes > 1 || reduce ? 1.0 / 4.0 : 1.0 / 3.0));
@@ -456,7 +459,7 @@ static void ring_steps(const CollShape *sh, int *steps, int *inter_steps)
  * rank ("latencies are fully exposed"); and a multi-node Simple allreduce 1.4 times the hops (1.9
  * before Ampere: "plateau effect of ring") once each channel's share of a rank is 64 bytes or
  * more, taken with NCCL's most channels (32) as the channel count is not known here. Before
- * 2.12, NCCL 2.8-2.11's rules (nccl28.c). */
+ * 2.12, NCCL 2.8-2.11's rules (nccl28.c); to 2.20, that release's (nccl_tables.c). */
 static double ring_latency_us(const CollModel *model, const CollShape *sh, CollProto p, double base,
                               double intra_hop)
 {
@@ -465,6 +468,10 @@ static double ring_latency_us(const CollModel *model, const CollShape *sh, CollP
     ring_steps(sh, &steps, &inter);
     if (nccl28_applies(model))
         return nccl28_ring_latency_us(sh, p, base, intra_hop, steps, inter);
+    const NcclTables *release = nccl_tables_find(model->nccl_version);
+    if (release)
+        return nccl_tables_ring_latency_us(release, sh, p, base, intra_hop, steps, inter,
+                                           topo->gpu.compute_capability, topo->cpu_amd ? 2.0 : 1.0);
     double net_hop = net_hop_us[COLL_ALGO_RING][p];
     if (sh->nodes > 1) {
         double overhead = (topo->cpu_amd ? 2.0 : 1.0) * (p == COLL_PROTO_SIMPLE ? 3 : 1);
@@ -620,20 +627,29 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
     }
     if (topo->coll_lib == HW_COLL_P2P_RING)
         return p2p_ring_time(topo, sh, choice);
+    /* the latency tables of the model's release: before 2.12 nccl28.c's, to 2.20 nccl_tables.c's,
+     * then today's */
     bool v28 = nccl28_applies(self);
-    const double(*intra_hop)[COLL_PROTO_COUNT] = is_pcie(topo)
-                                                     ? (v28 ? nccl28_pcie_hop_us : pcie_hop_us)
-                                                     : (v28 ? nccl28_nvlink_hop_us : nvlink_hop_us);
-    const double(*base_lat)[COLL_PROTO_COUNT] = v28 ? nccl28_base_latency_us : base_latency_us;
-    const double(*net_hop)[COLL_PROTO_COUNT] = v28 ? nccl28_net_hop_us : net_hop_us;
+    const NcclTables *release = nccl_tables_find(self->nccl_version);
+    const double(*intra_hop)[COLL_PROTO_COUNT] = is_pcie(topo) ? pcie_hop_us : nvlink_hop_us;
+    const double(*base_lat)[COLL_PROTO_COUNT] = base_latency_us;
+    const double(*net_hop)[COLL_PROTO_COUNT] = net_hop_us;
+    if (v28 || release) {
+        intra_hop = is_pcie(topo) ? (v28 ? nccl28_pcie_hop_us : release->pcie_hop_us)
+                                  : (v28 ? nccl28_nvlink_hop_us : release->nvlink_hop_us);
+        base_lat = v28 ? nccl28_base_latency_us : release->base_us;
+        net_hop = v28 ? nccl28_net_hop_us : release->net_hop_us;
+    }
+    bool ll_intra_x18 = v28 || (release && release->ll_intra_x18);
     double bus = bus_bandwidth(topo, sh);
     int log_size = 0;
     while (log_size < 62 && (sh->bytes >> 6) >> (log_size + 1))
         log_size++;
     for (int a = 0; a < COLL_ALGO_COUNT; a++) {
         /* NCCL's tree only implements allreduce, and inside one node it is a chain: only the
-         * ring is considered there. */
-        if (a == COLL_ALGO_TREE && (sh->kind != IR_COLL_ALLREDUCE || sh->nodes < 2))
+         * ring is considered there. Nor an algorithm newer than the release. */
+        if ((a == COLL_ALGO_TREE && (sh->kind != IR_COLL_ALLREDUCE || sh->nodes < 2)) ||
+            !nccl_tables_algo_exists(self->nccl_version, (CollAlgo)a))
             continue;
         /* NVLS across nodes runs over CollNet (the IB switches reduce between nodes): only with
          * SHARP and CollNet enabled or NVLS forced (enqueue.cc: "if (a == NCCL_ALGO_NVLS &&
@@ -697,8 +713,9 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                     ratio = 1.0 / coll_busbw_factor(sh->kind, sh->nranks);
                 } else {
                     /* double binary tree over nodes, chain inside a node, up and down; before
-                     * 2.12 LL's intra-node hops count 1.8 times across nodes (v2.8.4-1 l. 141) */
-                    double hop = intra_hop[a][p] * (v28 && p == COLL_PROTO_LL ? 1.8 : 1.0);
+                     * 2.18 LL's intra-node hops count 1.8 times across nodes (v2.8.4-1 l. 141,
+                     * v2.17.1-1 l. 181) */
+                    double hop = intra_hop[a][p] * (ll_intra_x18 && p == COLL_PROTO_LL ? 1.8 : 1.0);
                     lat_us = base_lat[a][p] + 2 * ((sh->ranks_per_node - 1) * hop +
                                                    log2_ceil(sh->nodes) * net_hop[a][p]);
                     ratio = 0.5;
@@ -721,7 +738,12 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                                    : tree_correction[p][log_size];
                 algbw = eff_bus * ratio;
                 if (a == COLL_ALGO_TREE && sh->nodes == 2 && !caps_v28) {
-                    algbw *= two_node_tree_gain(topo, sh, bus);
+                    /* to 2.17 the cap of an A100's (H100's) communicator bounds the raised
+                     * bandwidth too: NCCL caps busBw after its search raised bwIntra */
+                    int version = self->nccl_version > 0 ? self->nccl_version : COLL_NCCL_NEWEST;
+                    double cap = nccl_tables_bus_max_Bps(release, nccl_arch_row(topo, version));
+                    double gain = two_node_tree_gain(topo, sh, bus);
+                    algbw *= MIN(gain, MAX(1.0, cap / MIN(bus, cap)));
                     /* the flow model loads every NIC and GPU port of a tree with twice the
                      * message (three nodes and more): the bus bandwidth it must see */
                     eff_bus = algbw / ratio;

@@ -4,6 +4,10 @@
 
 #include "coll.h"
 
+/* GPU generations, the rows of NCCL's per-generation tables (compCapIndex): coll.c gpu_arch and
+ * nccl_arch_row say which GPU takes which. */
+enum { ARCH_VOLTA, ARCH_AMPERE, ARCH_HOPPER, ARCH_BLACKWELL, ARCH_COUNT };
+
 /* The NICs that a communicator's `ranks_per_node` members on a node reach: their share of the
  * node's NICs (nics_per_node / gpus_per_node each), at least one, at most the node's; for a node
  * with NICs (nics_per_node > 0). `whole_nics` rounds the share down first. The two callers differ

@@ -1,7 +1,8 @@
 /* coll rules: when NCCL enables LL128 (the GPU-NIC path, the GPU generation and the NCCL
  * release; src/coll/coll.c coll_ll128_enabled), the topology key that says the path
  * (node.gpu_nic_path), nccl-tests' rooted and gathered benchmarks (reduce, gather, scatter), and
- * NCCL 2.8's tuner for releases before 2.10 (src/coll/nccl28.c). */
+ * NCCL 2.8's tuner for releases before 2.10 (src/coll/nccl28.c), 2.12-2.20's own tables
+ * (src/coll/nccl_tables.c). */
 #include "testutil.h"
 
 #include <unistd.h>
@@ -391,7 +392,7 @@ static void test_nccl28_caps(void **state)
         m.nccl_version = 0;
         m.time_s(&m, rows[i].sh, &ch);
         assert_close(ch.bus_Bps, rows[i].newest_GBps * 1e9, 1e-9);
-        m.nccl_version = 21200; /* 2.12: today's rules */
+        m.nccl_version = 21200; /* 2.12: no per-channel caps, 235 GB/s not reached */
         m.time_s(&m, rows[i].sh, &ch);
         assert_close(ch.bus_Bps, rows[i].newest_GBps * 1e9, 1e-9);
         m.nccl_version = 21003; /* 2.10.3: 2.8's rules with 2.10's caps */
@@ -495,6 +496,146 @@ static void test_nccl28_latency(void **state)
     hw_topology_free(a);
 }
 
+/* NCCL 2.12-2.20's own latencies (src/coll/nccl_tables.c, tuning.cc at each tag): two A100
+ * nodes (Intel hosts: a proxy overhead of 1 us per step, 3 for Simple, from 2.18), 32 MiB, past
+ * every release's plateau threshold. An allreduce's ring counts 2 nNodes = 4 network steps and
+ * 30 - 4 NVLink steps to 2.22 (today: 2 and 28). */
+static void test_nccl_tables_latency(void **state)
+{
+    (void)state;
+    HwTopology *a = load_topo("topologies/abci-a100.json");
+    CollModel m;
+    coll_model_analytic_init(&m, a);
+    CollShape sh = {IR_COLL_ALLREDUCE, 32 << 20, 16, 2, 8};
+    CollChoice ch;
+    struct {
+        int version, algo, proto;
+        double us;
+    } rows[] = {
+        /* ring Simple: 8.4 base, NVLink 3.4, network 28 (2.12), 9.6 (2.14-2.17), 14 (2.18 on);
+         * the plateau 1.9 on the whole latency, 1.4 on an A100 from 2.18 */
+        {21212, COLL_ALGO_RING, COLL_PROTO_SIMPLE, (8.4 + 26 * 3.4 + 4 * 28.0) * 1.9},
+        {21403, COLL_ALGO_RING, COLL_PROTO_SIMPLE, (8.4 + 26 * 3.4 + 4 * 9.6) * 1.9},
+        {21701, COLL_ALGO_RING, COLL_PROTO_SIMPLE, (8.4 + 26 * 3.4 + 4 * 9.6) * 1.9},
+        {21801, COLL_ALGO_RING, COLL_PROTO_SIMPLE, (8.4 + 26 * 3.4 + 4 * 14.0) * 1.4},
+        {22005, COLL_ALGO_RING, COLL_PROTO_SIMPLE, (8.4 + 26 * 3.4 + 4 * 14.0) * 1.4},
+        /* today's (2.21 on): 2 network steps, the plateau not on the base */
+        {22105, COLL_ALGO_RING, COLL_PROTO_SIMPLE, 8.4 + (28 * 3.4 + 2 * 14.0) * 1.4},
+        /* ring LL: 3.6 base and NVLink hops 0.47 x 1.8 to 2.17; from 2.18 6.6 and 0.6 raised to
+         * the 1 us proxy overhead */
+        {21403, COLL_ALGO_RING, COLL_PROTO_LL, 3.6 + 26 * 0.47 * 1.8 + 4 * 2.7},
+        {21803, COLL_ALGO_RING, COLL_PROTO_LL, 6.6 + 26 * 1.0 + 4 * 2.7},
+        /* tree Simple: no base to 2.22, 28 us per hop to 2.18.1 and from 2.19; 2.18.3-2.18.6: 4
+         * over NVLink, 14 over the network; 7 hops up the chain and 1 across, both ways */
+        {21403, COLL_ALGO_TREE, COLL_PROTO_SIMPLE, 2 * (7 * 28.0 + 28.0)},
+        {21801, COLL_ALGO_TREE, COLL_PROTO_SIMPLE, 2 * (7 * 28.0 + 28.0)},
+        {21806, COLL_ALGO_TREE, COLL_PROTO_SIMPLE, 2 * (7 * 4.0 + 14.0)},
+        {21904, COLL_ALGO_TREE, COLL_PROTO_SIMPLE, 2 * (7 * 28.0 + 28.0)},
+        /* tree LL: 4.4 base, NVLink 0.52 x 1.8 to 2.17; 6.8 and 0.6 from 2.18 */
+        {21605, COLL_ALGO_TREE, COLL_PROTO_LL, 4.4 + 2 * (7 * 0.52 * 1.8 + 5.0)},
+        {21805, COLL_ALGO_TREE, COLL_PROTO_LL, 6.8 + 2 * (7 * 0.6 + 5.0)},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+        m.nccl_version = rows[i].version;
+        m.force_algo = rows[i].algo;
+        m.force_proto = rows[i].proto;
+        m.time_s(&m, &sh, &ch);
+        assert_close(ch.latency_s, rows[i].us * 1e-6, 1e-9);
+    }
+    /* 2.17 on Hopper: the plateau 1.5 (1.9 to 2.16); p5's AMD hosts, no proxy overhead yet */
+    HwTopology *h = load_topo("topologies/aws-p5.json");
+    coll_model_analytic_init(&m, h);
+    m.force_algo = COLL_ALGO_RING;
+    m.force_proto = COLL_PROTO_SIMPLE;
+    m.nccl_version = 21605;
+    m.time_s(&m, &sh, &ch);
+    assert_close(ch.latency_s, (8.4 + 26 * 3.4 + 4 * 9.6) * 1.9e-6, 1e-9);
+    m.nccl_version = 21701;
+    m.time_s(&m, &sh, &ch);
+    assert_close(ch.latency_s, (8.4 + 26 * 3.4 + 4 * 9.6) * 1.5e-6, 1e-9);
+    hw_topology_free(a);
+    hw_topology_free(h);
+}
+
+/* The bus caps of 2.12-2.17 (tuning.cc v2.12.12-1 l. 126, v2.17.1-1 l. 153-154): an A100
+ * communicator at most 235 GB/s, an H100's 370 in 2.17 alone; gone in 2.18. One node, the ring's
+ * Simple at 1 GiB: the GPU's NVLink, capped. Two nodes of 8 HDR NICs: the tree's raised
+ * bandwidth capped too. */
+static void test_nccl_tables_caps(void **state)
+{
+    (void)state;
+    HwTopology *a = load_topo("topologies/dgx-a100-superpod.json");
+    HwTopology *h = load_topo("topologies/aws-p5.json");
+    assert_true(a->gpu_link_Bps > 235e9 && h->gpu_link_Bps > 370e9);
+    CollModel m;
+    coll_model_analytic_init(&m, a);
+    m.force_algo = COLL_ALGO_RING;
+    m.force_proto = COLL_PROTO_SIMPLE;
+    CollShape one = {IR_COLL_ALLREDUCE, 1ULL << 30, 8, 1, 8};
+    CollChoice ch;
+    const int versions[] = {21212, 21403, 21701, 21801, 0};
+    const double a100_GBps[] = {235, 235, 235, 0, 0}, h100_GBps[] = {0, 0, 370, 0, 0};
+    for (size_t i = 0; i < G_N_ELEMENTS(versions); i++) {
+        m.nccl_version = versions[i];
+        m.topo = a;
+        m.time_s(&m, &one, &ch);
+        assert_close(ch.bus_Bps, a100_GBps[i] ? a100_GBps[i] * 1e9 : a->gpu_link_Bps, 1e-9);
+        m.topo = h;
+        m.time_s(&m, &one, &ch);
+        assert_close(ch.bus_Bps, h100_GBps[i] ? h100_GBps[i] * 1e9 : h->gpu_link_Bps, 1e-9);
+    }
+    m.topo = a;
+    m.force_algo = COLL_ALGO_TREE;
+    CollShape two = {IR_COLL_ALLREDUCE, 1ULL << 30, 16, 2, 8};
+    m.nccl_version = 0;
+    m.time_s(&m, &two, &ch);
+    assert_true(ch.bus_Bps > 235e9 * 0.92);
+    m.nccl_version = 21403;
+    m.time_s(&m, &two, &ch);
+    assert_close(ch.bus_Bps, 235e9 * 0.92, 1e-9);
+    hw_topology_free(a);
+    hw_topology_free(h);
+}
+
+/* Algorithms by release (NCCL_ALGO_* at each tag): on one p5 node NCCL 2.16 has no NVLS and
+ * takes the ring at 64 MiB where 2.17 takes NVLS; across two, NVLSTree from 2.18; PAT from 2.23;
+ * a forced algorithm the release lacks is flagged. */
+static void test_nccl_tables_algos(void **state)
+{
+    (void)state;
+    HwTopology *h = load_topo("topologies/aws-p5.json");
+    CollModel m;
+    coll_model_analytic_init(&m, h);
+    CollShape one = {IR_COLL_ALLREDUCE, 64 << 20, 8, 1, 8};
+    CollShape two = {IR_COLL_ALLREDUCE, 64 << 20, 16, 2, 8};
+    CollChoice ch;
+    m.nccl_version = 21605;
+    m.time_s(&m, &one, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_RING);
+    m.nccl_version = 21701;
+    m.time_s(&m, &one, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_NVLS);
+    m.time_s(&m, &two, &ch);
+    assert_int_not_equal(ch.algo, COLL_ALGO_NVLS_TREE);
+    m.nccl_version = 21801;
+    m.time_s(&m, &two, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_NVLS_TREE);
+    m.nccl_version = 21605;
+    m.force_algo = COLL_ALGO_NVLS;
+    m.time_s(&m, &one, &ch);
+    assert_true(ch.forced_unavailable);
+    CollShape gather = {IR_COLL_ALLGATHER, 1 << 20, 4, 4, 1};
+    m.force_algo = COLL_ALGO_PAT;
+    m.nccl_version = 22203;
+    m.time_s(&m, &gather, &ch);
+    assert_true(ch.forced_unavailable);
+    m.nccl_version = 22304;
+    m.time_s(&m, &gather, &ch);
+    assert_false(ch.forced_unavailable);
+    assert_int_equal(ch.algo, COLL_ALGO_PAT);
+    hw_topology_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +646,9 @@ int main(void)
         cmocka_unit_test(test_nccl28_caps),
         cmocka_unit_test(test_nccl28_latency),
         cmocka_unit_test(test_abci_gpu_nic_path),
+        cmocka_unit_test(test_nccl_tables_latency),
+        cmocka_unit_test(test_nccl_tables_caps),
+        cmocka_unit_test(test_nccl_tables_algos),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
