@@ -258,12 +258,12 @@ static void diagnostics(Report *r)
 {
     const HwKernels *k = &r->topo->gpu.kernels;
     /* Without gpu.kernels every FLOP runs at the best-shape GEMM rate and no kernel has a fixed
-     * cost: on the Megatron-LM A100 checks (README) that is 10-12 % faster than with the A100's
-     * table. Every shipped file has one; a user's new file may not. */
+     * cost: SC21's Megatron-LM A100 runs (tests/validation/published_runs.tsv) simulate 4-9 %
+     * faster without the A100's table. Every shipped file has one; a user's new file may not. */
     if (!k->present)
         report_warn(r,
                     "correctness: compute: %s has no gpu.kernels table, so every FLOP runs at the "
-                    "best-shape GEMM rate (optimistic: 10-12 %% faster on A100 Megatron-LM steps); "
+                    "best-shape GEMM rate (optimistic: 4-9 %% faster on A100 Megatron-LM steps); "
                     "copy the table of a file with the same GPU (topologies/README.md)",
                     r->topo->name);
     if (r->model->flash_attention && k->present &&

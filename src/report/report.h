@@ -32,7 +32,7 @@ typedef struct {
     bool present;
     double factor_low, factor_high; /* the real step time is likely step x [low, high] */
     int rows;                       /* development-set runs behind it */
-    int sources;                    /* their data files, each weighing the same (0: not stated) */
+    int sources;                    /* their sources (0: not stated), each at most 5 rows' worth */
     double mae;
     char family[8];                 /* the group matched: "fsdp", "ddp", "3d" or "*" */
 } ReportBand;

@@ -106,13 +106,13 @@ void report_print_summary(const Report *r, FILE *out)
     if (r->band.present) {
         char *lo = report_seconds(r->step_time_s * r->band.factor_low);
         char *hi = report_seconds(r->step_time_s * r->band.factor_high);
-        char *from = r->band.sources > 1
-                         ? g_strdup_printf(" from %d sources, each weighing the same,", r->band.sources)
-                         : g_strdup("");
-        fprintf(out, "             likely %s to %s: the 10th-90th percentile of this tool's error on "
-                     "%d published %s runs%s on such GPUs (README, How far to trust it)\n",
-                lo, hi, r->band.rows, strcmp(r->band.family, "*") == 0 ? "training" : r->band.family,
-                from);
+        const char *kind = strcmp(r->band.family, "*") == 0 ? "training" : r->band.family;
+        char *from = r->band.sources > 1 ? g_strdup_printf(" from %d sources", r->band.sources)
+                                         : g_strdup("");
+        fprintf(out,
+                "             likely %s to %s: the 10th-90th percentile of this tool's error on "
+                "%d published %s runs%s on such GPUs (README, How far to trust it)\n",
+                lo, hi, r->band.rows, kind, from);
         g_free(from);
         g_free(lo), g_free(hi);
     }

@@ -94,5 +94,16 @@ assert not any("head dim" in x for x in w), w
 warns flash-no-head-dim-warning '
 assert not any("head dim" in x for x in w), w
 ' -m "$W/h150.json" --nodes 1 --tp 4 --strategy ddp --micro-batch 1
+# a topology without the kernel model's table: named, with how much faster its compute comes out;
+# every shipped topology has one
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); del d["gpu"]["kernels"]; json.dump(d, open(sys.argv[2], "w"))' \
+    "$SRC/topologies/juwels-booster.json" "$W/nokern.json"
+warns no-kernel-table '
+k = [x for x in w if "no gpu.kernels table" in x]
+assert k and k[0].startswith("correctness: compute: ") and "best-shape" in k[0], w
+' -m gpt2 -t "$W/nokern.json" --nodes 1
+warns kernel-table-no-warning '
+assert not any("gpu.kernels" in x for x in w), w
+' -m gpt2 --nodes 1
 echo "1..$n"
 [ $failed = 0 ]

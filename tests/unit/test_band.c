@@ -18,7 +18,7 @@ static const char *band_text =
     "{\"format\": \"fsdpsim-error-band\", \"version\": 1, \"groups\": ["
     "{\"family\": \"fsdp\", \"gpu_match\": [\"H100\"], \"rows\": 9, \"mae\": 0.3,"
     " \"step_time_factor_low\": 1.2, \"step_time_factor_high\": 1.8},"
-    "{\"family\": \"fsdp\", \"gpu_match\": [], \"rows\": 20, \"mae\": 0.2,"
+    "{\"family\": \"fsdp\", \"gpu_match\": [], \"rows\": 20, \"sources\": 3, \"mae\": 0.2,"
     " \"step_time_factor_low\": 1.1, \"step_time_factor_high\": 1.4},"
     "{\"family\": \"*\", \"gpu_match\": [], \"rows\": 30, \"mae\": 0.25,"
     " \"step_time_factor_low\": 0.9, \"step_time_factor_high\": 1.5}]}";
@@ -33,8 +33,10 @@ static void test_band_match(void **state)
     assert_true(b.present);
     assert_float_equal(b.factor_low, 1.2, 1e-12);
     assert_int_equal(b.rows, 9);
+    assert_int_equal(b.sources, 0); /* not stated in the H100 group */
     assert_true(report_band_load(path, "fsdp", "NVIDIA A100-SXM4-40GB", &b, &error));
     assert_float_equal(b.factor_high, 1.4, 1e-12);
+    assert_int_equal(b.sources, 3);
     assert_true(report_band_load(path, "3d", "NVIDIA A100-SXM4-40GB", &b, &error));
     assert_float_equal(b.factor_low, 0.9, 1e-12);
     assert_string_equal(b.family, "*");

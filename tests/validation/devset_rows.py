@@ -3,6 +3,7 @@
 approximations the source leaves to us. Split from devset.py, which runs and reports them."""
 
 import csv
+import json
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -512,26 +513,37 @@ def rows_mleng(path):
 
 
 # ---------------------------------------------------------------------------------------------
-# Published runs from outside ../shared/data/training (tests/validation/published_runs.tsv): the
-# layout as fsdpsim arguments, the model a repository file, the step time as published
+# Published runs from outside ../shared/data/training (tests/validation/published_runs.tsv, whose
+# header gives each row's source): the layout as fsdpsim arguments, the model a repository file or
+# a Megatron-LM GPT shape, the step time as published
 
 PUBLISHED = os.path.join(HERE, "published_runs.tsv")
 
 
 def rows_published(path):
-    import json
     _, data = read_tsv(path)
     out = []
-    for i, d in enumerate(data):
+    for d in data:
         key, idx = d["id"].rsplit(":", 1)
         r = Row(key, int(idx), d["group"], d["config"])
-        with open(os.path.join(REPO, d["model"]), encoding="utf-8") as f:
-            r.model = json.load(f)
+        if d["model"].startswith("gpt:"):
+            hidden, layers, heads = (int(x) for x in d["model"][4:].split(","))
+            r.model = gpt2_config(hidden, layers, heads, 51200, 2048)
+        else:
+            with open(os.path.join(REPO, d["model"]), encoding="utf-8") as f:
+                r.model = json.load(f)
         r.args = d["args"].split()
+        if d["variants"]:
+            r.variants = [(label, extra.split()) for label, extra in
+                          (v.split("=", 1) for v in d["variants"].split("|"))]
+        r.approx = [a for a in d["approx"].split("; ") if a]
         r.family = d["family"]
         r.gpu_class = d["gpu"]
         r.measured = float(d["step_s"])
         r.t_real = r.measured
+        if d["not_compared"]:
+            r.args = None
+            r.skip(d["not_compared"])
         out.append(r)
     return out
 
