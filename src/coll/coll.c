@@ -2,7 +2,7 @@
  *
  * Constants are NCCL's (NVIDIA/nccl src/graph/tuning.cc, 2.30.x, as summarised in
  * ../shared/data/hardware.md; 2.8.4's and 2.10.3's where the model's nccl_version is older than
- * 2.12, nccl28.c; 2.12's to 2.20's for those releases, nccl_tables.c): base
+ * 2.12, nccl28.c; 2.12's to 2.22's for those releases, nccl_tables.c): base
  * latencies per algorithm and protocol, and per-hop latencies for NVLink and network hops.
  * Protocol efficiencies: LL sends 8 bytes of payload per 16-byte line (50 %), LL128 120 of 128
  * bytes (93.75 %), Simple all of it. */
@@ -205,11 +205,12 @@ bool coll_nccl_version_parse(const char *text, int *out)
 }
 
 /* The bus bandwidth NCCL's model expects of an algorithm and protocol ("various model
- * refinements" in tuning.cc ncclTopoTuneModel): LL moves 8 bytes per 16-byte line and its ring
- * reaches a quarter of the link (a third for the gathers on one node), capped per GPU generation;
- * LL128 0.92 of it (0.7 with one GPU per node); the tree 0.92, its LL 1/3.8 of that and its LL128
- * 7/9 inside a node. The per-channel caps of LL128 and the tree are not applied: they need NCCL's
- * channel count, which the topology does not give, and they bind only with few channels. */
+ * refinements" in tuning.cc ncclTopoTuneModel): the ring's LL and LL128 at the release's share of
+ * the link (nccl_tables_ring_bus_factor), LL capped per GPU generation; the tree 0.92, its LL
+ * 1/3.8 of that and its LL128 7/9 inside a node, then 0.85 of it all with one GPU per node from
+ * 2.18.3 (nccl_tables_tree_pattern_factor). The per-channel caps of LL128 and the tree are not
+ * applied: they need NCCL's channel count, which the topology does not give, and they bind only
+ * with few channels. */
 static double nccl_bus_bw(const CollModel *model, CollAlgo a, CollProto p, const CollShape *sh,
                           double bus)
 {
@@ -218,25 +219,22 @@ static double nccl_bus_bw(const CollModel *model, CollAlgo a, CollProto p, const
     int version = model->nccl_version > 0 ? model->nccl_version : COLL_NCCL_NEWEST;
     int row = sh->nodes <= 1 ? nccl_arch_row(topo, version) : topo->cpu_amd ? 1 : 0;
     double ll_max = nccl_ll_max_GBps(row, nidx, version) * 1e9;
-    bool reduce = sh->kind == IR_COLL_ALLREDUCE;
     /* before 2.12 an A100 communicator's cap (nccl28.c; across nodes nccl28_bus_bw applies it);
      * to 2.17 Ampere's and Hopper's row's (nccl_tables.c) */
     bus = nccl28_bus_cap(model, bus);
     bus =
         MIN(bus, nccl_tables_bus_max_Bps(nccl_tables_find(version), nccl_arch_row(topo, version)));
     if (a == COLL_ALGO_RING) {
-        if (p == COLL_PROTO_LL)
-            return MIN(ll_max, bus * (sh->nodes > 1 || reduce ? 1.0 / 4.0 : 1.0 / 3.0));
-        if (p == COLL_PROTO_LL128)
-            return bus * (sh->ranks_per_node < 2 ? 0.7 : 0.92);
-        return bus;
+        double share = bus * nccl_tables_ring_bus_factor(version, p, sh);
+        return p == COLL_PROTO_LL ? MIN(ll_max, share) : share;
     }
+    double pattern = nccl_tables_tree_pattern_factor(version, sh);
     bus *= 0.92;
     if (p == COLL_PROTO_LL)
-        return MIN(bus / 3.8, ll_max);
+        return pattern * MIN(bus / 3.8, ll_max);
     if (p == COLL_PROTO_LL128)
-        return bus * (sh->nodes == 1 ? 7.0 / 9.0 : 120.0 / 128.0);
-    return bus;
+        return pattern * bus * (sh->nodes == 1 ? 7.0 / 9.0 : 120.0 / 128.0);
+    return pattern * bus;
 }
 
 static const char *const algo_names[COLL_ALGO_COUNT] = {
@@ -431,10 +429,12 @@ static double two_node_tree_gain(const HwTopology *topo, const CollShape *sh, do
     return MAX(1.0, 2 * reach / bus);
 }
 
-static int log2_ceil(int n)
+/* NCCL's log2i (src/include/utils.h v2.21.5-1 l. 46, v2.30.7-1 l. 56: log2Down), rounded down:
+ * the levels its tuner counts in a tree of n nodes (3 at 12 nodes, not 4) */
+static int log2_floor(int n)
 {
     int l = 0;
-    while ((1 << l) < n)
+    while (n >>= 1)
         l++;
     return l;
 }
@@ -456,10 +456,12 @@ static void ring_steps(const CollShape *sh, int *steps, int *inter_steps)
  * ncclTopoGetAlgoTime): the base, intra-node steps at the link's hop latency, but across nodes
  * every step at least the network proxy's post overhead (1 us, 2 us on AMD hosts; thrice that for
  * Simple); network steps at the ring's network latency, or the tree's where each node holds one
- * rank ("latencies are fully exposed"); and a multi-node Simple allreduce 1.4 times the hops (1.9
- * before Ampere: "plateau effect of ring") once each channel's share of a rank is 64 bytes or
- * more, taken with NCCL's most channels (32) as the channel count is not known here. Before
- * 2.12, NCCL 2.8-2.11's rules (nccl28.c); to 2.20, that release's (nccl_tables.c). */
+ * rank ("latencies are fully exposed"); and a multi-node Simple allreduce 1.4 times the whole
+ * latency, base included (1.9 before Ampere: "plateau effect of ring", ncclTopoGetAlgoTime
+ * v2.30.7-1 l. 649 scales comm->latencies, which start at the base) once each channel's share
+ * of a rank is 64 bytes or more, taken with NCCL's most channels (32) as the channel count is not
+ * known here. Before 2.12, NCCL 2.8-2.11's rules (nccl28.c); to 2.22, that release's
+ * (nccl_tables.c). */
 static double ring_latency_us(const CollModel *model, const CollShape *sh, CollProto p, double base,
                               double intra_hop)
 {
@@ -479,11 +481,11 @@ static double ring_latency_us(const CollModel *model, const CollShape *sh, CollP
         if (sh->ranks_per_node == 1)
             net_hop = net_hop_us[COLL_ALGO_TREE][p];
     }
-    double lat = (steps - inter) * intra_hop + inter * net_hop;
+    double lat = base + (steps - inter) * intra_hop + inter * net_hop;
     if (p == COLL_PROTO_SIMPLE && sh->nodes > 1 && sh->kind == IR_COLL_ALLREDUCE &&
         sh->bytes / (32ULL * sh->nranks) >= 64)
         lat *= gpu_arch(topo) < ARCH_AMPERE ? 1.9 : 1.4;
-    return base + lat;
+    return lat;
 }
 
 /* Chunk size NCCL gives each (channel, head) pipeline of NVLS and NVLSTree: smaller for smaller
@@ -541,7 +543,7 @@ static double nvls_tuner_latency_us(const CollShape *sh, CollAlgo a)
 {
     if (a == COLL_ALGO_NVLS)
         return nvls_intra_us + (sh->nodes > 1 ? nvls_sharp_net_us : 0);
-    return nvls_intra_us + (sh->nodes > 1 ? 2 * log2_ceil(sh->nodes) * nvls_tree_net_us : 0);
+    return nvls_intra_us + (sh->nodes > 1 ? 2 * log2_floor(sh->nodes) * nvls_tree_net_us : 0);
 }
 
 /* What NCCL's tuner leaves out: the pipeline (reduce, multicast; and the network between them for
@@ -598,14 +600,6 @@ static bool pat_possible(const CollShape *sh)
            sh->ranks_per_node == 1 && sh->nodes > 1;
 }
 
-static int log2_floor(int n)
-{
-    int l = 0;
-    while (n >>= 1)
-        l++;
-    return l;
-}
-
 static bool nvls_possible(const HwTopology *topo, const CollShape *sh)
 {
     /* NCCL: NVLS needs a multicast-capable NVSwitch and more than 2 GPUs (nvls.cc), runs Simple
@@ -627,7 +621,7 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
     }
     if (topo->coll_lib == HW_COLL_P2P_RING)
         return p2p_ring_time(topo, sh, choice);
-    /* the latency tables of the model's release: before 2.12 nccl28.c's, to 2.20 nccl_tables.c's,
+    /* the latency tables of the model's release: before 2.12 nccl28.c's, to 2.22 nccl_tables.c's,
      * then today's */
     bool v28 = nccl28_applies(self);
     const NcclTables *release = nccl_tables_find(self->nccl_version);
@@ -717,7 +711,7 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                      * v2.17.1-1 l. 181) */
                     double hop = intra_hop[a][p] * (ll_intra_x18 && p == COLL_PROTO_LL ? 1.8 : 1.0);
                     lat_us = base_lat[a][p] + 2 * ((sh->ranks_per_node - 1) * hop +
-                                                   log2_ceil(sh->nodes) * net_hop[a][p]);
+                                                   log2_floor(sh->nodes) * net_hop[a][p]);
                     ratio = 0.5;
                 }
                 /* before 2.12: that release's refinements and caps, the two-node tree's gain

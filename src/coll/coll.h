@@ -69,8 +69,9 @@ struct CollModel {
     /* The NCCL release whose rules apply, as NCCL_VERSION_CODE (2.23.4: 22304); 0: the newest
      * modelled (2.30.7). It selects only rules that changed between releases (when LL128 is
      * enabled, which row of the per-generation tables a GPU gets); the latencies and bandwidth
-     * refinements are 2.26-2.30's from 2.21 on, each release's own from 2.12 to 2.20 (ring and
-     * tree latencies, the bus caps of 2.12-2.17: nccl_tables.c), 2.8.4's and 2.10.3's before
+     * refinements are 2.26-2.30's from 2.23 on, each release's own from 2.12 to 2.22 (ring and
+     * tree latencies, the bus caps of 2.12-2.17, the ring's LL and LL128 shares, the tree's 0.85
+     * with one GPU per node from 2.18.3: nccl_tables.c), 2.8.4's and 2.10.3's before
      * (with those releases' per-channel caps of LL128 and the tree across nodes, nccl28.c
      * nccl28_bus_bw). */
     int nccl_version;

@@ -5,7 +5,7 @@
  * and the A100's 235 GB/s, and changed the per-channel caps (LL128 a flat 20 GB/s, Ampere's tree
  * 23.6 / 17.8), the tree's LL128 factor across nodes (0.915 -> 120/128) and its LL128 correction
  * row. 2.12 raised the ring's Simple network hop to 28 us; the latency tables and caps changed
- * again up to 2.20: releases 2.12 to 2.20 get their own (nccl_tables.c), later ones today's
+ * again up to 2.22: releases 2.12 to 2.22 get their own (nccl_tables.c), later ones today's
  * (coll.c). */
 #include "nccl28.h"
 #include "coll_priv.h"

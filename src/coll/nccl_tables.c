@@ -1,12 +1,11 @@
-/* coll/nccl_tables: NCCL 2.12-2.20's tuner constants; see nccl_tables.h.
+/* coll/nccl_tables: NCCL 2.12-2.22's tuner constants; see nccl_tables.h.
  *
  * Every number is NCCL's, from src/graph/tuning.cc at the tag each range cites (NVIDIA/nccl;
  * releases of a range have the same file or the same ring and tree constants: v2.12.7-1 to
  * v2.13.4-1; v2.14.3-1 to v2.16.5-1, which differ only in the GPU rows that coll.c
- * nccl_arch_row and nccl_ll128_gpu model; v2.18.3-1 to v2.18.6-1; v2.19.1-1 to v2.20.5-1).
- * What these releases share and today's model (coll.c) also has is not repeated: the ring's LL
- * at a quarter of the link (a third for the gathers on one node) under the LL ceiling, LL128 0.92
- * (0.7 with one GPU per node), the tree's 0.92, 1/3.8 and 7/9 or 120/128, the LL ceilings
+ * nccl_arch_row and nccl_ll128_gpu model; v2.18.3-1 to v2.18.6-1; v2.19.1-1 to v2.20.5-1;
+ * v2.21.5-1 to v2.22.3-1). What these releases share and today's model (coll.c) also has is not
+ * repeated: the tree's 0.92, 1/3.8 and 7/9 or 120/128, the LL ceilings
  * (llMaxBws) and the tree's correction for medium sizes (treeCorrectionFactor, the same from
  * v2.10.3-1 to v2.29.7-1). Not modelled, as for today's rules: the per-channel caps of LL128 and
  * the tree (ll128MaxBwPerCh, perChMaxTreeBws; they need NCCL's channel count). NCCL's tables are
@@ -101,9 +100,23 @@ static const NcclTables nccl_tables[] = {
      .plateau_cc = 80,
      .plateau_below = 1.9,
      .plateau_from = 1.4},
+    /* 2.21-2.22, tuning.cc v2.21.5-1 (= v2.22.3-1's constants, l. 56-78): 2.19's ring and tree
+     * latencies (the tree's Simple 28 us per hop, no base), 2 nNodes network steps (v2.21.5-1 l.
+     * 161, v2.22.3-1 l. 159), no exception for one rank per node (2.23's) */
+    {.first = 22100,
+     .end = 22300,
+     .base_us = {{6.6, 14.0, 8.4}, {6.8, 14.0, 0.0}},
+     .nvlink_hop_us = {{0.6, 1.9, 3.4}, {0.6, 1.25, 28.0}},
+     .pcie_hop_us = {{1.0, 2.5, 5.7}, {1.0, 1.9, 28.0}},
+     .net_hop_us = {{2.7, 4.0, 14.0}, {5.0, 8.5, 28.0}},
+     .net_overhead = true,
+     .plateau_per_channel = true,
+     .plateau_cc = 80,
+     .plateau_below = 1.9,
+     .plateau_from = 1.4},
 };
 
-/* A linear search over 6 ranges per tuner call: a few compares. */
+/* A linear search over 7 ranges per tuner call: a few compares. */
 const NcclTables *nccl_tables_find(int nccl_version)
 {
     for (size_t i = 0; i < G_N_ELEMENTS(nccl_tables); i++) {
@@ -138,8 +151,8 @@ double nccl_tables_bus_max_Bps(const NcclTables *tables, int arch_row)
 }
 
 /* As today's ring latency (coll.c ring_latency_us), but: an allreduce across nodes counts 2 nNodes
- * network steps (every tag from v2.12.12-1 l. 114 to v2.22.3-1: 2 more than the ring has, so with
- * one rank per node the intra-node count goes negative, as in NCCL); no exception for one rank
+ * network steps (every tag from v2.12.12-1 l. 114 to v2.22.3-1 l. 159: 2 more than the ring has,
+ * so with one rank per node the intra-node count goes negative, as in NCCL); no exception for one rank
  * per node (2.23's "latencies are fully exposed"); LL's 1.8 and the proxy's overhead by release;
  * the plateau multiplies the whole latency, base included, as NCCL's ncclTopoGetAlgoTime does,
  * its channel count taken as NCCL's most (32), as coll.c does. */
@@ -162,4 +175,34 @@ double nccl_tables_ring_latency_us(const NcclTables *tables, const CollShape *sh
         lat *=
             compute_capability < tables->plateau_cc ? tables->plateau_below : tables->plateau_from;
     return lat;
+}
+
+/* The ring's "model refinements" of LL and LL128 (tuning.cc ncclTopoTuneModel): LL at a quarter
+ * of the bus bandwidth, a third for the gathers on one node, up to 2.20 (v2.20.5-1 l. 181), half
+ * of it from 2.21 (v2.21.5-1 l. 180, v2.30.7-1 l. 327); LL128 0.92, 0.7 with one GPU per node up
+ * to 2.22 (v2.22.3-1 l. 179; v2.23.4-1 l. 188 dropped it). The same rules before 2.12 (nccl28.c
+ * applies its own across nodes). */
+double nccl_tables_ring_bus_factor(int nccl_version, CollProto p, const CollShape *sh)
+{
+    int version = nccl_version > 0 ? nccl_version : COLL_NCCL_NEWEST;
+    if (p == COLL_PROTO_LL) {
+        if (version >= 22100)
+            return 0.5;
+        return sh->nodes > 1 || sh->kind == IR_COLL_ALLREDUCE ? 1.0 / 4.0 : 1.0 / 3.0;
+    }
+    if (p == COLL_PROTO_LL128)
+        return sh->ranks_per_node < 2 && version < 22300 ? 0.7 : 0.92;
+    return 1.0;
+}
+
+/* From 2.18.3 (v2.18.3-1 l. 183, v2.30.7-1 l. 336) the tree's bus bandwidth is 0.85 of itself
+ * where its graph has NCCL_TOPO_PATTERN_TREE, which a node with one GPU of the communicator
+ * always has (search.cc v2.18.3-1 l. 832, v2.30.7-1 l. 1133: "if (ngpus == 1 && graph->pattern
+ * != NCCL_TOPO_PATTERN_RING) graph->pattern = NCCL_TOPO_PATTERN_TREE"). NCCL's search also falls
+ * back to that pattern on Hopper and later when it finds no balanced tree at full speed ("Try a
+ * simpler tree"): not modelled, the search's outcome is not known here. */
+double nccl_tables_tree_pattern_factor(int nccl_version, const CollShape *sh)
+{
+    int version = nccl_version > 0 ? nccl_version : COLL_NCCL_NEWEST;
+    return version >= 21803 && sh->ranks_per_node == 1 ? 0.85 : 1.0;
 }

@@ -1,6 +1,7 @@
-/* coll/nccl_tables: NCCL 2.12-2.20's tuner constants and rules where they differ from today's,
- * the part of the analytic model (coll.c) that a CollModel's nccl_version from 2.12 to 2.20
- * selects (before 2.12: nccl28.c; from 2.21 on: coll.c's own tables). Ring and tree only, with
+/* coll/nccl_tables: NCCL 2.12-2.22's tuner constants and rules where they differ from today's,
+ * the part of the analytic model (coll.c) that a CollModel's nccl_version from 2.12 to 2.22
+ * selects (before 2.12: nccl28.c; from 2.23 on: coll.c's own tables), and the release-dependent
+ * bandwidth factors of the ring's LL protocols and of the tree. Ring and tree only, with
  * LL, LL128 and Simple. Private to src/coll. */
 #ifndef FSD_NCCL_TABLES_H
 #define FSD_NCCL_TABLES_H
@@ -32,7 +33,7 @@ typedef struct {
 } NcclTables;
 
 /* The tables of this release (NCCL_VERSION_CODE; 0 the newest); NULL where coll.c's or
- * nccl28.c's own apply (before 2.12, from 2.21). */
+ * nccl28.c's own apply (before 2.12, from 2.23). */
 const NcclTables *nccl_tables_find(int nccl_version);
 
 /* Whether the release (0: the newest) has the algorithm: NVLS from 2.17, NVLSTree from 2.18,
@@ -50,5 +51,15 @@ double nccl_tables_bus_max_Bps(const NcclTables *tables, int arch_row);
 double nccl_tables_ring_latency_us(const NcclTables *tables, const CollShape *sh, CollProto p,
                                    double base_us, double intra_hop_us, int steps, int inter_steps,
                                    int compute_capability, double overhead_us);
+
+/* The factor on the ring's bus bandwidth for protocol `p` under the release (0: the newest),
+ * before the LL ceiling: 1/4 or 1/3 (LL, to 2.20), 1/2 (LL, from 2.21), 0.7 (LL128 with one GPU
+ * per node, to 2.22), 0.92 (LL128 otherwise), 1 (Simple). */
+double nccl_tables_ring_bus_factor(int nccl_version, CollProto p, const CollShape *sh);
+
+/* The factor on the tree's bus bandwidth, after its protocol refinements: 0.85 where the
+ * release (0: the newest) rates the tree's graph as NCCL_TOPO_PATTERN_TREE (from 2.18.3, one
+ * GPU per node), else 1. */
+double nccl_tables_tree_pattern_factor(int nccl_version, const CollShape *sh);
 
 #endif

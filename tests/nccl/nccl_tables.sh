@@ -94,7 +94,7 @@ GCP=h100-sxm_2node-16gpu_tcpx4nic_allgather_gcp-a3high.txt
 # GPUDirect-TCPX: latencies of 100 us to 1 ms, a collapse at 1-8 MiB on Slingshot), NIC speeds
 # the sources do not give (CoreWeave, GCP), runs their sources call irregular (OCI RoCE), and the
 # one-node A100 mid sizes that NCCL's model does not explain (issue 3).
-table oci-a100-1node $A100_OCI "=== (A)" hgx-a100-40gb 1 8 allreduce 8 - 0-512K:0.85 1M-8M:1 16M-128M:0.45 256M-1T:0.1
+table oci-a100-1node $A100_OCI "=== (A)" hgx-a100-40gb 1 8 allreduce 8 - 0-512K:0.85 1M-8M:1.15 16M-128M:0.45 256M-1T:0.1
 table oci-a100-2node-roce $A100_OCI "=== (B)" hgx-a100-40gb 2 8 allreduce 1 - 0-512K:1.4 1M-8M:1.65 16M-128M:4.4 256M-1T:4.15
 table h100-ndr400-2node $H100_NDR - hgx-h100-ndr400 2 8 allreduce 1 "--nccl-version 2.26.2" 0-512K:0.35 1M-8M:0.2 16M-128M:0.1 256M-1T:0.05
 table abci-a100-1node $ABCI_A "=== 1 node" abci-a100 1 8 allreduce 1 "--nccl-version 2.8.4" 0-512K:2.25 1M-8M:1.2 16M-32M:0.3
@@ -112,12 +112,12 @@ table p4de-2node $P4DE - aws-p4de 2 8 allreduce 1 - 0-512K:6.7 1M-8M:2.45 16M-12
 table p5-2node $P5 "=== (A)" aws-p5 2 8 allreduce 1 - 0-512K:2.1 1M-8M:0.9 16M-128M:0.7 256M-1T:0.2
 table coreweave-a100-16node $CW "=== (A)" coreweave-a100 16 8 allreduce 1 - 0-512K:0.85 1M-8M:1 16M-128M:1.15 256M-1T:1.15
 table alps-gh200-1node $ALPS "=== 1 node(s)" alps-gh200 1 4 allreduce 1 "--nccl-version 2.23.4" 0-512K:0.35 1M-8M:0.35 16M-128M:0.15 256M-1T:0.15
-table alps-gh200-2node $ALPS "=== 2 node(s)" alps-gh200 2 4 allreduce 1 "--nccl-version 2.23.4" 0-512K:5.5 1M-8M:1.3 16M-128M:0.35 256M-1T:0.1
+table alps-gh200-2node $ALPS "=== 2 node(s)" alps-gh200 2 4 allreduce 1 "--nccl-version 2.23.4" 0-512K:6.8 1M-8M:1.3 16M-128M:0.35 256M-1T:0.1
 table alps-gh200-4node $ALPS "=== 4 node(s)" alps-gh200 4 4 allreduce 1 "--nccl-version 2.23.4" 0-512K:4.3 1M-8M:3.25 16M-128M:0.2 256M-1T:0.1
 table alps-gh200-8node $ALPS "=== 8 node(s)" alps-gh200 8 4 allreduce 1 "--nccl-version 2.23.4" 0-512K:3 1M-8M:1.8 16M-128M:0.5 256M-1T:0.1
 table alps-gh200-16node $ALPS "=== 16 node(s)" alps-gh200 16 4 allreduce 1 "--nccl-version 2.23.4" 0-512K:2.2 1M-8M:2.25 16M-128M:0.75 256M-1T:0.1
 table kestrel-allreduce $KESTREL "=== (A)" kestrel-h100 16 4 allreduce 1 "--nccl-version 2.21.5" 0-512K:2.55 1M-8M:10 16M-128M:0.8 256M-1T:0.1
-table kestrel-allgather $KESTREL "=== (B)" kestrel-h100 16 4 allgather 1 "--nccl-version 2.21.5" 0-512K:3.2 1M-8M:5.2 16M-128M:0.8 256M-1T:0.1
+table kestrel-allgather $KESTREL "=== (B)" kestrel-h100 16 4 allgather 1 "--nccl-version 2.21.5" 0-512K:3.45 1M-8M:5.2 16M-128M:0.8 256M-1T:0.1
 # SHARP/CollNet (network.sharp): the H100 run forced NCCL_ALGO=COLLNETCHAIN; CoreWeave (B) ran
 # NCCL 2.12, whose only CollNet is CollNetDirect ("CollNet", tuning.cc v2.12.12), forced here
 # for all sizes (NCCL 2.12's tuner may have taken ring or tree below some size; the table does not

@@ -186,7 +186,7 @@ static void test_compute_capability(void **state)
 /* NCCL's LL ceiling on one node for an H100, release by release (tuning.cc llMaxBws): up to 2.14
  * the table has no Hopper row and an H100 gets Volta's 39 GB/s; from 2.15.1 to 2.20.5 the Hopper
  * row holds Ampere's 87.7; from 2.21.5 it is 141. A forced ring LL all-reduce runs at the lower
- * of the ceiling and a quarter of the link. */
+ * of the ceiling and a quarter of the link, half of it from 2.21 (v2.21.5-1 l. 180). */
 static void test_arch_row_by_release(void **state)
 {
     (void)state;
@@ -198,13 +198,18 @@ static void test_arch_row_by_release(void **state)
     CollShape one = {IR_COLL_ALLREDUCE, 64 << 20, 8, 1, 8};
     const struct {
         int version;
-        double ceiling_GBps;
-    } rel[] = {{21403, 39.0}, {21700, 87.7}, {22005, 87.7}, {22105, 141.0}, {0, 141.0}};
+        double ceiling_GBps, link_share;
+    } rel[] = {{21403, 39.0, 0.25},
+               {21700, 87.7, 0.25},
+               {22005, 87.7, 0.25},
+               {22105, 141.0, 0.5},
+               {0, 141.0, 0.5}};
     for (size_t i = 0; i < G_N_ELEMENTS(rel); i++) {
         CollChoice c;
         m.nccl_version = rel[i].version;
         m.time_s(&m, &one, &c);
-        assert_close(c.bus_Bps, MIN(rel[i].ceiling_GBps * 1e9, h->gpu_link_Bps / 4), 1e-9);
+        assert_close(c.bus_Bps, MIN(rel[i].ceiling_GBps * 1e9, h->gpu_link_Bps * rel[i].link_share),
+                     1e-9);
     }
     /* the host CPU's vendor, which NCCL's tuner rates apart across nodes, resolved at load */
     assert_false(h->cpu_amd); /* Intel Xeon */
@@ -499,7 +504,7 @@ static void test_nccl28_latency(void **state)
 /* NCCL 2.12-2.20's own latencies (src/coll/nccl_tables.c, tuning.cc at each tag): two A100
  * nodes (Intel hosts: a proxy overhead of 1 us per step, 3 for Simple, from 2.18), 32 MiB, past
  * every release's plateau threshold. An allreduce's ring counts 2 nNodes = 4 network steps and
- * 30 - 4 NVLink steps to 2.22 (today: 2 and 28). */
+ * 30 - 4 NVLink steps to 2.22 (today: 2 and 28); the plateau multiplies the base too. */
 static void test_nccl_tables_latency(void **state)
 {
     (void)state;
@@ -519,8 +524,12 @@ static void test_nccl_tables_latency(void **state)
         {21701, COLL_ALGO_RING, COLL_PROTO_SIMPLE, (8.4 + 26 * 3.4 + 4 * 9.6) * 1.9},
         {21801, COLL_ALGO_RING, COLL_PROTO_SIMPLE, (8.4 + 26 * 3.4 + 4 * 14.0) * 1.4},
         {22005, COLL_ALGO_RING, COLL_PROTO_SIMPLE, (8.4 + 26 * 3.4 + 4 * 14.0) * 1.4},
-        /* today's (2.21 on): 2 network steps, the plateau not on the base */
-        {22105, COLL_ALGO_RING, COLL_PROTO_SIMPLE, 8.4 + (28 * 3.4 + 2 * 14.0) * 1.4},
+        /* 2.21-2.22 (v2.21.5-1 l. 161): still 2 nNodes network steps; from 2.23 2 (nNodes - 1),
+         * the plateau on the base too (v2.30.7-1 l. 649) */
+        {22105, COLL_ALGO_RING, COLL_PROTO_SIMPLE, (8.4 + 26 * 3.4 + 4 * 14.0) * 1.4},
+        {22203, COLL_ALGO_RING, COLL_PROTO_SIMPLE, (8.4 + 26 * 3.4 + 4 * 14.0) * 1.4},
+        {22304, COLL_ALGO_RING, COLL_PROTO_SIMPLE, (8.4 + 28 * 3.4 + 2 * 14.0) * 1.4},
+        {0, COLL_ALGO_RING, COLL_PROTO_SIMPLE, (8.4 + 28 * 3.4 + 2 * 14.0) * 1.4},
         /* ring LL: 3.6 base and NVLink hops 0.47 x 1.8 to 2.17; from 2.18 6.6 and 0.6 raised to
          * the 1 us proxy overhead */
         {21403, COLL_ALGO_RING, COLL_PROTO_LL, 3.6 + 26 * 0.47 * 1.8 + 4 * 2.7},
@@ -531,6 +540,10 @@ static void test_nccl_tables_latency(void **state)
         {21801, COLL_ALGO_TREE, COLL_PROTO_SIMPLE, 2 * (7 * 28.0 + 28.0)},
         {21806, COLL_ALGO_TREE, COLL_PROTO_SIMPLE, 2 * (7 * 4.0 + 14.0)},
         {21904, COLL_ALGO_TREE, COLL_PROTO_SIMPLE, 2 * (7 * 28.0 + 28.0)},
+        /* 2.21-2.22 as 2.19 (v2.21.5-1 l. 57, 67, 75); 2.23 on: 8.4 base, 4 and 14 */
+        {22105, COLL_ALGO_TREE, COLL_PROTO_SIMPLE, 2 * (7 * 28.0 + 28.0)},
+        {22203, COLL_ALGO_TREE, COLL_PROTO_SIMPLE, 2 * (7 * 28.0 + 28.0)},
+        {22304, COLL_ALGO_TREE, COLL_PROTO_SIMPLE, 8.4 + 2 * (7 * 4.0 + 14.0)},
         /* tree LL: 4.4 base, NVLink 0.52 x 1.8 to 2.17; 6.8 and 0.6 from 2.18 */
         {21605, COLL_ALGO_TREE, COLL_PROTO_LL, 4.4 + 2 * (7 * 0.52 * 1.8 + 5.0)},
         {21805, COLL_ALGO_TREE, COLL_PROTO_LL, 6.8 + 2 * (7 * 0.6 + 5.0)},
@@ -553,6 +566,103 @@ static void test_nccl_tables_latency(void **state)
     m.nccl_version = 21701;
     m.time_s(&m, &sh, &ch);
     assert_close(ch.latency_s, (8.4 + 26 * 3.4 + 4 * 9.6) * 1.5e-6, 1e-9);
+    hw_topology_free(a);
+    hw_topology_free(h);
+}
+
+/* One GPU per node, 4 A100 nodes (one HDR NIC each): the ring's and the tree's bandwidth
+ * factors by release. Ring LL at 1/4 of the bus bandwidth to 2.20, 1/2 from 2.21 (v2.21.5-1 l.
+ * 180); ring LL128 0.7 to 2.22, 0.92 from 2.23 (v2.23.4-1 l. 188); the tree 0.85 of 0.92 from
+ * 2.18.3 (NCCL_TOPO_PATTERN_TREE: v2.18.3-1 l. 183, search.cc l. 832), not with 8 GPUs per
+ * node. And the ring's latency with one rank per node: 2 nNodes network steps at the ring's LL
+ * hop (2.7) to 2.22, 2 (nNodes - 1) at the tree's (5.0) from 2.23. */
+static void test_nccl_one_gpu_per_node(void **state)
+{
+    (void)state;
+    HwTopology *a = load_topo("topologies/abci-a100.json");
+    CollModel m;
+    coll_model_analytic_init(&m, a);
+    CollShape one = {IR_COLL_ALLREDUCE, 1ULL << 30, 4, 4, 1};
+    CollShape full = {IR_COLL_ALLREDUCE, 1ULL << 30, 32, 4, 8};
+    CollChoice ch;
+    m.force_algo = COLL_ALGO_RING;
+    m.force_proto = COLL_PROTO_SIMPLE;
+    m.time_s(&m, &one, &ch);
+    double nic = ch.bus_Bps; /* under every LL ceiling across 4 nodes (19 GB/s and more) */
+    assert_true(nic * 0.5 < 19e9);
+    struct {
+        int version, algo, proto;
+        double factor;
+    } rows[] = {
+        {22005, COLL_ALGO_RING, COLL_PROTO_LL, 0.25},
+        {22105, COLL_ALGO_RING, COLL_PROTO_LL, 0.5},
+        {0, COLL_ALGO_RING, COLL_PROTO_LL, 0.5},
+        {22203, COLL_ALGO_RING, COLL_PROTO_LL128, 0.7},
+        {22304, COLL_ALGO_RING, COLL_PROTO_LL128, 0.92},
+        {0, COLL_ALGO_RING, COLL_PROTO_LL128, 0.92},
+        {21801, COLL_ALGO_TREE, COLL_PROTO_SIMPLE, 0.92},
+        {21803, COLL_ALGO_TREE, COLL_PROTO_SIMPLE, 0.92 * 0.85},
+        {0, COLL_ALGO_TREE, COLL_PROTO_SIMPLE, 0.92 * 0.85},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+        m.nccl_version = rows[i].version;
+        m.force_algo = rows[i].algo;
+        m.force_proto = rows[i].proto;
+        m.time_s(&m, &one, &ch);
+        assert_close(ch.bus_Bps, nic * rows[i].factor, 1e-9);
+    }
+    /* 8 GPUs per node: the balanced tree, no 0.85 */
+    m.nccl_version = 0;
+    m.force_algo = COLL_ALGO_TREE;
+    m.force_proto = COLL_PROTO_SIMPLE;
+    double tree_full = m.time_s(&m, &full, &ch), bus_full = ch.bus_Bps;
+    m.force_algo = COLL_ALGO_RING;
+    m.time_s(&m, &full, &ch);
+    assert_close(bus_full, ch.bus_Bps * 0.92, 1e-9);
+    assert_true(tree_full > 0);
+    /* ring LL's latency, 6 steps: 2.22 counts 8 network ones and -2 inside the node (the proxy's
+     * 1 us), 2.23 6 network ones at the tree's hop */
+    m.force_proto = COLL_PROTO_LL;
+    m.nccl_version = 22203;
+    m.time_s(&m, &one, &ch);
+    assert_close(ch.latency_s, (6.6 - 2 * 1.0 + 8 * 2.7) * 1e-6, 1e-9);
+    m.nccl_version = 22304;
+    m.time_s(&m, &one, &ch);
+    assert_close(ch.latency_s, (6.6 + 6 * 5.0) * 1e-6, 1e-9);
+    hw_topology_free(a);
+}
+
+/* NCCL counts a tree's levels with log2i, rounded down (src/include/utils.h v2.30.7-1 l. 56;
+ * tuning.cc v2.30.7-1 l. 416, 428; v2.19.4-1 l. 233; v2.8.4-1 l. 156): 3 on 12 nodes, not 4. */
+static void test_nccl_tree_levels(void **state)
+{
+    (void)state;
+    HwTopology *a = load_topo("topologies/abci-a100.json");
+    HwTopology *h = load_topo("topologies/aws-p5.json");
+    CollModel m;
+    coll_model_analytic_init(&m, a);
+    CollShape twelve = {IR_COLL_ALLREDUCE, 32 << 20, 96, 12, 8};
+    CollChoice ch;
+    m.force_algo = COLL_ALGO_TREE;
+    m.force_proto = COLL_PROTO_SIMPLE;
+    m.time_s(&m, &twelve, &ch);
+    assert_close(ch.latency_s, (8.4 + 2 * (7 * 4.0 + 3 * 14.0)) * 1e-6, 1e-9);
+    m.nccl_version = 21904;
+    m.time_s(&m, &twelve, &ch);
+    assert_close(ch.latency_s, 2 * (7 * 28.0 + 3 * 28.0) * 1e-6, 1e-9);
+    m.nccl_version = 20804;
+    m.time_s(&m, &twelve, &ch);
+    assert_close(ch.latency_s, 2 * (7 * 28.0 + 3 * 28.0) * 1e-6, 1e-9);
+    /* NVLSTree on p5 (v2.30.7-1 l. 428): 25 us inside the node and 14 per level, up and down;
+     * at 1 KiB the pipeline's fill, which the choice's latency also holds, is under 0.1 us */
+    coll_model_analytic_init(&m, h);
+    m.force_algo = COLL_ALGO_NVLS_TREE;
+    m.force_proto = COLL_PROTO_SIMPLE;
+    CollShape nvls12 = {IR_COLL_ALLREDUCE, 1024, 96, 12, 8};
+    m.time_s(&m, &nvls12, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_NVLS_TREE);
+    assert_false(ch.forced_unavailable);
+    assert_true(fabs(ch.latency_s - (25.0 + 2 * 3 * 14.0) * 1e-6) < 0.1e-6);
     hw_topology_free(a);
     hw_topology_free(h);
 }
@@ -649,6 +759,8 @@ int main(void)
         cmocka_unit_test(test_nccl_tables_latency),
         cmocka_unit_test(test_nccl_tables_caps),
         cmocka_unit_test(test_nccl_tables_algos),
+        cmocka_unit_test(test_nccl_one_gpu_per_node),
+        cmocka_unit_test(test_nccl_tree_levels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
