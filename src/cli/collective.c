@@ -369,7 +369,7 @@ int cli_collective(int argc, char **argv)
         {"nccl-version", 0, 0, G_OPTION_ARG_STRING, &nccl_version,
          "The NCCL release whose rules apply where they changed (when LL128 is enabled: Hopper "
          "from 2.15, GH200 across nodes from 2.27; before 2.12, 2.8.4's latencies and per-channel "
-         "caps; 2.12-2.20 their own latencies, caps and algorithms) [2.30.7]",
+         "caps; 2.12-2.22 their own latencies, caps and algorithms) [2.30.7]",
          "X.Y.Z"},
         {NULL, 0, 0, 0, NULL, NULL, NULL}};
     GError *error = NULL;

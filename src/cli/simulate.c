@@ -587,7 +587,7 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
         {"nccl-version", 0, 0, G_OPTION_ARG_STRING, &cli.nccl_version,
          "NCCL release whose rules apply, as fsdpsim collective's (LL128: Hopper from 2.15, GH200 "
          "across nodes from 2.27; before 2.12, 2.8.4's latencies and 2.8-2.11's per-channel caps; "
-         "2.12-2.20 their own latencies, caps and algorithms) [2.30.7]",
+         "2.12-2.22 their own latencies, caps and algorithms) [2.30.7]",
          "X.Y.Z"},
         {"json", 0, 0, G_OPTION_ARG_NONE, &cli.json, "Print one JSON object instead of the summary",
          NULL},

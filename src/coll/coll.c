@@ -105,7 +105,7 @@ static bool nccl_ll128_gpu(const HwTopology *topo, int version)
     int cc = topo->gpu.compute_capability;
     if (version >= 22700)
         return cc >= 70;
-    return cc == 70 || cc == 80 || (cc == 90 && version >= 21501) ||
+    return cc == 70 || cc == 80 || (cc == 90 && version >= 21500) ||
            ((cc == 100 || cc == 120) && version >= 22501);
 }
 
@@ -113,7 +113,7 @@ static bool nccl_ll128_gpu(const HwTopology *topo, int version)
  * v2.20.5, {141, 45, 35} from v2.21.5 (tuning.cc at each tag). */
 static double nccl_ll_max_GBps(int row, int nidx, int version)
 {
-    if (row == ARCH_HOPPER && version < 22105)
+    if (row == ARCH_HOPPER && version < 22100)
         row = ARCH_AMPERE;
     return ll_max_GBps[row][nidx];
 }

@@ -163,6 +163,10 @@ double nccl_tables_ring_latency_us(const NcclTables *tables, const CollShape *sh
     bool allreduce = sh->kind == IR_COLL_ALLREDUCE, across = sh->nodes > 1;
     if (allreduce && across)
         inter_steps = 2 * sh->nodes;
+    /* one GPU per node: NCCL's search leaves the intra-node path PATH_LOC (search.cc v2.21.5-1
+     * l. 869), and its tuner rates anything but NVLink at the PCIe hop (tuning.cc l. 154) */
+    if (sh->ranks_per_node == 1)
+        intra_hop_us = tables->pcie_hop_us[COLL_ALGO_RING][p];
     if (across && p == COLL_PROTO_LL && tables->ll_intra_x18)
         intra_hop_us *= 1.8;
     if (across && tables->net_overhead)

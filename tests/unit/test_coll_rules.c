@@ -202,6 +202,7 @@ static void test_arch_row_by_release(void **state)
     } rel[] = {{21403, 39.0, 0.25},
                {21700, 87.7, 0.25},
                {22005, 87.7, 0.25},
+               {22100, 141.0, 0.5}, /* "2.21": no 2.21.0-2.21.4 tag, 2.21.5's rules */
                {22105, 141.0, 0.5},
                {0, 141.0, 0.5}};
     for (size_t i = 0; i < G_N_ELEMENTS(rel); i++) {
@@ -566,6 +567,16 @@ static void test_nccl_tables_latency(void **state)
     m.nccl_version = 21701;
     m.time_s(&m, &sh, &ch);
     assert_close(ch.latency_s, (8.4 + 26 * 3.4 + 4 * 9.6) * 1.5e-6, 1e-9);
+    /* one GPU per node, ring Simple, 2.21.5: the intra-node steps (6 - 2 x 4 = -2) at the PCIe
+     * hop, 5.7 us (NCCL's path inside a one-GPU node is PATH_LOC, rated as PCIe), not NVLink's
+     * 3.4; 32 MiB over 4 ranks is on the plateau (x 1.4 on the A100) */
+    coll_model_analytic_init(&m, a);
+    CollShape one = {IR_COLL_ALLREDUCE, 32 << 20, 4, 4, 1};
+    m.force_algo = COLL_ALGO_RING;
+    m.force_proto = COLL_PROTO_SIMPLE;
+    m.nccl_version = 22105;
+    m.time_s(&m, &one, &ch);
+    assert_close(ch.latency_s, (8.4 - 2 * 5.7 + 8 * 14.0) * 1.4e-6, 1e-9);
     hw_topology_free(a);
     hw_topology_free(h);
 }
