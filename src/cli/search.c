@@ -613,7 +613,7 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
         /* batches of 4: a lock per 4 to 400 ms of work */
         char *qfile = g_strdup_printf("%s.queue-%s", cli->out, job_id);
         CliLaunchQueue q;
-        bool opened = cli_launch_queue_open(&q, qfile, error);
+        bool opened = cli_launch_queue_open(&q, qfile, shard, shards, error);
         g_free(qfile);
         if (!opened)
             goto out;

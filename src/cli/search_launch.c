@@ -52,8 +52,10 @@ static bool lock(int fd, short type)
     return true;
 }
 
-bool cli_launch_queue_open(CliLaunchQueue *q, const char *file, GError **error)
+bool cli_launch_queue_open(CliLaunchQueue *q, const char *file, int rank, int size,
+                           GError **error)
 {
+    q->rank = rank, q->size = size, q->took_first = false;
     q->file = g_strdup(file);
     q->fd = open(file, O_RDWR | O_CREAT, 0644);
     if (q->fd < 0) {
@@ -67,12 +69,19 @@ bool cli_launch_queue_open(CliLaunchQueue *q, const char *file, GError **error)
 
 bool cli_launch_queue_next(CliLaunchQueue *q, uint64_t batch, uint64_t total, uint64_t *start)
 {
+    if (!q->took_first) {
+        q->took_first = true;
+        *start = (uint64_t)q->rank * batch;
+        if (*start < total)
+            return true;
+    }
     if (!lock(q->fd, F_WRLCK))
         return false;
-    uint64_t next = 0;
-    /* an empty file is a queue at 0: the first rank to come needs no set-up */
+    /* an empty file is a queue past the ranks' first batches: the first rank to come needs no
+     * set-up */
+    uint64_t next = (uint64_t)q->size * batch;
     if (pread(q->fd, &next, sizeof next, 0) != (ssize_t)sizeof next)
-        next = 0;
+        next = (uint64_t)q->size * batch;
     *start = next;
     next += batch;
     bool ok = *start < total && pwrite(q->fd, &next, sizeof next, 0) == (ssize_t)sizeof next;

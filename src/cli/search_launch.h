@@ -14,13 +14,19 @@ bool cli_launch_rank(int *rank, int *size);
 char *cli_launch_job_id(void);
 
 /* A work queue shared by the ranks of one job: a counter in FILE (created by the first rank to
- * come), advanced under an fcntl write lock. */
+ * come), advanced under an fcntl write lock. Rank r's first batch is the r-th, taken without the
+ * queue (the counter starts past the ranks' first batches): every rank works, however late the
+ * launcher starts it, at the cost of waiting for the last rank's first batch, which the merge
+ * waits for anyway. */
 typedef struct {
     int fd;
     char *file;
+    int rank, size;
+    bool took_first;
 } CliLaunchQueue;
 
-bool cli_launch_queue_open(CliLaunchQueue *q, const char *file, GError **error);
+bool cli_launch_queue_open(CliLaunchQueue *q, const char *file, int rank, int size,
+                           GError **error);
 /* The next `batch` indices: *start, false when the queue is past `total`. */
 bool cli_launch_queue_next(CliLaunchQueue *q, uint64_t batch, uint64_t total, uint64_t *start);
 void cli_launch_queue_close(CliLaunchQueue *q, bool remove);
