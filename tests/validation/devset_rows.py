@@ -529,6 +529,15 @@ def rows_published(path):
         if d["model"].startswith("gpt:"):
             hidden, layers, heads = (int(x) for x in d["model"][4:].split(","))
             r.model = gpt2_config(hidden, layers, heads, 51200, 2048)
+        elif d["model"].startswith("llama:"):
+            f = d["model"][6:].split(",")
+            hidden, layers, heads, kv, ffn, vocab, positions = (int(x) for x in f[:7])
+            r.model = {"model_type": "llama", "architectures": ["LlamaForCausalLM"],
+                       "hidden_size": hidden, "num_hidden_layers": layers,
+                       "num_attention_heads": heads, "num_key_value_heads": kv,
+                       "intermediate_size": ffn, "vocab_size": vocab,
+                       "max_position_embeddings": positions, "rope_theta": float(f[7]),
+                       "hidden_act": "silu", "rms_norm_eps": 1e-5, "tie_word_embeddings": False}
         else:
             with open(os.path.join(REPO, d["model"]), encoding="utf-8") as f:
                 r.model = json.load(f)
