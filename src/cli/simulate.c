@@ -524,6 +524,11 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
          "Selective checkpointing: every K-th block only (torchtitan's ac_freq; fms-fsdp's "
          "fraction 1/K); implies --activation-checkpointing [1]",
          "K"},
+        {"recompute-granularity", 0, 0, G_OPTION_ARG_STRING, &cli.recompute_granularity,
+         "Megatron's recompute granularity: full (as --activation-checkpointing) or selective "
+         "(each attention core keeps only Q, K, V and runs its forward again in backward; "
+         "Korthikanti et al. 2022) [off]",
+         "GRANULARITY"},
         {"bucket-cap-mb", 0, 0, G_OPTION_ARG_STRING, &cli.bucket_cap_mb, "DDP bucket_cap_mb [25]",
          "MB"},
         {"gradient-as-bucket-view", 0, 0, G_OPTION_ARG_NONE, &cli.gradient_as_bucket_view,
@@ -686,5 +691,6 @@ static void options_clear(CliOptions *cli)
     g_free(cli->par.pp_scatter_gather);
     cli_train_clear(&cli->train);
     g_free(cli->reshard_after_forward), g_free(cli->memory_format);
+    g_free(cli->recompute_granularity);
     g_free(cli->plot), g_free(cli->plot_format), g_free(cli->report);
 }

@@ -132,6 +132,22 @@ bool cli_make_options(const CliOptions *cli, const Model *model, StratOptions *o
                                "everything on the GPU");
     opt->activation_checkpointing = cli->activation_checkpointing || cli->checkpoint_every > 0;
     opt->checkpoint_every = MAX(1, cli->checkpoint_every);
+    if (cli->recompute_granularity) {
+        /* Megatron's spelling: full recomputes whole layers (--activation-checkpointing),
+         * selective only each attention core */
+        if (!strcmp(cli->recompute_granularity, "full"))
+            opt->activation_checkpointing = true;
+        else if (!strcmp(cli->recompute_granularity, "selective"))
+            opt->recompute_selective = true;
+        else
+            return cfg_input_error(error,
+                                   "option --recompute-granularity: expected full or selective, "
+                                   "got \"%s\"%s",
+                                   cli->recompute_granularity,
+                                   cli_did_you_mean(cli->recompute_granularity,
+                                                    (const char *const[]){"full", "selective",
+                                                                          NULL}));
+    }
     opt->allow_tf32 = cli->allow_tf32;
     if (cli->memory_format) {
         const char *f = g_str_has_prefix(cli->memory_format, "torch.") ? cli->memory_format + 6

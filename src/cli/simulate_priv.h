@@ -29,6 +29,7 @@ typedef struct {
     int fsdp_version;
     char *reshard_after_forward;
     char *memory_format; /* --memory-format: channels_last or contiguous */
+    char *recompute_granularity; /* --recompute-granularity: full or selective (Megatron's) */
 } CliOptions;
 
 /* Turns the command line into strategy options, after the model is known (its training settings

@@ -52,6 +52,10 @@ typedef struct {
     double flops_fwd;      /* tensor-core FLOPs (GEMM, conv, attention) */
     double mem_bytes_fwd;  /* HBM traffic of memory-bound kernels (norms, activations, adds) */
     double saved_bytes;    /* activations kept for backward, in the activation dtype */
+    /* of saved_bytes, what selective recomputation (Megatron's --recompute-granularity
+     * selective) does not keep: the attention core's own tensors (unfused: softmax output,
+     * dropout mask and output), recomputed from its kept inputs Q, K, V in backward */
+    double recomputable_bytes;
     /* conv2d: what cuDNN's NCHW <-> NHWC transposes around it move per sample when it runs on
      * tensor cores with NCHW (contiguous) tensors: its input and output, each read and written
      * once (model_layers.c). Not in mem_bytes_fwd: strat_memory_format_apply adds it there when

@@ -79,18 +79,20 @@ void model_hf_attention(Ctx *c, int parent, const char *pname, const Model *m, d
     double s = c->s, a = m->heads, d = m->head_dim;
     double seen = window > 0 && window < s ? window : s;
     double saved = c->act * s * d * (a + 2.0 * m->kv_heads); /* Q, K, V */
-    double mem = 0;
+    double mem = 0, own = 0; /* own: the core's saved tensors beyond its inputs */
     int kernels = 1;
     if (!m->flash_attention) {
         /* softmax out (2 B), dropout mask (1 B), dropout out (2 B) per score, and the
          * traffic of writing and reading the score matrix in each kernel. */
-        saved += 5 * a * s * s;
+        own = 5 * a * s * s;
+        saved += own;
         mem = 3 * 2 * c->act * a * s * s;
         kernels = 5;
     }
     char *name = model_hf_sub(pname, "core");
     int i = model_hf_leaf(c, parent, name, "ScaledDotProductAttention", 0, 4 * s * seen * a * d,
                           mem, saved, kernels);
+    model_builder_get(c->b, i)->recomputable_bytes = own;
     model_builder_get(c->b, i)->kernel = (ModelKernel){.kind = MODEL_KERNEL_ATTENTION,
                                                        .causal = causal,
                                                        .heads = a,

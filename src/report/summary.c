@@ -65,9 +65,12 @@ static void print_layout(const Report *r, FILE *out)
     else if (opt->channels_last)
         fprintf(out, "; channels_last");
     if (opt->activation_checkpointing && opt->checkpoint_every > 1)
-        fprintf(out, "; activation checkpointing on every %d blocks\n", opt->checkpoint_every);
+        fprintf(out, "; activation checkpointing on every %d blocks", opt->checkpoint_every);
     else
-        fprintf(out, "; activation checkpointing %s\n", opt->activation_checkpointing ? "on" : "off");
+        fprintf(out, "; activation checkpointing %s", opt->activation_checkpointing ? "on" : "off");
+    if (opt->recompute_selective)
+        fprintf(out, "; selective recomputation (attention cores)");
+    fprintf(out, "\n");
 }
 
 void report_print_summary(const Report *r, FILE *out)
@@ -214,6 +217,8 @@ char *report_to_json(const Report *r)
     cJSON_AddStringToObject(o, "model_name", r->model->name);
     cJSON_AddStringToObject(o, "topology", r->topo->name);
     cJSON_AddStringToObject(o, "strategy", strategy_label(r->opt));
+    if (r->opt->recompute_selective) /* absent when off: the object of earlier runs unchanged */
+        cJSON_AddStringToObject(o, "recompute_granularity", "selective");
     cJSON_AddNumberToObject(o, "nodes", lay->nodes);
     cJSON_AddNumberToObject(o, "gpus_per_node", lay->gpus_per_node);
     cJSON_AddNumberToObject(o, "world_size", lay->world);

@@ -428,6 +428,25 @@ static int run_compute(Gen *g, int leaf, IrPhase phase, bool forward, double flo
                              n_deps);
 }
 
+/* Selective recomputation (Megatron's --recompute-granularity selective) in this run: on, and
+ * outside a block that checkpointing recomputes whole. It recomputes each attention core. */
+static bool selective_here(const Gen *g)
+{
+    return g->opt->recompute_selective && g->ckpt_block < 0;
+}
+
+static bool recomputed_leaf(const Gen *g, const ModelModule *m)
+{
+    return selective_here(g) && m->kernel.kind == MODEL_KERNEL_ATTENTION;
+}
+
+/* What a leaf keeps for backward: under selective recomputation an attention core keeps only its
+ * inputs (Q, K, V). */
+static double leaf_saved(const Gen *g, const ModelModule *m)
+{
+    return recomputed_leaf(g, m) ? m->saved_bytes - m->recomputable_bytes : m->saved_bytes;
+}
+
 int gen_forward_run(Gen *g, const int *leaves, int n, const int *deps, int n_deps)
 {
     double flops = 0, bytes = 0, saved = 0;
@@ -436,7 +455,7 @@ int gen_forward_run(Gen *g, const int *leaves, int n, const int *deps, int n_dep
         const ModelModule *m = &g->model->modules[leaves[i]];
         flops += m->flops_fwd;
         bytes += m->mem_bytes_fwd;
-        saved += m->saved_bytes;
+        saved += leaf_saved(g, m);
         kernels += m->kernels_fwd;
     }
     double s = saved_scale(g);
@@ -456,21 +475,44 @@ int gen_forward_run(Gen *g, const int *leaves, int n, const int *deps, int n_dep
 
 int gen_backward_run(Gen *g, const int *leaves, int n, const int *deps, int n_deps)
 {
-    double flops = 0, bytes = 0, saved = 0;
+    double flops = 0, bytes = 0, saved = 0, recomputed = 0;
     int kernels = 0;
     for (int i = 0; i < n; i++) {
         const ModelModule *m = &g->model->modules[leaves[i]];
         flops += m->flops_fwd * m->flops_bwd_ratio;
         bytes += 2 * m->mem_bytes_fwd; /* read saved input and grad, write grad */
-        saved += m->saved_bytes;
+        saved += leaf_saved(g, m);
         kernels += 2 * m->kernels_fwd;
     }
+    double model_flops = flops; /* the recompute's are not the model's */
+    /* Selective recomputation: each attention core's forward again first (Megatron's
+     * CoreAttention under tensor_parallel.checkpoint), its kernels on the run's list before the
+     * backward's, its dropped tensors live again until the run's backward is done. */
+    for (int i = 0; i < n; i++) {
+        const ModelModule *m = &g->model->modules[leaves[i]];
+        if (!recomputed_leaf(g, m))
+            continue;
+        gen_kernels_leaf(g, NULL, leaves[i], g->mb, 1, false);
+        flops += m->flops_fwd;
+        bytes += m->mem_bytes_fwd;
+        kernels += m->kernels_fwd;
+        recomputed += m->recomputable_bytes;
+    }
     double s = saved_scale(g);
+    char *again = NULL;
+    if (recomputed > 0) {
+        again = g_strdup_printf("recompute:%d:%d", min_leaf(leaves, n), g->micro);
+        gen_alloc(g, again, IR_MEM_ACTIVATIONS, recomputed * s * g->mb);
+    }
     char *name = g_strdup_printf("bwd %s%s", g->model->modules[leaves[0]].name, n > 1 ? "+" : "");
     double seconds = gen_leaves_s(g, leaves, n, g->mb, 1, true, bytes * s * g->mb, kernels);
     int op = run_compute(g, leaves[0], IR_PHASE_BACKWARD, false, flops * g->mb, bytes * s * g->mb,
-                         flops * g->mb, MAX(kernels, 1), seconds, name, deps, n_deps);
+                         model_flops * g->mb, MAX(kernels, 1), seconds, name, deps, n_deps);
     g_free(name);
+    if (again) {
+        gen_free(g, g->host, again, IR_MEM_ACTIVATIONS, recomputed * s * g->mb, -1);
+        g_free(again);
+    }
     if (g->ckpt_block < 0 && saved > 0) {
         char *buf = g_strdup_printf("act:%d:%d", min_leaf(leaves, n), g->micro);
         /* single-stream tensor: reusable as soon as the host has issued its last use */

@@ -210,19 +210,22 @@ static int layer_backward(Pp *pp, int layer, int dep)
     PpCost *c = &pp->layer[layer];
     double mb = g->mb;
     uint32_t name = ir_string_join(g->cls, pp->label, pp_layer_suffix(pp, layer, false));
+    /* with selective recomputation the attention cores' forward runs again too (pp_cost.c) */
+    double flops = c->bwd_flops + c->recompute_flops;
+    double bytes = (2 * c->bytes + c->recompute_bytes) * pp->act_bytes_scale * mb;
+    int kernels = MAX(1, c->kernels + (c->recompute_kernels + 1) / 2);
     for (int half = 0; half < 2 && pp->tp_overlap; half++)
-        dep = tp_overlapped_half(pp, IR_PHASE_BACKWARD, true, name, dep, -1, c->bwd_flops * mb / 2,
-                                 2 * c->bytes * pp->act_bytes_scale * mb / 2, c->bwd_flops * mb / 2,
-                                 MAX(1, c->kernels), pp_seconds(pp, c, true, 0.5));
+        dep = tp_overlapped_half(pp, IR_PHASE_BACKWARD, true, name, dep, -1, flops * mb / 2,
+                                 bytes / 2, c->bwd_flops * mb / 2, kernels,
+                                 pp_seconds(pp, c, true, 0.5));
     for (int half = 0; half < 2 && !pp->tp_overlap; half++) {
         int again = -1;
         if (pp->sp) {
             dep = tp_comm(pp, IR_PHASE_BACKWARD, false, name, dep);
             again = regather(pp, name, dep, 0);
         }
-        dep = compute(pp, IR_PHASE_BACKWARD, c->bwd_flops * mb / 2,
-                      2 * c->bytes * pp->act_bytes_scale * mb / 2, c->bwd_flops * mb / 2,
-                      MAX(1, c->kernels), pp_seconds(pp, c, true, 0.5), name, &dep, 1);
+        dep = compute(pp, IR_PHASE_BACKWARD, flops * mb / 2, bytes / 2, c->bwd_flops * mb / 2,
+                      kernels, pp_seconds(pp, c, true, 0.5), name, &dep, 1);
         if (again >= 0) { /* the weight gradient waited for it */
             int join[2] = {dep, again};
             dep = compute(pp, IR_PHASE_BACKWARD, 0, 0, 0, 0, 0, name, join, 2);
@@ -479,15 +482,18 @@ static void backward(Pp *pp, const PpStep *st)
     }
     bool last_of_chunk = pp->bwd_count[st->chunk] == pp->m - 1;
     for (int l = first + n - 1; l >= first; l--) {
-        double bytes = pp->layer[l].saved * s * mb;
         bool recompute = pp->ckpt && gen_block_checkpointed(g->opt, l);
-        if (recompute) {
+        /* what lives again in the layer's backward: the whole layer's saved activations, or
+         * under selective recomputation the attention cores' dropped tensors (pp_cost.c) */
+        double bytes = (recompute ? pp->layer[l].saved : pp->layer[l].recompute_saved) * s * mb;
+        if (bytes > 0 || recompute) {
             pp_two_ints(text, "recompute:", l, ":", st->micro_batch);
             gen_alloc(g, text, IR_MEM_ACTIVATIONS, bytes);
-            dep = layer_forward(pp, l, IR_PHASE_BACKWARD, true, dep);
         }
+        if (recompute)
+            dep = layer_forward(pp, l, IR_PHASE_BACKWARD, true, dep);
         dep = layer_backward(pp, l, dep);
-        if (recompute) {
+        if (bytes > 0 || recompute) {
             pp_two_ints(text, "recompute:", l, ":", st->micro_batch);
             gen_free(g, g->host, text, IR_MEM_ACTIVATIONS, bytes, -1);
         }

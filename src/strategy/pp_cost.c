@@ -23,10 +23,20 @@ static void scale_cost(PpCost *c, double flops, double act, double input, double
 {
     c->flops *= flops;
     c->bwd_flops *= flops;
+    c->recompute_flops *= flops;
+    c->recompute_saved *= act;
     c->bytes *= act;
     c->saved *= act;
     c->input *= input;
     c->params *= params;
+}
+
+/* Selective recomputation (Megatron's --recompute-granularity selective) in layer l: on, and l
+ * not recomputed whole by activation checkpointing. */
+static bool selective_layer(const Pp *pp, int layer)
+{
+    return pp->g.opt->recompute_selective &&
+           !(pp->ckpt && gen_block_checkpointed(pp->g.opt, layer));
 }
 
 /* Splits the model into pre (embedding), decoder layers, post (final norm, head, loss). */
@@ -62,6 +72,14 @@ bool pp_model_costs(Pp *pp, GError **error)
             double act = gen_tp_scale(pp->T, pp->sp, GEN_TP_BLOCK).act;
             if (m->kernel.kind == MODEL_KERNEL_ATTENTION && pp->T > 1 && act > 0)
                 c->bytes += m->mem_bytes_fwd * (1.0 / pp->T / act - 1);
+            if (m->kernel.kind == MODEL_KERNEL_ATTENTION && block_of[i] >= 0 &&
+                selective_layer(pp, block_of[i])) {
+                c->recompute_flops += m->flops_fwd;
+                c->recompute_bytes += m->mem_bytes_fwd / pp->T; /* by heads, as above */
+                c->recompute_saved += m->recomputable_bytes;
+                c->recompute_kernels += m->kernels_fwd;
+                gen_kernels_leaf(&pp->g, c->bwd_k, i, pp->g.mb, pp->T, false);
+            }
             gen_kernels_leaf(&pp->g, c->fwd_k, i, pp->g.mb, pp->T, false);
             gen_kernels_leaf(&pp->g, c->bwd_k, i, pp->g.mb, pp->T, true);
         }
@@ -81,12 +99,16 @@ bool pp_model_costs(Pp *pp, GError **error)
         else
             scale_cost(k == 1 ? &pp->pre : &pp->post, f.flops, f.act, f.input, f.params);
     }
-    /* then the memory-bound traffic: twice the forward's in backward, as gen.c charges it */
+    /* then the memory-bound traffic: twice the forward's in backward, as gen.c charges it (and
+     * the recomputed attention cores' once) */
     for (int l = -2; l < n; l++) {
         PpCost *c = l == -2 ? &pp->pre : l == -1 ? &pp->post : &pp->layer[l];
         double bytes = c->bytes * pp->act_bytes_scale * pp->g.mb;
+        c->saved -= c->recompute_saved;
         gen_kernels_memory(&pp->g, c->fwd_k, bytes, MAX(1, c->kernels));
-        gen_kernels_memory(&pp->g, c->bwd_k, 2 * bytes, 2 * MAX(1, c->kernels));
+        gen_kernels_memory(&pp->g, c->bwd_k,
+                           2 * bytes + c->recompute_bytes * pp->act_bytes_scale * pp->g.mb,
+                           2 * MAX(1, c->kernels) + c->recompute_kernels);
     }
     if (model->tied_embeddings && pp->P > 1)
         pp->tied_params = (double)model->vocab * model->hidden / pp->T;

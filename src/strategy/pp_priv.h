@@ -8,6 +8,10 @@
 typedef struct {
     double flops, bwd_flops, bytes, saved, input, params;
     int kernels;
+    /* selective recomputation (a layer not checkpointed whole): the attention cores' forward
+     * again in backward, and the saved bytes they drop (already out of `saved`); else 0 */
+    double recompute_flops, recompute_bytes, recompute_saved;
+    int recompute_kernels;
     GArray *fwd_k, *bwd_k; /* IrKernel: one micro-batch's kernels, one TP rank's share */
     /* pp_seconds' memo by [backward][half]: the list in class `cls` and its seconds (a 1T
      * pipeline adds millions of compute ops; costing and interning each list again made

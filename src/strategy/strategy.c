@@ -71,6 +71,7 @@ void strat_options_default(StratOptions *opt, const Model *model)
         .cpu_offload = false,
         .activation_checkpointing = false,
         .checkpoint_every = 1,
+        .recompute_selective = false,
         .shard_group_size = 0,
         .bucket_cap_mb = 25, /* DDP's default */
         .gradient_as_bucket_view = false,

@@ -90,6 +90,10 @@ typedef struct {
                                  * (a compression comm hook such as bf16_compress_hook) */
     bool cpu_offload;           /* CPUOffload(offload_params=True) */
     bool activation_checkpointing; /* per block (decoder layer, Bottleneck) */
+    bool recompute_selective;   /* Megatron's --recompute-granularity selective (Korthikanti et
+                                 * al. 2022, section 5): each attention core keeps only Q, K and V
+                                 * and runs its forward again in its backward; in blocks that
+                                 * activation_checkpointing recomputes whole, nothing changes */
     int shard_group_size;       /* hybrid: GPUs per shard group, 0 = GPUs per node */
     double bucket_cap_mb;       /* DDP */
     bool gradient_as_bucket_view; /* DDP */

@@ -72,8 +72,11 @@ static void scale_block_saved(Model *copy, const Model *model, int block, const 
     double rest_scale = rest > 0 ? MAX(0, (s->act * total - s->input * first) / rest) : 0;
     for (int i = block; i < end; i++) {
         ModelModule *m = &copy->modules[i];
-        if (m->first_child < 0)
-            m->saved_bytes *= i == first_leaf ? s->input : rest_scale;
+        if (m->first_child < 0) {
+            double scale = i == first_leaf ? s->input : rest_scale;
+            m->saved_bytes *= scale;
+            m->recomputable_bytes *= scale;
+        }
     }
 }
 
@@ -102,8 +105,10 @@ Model *gen_tp_model(const Model *model, int t, bool sp)
             m->kernel.heads /= t;
             m->mem_bytes_fwd = model->modules[i].mem_bytes_fwd / t;
         }
-        if (region[i] != GEN_TP_BLOCK)
+        if (region[i] != GEN_TP_BLOCK) {
             m->saved_bytes *= s.act;
+            m->recomputable_bytes *= s.act;
+        }
     }
     for (int i = 0; i < model->n_modules; i++) {
         int parent = model->modules[i].parent;
