@@ -47,8 +47,9 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
     double activations = 0;
     if (!opt->activation_checkpointing) {
         double saved = 0;
-        for (int i = 0; i < model->n_modules; i++)
-            saved += model->modules[i].saved_bytes;
+        for (int i = 0; i < model->n_modules; i++) /* selective recomputation drops some */
+            saved += model->modules[i].saved_bytes -
+                     (opt->recompute_selective ? model->modules[i].recomputable_bytes : 0);
         double scale = MIN(1.0, 2.0 / hw_dtype_bytes(model->training.param_dtype));
         activations = saved * scale * model->training.micro_batch / model_parallel;
     }

@@ -73,9 +73,10 @@ static void scale_block_saved(Model *copy, const Model *model, int block, const 
     for (int i = block; i < end; i++) {
         ModelModule *m = &copy->modules[i];
         if (m->first_child < 0) {
-            double scale = i == first_leaf ? s->input : rest_scale;
-            m->saved_bytes *= scale;
-            m->recomputable_bytes *= scale;
+            m->saved_bytes *= i == first_leaf ? s->input : rest_scale;
+            /* the attention core's share of the block's total, as pp_cost.c scales it: what
+             * selective recomputation leaves is then Korthikanti's sbh(10 + 24/t) */
+            m->recomputable_bytes *= s->act;
         }
     }
 }

@@ -433,6 +433,8 @@ bad option/pp-scatter-gather-mode "option --pp-scatter-gather;expected megatron 
     "${BASE[@]}" --pp 2 --tp 2 --pp-scatter-gather bogus
 bad option/memory-format "option --memory-format;expected channels_last or contiguous;did you mean 'channels_last'?" \
     "${BASE[@]}" --memory-format channel_last
+bad option/recompute-granularity "option --recompute-granularity;expected full or selective;got \"foo\"" \
+    "${BASE[@]}" --recompute-granularity foo
 bad option/nccl-algo-near-miss "option --nccl-algo;did you mean 'ring'?" "${BASE[@]}" --nccl-algo rign
 bad option/topology-name-unknown "option --topology;no shipped topology called 'jusf';did you mean 'jusuf'?;fsdpsim list topologies" -m "$MODEL" -t jusf
 bad option/model-name-unknown "option --model;no shipped model called 'lama3-8b';did you mean 'llama3-8b'?" -m lama3-8b -t "$TOPO"
