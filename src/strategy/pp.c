@@ -629,41 +629,6 @@ static void stage_program(Pp *pp, int stage)
 
 /* ---- layout ---- */
 
-static bool partition(Pp *pp, GError **error)
-{
-    const StratOptions *opt = pp->g.opt;
-    int n_vs = pp->P * pp->v;
-    pp->vs_first = g_new0(int, n_vs + 1);
-    if (opt->pp_partition) {
-        int sum = 0;
-        if (opt->n_pp_partition != n_vs)
-            return cfg_input_error(error, "option --pp-partition: field 'layers per stage': expected %d "
-                               "numbers (pp %d x virtual stages %d), got %d",
-                               n_vs, pp->P, pp->v, opt->n_pp_partition);
-        for (int i = 0; i < n_vs; i++) {
-            if (opt->pp_partition[i] < 1)
-                return cfg_input_error(error, "option --pp-partition: field 'layers per stage': expected at "
-                                   "least 1 layer per stage, got %d for stage %d",
-                                   opt->pp_partition[i], i);
-            sum += opt->pp_partition[i];
-            pp->vs_first[i + 1] = sum;
-        }
-        if (sum != pp->n_layers)
-            return cfg_input_error(error, "option --pp-partition: field 'layers per stage': expected %d "
-                               "layers in all (the model's), got %d",
-                               pp->n_layers, sum);
-        return true;
-    }
-    if (pp->n_layers % n_vs != 0)
-        return cfg_input_error(error, "option --pp: field 'stages': %d decoder layers do not split evenly "
-                           "over pp %d x virtual stages %d = %d; expected a divisor of %d, or "
-                           "give --pp-partition",
-                           pp->n_layers, pp->P, pp->v, n_vs, pp->n_layers);
-    for (int i = 0; i <= n_vs; i++)
-        pp->vs_first[i] = i * (pp->n_layers / n_vs);
-    return true;
-}
-
 /* The ranks of one stage as rank classes: one class when the stage's ranks are an arithmetic
  * progression, else one per coordinate of the faster of tp and dp. */
 static void stage_classes(Pp *pp, int stage, GArray *stages)
@@ -708,7 +673,7 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     pp.S = pp.fsdp ? layout->shard_size : 1;
     pp.ckpt = opt->activation_checkpointing;
     pp.sp = opt->sequence_parallel && pp.T > 1;
-    if (!pp_model_costs(&pp, error) || !partition(&pp, error)) {
+    if (!pp_model_costs(&pp, error) || !pp_partition(&pp, error)) {
         pp_costs_free(&pp);
         g_free(pp.vs_first);
         return NULL;

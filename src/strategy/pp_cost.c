@@ -70,13 +70,17 @@ bool pp_model_costs(Pp *pp, GError **error)
             /* unfused attention's score-matrix traffic splits by heads (1/t), not by
              * Korthikanti's activation factor that scale_cost applies to the rest below */
             double act = gen_tp_scale(pp->T, pp->sp, GEN_TP_BLOCK).act;
-            if (m->kernel.kind == MODEL_KERNEL_ATTENTION && pp->T > 1 && act > 0)
-                c->bytes += m->mem_bytes_fwd * (1.0 / pp->T / act - 1);
+            /* its own saved tensors too (tp.c scale_block_saved): 1/t after scale_cost's act */
+            double by_heads = pp->T > 1 && act > 0 ? 1.0 / pp->T / act : 1;
+            if (m->kernel.kind == MODEL_KERNEL_ATTENTION && pp->T > 1 && act > 0) {
+                c->bytes += m->mem_bytes_fwd * (by_heads - 1);
+                c->saved += m->recomputable_bytes * (by_heads - 1);
+            }
             if (m->kernel.kind == MODEL_KERNEL_ATTENTION && block_of[i] >= 0 &&
                 selective_layer(pp, block_of[i])) {
                 c->recompute_flops += m->flops_fwd;
                 c->recompute_bytes += m->mem_bytes_fwd / pp->T; /* by heads, as above */
-                c->recompute_saved += m->recomputable_bytes;
+                c->recompute_saved += m->recomputable_bytes * by_heads;
                 c->recompute_kernels += m->kernels_fwd;
                 gen_kernels_leaf(&pp->g, c->bwd_k, i, pp->g.mb, pp->T, false);
             }
@@ -112,6 +116,42 @@ bool pp_model_costs(Pp *pp, GError **error)
     }
     if (model->tied_embeddings && pp->P > 1)
         pp->tied_params = (double)model->vocab * model->hidden / pp->T;
+    return true;
+}
+
+/* The decoder layers of each virtual stage: --pp-partition's, or an even split. */
+bool pp_partition(Pp *pp, GError **error)
+{
+    const StratOptions *opt = pp->g.opt;
+    int n_vs = pp->P * pp->v;
+    pp->vs_first = g_new0(int, n_vs + 1);
+    if (opt->pp_partition) {
+        int sum = 0;
+        if (opt->n_pp_partition != n_vs)
+            return cfg_input_error(error, "option --pp-partition: field 'layers per stage': expected %d "
+                               "numbers (pp %d x virtual stages %d), got %d",
+                               n_vs, pp->P, pp->v, opt->n_pp_partition);
+        for (int i = 0; i < n_vs; i++) {
+            if (opt->pp_partition[i] < 1)
+                return cfg_input_error(error, "option --pp-partition: field 'layers per stage': expected at "
+                                   "least 1 layer per stage, got %d for stage %d",
+                                   opt->pp_partition[i], i);
+            sum += opt->pp_partition[i];
+            pp->vs_first[i + 1] = sum;
+        }
+        if (sum != pp->n_layers)
+            return cfg_input_error(error, "option --pp-partition: field 'layers per stage': expected %d "
+                               "layers in all (the model's), got %d",
+                               pp->n_layers, sum);
+        return true;
+    }
+    if (pp->n_layers % n_vs != 0)
+        return cfg_input_error(error, "option --pp: field 'stages': %d decoder layers do not split evenly "
+                           "over pp %d x virtual stages %d = %d; expected a divisor of %d, or "
+                           "give --pp-partition",
+                           pp->n_layers, pp->P, pp->v, n_vs, pp->n_layers);
+    for (int i = 0; i <= n_vs; i++)
+        pp->vs_first[i] = i * (pp->n_layers / n_vs);
     return true;
 }
 

@@ -58,6 +58,8 @@ typedef struct {
 /* Splits the model into pre (embedding), decoder layers, post (final norm, head, loss), with
  * each part's kernels per micro-batch. False with an input error for a model without blocks. */
 bool pp_model_costs(Pp *pp, GError **error);
+/* pp->vs_first: the first layer of each virtual stage (--pp-partition or an even split) */
+bool pp_partition(Pp *pp, GError **error);
 /* Device time of `share` (1 or 0.5) of a part's forward or backward for one micro-batch; its
  * kernel list is left pending for the compute op that runs it (gen_compute_timed). */
 double pp_seconds(Pp *pp, PpCost *c, bool backward, double share);

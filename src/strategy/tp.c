@@ -56,27 +56,32 @@ static void scale_block_saved(Model *copy, const Model *model, int block, const 
     int end = block + 1;
     while (end < model->n_modules && model->modules[end].depth > model->modules[block].depth)
         end++;
-    double total = 0, first = 0;
+    /* The attention core's own tensors (unfused attention's scores: Korthikanti's 5as^2b) are
+     * split by heads, 1/t; the rest of the layer (34sbh) scales by `act`: sbh(10 + 24/t + 5as/ht)
+     * per TP rank, as Korthikanti's Table 2 has it (34sbh/t + 5as^2b/t with sequence parallelism). */
+    double total = 0, first = 0, core = 0;
     int first_leaf = -1;
     for (int i = block; i < end; i++) {
         const ModelModule *m = &model->modules[i];
         if (m->first_child >= 0)
             continue;
         total += m->saved_bytes;
+        core += m->recomputable_bytes;
         if (first_leaf < 0 && m->saved_bytes > 0)
             first = m->saved_bytes, first_leaf = i;
     }
     if (first_leaf < 0)
         return;
-    double rest = total - first;
-    double rest_scale = rest > 0 ? MAX(0, (s->act * total - s->input * first) / rest) : 0;
+    double rest = total - core - first;
+    double rest_scale =
+        rest > 0 ? MAX(0, (s->act * (total - core) - s->input * first) / rest) : 0;
     for (int i = block; i < end; i++) {
         ModelModule *m = &copy->modules[i];
         if (m->first_child < 0) {
-            m->saved_bytes *= i == first_leaf ? s->input : rest_scale;
-            /* the attention core's share of the block's total, as pp_cost.c scales it: what
-             * selective recomputation leaves is then Korthikanti's sbh(10 + 24/t) */
-            m->recomputable_bytes *= s->act;
+            double own = m->recomputable_bytes;
+            m->saved_bytes = i == first_leaf ? m->saved_bytes * s->input
+                                             : (m->saved_bytes - own) * rest_scale + own * s->flops;
+            m->recomputable_bytes = own * s->flops;
         }
     }
 }

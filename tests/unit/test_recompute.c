@@ -127,8 +127,10 @@ static void test_selective_flash(void **state)
 static void test_selective_tp(void **state)
 {
     (void)state;
-    double t = 8, share = (10 + 24 / t) / 34;
-    double scores = 5 * A * S * S * share, core_flops = 4 * S * S * H / t;
+    /* the scores split by heads (1/t), the rest of the layer by Korthikanti's (10 + 24/t)/34:
+     * per layer sbh(10 + 24/t + 5as/ht) without selective, sbh(10 + 24/t) with it (Table 2) */
+    double t = 8;
+    double scores = 5 * A * S * S / t, core_flops = 4 * S * S * H / t;
     StratKind kinds[2] = {STRAT_FSDP, STRAT_DDP};
     for (int k = 0; k < 2; k++) {
         Sums plain = gpt3(kinds[k], 8, false, false, false);
@@ -136,6 +138,7 @@ static void test_selective_tp(void **state)
         Sums full = gpt3(kinds[k], 8, false, false, true);
         /* per layer, what remains is Korthikanti's sbh(10 + 24/t) (Table 2, selective) */
         assert_close(per_layer(&sel, &full), S * H * (10 + 24 / t), 1e-6);
+        assert_close(per_layer(&plain, &full), S * H * (10 + 24 / t + 5 * A * S / (H * t)), 1e-6);
         assert_close(plain.act_total - sel.act_total, L * scores, 1e-6);
         double dropped = plain.act_peak - sel.act_peak;
         assert_true(dropped >= (L - 1) * scores * (1 - 1e-6));
