@@ -521,8 +521,8 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
         {"activation-checkpointing", 0, 0, G_OPTION_ARG_NONE, &cli.activation_checkpointing,
          "Checkpoint every block (decoder layer, Bottleneck) [off]", NULL},
         {"checkpoint-every", 0, 0, G_OPTION_ARG_INT, &cli.checkpoint_every,
-         "Selective checkpointing: every K-th block only (torchtitan's ac_freq; fms-fsdp's "
-         "fraction 1/K); implies --activation-checkpointing [1]",
+         "Selective checkpointing: every K-th block only, counted from 1 as torchtitan's ac_freq "
+         "does (fms-fsdp's fraction 1/K checkpoints as many); implies --activation-checkpointing [1]",
          "K"},
         {"recompute-granularity", 0, 0, G_OPTION_ARG_STRING, &cli.recompute_granularity,
          "Megatron's recompute granularity: full (as --activation-checkpointing) or selective "

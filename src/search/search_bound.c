@@ -100,7 +100,7 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
         attn_eff = 2; /* no kernel table: attention at the GEMM rate on half the work, bounded
                        * by twice the peak to be safe */
     /* Activation checkpointing runs each checkpointed block's forward again in its backward
-     * (gen.c): with --checkpoint-every k, at least floor(blocks / k) of the blocks. */
+     * (gen.c): with --checkpoint-every k, floor(blocks / k) of the blocks. */
     int n_blocks = 0;
     for (int i = 0; i < model->n_modules; i++)
         n_blocks += model->modules[i].is_block;

@@ -95,8 +95,11 @@ static void pytorch_settings(GString *s, const cJSON *rec, GPtrArray *fixed)
     if (tp == 1 && pp == 1)
         dp = (int)num(f, "world_size");
     int mb = (int)num(model, "micro_batch_size"), ga = MAX(1, (int)num(model, "grad_accum"));
+    const char *granularity = option_of(rec, fixed, "recompute-granularity");
+    bool selective = granularity && !strcmp(granularity, "selective");
     bool ac = on(option_of(rec, fixed, "activation-checkpointing")) ||
-              option_of(rec, fixed, "checkpoint-every");
+              option_of(rec, fixed, "checkpoint-every") ||
+              (granularity && !strcmp(granularity, "full"));
     const char *every = option_of(rec, fixed, "checkpoint-every");
     const char *wrap = option_of(rec, fixed, "wrap");
     const char *dtype = option_of(rec, fixed, "param-dtype");
@@ -175,7 +178,9 @@ static void pytorch_settings(GString *s, const cJSON *rec, GPtrArray *fixed)
             on(option_of(rec, fixed, "use-distributed-optimizer")) ? " --use-distributed-optimizer"
                                                                    : "",
             on(option_of(rec, fixed, "overlap-grad-reduce")) ? " --overlap-grad-reduce" : "",
-            ac ? " --recompute-granularity full --recompute-method uniform" : "");
+            ac          ? " --recompute-granularity full --recompute-method uniform"
+            : selective ? " --recompute-granularity selective"
+                        : "");
     } else {
         g_string_append_printf(
             s,

@@ -487,7 +487,9 @@ int gen_backward_run(Gen *g, const int *leaves, int n, const int *deps, int n_de
     double model_flops = flops; /* the recompute's are not the model's */
     /* Selective recomputation: each attention core's forward again first (Megatron's
      * CoreAttention under tensor_parallel.checkpoint), its kernels on the run's list before the
-     * backward's, its dropped tensors live again until the run's backward is done. */
+     * backward's. Megatron recomputes each core just before that core's backward, so of a run of
+     * several layers (a unit wrapping many) one core's dropped tensors are live at a time: the
+     * largest, until the run's backward is done. */
     for (int i = 0; i < n; i++) {
         const ModelModule *m = &g->model->modules[leaves[i]];
         if (!recomputed_leaf(g, m))
@@ -496,7 +498,7 @@ int gen_backward_run(Gen *g, const int *leaves, int n, const int *deps, int n_de
         flops += m->flops_fwd;
         bytes += m->mem_bytes_fwd;
         kernels += m->kernels_fwd;
-        recomputed += m->recomputable_bytes;
+        recomputed = MAX(recomputed, m->recomputable_bytes);
     }
     double s = saved_scale(g);
     char *again = NULL;
@@ -527,10 +529,13 @@ bool gen_is_checkpointed(Gen *g, int module)
     return g->checkpointed[module];
 }
 
+/* torchtitan's every-K-th-block policy counts blocks from 1 and wraps the K-th, 2K-th, ...
+ * (parallelize_llama.py at 157a12c56: `_count += 1; if _count % every_x_layer == 0`): blocks
+ * K-1, 2K-1, ... from 0, the last of an even count among them. */
 bool gen_block_checkpointed(const StratOptions *opt, int ordinal)
 {
     return opt->activation_checkpointing &&
-           (opt->checkpoint_every <= 1 || ordinal % opt->checkpoint_every == 0);
+           (opt->checkpoint_every <= 1 || (ordinal + 1) % opt->checkpoint_every == 0);
 }
 
 /* Subtree sums of a block, for checkpointing. */

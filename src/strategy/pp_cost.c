@@ -25,6 +25,7 @@ static void scale_cost(PpCost *c, double flops, double act, double input, double
     c->bwd_flops *= flops;
     c->recompute_flops *= flops;
     c->recompute_saved *= act;
+    c->recompute_dropped *= act;
     c->bytes *= act;
     c->saved *= act;
     c->input *= input;
@@ -80,7 +81,9 @@ bool pp_model_costs(Pp *pp, GError **error)
                 selective_layer(pp, block_of[i])) {
                 c->recompute_flops += m->flops_fwd;
                 c->recompute_bytes += m->mem_bytes_fwd / pp->T; /* by heads, as above */
-                c->recompute_saved += m->recomputable_bytes * by_heads;
+                /* one core live again at a time (gen.c gen_backward_run) */
+                c->recompute_saved = MAX(c->recompute_saved, m->recomputable_bytes * by_heads);
+                c->recompute_dropped += m->recomputable_bytes * by_heads;
                 c->recompute_kernels += m->kernels_fwd;
                 gen_kernels_leaf(&pp->g, c->bwd_k, i, pp->g.mb, pp->T, false);
             }
@@ -108,7 +111,7 @@ bool pp_model_costs(Pp *pp, GError **error)
     for (int l = -2; l < n; l++) {
         PpCost *c = l == -2 ? &pp->pre : l == -1 ? &pp->post : &pp->layer[l];
         double bytes = c->bytes * pp->act_bytes_scale * pp->g.mb;
-        c->saved -= c->recompute_saved;
+        c->saved -= c->recompute_dropped;
         gen_kernels_memory(&pp->g, c->fwd_k, bytes, MAX(1, c->kernels));
         gen_kernels_memory(&pp->g, c->bwd_k,
                            2 * bytes + c->recompute_bytes * pp->act_bytes_scale * pp->g.mb,

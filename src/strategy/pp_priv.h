@@ -9,8 +9,9 @@ typedef struct {
     double flops, bwd_flops, bytes, saved, input, params;
     int kernels;
     /* selective recomputation (a layer not checkpointed whole): the attention cores' forward
-     * again in backward, and the saved bytes they drop (already out of `saved`); else 0 */
-    double recompute_flops, recompute_bytes, recompute_saved;
+     * again in backward; the bytes they no longer keep (dropped, already out of `saved`) and the
+     * most of them live again at once (saved: one core at a time); else 0 */
+    double recompute_flops, recompute_bytes, recompute_saved, recompute_dropped;
     int recompute_kernels;
     GArray *fwd_k, *bwd_k; /* IrKernel: one micro-batch's kernels, one TP rank's share */
     /* pp_seconds' memo by [backward][half]: the list in class `cls` and its seconds (a 1T

@@ -50,7 +50,8 @@ static Sums sums_of(const Run *r)
 }
 
 /* GPT-3 175B on one 8-GPU node, tensor parallel over `tp` of them (the rest data parallel). */
-static Sums gpt3(StratKind kind, int tp, bool flash, bool selective, bool full)
+static Sums gpt3_wrapped(StratKind kind, int tp, bool flash, bool selective, bool full,
+                         bool one_unit)
 {
     Run r;
     memset(&r, 0, sizeof r);
@@ -62,12 +63,19 @@ static Sums gpt3(StratKind kind, int tp, bool flash, bool selective, bool full)
     r.opt.tp = tp;
     r.opt.recompute_selective = selective;
     r.opt.activation_checkpointing = full;
+    if (one_unit)
+        r.opt.wrap.kind = PLAN_WRAP_NONE;
     r.layout.nodes = 1;
     r.layout.gpus_per_node = tp;
     run_sim_with(&r, false, NULL);
     Sums s = sums_of(&r);
     run_end(&r);
     return s;
+}
+
+static Sums gpt3(StratKind kind, int tp, bool flash, bool selective, bool full)
+{
+    return gpt3_wrapped(kind, tp, flash, selective, full, false);
 }
 
 static const double S = 2048, H = 12288, A = 96, L = 96; /* micro-batch 1 */
@@ -103,6 +111,20 @@ static void test_selective_eager(void **state)
     assert_true(sel.bwd_s > plain.bwd_s);
     /* the extra backward is the cores' forward: less than the whole forward's time */
     assert_true(sel.bwd_s - plain.bwd_s < plain.fwd_s);
+}
+
+/* One FSDP unit around the whole model (--wrap none): its backward is one run over all layers,
+ * and still only one core's scores are live again at a time (Megatron recomputes each core just
+ * before its own backward), so the peak drops by all but one layer's scores. */
+static void test_selective_one_unit(void **state)
+{
+    (void)state;
+    Sums plain = gpt3_wrapped(STRAT_FSDP, 1, false, false, false, true);
+    Sums sel = gpt3_wrapped(STRAT_FSDP, 1, false, true, false, true);
+    double scores = 5 * A * S * S;
+    double dropped = plain.act_peak - sel.act_peak;
+    assert_true(dropped >= (L - 1) * scores * (1 - 1e-6));
+    assert_true(dropped <= L * scores * (1 + 1e-6));
 }
 
 /* Flash attention keeps no score matrix: nothing to drop, the recompute's FLOPs all the same. */
@@ -172,6 +194,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_selective_eager),
         cmocka_unit_test(test_selective_flash),
+        cmocka_unit_test(test_selective_one_unit),
         cmocka_unit_test(test_selective_tp),
         cmocka_unit_test(test_selective_under_full),
     };
