@@ -69,7 +69,10 @@ static void print_layout(const Report *r, FILE *out)
     else
         fprintf(out, "; activation checkpointing %s", opt->activation_checkpointing ? "on" : "off");
     if (opt->recompute_selective)
-        fprintf(out, "; selective recomputation (attention cores)");
+        fprintf(out, "; selective recomputation (attention cores)%s",
+                opt->activation_checkpointing && opt->checkpoint_every <= 1
+                    ? ": no effect, every block is recomputed whole"
+                    : opt->activation_checkpointing ? " in the blocks not checkpointed" : "");
     fprintf(out, "\n");
 }
 
