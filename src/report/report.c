@@ -151,6 +151,12 @@ static char *memory_remedies(const Report *r, int top)
         ADD("activation checkpointing");
     else if (opt->checkpoint_every > 1)
         ADD("checkpointing every block (--checkpoint-every 1)");
+    /* eager attention keeps its s x s scores (5as^2b per layer, Korthikanti): Megatron's
+     * selective recomputation drops them for one attention-core forward in the backward */
+    if (top == IR_MEM_ACTIVATIONS && r->model->heads > 0 && !r->model->flash_attention &&
+        !opt->recompute_selective && !(opt->activation_checkpointing && opt->checkpoint_every <= 1))
+        ADD("selective recomputation of the attention scores (--recompute-granularity "
+            "selective) or flash attention");
     if (top == IR_MEM_ACTIVATIONS && r->model->training.micro_batch > 1)
         ADD("a smaller micro-batch");
     if (top == IR_MEM_ACTIVATIONS && r->model->token_input)

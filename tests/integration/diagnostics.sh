@@ -94,6 +94,16 @@ assert not any("head dim" in x for x in w), w
 warns flash-no-head-dim-warning '
 assert not any("head dim" in x for x in w), w
 ' -m "$W/h150.json" --nodes 1 --tp 4 --strategy ddp --micro-batch 1
+# eager attention out of memory on its activations: selective recomputation is offered; with
+# flash attention (no score matrix kept) it is not
+warns oom-eager-suggests-selective '
+oom = [x for x in w if "does not fit" in x][0]
+assert "--recompute-granularity selective" in oom.split("Options:")[1], oom
+' -m llama2-7b --nodes 1 --strategy fsdp --micro-batch 8 --seq-len 4096 --no-flash-attention
+warns oom-flash-no-selective '
+oom = [x for x in w if "does not fit" in x][0]
+assert "recompute-granularity" not in oom, oom
+' -m llama2-7b --nodes 1 --strategy fsdp --micro-batch 32 --seq-len 4096
 # a topology without the kernel model's table: named, with how much faster its compute comes out;
 # every shipped topology has one
 python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); del d["gpu"]["kernels"]; json.dump(d, open(sys.argv[2], "w"))' \
