@@ -15,6 +15,19 @@
 
 #include <math.h>
 
+/* Rows several ranges share ([ring, tree][LL, LL128, Simple], us), so that each range below
+ * shows what it changes: base latencies (baseLat) of 2.12 (v2.12.12-1 l. 56) and of 2.18
+ * (v2.18.1-1 l. 56-59); NVLink hops (hwLat) of 2.12 (l. 63) and 2.18 (LL 0.6, v2.18.1-1 l. 69);
+ * PCIe hops of 2.12 on (l. 65); network hops with the ring's Simple at 9.6 (2.14, v2.14.3-1
+ * l. 71) and 14 (2.18, v2.18.1-1 l. 73). */
+#define BASE_2_12 {{3.6, 10.0, 8.4}, {4.4, 4.4, 0.0}}
+#define BASE_2_18 {{6.6, 14.0, 8.4}, {6.8, 14.0, 0.0}}
+#define NVLINK_2_12 {{0.47, 1.9, 3.4}, {0.52, 1.25, 28.0}}
+#define NVLINK_2_18 {{0.6, 1.9, 3.4}, {0.6, 1.25, 28.0}}
+#define PCIE_2_12 {{1.0, 2.5, 5.7}, {1.0, 1.9, 28.0}}
+#define NET_2_14 {{2.7, 4.0, 9.6}, {5.0, 8.5, 28.0}}
+#define NET_2_18 {{2.7, 4.0, 14.0}, {5.0, 8.5, 28.0}}
+
 static const NcclTables nccl_tables[] = {
     /* 2.12-2.13, tuning.cc v2.12.12-1: 2.10's baseLat (l. 56) and hwLat (l. 63-70) but 28 us
      * per network hop of the ring's Simple (l. 69, 9.6 before); LL's intra-node hops 1.8 times
@@ -22,9 +35,9 @@ static const NcclTables nccl_tables[] = {
      * A100 ("compCap80") communicator at most 235 GB/s (l. 126) */
     {.first = 21200,
      .end = 21400,
-     .base_us = {{3.6, 10.0, 8.4}, {4.4, 4.4, 0.0}},
-     .nvlink_hop_us = {{0.47, 1.9, 3.4}, {0.52, 1.25, 28.0}},
-     .pcie_hop_us = {{1.0, 2.5, 5.7}, {1.0, 1.9, 28.0}},
+     .base_us = BASE_2_12,
+     .nvlink_hop_us = NVLINK_2_12,
+     .pcie_hop_us = PCIE_2_12,
      .net_hop_us = {{2.7, 4.0, 28.0}, {5.0, 8.5, 28.0}},
      .ll_intra_x18 = true,
      .plateau_below = 1.9,
@@ -35,10 +48,10 @@ static const NcclTables nccl_tables[] = {
      * of Ampere's row, which v2.15 still gives an A100 alone) */
     {.first = 21400,
      .end = 21700,
-     .base_us = {{3.6, 10.0, 8.4}, {4.4, 4.4, 0.0}},
-     .nvlink_hop_us = {{0.47, 1.9, 3.4}, {0.52, 1.25, 28.0}},
-     .pcie_hop_us = {{1.0, 2.5, 5.7}, {1.0, 1.9, 28.0}},
-     .net_hop_us = {{2.7, 4.0, 9.6}, {5.0, 8.5, 28.0}},
+     .base_us = BASE_2_12,
+     .nvlink_hop_us = NVLINK_2_12,
+     .pcie_hop_us = PCIE_2_12,
+     .net_hop_us = NET_2_14,
      .ll_intra_x18 = true,
      .plateau_below = 1.9,
      .plateau_from = 1.9,
@@ -48,10 +61,10 @@ static const NcclTables nccl_tables[] = {
      * 370 (l. 153-154) */
     {.first = 21700,
      .end = 21800,
-     .base_us = {{3.6, 10.0, 8.4}, {4.4, 4.4, 0.0}},
-     .nvlink_hop_us = {{0.47, 1.9, 3.4}, {0.52, 1.25, 28.0}},
-     .pcie_hop_us = {{1.0, 2.5, 5.7}, {1.0, 1.9, 28.0}},
-     .net_hop_us = {{2.7, 4.0, 9.6}, {5.0, 8.5, 28.0}},
+     .base_us = BASE_2_12,
+     .nvlink_hop_us = NVLINK_2_12,
+     .pcie_hop_us = PCIE_2_12,
+     .net_hop_us = NET_2_14,
      .ll_intra_x18 = true,
      .plateau_cc = 90,
      .plateau_below = 1.9,
@@ -65,10 +78,10 @@ static const NcclTables nccl_tables[] = {
      * from 64 bytes per channel and rank, 1.4 from Ampere on, 1.9 below (l. 382) */
     {.first = 21800,
      .end = 21803,
-     .base_us = {{6.6, 14.0, 8.4}, {6.8, 14.0, 0.0}},
-     .nvlink_hop_us = {{0.6, 1.9, 3.4}, {0.6, 1.25, 28.0}},
-     .pcie_hop_us = {{1.0, 2.5, 5.7}, {1.0, 1.9, 28.0}},
-     .net_hop_us = {{2.7, 4.0, 14.0}, {5.0, 8.5, 28.0}},
+     .base_us = BASE_2_18,
+     .nvlink_hop_us = NVLINK_2_18,
+     .pcie_hop_us = PCIE_2_12,
+     .net_hop_us = NET_2_18,
      .net_overhead = true,
      .plateau_per_channel = true,
      .plateau_cc = 80,
@@ -78,7 +91,7 @@ static const NcclTables nccl_tables[] = {
      * 14 over the network (l. 67-75); 2.18.1's otherwise */
     {.first = 21803,
      .end = 21900,
-     .base_us = {{6.6, 14.0, 8.4}, {6.8, 14.0, 0.0}},
+     .base_us = BASE_2_18,
      .nvlink_hop_us = {{0.6, 1.9, 3.4}, {0.6, 1.25, 4.0}},
      .pcie_hop_us = {{1.0, 2.5, 5.7}, {1.0, 1.9, 6.0}},
      .net_hop_us = {{2.7, 4.0, 14.0}, {5.0, 8.5, 14.0}},
@@ -91,10 +104,10 @@ static const NcclTables nccl_tables[] = {
      * again (l. 67-75); 2.18.3's otherwise */
     {.first = 21900,
      .end = 22100,
-     .base_us = {{6.6, 14.0, 8.4}, {6.8, 14.0, 0.0}},
-     .nvlink_hop_us = {{0.6, 1.9, 3.4}, {0.6, 1.25, 28.0}},
-     .pcie_hop_us = {{1.0, 2.5, 5.7}, {1.0, 1.9, 28.0}},
-     .net_hop_us = {{2.7, 4.0, 14.0}, {5.0, 8.5, 28.0}},
+     .base_us = BASE_2_18,
+     .nvlink_hop_us = NVLINK_2_18,
+     .pcie_hop_us = PCIE_2_12,
+     .net_hop_us = NET_2_18,
      .net_overhead = true,
      .plateau_per_channel = true,
      .plateau_cc = 80,
@@ -105,10 +118,10 @@ static const NcclTables nccl_tables[] = {
      * 161, v2.22.3-1 l. 159), no exception for one rank per node (2.23's) */
     {.first = 22100,
      .end = 22300,
-     .base_us = {{6.6, 14.0, 8.4}, {6.8, 14.0, 0.0}},
-     .nvlink_hop_us = {{0.6, 1.9, 3.4}, {0.6, 1.25, 28.0}},
-     .pcie_hop_us = {{1.0, 2.5, 5.7}, {1.0, 1.9, 28.0}},
-     .net_hop_us = {{2.7, 4.0, 14.0}, {5.0, 8.5, 28.0}},
+     .base_us = BASE_2_18,
+     .nvlink_hop_us = NVLINK_2_18,
+     .pcie_hop_us = PCIE_2_12,
+     .net_hop_us = NET_2_18,
      .net_overhead = true,
      .plateau_per_channel = true,
      .plateau_cc = 80,

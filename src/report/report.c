@@ -154,7 +154,7 @@ static char *memory_remedies(const Report *r, int top)
     /* eager attention keeps its s x s scores (5as^2b per layer, Korthikanti): Megatron's
      * selective recomputation drops them for one attention-core forward in the backward */
     if (top == IR_MEM_ACTIVATIONS && r->model->heads > 0 && !r->model->flash_attention &&
-        !opt->recompute_selective && !(opt->activation_checkpointing && opt->checkpoint_every <= 1))
+        !opt->recompute_selective && !strat_recomputes_every_block(opt))
         ADD("selective recomputation of the attention scores (--recompute-granularity "
             "selective) or flash attention");
     if (top == IR_MEM_ACTIVATIONS && r->model->training.micro_batch > 1)

@@ -70,9 +70,9 @@ static void print_layout(const Report *r, FILE *out)
         fprintf(out, "; activation checkpointing %s", opt->activation_checkpointing ? "on" : "off");
     if (opt->recompute_selective)
         fprintf(out, "; selective recomputation (attention cores)%s",
-                opt->activation_checkpointing && opt->checkpoint_every <= 1
-                    ? ": no effect, every block is recomputed whole"
-                    : opt->activation_checkpointing ? " in the blocks not checkpointed" : "");
+                strat_recomputes_every_block(opt)  ? ": no effect, every block is recomputed whole"
+                : opt->activation_checkpointing ? " in the blocks not checkpointed"
+                                                : "");
     fprintf(out, "\n");
 }
 

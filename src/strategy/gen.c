@@ -534,8 +534,8 @@ bool gen_is_checkpointed(Gen *g, int module)
  * K-1, 2K-1, ... from 0, the last of an even count among them. */
 bool gen_block_checkpointed(const StratOptions *opt, int ordinal)
 {
-    return opt->activation_checkpointing &&
-           (opt->checkpoint_every <= 1 || (ordinal + 1) % opt->checkpoint_every == 0);
+    return strat_recomputes_every_block(opt) ||
+           (opt->activation_checkpointing && (ordinal + 1) % opt->checkpoint_every == 0);
 }
 
 /* Subtree sums of a block, for checkpointing. */

@@ -286,6 +286,11 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
     return s;
 }
 
+bool strat_recomputes_every_block(const StratOptions *opt)
+{
+    return opt->activation_checkpointing && opt->checkpoint_every <= 1;
+}
+
 bool strat_hybrid_unsynced(const StratOptions *opt, const StratLayout *layout)
 {
     bool hybrid = opt->kind == STRAT_FSDP &&

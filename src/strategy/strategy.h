@@ -206,5 +206,8 @@ const char *strat_lora_default_targets(const Model *model);
  * simulates exactly that; the report makes it an error. Pipelines (pp.c) gather as FSDP2 does,
  * which synchronises, so only the pure data-parallel and 2D (TP) generator is affected. */
 bool strat_hybrid_unsynced(const StratOptions *opt, const StratLayout *layout);
+/* Activation checkpointing recomputes every block whole (no --checkpoint-every K > 1): then
+ * selective recomputation has nothing left to do. */
+bool strat_recomputes_every_block(const StratOptions *opt);
 
 #endif

@@ -292,6 +292,8 @@ def main():
     summary = ["", "%-21s %5s %8s %8s %8s %14s  worst rows (err)" % (
         "group", "rows", "MAE", "mean", "max|e|", "exact: n, MAE")]
     failed = []
+    mae_targets = dict(x.split("=", 1) for x in opt.group_mae_target)
+    row_targets = dict(x.split("=", 1) for x in opt.group_row_target)
     for g, rs in groups.items():
         errs = [r.err for r in rs]
         mae = sum(abs(e) for e in errs) / len(errs)
@@ -301,12 +303,10 @@ def main():
             g, len(rs), 100 * mae, 100 * sum(errs) / len(errs), 100 * abs(worst[0].err),
             "%d, %.1f%%" % (len(exact), 100 * sum(exact) / len(exact)) if exact else "0, -",
             ", ".join("%s %+.0f%%" % (r.id, 100 * r.err) for r in worst[:opt.worst])))
-        target = dict((k, float(v)) for k, v in
-                      (x.split("=", 1) for x in opt.group_mae_target)).get(g, opt.mae_target)
+        target = float(mae_targets.get(g, opt.mae_target))
         if 100 * mae > target:
             failed.append("%s: MAE %.1f %% > %.0f %%" % (g, 100 * mae, target))
-        row_target = dict((k, float(v)) for k, v in
-                          (x.split("=", 1) for x in opt.group_row_target)).get(g, opt.row_target)
+        row_target = float(row_targets.get(g, opt.row_target))
         bad = [r for r in rs if 100 * abs(r.err) > row_target]
         if bad:
             failed.append("%s: %d of %d rows beyond %.0f %%" % (g, len(bad), len(rs),
