@@ -826,11 +826,25 @@ add input t_failed_run_leaves_no_schedule_file
 
 t_memory_bound_before_allocating() {
     # the op count --max-memory's estimate extrapolates from two small schedules is the count
-    # of the real schedule (pipeline and data parallel), and a run beyond the limit is refused
-    local args
-    for args in "--grad-accum 40" "--pp 2 --micro-batches 24 --nodes 2"; do
+    # of the real schedule (pipeline and data parallel), and a run beyond the limit is refused;
+    # the first small schedule's count times m / step, which alone lets a run through, is not
+    # below the real count
+    local spec args small ratio
+    # the run | its first small schedule (step micro-batches: 1, or pp) | m / step
+    for spec in "--grad-accum 40|--grad-accum 1|40" \
+        "--pp 2 --micro-batches 24 --nodes 2|--pp 2 --micro-batches 2 --nodes 2|12"; do
+        IFS='|' read -r args small ratio <<<"$spec"
         fsd "${BASE[@]}" $args --emit-schedule "$W/budget.json"
         expect_rc 0 || return 1
+        fsd "${BASE[@]}" $small --emit-schedule "$W/budget-small.json"
+        expect_rc 0 || return 1
+        pycheck '
+import json, sys
+ops = lambda f: sum(len(c["ops"]) for c in json.load(open(f))["classes"])
+full, small, ratio = ops(sys.argv[1]), ops(sys.argv[2]), float(sys.argv[3])
+assert small * ratio >= full, "bound %g below the schedule'"'"'s %d ops" % (small * ratio, full)
+assert small * ratio <= 2 * full, "bound %g loose: %d ops" % (small * ratio, full)
+' "$W/budget.json" "$W/budget-small.json" "$ratio" || return 1
         # 1M: below any run's estimate (16 MiB for the program alone)
         fsd "${BASE[@]}" $args --max-memory 1M
         expect_input_error 'option --max-memory' 'million ops' 'GiB allowed' 'fewer micro-batches' || return 1
