@@ -5,6 +5,7 @@
 #include "figures.h"
 #include "train.h"
 #include "../coll/coll.h"
+#include "../compact/compact.h"
 #include "../core/sim.h"
 #include "../hw/hw.h"
 #include "../ir/ir.h"
@@ -158,6 +159,7 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
         return 2;
     Model *model = NULL;
     IrSchedule *sched = NULL;
+    int64_t *omitted = NULL; /* a compact schedule's left-out ops (src/compact) */
     SimResult *sim = NULL;
     StratInfo info = {0};
     StratOptions opt = {0};
@@ -292,7 +294,9 @@ model_ready:
     } else {
         if (!cli_memory_check_run(model, topo, &opt, &layout, json_outputs, memory_limit, error))
             goto out;
-        sched = strat_generate(model, topo, &opt, &layout, &info, error);
+        /* compact (src/compact) unless an output lists every op with its name */
+        sched = compact_generate(model, topo, &opt, &layout, !json_outputs && !cli->plot, &info,
+                                 &omitted, error);
         if (!sched)
             goto out;
     }
@@ -300,7 +304,7 @@ model_ready:
         goto out;
     NetTopo *net = net_topo_new(topo, nodes, gpn);
     SimConfig cfg = {topo, &coll, net};
-    sim = sim_run(sched, &cfg, error);
+    sim = compact_run(model, topo, &opt, &layout, &cfg, &sched, &info, &omitted, error);
     net_topo_free(net);
     if (!sim)
         goto out;
@@ -361,6 +365,7 @@ model_ready:
     report_clear(&rep);
     status = 0;
 out:
+    g_free(omitted);
     g_free(opt.pp_partition);
     strat_info_clear(&info);
     sim_result_free(sim);

@@ -254,7 +254,7 @@ static void finish_members(Engine *e, GArray *members, int coll_kind, int64_t en
         SimClassResult *cr = &e->res->classes[m.cls];
         if (coll_kind >= 0) {
             sim_acc(e, m.cls, &cr->coll_time_by_kind[coll_kind],
-                    sim_ns_to_s(end - sim_op_start_ns(cr, m.op)));
+                    sim_ns_to_s(end - sim_stored_start_ns(e, m.cls, m.op)));
             cr->coll_count_by_kind[coll_kind]++;
         }
         sim_finish_at(e, m.cls, m.op, end);
@@ -451,6 +451,11 @@ void sim_start_op(Engine *e, int ci, int opi, int64_t now)
     const IrClass *c = e->st[ci].cls;
     const IrOp *op = ir_op(c, opi);
     SimClassResult *cr = &e->res->classes[ci];
+    /* a compact run's region past its gap starts only once the skip has added the gap back */
+    if (cr->gap_ops && !e->gap_skipped && opi >= cr->gap_at && opi < e->st[ci].host_below) {
+        sim_compact_refuse(e);
+        return;
+    }
     /* the allocations and frees of a host that ran ahead come first, up to now */
     if ((op->kind == IR_OP_ALLOC || op->kind == IR_OP_FREE) && e->st[ci].host_mems &&
         !sim_host_memory(e, ci, now))
@@ -518,7 +523,7 @@ static void end_op(Engine *e, int ci, int opi, int64_t now)
     st->pending[opi] = -1;
     if (opi == st->run_op) {
         sim_acc(e, ci, &cr->overlap_cost_s,
-                sim_ns_to_s(now - sim_op_start_ns(cr, opi) - st->run_alone_ns));
+                sim_ns_to_s(now - sim_stored_start_ns(e, ci, opi) - st->run_alone_ns));
         st->run_op = -1;
     }
     st->n_done++;
@@ -584,11 +589,12 @@ static void report_deadlock(Engine *e)
 /* lazy_host: hosts that never wait for their GPU run lazily (sim_host.c); NULL also when such a
  * run could not keep the queue's order (e.retry): run it again without. */
 static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError **error,
-                             bool lazy_host)
+                             bool lazy_host, const int64_t *omitted)
 {
     Engine e = {.s = s,
                 .cfg = cfg,
                 .error = error,
+                .omitted = omitted,
                 .pace = hw_gpu_pace(&cfg->topo->gpu, s->world),
                 .last_pop_ns = -1};
     sim_overlap_init(&e);
@@ -630,6 +636,8 @@ static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError *
     }
     if (ok)
         sim_steady_init(&e);
+    if (ok && omitted)
+        sim_gap_place(&e);
     /* Ops with nothing to wait for start at time zero, in program order. */
     for (int ci = 0; ok && ci < s->n_classes; ci++)
         for (int i = 0; i < e.st[ci].n_ops && !e.failed; i++)
@@ -650,13 +658,17 @@ static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError *
         }
         ClassState *st = &e.st[ev.cls];
         /* an end that was moved (rerate) left its earlier event behind */
-        if (st->pending[ev.op] < 0 || ev.time_ns != sim_op_end_ns(&e.res->classes[ev.cls], ev.op))
+        if (st->pending[ev.op] < 0 || ev.time_ns != sim_stored_end_ns(&e, ev.cls, ev.op))
             continue;
         end_op(&e, ev.cls, ev.op, ev.time_ns);
     }
     if (ok && !e.failed && !e.retry)
         sim_host_finish(&e);
-    ok = ok && !e.failed && !e.retry;
+    if (omitted && !e.gap_skipped)
+        e.compact_refused = true; /* no skip: the gap was never added back */
+    if (e.compact_refused && g_getenv("FSDPSIM_STEADY_DEBUG"))
+        g_printerr("steady: the compact run is refused: the full program runs instead\n");
+    ok = ok && !e.failed && !e.retry && !e.compact_refused;
     sim_steady_free(&e);
     for (int ci = 0; ok && ci < s->n_classes; ci++) {
         if (e.st[ci].n_done != e.st[ci].n_ops) {
@@ -709,12 +721,22 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
 {
     const char *off = g_getenv("FSDPSIM_NO_LAZY_HOST");
     bool lazy = !(off && *off && strcmp(off, "0") != 0);
-    SimResult *res = engine_run(s, cfg, error, lazy);
+    SimResult *res = engine_run(s, cfg, error, lazy, NULL);
     /* abandoned (a tie), or an error, which the queue's run words as it always did */
     if (res || !lazy)
         return res;
     g_clear_error(error);
-    return engine_run(s, cfg, error, false);
+    return engine_run(s, cfg, error, false, NULL);
+}
+
+SimResult *sim_run_compact(const IrSchedule *s, const SimConfig *cfg, const int64_t *omitted_ops)
+{
+    /* the gap's host time is the lazy host's (sim_host.c): a run that needs every op queued,
+     * or that fails in any way, is the full program's to make (and to word the error) */
+    GError *error = NULL;
+    SimResult *res = engine_run(s, cfg, &error, true, omitted_ops);
+    g_clear_error(&error);
+    return res;
 }
 
 void sim_result_free(SimResult *r)

@@ -53,6 +53,12 @@ typedef struct {
     int64_t *end_enc;
     SimSkipFill *fill; /* NULL: no period skipped */
     SimHostFill *host_fill; /* NULL: none */
+    /* A compact run's (sim_run_compact): the schedule's program leaves out gap_ops ops (whole
+     * periods of gap_period ops) at gap_at, which the run added back. Op indices a reader
+     * passes (sim_op_start_ns, sim_op_ir) are the full program's: op gap_at + x of the gap is
+     * op gap_at - gap_period + x % gap_period moved along, and op i past it the schedule's
+     * i - gap_ops. gap_ops 0: none. */
+    int32_t gap_at, gap_ops, gap_period;
     MemTracker mem;
     /* communication totals per GPU of this class */
     double coll_bytes_sent;
@@ -102,6 +108,27 @@ typedef struct {
 /* how many of the busiest links a result keeps */
 #define SIM_TOP_LINKS 8
 
+/* The ops of class ci a reader walks, the schedule's and a compact run's gap (O(1)). */
+static inline int sim_op_count(const SimClassResult *cr, const IrClass *c)
+{
+    return ir_class_n_ops(c) + cr->gap_ops;
+}
+/* The schedule's op that op `op` of the full program is (itself, or alike: kind, stream, phase
+ * and payload; not its name, dependencies, buffer or tag). */
+static inline int sim_op_ir(const SimClassResult *cr, int op)
+{
+    if (!cr->gap_ops || op < cr->gap_at)
+        return op;
+    if (op >= cr->gap_at + cr->gap_ops)
+        return op - cr->gap_ops;
+    return cr->gap_at - cr->gap_period + (op - cr->gap_at) % cr->gap_period;
+}
+/* The full program's index of the schedule's op `op` (the engine's side of sim_op_ir). */
+static inline int sim_op_full(const SimClassResult *cr, int op)
+{
+    return cr->gap_ops && op >= cr->gap_at ? op + cr->gap_ops : op;
+}
+
 /* Runs the schedule. A pipeline's steady phase is simulated until its period is proven, then
  * advanced over by whole periods (exact: see sim_steady.c); FSDPSIM_NO_STEADY_STATE=1 in the
  * environment simulates every op. A host that runs ahead of its GPU has its ops handled at once,
@@ -110,6 +137,16 @@ typedef struct {
  * fit the layout. */
 SimResult *sim_run(const IrSchedule *sched, const SimConfig *cfg, GError **error);
 void sim_result_free(SimResult *r);
+/* Runs a compact 1F1B pipeline (src/compact): class c's program is its full one less
+ * omitted_ops[c] ops of whole steady-state periods, the same number of periods in every class.
+ * The engine proves the steady state's period as sim_run does, and where it skips periods it
+ * skips the omitted ones too (a gap in each class's program: SimClassResult.gap_at), so that
+ * every result is the full program's, to the bit (test_compact compares). Where it cannot (no
+ * periodic region, a host that does not run ahead through the gap on a periodic timeline, no
+ * skip, a skip short of the gap, any error), it stops and returns NULL: run the full program
+ * (which words any error). */
+SimResult *sim_run_compact(const IrSchedule *sched, const SimConfig *cfg,
+                           const int64_t *omitted_ops);
 
 /* Seconds of one collective of `bytes` over every GPU of the layout, alone on the machine: a
  * one-op schedule through the same engine and network model as a training step (what
@@ -137,15 +174,28 @@ static inline bool sim_host_fill_covers(const SimHostFill *h, int op)
  * skipped period's (O(periods the sources span), a few steps). */
 int64_t sim_op_time_skipped(const SimClassResult *cr, int op, bool end);
 /* When op `op` of a class started (for a collective: when the class arrived), -1 if it did
- * not; O(1) for ops simulated. */
+ * not; O(1) for ops simulated. `op` is the full program's index (the schedule's own but in a
+ * compact run: sim_op_full), as in SimSkipFill and SimHostFill. */
 static inline int64_t sim_op_start_ns(const SimClassResult *cr, int op)
 {
-    int64_t enc = cr->start_enc[op];
+    int at = op;
+    if (cr->gap_ops && op >= cr->gap_at) {
+        if (op < cr->gap_at + cr->gap_ops)
+            return sim_op_time_skipped(cr, op, false);
+        at = op - cr->gap_ops;
+    }
+    int64_t enc = cr->start_enc[at];
     return enc ? enc - 1 : sim_op_time_skipped(cr, op, false);
 }
 static inline int64_t sim_op_end_ns(const SimClassResult *cr, int op)
 {
-    int64_t enc = cr->end_enc[op];
+    int at = op;
+    if (cr->gap_ops && op >= cr->gap_at) {
+        if (op < cr->gap_at + cr->gap_ops)
+            return sim_op_time_skipped(cr, op, true);
+        at = op - cr->gap_ops;
+    }
+    int64_t enc = cr->end_enc[at];
     return enc ? enc - 1 : sim_op_time_skipped(cr, op, true);
 }
 

@@ -54,6 +54,10 @@ typedef struct {
     GArray *host_mems;
     guint host_mem_at;
     int64_t host_mem_start; /* the start of host_mems[host_mem_at], INT64_MIN: not read yet */
+    /* a compact run (sim_run_compact): the host has run ahead past the gap, its clock moved by
+     * the omitted periods; a host op of the region's timeline was not its first period's moved
+     * (the host fill's check), so the gap's host time is not known */
+    bool gap_crossed, host_aperiodic;
 } ClassState;
 
 /* A collective instance waiting for its member classes (or a send/recv pair). */
@@ -117,6 +121,10 @@ typedef struct {
      * every op queued */
     int64_t last_pop_ns;
     bool retry;
+    /* sim_run_compact: ops each class's program leaves out (NULL: a plain run); refused: the
+     * run cannot add them back (it stops, e.failed); gap_skipped: it has */
+    const int64_t *omitted;
+    bool compact_refused, gap_skipped;
 } Engine;
 
 typedef struct {
@@ -134,6 +142,25 @@ static inline void sim_acc(Engine *e, int ci, double *field, double value)
         SimAccAdd a = {ci, (uint32_t)((char *)field - (char *)&e->res->classes[ci]), value};
         g_array_append_val(e->acc_log, a);
     }
+}
+
+/* An op's times as the engine reads them: it indexes the schedule's ops, a reader the full
+ * program's (sim_op_full; the same but in a compact run). */
+static inline int64_t sim_stored_start_ns(const Engine *e, int ci, int op)
+{
+    const SimClassResult *cr = &e->res->classes[ci];
+    return sim_op_start_ns(cr, sim_op_full(cr, op));
+}
+static inline int64_t sim_stored_end_ns(const Engine *e, int ci, int op)
+{
+    const SimClassResult *cr = &e->res->classes[ci];
+    return sim_op_end_ns(cr, sim_op_full(cr, op));
+}
+/* A compact run that cannot add the omitted periods back stops here (sim_run_compact). */
+static inline void sim_compact_refuse(Engine *e)
+{
+    e->compact_refused = true;
+    e->failed = true;
 }
 
 /* The only writers of an op's times (stored plus one: see SimClassResult). */
@@ -167,6 +194,15 @@ bool sim_region_find(const IrClass *c, SimRegion *out);
  * the first checkpoint (or leaves e->steady NULL); check runs at each checkpoint (the end of
  * op steady_op of class steady_cls, just handled); free releases it. */
 void sim_steady_init(Engine *e);
+/* The classes' periodic regions (NULL when the steady state is off or over), and one past the
+ * last op a class's progress touched (what a checkpoint compares). */
+const SimRegion *sim_steady_regions(const Engine *e);
+int sim_steady_horizon(const ClassState *st);
+/* sim_gap.c: sim_run_compact, after init: each class's gap (SimClassResult.gap_at) placed in
+ * its region, or the run refused (sim_compact_refuse); at a skip of m blocks, whether each gap
+ * lies inside it (true without gaps). */
+void sim_gap_place(Engine *e);
+bool sim_gap_inside(const Engine *e, int64_t m, const int *step);
 void sim_steady_check(Engine *e, int64_t now);
 void sim_steady_free(Engine *e);
 /* sim_times.c */

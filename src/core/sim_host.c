@@ -133,7 +133,7 @@ void sim_host_run_ahead(Engine *e, int ci)
     }
     /* as end_op and sim_start_op would, event by event, less what host ops do not do (overlap,
      * a running compute op, GPU horizons), and allocations and frees kept for later */
-    int64_t now = sim_op_end_ns(cr, h);
+    int64_t now = sim_stored_end_ns(e, ci, h);
     while (h >= 0) {
         st->pending[h] = -1;
         st->n_done++;
@@ -159,15 +159,30 @@ void sim_host_run_ahead(Engine *e, int ci)
                 continue;
             }
             const IrOp *op = ir_op(c, (int)next);
+            if (cr->gap_ops && !st->gap_crossed && (int)next >= cr->gap_at) {
+                /* a compact run's gap: the omitted periods' host ops, whole host periods of a
+                 * timeline shown periodic (the fill's check); else the full program is run */
+                if (!fill || fill->step_ns == INT64_MIN || st->host_aperiodic) {
+                    sim_compact_refuse(e);
+                    return;
+                }
+                int64_t periods = cr->gap_ops / cr->gap_period, per_period = 0;
+                for (int r = 0; r < period; r++)
+                    per_period += fill->is_host[r];
+                now += periods * fill->step_ns;
+                e->res->events += (uint64_t)(periods * per_period); /* the queue counted them */
+                st->gap_crossed = true;
+            }
             int64_t end = now;
             if (op->kind == IR_OP_HOST)
                 end += sim_op_duration_ns(e->cfg, c, op);
             else
                 g_array_append_val(st->host_mems, next);
             bool filled = false;
-            if (fill && (int)next >= fill->anchor && (int)next < hi) {
-                int r = ((int)next - fill->anchor) % period;
-                int64_t t = ((int)next - fill->anchor) / period;
+            int full = sim_op_full(cr, (int)next); /* the fill's index (next but past a gap) */
+            if (fill && full >= fill->anchor && (int)next < hi) {
+                int r = (full - fill->anchor) % period;
+                int64_t t = (full - fill->anchor) / period;
                 if (t == 0) {
                     fill->start[r] = now;
                     fill->end[r] = end;
@@ -176,10 +191,11 @@ void sim_host_run_ahead(Engine *e, int ci)
                         fill->step_ns = now - fill->start[r];
                     filled = now == fill->start[r] + t * fill->step_ns &&
                              end == fill->end[r] + t * fill->step_ns;
+                    st->host_aperiodic |= !filled;
                 }
             }
             if (filled) {
-                fill->last = (int)next;
+                fill->last = full;
             } else {
                 sim_set_start_ns(e, ci, (int)next, now);
                 sim_set_end_ns(e, ci, (int)next, end);
@@ -212,7 +228,7 @@ bool sim_host_ready(Engine *e, int ci, int op, int64_t now)
         h--;
     if (h < st->host_from)
         return true; /* issued by a host op of the queue's (or none) */
-    int64_t end = sim_op_end_ns(&e->res->classes[ci], h);
+    int64_t end = sim_stored_end_ns(e, ci, h);
     if (end < now)
         return true;
     if (end == now) {
@@ -239,12 +255,11 @@ static bool replay(Engine *e, int ci, int op, int64_t start_ns)
 bool sim_host_memory(Engine *e, int ci, int64_t now)
 {
     ClassState *st = &e->st[ci];
-    const SimClassResult *cr = &e->res->classes[ci];
     while (st->host_mem_at < st->host_mems->len && !e->failed) {
         int op = (int)g_array_index(st->host_mems, uint32_t, st->host_mem_at);
         /* read once per op, not at every GPU allocation before it (a host fill's is derived) */
         if (st->host_mem_start == INT64_MIN)
-            st->host_mem_start = sim_op_start_ns(cr, op);
+            st->host_mem_start = sim_stored_start_ns(e, ci, op);
         int64_t start = st->host_mem_start;
         if (start >= now) {
             if (start == now)
@@ -273,11 +288,11 @@ void sim_host_event(Engine *e, const PqEvent *ev)
         return;
     }
     e->last_pop_ns = ev->time_ns;
-    const SimClassResult *cr = &e->res->classes[ci];
     for (uint32_t k = st->succ_start[h]; k < st->succ_start[h + 1] && !e->failed && !e->retry;
          k++) {
         uint32_t op = st->succ[k];
-        if (!sim_host_is(st, (int)op) && st->pending[op] == 0 && sim_op_start_ns(cr, (int)op) < 0)
+        if (!sim_host_is(st, (int)op) && st->pending[op] == 0 &&
+            sim_stored_start_ns(e, ci, (int)op) < 0)
             sim_start_op(e, ci, (int)op, ev->time_ns);
     }
 }

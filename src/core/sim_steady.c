@@ -27,6 +27,9 @@
  * collectives per period as its partners (a rendezvous holds the difference, and it is part of
  * the state), so a waiting rendezvous m periods on is keyed by its moved op's number. Refusing
  * such classes kept the 1T SP interleaved layout (bench_sim) from skipping at all.
+ * A compact run (sim_run_compact, sim_gap.c) leaves periods out of the schedule; the skip puts
+ * them back: time, sums and counts move by the m blocks skipped, the engine's op indices by m
+ * blocks less the gap.
  * FSDPSIM_NO_STEADY_STATE=1 in the environment turns it off; FSDPSIM_STEADY_DEBUG=1 prints each
  * class's region and, at each checkpoint, the first field that differs from the last one (the
  * state is the same, or which op's start, which transfer's rate...), with its bytes before and
@@ -144,7 +147,7 @@ void sim_steady_init(Engine *e)
 /* One past the last op whose state the class's progress changed: where the host has issued the
  * whole periodic region and waits (or has finished) past it, the ops it touched stay as they are
  * until the GPU gets there, so only the GPU's part counts. */
-static int horizon_of(const ClassState *st)
+int sim_steady_horizon(const ClassState *st)
 {
     int h = st->host_done == st->host_ops ? st->horizon_gpu : st->horizon;
     return MAX(h, st->frontier);
@@ -223,10 +226,10 @@ static int32_t op_norm(const Engine *e, int cls, int32_t op)
     return op >= st->host_below ? INT32_MIN / 2 + op : op - st->frontier;
 }
 
-/* The same op m periods on. */
-static int32_t op_moved(const Engine *e, int cls, int32_t op, int64_t m, const int *step)
+/* The same op moved on by a skip (shift: per class, ops of the schedule). */
+static int32_t op_moved(const Engine *e, int cls, int32_t op, const int64_t *shift)
 {
-    return op >= e->st[cls].host_below ? op : (int32_t)(op + m * step[cls]);
+    return op >= e->st[cls].host_below ? op : (int32_t)(op + shift[cls]);
 }
 
 static void put_members(Engine *e, const GArray *members, GByteArray *out)
@@ -253,7 +256,7 @@ static GByteArray *snapshot(Engine *e, int64_t now)
     for (int c = 0; c < e->s->n_classes; c++) {
         const ClassState *st = &e->st[c];
         const SimClassResult *cr = &e->res->classes[c];
-        int b = st->frontier, h = horizon_of(st), width = h - b;
+        int b = st->frontier, h = sim_steady_horizon(st), width = h - b;
         uint8_t host_finished = st->host_done == st->host_ops;
         FIELD("class: host finished, ops in the window", c, -1);
         PUT(host_finished);
@@ -265,7 +268,8 @@ static GByteArray *snapshot(Engine *e, int64_t now)
             PUT(st->pending[i]);
             if (st->pending[i] < 0)
                 continue;
-            int64_t s = rel(sim_op_start_ns(cr, i), now), t = rel(sim_op_end_ns(cr, i), now);
+            int64_t s = rel(sim_stored_start_ns(e, c, i), now),
+                    t = rel(sim_stored_end_ns(e, c, i), now);
             FIELD("op: start_ns", c, i);
             PUT(s);
             FIELD("op: end_ns", c, i);
@@ -412,8 +416,10 @@ static int64_t periods_to_skip(Engine *e, int *step)
         step[c] = st->frontier - sd->prev_frontier[c];
         if (step[c] <= 0 || step[c] % r->period != 0 || sd->prev_frontier[c] < r->lo + r->period)
             return 0;
-        int h = horizon_of(st);
-        int64_t room = ((int64_t)r->safe_end - h - step[c]) / step[c];
+        int h = sim_steady_horizon(st);
+        /* a compact run's gap counts: its periods are skipped with the others */
+        int64_t room =
+            ((int64_t)r->safe_end + e->res->classes[c].gap_ops - h - step[c]) / step[c];
         m = MIN(m, room);
     }
     /* a rendezvous is all inside the regions or all past them */
@@ -436,11 +442,21 @@ static int64_t periods_to_skip(Engine *e, int *step)
     return m > 0 && m != INT64_MAX ? m : 0;
 }
 
+/* Skips m blocks of step[c] ops (k periods each) in every class: time and sums by m blocks; the
+ * engine's op indices by m blocks less a compact run's gap (ops the schedule does not hold:
+ * shift[c]), buffer ids, tags and collective numbers by as many periods. Times and the fill are
+ * the full program's (sim_op_full: the same ops without a gap). */
 static void skip(Engine *e, int64_t now, int64_t m, const int *step)
 {
     SimSteady *sd = e->steady;
     int nc = e->s->n_classes, ng = e->s->n_groups;
     int64_t period = now - sd->prev_time, shift = m * period;
+    /* per class: the schedule's ops moved, and the same in the region's periods */
+    int64_t *moved = g_new(int64_t, MAX(1, nc)), *moved_periods = g_new(int64_t, MAX(1, nc));
+    for (int c = 0; c < nc; c++) {
+        moved[c] = m * step[c] - e->res->classes[c].gap_ops;
+        moved_periods[c] = moved[c] / sd->region[c].period;
+    }
     /* rendezvous under their keys m periods on (before the classes' counters move) */
     uint32_t nr = ktab_count(&e->rendezvous);
     KtKey *keys = g_new(KtKey, MAX(1, nr));
@@ -451,24 +467,24 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
     for (uint32_t i = 0; i < nr; i++) {
         Rendezvous *rv = values[i];
         ClassOp first = g_array_index(rv->members, ClassOp, 0);
-        if (first.op >= e->st[first.cls].host_below) {
+        int fc = first.cls, p = sd->region[fc].period, k = step[fc] / p;
+        if (first.op >= e->st[fc].host_below) {
             /* waiting past the region (periods_to_skip checked that all its members are) */
-        } else if (keys[i].tag == KEY_COLL && e->st[first.cls].coll_seq) {
+        } else if (keys[i].tag == KEY_COLL && e->st[fc].coll_seq) {
             /* numbered in program order: the moved op's number (sim.c start_coll) */
-            keys[i].c = e->st[first.cls].coll_seq[op_moved(e, first.cls, first.op, m, step)];
+            keys[i].c = e->st[fc].coll_seq[op_moved(e, fc, first.op, moved)];
         } else if (keys[i].tag == KEY_COLL) {
             uint32_t g = keys[i].a; /* the sequence moves as the first member's class's */
-            keys[i].c +=
-                (uint32_t)(m * (e->st[first.cls].group_seq[g] - sd->prev_group_seq[first.cls][g]));
+            int64_t block = e->st[fc].group_seq[g] - sd->prev_group_seq[fc][g];
+            keys[i].c += (uint32_t)(moved_periods[fc] * block / k);
         } else {
-            const IrClass *cls = e->s->classes[first.cls];
-            int K = step[first.cls];
-            keys[i].c += (uint32_t)(m * ((int64_t)ir_op(cls, first.op + K)->u.p2p.tag -
-                                         ir_op(cls, first.op)->u.p2p.tag));
+            const IrClass *cls = e->s->classes[fc];
+            keys[i].c += (uint32_t)(moved_periods[fc] * ((int64_t)ir_op(cls, first.op + p)->u.p2p.tag -
+                                                          ir_op(cls, first.op)->u.p2p.tag));
         }
-        for (guint k = 0; k < rv->members->len; k++) {
-            ClassOp *mo = &g_array_index(rv->members, ClassOp, k);
-            mo->op = op_moved(e, mo->cls, mo->op, m, step);
+        for (guint x = 0; x < rv->members->len; x++) {
+            ClassOp *mo = &g_array_index(rv->members, ClassOp, x);
+            mo->op = op_moved(e, mo->cls, mo->op, moved);
         }
         rv->last_arrival_ns += shift;
         ktab_insert(&e->rendezvous, keys[i], rv);
@@ -478,21 +494,24 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
     for (int c = 0; c < nc; c++) {
         ClassState *st = &e->st[c];
         SimClassResult *cr = &e->res->classes[c];
-        int K = step[c], b = st->frontier, h = horizon_of(st), w = h - b;
+        const SimRegion *r = &sd->region[c];
+        int K = step[c], b = st->frontier, h = sim_steady_horizon(st), w = h - b;
         int b0 = sd->prev_frontier[c];
-        int64_t dK = m * K;
+        int64_t dK = m * K; /* in the full program's ops; the schedule's: moved[c] */
         /* the window, moved: saved first, as the skipped periods' ops overlap it */
         int32_t *wp = g_new(int32_t, MAX(1, w));
         int64_t *ws = g_new(int64_t, MAX(1, w)), *we = g_new(int64_t, MAX(1, w));
         for (int i = 0; i < w; i++) {
-            int64_t start = sim_op_start_ns(cr, b + i), end = sim_op_end_ns(cr, b + i);
+            int64_t start = sim_stored_start_ns(e, c, b + i), end = sim_stored_end_ns(e, c, b + i);
             wp[i] = st->pending[b + i];
             ws[i] = start < 0 ? -1 : start + shift;
             we[i] = end < 0 ? -1 : end + shift;
         }
         /* ops done in the proven period: done now, and op + K not done now. Their copies from
          * the horizon on are left to the fill (sim_op_time_skipped), unless the engine stored
-         * times there (a host that ran ahead): pages of skipped ops are never written. */
+         * times there (a host that ran ahead): pages of skipped ops are never written. A
+         * compact run's gap holds copies only (gap_inside: it lies past the horizon and the
+         * sources' next block), which the schedule has no room for. */
         int n_src = MAX(0, h - b0);
         SimSkipFill *fill = g_new0(SimSkipFill, 1);
         *fill = (SimSkipFill){.src_lo = b0,
@@ -507,31 +526,36 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
                               .src_start = g_new0(int64_t, MAX(1, n_src)),
                               .src_end = g_new0(int64_t, MAX(1, n_src)),
                               .win_set = g_new0(uint8_t, MAX(1, w))};
+        int64_t gap_lo = cr->gap_ops ? cr->gap_at : INT64_MAX, gap_hi = gap_lo + cr->gap_ops;
         for (int i = b0; i < h; i++) {
             if (st->pending[i] >= 0 || (i + K < st->n_ops && st->pending[i + K] < 0))
                 continue;
-            int64_t start = sim_op_start_ns(cr, i), end = sim_op_end_ns(cr, i);
+            int64_t start = sim_stored_start_ns(e, c, i), end = sim_stored_end_ns(e, c, i);
             fill->is_src[i - b0] = 1;
             fill->src_start[i - b0] = start;
             fill->src_end[i - b0] = end;
             for (int64_t j = 1; j <= m; j++) {
-                int64_t x = i + j * K;
-                st->n_done += st->pending[x] >= 0;
-                st->pending[x] = -1;
-                if (x < h || (x < st->times_hi && (cr->start_enc[x] || cr->end_enc[x])) ||
+                int64_t x = i + j * K; /* the full program's */
+                if (x >= gap_lo && x < gap_hi)
+                    continue;
+                int64_t y = x < gap_lo ? x : x - cr->gap_ops; /* the schedule's */
+                st->n_done += st->pending[y] >= 0;
+                st->pending[y] = -1;
+                if (x < h || (y < st->times_hi && (cr->start_enc[y] || cr->end_enc[y])) ||
                     sim_host_fill_covers(cr->host_fill, (int)x)) {
-                    sim_set_start_ns(e, c, (int)x, start + j * period);
-                    sim_set_end_ns(e, c, (int)x, end + j * period);
+                    sim_set_start_ns(e, c, (int)y, start + j * period);
+                    sim_set_end_ns(e, c, (int)y, end + j * period);
                 }
             }
         }
+        int64_t to = b + moved[c]; /* the window's first op, moved, in the schedule */
         for (int i = 0; i < w; i++) {
             if (wp[i] < 0)
                 continue; /* done: by the fill, or long before (a host that ran ahead) */
-            st->n_done -= st->pending[b + dK + i] < 0;
-            st->pending[b + dK + i] = wp[i];
-            sim_set_start_ns(e, c, (int)(b + dK + i), ws[i]);
-            sim_set_end_ns(e, c, (int)(b + dK + i), we[i]);
+            st->n_done -= st->pending[to + i] < 0;
+            st->pending[to + i] = wp[i];
+            sim_set_start_ns(e, c, (int)(to + i), ws[i]);
+            sim_set_end_ns(e, c, (int)(to + i), we[i]);
             fill->win_set[i] = 1;
         }
         cr->fill = fill;
@@ -539,23 +563,24 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
         g_free(wp);
         g_free(ws);
         g_free(we);
-        st->frontier += (int)dK;
+        st->frontier += (int)moved[c];
         if (st->host_done != st->host_ops)
-            st->horizon += (int)dK;
-        st->horizon_gpu += (int)dK;
+            st->horizon += (int)moved[c];
+        st->horizon_gpu += (int)moved[c];
         if (st->run_op >= 0) {
-            st->run_op = op_moved(e, c, st->run_op, m, step);
+            st->run_op = op_moved(e, c, st->run_op, moved);
             st->run_since_ns += shift;
             st->run_end_ns += shift;
         }
+        int k = K / r->period;
         for (int g = 0; g < ng; g++)
-            st->group_seq[g] += (uint32_t)(m * (st->group_seq[g] - sd->prev_group_seq[c][g]));
-        for (int k = 0; k < IR_COLL_KIND_COUNT; k++)
-            cr->coll_count_by_kind[k] +=
-                (int)(m * (cr->coll_count_by_kind[k] - sd->prev_count[c][k]));
-        const SimRegion *r = &sd->region[c];
+            st->group_seq[g] +=
+                (uint32_t)(moved_periods[c] * (st->group_seq[g] - sd->prev_group_seq[c][g]) / k);
+        for (int x = 0; x < IR_COLL_KIND_COUNT; x++)
+            cr->coll_count_by_kind[x] +=
+                (int)(m * (cr->coll_count_by_kind[x] - sd->prev_count[c][x]));
         mem_tracker_skip(&cr->mem, sd->prev_timeline[c], m, period, r->buffer_from,
-                         r->buffer_step * (K / r->period));
+                         moved_periods[c] * r->buffer_step);
     }
     /* the sums, the same additions again in the same order */
     for (int64_t j = 0; j < m; j++)
@@ -567,15 +592,15 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
     for (uint64_t i = 0; i < pq_size(&e->pq); i++) {
         PqEvent *ev = &e->pq.heap[i];
         ev->time_ns += shift;
-        ev->op = ev->cls < 0 ? ev->op + (int32_t)(m * dv) : op_moved(e, ev->cls, ev->op, m, step);
+        ev->op = ev->cls < 0 ? ev->op + (int32_t)(m * dv) : op_moved(e, ev->cls, ev->op, moved);
     }
     e->net_version += (int32_t)(m * dv);
     if (e->flows) {
         for (guint id = 0; id < e->pending->len; id++) {
             Pending *p = g_ptr_array_index(e->pending, id);
-            for (guint k = 0; p && k < p->members->len; k++) {
-                ClassOp *mo = &g_array_index(p->members, ClassOp, k);
-                mo->op = op_moved(e, mo->cls, mo->op, m, step);
+            for (guint x = 0; p && x < p->members->len; x++) {
+                ClassOp *mo = &g_array_index(p->members, ClassOp, x);
+                mo->op = op_moved(e, mo->cls, mo->op, moved);
             }
         }
         net_flows_skip(e->flows, m, period);
@@ -583,6 +608,9 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
     e->res->events += (uint64_t)m * (e->res->events - sd->prev_events);
     e->res->transfers += (uint64_t)m * (e->res->transfers - sd->prev_transfers);
     e->res->makespan_ns = MAX(e->res->makespan_ns, now + shift);
+    e->gap_skipped = true;
+    g_free(moved);
+    g_free(moved_periods);
 }
 
 static bool same_bytes(const GByteArray *a, const GByteArray *b)
@@ -660,6 +688,12 @@ void sim_steady_check(Engine *e, int64_t now)
         debug_diff(e, now, snap);
     int *step = g_new(int, e->s->n_classes);
     int64_t m = same && (!e->flows || net_flows_can_skip(e->flows)) ? periods_to_skip(e, step) : 0;
+    if (m > 0 && !sim_gap_inside(e, m, step)) {
+        g_byte_array_free(snap, TRUE);
+        g_free(step);
+        sim_compact_refuse(e); /* a compact run's skip short of its gap */
+        return;
+    }
     if (m > 0) {
         skip(e, now, m, step);
         /* in periods of the anchor class's program, m blocks of k */
@@ -690,8 +724,16 @@ void sim_steady_check(Engine *e, int64_t now)
     /* A state that has not repeated after SIM_STEADY_TRIES + SIM_STEADY_HIST checks is taken as
      * one that does not; each try costs a snapshot (tens of kB). The pipelines that repeat do so
      * within a few periods of the steady phase. */
-    if (e->steady_op >= anchor->hi || ++sd->tries >= SIM_STEADY_TRIES + SIM_STEADY_HIST)
+    if (e->steady_op >= anchor->hi || ++sd->tries >= SIM_STEADY_TRIES + SIM_STEADY_HIST) {
         sim_steady_free(e);
+        if (e->omitted)
+            sim_compact_refuse(e); /* no skip to come: the full program, at once */
+    }
+}
+
+const SimRegion *sim_steady_regions(const Engine *e)
+{
+    return e->steady ? e->steady->region : NULL;
 }
 
 bool sim_steady_region(const Engine *e, int ci, int *lo, int *hi, int *period)

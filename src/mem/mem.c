@@ -123,7 +123,7 @@ void mem_tracker_snapshot(const MemTracker *t, uint32_t shift_from, int64_t id_o
 }
 
 void mem_tracker_skip(MemTracker *t, guint from_len, int64_t periods, int64_t period_ns,
-                      uint32_t shift_from, int64_t id_delta)
+                      uint32_t shift_from, int64_t id_shift)
 {
     guint len = t->timeline->len;
     for (int64_t j = 1; j <= periods; j++) {
@@ -140,7 +140,7 @@ void mem_tracker_skip(MemTracker *t, guint from_len, int64_t periods, int64_t pe
     while (g_hash_table_iter_next(&it, &key, &value)) {
         uint32_t id = GPOINTER_TO_UINT(key) - 1;
         if (id >= shift_from)
-            id = (uint32_t)((int64_t)id + periods * id_delta);
+            id = (uint32_t)((int64_t)id + id_shift);
         g_hash_table_insert(live, GUINT_TO_POINTER(id + 1), value);
     }
     g_hash_table_destroy(t->live);

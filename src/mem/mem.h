@@ -42,9 +42,10 @@ void mem_tracker_snapshot(const MemTracker *t, uint32_t shift_from, int64_t id_o
                           GByteArray *out);
 /* Advances the tracker by `periods` repeats of what it did since its timeline had `from_len`
  * samples: those samples again, `period_ns` later each time; live buffers at or above
- * `shift_from` renamed + periods * id_delta. The peak is unchanged (the caller checked that the
- * period did not raise it). */
+ * `shift_from` renamed + id_shift (the ids the program's skipped ops took: a compact run's
+ * gap takes none). The peak is unchanged (the caller checked that the period did not raise
+ * it). */
 void mem_tracker_skip(MemTracker *t, guint from_len, int64_t periods, int64_t period_ns,
-                      uint32_t shift_from, int64_t id_delta);
+                      uint32_t shift_from, int64_t id_shift);
 
 #endif

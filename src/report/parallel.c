@@ -58,8 +58,8 @@ void report_parallel_build(Report *r)
         const IrClass *c = s->classes[ci];
         const SimClassResult *cr = &r->sim->classes[ci];
         double flops = 0;
-        for (int i = 0; i < ir_class_n_ops(c); i++) {
-            const IrOp *op = ir_op(c, i);
+        for (int i = 0; i < sim_op_count(cr, c); i++) {
+            const IrOp *op = ir_op(c, sim_op_ir(cr, i));
             if (op->kind == IR_OP_COMPUTE)
                 flops += ir_op_compute(c, op)->model_flops;
             if (!pipeline_op(c, op))

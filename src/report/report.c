@@ -104,11 +104,11 @@ static void timeline_metrics(Report *r)
 {
     const IrClass *c = r->sched->classes[0];
     const SimClassResult *cr = &r->sim->classes[0];
-    int n = ir_class_n_ops(c);
+    int n = sim_op_count(cr, c); /* a compact run's gap included */
     Interval *comp = g_new(Interval, MAX(1, n)), *comm = g_new(Interval, MAX(1, n));
     int nc = 0, nm = 0;
     for (int i = 0; i < n; i++) {
-        const IrOp *op = ir_op(c, i);
+        const IrOp *op = ir_op(c, sim_op_ir(cr, i));
         Interval iv = {sim_op_start_ns(cr, i), sim_op_end_ns(cr, i)};
         if (iv.end <= iv.start)
             continue;
@@ -466,8 +466,8 @@ void report_build(Report *r)
     r->comm_bytes_per_gpu = cr->coll_bytes_sent;
     r->inter_node_bytes_per_gpu = cr->inter_node_bytes_sent;
     const IrClass *c = r->sched->classes[0];
-    for (int i = 0; i < ir_class_n_ops(c); i++) {
-        const IrOp *op = ir_op(c, i);
+    for (int i = 0; i < sim_op_count(cr, c); i++) {
+        const IrOp *op = ir_op(c, sim_op_ir(cr, i));
         if (op->kind != IR_OP_COLL)
             continue;
         ReportCollStats *s = &r->coll[op->u.coll.coll];

@@ -335,7 +335,7 @@ char *report_to_json(const Report *r)
         cJSON_AddItemToArray(w, cJSON_CreateString(r->warnings->pdata[i]));
     cJSON *sim = cJSON_AddObjectToObject(o, "simulation");
     cJSON_AddNumberToObject(sim, "events", (double)r->sim->events);
-    cJSON_AddNumberToObject(sim, "ops", ir_class_n_ops(r->sched->classes[0]));
+    cJSON_AddNumberToObject(sim, "ops", sim_op_count(&r->sim->classes[0], r->sched->classes[0]));
     cJSON_AddNumberToObject(sim, "rank_classes", r->sched->n_classes);
     char *text = cfg_json_print(o, true);
     cJSON_Delete(o);

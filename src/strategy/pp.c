@@ -283,7 +283,7 @@ static int offset_prev(const Pp *pp)
 
 static uint32_t tag(const Pp *pp, bool forward, int sender_vs, int micro_batch)
 {
-    return (uint32_t)(((forward ? 0 : 1) * pp->P * pp->v + sender_vs) * pp->m + micro_batch);
+    return (uint32_t)(((forward ? 0 : 1) * pp->P * pp->v + sender_vs) * pp->m_gen + micro_batch);
 }
 
 static double unit_params(const Pp *pp, int layer)
@@ -480,7 +480,7 @@ static void backward(Pp *pp, const PpStep *st)
             dep = boundary_gather(pp, IR_PHASE_BACKWARD, dep);
         dep = boundary_gather(pp, IR_PHASE_BACKWARD, dep);
     }
-    bool last_of_chunk = pp->bwd_count[st->chunk] == pp->m - 1;
+    bool last_of_chunk = pp->bwd_count[st->chunk] == pp->m_gen - 1;
     for (int l = first + n - 1; l >= first; l--) {
         bool recompute = pp->ckpt && gen_block_checkpointed(g->opt, l);
         /* what lives again in the layer's backward: the whole layer's saved activations, or
@@ -553,7 +553,8 @@ static double stage_params(const Pp *pp)
     return psi;
 }
 
-static void stage_program(Pp *pp, int stage)
+/* Class g.cls's program for `stage`; returns its steady pairs' op count (StratInfo.class_pair_ops). */
+static int stage_program(Pp *pp, int stage)
 {
     Gen *g = &pp->g;
     const StratOptions *opt = g->opt;
@@ -606,14 +607,27 @@ static void stage_program(Pp *pp, int stage)
         gen_alloc(g, "main_grads", IR_MEM_GRADS, psi * hw_dtype_bytes(gdt));
         gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, psi * state * shard);
     }
-    PpStep *steps = g_new(PpStep, 2 * pp->m * pp->v);
-    int n = strat_pp_order(opt->pp_schedule, pp->P, pp->v, pp->m, stage, steps);
+    PpStep *steps = g_new(PpStep, 2 * pp->m_gen * pp->v);
+    int n = strat_pp_order(opt->pp_schedule, pp->P, pp->v, pp->m_gen, stage, steps);
+    /* 1F1B: the ops each steady forward-backward pair adds, for src/compact: the pairs between
+     * the first (after the warm-up) and the last (before the cool-down) must all add as many */
+    GArray *starts = g_array_new(FALSE, FALSE, sizeof(int));
     for (int i = 0; i < n; i++) {
+        if (steps[i].forward && steps[i].phase == PP_PHASE_STEADY) {
+            int at = ir_class_n_ops(g->cls);
+            g_array_append_val(starts, at);
+        }
         if (steps[i].forward)
             forward(pp, &steps[i]);
         else
             backward(pp, &steps[i]);
     }
+    const int *a = (const int *)(void *)starts->data;
+    int pair_ops = opt->pp_schedule == PP_SCHEDULE_1F1B && starts->len >= 4 ? a[2] - a[1] : 0;
+    for (guint k = 2; k + 1 < starts->len && pair_ops > 0; k++)
+        if (a[k + 1] - a[k] != pair_ops)
+            pair_ops = 0;
+    g_array_free(starts, TRUE);
     g_free(steps);
     g_array_append_val(pp->dp_ops, g->last_compute);
     /* the stage's share of the model's tensors; FSDP steps one flat shard per layer */
@@ -625,6 +639,7 @@ static void stage_program(Pp *pp, int stage)
     if (pp->distopt && !opt->overlap_param_gather && pp->D > 1)
         for (int c = 0; c < pp->v; c++)
             distopt_gather_chunk(pp, c, step);
+    return pair_ops;
 }
 
 /* ---- layout ---- */
@@ -666,6 +681,7 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     pp.P = layout->pp, pp.T = layout->tp, pp.D = layout->dp;
     pp.v = opt->pp_schedule == PP_SCHEDULE_INTERLEAVED ? MAX(1, opt->virtual_stages) : 1;
     pp.m = MAX(1, opt->grad_accum);
+    pp.m_gen = opt->pp_generate_micro_batches > 0 ? MIN(pp.m, opt->pp_generate_micro_batches) : pp.m;
     pp.fsdp = opt->kind == STRAT_FSDP && opt->sharding != SHARD_NO_SHARD;
     pp.distopt = !pp.fsdp && opt->distributed_optimizer;
     pp.tp_overlap = opt->tp_comm_overlap && opt->sequence_parallel && layout->tp > 1;
@@ -717,13 +733,16 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     GArray *stages = g_array_new(FALSE, FALSE, sizeof(int));
     for (int s = 0; s < pp.P; s++)
         stage_classes(&pp, s, stages);
+    pp.pair_ops = g_new0(int, g->sched->n_classes);
     for (int c = 0; c < g->sched->n_classes; c++) {
         g->cls = g->sched->classes[c];
         if (c > 0) /* stages' programs are about as long as each other (a little room spare) */
             ir_class_reserve(g->cls, ir_class_n_ops(g->sched->classes[c - 1]) * 17 / 16,
                              (int)g->sched->classes[c - 1]->deps->len * 17 / 16);
-        stage_program(&pp, g_array_index(stages, int, c));
+        pp.pair_ops[c] = stage_program(&pp, g_array_index(stages, int, c));
     }
+    info->class_pair_ops = pp.pair_ops;
+    info->pp_omitted_micro_batches = pp.m - pp.m_gen;
     /* without a pipeline (DDP x TP) there is one rank class and no stage to report */
     info->n_class_stage = pp.P > 1 ? (int)stages->len : 0;
     info->class_stage = pp.P > 1 ? (int *)(void *)g_array_free(stages, FALSE) : NULL;

@@ -25,6 +25,8 @@ typedef struct {
 typedef struct {
     Gen g;
     int P, v, m, T, D, S; /* S: FSDP shard group size */
+    int m_gen;            /* micro-batches in the programs: m, or fewer (compact, src/compact) */
+    int *pair_ops;        /* per class: StratInfo.class_pair_ops */
     int n_layers;
     PpCost pre, post, *layer;
     int *vs_first;        /* first layer of each virtual stage, P * v + 1 entries */

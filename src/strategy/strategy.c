@@ -304,6 +304,7 @@ void strat_info_clear(StratInfo *info)
 {
     g_free(info->wrap_description);
     g_free(info->class_stage);
+    g_free(info->class_pair_ops);
     memset(info, 0, sizeof *info);
 }
 

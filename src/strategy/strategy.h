@@ -106,6 +106,10 @@ typedef struct {
     int tp;                     /* Megatron tensor parallelism: ranks per TP group */
     int pp;                     /* pipeline stages */
     int virtual_stages;         /* model chunks per rank (interleaved schedule), 1 otherwise */
+    /* Not an option: src/compact asks a 1F1B pipeline's program for only this many of its
+     * grad_accum micro-batches (0: all), the rest being whole steady-state periods the simulator
+     * adds back (StratInfo.class_pair_ops) */
+    int pp_generate_micro_batches;
     PpSchedule pp_schedule;
     bool sequence_parallel;     /* Korthikanti et al.: reduce-scatter/all-gather instead of all-reduce */
     PpScatterGather pp_scatter_gather; /* stage boundaries split over TP (pp.c) */
@@ -138,6 +142,12 @@ typedef struct {
     /* pipeline: the stage each rank class runs (NULL without model parallelism) */
     int *class_stage;
     int n_class_stage;
+    /* a 1F1B pipeline's: per rank class, the ops one steady-state micro-batch (a forward and a
+     * backward) adds to its program, the same for each but the first and last (0: not so, or
+     * not 1F1B); and the micro-batches left out of the programs (pp_generate_micro_batches),
+     * so that a class's full program has omitted x pair_ops more ops */
+    int *class_pair_ops;
+    int pp_omitted_micro_batches;
 } StratInfo;
 
 void strat_options_default(StratOptions *opt, const Model *model);

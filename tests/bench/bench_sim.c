@@ -4,11 +4,14 @@
  * per CPU-second of the simulation, steady-state periods skipped) and the targets beside them
  * ("-": a reference row without one: the 1T layout's fill and drain, which bounds the 1T rows
  * from below whatever is skipped). The CPU time is the figure to trust on a shared
- * machine, where wall time includes waiting for a core. Then, once, the 1T layout at 4096
- * micro-batches (issue 13's memory case): its CPU time and the process's peak resident set
- * (getrusage; the schedule, the engine's per-op state and the result, no report), against
- * issue 13's 100 MB. Run: build/tests/bench/bench_sim [REPEATS] (REPEATS 0: the table only). */
+ * machine, where wall time includes waiting for a core. Pipelines run as fsdpsim runs them: a
+ * long 1F1B one compact (src/compact). Then, once, in a fresh process (bench_sim memory), the
+ * 1T layout at 4096 micro-batches (issue 13's memory case): its CPU time and that process's
+ * peak resident set (getrusage; the schedule, the engine's per-op state and the result, no
+ * report), against issue 13's 100 MB. Run: build/tests/bench/bench_sim [REPEATS] (REPEATS 0:
+ * the table only). */
 #include "coll/coll.h"
+#include "compact/compact.h"
 #include "core/sim.h"
 #include "model/model.h"
 #include "strategy/strategy.h"
@@ -16,6 +19,7 @@
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -43,7 +47,10 @@ static int cmp_double(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    int repeats = argc > 1 ? atoi(argv[1]) : 11;
+    /* "memory": the memory case alone, in the fresh process the table runs it in, so that
+     * the peak resident set is its own, not the largest case's before it */
+    bool memory_only = argc > 1 && strcmp(argv[1], "memory") == 0;
+    int repeats = argc > 1 && !memory_only ? atoi(argv[1]) : 11;
     /* 0: the table once, without the memory case (5 s and a GB) */
     bool memory_case = repeats != 0;
     if (repeats < 1)
@@ -80,11 +87,14 @@ int main(int argc, char **argv)
         {"GPT 1T tp 8 x pp 64, 4096 micro-batches (memory case)", "tests/bench/megatron-1t.json",
          "topologies/juwels-booster.json", NULL, 768, 4, 0.240, 8, 64, 4096, 1, false},
     };
-    const size_t n_cases = G_N_ELEMENTS(cases) - (memory_case ? 0 : 1);
-    printf("%-58s %10s %10s %10s %6s %8s %9s %7s %12s %7s %8s\n",
-           "workload (median of repeats, one core)", "generate", "simulate", "cpu", "ops", "events",
-           "transfers", "classes", "events/cpu-s", "skipped", "target");
-    for (size_t k = 0; k < n_cases; k++) {
+    /* the table's cases, or the memory case (the last) alone */
+    const size_t n_all = G_N_ELEMENTS(cases);
+    size_t first = memory_only ? n_all - 1 : 0, end = memory_only ? n_all : n_all - 1;
+    if (!memory_only)
+        printf("%-58s %10s %10s %10s %6s %8s %9s %7s %12s %7s %8s\n",
+               "workload (median of repeats, one core)", "generate", "simulate", "cpu", "ops",
+               "events", "transfers", "classes", "events/cpu-s", "skipped", "target");
+    for (size_t k = first; k < end; k++) {
         const Case *c = &cases[k];
         bool last = k == G_N_ELEMENTS(cases) - 1;
         int runs = last ? 1 : repeats;
@@ -125,10 +135,15 @@ int main(int argc, char **argv)
             StratInfo info;
             double c0 = thread_cpu_s();
             gint64 t0 = g_get_monotonic_time();
-            IrSchedule *s = strat_generate(model, topo, &opt, &layout, &info, &error);
+            /* as fsdpsim runs it: a long 1F1B pipeline compact (src/compact) */
+            int64_t *omitted = NULL;
+            IrSchedule *s =
+                compact_generate(model, topo, &opt, &layout, true, &info, &omitted, &error);
             gint64 t1 = g_get_monotonic_time();
             double c1 = thread_cpu_s();
-            SimResult *res = sim_run(s, &cfg, &error);
+            SimResult *res = compact_run(model, topo, &opt, &layout, &cfg, &s, &info, &omitted,
+                                         &error);
+            g_free(omitted);
             gint64 t2 = g_get_monotonic_time();
             double c2 = thread_cpu_s();
             cpu_s[r] = c2 - c0;
@@ -139,7 +154,7 @@ int main(int argc, char **argv)
             transfers = res->transfers;
             classes = res->link_classes;
             skipped = res->steady_periods;
-            ops = ir_class_n_ops(s->classes[0]);
+            ops = sim_op_count(&res->classes[0], s->classes[0]);
             sim_result_free(res);
             ir_schedule_free(s);
             strat_info_clear(&info);
@@ -174,6 +189,19 @@ int main(int argc, char **argv)
         net_topo_free(net);
         model_free(model);
         hw_topology_free(topo);
+    }
+    if (memory_case && !memory_only) {
+        fflush(stdout);
+        char *self[] = {argv[0], "memory", NULL};
+        GError *error = NULL;
+        gint status = 0;
+        if (!g_spawn_sync(NULL, self, NULL,
+                          G_SPAWN_CHILD_INHERITS_STDOUT | G_SPAWN_CHILD_INHERITS_STDERR, NULL,
+                          NULL, NULL, NULL, &status, &error) ||
+            !g_spawn_check_wait_status(status, &error)) {
+            fprintf(stderr, "bench_sim: the memory case: %s\n", error->message);
+            return 1;
+        }
     }
     return 0;
 }

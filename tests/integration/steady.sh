@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The steady-state pipeline simulation (src/core/sim_steady.c) against the full one
 # (FSDPSIM_NO_STEADY_STATE=1): summary, --json and --trace byte-identical on pp.sh's layouts and
-# longer ones whose steady phase repeats (issue 13).
+# longer ones whose steady phase repeats (issue 13); and compact runs against the full program.
 # usage: steady.sh FSDPSIM SOURCE_ROOT   (prints TAP)
 set -u
 FSDPSIM=$1
@@ -38,6 +38,29 @@ same "gpt pp 4, 64 micro-batches" -m "$SRC/models/gpt.json" --pp 4 --strategy dd
 # a schedule read back from its JSON (buffer and op names interned in the file's order)
 "$FSDPSIM" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 128 --emit-schedule "$W/s.json" >/dev/null
 same "schedule file, 128 micro-batches" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 128 --schedule "$W/s.json"
+# A long 1F1B pipeline runs compact (src/compact: fewer micro-batches generated, the rest added
+# back at the skip): summary and --json byte-identical to the full program's
+# (FSDPSIM_NO_COMPACT=1), and compact it was (FSDPSIM_STEADY_DEBUG names each class's gap, and no
+# refusal)
+compact() { # NAME ARGS...
+    local name=$1
+    shift
+    n=$((n + 1))
+    local ok=1
+    for mode in summary json; do
+        local extra=()
+        [ "$mode" = json ] && extra=(--json)
+        FSDPSIM_NO_COMPACT=1 "$FSDPSIM" "$@" "${extra[@]}" >"$W/full.out" 2>&1 || ok=0
+        FSDPSIM_STEADY_DEBUG=1 "$FSDPSIM" "$@" "${extra[@]}" >"$W/compact.out" 2>"$W/compact.err" || ok=0
+        cmp -s "$W/full.out" "$W/compact.out" || ok=0
+        grep -q "^steady: class 0: [0-9]* omitted ops go back at op [0-9]*$" "$W/compact.err" || ok=0
+        grep -q "refused" "$W/compact.err" && ok=0
+    done
+    if [ $ok = 1 ]; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
+}
+compact "compact: tp 8 pp 8 ddp, 256 micro-batches" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 256
+compact "compact: tp 8 pp 8 zero1, checkpointing, 300 micro-batches" "${GPT3[@]}" --tp 8 --pp 8 --strategy zero1 --nodes 48 --micro-batches 300 --activation-checkpointing
+compact "compact: Llama-2-70B tp 4 pp 4, selective recompute, 200 micro-batches" -m "$SRC/models/llama2-70b.json" -t "$SRC/topologies/juwels-booster.json" --tp 4 --pp 4 --strategy ddp --nodes 8 --micro-batches 200 --recompute-granularity selective
 # FSDPSIM_STEADY_DEBUG=1: each class's region, then at each checkpoint the first field that
 # differs from the last one, or "same state" where the period is proven (then skipped); the
 # outputs themselves unchanged

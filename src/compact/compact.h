@@ -1,0 +1,42 @@
+/* compact: a 1F1B pipeline of many micro-batches simulated from a program of fewer. Its steady
+ * phase repeats one forward-backward pair per micro-batch; the engine proves the repeat and
+ * skips whole periods (src/core/sim_steady.c), so the periods it skips need not be in the
+ * schedule at all. The generator makes each stage's program for COMPACT_MICRO_BATCHES(pp)
+ * micro-batches, the engine adds the rest back at its skip (sim_run_compact), and every result
+ * is the full program's to the bit (tests/unit/test_compact.c compares them); where the engine
+ * cannot, the full program is generated and run. What it saves: generating, storing and
+ * preparing the left-out ops (1T at 4096 micro-batches: 12 M ops of 32 bytes and more than as
+ * much engine state per op), not the simulation of the fill, drain and proof, which stays. */
+#ifndef FSD_COMPACT_H
+#define FSD_COMPACT_H
+
+#include "../core/sim.h"
+#include "../model/model.h"
+#include "../strategy/strategy.h"
+
+/* Micro-batches a compact program holds for pp stages: its middle op in every stage's steady
+ * phase (sim_region_find looks there), room for the proof (up to SIM_STEADY_TRIES +
+ * SIM_STEADY_HIST periods, usually a few) and the gap's margin (40 periods, sim_steady.c). */
+#define COMPACT_MICRO_BATCHES(pp) MAX(4 * (pp), 2 * (pp) + 96)
+
+/* Whether opt's run may be compact: a 1F1B pipeline with at least 64 micro-batches more than a
+ * compact program holds, FSDPSIM_NO_COMPACT and FSDPSIM_NO_STEADY_STATE unset in the
+ * environment. The caller adds its own conditions (no output that lists every op). */
+bool compact_applies(const StratOptions *opt, const StratLayout *layout);
+
+/* Generates opt's schedule: compact where try_compact and compact_applies, then *omitted holds
+ * each class's left-out ops (g_free it; NULL: the whole schedule). *info is the full run's
+ * either way (its micro-batches). NULL with strat_generate's error. */
+IrSchedule *compact_generate(const Model *model, const HwTopology *topo, const StratOptions *opt,
+                             const StratLayout *layout, bool try_compact, StratInfo *info,
+                             int64_t **omitted, GError **error);
+
+/* Simulates *sched: with *omitted, compact (sim_run_compact), and where the engine cannot, the
+ * whole schedule generated again and run in its place (*sched, *info and *omitted replaced).
+ * After a compact run the schedule holds fewer ops than the result (SimClassResult.gap_ops;
+ * readers walk sim_op_count and sim_op_ir). NULL with sim_run's or strat_generate's error. */
+SimResult *compact_run(const Model *model, const HwTopology *topo, const StratOptions *opt,
+                       const StratLayout *layout, const SimConfig *cfg, IrSchedule **sched,
+                       StratInfo *info, int64_t **omitted, GError **error);
+
+#endif

@@ -1,0 +1,219 @@
+/* compact: a 1F1B pipeline simulated from a program of fewer micro-batches (src/compact) gives
+ * the full program's results to the bit: every op's start and end through the full program's
+ * indices, the memory peak, the communication sums, the link statistics and utilisation
+ * samples, the event counts; the op a reader gets for each index is the full program's op (kind,
+ * stream, phase, payload). On the layouts where the engine adds the left-out periods back (it
+ * must, for GPT-3 175B tp 8 x pp 8 and the 1T-parameter GPT's 64 stages) and on random ones,
+ * where it may refuse (then the full program runs: compact_run's answer is compared all the
+ * same). And the generator's count: a class's full program is its compact one plus the
+ * left-out micro-batches times its steady pair's ops. */
+#include "testutil.h"
+
+#include "compact/compact.h"
+
+static void same_double(double a, double b, const char *what)
+{
+    if (memcmp(&a, &b, sizeof a) != 0)
+        fail_msg("%s: %.17g (compact) != %.17g (full)", what, a, b);
+}
+
+static void same_op(const IrClass *ca, const IrOp *a, const IrClass *cb, const IrOp *b, int c,
+                    int i)
+{
+    if (a->kind != b->kind || a->stream != b->stream || a->phase != b->phase ||
+        a->dtype != b->dtype)
+        fail_msg("class %d op %d: not the full program's op", c, i);
+    if (a->kind == IR_OP_COMPUTE) {
+        const IrCompute *x = ir_op_compute(ca, a), *y = ir_op_compute(cb, b);
+        assert_true(x->flops == y->flops && x->seconds == y->seconds &&
+                    x->model_flops == y->model_flops && x->bytes == y->bytes);
+    } else if (a->kind == IR_OP_COLL) {
+        assert_int_equal(a->u.coll.bytes, b->u.coll.bytes);
+        assert_int_equal(a->u.coll.coll, b->u.coll.coll);
+    } else if (a->kind == IR_OP_HOST) {
+        same_double(a->u.host.seconds, b->u.host.seconds, "host seconds");
+    } else if (a->kind == IR_OP_SEND || a->kind == IR_OP_RECV) {
+        assert_int_equal(a->u.p2p.bytes, b->u.p2p.bytes);
+        assert_int_equal(a->u.p2p.peer_offset, b->u.p2p.peer_offset);
+    } else if (a->kind == IR_OP_ALLOC || a->kind == IR_OP_FREE) {
+        assert_int_equal(a->u.mem.bytes, b->u.mem.bytes);
+    }
+}
+
+/* a: the compact run on schedule sa, b: the full program sb's */
+static void same_result(const IrSchedule *sa, const SimResult *a, const IrSchedule *sb,
+                        const SimResult *b)
+{
+    assert_int_equal(a->makespan_ns, b->makespan_ns);
+    assert_int_equal(a->events, b->events);
+    assert_int_equal(a->transfers, b->transfers);
+    assert_int_equal(a->link_classes, b->link_classes);
+    assert_int_equal(a->steady_periods, b->steady_periods);
+    assert_int_equal(sa->n_classes, sb->n_classes);
+    for (int c = 0; c < sb->n_classes; c++) {
+        const SimClassResult *x = &a->classes[c], *y = &b->classes[c];
+        const IrClass *ca = sa->classes[c], *cb = sb->classes[c];
+        int n = sim_op_count(y, cb);
+        assert_int_equal(sim_op_count(x, ca), n);
+        for (int i = 0; i < n; i++) {
+            same_op(ca, ir_op(ca, sim_op_ir(x, i)), cb, ir_op(cb, i), c, i);
+            if (sim_op_start_ns(x, i) != sim_op_start_ns(y, i) ||
+                sim_op_end_ns(x, i) != sim_op_end_ns(y, i))
+                fail_msg("class %d op %d: [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                         "] (compact) != [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]",
+                         c, i, sim_op_start_ns(x, i), sim_op_end_ns(x, i), sim_op_start_ns(y, i),
+                         sim_op_end_ns(y, i));
+        }
+        /* the peak; not the memory timeline, which lacks the gap's host allocations (only
+         * --trace reads it, and a run with --trace is never compact) */
+        assert_int_equal(x->mem.peak, y->mem.peak);
+        assert_int_equal(x->mem.peak_time_ns, y->mem.peak_time_ns);
+        assert_memory_equal(x->mem.at_peak, y->mem.at_peak, sizeof x->mem.at_peak);
+        same_double(x->coll_bytes_sent, y->coll_bytes_sent, "coll_bytes_sent");
+        same_double(x->inter_node_bytes_sent, y->inter_node_bytes_sent, "inter_node_bytes_sent");
+        same_double(x->overlap_cost_s, y->overlap_cost_s, "overlap_cost_s");
+        for (int k = 0; k < IR_COLL_KIND_COUNT; k++) {
+            same_double(x->coll_time_by_kind[k], y->coll_time_by_kind[k], "coll_time_by_kind");
+            assert_int_equal(x->coll_count_by_kind[k], y->coll_count_by_kind[k]);
+        }
+    }
+    assert_int_equal(a->n_links, b->n_links);
+    for (int i = 0; i < a->n_links; i++) {
+        assert_string_equal(a->links[i].name, b->links[i].name);
+        assert_int_equal(a->links[i].alike, b->links[i].alike);
+        same_double(a->links[i].stats.bytes, b->links[i].stats.bytes, "link bytes");
+        assert_int_equal(a->links[i].stats.busy_ns, b->links[i].stats.busy_ns);
+        same_double(a->links[i].stats.peak_util, b->links[i].stats.peak_util, "link peak");
+    }
+    assert_int_equal(a->n_util_samples, b->n_util_samples);
+    for (int i = 0; i < a->n_util_samples; i++) {
+        assert_int_equal(a->util_samples[i].time_ns, b->util_samples[i].time_ns);
+        assert_memory_equal(a->util_samples[i].util, b->util_samples[i].util,
+                            sizeof a->util_samples[i].util);
+    }
+}
+
+typedef struct {
+    const char *model;
+    int nodes, gpus_per_node, tp, pp, micro_batches;
+    bool fsdp, checkpointing, distopt;
+} Layout;
+
+/* Both ways; returns 1 where the run was compact, 0 where the engine refused (the full program
+ * ran and is compared), -1 for a layout the generator refuses. */
+static int compare(const Layout *l)
+{
+    Model *model = load_model(l->model, NULL);
+    HwTopology *topo = load_topo("topologies/juwels-booster.json");
+    StratOptions opt;
+    strat_options_default(&opt, model);
+    opt.kind = l->fsdp ? STRAT_FSDP : STRAT_DDP;
+    opt.tp = l->tp;
+    opt.pp = l->pp;
+    opt.grad_accum = l->micro_batches;
+    opt.pp_schedule = PP_SCHEDULE_1F1B;
+    opt.activation_checkpointing = l->checkpointing;
+    opt.distributed_optimizer = l->distopt;
+    GError *error = NULL;
+    StratLayout layout;
+    StratInfo info, cinfo;
+    IrSchedule *s = NULL;
+    int gpn = l->gpus_per_node ? l->gpus_per_node : topo->gpus_per_node;
+    if (strat_layout_make(&opt, l->nodes, gpn, &layout, &error))
+        s = strat_generate(model, topo, &opt, &layout, &info, &error);
+    if (!s) {
+        g_clear_error(&error);
+        hw_topology_free(topo);
+        model_free(model);
+        return -1;
+    }
+    CollModel coll;
+    coll_model_analytic_init(&coll, topo);
+    NetTopo *net = net_topo_new(topo, l->nodes, gpn);
+    SimConfig cfg = {topo, &coll, net};
+    SimResult *full = sim_run(s, &cfg, &error);
+    assert_non_null(full);
+    int64_t *omitted = NULL;
+    IrSchedule *cs = compact_generate(model, topo, &opt, &layout, true, &cinfo, &omitted, &error);
+    assert_non_null(cs);
+    bool tried = omitted != NULL;
+    if (tried) {
+        /* the generator's count: the full program less the left-out micro-batches' pairs */
+        for (int c = 0; c < s->n_classes; c++)
+            assert_int_equal(ir_class_n_ops(cs->classes[c]) + omitted[c],
+                             ir_class_n_ops(s->classes[c]));
+        assert_int_equal(cinfo.pp_omitted_micro_batches,
+                         l->micro_batches - COMPACT_MICRO_BATCHES(l->pp));
+    }
+    SimResult *res = compact_run(model, topo, &opt, &layout, &cfg, &cs, &cinfo, &omitted, &error);
+    if (!res)
+        fail_msg("tp %d pp %d m %d: %s", l->tp, l->pp, l->micro_batches,
+                 error ? error->message : "no message");
+    bool compact = res->classes[0].gap_ops > 0;
+    assert_true(!compact || tried);
+    same_result(cs, res, s, full);
+    /* the report's view of the run: the full run's micro-batches either way */
+    same_double(cinfo.samples_per_step, info.samples_per_step, "samples per step");
+    g_free(omitted);
+    sim_result_free(full);
+    sim_result_free(res);
+    net_topo_free(net);
+    strat_info_clear(&info);
+    strat_info_clear(&cinfo);
+    ir_schedule_free(s);
+    ir_schedule_free(cs);
+    hw_topology_free(topo);
+    model_free(model);
+    return compact;
+}
+
+/* Layouts the engine must make compact: GPT-3 175B on 8 stages (its stages' states cycle over
+ * several micro-batches), with checkpointing and Megatron's distributed optimizer, Llama-2-70B,
+ * and the 1T-parameter GPT of bench_sim on 64 stages. */
+static void test_compact_layouts(void **state)
+{
+    const Layout layouts[] = {
+        {"models/gpt3-175b.json", 48, 0, 8, 8, 256, false, false, false},
+        {"models/gpt3-175b.json", 48, 0, 8, 8, 301, false, true, false},
+        {"models/gpt3-175b.json", 48, 0, 8, 8, 256, false, false, true},
+        {"models/llama2-70b.json", 8, 0, 4, 4, 200, false, false, false},
+        {"tests/bench/megatron-1t.json", 768, 4, 8, 64, 400, false, false, false},
+    };
+    for (size_t k = 0; k < G_N_ELEMENTS(layouts); k++)
+        assert_int_equal(compare(&layouts[k]), 1);
+}
+
+/* Random 1F1B layouts: compact where the engine can, the full program where it refuses (FSDP's
+ * gathered parameters freed on a GPU stream, a short region), compared either way. */
+static void test_random_layouts(void **state)
+{
+    GRand *rng = g_rand_new_with_seed(29);
+    int compared = 0, compact = 0;
+    for (int k = 0; k < 10; k++) {
+        Layout l = {"models/gpt3-175b.json", 0, 0, 0, 0, 0, false, false, false};
+        int tps[] = {1, 2, 4, 8}, pps[] = {2, 4, 8, 16};
+        l.tp = tps[g_rand_int_range(rng, 0, 4)];
+        l.pp = pps[g_rand_int_range(rng, 0, 4)];
+        l.micro_batches = COMPACT_MICRO_BATCHES(l.pp) + g_rand_int_range(rng, 64, 200);
+        l.checkpointing = g_rand_boolean(rng);
+        l.fsdp = g_rand_int_range(rng, 0, 5) == 0;
+        int gpus = l.tp * l.pp * g_rand_int_range(rng, 1, 3);
+        l.nodes = MAX(1, gpus / 4);
+        int r = compare(&l);
+        compared += r >= 0;
+        compact += r > 0;
+    }
+    g_rand_free(rng);
+    print_message("random layouts: %d compared, %d of them compact\n", compared, compact);
+    assert_true(compared >= 6);
+    assert_true(compact >= 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_compact_layouts),
+        cmocka_unit_test(test_random_layouts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
