@@ -105,6 +105,31 @@ static void test_bound(void **state)
     run_end(&r);
 }
 
+/* Mixtral-8x7B under expert parallelism (--ep 8), SHARD_GRAD_OP and FULL_SHARD on 2 x 4 GPUs:
+ * a GPU gathers only its 1/8 of each layer's experts, so the memory bound (which counted all
+ * of them unsharded, 1.5 to 2 times the simulated peak) must stay below the peak; the compute
+ * floor below the simulated compute time. */
+static void test_bound_expert_parallel(void **state)
+{
+    static const ShardingStrategy shardings[] = {SHARD_SHARD_GRAD_OP, SHARD_FULL_SHARD};
+    for (size_t i = 0; i < G_N_ELEMENTS(shardings); i++) {
+        Run r;
+        run_start(&r, "models/mixtral-8x7b.json", "topologies/juwels-booster.json", 2, 4);
+        r.opt.kind = STRAT_FSDP;
+        r.opt.sharding = shardings[i];
+        r.opt.ep = 8;
+        run_sim(&r);
+        cJSON *b = search_bound_json(r.model, r.topo, &r.opt, &r.layout);
+        double bytes = cJSON_GetObjectItem(b, "memory_bound_bytes")->valuedouble;
+        assert_true(bytes <= r.rep.mem_peak_bytes);
+        assert_true(bytes > 0.9 * r.rep.mem_peak_bytes); /* still a useful bound */
+        assert_true(cJSON_GetObjectItem(b, "step_floor_per_micro_batch_s")->valuedouble <
+                    r.rep.compute_s);
+        cJSON_Delete(b);
+        run_end(&r);
+    }
+}
+
 /* A fake simulation: --nodes=N and --tp=T set the layout (4 GPUs a node, dp = 4N/T), the
  * memory bound is 30 GB / N, the simulated peak 20 GB + 10 GB / N, the step 10 s / N. Counts
  * its parses and simulations; fake_grad_accum is the last simulation's. */
@@ -325,8 +350,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_space_ranges), cmocka_unit_test(test_spec_parsing),
-        cmocka_unit_test(test_bound),        cmocka_unit_test(test_evaluate),
-        cmocka_unit_test(test_pareto),       cmocka_unit_test(test_ray_tune),
+        cmocka_unit_test(test_bound),        cmocka_unit_test(test_bound_expert_parallel),
+        cmocka_unit_test(test_evaluate),     cmocka_unit_test(test_pareto),
+        cmocka_unit_test(test_ray_tune),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
