@@ -279,6 +279,37 @@ static void test_evaluate(void **state)
     search_space_clear(&sp);
 }
 
+/* The time to --tokens without the machine's file system: steps x step, the steps from the
+ * tokens of a step, which the figures give as rate x step: 33866.906997406419 tokens/s x
+ * 30.961670048 s (Llama-2-7B, 256 x 4096 tokens a step, on one JUPITER node) is
+ * 1048575.9999999999, not 2^20; 1000 steps' tokens take 1000 steps, not 1001. Each hours
+ * objective is its nodes (or their GPUs, cores) x that time. */
+static void test_time_to_tokens(void **state)
+{
+    SearchSpec spec;
+    search_spec_default(&spec);
+    spec.tokens = 1048576.0 * 1000;
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddNumberToObject(f, "step_time_s", 30.961670048);
+    cJSON_AddNumberToObject(f, "tokens_per_s", 33866.906997406419);
+    double time_s = 1000 * 30.961670048;
+    spec.objective = SEARCH_OBJ_TIME;
+    assert_float_equal(search_objective_value(&spec, f, 4, 72, 2), time_s, 1e-9 * time_s);
+    spec.objective = SEARCH_OBJ_NODE_HOURS;
+    assert_float_equal(search_objective_value(&spec, f, 4, 72, 2), 2 * time_s / 3600, 1e-9);
+    spec.objective = SEARCH_OBJ_GPU_HOURS;
+    assert_float_equal(search_objective_value(&spec, f, 4, 72, 2), 8 * time_s / 3600, 1e-9);
+    spec.objective = SEARCH_OBJ_CORE_HOURS;
+    assert_float_equal(search_objective_value(&spec, f, 4, 72, 2), 144 * time_s / 3600, 1e-9);
+    spec.cores_per_node = 48;
+    assert_float_equal(search_objective_value(&spec, f, 4, 72, 2), 96 * time_s / 3600, 1e-9);
+    spec.tokens += 1; /* one token more: one step more */
+    spec.objective = SEARCH_OBJ_TIME;
+    assert_float_equal(search_objective_value(&spec, f, 4, 72, 2), time_s + 30.961670048,
+                       1e-9 * time_s);
+    cJSON_Delete(f);
+}
+
 /* The one Pareto front of the summary and the figure: sorted by (a, b, order), each point whose
  * b is below all before it; a tie keeps the first. Step time against peak memory. */
 static void test_pareto(void **state)
@@ -352,7 +383,7 @@ int main(void)
         cmocka_unit_test(test_space_ranges), cmocka_unit_test(test_spec_parsing),
         cmocka_unit_test(test_bound),        cmocka_unit_test(test_bound_expert_parallel),
         cmocka_unit_test(test_evaluate),     cmocka_unit_test(test_pareto),
-        cmocka_unit_test(test_ray_tune),
+        cmocka_unit_test(test_ray_tune),     cmocka_unit_test(test_time_to_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
