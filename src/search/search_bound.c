@@ -92,12 +92,20 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
      * backward (reshard_after_forward=False): at the end of the forward all parameters are
      * there in the compute dtype (at least 2 bytes), beside the activations; with --ep only
      * the GPU's experts/ep of the routed experts (counting all of them made the bound up to
-     * twice Mixtral's simulated peak, and pruned layouts that fit). */
+     * twice Mixtral's simulated peak, and pruned layouts that fit). FSDP2's
+     * --reshard-after-forward overrides the strategy's (fsdp.c): true frees them, N keeps 1/N
+     * of them (counting them whole made the bound up to 1.38 times the simulated peak). */
+    double kept_after_forward = 1;
+    if (opt->fsdp_version == 2 && opt->reshard_after_forward >= 0) {
+        int shard = MAX(1, layout->shard_size);
+        int raf = opt->reshard_after_forward == 1 ? shard : opt->reshard_after_forward;
+        kept_after_forward = raf == 0 ? 1 : raf < shard ? 1.0 / raf : 0;
+    }
     if (opt->kind == STRAT_FSDP &&
         (opt->sharding == SHARD_SHARD_GRAD_OP || opt->sharding == SHARD_HYBRID_ZERO2))
         activations +=
             ((double)model->params - expert_params_not_gathered(model, NULL, -1, opt->ep)) /
-            model_parallel * 2;
+            model_parallel * 2 * kept_after_forward;
     /* the report adds the memory no tensor can use (CUDA context, cuBLAS, NCCL) to its peak */
     bytes += MAX(MAX(activations, grads), unit) + topo->gpu.reserved_bytes;
     /* A compute floor: the model's training FLOPs of one micro-batch on the whole job, shared
