@@ -327,6 +327,7 @@ bad option/grad-accum "option --grad-accum;expected 1..4096" "${BASE[@]}" --grad
 bad option/plot-format "option --plot-format;png" "${BASE[@]}" --plot "$W/fig" --plot-format gif
 bad option/gpus-per-node "option --gpus-per-node;expected 1..4" "${BASE[@]}" --gpus-per-node 8
 bad option/collective-op "option --op;expected allreduce" collective --op allsum
+bad option/collective-op-near-miss "option --op;did you mean 'allreduce'?;alreduce" collective --op alreduce
 bad option/collective-sendrecv-one-rank "option --op sendrecv;at least 2 ranks" collective --op sendrecv -n 1 -g 1
 bad option/collective-gather-algo "options --nccl-algo/--nccl-proto;gather is point-to-point" collective --op gather --nccl-algo ring
 bad option/collective-scatter-one-rank "option --op scatter;at least 2 ranks" collective --op scatter -n 1 -g 1

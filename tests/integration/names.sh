@@ -39,6 +39,9 @@ ok param-dtype-torch "param_dtype fp16" --param-dtype torch.float16 --nodes 1
 ok reduce-dtype-torch "reduce_dtype fp32" --reduce-dtype torch.float32 --nodes 1
 ok optimizer-pytorch-class "optimizer adam$" --optimizer torch.optim.Adam --nodes 1
 ok optimizer-mixed-case "optimizer adamw" --optimizer AdamW --nodes 1
+ok collective-op-nccl-tests-binary "^# fsdpsim collective: allreduce on juwels-booster, 1 node x" collective --op all_reduce_perf --max-bytes 1M
+ok collective-op-pytorch "^# fsdpsim collective: allgather on" collective --op dist.all_gather_into_tensor --max-bytes 1M
+ok collective-op-pytorch-reduce-scatter "^# fsdpsim collective: reduce_scatter on" collective --op reduce_scatter_tensor --max-bytes 1M
 ok prefetch-pytorch-enum "backward_prefetch=backward_post" --backward-prefetch BackwardPrefetch.BACKWARD_POST --nodes 1
 n=$((n + 1))
 # every name `list models` prints is one --model takes
