@@ -439,6 +439,11 @@ bad option/recompute-granularity "option --recompute-granularity;expected full o
 bad option/nccl-algo-near-miss "option --nccl-algo;did you mean 'ring'?" "${BASE[@]}" --nccl-algo rign
 bad option/topology-name-unknown "option --topology;no shipped topology called 'jusf';did you mean 'jusuf'?;fsdpsim list topologies" -m "$MODEL" -t jusf
 bad option/model-name-unknown "option --model;no shipped model called 'lama3-8b';did you mean 'llama3-8b'?" -m lama3-8b -t "$TOPO"
+bad option/model-name-part "option --model;no shipped model called 'llama';did you mean 'llama2-70b', 'llama2-7b' or 'llama3-8b'?" -m llama -t "$TOPO"
+bad option/topology-name-part "option --topology;did you mean 'juwels-booster'?" -m "$MODEL" -t juwels
+mkdir -p "$W/empty-dir"
+bad option/model-directory-without-config "option --model;$W/empty-dir is a directory without a config.json;Hugging Face config.json" -m "$W/empty-dir" -t "$TOPO"
+bad option/topology-directory "option --topology;$W/empty-dir is a directory;expected a topology file" -m "$MODEL" -t "$W/empty-dir"
 bad option/seq-len-on-cnn "option --seq-len;takes images;expected no --seq-len" -m "$RESNET" -t "$TOPO" --seq-len 128
 bad option/seq-len-on-vit "option --seq-len;ViT-L/16;takes images" -m "$SRC/models/vit-l16.json" -t "$TOPO" --seq-len 128
 bad option/attention-on-cnn "option --attention;no attention layers" -m "$RESNET" -t "$TOPO" --attention flash

@@ -29,6 +29,9 @@ ok() {
 ok topology-by-name "on jusuf, 2 nodes x 1 GPUs" -t jusuf --nodes 2
 ok model-by-name "Llama-3-8B on juwels-booster" -m llama3-8b --nodes 2
 ok model-by-file-name-elsewhere "GPT-2 (124M) on jusuf" -m gpt2.json -t jusuf.json --nodes 1
+mkdir -p "$W/Meta-Llama-3-8B" && cp "$SRC/models/llama3-8b.json" "$W/Meta-Llama-3-8B/config.json"
+ok model-by-directory-as-from-pretrained "Llama-3-8B on juwels-booster" -m "$W/Meta-Llama-3-8B" --nodes 2
+ok topology-by-name-any-case "on juwels-booster, 1 node" -t JUWELS-Booster -m gpt2 --nodes 1
 ok collective-topology-by-name "allreduce" collective -t hgx-h200 --max-bytes 1M
 ok list-models "^mistral-7b .* 7.242 B  mistral" list models
 ok list-models-every-file "^resnet18-cifar10 " list models
