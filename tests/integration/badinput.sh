@@ -308,7 +308,8 @@ bad option/tokens-and-steps "options --tokens and --steps" "${BASE[@]}" --tokens
 bad option/tokens-image-model "option --tokens;takes images;--steps" -m "$SRC/models/resnet50.json" -t "$TOPO" --tokens 1T
 bad option/steps-negative "option --steps;expected a positive number" "${BASE[@]}" --steps -5
 bad option/failure-rate "option --failure-rate;per node-hour" "${BASE[@]}" --tokens 1T --failure-rate 2
-bad option/max-job-hours "option --max-job-hours;expected a positive number" "${BASE[@]}" --max-job-hours 0
+bad option/max-job-hours "option --max-job-hours;expected a positive number;(hours: 24, 0.5)" "${BASE[@]}" --max-job-hours 0
+bad option/state-dict-near-miss "option --state-dict;StateDictType.FULL_STATE_DICT;did you mean 'full'?" "${BASE[@]}" --state-dict fulll
 bad option/lora-rank-zero "option --lora-rank;expected 1..65536" "${BASE[@]}" --lora-rank 0
 bad option/lora-targets-alone "option --lora-targets needs --lora-rank" "${BASE[@]}" --lora-targets q_proj
 bad option/lora-target-unknown "option --lora-targets;no Linear module;\"qkv\"" -m "$SRC/models/llama2-7b.json" -t "$TOPO" --lora-rank 8 --lora-targets qkv

@@ -45,6 +45,8 @@ ok optimizer-mixed-case "optimizer adamw" --optimizer AdamW --nodes 1
 ok collective-op-nccl-tests-binary "^# fsdpsim collective: allreduce on juwels-booster, 1 node x" collective --op all_reduce_perf --max-bytes 1M
 ok collective-op-pytorch "^# fsdpsim collective: allgather on" collective --op dist.all_gather_into_tensor --max-bytes 1M
 ok collective-op-pytorch-reduce-scatter "^# fsdpsim collective: reduce_scatter on" collective --op reduce_scatter_tensor --max-bytes 1M
+ok state-dict-pytorch-enum "^checkpoint   full (rank 0) state dict" --state-dict StateDictType.FULL_STATE_DICT -m gpt2 --nodes 1
+ok state-dict-any-case "^checkpoint   sharded (DCP) state dict" --state-dict Sharded -m gpt2 --nodes 1
 ok prefetch-pytorch-enum "backward_prefetch=backward_post" --backward-prefetch BackwardPrefetch.BACKWARD_POST --nodes 1
 n=$((n + 1))
 # every name `list models` prints is one --model takes
