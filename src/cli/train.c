@@ -39,9 +39,8 @@ bool cli_train_options(const CliTrain *in, const Model *model, const HwTopology 
     memset(out, 0, sizeof *out);
     out->checkpoint = in->state_dict || in->tokens || in->steps || in->save_every != UNSET ||
                       in->async_save || in->failure_rate;
-    if (in->max_job_hours &&
-        !parse_count("max-job-hours", in->max_job_hours, 1e5, "hours: 24, 0.5", &out->max_job_s,
-                     error))
+    if (in->max_job_hours && !parse_count("max-job-hours", in->max_job_hours, 1e5, "hours: 24, 0.5",
+                                          &out->max_job_s, error))
         return false;
     out->max_job_s *= 3600;
     if (!out->checkpoint)
