@@ -646,8 +646,8 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
         return 2;
     }
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        g_autofree char *hint = cli_option_hint(error, entries);
-        fprintf(stderr, "fsdpsim: %s%s (see fsdpsim --help)\n", error->message, hint);
+        g_autofree char *text = cli_option_message(error, entries, "fsdpsim");
+        fprintf(stderr, "fsdpsim: %s\n", text);
         g_error_free(error);
         g_option_context_free(ctx);
         return 2;

@@ -424,6 +424,11 @@ bad ktrace/compare-zero-steps "$W/tz/rank0.json;ProfilerStep#N" compare --real "
 bad ktrace/compare-truncated "$W/trunc.json.gz;truncated" compare --real "$W/trunc.json.gz" --sim "$W/sim.json"
 # issue 19: names and near misses get a did-you-mean; options that do not apply say why
 bad option/misspelt-option "Unknown option --strategey;did you mean --strategy?" "${BASE[@]}" --strategey hybrid
+bad option/integer-not-a-number "option --nodes: expected an integer, got \"four\"" "${BASE[@]}" --nodes four
+bad option/integer-short-not-a-number "option -n (--nodes): expected an integer, got \"two\";fsdpsim collective --help" collective -n two
+bad option/integer-out-of-range "option --seq-len: expected an integer from -2147483648 to 2147483647" "${BASE[@]}" --seq-len 99999999999
+bad option/number-not-a-number "option --moe-imbalance: expected a number, got \"x\"" "${BASE[@]}" --moe-imbalance x
+bad option/value-missing "option --nodes: its value is missing;fsdpsim scale --help" scale --nodes
 bad option/misspelt-option-collective "Unknown option --topolgy;did you mean --topology?" collective --topolgy jusuf
 bad option/strategy-near-miss "option --strategy;got \"hybrd\";did you mean 'hybrid'?" "${BASE[@]}" --strategy hybrd
 bad option/sharding-near-miss "option --sharding;did you mean 'full_shard'?" "${BASE[@]}" --sharding full_shrd
