@@ -124,6 +124,19 @@ char *cli_option_message(const GError *e, const GOptionEntry *entries, const cha
     return g_strdup_printf("%s%s (see %s --help)", text, hint, command);
 }
 
+char *cli_command_line(const char *name, int argc, char **argv)
+{
+    GString *line = g_string_new(name);
+    for (int i = 1; i < argc; i++) {
+        bool plain = *argv[i] != '\0';
+        for (const char *c = argv[i]; *c && plain; c++)
+            plain = g_ascii_isalnum(*c) || strchr("_./:=,+-@%", *c);
+        g_autofree char *quoted = plain ? g_strdup(argv[i]) : g_shell_quote(argv[i]);
+        g_string_append_printf(line, " %s", quoted);
+    }
+    return g_string_free(line, FALSE);
+}
+
 bool cli_parse(const char *params, const char *summary, const char *description,
                const GOptionEntry *entries, int argc, char **argv, GError **error)
 {
