@@ -203,9 +203,13 @@ void report_print_summary(const Report *r, FILE *out)
             fprintf(out, ", %s  %s\n", tm, im->description);
             g_free(gp), g_free(tm);
         }
-        char *bs = report_seconds(r->init->sync_module_states_s);
-        fprintf(out, "  sync_module_states=True adds a broadcast of all parameters: %s\n", bs);
-        g_free(bs);
+        if (r->init->sync_module_states_s > 0) {
+            char *bs = report_seconds(r->init->sync_module_states_s);
+            fprintf(out, "  %s: %s\n", r->init->sync_description, bs);
+            g_free(bs);
+        } else if (r->init->sync_description) {
+            fprintf(out, "  %s\n", r->init->sync_description);
+        }
     }
     report_train_print(r, out);
     if (r->errors && r->errors->len) {
