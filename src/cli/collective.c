@@ -60,15 +60,56 @@ static bool rooted_p2p_s(const HwTopology *topo, const CollModel *coll, const Ne
     return sim_schedule_makespan_s(s, topo, coll, net, out, error);
 }
 
+/* --op as nccl-tests' table names it (allreduce), as its binary (all_reduce_perf) or as PyTorch
+ * (all_reduce, dist.all_gather_into_tensor, reduce_scatter_tensor, all_to_all_single), in any
+ * case: underscores, the prefix and the suffix dropped, then compared with the table's names
+ * spelt the same way. NULL when none matches. */
+static const char *const collective_ops[] = {
+    "allreduce", "allgather", "reduce_scatter", "broadcast", "reduce",
+    "alltoall",  "sendrecv",  "gather",         "scatter",   NULL};
+
+/* A copy of text without its underscores. */
+static char *collective_op_squeeze(const char *text)
+{
+    char *bare = g_strdup(text), *to = bare;
+    for (const char *from = text; *from; from++)
+        if (*from != '_')
+            *to++ = *from;
+    *to = '\0';
+    return bare;
+}
+
+static const CollTest *collective_op_find(const char *text)
+{
+    static const char *const torch_suffixes[] = {"_perf", "_into_tensor", "_tensor", "_single",
+                                                 NULL};
+    g_autofree char *word = g_ascii_strdown(text, -1);
+    const char *name = cli_strip_prefix(cli_strip_prefix(word, "torch.distributed."), "dist.");
+    g_autofree char *stem = g_strdup(name);
+    for (int i = 0; torch_suffixes[i]; i++)
+        if (g_str_has_suffix(stem, torch_suffixes[i]) && strlen(stem) > strlen(torch_suffixes[i]))
+            stem[strlen(stem) - strlen(torch_suffixes[i])] = '\0';
+    g_autofree char *bare = collective_op_squeeze(stem);
+    for (int i = 0; collective_ops[i]; i++) {
+        g_autofree char *op = collective_op_squeeze(collective_ops[i]);
+        if (strcmp(bare, op) == 0)
+            return coll_test_find(collective_ops[i]);
+    }
+    return NULL;
+}
+
 static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg,
                const char *min_text, const char *max_text, const char *type_text, const char *algo,
                const char *proto, bool collnet, int per_thread, const char *reference,
                const char *section, const char *nccl_version, GError **error)
 {
-    const CollTest *test = coll_test_find(op_text);
+    const CollTest *test = collective_op_find(op_text);
     if (!test)
-        return cfg_input_error(error, "option --op: expected %s, got \"%s\"", coll_tests_names,
-                               op_text),
+        return cfg_input_error(error,
+                               "option --op: expected %s (or nccl-tests' and PyTorch's names: "
+                               "all_reduce_perf, all_reduce, ...), got \"%s\"%s",
+                               coll_tests_names, op_text,
+                               cli_did_you_mean(op_text, collective_ops)),
                2;
     IrCollKind kind = test->kind;
     bool p2p = test->run != COLL_RUN_COLLECTIVE; /* sendrecv, gather, scatter */
@@ -237,13 +278,13 @@ static int run(const char *op_text, const char *topo_arg, int nodes, int gpn_arg
                             "nodes of up to 8 GPUs where the switches offer SHARP, network.sharp, "
                             "Simple, collnetdirect on 8-GPU NVSwitch nodes), or leave them out "
                             "for NCCL's choice",
-                            algo ? algo : "", algo && proto ? "/" : "", proto ? proto : "", op_text,
-                            n, nodes, gpn, topo->name);
+                            algo ? algo : "", algo && proto ? "/" : "", proto ? proto : "",
+                            test->op, n, nodes, gpn, topo->name);
             goto out;
         }
     }
-    printf("# fsdpsim collective: %s on %s, %d nodes x %d GPUs = %d ranks (%s)\n", op_text,
-           topo->name, nodes, gpn, n, topo->gpu.name);
+    printf("# fsdpsim collective: %s on %s, %d node%s x %d GPUs = %d ranks (%s)\n", test->op,
+           topo->name, nodes, nodes == 1 ? "" : "s", gpn, n, topo->gpu.name);
     printf(
         "# simulated: NCCL's algorithm and protocol choice and latencies, flow-level link model\n");
     if (reference)
@@ -329,7 +370,8 @@ int cli_collective(int argc, char **argv)
     GOptionEntry entries[] = {
         {"op", 'o', 0, G_OPTION_ARG_STRING, &op,
          "allreduce, allgather, reduce_scatter, broadcast, reduce, alltoall, sendrecv, gather, "
-         "scatter [allreduce]",
+         "scatter; also as nccl-tests' binaries and PyTorch name them (all_reduce_perf, "
+         "all_gather_into_tensor), in any case [allreduce]",
          "OP"},
         {"topology", 't', 0, G_OPTION_ARG_FILENAME, &topology,
          "Machine description: a file or a shipped topology's name (fsdpsim list topologies) "

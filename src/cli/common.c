@@ -70,15 +70,83 @@ char *cli_option_hint(const GError *e, const GOptionEntry *entries)
     return hint;
 }
 
+/* "-n" as "-n (--nodes)", from the entries; anything else as it is. */
+static char *option_long_name(const char *option, const GOptionEntry *entries)
+{
+    if (option[0] == '-' && option[1] && option[1] != '-' && !option[2])
+        for (const GOptionEntry *entry = entries; entry->long_name; entry++)
+            if (entry->short_name == option[1])
+                return g_strdup_printf("%s (--%s)", option, entry->long_name);
+    return g_strdup(option);
+}
+
+/* GLib's own words for a bad value ("Cannot parse integer value “four” for --nodes"), in the C
+ * locale main() sets, rewritten as every other option's message: "option --nodes: expected an
+ * integer, got "four"". Any other text is kept as GLib wrote it. */
+static char *option_bad_value(const char *message, const GOptionEntry *entries)
+{
+    static const struct {
+        const char *before, *after, *expected;
+    } forms[] = {
+        {"Cannot parse integer value \u201c", "\u201d for ", "an integer"},
+        {"Integer value \u201c", "\u201d for ", "an integer from -2147483648 to 2147483647"},
+        {"Cannot parse double value \u201c", "\u201d for ", "a number"},
+        {"Double value \u201c", "\u201d for ", "a finite number"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(forms); i++) {
+        if (!g_str_has_prefix(message, forms[i].before))
+            continue;
+        const char *value = message + strlen(forms[i].before);
+        const char *end = strstr(value, forms[i].after);
+        if (!end)
+            break;
+        g_autofree char *option = g_strdup(end + strlen(forms[i].after));
+        char *space = strchr(option, ' '); /* " out of range" */
+        if (space)
+            *space = '\0';
+        g_autofree char *named = option_long_name(option, entries);
+        return g_strdup_printf("option %s: expected %s, got \"%.*s\"", named, forms[i].expected,
+                               (int)(end - value), value);
+    }
+    if (g_str_has_prefix(message, "Missing argument for ")) {
+        g_autofree char *named =
+            option_long_name(message + strlen("Missing argument for "), entries);
+        return g_strdup_printf("option %s: its value is missing", named);
+    }
+    return g_strdup(message);
+}
+
+char *cli_option_message(const GError *e, const GOptionEntry *entries, const char *command)
+{
+    g_autofree char *hint = cli_option_hint(e, entries);
+    g_autofree char *text =
+        e->domain == G_OPTION_ERROR ? option_bad_value(e->message, entries) : g_strdup(e->message);
+    return g_strdup_printf("%s%s (see %s --help)", text, hint, command);
+}
+
+char *cli_command_line(const char *name, int argc, char **argv)
+{
+    GString *line = g_string_new(name);
+    for (int i = 1; i < argc; i++) {
+        bool plain = *argv[i] != '\0';
+        for (const char *c = argv[i]; *c && plain; c++)
+            plain = g_ascii_isalnum(*c) || strchr("_./:=,+-@%", *c);
+        g_autofree char *quoted = plain ? g_strdup(argv[i]) : g_shell_quote(argv[i]);
+        g_string_append_printf(line, " %s", quoted);
+    }
+    return g_string_free(line, FALSE);
+}
+
 bool cli_parse(const char *params, const char *summary, const char *description,
                const GOptionEntry *entries, int argc, char **argv, GError **error)
 {
     GOptionContext *ctx = g_option_context_new(params);
     if (summary)
         g_option_context_set_summary(ctx, summary);
-    g_option_context_set_description(ctx, description
-        ? description
-        : "Exit status: 0 success, 1 failure, 2 bad input.\nDefaults in brackets.");
+    g_option_context_set_description(
+        ctx, description
+                 ? description
+                 : "Exit status: 0 success, 1 failure, 2 bad input.\nDefaults in brackets.");
     g_option_context_add_main_entries(ctx, entries, NULL);
     bool ok = g_option_context_parse(ctx, &argc, &argv, error);
     g_option_context_free(ctx);
@@ -86,9 +154,8 @@ bool cli_parse(const char *params, const char *summary, const char *description,
         ok = cfg_input_error(error, "unexpected argument '%s' (see %s --help)", argv[1], argv[0]);
     else if (!ok) {
         GError *e = *error;
-        g_autofree char *hint = cli_option_hint(e, entries);
-        *error = g_error_new(FSD_ERROR, FSD_ERROR_INPUT, "%s%s (see %s --help)", e->message, hint,
-                             argv[0]);
+        g_autofree char *text = cli_option_message(e, entries, argv[0]);
+        *error = g_error_new_literal(FSD_ERROR, FSD_ERROR_INPUT, text);
         g_error_free(e);
     }
     return ok;

@@ -42,8 +42,8 @@ bool cli_figures_check(const char *plot_dir, const char *report_dir, const char 
     return cli_check_dir("plot", plot_dir, error) && cli_check_dir("report", report_dir, error);
 }
 
-bool cli_figures_write(const char *plot_dir, const char *report_dir, const char *formats, const Report *rep,
-                       GError **error)
+bool cli_figures_write(const char *plot_dir, const char *report_dir, const char *formats,
+                       const char *command, const Report *rep, GError **error)
 {
     unsigned f = PLOT_ALL;
     if (formats)
@@ -55,5 +55,5 @@ bool cli_figures_write(const char *plot_dir, const char *report_dir, const char 
         if (!ok)
             return false;
     }
-    return !report_dir || plot_report_run(report_dir, f, rep, error);
+    return !report_dir || plot_report_run(report_dir, f, rep, command, error);
 }

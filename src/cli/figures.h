@@ -10,8 +10,9 @@
 
 bool cli_figures_check(const char *plot_dir, const char *report_dir, const char *formats,
                        GError **error);
+/* command: the command line, shown in the report's README (NULL: none) */
 bool cli_figures_write(const char *plot_dir, const char *report_dir, const char *formats,
-                       const Report *rep, GError **error);
+                       const char *command, const Report *rep, GError **error);
 
 /* compare's and validate's --plot DIR (compare.c): the figures of a loaded comparison, titled
  * `title`, else by what the real trace names, else by the two file names. Formats already

@@ -31,9 +31,48 @@ static char **shipped_names(const char *kind)
     return (char **)g_ptr_array_free(names, FALSE);
 }
 
+/* The shipped names that contain arg, in any case ("llama" -> llama2-70b, llama2-7b, llama3-8b),
+ * as "; did you mean 'a', 'b' or 'c'?", at most four; "" when none or more. */
+static char *shipped_containing(const char *arg, char *const *names)
+{
+    g_autofree char *want = g_ascii_strdown(arg, -1);
+    GPtrArray *hits = g_ptr_array_new();
+    for (int i = 0; names[i]; i++)
+        if (strstr(names[i], want))
+            g_ptr_array_add(hits, names[i]);
+    GString *text = g_string_new("");
+    if (hits->len > 0 && hits->len <= 4) {
+        g_string_append(text, "; did you mean ");
+        for (guint i = 0; i < hits->len; i++)
+            g_string_append_printf(text, "%s'%s'",
+                                   i == 0              ? ""
+                                   : i + 1 < hits->len ? ", "
+                                                       : " or ",
+                                   (const char *)hits->pdata[i]);
+        g_string_append(text, "?");
+    }
+    g_ptr_array_free(hits, TRUE);
+    return g_string_free(text, FALSE);
+}
+
 bool cli_data_file(const char *option, const char *kind, const char *arg, char **path,
                    GError **error)
 {
+    bool models = strcmp(kind, "models") == 0;
+    /* a directory: for a model, the config.json in it, as from_pretrained reads a directory
+     * that save_pretrained wrote */
+    if (g_file_test(arg, G_FILE_TEST_IS_DIR)) {
+        g_autofree char *config = g_build_filename(arg, "config.json", NULL);
+        if (models && g_file_test(config, G_FILE_TEST_IS_REGULAR)) {
+            *path = g_steal_pointer(&config);
+            return true;
+        }
+        return cfg_input_error(error, "option --%s: %s is a directory%s; expected %s", option, arg,
+                               models ? " without a config.json" : "",
+                               models ? "a Hugging Face config.json (or the directory holding it), "
+                                        "an fsdpsim layer list or a shipped model's name"
+                                      : "a topology file or a shipped topology's name");
+    }
     /* a path as given: a file that exists, or anything that looks like a path (its own error
      * comes from the reader, naming it) */
     if (g_file_test(arg, G_FILE_TEST_EXISTS) || strchr(arg, G_DIR_SEPARATOR)) {
@@ -41,8 +80,8 @@ bool cli_data_file(const char *option, const char *kind, const char *arg, char *
         return true;
     }
     /* "gpt2" or "gpt2.json": the shipped file of that name */
-    g_autofree char *rel = g_strdup_printf("%s/%s%s", kind, arg,
-                                           g_str_has_suffix(arg, ".json") ? "" : ".json");
+    g_autofree char *rel =
+        g_strdup_printf("%s/%s%s", kind, arg, g_str_has_suffix(arg, ".json") ? "" : ".json");
     g_autofree char *shipped = cli_default_path(rel);
     if (g_file_test(shipped, G_FILE_TEST_IS_REGULAR)) {
         *path = g_steal_pointer(&shipped);
@@ -52,13 +91,22 @@ bool cli_data_file(const char *option, const char *kind, const char *arg, char *
         *path = g_strdup(arg);
         return true;
     }
+    /* a shipped name in another case (-t JUWELS-Booster), as option values take any case */
     char **names = shipped_names(kind);
+    for (int i = 0; names[i]; i++)
+        if (g_ascii_strcasecmp(arg, names[i]) == 0) {
+            g_autofree char *file = g_strdup_printf("%s/%s.json", kind, names[i]);
+            *path = cli_default_path(file);
+            g_strfreev(names);
+            return true;
+        }
     const char *close = cfg_closest(arg, (const char *const *)names);
+    g_autofree char *hint =
+        close ? g_strdup_printf("; did you mean '%s'?", close) : shipped_containing(arg, names);
     cfg_input_error(error,
-                    "option --%s: no file '%s' and no shipped %s called '%s'%s%s%s (fsdpsim list "
+                    "option --%s: no file '%s' and no shipped %s called '%s'%s (fsdpsim list "
                     "%s shows them)",
-                    option, arg, strcmp(kind, "models") ? "topology" : "model", arg,
-                    close ? "; did you mean '" : "", close ? close : "", close ? "'?" : "", kind);
+                    option, arg, models ? "model" : "topology", arg, hint, kind);
     g_strfreev(names);
     return false;
 }

@@ -271,7 +271,8 @@ int cli_scale(int argc, char **argv)
     GError *error = NULL;
     int status;
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        fprintf(stderr, "fsdpsim: %s (see %s --help)\n", error->message, argv[0]);
+        g_autofree char *text = cli_option_message(error, entries, argv[0]);
+        fprintf(stderr, "fsdpsim: %s\n", text);
         g_error_free(error);
         status = 2;
     } else {

@@ -341,7 +341,8 @@ model_ready:
         }
         cJSON_free(text);
     }
-    if (!cli_figures_write(cli->plot, cli->report, cli->plot_format, &rep, error)) {
+    if (!cli_figures_write(cli->plot, cli->report, cli->plot_format, cli->command, &rep,
+                           error)) {
         report_clear(&rep);
         goto out;
     }
@@ -638,6 +639,8 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
      * exits); the parse below then sees argv[0] and leftover arguments only. argv is the
      * caller's: GOption removes what it parses, so a copy is parsed. */
     char **argv_copy = point ? g_memdup2(argv, sizeof(char *) * (size_t)(argc + 1)) : NULL;
+    if (!point) /* before GOption takes the options out of argv */
+        cli.command = cli_command_line("fsdpsim", argc, argv);
     if (point) {
         argv = argv_copy;
         g_option_context_set_help_enabled(ctx, FALSE);
@@ -651,8 +654,8 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
         return 2;
     }
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        g_autofree char *hint = cli_option_hint(error, entries);
-        fprintf(stderr, "fsdpsim: %s%s (see fsdpsim --help)\n", error->message, hint);
+        g_autofree char *text = cli_option_message(error, entries, "fsdpsim");
+        fprintf(stderr, "fsdpsim: %s\n", text);
         g_error_free(error);
         g_option_context_free(ctx);
         return 2;
@@ -697,5 +700,5 @@ static void options_clear(CliOptions *cli)
     cli_train_clear(&cli->train);
     g_free(cli->reshard_after_forward), g_free(cli->memory_format);
     g_free(cli->recompute_granularity);
-    g_free(cli->plot), g_free(cli->plot_format), g_free(cli->report);
+    g_free(cli->plot), g_free(cli->plot_format), g_free(cli->report), g_free(cli->command);
 }

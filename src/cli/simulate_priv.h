@@ -17,6 +17,7 @@ typedef struct {
     char *nccl_version; /* --nccl-version: the NCCL release whose rules apply (LL128) */
     char *trace, *emit_schedule, *schedule, *attention, *max_memory, *optimizer_impl;
     char *plot, *plot_format, *report; /* figures.c */
+    char *command; /* the command line as given, for --report's README; NULL in process */
     int nodes, gpus_per_node, seq_len, micro_batch, grad_accum, shard_group_size, checkpoint_every;
     int omp_num_threads;
     char *bucket_cap_mb; /* text: GOption would accept "nan" and "inf" as doubles */

@@ -6,9 +6,12 @@
 #include <math.h>
 #include <string.h>
 
-/* A count such as 1e12 or 1T (decimal suffixes K, M, G, T, as token counts are quoted). */
-static bool parse_count(const char *option, const char *text, double max, double *out,
-                        GError **error)
+/* A count such as 1e12 or 1T (decimal suffixes K, M, G, T, as token counts are quoted).
+ * `example` is what the message shows: "1e12, or with a K, M, G or T suffix". */
+#define COUNT_EXAMPLE "1e12, or with a K, M, G or T suffix"
+
+static bool parse_count(const char *option, const char *text, double max, const char *example,
+                        double *out, GError **error)
 {
     char *end = NULL;
     double v = g_ascii_strtod(text, &end);
@@ -23,9 +26,9 @@ static bool parse_count(const char *option, const char *text, double max, double
     }
     if (end == text || *end || !(v > 0) || !(v * scale <= max))
         return cfg_input_error(error,
-                               "option --%s: expected a positive number up to %g (1e12, "
-                               "or with a K, M, G or T suffix), got \"%s\"",
-                               option, max, text);
+                               "option --%s: expected a positive number up to %g (%s), got "
+                               "\"%s\"",
+                               option, max, example, text);
     *out = v * scale;
     return true;
 }
@@ -36,20 +39,27 @@ bool cli_train_options(const CliTrain *in, const Model *model, const HwTopology 
     memset(out, 0, sizeof *out);
     out->checkpoint = in->state_dict || in->tokens || in->steps || in->save_every != UNSET ||
                       in->async_save || in->failure_rate;
-    if (in->max_job_hours &&
-        !parse_count("max-job-hours", in->max_job_hours, 1e5, &out->max_job_s, error))
+    if (in->max_job_hours && !parse_count("max-job-hours", in->max_job_hours, 1e5, "hours: 24, 0.5",
+                                          &out->max_job_s, error))
         return false;
     out->max_job_s *= 3600;
     if (!out->checkpoint)
         return true;
     if (in->state_dict) {
-        if (!strcmp(in->state_dict, "full"))
+        /* in any case, and as FSDP's StateDictType names them (FULL_STATE_DICT) */
+        g_autofree char *kind = g_ascii_strdown(in->state_dict, -1);
+        const char *name = cli_strip_prefix(kind, "statedicttype.");
+        static const char *const kinds[] = {"full", "sharded", NULL};
+        if (!strcmp(name, "full") || !strcmp(name, "full_state_dict"))
             out->state_dict = REPORT_STATE_DICT_FULL;
-        else if (!strcmp(in->state_dict, "sharded"))
+        else if (!strcmp(name, "sharded") || !strcmp(name, "sharded_state_dict"))
             out->state_dict = REPORT_STATE_DICT_SHARDED;
         else
-            return cfg_input_error(
-                error, "option --state-dict: expected full or sharded, got \"%s\"", in->state_dict);
+            return cfg_input_error(error,
+                                   "option --state-dict: expected full or sharded (or "
+                                   "StateDictType.FULL_STATE_DICT, SHARDED_STATE_DICT), got "
+                                   "\"%s\"%s",
+                                   in->state_dict, cli_did_you_mean(name, kinds));
     }
     out->async_save = in->async_save;
     if (in->save_every != UNSET) {
@@ -65,9 +75,9 @@ bool cli_train_options(const CliTrain *in, const Model *model, const HwTopology 
     if (in->tokens && !model->token_input)
         return cfg_input_error(error, "option --tokens: %s takes images, not tokens; give --steps",
                                model->name);
-    if (in->tokens && !parse_count("tokens", in->tokens, 1e18, &out->tokens, error))
+    if (in->tokens && !parse_count("tokens", in->tokens, 1e18, COUNT_EXAMPLE, &out->tokens, error))
         return false;
-    if (in->steps && !parse_count("steps", in->steps, 1e12, &out->steps, error))
+    if (in->steps && !parse_count("steps", in->steps, 1e12, COUNT_EXAMPLE, &out->steps, error))
         return false;
     if (in->failure_rate) {
         char *end = NULL;

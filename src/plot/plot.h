@@ -84,8 +84,9 @@ bool plot_run_figures(PlotSet *set, const Report *rep, GError **error);
 char *plot_run_title(const cJSON *result);
 
 /* A report folder (--report DIR): the figures, result.json, result.csv, summary.txt, trace.json
- * and README.md that shows them. */
-bool plot_report_run(const char *dir, unsigned formats, const Report *rep, GError **error);
+ * and README.md that shows them, and the command line that simulated it (NULL: none). */
+bool plot_report_run(const char *dir, unsigned formats, const Report *rep, const char *command,
+                     GError **error);
 
 /* The scaling study (fsdpsim scale): one --json object per point, points[i] for strategy
  * i / n_nodes and node count i % n_nodes (NULL where the simulation failed). */

@@ -30,7 +30,8 @@ static void readme_files(GString *md, const PlotSet *set, const char *extra)
                             "drawn: run `for f in *.gp; do gnuplot $f; done` here.\n");
 }
 
-bool plot_report_run(const char *dir, unsigned formats, const Report *rep, GError **error)
+bool plot_report_run(const char *dir, unsigned formats, const Report *rep, const char *command,
+                     GError **error)
 {
     PlotSet *set = plot_set_new("report", dir, formats, error);
     if (!set)
@@ -54,6 +55,8 @@ bool plot_report_run(const char *dir, unsigned formats, const Report *rep, GErro
 
     GString *md = g_string_new(NULL);
     g_string_append_printf(md, "# %s\n\nSimulated by fsdpsim: one training step.\n\n", title);
+    if (command) /* as the scaling report shows its own, so that the numbers can be made again */
+        g_string_append_printf(md, "    %s\n\n", command);
     g_string_append(md, "| | |\n|---|---|\n");
     char *step = report_seconds(rep->step_time_s), *exposed = report_seconds(rep->exposed_comm_s);
     g_string_append_printf(md, "| step time | %s (exposed communication %s) |\n", step, exposed);

@@ -158,7 +158,14 @@ void report_print_summary(const Report *r, FILE *out)
 
     char *sent = report_bytes(r->comm_bytes_per_gpu),
          *inter = report_bytes(r->inter_node_bytes_per_gpu);
-    fprintf(out, "\ncommunication per GPU per step: %s sent, %s of it across nodes\n", sent, inter);
+    /* the rows sum nccl-tests' sizes (an all-gather's whole output), not the bytes sent: said
+     * here, as the links' caption says what theirs are */
+    bool kinds = false;
+    for (int k = 0; k < IR_COLL_KIND_COUNT; k++)
+        kinds = kinds || r->coll[k].count > 0;
+    fprintf(out, "\ncommunication per GPU per step: %s sent, %s of it across nodes%s\n", sent,
+            inter,
+            kinds ? " (by kind: calls, sizes as nccl-tests gives them, time in flight)" : "");
     g_free(sent), g_free(inter);
     for (int k = 0; k < IR_COLL_KIND_COUNT; k++) {
         const ReportCollStats *s = &r->coll[k];
@@ -196,9 +203,13 @@ void report_print_summary(const Report *r, FILE *out)
             fprintf(out, ", %s  %s\n", tm, im->description);
             g_free(gp), g_free(tm);
         }
-        char *bs = report_seconds(r->init->sync_module_states_s);
-        fprintf(out, "  sync_module_states=True adds a broadcast of all parameters: %s\n", bs);
-        g_free(bs);
+        if (r->init->sync_module_states_s > 0) {
+            char *bs = report_seconds(r->init->sync_module_states_s);
+            fprintf(out, "  %s: %s\n", r->init->sync_description, bs);
+            g_free(bs);
+        } else if (r->init->sync_description) {
+            fprintf(out, "  %s\n", r->init->sync_description);
+        }
     }
     report_train_print(r, out);
     if (r->errors && r->errors->len) {

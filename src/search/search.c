@@ -156,13 +156,16 @@ static double objective_from(const SearchSpec *spec, double step_s, double time_
     }
 }
 
-/* tokens (or samples, for image models) of one optimizer step of the whole job */
+/* tokens (or samples, for image models) of one optimizer step of the whole job: a whole number
+ * (sequences x seq_len, or samples), which the report's rate x step gives only to a rounding
+ * (1048575.9999999999 for 2^20): rounded, or ceil(tokens / it) counted a step too many where
+ * --tokens is a multiple of the batch (as the lower bound's exact count does not) */
 static double tokens_per_step(const cJSON *figures)
 {
     double per_s = num(figures, "tokens_per_s");
     if (per_s <= 0)
         per_s = num(figures, "samples_per_s");
-    return per_s * num(figures, "step_time_s");
+    return round(per_s * num(figures, "step_time_s"));
 }
 
 /* The wall clock to spec->tokens: the simulation's time to train them where it reckoned one

@@ -7,6 +7,25 @@
 #include "../plan/plan.h"
 
 #include <math.h>
+#include <string.h>
+
+/* Expert parallelism (--ep, fsdp.c): a GPU gathers only experts/ep of each MoE layer's routed
+ * experts (the ModuleLists named "*.experts", as fsdp.c finds them); of the parameters of unit
+ * `unit` (-1: all units) those it never holds unsharded. O(modules) per call, only with
+ * --ep: microseconds. */
+static double expert_params_not_gathered(const Model *model, const PlanWrap *wrap, int unit, int ep)
+{
+    if (ep <= 1)
+        return 0;
+    double experts = 0;
+    for (int i = 0; i < model->n_modules; i++) {
+        const ModelModule *mod = &model->modules[i];
+        if (!strcmp(mod->kind, "ModuleList") && g_str_has_suffix(mod->name, ".experts") &&
+            (unit < 0 || wrap->unit_of_module[i] == unit))
+            experts += (double)model_subtree_params(model, i);
+    }
+    return experts * (ep - 1) / ep;
+}
 
 cJSON *search_bound_json(const Model *model, const HwTopology *topo, const StratOptions *opt,
                          const StratLayout *layout)
@@ -63,16 +82,30 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
     double unit = 0;
     if (opt->kind == STRAT_FSDP && model_parallel == 1) {
         PlanWrap *wrap = plan_wrap_build(model, &opt->wrap, MAX(1, layout->shard_size));
-        for (int u = 0; u < wrap->n_units; u++)
-            unit = MAX(unit, (double)wrap->units[u].numel * 2 * 2);
+        for (int u = 0; u < wrap->n_units; u++) /* with --ep: the local experts only */
+            unit = MAX(unit, ((double)wrap->units[u].numel -
+                              expert_params_not_gathered(model, wrap, u, opt->ep)) *
+                                 2 * 2);
         plan_wrap_free(wrap);
     }
     /* SHARD_GRAD_OP and _HYBRID_SHARD_ZERO2 keep every unit unsharded from its forward to its
      * backward (reshard_after_forward=False): at the end of the forward all parameters are
-     * there in the compute dtype (at least 2 bytes), beside the activations. */
+     * there in the compute dtype (at least 2 bytes), beside the activations; with --ep only
+     * the GPU's experts/ep of the routed experts (counting all of them made the bound up to
+     * twice Mixtral's simulated peak, and pruned layouts that fit). FSDP2's
+     * --reshard-after-forward overrides the strategy's (fsdp.c): true frees them, N keeps 1/N
+     * of them (counting them whole made the bound up to 1.38 times the simulated peak). */
+    double kept_after_forward = 1;
+    if (opt->fsdp_version == 2 && opt->reshard_after_forward >= 0) {
+        int shard = MAX(1, layout->shard_size);
+        int raf = opt->reshard_after_forward == 1 ? shard : opt->reshard_after_forward;
+        kept_after_forward = raf == 0 ? 1 : raf < shard ? 1.0 / raf : 0;
+    }
     if (opt->kind == STRAT_FSDP &&
         (opt->sharding == SHARD_SHARD_GRAD_OP || opt->sharding == SHARD_HYBRID_ZERO2))
-        activations += params * 2;
+        activations +=
+            ((double)model->params - expert_params_not_gathered(model, NULL, -1, opt->ep)) /
+            model_parallel * 2 * kept_after_forward;
     /* the report adds the memory no tensor can use (CUDA context, cuBLAS, NCCL) to its peak */
     bytes += MAX(MAX(activations, grads), unit) + topo->gpu.reserved_bytes;
     /* A compute floor: the model's training FLOPs of one micro-batch on the whole job, shared

@@ -308,7 +308,8 @@ bad option/tokens-and-steps "options --tokens and --steps" "${BASE[@]}" --tokens
 bad option/tokens-image-model "option --tokens;takes images;--steps" -m "$SRC/models/resnet50.json" -t "$TOPO" --tokens 1T
 bad option/steps-negative "option --steps;expected a positive number" "${BASE[@]}" --steps -5
 bad option/failure-rate "option --failure-rate;per node-hour" "${BASE[@]}" --tokens 1T --failure-rate 2
-bad option/max-job-hours "option --max-job-hours;expected a positive number" "${BASE[@]}" --max-job-hours 0
+bad option/max-job-hours "option --max-job-hours;expected a positive number;(hours: 24, 0.5)" "${BASE[@]}" --max-job-hours 0
+bad option/state-dict-near-miss "option --state-dict;StateDictType.FULL_STATE_DICT;did you mean 'full'?" "${BASE[@]}" --state-dict fulll
 bad option/lora-rank-zero "option --lora-rank;expected 1..65536" "${BASE[@]}" --lora-rank 0
 bad option/lora-targets-alone "option --lora-targets needs --lora-rank" "${BASE[@]}" --lora-targets q_proj
 bad option/lora-target-unknown "option --lora-targets;no Linear module;\"qkv\"" -m "$SRC/models/llama2-7b.json" -t "$TOPO" --lora-rank 8 --lora-targets qkv
@@ -327,6 +328,7 @@ bad option/grad-accum "option --grad-accum;expected 1..4096" "${BASE[@]}" --grad
 bad option/plot-format "option --plot-format;png" "${BASE[@]}" --plot "$W/fig" --plot-format gif
 bad option/gpus-per-node "option --gpus-per-node;expected 1..4" "${BASE[@]}" --gpus-per-node 8
 bad option/collective-op "option --op;expected allreduce" collective --op allsum
+bad option/collective-op-near-miss "option --op;did you mean 'allreduce'?;alreduce" collective --op alreduce
 bad option/collective-sendrecv-one-rank "option --op sendrecv;at least 2 ranks" collective --op sendrecv -n 1 -g 1
 bad option/collective-gather-algo "options --nccl-algo/--nccl-proto;gather is point-to-point" collective --op gather --nccl-algo ring
 bad option/collective-scatter-one-rank "option --op scatter;at least 2 ranks" collective --op scatter -n 1 -g 1
@@ -422,6 +424,11 @@ bad ktrace/compare-zero-steps "$W/tz/rank0.json;ProfilerStep#N" compare --real "
 bad ktrace/compare-truncated "$W/trunc.json.gz;truncated" compare --real "$W/trunc.json.gz" --sim "$W/sim.json"
 # issue 19: names and near misses get a did-you-mean; options that do not apply say why
 bad option/misspelt-option "Unknown option --strategey;did you mean --strategy?" "${BASE[@]}" --strategey hybrid
+bad option/integer-not-a-number "option --nodes: expected an integer, got \"four\"" "${BASE[@]}" --nodes four
+bad option/integer-short-not-a-number "option -n (--nodes): expected an integer, got \"two\";fsdpsim collective --help" collective -n two
+bad option/integer-out-of-range "option --seq-len: expected an integer from -2147483648 to 2147483647" "${BASE[@]}" --seq-len 99999999999
+bad option/number-not-a-number "option --moe-imbalance: expected a number, got \"x\"" "${BASE[@]}" --moe-imbalance x
+bad option/value-missing "option --nodes: its value is missing;fsdpsim scale --help" scale --nodes
 bad option/misspelt-option-collective "Unknown option --topolgy;did you mean --topology?" collective --topolgy jusuf
 bad option/strategy-near-miss "option --strategy;got \"hybrd\";did you mean 'hybrid'?" "${BASE[@]}" --strategy hybrd
 bad option/sharding-near-miss "option --sharding;did you mean 'full_shard'?" "${BASE[@]}" --sharding full_shrd
@@ -438,6 +445,11 @@ bad option/recompute-granularity "option --recompute-granularity;expected full o
 bad option/nccl-algo-near-miss "option --nccl-algo;did you mean 'ring'?" "${BASE[@]}" --nccl-algo rign
 bad option/topology-name-unknown "option --topology;no shipped topology called 'jusf';did you mean 'jusuf'?;fsdpsim list topologies" -m "$MODEL" -t jusf
 bad option/model-name-unknown "option --model;no shipped model called 'lama3-8b';did you mean 'llama3-8b'?" -m lama3-8b -t "$TOPO"
+bad option/model-name-part "option --model;no shipped model called 'llama';did you mean 'llama2-70b', 'llama2-7b' or 'llama3-8b'?" -m llama -t "$TOPO"
+bad option/topology-name-part "option --topology;did you mean 'juwels-booster'?" -m "$MODEL" -t juwels
+mkdir -p "$W/empty-dir"
+bad option/model-directory-without-config "option --model;$W/empty-dir is a directory without a config.json;Hugging Face config.json" -m "$W/empty-dir" -t "$TOPO"
+bad option/topology-directory "option --topology;$W/empty-dir is a directory;expected a topology file" -m "$MODEL" -t "$W/empty-dir"
 bad option/seq-len-on-cnn "option --seq-len;takes images;expected no --seq-len" -m "$RESNET" -t "$TOPO" --seq-len 128
 bad option/seq-len-on-vit "option --seq-len;ViT-L/16;takes images" -m "$SRC/models/vit-l16.json" -t "$TOPO" --seq-len 128
 bad option/attention-on-cnn "option --attention;no attention layers" -m "$RESNET" -t "$TOPO" --attention flash

@@ -193,6 +193,22 @@ assert nic and nic[0]["links_alike"] == 32, nic
 }
 add run t_busiest_links_grouped
 
+# the rows by kind sum nccl-tests' sizes, not the bytes sent above them, and the header says so:
+# full_shard on 4 x 4 GPUs sends 15/16 of each all-gather's and reduce-scatter's size
+t_communication_rows_are_sizes() {
+    fsd "${BASE[@]}" --nodes 4
+    expect_success '(by kind: calls, sizes as nccl-tests gives them, time in flight)' || return 1
+    fsd "${BASE[@]}" --nodes 4 --json
+    expect_rc 0 || return 1
+    pycheck '
+import json, sys
+c = json.load(open(sys.argv[1]))["communication"]
+size = sum(k["bytes"] for k in c["collectives"].values())
+assert abs(c["bytes_per_gpu"] - size * 15 / 16) < 1e-6 * size, (c["bytes_per_gpu"], size)
+' "$OUT"
+}
+add run t_communication_rows_are_sizes
+
 # FSDP1's HYBRID_SHARD with 1 GPU per node never synchronises the replicas
 # (pytorch/pytorch#154888): an error in the summary and in --json's errors (not warnings), and
 # no byte between nodes

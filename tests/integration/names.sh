@@ -29,6 +29,9 @@ ok() {
 ok topology-by-name "on jusuf, 2 nodes x 1 GPUs" -t jusuf --nodes 2
 ok model-by-name "Llama-3-8B on juwels-booster" -m llama3-8b --nodes 2
 ok model-by-file-name-elsewhere "GPT-2 (124M) on jusuf" -m gpt2.json -t jusuf.json --nodes 1
+mkdir -p "$W/Meta-Llama-3-8B" && cp "$SRC/models/llama3-8b.json" "$W/Meta-Llama-3-8B/config.json"
+ok model-by-directory-as-from-pretrained "Llama-3-8B on juwels-booster" -m "$W/Meta-Llama-3-8B" --nodes 2
+ok topology-by-name-any-case "on juwels-booster, 1 node" -t JUWELS-Booster -m gpt2 --nodes 1
 ok collective-topology-by-name "allreduce" collective -t hgx-h200 --max-bytes 1M
 ok list-models "^mistral-7b .* 7.242 B  mistral" list models
 ok list-models-every-file "^resnet18-cifar10 " list models
@@ -39,6 +42,11 @@ ok param-dtype-torch "param_dtype fp16" --param-dtype torch.float16 --nodes 1
 ok reduce-dtype-torch "reduce_dtype fp32" --reduce-dtype torch.float32 --nodes 1
 ok optimizer-pytorch-class "optimizer adam$" --optimizer torch.optim.Adam --nodes 1
 ok optimizer-mixed-case "optimizer adamw" --optimizer AdamW --nodes 1
+ok collective-op-nccl-tests-binary "^# fsdpsim collective: allreduce on juwels-booster, 1 node x" collective --op all_reduce_perf --max-bytes 1M
+ok collective-op-pytorch "^# fsdpsim collective: allgather on" collective --op dist.all_gather_into_tensor --max-bytes 1M
+ok collective-op-pytorch-reduce-scatter "^# fsdpsim collective: reduce_scatter on" collective --op reduce_scatter_tensor --max-bytes 1M
+ok state-dict-pytorch-enum "^checkpoint   full (rank 0) state dict" --state-dict StateDictType.FULL_STATE_DICT -m gpt2 --nodes 1
+ok state-dict-any-case "^checkpoint   sharded (DCP) state dict" --state-dict Sharded -m gpt2 --nodes 1
 ok prefetch-pytorch-enum "backward_prefetch=backward_post" --backward-prefetch BackwardPrefetch.BACKWARD_POST --nodes 1
 n=$((n + 1))
 # every name `list models` prints is one --model takes

@@ -118,7 +118,10 @@ t_report_run() {
     [ "$(grep -c '\.png)' "$W/rep/README.md")" -eq 3 ] || fail "README shows $(grep -c '\.png)' "$W/rep/README.md") images, expected 3" || return 1
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["step_time_s"] > 0' "$W/rep/result.json" ||
         fail "result.json is not the --json object" || return 1
-    [ "$(wc -l <"$W/rep/result.csv")" -eq 2 ] || fail "result.csv should have a header and one row"
+    [ "$(wc -l <"$W/rep/result.csv")" -eq 2 ] || fail "result.csv should have a header and one row" || return 1
+    # the command that made it, as the scaling report shows its own, so the numbers can be made again
+    grep -qF -- "    fsdpsim ${BASE[*]} -n 2 -s hybrid --report $W/rep --plot-format png" "$W/rep/README.md" ||
+        fail "README does not show the command line"
 }
 
 t_report_scale() {

@@ -53,6 +53,12 @@ check "exhaustive and asha agree on the best (node-hours to 2e10 tokens): $(best
 "$FSDPSIM" search -m models/gpt3-175b.json --nodes 128 --vary tp=2,4 --vary pp=4,8,16 \
     --vary strategy=ddp,full --vary activation-checkpointing=on --vary pp-schedule=1f1b,gpipe \
     --global-batch 1536 --out "$W/gpt3.jsonl" >/dev/null 2>&1
+# Qwen1.5-MoE under expert parallelism: SHARD_GRAD_OP gathers 1/ep of the experts (the bound
+# counted all of them and pruned the best, ep=4 grad_op, as "does not fit")
+"$FSDPSIM" search -m models/qwen1.5-moe-a2.7b.json --nodes 8 --vary ep=1,4 \
+    --vary strategy=grad_op,full --out "$W/moe.jsonl" >/dev/null 2>&1
+check "expert parallelism: grad_op with ep=4 fits and wins" test "$(best "$W/moe.jsonl")" = \
+    "ep=4 strategy=grad_op"
 check "the bounds stay below the simulation (memory and objective)" python3 -c '
 import json, sys
 n = 0
@@ -65,7 +71,7 @@ for f in sys.argv[1:]:
         assert r["memory_bound_bytes"] <= r["figures"]["memory"]["peak_bytes"], r["key"]
         if r["status"] == "ok":
             assert r["lower_bound"] <= r["objective"], r["key"]
-assert n > 30, n' "$W/ex.jsonl" "$W/ex2.jsonl" "$W/gpt3.jsonl"
+assert n > 30, n' "$W/ex.jsonl" "$W/ex2.jsonl" "$W/gpt3.jsonl" "$W/moe.jsonl"
 check "the global batch fixes tokens per step (256 x 4096); time = the time to train (steps x step + checkpoints and restarts), x nodes = node-hours" python3 -c '
 import json, math, sys
 n = 0

@@ -105,6 +105,55 @@ static void test_bound(void **state)
     run_end(&r);
 }
 
+/* Mixtral-8x7B under expert parallelism (--ep 8), SHARD_GRAD_OP and FULL_SHARD on 2 x 4 GPUs:
+ * a GPU gathers only its 1/8 of each layer's experts, so the memory bound (which counted all
+ * of them unsharded, 1.5 to 2 times the simulated peak) must stay below the peak; the compute
+ * floor below the simulated compute time. */
+static void test_bound_expert_parallel(void **state)
+{
+    static const ShardingStrategy shardings[] = {SHARD_SHARD_GRAD_OP, SHARD_FULL_SHARD};
+    for (size_t i = 0; i < G_N_ELEMENTS(shardings); i++) {
+        Run r;
+        run_start(&r, "models/mixtral-8x7b.json", "topologies/juwels-booster.json", 2, 4);
+        r.opt.kind = STRAT_FSDP;
+        r.opt.sharding = shardings[i];
+        r.opt.ep = 8;
+        run_sim(&r);
+        cJSON *b = search_bound_json(r.model, r.topo, &r.opt, &r.layout);
+        double bytes = cJSON_GetObjectItem(b, "memory_bound_bytes")->valuedouble;
+        assert_true(bytes <= r.rep.mem_peak_bytes);
+        assert_true(bytes > 0.9 * r.rep.mem_peak_bytes); /* still a useful bound */
+        assert_true(cJSON_GetObjectItem(b, "step_floor_per_micro_batch_s")->valuedouble <
+                    r.rep.compute_s);
+        cJSON_Delete(b);
+        run_end(&r);
+    }
+}
+
+/* FSDP2's reshard_after_forward overrides SHARD_GRAD_OP's: True frees each unit after its
+ * forward, 2 keeps half of it; the memory bound (which kept all parameters, 1.09 to 1.38 times
+ * the simulated peak) stays below the peak; False keeps them all, and a tight bound. GPT-3 XL
+ * on 1 x 4 GPUs. */
+static void test_bound_reshard_after_forward(void **state)
+{
+    static const int rafs[] = {1, 2, 0};
+    for (size_t i = 0; i < G_N_ELEMENTS(rafs); i++) {
+        Run r;
+        run_start(&r, "models/gpt.json", "topologies/juwels-booster.json", 1, 4);
+        r.opt.kind = STRAT_FSDP;
+        r.opt.sharding = SHARD_SHARD_GRAD_OP;
+        r.opt.fsdp_version = 2;
+        r.opt.reshard_after_forward = rafs[i];
+        run_sim(&r);
+        cJSON *b = search_bound_json(r.model, r.topo, &r.opt, &r.layout);
+        double bytes = cJSON_GetObjectItem(b, "memory_bound_bytes")->valuedouble;
+        assert_true(bytes <= r.rep.mem_peak_bytes);
+        assert_true(bytes > 0.9 * r.rep.mem_peak_bytes);
+        cJSON_Delete(b);
+        run_end(&r);
+    }
+}
+
 /* A fake simulation: --nodes=N and --tp=T set the layout (4 GPUs a node, dp = 4N/T), the
  * memory bound is 30 GB / N, the simulated peak 20 GB + 10 GB / N, the step 10 s / N. Counts
  * its parses and simulations; fake_grad_accum is the last simulation's. */
@@ -254,6 +303,37 @@ static void test_evaluate(void **state)
     search_space_clear(&sp);
 }
 
+/* The time to --tokens without the machine's file system: steps x step, the steps from the
+ * tokens of a step, which the figures give as rate x step: 33866.906997406419 tokens/s x
+ * 30.961670048 s (Llama-2-7B, 256 x 4096 tokens a step, on one JUPITER node) is
+ * 1048575.9999999999, not 2^20; 1000 steps' tokens take 1000 steps, not 1001. Each hours
+ * objective is its nodes (or their GPUs, cores) x that time. */
+static void test_time_to_tokens(void **state)
+{
+    SearchSpec spec;
+    search_spec_default(&spec);
+    spec.tokens = 1048576.0 * 1000;
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddNumberToObject(f, "step_time_s", 30.961670048);
+    cJSON_AddNumberToObject(f, "tokens_per_s", 33866.906997406419);
+    double time_s = 1000 * 30.961670048;
+    spec.objective = SEARCH_OBJ_TIME;
+    assert_float_equal(search_objective_value(&spec, f, 4, 72, 2), time_s, 1e-9 * time_s);
+    spec.objective = SEARCH_OBJ_NODE_HOURS;
+    assert_float_equal(search_objective_value(&spec, f, 4, 72, 2), 2 * time_s / 3600, 1e-9);
+    spec.objective = SEARCH_OBJ_GPU_HOURS;
+    assert_float_equal(search_objective_value(&spec, f, 4, 72, 2), 8 * time_s / 3600, 1e-9);
+    spec.objective = SEARCH_OBJ_CORE_HOURS;
+    assert_float_equal(search_objective_value(&spec, f, 4, 72, 2), 144 * time_s / 3600, 1e-9);
+    spec.cores_per_node = 48;
+    assert_float_equal(search_objective_value(&spec, f, 4, 72, 2), 96 * time_s / 3600, 1e-9);
+    spec.tokens += 1; /* one token more: one step more */
+    spec.objective = SEARCH_OBJ_TIME;
+    assert_float_equal(search_objective_value(&spec, f, 4, 72, 2), time_s + 30.961670048,
+                       1e-9 * time_s);
+    cJSON_Delete(f);
+}
+
 /* The one Pareto front of the summary and the figure: sorted by (a, b, order), each point whose
  * b is below all before it; a tie keeps the first. Step time against peak memory. */
 static void test_pareto(void **state)
@@ -324,9 +404,15 @@ static void test_ray_tune(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_space_ranges), cmocka_unit_test(test_spec_parsing),
-        cmocka_unit_test(test_bound),        cmocka_unit_test(test_evaluate),
-        cmocka_unit_test(test_pareto),       cmocka_unit_test(test_ray_tune),
+        cmocka_unit_test(test_space_ranges),
+        cmocka_unit_test(test_spec_parsing),
+        cmocka_unit_test(test_bound),
+        cmocka_unit_test(test_bound_expert_parallel),
+        cmocka_unit_test(test_evaluate),
+        cmocka_unit_test(test_pareto),
+        cmocka_unit_test(test_ray_tune),
+        cmocka_unit_test(test_time_to_tokens),
+        cmocka_unit_test(test_bound_reshard_after_forward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
