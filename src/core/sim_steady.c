@@ -536,8 +536,10 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
             fill->src_end[i - b0] = end;
             for (int64_t j = 1; j <= m; j++) {
                 int64_t x = i + j * K; /* the full program's */
-                if (x >= gap_lo && x < gap_hi)
+                if (x >= gap_lo && x < gap_hi) {
+                    j = (gap_hi - 1 - i) / K; /* past the gap's copies at once */
                     continue;
+                }
                 int64_t y = x < gap_lo ? x : x - cr->gap_ops; /* the schedule's */
                 st->n_done += st->pending[y] >= 0;
                 st->pending[y] = -1;
