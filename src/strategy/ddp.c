@@ -16,8 +16,9 @@
 #include <string.h>
 
 typedef struct {
-    int *bucket_of_module; /* -1 for modules without trainable parameters */
-    int *ready_leaf;       /* per bucket: the leaf whose backward run lets it launch */
+    int *bucket_of_module;  /* -1 for modules without trainable parameters */
+    int *ready_leaf;        /* per bucket: the leaf whose backward run lets it launch */
+    double *grad_trainable; /* per leaf: trainable parameters whose gradients its run makes */
     double *bucket_bytes;
     int n_buckets;
     int next_bucket; /* the reducer's next_bucket_: the next bucket to all-reduce */
@@ -99,6 +100,7 @@ static void place_buckets(Gen *g, Ddp *d)
     int *forward_position = g_new(int, m->n_modules), n_leaves = 0;
     number_leaves(m, 0, forward_position, &n_leaves);
     d->ready_leaf = g_new(int, MAX(1, d->n_buckets));
+    d->grad_trainable = g_new0(double, m->n_modules);
     for (int b = 0; b < d->n_buckets; b++)
         d->ready_leaf[b] = -1;
     for (int i = 0; i < m->n_modules; i++) {
@@ -106,6 +108,7 @@ static void place_buckets(Gen *g, Ddp *d)
         if (b < 0)
             continue;
         int leaf = grad_leaf_of(m, i);
+        d->grad_trainable[leaf] += (double)(m->modules[i].params - m->modules[i].frozen_params);
         /* the backward reaches the smallest forward position last */
         if (d->ready_leaf[b] < 0 || forward_position[leaf] < forward_position[d->ready_leaf[b]])
             d->ready_leaf[b] = leaf;
@@ -124,11 +127,13 @@ static double run_params(Gen *g, const int *leaves, int n)
     return p;
 }
 
-static double run_trainable(Gen *g, const int *leaves, int n)
+/* The trainable parameters whose gradients a backward run produces: its leaves' own, and those
+ * of modules with children whose grad_leaf is in it (ViT's cls_token and position_embeddings). */
+static double run_trainable(const Ddp *d, const int *leaves, int n)
 {
     double p = 0;
     for (int i = 0; i < n; i++)
-        p += (double)(g->model->modules[leaves[i]].params - g->model->modules[leaves[i]].frozen_params);
+        p += d->grad_trainable[leaves[i]];
     return p;
 }
 
@@ -171,7 +176,7 @@ static void bwd_exit(Gen *g, int m)
 static void bwd_run(Gen *g, const int *leaves, int n)
 {
     Ddp *d = g->strategy;
-    double params = run_params(g, leaves, n), trainable = run_trainable(g, leaves, n);
+    double params = run_params(g, leaves, n), trainable = run_trainable(d, leaves, n);
     if (g->micro == 0 && trainable > 0 && !g->opt->gradient_as_bucket_view) {
         char *buf = g_strdup_printf("grad:%d", leaves[0]);
         double bytes = trainable * hw_dtype_bytes(d->grad_dtype);
@@ -258,6 +263,7 @@ IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error)
                                              d.n_buckets, opt->bucket_cap_mb);
     g_free(d.bucket_of_module);
     g_free(d.ready_leaf);
+    g_free(d.grad_trainable);
     g_free(d.bucket_bytes);
     g_free(d.ready_ops);
     (void)error;

@@ -172,6 +172,16 @@ static void check_buckets_after_gradients(int nodes, bool checkpointing)
     g_free(before_fin);
     assert_true(member < 0 || m->modules[member].params == 0);
     assert_true(reduced_bytes == trainable_bytes);
+    /* without gradient_as_bucket_view every trainable parameter gets an fp32 .grad, the
+     * embeddings' own included */
+    double grad_bytes = 0;
+    for (int i = 0; i < n_ops; i++) {
+        const IrOp *op = ir_op(c, i);
+        if (op->kind == IR_OP_ALLOC &&
+            g_str_has_prefix(ir_class_string(c, op->u.mem.buffer), "grad:"))
+            grad_bytes += (double)op->u.mem.bytes;
+    }
+    assert_true(grad_bytes == trainable_bytes);
     /* the case this pins is still in the model: a module with children and parameters */
     const ModelModule *embeddings = &m->modules[module_index(m, "vit.embeddings")];
     assert_true(embeddings->first_child >= 0 && embeddings->params > 0);
