@@ -16,38 +16,63 @@
 #include <string.h>
 
 typedef struct {
-    int *bucket_of_leaf;   /* -1 for leaves without parameters */
-    int *last_leaf;        /* per bucket: the leaf whose gradient completes it */
+    int *bucket_of_module;  /* -1 for modules without trainable parameters */
+    int *ready_leaf;        /* per bucket: the leaf whose backward run lets it launch */
+    double *grad_trainable; /* per leaf: trainable parameters whose gradients its run makes */
     double *bucket_bytes;
     int n_buckets;
-    int *ready_ops;        /* per bucket: the allreduce */
+    int next_bucket; /* the reducer's next_bucket_: the next bucket to all-reduce */
+    int *ready_ops;  /* per bucket: the allreduce */
     int nccl, group;
-    bool sync;             /* this micro-step communicates */
+    bool sync;               /* this micro-step communicates */
     GPtrArray *grad_buffers; /* names of the .grad allocations, freed by zero_grad */
     GArray *grad_bytes;
     HwDtype grad_dtype, comm_dtype;
 } Ddp;
 
-/* DDP's compute_bucket_assignment_by_size: add tensors until the bucket reaches its limit. */
+/* Forward position of every leaf below module m (children first to last, as gen_walk_forward
+ * runs them); gen_walk_backward runs the leaves in the reverse order. O(modules). */
+static void number_leaves(const Model *model, int m, int *forward_position, int *next)
+{
+    const ModelModule *mod = &model->modules[m];
+    if (mod->first_child < 0)
+        forward_position[m] = (*next)++;
+    for (int c = mod->first_child; c >= 0; c = model->modules[c].next_sibling)
+        number_leaves(model, c, forward_position, next);
+}
+
+/* The leaf after whose backward run a module's gradients all exist: the module itself for a
+ * leaf; for a module with children that owns parameters too (ViT's embeddings own cls_token and
+ * position_embeddings, its patch projection is the child), the last leaf of its subtree that the
+ * backward reaches: the first one in forward order, since gen_walk_backward runs children last
+ * to first. Autograd produces such a gradient inside the module's backward, so at the latest
+ * when that leaf's is done: never before it exists. */
+static int grad_leaf_of(const Model *model, int m)
+{
+    while (model->modules[m].first_child >= 0)
+        m = model->modules[m].first_child;
+    return m;
+}
+
+/* DDP's compute_bucket_assignment_by_size: add tensors until the bucket reaches its limit.
+ * Modules are taken in reverse index order (model.parameters() reversed: a module's own
+ * parameters before its children's, so they come after them here). */
 static void assign_buckets(Gen *g, Ddp *d)
 {
     const Model *m = g->model;
-    d->bucket_of_leaf = g_new(int, m->n_modules);
-    GArray *last = g_array_new(FALSE, FALSE, sizeof(int));
+    d->bucket_of_module = g_new(int, m->n_modules);
     GArray *bytes = g_array_new(FALSE, FALSE, sizeof(double));
     double limit = 1024.0 * 1024.0, current = 0;
-    int bucket = 0, last_leaf = -1;
+    int bucket = 0;
     for (int i = m->n_modules - 1; i >= 0; i--) {
-        d->bucket_of_leaf[i] = -1;
+        d->bucket_of_module[i] = -1;
         /* only parameters that require grad get a bucket slot (reducer.cpp) */
         uint64_t trainable = m->modules[i].params - m->modules[i].frozen_params;
         if (trainable == 0)
             continue;
-        d->bucket_of_leaf[i] = bucket;
+        d->bucket_of_module[i] = bucket;
         current += (double)trainable * hw_dtype_bytes(d->grad_dtype);
-        last_leaf = i;
         if (current >= limit) {
-            g_array_append_val(last, last_leaf);
             g_array_append_val(bytes, current);
             bucket++;
             current = 0;
@@ -55,14 +80,43 @@ static void assign_buckets(Gen *g, Ddp *d)
         }
     }
     if (current > 0) {
-        g_array_append_val(last, last_leaf);
         g_array_append_val(bytes, current);
         bucket++;
     }
     d->n_buckets = bucket;
-    d->last_leaf = (int *)g_array_free(last, FALSE);
     d->bucket_bytes = (double *)g_array_free(bytes, FALSE);
     d->ready_ops = g_new(int, MAX(1, bucket));
+}
+
+/* When each bucket can launch. A bucket is ready once every gradient in it exists (reducer.cpp
+ * mark_variable_ready): after the backward run of the member whose grad_leaf the backward
+ * reaches last. The reducer launches ready buckets in index order only (next_bucket_), so a
+ * bucket ready before an earlier one waits for it. Not the member itself: a module with
+ * children (vit.embeddings, the last bucket's last member) is never a run, and its bucket would
+ * never be all-reduced. O(modules). */
+static void place_buckets(Gen *g, Ddp *d)
+{
+    const Model *m = g->model;
+    int *forward_position = g_new(int, m->n_modules), n_leaves = 0;
+    number_leaves(m, 0, forward_position, &n_leaves);
+    d->ready_leaf = g_new(int, MAX(1, d->n_buckets));
+    d->grad_trainable = g_new0(double, m->n_modules);
+    for (int b = 0; b < d->n_buckets; b++)
+        d->ready_leaf[b] = -1;
+    for (int i = 0; i < m->n_modules; i++) {
+        int b = d->bucket_of_module[i];
+        if (b < 0)
+            continue;
+        int leaf = grad_leaf_of(m, i);
+        d->grad_trainable[leaf] += (double)(m->modules[i].params - m->modules[i].frozen_params);
+        /* the backward reaches the smallest forward position last */
+        if (d->ready_leaf[b] < 0 || forward_position[leaf] < forward_position[d->ready_leaf[b]])
+            d->ready_leaf[b] = leaf;
+    }
+    for (int b = 1; b < d->n_buckets; b++)
+        if (forward_position[d->ready_leaf[b - 1]] < forward_position[d->ready_leaf[b]])
+            d->ready_leaf[b] = d->ready_leaf[b - 1];
+    g_free(forward_position);
 }
 
 static double run_params(Gen *g, const int *leaves, int n)
@@ -73,11 +127,13 @@ static double run_params(Gen *g, const int *leaves, int n)
     return p;
 }
 
-static double run_trainable(Gen *g, const int *leaves, int n)
+/* The trainable parameters whose gradients a backward run produces: its leaves' own, and those
+ * of modules with children whose grad_leaf is in it (ViT's cls_token and position_embeddings). */
+static double run_trainable(const Ddp *d, const int *leaves, int n)
 {
     double p = 0;
     for (int i = 0; i < n; i++)
-        p += (double)(g->model->modules[leaves[i]].params - g->model->modules[leaves[i]].frozen_params);
+        p += d->grad_trainable[leaves[i]];
     return p;
 }
 
@@ -120,7 +176,7 @@ static void bwd_exit(Gen *g, int m)
 static void bwd_run(Gen *g, const int *leaves, int n)
 {
     Ddp *d = g->strategy;
-    double params = run_params(g, leaves, n), trainable = run_trainable(g, leaves, n);
+    double params = run_params(g, leaves, n), trainable = run_trainable(d, leaves, n);
     if (g->micro == 0 && trainable > 0 && !g->opt->gradient_as_bucket_view) {
         char *buf = g_strdup_printf("grad:%d", leaves[0]);
         double bytes = trainable * hw_dtype_bytes(d->grad_dtype);
@@ -136,21 +192,21 @@ static void bwd_run(Gen *g, const int *leaves, int n)
     }
     if (!d->sync)
         return;
-    for (int i = 0; i < n; i++) {
-        int b = d->bucket_of_leaf[leaves[i]];
-        if (b < 0 || d->last_leaf[b] != leaves[i])
-            continue;
-        /* the autograd hooks copied each gradient into the bucket; now it is ready */
-        char *name = g_strdup_printf("bucket %d copy-in", b);
-        int copy = gen_compute(g, IR_PHASE_BACKWARD, 0, 2 * d->bucket_bytes[b], 0, 1, name, &op, 1);
-        g_free(name);
-        name = g_strdup_printf("allreduce bucket %d", b);
-        double elems = d->bucket_bytes[b] / hw_dtype_bytes(d->grad_dtype);
-        d->ready_ops[b] = gen_coll(g, d->nccl, IR_COLL_ALLREDUCE, d->group,
-                                   elems * hw_dtype_bytes(d->comm_dtype), d->comm_dtype,
-                                   IR_PHASE_BACKWARD, name, &copy, 1);
-        g_free(name);
-    }
+    for (int i = 0; i < n; i++)
+        while (d->next_bucket < d->n_buckets && d->ready_leaf[d->next_bucket] == leaves[i]) {
+            int b = d->next_bucket++;
+            /* the autograd hooks copied each gradient into the bucket; now it is ready */
+            char *name = g_strdup_printf("bucket %d copy-in", b);
+            int copy =
+                gen_compute(g, IR_PHASE_BACKWARD, 0, 2 * d->bucket_bytes[b], 0, 1, name, &op, 1);
+            g_free(name);
+            name = g_strdup_printf("allreduce bucket %d", b);
+            double elems = d->bucket_bytes[b] / hw_dtype_bytes(d->grad_dtype);
+            d->ready_ops[b] = gen_coll(g, d->nccl, IR_COLL_ALLREDUCE, d->group,
+                                       elems * hw_dtype_bytes(d->comm_dtype), d->comm_dtype,
+                                       IR_PHASE_BACKWARD, name, &copy, 1);
+            g_free(name);
+        }
 }
 
 IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error)
@@ -168,6 +224,7 @@ IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error)
     for (int i = 0; i < m->n_modules; i++)
         g->boundary[i] = m->modules[i].is_block;
     assign_buckets(g, &d);
+    place_buckets(g, &d);
     info->n_buckets = d.n_buckets;
 
     /* frozen parameters (LoRA's base) have no gradient, bucket slot or optimizer state */
@@ -183,6 +240,8 @@ IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error)
         gen_walk_forward(g, &fwd);
         gen_walk_backward(g, &bwd);
     }
+    /* every bucket launched, so each ready_ops entry below is set */
+    g_assert(d.next_bucket == d.n_buckets);
     g->micro = opt->grad_accum - 1;
     /* finalize_backward: the default stream waits for every bucket's allreduce, then the reduced
      * buckets are copied back into .grad unless the gradients are views into them. */
@@ -202,8 +261,9 @@ IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error)
     g_array_free(d.grad_bytes, TRUE);
     info->wrap_description = g_strdup_printf("%d gradient buckets (first 1 MiB, then %g MB)",
                                              d.n_buckets, opt->bucket_cap_mb);
-    g_free(d.bucket_of_leaf);
-    g_free(d.last_leaf);
+    g_free(d.bucket_of_module);
+    g_free(d.ready_leaf);
+    g_free(d.grad_trainable);
     g_free(d.bucket_bytes);
     g_free(d.ready_ops);
     (void)error;
