@@ -5,11 +5,13 @@
 
 bool compact_applies(const StratOptions *opt, const StratLayout *layout)
 {
-    const char *no_compact = g_getenv("FSDPSIM_NO_COMPACT");
-    const char *no_steady = g_getenv("FSDPSIM_NO_STEADY_STATE");
-    if ((no_compact && *no_compact && strcmp(no_compact, "0") != 0) ||
-        (no_steady && *no_steady && strcmp(no_steady, "0") != 0))
-        return false;
+    /* the gap's host time is the lazy host's: a run asked to queue every op is not compact */
+    const char *off[] = {"FSDPSIM_NO_COMPACT", "FSDPSIM_NO_STEADY_STATE", "FSDPSIM_NO_LAZY_HOST"};
+    for (size_t i = 0; i < G_N_ELEMENTS(off); i++) {
+        const char *v = g_getenv(off[i]);
+        if (v && *v && strcmp(v, "0") != 0)
+            return false;
+    }
     return layout->pp > 1 && opt->pp_schedule == PP_SCHEDULE_1F1B &&
            opt->grad_accum >= COMPACT_MICRO_BATCHES(layout->pp) + 64;
 }

@@ -20,8 +20,10 @@
 #define COMPACT_MICRO_BATCHES(pp) MAX(4 * (pp), 2 * (pp) + 96)
 
 /* Whether opt's run may be compact: a 1F1B pipeline with at least 64 micro-batches more than a
- * compact program holds, FSDPSIM_NO_COMPACT and FSDPSIM_NO_STEADY_STATE unset in the
- * environment. The caller adds its own conditions (no output that lists every op). */
+ * compact program holds, FSDPSIM_NO_COMPACT, FSDPSIM_NO_STEADY_STATE and FSDPSIM_NO_LAZY_HOST
+ * unset in the environment. The caller adds its own conditions (no output that lists every op:
+ * a compact result's memory timeline lacks the gap's samples, and its ops' names are the
+ * schedule's). */
 bool compact_applies(const StratOptions *opt, const StratLayout *layout);
 
 /* Generates opt's schedule: compact where try_compact and compact_applies, then *omitted holds

@@ -15,7 +15,10 @@
  * the region's safe part (the host's clock moves by them there, sim_host.c), so that a skip,
  * which lands at most a block of k <= SIM_STEADY_HIST periods and the window short of that end,
  * lands past them. The memory a period holds must be the host's (allocations and frees on the
- * host stream): the gap's are not replayed. O(ops of the regions). */
+ * host stream) and balanced (a period frees, category by category, the bytes it allocates):
+ * the gap's are not replayed, so the peak and what it holds are the full program's only where
+ * no period adds to them. The memory timeline lacks the gap's samples (only --trace reads it,
+ * and a run with --trace is never compact). O(ops of the regions). */
 #define SIM_GAP_MARGIN 40
 void sim_gap_place(Engine *e)
 {
@@ -37,9 +40,20 @@ void sim_gap_place(Engine *e)
             break;
         periods = d / r->period;
         int g = r->safe_end - SIM_GAP_MARGIN * r->period;
-        while (g < r->safe_end && !sim_host_is(st, g))
+        ok = g - r->period >= r->lo + 2 * r->period;
+        while (ok && g < r->safe_end && !sim_host_is(st, g))
             g++;
-        ok = g - r->period >= r->lo + 2 * r->period && g < r->safe_end;
+        ok = ok && g < r->safe_end;
+        /* the period before the gap, whose copies the gap holds: its memory balanced */
+        int64_t held[IR_MEM_CATEGORY_COUNT] = {0};
+        for (int i = g - r->period; ok && i < g; i++) {
+            const IrOp *op = ir_op(st->cls, i);
+            if (op->kind == IR_OP_ALLOC || op->kind == IR_OP_FREE)
+                held[op->u.mem.category] +=
+                    (op->kind == IR_OP_ALLOC ? 1 : -1) * (int64_t)op->u.mem.bytes;
+        }
+        for (int k = 0; ok && k < IR_MEM_CATEGORY_COUNT; k++)
+            ok = held[k] == 0;
         cr->gap_at = g;
         cr->gap_ops = (int32_t)d;
         cr->gap_period = r->period;

@@ -89,6 +89,7 @@ static bool figure_timeline(PlotSet *set, const Report *rep, const char *title, 
         for (int ci = 0; ci < sched->n_classes; ci++) {
             const IrClass *c = sched->classes[ci];
             const SimClassResult *cr = &rep->sim->classes[ci];
+            g_assert(cr->gap_ops == 0); /* never a compact run (src/compact: --plot runs whole) */
             for (int i = 0; i < ir_class_n_ops(c); i++) {
                 const IrOp *op = ir_op(c, i);
                 int64_t start = sim_op_start_ns(cr, i), end = sim_op_end_ns(cr, i);

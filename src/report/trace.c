@@ -57,6 +57,9 @@ char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwT
     for (int ci = 0; ci < sched->n_classes; ci++) {
         const IrClass *c = sched->classes[ci];
         const SimClassResult *cr = &sim->classes[ci];
+        /* every op by name, and the memory timeline: the whole program's run, never a compact
+         * one (src/compact; the CLI runs --trace whole) */
+        g_assert(cr->gap_ops == 0);
         int pid = ci + 1;
         char *pname =
             g_strdup_printf("rank class %d (%d ranks from rank %d)", ci, c->n_ranks, c->first_rank);

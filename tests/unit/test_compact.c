@@ -17,12 +17,20 @@ static void same_double(double a, double b, const char *what)
         fail_msg("%s: %.17g (compact) != %.17g (full)", what, a, b);
 }
 
-static void same_op(const IrClass *ca, const IrOp *a, const IrClass *cb, const IrOp *b, int c,
-                    int i)
+/* The schedule's op sa of class ca stands for the full program's op i (op b of cb): the same
+ * kind, stream, phase, payload, and dependencies the same distances back (op i's moved along). */
+static void same_op(const IrClass *ca, int sa, const IrClass *cb, int i, int c)
 {
+    const IrOp *a = ir_op(ca, sa), *b = ir_op(cb, i);
     if (a->kind != b->kind || a->stream != b->stream || a->phase != b->phase ||
-        a->dtype != b->dtype)
+        a->dtype != b->dtype || a->n_deps != b->n_deps)
         fail_msg("class %d op %d: not the full program's op", c, i);
+    const uint32_t *da = ir_op_deps(ca, a), *db = ir_op_deps(cb, b);
+    for (uint32_t k = 0; k < a->n_deps; k++)
+        if ((int64_t)sa - da[k] != (int64_t)i - db[k])
+            fail_msg("class %d op %d: dependency %u is %" G_GINT64_FORMAT
+                     " ops back, not %" G_GINT64_FORMAT,
+                     c, i, k, (int64_t)sa - da[k], (int64_t)i - db[k]);
     if (a->kind == IR_OP_COMPUTE) {
         const IrCompute *x = ir_op_compute(ca, a), *y = ir_op_compute(cb, b);
         assert_true(x->flops == y->flops && x->seconds == y->seconds &&
@@ -30,6 +38,8 @@ static void same_op(const IrClass *ca, const IrOp *a, const IrClass *cb, const I
     } else if (a->kind == IR_OP_COLL) {
         assert_int_equal(a->u.coll.bytes, b->u.coll.bytes);
         assert_int_equal(a->u.coll.coll, b->u.coll.coll);
+        assert_int_equal(a->u.coll.group, b->u.coll.group);
+        assert_int_equal(a->u.coll.sms, b->u.coll.sms);
     } else if (a->kind == IR_OP_HOST) {
         same_double(a->u.host.seconds, b->u.host.seconds, "host seconds");
     } else if (a->kind == IR_OP_SEND || a->kind == IR_OP_RECV) {
@@ -56,7 +66,7 @@ static void same_result(const IrSchedule *sa, const SimResult *a, const IrSchedu
         int n = sim_op_count(y, cb);
         assert_int_equal(sim_op_count(x, ca), n);
         for (int i = 0; i < n; i++) {
-            same_op(ca, ir_op(ca, sim_op_ir(x, i)), cb, ir_op(cb, i), c, i);
+            same_op(ca, sim_op_ir(x, i), cb, i, c);
             if (sim_op_start_ns(x, i) != sim_op_start_ns(y, i) ||
                 sim_op_end_ns(x, i) != sim_op_end_ns(y, i))
                 fail_msg("class %d op %d: [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
@@ -97,6 +107,8 @@ typedef struct {
     const char *model;
     int nodes, gpus_per_node, tp, pp, micro_batches;
     bool fsdp, checkpointing, distopt;
+    /* FSDP's sharding (fsdp: full_shard unless this says hybrid), Megatron's overlap options */
+    bool hybrid, sequence_parallel, overlap_grad_reduce;
 } Layout;
 
 /* Both ways; returns 1 where the run was compact, 0 where the engine refused (the full program
@@ -114,6 +126,10 @@ static int compare(const Layout *l)
     opt.pp_schedule = PP_SCHEDULE_1F1B;
     opt.activation_checkpointing = l->checkpointing;
     opt.distributed_optimizer = l->distopt;
+    if (l->hybrid)
+        opt.sharding = SHARD_HYBRID_SHARD;
+    opt.sequence_parallel = l->sequence_parallel;
+    opt.overlap_grad_reduce = l->overlap_grad_reduce;
     GError *error = NULL;
     StratLayout layout;
     StratInfo info, cinfo;
@@ -168,17 +184,27 @@ static int compare(const Layout *l)
 }
 
 /* Layouts the engine must make compact: GPT-3 175B on 8 stages (its stages' states cycle over
- * several micro-batches), with checkpointing and Megatron's distributed optimizer, Llama-2-70B,
- * and the 1T-parameter GPT of bench_sim on 64 stages. */
+ * several micro-batches), with checkpointing, with Megatron's distributed optimizer, with it and
+ * sequence parallelism and --overlap-grad-reduce, hybrid-sharded; on 2 stages; Llama-2-7B with
+ * one GPU per node; Llama-2-70B; the 1T-parameter GPT of bench_sim on 64 stages (tied
+ * embeddings: the last stage's gradient exchange past the region). */
 static void test_compact_layouts(void **state)
 {
+    /* model, nodes, GPUs per node (0: the machine's), tp, pp, micro-batches; FSDP, checkpointing,
+     * distributed optimizer, hybrid, sequence parallel, overlap-grad-reduce */
+    // clang-format off
     const Layout layouts[] = {
-        {"models/gpt3-175b.json", 48, 0, 8, 8, 256, false, false, false},
-        {"models/gpt3-175b.json", 48, 0, 8, 8, 301, false, true, false},
-        {"models/gpt3-175b.json", 48, 0, 8, 8, 256, false, false, true},
-        {"models/llama2-70b.json", 8, 0, 4, 4, 200, false, false, false},
-        {"tests/bench/megatron-1t.json", 768, 4, 8, 64, 400, false, false, false},
+        {"models/gpt3-175b.json", 48, 0, 8, 8, 256, false, false, false, false, false, false},
+        {"models/gpt3-175b.json", 48, 0, 8, 8, 301, false, true, false, false, false, false},
+        {"models/gpt3-175b.json", 48, 0, 8, 8, 256, false, false, true, false, false, false},
+        {"models/gpt3-175b.json", 48, 0, 8, 8, 256, false, false, true, false, true, true},
+        {"models/gpt3-175b.json", 48, 0, 8, 8, 256, true, false, false, true, false, false},
+        {"models/gpt3-175b.json", 4, 0, 8, 2, 200, false, false, false, false, false, false},
+        {"models/llama2-7b.json", 2, 1, 1, 2, 170, false, false, false, false, false, false},
+        {"models/llama2-70b.json", 8, 0, 4, 4, 200, false, false, false, false, false, false},
+        {"tests/bench/megatron-1t.json", 768, 4, 8, 64, 400, false, false, false, false, false, false},
     };
+    // clang-format on
     for (size_t k = 0; k < G_N_ELEMENTS(layouts); k++)
         assert_int_equal(compare(&layouts[k]), 1);
 }
@@ -190,7 +216,7 @@ static void test_random_layouts(void **state)
     GRand *rng = g_rand_new_with_seed(29);
     int compared = 0, compact = 0;
     for (int k = 0; k < 10; k++) {
-        Layout l = {"models/gpt3-175b.json", 0, 0, 0, 0, 0, false, false, false};
+        Layout l = {.model = "models/gpt3-175b.json"};
         int tps[] = {1, 2, 4, 8}, pps[] = {2, 4, 8, 16};
         l.tp = tps[g_rand_int_range(rng, 0, 4)];
         l.pp = pps[g_rand_int_range(rng, 0, 4)];
