@@ -31,6 +31,24 @@
  * the options the file already fixes must be the file's: its meta against the meta of the
  * schedule the options generate. tp and pp absent mean 1, as the generators write them only
  * when above 1; model, topology and strategy are compared when the file names them. */
+/* --max-memory's check of the whole program, where a compact one was sized and cannot run
+ * (compact_run's CompactWholeCheck). */
+typedef struct {
+    const Model *model;
+    const HwTopology *topo;
+    const StratOptions *opt;
+    const StratLayout *layout;
+    bool json_outputs;
+    double limit;
+} WholeCheck;
+
+static bool memory_check_whole(void *ctx, GError **error)
+{
+    const WholeCheck *w = ctx;
+    return !w->model || cli_memory_check_run(w->model, w->topo, w->opt, w->layout,
+                                             w->json_outputs, w->limit, error);
+}
+
 static bool schedule_options_agree(const char *file, const IrSchedule *sched,
                                    const IrSchedule *gen, GError **error)
 {
@@ -160,6 +178,7 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
     Model *model = NULL;
     IrSchedule *sched = NULL;
     int64_t *omitted = NULL; /* a compact schedule's left-out ops (src/compact) */
+    WholeCheck whole = {0}; /* --max-memory for the whole program, should it run instead */
     SimResult *sim = NULL;
     StratInfo info = {0};
     StratOptions opt = {0};
@@ -292,11 +311,17 @@ model_ready:
         if (!same)
             goto out;
     } else {
-        if (!cli_memory_check_run(model, topo, &opt, &layout, json_outputs, memory_limit, error))
+        /* compact (src/compact) unless an output lists every op with its name; --max-memory
+         * sizes the program made: the compact one, and the whole one if it must run instead */
+        bool try_compact = !json_outputs && !cli->plot && compact_applies(&opt, &layout);
+        whole = (WholeCheck){model, topo, &opt, &layout, json_outputs, memory_limit};
+        StratOptions sized = opt;
+        if (try_compact)
+            sized.grad_accum = COMPACT_MICRO_BATCHES(layout.pp);
+        if (!cli_memory_check_run(model, topo, &sized, &layout, json_outputs, memory_limit, error))
             goto out;
-        /* compact (src/compact) unless an output lists every op with its name */
-        sched = compact_generate(model, topo, &opt, &layout, !json_outputs && !cli->plot, &info,
-                                 &omitted, error);
+        sched = compact_generate(model, topo, &opt, &layout, try_compact, &info, &omitted,
+                                 memory_check_whole, &whole, error);
         if (!sched)
             goto out;
     }
@@ -304,7 +329,8 @@ model_ready:
         goto out;
     NetTopo *net = net_topo_new(topo, nodes, gpn);
     SimConfig cfg = {topo, &coll, net};
-    sim = compact_run(model, topo, &opt, &layout, &cfg, &sched, &info, &omitted, error);
+    sim = compact_run(model, topo, &opt, &layout, &cfg, &sched, &info, &omitted,
+                      memory_check_whole, &whole, error);
     net_topo_free(net);
     if (!sim)
         goto out;

@@ -18,7 +18,7 @@ bool compact_applies(const StratOptions *opt, const StratLayout *layout)
 
 IrSchedule *compact_generate(const Model *model, const HwTopology *topo, const StratOptions *opt,
                              const StratLayout *layout, bool try_compact, StratInfo *info,
-                             int64_t **omitted, GError **error)
+                             int64_t **omitted, CompactWholeCheck check, void *ctx, GError **error)
 {
     *omitted = NULL;
     if (try_compact && compact_applies(opt, layout)) {
@@ -40,13 +40,16 @@ IrSchedule *compact_generate(const Model *model, const HwTopology *topo, const S
         g_free(left);
         ir_schedule_free(s);
         strat_info_clear(info);
+        if (check && !check(ctx, error))
+            return NULL;
     }
     return strat_generate(model, topo, opt, layout, info, error);
 }
 
 SimResult *compact_run(const Model *model, const HwTopology *topo, const StratOptions *opt,
                        const StratLayout *layout, const SimConfig *cfg, IrSchedule **sched,
-                       StratInfo *info, int64_t **omitted, GError **error)
+                       StratInfo *info, int64_t **omitted, CompactWholeCheck check, void *ctx,
+                       GError **error)
 {
     if (!*omitted)
         return sim_run(*sched, cfg, error);
@@ -57,7 +60,10 @@ SimResult *compact_run(const Model *model, const HwTopology *topo, const StratOp
     g_free(*omitted);
     *omitted = NULL;
     ir_schedule_free(*sched);
+    *sched = NULL;
     strat_info_clear(info);
+    if (check && !check(ctx, error))
+        return NULL;
     *sched = strat_generate(model, topo, opt, layout, info, error);
     return *sched ? sim_run(*sched, cfg, error) : NULL;
 }

@@ -26,19 +26,27 @@
  * schedule's). */
 bool compact_applies(const StratOptions *opt, const StratLayout *layout);
 
+/* A check the caller makes before the whole program is generated where a compact one was
+ * meant to be (the CLI's --max-memory, which sized the compact one): false with an error stops. */
+typedef bool (*CompactWholeCheck)(void *ctx, GError **error);
+
 /* Generates opt's schedule: compact where try_compact and compact_applies, then *omitted holds
  * each class's left-out ops (g_free it; NULL: the whole schedule). *info is the full run's
- * either way (its micro-batches). NULL with strat_generate's error. */
+ * either way (its micro-batches). Where a compact program was tried and cannot be (a stage's
+ * steady pairs unlike), `check` (may be NULL) runs before the whole one. NULL with
+ * strat_generate's or the check's error. */
 IrSchedule *compact_generate(const Model *model, const HwTopology *topo, const StratOptions *opt,
                              const StratLayout *layout, bool try_compact, StratInfo *info,
-                             int64_t **omitted, GError **error);
+                             int64_t **omitted, CompactWholeCheck check, void *ctx, GError **error);
 
-/* Simulates *sched: with *omitted, compact (sim_run_compact), and where the engine cannot, the
- * whole schedule generated again and run in its place (*sched, *info and *omitted replaced).
- * After a compact run the schedule holds fewer ops than the result (SimClassResult.gap_ops;
- * readers walk sim_op_count and sim_op_ir). NULL with sim_run's or strat_generate's error. */
+/* Simulates *sched: with *omitted, compact (sim_run_compact), and where the engine cannot,
+ * after `check` (may be NULL), the whole schedule generated again and run in its place
+ * (*sched, *info and *omitted replaced). After a compact run the schedule holds fewer ops than
+ * the result (SimClassResult.gap_ops; readers walk sim_op_count and sim_op_ir). NULL with
+ * sim_run's, strat_generate's or the check's error. */
 SimResult *compact_run(const Model *model, const HwTopology *topo, const StratOptions *opt,
                        const StratLayout *layout, const SimConfig *cfg, IrSchedule **sched,
-                       StratInfo *info, int64_t **omitted, GError **error);
+                       StratInfo *info, int64_t **omitted, CompactWholeCheck check, void *ctx,
+                       GError **error);
 
 #endif

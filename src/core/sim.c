@@ -557,13 +557,17 @@ static void end_op(Engine *e, int ci, int opi, int64_t now)
         sim_host_run_ahead(e, ci);
     while (st->frontier < st->n_ops && st->pending[st->frontier] < 0)
         st->frontier++;
-    if (e->steady && ci == e->steady_cls && opi == e->steady_op && !e->failed &&
-        sim_host_checkpoint(e, now)) {
-        sim_steady_check(e, now);
-        /* the ops GPU ops wait for moved with the skip: no host parks from here on */
-        if (e->res->steady_periods)
-            for (int c = 0; c < e->s->n_classes; c++)
-                e->st[c].host_wait = INT32_MAX;
+    if (e->steady && ci == e->steady_cls && opi == e->steady_op && !e->failed) {
+        if (!sim_host_checkpoint(e, now)) {
+            if (!e->retry && !e->failed)
+                sim_steady_postpone(e); /* a host handled ahead not done: a period later */
+        } else {
+            sim_steady_check(e, now);
+            /* the ops GPU ops wait for moved with the skip: no host parks from here on */
+            if (e->res->steady_periods)
+                for (int c = 0; c < e->s->n_classes; c++)
+                    e->st[c].host_wait = INT32_MAX;
+        }
     }
 }
 

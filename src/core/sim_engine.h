@@ -204,6 +204,9 @@ int sim_steady_horizon(const ClassState *st);
 void sim_gap_place(Engine *e);
 bool sim_gap_inside(const Engine *e, int64_t m, const int *step);
 void sim_steady_check(Engine *e, int64_t now);
+/* The checkpoint at the end of steady_op could not be taken (sim_host_checkpoint): the same op
+ * one period on is the next. */
+void sim_steady_postpone(Engine *e);
 void sim_steady_free(Engine *e);
 /* sim_times.c */
 void sim_skip_fill_free(SimSkipFill *fill);
@@ -241,8 +244,9 @@ bool sim_host_ready(Engine *e, int ci, int op, int64_t now);
 bool sim_host_memory(Engine *e, int ci, int64_t now);
 /* A late event (cls <= -2) popped: the GPU ops waiting for its host op start. */
 void sim_host_event(Engine *e, const PqEvent *ev);
-/* A checkpoint at `now`: false (and e->retry) when the queue's state cannot be shown (a host
- * handled ahead not done by now, a late event queued). */
+/* A checkpoint at `now`: false when the queue's state cannot be shown (a host handled ahead not
+ * done by now, a late event queued: the checkpoint waits, sim_steady_postpone) or a replay
+ * failed (e->retry, e->failed). */
 bool sim_host_checkpoint(Engine *e, int64_t now);
 /* The end: the allocations and frees handled ahead replayed. */
 void sim_host_finish(Engine *e);

@@ -738,6 +738,17 @@ const SimRegion *sim_steady_regions(const Engine *e)
     return e->steady ? e->steady->region : NULL;
 }
 
+void sim_steady_postpone(Engine *e)
+{
+    const SimRegion *anchor = &e->steady->region[e->steady_cls];
+    e->steady_op += anchor->period;
+    if (e->steady_op >= anchor->hi) {
+        sim_steady_free(e);
+        if (e->omitted)
+            sim_compact_refuse(e); /* no skip to come: the full program, at once */
+    }
+}
+
 bool sim_steady_region(const Engine *e, int ci, int *lo, int *hi, int *period)
 {
     if (!e->steady)

@@ -137,12 +137,12 @@ int main(int argc, char **argv)
             gint64 t0 = g_get_monotonic_time();
             /* as fsdpsim runs it: a long 1F1B pipeline compact (src/compact) */
             int64_t *omitted = NULL;
-            IrSchedule *s =
-                compact_generate(model, topo, &opt, &layout, true, &info, &omitted, &error);
+            IrSchedule *s = compact_generate(model, topo, &opt, &layout, true, &info, &omitted,
+                                             NULL, NULL, &error);
             gint64 t1 = g_get_monotonic_time();
             double c1 = thread_cpu_s();
             SimResult *res = compact_run(model, topo, &opt, &layout, &cfg, &s, &info, &omitted,
-                                         &error);
+                                         NULL, NULL, &error);
             g_free(omitted);
             gint64 t2 = g_get_monotonic_time();
             double c2 = thread_cpu_s();
@@ -177,8 +177,8 @@ int main(int argc, char **argv)
             struct rusage ru;
             getrusage(RUSAGE_SELF, &ru);
             double mb = (double)ru.ru_maxrss * 1024 / 1e6;
-            printf("%-58s %7.0f MB %44s %5.0f MB %s\n", "  peak resident set of the process", mb, "",
-                   100.0, mb <= 100 ? "met" : "MISSED");
+            printf("%-58s %7.0f MB %44s %5.0f MB %s\n", "  peak resident set of the process", mb,
+                   "", 100.0, mb <= 100 ? "met" : "MISSED");
         }
         g_free(gen_s);
         g_free(sim_s);
@@ -196,8 +196,8 @@ int main(int argc, char **argv)
         GError *error = NULL;
         gint status = 0;
         if (!g_spawn_sync(NULL, self, NULL,
-                          G_SPAWN_CHILD_INHERITS_STDOUT | G_SPAWN_CHILD_INHERITS_STDERR, NULL,
-                          NULL, NULL, NULL, &status, &error) ||
+                          G_SPAWN_CHILD_INHERITS_STDOUT | G_SPAWN_CHILD_INHERITS_STDERR, NULL, NULL,
+                          NULL, NULL, &status, &error) ||
             !g_spawn_check_wait_status(status, &error)) {
             fprintf(stderr, "bench_sim: the memory case: %s\n", error->message);
             return 1;

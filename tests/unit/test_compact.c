@@ -150,7 +150,8 @@ static int compare(const Layout *l)
     SimResult *full = sim_run(s, &cfg, &error);
     assert_non_null(full);
     int64_t *omitted = NULL;
-    IrSchedule *cs = compact_generate(model, topo, &opt, &layout, true, &cinfo, &omitted, &error);
+    IrSchedule *cs =
+        compact_generate(model, topo, &opt, &layout, true, &cinfo, &omitted, NULL, NULL, &error);
     assert_non_null(cs);
     bool tried = omitted != NULL;
     if (tried) {
@@ -161,7 +162,8 @@ static int compare(const Layout *l)
         assert_int_equal(cinfo.pp_omitted_micro_batches,
                          l->micro_batches - COMPACT_MICRO_BATCHES(l->pp));
     }
-    SimResult *res = compact_run(model, topo, &opt, &layout, &cfg, &cs, &cinfo, &omitted, &error);
+    SimResult *res =
+        compact_run(model, topo, &opt, &layout, &cfg, &cs, &cinfo, &omitted, NULL, NULL, &error);
     if (!res)
         fail_msg("tp %d pp %d m %d: %s", l->tp, l->pp, l->micro_batches,
                  error ? error->message : "no message");
