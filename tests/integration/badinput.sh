@@ -227,6 +227,9 @@ jedit "$W/sched.json" $s-k6.json "$K"'; k[0][0]["tiles"] = 4'
 bad schedule/kernel-unknown-field "$s-k6.json;classes[0].kernel_lists[0][0];tiles" "${BASE[@]}" --schedule $s-k6.json
 jedit "$W/sched.json" $s-k7.json "$K"'; k[0] = []'
 bad schedule/kernel-list-empty "$s-k7.json;field 'classes[0].kernel_lists[0]';non-empty array" "${BASE[@]}" --schedule $s-k7.json
+# a list of 200,000 records (8.6 MB) read as any other; its copy on the stack crashed the reader
+jedit "$W/sched.json" $s-k9.json "$K"'; k[0] = [{"class": "flops", "dtype": "bf16", "flops": 1}] * 200000; c["zzz"] = 1'
+bad schedule/kernel-list-200000 "$s-k9.json;field 'classes[0].zzz';unknown key" "${BASE[@]}" --schedule $s-k9.json
 # the simulator costs an op from its kernels: a GEMM of 10^17 x 10^4 x 10^4 outlasts the clock
 # even though the op's "seconds" say otherwise
 jedit "$W/sched.json" $s-k8.json 'del d["meta"]["strategy"]; '"$K"'; g = next(x for l in k for x in l if x["class"] == "gemm"); g["m"] = 1e17; g["n"] = 1e4; g["k"] = 1e4'
