@@ -408,6 +408,8 @@ bad ktrace/mixed-jobs "rank1.json.gz;field 'distributedInfo.world_size';expected
 bad ktrace/duplicate-rank "$W/ts/rank0.json;field 'distributedInfo.rank';each rank once" trace summary "$W/ts/rank0.json" "$W/ts/rank0.json"
 jedit "$W/ts/rank0.json" "$W/kdur.json" 'd["traceEvents"][2]["dur"] = -1'
 bad ktrace/negative-dur "$W/kdur.json;traceEvents[2].dur';expected a duration" trace summary "$W/kdur.json"
+jedit "$W/ts/rank0.json" "$W/knelems.json" 'next(e for e in d["traceEvents"] if "Collective name" in e.get("args", {}))["args"]["In msg nelems"] = 4e18'
+bad ktrace/nelems-beyond-range "$W/knelems.json;.args.In msg nelems';expected a whole number in [0, 68719476736]" trace summary "$W/knelems.json"
 jedit "$W/ts/rank0.json" "$W/krank.json" 'd["distributedInfo"]["rank"] = 5'
 bad ktrace/rank-out-of-range "$W/krank.json;field 'distributedInfo.rank';world_size" trace summary "$W/krank.json"
 mkdir -p "$W/empty"
