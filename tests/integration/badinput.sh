@@ -145,6 +145,17 @@ jedit "$SRC/models/qwen2.5-7b.json" $m-h7.json 'd["attention_bias"] = True'
 bad model/hf-qwen2-attention-bias "$m-h7.json;field 'attention_bias';always carry a bias" -m $m-h7.json -t "$TOPO"
 jedit "$MODEL" $m-21.json 'd["fsdpsim"]["training"]["optimizer"] = "lion"'
 bad model/unknown-optimizer "$m-21.json;optimizer;adamw" -m $m-21.json -t "$TOPO"
+# values that parsed but gave a silent wrong answer or more modules than memory holds
+jedit "$LLAMA" $m-22.json 'd.update(num_attention_heads=3, num_key_value_heads=3, head_dim=None)'
+bad model/head-dim-null-not-dividing "$m-22.json;field 'num_attention_heads';divisor of hidden_size (4096)" -m $m-22.json -t "$TOPO"
+jedit "$SRC/models/roberta-large.json" $m-23.json 'd["max_position_embeddings"] = 2; d["fsdpsim"]["training"].pop("seq_len", None)'
+bad model/roberta-no-usable-position "$m-23.json;field 'max_position_embeddings';expected at least 3" -m $m-23.json -t "$TOPO"
+jedit "$SRC/models/vit-l16.json" $m-24.json 'd.update(image_size=65536, patch_size=1)'
+bad model/vit-patches-beyond-sequence "$m-24.json;field 'patch_size';4294967296 patches" -m $m-24.json -t "$TOPO"
+jedit "$SRC/models/mixtral-8x7b.json" $m-25.json 'd.update(num_local_experts=100000, num_hidden_layers=1000)'
+bad model/moe-experts-beyond-range "$m-25.json;field 'num_local_experts';expected at most 262144" -m $m-25.json -t "$TOPO"
+jedit "$RESNET" $m-26.json 'd["modules"].insert(3, dict(name="relu.inner", kind="relu", flops_fwd=1, output_elems=1))'
+bad model/layer-list-leaf-as-parent "$m-26.json;field 'modules[3].name';parent \"relu\" is a leaf" -m $m-26.json -t "$TOPO"
 
 # --- topologies -------------------------------------------------------------------------------
 t=$W/t
