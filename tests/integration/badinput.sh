@@ -156,6 +156,10 @@ jedit "$SRC/models/mixtral-8x7b.json" $m-25.json 'd.update(num_local_experts=100
 bad model/moe-experts-beyond-range "$m-25.json;field 'num_local_experts';expected at most 262144" -m $m-25.json -t "$TOPO"
 jedit "$RESNET" $m-26.json 'd["modules"].insert(3, dict(name="relu.inner", kind="relu", flops_fwd=1, output_elems=1))'
 bad model/layer-list-leaf-as-parent "$m-26.json;field 'modules[3].name';parent \"relu\" is a leaf" -m $m-26.json -t "$TOPO"
+jedit "$SRC/models/vit-l16.json" $m-27.json 'd["fsdpsim"]["training"]["image_size"] = 384'
+bad model/vit-image-size-not-the-configs "$m-27.json;field 'fsdpsim.training.image_size';384;expected 224" -m $m-27.json -t "$TOPO"
+jedit "$RESNET" $m-28.json 'd["fsdpsim"]["training"]["seq_len"] = 128'
+bad model/cnn-seq-len "$m-28.json;field 'fsdpsim.training.seq_len';takes images" -m $m-28.json -t "$TOPO"
 
 # --- topologies -------------------------------------------------------------------------------
 t=$W/t

@@ -155,6 +155,15 @@ static void test_bad_models(void **state)
                  "\"relu\", \"flops_fwd\": 1, \"output_elems\": 1}, {\"name\": \"r.c\", "
                  "\"kind\": \"conv2d\", \"params\": 1, \"flops_fwd\": 1, \"output_elems\": 1}]}",
                  "parent \"r\" is a leaf");
+    /* a sample size the model has no use for: image_size of a decoder, seq_len of a CNN */
+    expect_error("{\"model_type\": \"gpt2\", \"n_embd\": 64, \"n_layer\": 2, \"n_head\": 4, "
+                 "\"vocab_size\": 100, \"n_positions\": 64, \"fsdpsim\": {\"training\": "
+                 "{\"image_size\": 224}}}",
+                 "'fsdpsim.training.image_size': ");
+    expect_error("{\"format\": \"fsdpsim-layers\", \"modules\": [{\"name\": \"c\", \"kind\": "
+                 "\"conv2d\", \"params\": 1, \"flops_fwd\": 1, \"output_elems\": 1}], "
+                 "\"fsdpsim\": {\"training\": {\"seq_len\": 128}}}",
+                 "'fsdpsim.training.seq_len': ");
     /* "head_dim": null is no head dim: 64 / 3 heads was taken as 21 */
     expect_error("{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
                  "\"num_attention_heads\": 3, \"intermediate_size\": 128, \"vocab_size\": 100, "
@@ -244,6 +253,26 @@ static void test_encoders(void **state)
                  "\"num_attention_heads\": 4, \"intermediate_size\": 128, \"vocab_size\": 100, "
                  "\"max_position_embeddings\": 2}",
                  "'max_position_embeddings': RoBERTa's first two positions");
+    /* a ViT's sample size is its config's: the training section's seq_len or another image_size
+     * were dropped without a word */
+#define VIT(training)                                                                              \
+    "{\"model_type\": \"vit\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "                    \
+    "\"num_attention_heads\": 4, \"intermediate_size\": 128, \"image_size\": 32, "                 \
+    "\"patch_size\": 8, \"fsdpsim\": {\"training\": {" training "}}}"
+    expect_error(VIT("\"seq_len\": 1024"), "'fsdpsim.training.seq_len': ");
+    expect_error(VIT("\"image_size\": 384"),
+                 "'fsdpsim.training.image_size': 384, but the config's image_size");
+    GError *error = NULL;
+    char *dir = g_dir_make_tmp("fsdpsim-XXXXXX", NULL);
+    char *path = g_build_filename(dir, "vit.json", NULL);
+    g_file_set_contents(path, VIT("\"image_size\": 32"), -1, NULL);
+#undef VIT
+    m = model_load(path, NULL, &error);
+    assert_non_null(m); /* the config's own size */
+    assert_int_equal(m->training.seq_len, 17);
+    model_free(m);
+    g_unlink(path), g_rmdir(dir);
+    g_free(path), g_free(dir);
 }
 
 /* Mixture of experts, Mixtral-8x7B (8 experts, top-2, h 4096, expert width 14336):
