@@ -256,9 +256,11 @@ static inline int ir_class_n_ops(const IrClass *c)
 {
     return (int)c->ops->len;
 }
+/* NULL for an op without dependencies: in a class of none the array has no data, and NULL + 0
+ * is undefined (UBSan, on a schedule file whose ops all have "deps": []). */
 static inline const uint32_t *ir_op_deps(const IrClass *c, const IrOp *op)
 {
-    return &g_array_index(c->deps, uint32_t, op->dep_start);
+    return op->n_deps ? &g_array_index(c->deps, uint32_t, op->dep_start) : NULL;
 }
 /* A compute op's payload id for `payload`: an equal one added before is shared (bytes
  * compared: set unused fields to 0). O(1) expected: one hash of the 40 bytes. */

@@ -3,7 +3,7 @@
  * A pipeline issues the same layer's kernels for every micro-batch, so most lists repeat: each
  * distinct list is stored once and the ops point at it (4 bytes an op). Adding a list hashes its
  * bytes (ir_kernels_hash, about 60 ns for a decoder layer's nine records) and allocates only
- * when the list is new. */
+ * when the list is new (or has more than 64 records, for the copy it hashes). */
 #include "ir_priv.h"
 
 #include "../hw/hw.h"
@@ -55,8 +55,11 @@ uint32_t ir_kernels_add(IrClass *c, const IrKernel *list, int n)
 {
     if (n <= 0)
         return 0;
-    /* the LAST flag is part of the bytes compared: set it on a copy */
-    IrKernel *copy = g_newa(IrKernel, n);
+    /* the LAST flag is part of the bytes compared: set it on a copy, on the stack for the usual
+     * few records, on the heap past them (an alloca of a schedule's 200,000-record list, or of
+     * one op's list for a layer list of 200,000 convolutions, overflowed the 8 MiB stack) */
+    IrKernel small[64];
+    IrKernel *copy = n <= (int)G_N_ELEMENTS(small) ? small : g_new(IrKernel, n);
     memcpy(copy, list, (size_t)n * sizeof *copy);
     for (int i = 0; i < n; i++)
         copy[i].flags = (uint16_t)(copy[i].flags & ~IR_KERN_LAST);
@@ -65,13 +68,18 @@ uint32_t ir_kernels_add(IrClass *c, const IrKernel *list, int n)
     if (!c->kernel_index)
         c->kernel_index = g_hash_table_new_full(key_hash, key_equal, g_free, NULL);
     gpointer found = g_hash_table_lookup(c->kernel_index, &probe);
-    if (found)
+    if (found) {
+        if (copy != small)
+            g_free(copy);
         return GPOINTER_TO_UINT(found);
+    }
     ListKey *key = g_new(ListKey, 1);
     *key = (ListKey){c->kernels, NULL, c->kernels->len, (uint32_t)n, probe.hash};
     g_array_append_vals(c->kernels, copy, (guint)n);
     uint32_t first = key->start + 1;
     g_hash_table_insert(c->kernel_index, key, GUINT_TO_POINTER(first));
+    if (copy != small)
+        g_free(copy);
     return first;
 }
 

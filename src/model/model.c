@@ -160,8 +160,10 @@ void model_free(Model *model)
     g_free(model);
 }
 
-/* Reads the "fsdpsim" section: name, published total and training defaults. */
-static bool read_fsdpsim_section(Model *model, CfgObj *root, char **block_kind, GError **error)
+/* Reads the "fsdpsim" section: name, published total and training defaults; *file_seq and
+ * *file_image: the training section's seq_len and image_size, 0 where it has none. */
+static bool read_fsdpsim_section(Model *model, CfgObj *root, char **block_kind, int64_t *file_seq,
+                                 int64_t *file_image, GError **error)
 {
     CfgObj sec, tr;
     if (!cfg_obj_child(root, "fsdpsim", true, &sec, error))
@@ -197,6 +199,8 @@ static bool read_fsdpsim_section(Model *model, CfgObj *root, char **block_kind, 
                           "expected one of adamw, adam, sgd, sgd_momentum, got \"%s\"", opt);
             ok = false;
         }
+        *file_seq = cfg_has(&tr, "seq_len") ? seq : 0;
+        *file_image = cfg_has(&tr, "image_size") ? img : 0;
         model->training.seq_len = (int)seq;
         model->training.image_size = (int)img;
         model->training.micro_batch = (int)mb;
@@ -284,6 +288,7 @@ Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
         .param_dtype = HW_DTYPE_BF16, .optimizer = MODEL_OPT_ADAMW};
     CfgObj root;
     char *block_kind = NULL;
+    int64_t file_seq = 0, file_image = 0;
     bool ok = cfg_obj_open(&root, file, "", json, error);
     bool layers = ok && cfg_has(&root, "format");
     if (ok) {
@@ -296,7 +301,7 @@ Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
             model->training.param_dtype = d;
         g_free(torch_dtype);
     }
-    ok = ok && read_fsdpsim_section(model, &root, &block_kind, error) &&
+    ok = ok && read_fsdpsim_section(model, &root, &block_kind, &file_seq, &file_image, error) &&
          apply_overrides(model, ov, error);
     if (ok && layers) {
         g_free(model->model_type);
@@ -311,6 +316,28 @@ Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
     }
     if (ok && !model->name)
         model->name = g_filename_display_basename(file); /* UTF-8 for --json, whatever the path */
+    /* the training section's sample size where the model has no such size, or another one: a
+     * ViT's seq_len (its patches) or image_size (its config's), a CNN's seq_len, a decoder's
+     * image_size were dropped without a word */
+    if (ok && (file_seq > 0 && !model->token_input)) {
+        cfg_set_error(error, file, "fsdpsim.training", "seq_len",
+                      "%s takes images (%dx%d pixels per sample), not token sequences; expected "
+                      "no seq_len",
+                      model->name, model->training.image_size, model->training.image_size);
+        ok = false;
+    } else if (ok && file_image > 0 && model->token_input) {
+        cfg_set_error(error, file, "fsdpsim.training", "image_size",
+                      "%s takes token sequences, not images; expected no image_size (seq_len "
+                      "sets the tokens per sample)",
+                      model->name);
+        ok = false;
+    } else if (ok && file_image > 0 && file_image != model->training.image_size) {
+        cfg_set_error(error, file, "fsdpsim.training", "image_size",
+                      "%" G_GINT64_FORMAT ", but the config's image_size (what its position "
+                      "embeddings are for) is %d; expected %d or no image_size",
+                      file_image, model->training.image_size, model->training.image_size);
+        ok = false;
+    }
     if (root.seen)
         cfg_obj_close(&root);
     g_free(block_kind);

@@ -662,7 +662,10 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
                       "expected a divisor of the hidden size (%" G_GINT64_FORMAT ")", h);
         return false;
     }
-    if (!gpt2 && !cfg_has(root, "head_dim") && h % heads != 0) {
+    /* "head_dim": null is the config class's default, as an absent key: 4096 / 3 heads was
+     * taken as head dim 1365 without a word */
+    const cJSON *given_head_dim = gpt2 ? NULL : cfg_item(root, "head_dim");
+    if (!gpt2 && (!given_head_dim || cJSON_IsNull(given_head_dim)) && h % heads != 0) {
         cfg_set_error(error, file, "", "num_attention_heads",
                       "expected a divisor of hidden_size (%" G_GINT64_FORMAT "), or give head_dim",
                       h);

@@ -441,6 +441,24 @@ bool model_hf_build_encoder(Model *m, const char *file, void *cfg_root, GError *
                       "expected a divisor of image_size (%" G_GINT64_FORMAT ")", image);
         return false;
     }
+    /* a sample's tokens are its patches: at most the longest sequence fsdpsim takes (image 65536,
+     * patch 1: 2^32 patches overflowed the sequence length) */
+    if (kind == ENC_VIT && (image / patch) * (image / patch) + 1 > (1 << 22)) {
+        cfg_set_error(error, file, "", "patch_size",
+                      "(image_size / patch_size)^2 = %" G_GINT64_FORMAT " patches per image; "
+                      "expected at most 4194303 (a sequence of 2^22 tokens with the cls token)",
+                      (image / patch) * (image / patch));
+        return false;
+    }
+    /* RoBERTa's positions start after padding_idx 1: a table of 2 left no usable position, and
+     * the run was simulated with sequences of 0 tokens */
+    if (kind == ENC_ROBERTA && pos < 3) {
+        cfg_set_error(error, file, "", "max_position_embeddings",
+                      "RoBERTa's first two positions are padding_idx's; expected at least 3, got "
+                      "%" G_GINT64_FORMAT,
+                      pos);
+        return false;
+    }
     if (!model_hf_check_keys(m, root, error))
         return false;
     m->hidden = (int)h, m->layers = (int)layers, m->heads = (int)heads, m->kv_heads = (int)heads;

@@ -54,7 +54,9 @@ static bool read_module(Model *m, ModelBuilder *b, GHashTable *by_name, CfgObj *
         if (ok && !model_builder_get(b, parent)->kind[0]) {
             /* unreachable: the root has a kind */
         }
-        if (ok && model_builder_get(b, parent)->flops_fwd > 0) {
+        /* every leaf runs a kernel (kernels_fwd 1), a container none: a relu or batchnorm leaf
+         * (flops_fwd dropped: memory-bound) was taken as a parent and its own cost lost */
+        if (ok && model_builder_get(b, parent)->kernels_fwd > 0) {
             cfg_set_error(error, co->file, co->path, "name",
                           "parent \"%s\" is a leaf (has flops_fwd); mark it \"container\": true",
                           pname);

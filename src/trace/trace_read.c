@@ -73,18 +73,56 @@ static const char *arg_string(const cJSON *e, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* A collective's elements and ranks as the reader keeps them: 2^36 elements (137 GB in bf16,
+ * a whole H200) per rank, 2^24 ranks. Below these an all-gather's output (input x group), in
+ * bytes, stays inside int64 and uint64 (2^63); past them a file's 4e18 elements overflowed it. */
+#define TRACE_NELEMS_MAX ((int64_t)1 << 36)
+#define TRACE_GROUP_MAX (1 << 24)
+
+static bool field_error(GError **error, const char *file, int64_t index, const char *field,
+                        const char *expected, const cJSON *v);
+
+/* args[key] as a whole number in [min, max]: absent is 0 (not known); present and out of range,
+ * or not a number, is an error. */
+static bool arg_count(const cJSON *e, const char *key, int64_t min, int64_t max, int64_t *out,
+                      const char *file, int64_t index, GError **error)
+{
+    const cJSON *v = arg(e, key);
+    *out = 0;
+    if (!v)
+        return true;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= (double)min && v->valuedouble <= (double)max) ||
+        v->valuedouble != floor(v->valuedouble)) {
+        char *field = g_strdup_printf("args.%s", key);
+        char *expected = g_strdup_printf(
+            "a whole number in [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]", min, max);
+        field_error(error, file, index, field, expected, v);
+        g_free(field), g_free(expected);
+        return false;
+    }
+    *out = (int64_t)v->valuedouble;
+    return true;
+}
+
 /* NCCL metadata (PyTorch's ParamCommsDebugInfo, on record_param_comms and, from Kineto 2024 on,
  * on the NCCL kernel itself): "Collective name", "In msg nelems", "Out msg nelems", "dtype",
- * "Group size", "Process Group Name". Returns false when the event carries none. */
+ * "Group size", "Process Group Name". Sets *found when the event carries it; false: a count out
+ * of range (error set). */
 static bool read_metadata(const cJSON *e, int *kind, int64_t *in, int64_t *out, int *group,
-                          int *dtype_bytes, const char **dtype, const char **pg)
+                          int *dtype_bytes, const char **dtype, const char **pg, bool *found,
+                          const char *file, int64_t index, GError **error)
 {
     const char *name = arg_string(e, "Collective name");
+    int64_t ranks = 0;
+    *found = name != NULL;
     if (!name)
-        return false;
+        return true;
     *kind = trace_coll_kind_of(name);
-    *in = arg_int(e, "In msg nelems", 0), *out = arg_int(e, "Out msg nelems", 0);
-    *group = (int)arg_int(e, "Group size", 0);
+    if (!arg_count(e, "In msg nelems", 0, TRACE_NELEMS_MAX, in, file, index, error) ||
+        !arg_count(e, "Out msg nelems", 0, TRACE_NELEMS_MAX, out, file, index, error) ||
+        !arg_count(e, "Group size", 0, TRACE_GROUP_MAX, &ranks, file, index, error))
+        return false;
+    *group = (int)ranks;
     const char *t = arg_string(e, "dtype");
     *dtype_bytes = t ? trace_dtype_bytes(t, dtype) : 0;
     *pg = arg_string(e, "Process Group Name");
@@ -104,8 +142,8 @@ static int64_t first_dims(const cJSON *e)
         if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e15)
             return 0;
         int64_t dim = (int64_t)d->valuedouble;
-        if (dim > 0 && n > INT64_MAX / dim)
-            return 0; /* no tensor has 2^63 elements */
+        if (dim > 0 && n > TRACE_NELEMS_MAX / dim)
+            return 0; /* beyond what one rank holds: size unknown, as for no shapes */
         n *= dim;
     }
     return n;
@@ -173,8 +211,11 @@ static bool gpu_activity(Reader *rd, const cJSON *e, const char *cat, const char
     if (k.cls == TRACE_CLASS_NCCL) {
         int kind;
         const char *pg = NULL;
-        if (read_metadata(e, &kind, &c.in_nelems, &c.out_nelems, &c.group_size, &c.dtype_bytes,
-                          &c.dtype, &pg)) {
+        bool found = false;
+        if (!read_metadata(e, &kind, &c.in_nelems, &c.out_nelems, &c.group_size, &c.dtype_bytes,
+                           &c.dtype, &pg, &found, rd->rank->file, index, error))
+            return false;
+        if (found) {
             c.kind = (uint8_t)(kind >= 0 ? kind : TRACE_COLL_ALLREDUCE);
             c.kernel = (int)rd->rank->kernels->len - 1; /* marks "has metadata" */
             c.pg = g_strdup(pg ? pg : "");
@@ -185,14 +226,16 @@ static bool gpu_activity(Reader *rd, const cJSON *e, const char *cat, const char
     return true;
 }
 
-static void annotation(Reader *rd, const cJSON *e, const char *name, double ts, double dur)
+static bool annotation(Reader *rd, const cJSON *e, const char *name, double ts, double dur,
+                       int64_t index, GError **error)
 {
     const cJSON *tid = cJSON_GetObjectItemCaseSensitive(e, "tid");
     Annotation a = {
         .start_us = ts, .end_us = ts + dur, .tid = cJSON_IsNumber(tid) ? tid->valueint : 0};
     const char *pg = NULL;
-    a.metadata = read_metadata(e, &a.kind, &a.in_nelems, &a.out_nelems, &a.group_size,
-                               &a.dtype_bytes, &a.dtype, &pg);
+    if (!read_metadata(e, &a.kind, &a.in_nelems, &a.out_nelems, &a.group_size, &a.dtype_bytes,
+                       &a.dtype, &pg, &a.metadata, rd->rank->file, index, error))
+        return false;
     if (!a.metadata) {
         a.kind = g_str_has_prefix(name, "nccl:") ? trace_coll_kind_of(name + 5) : -1;
         a.in_nelems = a.out_nelems = first_dims(e);
@@ -202,6 +245,7 @@ static void annotation(Reader *rd, const cJSON *e, const char *name, double ts, 
     }
     a.pg = g_strdup(pg ? pg : "");
     g_array_append_val(rd->annotations, a);
+    return true;
 }
 
 static bool trace_event(Reader *rd, const cJSON *e, int64_t index, GError **error)
@@ -251,10 +295,8 @@ static bool trace_event(Reader *rd, const cJSON *e, int64_t index, GError **erro
         trace_shape_op_read(rd->shape_ops, e, n, ts, dur);
         return true;
     }
-    if (comm) {
-        annotation(rd, e, n, ts, dur);
-        return true;
-    }
+    if (comm)
+        return annotation(rd, e, n, ts, dur, index, error);
     char *end = NULL;
     long number = strtol(n + 13, &end, 10);
     if (end == n + 13 || *end)

@@ -145,6 +145,21 @@ jedit "$SRC/models/qwen2.5-7b.json" $m-h7.json 'd["attention_bias"] = True'
 bad model/hf-qwen2-attention-bias "$m-h7.json;field 'attention_bias';always carry a bias" -m $m-h7.json -t "$TOPO"
 jedit "$MODEL" $m-21.json 'd["fsdpsim"]["training"]["optimizer"] = "lion"'
 bad model/unknown-optimizer "$m-21.json;optimizer;adamw" -m $m-21.json -t "$TOPO"
+# values that parsed but gave a silent wrong answer or more modules than memory holds
+jedit "$LLAMA" $m-22.json 'd.update(num_attention_heads=3, num_key_value_heads=3, head_dim=None)'
+bad model/head-dim-null-not-dividing "$m-22.json;field 'num_attention_heads';divisor of hidden_size (4096)" -m $m-22.json -t "$TOPO"
+jedit "$SRC/models/roberta-large.json" $m-23.json 'd["max_position_embeddings"] = 2; d["fsdpsim"]["training"].pop("seq_len", None)'
+bad model/roberta-no-usable-position "$m-23.json;field 'max_position_embeddings';expected at least 3" -m $m-23.json -t "$TOPO"
+jedit "$SRC/models/vit-l16.json" $m-24.json 'd.update(image_size=65536, patch_size=1)'
+bad model/vit-patches-beyond-sequence "$m-24.json;field 'patch_size';4294967296 patches" -m $m-24.json -t "$TOPO"
+jedit "$SRC/models/mixtral-8x7b.json" $m-25.json 'd.update(num_local_experts=100000, num_hidden_layers=1000)'
+bad model/moe-experts-beyond-range "$m-25.json;field 'num_local_experts';expected at most 262144" -m $m-25.json -t "$TOPO"
+jedit "$RESNET" $m-26.json 'd["modules"].insert(3, dict(name="relu.inner", kind="relu", flops_fwd=1, output_elems=1))'
+bad model/layer-list-leaf-as-parent "$m-26.json;field 'modules[3].name';parent \"relu\" is a leaf" -m $m-26.json -t "$TOPO"
+jedit "$SRC/models/vit-l16.json" $m-27.json 'd["fsdpsim"]["training"]["image_size"] = 384'
+bad model/vit-image-size-not-the-configs "$m-27.json;field 'fsdpsim.training.image_size';384;expected 224" -m $m-27.json -t "$TOPO"
+jedit "$RESNET" $m-28.json 'd["fsdpsim"]["training"]["seq_len"] = 128'
+bad model/cnn-seq-len "$m-28.json;field 'fsdpsim.training.seq_len';takes images" -m $m-28.json -t "$TOPO"
 
 # --- topologies -------------------------------------------------------------------------------
 t=$W/t
@@ -227,6 +242,9 @@ jedit "$W/sched.json" $s-k6.json "$K"'; k[0][0]["tiles"] = 4'
 bad schedule/kernel-unknown-field "$s-k6.json;classes[0].kernel_lists[0][0];tiles" "${BASE[@]}" --schedule $s-k6.json
 jedit "$W/sched.json" $s-k7.json "$K"'; k[0] = []'
 bad schedule/kernel-list-empty "$s-k7.json;field 'classes[0].kernel_lists[0]';non-empty array" "${BASE[@]}" --schedule $s-k7.json
+# a list of 200,000 records (8.6 MB) read as any other; its copy on the stack crashed the reader
+jedit "$W/sched.json" $s-k9.json "$K"'; k[0] = [{"class": "flops", "dtype": "bf16", "flops": 1}] * 200000; c["zzz"] = 1'
+bad schedule/kernel-list-200000 "$s-k9.json;field 'classes[0].zzz';unknown key" "${BASE[@]}" --schedule $s-k9.json
 # the simulator costs an op from its kernels: a GEMM of 10^17 x 10^4 x 10^4 outlasts the clock
 # even though the op's "seconds" say otherwise
 jedit "$W/sched.json" $s-k8.json 'del d["meta"]["strategy"]; '"$K"'; g = next(x for l in k for x in l if x["class"] == "gemm"); g["m"] = 1e17; g["n"] = 1e4; g["k"] = 1e4'
@@ -407,6 +425,8 @@ bad ktrace/mixed-jobs "rank1.json.gz;field 'distributedInfo.world_size';expected
 bad ktrace/duplicate-rank "$W/ts/rank0.json;field 'distributedInfo.rank';each rank once" trace summary "$W/ts/rank0.json" "$W/ts/rank0.json"
 jedit "$W/ts/rank0.json" "$W/kdur.json" 'd["traceEvents"][2]["dur"] = -1'
 bad ktrace/negative-dur "$W/kdur.json;traceEvents[2].dur';expected a duration" trace summary "$W/kdur.json"
+jedit "$W/ts/rank0.json" "$W/knelems.json" 'next(e for e in d["traceEvents"] if "Collective name" in e.get("args", {}))["args"]["In msg nelems"] = 4e18'
+bad ktrace/nelems-beyond-range "$W/knelems.json;.args.In msg nelems';expected a whole number in [0, 68719476736]" trace summary "$W/knelems.json"
 jedit "$W/ts/rank0.json" "$W/krank.json" 'd["distributedInfo"]["rank"] = 5'
 bad ktrace/rank-out-of-range "$W/krank.json;field 'distributedInfo.rank';world_size" trace summary "$W/krank.json"
 mkdir -p "$W/empty"

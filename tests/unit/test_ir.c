@@ -257,6 +257,7 @@ static void test_compute_payloads(void **state)
         assert_int_equal(ir_op_add(c, ir_op(c, k), k ? "copy" : "layer again", &i, 1), k + 1);
     const IrOp *a = ir_op(c, 0), *b = ir_op(c, 1);
     assert_int_equal(a->n_deps, 0);
+    assert_null(ir_op_deps(c, a)); /* not &NULL[0] of a class without deps (UBSan) */
     assert_int_equal(b->n_deps, 1);
     assert_int_equal(ir_op_deps(c, b)[0], 0);
     assert_int_equal(b->phase, IR_PHASE_BACKWARD);

@@ -173,6 +173,19 @@ static void test_lists_shared(void **state)
     assert_int_equal(n, 2);
     assert_true(list[1].share == 0.5 && (list[1].flags & IR_KERN_LAST));
     assert_int_equal(ir_kernels_add(c, k, 0), 0);
+    /* a list larger than the stack (200,000 records, 9.6 MB: a schedule file's list, or one op
+     * of a layer list of 200,000 convolutions) was copied onto it, and the copy overflowed it;
+     * interned like a small one */
+    enum { BIG = 200000 };
+    IrKernel *big = g_new0(IrKernel, BIG);
+    for (int i = 0; i < BIG; i++)
+        big[i] = (IrKernel){.cls = IR_KERN_FLOPS, .shape = {i + 1.0}, .share = 1};
+    uint32_t e = ir_kernels_add(c, big, BIG);
+    assert_int_equal(ir_kernels_add(c, big, BIG), e);
+    list = ir_kernels_of(c, e, &n);
+    assert_int_equal(n, BIG);
+    assert_true(list[BIG - 1].shape[0] == BIG && (list[BIG - 1].flags & IR_KERN_LAST));
+    g_free(big);
     ir_schedule_free(s);
 }
 

@@ -150,6 +150,25 @@ static void test_bad_models(void **state)
     expect_error("{\"model_type\": \"gpt2\", \"n_embd\": 64", "malformed JSON");
     expect_error("{\"format\": \"fsdpsim-layers\", \"modules\": [{\"name\": \"a.b\", \"kind\": "
                  "\"linear\", \"params\": 1, \"flops_fwd\": 1, \"output_elems\": 1}]}", "parent");
+    /* a memory-bound leaf (its flops_fwd dropped) is no parent either: its cost was lost */
+    expect_error("{\"format\": \"fsdpsim-layers\", \"modules\": [{\"name\": \"r\", \"kind\": "
+                 "\"relu\", \"flops_fwd\": 1, \"output_elems\": 1}, {\"name\": \"r.c\", "
+                 "\"kind\": \"conv2d\", \"params\": 1, \"flops_fwd\": 1, \"output_elems\": 1}]}",
+                 "parent \"r\" is a leaf");
+    /* a sample size the model has no use for: image_size of a decoder, seq_len of a CNN */
+    expect_error("{\"model_type\": \"gpt2\", \"n_embd\": 64, \"n_layer\": 2, \"n_head\": 4, "
+                 "\"vocab_size\": 100, \"n_positions\": 64, \"fsdpsim\": {\"training\": "
+                 "{\"image_size\": 224}}}",
+                 "'fsdpsim.training.image_size': ");
+    expect_error("{\"format\": \"fsdpsim-layers\", \"modules\": [{\"name\": \"c\", \"kind\": "
+                 "\"conv2d\", \"params\": 1, \"flops_fwd\": 1, \"output_elems\": 1}], "
+                 "\"fsdpsim\": {\"training\": {\"seq_len\": 128}}}",
+                 "'fsdpsim.training.seq_len': ");
+    /* "head_dim": null is no head dim: 64 / 3 heads was taken as 21 */
+    expect_error("{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+                 "\"num_attention_heads\": 3, \"intermediate_size\": 128, \"vocab_size\": 100, "
+                 "\"head_dim\": null}",
+                 "'num_attention_heads': expected a divisor of hidden_size (64)");
 }
 
 /* Counts beyond what sums of uint64 and conversions from double hold: the sum of parameters
@@ -224,6 +243,36 @@ static void test_encoders(void **state)
     assert_int_equal(m->training.seq_len, 197);
     assert_close(model_flops_fwd_per_sample(m), 2 * 61.55e9, 0.01);
     model_free(m);
+    /* image 65536 in patches of 1: 2^32 tokens overflowed the sequence length */
+    expect_error("{\"model_type\": \"vit\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+                 "\"num_attention_heads\": 4, \"intermediate_size\": 128, \"image_size\": 65536, "
+                 "\"patch_size\": 1}",
+                 "'patch_size': (image_size / patch_size)^2 = 4294967296 patches");
+    /* RoBERTa's positions after padding_idx: a table of 2 left sequences of 0 tokens */
+    expect_error("{\"model_type\": \"roberta\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+                 "\"num_attention_heads\": 4, \"intermediate_size\": 128, \"vocab_size\": 100, "
+                 "\"max_position_embeddings\": 2}",
+                 "'max_position_embeddings': RoBERTa's first two positions");
+    /* a ViT's sample size is its config's: the training section's seq_len or another image_size
+     * were dropped without a word */
+#define VIT(training)                                                                              \
+    "{\"model_type\": \"vit\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "                    \
+    "\"num_attention_heads\": 4, \"intermediate_size\": 128, \"image_size\": 32, "                 \
+    "\"patch_size\": 8, \"fsdpsim\": {\"training\": {" training "}}}"
+    expect_error(VIT("\"seq_len\": 1024"), "'fsdpsim.training.seq_len': ");
+    expect_error(VIT("\"image_size\": 384"),
+                 "'fsdpsim.training.image_size': 384, but the config's image_size");
+    GError *error = NULL;
+    char *dir = g_dir_make_tmp("fsdpsim-XXXXXX", NULL);
+    char *path = g_build_filename(dir, "vit.json", NULL);
+    g_file_set_contents(path, VIT("\"image_size\": 32"), -1, NULL);
+#undef VIT
+    m = model_load(path, NULL, &error);
+    assert_non_null(m); /* the config's own size */
+    assert_int_equal(m->training.seq_len, 17);
+    model_free(m);
+    g_unlink(path), g_rmdir(dir);
+    g_free(path), g_free(dir);
 }
 
 /* Mixture of experts, Mixtral-8x7B (8 experts, top-2, h 4096, expert width 14336):
@@ -260,6 +309,17 @@ static void test_moe(void **state)
                  "\"num_attention_heads\": 4, \"intermediate_size\": 128, \"vocab_size\": 100, "
                  "\"num_local_experts\": 2, \"num_experts_per_tok\": 3}",
                  "num_experts_per_tok");
+    /* 100,000 experts in each of 1,000 layers: refused before building 5e8 modules */
+    expect_error("{\"model_type\": \"mixtral\", \"hidden_size\": 64, \"num_hidden_layers\": 1000, "
+                 "\"num_attention_heads\": 4, \"intermediate_size\": 128, \"vocab_size\": 100, "
+                 "\"num_local_experts\": 100000}",
+                 "'num_local_experts': 100000 experts in each of 1000 MoE layers");
+    /* only the MoE layers count: decoder_sparse_step 2 makes 3 of the 6 */
+    expect_error("{\"model_type\": \"qwen2_moe\", \"hidden_size\": 64, \"num_hidden_layers\": 6, "
+                 "\"num_attention_heads\": 4, \"intermediate_size\": 128, \"vocab_size\": 100, "
+                 "\"num_experts\": 100000, \"moe_intermediate_size\": 8, "
+                 "\"decoder_sparse_step\": 2}",
+                 "100000 experts in each of 3 MoE layers");
 }
 
 /* save_pretrained's bookkeeping keys load and are named in the note; the shipped file's own

@@ -248,6 +248,16 @@ static void test_read_errors(void **state)
                "\"traceEvents\": []}",
                "field 'distributedInfo.rank'");
     expect_bad("{\"schemaVersion\": 1, \"traceEvents\": []} x", "expected the end of the file");
+    /* NCCL metadata out of range: 4e18 elements all-gathered over 4 ranks overflowed int64 */
+    expect_bad(
+        "{\"schemaVersion\": 1, \"traceEvents\": [{\"ph\":\"X\",\"cat\":\"cpu_op\","
+        "\"name\":\"record_param_comms\",\"ts\":0,\"dur\":9,\"args\":{\"Collective name\":"
+        "\"_allgather_base\",\"In msg nelems\":4e18,\"Group size\":4}}]}",
+        "field 'traceEvents[0].args.In msg nelems': expected a whole number in [0, 68719476736]");
+    expect_bad("{\"schemaVersion\": 1, \"traceEvents\": [{\"ph\":\"X\",\"cat\":\"kernel\","
+               "\"name\":\"ncclDevKernel_AllGather_RING_LL\",\"ts\":0,\"dur\":9,\"args\":{"
+               "\"Collective name\":\"allgather\",\"In msg nelems\":8,\"Group size\":-2}}]}",
+               "field 'traceEvents[0].args.Group size'");
 }
 
 int main(void)
