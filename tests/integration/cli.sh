@@ -873,7 +873,17 @@ assert abs(est - ops) <= 0.01 * ops, "estimated %g ops, the schedule has %d" % (
 ' "$W/budget.json" "$ERR" || return 1
     done
     fsd "${BASE[@]}" --grad-accum 40 --max-memory 1G --json
-    expect_rc 0
+    expect_rc 0 || return 1
+    # a long 1F1B pipeline is sized as the compact program it runs (src/compact): GPT-3 175B
+    # tp 8 x pp 8 at 3000 micro-batches, about 5 M ops whole (0.9 GiB), runs in 300 MiB; where
+    # the compact run is refused (FSDP's parameters freed on a GPU stream), the whole program is
+    # checked before it is made
+    local gpt3=(-m "$SRC/models/gpt3-175b.json" -t "$SRC/topologies/juwels-booster.json" --tp 8
+        --pp 8 --nodes 48 --micro-batches 3000 --max-memory 300M)
+    fsd "${gpt3[@]}" --strategy ddp
+    expect_rc 0 || return 1
+    fsd "${gpt3[@]}" --strategy full
+    expect_input_error 'option --max-memory' 'million ops' '3000 micro-batches'
 }
 add input t_memory_bound_before_allocating
 

@@ -60,6 +60,7 @@ compact() { # NAME ARGS...
 }
 compact "compact: tp 8 pp 8 ddp, 256 micro-batches" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 256
 compact "compact: tp 8 pp 8 zero1, checkpointing, 300 micro-batches" "${GPT3[@]}" --tp 8 --pp 8 --strategy zero1 --nodes 48 --micro-batches 300 --activation-checkpointing
+compact "compact: tp 8 pp 8 ddp, 3000 micro-batches (the host still ahead at the first checkpoints)" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 3000
 compact "compact: Llama-2-70B tp 4 pp 4, selective recompute, 200 micro-batches" -m "$SRC/models/llama2-70b.json" -t "$SRC/topologies/juwels-booster.json" --tp 4 --pp 4 --strategy ddp --nodes 8 --micro-batches 200 --recompute-granularity selective
 # FSDPSIM_STEADY_DEBUG=1: each class's region, then at each checkpoint the first field that
 # differs from the last one, or "same state" where the period is proven (then skipped); the
