@@ -48,6 +48,52 @@ static inline HwTopology *load_topo(const char *rel)
     return t;
 }
 
+/* Two doubles the same to the bit (memcmp: -0 and 0 differ, NaN equals itself). */
+static inline void same_bits(double a, double b, const char *what)
+{
+    if (memcmp(&a, &b, sizeof a) != 0)
+        fail_msg("%s: %.17g != %.17g", what, a, b);
+}
+
+/* Two runs of one job the same to the bit, ops' times and the memory timeline aside: makespan,
+ * events, transfers, each class's memory peak (when, what it held), communication sums and
+ * counts, the busiest links and the utilisation samples (test_steady, test_compact). */
+static inline void same_run_totals(const SimResult *a, const SimResult *b)
+{
+    assert_int_equal(a->makespan_ns, b->makespan_ns);
+    assert_int_equal(a->events, b->events);
+    assert_int_equal(a->transfers, b->transfers);
+    assert_int_equal(a->link_classes, b->link_classes);
+    assert_int_equal(a->n_classes, b->n_classes);
+    for (int c = 0; c < a->n_classes; c++) {
+        const SimClassResult *x = &a->classes[c], *y = &b->classes[c];
+        assert_int_equal(x->mem.peak, y->mem.peak);
+        assert_int_equal(x->mem.peak_time_ns, y->mem.peak_time_ns);
+        assert_memory_equal(x->mem.at_peak, y->mem.at_peak, sizeof x->mem.at_peak);
+        same_bits(x->coll_bytes_sent, y->coll_bytes_sent, "coll_bytes_sent");
+        same_bits(x->inter_node_bytes_sent, y->inter_node_bytes_sent, "inter_node_bytes_sent");
+        same_bits(x->overlap_cost_s, y->overlap_cost_s, "overlap_cost_s");
+        for (int k = 0; k < IR_COLL_KIND_COUNT; k++) {
+            same_bits(x->coll_time_by_kind[k], y->coll_time_by_kind[k], "coll_time_by_kind");
+            assert_int_equal(x->coll_count_by_kind[k], y->coll_count_by_kind[k]);
+        }
+    }
+    assert_int_equal(a->n_links, b->n_links);
+    for (int i = 0; i < a->n_links; i++) {
+        assert_string_equal(a->links[i].name, b->links[i].name);
+        assert_int_equal(a->links[i].alike, b->links[i].alike);
+        same_bits(a->links[i].stats.bytes, b->links[i].stats.bytes, "link bytes");
+        assert_int_equal(a->links[i].stats.busy_ns, b->links[i].stats.busy_ns);
+        same_bits(a->links[i].stats.peak_util, b->links[i].stats.peak_util, "link peak");
+    }
+    assert_int_equal(a->n_util_samples, b->n_util_samples);
+    for (int i = 0; i < a->n_util_samples; i++) {
+        assert_int_equal(a->util_samples[i].time_ns, b->util_samples[i].time_ns);
+        assert_memory_equal(a->util_samples[i].util, b->util_samples[i].util,
+                            sizeof a->util_samples[i].util);
+    }
+}
+
 /* A whole run: generate, simulate, report. */
 typedef struct {
     Model *model;
