@@ -55,10 +55,11 @@ bool cli_nccl_version(const char *text, int *out, GError **error);
  * names, or "" (other errors, no near miss). g_free it. */
 char *cli_option_hint(const GError *error, const GOptionEntry *entries);
 /* The whole message for a GOption error: a bad value as "option --nodes: expected an integer, got
- * "four"", an unknown option with its hint, then " (see COMMAND --help)". g_free it. */
+ * "four"", an unknown option with its hint, then " (see COMMAND --help)"; a NULL command leaves
+ * that out (a search point's options, which the search names itself). g_free it. */
+char *cli_option_message(const GError *error, const GOptionEntry *entries, const char *command);
 /* "NAME ARG ..." from argv[1..], each argument quoted for the shell where it needs it. */
 char *cli_command_line(const char *name, int argc, char **argv);
-char *cli_option_message(const GError *error, const GOptionEntry *entries, const char *command);
 /* `text` without a leading `prefix` (PyTorch's enum spellings: ShardingStrategy.FULL_SHARD). */
 const char *cli_strip_prefix(const char *text, const char *prefix);
 

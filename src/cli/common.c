@@ -121,6 +121,8 @@ char *cli_option_message(const GError *e, const GOptionEntry *entries, const cha
     g_autofree char *hint = cli_option_hint(e, entries);
     g_autofree char *text =
         e->domain == G_OPTION_ERROR ? option_bad_value(e->message, entries) : g_strdup(e->message);
+    if (!command)
+        return g_strdup_printf("%s%s", text, hint);
     return g_strdup_printf("%s%s (see %s --help)", text, hint, command);
 }
 

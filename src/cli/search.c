@@ -486,8 +486,11 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
             bool ok = parse_only(&ectx, argv1, &e);
             g_ptr_array_free(argv1, TRUE);
             if (!ok) {
+                /* "option --tp: expected an integer, got "two"" said once, as the --vary value */
+                g_autofree char *named = g_strdup_printf("option --%s: ", dim->option);
                 cfg_input_error(error, "option --vary %s=%s: %s", dim->option,
-                                (char *)g_ptr_array_index(dim->values, k), e->message);
+                                (char *)g_ptr_array_index(dim->values, k),
+                                cli_strip_prefix(e->message, named));
                 g_error_free(e);
                 goto out;
             }
@@ -510,10 +513,14 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
         g_ptr_array_add(argv0, g_strdup("fsdpsim"));
         for (guint i = 0; i < fixed->len; i++)
             g_ptr_array_add(argv0, g_strdup(g_ptr_array_index(fixed, i)));
-        bool ok = parse_only(&ectx, argv0, error);
+        GError *e = NULL;
+        bool ok = parse_only(&ectx, argv0, &e);
         g_ptr_array_free(argv0, TRUE);
-        if (!ok)
+        if (!ok) { /* the simulation's options, which search --help does not list */
+            cfg_input_error(error, "%s (see fsdpsim --help)", e->message);
+            g_error_free(e);
             goto out;
+        }
     }
     /* LoRA (--lora-rank, --lora-targets) freezes the base weights: no gradient or optimizer
      * state for them, which the memory bound (search_bound.c) does not know; such searches
@@ -763,7 +770,8 @@ int cli_search(int argc, char **argv)
     GError *error = NULL;
     int status;
     if (!g_option_context_parse(octx, &argc, &argv, &error)) {
-        fprintf(stderr, "fsdpsim search: %s (see fsdpsim search --help)\n", error->message);
+        g_autofree char *text = cli_option_message(error, entries, argv[0]);
+        fprintf(stderr, "fsdpsim: %s\n", text);
         g_error_free(error);
         status = 2;
     } else {

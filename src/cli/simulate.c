@@ -673,7 +673,8 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
     }
     if (point && !g_option_context_parse(ctx, &argc, &argv, &point->error)) {
         GError *e = point->error;
-        point->error = g_error_new(FSD_ERROR, FSD_ERROR_INPUT, "%s", e->message);
+        g_autofree char *text = cli_option_message(e, entries, NULL);
+        point->error = g_error_new_literal(FSD_ERROR, FSD_ERROR_INPUT, text);
         g_error_free(e);
         g_option_context_free(ctx);
         g_free(argv_copy);

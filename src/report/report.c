@@ -465,14 +465,25 @@ void report_build(Report *r)
     r->oom = r->mem_peak_bytes > r->mem_capacity_bytes;
     r->comm_bytes_per_gpu = cr->coll_bytes_sent;
     r->inter_node_bytes_per_gpu = cr->inter_node_bytes_sent;
+    /* by kind, so that the rows under the total account for it: the collectives and a
+     * pipeline's sends and receives, of rank class 0 (a pipeline's first stage) */
+    r->comm_stage =
+        lay->pp > 1 && r->info->class_stage && r->info->n_class_stage == r->sched->n_classes
+            ? r->info->class_stage[0]
+            : -1;
     const IrClass *c = r->sched->classes[0];
     for (int i = 0; i < sim_op_count(cr, c); i++) {
         const IrOp *op = ir_op(c, sim_op_ir(cr, i));
-        if (op->kind != IR_OP_COLL)
+        ReportCollStats *s;
+        double bytes;
+        if (op->kind == IR_OP_COLL)
+            s = &r->coll[op->u.coll.coll], bytes = (double)op->u.coll.bytes;
+        else if (op->kind == IR_OP_SEND || op->kind == IR_OP_RECV)
+            s = op->kind == IR_OP_SEND ? &r->send : &r->recv, bytes = (double)op->u.p2p.bytes;
+        else
             continue;
-        ReportCollStats *s = &r->coll[op->u.coll.coll];
         s->count++;
-        s->bytes += (double)op->u.coll.bytes;
+        s->bytes += bytes;
         s->time_s += sim_ns_to_s(sim_op_end_ns(cr, i) - sim_op_start_ns(cr, i));
     }
     report_parallel_build(r);

@@ -111,10 +111,13 @@ typedef struct {
     double mem_breakdown[IR_MEM_CATEGORY_COUNT];
     double mem_peak_time_s;
     bool oom;
-    /* communication, per GPU per step */
-    double comm_bytes_per_gpu;
+    /* communication, per GPU per step: a GPU of rank class 0 (with a pipeline, of comm_stage:
+     * the stages' differ, the first sends activations, the last gradients) */
+    double comm_bytes_per_gpu; /* bytes sent: the collectives' and the sends' */
     double inter_node_bytes_per_gpu;
     ReportCollStats coll[IR_COLL_KIND_COUNT];
+    ReportCollStats send, recv; /* a pipeline's activations and gradients, stage to stage */
+    int comm_stage;             /* -1: no pipeline */
     GPtrArray *warnings; /* of char* */
     GPtrArray *errors;   /* of char*: the run does not do what the user wants (replicas that
                           * diverge), as opposed to a warning about cost */

@@ -159,21 +159,30 @@ void report_print_summary(const Report *r, FILE *out)
     char *sent = report_bytes(r->comm_bytes_per_gpu),
          *inter = report_bytes(r->inter_node_bytes_per_gpu);
     /* the rows sum nccl-tests' sizes (an all-gather's whole output), not the bytes sent: said
-     * here, as the links' caption says what theirs are */
-    bool kinds = false;
+     * here, as the links' caption says what theirs are; a send's size is what it sends */
+    bool kinds = r->send.count > 0 || r->recv.count > 0;
     for (int k = 0; k < IR_COLL_KIND_COUNT; k++)
         kinds = kinds || r->coll[k].count > 0;
-    fprintf(out, "\ncommunication per GPU per step: %s sent, %s of it across nodes%s\n", sent,
+    /* a pipeline's stages communicate differently (the first sends activations and receives
+     * gradients, the last the other way round; each holds its own layers' collectives): the
+     * figures say whose they are */
+    char *whose =
+        r->comm_stage >= 0 ? g_strdup_printf("GPU of stage %d", r->comm_stage) : g_strdup("GPU");
+    fprintf(out, "\ncommunication per %s per step: %s sent, %s of it across nodes%s\n", whose, sent,
             inter,
             kinds ? " (by kind: calls, sizes as nccl-tests gives them, time in flight)" : "");
-    g_free(sent), g_free(inter);
-    for (int k = 0; k < IR_COLL_KIND_COUNT; k++) {
-        const ReportCollStats *s = &r->coll[k];
+    g_free(whose), g_free(sent), g_free(inter);
+    for (int k = 0; k < IR_COLL_KIND_COUNT + 2; k++) {
+        const ReportCollStats *s = k < IR_COLL_KIND_COUNT    ? &r->coll[k]
+                                   : k == IR_COLL_KIND_COUNT ? &r->send
+                                                             : &r->recv;
         if (!s->count)
             continue;
+        const char *name = k < IR_COLL_KIND_COUNT    ? ir_coll_kind_name((IrCollKind)k)
+                           : k == IR_COLL_KIND_COUNT ? "send"
+                                                     : "recv";
         char *bytes = report_bytes(s->bytes), *time = report_seconds(s->time_s);
-        fprintf(out, "  %-15s %5d calls  %12s  %12s in flight\n", ir_coll_kind_name((IrCollKind)k),
-                s->count, bytes, time);
+        fprintf(out, "  %-15s %5d calls  %12s  %12s in flight\n", name, s->count, bytes, time);
         g_free(bytes), g_free(time);
     }
     if (r->sim->n_links > 0) {
@@ -282,6 +291,22 @@ char *report_to_json(const Report *r)
         cJSON_AddNumberToObject(c, "count", r->coll[k].count);
         cJSON_AddNumberToObject(c, "bytes", r->coll[k].bytes);
         cJSON_AddNumberToObject(c, "time_s", r->coll[k].time_s);
+    }
+    /* added beside "collectives" (whose sizes are nccl-tests'), not in it: a pipeline's
+     * sends and receives, and the stage the figures are of */
+    if (r->comm_stage >= 0)
+        cJSON_AddNumberToObject(comm, "stage", r->comm_stage);
+    cJSON *p2p = r->send.count || r->recv.count
+                     ? cJSON_AddObjectToObject(comm, "point_to_point")
+                     : NULL; /* absent without: other runs' JSON as it was */
+    const ReportCollStats *p2p_stats[] = {&r->send, &r->recv};
+    for (int k = 0; p2p && k < 2; k++) {
+        if (!p2p_stats[k]->count)
+            continue;
+        cJSON *c = cJSON_AddObjectToObject(p2p, k ? "recv" : "send");
+        cJSON_AddNumberToObject(c, "count", p2p_stats[k]->count);
+        cJSON_AddNumberToObject(c, "bytes", p2p_stats[k]->bytes);
+        cJSON_AddNumberToObject(c, "time_s", p2p_stats[k]->time_s);
     }
     cJSON *links = cJSON_AddArrayToObject(comm, "busiest_links");
     for (int i = 0; i < r->sim->n_links; i++) {

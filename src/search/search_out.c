@@ -255,16 +255,23 @@ void search_print_summary(const SearchSpec *spec, GHashTable *records, int top,
         fprintf(out, "no configuration satisfies the constraints\n");
     } else {
         const cJSON *best = g_ptr_array_index(ok, 0);
-        fprintf(out, "\n%-4s %12s %9s %10s %5s  %s\n", "rank",
-                search_objective_name(spec->objective), "step", "memory", "MFU",
+        /* the objective's column, unless it would be the step column again (--objective step) */
+        bool objective_column = spec->objective != SEARCH_OBJ_STEP;
+        char *head = objective_column
+                         ? g_strdup_printf(" %12s", search_objective_name(spec->objective))
+                         : g_strdup("");
+        fprintf(out, "\n%-4s%s %9s %10s %5s  %s\n", "rank", head, "step", "memory", "MFU",
                 "options; why a runner-up loses to the best");
+        g_free(head);
         for (guint i = 0; i < ok->len && (int)i < top; i++) {
             const cJSON *r = g_ptr_array_index(ok, i);
             const cJSON *f = obj(r, "figures");
-            char *o = objective_text(spec->objective, search_record_objective(r));
+            char *text = objective_text(spec->objective, search_record_objective(r));
+            char *o = objective_column ? g_strdup_printf(" %12s", text) : g_strdup("");
+            g_free(text);
             char *opts = options_text(r);
             char *why = i ? why_loses(spec, best, r) : g_strdup("best");
-            fprintf(out, "%-4u %12s %7.3f s %6.1f GiB %4.0f%%  %s; %s\n", i + 1, o,
+            fprintf(out, "%-4u%s %7.3f s %6.1f GiB %4.0f%%  %s; %s\n", i + 1, o,
                     num(f, "step_time_s"), num(obj(f, "memory"), "peak_bytes") / (1 << 30),
                     100 * num(f, "mfu"), opts, why);
             g_free(o), g_free(opts), g_free(why);

@@ -382,7 +382,13 @@ bad option/kernels-min-gflop "option --min-gflop;expected" kernels --table "$SRC
 bad search/vary-no-equals "option --vary;expected OPTION=VALUES" search "${BASE[@]}" --vary tp
 bad search/vary-duplicate-in-range "option --micro-batch;distinct values" search --vary micro-batch=2,1..3
 bad search/vary-unknown-option "option --vary tpp=2;Unknown option --tpp" search "${BASE[@]}" --vary tpp=2
-bad search/vary-bad-value "option --vary tp=two;--tp" search "${BASE[@]}" --vary tp=two
+bad search/vary-bad-value "option --vary tp=two: expected an integer, got \"two\"" search "${BASE[@]}" --vary tp=two
+# a bad value of the search's own options and of the simulation's, in the words fsdpsim uses
+bad search/option-not-a-number "option --samples: expected an integer, got \"x\";fsdpsim search --help" search "${BASE[@]}" --vary nodes=1,2 --samples x
+bad search/option-value-missing "option --top: its value is missing;fsdpsim search --help" search "${BASE[@]}" --vary nodes=1,2 --top
+bad search/fixed-not-a-number "option -n (--nodes): expected an integer, got \"two\";fsdpsim --help" search "${BASE[@]}" --vary tp=1,2 -n two
+bad search/fixed-number-not-a-number "option --moe-imbalance: expected a number, got \"x\"" search "${BASE[@]}" --vary tp=1,2 --moe-imbalance x
+bad search/fixed-misspelt "Unknown option --strategey;did you mean --strategy?" search "${BASE[@]}" --vary tp=1,2 --strategey full
 bad search/vary-bad-range "option --vary nodes;expected integer bounds a..b" search "${BASE[@]}" --vary nodes=1..x
 bad search/vary-bad-step "option --vary nodes;geometric factor" search "${BASE[@]}" --vary nodes=1..8:x1
 bad search/vary-reversed "option --vary nodes;a <= b" search "${BASE[@]}" --vary nodes=8..1

@@ -42,6 +42,18 @@ twod() { # FSDP x TP without a pipeline: FSDP's report, no pipeline section, the
 }
 check "fsdp x tp (2D): no pipeline section" twod
 
+# the communication figures are one GPU's of stage 0 and account for its sends and receives (the
+# activations it sends, the gradients it receives: 32 micro-batches each), in the summary and JSON
+p2p_rows() {
+    local args=("${BASE[@]}" --tp 8 --pp 8 --nodes 48 --strategy ddp)
+    "$FSDPSIM" "${args[@]}" >"$W/p2p.txt" 2>"$W/err" || return 1
+    grep -q "^communication per GPU of stage 0 per step: " "$W/p2p.txt" || return 1
+    grep -qE "^  send +[0-9]+ calls" "$W/p2p.txt" && grep -qE "^  recv +[0-9]+ calls" "$W/p2p.txt" || return 1
+    json_field "$W/ddp.json" "d['communication']['stage'] == 0 and all(d['communication']['point_to_point'][k]['count'] >= 32 and d['communication']['point_to_point'][k]['bytes'] > 0 for k in ('send', 'recv'))" | grep -qx True || return 1
+    json_field "$W/2d.json" "'stage' in d['communication'] or 'point_to_point' in d['communication']" | grep -qx False
+}
+check "a pipeline's communication rows: stage 0's, with its sends and receives" p2p_rows
+
 # ZeRO-1 with Megatron's pipeline (issue 15): per stage, against DDP's fp32 master + bf16 working
 # copy (6 B), fp32 gradients (4 B) and AdamW state (8 B) per parameter: ZeRO-1 holds 2 + 4/dp,
 # 2 and 8/dp bytes (dp = 3 here), and reduce-scatters and all-gathers over dp instead of an

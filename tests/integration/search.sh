@@ -191,6 +191,8 @@ check "... and says why, with counts" grep -qxE \
 check "... and that nothing satisfies the constraints" \
     grep -q "no configuration satisfies the constraints" "$W/none.txt"
 check "the table says why each runner-up loses" grep -qE '^2 .*; step \+[0-9]+ ms' "$W/ex.txt"
+check "the table shows the step once when it is the objective" \
+    grep -qxE 'rank +step +memory +MFU  options; why a runner-up loses to the best' "$W/ex.txt"
 "$FSDPSIM" search "${SPACE[@]}" --method random --samples 10 --seed 3 --out "$W/rnd.jsonl" >/dev/null 2>&1
 check "--method random evaluates --samples points, all of the space" python3 -c '
 import json, sys
