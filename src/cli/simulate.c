@@ -685,6 +685,7 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
         fprintf(stderr, "fsdpsim: %s\n", text);
         g_error_free(error);
         g_option_context_free(ctx);
+        g_free(cli.command); /* GOption takes back what it parsed; the command line is ours */
         return 2;
     }
     g_option_context_free(ctx);
