@@ -7,7 +7,7 @@
  * machine, where wall time includes waiting for a core. Pipelines run as fsdpsim runs them: a
  * long 1F1B one compact (src/compact). Then, once, in a fresh process (bench_sim memory), the
  * 1T layout at 4096 micro-batches (issue 13's memory case): its CPU time and that process's
- * peak resident set (getrusage; the schedule, the engine's per-op state and the result, no
+ * peak resident set (VmHWM; the schedule, the engine's per-op state and the result, no
  * report), against issue 13's 100 MB. Run: build/tests/bench/bench_sim [REPEATS] (REPEATS 0:
  * the table only). */
 #include "coll/coll.h"
@@ -37,6 +37,27 @@ static double thread_cpu_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* The process's peak resident set, in MB: VmHWM of /proc/self/status, the high-water mark of
+ * its memory since its exec (getrusage's ru_maxrss keeps the forking parent's from before the
+ * exec: the table's process, after the SP layout, 128 MB); ru_maxrss where /proc cannot say. */
+static double peak_resident_mb(void)
+{
+    char *text = NULL;
+    double kib = 0;
+    if (g_file_get_contents("/proc/self/status", &text, NULL, NULL)) {
+        const char *line = strstr(text, "VmHWM:");
+        if (!line || sscanf(line, "VmHWM: %lf kB", &kib) != 1)
+            kib = 0;
+    }
+    g_free(text);
+    if (kib <= 0) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        kib = (double)ru.ru_maxrss;
+    }
+    return kib * 1024 / 1e6;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -173,10 +194,7 @@ int main(int argc, char **argv)
                c->label, g * 1e3, s * 1e3, cpu * 1e3, ops, events, transfers, classes,
                (double)events / sim_cpu_s[runs / 2], skipped, target);
         if (last) {
-            /* ru_maxrss: KiB on Linux; the largest case runs last, so the process's peak is its */
-            struct rusage ru;
-            getrusage(RUSAGE_SELF, &ru);
-            double mb = (double)ru.ru_maxrss * 1024 / 1e6;
+            double mb = peak_resident_mb();
             printf("%-58s %7.0f MB %44s %5.0f MB %s\n", "  peak resident set of the process", mb,
                    "", 100.0, mb <= 100 ? "met" : "MISSED");
         }
