@@ -289,7 +289,8 @@ Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
     CfgObj root;
     char *block_kind = NULL;
     int64_t file_seq = 0, file_image = 0;
-    bool ok = cfg_obj_open(&root, file, "", json, error);
+    bool ok =
+        cfg_obj_open(&root, file, "", json, error) && cfg_check_kind(json, file, "--model", error);
     bool layers = ok && cfg_has(&root, "format");
     if (ok) {
         /* A real checkpoint's config.json may say which dtype it was saved in; use it as the

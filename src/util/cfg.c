@@ -202,6 +202,17 @@ cJSON *cfg_parse_text(const char *file, const char *text, GError **error)
                     line, col, (unsigned char)*bad);
         return NULL;
     }
+    /* cJSON reads nothing as "malformed at 1:1", which sends the user looking for a comma in a
+     * file that has none (a download or a redirect that wrote 0 bytes) */
+    const char *first = text;
+    while (g_ascii_isspace(*first))
+        first++;
+    if (!*first) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "%s: empty file%s; expected a JSON object, {...}", file,
+                    *text ? " (only white space)" : "");
+        return NULL;
+    }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithOpts(text, &end, true);
     if (root && !check_duplicate_keys(file, text, error)) {
@@ -277,6 +288,8 @@ bool cfg_has(CfgObj *co, const char *key)
     return cJSON_GetObjectItemCaseSensitive(co->obj, key) != NULL;
 }
 
+static char *missing_hint(CfgObj *co, const char *key);
+
 bool cfg_obj_child(CfgObj *parent, const char *key, bool optional, CfgObj *child, GError **error)
 {
     const cJSON *item = cfg_item(parent, key);
@@ -284,7 +297,10 @@ bool cfg_obj_child(CfgObj *parent, const char *key, bool optional, CfgObj *child
     if (!item || cJSON_IsNull(item)) {
         if (optional)
             return true;
-        cfg_set_error(error, parent->file, parent->path, key, "missing; expected a JSON object");
+        char *hint = missing_hint(parent, key);
+        cfg_set_error(error, parent->file, parent->path, key, "missing%s; expected a JSON object",
+                      hint);
+        g_free(hint);
         return false;
     }
     char *path = field_name(parent->path, key);
@@ -341,10 +357,73 @@ const char *cfg_closest(const char *word, const char *const *candidates)
     int best_d = 3, len = (int)strlen(word);
     for (; *candidates; candidates++) {
         int dist = edit_distance(word, *candidates);
-        if (dist < best_d && 3 * dist < len)
+        /* a third of the length refused every typo of a 3-letter word ("ful" for full); one
+         * edit is taken from 2 letters on, where a single letter is no word to correct */
+        bool close = 3 * dist < len || (dist == 1 && len >= 2);
+        if (dist < best_d && close)
             best = *candidates, best_d = dist;
     }
     return best;
+}
+
+/* For a required key that is absent: " (the file has 'num_hiden_layers': a misspelling?)" when
+ * a key of the object not read so far is within cfg_closest's reach of it, else "". A misspelt
+ * required key is reported as the missing one, before the unknown keys are checked, so the
+ * message names the typo here. Newly allocated; O(keys x len^2), on the error path only. */
+static char *missing_hint(CfgObj *co, const char *key)
+{
+    GPtrArray *unread = g_ptr_array_new();
+    for (const cJSON *it = co->obj->child; it; it = it->next)
+        if (it->string && !g_hash_table_contains(co->seen, it->string))
+            g_ptr_array_add(unread, it->string);
+    g_ptr_array_add(unread, NULL);
+    /* the other way round: the typo is the word, the key the one candidate */
+    const char *typo = NULL;
+    for (guint i = 0; !typo && i + 1 < unread->len; i++)
+        if (cfg_closest(g_ptr_array_index(unread, i), (const char *const[]){key, NULL}))
+            typo = g_ptr_array_index(unread, i);
+    char *hint =
+        typo ? g_strdup_printf(" (the file has '%s': a misspelling?)", typo) : g_strdup("");
+    g_ptr_array_free(unread, TRUE);
+    return hint;
+}
+
+/* The kinds of input file, by what identifies them, and the option each is given with. */
+static const struct {
+    const char *format; /* "format": ..., or NULL: a Hugging Face config.json (model_type) */
+    const char *what, *option;
+} file_kinds[] = {
+    {"fsdpsim-topology", "a topology file", "--topology"},
+    {"fsdpsim-layers", "a layer-list model", "--model"},
+    {NULL, "a model", "--model"},
+    {"fsdpsim-schedule", "a schedule", "--schedule"},
+};
+
+bool cfg_check_kind(const cJSON *root, const char *file, const char *option, GError **error)
+{
+    const cJSON *format = cJSON_GetObjectItemCaseSensitive(root, "format");
+    bool hf = !format && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "model_type"));
+    for (size_t i = 0; i < G_N_ELEMENTS(file_kinds); i++) {
+        bool match =
+            file_kinds[i].format
+                ? cJSON_IsString(format) && strcmp(format->valuestring, file_kinds[i].format) == 0
+                : hf;
+        if (!match || strcmp(file_kinds[i].option, option) == 0)
+            continue;
+        if (file_kinds[i].format)
+            g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                        "%s: this is %s (format %s): give it with %s, not %s", file,
+                        file_kinds[i].what, file_kinds[i].format, file_kinds[i].option, option);
+        else
+            g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                        "%s: this looks like %s (a Hugging Face config.json: model_type \"%s\", "
+                        "no format): give it with %s, not %s",
+                        file, file_kinds[i].what,
+                        cJSON_GetObjectItemCaseSensitive(root, "model_type")->valuestring,
+                        file_kinds[i].option, option);
+        return false;
+    }
+    return true;
 }
 
 static bool absent(CfgObj *co, const char *key, const cJSON *item, bool required,
@@ -352,8 +431,11 @@ static bool absent(CfgObj *co, const char *key, const cJSON *item, bool required
 {
     if (item && !cJSON_IsNull(item))
         return false;
-    if (required)
-        cfg_set_error(error, co->file, co->path, key, "missing; expected %s", expected);
+    if (required) {
+        char *hint = missing_hint(co, key);
+        cfg_set_error(error, co->file, co->path, key, "missing%s; expected %s", hint, expected);
+        g_free(hint);
+    }
     return true;
 }
 

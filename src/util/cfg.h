@@ -48,9 +48,17 @@ bool cfg_obj_check_unknown(CfgObj *co, const char *hint, GError **error);
 
 /* The candidate closest to `word` (case-insensitive optimal-string-alignment distance: insertions,
  * deletions, substitutions and swaps of neighbours), or NULL when none is close enough to be a
- * typo: at most 2 edits, and fewer than a third of the word's length. For did-you-mean messages.
+ * typo: at most 2 edits, and fewer than a third of the word's length (one edit for a word of 2 to
+ * 4 letters: "ful" for "full"). For did-you-mean messages.
  * NULL-terminated list; O(len^2) per candidate, fine for option and key lists. */
 const char *cfg_closest(const char *word, const char *const *candidates);
+
+/* Fails when `root` is another option's file: a topology given with --model, a config.json
+ * (model_type, no format) or a layer list with --topology, a schedule with either: "FILE: this
+ * is a topology file (format fsdpsim-topology): give it with --topology, not --model". `option`
+ * is the option the file came with ("--model", "--topology"). A file of no known kind passes, for
+ * the reader's own messages. */
+bool cfg_check_kind(const cJSON *root, const char *file, const char *option, GError **error);
 
 bool cfg_has(CfgObj *co, const char *key);
 /* Returns the raw item (marks it seen) or NULL. */

@@ -109,6 +109,68 @@ static void test_strict_json(void **state)
     expect_parse_error("{\"a\": {\"b\": 1}, \"c\": 2, \"a\": 3}", "duplicate key \"a\"");
 }
 
+/* The messages of a new user's first mistakes: a misspelt required key named where it is
+ * reported missing, an empty file called empty, a file given with the wrong option, and a typo
+ * of a short word ("ful") corrected. */
+static void test_first_mistakes(void **state)
+{
+    (void)state;
+    GError *error = NULL;
+    cJSON *j = cfg_parse_text(
+        "t.json", "{\"num_hiden_layers\": 2, \"hidden_size\": 8, \"trainig\": {}}", &error);
+    assert_non_null(j);
+    CfgObj root, child;
+    assert_true(cfg_obj_open(&root, "t.json", "", j, &error));
+    int64_t v = 0;
+    assert_false(cfg_get_int(&root, "num_hidden_layers", true, 1, 10, &v, &error));
+    assert_string_equal(error->message,
+                        "t.json: field 'num_hidden_layers': missing (the file has "
+                        "'num_hiden_layers': a misspelling?); expected an integer in [1, 10]");
+    g_clear_error(&error);
+    /* a key already read is no typo of another; nothing close: no hint */
+    assert_true(cfg_get_int(&root, "hidden_size", true, 1, 10, &v, &error));
+    assert_false(cfg_get_int(&root, "hidden_sizes", true, 1, 10, &v, &error));
+    assert_string_equal(error->message,
+                        "t.json: field 'hidden_sizes': missing; expected an integer in [1, 10]");
+    g_clear_error(&error);
+    assert_false(cfg_obj_child(&root, "training", false, &child, &error));
+    assert_string_equal(error->message, "t.json: field 'training': missing (the file has "
+                                        "'trainig': a misspelling?); expected a JSON object");
+    g_clear_error(&error);
+    cfg_obj_close(&root);
+    cJSON_Delete(j);
+
+    expect_parse_error("", "t.json: empty file; expected a JSON object");
+    expect_parse_error(" \n\t", "t.json: empty file (only white space); expected a JSON object");
+
+    j = cJSON_Parse("{\"format\": \"fsdpsim-topology\"}");
+    assert_false(cfg_check_kind(j, "t.json", "--model", &error));
+    assert_string_equal(error->message, "t.json: this is a topology file (format "
+                                        "fsdpsim-topology): give it with --topology, not --model");
+    g_clear_error(&error);
+    assert_true(cfg_check_kind(j, "t.json", "--topology", &error));
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"model_type\": \"llama\"}");
+    assert_false(cfg_check_kind(j, "t.json", "--topology", &error));
+    assert_non_null(strstr(error->message, "this looks like a model (a Hugging Face config.json: "
+                                           "model_type \"llama\", no format): give it with "
+                                           "--model, not --topology"));
+    g_clear_error(&error);
+    assert_true(cfg_check_kind(j, "t.json", "--model", &error));
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"format\": \"something-else\"}"); /* the reader's own message */
+    assert_true(cfg_check_kind(j, "t.json", "--model", &error));
+    cJSON_Delete(j);
+
+    const char *const strategies[] = {"ddp", "zero1", "fsdp", "full", "grad_op", "no_shard", NULL};
+    assert_string_equal(cfg_closest("ful", strategies), "full");
+    assert_string_equal(cfg_closest("dp", strategies), "ddp");
+    assert_string_equal(cfg_closest("fsd", strategies), "fsdp");
+    assert_null(cfg_closest("f", (const char *const[]){"fp", NULL})); /* one letter: no word */
+    assert_null(cfg_closest("abc", strategies));
+    assert_null(cfg_closest("tp", (const char *const[]){"ddp", "fsdp", NULL}));
+}
+
 /* The one median of src/trace and src/compare: the middle value, or the mean of the two
  * middle ones, of values in any order, which it leaves sorted. */
 static void test_median(void **state)
@@ -162,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_messages),
         cmocka_unit_test(test_strict_json),
+        cmocka_unit_test(test_first_mistakes),
         cmocka_unit_test(test_median),
         cmocka_unit_test(test_json_print_out_of_memory),
     };
