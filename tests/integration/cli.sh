@@ -306,7 +306,7 @@ add input t_truncated_model_json
 t_empty_model_file() {
     : >"$W/empty.json"
     fsd -m "$W/empty.json" -t "$TOPO"
-    expect_input_error "$W/empty.json:1:1" 'malformed JSON'
+    expect_input_error "$W/empty.json: empty file" 'expected a JSON object'
 }
 add input t_empty_model_file
 
@@ -326,7 +326,7 @@ add input t_model_negative_hidden_size
 
 t_model_is_a_topology() {
     fsd -m "$TOPO" -t "$TOPO"
-    expect_input_error "$TOPO" "field 'format'" 'fsdpsim-topology'
+    expect_input_error "$TOPO" 'a topology file (format fsdpsim-topology)' 'give it with --topology'
 }
 add input t_model_is_a_topology
 
@@ -1032,7 +1032,8 @@ t_schedule_round_trip_hybrid_ddp() {
 add output t_schedule_round_trip_hybrid_ddp
 
 t_json_output_is_utf8_whatever_the_path() {
-    # a model without a name is named after its file; a path is bytes, the output is UTF-8
+    # a model without a name is named after its file (less .json); a path is bytes, the output
+    # is UTF-8
     local bad=$W/$'model-\xff'.json
     python3 -c '
 import json, sys
@@ -1045,7 +1046,7 @@ import json, sys
 for f in sys.argv[1:]:
     json.loads(open(f, "rb").read().decode("utf-8"))  # strict: fails on invalid UTF-8
 s = json.load(open(sys.argv[3]))
-assert s["meta"]["model"] == "model-\ufffd.json", s["meta"]
+assert s["meta"]["model"] == "model-\ufffd", s["meta"]
 ' "$OUT" "$W/utf8-trace.json" "$W/utf8-s.json"
 }
 add output t_json_output_is_utf8_whatever_the_path
