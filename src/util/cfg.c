@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 G_DEFINE_QUARK(fsdpsim - error - quark, fsd_error)
@@ -593,14 +595,15 @@ bool cfg_parse_size(const char *text, uint64_t *out)
     return true;
 }
 
-static const char *oom_program = "fsdpsim";
+/* The message, made when cfg_oom_install runs: out of memory, nothing can be allocated to say so,
+ * and the SIGSEGV handler may only write(2). */
+static char oom_message[256] = "fsdpsim: out of memory\n";
+static size_t oom_message_len = sizeof "fsdpsim: out of memory\n" - 1;
 
 __attribute__((noreturn)) static void oom_exit(void)
 {
-    /* no allocation here: stderr is unbuffered */
-    fprintf(stderr, "%s: out of memory; expected a smaller run (fewer micro-batches, stages or "
-                    "layers) or more memory (see --max-memory)\n",
-            oom_program);
+    ssize_t written = write(STDERR_FILENO, oom_message, oom_message_len);
+    (void)written; /* nothing left to do if stderr is gone */
     _exit(2);
 }
 
@@ -621,12 +624,79 @@ static void glib_fatal_handler(const gchar *domain, GLogLevelFlags level, const 
     g_log_default_handler(domain, level, message, data);
 }
 
+/* GLib's g_logv formats its message with g_strdup_vprintf before it calls any handler. When a
+ * small allocation fails (the address space full to the last page, not one large request), that
+ * formatting fails too, and g_vasprintf reports it with g_error: g_logv again, which formats
+ * again, until the stack cannot grow (GLib 2.74: g_malloc -> g_error -> g_logv ->
+ * g_strdup_vprintf -> g_vasprintf -> g_error -> ...). glib_fatal_handler is never reached and
+ * the program dies of SIGSEGV. GLib has no hook before the formatting (g_mem_set_vtable is a
+ * no-op since 2.46), so the recursion is caught where it ends: a SIGSEGV handler, on a stack of
+ * its own, asks the kernel for 1 MiB. If even that is refused, memory is what ran out (malloc had
+ * just failed to get 1 MiB, MMAP_AS_MORECORE_SIZE, for a small block): the message and exit
+ * status 2. Otherwise it is another crash: the handler that was there before (the default, or a
+ * sanitizer's) is put back and the faulting access runs again into it. The cost: one sigaction
+ * and 64 KiB of static stack per process; Open MPI (fsdprun) sees a SIGSEGV handler in place and
+ * leaves out its own backtrace printer (opal_signal), as it documents. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define OOM_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(OOM_ASAN)
+#define OOM_ASAN 1
+#endif
+
+#ifndef OOM_ASAN
+enum { OOM_PROBE_BYTES = 1 << 20, OOM_ALT_STACK_BYTES = 64 * 1024 };
+static struct sigaction oom_segv_previous;
+static char oom_alt_stack[OOM_ALT_STACK_BYTES] __attribute__((aligned(16)));
+
+static void oom_segv_handler(int sig, siginfo_t *info, void *context)
+{
+    (void)context;
+    void *probe =
+        mmap(NULL, OOM_PROBE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (probe == MAP_FAILED)
+        oom_exit();
+    munmap(probe, OOM_PROBE_BYTES);
+    sigaction(sig, &oom_segv_previous, NULL);
+    if (info->si_code <= 0) /* sent (kill, raise), not a fault that repeats on return */
+        raise(sig);
+}
+#endif
+
+#define OOM_LOG_DOMAIN "fsdpsim-oom"
+
+static void oom_log_drop(const gchar *domain, GLogLevelFlags level, const gchar *message,
+                         gpointer data)
+{
+    (void)domain, (void)level, (void)message, (void)data;
+}
+
 void cfg_oom_install(const char *program)
 {
-    oom_program = program;
+    int len = g_snprintf(oom_message, sizeof oom_message,
+                         "%s: out of memory; expected a smaller run (fewer micro-batches, stages "
+                         "or layers) or more memory (see --max-memory)\n",
+                         program);
+    oom_message_len = MIN((size_t)len, sizeof oom_message - 1);
     cJSON_Hooks hooks = {cjson_malloc, free};
     cJSON_InitHooks(&hooks);
     g_log_set_handler("GLib", G_LOG_LEVEL_ERROR | G_LOG_FLAG_FATAL, glib_fatal_handler, NULL);
+    /* g_logv's first call allocates its GPrivate (the recursion depth): out of memory, that
+     * malloc failed first, and GLib aborted ("Unexpected error from C library during 'malloc'",
+     * SIGABRT). One message to a handler that drops it, now, allocates it while there is room. */
+    g_log_set_handler(OOM_LOG_DOMAIN, G_LOG_LEVEL_DEBUG, oom_log_drop, NULL);
+    g_log(OOM_LOG_DOMAIN, G_LOG_LEVEL_DEBUG, "GLib's logging state allocated");
+#ifndef OOM_ASAN
+    /* AddressSanitizer has its own SIGSEGV handler and alternate stack, and reserves terabytes
+     * of address space (ulimit -v cannot be used there): left alone */
+    stack_t alt = {.ss_sp = oom_alt_stack, .ss_size = sizeof oom_alt_stack};
+    struct sigaction act = {.sa_sigaction = oom_segv_handler, .sa_flags = SA_SIGINFO | SA_ONSTACK};
+    sigemptyset(&act.sa_mask);
+    if (sigaltstack(&alt, NULL) == 0)
+        sigaction(SIGSEGV, &act, &oom_segv_previous);
+#endif
 }
 
 char *cfg_json_print(const cJSON *item, bool formatted)

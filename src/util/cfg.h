@@ -95,8 +95,10 @@ bool cfg_input_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 char *cfg_json_print(const cJSON *item, bool formatted);
 
 /* Out of memory as an input-sized problem, not a signal: GLib's g_malloc logs "failed to
- * allocate" and aborts (SIGTRAP), cJSON's allocations return NULL. After this, both print
- * "PROGRAM: out of memory ..." and exit with status 2. Call once at the start of main. */
+ * allocate" and aborts (SIGTRAP), cJSON's allocations return NULL, and where even GLib's message
+ * cannot be allocated its logging recurses until the stack overflows (SIGSEGV; cfg.c says how it
+ * is caught). After this, all three print "PROGRAM: out of memory ..." and exit with status 2.
+ * Call once at the start of main, in the main thread. */
 void cfg_oom_install(const char *program);
 
 /* Parses sizes like "8", "64K", "1M", "8G" (binary multiples, as nccl-tests' -b/-e do). */

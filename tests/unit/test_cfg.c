@@ -1,6 +1,9 @@
 /* cfg: sizes with suffixes, and errors that name the file, the field and the expectation. */
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "testutil.h"
@@ -218,6 +221,84 @@ static void test_json_print_out_of_memory(void **state)
     cJSON_Delete(o);
 }
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(TEST_ASAN)
+#define TEST_ASAN 1
+#endif
+
+/* Out of memory to the last page, as under ulimit -v: a small g_malloc fails, GLib's g_error
+ * cannot format its message either and recursed until the stack overflowed (SIGSEGV, glib 2.74),
+ * never reaching cfg_oom_install's log handler. It is the message and exit status 2. In a child
+ * whose address space is limited to what it uses plus 32 MiB, filled by malloc. Not under
+ * AddressSanitizer, which reserves terabytes of address space (cfg_oom_install leaves it alone). */
+static void test_out_of_memory_to_the_last_page(void **state)
+{
+    (void)state;
+#ifdef TEST_ASAN
+    skip();
+#endif
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], STDERR_FILENO);
+        cfg_oom_install("t");
+        long pages = 0;
+        FILE *statm = fopen("/proc/self/statm", "r");
+        if (!statm || fscanf(statm, "%ld", &pages) != 1)
+            _exit(5);
+        fclose(statm);
+        rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (32u << 20);
+        struct rlimit as = {limit, limit};
+        if (setrlimit(RLIMIT_AS, &as) != 0)
+            _exit(6);
+        /* every size class down to 8 bytes, so that no freed block of any size (glibc's
+         * tcache keeps them by exact size) is left for GLib's message */
+        for (size_t size = 1 << 20; size >= 8; size = size > 2048 ? size / 2 : size - 8)
+            while (malloc(size)) /* leaked on purpose: the child only fills its memory */
+                ;
+        void *p = g_malloc(64);
+        _exit(p ? 3 : 4); /* not reached: g_malloc does not return NULL, nor here at all */
+    }
+    close(fds[1]);
+    char text[512] = "";
+    size_t got = 0;
+    ssize_t n;
+    while (got + 1 < sizeof text && (n = read(fds[0], text + got, sizeof text - 1 - got)) > 0)
+        got += (size_t)n;
+    text[got] = '\0';
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status))
+        fail_msg("child killed by signal %d; stderr: %s", WTERMSIG(status), text);
+    assert_int_equal(WEXITSTATUS(status), 2);
+    assert_non_null(strstr(text, "t: out of memory; expected a smaller run"));
+    /* any other crash stays one: SIGSEGV, with memory to spare, as without the handler */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, STDERR_FILENO);
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        signal(SIGSEGV, SIG_DFL); /* not cmocka's, which would carry on with the tests here */
+        cfg_oom_install("t");
+        volatile int *volatile nowhere = NULL;
+        *nowhere = 1;
+        _exit(3);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV)
+        fail_msg("a crash with memory to spare: status 0x%x, expected SIGSEGV", status);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_first_mistakes),
         cmocka_unit_test(test_median),
         cmocka_unit_test(test_json_print_out_of_memory),
+        cmocka_unit_test(test_out_of_memory_to_the_last_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
