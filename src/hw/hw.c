@@ -465,6 +465,7 @@ HwTopology *hw_topology_load(const char *file, GError **error)
     int64_t version = 0;
     double nodes_max = 0;
     bool ok = cfg_obj_open(&root, file, "", json, error) &&
+              cfg_check_kind(json, file, "--topology", error) &&
               cfg_get_string(&root, "format", true, &format, error);
     if (ok && strcmp(format, "fsdpsim-topology") != 0) {
         cfg_set_error(error, file, "", "format", "expected \"fsdpsim-topology\", got \"%s\"",

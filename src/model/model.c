@@ -275,6 +275,47 @@ static void fuse_elementwise(Model *model)
     model->compiled = true;
 }
 
+/* The name of a model whose file gives none (no fsdpsim.name, no layer list "name"): what
+ * identifies it, not the file it sits in, which for a checkpoint is always "config.json".
+ * - _name_or_path, as transformers' save_pretrained writes it: a Hub id
+ *   ("meta-llama/Llama-2-7b-hf") as it is; a local path (absolute, ./ ../ ~, or more than one
+ *   '/') by its last part;
+ * - for a file called config.json, its directory's name (from_pretrained's layout);
+ * - else the file's name without its extension.
+ * UTF-8 for --json, whatever the path. */
+static char *default_name(const char *file, const cJSON *json)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(json, "_name_or_path");
+    const char *v = cJSON_IsString(id) ? id->valuestring : "";
+    while (g_ascii_isspace(*v))
+        v++;
+    if (*v) {
+        const char *slash = strchr(v, '/');
+        bool local = strchr("/.~", v[0]) || strchr(v, '\\') || (slash && strchr(slash + 1, '/'));
+        char *name = local ? g_path_get_basename(v) : g_strdup(v);
+        if (*name && strcmp(name, "/") && strcmp(name, ".") && strcmp(name, ".."))
+            return name;
+        g_free(name);
+    }
+    char *base = g_path_get_basename(file), *name = NULL;
+    if (strcmp(base, "config.json") == 0) {
+        char *abs = g_canonicalize_filename(file, NULL);
+        char *dir = g_path_get_dirname(abs);
+        char *parent = g_path_get_basename(dir);
+        if (strcmp(parent, G_DIR_SEPARATOR_S) && strcmp(parent, "."))
+            name = g_filename_display_name(parent);
+        g_free(parent), g_free(dir), g_free(abs);
+    }
+    if (!name) {
+        char *dot = strrchr(base, '.');
+        if (dot && dot != base)
+            *dot = '\0';
+        name = g_filename_display_name(base);
+    }
+    g_free(base);
+    return name;
+}
+
 Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
 {
     cJSON *json = cfg_parse_file(file, error);
@@ -289,7 +330,8 @@ Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
     CfgObj root;
     char *block_kind = NULL;
     int64_t file_seq = 0, file_image = 0;
-    bool ok = cfg_obj_open(&root, file, "", json, error);
+    bool ok =
+        cfg_obj_open(&root, file, "", json, error) && cfg_check_kind(json, file, "--model", error);
     bool layers = ok && cfg_has(&root, "format");
     if (ok) {
         /* A real checkpoint's config.json may say which dtype it was saved in; use it as the
@@ -315,7 +357,7 @@ Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
         ok = model_hf_build(model, file, &root, error);
     }
     if (ok && !model->name)
-        model->name = g_filename_display_basename(file); /* UTF-8 for --json, whatever the path */
+        model->name = default_name(file, json);
     /* the training section's sample size where the model has no such size, or another one: a
      * ViT's seq_len (its patches) or image_size (its config's), a CNN's seq_len, a decoder's
      * image_size were dropped without a word */

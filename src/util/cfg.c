@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 G_DEFINE_QUARK(fsdpsim - error - quark, fsd_error)
@@ -202,6 +204,17 @@ cJSON *cfg_parse_text(const char *file, const char *text, GError **error)
                     line, col, (unsigned char)*bad);
         return NULL;
     }
+    /* cJSON reads nothing as "malformed at 1:1", which sends the user looking for a comma in a
+     * file that has none (a download or a redirect that wrote 0 bytes) */
+    const char *first = text;
+    while (g_ascii_isspace(*first))
+        first++;
+    if (!*first) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "%s: empty file%s; expected a JSON object, {...}", file,
+                    *text ? " (only white space)" : "");
+        return NULL;
+    }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithOpts(text, &end, true);
     if (root && !check_duplicate_keys(file, text, error)) {
@@ -277,6 +290,8 @@ bool cfg_has(CfgObj *co, const char *key)
     return cJSON_GetObjectItemCaseSensitive(co->obj, key) != NULL;
 }
 
+static char *missing_hint(CfgObj *co, const char *key);
+
 bool cfg_obj_child(CfgObj *parent, const char *key, bool optional, CfgObj *child, GError **error)
 {
     const cJSON *item = cfg_item(parent, key);
@@ -284,7 +299,10 @@ bool cfg_obj_child(CfgObj *parent, const char *key, bool optional, CfgObj *child
     if (!item || cJSON_IsNull(item)) {
         if (optional)
             return true;
-        cfg_set_error(error, parent->file, parent->path, key, "missing; expected a JSON object");
+        char *hint = missing_hint(parent, key);
+        cfg_set_error(error, parent->file, parent->path, key, "missing%s; expected a JSON object",
+                      hint);
+        g_free(hint);
         return false;
     }
     char *path = field_name(parent->path, key);
@@ -341,10 +359,73 @@ const char *cfg_closest(const char *word, const char *const *candidates)
     int best_d = 3, len = (int)strlen(word);
     for (; *candidates; candidates++) {
         int dist = edit_distance(word, *candidates);
-        if (dist < best_d && 3 * dist < len)
+        /* a third of the length refused every typo of a 3-letter word ("ful" for full); one
+         * edit is taken from 2 letters on, where a single letter is no word to correct */
+        bool close = 3 * dist < len || (dist == 1 && len >= 2);
+        if (dist < best_d && close)
             best = *candidates, best_d = dist;
     }
     return best;
+}
+
+/* For a required key that is absent: " (the file has 'num_hiden_layers': a misspelling?)" when
+ * a key of the object not read so far is within cfg_closest's reach of it, else "". A misspelt
+ * required key is reported as the missing one, before the unknown keys are checked, so the
+ * message names the typo here. Newly allocated; O(keys x len^2), on the error path only. */
+static char *missing_hint(CfgObj *co, const char *key)
+{
+    GPtrArray *unread = g_ptr_array_new();
+    for (const cJSON *it = co->obj->child; it; it = it->next)
+        if (it->string && !g_hash_table_contains(co->seen, it->string))
+            g_ptr_array_add(unread, it->string);
+    g_ptr_array_add(unread, NULL);
+    /* the other way round: the typo is the word, the key the one candidate */
+    const char *typo = NULL;
+    for (guint i = 0; !typo && i + 1 < unread->len; i++)
+        if (cfg_closest(g_ptr_array_index(unread, i), (const char *const[]){key, NULL}))
+            typo = g_ptr_array_index(unread, i);
+    char *hint =
+        typo ? g_strdup_printf(" (the file has '%s': a misspelling?)", typo) : g_strdup("");
+    g_ptr_array_free(unread, TRUE);
+    return hint;
+}
+
+/* The kinds of input file, by what identifies them, and the option each is given with. */
+static const struct {
+    const char *format; /* "format": ..., or NULL: a Hugging Face config.json (model_type) */
+    const char *what, *option;
+} file_kinds[] = {
+    {"fsdpsim-topology", "a topology file", "--topology"},
+    {"fsdpsim-layers", "a layer-list model", "--model"},
+    {NULL, "a model", "--model"},
+    {"fsdpsim-schedule", "a schedule", "--schedule"},
+};
+
+bool cfg_check_kind(const cJSON *root, const char *file, const char *option, GError **error)
+{
+    const cJSON *format = cJSON_GetObjectItemCaseSensitive(root, "format");
+    bool hf = !format && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "model_type"));
+    for (size_t i = 0; i < G_N_ELEMENTS(file_kinds); i++) {
+        bool match =
+            file_kinds[i].format
+                ? cJSON_IsString(format) && strcmp(format->valuestring, file_kinds[i].format) == 0
+                : hf;
+        if (!match || strcmp(file_kinds[i].option, option) == 0)
+            continue;
+        if (file_kinds[i].format)
+            g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                        "%s: this is %s (format %s): give it with %s, not %s", file,
+                        file_kinds[i].what, file_kinds[i].format, file_kinds[i].option, option);
+        else
+            g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                        "%s: this looks like %s (a Hugging Face config.json: model_type \"%s\", "
+                        "no format): give it with %s, not %s",
+                        file, file_kinds[i].what,
+                        cJSON_GetObjectItemCaseSensitive(root, "model_type")->valuestring,
+                        file_kinds[i].option, option);
+        return false;
+    }
+    return true;
 }
 
 static bool absent(CfgObj *co, const char *key, const cJSON *item, bool required,
@@ -352,8 +433,11 @@ static bool absent(CfgObj *co, const char *key, const cJSON *item, bool required
 {
     if (item && !cJSON_IsNull(item))
         return false;
-    if (required)
-        cfg_set_error(error, co->file, co->path, key, "missing; expected %s", expected);
+    if (required) {
+        char *hint = missing_hint(co, key);
+        cfg_set_error(error, co->file, co->path, key, "missing%s; expected %s", hint, expected);
+        g_free(hint);
+    }
     return true;
 }
 
@@ -511,14 +595,15 @@ bool cfg_parse_size(const char *text, uint64_t *out)
     return true;
 }
 
-static const char *oom_program = "fsdpsim";
+/* The message, made when cfg_oom_install runs: out of memory, nothing can be allocated to say so,
+ * and the SIGSEGV handler may only write(2). */
+static char oom_message[256] = "fsdpsim: out of memory\n";
+static size_t oom_message_len = sizeof "fsdpsim: out of memory\n" - 1;
 
 __attribute__((noreturn)) static void oom_exit(void)
 {
-    /* no allocation here: stderr is unbuffered */
-    fprintf(stderr, "%s: out of memory; expected a smaller run (fewer micro-batches, stages or "
-                    "layers) or more memory (see --max-memory)\n",
-            oom_program);
+    ssize_t written = write(STDERR_FILENO, oom_message, oom_message_len);
+    (void)written; /* nothing left to do if stderr is gone */
     _exit(2);
 }
 
@@ -539,12 +624,79 @@ static void glib_fatal_handler(const gchar *domain, GLogLevelFlags level, const 
     g_log_default_handler(domain, level, message, data);
 }
 
+/* GLib's g_logv formats its message with g_strdup_vprintf before it calls any handler. When a
+ * small allocation fails (the address space full to the last page, not one large request), that
+ * formatting fails too, and g_vasprintf reports it with g_error: g_logv again, which formats
+ * again, until the stack cannot grow (GLib 2.74: g_malloc -> g_error -> g_logv ->
+ * g_strdup_vprintf -> g_vasprintf -> g_error -> ...). glib_fatal_handler is never reached and
+ * the program dies of SIGSEGV. GLib has no hook before the formatting (g_mem_set_vtable is a
+ * no-op since 2.46), so the recursion is caught where it ends: a SIGSEGV handler, on a stack of
+ * its own, asks the kernel for 1 MiB. If even that is refused, memory is what ran out (malloc had
+ * just failed to get 1 MiB, MMAP_AS_MORECORE_SIZE, for a small block): the message and exit
+ * status 2. Otherwise it is another crash: the handler that was there before (the default, or a
+ * sanitizer's) is put back and the faulting access runs again into it. The cost: one sigaction
+ * and 64 KiB of static stack per process; Open MPI (fsdprun) sees a SIGSEGV handler in place and
+ * leaves out its own backtrace printer (opal_signal), as it documents. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define OOM_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(OOM_ASAN)
+#define OOM_ASAN 1
+#endif
+
+#ifndef OOM_ASAN
+enum { OOM_PROBE_BYTES = 1 << 20, OOM_ALT_STACK_BYTES = 64 * 1024 };
+static struct sigaction oom_segv_previous;
+static char oom_alt_stack[OOM_ALT_STACK_BYTES] __attribute__((aligned(16)));
+
+static void oom_segv_handler(int sig, siginfo_t *info, void *context)
+{
+    (void)context;
+    void *probe =
+        mmap(NULL, OOM_PROBE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (probe == MAP_FAILED)
+        oom_exit();
+    munmap(probe, OOM_PROBE_BYTES);
+    sigaction(sig, &oom_segv_previous, NULL);
+    if (info->si_code <= 0) /* sent (kill, raise), not a fault that repeats on return */
+        raise(sig);
+}
+#endif
+
+#define OOM_LOG_DOMAIN "fsdpsim-oom"
+
+static void oom_log_drop(const gchar *domain, GLogLevelFlags level, const gchar *message,
+                         gpointer data)
+{
+    (void)domain, (void)level, (void)message, (void)data;
+}
+
 void cfg_oom_install(const char *program)
 {
-    oom_program = program;
+    int len = g_snprintf(oom_message, sizeof oom_message,
+                         "%s: out of memory; expected a smaller run (fewer micro-batches, stages "
+                         "or layers) or more memory (see --max-memory)\n",
+                         program);
+    oom_message_len = MIN((size_t)len, sizeof oom_message - 1);
     cJSON_Hooks hooks = {cjson_malloc, free};
     cJSON_InitHooks(&hooks);
     g_log_set_handler("GLib", G_LOG_LEVEL_ERROR | G_LOG_FLAG_FATAL, glib_fatal_handler, NULL);
+    /* g_logv's first call allocates its GPrivate (the recursion depth): out of memory, that
+     * malloc failed first, and GLib aborted ("Unexpected error from C library during 'malloc'",
+     * SIGABRT). One message to a handler that drops it, now, allocates it while there is room. */
+    g_log_set_handler(OOM_LOG_DOMAIN, G_LOG_LEVEL_DEBUG, oom_log_drop, NULL);
+    g_log(OOM_LOG_DOMAIN, G_LOG_LEVEL_DEBUG, "GLib's logging state allocated");
+#ifndef OOM_ASAN
+    /* AddressSanitizer has its own SIGSEGV handler and alternate stack, and reserves terabytes
+     * of address space (ulimit -v cannot be used there): left alone */
+    stack_t alt = {.ss_sp = oom_alt_stack, .ss_size = sizeof oom_alt_stack};
+    struct sigaction act = {.sa_sigaction = oom_segv_handler, .sa_flags = SA_SIGINFO | SA_ONSTACK};
+    sigemptyset(&act.sa_mask);
+    if (sigaltstack(&alt, NULL) == 0)
+        sigaction(SIGSEGV, &act, &oom_segv_previous);
+#endif
 }
 
 char *cfg_json_print(const cJSON *item, bool formatted)

@@ -48,9 +48,17 @@ bool cfg_obj_check_unknown(CfgObj *co, const char *hint, GError **error);
 
 /* The candidate closest to `word` (case-insensitive optimal-string-alignment distance: insertions,
  * deletions, substitutions and swaps of neighbours), or NULL when none is close enough to be a
- * typo: at most 2 edits, and fewer than a third of the word's length. For did-you-mean messages.
+ * typo: at most 2 edits, and fewer than a third of the word's length (one edit for a word of 2 to
+ * 4 letters: "ful" for "full"). For did-you-mean messages.
  * NULL-terminated list; O(len^2) per candidate, fine for option and key lists. */
 const char *cfg_closest(const char *word, const char *const *candidates);
+
+/* Fails when `root` is another option's file: a topology given with --model, a config.json
+ * (model_type, no format) or a layer list with --topology, a schedule with either: "FILE: this
+ * is a topology file (format fsdpsim-topology): give it with --topology, not --model". `option`
+ * is the option the file came with ("--model", "--topology"). A file of no known kind passes, for
+ * the reader's own messages. */
+bool cfg_check_kind(const cJSON *root, const char *file, const char *option, GError **error);
 
 bool cfg_has(CfgObj *co, const char *key);
 /* Returns the raw item (marks it seen) or NULL. */
@@ -87,8 +95,10 @@ bool cfg_input_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 char *cfg_json_print(const cJSON *item, bool formatted);
 
 /* Out of memory as an input-sized problem, not a signal: GLib's g_malloc logs "failed to
- * allocate" and aborts (SIGTRAP), cJSON's allocations return NULL. After this, both print
- * "PROGRAM: out of memory ..." and exit with status 2. Call once at the start of main. */
+ * allocate" and aborts (SIGTRAP), cJSON's allocations return NULL, and where even GLib's message
+ * cannot be allocated its logging recurses until the stack overflows (SIGSEGV; cfg.c says how it
+ * is caught). After this, all three print "PROGRAM: out of memory ..." and exit with status 2.
+ * Call once at the start of main, in the main thread. */
 void cfg_oom_install(const char *program);
 
 /* Parses sizes like "8", "64K", "1M", "8G" (binary multiples, as nccl-tests' -b/-e do). */

@@ -122,13 +122,19 @@ printf '{"model_type": "gpt2"\0}' >$m-17.json
 bad model/nul-byte "$m-17.json;NUL byte" -m $m-17.json -t "$TOPO"
 echo '[1, 2]' >$m-18.json
 bad model/not-an-object "$m-18.json;expected a JSON object" -m $m-18.json -t "$TOPO"
+: >$m-29.json
+bad model/empty-file "$m-29.json: empty file;expected a JSON object" -m $m-29.json -t "$TOPO"
+bad model/topology-as-model "$TOPO: this is a topology file (format fsdpsim-topology): give it with --topology, not --model" -m "$TOPO" -t "$TOPO"
+bad model/schedule-as-model "$W/sched.json: this is a schedule (format fsdpsim-schedule): give it with --schedule, not --model" -m "$W/sched.json" -t "$TOPO"
 jedit "$RESNET" $m-19.json 'd["modules"][0]["params"] = -1'
 bad model/layer-list-negative-params "$m-19.json;field 'modules[0].params'" -m $m-19.json -t "$TOPO"
 jedit "$MODEL" $m-20.json 'd.update(n_embd=4194304, n_head=16, n_inner=None, n_layer=1, n_positions=4194304)'
 bad model/activations-beyond-range "$m-20.json;2^60 bytes;--micro-batch" -m $m-20.json -t "$TOPO" --seq-len 4194304 --micro-batch 1048576
 # issue 19: real config.json files; typos get a did-you-mean, what cannot be modelled names its key
 jedit "$LLAMA" $m-h1.json 'd["num_hiden_layers"] = d.pop("num_hidden_layers")'
-bad model/hf-misspelt-required "$m-h1.json;field 'num_hidden_layers';missing" -m $m-h1.json -t "$TOPO"
+bad model/hf-misspelt-required "$m-h1.json;field 'num_hidden_layers';missing (the file has 'num_hiden_layers': a misspelling?)" -m $m-h1.json -t "$TOPO"
+jedit "$LLAMA" $m-h9.json 'd["intermedate_size"] = d.pop("intermediate_size")'
+bad model/hf-misspelt-required-ffn "$m-h9.json;field 'intermediate_size';missing (the file has 'intermedate_size': a misspelling?)" -m $m-h9.json -t "$TOPO"
 jedit "$LLAMA" $m-h2.json 'd["rms_norm_esp"] = 1e-5'
 bad model/hf-misspelt-bookkeeping "$m-h2.json;field 'rms_norm_esp';did you mean 'rms_norm_eps'" -m $m-h2.json -t "$TOPO"
 jedit "$LLAMA" $m-h3.json 'd["num_nextn_predict_layers"] = 1'
@@ -177,6 +183,10 @@ jedit "$TOPO" $t-6.json 'd["gpu"]["tensor_cores"] = 432'
 bad topology/unknown-key "$t-6.json;field 'gpu.tensor_cores';unknown key" -m "$MODEL" -t $t-6.json
 jedit "$TOPO" $t-7.json 'd["format"] = "fsdpsim-model"'
 bad topology/wrong-format "$t-7.json;field 'format';expected \"fsdpsim-topology\"" -m "$MODEL" -t $t-7.json
+bad topology/model-as-topology "$MODEL: this looks like a model (a Hugging Face config.json: model_type \"gpt2\", no format): give it with --model, not --topology" -m "$MODEL" -t "$MODEL"
+bad topology/layer-list-as-topology "$RESNET: this is a layer-list model (format fsdpsim-layers): give it with --model, not --topology" -m "$MODEL" -t "$RESNET"
+printf ' \n' >$t-17.json
+bad topology/empty-file "$t-17.json: empty file (only white space);expected a JSON object" -m "$MODEL" -t $t-17.json
 jedit "$TOPO" $t-8.json 'd["version"] = 2'
 bad topology/version-2 "$t-8.json;field 'version'" -m "$MODEL" -t $t-8.json
 jedit "$TOPO" $t-9.json 'del d["network"]["kind"]'
@@ -318,6 +328,7 @@ bad option/nodes-beyond-machine "option --nodes;expected 1..936" "${BASE[@]}" --
 bad option/micro-batch-negative "option --micro-batch" "${BASE[@]}" --micro-batch -1
 bad option/seq-len-absurd "option --seq-len;expected" "${BASE[@]}" --seq-len 99999999
 bad option/unknown-strategy "option --strategy;expected ddp, zero1" "${BASE[@]}" --strategy zero3
+bad option/strategy-short-typo "option --strategy;got \"ful\";did you mean 'full'?" "${BASE[@]}" --strategy ful
 bad option/state-dict "option --state-dict;expected full or sharded" "${BASE[@]}" --state-dict local
 bad option/save-every-zero "option --save-every;expected a positive" "${BASE[@]}" --save-every 0
 bad option/tokens-word "option --tokens;expected a positive number" "${BASE[@]}" --tokens lots

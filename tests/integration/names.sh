@@ -31,6 +31,21 @@ ok model-by-name "Llama-3-8B on juwels-booster" -m llama3-8b --nodes 2
 ok model-by-file-name-elsewhere "GPT-2 (124M) on jusuf" -m gpt2.json -t jusuf.json --nodes 1
 mkdir -p "$W/Meta-Llama-3-8B" && cp "$SRC/models/llama3-8b.json" "$W/Meta-Llama-3-8B/config.json"
 ok model-by-directory-as-from-pretrained "Llama-3-8B on juwels-booster" -m "$W/Meta-Llama-3-8B" --nodes 2
+# a config.json without fsdpsim.name is named by what identifies the model, not "config.json":
+# transformers' _name_or_path, else its directory (from_pretrained's layout), else the file name
+mkdir -p "$W/Mistral-Own" && python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1])); d.pop('fsdpsim')
+json.dump(d, open(sys.argv[2] + '/Mistral-Own/config.json', 'w'))
+json.dump(d, open(sys.argv[2] + '/my-mistral.json', 'w'))
+d['_name_or_path'] = 'mistralai/Mistral-7B-v0.1'
+json.dump(d, open(sys.argv[2] + '/saved.json', 'w'))
+" "$SRC/models/mistral-7b.json" "$W"
+ok model-name-from-directory "^fsdpsim: Mistral-Own on jusuf" -m "$W/Mistral-Own/config.json" -t jusuf --nodes 1
+ok model-name-from-directory-given "^fsdpsim: Mistral-Own on jusuf" -m "$W/Mistral-Own" -t jusuf --nodes 1
+ok model-name-from-file-name "^fsdpsim: my-mistral on jusuf" -m "$W/my-mistral.json" -t jusuf --nodes 1
+ok model-name-from-name-or-path "^fsdpsim: mistralai/Mistral-7B-v0.1 on jusuf" -m "$W/saved.json" -t jusuf --nodes 1
+ok model-name-in-json '"model_name":[[:space:]]*"Mistral-Own"' -m "$W/Mistral-Own/config.json" -t jusuf --nodes 1 --json
 ok topology-by-name-any-case "on juwels-booster, 1 node" -t JUWELS-Booster -m gpt2 --nodes 1
 ok collective-topology-by-name "allreduce" collective -t hgx-h200 --max-bytes 1M
 ok list-models "^mistral-7b .* 7.242 B  mistral" list models

@@ -1,6 +1,9 @@
 /* cfg: sizes with suffixes, and errors that name the file, the field and the expectation. */
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "testutil.h"
@@ -109,6 +112,68 @@ static void test_strict_json(void **state)
     expect_parse_error("{\"a\": {\"b\": 1}, \"c\": 2, \"a\": 3}", "duplicate key \"a\"");
 }
 
+/* The messages of a new user's first mistakes: a misspelt required key named where it is
+ * reported missing, an empty file called empty, a file given with the wrong option, and a typo
+ * of a short word ("ful") corrected. */
+static void test_first_mistakes(void **state)
+{
+    (void)state;
+    GError *error = NULL;
+    cJSON *j = cfg_parse_text(
+        "t.json", "{\"num_hiden_layers\": 2, \"hidden_size\": 8, \"trainig\": {}}", &error);
+    assert_non_null(j);
+    CfgObj root, child;
+    assert_true(cfg_obj_open(&root, "t.json", "", j, &error));
+    int64_t v = 0;
+    assert_false(cfg_get_int(&root, "num_hidden_layers", true, 1, 10, &v, &error));
+    assert_string_equal(error->message,
+                        "t.json: field 'num_hidden_layers': missing (the file has "
+                        "'num_hiden_layers': a misspelling?); expected an integer in [1, 10]");
+    g_clear_error(&error);
+    /* a key already read is no typo of another; nothing close: no hint */
+    assert_true(cfg_get_int(&root, "hidden_size", true, 1, 10, &v, &error));
+    assert_false(cfg_get_int(&root, "hidden_sizes", true, 1, 10, &v, &error));
+    assert_string_equal(error->message,
+                        "t.json: field 'hidden_sizes': missing; expected an integer in [1, 10]");
+    g_clear_error(&error);
+    assert_false(cfg_obj_child(&root, "training", false, &child, &error));
+    assert_string_equal(error->message, "t.json: field 'training': missing (the file has "
+                                        "'trainig': a misspelling?); expected a JSON object");
+    g_clear_error(&error);
+    cfg_obj_close(&root);
+    cJSON_Delete(j);
+
+    expect_parse_error("", "t.json: empty file; expected a JSON object");
+    expect_parse_error(" \n\t", "t.json: empty file (only white space); expected a JSON object");
+
+    j = cJSON_Parse("{\"format\": \"fsdpsim-topology\"}");
+    assert_false(cfg_check_kind(j, "t.json", "--model", &error));
+    assert_string_equal(error->message, "t.json: this is a topology file (format "
+                                        "fsdpsim-topology): give it with --topology, not --model");
+    g_clear_error(&error);
+    assert_true(cfg_check_kind(j, "t.json", "--topology", &error));
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"model_type\": \"llama\"}");
+    assert_false(cfg_check_kind(j, "t.json", "--topology", &error));
+    assert_non_null(strstr(error->message, "this looks like a model (a Hugging Face config.json: "
+                                           "model_type \"llama\", no format): give it with "
+                                           "--model, not --topology"));
+    g_clear_error(&error);
+    assert_true(cfg_check_kind(j, "t.json", "--model", &error));
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"format\": \"something-else\"}"); /* the reader's own message */
+    assert_true(cfg_check_kind(j, "t.json", "--model", &error));
+    cJSON_Delete(j);
+
+    const char *const strategies[] = {"ddp", "zero1", "fsdp", "full", "grad_op", "no_shard", NULL};
+    assert_string_equal(cfg_closest("ful", strategies), "full");
+    assert_string_equal(cfg_closest("dp", strategies), "ddp");
+    assert_string_equal(cfg_closest("fsd", strategies), "fsdp");
+    assert_null(cfg_closest("f", (const char *const[]){"fp", NULL})); /* one letter: no word */
+    assert_null(cfg_closest("abc", strategies));
+    assert_null(cfg_closest("tp", (const char *const[]){"ddp", "fsdp", NULL}));
+}
+
 /* The one median of src/trace and src/compare: the middle value, or the mean of the two
  * middle ones, of values in any order, which it leaves sorted. */
 static void test_median(void **state)
@@ -156,14 +221,94 @@ static void test_json_print_out_of_memory(void **state)
     cJSON_Delete(o);
 }
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(TEST_ASAN)
+#define TEST_ASAN 1
+#endif
+
+/* Out of memory to the last page, as under ulimit -v: a small g_malloc fails, GLib's g_error
+ * cannot format its message either and recursed until the stack overflowed (SIGSEGV, glib 2.74),
+ * never reaching cfg_oom_install's log handler. It is the message and exit status 2. In a child
+ * whose address space is limited to what it uses plus 32 MiB, filled by malloc. Not under
+ * AddressSanitizer, which reserves terabytes of address space (cfg_oom_install leaves it alone). */
+static void test_out_of_memory_to_the_last_page(void **state)
+{
+    (void)state;
+#ifdef TEST_ASAN
+    skip();
+#endif
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], STDERR_FILENO);
+        cfg_oom_install("t");
+        long pages = 0;
+        FILE *statm = fopen("/proc/self/statm", "r");
+        if (!statm || fscanf(statm, "%ld", &pages) != 1)
+            _exit(5);
+        fclose(statm);
+        rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (32u << 20);
+        struct rlimit as = {limit, limit};
+        if (setrlimit(RLIMIT_AS, &as) != 0)
+            _exit(6);
+        /* every size class down to 8 bytes, so that no freed block of any size (glibc's
+         * tcache keeps them by exact size) is left for GLib's message */
+        for (size_t size = 1 << 20; size >= 8; size = size > 2048 ? size / 2 : size - 8)
+            while (malloc(size)) /* leaked on purpose: the child only fills its memory */
+                ;
+        void *p = g_malloc(64);
+        _exit(p ? 3 : 4); /* not reached: g_malloc does not return NULL, nor here at all */
+    }
+    close(fds[1]);
+    char text[512] = "";
+    size_t got = 0;
+    ssize_t n;
+    while (got + 1 < sizeof text && (n = read(fds[0], text + got, sizeof text - 1 - got)) > 0)
+        got += (size_t)n;
+    text[got] = '\0';
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status))
+        fail_msg("child killed by signal %d; stderr: %s", WTERMSIG(status), text);
+    assert_int_equal(WEXITSTATUS(status), 2);
+    assert_non_null(strstr(text, "t: out of memory; expected a smaller run"));
+    /* any other crash stays one: SIGSEGV, with memory to spare, as without the handler */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, STDERR_FILENO);
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        signal(SIGSEGV, SIG_DFL); /* not cmocka's, which would carry on with the tests here */
+        cfg_oom_install("t");
+        volatile int *volatile nowhere = NULL;
+        *nowhere = 1;
+        _exit(3);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV)
+        fail_msg("a crash with memory to spare: status 0x%x, expected SIGSEGV", status);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_messages),
         cmocka_unit_test(test_strict_json),
+        cmocka_unit_test(test_first_mistakes),
         cmocka_unit_test(test_median),
         cmocka_unit_test(test_json_print_out_of_memory),
+        cmocka_unit_test(test_out_of_memory_to_the_last_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
