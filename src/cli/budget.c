@@ -88,7 +88,7 @@ bool cli_memory_check_ops(uint64_t ops, bool json_outputs, double limit, const c
 
 bool cli_memory_check_run(const Model *model, const HwTopology *topo, const StratOptions *opt,
                           const StratLayout *layout, bool json_outputs, double limit,
-                          GError **error)
+                          int of_micro_batches, GError **error)
 {
     /* the micro-batch counts the generators take: any for data parallelism, multiples of the
      * stages for the interleaved pipeline (the others take any too; multiples are valid for all) */
@@ -117,7 +117,10 @@ bool cli_memory_check_run(const Model *model, const HwTopology *topo, const Stra
     }
     double per_step = ops[1] > ops[0] ? (double)(ops[1] - ops[0]) : 0;
     double total = (double)ops[0] + per_step * (double)(m - step) / step;
-    char *what = g_strdup_printf("the run (%d micro-batches)", m);
+    char *what = of_micro_batches > m
+                     ? g_strdup_printf("the compact program (%d of the run's %d micro-batches)",
+                                       m, of_micro_batches)
+                     : g_strdup_printf("the run (%d micro-batches)", m);
     bool ok = cli_memory_check_ops((uint64_t)MIN(total, 1e18), json_outputs, limit, what, error);
     g_free(what);
     return ok;

@@ -30,7 +30,8 @@ bool cli_memory_check_file(const char *file, double limit, GError **error);
 bool cli_check_op_times(const IrSchedule *s, const HwTopology *topo, const char *what,
                         GError **error);
 /* The same for a run still to be generated: its op count extrapolated from the schedules of the
- * two smallest micro-batch counts. */
+ * two smallest micro-batch counts. of_micro_batches > opt->grad_accum: opt is the compact
+ * program of a run of that many (src/compact), and the message says so. */
 bool cli_memory_check_run(const Model *model, const HwTopology *topo, const StratOptions *opt,
                           const StratLayout *layout, bool json_outputs, double limit,
-                          GError **error);
+                          int of_micro_batches, GError **error);

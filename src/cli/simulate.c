@@ -46,7 +46,7 @@ static bool memory_check_whole(void *ctx, GError **error)
 {
     const WholeCheck *w = ctx;
     return !w->model || cli_memory_check_run(w->model, w->topo, w->opt, w->layout,
-                                             w->json_outputs, w->limit, error);
+                                             w->json_outputs, w->limit, 0, error);
 }
 
 static bool schedule_options_agree(const char *file, const IrSchedule *sched,
@@ -318,7 +318,8 @@ model_ready:
         StratOptions sized = opt;
         if (try_compact)
             sized.grad_accum = COMPACT_MICRO_BATCHES(layout.pp);
-        if (!cli_memory_check_run(model, topo, &sized, &layout, json_outputs, memory_limit, error))
+        if (!cli_memory_check_run(model, topo, &sized, &layout, json_outputs, memory_limit,
+                                  opt.grad_accum, error))
             goto out;
         sched = compact_generate(model, topo, &opt, &layout, try_compact, &info, &omitted,
                                  memory_check_whole, &whole, error);

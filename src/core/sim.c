@@ -560,7 +560,7 @@ static void end_op(Engine *e, int ci, int opi, int64_t now)
     if (e->steady && ci == e->steady_cls && opi == e->steady_op && !e->failed) {
         if (!sim_host_checkpoint(e, now)) {
             if (!e->retry && !e->failed)
-                sim_steady_postpone(e); /* a host handled ahead not done: a period later */
+                sim_steady_postpone(e, now); /* a host handled ahead not done: later */
         } else {
             sim_steady_check(e, now);
             /* the ops GPU ops wait for moved with the skip: no host parks from here on */

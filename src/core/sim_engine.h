@@ -206,7 +206,7 @@ bool sim_gap_inside(const Engine *e, int64_t m, const int *step);
 void sim_steady_check(Engine *e, int64_t now);
 /* The checkpoint at the end of steady_op could not be taken (sim_host_checkpoint): the same op
  * one period on is the next. */
-void sim_steady_postpone(Engine *e);
+void sim_steady_postpone(Engine *e, int64_t now);
 void sim_steady_free(Engine *e);
 /* sim_times.c */
 void sim_skip_fill_free(SimSkipFill *fill);

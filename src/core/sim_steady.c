@@ -76,6 +76,8 @@ struct SimSteady {
     /* FSDPSIM_STEADY_DEBUG: the fields of the last snapshot (NetSnapField), to name the first
      * difference between periods on stderr; NULL otherwise */
     GArray *fields;
+    /* the last checkpoint postponed (sim_steady_postpone): when, INT64_MIN none yet */
+    int64_t postponed_ns;
 };
 
 void sim_steady_init(Engine *e)
@@ -125,6 +127,7 @@ void sim_steady_init(Engine *e)
     }
     SimSteady *sd = g_new0(SimSteady, 1);
     sd->region = region;
+    sd->postponed_ns = INT64_MIN;
     if (debug) {
         sd->fields = g_array_new(FALSE, FALSE, sizeof(NetSnapField));
         for (int c = 0; c < nc; c++)
@@ -738,9 +741,28 @@ const SimRegion *sim_steady_regions(const Engine *e)
     return e->steady ? e->steady->region : NULL;
 }
 
-void sim_steady_postpone(Engine *e)
+void sim_steady_postpone(Engine *e, int64_t now)
 {
-    const SimRegion *anchor = &e->steady->region[e->steady_cls];
+    SimSteady *sd = e->steady;
+    const SimRegion *anchor = &sd->region[e->steady_cls];
+    /* A compact run whose hosts end only after its GPU would reach the anchor's gap (a host
+     * ahead by the whole program's launches, the gap's included: small micro-batches on few
+     * stages) can take no checkpoint before the gap: refused at the second postponement, from
+     * the period the first measured, not at the region's end. */
+    const SimClassResult *gap = &e->res->classes[e->steady_cls];
+    if (e->omitted && gap->gap_ops && sd->postponed_ns != INT64_MIN) {
+        int64_t host_end = INT64_MIN;
+        for (int c = 0; c < e->s->n_classes; c++)
+            if (e->st[c].host_mems)
+                host_end = MAX(host_end, e->st[c].host_end);
+        int64_t periods = (gap->gap_at - e->steady_op) / anchor->period;
+        if (now + periods * (now - sd->postponed_ns) <= host_end) {
+            sim_steady_free(e);
+            sim_compact_refuse(e);
+            return;
+        }
+    }
+    sd->postponed_ns = now;
     e->steady_op += anchor->period;
     if (e->steady_op >= anchor->hi) {
         sim_steady_free(e);

@@ -222,9 +222,11 @@ static bool run_schedule(const RunCli *cli, const RunOptions *opt, int rank, int
 int main(int argc, char **argv)
 {
     setlocale(LC_ALL, "C");
-    cfg_oom_install("fsdprun");
     int provided = 0, rank = 0, world = 1;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+    /* after MPI_Init: Open MPI installs its backtrace printer only where no SIGSEGV handler is
+     * in place, and ours falls back to it on any crash but running out of memory */
+    cfg_oom_install("fsdprun");
     openblas_set_num_threads(1); /* one core per rank, as one GPU per rank */
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world);

@@ -1,8 +1,10 @@
 /* cfg: JSON input reading with precise error messages; see cfg.h. */
+#define _GNU_SOURCE /* pthread_getattr_np: the main thread's stack, for the out-of-memory handler */
 #include "cfg.h"
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -631,12 +633,15 @@ static void glib_fatal_handler(const gchar *domain, GLogLevelFlags level, const 
  * g_strdup_vprintf -> g_vasprintf -> g_error -> ...). glib_fatal_handler is never reached and
  * the program dies of SIGSEGV. GLib has no hook before the formatting (g_mem_set_vtable is a
  * no-op since 2.46), so the recursion is caught where it ends: a SIGSEGV handler, on a stack of
- * its own, asks the kernel for 1 MiB. If even that is refused, memory is what ran out (malloc had
- * just failed to get 1 MiB, MMAP_AS_MORECORE_SIZE, for a small block): the message and exit
- * status 2. Otherwise it is another crash: the handler that was there before (the default, or a
- * sanitizer's) is put back and the faulting access runs again into it. The cost: one sigaction
- * and 64 KiB of static stack per process; Open MPI (fsdprun) sees a SIGSEGV handler in place and
- * leaves out its own backtrace printer (opal_signal), as it documents. */
+ * its own. It is out of memory only when both hold: the fault is the main thread's stack that
+ * could not grow (its address inside the stack's region, or just below it), and the kernel
+ * refuses 1 MiB (malloc had just failed to get 1 MiB, MMAP_AS_MORECORE_SIZE, for a small block);
+ * then the message and exit status 2. Any other fault (a NULL or wild pointer, memory full or
+ * not) is a crash: the handler that was there before (the default, a sanitizer's, Open MPI's)
+ * is put back and the faulting access runs again into it. Other threads' stacks are not
+ * watched (their recursion still ends in SIGSEGV). The cost: one sigaction and 64 KiB of static
+ * stack per process. fsdprun installs it after MPI_Init, so that Open MPI's backtrace printer
+ * is the handler a crash falls back to. */
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define OOM_ASAN 1
@@ -650,15 +655,24 @@ static void glib_fatal_handler(const gchar *domain, GLogLevelFlags level, const 
 enum { OOM_PROBE_BYTES = 1 << 20, OOM_ALT_STACK_BYTES = 64 * 1024 };
 static struct sigaction oom_segv_previous;
 static char oom_alt_stack[OOM_ALT_STACK_BYTES] __attribute__((aligned(16)));
+/* the main thread's stack region (pthread_getattr_np: its rlimit's extent) and the slack below
+ * it where a growth that failed faults */
+static uintptr_t oom_stack_lo, oom_stack_hi;
+enum { OOM_STACK_SLACK = 64 * 1024 };
 
 static void oom_segv_handler(int sig, siginfo_t *info, void *context)
 {
     (void)context;
-    void *probe =
-        mmap(NULL, OOM_PROBE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (probe == MAP_FAILED)
-        oom_exit();
-    munmap(probe, OOM_PROBE_BYTES);
+    uintptr_t at = (uintptr_t)info->si_addr;
+    bool stack = info->si_code > 0 && oom_stack_hi > 0 && at < oom_stack_hi &&
+                 at + OOM_STACK_SLACK >= oom_stack_lo;
+    if (stack) {
+        void *probe = mmap(NULL, OOM_PROBE_BYTES, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (probe == MAP_FAILED)
+            oom_exit();
+        munmap(probe, OOM_PROBE_BYTES);
+    }
     sigaction(sig, &oom_segv_previous, NULL);
     if (info->si_code <= 0) /* sent (kill, raise), not a fault that repeats on return */
         raise(sig);
@@ -675,6 +689,10 @@ static void oom_log_drop(const gchar *domain, GLogLevelFlags level, const gchar 
 
 void cfg_oom_install(const char *program)
 {
+    static bool installed; /* twice would save its own handler as the one to fall back to */
+    if (installed)
+        return;
+    installed = true;
     int len = g_snprintf(oom_message, sizeof oom_message,
                          "%s: out of memory; expected a smaller run (fewer micro-batches, stages "
                          "or layers) or more memory (see --max-memory)\n",
@@ -691,6 +709,16 @@ void cfg_oom_install(const char *program)
 #ifndef OOM_ASAN
     /* AddressSanitizer has its own SIGSEGV handler and alternate stack, and reserves terabytes
      * of address space (ulimit -v cannot be used there): left alone */
+    pthread_attr_t attr;
+    void *stack_addr = NULL;
+    size_t stack_size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        if (pthread_attr_getstack(&attr, &stack_addr, &stack_size) == 0) {
+            oom_stack_lo = (uintptr_t)stack_addr;
+            oom_stack_hi = oom_stack_lo + stack_size;
+        }
+        pthread_attr_destroy(&attr);
+    }
     stack_t alt = {.ss_sp = oom_alt_stack, .ss_size = sizeof oom_alt_stack};
     struct sigaction act = {.sa_sigaction = oom_segv_handler, .sa_flags = SA_SIGINFO | SA_ONSTACK};
     sigemptyset(&act.sa_mask);

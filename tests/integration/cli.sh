@@ -883,7 +883,10 @@ assert abs(est - ops) <= 0.01 * ops, "estimated %g ops, the schedule has %d" % (
     fsd "${gpt3[@]}" --strategy ddp
     expect_rc 0 || return 1
     fsd "${gpt3[@]}" --strategy full
-    expect_input_error 'option --max-memory' 'million ops' '3000 micro-batches'
+    expect_input_error 'option --max-memory' 'million ops' '3000 micro-batches' || return 1
+    # a compact program beyond the limit says it is one, and of how many micro-batches
+    fsd "${gpt3[@]/300M/1M}" --strategy ddp
+    expect_input_error 'option --max-memory' 'the compact program (' "of the run's 3000 micro-batches"
 }
 add input t_memory_bound_before_allocating
 

@@ -297,6 +297,35 @@ static void test_out_of_memory_to_the_last_page(void **state)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV)
         fail_msg("a crash with memory to spare: status 0x%x, expected SIGSEGV", status);
+    /* and with memory full: a NULL dereference (an unchecked allocation, a bug) is not the
+     * stack's failed growth, so it stays a crash, not "out of memory" and the bad-input status */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, STDERR_FILENO);
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        signal(SIGSEGV, SIG_DFL);
+        cfg_oom_install("t");
+        long pages = 0;
+        FILE *statm = fopen("/proc/self/statm", "r");
+        if (!statm || fscanf(statm, "%ld", &pages) != 1)
+            _exit(5);
+        fclose(statm);
+        rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (32u << 20);
+        struct rlimit as = {limit, limit};
+        if (setrlimit(RLIMIT_AS, &as) != 0)
+            _exit(6);
+        while (malloc(1 << 20)) /* the large blocks: the probe's 1 MiB is refused too */
+            ;
+        volatile char *volatile unchecked = malloc(1 << 20);
+        unchecked[8] = 1;
+        _exit(3);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV)
+        fail_msg("a NULL dereference with memory full: status 0x%x, expected SIGSEGV", status);
 }
 
 int main(void)
