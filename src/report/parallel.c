@@ -78,6 +78,8 @@ void report_parallel_build(Report *r)
             st->oom = peak > r->mem_capacity_bytes;
         }
         st->model_flops = flops;
+        st->sent_bytes = MAX(st->sent_bytes, cr->coll_bytes_sent);
+        st->inter_node_bytes = MAX(st->inter_node_bytes, cr->inter_node_bytes_sent);
         flops_sum += flops * c->n_ranks;
         ranks += c->n_ranks;
     }
@@ -132,15 +134,24 @@ void report_parallel_print(const Report *r, FILE *out)
         fprintf(out, "             stage boundaries sent as 1/%d per TP rank and all-gathered "
                      "(--pp-scatter-gather %s)\n",
                 lay->tp, strat_pp_scatter_gather_name(r->opt->pp_scatter_gather));
-    fprintf(out, "             stage  peak memory   busy        bubble\n");
+    fprintf(out, "             stage  peak memory   busy        bubble      sent (across nodes)\n");
     for (int k = 0; k < r->n_stages; k++) {
         const ReportStage *st = &r->stages[k];
         char *peak = report_bytes(st->peak_bytes), *busy = report_seconds(st->busy_s);
-        char *b = report_seconds(st->bubble_s);
-        fprintf(out, "             %5d  %-12s  %-10s  %-10s%s\n", k, peak, busy, b, st->oom ? "  OOM" : "");
+        char *b = report_seconds(st->bubble_s), *sent = report_bytes(st->sent_bytes);
+        char *inter = report_bytes(st->inter_node_bytes);
+        char *both = g_strdup_printf("%s (%s)", sent, inter);
+        fprintf(out, "             %5d  %-12s  %-10s  %-10s  ", k, peak, busy, b);
+        if (st->oom)
+            fprintf(out, "%-22s  OOM\n", both);
+        else
+            fprintf(out, "%s\n", both);
         g_free(peak);
         g_free(busy);
         g_free(b);
+        g_free(sent);
+        g_free(inter);
+        g_free(both);
     }
 }
 
@@ -184,6 +195,8 @@ void report_parallel_json(const Report *r, void *json_object)
         cJSON_AddNumberToObject(e, "busy_s", st->busy_s);
         cJSON_AddNumberToObject(e, "bubble_s", st->bubble_s);
         cJSON_AddNumberToObject(e, "model_flops", st->model_flops);
+        cJSON_AddNumberToObject(e, "sent_bytes", st->sent_bytes);
+        cJSON_AddNumberToObject(e, "inter_node_bytes", st->inter_node_bytes);
         cJSON_AddItemToArray(stages, e);
     }
 }

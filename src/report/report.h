@@ -25,6 +25,10 @@ typedef struct {
     double busy_s;      /* forward and backward work on the compute stream, TP exchanges included */
     double bubble_s;    /* the pipeline window minus busy_s */
     double model_flops; /* per GPU of the stage */
+    /* communication sent per GPU of the stage (collectives and sends: stages differ, the first
+     * and last exchanging the tied embedding's gradient, uneven ones reducing more), and of it
+     * across nodes; the summary's communication rows are stage 0's */
+    double sent_bytes, inter_node_bytes;
 } ReportStage;
 
 /* How far to trust a step time: the development set's error for runs of this kind (band.c). */

@@ -54,6 +54,14 @@ p2p_rows() {
 }
 check "a pipeline's communication rows: stage 0's, with its sends and receives" p2p_rows
 
+# each stage's table row says what one of its GPUs sends (stage 0's is the communication total
+# above), and the stages differ: the first and last exchange the tied embedding's gradient
+stage_sent() {
+    json_field "$W/ddp.json" "(lambda s: abs(s[0]['sent_bytes'] - d['communication']['bytes_per_gpu']) <= 1e-6 * s[0]['sent_bytes'] and all(x['sent_bytes'] > 0 and 0 <= x['inter_node_bytes'] <= x['sent_bytes'] for x in s) and len(set(x['sent_bytes'] for x in s)) > 1)(d['pp']['stages'])" | grep -qx True || return 1
+    grep -q "stage  peak memory   busy        bubble      sent (across nodes)" "$W/p2p.txt"
+}
+check "each stage's communication sent, in the table and --json" stage_sent
+
 # ZeRO-1 with Megatron's pipeline (issue 15): per stage, against DDP's fp32 master + bf16 working
 # copy (6 B), fp32 gradients (4 B) and AdamW state (8 B) per parameter: ZeRO-1 holds 2 + 4/dp,
 # 2 and 8/dp bytes (dp = 3 here), and reduce-scatters and all-gathers over dp instead of an
