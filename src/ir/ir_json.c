@@ -208,6 +208,16 @@ static int name_index(GHashTable *names, const char *name)
     return GPOINTER_TO_INT(g_hash_table_lookup(names, name)) - 1;
 }
 
+/* A collective's, send's, copy's or buffer's bytes: a whole number (1.5 read as 1 was a silent
+ * truncation), up to 10^18. */
+static bool get_bytes(CfgObj *co, uint64_t *out, GError **error)
+{
+    int64_t bytes = 0;
+    bool ok = cfg_get_int(co, "bytes", true, 0, 1000000000000000000LL, &bytes, error);
+    *out = (uint64_t)bytes;
+    return ok;
+}
+
 static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *co, int index,
                     GError **error)
 {
@@ -269,7 +279,6 @@ static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *c
         }
     }
     int64_t i64 = 0;
-    double dbl = 0;
     if (ok) {
         switch (op.kind) {
         case IR_OP_HOST:
@@ -313,8 +322,7 @@ static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *c
                 }
                 op.u.coll.group = (uint16_t)MAX(g, 0);
             }
-            ok = ok && cfg_get_double(co, "bytes", true, 0, 1e18, &dbl, error);
-            op.u.coll.bytes = (uint64_t)dbl;
+            ok = ok && get_bytes(co, &op.u.coll.bytes, error);
             i64 = 0;
             if (ok && names->version < 4 && cfg_has(co, "sms")) {
                 cfg_set_error(error, co->file, co->path, "sms",
@@ -330,28 +338,25 @@ static bool read_op(IrSchedule *s, IrClass *c, const ReadNames *names, CfgObj *c
         case IR_OP_RECV:
             ok = cfg_get_int(co, "peer_offset", true, -s->world, s->world, &i64, error);
             op.u.p2p.peer_offset = (int32_t)i64;
-            ok = ok && cfg_get_double(co, "bytes", true, 0, 1e18, &dbl, error) &&
+            ok = ok && get_bytes(co, &op.u.p2p.bytes, error) &&
                  cfg_get_int(co, "tag", true, 0, UINT32_MAX, &i64, error);
-            op.u.p2p.bytes = (uint64_t)dbl;
             op.u.p2p.tag = (uint32_t)i64;
             break;
         case IR_OP_MEMCPY: {
             static const char *dirs[] = {"d2h", "h2d"};
             ok = ir_json_enum(co, "dir", dirs, 2, &value, error) &&
-                 cfg_get_double(co, "bytes", true, 0, 1e18, &dbl, error);
+                 get_bytes(co, &op.u.memcpy.bytes, error);
             op.u.memcpy.to_device = value == 1;
-            op.u.memcpy.bytes = (uint64_t)dbl;
             break;
         }
         case IR_OP_ALLOC:
         case IR_OP_FREE:
             ok = cfg_get_string(co, "buffer", true, &text, error) &&
                  ir_json_enum(co, "category", cats, IR_MEM_CATEGORY_COUNT, &value, error) &&
-                 cfg_get_double(co, "bytes", true, 0, 1e18, &dbl, error);
+                 get_bytes(co, &op.u.mem.bytes, error);
             if (ok)
                 op.u.mem.buffer = ir_string(c, text);
             op.u.mem.category = (uint8_t)value;
-            op.u.mem.bytes = (uint64_t)dbl;
             break;
         default:
             break;

@@ -233,7 +233,9 @@ bad schedule/peer-outside-world "$s-7.json;peer_offset;outside the world" "${BAS
 jedit "$W/sched.json" $s-8.json 'd["classes"][0]["ops"][0]["kind"] = "sleep"'
 bad schedule/unknown-op-kind "$s-8.json;field 'classes[0].ops[0].kind';expected one of" "${BASE[@]}" --schedule $s-8.json
 jedit "$W/sched.json" $s-9.json 'next(o for o in d["classes"][0]["ops"] if o["kind"] == "alloc")["bytes"] = -1'
-bad schedule/negative-bytes "$s-9.json;bytes;expected a number in [0," "${BASE[@]}" --schedule $s-9.json
+bad schedule/negative-bytes "$s-9.json;bytes;expected an integer in [0," "${BASE[@]}" --schedule $s-9.json
+jedit "$W/sched.json" $s-9b.json 'next(o for o in d["classes"][0]["ops"] if o["kind"] == "coll")["bytes"] = 1.5'
+bad schedule/fractional-bytes "$s-9b.json;bytes;expected an integer in [0,;1.5" "${BASE[@]}" --schedule $s-9b.json
 jedit "$W/sched.json" $s-10.json 'd["version"] = 5'
 bad schedule/version-5 "$s-10.json;field 'version';version 5" "${BASE[@]}" --schedule $s-10.json
 # kernel lists (version 3): each kernel's fields, the ops' indices into them, the version
