@@ -4,7 +4,9 @@
 
 #include "../util/cfg.h"
 
+#include <errno.h>
 #include <gio/gio.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -298,10 +300,12 @@ static bool trace_event(Reader *rd, const cJSON *e, int64_t index, GError **erro
     if (comm)
         return annotation(rd, e, n, ts, dur, index, error);
     char *end = NULL;
+    errno = 0;
     long number = strtol(n + 13, &end, 10);
-    if (end == n + 13 || *end)
-        return field_error(error, rd->rank->file, index, "name", "ProfilerStep#N with an integer N",
-                           name);
+    /* N beyond an int wrapped around to another step's number */
+    if (end == n + 13 || *end || errno == ERANGE || number < 0 || number > INT_MAX)
+        return field_error(error, rd->rank->file, index, "name",
+                           "ProfilerStep#N with an integer N in [0, 2147483647]", name);
     const cJSON *stid = cJSON_GetObjectItemCaseSensitive(e, "tid");
     TraceStep s = {(int)number, ts, dur, cJSON_IsNumber(stid) ? stid->valueint : 0, NAN, NAN};
     g_array_append_val(rd->rank->steps, s);

@@ -442,6 +442,8 @@ bad ktrace/no-schema "$W/tn/rank0.json;field 'schemaVersion'" trace summary "$W/
 bad ktrace/zero-steps "$W/tz/rank0.json;field 'traceEvents';ProfilerStep#N" trace summary "$W/tz"
 bad ktrace/mixed-jobs "rank1.json.gz;field 'distributedInfo.world_size';expected \"2\"" trace summary "$W/tm"
 bad ktrace/duplicate-rank "$W/ts/rank0.json;field 'distributedInfo.rank';each rank once" trace summary "$W/ts/rank0.json" "$W/ts/rank0.json"
+jedit "$W/ts/rank0.json" "$W/kstep.json" 'next(e for e in d["traceEvents"] if e.get("name", "").startswith("ProfilerStep#"))["name"] = "ProfilerStep#4294967297"'
+bad ktrace/step-number-beyond-int "$W/kstep.json;field 'traceEvents[;name';ProfilerStep#N with an integer N in [0, 2147483647]" trace summary "$W/kstep.json"
 jedit "$W/ts/rank0.json" "$W/kdur.json" 'd["traceEvents"][2]["dur"] = -1'
 bad ktrace/negative-dur "$W/kdur.json;traceEvents[2].dur';expected a duration" trace summary "$W/kdur.json"
 jedit "$W/ts/rank0.json" "$W/knelems.json" 'next(e for e in d["traceEvents"] if "Collective name" in e.get("args", {}))["args"]["In msg nelems"] = 4e18'
