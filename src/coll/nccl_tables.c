@@ -100,23 +100,12 @@ static const NcclTables nccl_tables[] = {
      .plateau_cc = 80,
      .plateau_below = 1.9,
      .plateau_from = 1.4},
-    /* 2.19-2.20, tuning.cc v2.19.4-1 (= v2.20.5-1's constants): the tree's Simple hops 28 us
-     * again (l. 67-75); 2.18.3's otherwise */
+    /* 2.19-2.22, tuning.cc v2.19.4-1 (= v2.20.5-1's, v2.21.5-1's and v2.22.3-1's constants, l.
+     * 56-78): the tree's Simple hops 28 us again (l. 67-75), 2.18.3's otherwise. What 2.21 and
+     * 2.22 change is in the code, by version: LL's ring at half the bus bandwidth
+     * (nccl_tables_ring_bus_factor), 2 nNodes network steps (v2.21.5-1 l. 161, v2.22.3-1 l. 159),
+     * no exception for one rank per node (2.23's) */
     {.first = 21900,
-     .end = 22100,
-     .base_us = BASE_2_18,
-     .nvlink_hop_us = NVLINK_2_18,
-     .pcie_hop_us = PCIE_2_12,
-     .net_hop_us = NET_2_18,
-     .net_overhead = true,
-     .plateau_per_channel = true,
-     .plateau_cc = 80,
-     .plateau_below = 1.9,
-     .plateau_from = 1.4},
-    /* 2.21-2.22, tuning.cc v2.21.5-1 (= v2.22.3-1's constants, l. 56-78): 2.19's ring and tree
-     * latencies (the tree's Simple 28 us per hop, no base), 2 nNodes network steps (v2.21.5-1 l.
-     * 161, v2.22.3-1 l. 159), no exception for one rank per node (2.23's) */
-    {.first = 22100,
      .end = 22300,
      .base_us = BASE_2_18,
      .nvlink_hop_us = NVLINK_2_18,
@@ -129,7 +118,7 @@ static const NcclTables nccl_tables[] = {
      .plateau_from = 1.4},
 };
 
-/* A linear search over 7 ranges per tuner call: a few compares. */
+/* A linear search over 6 ranges per tuner call: a few compares. */
 const NcclTables *nccl_tables_find(int nccl_version)
 {
     for (size_t i = 0; i < G_N_ELEMENTS(nccl_tables); i++) {

@@ -230,6 +230,33 @@ static void test_json_print_out_of_memory(void **state)
 #define TEST_ASAN 1
 #endif
 
+/* In a child: its address space limited to what it uses plus 32 MiB (as ulimit -v does), for
+ * malloc to fill; exits 5 or 6 where /proc or setrlimit cannot say or do it. */
+static void limit_address_space(void)
+{
+    long pages = 0;
+    FILE *statm = fopen("/proc/self/statm", "r");
+    if (!statm || fscanf(statm, "%ld", &pages) != 1)
+        _exit(5);
+    fclose(statm);
+    rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (32u << 20);
+    struct rlimit as = {limit, limit};
+    if (setrlimit(RLIMIT_AS, &as) != 0)
+        _exit(6);
+}
+
+/* In a child that is to crash: quiet, no core file, SIGSEGV's default (not cmocka's, which
+ * would carry on with the tests there) under cfg_oom_install's handler. */
+static void crashing_child(void)
+{
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, STDERR_FILENO);
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    signal(SIGSEGV, SIG_DFL);
+    cfg_oom_install("t");
+}
+
 /* Out of memory to the last page, as under ulimit -v: a small g_malloc fails, GLib's g_error
  * cannot format its message either and recursed until the stack overflowed (SIGSEGV, glib 2.74),
  * never reaching cfg_oom_install's log handler. It is the message and exit status 2. In a child
@@ -249,15 +276,7 @@ static void test_out_of_memory_to_the_last_page(void **state)
     if (pid == 0) {
         dup2(fds[1], STDERR_FILENO);
         cfg_oom_install("t");
-        long pages = 0;
-        FILE *statm = fopen("/proc/self/statm", "r");
-        if (!statm || fscanf(statm, "%ld", &pages) != 1)
-            _exit(5);
-        fclose(statm);
-        rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (32u << 20);
-        struct rlimit as = {limit, limit};
-        if (setrlimit(RLIMIT_AS, &as) != 0)
-            _exit(6);
+        limit_address_space();
         /* every size class down to 8 bytes, so that no freed block of any size (glibc's
          * tcache keeps them by exact size) is left for GLib's message */
         for (size_t size = 1 << 20; size >= 8; size = size > 2048 ? size / 2 : size - 8)
@@ -284,12 +303,7 @@ static void test_out_of_memory_to_the_last_page(void **state)
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, STDERR_FILENO);
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        signal(SIGSEGV, SIG_DFL); /* not cmocka's, which would carry on with the tests here */
-        cfg_oom_install("t");
+        crashing_child();
         volatile int *volatile nowhere = NULL;
         *nowhere = 1;
         _exit(3);
@@ -302,21 +316,8 @@ static void test_out_of_memory_to_the_last_page(void **state)
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, STDERR_FILENO);
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        signal(SIGSEGV, SIG_DFL);
-        cfg_oom_install("t");
-        long pages = 0;
-        FILE *statm = fopen("/proc/self/statm", "r");
-        if (!statm || fscanf(statm, "%ld", &pages) != 1)
-            _exit(5);
-        fclose(statm);
-        rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (32u << 20);
-        struct rlimit as = {limit, limit};
-        if (setrlimit(RLIMIT_AS, &as) != 0)
-            _exit(6);
+        crashing_child();
+        limit_address_space();
         while (malloc(1 << 20)) /* the large blocks: the probe's 1 MiB is refused too */
             ;
         volatile char *volatile unchecked = malloc(1 << 20);
