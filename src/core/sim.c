@@ -170,6 +170,7 @@ static void prepare_class(Engine *e, int ci)
         }
     }
     g_free(group_stream);
+    st->buffer_of = sim_buffer_numbers(c);
     /* CSR: count, then fill */
     st->succ_start = g_new0(uint32_t, n + 1);
     class_edges(c, n, st->succ_start, st->pending, NULL, NULL);
@@ -490,15 +491,15 @@ void sim_start_op(Engine *e, int ci, int opi, int64_t now)
         finish_or_park(e, ci, opi, now + sim_op_duration_ns(e->cfg, c, op));
         break;
     case IR_OP_ALLOC:
-        if (!mem_tracker_alloc(&cr->mem, now, op->u.mem.buffer,
+        if (!mem_tracker_alloc(&cr->mem, now, sim_buffer(&e->st[ci], op),
                                ir_class_string(c, op->u.mem.buffer),
                                (IrMemCategory)op->u.mem.category, op->u.mem.bytes, e->error))
             e->failed = true;
         finish_or_park(e, ci, opi, now);
         break;
     case IR_OP_FREE:
-        if (!mem_tracker_free(&cr->mem, now, op->u.mem.buffer, ir_class_string(c, op->u.mem.buffer),
-                              e->error))
+        if (!mem_tracker_free(&cr->mem, now, sim_buffer(&e->st[ci], op),
+                              ir_class_string(c, op->u.mem.buffer), e->error))
             e->failed = true;
         finish_or_park(e, ci, opi, now);
         break;
@@ -686,6 +687,7 @@ static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError *
         g_free(e.st[ci].succ);
         g_free(e.st[ci].coll_seq);
         g_free(e.st[ci].group_seq);
+        g_free(e.st[ci].buffer_of);
         sim_host_free(&e, ci);
         if (e.partners)
             g_free(e.partners[ci]);

@@ -20,6 +20,14 @@ typedef struct {
      * saved in the usual case (44 MB for 1T pp 64 x 4096 micro-batches). */
     uint32_t *coll_seq; /* NULL: group_seq counts */
     uint32_t *group_seq;
+    /* string index of a buffer's name -> the buffer's number, in the order the program first
+     * names buffers (sim_buffer): what the memory tracker and the steady state key buffers by.
+     * The string table also holds op names, and a pipeline's phases add different numbers of
+     * them per micro-batch (GPT 1T pp 64: 2 in a stage's first pp steady pairs, 3 after), so
+     * string indices step unevenly where the buffers' own numbers step by one per micro-batch:
+     * keyed by string index, stage 0's periodic region started pp micro-batches later (and the
+     * steady state's proof with it). 4 bytes per string. */
+    uint32_t *buffer_of;
     int n_done;
     /* overlap: communication in flight on streams other than compute, by where it goes */
     int compute_stream; /* the stream named "compute", -1 none */
@@ -177,6 +185,14 @@ static inline void sim_set_end_ns(Engine *e, int ci, int op, int64_t end_ns)
         e->st[ci].times_hi = op + 1;
 }
 
+/* sim_region.c: ClassState.buffer_of for class c (g_free it). O(ops + strings). */
+uint32_t *sim_buffer_numbers(const IrClass *c);
+/* The number of the buffer an alloc or free names (ClassState.buffer_of). */
+static inline uint32_t sim_buffer(const ClassState *st, const IrOp *op)
+{
+    return st->buffer_of[op->u.mem.buffer];
+}
+
 /* A class's periodic region: for lo <= i < hi - period, op i + period is op i moved along. */
 typedef struct {
     int lo, hi, period;
@@ -186,9 +202,9 @@ typedef struct {
     uint32_t buffer_from; /* buffers with ids from here are the region's (they move along) */
     int safe_end; /* ops from lo up to here have no successor past hi (skipped ops must not) */
 } SimRegion;
-/* sim_region.c: class c's periodic region around the middle of its program (safe_end not set),
- * false when it has none. */
-bool sim_region_find(const IrClass *c, SimRegion *out);
+/* sim_region.c: class st->cls's periodic region around the middle of its program (safe_end not
+ * set), false when it has none. */
+bool sim_region_find(const ClassState *st, SimRegion *out);
 
 /* sim_steady.c: exact steady-state pipelines. init finds each class's periodic region and sets
  * the first checkpoint (or leaves e->steady NULL); check runs at each checkpoint (the end of

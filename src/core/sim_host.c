@@ -248,10 +248,11 @@ static bool replay(Engine *e, int ci, int op, int64_t start_ns)
     const IrOp *o = ir_op(c, op);
     SimClassResult *cr = &e->res->classes[ci];
     const char *name = ir_class_string(c, o->u.mem.buffer);
+    uint32_t buffer = sim_buffer(&e->st[ci], o);
     if (o->kind == IR_OP_ALLOC)
-        return mem_tracker_alloc(&cr->mem, start_ns, o->u.mem.buffer, name,
+        return mem_tracker_alloc(&cr->mem, start_ns, buffer, name,
                                  (IrMemCategory)o->u.mem.category, o->u.mem.bytes, e->error);
-    return mem_tracker_free(&cr->mem, start_ns, o->u.mem.buffer, name, e->error);
+    return mem_tracker_free(&cr->mem, start_ns, buffer, name, e->error);
 }
 
 bool sim_host_memory(Engine *e, int ci, int64_t now)

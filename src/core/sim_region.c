@@ -2,6 +2,22 @@
  * a fixed period (sim_steady.c proves and skips periods inside it). */
 #include "sim_engine.h"
 
+uint32_t *sim_buffer_numbers(const IrClass *c)
+{
+    guint n_strings = MAX(1u, c->strings->len);
+    uint32_t *number = g_new(uint32_t, n_strings), next = 0;
+    uint8_t *seen = g_new0(uint8_t, n_strings);
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        if ((op->kind == IR_OP_ALLOC || op->kind == IR_OP_FREE) && !seen[op->u.mem.buffer]) {
+            seen[op->u.mem.buffer] = 1;
+            number[op->u.mem.buffer] = next++;
+        }
+    }
+    g_free(seen);
+    return number;
+}
+
 static bool same_payload(const IrClass *c, const IrOp *a, const IrOp *b)
 {
     switch (a->kind) {
@@ -32,8 +48,9 @@ static bool same_payload(const IrClass *c, const IrOp *a, const IrOp *b)
 
 /* Whether op j is op i moved along by j - i ops (buffer and tag steps fixed by the first mem op
  * and the first send/recv seen). */
-static bool alike(const IrClass *c, int i, int j, SimRegion *r)
+static bool alike(const ClassState *st, int i, int j, SimRegion *r)
 {
+    const IrClass *c = st->cls;
     const IrOp *a = ir_op(c, i), *b = ir_op(c, j);
     if (a->kind != b->kind || a->stream != b->stream || a->phase != b->phase ||
         a->dtype != b->dtype || a->n_deps != b->n_deps || !same_payload(c, a, b))
@@ -43,7 +60,7 @@ static bool alike(const IrClass *c, int i, int j, SimRegion *r)
         if ((int64_t)i - da[k] != (int64_t)j - db[k])
             return false;
     if (a->kind == IR_OP_ALLOC || a->kind == IR_OP_FREE) {
-        int64_t step = (int64_t)b->u.mem.buffer - a->u.mem.buffer;
+        int64_t step = (int64_t)sim_buffer(st, b) - sim_buffer(st, a);
         if (!r->has_buffer) {
             r->has_buffer = true;
             r->buffer_step = step;
@@ -66,8 +83,9 @@ static bool alike(const IrClass *c, int i, int j, SimRegion *r)
 /* The periodic region around the middle of class c's program: the shortest period that repeats
  * twice from the middle, extended both ways while ops repeat. O(ops) for the extension, O(ops x
  * candidates tried) at worst for the period. */
-bool sim_region_find(const IrClass *c, SimRegion *out)
+bool sim_region_find(const ClassState *st, SimRegion *out)
 {
+    const IrClass *c = st->cls;
     int n = ir_class_n_ops(c);
     if (n < 64)
         return false;
@@ -75,14 +93,14 @@ bool sim_region_find(const IrClass *c, SimRegion *out)
     for (int j = mid + 1; j + (j - mid) <= n; j++) {
         SimRegion r = {0};
         int period = j - mid, t = 0;
-        while (t < period && alike(c, mid + t, j + t, &r))
+        while (t < period && alike(st, mid + t, j + t, &r))
             t++;
         if (t < period)
             continue;
         int lo = mid, hi = j + period;
-        while (lo > 0 && alike(c, lo - 1, lo - 1 + period, &r))
+        while (lo > 0 && alike(st, lo - 1, lo - 1 + period, &r))
             lo--;
-        while (hi < n && alike(c, hi - period, hi, &r))
+        while (hi < n && alike(st, hi - period, hi, &r))
             hi++;
         if (hi - lo < MAX(4 * period, n / 4))
             continue; /* a repeat inside one micro-batch (the layers), not the pipeline's */
@@ -94,9 +112,9 @@ bool sim_region_find(const IrClass *c, SimRegion *out)
         r.buffer_from = UINT32_MAX;
         for (int i = lo; i < hi; i++)
             if (ir_op(c, i)->kind == IR_OP_ALLOC)
-                r.buffer_from = MIN(r.buffer_from, ir_op(c, i)->u.mem.buffer);
+                r.buffer_from = MIN(r.buffer_from, sim_buffer(st, ir_op(c, i)));
         for (int i = 0; i < lo; i++)
-            if (ir_op(c, i)->kind == IR_OP_ALLOC && ir_op(c, i)->u.mem.buffer >= r.buffer_from)
+            if (ir_op(c, i)->kind == IR_OP_ALLOC && sim_buffer(st, ir_op(c, i)) >= r.buffer_from)
                 return false;
         *out = r;
         return true;

@@ -93,7 +93,7 @@ void sim_steady_init(Engine *e)
     int c_bad = 0;
     for (int c = 0; ok && c < nc; c++) {
         c_bad = c;
-        ok = sim_region_find(e->s->classes[c], &region[c]);
+        ok = sim_region_find(&e->st[c], &region[c]);
         if (ok && region[c].has_tag) { /* a send's step must be its peer's recv's */
             ok = !has_tag || region[c].tag_step == tag_step;
             tag_step = region[c].tag_step;
