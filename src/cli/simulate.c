@@ -27,12 +27,8 @@
 #include "simulate_priv.h"
 
 
-/* With --schedule the report describes the run from the options (the generator's StratInfo), so
- * the options the file already fixes must be the file's: its meta against the meta of the
- * schedule the options generate. tp and pp absent mean 1, as the generators write them only
- * when above 1; model, topology and strategy are compared when the file names them. */
-/* --max-memory's check of the whole program, where a compact one was sized and cannot run
- * (compact_run's CompactWholeCheck). */
+/* --max-memory's check of each program generated for a run that may be compact: a compact
+ * one of `micro_batches`, or (0) the whole one where no compact one can run (CompactCheck). */
 typedef struct {
     const Model *model;
     const HwTopology *topo;
@@ -40,15 +36,24 @@ typedef struct {
     const StratLayout *layout;
     bool json_outputs;
     double limit;
-} WholeCheck;
+} MemoryCheck;
 
-static bool memory_check_whole(void *ctx, GError **error)
+static bool memory_check(void *ctx, int micro_batches, GError **error)
 {
-    const WholeCheck *w = ctx;
-    return !w->model || cli_memory_check_run(w->model, w->topo, w->opt, w->layout,
-                                             w->json_outputs, w->limit, 0, error);
+    const MemoryCheck *w = ctx;
+    if (!w->model)
+        return true;
+    StratOptions sized = *w->opt;
+    if (micro_batches > 0)
+        sized.grad_accum = micro_batches;
+    return cli_memory_check_run(w->model, w->topo, &sized, w->layout, w->json_outputs, w->limit,
+                                w->opt->grad_accum, error);
 }
 
+/* With --schedule the report describes the run from the options (the generator's StratInfo), so
+ * the options the file already fixes must be the file's: its meta against the meta of the
+ * schedule the options generate. tp and pp absent mean 1, as the generators write them only
+ * when above 1; model, topology and strategy are compared when the file names them. */
 static bool schedule_options_agree(const char *file, const IrSchedule *sched,
                                    const IrSchedule *gen, GError **error)
 {
@@ -178,7 +183,7 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
     Model *model = NULL;
     IrSchedule *sched = NULL;
     int64_t *omitted = NULL; /* a compact schedule's left-out ops (src/compact) */
-    WholeCheck whole = {0}; /* --max-memory for the whole program, should it run instead */
+    MemoryCheck mcheck = {0}; /* --max-memory for each program generated (compact_generate) */
     SimResult *sim = NULL;
     StratInfo info = {0};
     StratOptions opt = {0};
@@ -314,15 +319,11 @@ model_ready:
         /* compact (src/compact) unless an output lists every op with its name; --max-memory
          * sizes the program made: the compact one, and the whole one if it must run instead */
         bool try_compact = !json_outputs && !cli->plot && compact_applies(&opt, &layout);
-        whole = (WholeCheck){model, topo, &opt, &layout, json_outputs, memory_limit};
-        StratOptions sized = opt;
-        if (try_compact)
-            sized.grad_accum = COMPACT_MICRO_BATCHES(layout.pp);
-        if (!cli_memory_check_run(model, topo, &sized, &layout, json_outputs, memory_limit,
-                                  opt.grad_accum, error))
+        mcheck = (MemoryCheck){model, topo, &opt, &layout, json_outputs, memory_limit};
+        if (!try_compact && !memory_check(&mcheck, 0, error))
             goto out;
         sched = compact_generate(model, topo, &opt, &layout, try_compact, &info, &omitted,
-                                 memory_check_whole, &whole, error);
+                                 memory_check, &mcheck, error);
         if (!sched)
             goto out;
     }
@@ -331,7 +332,7 @@ model_ready:
     NetTopo *net = net_topo_new(topo, nodes, gpn);
     SimConfig cfg = {topo, &coll, net};
     sim = compact_run(model, topo, &opt, &layout, &cfg, &sched, &info, &omitted,
-                      memory_check_whole, &whole, error);
+                      memory_check, &mcheck, error);
     net_topo_free(net);
     if (!sim)
         goto out;

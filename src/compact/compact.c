@@ -16,31 +16,59 @@ bool compact_applies(const StratOptions *opt, const StratLayout *layout)
            opt->grad_accum >= COMPACT_MICRO_BATCHES(layout->pp) + 64;
 }
 
+/* The compact program of `micro_batches`, *left its classes' omitted ops; NULL where a stage's
+ * steady pairs are unlike (or any error: the whole generation words it). */
+static IrSchedule *generate_compact(const Model *model, const HwTopology *topo,
+                                    const StratOptions *opt, const StratLayout *layout,
+                                    int micro_batches, StratInfo *info, int64_t **left)
+{
+    StratOptions small = *opt;
+    small.pp_generate_micro_batches = micro_batches;
+    GError *own = NULL;
+    IrSchedule *s = strat_generate(model, topo, &small, layout, info, &own);
+    g_clear_error(&own);
+    bool ok = s && info->class_pair_ops && info->pp_omitted_micro_batches > 0;
+    *left = ok ? g_new(int64_t, MAX(1, s->n_classes)) : NULL;
+    for (int c = 0; ok && c < s->n_classes; c++) {
+        (*left)[c] = (int64_t)info->class_pair_ops[c] * info->pp_omitted_micro_batches;
+        ok = (*left)[c] > 0; /* every stage's steady pairs alike */
+    }
+    if (ok)
+        return s;
+    g_clear_pointer(left, g_free);
+    ir_schedule_free(s);
+    strat_info_clear(info);
+    return NULL;
+}
+
 IrSchedule *compact_generate(const Model *model, const HwTopology *topo, const StratOptions *opt,
                              const StratLayout *layout, bool try_compact, StratInfo *info,
-                             int64_t **omitted, CompactWholeCheck check, void *ctx, GError **error)
+                             int64_t **omitted, CompactCheck check, void *ctx, GError **error)
 {
     *omitted = NULL;
     if (try_compact && compact_applies(opt, layout)) {
-        StratOptions small = *opt;
-        small.pp_generate_micro_batches = COMPACT_MICRO_BATCHES(layout->pp);
-        GError *own = NULL;
-        IrSchedule *s = strat_generate(model, topo, &small, layout, info, &own);
-        g_clear_error(&own); /* the whole generation below words it */
-        bool ok = s && info->class_pair_ops && info->pp_omitted_micro_batches > 0;
-        int64_t *left = ok ? g_new(int64_t, MAX(1, s->n_classes)) : NULL;
-        for (int c = 0; ok && c < s->n_classes; c++) {
-            left[c] = (int64_t)info->class_pair_ops[c] * info->pp_omitted_micro_batches;
-            ok = left[c] > 0; /* every stage's steady pairs alike */
+        /* the smaller program where its regions leave the room, else the larger (O(ops) to
+         * find the regions: a fraction of generating them) */
+        const int sizes[2] = {COMPACT_MICRO_BATCHES(layout->pp),
+                              COMPACT_MICRO_BATCHES_LATE(layout->pp)};
+        for (int k = 0; k < 2 && opt->grad_accum >= sizes[k] + 64; k++) {
+            if (check && !check(ctx, sizes[k], error))
+                return NULL;
+            IrSchedule *s = generate_compact(model, topo, opt, layout, sizes[k], info, omitted);
+            if (!s)
+                break;
+            bool debug = g_getenv("FSDPSIM_STEADY_DEBUG") != NULL;
+            int room = k == 0 || debug ? sim_region_periods(s) : COMPACT_ROOM;
+            if (debug)
+                g_printerr("compact: %d micro-batches, regions of %d periods or more\n", sizes[k],
+                           room);
+            if (room >= COMPACT_ROOM || k == 1)
+                return s;
+            g_clear_pointer(omitted, g_free);
+            ir_schedule_free(s);
+            strat_info_clear(info);
         }
-        if (ok) {
-            *omitted = left;
-            return s;
-        }
-        g_free(left);
-        ir_schedule_free(s);
-        strat_info_clear(info);
-        if (check && !check(ctx, error))
+        if (check && !check(ctx, 0, error))
             return NULL;
     }
     return strat_generate(model, topo, opt, layout, info, error);
@@ -48,7 +76,7 @@ IrSchedule *compact_generate(const Model *model, const HwTopology *topo, const S
 
 SimResult *compact_run(const Model *model, const HwTopology *topo, const StratOptions *opt,
                        const StratLayout *layout, const SimConfig *cfg, IrSchedule **sched,
-                       StratInfo *info, int64_t **omitted, CompactWholeCheck check, void *ctx,
+                       StratInfo *info, int64_t **omitted, CompactCheck check, void *ctx,
                        GError **error)
 {
     if (!*omitted)
@@ -62,7 +90,7 @@ SimResult *compact_run(const Model *model, const HwTopology *topo, const StratOp
     ir_schedule_free(*sched);
     *sched = NULL;
     strat_info_clear(info);
-    if (check && !check(ctx, error))
+    if (check && !check(ctx, 0, error))
         return NULL;
     *sched = strat_generate(model, topo, opt, layout, info, error);
     return *sched ? sim_run(*sched, cfg, error) : NULL;

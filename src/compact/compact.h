@@ -14,10 +14,18 @@
 #include "../model/model.h"
 #include "../strategy/strategy.h"
 
-/* Micro-batches a compact program holds for pp stages: its middle op in every stage's steady
- * phase (sim_region_find looks there), room for the proof (up to SIM_STEADY_TRIES +
- * SIM_STEADY_HIST periods, usually a few) and the gap's margin (40 periods, sim_steady.c). */
-#define COMPACT_MICRO_BATCHES(pp) MAX(4 * (pp), 2 * (pp) + 96)
+/* Micro-batches a compact program holds for pp stages: the fill (pp), and room for
+ * COMPACT_ROOM periods in every stage's periodic region, where the steady state proves the
+ * period (sim_steady.c: up to SIM_STEADY_TRIES + SIM_STEADY_HIST periods, usually a few) and the
+ * gap goes back (sim_gap.c: 40 periods before the region's end). A stage's region starts a few
+ * micro-batches into its steady phase where its buffers step evenly (sim_region.c; 8 allowed
+ * for), but up to pp later where they do not (activation checkpointing: a warm-up forward names
+ * one buffer, a steady pair three); where a region holds fewer periods, the program is made
+ * again with COMPACT_MICRO_BATCHES_LATE(pp), which holds 2 pp micro-batches before the regions
+ * (every stage's start before sim_buffer_numbers). */
+#define COMPACT_ROOM 96
+#define COMPACT_MICRO_BATCHES(pp) ((pp) + COMPACT_ROOM + 8)
+#define COMPACT_MICRO_BATCHES_LATE(pp) MAX(4 * (pp), 2 * (pp) + COMPACT_ROOM + 8)
 
 /* Whether opt's run may be compact: a 1F1B pipeline with at least 64 micro-batches more than a
  * compact program holds, FSDPSIM_NO_COMPACT, FSDPSIM_NO_STEADY_STATE and FSDPSIM_NO_LAZY_HOST
@@ -26,18 +34,20 @@
  * schedule's). */
 bool compact_applies(const StratOptions *opt, const StratLayout *layout);
 
-/* A check the caller makes before the whole program is generated where a compact one was
- * meant to be (the CLI's --max-memory, which sized the compact one): false with an error stops. */
-typedef bool (*CompactWholeCheck)(void *ctx, GError **error);
+/* A check the caller makes before a program is generated: a compact one of `micro_batches`, or
+ * (0) the whole one where a compact one was meant to be (the CLI's --max-memory sizes each):
+ * false with an error stops. */
+typedef bool (*CompactCheck)(void *ctx, int micro_batches, GError **error);
 
 /* Generates opt's schedule: compact where try_compact and compact_applies, then *omitted holds
  * each class's left-out ops (g_free it; NULL: the whole schedule). *info is the full run's
- * either way (its micro-batches). Where a compact program was tried and cannot be (a stage's
- * steady pairs unlike), `check` (may be NULL) runs before the whole one. NULL with
+ * either way (its micro-batches). `check` (may be NULL) runs before each compact program is
+ * generated, and before the whole one where a compact one was tried and cannot be (a stage's
+ * steady pairs unlike); the caller checks the whole one where none is tried. NULL with
  * strat_generate's or the check's error. */
 IrSchedule *compact_generate(const Model *model, const HwTopology *topo, const StratOptions *opt,
                              const StratLayout *layout, bool try_compact, StratInfo *info,
-                             int64_t **omitted, CompactWholeCheck check, void *ctx, GError **error);
+                             int64_t **omitted, CompactCheck check, void *ctx, GError **error);
 
 /* Simulates *sched: with *omitted, compact (sim_run_compact), and where the engine cannot,
  * after `check` (may be NULL), the whole schedule generated again and run in its place
@@ -46,7 +56,7 @@ IrSchedule *compact_generate(const Model *model, const HwTopology *topo, const S
  * sim_run's, strat_generate's or the check's error. */
 SimResult *compact_run(const Model *model, const HwTopology *topo, const StratOptions *opt,
                        const StratLayout *layout, const SimConfig *cfg, IrSchedule **sched,
-                       StratInfo *info, int64_t **omitted, CompactWholeCheck check, void *ctx,
+                       StratInfo *info, int64_t **omitted, CompactCheck check, void *ctx,
                        GError **error);
 
 #endif

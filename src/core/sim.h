@@ -147,6 +147,10 @@ void sim_result_free(SimResult *r);
  * (which words any error). */
 SimResult *sim_run_compact(const IrSchedule *sched, const SimConfig *cfg,
                            const int64_t *omitted_ops);
+/* The fewest periods a class's periodic region holds (the region the steady state proves and
+ * skips in), -1 where a class has none: how much room a compact program leaves the proof and
+ * the gap (src/compact sizes its program by it). O(ops). */
+int sim_region_periods(const IrSchedule *sched);
 
 /* Seconds of one collective of `bytes` over every GPU of the layout, alone on the machine: a
  * one-op schedule through the same engine and network model as a training step (what

@@ -2,6 +2,8 @@
  * a fixed period (sim_steady.c proves and skips periods inside it). */
 #include "sim_engine.h"
 
+#include <limits.h>
+
 uint32_t *sim_buffer_numbers(const IrClass *c)
 {
     guint n_strings = MAX(1u, c->strings->len);
@@ -120,4 +122,17 @@ bool sim_region_find(const ClassState *st, SimRegion *out)
         return true;
     }
     return false;
+}
+
+int sim_region_periods(const IrSchedule *sched)
+{
+    int fewest = INT_MAX;
+    for (int c = 0; c < sched->n_classes && fewest >= 0; c++) {
+        ClassState st = {.cls = sched->classes[c],
+                         .buffer_of = sim_buffer_numbers(sched->classes[c])};
+        SimRegion r;
+        fewest = sim_region_find(&st, &r) ? MIN(fewest, (r.hi - r.lo) / r.period) : -1;
+        g_free(st.buffer_of);
+    }
+    return sched->n_classes > 0 ? fewest : -1;
 }
