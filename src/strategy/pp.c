@@ -16,7 +16,8 @@
  * t ranks of the TP group (column-parallel QKV and MLP-up, row-parallel projections), so FLOPs
  * and parameters of a layer are divided by t. Each layer has two all-reduces of the s*b*h
  * activations in forward (after the attention and MLP row-parallel layers) and two in backward
- * (the input gradients of the column-parallel layers); sequence parallelism replaces each by a
+ * (the input gradients of the column-parallel layers); the output layer, column-parallel too,
+ * all-reduces its input gradient in backward; sequence parallelism replaces each by a
  * reduce-scatter and an all-gather of the same volume. They run on the compute stream, blocking,
  * as Megatron issues them. Activations kept per layer follow Korthikanti et al. (flash attention,
  * no 5as/h term): 34sbh without TP, sbh(10 + 24/t) with TP, 34sbh/t with sequence parallelism;
@@ -235,6 +236,30 @@ static int layer_backward(Pp *pp, int layer, int dep)
     return dep;
 }
 
+/* The output layer's backward (final norm, head, loss). The head is Megatron's
+ * ColumnParallelLinear (gpt_model.py output_layer; tensor_parallel/layers.py): every TP rank
+ * holds the whole s*b*h input, so its input gradient is summed over the group, an all-reduce
+ * (allreduce_dgrad); with sequence parallelism a reduce-scatter, the input having been
+ * all-gathered in forward and gathered again here for the weight gradient, as a layer's
+ * column-parallel linears are. Blocking on the compute stream as layer_backward's exchanges
+ * are (Megatron issues them async beside the weight-gradient GEMM; neither models that). */
+static int head_backward(Pp *pp, uint32_t name)
+{
+    Gen *g = &pp->g;
+    double mb = g->mb, s = pp->act_bytes_scale;
+    bool head = pp->T > 1 && pp->post.flops > 0;
+    uint32_t what = head ? ir_string(g->cls, "output layer") : 0;
+    int again = head && pp->sp ? regather(pp, what, g->last_compute, 0) : -1;
+    int dep = compute(pp, IR_PHASE_BACKWARD, pp->post.bwd_flops * mb, 2 * pp->post.bytes * s * mb,
+                      pp->post.bwd_flops * mb, MAX(1, 2 * pp->post.kernels),
+                      pp_seconds(pp, &pp->post, true, 1), name, NULL, 0);
+    if (again >= 0) {
+        int join[2] = {dep, again};
+        dep = compute(pp, IR_PHASE_BACKWARD, 0, 0, 0, 0, 0, name, join, 2);
+    }
+    return head ? tp_comm(pp, IR_PHASE_BACKWARD, true, what, dep) : dep;
+}
+
 static int chunk_layers(const Pp *pp, int chunk, int *first)
 {
     int vs = chunk * pp->P + pp->stage;
@@ -366,11 +391,14 @@ static void forward(Pp *pp, const PpStep *st)
     }
     for (int l = first; l < first + n; l++)
         dep = layer_forward(pp, l, IR_PHASE_FORWARD, false, dep);
-    if (is_last_vs(pp, st->chunk))
+    if (is_last_vs(pp, st->chunk)) {
+        /* the output layer's input gathered over the sequence first (head_backward) */
+        if (pp->sp && pp->post.flops > 0)
+            dep = tp_comm(pp, IR_PHASE_FORWARD, false, ir_string(g->cls, "output layer"), dep);
         dep = compute(pp, IR_PHASE_FORWARD, pp->post.flops * mb, pp->post.bytes * s * mb,
                       pp->post.flops * mb, MAX(1, pp->post.kernels),
                       pp_seconds(pp, &pp->post, false, 1), name, &dep, 1);
-    else
+    } else
         send_waited(pp, pp->send_next, offset_next(pp), tag(pp, true, vs, st->micro_batch),
                     IR_PHASE_FORWARD, name, dep);
     pp->last_fwd_compute = g->last_compute;
@@ -468,9 +496,7 @@ static void backward(Pp *pp, const PpStep *st)
     }
     int dep = -1;
     if (is_last_vs(pp, st->chunk))
-        dep = compute(pp, IR_PHASE_BACKWARD, pp->post.bwd_flops * mb, 2 * pp->post.bytes * s * mb,
-                      pp->post.bwd_flops * mb, MAX(1, 2 * pp->post.kernels),
-                      pp_seconds(pp, &pp->post, true, 1), name, NULL, 0);
+        dep = head_backward(pp, name);
     else {
         dep = p2p(pp, IR_OP_RECV, pp->recv_next, offset_next(pp), pp->boundary_bytes,
                   tag(pp, false, vs + 1, st->micro_batch), IR_PHASE_BACKWARD, name,
