@@ -525,11 +525,17 @@ static void backward(Pp *pp, const PpStep *st)
         }
         pp->last_bwd[l] = dep;
     }
-    if (is_first_vs(pp, st->chunk))
+    if (is_first_vs(pp, st->chunk)) {
+        /* SP: the embedding's output was scattered over the sequence (its forward exchange);
+         * every rank's vocabulary shard needs every token's gradient, gathered again (the
+         * scatter's backward, Megatron's mappings.py _ScatterToSequenceParallelRegion and
+         * _ReduceScatterToSequenceParallelRegion: an all-gather) */
+        if (pp->sp)
+            dep = tp_comm(pp, IR_PHASE_BACKWARD, false, ir_string(g->cls, "embedding"), dep);
         dep = compute(pp, IR_PHASE_BACKWARD, pp->pre.bwd_flops * mb, 2 * pp->pre.bytes * s * mb,
                       pp->pre.bwd_flops * mb, MAX(1, 2 * pp->pre.kernels),
                       pp_seconds(pp, &pp->pre, true, 1), name, &dep, 1);
-    else
+    } else
         send_waited(pp, pp->send_prev, offset_prev(pp), tag(pp, false, vs, st->micro_batch),
                     IR_PHASE_BACKWARD, name, dep);
     pp_two_ints(text, "act:", st->chunk, ":", st->micro_batch);

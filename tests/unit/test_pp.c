@@ -217,12 +217,13 @@ static void test_tp_volume(void **state)
         /* per layer 2 + 2 all-reduces of X (2(t-1)/t X each), or with SP 4 + 4 reduce-scatters and
          * all-gathers ((t-1)/t X each) and, in backward, each half's input gathered again for
          * its weight gradient (Megatron keeps only the shard): 4 + 6; plus the
-         * vocabulary-parallel embedding's one exchange; plus the output layer's, a
+         * vocabulary-parallel embedding's one exchange (with SP a reduce-scatter in forward and
+         * an all-gather of its gradient in backward); plus the output layer's, a
          * ColumnParallelLinear like a layer's first GEMM: its input gradient all-reduced in
          * backward, or with SP its input all-gathered in forward and again in backward and its
          * input gradient reduce-scattered */
         double per_layer = (sp ? 10 : 8) * (t - 1) / t * X;
-        double embedding = (sp ? 1 : 2) * (t - 1) / t * X;
+        double embedding = 2 * (t - 1) / t * X;
         double head = (sp ? 3 : 2) * (t - 1) / t * X;
         assert_close(tp_bytes_per_gpu(&r), L * per_layer + embedding + head, 1e-12);
         assert_close(r.rep.comm_bytes_per_gpu, L * per_layer + embedding + head, 1e-9);
