@@ -545,6 +545,45 @@ static void test_tied_embedding_after_flush(void **state)
     run_end(&r);
 }
 
+/* Megatron's DDP without --overlap-grad-reduce reduces the gradients in finalize_model_grads,
+ * after the schedule has returned: after the rank's last backward and its last send (waited),
+ * every chunk at once, none during the cool-down of another chunk */
+static void dp_reduce_after_flush(PpSchedule kind, int v)
+{
+    Run r;
+    start(&r, uniform_path, 1, 4, 1, 2, 4); /* pp 2 x dp 2 */
+    r.opt.pp_schedule = kind;
+    r.opt.virtual_stages = v;
+    simulate(&r, false);
+    for (int ci = 0; ci < r.sched->n_classes; ci++) {
+        const IrClass *c = r.sched->classes[ci];
+        const SimClassResult *t = &r.sim->classes[ci];
+        int64_t flushed = 0, first_reduce = INT64_MAX;
+        int reduces = 0;
+        for (int i = 0; i < ir_class_n_ops(c); i++) {
+            const IrOp *op = ir_op(c, i);
+            const char *name = ir_class_string(c, op->name);
+            if ((op->kind == IR_OP_COMPUTE && op->phase == IR_PHASE_BACKWARD) ||
+                (op->kind == IR_OP_SEND && strncmp(name, "embedding", 9) != 0))
+                flushed = MAX(flushed, sim_op_end_ns(t, i));
+            if (op->kind == IR_OP_COLL && strncmp(name, "dp allreduce chunk", 18) == 0) {
+                first_reduce = MIN(first_reduce, sim_op_start_ns(t, i));
+                reduces++;
+            }
+        }
+        assert_int_equal(reduces, v);
+        assert_true(flushed > 0 && first_reduce >= flushed);
+    }
+    run_end(&r);
+}
+
+static void test_dp_reduce_after_flush(void **state)
+{
+    (void)state;
+    dp_reduce_after_flush(PP_SCHEDULE_1F1B, 1);
+    dp_reduce_after_flush(PP_SCHEDULE_INTERLEAVED, 2);
+}
+
 static void test_placement_classes(void **state)
 {
     /* tp-pp-dp: a stage's ranks are not one progression: one class per TP rank, same result */
@@ -768,6 +807,7 @@ int main(void)
         cmocka_unit_test(test_hybrid_with_pipeline),
         cmocka_unit_test(test_2d_hybrid),
         cmocka_unit_test(test_tied_embedding_after_flush),
+        cmocka_unit_test(test_dp_reduce_after_flush),
         cmocka_unit_test(test_placement_classes),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_megatron_ddp_options),
