@@ -346,8 +346,10 @@ static void test_2d_tp_exchanges_per_layer(void **state)
 {
     /* Megatron: per layer 2 all-reduces in forward (after the row-parallel attention projection
      * and MLP) and 2 in backward (the column-parallel layers' input gradients), plus the
-     * vocabulary-parallel embedding's one; with sequence parallelism an all-gather and a
-     * reduce-scatter in place of each; recompute adds the forward's exchanges to backward */
+     * vocabulary-parallel embedding's one in forward and the column-parallel output layer's
+     * (its input gradient) in backward; with sequence parallelism an all-gather and a
+     * reduce-scatter in place of each, the embedding's gradient and the output layer's input
+     * gathered; recompute adds the forward's exchanges to backward */
     for (int variant = 0; variant < 4; variant++) {
         bool sp = variant == 1, ckpt = variant == 2;
         int m = variant == 3 ? 2 : 1;
@@ -363,18 +365,18 @@ static void test_2d_tp_exchanges_per_layer(void **state)
             CollCount f = coll_count(&r, "tp", IR_COLL_ALLREDUCE, IR_PHASE_FORWARD);
             CollCount b = coll_count(&r, "tp", IR_COLL_ALLREDUCE, IR_PHASE_BACKWARD);
             assert_int_equal(f.count, m * (2 * L + 1));
-            assert_int_equal(b.count, m * (ckpt ? 4 * L : 2 * L));
+            assert_int_equal(b.count, m * (ckpt ? 4 * L + 1 : 2 * L + 1));
             assert_close(f.bytes, f.count * X, 1e-12);
             assert_int_equal(coll_count(&r, "tp", IR_COLL_ALLGATHER, -1).count, 0);
         } else {
             assert_int_equal(coll_count(&r, "tp", IR_COLL_ALLGATHER, IR_PHASE_FORWARD).count,
-                             2 * L);
+                             2 * L + 1);
             assert_int_equal(coll_count(&r, "tp", IR_COLL_REDUCE_SCATTER, IR_PHASE_FORWARD).count,
                              2 * L + 1);
             assert_int_equal(coll_count(&r, "tp", IR_COLL_ALLGATHER, IR_PHASE_BACKWARD).count,
-                             2 * L);
+                             2 * L + 1);
             assert_int_equal(coll_count(&r, "tp", IR_COLL_REDUCE_SCATTER, IR_PHASE_BACKWARD).count,
-                             2 * L);
+                             2 * L + 1);
             assert_int_equal(coll_count(&r, "tp", IR_COLL_ALLREDUCE, -1).count, 0);
         }
         /* gradient accumulation: FSDP without no_sync() gathers and reduce-scatters every
