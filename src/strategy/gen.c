@@ -417,13 +417,17 @@ static double saved_scale(Gen *g)
 }
 
 /* A run's compute, with tensor parallelism's exchanges when there is TP. */
-static int run_compute(Gen *g, int leaf, IrPhase phase, bool forward, double flops, double bytes,
-                       double model_flops, int kernels, double seconds, const char *name,
-                       const int *deps, int n_deps)
+static int run_compute(Gen *g, const int *leaves, int n, IrPhase phase, bool forward,
+                       double flops, double bytes, double model_flops, int kernels, double seconds,
+                       const char *name, const int *deps, int n_deps)
 {
-    if (g->tp.size > 1)
-        return gen_tp_compute(g, leaf, phase, forward, flops, bytes, model_flops, kernels, seconds,
-                              name, deps, n_deps);
+    if (g->tp.size > 1) {
+        bool head = false;
+        for (int i = 0; i < n && g->tp.head_leaf >= 0; i++)
+            head |= leaves[i] == g->tp.head_leaf;
+        return gen_tp_compute(g, leaves[0], head, phase, forward, flops, bytes, model_flops,
+                              kernels, seconds, name, deps, n_deps);
+    }
     return gen_compute_timed(g, phase, flops, bytes, model_flops, kernels, seconds, name, deps,
                              n_deps);
 }
@@ -467,7 +471,7 @@ int gen_forward_run(Gen *g, const int *leaves, int n, const int *deps, int n_dep
         g_free(buf);
     }
     double seconds = gen_leaves_s(g, leaves, n, g->mb, 1, false, bytes * s * g->mb, kernels);
-    int op = run_compute(g, leaves[0], IR_PHASE_FORWARD, true, flops * g->mb, bytes * s * g->mb,
+    int op = run_compute(g, leaves, n, IR_PHASE_FORWARD, true, flops * g->mb, bytes * s * g->mb,
                          flops * g->mb, MAX(kernels, 1), seconds, name, deps, n_deps);
     g_free(name);
     return op;
@@ -508,7 +512,7 @@ int gen_backward_run(Gen *g, const int *leaves, int n, const int *deps, int n_de
     }
     char *name = g_strdup_printf("bwd %s%s", g->model->modules[leaves[0]].name, n > 1 ? "+" : "");
     double seconds = gen_leaves_s(g, leaves, n, g->mb, 1, true, bytes * s * g->mb, kernels);
-    int op = run_compute(g, leaves[0], IR_PHASE_BACKWARD, false, flops * g->mb, bytes * s * g->mb,
+    int op = run_compute(g, leaves, n, IR_PHASE_BACKWARD, false, flops * g->mb, bytes * s * g->mb,
                          model_flops * g->mb, MAX(kernels, 1), seconds, name, deps, n_deps);
     g_free(name);
     if (again) {
@@ -597,7 +601,7 @@ int gen_ckpt_backward_enter(Gen *g, int block, const int *deps, int n_deps)
     /* the recompute reruns the forward, TP exchanges included; its time is its kernel list's */
     block_kernels(g, block);
     gen_kernels_memory(g, NULL, bytes * s * g->mb, kernels);
-    int op = run_compute(g, block, IR_PHASE_BACKWARD, true, flops * g->mb, bytes * s * g->mb, 0,
+    int op = run_compute(g, &block, 1, IR_PHASE_BACKWARD, true, flops * g->mb, bytes * s * g->mb, 0,
                          MAX(kernels, 1), 0, name, deps, n_deps);
     g_free(name);
     g->ckpt_block = block;

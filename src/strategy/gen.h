@@ -20,6 +20,7 @@ typedef struct {
     bool sp;             /* sequence parallelism */
     double bytes;        /* one exchange: s*b*h activations of a micro-batch */
     GenTpRegion *region; /* per module */
+    int head_leaf;       /* the output layer: the first GEMM after the blocks, -1 none */
 } GenTp;
 
 /* Called by the walks: `enter`/`exit` at boundary modules (FSDP units, blocks), `run` for each
@@ -163,10 +164,11 @@ Model *gen_tp_model(const Model *model, int t, bool sp);
 void gen_tp_model_free(Model *copy);
 void gen_tp_setup(Gen *g, int group);
 void gen_tp_clear(Gen *g);
-/* gen_compute for a run starting at `leaf`, with the TP exchanges its region needs. */
-int gen_tp_compute(Gen *g, int leaf, IrPhase phase, bool forward, double flops, double bytes,
-                   double model_flops, int kernels, double seconds, const char *name,
-                   const int *deps, int n_deps);
+/* gen_compute for a run starting at `leaf`, with the TP exchanges its region needs; `head`:
+ * the run holds the output layer (GenTp.head_leaf). */
+int gen_tp_compute(Gen *g, int leaf, bool head, IrPhase phase, bool forward, double flops,
+                   double bytes, double model_flops, int kernels, double seconds,
+                   const char *name, const int *deps, int n_deps);
 
 IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error);
 IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error);

@@ -16,16 +16,17 @@
  * t ranks of the TP group (column-parallel QKV and MLP-up, row-parallel projections), so FLOPs
  * and parameters of a layer are divided by t. Each layer has two all-reduces of the s*b*h
  * activations in forward (after the attention and MLP row-parallel layers) and two in backward
- * (the input gradients of the column-parallel layers); sequence parallelism replaces each by a
+ * (the input gradients of the column-parallel layers); the output layer, column-parallel too,
+ * all-reduces its input gradient in backward; sequence parallelism replaces each by a
  * reduce-scatter and an all-gather of the same volume. They run on the compute stream, blocking,
  * as Megatron issues them. Activations kept per layer follow Korthikanti et al. (flash attention,
  * no 5as/h term): 34sbh without TP, sbh(10 + 24/t) with TP, 34sbh/t with sequence parallelism;
  * the model's own per-layer accounting is scaled by these ratios. Full recompute keeps the layer
  * input (2sbh, /t with sequence parallelism) and reruns the forward, TP communication included.
  *
- * Data parallelism per stage: DDP all-reduces each model chunk's gradients once its last
- * backward is done (Megatron's DDP without --overlap-grad-reduce overlaps nothing; chunks finish
- * at different times, so with interleaving some of it overlaps). FSDP shards each decoder layer
+ * Data parallelism per stage: DDP all-reduces every model chunk's gradients once the rank's
+ * schedule is done, its last send included (Megatron's finalize_model_grads, reduce_after_flush),
+ * or with --overlap-grad-reduce in buckets during each chunk's last backward. FSDP shards each decoder layer
  * over the data-parallel group and, as torchtitan does with pipelining (reshard_after_forward is
  * off), gathers it once before the first micro-batch and reduce-scatters its gradient after the
  * last: under pipelining full_shard and shard_grad_op therefore behave alike. Hybrid sharding
@@ -113,15 +114,16 @@ static int recv_dep(const Pp *pp, bool forward)
  * phase (send_forward_recv_backward, one batch_isend_irecv), which is also what keeps two
  * stages that send to each other from waiting on each other. In warm-up and cool-down Megatron
  * receives after its send has completed; posting with it there is a little optimistic. */
-static void send_waited(Pp *pp, int stream, int peer_offset, uint32_t tag, IrPhase phase,
-                        uint32_t name, int dep)
+static int send_waited(Pp *pp, int stream, int peer_offset, uint32_t tag, IrPhase phase,
+                       uint32_t name, int dep)
 {
     int send = p2p(pp, IR_OP_SEND, stream, peer_offset, pp->boundary_bytes, tag, phase, name, dep);
     if (!pp->sync_send)
-        return;
+        return send;
     int before = pp->g.last_compute;
     compute(pp, phase, 0, 0, 0, 0, 0, name, &send, 1);
     pp->g.last_compute = before;
+    return send;
 }
 
 /* One TP exchange of the layer's activations: an all-reduce, or with sequence parallelism a
@@ -233,6 +235,30 @@ static int layer_backward(Pp *pp, int layer, int dep)
         dep = tp_comm(pp, IR_PHASE_BACKWARD, true, name, dep);
     }
     return dep;
+}
+
+/* The output layer's backward (final norm, head, loss). The head is Megatron's
+ * ColumnParallelLinear (gpt_model.py output_layer; tensor_parallel/layers.py): every TP rank
+ * holds the whole s*b*h input, so its input gradient is summed over the group, an all-reduce
+ * (allreduce_dgrad); with sequence parallelism a reduce-scatter, the input having been
+ * all-gathered in forward and gathered again here for the weight gradient, as a layer's
+ * column-parallel linears are. Blocking on the compute stream as layer_backward's exchanges
+ * are (Megatron issues them async beside the weight-gradient GEMM; neither models that). */
+static int head_backward(Pp *pp, uint32_t name)
+{
+    Gen *g = &pp->g;
+    double mb = g->mb, s = pp->act_bytes_scale;
+    bool head = pp->T > 1 && pp->post.flops > 0;
+    uint32_t what = head ? ir_string(g->cls, "output layer") : 0;
+    int again = head && pp->sp ? regather(pp, what, g->last_compute, 0) : -1;
+    int dep = compute(pp, IR_PHASE_BACKWARD, pp->post.bwd_flops * mb, 2 * pp->post.bytes * s * mb,
+                      pp->post.bwd_flops * mb, MAX(1, 2 * pp->post.kernels),
+                      pp_seconds(pp, &pp->post, true, 1), name, NULL, 0);
+    if (again >= 0) {
+        int join[2] = {dep, again};
+        dep = compute(pp, IR_PHASE_BACKWARD, 0, 0, 0, 0, 0, name, join, 2);
+    }
+    return head ? tp_comm(pp, IR_PHASE_BACKWARD, true, what, dep) : dep;
 }
 
 static int chunk_layers(const Pp *pp, int chunk, int *first)
@@ -366,18 +392,34 @@ static void forward(Pp *pp, const PpStep *st)
     }
     for (int l = first; l < first + n; l++)
         dep = layer_forward(pp, l, IR_PHASE_FORWARD, false, dep);
-    if (is_last_vs(pp, st->chunk))
+    if (is_last_vs(pp, st->chunk)) {
+        /* the output layer's input gathered over the sequence first (head_backward) */
+        if (pp->sp && pp->post.flops > 0)
+            dep = tp_comm(pp, IR_PHASE_FORWARD, false, ir_string(g->cls, "output layer"), dep);
         dep = compute(pp, IR_PHASE_FORWARD, pp->post.flops * mb, pp->post.bytes * s * mb,
                       pp->post.flops * mb, MAX(1, pp->post.kernels),
                       pp_seconds(pp, &pp->post, false, 1), name, &dep, 1);
-    else
+    } else
         send_waited(pp, pp->send_next, offset_next(pp), tag(pp, true, vs, st->micro_batch),
                     IR_PHASE_FORWARD, name, dep);
     pp->last_fwd_compute = g->last_compute;
 }
 
+/* Megatron's DDP without --overlap-grad-reduce reduces no gradient inside the pipeline schedule:
+ * finalize_model_grads runs once forward_backward_func has returned (schedules.py), that is
+ * after the rank's last backward and after its last send_backward has completed (waited:
+ * p2p_communication._communicate, wait_on_reqs), and then reduces every chunk, in order. Issued
+ * at the last backward instead, the reduction competes for the NICs with that last send and
+ * slows the pipeline's drain (1T, tp 8 x pp 64: each hop of it 50 ms longer). */
+static bool reduce_after_flush(const Pp *pp)
+{
+    return !pp->fsdp && !pp->g.opt->overlap_grad_reduce;
+}
+
 /* FSDP: reduce-scatter a layer's gradient after its last backward (and all-reduce the shard over
- * the replicas when hybrid); DDP: all-reduce the chunk once all its backwards are done. */
+ * the replicas when hybrid); DDP: all-reduce (distributed optimizer: reduce-scatter) the chunk
+ * after `last_op` and the last send (reduce_after_flush), or with --overlap-grad-reduce in
+ * buckets during its last backward. */
 static void reduce_gradients(Pp *pp, int chunk, int first, int n, int last_op)
 {
     Gen *g = &pp->g;
@@ -415,8 +457,9 @@ static void reduce_gradients(Pp *pp, int chunk, int first, int n, int last_op)
         for (int l = first; l < first + n; l++)
             params += unit_params(pp, l);
         char *name = g_strdup_printf("dp %s chunk %d", ir_coll_kind_name(reduce), chunk);
+        int deps[2] = {last_op, pp->last_bwd_send};
         int op = gen_coll(g, pp->nccl, reduce, pp->dp_group, params * rb, dt,
-                          IR_PHASE_BACKWARD, name, &last_op, 1);
+                          IR_PHASE_BACKWARD, name, deps, pp->last_bwd_send >= 0 ? 2 : 1);
         g_array_append_val(pp->dp_ops, op);
         g_free(name);
         return;
@@ -468,9 +511,7 @@ static void backward(Pp *pp, const PpStep *st)
     }
     int dep = -1;
     if (is_last_vs(pp, st->chunk))
-        dep = compute(pp, IR_PHASE_BACKWARD, pp->post.bwd_flops * mb, 2 * pp->post.bytes * s * mb,
-                      pp->post.bwd_flops * mb, MAX(1, 2 * pp->post.kernels),
-                      pp_seconds(pp, &pp->post, true, 1), name, NULL, 0);
+        dep = head_backward(pp, name);
     else {
         dep = p2p(pp, IR_OP_RECV, pp->recv_next, offset_next(pp), pp->boundary_bytes,
                   tag(pp, false, vs + 1, st->micro_batch), IR_PHASE_BACKWARD, name,
@@ -499,17 +540,25 @@ static void backward(Pp *pp, const PpStep *st)
         }
         pp->last_bwd[l] = dep;
     }
-    if (is_first_vs(pp, st->chunk))
+    if (is_first_vs(pp, st->chunk)) {
+        /* SP: the embedding's output was scattered over the sequence (its forward exchange);
+         * every rank's vocabulary shard needs every token's gradient, gathered again (the
+         * scatter's backward, Megatron's mappings.py _ScatterToSequenceParallelRegion and
+         * _ReduceScatterToSequenceParallelRegion: an all-gather) */
+        if (pp->sp)
+            dep = tp_comm(pp, IR_PHASE_BACKWARD, false, ir_string(g->cls, "embedding"), dep);
         dep = compute(pp, IR_PHASE_BACKWARD, pp->pre.bwd_flops * mb, 2 * pp->pre.bytes * s * mb,
                       pp->pre.bwd_flops * mb, MAX(1, 2 * pp->pre.kernels),
                       pp_seconds(pp, &pp->pre, true, 1), name, &dep, 1);
-    else
-        send_waited(pp, pp->send_prev, offset_prev(pp), tag(pp, false, vs, st->micro_batch),
-                    IR_PHASE_BACKWARD, name, dep);
+    } else
+        pp->last_bwd_send = send_waited(pp, pp->send_prev, offset_prev(pp),
+                                        tag(pp, false, vs, st->micro_batch), IR_PHASE_BACKWARD,
+                                        name, dep);
     pp_two_ints(text, "act:", st->chunk, ":", st->micro_batch);
     gen_free(g, g->host, text, IR_MEM_ACTIVATIONS, chunk_saved(pp, st->chunk), -1);
     if (last_of_chunk) {
-        reduce_gradients(pp, st->chunk, first, n, dep);
+        if (!reduce_after_flush(pp))
+            reduce_gradients(pp, st->chunk, first, n, dep);
         /* Tied word embedding: the first and last stage add up their gradients, here as a
          * pair of send/recv. Megatron all-reduces them in the embedding group after the
          * pipeline flush (finalize_model_grads), so the exchange starts once both stages are
@@ -560,7 +609,7 @@ static int stage_program(Pp *pp, int stage)
     const StratOptions *opt = g->opt;
     pp->stage = stage;
     g->last_compute = -1; /* each class's program is its own */
-    pp->last_fwd_compute = pp->last_bwd_compute = -1;
+    pp->last_fwd_compute = pp->last_bwd_compute = pp->last_bwd_send = -1;
     g->host = ir_stream_add(g->cls, "host", true);
     g->compute = ir_stream_add(g->cls, "compute", false);
     if (pp->P > 1) {
@@ -629,6 +678,10 @@ static int stage_program(Pp *pp, int stage)
             pair_ops = 0;
     g_array_free(starts, TRUE);
     g_free(steps);
+    for (int c = 0; c < pp->v && reduce_after_flush(pp); c++) {
+        int first, layers = chunk_layers(pp, c, &first);
+        reduce_gradients(pp, c, first, layers, g->last_compute);
+    }
     g_array_append_val(pp->dp_ops, g->last_compute);
     /* the stage's share of the model's tensors; FSDP steps one flat shard per layer */
     double tensors = (pp->fsdp ? pp->n_layers : gen_param_tensors(g)) * psi /

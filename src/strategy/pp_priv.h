@@ -55,6 +55,7 @@ typedef struct {
     /* the last compute op of the latest forward and backward step (-1: none yet): where
      * Megatron's interleaved schedule posts the next step's receive (see recv_dep) */
     int last_fwd_compute, last_bwd_compute;
+    int last_bwd_send;    /* the latest activation gradient sent back (-1: none yet) */
     GArray *dp_ops;       /* ops the optimizer waits for */
 } Pp;
 

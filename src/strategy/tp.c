@@ -141,6 +141,11 @@ void gen_tp_setup(Gen *g, int group)
     g->tp.sp = g->opt->sequence_parallel && g->tp.size > 1;
     g->tp.group = group;
     g->tp.region = gen_tp_regions(g->model);
+    g->tp.head_leaf = -1;
+    for (int i = 0; i < g->model->n_modules && g->tp.head_leaf < 0; i++)
+        if (g->tp.region[i] == GEN_TP_POST && g->model->modules[i].first_child < 0 &&
+            g->model->modules[i].kernel.kind == MODEL_KERNEL_GEMM)
+            g->tp.head_leaf = i;
     /* one exchange: the s*b*h activations of a micro-batch (the full tensor before any split) */
     g->tp.bytes = (double)g->model->training.seq_len * g->model->hidden * g->act_bytes * g->mb;
 }
@@ -165,17 +170,33 @@ static int exchange(Gen *g, IrPhase phase, bool scatter, const char *what, int d
     return op;
 }
 
-int gen_tp_compute(Gen *g, int leaf, IrPhase phase, bool forward, double flops, double bytes,
-                   double model_flops, int kernels, double seconds, const char *name,
-                   const int *deps, int n_deps)
+int gen_tp_compute(Gen *g, int leaf, bool head, IrPhase phase, bool forward, double flops,
+                   double bytes, double model_flops, int kernels, double seconds,
+                   const char *name, const int *deps, int n_deps)
 {
     GenTpRegion region = g->tp.region[leaf];
     if (region != GEN_TP_BLOCK) {
+        /* with SP, a tensor split over the sequence gathered first: the output layer's input
+         * (ColwiseParallel with input_layouts Shard(1)) and, in backward, the embedding's
+         * gradient (its forward reduce-scattered it, RowwiseParallel with output_layouts
+         * Shard(1)) */
+        int gathered = -1;
+        if (g->tp.sp && (head ? forward : region == GEN_TP_PRE && !forward)) {
+            char *what = g_strdup_printf("tp %s %s", ir_coll_kind_name(IR_COLL_ALLGATHER), name);
+            gathered = gen_coll(g, g->compute, IR_COLL_ALLGATHER, g->tp.group, g->tp.bytes,
+                                g->compute_dtype, phase, what, deps, n_deps);
+            g_free(what);
+            deps = &gathered, n_deps = 1;
+        }
         int op = gen_compute_timed(g, phase, flops, bytes, model_flops, kernels, seconds, name,
                                    deps, n_deps);
         /* vocabulary-parallel embedding: partial sums all-reduced (reduce-scattered with SP) */
         if (region == GEN_TP_PRE && forward)
             op = exchange(g, phase, true, "embedding", op);
+        /* the column-parallel output layer: its input gradient summed over the group,
+         * all-reduced (reduce-scattered with SP) */
+        if (head && !forward)
+            op = exchange(g, phase, true, name, op);
         return op;
     }
     /* A decoder layer in two halves, attention and MLP. Forward: an exchange after each

@@ -217,11 +217,16 @@ static void test_tp_volume(void **state)
         /* per layer 2 + 2 all-reduces of X (2(t-1)/t X each), or with SP 4 + 4 reduce-scatters and
          * all-gathers ((t-1)/t X each) and, in backward, each half's input gathered again for
          * its weight gradient (Megatron keeps only the shard): 4 + 6; plus the
-         * vocabulary-parallel embedding's one exchange */
+         * vocabulary-parallel embedding's one exchange (with SP a reduce-scatter in forward and
+         * an all-gather of its gradient in backward); plus the output layer's, a
+         * ColumnParallelLinear like a layer's first GEMM: its input gradient all-reduced in
+         * backward, or with SP its input all-gathered in forward and again in backward and its
+         * input gradient reduce-scattered */
         double per_layer = (sp ? 10 : 8) * (t - 1) / t * X;
-        double embedding = (sp ? 1 : 2) * (t - 1) / t * X;
-        assert_close(tp_bytes_per_gpu(&r), L * per_layer + embedding, 1e-12);
-        assert_close(r.rep.comm_bytes_per_gpu, L * per_layer + embedding, 1e-9);
+        double embedding = 2 * (t - 1) / t * X;
+        double head = (sp ? 3 : 2) * (t - 1) / t * X;
+        assert_close(tp_bytes_per_gpu(&r), L * per_layer + embedding + head, 1e-12);
+        assert_close(r.rep.comm_bytes_per_gpu, L * per_layer + embedding + head, 1e-9);
         run_end(&r);
     }
 }
@@ -341,8 +346,10 @@ static void test_2d_tp_exchanges_per_layer(void **state)
 {
     /* Megatron: per layer 2 all-reduces in forward (after the row-parallel attention projection
      * and MLP) and 2 in backward (the column-parallel layers' input gradients), plus the
-     * vocabulary-parallel embedding's one; with sequence parallelism an all-gather and a
-     * reduce-scatter in place of each; recompute adds the forward's exchanges to backward */
+     * vocabulary-parallel embedding's one in forward and the column-parallel output layer's
+     * (its input gradient) in backward; with sequence parallelism an all-gather and a
+     * reduce-scatter in place of each, the embedding's gradient and the output layer's input
+     * gathered; recompute adds the forward's exchanges to backward */
     for (int variant = 0; variant < 4; variant++) {
         bool sp = variant == 1, ckpt = variant == 2;
         int m = variant == 3 ? 2 : 1;
@@ -358,18 +365,18 @@ static void test_2d_tp_exchanges_per_layer(void **state)
             CollCount f = coll_count(&r, "tp", IR_COLL_ALLREDUCE, IR_PHASE_FORWARD);
             CollCount b = coll_count(&r, "tp", IR_COLL_ALLREDUCE, IR_PHASE_BACKWARD);
             assert_int_equal(f.count, m * (2 * L + 1));
-            assert_int_equal(b.count, m * (ckpt ? 4 * L : 2 * L));
+            assert_int_equal(b.count, m * (ckpt ? 4 * L + 1 : 2 * L + 1));
             assert_close(f.bytes, f.count * X, 1e-12);
             assert_int_equal(coll_count(&r, "tp", IR_COLL_ALLGATHER, -1).count, 0);
         } else {
             assert_int_equal(coll_count(&r, "tp", IR_COLL_ALLGATHER, IR_PHASE_FORWARD).count,
-                             2 * L);
+                             2 * L + 1);
             assert_int_equal(coll_count(&r, "tp", IR_COLL_REDUCE_SCATTER, IR_PHASE_FORWARD).count,
                              2 * L + 1);
             assert_int_equal(coll_count(&r, "tp", IR_COLL_ALLGATHER, IR_PHASE_BACKWARD).count,
-                             2 * L);
+                             2 * L + 1);
             assert_int_equal(coll_count(&r, "tp", IR_COLL_REDUCE_SCATTER, IR_PHASE_BACKWARD).count,
-                             2 * L);
+                             2 * L + 1);
             assert_int_equal(coll_count(&r, "tp", IR_COLL_ALLREDUCE, -1).count, 0);
         }
         /* gradient accumulation: FSDP without no_sync() gathers and reduce-scatters every
@@ -538,6 +545,45 @@ static void test_tied_embedding_after_flush(void **state)
     }
     assert_true(first_done > 0 && last_sends >= first_done);
     run_end(&r);
+}
+
+/* Megatron's DDP without --overlap-grad-reduce reduces the gradients in finalize_model_grads,
+ * after the schedule has returned: after the rank's last backward and its last send (waited),
+ * every chunk at once, none during the cool-down of another chunk */
+static void dp_reduce_after_flush(PpSchedule kind, int v)
+{
+    Run r;
+    start(&r, uniform_path, 1, 4, 1, 2, 4); /* pp 2 x dp 2 */
+    r.opt.pp_schedule = kind;
+    r.opt.virtual_stages = v;
+    simulate(&r, false);
+    for (int ci = 0; ci < r.sched->n_classes; ci++) {
+        const IrClass *c = r.sched->classes[ci];
+        const SimClassResult *t = &r.sim->classes[ci];
+        int64_t flushed = 0, first_reduce = INT64_MAX;
+        int reduces = 0;
+        for (int i = 0; i < ir_class_n_ops(c); i++) {
+            const IrOp *op = ir_op(c, i);
+            const char *name = ir_class_string(c, op->name);
+            if ((op->kind == IR_OP_COMPUTE && op->phase == IR_PHASE_BACKWARD) ||
+                (op->kind == IR_OP_SEND && strncmp(name, "embedding", 9) != 0))
+                flushed = MAX(flushed, sim_op_end_ns(t, i));
+            if (op->kind == IR_OP_COLL && strncmp(name, "dp allreduce chunk", 18) == 0) {
+                first_reduce = MIN(first_reduce, sim_op_start_ns(t, i));
+                reduces++;
+            }
+        }
+        assert_int_equal(reduces, v);
+        assert_true(flushed > 0 && first_reduce >= flushed);
+    }
+    run_end(&r);
+}
+
+static void test_dp_reduce_after_flush(void **state)
+{
+    (void)state;
+    dp_reduce_after_flush(PP_SCHEDULE_1F1B, 1);
+    dp_reduce_after_flush(PP_SCHEDULE_INTERLEAVED, 2);
 }
 
 static void test_placement_classes(void **state)
@@ -763,6 +809,7 @@ int main(void)
         cmocka_unit_test(test_hybrid_with_pipeline),
         cmocka_unit_test(test_2d_hybrid),
         cmocka_unit_test(test_tied_embedding_after_flush),
+        cmocka_unit_test(test_dp_reduce_after_flush),
         cmocka_unit_test(test_placement_classes),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_megatron_ddp_options),
