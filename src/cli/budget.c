@@ -69,21 +69,35 @@ static uint64_t schedule_ops(const IrSchedule *s)
     return n;
 }
 
+/* A size in the unit that shows it (GiB, MiB, KiB, three significant figures): "%.2f GiB" wrote
+ * --max-memory 1M as "0.00 GiB allowed" and a 47 MB estimate as 0.05 GiB. */
+static char *size_text(double bytes)
+{
+    const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (u + 1 < (int)G_N_ELEMENTS(unit) && bytes >= 1024)
+        bytes /= 1024, u++;
+    return g_strdup_printf("%.3g %s", bytes, unit[u]);
+}
+
 bool cli_memory_check_ops(uint64_t ops, bool json_outputs, double limit, const char *what,
                           GError **error)
 {
     double need = cli_memory_estimate(ops, json_outputs);
     if (limit <= 0 || need <= limit)
         return true;
-    const double GiB = 1073741824.0;
-    return cfg_input_error(
+    char *need_text = size_text(need), *limit_text = size_text(limit);
+    cfg_input_error(
         error,
-        "option --max-memory: %s has about %.3g million ops and would take about %.2f GiB of "
-        "memory%s, more than the %.2f GiB allowed (--max-memory, by default the memory "
+        "option --max-memory: %s has about %.3g million ops and would take about %s of "
+        "memory%s, more than the %s allowed (--max-memory, by default the memory "
         "available); expected fewer micro-batches (--grad-accum, --micro-batches), fewer "
         "pipeline stages or layers%s, or a larger --max-memory",
-        what, (double)ops / 1e6, need / GiB, json_outputs ? " with --emit-schedule or --trace" : "",
-        limit / GiB, json_outputs ? ", no --emit-schedule/--trace" : "");
+        what, (double)ops / 1e6, need_text, json_outputs ? " with --emit-schedule or --trace" : "",
+        limit_text, json_outputs ? ", no --emit-schedule/--trace" : "");
+    g_free(need_text);
+    g_free(limit_text);
+    return false;
 }
 
 bool cli_memory_check_run(const Model *model, const HwTopology *topo, const StratOptions *opt,
@@ -131,14 +145,18 @@ bool cli_memory_check_file(const char *file, double limit, GError **error)
     GStatBuf st;
     if (limit <= 0 || g_stat(file, &st) != 0 || 9.0 * (double)st.st_size + BASE_BYTES <= limit)
         return true; /* an unreadable file is the reader's error to report */
-    const double GiB = 1073741824.0;
-    return cfg_input_error(error,
-                           "option --max-memory: reading %s (%.2f GiB) would take about %.2f GiB "
-                           "of memory, more than the %.2f GiB allowed (--max-memory, by default "
-                           "the memory available); expected a smaller schedule or a larger "
-                           "--max-memory",
-                           file, (double)st.st_size / GiB,
-                           (9.0 * (double)st.st_size + BASE_BYTES) / GiB, limit / GiB);
+    char *file_text = size_text((double)st.st_size);
+    char *need_text = size_text(9.0 * (double)st.st_size + BASE_BYTES);
+    char *limit_text = size_text(limit);
+    cfg_input_error(error,
+                    "option --max-memory: reading %s (%s) would take about %s of memory, more "
+                    "than the %s allowed (--max-memory, by default the memory available); "
+                    "expected a smaller schedule or a larger --max-memory",
+                    file, file_text, need_text, limit_text);
+    g_free(file_text);
+    g_free(need_text);
+    g_free(limit_text);
+    return false;
 }
 
 bool cli_check_op_times(const IrSchedule *s, const HwTopology *topo, const char *what,

@@ -47,22 +47,24 @@ IrSchedule *compact_generate(const Model *model, const HwTopology *topo, const S
 {
     *omitted = NULL;
     if (try_compact && compact_applies(opt, layout)) {
-        /* the smaller program where its regions leave the room, else the larger (O(ops) to
-         * find the regions: a fraction of generating them) */
+        /* the smaller program where its regions leave the room, else the larger; the last
+         * one tried where every class has a region at all (where one has none, the engine
+         * would refuse: the whole program, not a third generation). O(ops) to find the
+         * regions, a fraction of generating them. */
         const int sizes[2] = {COMPACT_MICRO_BATCHES(layout->pp),
                               COMPACT_MICRO_BATCHES_LATE(layout->pp)};
-        for (int k = 0; k < 2 && opt->grad_accum >= sizes[k] + 64; k++) {
+        int n_sizes = sizes[1] > sizes[0] && opt->grad_accum >= sizes[1] + 64 ? 2 : 1;
+        for (int k = 0; k < n_sizes; k++) {
             if (check && !check(ctx, sizes[k], error))
                 return NULL;
             IrSchedule *s = generate_compact(model, topo, opt, layout, sizes[k], info, omitted);
             if (!s)
                 break;
-            bool debug = g_getenv("FSDPSIM_STEADY_DEBUG") != NULL;
-            int room = k == 0 || debug ? sim_region_periods(s) : COMPACT_ROOM;
-            if (debug)
+            int room = sim_region_periods(s);
+            if (g_getenv("FSDPSIM_STEADY_DEBUG"))
                 g_printerr("compact: %d micro-batches, regions of %d periods or more\n", sizes[k],
                            room);
-            if (room >= COMPACT_ROOM || k == 1)
+            if (room >= COMPACT_ROOM || (k == n_sizes - 1 && room >= 0))
                 return s;
             g_clear_pointer(omitted, g_free);
             ir_schedule_free(s);

@@ -20,12 +20,14 @@
  * gap goes back (sim_gap.c: 40 periods before the region's end). A stage's region starts a few
  * micro-batches into its steady phase where its buffers step evenly (sim_region.c; 8 allowed
  * for), but up to pp later where they do not (activation checkpointing: a warm-up forward names
- * one buffer, a steady pair three); where a region holds fewer periods, the program is made
- * again with COMPACT_MICRO_BATCHES_LATE(pp), which holds 2 pp micro-batches before the regions
- * (every stage's start before sim_buffer_numbers). */
+ * one buffer, a steady pair three). Where a region holds fewer periods, the program is made
+ * again with COMPACT_MICRO_BATCHES_LATE(pp) micro-batches, the size every compact program had
+ * before sim_buffer_numbers (2 pp before the regions, then 96 or 2 pp), if that is larger and
+ * the run's micro-batches allow; else the smaller one runs if every class has a region (a
+ * shorter room may still hold the proof and the gap; if not, the engine refuses). */
 #define COMPACT_ROOM 96
 #define COMPACT_MICRO_BATCHES(pp) ((pp) + COMPACT_ROOM + 8)
-#define COMPACT_MICRO_BATCHES_LATE(pp) MAX(4 * (pp), 2 * (pp) + COMPACT_ROOM + 8)
+#define COMPACT_MICRO_BATCHES_LATE(pp) MAX(4 * (pp), 2 * (pp) + COMPACT_ROOM)
 
 /* Whether opt's run may be compact: a 1F1B pipeline with at least 64 micro-batches more than a
  * compact program holds, FSDPSIM_NO_COMPACT, FSDPSIM_NO_STEADY_STATE and FSDPSIM_NO_LAZY_HOST

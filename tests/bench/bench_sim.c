@@ -97,11 +97,12 @@ int main(int argc, char **argv)
          "topologies/juwels-booster.json", NULL, 560, 4, 1.0, 8, 35, 280, 1, false},
         {"GPT 1T tp 8 x pp 64, 512 micro-batches, 3072 GPUs", "tests/bench/megatron-1t.json",
          "topologies/juwels-booster.json", NULL, 768, 4, 0.030, 8, 64, 512, 1, false},
-        /* the 1T row's fill and drain alone (2 x pp micro-batches: no steady phase to skip),
-         * which an exact simulation cannot avoid at any micro-batch count: the floor under the
-         * 1T row's figure at this engine's cost per event (no target) */
-        {"GPT 1T tp 8 x pp 64, 128 micro-batches (fill and drain)", "tests/bench/megatron-1t.json",
-         "topologies/juwels-booster.json", NULL, 768, 4, 0, 8, 64, 128, 1, false},
+        /* the 1T row's fill and drain alone (pp micro-batches: every op is in the fill or the
+         * drain, one steady pair per stage), which an exact simulation cannot avoid at any
+         * micro-batch count: the floor under the 1T row's figure at this engine's cost per
+         * event (no target) */
+        {"GPT 1T tp 8 x pp 64, 64 micro-batches (fill and drain)", "tests/bench/megatron-1t.json",
+         "topologies/juwels-booster.json", NULL, 768, 4, 0, 8, 64, 64, 1, false},
         {"GPT 1T tp 8 x pp 64 x 2 chunks, SP, 512 micro-batches", "tests/bench/megatron-1t.json",
          "topologies/juwels-booster.json", NULL, 768, 4, 0.060, 8, 64, 512, 2, true},
         /* the memory case, run once (its CPU target: the 512 micro-batch row's, scaled by 8) */

@@ -863,7 +863,7 @@ assert small * ratio <= 2 * full, "bound %g loose: %d ops" % (small * ratio, ful
 ' "$W/budget.json" "$W/budget-small.json" "$ratio" || return 1
         # 1M: below any run's estimate (16 MiB for the program alone)
         fsd "${BASE[@]}" $args --max-memory 1M
-        expect_input_error 'option --max-memory' 'million ops' 'GiB allowed' 'fewer micro-batches' || return 1
+        expect_input_error 'option --max-memory' 'million ops' 'than the 1 MiB allowed' 'fewer micro-batches' || return 1
         pycheck '
 import json, re, sys
 d = json.load(open(sys.argv[1]))
@@ -884,9 +884,10 @@ assert abs(est - ops) <= 0.01 * ops, "estimated %g ops, the schedule has %d" % (
     expect_rc 0 || return 1
     fsd "${gpt3[@]}" --strategy full
     expect_input_error 'option --max-memory' 'million ops' '3000 micro-batches' || return 1
-    # a compact program beyond the limit says it is one, and of how many micro-batches
+    # a compact program beyond the limit says it is one, and of how many micro-batches: the
+    # smaller program is checked first (pp + 104 = 112, src/compact)
     fsd "${gpt3[@]/300M/1M}" --strategy ddp
-    expect_input_error 'option --max-memory' 'the compact program (' "of the run's 3000 micro-batches"
+    expect_input_error 'option --max-memory' "the compact program (112 of the run's 3000 micro-batches"
 }
 add input t_memory_bound_before_allocating
 

@@ -257,6 +257,39 @@ static void test_collective_cost_cached(void **state)
     ir_schedule_free(s);
 }
 
+/* sim_region_periods: the fewest periods any class's periodic region holds, whichever class
+ * that is, and -1 where a class has none (src/compact sizes its programs by it). A class here
+ * is `prologue` distinct compute ops, then `periods` pairs of two alike ones. */
+static void periodic_class(IrSchedule *s, int first, int prologue, int periods)
+{
+    IrClass *c = new_class(s, first, 1);
+    for (int i = 0; i < prologue; i++)
+        compute(c, 1e9 + i, NULL, 0);
+    for (int i = 0; i < periods; i++) {
+        compute(c, 5e8, NULL, 0);
+        compute(c, 2e8, NULL, 0);
+    }
+}
+
+static void test_region_periods_fewest(void **state)
+{
+    (void)state;
+    /* 30 periods in one class, 100 in the other, in either order */
+    for (int order = 0; order < 2; order++) {
+        IrSchedule *s = ir_schedule_new(1, 2);
+        periodic_class(s, 0, 20, order ? 100 : 30);
+        periodic_class(s, 1, 10, order ? 30 : 100);
+        assert_int_equal(sim_region_periods(s), 30);
+        ir_schedule_free(s);
+    }
+    /* a class of distinct ops only: no region */
+    IrSchedule *s = ir_schedule_new(1, 2);
+    periodic_class(s, 0, 10, 100);
+    periodic_class(s, 1, 80, 0);
+    assert_int_equal(sim_region_periods(s), -1);
+    ir_schedule_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +300,7 @@ int main(void)
         cmocka_unit_test_setup(test_p2p_rendezvous, setup),
         cmocka_unit_test_setup(test_memory_replay, setup),
         cmocka_unit_test_setup(test_collective_cost_cached, setup),
+        cmocka_unit_test(test_region_periods_fewest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
