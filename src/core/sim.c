@@ -469,6 +469,29 @@ static SimComputeCost compute_cost(Engine *e, int ci, const IrOp *op)
     return cost;
 }
 
+/* What the engine will read of the class's ops a few ahead of the one starting, asked for now.
+ * A class's ops start nearly in program order, but the 64 classes of a pipeline take turns, so
+ * by its next event a class's next ops (their IrOp, counts, times, successors: ~60 bytes each,
+ * 380 KB per stage of the 1T layout) have left the caches, and the engine waited on the loads.
+ * 8 ops ahead: about 10 % less CPU for the 1T pp 64 fill and drain (8 and 16 alike, 2 and 4
+ * less); the IrOp alone gave 6 %. Prefetches never fault, and change nothing but timing.
+ * Inlined by force: GCC finds a function of loads and prefetches pure, and drops the call. */
+enum { PREFETCH_OPS = 8, PREFETCH_SUCC = 16 };
+static inline __attribute__((always_inline)) void prefetch_ahead(const ClassState *st, const SimClassResult *cr, int opi)
+{
+    __builtin_prefetch(&st->succ_start[opi + 1]);
+    uint32_t succ = st->succ_start[opi] + PREFETCH_SUCC;
+    if (succ < st->succ_start[st->n_ops])
+        __builtin_prefetch(&st->succ[succ]);
+    int ahead = opi + PREFETCH_OPS;
+    if (ahead < st->n_ops) {
+        __builtin_prefetch(ir_op(st->cls, ahead));
+        __builtin_prefetch(&st->pending[ahead]);
+        __builtin_prefetch(&cr->start_enc[ahead], 1);
+        __builtin_prefetch(&cr->end_enc[ahead], 1);
+    }
+}
+
 void sim_start_op(Engine *e, int ci, int opi, int64_t now)
 {
     const IrClass *c = e->st[ci].cls;
@@ -484,6 +507,7 @@ void sim_start_op(Engine *e, int ci, int opi, int64_t now)
         !sim_host_memory(e, ci, now))
         return;
     sim_set_start_ns(e, ci, opi, now);
+    prefetch_ahead(&e->st[ci], cr, opi);
     if (opi >= e->st[ci].horizon && opi < e->st[ci].host_below)
         e->st[ci].horizon = opi + 1;
     if (opi >= e->st[ci].horizon_gpu && opi < e->st[ci].host_below && !c->streams[op->stream].host)
