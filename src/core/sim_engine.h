@@ -6,6 +6,16 @@
 #include "pq.h"
 #include "sim.h"
 
+#include <math.h>
+
+/* A compute payload's cost at the job's pace (sim.c, compute_cost): what every compute op of the
+ * payload computed again at its start, two llround calls and a kernel-model call among them. */
+typedef struct {
+    int64_t alone_ns;    /* its time alone, at the slowest GPU's pace */
+    double mem_fraction; /* of that, memory-bound kernels' (sim_overlap_memory_fraction) */
+    int dtype;           /* the dtype it was computed for; -1: not yet */
+} SimComputeCost;
+
 typedef struct {
     const IrClass *cls;
     int n_ops;
@@ -28,6 +38,7 @@ typedef struct {
      * keyed by string index, stage 0's periodic region started pp micro-batches later (and the
      * steady state's proof with it). 4 bytes per string. */
     uint32_t *buffer_of;
+    SimComputeCost *compute_cost; /* per IrClass.computes entry, made on first use */
     int n_done;
     /* overlap: communication in flight on streams other than compute, by where it goes */
     int compute_stream; /* the stream named "compute", -1 none */
@@ -150,6 +161,17 @@ static inline void sim_acc(Engine *e, int ci, double *field, double value)
         SimAccAdd a = {ci, (uint32_t)((char *)field - (char *)&e->res->classes[ci]), value};
         g_array_append_val(e->acc_log, a);
     }
+}
+
+/* llround(x) for the engine's times: the same integer (half away from zero) without libm's call
+ * where |x| < 2^52 (x - trunc(x) is exact there), libm's beyond. Once or twice per op. */
+static inline int64_t sim_round(double x)
+{
+    if (!(fabs(x) < 0x1p52))
+        return (int64_t)llround(x);
+    int64_t whole = (int64_t)x; /* truncated */
+    double frac = x - (double)whole;
+    return whole + (frac >= 0.5) - (frac <= -0.5);
 }
 
 /* An op's times as the engine reads them: it indexes the schedule's ops, a reader the full

@@ -95,7 +95,7 @@ static void rerate(Engine *e, int ci, int64_t now)
     st->run_left_s = MAX(0, st->run_left_s - sim_ns_to_s(now - st->run_since_ns) / st->run_factor);
     st->run_since_ns = now;
     st->run_factor = factor;
-    int64_t end = now + (int64_t)llround(st->run_left_s * factor * 1e9);
+    int64_t end = now + sim_round(st->run_left_s * factor * 1e9);
     if (end != st->run_end_ns) {
         st->run_end_ns = end;
         sim_finish_at(e, ci, st->run_op, end);
