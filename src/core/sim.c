@@ -13,15 +13,12 @@
 #include <math.h>
 #include <string.h>
 
-
-
 /* A collective's shape on its group family, its time alone and NCCL's choice. */
 typedef struct {
     CollShape shape;
     double dur_s;
     CollChoice choice;
 } CollCost;
-
 
 double sim_op_duration_s(const HwTopology *topo, const IrClass *c, const IrOp *op)
 {
@@ -382,8 +379,7 @@ static void start_coll(Engine *e, int ci, int opi, int64_t now)
         start_transfer(e, r->last_arrival_ns, pat, scale, r, shape.kind, choice.latency_s,
                        coll_transfer_max_rate(e->cfg->coll, &shape, &choice, scale));
     } else {
-        finish_members(e, r->members, shape.kind,
-                       r->last_arrival_ns + sim_round(dur_s * 1e9));
+        finish_members(e, r->members, shape.kind, r->last_arrival_ns + sim_round(dur_s * 1e9));
     }
     if (needed > 1)
         ktab_remove(&e->rendezvous, key);
@@ -478,7 +474,8 @@ static SimComputeCost compute_cost(Engine *e, int ci, const IrOp *op)
  * less); the IrOp alone gave 6 %. Prefetches never fault, and change nothing but timing.
  * Inlined by force: GCC finds a function of loads and prefetches pure, and drops the call. */
 enum { PREFETCH_OPS = 8, PREFETCH_SUCC = 16 };
-static inline __attribute__((always_inline)) void prefetch_ahead(const ClassState *st, const SimClassResult *cr, int opi)
+static inline __attribute__((always_inline)) void prefetch_ahead(const ClassState *st,
+                                                                 const SimClassResult *cr, int opi)
 {
     __builtin_prefetch(&st->succ_start[opi + 1]);
     uint32_t succ = st->succ_start[opi] + PREFETCH_SUCC;

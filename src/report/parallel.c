@@ -10,10 +10,10 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
-static bool pipeline_op(const IrClass *c, const IrOp *op)
+static bool pipeline_op(int compute_stream, const IrOp *op)
 {
-    int compute = ir_stream_find(c, "compute");
-    return op->stream == compute && (op->phase == IR_PHASE_FORWARD || op->phase == IR_PHASE_BACKWARD) &&
+    return op->stream == compute_stream &&
+           (op->phase == IR_PHASE_FORWARD || op->phase == IR_PHASE_BACKWARD) &&
            (op->kind == IR_OP_COMPUTE || op->kind == IR_OP_COLL);
 }
 
@@ -57,12 +57,13 @@ void report_parallel_build(Report *r)
     for (int ci = 0; ci < s->n_classes; ci++) {
         const IrClass *c = s->classes[ci];
         const SimClassResult *cr = &r->sim->classes[ci];
+        int compute = ir_stream_find(c, "compute"); /* once per class: a strcmp per op was 3 % */
         double flops = 0;
         for (int i = 0; i < sim_op_count(cr, c); i++) {
             const IrOp *op = ir_op(c, sim_op_ir(cr, i));
             if (op->kind == IR_OP_COMPUTE)
                 flops += ir_op_compute(c, op)->model_flops;
-            if (!pipeline_op(c, op))
+            if (!pipeline_op(compute, op))
                 continue;
             int64_t start = sim_op_start_ns(cr, i), end = sim_op_end_ns(cr, i);
             first = MIN(first, start);
