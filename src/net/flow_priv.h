@@ -51,15 +51,14 @@ typedef struct {
     int pattern;
     double scale;     /* bytes on each link = entry bytes * scale */
     double peak;      /* bytes on its most loaded link: fairness is in bytes per second there */
-    double remaining; /* fraction of the load still to move, 1 at the start */
+    double remaining; /* fraction of the load still to move at `since`, 1 at the start */
     double rate;      /* fraction per second */
+    int64_t since;    /* when remaining was brought up to date (flow.c integrate) */
     double max_rate;  /* fraction per second it cannot exceed (net_flows_cap); INFINITY: none */
     int64_t finish_ns;
     bool frozen;
     uint32_t stamp;    /* scratch of reschedule: in the component being solved */
     uint64_t seq;      /* start order: the component is solved in it */
-    int64_t finish_at; /* when finish_ns was computed (rate and remaining unchanged since then
-                        * while it equals now and the transfer is outside the component) */
     /* its pattern's entries with bytes * scale, rounded as every use rounds them (the product
      * first): read for every transfer in flight at every event, a multiplication fewer per
      * entry (net_flows_pattern refreshes them when classes split). The record's own buffer,
@@ -81,7 +80,7 @@ typedef struct {
     bool listed;     /* in busy (at busy_pos): n_users > 0 */
     int busy_pos;
     /* while listed, stats.busy_ns lacks the time since busy_since (flow_busy_flush): adding
-     * each event's step to every busy class was a fifth of net_flows_advance */
+     * each event's step to every busy class was a fifth of the per-event progress pass */
     int64_t busy_since;
     int *users; /* active transfers loading it (ids, any order) */
     int n_users, max_users;
@@ -97,8 +96,8 @@ struct NetFlows {
     uint32_t *class_of; /* per link */
     LinkClass *cls;
     int n_classes, max_classes;
-    /* each class's stats.bytes, kept here (copied into stats when read): net_flows_advance adds
-     * to them for every entry of every transfer in flight at every event, and the classes of a
+    /* each class's stats.bytes, kept here (copied into stats when read): each transfer adds
+     * to them at the end of each of its rate segments (flow.c integrate), and the classes of a
      * 1T pipeline (288, of 200 bytes) outgrow the L1 cache where their bytes (2 KB) do not */
     double *bytes;
     uint32_t *busy; /* classes with load now */
@@ -151,7 +150,8 @@ static inline void flow_busy_flush(LinkClass *lc, int64_t now)
     }
 }
 
-/* One transfer's part of one net_flows_advance while logging: its pattern's classes each got
+/* One transfer's progress over one of its rate segments while logging (flow.c integrate): its
+ * pattern's classes each got
  * entry bytes * scale * step, in entry order. A record per transfer, not per class it loads:
  * the 1T SP interleaved pipeline's logged period made 8.9 M per-class records (142 MB). */
 typedef struct {

@@ -76,8 +76,10 @@ void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out, G
         PUT(t->peak);
         FIELD("flows: transfer rate cap", (int)i, -1);
         PUT(t->max_rate);
-        FIELD("flows: transfer remaining", (int)i, -1);
+        int64_t since = t->since - origin_ns;
+        FIELD("flows: transfer remaining, since", (int)i, -1);
         PUT(t->remaining);
+        PUT(since);
         FIELD("flows: transfer rate", (int)i, -1);
         PUT(t->rate);
         FIELD("flows: transfer finish_ns", (int)i, -1);
@@ -91,7 +93,7 @@ void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out, G
      * leaves is replaced by the last one), and it never reaches a result: dirty only seeds the
      * component (collect_component marks classes once), users only extend it, and the order of
      * the component's classes (f->queue) only orders per-class updates and a minimum; busy is
-     * read by sample (a maximum per kind) and net_flows_advance (integer sums). Written as
+     * read by sample (a maximum per kind) and flow_busy_flush (integer sums). Written as
      * they lie, the 1T-parameter interleaved pipeline's periods differed in nothing but the
      * order of its busy list, and were never proven. */
     uint32_t *set = g_new(uint32_t, MAX(1, MAX((int)n_dirty, MAX(f->n_busy, f->n_classes))));
@@ -155,8 +157,9 @@ bool net_flows_can_skip(const NetFlows *f)
 void net_flows_skip(NetFlows *f, int64_t periods, int64_t period_ns)
 {
     g_assert(net_flows_can_skip(f));
-    /* The same products added to each class in the same order as net_flows_advance did: the
-     * same bits. The products are formed once (bytes * scale * step, as advance rounds them),
+    /* The same products added to each class in the same order as the period's rate segments
+     * did (flow.c integrate): the same bits. The products are formed once (bytes * scale *
+     * step, as integrate rounds them),
      * then each period adds them into the classes' bytes (NetFlows.bytes): two loads and an add
      * per logged entry and period, against a record, its pattern and a LinkClass's cache line. */
     int n_adds = 0;
@@ -198,6 +201,6 @@ void net_flows_skip(NetFlows *f, int64_t periods, int64_t period_ns)
     for (int i = 0; i < f->active.n; i++) {
         Transfer *t = &g_array_index(f->transfers, Transfer, f->active.v[i]);
         t->finish_ns += periods * period_ns;
-        t->finish_at += periods * period_ns; /* still equal to now where it was */
+        t->since += periods * period_ns; /* its segment moves along with it */
     }
 }

@@ -111,8 +111,9 @@ int net_flows_pattern(NetFlows *f, const NetLoad *loads, int n_loads);
 /* Starts a transfer at `now` (ns) that puts the pattern's bytes * scale on each of its links.
  * Returns its id, valid until net_flows_complete returns it (then reused). */
 int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale);
-/* Moves the model to `now`: progress at the current rates. Then, if transfers started or ended,
- * call net_flows_reschedule. */
+/* Moves the model's clock to `now` (each transfer's progress at its rate is brought up to date
+ * when its rate changes or it ends). Then, if transfers started or ended, call
+ * net_flows_reschedule. */
 void net_flows_advance(NetFlows *f, int64_t now);
 /* Recomputes the rates of the transfers that share a link class, directly or through others,
  * with one that started or ended since the last call (the others' rates cannot change); returns

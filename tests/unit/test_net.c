@@ -130,6 +130,54 @@ static void test_max_min_fair(void **state)
     g_free(hw);
 }
 
+/* A transfer's progress depends on its own rates only: events elsewhere in the job (here 500
+ * short transfers on another link, starting at odd times) leave its finish and the bytes it
+ * puts on its link unchanged to the bit. Brought up to date at every event, its remaining load
+ * was rounded at each, its finish moved by a nanosecond now and then, and a pipeline's stages
+ * drifted apart by nanoseconds for ever (flow.c integrate). */
+static int64_t lone_transfer(bool others, double *bytes)
+{
+    HwTopology *hw = toy_topo(2, 1);
+    NetTopo *t = net_topo_new(hw, 1, 2);
+    NetLoad a[] = {{0, 731234567.891}, {1, 1e8 / 7}}, b[] = {{2, 1234.5}};
+    NetFlows *f = net_flows_new(t);
+    int pa = net_flows_pattern(f, a, 1), pb = net_flows_pattern(f, b, 1);
+    int ia = net_flows_add(f, 0, pa, 1.0 / 3);
+    int64_t next = net_flows_reschedule(f), finish = -1, start = 977;
+    int started = 0, ids[4];
+    while (next >= 0) {
+        bool add = others && started < 500 && start <= next;
+        int64_t now = add ? start : next;
+        net_flows_advance(f, now);
+        if (add) {
+            net_flows_add(f, now, pb, 1.0 + started % 7);
+            started++;
+            start += 104729 + 7 * started;
+        }
+        int n = net_flows_complete(f, now, ids, 4);
+        for (int i = 0; i < n; i++)
+            if (ids[i] == ia)
+                finish = now;
+        next = net_flows_reschedule(f);
+    }
+    assert_true(!others || started == 500);
+    *bytes = net_flows_stats(f, 0)->bytes;
+    net_flows_free(f);
+    net_topo_free(t);
+    g_free(hw);
+    return finish;
+}
+
+/* (the bytes differed in the last bit before: 243744855.96366671 against ...668 alone) */
+static void test_progress_ignores_unrelated_events(void **state)
+{
+    double alone_bytes, busy_bytes;
+    int64_t alone = lone_transfer(false, &alone_bytes), busy = lone_transfer(true, &busy_bytes);
+    assert_int_equal(alone, 243744856); /* a third of 731 MB at 1 GB/s, to the ns above */
+    assert_int_equal(busy, alone);
+    assert_memory_equal(&busy_bytes, &alone_bytes, sizeof alone_bytes);
+}
+
 /* A capped transfer is a demand of its own (net_flows_cap): alone it runs at its cap however idle
  * its link, and beside an uncapped one on the same link it takes its cap and leaves the rest, so
  * the other finishes sooner than a fair half would let it. */
@@ -682,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_leaf_taper_loads),
         cmocka_unit_test(test_leaf_taper_contention),
         cmocka_unit_test(test_transfer_cap),
+        cmocka_unit_test(test_progress_ignores_unrelated_events),
         cmocka_unit_test(test_shared_link_halves_bandwidth),
         cmocka_unit_test(test_hybrid_contention_only_on_shared_nics),
     };
