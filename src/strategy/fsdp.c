@@ -221,12 +221,17 @@ static void reshard(Gen *g, Fsdp *f, int u)
     g_free(buf);
 }
 
-/* Backward prefetch: the unit before u in post-forward order runs backward next. */
+/* Backward prefetch: the unit before u in post-forward order runs backward next, unless its
+ * backward ran already (_get_handle_to_prefetch: _needs_pre_backward_unshard; BACKWARD_POST's
+ * prefetch in the root's post-backward, the last one, has no target). */
 static void prefetch_backward(Gen *g, Fsdp *f, int u)
 {
     for (int i = 1; i < f->n_post; i++) {
         if (f->post_forward_order[i] == u) {
-            unshard(g, f, f->post_forward_order[i - 1], "backward prefetch");
+            int target = f->post_forward_order[i - 1];
+            if (!f->units[target].needs_bwd_unshard)
+                return;
+            unshard(g, f, target, "backward prefetch");
             return;
         }
     }
@@ -308,6 +313,7 @@ static void fwd_exit(Gen *g, int m)
         return;
     if (g->micro == 0)
         f->post_forward_order[f->n_post++] = u;
+    f->units[u].needs_bwd_unshard = true; /* _post_forward: the pre-backward hooks */
     if (reshard_after_forward(g, u)) {
         reshard(g, f, u);
         if (f->v2 && f->raf < g->layout->shard_size && f->wrap->units[u].padded > 0) {
@@ -335,6 +341,7 @@ static void bwd_enter(Gen *g, int m)
     if (f->wrap->units[u].module == m) {
         unshard(g, f, u, "backward");
         copy_out(g, f, u);
+        f->units[u].needs_bwd_unshard = false;
         if (g->opt->backward_prefetch == PREFETCH_BACKWARD_PRE || f->v2)
             prefetch_backward(g, f, u);
     }
@@ -441,7 +448,8 @@ static void bwd_exit(Gen *g, int m)
     if (u < 0)
         return;
     reshard(g, f, u);
-    if (g->opt->backward_prefetch == PREFETCH_BACKWARD_POST)
+    /* FSDP2 has no BackwardPrefetch: its pre-backward prefetches (bwd_enter) */
+    if (g->opt->backward_prefetch == PREFETCH_BACKWARD_POST && !f->v2)
         prefetch_backward(g, f, u);
     if (f->units[u].last_bwd >= 0 && f->wrap->units[u].padded > 0 && f->trainable[u] > 0)
         reduce_gradient(g, f, u);
