@@ -75,11 +75,35 @@ static void held_replace(Gen *g, FsdpHeld *held, char *name, double bytes)
     held->bytes = bytes;
 }
 
+/* FSDP1's rate limiter in _unshard() (_limiter_utils._FreeEventQueue): with two frees queued,
+ * the host waits for the older one before it goes on. */
+static void rate_limit(Gen *g, Fsdp *f, int u)
+{
+    if (!g->opt->limit_all_gathers || f->v2 || !f->sharded ||
+        g_queue_get_length(&f->free_events) < 2)
+        return;
+    int free_op = GPOINTER_TO_INT(g_queue_pop_head(&f->free_events));
+    char *uname = unit_name(g, f, u);
+    char *name = g_strdup_printf("rate limiter wait (%s)", uname);
+    gen_host_wait(g, free_op, name);
+    g_free(name);
+    g_free(uname);
+}
+
+/* FSDP1's _unshard(u), or FSDP2's FSDPParamGroup.unshard(). FSDP1 skips the call for a unit it
+ * prefetched, and makes it, rate limiter included, for a unit that is unsharded already: the
+ * root in its pre-backward, SHARD_GRAD_OP's units in backward, whose host it so holds within
+ * two post-backward frees of the GPU. */
 static void unshard(Gen *g, Fsdp *f, int u, const char *why)
 {
     UnitState *us = &f->units[u];
-    if (us->unsharded)
+    if (us->prefetched)
         return;
+    if (us->unsharded) {
+        if (f->wrap->units[u].padded > 0)
+            rate_limit(g, f, u);
+        return;
+    }
     bool needs_copy = f->sharded || g->opt->mixed_precision;
     us->unsharded = true;
     if (!needs_copy || f->wrap->units[u].padded == 0) {
@@ -88,14 +112,8 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
     }
     double padded = fsdp_local_numel(f, u);
     double shard = shard_numel(g, f, u);
+    rate_limit(g, f, u);
     char *uname = unit_name(g, f, u);
-    if (g->opt->limit_all_gathers && !f->v2 && f->sharded &&
-        g_queue_get_length(&f->free_events) >= 2) {
-        int free_op = GPOINTER_TO_INT(g_queue_pop_head(&f->free_events));
-        char *name = g_strdup_printf("rate limiter wait (%s)", uname);
-        gen_host_wait(g, free_op, name);
-        g_free(name);
-    }
     int h2d = -1;
     char *offload_buf = g_strdup_printf("offload:%d.%d", u, us->generation + 1);
     if (g->opt->cpu_offload) {
@@ -193,6 +211,7 @@ static void copy_out(Gen *g, Fsdp *f, int u)
 static void reshard(Gen *g, Fsdp *f, int u)
 {
     UnitState *us = &f->units[u];
+    us->prefetched = false; /* _reshard(), freeing or not */
     if (!us->unsharded)
         return;
     us->unsharded = false;
@@ -232,6 +251,7 @@ static void prefetch_backward(Gen *g, Fsdp *f, int u)
             if (!f->units[target].needs_bwd_unshard)
                 return;
             unshard(g, f, target, "backward prefetch");
+            f->units[target].prefetched = !f->v2;
             return;
         }
     }
@@ -291,8 +311,10 @@ static void fwd_enter(Gen *g, int m)
         unshard(g, f, u, "forward");
         copy_out(g, f, u);
         /* units are numbered in module pre-order, which is their pre-forward order */
-        if (g->opt->forward_prefetch && !f->v2 && u + 1 < f->wrap->n_units)
+        if (g->opt->forward_prefetch && !f->v2 && u + 1 < f->wrap->n_units) {
             unshard(g, f, u + 1, "forward prefetch");
+            f->units[u + 1].prefetched = true;
+        }
     }
     if (gen_is_checkpointed(g, m))
         gen_ckpt_forward_enter(g, m);
@@ -313,7 +335,9 @@ static void fwd_exit(Gen *g, int m)
         return;
     if (g->micro == 0)
         f->post_forward_order[f->n_post++] = u;
-    f->units[u].needs_bwd_unshard = true; /* _post_forward: the pre-backward hooks */
+    /* _post_forward: _reshard() (freeing or not) and the pre-backward hooks */
+    f->units[u].prefetched = false;
+    f->units[u].needs_bwd_unshard = true;
     if (reshard_after_forward(g, u)) {
         reshard(g, f, u);
         if (f->v2 && f->raf < g->layout->shard_size && f->wrap->units[u].padded > 0) {

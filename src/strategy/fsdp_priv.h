@@ -16,6 +16,8 @@ typedef struct {
                             * the host may allocate the next before the GPU passed the last free */
     bool copy_out_pending; /* FSDP2: all-gathered, not yet copied out to the parameters */
     bool post_forward;     /* FSDP2 reshard_after_forward=int: held sharded over the small group */
+    bool prefetched;       /* FSDP1's handle._prefetched: unsharded by a prefetch, not resharded
+                            * since; its own pre-forward or pre-backward skips _unshard() */
     bool needs_bwd_unshard; /* handle._needs_pre_backward_unshard: forward ran, backward not yet;
                              * only such a unit is a backward prefetch's target */
 } UnitState;

@@ -2,6 +2,19 @@
  * _runtime_utils.py (FSDP1) and _fully_shard (FSDP2), measured on generated schedules. */
 #include "testutil.h"
 
+/* Host ops of the schedule whose name starts with `prefix`. */
+static int count_ops(const Run *r, IrOpKind kind, const char *prefix)
+{
+    const IrClass *c = r->sched->classes[0];
+    int n = 0;
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        if (op->kind == kind && g_str_has_prefix(ir_class_string(c, op->name), prefix))
+            n++;
+    }
+    return n;
+}
+
 /* BACKWARD_POST prefetches in each post-backward hook; the root's runs last, when the unit before
  * it in post-forward order has had its backward (_needs_pre_backward_unshard is False): no
  * target, so no all-gather. Every mode gathers the blocks twice and the root once. FSDP2 has no
@@ -23,10 +36,40 @@ static void test_backward_post_gathers_no_extra(void **state)
         }
 }
 
+/* SHARD_GRAD_OP keeps the parameters unsharded into backward, yet FSDP1 calls _unshard() in each
+ * pre-backward or prefetch, and _unshard() dequeues the rate limiter's free events (pushed by
+ * each post-backward reshard) before it looks whether an all-gather is needed: the host stays
+ * within two units of the GPU, and the unsharded gradients, freed after their reduce-scatters,
+ * do not pile up. Llama-2-7B on 4 A100s: 17.8 GiB of gradients at the peak without that, 0.5
+ * GiB (the root's unsharded gradient) with it, the peak at the start of backward. */
+static void test_shard_grad_op_backward_rate_limited(void **state)
+{
+    Run r;
+    run_start(&r, "models/llama2-7b.json", "topologies/juwels-booster.json", 1, 4);
+    r.opt.sharding = SHARD_SHARD_GRAD_OP;
+    run_sim(&r);
+    /* each block's backward prefetch from the fourth backward on waits: the queue holds two
+     * frees from the third */
+    int units = r.info.n_units;
+    assert_true(count_ops(&r, IR_OP_HOST, "rate limiter wait") >= units - 4);
+    double gib = 1024.0 * 1024 * 1024;
+    assert_true(r.rep.mem_breakdown[IR_MEM_GRADS] < 1 * gib);
+    assert_true(r.rep.mem_breakdown[IR_MEM_ACTIVATIONS] > 15 * gib);
+    run_end(&r);
+    /* without the limiter nothing holds the host back */
+    run_start(&r, "models/llama2-7b.json", "topologies/juwels-booster.json", 1, 4);
+    r.opt.sharding = SHARD_SHARD_GRAD_OP;
+    r.opt.limit_all_gathers = false;
+    run_sim(&r);
+    assert_int_equal(count_ops(&r, IR_OP_HOST, "rate limiter wait"), 0);
+    run_end(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backward_post_gathers_no_extra),
+        cmocka_unit_test(test_shard_grad_op_backward_rate_limited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
