@@ -416,13 +416,17 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
         /* the previous input goes, whose reduce-scatter this one follows */
         held_replace(g, &f->rs_in, rs_in, padded * f->rbytes);
         gen_alloc(g, rs_in, IR_MEM_GRADS, padded * f->rbytes);
+        /* post_backward: the compute stream waits for that reduce-scatter's event before the
+         * copy-in, so a unit's backward never runs more than one reduce-scatter ahead */
+        int deps[2] = {us->last_bwd, f->last_rs};
         int copy = gen_compute(g, IR_PHASE_BACKWARD, 0, padded * (f->pbytes + f->rbytes), 0, 1,
-                               name, &us->last_bwd, 1);
+                               name, deps, f->last_rs >= 0 ? 2 : 1);
         gen_free(g, g->host, ugrad, IR_MEM_GRADS, padded * f->pbytes, -1);
         g_free(name);
         name = g_strdup_printf("reduce_scatter %s", uname);
         last = gen_coll(g, f->nccl_shard, IR_COLL_REDUCE_SCATTER, f->shard_group,
                         padded * f->rbytes, rdtype, IR_PHASE_BACKWARD, name, &copy, 1);
+        f->last_rs = last;
         g_free(name);
     } else if (f->sharded) {
         int ready = fsdp_grad_prepare(g, f, u, padded, us->last_bwd, uname);
@@ -535,7 +539,7 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     f.hybrid =
         (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2) && !unsynced;
     f.v2 = opt->fsdp_version == 2;
-    f.last_copy_out = -1;
+    f.last_copy_out = f.last_rs = -1;
     f.ag_out.cat = f.ag_in.cat = f.offload.cat = IR_MEM_PARAMS;
     f.rs_in.cat = IR_MEM_GRADS;
     if (f.v2) {

@@ -51,6 +51,7 @@ typedef struct {
     FsdpHeld ag_in;    /* FSDP2: the input of the last all-gather */
     FsdpHeld offload;  /* FSDP2 with CPU offload: the last shard copied in */
     FsdpHeld rs_in;    /* FSDP2: the last reduce-scatter input (ReduceScatterState) */
+    int last_rs;       /* FSDP2: ... and that reduce-scatter, -1 before the first */
     /* expert parallelism: ep > 1 */
     int ep, ep_group, expert_group;
     double *expert_numel; /* per unit: parameters of its routed experts (all of them) */

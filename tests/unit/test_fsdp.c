@@ -65,11 +65,42 @@ static void test_shard_grad_op_backward_rate_limited(void **state)
     run_end(&r);
 }
 
+/* FSDP2's post_backward makes the compute stream wait for the previous reduce-scatter's event
+ * (comm_ctx.reduce_scatter_state) before the next unit's reduce-scatter copy-in: each copy-in
+ * but the first depends on the reduce-scatter issued before it. */
+static void test_fsdp2_copy_in_waits_previous_reduce_scatter(void **state)
+{
+    Run r;
+    run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 2, 4);
+    r.opt.fsdp_version = 2;
+    run_sim(&r);
+    const IrClass *c = r.sched->classes[0];
+    int last_rs = -1, copies = 0;
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        const char *name = ir_class_string(c, op->name);
+        if (op->kind == IR_OP_COLL && op->u.coll.coll == IR_COLL_REDUCE_SCATTER) {
+            last_rs = i;
+        } else if (op->kind == IR_OP_COMPUTE && g_str_has_prefix(name, "reduce-scatter copy-in")) {
+            const uint32_t *deps = ir_op_deps(c, op);
+            bool waits = last_rs < 0;
+            for (uint32_t d = 0; d < op->n_deps; d++)
+                waits = waits || (int)deps[d] == last_rs;
+            if (!waits)
+                fail_msg("op %d (%s) does not wait for reduce-scatter op %d", i, name, last_rs);
+            copies++;
+        }
+    }
+    assert_int_equal(copies, r.info.n_units);
+    run_end(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backward_post_gathers_no_extra),
         cmocka_unit_test(test_shard_grad_op_backward_rate_limited),
+        cmocka_unit_test(test_fsdp2_copy_in_waits_previous_reduce_scatter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
