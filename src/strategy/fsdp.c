@@ -440,7 +440,6 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
             gen_free(g, f->nccl_shard, cast, IR_MEM_GRADS, padded * f->rbytes, last);
             g_free(cast);
         }
-        last = fsdp_grad_postdivide(g, f, shard, last, uname);
     } else {
         char *name = g_strdup_printf("allreduce %s", uname);
         last = gen_coll(g, f->nccl_shard, IR_COLL_ALLREDUCE, f->shard_group, padded * f->rbytes,
@@ -454,6 +453,8 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
                         shard * f->rbytes, rdtype, IR_PHASE_BACKWARD, name, &last, 1);
         g_free(name);
     }
+    if (f->sharded && !f->v2)
+        last = fsdp_grad_postdivide(g, f, shard, last, uname);
     us->grad_live = false;
     if (g->opt->cpu_offload) {
         /* the sharded gradient goes to pinned host memory for the CPU optimizer step */

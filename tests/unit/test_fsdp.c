@@ -95,12 +95,45 @@ static void test_fsdp2_copy_in_waits_previous_reduce_scatter(void **state)
     run_end(&r);
 }
 
+/* FSDP1 divides a gradient by the data-parallel world, shard group times replicas for hybrid
+ * strategies (_init_process_group_state), before the reduce-scatter by the predivide factor and
+ * after the replicas' all-reduce, on its stream, by the rest (_reduce_grad). Shard groups of 2
+ * on 4 nodes: 16 ranks, predivide 4, postdivide 4, each after its unit's all-reduce. */
+static void test_hybrid_divides_by_replicas_after_all_reduce(void **state)
+{
+    Run r;
+    run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 4, 4);
+    r.opt.sharding = SHARD_HYBRID_SHARD;
+    r.opt.shard_group_size = 2;
+    run_sim(&r);
+    const IrClass *c = r.sched->classes[0];
+    int last_all_reduce = -1, postdivides = 0, predivides = 0;
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        const char *name = ir_class_string(c, op->name);
+        if (op->kind == IR_OP_COLL && op->u.coll.coll == IR_COLL_ALLREDUCE)
+            last_all_reduce = i;
+        if (op->kind != IR_OP_COMPUTE)
+            continue;
+        predivides += g_str_has_prefix(name, "predivide gradient");
+        if (g_str_has_prefix(name, "postdivide gradient")) {
+            assert_int_equal(op->n_deps, 1);
+            assert_int_equal(ir_op_deps(c, op)[0], last_all_reduce);
+            postdivides++;
+        }
+    }
+    assert_int_equal(predivides, r.info.n_units);
+    assert_int_equal(postdivides, r.info.n_units);
+    run_end(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backward_post_gathers_no_extra),
         cmocka_unit_test(test_shard_grad_op_backward_rate_limited),
         cmocka_unit_test(test_fsdp2_copy_in_waits_previous_reduce_scatter),
+        cmocka_unit_test(test_hybrid_divides_by_replicas_after_all_reduce),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
