@@ -217,6 +217,7 @@ bool cli_make_options(const CliOptions *cli, const Model *model, StratOptions *o
                 error, "option --bucket-cap-mb: expected a size in MB in (0, 1e6], got \"%s\"",
                 cli->bucket_cap_mb);
         opt->bucket_cap_mb = mb;
+        opt->bucket_cap_mb_given = true;
     }
     opt->gradient_as_bucket_view = cli->gradient_as_bucket_view;
     if (cli->grad_accum < 0 || cli->grad_accum > 4096)

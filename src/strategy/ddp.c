@@ -3,9 +3,11 @@
  * Every rank holds the whole model. Gradients are copied into buckets as they are produced in
  * backward; a bucket is all-reduced as soon as all its gradients are ready (reducer.cpp), on the
  * process group's NCCL stream, overlapping the rest of backward. Buckets are filled in reverse
- * parameter order, the first one capped at 1 MiB (dist._DEFAULT_FIRST_BUCKET_BYTES), the others
- * at bucket_cap_mb (25 MB by default). With gradient accumulation the first micro-batches run
- * under no_sync(): no communication, gradients accumulate.
+ * parameter order (the order rebuild_buckets() finds after the first step), the first one capped
+ * at 1 MiB (dist._DEFAULT_FIRST_BUCKET_BYTES), the others at bucket_cap_mb (25 MiB by default);
+ * a bucket_cap_mb passed explicitly caps the first one too (DistributedDataParallel.__init__:
+ * bucket_bytes_cap_default, PyTorch 2.3 and later). With gradient accumulation the first
+ * micro-batches run under no_sync(): no communication, gradients accumulate.
  *
  * Memory: fp32 parameters, fp32 gradients (allocated in backward, set to None by zero_grad), the
  * bucket buffers (comm_buffers; the gradients are views into them with gradient_as_bucket_view),
@@ -62,7 +64,8 @@ static void assign_buckets(Gen *g, Ddp *d)
     const Model *m = g->model;
     d->bucket_of_module = g_new(int, m->n_modules);
     GArray *bytes = g_array_new(FALSE, FALSE, sizeof(double));
-    double limit = 1024.0 * 1024.0, current = 0;
+    double cap = g->opt->bucket_cap_mb * 1024 * 1024;
+    double limit = g->opt->bucket_cap_mb_given ? cap : 1024.0 * 1024.0, current = 0;
     int bucket = 0;
     for (int i = m->n_modules - 1; i >= 0; i--) {
         d->bucket_of_module[i] = -1;
@@ -76,7 +79,7 @@ static void assign_buckets(Gen *g, Ddp *d)
             g_array_append_val(bytes, current);
             bucket++;
             current = 0;
-            limit = g->opt->bucket_cap_mb * 1024 * 1024;
+            limit = cap;
         }
     }
     if (current > 0) {
@@ -259,8 +262,12 @@ IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error)
                  g_array_index(d.grad_bytes, double, i), -1);
     g_ptr_array_free(d.grad_buffers, TRUE);
     g_array_free(d.grad_bytes, TRUE);
-    info->wrap_description = g_strdup_printf("%d gradient buckets (first 1 MiB, then %g MB)",
-                                             d.n_buckets, opt->bucket_cap_mb);
+    info->wrap_description =
+        opt->bucket_cap_mb_given
+            ? g_strdup_printf("%d gradient buckets of %g MiB (bucket_cap_mb given: the first too)",
+                              d.n_buckets, opt->bucket_cap_mb)
+            : g_strdup_printf("%d gradient buckets (first 1 MiB, then %g MB)", d.n_buckets,
+                              opt->bucket_cap_mb);
     g_free(d.bucket_of_module);
     g_free(d.ready_leaf);
     g_free(d.grad_trainable);

@@ -75,11 +75,35 @@ static void held_replace(Gen *g, FsdpHeld *held, char *name, double bytes)
     held->bytes = bytes;
 }
 
+/* FSDP1's rate limiter in _unshard() (_limiter_utils._FreeEventQueue): with two frees queued,
+ * the host waits for the older one before it goes on. */
+static void rate_limit(Gen *g, Fsdp *f, int u)
+{
+    if (!g->opt->limit_all_gathers || f->v2 || !f->sharded ||
+        g_queue_get_length(&f->free_events) < 2)
+        return;
+    int free_op = GPOINTER_TO_INT(g_queue_pop_head(&f->free_events));
+    char *uname = unit_name(g, f, u);
+    char *name = g_strdup_printf("rate limiter wait (%s)", uname);
+    gen_host_wait(g, free_op, name);
+    g_free(name);
+    g_free(uname);
+}
+
+/* FSDP1's _unshard(u), or FSDP2's FSDPParamGroup.unshard(). FSDP1 skips the call for a unit it
+ * prefetched, and makes it, rate limiter included, for a unit that is unsharded already: the
+ * root in its pre-backward, SHARD_GRAD_OP's units in backward, whose host it so holds within
+ * two post-backward frees of the GPU. */
 static void unshard(Gen *g, Fsdp *f, int u, const char *why)
 {
     UnitState *us = &f->units[u];
-    if (us->unsharded)
+    if (us->prefetched)
         return;
+    if (us->unsharded) {
+        if (f->wrap->units[u].padded > 0)
+            rate_limit(g, f, u);
+        return;
+    }
     bool needs_copy = f->sharded || g->opt->mixed_precision;
     us->unsharded = true;
     if (!needs_copy || f->wrap->units[u].padded == 0) {
@@ -88,14 +112,8 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
     }
     double padded = fsdp_local_numel(f, u);
     double shard = shard_numel(g, f, u);
+    rate_limit(g, f, u);
     char *uname = unit_name(g, f, u);
-    if (g->opt->limit_all_gathers && !f->v2 && f->sharded &&
-        g_queue_get_length(&f->free_events) >= 2) {
-        int free_op = GPOINTER_TO_INT(g_queue_pop_head(&f->free_events));
-        char *name = g_strdup_printf("rate limiter wait (%s)", uname);
-        gen_host_wait(g, free_op, name);
-        g_free(name);
-    }
     int h2d = -1;
     char *offload_buf = g_strdup_printf("offload:%d.%d", u, us->generation + 1);
     if (g->opt->cpu_offload) {
@@ -193,6 +211,7 @@ static void copy_out(Gen *g, Fsdp *f, int u)
 static void reshard(Gen *g, Fsdp *f, int u)
 {
     UnitState *us = &f->units[u];
+    us->prefetched = false; /* _reshard(), freeing or not */
     if (!us->unsharded)
         return;
     us->unsharded = false;
@@ -221,12 +240,18 @@ static void reshard(Gen *g, Fsdp *f, int u)
     g_free(buf);
 }
 
-/* Backward prefetch: the unit before u in post-forward order runs backward next. */
+/* Backward prefetch: the unit before u in post-forward order runs backward next, unless its
+ * backward ran already (_get_handle_to_prefetch: _needs_pre_backward_unshard; BACKWARD_POST's
+ * prefetch in the root's post-backward, the last one, has no target). */
 static void prefetch_backward(Gen *g, Fsdp *f, int u)
 {
     for (int i = 1; i < f->n_post; i++) {
         if (f->post_forward_order[i] == u) {
-            unshard(g, f, f->post_forward_order[i - 1], "backward prefetch");
+            int target = f->post_forward_order[i - 1];
+            if (!f->units[target].needs_bwd_unshard)
+                return;
+            unshard(g, f, target, "backward prefetch");
+            f->units[target].prefetched = !f->v2;
             return;
         }
     }
@@ -286,8 +311,10 @@ static void fwd_enter(Gen *g, int m)
         unshard(g, f, u, "forward");
         copy_out(g, f, u);
         /* units are numbered in module pre-order, which is their pre-forward order */
-        if (g->opt->forward_prefetch && !f->v2 && u + 1 < f->wrap->n_units)
+        if (g->opt->forward_prefetch && !f->v2 && u + 1 < f->wrap->n_units) {
             unshard(g, f, u + 1, "forward prefetch");
+            f->units[u + 1].prefetched = true;
+        }
     }
     if (gen_is_checkpointed(g, m))
         gen_ckpt_forward_enter(g, m);
@@ -308,6 +335,9 @@ static void fwd_exit(Gen *g, int m)
         return;
     if (g->micro == 0)
         f->post_forward_order[f->n_post++] = u;
+    /* _post_forward: _reshard() (freeing or not) and the pre-backward hooks */
+    f->units[u].prefetched = false;
+    f->units[u].needs_bwd_unshard = true;
     if (reshard_after_forward(g, u)) {
         reshard(g, f, u);
         if (f->v2 && f->raf < g->layout->shard_size && f->wrap->units[u].padded > 0) {
@@ -335,6 +365,7 @@ static void bwd_enter(Gen *g, int m)
     if (f->wrap->units[u].module == m) {
         unshard(g, f, u, "backward");
         copy_out(g, f, u);
+        f->units[u].needs_bwd_unshard = false;
         if (g->opt->backward_prefetch == PREFETCH_BACKWARD_PRE || f->v2)
             prefetch_backward(g, f, u);
     }
@@ -385,13 +416,17 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
         /* the previous input goes, whose reduce-scatter this one follows */
         held_replace(g, &f->rs_in, rs_in, padded * f->rbytes);
         gen_alloc(g, rs_in, IR_MEM_GRADS, padded * f->rbytes);
+        /* post_backward: the compute stream waits for that reduce-scatter's event before the
+         * copy-in, so a unit's backward never runs more than one reduce-scatter ahead */
+        int deps[2] = {us->last_bwd, f->last_rs};
         int copy = gen_compute(g, IR_PHASE_BACKWARD, 0, padded * (f->pbytes + f->rbytes), 0, 1,
-                               name, &us->last_bwd, 1);
+                               name, deps, f->last_rs >= 0 ? 2 : 1);
         gen_free(g, g->host, ugrad, IR_MEM_GRADS, padded * f->pbytes, -1);
         g_free(name);
         name = g_strdup_printf("reduce_scatter %s", uname);
         last = gen_coll(g, f->nccl_shard, IR_COLL_REDUCE_SCATTER, f->shard_group,
                         padded * f->rbytes, rdtype, IR_PHASE_BACKWARD, name, &copy, 1);
+        f->last_rs = last;
         g_free(name);
     } else if (f->sharded) {
         int ready = fsdp_grad_prepare(g, f, u, padded, us->last_bwd, uname);
@@ -405,7 +440,6 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
             gen_free(g, f->nccl_shard, cast, IR_MEM_GRADS, padded * f->rbytes, last);
             g_free(cast);
         }
-        last = fsdp_grad_postdivide(g, f, shard, last, uname);
     } else {
         char *name = g_strdup_printf("allreduce %s", uname);
         last = gen_coll(g, f->nccl_shard, IR_COLL_ALLREDUCE, f->shard_group, padded * f->rbytes,
@@ -419,6 +453,8 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
                         shard * f->rbytes, rdtype, IR_PHASE_BACKWARD, name, &last, 1);
         g_free(name);
     }
+    if (f->sharded && !f->v2)
+        last = fsdp_grad_postdivide(g, f, shard, last, uname);
     us->grad_live = false;
     if (g->opt->cpu_offload) {
         /* the sharded gradient goes to pinned host memory for the CPU optimizer step */
@@ -441,7 +477,8 @@ static void bwd_exit(Gen *g, int m)
     if (u < 0)
         return;
     reshard(g, f, u);
-    if (g->opt->backward_prefetch == PREFETCH_BACKWARD_POST)
+    /* FSDP2 has no BackwardPrefetch: its pre-backward prefetches (bwd_enter) */
+    if (g->opt->backward_prefetch == PREFETCH_BACKWARD_POST && !f->v2)
         prefetch_backward(g, f, u);
     if (f->units[u].last_bwd >= 0 && f->wrap->units[u].padded > 0 && f->trainable[u] > 0)
         reduce_gradient(g, f, u);
@@ -503,7 +540,7 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     f.hybrid =
         (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2) && !unsynced;
     f.v2 = opt->fsdp_version == 2;
-    f.last_copy_out = -1;
+    f.last_copy_out = f.last_rs = -1;
     f.ag_out.cat = f.ag_in.cat = f.offload.cat = IR_MEM_PARAMS;
     f.rs_in.cat = IR_MEM_GRADS;
     if (f.v2) {

@@ -16,6 +16,10 @@ typedef struct {
                             * the host may allocate the next before the GPU passed the last free */
     bool copy_out_pending; /* FSDP2: all-gathered, not yet copied out to the parameters */
     bool post_forward;     /* FSDP2 reshard_after_forward=int: held sharded over the small group */
+    bool prefetched;       /* FSDP1's handle._prefetched: unsharded by a prefetch, not resharded
+                            * since; its own pre-forward or pre-backward skips _unshard() */
+    bool needs_bwd_unshard; /* handle._needs_pre_backward_unshard: forward ran, backward not yet;
+                             * only such a unit is a backward prefetch's target */
 } UnitState;
 
 /* FSDP2's deferred free: a buffer kept until the next one of its kind replaces it (the
@@ -47,6 +51,7 @@ typedef struct {
     FsdpHeld ag_in;    /* FSDP2: the input of the last all-gather */
     FsdpHeld offload;  /* FSDP2 with CPU offload: the last shard copied in */
     FsdpHeld rs_in;    /* FSDP2: the last reduce-scatter input (ReduceScatterState) */
+    int last_rs;       /* FSDP2: ... and that reduce-scatter, -1 before the first */
     /* expert parallelism: ep > 1 */
     int ep, ep_group, expert_group;
     double *expert_numel; /* per unit: parameters of its routed experts (all of them) */

@@ -103,14 +103,22 @@ static double predivide_factor(int world)
     return factor;
 }
 
-/* A memory-bound kernel on the post-backward stream (FSDP1 issues the reduce-scatter's
- * preparation there, beside the next unit's backward). */
-static int post_backward_kernel(Gen *g, Fsdp *f, double bytes, int dep, const char *what,
+/* The ranks FSDP1 averages a gradient over (_init_process_group_state: data_parallel_world_size):
+ * the shard group, times the replicas for hybrid strategies. */
+static int dp_world(Gen *g, Fsdp *f)
+{
+    return g->layout->shard_size * (f->hybrid ? g->layout->replicate_size : 1);
+}
+
+/* A memory-bound kernel on `stream`: FSDP1's post-backward stream (the shard group's NCCL stream
+ * here), where it prepares the reduce-scatter beside the next unit's backward, or the hybrid
+ * strategies' all-reduce stream. */
+static int post_backward_kernel(Gen *g, int stream, double bytes, int dep, const char *what,
                                 const char *uname)
 {
     char *name = g_strdup_printf("%s %s", what, uname);
     gen_kernels_memory(g, NULL, bytes, 1);
-    int i = gen_compute_on(g, f->nccl_shard, IR_PHASE_BACKWARD, 0, bytes, 0, 1, 0, name, &dep, 1);
+    int i = gen_compute_on(g, stream, IR_PHASE_BACKWARD, 0, bytes, 0, 1, 0, name, &dep, 1);
     g_free(name);
     return i;
 }
@@ -129,19 +137,22 @@ int fsdp_grad_prepare(Gen *g, Fsdp *f, int u, double padded, int dep, const char
         char *cast = g_strdup_printf("unsharded_grad_cast:%d.%d", u, g->micro);
         gen_alloc(g, cast, IR_MEM_GRADS, padded * f->rbytes);
         g_free(cast);
-        dep = post_backward_kernel(g, f, padded * (f->pbytes + f->rbytes), dep,
+        dep = post_backward_kernel(g, f->nccl_shard, padded * (f->pbytes + f->rbytes), dep,
                                    "cast gradient to reduce_dtype", uname);
     }
-    if (predivide_factor(g->layout->shard_size) > 1)
-        dep = post_backward_kernel(g, f, 2 * padded * f->rbytes, dep, "predivide gradient", uname);
+    if (predivide_factor(dp_world(g, f)) > 1)
+        dep = post_backward_kernel(g, f->nccl_shard, 2 * padded * f->rbytes, dep,
+                                   "predivide gradient", uname);
     return dep;
 }
 
-/* The rest of the division after the reduce-scatter, on the shard: world / predivide. */
+/* The rest of the division, on the shard: world / predivide; for hybrid strategies after the
+ * replicas' all-reduce, on its stream (_reduce_grad). */
 int fsdp_grad_postdivide(Gen *g, Fsdp *f, double shard, int dep, const char *uname)
 {
-    int world = g->layout->shard_size;
+    int world = dp_world(g, f);
     if ((double)world / predivide_factor(world) <= 1)
         return dep;
-    return post_backward_kernel(g, f, 2 * shard * f->rbytes, dep, "postdivide gradient", uname);
+    return post_backward_kernel(g, f->hybrid ? f->nccl_replicate : f->nccl_shard,
+                                2 * shard * f->rbytes, dep, "postdivide gradient", uname);
 }

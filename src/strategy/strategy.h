@@ -96,6 +96,8 @@ typedef struct {
                                  * activation_checkpointing recomputes whole, nothing changes */
     int shard_group_size;       /* hybrid: GPUs per shard group, 0 = GPUs per node */
     double bucket_cap_mb;       /* DDP */
+    bool bucket_cap_mb_given;   /* DDP: bucket_cap_mb passed, not left None: since PyTorch 2.3 the
+                                 * first bucket is then capped by it too, not by 1 MiB */
     bool gradient_as_bucket_view; /* DDP */
     int grad_accum;             /* micro-batches per optimizer step (with --pp: per pipeline flush) */
     /* Model parallelism (pp.c). tp = pp = 1 is pure data parallelism (ddp.c, fsdp.c). */

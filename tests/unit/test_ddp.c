@@ -204,11 +204,41 @@ static void test_vit_buckets(void **state)
     check_buckets_after_gradients(1, false);
 }
 
+/* The bytes of the first bucket all-reduced (the first all-reduce issued). */
+static double first_bucket_bytes(bool cap_given)
+{
+    Run r;
+    run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 2, 4);
+    r.opt.kind = STRAT_DDP;
+    r.opt.bucket_cap_mb = 25;
+    r.opt.bucket_cap_mb_given = cap_given;
+    run_sim(&r);
+    const IrClass *c = r.sched->classes[0];
+    double bytes = -1;
+    for (int i = 0; i < ir_class_n_ops(c) && bytes < 0; i++)
+        if (ir_op(c, i)->kind == IR_OP_COLL)
+            bytes = (double)ir_op(c, i)->u.coll.bytes;
+    run_end(&r);
+    return bytes;
+}
+
+/* bucket_cap_mb left None: the first bucket closes at 1 MiB (GPT-2's last c_proj, 9.4 MB, closes
+ * it); bucket_cap_mb=25 passed: every bucket, the first included, closes at 25 MiB
+ * (DistributedDataParallel.__init__, bucket_bytes_cap_default, PyTorch 2.3 and later). */
+static void test_first_bucket_cap(void **state)
+{
+    (void)state;
+    double mib = 1024.0 * 1024;
+    assert_true(first_bucket_bytes(false) < 10 * mib);
+    assert_true(first_bucket_bytes(true) >= 25 * mib);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vit_buckets_checkpointing),
         cmocka_unit_test(test_vit_buckets),
+        cmocka_unit_test(test_first_bucket_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
