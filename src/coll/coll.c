@@ -46,18 +46,14 @@ static const double tree_correction[COLL_PROTO_COUNT][23] = {
     {.9, .9, .9, .9, .9, .9, .9, .8, .7, .6, .6, .5, .5, .5, .5, .6, .7, .8, .7, .7, .8, .9, .9},
 };
 
-/* NVLS (NVIDIA/nccl 2.26): latencies, us: 25 per NVLink SHARP round inside the node (hwLat NVLINK
- * NVLS/NVLSTree Simple), 14 per network level of NVLSTree's tree (hwLat NET NVLSTree), no base.
- * Efficiency of the switch's reduction and multicast on Hopper: 0.85 (tuning.cc 2.30
+/* NVLS (NVIDIA/nccl 2.26): latencies by release (nvls_tuner_latency_us). Efficiency of the switch's reduction and multicast on Hopper: 0.85 (tuning.cc 2.30
  * nvlsEfficiency). Most busbw one NVLSTree channel reaches on Hopper with 2 nodes and with more:
  * 57.7 and 45.5 GB/s (tuning.cc 2.28+, perChMaxNVLSTreeBws, NVIDIA's measured caps). 16 NVLS
  * compute channels on sm90 (transport/nvls.cc NVLS_NCHANNELS_SM90), chunks of at most 128 KiB
  * (NCCL_NVLS_CHUNKSIZE default). */
-static const double nvls_intra_us = 25.0, nvls_tree_net_us = 14.0, nvls_efficiency = 0.85;
-/* NVLS across nodes over SHARP (CollNet enabled): 18 us of network (tuning.cc 2.30.7 hwLatencies
- * NET NVLS Simple); per channel at most the head's NIC (interBw, not doubled as NVLSTree's on two
- * nodes, no per-channel cap) */
-static const double nvls_sharp_net_us = 18.0;
+static const double nvls_efficiency = 0.85;
+/* NVLS across nodes over SHARP (CollNet enabled): per channel at most the head's NIC (interBw, not
+ * doubled as NVLSTree's on two nodes, no per-channel cap) */
 static const double nvls_tree_channel_cap_GBps[2] = {57.7, 45.5};
 static const int nvls_channels = 16;
 static const double nvls_chunk_max = 128 * 1024;
@@ -537,13 +533,30 @@ static double nvls_bus_bw(const HwTopology *topo, const CollShape *sh, CollAlgo 
     return g * bw;
 }
 
-/* NVLS's latency as NCCL's tuner charges it: one NVLink SHARP round, and for NVLSTree the tree's
- * network levels up and down. */
-static double nvls_tuner_latency_us(const CollShape *sh, CollAlgo a)
+/* NVLS's latency as NCCL's tuner charges it, us: one NVLink SHARP round, across nodes NVLS's
+ * network hop over SHARP or NVLSTree's network levels up and down. By release (tuning.cc at each
+ * tag of NVIDIA/nccl): 2.17 a base of 40 us and nothing else (v2.17.1-1 l. 56; its hwLat NVLS
+ * rows are 0); 2.18 a base of 23, NVLS's network hop 18, NVLSTree 19 per node beyond the first,
+ * both ways ("2*(nNodes-1)", v2.18.3-1 l. 59, 77, 236-238); from 2.19 no base but a round of 23
+ * us over NVLink (v2.19.4-1 l. 59, 69), 25 from 2.21 (v2.21.5-1 l. 69), 14 per level of
+ * NVLSTree's tree ("2 * log2i(nNodes)", v2.19.4-1 l. 77, 243), 20.9 from 2.28.9 (v2.28.7-1
+ * l. 165: 14; v2.28.9-1 l. 165, v2.30.7-1 l. 173: 20.9). Every release used to get 2.21's. */
+static double nvls_tuner_latency_us(const CollShape *sh, CollAlgo a, int version)
 {
+    if (version < 21800)
+        return 40;
+    bool across = sh->nodes > 1;
+    if (version < 21900) {
+        if (a == COLL_ALGO_NVLS)
+            return 23 + (across ? 18 : 0);
+        return 23 + 2 * (sh->nodes - 1) * 19.0;
+    }
+    double round_us = version < 22100 ? 23 : 25;
+    if (!across)
+        return round_us;
     if (a == COLL_ALGO_NVLS)
-        return nvls_intra_us + (sh->nodes > 1 ? nvls_sharp_net_us : 0);
-    return nvls_intra_us + (sh->nodes > 1 ? 2 * log2_floor(sh->nodes) * nvls_tree_net_us : 0);
+        return round_us + 18;
+    return round_us + 2 * log2_floor(sh->nodes) * (version < 22809 ? 14 : 20.9);
 }
 
 /* What NCCL's tuner leaves out: the pipeline (reduce, multicast; and the network between them for
@@ -697,7 +710,8 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                  * (above 1: the switch does part of the work) */
                 eff_bus = nvls_bus_bw(topo, sh, (CollAlgo)a);
                 algbw = eff_bus / coll_busbw_factor(sh->kind, sh->nranks);
-                lat_us = nvls_tuner_latency_us(sh, (CollAlgo)a);
+                lat_us = nvls_tuner_latency_us(
+                    sh, (CollAlgo)a, self->nccl_version > 0 ? self->nccl_version : COLL_NCCL_NEWEST);
                 fill_s = nvls_fill_s(sh, algbw);
             } else {
                 double ratio; /* algorithm bandwidth = bus bandwidth * ratio */

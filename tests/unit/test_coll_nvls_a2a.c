@@ -1,0 +1,67 @@
+/* coll: NVLS's latencies by NCCL release (src/coll/coll.c nvls_tuner_latency_us) and the
+ * protocols of all-to-all, which NCCL runs as grouped sends and receives. */
+#include "testutil.h"
+
+/* NVLS and NVLSTree latencies as each release's tuning.cc charges them, at 1 KiB forced (the
+ * pipeline fill, which the choice's latency also holds, is under 0.1 us there): 2.17 a base of
+ * 40 us; 2.18 a base of 23, 18 over SHARP, 19 per node beyond the first both ways; 2.19-2.20 a
+ * round of 23, 14 per tree level; 2.21-2.28.7 25 and 14; from 2.28.9 25 and 20.9. The newest
+ * used to get 14 per level (2.21's), so NVLSTree over 12 nodes was 41.4 us too cheap. */
+static void test_nvls_latency_by_release(void **state)
+{
+    (void)state;
+    HwTopology *h = load_topo("topologies/aws-p5.json");
+    CollModel m;
+    coll_model_analytic_init(&m, h);
+    m.force_proto = COLL_PROTO_SIMPLE;
+    CollShape one = {IR_COLL_ALLREDUCE, 1024, 8, 1, 8};
+    CollShape twelve = {IR_COLL_ALLREDUCE, 1024, 96, 12, 8};
+    CollChoice ch;
+    const struct {
+        int version;
+        double one_us, tree12_us;
+    } rows[] = {
+        {21701, 40, 0},
+        {21805, 23, 23 + 2 * 11 * 19.0},
+        {22003, 23, 23 + 2 * 3 * 14.0},
+        {22602, 25, 25 + 2 * 3 * 14.0},
+        {22807, 25, 25 + 2 * 3 * 14.0},
+        {22809, 25, 25 + 2 * 3 * 20.9},
+        {0, 25, 25 + 2 * 3 * 20.9}, /* the newest, 2.30.7 */
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+        m.nccl_version = rows[i].version;
+        m.force_algo = COLL_ALGO_NVLS;
+        m.time_s(&m, &one, &ch);
+        assert_int_equal(ch.algo, COLL_ALGO_NVLS);
+        assert_true(fabs(ch.latency_s - rows[i].one_us * 1e-6) < 0.1e-6);
+        if (rows[i].version == 21701)
+            continue; /* no NVLSTree before 2.18 */
+        m.force_algo = COLL_ALGO_NVLS_TREE;
+        m.time_s(&m, &twelve, &ch);
+        assert_int_equal(ch.algo, COLL_ALGO_NVLS_TREE);
+        assert_false(ch.forced_unavailable);
+        assert_true(fabs(ch.latency_s - rows[i].tree12_us * 1e-6) < 0.1e-6);
+    }
+    /* the choice moves with it: two H100 NDR400 nodes at 1 MiB take NVLSTree under 2.26.2 and
+     * the tree under 2.30.7, whose NVLSTree estimate is 13.8 us longer */
+    HwTopology *n = load_topo("topologies/hgx-h100-ndr400.json");
+    coll_model_analytic_init(&m, n);
+    CollShape mid = {IR_COLL_ALLREDUCE, 1 << 20, 16, 2, 8};
+    m.nccl_version = 22602;
+    m.time_s(&m, &mid, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_NVLS_TREE);
+    m.nccl_version = 0;
+    m.time_s(&m, &mid, &ch);
+    assert_int_equal(ch.algo, COLL_ALGO_TREE);
+    hw_topology_free(n);
+    hw_topology_free(h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nvls_latency_by_release),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
