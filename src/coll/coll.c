@@ -620,6 +620,19 @@ static bool nvls_possible(const HwTopology *topo, const CollShape *sh)
     return coll_topology_has_nvls(topo) && sh->kind == IR_COLL_ALLREDUCE && sh->ranks_per_node > 2;
 }
 
+/* NCCL runs an all-to-all as one group of sends and receives, a pair per peer (enqueue.cc
+ * v2.30.7-1 l. 3070-3079; nccl-tests' alltoall did the same before 2.28), and picks a send's
+ * protocol by its size, not by the tuner: LL where a channel's part is at most
+ * NCCL_P2P_LL_THRESHOLD (16 KiB), else Simple; never LL128 (addP2pToPlan, v2.30.7-1 l. 859,
+ * 932-933; v2.21.5-1 l. 529). A part below 64 KiB goes on one channel (l. 921-924), so LL up to
+ * 16 KiB per peer; 2.23-2.28 allow the peer's channels x 16 KiB (v2.26.2-1 l. 779), which is not
+ * modelled (the threshold would be 32 KiB across nodes). The tuner's ring estimate chose LL up to
+ * 128 KiB per peer and LL128 beyond, 6-10 % slower than Simple at the plateau. */
+static CollProto alltoall_proto(const CollShape *sh)
+{
+    return sh->bytes / (uint64_t)sh->nranks <= 16384 ? COLL_PROTO_LL : COLL_PROTO_SIMPLE;
+}
+
 static double analytic_time(const CollModel *self, const CollShape *sh, CollChoice *choice)
 {
     const HwTopology *topo = self->topo;
@@ -685,6 +698,9 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
             /* NCCL's default LL128 rule; NCCL_PROTO=LL128 enables it regardless (tuning.cc:
              * the rule applies only to protoEnable 2, the default) */
             if (p == COLL_PROTO_LL128 && self->force_proto != p && !coll_ll128_enabled(self, sh))
+                continue;
+            if (sh->kind == IR_COLL_ALLTOALL &&
+                (p == COLL_PROTO_LL128 || (self->force_proto < 0 && p != (int)alltoall_proto(sh))))
                 continue;
             double lat_us, eff_bus, algbw, fill_s = 0;
             if (collnet) {

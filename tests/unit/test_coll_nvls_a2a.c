@@ -58,10 +58,53 @@ static void test_nvls_latency_by_release(void **state)
     hw_topology_free(h);
 }
 
+/* All-to-all is NCCL's grouped sends and receives: LL up to 16 KiB per peer (one channel's
+ * part, NCCL_P2P_LL_THRESHOLD), Simple above, never LL128 (enqueue.cc v2.30.7-1 l. 932-933).
+ * JUWELS Booster, 4 nodes of 4 A100: the tuner's ring estimate took LL to 128 KiB per peer and
+ * LL128 from there (64 MiB: 2329.5 us, 27.0 GB/s busbw in `fsdpsim collective`; Simple 2219.6
+ * us, 28.4). */
+static void test_alltoall_protocols(void **state)
+{
+    (void)state;
+    HwTopology *j = load_topo("topologies/juwels-booster.json");
+    CollModel m;
+    coll_model_analytic_init(&m, j);
+    CollChoice ch;
+    const struct {
+        uint64_t bytes;
+        CollProto proto;
+    } rows[] = {
+        {1024, COLL_PROTO_LL},          {16 * 16384, COLL_PROTO_LL},
+        {16 * 16384 + 16, COLL_PROTO_SIMPLE}, {2 << 20, COLL_PROTO_SIMPLE},
+        {64 << 20, COLL_PROTO_SIMPLE},  {1ULL << 32, COLL_PROTO_SIMPLE},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+        CollShape a2a = {IR_COLL_ALLTOALL, rows[i].bytes, 16, 4, 4};
+        m.time_s(&m, &a2a, &ch);
+        assert_int_equal(ch.proto, rows[i].proto);
+        a2a.nodes = 1, a2a.nranks = 4; /* inside a node alike: 64 KiB per peer is Simple */
+        m.time_s(&m, &a2a, &ch);
+        assert_int_equal(ch.proto, rows[i].bytes / 4 <= 16384 ? COLL_PROTO_LL : COLL_PROTO_SIMPLE);
+    }
+    /* NCCL_PROTO=LL128 cannot make a send LL128: flagged, as any forced choice that cannot run */
+    m.force_proto = COLL_PROTO_LL128;
+    CollShape big = {IR_COLL_ALLTOALL, 64 << 20, 16, 4, 4};
+    m.time_s(&m, &big, &ch);
+    assert_true(ch.forced_unavailable);
+    assert_int_equal(ch.proto, COLL_PROTO_SIMPLE);
+    /* the other collectives keep the tuner's LL128 */
+    m.force_proto = -1;
+    CollShape ag = {IR_COLL_ALLGATHER, 64 << 20, 16, 4, 4};
+    m.time_s(&m, &ag, &ch);
+    assert_int_equal(ch.proto, COLL_PROTO_LL128);
+    hw_topology_free(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nvls_latency_by_release),
+        cmocka_unit_test(test_alltoall_protocols),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
