@@ -485,17 +485,27 @@ static double ring_latency_us(const CollModel *model, const CollShape *sh, CollP
 }
 
 /* Chunk size NCCL gives each (channel, head) pipeline of NVLS and NVLSTree: smaller for smaller
- * messages so that every pipeline gets work (enqueue.cc calcCollChunking, 2.26). */
-static double nvls_chunk(const CollShape *sh)
+ * messages so that every pipeline gets work (enqueue.cc calcCollChunking, v2.30.7-1 l.
+ * 2258-2285). NVLS's rule holds across nodes too (over SHARP), where a communicator whose NVLS
+ * algorithm bandwidth NCCL's tuner rates below 150 GB/s (`algbw`) gets 32 KiB at most; NVLSTree
+ * over 4 nodes and more 64 KiB at most (NCCL_NVLSTREE_MAX_CHUNKSIZE unset: v2.19.4-1 l. 1387,
+ * v2.29.7-1 l. 2175, transport/nvls.cc v2.30.7-1 l. 222), from 2.19. It had NVLSTree's rule for
+ * NVLS across nodes and 128 KiB for NVLSTree on any number of nodes: a fill twice too long
+ * from 4 nodes. */
+static double nvls_chunk(const CollShape *sh, CollAlgo a, double algbw, int version)
 {
     double ops = (double)nvls_channels * sh->ranks_per_node, b = (double)sh->bytes;
     double c = nvls_chunk_max;
-    if (sh->nodes > 1) {
+    if (a == COLL_ALGO_NVLS_TREE) {
+        if (sh->nodes >= 4 && version >= 21900)
+            c = 65536;
         if (b < 4 * ops * c && c > 65536)
             c = 65536;
         if (b < 1 * ops * c && c > 32768)
             c = 32768;
     } else {
+        if (sh->nodes > 1 && algbw < 150e9)
+            c = 32768;
         if (b < 64 * ops * c && c > 65536)
             c = 65536;
         if (b < 8 * ops * c && c > 32768)
@@ -562,10 +572,10 @@ static double nvls_tuner_latency_us(const CollShape *sh, CollAlgo a, int version
 /* What NCCL's tuner leaves out: the pipeline (reduce, multicast; and the network between them for
  * NVLSTree) fills once, one chunk per stage beyond the first in each of the channels x heads
  * pipelines, or the whole message where it is smaller than one chunk each. */
-static double nvls_fill_s(const CollShape *sh, double algbw)
+static double nvls_fill_s(const CollShape *sh, CollAlgo a, double algbw, int version)
 {
     int stages = sh->nodes > 1 ? 3 : 2;
-    double round = (double)nvls_channels * sh->ranks_per_node * nvls_chunk(sh);
+    double round = (double)nvls_channels * sh->ranks_per_node * nvls_chunk(sh, a, algbw, version);
     return (stages - 1) * MIN(round, (double)sh->bytes) / algbw;
 }
 
@@ -726,9 +736,9 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                  * (above 1: the switch does part of the work) */
                 eff_bus = nvls_bus_bw(topo, sh, (CollAlgo)a);
                 algbw = eff_bus / coll_busbw_factor(sh->kind, sh->nranks);
-                lat_us = nvls_tuner_latency_us(
-                    sh, (CollAlgo)a, self->nccl_version > 0 ? self->nccl_version : COLL_NCCL_NEWEST);
-                fill_s = nvls_fill_s(sh, algbw);
+                int version = self->nccl_version > 0 ? self->nccl_version : COLL_NCCL_NEWEST;
+                lat_us = nvls_tuner_latency_us(sh, (CollAlgo)a, version);
+                fill_s = nvls_fill_s(sh, (CollAlgo)a, algbw, version);
             } else {
                 double ratio; /* algorithm bandwidth = bus bandwidth * ratio */
                 if (a == COLL_ALGO_RING) {

@@ -1,5 +1,5 @@
-/* coll: NVLS's latencies by NCCL release (src/coll/coll.c nvls_tuner_latency_us) and the
- * protocols of all-to-all, which NCCL runs as grouped sends and receives. */
+/* coll: NVLS's latencies by NCCL release (src/coll/coll.c nvls_tuner_latency_us), NVLSTree's
+ * chunk, and the protocols of all-to-all, which NCCL runs as grouped sends and receives. */
 #include "testutil.h"
 
 /* NVLS and NVLSTree latencies as each release's tuning.cc charges them, at 1 KiB forced (the
@@ -58,6 +58,41 @@ static void test_nvls_latency_by_release(void **state)
     hw_topology_free(h);
 }
 
+/* NVLSTree's pipeline fill (what NCCL's tuner leaves out: two chunks per channel x head beyond the
+ * first stage) with NCCL's chunk: 128 KiB on 2-3 nodes, at most 64 KiB from 4 nodes on
+ * (transport/nvls.cc v2.30.7-1 l. 222, enqueue.cc v2.19.4-1 l. 1387); it was 128 KiB at any
+ * node count, so from 4 nodes the fill was twice too long (4 H100 NDR400 nodes, 64 MiB: 639.47
+ * us in `fsdpsim collective`, now 550.17). Before 2.19 NCCL had no such cap. */
+static void test_nvls_tree_chunk(void **state)
+{
+    (void)state;
+    HwTopology *h = load_topo("topologies/h100-ndr400-cluster.json");
+    CollModel m;
+    coll_model_analytic_init(&m, h);
+    m.force_algo = COLL_ALGO_NVLS_TREE;
+    CollChoice ch;
+    const struct {
+        int nodes, version;
+        double chunk;
+    } rows[] = {{2, 0, 131072}, {3, 0, 131072}, {4, 0, 65536}, {8, 0, 65536}, {8, 21805, 131072}};
+    for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+        m.nccl_version = rows[i].version;
+        int n = rows[i].nodes * 8, version = rows[i].version ? rows[i].version : COLL_NCCL_NEWEST;
+        CollShape big = {IR_COLL_ALLREDUCE, 1ULL << 30, n, rows[i].nodes, 8};
+        m.time_s(&m, &big, &ch);
+        assert_int_equal(ch.algo, COLL_ALGO_NVLS_TREE);
+        double algbw = ch.bus_Bps / coll_busbw_factor(IR_COLL_ALLREDUCE, n);
+        double levels = 0;
+        for (int k = rows[i].nodes; k > 1; k >>= 1)
+            levels++;
+        double tuner_us = version < 21900 ? 23 + 2 * (rows[i].nodes - 1) * 19.0
+                                          : 25 + 2 * levels * 20.9;
+        double fill_s = 2 * 16 * 8 * rows[i].chunk / algbw;
+        assert_true(fabs(ch.latency_s - (tuner_us * 1e-6 + fill_s)) < 1e-9);
+    }
+    hw_topology_free(h);
+}
+
 /* All-to-all is NCCL's grouped sends and receives: LL up to 16 KiB per peer (one channel's
  * part, NCCL_P2P_LL_THRESHOLD), Simple above, never LL128 (enqueue.cc v2.30.7-1 l. 932-933).
  * JUWELS Booster, 4 nodes of 4 A100: the tuner's ring estimate took LL to 128 KiB per peer and
@@ -105,6 +140,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nvls_latency_by_release),
         cmocka_unit_test(test_alltoall_protocols),
+        cmocka_unit_test(test_nvls_tree_chunk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
