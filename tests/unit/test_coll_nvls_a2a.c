@@ -85,8 +85,8 @@ static void test_nvls_tree_chunk(void **state)
         double levels = 0;
         for (int k = rows[i].nodes; k > 1; k >>= 1)
             levels++;
-        double tuner_us = version < 21900 ? 23 + 2 * (rows[i].nodes - 1) * 19.0
-                                          : 25 + 2 * levels * 20.9;
+        double tuner_us =
+            version < 21900 ? 23 + 2 * (rows[i].nodes - 1) * 19.0 : 25 + 2 * levels * 20.9;
         double fill_s = 2 * 16 * 8 * rows[i].chunk / algbw;
         assert_true(fabs(ch.latency_s - (tuner_us * 1e-6 + fill_s)) < 1e-9);
     }
@@ -109,9 +109,12 @@ static void test_alltoall_protocols(void **state)
         uint64_t bytes;
         CollProto proto;
     } rows[] = {
-        {1024, COLL_PROTO_LL},          {16 * 16384, COLL_PROTO_LL},
-        {16 * 16384 + 16, COLL_PROTO_SIMPLE}, {2 << 20, COLL_PROTO_SIMPLE},
-        {64 << 20, COLL_PROTO_SIMPLE},  {1ULL << 32, COLL_PROTO_SIMPLE},
+        {1024, COLL_PROTO_LL},
+        {16 * 16384, COLL_PROTO_LL},
+        {16 * 16384 + 16, COLL_PROTO_SIMPLE},
+        {2 << 20, COLL_PROTO_SIMPLE},
+        {64 << 20, COLL_PROTO_SIMPLE},
+        {1ULL << 32, COLL_PROTO_SIMPLE},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
         CollShape a2a = {IR_COLL_ALLTOALL, rows[i].bytes, 16, 4, 4};
