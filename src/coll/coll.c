@@ -11,6 +11,7 @@
 #include "collnet.h"
 #include "nccl28.h"
 #include "nccl_tables.h"
+#include "nvls.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -45,22 +46,6 @@ static const double tree_correction[COLL_PROTO_COUNT][23] = {
      .6,  .6,  .6,  .6,  .8,  .9, .9, .9, .9, 1.0, 1.0},
     {.9, .9, .9, .9, .9, .9, .9, .8, .7, .6, .6, .5, .5, .5, .5, .6, .7, .8, .7, .7, .8, .9, .9},
 };
-
-/* NVLS (NVIDIA/nccl 2.26): latencies, us: 25 per NVLink SHARP round inside the node (hwLat NVLINK
- * NVLS/NVLSTree Simple), 14 per network level of NVLSTree's tree (hwLat NET NVLSTree), no base.
- * Efficiency of the switch's reduction and multicast on Hopper: 0.85 (tuning.cc 2.30
- * nvlsEfficiency). Most busbw one NVLSTree channel reaches on Hopper with 2 nodes and with more:
- * 57.7 and 45.5 GB/s (tuning.cc 2.28+, perChMaxNVLSTreeBws, NVIDIA's measured caps). 16 NVLS
- * compute channels on sm90 (transport/nvls.cc NVLS_NCHANNELS_SM90), chunks of at most 128 KiB
- * (NCCL_NVLS_CHUNKSIZE default). */
-static const double nvls_intra_us = 25.0, nvls_tree_net_us = 14.0, nvls_efficiency = 0.85;
-/* NVLS across nodes over SHARP (CollNet enabled): 18 us of network (tuning.cc 2.30.7 hwLatencies
- * NET NVLS Simple); per channel at most the head's NIC (interBw, not doubled as NVLSTree's on two
- * nodes, no per-channel cap) */
-static const double nvls_sharp_net_us = 18.0;
-static const double nvls_tree_channel_cap_GBps[2] = {57.7, 45.5};
-static const int nvls_channels = 16;
-static const double nvls_chunk_max = 128 * 1024;
 
 /* NCCL's ceiling on LL's bus bandwidth, GB/s, for 1, 2, more nodes (tuning.cc llMaxBws): on one
  * node by GPU generation (Volta, Ampere, Hopper, Blackwell rows), across nodes by host CPU: the
@@ -302,7 +287,7 @@ double coll_bytes_sent_per_rank(IrCollKind kind, uint64_t bytes, int n)
 
 /* The network bandwidth one GPU has to itself: its NIC where the node has one per GPU, its share
  * of them otherwise (of PCIe among the g group members without NICs). */
-static double gpu_nic_Bps(const HwTopology *topo, int g)
+double coll_gpu_nic_Bps(const HwTopology *topo, int g)
 {
     double nics_per_gpu =
         topo->nics_per_node > 0 ? (double)topo->nics_per_node / topo->gpus_per_node : 0;
@@ -431,7 +416,7 @@ static double two_node_tree_gain(const HwTopology *topo, const CollShape *sh, do
 
 /* NCCL's log2i (src/include/utils.h v2.21.5-1 l. 46, v2.30.7-1 l. 56: log2Down), rounded down:
  * the levels its tuner counts in a tree of n nodes (3 at 12 nodes, not 4) */
-static int log2_floor(int n)
+int coll_log2_floor(int n)
 {
     int l = 0;
     while (n >>= 1)
@@ -488,74 +473,6 @@ static double ring_latency_us(const CollModel *model, const CollShape *sh, CollP
     return lat;
 }
 
-/* Chunk size NCCL gives each (channel, head) pipeline of NVLS and NVLSTree: smaller for smaller
- * messages so that every pipeline gets work (enqueue.cc calcCollChunking, 2.26). */
-static double nvls_chunk(const CollShape *sh)
-{
-    double ops = (double)nvls_channels * sh->ranks_per_node, b = (double)sh->bytes;
-    double c = nvls_chunk_max;
-    if (sh->nodes > 1) {
-        if (b < 4 * ops * c && c > 65536)
-            c = 65536;
-        if (b < 1 * ops * c && c > 32768)
-            c = 32768;
-    } else {
-        if (b < 64 * ops * c && c > 65536)
-            c = 65536;
-        if (b < 8 * ops * c && c > 32768)
-            c = 32768;
-        if (b < 2 * ops * c && c > 16384)
-            c = 16384;
-    }
-    return c;
-}
-
-/* NVLS allreduce bandwidth as NCCL's tuner models it (tuning.cc 2.28+, ncclTopoTuneModel). The
- * NVLS graph has one channel per GPU of the node, each GPU the head of one (search.cc: "NVLS
- * channels correspond to GPUs pulling from NVLS"). NCCL's search gives each channel the
- * bandwidth s its NVLink can carry for all of them, a head taking twice its share: (g + 1) s per
- * GPU (search.cc ncclTopoSearchTryNvls; NCCL then rounds s down to its speed grid, 40 GB/s on
- * H100, which is not modelled), and with a network no more than a head's NIC. Per channel the switch delivers
- * s * efficiency * (g - 1)/g, twice over as allreduce pipelines its reduce and its multicast;
- * NVLSTree is also bounded by the head's NIC (twice it with two nodes, where the tree has one
- * level) and by NVIDIA's measured per-channel cap. Bus bandwidth is g channels of that; algorithm
- * bandwidth n/(2(n-1)) of it, as for a ring. Returns the bus bandwidth. */
-static double nvls_bus_bw(const HwTopology *topo, const CollShape *sh, CollAlgo a)
-{
-    int g = sh->ranks_per_node;
-    double s = topo->gpu_link_Bps / (g + 1);
-    double bw = s * nvls_efficiency * (g - 1) / g * 2;
-    if (sh->nodes > 1) {
-        double head_nic = gpu_nic_Bps(topo, g);
-        s = MIN(s, head_nic);
-        bw = s * nvls_efficiency * (g - 1) / g * 2;
-        if (a == COLL_ALGO_NVLS) /* across nodes over SHARP: the head's NIC, no tree cap */
-            return g * MIN(bw, head_nic);
-        bw = MIN(bw, head_nic * (sh->nodes <= 2 ? 2 : 1));
-        bw = MIN(bw, nvls_tree_channel_cap_GBps[sh->nodes <= 2 ? 0 : 1] * 1e9);
-    }
-    return g * bw;
-}
-
-/* NVLS's latency as NCCL's tuner charges it: one NVLink SHARP round, and for NVLSTree the tree's
- * network levels up and down. */
-static double nvls_tuner_latency_us(const CollShape *sh, CollAlgo a)
-{
-    if (a == COLL_ALGO_NVLS)
-        return nvls_intra_us + (sh->nodes > 1 ? nvls_sharp_net_us : 0);
-    return nvls_intra_us + (sh->nodes > 1 ? 2 * log2_floor(sh->nodes) * nvls_tree_net_us : 0);
-}
-
-/* What NCCL's tuner leaves out: the pipeline (reduce, multicast; and the network between them for
- * NVLSTree) fills once, one chunk per stage beyond the first in each of the channels x heads
- * pipelines, or the whole message where it is smaller than one chunk each. */
-static double nvls_fill_s(const CollShape *sh, double algbw)
-{
-    int stages = sh->nodes > 1 ? 3 : 2;
-    double round = (double)nvls_channels * sh->ranks_per_node * nvls_chunk(sh);
-    return (stages - 1) * MIN(round, (double)sh->bytes) / algbw;
-}
-
 /* A ring of point-to-point messages (fsdprun's MPI ring, run_coll.c): 2(n-1) or n-1 steps, each
  * a message of bytes/n that costs the link's latency (calibrated or cited in the topology), no
  * LL protocols, no base latency of a GPU library. */
@@ -605,6 +522,19 @@ static bool nvls_possible(const HwTopology *topo, const CollShape *sh)
     /* NCCL: NVLS needs a multicast-capable NVSwitch and more than 2 GPUs (nvls.cc), runs Simple
      * only, and across nodes only as NVLSTree for allreduce (tuning.cc). */
     return coll_topology_has_nvls(topo) && sh->kind == IR_COLL_ALLREDUCE && sh->ranks_per_node > 2;
+}
+
+/* NCCL runs an all-to-all as one group of sends and receives, a pair per peer (enqueue.cc
+ * v2.30.7-1 l. 3070-3079; nccl-tests' alltoall did the same before 2.28), and picks a send's
+ * protocol by its size, not by the tuner: LL where a channel's part is at most
+ * NCCL_P2P_LL_THRESHOLD (16 KiB), else Simple; never LL128 (addP2pToPlan, v2.30.7-1 l. 859,
+ * 932-933; v2.21.5-1 l. 529). A part below 64 KiB goes on one channel (l. 921-924), so LL up to
+ * 16 KiB per peer; 2.23-2.28 allow the peer's channels x 16 KiB (v2.26.2-1 l. 779), which is not
+ * modelled (the threshold would be 32 KiB across nodes). The tuner's ring estimate chose LL up to
+ * 128 KiB per peer and LL128 beyond, 6-10 % slower than Simple at the plateau. */
+static CollProto alltoall_proto(const CollShape *sh)
+{
+    return sh->bytes / (uint64_t)sh->nranks <= 16384 ? COLL_PROTO_LL : COLL_PROTO_SIMPLE;
 }
 
 static double analytic_time(const CollModel *self, const CollShape *sh, CollChoice *choice)
@@ -673,6 +603,9 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
              * the rule applies only to protoEnable 2, the default) */
             if (p == COLL_PROTO_LL128 && self->force_proto != p && !coll_ll128_enabled(self, sh))
                 continue;
+            if (sh->kind == IR_COLL_ALLTOALL &&
+                (p == COLL_PROTO_LL128 || (self->force_proto < 0 && p != (int)alltoall_proto(sh))))
+                continue;
             double lat_us, eff_bus, algbw, fill_s = 0;
             if (collnet) {
                 if (p != COLL_PROTO_SIMPLE)
@@ -686,7 +619,7 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                 if (p != COLL_PROTO_SIMPLE)
                     continue;
                 lat_us = pat_base_us +
-                         log2_floor(sh->nodes) * net_hop_us[COLL_ALGO_TREE][p] / pat_level_div +
+                         coll_log2_floor(sh->nodes) * net_hop_us[COLL_ALGO_TREE][p] / pat_level_div +
                          pat_per_rank_us * sh->nranks;
                 algbw = pat_bw * bus;
                 eff_bus = algbw * coll_busbw_factor(sh->kind, sh->nranks);
@@ -697,8 +630,9 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                  * (above 1: the switch does part of the work) */
                 eff_bus = nvls_bus_bw(topo, sh, (CollAlgo)a);
                 algbw = eff_bus / coll_busbw_factor(sh->kind, sh->nranks);
-                lat_us = nvls_tuner_latency_us(sh, (CollAlgo)a);
-                fill_s = nvls_fill_s(sh, algbw);
+                int version = self->nccl_version > 0 ? self->nccl_version : COLL_NCCL_NEWEST;
+                lat_us = nvls_tuner_latency_us(sh, (CollAlgo)a, version);
+                fill_s = nvls_fill_s(sh, (CollAlgo)a, algbw, version);
             } else {
                 double ratio; /* algorithm bandwidth = bus bandwidth * ratio */
                 if (a == COLL_ALGO_RING) {
@@ -711,7 +645,7 @@ static double analytic_time(const CollModel *self, const CollShape *sh, CollChoi
                      * v2.17.1-1 l. 181) */
                     double hop = intra_hop[a][p] * (ll_intra_x18 && p == COLL_PROTO_LL ? 1.8 : 1.0);
                     lat_us = base_lat[a][p] + 2 * ((sh->ranks_per_node - 1) * hop +
-                                                   log2_floor(sh->nodes) * net_hop[a][p]);
+                                                   coll_log2_floor(sh->nodes) * net_hop[a][p]);
                     ratio = 0.5;
                 }
                 /* before 2.12: that release's refinements and caps, the two-node tree's gain

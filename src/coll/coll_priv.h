@@ -16,4 +16,10 @@ enum { ARCH_VOLTA, ARCH_AMPERE, ARCH_HOPPER, ARCH_BLACKWELL, ARCH_COUNT };
  * count. */
 double coll_nics_reached(const HwTopology *topo, int ranks_per_node, bool whole_nics);
 
+/* The network bandwidth one GPU has to itself: its NIC where the node has one per GPU, its share
+ * of them otherwise (of PCIe among the g group members without NICs). */
+double coll_gpu_nic_Bps(const HwTopology *topo, int g);
+/* NCCL's log2i, rounded down: the levels its tuner counts in a tree of n nodes. */
+int coll_log2_floor(int n);
+
 #endif

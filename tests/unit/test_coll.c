@@ -113,8 +113,10 @@ static void test_nvls(void **state)
     /* two nodes: 8 channels at NCCL's measured per-channel cap (57.7 GB/s busbw), below what
      * the switch gives (0.85 * 370.8/9 * 7/8 * 2 = 61.3) and the NIC (2 * 50) */
     assert_close(ch.bus_Bps, 8 * 57.7e9, 1e-9);
-    /* NCCL's tuner picks NVLSTree at 1 MiB by its estimate, which leaves out the pipeline fill;
-     * the time returned includes it, and is longer than the tree's */
+    /* NCCL 2.26.2's tuner (the H100 table's release, 14 us per NVLSTree level) picks NVLSTree
+     * at 1 MiB by its estimate, which leaves out the pipeline fill; the time returned includes
+     * it, and is longer than the tree's */
+    m.nccl_version = 22602;
     CollShape mid = {IR_COLL_ALLREDUCE, 1 << 20, 16, 2, 8};
     double nvlstree_s = m.time_s(&m, &mid, &ch);
     assert_int_equal(ch.algo, COLL_ALGO_NVLS_TREE);
@@ -123,6 +125,7 @@ static void test_nvls(void **state)
     assert_int_equal(ch.algo, COLL_ALGO_TREE);
     assert_true(nvlstree_s > tree_s);
     m.force_algo = -1;
+    m.nccl_version = 0;
     CollShape ag = {IR_COLL_ALLGATHER, 1ULL << 34, 8, 1, 8};
     m.time_s(&m, &ag, &ch);
     assert_int_equal(ch.algo, COLL_ALGO_RING);
@@ -342,14 +345,16 @@ static void test_nccltests_parse(void **state)
 /* One nccl-tests all_reduce_perf table of ../shared/data/nccl-tests (the section between the
  * `from` and `to` markers, NULL for the whole file), read in place, against `fsdpsim collective`
  * on the matching topology: the same engine and flow model, and nccl-tests' loop of
- * back-to-back ops with `gpus_per_thread` GPUs per host thread (its -g). */
+ * back-to-back ops with `gpus_per_thread` GPUs per host thread (its -g), under the NCCL release
+ * the table's source states (`nccl_version`, 0: not stated, the newest). */
 typedef struct {
     int n;
     double size[64], err[64]; /* error of simulated busbw: + means the simulation is too fast */
 } Table;
 
 static bool table_load(Table *tb, const char *file, const char *from, const char *to,
-                       const char *topo_file, int nodes, int gpn, int gpus_per_thread)
+                       const char *topo_file, int nodes, int gpn, int gpus_per_thread,
+                       int nccl_version)
 {
     char *path = src_path(file);
     char *text = NULL;
@@ -360,6 +365,7 @@ static bool table_load(Table *tb, const char *file, const char *from, const char
     HwTopology *t = load_topo(topo_file);
     CollModel m;
     coll_model_analytic_init(&m, t);
+    m.nccl_version = nccl_version;
     NetTopo *net = net_topo_new(t, nodes, gpn);
     CollNcclTestsRow rows[64];
     int n_rows = coll_nccltests_parse(text, from, to, rows, 64);
@@ -427,7 +433,7 @@ static void check_range(const Table *tb, double lo, double hi, double bound, con
 static void test_a100_one_node_table(void **state)
 {
     Table tb;
-    if (!table_load(&tb, A100_FILE, "=== (A)", "=== (B)", "topologies/hgx-a100-40gb.json", 1, 8, 8))
+    if (!table_load(&tb, A100_FILE, "=== (A)", "=== (B)", "topologies/hgx-a100-40gb.json", 1, 8, 8, 0))
         skip();
     check_range(&tb, 0, 32 * 1024, 0.25, NULL);
     check_range(&tb, 64 * 1024, 512 * 1024, 0.85, "LL slower than NCCL's model");
@@ -437,11 +443,13 @@ static void test_a100_one_node_table(void **state)
     check_range(&tb, 256 * MiB, TOP, 0.10, NULL);
 }
 
-/* Two HGX H100 nodes over NDR400, one GPU per process (-g 1); NCCL used NVLS/NVLSTree. */
+/* Two HGX H100 nodes over NDR400, one GPU per process (-g 1), NCCL 2.26.2 (its source); NCCL
+ * used NVLS/NVLSTree. */
 static void test_h100_two_node_table(void **state)
 {
     Table tb;
-    if (!table_load(&tb, H100_FILE, NULL, NULL, "topologies/hgx-h100-ndr400.json", 2, 8, 1))
+    if (!table_load(&tb, H100_FILE, NULL, NULL, "topologies/hgx-h100-ndr400.json", 2, 8, 1,
+                    22602))
         skip();
     check_range(&tb, 0, 512 * 1024, 0.35, "LL slower than NCCL's model at 256-512 KiB");
     check_range(&tb, 1 * MiB, TOP, 0.16, "NVLSTree's pipeline fill at 4-8 MiB");
@@ -457,7 +465,7 @@ static void test_h100_two_node_table(void **state)
 static void test_a100_two_node_roce_table(void **state)
 {
     Table tb;
-    if (!table_load(&tb, A100_FILE, "=== (B)", NULL, "topologies/hgx-a100-40gb.json", 2, 8, 1))
+    if (!table_load(&tb, A100_FILE, "=== (B)", NULL, "topologies/hgx-a100-40gb.json", 2, 8, 1, 0))
         skip();
     check_range(&tb, 1024 * MiB, TOP, 2.2, "irregular run, below one port per GPU");
 }
