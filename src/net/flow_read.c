@@ -1,6 +1,7 @@
 /* flow_read: what the flow model reports to the engine and the report, read from its state:
- * transfers in flight, rates, link statistics (their busy time and bytes brought up to date on
- * read) and utilisation samples. Internal to src/net; split from flow.c to keep files short. */
+ * transfers in flight, rates, link statistics (their busy time brought up to date on read; their
+ * bytes lack the open rate segments of transfers still in flight, flow.c integrate: complete
+ * once none is, where the engine reads them) and utilisation samples. Internal to src/net; split from flow.c to keep files short. */
 #include "flow_priv.h"
 
 int net_flows_link_classes(const NetFlows *f)

@@ -136,7 +136,9 @@ void net_flows_set_full(NetFlows *f, bool full);
 double net_flows_rate(const NetFlows *f, int id);
 /* Classes of links the model distinguishes (the links, for net_flows_new_per_link). */
 int net_flows_link_classes(const NetFlows *f);
-/* A link's statistics (shared by its class: valid until the next net_flows_pattern). */
+/* A link's statistics (shared by its class: valid until the next net_flows_pattern). Its bytes
+ * lack what transfers still in flight moved since their rates last changed: read them when none
+ * is. */
 const NetLinkStats *net_flows_stats(const NetFlows *f, uint32_t link);
 /* Class `c` (0 <= c < net_flows_link_classes): the lowest id of its links, how many links it has,
  * and their common statistics. O(1): reports walk the classes, not the links. */

@@ -141,7 +141,7 @@ static int64_t lone_transfer(bool others, double *bytes)
     NetTopo *t = net_topo_new(hw, 1, 2);
     NetLoad a[] = {{0, 731234567.891}, {1, 1e8 / 7}}, b[] = {{2, 1234.5}};
     NetFlows *f = net_flows_new(t);
-    int pa = net_flows_pattern(f, a, 1), pb = net_flows_pattern(f, b, 1);
+    int pa = net_flows_pattern(f, a, 2), pb = net_flows_pattern(f, b, 1);
     int ia = net_flows_add(f, 0, pa, 1.0 / 3);
     int64_t next = net_flows_reschedule(f), finish = -1, start = 977;
     int started = 0, ids[4];
