@@ -67,10 +67,11 @@ const char *cmp_kind_of(const char *cat, const char *name)
     } nccl[] = {{"AllGather", "allgather"}, {"ReduceScatter", "reduce_scatter"},
                 {"AllReduce", "allreduce"}, {"Broadcast", "broadcast"},
                 {"AllToAll", "alltoall"},   {"SendRecv", "send/recv"},
-                {"Send", "send"},           {"Recv", "recv"}};
+                {"Send", "send"},           {"Recv", "recv"},
+                {"Reduce", "reduce"}}; /* after the two that hold it */
     static const char *const kinds[] = {"host",      "compute",   "send",      "recv",
                                         "memcpy",    "allgather", "allreduce", "reduce_scatter",
-                                        "broadcast", "alltoall",  "send/recv"};
+                                        "broadcast", "alltoall",  "send/recv", "reduce"};
     if (!strcmp(cat, "kernel")) {
         if (strstr(name, "nccl") || strstr(name, "NCCL"))
             for (size_t i = 0; i < G_N_ELEMENTS(nccl); i++)

@@ -206,9 +206,18 @@ static void rank_activities(const TraceRank *r, const GArray *numbers, TraceActi
                 iter = (int)j;
         if (iter < 0)
             continue;
-        fn(data, kk->cls == TRACE_CLASS_MEMCPY ? "gpu_memcpy" : "kernel",
-           g_ptr_array_index(r->names, kk->name), r->rank, kk->stream, kk->start_us,
-           kk->end_us - kk->start_us, iter);
+        const char *name = g_ptr_array_index(r->names, kk->name);
+        const char *cat = kk->cls == TRACE_CLASS_MEMCPY ? "gpu_memcpy" : "kernel";
+        if (kk->coll >= 0) {
+            /* a collective run by a kernel named for another (PyTorch's all_to_all is NCCL's
+             * SendRecv kernel): the cat names the collective the metadata or annotation gave,
+             * which compare takes for the op kind; send/recv keeps its name (compare's
+             * "send/recv"). One name scan per NCCL kernel. */
+            const TraceColl *c = &g_array_index(r->colls, TraceColl, kk->coll);
+            if (c->kind != TRACE_COLL_SENDRECV && trace_coll_kind_of(name) != (int)c->kind)
+                cat = trace_coll_kind_name(c->kind);
+        }
+        fn(data, cat, name, r->rank, kk->stream, kk->start_us, kk->end_us - kk->start_us, iter);
     }
 }
 

@@ -156,6 +156,22 @@ PY
 }
 shared "compare --real DIR: 8 ranks, real step = median ProfilerStep" compare_dlrm
 
+compare_dlrm_alltoall() { # DLRM's all_to_all runs as NCCL SendRecv kernels: compare's alltoall
+    [ -f "$W/sim.json" ] || "$FSDPSIM" -m "$SRC/models/gpt2.json" -t "$SRC/topologies/juwels-booster.json" --trace "$W/sim.json" >/dev/null || return 1
+    "$FSDPSIM" compare --real "$DLRM" --sim "$W/sim.json" --json >"$W/c3.json" 2>/dev/null || return 1
+    python3 - "$W/c3.json" "$DLRM" <<'PY'
+import glob, json, os, sys
+k = json.load(open(sys.argv[1]))["op_kinds"]
+sums = []  # per rank: the SendRecv kernels' durations (each under an nccl:all_to_all annotation)
+for f in sorted(glob.glob(os.path.join(sys.argv[2], "*.json"))):
+    ev = json.load(open(f))["traceEvents"]
+    sums.append(sum(e["dur"] for e in ev if e.get("cat") == "kernel" and "SendRecv" in e["name"]))
+assert "send/recv" not in k and k["alltoall"]["real_calls"] == 5, k
+assert abs(k["alltoall"]["real_s"] - sum(sums) / len(sums) * 1e-6) < 1e-9, (k["alltoall"], sums)
+PY
+}
+shared "compare: DLRM's all_to_all (NCCL SendRecv kernels) is alltoall, not send/recv" compare_dlrm_alltoall
+
 compare_repeated() { # --real twice: both ranks, not the second alone
     "$FSDPSIM" -m "$SRC/models/gpt2.json" -t "$SRC/topologies/juwels-booster.json" --trace "$W/sim.json" >/dev/null || return 1
     "$FSDPSIM" compare --real "$W/synth/rank0.json" --real "$W/synth/rank1.json.gz" --sim "$W/sim.json" --json >"$W/c2.json" 2>/dev/null || return 1
