@@ -57,12 +57,17 @@ void trace_print_summary(const TraceSet *set, FILE *out)
             "wait(us)", "size from");
     for (guint i = 0; i < rows->len; i++) {
         const TraceCollRow *x = &g_array_index(rows, TraceCollRow, i);
+        /* no size, no bandwidth: "-", not a measured 0 GB/s */
+        char algbw[32] = "-", busbw[32] = "-";
+        if (x->size_bytes) {
+            g_snprintf(algbw, sizeof algbw, "%.2f", x->algbw_GBps);
+            g_snprintf(busbw, sizeof busbw, "%.2f", x->busbw_GBps);
+        }
         fprintf(out,
                 "  %-14s %12" G_GUINT64_FORMAT " %12" G_GUINT64_FORMAT
-                " %6s %5d %6d %5d %10.2f %8.2f %8.2f %10.2f  %s\n",
+                " %6s %5d %6d %5d %10.2f %8s %8s %10.2f  %s\n",
                 trace_coll_kind_name(x->kind), x->size_bytes, x->count, x->dtype, x->group_size,
-                x->calls, x->matched_ranks, x->time_us, x->algbw_GBps, x->busbw_GBps, x->wait_us,
-                x->source);
+                x->calls, x->matched_ranks, x->time_us, algbw, busbw, x->wait_us, x->source);
     }
     if (!rows->len)
         fprintf(out, "  (no NCCL kernels)\n");

@@ -656,7 +656,11 @@ static bool finish(Reader *rd, GError **error)
                 c.in_nelems = a->in_nelems, c.out_nelems = a->out_nelems;
                 c.group_size = a->group_size, c.dtype_bytes = a->dtype_bytes, c.dtype = a->dtype;
                 c.pg = g_strdup(a->pg);
-                c.source = a->metadata ? "record_param_comms" : "annotation input dims";
+                /* an annotation without Input Dims (record_shapes off): the kind is known, the
+                 * size is not, which the table must not present as read from the shapes */
+                c.source = a->metadata    ? "record_param_comms"
+                           : a->in_nelems ? "annotation input dims"
+                                          : "unknown (record_shapes off)";
             } else {
                 c.pg = g_strdup("");
                 c.source = "kernel name";

@@ -199,6 +199,26 @@ assert abs(k['real_s'] - want) < 1e-9, (k, want)
 }
 shared "compare: a rank lacking a step is not counted for it (A100 + a copy without step 4)" compare_missing_step
 
+dlrm_no_shapes() { # record_shapes off: the size is unknown, no bandwidth is shown as measured
+    mkdir -p "$W/noshapes" && python3 - "$DLRM" "$W/noshapes" <<'PY' || return 1
+import glob, json, os, sys
+for f in glob.glob(os.path.join(sys.argv[1], "*.json")):
+    d = json.load(open(f))
+    for e in d["traceEvents"]:
+        for k in ("Input Dims", "Input type"):
+            e.get("args", {}).pop(k, None)
+    json.dump(d, open(os.path.join(sys.argv[2], os.path.basename(f)), "w"))
+PY
+    "$FSDPSIM" trace summary "$W/noshapes" >"$W/ns.txt" || return 1
+    "$FSDPSIM" trace summary "$W/noshapes" --json >"$W/ns.json" || return 1
+    grep -Eq '^  alltoall +0 +0 .* - +- .*unknown \(record_shapes off\)$' "$W/ns.txt" || return 1
+    python3 -c "
+import json; c = json.load(open('$W/ns.json'))['collectives']
+assert len(c) == 2 and all(x['size'] == 0 and x['size_from'] == 'unknown (record_shapes off)' for x in c), c
+"
+}
+shared "DLRM without record_shapes: collective sizes unknown, bandwidth '-'" dlrm_no_shapes
+
 compare_repeated() { # --real twice: both ranks, not the second alone
     "$FSDPSIM" -m "$SRC/models/gpt2.json" -t "$SRC/topologies/juwels-booster.json" --trace "$W/sim.json" >/dev/null || return 1
     "$FSDPSIM" compare --real "$W/synth/rank0.json" --real "$W/synth/rank1.json.gz" --sim "$W/sim.json" --json >"$W/c2.json" 2>/dev/null || return 1
