@@ -286,6 +286,10 @@ static bool trace_event(Reader *rd, const cJSON *e, int64_t index, GError **erro
         }
         return true;
     }
+    /* Kineto's GPU-row copies of host annotations (gpu_user_annotation: "nccl:all_reduce",
+     * "ProfilerStep#N" over its kernels' span): a step or a launch's annotation is the host's */
+    if (!g_ascii_strcasecmp(c, "gpu_user_annotation"))
+        return true;
     bool step = g_str_has_prefix(n, "ProfilerStep#");
     bool comm = !strcmp(n, "record_param_comms") || g_str_has_prefix(n, "nccl:");
     bool shapes = g_str_has_prefix(n, "aten::") && arg(e, "Input Dims");

@@ -219,6 +219,25 @@ assert len(c) == 2 and all(x['size'] == 0 and x['size_from'] == 'unknown (record
 }
 shared "DLRM without record_shapes: collective sizes unknown, bandwidth '-'" dlrm_no_shapes
 
+a100_gpu_annotations() { # Kineto's GPU-row copies of ProfilerStep#N are not steps of their own
+    python3 - "$A100" "$W/gpustep.json" <<'PY' || return 1
+import gzip, json, sys
+d = json.load(gzip.open(sys.argv[1]))
+ev = d["traceEvents"]
+for s in [e for e in ev if str(e.get("name", "")).startswith("ProfilerStep#")]:
+    ev.append({"ph": "X", "cat": "gpu_user_annotation", "name": s["name"], "pid": 0, "tid": 7,
+               "ts": s["ts"] + 10, "dur": s["dur"] - 20, "args": {}})
+json.dump(d, open(sys.argv[2], "w"))
+PY
+    "$FSDPSIM" trace summary "$W/gpustep.json" --json >"$W/g1.json" || return 1
+    "$FSDPSIM" trace summary "$A100" --json >"$W/g0.json" || return 1
+    python3 -c "
+import json; a, b = (json.load(open('$W/g%d.json' % i))['ranks'][0]['steps'] for i in (0, 1))
+assert a == b and len(a) == 3, (len(a), len(b))
+"
+}
+shared "A100 with gpu_user_annotation ProfilerStep#N copies: the same three steps" a100_gpu_annotations
+
 compare_repeated() { # --real twice: both ranks, not the second alone
     "$FSDPSIM" -m "$SRC/models/gpt2.json" -t "$SRC/topologies/juwels-booster.json" --trace "$W/sim.json" >/dev/null || return 1
     "$FSDPSIM" compare --real "$W/synth/rank0.json" --real "$W/synth/rank1.json.gz" --sim "$W/sim.json" --json >"$W/c2.json" 2>/dev/null || return 1
