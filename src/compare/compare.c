@@ -67,10 +67,11 @@ const char *cmp_kind_of(const char *cat, const char *name)
     } nccl[] = {{"AllGather", "allgather"}, {"ReduceScatter", "reduce_scatter"},
                 {"AllReduce", "allreduce"}, {"Broadcast", "broadcast"},
                 {"AllToAll", "alltoall"},   {"SendRecv", "send/recv"},
-                {"Send", "send"},           {"Recv", "recv"}};
+                {"Send", "send"},           {"Recv", "recv"},
+                {"Reduce", "reduce"}}; /* after the two that hold it */
     static const char *const kinds[] = {"host",      "compute",   "send",      "recv",
                                         "memcpy",    "allgather", "allreduce", "reduce_scatter",
-                                        "broadcast", "alltoall",  "send/recv"};
+                                        "broadcast", "alltoall",  "send/recv", "reduce"};
     if (!strcmp(cat, "kernel")) {
         if (strstr(name, "nccl") || strstr(name, "NCCL"))
             for (size_t i = 0; i < G_N_ELEMENTS(nccl); i++)
@@ -277,6 +278,26 @@ static void sum_activity(void *data, const char *cat, const char *name, int pid,
         sum_event(data, kind, ts_us, dur_us, pid);
 }
 
+/* The (rank, step) pairs a profiler set's activities are summed over: each rank's steps among
+ * rank 0's (the steps compare sees), so that a rank whose trace lacks one of them (its profiler
+ * started a step later) does not count it. O(ranks x steps^2): steps are few. */
+static int set_rank_steps(const TraceSet *set)
+{
+    const TraceRank *r0 = g_ptr_array_index(set->ranks, 0);
+    int pairs = 0;
+    for (guint i = 0; i < set->ranks->len; i++) {
+        const TraceRank *r = g_ptr_array_index(set->ranks, i);
+        for (guint s0 = 0; s0 < r0->steps->len; s0++)
+            for (guint s = 0; s < r->steps->len; s++)
+                if (g_array_index(r->steps, TraceStep, s).number ==
+                    g_array_index(r0->steps, TraceStep, s0).number) {
+                    pairs++;
+                    break;
+                }
+    }
+    return pairs;
+}
+
 /* One trace, real or simulated, from any of the `accepted` generators (NULL-terminated): checks
  * it, sums its op durations per kind into CmpKind.real_* or .sim_* per rank per step, and sets
  * the step time. With set (a profiler trace), the events summed are the set's, every step's,
@@ -337,10 +358,11 @@ static bool load_trace(CmpResult *r, bool real, const cJSON *root, const char *f
         return false;
     }
     int steps = gen->iterations ? r->iterations : 1;
+    double rank_steps = set ? set_rank_steps(set) : world * steps;
     for (guint i = 0; i < r->kinds->len; i++) {
         CmpKind *k = &g_array_index(r->kinds, CmpKind, i);
-        *(real ? &k->real_s : &k->sim_s) /= world * steps;
-        *(real ? &k->real_calls : &k->sim_calls) /= world * steps;
+        *(real ? &k->real_s : &k->sim_s) /= rank_steps;
+        *(real ? &k->real_calls : &k->sim_calls) /= rank_steps;
     }
     double span = (t1 - t0) * 1e-6;
     if (real) {

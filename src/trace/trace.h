@@ -261,7 +261,8 @@ char *trace_summary_json(const TraceSet *set);
 #define TRACE_COMPARE_ALL (-2)
 cJSON *trace_set_to_compare(const TraceSet *set, int only_iter);
 /* Every stepped GPU activity of the document trace_set_to_compare(set, TRACE_COMPARE_ALL)
- * would hold, in its order, from the set's arrays: cat "kernel" or "gpu_memcpy", the kernel's
+ * would hold, in its order, from the set's arrays: cat "kernel" or "gpu_memcpy" (or the
+ * collective's kind, trace_coll_kind_name, for an NCCL kernel named for another), the kernel's
  * name, pid (the rank), tid (the stream), ts and dur in us, and iter (the index into
  * step_time_s). */
 typedef void (*TraceActivityFn)(void *data, const char *cat, const char *name, int pid, int tid,

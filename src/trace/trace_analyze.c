@@ -143,19 +143,106 @@ void trace_set_free(TraceSet *set)
 #define COLL(r, i) (&g_array_index((r)->colls, TraceColl, (i)))
 #define KERNEL(r, i) (&g_array_index((r)->kernels, TraceKernel, (i)))
 
-/* Instances are keyed by process group and sequence number within it: PyTorch issues a group's
- * collectives in the same order on every member (its NCCL watchdog's sequence numbers rely on
- * it). Ranks' clocks are compared as they are: on one node they share one; across nodes an offset
- * (NTP: ~0.1-1 ms) shows as waiting. O(collectives) with one hash lookup each. */
-static void match(TraceSet *set)
+/* The same collective on two ranks: kind, and size where every member passes the same (an
+ * all-to-all's or a send/recv's may differ by rank). */
+static bool coll_same(const TraceColl *a, const TraceColl *b)
 {
-    GHashTable *index = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    return a->kind == b->kind &&
+           (a->kind == TRACE_COLL_ALLTOALL || a->kind == TRACE_COLL_SENDRECV ||
+            (a->in_nelems == b->in_nelems && a->dtype_bytes == b->dtype_bytes));
+}
+
+/* How far a rank's sequence numbers in a group are shifted against the group's first rank: a
+ * trace whose window holds a collective more or less (one lost, one issued before the profiler
+ * started) numbers every later one differently, and keyed as they were, its kernels were matched
+ * to other collectives (an all-reduce with an all-to-all). The shift in [-ALIGN_MAX, ALIGN_MAX]
+ * that lines up the most of them, 0 on a tie. O(collectives x 2 ALIGN_MAX) hash lookups. */
+#define ALIGN_MAX 16
+
+static char *coll_key(const char *pg, int seq)
+{
+    return g_strdup_printf("%s\x1f%d", pg, seq);
+}
+
+static GHashTable *align(const TraceSet *set)
+{
+    GHashTable *first = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL); /* pg */
+    GHashTable *ref = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);   /* key */
     for (guint ri = 0; ri < set->ranks->len; ri++) {
         TraceRank *r = RANK(set, ri);
         for (guint ci = 0; ci < r->colls->len; ci++) {
             TraceColl *c = COLL(r, ci);
-            char *key = g_strdup_printf("%s\x1f%d", c->pg, c->seq);
+            if (!g_hash_table_contains(first, c->pg))
+                g_hash_table_insert(first, g_strdup(c->pg), GINT_TO_POINTER(ri + 1));
+            if (GPOINTER_TO_INT(g_hash_table_lookup(first, c->pg)) == (int)ri + 1)
+                g_hash_table_insert(ref, coll_key(c->pg, c->seq), c);
+        }
+    }
+    /* shift per rank and group: "rank\x1fpg" -> shift + ALIGN_MAX + 1 */
+    GHashTable *shift = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    for (guint ri = 0; ri < set->ranks->len; ri++) {
+        TraceRank *r = RANK(set, ri);
+        GHashTable *done = g_hash_table_new(g_str_hash, g_str_equal);
+        for (guint ci = 0; ci < r->colls->len; ci++) {
+            const char *pg = COLL(r, ci)->pg;
+            if (g_hash_table_contains(done, pg) ||
+                GPOINTER_TO_INT(g_hash_table_lookup(first, pg)) == (int)ri + 1)
+                continue;
+            g_hash_table_add(done, (gpointer)pg);
+            int best = 0, best_score = -1;
+            for (int d = 0; d <= 2 * ALIGN_MAX; d++) {
+                int delta = d % 2 ? (d + 1) / 2 : -d / 2; /* 0, 1, -1, 2, -2, ... */
+                int score = 0;
+                for (guint cj = ci; cj < r->colls->len; cj++) {
+                    const TraceColl *c = COLL(r, cj);
+                    if (strcmp(c->pg, pg))
+                        continue;
+                    char *key = coll_key(pg, c->seq + delta);
+                    const TraceColl *o = g_hash_table_lookup(ref, key);
+                    g_free(key);
+                    score += o && coll_same(c, o);
+                }
+                if (score > best_score)
+                    best = delta, best_score = score;
+            }
+            g_hash_table_insert(shift, g_strdup_printf("%u\x1f%s", ri, pg),
+                                GINT_TO_POINTER(best + ALIGN_MAX + 1));
+        }
+        g_hash_table_destroy(done);
+    }
+    g_hash_table_destroy(first), g_hash_table_destroy(ref);
+    return shift;
+}
+
+/* Instances are keyed by process group and sequence number within it: PyTorch issues a group's
+ * collectives in the same order on every member (its NCCL watchdog's sequence numbers rely on
+ * it), a rank's numbers shifted as align() finds; a kernel that is not the instance's collective
+ * still (kind or size differ) is an instance of its own. Ranks' clocks are compared as they are:
+ * on one node they share one; across nodes an offset (NTP: ~0.1-1 ms) shows as waiting.
+ * O(collectives) with one hash lookup each, plus align(). */
+static void match(TraceSet *set)
+{
+    GHashTable *index = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    GHashTable *shift = align(set);
+    for (guint ri = 0; ri < set->ranks->len; ri++) {
+        TraceRank *r = RANK(set, ri);
+        for (guint ci = 0; ci < r->colls->len; ci++) {
+            TraceColl *c = COLL(r, ci);
+            char *rank_pg = g_strdup_printf("%u\x1f%s", ri, c->pg);
+            int delta = GPOINTER_TO_INT(g_hash_table_lookup(shift, rank_pg));
+            g_free(rank_pg);
+            char *key = coll_key(c->pg, c->seq + (delta ? delta - ALIGN_MAX - 1 : 0));
             gpointer found = g_hash_table_lookup(index, key);
+            if (found) {
+                const TraceInstance *in =
+                    &g_array_index(set->instances, TraceInstance, GPOINTER_TO_INT(found) - 1);
+                if (!coll_same(c, COLL(RANK(set, in->first_rank), in->coll_of_first))) {
+                    /* not this instance's collective: one of its own, under a key no
+                     * sequence number has */
+                    char *own = g_strdup_printf("%s\x1f%u\x1f%u", key, ri, ci);
+                    g_free(key), key = own, found = NULL;
+                }
+            }
             const TraceKernel *k = KERNEL(r, c->kernel);
             if (!found) {
                 TraceInstance in = {.coll_of_first = (int)ci,
@@ -176,7 +263,7 @@ static void match(TraceSet *set)
                 in->latest_start_us = k->start_us, in->last_rank = r->rank;
         }
     }
-    g_hash_table_destroy(index);
+    g_hash_table_destroy(index), g_hash_table_destroy(shift);
     /* transfer: the mean over participants of end - latest start; waiting: latest start - start */
     for (guint ri = 0; ri < set->ranks->len; ri++) {
         TraceRank *r = RANK(set, ri);

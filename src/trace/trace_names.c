@@ -83,16 +83,40 @@ const char *trace_class_name(TraceClass cls)
 int trace_dtype_bytes(const char *text, const char **canonical)
 {
     char *n = g_ascii_strdown(text, -1);
-    /* the longest names first: "bfloat16" holds "float", "uint8_t" holds "int8" */
+    /* the longest names first: "bfloat16" holds "float", "uint8_t" holds "int8";
+     * "Float8_e4m3fn" (torchao's float8 all-gathers) holds "float", "ComplexFloat" holds "float"
+     * (two of them), "short int" and "UInt16" hold "int": each before the name it holds */
     static const struct {
         const char *needle, *name;
         int bytes;
-    } types[] = {{"bfloat16", "bf16", 2},  {"bf16", "bf16", 2},   {"half", "half", 2},
-                 {"float16", "half", 2},   {"f16", "half", 2},    {"double", "double", 8},
-                 {"float64", "double", 8}, {"float", "float", 4}, {"f32", "float", 4},
-                 {"int64", "int64", 8},    {"long", "int64", 8},  {"int32", "int32", 4},
-                 {"int8", "int8", 1},      {"byte", "int8", 1},   {"char", "int8", 1},
-                 {"bool", "int8", 1},      {"f8", "fp8", 1},      {"int", "int32", 4}};
+    } types[] = {{"complexdouble", "complex128", 16},
+                 {"complex<double>", "complex128", 16},
+                 {"complexhalf", "complex32", 4},
+                 {"complex<c10::half>", "complex32", 4},
+                 {"complex", "complex64", 8},
+                 {"float8", "fp8", 1},
+                 {"e4m3", "fp8", 1},
+                 {"e5m2", "fp8", 1},
+                 {"int16", "int16", 2},
+                 {"short", "int16", 2},
+                 {"bfloat16", "bf16", 2},
+                 {"bf16", "bf16", 2},
+                 {"half", "half", 2},
+                 {"float16", "half", 2},
+                 {"f16", "half", 2},
+                 {"double", "double", 8},
+                 {"float64", "double", 8},
+                 {"float", "float", 4},
+                 {"f32", "float", 4},
+                 {"int64", "int64", 8},
+                 {"long", "int64", 8},
+                 {"int32", "int32", 4},
+                 {"int8", "int8", 1},
+                 {"byte", "int8", 1},
+                 {"char", "int8", 1},
+                 {"bool", "int8", 1},
+                 {"f8", "fp8", 1},
+                 {"int", "int32", 4}};
     int bytes = 0;
     *canonical = NULL;
     for (size_t i = 0; i < G_N_ELEMENTS(types) && !bytes; i++)
@@ -105,11 +129,17 @@ int trace_dtype_bytes(const char *text, const char **canonical)
 bool trace_coll_ir_kind(TraceCollKind kind, IrCollKind *out)
 {
     switch (kind) {
-    case TRACE_COLL_ALLREDUCE: return *out = IR_COLL_ALLREDUCE, true;
-    case TRACE_COLL_ALLGATHER: return *out = IR_COLL_ALLGATHER, true;
-    case TRACE_COLL_REDUCE_SCATTER: return *out = IR_COLL_REDUCE_SCATTER, true;
-    case TRACE_COLL_BROADCAST: return *out = IR_COLL_BROADCAST, true;
-    case TRACE_COLL_ALLTOALL: return *out = IR_COLL_ALLTOALL, true;
-    default: return false; /* reduce and send/recv: no collective of the schedule */
+    case TRACE_COLL_ALLREDUCE:
+        return *out = IR_COLL_ALLREDUCE, true;
+    case TRACE_COLL_ALLGATHER:
+        return *out = IR_COLL_ALLGATHER, true;
+    case TRACE_COLL_REDUCE_SCATTER:
+        return *out = IR_COLL_REDUCE_SCATTER, true;
+    case TRACE_COLL_BROADCAST:
+        return *out = IR_COLL_BROADCAST, true;
+    case TRACE_COLL_ALLTOALL:
+        return *out = IR_COLL_ALLTOALL, true;
+    default:
+        return false; /* reduce and send/recv: no collective of the schedule */
     }
 }

@@ -57,12 +57,17 @@ void trace_print_summary(const TraceSet *set, FILE *out)
             "wait(us)", "size from");
     for (guint i = 0; i < rows->len; i++) {
         const TraceCollRow *x = &g_array_index(rows, TraceCollRow, i);
+        /* no size, no bandwidth: "-", not a measured 0 GB/s */
+        char algbw[32] = "-", busbw[32] = "-";
+        if (x->size_bytes) {
+            g_snprintf(algbw, sizeof algbw, "%.2f", x->algbw_GBps);
+            g_snprintf(busbw, sizeof busbw, "%.2f", x->busbw_GBps);
+        }
         fprintf(out,
                 "  %-14s %12" G_GUINT64_FORMAT " %12" G_GUINT64_FORMAT
-                " %6s %5d %6d %5d %10.2f %8.2f %8.2f %10.2f  %s\n",
+                " %6s %5d %6d %5d %10.2f %8s %8s %10.2f  %s\n",
                 trace_coll_kind_name(x->kind), x->size_bytes, x->count, x->dtype, x->group_size,
-                x->calls, x->matched_ranks, x->time_us, x->algbw_GBps, x->busbw_GBps, x->wait_us,
-                x->source);
+                x->calls, x->matched_ranks, x->time_us, algbw, busbw, x->wait_us, x->source);
     }
     if (!rows->len)
         fprintf(out, "  (no NCCL kernels)\n");
@@ -206,9 +211,18 @@ static void rank_activities(const TraceRank *r, const GArray *numbers, TraceActi
                 iter = (int)j;
         if (iter < 0)
             continue;
-        fn(data, kk->cls == TRACE_CLASS_MEMCPY ? "gpu_memcpy" : "kernel",
-           g_ptr_array_index(r->names, kk->name), r->rank, kk->stream, kk->start_us,
-           kk->end_us - kk->start_us, iter);
+        const char *name = g_ptr_array_index(r->names, kk->name);
+        const char *cat = kk->cls == TRACE_CLASS_MEMCPY ? "gpu_memcpy" : "kernel";
+        if (kk->coll >= 0) {
+            /* a collective run by a kernel named for another (PyTorch's all_to_all is NCCL's
+             * SendRecv kernel): the cat names the collective the metadata or annotation gave,
+             * which compare takes for the op kind; send/recv keeps its name (compare's
+             * "send/recv"). One name scan per NCCL kernel. */
+            const TraceColl *c = &g_array_index(r->colls, TraceColl, kk->coll);
+            if (c->kind != TRACE_COLL_SENDRECV && trace_coll_kind_of(name) != (int)c->kind)
+                cat = trace_coll_kind_name(c->kind);
+        }
+        fn(data, cat, name, r->rank, kk->stream, kk->start_us, kk->end_us - kk->start_us, iter);
     }
 }
 

@@ -286,6 +286,10 @@ static bool trace_event(Reader *rd, const cJSON *e, int64_t index, GError **erro
         }
         return true;
     }
+    /* Kineto's GPU-row copies of host annotations (gpu_user_annotation: "nccl:all_reduce",
+     * "ProfilerStep#N" over its kernels' span): a step or a launch's annotation is the host's */
+    if (!g_ascii_strcasecmp(c, "gpu_user_annotation"))
+        return true;
     bool step = g_str_has_prefix(n, "ProfilerStep#");
     bool comm = !strcmp(n, "record_param_comms") || g_str_has_prefix(n, "nccl:");
     bool shapes = g_str_has_prefix(n, "aten::") && arg(e, "Input Dims");
@@ -656,7 +660,11 @@ static bool finish(Reader *rd, GError **error)
                 c.in_nelems = a->in_nelems, c.out_nelems = a->out_nelems;
                 c.group_size = a->group_size, c.dtype_bytes = a->dtype_bytes, c.dtype = a->dtype;
                 c.pg = g_strdup(a->pg);
-                c.source = a->metadata ? "record_param_comms" : "annotation input dims";
+                /* an annotation without Input Dims (record_shapes off): the kind is known, the
+                 * size is not, which the table must not present as read from the shapes */
+                c.source = a->metadata    ? "record_param_comms"
+                           : a->in_nelems ? "annotation input dims"
+                                          : "unknown (record_shapes off)";
             } else {
                 c.pg = g_strdup("");
                 c.source = "kernel name";

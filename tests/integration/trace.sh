@@ -156,6 +156,113 @@ PY
 }
 shared "compare --real DIR: 8 ranks, real step = median ProfilerStep" compare_dlrm
 
+compare_dlrm_alltoall() { # DLRM's all_to_all runs as NCCL SendRecv kernels: compare's alltoall
+    [ -f "$W/sim.json" ] || "$FSDPSIM" -m "$SRC/models/gpt2.json" -t "$SRC/topologies/juwels-booster.json" --trace "$W/sim.json" >/dev/null || return 1
+    "$FSDPSIM" compare --real "$DLRM" --sim "$W/sim.json" --json >"$W/c3.json" 2>/dev/null || return 1
+    python3 - "$W/c3.json" "$DLRM" <<'PY'
+import glob, json, os, sys
+k = json.load(open(sys.argv[1]))["op_kinds"]
+sums = []  # per rank: the SendRecv kernels' durations (each under an nccl:all_to_all annotation)
+for f in sorted(glob.glob(os.path.join(sys.argv[2], "*.json"))):
+    ev = json.load(open(f))["traceEvents"]
+    sums.append(sum(e["dur"] for e in ev if e.get("cat") == "kernel" and "SendRecv" in e["name"]))
+assert "send/recv" not in k and k["alltoall"]["real_calls"] == 5, k
+assert abs(k["alltoall"]["real_s"] - sum(sums) / len(sums) * 1e-6) < 1e-9, (k["alltoall"], sums)
+PY
+}
+shared "compare: DLRM's all_to_all (NCCL SendRecv kernels) is alltoall, not send/recv" compare_dlrm_alltoall
+
+compare_missing_step() { # a rank without one of rank 0's steps: sums per (rank, step) it has
+    [ -f "$W/sim.json" ] || "$FSDPSIM" -m "$SRC/models/gpt2.json" -t "$SRC/topologies/juwels-booster.json" --trace "$W/sim.json" >/dev/null || return 1
+    python3 - "$A100" "$W/r1.json" >"$W/want.txt" <<'PY' || return 1
+import gzip, json, sys
+d = json.load(gzip.open(sys.argv[1]))
+def allreduce_us(events, steps):  # allreduce kernels launched inside the named steps
+    launch = {e["args"]["correlation"]: e["ts"] for e in events
+              if e.get("cat") == "cuda_runtime" and "correlation" in e.get("args", {})}
+    spans = [(e["ts"], e["ts"] + e["dur"]) for e in events if e.get("name") in steps]
+    return sum(e["dur"] for e in events if e.get("cat") == "kernel" and "AllReduce" in e["name"]
+               and any(a <= launch.get(e["args"]["correlation"], -1) <= b for a, b in spans))
+ev = d["traceEvents"]
+total = allreduce_us(ev, {"ProfilerStep#4", "ProfilerStep#5", "ProfilerStep#6"})
+d["distributedInfo"]["rank"] = 1  # rank 1: the same run without its ProfilerStep#4
+d["traceEvents"] = [e for e in ev if e.get("name") != "ProfilerStep#4"]
+json.dump(d, open(sys.argv[2], "w"))
+total += allreduce_us(ev, {"ProfilerStep#5", "ProfilerStep#6"})
+print(total / 5 * 1e-6)  # 3 + 2 (rank, step) pairs
+PY
+    "$FSDPSIM" compare --real "$A100" --real "$W/r1.json" --sim "$W/sim.json" --json >"$W/c4.json" 2>/dev/null || return 1
+    python3 -c "
+import json; k = json.load(open('$W/c4.json'))['op_kinds']['allreduce']; want = float(open('$W/want.txt').read())
+assert abs(k['real_s'] - want) < 1e-9, (k, want)
+"
+}
+shared "compare: a rank lacking a step is not counted for it (A100 + a copy without step 4)" compare_missing_step
+
+dlrm_no_shapes() { # record_shapes off: the size is unknown, no bandwidth is shown as measured
+    mkdir -p "$W/noshapes" && python3 - "$DLRM" "$W/noshapes" <<'PY' || return 1
+import glob, json, os, sys
+for f in glob.glob(os.path.join(sys.argv[1], "*.json")):
+    d = json.load(open(f))
+    for e in d["traceEvents"]:
+        for k in ("Input Dims", "Input type"):
+            e.get("args", {}).pop(k, None)
+    json.dump(d, open(os.path.join(sys.argv[2], os.path.basename(f)), "w"))
+PY
+    "$FSDPSIM" trace summary "$W/noshapes" >"$W/ns.txt" || return 1
+    "$FSDPSIM" trace summary "$W/noshapes" --json >"$W/ns.json" || return 1
+    grep -Eq '^  alltoall +0 +0 .* - +- .*unknown \(record_shapes off\)$' "$W/ns.txt" || return 1
+    python3 -c "
+import json; c = json.load(open('$W/ns.json'))['collectives']
+assert len(c) == 2 and all(x['size'] == 0 and x['size_from'] == 'unknown (record_shapes off)' for x in c), c
+"
+}
+shared "DLRM without record_shapes: collective sizes unknown, bandwidth '-'" dlrm_no_shapes
+
+a100_gpu_annotations() { # Kineto's GPU-row copies of ProfilerStep#N are not steps of their own
+    python3 - "$A100" "$W/gpustep.json" <<'PY' || return 1
+import gzip, json, sys
+d = json.load(gzip.open(sys.argv[1]))
+ev = d["traceEvents"]
+for s in [e for e in ev if str(e.get("name", "")).startswith("ProfilerStep#")]:
+    ev.append({"ph": "X", "cat": "gpu_user_annotation", "name": s["name"], "pid": 0, "tid": 7,
+               "ts": s["ts"] + 10, "dur": s["dur"] - 20, "args": {}})
+json.dump(d, open(sys.argv[2], "w"))
+PY
+    "$FSDPSIM" trace summary "$W/gpustep.json" --json >"$W/g1.json" || return 1
+    "$FSDPSIM" trace summary "$A100" --json >"$W/g0.json" || return 1
+    python3 -c "
+import json; a, b = (json.load(open('$W/g%d.json' % i))['ranks'][0]['steps'] for i in (0, 1))
+assert a == b and len(a) == 3, (len(a), len(b))
+"
+}
+shared "A100 with gpu_user_annotation ProfilerStep#N copies: the same three steps" a100_gpu_annotations
+
+dlrm_shifted() { # rank 1's trace lacks its first NCCL kernel: the rest still meet their peers
+    mkdir -p "$W/shift" && python3 - "$DLRM" "$W/shift" <<'PY' || return 1
+import glob, json, os, sys
+for f in glob.glob(os.path.join(sys.argv[1], "*.json")):
+    d = json.load(open(f))
+    if os.path.basename(f).startswith("worker1_"):
+        nccl = min((e for e in d["traceEvents"] if e.get("cat") == "kernel" and e["name"].startswith("nccl")),
+                   key=lambda e: e["ts"])
+        d["traceEvents"].remove(nccl)
+    json.dump(d, open(os.path.join(sys.argv[2], os.path.basename(f)), "w"))
+PY
+    "$FSDPSIM" trace summary "$DLRM" --json >"$W/sh0.json" || return 1
+    "$FSDPSIM" trace summary "$W/shift" --json >"$W/sh1.json" || return 1
+    python3 - "$W/sh0.json" "$W/sh1.json" <<'PY'
+import json, sys
+a, b = ({(c["collective"], c["size"]): c for c in json.load(open(f))["collectives"]} for f in sys.argv[1:])
+assert a.keys() == b.keys(), (sorted(a), sorted(b))
+for key in a:  # every collective but the one rank 1 lost: the same instances, ranks, times
+    if key != ("alltoall", 24576):
+        assert a[key] == b[key], (a[key], b[key])
+assert b[("alltoall", 24576)]["matched_ranks"] == 8 and b[("alltoall", 24576)]["calls"] == 2, b
+PY
+}
+shared "DLRM, rank 1 without its first NCCL kernel: collectives still matched" dlrm_shifted
+
 compare_repeated() { # --real twice: both ranks, not the second alone
     "$FSDPSIM" -m "$SRC/models/gpt2.json" -t "$SRC/topologies/juwels-booster.json" --trace "$W/sim.json" >/dev/null || return 1
     "$FSDPSIM" compare --real "$W/synth/rank0.json" --real "$W/synth/rank1.json.gz" --sim "$W/sim.json" --json >"$W/c2.json" 2>/dev/null || return 1

@@ -157,6 +157,11 @@ static void test_kind_of(void **state)
                         "reduce_scatter");
     assert_string_equal(cmp_kind_of("kernel", "ncclKernel_SendRecv_RING_SIMPLE_Sum_int8_t"),
                         "send/recv");
+    /* NCCL's reduce is communication, not compute; the reader's cat for a collective whose
+     * kernel is named for another (all_to_all as SendRecv) is taken as it is */
+    assert_string_equal(cmp_kind_of("kernel", "ncclKernel_Reduce_RING_LL_Sum_float"), "reduce");
+    assert_string_equal(cmp_kind_of("reduce", "ncclKernel_SendRecv_RING_SIMPLE_Sum_int8_t"),
+                        "reduce");
     assert_string_equal(cmp_kind_of("kernel", "ampere_sgemm_128x64_tn"), "compute");
     assert_string_equal(cmp_kind_of("gpu_memcpy", "Memcpy HtoD"), "memcpy");
     assert_string_equal(cmp_kind_of("reduce_scatter", "rs0"), "reduce_scatter");

@@ -55,6 +55,14 @@ static void test_spellings(void **state)
     assert_int_equal(trace_dtype_bytes("long int", &name), 8);
     assert_int_equal(trace_dtype_bytes("ncclKernel_SendRecv_RING_SIMPLE_Sum_int8_t", &name), 1);
     assert_int_equal(trace_dtype_bytes("ncclKernel_AllGather_RING_LL_Sum_bf16", &name), 2);
+    /* names that hold a shorter one: float8 (torchao's all-gathers), complex, 16-bit ints */
+    assert_int_equal(trace_dtype_bytes("Float8_e4m3fn", &name), 1);
+    assert_string_equal(name, "fp8");
+    assert_int_equal(trace_dtype_bytes("c10::Float8_e5m2", &name), 1);
+    assert_int_equal(trace_dtype_bytes("ComplexFloat", &name), 8);
+    assert_int_equal(trace_dtype_bytes("c10::complex<double>", &name), 16);
+    assert_int_equal(trace_dtype_bytes("short int", &name), 2);
+    assert_int_equal(trace_dtype_bytes("UInt16", &name), 2);
     assert_int_equal(trace_dtype_bytes("Scalar", &name), 0);
     assert_null(name);
     /* nccl-tests' factors */
