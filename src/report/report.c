@@ -191,8 +191,14 @@ static void out_of_memory(Report *r)
     if (sharded && !opt->cpu_offload && lay->tp == 1 && lay->pp == 1) {
         /* the whole machine: full_shard over every GPU it has */
         double gpus_max = (double)r->topo->nodes_max * lay->gpus_per_node;
-        double state_bytes = (double)r->model->params *
-                             (4 + 4 + model_optimizer_state_bytes(r->model->training.optimizer));
+        double optim = model_optimizer_state_bytes(r->model->training.optimizer);
+        /* foreach Adam's denominator (4 bytes a parameter, sharded too: gen.c
+         * gen_optimizer_denom_alloc) when the peak is the step: the optimizer's part of the peak
+         * is then half as large again as its state */
+        if (r->mem_breakdown[IR_MEM_OPTIMIZER] >
+            1.25 * (double)r->model->params * optim / lay->world)
+            optim += 4;
+        double state_bytes = (double)r->model->params * (4 + 4 + optim);
         /* what does not shrink with more GPUs: the peak less the sharded state */
         double fixed = r->mem_peak_bytes - state_bytes / lay->world;
         double room = r->mem_capacity_bytes - fixed;

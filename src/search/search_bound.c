@@ -106,6 +106,14 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
         activations +=
             ((double)model->params - expert_params_not_gathered(model, NULL, -1, opt->ep)) /
             model_parallel * 2 * kept_after_forward;
+    /* The step holds the gradients and, with foreach Adam, its denominator list: fp32 over the
+     * optimizer's shard of the trainable parameters (gen.c gen_optimizer_denom_alloc; the
+     * data-parallel generators only, not pp.c), at least the gradient's bytes a parameter */
+    ModelOptimizer optimizer = model->training.optimizer;
+    if (grads > 0 && model_parallel == 1 && opt->optimizer_impl == KERN_OPTIM_FOREACH &&
+        (optimizer == MODEL_OPT_ADAMW || optimizer == MODEL_OPT_ADAM) &&
+        !opt->distributed_optimizer)
+        grads += (double)(model->params - model->frozen_params) * grad_bytes;
     /* the report adds the memory no tensor can use (CUDA context, cuBLAS, NCCL) to its peak */
     bytes += MAX(MAX(activations, grads), unit) + topo->gpu.reserved_bytes;
     /* A compute floor: the model's training FLOPs of one micro-batch on the whole job, shared

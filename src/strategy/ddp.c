@@ -255,7 +255,9 @@ IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error)
     int fin = gen_compute(g, IR_PHASE_BACKWARD, 0, copy_out, 0, 1, "wait allreduce, copy grads", deps,
                           d.n_buckets);
     g_free(deps);
+    double denom = gen_optimizer_denom_alloc(g, psi);
     gen_optimizer_step(g, psi, gen_param_tensors(g), &fin, 1);
+    gen_optimizer_denom_free(g, denom);
     /* zero_grad(set_to_none=True) releases the gradients once the step has read them */
     for (guint i = 0; i < d.grad_buffers->len; i++)
         gen_free(g, g->host, d.grad_buffers->pdata[i], IR_MEM_GRADS,

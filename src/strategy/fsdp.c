@@ -662,8 +662,10 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     } else {
         /* FSDP1 steps one FlatParameter shard per unit (use_orig_params=False), FSDP2 every
          * parameter's DTensor shard */
+        double denom = gen_optimizer_denom_alloc(g, trainable_shard);
         gen_optimizer_step(g, trainable_shard, f.v2 ? gen_param_tensors(g) : f.wrap->n_units, &fin,
                            1);
+        gen_optimizer_denom_free(g, denom);
     }
     for (int u = 0; u < f.wrap->n_units; u++) {
         /* SHARD_GRAD_OP keeps nothing unsharded past backward; the root under FULL_SHARD was

@@ -644,6 +644,29 @@ int gen_optimizer_step(Gen *g, double numel, double tensors, const int *deps, in
                              kernels, 0, "optimizer.step", deps, n_deps);
 }
 
+/* Adam's foreach step makes its denominator a new list of the whole state's size,
+ * `exp_avg_sq_sqrt = torch._foreach_sqrt(device_exp_avg_sqs)` (torch/optim/adam.py
+ * _multi_tensor_adam, torch 2.1 and later; kern_optim.c), fp32 as the state, live until the
+ * step's last pass: 4 bytes per parameter stepped beside the parameters, gradients and state
+ * (torch.optim's docs: foreach's intermediates are a tensorlist, the for-loop's one tensor;
+ * the fused kernel has none). Allocated before the step op, freed after it (the host's issue
+ * of its last pass). */
+double gen_optimizer_denom_alloc(Gen *g, double numel)
+{
+    ModelOptimizer opt = g->model->training.optimizer;
+    if (g->opt->optimizer_impl != KERN_OPTIM_FOREACH ||
+        (opt != MODEL_OPT_ADAMW && opt != MODEL_OPT_ADAM) || numel <= 0)
+        return 0;
+    gen_alloc(g, "optimizer_denom", IR_MEM_OPTIMIZER, 4 * numel);
+    return 4 * numel;
+}
+
+void gen_optimizer_denom_free(Gen *g, double bytes)
+{
+    if (bytes > 0)
+        gen_free(g, g->host, "optimizer_denom", IR_MEM_OPTIMIZER, bytes, -1);
+}
+
 int gen_cpu_optimizer_step(Gen *g, double numel)
 {
     const HwTopology *t = g->topo;

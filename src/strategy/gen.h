@@ -150,6 +150,11 @@ void gen_ckpt_backward_exit(Gen *g, int block);
 /* The optimizer step over `numel` parameters in `tensors` tensors, on the GPU as the options'
  * implementation runs it (src/kern/kern_optim.c). */
 int gen_optimizer_step(Gen *g, double numel, double tensors, const int *deps, int n_deps);
+/* foreach Adam's temporary denominator list around that step (gen.c): alloc before it, returning
+ * the bytes (0 for fused, for-loop or SGD), free after it. The data-parallel generators (ddp.c,
+ * fsdp.c) call them; pp.c does not yet. */
+double gen_optimizer_denom_alloc(Gen *g, double numel);
+void gen_optimizer_denom_free(Gen *g, double bytes);
 /* The same on the host (CPU offload): torch.optim's for-loop at the threads torchrun gives. */
 int gen_cpu_optimizer_step(Gen *g, double numel);
 /* Parameter tensors of the whole model, as the optimizer sees them without flattening. */
