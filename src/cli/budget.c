@@ -15,6 +15,7 @@
 #include "budget.h"
 #include "../core/sim.h"
 #include "../ir/ir.h"
+#include "../report/report.h"
 #include "../strategy/strategy.h"
 #include "../util/cfg.h"
 
@@ -69,24 +70,13 @@ static uint64_t schedule_ops(const IrSchedule *s)
     return n;
 }
 
-/* A size in the unit that shows it (GiB, MiB, KiB, three significant figures): "%.2f GiB" wrote
- * --max-memory 1M as "0.00 GiB allowed" and a 47 MB estimate as 0.05 GiB. */
-static char *size_text(double bytes)
-{
-    const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int u = 0;
-    while (u + 1 < (int)G_N_ELEMENTS(unit) && bytes >= 1024)
-        bytes /= 1024, u++;
-    return g_strdup_printf("%.3g %s", bytes, unit[u]);
-}
-
 bool cli_memory_check_ops(uint64_t ops, bool json_outputs, double limit, const char *what,
                           GError **error)
 {
     double need = cli_memory_estimate(ops, json_outputs);
     if (limit <= 0 || need <= limit)
         return true;
-    char *need_text = size_text(need), *limit_text = size_text(limit);
+    char *need_text = report_bytes(need), *limit_text = report_bytes(limit);
     cfg_input_error(
         error,
         "option --max-memory: %s has about %.3g million ops and would take about %s of "
@@ -145,9 +135,9 @@ bool cli_memory_check_file(const char *file, double limit, GError **error)
     GStatBuf st;
     if (limit <= 0 || g_stat(file, &st) != 0 || 9.0 * (double)st.st_size + BASE_BYTES <= limit)
         return true; /* an unreadable file is the reader's error to report */
-    char *file_text = size_text((double)st.st_size);
-    char *need_text = size_text(9.0 * (double)st.st_size + BASE_BYTES);
-    char *limit_text = size_text(limit);
+    char *file_text = report_bytes((double)st.st_size);
+    char *need_text = report_bytes(9.0 * (double)st.st_size + BASE_BYTES);
+    char *limit_text = report_bytes(limit);
     cfg_input_error(error,
                     "option --max-memory: reading %s (%s) would take about %s of memory, more "
                     "than the %s allowed (--max-memory, by default the memory available); "

@@ -863,7 +863,7 @@ assert small * ratio <= 2 * full, "bound %g loose: %d ops" % (small * ratio, ful
 ' "$W/budget.json" "$W/budget-small.json" "$ratio" || return 1
         # 1M: below any run's estimate (16 MiB for the program alone)
         fsd "${BASE[@]}" $args --max-memory 1M
-        expect_input_error 'option --max-memory' 'million ops' 'than the 1 MiB allowed' 'fewer micro-batches' || return 1
+        expect_input_error 'option --max-memory' 'million ops' 'than the 1.0 MiB allowed' 'fewer micro-batches' || return 1
         pycheck '
 import json, re, sys
 d = json.load(open(sys.argv[1]))

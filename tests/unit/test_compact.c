@@ -103,12 +103,9 @@ static int compare(const Layout *l)
     GError *error = NULL;
     StratLayout layout;
     StratInfo info, cinfo;
-    IrSchedule *s = NULL;
     int gpn = l->gpus_per_node ? l->gpus_per_node : topo->gpus_per_node;
-    if (strat_layout_make(&opt, l->nodes, gpn, &layout, &error))
-        s = strat_generate(model, topo, &opt, &layout, &info, &error);
+    IrSchedule *s = generate_or_null(model, topo, &opt, l->nodes, gpn, &layout, &info);
     if (!s) {
-        g_clear_error(&error);
         hw_topology_free(topo);
         model_free(model);
         return -1;

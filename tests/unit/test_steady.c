@@ -75,11 +75,9 @@ static int64_t compare_derived(const Layout *l, Derived *derived)
     GError *error = NULL;
     StratLayout layout;
     StratInfo info;
-    IrSchedule *s = NULL;
-    if (strat_layout_make(&opt, l->nodes, topo->gpus_per_node, &layout, &error))
-        s = strat_generate(model, topo, &opt, &layout, &info, &error);
+    IrSchedule *s =
+        generate_or_null(model, topo, &opt, l->nodes, topo->gpus_per_node, &layout, &info);
     if (!s) {
-        g_clear_error(&error);
         hw_topology_free(topo);
         model_free(model);
         return -1;

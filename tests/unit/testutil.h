@@ -94,6 +94,21 @@ static inline void same_run_totals(const SimResult *a, const SimResult *b)
     }
 }
 
+/* opt's layout on nodes x gpn and its schedule, *layout and *info filled; NULL where the layout
+ * or the generator refuses (random layouts: chunks that do not divide the layers), the error
+ * dropped. */
+static inline IrSchedule *generate_or_null(const Model *model, const HwTopology *topo,
+                                           const StratOptions *opt, int nodes, int gpn,
+                                           StratLayout *layout, StratInfo *info)
+{
+    GError *error = NULL;
+    IrSchedule *s = NULL;
+    if (strat_layout_make(opt, nodes, gpn, layout, &error))
+        s = strat_generate(model, topo, opt, layout, info, &error);
+    g_clear_error(&error);
+    return s;
+}
+
 /* A whole run: generate, simulate, report. */
 typedef struct {
     Model *model;
