@@ -505,7 +505,8 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
          "for full and hybrid, false for grad_op and hybrid_zero2]",
          "R"},
         {"backward-prefetch", 0, 0, G_OPTION_ARG_STRING, &cli.backward_prefetch,
-         "FSDP BackwardPrefetch: pre, post, none [pre]", "P"},
+         "FSDP BackwardPrefetch: pre, post, none; --fsdp-version 2 has none and ignores it [pre]",
+         "P"},
         {"forward-prefetch", 0, 0, G_OPTION_ARG_NONE, &cli.forward_prefetch,
          "FSDP forward_prefetch=True [off]", NULL},
         {"limit-all-gathers", 0, 0, G_OPTION_ARG_STRING, &cli.limit_all_gathers,
@@ -563,7 +564,9 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
          "(each attention core keeps only Q, K, V and runs its forward again in backward; "
          "Korthikanti et al. 2022) [off]",
          "GRANULARITY"},
-        {"bucket-cap-mb", 0, 0, G_OPTION_ARG_STRING, &cli.bucket_cap_mb, "DDP bucket_cap_mb [25]",
+        {"bucket-cap-mb", 0, 0, G_OPTION_ARG_STRING, &cli.bucket_cap_mb,
+         "DDP bucket_cap_mb; given, it caps the first bucket too, as PyTorch 2.3+ does [25, the "
+         "first bucket 1 MiB]",
          "MB"},
         {"gradient-as-bucket-view", 0, 0, G_OPTION_ARG_NONE, &cli.gradient_as_bucket_view,
          "DDP gradient_as_bucket_view=True [off]", NULL},
