@@ -1,9 +1,15 @@
-/* trace: the dependency inference that the replay (trace_replay.c) and the schedule built from a
- * trace (trace_ir.c) share. Private to src/trace. */
+/* trace: opening a file, and the dependency inference that the replay (trace_replay.c) and the
+ * schedule built from a trace (trace_ir.c) share. Private to src/trace. */
 #ifndef FSD_TRACE_DEPS_H
 #define FSD_TRACE_DEPS_H
 
 #include "trace.h"
+
+#include <gio/gio.h>
+
+/* FILE as a stream of its JSON: gunzipped when it starts with gzip's magic bytes, whatever its
+ * name. Error (FSD_ERROR_INPUT, naming the file) when it cannot be opened. trace_open.c. */
+GInputStream *trace_open_stream(const char *file, GError **error);
 
 /* Lags above this are not the cost of the dependency itself (a launch reaches the GPU in ~5-20
  * us, an event in a few: NVIDIA's CUDA C++ Best Practices Guide, "Kernel launch overhead"). */

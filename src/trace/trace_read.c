@@ -500,54 +500,6 @@ static bool scan(Reader *rd, Scanner *s, const char *data, size_t len, GError **
     return true;
 }
 
-static GInputStream *open_stream(const char *file, GError **error)
-{
-    GFile *f = g_file_new_for_path(file);
-    GError *e = NULL;
-    GFileInputStream *raw = g_file_read(f, NULL, &e);
-    g_object_unref(f);
-    if (!raw) {
-        file_error(error, file, "cannot read the file: %s", e->message);
-        g_error_free(e);
-        return NULL;
-    }
-    /* gzip by its magic bytes, not by the name: torch.profiler writes .json.gz, users rename */
-    GBufferedInputStream *buffered =
-        G_BUFFERED_INPUT_STREAM(g_buffered_input_stream_new(G_INPUT_STREAM(raw)));
-    g_object_unref(raw);
-    g_buffered_input_stream_fill(buffered, 2, NULL, NULL);
-    gsize avail = 0;
-    const guint8 *head = g_buffered_input_stream_peek_buffer(buffered, &avail);
-    if (avail >= 2 && head[0] == 0x1f && head[1] == 0x8b) {
-        GZlibDecompressor *z = g_zlib_decompressor_new(G_ZLIB_COMPRESSOR_FORMAT_GZIP);
-        GInputStream *s = g_converter_input_stream_new(G_INPUT_STREAM(buffered), G_CONVERTER(z));
-        g_object_unref(z), g_object_unref(buffered);
-        return s;
-    }
-    return G_INPUT_STREAM(buffered);
-}
-
-bool trace_file_sniff(const char *file)
-{
-    /* gzip: fsdprun and fsdpsim write plain JSON, so a compressed trace is the profiler's */
-    guint8 head[2] = {0};
-    FILE *f = fopen(file, "rb");
-    size_t got = f ? fread(head, 1, 2, f) : 0;
-    if (f)
-        fclose(f);
-    if (got == 2 && head[0] == 0x1f && head[1] == 0x8b)
-        return true;
-    GInputStream *s = open_stream(file, NULL);
-    if (!s)
-        return false;
-    char buf[65536];
-    gsize n = 0;
-    g_input_stream_read_all(s, buf, sizeof buf - 1, &n, NULL, NULL);
-    g_object_unref(s);
-    buf[n] = 0;
-    return strstr(buf, "\"schemaVersion\"") != NULL;
-}
-
 /* --- after reading: steps, launches and collectives ------------------------------------------ */
 
 static int launch_order(const void *a, const void *b)
@@ -729,7 +681,7 @@ TraceRank *trace_rank_read(const char *file, GError **error)
                  false,
                  g_array_new(FALSE, FALSE, sizeof(TraceColl))};
     Scanner s = {.key = g_string_new(NULL), .buf = g_string_new(NULL)};
-    GInputStream *in = open_stream(file, error);
+    GInputStream *in = trace_open_stream(file, error);
     bool ok = in != NULL;
     char chunk[1 << 16];
     while (ok) {
