@@ -134,6 +134,10 @@ typedef struct {
     GArray *stream_waits;         /* of TraceSync: cudaStreamWaitEvent calls, by end */
     GPtrArray *names;             /* kernel names, interned */
     int64_t events;               /* traceEvents read */
+    /* GPU activities with no host call of their correlation id (launched before the profiler's
+     * window, or by a launch API the trace does not record): all, and those whose id is below
+     * every recorded call's (launched before the trace began: no step). */
+    int unlaunched, unlaunched_before;
 } TraceRank;
 
 /* A collective instance matched across the ranks of the set. */

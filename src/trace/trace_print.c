@@ -43,6 +43,18 @@ void trace_print_summary(const TraceSet *set, FILE *out)
                 class_s[c] += b->class_s[c], class_calls[c] += b->class_calls[c];
         }
     }
+    /* said only where there are any: a whole trace prints as before */
+    for (guint i = 0, first = 1; i < set->ranks->len; i++) {
+        const TraceRank *r = RANK(set, i);
+        if (!r->unlaunched)
+            continue;
+        if (first)
+            fprintf(out, "GPU activities without a launch record (no host call with their "
+                         "correlation id; before the trace: in no step):\n");
+        first = 0;
+        fprintf(out, "  rank %d: %d, %d of them launched before the trace\n", r->rank,
+                r->unlaunched, r->unlaunched_before);
+    }
     int n = MAX(steps_total(set), 1);
     fprintf(out, "\nkernel classes, per rank per step (sum of durations, mean over ranks and "
                  "steps):\n");
@@ -106,6 +118,8 @@ char *trace_summary_json(const TraceSet *set)
         cJSON_AddNumberToObject(o, "rank", r->rank);
         cJSON_AddStringToObject(o, "file", r->file);
         cJSON_AddStringToObject(o, "device", r->device);
+        cJSON_AddNumberToObject(o, "unlaunched", r->unlaunched);
+        cJSON_AddNumberToObject(o, "unlaunched_before_trace", r->unlaunched_before);
         cJSON *steps = cJSON_AddArrayToObject(o, "steps");
         for (guint s = 0; s < r->steps->len; s++) {
             const TraceStep *st = &g_array_index(r->steps, TraceStep, s);

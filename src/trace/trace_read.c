@@ -555,6 +555,35 @@ static const Annotation *annotation_of(const Reader *rd, const Launch *l)
     return best;
 }
 
+/* When an activity without a launch record (a kernel launched before the profiler's window, or
+ * through a launch call the trace does not hold) was launched, as far as the trace tells: CUPTI
+ * hands out correlation ids in call order, so after the recorded host call with the next lower
+ * id (whose start stands in for it); below every recorded id, before the trace's first call,
+ * i.e. before the window and so in no step of it (Kineto keeps a kernel by when it ran, its
+ * launch by when it was called: the tail of the step before the window, DLRM's ranks 1 and 3).
+ * NAN then (no step), *before set. Without an id or any host call: its own start, as ever.
+ * O(log launches). */
+static double unlaunched_time(const Reader *rd, const TraceKernel *k, bool *before)
+{
+    const GArray *ls = rd->launches;
+    *before = false;
+    if (k->correlation < 0 || ls->len == 0)
+        return k->start_us;
+    guint lo = 0, hi = ls->len; /* the first call with a larger id */
+    while (lo < hi) {
+        guint mid = lo + (hi - lo) / 2;
+        if (g_array_index(ls, Launch, mid).correlation < k->correlation)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0) {
+        *before = true;
+        return NAN;
+    }
+    return g_array_index(ls, Launch, lo - 1).ts_us;
+}
+
 static bool finish(Reader *rd, GError **error)
 {
     TraceRank *r = rd->rank;
@@ -591,9 +620,13 @@ static bool finish(Reader *rd, GError **error)
             kk->correlation >= 0 && rd->launches->len > 0 /* an empty GArray's data is NULL */
                 ? bsearch(&key, rd->launches->data, rd->launches->len, sizeof(Launch), launch_order)
                 : NULL;
+        bool before = false;
         if (l)
             kk->launch_us = l->ts_us, kk->launch_tid = l->tid;
-        kk->step = step_of(r->steps, l ? l->ts_us : kk->start_us);
+        else
+            r->unlaunched++;
+        kk->step = step_of(r->steps, l ? l->ts_us : unlaunched_time(rd, kk, &before));
+        r->unlaunched_before += before;
         if (kk->step >= 0) {
             TraceStep *s = &g_array_index(r->steps, TraceStep, kk->step);
             s->gpu_start_us =

@@ -141,6 +141,26 @@ PY
 }
 check "synthetic: .json.gz = .json, files = their directory" same_reading
 
+dlrm_unlaunched() { # kernels with no host call of their correlation id: counted, in no step
+    "$FSDPSIM" trace summary "$DLRM" --json >"$W/d.json" || return 1
+    python3 - "$DLRM" "$W/d.json" <<'PY'
+import glob, json, os, sys
+want = {}
+for f in glob.glob(os.path.join(sys.argv[1], "*.json")):
+    d = json.load(open(f))
+    ev = d["traceEvents"]
+    calls = {e["args"]["correlation"] for e in ev if e.get("cat") in ("cuda_runtime", "cuda_driver")
+             and "correlation" in e.get("args", {})}
+    gpu = [e["args"]["correlation"] for e in ev if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")]
+    want[d["distributedInfo"]["rank"]] = (sum(c not in calls for c in gpu),
+                                          sum(c not in calls and c < min(calls) for c in gpu))
+got = {r["rank"]: (r["unlaunched"], r["unlaunched_before_trace"]) for r in json.load(open(sys.argv[2]))["ranks"]}
+assert got == want and want[1] == (64, 64), (got, want)
+PY
+    "$FSDPSIM" trace summary "$DLRM" | grep -q '^  rank 3: 64, 64 of them launched before the trace$'
+}
+shared "DLRM: kernels without a launch record counted, none in step 10" dlrm_unlaunched
+
 compare_dlrm() { # compare: the real step is the median over ranks of the ProfilerStep durations
     "$FSDPSIM" -m "$SRC/models/gpt2.json" -t "$SRC/topologies/juwels-booster.json" --trace "$W/sim.json" >/dev/null || return 1
     "$FSDPSIM" compare --real "$DLRM" --sim "$W/sim.json" --json >"$W/c.json" 2>"$W/c.err" || return 1
