@@ -138,6 +138,10 @@ typedef struct {
      * window, or by a launch API the trace does not record): all, and those whose id is below
      * every recorded call's (launched before the trace began: no step). */
     int unlaunched, unlaunched_before;
+    /* baseTimeNanoseconds (Kineto since 2024-05, PyTorch >= 2.4): ts is us after it; absent
+     * (older traces), ts is us since the epoch and the base 0. trace_set_read aligns the ranks on
+     * it. */
+    int64_t base_time_ns;
 } TraceRank;
 
 /* A collective instance matched across the ranks of the set. */

@@ -98,6 +98,43 @@ static bool check_same_job(const TraceSet *set, const TraceRank *r, GError **err
     return true;
 }
 
+/* Every time of rank R moved by OFFSET_US. */
+static void shift_rank(TraceRank *r, double offset_us)
+{
+    for (guint i = 0; i < r->kernels->len; i++) {
+        TraceKernel *k = &g_array_index(r->kernels, TraceKernel, i);
+        k->start_us += offset_us, k->end_us += offset_us, k->launch_us += offset_us;
+    }
+    for (guint i = 0; i < r->steps->len; i++) {
+        TraceStep *s = &g_array_index(r->steps, TraceStep, i);
+        s->cpu_start_us += offset_us, s->gpu_start_us += offset_us, s->gpu_end_us += offset_us;
+    }
+    GArray *syncs[] = {r->syncs, r->stream_waits};
+    for (int a = 0; a < 2; a++)
+        for (guint i = 0; i < syncs[a]->len; i++) {
+            TraceSync *s = &g_array_index(syncs[a], TraceSync, i);
+            s->start_us += offset_us, s->end_us += offset_us;
+        }
+}
+
+/* Ranks on one clock: ts are us after each file's baseTimeNanoseconds (0 when absent: us since
+ * the epoch), so a rank is moved by its base's distance from the set's earliest base. Kineto's
+ * base is the start of the quarter (output_json.h), the same on every rank unless the job
+ * crossed one, or ranks ran different PyTorch versions; then, unaligned, every collective's
+ * latest start and every wait were off by the difference. The difference is taken in integer
+ * ns: exact. With one base in the set, nothing moves (outputs as before). */
+static void align_clocks(TraceSet *set)
+{
+    int64_t base = INT64_MAX;
+    for (guint i = 0; i < set->ranks->len; i++)
+        base = MIN(base, ((TraceRank *)g_ptr_array_index(set->ranks, i))->base_time_ns);
+    for (guint i = 0; i < set->ranks->len; i++) {
+        TraceRank *r = g_ptr_array_index(set->ranks, i);
+        if (r->base_time_ns != base)
+            shift_rank(r, (double)(r->base_time_ns - base) * 1e-3);
+    }
+}
+
 TraceSet *trace_set_read(const char *const *files, int n_files, GError **error)
 {
     GPtrArray *paths = g_ptr_array_new_with_free_func(g_free);
@@ -123,6 +160,7 @@ TraceSet *trace_set_read(const char *const *files, int n_files, GError **error)
         return NULL;
     }
     g_ptr_array_sort(set->ranks, rank_order);
+    align_clocks(set);
     set->world_size = ((TraceRank *)g_ptr_array_index(set->ranks, 0))->world_size;
     trace_set_analyze(set);
     return set;

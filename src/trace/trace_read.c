@@ -324,6 +324,22 @@ static bool top_member(Reader *rd, const char *key, const char *text, size_t len
         rd->schema = true;
         return true;
     }
+    if (!strcmp(key, "baseTimeNanoseconds")) {
+        /* an integer of ~1.7e18: read from the text, exact (a double keeps 256 ns steps) */
+        char *t = g_strstrip(g_strndup(text, len)), *end = NULL;
+        errno = 0;
+        gint64 ns = g_ascii_strtoll(t, &end, 10);
+        bool ok = end != t && !*end && errno == 0 && ns >= 0;
+        if (ok)
+            r->base_time_ns = ns;
+        else
+            cfg_set_error(error, r->file, "", key,
+                          "expected a whole number of nanoseconds since the epoch (Kineto's base "
+                          "time, ts are us after it), got '%.40s'",
+                          t);
+        g_free(t);
+        return ok;
+    }
     if (strcmp(key, "distributedInfo") != 0 && strcmp(key, "deviceProperties") != 0)
         return true;
     cJSON *v = cJSON_ParseWithLength(text, len);

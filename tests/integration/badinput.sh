@@ -442,6 +442,9 @@ bad ktrace/no-schema "$W/tn/rank0.json;field 'schemaVersion'" trace summary "$W/
 bad ktrace/zero-steps "$W/tz/rank0.json;field 'traceEvents';ProfilerStep#N" trace summary "$W/tz"
 bad ktrace/mixed-jobs "rank1.json.gz;field 'distributedInfo.world_size';expected \"2\"" trace summary "$W/tm"
 bad ktrace/duplicate-rank "$W/ts/rank0.json;field 'distributedInfo.rank';each rank once" trace summary "$W/ts/rank0.json" "$W/ts/rank0.json"
+# Kineto's base time is a whole number
+jedit "$W/ts/rank0.json" "$W/kbase.json" 'd["baseTimeNanoseconds"] = 1.5'
+bad ktrace/fractional-base-time "$W/kbase.json;field 'baseTimeNanoseconds';expected a whole number of nanoseconds" trace summary "$W/kbase.json"
 jedit "$W/ts/rank0.json" "$W/kstep.json" 'next(e for e in d["traceEvents"] if e.get("name", "").startswith("ProfilerStep#"))["name"] = "ProfilerStep#4294967297"'
 bad ktrace/step-number-beyond-int "$W/kstep.json;field 'traceEvents[;name';ProfilerStep#N with an integer N in [0, 2147483647]" trace summary "$W/kstep.json"
 jedit "$W/ts/rank0.json" "$W/kdur.json" 'd["traceEvents"][2]["dur"] = -1'

@@ -141,6 +141,30 @@ PY
 }
 check "synthetic: .json.gz = .json, files = their directory" same_reading
 
+base_time() { # rank 1 written by a newer PyTorch: ts 1000 us smaller, baseTimeNanoseconds 1 ms later
+    mkdir -p "$W/base" && cp "$W/synth/rank0.json" "$W/base/" || return 1
+    python3 - "$W/synth/rank1.json.gz" "$W/base/rank1.json" <<'PY' || return 1
+import gzip, json, sys
+d = json.load(gzip.open(sys.argv[1]))
+for e in d["traceEvents"]:
+    if "ts" in e:
+        e["ts"] -= 1000
+d["baseTimeNanoseconds"] = 1000000
+json.dump(d, open(sys.argv[2], "w"))
+PY
+    "$FSDPSIM" trace summary "$W/base" --json >"$W/b.json" || return 1
+    "$FSDPSIM" trace summary "$W/synth" --json >"$W/y.json" || return 1
+    python3 - "$W/b.json" "$W/y.json" <<'PY'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+for d in (a, b):
+    for r in d["ranks"]:
+        del r["file"]
+assert a == b
+PY
+}
+check "synthetic: ranks aligned on baseTimeNanoseconds (the same figures)" base_time
+
 dlrm_unlaunched() { # kernels with no host call of their correlation id: counted, in no step
     "$FSDPSIM" trace summary "$DLRM" --json >"$W/d.json" || return 1
     python3 - "$DLRM" "$W/d.json" <<'PY'

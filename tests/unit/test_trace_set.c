@@ -77,10 +77,97 @@ static void test_unlaunched(void **state)
     g_free(path);
 }
 
+/* One rank of a 2-rank job: step #3 at TS, an all-reduce kernel 100 us after it. */
+static char *rank_text(int rank, const char *base, int ts, bool distributed, int step)
+{
+    char *dist = distributed ? g_strdup_printf(", \"distributedInfo\": {\"backend\": \"nccl\", "
+                                               "\"rank\": %d, \"world_size\": 2}",
+                                               rank)
+                             : g_strdup("");
+    char *text = g_strdup_printf(
+        "{\"schemaVersion\": 1%s%s, \"traceEvents\": [\n"
+        "{\"ph\":\"X\",\"cat\":\"user_annotation\",\"name\":\"ProfilerStep#%d\",\"pid\":1,"
+        "\"tid\":1,\"ts\":%d,\"dur\":1000},\n"
+        "{\"ph\":\"X\",\"cat\":\"cuda_runtime\",\"name\":\"cudaLaunchKernel\",\"pid\":1,\"tid\":1,"
+        "\"ts\":%d,\"dur\":3,\"args\":{\"correlation\":1}},\n"
+        "{\"ph\":\"X\",\"cat\":\"kernel\",\"name\":\"ncclKernel_AllReduce_RING_LL_Sum_float\","
+        "\"pid\":0,\"tid\":13,\"ts\":%d.5,\"dur\":50,\"args\":{\"correlation\":1,\"stream\":13}}"
+        "]%s}\n",
+        base, dist, step, ts, ts + 10, ts + 100, "");
+    g_free(dist);
+    return text;
+}
+
+static TraceSet *read_pair(const char *t0, const char *t1, GError **error)
+{
+    char *p0 = write_tmp("fsd-test-trace-set0.json", t0),
+         *p1 = write_tmp("fsd-test-trace-set1.json", t1);
+    const char *files[] = {p1, p0}; /* by rank, not by the order given */
+    TraceSet *set = trace_set_read(files, 2, error);
+    g_unlink(p0), g_unlink(p1);
+    g_free(p0), g_free(p1);
+    return set;
+}
+
+static void test_base_time(void **state)
+{
+    (void)state;
+    /* rank 1's base is 1 ms + 123 ns later: its ts 1000 us smaller for the same instant */
+    char *t0 = rank_text(0, ", \"baseTimeNanoseconds\": 1711964646000000000", 5000, true, 3),
+         *t1 = rank_text(1, ", \"baseTimeNanoseconds\": 1711964646001000123", 4000, true, 3);
+    GError *error = NULL;
+    TraceSet *set = read_pair(t0, t1, &error);
+    if (!set)
+        fail_msg("%s", error->message);
+    const TraceRank *r0 = g_ptr_array_index(set->ranks, 0), *r1 = g_ptr_array_index(set->ranks, 1);
+    assert_int_equal(r0->rank, 0);
+    const TraceKernel *k0 = (const TraceKernel *)r0->kernels->data,
+                      *k1 = (const TraceKernel *)r1->kernels->data;
+    assert_true(k0->start_us == 5100.5);               /* the earliest base: as written */
+    assert_true(fabs(k1->start_us - 5100.623) < 1e-9); /* 4100.5 + 1000.123 */
+    assert_true(fabs(k1->launch_us - 5010.123) < 1e-9);
+    const TraceStep *s1 = (const TraceStep *)r1->steps->data;
+    assert_true(fabs(s1->cpu_start_us - 5000.123) < 1e-9);
+    assert_true(fabs(s1->gpu_start_us - 5100.623) < 1e-9);
+    /* the matched all-reduce: rank 1 arrives last by 0.123 us, as on one clock */
+    assert_int_equal(set->instances->len, 1);
+    const TraceInstance *in = (const TraceInstance *)set->instances->data;
+    assert_int_equal(in->ranks, 2);
+    assert_int_equal(in->last_rank, 1);
+    assert_true(fabs(in->latest_start_us - 5100.623) < 1e-9);
+    trace_set_free(set);
+    g_free(t0), g_free(t1);
+}
+
+static void expect_bad_set(const char *t0, const char *t1, const char *needle)
+{
+    GError *error = NULL;
+    TraceSet *set = read_pair(t0, t1, &error);
+    assert_null(set);
+    assert_non_null(error);
+    if (!strstr(error->message, needle) || !strstr(error->message, "fsd-test-trace-set"))
+        fail_msg("message \"%s\" lacks \"%s\" or the file", error->message, needle);
+    assert_int_equal(error->code, FSD_ERROR_INPUT);
+    g_error_free(error);
+}
+
+static void test_bad_base_time(void **state)
+{
+    (void)state;
+    char *good = rank_text(0, "", 5000, true, 3),
+         *bad_base = rank_text(1, ", \"baseTimeNanoseconds\": -3", 5000, true, 3),
+         *text_base = rank_text(1, ", \"baseTimeNanoseconds\": \"soon\"", 5000, true, 3);
+    expect_bad_set(good, bad_base, "field 'baseTimeNanoseconds': expected a whole number");
+    expect_bad_set(good, text_base, "got '\"soon\"'");
+    g_free(good), g_free(bad_base), g_free(text_base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unlaunched),
+        cmocka_unit_test(test_base_time),
+        cmocka_unit_test(test_bad_base_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
