@@ -142,6 +142,7 @@ typedef struct {
      * (older traces), ts is us since the epoch and the base 0. trace_set_read aligns the ranks on
      * it. */
     int64_t base_time_ns;
+    bool has_distributed_info; /* the file had one (without it: rank 0 of 1) */
 } TraceRank;
 
 /* A collective instance matched across the ranks of the set. */

@@ -66,6 +66,21 @@ static int rank_order(const void *a, const void *b)
     return (x->rank > y->rank) - (x->rank < y->rank);
 }
 
+/* A file of several says which rank it is: without distributedInfo it was read as rank 0 of 1,
+ * and two such files were "rank 0 twice", one beside ranks of 8 "world size 1, not 8". The rank
+ * is not guessed from the file name (worker0..., rank0...: names are the user's). */
+static bool has_rank(const TraceRank *r, guint files, GError **error)
+{
+    if (r->has_distributed_info)
+        return true;
+    cfg_set_error(error, r->file, "", "distributedInfo",
+                  "expected distributedInfo (rank, world_size) in every trace of a set of %u "
+                  "files (torch.distributed initialised before the profiler starts), got none: "
+                  "the file's rank is not known",
+                  files);
+    return false;
+}
+
 /* Ranks of one job: same world size, backend and NCCL version, each rank once. */
 static bool check_same_job(const TraceSet *set, const TraceRank *r, GError **error)
 {
@@ -92,6 +107,37 @@ static bool check_same_job(const TraceSet *set, const TraceRank *r, GError **err
             cfg_set_error(error, r->file, "distributedInfo", "rank",
                           "rank %d is also the rank of %s: expected each rank once", r->rank,
                           o->file);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Several files: their ProfilerStep#N must share a number with the lowest rank's: traces of
+ * different profiling windows (a worker's trace of another cycle, tensorboard_trace_handler's files
+ * of an earlier run) have no collective in common, and matched by sequence number they paired
+ * unrelated kernels. */
+static bool check_set(const TraceSet *set, GError **error)
+{
+    if (set->ranks->len < 2)
+        return true;
+    const TraceRank *first = g_ptr_array_index(set->ranks, 0);
+    for (guint i = 1; i < set->ranks->len; i++) {
+        const TraceRank *r = g_ptr_array_index(set->ranks, i);
+        bool shared = false;
+        for (guint a = 0; a < r->steps->len && !shared; a++)
+            for (guint b = 0; b < first->steps->len && !shared; b++)
+                shared = g_array_index(r->steps, TraceStep, a).number ==
+                         g_array_index(first->steps, TraceStep, b).number;
+        if (!shared) {
+            const GArray *x = first->steps, *y = r->steps;
+            cfg_set_error(error, r->file, "traceEvents", "ProfilerStep#N",
+                          "expected a step of the other ranks (#%d..#%d in %s), got #%d..#%d: "
+                          "traces of different profiling windows",
+                          g_array_index(x, TraceStep, 0).number,
+                          g_array_index(x, TraceStep, x->len - 1).number, first->file,
+                          g_array_index(y, TraceStep, 0).number,
+                          g_array_index(y, TraceStep, y->len - 1).number);
             return false;
         }
     }
@@ -148,18 +194,20 @@ TraceSet *trace_set_read(const char *const *files, int n_files, GError **error)
         ok = expand(files[i], paths, error);
     for (guint i = 0; ok && i < paths->len; i++) {
         TraceRank *r = trace_rank_read(g_ptr_array_index(paths, i), error);
-        ok = r && check_same_job(set, r, error);
+        ok = r && (paths->len == 1 || has_rank(r, paths->len, error)) &&
+             check_same_job(set, r, error);
         if (r && !ok)
             trace_rank_free(r);
         else if (r)
             g_ptr_array_add(set->ranks, r);
     }
     g_ptr_array_free(paths, TRUE);
-    if (!ok) {
+    if (ok)
+        g_ptr_array_sort(set->ranks, rank_order);
+    if (!ok || !check_set(set, error)) {
         trace_set_free(set);
         return NULL;
     }
-    g_ptr_array_sort(set->ranks, rank_order);
     align_clocks(set);
     set->world_size = ((TraceRank *)g_ptr_array_index(set->ranks, 0))->world_size;
     trace_set_analyze(set);

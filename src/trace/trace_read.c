@@ -369,7 +369,7 @@ static bool top_member(Reader *rd, const char *key, const char *text, size_t len
         ok = false, cfg_set_error(error, r->file, "distributedInfo", "rank",
                                   "expected an integer in [0, world_size %d)", world->valueint);
     if (ok) {
-        rd->distributed = true;
+        rd->distributed = r->has_distributed_info = true;
         r->rank = rank->valueint, r->world_size = world->valueint;
         g_free(r->backend),
             r->backend = g_strdup(cJSON_IsString(backend) ? backend->valuestring : "");

@@ -442,7 +442,11 @@ bad ktrace/no-schema "$W/tn/rank0.json;field 'schemaVersion'" trace summary "$W/
 bad ktrace/zero-steps "$W/tz/rank0.json;field 'traceEvents';ProfilerStep#N" trace summary "$W/tz"
 bad ktrace/mixed-jobs "rank1.json.gz;field 'distributedInfo.world_size';expected \"2\"" trace summary "$W/tm"
 bad ktrace/duplicate-rank "$W/ts/rank0.json;field 'distributedInfo.rank';each rank once" trace summary "$W/ts/rank0.json" "$W/ts/rank0.json"
-# Kineto's base time is a whole number
+# a set of files: each says its rank; their steps overlap; Kineto's base time is a whole number
+jedit "$W/ts/rank0.json" "$W/knodist.json" 'del d["distributedInfo"]'
+bad ktrace/set-without-distributedinfo "$W/knodist.json;field 'distributedInfo';expected distributedInfo (rank, world_size) in every trace" trace summary "$W/knodist.json" "$W/ts/rank1.json.gz"
+jedit "$W/ts/rank0.json" "$W/kwindow.json" '[e.update(name="ProfilerStep#%d" % (int(e["name"][13:]) + 100)) for e in d["traceEvents"] if e.get("name", "").startswith("ProfilerStep#")]'
+bad ktrace/different-windows "$W/kwindow.json;field 'traceEvents.ProfilerStep#N';different profiling windows" trace summary "$W/ts/rank1.json.gz" "$W/kwindow.json"
 jedit "$W/ts/rank0.json" "$W/kbase.json" 'd["baseTimeNanoseconds"] = 1.5'
 bad ktrace/fractional-base-time "$W/kbase.json;field 'baseTimeNanoseconds';expected a whole number of nanoseconds" trace summary "$W/kbase.json"
 jedit "$W/ts/rank0.json" "$W/kstep.json" 'next(e for e in d["traceEvents"] if e.get("name", "").startswith("ProfilerStep#"))["name"] = "ProfilerStep#4294967297"'

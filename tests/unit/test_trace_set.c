@@ -162,12 +162,38 @@ static void test_bad_base_time(void **state)
     g_free(good), g_free(bad_base), g_free(text_base);
 }
 
+static void test_bad_sets(void **state)
+{
+    (void)state;
+    char *good = rank_text(0, "", 5000, true, 3), *plain0 = rank_text(0, "", 5000, false, 3),
+         *plain1 = rank_text(1, "", 5000, false, 3),
+         *other_window = rank_text(1, "", 9000, true, 30);
+    expect_bad_set(plain0, plain1, "field 'distributedInfo': expected distributedInfo");
+    expect_bad_set(good, plain1, "field 'distributedInfo': expected distributedInfo");
+    expect_bad_set(good, other_window,
+                   "field 'traceEvents.ProfilerStep#N': expected a step of "
+                   "the other ranks (#3..#3 in");
+    /* one file without distributedInfo is still rank 0 of 1 */
+    char *p = write_tmp("fsd-test-trace-set0.json", plain0);
+    const char *files[] = {p};
+    GError *error = NULL;
+    TraceSet *set = trace_set_read(files, 1, &error);
+    if (!set)
+        fail_msg("%s", error->message);
+    assert_int_equal(set->world_size, 1);
+    trace_set_free(set);
+    g_unlink(p);
+    g_free(p);
+    g_free(good), g_free(plain0), g_free(plain1), g_free(other_window);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unlaunched),
         cmocka_unit_test(test_base_time),
         cmocka_unit_test(test_bad_base_time),
+        cmocka_unit_test(test_bad_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
