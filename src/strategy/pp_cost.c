@@ -6,6 +6,8 @@
 #include "../kern/kern.h"
 #include "../util/cfg.h"
 
+#include <math.h>
+
 /* ---- model costs ---- */
 
 static void add_leaf(PpCost *c, const ModelModule *m)
@@ -189,4 +191,31 @@ void pp_costs_free(Pp *pp)
     }
     g_free(pp->layer);
     gen_kernels_clear(&pp->g);
+}
+
+/* ---- DeepSpeed's BF16_Optimizer ---- */
+
+/* DeepSpeed's pipeline engine in bf16 with ZeRO stage 0 (BLOOM-176B's setup) runs
+ * BF16_Optimizer, which keeps fp32 gradients (the devset's --reduce-dtype fp32) and fills them
+ * after every micro-batch's backward, before the gradient is sent on: update_hp_grads() does,
+ * per parameter tensor, hp_grad.add_(lp.grad.to(fp32)) (microsoft/DeepSpeed #1801,
+ * runtime/bf16_optimizer.py and runtime/pipe/engine.py _exec_backward_pass, 2022-04; the
+ * BigScience branch from 2022-02-28). That is a cast (read lp, write 4 B) and an add (read 4 + 4,
+ * write 4 B) per parameter, two kernels per tensor, at memory bandwidth: for BLOOM-176B at TP4
+ * PP12 3.7e9 parameters per GPU, 66 GB or about 40 ms per micro-batch. Megatron's own fp32
+ * main_grad accumulation (gradient_accumulation_fusion) adds into the fp32 buffer in the wgrad
+ * GEMM and costs nothing here. Returns the op, or `dep` when the run does not use it. */
+int pp_bf16_hp_grads(Pp *pp, double params, double tensors, uint32_t name, int dep)
+{
+    Gen *g = &pp->g;
+    const StratOptions *opt = g->opt;
+    if (opt->pp_scatter_gather != PP_SG_DEEPSPEED || pp->fsdp || pp->v > 1 ||
+        !opt->mixed_precision || opt->param_dtype == HW_DTYPE_FP32 ||
+        strat_grad_reduce_dtype(opt) != HW_DTYPE_FP32 || params <= 0)
+        return dep;
+    double bytes = params * (hw_dtype_bytes(opt->param_dtype) + 4 + 3 * 4);
+    int kernels = (int)MAX(2, 2 * ceil(tensors));
+    gen_kernels_memory(g, NULL, bytes, kernels);
+    return gen_compute_named(g, g->compute, IR_PHASE_BACKWARD, 0, bytes, 0, kernels, 0, name,
+                             &dep, 1);
 }

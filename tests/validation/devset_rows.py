@@ -195,8 +195,13 @@ def bloom_common(r, layers, hidden, heads, tp, pp, dp, mbs, gbs, zero, precision
         r.args += ["--param-dtype", "fp16", "--reduce-dtype", "fp16"]
     elif "BF16_Optimizer" in precision:
         r.args += ["--param-dtype", "bf16", "--reduce-dtype", "fp32"]
-        r.approx.append("BF16_Optimizer's fp32 gradient accumulation taken as fp32 gradient "
-                        "all-reduce")
+        if tp > 1 and pp > 1:
+            r.notes.append("DeepSpeed's BF16_Optimizer: fp32 gradients, reduced in fp32 and "
+                           "filled after every micro-batch's backward (--reduce-dtype fp32 with "
+                           "--pp-scatter-gather deepspeed)")
+        else:
+            r.approx.append("BF16_Optimizer's fp32 gradient accumulation taken as fp32 gradient "
+                            "all-reduce")
     else:
         r.args += ["--param-dtype", "bf16", "--reduce-dtype", "bf16"]
         r.approx.append("bf16 before BF16_Optimizer: gradient all-reduce dtype not stated, bf16 "
