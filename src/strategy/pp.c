@@ -554,7 +554,8 @@ static void backward(Pp *pp, const PpStep *st)
                       pp->pre.bwd_flops * mb, MAX(1, 2 * pp->pre.kernels),
                       pp_seconds(pp, &pp->pre, true, 1), name, &dep, 1);
     }
-    dep = pp_bf16_hp_grads(pp, stage_params(pp), stage_tensors(pp), name, dep);
+    dep = pp_deepspeed_grads(pp, stage_params(pp), stage_tensors(pp),
+                             pp->bwd_count[st->chunk] == 0, name, dep);
     if (!is_first_vs(pp, st->chunk))
         pp->last_bwd_send = send_waited(pp, pp->send_prev, offset_prev(pp),
                                         tag(pp, false, vs, st->micro_batch), IR_PHASE_BACKWARD,
