@@ -617,7 +617,9 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
         {"pp-scatter-gather", 0, 0, G_OPTION_ARG_STRING, &cli.par.pp_scatter_gather,
          "megatron: each TP rank sends 1/tp of a stage boundary and the receiver all-gathers it "
          "(Megatron-LM v2.5-v2.6's default); deepspeed: that, and each stage all-gathers its own "
-         "output again before its backward (DeepSpeed's pipeline engine with TP) [off]",
+         "output again before its backward (DeepSpeed's pipeline engine with TP, which also adds "
+         "each micro-batch's gradients outside the GEMMs: BF16_Optimizer's fp32 ones in bf16 "
+         "with fp32 gradients, autograd's otherwise) [off]",
          "MODE"},
         {"placement", 0, 0, G_OPTION_ARG_STRING, &cli.par.placement,
          "Rank order of tp, pp, dp, fastest first [tp-dp-pp, Megatron's]", "ORDER"},

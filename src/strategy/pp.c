@@ -489,6 +489,9 @@ static void reduce_gradients(Pp *pp, int chunk, int first, int n, int last_op)
     }
 }
 
+static double stage_params(const Pp *pp);
+static double stage_tensors(const Pp *pp);
+
 static void backward(Pp *pp, const PpStep *st)
 {
     Gen *g = &pp->g;
@@ -550,7 +553,10 @@ static void backward(Pp *pp, const PpStep *st)
         dep = compute(pp, IR_PHASE_BACKWARD, pp->pre.bwd_flops * mb, 2 * pp->pre.bytes * s * mb,
                       pp->pre.bwd_flops * mb, MAX(1, 2 * pp->pre.kernels),
                       pp_seconds(pp, &pp->pre, true, 1), name, &dep, 1);
-    } else
+    }
+    dep = pp_deepspeed_grads(pp, stage_params(pp), stage_tensors(pp),
+                             pp->bwd_count[st->chunk] == 0, name, dep);
+    if (!is_first_vs(pp, st->chunk))
         pp->last_bwd_send = send_waited(pp, pp->send_prev, offset_prev(pp),
                                         tag(pp, false, vs, st->micro_batch), IR_PHASE_BACKWARD,
                                         name, dep);
@@ -600,6 +606,13 @@ static double stage_params(const Pp *pp)
             psi += unit_params(pp, l);
     }
     return psi;
+}
+
+/* the stage's share of the model's parameter tensors (FSDP steps one flat shard per layer) */
+static double stage_tensors(const Pp *pp)
+{
+    return (pp->fsdp ? pp->n_layers : gen_param_tensors(&pp->g)) * stage_params(pp) /
+           MAX(1.0, (double)pp->g.model->params);
 }
 
 /* Class g.cls's program for `stage`; returns its steady pairs' op count (StratInfo.class_pair_ops). */
@@ -683,11 +696,8 @@ static int stage_program(Pp *pp, int stage)
         reduce_gradients(pp, c, first, layers, g->last_compute);
     }
     g_array_append_val(pp->dp_ops, g->last_compute);
-    /* the stage's share of the model's tensors; FSDP steps one flat shard per layer */
-    double tensors = (pp->fsdp ? pp->n_layers : gen_param_tensors(g)) * psi /
-                     MAX(1.0, (double)g->model->params);
     int step = gen_optimizer_step(g, pp->fsdp ? psi / pp->S : pp->distopt ? psi / pp->D : psi,
-                                  tensors, (const int *)(void *)pp->dp_ops->data,
+                                  stage_tensors(pp), (const int *)(void *)pp->dp_ops->data,
                                   (int)pp->dp_ops->len);
     if (pp->distopt && !opt->overlap_param_gather && pp->D > 1)
         for (int c = 0; c < pp->v; c++)

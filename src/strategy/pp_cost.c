@@ -6,6 +6,8 @@
 #include "../kern/kern.h"
 #include "../util/cfg.h"
 
+#include <math.h>
+
 /* ---- model costs ---- */
 
 static void add_leaf(PpCost *c, const ModelModule *m)
@@ -189,4 +191,46 @@ void pp_costs_free(Pp *pp)
     }
     g_free(pp->layer);
     gen_kernels_clear(&pp->g);
+}
+
+/* ---- DeepSpeed's gradient accumulation ---- */
+
+/* DeepSpeed's pipeline engine leaves each micro-batch's gradients to autograd and its optimizer,
+ * where Megatron's engine adds them into fp32 main_grad inside the wgrad GEMM (gradient
+ * accumulation fusion), at no cost here. Two cases, each at the topology's measured HBM
+ * bandwidth, after the backward and before the gradient is sent on:
+ * - bf16 with ZeRO stage 0 (BLOOM-176B's setup: fp32 gradients, the devset's --reduce-dtype
+ *   fp32) runs BF16_Optimizer: it drops the bf16 gradients before each backward
+ *   (clear_lp_grads) and after it calls update_hp_grads(), per parameter tensor
+ *   hp_grad.add_(lp.grad.to(fp32)) (microsoft/DeepSpeed #1801, runtime/bf16_optimizer.py and
+ *   runtime/pipe/engine.py _exec_backward_pass, 2022-04; the BigScience branch from
+ *   2022-02-28): a cast (read 2, write 4 B) and an add (read 4 + 4, write 4 B) per parameter,
+ *   two kernels per tensor, every micro-batch. BLOOM-176B at TP4 PP12: 3.7e9 parameters per GPU,
+ *   66 GB, about 40 ms per micro-batch.
+ * - otherwise (fp16, ZeRO stage 1 or none) the gradients stay in param.grad: ZeRO-1 registers no
+ *   backward hooks (stage_1_and_2.py v0.6.0: only for partition_gradients or overlap_comm) and
+ *   reduces once after the last micro-batch, so autograd's AccumulateGrad adds each later
+ *   micro-batch's gradient in place (read both, write one: 3 x 2 B per parameter, a kernel per
+ *   tensor); the first micro-batch's gradient is the GEMM's output itself.
+ * Returns the op, or `dep` when there is none. */
+int pp_deepspeed_grads(Pp *pp, double params, double tensors, bool first, uint32_t name, int dep)
+{
+    Gen *g = &pp->g;
+    const StratOptions *opt = g->opt;
+    if (opt->pp_scatter_gather != PP_SG_DEEPSPEED || pp->fsdp || pp->v > 1 ||
+        !opt->mixed_precision || opt->param_dtype == HW_DTYPE_FP32 || params <= 0)
+        return dep;
+    double lp = hw_dtype_bytes(opt->param_dtype), bytes;
+    int kernels;
+    if (strat_grad_reduce_dtype(opt) == HW_DTYPE_FP32) {
+        bytes = params * (lp + 4 + 3 * 4);
+        kernels = (int)MAX(2, 2 * ceil(tensors));
+    } else if (!first) {
+        bytes = params * 3 * lp;
+        kernels = (int)MAX(1, ceil(tensors));
+    } else
+        return dep;
+    gen_kernels_memory(g, NULL, bytes, kernels);
+    return gen_compute_named(g, g->compute, IR_PHASE_BACKWARD, 0, bytes, 0, kernels, 0, name,
+                             &dep, 1);
 }

@@ -67,6 +67,9 @@ bool pp_partition(Pp *pp, GError **error);
 /* Device time of `share` (1 or 0.5) of a part's forward or backward for one micro-batch; its
  * kernel list is left pending for the compute op that runs it (gen_compute_timed). */
 double pp_seconds(Pp *pp, PpCost *c, bool backward, double share);
+/* DeepSpeed's engine accumulating a micro-batch's gradients (`params` in `tensors` tensors on
+ * this rank; `first`: the step's first backward of the chunk): the op after `dep`, or `dep`. */
+int pp_deepspeed_grads(Pp *pp, double params, double tensors, bool first, uint32_t name, int dep);
 void pp_costs_free(Pp *pp); /* the parts and the generator's pending kernels */
 
 /* Op names (pp_names.c): composed with ir_string_join from strings each class interns once. */

@@ -792,6 +792,53 @@ static void test_pipeline_p2p_overlap(void **state)
     assert_int_equal(waits, 0);
 }
 
+/* DeepSpeed's pipeline engine accumulates gradients outside the GEMMs. With BF16_Optimizer (bf16,
+ * fp32 gradients) every micro-batch's bf16 gradients are cast and added into fp32 ones after the
+ * backward: 2 + 4 + 3 x 4 = 18 bytes per parameter of the stage, per micro-batch. In fp16 (ZeRO
+ * stage 1 or none) autograd adds each later micro-batch's gradient into param.grad in place:
+ * 3 x 2 bytes per parameter, per micro-batch after the first. Megatron's engine (fused wgrad
+ * accumulation) has neither. */
+static double compute_bytes(const Run *r, int cls, double *main_grads)
+{
+    const IrClass *c = r->sched->classes[cls];
+    double total = 0;
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        if (op->kind == IR_OP_COMPUTE)
+            total += ir_op_compute(c, op)->bytes;
+        if (op->kind == IR_OP_ALLOC &&
+            strcmp(ir_class_string(c, op->u.mem.buffer), "main_grads") == 0)
+            *main_grads = (double)op->u.mem.bytes;
+    }
+    return total;
+}
+
+static void test_deepspeed_grad_accumulation(void **state)
+{
+    (void)state;
+    for (int fp16 = 0; fp16 < 2; fp16++) {
+        double bytes[2], grads = 0;
+        for (int ds = 0; ds < 2; ds++) {
+            Run r;
+            start(&r, uniform_path, 2, 4, 2, 4, 4); /* tp 2, pp 4, dp 1, 4 micro-batches */
+            r.opt.mixed_precision = true;
+            r.opt.param_dtype = fp16 ? HW_DTYPE_FP16 : HW_DTYPE_BF16;
+            r.opt.reduce_dtype = fp16 ? HW_DTYPE_FP16 : HW_DTYPE_FP32;
+            r.opt.reduce_dtype_set = true;
+            r.opt.pp_scatter_gather = ds ? PP_SG_DEEPSPEED : PP_SG_MEGATRON;
+            simulate(&r, false);
+            bytes[ds] = compute_bytes(&r, 0, &grads);
+            run_end(&r);
+        }
+        /* main_grads: the stage's parameters per rank, in the gradients' dtype */
+        assert_true(grads > 0);
+        if (fp16)
+            assert_close(bytes[1] - bytes[0], 3 * 6 * (grads / 2), 1e-9);
+        else
+            assert_close(bytes[1] - bytes[0], 4 * 18 * (grads / 4), 1e-9);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -816,6 +863,7 @@ int main(void)
         cmocka_unit_test(test_tp_overlap_sms),
         cmocka_unit_test(test_pipeline_p2p_overlap),
         cmocka_unit_test(test_recv_posting),
+        cmocka_unit_test(test_deepspeed_grad_accumulation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

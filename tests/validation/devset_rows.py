@@ -195,8 +195,13 @@ def bloom_common(r, layers, hidden, heads, tp, pp, dp, mbs, gbs, zero, precision
         r.args += ["--param-dtype", "fp16", "--reduce-dtype", "fp16"]
     elif "BF16_Optimizer" in precision:
         r.args += ["--param-dtype", "bf16", "--reduce-dtype", "fp32"]
-        r.approx.append("BF16_Optimizer's fp32 gradient accumulation taken as fp32 gradient "
-                        "all-reduce")
+        if tp > 1 and pp > 1:
+            r.notes.append("DeepSpeed's BF16_Optimizer: fp32 gradients, reduced in fp32 and "
+                           "filled after every micro-batch's backward (--reduce-dtype fp32 with "
+                           "--pp-scatter-gather deepspeed)")
+        else:
+            r.approx.append("BF16_Optimizer's fp32 gradient accumulation taken as fp32 gradient "
+                            "all-reduce")
     else:
         r.args += ["--param-dtype", "bf16", "--reduce-dtype", "bf16"]
         r.approx.append("bf16 before BF16_Optimizer: gradient all-reduce dtype not stated, bf16 "
@@ -249,14 +254,43 @@ def bloom_log_flops_per_seq(hidden, layers, seq=2048, vocab=BLOOM_VOCAB):
                                                   + vocab / (16 * layers * hidden))
 
 
+def bloom_single_node_gbs(d):
+    """The global batch of a single-node row of the prequel's 'Max possible TFLOPs' table, whose
+    header says GBS=512 while its rows print 2048: 512 where the row's own TFLOP/s x time agree
+    with it (PR251 formula), else None (the row is taken as printed)."""
+    if d["section"] != "48 node contenders" or d["gpus"] != "8" or na(d["sec_per_iter"]):
+        return None
+    implied = (float(d["tflops_per_gpu"]) * 1e12 * float(d["sec_per_iter"]) * int(d["gpus"])
+               / bloom_log_flops_per_seq(int(d["hidden"]), int(d["layers"])))
+    return 512 if abs(implied / 512 - 1) <= 0.05 else None
+
+
 def rows_bloom(path):
     _, data = read_tsv(path)
     out = []
     for i, d in enumerate(data, 1):
+        header_gbs = bloom_single_node_gbs(d)
+        if header_gbs:
+            d = dict(d, gbs=str(header_gbs))
         cfg = "bloom-%s L%s h%s a%s tp%s pp%s dp%s mbs%s gbs%s %s %s" % (
             d["size"], d["layers"], d["hidden"], d["heads"], d["tp"], d["pp"], d["dp"],
             d["mbs"], d["gbs"], d["precision"].split()[0], d["date"])
         r = Row("bloom", i, "bloom/A100-80GB", cfg)
+        if header_gbs:
+            r.approx.append("single-node 'Max possible TFLOPs' table: its header says GBS=512, "
+                            "its rows 2048; the row's own TFLOP/s x time imply 512, taken")
+        if int(d["gpus"]) >= 320:
+            # the prequel's section "dealing with JZ hanging" (between the 02-17 and 02-20
+            # tables): without CUDA_LAUNCH_BLOCKING=1 the 320-GPU run "always hangs", and the
+            # workaround was kept "for a time being" (tr11-176B-ml.slurm has it too)
+            r.approx.append("most likely run with CUDA_LAUNCH_BLOCKING=1 (the JZ-hang workaround: "
+                            "kernels launched synchronously, host and GPU serialised; the author "
+                            "measured 0-7 % on 80-160 GPUs), which the tool does not model")
+        if not na(d["heads"]) and int(d["hidden"]) % (8 * int(d["heads"])):
+            r.approx.append("head dim %s not a multiple of 8 fp16 elements: the attention bmms "
+                            "run on misaligned operands (the prequel measured such head counts "
+                            "20-40 %% slower), which the tool does not model"
+                            % (int(d["hidden"]) / int(d["heads"])))
         out.append(r)
         if na(d["heads"]):
             r.skip("head count not stated (unfused attention's score traffic depends on it)")
