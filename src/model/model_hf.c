@@ -333,16 +333,62 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
     g_free(k_root), g_free(k_model), g_free(k_layer), g_free(k_attn), g_free(k_mlp);
 }
 
-/* Cross-entropy over the vocabulary: HF upcasts logits to fp32; saves the bf16 logits and the
- * fp32 copy (6*s*V bytes), and reads/writes them in softmax and its backward. Gemma 2's final
- * logit soft-capping (logits / cap, tanh, * cap: Gemma2ForCausalLM.forward) adds three
- * elementwise kernels over the logits and saves the tanh output. */
+/* Cross-entropy over the vocabulary, per sample of s tokens and V logits per token (sv = s*V
+ * logits; act: the logits' dtype). What autograd keeps (saved_bytes) and what the loss's backward
+ * allocates beside it before the head's backward (backward_transient_bytes), by implementation
+ * (m->loss_impl, --loss-impl):
+ * - hf, transformers' loss_utils.ForCausalLMLoss: `logits = logits.float()`, then
+ *   nn.functional.cross_entropy = log_softmax + nll_loss. Kept: the logits in their dtype (act,
+ *   returned in CausalLMOutputWithPast.logits, which the training loop's `outputs` holds) and
+ *   log_softmax's fp32 result (4; derivatives.yaml `_log_softmax: self:
+ *   _log_softmax_backward_data(grad, result, ...)`, nll_loss saves the same tensor); the fp32
+ *   copy itself is saved by nothing (`_to_copy` saves no tensor). Backward: nll_loss_backward's
+ *   fp32 gradient and _log_softmax_backward_data's fp32 result, live at once: 8 B per logit.
+ * - fused, flash-attn's ops/triton/cross_entropy.py CrossEntropyLossFunction (llm-foundry's
+ *   loss_fn fused_crossentropy: `FusedCrossEntropyLoss(ignore_index=-100)`, inplace_backward
+ *   False): `ctx.save_for_backward(logits, lse, labels)`: the logits (act) and an fp32 lse per
+ *   token; backward `dlogits = logits if ctx.inplace_backward else torch.empty_like(logits)`:
+ *   act per logit. fused-inplace (inplace_backward=True): nothing more.
+ * - megatron, megatron/core/tensor_parallel/cross_entropy.py: calculate_logits_max's
+ *   `vocab_parallel_logits.float()`, max subtracted, exp and the division in place, then
+ *   `ctx.save_for_backward(exp_logits, target_mask, masked_target_1d)`: the fp32 softmax (4) and
+ *   a bool mask and an int64 target per token; GPTModel returns the loss only, so the logits in
+ *   their own dtype are not kept. Backward writes the gradient into the saved softmax in place;
+ *   the autograd engine casts it to the logits' dtype (validate_outputs): act per logit.
+ * - liger, liger_kernel/ops/fused_linear_cross_entropy.py: the head's GEMM and the loss run in
+ *   row chunks inside the forward, which computes both gradients there and keeps them
+ *   (`ctx.save_for_backward(grad_input.detach(), grad_weight.detach() ...)`); the logits never
+ *   exist whole. grad_input is as large as the head's saved input (counted at lm_head), so the
+ *   loss keeps nothing per logit; grad_weight (V x h in the weight's dtype, once per micro-batch)
+ *   is charged as the backward's transient, divided by the micro-batch (the field is per sample).
+ *   The chunk's logits (about s*h elements) are not counted.
+ * Memory traffic and kernels are transformers' in every case (not modelled per implementation).
+ * Gemma 2's final logit soft-capping (logits / cap, tanh, * cap: Gemma2ForCausalLM.forward) adds
+ * three elementwise kernels over the logits and saves the tanh output. */
 void model_hf_loss(Model *m, Ctx *c, bool softcap)
 {
-    double sv = c->s * m->vocab;
-    model_hf_leaf(c, 0, "loss", "CrossEntropyLoss", 0, 0,
-                  (c->act + 4 + 4 + 4) * sv + (softcap ? 6 * c->act * sv : 0),
-                  (c->act + 4) * sv + (softcap ? c->act * sv : 0), softcap ? 7 : 4);
+    double sv = c->s * m->vocab, saved = 0, transient = 0;
+    switch (m->loss_impl) {
+    case MODEL_LOSS_HF:
+        saved = (c->act + 4) * sv, transient = 8 * sv;
+        break;
+    case MODEL_LOSS_FUSED:
+    case MODEL_LOSS_FUSED_INPLACE:
+        saved = c->act * sv + 4 * c->s;
+        transient = m->loss_impl == MODEL_LOSS_FUSED ? c->act * sv : 0;
+        break;
+    case MODEL_LOSS_MEGATRON:
+        saved = 4 * sv + (1 + 8) * c->s, transient = c->act * sv;
+        break;
+    case MODEL_LOSS_LIGER:
+        saved = 0;
+        transient = c->act * m->vocab * m->hidden / MAX(1, m->training.micro_batch);
+        break;
+    }
+    int i = model_hf_leaf(c, 0, "loss", "CrossEntropyLoss", 0, 0,
+                          (c->act + 4 + 4 + 4) * sv + (softcap ? 6 * c->act * sv : 0),
+                          saved + (softcap ? c->act * sv : 0), softcap ? 7 : 4);
+    model_builder_get(c->b, i)->backward_transient_bytes = transient;
 }
 
 static bool get_first_int(CfgObj *co, const char *a, const char *b, bool required, int64_t max,

@@ -180,6 +180,7 @@ static void bwd_run(Gen *g, const int *leaves, int n)
 {
     Ddp *d = g->strategy;
     double params = run_params(g, leaves, n), trainable = run_trainable(d, leaves, n);
+    gen_backward_transient(g, leaves, n);
     if (g->micro == 0 && trainable > 0 && !g->opt->gradient_as_bucket_view) {
         char *buf = g_strdup_printf("grad:%d", leaves[0]);
         double bytes = trainable * hw_dtype_bytes(d->grad_dtype);

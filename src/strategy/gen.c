@@ -528,6 +528,26 @@ int gen_backward_run(Gen *g, const int *leaves, int n, const int *deps, int n_de
     return op;
 }
 
+/* What the run's leaves' backward allocates beside every saved activation and frees before the
+ * run's parameter gradient exists (ModelModule.backward_transient_bytes: the cross-entropy loss's
+ * logit gradients, model_hf.c model_hf_loss; e.g. transformers' loss on Llama-3-8B at 8192 tokens
+ * and 128256 logits per token, 8 B per logit: 8.4 GB). Not under --tp: Megatron's vocab-parallel
+ * loss, what a TP run has, keeps its per-rank share, and the TP generator does not call this. */
+void gen_backward_transient(Gen *g, const int *leaves, int n)
+{
+    if (g->tp.size > 1)
+        return;
+    for (int i = 0; i < n; i++) {
+        double bytes = g->model->modules[leaves[i]].backward_transient_bytes * g->mb;
+        if (bytes <= 0)
+            continue;
+        char *buf = g_strdup_printf("bwd_transient:%d:%d", leaves[i], g->micro);
+        gen_alloc(g, buf, IR_MEM_ACTIVATIONS, bytes);
+        gen_free(g, g->host, buf, IR_MEM_ACTIVATIONS, bytes, -1);
+        g_free(buf);
+    }
+}
+
 bool gen_is_checkpointed(Gen *g, int module)
 {
     return g->checkpointed[module];
