@@ -177,11 +177,12 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
     ModelLossImpl loss = MODEL_LOSS_HF;
     if (cli->loss_impl && !model_loss_impl_parse(cli->loss_impl, &loss))
         return cfg_input_error(error, "option --loss-impl: expected hf, fused, fused-inplace, "
-                                      "megatron or liger, got \"%s\"%s",
+                                      "megatron, liger or torchtitan, got \"%s\"%s",
                                cli->loss_impl,
                                cli_did_you_mean(cli->loss_impl,
                                                 (const char *const[]){"hf", "fused", "fused-inplace",
-                                                                      "megatron", "liger", NULL})),
+                                                                      "megatron", "liger", "torchtitan",
+                                                                      NULL})),
                2;
     ModelOverrides ov = {cli->seq_len,       cli->micro_batch, cli->param_dtype, cli->optimizer,
                          flash,              kernel,           cli->compile,     loss};
@@ -606,7 +607,8 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
          "Whose cross-entropy loss, for what it keeps for backward: hf (transformers' "
          "ForCausalLMLoss: fp32 log-softmax), fused (flash-attn's CrossEntropyLoss, llm-foundry's "
          "fused_crossentropy), fused-inplace (the same with inplace_backward=True), megatron "
-         "(vocab_parallel_cross_entropy) or liger (LigerFusedLinearCrossEntropyLoss) [hf]",
+         "(vocab_parallel_cross_entropy), liger (LigerFusedLinearCrossEntropyLoss) or torchtitan "
+         "(F.cross_entropy on fp32 logits deleted before backward) [hf]",
          "IMPL"},
         {"tp", 0, 0, G_OPTION_ARG_INT, &cli.par.tp,
          "Megatron tensor parallelism: GPUs per TP group, inside a node by default [1]", "T"},

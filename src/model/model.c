@@ -120,7 +120,7 @@ bool model_attention_kernel_parse(const char *text, ModelAttnKernel *out)
 static const char *const loss_impl_names[] = {
     [MODEL_LOSS_HF] = "hf",         [MODEL_LOSS_FUSED] = "fused",
     [MODEL_LOSS_FUSED_INPLACE] = "fused-inplace", [MODEL_LOSS_MEGATRON] = "megatron",
-    [MODEL_LOSS_LIGER] = "liger"};
+    [MODEL_LOSS_LIGER] = "liger", [MODEL_LOSS_TORCHTITAN] = "torchtitan"};
 
 const char *model_loss_impl_name(ModelLossImpl impl)
 {

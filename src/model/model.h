@@ -28,13 +28,16 @@ typedef enum { MODEL_ATTN_FLASH2, MODEL_ATTN_TRITON, MODEL_ATTN_FLASH1 } ModelAt
  *   inplace_backward=False, its default; FUSED_INPLACE: the same with inplace_backward=True
  *   (FlashAttention's own GPT training configs);
  * - MEGATRON: Megatron-LM's vocab_parallel_cross_entropy;
+ * - TORCHTITAN: F.cross_entropy on the model's fp32 output, which the loop deletes before
+ *   backward (torchtitan);
  * - LIGER: Liger-Kernel's LigerFusedLinearCrossEntropyLoss (head and loss in chunks). */
 typedef enum {
     MODEL_LOSS_HF,
     MODEL_LOSS_FUSED,
     MODEL_LOSS_FUSED_INPLACE,
     MODEL_LOSS_MEGATRON,
-    MODEL_LOSS_LIGER
+    MODEL_LOSS_LIGER,
+    MODEL_LOSS_TORCHTITAN
 } ModelLossImpl;
 typedef struct {
     uint8_t kind;     /* ModelKernelKind */
@@ -170,8 +173,8 @@ const char *model_optimizer_name(ModelOptimizer opt);
 /* --attention's name of a fused kernel (flash, triton, flash1), and back (any case). */
 const char *model_attention_kernel_name(ModelAttnKernel kernel);
 bool model_attention_kernel_parse(const char *text, ModelAttnKernel *out);
-/* --loss-impl's name of a loss implementation (hf, fused, fused-inplace, megatron, liger), and
- * back (any case). */
+/* --loss-impl's name of a loss implementation (hf, fused, fused-inplace, megatron, liger,
+ * torchtitan), and back (any case). */
 const char *model_loss_impl_name(ModelLossImpl impl);
 bool model_loss_impl_parse(const char *text, ModelLossImpl *out);
 /* Optimizer state bytes per parameter (fp32 states); the step's cost is src/kern/kern_optim.c's. */

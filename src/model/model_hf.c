@@ -362,6 +362,9 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
  *   loss keeps nothing per logit; grad_weight (V x h in the weight's dtype, once per micro-batch)
  *   is charged as the backward's transient, divided by the micro-batch (the field is per sample).
  *   The chunk's logits (about s*h elements) are not counted.
+ * - torchtitan: its Llama's `output = self.output(h).float()` and F.cross_entropy; train.py
+ *   deletes the fp32 logits before backward (`del pred`, "need to free to before bwd to avoid
+ *   peaking memory"): kept only log_softmax's fp32 result, 4 B; backward as hf's, 8 B.
  * Memory traffic and kernels are transformers' in every case (not modelled per implementation).
  * Gemma 2's final logit soft-capping (logits / cap, tanh, * cap: Gemma2ForCausalLM.forward) adds
  * three elementwise kernels over the logits and saves the tanh output. */
@@ -379,6 +382,9 @@ void model_hf_loss(Model *m, Ctx *c, bool softcap)
         break;
     case MODEL_LOSS_MEGATRON:
         saved = 4 * sv + (1 + 8) * c->s, transient = c->act * sv;
+        break;
+    case MODEL_LOSS_TORCHTITAN:
+        saved = 4 * sv, transient = 8 * sv;
         break;
     case MODEL_LOSS_LIGER:
         saved = 0;

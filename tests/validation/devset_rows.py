@@ -582,8 +582,8 @@ LOSS_IMPL = {
               "--loss-impl megatron"),
     "mleng": ("liger", "loss: Liger-Kernel's fused linear cross-entropy "
               "(apply_liger_kernel_to_llama): --loss-impl liger"),
-    # torchtitan (2024-04): F.cross_entropy on the model's .float() output, deleted before
-    # backward (train.py `del pred`): 4 B per logit kept, transformers' 6 B counted (hf)
+    "tt": ("torchtitan", "loss: torchtitan's F.cross_entropy on the model's .float() output, "
+           "deleted before backward (train.py `del pred`): --loss-impl torchtitan"),
 }
 
 
