@@ -210,16 +210,34 @@ static char *cls(const DecoderArch *arch, const char *suffix)
 
 /* RMSNorm in fp32, as HF LlamaRMSNorm runs in eager mode: to(fp32) (read 2 B, write 4), pow (4, 4),
  * mean (4), x * rsqrt (4, 4), to(bf16) (4, 2), * weight (2, 2): 36 B per element in 6 kernels
- * (18 x 2-byte activations); saves its input. `residual`: the residual add before it (read two,
- * write one) is charged to it. */
-static void rms_norm(Ctx *c, const DecoderArch *arch, int parent, const char *block,
-                     const char *name, double h, bool residual)
+ * (18 x 2-byte activations). `residual`: the residual add before it (read two, write one) is
+ * charged to it.
+ * Saved for backward, per element (derivatives.yaml): LlamaRMSNorm.forward
+ * (modeling_llama.py: `hidden_states = hidden_states.to(torch.float32)`, `variance =
+ * hidden_states.pow(2).mean(-1, keepdim=True)`, `hidden_states = hidden_states *
+ * torch.rsqrt(variance + self.variance_epsilon)`, `return self.weight *
+ * hidden_states.to(input_dtype)`): pow (`self: pow_backward(grad, self, exponent)`) and the
+ * multiply by rsqrt (`mul.Tensor: self: mul_tensor_backward(grad, other, ...), other: ...(grad,
+ * self, ...)`) keep the fp32 copy, 4 B, once; rsqrt keeps its result, one value per token; the
+ * multiply by the weight keeps the normalised tensor cast back, act B (to() and _to_copy keep
+ * nothing). 4 + act in all; the input itself is kept by nothing. Gemma (GemmaRMSNorm:
+ * `output = self._norm(x.float())`, `output = output * (1.0 + self.weight.float())`,
+ * `output.type_as(x)`) multiplies in fp32: the fp32 copy and the fp32 normalised tensor, 8 B.
+ * A block's first saving leaf stands for the block's input (what torch.utils.checkpoint keeps,
+ * what a pipeline stage sends: gen.c block_sums, pp_cost.c, tp.c), so a norm that opens a block
+ * keeps the input's size (act) itself and returns the rest, which the caller charges to the next
+ * leaf (the q/k/v projection); the block's sum is the same. Returns 0 otherwise. */
+static double rms_norm(Ctx *c, const DecoderArch *arch, int parent, const char *block,
+                       const char *name, double h, bool residual, bool opens_block)
 {
     char *n = model_hf_sub(block, name), *kind = cls(arch, "RMSNorm");
+    bool gemma = !strncmp(arch->type, "gemma", 5);
+    double saved = (gemma ? 8 : 4 + c->act) * c->s * h, kept = opens_block ? c->act * c->s * h : saved;
     model_hf_leaf(c, parent, n, kind, (uint64_t)h, 0, (residual ? 21 : 18) * c->act * c->s * h,
-                  c->act * c->s * h, residual ? 7 : 6);
+                  kept, residual ? 7 : 6);
     g_free(n);
     g_free(kind);
+    return saved - kept;
 }
 
 /* The gated MLP act(x W_gate) * (x W_up) W_down on `rows` tokens: one module with three Linear
@@ -244,10 +262,15 @@ int model_hf_gated_mlp(Ctx *c, int parent, const char *name, const char *kind, d
         g_free(n);
         model_builder_get(c->b, up)->saved_bytes = 0; /* same input as the gate */
     }
-    /* act(gate) * up (SiLU, or GELU-tanh for Gemma: one kernel each): saves gate and up
-     * outputs (the product is the down projection's input). */
+    /* act(gate) * up (SiLU, or GELU-tanh for Gemma: one kernel each), LlamaMLP.forward's
+     * `self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))`: the activation keeps
+     * its input, the gate output (derivatives.yaml `silu: self: ...silu_backward(grad, self)`,
+     * `gelu: self: gelu_backward(grad, self, approximate)`), and the product keeps both factors
+     * (`mul.Tensor`), the activation's output and the up output: 3 x act per ffn element (the
+     * product itself is the down projection's saved input). Phi-3's gate_up_proj output chunked
+     * into views keeps as much: the views hold their 2 x ffn storage, with silu's output. */
     model_hf_leaf(c, mlp, n = model_hf_sub(name, "act_fn"), act_kind, 0, 0, 5 * act * rows * ffn,
-                  2 * act * rows * ffn, 2);
+                  3 * act * rows * ffn, 2);
     g_free(n);
     model_hf_linear(c, mlp, n = model_hf_sub(name, names[2]), "Linear", ffn, h, false, false);
     g_free(n);
@@ -275,19 +298,19 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
         int blk = model_builder_add(c->b, list, bn, k_layer);
         model_builder_get(c->b, blk)->is_block = true;
         char *n;
-        rms_norm(c, arch, blk, bn, "input_layernorm", h, false);
+        double norm_rest = rms_norm(c, arch, blk, bn, "input_layernorm", h, false, true);
         int at = model_builder_add(c->b, blk, n = model_hf_sub(bn, "self_attn"), k_attn);
         char *an = n;
-        int k;
+        int k, q;
         if (arch->fused) {
-            k = model_hf_linear(c, at, n = model_hf_sub(an, "qkv_proj"), "Linear", h, qw + 2 * kvw,
-                                qkv_bias, false);
+            k = q = model_hf_linear(c, at, n = model_hf_sub(an, "qkv_proj"), "Linear", h,
+                                    qw + 2 * kvw, qkv_bias, false);
             g_free(n);
         } else {
             /* q, k and v share one saved input. */
-            model_hf_linear(c, at, n = model_hf_sub(an, "q_proj"), "Linear", h, qw, qkv_bias,
-                            false),
-                g_free(n);
+            q = model_hf_linear(c, at, n = model_hf_sub(an, "q_proj"), "Linear", h, qw, qkv_bias,
+                                false);
+            g_free(n);
             k = model_hf_linear(c, at, n = model_hf_sub(an, "k_proj"), "Linear", h, kvw, qkv_bias,
                                 false);
             g_free(n);
@@ -297,6 +320,8 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
             model_builder_get(c->b, k)->saved_bytes = 0;
             model_builder_get(c->b, v)->saved_bytes = 0;
         }
+        /* the input norm's tensors beyond the block input's size (rms_norm) */
+        model_builder_get(c->b, q)->saved_bytes += norm_rest;
         /* rotary embedding on q and k (HF apply_rotary_pos_emb): x * cos (read, write),
          * rotate_half's negation of one half and cat (1 + 2), * sin (2), the sum (3): 10 element
          * accesses in 6 kernels per tensor; and the attention output's transpose(1, 2).contiguous()
@@ -309,10 +334,10 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
         g_free(an);
         /* residual add (read two, write one) charged to the following norm */
         if (arch->sandwich) {
-            rms_norm(c, arch, blk, bn, "post_attention_layernorm", h, false);
-            rms_norm(c, arch, blk, bn, "pre_feedforward_layernorm", h, true);
+            rms_norm(c, arch, blk, bn, "post_attention_layernorm", h, false, false);
+            rms_norm(c, arch, blk, bn, "pre_feedforward_layernorm", h, true, false);
         } else {
-            rms_norm(c, arch, blk, bn, "post_attention_layernorm", h, true);
+            rms_norm(c, arch, blk, bn, "post_attention_layernorm", h, true, false);
         }
         const char *act_kind =
             arch->sandwich || !strcmp(arch->type, "gemma") ? "PytorchGELUTanh" : "SiLU";
@@ -325,10 +350,10 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
             g_free(n);
         }
         if (arch->sandwich)
-            rms_norm(c, arch, blk, bn, "post_feedforward_layernorm", h, false);
+            rms_norm(c, arch, blk, bn, "post_feedforward_layernorm", h, false, false);
         g_free(bn);
     }
-    rms_norm(c, arch, md, "model", "norm", h, true);
+    rms_norm(c, arch, md, "model", "norm", h, true, false);
     model_hf_linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
     g_free(k_root), g_free(k_model), g_free(k_layer), g_free(k_attn), g_free(k_mlp);
 }
