@@ -20,18 +20,30 @@
 
 /* GPT-2's activation_function as Hugging Face's ACT2FN runs it in eager mode. gelu_new (GPT-2's
  * default) is the tanh formula written out: pow, three multiplies by constants, two adds, tanh
- * and the final products, 8 kernels, 18 element reads and writes. The others are one kernel. */
+ * and the final products, 8 kernels, 18 element reads and writes. The others are one kernel.
+ * What autograd keeps, in ffn-sized tensors (derivatives.yaml):
+ * - gelu_new, activations.py NewGELUActivation: `0.5 * input * (1.0 + torch.tanh(math.sqrt(2.0 /
+ *   math.pi) * (input + 0.044715 * torch.pow(input, 3.0))))`: products and sums with a Python
+ *   number keep nothing (`mul.Scalar`, `add.Scalar`); pow keeps its input (`pow.Tensor_Scalar:
+ *   self: pow_backward(grad, self, exponent)`), tanh its result (`tanh: self:
+ *   tanh_backward(grad, result)`), the final product of two tensors both factors (`mul.Tensor`):
+ *   0.5 * input and 1 + tanh(...): 4 tensors.
+ * - gelu_fast, FastGELUActivation: `0.5 * input * (1.0 + torch.tanh(input * 0.7978845608 * (1.0 +
+ *   0.044715 * input * input)))`: three products of two tensors (0.044715 * input by input, the
+ *   tanh argument's two factors, 0.5 * input by 1 + tanh) keep 6 tensors, tanh its result: 7.
+ * - the one-kernel ones keep one: gelu, gelu_pytorch_tanh and silu their input, relu its result. */
 static bool gpt2_activation(const char *name, Ctx *c)
 {
     if (!name || strcmp(name, "gelu_new") == 0 || strcmp(name, "gelu_fast") == 0) {
         c->gelu_accesses = 18, c->gelu_kernels = 8;
+        c->gelu_saved = name && strcmp(name, "gelu_fast") == 0 ? 7 : 4;
         return true;
     }
     static const char *const one_kernel[] = {"gelu", "gelu_pytorch_tanh", "relu", "silu", "swish",
                                              NULL};
     for (int i = 0; one_kernel[i]; i++)
         if (strcmp(name, one_kernel[i]) == 0) {
-            c->gelu_accesses = 2, c->gelu_kernels = 1;
+            c->gelu_accesses = 2, c->gelu_kernels = 1, c->gelu_saved = 1;
             return true;
         }
     return false;
@@ -144,7 +156,8 @@ static void build_gpt2(Model *m, Ctx *c)
         /* the activation in eager mode (gpt2_activation) */
         model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"),
                       c->gelu_kernels > 1 ? "NewGELUActivation" : "GELUActivation", 0, 0,
-                      c->gelu_accesses * act * s * ffn, act * s * ffn, c->gelu_kernels),
+                      c->gelu_accesses * act * s * ffn, c->gelu_saved * act * s * ffn,
+                      c->gelu_kernels),
             g_free(n);
         model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_proj"), "Conv1D", ffn, h, true, false),
             g_free(n);
@@ -511,7 +524,8 @@ static void build_parallel(Model *m, Ctx *c, const ParallelArch *p)
             model_builder_get(c->b, up)->saved_bytes = 0;
         model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"),
                       c->gelu_kernels > 1 ? "FastGELUActivation" : "GELU", 0, 0,
-                      c->gelu_accesses * act * s * ffn, act * s * ffn, c->gelu_kernels),
+                      c->gelu_accesses * act * s * ffn, c->gelu_saved * act * s * ffn,
+                      c->gelu_kernels),
             g_free(n);
         model_hf_linear(c, mlp, n = model_hf_sub(mn, "dense_4h_to_h"), "Linear", ffn, h, p->bias,
                         false),
@@ -555,7 +569,7 @@ static bool build_parallel_model(Model *m, const char *file, CfgObj *root, GErro
              cfg_get_bool(root, "alibi", false, &alibi, error);
     if (!ok)
         return false;
-    Ctx c = {NULL, 0, 0, 0, 0};
+    Ctx c = {NULL, 0, 0, 0, 0, 0};
     if (neox && act && !gpt2_activation(act, &c)) {
         cfg_set_error(error, file, "", "hidden_act",
                       "expected gelu, gelu_fast, gelu_new or relu, got \"%s\"", act);
@@ -564,9 +578,9 @@ static bool build_parallel_model(Model *m, const char *file, CfgObj *root, GErro
     }
     g_free(act);
     if (!neox)
-        c.gelu_accesses = 2, c.gelu_kernels = 1; /* FalconMLP: nn.GELU() */
-    else if (!c.gelu_kernels)
-        c.gelu_accesses = 2, c.gelu_kernels = 1; /* GPTNeoXConfig's default hidden_act "gelu" */
+        c.gelu_accesses = 2, c.gelu_kernels = 1, c.gelu_saved = 1; /* FalconMLP: nn.GELU() */
+    else if (!c.gelu_kernels) /* GPTNeoXConfig's default hidden_act "gelu" */
+        c.gelu_accesses = 2, c.gelu_kernels = 1, c.gelu_saved = 1;
     if (alibi) {
         cfg_set_error(error, file, "", "alibi",
                       "ALiBi attention biases are not modelled (fsdpsim's attention kernels are "
@@ -754,7 +768,7 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
         return false;
     }
     char *activation = NULL;
-    Ctx c = {NULL, 0, 0, 0, 0};
+    Ctx c = {NULL, 0, 0, 0, 0, 0};
     if (gpt2 && !cfg_get_string(root, "activation_function", false, &activation, error))
         return false;
     if (gpt2 && !gpt2_activation(activation, &c)) {
