@@ -78,6 +78,10 @@ typedef struct {
      * next leaf's backward starts (the cross-entropy loss's logit gradients, model_hf_loss);
      * 0 for most leaves */
     double backward_transient_bytes;
+    /* what autograd keeps more when the leaf runs under torch.autocast with fp32 parameters (DDP's
+     * mixed precision, gen.c): the fp32 residual stream into a norm, ops on autocast's fp32 list
+     * (pow); per sample, beside saved_bytes (model_hf.c) */
+    double autocast_extra_bytes;
     /* conv2d: what cuDNN's NCHW <-> NHWC transposes around it move per sample when it runs on
      * tensor cores with NCHW (contiguous) tensors: its input and output, each read and written
      * once (model_layers.c). Not in mem_bytes_fwd: strat_memory_format_apply adds it there when

@@ -31,12 +31,17 @@
  * - gelu_fast, FastGELUActivation: `0.5 * input * (1.0 + torch.tanh(input * 0.7978845608 * (1.0 +
  *   0.044715 * input * input)))`: three products of two tensors (0.044715 * input by input, the
  *   tanh argument's two factors, 0.5 * input by 1 + tanh) keep 6 tensors, tanh its result: 7.
- * - the one-kernel ones keep one: gelu, gelu_pytorch_tanh and silu their input, relu its result. */
+ * - the one-kernel ones keep one: gelu, gelu_pytorch_tanh and silu their input, relu its result.
+ * Under torch.autocast (DDP's mixed precision) pow is on autocast's fp32 list (torch.amp docs,
+ * "CUDA Ops that can autocast to float32"): gelu_new's pow keeps an fp32 copy of its input, and
+ * tanh and 1 + tanh run on its fp32 result: 3 of its 4 tensors fp32. gelu_fast has no fp32-list
+ * op. */
 static bool gpt2_activation(const char *name, Ctx *c)
 {
     if (!name || strcmp(name, "gelu_new") == 0 || strcmp(name, "gelu_fast") == 0) {
         c->gelu_accesses = 18, c->gelu_kernels = 8;
-        c->gelu_saved = name && strcmp(name, "gelu_fast") == 0 ? 7 : 4;
+        bool fast = name && strcmp(name, "gelu_fast") == 0;
+        c->gelu_saved = fast ? 7 : 4, c->gelu_saved_fp32_autocast = fast ? 0 : 3;
         return true;
     }
     static const char *const one_kernel[] = {"gelu", "gelu_pytorch_tanh", "relu", "silu", "swish",
@@ -132,9 +137,7 @@ static void build_gpt2(Model *m, Ctx *c)
         char *n;
         /* LayerNorm: read + write, saves its input. The residual add before ln_2 and after the
          * block are charged to the dropout leaves (read two, write one). */
-        model_hf_leaf(c, blk, n = model_hf_sub(bn, "ln_1"), "LayerNorm", (uint64_t)(2 * h), 0,
-                      2 * act * s * h, act * s * h, 1),
-            g_free(n);
+        model_hf_layer_norm(c, blk, bn, "ln_1", h, false);
         int at = model_builder_add(c->b, blk, n = model_hf_sub(bn, "attn"), "GPT2Attention");
         char *an = n;
         model_hf_linear(c, at, n = model_hf_sub(an, "c_attn"), "Conv1D", h, 3 * h, true, false),
@@ -146,19 +149,19 @@ static void build_gpt2(Model *m, Ctx *c)
                       5 * act * s * h + s * h, s * h, 2),
             g_free(n);
         g_free(an);
-        model_hf_leaf(c, blk, n = model_hf_sub(bn, "ln_2"), "LayerNorm", (uint64_t)(2 * h), 0,
-                      2 * act * s * h, act * s * h, 1),
-            g_free(n);
+        model_hf_layer_norm(c, blk, bn, "ln_2", h, false);
         int mlp = model_builder_add(c->b, blk, n = model_hf_sub(bn, "mlp"), "GPT2MLP");
         char *mn = n;
         model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_fc"), "Conv1D", h, ffn, true, false),
             g_free(n);
         /* the activation in eager mode (gpt2_activation) */
-        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"),
-                      c->gelu_kernels > 1 ? "NewGELUActivation" : "GELUActivation", 0, 0,
-                      c->gelu_accesses * act * s * ffn, c->gelu_saved * act * s * ffn,
-                      c->gelu_kernels),
-            g_free(n);
+        int gelu = model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"),
+                                 c->gelu_kernels > 1 ? "NewGELUActivation" : "GELUActivation", 0,
+                                 0, c->gelu_accesses * act * s * ffn,
+                                 c->gelu_saved * act * s * ffn, c->gelu_kernels);
+        g_free(n);
+        model_builder_get(c->b, gelu)->autocast_extra_bytes =
+            c->gelu_saved_fp32_autocast * MAX(0, 4 - act) * s * ffn;
         model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_proj"), "Conv1D", ffn, h, true, false),
             g_free(n);
         model_hf_leaf(c, mlp, n = model_hf_sub(mn, "dropout"), "Dropout", 0, 0,
@@ -167,8 +170,7 @@ static void build_gpt2(Model *m, Ctx *c)
         g_free(mn);
         g_free(bn);
     }
-    model_hf_leaf(c, tr, "transformer.ln_f", "LayerNorm", (uint64_t)(2 * h), 0, 2 * act * s * h,
-                  act * s * h, 1);
+    model_hf_layer_norm(c, tr, "transformer", "ln_f", h, false);
     model_hf_linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
 }
 
@@ -246,8 +248,11 @@ static double rms_norm(Ctx *c, const DecoderArch *arch, int parent, const char *
     char *n = model_hf_sub(block, name), *kind = cls(arch, "RMSNorm");
     bool gemma = !strncmp(arch->type, "gemma", 5);
     double saved = (gemma ? 8 : 4 + c->act) * c->s * h, kept = opens_block ? c->act * c->s * h : saved;
-    model_hf_leaf(c, parent, n, kind, (uint64_t)h, 0, (residual ? 21 : 18) * c->act * c->s * h,
-                  kept, residual ? 7 : 6);
+    int i = model_hf_leaf(c, parent, n, kind, (uint64_t)h, 0,
+                          (residual ? 21 : 18) * c->act * c->s * h, kept, residual ? 7 : 6);
+    /* under torch.autocast the residual stream is fp32 (fp32 embeddings and sums), so
+     * `input_dtype` is fp32 and the normalised tensor the weight multiplies is kept in fp32 */
+    model_builder_get(c->b, i)->autocast_extra_bytes = gemma ? 0 : MAX(0, 4 - c->act) * c->s * h;
     g_free(n);
     g_free(kind);
     return saved - kept;
@@ -451,8 +456,12 @@ void model_hf_layer_norm(Ctx *c, int parent, const char *block, const char *name
                          bool residual)
 {
     char *n = model_hf_sub(block, name);
-    model_hf_leaf(c, parent, n, "LayerNorm", (uint64_t)(2 * h), 0,
-                  (residual ? 5 : 2) * c->act * c->s * h, c->act * c->s * h, residual ? 2 : 1);
+    int i = model_hf_leaf(c, parent, n, "LayerNorm", (uint64_t)(2 * h), 0,
+                          (residual ? 5 : 2) * c->act * c->s * h, c->act * c->s * h,
+                          residual ? 2 : 1);
+    /* under torch.autocast the residual stream stays fp32 (fp32 embeddings, fp32 + bf16 sums)
+     * and layer_norm is on autocast's fp32 list: its saved input is fp32 */
+    model_builder_get(c->b, i)->autocast_extra_bytes = MAX(0, 4 - c->act) * c->s * h;
     g_free(n);
 }
 
@@ -522,11 +531,13 @@ static void build_parallel(Model *m, Ctx *c, const ParallelArch *p)
         g_free(n);
         if (p->parallel && !p->two_norms) /* same normed input as query_key_value */
             model_builder_get(c->b, up)->saved_bytes = 0;
-        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"),
-                      c->gelu_kernels > 1 ? "FastGELUActivation" : "GELU", 0, 0,
-                      c->gelu_accesses * act * s * ffn, c->gelu_saved * act * s * ffn,
-                      c->gelu_kernels),
-            g_free(n);
+        int gelu = model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"),
+                                 c->gelu_kernels > 1 ? "FastGELUActivation" : "GELU", 0, 0,
+                                 c->gelu_accesses * act * s * ffn, c->gelu_saved * act * s * ffn,
+                                 c->gelu_kernels);
+        g_free(n);
+        model_builder_get(c->b, gelu)->autocast_extra_bytes =
+            c->gelu_saved_fp32_autocast * MAX(0, 4 - act) * s * ffn;
         model_hf_linear(c, mlp, n = model_hf_sub(mn, "dense_4h_to_h"), "Linear", ffn, h, p->bias,
                         false),
             g_free(n);
@@ -569,7 +580,7 @@ static bool build_parallel_model(Model *m, const char *file, CfgObj *root, GErro
              cfg_get_bool(root, "alibi", false, &alibi, error);
     if (!ok)
         return false;
-    Ctx c = {NULL, 0, 0, 0, 0, 0};
+    Ctx c = {NULL, 0, 0, 0, 0, 0, 0};
     if (neox && act && !gpt2_activation(act, &c)) {
         cfg_set_error(error, file, "", "hidden_act",
                       "expected gelu, gelu_fast, gelu_new or relu, got \"%s\"", act);
@@ -768,7 +779,7 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
         return false;
     }
     char *activation = NULL;
-    Ctx c = {NULL, 0, 0, 0, 0, 0};
+    Ctx c = {NULL, 0, 0, 0, 0, 0, 0};
     if (gpt2 && !cfg_get_string(root, "activation_function", false, &activation, error))
         return false;
     if (gpt2 && !gpt2_activation(activation, &c)) {

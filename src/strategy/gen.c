@@ -448,7 +448,8 @@ static bool recomputed_leaf(const Gen *g, const ModelModule *m)
  * inputs (Q, K, V). */
 static double leaf_saved(const Gen *g, const ModelModule *m)
 {
-    return recomputed_leaf(g, m) ? m->saved_bytes - m->recomputable_bytes : m->saved_bytes;
+    double saved = m->saved_bytes + (g->autocast ? m->autocast_extra_bytes : 0);
+    return recomputed_leaf(g, m) ? saved - m->recomputable_bytes : saved;
 }
 
 int gen_forward_run(Gen *g, const int *leaves, int n, const int *deps, int n_deps)
@@ -568,11 +569,13 @@ static void block_sums(Gen *g, int m, double *flops, double *bytes, double *save
 {
     const ModelModule *mod = &g->model->modules[m];
     if (mod->first_child < 0) {
-        if (*first_saved < 0 && mod->saved_bytes > 0)
-            *first_saved = mod->saved_bytes;
+        /* under autocast the block's input is the fp32 residual stream (autocast_extra_bytes) */
+        double kept = mod->saved_bytes + (g->autocast ? mod->autocast_extra_bytes : 0);
+        if (*first_saved < 0 && kept > 0)
+            *first_saved = kept;
         *flops += mod->flops_fwd;
         *bytes += mod->mem_bytes_fwd;
-        *saved += mod->saved_bytes;
+        *saved += kept;
         *kernels += mod->kernels_fwd;
     }
     for (int c = mod->first_child; c >= 0; c = g->model->modules[c].next_sibling)

@@ -46,6 +46,9 @@ struct Gen {
      * by gen_init */
     bool *checkpointed;
     int act_bytes;     /* activation element size */
+    /* the run is under torch.autocast with fp32 parameters (DDP's mixed precision, ddp.c): leaves
+     * keep their autocast_extra_bytes too */
+    bool autocast;
     HwDtype compute_dtype;
     /* activation checkpointing state */
     int ckpt_block;    /* module index of the checkpointed block being walked, -1 none */
