@@ -174,8 +174,18 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
                                    cli->attention),
                    2;
     }
+    ModelLossImpl loss = MODEL_LOSS_HF;
+    if (cli->loss_impl && !model_loss_impl_parse(cli->loss_impl, &loss))
+        return cfg_input_error(error, "option --loss-impl: expected hf, fused, fused-inplace, "
+                                      "megatron, liger or torchtitan, got \"%s\"%s",
+                               cli->loss_impl,
+                               cli_did_you_mean(cli->loss_impl,
+                                                (const char *const[]){"hf", "fused", "fused-inplace",
+                                                                      "megatron", "liger", "torchtitan",
+                                                                      NULL})),
+               2;
     ModelOverrides ov = {cli->seq_len,       cli->micro_batch, cli->param_dtype, cli->optimizer,
-                         flash,              kernel,           cli->compile};
+                         flash,              kernel,           cli->compile,     loss};
     HwTopology *topo = point ? cli_sim_cache_topology(point->cache, topo_file, error)
                              : hw_topology_load(topo_file, error);
     if (!topo)
@@ -593,6 +603,13 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
          "IMPL"},
         {"no-flash-attention", 0, 0, G_OPTION_ARG_NONE, &cli.no_flash_attention,
          "Attention keeps its score matrix (eager attention) [flash]", NULL},
+        {"loss-impl", 0, 0, G_OPTION_ARG_STRING, &cli.loss_impl,
+         "Whose cross-entropy loss, for what it keeps for backward: hf (transformers' "
+         "ForCausalLMLoss: fp32 log-softmax), fused (flash-attn's CrossEntropyLoss, llm-foundry's "
+         "fused_crossentropy), fused-inplace (the same with inplace_backward=True), megatron "
+         "(vocab_parallel_cross_entropy), liger (LigerFusedLinearCrossEntropyLoss) or torchtitan "
+         "(F.cross_entropy on fp32 logits deleted before backward) [hf]",
+         "IMPL"},
         {"tp", 0, 0, G_OPTION_ARG_INT, &cli.par.tp,
          "Megatron tensor parallelism: GPUs per TP group, inside a node by default [1]", "T"},
         {"pp", 0, 0, G_OPTION_ARG_INT, &cli.par.pp, "Pipeline parallelism: stages [1]", "P"},
@@ -731,6 +748,7 @@ static void options_clear(CliOptions *cli)
     g_free(cli->emit_schedule), g_free(cli->schedule), g_free(cli->bucket_cap_mb);
     g_free(cli->max_memory), g_free(cli->par.pp_schedule), g_free(cli->par.placement);
     g_free(cli->par.pp_partition), g_free(cli->attention), g_free(cli->optimizer_impl);
+    g_free(cli->loss_impl);
     g_free(cli->par.pp_scatter_gather);
     cli_train_clear(&cli->train);
     g_free(cli->reshard_after_forward), g_free(cli->memory_format);

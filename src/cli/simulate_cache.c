@@ -41,9 +41,10 @@ Model *cli_sim_cache_model(CliSimCache *c, const char *file, const ModelOverride
                            GError **error)
 {
     char *key =
-        g_strdup_printf("%s|%d|%d|%s|%s|%d|%d|%d", file, ov->seq_len, ov->micro_batch,
+        g_strdup_printf("%s|%d|%d|%s|%s|%d|%d|%d|%d", file, ov->seq_len, ov->micro_batch,
                         ov->param_dtype ? ov->param_dtype : "", ov->optimizer ? ov->optimizer : "",
-                        ov->flash_attention, (int)ov->attention_kernel, ov->compile);
+                        ov->flash_attention, (int)ov->attention_kernel, ov->compile,
+                        (int)ov->loss_impl);
     Model *m = g_hash_table_lookup(c->models, key);
     if (!m && (m = model_load(file, ov, error)))
         g_hash_table_insert(c->models, key, m), key = NULL;

@@ -31,6 +31,7 @@ typedef struct {
     char *reshard_after_forward;
     char *memory_format; /* --memory-format: channels_last or contiguous */
     char *recompute_granularity; /* --recompute-granularity: full or selective (Megatron's) */
+    char *loss_impl; /* --loss-impl: whose cross-entropy (hf, fused, ...; model.h ModelLossImpl) */
 } CliOptions;
 
 /* Turns the command line into strategy options, after the model is known (its training settings

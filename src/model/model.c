@@ -117,6 +117,26 @@ bool model_attention_kernel_parse(const char *text, ModelAttnKernel *out)
     return false;
 }
 
+static const char *const loss_impl_names[] = {
+    [MODEL_LOSS_HF] = "hf",         [MODEL_LOSS_FUSED] = "fused",
+    [MODEL_LOSS_FUSED_INPLACE] = "fused-inplace", [MODEL_LOSS_MEGATRON] = "megatron",
+    [MODEL_LOSS_LIGER] = "liger", [MODEL_LOSS_TORCHTITAN] = "torchtitan"};
+
+const char *model_loss_impl_name(ModelLossImpl impl)
+{
+    return impl < G_N_ELEMENTS(loss_impl_names) ? loss_impl_names[impl] : "?";
+}
+
+bool model_loss_impl_parse(const char *text, ModelLossImpl *out)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(loss_impl_names); i++)
+        if (g_ascii_strcasecmp(text, loss_impl_names[i]) == 0) {
+            *out = (ModelLossImpl)i;
+            return true;
+        }
+    return false;
+}
+
 /* adamw, adam, sgd, sgd_momentum, in any case, and as torch.optim names them (AdamW,
  * torch.optim.AdamW, SGD). */
 static bool optimizer_parse(const char *text, ModelOptimizer *out)
@@ -241,6 +261,7 @@ static bool apply_overrides(Model *model, const ModelOverrides *ov, GError **err
     if (ov->flash_attention >= 0)
         model->flash_attention = ov->flash_attention;
     model->attention_kernel = model->flash_attention ? ov->attention_kernel : MODEL_ATTN_FLASH2;
+    model->loss_impl = ov->loss_impl;
     if (ov->param_dtype && !hw_dtype_parse(ov->param_dtype, &model->training.param_dtype)) {
         g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
                     "option --param-dtype: expected fp32, bf16 or fp16 (or torch.bfloat16, ...), "
@@ -420,6 +441,15 @@ Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
                     model->sliding_window > 0 && model->sliding_window < model->training.seq_len
                         ? " and a sliding window"
                         : "");
+        model_free(model);
+        return NULL;
+    }
+    if (ov && ov->loss_impl != MODEL_LOSS_HF && model->vocab == 0) {
+        /* a CNN or a ViT classifier has no language-model loss the option could change */
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "option --loss-impl %s: %s has no language-model head (no vocabulary); "
+                    "expected no --loss-impl",
+                    model_loss_impl_name(ov->loss_impl), model->name);
         model_free(model);
         return NULL;
     }

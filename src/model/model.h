@@ -21,6 +21,24 @@ typedef enum { MODEL_KERNEL_NONE, MODEL_KERNEL_GEMM, MODEL_KERNEL_ATTENTION } Mo
  * FlashAttention's Triton kernel (MPT's attn_impl=triton), FlashAttention v1's CUDA kernels
  * (flash-attn < 2.0). */
 typedef enum { MODEL_ATTN_FLASH2, MODEL_ATTN_TRITON, MODEL_ATTN_FLASH1 } ModelAttnKernel;
+/* Whose cross-entropy computes a language model's loss (--loss-impl); what each keeps for
+ * backward and what its backward adds is in model_hf.c model_hf_loss:
+ * - HF: transformers' loss_utils.ForCausalLMLoss (logits.float(), log_softmax, nll_loss);
+ * - FUSED: flash-attn's Triton CrossEntropyLoss (llm-foundry's loss_fn fused_crossentropy),
+ *   inplace_backward=False, its default; FUSED_INPLACE: the same with inplace_backward=True
+ *   (FlashAttention's own GPT training configs);
+ * - MEGATRON: Megatron-LM's vocab_parallel_cross_entropy;
+ * - TORCHTITAN: F.cross_entropy on the model's fp32 output, which the loop deletes before
+ *   backward (torchtitan);
+ * - LIGER: Liger-Kernel's LigerFusedLinearCrossEntropyLoss (head and loss in chunks). */
+typedef enum {
+    MODEL_LOSS_HF,
+    MODEL_LOSS_FUSED,
+    MODEL_LOSS_FUSED_INPLACE,
+    MODEL_LOSS_MEGATRON,
+    MODEL_LOSS_LIGER,
+    MODEL_LOSS_TORCHTITAN
+} ModelLossImpl;
 typedef struct {
     uint8_t kind;     /* ModelKernelKind */
     bool causal;      /* attention: causal mask (decoders) */
@@ -56,6 +74,14 @@ typedef struct {
      * selective) does not keep: the attention core's own tensors (unfused: softmax output,
      * dropout mask and output), recomputed from its kept inputs Q, K, V in backward */
     double recomputable_bytes;
+    /* what this leaf's backward allocates beside the saved activations and frees before the
+     * next leaf's backward starts (the cross-entropy loss's logit gradients, model_hf_loss);
+     * 0 for most leaves */
+    double backward_transient_bytes;
+    /* what autograd keeps more when the leaf runs under torch.autocast with fp32 parameters (DDP's
+     * mixed precision, gen.c): the fp32 residual stream into a norm, ops on autocast's fp32 list
+     * (pow); per sample, beside saved_bytes (model_hf.c) */
+    double autocast_extra_bytes;
     /* conv2d: what cuDNN's NCHW <-> NHWC transposes around it move per sample when it runs on
      * tensor cores with NCHW (contiguous) tensors: its input and output, each read and written
      * once (model_layers.c). Not in mem_bytes_fwd: strat_memory_format_apply adds it there when
@@ -107,6 +133,7 @@ typedef struct {
     bool flash_attention;
     ModelAttnKernel attention_kernel; /* with flash_attention: whose fused kernels */
     bool compiled; /* torch.compile (model_load with ov->compile) */
+    ModelLossImpl loss_impl; /* the language-model loss's implementation (--loss-impl) */
     int nchw_convs; /* convolutions charged cuDNN's layout transposes (strat_memory_format_apply) */
     int conv_input_guessed; /* conv2d entries of a layer list without input_elems */
     ModelTraining training; /* from the file, after overrides */
@@ -121,6 +148,7 @@ typedef struct {
     int flash_attention;   /* -1 keep, 0 off, 1 on */
     ModelAttnKernel attention_kernel; /* with flash: whose fused kernels */
     bool compile;        /* torch.compile: fuse each chain of elementwise kernels */
+    ModelLossImpl loss_impl; /* 0 (MODEL_LOSS_HF): transformers' loss, the default */
 } ModelOverrides;
 
 Model *model_load(const char *file, const ModelOverrides *ov, GError **error);
@@ -149,6 +177,10 @@ const char *model_optimizer_name(ModelOptimizer opt);
 /* --attention's name of a fused kernel (flash, triton, flash1), and back (any case). */
 const char *model_attention_kernel_name(ModelAttnKernel kernel);
 bool model_attention_kernel_parse(const char *text, ModelAttnKernel *out);
+/* --loss-impl's name of a loss implementation (hf, fused, fused-inplace, megatron, liger,
+ * torchtitan), and back (any case). */
+const char *model_loss_impl_name(ModelLossImpl impl);
+bool model_loss_impl_parse(const char *text, ModelLossImpl *out);
 /* Optimizer state bytes per parameter (fp32 states); the step's cost is src/kern/kern_optim.c's. */
 double model_optimizer_state_bytes(ModelOptimizer opt);
 

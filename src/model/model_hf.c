@@ -20,18 +20,35 @@
 
 /* GPT-2's activation_function as Hugging Face's ACT2FN runs it in eager mode. gelu_new (GPT-2's
  * default) is the tanh formula written out: pow, three multiplies by constants, two adds, tanh
- * and the final products, 8 kernels, 18 element reads and writes. The others are one kernel. */
+ * and the final products, 8 kernels, 18 element reads and writes. The others are one kernel.
+ * What autograd keeps, in ffn-sized tensors (derivatives.yaml):
+ * - gelu_new, activations.py NewGELUActivation: `0.5 * input * (1.0 + torch.tanh(math.sqrt(2.0 /
+ *   math.pi) * (input + 0.044715 * torch.pow(input, 3.0))))`: products and sums with a Python
+ *   number keep nothing (`mul.Scalar`, `add.Scalar`); pow keeps its input (`pow.Tensor_Scalar:
+ *   self: pow_backward(grad, self, exponent)`), tanh its result (`tanh: self:
+ *   tanh_backward(grad, result)`), the final product of two tensors both factors (`mul.Tensor`):
+ *   0.5 * input and 1 + tanh(...): 4 tensors.
+ * - gelu_fast, FastGELUActivation: `0.5 * input * (1.0 + torch.tanh(input * 0.7978845608 * (1.0 +
+ *   0.044715 * input * input)))`: three products of two tensors (0.044715 * input by input, the
+ *   tanh argument's two factors, 0.5 * input by 1 + tanh) keep 6 tensors, tanh its result: 7.
+ * - the one-kernel ones keep one: gelu, gelu_pytorch_tanh and silu their input, relu its result.
+ * Under torch.autocast (DDP's mixed precision) pow is on autocast's fp32 list (torch.amp docs,
+ * "CUDA Ops that can autocast to float32"): gelu_new's pow keeps an fp32 copy of its input, and
+ * tanh and 1 + tanh run on its fp32 result: 3 of its 4 tensors fp32. gelu_fast has no fp32-list
+ * op. */
 static bool gpt2_activation(const char *name, Ctx *c)
 {
     if (!name || strcmp(name, "gelu_new") == 0 || strcmp(name, "gelu_fast") == 0) {
         c->gelu_accesses = 18, c->gelu_kernels = 8;
+        bool fast = name && strcmp(name, "gelu_fast") == 0;
+        c->gelu_saved = fast ? 7 : 4, c->gelu_saved_fp32_autocast = fast ? 0 : 3;
         return true;
     }
     static const char *const one_kernel[] = {"gelu", "gelu_pytorch_tanh", "relu", "silu", "swish",
                                              NULL};
     for (int i = 0; one_kernel[i]; i++)
         if (strcmp(name, one_kernel[i]) == 0) {
-            c->gelu_accesses = 2, c->gelu_kernels = 1;
+            c->gelu_accesses = 2, c->gelu_kernels = 1, c->gelu_saved = 1;
             return true;
         }
     return false;
@@ -120,9 +137,7 @@ static void build_gpt2(Model *m, Ctx *c)
         char *n;
         /* LayerNorm: read + write, saves its input. The residual add before ln_2 and after the
          * block are charged to the dropout leaves (read two, write one). */
-        model_hf_leaf(c, blk, n = model_hf_sub(bn, "ln_1"), "LayerNorm", (uint64_t)(2 * h), 0,
-                      2 * act * s * h, act * s * h, 1),
-            g_free(n);
+        model_hf_layer_norm(c, blk, bn, "ln_1", h, false);
         int at = model_builder_add(c->b, blk, n = model_hf_sub(bn, "attn"), "GPT2Attention");
         char *an = n;
         model_hf_linear(c, at, n = model_hf_sub(an, "c_attn"), "Conv1D", h, 3 * h, true, false),
@@ -134,18 +149,19 @@ static void build_gpt2(Model *m, Ctx *c)
                       5 * act * s * h + s * h, s * h, 2),
             g_free(n);
         g_free(an);
-        model_hf_leaf(c, blk, n = model_hf_sub(bn, "ln_2"), "LayerNorm", (uint64_t)(2 * h), 0,
-                      2 * act * s * h, act * s * h, 1),
-            g_free(n);
+        model_hf_layer_norm(c, blk, bn, "ln_2", h, false);
         int mlp = model_builder_add(c->b, blk, n = model_hf_sub(bn, "mlp"), "GPT2MLP");
         char *mn = n;
         model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_fc"), "Conv1D", h, ffn, true, false),
             g_free(n);
         /* the activation in eager mode (gpt2_activation) */
-        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"),
-                      c->gelu_kernels > 1 ? "NewGELUActivation" : "GELUActivation", 0, 0,
-                      c->gelu_accesses * act * s * ffn, act * s * ffn, c->gelu_kernels),
-            g_free(n);
+        int gelu = model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"),
+                                 c->gelu_kernels > 1 ? "NewGELUActivation" : "GELUActivation", 0,
+                                 0, c->gelu_accesses * act * s * ffn,
+                                 c->gelu_saved * act * s * ffn, c->gelu_kernels);
+        g_free(n);
+        model_builder_get(c->b, gelu)->autocast_extra_bytes =
+            c->gelu_saved_fp32_autocast * MAX(0, 4 - act) * s * ffn;
         model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_proj"), "Conv1D", ffn, h, true, false),
             g_free(n);
         model_hf_leaf(c, mlp, n = model_hf_sub(mn, "dropout"), "Dropout", 0, 0,
@@ -154,8 +170,7 @@ static void build_gpt2(Model *m, Ctx *c)
         g_free(mn);
         g_free(bn);
     }
-    model_hf_leaf(c, tr, "transformer.ln_f", "LayerNorm", (uint64_t)(2 * h), 0, 2 * act * s * h,
-                  act * s * h, 1);
+    model_hf_layer_norm(c, tr, "transformer", "ln_f", h, false);
     model_hf_linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
 }
 
@@ -210,16 +225,37 @@ static char *cls(const DecoderArch *arch, const char *suffix)
 
 /* RMSNorm in fp32, as HF LlamaRMSNorm runs in eager mode: to(fp32) (read 2 B, write 4), pow (4, 4),
  * mean (4), x * rsqrt (4, 4), to(bf16) (4, 2), * weight (2, 2): 36 B per element in 6 kernels
- * (18 x 2-byte activations); saves its input. `residual`: the residual add before it (read two,
- * write one) is charged to it. */
-static void rms_norm(Ctx *c, const DecoderArch *arch, int parent, const char *block,
-                     const char *name, double h, bool residual)
+ * (18 x 2-byte activations). `residual`: the residual add before it (read two, write one) is
+ * charged to it.
+ * Saved for backward, per element (derivatives.yaml): LlamaRMSNorm.forward
+ * (modeling_llama.py: `hidden_states = hidden_states.to(torch.float32)`, `variance =
+ * hidden_states.pow(2).mean(-1, keepdim=True)`, `hidden_states = hidden_states *
+ * torch.rsqrt(variance + self.variance_epsilon)`, `return self.weight *
+ * hidden_states.to(input_dtype)`): pow (`self: pow_backward(grad, self, exponent)`) and the
+ * multiply by rsqrt (`mul.Tensor: self: mul_tensor_backward(grad, other, ...), other: ...(grad,
+ * self, ...)`) keep the fp32 copy, 4 B, once; rsqrt keeps its result, one value per token; the
+ * multiply by the weight keeps the normalised tensor cast back, act B (to() and _to_copy keep
+ * nothing). 4 + act in all; the input itself is kept by nothing. Gemma (GemmaRMSNorm:
+ * `output = self._norm(x.float())`, `output = output * (1.0 + self.weight.float())`,
+ * `output.type_as(x)`) multiplies in fp32: the fp32 copy and the fp32 normalised tensor, 8 B.
+ * A block's first saving leaf stands for the block's input (what torch.utils.checkpoint keeps,
+ * what a pipeline stage sends: gen.c block_sums, pp_cost.c, tp.c), so a norm that opens a block
+ * keeps the input's size (act) itself and returns the rest, which the caller charges to the next
+ * leaf (the q/k/v projection); the block's sum is the same. Returns 0 otherwise. */
+static double rms_norm(Ctx *c, const DecoderArch *arch, int parent, const char *block,
+                       const char *name, double h, bool residual, bool opens_block)
 {
     char *n = model_hf_sub(block, name), *kind = cls(arch, "RMSNorm");
-    model_hf_leaf(c, parent, n, kind, (uint64_t)h, 0, (residual ? 21 : 18) * c->act * c->s * h,
-                  c->act * c->s * h, residual ? 7 : 6);
+    bool gemma = !strncmp(arch->type, "gemma", 5);
+    double saved = (gemma ? 8 : 4 + c->act) * c->s * h, kept = opens_block ? c->act * c->s * h : saved;
+    int i = model_hf_leaf(c, parent, n, kind, (uint64_t)h, 0,
+                          (residual ? 21 : 18) * c->act * c->s * h, kept, residual ? 7 : 6);
+    /* under torch.autocast the residual stream is fp32 (fp32 embeddings and sums), so
+     * `input_dtype` is fp32 and the normalised tensor the weight multiplies is kept in fp32 */
+    model_builder_get(c->b, i)->autocast_extra_bytes = gemma ? 0 : MAX(0, 4 - c->act) * c->s * h;
     g_free(n);
     g_free(kind);
+    return saved - kept;
 }
 
 /* The gated MLP act(x W_gate) * (x W_up) W_down on `rows` tokens: one module with three Linear
@@ -244,10 +280,15 @@ int model_hf_gated_mlp(Ctx *c, int parent, const char *name, const char *kind, d
         g_free(n);
         model_builder_get(c->b, up)->saved_bytes = 0; /* same input as the gate */
     }
-    /* act(gate) * up (SiLU, or GELU-tanh for Gemma: one kernel each): saves gate and up
-     * outputs (the product is the down projection's input). */
+    /* act(gate) * up (SiLU, or GELU-tanh for Gemma: one kernel each), LlamaMLP.forward's
+     * `self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))`: the activation keeps
+     * its input, the gate output (derivatives.yaml `silu: self: ...silu_backward(grad, self)`,
+     * `gelu: self: gelu_backward(grad, self, approximate)`), and the product keeps both factors
+     * (`mul.Tensor`), the activation's output and the up output: 3 x act per ffn element (the
+     * product itself is the down projection's saved input). Phi-3's gate_up_proj output chunked
+     * into views keeps as much: the views hold their 2 x ffn storage, with silu's output. */
     model_hf_leaf(c, mlp, n = model_hf_sub(name, "act_fn"), act_kind, 0, 0, 5 * act * rows * ffn,
-                  2 * act * rows * ffn, 2);
+                  3 * act * rows * ffn, 2);
     g_free(n);
     model_hf_linear(c, mlp, n = model_hf_sub(name, names[2]), "Linear", ffn, h, false, false);
     g_free(n);
@@ -275,19 +316,19 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
         int blk = model_builder_add(c->b, list, bn, k_layer);
         model_builder_get(c->b, blk)->is_block = true;
         char *n;
-        rms_norm(c, arch, blk, bn, "input_layernorm", h, false);
+        double norm_rest = rms_norm(c, arch, blk, bn, "input_layernorm", h, false, true);
         int at = model_builder_add(c->b, blk, n = model_hf_sub(bn, "self_attn"), k_attn);
         char *an = n;
-        int k;
+        int k, q;
         if (arch->fused) {
-            k = model_hf_linear(c, at, n = model_hf_sub(an, "qkv_proj"), "Linear", h, qw + 2 * kvw,
-                                qkv_bias, false);
+            k = q = model_hf_linear(c, at, n = model_hf_sub(an, "qkv_proj"), "Linear", h,
+                                    qw + 2 * kvw, qkv_bias, false);
             g_free(n);
         } else {
             /* q, k and v share one saved input. */
-            model_hf_linear(c, at, n = model_hf_sub(an, "q_proj"), "Linear", h, qw, qkv_bias,
-                            false),
-                g_free(n);
+            q = model_hf_linear(c, at, n = model_hf_sub(an, "q_proj"), "Linear", h, qw, qkv_bias,
+                                false);
+            g_free(n);
             k = model_hf_linear(c, at, n = model_hf_sub(an, "k_proj"), "Linear", h, kvw, qkv_bias,
                                 false);
             g_free(n);
@@ -297,6 +338,8 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
             model_builder_get(c->b, k)->saved_bytes = 0;
             model_builder_get(c->b, v)->saved_bytes = 0;
         }
+        /* the input norm's tensors beyond the block input's size (rms_norm) */
+        model_builder_get(c->b, q)->saved_bytes += norm_rest;
         /* rotary embedding on q and k (HF apply_rotary_pos_emb): x * cos (read, write),
          * rotate_half's negation of one half and cat (1 + 2), * sin (2), the sum (3): 10 element
          * accesses in 6 kernels per tensor; and the attention output's transpose(1, 2).contiguous()
@@ -309,10 +352,10 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
         g_free(an);
         /* residual add (read two, write one) charged to the following norm */
         if (arch->sandwich) {
-            rms_norm(c, arch, blk, bn, "post_attention_layernorm", h, false);
-            rms_norm(c, arch, blk, bn, "pre_feedforward_layernorm", h, true);
+            rms_norm(c, arch, blk, bn, "post_attention_layernorm", h, false, false);
+            rms_norm(c, arch, blk, bn, "pre_feedforward_layernorm", h, true, false);
         } else {
-            rms_norm(c, arch, blk, bn, "post_attention_layernorm", h, true);
+            rms_norm(c, arch, blk, bn, "post_attention_layernorm", h, true, false);
         }
         const char *act_kind =
             arch->sandwich || !strcmp(arch->type, "gemma") ? "PytorchGELUTanh" : "SiLU";
@@ -325,24 +368,76 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
             g_free(n);
         }
         if (arch->sandwich)
-            rms_norm(c, arch, blk, bn, "post_feedforward_layernorm", h, false);
+            rms_norm(c, arch, blk, bn, "post_feedforward_layernorm", h, false, false);
         g_free(bn);
     }
-    rms_norm(c, arch, md, "model", "norm", h, true);
+    rms_norm(c, arch, md, "model", "norm", h, true, false);
     model_hf_linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
     g_free(k_root), g_free(k_model), g_free(k_layer), g_free(k_attn), g_free(k_mlp);
 }
 
-/* Cross-entropy over the vocabulary: HF upcasts logits to fp32; saves the bf16 logits and the
- * fp32 copy (6*s*V bytes), and reads/writes them in softmax and its backward. Gemma 2's final
- * logit soft-capping (logits / cap, tanh, * cap: Gemma2ForCausalLM.forward) adds three
- * elementwise kernels over the logits and saves the tanh output. */
+/* Cross-entropy over the vocabulary, per sample of s tokens and V logits per token (sv = s*V
+ * logits; act: the logits' dtype). What autograd keeps (saved_bytes) and what the loss's backward
+ * allocates beside it before the head's backward (backward_transient_bytes), by implementation
+ * (m->loss_impl, --loss-impl):
+ * - hf, transformers' loss_utils.ForCausalLMLoss: `logits = logits.float()`, then
+ *   nn.functional.cross_entropy = log_softmax + nll_loss. Kept: the logits in their dtype (act,
+ *   returned in CausalLMOutputWithPast.logits, which the training loop's `outputs` holds) and
+ *   log_softmax's fp32 result (4; derivatives.yaml `_log_softmax: self:
+ *   _log_softmax_backward_data(grad, result, ...)`, nll_loss saves the same tensor); the fp32
+ *   copy itself is saved by nothing (`_to_copy` saves no tensor). Backward: nll_loss_backward's
+ *   fp32 gradient and _log_softmax_backward_data's fp32 result, live at once: 8 B per logit.
+ * - fused, flash-attn's ops/triton/cross_entropy.py CrossEntropyLossFunction (llm-foundry's
+ *   loss_fn fused_crossentropy: `FusedCrossEntropyLoss(ignore_index=-100)`, inplace_backward
+ *   False): `ctx.save_for_backward(logits, lse, labels)`: the logits (act) and an fp32 lse per
+ *   token; backward `dlogits = logits if ctx.inplace_backward else torch.empty_like(logits)`:
+ *   act per logit. fused-inplace (inplace_backward=True): nothing more.
+ * - megatron, megatron/core/tensor_parallel/cross_entropy.py: calculate_logits_max's
+ *   `vocab_parallel_logits.float()`, max subtracted, exp and the division in place, then
+ *   `ctx.save_for_backward(exp_logits, target_mask, masked_target_1d)`: the fp32 softmax (4) and
+ *   a bool mask and an int64 target per token; GPTModel returns the loss only, so the logits in
+ *   their own dtype are not kept. Backward writes the gradient into the saved softmax in place;
+ *   the autograd engine casts it to the logits' dtype (validate_outputs): act per logit.
+ * - liger, liger_kernel/ops/fused_linear_cross_entropy.py: the head's GEMM and the loss run in
+ *   row chunks inside the forward, which computes both gradients there and keeps them
+ *   (`ctx.save_for_backward(grad_input.detach(), grad_weight.detach() ...)`); the logits never
+ *   exist whole. grad_input is as large as the head's saved input (counted at lm_head), so the
+ *   loss keeps nothing per logit; grad_weight (V x h in the weight's dtype, once per micro-batch)
+ *   is charged as the backward's transient, divided by the micro-batch (the field is per sample).
+ *   The chunk's logits (about s*h elements) are not counted.
+ * - torchtitan: its Llama's `output = self.output(h).float()` and F.cross_entropy; train.py
+ *   deletes the fp32 logits before backward (`del pred`, "need to free to before bwd to avoid
+ *   peaking memory"): kept only log_softmax's fp32 result, 4 B; backward as hf's, 8 B.
+ * Memory traffic and kernels are transformers' in every case (not modelled per implementation).
+ * Gemma 2's final logit soft-capping (logits / cap, tanh, * cap: Gemma2ForCausalLM.forward) adds
+ * three elementwise kernels over the logits and saves the tanh output. */
 void model_hf_loss(Model *m, Ctx *c, bool softcap)
 {
-    double sv = c->s * m->vocab;
-    model_hf_leaf(c, 0, "loss", "CrossEntropyLoss", 0, 0,
-                  (c->act + 4 + 4 + 4) * sv + (softcap ? 6 * c->act * sv : 0),
-                  (c->act + 4) * sv + (softcap ? c->act * sv : 0), softcap ? 7 : 4);
+    double sv = c->s * m->vocab, saved = 0, transient = 0;
+    switch (m->loss_impl) {
+    case MODEL_LOSS_HF:
+        saved = (c->act + 4) * sv, transient = 8 * sv;
+        break;
+    case MODEL_LOSS_FUSED:
+    case MODEL_LOSS_FUSED_INPLACE:
+        saved = c->act * sv + 4 * c->s;
+        transient = m->loss_impl == MODEL_LOSS_FUSED ? c->act * sv : 0;
+        break;
+    case MODEL_LOSS_MEGATRON:
+        saved = 4 * sv + (1 + 8) * c->s, transient = c->act * sv;
+        break;
+    case MODEL_LOSS_TORCHTITAN:
+        saved = 4 * sv, transient = 8 * sv;
+        break;
+    case MODEL_LOSS_LIGER:
+        saved = 0;
+        transient = c->act * m->vocab * m->hidden / MAX(1, m->training.micro_batch);
+        break;
+    }
+    int i = model_hf_leaf(c, 0, "loss", "CrossEntropyLoss", 0, 0,
+                          (c->act + 4 + 4 + 4) * sv + (softcap ? 6 * c->act * sv : 0),
+                          saved + (softcap ? c->act * sv : 0), softcap ? 7 : 4);
+    model_builder_get(c->b, i)->backward_transient_bytes = transient;
 }
 
 static bool get_first_int(CfgObj *co, const char *a, const char *b, bool required, int64_t max,
@@ -361,8 +456,12 @@ void model_hf_layer_norm(Ctx *c, int parent, const char *block, const char *name
                          bool residual)
 {
     char *n = model_hf_sub(block, name);
-    model_hf_leaf(c, parent, n, "LayerNorm", (uint64_t)(2 * h), 0,
-                  (residual ? 5 : 2) * c->act * c->s * h, c->act * c->s * h, residual ? 2 : 1);
+    int i = model_hf_leaf(c, parent, n, "LayerNorm", (uint64_t)(2 * h), 0,
+                          (residual ? 5 : 2) * c->act * c->s * h, c->act * c->s * h,
+                          residual ? 2 : 1);
+    /* under torch.autocast the residual stream stays fp32 (fp32 embeddings, fp32 + bf16 sums)
+     * and layer_norm is on autocast's fp32 list: its saved input is fp32 */
+    model_builder_get(c->b, i)->autocast_extra_bytes = MAX(0, 4 - c->act) * c->s * h;
     g_free(n);
 }
 
@@ -432,10 +531,13 @@ static void build_parallel(Model *m, Ctx *c, const ParallelArch *p)
         g_free(n);
         if (p->parallel && !p->two_norms) /* same normed input as query_key_value */
             model_builder_get(c->b, up)->saved_bytes = 0;
-        model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"),
-                      c->gelu_kernels > 1 ? "FastGELUActivation" : "GELU", 0, 0,
-                      c->gelu_accesses * act * s * ffn, act * s * ffn, c->gelu_kernels),
-            g_free(n);
+        int gelu = model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"),
+                                 c->gelu_kernels > 1 ? "FastGELUActivation" : "GELU", 0, 0,
+                                 c->gelu_accesses * act * s * ffn, c->gelu_saved * act * s * ffn,
+                                 c->gelu_kernels);
+        g_free(n);
+        model_builder_get(c->b, gelu)->autocast_extra_bytes =
+            c->gelu_saved_fp32_autocast * MAX(0, 4 - act) * s * ffn;
         model_hf_linear(c, mlp, n = model_hf_sub(mn, "dense_4h_to_h"), "Linear", ffn, h, p->bias,
                         false),
             g_free(n);
@@ -478,7 +580,7 @@ static bool build_parallel_model(Model *m, const char *file, CfgObj *root, GErro
              cfg_get_bool(root, "alibi", false, &alibi, error);
     if (!ok)
         return false;
-    Ctx c = {NULL, 0, 0, 0, 0};
+    Ctx c = {NULL, 0, 0, 0, 0, 0, 0};
     if (neox && act && !gpt2_activation(act, &c)) {
         cfg_set_error(error, file, "", "hidden_act",
                       "expected gelu, gelu_fast, gelu_new or relu, got \"%s\"", act);
@@ -487,9 +589,9 @@ static bool build_parallel_model(Model *m, const char *file, CfgObj *root, GErro
     }
     g_free(act);
     if (!neox)
-        c.gelu_accesses = 2, c.gelu_kernels = 1; /* FalconMLP: nn.GELU() */
-    else if (!c.gelu_kernels)
-        c.gelu_accesses = 2, c.gelu_kernels = 1; /* GPTNeoXConfig's default hidden_act "gelu" */
+        c.gelu_accesses = 2, c.gelu_kernels = 1, c.gelu_saved = 1; /* FalconMLP: nn.GELU() */
+    else if (!c.gelu_kernels) /* GPTNeoXConfig's default hidden_act "gelu" */
+        c.gelu_accesses = 2, c.gelu_kernels = 1, c.gelu_saved = 1;
     if (alibi) {
         cfg_set_error(error, file, "", "alibi",
                       "ALiBi attention biases are not modelled (fsdpsim's attention kernels are "
@@ -677,7 +779,7 @@ bool model_hf_build(Model *m, const char *file, void *root_obj, GError **error)
         return false;
     }
     char *activation = NULL;
-    Ctx c = {NULL, 0, 0, 0, 0};
+    Ctx c = {NULL, 0, 0, 0, 0, 0, 0};
     if (gpt2 && !cfg_get_string(root, "activation_function", false, &activation, error))
         return false;
     if (gpt2 && !gpt2_activation(activation, &c)) {

@@ -378,7 +378,7 @@ static bool build_t5_model(Model *m, const char *file, CfgObj *root, GError **er
     if (m->training.seq_len <= 0)
         m->training.seq_len = 512; /* T5's pretraining inputs (Raffel et al. 2020, section 3.1) */
     ModelBuilder b = {g_array_new(FALSE, TRUE, sizeof(ModelModule))};
-    Ctx c = {&b, m->training.seq_len, hw_dtype_bytes(m->training.param_dtype), 2, 1};
+    Ctx c = {&b, m->training.seq_len, hw_dtype_bytes(m->training.param_dtype), 2, 1, 1, 0};
     build_t5(m, &c, dec_layers, buckets, gated);
     return model_finish(m, &b, file, "'d_model', 'd_ff', 'num_layers', 'vocab_size'", error);
 }
@@ -487,7 +487,7 @@ bool model_hf_build_encoder(Model *m, const char *file, void *cfg_root, GError *
         }
     }
     ModelBuilder b = {g_array_new(FALSE, TRUE, sizeof(ModelModule))};
-    Ctx c = {&b, m->training.seq_len, hw_dtype_bytes(m->training.param_dtype), 2, 1};
+    Ctx c = {&b, m->training.seq_len, hw_dtype_bytes(m->training.param_dtype), 2, 1, 1, 0};
     if (kind == ENC_VIT)
         build_vit(m, &c, patches, (double)(channels * patch * patch), labels, qkv_bias);
     else

@@ -12,6 +12,9 @@ typedef struct {
     /* GPT-2's MLP activation in eager mode: activation elements read + written, kernels */
     double gelu_accesses;
     int gelu_kernels;
+    /* ... and the ffn-sized tensors autograd keeps of it (model_hf.c gpt2_activation), of them
+     * those that are fp32 under torch.autocast */
+    double gelu_saved, gelu_saved_fp32_autocast;
 } Ctx;
 
 /* A leaf with its own parameters and forward cost per sample. */

@@ -71,6 +71,12 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
                      (opt->recompute_selective ? model->modules[i].recomputable_bytes : 0);
         double scale = MIN(1.0, 2.0 / hw_dtype_bytes(model->training.param_dtype));
         activations = saved * scale * model->training.micro_batch / model_parallel;
+        /* the loss's backward comes next, its logit gradients beside all of that (gen.c
+         * gen_backward_transient; not under TP, and with a pipeline on one stage only) */
+        if (model_parallel == 1)
+            for (int i = 0; i < model->n_modules; i++)
+                activations +=
+                    model->modules[i].backward_transient_bytes * model->training.micro_batch;
     }
     /* The end of backward holds every gradient, the activations by then freed: the larger of
      * the two moments counts. */

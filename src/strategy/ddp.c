@@ -180,6 +180,7 @@ static void bwd_run(Gen *g, const int *leaves, int n)
 {
     Ddp *d = g->strategy;
     double params = run_params(g, leaves, n), trainable = run_trainable(d, leaves, n);
+    gen_backward_transient(g, leaves, n);
     if (g->micro == 0 && trainable > 0 && !g->opt->gradient_as_bucket_view) {
         char *buf = g_strdup_printf("grad:%d", leaves[0]);
         double bytes = trainable * hw_dtype_bytes(d->grad_dtype);
@@ -219,6 +220,13 @@ IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error)
     Ddp d = {0};
     g->strategy = &d;
     d.grad_dtype = HW_DTYPE_FP32; /* parameters stay fp32 under autocast, so do gradients */
+    /* torch.autocast: the residual stream and the fp32-list ops stay fp32 (the leaves'
+     * autocast_extra_bytes). Not with tensor parallelism or Megatron's own options (distributed
+     * optimizer, overlapped reduce, TP communication overlap): Megatron's Float16Module holds bf16
+     * parameters and runs without autocast, its residual stream in the parameters' dtype */
+    bool megatron = opt->distributed_optimizer || opt->overlap_grad_reduce || opt->tp_comm_overlap;
+    g->autocast = opt->mixed_precision && hw_dtype_bytes(opt->param_dtype) < 4 &&
+                  g->tp.size <= 1 && !megatron;
     d.comm_dtype = strat_grad_reduce_dtype(opt);
     d.grad_buffers = g_ptr_array_new_with_free_func(g_free);
     d.grad_bytes = g_array_new(FALSE, FALSE, sizeof(double));

@@ -382,6 +382,7 @@ static void bwd_run(Gen *g, const int *leaves, int n)
     UnitState *us = &f->units[u];
     /* expert parallelism (FSDP1 only): the local experts' share of the unit */
     double padded = f->ep > 1 ? fsdp_local_numel(f, u) : grad_numel(f, u);
+    gen_backward_transient(g, leaves, n);
     if (!us->grad_live && padded > 0 && f->trainable[u] > 0) {
         /* the FlatParameter's unsharded gradient, in param_dtype: all of it, frozen parameters
          * included, when the unit mixes them (use_orig_params=True; FSDP's docs: "gradient

@@ -448,7 +448,8 @@ static bool recomputed_leaf(const Gen *g, const ModelModule *m)
  * inputs (Q, K, V). */
 static double leaf_saved(const Gen *g, const ModelModule *m)
 {
-    return recomputed_leaf(g, m) ? m->saved_bytes - m->recomputable_bytes : m->saved_bytes;
+    double saved = m->saved_bytes + (g->autocast ? m->autocast_extra_bytes : 0);
+    return recomputed_leaf(g, m) ? saved - m->recomputable_bytes : saved;
 }
 
 int gen_forward_run(Gen *g, const int *leaves, int n, const int *deps, int n_deps)
@@ -528,6 +529,26 @@ int gen_backward_run(Gen *g, const int *leaves, int n, const int *deps, int n_de
     return op;
 }
 
+/* What the run's leaves' backward allocates beside every saved activation and frees before the
+ * run's parameter gradient exists (ModelModule.backward_transient_bytes: the cross-entropy loss's
+ * logit gradients, model_hf.c model_hf_loss; e.g. transformers' loss on Llama-3-8B at 8192 tokens
+ * and 128256 logits per token, 8 B per logit: 8.4 GB). Not under --tp: Megatron's vocab-parallel
+ * loss, what a TP run has, keeps its per-rank share, and the TP generator does not call this. */
+void gen_backward_transient(Gen *g, const int *leaves, int n)
+{
+    if (g->tp.size > 1)
+        return;
+    for (int i = 0; i < n; i++) {
+        double bytes = g->model->modules[leaves[i]].backward_transient_bytes * g->mb;
+        if (bytes <= 0)
+            continue;
+        char *buf = g_strdup_printf("bwd_transient:%d:%d", leaves[i], g->micro);
+        gen_alloc(g, buf, IR_MEM_ACTIVATIONS, bytes);
+        gen_free(g, g->host, buf, IR_MEM_ACTIVATIONS, bytes, -1);
+        g_free(buf);
+    }
+}
+
 bool gen_is_checkpointed(Gen *g, int module)
 {
     return g->checkpointed[module];
@@ -548,11 +569,13 @@ static void block_sums(Gen *g, int m, double *flops, double *bytes, double *save
 {
     const ModelModule *mod = &g->model->modules[m];
     if (mod->first_child < 0) {
-        if (*first_saved < 0 && mod->saved_bytes > 0)
-            *first_saved = mod->saved_bytes;
+        /* under autocast the block's input is the fp32 residual stream (autocast_extra_bytes) */
+        double kept = mod->saved_bytes + (g->autocast ? mod->autocast_extra_bytes : 0);
+        if (*first_saved < 0 && kept > 0)
+            *first_saved = kept;
         *flops += mod->flops_fwd;
         *bytes += mod->mem_bytes_fwd;
-        *saved += mod->saved_bytes;
+        *saved += kept;
         *kernels += mod->kernels_fwd;
     }
     for (int c = mod->first_child; c >= 0; c = g->model->modules[c].next_sibling)

@@ -46,6 +46,9 @@ struct Gen {
      * by gen_init */
     bool *checkpointed;
     int act_bytes;     /* activation element size */
+    /* the run is under torch.autocast with fp32 parameters (DDP's mixed precision, ddp.c): leaves
+     * keep their autocast_extra_bytes too */
+    bool autocast;
     HwDtype compute_dtype;
     /* activation checkpointing state */
     int ckpt_block;    /* module index of the checkpointed block being walked, -1 none */
@@ -137,6 +140,9 @@ void gen_walk_backward(Gen *g, const GenHooks *hooks);
  * backward frees it. Returns the compute op. */
 int gen_forward_run(Gen *g, const int *leaves, int n, const int *deps, int n_deps);
 int gen_backward_run(Gen *g, const int *leaves, int n, const int *deps, int n_deps);
+/* The leaves' backward transients (the cross-entropy loss's logit gradients, see gen.c):
+ * allocated and freed at once, so call it before the run's parameter gradient is allocated. */
+void gen_backward_transient(Gen *g, const int *leaves, int n);
 /* Checkpointing at block boundaries (call from enter/exit hooks). */
 bool gen_is_checkpointed(Gen *g, int module);
 /* Whether the block of this ordinal (0 = first decoder layer) is checkpointed. */

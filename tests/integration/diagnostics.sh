@@ -53,11 +53,12 @@ assert "--nodes 14" in oom, oom
 warns nodes-suggested-do-fit '
 assert not any("does not fit" in x for x in w), w
 ' -m llama2-70b --nodes 14 --activation-checkpointing --seq-len 1024
-# Llama-2-7B full_shard on one JUWELS node: 39.39 of 40 GiB fits, with a fragmentation warning
+# Llama-2-7B full_shard on one JUWELS node at 2944 tokens: 39.66 of 40 GiB fits, with a
+# fragmentation warning (at its 4096 tokens, 46.45 GiB does not fit)
 warns fragmentation-headroom '
 frag = [x for x in w if "fragmentation" in x]
-assert frag and frag[0].startswith("memory: ") and "98.5%" in frag[0] and "expandable_segments" in frag[0], w
-' -m llama2-7b --nodes 1 --strategy full
+assert frag and frag[0].startswith("memory: ") and "99.2%" in frag[0] and "expandable_segments" in frag[0], w
+' -m llama2-7b --nodes 1 --strategy full --seq-len 2944
 warns no-fragmentation-warning-with-room '
 assert not any("fragmentation" in x for x in w), w
 ' -m gpt2 --nodes 1

@@ -262,6 +262,38 @@ static void test_foreach_adamw_denominator(void **state)
     assert_close(fused, 8 * psi, 1e-9);
 }
 
+/* DDP's mixed precision is torch.autocast over fp32 parameters: the residual stream stays fp32,
+ * so each LayerNorm keeps an fp32 input, and gelu_new's pow (on autocast's fp32 list) makes 3 of
+ * its 4 kept tensors fp32 (model_hf.c autocast_extra_bytes, gen.c leaf_saved). GPT-2, bf16: per
+ * layer 2 x 2sh for ln_1 and ln_2 and 3 x 2 x 4sh for gelu_new, 28sh more than FSDP's pure bf16
+ * (58sh); the forward's saved activations of micro-batch 0 are the model's saved bytes plus
+ * those. Without autocast (fp32) nothing is added. */
+static void test_autocast_keeps_fp32_residual_stream(void **state)
+{
+    (void)state;
+    Run r;
+    run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 1, 4);
+    r.opt.kind = STRAT_DDP;
+    run_sim(&r);
+    const Model *m = r.model;
+    double saved = 0, extra = 0;
+    for (int i = 0; i < m->n_modules; i++)
+        saved += m->modules[i].saved_bytes, extra += m->modules[i].autocast_extra_bytes;
+    double s = m->training.seq_len, h = m->hidden;
+    assert_close(extra, (m->layers * 28 + 2) * s * h, 1e-12); /* + ln_f */
+    const IrClass *c = r.sched->classes[0];
+    double act = 0;
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        if (op->kind == IR_OP_ALLOC && op->u.mem.category == IR_MEM_ACTIVATIONS &&
+            g_str_has_prefix(ir_class_string(c, op->u.mem.buffer), "act:") &&
+            g_str_has_suffix(ir_class_string(c, op->u.mem.buffer), ":0"))
+            act += (double)op->u.mem.bytes;
+    }
+    assert_close(act, (saved + extra) * m->training.micro_batch, 1e-9);
+    run_end(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_vit_buckets),
         cmocka_unit_test(test_first_bucket_cap),
         cmocka_unit_test(test_foreach_adamw_denominator),
+        cmocka_unit_test(test_autocast_keeps_fp32_residual_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

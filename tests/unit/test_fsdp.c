@@ -65,6 +65,43 @@ static void test_shard_grad_op_backward_rate_limited(void **state)
     run_end(&r);
 }
 
+/* The cross-entropy loss's backward holds its logit gradients beside every saved activation
+ * (gen.c gen_backward_transient, model_hf.c model_hf_loss). Llama-3-8B at 8192 tokens, 128256
+ * logits per token, full_shard 2 x 4: the peak is at the start of backward, before the root's
+ * gradient. transformers' loss (the default): the fp32 nll_loss gradient and log-softmax input
+ * gradient, 8 B per logit (7.83 GiB); the peak was 57.69 GiB without them, 63.56 GiB with.
+ * flash-attn's fused loss (--loss-impl fused) keeps 2 B per logit plus 4 B of lse per token
+ * where transformers' keeps 6 B per logit, and its backward adds 2 B per logit (empty_like). */
+static void test_loss_backward_logit_gradients(void **state)
+{
+    static const ModelLossImpl impls[] = {MODEL_LOSS_HF, MODEL_LOSS_FUSED};
+    for (size_t k = 0; k < G_N_ELEMENTS(impls); k++) {
+        Run r;
+        run_start(&r, "models/llama3-8b.json", "topologies/juwels-booster.json", 2, 4);
+        model_free(r.model);
+        r.model = load_model("models/llama3-8b.json",
+                             &(ModelOverrides){.flash_attention = -1, .loss_impl = impls[k]});
+        strat_options_default(&r.opt, r.model);
+        run_sim(&r);
+        double saved = 0, loss_saved = 0, transient = 0;
+        for (int i = 0; i < r.model->n_modules; i++) {
+            saved += r.model->modules[i].saved_bytes;
+            transient += r.model->modules[i].backward_transient_bytes;
+            if (strcmp(r.model->modules[i].kind, "CrossEntropyLoss") == 0)
+                loss_saved = r.model->modules[i].saved_bytes;
+        }
+        double s = r.model->training.seq_len, logits = s * r.model->vocab;
+        bool hf = impls[k] == MODEL_LOSS_HF;
+        assert_close(loss_saved, hf ? 6 * logits : 2 * logits + 4 * s, 1e-12);
+        assert_close(transient, (hf ? 8 : 2) * logits, 1e-12);
+        if (hf) { /* fused: the root's gradient (1.96 GiB) after it is as large a peak */
+            assert_close(r.rep.mem_breakdown[IR_MEM_ACTIVATIONS], saved + transient, 1e-6);
+            assert_true(r.rep.mem_breakdown[IR_MEM_GRADS] == 0);
+        }
+        run_end(&r);
+    }
+}
+
 /* FSDP2's post_backward makes the compute stream wait for the previous reduce-scatter's event
  * (comm_ctx.reduce_scatter_state) before the next unit's reduce-scatter copy-in: each copy-in
  * but the first depends on the reduce-scatter issued before it. */
@@ -132,6 +169,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backward_post_gathers_no_extra),
         cmocka_unit_test(test_shard_grad_op_backward_rate_limited),
+        cmocka_unit_test(test_loss_backward_logit_gradients),
         cmocka_unit_test(test_fsdp2_copy_in_waits_previous_reduce_scatter),
         cmocka_unit_test(test_hybrid_divides_by_replicas_after_all_reduce),
     };

@@ -70,7 +70,9 @@ static void test_known_totals(void **state)
 }
 
 /* Korthikanti et al. (arXiv 2205.05198) eq. 1: a GPT layer saves s*b*h*(34 + 5*a*s/h) bytes with
- * 2-byte activations; 34*s*b*h with flash attention (no score matrix). */
+ * 2-byte activations; 34*s*b*h with flash attention (no score matrix). Their GELU is one fused
+ * kernel keeping its input (2 x 4h); GPT-2's gelu_new in eager transformers keeps 4 tensors of
+ * 4h (model_hf.c gpt2_activation): 3 x 2 x 4h = 24h more, 58*s*b*h. */
 static void test_gpt_layer_activation_bytes(void **state)
 {
     for (int flash = 0; flash <= 1; flash++) {
@@ -85,10 +87,41 @@ static void test_gpt_layer_activation_bytes(void **state)
         for (int i = block + 1; i < m->n_modules && m->modules[i].depth > m->modules[block].depth; i++)
             saved += m->modules[i].saved_bytes;
         double s = 512, h = m->hidden, a = m->heads;
-        double want = s * h * 34 + (flash ? 0 : 5 * a * s * s);
+        double want = s * h * (34 + 24) + (flash ? 0 : 5 * a * s * s);
         assert_close(saved, want, 1e-12);
         model_free(m);
     }
+}
+
+/* What autograd keeps of one Llama-2-7B layer in eager transformers, per token, bf16 (model_hf.c
+ * rms_norm and model_hf_gated_mlp, from modeling_llama.py and derivatives.yaml): each of the two
+ * LlamaRMSNorms its fp32 copy and the normalised bf16 tensor (6h), the q/k/v projections their
+ * shared input (2h), flash attention Q, K, V (2 x 3h), o_proj its input (2h), gate/up their
+ * shared input (2h), SiLU's input, its output and the up output (3 x 2 ffn), down_proj its input
+ * (2 ffn): 186368 B per token for h 4096, ffn 11008. The norms were counted as their bf16
+ * input (2h) and the MLP as two ffn tensors: 131584 B, 29.4 % low. */
+static void test_llama_layer_activation_bytes(void **state)
+{
+    Model *m = load_model("models/llama2-7b.json", &(ModelOverrides){.flash_attention = -1});
+    int block = -1;
+    for (int i = 0; i < m->n_modules; i++)
+        if (strcmp(m->modules[i].name, "model.layers.3") == 0)
+            block = i;
+    assert_true(block > 0);
+    double saved = 0, first = 0;
+    for (int i = block + 1; i < m->n_modules && m->modules[i].depth > m->modules[block].depth; i++) {
+        if (first == 0)
+            first = m->modules[i].saved_bytes;
+        saved += m->modules[i].saved_bytes;
+    }
+    double h = m->hidden, ffn = m->ffn;
+    /* the first saving leaf stands for the block's input (checkpointing, pipeline sends): the
+     * bf16 hidden state, the norm's other 4 B charged to q_proj */
+    assert_close(first, 2 * h * m->training.seq_len, 1e-12);
+    assert_close(saved / m->training.seq_len, 2 * 6 * h + 2 * h + 2 * 3 * h + 2 * h + 2 * h +
+                                                  3 * 2 * ffn + 2 * ffn, 1e-12);
+    assert_close(saved / m->training.seq_len, 186368, 1e-12);
+    model_free(m);
 }
 
 /* Narayanan et al. (SC'21, arXiv 2104.04473): forward FLOPs of a GPT = 24*B*s*l*h^2*(1 + s/(6h)
@@ -384,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_published_param_counts),
         cmocka_unit_test(test_known_totals),
         cmocka_unit_test(test_gpt_layer_activation_bytes),
+        cmocka_unit_test(test_llama_layer_activation_bytes),
         cmocka_unit_test(test_gpt_forward_flops),
         cmocka_unit_test(test_resnet50_flops),
         cmocka_unit_test(test_bad_models),

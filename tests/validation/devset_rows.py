@@ -588,14 +588,57 @@ def rows_published(path):
             r.args = None
             r.skip(d["not_compared"])
         out.append(r)
-    return out
+    return apply_loss_impl(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# The loss each source's runs computed (fsdpsim --loss-impl): what the cross-entropy keeps for
+# backward differs by 2-14 bytes per logit between implementations (src/model/model_hf.c
+# model_hf_loss), which at 50k-250k logits per token is often more than a layer's activations.
+# By the row id's prefix; rows without a vocabulary (ResNet-50) take none.
+
+LOSS_IMPL = {
+    "foundry": ("fused", "loss: llm-foundry's MPT default loss_fn fused_crossentropy, flash-attn's "
+                "CrossEntropyLoss(ignore_index=-100) (inplace_backward False): --loss-impl fused"),
+    "flash": ("fused-inplace", "loss: the FlashAttention training configs' loss_fn "
+              "(experiment/pile/base.yaml: CrossEntropyLossApex, inplace_backward True): "
+              "--loss-impl fused-inplace"),
+    "bloom": ("megatron", "loss: Megatron-DeepSpeed's vocab_parallel_cross_entropy: "
+              "--loss-impl megatron"),
+    "misc": ("megatron", "loss: Megatron-DeepSpeed's vocab_parallel_cross_entropy: "
+             "--loss-impl megatron"),
+    "megatron": ("megatron", "loss: Megatron-Core's vocab_parallel_cross_entropy: "
+                 "--loss-impl megatron"),
+    "megatron-lm": ("megatron", "loss: Megatron-LM's vocab_parallel_cross_entropy: "
+                    "--loss-impl megatron"),
+    "sc21": ("megatron", "loss: Megatron-LM's vocab_parallel_cross_entropy: --loss-impl megatron"),
+    "sc21z": ("megatron", "loss: Megatron-DeepSpeed's vocab_parallel_cross_entropy: "
+              "--loss-impl megatron"),
+    "mleng": ("liger", "loss: Liger-Kernel's fused linear cross-entropy "
+              "(apply_liger_kernel_to_llama): --loss-impl liger"),
+    "tt": ("torchtitan", "loss: torchtitan's F.cross_entropy on the model's .float() output, "
+           "deleted before backward (train.py `del pred`): --loss-impl torchtitan"),
+}
+
+
+def apply_loss_impl(rows):
+    for r in rows:
+        impl = LOSS_IMPL.get(r.file_key)
+        if impl and r.args is not None:
+            r.args = r.args + ["--loss-impl", impl[0]]
+            r.notes.append(impl[1])
+    return rows
+
+
+def with_loss_impl(reader):
+    return lambda path: apply_loss_impl(reader(path))
 
 
 FILES = [
-    ("llm_foundry_mpt_benchmarks.tsv", rows_foundry),
-    ("bloom_jeanzay_a100_3d_sweeps.tsv", rows_bloom),
-    ("large_runs_misc.tsv", rows_misc),
-    ("flash_attention_gpt3_8xa100.tsv", rows_flash),
-    ("megatron_core_h100_scaling.tsv", rows_megatron),
-    ("ml_engineering_h200_llama31_8b.tsv", rows_mleng),
+    ("llm_foundry_mpt_benchmarks.tsv", with_loss_impl(rows_foundry)),
+    ("bloom_jeanzay_a100_3d_sweeps.tsv", with_loss_impl(rows_bloom)),
+    ("large_runs_misc.tsv", with_loss_impl(rows_misc)),
+    ("flash_attention_gpt3_8xa100.tsv", with_loss_impl(rows_flash)),
+    ("megatron_core_h100_scaling.tsv", with_loss_impl(rows_megatron)),
+    ("ml_engineering_h200_llama31_8b.tsv", with_loss_impl(rows_mleng)),
 ]
