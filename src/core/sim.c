@@ -495,15 +495,13 @@ void sim_start_op(Engine *e, int ci, int opi, int64_t now)
     const IrClass *c = e->st[ci].cls;
     const IrOp *op = ir_op(c, opi);
     SimClassResult *cr = &e->res->classes[ci];
-    /* a compact run's region past its gap starts only once the skip has added the gap back */
-    if (cr->gap_ops && !e->gap_skipped && opi >= cr->gap_at && opi < e->st[ci].host_below) {
-        sim_compact_refuse(e);
-        return;
+    if (op->kind == IR_OP_ALLOC || op->kind == IR_OP_FREE) {
+        /* the allocations and frees of a host that ran ahead come first, up to now */
+        if (e->st[ci].host_mems && !sim_host_memory(e, ci, now))
+            return;
+        if (!c->streams[op->stream].host)
+            e->st[ci].gpu_mem_ns = now; /* a compact run's gap checks it (sim_gap.c) */
     }
-    /* the allocations and frees of a host that ran ahead come first, up to now */
-    if ((op->kind == IR_OP_ALLOC || op->kind == IR_OP_FREE) && e->st[ci].host_mems &&
-        !sim_host_memory(e, ci, now))
-        return;
     sim_set_start_ns(e, ci, opi, now);
     prefetch_ahead(&e->st[ci], cr, opi);
     if (opi >= e->st[ci].horizon && opi < e->st[ci].host_below)
@@ -686,7 +684,7 @@ static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError *
     if (ok)
         sim_steady_init(&e);
     if (ok && omitted)
-        sim_gap_place(&e);
+        sim_gap_check(&e);
     /* Ops with nothing to wait for start at time zero, in program order. */
     for (int ci = 0; ok && ci < s->n_classes; ci++)
         for (int i = 0; i < e.st[ci].n_ops && !e.failed; i++)
@@ -716,7 +714,8 @@ static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError *
     if (omitted && !e.gap_skipped)
         e.compact_refused = true; /* no skip: the gap was never added back */
     if (e.compact_refused && g_getenv("FSDPSIM_STEADY_DEBUG"))
-        g_printerr("steady: the compact run is refused: the full program runs instead\n");
+        g_printerr("steady: the compact run is refused: a larger program or the full one runs "
+                   "instead\n");
     ok = ok && !e.failed && !e.retry && !e.compact_refused;
     sim_steady_free(&e);
     for (int ci = 0; ok && ci < s->n_classes; ci++) {
