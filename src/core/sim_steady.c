@@ -587,12 +587,19 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
         mem_tracker_skip(&cr->mem, sd->prev_timeline[c], m, period, r->buffer_from,
                          moved_periods[c] * r->buffer_step);
     }
-    /* the sums, the same additions again in the same order */
-    for (int64_t j = 0; j < m; j++)
-        for (guint i = 0; i < e->acc_log->len; i++) {
-            const SimAccAdd *a = &g_array_index(e->acc_log, SimAccAdd, i);
-            *(double *)((char *)&e->res->classes[a->cls] + a->offset) += a->value;
-        }
+    /* the sums, the same additions again in the same order (net_repeat_adds: to the bit, whole
+     * runs of periods at once where a sum stays in its binade) */
+    guint n_acc = e->acc_log->len;
+    double **acc_to = g_new(double *, MAX(1, n_acc));
+    double *acc_value = g_new(double, MAX(1, n_acc));
+    for (guint i = 0; i < n_acc; i++) {
+        const SimAccAdd *a = &g_array_index(e->acc_log, SimAccAdd, i);
+        acc_to[i] = (double *)((char *)&e->res->classes[a->cls] + a->offset);
+        acc_value[i] = a->value;
+    }
+    net_repeat_adds(acc_to, acc_value, (int)n_acc, m);
+    g_free(acc_to);
+    g_free(acc_value);
     int32_t dv = e->net_version - sd->prev_version;
     for (uint64_t i = 0; i < pq_size(&e->pq); i++) {
         PqEvent *ev = &e->pq.heap[i];
