@@ -16,6 +16,12 @@ bool compact_applies(const StratOptions *opt, const StratLayout *layout)
            opt->grad_accum >= COMPACT_MICRO_BATCHES(layout->pp) + 64;
 }
 
+void compact_plan_clear(CompactPlan *plan)
+{
+    g_clear_pointer(&plan->omitted, g_free);
+    g_clear_pointer(&plan->prep, sim_prep_free);
+}
+
 /* The compact program of `micro_batches`, *left its classes' omitted ops; NULL where a stage's
  * steady pairs are unlike (or any error: the whole generation words it). */
 static IrSchedule *generate_compact(const Model *model, const HwTopology *topo,
@@ -62,10 +68,10 @@ static int compact_sizes(const StratOptions *opt, const StratLayout *layout, int
 /* compact_generate, with programs of more than `after` micro-batches only (0: any). */
 static IrSchedule *generate_after(const Model *model, const HwTopology *topo,
                                   const StratOptions *opt, const StratLayout *layout,
-                                  bool try_compact, int after, StratInfo *info, int64_t **omitted,
+                                  bool try_compact, int after, StratInfo *info, CompactPlan *plan,
                                   CompactCheck check, void *ctx, GError **error)
 {
-    *omitted = NULL;
+    compact_plan_clear(plan);
     if (try_compact && compact_applies(opt, layout)) {
         /* the smallest program whose regions leave the room; the last one tried where every
          * class has a region at all (where one has none, the engine would refuse: the whole
@@ -77,16 +83,18 @@ static IrSchedule *generate_after(const Model *model, const HwTopology *topo,
                 continue;
             if (check && !check(ctx, sizes[k], error))
                 return NULL;
-            IrSchedule *s = generate_compact(model, topo, opt, layout, sizes[k], info, omitted);
+            IrSchedule *s =
+                generate_compact(model, topo, opt, layout, sizes[k], info, &plan->omitted);
             if (!s)
                 break;
-            int room = sim_region_periods(s);
+            plan->prep = sim_prep_compact(s); /* the run's too */
+            int room = sim_prep_periods(plan->prep);
             if (g_getenv("FSDPSIM_STEADY_DEBUG"))
                 g_printerr("compact: %d micro-batches, regions of %d periods or more\n", sizes[k],
                            room);
             if (room >= rooms[k] || (k == n_sizes - 1 && room >= 0))
                 return s;
-            g_clear_pointer(omitted, g_free);
+            compact_plan_clear(plan);
             ir_schedule_free(s);
             strat_info_clear(info);
         }
@@ -98,29 +106,29 @@ static IrSchedule *generate_after(const Model *model, const HwTopology *topo,
 
 IrSchedule *compact_generate(const Model *model, const HwTopology *topo, const StratOptions *opt,
                              const StratLayout *layout, bool try_compact, StratInfo *info,
-                             int64_t **omitted, CompactCheck check, void *ctx, GError **error)
+                             CompactPlan *plan, CompactCheck check, void *ctx, GError **error)
 {
-    return generate_after(model, topo, opt, layout, try_compact, 0, info, omitted, check, ctx,
-                          error);
+    return generate_after(model, topo, opt, layout, try_compact, 0, info, plan, check, ctx, error);
 }
 
 SimResult *compact_run(const Model *model, const HwTopology *topo, const StratOptions *opt,
                        const StratLayout *layout, const SimConfig *cfg, IrSchedule **sched,
-                       StratInfo *info, int64_t **omitted, CompactCheck check, void *ctx,
+                       StratInfo *info, CompactPlan *plan, CompactCheck check, void *ctx,
                        GError **error)
 {
-    while (*omitted) {
-        SimResult *res = sim_run_compact(*sched, cfg, *omitted);
+    while (plan->omitted) {
+        SimPrep *prep = plan->prep; /* the run takes it */
+        plan->prep = NULL;
+        SimResult *res = sim_run_compact(*sched, cfg, plan->omitted, prep);
         if (res)
             return res;
         /* refused: a larger program, or the whole one */
         int size = opt->grad_accum - info->pp_omitted_micro_batches;
-        g_free(*omitted);
-        *omitted = NULL;
+        compact_plan_clear(plan);
         ir_schedule_free(*sched);
         strat_info_clear(info);
         *sched =
-            generate_after(model, topo, opt, layout, true, size, info, omitted, check, ctx, error);
+            generate_after(model, topo, opt, layout, true, size, info, plan, check, ctx, error);
         if (!*sched)
             return NULL;
     }

@@ -43,24 +43,33 @@ bool compact_applies(const StratOptions *opt, const StratLayout *layout);
  * false with an error stops. */
 typedef bool (*CompactCheck)(void *ctx, int micro_batches, GError **error);
 
-/* Generates opt's schedule: compact where try_compact and compact_applies, then *omitted holds
- * each class's left-out ops (g_free it; NULL: the whole schedule). *info is the full run's
- * either way (its micro-batches). `check` (may be NULL) runs before each compact program is
+/* A compact program's plan: each class's left-out ops (NULL: the whole schedule), and what
+ * sizing found in the program (sim_prep_compact), which its run takes. Start it zeroed; clear it
+ * with compact_plan_clear. */
+typedef struct {
+    int64_t *omitted;
+    SimPrep *prep;
+} CompactPlan;
+void compact_plan_clear(CompactPlan *plan);
+
+/* Generates opt's schedule: compact where try_compact and compact_applies, then plan->omitted
+ * holds each class's left-out ops (NULL: the whole schedule). *info is the full run's either
+ * way (its micro-batches). `check` (may be NULL) runs before each compact program is
  * generated, and before the whole one where a compact one was tried and cannot be (a stage's
  * steady pairs unlike); the caller checks the whole one where none is tried. NULL with
  * strat_generate's or the check's error. */
 IrSchedule *compact_generate(const Model *model, const HwTopology *topo, const StratOptions *opt,
                              const StratLayout *layout, bool try_compact, StratInfo *info,
-                             int64_t **omitted, CompactCheck check, void *ctx, GError **error);
+                             CompactPlan *plan, CompactCheck check, void *ctx, GError **error);
 
-/* Simulates *sched: with *omitted, compact (sim_run_compact), and where the engine cannot, a
- * larger compact program or the whole schedule (each after `check`, which may be NULL)
- * generated again and run in its place (*sched, *info and *omitted replaced). After a compact run
+/* Simulates *sched: with plan->omitted, compact (sim_run_compact), and where the engine cannot,
+ * a larger compact program or the whole schedule (each after `check`, which may be NULL)
+ * generated again and run in its place (*sched, *info and *plan replaced). After a compact run
  * the schedule holds fewer ops than the result (SimClassResult.gap_ops; readers walk sim_op_count
  * and sim_op_ir). NULL with sim_run's, strat_generate's or the check's error. */
 SimResult *compact_run(const Model *model, const HwTopology *topo, const StratOptions *opt,
                        const StratLayout *layout, const SimConfig *cfg, IrSchedule **sched,
-                       StratInfo *info, int64_t **omitted, CompactCheck check, void *ctx,
+                       StratInfo *info, CompactPlan *plan, CompactCheck check, void *ctx,
                        GError **error);
 
 #endif

@@ -170,7 +170,12 @@ static void prepare_class(Engine *e, int ci)
         }
     }
     g_free(group_stream);
-    st->buffer_of = sim_buffer_numbers(c);
+    if (e->prep) { /* found by src/compact: taken */
+        st->buffer_of = e->prep->buffer_of[ci];
+        e->prep->buffer_of[ci] = NULL;
+    } else {
+        st->buffer_of = sim_buffer_numbers(c);
+    }
     /* CSR: count, then fill */
     st->succ_start = g_new0(uint32_t, n + 1);
     class_edges(c, n, st->succ_start, st->pending, NULL, NULL);
@@ -636,12 +641,13 @@ static void report_deadlock(Engine *e)
 /* lazy_host: hosts that never wait for their GPU run lazily (sim_host.c); NULL also when such a
  * run could not keep the queue's order (e.retry): run it again without. */
 static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError **error,
-                             bool lazy_host, const int64_t *omitted)
+                             bool lazy_host, const int64_t *omitted, SimPrep *prep)
 {
     Engine e = {.s = s,
                 .cfg = cfg,
                 .error = error,
                 .omitted = omitted,
+                .prep = prep,
                 .pace = hw_gpu_pace(&cfg->topo->gpu, s->world),
                 .last_pop_ns = -1};
     sim_overlap_init(&e);
@@ -771,20 +777,22 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
 {
     const char *off = g_getenv("FSDPSIM_NO_LAZY_HOST");
     bool lazy = !(off && *off && strcmp(off, "0") != 0);
-    SimResult *res = engine_run(s, cfg, error, lazy, NULL);
+    SimResult *res = engine_run(s, cfg, error, lazy, NULL, NULL);
     /* abandoned (a tie), or an error, which the queue's run words as it always did */
     if (res || !lazy)
         return res;
     g_clear_error(error);
-    return engine_run(s, cfg, error, false, NULL);
+    return engine_run(s, cfg, error, false, NULL, NULL);
 }
 
-SimResult *sim_run_compact(const IrSchedule *s, const SimConfig *cfg, const int64_t *omitted_ops)
+SimResult *sim_run_compact(const IrSchedule *s, const SimConfig *cfg, const int64_t *omitted_ops,
+                           SimPrep *prep)
 {
     /* the gap's host time is the lazy host's (sim_host.c): a run that needs every op queued,
      * or that fails in any way, is the full program's to make (and to word the error) */
     GError *error = NULL;
-    SimResult *res = engine_run(s, cfg, &error, true, omitted_ops);
+    SimResult *res = engine_run(s, cfg, &error, true, omitted_ops, prep);
+    sim_prep_free(prep);
     g_clear_error(&error);
     return res;
 }

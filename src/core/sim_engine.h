@@ -148,6 +148,7 @@ typedef struct {
     /* sim_run_compact: ops each class's program leaves out (NULL: a plain run); refused: the
      * run cannot add them back (it stops, e.failed); gap_skipped: it has */
     const int64_t *omitted;
+    SimPrep *prep; /* sim_run_compact's (NULL: none): buffer numbers and regions found */
     bool compact_refused, gap_skipped;
 } Engine;
 
@@ -232,6 +233,14 @@ typedef struct {
 /* sim_region.c: class st->cls's periodic region around the middle of its program (safe_end not
  * set), false when it has none; `compact`: a compact program's (shorter regions taken). */
 bool sim_region_find(const ClassState *st, bool compact, SimRegion *out);
+
+/* sim.h's SimPrep: per class, its buffer numbers (taken by the run) and compact region. */
+struct SimPrep {
+    int n_classes;
+    uint32_t **buffer_of;
+    SimRegion *region;
+    bool *found;
+};
 
 /* sim_steady.c: exact steady-state pipelines. init finds each class's periodic region and sets
  * the first checkpoint (or leaves e->steady NULL); check runs at each checkpoint (the end of

@@ -142,15 +142,49 @@ bool sim_region_find(const ClassState *st, bool compact, SimRegion *out)
     return false;
 }
 
-int sim_region_periods(const IrSchedule *sched)
+SimPrep *sim_prep_compact(const IrSchedule *sched)
 {
-    int fewest = INT_MAX;
-    for (int c = 0; c < sched->n_classes && fewest >= 0; c++) {
+    SimPrep *p = g_new0(SimPrep, 1);
+    int n = sched->n_classes;
+    p->n_classes = n;
+    p->buffer_of = g_new0(uint32_t *, MAX(1, n));
+    p->region = g_new0(SimRegion, MAX(1, n));
+    p->found = g_new0(bool, MAX(1, n));
+    for (int c = 0; c < n; c++) {
         ClassState st = {.cls = sched->classes[c],
                          .buffer_of = sim_buffer_numbers(sched->classes[c])};
-        SimRegion r;
-        fewest = sim_region_find(&st, true, &r) ? MIN(fewest, (r.hi - r.lo) / r.period) : -1;
-        g_free(st.buffer_of);
+        p->buffer_of[c] = st.buffer_of;
+        p->found[c] = sim_region_find(&st, true, &p->region[c]);
     }
-    return sched->n_classes > 0 ? fewest : -1;
+    return p;
+}
+
+int sim_prep_periods(const SimPrep *p)
+{
+    int fewest = INT_MAX;
+    for (int c = 0; c < p->n_classes && fewest >= 0; c++)
+        fewest = p->found[c]
+                     ? MIN(fewest, (p->region[c].hi - p->region[c].lo) / p->region[c].period)
+                     : -1;
+    return p->n_classes > 0 ? fewest : -1;
+}
+
+void sim_prep_free(SimPrep *p)
+{
+    if (!p)
+        return;
+    for (int c = 0; c < p->n_classes; c++)
+        g_free(p->buffer_of[c]);
+    g_free(p->buffer_of);
+    g_free(p->region);
+    g_free(p->found);
+    g_free(p);
+}
+
+int sim_region_periods(const IrSchedule *sched)
+{
+    SimPrep *p = sim_prep_compact(sched);
+    int fewest = sim_prep_periods(p);
+    sim_prep_free(p);
+    return fewest;
 }

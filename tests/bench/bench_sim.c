@@ -163,14 +163,14 @@ int main(int argc, char **argv)
             double c0 = thread_cpu_s();
             gint64 t0 = g_get_monotonic_time();
             /* as fsdpsim runs it: a long 1F1B pipeline compact (src/compact) */
-            int64_t *omitted = NULL;
-            IrSchedule *s = compact_generate(model, topo, &opt, &layout, true, &info, &omitted,
-                                             NULL, NULL, &error);
+            CompactPlan plan = {0};
+            IrSchedule *s = compact_generate(model, topo, &opt, &layout, true, &info, &plan, NULL,
+                                             NULL, &error);
             gint64 t1 = g_get_monotonic_time();
             double c1 = thread_cpu_s();
-            SimResult *res = compact_run(model, topo, &opt, &layout, &cfg, &s, &info, &omitted,
-                                         NULL, NULL, &error);
-            g_free(omitted);
+            SimResult *res =
+                compact_run(model, topo, &opt, &layout, &cfg, &s, &info, &plan, NULL, NULL, &error);
+            compact_plan_clear(&plan);
             gint64 t2 = g_get_monotonic_time();
             double c2 = thread_cpu_s();
             cpu_s[r] = c2 - c0;

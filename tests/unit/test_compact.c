@@ -139,11 +139,11 @@ static int compare(const Layout *l)
     SimConfig cfg = {topo, &coll, net};
     SimResult *full = sim_run(s, &cfg, &error);
     assert_non_null(full);
-    int64_t *omitted = NULL;
+    CompactPlan plan = {0};
     IrSchedule *cs =
-        compact_generate(model, topo, &opt, &layout, true, &cinfo, &omitted, NULL, NULL, &error);
+        compact_generate(model, topo, &opt, &layout, true, &cinfo, &plan, NULL, NULL, &error);
     assert_non_null(cs);
-    bool tried = omitted != NULL;
+    bool tried = plan.omitted != NULL;
     const int sizes[3] = {COMPACT_MICRO_BATCHES(l->pp), COMPACT_MICRO_BATCHES_ROOMY(l->pp),
                           COMPACT_MICRO_BATCHES_LATE(l->pp)};
     if (tried) {
@@ -160,7 +160,7 @@ static int compare(const Layout *l)
             assert_true(sim_region_periods(cs) >= COMPACT_ROOM_ROOMY);
     }
     SimResult *res =
-        compact_run(model, topo, &opt, &layout, &cfg, &cs, &cinfo, &omitted, NULL, NULL, &error);
+        compact_run(model, topo, &opt, &layout, &cfg, &cs, &cinfo, &plan, NULL, NULL, &error);
     if (!res)
         fail_msg("tp %d pp %d m %d: %s", l->tp, l->pp, l->micro_batches,
                  error ? error->message : "no message");
@@ -170,7 +170,7 @@ static int compare(const Layout *l)
         /* the program that ran (the engine may have refused a smaller one): the generator's
          * count, the full program less the left-out micro-batches' pairs */
         for (int c = 0; c < s->n_classes; c++)
-            assert_int_equal(ir_class_n_ops(cs->classes[c]) + omitted[c],
+            assert_int_equal(ir_class_n_ops(cs->classes[c]) + plan.omitted[c],
                              ir_class_n_ops(s->classes[c]));
         int ran = l->micro_batches - cinfo.pp_omitted_micro_batches;
         if (l->size && ran != sizes[l->size - 1])
@@ -180,7 +180,7 @@ static int compare(const Layout *l)
     same_result(cs, res, s, full);
     /* the report's view of the run: the full run's micro-batches either way */
     same_bits(cinfo.samples_per_step, info.samples_per_step, "samples per step");
-    g_free(omitted);
+    compact_plan_clear(&plan);
     sim_result_free(full);
     sim_result_free(res);
     net_topo_free(net);
