@@ -192,7 +192,7 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
         return 2;
     Model *model = NULL;
     IrSchedule *sched = NULL;
-    int64_t *omitted = NULL; /* a compact schedule's left-out ops (src/compact) */
+    CompactPlan plan = {0};   /* a compact schedule's left-out ops (src/compact) */
     MemoryCheck mcheck = {0}; /* --max-memory for each program generated (compact_generate) */
     SimResult *sim = NULL;
     StratInfo info = {0};
@@ -332,7 +332,7 @@ model_ready:
         mcheck = (MemoryCheck){model, topo, &opt, &layout, json_outputs, memory_limit};
         if (!try_compact && !memory_check(&mcheck, 0, error))
             goto out;
-        sched = compact_generate(model, topo, &opt, &layout, try_compact, &info, &omitted,
+        sched = compact_generate(model, topo, &opt, &layout, try_compact, &info, &plan,
                                  memory_check, &mcheck, error);
         if (!sched)
             goto out;
@@ -341,8 +341,8 @@ model_ready:
         goto out;
     NetTopo *net = net_topo_new(topo, nodes, gpn);
     SimConfig cfg = {topo, &coll, net};
-    sim = compact_run(model, topo, &opt, &layout, &cfg, &sched, &info, &omitted,
-                      memory_check, &mcheck, error);
+    sim = compact_run(model, topo, &opt, &layout, &cfg, &sched, &info, &plan, memory_check, &mcheck,
+                      error);
     net_topo_free(net);
     if (!sim)
         goto out;
@@ -404,7 +404,7 @@ model_ready:
     report_clear(&rep);
     status = 0;
 out:
-    g_free(omitted);
+    compact_plan_clear(&plan);
     g_free(opt.pp_partition);
     strat_info_clear(&info);
     sim_result_free(sim);

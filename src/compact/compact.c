@@ -16,6 +16,12 @@ bool compact_applies(const StratOptions *opt, const StratLayout *layout)
            opt->grad_accum >= COMPACT_MICRO_BATCHES(layout->pp) + 64;
 }
 
+void compact_plan_clear(CompactPlan *plan)
+{
+    g_clear_pointer(&plan->omitted, g_free);
+    g_clear_pointer(&plan->prep, sim_prep_free);
+}
+
 /* The compact program of `micro_batches`, *left its classes' omitted ops; NULL where a stage's
  * steady pairs are unlike (or any error: the whole generation words it). */
 static IrSchedule *generate_compact(const Model *model, const HwTopology *topo,
@@ -41,32 +47,54 @@ static IrSchedule *generate_compact(const Model *model, const HwTopology *topo,
     return NULL;
 }
 
-IrSchedule *compact_generate(const Model *model, const HwTopology *topo, const StratOptions *opt,
-                             const StratLayout *layout, bool try_compact, StratInfo *info,
-                             int64_t **omitted, CompactCheck check, void *ctx, GError **error)
+/* The sizes a compact program is tried at, smallest first (COMPACT_MICRO_BATCHES and the larger
+ * ones the run's micro-batches allow), each with the room its regions must hold: the count. */
+static int compact_sizes(const StratOptions *opt, const StratLayout *layout, int sizes[3],
+                         int rooms[3])
 {
-    *omitted = NULL;
+    const int pp = layout->pp;
+    const int want[3] = {COMPACT_MICRO_BATCHES(pp), COMPACT_MICRO_BATCHES_ROOMY(pp),
+                         COMPACT_MICRO_BATCHES_LATE(pp)};
+    const int room[3] = {COMPACT_ROOM, COMPACT_ROOM_ROOMY, COMPACT_ROOM_ROOMY};
+    int n = 0;
+    for (int k = 0; k < 3; k++)
+        if ((n == 0 || want[k] > sizes[n - 1]) && opt->grad_accum >= want[k] + 64) {
+            sizes[n] = want[k];
+            rooms[n++] = room[k];
+        }
+    return n;
+}
+
+/* compact_generate, with programs of more than `after` micro-batches only (0: any). */
+static IrSchedule *generate_after(const Model *model, const HwTopology *topo,
+                                  const StratOptions *opt, const StratLayout *layout,
+                                  bool try_compact, int after, StratInfo *info, CompactPlan *plan,
+                                  CompactCheck check, void *ctx, GError **error)
+{
+    compact_plan_clear(plan);
     if (try_compact && compact_applies(opt, layout)) {
-        /* the smaller program where its regions leave the room, else the larger; the last
-         * one tried where every class has a region at all (where one has none, the engine
-         * would refuse: the whole program, not a third generation). O(ops) to find the
-         * regions, a fraction of generating them. */
-        const int sizes[2] = {COMPACT_MICRO_BATCHES(layout->pp),
-                              COMPACT_MICRO_BATCHES_LATE(layout->pp)};
-        int n_sizes = sizes[1] > sizes[0] && opt->grad_accum >= sizes[1] + 64 ? 2 : 1;
+        /* the smallest program whose regions leave the room; the last one tried where every
+         * class has a region at all (where one has none, the engine would refuse: the whole
+         * program, not another generation). O(ops) to find the regions, a fraction of
+         * generating them. */
+        int sizes[3], rooms[3], n_sizes = compact_sizes(opt, layout, sizes, rooms);
         for (int k = 0; k < n_sizes; k++) {
+            if (sizes[k] <= after)
+                continue;
             if (check && !check(ctx, sizes[k], error))
                 return NULL;
-            IrSchedule *s = generate_compact(model, topo, opt, layout, sizes[k], info, omitted);
+            IrSchedule *s =
+                generate_compact(model, topo, opt, layout, sizes[k], info, &plan->omitted);
             if (!s)
                 break;
-            int room = sim_region_periods(s);
+            plan->prep = sim_prep_compact(s); /* the run's too */
+            int room = sim_prep_periods(plan->prep);
             if (g_getenv("FSDPSIM_STEADY_DEBUG"))
                 g_printerr("compact: %d micro-batches, regions of %d periods or more\n", sizes[k],
                            room);
-            if (room >= COMPACT_ROOM || (k == n_sizes - 1 && room >= 0))
+            if (room >= rooms[k] || (k == n_sizes - 1 && room >= 0))
                 return s;
-            g_clear_pointer(omitted, g_free);
+            compact_plan_clear(plan);
             ir_schedule_free(s);
             strat_info_clear(info);
         }
@@ -76,24 +104,33 @@ IrSchedule *compact_generate(const Model *model, const HwTopology *topo, const S
     return strat_generate(model, topo, opt, layout, info, error);
 }
 
+IrSchedule *compact_generate(const Model *model, const HwTopology *topo, const StratOptions *opt,
+                             const StratLayout *layout, bool try_compact, StratInfo *info,
+                             CompactPlan *plan, CompactCheck check, void *ctx, GError **error)
+{
+    return generate_after(model, topo, opt, layout, try_compact, 0, info, plan, check, ctx, error);
+}
+
 SimResult *compact_run(const Model *model, const HwTopology *topo, const StratOptions *opt,
                        const StratLayout *layout, const SimConfig *cfg, IrSchedule **sched,
-                       StratInfo *info, int64_t **omitted, CompactCheck check, void *ctx,
+                       StratInfo *info, CompactPlan *plan, CompactCheck check, void *ctx,
                        GError **error)
 {
-    if (!*omitted)
-        return sim_run(*sched, cfg, error);
-    SimResult *res = sim_run_compact(*sched, cfg, *omitted);
-    if (res)
-        return res;
-    /* refused: the whole program */
-    g_free(*omitted);
-    *omitted = NULL;
-    ir_schedule_free(*sched);
-    *sched = NULL;
-    strat_info_clear(info);
-    if (check && !check(ctx, 0, error))
-        return NULL;
-    *sched = strat_generate(model, topo, opt, layout, info, error);
-    return *sched ? sim_run(*sched, cfg, error) : NULL;
+    while (plan->omitted) {
+        SimPrep *prep = plan->prep; /* the run takes it */
+        plan->prep = NULL;
+        SimResult *res = sim_run_compact(*sched, cfg, plan->omitted, prep);
+        if (res)
+            return res;
+        /* refused: a larger program, or the whole one */
+        int size = opt->grad_accum - info->pp_omitted_micro_batches;
+        compact_plan_clear(plan);
+        ir_schedule_free(*sched);
+        strat_info_clear(info);
+        *sched =
+            generate_after(model, topo, opt, layout, true, size, info, plan, check, ctx, error);
+        if (!*sched)
+            return NULL;
+    }
+    return sim_run(*sched, cfg, error);
 }

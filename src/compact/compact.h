@@ -16,18 +16,20 @@
 
 /* Micro-batches a compact program holds for pp stages: the fill (pp), and room for
  * COMPACT_ROOM periods in every stage's periodic region, where the steady state proves the
- * period (sim_steady.c: up to SIM_STEADY_TRIES + SIM_STEADY_HIST periods, usually a few) and the
- * gap goes back (sim_gap.c: 40 periods before the region's end). A stage's region starts a few
- * micro-batches into its steady phase where its buffers step evenly (sim_region.c; 8 allowed
- * for), but up to pp later where they do not (activation checkpointing: a warm-up forward names
- * one buffer, a steady pair three). Where a region holds fewer periods, the program is made
- * again with COMPACT_MICRO_BATCHES_LATE(pp) micro-batches, the size every compact program had
- * before sim_buffer_numbers (2 pp before the regions, then 96 or 2 pp), if that is larger and
- * the run's micro-batches allow; else the smaller one runs if every class has a region (a
- * shorter room may still hold the proof and the gap; if not, the engine refuses). */
-#define COMPACT_ROOM 96
-#define COMPACT_MICRO_BATCHES(pp) ((pp) + COMPACT_ROOM + 8)
-#define COMPACT_MICRO_BATCHES_LATE(pp) MAX(4 * (pp), 2 * (pp) + COMPACT_ROOM)
+ * period (sim_steady.c: usually within a few periods, up to SIM_STEADY_TRIES + SIM_STEADY_HIST)
+ * and the skip, with the gap put past the proof's ops (sim_gap.c), takes a block; 8 more for
+ * regions that start a few micro-batches into a stage's steady phase (sim_region.c). Where a
+ * region holds fewer periods, or the engine refuses the run (the proof came too late for the
+ * gap to fit), the next size is tried: COMPACT_MICRO_BATCHES_ROOMY(pp), room for the proofs
+ * that take long (states that repeat only after several periods: GPT-3 tp 8 x pp 8 cycles over 7
+ * micro-batches), then COMPACT_MICRO_BATCHES_LATE(pp) for regions that start up to pp later
+ * (activation checkpointing: a warm-up forward names one buffer, a steady pair three), each if
+ * larger and the run's micro-batches allow; then the full program. */
+#define COMPACT_ROOM 8
+#define COMPACT_MICRO_BATCHES(pp) ((pp) + COMPACT_ROOM + 4)
+#define COMPACT_ROOM_ROOMY 96
+#define COMPACT_MICRO_BATCHES_ROOMY(pp) ((pp) + COMPACT_ROOM_ROOMY + 8)
+#define COMPACT_MICRO_BATCHES_LATE(pp) MAX(4 * (pp), 2 * (pp) + COMPACT_ROOM_ROOMY)
 
 /* Whether opt's run may be compact: a 1F1B pipeline with at least 64 micro-batches more than a
  * compact program holds, FSDPSIM_NO_COMPACT, FSDPSIM_NO_STEADY_STATE and FSDPSIM_NO_LAZY_HOST
@@ -41,24 +43,33 @@ bool compact_applies(const StratOptions *opt, const StratLayout *layout);
  * false with an error stops. */
 typedef bool (*CompactCheck)(void *ctx, int micro_batches, GError **error);
 
-/* Generates opt's schedule: compact where try_compact and compact_applies, then *omitted holds
- * each class's left-out ops (g_free it; NULL: the whole schedule). *info is the full run's
- * either way (its micro-batches). `check` (may be NULL) runs before each compact program is
+/* A compact program's plan: each class's left-out ops (NULL: the whole schedule), and what
+ * sizing found in the program (sim_prep_compact), which its run takes. Start it zeroed; clear it
+ * with compact_plan_clear. */
+typedef struct {
+    int64_t *omitted;
+    SimPrep *prep;
+} CompactPlan;
+void compact_plan_clear(CompactPlan *plan);
+
+/* Generates opt's schedule: compact where try_compact and compact_applies, then plan->omitted
+ * holds each class's left-out ops (NULL: the whole schedule). *info is the full run's either
+ * way (its micro-batches). `check` (may be NULL) runs before each compact program is
  * generated, and before the whole one where a compact one was tried and cannot be (a stage's
  * steady pairs unlike); the caller checks the whole one where none is tried. NULL with
  * strat_generate's or the check's error. */
 IrSchedule *compact_generate(const Model *model, const HwTopology *topo, const StratOptions *opt,
                              const StratLayout *layout, bool try_compact, StratInfo *info,
-                             int64_t **omitted, CompactCheck check, void *ctx, GError **error);
+                             CompactPlan *plan, CompactCheck check, void *ctx, GError **error);
 
-/* Simulates *sched: with *omitted, compact (sim_run_compact), and where the engine cannot,
- * after `check` (may be NULL), the whole schedule generated again and run in its place
- * (*sched, *info and *omitted replaced). After a compact run the schedule holds fewer ops than
- * the result (SimClassResult.gap_ops; readers walk sim_op_count and sim_op_ir). NULL with
- * sim_run's, strat_generate's or the check's error. */
+/* Simulates *sched: with plan->omitted, compact (sim_run_compact), and where the engine cannot,
+ * a larger compact program or the whole schedule (each after `check`, which may be NULL)
+ * generated again and run in its place (*sched, *info and *plan replaced). After a compact run
+ * the schedule holds fewer ops than the result (SimClassResult.gap_ops; readers walk sim_op_count
+ * and sim_op_ir). NULL with sim_run's, strat_generate's or the check's error. */
 SimResult *compact_run(const Model *model, const HwTopology *topo, const StratOptions *opt,
                        const StratLayout *layout, const SimConfig *cfg, IrSchedule **sched,
-                       StratInfo *info, int64_t **omitted, CompactCheck check, void *ctx,
+                       StratInfo *info, CompactPlan *plan, CompactCheck check, void *ctx,
                        GError **error);
 
 #endif

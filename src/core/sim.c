@@ -170,7 +170,12 @@ static void prepare_class(Engine *e, int ci)
         }
     }
     g_free(group_stream);
-    st->buffer_of = sim_buffer_numbers(c);
+    if (e->prep) { /* found by src/compact: taken */
+        st->buffer_of = e->prep->buffer_of[ci];
+        e->prep->buffer_of[ci] = NULL;
+    } else {
+        st->buffer_of = sim_buffer_numbers(c);
+    }
     /* CSR: count, then fill */
     st->succ_start = g_new0(uint32_t, n + 1);
     class_edges(c, n, st->succ_start, st->pending, NULL, NULL);
@@ -495,15 +500,13 @@ void sim_start_op(Engine *e, int ci, int opi, int64_t now)
     const IrClass *c = e->st[ci].cls;
     const IrOp *op = ir_op(c, opi);
     SimClassResult *cr = &e->res->classes[ci];
-    /* a compact run's region past its gap starts only once the skip has added the gap back */
-    if (cr->gap_ops && !e->gap_skipped && opi >= cr->gap_at && opi < e->st[ci].host_below) {
-        sim_compact_refuse(e);
-        return;
+    if (op->kind == IR_OP_ALLOC || op->kind == IR_OP_FREE) {
+        /* the allocations and frees of a host that ran ahead come first, up to now */
+        if (e->st[ci].host_mems && !sim_host_memory(e, ci, now))
+            return;
+        if (!c->streams[op->stream].host)
+            e->st[ci].gpu_mem_ns = now; /* a compact run's gap checks it (sim_gap.c) */
     }
-    /* the allocations and frees of a host that ran ahead come first, up to now */
-    if ((op->kind == IR_OP_ALLOC || op->kind == IR_OP_FREE) && e->st[ci].host_mems &&
-        !sim_host_memory(e, ci, now))
-        return;
     sim_set_start_ns(e, ci, opi, now);
     prefetch_ahead(&e->st[ci], cr, opi);
     if (opi >= e->st[ci].horizon && opi < e->st[ci].host_below)
@@ -638,12 +641,13 @@ static void report_deadlock(Engine *e)
 /* lazy_host: hosts that never wait for their GPU run lazily (sim_host.c); NULL also when such a
  * run could not keep the queue's order (e.retry): run it again without. */
 static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError **error,
-                             bool lazy_host, const int64_t *omitted)
+                             bool lazy_host, const int64_t *omitted, SimPrep *prep)
 {
     Engine e = {.s = s,
                 .cfg = cfg,
                 .error = error,
                 .omitted = omitted,
+                .prep = prep,
                 .pace = hw_gpu_pace(&cfg->topo->gpu, s->world),
                 .last_pop_ns = -1};
     sim_overlap_init(&e);
@@ -686,7 +690,7 @@ static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError *
     if (ok)
         sim_steady_init(&e);
     if (ok && omitted)
-        sim_gap_place(&e);
+        sim_gap_check(&e);
     /* Ops with nothing to wait for start at time zero, in program order. */
     for (int ci = 0; ok && ci < s->n_classes; ci++)
         for (int i = 0; i < e.st[ci].n_ops && !e.failed; i++)
@@ -716,7 +720,8 @@ static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError *
     if (omitted && !e.gap_skipped)
         e.compact_refused = true; /* no skip: the gap was never added back */
     if (e.compact_refused && g_getenv("FSDPSIM_STEADY_DEBUG"))
-        g_printerr("steady: the compact run is refused: the full program runs instead\n");
+        g_printerr("steady: the compact run is refused: a larger program or the full one runs "
+                   "instead\n");
     ok = ok && !e.failed && !e.retry && !e.compact_refused;
     sim_steady_free(&e);
     for (int ci = 0; ok && ci < s->n_classes; ci++) {
@@ -772,20 +777,22 @@ SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
 {
     const char *off = g_getenv("FSDPSIM_NO_LAZY_HOST");
     bool lazy = !(off && *off && strcmp(off, "0") != 0);
-    SimResult *res = engine_run(s, cfg, error, lazy, NULL);
+    SimResult *res = engine_run(s, cfg, error, lazy, NULL, NULL);
     /* abandoned (a tie), or an error, which the queue's run words as it always did */
     if (res || !lazy)
         return res;
     g_clear_error(error);
-    return engine_run(s, cfg, error, false, NULL);
+    return engine_run(s, cfg, error, false, NULL, NULL);
 }
 
-SimResult *sim_run_compact(const IrSchedule *s, const SimConfig *cfg, const int64_t *omitted_ops)
+SimResult *sim_run_compact(const IrSchedule *s, const SimConfig *cfg, const int64_t *omitted_ops,
+                           SimPrep *prep)
 {
     /* the gap's host time is the lazy host's (sim_host.c): a run that needs every op queued,
      * or that fails in any way, is the full program's to make (and to word the error) */
     GError *error = NULL;
-    SimResult *res = engine_run(s, cfg, &error, true, omitted_ops);
+    SimResult *res = engine_run(s, cfg, &error, true, omitted_ops, prep);
+    sim_prep_free(prep);
     g_clear_error(&error);
     return res;
 }

@@ -137,8 +137,18 @@ static inline int sim_op_full(const SimClassResult *cr, int op)
  * fit the layout. */
 SimResult *sim_run(const IrSchedule *sched, const SimConfig *cfg, GError **error);
 void sim_result_free(SimResult *r);
+/* What the engine finds in a compact program before it runs it (each class's buffer numbers and
+ * periodic region): found once by src/compact to size the program (sim_prep_periods) and handed
+ * to its run (sim_run_compact), not found again there (2.8 % of the 1T pipeline's
+ * instructions). O(ops). */
+typedef struct SimPrep SimPrep;
+SimPrep *sim_prep_compact(const IrSchedule *sched);
+/* The fewest periods a class's periodic region holds, -1 where a class has none. */
+int sim_prep_periods(const SimPrep *prep);
+void sim_prep_free(SimPrep *prep);
 /* Runs a compact 1F1B pipeline (src/compact): class c's program is its full one less
- * omitted_ops[c] ops of whole steady-state periods, the same number of periods in every class.
+ * omitted_ops[c] ops of whole steady-state periods, the same number of periods in every class;
+ * prep (may be NULL) is sim_prep_compact's of the same schedule, which the run takes (frees).
  * The engine proves the steady state's period as sim_run does, and where it skips periods it
  * skips the omitted ones too (a gap in each class's program: SimClassResult.gap_at), so that
  * every result is the full program's, to the bit (test_compact compares). Where it cannot (no
@@ -146,10 +156,9 @@ void sim_result_free(SimResult *r);
  * skip, a skip short of the gap, any error), it stops and returns NULL: run the full program
  * (which words any error). */
 SimResult *sim_run_compact(const IrSchedule *sched, const SimConfig *cfg,
-                           const int64_t *omitted_ops);
-/* The fewest periods a class's periodic region holds (the region the steady state proves and
- * skips in), -1 where a class has none: how much room a compact program leaves the proof and
- * the gap (src/compact sizes its program by it). O(ops). */
+                           const int64_t *omitted_ops, SimPrep *prep);
+/* sim_prep_periods of sim_prep_compact(sched): the fewest periods a class's periodic region holds
+ * (the region the steady state proves and skips in), -1 where a class has none. O(ops). */
 int sim_region_periods(const IrSchedule *sched);
 
 /* Seconds of one collective of `bytes` over every GPU of the layout, alone on the machine: a

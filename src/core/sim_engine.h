@@ -73,10 +73,15 @@ typedef struct {
     GArray *host_mems;
     guint host_mem_at;
     int64_t host_mem_start; /* the start of host_mems[host_mem_at], INT64_MIN: not read yet */
-    /* a compact run (sim_run_compact): the host has run ahead past the gap, its clock moved by
-     * the omitted periods; a host op of the region's timeline was not its first period's moved
-     * (the host fill's check), so the gap's host time is not known */
+    /* a compact run (sim_run_compact): the host has run ahead past the periodic region, its
+     * clock moved by the omitted periods (sim_gap.c); a host op of the region's timeline was not
+     * its first period's moved (the host fill's check), so the gap's host time is not known;
+     * the host's clock as it left the region (before the gap's time), the highest region op
+     * a host running ahead queued to start (-1: none), and when a GPU stream's last
+     * allocation or free ran (-1: none): what placing the gap corrects and checks */
     bool gap_crossed, host_aperiodic;
+    int late_hi;
+    int64_t gap_cross_ns, gpu_mem_ns;
 } ClassState;
 
 /* A collective instance waiting for its member classes (or a send/recv pair). */
@@ -143,6 +148,7 @@ typedef struct {
     /* sim_run_compact: ops each class's program leaves out (NULL: a plain run); refused: the
      * run cannot add them back (it stops, e.failed); gap_skipped: it has */
     const int64_t *omitted;
+    SimPrep *prep; /* sim_run_compact's (NULL: none): buffer numbers and regions found */
     bool compact_refused, gap_skipped;
 } Engine;
 
@@ -225,8 +231,16 @@ typedef struct {
     int safe_end; /* ops from lo up to here have no successor past hi (skipped ops must not) */
 } SimRegion;
 /* sim_region.c: class st->cls's periodic region around the middle of its program (safe_end not
- * set), false when it has none. */
-bool sim_region_find(const ClassState *st, SimRegion *out);
+ * set), false when it has none; `compact`: a compact program's (shorter regions taken). */
+bool sim_region_find(const ClassState *st, bool compact, SimRegion *out);
+
+/* sim.h's SimPrep: per class, its buffer numbers (taken by the run) and compact region. */
+struct SimPrep {
+    int n_classes;
+    uint32_t **buffer_of;
+    SimRegion *region;
+    bool *found;
+};
 
 /* sim_steady.c: exact steady-state pipelines. init finds each class's periodic region and sets
  * the first checkpoint (or leaves e->steady NULL); check runs at each checkpoint (the end of
@@ -236,11 +250,11 @@ void sim_steady_init(Engine *e);
  * last op a class's progress touched (what a checkpoint compares). */
 const SimRegion *sim_steady_regions(const Engine *e);
 int sim_steady_horizon(const ClassState *st);
-/* sim_gap.c: sim_run_compact, after init: each class's gap (SimClassResult.gap_at) placed in
- * its region, or the run refused (sim_compact_refuse); at a skip of m blocks, whether each gap
- * lies inside it (true without gaps). */
-void sim_gap_place(Engine *e);
-bool sim_gap_inside(const Engine *e, int64_t m, const int *step);
+/* sim_gap.c: sim_run_compact, after init: whether each class's omitted ops can go back in its
+ * region, else the run refused (sim_compact_refuse); at a skip of m blocks of step[c] ops, each
+ * class's gap (SimClassResult.gap_at) placed inside it, false where one cannot be. */
+void sim_gap_check(Engine *e);
+bool sim_gap_place(Engine *e, int64_t m, const int *step);
 void sim_steady_check(Engine *e, int64_t now);
 /* The checkpoint at the end of steady_op could not be taken (sim_host_checkpoint): the same op
  * one period on is the next. */

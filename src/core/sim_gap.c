@@ -3,24 +3,38 @@
  * periodic region (sim_region.c), as many in every class. The engine puts them back where the
  * steady state skips (sim_steady.c): the skip moves time, sums and counts by its m blocks as
  * ever, and the engine's op indices (and buffer ids, tags, collective numbers) by m blocks less
- * the gap, which the schedule does not hold; the host, running ahead of its GPU on a periodic
- * timeline (sim_host.c), moves its clock by the gap's host periods as it passes it. Readers see
- * the full program's indices (SimClassResult.gap_at, sim_op_ir, sim_op_start_ns): the gap's
- * ops are skipped ops whose times the skip fill derives. Where any of it cannot hold, the
- * engine refuses (sim_compact_refuse) and the caller runs the full program. */
+ * the gap, which the schedule does not hold. Readers see the full program's indices
+ * (SimClassResult.gap_at, sim_op_ir, sim_op_start_ns): the gap's ops are skipped ops whose times
+ * the skip fill derives. Where any of it cannot hold, the engine refuses (sim_compact_refuse)
+ * and the caller runs a larger program or the full one.
+ *
+ * Where the gap goes is decided at the skip, once the proof says where each class is: the first
+ * host op past the ops the skip's window and sources take (horizon + a block). So the program
+ * needs room for the proof and a block past it, not for a margin guessed before the run (40
+ * periods before the region's end, sized for the class that ends up furthest from its end at
+ * the proof: the 1T layout's stages are up to 20 periods apart there, and the program had 168
+ * micro-batches of 512; now 76). That works because the host, which runs ahead of its GPU
+ * through the whole program long before the proof (sim_host.c), does not need to know where the
+ * gap lies: inside the region its timeline is periodic (the host fill), so its ops' times are
+ * the first period's moved by whole host periods, read from the full program's index; and it
+ * moves its clock by the gap's host periods where it leaves the region, so every op past the
+ * region has its full program's time wherever the gap is put in the region. What the host did
+ * with region ops before the gap was known is checked or corrected when it is put there
+ * (sim_gap_place): allocations and frees replayed at times that lacked the gap (the timeline's
+ * samples and the peak's time move by it; a GPU stream's allocation or free after them, whose
+ * order with them would change, refuses), and GPU ops it started at such a time (refuses).
+ *
+ * The memory a period holds must be the host's (allocations and frees on the host stream) and
+ * balanced (a period frees, category by category, the bytes it allocates): the gap's are not
+ * replayed, so the peak and what it holds are the full program's only where no period adds to
+ * them. The memory timeline lacks the gap's samples (only --trace reads it, and a run with
+ * --trace is never compact). */
 #include "sim_engine.h"
 
-/* A compact run's gap (sim_run_compact): class c's omitted ops, whole periods of its region and
- * as many periods in every class, go back at a host op SIM_GAP_MARGIN periods before the end of
- * the region's safe part (the host's clock moves by them there, sim_host.c), so that a skip,
- * which lands at most a block of k <= SIM_STEADY_HIST periods and the window short of that end,
- * lands past them. The memory a period holds must be the host's (allocations and frees on the
- * host stream) and balanced (a period frees, category by category, the bytes it allocates):
- * the gap's are not replayed, so the peak and what it holds are the full program's only where
- * no period adds to them. The memory timeline lacks the gap's samples (only --trace reads it,
- * and a run with --trace is never compact). O(ops of the regions). */
-#define SIM_GAP_MARGIN 40
-void sim_gap_place(Engine *e)
+/* Before the run: whether each class's omitted ops can go back in its region at all (whole
+ * periods, as many in every class, a lazy host, the region's allocations and frees the host's);
+ * else the run is refused. O(ops of the regions). */
+void sim_gap_check(Engine *e)
 {
     const SimRegion *regions = sim_steady_regions(e);
     int64_t periods = -1;
@@ -28,7 +42,6 @@ void sim_gap_place(Engine *e)
     for (int c = 0; ok && c < e->s->n_classes; c++) {
         const SimRegion *r = &regions[c];
         const ClassState *st = &e->st[c];
-        SimClassResult *cr = &e->res->classes[c];
         int64_t d = e->omitted[c];
         ok = d > 0 && d % r->period == 0 && (periods < 0 || d / r->period == periods) &&
              st->host_stream >= 0 && d < INT32_MAX - (int64_t)st->n_ops;
@@ -36,48 +49,94 @@ void sim_gap_place(Engine *e)
             IrOpKind kind = ir_op(st->cls, i)->kind;
             ok = (kind != IR_OP_ALLOC && kind != IR_OP_FREE) || sim_host_is(st, i);
         }
-        if (!ok)
-            break;
         periods = d / r->period;
-        int g = r->safe_end - SIM_GAP_MARGIN * r->period;
-        ok = g - r->period >= r->lo + 2 * r->period;
-        while (ok && g < r->safe_end && !sim_host_is(st, g))
-            g++;
-        ok = ok && g < r->safe_end;
-        /* the period before the gap, whose copies the gap holds: its memory balanced */
-        int64_t held[IR_MEM_CATEGORY_COUNT] = {0};
-        for (int i = g - r->period; ok && i < g; i++) {
-            const IrOp *op = ir_op(st->cls, i);
-            if (op->kind == IR_OP_ALLOC || op->kind == IR_OP_FREE)
-                held[op->u.mem.category] +=
-                    (op->kind == IR_OP_ALLOC ? 1 : -1) * (int64_t)op->u.mem.bytes;
-        }
-        for (int k = 0; ok && k < IR_MEM_CATEGORY_COUNT; k++)
-            ok = held[k] == 0;
-        cr->gap_at = g;
-        cr->gap_ops = (int32_t)d;
-        cr->gap_period = r->period;
-        if (g_getenv("FSDPSIM_STEADY_DEBUG"))
-            g_printerr("steady: class %d: %" G_GINT64_FORMAT " omitted ops go back at op %d\n", c,
-                       d, g);
     }
     if (!ok)
         sim_compact_refuse(e);
 }
 
-/* Whether a compact run's skip of m blocks lands each class's gap inside it: the gap after
- * the window's ops and their copies' sources (horizon + a block), the window moved past the gap.
- * Without a gap: true. */
-bool sim_gap_inside(const Engine *e, int64_t m, const int *step)
+/* The host op of class c where its gap can go for a skip of m blocks of step ops: past the
+ * window's ops and their copies' sources (horizon + a block), past the host fill's first
+ * period, after two periods of the region (the period before the gap, whose copies the gap
+ * holds, inside it and not its first), a host op that takes time (ops before it end by its
+ * start, ops after it start after it), the period before it balanced in memory, and inside the
+ * skip (the window moved past the gap). -1: none. */
+static int gap_op(const Engine *e, int c, int64_t m, int step)
 {
-    for (int c = 0; c < e->s->n_classes; c++) {
-        const ClassState *st = &e->st[c];
-        const SimClassResult *cr = &e->res->classes[c];
-        if (!cr->gap_ops)
+    const ClassState *st = &e->st[c];
+    const SimRegion *r = &sim_steady_regions(e)[c];
+    const SimHostFill *fill = e->res->classes[c].host_fill;
+    int64_t d = e->omitted[c], b = st->frontier;
+    int64_t g = MAX((int64_t)sim_steady_horizon(st) + step, (int64_t)r->lo + 3 * r->period);
+    g = MAX(g, (int64_t)fill->anchor + fill->period);
+    for (; g + d <= b + m * step && g < r->safe_end; g++) {
+        const IrOp *op = ir_op(st->cls, (int)g);
+        if (op->kind != IR_OP_HOST || sim_op_duration_ns(e->cfg, st->cls, op) <= 0)
             continue;
-        int64_t b = st->frontier, h = sim_steady_horizon(st), g = cr->gap_at;
-        if (!st->gap_crossed || h + step[c] > g || g + cr->gap_ops > b + m * step[c])
-            return false;
+        int64_t held[IR_MEM_CATEGORY_COUNT] = {0};
+        for (int64_t i = g - r->period; i < g; i++) {
+            const IrOp *o = ir_op(st->cls, (int)i);
+            if (o->kind == IR_OP_ALLOC || o->kind == IR_OP_FREE)
+                held[o->u.mem.category] +=
+                    (o->kind == IR_OP_ALLOC ? 1 : -1) * (int64_t)o->u.mem.bytes;
+        }
+        bool balanced = true;
+        for (int k = 0; k < IR_MEM_CATEGORY_COUNT; k++)
+            balanced = balanced && held[k] == 0;
+        if (balanced)
+            return (int)g;
     }
-    return true;
+    return -1;
+}
+
+bool sim_gap_place(Engine *e, int64_t m, const int *step)
+{
+    int nc = e->s->n_classes;
+    int *at = g_new(int, MAX(1, nc));
+    bool ok = true;
+    for (int c = 0; ok && c < nc; c++) {
+        const ClassState *st = &e->st[c];
+        const SimHostFill *fill = e->res->classes[c].host_fill;
+        /* the host has left the region, its clock moved by the gap (sim_host_run_ahead) */
+        ok = st->gap_crossed && fill && fill->step_ns != INT64_MIN && !st->host_aperiodic;
+        at[c] = ok ? gap_op(e, c, m, step[c]) : -1;
+        /* no GPU op started by a host op past the gap (at a host time that lacked it), no
+         * allocation or free of a GPU stream after the gap's host time (its order with the host's
+         * replayed ones would change) */
+        ok = ok && at[c] >= 0 && st->late_hi < at[c] &&
+             st->gpu_mem_ns < sim_stored_start_ns(e, c, at[c]);
+    }
+    for (int c = 0; ok && c < nc; c++) {
+        ClassState *st = &e->st[c];
+        SimClassResult *cr = &e->res->classes[c];
+        SimHostFill *fill = cr->host_fill;
+        int g = at[c];
+        int64_t d = e->omitted[c], periods = d / fill->period;
+        int64_t host_ns = periods * fill->step_ns; /* the gap's host time */
+        /* the allocations and frees of the region's host ops past the gap were replayed at
+         * their times without it: later by the gap's host time. Theirs are the samples after
+         * the gap's host op's start (ops before it end by then, see gap_op; no GPU stream's
+         * after it, checked above) up to where the host left the region (those past it have
+         * their full program's times, sim_host_run_ahead). O(samples). */
+        int64_t from = sim_stored_start_ns(e, c, g);
+        GArray *tl = cr->mem.timeline;
+        for (guint i = 0; i < tl->len; i++) {
+            MemSample *x = &g_array_index(tl, MemSample, i);
+            if (x->time_ns > from && x->time_ns <= st->gap_cross_ns)
+                x->time_ns += host_ns;
+        }
+        if (cr->mem.peak_time_ns > from && cr->mem.peak_time_ns <= st->gap_cross_ns)
+            cr->mem.peak_time_ns += host_ns;
+        cr->gap_at = g;
+        cr->gap_ops = (int32_t)d;
+        cr->gap_period = fill->period;
+        if (fill->last >= g)
+            fill->last += (int32_t)d;   /* the full program's index */
+        st->host_mem_start = INT64_MIN; /* read again */
+        if (g_getenv("FSDPSIM_STEADY_DEBUG"))
+            g_printerr("steady: class %d: %" G_GINT64_FORMAT " omitted ops go back at op %d\n", c,
+                       d, g);
+    }
+    g_free(at);
+    return ok;
 }

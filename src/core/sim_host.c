@@ -49,6 +49,8 @@ void sim_host_prepare(Engine *e, int ci, bool allowed)
     st->host_mems = NULL;
     st->host_mem_at = 0;
     st->host_mem_start = INT64_MIN;
+    st->late_hi = -1;
+    st->gpu_mem_ns = -1;
     int host = -1;
     for (int i = 0; allowed && i < c->n_streams; i++) {
         if (!c->streams[i].host)
@@ -154,21 +156,27 @@ void sim_host_run_ahead(Engine *e, int ci)
             if (--st->pending[next] != 0)
                 continue;
             if (!sim_host_is(st, (int)next)) {
-                /* a GPU op waiting for this host op alone: it starts at its end, queued */
+                /* a GPU op waiting for this host op alone: it starts at its end, queued (at a
+                 * time a compact run's gap, not yet placed, may move: sim_gap_place) */
                 if (!queued)
                     pq_push(&e->pq, now, -2 - ci, h);
                 queued = true;
+                if ((int)next < st->host_below)
+                    st->late_hi = MAX(st->late_hi, (int)next);
                 continue;
             }
             const IrOp *op = ir_op(c, (int)next);
-            if (cr->gap_ops && !st->gap_crossed && (int)next >= cr->gap_at) {
+            if (e->omitted && !st->gap_crossed && (int)next >= st->host_below) {
                 /* a compact run's gap: the omitted periods' host ops, whole host periods of a
-                 * timeline shown periodic (the fill's check); else the full program is run */
+                 * timeline shown periodic (the fill's check), wherever in the region the skip
+                 * puts them (sim_gap.c): the ops past the region take the full program's times
+                 * here, those inside it read theirs from the fill; else the run is refused */
                 if (!fill || fill->step_ns == INT64_MIN || st->host_aperiodic) {
                     sim_compact_refuse(e);
                     return;
                 }
-                int64_t periods = cr->gap_ops / cr->gap_period, per_period = 0;
+                st->gap_cross_ns = now; /* the host's clock as it leaves the region */
+                int64_t periods = e->omitted[ci] / period, per_period = 0;
                 for (int r = 0; r < period; r++)
                     per_period += fill->is_host[r];
                 now += periods * fill->step_ns;

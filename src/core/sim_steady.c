@@ -93,7 +93,10 @@ void sim_steady_init(Engine *e)
     int c_bad = 0;
     for (int c = 0; ok && c < nc; c++) {
         c_bad = c;
-        ok = sim_region_find(&e->st[c], &region[c]);
+        if (e->prep) /* found by src/compact in the same program */
+            ok = e->prep->found[c] && (region[c] = e->prep->region[c], true);
+        else
+            ok = sim_region_find(&e->st[c], e->omitted != NULL, &region[c]);
         if (ok && region[c].has_tag) { /* a send's step must be its peer's recv's */
             ok = !has_tag || region[c].tag_step == tag_step;
             tag_step = region[c].tag_step;
@@ -422,7 +425,7 @@ static int64_t periods_to_skip(Engine *e, int *step)
         int h = sim_steady_horizon(st);
         /* a compact run's gap counts: its periods are skipped with the others */
         int64_t room =
-            ((int64_t)r->safe_end + e->res->classes[c].gap_ops - h - step[c]) / step[c];
+            ((int64_t)r->safe_end + (e->omitted ? e->omitted[c] : 0) - h - step[c]) / step[c];
         m = MIN(m, room);
     }
     /* a rendezvous is all inside the regions or all past them */
@@ -513,7 +516,7 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
         /* ops done in the proven period: done now, and op + K not done now. Their copies from
          * the horizon on are left to the fill (sim_op_time_skipped), unless the engine stored
          * times there (a host that ran ahead): pages of skipped ops are never written. A
-         * compact run's gap holds copies only (gap_inside: it lies past the horizon and the
+         * compact run's gap holds copies only (sim_gap_place: it lies past the horizon and the
          * sources' next block), which the schedule has no room for. */
         int n_src = MAX(0, h - b0);
         SimSkipFill *fill = g_new0(SimSkipFill, 1);
@@ -587,12 +590,19 @@ static void skip(Engine *e, int64_t now, int64_t m, const int *step)
         mem_tracker_skip(&cr->mem, sd->prev_timeline[c], m, period, r->buffer_from,
                          moved_periods[c] * r->buffer_step);
     }
-    /* the sums, the same additions again in the same order */
-    for (int64_t j = 0; j < m; j++)
-        for (guint i = 0; i < e->acc_log->len; i++) {
-            const SimAccAdd *a = &g_array_index(e->acc_log, SimAccAdd, i);
-            *(double *)((char *)&e->res->classes[a->cls] + a->offset) += a->value;
-        }
+    /* the sums, the same additions again in the same order (net_repeat_adds: to the bit, whole
+     * runs of periods at once where a sum stays in its binade) */
+    guint n_acc = e->acc_log->len;
+    double **acc_to = g_new(double *, MAX(1, n_acc));
+    double *acc_value = g_new(double, MAX(1, n_acc));
+    for (guint i = 0; i < n_acc; i++) {
+        const SimAccAdd *a = &g_array_index(e->acc_log, SimAccAdd, i);
+        acc_to[i] = (double *)((char *)&e->res->classes[a->cls] + a->offset);
+        acc_value[i] = a->value;
+    }
+    net_repeat_adds(acc_to, acc_value, (int)n_acc, m);
+    g_free(acc_to);
+    g_free(acc_value);
     int32_t dv = e->net_version - sd->prev_version;
     for (uint64_t i = 0; i < pq_size(&e->pq); i++) {
         PqEvent *ev = &e->pq.heap[i];
@@ -693,10 +703,10 @@ void sim_steady_check(Engine *e, int64_t now)
         debug_diff(e, now, snap);
     int *step = g_new(int, e->s->n_classes);
     int64_t m = same && (!e->flows || net_flows_can_skip(e->flows)) ? periods_to_skip(e, step) : 0;
-    if (m > 0 && !sim_gap_inside(e, m, step)) {
+    if (m > 0 && e->omitted && !sim_gap_place(e, m, step)) {
         g_byte_array_free(snap, TRUE);
         g_free(step);
-        sim_compact_refuse(e); /* a compact run's skip short of its gap */
+        sim_compact_refuse(e); /* a compact run's gap cannot go inside the skip */
         return;
     }
     if (m > 0) {
@@ -745,17 +755,16 @@ void sim_steady_postpone(Engine *e, int64_t now)
 {
     SimSteady *sd = e->steady;
     const SimRegion *anchor = &sd->region[e->steady_cls];
-    /* A compact run whose hosts end only after its GPU would reach the anchor's gap (a host
-     * ahead by the whole program's launches, the gap's included: small micro-batches on few
-     * stages) can take no checkpoint before the gap: refused at the second postponement, from
+    /* A compact run whose hosts end only after its GPU would reach the anchor's region end (a
+     * host ahead by the whole program's launches, the gap's included: small micro-batches on
+     * few stages) can take no checkpoint before it: refused at the second postponement, from
      * the period the first measured, not at the region's end. */
-    const SimClassResult *gap = &e->res->classes[e->steady_cls];
-    if (e->omitted && gap->gap_ops && sd->postponed_ns != INT64_MIN) {
+    if (e->omitted && sd->postponed_ns != INT64_MIN) {
         int64_t host_end = INT64_MIN;
         for (int c = 0; c < e->s->n_classes; c++)
             if (e->st[c].host_mems)
                 host_end = MAX(host_end, e->st[c].host_end);
-        int64_t periods = (gap->gap_at - e->steady_op) / anchor->period;
+        int64_t periods = (anchor->safe_end - e->steady_op) / anchor->period;
         if (now + periods * (now - sd->postponed_ns) <= host_end) {
             sim_steady_free(e);
             sim_compact_refuse(e);

@@ -159,13 +159,13 @@ void net_flows_skip(NetFlows *f, int64_t periods, int64_t period_ns)
     g_assert(net_flows_can_skip(f));
     /* The same products added to each class in the same order as the period's rate segments
      * did (flow.c integrate): the same bits. The products are formed once (bytes * scale *
-     * step, as integrate rounds them),
-     * then each period adds them into the classes' bytes (NetFlows.bytes): two loads and an add
-     * per logged entry and period, against a record, its pattern and a LinkClass's cache line. */
+     * step, as integrate rounds them), then added into the classes' bytes (NetFlows.bytes) as
+     * `periods` repeats of the period would (net_repeat_adds: whole runs of periods at once
+     * where a sum stays in its binade). */
     int n_adds = 0;
     for (guint i = 0; i < f->log->len; i++)
         n_adds += g_array_index(f->log, StatAdd, i).n_entries;
-    uint32_t *add_cls = g_new(uint32_t, MAX(1, n_adds));
+    double **add_to = g_new(double *, MAX(1, n_adds));
     double *add_bytes = g_new(double, MAX(1, n_adds));
     n_adds = 0;
     for (guint i = 0; i < f->log->len; i++) {
@@ -174,15 +174,12 @@ void net_flows_skip(NetFlows *f, int64_t periods, int64_t period_ns)
         const NetLoad *e = (const NetLoad *)entries->data;
         g_assert((int)entries->len == a->n_entries);
         for (int k = 0; k < a->n_entries; k++, n_adds++) {
-            add_cls[n_adds] = e[k].link;
+            add_to[n_adds] = &f->bytes[e[k].link];
             add_bytes[n_adds] = e[k].bytes * a->scale * a->step;
         }
     }
-    double *bytes = f->bytes;
-    for (int64_t j = 0; j < periods; j++)
-        for (int i = 0; i < n_adds; i++)
-            bytes[add_cls[i]] += add_bytes[i];
-    g_free(add_cls);
+    net_repeat_adds(add_to, add_bytes, n_adds, periods);
+    g_free(add_to);
     g_free(add_bytes);
     for (int c = 0; c < f->n_classes; c++) {
         flow_busy_flush(&f->cls[c], f->now);

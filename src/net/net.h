@@ -178,5 +178,8 @@ typedef struct {
 void net_flows_snapshot(const NetFlows *f, int64_t origin_ns, GByteArray *out, GArray *fields);
 bool net_flows_can_skip(const NetFlows *f);
 void net_flows_skip(NetFlows *f, int64_t periods, int64_t period_ns);
+/* net_repeat.c: `periods` times, *slot[i] += value[i] for i in 0..n in order, to the bit as that
+ * loop would, in O(n log n + n x binades the sums cross) (a steady-state skip's sums). */
+void net_repeat_adds(double *const *slot, const double *value, int n, int64_t periods);
 
 #endif

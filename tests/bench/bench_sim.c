@@ -8,8 +8,10 @@
  * long 1F1B one compact (src/compact). Then, once, in a fresh process (bench_sim memory), the
  * 1T layout at 4096 micro-batches (issue 13's memory case): its CPU time and that process's
  * peak resident set (VmHWM; the schedule, the engine's per-op state and the result, no
- * report), against issue 13's 100 MB. Run: build/tests/bench/bench_sim [REPEATS] (REPEATS 0:
- * the table only). */
+ * report), against issue 13's 100 MB. Run: build/tests/bench/bench_sim [REPEATS [LABEL]]
+ * (REPEATS 0: the table only; LABEL: only the table's rows whose label contains it, without the
+ * memory case, e.g. to profile one: perf record build/tests/bench/bench_sim 20 "1T tp 8 x pp 64,
+ * 512"). */
 #include "coll/coll.h"
 #include "compact/compact.h"
 #include "core/sim.h"
@@ -73,7 +75,8 @@ int main(int argc, char **argv)
     bool memory_only = argc > 1 && strcmp(argv[1], "memory") == 0;
     int repeats = argc > 1 && !memory_only ? atoi(argv[1]) : 11;
     /* 0: the table once, without the memory case (5 s and a GB) */
-    bool memory_case = repeats != 0;
+    const char *only = argc > 2 && !memory_only ? argv[2] : NULL;
+    bool memory_case = repeats != 0 && !only;
     if (repeats < 1)
         repeats = 1;
     /* targets: CPU time of generation and simulation; issue 13's where it sets one (GPT-3
@@ -118,6 +121,8 @@ int main(int argc, char **argv)
                "events", "transfers", "classes", "events/cpu-s", "skipped", "target");
     for (size_t k = first; k < end; k++) {
         const Case *c = &cases[k];
+        if (only && !strstr(c->label, only))
+            continue;
         bool last = k == G_N_ELEMENTS(cases) - 1;
         int runs = last ? 1 : repeats;
         char *mpath = g_build_filename(FSDPSIM_SOURCE_ROOT, c->model, NULL);
@@ -158,14 +163,14 @@ int main(int argc, char **argv)
             double c0 = thread_cpu_s();
             gint64 t0 = g_get_monotonic_time();
             /* as fsdpsim runs it: a long 1F1B pipeline compact (src/compact) */
-            int64_t *omitted = NULL;
-            IrSchedule *s = compact_generate(model, topo, &opt, &layout, true, &info, &omitted,
-                                             NULL, NULL, &error);
+            CompactPlan plan = {0};
+            IrSchedule *s = compact_generate(model, topo, &opt, &layout, true, &info, &plan, NULL,
+                                             NULL, &error);
             gint64 t1 = g_get_monotonic_time();
             double c1 = thread_cpu_s();
-            SimResult *res = compact_run(model, topo, &opt, &layout, &cfg, &s, &info, &omitted,
-                                         NULL, NULL, &error);
-            g_free(omitted);
+            SimResult *res =
+                compact_run(model, topo, &opt, &layout, &cfg, &s, &info, &plan, NULL, NULL, &error);
+            compact_plan_clear(&plan);
             gint64 t2 = g_get_monotonic_time();
             double c2 = thread_cpu_s();
             cpu_s[r] = c2 - c0;

@@ -885,9 +885,9 @@ assert abs(est - ops) <= 0.01 * ops, "estimated %g ops, the schedule has %d" % (
     fsd "${gpt3[@]}" --strategy full
     expect_input_error 'option --max-memory' 'million ops' '3000 micro-batches' || return 1
     # a compact program beyond the limit says it is one, and of how many micro-batches: the
-    # smaller program is checked first (pp + 104 = 112, src/compact)
+    # smallest program is checked first (pp + 12 = 20, src/compact)
     fsd "${gpt3[@]/300M/1M}" --strategy ddp
-    expect_input_error 'option --max-memory' "the compact program (112 of the run's 3000 micro-batches"
+    expect_input_error 'option --max-memory' "the compact program (20 of the run's 3000 micro-batches"
 }
 add input t_memory_bound_before_allocating
 

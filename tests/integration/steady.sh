@@ -40,11 +40,12 @@ same "gpt pp 4, 64 micro-batches" -m "$SRC/models/gpt.json" --pp 4 --strategy dd
 same "schedule file, 128 micro-batches" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 128 --schedule "$W/s.json"
 # A long 1F1B pipeline runs compact (src/compact: fewer micro-batches generated, the rest added
 # back at the skip): summary and --json byte-identical to the full program's
-# (FSDPSIM_NO_COMPACT=1), and compact it was (FSDPSIM_STEADY_DEBUG names each class's gap, and no
-# refusal)
-compact() { # NAME ARGS...
-    local name=$1
-    shift
+# (FSDPSIM_NO_COMPACT=1), and compact it was, from a program of SIZE micro-batches
+# (FSDPSIM_STEADY_DEBUG names the programs made, then each class's gap, and no refusal after the
+# last program made; REFUSED 1: the engine refused a smaller one before it, 0: none)
+compact() { # NAME SIZE REFUSED ARGS...
+    local name=$1 size=$2 refused=$3
+    shift 3
     n=$((n + 1))
     local ok=1
     for mode in summary json; do
@@ -53,15 +54,18 @@ compact() { # NAME ARGS...
         FSDPSIM_NO_COMPACT=1 "$FSDPSIM" "$@" "${extra[@]}" >"$W/full.out" 2>&1 || ok=0
         FSDPSIM_STEADY_DEBUG=1 "$FSDPSIM" "$@" "${extra[@]}" >"$W/compact.out" 2>"$W/compact.err" || ok=0
         cmp -s "$W/full.out" "$W/compact.out" || ok=0
-        grep -q "^steady: class 0: [0-9]* omitted ops go back at op [0-9]*$" "$W/compact.err" || ok=0
-        grep -q "refused" "$W/compact.err" && ok=0
+        sed -n '/^compact: /h; /^compact: /!H; ${x; p}' "$W/compact.err" >"$W/last.err"
+        grep -q "^compact: $size micro-batches" "$W/last.err" || ok=0
+        grep -q "^steady: class 0: [0-9]* omitted ops go back at op [0-9]*$" "$W/last.err" || ok=0
+        grep -q "refused" "$W/last.err" && ok=0
+        [ "$(grep -c "refused" "$W/compact.err")" = "$refused" ] || ok=0
     done
     if [ $ok = 1 ]; then echo "ok $n - $name"; else echo "not ok $n - $name"; failed=$((failed + 1)); fi
 }
-compact "compact: tp 8 pp 8 ddp, 256 micro-batches" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 256
-compact "compact: tp 8 pp 8 zero1, checkpointing, 300 micro-batches" "${GPT3[@]}" --tp 8 --pp 8 --strategy zero1 --nodes 48 --micro-batches 300 --activation-checkpointing
-compact "compact: tp 8 pp 8 ddp, 3000 micro-batches (the host still ahead at the first checkpoints)" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 3000
-compact "compact: Llama-2-70B tp 4 pp 4, selective recompute, 200 micro-batches" -m "$SRC/models/llama2-70b.json" -t "$SRC/topologies/juwels-booster.json" --tp 4 --pp 4 --strategy ddp --nodes 8 --micro-batches 200 --recompute-granularity selective
+compact "compact: tp 8 pp 8 ddp, 256 micro-batches" 20 0 "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 256
+compact "compact: tp 8 pp 8 zero1, checkpointing, 300 micro-batches (regions short at 20: 112)" 112 0 "${GPT3[@]}" --tp 8 --pp 8 --strategy zero1 --nodes 48 --micro-batches 300 --activation-checkpointing
+compact "compact: tp 8 pp 8 ddp, 3000 micro-batches (the host still ahead at the first checkpoints: refused at 20, 112)" 112 1 "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 3000
+compact "compact: Llama-2-70B tp 4 pp 4, selective recompute, 200 micro-batches" 16 0 -m "$SRC/models/llama2-70b.json" -t "$SRC/topologies/juwels-booster.json" --tp 4 --pp 4 --strategy ddp --nodes 8 --micro-batches 200 --recompute-granularity selective
 # FSDPSIM_STEADY_DEBUG=1: each class's region, then at each checkpoint the first field that
 # differs from the last one, or "same state" where the period is proven (then skipped); the
 # outputs themselves unchanged

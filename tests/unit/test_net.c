@@ -169,6 +169,55 @@ static int64_t lone_transfer(bool others, double *bytes)
 }
 
 /* (the bytes differed in the last bit before: 243744855.96366671 against ...668 alone) */
+/* net_repeat_adds gives the literal loop's bits: `periods` times, each slot += its values in
+ * order. Random sums and values over many binades; values at exactly half an ulp of the sums'
+ * binades (ties to even, which depend on the sum); values absorbed (below half an ulp); zeros,
+ * negative values and sums starting at zero or below; slots sharing additions in interleaved
+ * order; and many periods, so that sums cross binades while jumping. */
+static void test_repeat_adds_exact(void **state)
+{
+    (void)state;
+    GRand *rng = g_rand_new_with_seed(7);
+    for (int trial = 0; trial < 400; trial++) {
+        int n_slots = g_rand_int_range(rng, 1, 6), n = g_rand_int_range(rng, 1, 24);
+        int64_t periods =
+            trial % 4 == 0 ? g_rand_int_range(rng, 1, 5) : g_rand_int_range(rng, 100, 20000);
+        double a[6], b[6];
+        for (int k = 0; k < n_slots; k++) {
+            int kind = g_rand_int_range(rng, 0, 4);
+            a[k] = kind == 0   ? 0
+                   : kind == 1 ? -g_rand_double(rng)
+                               : ldexp(g_rand_double(rng) + 0.5, g_rand_int_range(rng, -30, 40));
+            b[k] = a[k];
+        }
+        double *slot_a[24], *slot_b[24], value[24];
+        for (int i = 0; i < n; i++) {
+            int k = g_rand_int_range(rng, 0, n_slots);
+            slot_a[i] = &a[k];
+            slot_b[i] = &b[k];
+            int kind = g_rand_int_range(rng, 0, 6);
+            double mag = fabs(a[k]) > 0 ? fabs(a[k]) : 1.0;
+            int e;
+            frexp(mag, &e);
+            double ulp = ldexp(1.0, e - 53);
+            value[i] = kind == 0 ? 0
+                       : kind == 1
+                           ? ulp / 2 * (double)g_rand_int_range(rng, 1, 8) /* ties, absorbed */
+                       : kind == 2 ? ulp * g_rand_double(rng)
+                       : kind == 3 ? -g_rand_double(rng) * (trial % 7 == 0)
+                                   : ldexp(g_rand_double(rng), g_rand_int_range(rng, -40, 20));
+        }
+        for (int64_t j = 0; j < periods; j++)
+            for (int i = 0; i < n; i++)
+                *slot_a[i] += value[i];
+        net_repeat_adds(slot_b, value, n, periods);
+        for (int k = 0; k < n_slots; k++)
+            if (memcmp(&a[k], &b[k], sizeof a[k]) != 0)
+                fail_msg("trial %d slot %d: %a (literal) != %a", trial, k, a[k], b[k]);
+    }
+    g_rand_free(rng);
+}
+
 static void test_progress_ignores_unrelated_events(void **state)
 {
     double alone_bytes, busy_bytes;
@@ -731,6 +780,7 @@ int main(void)
         cmocka_unit_test(test_leaf_taper_contention),
         cmocka_unit_test(test_transfer_cap),
         cmocka_unit_test(test_progress_ignores_unrelated_events),
+        cmocka_unit_test(test_repeat_adds_exact),
         cmocka_unit_test(test_shared_link_halves_bandwidth),
         cmocka_unit_test(test_hybrid_contention_only_on_shared_nics),
     };
