@@ -337,6 +337,32 @@ static char *default_name(const char *file, const cJSON *json)
     return name;
 }
 
+Model *model_fused_kernels(const Model *model)
+{
+    bool any = false;
+    for (int i = 0; i < model->n_modules && !any; i++)
+        any = model->modules[i].eager_extra_bytes > 0;
+    if (!any)
+        return NULL;
+    Model *copy = g_new(Model, 1);
+    *copy = *model; /* names and strings stay the model's; only the modules are new */
+    copy->modules = g_memdup2(model->modules, sizeof(ModelModule) * (size_t)model->n_modules);
+    for (int i = 0; i < model->n_modules; i++) {
+        ModelModule *m = &copy->modules[i];
+        m->saved_bytes = MAX(0, m->saved_bytes - m->eager_extra_bytes);
+        m->eager_extra_bytes = 0;
+    }
+    return copy;
+}
+
+void model_fused_kernels_free(Model *copy)
+{
+    if (!copy)
+        return;
+    g_free(copy->modules);
+    g_free(copy);
+}
+
 Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
 {
     cJSON *json = cfg_parse_file(file, error);

@@ -82,6 +82,11 @@ typedef struct {
      * mixed precision, gen.c): the fp32 residual stream into a norm, ops on autocast's fp32 list
      * (pow); per sample, beside saved_bytes (model_hf.c) */
     double autocast_extra_bytes;
+    /* of saved_bytes, what PyTorch's eager ops keep beyond the fused kernel Megatron-LM (and
+     * Megatron-DeepSpeed) runs in its place, which keeps its input alone: GPT-2's gelu_new beyond
+     * bias-GeLU's input, RMSNorm's fp32 copy beyond the fused norm's input, SiLU's output beyond
+     * bias-SwiGLU's input. Per sample (model_hf.c); model_fused_kernels takes it away. */
+    double eager_extra_bytes;
     /* conv2d: what cuDNN's NCHW <-> NHWC transposes around it move per sample when it runs on
      * tensor cores with NCHW (contiguous) tensors: its input and output, each read and written
      * once (model_layers.c). Not in mem_bytes_fwd: strat_memory_format_apply adds it there when
@@ -153,6 +158,11 @@ typedef struct {
 
 Model *model_load(const char *file, const ModelOverrides *ov, GError **error);
 void model_free(Model *model);
+/* A copy of `model` whose leaves keep for backward what Megatron's fused kernels keep
+ * (saved_bytes less eager_extra_bytes: Korthikanti et al.'s 34sbh for a GPT layer); NULL where no
+ * leaf differs. Free with model_fused_kernels_free (the strings stay the model's). */
+Model *model_fused_kernels(const Model *model);
+void model_fused_kernels_free(Model *copy);
 
 /* Sums over a module's subtree. */
 uint64_t model_subtree_params(const Model *model, int index);

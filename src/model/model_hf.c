@@ -162,6 +162,8 @@ static void build_gpt2(Model *m, Ctx *c)
         g_free(n);
         model_builder_get(c->b, gelu)->autocast_extra_bytes =
             c->gelu_saved_fp32_autocast * MAX(0, 4 - act) * s * ffn;
+        /* Megatron's bias-GeLU keeps its input alone (Korthikanti's 8sbh) */
+        model_builder_get(c->b, gelu)->eager_extra_bytes = (c->gelu_saved - 1) * act * s * ffn;
         model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_proj"), "Conv1D", ffn, h, true, false),
             g_free(n);
         model_hf_leaf(c, mlp, n = model_hf_sub(mn, "dropout"), "Dropout", 0, 0,
@@ -253,6 +255,10 @@ static double rms_norm(Ctx *c, const DecoderArch *arch, int parent, const char *
     /* under torch.autocast the residual stream is fp32 (fp32 embeddings and sums), so
      * `input_dtype` is fp32 and the normalised tensor the weight multiplies is kept in fp32 */
     model_builder_get(c->b, i)->autocast_extra_bytes = gemma ? 0 : MAX(0, 4 - c->act) * c->s * h;
+    /* Megatron's fused RMSNorm (apex, Transformer Engine) keeps its input and one rstd a token:
+     * the rest is eager's (where the norm opens the block, the rest goes to the next leaf, and
+     * the caller marks it there) */
+    model_builder_get(c->b, i)->eager_extra_bytes = kept - c->act * c->s * h;
     g_free(n);
     g_free(kind);
     return saved - kept;
@@ -287,8 +293,10 @@ int model_hf_gated_mlp(Ctx *c, int parent, const char *name, const char *kind, d
      * (`mul.Tensor`), the activation's output and the up output: 3 x act per ffn element (the
      * product itself is the down projection's saved input). Phi-3's gate_up_proj output chunked
      * into views keeps as much: the views hold their 2 x ffn storage, with silu's output. */
-    model_hf_leaf(c, mlp, n = model_hf_sub(name, "act_fn"), act_kind, 0, 0, 5 * act * rows * ffn,
-                  3 * act * rows * ffn, 2);
+    int fn = model_hf_leaf(c, mlp, n = model_hf_sub(name, "act_fn"), act_kind, 0, 0,
+                           5 * act * rows * ffn, 3 * act * rows * ffn, 2);
+    /* Megatron's bias-SwiGLU keeps its input, gate and up, alone */
+    model_builder_get(c->b, fn)->eager_extra_bytes = act * rows * ffn;
     g_free(n);
     model_hf_linear(c, mlp, n = model_hf_sub(name, names[2]), "Linear", ffn, h, false, false);
     g_free(n);
@@ -340,6 +348,7 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
         }
         /* the input norm's tensors beyond the block input's size (rms_norm) */
         model_builder_get(c->b, q)->saved_bytes += norm_rest;
+        model_builder_get(c->b, q)->eager_extra_bytes += norm_rest; /* not in a fused norm */
         /* rotary embedding on q and k (HF apply_rotary_pos_emb): x * cos (read, write),
          * rotate_half's negation of one half and cat (1 + 2), * sin (2), the sum (3): 10 element
          * accesses in 6 kernels per tensor; and the attention output's transpose(1, 2).contiguous()
@@ -538,6 +547,8 @@ static void build_parallel(Model *m, Ctx *c, const ParallelArch *p)
         g_free(n);
         model_builder_get(c->b, gelu)->autocast_extra_bytes =
             c->gelu_saved_fp32_autocast * MAX(0, 4 - act) * s * ffn;
+        /* Megatron's bias-GeLU keeps its input alone (Korthikanti's 8sbh) */
+        model_builder_get(c->b, gelu)->eager_extra_bytes = (c->gelu_saved - 1) * act * s * ffn;
         model_hf_linear(c, mlp, n = model_hf_sub(mn, "dense_4h_to_h"), "Linear", ffn, h, p->bias,
                         false),
             g_free(n);

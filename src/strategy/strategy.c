@@ -239,7 +239,12 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
     /* Megatron's DDP options need Megatron's generator, with or without model parallelism */
     bool megatron_ddp = opt->kind == STRAT_DDP && (opt->distributed_optimizer || opt->overlap_grad_reduce);
     if ((layout->tp * layout->pp > 1 && !fsdp_2d) || megatron_ddp) {
-        IrSchedule *pp = strat_pp_generate(model, topo, opt, layout, info, error);
+        /* DDP and ZeRO-1 there are Megatron-LM's (and Megatron-DeepSpeed's), whose layers run
+         * fused kernels (bias-GeLU, bias-SwiGLU, fused norms) that keep less for backward than
+         * transformers' eager ops; FSDP there is PyTorch's own (torchtitan), eager */
+        Model *fused = opt->kind != STRAT_FSDP ? model_fused_kernels(model) : NULL;
+        IrSchedule *pp = strat_pp_generate(fused ? fused : model, topo, opt, layout, info, error);
+        model_fused_kernels_free(fused);
         if (pp)
             ir_schedule_compact(pp);
         return pp;
