@@ -49,9 +49,16 @@ set ylabel "GiB per GPU"
 set x2tics ("ddp" 3, "full_shard" 11, "hybrid_shard" 19) scale 0
 set link x2
 set tmargin 6.5
+set label "OOM" at 0, 61.4839 center offset 0,0.8 front tc rgb okabe_vermillion
+set label "OOM" at 1, 61.4839 center offset 0,0.8 front tc rgb okabe_vermillion
+set label "OOM" at 2, 61.4839 center offset 0,0.8 front tc rgb okabe_vermillion
+set label "OOM" at 3, 61.4839 center offset 0,0.8 front tc rgb okabe_vermillion
+set label "OOM" at 4, 61.4839 center offset 0,0.8 front tc rgb okabe_vermillion
+set label "OOM" at 5, 61.4839 center offset 0,0.8 front tc rgb okabe_vermillion
+set label "OOM" at 6, 61.4839 center offset 0,0.8 front tc rgb okabe_vermillion
 set xtics ("1" 0, "2" 1, "4" 2, "8" 3, "16" 4, "32" 5, "64" 6, "1" 8, "2" 9, "4" 10, "8" 11, "16" 12, "32" 13, "64" 14, "1" 16, "2" 17, "4" 18, "8" 19, "16" 20, "32" 21, "64" 22)
 set xrange [-0.7:22.7]
-set yrange [0:46]
+set yrange [0:70.7065]
 set key outside bottom center horizontal
 unset grid
 set grid ytics
@@ -66,10 +73,9 @@ do for [format in formats] {
     if (format eq "pdf") { set terminal pdfcairo size @pdf_size noenhanced font sprintf("%s,%g", font_name, font_size) linewidth line_width }
     set output "memory.".format
     plot "memory.dat" index 0 using 1:(($2+$3)/2):($1-0.38):($1+0.38):2:3 with boxxyerror fc rgb okabe_blue fs solid 1.0 noborder title "parameters", \
-        "memory.dat" index 1 using 1:(($2+$3)/2):($1-0.38):($1+0.38):2:3 with boxxyerror fc rgb okabe_orange fs solid 1.0 noborder title "gradients", \
-        "memory.dat" index 2 using 1:(($2+$3)/2):($1-0.38):($1+0.38):2:3 with boxxyerror fc rgb okabe_green fs solid 1.0 noborder title "optimizer state", \
-        "memory.dat" index 3 using 1:(($2+$3)/2):($1-0.38):($1+0.38):2:3 with boxxyerror fc rgb okabe_vermillion fs solid 1.0 noborder title "activations", \
-        "memory.dat" index 4 using 1:(($2+$3)/2):($1-0.38):($1+0.38):2:3 with boxxyerror fc rgb okabe_purple fs solid 1.0 noborder title "communication buffers", \
-        "memory.dat" index 5 using 1:(($2+$3)/2):($1-0.38):($1+0.38):2:3 with boxxyerror fc rgb grey fs solid 1.0 noborder title "reserved (CUDA, NCCL)"
+        "memory.dat" index 1 using 1:(($2+$3)/2):($1-0.38):($1+0.38):2:3 with boxxyerror fc rgb okabe_green fs solid 1.0 noborder title "optimizer state", \
+        "memory.dat" index 2 using 1:(($2+$3)/2):($1-0.38):($1+0.38):2:3 with boxxyerror fc rgb okabe_vermillion fs solid 1.0 noborder title "activations", \
+        "memory.dat" index 3 using 1:(($2+$3)/2):($1-0.38):($1+0.38):2:3 with boxxyerror fc rgb okabe_purple fs solid 1.0 noborder title "communication buffers", \
+        "memory.dat" index 4 using 1:(($2+$3)/2):($1-0.38):($1+0.38):2:3 with boxxyerror fc rgb grey fs solid 1.0 noborder title "reserved (CUDA, NCCL)"
     unset output
 }

@@ -66,6 +66,7 @@ do for [format in formats] {
         "" index 1 using 1:3 with points lt 2 pt 2 ps 3 lw 3 notitle, \
         NaN with linespoints lt 3 title "hybrid_shard", \
         "throughput.dat" index 2 using 1:2 with linespoints lt 3 notitle, \
-        "" index 2 using 1:3 with points lt 3 pt 2 ps 3 lw 3 notitle
+        "" index 2 using 1:3 with points lt 3 pt 2 ps 3 lw 3 notitle, \
+        NaN with points pt 2 ps 3 lw 3 lc rgb okabe_black title "does not fit (OOM)"
     unset output
 }
