@@ -17,7 +17,7 @@
 /* Micro-batches a compact program holds for pp stages: the fill (pp), and room for
  * COMPACT_ROOM periods in every stage's periodic region, where the steady state proves the
  * period (sim_steady.c: usually within a few periods, up to SIM_STEADY_TRIES + SIM_STEADY_HIST)
- * and the skip, with the gap put past the proof's ops (sim_gap.c), takes a block; 8 more for
+ * and the skip, with the gap put past the proof's ops (sim_gap.c), takes a block; 4 more for
  * regions that start a few micro-batches into a stage's steady phase (sim_region.c). Where a
  * region holds fewer periods, or the engine refuses the run (the proof came too late for the
  * gap to fit), the next size is tried: COMPACT_MICRO_BATCHES_ROOMY(pp), room for the proofs

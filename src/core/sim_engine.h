@@ -76,8 +76,8 @@ typedef struct {
     /* a compact run (sim_run_compact): the host has run ahead past the periodic region, its
      * clock moved by the omitted periods (sim_gap.c); a host op of the region's timeline was not
      * its first period's moved (the host fill's check), so the gap's host time is not known;
-     * the host's clock as it left the region (before the gap's time), the highest region op
-     * a host running ahead queued to start (-1: none), and when a GPU stream's last
+     * the host's clock as it left the region (before the gap's time), the highest region host
+     * op whose end a GPU op's start was decided by (-1: none), and when a GPU stream's last
      * allocation or free ran (-1: none): what placing the gap corrects and checks */
     bool gap_crossed, host_aperiodic;
     int late_hi;

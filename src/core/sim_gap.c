@@ -89,6 +89,17 @@ static int gap_op(const Engine *e, int c, int64_t m, int step)
     return -1;
 }
 
+/* When the period before class c's gap op g began on the host: the start of its first host op
+ * (in the host fill: the gap's op is a period past its first). */
+static int64_t period_start_ns(const Engine *e, int c, int g)
+{
+    const ClassState *st = &e->st[c];
+    int i = g - e->res->classes[c].host_fill->period;
+    while (i < g && !sim_host_is(st, i))
+        i++;
+    return sim_stored_start_ns(e, c, i);
+}
+
 bool sim_gap_place(Engine *e, int64_t m, const int *step)
 {
     int nc = e->s->n_classes;
@@ -100,11 +111,13 @@ bool sim_gap_place(Engine *e, int64_t m, const int *step)
         /* the host has left the region, its clock moved by the gap (sim_host_run_ahead) */
         ok = st->gap_crossed && fill && fill->step_ns != INT64_MIN && !st->host_aperiodic;
         at[c] = ok ? gap_op(e, c, m, step[c]) : -1;
-        /* no GPU op started by a host op past the gap (at a host time that lacked it), no
-         * allocation or free of a GPU stream after the gap's host time (its order with the host's
-         * replayed ones would change) */
+        /* no GPU op queued to start at the end of a host op past the gap (a host time that
+         * lacked it; wherever that GPU op lies), no allocation or free of a GPU stream since the
+         * period before the gap began (the gap's periods are that period's copies only if no GPU
+         * stream's allocation interleaves with them: else the full program's peak could be
+         * first reached inside the gap, or its order with the host's replayed ones change) */
         ok = ok && at[c] >= 0 && st->late_hi < at[c] &&
-             st->gpu_mem_ns < sim_stored_start_ns(e, c, at[c]);
+             st->gpu_mem_ns < period_start_ns(e, c, at[c]);
     }
     for (int c = 0; ok && c < nc; c++) {
         ClassState *st = &e->st[c];

@@ -161,8 +161,8 @@ void sim_host_run_ahead(Engine *e, int ci)
                 if (!queued)
                     pq_push(&e->pq, now, -2 - ci, h);
                 queued = true;
-                if ((int)next < st->host_below)
-                    st->late_hi = MAX(st->late_hi, (int)next);
+                if (h < st->host_below)
+                    st->late_hi = MAX(st->late_hi, h);
                 continue;
             }
             const IrOp *op = ir_op(c, (int)next);
@@ -239,6 +239,10 @@ bool sim_host_ready(Engine *e, int ci, int op, int64_t now)
     if (h < st->host_from)
         return true; /* issued by a host op of the queue's (or none) */
     int64_t end = sim_stored_end_ns(e, ci, h);
+    /* the op's start hangs on h's time, which a compact run's gap, not yet placed, may move
+     * (sim_gap.c) */
+    if (h < st->host_below && !e->gap_skipped)
+        st->late_hi = MAX(st->late_hi, h);
     if (end < now)
         return true;
     if (end == now) {

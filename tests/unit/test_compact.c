@@ -48,12 +48,19 @@ static void same_op(const IrClass *ca, int sa, const IrClass *cb, int i, int c)
  * host allocations and frees, which it does not replay (their periods are balanced); the
  * samples after them at the full program's times (the host's replays past the gap were made
  * before the gap was placed: sim_gap.c moves them). */
-static void same_timeline_but_gap(const GArray *compact, const GArray *full, int c)
+static void same_timeline_but_gap(const GArray *compact, const GArray *full, int c,
+                                  const SimClassResult *run, const IrClass *cb)
 {
     guint nc = compact->len, nf = full->len, i = 0;
     if (nc > nf)
         fail_msg("class %d: the compact timeline has %u samples, the full one %u", c, nc, nf);
-    guint gap = nf - nc;
+    guint gap = nf - nc, gap_mems = 0; /* a sample per allocation and free */
+    for (int k = run->gap_at; k < run->gap_at + run->gap_ops; k++)
+        gap_mems += ir_op(cb, k)->kind == IR_OP_ALLOC || ir_op(cb, k)->kind == IR_OP_FREE;
+    if (gap != gap_mems)
+        fail_msg("class %d: the compact timeline lacks %u samples, the gap holds %u allocations "
+                 "and frees",
+                 c, gap, gap_mems);
     const MemSample *x = (const MemSample *)compact->data, *y = (const MemSample *)full->data;
     while (i < nc && x[i].time_ns == y[i].time_ns && x[i].bytes == y[i].bytes)
         i++;
@@ -76,7 +83,7 @@ static void same_result(const IrSchedule *sa, const SimResult *a, const IrSchedu
         const SimClassResult *x = &a->classes[c], *y = &b->classes[c];
         const IrClass *ca = sa->classes[c], *cb = sb->classes[c];
         if (x->gap_ops)
-            same_timeline_but_gap(x->mem.timeline, y->mem.timeline, c);
+            same_timeline_but_gap(x->mem.timeline, y->mem.timeline, c, x, cb);
         int n = sim_op_count(y, cb);
         assert_int_equal(sim_op_count(x, ca), n);
         for (int i = 0; i < n; i++) {
