@@ -489,9 +489,6 @@ static void reduce_gradients(Pp *pp, int chunk, int first, int n, int last_op)
     }
 }
 
-static double stage_params(const Pp *pp);
-static double stage_tensors(const Pp *pp);
-
 static void backward(Pp *pp, const PpStep *st)
 {
     Gen *g = &pp->g;
@@ -554,7 +551,7 @@ static void backward(Pp *pp, const PpStep *st)
                       pp->pre.bwd_flops * mb, MAX(1, 2 * pp->pre.kernels),
                       pp_seconds(pp, &pp->pre, true, 1), name, &dep, 1);
     }
-    dep = pp_deepspeed_grads(pp, stage_params(pp), stage_tensors(pp),
+    dep = pp_deepspeed_grads(pp, pp->stage_psi, pp->stage_ntensors,
                              pp->bwd_count[st->chunk] == 0, name, dep);
     if (!is_first_vs(pp, st->chunk))
         pp->last_bwd_send = send_waited(pp, pp->send_prev, offset_prev(pp),
@@ -621,6 +618,8 @@ static int stage_program(Pp *pp, int stage)
     Gen *g = &pp->g;
     const StratOptions *opt = g->opt;
     pp->stage = stage;
+    pp->stage_psi = stage_params(pp);
+    pp->stage_ntensors = stage_tensors(pp);
     g->last_compute = -1; /* each class's program is its own */
     pp->last_fwd_compute = pp->last_bwd_compute = pp->last_bwd_send = -1;
     g->host = ir_stream_add(g->cls, "host", true);
@@ -648,7 +647,7 @@ static int stage_program(Pp *pp, int stage)
     memset(pp->bwd_count, 0, sizeof(int) * (size_t)pp->v);
     g_array_set_size(pp->dp_ops, 0);
 
-    double psi = stage_params(pp), state = model_optimizer_state_bytes(g->model->training.optimizer);
+    double psi = pp->stage_psi, state = model_optimizer_state_bytes(g->model->training.optimizer);
     if (pp->fsdp) {
         gen_alloc(g, "params", IR_MEM_PARAMS, psi / pp->S * 4);
         gen_alloc(g, "grad_shard", IR_MEM_GRADS, psi / pp->S * 4);
@@ -697,7 +696,7 @@ static int stage_program(Pp *pp, int stage)
     }
     g_array_append_val(pp->dp_ops, g->last_compute);
     int step = gen_optimizer_step(g, pp->fsdp ? psi / pp->S : pp->distopt ? psi / pp->D : psi,
-                                  stage_tensors(pp), (const int *)(void *)pp->dp_ops->data,
+                                  pp->stage_ntensors, (const int *)(void *)pp->dp_ops->data,
                                   (int)pp->dp_ops->len);
     if (pp->distopt && !opt->overlap_param_gather && pp->D > 1)
         for (int c = 0; c < pp->v; c++)

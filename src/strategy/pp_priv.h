@@ -43,6 +43,9 @@ typedef struct {
     bool sync_send; /* the compute stream waits for each send (1F1B: see send_waited) */
     int tp_stream; /* --tp-comm-overlap's exchanges */
     int stage;
+    /* the stage's parameters and parameter tensors (all its chunks), set with `stage`: a walk
+     * over the model's modules each, not to be made per micro-batch (stage_program) */
+    double stage_psi, stage_ntensors;
     uint32_t label;       /* the current step, "F3.0 warm-up" (a string of the class): names
                            * its ops in the timeline */
     /* per class, rebuilt for each: */
