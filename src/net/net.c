@@ -201,7 +201,7 @@ void net_builder_free(NetLoadBuilder *b)
     g_free(b);
 }
 
-static void add(NetLoadBuilder *b, uint32_t link, double bytes)
+static inline void add(NetLoadBuilder *b, uint32_t link, double bytes)
 {
     if (bytes <= 0)
         return;
@@ -443,8 +443,11 @@ NetLoad *net_builder_take(NetLoadBuilder *b, int *n_loads)
             }
         g_assert(k == n);
     }
-    for (int i = 0; i < n; i++)
-        b->marked[out[i].link / 64] = 0;
+    if (n >= b->t->n_links / 64) /* a word a link, or fewer words than links */
+        memset(b->marked, 0, sizeof(uint64_t) * (size_t)(b->t->n_links / 64 + 1));
+    else
+        for (int i = 0; i < n; i++)
+            b->marked[out[i].link / 64] = 0;
     *n_loads = n;
     b->n_touched = 0;
     return out;
