@@ -113,8 +113,15 @@ void mem_tracker_snapshot(const MemTracker *t, uint32_t shift_from, int64_t id_o
     while (g_hash_table_iter_next(&it, &key, &value)) {
         uint32_t id = GPOINTER_TO_UINT(key) - 1;
         const Slot *slot = &g_array_index(t->slots, Slot, GPOINTER_TO_UINT(value) - 1);
-        live[k++] = (LiveEntry){id >= shift_from ? (int64_t)id - id_offset : (int64_t)id,
-                                slot->bytes, slot->category};
+        /* a buffer that moves along (id >= shift_from) apart from one that does not: moved back
+         * by id_offset it can take the number of a buffer allocated before the region that is
+         * still live (a warm-up's activation a steady backward frees), and the two states
+         * compared equal where the first's pending free was of that fixed buffer and the
+         * second's of a moving one (a pipeline whose host waits for its GPU, so that the warm-up
+         * buffer's free is still in flight at the checkpoint: a skip freed a buffer never
+         * allocated) */
+        int64_t norm = id >= shift_from ? ((int64_t)1 << 40) + (int64_t)id - id_offset : (int64_t)id;
+        live[k++] = (LiveEntry){norm, slot->bytes, slot->category};
     }
     qsort(live, n, sizeof *live, cmp_live);
     g_byte_array_append(out, (const guint8 *)&n, sizeof n);

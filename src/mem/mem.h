@@ -36,8 +36,8 @@ bool mem_tracker_free(MemTracker *t, int64_t time_ns, uint32_t buffer, const cha
 
 /* For the engine's steady state (src/core/sim_steady.c). The tracker's state that its future
  * depends on, appended to `out` with buffer ids at or above `shift_from` reduced by `id_offset`
- * (buffers of the pipeline's steady phase get new ids each period) and sorted: total, per
- * category, peak, live buffers. */
+ * (buffers of the pipeline's steady phase get new ids each period) and marked apart from those
+ * below (which stay), and sorted: total, per category, peak, live buffers. */
 void mem_tracker_snapshot(const MemTracker *t, uint32_t shift_from, int64_t id_offset,
                           GByteArray *out);
 /* Advances the tracker by `periods` repeats of what it did since its timeline had `from_len`
