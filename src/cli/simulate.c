@@ -550,6 +550,11 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
          "Megatron's --tp-comm-overlap: with --tp and --sequence-parallel, each layer's all-gathers "
          "and reduce-scatters pipelined with its GEMMs [off: blocking]",
          NULL},
+        {"cuda-launch-blocking", 0, 0, G_OPTION_ARG_NONE, &cli.cuda_launch_blocking,
+         "As with CUDA_LAUNCH_BLOCKING=1: every kernel launch, NCCL's included, returns when the "
+         "kernel has finished, so the host never runs ahead of its GPU and pays each launch "
+         "before each kernel [off]",
+         NULL},
         {"compile", 0, 0, G_OPTION_ARG_NONE, &cli.compile,
          "torch.compile: each chain of elementwise kernels fused into one (fewer launches, less "
          "HBM traffic) [off]",
