@@ -467,6 +467,31 @@ bool cli_sim_run(CliSimCache *cache, const CliSimOptions *o, CliSimFidelity fide
 
 /* point NULL: the command line; otherwise argv is parsed in process, nothing is printed, and
  * the options (point->parsed) or the error (point->error) go to the caller. */
+/* --cuda-launch-blocking takes CUDA_LAUNCH_BLOCKING's values too (=1, =0). GOption takes a flag
+ * given a value for the flag alone ("--cuda-launch-blocking=0" would set it: the opposite of
+ * what the variable means), so the values are read here, before it parses; the last one given
+ * counts (*value: -1 none, 0, 1). Other values are an input error. O(arguments). */
+static bool launch_blocking_scan(int argc, char **argv, int *value, GError **error)
+{
+    static const char flag[] = "--cuda-launch-blocking";
+    *value = -1;
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strncmp(argv[i], flag, sizeof flag - 1) != 0)
+            continue;
+        const char *v = argv[i] + sizeof flag - 1;
+        if (*v == '\0')
+            *value = 1;
+        else if (strcmp(v, "=1") == 0 || strcmp(v, "=0") == 0)
+            *value = v[1] - '0';
+        else if (*v == '=')
+            return cfg_input_error(error,
+                                   "option --cuda-launch-blocking: expected 1 or 0 (the values "
+                                   "of CUDA_LAUNCH_BLOCKING) or no value, got \"%s\"",
+                                   v + 1);
+    }
+    return true;
+}
+
 static int simulate_main(int argc, char **argv, CliSimPoint *point)
 {
     CliOptions cli = {
@@ -549,6 +574,11 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
         {"tp-comm-overlap", 0, 0, G_OPTION_ARG_NONE, &cli.tp_comm_overlap,
          "Megatron's --tp-comm-overlap: with --tp and --sequence-parallel, each layer's all-gathers "
          "and reduce-scatters pipelined with its GEMMs [off: blocking]",
+         NULL},
+        {"cuda-launch-blocking", 0, 0, G_OPTION_ARG_NONE, &cli.cuda_launch_blocking,
+         "As with CUDA_LAUNCH_BLOCKING=1: every kernel launch, NCCL's included, returns when the "
+         "kernel has finished, so the host never runs ahead of its GPU and pays each launch "
+         "before each kernel; =1 and =0 as the variable's values [off]",
          NULL},
         {"compile", 0, 0, G_OPTION_ARG_NONE, &cli.compile,
          "torch.compile: each chain of elementwise kernels fused into one (fewer launches, less "
@@ -685,6 +715,15 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
     g_option_context_add_main_entries(ctx, entries, NULL);
     cli_train_add_entries(ctx, &cli.train);
     GError *error = NULL;
+    int launch_blocking;
+    if (!launch_blocking_scan(argc, argv, &launch_blocking, point ? &point->error : &error)) {
+        if (!point) {
+            fprintf(stderr, "fsdpsim: %s\n", error->message);
+            g_error_free(error);
+        }
+        g_option_context_free(ctx);
+        return 2;
+    }
     /* In process: parsed here, into point->error, with nothing printed (and no --help that
      * exits); the parse below then sees argv[0] and leftover arguments only. argv is the
      * caller's: GOption removes what it parses, so a copy is parsed. */
@@ -713,6 +752,8 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
         return 2;
     }
     g_option_context_free(ctx);
+    if (launch_blocking >= 0)
+        cli.cuda_launch_blocking = launch_blocking;
     int status;
     if (point) {
         status = 0;

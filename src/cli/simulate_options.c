@@ -169,6 +169,7 @@ bool cli_make_options(const CliOptions *cli, const Model *model, StratOptions *o
         strat_options_zero1(opt);
     opt->overlap_param_gather = cli->overlap_param_gather;
     opt->tp_comm_overlap = cli->tp_comm_overlap;
+    opt->cuda_launch_blocking = cli->cuda_launch_blocking;
     if ((opt->distributed_optimizer || opt->overlap_grad_reduce) && opt->kind != STRAT_DDP)
         return cfg_input_error(error, "options --use-distributed-optimizer and --overlap-grad-reduce "
                                       "are Megatron's DDP options: give --strategy ddp (FSDP shards "

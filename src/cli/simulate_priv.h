@@ -23,7 +23,7 @@ typedef struct {
     char *bucket_cap_mb; /* text: GOption would accept "nan" and "inf" as doubles */
     gboolean forward_prefetch, cpu_offload, activation_checkpointing, mixed_precision_off;
     gboolean allow_tf32, compile, overlap_grad_reduce, distributed_optimizer, overlap_param_gather;
-    gboolean tp_comm_overlap;
+    gboolean tp_comm_overlap, cuda_launch_blocking;
     gboolean gradient_as_bucket_view, json, version, no_flash_attention;
     CliParallel par; /* --tp, --pp, ... (parallel.c) */
     CliTrain train;  /* --state-dict, --save-every, --tokens, ... (train.c) */

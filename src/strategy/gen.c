@@ -225,6 +225,61 @@ int gen_host_wait(Gen *g, int dep, const char *name)
     return ir_op_add(g->cls, &op, name, &dep, 1);
 }
 
+/* CUDA_LAUNCH_BLOCKING=1 (--cuda-launch-blocking). The CUDA Programming Guide: "Programmers can
+ * globally disable asynchronicity of kernel launches for all CUDA applications running on a
+ * system by setting the CUDA_LAUNCH_BLOCKING environment variable to 1" (a debugging aid): the
+ * launch returns once the kernel has run. NCCL's collectives and point-to-point operations are
+ * kernels too (ncclLaunchKernel, cudaLaunchKernel or cuLaunchKernelEx), so the host waits for
+ * them, their wait for the peers included. What the variable leaves asynchronous: copies by the
+ * copy engines (cudaMemcpyAsync to or from pinned memory, fsdp.c's CPU-offload copies) and
+ * cudaStreamWaitEvent (the empty ops on a stream that only order it: no kernel, no wait here).
+ * An op here stands for `kernels` launches one after the other; under the variable each waits
+ * for its kernel, so the op's host launches and its device time add up: the launch op before it
+ * and one wait after it give that sum, whatever the kernels' split.
+ *
+ * A pipeline's sends and receives are grouped by the frameworks (Megatron's batch_isend_irecv:
+ * one NCCL group, one launch; DeepSpeed orders its blocking sends and receives so that
+ * neighbours' match, pipe/schedule.py), not as pp.c issues them (each send after its compute,
+ * each receive before its own): the host waits for a send with the next receive it issues, as
+ * one group (gen_launch_p2p). Waiting for each alone deadlocks two stages that send to each
+ * other first; waiting for sends before the next kernel deadlocks the interleaved schedule.
+ * One host op per GPU op or group; nothing without the option, so its schedules stay those of
+ * before. */
+static uint32_t sync_name(Gen *g, uint32_t name)
+{
+    return ir_string_join(g->cls, ir_string(g->cls, "sync "), name);
+}
+
+static int launch_wait(Gen *g, int op, uint32_t name)
+{
+    if (!g->opt->cuda_launch_blocking)
+        return -1;
+    int i;
+    IrOp *wait = ir_op_push(g->cls, IR_OP_HOST, g->host, sync_name(g, name), &op, 1, &i);
+    wait->phase = IR_PHASE_OTHER;
+    return i;
+}
+
+void gen_launch_p2p_flush(Gen *g)
+{
+    if (g->n_launch_deferred == 0)
+        return;
+    int last = g->launch_deferred[g->n_launch_deferred - 1], i;
+    IrOp *wait = ir_op_push(g->cls, IR_OP_HOST, g->host, sync_name(g, ir_op(g->cls, last)->name),
+                            g->launch_deferred, g->n_launch_deferred, &i);
+    wait->phase = IR_PHASE_OTHER;
+    g->n_launch_deferred = 0;
+}
+
+void gen_launch_p2p(Gen *g, int op, bool receive)
+{
+    if (!g->opt->cuda_launch_blocking)
+        return;
+    g->launch_deferred[g->n_launch_deferred++] = op;
+    if (receive || g->n_launch_deferred == (int)G_N_ELEMENTS(g->launch_deferred))
+        gen_launch_p2p_flush(g);
+}
+
 int gen_compute(Gen *g, IrPhase phase, double flops, double bytes, double model_flops, int kernels,
                 const char *name, const int *deps, int n_deps)
 {
@@ -250,6 +305,9 @@ int gen_compute_named(Gen *g, int stream, IrPhase phase, double flops, double by
                       double model_flops, int kernels, double seconds, uint32_t name,
                       const int *deps, int n_deps)
 {
+    /* an op that launches nothing (an ordering point on its stream) does not block */
+    bool launches = kernels > 0 || seconds > 0 || flops > 0 || bytes > 0 ||
+                    (g->kern_pending && g->kern_pending->len > 0) || g->kern_first_pending;
     /* the host launches the kernels first */
     gen_host_named(g, kernels * g->topo->gpu.launch_overhead_s, name);
     IrCompute payload = {.flops = flops, .bytes = bytes, .model_flops = model_flops,
@@ -272,6 +330,8 @@ int gen_compute_named(Gen *g, int stream, IrPhase phase, double flops, double by
     op->u.compute.payload = id;
     if (stream == g->compute)
         g->last_compute = i;
+    if (launches)
+        launch_wait(g, i, name);
     return i;
 }
 
@@ -320,6 +380,7 @@ int gen_coll_named(Gen *g, int stream, IrCollKind kind, int group, double bytes,
     op->u.coll.group = (uint16_t)group;
     op->u.coll.sms = (uint8_t)CLAMP(sms, 0, 255);
     op->u.coll.bytes = size;
+    launch_wait(g, i, name);
     return i;
 }
 

@@ -60,6 +60,8 @@ struct Gen {
     guint kern_costed;    /* when the whole pending list came from one gen_leaves_s: its length */
     double kern_costed_s; /* and its seconds (each list costed once, not again by the op) */
     GHashTable *kern_cost; /* list content -> its seconds, each distinct list costed once (gen.c) */
+    int launch_deferred[16]; /* --cuda-launch-blocking: sends whose host wait comes with */
+    int n_launch_deferred;   /* the next receive's (gen_launch_p2p) */
     char *oversize;    /* the first buffer or transfer beyond GEN_SIZE_MAX (gen_size), or NULL */
     double oversize_bytes;
 };
@@ -85,6 +87,12 @@ void gen_init(Gen *g, const Model *model, const HwTopology *topo, const StratOpt
 int gen_host(Gen *g, double seconds, const char *name);
 int gen_host_named(Gen *g, double seconds, uint32_t name);
 int gen_host_wait(Gen *g, int dep, const char *name);
+/* With --cuda-launch-blocking (gen.c) the compute and collective builders make the host wait for
+ * each GPU op they launch; pp.c's sends and receives call gen_launch_p2p: the host waits for a
+ * send with the next receive (`receive`), as for one NCCL group. Nothing without the option. */
+void gen_launch_p2p(Gen *g, int op, bool receive);
+/* The host waits for the sends still deferred (the end of a class's program). */
+void gen_launch_p2p_flush(Gen *g);
 int gen_compute(Gen *g, IrPhase phase, double flops, double bytes, double model_flops, int kernels,
                 const char *name, const int *deps, int n_deps);
 /* The same with the kernel model's device time (0: the simulator's best-shape rates). When

@@ -71,6 +71,12 @@ static int p2p2(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes
     op->u.p2p.peer_offset = peer_offset;
     op->u.p2p.bytes = size;
     op->u.p2p.tag = tag;
+    /* --cuda-launch-blocking: the host waits for a receive, and for a send with the next
+     * receive, their NCCL group (gen.c). The interleaved schedule issues its sends and receives
+     * a step away from the groups Megatron batches them in (recv_dep): a host waiting for them
+     * there deadlocks neighbours (in the cool-down), so they do not block; its kernels do. */
+    if (pp->v == 1)
+        gen_launch_p2p(g, i, kind == IR_OP_RECV);
     return i;
 }
 
@@ -690,6 +696,7 @@ static int stage_program(Pp *pp, int stage)
             pair_ops = 0;
     g_array_free(starts, TRUE);
     g_free(steps);
+    gen_launch_p2p_flush(g); /* the last sends, before the gradients are reduced */
     for (int c = 0; c < pp->v && reduce_after_flush(pp); c++) {
         int first, layers = chunk_layers(pp, c, &first);
         reduce_gradients(pp, c, first, layers, g->last_compute);

@@ -80,6 +80,9 @@ typedef struct {
     bool tp_comm_overlap;       /* Megatron's --tp-comm-overlap (needs sequence parallelism) */
     bool overlap_param_gather;  /* Megatron's --overlap-param-gather: that all-gather overlaps the
                                  * next step's forward (here: each layer's before its first use) */
+    bool cuda_launch_blocking;  /* CUDA_LAUNCH_BLOCKING=1: every kernel launch (NCCL's too)
+                                 * returns when the kernel has finished, so the host waits for
+                                 * each GPU op it issues (gen.c) */
     KernOptimImpl optimizer_impl; /* foreach (PyTorch's default on CUDA), fused, forloop */
     int omp_threads;            /* CPU offload: torch.optim's intra-op threads per rank; 0: as
                                  * torchrun sets them (1 with several ranks per node, else all
