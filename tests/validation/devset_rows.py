@@ -280,20 +280,9 @@ def bloom_common(r, layers, hidden, heads, tp, pp, dp, mbs, gbs, zero, precision
 BLOOM_LAUNCH_BLOCKING_FROM = "02-20"
 
 
-# Rows that ran with it but are simulated without: with it fsdpsim stops on them ("buffer
-# act:0:78 is freed but is not allocated") when the steady-state skip (src/core/sim_steady.c)
-# jumps ahead; FSDPSIM_NO_STEADY_STATE=1 runs them (steps +0.8 % and +0.5 % longer); a fault of
-# the skip, reported, not of the schedule.
-BLOOM_LAUNCH_BLOCKING_FAILS = {"bloom:63", "bloom:64"}
-
-
 def bloom_launch_blocking(r, why):
     """Adds --cuda-launch-blocking to a BLOOM row that ran with CUDA_LAUNCH_BLOCKING=1."""
     if r.args is None:
-        return r
-    if r.id in BLOOM_LAUNCH_BLOCKING_FAILS:
-        r.approx.append("ran with CUDA_LAUNCH_BLOCKING=1 (%s), simulated without it: with "
-                        "--cuda-launch-blocking the steady-state skip stops on this row" % why)
         return r
     r.args.append("--cuda-launch-blocking")
     r.notes.append("CUDA_LAUNCH_BLOCKING=1 (%s): --cuda-launch-blocking" % why)
