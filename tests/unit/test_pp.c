@@ -465,6 +465,53 @@ static void test_2d_activations(void **state)
     g_free(gpt2);
 }
 
+/* The activations micro-batch 0 keeps on a single stage (pp.c's act:0:0), over the model's own
+ * per-sample leaves, with or without what eager ops keep beyond Megatron's fused kernels. */
+static double stage_activations(const Run *r)
+{
+    const IrClass *c = r->sched->classes[0];
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        if (op->kind == IR_OP_ALLOC && op->u.mem.category == IR_MEM_ACTIVATIONS &&
+            strcmp(ir_class_string(c, op->u.mem.buffer), "act:0:0") == 0)
+            return (double)op->u.mem.bytes;
+    }
+    fail_msg("no act:0:0");
+    return 0;
+}
+
+static double leaves_saved(const Model *m, bool fused)
+{
+    double saved = 0;
+    for (int i = 1; i < m->n_modules; i++)
+        if (m->modules[i].first_child < 0)
+            saved += MAX(0, m->modules[i].saved_bytes -
+                                (fused ? m->modules[i].eager_extra_bytes : 0));
+    return saved * m->training.micro_batch;
+}
+
+static void test_zero1_keeps_eager_activations(void **state)
+{
+    /* --strategy zero1 without --tp or --pp is DeepSpeed's ZeRO-1 around the transformers model
+     * (pp.c generates it for the distributed optimizer's schedule): Llama's eager RMSNorm and
+     * SiLU keep what they keep in eager mode (model_hf.c), 186368 B a layer and token. Megatron's
+     * --use-distributed-optimizer runs Megatron's layers, fused kernels (model_fused_kernels).
+     * Before the fix both kept the fused count. */
+    char *path = src_path("models/llama2-7b.json");
+    for (int megatron = 0; megatron < 2; megatron++) {
+        Run r;
+        start(&r, path, 1, 4, 1, 1, 1);
+        if (megatron)
+            r.opt.distributed_optimizer = true;
+        else
+            strat_options_zero1(&r.opt);
+        simulate(&r, false);
+        assert_close(stage_activations(&r), leaves_saved(r.model, megatron), 1e-9);
+        run_end(&r);
+    }
+    g_free(path);
+}
+
 static void test_hybrid_with_pipeline(void **state)
 {
     /* 4 nodes x 4 GPUs, tp 2 x pp 2 x dp 4 (tp-dp-pp): hybrid shard groups are the dp peers
@@ -888,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_pipeline_p2p_overlap),
         cmocka_unit_test(test_recv_posting),
         cmocka_unit_test(test_deepspeed_grad_accumulation),
+        cmocka_unit_test(test_zero1_keeps_eager_activations),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
