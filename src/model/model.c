@@ -341,7 +341,7 @@ Model *model_fused_kernels(const Model *model)
 {
     bool any = false;
     for (int i = 0; i < model->n_modules && !any; i++)
-        any = model->modules[i].eager_extra_bytes > 0;
+        any = model->modules[i].eager_extra_bytes != 0;
     if (!any)
         return NULL;
     Model *copy = g_new(Model, 1);
@@ -352,6 +352,7 @@ Model *model_fused_kernels(const Model *model)
         m->saved_bytes = MAX(0, m->saved_bytes - m->eager_extra_bytes);
         m->eager_extra_bytes = 0;
     }
+    copy->loss_impl = MODEL_LOSS_MEGATRON; /* the loss leaf's count (model_hf_loss) */
     return copy;
 }
 

@@ -426,7 +426,9 @@ static void test_2d_activations(void **state)
      * parallelism, and under checkpointing the layer input (2sbh, /t with SP) plus one layer's
      * recompute; where the layers' ops are the same (GPT-2 with the one-kernel gelu). With
      * gelu_new the 2D run (PyTorch's eager modules) keeps more: eager gelu_new keeps four 4h
-     * tensors where Megatron's fused bias-GeLU keeps one (model_fused_kernels) */
+     * tensors where Megatron's fused bias-GeLU keeps one (model_fused_kernels). Megatron's runs
+     * compute the loss with vocab_parallel_cross_entropy: the 2D run is given the same loss
+     * (--loss-impl megatron; with transformers' it keeps 2 B per logit more, over t) */
     char *gelu_path = g_build_filename(tmpdir, "gpt2-gelu.json", NULL);
     char *text = NULL;
     char *gpt2 = src_path("models/gpt2.json");
@@ -444,6 +446,12 @@ static void test_2d_activations(void **state)
         const char *path = eager_gelu ? gpt2 : gelu_path;
         Run twod, megatron;
         start(&twod, path, 1, 4, 2, 1, 1);
+        model_free(twod.model);
+        GError *error = NULL;
+        twod.model = model_load(
+            path, &(ModelOverrides){.flash_attention = -1, .loss_impl = MODEL_LOSS_MEGATRON},
+            &error);
+        assert_non_null(twod.model);
         twod.opt.kind = STRAT_FSDP;
         twod.opt.sharding = SHARD_FULL_SHARD;
         start(&megatron, path, 1, 4, 2, 1, 1); /* DDP x TP: pp.c */
@@ -509,6 +517,42 @@ static void test_zero1_keeps_eager_activations(void **state)
         assert_close(stage_activations(&r), leaves_saved(r.model, megatron), 1e-9);
         run_end(&r);
     }
+    g_free(path);
+}
+
+static void test_megatron_runs_megatron_loss(void **state)
+{
+    /* Megatron's GPTModel computes its loss with vocab_parallel_cross_entropy (the fp32 softmax,
+     * 4 B per logit, and a mask and target per token; model_hf_loss), whatever --loss-impl says:
+     * a Megatron run (--use-distributed-optimizer, here on one stage) keeps the same with
+     * transformers' loss (the default, 6 B per logit) as with --loss-impl megatron. The
+     * DeepSpeed ZeRO-1 run around the transformers model keeps transformers' 2 B per logit
+     * more. Before the fix the Megatron run kept transformers' 6 B. */
+    char *path = src_path("models/llama2-7b.json");
+    double act[2][2];
+    for (int megatron = 0; megatron < 2; megatron++)
+        for (int impl = 0; impl < 2; impl++) {
+            Run r;
+            start(&r, path, 1, 4, 1, 1, 1);
+            model_free(r.model);
+            GError *error = NULL;
+            r.model = model_load(path,
+                                 &(ModelOverrides){.flash_attention = -1,
+                                                   .loss_impl = impl ? MODEL_LOSS_MEGATRON
+                                                                     : MODEL_LOSS_HF},
+                                 &error);
+            assert_non_null(r.model);
+            if (megatron)
+                r.opt.distributed_optimizer = true;
+            else
+                strat_options_zero1(&r.opt);
+            simulate(&r, false);
+            act[megatron][impl] = stage_activations(&r);
+            run_end(&r);
+        }
+    assert_close(act[1][0], act[1][1], 1e-12);
+    const double s = 4096, vocab = 32000; /* llama2-7b.json */
+    assert_close(act[0][0] - act[0][1], 2 * s * vocab - 9 * s, 1e-9);
     g_free(path);
 }
 
@@ -936,6 +980,7 @@ int main(void)
         cmocka_unit_test(test_recv_posting),
         cmocka_unit_test(test_deepspeed_grad_accumulation),
         cmocka_unit_test(test_zero1_keeps_eager_activations),
+        cmocka_unit_test(test_megatron_runs_megatron_loss),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
