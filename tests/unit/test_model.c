@@ -308,6 +308,28 @@ static void test_encoders(void **state)
     g_free(path), g_free(dir);
 }
 
+/* What a MoE block keeps for backward in eager transformers (model_hf_moe.c, modeling_mixtral.py
+ * and modeling_qwen2_moe.py): the router's input, each token's k copies for its experts and the
+ * k expert outputs that `expert_layer(current_state) * routing_weights[top_x, idx, None]` keeps
+ * (both factors require grad): h (1 + 2k) bf16 values per token on the router leaf (Mixtral, k 2:
+ * 5h; the outputs were not counted: 3h); Qwen2-MoE's shared expert output and its sigmoid gate,
+ * kept by their product, h + 1. */
+static void test_moe_saved(void **state)
+{
+    Model *m = load_model("models/mixtral-8x7b.json", NULL);
+    double s = m->training.seq_len, h = m->hidden;
+    assert_close(m->modules[module_index(m, "model.layers.3.block_sparse_moe.gate")].saved_bytes,
+                 2 * s * h * (1 + 2 * 2), 1e-12);
+    model_free(m);
+    m = load_model("models/qwen1.5-moe-a2.7b.json", NULL);
+    s = m->training.seq_len, h = m->hidden;
+    assert_close(m->modules[module_index(m, "model.layers.3.mlp.gate")].saved_bytes,
+                 2 * s * h * (1 + 2 * 4), 1e-12);
+    assert_close(m->modules[module_index(m, "model.layers.3.mlp.shared_expert_gate")].saved_bytes,
+                 2 * s * (h + 1), 1e-12);
+    model_free(m);
+}
+
 /* Mixture of experts, Mixtral-8x7B (8 experts, top-2, h 4096, expert width 14336):
  * - each expert's GEMMs see s * k / E tokens of the s = 4096 (balanced routing): 1024 rows;
  * - forward FLOPs per token are those of the active parameters (two experts, not eight);
@@ -425,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_hf_key_leniency),
         cmocka_unit_test(test_encoders),
         cmocka_unit_test(test_moe),
+        cmocka_unit_test(test_moe_saved),
         cmocka_unit_test(test_model_beyond_size_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
