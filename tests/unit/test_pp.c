@@ -556,6 +556,41 @@ static void test_megatron_runs_megatron_loss(void **state)
     g_free(path);
 }
 
+static void test_tp_activations_llama(void **state)
+{
+    /* Korthikanti's 10 + 24/t is a GPT layer's split; a Llama layer splits otherwise (tp.c
+     * gen_tp_saved_kinds). With Megatron's fused kernels it keeps, per token, 8h bytes whole on
+     * every rank (the two norms' inputs, the q/k/v and gate/up inputs, 2h each) and 8h + 6ffn
+     * split (Q, K, V, o_proj's input, SwiGLU's input, down_proj's input); in eager mode (FSDP x
+     * TP) 16h whole (the norms' fp32 copies and normalised tensors) and 8h + 8ffn split. Sequence
+     * parallelism splits the whole part too: the runs differ by whole x (1 - 1/t) a layer. With
+     * the ratio, the difference was the layer's total x (16/34 - 1/4): 3.8e9 B, not 3.2e9, for
+     * Megatron's run. */
+    char *path = src_path("models/llama2-7b.json");
+    for (int fsdp = 0; fsdp < 2; fsdp++) {
+        double act[2];
+        for (int sp = 0; sp < 2; sp++) {
+            Run r;
+            start(&r, path, 1, 4, 4, 1, 1);
+            if (fsdp)
+                r.opt.kind = STRAT_FSDP, r.opt.sharding = SHARD_FULL_SHARD;
+            r.opt.sequence_parallel = sp;
+            simulate(&r, false);
+            act[sp] = activation_allocs(&r);
+            if (sp) {
+                const Model *m = r.model;
+                double whole = (fsdp ? 16 : 8) * m->hidden; /* bytes a token, bf16 */
+                assert_close(act[0] - act[1],
+                             m->layers * (double)m->training.seq_len * m->training.micro_batch *
+                                 whole * (1 - 1.0 / 4),
+                             1e-9);
+            }
+            run_end(&r);
+        }
+    }
+    g_free(path);
+}
+
 static void test_hybrid_with_pipeline(void **state)
 {
     /* 4 nodes x 4 GPUs, tp 2 x pp 2 x dp 4 (tp-dp-pp): hybrid shard groups are the dp peers
@@ -981,6 +1016,7 @@ int main(void)
         cmocka_unit_test(test_deepspeed_grad_accumulation),
         cmocka_unit_test(test_zero1_keeps_eager_activations),
         cmocka_unit_test(test_megatron_runs_megatron_loss),
+        cmocka_unit_test(test_tp_activations_llama),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
