@@ -308,6 +308,31 @@ static void test_encoders(void **state)
     g_free(path), g_free(dir);
 }
 
+/* Under torch.compile AOTAutograd's min-cut partitioner recomputes pointwise ops in backward and
+ * saves what a fused kernel keeps (model.c fuse_elementwise): a Llama-2-7B layer 131584 B a
+ * token (each RMSNorm its input, SwiGLU its two inputs), not eager's 186368; GPT-2's gelu_new its
+ * input alone, with no fp32 tensors under autocast, while a LayerNorm still keeps its fp32 input
+ * there. Before the fix a compiled run kept eager's counts. */
+static void test_compile_keeps_fused_counts(void **state)
+{
+    Model *m = load_model("models/llama2-7b.json",
+                          &(ModelOverrides){.flash_attention = -1, .compile = true});
+    int block = module_index(m, "model.layers.3");
+    double saved = 0;
+    for (int i = block + 1; i < m->n_modules && m->modules[i].depth > m->modules[block].depth; i++)
+        saved += m->modules[i].saved_bytes;
+    assert_close(saved / m->training.seq_len, 131584, 1e-12);
+    model_free(m);
+    m = load_model("models/gpt2.json", &(ModelOverrides){.flash_attention = -1, .compile = true});
+    double s = m->training.seq_len, h = m->hidden;
+    const ModelModule *gelu = &m->modules[module_index(m, "transformer.h.3.mlp.act")];
+    assert_close(gelu->saved_bytes, 2 * s * m->ffn, 1e-12);
+    assert_close(gelu->autocast_extra_bytes, 0, 0);
+    assert_close(m->modules[module_index(m, "transformer.h.3.ln_2")].autocast_extra_bytes,
+                 2 * s * h, 1e-12);
+    model_free(m);
+}
+
 /* What a MoE block keeps for backward in eager transformers (model_hf_moe.c, modeling_mixtral.py
  * and modeling_qwen2_moe.py): the router's input, each token's k copies for its experts and the
  * k expert outputs that `expert_layer(current_state) * routing_weights[top_x, idx, None]` keeps
@@ -440,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_known_totals),
         cmocka_unit_test(test_gpt_layer_activation_bytes),
         cmocka_unit_test(test_llama_layer_activation_bytes),
+        cmocka_unit_test(test_compile_keeps_fused_counts),
         cmocka_unit_test(test_gpt_forward_flops),
         cmocka_unit_test(test_resnet50_flops),
         cmocka_unit_test(test_bad_models),
