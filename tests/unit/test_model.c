@@ -333,6 +333,25 @@ static void test_compile_keeps_fused_counts(void **state)
     model_free(m);
 }
 
+/* T5LayerNorm in eager mode (model_hf_enc.c t5_norm, modeling_t5.py): pow keeps the fp32 copy,
+ * the multiply by rsqrt its bf16 input, the multiply by the weight the normalised bf16 tensor:
+ * 8 B an element, where it counted its input (2 B). The self-attention's norm opens the block
+ * and keeps the block's input (2 B, what checkpointing keeps), its other 6 B on q (beside q's own
+ * 2); the feed-forward norm keeps all 8. */
+static void test_t5_norm_saved(void **state)
+{
+    Model *m = load_model("models/t5-base.json", NULL);
+    double sd = m->training.seq_len * (double)m->hidden;
+    assert_close(m->modules[module_index(m, "encoder.block.1.layer.0.layer_norm")].saved_bytes,
+                 2 * sd, 1e-12);
+    assert_close(
+        m->modules[module_index(m, "encoder.block.1.layer.0.SelfAttention.q")].saved_bytes,
+        8 * sd, 1e-12);
+    assert_close(m->modules[module_index(m, "encoder.block.1.layer.1.layer_norm")].saved_bytes,
+                 8 * sd, 1e-12);
+    model_free(m);
+}
+
 /* What a MoE block keeps for backward in eager transformers (model_hf_moe.c, modeling_mixtral.py
  * and modeling_qwen2_moe.py): the router's input, each token's k copies for its experts and the
  * k expert outputs that `expert_layer(current_state) * routing_weights[top_x, idx, None]` keeps
@@ -474,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_encoders),
         cmocka_unit_test(test_moe),
         cmocka_unit_test(test_moe_saved),
+        cmocka_unit_test(test_t5_norm_saved),
         cmocka_unit_test(test_model_beyond_size_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
