@@ -283,12 +283,30 @@ static bool apply_overrides(Model *model, const ModelOverrides *ov, GError **err
  * eager mode (a norm's mean, rsqrt, multiply, cast; GELU's tanh formula) into one kernel that
  * reads its inputs and writes its output once. Each of a leaf's k eager kernels moves about the
  * same tensor, so the fused kernel moves 1/k of the bytes. GEMMs and attention stay library
- * calls; graph breaks and CUDA graphs are not modelled. */
+ * calls; graph breaks and CUDA graphs are not modelled.
+ * Nor does the compiled graph keep what the eager ops keep for backward: AOTAutograd splits the
+ * joint graph with min_cut_rematerialization_partition (torch/_functorch/partitioners.py, the
+ * partition_fn of Inductor's compile_fx), which recomputes pointwise ops in the backward and
+ * saves the smallest set of tensors it can recompute them from: a norm's input (and one rstd a
+ * token), an activation's input, SwiGLU's two inputs: what a fused kernel keeps, so each leaf
+ * loses its eager_extra_bytes (model_hf.c: gelu_new's pow/tanh tensors, RMSNorm's fp32 copy and
+ * normalised tensor, SiLU's output). Under torch.autocast (DDP) a norm still keeps its fp32
+ * input, the residual stream (its autocast_extra_bytes), while an activation's fp32
+ * intermediates (gelu_new's pow) are recomputed from its input in the compute dtype. The loss
+ * keeps its own count (--loss-impl; its eager_extra_bytes is against Megatron's loss). */
 static void fuse_elementwise(Model *model)
 {
     for (int i = 0; i < model->n_modules; i++) {
         ModelModule *m = &model->modules[i];
-        if (m->first_child >= 0 || m->kernel.kind != MODEL_KERNEL_NONE || m->kernels_fwd <= 1)
+        if (m->first_child >= 0)
+            continue;
+        if (m->eager_extra_bytes > 0 && strcmp(m->kind, "CrossEntropyLoss") != 0) {
+            m->saved_bytes = MAX(0, m->saved_bytes - m->eager_extra_bytes);
+            m->eager_extra_bytes = 0;
+            if (m->kernel.kind == MODEL_KERNEL_NONE && m->params == 0) /* an activation */
+                m->autocast_extra_bytes = 0;
+        }
+        if (m->kernel.kind != MODEL_KERNEL_NONE || m->kernels_fwd <= 1)
             continue;
         m->mem_bytes_fwd /= m->kernels_fwd;
         m->kernels_fwd = 1;
@@ -341,7 +359,7 @@ Model *model_fused_kernels(const Model *model)
 {
     bool any = false;
     for (int i = 0; i < model->n_modules && !any; i++)
-        any = model->modules[i].eager_extra_bytes > 0;
+        any = model->modules[i].eager_extra_bytes != 0;
     if (!any)
         return NULL;
     Model *copy = g_new(Model, 1);
@@ -352,6 +370,7 @@ Model *model_fused_kernels(const Model *model)
         m->saved_bytes = MAX(0, m->saved_bytes - m->eager_extra_bytes);
         m->eager_extra_bytes = 0;
     }
+    copy->loss_impl = MODEL_LOSS_MEGATRON; /* the loss leaf's count (model_hf_loss) */
     return copy;
 }
 

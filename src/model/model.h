@@ -85,7 +85,9 @@ typedef struct {
     /* of saved_bytes, what PyTorch's eager ops keep beyond the fused kernel Megatron-LM (and
      * Megatron-DeepSpeed) runs in its place, which keeps its input alone: GPT-2's gelu_new beyond
      * bias-GeLU's input, RMSNorm's fp32 copy beyond the fused norm's input, SiLU's output beyond
-     * bias-SwiGLU's input. Per sample (model_hf.c); model_fused_kernels takes it away. */
+     * bias-SwiGLU's input; for the loss, what --loss-impl's cross-entropy keeps beyond Megatron's
+     * vocab_parallel_cross_entropy, negative where it keeps less (model_hf_loss). Per sample
+     * (model_hf.c); model_fused_kernels takes it away. */
     double eager_extra_bytes;
     /* conv2d: what cuDNN's NCHW <-> NHWC transposes around it move per sample when it runs on
      * tensor cores with NCHW (contiguous) tensors: its input and output, each read and written
@@ -159,8 +161,8 @@ typedef struct {
 Model *model_load(const char *file, const ModelOverrides *ov, GError **error);
 void model_free(Model *model);
 /* A copy of `model` whose leaves keep for backward what Megatron's fused kernels keep
- * (saved_bytes less eager_extra_bytes: Korthikanti et al.'s 34sbh for a GPT layer); NULL where no
- * leaf differs. Free with model_fused_kernels_free (the strings stay the model's). */
+ * (saved_bytes less eager_extra_bytes: Korthikanti et al.'s 34sbh for a GPT layer), and whose
+ * loss keeps what vocab_parallel_cross_entropy keeps; NULL where no leaf differs. Free with model_fused_kernels_free (the strings stay the model's). */
 Model *model_fused_kernels(const Model *model);
 void model_fused_kernels_free(Model *copy);
 

@@ -417,12 +417,18 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
  * - torchtitan: its Llama's `output = self.output(h).float()` and F.cross_entropy; train.py
  *   deletes the fp32 logits before backward (`del pred`, "need to free to before bwd to avoid
  *   peaking memory"): kept only log_softmax's fp32 result, 4 B; backward as hf's, 8 B.
+ * Megatron's runs (model_fused_kernels: DDP or ZeRO-1 with --tp or --pp, Megatron's DDP options)
+ * compute their loss with vocab_parallel_cross_entropy whatever --loss-impl says (GPTModel's
+ * compute_language_model_loss has no other), so the leaf's eager_extra_bytes is what the chosen
+ * implementation keeps beyond Megatron's: 2 B per logit for hf, negative where it keeps less
+ * (fused, liger), and model_fused_kernels leaves Megatron's count.
  * Memory traffic and kernels are transformers' in every case (not modelled per implementation).
  * Gemma 2's final logit soft-capping (logits / cap, tanh, * cap: Gemma2ForCausalLM.forward) adds
  * three elementwise kernels over the logits and saves the tanh output. */
 void model_hf_loss(Model *m, Ctx *c, bool softcap)
 {
     double sv = c->s * m->vocab, saved = 0, transient = 0;
+    double megatron_saved = 4 * sv + (1 + 8) * c->s;
     switch (m->loss_impl) {
     case MODEL_LOSS_HF:
         saved = (c->act + 4) * sv, transient = 8 * sv;
@@ -433,7 +439,7 @@ void model_hf_loss(Model *m, Ctx *c, bool softcap)
         transient = m->loss_impl == MODEL_LOSS_FUSED ? c->act * sv : 0;
         break;
     case MODEL_LOSS_MEGATRON:
-        saved = 4 * sv + (1 + 8) * c->s, transient = c->act * sv;
+        saved = megatron_saved, transient = c->act * sv;
         break;
     case MODEL_LOSS_TORCHTITAN:
         saved = 4 * sv, transient = 8 * sv;
@@ -447,6 +453,7 @@ void model_hf_loss(Model *m, Ctx *c, bool softcap)
                           (c->act + 4 + 4 + 4) * sv + (softcap ? 6 * c->act * sv : 0),
                           saved + (softcap ? c->act * sv : 0), softcap ? 7 : 4);
     model_builder_get(c->b, i)->backward_transient_bytes = transient;
+    model_builder_get(c->b, i)->eager_extra_bytes = saved - megatron_saved;
 }
 
 static bool get_first_int(CfgObj *co, const char *a, const char *b, bool required, int64_t max,

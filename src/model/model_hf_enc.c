@@ -206,13 +206,30 @@ static void build_vit(Model *m, Ctx *c, double patches, double patch_pixels, int
 }
 
 /* T5LayerNorm: RMS norm without bias or mean, in fp32 (variance in fp32, then the weight): like
- * the Llama family's, 18 two-byte accesses per element in 6 kernels; saves its input. */
-static void t5_norm(Ctx *c, int parent, const char *prefix, const char *name, double d)
+ * the Llama family's, 18 two-byte accesses per element in 6 kernels.
+ * Saved for backward, per element (modeling_t5.py T5LayerNorm.forward: `variance =
+ * hidden_states.to(torch.float32).pow(2).mean(-1, keepdim=True)`, `hidden_states = hidden_states *
+ * torch.rsqrt(variance + self.variance_epsilon)`, `hidden_states =
+ * hidden_states.to(self.weight.dtype)` for a bf16/fp16 weight, `return self.weight *
+ * hidden_states`; derivatives.yaml): pow keeps the fp32 copy (4), the multiply by rsqrt its
+ * input in its own dtype (act; rsqrt one value a token), the multiply by the weight the
+ * normalised tensor cast back (act): 4 + 2 act (it counted act, as model_hf.c's rms_norm did
+ * before Llama's). The input is what a block's first saving leaf stands for (checkpointing,
+ * pipeline sends, TP's input scale: model_hf.c rms_norm), so a norm that opens a block keeps act
+ * and returns the rest, which the caller charges to the next leaf (q); 0 otherwise. A fused
+ * kernel (Megatron, torch.compile's partitioner) keeps the input alone: the rest is
+ * eager_extra_bytes. Under torch.autocast the residual stream is fp32 and the total the same
+ * (fp32 input and normalised tensor); the block's fp32 input is not counted apart (as Gemma's). */
+static double t5_norm(Ctx *c, int parent, const char *prefix, const char *name, double d,
+                      bool opens_block)
 {
     char *n = model_hf_sub(prefix, name);
-    model_hf_leaf(c, parent, n, "T5LayerNorm", (uint64_t)d, 0, 18 * c->act * c->s * d,
-                  c->act * c->s * d, 6);
+    double input = c->act * c->s * d, saved = (4 + 2 * c->act) * c->s * d;
+    int i = model_hf_leaf(c, parent, n, "T5LayerNorm", (uint64_t)d, 0, 18 * c->act * c->s * d,
+                          opens_block ? input : saved, 6);
+    model_builder_get(c->b, i)->eager_extra_bytes = opens_block ? 0 : saved - input;
     g_free(n);
+    return opens_block ? saved - input : 0;
 }
 
 /* One T5 attention sub-layer: layer_norm, q/k/v/o without bias (inner width heads x d_kv), the
@@ -224,10 +241,14 @@ static void t5_attention(Ctx *c, Model *m, int parent, const char *ln, bool cros
     double d = m->hidden, inner = (double)m->heads * m->head_dim, s = c->s, act = c->act;
     int layer = model_builder_add(c->b, parent, ln,
                                   cross ? "T5LayerCrossAttention" : "T5LayerSelfAttention");
-    t5_norm(c, layer, ln, "layer_norm", d);
+    /* the self-attention's norm opens the block (T5Block.layer[0]) */
+    double norm_rest = t5_norm(c, layer, ln, "layer_norm", d, !cross);
     char *an = model_hf_sub(ln, cross ? "EncDecAttention" : "SelfAttention"), *n;
     int at = model_builder_add(c->b, layer, an, "T5Attention");
-    model_hf_linear(c, at, n = model_hf_sub(an, "q"), "Linear", d, inner, false, false), g_free(n);
+    int q = model_hf_linear(c, at, n = model_hf_sub(an, "q"), "Linear", d, inner, false, false);
+    g_free(n);
+    model_builder_get(c->b, q)->saved_bytes += norm_rest;
+    model_builder_get(c->b, q)->eager_extra_bytes += norm_rest;
     int k = model_hf_linear(c, at, n = model_hf_sub(an, "k"), "Linear", d, inner, false, false);
     g_free(n);
     int v = model_hf_linear(c, at, n = model_hf_sub(an, "v"), "Linear", d, inner, false, false);
@@ -258,7 +279,7 @@ static void t5_ff(Ctx *c, Model *m, int parent, const char *ln, bool gated)
 {
     double d = m->hidden, ff = m->ffn, s = c->s, act = c->act;
     int layer = model_builder_add(c->b, parent, ln, "T5LayerFF");
-    t5_norm(c, layer, ln, "layer_norm", d);
+    t5_norm(c, layer, ln, "layer_norm", d, false);
     char *dn = model_hf_sub(ln, "DenseReluDense"), *n;
     int dense =
         model_builder_add(c->b, layer, dn, gated ? "T5DenseGatedActDense" : "T5DenseActDense");
@@ -328,7 +349,7 @@ static void build_t5(Model *m, Ctx *c, int64_t dec_layers, int64_t buckets, bool
             g_free(bn);
         }
         g_free(ln);
-        t5_norm(c, st, sn, "final_layer_norm", d);
+        t5_norm(c, st, sn, "final_layer_norm", d, false);
         n = model_hf_sub(sn, "dropout");
         model_hf_leaf(c, st, n, "Dropout", 0, 0, 2 * act * s * d + s * d, s * d, 1);
         g_free(n);

@@ -10,7 +10,14 @@
  *  - the gather of each token's copy for its k experts (read and write s*k*h) and the weighted
  *    scatter-add back (read s*k*h, write s*h): HF's index_select / index_add_ loop;
  *  - Qwen2-MoE: a shared expert of width shared_ffn on all tokens and its sigmoid gate.
- * Saved for backward: each expert's input copy (s*k*h in total) and its gate/up outputs. */
+ * Saved for backward: each expert's input copy (s*k*h in total), its gate/up outputs, and its
+ * output, which the product with the routing weights keeps (s*k*h in total): modeling_mixtral.py
+ * MixtralSparseMoeBlock.forward `current_hidden_states = expert_layer(current_state) *
+ * routing_weights[top_x, idx, None]` (Qwen2MoeSparseMoeBlock the same), a product of two
+ * tensors that require grad (the weights come from the router's softmax), so derivatives.yaml's
+ * `mul.Tensor` keeps both factors; index_add_ keeps only the indices. Qwen2-MoE's shared expert
+ * output is kept the same way by `F.sigmoid(self.shared_expert_gate(hidden_states)) *
+ * shared_expert_output`, with the sigmoid's result (one value per token). */
 #include "model_hf_priv.h"
 
 #include "../util/cfg.h"
@@ -110,7 +117,8 @@ void model_hf_moe_block(Ctx *c, Model *m, const ModelMoe *moe, int block, const 
     g->mem_bytes_fwd = 3 * 4 * s * E + act * s * h * (3 * k + 1);
     g->kernels_fwd += 4 + 3 * moe->experts; /* softmax, topk, one_hot, where; per expert gather,
                                                scale, index_add */
-    g->saved_bytes += act * s * k * h;      /* the experts' input copies */
+    /* the experts' input copies, and their outputs kept by the routing-weight product */
+    g->saved_bytes += 2 * act * s * k * h;
     int list = model_builder_add(c->b, sparse, n = model_hf_sub(bn, "experts"), "ModuleList");
     g_free(n);
     char *ln = model_hf_sub(bn, "experts");
@@ -136,7 +144,9 @@ void model_hf_moe_block(Ctx *c, Model *m, const ModelMoe *moe, int block, const 
         int sg = model_hf_linear(c, sparse, n = model_hf_sub(bn, "shared_expert_gate"), "Linear", h,
                                  1, false, false);
         g_free(n);
-        model_builder_get(c->b, sg)->saved_bytes = 0;
+        /* its input is the block's (saved by the router); the product with the shared expert
+         * keeps that expert's output and the sigmoid's result */
+        model_builder_get(c->b, sg)->saved_bytes = act * s * (h + 1);
         model_builder_get(c->b, sg)->mem_bytes_fwd = 5 * act * s * h;
         model_builder_get(c->b, sg)->kernels_fwd += 3;
     }

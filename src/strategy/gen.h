@@ -10,6 +10,11 @@ typedef struct Gen Gen;
 
 /* Tensor parallelism (tp.c). Where a module sits decides how TP scales it. */
 typedef enum { GEN_TP_PRE, GEN_TP_BLOCK, GEN_TP_POST } GenTpRegion; /* embedding, layers, head */
+/* What TP does to the tensors a block's leaf keeps for backward (gen_tp_saved_kinds): whole on
+ * every rank (a norm's, a column-parallel Linear's input; 1/t with sequence parallelism), split
+ * over the ranks (the attention core's, the activation's, a row-parallel Linear's input: 1/t),
+ * or, outside blocks and in blocks without attention, the layer's Korthikanti ratio. */
+typedef enum { GEN_TP_SAVED_RATIO, GEN_TP_SAVED_WHOLE, GEN_TP_SAVED_SPLIT } GenTpSaved;
 typedef struct {
     double flops, act, input, params; /* factors per TP rank: FLOPs, saved activations and
                                        * memory-bound bytes, checkpointed layer input, params */
@@ -177,6 +182,7 @@ double gen_param_tensors(const Gen *g);
 /* Tensor parallelism (tp.c). */
 GenTpScale gen_tp_scale(int t, bool sp, GenTpRegion region);
 GenTpRegion *gen_tp_regions(const Model *model); /* per module; g_free it */
+GenTpSaved *gen_tp_saved_kinds(const Model *model); /* per module; g_free it */
 /* One TP rank's share of the model: params and FLOPs / t, activations as gen_tp_scale says.
  * Shares the model's strings: free with gen_tp_model_free, before the model. */
 Model *gen_tp_model(const Model *model, int t, bool sp);

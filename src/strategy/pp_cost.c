@@ -64,6 +64,8 @@ bool pp_model_costs(Pp *pp, GError **error)
     int first_block = 0;
     while (first_block < model->n_modules && block_of[first_block] < 0)
         first_block++;
+    GenTpSaved *kind = gen_tp_saved_kinds(model);
+    GenTpScale layer_scale = gen_tp_scale(pp->T, pp->sp, GEN_TP_BLOCK);
     for (int i = 0; i < model->n_modules; i++) {
         const ModelModule *m = &model->modules[i];
         PpCost *c = block_of[i] >= 0 ? &pp->layer[block_of[i]] : i < first_block ? &pp->pre : &pp->post;
@@ -72,13 +74,21 @@ bool pp_model_costs(Pp *pp, GError **error)
             add_leaf(c, m);
             /* unfused attention's score-matrix traffic splits by heads (1/t), not by
              * Korthikanti's activation factor that scale_cost applies to the rest below */
-            double act = gen_tp_scale(pp->T, pp->sp, GEN_TP_BLOCK).act;
+            double act = layer_scale.act;
             /* its own saved tensors too (tp.c scale_block_saved): 1/t after scale_cost's act */
             double by_heads = pp->T > 1 && act > 0 ? 1.0 / pp->T / act : 1;
             if (m->kernel.kind == MODEL_KERNEL_ATTENTION && pp->T > 1 && act > 0) {
                 c->bytes += m->mem_bytes_fwd * (by_heads - 1);
-                c->saved += m->recomputable_bytes * (by_heads - 1);
+                if (kind[i] == GEN_TP_SAVED_RATIO)
+                    c->saved += m->recomputable_bytes * (by_heads - 1);
             }
+            /* a leaf of a layer with attention: whole or split as it sits (tp.c
+             * gen_tp_saved_kinds), not the layer's ratio that scale_cost applies */
+            if (kind[i] != GEN_TP_SAVED_RATIO && block_of[i] >= 0 && pp->T > 1 && act > 0)
+                c->saved += m->saved_bytes *
+                            ((kind[i] == GEN_TP_SAVED_SPLIT ? layer_scale.flops : layer_scale.input) /
+                                 act -
+                             1);
             if (m->kernel.kind == MODEL_KERNEL_ATTENTION && block_of[i] >= 0 &&
                 selective_layer(pp, block_of[i])) {
                 c->recompute_flops += m->flops_fwd;
@@ -94,6 +104,7 @@ bool pp_model_costs(Pp *pp, GError **error)
         }
     }
     g_free(block_of);
+    g_free(kind);
     if (n == 0)
         return cfg_input_error(error, "%s: field 'modules': pipeline and tensor parallelism split the model "
                            "at its blocks (decoder layers), and this model has none",

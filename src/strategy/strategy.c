@@ -241,8 +241,12 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
     if ((layout->tp * layout->pp > 1 && !fsdp_2d) || megatron_ddp) {
         /* DDP and ZeRO-1 there are Megatron-LM's (and Megatron-DeepSpeed's), whose layers run
          * fused kernels (bias-GeLU, bias-SwiGLU, fused norms) that keep less for backward than
-         * transformers' eager ops; FSDP there is PyTorch's own (torchtitan), eager */
-        Model *fused = opt->kind != STRAT_FSDP ? model_fused_kernels(model) : NULL;
+         * transformers' eager ops; FSDP there is PyTorch's own (torchtitan), eager. --strategy
+         * zero1 without --tp or --pp is DeepSpeed's ZeRO stage 1 (or torch's
+         * ZeroRedundancyOptimizer) around the transformers model: its eager ops, not Megatron's
+         * kernels (it comes here for the distributed optimizer's schedule only) */
+        bool megatron_layers = opt->kind != STRAT_FSDP && !(opt->zero1 && layout->tp * layout->pp == 1);
+        Model *fused = megatron_layers ? model_fused_kernels(model) : NULL;
         IrSchedule *pp = strat_pp_generate(fused ? fused : model, topo, opt, layout, info, error);
         model_fused_kernels_free(fused);
         if (pp)

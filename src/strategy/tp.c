@@ -15,7 +15,11 @@
  * 5as/h term): GEMM FLOPs and parameters / t (vocabulary-parallel embedding and output layer
  * too); a layer's saved activations sbh(10 + 24/t) instead of 34sbh, or 34sbh/t with sequence
  * parallelism; the checkpointed layer input 2sbh, /t with sequence parallelism; the output
- * layer's activations / t (vocabulary-parallel cross-entropy). */
+ * layer's activations / t (vocabulary-parallel cross-entropy). Korthikanti's 10 + 24/t is a GPT
+ * layer's split of 34sbh into what every rank keeps whole (10) and what TP splits (24); other
+ * layers split differently (a Llama layer in eager mode keeps 16h of 45.5h whole, not 10/34 of
+ * it), so each leaf of a block with attention is scaled by where it sits (gen_tp_saved_kinds),
+ * which gives Korthikanti's sum for a GPT layer. */
 #include "gen.h"
 
 #include <string.h>
@@ -48,9 +52,59 @@ GenTpRegion *gen_tp_regions(const Model *model)
     return region;
 }
 
+/* Megatron's layer under TP (Shoeybi et al. 2019, Figure 3; Korthikanti et al. 2022, Figure 4):
+ * each attention or MLP part opens with column-parallel Linears, whose saved input (the norm's
+ * output) every rank keeps whole, and whose outputs are split by heads or by the FFN width; what
+ * comes after them keeps split tensors (the attention core, the activation, Qwen3's per-head
+ * norms), up to the row-parallel Linear, whose saved input is split and whose output, reduced,
+ * is whole again (dropout masks, norms, residual sums after it keep whole tensors). So, walking a
+ * block's leaves in order: a Linear after a split tensor is row-parallel (split) and makes the
+ * stream whole; any other Linear is column-parallel (whole) and makes it split; another leaf
+ * keeps what the stream is. For a GPT layer: ln 4, qkv input 2, dropout masks 2, fc1 input 2
+ * whole (Korthikanti's 10sbh); Q, K, V 6, out-projection input 2, GeLU input 8, fc2 input 8 split
+ * (24sbh). A block without an attention core (a ResNet bottleneck) keeps the ratio. O(modules). */
+GenTpSaved *gen_tp_saved_kinds(const Model *model)
+{
+    GenTpSaved *kind = g_new0(GenTpSaved, MAX(model->n_modules, 1)); /* GEN_TP_SAVED_RATIO */
+    for (int b = 0; b < model->n_modules; b++) {
+        int parent = model->modules[b].parent;
+        if (!model->modules[b].is_block || (parent >= 0 && kind[parent] != GEN_TP_SAVED_RATIO))
+            continue;
+        int end = b + 1;
+        bool attention = false;
+        while (end < model->n_modules && model->modules[end].depth > model->modules[b].depth)
+            attention |= model->modules[end++].kernel.kind == MODEL_KERNEL_ATTENTION;
+        if (!attention)
+            continue;
+        kind[b] = GEN_TP_SAVED_WHOLE; /* marks the block as walked for its nested blocks */
+        enum { WHOLE, AFTER_COLUMN, SPLIT } stream = WHOLE;
+        for (int i = b + 1; i < end; i++) {
+            const ModelModule *m = &model->modules[i];
+            if (m->first_child >= 0) {
+                kind[i] = GEN_TP_SAVED_WHOLE;
+                continue;
+            }
+            if (m->kernel.kind == MODEL_KERNEL_GEMM) {
+                bool row = stream == SPLIT;
+                kind[i] = row ? GEN_TP_SAVED_SPLIT : GEN_TP_SAVED_WHOLE;
+                stream = row ? WHOLE : AFTER_COLUMN;
+            } else if (m->kernel.kind == MODEL_KERNEL_ATTENTION) {
+                kind[i] = GEN_TP_SAVED_SPLIT, stream = SPLIT; /* by heads, whatever came before */
+            } else {
+                kind[i] = stream == WHOLE ? GEN_TP_SAVED_WHOLE : GEN_TP_SAVED_SPLIT;
+                stream = stream == WHOLE ? WHOLE : SPLIT;
+            }
+        }
+    }
+    return kind;
+}
+
 /* Scales the saved activations of one block's leaves: the first saving leaf (the layer input
- * that checkpointing keeps) by `input`, the others so that the block's total scales by `act`. */
-static void scale_block_saved(Model *copy, const Model *model, int block, const GenTpScale *s)
+ * that checkpointing keeps) by `input`; in a block with attention each other leaf by where it
+ * sits (gen_tp_saved_kinds: whole as the input, split 1/t); otherwise the others so that the
+ * block's total scales by `act`. */
+static void scale_block_saved(Model *copy, const Model *model, int block, const GenTpScale *s,
+                              const GenTpSaved *kind)
 {
     /* the block's subtree: it and the modules after it that are deeper (pre-order) */
     int end = block + 1;
@@ -72,6 +126,17 @@ static void scale_block_saved(Model *copy, const Model *model, int block, const 
     }
     if (first_leaf < 0)
         return;
+    if (kind[block] != GEN_TP_SAVED_RATIO) {
+        for (int i = block; i < end; i++) {
+            ModelModule *m = &copy->modules[i];
+            if (m->first_child < 0) {
+                m->saved_bytes *= i == first_leaf || kind[i] == GEN_TP_SAVED_WHOLE ? s->input
+                                                                                  : s->flops;
+                m->recomputable_bytes *= s->flops;
+            }
+        }
+        return;
+    }
     double rest = total - core - first;
     double rest_scale =
         rest > 0 ? MAX(0, (s->act * (total - core) - s->input * first) / rest) : 0;
@@ -116,13 +181,15 @@ Model *gen_tp_model(const Model *model, int t, bool sp)
             m->recomputable_bytes *= s.act;
         }
     }
+    GenTpSaved *kind = gen_tp_saved_kinds(model);
     for (int i = 0; i < model->n_modules; i++) {
         int parent = model->modules[i].parent;
         if (model->modules[i].is_block && (parent < 0 || region[parent] != GEN_TP_BLOCK)) {
             GenTpScale s = gen_tp_scale(t, sp, GEN_TP_BLOCK);
-            scale_block_saved(copy, model, i, &s);
+            scale_block_saved(copy, model, i, &s, kind);
         }
     }
+    g_free(kind);
     g_free(region);
     return copy;
 }

@@ -308,6 +308,72 @@ static void test_encoders(void **state)
     g_free(path), g_free(dir);
 }
 
+/* Under torch.compile AOTAutograd's min-cut partitioner recomputes pointwise ops in backward and
+ * saves what a fused kernel keeps (model.c fuse_elementwise): a Llama-2-7B layer 131584 B a
+ * token (each RMSNorm its input, SwiGLU its two inputs), not eager's 186368; GPT-2's gelu_new its
+ * input alone, with no fp32 tensors under autocast, while a LayerNorm still keeps its fp32 input
+ * there. Before the fix a compiled run kept eager's counts. */
+static void test_compile_keeps_fused_counts(void **state)
+{
+    Model *m = load_model("models/llama2-7b.json",
+                          &(ModelOverrides){.flash_attention = -1, .compile = true});
+    int block = module_index(m, "model.layers.3");
+    double saved = 0;
+    for (int i = block + 1; i < m->n_modules && m->modules[i].depth > m->modules[block].depth; i++)
+        saved += m->modules[i].saved_bytes;
+    assert_close(saved / m->training.seq_len, 131584, 1e-12);
+    model_free(m);
+    m = load_model("models/gpt2.json", &(ModelOverrides){.flash_attention = -1, .compile = true});
+    double s = m->training.seq_len, h = m->hidden;
+    const ModelModule *gelu = &m->modules[module_index(m, "transformer.h.3.mlp.act")];
+    assert_close(gelu->saved_bytes, 2 * s * m->ffn, 1e-12);
+    assert_close(gelu->autocast_extra_bytes, 0, 0);
+    assert_close(m->modules[module_index(m, "transformer.h.3.ln_2")].autocast_extra_bytes,
+                 2 * s * h, 1e-12);
+    model_free(m);
+}
+
+/* T5LayerNorm in eager mode (model_hf_enc.c t5_norm, modeling_t5.py): pow keeps the fp32 copy,
+ * the multiply by rsqrt its bf16 input, the multiply by the weight the normalised bf16 tensor:
+ * 8 B an element, where it counted its input (2 B). The self-attention's norm opens the block
+ * and keeps the block's input (2 B, what checkpointing keeps), its other 6 B on q (beside q's own
+ * 2); the feed-forward norm keeps all 8. */
+static void test_t5_norm_saved(void **state)
+{
+    Model *m = load_model("models/t5-base.json", NULL);
+    double sd = m->training.seq_len * (double)m->hidden;
+    assert_close(m->modules[module_index(m, "encoder.block.1.layer.0.layer_norm")].saved_bytes,
+                 2 * sd, 1e-12);
+    assert_close(
+        m->modules[module_index(m, "encoder.block.1.layer.0.SelfAttention.q")].saved_bytes,
+        8 * sd, 1e-12);
+    assert_close(m->modules[module_index(m, "encoder.block.1.layer.1.layer_norm")].saved_bytes,
+                 8 * sd, 1e-12);
+    model_free(m);
+}
+
+/* What a MoE block keeps for backward in eager transformers (model_hf_moe.c, modeling_mixtral.py
+ * and modeling_qwen2_moe.py): the router's input, each token's k copies for its experts and the
+ * k expert outputs that `expert_layer(current_state) * routing_weights[top_x, idx, None]` keeps
+ * (both factors require grad): h (1 + 2k) bf16 values per token on the router leaf (Mixtral, k 2:
+ * 5h; the outputs were not counted: 3h); Qwen2-MoE's shared expert output and its sigmoid gate,
+ * kept by their product, h + 1. */
+static void test_moe_saved(void **state)
+{
+    Model *m = load_model("models/mixtral-8x7b.json", NULL);
+    double s = m->training.seq_len, h = m->hidden;
+    assert_close(m->modules[module_index(m, "model.layers.3.block_sparse_moe.gate")].saved_bytes,
+                 2 * s * h * (1 + 2 * 2), 1e-12);
+    model_free(m);
+    m = load_model("models/qwen1.5-moe-a2.7b.json", NULL);
+    s = m->training.seq_len, h = m->hidden;
+    assert_close(m->modules[module_index(m, "model.layers.3.mlp.gate")].saved_bytes,
+                 2 * s * h * (1 + 2 * 4), 1e-12);
+    assert_close(m->modules[module_index(m, "model.layers.3.mlp.shared_expert_gate")].saved_bytes,
+                 2 * s * (h + 1), 1e-12);
+    model_free(m);
+}
+
 /* Mixture of experts, Mixtral-8x7B (8 experts, top-2, h 4096, expert width 14336):
  * - each expert's GEMMs see s * k / E tokens of the s = 4096 (balanced routing): 1024 rows;
  * - forward FLOPs per token are those of the active parameters (two experts, not eight);
@@ -418,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_known_totals),
         cmocka_unit_test(test_gpt_layer_activation_bytes),
         cmocka_unit_test(test_llama_layer_activation_bytes),
+        cmocka_unit_test(test_compile_keeps_fused_counts),
         cmocka_unit_test(test_gpt_forward_flops),
         cmocka_unit_test(test_resnet50_flops),
         cmocka_unit_test(test_bad_models),
@@ -425,6 +492,8 @@ int main(void)
         cmocka_unit_test(test_hf_key_leniency),
         cmocka_unit_test(test_encoders),
         cmocka_unit_test(test_moe),
+        cmocka_unit_test(test_moe_saved),
+        cmocka_unit_test(test_t5_norm_saved),
         cmocka_unit_test(test_model_beyond_size_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

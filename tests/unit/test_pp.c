@@ -426,7 +426,9 @@ static void test_2d_activations(void **state)
      * parallelism, and under checkpointing the layer input (2sbh, /t with SP) plus one layer's
      * recompute; where the layers' ops are the same (GPT-2 with the one-kernel gelu). With
      * gelu_new the 2D run (PyTorch's eager modules) keeps more: eager gelu_new keeps four 4h
-     * tensors where Megatron's fused bias-GeLU keeps one (model_fused_kernels) */
+     * tensors where Megatron's fused bias-GeLU keeps one (model_fused_kernels). Megatron's runs
+     * compute the loss with vocab_parallel_cross_entropy: the 2D run is given the same loss
+     * (--loss-impl megatron; with transformers' it keeps 2 B per logit more, over t) */
     char *gelu_path = g_build_filename(tmpdir, "gpt2-gelu.json", NULL);
     char *text = NULL;
     char *gpt2 = src_path("models/gpt2.json");
@@ -444,6 +446,12 @@ static void test_2d_activations(void **state)
         const char *path = eager_gelu ? gpt2 : gelu_path;
         Run twod, megatron;
         start(&twod, path, 1, 4, 2, 1, 1);
+        model_free(twod.model);
+        GError *error = NULL;
+        twod.model = model_load(
+            path, &(ModelOverrides){.flash_attention = -1, .loss_impl = MODEL_LOSS_MEGATRON},
+            &error);
+        assert_non_null(twod.model);
         twod.opt.kind = STRAT_FSDP;
         twod.opt.sharding = SHARD_FULL_SHARD;
         start(&megatron, path, 1, 4, 2, 1, 1); /* DDP x TP: pp.c */
@@ -463,6 +471,124 @@ static void test_2d_activations(void **state)
     g_unlink(gelu_path);
     g_free(gelu_path);
     g_free(gpt2);
+}
+
+/* The activations micro-batch 0 keeps on a single stage (pp.c's act:0:0), over the model's own
+ * per-sample leaves, with or without what eager ops keep beyond Megatron's fused kernels. */
+static double stage_activations(const Run *r)
+{
+    const IrClass *c = r->sched->classes[0];
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        if (op->kind == IR_OP_ALLOC && op->u.mem.category == IR_MEM_ACTIVATIONS &&
+            strcmp(ir_class_string(c, op->u.mem.buffer), "act:0:0") == 0)
+            return (double)op->u.mem.bytes;
+    }
+    fail_msg("no act:0:0");
+    return 0;
+}
+
+static double leaves_saved(const Model *m, bool fused)
+{
+    double saved = 0;
+    for (int i = 1; i < m->n_modules; i++)
+        if (m->modules[i].first_child < 0)
+            saved += MAX(0, m->modules[i].saved_bytes -
+                                (fused ? m->modules[i].eager_extra_bytes : 0));
+    return saved * m->training.micro_batch;
+}
+
+static void test_zero1_keeps_eager_activations(void **state)
+{
+    /* --strategy zero1 without --tp or --pp is DeepSpeed's ZeRO-1 around the transformers model
+     * (pp.c generates it for the distributed optimizer's schedule): Llama's eager RMSNorm and
+     * SiLU keep what they keep in eager mode (model_hf.c), 186368 B a layer and token. Megatron's
+     * --use-distributed-optimizer runs Megatron's layers, fused kernels (model_fused_kernels).
+     * Before the fix both kept the fused count. */
+    char *path = src_path("models/llama2-7b.json");
+    for (int megatron = 0; megatron < 2; megatron++) {
+        Run r;
+        start(&r, path, 1, 4, 1, 1, 1);
+        if (megatron)
+            r.opt.distributed_optimizer = true;
+        else
+            strat_options_zero1(&r.opt);
+        simulate(&r, false);
+        assert_close(stage_activations(&r), leaves_saved(r.model, megatron), 1e-9);
+        run_end(&r);
+    }
+    g_free(path);
+}
+
+static void test_megatron_runs_megatron_loss(void **state)
+{
+    /* Megatron's GPTModel computes its loss with vocab_parallel_cross_entropy (the fp32 softmax,
+     * 4 B per logit, and a mask and target per token; model_hf_loss), whatever --loss-impl says:
+     * a Megatron run (--use-distributed-optimizer, here on one stage) keeps the same with
+     * transformers' loss (the default, 6 B per logit) as with --loss-impl megatron. The
+     * DeepSpeed ZeRO-1 run around the transformers model keeps transformers' 2 B per logit
+     * more. Before the fix the Megatron run kept transformers' 6 B. */
+    char *path = src_path("models/llama2-7b.json");
+    double act[2][2];
+    for (int megatron = 0; megatron < 2; megatron++)
+        for (int impl = 0; impl < 2; impl++) {
+            Run r;
+            start(&r, path, 1, 4, 1, 1, 1);
+            model_free(r.model);
+            GError *error = NULL;
+            r.model = model_load(path,
+                                 &(ModelOverrides){.flash_attention = -1,
+                                                   .loss_impl = impl ? MODEL_LOSS_MEGATRON
+                                                                     : MODEL_LOSS_HF},
+                                 &error);
+            assert_non_null(r.model);
+            if (megatron)
+                r.opt.distributed_optimizer = true;
+            else
+                strat_options_zero1(&r.opt);
+            simulate(&r, false);
+            act[megatron][impl] = stage_activations(&r);
+            run_end(&r);
+        }
+    assert_close(act[1][0], act[1][1], 1e-12);
+    const double s = 4096, vocab = 32000; /* llama2-7b.json */
+    assert_close(act[0][0] - act[0][1], 2 * s * vocab - 9 * s, 1e-9);
+    g_free(path);
+}
+
+static void test_tp_activations_llama(void **state)
+{
+    /* Korthikanti's 10 + 24/t is a GPT layer's split; a Llama layer splits otherwise (tp.c
+     * gen_tp_saved_kinds). With Megatron's fused kernels it keeps, per token, 8h bytes whole on
+     * every rank (the two norms' inputs, the q/k/v and gate/up inputs, 2h each) and 8h + 6ffn
+     * split (Q, K, V, o_proj's input, SwiGLU's input, down_proj's input); in eager mode (FSDP x
+     * TP) 16h whole (the norms' fp32 copies and normalised tensors) and 8h + 8ffn split. Sequence
+     * parallelism splits the whole part too: the runs differ by whole x (1 - 1/t) a layer. With
+     * the ratio, the difference was the layer's total x (16/34 - 1/4): 3.8e9 B, not 3.2e9, for
+     * Megatron's run. */
+    char *path = src_path("models/llama2-7b.json");
+    for (int fsdp = 0; fsdp < 2; fsdp++) {
+        double act[2];
+        for (int sp = 0; sp < 2; sp++) {
+            Run r;
+            start(&r, path, 1, 4, 4, 1, 1);
+            if (fsdp)
+                r.opt.kind = STRAT_FSDP, r.opt.sharding = SHARD_FULL_SHARD;
+            r.opt.sequence_parallel = sp;
+            simulate(&r, false);
+            act[sp] = activation_allocs(&r);
+            if (sp) {
+                const Model *m = r.model;
+                double whole = (fsdp ? 16 : 8) * m->hidden; /* bytes a token, bf16 */
+                assert_close(act[0] - act[1],
+                             m->layers * (double)m->training.seq_len * m->training.micro_batch *
+                                 whole * (1 - 1.0 / 4),
+                             1e-9);
+            }
+            run_end(&r);
+        }
+    }
+    g_free(path);
 }
 
 static void test_hybrid_with_pipeline(void **state)
@@ -888,6 +1014,9 @@ int main(void)
         cmocka_unit_test(test_pipeline_p2p_overlap),
         cmocka_unit_test(test_recv_posting),
         cmocka_unit_test(test_deepspeed_grad_accumulation),
+        cmocka_unit_test(test_zero1_keeps_eager_activations),
+        cmocka_unit_test(test_megatron_runs_megatron_loss),
+        cmocka_unit_test(test_tp_activations_llama),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
