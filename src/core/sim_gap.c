@@ -21,8 +21,9 @@
  * region has its full program's time wherever the gap is put in the region. What the host did
  * with region ops before the gap was known is checked or corrected when it is put there
  * (sim_gap_place): allocations and frees replayed at times that lacked the gap (the timeline's
- * samples and the peak's time move by it; a GPU stream's allocation or free after them, whose
- * order with them would change, refuses), and GPU ops it started at such a time (refuses).
+ * samples and the peak's time move by it; a GPU stream's allocation or free since the period
+ * before the gap, whose order with them, or the peak inside the gap, would change, refuses),
+ * and GPU ops whose start hung on such a host op's end (refuses).
  *
  * The memory a period holds must be the host's (allocations and frees on the host stream) and
  * balanced (a period frees, category by category, the bytes it allocates): the gap's are not
