@@ -54,18 +54,12 @@ Model *cli_sim_cache_model(CliSimCache *c, const char *file, const ModelOverride
     /* a run may change its model in place (per-module fields, the totals): it gets a copy of
      * the modules and the scalars, the strings stay the cached model's. O(modules) per point:
      * tens of microseconds, against milliseconds to simulate. */
-    Model *work = g_new(Model, 1);
-    *work = *m;
-    work->modules = g_memdup2(m->modules, sizeof(ModelModule) * (size_t)m->n_modules);
-    return work;
+    return model_modules_copy(m);
 }
 
 void cli_sim_cache_model_release(Model *work)
 {
-    if (!work)
-        return;
-    g_free(work->modules);
-    g_free(work);
+    model_modules_copy_free(work);
 }
 
 /* The error band, read once per (family, GPU); a missing file is no band. The one place both a

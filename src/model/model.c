@@ -355,6 +355,22 @@ static char *default_name(const char *file, const cJSON *json)
     return name;
 }
 
+Model *model_modules_copy(const Model *model)
+{
+    Model *copy = g_new(Model, 1);
+    *copy = *model;
+    copy->modules = g_memdup2(model->modules, sizeof(ModelModule) * (size_t)model->n_modules);
+    return copy;
+}
+
+void model_modules_copy_free(Model *copy)
+{
+    if (!copy)
+        return;
+    g_free(copy->modules);
+    g_free(copy);
+}
+
 Model *model_fused_kernels(const Model *model)
 {
     bool any = false;
@@ -362,9 +378,7 @@ Model *model_fused_kernels(const Model *model)
         any = model->modules[i].eager_extra_bytes != 0;
     if (!any)
         return NULL;
-    Model *copy = g_new(Model, 1);
-    *copy = *model; /* names and strings stay the model's; only the modules are new */
-    copy->modules = g_memdup2(model->modules, sizeof(ModelModule) * (size_t)model->n_modules);
+    Model *copy = model_modules_copy(model);
     for (int i = 0; i < model->n_modules; i++) {
         ModelModule *m = &copy->modules[i];
         m->saved_bytes = MAX(0, m->saved_bytes - m->eager_extra_bytes);
@@ -376,10 +390,7 @@ Model *model_fused_kernels(const Model *model)
 
 void model_fused_kernels_free(Model *copy)
 {
-    if (!copy)
-        return;
-    g_free(copy->modules);
-    g_free(copy);
+    model_modules_copy_free(copy);
 }
 
 Model *model_load(const char *file, const ModelOverrides *ov, GError **error)

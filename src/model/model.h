@@ -160,6 +160,11 @@ typedef struct {
 
 Model *model_load(const char *file, const ModelOverrides *ov, GError **error);
 void model_free(Model *model);
+/* A copy of `model` with its own modules (a generator may rewrite them: a TP rank's share,
+ * fused kernels' counts, the CLI's per-point overrides); names and strings stay the model's, so
+ * it lives no longer than the model. O(modules). Free with model_modules_copy_free. */
+Model *model_modules_copy(const Model *model);
+void model_modules_copy_free(Model *copy);
 /* A copy of `model` whose leaves keep for backward what Megatron's fused kernels keep
  * (saved_bytes less eager_extra_bytes: Korthikanti et al.'s 34sbh for a GPT layer), and whose
  * loss keeps what vocab_parallel_cross_entropy keeps; NULL where no leaf differs. Free with model_fused_kernels_free (the strings stay the model's). */

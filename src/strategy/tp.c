@@ -153,9 +153,7 @@ static void scale_block_saved(Model *copy, const Model *model, int block, const 
 
 Model *gen_tp_model(const Model *model, int t, bool sp)
 {
-    Model *copy = g_new(Model, 1);
-    *copy = *model; /* names and strings stay the model's; only the modules are new */
-    copy->modules = g_memdup2(model->modules, sizeof(ModelModule) * (size_t)model->n_modules);
+    Model *copy = model_modules_copy(model); /* only the modules are new */
     GenTpRegion *region = gen_tp_regions(model);
     copy->params = 0;
     for (int i = 0; i < model->n_modules; i++) {
@@ -196,10 +194,7 @@ Model *gen_tp_model(const Model *model, int t, bool sp)
 
 void gen_tp_model_free(Model *copy)
 {
-    if (!copy)
-        return;
-    g_free(copy->modules);
-    g_free(copy);
+    model_modules_copy_free(copy);
 }
 
 void gen_tp_setup(Gen *g, int group)
