@@ -80,6 +80,16 @@ int model_hf_linear(Ctx *c, int parent, const char *name, const char *kind, doub
     return i;
 }
 
+/* LoRA's facts about a Linear (model.h): its input, the leaf holding that input
+ * (-1: kept anyway) and what only its weight gradient needs. */
+static void lora_linear(Ctx *c, int leaf, int input_leaf, double in, double weight_only)
+{
+    ModelModule *m = model_builder_get(c->b, leaf);
+    m->input_bytes = c->act * m->kernel.rows * in;
+    m->input_leaf = input_leaf;
+    m->weight_only_bytes = weight_only;
+}
+
 char *model_hf_sub(const char *parent, const char *name)
 {
     return *parent ? g_strdup_printf("%s.%s", parent, name) : g_strdup(name);
@@ -140,11 +150,20 @@ static void build_gpt2(Model *m, Ctx *c)
         model_hf_layer_norm(c, blk, bn, "ln_1", h, false);
         int at = model_builder_add(c->b, blk, n = model_hf_sub(bn, "attn"), "GPT2Attention");
         char *an = n;
-        model_hf_linear(c, at, n = model_hf_sub(an, "c_attn"), "Conv1D", h, 3 * h, true, false),
-            g_free(n);
+        /* frozen (LoRA): Conv1D's addmm keeps its input only for the weight's gradient
+         * (derivatives.yaml `addmm: mat2: mm_mat2_backward(grad, mat1, ...)`); LayerNorm keeps
+         * its own input whatever (native_layer_norm's one formula for input, weight and bias);
+         * attention's output is flash attention's own (as o_proj's in build_decoder) */
+        int qkv =
+            model_hf_linear(c, at, n = model_hf_sub(an, "c_attn"), "Conv1D", h, 3 * h, true, false);
+        g_free(n);
+        lora_linear(c, qkv, qkv, h, act * s * h);
         model_hf_attention(c, at, an, m, 0, true);
-        model_hf_linear(c, at, n = model_hf_sub(an, "c_proj"), "Conv1D", h, h, true, false),
-            g_free(n);
+        int proj =
+            model_hf_linear(c, at, n = model_hf_sub(an, "c_proj"), "Conv1D", h, h, true, false);
+        g_free(n);
+        lora_linear(c, proj, m->flash_attention ? -1 : proj, h,
+                    m->flash_attention ? 0 : act * s * h);
         model_hf_leaf(c, at, n = model_hf_sub(an, "resid_dropout"), "Dropout", 0, 0,
                       5 * act * s * h + s * h, s * h, 2),
             g_free(n);
@@ -152,8 +171,10 @@ static void build_gpt2(Model *m, Ctx *c)
         model_hf_layer_norm(c, blk, bn, "ln_2", h, false);
         int mlp = model_builder_add(c->b, blk, n = model_hf_sub(bn, "mlp"), "GPT2MLP");
         char *mn = n;
-        model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_fc"), "Conv1D", h, ffn, true, false),
-            g_free(n);
+        int fc =
+            model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_fc"), "Conv1D", h, ffn, true, false);
+        g_free(n);
+        lora_linear(c, fc, fc, h, act * s * h);
         /* the activation in eager mode (gpt2_activation) */
         int gelu = model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"),
                                  c->gelu_kernels > 1 ? "NewGELUActivation" : "GELUActivation", 0,
@@ -164,8 +185,13 @@ static void build_gpt2(Model *m, Ctx *c)
             c->gelu_saved_fp32_autocast * MAX(0, 4 - act) * s * ffn;
         /* Megatron's bias-GeLU keeps its input alone (Korthikanti's 8sbh) */
         model_builder_get(c->b, gelu)->eager_extra_bytes = (c->gelu_saved - 1) * act * s * ffn;
-        model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_proj"), "Conv1D", ffn, h, true, false),
-            g_free(n);
+        int down =
+            model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_proj"), "Conv1D", ffn, h, true, false);
+        g_free(n);
+        /* gelu_new's and gelu_fast's products keep their factors, not the result; of the
+         * one-kernel ones relu keeps its result, c_proj's input: left as it is */
+        if (c->gelu_kernels > 1)
+            lora_linear(c, down, down, ffn, act * s * ffn);
         model_hf_leaf(c, mlp, n = model_hf_sub(mn, "dropout"), "Dropout", 0, 0,
                       5 * act * s * h + s * h, s * h, 2),
             g_free(n);
@@ -173,7 +199,8 @@ static void build_gpt2(Model *m, Ctx *c)
         g_free(bn);
     }
     model_hf_layer_norm(c, tr, "transformer", "ln_f", h, false);
-    model_hf_linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
+    int head = model_hf_linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
+    lora_linear(c, head, head, h, act * s * h);
 }
 
 /* The Llama family of decoders: pre-norm blocks of RMSNorm, rotary attention and a gated MLP, as
@@ -238,16 +265,6 @@ static double rms_norm_weight_only(const Ctx *c, const DecoderArch *arch, double
     bool gemma = !strncmp(arch->type, "gemma", 5);
     *autocast = gemma ? 0 : MAX(0, 4 - c->act) * c->s * h;
     return (gemma ? 4 : c->act) * c->s * h;
-}
-
-/* LoRA's facts about a Linear (model.h): its input, the leaf holding that input
- * (-1: kept anyway) and what only its weight gradient needs. */
-static void lora_linear(Ctx *c, int leaf, int input_leaf, double in, double weight_only)
-{
-    ModelModule *m = model_builder_get(c->b, leaf);
-    m->input_bytes = c->act * m->kernel.rows * in;
-    m->input_leaf = input_leaf;
-    m->weight_only_bytes = weight_only;
 }
 
 /* RMSNorm in fp32, as HF LlamaRMSNorm runs in eager mode: to(fp32) (read 2 B, write 4), pow (4, 4),

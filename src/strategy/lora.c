@@ -8,13 +8,14 @@
  * only, one forward's FLOPs instead of two. The adapters' own FLOPs, 2 x rank x (in + out) per
  * token, are left out: below 1 % of the Linear's at rank 16 and hidden 4096.
  *
- * What backward keeps (lora_saved_bytes): autograd saves a tensor that one input's derivative
- * alone uses only when that input requires grad (tools/autograd/gen_variable_type.py,
- * emit_save_inputs guards it with `grad_fn->should_compute_output(...)`). mm and addmm use their
- * input `self` only for the weight's gradient (derivatives.yaml `mm: mat2:
- * mm_mat2_backward(grad, self, ...)`, `addmm: mat2: mm_mat2_backward(grad, mat1, ...)`), so a
- * frozen Linear keeps nothing for itself; nor does a frozen norm keep the normalised tensor its
- * weight multiplies (`mul.Tensor: other: mul_tensor_backward(grad, self, ...)`). What the input
+ * What backward keeps (lora_frozen_saved_bytes, lora_adapter_saved_bytes): autograd saves a tensor
+ * that one input's derivative alone uses only when that input requires grad
+ * (tools/autograd/gen_variable_type.py, emit_save_inputs guards it with
+ * `grad_fn->should_compute_output(...)`). mm and addmm use their input `self` only for the weight's
+ * gradient (derivatives.yaml `mm: mat2: mm_mat2_backward(grad, self, ...)`, `addmm: mat2:
+ * mm_mat2_backward(grad, mat1, ...)`), so a frozen Linear keeps nothing for itself; nor does a
+ * frozen norm keep the normalised tensor its weight multiplies (`self.weight * hidden_states`:
+ * `mul.Tensor: self: mul_tensor_backward(grad, other, ...)` alone uses `other`). What the input
  * gradients need stays: the norm's fp32 copy, the activation's and the gate product's tensors,
  * attention's Q, K, V (and its output under flash attention, or its softmax without).
  * The adapter, peft's LoraLayer (tuners/lora/layer.py, Linear.forward: `result =
@@ -23,9 +24,11 @@
  * keep its output and mask instead) and lora_A's output, rank values a token, for lora_B's; the
  * product by a Python number and the sum keep nothing. A tensor several leaves need is kept once
  * (x of q, k and v, ModelModule.input_leaf). Builders that do not say what is weight-only
- * (ModelModule.weight_only_bytes 0: GPT-2, encoders, MoE experts, layer lists) keep today's
- * counts, which over-count. Under autocast each adapter casts x itself (one bf16 copy each): not
- * modelled, x is counted once. */
+ * (ModelModule.weight_only_bytes 0: encoders, gpt_neox and falcon, MoE experts, layer lists)
+ * keep full fine-tuning's counts, which over-count. Not modelled: under autocast each adapter
+ * casts x itself (a bf16 copy each; x is counted once); the first layer, whose input does not
+ * require grad unless transformers' enable_input_require_grads made it (its input norm keeps
+ * nothing there; counted as every other layer's). */
 #include "strategy.h"
 
 #include "../util/cfg.h"

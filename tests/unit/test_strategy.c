@@ -462,13 +462,14 @@ static void test_lora_optimizer_and_gradient_bytes(void **state)
     hw_topology_free(r.topo);
 }
 
-/* Bytes a token of model.layers.0 keeps for backward (its leaves' saved_bytes over seq_len). */
-static double layer0_saved_per_token(const Model *model)
+/* Bytes a token of one layer (`prefix`: its name and a dot) keeps for backward: its leaves'
+ * saved_bytes over seq_len. */
+static double layer_saved_per_token(const Model *model, const char *prefix)
 {
     double saved = 0;
     for (int i = 0; i < model->n_modules; i++) {
         const ModelModule *m = &model->modules[i];
-        if (m->first_child < 0 && g_str_has_prefix(m->name, "model.layers.0."))
+        if (m->first_child < 0 && g_str_has_prefix(m->name, prefix))
             saved += m->saved_bytes;
     }
     return saved / model->training.seq_len;
@@ -483,21 +484,29 @@ static double layer0_saved_per_token(const Model *model)
  * (2h, once), attention its Q K V and output (8h), SiLU and the product 6 ffn, and each adapter
  * lora_A's 16 outputs (32 B): 18h + 6 ffn + 64, a quarter less. Every Linear targeted: the MLP's
  * input (2h) and down's (2 ffn) come back, o_proj's input is attention's already: 20h + 8 ffn +
- * 7 x 32. */
-static void test_lora_llama_layer_saved_bytes(void **state)
+ * 7 x 32. GPT-2 (h 768, ffn 3072, gelu_new) with peft's c_attn: c_fc's input (2h) and the MLP
+ * c_proj's (2 ffn) go, c_attn's stays for its adapter, which adds 32 B. */
+static void test_lora_layer_saved_bytes(void **state)
 {
     const double h = 4096, ffn = 11008;
     GError *error = NULL;
     Model *model = load_model("models/llama2-7b.json", NULL);
-    assert_close(layer0_saved_per_token(model), 24 * h + 8 * ffn, 1e-12);
+    assert_close(layer_saved_per_token(model, "model.layers.0."), 24 * h + 8 * ffn, 1e-12);
     assert_true(strat_lora_apply(model, 16, "q_proj,v_proj", &error));
-    assert_close(layer0_saved_per_token(model), 18 * h + 6 * ffn + 2 * 32, 1e-12);
+    assert_close(layer_saved_per_token(model, "model.layers.0."), 18 * h + 6 * ffn + 2 * 32, 1e-12);
     model_free(model);
 
     model = load_model("models/llama2-7b.json", NULL);
     assert_true(strat_lora_apply(
         model, 16, "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", &error));
-    assert_close(layer0_saved_per_token(model), 20 * h + 8 * ffn + 7 * 32, 1e-12);
+    assert_close(layer_saved_per_token(model, "model.layers.0."), 20 * h + 8 * ffn + 7 * 32, 1e-12);
+    model_free(model);
+
+    model = load_model("models/gpt2.json", NULL);
+    double full = layer_saved_per_token(model, "transformer.h.0.");
+    assert_true(strat_lora_apply(model, 16, "c_attn", &error));
+    assert_close(layer_saved_per_token(model, "transformer.h.0."), full - 2 * 768 - 2 * 3072 + 32,
+                 1e-12);
     model_free(model);
 }
 
@@ -816,7 +825,7 @@ int main(void)
         cmocka_unit_test(test_hybrid_one_gpu_per_node_unsynced),
         cmocka_unit_test(test_zero1_memory_and_traffic),
         cmocka_unit_test(test_lora_optimizer_and_gradient_bytes),
-        cmocka_unit_test(test_lora_llama_layer_saved_bytes),
+        cmocka_unit_test(test_lora_layer_saved_bytes),
         cmocka_unit_test(test_fsdp2_padding_and_reshard),
         cmocka_unit_test(test_grad_accum_ddp_no_sync),
         cmocka_unit_test(test_checkpoint_every),
