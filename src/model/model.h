@@ -94,6 +94,19 @@ typedef struct {
      * once (model_layers.c). Not in mem_bytes_fwd: strat_memory_format_apply adds it there when
      * the run's memory format and dtype call for it. */
     double layout_bytes_fwd;
+    /* What freezing the weights (LoRA, src/strategy/lora.c) changes, per sample; all 0 where the
+     * builder does not say, and then the leaf keeps what it keeps when everything trains.
+     * weight_only_bytes: of saved_bytes, what only weight gradients need (autograd saves a tensor
+     * that one input's derivative alone uses only when that input requires grad), so a frozen
+     * leaf does not keep it: a Linear's input, a norm's normalised tensor its weight multiplies
+     * (an opening norm's on the leaf its rest is charged to, model_hf.c).
+     * weight_only_autocast_bytes: the same tensors' part of autocast_extra_bytes (it may exceed
+     * the leaf's autocast_extra_bytes, where the rest is charged elsewhere).
+     * input_bytes: a Linear's input, which a LoRA adapter on it keeps (lora_A's input);
+     * input_leaf: the leaf whose weight_only_bytes hold that input (q_proj for q, k and v), -1
+     * where another op keeps it anyway (flash attention's output, o_proj's input). */
+    double weight_only_bytes, weight_only_autocast_bytes, input_bytes;
+    int input_leaf;
     double flops_bwd_ratio;/* backward FLOPs / forward FLOPs: 2 for weighted layers, 1 otherwise */
     int kernels_fwd;       /* kernel launches in forward */
     ModelKernel kernel;    /* the tensor-core kernel behind flops_fwd, when known */

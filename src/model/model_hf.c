@@ -80,6 +80,16 @@ int model_hf_linear(Ctx *c, int parent, const char *name, const char *kind, doub
     return i;
 }
 
+/* LoRA's facts about a Linear (model.h): its input, the leaf holding that input
+ * (-1: kept anyway) and what only its weight gradient needs. */
+static void lora_linear(Ctx *c, int leaf, int input_leaf, double in, double weight_only)
+{
+    ModelModule *m = model_builder_get(c->b, leaf);
+    m->input_bytes = c->act * m->kernel.rows * in;
+    m->input_leaf = input_leaf;
+    m->weight_only_bytes = weight_only;
+}
+
 char *model_hf_sub(const char *parent, const char *name)
 {
     return *parent ? g_strdup_printf("%s.%s", parent, name) : g_strdup(name);
@@ -140,11 +150,20 @@ static void build_gpt2(Model *m, Ctx *c)
         model_hf_layer_norm(c, blk, bn, "ln_1", h, false);
         int at = model_builder_add(c->b, blk, n = model_hf_sub(bn, "attn"), "GPT2Attention");
         char *an = n;
-        model_hf_linear(c, at, n = model_hf_sub(an, "c_attn"), "Conv1D", h, 3 * h, true, false),
-            g_free(n);
+        /* frozen (LoRA): Conv1D's addmm keeps its input only for the weight's gradient
+         * (derivatives.yaml `addmm: mat2: mm_mat2_backward(grad, mat1, ...)`); LayerNorm keeps
+         * its own input whatever (native_layer_norm's one formula for input, weight and bias);
+         * attention's output is flash attention's own (as o_proj's in build_decoder) */
+        int qkv =
+            model_hf_linear(c, at, n = model_hf_sub(an, "c_attn"), "Conv1D", h, 3 * h, true, false);
+        g_free(n);
+        lora_linear(c, qkv, qkv, h, act * s * h);
         model_hf_attention(c, at, an, m, 0, true);
-        model_hf_linear(c, at, n = model_hf_sub(an, "c_proj"), "Conv1D", h, h, true, false),
-            g_free(n);
+        int proj =
+            model_hf_linear(c, at, n = model_hf_sub(an, "c_proj"), "Conv1D", h, h, true, false);
+        g_free(n);
+        lora_linear(c, proj, m->flash_attention ? -1 : proj, h,
+                    m->flash_attention ? 0 : act * s * h);
         model_hf_leaf(c, at, n = model_hf_sub(an, "resid_dropout"), "Dropout", 0, 0,
                       5 * act * s * h + s * h, s * h, 2),
             g_free(n);
@@ -152,8 +171,10 @@ static void build_gpt2(Model *m, Ctx *c)
         model_hf_layer_norm(c, blk, bn, "ln_2", h, false);
         int mlp = model_builder_add(c->b, blk, n = model_hf_sub(bn, "mlp"), "GPT2MLP");
         char *mn = n;
-        model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_fc"), "Conv1D", h, ffn, true, false),
-            g_free(n);
+        int fc =
+            model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_fc"), "Conv1D", h, ffn, true, false);
+        g_free(n);
+        lora_linear(c, fc, fc, h, act * s * h);
         /* the activation in eager mode (gpt2_activation) */
         int gelu = model_hf_leaf(c, mlp, n = model_hf_sub(mn, "act"),
                                  c->gelu_kernels > 1 ? "NewGELUActivation" : "GELUActivation", 0,
@@ -164,8 +185,13 @@ static void build_gpt2(Model *m, Ctx *c)
             c->gelu_saved_fp32_autocast * MAX(0, 4 - act) * s * ffn;
         /* Megatron's bias-GeLU keeps its input alone (Korthikanti's 8sbh) */
         model_builder_get(c->b, gelu)->eager_extra_bytes = (c->gelu_saved - 1) * act * s * ffn;
-        model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_proj"), "Conv1D", ffn, h, true, false),
-            g_free(n);
+        int down =
+            model_hf_linear(c, mlp, n = model_hf_sub(mn, "c_proj"), "Conv1D", ffn, h, true, false);
+        g_free(n);
+        /* gelu_new's and gelu_fast's products keep their factors, not the result; of the
+         * one-kernel ones relu keeps its result, c_proj's input: left as it is */
+        if (c->gelu_kernels > 1)
+            lora_linear(c, down, down, ffn, act * s * ffn);
         model_hf_leaf(c, mlp, n = model_hf_sub(mn, "dropout"), "Dropout", 0, 0,
                       5 * act * s * h + s * h, s * h, 2),
             g_free(n);
@@ -173,7 +199,8 @@ static void build_gpt2(Model *m, Ctx *c)
         g_free(bn);
     }
     model_hf_layer_norm(c, tr, "transformer", "ln_f", h, false);
-    model_hf_linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
+    int head = model_hf_linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
+    lora_linear(c, head, head, h, act * s * h);
 }
 
 /* The Llama family of decoders: pre-norm blocks of RMSNorm, rotary attention and a gated MLP, as
@@ -225,6 +252,21 @@ static char *cls(const DecoderArch *arch, const char *suffix)
     return g_strconcat(arch->prefix, suffix, NULL);
 }
 
+/* What only a frozen RMSNorm's weight gradient needs, per sample (rms_norm's tensors): the
+ * normalised tensor the weight multiplies, act B (Gemma: its fp32 product, 4 B), and under
+ * autocast its fp32 excess (*autocast). mul.Tensor's `self: mul_tensor_backward(grad, other, ...)`
+ * uses `other` in the weight's derivative alone, so autograd saves it only when the weight
+ * requires grad (tools/autograd/gen_variable_type.py, emit_save_inputs: a saved tensor used by one
+ * input's derivative is guarded by `grad_fn->should_compute_output(...)`); the fp32 copy stays
+ * (pow's and the rsqrt product's input gradients). */
+static double rms_norm_weight_only(const Ctx *c, const DecoderArch *arch, double h,
+                                   double *autocast)
+{
+    bool gemma = !strncmp(arch->type, "gemma", 5);
+    *autocast = gemma ? 0 : MAX(0, 4 - c->act) * c->s * h;
+    return (gemma ? 4 : c->act) * c->s * h;
+}
+
 /* RMSNorm in fp32, as HF LlamaRMSNorm runs in eager mode: to(fp32) (read 2 B, write 4), pow (4, 4),
  * mean (4), x * rsqrt (4, 4), to(bf16) (4, 2), * weight (2, 2): 36 B per element in 6 kernels
  * (18 x 2-byte activations). `residual`: the residual add before it (read two, write one) is
@@ -252,6 +294,11 @@ static double rms_norm(Ctx *c, const DecoderArch *arch, int parent, const char *
     double saved = (gemma ? 8 : 4 + c->act) * c->s * h, kept = opens_block ? c->act * c->s * h : saved;
     int i = model_hf_leaf(c, parent, n, kind, (uint64_t)h, 0,
                           (residual ? 21 : 18) * c->act * c->s * h, kept, residual ? 7 : 6);
+    if (!opens_block) {
+        ModelModule *leaf = model_builder_get(c->b, i);
+        leaf->weight_only_bytes =
+            rms_norm_weight_only(c, arch, h, &leaf->weight_only_autocast_bytes);
+    }
     /* under torch.autocast the residual stream is fp32 (fp32 embeddings and sums), so
      * `input_dtype` is fp32 and the normalised tensor the weight multiplies is kept in fp32 */
     model_builder_get(c->b, i)->autocast_extra_bytes = gemma ? 0 : MAX(0, 4 - c->act) * c->s * h;
@@ -349,6 +396,16 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
         /* the input norm's tensors beyond the block input's size (rms_norm) */
         model_builder_get(c->b, q)->saved_bytes += norm_rest;
         model_builder_get(c->b, q)->eager_extra_bytes += norm_rest; /* not in a fused norm */
+        /* frozen (LoRA): q, k and v keep their shared input x for no weight gradient (mm's
+         * `mat2: mm_mat2_backward(grad, self, ...)` alone uses `self`), nor the input norm's
+         * normalised tensor charged here; an adapter on any of them keeps x (lora.c) */
+        double norm_only, norm_only_autocast;
+        norm_only = rms_norm_weight_only(c, arch, h, &norm_only_autocast);
+        lora_linear(c, q, q, h, c->act * s * h + norm_only);
+        model_builder_get(c->b, q)->weight_only_autocast_bytes = norm_only_autocast;
+        if (!arch->fused)
+            for (int j = q + 1; j <= q + 2; j++)
+                lora_linear(c, j, q, h, 0);
         /* rotary embedding on q and k (HF apply_rotary_pos_emb): x * cos (read, write),
          * rotate_half's negation of one half and cat (1 + 2), * sin (2), the sum (3): 10 element
          * accesses in 6 kernels per tensor; and the attention output's transpose(1, 2).contiguous()
@@ -356,8 +413,14 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
         model_builder_get(c->b, k)->mem_bytes_fwd = 10 * act * s * (qw + kvw) + 2 * act * s * qw;
         model_builder_get(c->b, k)->kernels_fwd += 13;
         model_hf_attention(c, at, an, m, layer_window(arch, m, l, window_from_layer), true);
-        model_hf_linear(c, at, n = model_hf_sub(an, "o_proj"), "Linear", qw, h, attn_bias, false),
-            g_free(n);
+        int o = model_hf_linear(c, at, n = model_hf_sub(an, "o_proj"), "Linear", qw, h, attn_bias,
+                                false);
+        g_free(n);
+        /* flash attention keeps its output for its own backward (FlashAttnFunc's
+         * save_for_backward(q, k, v, out, softmax_lse, ...), SDPA's flash kernel likewise), the
+         * same storage as o_proj's input (a view); eager attention's contiguous() copy only
+         * o_proj keeps */
+        lora_linear(c, o, m->flash_attention ? -1 : o, qw, m->flash_attention ? 0 : act * s * qw);
         g_free(an);
         /* residual add (read two, write one) charged to the following norm */
         if (arch->sandwich) {
@@ -372,16 +435,25 @@ static void build_decoder(Model *m, Ctx *c, const DecoderArch *arch, bool attn_b
             model_hf_moe_block(c, m, moe, blk, bn);
         } else {
             n = model_hf_sub(bn, "mlp");
-            model_hf_gated_mlp(c, blk, n, k_mlp, h, ffn, arch->fused, act_kind,
-                               (const char *const[]){"gate_proj", "up_proj", "down_proj"}, s);
+            int mlp =
+                model_hf_gated_mlp(c, blk, n, k_mlp, h, ffn, arch->fused, act_kind,
+                                   (const char *const[]){"gate_proj", "up_proj", "down_proj"}, s);
             g_free(n);
+            /* frozen (LoRA): gate and up keep their shared input for no weight gradient, down its
+             * input (the product, which mul keeps nothing of: it keeps its factors, act_fn's) */
+            int gate = mlp + 1, down = arch->fused ? mlp + 3 : mlp + 4;
+            lora_linear(c, gate, gate, h, act * s * h);
+            if (!arch->fused)
+                lora_linear(c, gate + 1, gate, h, 0);
+            lora_linear(c, down, down, ffn, act * s * ffn);
         }
         if (arch->sandwich)
             rms_norm(c, arch, blk, bn, "post_feedforward_layernorm", h, false, false);
         g_free(bn);
     }
     rms_norm(c, arch, md, "model", "norm", h, true, false);
-    model_hf_linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
+    int head = model_hf_linear(c, root, "lm_head", "Linear", h, V, false, m->tied_embeddings);
+    lora_linear(c, head, head, h, act * s * h);
     g_free(k_root), g_free(k_model), g_free(k_layer), g_free(k_attn), g_free(k_mlp);
 }
 

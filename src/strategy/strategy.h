@@ -206,8 +206,9 @@ HwDtype strat_compute_dtype(const Model *model, const StratOptions *opt);
 int strat_memory_format_apply(Model *model, const HwTopology *topo, const StratOptions *opt);
 
 /* LoRA (lora.c): freezes every parameter of the model and adds rank x (in + out) trainable
- * adapter parameters beside each Linear whose last name part is in `targets` (comma-separated).
- * Errors name --lora-targets. */
+ * adapter parameters beside each Linear whose last name part is in `targets` (comma-separated);
+ * the leaves' saved activations become what a frozen model and the adapters keep. Errors name
+ * --lora-targets. */
 bool strat_lora_apply(Model *model, int rank, const char *targets, GError **error);
 /* peft's default targets for the model's architecture, NULL when peft has none. */
 const char *strat_lora_default_targets(const Model *model);

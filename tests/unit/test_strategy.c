@@ -462,6 +462,54 @@ static void test_lora_optimizer_and_gradient_bytes(void **state)
     hw_topology_free(r.topo);
 }
 
+/* Bytes a token of one layer (`prefix`: its name and a dot) keeps for backward: its leaves'
+ * saved_bytes over seq_len. */
+static double layer_saved_per_token(const Model *model, const char *prefix)
+{
+    double saved = 0;
+    for (int i = 0; i < model->n_modules; i++) {
+        const ModelModule *m = &model->modules[i];
+        if (m->first_child < 0 && g_str_has_prefix(m->name, prefix))
+            saved += m->saved_bytes;
+    }
+    return saved / model->training.seq_len;
+}
+
+/* What a Llama-2-7B layer keeps (h 4096, ffn 11008, bf16, flash attention), per token. Full
+ * fine-tuning: input norm 2h + 4h (its fp32 copy and normalised tensor beside the block input),
+ * q/k/v's input 2h, Q K V 6h, o_proj's input 2h, post-attention norm 6h, gate/up's input 2h,
+ * SiLU and the product 6 ffn, down's input 2 ffn: 24h + 8 ffn. LoRA rank 16 on peft's q_proj,
+ * v_proj (strategy/lora.c): no Linear keeps its input for itself and no norm its normalised
+ * tensor, so the norms keep their fp32 copies (4h each), q/k/v's input stays for the adapters
+ * (2h, once), attention its Q K V and output (8h), SiLU and the product 6 ffn, and each adapter
+ * lora_A's 16 outputs (32 B): 18h + 6 ffn + 64, a quarter less. Every Linear targeted: the MLP's
+ * input (2h) and down's (2 ffn) come back, o_proj's input is attention's already: 20h + 8 ffn +
+ * 7 x 32. GPT-2 (h 768, ffn 3072, gelu_new) with peft's c_attn: c_fc's input (2h) and the MLP
+ * c_proj's (2 ffn) go, c_attn's stays for its adapter, which adds 32 B. */
+static void test_lora_layer_saved_bytes(void **state)
+{
+    const double h = 4096, ffn = 11008;
+    GError *error = NULL;
+    Model *model = load_model("models/llama2-7b.json", NULL);
+    assert_close(layer_saved_per_token(model, "model.layers.0."), 24 * h + 8 * ffn, 1e-12);
+    assert_true(strat_lora_apply(model, 16, "q_proj,v_proj", &error));
+    assert_close(layer_saved_per_token(model, "model.layers.0."), 18 * h + 6 * ffn + 2 * 32, 1e-12);
+    model_free(model);
+
+    model = load_model("models/llama2-7b.json", NULL);
+    assert_true(strat_lora_apply(
+        model, 16, "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", &error));
+    assert_close(layer_saved_per_token(model, "model.layers.0."), 20 * h + 8 * ffn + 7 * 32, 1e-12);
+    model_free(model);
+
+    model = load_model("models/gpt2.json", NULL);
+    double full = layer_saved_per_token(model, "transformer.h.0.");
+    assert_true(strat_lora_apply(model, 16, "c_attn", &error));
+    assert_close(layer_saved_per_token(model, "transformer.h.0."), full - 2 * 768 - 2 * 3072 + 32,
+                 1e-12);
+    model_free(model);
+}
+
 /* FSDP2 (fully_shard), from PyTorch's documented behaviour:
  *  - per-parameter sharding on dim 0, each parameter padded to a multiple of the shard group
  *    (_fsdp_param.py): the blocks' Linears are [50000, 20] weights (the layer list's implicit
@@ -777,6 +825,7 @@ int main(void)
         cmocka_unit_test(test_hybrid_one_gpu_per_node_unsynced),
         cmocka_unit_test(test_zero1_memory_and_traffic),
         cmocka_unit_test(test_lora_optimizer_and_gradient_bytes),
+        cmocka_unit_test(test_lora_layer_saved_bytes),
         cmocka_unit_test(test_fsdp2_padding_and_reshard),
         cmocka_unit_test(test_grad_accum_ddp_no_sync),
         cmocka_unit_test(test_checkpoint_every),
