@@ -194,14 +194,9 @@ void sim_finish_at(Engine *e, int ci, int op, int64_t end_ns)
     pq_push(&e->pq, end_ns, ci, op);
 }
 
-static void *spare_take(GPtrArray *spare)
-{
-    return spare->len > 0 ? g_ptr_array_steal_index_fast(spare, spare->len - 1) : NULL;
-}
-
 static GArray *members_new(Engine *e)
 {
-    GArray *m = spare_take(e->spare_members);
+    GArray *m = sim_spare_take(&e->spare_members);
     if (!m)
         return g_array_new(FALSE, FALSE, sizeof(ClassOp));
     g_array_set_size(m, 0);
@@ -213,7 +208,7 @@ static GArray *members_new(Engine *e)
  * hashing and copying a string key per arrival was 6 % of a large pipeline's run. */
 static Rendezvous *rendezvous_new(Engine *e, int needed)
 {
-    Rendezvous *r = spare_take(e->spare_rendezvous);
+    Rendezvous *r = sim_spare_take(&e->spare_rendezvous);
     if (!r)
         r = g_new(Rendezvous, 1);
     *r = (Rendezvous){.needed = needed, .members = members_new(e)};
@@ -235,8 +230,8 @@ static Rendezvous *rendezvous_get(Engine *e, KtKey key, int needed)
 static void rendezvous_release(Engine *e, Rendezvous *r)
 {
     if (r->members)
-        g_ptr_array_add(e->spare_members, r->members);
-    g_ptr_array_add(e->spare_rendezvous, r);
+        sim_spare_put(&e->spare_members, r->members);
+    sim_spare_put(&e->spare_rendezvous, r);
 }
 
 static void rendezvous_free(void *p)
@@ -283,7 +278,7 @@ static void start_transfer(Engine *e, int64_t now, int pattern, double scale, Re
     int id = net_flows_add(e->flows, now, pattern, scale);
     if (isfinite(max_rate))
         net_flows_cap(e->flows, id, max_rate);
-    Pending *p = spare_take(e->spare_pending);
+    Pending *p = sim_spare_take(&e->spare_pending);
     if (!p)
         p = g_new(Pending, 1);
     p->members = r->members; /* taken: the rendezvous is released next */
@@ -305,8 +300,8 @@ static void net_event(Engine *e, int64_t now)
         for (int i = 0; i < n; i++) {
             Pending *p = g_ptr_array_index(e->pending, ids[i]);
             finish_members(e, p->members, p->coll_kind, now + p->latency_ns);
-            g_ptr_array_add(e->spare_members, p->members);
-            g_ptr_array_add(e->spare_pending, p);
+            sim_spare_put(&e->spare_members, p->members);
+            sim_spare_put(&e->spare_pending, p);
             g_ptr_array_index(e->pending, ids[i]) = NULL;
         }
     }
@@ -656,9 +651,6 @@ static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError *
     e.res->classes = g_new0(SimClassResult, s->n_classes);
     e.st = g_new0(ClassState, s->n_classes);
     ktab_init(&e.rendezvous);
-    e.spare_rendezvous = g_ptr_array_new_with_free_func(g_free);
-    e.spare_pending = g_ptr_array_new_with_free_func(g_free);
-    e.spare_members = g_ptr_array_new_with_free_func(members_free);
     ktab_init(&e.costs);
     pq_init(&e.pq);
     if (cfg->net) {
@@ -761,9 +753,9 @@ static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError *
         net_flows_free(e.flows);
     }
     ktab_destroy(&e.rendezvous, rendezvous_free);
-    g_ptr_array_free(e.spare_rendezvous, TRUE);
-    g_ptr_array_free(e.spare_pending, TRUE);
-    g_ptr_array_free(e.spare_members, TRUE);
+    sim_spares_free(&e.spare_rendezvous, g_free);
+    sim_spares_free(&e.spare_pending, g_free);
+    sim_spares_free(&e.spare_members, members_free);
     ktab_destroy(&e.costs, g_free);
     pq_destroy(&e.pq);
     if (!ok) {
