@@ -241,8 +241,11 @@ int gen_host_wait(Gen *g, int dep, const char *name)
  * one NCCL group, one launch; DeepSpeed orders its blocking sends and receives so that
  * neighbours' match, pipe/schedule.py), not as pp.c issues them (each send after its compute,
  * each receive before its own): the host waits for a send with the next receive it issues, as
- * one group (gen_launch_p2p). Waiting for each alone deadlocks two stages that send to each
- * other first; waiting for sends before the next kernel deadlocks the interleaved schedule.
+ * one group (gen_launch_p2p), or before the next kernel or collective it launches, whichever
+ * comes first (a send alone, as Megatron's warm-up send_forward and GPipe's first stage: its
+ * NCCL kernel returns once it has run, so the host launches nothing more before). Waiting for
+ * each alone deadlocks two stages that send to each other first; waiting for sends before the
+ * next kernel deadlocks the interleaved schedule (pp.c: its sends and receives do not block).
  * One host op per GPU op or group; nothing without the option, so its schedules stay those of
  * before. */
 static uint32_t sync_name(Gen *g, uint32_t name)
@@ -308,6 +311,8 @@ int gen_compute_named(Gen *g, int stream, IrPhase phase, double flops, double by
     /* an op that launches nothing (an ordering point on its stream) does not block */
     bool launches = kernels > 0 || seconds > 0 || flops > 0 || bytes > 0 ||
                     (g->kern_pending && g->kern_pending->len > 0) || g->kern_first_pending;
+    if (launches)
+        gen_launch_p2p_flush(g); /* a send still deferred: its kernel has run before this launch */
     /* the host launches the kernels first */
     gen_host_named(g, kernels * g->topo->gpu.launch_overhead_s, name);
     IrCompute payload = {.flops = flops, .bytes = bytes, .model_flops = model_flops,
@@ -369,6 +374,7 @@ int gen_coll_sms(Gen *g, int stream, IrCollKind kind, int group, double bytes, H
 int gen_coll_named(Gen *g, int stream, IrCollKind kind, int group, double bytes, HwDtype dtype,
                    IrPhase phase, uint32_t name, const int *deps, int n_deps, int sms)
 {
+    gen_launch_p2p_flush(g); /* as in gen_compute_named */
     /* NCCL enqueue, plus the copy-in/out kernels FSDP and DDP run around it */
     gen_host_named(g, 3 * g->topo->gpu.launch_overhead_s, name);
     uint64_t size = gen_size_named(g, name, bytes);

@@ -94,7 +94,8 @@ int gen_host_named(Gen *g, double seconds, uint32_t name);
 int gen_host_wait(Gen *g, int dep, const char *name);
 /* With --cuda-launch-blocking (gen.c) the compute and collective builders make the host wait for
  * each GPU op they launch; pp.c's sends and receives call gen_launch_p2p: the host waits for a
- * send with the next receive (`receive`), as for one NCCL group. Nothing without the option. */
+ * send with the next receive (`receive`), as for one NCCL group, or before the next kernel or
+ * collective launched. Nothing without the option. */
 void gen_launch_p2p(Gen *g, int op, bool receive);
 /* The host waits for the sends still deferred (the end of a class's program). */
 void gen_launch_p2p_flush(Gen *g);

@@ -72,7 +72,7 @@ static int p2p2(Pp *pp, IrOpKind kind, int stream, int peer_offset, double bytes
     op->u.p2p.bytes = size;
     op->u.p2p.tag = tag;
     /* --cuda-launch-blocking: the host waits for a receive, and for a send with the next
-     * receive, their NCCL group (gen.c). The interleaved schedule issues its sends and receives
+     * receive, their NCCL group, or before the next kernel (gen.c). The interleaved schedule issues its sends and receives
      * a step away from the groups Megatron batches them in (recv_dep): a host waiting for them
      * there deadlocks neighbours (in the cool-down), so they do not block; its kernels do. */
     if (pp->v == 1)

@@ -85,6 +85,9 @@ steady_same() { # NAME ARGS...
 }
 steady_same "tp 8 pp 8, 256 micro-batches" "${GPT3[@]}" --tp 8 --pp 8 --strategy ddp --nodes 48 --micro-batches 256
 steady_same "gpt pp 4, 64 micro-batches" "${GPT[@]}" --pp 4 --strategy ddp --nodes 2 --micro-batches 64
+# GPipe's first stage sends 64 forwards with no receive between them: each send waited for
+# before the next forward (gen.c), in the skipped periods as in the full run
+steady_same "gpt pp 4 gpipe, 64 micro-batches" "${GPT[@]}" --pp 4 --strategy ddp --nodes 2 --micro-batches 64 --pp-schedule gpipe
 # with checkpointing a warm-up micro-batch's activation is freed by a steady backward, and with
 # a host that waits for its GPU that free is still in flight at the checkpoints: the memory
 # snapshot took a moving buffer's number for the fixed one's, proved a period that was not, and

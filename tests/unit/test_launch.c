@@ -140,6 +140,47 @@ static void test_pipeline_behind(void **state)
     check_behind("models/gpt2.json", 2, STRAT_DDP, 4);
 }
 
+/* A send is waited for with the receive issued right after it (one NCCL group), but never past
+ * the next kernel or collective: CUDA_LAUNCH_BLOCKING makes the send's NCCL kernel return only
+ * once it has run, so the host launches nothing more before. GPipe's first stage sends each
+ * forward's output with no receive until the backward: before gen.c flushed the deferred sends
+ * at the next launch, its host ran through its forwards while their sends were in flight. */
+static void test_send_before_next_kernel(void **state)
+{
+    (void)state;
+    Run r;
+    run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 1, 4);
+    r.opt.kind = STRAT_DDP;
+    r.opt.pp = 4;
+    r.opt.grad_accum = 8;
+    r.opt.pp_schedule = PP_SCHEDULE_GPIPE;
+    r.opt.cuda_launch_blocking = true;
+    run_sim(&r);
+    int checked = 0;
+    for (int c = 0; c < r.sched->n_classes; c++) {
+        const IrClass *cls = r.sched->classes[c];
+        const SimClassResult *cr = &r.sim->classes[c];
+        int64_t p2p_done = 0;
+        for (int i = 1; i < ir_class_n_ops(cls); i++) {
+            const IrOp *op = ir_op(cls, i);
+            if (op->kind == IR_OP_SEND || op->kind == IR_OP_RECV) {
+                p2p_done = MAX(p2p_done, sim_op_end_ns(cr, i));
+            } else if (is_gpu_launch(cls, op)) {
+                /* op i - 1 is its launch (gen.c: the host op just before the GPU op) */
+                assert_int_equal(ir_op(cls, i - 1)->kind, IR_OP_HOST);
+                int64_t start = sim_op_start_ns(cr, i - 1);
+                if (start < p2p_done)
+                    fail_msg("class %d: %s launched at %" PRId64 " ns, before a send or receive "
+                             "launched before it ends (%" PRId64 " ns)",
+                             c, ir_class_string(cls, op->name), start, p2p_done);
+                checked++;
+            }
+        }
+    }
+    assert_true(checked > 100);
+    run_end(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -147,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_ddp_behind),
         cmocka_unit_test(test_fsdp_behind),
         cmocka_unit_test(test_pipeline_behind),
+        cmocka_unit_test(test_send_before_next_kernel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
