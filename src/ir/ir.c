@@ -124,8 +124,8 @@ static void class_free(IrClass *c)
     for (int i = 0; i < c->n_streams; i++)
         g_free(c->streams[i].name);
     g_free(c->streams);
-    g_array_free(c->ops, TRUE);
-    g_array_free(c->deps, TRUE);
+    g_free(c->ops);
+    g_free(c->deps);
     g_array_free(c->computes, TRUE);
     g_array_free(c->kernels, TRUE);
     if (c->kernel_index)
@@ -172,8 +172,6 @@ IrClass *ir_class_add(IrSchedule *s, int first_rank, int n_ranks, int rank_strid
     c->first_rank = first_rank;
     c->n_ranks = n_ranks;
     c->rank_stride = rank_stride > 0 ? rank_stride : 1;
-    c->ops = g_array_new(FALSE, TRUE, sizeof(IrOp));
-    c->deps = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     c->computes = g_array_new(FALSE, FALSE, sizeof(IrCompute));
     c->kernels = g_array_new(FALSE, FALSE, sizeof(IrKernel));
     c->strings = g_ptr_array_new();
@@ -195,14 +193,23 @@ IrClass *ir_class_add(IrSchedule *s, int first_rank, int n_ranks, int rank_strid
 
 void ir_class_reserve(IrClass *c, int n_ops, int n_deps)
 {
-    if (c->ops->len == 0 && n_ops > 0) {
-        g_array_free(c->ops, TRUE);
-        c->ops = g_array_sized_new(FALSE, TRUE, sizeof(IrOp), (guint)n_ops);
+    if (c->n_ops == 0 && n_ops > 0 && (uint32_t)n_ops > c->cap_ops) {
+        c->cap_ops = (uint32_t)n_ops;
+        c->ops = g_renew(IrOp, c->ops, c->cap_ops);
     }
-    if (c->deps->len == 0 && n_deps > 0) {
-        g_array_free(c->deps, TRUE);
-        c->deps = g_array_sized_new(FALSE, FALSE, sizeof(uint32_t), (guint)n_deps);
+    if (c->n_deps == 0 && n_deps > 0 && (uint32_t)n_deps > c->cap_deps) {
+        c->cap_deps = (uint32_t)n_deps;
+        c->deps = g_renew(uint32_t, c->deps, c->cap_deps);
     }
+}
+
+/* Room for `more` dependencies past n_deps. */
+static void deps_room(IrClass *c, uint32_t more)
+{
+    if (c->n_deps + more <= c->cap_deps)
+        return;
+    c->cap_deps = MAX(MAX(64u, 2 * c->cap_deps), c->n_deps + more);
+    c->deps = g_renew(uint32_t, c->deps, c->cap_deps);
 }
 
 int ir_stream_add(IrClass *c, const char *name, bool host)
@@ -426,24 +433,24 @@ int ir_op_add_named(IrClass *c, const IrOp *op, uint32_t name, const int *deps, 
 IrOp *ir_op_push(IrClass *c, IrOpKind kind, int stream, uint32_t name, const int *deps, int n_deps,
                  int *index)
 {
-    int at = (int)c->ops->len;
+    int at = (int)c->n_ops;
     g_assert(stream >= 0 && stream < c->n_streams);
     g_assert(n_deps >= 0 && (uint32_t)n_deps <= IR_MAX_DEPS);
-    uint32_t dep_start = c->deps->len, kept_n = 0;
-    /* the kept deps in one append (most ops have one or two) */
-    uint32_t kept[8];
+    uint32_t dep_start = c->n_deps, kept_n = 0;
+    deps_room(c, (uint32_t)n_deps);
     for (int i = 0; i < n_deps; i++) {
         if (deps[i] < 0)
             continue;
         g_assert(deps[i] < at); /* programs are in issue order: deps point backwards */
-        kept[kept_n++ % G_N_ELEMENTS(kept)] = (uint32_t)deps[i];
-        if (kept_n % G_N_ELEMENTS(kept) == 0)
-            g_array_append_vals(c->deps, kept, G_N_ELEMENTS(kept));
+        c->deps[c->n_deps++] = (uint32_t)deps[i];
+        kept_n++;
     }
-    if (kept_n % G_N_ELEMENTS(kept))
-        g_array_append_vals(c->deps, kept, kept_n % G_N_ELEMENTS(kept));
-    g_array_set_size(c->ops, (guint)at + 1); /* zeroed: the array clears */
-    IrOp *o = &g_array_index(c->ops, IrOp, at);
+    if (c->n_ops == c->cap_ops) {
+        c->cap_ops = MAX(64u, 2 * c->cap_ops);
+        c->ops = g_renew(IrOp, c->ops, c->cap_ops);
+    }
+    IrOp *o = &c->ops[c->n_ops++];
+    *o = (IrOp){0};
     o->kind = kind;
     o->stream = (uint16_t)stream;
     o->n_deps = kept_n;

@@ -807,7 +807,7 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
         g->cls = g->sched->classes[c];
         if (c > 0) /* stages' programs are about as long as each other (a little room spare) */
             ir_class_reserve(g->cls, ir_class_n_ops(g->sched->classes[c - 1]) * 17 / 16,
-                             (int)g->sched->classes[c - 1]->deps->len * 17 / 16);
+                             (int)g->sched->classes[c - 1]->n_deps * 17 / 16);
         pp.pair_ops[c] = stage_program(&pp, g_array_index(stages, int, c));
     }
     info->class_pair_ops = pp.pair_ops;

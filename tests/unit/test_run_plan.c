@@ -159,7 +159,7 @@ static bool two_recvs(IrSchedule *s, IrOp **a, IrOp **b)
         IrClass *c = s->classes[ci];
         *a = NULL;
         for (int i = 0; i < ir_class_n_ops(c); i++) {
-            IrOp *op = &g_array_index(c->ops, IrOp, i);
+            IrOp *op = ir_op(c, i);
             if (op->kind != IR_OP_RECV)
                 continue;
             if (!*a)
