@@ -461,10 +461,10 @@ IrOp *ir_op_push(IrClass *c, IrOpKind kind, int stream, uint32_t name, const int
 }
 
 /* Only the indices go (the joins' parts stay: they are the names). Cutting the op and dependency
- * arrays to their length (GLib doubles their capacity as they grow) was tried and measured: the
- * capacity past the length is never written, so never resident, and the copies cost 30-40 ms of
- * page faults on the 1T pp 64 x 512 layout for no change in peak resident set (157 MB either
- * way; 1.18 GB at 4096 micro-batches). */
+ * arrays to their length (they double as they grow) was tried and measured: the capacity past
+ * the length is never written, so never resident, and the copies cost 30-40 ms of page faults on
+ * the 1T pp 64 x 512 layout for no change in peak resident set (157 MB either way; 1.18 GB at
+ * 4096 micro-batches). */
 void ir_schedule_compact(IrSchedule *s)
 {
     for (int i = 0; i < s->n_classes; i++) {
