@@ -1,5 +1,6 @@
-/* model_hf_priv: helpers shared by the Hugging Face builders (model_hf.c, model_hf_enc.c); not
- * part of the model module's interface. Costs per leaf are described in model_hf.c. */
+/* model_hf_priv: helpers shared by the Hugging Face builders (model_hf.c, model_hf_enc.c,
+ * model_hf_parallel.c, model_hf_moe.c); not part of the model module's interface. Costs per leaf
+ * are described in model_hf.c. */
 #ifndef FSD_MODEL_HF_PRIV_H
 #define FSD_MODEL_HF_PRIV_H
 
@@ -12,8 +13,8 @@ typedef struct {
     /* GPT-2's MLP activation in eager mode: activation elements read + written, kernels */
     double gelu_accesses;
     int gelu_kernels;
-    /* ... and the ffn-sized tensors autograd keeps of it (model_hf.c gpt2_activation), of them
-     * those that are fp32 under torch.autocast */
+    /* ... and the ffn-sized tensors autograd keeps of it (model_hf.c model_hf_gpt2_activation), of
+     * them those that are fp32 under torch.autocast */
     double gelu_saved, gelu_saved_fp32_autocast;
 } Ctx;
 
@@ -31,6 +32,9 @@ void model_hf_attention(Ctx *c, int parent, const char *pname, const Model *m, d
 /* LayerNorm(h) with weight and bias; residual: charge the residual add before it. */
 void model_hf_layer_norm(Ctx *c, int parent, const char *block, const char *name, double h,
                          bool residual);
+/* An activation by its transformers name (GPT-2's activation_function, GPT-NeoX's hidden_act)
+ * as eager mode runs it: its kernels, traffic and saved tensors in *c; false for one not known. */
+bool model_hf_gpt2_activation(const char *name, Ctx *c);
 /* Cross-entropy over m->vocab logits per token (Gemma 2: soft-capped first). */
 void model_hf_loss(Model *m, Ctx *c, bool softcap);
 
@@ -43,6 +47,9 @@ int model_hf_gated_mlp(Ctx *c, int parent, const char *name, const char *kind, d
 bool model_hf_moe_read(Model *m, void *cfg_root, int64_t layers, ModelMoe *moe, GError **error);
 bool model_hf_moe_layer(const ModelMoe *moe, int layer);
 void model_hf_moe_block(Ctx *c, Model *m, const ModelMoe *moe, int block, const char *block_name);
+
+/* Parallel-block decoders (model_hf_parallel.c): gpt_neox, falcon. */
+bool model_hf_build_parallel(Model *m, const char *file, void *cfg_root, GError **error);
 
 /* Encoders (model_hf_enc.c): bert, roberta, vit. */
 bool model_hf_build_encoder(Model *m, const char *file, void *cfg_root, GError **error);

@@ -72,7 +72,7 @@ static void test_known_totals(void **state)
 /* Korthikanti et al. (arXiv 2205.05198) eq. 1: a GPT layer saves s*b*h*(34 + 5*a*s/h) bytes with
  * 2-byte activations; 34*s*b*h with flash attention (no score matrix). Their GELU is one fused
  * kernel keeping its input (2 x 4h); GPT-2's gelu_new in eager transformers keeps 4 tensors of
- * 4h (model_hf.c gpt2_activation): 3 x 2 x 4h = 24h more, 58*s*b*h. */
+ * 4h (model_hf.c model_hf_gpt2_activation): 3 x 2 x 4h = 24h more, 58*s*b*h. */
 static void test_gpt_layer_activation_bytes(void **state)
 {
     for (int flash = 0; flash <= 1; flash++) {

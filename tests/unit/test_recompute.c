@@ -81,7 +81,8 @@ static Sums gpt3(StratKind kind, int tp, bool flash, bool selective, bool full)
 static const double S = 2048, H = 12288, A = 96, L = 96; /* micro-batch 1 */
 /* What a layer keeps beside the scores, in sbh: Korthikanti's 34, plus 24 for gpt3-175b.json's
  * gelu_new, which in eager transformers keeps four 4h tensors where Megatron's fused GELU keeps
- * one (model_hf.c gpt2_activation); tp.c scales the sum by Korthikanti's (10 + 24/t)/34. */
+ * one (model_hf.c model_hf_gpt2_activation); tp.c scales the sum by Korthikanti's (10 + 24/t)/34.
+ */
 static const double LAYER_SBH = 34 + 24;
 
 /* What one layer keeps, from the difference with full recomputation, which keeps the layer's

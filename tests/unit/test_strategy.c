@@ -232,7 +232,7 @@ static void test_checkpointing_flops_and_memory(void **state)
     assert_close(model_flops, B * model_flops_train_per_sample(m), 1e-12);
     /* Each layer keeps its 2*s*b*h input instead of Korthikanti's 34*s*b*h (+24*s*b*h: GPT-2's
      * eager gelu_new keeps four 4h tensors where their fused GELU keeps one, model_hf.c
-     * gpt2_activation), one layer is live again during its recompute; the logits are not
+     * model_hf_gpt2_activation), one layer is live again during its recompute; the logits are not
      * checkpointed. */
     double layer = (34 + 24) * s * B * h, input = 2 * s * B * h;
     double saved = l * (layer - input);
