@@ -70,6 +70,16 @@ bool pp_partition(Pp *pp, GError **error);
 /* Device time of `share` (1 or 0.5) of a part's forward or backward for one micro-batch; its
  * kernel list is left pending for the compute op that runs it (gen_compute_timed). */
 double pp_seconds(Pp *pp, PpCost *c, bool backward, double share);
+/* pp_layer.c: a compute op on the stage's compute stream; one TP exchange of a layer's
+ * activations (an all-reduce, or with sequence parallelism a reduce-scatter, `scatter`, or an
+ * all-gather; `dep` when t = 1); a layer's forward (or its recompute) and backward, and the
+ * output layer's backward, each after `dep`: the last op. */
+int pp_compute(Pp *pp, IrPhase phase, double flops, double bytes, double model_flops, int kernels,
+               double seconds, uint32_t name, const int *deps, int n_deps);
+int pp_tp_comm(Pp *pp, IrPhase phase, bool scatter, uint32_t what, int dep);
+int pp_layer_forward(Pp *pp, int layer, IrPhase phase, bool recompute, int dep);
+int pp_layer_backward(Pp *pp, int layer, int dep);
+int pp_head_backward(Pp *pp, uint32_t name);
 /* DeepSpeed's engine accumulating a micro-batch's gradients (`params` in `tensors` tensors on
  * this rank; `first`: the step's first backward of the chunk): the op after `dep`, or `dep`. */
 int pp_deepspeed_grads(Pp *pp, double params, double tensors, bool first, uint32_t name, int dep);
