@@ -107,14 +107,21 @@ const char *model_attention_kernel_name(ModelAttnKernel kernel)
     return kernel < G_N_ELEMENTS(attention_kernel_names) ? attention_kernel_names[kernel] : "?";
 }
 
+/* The index of `text` in names[0..n) (any case; empty slots skipped), -1 if none. */
+static int name_index(const char *const *names, size_t n, const char *text)
+{
+    for (size_t i = 0; i < n; i++)
+        if (names[i] && g_ascii_strcasecmp(text, names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
 bool model_attention_kernel_parse(const char *text, ModelAttnKernel *out)
 {
-    for (size_t i = 0; i < G_N_ELEMENTS(attention_kernel_names); i++)
-        if (g_ascii_strcasecmp(text, attention_kernel_names[i]) == 0) {
-            *out = (ModelAttnKernel)i;
-            return true;
-        }
-    return false;
+    int i = name_index(attention_kernel_names, G_N_ELEMENTS(attention_kernel_names), text);
+    if (i >= 0)
+        *out = (ModelAttnKernel)i;
+    return i >= 0;
 }
 
 static const char *const loss_impl_names[] = {
@@ -129,12 +136,10 @@ const char *model_loss_impl_name(ModelLossImpl impl)
 
 bool model_loss_impl_parse(const char *text, ModelLossImpl *out)
 {
-    for (size_t i = 0; i < G_N_ELEMENTS(loss_impl_names); i++)
-        if (g_ascii_strcasecmp(text, loss_impl_names[i]) == 0) {
-            *out = (ModelLossImpl)i;
-            return true;
-        }
-    return false;
+    int i = name_index(loss_impl_names, G_N_ELEMENTS(loss_impl_names), text);
+    if (i >= 0)
+        *out = (ModelLossImpl)i;
+    return i >= 0;
 }
 
 /* adamw, adam, sgd, sgd_momentum, in any case, and as torch.optim names them (AdamW,

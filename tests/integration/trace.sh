@@ -126,11 +126,8 @@ PY
 }
 check "synthetic: breakdown, NCCL row and straggler as constructed" synth_figures
 
-same_reading() { # gzip and plain, files and their directory: the same figures
-    gzip -c "$W/synth/rank0.json" >"$W/r0.json.gz" && gunzip -c "$W/synth/rank1.json.gz" >"$W/r1.json" || return 1
-    "$FSDPSIM" trace summary "$W/r0.json.gz" "$W/r1.json" --json >"$W/g.json" || return 1
-    "$FSDPSIM" trace summary "$W/synth" --json >"$W/y.json" || return 1
-    python3 - "$W/g.json" "$W/y.json" <<'PY'
+same_but_file() { # A.json B.json: two trace summaries (--json) alike but for each rank's file name
+    python3 - "$1" "$2" <<'PY'
 import json, sys
 a, b = (json.load(open(f)) for f in sys.argv[1:])
 for d in (a, b):
@@ -138,6 +135,13 @@ for d in (a, b):
         del r["file"]
 assert a == b
 PY
+}
+
+same_reading() { # gzip and plain, files and their directory: the same figures
+    gzip -c "$W/synth/rank0.json" >"$W/r0.json.gz" && gunzip -c "$W/synth/rank1.json.gz" >"$W/r1.json" || return 1
+    "$FSDPSIM" trace summary "$W/r0.json.gz" "$W/r1.json" --json >"$W/g.json" || return 1
+    "$FSDPSIM" trace summary "$W/synth" --json >"$W/y.json" || return 1
+    same_but_file "$W/g.json" "$W/y.json"
 }
 check "synthetic: .json.gz = .json, files = their directory" same_reading
 
@@ -154,14 +158,7 @@ json.dump(d, open(sys.argv[2], "w"))
 PY
     "$FSDPSIM" trace summary "$W/base" --json >"$W/b.json" || return 1
     "$FSDPSIM" trace summary "$W/synth" --json >"$W/y.json" || return 1
-    python3 - "$W/b.json" "$W/y.json" <<'PY'
-import json, sys
-a, b = (json.load(open(f)) for f in sys.argv[1:])
-for d in (a, b):
-    for r in d["ranks"]:
-        del r["file"]
-assert a == b
-PY
+    same_but_file "$W/b.json" "$W/y.json"
 }
 check "synthetic: ranks aligned on baseTimeNanoseconds (the same figures)" base_time
 
