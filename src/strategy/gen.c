@@ -513,9 +513,16 @@ static bool recomputed_leaf(const Gen *g, const ModelModule *m)
 
 /* What a leaf keeps for backward: under selective recomputation an attention core keeps only its
  * inputs (Q, K, V). */
+/* What a leaf keeps for backward in this run: under torch.autocast also its fp32 extras (the
+ * residual stream into a norm, fp32-list ops: autocast_extra_bytes). */
+static double leaf_kept(const Gen *g, const ModelModule *m)
+{
+    return m->saved_bytes + (g->autocast ? m->autocast_extra_bytes : 0);
+}
+
 static double leaf_saved(const Gen *g, const ModelModule *m)
 {
-    double saved = m->saved_bytes + (g->autocast ? m->autocast_extra_bytes : 0);
+    double saved = leaf_kept(g, m);
     return recomputed_leaf(g, m) ? saved - m->recomputable_bytes : saved;
 }
 
@@ -636,8 +643,8 @@ static void block_sums(Gen *g, int m, double *flops, double *bytes, double *save
 {
     const ModelModule *mod = &g->model->modules[m];
     if (mod->first_child < 0) {
-        /* under autocast the block's input is the fp32 residual stream (autocast_extra_bytes) */
-        double kept = mod->saved_bytes + (g->autocast ? mod->autocast_extra_bytes : 0);
+        /* under autocast the block's input is the fp32 residual stream (leaf_kept) */
+        double kept = leaf_kept(g, mod);
         if (*first_saved < 0 && kept > 0)
             *first_saved = kept;
         *flops += mod->flops_fwd;
