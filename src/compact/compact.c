@@ -3,6 +3,16 @@
 
 #include <string.h>
 
+/* The groups of an interleaved run's one compact program (0: none): a quarter of the run's, so
+ * that a refusal (its simulation up to the refusal, at most its own size, then the full
+ * program's) costs at most a quarter more, and at least COMPACT_GROUPS (room for the proof,
+ * a block past it and the gap: sim_gap.c). */
+static int interleaved_groups(int m, int pp)
+{
+    int groups = m / pp / 4;
+    return groups >= COMPACT_GROUPS ? groups : 0;
+}
+
 bool compact_applies(const StratOptions *opt, const StratLayout *layout)
 {
     /* the gap's host time is the lazy host's: a run asked to queue every op is not compact */
@@ -12,7 +22,11 @@ bool compact_applies(const StratOptions *opt, const StratLayout *layout)
         if (v && *v && strcmp(v, "0") != 0)
             return false;
     }
-    return layout->pp > 1 && opt->pp_schedule == PP_SCHEDULE_1F1B &&
+    if (layout->pp <= 1)
+        return false;
+    if (opt->pp_schedule == PP_SCHEDULE_INTERLEAVED)
+        return interleaved_groups(opt->grad_accum, layout->pp) > 0;
+    return opt->pp_schedule == PP_SCHEDULE_1F1B &&
            opt->grad_accum >= COMPACT_MICRO_BATCHES(layout->pp) + 64;
 }
 
@@ -33,10 +47,13 @@ static IrSchedule *generate_compact(const Model *model, const HwTopology *topo,
     GError *own = NULL;
     IrSchedule *s = strat_generate(model, topo, &small, layout, info, &own);
     g_clear_error(&own);
-    bool ok = s && info->class_pair_ops && info->pp_omitted_micro_batches > 0;
+    int period = s ? info->pp_period_micro_batches : 0;
+    bool ok = s && info->class_pair_ops && info->pp_omitted_micro_batches > 0 && period > 0 &&
+              info->pp_omitted_micro_batches % period == 0;
     *left = ok ? g_new(int64_t, MAX(1, s->n_classes)) : NULL;
     for (int c = 0; ok && c < s->n_classes; c++) {
-        (*left)[c] = (int64_t)info->class_pair_ops[c] * info->pp_omitted_micro_batches;
+        (*left)[c] =
+            (int64_t)info->class_pair_ops[c] * (info->pp_omitted_micro_batches / period);
         ok = (*left)[c] > 0; /* every stage's steady pairs alike */
     }
     if (ok)
@@ -53,10 +70,21 @@ static int compact_sizes(const StratOptions *opt, const StratLayout *layout, int
                          int rooms[3])
 {
     const int pp = layout->pp;
+    int n = 0;
+    if (opt->pp_schedule == PP_SCHEDULE_INTERLEAVED) {
+        /* whole groups of pp micro-batches (Megatron's, and the period's); one size only:
+         * where the state settles late (a host whose lead over its GPU shrinks period by
+         * period: 10 and more periods), larger programs were refused as often */
+        int groups = interleaved_groups(opt->grad_accum, pp);
+        if (groups > 0) {
+            sizes[n] = groups * pp;
+            rooms[n++] = COMPACT_GROUPS_ROOM;
+        }
+        return n;
+    }
     const int want[3] = {COMPACT_MICRO_BATCHES(pp), COMPACT_MICRO_BATCHES_ROOMY(pp),
                          COMPACT_MICRO_BATCHES_LATE(pp)};
     const int room[3] = {COMPACT_ROOM, COMPACT_ROOM_ROOMY, COMPACT_ROOM_ROOMY};
-    int n = 0;
     for (int k = 0; k < 3; k++)
         if ((n == 0 || want[k] > sizes[n - 1]) && opt->grad_accum >= want[k] + 64) {
             sizes[n] = want[k];
@@ -87,12 +115,18 @@ static IrSchedule *generate_after(const Model *model, const HwTopology *topo,
                 generate_compact(model, topo, opt, layout, sizes[k], info, &plan->omitted);
             if (!s)
                 break;
-            plan->prep = sim_prep_compact(s); /* the run's too */
+            /* the run's too; an interleaved program's period is its generator's group (its
+             * passes repeat every pp steps of a chunk too, a region that proves nothing) */
+            plan->prep = sim_prep_compact(
+                s, opt->pp_schedule == PP_SCHEDULE_INTERLEAVED ? info->class_pair_ops : NULL);
             int room = sim_prep_periods(plan->prep);
             if (g_getenv("FSDPSIM_STEADY_DEBUG"))
                 g_printerr("compact: %d micro-batches, regions of %d periods or more\n", sizes[k],
                            room);
-            if (room >= rooms[k] || (k == n_sizes - 1 && room >= 0))
+            /* an interleaved program's one size: too little room is no compact run at all
+             * (its refusal would cost a quarter of the full program's simulation) */
+            bool last = k == n_sizes - 1 && opt->pp_schedule != PP_SCHEDULE_INTERLEAVED;
+            if (room >= rooms[k] || (last && room >= 0))
                 return s;
             compact_plan_clear(plan);
             ir_schedule_free(s);

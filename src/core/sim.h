@@ -142,7 +142,9 @@ void sim_result_free(SimResult *r);
  * to its run (sim_run_compact), not found again there (2.8 % of the 1T pipeline's
  * instructions). O(ops). */
 typedef struct SimPrep SimPrep;
-SimPrep *sim_prep_compact(const IrSchedule *sched);
+/* period (may be NULL): per class, the only period its region may have (the generator's, where
+ * shorter ones repeat too but prove nothing: an interleaved pipeline's chunk runs). */
+SimPrep *sim_prep_compact(const IrSchedule *sched, const int *period);
 /* The fewest periods a class's periodic region holds, -1 where a class has none. */
 int sim_prep_periods(const SimPrep *prep);
 void sim_prep_free(SimPrep *prep);

@@ -260,8 +260,9 @@ typedef struct {
     int safe_end; /* ops from lo up to here have no successor past hi (skipped ops must not) */
 } SimRegion;
 /* sim_region.c: class st->cls's periodic region around the middle of its program (safe_end not
- * set), false when it has none; `compact`: a compact program's (shorter regions taken). */
-bool sim_region_find(const ClassState *st, bool compact, SimRegion *out);
+ * set), false when it has none; `compact`: a compact program's (shorter regions taken);
+ * `period` > 0: that period only (0: the shortest that repeats). */
+bool sim_region_find(const ClassState *st, bool compact, int period, SimRegion *out);
 
 /* sim.h's SimPrep: per class, its buffer numbers (taken by the run) and compact region. */
 struct SimPrep {

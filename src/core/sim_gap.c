@@ -119,6 +119,10 @@ bool sim_gap_place(Engine *e, int64_t m, const int *step)
          * first reached inside the gap, or its order with the host's replayed ones change) */
         ok = ok && at[c] >= 0 && st->late_hi < at[c] &&
              st->gpu_mem_ns < period_start_ns(e, c, at[c]);
+        if (!ok && g_getenv("FSDPSIM_STEADY_DEBUG")) /* which condition: the op -1 is no room */
+            g_printerr("steady: class %d: no place for the gap (host crossed it %d, periodic %d, "
+                       "op %d, last host op a GPU op waited on %d)\n",
+                       c, st->gap_crossed, fill && !st->host_aperiodic, at[c], st->late_hi);
     }
     for (int c = 0; ok && c < nc; c++) {
         ClassState *st = &e->st[c];

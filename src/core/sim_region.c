@@ -101,16 +101,20 @@ static bool whole_step(const IrClass *c, int lo, int period)
  * period is a micro-batch's whole step, 4 periods: its first stage has few steady pairs between
  * its long warm-up and cool-down (1T pp 64 at 74 micro-batches: 11 pairs in 3300 ops). Not in
  * others: an interleaved pipeline's steps repeat for pp steps a chunk, a region shorter than
- * its whole period of pp micro-batches, too short to prove and skip. O(ops) for the extension,
- * O(ops x candidates tried) at worst for the period. */
-bool sim_region_find(const ClassState *st, bool compact, SimRegion *out)
+ * its whole period of pp micro-batches, too short to prove and skip: a compact interleaved
+ * program names its period (the generator's group), the only one tried. O(ops) for the
+ * extension, O(ops x candidates tried) at worst for the period (the 1T SP interleaved layout's
+ * full program: 400 M instructions, where its chunk runs repeat each step for pp steps). */
+bool sim_region_find(const ClassState *st, bool compact, int period_only, SimRegion *out)
 {
     const IrClass *c = st->cls;
     int n = ir_class_n_ops(c);
     if (n < 64)
         return false;
     int mid = n / 2;
-    for (int j = mid + 1; j + (j - mid) <= n; j++) {
+    for (int j = mid + MAX(1, period_only); j + (j - mid) <= n; j++) {
+        if (period_only > 0 && j - mid > period_only)
+            break;
         SimRegion r = {0};
         int period = j - mid, t = 0;
         while (t < period && alike(st, mid + t, j + t, &r))
@@ -142,7 +146,7 @@ bool sim_region_find(const ClassState *st, bool compact, SimRegion *out)
     return false;
 }
 
-SimPrep *sim_prep_compact(const IrSchedule *sched)
+SimPrep *sim_prep_compact(const IrSchedule *sched, const int *period)
 {
     SimPrep *p = g_new0(SimPrep, 1);
     int n = sched->n_classes;
@@ -154,7 +158,8 @@ SimPrep *sim_prep_compact(const IrSchedule *sched)
         ClassState st = {.cls = sched->classes[c],
                          .buffer_of = sim_buffer_numbers(sched->classes[c])};
         p->buffer_of[c] = st.buffer_of;
-        p->found[c] = sim_region_find(&st, true, &p->region[c]);
+        p->found[c] = (!period || period[c] > 0) &&
+                      sim_region_find(&st, true, period ? period[c] : 0, &p->region[c]);
     }
     return p;
 }
@@ -183,7 +188,7 @@ void sim_prep_free(SimPrep *p)
 
 int sim_region_periods(const IrSchedule *sched)
 {
-    SimPrep *p = sim_prep_compact(sched);
+    SimPrep *p = sim_prep_compact(sched, NULL);
     int fewest = sim_prep_periods(p);
     sim_prep_free(p);
     return fewest;

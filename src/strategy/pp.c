@@ -476,7 +476,7 @@ static double stage_tensors(const Pp *pp)
            MAX(1.0, (double)pp->g.model->params);
 }
 
-/* Class g.cls's program for `stage`; returns its steady pairs' op count (StratInfo.class_pair_ops). */
+/* Class g.cls's program for `stage`; returns its steady periods' op count (StratInfo.class_pair_ops). */
 static int stage_program(Pp *pp, int stage)
 {
     Gen *g = &pp->g;
@@ -534,21 +534,25 @@ static int stage_program(Pp *pp, int stage)
     }
     PpStep *steps = g_new(PpStep, 2 * pp->m_gen * pp->v);
     int n = strat_pp_order(opt->pp_schedule, pp->P, pp->v, pp->m_gen, stage, steps);
-    /* 1F1B: the ops each steady forward-backward pair adds, for src/compact: the pairs between
-     * the first (after the warm-up) and the last (before the cool-down) must all add as many */
+    /* the ops each steady period adds, for src/compact: 1F1B's period is a forward-backward
+     * pair (a micro-batch), the interleaved schedule's a group of P micro-batches through every
+     * chunk (P x v forwards and as many backwards, strat_pp_order); the periods between the
+     * first (after the warm-up) and the last (before the cool-down) must all add as many */
     GArray *starts = g_array_new(FALSE, FALSE, sizeof(int));
+    int unit = MAX(1, pp_period_micro_batches(opt, pp->P) * pp->v), k_fwd = 0;
     for (int i = 0; i < n; i++) {
-        if (steps[i].forward && steps[i].phase == PP_PHASE_STEADY) {
+        if (steps[i].forward && steps[i].phase == PP_PHASE_STEADY && k_fwd % unit == 0) {
             int at = ir_class_n_ops(g->cls);
             g_array_append_val(starts, at);
         }
+        k_fwd += steps[i].forward;
         if (steps[i].forward)
             forward(pp, &steps[i]);
         else
             backward(pp, &steps[i]);
     }
     const int *a = (const int *)(void *)starts->data;
-    int pair_ops = opt->pp_schedule == PP_SCHEDULE_1F1B && starts->len >= 4 ? a[2] - a[1] : 0;
+    int pair_ops = opt->pp_schedule != PP_SCHEDULE_GPIPE && starts->len >= 4 ? a[2] - a[1] : 0;
     for (guint k = 2; k + 1 < starts->len && pair_ops > 0; k++)
         if (a[k + 1] - a[k] != pair_ops)
             pair_ops = 0;
@@ -670,6 +674,7 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     }
     info->class_pair_ops = pp.pair_ops;
     info->pp_omitted_micro_batches = pp.m - pp.m_gen;
+    info->pp_period_micro_batches = pp_period_micro_batches(opt, pp.P);
     /* without a pipeline (DDP x TP) there is one rank class and no stage to report */
     info->n_class_stage = pp.P > 1 ? (int)stages->len : 0;
     info->class_stage = pp.P > 1 ? (int *)(void *)g_array_free(stages, FALSE) : NULL;

@@ -111,9 +111,9 @@ typedef struct {
     int tp;                     /* Megatron tensor parallelism: ranks per TP group */
     int pp;                     /* pipeline stages */
     int virtual_stages;         /* model chunks per rank (interleaved schedule), 1 otherwise */
-    /* Not an option: src/compact asks a 1F1B pipeline's program for only this many of its
-     * grad_accum micro-batches (0: all), the rest being whole steady-state periods the simulator
-     * adds back (StratInfo.class_pair_ops) */
+    /* Not an option: src/compact asks a 1F1B or interleaved pipeline's program for only this
+     * many of its grad_accum micro-batches (0: all), the rest being whole steady-state periods
+     * the simulator adds back (StratInfo.class_pair_ops) */
     int pp_generate_micro_batches;
     PpSchedule pp_schedule;
     bool sequence_parallel;     /* Korthikanti et al.: reduce-scatter/all-gather instead of all-reduce */
@@ -147,12 +147,15 @@ typedef struct {
     /* pipeline: the stage each rank class runs (NULL without model parallelism) */
     int *class_stage;
     int n_class_stage;
-    /* a 1F1B pipeline's: per rank class, the ops one steady-state micro-batch (a forward and a
-     * backward) adds to its program, the same for each but the first and last (0: not so, or
-     * not 1F1B); and the micro-batches left out of the programs (pp_generate_micro_batches),
-     * so that a class's full program has omitted x pair_ops more ops */
+    /* a 1F1B or interleaved pipeline's: per rank class, the ops one steady-state period
+     * (pp_period_micro_batches: 1F1B a forward and a backward, interleaved a group of pp
+     * micro-batches) adds to its program, the same for each but the first and last (0: not so,
+     * or GPipe); and the micro-batches left out of the programs (pp_generate_micro_batches, a
+     * whole number of periods), so that a class's full program has omitted / period x
+     * pair_ops more ops */
     int *class_pair_ops;
     int pp_omitted_micro_batches;
+    int pp_period_micro_batches;
 } StratInfo;
 
 void strat_options_default(StratOptions *opt, const Model *model);
@@ -186,6 +189,15 @@ typedef struct {
  * count. v is used by the interleaved schedule only. */
 int strat_pp_order(PpSchedule kind, int p, int v, int m, int stage, PpStep *steps);
 const char *strat_pp_phase_name(PpPhase phase);
+/* The micro-batches after which a pipeline's steady phase repeats its order of passes: 1 for
+ * 1F1B (a forward-backward pair), p for the interleaved schedule (a group of p micro-batches
+ * through every chunk), 0 for GPipe (no steady phase). */
+static inline int pp_period_micro_batches(const StratOptions *opt, int p)
+{
+    return opt->pp_schedule == PP_SCHEDULE_1F1B          ? 1
+           : opt->pp_schedule == PP_SCHEDULE_INTERLEAVED ? p
+                                                         : 0;
+}
 
 /* Checks that the layout is possible (groups divide the GPUs) and fills it. */
 bool strat_layout_make(const StratOptions *opt, int nodes, int gpus_per_node, StratLayout *out,
