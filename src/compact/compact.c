@@ -166,5 +166,9 @@ SimResult *compact_run(const Model *model, const HwTopology *topo, const StratOp
         if (!*sched)
             return NULL;
     }
-    return sim_run(*sched, cfg, error);
+    /* an interleaved program's period is the generator's group (sim_run_periods) */
+    const int *period = opt->pp_schedule == PP_SCHEDULE_INTERLEAVED && opt->virtual_stages > 1
+                            ? info->class_pair_ops
+                            : NULL;
+    return sim_run_periods(*sched, cfg, period, error);
 }

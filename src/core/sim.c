@@ -636,13 +636,15 @@ static void report_deadlock(Engine *e)
 /* lazy_host: hosts that never wait for their GPU run lazily (sim_host.c); NULL also when such a
  * run could not keep the queue's order (e.retry): run it again without. */
 static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError **error,
-                             bool lazy_host, const int64_t *omitted, SimPrep *prep)
+                             bool lazy_host, const int64_t *omitted, SimPrep *prep,
+                             const int *period)
 {
     Engine e = {.s = s,
                 .cfg = cfg,
                 .error = error,
                 .omitted = omitted,
                 .prep = prep,
+                .period = period,
                 .pace = hw_gpu_pace(&cfg->topo->gpu, s->world),
                 .last_pop_ns = -1};
     sim_overlap_init(&e);
@@ -765,16 +767,22 @@ static SimResult *engine_run(const IrSchedule *s, const SimConfig *cfg, GError *
     return e.res;
 }
 
-SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
+SimResult *sim_run_periods(const IrSchedule *s, const SimConfig *cfg, const int *period,
+                           GError **error)
 {
     const char *off = g_getenv("FSDPSIM_NO_LAZY_HOST");
     bool lazy = !(off && *off && strcmp(off, "0") != 0);
-    SimResult *res = engine_run(s, cfg, error, lazy, NULL, NULL);
+    SimResult *res = engine_run(s, cfg, error, lazy, NULL, NULL, period);
     /* abandoned (a tie), or an error, which the queue's run words as it always did */
     if (res || !lazy)
         return res;
     g_clear_error(error);
-    return engine_run(s, cfg, error, false, NULL, NULL);
+    return engine_run(s, cfg, error, false, NULL, NULL, period);
+}
+
+SimResult *sim_run(const IrSchedule *s, const SimConfig *cfg, GError **error)
+{
+    return sim_run_periods(s, cfg, NULL, error);
 }
 
 SimResult *sim_run_compact(const IrSchedule *s, const SimConfig *cfg, const int64_t *omitted_ops,
@@ -783,7 +791,7 @@ SimResult *sim_run_compact(const IrSchedule *s, const SimConfig *cfg, const int6
     /* the gap's host time is the lazy host's (sim_host.c): a run that needs every op queued,
      * or that fails in any way, is the full program's to make (and to word the error) */
     GError *error = NULL;
-    SimResult *res = engine_run(s, cfg, &error, true, omitted_ops, prep);
+    SimResult *res = engine_run(s, cfg, &error, true, omitted_ops, prep, NULL);
     sim_prep_free(prep);
     g_clear_error(&error);
     return res;

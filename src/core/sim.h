@@ -136,6 +136,11 @@ static inline int sim_op_full(const SimClassResult *cr, int op)
  * peers never arrive (deadlock), a free of a buffer that is not allocated, a group that does not
  * fit the layout. */
 SimResult *sim_run(const IrSchedule *sched, const SimConfig *cfg, GError **error);
+/* sim_run, with each class's steady-state period given (0: found): the generator's, where the
+ * shortest one that repeats is known and the search for it costly (an interleaved pipeline's
+ * chunk runs repeat step by step for pp steps: 400 M instructions on the 1T SP layout). */
+SimResult *sim_run_periods(const IrSchedule *sched, const SimConfig *cfg, const int *period,
+                           GError **error);
 void sim_result_free(SimResult *r);
 /* What the engine finds in a compact program before it runs it (each class's buffer numbers and
  * periodic region): found once by src/compact to size the program (sim_prep_periods) and handed

@@ -178,6 +178,7 @@ typedef struct {
      * run cannot add them back (it stops, e.failed); gap_skipped: it has */
     const int64_t *omitted;
     SimPrep *prep; /* sim_run_compact's (NULL: none): buffer numbers and regions found */
+    const int *period; /* sim_run_periods' (NULL: none): each class's region period */
     bool compact_refused, gap_skipped;
 } Engine;
 

@@ -96,7 +96,8 @@ void sim_steady_init(Engine *e)
         if (e->prep) /* found by src/compact in the same program */
             ok = e->prep->found[c] && (region[c] = e->prep->region[c], true);
         else
-            ok = sim_region_find(&e->st[c], e->omitted != NULL, 0, &region[c]);
+            ok = sim_region_find(&e->st[c], e->omitted != NULL, e->period ? e->period[c] : 0,
+                                 &region[c]);
         if (ok && region[c].has_tag) { /* a send's step must be its peer's recv's */
             ok = !has_tag || region[c].tag_step == tag_step;
             tag_step = region[c].tag_step;
