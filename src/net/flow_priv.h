@@ -1,5 +1,6 @@
-/* flow: the flow model's state, shared by flow.c (progressive filling) and flow_steady.c (what
- * the engine's steady-state skip needs from it). Internal to src/net. */
+/* flow: the flow model's state, shared by flow.c (classes, patterns, transfers), flow_fill.c
+ * (the reschedule: progressive filling), flow_read.c (what the engine reads) and flow_steady.c
+ * (what the engine's steady-state skip needs from it). Internal to src/net. */
 #ifndef FSD_FLOW_PRIV_H
 #define FSD_FLOW_PRIV_H
 
