@@ -38,7 +38,11 @@
  * stages share links (tensor parallelism across nodes beside the stages' sends) drifted by a
  * few nanoseconds per period for ever: its steady state never repeated to the bit and was
  * never skipped (GPT-3 175B tp 8 x pp 16, 1T tp 4 x pp 64). What stays O(transfers in flight)
- * per event: the earliest finish and the scan for those due, at a dozen transfers. */
+ * per event: the scan for those due (net_flows_complete), at a dozen transfers; it finds the
+ * earliest finish of the others on the way, which reschedules keep (flow_fill.c).
+ *
+ * The reschedule itself (flow_fill.c) takes shortcuts for the common small components, each
+ * giving the bits of the general computation (net_flows_set_reference, test_flow_fast). */
 #include "flow_priv.h"
 
 #include <math.h>
@@ -64,42 +68,6 @@ static void classes_reserve(NetFlows *f, int n)
     f->touched = g_renew(uint32_t, f->touched, f->max_classes);
 }
 
-/* A busy utilisation of `kind` appears / disappears: the kind's maximum follows (kind_max). O(1);
- * a kind whose every class at the maximum left is marked stale, for sample() to recompute. */
-static inline bool util_odd(float util)
-{
-    uint32_t bits;
-    memcpy(&bits, &util, sizeof bits);
-    return (bits >> 31) != 0 || (bits & 0x7fffffffu) > 0x7f800000u; /* sign bit, NaN */
-}
-
-static inline void util_enter(NetFlows *f, int kind, float util)
-{
-    if (util_odd(util)) {
-        f->kind_odd[kind]++; /* the MAX fold's result depends on order: sample() walks the list */
-        return;
-    }
-    if (f->kind_stale[kind])
-        return;
-    if (util > f->kind_max[kind]) {
-        f->kind_max[kind] = util;
-        f->kind_at_max[kind] = 1;
-    } else if (util == f->kind_max[kind]) {
-        f->kind_at_max[kind]++;
-    }
-}
-
-static inline void util_leave(NetFlows *f, int kind, float util)
-{
-    if (util_odd(util)) {
-        f->kind_odd[kind]--;
-        return;
-    }
-    if (!f->kind_stale[kind] && util == f->kind_max[kind] && util > 0 &&
-        --f->kind_at_max[kind] == 0)
-        f->kind_stale[kind] = true;
-}
-
 /* Class c joins the busy list. */
 static void busy_list(NetFlows *f, uint32_t c)
 {
@@ -108,7 +76,7 @@ static void busy_list(NetFlows *f, uint32_t c)
     f->busy[lc->busy_pos] = c;
     f->busy_kind[lc->busy_pos] = (uint8_t)lc->kind;
     f->busy_util[lc->busy_pos] = (float)lc->util;
-    util_enter(f, lc->kind, f->busy_util[lc->busy_pos]);
+    flow_util_enter(f, lc->kind, f->busy_util[lc->busy_pos]);
 }
 
 static int class_new(NetFlows *f, uint32_t first_link, NetLinkKind kind, double capacity_Bps)
@@ -151,6 +119,8 @@ static NetFlows *flows_new(const NetTopo *t, bool per_link)
     f->patterns = g_array_new(FALSE, FALSE, sizeof(FlowPattern));
     f->transfers = g_array_new(FALSE, FALSE, sizeof(Transfer));
     f->samples = g_array_new(FALSE, TRUE, sizeof(NetUtilSample));
+    f->utils_moved = true; /* the first reschedule keeps a sample */
+    f->next_ns = INT64_MAX;
     if (per_link) {
         classes_reserve(f, t->n_links);
         for (int l = 0; l < t->n_links; l++) {
@@ -202,6 +172,7 @@ void net_flows_free(NetFlows *f)
     g_free(f->dirty.v);
     g_free(f->queue.v);
     g_free(f->comp.v);
+    g_free(f->fresh.v);
     g_free(f);
 }
 
@@ -350,7 +321,7 @@ static void refine(NetFlows *f, const NetLoad *loads, int n, GArray *entries)
     first_link_repair(f, n_touched);
 }
 
-static void entries_cache(NetFlows *f, Transfer *t);
+static void entries_cache(NetFlows *f, Transfer *t, bool find_peak);
 
 int net_flows_pattern(NetFlows *f, const NetLoad *loads, int n_loads)
 {
@@ -374,7 +345,7 @@ int net_flows_pattern(NetFlows *f, const NetLoad *loads, int n_loads)
         for (int c = before; c < f->n_classes; c++)
             f->cls[f->cls[c].parent].child_head = -1;
         for (int i = 0; i < f->active.n; i++)
-            entries_cache(f, tr(f, f->active.v[i]));
+            entries_cache(f, tr(f, f->active.v[i]), false);
     }
     g_array_append_val(f->patterns, p);
     return (int)f->patterns->len - 1;
@@ -386,8 +357,9 @@ static const FlowLoad *entries_of(NetFlows *f, const Transfer *t, int *n)
     return t->load;
 }
 
-/* The transfer's load from its pattern: O(entries). */
-static void entries_cache(NetFlows *f, Transfer *t)
+/* The transfer's load from its pattern: O(entries). find_peak (net_flows_add): its peak too, the
+ * largest of the bytes in entry order (the shares, which need it, are then left to the caller). */
+static void entries_cache(NetFlows *f, Transfer *t, bool find_peak)
 {
     GArray *entries = g_array_index(f->patterns, FlowPattern, t->pattern).entries;
     const NetLoad *e = (const NetLoad *)entries->data;
@@ -400,7 +372,12 @@ static void entries_cache(NetFlows *f, Transfer *t)
     for (int k = 0; k < n; k++) {
         double bytes = e[k].bytes * t->scale;
         /* the peak: the largest of these (net_flows_add), fixed (a split copies entries) */
-        t->load[k] = (FlowLoad){e[k].link, bytes, t->peak > 0 ? bytes / t->peak : 0};
+        double share = 0;
+        if (find_peak)
+            t->peak = MAX(t->peak, bytes);
+        else if (t->peak > 0)
+            share = bytes / t->peak;
+        t->load[k] = (FlowLoad){e[k].link, bytes, share};
     }
 }
 
@@ -432,7 +409,7 @@ static void user_remove(NetFlows *f, uint32_t c, int id)
         lc->listed = false;
         lc->util = 0;
         int pos = lc->busy_pos, end = --f->n_busy;
-        util_leave(f, f->busy_kind[pos], f->busy_util[pos]);
+        flow_util_leave(f, f->busy_kind[pos], f->busy_util[pos]);
         uint32_t last = f->busy[end];
         f->busy[pos] = last;
         f->busy_kind[pos] = f->busy_kind[end];
@@ -446,8 +423,10 @@ static void mark_dirty(NetFlows *f, int id)
 {
     int n;
     const FlowLoad *e = entries_of(f, tr(f, id), &n);
+    while (f->dirty.n + n > f->dirty.max) /* room for all at once: one test, not one a class */
+        flow_vec_grow((void **)&f->dirty.v, &f->dirty.max, sizeof *f->dirty.v);
     for (int k = 0; k < n; k++)
-        flow_classes_push(&f->dirty, e[k].link);
+        f->dirty.v[f->dirty.n++] = e[k].link;
 }
 
 int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale)
@@ -475,14 +454,14 @@ int net_flows_add(NetFlows *f, int64_t now, int pattern, double scale)
                     .seq = f->seq++,
                     .load = t->load,
                     .max_load = t->max_load};
-    entries_cache(f, t);
+    entries_cache(f, t, true);
     int n;
     const FlowLoad *e = entries_of(f, t, &n);
-    for (int k = 0; k < n; k++)
-        t->peak = MAX(t->peak, e[k].bytes);
     for (int k = 0; k < n && t->peak > 0; k++)
         t->load[k].share = t->load[k].bytes / t->peak;
     flow_ids_push(&f->active, id);
+    t->fresh = true; /* joins next_ns at the reschedule, with its finish */
+    flow_ids_push(&f->fresh, id);
     for (int k = 0; k < n; k++)
         user_add(f, e[k].link, id);
     mark_dirty(f, id);
@@ -502,6 +481,11 @@ void net_flows_set_full(NetFlows *f, bool full)
     f->full = full;
 }
 
+void net_flows_set_reference(NetFlows *f, bool reference)
+{
+    f->reference = reference;
+}
+
 void net_flows_advance(NetFlows *f, int64_t now)
 {
     g_assert(now >= f->now);
@@ -511,7 +495,7 @@ void net_flows_advance(NetFlows *f, int64_t now)
 /* Transfer t's progress at its rate from `since` to now: its remaining load, and its bytes on
  * each class it loads (in entry order, logged for the steady state's skip). Called before its
  * rate changes and when it ends, and only then. */
-static void integrate(NetFlows *f, Transfer *t)
+void flow_integrate(NetFlows *f, Transfer *t)
 {
     double dt = (double)(f->now - t->since) * 1e-9;
     t->since = f->now;
@@ -529,247 +513,31 @@ static void integrate(NetFlows *f, Transfer *t)
     }
 }
 
-/* The highest utilisation of each kind over the busy classes, from 0: the MAX fold over the busy
- * list, which kind_max follows. A stale kind is recomputed (O(busy) where its highest class
- * dropped), a kind with odd values folded as before (order decides between -0 and 0, and NaN). */
-static void sample(NetFlows *f)
-{
-    NetUtilSample s = {.time_ns = f->now};
-    bool walk = false;
-    for (int k = 0; k < NET_LINK_KIND_COUNT; k++) {
-        walk |= f->kind_stale[k] || f->kind_odd[k] > 0;
-        if (f->kind_stale[k]) {
-            f->kind_max[k] = 0;
-            f->kind_at_max[k] = 0;
-        }
-    }
-    if (walk) {
-        float fold[NET_LINK_KIND_COUNT] = {0};
-        for (int i = 0; i < f->n_busy; i++) {
-            int k = f->busy_kind[i];
-            float u = f->busy_util[i];
-            fold[k] = MAX(fold[k], u);
-            if (f->kind_stale[k] && !util_odd(u)) {
-                if (u > f->kind_max[k]) {
-                    f->kind_max[k] = u;
-                    f->kind_at_max[k] = 1;
-                } else if (u == f->kind_max[k]) {
-                    f->kind_at_max[k]++;
-                }
-            }
-        }
-        for (int k = 0; k < NET_LINK_KIND_COUNT; k++) {
-            f->kind_stale[k] = false;
-            s.util[k] = f->kind_odd[k] > 0 ? fold[k] : f->kind_max[k];
-        }
-    } else {
-        memcpy(s.util, f->kind_max, sizeof s.util);
-    }
-    if (f->samples->len > 0) {
-        NetUtilSample *last = &g_array_index(f->samples, NetUtilSample, f->samples->len - 1);
-        if (memcmp(last->util, s.util, sizeof s.util) == 0)
-            return;
-        if (last->time_ns == s.time_ns) {
-            *last = s;
-            return;
-        }
-    }
-    g_array_append_val(f->samples, s);
-}
-
-/* Time to move the rest of a transfer at its rate: ceil(remaining / rate * 1e9) ns, 0 when there
- * is nothing to move or only infinite links. The ceiling by truncation below 2^62 (exact: a
- * double of 2^52 or more is an integer), as libm's ceil is a call on baseline x86-64. */
-static int64_t finish_in_ns(const Transfer *t)
-{
-    if (t->remaining <= 0 || t->rate <= 0 || !isfinite(t->remaining / t->rate))
-        return 0;
-    double ns = t->remaining / t->rate * 1e9;
-    if (!(ns < 0x1p62))
-        return (int64_t)ceil(ns);
-    int64_t whole = (int64_t)ns;
-    return whole + ((double)whole < ns);
-}
-
-/* The component to re-solve: the transfers reachable from the dirty classes through shared
- * classes (f->comp, in start order) and their classes (f->queue). Transfers outside it share no
- * link with any that started or ended, so max-min fairness gives them the same rates as before.
- * O(classes and users of the component) + O(active) for the order. */
-static void collect_component(NetFlows *f)
-{
-    uint32_t epoch = ++f->epoch;
-    f->queue.n = 0;
-    f->comp.n = 0;
-    if (f->full) /* every class in use, and those just left */
-        for (int i = 0; i < f->n_busy; i++)
-            flow_classes_push(&f->dirty, f->busy[i]);
-    for (int i = 0; i < f->dirty.n; i++) {
-        uint32_t c = f->dirty.v[i];
-        if (f->cls[c].stamp != epoch) {
-            f->cls[c].stamp = epoch;
-            flow_classes_push(&f->queue, c);
-        }
-    }
-    f->dirty.n = 0;
-    for (int q = 0; q < f->queue.n; q++) {
-        const LinkClass *lc = &f->cls[f->queue.v[q]];
-        for (int u = 0; u < lc->n_users; u++) {
-            Transfer *t = tr(f, lc->users[u]);
-            if (t->stamp == epoch)
-                continue;
-            t->stamp = epoch;
-            int ne;
-            const FlowLoad *e = entries_of(f, t, &ne);
-            for (int k = 0; k < ne; k++) {
-                uint32_t c = e[k].link;
-                if (f->cls[c].stamp != epoch) {
-                    f->cls[c].stamp = epoch;
-                    flow_classes_push(&f->queue, c);
-                }
-            }
-            flow_ids_push(&f->comp, lc->users[u]);
-        }
-    }
-    /* into start order: by insertion while the component is small (one to three transfers in a
-     * pipeline's events), else by a pass over the active ones */
-    int n = f->comp.n, *comp = f->comp.v;
-    if (n <= 16) {
-        for (int i = 1; i < n; i++) {
-            int id = comp[i];
-            uint64_t seq = tr(f, id)->seq;
-            int j = i;
-            for (; j > 0 && tr(f, comp[j - 1])->seq > seq; j--)
-                comp[j] = comp[j - 1];
-            comp[j] = id;
-        }
-    } else {
-        f->comp.n = 0;
-        for (int i = 0; i < f->active.n; i++)
-            if (tr(f, f->active.v[i])->stamp == epoch)
-                f->comp.v[f->comp.n++] = f->active.v[i];
-    }
-}
-
-/* Progressive filling over the component only: the same rounds, in the same order, as over all
- * active transfers when the component is all of them (net_flows_set_full). Where several
- * components are active, solving each alone changes rates at the last bit (a component's rate is
- * no longer the sum of deltas of rounds that other components ended); see test_net. */
-int64_t net_flows_reschedule(NetFlows *f)
-{
-    LinkClass *cls = f->cls;
-    f->none_due = false; /* finishes change */
-    collect_component(f);
-    const uint32_t *qc = f->queue.v;
-    int nq = f->queue.n, n = f->comp.n;
-    const int *comp = f->comp.v;
-    for (int i = 0; i < nq; i++) {
-        cls[qc[i]].util = 0;
-        cls[qc[i]].residual = cls[qc[i]].capacity_Bps;
-    }
-    int unfrozen = 0;
-    for (int i = 0; i < n; i++) {
-        Transfer *t = tr(f, comp[i]);
-        integrate(f, t); /* at the rate it had */
-        int ne;
-        entries_of(f, t, &ne);
-        t->rate = 0;
-        t->frozen = ne == 0 || t->remaining <= 0 || t->peak <= 0;
-        unfrozen += !t->frozen;
-    }
-    while (unfrozen > 0) {
-        for (int i = 0; i < nq; i++)
-            cls[qc[i]].sum = 0;
-        for (int i = 0; i < n; i++) {
-            Transfer *t = tr(f, comp[i]);
-            if (t->frozen)
-                continue;
-            int ne;
-            const FlowLoad *e = entries_of(f, t, &ne);
-            for (int k = 0; k < ne; k++)
-                cls[e[k].link].sum += e[k].share; /* (bytes * scale) / peak */
-        }
-        double delta = INFINITY;
-        for (int i = 0; i < nq; i++) {
-            const LinkClass *lc = &cls[qc[i]];
-            if (lc->sum > 0)
-                delta = MIN(delta, lc->residual / lc->sum);
-        }
-        /* a capped transfer is a demand of its own: the round ends where it reaches its cap
-         * (a pass over the component only where some transfer was ever capped) */
-        for (int i = 0; i < n && f->any_cap; i++) {
-            const Transfer *t = tr(f, comp[i]);
-            if (!t->frozen && isfinite(t->max_rate))
-                delta = MIN(delta, MAX(0.0, (t->max_rate - t->rate) * t->peak));
-        }
-        if (!isfinite(delta)) /* only links of infinite capacity */
-            delta = 0;
-        for (int i = 0; i < nq; i++)
-            cls[qc[i]].residual -= delta * cls[qc[i]].sum;
-        for (int i = 0; i < n; i++) {
-            Transfer *t = tr(f, comp[i]);
-            if (t->frozen)
-                continue;
-            t->rate += delta / t->peak;
-            bool saturated = delta == 0 || t->rate >= t->max_rate * (1 - 1e-12);
-            int ne;
-            const FlowLoad *e = entries_of(f, t, &ne);
-            for (int k = 0; k < ne && !saturated; k++) {
-                const LinkClass *lc = &cls[e[k].link];
-                saturated = lc->residual <= 1e-9 * lc->capacity_Bps;
-            }
-            if (saturated) {
-                t->frozen = true;
-                unfrozen--;
-            }
-        }
-    }
-    for (int i = 0; i < nq; i++) {
-        LinkClass *lc = &cls[qc[i]];
-        if (!lc->listed)
-            continue; /* its last transfer ended */
-        double cap = lc->capacity_Bps;
-        lc->util = isfinite(cap) ? (cap - lc->residual) / cap : 0;
-        lc->stats.peak_util = MAX(lc->stats.peak_util, lc->util);
-        float *util = &f->busy_util[lc->busy_pos], now_util = (float)lc->util;
-        if (memcmp(util, &now_util, sizeof now_util) != 0) {
-            util_leave(f, lc->kind, *util);
-            *util = now_util;
-            util_enter(f, lc->kind, now_util);
-        }
-    }
-    sample(f);
-    /* the component's finishes from their remaining loads; the others' stand (their rates
-     * did not change); the earliest is the next event (O(active)) */
-    int64_t next = -1;
-    uint32_t epoch = f->epoch;
-    for (int i = 0; i < f->active.n; i++) {
-        Transfer *t = tr(f, f->active.v[i]);
-        if (t->stamp == epoch)
-            t->finish_ns = f->now + finish_in_ns(t);
-        if (next < 0 || t->finish_ns < next)
-            next = t->finish_ns;
-    }
-    return next;
-}
-
 int net_flows_complete(NetFlows *f, int64_t now, int *ids, int max)
 {
     if (f->none_due && f->none_due_at == now)
         return 0;
-    int n = 0;
-    int keep = 0;
+    /* the pass that finds the transfers due, in start order, finds the earliest finish of the
+     * others too (flow_fill.c keeps it): 3 instructions per transfer kept, where the reschedule
+     * that follows made a pass of its own */
+    int n = 0, keep = 0;
+    int64_t next = INT64_MAX;
     for (int i = 0; i < f->active.n; i++) {
         int id = f->active.v[i];
         Transfer *t = tr(f, id);
         if (t->finish_ns <= now && n < max) {
             ids[n++] = id;
-            integrate(f, t);
+            flow_integrate(f, t);
             t->remaining = 0;
+            t->fresh = false;
         } else {
             f->active.v[keep++] = id;
+            if (!t->fresh)
+                next = MIN(next, t->finish_ns);
         }
     }
     f->active.n = keep;
+    f->next_ns = next;
     f->none_due = n < max; /* every one looked at, none left due */
     f->none_due_at = now;
     for (int i = 0; i < n; i++) {

@@ -1,5 +1,6 @@
-/* flow: the flow model's state, shared by flow.c (progressive filling) and flow_steady.c (what
- * the engine's steady-state skip needs from it). Internal to src/net. */
+/* flow: the flow model's state, shared by flow.c (classes, patterns, transfers), flow_fill.c
+ * (the reschedule: progressive filling), flow_read.c (what the engine reads) and flow_steady.c
+ * (what the engine's steady-state skip needs from it). Internal to src/net. */
 #ifndef FSD_FLOW_PRIV_H
 #define FSD_FLOW_PRIV_H
 
@@ -7,6 +8,7 @@
 
 #include <glib.h>
 #include <stdint.h>
+#include <string.h>
 
 /* A transfer's load on one class: its pattern's entry times the transfer's scale. */
 typedef struct {
@@ -57,8 +59,9 @@ typedef struct {
     double max_rate;  /* fraction per second it cannot exceed (net_flows_cap); INFINITY: none */
     int64_t finish_ns;
     bool frozen;
-    uint32_t stamp;    /* scratch of reschedule: in the component being solved */
-    uint64_t seq;      /* start order: the component is solved in it */
+    uint32_t stamp; /* scratch of reschedule: in the component being solved */
+    bool fresh;     /* started since the last reschedule: not in NetFlows.next_ns yet */
+    uint64_t seq;   /* start order: the component is solved in it */
     /* its pattern's entries with bytes * scale, rounded as every use rounds them (the product
      * first): read for every transfer in flight at every event, a multiplication fewer per
      * entry (net_flows_pattern refreshes them when classes split). The record's own buffer,
@@ -113,12 +116,24 @@ struct NetFlows {
     int kind_at_max[NET_LINK_KIND_COUNT];
     int kind_odd[NET_LINK_KIND_COUNT]; /* busy utilisations with the sign bit set or NaN */
     bool kind_stale[NET_LINK_KIND_COUNT];
+    /* the sums of kind_odd and of kind_stale, so that sample() tells whether to walk the list in
+     * two loads rather than a loop over the kinds (7 % of a pipeline's reschedule) */
+    int n_odd, n_stale;
+    /* a busy utilisation changed since the last sample(): if none did, sample() would compute
+     * the sample it last kept and keep nothing (rare in a pipeline, where every start and end
+     * lists or unlists classes: a test, not a saving there) */
+    bool utils_moved;
     uint32_t *touched; /* scratch of refine */
     uint32_t epoch;
     GArray *patterns;  /* of FlowPattern */
     GArray *transfers; /* of Transfer, by id */
     Transfer *tr;      /* transfers->data: one load fewer per transfer visited */
     FlowIds active;    /* ids in progress, in start order */
+    /* the earliest finish of the active transfers but the fresh ones (INT64_MAX: none), kept
+     * across reschedules (flow_fill.c): a pass over the active ones for the next event only
+     * where a transfer that held it was re-solved (net_flows_complete's pass sets it) */
+    int64_t next_ns;
+    FlowIds fresh;     /* ids started since the last reschedule (some may have ended) */
     FlowIds free_ids;  /* ids of ended transfers, reused by net_flows_add */
     FlowClasses dirty; /* classes whose transfers changed since the last reschedule */
     FlowClasses queue; /* scratch of reschedule, the component's classes */
@@ -129,6 +144,9 @@ struct NetFlows {
     bool none_due;
     int64_t none_due_at;
     bool full; /* re-solve all active transfers every time (net_flows_set_full) */
+    /* the reference computation (net_flows_set_reference): no one-transfer shortcut, the next
+     * finish by a pass over the active transfers, a sample computed at every reschedule */
+    bool reference;
     bool any_cap; /* net_flows_cap was ever called: reschedule looks at transfers' caps */
     int64_t now;
     GArray *samples; /* of NetUtilSample */
@@ -140,6 +158,48 @@ struct NetFlows {
     guint mark_samples;
     NetUtilSample mark_last;
 };
+
+/* A busy utilisation of `kind` appears / disappears: the kind's maximum follows (kind_max). O(1);
+ * a kind whose every class at the maximum left is marked stale, for sample() to recompute. */
+static inline bool flow_util_odd(float util)
+{
+    uint32_t bits;
+    memcpy(&bits, &util, sizeof bits);
+    return (bits >> 31) != 0 || (bits & 0x7fffffffu) > 0x7f800000u; /* sign bit, NaN */
+}
+
+static inline void flow_util_enter(NetFlows *f, int kind, float util)
+{
+    f->utils_moved = true;
+    if (flow_util_odd(util)) {
+        f->kind_odd[kind]++; /* the MAX fold's result depends on order: sample() walks the list */
+        f->n_odd++;
+        return;
+    }
+    if (f->kind_stale[kind])
+        return;
+    if (util > f->kind_max[kind]) {
+        f->kind_max[kind] = util;
+        f->kind_at_max[kind] = 1;
+    } else if (util == f->kind_max[kind]) {
+        f->kind_at_max[kind]++;
+    }
+}
+
+static inline void flow_util_leave(NetFlows *f, int kind, float util)
+{
+    f->utils_moved = true;
+    if (flow_util_odd(util)) {
+        f->kind_odd[kind]--;
+        f->n_odd--;
+        return;
+    }
+    if (!f->kind_stale[kind] && util == f->kind_max[kind] && util > 0 &&
+        --f->kind_at_max[kind] == 0) {
+        f->kind_stale[kind] = true;
+        f->n_stale++;
+    }
+}
 
 /* A class's busy time brought up to `now` (integers: the same sum as adding every step). */
 static inline void flow_busy_flush(LinkClass *lc, int64_t now)
@@ -159,5 +219,8 @@ typedef struct {
     int n_entries; /* the pattern's at the time (entries change only when a class splits) */
     double scale, step;
 } StatAdd;
+
+/* flow.c */
+void flow_integrate(NetFlows *f, Transfer *t);
 
 #endif

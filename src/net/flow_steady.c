@@ -195,6 +195,9 @@ void net_flows_skip(NetFlows *f, int64_t periods, int64_t period_ns)
         }
     f->now += periods * period_ns;
     f->none_due = false;
+    f->utils_moved = true;       /* the next sample is computed and compared, as after any change */
+    if (f->next_ns != INT64_MAX) /* every finish moves alike: the earliest stays the earliest */
+        f->next_ns += periods * period_ns;
     for (int i = 0; i < f->active.n; i++) {
         Transfer *t = &g_array_index(f->transfers, Transfer, f->active.v[i]);
         t->finish_ns += periods * period_ns;

@@ -132,6 +132,10 @@ void net_flows_cap(NetFlows *f, int id, double max_rate);
  * solver is tested against; rates differ only in the last bits where several components are
  * active at once). */
 void net_flows_set_full(NetFlows *f, bool full);
+/* Tests: the reference computation, which the shortcuts must match to the bit (every component
+ * by the general rounds of progressive filling, finishes by passes over the active transfers, a
+ * utilisation sample at every reschedule). */
+void net_flows_set_reference(NetFlows *f, bool reference);
 /* A transfer's current rate: the fraction of its load it moves per second (0 once it ended). */
 double net_flows_rate(const NetFlows *f, int id);
 /* Classes of links the model distinguishes (the links, for net_flows_new_per_link). */
