@@ -51,7 +51,7 @@ set link x2
 set tmargin 6.5
 set xtics ("2" 0, "2" 2, "2" 4)
 set xrange [-0.7:4.7]
-set yrange [0:53.3884]
+set yrange [0:51.181]
 set key outside bottom center horizontal
 unset grid
 set grid ytics

@@ -31,8 +31,9 @@
  * 3: compute ops also carry what their kernels are (class and shape, IrKernel), so that the
  * simulator costs, and fsdprun-nccl runs, the same kernels; versions 1 and 2 are still read.
  * 4: collectives may say the SMs their kernels hold ("sms": Transformer Engine's userbuffers for
- * --tp-comm-overlap); in versions 1-3 every collective holds NCCL's channels. */
-#define IR_VERSION 4
+ * --tp-comm-overlap); in versions 1-3 every collective holds NCCL's channels.
+ * 5: kernel lists may hold convolutions ("class": "conv"), which versions 3-4 ran as GEMMs. */
+#define IR_VERSION 5
 
 typedef enum {
     IR_OP_HOST,    /* host-side work (Python, kernel launches) or a host wait on its deps */
@@ -79,6 +80,7 @@ typedef enum {
     IR_KERN_ATTENTION, /* fused (flash): batch x heads, sequence, head dim, window (0: none) */
     IR_KERN_MEMORY,    /* memory-bound: bytes, kernels they are spread over */
     IR_KERN_FLOPS,     /* tensor-core work of no known shape: FLOPs (best-shape rate) */
+    IR_KERN_CONV,      /* convolution (implicit GEMM): m, n, k, the HBM bytes of its tensors */
     IR_KERN_CLASS_COUNT
 } IrKernClass;
 

@@ -399,6 +399,14 @@ static bool read_class(IrSchedule *s, ReadNames *names, CfgObj *co, GError **err
         names->lists = ir_kernel_lists_read(c, co, error);
         if (!names->lists)
             return false;
+        for (guint k = 0; names->version < 5 && k < c->kernels->len; k++)
+            if (g_array_index(c->kernels, IrKernel, k).cls == IR_KERN_CONV) {
+                cfg_set_error(error, co->file, co->path, "kernel_lists",
+                              "convolution kernels (\"class\": \"conv\") are new in schedule "
+                              "version 5; expected version 5, or gemm in version %d",
+                              names->version);
+                return false;
+            }
     }
     int i = 0;
     for (const cJSON *it = streams->child; it && ok; it = it->next, i++) {

@@ -98,7 +98,8 @@ const IrKernel *ir_kernels_of(const IrClass *c, uint32_t kern_first, int *n)
 
 const char *ir_kern_class_name(IrKernClass cls)
 {
-    static const char *names[IR_KERN_CLASS_COUNT] = {"gemm", "attention", "memory", "flops"};
+    static const char *names[IR_KERN_CLASS_COUNT] = {"gemm", "attention", "memory", "flops",
+                                                     "conv"};
     return (unsigned)cls < IR_KERN_CLASS_COUNT ? names[cls] : "?";
 }
 
@@ -107,13 +108,14 @@ const char *ir_kern_class_name(IrKernClass cls)
  * op "kernel_list": its index there. A kernel is {"class", "dtype", the shape fields of its
  * class, "share" (absent: 1)}: gemm m, n, k, batch; attention batch_heads, seq, head_dim,
  * window (absent: 0), causal, backward, impl (flash2, triton or flash1); memory bytes, kernels; flops
- * flops. */
+ * flops; conv (version 5) m, n, k, bytes. */
 
 static const char *const shape_keys[IR_KERN_CLASS_COUNT][4] = {
     [IR_KERN_GEMM] = {"m", "n", "k", "batch"},
     [IR_KERN_ATTENTION] = {"batch_heads", "seq", "head_dim", "window"},
     [IR_KERN_MEMORY] = {"bytes", "kernels"},
     [IR_KERN_FLOPS] = {"flops"},
+    [IR_KERN_CONV] = {"m", "n", "k", "bytes"},
 };
 
 static cJSON *kernel_to_json(const IrKernel *k)
@@ -194,7 +196,8 @@ static bool read_kernel(CfgObj *ko, IrKernel *k, GError **error)
     ok = ok && cfg_get_double(ko, "share", false, 0, 1e6, &k->share, error);
     return ok && cfg_obj_check_unknown(ko, "expected class, dtype, the shape of its class (gemm: m, n, k, batch; "
                                            "attention: batch_heads, seq, head_dim, window, causal, "
-                                           "backward, impl; memory: bytes, kernels; flops: flops) "
+                                           "backward, impl; memory: bytes, kernels; flops: flops; "
+                                           "conv: m, n, k, bytes) "
                                            "and share", error);
 }
 

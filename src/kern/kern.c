@@ -14,6 +14,18 @@
  * Small and skinny GEMMs therefore come out slower than large square ones: too few tiles for one
  * wave, a fixed cost on little work, short K.
  *
+ * Convolutions (cuDNN's implicit GEMM: rows = output pixels, n = output channels, k = input
+ * channels x filter taps) run on the same tiles and waves, with two differences. Their roofline
+ * is on the bytes the convolution really moves (input, weights, output): the implicit GEMM builds
+ * its [rows x k] operand in shared memory from the input, which a 3x3 filter reads once, not
+ * nine times. And they pay no gemm_k_overhead: that figure is fitted on cuBLAS(Lt) GEMMs, whose
+ * kernel PyTorch's matmuls take from the library's heuristic without timing it, while cuDNN
+ * under torch.backends.cudnn.benchmark (NVIDIA DeepLearningExamples' ConvNets main.py sets it)
+ * times its algorithms for each layer's shape and keeps the fastest. A convolution's K is
+ * short (64-4608 in ResNet-50), so a K-overhead of a few hundred K-steps would make it two to
+ * eight times slower; shared/data/kernels holds no convolution timing to fit its own, so none
+ * is charged (an optimistic bound where the kernels do not hide their epilogue).
+ *
  * Fused attention (FlashAttention-2): one CTA per (sample, head, 128-row query block) walks the
  * 128-column key blocks, all of them, or under a causal mask those up to the diagonal (on
  * average (n + 1) / 2 of n). A block is 4 x 128 x 128 x d FLOPs at attention_efficiency of the
@@ -60,13 +72,10 @@ static double memory_Bps(const HwGpu *gpu)
     return gpu->hbm_Bps * gpu->memory_efficiency;
 }
 
-static double gemm_time(const HwGpu *gpu, const KernShape *s)
+/* The fastest tiling of m x n x k (batch of them) on the tensor cores: tiles, waves, split-K,
+ * each tile paying k_overhead K-steps. */
+static double gemm_tiles_s(const HwGpu *gpu, const KernShape *s, double k_overhead)
 {
-    double flops = 2 * s->m * s->n * s->k * s->batch;
-    if (flops <= 0)
-        return 0;
-    if (!gpu->kernels.present)
-        return flops / gemm_rate(gpu, s->dtype);
     const HwKernels *kp = &gpu->kernels;
     double sm_rate = gemm_rate(gpu, s->dtype) / kp->sm_count;
     double best = INFINITY;
@@ -79,20 +88,44 @@ static double gemm_time(const HwGpu *gpu, const KernShape *s)
             if (split > 1 && (s->k / split < 256 || tiles >= kp->sm_count))
                 break;
             double waves = ceil(tiles * split / kp->sm_count);
-            double tile_s =
-                2 * tm * tn * (ceil(s->k / split) + kp->gemm_k_overhead) / sm_rate * small;
+            double tile_s = 2 * tm * tn * (ceil(s->k / split) + k_overhead) / sm_rate * small;
             double t_s = waves * tile_s;
             if (split > 1) /* fp32 partial sums written and read back, then the output */
                 t_s += (2 * split * 4 + 2) * s->m * s->n * s->batch / memory_Bps(gpu);
             best = MIN(best, t_s);
         }
     }
+    return best;
+}
+
+static double gemm_time(const HwGpu *gpu, const KernShape *s)
+{
+    double flops = 2 * s->m * s->n * s->k * s->batch;
+    if (flops <= 0)
+        return 0;
+    if (!gpu->kernels.present)
+        return flops / gemm_rate(gpu, s->dtype);
+    double best = gemm_tiles_s(gpu, s, gpu->kernels.gemm_k_overhead);
     /* No tiling beats HBM: each operand is read once and the output written once at least.
      * Short-K GEMMs (eager attention's QK^T with K = head dim, batched over heads) are bound by
      * writing their output, which the compute terms above do not see. */
     double elt = hw_dtype_bytes(s->dtype);
     double bytes = elt * (s->m * s->k + s->k * s->n + s->m * s->n) * s->batch;
-    return kp->fixed_s + MAX(best, bytes / memory_Bps(gpu));
+    return gpu->kernels.fixed_s + MAX(best, bytes / memory_Bps(gpu));
+}
+
+/* A convolution: tiles and waves without the K-overhead, or its real bytes (see the top). */
+static double conv_time(const HwGpu *gpu, const KernShape *s)
+{
+    KernShape one = *s;
+    one.batch = 1;
+    double flops = 2 * s->m * s->n * s->k;
+    if (flops <= 0)
+        return 0;
+    if (!gpu->kernels.present)
+        return flops / gemm_rate(gpu, s->dtype);
+    double best = gemm_tiles_s(gpu, &one, 0);
+    return gpu->kernels.fixed_s + MAX(best, s->bytes / memory_Bps(gpu));
 }
 
 static double attention_flops(const KernShape *s)
@@ -153,6 +186,7 @@ const KernClassOps kern_classes[KERN_CLASS_COUNT] = {
     [KERN_ATTENTION] = {"attention", attention_time},
     [KERN_MEMORY] = {"memory", memory_time},
     [KERN_FLOPS] = {"flops", flops_time},
+    [KERN_CONV] = {"conv", conv_time},
 };
 
 double kern_time_s(const HwGpu *gpu, const KernShape *shape)
@@ -163,6 +197,13 @@ double kern_time_s(const HwGpu *gpu, const KernShape *shape)
 double kern_gemm_s(const HwGpu *gpu, HwDtype dtype, double m, double n, double k, double batch)
 {
     KernShape s = {.cls = KERN_GEMM, .dtype = dtype, .m = m, .n = n, .k = k, .batch = batch};
+    return kern_time_s(gpu, &s);
+}
+
+double kern_conv_s(const HwGpu *gpu, HwDtype dtype, double m, double n, double k, double bytes)
+{
+    KernShape s = {.cls = KERN_CONV, .dtype = dtype, .m = m, .n = n, .k = k, .batch = 1,
+                   .bytes = bytes};
     return kern_time_s(gpu, &s);
 }
 
@@ -220,12 +261,20 @@ int kern_leaf_kernels(HwDtype dtype, const ModelModule *leaf, KernAttnImpl attn,
         double rows = k->rows * samples, n = k->n / tp_split;
         if (!backward) {
             out[0] = gemm_shape(dtype, rows, n, k->k, 1);
-            return 1;
+        } else {
+            /* dgrad: dX[rows x k] = dY[rows x n] W^T; wgrad: dW[k x n] = X^T dY, reducing over
+             * rows */
+            out[0] = gemm_shape(dtype, rows, k->k, n, 1);
+            out[1] = gemm_shape(dtype, k->k, n, rows, 1);
         }
-        /* dgrad: dX[rows x k] = dY[rows x n] W^T; wgrad: dW[k x n] = X^T dY, reducing over rows */
-        out[0] = gemm_shape(dtype, rows, k->k, n, 1);
-        out[1] = gemm_shape(dtype, k->k, n, rows, 1);
-        return 2;
+        if (k->input > 0) {
+            /* a convolution: each pass reads two of input, weights and output (or their
+             * gradients) and writes the third */
+            double bytes = hw_dtype_bytes(dtype) * (k->input * samples + k->k * n + rows * n);
+            for (int i = 0; i < (backward ? 2 : 1); i++)
+                out[i].cls = KERN_CONV, out[i].bytes = bytes;
+        }
+        return backward ? 2 : 1;
     }
     if (k->kind == MODEL_KERNEL_ATTENTION) {
         double heads = k->heads / tp_split, s = k->seq, d = k->head_dim, bh = samples * heads;

@@ -17,8 +17,16 @@
 #include <stdbool.h>
 
 /* KERN_FLOPS: tensor-core work of no known shape (a leaf without a kernel shape), at the
- * best-shape rate. */
-typedef enum { KERN_GEMM, KERN_ATTENTION, KERN_MEMORY, KERN_FLOPS, KERN_CLASS_COUNT } KernClass;
+ * best-shape rate. KERN_CONV: a convolution as cuDNN runs it, an implicit GEMM of m x n x k
+ * that moves `bytes` (its input, weights and output; kern.c says how it is costed). */
+typedef enum {
+    KERN_GEMM,
+    KERN_ATTENTION,
+    KERN_MEMORY,
+    KERN_FLOPS,
+    KERN_CONV,
+    KERN_CLASS_COUNT
+} KernClass;
 
 /* How attention runs: eager (two batched GEMMs and a softmax), FlashAttention-2's CUDA kernels,
  * FlashAttention's Triton kernel (MPT's attn_impl=triton) or FlashAttention v1's CUDA kernels. */
@@ -29,14 +37,15 @@ KernAttnImpl kern_attention_impl(const Model *model);
 typedef struct {
     KernClass cls;
     HwDtype dtype;
-    /* GEMM: batch x [m x k] . [k x n] */
+    /* GEMM: batch x [m x k] . [k x n]; convolution: m x n x k (batch 1) */
     double m, n, k, batch;
     /* attention (fused): batch x heads, sequence, head dim; the pass it runs */
     double heads, seq, head_dim;
     double window; /* keys a query sees under a sliding window (local attention); 0: all */
     bool causal, backward;
     KernAttnImpl impl; /* FLASH2, TRITON or FLASH1 (eager attention is GEMMs) */
-    /* memory-bound: bytes moved and the number of kernels they are spread over */
+    /* memory-bound: bytes moved and the number of kernels they are spread over; convolution:
+     * the HBM bytes of its tensors (bytes only) */
     double bytes;
     int kernels;
     double flops; /* KERN_FLOPS */
@@ -57,6 +66,7 @@ double kern_time_s(const HwGpu *gpu, const KernShape *shape);
 
 /* Shorthands. */
 double kern_gemm_s(const HwGpu *gpu, HwDtype dtype, double m, double n, double k, double batch);
+double kern_conv_s(const HwGpu *gpu, HwDtype dtype, double m, double n, double k, double bytes);
 double kern_attention_impl_s(const HwGpu *gpu, HwDtype dtype, KernAttnImpl impl, double batch,
                              double heads, double seq, double head_dim, bool causal, bool backward);
 double kern_memory_s(const HwGpu *gpu, double bytes, int kernels);

@@ -32,6 +32,13 @@ void kern_to_ir(const KernShape *shape, IrKernel *out)
                                 (shape->impl == KERN_ATTN_TRITON ? IR_KERN_TRITON : 0) |
                                 (shape->impl == KERN_ATTN_FLASH1 ? IR_KERN_FLASH1 : 0));
         break;
+    case KERN_CONV:
+        out->cls = IR_KERN_CONV;
+        out->shape[0] = shape->m;
+        out->shape[1] = shape->n;
+        out->shape[2] = shape->k;
+        out->shape[3] = shape->bytes;
+        break;
     case KERN_MEMORY:
         out->cls = IR_KERN_MEMORY;
         out->shape[0] = shape->bytes;
@@ -64,6 +71,11 @@ void kern_from_ir(const IrKernel *k, KernShape *out)
                            .impl = (k->flags & IR_KERN_TRITON)   ? KERN_ATTN_TRITON
                                    : (k->flags & IR_KERN_FLASH1) ? KERN_ATTN_FLASH1
                                                                  : KERN_ATTN_FLASH2};
+        break;
+    case IR_KERN_CONV:
+        *out = (KernShape){.cls = KERN_CONV, .dtype = out->dtype, .share = k->share,
+                           .m = k->shape[0], .n = k->shape[1], .k = k->shape[2], .batch = 1,
+                           .bytes = k->shape[3]};
         break;
     case IR_KERN_MEMORY:
         out->cls = KERN_MEMORY;

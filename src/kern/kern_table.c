@@ -5,7 +5,8 @@
  *  - GEMM: columns m, n, k (b or batch optional, default 1) and a TFLOP/s column, either `tflops`
  *    (with a `dtype` column, and `gpu` to filter on) or one per dtype (`tflops_bf16`,
  *    `tflops_f32` = TF32 tensor cores, `tflops_fp16_bf16`, `tflops_tf32`); or `m_eq_n_eq_k` for
- *    square sweeps.
+ *    square sweeps; or ml-engineering's MAMF table: `best_shape_MxNxK` ("1024x10240x5120") and
+ *    `mamf_tflops`, with `dtype` and `gpu`.
  *  - attention: columns gpu, pass (fwd, fwd+bwd), causal, head_dim, seqlen, batch, n_heads,
  *    method, tflops, with FLOPs counted as 4 b s^2 h d forward, halved when causal, backward 2.5x.
  * Rows without a number (NA, OOM) are skipped. */
@@ -57,6 +58,10 @@ static const char *cell(char **cells, int n_cells, int col)
 static int gemm_rate_column(char **header, HwDtype dtype, bool *by_row)
 {
     *by_row = false;
+    if (column(header, "best_shape_MxNxK") >= 0) {
+        *by_row = true;
+        return column(header, "mamf_tflops");
+    }
     const char *names[4] = {NULL, NULL, NULL, NULL};
     if (dtype == HW_DTYPE_BF16 || dtype == HW_DTYPE_FP16) {
         names[0] = "tflops_bf16", names[1] = "tflops_fp16_bf16", names[2] = "tflops_fp16";
@@ -84,14 +89,35 @@ static bool dtype_matches(const char *text, HwDtype dtype)
     return false;
 }
 
+/* hay contains needle, or one of needle's '|'-separated alternatives ("A100-SXM4|A100 SXM") */
 static bool contains_ci(const char *hay, const char *needle)
 {
     if (!needle || !*needle)
         return true;
     char *h = g_ascii_strdown(hay, -1), *n = g_ascii_strdown(needle, -1);
-    bool found = strstr(h, n) != NULL;
+    char **alternatives = g_strsplit(n, "|", -1);
+    bool found = false;
+    for (int i = 0; alternatives[i] && !found; i++)
+        found = *alternatives[i] && strstr(h, alternatives[i]) != NULL;
+    g_strfreev(alternatives);
     g_free(h), g_free(n);
     return found;
+}
+
+/* "MxNxK" (the MAMF table's best shape) into m, n, k */
+static bool shape_mnk(const char *text, KernShape *s)
+{
+    double v[3];
+    const char *p = text;
+    for (int i = 0; i < 3; i++) {
+        char *end = NULL;
+        v[i] = g_ascii_strtod(p, &end);
+        if (end == p || !(v[i] >= 1) || (i < 2 && *end != 'x') || (i == 2 && *end))
+            return false;
+        p = end + 1;
+    }
+    s->m = v[0], s->n = v[1], s->k = v[2];
+    return true;
 }
 
 KernAttnImpl kern_table_method_impl(const char *method)
@@ -115,7 +141,8 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
     char **header = NULL;
     KernTable *t = g_new0(KernTable, 1);
     t->rows = g_array_new(FALSE, TRUE, sizeof(KernRow));
-    int cm = -1, cn = -1, ck = -1, cb = -1, csq = -1, crate = -1, cdtype = -1, cgpu = -1;
+    int cm = -1, cn = -1, ck = -1, cb = -1, csq = -1, cbest = -1, crate = -1, cdtype = -1;
+    int cgpu = -1;
     int cpass = -1, ccausal = -1, cd = -1, cs = -1, cheads = -1, cmethod = -1;
     bool by_row = false;
     for (int li = 0; lines[li]; li++) {
@@ -131,6 +158,7 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
             if (cb < 0)
                 cb = column(header, "batch");
             csq = column(header, "m_eq_n_eq_k");
+            cbest = column(header, "best_shape_MxNxK");
             cgpu = column(header, "gpu"), cdtype = column(header, "dtype");
             cpass = column(header, "pass"), ccausal = column(header, "causal");
             cd = column(header, "head_dim"), cs = column(header, "seqlen");
@@ -138,7 +166,7 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
             if (cs >= 0 && cd >= 0 && cheads >= 0) {
                 t->cls = KERN_ATTENTION;
                 crate = column(header, "tflops");
-            } else if ((cm >= 0 && cn >= 0 && ck >= 0) || csq >= 0) {
+            } else if ((cm >= 0 && cn >= 0 && ck >= 0) || csq >= 0 || cbest >= 0) {
                 t->cls = KERN_GEMM;
                 crate = gemm_rate_column(header, filter->dtype, &by_row);
             } else {
@@ -147,9 +175,9 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
             if (crate < 0) {
                 g_set_error(
                     error, FSD_ERROR, FSD_ERROR_INPUT,
-                    "%s: header: expected GEMM columns (m, n, k or m_eq_n_eq_k, and a "
-                    "tflops column for %s) or attention columns (seqlen, head_dim, n_heads, "
-                    "tflops)",
+                    "%s: header: expected GEMM columns (m, n, k, m_eq_n_eq_k or "
+                    "best_shape_MxNxK, and a tflops column for %s) or attention columns "
+                    "(seqlen, head_dim, n_heads, tflops)",
                     file, hw_dtype_name(filter->dtype));
                 g_strfreev(lines);
                 g_strfreev(header);
@@ -160,7 +188,7 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
         }
         KernRow row = {.shape = {.cls = t->cls, .dtype = filter->dtype}};
         bool keep = number(cells, n_cells, crate, &row.measured_tflops) &&
-                    contains_ci(cell(cells, n_cells, cgpu), filter->gpu);
+                    (cgpu < 0 || contains_ci(cell(cells, n_cells, cgpu), filter->gpu));
         if (keep && t->cls == KERN_GEMM) {
             KernShape *s = &row.shape;
             s->batch = 1;
@@ -169,6 +197,8 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
             if (csq >= 0) {
                 keep = number(cells, n_cells, csq, &s->m);
                 s->n = s->k = s->m;
+            } else if (cbest >= 0) {
+                keep = shape_mnk(cell(cells, n_cells, cbest), s);
             } else {
                 keep = number(cells, n_cells, cm, &s->m) && number(cells, n_cells, cn, &s->n) &&
                        number(cells, n_cells, ck, &s->k);
@@ -273,6 +303,78 @@ static void fit_knobs(HwGpu *gpu, const KernTable *t, Knob *knobs, int n)
             *knobs[i].value = best_v;
         }
     }
+}
+
+double kern_table_error_as_timed(const HwGpu *gpu, const KernTable *t, double *mean_abs_pct,
+                                 double *worst_pct)
+{
+    HwGpu g = *gpu;
+    if (!t->sustained)
+        g.sustained_gemm_fraction = 1;
+    return kern_table_error(&g, t, mean_abs_pct, worst_pct);
+}
+
+static double tables_error(const HwGpu *gpu, KernTable *const *tables, int n)
+{
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += kern_table_error_as_timed(gpu, tables[i], NULL, NULL);
+    return sum / n;
+}
+
+/* fit_knobs over several tables (one objective: tables_error) */
+static void fit_knobs_tables(HwGpu *gpu, KernTable *const *tables, int n_tables, Knob *knobs,
+                             int n)
+{
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < n; i++) {
+            double best_v = *knobs[i].value, best = tables_error(gpu, tables, n_tables);
+            for (double v = knobs[i].lo; v <= knobs[i].hi + 1e-12; v += knobs[i].step) {
+                *knobs[i].value = v;
+                double e = tables_error(gpu, tables, n_tables);
+                if (e < best - 1e-12)
+                    best = e, best_v = v;
+            }
+            *knobs[i].value = best_v;
+        }
+    }
+}
+
+double kern_tables_fit(HwGpu *gpu, KernTable *const *tables, int n, bool fit_sustained)
+{
+    HwKernels *k = &gpu->kernels;
+    k->present = true;
+    bool any_sustained = fit_sustained;
+    if (any_sustained && !(gpu->sustained_gemm_fraction > 0))
+        gpu->sustained_gemm_fraction = 1;
+    /* The K-overhead trades against the small-tile cost and the fixed time (all three slow
+     * small GEMMs), so coordinate descent from one start stalls in a local minimum: each value
+     * of its grid is a start, the others descended from there, the best kept. 65 starts x 3
+     * rounds x ~130 values x the rows x 24 tilings: well under a second for a few hundred rows. */
+    Knob knobs[] = {
+        {&gpu->sustained_gemm_fraction, 0.8, 1.0, 0.005},
+        {&k->fixed_s, 0, 10e-6, 0.25e-6},
+        {&k->gemm_small_tile_cost, 0, 200, 4},
+    };
+    HwGpu best_gpu = *gpu;
+    double best = INFINITY;
+    for (double kov = 0; kov <= 512 + 1e-9; kov += 8) {
+        HwGpu g = *gpu;
+        g.kernels.gemm_k_overhead = kov;
+        Knob local[G_N_ELEMENTS(knobs)];
+        for (size_t i = 0; i < G_N_ELEMENTS(knobs); i++) {
+            local[i] = knobs[i];
+            /* the same field of the copy */
+            local[i].value = (double *)((char *)&g + ((char *)knobs[i].value - (char *)gpu));
+        }
+        fit_knobs_tables(&g, tables, n, any_sustained ? local : local + 1,
+                         (int)G_N_ELEMENTS(local) - (any_sustained ? 0 : 1));
+        double e = tables_error(&g, tables, n);
+        if (e < best - 1e-12)
+            best = e, best_gpu = g;
+    }
+    *gpu = best_gpu;
+    return best;
 }
 
 void kern_table_fit(HwGpu *gpu, const KernTable *t)

@@ -15,6 +15,9 @@ typedef struct {
 typedef struct {
     KernClass cls; /* KERN_GEMM or KERN_ATTENTION */
     GArray *rows;  /* of KernRow */
+    /* timed on a GPU held at its power limit (long warm-up): kern_tables_fit charges its GEMMs
+     * at gpu.sustained_gemm_fraction, a cold table's at 1 */
+    bool sustained;
 } KernTable;
 
 typedef struct {
@@ -41,5 +44,13 @@ double kern_table_error(const HwGpu *gpu, const KernTable *t, double *mean_abs_p
  * attention figures (attention_efficiency, attention_row_us, or the triton_ or flash1_ pair for
  * those tables) of gpu->kernels to the table. */
 void kern_table_fit(HwGpu *gpu, const KernTable *t);
+/* The GEMM figures fitted to several GEMM tables at once, each table weighing the same (the mean
+ * over tables of each one's mean |log error|); with fit_sustained, gpu->sustained_gemm_fraction
+ * too (the level of the sustained tables against the cold ones). Returns that objective. */
+double kern_tables_fit(HwGpu *gpu, KernTable *const *tables, int n, bool fit_sustained);
+/* kern_table_error for one of kern_tables_fit's tables: its GEMMs at the sustained fraction
+ * when the table is sustained, else at 1. */
+double kern_table_error_as_timed(const HwGpu *gpu, const KernTable *t, double *mean_abs_pct,
+                                 double *worst_pct);
 
 #endif

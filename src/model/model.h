@@ -50,6 +50,10 @@ typedef struct {
     /* attention: keys each query sees under a sliding window (Mistral, Gemma 2's local layers);
      * 0 when it sees all (up to the diagonal when causal) */
     double window;
+    /* GEMM: a convolution's input elements per sample (cuDNN's implicit GEMM builds its
+     * [rows x k] operand from them on the fly; the kernel model charges its real bytes); 0 for a
+     * Linear */
+    double input;
 } ModelKernel;
 
 typedef struct {

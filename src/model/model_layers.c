@@ -94,6 +94,8 @@ static bool read_module(Model *m, ModelBuilder *b, GHashTable *by_name, CfgObj *
                         m->conv_input_guessed++;
                     double in = in_elems < 0 ? out_elems : in_elems;
                     mod->layout_bytes_fwd = 2 * (in + out_elems) * act;
+                    if (mod->kernel.kind == MODEL_KERNEL_GEMM)
+                        mod->kernel.input = in;
                 }
             } else if (strcmp(kind, "relu") == 0) {
                 mod->mem_bytes_fwd = 2 * out_bytes;

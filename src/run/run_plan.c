@@ -83,6 +83,12 @@ void run_kernel_plan(const IrClass *c, const IrOp *op, RunKernelPlan *plan)
         case IR_KERN_GEMM:
             add_gemm(plan->gemms, k);
             break;
+        case IR_KERN_CONV: { /* its implicit GEMM, once (shape[3] is its bytes, not a batch) */
+            IrKernel gemm = *k;
+            gemm.shape[3] = 1;
+            add_gemm(plan->gemms, &gemm);
+            break;
+        }
         case IR_KERN_ATTENTION: {
             /* FlashAttention's FLOPs (kern.c's attention_flops): 4 b h s^2 d, halved under a
              * causal mask, s x window under a sliding one, 2.5 x in backward */

@@ -691,12 +691,12 @@ t_schedule_many_names_read_fast() {
 }
 add input t_schedule_many_names_read_fast
 
-t_schedule_version_5() {
-    make_schedule "$W/v5.json" 'd["version"] = 5' || return 1
-    fsd "${BASE[@]}" --schedule "$W/v5.json"
-    expect_input_error "$W/v5.json" "field 'version'" 'version 5'
+t_schedule_version_6() {
+    make_schedule "$W/v6.json" 'd["version"] = 6' || return 1
+    fsd "${BASE[@]}" --schedule "$W/v6.json"
+    expect_input_error "$W/v6.json" "field 'version'" 'version 6'
 }
-add input t_schedule_version_5
+add input t_schedule_version_6
 
 # A collective's SMs ("sms", version 4) in a version 3 file: named, with the version it needs
 t_schedule_sms_in_version_3() {

@@ -52,8 +52,8 @@ static void test_leaf_kernels_sum(void **state)
             model_free(m);
         }
     }
-    /* GEMMs (Linear layers, eager attention), fused attention, and convolutions' FLOPs */
-    assert_true(seen[KERN_GEMM] > 0 && seen[KERN_ATTENTION] > 0);
+    /* GEMMs (Linear layers, eager attention), fused attention, and convolutions */
+    assert_true(seen[KERN_GEMM] > 0 && seen[KERN_ATTENTION] > 0 && seen[KERN_CONV] > 0);
     hw_topology_free(gpus[0]);
     hw_topology_free(gpus[1]);
 }

@@ -21,13 +21,16 @@ check() { # NAME BOUND_MAE_PCT ARGS...
         failed=$((failed + 1))
     fi
 }
-echo "1..8"
+echo "1..9"
 check "H100 GEMM bf16 (XLA table, 375 shapes)" 6 -t "$root/topologies/hgx-h100-ndr400.json" \
     --table "$data/gemm_h100_xla_perf_table.tsv"
 check "A100 GEMM bf16 (CUDA 11 blog, square 512-8192)" 7 -t "$root/topologies/juwels-booster.json" \
     --table "$data/gemm_a100_cublas_square_cuda11.tsv" --min-gflop 0.1
-check "A100 GEMM fp16 (Azure cuBLASLt, not fitted on)" 15 -t "$root/topologies/juwels-booster.json" \
-    --table "$data/gemm_azure_cublaslt.tsv" --gpu A100 --dtype fp16
+check "A100 GEMM fp16 (Azure cuBLASLt, 10,000 warm-ups: at the sustained fraction)" 11 \
+    -t "$root/topologies/mosaicml-a100-80gb.json" --table "$data/gemm_azure_cublaslt.tsv" --gpu A100 \
+    --dtype fp16 --sustained
+check "A100 GEMM bf16 (MAMF best shapes, A100 SXM)" 2.5 -t "$root/topologies/juwels-booster.json" \
+    --table "$data/gemm_mamf_best_shape.tsv" --gpu "A100 SXM"
 check "A100 GEMM tf32 (CUDA 11 blog)" 14 -t "$root/topologies/juwels-booster.json" \
     --table "$data/gemm_a100_cublas_square_cuda11.tsv" --min-gflop 0.1 --dtype tf32
 check "A100 FlashAttention-2 fwd+bwd" 5 -t "$root/topologies/juwels-booster.json" \

@@ -44,10 +44,10 @@ set datafile missing "NaN"
 # --- the figure ---
 set label 1000 "Memory per GPU over one step\nResNet-50 (torchvision, 224x224), hybrid_shard, 2 x juwels-booster nodes (8 GPUs)" at screen 0.5, screen 0.935 center front
 set tmargin 5
-set label "peak 4.55 GiB" at 14.670863, 4.551194 point pt 7 ps 2 lc rgb okabe_vermillion offset 1,0.8 front
+set label "peak 4.55 GiB" at 14.080522, 4.551194 point pt 7 ps 2 lc rgb okabe_vermillion offset 1,0.8 front
 set xlabel "time in the step (ms)"
 set ylabel "GiB per GPU"
-set xrange [0:46.243108]
+set xrange [0:44.330614]
 set yrange [0:46.000000]
 set key outside bottom center horizontal
 set arrow from graph 0, first 40.000000 to graph 1, first 40.000000 nohead front lw 3 dt 2 lc rgb okabe_black

@@ -47,7 +47,7 @@ set tmargin 5
 set xlabel "time in the step (ms)"
 set ytics ("host" 0, "compute" 1, "nccl:shard" 2, "nccl:replicate" 3)
 set yrange [3.6:-0.6]
-set xrange [0:46.243108]
+set xrange [0:44.330614]
 unset grid
 set grid xtics
 set key at screen 0.5, screen 0.02 center bottom horizontal maxrows 2
