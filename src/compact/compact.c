@@ -166,8 +166,11 @@ SimResult *compact_run(const Model *model, const HwTopology *topo, const StratOp
         if (!*sched)
             return NULL;
     }
-    /* an interleaved program's period is the generator's group (sim_run_periods) */
-    const int *period = opt->pp_schedule == PP_SCHEDULE_INTERLEAVED && opt->virtual_stages > 1
+    /* an interleaved program's period is the generator's group (sim_run_periods); only for
+     * the generator's own classes: a --schedule file without meta.strategy may have others
+     * (class_pair_ops has one entry per generated class, a read past it otherwise) */
+    const int *period = opt->pp_schedule == PP_SCHEDULE_INTERLEAVED && opt->virtual_stages > 1 &&
+                                info->n_class_stage == (*sched)->n_classes
                             ? info->class_pair_ops
                             : NULL;
     return sim_run_periods(*sched, cfg, period, error);
