@@ -13,6 +13,20 @@ static int interleaved_groups(int m, int pp)
     return groups >= COMPACT_GROUPS ? groups : 0;
 }
 
+/* The period each class's region must have, for sim_prep_compact and sim_run_periods: an
+ * interleaved program's generator's group (its passes repeat every pp steps of a chunk too, a
+ * region that proves nothing), NULL otherwise (found). Only for the generator's own classes:
+ * a --schedule file without meta.strategy may have others, and class_pair_ops has one entry
+ * per generated class. */
+static const int *generator_period(const StratOptions *opt, const StratInfo *info,
+                                   const IrSchedule *s)
+{
+    return opt->pp_schedule == PP_SCHEDULE_INTERLEAVED && info->class_pair_ops &&
+                   info->n_class_stage == s->n_classes
+               ? info->class_pair_ops
+               : NULL;
+}
+
 bool compact_applies(const StratOptions *opt, const StratLayout *layout)
 {
     /* the gap's host time is the lazy host's: a run asked to queue every op is not compact */
@@ -115,10 +129,7 @@ static IrSchedule *generate_after(const Model *model, const HwTopology *topo,
                 generate_compact(model, topo, opt, layout, sizes[k], info, &plan->omitted);
             if (!s)
                 break;
-            /* the run's too; an interleaved program's period is its generator's group (its
-             * passes repeat every pp steps of a chunk too, a region that proves nothing) */
-            plan->prep = sim_prep_compact(
-                s, opt->pp_schedule == PP_SCHEDULE_INTERLEAVED ? info->class_pair_ops : NULL);
+            plan->prep = sim_prep_compact(s, generator_period(opt, info, s)); /* the run's too */
             int room = sim_prep_periods(plan->prep);
             if (g_getenv("FSDPSIM_STEADY_DEBUG"))
                 g_printerr("compact: %d micro-batches, regions of %d periods or more\n", sizes[k],
@@ -166,9 +177,5 @@ SimResult *compact_run(const Model *model, const HwTopology *topo, const StratOp
         if (!*sched)
             return NULL;
     }
-    /* an interleaved program's period is the generator's group (sim_run_periods) */
-    const int *period = opt->pp_schedule == PP_SCHEDULE_INTERLEAVED && opt->virtual_stages > 1
-                            ? info->class_pair_ops
-                            : NULL;
-    return sim_run_periods(*sched, cfg, period, error);
+    return sim_run_periods(*sched, cfg, generator_period(opt, info, *sched), error);
 }
