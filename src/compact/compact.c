@@ -66,8 +66,7 @@ static IrSchedule *generate_compact(const Model *model, const HwTopology *topo,
               info->pp_omitted_micro_batches % period == 0;
     *left = ok ? g_new(int64_t, MAX(1, s->n_classes)) : NULL;
     for (int c = 0; ok && c < s->n_classes; c++) {
-        (*left)[c] =
-            (int64_t)info->class_pair_ops[c] * (info->pp_omitted_micro_batches / period);
+        (*left)[c] = (int64_t)info->class_pair_ops[c] * (info->pp_omitted_micro_batches / period);
         ok = (*left)[c] > 0; /* every stage's steady pairs alike */
     }
     if (ok)

@@ -8,7 +8,7 @@
  * (tests/unit/test_compact.c compares them); where the engine cannot, the full program is
  * generated and run. What it saves: generating, storing and preparing the left-out ops (1T at
  * 4096 micro-batches: 12 M ops of 32 bytes and more than as much engine state per op; with
- * sequence parallelism and 2 chunks, 6.0 s and 1.35 GB -> 1.2 s and 217 MB), not the
+ * sequence parallelism and 2 chunks, 3.0 s and 1.36 GB -> 1.4 s and 407 MB), not the
  * simulation of the fill, drain and proof, which stays. */
 #ifndef FSD_COMPACT_H
 #define FSD_COMPACT_H
@@ -35,10 +35,11 @@
 #define COMPACT_MICRO_BATCHES_LATE(pp) MAX(4 * (pp), 2 * (pp) + COMPACT_ROOM_ROOMY)
 /* An interleaved pipeline's period is a group of pp micro-batches through every chunk: its one
  * compact program holds a quarter of the run's groups, where that is COMPACT_GROUPS or more
- * (compact.c interleaved_groups), where every region holds COMPACT_GROUPS_ROOM periods (the
+ * (compact.c interleaved_groups; 7-group programs held 5 periods on every layout seen, and were
+ * generated only to be dropped), where every region holds COMPACT_GROUPS_ROOM periods (the
  * first checkpoints, the proof, a block past it and the skip's room beyond the gap; a proof at
  * the second checkpoint fits, one that comes late is refused and the full program runs). */
-#define COMPACT_GROUPS 7
+#define COMPACT_GROUPS 8
 #define COMPACT_GROUPS_ROOM 6
 
 /* Whether opt's run may be compact: a 1F1B pipeline with at least 64 micro-batches more than a

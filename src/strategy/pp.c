@@ -476,7 +476,8 @@ static double stage_tensors(const Pp *pp)
            MAX(1.0, (double)pp->g.model->params);
 }
 
-/* Class g.cls's program for `stage`; returns its steady periods' op count (StratInfo.class_pair_ops). */
+/* Class g.cls's program for `stage`; returns its steady periods' op count
+ * (StratInfo.class_pair_ops). */
 static int stage_program(Pp *pp, int stage)
 {
     Gen *g = &pp->g;
