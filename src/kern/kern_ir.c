@@ -15,11 +15,12 @@ void kern_to_ir(const KernShape *shape, IrKernel *out)
     out->share = shape->share;
     switch (shape->cls) {
     case KERN_GEMM:
-        out->cls = IR_KERN_GEMM;
+    case KERN_CONV: /* a convolution's fourth figure is its bytes (its batch is 1) */
+        out->cls = shape->cls == KERN_CONV ? IR_KERN_CONV : IR_KERN_GEMM;
         out->shape[0] = shape->m;
         out->shape[1] = shape->n;
         out->shape[2] = shape->k;
-        out->shape[3] = shape->batch;
+        out->shape[3] = shape->cls == KERN_CONV ? shape->bytes : shape->batch;
         break;
     case KERN_ATTENTION:
         out->cls = IR_KERN_ATTENTION;
@@ -31,13 +32,6 @@ void kern_to_ir(const KernShape *shape, IrKernel *out)
                                 (shape->backward ? IR_KERN_BACKWARD : 0) |
                                 (shape->impl == KERN_ATTN_TRITON ? IR_KERN_TRITON : 0) |
                                 (shape->impl == KERN_ATTN_FLASH1 ? IR_KERN_FLASH1 : 0));
-        break;
-    case KERN_CONV:
-        out->cls = IR_KERN_CONV;
-        out->shape[0] = shape->m;
-        out->shape[1] = shape->n;
-        out->shape[2] = shape->k;
-        out->shape[3] = shape->bytes;
         break;
     case KERN_MEMORY:
         out->cls = IR_KERN_MEMORY;
@@ -58,10 +52,14 @@ void kern_from_ir(const IrKernel *k, KernShape *out)
     out->share = k->share;
     switch ((IrKernClass)k->cls) {
     case IR_KERN_GEMM:
-        *out = (KernShape){.cls = KERN_GEMM, .dtype = out->dtype, .share = k->share,
-                           .m = k->shape[0], .n = k->shape[1], .k = k->shape[2],
-                           .batch = k->shape[3]};
+    case IR_KERN_CONV: {
+        bool conv = k->cls == IR_KERN_CONV; /* its fourth figure is its bytes, its batch 1 */
+        *out = (KernShape){.cls = conv ? KERN_CONV : KERN_GEMM, .dtype = out->dtype,
+                           .share = k->share, .m = k->shape[0], .n = k->shape[1],
+                           .k = k->shape[2], .batch = conv ? 1 : k->shape[3],
+                           .bytes = conv ? k->shape[3] : 0};
         break;
+    }
     case IR_KERN_ATTENTION:
         *out = (KernShape){.cls = KERN_ATTENTION, .dtype = out->dtype, .share = k->share,
                            .batch = k->shape[0], .heads = 1, .seq = k->shape[1],
@@ -71,11 +69,6 @@ void kern_from_ir(const IrKernel *k, KernShape *out)
                            .impl = (k->flags & IR_KERN_TRITON)   ? KERN_ATTN_TRITON
                                    : (k->flags & IR_KERN_FLASH1) ? KERN_ATTN_FLASH1
                                                                  : KERN_ATTN_FLASH2};
-        break;
-    case IR_KERN_CONV:
-        *out = (KernShape){.cls = KERN_CONV, .dtype = out->dtype, .share = k->share,
-                           .m = k->shape[0], .n = k->shape[1], .k = k->shape[2], .batch = 1,
-                           .bytes = k->shape[3]};
         break;
     case IR_KERN_MEMORY:
         out->cls = KERN_MEMORY;

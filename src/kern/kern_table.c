@@ -173,12 +173,11 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
                 crate = -1;
             }
             if (crate < 0) {
-                g_set_error(
-                    error, FSD_ERROR, FSD_ERROR_INPUT,
-                    "%s: header: expected GEMM columns (m, n, k, m_eq_n_eq_k or "
-                    "best_shape_MxNxK, and a tflops column for %s) or attention columns "
-                    "(seqlen, head_dim, n_heads, tflops)",
-                    file, hw_dtype_name(filter->dtype));
+                g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                            "%s: header: expected GEMM columns (m, n, k, m_eq_n_eq_k or "
+                            "best_shape_MxNxK, and a tflops column for %s) or attention columns "
+                            "(seqlen, head_dim, n_heads, tflops)",
+                            file, hw_dtype_name(filter->dtype));
                 g_strfreev(lines);
                 g_strfreev(header);
                 kern_table_free(t);
@@ -289,14 +288,24 @@ typedef struct {
     double lo, hi, step;
 } Knob;
 
-static void fit_knobs(HwGpu *gpu, const KernTable *t, Knob *knobs, int n)
+/* What a fit minimises: one table's error (kern_table_fit) or several tables' mean
+ * (kern_tables_fit). */
+typedef struct {
+    const KernTable *const *tables;
+    int n;
+    bool as_timed; /* each table at its own timing (kern_table_error_as_timed) */
+} FitTables;
+
+static double fit_error(const HwGpu *gpu, const FitTables *f);
+
+static void fit_knobs(HwGpu *gpu, const FitTables *f, Knob *knobs, int n)
 {
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < n; i++) {
-            double best_v = *knobs[i].value, best = kern_table_error(gpu, t, NULL, NULL);
+            double best_v = *knobs[i].value, best = fit_error(gpu, f);
             for (double v = knobs[i].lo; v <= knobs[i].hi + 1e-12; v += knobs[i].step) {
                 *knobs[i].value = v;
-                double e = kern_table_error(gpu, t, NULL, NULL);
+                double e = fit_error(gpu, f);
                 if (e < best - 1e-12)
                     best = e, best_v = v;
             }
@@ -314,30 +323,14 @@ double kern_table_error_as_timed(const HwGpu *gpu, const KernTable *t, double *m
     return kern_table_error(&g, t, mean_abs_pct, worst_pct);
 }
 
-static double tables_error(const HwGpu *gpu, KernTable *const *tables, int n)
+static double fit_error(const HwGpu *gpu, const FitTables *f)
 {
+    if (!f->as_timed)
+        return kern_table_error(gpu, f->tables[0], NULL, NULL);
     double sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += kern_table_error_as_timed(gpu, tables[i], NULL, NULL);
-    return sum / n;
-}
-
-/* fit_knobs over several tables (one objective: tables_error) */
-static void fit_knobs_tables(HwGpu *gpu, KernTable *const *tables, int n_tables, Knob *knobs,
-                             int n)
-{
-    for (int round = 0; round < 3; round++) {
-        for (int i = 0; i < n; i++) {
-            double best_v = *knobs[i].value, best = tables_error(gpu, tables, n_tables);
-            for (double v = knobs[i].lo; v <= knobs[i].hi + 1e-12; v += knobs[i].step) {
-                *knobs[i].value = v;
-                double e = tables_error(gpu, tables, n_tables);
-                if (e < best - 1e-12)
-                    best = e, best_v = v;
-            }
-            *knobs[i].value = best_v;
-        }
-    }
+    for (int i = 0; i < f->n; i++)
+        sum += kern_table_error_as_timed(gpu, f->tables[i], NULL, NULL);
+    return sum / f->n;
 }
 
 double kern_tables_fit(HwGpu *gpu, KernTable *const *tables, int n, bool fit_sustained)
@@ -358,6 +351,7 @@ double kern_tables_fit(HwGpu *gpu, KernTable *const *tables, int n, bool fit_sus
     };
     HwGpu best_gpu = *gpu;
     double best = INFINITY;
+    const FitTables all = {(const KernTable *const *)tables, n, true}; /* const added */
     for (double kov = 0; kov <= 512 + 1e-9; kov += 8) {
         HwGpu g = *gpu;
         g.kernels.gemm_k_overhead = kov;
@@ -367,9 +361,9 @@ double kern_tables_fit(HwGpu *gpu, KernTable *const *tables, int n, bool fit_sus
             /* the same field of the copy */
             local[i].value = (double *)((char *)&g + ((char *)knobs[i].value - (char *)gpu));
         }
-        fit_knobs_tables(&g, tables, n, any_sustained ? local : local + 1,
-                         (int)G_N_ELEMENTS(local) - (any_sustained ? 0 : 1));
-        double e = tables_error(&g, tables, n);
+        fit_knobs(&g, &all, any_sustained ? local : local + 1,
+                  (int)G_N_ELEMENTS(local) - (any_sustained ? 0 : 1));
+        double e = fit_error(&g, &all);
         if (e < best - 1e-12)
             best = e, best_gpu = g;
     }
@@ -379,6 +373,8 @@ double kern_tables_fit(HwGpu *gpu, KernTable *const *tables, int n, bool fit_sus
 
 void kern_table_fit(HwGpu *gpu, const KernTable *t)
 {
+    const KernTable *one[1] = {t};
+    const FitTables f = {one, 1, false};
     HwKernels *k = &gpu->kernels;
     k->present = true;
     if (t->cls == KERN_GEMM) {
@@ -387,7 +383,7 @@ void kern_table_fit(HwGpu *gpu, const KernTable *t)
             {&k->gemm_k_overhead, 0, 512, 8},
             {&k->gemm_small_tile_cost, 0, 200, 4},
         };
-        fit_knobs(gpu, t, knobs, G_N_ELEMENTS(knobs));
+        fit_knobs(gpu, &f, knobs, G_N_ELEMENTS(knobs));
     } else {
         /* each implementation's own pair, started from FlashAttention-2's */
         KernAttnImpl impl = g_array_index(t->rows, KernRow, 0).shape.impl;
@@ -402,6 +398,6 @@ void kern_table_fit(HwGpu *gpu, const KernTable *t)
             {eff, 0.1, 1.0, 0.005},
             {row, 0, 30e-6, 0.1e-6},
         };
-        fit_knobs(gpu, t, knobs, G_N_ELEMENTS(knobs));
+        fit_knobs(gpu, &f, knobs, G_N_ELEMENTS(knobs));
     }
 }

@@ -553,7 +553,7 @@ static int stage_program(Pp *pp, int stage)
             backward(pp, &steps[i]);
     }
     const int *a = (const int *)(void *)starts->data;
-    int pair_ops = opt->pp_schedule != PP_SCHEDULE_GPIPE && starts->len >= 4 ? a[2] - a[1] : 0;
+    int pair_ops = pp_period_micro_batches(opt, pp->P) > 0 && starts->len >= 4 ? a[2] - a[1] : 0;
     for (guint k = 2; k + 1 < starts->len && pair_ops > 0; k++)
         if (a[k + 1] - a[k] != pair_ops)
             pair_ops = 0;
