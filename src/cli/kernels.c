@@ -81,7 +81,8 @@ int cli_kernels(int argc, char **argv)
         {"dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_text, "bf16, fp16, tf32 or fp32 [bf16]",
          "DTYPE"},
         {"gpu", 0, 0, G_OPTION_ARG_STRING, &gpu_filter,
-         "Only rows whose gpu column contains TEXT (e.g. A100); a table without one keeps all",
+         "Only rows whose gpu column contains TEXT (e.g. A100; 'A100-SXM4|A100 SXM': any of "
+         "them); a table without one keeps all",
          "TEXT"},
         {"method", 0, 0, G_OPTION_ARG_STRING, &method,
          "Attention tables: the method column to keep [flashattention2]", "NAME"},
