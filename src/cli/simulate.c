@@ -103,6 +103,19 @@ static bool schedule_options_agree(const char *file, const IrSchedule *sched,
     return true;
 }
 
+/* --trace, streamed into its file (cfg_write_streamed) */
+typedef struct {
+    const IrSchedule *sched;
+    const SimResult *sim;
+    const HwTopology *topo;
+} TraceCtx;
+
+static bool write_trace(FILE *f, void *ctx)
+{
+    const TraceCtx *tc = ctx;
+    return report_trace_write(f, tc->sched, tc->sim, tc->topo);
+}
+
 static int run_point(CliOptions *cli, CliSimPoint *point, GError **error);
 
 static int run(CliOptions *cli, GError **error)
@@ -367,17 +380,12 @@ model_ready:
     /* the files first (each written whole, to a temporary file renamed into place), the
      * summary last: a run that fails writing prints nothing */
     if (cli->trace) {
-        char *text = report_trace_json(sched, sim, topo);
-        GError *io = NULL;
-        if (!g_file_set_contents(cli->trace, text, -1, &io)) {
-            g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "option --trace: cannot write %s: %s",
-                        cli->trace, io->message);
-            g_error_free(io);
-            cJSON_free(text);
+        TraceCtx tc = {sched, sim, topo};
+        if (!cfg_write_streamed(cli->trace, write_trace, &tc, error)) {
+            g_prefix_error(error, "option --trace: ");
             report_clear(&rep);
             goto out;
         }
-        cJSON_free(text);
     }
     if (!cli_figures_write(cli->plot, cli->report, cli->plot_format, cli->command, &rep,
                            error)) {

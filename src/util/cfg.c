@@ -3,6 +3,8 @@
 #include "cfg.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -762,4 +764,29 @@ bool cfg_input_error(GError **error, const char *fmt, ...)
     g_set_error_literal(error, FSD_ERROR, FSD_ERROR_INPUT, msg);
     g_free(msg);
     return false;
+}
+
+bool cfg_write_streamed(const char *path, CfgWriteFn write, void *ctx, GError **error)
+{
+    char *tmp = g_strconcat(path, ".XXXXXX", NULL);
+    int fd = g_mkstemp_full(tmp, O_WRONLY, 0666); /* less the umask, as any new file */
+    int err = fd < 0 ? errno : 0;
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (fd >= 0 && !f)
+        err = errno, close(fd);
+    bool ok = f && write(f, ctx);
+    if (f && !ok && !err)
+        err = errno;
+    if (f && fclose(f) != 0 && ok)
+        ok = false, err = errno;
+    if (ok && g_rename(tmp, path) != 0)
+        ok = false, err = errno;
+    if (!ok) {
+        if (fd >= 0)
+            g_unlink(tmp);
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "cannot write %s: %s", path,
+                    err ? g_strerror(err) : "the writer failed");
+    }
+    g_free(tmp);
+    return ok;
 }

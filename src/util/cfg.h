@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define FSD_ERROR (fsd_error_quark())
 GQuark fsd_error_quark(void);
@@ -93,6 +94,13 @@ bool cfg_input_error(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
  * recovered from here, so it ends the program with one message and exit status 2. Free the text
  * with cJSON_free. */
 char *cfg_json_print(const cJSON *item, bool formatted);
+
+/* Writes PATH through write(f, ctx) (false: it failed) into a temporary file beside it
+ * (PATH.XXXXXX), renamed into place when whole, else removed: what g_file_set_contents does,
+ * without the whole text in memory (a --trace of a long pipeline is hundreds of MB). The error
+ * is "cannot write PATH: WHY", for the caller to prefix with its option. */
+typedef bool (*CfgWriteFn)(FILE *f, void *ctx);
+bool cfg_write_streamed(const char *path, CfgWriteFn write, void *ctx, GError **error);
 
 /* Out of memory as an input-sized problem, not a signal: GLib's g_malloc logs "failed to
  * allocate" and aborts (SIGTRAP), cJSON's allocations return NULL, and where even GLib's message

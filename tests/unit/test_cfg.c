@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "testutil.h"
+#include <glib/gstdio.h>
 
 static void test_sizes(void **state)
 {
@@ -329,6 +330,56 @@ static void test_out_of_memory_to_the_last_page(void **state)
         fail_msg("a NULL dereference with memory full: status 0x%x, expected SIGSEGV", status);
 }
 
+static bool write_hello(FILE *f, void *ctx)
+{
+    fputs("hello, ", f);
+    return fputs((const char *)ctx, f) >= 0;
+}
+
+static bool write_half_then_fail(FILE *f, void *ctx)
+{
+    (void)ctx;
+    fputs("half", f);
+    return false;
+}
+
+/* The file appears whole or not at all: written beside it, renamed; a failed writer leaves the
+ * old file as it was and no temporary file behind. */
+static void test_write_streamed(void **state)
+{
+    char *dir = g_dir_make_tmp("fsdpsim-cfg-XXXXXX", NULL);
+    assert_non_null(dir);
+    char *path = g_build_filename(dir, "out.json", NULL);
+    GError *error = NULL;
+    assert_true(cfg_write_streamed(path, write_hello, (void *)"world", &error));
+    char *text = NULL;
+    assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    assert_string_equal(text, "hello, world");
+    g_free(text);
+    assert_false(cfg_write_streamed(path, write_half_then_fail, NULL, &error));
+    assert_non_null(strstr(error->message, "cannot write "));
+    assert_non_null(strstr(error->message, path));
+    g_clear_error(&error);
+    assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    assert_string_equal(text, "hello, world"); /* untouched */
+    g_free(text);
+    GDir *d = g_dir_open(dir, 0, NULL);
+    int n = 0;
+    while (g_dir_read_name(d))
+        n++;
+    g_dir_close(d);
+    assert_int_equal(n, 1); /* no out.json.XXXXXX left */
+    char *missing = g_build_filename(dir, "no", "such", "out.json", NULL);
+    assert_false(cfg_write_streamed(missing, write_hello, (void *)"x", &error));
+    assert_non_null(strstr(error->message, "No such file or directory"));
+    g_clear_error(&error);
+    g_free(missing);
+    g_unlink(path);
+    g_rmdir(dir);
+    g_free(path);
+    g_free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_strict_json),
         cmocka_unit_test(test_first_mistakes),
         cmocka_unit_test(test_median),
+        cmocka_unit_test(test_write_streamed),
         cmocka_unit_test(test_json_print_out_of_memory),
         cmocka_unit_test(test_out_of_memory_to_the_last_page),
     };
