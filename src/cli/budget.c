@@ -9,8 +9,10 @@
  * the real one, the first alone pp / m where its upper bound fits (cli_memory_check_run). Bytes
  * per op, measured on this code (GPT-3 XL, grad_accum 1000, 599k ops; GPT-3 175B pp 16 x 1024
  * micro-batches, 951k ops): 122-167 B while simulating (ops, engine state, memory
- * timeline), 1.4-1.5 KB while a schedule or trace is written as JSON (cJSON tree, text, copy).
- * The estimate uses 200 B and 1.6 KB, plus 16 MiB for the program. */
+ * timeline), 1.4-1.5 KB while a schedule is written as JSON (cJSON tree, text, copy) or a
+ * report folder's trace held as text. The estimate uses 200 B and 1.6 KB, plus 16 MiB for the
+ * program. --trace alone adds nothing: it is streamed to its file (report_trace_write; GPT-3 tp 8
+ * pp 16 x 512 micro-batches, 154 MB of trace: 56 MB of memory, the full simulation's 70 MB). */
 #include "cli.h"
 #include "budget.h"
 #include "../core/sim.h"
@@ -83,8 +85,8 @@ bool cli_memory_check_ops(uint64_t ops, bool json_outputs, double limit, const c
         "memory%s, more than the %s allowed (--max-memory, by default the memory "
         "available); expected fewer micro-batches (--grad-accum, --micro-batches), fewer "
         "pipeline stages or layers%s, or a larger --max-memory",
-        what, (double)ops / 1e6, need_text, json_outputs ? " with --emit-schedule or --trace" : "",
-        limit_text, json_outputs ? ", no --emit-schedule/--trace" : "");
+        what, (double)ops / 1e6, need_text, json_outputs ? " with --emit-schedule or --report" : "",
+        limit_text, json_outputs ? ", no --emit-schedule/--report" : "");
     g_free(need_text);
     g_free(limit_text);
     return false;

@@ -227,7 +227,10 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
     double memory_limit = 0;
     if (!cli_memory_limit(cli->max_memory, &memory_limit, error))
         goto out;
+    /* outputs of the whole program: --trace streams its file, the other two hold JSON in memory
+     * (budget.c) */
     bool json_outputs = cli->trace || cli->emit_schedule || cli->report;
+    bool json_in_memory = cli->emit_schedule || cli->report;
     if (point) { /* in process: the cache's copy of the model, loaded once */
         model = cli_sim_cache_model(point->cache, model_file, &ov, error);
         if (!model || !cli_make_options(cli, model, &opt, error))
@@ -319,7 +322,7 @@ model_ready:
         sched = cli_memory_check_file(cli->schedule, memory_limit, error)
                     ? ir_schedule_read(cli->schedule, error)
                     : NULL;
-        if (!sched || !cli_memory_check_ops(cli_schedule_ops(sched), json_outputs, memory_limit,
+        if (!sched || !cli_memory_check_ops(cli_schedule_ops(sched), json_in_memory, memory_limit,
                                             cli->schedule, error))
             goto out;
         /* ops that say what their kernels are (version 3) are costed for this GPU */
@@ -342,7 +345,7 @@ model_ready:
         /* compact (src/compact) unless an output lists every op with its name; --max-memory
          * sizes the program made: the compact one, and the whole one if it must run instead */
         bool try_compact = !json_outputs && !cli->plot && compact_applies(&opt, &layout);
-        mcheck = (MemoryCheck){model, topo, &opt, &layout, json_outputs, memory_limit};
+        mcheck = (MemoryCheck){model, topo, &opt, &layout, json_in_memory, memory_limit};
         if (!try_compact && !memory_check(&mcheck, 0, error))
             goto out;
         sched = compact_generate(model, topo, &opt, &layout, try_compact, &info, &plan,
