@@ -12,8 +12,8 @@
 
 /* --max-memory TEXT (NULL: the machine's MemAvailable; 0 when unknown, meaning no limit). */
 bool cli_memory_limit(const char *text, double *limit_bytes, GError **error);
-/* Bytes a schedule of `ops` ops takes to simulate, and to write as JSON held in memory
- * (--emit-schedule, --report; not --trace, which is streamed) when json_outputs. */
+/* Bytes a schedule of `ops` ops takes to simulate, and with json_outputs to write a --report
+ * folder (its figures' data; --trace and --emit-schedule are streamed and add nothing). */
 double cli_memory_estimate(uint64_t ops, bool json_outputs);
 uint64_t cli_schedule_ops(const IrSchedule *s);
 /* An input error naming --max-memory, `what` and what to reduce when the estimate is beyond

@@ -227,10 +227,10 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
     double memory_limit = 0;
     if (!cli_memory_limit(cli->max_memory, &memory_limit, error))
         goto out;
-    /* outputs of the whole program: --trace streams its file, the other two hold JSON in memory
-     * (budget.c) */
+    /* outputs of the whole program; of them only a --report folder holds per-op data in memory
+     * (its figures; the JSON files are streamed: budget.c) */
     bool json_outputs = cli->trace || cli->emit_schedule || cli->report;
-    bool json_in_memory = cli->emit_schedule || cli->report;
+    bool json_in_memory = cli->report;
     if (point) { /* in process: the cache's copy of the model, loaded once */
         model = cli_sim_cache_model(point->cache, model_file, &ov, error);
         if (!model || !cli_make_options(cli, model, &opt, error))

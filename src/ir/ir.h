@@ -24,6 +24,7 @@
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define IR_FORMAT "fsdpsim-schedule"
 /* 2: compute ops carry "seconds", the kernel model's device time (absent in version 1, whose
@@ -311,7 +312,10 @@ const char *ir_coll_kind_name(IrCollKind kind);
 const char *ir_mem_category_name(IrMemCategory cat);
 const char *ir_phase_name(IrPhase phase);
 
-/* Versioned JSON (--emit-schedule). Writing then reading gives back the same schedule. */
+/* Versioned JSON (--emit-schedule). Writing then reading gives back the same schedule. Streamed
+ * op by op to `out` (false: a write failed), as a string (g_free it), or into a file, whole or
+ * not at all (cfg_write_streamed). */
+bool ir_schedule_write_to(FILE *out, const IrSchedule *s);
 char *ir_schedule_to_json(const IrSchedule *s);
 bool ir_schedule_write(const IrSchedule *s, const char *file, GError **error);
 IrSchedule *ir_schedule_read(const char *file, GError **error);

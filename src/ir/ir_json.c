@@ -76,8 +76,52 @@ static int compare_keys(gconstpointer a, gconstpointer b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-char *ir_schedule_to_json(const IrSchedule *s)
+/* The text as cJSON prints it unformatted, a line per op: a newline after the comma of every
+ * "},{" (one op per line keeps the file diffable without the size of full indentation). Fed in
+ * pieces, so the "},{" may straddle two: `state` is 1 after a '}', 2 after a "}," held back. */
+typedef struct {
+    FILE *out;
+    int state;
+} Lines;
+
+static void lines_put(Lines *l, const char *text)
 {
+    for (const char *p = text; *p; p++) {
+        char ch = *p;
+        if (l->state == 2) {
+            fputs(ch == '{' ? ",\n" : ",", l->out);
+            l->state = 0;
+        }
+        if (l->state == 1 && ch == ',') {
+            l->state = 2; /* held: is a '{' next? */
+            continue;
+        }
+        putc(ch, l->out);
+        l->state = ch == '}';
+    }
+}
+
+static void lines_end(Lines *l)
+{
+    if (l->state == 2)
+        putc(',', l->out);
+    putc('\n', l->out);
+}
+
+/* An object printed without its closing brace, for the array streamed into it after. */
+static void lines_open(Lines *l, const cJSON *o)
+{
+    char *text = cfg_json_print(o, false);
+    text[strlen(text) - 1] = '\0';
+    lines_put(l, text);
+    cJSON_free(text);
+}
+
+/* Written op by op, never the whole tree (1.4-1.5 KB of memory per op, cli/budget.c): the same
+ * bytes as printing it whole. */
+bool ir_schedule_write_to(FILE *out, const IrSchedule *s)
+{
+    Lines l = {out, 0};
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "format", IR_FORMAT);
     cJSON_AddNumberToObject(root, "version", IR_VERSION);
@@ -104,7 +148,10 @@ char *ir_schedule_to_json(const IrSchedule *s)
         cJSON_AddNumberToObject(g, "stride", s->groups[i].stride);
         cJSON_AddItemToArray(groups, g);
     }
-    cJSON *classes = cJSON_AddArrayToObject(root, "classes");
+    lines_open(&l, root);
+    cJSON_Delete(root);
+    lines_put(&l, ",\"classes\":[");
+    char buf[4096];
     for (int ci = 0; ci < s->n_classes; ci++) {
         const IrClass *c = s->classes[ci];
         cJSON *co = cJSON_CreateObject();
@@ -122,45 +169,58 @@ char *ir_schedule_to_json(const IrSchedule *s)
         cJSON *lists = ir_kernel_lists_to_json(c, &list_of);
         if (lists)
             cJSON_AddItemToObject(co, "kernel_lists", lists);
-        cJSON *ops = cJSON_AddArrayToObject(co, "ops");
+        if (ci > 0)
+            lines_put(&l, ",");
+        lines_open(&l, co);
+        cJSON_Delete(co);
+        lines_put(&l, ",\"ops\":[");
         for (int i = 0; i < ir_class_n_ops(c); i++) {
             const IrOp *op = ir_op(c, i);
             cJSON *o = op_to_json(c, op, list_of);
             if (op->kind == IR_OP_COLL)
                 cJSON_SetValuestring(cJSON_GetObjectItem(o, "group"), s->groups[op->u.coll.group].name);
-            cJSON_AddItemToArray(ops, o);
+            if (i > 0)
+                lines_put(&l, ",");
+            if (cJSON_PrintPreallocated(o, buf, (int)sizeof buf, false)) {
+                lines_put(&l, buf);
+            } else {
+                char *text = cfg_json_print(o, false);
+                lines_put(&l, text);
+                cJSON_free(text);
+            }
+            cJSON_Delete(o);
         }
+        lines_put(&l, "]}");
         g_free(list_of);
-        cJSON_AddItemToArray(classes, co);
     }
-    char *text = cfg_json_print(root, false);
-    cJSON_Delete(root);
-    /* one op per line keeps the file diffable without the size of full indentation */
-    GString *out = g_string_sized_new(strlen(text) + 1024);
-    for (const char *p = text; *p; p++) {
-        g_string_append_c(out, *p);
-        if (*p == '}' && p[1] == ',' && p[2] == '{') {
-            g_string_append(out, ",\n");
-            p++;
-        }
-    }
-    g_string_append_c(out, '\n');
-    cJSON_free(text);
-    return g_string_free(out, FALSE);
+    lines_put(&l, "]}");
+    lines_end(&l);
+    return !ferror(out);
+}
+
+char *ir_schedule_to_json(const IrSchedule *s)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem)
+        g_error("open_memstream: out of memory"); /* cfg_oom_install: exit 2 */
+    ir_schedule_write_to(mem, s);
+    fclose(mem);
+    return text;
+}
+
+static bool write_schedule(FILE *f, void *ctx)
+{
+    return ir_schedule_write_to(f, ctx);
 }
 
 bool ir_schedule_write(const IrSchedule *s, const char *file, GError **error)
 {
-    char *text = ir_schedule_to_json(s);
-    GError *io = NULL;
-    bool ok = g_file_set_contents(file, text, -1, &io);
-    if (!ok) {
-        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "%s: cannot write schedule: %s", file,
-                    io->message);
-        g_error_free(io);
-    }
-    g_free(text);
-    return ok;
+    if (cfg_write_streamed(file, write_schedule, (void *)s, error))
+        return true;
+    g_prefix_error(error, "schedule: ");
+    return false;
 }
 
 static int lookup_name(const char *const *names, int n, const char *text)

@@ -30,6 +30,24 @@ static void readme_files(GString *md, const PlotSet *set, const char *extra)
                             "drawn: run `for f in *.gp; do gnuplot $f; done` here.\n");
 }
 
+static bool trace_to(FILE *f, void *ctx)
+{
+    const Report *rep = ctx;
+    return report_trace_write(f, rep->sched, rep->sim, rep->topo);
+}
+
+/* trace.json streamed (report_trace_write: hundreds of MB for a long pipeline, never held) */
+static bool write_trace(const char *dir, const Report *rep, GError **error)
+{
+    char *path = g_build_filename(dir, "trace.json", NULL);
+    GError *io = NULL;
+    bool ok = cfg_write_streamed(path, trace_to, (void *)rep, &io);
+    if (!ok) /* a failure of the output, as plot_write_text's */
+        g_set_error_literal(error, FSD_ERROR, FSD_ERROR_FAILED, io->message), g_error_free(io);
+    g_free(path);
+    return ok;
+}
+
 bool plot_report_run(const char *dir, unsigned formats, const Report *rep, const char *command,
                      GError **error)
 {
@@ -51,7 +69,6 @@ bool plot_report_run(const char *dir, unsigned formats, const Report *rep, const
     FILE *mem = open_memstream(&summary, &summary_len);
     report_print_summary(rep, mem);
     fclose(mem);
-    char *trace = report_trace_json(rep->sched, rep->sim, rep->topo);
 
     GString *md = g_string_new(NULL);
     g_string_append_printf(md, "# %s\n\nSimulated by fsdpsim: one training step.\n\n", title);
@@ -88,11 +105,10 @@ bool plot_report_run(const char *dir, unsigned formats, const Report *rep, const
                               "- `summary.txt`: the summary above. `trace.json`: the timeline as a Chrome "
                               "trace (open it in ui.perfetto.dev).\n");
         ok = plot_write_text(dir, "result.json", json, error) && plot_write_text(dir, "result.csv", csv, error) &&
-             plot_write_text(dir, "summary.txt", summary, error) && plot_write_text(dir, "trace.json", trace, error) &&
+             plot_write_text(dir, "summary.txt", summary, error) && write_trace(dir, rep, error) &&
              plot_write_text(dir, "README.md", md->str, error);
     }
     g_string_free(md, TRUE);
-    cJSON_free(trace);
     free(summary);
     g_free(csv);
     g_free(title);

@@ -139,11 +139,9 @@ void report_clear(Report *r);
 void report_print_summary(const Report *r, FILE *out);
 char *report_to_json(const Report *r);
 /* Chrome trace JSON (chrome://tracing, Perfetto): one process per rank class, one thread per
- * stream, memory as a counter. Written to `out` event by event (false: a write failed), or as one
- * string (free it with cJSON_free). */
+ * stream, memory as a counter. Written to `out` event by event (false: a write failed). */
 bool report_trace_write(FILE *out, const IrSchedule *sched, const SimResult *sim,
                         const HwTopology *topo);
-char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwTopology *topo);
 /* A Chrome trace metadata event ("process_name" or "thread_name"), shared with fsdprun's trace. */
 struct cJSON *report_trace_meta_event(const char *what, int pid, int tid, const char *name);
 /* A Chrome trace event for op i of a class, from start to end (ns), with what the op moves or

@@ -152,15 +152,3 @@ bool report_trace_write(FILE *out, const IrSchedule *sched, const SimResult *sim
     fputc('}', out);
     return !ferror(out);
 }
-
-char *report_trace_json(const IrSchedule *sched, const SimResult *sim, const HwTopology *topo)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    if (!mem)
-        g_error("open_memstream: out of memory"); /* cfg_oom_install: exit 2 */
-    report_trace_write(mem, sched, sim, topo);
-    fclose(mem);
-    return text;
-}

@@ -888,15 +888,16 @@ assert abs(est - ops) <= 0.01 * ops, "estimated %g ops, the schedule has %d" % (
     # smallest program is checked first (pp + 12 = 20, src/compact)
     fsd "${gpt3[@]/300M/1M}" --strategy ddp
     expect_input_error 'option --max-memory' "the compact program (20 of the run's 3000 micro-batches" || return 1
-    # --trace is streamed to its file and adds nothing to the estimate; --emit-schedule holds its
-    # JSON (GPT-3 tp 8 x pp 8 at 128 micro-batches, 0.21 M ops: 56 MiB, or 378 MiB with it)
+    # --trace and --emit-schedule are streamed to their files and add nothing to the estimate; a
+    # --report folder's figures hold per-op data (GPT-3 tp 8 x pp 8 at 128 micro-batches, 0.21 M
+    # ops: 56 MiB, or 378 MiB with --report)
     local g128=(-m "$SRC/models/gpt3-175b.json" -t "$SRC/topologies/juwels-booster.json" --tp 8
         --pp 8 --nodes 48 --micro-batches 128 --strategy ddp --max-memory 200M)
-    fsd "${g128[@]}" --trace "$W/budget-trace.json"
+    fsd "${g128[@]}" --trace "$W/budget-trace.json" --emit-schedule "$W/budget-schedule.json"
     expect_rc 0 || return 1
-    fsd "${g128[@]}" --emit-schedule "$W/budget-schedule.json"
-    expect_input_error 'option --max-memory' 'with --emit-schedule or --report' || return 1
-    [ ! -e "$W/budget-schedule.json" ]
+    fsd "${g128[@]}" --report "$W/budget-report"
+    expect_input_error 'option --max-memory' 'with --report' 'no --report' || return 1
+    [ ! -e "$W/budget-report" ]
 }
 add input t_memory_bound_before_allocating
 
