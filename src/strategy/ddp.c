@@ -157,7 +157,7 @@ static void fwd_run(Gen *g, const int *leaves, int n)
     double params = run_params(g, leaves, n);
     if (g->opt->mixed_precision && params > 0) {
         /* autocast casts each weight once per forward and autograd keeps the copy */
-        char *buf = g_strdup_printf("autocast:%d:%d", leaves[0], g->micro);
+        char *buf = cfg_strdup_printf("autocast:%d:%d", leaves[0], g->micro);
         gen_alloc(g, buf, IR_MEM_PARAMS, params * hw_dtype_bytes(g->opt->param_dtype));
         g_free(buf);
     }
@@ -182,7 +182,7 @@ static void bwd_run(Gen *g, const int *leaves, int n)
     double params = run_params(g, leaves, n), trainable = run_trainable(d, leaves, n);
     gen_backward_transient(g, leaves, n);
     if (g->micro == 0 && trainable > 0 && !g->opt->gradient_as_bucket_view) {
-        char *buf = g_strdup_printf("grad:%d", leaves[0]);
+        char *buf = cfg_strdup_printf("grad:%d", leaves[0]);
         double bytes = trainable * hw_dtype_bytes(d->grad_dtype);
         gen_alloc(g, buf, IR_MEM_GRADS, bytes);
         g_ptr_array_add(d->grad_buffers, buf);
@@ -190,7 +190,7 @@ static void bwd_run(Gen *g, const int *leaves, int n)
     }
     int op = gen_backward_run(g, leaves, n, NULL, 0);
     if (g->opt->mixed_precision && params > 0) {
-        char *buf = g_strdup_printf("autocast:%d:%d", leaves[n - 1], g->micro);
+        char *buf = cfg_strdup_printf("autocast:%d:%d", leaves[n - 1], g->micro);
         gen_free(g, g->host, buf, IR_MEM_PARAMS, params * hw_dtype_bytes(g->opt->param_dtype), -1);
         g_free(buf);
     }
@@ -200,11 +200,11 @@ static void bwd_run(Gen *g, const int *leaves, int n)
         while (d->next_bucket < d->n_buckets && d->ready_leaf[d->next_bucket] == leaves[i]) {
             int b = d->next_bucket++;
             /* the autograd hooks copied each gradient into the bucket; now it is ready */
-            char *name = g_strdup_printf("bucket %d copy-in", b);
+            char *name = cfg_strdup_printf("bucket %d copy-in", b);
             int copy =
                 gen_compute(g, IR_PHASE_BACKWARD, 0, 2 * d->bucket_bytes[b], 0, 1, name, &op, 1);
             g_free(name);
-            name = g_strdup_printf("allreduce bucket %d", b);
+            name = cfg_strdup_printf("allreduce bucket %d", b);
             double elems = d->bucket_bytes[b] / hw_dtype_bytes(d->grad_dtype);
             d->ready_ops[b] = gen_coll(g, d->nccl, IR_COLL_ALLREDUCE, d->group,
                                        elems * hw_dtype_bytes(d->comm_dtype), d->comm_dtype,
@@ -274,9 +274,9 @@ IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error)
     g_array_free(d.grad_bytes, TRUE);
     info->wrap_description =
         opt->bucket_cap_mb_given
-            ? g_strdup_printf("%d gradient buckets of %g MiB (bucket_cap_mb given: the first too)",
+            ? cfg_strdup_printf("%d gradient buckets of %g MiB (bucket_cap_mb given: the first too)",
                               d.n_buckets, opt->bucket_cap_mb)
-            : g_strdup_printf("%d gradient buckets (first 1 MiB, then %g MB)", d.n_buckets,
+            : cfg_strdup_printf("%d gradient buckets (first 1 MiB, then %g MB)", d.n_buckets,
                               opt->bucket_cap_mb);
     g_free(d.bucket_of_module);
     g_free(d.ready_leaf);

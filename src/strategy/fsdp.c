@@ -84,7 +84,7 @@ static void rate_limit(Gen *g, Fsdp *f, int u)
         return;
     int free_op = GPOINTER_TO_INT(g_queue_pop_head(&f->free_events));
     char *uname = unit_name(g, f, u);
-    char *name = g_strdup_printf("rate limiter wait (%s)", uname);
+    char *name = cfg_strdup_printf("rate limiter wait (%s)", uname);
     gen_host_wait(g, free_op, name);
     g_free(name);
     g_free(uname);
@@ -115,10 +115,10 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
     rate_limit(g, f, u);
     char *uname = unit_name(g, f, u);
     int h2d = -1;
-    char *offload_buf = g_strdup_printf("offload:%d.%d", u, us->generation + 1);
+    char *offload_buf = cfg_strdup_printf("offload:%d.%d", u, us->generation + 1);
     if (g->opt->cpu_offload) {
         /* the fp32 shard comes from pinned host memory (non_blocking copy) */
-        char *name = g_strdup_printf("h2d shard %s", uname);
+        char *name = cfg_strdup_printf("h2d shard %s", uname);
         IrOp op = {.kind = IR_OP_MEMCPY, .stream = (uint16_t)f->h2d, .phase = IR_PHASE_OTHER};
         op.u.memcpy.bytes = gen_size(g, "memcpy", shard * 4);
         op.u.memcpy.to_device = true;
@@ -127,11 +127,11 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
         g_free(name);
     }
     us->generation++;
-    char *buf = g_strdup_printf("unsharded:%d.%d", u, us->generation);
+    char *buf = cfg_strdup_printf("unsharded:%d.%d", u, us->generation);
     if (!f->sharded) {
         /* NO_SHARD under mixed precision: a low-precision copy of the full parameters */
         gen_alloc(g, buf, IR_MEM_PARAMS, padded * f->pbytes);
-        char *name = g_strdup_printf("cast params %s", uname);
+        char *name = cfg_strdup_printf("cast params %s", uname);
         us->ag_op =
             gen_compute(g, IR_PHASE_OTHER, 0, padded * (4 + f->pbytes), 0, 1, name, &h2d, 1);
         g_free(name);
@@ -140,8 +140,8 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
          * smaller group after forward gathers from that copy instead */
         bool from_post = f->v2 && us->post_forward;
         double in_bytes = from_post ? padded / f->raf * f->pbytes : shard * f->pbytes;
-        char *mp = from_post ? g_strdup_printf("post_forward:%d.%d", u, g->micro)
-                             : g_strdup_printf("mp_shard:%d.%d", u, us->generation);
+        char *mp = from_post ? cfg_strdup_printf("post_forward:%d.%d", u, g->micro)
+                             : cfg_strdup_printf("mp_shard:%d.%d", u, us->generation);
         bool has_input = from_post || g->opt->mixed_precision || f->v2;
         if (has_input && !from_post)
             gen_alloc(g, mp, IR_MEM_PARAMS, in_bytes);
@@ -151,9 +151,9 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
             deps[n_deps++] = f->last_copy_out;
             held_replace(g, &f->ag_out, NULL, 0);
         }
-        char *out = f->v2 ? g_strdup_printf("ag_out:%d.%d", u, us->generation) : g_strdup(buf);
+        char *out = f->v2 ? cfg_strdup_printf("ag_out:%d.%d", u, us->generation) : g_strdup(buf);
         gen_alloc(g, out, IR_MEM_PARAMS, padded * f->pbytes);
-        char *name = g_strdup_printf("allgather %s (%s)", uname, why);
+        char *name = cfg_strdup_printf("allgather %s (%s)", uname, why);
         HwDtype dtype = g->opt->mixed_precision ? g->opt->param_dtype : HW_DTYPE_FP32;
         /* from_post is FSDP2's, expert parallelism FSDP1's: never both */
         us->ag_op = from_post
@@ -196,10 +196,10 @@ static void copy_out(Gen *g, Fsdp *f, int u)
         return;
     us->copy_out_pending = false;
     double bytes = (double)f->wrap->units[u].padded * f->pbytes;
-    char *out = g_strdup_printf("ag_out:%d.%d", u, us->generation);
-    char *buf = g_strdup_printf("unsharded:%d.%d", u, us->generation);
+    char *out = cfg_strdup_printf("ag_out:%d.%d", u, us->generation);
+    char *buf = cfg_strdup_printf("unsharded:%d.%d", u, us->generation);
     char *uname = unit_name(g, f, u);
-    char *name = g_strdup_printf("all-gather copy-out %s", uname);
+    char *name = cfg_strdup_printf("all-gather copy-out %s", uname);
     gen_alloc(g, buf, IR_MEM_PARAMS, bytes);
     us->ag_op = gen_compute(g, IR_PHASE_OTHER, 0, 2 * bytes, 0, 1, name, &us->ag_op, 1);
     /* an older output nobody gathered after goes now */
@@ -217,7 +217,7 @@ static void reshard(Gen *g, Fsdp *f, int u)
     us->unsharded = false;
     if (us->copy_out_pending) {
         /* gathered, never used: the all-gather output goes */
-        char *out = g_strdup_printf("ag_out:%d.%d", u, us->generation);
+        char *out = cfg_strdup_printf("ag_out:%d.%d", u, us->generation);
         gen_free(g, f->nccl_shard, out, IR_MEM_PARAMS, (double)f->wrap->units[u].padded * f->pbytes,
                  us->ag_op);
         g_free(out);
@@ -226,7 +226,7 @@ static void reshard(Gen *g, Fsdp *f, int u)
     }
     if ((!f->sharded && !g->opt->mixed_precision) || f->wrap->units[u].padded == 0)
         return;
-    char *buf = g_strdup_printf("unsharded:%d.%d", u, us->generation);
+    char *buf = cfg_strdup_printf("unsharded:%d.%d", u, us->generation);
     int dep = us->last_use >= 0 ? us->last_use : us->ag_op;
     /* FSDP1 record_stream()s the unsharded FlatParameter (made on the unshard stream): its
      * memory returns when the GPU has passed the last use. FSDP2's parameters live on the compute
@@ -345,7 +345,7 @@ static void fwd_exit(Gen *g, int m)
              * parameters (sliced before they are freed) for the backward all-gather; named by
              * micro-batch, as the next forward's slice may be taken before the backward
              * all-gather's stream has released this one */
-            char *buf = g_strdup_printf("post_forward:%d.%d", u, g->micro);
+            char *buf = cfg_strdup_printf("post_forward:%d.%d", u, g->micro);
             gen_alloc(g, buf, IR_MEM_PARAMS, (double)f->wrap->units[u].padded / f->raf * f->pbytes);
             g_free(buf);
             f->units[u].post_forward = true;
@@ -387,7 +387,7 @@ static void bwd_run(Gen *g, const int *leaves, int n)
         /* the FlatParameter's unsharded gradient, in param_dtype: all of it, frozen parameters
          * included, when the unit mixes them (use_orig_params=True; FSDP's docs: "gradient
          * memory ... equal to not freezing those parameters"); none for a frozen unit */
-        char *buf = g_strdup_printf("unsharded_grad:%d.%d", u, g->micro);
+        char *buf = cfg_strdup_printf("unsharded_grad:%d.%d", u, g->micro);
         gen_alloc(g, buf, IR_MEM_GRADS, padded * f->pbytes);
         g_free(buf);
         us->grad_live = true;
@@ -401,8 +401,8 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
     double padded = f->ep > 1 ? fsdp_local_numel(f, u) : grad_numel(f, u);
     double shard = f->ep > 1 ? shard_numel(g, f, u) : padded / g->layout->shard_size;
     char *uname = unit_name(g, f, u);
-    char *ugrad = g_strdup_printf("unsharded_grad:%d.%d", u, g->micro);
-    char *gshard = g_strdup_printf("grad_shard:%d", u);
+    char *ugrad = cfg_strdup_printf("unsharded_grad:%d.%d", u, g->micro);
+    char *gshard = cfg_strdup_printf("grad_shard:%d", u);
     HwDtype rdtype = g->opt->mixed_precision ? g->opt->reduce_dtype : HW_DTYPE_FP32;
     int last;
     if (!us->grad_shard_live && !g->opt->cpu_offload) {
@@ -412,8 +412,8 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
     }
     if (f->sharded && f->v2) {
         /* FSDP2: per-parameter gradients copied into one reduce-scatter input, then freed */
-        char *rs_in = g_strdup_printf("rs_in:%d.%d", u, g->micro);
-        char *name = g_strdup_printf("reduce-scatter copy-in %s", uname);
+        char *rs_in = cfg_strdup_printf("rs_in:%d.%d", u, g->micro);
+        char *name = cfg_strdup_printf("reduce-scatter copy-in %s", uname);
         /* the previous input goes, whose reduce-scatter this one follows */
         held_replace(g, &f->rs_in, rs_in, padded * f->rbytes);
         gen_alloc(g, rs_in, IR_MEM_GRADS, padded * f->rbytes);
@@ -424,32 +424,32 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
                                name, deps, f->last_rs >= 0 ? 2 : 1);
         gen_free(g, g->host, ugrad, IR_MEM_GRADS, padded * f->pbytes, -1);
         g_free(name);
-        name = g_strdup_printf("reduce_scatter %s", uname);
+        name = cfg_strdup_printf("reduce_scatter %s", uname);
         last = gen_coll(g, f->nccl_shard, IR_COLL_REDUCE_SCATTER, f->shard_group,
                         padded * f->rbytes, rdtype, IR_PHASE_BACKWARD, name, &copy, 1);
         f->last_rs = last;
         g_free(name);
     } else if (f->sharded) {
         int ready = fsdp_grad_prepare(g, f, u, padded, us->last_bwd, uname);
-        char *name = g_strdup_printf("reduce_scatter %s", uname);
+        char *name = cfg_strdup_printf("reduce_scatter %s", uname);
         last = fsdp_unit_coll(g, f, u, IR_COLL_REDUCE_SCATTER, f->rbytes, rdtype, IR_PHASE_BACKWARD,
                               name, &ready, 1);
         g_free(name);
         gen_free(g, f->nccl_shard, ugrad, IR_MEM_GRADS, padded * f->pbytes, last);
         if (g->opt->mixed_precision && g->opt->reduce_dtype != g->opt->param_dtype) {
-            char *cast = g_strdup_printf("unsharded_grad_cast:%d.%d", u, g->micro);
+            char *cast = cfg_strdup_printf("unsharded_grad_cast:%d.%d", u, g->micro);
             gen_free(g, f->nccl_shard, cast, IR_MEM_GRADS, padded * f->rbytes, last);
             g_free(cast);
         }
     } else {
-        char *name = g_strdup_printf("allreduce %s", uname);
+        char *name = cfg_strdup_printf("allreduce %s", uname);
         last = gen_coll(g, f->nccl_shard, IR_COLL_ALLREDUCE, f->shard_group, padded * f->rbytes,
                         rdtype, IR_PHASE_BACKWARD, name, &us->last_bwd, 1);
         g_free(name);
         gen_free(g, f->nccl_shard, ugrad, IR_MEM_GRADS, padded * f->pbytes, last);
     }
     if (f->hybrid) { /* hybrid strategies shard: the shard's all-reduce over the replicas */
-        char *name = g_strdup_printf("allreduce %s (replicas)", uname);
+        char *name = cfg_strdup_printf("allreduce %s (replicas)", uname);
         last = gen_coll(g, f->nccl_replicate, IR_COLL_ALLREDUCE, f->replicate_group,
                         shard * f->rbytes, rdtype, IR_PHASE_BACKWARD, name, &last, 1);
         g_free(name);
@@ -459,7 +459,7 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
     us->grad_live = false;
     if (g->opt->cpu_offload) {
         /* the sharded gradient goes to pinned host memory for the CPU optimizer step */
-        char *name = g_strdup_printf("d2h grad %s", uname);
+        char *name = cfg_strdup_printf("d2h grad %s", uname);
         IrOp op = {.kind = IR_OP_MEMCPY, .stream = (uint16_t)f->d2h, .phase = IR_PHASE_BACKWARD};
         op.u.memcpy.bytes = gen_size(g, "memcpy", shard * 4);
         last = ir_op_add(g->cls, &op, name, &last, 1);
@@ -610,7 +610,7 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
                          gen_is_checkpointed(g, i) || f.expert_list[i];
     describe_wrap(g, &f, info);
     if (f.ep > 1) {
-        char *d = g_strdup_printf("%s; experts over EP groups of %d GPUs (%d of %d per GPU, "
+        char *d = cfg_strdup_printf("%s; experts over EP groups of %d GPUs (%d of %d per GPU, "
                                   "all-to-all dispatch and combine), their weights sharded over "
                                   "%d GPUs",
                                   info->wrap_description, f.ep, m->moe.experts / f.ep,
@@ -672,7 +672,7 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
         /* SHARD_GRAD_OP keeps nothing unsharded past backward; the root under FULL_SHARD was
          * resharded in its post-backward: everything is sharded again here. */
         if (f.units[u].grad_shard_live) {
-            char *buf = g_strdup_printf("grad_shard:%d", u);
+            char *buf = cfg_strdup_printf("grad_shard:%d", u);
             gen_free(g, g->host, buf, IR_MEM_GRADS, grad_numel(&f, u) / lay->shard_size * 4, -1);
             g_free(buf);
         }

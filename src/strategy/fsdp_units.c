@@ -69,7 +69,7 @@ int fsdp_unit_coll(Gen *g, Fsdp *f, int u, IrCollKind kind, double bytes_per_par
     int first =
         gen_coll(g, f->nccl_shard, kind, f->shard_group,
                  (padded - f->expert_numel[u]) * bytes_per_param, dtype, phase, name, deps, n_deps);
-    char *ename = g_strdup_printf("%s (experts)", name);
+    char *ename = cfg_strdup_printf("%s (experts)", name);
     int op = gen_coll(g, f->nccl_shard, kind, f->expert_group,
                       f->expert_numel[u] / f->ep * bytes_per_param, dtype, phase, ename, &first, 1);
     g_free(ename);
@@ -85,7 +85,7 @@ int fsdp_all_to_all(Gen *g, Fsdp *f, IrPhase phase, const char *what, int module
     double imbalance = g->opt->moe_imbalance > 1 ? g->opt->moe_imbalance : 1;
     double bytes =
         g->mb * m->training.seq_len * m->moe.top_k * (double)m->hidden * g->act_bytes * imbalance;
-    char *name = g_strdup_printf("alltoall %s %s", what, m->modules[module].name);
+    char *name = cfg_strdup_printf("alltoall %s %s", what, m->modules[module].name);
     int dep = g->last_compute;
     f->ep_dep = gen_coll(g, g->compute, IR_COLL_ALLTOALL, f->ep_group, bytes,
                          g->opt->mixed_precision ? g->opt->param_dtype : HW_DTYPE_FP32, phase, name,
@@ -116,7 +116,7 @@ static int dp_world(Gen *g, Fsdp *f)
 static int post_backward_kernel(Gen *g, int stream, double bytes, int dep, const char *what,
                                 const char *uname)
 {
-    char *name = g_strdup_printf("%s %s", what, uname);
+    char *name = cfg_strdup_printf("%s %s", what, uname);
     gen_kernels_memory(g, NULL, bytes, 1);
     int i = gen_compute_on(g, stream, IR_PHASE_BACKWARD, 0, bytes, 0, 1, 0, name, &dep, 1);
     g_free(name);
@@ -134,7 +134,7 @@ int fsdp_grad_prepare(Gen *g, Fsdp *f, int u, double padded, int dep, const char
 {
     const StratOptions *opt = g->opt;
     if (opt->mixed_precision && opt->reduce_dtype != opt->param_dtype) {
-        char *cast = g_strdup_printf("unsharded_grad_cast:%d.%d", u, g->micro);
+        char *cast = cfg_strdup_printf("unsharded_grad_cast:%d.%d", u, g->micro);
         gen_alloc(g, cast, IR_MEM_GRADS, padded * f->rbytes);
         g_free(cast);
         dep = post_backward_kernel(g, f->nccl_shard, padded * (f->pbytes + f->rbytes), dep,

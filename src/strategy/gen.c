@@ -539,9 +539,9 @@ int gen_forward_run(Gen *g, const int *leaves, int n, const int *deps, int n_dep
     }
     double s = saved_scale(g);
     const char *first = g->model->modules[leaves[0]].name;
-    char *name = g_strdup_printf("fwd %s%s", first, n > 1 ? "+" : "");
+    char *name = cfg_strdup_printf("fwd %s%s", first, n > 1 ? "+" : "");
     if (g->ckpt_block < 0 && saved > 0) {
-        char *buf = g_strdup_printf("act:%d:%d", min_leaf(leaves, n), g->micro);
+        char *buf = cfg_strdup_printf("act:%d:%d", min_leaf(leaves, n), g->micro);
         gen_alloc(g, buf, IR_MEM_ACTIVATIONS, saved * s * g->mb);
         g_free(buf);
     }
@@ -582,10 +582,10 @@ int gen_backward_run(Gen *g, const int *leaves, int n, const int *deps, int n_de
     double s = saved_scale(g);
     char *again = NULL;
     if (recomputed > 0) {
-        again = g_strdup_printf("recompute:%d:%d", min_leaf(leaves, n), g->micro);
+        again = cfg_strdup_printf("recompute:%d:%d", min_leaf(leaves, n), g->micro);
         gen_alloc(g, again, IR_MEM_ACTIVATIONS, recomputed * s * g->mb);
     }
-    char *name = g_strdup_printf("bwd %s%s", g->model->modules[leaves[0]].name, n > 1 ? "+" : "");
+    char *name = cfg_strdup_printf("bwd %s%s", g->model->modules[leaves[0]].name, n > 1 ? "+" : "");
     double seconds = gen_leaves_s(g, leaves, n, g->mb, 1, true, bytes * s * g->mb, kernels);
     int op = run_compute(g, leaves, n, IR_PHASE_BACKWARD, false, flops * g->mb, bytes * s * g->mb,
                          model_flops * g->mb, MAX(kernels, 1), seconds, name, deps, n_deps);
@@ -595,7 +595,7 @@ int gen_backward_run(Gen *g, const int *leaves, int n, const int *deps, int n_de
         g_free(again);
     }
     if (g->ckpt_block < 0 && saved > 0) {
-        char *buf = g_strdup_printf("act:%d:%d", min_leaf(leaves, n), g->micro);
+        char *buf = cfg_strdup_printf("act:%d:%d", min_leaf(leaves, n), g->micro);
         /* single-stream tensor: reusable as soon as the host has issued its last use */
         gen_free(g, g->host, buf, IR_MEM_ACTIVATIONS, saved * s * g->mb, -1);
         g_free(buf);
@@ -616,7 +616,7 @@ void gen_backward_transient(Gen *g, const int *leaves, int n)
         double bytes = g->model->modules[leaves[i]].backward_transient_bytes * g->mb;
         if (bytes <= 0)
             continue;
-        char *buf = g_strdup_printf("bwd_transient:%d:%d", leaves[i], g->micro);
+        char *buf = cfg_strdup_printf("bwd_transient:%d:%d", leaves[i], g->micro);
         gen_alloc(g, buf, IR_MEM_ACTIVATIONS, bytes);
         gen_free(g, g->host, buf, IR_MEM_ACTIVATIONS, bytes, -1);
         g_free(buf);
@@ -674,7 +674,7 @@ void gen_ckpt_forward_enter(Gen *g, int block)
     double flops = 0, bytes = 0, saved = 0, first = -1;
     int kernels = 0;
     block_sums(g, block, &flops, &bytes, &saved, &kernels, &first);
-    char *buf = g_strdup_printf("ckpt:%d:%d", block, g->micro);
+    char *buf = cfg_strdup_printf("ckpt:%d:%d", block, g->micro);
     gen_alloc(g, buf, IR_MEM_ACTIVATIONS, MAX(first, 0) * saved_scale(g) * g->mb);
     g_free(buf);
     g->ckpt_block = block;
@@ -691,10 +691,10 @@ int gen_ckpt_backward_enter(Gen *g, int block, const int *deps, int n_deps)
     int kernels = 0;
     block_sums(g, block, &flops, &bytes, &saved, &kernels, &first);
     double s = saved_scale(g);
-    char *buf = g_strdup_printf("recompute:%d:%d", block, g->micro);
+    char *buf = cfg_strdup_printf("recompute:%d:%d", block, g->micro);
     gen_alloc(g, buf, IR_MEM_ACTIVATIONS, saved * s * g->mb);
     g_free(buf);
-    char *name = g_strdup_printf("recompute %s", g->model->modules[block].name);
+    char *name = cfg_strdup_printf("recompute %s", g->model->modules[block].name);
     /* the recompute reruns the forward, TP exchanges included; its time is its kernel list's */
     block_kernels(g, block);
     gen_kernels_memory(g, NULL, bytes * s * g->mb, kernels);
@@ -711,10 +711,10 @@ void gen_ckpt_backward_exit(Gen *g, int block)
     int kernels = 0;
     block_sums(g, block, &flops, &bytes, &saved, &kernels, &first);
     double s = saved_scale(g);
-    char *buf = g_strdup_printf("recompute:%d:%d", block, g->micro);
+    char *buf = cfg_strdup_printf("recompute:%d:%d", block, g->micro);
     gen_free(g, g->host, buf, IR_MEM_ACTIVATIONS, saved * s * g->mb, -1);
     g_free(buf);
-    buf = g_strdup_printf("ckpt:%d:%d", block, g->micro);
+    buf = cfg_strdup_printf("ckpt:%d:%d", block, g->micro);
     gen_free(g, g->host, buf, IR_MEM_ACTIVATIONS, MAX(first, 0) * s * g->mb, -1);
     g_free(buf);
     g->ckpt_block = -1;

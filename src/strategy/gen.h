@@ -5,6 +5,7 @@
 #define FSD_GEN_H
 
 #include "strategy.h"
+#include "../util/cfg.h" /* cfg_strdup_printf: the op and buffer names */
 
 typedef struct Gen Gen;
 

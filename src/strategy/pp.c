@@ -192,11 +192,11 @@ static void fsdp_gather_chunk(Pp *pp, int chunk)
     int first, n = chunk_layers(pp, chunk, &first);
     double pbytes = hw_dtype_bytes(g->compute_dtype);
     for (int l = first; l < first + n; l++) {
-        char *buf = g_strdup_printf("gathered:%d", l);
+        char *buf = cfg_strdup_printf("gathered:%d", l);
         gen_alloc(g, buf, IR_MEM_PARAMS, unit_params(pp, l) * pbytes);
         g_free(buf);
         if (pp->S > 1) {
-            char *name = g_strdup_printf("allgather layer %d", l);
+            char *name = cfg_strdup_printf("allgather layer %d", l);
             pp->gather_op[l] = gen_coll(g, pp->nccl, IR_COLL_ALLGATHER, pp->dp_group,
                                         unit_params(pp, l) * pbytes, g->compute_dtype,
                                         IR_PHASE_FORWARD, name, NULL, 0);
@@ -214,7 +214,7 @@ static void distopt_gather_chunk(Pp *pp, int chunk, int dep)
     int first, n = chunk_layers(pp, chunk, &first);
     double pbytes = hw_dtype_bytes(g->compute_dtype);
     for (int l = first; l < first + n; l++) {
-        char *name = g_strdup_printf("distopt allgather layer %d", l);
+        char *name = cfg_strdup_printf("distopt allgather layer %d", l);
         pp->gather_op[l] = gen_coll(g, pp->nccl, IR_COLL_ALLGATHER, pp->dp_group,
                                     unit_params(pp, l) * pbytes, g->compute_dtype,
                                     dep >= 0 ? IR_PHASE_OPTIMIZER : IR_PHASE_FORWARD, name,
@@ -303,7 +303,7 @@ static void reduce_gradients(Pp *pp, int chunk, int first, int n, int last_op)
             params += unit_params(pp, l);
             if (params < bucket_cap && l > first)
                 continue;
-            char *name = g_strdup_printf("dp %s chunk %d bucket %d", ir_coll_kind_name(reduce),
+            char *name = cfg_strdup_printf("dp %s chunk %d bucket %d", ir_coll_kind_name(reduce),
                                          chunk, bucket++);
             int dep = pp->last_bwd[l];
             int op = gen_coll(g, pp->nccl, reduce, pp->dp_group, params * rb, dt,
@@ -320,7 +320,7 @@ static void reduce_gradients(Pp *pp, int chunk, int first, int n, int last_op)
         double params = 0;
         for (int l = first; l < first + n; l++)
             params += unit_params(pp, l);
-        char *name = g_strdup_printf("dp %s chunk %d", ir_coll_kind_name(reduce), chunk);
+        char *name = cfg_strdup_printf("dp %s chunk %d", ir_coll_kind_name(reduce), chunk);
         int deps[2] = {last_op, pp->last_bwd_send};
         int op = gen_coll(g, pp->nccl, reduce, pp->dp_group, params * rb, dt,
                           IR_PHASE_BACKWARD, name, deps, pp->last_bwd_send >= 0 ? 2 : 1);
@@ -330,23 +330,23 @@ static void reduce_gradients(Pp *pp, int chunk, int first, int n, int last_op)
     }
     for (int l = first + n - 1; l >= first; l--) {
         double params = unit_params(pp, l);
-        char *name = g_strdup_printf("reduce_scatter layer %d", l);
+        char *name = cfg_strdup_printf("reduce_scatter layer %d", l);
         int op = pp->last_bwd[l];
         if (pp->S > 1)
             op = gen_coll(g, pp->nccl, IR_COLL_REDUCE_SCATTER, pp->dp_group, params * rb, dt,
                           IR_PHASE_BACKWARD, name, &op, 1);
         g_free(name);
         if (pp->D / pp->S > 1) {
-            name = g_strdup_printf("replica allreduce layer %d", l);
+            name = cfg_strdup_printf("replica allreduce layer %d", l);
             op = gen_coll(g, pp->nccl, IR_COLL_ALLREDUCE, pp->rep_group, params / pp->S * rb, dt,
                           IR_PHASE_BACKWARD, name, &op, 1);
             g_free(name);
         }
         g_array_append_val(pp->dp_ops, op);
-        char *buf = g_strdup_printf("unsharded_grad:%d", l);
+        char *buf = cfg_strdup_printf("unsharded_grad:%d", l);
         gen_free(g, pp->nccl, buf, IR_MEM_GRADS, params * rb, op);
         g_free(buf);
-        buf = g_strdup_printf("gathered:%d", l);
+        buf = cfg_strdup_printf("gathered:%d", l);
         gen_free(g, g->compute, buf, IR_MEM_PARAMS, params * hw_dtype_bytes(g->compute_dtype),
                  pp->last_bwd[l]);
         g_free(buf);
@@ -368,7 +368,7 @@ static void backward(Pp *pp, const PpStep *st)
     HwDtype dt = strat_grad_reduce_dtype(g->opt);
     if (pp->fsdp && pp->bwd_count[st->chunk] == 0) {
         for (int l = first; l < first + n; l++) {
-            char *buf = g_strdup_printf("unsharded_grad:%d", l);
+            char *buf = cfg_strdup_printf("unsharded_grad:%d", l);
             gen_alloc(g, buf, IR_MEM_GRADS, unit_params(pp, l) * hw_dtype_bytes(dt));
             g_free(buf);
         }
@@ -639,10 +639,10 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     ir_meta_set(g->sched, "strategy", opt->zero1 ? "zero1"
                                       : opt->kind == STRAT_DDP ? "ddp"
                                                                : strat_sharding_name(opt->sharding));
-    char *text = g_strdup_printf("%d", pp.T);
+    char *text = cfg_strdup_printf("%d", pp.T);
     ir_meta_set(g->sched, "tp", text);
     g_free(text);
-    text = g_strdup_printf("%d", pp.P);
+    text = cfg_strdup_printf("%d", pp.P);
     ir_meta_set(g->sched, "pp", text);
     g_free(text);
     ir_meta_set(g->sched, "pp_schedule", strat_pp_schedule_name(opt->pp_schedule));
@@ -686,7 +686,7 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     info->tokens_per_step = info->samples_per_step * (model->token_input ? model->training.seq_len : 1);
     char *order = strat_order_name(opt->order);
     if (pp.P == 1)
-        info->wrap_description = g_strdup_printf(
+        info->wrap_description = cfg_strdup_printf(
             "tensor parallel %d%s x data parallel %d, placement %s; %s: gradients "
             "%s %s (%d micro-batches per step)",
             pp.T, pp.sp ? " with sequence parallelism" : "", pp.D, order,
@@ -698,7 +698,7 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
                                      : "once per step, after the last micro-batch",
             pp.m);
     else
-        info->wrap_description = g_strdup_printf(
+        info->wrap_description = cfg_strdup_printf(
             "pipeline %s: %d stage%s x %d chunk%s, %d..%d decoder layers per chunk, %d "
             "micro-batches; "
             "tensor parallel %d%s; data parallel %d; placement %s%s",

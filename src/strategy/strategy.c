@@ -142,7 +142,7 @@ bool strat_order_parse(const char *text, ParDim order[PAR_DIM_COUNT])
 
 char *strat_order_name(const ParDim order[PAR_DIM_COUNT])
 {
-    return g_strdup_printf("%s-%s-%s", dim_names[order[0]], dim_names[order[1]], dim_names[order[2]]);
+    return cfg_strdup_printf("%s-%s-%s", dim_names[order[0]], dim_names[order[1]], dim_names[order[2]]);
 }
 
 bool strat_layout_make(const StratOptions *opt, int nodes, int gpus_per_node, StratLayout *out,
@@ -261,7 +261,7 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
     if (opt->kind == STRAT_FSDP && opt->fsdp_version == 2)
         ir_meta_set(g.sched, "fsdp_version", "2"); /* absent: 1 */
     if (fsdp_2d) {
-        char *text = g_strdup_printf("%d", layout->tp);
+        char *text = cfg_strdup_printf("%d", layout->tp);
         ir_meta_set(g.sched, "tp", text);
         g_free(text);
         gen_tp_setup(&g, ir_group_add(g.sched, "tp", layout->tp, layout->stride[PAR_DIM_TP]));
@@ -273,7 +273,7 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
                                            : strat_fsdp_generate(&g, info, error);
     if (s && fsdp_2d) {
         char *order = strat_order_name(opt->order);
-        char *text = g_strdup_printf(
+        char *text = cfg_strdup_printf(
             "%s; tensor parallel %d%s x data parallel %d, placement %s", info->wrap_description,
             layout->tp, g.tp.sp ? " with sequence parallelism" : "", layout->dp, order);
         g_free(info->wrap_description);

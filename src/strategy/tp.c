@@ -225,7 +225,7 @@ static int exchange(Gen *g, IrPhase phase, bool scatter, const char *what, int d
     IrCollKind kind = !g->tp.sp ? IR_COLL_ALLREDUCE
                       : scatter ? IR_COLL_REDUCE_SCATTER
                                 : IR_COLL_ALLGATHER;
-    char *name = g_strdup_printf("tp %s %s", ir_coll_kind_name(kind), what);
+    char *name = cfg_strdup_printf("tp %s %s", ir_coll_kind_name(kind), what);
     int op = gen_coll(g, g->compute, kind, g->tp.group, g->tp.bytes, g->compute_dtype, phase, name,
                       &dep, 1);
     g_free(name);
@@ -244,7 +244,7 @@ int gen_tp_compute(Gen *g, int leaf, bool head, IrPhase phase, bool forward, dou
          * Shard(1)) */
         int gathered = -1;
         if (g->tp.sp && (head ? forward : region == GEN_TP_PRE && !forward)) {
-            char *what = g_strdup_printf("tp %s %s", ir_coll_kind_name(IR_COLL_ALLGATHER), name);
+            char *what = cfg_strdup_printf("tp %s %s", ir_coll_kind_name(IR_COLL_ALLGATHER), name);
             gathered = gen_coll(g, g->compute, IR_COLL_ALLGATHER, g->tp.group, g->tp.bytes,
                                 g->compute_dtype, phase, what, deps, n_deps);
             g_free(what);

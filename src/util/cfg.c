@@ -790,3 +790,63 @@ bool cfg_write_streamed(const char *path, CfgWriteFn write, void *ctx, GError **
     g_free(tmp);
     return ok;
 }
+
+/* Appends len bytes to *buf (n used of *cap; `small` the caller's stack buffer it starts in). */
+static void fmt_put(char **buf, size_t *n, size_t *cap, char *small, const char *text, size_t len)
+{
+    if (*n + len + 1 > *cap) {
+        size_t want = MAX(2 * *cap, *n + len + 1);
+        if (*buf == small) {
+            *buf = g_malloc(want);
+            memcpy(*buf, small, *n);
+        } else {
+            *buf = g_realloc(*buf, want);
+        }
+        *cap = want;
+    }
+    memcpy(*buf + *n, text, len);
+    *n += len;
+}
+
+char *cfg_strdup_vprintf(const char *fmt, va_list ap)
+{
+    for (const char *p = strchr(fmt, '%'); p; p = strchr(p + 2, '%'))
+        if (p[1] != 'd' && p[1] != 's' && p[1] != '%')
+            return g_strdup_vprintf(fmt, ap);
+    char small[256], *buf = small;
+    size_t n = 0, cap = sizeof small;
+    const char *p = fmt;
+    for (const char *q; (q = strchr(p, '%')); p = q + 2) {
+        fmt_put(&buf, &n, &cap, small, p, (size_t)(q - p));
+        if (q[1] == 's') {
+            const char *text = va_arg(ap, const char *);
+            if (!text)
+                text = "(null)"; /* as glibc's printf */
+            fmt_put(&buf, &n, &cap, small, text, strlen(text));
+        } else if (q[1] == 'd') {
+            char digits[16], *d = digits + sizeof digits;
+            long long v = va_arg(ap, int);
+            unsigned long long u = v < 0 ? (unsigned long long)-v : (unsigned long long)v;
+            do
+                *--d = (char)('0' + u % 10);
+            while (u /= 10);
+            if (v < 0)
+                *--d = '-';
+            fmt_put(&buf, &n, &cap, small, d, (size_t)(digits + sizeof digits - d));
+        } else {
+            fmt_put(&buf, &n, &cap, small, "%", 1);
+        }
+    }
+    fmt_put(&buf, &n, &cap, small, p, strlen(p));
+    buf[n] = '\0';
+    return buf == small ? g_memdup2(small, n + 1) : buf;
+}
+
+char *cfg_strdup_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = cfg_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    return text;
+}

@@ -380,6 +380,39 @@ static void test_write_streamed(void **state)
     g_free(dir);
 }
 
+/* cfg_strdup_printf's own formatting (%d, %s, %%) gives g_strdup_printf's bytes, and anything
+ * else goes to it */
+static void test_strdup_printf(void **state)
+{
+    const int ints[] = {0, 7, -7, 10, 99, -100, 123456789, G_MAXINT, G_MININT};
+    for (size_t i = 0; i < G_N_ELEMENTS(ints); i++) {
+        char *a = cfg_strdup_printf("unsharded:%d.%d", ints[i], -ints[i] / 3);
+        char *b = g_strdup_printf("unsharded:%d.%d", ints[i], -ints[i] / 3);
+        assert_string_equal(a, b);
+        g_free(a), g_free(b);
+    }
+    char *a = cfg_strdup_printf("%s %s (%s) 100%% %d%%", "allgather", "", "why", 5);
+    assert_string_equal(a, "allgather  (why) 100% 5%");
+    g_free(a);
+    a = cfg_strdup_printf("%d", 42);
+    assert_string_equal(a, "42");
+    g_free(a);
+    a = cfg_strdup_printf("no conversion");
+    assert_string_equal(a, "no conversion");
+    g_free(a);
+    char *b = g_strdup_printf("%.3f and %5d, %s", 1.0 / 3, 42, "x"); /* falls back */
+    a = cfg_strdup_printf("%.3f and %5d, %s", 1.0 / 3, 42, "x");
+    assert_string_equal(a, b);
+    g_free(a), g_free(b);
+    /* past the stack buffer: grown on the heap */
+    char *long_text = g_strnfill(1000, 'x');
+    a = cfg_strdup_printf("%s:%d:%s", long_text, -1, long_text);
+    b = g_strdup_printf("%s:%d:%s", long_text, -1, long_text);
+    assert_string_equal(a, b);
+    assert_int_equal(strlen(a), 2004);
+    g_free(a), g_free(b), g_free(long_text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -389,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_first_mistakes),
         cmocka_unit_test(test_median),
         cmocka_unit_test(test_write_streamed),
+        cmocka_unit_test(test_strdup_printf),
         cmocka_unit_test(test_json_print_out_of_memory),
         cmocka_unit_test(test_out_of_memory_to_the_last_page),
     };
