@@ -502,6 +502,17 @@ static int run(SearchCli *cli, int argc, char **argv, GError **error)
                                "--grad-accum and --micro-batches");
         goto out;
     }
+    /* a file each point would write again, the last point's left (not the best's) */
+    static const char *const per_run[] = {"trace", "emit-schedule", "report"};
+    for (size_t i = 0; i < G_N_ELEMENTS(per_run); i++)
+        if (option_fixed(fixed, per_run[i])) {
+            cfg_input_error(error,
+                            "option --%s: an output of one simulation, which every point of a "
+                            "search would write again; expected it on the fsdpsim command of the "
+                            "configuration chosen (--emit-jobs writes the top ones')",
+                            per_run[i]);
+            goto out;
+        }
     if (spec.tokens > 0 && option_fixed(fixed, "steps")) {
         /* each point's time to train is to --tokens (simulate.c); --steps would replace it */
         cfg_input_error(error, "option --steps: the search's --tokens is the length of training; "

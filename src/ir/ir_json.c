@@ -77,11 +77,14 @@ static int compare_keys(gconstpointer a, gconstpointer b)
 }
 
 /* The text as cJSON prints it unformatted, a line per op: a newline after the comma of every
- * "},{" (one op per line keeps the file diffable without the size of full indentation). Fed in
- * pieces, so the "},{" may straddle two: `state` is 1 after a '}', 2 after a "}," held back. */
+ * "},{" outside strings (one op per line keeps the file diffable without the size of full
+ * indentation; inside a name, a newline would be a raw control character, which JSON refuses).
+ * Fed in pieces, so a "},{" or an escape may straddle two: `state` is 1 after a '}', 2 after a
+ * "}," held back. */
 typedef struct {
     FILE *out;
     int state;
+    bool in_string, escaped;
 } Lines;
 
 static void lines_put(Lines *l, const char *text)
@@ -97,7 +100,13 @@ static void lines_put(Lines *l, const char *text)
             continue;
         }
         putc(ch, l->out);
-        l->state = ch == '}';
+        if (l->in_string) {
+            l->in_string = l->escaped || ch != '"';
+            l->escaped = !l->escaped && ch == '\\';
+        } else {
+            l->in_string = ch == '"';
+            l->state = ch == '}';
+        }
     }
 }
 
@@ -121,7 +130,7 @@ static void lines_open(Lines *l, const cJSON *o)
  * bytes as printing it whole. */
 bool ir_schedule_write_to(FILE *out, const IrSchedule *s)
 {
-    Lines l = {out, 0};
+    Lines l = {.out = out};
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "format", IR_FORMAT);
     cJSON_AddNumberToObject(root, "version", IR_VERSION);

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 G_DEFINE_QUARK(fsdpsim - error - quark, fsd_error)
@@ -768,25 +769,42 @@ bool cfg_input_error(GError **error, const char *fmt, ...)
 
 bool cfg_write_streamed(const char *path, CfgWriteFn write, void *ctx, GError **error)
 {
-    char *tmp = g_strconcat(path, ".XXXXXX", NULL);
-    int fd = g_mkstemp_full(tmp, O_WRONLY, 0666); /* less the umask, as any new file */
-    int err = fd < 0 ? errno : 0;
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (fd >= 0 && !f)
-        err = errno, close(fd);
+    /* an existing target that is not a regular file (/dev/stdout, a pipe) is written in place:
+     * renaming over it would replace the device node or FIFO with a file */
+    GStatBuf st;
+    bool in_place = g_stat(path, &st) == 0 && !S_ISREG(st.st_mode);
+    char *tmp = in_place ? NULL : g_strconcat(path, ".XXXXXX", NULL);
+    int err = 0;
+    FILE *f = NULL;
+    if (in_place) {
+        f = fopen(path, "w");
+    } else {
+        int fd = g_mkstemp_full(tmp, O_WRONLY, 0666); /* less the umask, as any new file */
+        f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (fd >= 0 && !f) {
+            err = errno;
+            close(fd);
+            g_unlink(tmp);
+        } else if (fd < 0) {
+            err = errno;
+            g_clear_pointer(&tmp, g_free); /* nothing made, nothing to remove */
+        }
+    }
+    if (!f && !err)
+        err = errno;
+    errno = 0; /* a writer that fails without an I/O error says nothing of why */
     bool ok = f && write(f, ctx);
-    if (f && !ok && !err)
+    if (f && !ok)
         err = errno;
     if (f && fclose(f) != 0 && ok)
         ok = false, err = errno;
-    if (ok && g_rename(tmp, path) != 0)
+    if (ok && tmp && g_rename(tmp, path) != 0)
         ok = false, err = errno;
-    if (!ok) {
-        if (fd >= 0)
-            g_unlink(tmp);
+    if (!ok && f && tmp)
+        g_unlink(tmp);
+    if (!ok)
         g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT, "cannot write %s: %s", path,
                     err ? g_strerror(err) : "the writer failed");
-    }
     g_free(tmp);
     return ok;
 }

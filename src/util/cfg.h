@@ -104,8 +104,9 @@ char *cfg_strdup_vprintf(const char *fmt, va_list ap);
 
 /* Writes PATH through write(f, ctx) (false: it failed) into a temporary file beside it
  * (PATH.XXXXXX), renamed into place when whole, else removed: what g_file_set_contents does,
- * without the whole text in memory (a --trace of a long pipeline is hundreds of MB). The error
- * is "cannot write PATH: WHY", for the caller to prefix with its option. */
+ * without the whole text in memory (a --trace of a long pipeline is hundreds of MB). A PATH that
+ * exists and is not a regular file (/dev/stdout, a FIFO) is written in place. The error is
+ * "cannot write PATH: WHY", for the caller to prefix with its option. */
 typedef bool (*CfgWriteFn)(FILE *f, void *ctx);
 bool cfg_write_streamed(const char *path, CfgWriteFn write, void *ctx, GError **error);
 

@@ -403,6 +403,9 @@ bad search/option-not-a-number "option --samples: expected an integer, got \"x\"
 bad search/option-value-missing "option --top: its value is missing;fsdpsim search --help" search "${BASE[@]}" --vary nodes=1,2 --top
 bad search/fixed-not-a-number "option -n (--nodes): expected an integer, got \"two\";fsdpsim --help" search "${BASE[@]}" --vary tp=1,2 -n two
 bad search/fixed-number-not-a-number "option --moe-imbalance: expected a number, got \"x\"" search "${BASE[@]}" --vary tp=1,2 --moe-imbalance x
+# a file of one simulation, which every point would have written again (the last point's left)
+bad search/fixed-trace "option --trace: an output of one simulation;--emit-jobs" search "${BASE[@]}" --vary tp=1,2 --trace "$W/search-trace.json"
+bad search/fixed-emit-schedule "option --emit-schedule: an output of one simulation" search "${BASE[@]}" --vary tp=1,2 --emit-schedule="$W/search-s.json"
 bad search/fixed-misspelt "Unknown option --strategey;did you mean --strategy?" search "${BASE[@]}" --vary tp=1,2 --strategey full
 bad search/vary-bad-range "option --vary nodes;expected integer bounds a..b" search "${BASE[@]}" --vary nodes=1..x
 bad search/vary-bad-step "option --vary nodes;geometric factor" search "${BASE[@]}" --vary nodes=1..8:x1

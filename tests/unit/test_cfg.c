@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "testutil.h"
@@ -369,6 +370,22 @@ static void test_write_streamed(void **state)
         n++;
     g_dir_close(d);
     assert_int_equal(n, 1); /* no out.json.XXXXXX left */
+    /* a FIFO (as /dev/stdout may be) is written in place, not replaced by a file; a reader
+     * holds it open so that opening it to write does not block */
+    char *fifo = g_build_filename(dir, "fifo", NULL);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    int reader = open(fifo, O_RDWR | O_NONBLOCK);
+    assert_true(reader >= 0);
+    assert_true(cfg_write_streamed(fifo, write_hello, (void *)"pipe", &error));
+    GStatBuf st;
+    assert_int_equal(g_stat(fifo, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    char got[32] = {0};
+    assert_int_equal(read(reader, got, sizeof got - 1), 11);
+    assert_string_equal(got, "hello, pipe");
+    close(reader);
+    g_unlink(fifo);
+    g_free(fifo);
     char *missing = g_build_filename(dir, "no", "such", "out.json", NULL);
     assert_false(cfg_write_streamed(missing, write_hello, (void *)"x", &error));
     assert_non_null(strstr(error->message, "No such file or directory"));

@@ -232,6 +232,33 @@ static void test_strings_joined(void **state)
     ir_schedule_free(s);
 }
 
+/* One op per line, but not inside a name: names holding "},{", escaped quotes and backslashes
+ * (a model's or a user's) read back equal; only the ops' own "},{" get a newline. */
+static void test_json_lines_not_in_strings(void **state)
+{
+    IrSchedule *s = ir_schedule_new(1, 1);
+    IrClass *c = ir_class_add(s, 0, 1, 1);
+    ir_stream_add(c, "host", true);
+    const char *names[] = {"a},{b", "\\\"},{\"", "x\\", "},{", "plain"};
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        IrOp op = {.kind = IR_OP_HOST};
+        assert_int_equal(ir_op_add(c, &op, names[i], NULL, 0), (int)i);
+    }
+    char *json = ir_schedule_to_json(s);
+    int lines = 0;
+    for (const char *p = json; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, (int)G_N_ELEMENTS(names)); /* 4 between the ops, 1 at the end */
+    GError *error = NULL;
+    IrSchedule *back = ir_schedule_from_text("names.json", json, &error);
+    if (!back)
+        fail_msg("%s", error->message);
+    assert_true(ir_schedule_equal(s, back));
+    ir_schedule_free(back);
+    g_free(json);
+    ir_schedule_free(s);
+}
+
 /* Compute payloads: one record per distinct payload (bytes compared), ids in first-use order,
  * found again after compaction drops the index; ir_op_push fills an op in place. */
 static void test_compute_payloads(void **state)
@@ -362,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_strings_interned),
         cmocka_unit_test(test_compact),
         cmocka_unit_test(test_strings_joined),
+        cmocka_unit_test(test_json_lines_not_in_strings),
         cmocka_unit_test(test_compute_payloads),
         cmocka_unit_test(test_op_packed),
         cmocka_unit_test(test_bad_schedules_as_a_whole),
