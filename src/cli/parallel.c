@@ -166,6 +166,9 @@ bool cli_parallel_options(const CliParallel *p, const Model *model, int gpus_per
     }
     if (model_parallel && opt->cpu_offload)
         return cfg_input_error(error, "option --cpu-offload is not modelled with --tp or --pp");
+    if (model_parallel && opt->offload_optimizer)
+        return cfg_input_error(error,
+                               "option --offload-optimizer is not modelled with --tp or --pp");
     if (model_parallel && p->wrap)
         return cfg_input_error(error, "option --wrap: with --tp or --pp, FSDP wraps each decoder layer "
                                       "(its pipeline stage's share); leave --wrap out");

@@ -569,6 +569,11 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
          NULL},
         {"cpu-offload", 0, 0, G_OPTION_ARG_NONE, &cli.cpu_offload,
          "FSDP CPUOffload(offload_params=True): shards and optimizer on the CPU [off]", NULL},
+        {"offload-optimizer", 0, 0, G_OPTION_ARG_STRING, &cli.offload_optimizer,
+         "none or cpu: DeepSpeed's offload_optimizer (ZeRO-Offload) on full_shard (ZeRO-3) or "
+         "shard_grad_op (ZeRO-2): parameter shards stay on the GPU, each gradient shard goes to "
+         "the host, DeepSpeedCPUAdam steps there, the updated shard comes back [none]",
+         "DEVICE"},
         {"overlap-grad-reduce", 0, 0, G_OPTION_ARG_NONE, &cli.overlap_grad_reduce,
          "DDP with --tp/--pp: Megatron-Core's --overlap-grad-reduce (gradient buckets all-reduced "
          "during the last micro-batch's backward) [off: after it]",
@@ -634,8 +639,9 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
          "foreach=False) [foreach; fused with Megatron's options]",
          "IMPL"},
         {"omp-num-threads", 0, 0, G_OPTION_ARG_INT, &cli.omp_num_threads,
-         "With --cpu-offload: OMP_NUM_THREADS of each rank, the threads of the CPU optimizer "
-         "step [as torchrun sets it: 1 with several GPUs per node, else the node's cores]",
+         "With --cpu-offload or --offload-optimizer cpu: OMP_NUM_THREADS of each rank, the "
+         "threads of the CPU optimizer step [as torchrun sets it: 1 with several GPUs per node, "
+         "else the node's cores]",
          "N"},
         {"attention", 0, 0, G_OPTION_ARG_STRING, &cli.attention,
          "flash (FlashAttention-2 kernels, as SDPA), flash1 (FlashAttention v1, flash-attn < 2.0), "
@@ -796,6 +802,7 @@ static void options_clear(CliOptions *cli)
     g_free(cli->model), g_free(cli->topology), g_free(cli->strategy), g_free(cli->sharding);
     g_free(cli->wrap), g_free(cli->backward_prefetch), g_free(cli->limit_all_gathers);
     g_free(cli->param_dtype), g_free(cli->reduce_dtype), g_free(cli->optimizer);
+    g_free(cli->offload_optimizer);
     g_free(cli->nccl_algo), g_free(cli->nccl_proto), g_free(cli->nccl_version), g_free(cli->trace);
     g_free(cli->emit_schedule), g_free(cli->schedule), g_free(cli->bucket_cap_mb);
     g_free(cli->max_memory), g_free(cli->par.pp_schedule), g_free(cli->par.placement);

@@ -130,6 +130,30 @@ bool cli_make_options(const CliOptions *cli, const Model *model, StratOptions *o
         return cfg_input_error(error,
                                "option --cpu-offload is an FSDP option (CPUOffload); DDP keeps "
                                "everything on the GPU");
+    if (cli->offload_optimizer && strcmp(cli->offload_optimizer, "none") != 0) {
+        /* DeepSpeed's zero_optimization.offload_optimizer.device: none, cpu or nvme */
+        if (strcmp(cli->offload_optimizer, "cpu") != 0)
+            return cfg_input_error(error,
+                                   "option --offload-optimizer: expected none or cpu (DeepSpeed's "
+                                   "offload_optimizer device; nvme is not modelled), got \"%s\"",
+                                   cli->offload_optimizer);
+        if (opt->kind != STRAT_FSDP || opt->sharding == SHARD_NO_SHARD)
+            return cfg_input_error(error,
+                                   "option --offload-optimizer applies to sharded FSDP/ZeRO "
+                                   "strategies (full_shard as ZeRO-3, shard_grad_op as ZeRO-2, "
+                                   "hybrid); --strategy %s has none",
+                                   opt->kind == STRAT_FSDP ? "no_shard" : strategy);
+        if (opt->cpu_offload)
+            return cfg_input_error(error, "options --offload-optimizer and --cpu-offload exclude "
+                                          "each other: --cpu-offload moves the parameter shards "
+                                          "and the optimizer to the host, --offload-optimizer the "
+                                          "optimizer only; give one");
+        ModelOptimizer o = model->training.optimizer;
+        if (o != MODEL_OPT_ADAMW && o != MODEL_OPT_ADAM)
+            return cfg_input_error(error, "option --offload-optimizer cpu steps with "
+                                          "DeepSpeedCPUAdam: expected --optimizer adamw or adam");
+        opt->offload_optimizer = true;
+    }
     opt->activation_checkpointing = cli->activation_checkpointing || cli->checkpoint_every > 0;
     opt->checkpoint_every = MAX(1, cli->checkpoint_every);
     if (cli->recompute_granularity) {
@@ -186,9 +210,10 @@ bool cli_make_options(const CliOptions *cli, const Model *model, StratOptions *o
                                "\"%s\"",
                                cli->optimizer_impl);
     if (cli->omp_num_threads != UNSET) {
-        if (!opt->cpu_offload)
-            return cfg_input_error(error, "option --omp-num-threads applies to --cpu-offload (the "
-                                          "optimizer step on the CPU)");
+        if (!opt->cpu_offload && !opt->offload_optimizer)
+            return cfg_input_error(error, "option --omp-num-threads applies to --cpu-offload and "
+                                          "--offload-optimizer cpu (the optimizer step on the "
+                                          "CPU)");
         if (cli->omp_num_threads < 1 || cli->omp_num_threads > 4096)
             return cfg_input_error(
                 error, "option --omp-num-threads: expected 1 to 4096 threads per rank, got %d",

@@ -16,6 +16,7 @@ typedef struct {
     char *limit_all_gathers, *param_dtype, *reduce_dtype, *optimizer, *nccl_algo, *nccl_proto;
     char *nccl_version; /* --nccl-version: the NCCL release whose rules apply (LL128) */
     char *trace, *emit_schedule, *schedule, *attention, *max_memory, *optimizer_impl;
+    char *offload_optimizer;           /* --offload-optimizer none|cpu */
     char *plot, *plot_format, *report; /* figures.c */
     char *command; /* the command line as given, for --report's README; NULL in process */
     int nodes, gpus_per_node, seq_len, micro_batch, grad_accum, shard_group_size, checkpoint_every;

@@ -130,5 +130,10 @@ typedef struct {
 } KernHost;
 /* torch.optim's for-loop step over `numel` CPU parameters of one rank. */
 double kern_cpu_optimizer_s(const KernHost *host, ModelOptimizer opt, double numel);
+/* DeepSpeedCPUAdam (DeepSpeed's offload_optimizer): host bytes one element's fused step moves,
+ * the updated parameter written out in param_dtype (`param_bytes`: 2 for bf16/fp16, 4 for fp32,
+ * 0 for none), and the step's time over `numel` elements of one rank at the host's bandwidths. */
+double kern_cpu_adam_bytes(int param_bytes);
+double kern_cpu_adam_s(const KernHost *host, int param_bytes, double numel);
 
 #endif

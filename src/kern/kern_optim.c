@@ -31,6 +31,9 @@
  * bandwidth: the step takes bytes / min(threads x per-thread bandwidth, the node's bandwidth
  * shared by its ranks), and ranks x threads beyond the node's cores share them.
  *
+ * DeepSpeed's optimizer offload steps with its own DeepSpeedCPUAdam instead (kern_cpu_adam_s,
+ * below): one fused pass at the same host bandwidths.
+ *
  * Cost: a table lookup and a few divisions per call. */
 #include "kern.h"
 
@@ -124,13 +127,41 @@ double kern_optimizer_s(const HwGpu *gpu, ModelOptimizer opt, KernOptimImpl impl
                          kern_optim_kernels(opt, impl, numel, tensors));
 }
 
+/* The host memory bandwidth one rank's step streams at: its threads' (each at the per-thread
+ * bandwidth, ranks x threads beyond the node's cores at cores / (ranks x threads) of it), at
+ * most the node's bandwidth shared by its ranks. */
+static double host_rank_Bps(const KernHost *host)
+{
+    int ranks = MAX(1, host->ranks_per_node), threads = MAX(1, host->threads);
+    double share = host->cores > 0 ? MIN(1.0, (double)host->cores / ((double)ranks * threads)) : 1;
+    return MIN(threads * share * host->thread_Bps, host->memory_Bps / ranks);
+}
+
 double kern_cpu_optimizer_s(const KernHost *host, ModelOptimizer opt, double numel)
 {
     if (numel <= 0)
         return 0;
-    int ranks = MAX(1, host->ranks_per_node), threads = MAX(1, host->threads);
-    /* cores shared: ranks x threads beyond the node's cores run at cores / (ranks x threads) */
-    double share = host->cores > 0 ? MIN(1.0, (double)host->cores / ((double)ranks * threads)) : 1;
-    double bw = MIN(threads * share * host->thread_Bps, host->memory_Bps / ranks);
-    return numel * kern_optim_bytes(opt, KERN_OPTIM_FORLOOP) / bw;
+    return numel * kern_optim_bytes(opt, KERN_OPTIM_FORLOOP) / host_rank_Bps(host);
+}
+
+/* DeepSpeedCPUAdam (csrc/adam/cpu_adam_impl.cpp, Step_AVX: AVX-512 or AVX2 lanes, `#pragma omp
+ * parallel for` over tiles) updates each element in one pass: it reads the fp32 parameter,
+ * gradient, exp_avg and exp_avg_sq (16 B) and writes the parameter and both moments (12 B);
+ * the updated parameter in param_dtype for the GPU is `param_bytes` more (2 for bf16/fp16, 4 in
+ * fp32 training; DeepSpeed's ZeRO-3 writes it with a separate copy_ that re-reads the fp32
+ * parameter, 4 B not counted here). Adam and AdamW
+ * (adamw_mode) move the same bytes. The for-loop torch.optim AdamW moves 80 B (above), so at
+ * one bandwidth this step (bf16) is 80 / 30 = 2.7x faster; the kernel data quotes 5-7x
+ * (pytorch/pytorch#74588), which a bandwidth-bound model does not reach: the README's
+ * calibration check. */
+double kern_cpu_adam_bytes(int param_bytes)
+{
+    return 16 + 12 + MAX(0, param_bytes);
+}
+
+double kern_cpu_adam_s(const KernHost *host, int param_bytes, double numel)
+{
+    if (numel <= 0)
+        return 0;
+    return numel * kern_cpu_adam_bytes(param_bytes) / host_rank_Bps(host);
 }

@@ -188,7 +188,7 @@ static void out_of_memory(Report *r)
     char *scale = g_strdup("");
     bool sharded = opt->kind == STRAT_FSDP && opt->sharding == SHARD_FULL_SHARD;
     /* with cpu_offload the sharded state lives in host memory: the GPU count does not bound it */
-    if (sharded && !opt->cpu_offload && lay->tp == 1 && lay->pp == 1) {
+    if (sharded && !opt->cpu_offload && !opt->offload_optimizer && lay->tp == 1 && lay->pp == 1) {
         /* the whole machine: full_shard over every GPU it has */
         double gpus_max = (double)r->topo->nodes_max * lay->gpus_per_node;
         double optim = model_optimizer_state_bytes(r->model->training.optimizer);
@@ -393,6 +393,13 @@ static void diagnostics(Report *r)
                         "cpu_offload the gradients and parameters cross PCIe; more GPUs (smaller "
                         "shards) or no cpu_offload if the memory allows would help",
                         100 * host_bound / r->step_time_s);
+        else if (opt->offload_optimizer)
+            report_warn(r,
+                        "host: the GPU is idle %.0f%% of the step waiting for the host: with "
+                        "offload_optimizer the gradient shards and the updated parameters cross "
+                        "PCIe; more GPUs (smaller shards) or no offload if the memory allows "
+                        "would help",
+                        100 * host_bound / r->step_time_s);
         else
             report_warn(
                 r,
@@ -405,8 +412,8 @@ static void diagnostics(Report *r)
     /* torchrun leaves one intra-op thread per rank, and one thread streams a fraction of the
      * node's memory bandwidth (src/kern/kern_optim.c) */
     int cores = r->topo->cpu_cores;
-    if (opt->cpu_offload && opt->omp_threads == 0 && lay->gpus_per_node > 1 && r->step_time_s > 0 &&
-        r->cpu_optimizer_s > 0.1 * r->step_time_s) {
+    if ((opt->cpu_offload || opt->offload_optimizer) && opt->omp_threads == 0 &&
+        lay->gpus_per_node > 1 && r->step_time_s > 0 && r->cpu_optimizer_s > 0.1 * r->step_time_s) {
         char *cpu = report_seconds(r->cpu_optimizer_s);
         char *more = cores > 0 ? g_strdup_printf("%d (the node's %d cores over its %d GPUs)",
                                                  MAX(1, cores / lay->gpus_per_node), cores,

@@ -50,6 +50,10 @@ static void print_layout(const Report *r, FILE *out)
                 strat_prefetch_name(opt->backward_prefetch),
                 opt->forward_prefetch ? "true" : "false", opt->limit_all_gathers ? "true" : "false",
                 opt->cpu_offload ? "true" : "false");
+    /* printed only when on: runs without it read as before, byte for byte */
+    if (opt->offload_optimizer)
+        fprintf(out, "             offload_optimizer=cpu (DeepSpeed ZeRO-Offload): fp32 master "
+                     "weights, Adam state and the step (DeepSpeedCPUAdam) on the host\n");
     fprintf(out, "             ");
     if (opt->mixed_precision)
         fprintf(out, "mixed precision: param_dtype %s, reduce_dtype %s",
@@ -347,6 +351,8 @@ char *report_to_json(const Report *r)
         cJSON_AddBoolToObject(f, "forward_prefetch", r->opt->forward_prefetch);
         cJSON_AddBoolToObject(f, "limit_all_gathers", r->opt->limit_all_gathers);
         cJSON_AddBoolToObject(f, "cpu_offload", r->opt->cpu_offload);
+        if (r->opt->offload_optimizer) /* absent when off: other runs' JSON as before */
+            cJSON_AddStringToObject(f, "offload_optimizer", "cpu");
     } else {
         cJSON *d = cJSON_AddObjectToObject(o, "ddp");
         cJSON_AddNumberToObject(d, "buckets", r->info->n_buckets);

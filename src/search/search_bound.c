@@ -50,6 +50,10 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
     if (opt->kind == STRAT_FSDP) {
         double shard = opt->sharding == SHARD_NO_SHARD ? 1 : MAX(1, layout->shard_size);
         param_bytes = 4.0 / shard, state_bytes = state / shard, grad_bytes = 4.0 / shard;
+        /* DeepSpeed's optimizer offload: the shard in param_dtype (2 B at least), master
+         * weights, state and the reduced gradients on the host (fsdp_offload.c) */
+        if (opt->offload_optimizer)
+            param_bytes = 2.0 / shard, state_bytes = 0, grad_bytes = 0;
     } else if (opt->distributed_optimizer) {
         double dp = MAX(1, layout->dp);
         param_bytes = MIN(4, compute_bytes), state_bytes = (4 + state) / dp, grad_bytes = 2;

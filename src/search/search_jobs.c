@@ -143,6 +143,10 @@ static void pytorch_settings(GString *s, const cJSON *rec, GPtrArray *fixed)
                                    (int)num(fsdp, "replicate_group_size"),
                                    (int)num(fsdp, "shard_group_size"));
         g_string_append(s, "#       device_id=torch.cuda.current_device())\n");
+        if (get(fsdp, "offload_optimizer")) /* present only when simulated with it */
+            g_string_append(s, "# simulated with --offload-optimizer cpu: DeepSpeed ZeRO (stage 3 "
+                               "for full_shard, 2 for shard_grad_op) with \"offload_optimizer\": "
+                               "{\"device\": \"cpu\"}; FSDP above has no such option\n");
     } else if (fsdp) {
         g_string_append_printf(
             s,

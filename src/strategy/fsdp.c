@@ -16,8 +16,9 @@
  * All-gathers and reduce-scatters of one process group serialise on its NCCL stream.
  *
  * Memory: sharded fp32 parameters, optimizer state and sharded fp32 gradients (padded/S per
- * unit); unsharded parameters in param_dtype while unsharded; the unsharded gradient until its
- * reduce-scatter is done; the low-precision shard copy during the all-gather.
+ * unit; DeepSpeed's optimizer offload, fsdp_offload.c: the shard in param_dtype only); unsharded
+ * parameters in param_dtype while unsharded; the unsharded gradient until its reduce-scatter is
+ * done; the low-precision shard copy during the all-gather.
  *
  * Expert parallelism (--ep E, mixture-of-experts models), as torchtitan composes it with FSDP2:
  * the ranks of a shard group form EP groups of E consecutive ranks; each holds experts/E of every
@@ -142,7 +143,9 @@ static void unshard(Gen *g, Fsdp *f, int u, const char *why)
         double in_bytes = from_post ? padded / f->raf * f->pbytes : shard * f->pbytes;
         char *mp = from_post ? cfg_strdup_printf("post_forward:%d.%d", u, g->micro)
                              : cfg_strdup_printf("mp_shard:%d.%d", u, us->generation);
-        bool has_input = from_post || g->opt->mixed_precision || f->v2;
+        /* DeepSpeed's offloaded ZeRO keeps the shard in param_dtype: no cast copy to gather */
+        bool has_input =
+            from_post || (g->opt->mixed_precision && !g->opt->offload_optimizer) || f->v2;
         if (has_input && !from_post)
             gen_alloc(g, mp, IR_MEM_PARAMS, in_bytes);
         int deps[2] = {h2d, -1}, n_deps = 1;
@@ -405,7 +408,7 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
     char *gshard = cfg_strdup_printf("grad_shard:%d", u);
     HwDtype rdtype = g->opt->mixed_precision ? g->opt->reduce_dtype : HW_DTYPE_FP32;
     int last;
-    if (!us->grad_shard_live && !g->opt->cpu_offload) {
+    if (!us->grad_shard_live && !g->opt->cpu_offload && !g->opt->offload_optimizer) {
         /* the fp32 sharded gradient that the optimizer reads (_saved_grad_shard) */
         gen_alloc(g, gshard, IR_MEM_GRADS, shard * 4);
         us->grad_shard_live = true;
@@ -464,6 +467,8 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
         op.u.memcpy.bytes = gen_size(g, "memcpy", shard * 4);
         last = ir_op_add(g->cls, &op, name, &last, 1);
         g_free(name);
+    } else if (g->opt->offload_optimizer) {
+        last = fsdp_offload_grad(g, f, u, shard, last, uname);
     }
     g_array_append_val(f->reduce_ops, last);
     g_free(uname);
@@ -576,7 +581,7 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
             ir_group_add(g->sched, "replicate", lay->replicate_size, dp_stride * lay->shard_size);
         f.nccl_replicate = ir_stream_add(g->cls, "nccl:replicate", false);
     }
-    if (opt->cpu_offload) {
+    if (opt->cpu_offload || opt->offload_optimizer) {
         f.h2d = ir_stream_add(g->cls, "h2d", false);
         f.d2h = ir_stream_add(g->cls, "d2h", false);
     }
@@ -640,7 +645,10 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     double shard_total = padded_total / lay->shard_size;
     double trainable_shard = trainable_total / lay->shard_size;
     double state = model_optimizer_state_bytes(m->training.optimizer);
-    if (!opt->cpu_offload) {
+    if (opt->offload_optimizer) {
+        /* the GPU keeps the shard in param_dtype; master weights and state are the host's */
+        gen_alloc(g, "params_shard", IR_MEM_PARAMS, shard_total * f.pbytes);
+    } else if (!opt->cpu_offload) {
         gen_alloc(g, "params_shard", IR_MEM_PARAMS, shard_total * 4);
         gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, trainable_shard * state);
     }
@@ -660,6 +668,8 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
         /* torch.optim on the CPU tensors (kern_optim.c) */
         gen_host_wait(g, fin, "wait for offloaded gradients");
         gen_cpu_optimizer_step(g, trainable_shard);
+    } else if (opt->offload_optimizer) {
+        fsdp_offload_step(g, &f, trainable_shard, fin); /* DeepSpeedCPUAdam (fsdp_offload.c) */
     } else {
         /* FSDP1 steps one FlatParameter shard per unit (use_orig_params=False), FSDP2 every
          * parameter's DTensor shard */

@@ -73,5 +73,10 @@ int fsdp_all_to_all(Gen *g, Fsdp *f, IrPhase phase, const char *what, int module
  * reduce_dtype, predivide) and on the shard after it (postdivide). Return the last op. */
 int fsdp_grad_prepare(Gen *g, Fsdp *f, int u, double padded, int dep, const char *uname);
 int fsdp_grad_postdivide(Gen *g, Fsdp *f, double shard, int dep, const char *uname);
+/* DeepSpeed's optimizer offload (fsdp_offload.c): unit u's reduced gradient shard of `shard`
+ * elements copied to the host after op `dep`; after the op `grads_done`, the CPU step over
+ * `numel` elements and the updated shard copied back. Return the last op. */
+int fsdp_offload_grad(Gen *g, Fsdp *f, int u, double shard, int dep, const char *uname);
+int fsdp_offload_step(Gen *g, Fsdp *f, double numel, int grads_done);
 
 #endif

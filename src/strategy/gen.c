@@ -764,7 +764,8 @@ void gen_optimizer_denom_free(Gen *g, double bytes)
         gen_free(g, g->host, "optimizer_denom", IR_MEM_OPTIMIZER, bytes, -1);
 }
 
-int gen_cpu_optimizer_step(Gen *g, double numel)
+/* The node's host as a CPU optimizer step of one rank sees it. */
+static KernHost gen_kern_host(const Gen *g)
 {
     const HwTopology *t = g->topo;
     int ranks = g->layout->gpus_per_node;
@@ -773,12 +774,25 @@ int gen_cpu_optimizer_step(Gen *g, double numel)
                   : ranks > 1             ? 1
                   : t->cpu_cores > 0      ? t->cpu_cores
                                           : 1;
-    KernHost host = {.cores = t->cpu_cores,
-                     .thread_Bps = t->cpu_thread_Bps,
-                     .memory_Bps = t->host_memory_Bps,
-                     .ranks_per_node = ranks,
-                     .threads = threads};
+    return (KernHost){.cores = t->cpu_cores,
+                      .thread_Bps = t->cpu_thread_Bps,
+                      .memory_Bps = t->host_memory_Bps,
+                      .ranks_per_node = ranks,
+                      .threads = threads};
+}
+
+int gen_cpu_optimizer_step(Gen *g, double numel)
+{
+    KernHost host = gen_kern_host(g);
     IrOp op = {.kind = IR_OP_HOST, .stream = (uint16_t)g->host, .phase = IR_PHASE_OPTIMIZER};
     op.u.host.seconds = kern_cpu_optimizer_s(&host, g->model->training.optimizer, numel);
     return ir_op_add(g->cls, &op, "optimizer.step (CPU)", NULL, 0);
+}
+
+int gen_cpu_adam_step(Gen *g, double numel, int param_bytes)
+{
+    KernHost host = gen_kern_host(g);
+    IrOp op = {.kind = IR_OP_HOST, .stream = (uint16_t)g->host, .phase = IR_PHASE_OPTIMIZER};
+    op.u.host.seconds = kern_cpu_adam_s(&host, param_bytes, numel);
+    return ir_op_add(g->cls, &op, "optimizer.step (DeepSpeedCPUAdam)", NULL, 0);
 }

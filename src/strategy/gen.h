@@ -178,6 +178,9 @@ double gen_optimizer_denom_alloc(Gen *g, double numel);
 void gen_optimizer_denom_free(Gen *g, double bytes);
 /* The same on the host (CPU offload): torch.optim's for-loop at the threads torchrun gives. */
 int gen_cpu_optimizer_step(Gen *g, double numel);
+/* DeepSpeed's optimizer offload: DeepSpeedCPUAdam's fused step at the same threads, the
+ * parameter written out in `param_bytes` too (kern_cpu_adam_s). */
+int gen_cpu_adam_step(Gen *g, double numel, int param_bytes);
 /* Parameter tensors of the whole model, as the optimizer sees them without flattening. */
 double gen_param_tensors(const Gen *g);
 

@@ -69,6 +69,7 @@ void strat_options_default(StratOptions *opt, const Model *model)
         .param_dtype = model->training.param_dtype,
         .reduce_dtype = model->training.param_dtype,
         .cpu_offload = false,
+        .offload_optimizer = false,
         .activation_checkpointing = false,
         .checkpoint_every = 1,
         .recompute_selective = false,

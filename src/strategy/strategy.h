@@ -84,7 +84,7 @@ typedef struct {
                                  * returns when the kernel has finished, so the host waits for
                                  * each GPU op it issues (gen.c) */
     KernOptimImpl optimizer_impl; /* foreach (PyTorch's default on CUDA), fused, forloop */
-    int omp_threads;            /* CPU offload: torch.optim's intra-op threads per rank; 0: as
+    int omp_threads;            /* CPU offload (either): the CPU step's threads per rank; 0: as
                                  * torchrun sets them (1 with several ranks per node, else all
                                  * cores) */
     HwDtype param_dtype;        /* unsharded params and compute */
@@ -92,6 +92,10 @@ typedef struct {
     bool reduce_dtype_set;      /* DDP all-reduces fp32 gradients unless this asks otherwise
                                  * (a compression comm hook such as bf16_compress_hook) */
     bool cpu_offload;           /* CPUOffload(offload_params=True) */
+    bool offload_optimizer;     /* DeepSpeed's offload_optimizer {device: cpu} (ZeRO-Offload):
+                                 * parameter shards stay on the GPU in param_dtype; fp32 master
+                                 * weights, Adam's moments and the step (DeepSpeedCPUAdam) on the
+                                 * host (fsdp_offload.c) */
     bool activation_checkpointing; /* per block (decoder layer, Bottleneck) */
     bool recompute_selective;   /* Megatron's --recompute-granularity selective (Korthikanti et
                                  * al. 2022, section 5): each attention core keeps only Q, K and V

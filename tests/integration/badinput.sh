@@ -386,7 +386,15 @@ bad option/attention-disagrees "options --no-flash-attention and --attention" "$
 bad option/checkpoint-every "option --checkpoint-every;positive" "${BASE[@]}" --checkpoint-every 0
 bad option/optimizer-impl "option --optimizer-impl;expected foreach, fused or forloop" "${BASE[@]}" --optimizer-impl apex
 bad option/omp-num-threads-range "option --omp-num-threads;expected 1 to 4096" "${BASE[@]}" --cpu-offload --omp-num-threads 0
-bad option/omp-num-threads-no-offload "option --omp-num-threads;--cpu-offload" "${BASE[@]}" --omp-num-threads 4
+bad option/omp-num-threads-no-offload "option --omp-num-threads;--cpu-offload;--offload-optimizer" "${BASE[@]}" --omp-num-threads 4
+# DeepSpeed's optimizer offload (--offload-optimizer): sharded FSDP/ZeRO only, not with --cpu-offload
+bad option/offload-optimizer-device "option --offload-optimizer;expected none or cpu" "${BASE[@]}" --offload-optimizer nvme
+bad option/offload-optimizer-ddp "option --offload-optimizer;sharded FSDP/ZeRO;--strategy ddp" "${BASE[@]}" --strategy ddp --offload-optimizer cpu
+bad option/offload-optimizer-zero1 "option --offload-optimizer;--strategy zero1" "${BASE[@]}" --strategy zero1 --offload-optimizer cpu
+bad option/offload-optimizer-no-shard "option --offload-optimizer;no_shard" "${BASE[@]}" --strategy no_shard --offload-optimizer cpu
+bad option/offload-optimizer-cpu-offload "options --offload-optimizer and --cpu-offload" "${BASE[@]}" --cpu-offload --offload-optimizer cpu
+bad option/offload-optimizer-sgd "option --offload-optimizer cpu;DeepSpeedCPUAdam;adamw or adam" "${BASE[@]}" --optimizer sgd --offload-optimizer cpu
+bad option/offload-optimizer-pp "option --offload-optimizer;--tp or --pp" "${BASE[@]}" --pp 2 --offload-optimizer cpu
 bad option/tp-comm-overlap "option --tp-comm-overlap;--sequence-parallel" "${BASE[@]}" --strategy ddp --tp 2 --tp-comm-overlap
 bad option/overlap-param-gather "option --overlap-param-gather;--use-distributed-optimizer" "${BASE[@]}" --strategy ddp --overlap-param-gather
 bad option/distopt-fsdp "--use-distributed-optimizer;--strategy ddp" "${BASE[@]}" --use-distributed-optimizer

@@ -283,6 +283,33 @@ assert not any("OMP_NUM_THREADS" in w for w in w12), w12
 }
 add run t_optimizer_impl_and_threads
 
+# DeepSpeed's optimizer offload (--offload-optimizer cpu) against --cpu-offload on GPT-2 (16 A100,
+# 124M parameters, 7.8M per rank): the parameter shards stay on the GPU (memory between the two),
+# the CPU step moves 30 B per element instead of 80 (faster than --cpu-offload's), the summary
+# and JSON say it, and its one-thread warning names OMP_NUM_THREADS as --cpu-offload's does.
+t_offload_optimizer() {
+    fsd "${BASE[@]}" --json && cp "$OUT" "$W/oo-none.json"
+    fsd "${BASE[@]}" --cpu-offload --json && cp "$OUT" "$W/oo-params.json"
+    fsd "${BASE[@]}" --offload-optimizer cpu --json && cp "$OUT" "$W/oo-opt.json"
+    expect_rc 0 || return 1
+    fsd "${BASE[@]}" --offload-optimizer cpu
+    expect_rc 0 && expect_out "offload_optimizer=cpu (DeepSpeed ZeRO-Offload)" || return 1
+    fsd "${BASE[@]}"
+    grep -q offload_optimizer "$OUT" && fail "offload_optimizer named in a run without it" && return 1
+    pycheck '
+import json, sys
+d = {k: json.load(open(sys.argv[1] + "/oo-" + k + ".json")) for k in ("none", "params", "opt")}
+mem = {k: v["memory"]["peak_bytes"] for k, v in d.items()}
+assert mem["params"] < mem["opt"] < mem["none"], mem
+assert d["opt"]["fsdp"]["offload_optimizer"] == "cpu", d["opt"]["fsdp"]
+assert "offload_optimizer" not in d["none"]["fsdp"]
+assert d["opt"]["memory"]["breakdown"]["optimizer"] == 0, d["opt"]["memory"]["breakdown"]
+step = {k: v["step_time_s"] for k, v in d.items()}
+assert step["none"] < step["opt"] < step["params"], step
+' "$W"
+}
+add run t_offload_optimizer
+
 # ---------------------------------------------------------------------------------------------
 # group input: bad input -> exit status 2 and a message naming file/option, field, expectation
 

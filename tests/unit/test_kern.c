@@ -364,6 +364,32 @@ static void test_cpu_optimizer_threads(void **state)
     assert_float_equal(kern_cpu_optimizer_s(&host, MODEL_OPT_SGD, numel), 12e9 / 40e9, 1e-9);
 }
 
+/* DeepSpeedCPUAdam (optimizer offload): one fused pass, 16 B read (fp32 param, grad, m, v) and
+ * 12 B written (param, m, v) plus the param_dtype copy (2 B bf16, 4 B fp32), at the same host
+ * bandwidths as torch.optim's for-loop: 80 / 30 of its speed at any thread count. */
+static void test_cpu_adam(void **state)
+{
+    (void)state;
+    assert_float_equal(kern_cpu_adam_bytes(2), 30, 0);
+    assert_float_equal(kern_cpu_adam_bytes(4), 32, 0);
+    assert_float_equal(kern_cpu_adam_bytes(0), 28, 0);
+    KernHost host = {.cores = 48, .thread_Bps = 20e9, .memory_Bps = 200e9, .ranks_per_node = 4,
+                     .threads = 1};
+    double numel = 1e9;
+    assert_float_equal(kern_cpu_adam_s(&host, 2, numel), 30e9 / 20e9, 1e-9);
+    assert_float_equal(kern_cpu_adam_s(&host, 4, numel), 32e9 / 20e9, 1e-9);
+    host.threads = 12; /* capped by the node: 200 GB/s over 4 ranks */
+    assert_float_equal(kern_cpu_adam_s(&host, 2, numel), 30e9 / 50e9, 1e-9);
+    /* 8 ranks x 1 thread on 2 cores (the starvation row's setting): a quarter of a thread each */
+    host = (KernHost){.cores = 2, .thread_Bps = 20e9, .memory_Bps = 200e9, .ranks_per_node = 8,
+                      .threads = 1};
+    assert_float_equal(kern_cpu_adam_s(&host, 2, numel), 30e9 / 5e9, 1e-9);
+    assert_float_equal(kern_cpu_optimizer_s(&host, MODEL_OPT_ADAMW, numel) /
+                           kern_cpu_adam_s(&host, 2, numel),
+                       80.0 / 30, 1e-12);
+    assert_float_equal(kern_cpu_adam_s(&host, 2, 0), 0, 0);
+}
+
 /* The power limit: after seconds at 700 W an H100/H200 GEMM keeps gpu.sustained_gemm_fraction
  * of its cold-burst rate (measured on an H200: 662 of 788 TFLOP/s for 8192^3); attention and
  * memory-bound kernels keep theirs. */
@@ -542,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_clock_cap), cmocka_unit_test(test_attention_impl),
         cmocka_unit_test(test_slowest_gpu_pace), cmocka_unit_test(test_fp32_dtype_consistent),
         cmocka_unit_test(test_optimizer_impls), cmocka_unit_test(test_cpu_optimizer_threads),
+        cmocka_unit_test(test_cpu_adam),
         cmocka_unit_test(test_sliding_window), cmocka_unit_test(test_sustained_gemm),
         cmocka_unit_test(test_gemm_roofline), cmocka_unit_test(test_a100_80gb_cublaslt),
         cmocka_unit_test(test_a100_gemm_ceiling), cmocka_unit_test(test_conv_roofline),

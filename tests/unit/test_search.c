@@ -155,6 +155,32 @@ static void test_bound_reshard_after_forward(void **state)
     }
 }
 
+/* DeepSpeed's optimizer offload keeps only the bf16 shard on the GPU: the memory bound, which
+ * without it counts fp32 parameters, state and gradients (16 B a parameter), stays below the
+ * simulated peak. Llama-2-7B, one node of 4, shard_grad_op and full_shard, checkpointed. */
+static void test_bound_offload_optimizer(void **state)
+{
+    static const ShardingStrategy shardings[] = {SHARD_SHARD_GRAD_OP, SHARD_FULL_SHARD};
+    for (size_t i = 0; i < G_N_ELEMENTS(shardings); i++) {
+        Run r;
+        run_start(&r, "models/llama2-7b.json", "topologies/juwels-booster.json", 1, 4);
+        r.opt.sharding = shardings[i];
+        r.opt.activation_checkpointing = true;
+        r.opt.offload_optimizer = true;
+        run_sim(&r);
+        cJSON *b = search_bound_json(r.model, r.topo, &r.opt, &r.layout);
+        double bytes = cJSON_GetObjectItem(b, "memory_bound_bytes")->valuedouble;
+        assert_true(bytes <= r.rep.mem_peak_bytes);
+        r.opt.offload_optimizer = false; /* the bound without it is beyond this peak */
+        cJSON *without = search_bound_json(r.model, r.topo, &r.opt, &r.layout);
+        assert_true(cJSON_GetObjectItem(without, "memory_bound_bytes")->valuedouble >
+                    r.rep.mem_peak_bytes);
+        cJSON_Delete(without);
+        cJSON_Delete(b);
+        run_end(&r);
+    }
+}
+
 /* A fake simulation: --nodes=N and --tp=T set the layout (4 GPUs a node, dp = 4N/T), the
  * memory bound is 30 GB / N, the simulated peak 20 GB + 10 GB / N, the step 10 s / N. Counts
  * its parses and simulations; fake_grad_accum is the last simulation's. */
@@ -414,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_ray_tune),
         cmocka_unit_test(test_time_to_tokens),
         cmocka_unit_test(test_bound_reshard_after_forward),
+        cmocka_unit_test(test_bound_offload_optimizer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

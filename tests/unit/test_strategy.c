@@ -261,6 +261,71 @@ static void test_cpu_offload(void **state)
     run_end(&r);
 }
 
+/* DeepSpeed's optimizer offload (--offload-optimizer cpu, fsdp_offload.c): the GPU keeps the
+ * shard in bf16 and no optimizer state; every reduce-scatter is followed by one fp32 D2H copy of
+ * its shard; one DeepSpeedCPUAdam step on the host, costed at 30 B per element over the host
+ * bandwidth; one H2D copy of the bf16 shard after it, and no H2D copy before any all-gather. */
+static void test_offload_optimizer(void **state)
+{
+    Run r;
+    start_blocks(&r, 2, 4);
+    r.opt.offload_optimizer = true;
+    run_sim(&r);
+    double N = 8, shard = 6e6 / N;
+    assert_true(r.rep.mem_breakdown[IR_MEM_OPTIMIZER] == 0);
+    assert_true(sum_allocs(&r, "optimizer_state") == 0);
+    assert_true(sum_allocs(&r, "grad_shard") == 0);
+    assert_true(sum_allocs(&r, "mp_shard") == 0);
+    assert_float_equal(sum_allocs(&r, "params_shard"), shard * 2, 0.5);
+    const IrClass *c = r.sched->classes[0];
+    int rs = 0, d2h = 0, h2d = 0, steps = 0, first_ag = -1, h2d_at = -1;
+    double d2h_bytes = 0, step_s = 0;
+    for (int i = 0; i < ir_class_n_ops(c); i++) {
+        const IrOp *op = ir_op(c, i);
+        if (op->kind == IR_OP_COLL && op->u.coll.coll == IR_COLL_REDUCE_SCATTER)
+            rs++;
+        if (op->kind == IR_OP_COLL && op->u.coll.coll == IR_COLL_ALLGATHER && first_ag < 0)
+            first_ag = i;
+        if (op->kind == IR_OP_MEMCPY && !op->u.memcpy.to_device) {
+            d2h++;
+            d2h_bytes += (double)op->u.memcpy.bytes;
+        }
+        if (op->kind == IR_OP_MEMCPY && op->u.memcpy.to_device) {
+            h2d++;
+            h2d_at = i;
+            assert_float_equal((double)op->u.memcpy.bytes, shard * 2, 0.5);
+        }
+        if (op->kind == IR_OP_HOST && op->phase == IR_PHASE_OPTIMIZER) {
+            steps++;
+            step_s = op->u.host.seconds;
+            assert_true(h2d == 0); /* the copy back comes after the step */
+        }
+        assert_false(op->kind == IR_OP_COMPUTE && op->phase == IR_PHASE_OPTIMIZER);
+    }
+    assert_int_equal(rs, 3);
+    assert_int_equal(d2h, rs);
+    assert_float_equal(d2h_bytes, shard * 4, 0.5);
+    assert_int_equal(steps, 1);
+    assert_int_equal(h2d, 1);
+    assert_true(h2d_at > first_ag); /* no parameter copy ahead of the gathers */
+    /* torchrun's one thread per rank of 4: the thread's bandwidth or a quarter of the node's */
+    const HwTopology *t = r.topo;
+    double cores_share = t->cpu_cores > 0 ? MIN(1.0, t->cpu_cores / 4.0) : 1;
+    double bw = MIN(cores_share * t->cpu_thread_Bps, t->host_memory_Bps / 4);
+    assert_float_equal(step_s, shard * 30 / bw, 1e-12);
+    assert_true(r.rep.cpu_optimizer_s > 0);
+    run_end(&r);
+
+    /* against no offload: the fp32 shard (4 B) and Adam's state (8 B) leave the GPU, the bf16
+     * shard (2 B) stays */
+    Run base;
+    start_blocks(&base, 2, 4);
+    run_sim(&base);
+    assert_float_equal(sum_allocs(&base, "params_shard") - shard * 2, shard * 2, 0.5);
+    assert_float_equal(sum_allocs(&base, "optimizer_state"), shard * 8, 0.5);
+    run_end(&base);
+}
+
 static void test_layout_errors_and_warnings(void **state)
 {
     StratOptions opt;
@@ -821,6 +886,7 @@ int main(void)
         cmocka_unit_test(test_rate_limiter_bounds_memory),
         cmocka_unit_test(test_checkpointing_flops_and_memory),
         cmocka_unit_test(test_cpu_offload),
+        cmocka_unit_test(test_offload_optimizer),
         cmocka_unit_test(test_layout_errors_and_warnings),
         cmocka_unit_test(test_hybrid_one_gpu_per_node_unsynced),
         cmocka_unit_test(test_zero1_memory_and_traffic),

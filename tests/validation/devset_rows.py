@@ -565,17 +565,27 @@ def rows_mleng(path):
             d["seq_len"], d["zero_stage"], d["act_ckpt"], d["cpu_offload_optimizer"], d["torch"])
         r = Row("mleng", i, "mleng/H200", cfg)
         out.append(r)
-        if d["cpu_offload_optimizer"] == "yes":
-            r.skip("DeepSpeed offload_optimizer (optimizer state and step on the CPU, parameters "
-                   "on the GPU): the tool has FSDP CPUOffload(offload_params=True) only")
-            continue
         seq = int(d["seq_len"])
         r.gpu_class, r.family = "H200", "fsdp"
         r.model = dict(LLAMA31_8B)
+        sharding = "shard_grad_op" if d["zero_stage"] == "2" else "full_shard"
         r.args = ["-t", GPUS["h200"][0], "--nodes", "1", "--strategy", "fsdp",
-                  "--sharding", "shard_grad_op", "--seq-len", str(seq), "--micro-batch", "1",
-                  "--grad-accum", "1", "--param-dtype", "bf16", "--optimizer-impl", "fused"]
-        r.notes.append("DeepSpeed ZeRO steps with its FusedAdam: --optimizer-impl fused")
+                  "--sharding", sharding, "--seq-len", str(seq), "--micro-batch", "1",
+                  "--grad-accum", "1", "--param-dtype", "bf16"]
+        if d["cpu_offload_optimizer"] == "yes":
+            # DeepSpeed's offload_optimizer {device: cpu}: DeepSpeedCPUAdam on the host, the
+            # bf16 shards on the GPU (src/strategy/fsdp_offload.c)
+            r.args += ["--offload-optimizer", "cpu"]
+            r.notes.append("DeepSpeed offload_optimizer: --offload-optimizer cpu (DeepSpeedCPUAdam, "
+                           "one thread per rank as the launcher sets OMP_NUM_THREADS)")
+            r.approx.append("hgx-h200.json states no host figures: PCIe 25 GB/s, 200 GB/s host "
+                            "memory, cores unknown, 22.3 GB/s per CPU thread (the tool's defaults)")
+            if d["note"].startswith("torch-version"):
+                r.approx.append("torch %s %s: the tool has no torch-version knob, compared as the "
+                                "same configuration as mleng:1" % (d["torch"], d["cuda"]))
+        else:
+            r.args += ["--optimizer-impl", "fused"]
+            r.notes.append("DeepSpeed ZeRO steps with its FusedAdam: --optimizer-impl fused")
         if d["act_ckpt"] == "yes":
             r.args.append("--activation-checkpointing")
         r.approx.append("DeepSpeed ZeRO-%s as FSDP %s" % (
