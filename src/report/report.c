@@ -162,7 +162,9 @@ static char *memory_remedies(const Report *r, int top)
     if (top == IR_MEM_ACTIVATIONS && r->model->token_input)
         ADD("a shorter sequence");
     if (fsdp && !opt->cpu_offload && opt->sharding != SHARD_NO_SHARD)
-        ADD("cpu_offload");
+        ADD(opt->offload_optimizer ? "cpu_offload (the parameter shards too; instead of "
+                                     "--offload-optimizer)"
+                                   : "cpu_offload");
     if (fsdp && r->model->moe.experts > 0 && opt->ep <= 1)
         ADD("expert parallelism (--ep: each GPU gathers only its share of a layer's experts)");
     if (r->model->heads > 0 && lay->tp == 1)

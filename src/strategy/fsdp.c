@@ -468,7 +468,11 @@ static void reduce_gradient(Gen *g, Fsdp *f, int u)
         last = ir_op_add(g->cls, &op, name, &last, 1);
         g_free(name);
     } else if (g->opt->offload_optimizer) {
-        last = fsdp_offload_grad(g, f, u, shard, last, uname);
+        /* DeepSpeed partitions and offloads the trainable parameters' gradients only: a
+         * FlatParameter's frozen part (FSDP1 with LoRA) stays behind */
+        double numel = (double)f->wrap->units[u].numel;
+        double trainable = numel > 0 ? MIN(1.0, f->trainable[u] / numel) : 1.0;
+        last = fsdp_offload_grad(g, f, u, f->v2 ? shard : shard * trainable, last, uname);
     }
     g_array_append_val(f->reduce_ops, last);
     g_free(uname);
@@ -542,6 +546,14 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
     /* a hybrid strategy on a one-rank shard group runs as NO_SHARD on that group, with no
      * replicate group at all: no gradient leaves the rank (strat_hybrid_unsynced) */
     bool unsynced = strat_hybrid_unsynced(opt, lay);
+    if (unsynced && opt->offload_optimizer) {
+        fsdp_clear(&f);
+        cfg_input_error(error,
+                        "option --offload-optimizer: a hybrid strategy on shard groups of one GPU "
+                        "shards nothing (NO_SHARD on each GPU, no gradient exchanged); expected "
+                        "--shard-group-size 2 or more, or full_shard");
+        return NULL;
+    }
     f.sharded = opt->sharding != SHARD_NO_SHARD && !unsynced;
     f.hybrid =
         (opt->sharding == SHARD_HYBRID_SHARD || opt->sharding == SHARD_HYBRID_ZERO2) && !unsynced;

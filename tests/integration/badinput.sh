@@ -395,6 +395,8 @@ bad option/offload-optimizer-no-shard "option --offload-optimizer;no_shard" "${B
 bad option/offload-optimizer-cpu-offload "options --offload-optimizer and --cpu-offload" "${BASE[@]}" --cpu-offload --offload-optimizer cpu
 bad option/offload-optimizer-sgd "option --offload-optimizer cpu;DeepSpeedCPUAdam;adamw or adam" "${BASE[@]}" --optimizer sgd --offload-optimizer cpu
 bad option/offload-optimizer-pp "option --offload-optimizer;--tp or --pp" "${BASE[@]}" --pp 2 --offload-optimizer cpu
+# hybrid on one-GPU shard groups runs as NO_SHARD: nothing to offload a shard of
+bad option/offload-optimizer-unsharded-hybrid "option --offload-optimizer;shard groups of one GPU;--shard-group-size 2" "${BASE[@]}" --strategy hybrid_shard --nodes 2 --shard-group-size 1 --offload-optimizer cpu
 bad option/tp-comm-overlap "option --tp-comm-overlap;--sequence-parallel" "${BASE[@]}" --strategy ddp --tp 2 --tp-comm-overlap
 bad option/overlap-param-gather "option --overlap-param-gather;--use-distributed-optimizer" "${BASE[@]}" --strategy ddp --overlap-param-gather
 bad option/distopt-fsdp "--use-distributed-optimizer;--strategy ddp" "${BASE[@]}" --use-distributed-optimizer
