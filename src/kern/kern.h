@@ -97,6 +97,10 @@ void kern_from_ir(const IrKernel *k, KernShape *out);
 double kern_list_s(const HwGpu *gpu, const IrKernel *list, int n);
 void kern_schedule_retime(IrSchedule *s, const HwGpu *gpu);
 
+/* The GEMM tile figures for a dtype: fp8's own where the topology gives them, else bf16's. */
+double kern_gemm_k_overhead(const HwKernels *k, HwDtype dtype);
+double kern_gemm_small_tile_cost(const HwKernels *k, HwDtype dtype);
+
 /* The efficiency a GEMM of this shape reaches: FLOPs / (time x peak). For reports and tests. */
 double kern_gemm_efficiency(const HwGpu *gpu, HwDtype dtype, double m, double n, double k,
                             double batch);
