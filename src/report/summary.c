@@ -57,6 +57,9 @@ static void print_layout(const Report *r, FILE *out)
     else
         fprintf(out, "full precision (fp32%s)",
                 opt->allow_tf32 ? ", matmuls on TF32 tensor cores" : ", matmuls in fp32");
+    if (opt->fp8_format != STRAT_FP8_OFF)
+        fprintf(out, "; fp8 linear layers (Transformer Engine, %s)",
+                strat_fp8_format_name(opt->fp8_format));
     if (r->model->compiled)
         fprintf(out, "; torch.compile");
     if (r->model->nchw_convs > 0)
