@@ -140,6 +140,13 @@ int cli_kernels(int argc, char **argv)
     g_free(topo_file);
     if (!topo)
         goto out;
+    if (dtype == HW_DTYPE_FP8 && !(topo->gpu.peak_flops[HW_DTYPE_FP8] > 0)) {
+        cfg_input_error(&error,
+                        "option --dtype fp8: %s's GPU (%s) has no fp8 tensor cores; expected a "
+                        "topology with gpu.peak_tflops_fp8 (Hopper: H100, H200, GH200)",
+                        topo->name, topo->gpu.name);
+        goto out;
+    }
     /* rows above the dense peak are impossible (a timing that missed part of the work): left
      * out, and said so */
     KernTableFilter filter = {dtype, gpu_filter, method, min_gflop * 1e9,
@@ -165,13 +172,6 @@ int cli_kernels(int argc, char **argv)
             goto out;
         }
     HwGpu gpu = topo->gpu;
-    if (dtype == HW_DTYPE_FP8 && !(gpu.peak_flops[HW_DTYPE_FP8] > 0)) {
-        cfg_input_error(&error,
-                        "option --dtype fp8: %s's GPU (%s) has no fp8 tensor cores; expected a "
-                        "topology with gpu.peak_tflops_fp8 (Hopper: H100, H200, GH200)",
-                        topo->name, gpu.name);
-        goto out;
-    }
     if (fit) {
         if (!gpu.kernels.present) {
             cfg_input_error(&error,

@@ -333,6 +333,16 @@ model_ready:
         if (!sched || !cli_memory_check_ops(cli_schedule_ops(sched), json_in_memory, memory_limit,
                                             cli->schedule, error))
             goto out;
+        if (!(topo->gpu.peak_flops[HW_DTYPE_FP8] > 0) &&
+            kern_schedule_has_dtype(sched, HW_DTYPE_FP8)) {
+            cfg_input_error(
+                error,
+                "%s: field 'kernel_lists': the schedule has fp8 GEMMs (--fp8-format) and "
+                "the GPU of %s (%s) has no fp8 tensor cores; expected a Hopper GPU or "
+                "later (gpu.peak_tflops_fp8)",
+                cli->schedule, topo->name, topo->gpu.name);
+            goto out;
+        }
         /* ops that say what their kernels are (version 3) are costed for this GPU */
         kern_schedule_retime(sched, &topo->gpu);
         if (sched->gpus_per_node != gpn || sched->nodes != nodes) {

@@ -96,6 +96,9 @@ void kern_to_ir(const KernShape *shape, IrKernel *out);
 void kern_from_ir(const IrKernel *k, KernShape *out);
 double kern_list_s(const HwGpu *gpu, const IrKernel *list, int n);
 void kern_schedule_retime(IrSchedule *s, const HwGpu *gpu);
+/* Whether any kernel record of the schedule is of `dtype` (an fp8 schedule on a GPU without fp8
+ * is refused before it is costed). O(records). */
+bool kern_schedule_has_dtype(const IrSchedule *s, HwDtype dtype);
 
 /* The GEMM tile figures for a dtype: fp8's own where the topology gives them, else bf16's. */
 double kern_gemm_k_overhead(const HwKernels *k, HwDtype dtype);
