@@ -85,8 +85,8 @@ int cli_kernels(int argc, char **argv)
          "A GEMM table timed on a GPU held at its power limit (a long warm-up): its GEMMs at the "
          "topology's sustained_gemm_fraction, which --fit then fits too",
          "FILE"},
-        {"dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_text, "bf16, fp16, tf32, fp32 or fp8 (fp8_e4m3 rows; fits fp8's own figures) [bf16]",
-         "DTYPE"},
+        {"dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_text,
+         "bf16, fp16, tf32, fp32 or fp8 (fp8_e4m3 rows; fits fp8's own figures) [bf16]", "DTYPE"},
         {"gpu", 0, 0, G_OPTION_ARG_STRING, &gpu_filter,
          "Only rows whose gpu column contains TEXT (e.g. A100; 'A100-SXM4|A100 SXM': any of "
          "them); a table without one keeps all",

@@ -227,7 +227,8 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
                 row.label = g_strdup_printf("%s d=%g s=%g%s", pass, s->head_dim, s->seq,
                                             s->causal ? " causal" : "");
         }
-        if (keep && filter->max_tflops > 0 && row.measured_tflops > filter->max_tflops) {
+        if (keep && t->cls == KERN_GEMM && filter->max_tflops > 0 &&
+            row.measured_tflops > filter->max_tflops) {
             keep = false, t->above_peak++;
             g_free(row.label);
         }

@@ -27,8 +27,8 @@ typedef struct {
     const char *method; /* attention: the method column to keep ("flashattention2") */
     double min_flops;   /* drop GEMM rows of fewer FLOPs (tables read off plots are unreliable at
                          * the smallest sizes) */
-    double max_tflops;  /* drop rows measured above this (the GPU's dense peak: XLA's fp8 column
-                         * has 29 rows above it, which no kernel can do); 0: keep all */
+    double max_tflops;  /* drop GEMM rows measured above this (the GPU's dense peak: XLA's fp8
+                         * column has 29 rows above it, which no kernel can do); 0: keep all */
 } KernTableFilter;
 
 KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GError **error);
