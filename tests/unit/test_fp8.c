@@ -97,6 +97,17 @@ static void test_fp8_leaves_and_casts(void **state)
         assert_close(kern_time_s(&t->gpu, &s),
                      4 * rows * cols / (t->gpu.hbm_Bps * t->gpu.memory_efficiency), 1e-12);
         g_array_free(list, TRUE);
+        /* under FSDP (no cached fp8 weights) the forward's cast kernel casts the weight too:
+         * 4 B per parameter, a second kernel; the backward's is unchanged */
+        g.fp8_weights_each_forward = true;
+        list = g_array_new(FALSE, FALSE, sizeof(IrKernel));
+        gen_kernels_leaf(&g, list, q, samples, 1, bwd);
+        kern_from_ir(&g_array_index(list, IrKernel, list->len - 1), &s);
+        assert_close(s.bytes, 4 * rows * cols + (bwd ? 0 : 4.0 * (double)m->modules[q].params),
+                     1e-12);
+        assert_int_equal(s.kernels, bwd ? 1 : 2);
+        g.fp8_weights_each_forward = false;
+        g_array_free(list, TRUE);
         /* the LM head: bf16, no cast */
         list = g_array_new(FALSE, FALSE, sizeof(IrKernel));
         gen_kernels_leaf(&g, list, head, samples, 1, bwd);
