@@ -12,11 +12,15 @@
 #include <stdio.h>
 
 static void print_fit(const HwGpu *gpu, KernClass cls, KernAttnImpl impl, const char *table,
-                      bool sustained)
+                      bool sustained, bool fp8)
 {
     const HwKernels *k = &gpu->kernels;
     printf("fitted to %s (least mean |log error|); as \"gpu.kernels\" entries:\n", table);
-    if (cls == KERN_GEMM) {
+    if (cls == KERN_GEMM && fp8) {
+        printf("  \"fp8_gemm_k_overhead\": %.0f,\n  \"fp8_gemm_small_tile_cost\": %.0f\n"
+               "(kernel_fixed_us %.2f kept: the GPU's, fitted on bf16)\n",
+               k->fp8_gemm_k_overhead, k->fp8_gemm_small_tile_cost, k->fixed_s * 1e6);
+    } else if (cls == KERN_GEMM) {
         printf("  \"kernel_fixed_us\": %.2f,\n  \"gemm_k_overhead\": %.0f,\n"
                "  \"gemm_small_tile_cost\": %.0f\n",
                k->fixed_s * 1e6, k->gemm_k_overhead, k->gemm_small_tile_cost);
@@ -46,6 +50,9 @@ static void print_table(const HwGpu *gpu, const KernTable *t, const char *file, 
            t->cls == KERN_GEMM ? "GEMM" : "attention", t->rows->len, hw_dtype_name(dtype), g.name,
            g.kernels.present ? "shape-aware" : "best-shape rate only",
            t->sustained && t->cls == KERN_GEMM ? ", GEMMs at the sustained fraction" : "");
+    if (t->above_peak > 0)
+        printf("(%d rows above the dense %s peak of %.0f TFLOP/s left out)\n", t->above_peak,
+               hw_dtype_name(dtype), gpu->peak_flops[dtype] / 1e12);
     if (!quiet) {
         printf("%-28s %10s %10s %8s\n", "shape", "measured", "model", "error");
         for (guint i = 0; i < t->rows->len; i++) {
@@ -78,8 +85,8 @@ int cli_kernels(int argc, char **argv)
          "A GEMM table timed on a GPU held at its power limit (a long warm-up): its GEMMs at the "
          "topology's sustained_gemm_fraction, which --fit then fits too",
          "FILE"},
-        {"dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_text, "bf16, fp16, tf32 or fp32 [bf16]",
-         "DTYPE"},
+        {"dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_text,
+         "bf16, fp16, tf32, fp32 or fp8 (fp8_e4m3 rows; fits fp8's own figures) [bf16]", "DTYPE"},
         {"gpu", 0, 0, G_OPTION_ARG_STRING, &gpu_filter,
          "Only rows whose gpu column contains TEXT (e.g. A100; 'A100-SXM4|A100 SXM': any of "
          "them); a table without one keeps all",
@@ -110,7 +117,7 @@ int cli_kernels(int argc, char **argv)
         goto out;
     HwDtype dtype = HW_DTYPE_BF16;
     if (dtype_text && !hw_dtype_parse(dtype_text, &dtype)) {
-        cfg_input_error(&error, "option --dtype: expected bf16, fp16, tf32 or fp32, got '%s'",
+        cfg_input_error(&error, "option --dtype: expected bf16, fp16, tf32, fp32 or fp8, got '%s'",
                         dtype_text);
         goto out;
     }
@@ -133,7 +140,17 @@ int cli_kernels(int argc, char **argv)
     g_free(topo_file);
     if (!topo)
         goto out;
-    KernTableFilter filter = {dtype, gpu_filter, method, min_gflop * 1e9};
+    if (dtype == HW_DTYPE_FP8 && !(topo->gpu.peak_flops[HW_DTYPE_FP8] > 0)) {
+        cfg_input_error(&error,
+                        "option --dtype fp8: %s's GPU (%s) has no fp8 tensor cores; expected a "
+                        "topology with gpu.peak_tflops_fp8 (Hopper: H100, H200, GH200)",
+                        topo->name, topo->gpu.name);
+        goto out;
+    }
+    /* rows above the dense peak are impossible (a timing that missed part of the work): left
+     * out, and said so */
+    KernTableFilter filter = {dtype, gpu_filter, method, min_gflop * 1e9,
+                              topo->gpu.peak_flops[dtype] / 1e12};
     for (int pass = 0; pass < 2; pass++) {
         char **files = pass == 0 ? tables : sustained_tables;
         for (int i = 0; files && files[i]; i++) {
@@ -187,7 +204,7 @@ int cli_kernels(int argc, char **argv)
         for (int i = 0; i < n; i++)
             g_string_append_printf(all, "%s%s", i ? " and " : "", (const char *)names->pdata[i]);
         print_fit(&gpu, ts[0]->cls, kern_table_method_impl(method), all->str,
-                  sustained_tables != NULL);
+                  sustained_tables != NULL, dtype == HW_DTYPE_FP8);
         g_string_free(all, TRUE);
     }
 out:

@@ -243,6 +243,14 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
     if (!model || !cli_make_options(cli, model, &opt, error))
         goto out;
 model_ready:
+    if (opt.fp8_format != STRAT_FP8_OFF && !(topo->gpu.peak_flops[HW_DTYPE_FP8] > 0)) {
+        cfg_input_error(error,
+                        "option --fp8-format: the GPU of %s (%s) has no fp8 tensor cores; "
+                        "expected a Hopper GPU or later (a topology with gpu.peak_tflops_fp8), or "
+                        "no --fp8-format",
+                        topo->name, topo->gpu.name);
+        goto out;
+    }
     strat_memory_format_apply(model, topo, &opt);
     cli->par.grad_accum = cli->grad_accum;
     cli->par.wrap = cli->wrap;
@@ -325,6 +333,16 @@ model_ready:
         if (!sched || !cli_memory_check_ops(cli_schedule_ops(sched), json_in_memory, memory_limit,
                                             cli->schedule, error))
             goto out;
+        if (!(topo->gpu.peak_flops[HW_DTYPE_FP8] > 0) &&
+            kern_schedule_has_dtype(sched, HW_DTYPE_FP8)) {
+            cfg_input_error(
+                error,
+                "%s: field 'kernel_lists': the schedule has fp8 GEMMs (--fp8-format) and "
+                "the GPU of %s (%s) has no fp8 tensor cores; expected a Hopper GPU or "
+                "later (gpu.peak_tflops_fp8)",
+                cli->schedule, topo->name, topo->gpu.name);
+            goto out;
+        }
         /* ops that say what their kernels are (version 3) are costed for this GPU */
         kern_schedule_retime(sched, &topo->gpu);
         if (sched->gpus_per_node != gpn || sched->nodes != nodes) {
@@ -609,6 +627,13 @@ static int simulate_main(int argc, char **argv, CliSimPoint *point)
          "fp32 matmuls on TF32 tensor cores (torch.backends.cuda.matmul.allow_tf32 = True); "
          "convolutions use TF32 anyway, as cuDNN does by default [off]",
          NULL},
+        {"fp8-format", 0, 0, G_OPTION_ARG_STRING, &cli.fp8_format,
+         "hybrid or e4m3 (Megatron-LM's --fp8-format; Transformer Engine's DelayedScaling "
+         "fp8_format): the transformer blocks' linear layers (QKV, attention output, MLP) run "
+         "their GEMMs in fp8, with Transformer Engine's casts; attention, embeddings, the LM head "
+         "and norms stay in param_dtype. Needs a GPU with fp8 (Hopper: gpu.peak_tflops_fp8) "
+         "[off]",
+         "FORMAT"},
         {"activation-checkpointing", 0, 0, G_OPTION_ARG_NONE, &cli.activation_checkpointing,
          "Checkpoint every block (decoder layer, Bottleneck) [off]", NULL},
         {"checkpoint-every", 0, 0, G_OPTION_ARG_INT, &cli.checkpoint_every,

@@ -115,7 +115,8 @@ bool cli_make_options(const CliOptions *cli, const Model *model, StratOptions *o
     opt->param_dtype = model->training.param_dtype;
     opt->mixed_precision = opt->param_dtype != HW_DTYPE_FP32 && !cli->mixed_precision_off;
     opt->reduce_dtype = opt->param_dtype;
-    if (cli->reduce_dtype && !hw_dtype_parse(cli->reduce_dtype, &opt->reduce_dtype))
+    if (cli->reduce_dtype && (!hw_dtype_parse(cli->reduce_dtype, &opt->reduce_dtype) ||
+                              opt->reduce_dtype == HW_DTYPE_FP8))
         return cfg_input_error(error,
                                "option --reduce-dtype: expected fp32, bf16 or fp16 (or "
                                "torch.float32, ...), got \"%s\"%s",
@@ -173,6 +174,18 @@ bool cli_make_options(const CliOptions *cli, const Model *model, StratOptions *o
                                                                           NULL}));
     }
     opt->allow_tf32 = cli->allow_tf32;
+    if (cli->fp8_format) {
+        if (!strat_fp8_format_parse(cli->fp8_format, &opt->fp8_format))
+            return cfg_input_error(
+                error, "option --fp8-format: expected hybrid or e4m3, got \"%s\"%s",
+                cli->fp8_format,
+                cli_did_you_mean(cli->fp8_format, (const char *const[]){"hybrid", "e4m3", NULL}));
+        /* Transformer Engine runs everything but its GEMMs in the autocast dtype */
+        if (!opt->mixed_precision)
+            return cfg_input_error(error,
+                                   "option --fp8-format: needs mixed precision (--param-dtype bf16 "
+                                   "or fp16): Transformer Engine runs all but its fp8 GEMMs in it");
+    }
     if (cli->memory_format) {
         const char *f = g_str_has_prefix(cli->memory_format, "torch.") ? cli->memory_format + 6
                                                                       : cli->memory_format;

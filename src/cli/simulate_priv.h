@@ -32,6 +32,7 @@ typedef struct {
     char *reshard_after_forward;
     char *memory_format; /* --memory-format: channels_last or contiguous */
     char *recompute_granularity; /* --recompute-granularity: full or selective (Megatron's) */
+    char *fp8_format;            /* --fp8-format: hybrid or e4m3 (Megatron-LM's flag) */
     char *loss_impl; /* --loss-impl: whose cross-entropy (hf, fused, ...; model.h ModelLossImpl) */
 } CliOptions;
 

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const dtype_names[HW_DTYPE_COUNT] = {"fp32", "tf32", "bf16", "fp16"};
+static const char *const dtype_names[HW_DTYPE_COUNT] = {"fp32", "tf32", "bf16", "fp16", "fp8"};
 
 static const char *const gpu_nic_path_names[HW_GPU_NIC_COUNT] = {"pix", "pxb", "c2c", "phb", "sys"};
 
@@ -27,7 +27,9 @@ bool hw_dtype_parse(const char *text, HwDtype *out)
         HwDtype dtype;
     } names[] = {{"fp32", HW_DTYPE_FP32}, {"float32", HW_DTYPE_FP32}, {"float", HW_DTYPE_FP32},
                  {"tf32", HW_DTYPE_TF32}, {"bf16", HW_DTYPE_BF16},    {"bfloat16", HW_DTYPE_BF16},
-                 {"fp16", HW_DTYPE_FP16}, {"float16", HW_DTYPE_FP16}, {"half", HW_DTYPE_FP16}};
+                 {"fp16", HW_DTYPE_FP16}, {"float16", HW_DTYPE_FP16}, {"half", HW_DTYPE_FP16},
+                 {"fp8", HW_DTYPE_FP8},   {"float8_e4m3fn", HW_DTYPE_FP8}, {"fp8_e4m3", HW_DTYPE_FP8},
+                 {"fp8_e4m3fn", HW_DTYPE_FP8}, {"e4m3", HW_DTYPE_FP8}};
     /* PyTorch's spellings too: torch.bfloat16, BF16 (any case) */
     if (text && g_str_has_prefix(text, "torch."))
         text += strlen("torch.");
@@ -42,7 +44,7 @@ bool hw_dtype_parse(const char *text, HwDtype *out)
 
 int hw_dtype_bytes(HwDtype dtype)
 {
-    return (dtype == HW_DTYPE_BF16 || dtype == HW_DTYPE_FP16) ? 2 : 4;
+    return dtype == HW_DTYPE_FP8 ? 1 : (dtype == HW_DTYPE_BF16 || dtype == HW_DTYPE_FP16) ? 2 : 4;
 }
 
 /* Inverse of the standard normal distribution function (Acklam's rational approximation,
@@ -159,6 +161,7 @@ static bool load_kernels(HwTopology *topo, CfgObj *gpu_obj, GError **error)
         return false;
     double sms = 0;
     const double us = 1e-6;
+    k->fp8_gemm_k_overhead = k->fp8_gemm_small_tile_cost = -1; /* not given: bf16's */
     bool ok = sourced(topo, &co, "sm_count", true, 1, 10000, 1, &sms, error) &&
               sourced(topo, &co, "tf32_efficiency", true, 0.01, 1, 1, &k->tf32_efficiency, error) &&
               sourced(topo, &co, "kernel_fixed_us", true, 0, 1000, us, &k->fixed_s, error) &&
@@ -177,11 +180,16 @@ static bool load_kernels(HwTopology *topo, CfgObj *gpu_obj, GError **error)
                       &k->flash1_attention_efficiency, error) &&
               sourced(topo, &co, "flash1_attention_row_us", k->flash1_attention_efficiency > 0, 0,
                       1e4, us, &k->flash1_attention_row_s, error) &&
+              sourced(topo, &co, "fp8_gemm_k_overhead", false, 0, 1e5, 1, &k->fp8_gemm_k_overhead,
+                      error) &&
+              sourced(topo, &co, "fp8_gemm_small_tile_cost", false, 0, 1e4, 1,
+                      &k->fp8_gemm_small_tile_cost, error) &&
               cfg_obj_check_unknown(&co, "expected sm_count, tf32_efficiency, kernel_fixed_us, "
                                          "gemm_k_overhead, gemm_small_tile_cost, "
                                          "attention_efficiency, attention_row_us, "
                                          "triton_attention_efficiency, triton_attention_row_us, "
-                                         "flash1_attention_efficiency, flash1_attention_row_us",
+                                         "flash1_attention_efficiency, flash1_attention_row_us, "
+                                         "fp8_gemm_k_overhead, fp8_gemm_small_tile_cost",
                                     error);
     if (ok && sms != (int)sms) {
         cfg_set_error(error, co.file, co.path, "sm_count", "expected a whole number, got %g", sms);
@@ -238,6 +246,12 @@ static bool load_gpu(HwTopology *topo, CfgObj *root, GError **error)
                 &gpu->peak_flops[HW_DTYPE_TF32], error) &&
         sourced(topo, &co, "peak_tflops_fp32", true, 1e-3, 1e5, TF, &gpu->peak_flops[HW_DTYPE_FP32],
                 error) &&
+        /* optional: absent, the GPU has no fp8 tensor cores (A100, V100) and --fp8-format is
+         * refused; present, its MAMF fraction comes with it */
+        sourced(topo, &co, "peak_tflops_fp8", false, 1e-3, 1e5, TF, &gpu->peak_flops[HW_DTYPE_FP8],
+                error) &&
+        sourced(topo, &co, "matmul_efficiency_fp8", gpu->peak_flops[HW_DTYPE_FP8] > 0, 0.01, 1, 1,
+                &gpu->fp8_matmul_efficiency, error) &&
         sourced(topo, &co, "memory_GiB", true, 0.001, 1e5, GiB, &gpu->memory_bytes, error) &&
         sourced(topo, &co, "hbm_GBps", true, 1, 1e6, GB, &gpu->hbm_Bps, error) &&
         sourced(topo, &co, "matmul_efficiency", true, 0.01, 1, 1, &gpu->matmul_efficiency, error) &&

@@ -10,7 +10,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { HW_DTYPE_FP32, HW_DTYPE_TF32, HW_DTYPE_BF16, HW_DTYPE_FP16, HW_DTYPE_COUNT } HwDtype;
+/* HW_DTYPE_FP8: Hopper's fp8 tensor cores (e4m3 or e5m2 operands, bf16/fp32 output), used only
+ * for the linear layers' GEMMs under --fp8-format (Transformer Engine); never a parameter,
+ * activation or reduction dtype. Last, so the others keep their numbers in schedules. */
+typedef enum {
+    HW_DTYPE_FP32,
+    HW_DTYPE_TF32,
+    HW_DTYPE_BF16,
+    HW_DTYPE_FP16,
+    HW_DTYPE_FP8,
+    HW_DTYPE_COUNT
+} HwDtype;
 
 /* The kernel cost model's figures for one GPU (src/kern), from the topology's "gpu.kernels"
  * object. `present` is false when the file has none: kern then charges every FLOP at
@@ -31,6 +41,10 @@ typedef struct {
      * not measured, FlashAttention-2's used */
     double triton_attention_efficiency, triton_attention_row_s;
     double flash1_attention_efficiency, flash1_attention_row_s;
+    /* fp8 GEMMs' own tile figures (fitted on fp8 rows only, `fsdpsim kernels --dtype fp8`):
+     * fp8 tiles run K twice as fast, so prologue/epilogue and small-tile losses weigh
+     * differently; < 0 when the file gives none (the bf16 figures are used) */
+    double fp8_gemm_k_overhead, fp8_gemm_small_tile_cost;
 } HwKernels;
 
 typedef struct {
@@ -40,6 +54,8 @@ typedef struct {
     double reserved_bytes;             /* not usable by tensors: CUDA context, cuBLAS, NCCL */
     double hbm_Bps;                    /* HBM peak bandwidth */
     double matmul_efficiency;          /* fraction of peak reached by large GEMMs */
+    double fp8_matmul_efficiency;      /* the same for fp8 GEMMs (MAMF at fp8_e4m3fn); 0 when
+                                        * the GPU has no fp8 (peak_flops[HW_DTYPE_FP8] == 0) */
     double memory_efficiency;          /* fraction of HBM peak reached by streaming kernels */
     double launch_overhead_s;          /* host time to launch one kernel */
     double boost_clock_MHz;            /* the SM clock the peaks are quoted at (0: not given) */
@@ -169,9 +185,11 @@ const char *hw_dtype_name(HwDtype dtype);
 /* "pix", "pxb", "c2c", "phb", "sys" */
 const char *hw_gpu_nic_path_name(HwGpuNicPath path);
 
-/* Parses "fp32", "tf32", "bf16", "fp16" (also "float32", "bfloat16", "float16"). */
+/* Parses "fp32", "tf32", "bf16", "fp16" (also "float32", "bfloat16", "float16"), and "fp8"
+ * ("float8_e4m3fn", "fp8_e4m3", "fp8_e4m3fn", "e4m3": a kernel table's or schedule's fp8; callers
+ * that take a parameter or reduction dtype refuse it). */
 bool hw_dtype_parse(const char *text, HwDtype *out);
-/* Storage bytes per element (tf32 is stored as fp32). */
+/* Storage bytes per element (tf32 is stored as fp32, fp8 is 1). */
 int hw_dtype_bytes(HwDtype dtype);
 
 /* The pace of a synchronous job on `gpus` GPUs relative to one GPU: 1 / (1 - spread x E[max of

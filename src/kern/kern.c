@@ -52,9 +52,25 @@ static const double attn_block = 128;
 
 static double best_rate(const HwGpu *gpu, HwDtype dtype)
 {
+    /* fp8: the fp8 MAMF (best torch._scaled_mm shape) over the fp8 peak; 0 without fp8, so a
+     * caller that lets an fp8 op reach a GPU without fp8 gets an infinite time, never a fast one */
+    if (dtype == HW_DTYPE_FP8)
+        return gpu->peak_flops[HW_DTYPE_FP8] * gpu->fp8_matmul_efficiency;
     double eff = dtype == HW_DTYPE_TF32 && gpu->kernels.present ? gpu->kernels.tf32_efficiency
                                                                 : gpu->matmul_efficiency;
     return gpu->peak_flops[dtype] * eff;
+}
+
+double kern_gemm_k_overhead(const HwKernels *k, HwDtype dtype)
+{
+    return dtype == HW_DTYPE_FP8 && k->fp8_gemm_k_overhead >= 0 ? k->fp8_gemm_k_overhead
+                                                                : k->gemm_k_overhead;
+}
+
+double kern_gemm_small_tile_cost(const HwKernels *k, HwDtype dtype)
+{
+    return dtype == HW_DTYPE_FP8 && k->fp8_gemm_small_tile_cost >= 0 ? k->fp8_gemm_small_tile_cost
+                                                                     : k->gemm_small_tile_cost;
 }
 
 /* A GEMM's best rate once the GPU runs at its power limit: microbenchmarks time cold bursts
@@ -81,7 +97,8 @@ static double gemm_tiles_s(const HwGpu *gpu, const KernShape *s, double k_overhe
     double best = INFINITY;
     for (size_t t = 0; t < G_N_ELEMENTS(gemm_tiles); t++) {
         double tm = gemm_tiles[t].tm, tn = gemm_tiles[t].tn;
-        double small = 1 + kp->gemm_small_tile_cost * (1 / tm + 1 / tn - 3.0 / 256);
+        double small =
+            1 + kern_gemm_small_tile_cost(kp, s->dtype) * (1 / tm + 1 / tn - 3.0 / 256);
         double tiles = ceil(s->m / tm) * ceil(s->n / tn) * s->batch;
         for (size_t i = 0; i < G_N_ELEMENTS(gemm_splits); i++) {
             double split = gemm_splits[i];
@@ -105,12 +122,15 @@ static double gemm_time(const HwGpu *gpu, const KernShape *s)
         return 0;
     if (!gpu->kernels.present)
         return flops / gemm_rate(gpu, s->dtype);
-    double best = gemm_tiles_s(gpu, s, gpu->kernels.gemm_k_overhead);
+    double best = gemm_tiles_s(gpu, s, kern_gemm_k_overhead(&gpu->kernels, s->dtype));
     /* No tiling beats HBM: each operand is read once and the output written once at least.
      * Short-K GEMMs (eager attention's QK^T with K = head dim, batched over heads) are bound by
-     * writing their output, which the compute terms above do not see. */
+     * writing their output, which the compute terms above do not see. An fp8 GEMM reads 1-byte
+     * operands and writes bf16 (Transformer Engine's output dtype). */
     double elt = hw_dtype_bytes(s->dtype);
-    double bytes = elt * (s->m * s->k + s->k * s->n + s->m * s->n) * s->batch;
+    double bytes = s->dtype == HW_DTYPE_FP8
+                       ? (s->m * s->k + s->k * s->n + 2 * s->m * s->n) * s->batch
+                       : elt * (s->m * s->k + s->k * s->n + s->m * s->n) * s->batch;
     return gpu->kernels.fixed_s + MAX(best, bytes / memory_Bps(gpu));
 }
 

@@ -96,6 +96,13 @@ void kern_to_ir(const KernShape *shape, IrKernel *out);
 void kern_from_ir(const IrKernel *k, KernShape *out);
 double kern_list_s(const HwGpu *gpu, const IrKernel *list, int n);
 void kern_schedule_retime(IrSchedule *s, const HwGpu *gpu);
+/* Whether any kernel record of the schedule is of `dtype` (an fp8 schedule on a GPU without fp8
+ * is refused before it is costed). O(records). */
+bool kern_schedule_has_dtype(const IrSchedule *s, HwDtype dtype);
+
+/* The GEMM tile figures for a dtype: fp8's own where the topology gives them, else bf16's. */
+double kern_gemm_k_overhead(const HwKernels *k, HwDtype dtype);
+double kern_gemm_small_tile_cost(const HwKernels *k, HwDtype dtype);
 
 /* The efficiency a GEMM of this shape reaches: FLOPs / (time x peak). For reports and tests. */
 double kern_gemm_efficiency(const HwGpu *gpu, HwDtype dtype, double m, double n, double k,

@@ -93,6 +93,17 @@ double kern_list_s(const HwGpu *gpu, const IrKernel *list, int n)
     return s;
 }
 
+bool kern_schedule_has_dtype(const IrSchedule *s, HwDtype dtype)
+{
+    for (int c = 0; c < s->n_classes; c++) {
+        const IrClass *cls = s->classes[c];
+        for (guint i = 0; i < cls->kernels->len; i++)
+            if (g_array_index(cls->kernels, IrKernel, i).dtype == dtype)
+                return true;
+    }
+    return false;
+}
+
 void kern_schedule_retime(IrSchedule *s, const HwGpu *gpu)
 {
     for (int c = 0; c < s->n_classes; c++) {

@@ -67,6 +67,8 @@ static int gemm_rate_column(char **header, HwDtype dtype, bool *by_row)
         names[0] = "tflops_bf16", names[1] = "tflops_fp16_bf16", names[2] = "tflops_fp16";
     } else if (dtype == HW_DTYPE_TF32) {
         names[0] = "tflops_tf32", names[1] = "tflops_f32";
+    } else if (dtype == HW_DTYPE_FP8) {
+        names[0] = "tflops_fp8_e4m3", names[1] = "tflops_fp8";
     } else {
         names[0] = "tflops_fp32";
     }
@@ -225,6 +227,11 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
                 row.label = g_strdup_printf("%s d=%g s=%g%s", pass, s->head_dim, s->seq,
                                             s->causal ? " causal" : "");
         }
+        if (keep && t->cls == KERN_GEMM && filter->max_tflops > 0 &&
+            row.measured_tflops > filter->max_tflops) {
+            keep = false, t->above_peak++;
+            g_free(row.label);
+        }
         if (keep)
             g_array_append_val(t->rows, row);
         g_strfreev(cells);
@@ -337,6 +344,15 @@ double kern_tables_fit(HwGpu *gpu, KernTable *const *tables, int n, bool fit_sus
 {
     HwKernels *k = &gpu->kernels;
     k->present = true;
+    /* fp8 tables fit fp8's own K-overhead and small-tile cost only: kernel_fixed_us (launch,
+     * ramp, tail) and the sustained fraction are the GPU's, fitted on its bf16 tables */
+    bool fp8 = n > 0 && g_array_index(tables[0]->rows, KernRow, 0).shape.dtype == HW_DTYPE_FP8;
+    if (fp8) {
+        fit_sustained = false;
+        if (k->fp8_gemm_small_tile_cost < 0)
+            k->fp8_gemm_small_tile_cost = k->gemm_small_tile_cost;
+    }
+    double *k_overhead = fp8 ? &k->fp8_gemm_k_overhead : &k->gemm_k_overhead;
     bool any_sustained = fit_sustained;
     if (any_sustained && !(gpu->sustained_gemm_fraction > 0))
         gpu->sustained_gemm_fraction = 1;
@@ -349,12 +365,14 @@ double kern_tables_fit(HwGpu *gpu, KernTable *const *tables, int n, bool fit_sus
         {&k->fixed_s, 0, 10e-6, 0.25e-6},
         {&k->gemm_small_tile_cost, 0, 200, 4},
     };
+    if (fp8) /* fixed_s kept: both remaining slots fit fp8's small-tile cost */
+        knobs[1] = knobs[2] = (Knob){&k->fp8_gemm_small_tile_cost, 0, 200, 4};
     HwGpu best_gpu = *gpu;
     double best = INFINITY;
     const FitTables all = {(const KernTable *const *)tables, n, true}; /* const added */
     for (double kov = 0; kov <= 512 + 1e-9; kov += 8) {
         HwGpu g = *gpu;
-        g.kernels.gemm_k_overhead = kov;
+        *(double *)((char *)&g + ((char *)k_overhead - (char *)gpu)) = kov;
         Knob local[G_N_ELEMENTS(knobs)];
         for (size_t i = 0; i < G_N_ELEMENTS(knobs); i++) {
             local[i] = knobs[i];
@@ -377,7 +395,18 @@ void kern_table_fit(HwGpu *gpu, const KernTable *t)
     const FitTables f = {one, 1, false};
     HwKernels *k = &gpu->kernels;
     k->present = true;
-    if (t->cls == KERN_GEMM) {
+    if (t->cls == KERN_GEMM && g_array_index(t->rows, KernRow, 0).shape.dtype == HW_DTYPE_FP8) {
+        /* fp8's own tile figures; kernel_fixed_us is the GPU's (fitted on bf16) */
+        if (k->fp8_gemm_k_overhead < 0)
+            k->fp8_gemm_k_overhead = k->gemm_k_overhead;
+        if (k->fp8_gemm_small_tile_cost < 0)
+            k->fp8_gemm_small_tile_cost = k->gemm_small_tile_cost;
+        Knob knobs[] = {
+            {&k->fp8_gemm_k_overhead, 0, 512, 8},
+            {&k->fp8_gemm_small_tile_cost, 0, 200, 4},
+        };
+        fit_knobs(gpu, &f, knobs, G_N_ELEMENTS(knobs));
+    } else if (t->cls == KERN_GEMM) {
         Knob knobs[] = {
             {&k->fixed_s, 0, 10e-6, 0.25e-6},
             {&k->gemm_k_overhead, 0, 512, 8},

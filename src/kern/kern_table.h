@@ -18,6 +18,7 @@ typedef struct {
     /* timed on a GPU held at its power limit (long warm-up): kern_tables_fit charges its GEMMs
      * at gpu.sustained_gemm_fraction, a cold table's at 1 */
     bool sustained;
+    int above_peak; /* rows left out for being above filter->max_tflops */
 } KernTable;
 
 typedef struct {
@@ -26,6 +27,8 @@ typedef struct {
     const char *method; /* attention: the method column to keep ("flashattention2") */
     double min_flops;   /* drop GEMM rows of fewer FLOPs (tables read off plots are unreliable at
                          * the smallest sizes) */
+    double max_tflops;  /* drop GEMM rows measured above this (the GPU's dense peak: XLA's fp8
+                         * column has 29 rows above it, which no kernel can do); 0: keep all */
 } KernTableFilter;
 
 KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GError **error);

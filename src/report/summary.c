@@ -61,6 +61,9 @@ static void print_layout(const Report *r, FILE *out)
     else
         fprintf(out, "full precision (fp32%s)",
                 opt->allow_tf32 ? ", matmuls on TF32 tensor cores" : ", matmuls in fp32");
+    if (opt->fp8_format != STRAT_FP8_OFF)
+        fprintf(out, "; fp8 linear layers (Transformer Engine, %s)",
+                strat_fp8_format_name(opt->fp8_format));
     if (r->model->compiled)
         fprintf(out, "; torch.compile");
     if (r->model->nchw_convs > 0)
@@ -337,6 +340,8 @@ char *report_to_json(const Report *r)
     cJSON_AddNumberToObject(model, "seq_len", r->model->training.seq_len);
     cJSON_AddNumberToObject(model, "micro_batch_size", r->model->training.micro_batch);
     cJSON_AddNumberToObject(model, "grad_accum", r->opt->grad_accum);
+    if (r->opt->fp8_format != STRAT_FP8_OFF) /* only then: other runs' JSON as before */
+        cJSON_AddStringToObject(model, "fp8_format", strat_fp8_format_name(r->opt->fp8_format));
     if (r->opt->kind == STRAT_FSDP) {
         cJSON *f = cJSON_AddObjectToObject(o, "fsdp");
         cJSON_AddStringToObject(f, "sharding_strategy", strat_sharding_name(r->opt->sharding));

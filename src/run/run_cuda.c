@@ -260,6 +260,8 @@ static void make_comms(CudaBackend *b)
 static void dtype_of(HwDtype d, cudaDataType *t, cublasComputeType_t *ct, size_t *size)
 {
     switch (d) {
+    case HW_DTYPE_FP8: /* fp8 (--fp8-format) is run as bf16: fsdprun has no fp8 scaling recipe
+                        * (amax history, per-tensor scales), so its GEMMs time bf16's */
     case HW_DTYPE_BF16:
         *t = CUDA_R_16BF, *ct = CUBLAS_COMPUTE_32F, *size = 2;
         break;

@@ -205,7 +205,7 @@ int main(int argc, char **argv)
     gpu.kernels.sm_count = prop.multiProcessorCount;
     gpu.matmul_efficiency = MIN(1, best_bf16 * 1e12 / gpu.peak_flops[HW_DTYPE_BF16]);
     gpu.kernels.tf32_efficiency = MIN(1, best_tf32 * 1e12 / gpu.peak_flops[HW_DTYPE_TF32]);
-    KernTableFilter filter = {HW_DTYPE_BF16, NULL, NULL, 0};
+    KernTableFilter filter = {HW_DTYPE_BF16, NULL, NULL, 0, 0};
     KernTable *t = kern_table_load(gemm_file, &filter, &error);
     if (!t) {
         fprintf(stderr, "fsdpsim-gpu-calibrate: %s\n", error->message);

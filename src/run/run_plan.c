@@ -41,7 +41,9 @@ static int whole(double x)
 static void add_gemm(GArray *gemms, const IrKernel *k)
 {
     double m = k->shape[0], n = k->shape[1], kk = k->shape[2], batch = MAX(1, k->shape[3]);
-    double reps = 1, size = hw_dtype_bytes((HwDtype)k->dtype);
+    /* an fp8 record runs as bf16 (run_cuda.c dtype_of): its operands are sized at 2 bytes */
+    HwDtype dtype = k->dtype == HW_DTYPE_FP8 ? HW_DTYPE_BF16 : (HwDtype)k->dtype;
+    double reps = 1, size = hw_dtype_bytes(dtype);
     if (!(m >= 1 && n >= 1 && kk >= 1))
         return;
     if (k->share >= 1)

@@ -244,6 +244,7 @@ IrSchedule *strat_ddp_generate(Gen *g, StratInfo *info, GError **error)
     gen_alloc(g, "params", IR_MEM_PARAMS, (double)m->params * 4 + (double)m->buffers * 4);
     gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, psi * model_optimizer_state_bytes(m->training.optimizer));
     gen_alloc(g, "ddp_buckets", IR_MEM_COMM, psi * grad_b);
+    gen_fp8_weights(g, g->fp8_params); /* --fp8-format: each replica's fp8 weight copies */
 
     GenHooks fwd = {fwd_enter, fwd_run, fwd_exit}, bwd = {bwd_enter, bwd_run, bwd_exit};
     for (g->micro = 0; g->micro < opt->grad_accum; g->micro++) {

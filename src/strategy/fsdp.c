@@ -665,6 +665,8 @@ IrSchedule *strat_fsdp_generate(Gen *g, StratInfo *info, GError **error)
         gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, trainable_shard * state);
     }
     gen_alloc(g, "buffers", IR_MEM_PARAMS, (double)m->buffers * 4);
+    /* --fp8-format under FSDP: each forward casts the weight FSDP has just gathered (fp8.c) */
+    g->fp8_weights_each_forward = g->fp8_leaf != NULL;
 
     GenHooks fwd = {fwd_enter, fwd_run, fwd_exit}, bwd = {bwd_enter, bwd_run, bwd_exit};
     for (g->micro = 0; g->micro < opt->grad_accum; g->micro++) {

@@ -35,6 +35,7 @@ void gen_init(Gen *g, const Model *model, const HwTopology *topo, const StratOpt
      * True) while matmuls do not (torch.backends.cuda.matmul.allow_tf32 defaults to False). */
     g->compute_dtype = gen_compute_dtype(model, opt);
     g->act_bytes = opt->mixed_precision ? hw_dtype_bytes(opt->param_dtype) : 4;
+    gen_fp8_init(g);
 }
 
 HwDtype strat_compute_dtype(const Model *model, const StratOptions *opt)
@@ -110,13 +111,14 @@ void gen_kernels_leaf(Gen *g, GArray *into, int leaf, double samples, double tp_
                       bool backward)
 {
     KernShape list[KERN_LEAF_MAX];
-    int n = kern_leaf_kernels(g->compute_dtype, &g->model->modules[leaf],
+    int n = kern_leaf_kernels(gen_leaf_dtype(g, leaf), &g->model->modules[leaf],
                               kern_attention_impl(g->model), samples, tp_split, backward, list);
     for (int i = 0; i < n; i++) {
         IrKernel k;
         kern_to_ir(&list[i], &k);
         g_array_append_val(into ? into : pending(g), k);
     }
+    gen_fp8_cast_kernels(g, into, leaf, samples, tp_split, backward);
 }
 
 void gen_kernels_memory(Gen *g, GArray *into, double bytes, int kernels)
@@ -737,8 +739,16 @@ int gen_optimizer_step(Gen *g, double numel, double tensors, const int *deps, in
     int kernels = kern_optim_kernels(opt, impl, numel, tensors);
     /* one memory-bound kernel record: the update's bytes over its launches */
     gen_kernels_memory(g, NULL, numel * kern_optim_bytes(opt, impl), kernels);
-    return gen_compute_timed(g, IR_PHASE_OPTIMIZER, 0, numel * kern_optim_bytes(opt, impl), 0,
-                             kernels, 0, "optimizer.step", deps, n_deps);
+    double bytes = numel * kern_optim_bytes(opt, impl);
+    if (g->fp8_weight_numel > 0) {
+        /* --fp8-format: the updated weights cast to fp8 and transposed, once per step (fp8.c):
+         * read 2 B, write 2 x 1 B per parameter, one cast-transpose kernel per weight */
+        double cast = 4 * g->fp8_weight_numel;
+        gen_kernels_memory(g, NULL, cast, g->fp8_weight_tensors);
+        bytes += cast, kernels += g->fp8_weight_tensors;
+    }
+    return gen_compute_timed(g, IR_PHASE_OPTIMIZER, 0, bytes, 0, kernels, 0, "optimizer.step", deps,
+                             n_deps);
 }
 
 /* Adam's foreach step makes its denominator a new list of the whole state's size,

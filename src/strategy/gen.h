@@ -70,6 +70,13 @@ struct Gen {
     int n_launch_deferred;   /* the next receive's (gen_launch_p2p) */
     char *oversize;    /* the first buffer or transfer beyond GEN_SIZE_MAX (gen_size), or NULL */
     double oversize_bytes;
+    /* --fp8-format (fp8.c): per module, a linear layer whose GEMMs run in fp8 (NULL: none, the
+     * option off); their parameters in g->model, that over the blocks' parameters, and this
+     * rank's fp8 weight copies (gen_fp8_weights; 0 until set) */
+    bool *fp8_leaf;
+    double fp8_params, fp8_block_fraction, fp8_weight_numel;
+    int fp8_leaves, fp8_weight_tensors; /* fp8 linears in g->model; those on this rank */
+    bool fp8_weights_each_forward;      /* FSDP: no cached fp8 weights, cast in each forward */
 };
 
 /* Sizes are computed in double and stored in the schedule as uint64 bytes; a double beyond the
@@ -130,6 +137,16 @@ double gen_leaves_s(Gen *g, const int *leaves, int n, double samples, double tp_
  * multiplied by `share`. gen_kernels_take hands the pending list over (g_array_free it). */
 void gen_kernels_leaf(Gen *g, GArray *into, int leaf, double samples, double tp_split,
                       bool backward);
+/* fp8 (fp8.c, --fp8-format). gen_fp8_init marks the fp8 linears (nothing when off);
+ * gen_leaf_dtype is a leaf's GEMM dtype; gen_fp8_cast_kernels adds a leaf's cast kernel (input
+ * forward, output gradient backward) after its GEMMs; gen_fp8_weights allocates `numel`
+ * parameters' fp8 copies on this rank and has gen_optimizer_step cast them each step. */
+void gen_fp8_init(Gen *g);
+void gen_fp8_clear(Gen *g);
+HwDtype gen_leaf_dtype(const Gen *g, int leaf);
+void gen_fp8_cast_kernels(Gen *g, GArray *into, int leaf, double samples, double tp_split,
+                          bool backward);
+void gen_fp8_weights(Gen *g, double numel);
 void gen_kernels_memory(Gen *g, GArray *into, double bytes, int kernels);
 void gen_kernels_add(Gen *g, const GArray *list, double share);
 GArray *gen_kernels_take(Gen *g);

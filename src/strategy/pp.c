@@ -533,6 +533,17 @@ static int stage_program(Pp *pp, int stage)
         gen_alloc(g, "main_grads", IR_MEM_GRADS, psi * hw_dtype_bytes(gdt));
         gen_alloc(g, "optimizer_state", IR_MEM_OPTIMIZER, psi * state * shard);
     }
+    if (g->fp8_leaf && !pp->fsdp) {
+        /* --fp8-format: the stage's layers' fp8 linears, per TP rank (each layer holds the
+         * model's block fraction of them; fp8.c) */
+        double layer_params = 0;
+        for (int c = 0; c < pp->v; c++) {
+            int first, n_layers = chunk_layers(pp, c, &first);
+            for (int l = first; l < first + n_layers; l++)
+                layer_params += pp->layer[l].params;
+        }
+        gen_fp8_weights(g, g->fp8_block_fraction * layer_params);
+    }
     PpStep *steps = g_new(PpStep, 2 * pp->m_gen * pp->v);
     int n = strat_pp_order(opt->pp_schedule, pp->P, pp->v, pp->m_gen, stage, steps);
     /* the ops each steady period adds, for src/compact: 1F1B's period is a forward-backward
@@ -609,6 +620,7 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     g->last_compute = -1;
     g->compute_dtype = gen_compute_dtype(model, opt);
     g->act_bytes = opt->mixed_precision ? hw_dtype_bytes(opt->param_dtype) : 4;
+    gen_fp8_init(g);
     pp.act_bytes_scale = (double)g->act_bytes / hw_dtype_bytes(model->training.param_dtype);
     pp.P = layout->pp, pp.T = layout->tp, pp.D = layout->dp;
     pp.v = opt->pp_schedule == PP_SCHEDULE_INTERLEAVED ? MAX(1, opt->virtual_stages) : 1;
@@ -619,10 +631,14 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     pp.tp_overlap = opt->tp_comm_overlap && opt->sequence_parallel && layout->tp > 1;
     pp.sync_send = opt->pp_schedule == PP_SCHEDULE_1F1B;
     pp.S = pp.fsdp ? layout->shard_size : 1;
+    /* --fp8-format: FSDP gathers and frees each weight, TE casts it in each forward (fp8.c);
+     * Megatron's caches it for the step */
+    g->fp8_weights_each_forward = g->fp8_leaf && pp.fsdp;
     pp.ckpt = opt->activation_checkpointing;
     pp.sp = opt->sequence_parallel && pp.T > 1;
     if (!pp_model_costs(&pp, error) || !pp_partition(&pp, error)) {
         pp_costs_free(&pp);
+        gen_fp8_clear(g);
         g_free(pp.vs_first);
         return NULL;
     }
@@ -714,6 +730,7 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     g_free(pp.last_bwd);
     g_free(pp.bwd_count);
     pp_costs_free(&pp);
+    gen_fp8_clear(g);
     g_free(pp.vs_first);
     if (!gen_sizes_check(g, error)) {
         ir_schedule_free(g->sched);

@@ -289,6 +289,7 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
     gen_tp_model_free(share);
     g_free(g.boundary);
     g_free(g.checkpointed);
+    gen_fp8_clear(&g);
     if (!s)
         ir_schedule_free(g.sched);
     else

@@ -40,6 +40,18 @@ typedef enum { PP_SCHEDULE_GPIPE, PP_SCHEDULE_1F1B, PP_SCHEDULE_INTERLEAVED } Pp
  * is_grad_partitioned) also keeps only its 1/tp of a stage's output after the forward and
  * all-gathers it again before the backward, beside the received gradient's. */
 typedef enum { PP_SG_OFF, PP_SG_MEGATRON, PP_SG_DEEPSPEED } PpScatterGather;
+
+/* Transformer Engine's fp8 recipe (DelayedScaling(fp8_format=...); Megatron-LM --fp8-format):
+ * HYBRID is e4m3 forward and e5m2 for gradients, E4M3 e4m3 throughout. Both run on the same
+ * Hopper tensor cores at the same rate, so the cost model treats them alike; the name is kept
+ * for the summary. */
+typedef enum { STRAT_FP8_OFF, STRAT_FP8_HYBRID, STRAT_FP8_E4M3 } StratFp8Format;
+/* "off", "hybrid", "e4m3" */
+const char *strat_fp8_format_name(StratFp8Format format);
+bool strat_fp8_format_parse(const char *text, StratFp8Format *out);
+/* Whether a module is a transformer block's linear layer, whose GEMMs --fp8-format runs in fp8
+ * (fp8.c says which and why). */
+bool strat_fp8_leaf(const Model *model, int leaf);
 /* "off", "megatron", "deepspeed" (strategy.c) */
 const char *strat_pp_scatter_gather_name(PpScatterGather mode);
 
@@ -61,6 +73,8 @@ typedef struct {
     int checkpoint_every;       /* with activation_checkpointing: every k-th block (torchtitan's
                                  * selective layer checkpointing, ac_freq; fms-fsdp's fraction
                                  * 1/k); 1 or 0: every block */
+    StratFp8Format fp8_format;  /* --fp8-format: the transformer blocks' linear layers' GEMMs in
+                                 * fp8 with Transformer Engine's casts (gen.c); off: none */
     bool allow_tf32;            /* torch.backends.cuda.matmul.allow_tf32 (set_float32_matmul_precision
                                  * "high"): fp32 matmuls on TF32 tensor cores */
     bool channels_last;         /* model and inputs .to(memory_format=torch.channels_last): cuDNN's

@@ -22,7 +22,9 @@ static double median(GArray *v)
  * (TF32) on Ampere (and later) devices"); a trace cannot tell when a job turned it on. */
 static bool model_dtype(const char *dtype, HwDtype *out)
 {
-    return dtype && hw_dtype_parse(dtype, out);
+    /* fp8 GEMMs in a trace are not calibrated (as before fsdpsim knew fp8): the GPU at hand may
+     * have no fp8 peak */
+    return dtype && hw_dtype_parse(dtype, out) && *out != HW_DTYPE_FP8;
 }
 
 /* One row per GEMM shape and dtype: the median duration of its kernels. Only GEMM kernels whose

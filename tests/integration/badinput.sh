@@ -401,7 +401,14 @@ bad option/tp-comm-overlap "option --tp-comm-overlap;--sequence-parallel" "${BAS
 bad option/overlap-param-gather "option --overlap-param-gather;--use-distributed-optimizer" "${BASE[@]}" --strategy ddp --overlap-param-gather
 bad option/distopt-fsdp "--use-distributed-optimizer;--strategy ddp" "${BASE[@]}" --use-distributed-optimizer
 bad option/kernels-no-table "option --table;required" kernels
-bad option/kernels-dtype "option --dtype;expected bf16" kernels --table "$SRC/README.md" --dtype fp8
+bad option/kernels-dtype "option --dtype;expected bf16" kernels --table "$SRC/README.md" --dtype int8
+bad option/kernels-dtype-fp8-a100 "option --dtype fp8;hgx-a100-40gb;NVIDIA A100-SXM4-40GB;no fp8;peak_tflops_fp8" kernels -t "$SRC/topologies/hgx-a100-40gb.json" --table "$SRC/README.md" --dtype fp8
+# --fp8-format (Transformer Engine's fp8 linears): a GPU without fp8 (A100), an unknown format,
+# full precision, and fp8 as a parameter dtype
+bad option/fp8-format-a100 "option --fp8-format;juwels-booster;NVIDIA A100-SXM4-40GB;no fp8 tensor cores;expected a Hopper GPU" "${BASE[@]}" --fp8-format hybrid
+bad option/fp8-format-unknown "option --fp8-format;expected hybrid or e4m3;got \"e5m2\"" -m "$MODEL" -t "$SRC/topologies/hgx-h100-ndr400.json" --nodes 1 --fp8-format e5m2
+bad option/fp8-format-fp32 "option --fp8-format;needs mixed precision;--param-dtype bf16" -m "$MODEL" -t "$SRC/topologies/hgx-h100-ndr400.json" --nodes 1 --param-dtype fp32 --fp8-format e4m3
+bad option/param-dtype-fp8 "option --param-dtype;expected fp32, bf16 or fp16" "${BASE[@]}" --param-dtype fp8
 bad option/kernels-min-gflop "option --min-gflop;expected" kernels --table "$SRC/README.md" --min-gflop -1
 # fsdpsim search (issue 14): --vary syntax, unknown options, constraints, the space file
 bad search/vary-no-equals "option --vary;expected OPTION=VALUES" search "${BASE[@]}" --vary tp
