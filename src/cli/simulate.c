@@ -827,7 +827,7 @@ static void options_clear(CliOptions *cli)
     g_free(cli->model), g_free(cli->topology), g_free(cli->strategy), g_free(cli->sharding);
     g_free(cli->wrap), g_free(cli->backward_prefetch), g_free(cli->limit_all_gathers);
     g_free(cli->param_dtype), g_free(cli->reduce_dtype), g_free(cli->optimizer);
-    g_free(cli->offload_optimizer);
+    g_free(cli->offload_optimizer), g_free(cli->fp8_format);
     g_free(cli->nccl_algo), g_free(cli->nccl_proto), g_free(cli->nccl_version), g_free(cli->trace);
     g_free(cli->emit_schedule), g_free(cli->schedule), g_free(cli->bucket_cap_mb);
     g_free(cli->max_memory), g_free(cli->par.pp_schedule), g_free(cli->par.placement);
