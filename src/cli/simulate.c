@@ -251,6 +251,19 @@ model_ready:
                         topo->name, topo->gpu.name);
         goto out;
     }
+    if (opt.fp8_format != STRAT_FP8_OFF) {
+        int fp8_leaves = 0;
+        for (int i = 0; i < model->n_modules; i++)
+            fp8_leaves += strat_fp8_leaf(model, i);
+        if (fp8_leaves == 0) {
+            cfg_input_error(error,
+                            "option --fp8-format: %s has no linear layer inside a transformer "
+                            "block (Transformer Engine's fp8 runs those; convolutions and heads "
+                            "stay in %s); expected a transformer model, or no --fp8-format",
+                            model_file, hw_dtype_name(opt.param_dtype));
+            goto out;
+        }
+    }
     strat_memory_format_apply(model, topo, &opt);
     cli->par.grad_accum = cli->grad_accum;
     cli->par.wrap = cli->wrap;

@@ -167,7 +167,9 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
             cheads = column(header, "n_heads"), cmethod = column(header, "method");
             if (cs >= 0 && cd >= 0 && cheads >= 0) {
                 t->cls = KERN_ATTENTION;
-                crate = column(header, "tflops");
+                /* fp8 attention kernels (FA3's fp8 path) are not modelled: their rows would be
+                 * costed at the fp8 peak with bf16's attention efficiency */
+                crate = filter->dtype == HW_DTYPE_FP8 ? -1 : column(header, "tflops");
             } else if ((cm >= 0 && cn >= 0 && ck >= 0) || csq >= 0 || cbest >= 0) {
                 t->cls = KERN_GEMM;
                 crate = gemm_rate_column(header, filter->dtype, &by_row);
@@ -175,11 +177,18 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
                 crate = -1;
             }
             if (crate < 0) {
-                g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
-                            "%s: header: expected GEMM columns (m, n, k, m_eq_n_eq_k or "
-                            "best_shape_MxNxK, and a tflops column for %s) or attention columns "
-                            "(seqlen, head_dim, n_heads, tflops)",
-                            file, hw_dtype_name(filter->dtype));
+                if (t->cls == KERN_ATTENTION)
+                    g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                                "%s: an attention table with --dtype fp8: the tool models "
+                                "attention in bf16/fp16 only (fp8 applies to GEMMs); expected "
+                                "--dtype bf16 or fp16",
+                                file);
+                else
+                    g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                                "%s: header: expected GEMM columns (m, n, k, m_eq_n_eq_k or "
+                                "best_shape_MxNxK, and a tflops column for %s) or attention "
+                                "columns (seqlen, head_dim, n_heads, tflops)",
+                                file, hw_dtype_name(filter->dtype));
                 g_strfreev(lines);
                 g_strfreev(header);
                 kern_table_free(t);

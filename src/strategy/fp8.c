@@ -121,8 +121,9 @@ void gen_fp8_cast_kernels(Gen *g, GArray *into, int leaf, double samples, double
     double rows = k->rows * samples, cols = backward ? k->n / MAX(tp_split, 1) : k->k;
     double bytes = (2.0 + 1 + 1) * rows * cols;
     int kernels = 1;
-    if (!backward && g->fp8_weights_each_forward) /* FSDP: this rank's weight, every forward */
-        bytes += 4.0 * (double)m->params, kernels++;
+    if (!backward && g->fp8_weights_each_forward) /* FSDP: this rank's weight (1/tp of it under
+                                                   * the pipeline's TP), every forward */
+        bytes += 4.0 * (double)m->params / MAX(tp_split, 1), kernels++;
     gen_kernels_memory(g, into, bytes, kernels);
 }
 

@@ -406,6 +406,10 @@ bad option/kernels-dtype-fp8-a100 "option --dtype fp8;hgx-a100-40gb;NVIDIA A100-
 # --fp8-format (Transformer Engine's fp8 linears): a GPU without fp8 (A100), an unknown format,
 # full precision, and fp8 as a parameter dtype
 bad option/fp8-format-a100 "option --fp8-format;juwels-booster;NVIDIA A100-SXM4-40GB;no fp8 tensor cores;expected a Hopper GPU" "${BASE[@]}" --fp8-format hybrid
+# fp8 needs transformer blocks' linear layers; attention tables are not fp8
+bad option/fp8-format-no-linears "option --fp8-format;no linear layer inside a transformer block" -m "$SRC/models/resnet50.json" -t "$SRC/topologies/hgx-h100-ndr400.json" --nodes 1 --param-dtype bf16 --fp8-format hybrid
+printf 'figure\tgpu\tpass\tcausal\thead_dim\tseqlen\tbatch\tn_heads\tmethod\ttflops\nfa2_h100\tH100\tfwd+bwd\t0\t128\t8192\t2\t16\tflashattention2\t335\n' >"$W/attention.tsv"
+bad option/kernels-fp8-attention "an attention table with --dtype fp8;expected --dtype bf16 or fp16" kernels -t "$SRC/topologies/hgx-h100-ndr400.json" --table "$W/attention.tsv" --dtype fp8
 bad option/fp8-format-unknown "option --fp8-format;expected hybrid or e4m3;got \"e5m2\"" -m "$MODEL" -t "$SRC/topologies/hgx-h100-ndr400.json" --nodes 1 --fp8-format e5m2
 bad option/fp8-format-fp32 "option --fp8-format;needs mixed precision;--param-dtype bf16" -m "$MODEL" -t "$SRC/topologies/hgx-h100-ndr400.json" --nodes 1 --param-dtype fp32 --fp8-format e4m3
 bad option/param-dtype-fp8 "option --param-dtype;expected fp32, bf16 or fp16" "${BASE[@]}" --param-dtype fp8

@@ -106,6 +106,15 @@ static void test_fp8_leaves_and_casts(void **state)
         assert_close(s.bytes, 4 * rows * cols + (bwd ? 0 : 4.0 * (double)m->modules[q].params),
                      1e-12);
         assert_int_equal(s.kernels, bwd ? 1 : 2);
+        g_array_free(list, TRUE);
+        /* a pipeline's TP rank (tp_split 4: pp.c's FSDP stages) casts its 1/4 of the weight,
+         * and its input (forward) or its n/4 output-gradient columns (backward) */
+        list = g_array_new(FALSE, FALSE, sizeof(IrKernel));
+        gen_kernels_leaf(&g, list, q, samples, 4, bwd);
+        kern_from_ir(&g_array_index(list, IrKernel, list->len - 1), &s);
+        double cols4 = bwd ? m->modules[q].kernel.n / 4 : m->modules[q].kernel.k;
+        assert_close(s.bytes,
+                     4 * rows * cols4 + (bwd ? 0 : 4.0 * (double)m->modules[q].params / 4), 1e-12);
         g.fp8_weights_each_forward = false;
         g_array_free(list, TRUE);
         /* the LM head: bf16, no cast */
