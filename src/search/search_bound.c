@@ -142,6 +142,14 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
         dtype == HW_DTYPE_TF32 && kp->present ? kp->tf32_efficiency : topo->gpu.matmul_efficiency;
     gemm_eff = gemm_eff > 0 && gemm_eff <= 1 ? gemm_eff : 1;
     double attn_eff = gemm_eff;
+    /* --fp8-format: the blocks' linears run at up to the fp8 rate (strategy/fp8.c); the floor
+     * takes every GEMM at the better of the two, so it stays a floor (casts ignored) */
+    double gemm_rate = peak * gemm_eff;
+    if (opt->fp8_format != STRAT_FP8_OFF && topo->gpu.peak_flops[HW_DTYPE_FP8] > 0)
+        gemm_rate = MAX(gemm_rate, topo->gpu.peak_flops[HW_DTYPE_FP8] *
+                                       (topo->gpu.fp8_matmul_efficiency > 0
+                                            ? MIN(1.0, topo->gpu.fp8_matmul_efficiency)
+                                            : 1.0));
     if (kp->present)
         attn_eff =
             MAX(attn_eff, 2 * MAX(kp->attention_efficiency,
@@ -178,7 +186,7 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
     /* GEMMs and memory-bound kernels run one after the other on the compute stream, their
      * times add (hw_gpu_compute_s, kern_memory_s) */
     double per_sample_s =
-        peak > 0 ? gemm_flops / (peak * gemm_eff) + attn_flops / (peak * attn_eff) : 0;
+        peak > 0 ? gemm_flops / gemm_rate + attn_flops / (peak * attn_eff) : 0;
     if (hbm > 0)
         per_sample_s += bytes_moved * act_scale / hbm;
     double samples = (double)model->training.micro_batch * MAX(1, layout->dp);

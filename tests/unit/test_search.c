@@ -106,6 +106,30 @@ static void test_bound(void **state)
     run_end(&r);
 }
 
+/* --fp8-format: the compute floor takes the blocks' GEMMs at the fp8 rate, so it drops below
+ * the bf16 floor and stays below the simulated compute of the fp8 run (a floor at bf16 rates
+ * could exceed it and prune a layout that wins) */
+static void test_bound_fp8(void **state)
+{
+    Run r;
+    run_start(&r, "models/llama2-7b.json", "topologies/hgx-h100-ndr400.json", 1, 8);
+    r.opt.kind = STRAT_FSDP;
+    r.opt.sharding = SHARD_FULL_SHARD;
+    r.opt.fp8_format = STRAT_FP8_HYBRID;
+    run_sim(&r);
+    cJSON *b = search_bound_json(r.model, r.topo, &r.opt, &r.layout);
+    double fp8_floor = cJSON_GetObjectItem(b, "step_floor_per_micro_batch_s")->valuedouble;
+    cJSON_Delete(b);
+    StratOptions bf16 = r.opt;
+    bf16.fp8_format = STRAT_FP8_OFF;
+    b = search_bound_json(r.model, r.topo, &bf16, &r.layout);
+    double bf16_floor = cJSON_GetObjectItem(b, "step_floor_per_micro_batch_s")->valuedouble;
+    cJSON_Delete(b);
+    assert_true(fp8_floor < 0.8 * bf16_floor);
+    assert_true(fp8_floor < r.rep.compute_s);
+    run_end(&r);
+}
+
 /* Mixtral-8x7B under expert parallelism (--ep 8), SHARD_GRAD_OP and FULL_SHARD on 2 x 4 GPUs:
  * a GPU gathers only its 1/8 of each layer's experts, so the memory bound (which counted all
  * of them unsharded, 1.5 to 2 times the simulated peak) must stay below the peak; the compute
@@ -434,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_space_ranges),
         cmocka_unit_test(test_spec_parsing),
         cmocka_unit_test(test_bound),
+        cmocka_unit_test(test_bound_fp8),
         cmocka_unit_test(test_bound_expert_parallel),
         cmocka_unit_test(test_evaluate),
         cmocka_unit_test(test_pareto),
