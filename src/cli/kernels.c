@@ -116,7 +116,7 @@ int cli_kernels(int argc, char **argv)
                    NULL, entries, argc, argv, &error))
         goto out;
     HwDtype dtype = HW_DTYPE_BF16;
-    if (dtype_text && !hw_dtype_parse(dtype_text, &dtype)) {
+    if (dtype_text && !hw_gemm_dtype_parse(dtype_text, &dtype)) {
         cfg_input_error(&error, "option --dtype: expected bf16, fp16, tf32, fp32 or fp8, got '%s'",
                         dtype_text);
         goto out;

@@ -243,15 +243,15 @@ static int run_point(CliOptions *cli, CliSimPoint *point, GError **error)
     if (!model || !cli_make_options(cli, model, &opt, error))
         goto out;
 model_ready:
-    if (opt.fp8_format != STRAT_FP8_OFF && !(topo->gpu.peak_flops[HW_DTYPE_FP8] > 0)) {
-        cfg_input_error(error,
-                        "option --fp8-format: the GPU of %s (%s) has no fp8 tensor cores; "
-                        "expected a Hopper GPU or later (a topology with gpu.peak_tflops_fp8), or "
-                        "no --fp8-format",
-                        topo->name, topo->gpu.name);
-        goto out;
-    }
     if (opt.fp8_format != STRAT_FP8_OFF) {
+        if (!(topo->gpu.peak_flops[HW_DTYPE_FP8] > 0)) {
+            cfg_input_error(error,
+                            "option --fp8-format: the GPU of %s (%s) has no fp8 tensor cores; "
+                            "expected a Hopper GPU or later (a topology with "
+                            "gpu.peak_tflops_fp8), or no --fp8-format",
+                            topo->name, topo->gpu.name);
+            goto out;
+        }
         int fp8_leaves = 0;
         for (int i = 0; i < model->n_modules; i++)
             fp8_leaves += strat_fp8_leaf(model, i);

@@ -115,8 +115,7 @@ bool cli_make_options(const CliOptions *cli, const Model *model, StratOptions *o
     opt->param_dtype = model->training.param_dtype;
     opt->mixed_precision = opt->param_dtype != HW_DTYPE_FP32 && !cli->mixed_precision_off;
     opt->reduce_dtype = opt->param_dtype;
-    if (cli->reduce_dtype && (!hw_dtype_parse(cli->reduce_dtype, &opt->reduce_dtype) ||
-                              opt->reduce_dtype == HW_DTYPE_FP8))
+    if (cli->reduce_dtype && !hw_dtype_parse(cli->reduce_dtype, &opt->reduce_dtype))
         return cfg_input_error(error,
                                "option --reduce-dtype: expected fp32, bf16 or fp16 (or "
                                "torch.float32, ...), got \"%s\"%s",

@@ -20,7 +20,7 @@ const char *hw_dtype_name(HwDtype dtype)
     return dtype_names[dtype];
 }
 
-bool hw_dtype_parse(const char *text, HwDtype *out)
+bool hw_gemm_dtype_parse(const char *text, HwDtype *out)
 {
     static const struct {
         const char *name;
@@ -40,6 +40,15 @@ bool hw_dtype_parse(const char *text, HwDtype *out)
         }
     }
     return false;
+}
+
+bool hw_dtype_parse(const char *text, HwDtype *out)
+{
+    HwDtype d;
+    if (!hw_gemm_dtype_parse(text, &d) || d == HW_DTYPE_FP8)
+        return false;
+    *out = d;
+    return true;
 }
 
 int hw_dtype_bytes(HwDtype dtype)

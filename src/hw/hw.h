@@ -185,10 +185,12 @@ const char *hw_dtype_name(HwDtype dtype);
 /* "pix", "pxb", "c2c", "phb", "sys" */
 const char *hw_gpu_nic_path_name(HwGpuNicPath path);
 
-/* Parses "fp32", "tf32", "bf16", "fp16" (also "float32", "bfloat16", "float16"), and "fp8"
- * ("float8_e4m3fn", "fp8_e4m3", "fp8_e4m3fn", "e4m3": a kernel table's or schedule's fp8; callers
- * that take a parameter or reduction dtype refuse it). */
+/* Parses "fp32", "tf32", "bf16", "fp16" (also "float32", "bfloat16", "float16", torch.*): a
+ * parameter, activation, reduction or compute dtype, never fp8. */
 bool hw_dtype_parse(const char *text, HwDtype *out);
+/* The same, and "fp8" ("float8_e4m3fn", "fp8_e4m3", "fp8_e4m3fn", "e4m3"): a GEMM's dtype, as a
+ * kernel table or `fsdpsim kernels --dtype` names it. */
+bool hw_gemm_dtype_parse(const char *text, HwDtype *out);
 /* Storage bytes per element (tf32 is stored as fp32, fp8 is 1). */
 int hw_dtype_bytes(HwDtype dtype);
 

@@ -50,7 +50,7 @@ static const double gemm_splits[] = {1, 2, 4, 8};
 /* FlashAttention-2's block sizes on Ampere and Hopper for head dims 64-128 */
 static const double attn_block = 128;
 
-static double best_rate(const HwGpu *gpu, HwDtype dtype)
+double kern_gemm_best_rate(const HwGpu *gpu, HwDtype dtype)
 {
     /* fp8: the fp8 MAMF (best torch._scaled_mm shape) over the fp8 peak; 0 without fp8, so a
      * caller that lets an fp8 op reach a GPU without fp8 gets an infinite time, never a fast one */
@@ -80,7 +80,7 @@ double kern_gemm_small_tile_cost(const HwKernels *k, HwDtype dtype)
 static double gemm_rate(const HwGpu *gpu, HwDtype dtype)
 {
     double f = gpu->sustained_gemm_fraction; /* 0 in a hand-built HwGpu: not given */
-    return best_rate(gpu, dtype) * (f > 0 ? f : 1);
+    return kern_gemm_best_rate(gpu, dtype) * (f > 0 ? f : 1);
 }
 
 static double memory_Bps(const HwGpu *gpu)
@@ -164,7 +164,7 @@ static double attention_time(const HwGpu *gpu, const KernShape *s)
     if (s->batch <= 0 || s->heads <= 0 || s->seq <= 0)
         return 0;
     if (!gpu->kernels.present)
-        return attention_flops(s) / best_rate(gpu, s->dtype);
+        return attention_flops(s) / kern_gemm_best_rate(gpu, s->dtype);
     const HwKernels *kp = &gpu->kernels;
     double pass = s->backward ? 2.5 : 1;
     /* each implementation's own block rate and per-row cost where the GPU has them measured,

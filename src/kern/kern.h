@@ -101,6 +101,9 @@ void kern_schedule_retime(IrSchedule *s, const HwGpu *gpu);
 bool kern_schedule_has_dtype(const IrSchedule *s, HwDtype dtype);
 
 /* The GEMM tile figures for a dtype: fp8's own where the topology gives them, else bf16's. */
+/* A GEMM's best-shape rate in `dtype`: the peak times matmul_efficiency (tf32's own with kernel
+ * figures, fp8's MAMF fraction; 0 on a GPU without fp8), before the sustained fraction. */
+double kern_gemm_best_rate(const HwGpu *gpu, HwDtype dtype);
 double kern_gemm_k_overhead(const HwKernels *k, HwDtype dtype);
 double kern_gemm_small_tile_cost(const HwKernels *k, HwDtype dtype);
 

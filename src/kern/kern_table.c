@@ -85,7 +85,7 @@ static int gemm_rate_column(char **header, HwDtype dtype, bool *by_row)
 static bool dtype_matches(const char *text, HwDtype dtype)
 {
     HwDtype d;
-    if (hw_dtype_parse(text, &d))
+    if (hw_gemm_dtype_parse(text, &d))
         return d == dtype || (d == HW_DTYPE_FP16 && dtype == HW_DTYPE_BF16) ||
                (d == HW_DTYPE_BF16 && dtype == HW_DTYPE_FP16);
     return false;
@@ -361,7 +361,6 @@ double kern_tables_fit(HwGpu *gpu, KernTable *const *tables, int n, bool fit_sus
         if (k->fp8_gemm_small_tile_cost < 0)
             k->fp8_gemm_small_tile_cost = k->gemm_small_tile_cost;
     }
-    double *k_overhead = fp8 ? &k->fp8_gemm_k_overhead : &k->gemm_k_overhead;
     bool any_sustained = fit_sustained;
     if (any_sustained && !(gpu->sustained_gemm_fraction > 0))
         gpu->sustained_gemm_fraction = 1;
@@ -381,7 +380,7 @@ double kern_tables_fit(HwGpu *gpu, KernTable *const *tables, int n, bool fit_sus
     const FitTables all = {(const KernTable *const *)tables, n, true}; /* const added */
     for (double kov = 0; kov <= 512 + 1e-9; kov += 8) {
         HwGpu g = *gpu;
-        *(double *)((char *)&g + ((char *)k_overhead - (char *)gpu)) = kov;
+        *(fp8 ? &g.kernels.fp8_gemm_k_overhead : &g.kernels.gemm_k_overhead) = kov;
         Knob local[G_N_ELEMENTS(knobs)];
         for (size_t i = 0; i < G_N_ELEMENTS(knobs); i++) {
             local[i] = knobs[i];

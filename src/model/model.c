@@ -214,9 +214,7 @@ static bool read_fsdpsim_section(Model *model, CfgObj *root, char **block_kind, 
              cfg_get_bool(&tr, "flash_attention", false, &model->flash_attention, error) &&
              cfg_obj_check_unknown(&tr, "expected seq_len, image_size, micro_batch_size, "
                                         "param_dtype, optimizer, flash_attention", error);
-        if (ok && dtype &&
-            (!hw_dtype_parse(dtype, &model->training.param_dtype) ||
-             model->training.param_dtype == HW_DTYPE_FP8)) {
+        if (ok && dtype && !hw_dtype_parse(dtype, &model->training.param_dtype)) {
             cfg_set_error(error, tr.file, tr.path, "param_dtype",
                           "expected one of fp32, bf16, fp16, got \"%s\"", dtype);
             ok = false;
@@ -269,9 +267,7 @@ static bool apply_overrides(Model *model, const ModelOverrides *ov, GError **err
         model->flash_attention = ov->flash_attention;
     model->attention_kernel = model->flash_attention ? ov->attention_kernel : MODEL_ATTN_FLASH2;
     model->loss_impl = ov->loss_impl;
-    /* fp8 is a GEMM dtype (--fp8-format), never the parameters' */
-    if (ov->param_dtype && (!hw_dtype_parse(ov->param_dtype, &model->training.param_dtype) ||
-                            model->training.param_dtype == HW_DTYPE_FP8)) {
+    if (ov->param_dtype && !hw_dtype_parse(ov->param_dtype, &model->training.param_dtype)) {
         g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
                     "option --param-dtype: expected fp32, bf16 or fp16 (or torch.bfloat16, ...), "
                     "got \"%s\"%s",
@@ -425,7 +421,7 @@ Model *model_load(const char *file, const ModelOverrides *ov, GError **error)
         char *torch_dtype = NULL;
         ok = cfg_get_string(&root, "torch_dtype", false, &torch_dtype, error);
         HwDtype d;
-        if (ok && torch_dtype && hw_dtype_parse(torch_dtype, &d) && d != HW_DTYPE_FP8)
+        if (ok && torch_dtype && hw_dtype_parse(torch_dtype, &d))
             model->training.param_dtype = d;
         g_free(torch_dtype);
     }

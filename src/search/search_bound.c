@@ -145,11 +145,8 @@ cJSON *search_bound_json(const Model *model, const HwTopology *topo, const Strat
     /* --fp8-format: the blocks' linears run at up to the fp8 rate (strategy/fp8.c); the floor
      * takes every GEMM at the better of the two, so it stays a floor (casts ignored) */
     double gemm_rate = peak * gemm_eff;
-    if (opt->fp8_format != STRAT_FP8_OFF && topo->gpu.peak_flops[HW_DTYPE_FP8] > 0)
-        gemm_rate = MAX(gemm_rate, topo->gpu.peak_flops[HW_DTYPE_FP8] *
-                                       (topo->gpu.fp8_matmul_efficiency > 0
-                                            ? MIN(1.0, topo->gpu.fp8_matmul_efficiency)
-                                            : 1.0));
+    if (opt->fp8_format != STRAT_FP8_OFF)
+        gemm_rate = MAX(gemm_rate, kern_gemm_best_rate(&topo->gpu, HW_DTYPE_FP8));
     if (kp->present)
         attn_eff =
             MAX(attn_eff, 2 * MAX(kp->attention_efficiency,

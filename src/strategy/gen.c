@@ -738,8 +738,8 @@ int gen_optimizer_step(Gen *g, double numel, double tensors, const int *deps, in
     KernOptimImpl impl = g->opt->optimizer_impl;
     int kernels = kern_optim_kernels(opt, impl, numel, tensors);
     /* one memory-bound kernel record: the update's bytes over its launches */
-    gen_kernels_memory(g, NULL, numel * kern_optim_bytes(opt, impl), kernels);
     double bytes = numel * kern_optim_bytes(opt, impl);
+    gen_kernels_memory(g, NULL, bytes, kernels);
     if (g->fp8_weight_numel > 0) {
         /* --fp8-format: the updated weights cast to fp8 and transposed, once per step (fp8.c):
          * read 2 B, write 2 x 1 B per parameter, one cast-transpose kernel per weight */
@@ -791,18 +791,23 @@ static KernHost gen_kern_host(const Gen *g)
                       .threads = threads};
 }
 
+static int host_step(Gen *g, double seconds, const char *name)
+{
+    IrOp op = {.kind = IR_OP_HOST, .stream = (uint16_t)g->host, .phase = IR_PHASE_OPTIMIZER};
+    op.u.host.seconds = seconds;
+    return ir_op_add(g->cls, &op, name, NULL, 0);
+}
+
 int gen_cpu_optimizer_step(Gen *g, double numel)
 {
     KernHost host = gen_kern_host(g);
-    IrOp op = {.kind = IR_OP_HOST, .stream = (uint16_t)g->host, .phase = IR_PHASE_OPTIMIZER};
-    op.u.host.seconds = kern_cpu_optimizer_s(&host, g->model->training.optimizer, numel);
-    return ir_op_add(g->cls, &op, "optimizer.step (CPU)", NULL, 0);
+    return host_step(g, kern_cpu_optimizer_s(&host, g->model->training.optimizer, numel),
+                     "optimizer.step (CPU)");
 }
 
 int gen_cpu_adam_step(Gen *g, double numel, int param_bytes)
 {
     KernHost host = gen_kern_host(g);
-    IrOp op = {.kind = IR_OP_HOST, .stream = (uint16_t)g->host, .phase = IR_PHASE_OPTIMIZER};
-    op.u.host.seconds = kern_cpu_adam_s(&host, param_bytes, numel);
-    return ir_op_add(g->cls, &op, "optimizer.step (DeepSpeedCPUAdam)", NULL, 0);
+    return host_step(g, kern_cpu_adam_s(&host, param_bytes, numel),
+                     "optimizer.step (DeepSpeedCPUAdam)");
 }

@@ -24,7 +24,7 @@ static bool model_dtype(const char *dtype, HwDtype *out)
 {
     /* fp8 GEMMs in a trace are not calibrated (as before fsdpsim knew fp8): the GPU at hand may
      * have no fp8 peak */
-    return dtype && hw_dtype_parse(dtype, out) && *out != HW_DTYPE_FP8;
+    return dtype && hw_dtype_parse(dtype, out);
 }
 
 /* One row per GEMM shape and dtype: the median duration of its kernels. Only GEMM kernels whose

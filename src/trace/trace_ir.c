@@ -45,7 +45,7 @@ static HwDtype ir_dtype(const char *dtype)
 {
     HwDtype d;
     /* an fp8 collective's bytes come from its own element size; its dtype stays FP32 as before */
-    return hw_dtype_parse(dtype, &d) && d != HW_DTYPE_FP8 ? d : HW_DTYPE_FP32;
+    return hw_dtype_parse(dtype, &d) ? d : HW_DTYPE_FP32;
 }
 
 /* The group family for a traced group of `size` (the world grows to `ranks`). */

@@ -46,7 +46,8 @@ static void test_fp8_topology(void **state)
     hw_topology_free(gh200);
     assert_int_equal(hw_dtype_bytes(HW_DTYPE_FP8), 1);
     HwDtype d;
-    assert_true(hw_dtype_parse("fp8", &d) && d == HW_DTYPE_FP8);
+    assert_true(hw_gemm_dtype_parse("fp8", &d) && d == HW_DTYPE_FP8); /* a GEMM's dtype */
+    assert_false(hw_dtype_parse("fp8", &d)); /* never a parameter or reduction dtype */
     assert_string_equal(hw_dtype_name(HW_DTYPE_FP8), "fp8");
 }
 
