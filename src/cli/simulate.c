@@ -103,19 +103,6 @@ static bool schedule_options_agree(const char *file, const IrSchedule *sched,
     return true;
 }
 
-/* --trace, streamed into its file (cfg_write_streamed) */
-typedef struct {
-    const IrSchedule *sched;
-    const SimResult *sim;
-    const HwTopology *topo;
-} TraceCtx;
-
-static bool write_trace(FILE *f, void *ctx)
-{
-    const TraceCtx *tc = ctx;
-    return report_trace_write(f, tc->sched, tc->sim, tc->topo);
-}
-
 static int run_point(CliOptions *cli, CliSimPoint *point, GError **error);
 
 static int run(CliOptions *cli, GError **error)
@@ -414,8 +401,7 @@ model_ready:
     /* the files first (each written whole, to a temporary file renamed into place), the
      * summary last: a run that fails writing prints nothing */
     if (cli->trace) {
-        TraceCtx tc = {sched, sim, topo};
-        if (!cfg_write_streamed(cli->trace, write_trace, &tc, error)) {
+        if (!report_trace_save(cli->trace, sched, sim, topo, error)) {
             g_prefix_error(error, "option --trace: ");
             report_clear(&rep);
             goto out;

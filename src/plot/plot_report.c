@@ -30,18 +30,12 @@ static void readme_files(GString *md, const PlotSet *set, const char *extra)
                             "drawn: run `for f in *.gp; do gnuplot $f; done` here.\n");
 }
 
-static bool trace_to(FILE *f, void *ctx)
-{
-    const Report *rep = ctx;
-    return report_trace_write(f, rep->sched, rep->sim, rep->topo);
-}
-
 /* trace.json streamed (report_trace_write: hundreds of MB for a long pipeline, never held) */
 static bool write_trace(const char *dir, const Report *rep, GError **error)
 {
     char *path = g_build_filename(dir, "trace.json", NULL);
     GError *io = NULL;
-    bool ok = cfg_write_streamed(path, trace_to, (void *)rep, &io);
+    bool ok = report_trace_save(path, rep->sched, rep->sim, rep->topo, &io);
     if (!ok) /* a failure of the output, as plot_write_text's */
         g_set_error_literal(error, FSD_ERROR, FSD_ERROR_FAILED, io->message), g_error_free(io);
     g_free(path);

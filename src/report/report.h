@@ -142,6 +142,10 @@ char *report_to_json(const Report *r);
  * stream, memory as a counter. Written to `out` event by event (false: a write failed). */
 bool report_trace_write(FILE *out, const IrSchedule *sched, const SimResult *sim,
                         const HwTopology *topo);
+/* The same into the file `path`, whole or not at all (cfg_write_streamed: "cannot write PATH:
+ * WHY"). */
+bool report_trace_save(const char *path, const IrSchedule *sched, const SimResult *sim,
+                       const HwTopology *topo, GError **error);
 /* A Chrome trace metadata event ("process_name" or "thread_name"), shared with fsdprun's trace. */
 struct cJSON *report_trace_meta_event(const char *what, int pid, int tid, const char *name);
 /* A Chrome trace event for op i of a class, from start to end (ns), with what the op moves or

@@ -152,3 +152,22 @@ bool report_trace_write(FILE *out, const IrSchedule *sched, const SimResult *sim
     fputc('}', out);
     return !ferror(out);
 }
+
+typedef struct {
+    const IrSchedule *sched;
+    const SimResult *sim;
+    const HwTopology *topo;
+} TraceFile;
+
+static bool write_to(FILE *f, void *ctx)
+{
+    const TraceFile *t = ctx;
+    return report_trace_write(f, t->sched, t->sim, t->topo);
+}
+
+bool report_trace_save(const char *path, const IrSchedule *sched, const SimResult *sim,
+                       const HwTopology *topo, GError **error)
+{
+    TraceFile t = {sched, sim, topo};
+    return cfg_write_streamed(path, write_to, &t, error);
+}
