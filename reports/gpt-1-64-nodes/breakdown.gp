@@ -51,7 +51,7 @@ set link x2
 set tmargin 6.5
 set xtics ("1" 0, "2" 1, "4" 2, "8" 3, "16" 4, "32" 5, "64" 6, "1" 8, "2" 9, "4" 10, "8" 11, "16" 12, "32" 13, "64" 14, "1" 16, "2" 17, "4" 18, "8" 19, "16" 20, "32" 21, "64" 22)
 set xrange [-0.7:22.7]
-set yrange [0:704.617]
+set yrange [0:715.687]
 set key outside bottom center horizontal
 unset grid
 set grid ytics

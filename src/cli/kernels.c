@@ -12,11 +12,15 @@
 #include <stdio.h>
 
 static void print_fit(const HwGpu *gpu, KernClass cls, KernAttnImpl impl, const char *table,
-                      bool sustained, bool fp8)
+                      bool sustained, bool fp8, bool relative)
 {
     const HwKernels *k = &gpu->kernels;
     printf("fitted to %s (least mean |log error|); as \"gpu.kernels\" entries:\n", table);
-    if (cls == KERN_GEMM && fp8) {
+    if (relative) {
+        printf("  \"gemm_misaligned_efficiency\": %.3f\n(the table's misaligned rows against its "
+               "aligned ones; the other figures kept)\n",
+               k->gemm_misaligned_efficiency);
+    } else if (cls == KERN_GEMM && fp8) {
         printf("  \"fp8_gemm_k_overhead\": %.0f,\n  \"fp8_gemm_small_tile_cost\": %.0f\n"
                "(kernel_fixed_us %.2f kept: the GPU's, fitted on bf16)\n",
                k->fp8_gemm_k_overhead, k->fp8_gemm_small_tile_cost, k->fixed_s * 1e6);
@@ -46,10 +50,11 @@ static void print_table(const HwGpu *gpu, const KernTable *t, const char *file, 
     HwGpu g = *gpu;
     if (!t->sustained)
         g.sustained_gemm_fraction = 1;
-    printf("%s: %s, %u rows, %s, against the kernel model of %s (%s%s)\n", file,
+    printf("%s: %s, %u rows, %s, against the kernel model of %s (%s%s%s)\n", file,
            t->cls == KERN_GEMM ? "GEMM" : "attention", t->rows->len, hw_dtype_name(dtype), g.name,
            g.kernels.present ? "shape-aware" : "best-shape rate only",
-           t->sustained && t->cls == KERN_GEMM ? ", GEMMs at the sustained fraction" : "");
+           t->sustained && t->cls == KERN_GEMM ? ", GEMMs at the sustained fraction" : "",
+           t->relative ? "; a relative table: the model at the level of its aligned rows" : "");
     if (t->above_peak > 0)
         printf("(%d rows above the dense %s peak of %.0f TFLOP/s left out)\n", t->above_peak,
                hw_dtype_name(dtype), gpu->peak_flops[dtype] / 1e12);
@@ -57,7 +62,7 @@ static void print_table(const HwGpu *gpu, const KernTable *t, const char *file, 
         printf("%-28s %10s %10s %8s\n", "shape", "measured", "model", "error");
         for (guint i = 0; i < t->rows->len; i++) {
             const KernRow *r = &g_array_index(t->rows, KernRow, i);
-            double model = kern_row_model_tflops(&g, r);
+            double model = kern_row_model_tflops_in(&g, t, r);
             printf("%-28s %10.1f %10.1f %+7.1f%%\n", r->label, r->measured_tflops, model,
                    100 * (model / r->measured_tflops - 1));
         }
@@ -180,6 +185,15 @@ int cli_kernels(int argc, char **argv)
                             topo->file);
             goto out;
         }
+        for (int i = 0; i < n && n > 1; i++)
+            if (ts[i]->relative) {
+                cfg_input_error(&error,
+                                "%s: a relative table (a d_ff sweep: its misaligned GEMMs "
+                                "against its aligned ones) is fitted alone; give it as the "
+                                "only --table",
+                                (const char *)names->pdata[i]);
+                goto out;
+            }
         if (n == 1 && !sustained_tables) {
             if (!sustained) /* a cold table: fitted with GEMMs at the cold rate */
                 gpu.sustained_gemm_fraction = 1;
@@ -204,7 +218,7 @@ int cli_kernels(int argc, char **argv)
         for (int i = 0; i < n; i++)
             g_string_append_printf(all, "%s%s", i ? " and " : "", (const char *)names->pdata[i]);
         print_fit(&gpu, ts[0]->cls, kern_table_method_impl(method), all->str,
-                  sustained_tables != NULL, dtype == HW_DTYPE_FP8);
+                  sustained_tables != NULL, dtype == HW_DTYPE_FP8, ts[0]->relative);
         g_string_free(all, TRUE);
     }
 out:

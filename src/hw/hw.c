@@ -171,6 +171,7 @@ static bool load_kernels(HwTopology *topo, CfgObj *gpu_obj, GError **error)
     double sms = 0;
     const double us = 1e-6;
     k->fp8_gemm_k_overhead = k->fp8_gemm_small_tile_cost = -1; /* not given: bf16's */
+    k->gemm_misaligned_efficiency = 1;                            /* not given: no loss */
     bool ok = sourced(topo, &co, "sm_count", true, 1, 10000, 1, &sms, error) &&
               sourced(topo, &co, "tf32_efficiency", true, 0.01, 1, 1, &k->tf32_efficiency, error) &&
               sourced(topo, &co, "kernel_fixed_us", true, 0, 1000, us, &k->fixed_s, error) &&
@@ -193,12 +194,15 @@ static bool load_kernels(HwTopology *topo, CfgObj *gpu_obj, GError **error)
                       error) &&
               sourced(topo, &co, "fp8_gemm_small_tile_cost", false, 0, 1e4, 1,
                       &k->fp8_gemm_small_tile_cost, error) &&
+              sourced(topo, &co, "gemm_misaligned_efficiency", false, 0.01, 1, 1,
+                      &k->gemm_misaligned_efficiency, error) &&
               cfg_obj_check_unknown(&co, "expected sm_count, tf32_efficiency, kernel_fixed_us, "
                                          "gemm_k_overhead, gemm_small_tile_cost, "
                                          "attention_efficiency, attention_row_us, "
                                          "triton_attention_efficiency, triton_attention_row_us, "
                                          "flash1_attention_efficiency, flash1_attention_row_us, "
-                                         "fp8_gemm_k_overhead, fp8_gemm_small_tile_cost",
+                                         "fp8_gemm_k_overhead, fp8_gemm_small_tile_cost, "
+                                         "gemm_misaligned_efficiency",
                                     error);
     if (ok && sms != (int)sms) {
         cfg_set_error(error, co.file, co.path, "sm_count", "expected a whole number, got %g", sms);

@@ -45,6 +45,10 @@ typedef struct {
      * fp8 tiles run K twice as fast, so prologue/epilogue and small-tile losses weigh
      * differently; < 0 when the file gives none (the bf16 figures are used) */
     double fp8_gemm_k_overhead, fp8_gemm_small_tile_cost;
+    /* the rate a GEMM keeps, as a fraction of its aligned rate, when a contiguous dimension of
+     * an operand is not a multiple of 16 bytes (cuBLAS's vectorised and, on Hopper, TMA loads
+     * need 16-byte strides); 1 (no loss) when the file gives none */
+    double gemm_misaligned_efficiency;
 } HwKernels;
 
 typedef struct {

@@ -90,6 +90,8 @@ enum {
     IR_KERN_BACKWARD = 1u << 1, /* attention: the backward pass */
     IR_KERN_TRITON = 1u << 2,   /* attention: FlashAttention's Triton kernel, not FA2's CUDA one */
     IR_KERN_FLASH1 = 1u << 3,   /* attention: FlashAttention v1's CUDA kernels */
+    IR_KERN_MISALIGNED = 1u << 4, /* gemm: an operand's contiguous dimension is not a multiple
+                                   * of 16 bytes (kern.h KernShape.misaligned) */
     IR_KERN_LAST = 1u << 15,    /* the last record of an op's list */
 };
 

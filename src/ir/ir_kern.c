@@ -108,7 +108,8 @@ const char *ir_kern_class_name(IrKernClass cls)
  * op "kernel_list": its index there. A kernel is {"class", "dtype", the shape fields of its
  * class, "share" (absent: 1)}: gemm m, n, k, batch; attention batch_heads, seq, head_dim,
  * window (absent: 0), causal, backward, impl (flash2, triton or flash1); memory bytes, kernels; flops
- * flops; conv (version 5) m, n, k, bytes. */
+ * flops; conv (version 5) m, n, k, bytes. A misaligned gemm (kern.h) says "misaligned": true
+ * (absent: false). */
 
 static const char *const shape_keys[IR_KERN_CLASS_COUNT][4] = {
     [IR_KERN_GEMM] = {"m", "n", "k", "batch"},
@@ -133,6 +134,8 @@ static cJSON *kernel_to_json(const IrKernel *k)
                                            : (k->flags & IR_KERN_FLASH1) ? "flash1"
                                                                          : "flash2");
     }
+    if (k->cls == IR_KERN_GEMM && (k->flags & IR_KERN_MISALIGNED))
+        cJSON_AddBoolToObject(o, "misaligned", true);
     if (k->share != 1)
         cJSON_AddNumberToObject(o, "share", k->share);
     return o;
@@ -193,8 +196,13 @@ static bool read_kernel(CfgObj *ko, IrKernel *k, GError **error)
         k->flags = (uint16_t)((causal ? IR_KERN_CAUSAL : 0) | (backward ? IR_KERN_BACKWARD : 0) |
                               (impl == 1 ? IR_KERN_TRITON : 0) | (impl == 2 ? IR_KERN_FLASH1 : 0));
     }
+    if (ok && cls == IR_KERN_GEMM) {
+        bool misaligned = false;
+        ok = cfg_get_bool(ko, "misaligned", false, &misaligned, error);
+        k->flags = misaligned ? IR_KERN_MISALIGNED : 0;
+    }
     ok = ok && cfg_get_double(ko, "share", false, 0, 1e6, &k->share, error);
-    return ok && cfg_obj_check_unknown(ko, "expected class, dtype, the shape of its class (gemm: m, n, k, batch; "
+    return ok && cfg_obj_check_unknown(ko, "expected class, dtype, the shape of its class (gemm: m, n, k, batch, misaligned; "
                                            "attention: batch_heads, seq, head_dim, window, causal, "
                                            "backward, impl; memory: bytes, kernels; flops: flops; "
                                            "conv: m, n, k, bytes) "

@@ -39,6 +39,10 @@ typedef struct {
     HwDtype dtype;
     /* GEMM: batch x [m x k] . [k x n]; convolution: m x n x k (batch 1) */
     double m, n, k, batch;
+    /* GEMM: a contiguous dimension of an operand is not a multiple of 16 bytes
+     * (kern_gemm_misaligned), so the GEMM runs at gpu.kernels.gemm_misaligned_efficiency of its
+     * aligned rate */
+    bool misaligned;
     /* attention (fused): batch x heads, sequence, head dim; the pass it runs */
     double heads, seq, head_dim;
     double window; /* keys a query sees under a sliding window (local attention); 0: all */
@@ -106,6 +110,13 @@ bool kern_schedule_has_dtype(const IrSchedule *s, HwDtype dtype);
 double kern_gemm_best_rate(const HwGpu *gpu, HwDtype dtype);
 double kern_gemm_k_overhead(const HwKernels *k, HwDtype dtype);
 double kern_gemm_small_tile_cost(const HwKernels *k, HwDtype dtype);
+
+/* Whether a Linear's GEMMs are misaligned: its input or output features (the contiguous
+ * dimensions of every operand of its forward, dgrad and wgrad; tokens never are) are not a
+ * whole multiple of 16 bytes of `dtype`. A fractional width (an uneven tensor-parallel split)
+ * counts as misaligned: its shards are uneven whole numbers. Also eager attention's two GEMMs
+ * (head dim and sequence). */
+bool kern_gemm_misaligned(HwDtype dtype, double in_features, double out_features);
 
 /* The efficiency a GEMM of this shape reaches: FLOPs / (time x peak). For reports and tests. */
 double kern_gemm_efficiency(const HwGpu *gpu, HwDtype dtype, double m, double n, double k,

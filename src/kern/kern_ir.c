@@ -21,6 +21,7 @@ void kern_to_ir(const KernShape *shape, IrKernel *out)
         out->shape[1] = shape->n;
         out->shape[2] = shape->k;
         out->shape[3] = shape->cls == KERN_CONV ? shape->bytes : shape->batch;
+        out->flags = shape->misaligned && shape->cls == KERN_GEMM ? IR_KERN_MISALIGNED : 0;
         break;
     case KERN_ATTENTION:
         out->cls = IR_KERN_ATTENTION;
@@ -57,7 +58,8 @@ void kern_from_ir(const IrKernel *k, KernShape *out)
         *out = (KernShape){.cls = conv ? KERN_CONV : KERN_GEMM, .dtype = out->dtype,
                            .share = k->share, .m = k->shape[0], .n = k->shape[1],
                            .k = k->shape[2], .batch = conv ? 1 : k->shape[3],
-                           .bytes = conv ? k->shape[3] : 0};
+                           .bytes = conv ? k->shape[3] : 0,
+                           .misaligned = !conv && (k->flags & IR_KERN_MISALIGNED) != 0};
         break;
     }
     case IR_KERN_ATTENTION:

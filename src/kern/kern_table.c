@@ -7,6 +7,11 @@
  *    `tflops_f32` = TF32 tensor cores, `tflops_fp16_bf16`, `tflops_tf32`); or `m_eq_n_eq_k` for
  *    square sweeps; or ml-engineering's MAMF table: `best_shape_MxNxK` ("1024x10240x5120") and
  *    `mamf_tflops`, with `dtype` and `gpu`.
+ *    The layout of these GEMMs is not stated, so none is taken as misaligned (kern.h).
+ *  - ml-engineering's SwiGLU d_ff sweep (swiglu-maf-bench.py): columns d_ff and tflops, fp16
+ *    torch.bmm of 4 x [4096 x d_ff] . [d_ff x 4096], row-major, so d_ff is K and the contiguous
+ *    dimension of the first operand: misaligned where d_ff is not a multiple of 8 elements. A
+ *    relative table (KernTable.relative).
  *  - attention: columns gpu, pass (fwd, fwd+bwd), causal, head_dim, seqlen, batch, n_heads,
  *    method, tflops, with FLOPs counted as 4 b s^2 h d forward, halved when causal, backward 2.5x.
  * Rows without a number (NA, OOM) are skipped. */
@@ -144,6 +149,7 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
     KernTable *t = g_new0(KernTable, 1);
     t->rows = g_array_new(FALSE, TRUE, sizeof(KernRow));
     int cm = -1, cn = -1, ck = -1, cb = -1, csq = -1, cbest = -1, crate = -1, cdtype = -1;
+    int cdff = -1;
     int cgpu = -1;
     int cpass = -1, ccausal = -1, cd = -1, cs = -1, cheads = -1, cmethod = -1;
     bool by_row = false;
@@ -160,6 +166,7 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
             if (cb < 0)
                 cb = column(header, "batch");
             csq = column(header, "m_eq_n_eq_k");
+            cdff = column(header, "d_ff");
             cbest = column(header, "best_shape_MxNxK");
             cgpu = column(header, "gpu"), cdtype = column(header, "dtype");
             cpass = column(header, "pass"), ccausal = column(header, "causal");
@@ -170,6 +177,13 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
                 /* fp8 attention kernels (FA3's fp8 path) are not modelled: their rows would be
                  * costed at the fp8 peak with bf16's attention efficiency */
                 crate = filter->dtype == HW_DTYPE_FP8 ? -1 : column(header, "tflops");
+            } else if (cdff >= 0) {
+                t->cls = KERN_GEMM;
+                t->relative = true;
+                /* the sweep is fp16 (its TFLOP/s column has no dtype) */
+                crate = filter->dtype == HW_DTYPE_FP16 || filter->dtype == HW_DTYPE_BF16
+                            ? column(header, "tflops")
+                            : -1;
             } else if ((cm >= 0 && cn >= 0 && ck >= 0) || csq >= 0 || cbest >= 0) {
                 t->cls = KERN_GEMM;
                 crate = gemm_rate_column(header, filter->dtype, &by_row);
@@ -183,6 +197,11 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
                                 "attention in bf16/fp16 only (fp8 applies to GEMMs); expected "
                                 "--dtype bf16 or fp16",
                                 file);
+                else if (cdff >= 0)
+                    g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                                "%s: a d_ff sweep (fp16 torch.bmm) with --dtype %s; expected "
+                                "--dtype fp16 or bf16",
+                                file, hw_dtype_name(filter->dtype));
                 else
                     g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
                                 "%s: header: expected GEMM columns (m, n, k, m_eq_n_eq_k or "
@@ -204,7 +223,11 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
             s->batch = 1;
             if (cb >= 0)
                 number(cells, n_cells, cb, &s->batch);
-            if (csq >= 0) {
+            if (cdff >= 0) {
+                keep = number(cells, n_cells, cdff, &s->k);
+                s->batch = 4, s->m = s->n = 4096;
+                s->misaligned = kern_gemm_misaligned(s->dtype, s->k, s->n);
+            } else if (csq >= 0) {
                 keep = number(cells, n_cells, csq, &s->m);
                 s->n = s->k = s->m;
             } else if (cbest >= 0) {
@@ -217,7 +240,8 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
             if (keep && by_row && cdtype >= 0)
                 keep = dtype_matches(cell(cells, n_cells, cdtype), filter->dtype);
             if (keep)
-                row.label = g_strdup_printf("%gx%gx%gx%g", s->batch, s->m, s->n, s->k);
+                row.label = g_strdup_printf("%gx%gx%gx%g%s", s->batch, s->m, s->n, s->k,
+                                            s->misaligned ? " misaligned" : "");
         } else if (keep) {
             KernShape *s = &row.shape;
             const char *pass = cell(cells, n_cells, cpass);
@@ -277,13 +301,31 @@ double kern_row_model_tflops(const HwGpu *gpu, const KernRow *row)
     return time_s > 0 ? flops / time_s / 1e12 : 0;
 }
 
+/* A relative table's level: the mean log(model / measured) of its aligned rows (0 for others). */
+static double table_level(const HwGpu *gpu, const KernTable *t)
+{
+    double sum = 0;
+    int n = 0;
+    for (guint i = 0; t->relative && i < t->rows->len; i++) {
+        const KernRow *r = &g_array_index(t->rows, KernRow, i);
+        if (!r->shape.misaligned)
+            sum += log(kern_row_model_tflops(gpu, r) / r->measured_tflops), n++;
+    }
+    return n > 0 ? sum / n : 0;
+}
+
+double kern_row_model_tflops_in(const HwGpu *gpu, const KernTable *t, const KernRow *row)
+{
+    return kern_row_model_tflops(gpu, row) / exp(table_level(gpu, t));
+}
+
 double kern_table_error(const HwGpu *gpu, const KernTable *t, double *mean_abs_pct,
                         double *worst_pct)
 {
-    double log_sum = 0, abs_sum = 0, worst = 0;
+    double log_sum = 0, abs_sum = 0, worst = 0, level = exp(table_level(gpu, t));
     for (guint i = 0; i < t->rows->len; i++) {
         const KernRow *r = &g_array_index(t->rows, KernRow, i);
-        double model = kern_row_model_tflops(gpu, r);
+        double model = kern_row_model_tflops(gpu, r) / level;
         double err = model / r->measured_tflops - 1;
         log_sum += fabs(log(model / r->measured_tflops));
         abs_sum += fabs(err);
@@ -403,7 +445,12 @@ void kern_table_fit(HwGpu *gpu, const KernTable *t)
     const FitTables f = {one, 1, false};
     HwKernels *k = &gpu->kernels;
     k->present = true;
-    if (t->cls == KERN_GEMM && g_array_index(t->rows, KernRow, 0).shape.dtype == HW_DTYPE_FP8) {
+    if (t->relative) {
+        /* its misaligned rows against its aligned ones: the one figure they show */
+        Knob knobs[] = {{&k->gemm_misaligned_efficiency, 0.2, 1.0, 0.005}};
+        fit_knobs(gpu, &f, knobs, G_N_ELEMENTS(knobs));
+    } else if (t->cls == KERN_GEMM &&
+               g_array_index(t->rows, KernRow, 0).shape.dtype == HW_DTYPE_FP8) {
         /* fp8's own tile figures; kernel_fixed_us is the GPU's (fitted on bf16) */
         if (k->fp8_gemm_k_overhead < 0)
             k->fp8_gemm_k_overhead = k->gemm_k_overhead;

@@ -19,6 +19,10 @@ typedef struct {
      * at gpu.sustained_gemm_fraction, a cold table's at 1 */
     bool sustained;
     int above_peak; /* rows left out for being above filter->max_tflops */
+    /* a table whose level is its own (ml-engineering's d_ff sweep: GPU SKU and clocks not
+     * stated): only its rows against each other are read, its misaligned GEMMs against its
+     * aligned ones; errors are taken after the aligned rows' mean log error is divided out */
+    bool relative;
 } KernTable;
 
 typedef struct {
@@ -37,14 +41,16 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
 KernAttnImpl kern_table_method_impl(const char *method);
 void kern_table_free(KernTable *t);
 
-/* The model's TFLOP/s for a row, in the row's FLOP convention. */
+/* The model's TFLOP/s for a row, in the row's FLOP convention; _in: as its table reads it (a
+ * relative table's level divided out). */
 double kern_row_model_tflops(const HwGpu *gpu, const KernRow *row);
+double kern_row_model_tflops_in(const HwGpu *gpu, const KernTable *t, const KernRow *row);
 /* Mean |log(model / measured)| over the rows; also the mean absolute and the worst signed error
  * in percent (+: model faster) when asked. */
 double kern_table_error(const HwGpu *gpu, const KernTable *t, double *mean_abs_pct,
                         double *worst_pct);
-/* Fits the GEMM figures (kernel_fixed_us, gemm_k_overhead, gemm_small_tile_cost) or the
- * attention figures (attention_efficiency, attention_row_us, or the triton_ or flash1_ pair for
+/* Fits the GEMM figures (kernel_fixed_us, gemm_k_overhead, gemm_small_tile_cost;
+ * gemm_misaligned_efficiency alone from a relative table) or the attention figures (attention_efficiency, attention_row_us, or the triton_ or flash1_ pair for
  * those tables) of gpu->kernels to the table. */
 void kern_table_fit(HwGpu *gpu, const KernTable *t);
 /* The GEMM figures fitted to several GEMM tables at once, each table weighing the same (the mean

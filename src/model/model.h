@@ -54,6 +54,10 @@ typedef struct {
      * [rows x k] operand from them on the fly; the kernel model charges its real bytes); 0 for a
      * Linear */
     double input;
+    /* GEMM: n and k are the layer's own features (a Hugging Face config's Linear), not
+     * estimated from its FLOPs and parameters (a layer list's: 2048.5 for a 2048 -> 1000
+     * Linear with bias), so the kernel model may judge their alignment (kern.h) */
+    bool exact_dims;
 } ModelKernel;
 
 typedef struct {

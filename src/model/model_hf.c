@@ -76,7 +76,8 @@ int model_hf_linear(Ctx *c, int parent, const char *name, const char *kind, doub
         model_hf_leaf(c, parent, name, kind, params, 2 * c->s * in * out, 0, c->act * c->s * in, 1);
     ModelModule *m = model_builder_get(c->b, i);
     m->flops_bwd_ratio = 2; /* dgrad + wgrad, also when tied */
-    m->kernel = (ModelKernel){.kind = MODEL_KERNEL_GEMM, .rows = c->s, .n = out, .k = in};
+    m->kernel =
+        (ModelKernel){.kind = MODEL_KERNEL_GEMM, .rows = c->s, .n = out, .k = in, .exact_dims = true};
     return i;
 }
 

@@ -77,6 +77,11 @@ struct Gen {
     double fp8_params, fp8_block_fraction, fp8_weight_numel;
     int fp8_leaves, fp8_weight_tensors; /* fp8 linears in g->model; those on this rank */
     bool fp8_weights_each_forward;      /* FSDP: no cached fp8 weights, cast in each forward */
+    /* Megatron pads the vocabulary to a multiple of this (make_vocab_size_divisible_by x tp:
+     * 128 x tp, Megatron-LM's _vocab_size_with_padding), so its output layer's GEMMs are
+     * aligned however odd the tokenizer's count (GPT-2's 50257); 0: no padding (PyTorch's
+     * nn.Linear) */
+    int vocab_pad;
 };
 
 /* Sizes are computed in double and stored in the schedule as uint64 bytes; a double beyond the

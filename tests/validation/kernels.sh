@@ -21,7 +21,7 @@ check() { # NAME BOUND_MAE_PCT ARGS...
         failed=$((failed + 1))
     fi
 }
-echo "1..9"
+echo "1..10"
 check "H100 GEMM bf16 (XLA table, 375 shapes)" 6 -t "$root/topologies/hgx-h100-ndr400.json" \
     --table "$data/gemm_h100_xla_perf_table.tsv"
 check "A100 GEMM bf16 (CUDA 11 blog, square 512-8192)" 7 -t "$root/topologies/juwels-booster.json" \
@@ -41,5 +41,8 @@ check "A100 FlashAttention Triton kernel fwd+bwd" 12 -t "$root/topologies/juwels
     --table "$data/attention_flash_tflops.tsv" --gpu A100 --method flashattention_triton
 check "A100 FlashAttention v1 fwd+bwd" 12 -t "$root/topologies/juwels-booster.json" \
     --table "$data/attention_flash_tflops.tsv" --gpu A100 --method flashattention1
+check "H100 GEMM fp16, misaligned K (ml-engineering's d_ff sweep, relative to its aligned rows)" 1 \
+    -t "$root/topologies/hgx-h100-ndr400.json" --table "$data/gemm_h100_swiglu_dff_sweep.tsv" \
+    --dtype fp16
 echo "# $((n - failed)) passed, $failed failed"
 [ $failed -eq 0 ]
