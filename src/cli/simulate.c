@@ -90,6 +90,18 @@ static bool schedule_options_agree(const char *file, const IrSchedule *sched,
     if (!g_hash_table_lookup(sched->meta, "strategy"))
         return true;
     char *where = ir_schedule_diff(sched, gen);
+    if (where && sched->version < IR_VERSION) {
+        /* an older fsdpsim's file: its kernels may be what that version generated (version 6
+         * marks misaligned GEMMs), so the options are not to blame */
+        cfg_set_error(error, file, "", "version",
+                      "the schedule (version %d) is not the one these options generate with "
+                      "this fsdpsim (version %d schedules; %s); an older fsdpsim wrote it: "
+                      "expected a schedule written again with --emit-schedule, or no "
+                      "meta.strategy to simulate it as it is",
+                      sched->version, IR_VERSION, where);
+        g_free(where);
+        return false;
+    }
     if (where) {
         cfg_set_error(error, file, "", "classes",
                       "the schedule is not the one the options generate (%s); expected the "

@@ -115,6 +115,7 @@ IrSchedule *ir_schedule_new(int nodes, int gpus_per_node)
     s->nodes = nodes;
     s->gpus_per_node = gpus_per_node;
     s->world = nodes * gpus_per_node;
+    s->version = IR_VERSION;
     s->meta = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     return s;
 }

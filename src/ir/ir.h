@@ -33,8 +33,10 @@
  * simulator costs, and fsdprun-nccl runs, the same kernels; versions 1 and 2 are still read.
  * 4: collectives may say the SMs their kernels hold ("sms": Transformer Engine's userbuffers for
  * --tp-comm-overlap); in versions 1-3 every collective holds NCCL's channels.
- * 5: kernel lists may hold convolutions ("class": "conv"), which versions 3-4 ran as GEMMs. */
-#define IR_VERSION 5
+ * 5: kernel lists may hold convolutions ("class": "conv"), which versions 3-4 ran as GEMMs.
+ * 6: a gemm may say "misaligned": true (an operand's contiguous dimension off 16 bytes, kern.h),
+ * which versions 3-5 ran at the aligned rate. */
+#define IR_VERSION 6
 
 typedef enum {
     IR_OP_HOST,    /* host-side work (Python, kernel launches) or a host wait on its deps */
@@ -217,6 +219,7 @@ typedef struct {
      * O(1), once per send/recv in the engine. 4 bytes a rank; NULL until a class is added */
     int32_t *rank_class;
     GHashTable *meta; /* free-form key -> value strings: model, strategy, topology, options */
+    int version;      /* the file's schedule version (ir_schedule_read); IR_VERSION when made */
 } IrSchedule;
 
 IrSchedule *ir_schedule_new(int nodes, int gpus_per_node);

@@ -476,6 +476,14 @@ static bool read_class(IrSchedule *s, ReadNames *names, CfgObj *co, GError **err
                               names->version);
                 return false;
             }
+        for (guint k = 0; names->version < 6 && k < c->kernels->len; k++)
+            if (g_array_index(c->kernels, IrKernel, k).flags & IR_KERN_MISALIGNED) {
+                cfg_set_error(error, co->file, co->path, "kernel_lists",
+                              "misaligned GEMMs (\"misaligned\": true) are new in schedule "
+                              "version 6; expected version 6, or no misaligned in version %d",
+                              names->version);
+                return false;
+            }
     }
     int i = 0;
     for (const cJSON *it = streams->child; it && ok; it = it->next, i++) {
@@ -556,8 +564,10 @@ IrSchedule *ir_schedule_from_text(const char *file, const char *text, GError **e
                       nodes * gpn);
         ok = false;
     }
-    if (ok)
+    if (ok) {
         s = ir_schedule_new((int)nodes, (int)gpn);
+        s->version = (int)version;
+    }
     CfgObj meta = {0};
     ok = ok && cfg_obj_child(&root, "meta", false, &meta, error);
     /* each entry as it comes: looking each key up again was O(keys^2) */

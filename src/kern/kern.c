@@ -290,6 +290,18 @@ bool kern_gemm_misaligned(HwDtype dtype, double in_features, double out_features
     return dim_misaligned(dtype, in_features) || dim_misaligned(dtype, out_features);
 }
 
+bool kern_linear_misaligned(HwDtype dtype, const ModelKernel *k, double tp_split)
+{
+    /* judged on a Linear's own features only: a convolution's implicit GEMM builds its operand
+     * in shared memory, and a layer list's K and N are estimates */
+    if (k->kind != MODEL_KERNEL_GEMM || k->input > 0 || !k->exact_dims)
+        return false;
+    double applied = k->tp_applied > 1 ? k->tp_applied : 1;
+    double t = MAX(tp_split, 1) * applied, out = k->n * applied; /* the unsplit width */
+    return k->row_parallel ? kern_gemm_misaligned(dtype, k->k / t, out)
+                           : kern_gemm_misaligned(dtype, k->k, out / t);
+}
+
 int kern_leaf_kernels(HwDtype dtype, const ModelModule *leaf, KernAttnImpl attn, double samples,
                       double tp_split, bool backward, KernShape out[KERN_LEAF_MAX])
 {
@@ -299,9 +311,7 @@ int kern_leaf_kernels(HwDtype dtype, const ModelModule *leaf, KernAttnImpl attn,
     tp_split = MAX(tp_split, 1);
     if (k->kind == MODEL_KERNEL_GEMM) {
         double rows = k->rows * samples, n = k->n / tp_split;
-        /* judged on a Linear's own features only: a convolution's implicit GEMM builds its
-         * operand in shared memory, and a layer list's K and N are estimates */
-        bool mis = k->input <= 0 && k->exact_dims && kern_gemm_misaligned(dtype, k->k, n);
+        bool mis = kern_linear_misaligned(dtype, k, tp_split);
         if (!backward) {
             out[0] = gemm_shape(dtype, rows, n, k->k, 1, mis);
         } else {

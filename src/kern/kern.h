@@ -117,6 +117,10 @@ double kern_gemm_small_tile_cost(const HwKernels *k, HwDtype dtype);
  * counts as misaligned: its shards are uneven whole numbers. Also eager attention's two GEMMs
  * (head dim and sequence). */
 bool kern_gemm_misaligned(HwDtype dtype, double in_features, double out_features);
+/* The same for a model leaf's Linear on one of `tp_split` tensor-parallel ranks: a
+ * column-parallel layer's output split, a row-parallel one's input (ModelKernel.row_parallel);
+ * false for a layer list's estimated shapes and for convolutions. */
+bool kern_linear_misaligned(HwDtype dtype, const ModelKernel *k, double tp_split);
 
 /* The efficiency a GEMM of this shape reaches: FLOPs / (time x peak). For reports and tests. */
 double kern_gemm_efficiency(const HwGpu *gpu, HwDtype dtype, double m, double n, double k,

@@ -271,6 +271,20 @@ KernTable *kern_table_load(const char *file, const KernTableFilter *filter, GErr
     }
     g_strfreev(lines);
     g_strfreev(header);
+    /* a relative table is read through its aligned rows against its misaligned ones: it needs
+     * both (the peak filter can drop one kind: the sweep's aligned rows are above an A100's) */
+    int misaligned = 0;
+    for (guint i = 0; t->relative && i < t->rows->len; i++)
+        misaligned += g_array_index(t->rows, KernRow, i).shape.misaligned;
+    if (t->relative && t->rows->len > 0 && (misaligned == 0 || misaligned == (int)t->rows->len)) {
+        g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
+                    "%s: a d_ff sweep is read as its misaligned rows against its aligned ones, "
+                    "and %u of its rows kept (%d above the GPU's dense peak left out) are all %s; "
+                    "expected both kinds (a topology of the GPU the sweep ran on)",
+                    file, t->rows->len, t->above_peak, misaligned ? "misaligned" : "aligned");
+        kern_table_free(t);
+        return NULL;
+    }
     if (t->rows->len == 0) {
         g_set_error(error, FSD_ERROR, FSD_ERROR_INPUT,
                     "%s: no row matches (dtype %s%s%s%s%s): check --dtype, --gpu and --method",

@@ -39,6 +39,10 @@ bool model_finish(Model *model, ModelBuilder *b, const char *file, const char *f
         /* a wrapped sum reported half the parameters of n_embd 4194304 x n_layer 100000 */
         overflow |= __builtin_add_overflow(model->params, m->params, &model->params);
         overflow |= __builtin_add_overflow(model->buffers, m->buffers, &model->buffers);
+        /* Megatron's row-parallel Linears take the hidden size out (kern.h judges the split
+         * input's alignment); one with hidden in and out is either, the same widths */
+        if (m->kernel.kind == MODEL_KERNEL_GEMM && m->kernel.exact_dims && model->hidden > 0)
+            m->kernel.row_parallel = m->kernel.n == model->hidden;
         if (m->parent < 0)
             continue;
         m->depth = model->modules[m->parent].depth + 1;

@@ -58,6 +58,12 @@ typedef struct {
      * estimated from its FLOPs and parameters (a layer list's: 2048.5 for a 2048 -> 1000
      * Linear with bias), so the kernel model may judge their alignment (kern.h) */
     bool exact_dims;
+    /* GEMM with exact_dims: a row-parallel layer under tensor parallelism (its output is the
+     * model's hidden size: attention's output and the MLP's down projection), whose input
+     * features TP splits, not its output (model_finish) */
+    bool row_parallel;
+    /* GEMM: the tensor-parallel degree n was already divided by (gen_tp_model's copies); 0: none */
+    double tp_applied;
 } ModelKernel;
 
 typedef struct {

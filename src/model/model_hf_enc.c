@@ -186,8 +186,11 @@ static void build_vit(Model *m, Ctx *c, double patches, double patch_pixels, int
     /* patch projection: Conv2d(C, h, p, stride p), an implicit GEMM of N patch rows by C*p*p */
     double tokens = c->s;
     c->s = patches;
-    model_hf_linear(c, emb, "vit.embeddings.patch_embeddings.projection", "Conv2d", patch_pixels, h,
-                    true, false);
+    int proj = model_hf_linear(c, emb, "vit.embeddings.patch_embeddings.projection", "Conv2d",
+                               patch_pixels, h, true, false);
+    /* cuDNN's implicit GEMM builds its patch operand in shared memory: not a Linear's layout,
+     * so its alignment is not judged (kern.h) */
+    model_builder_get(c->b, proj)->kernel.exact_dims = false;
     c->s = tokens;
     int enc = model_builder_add(c->b, md, "vit.encoder", "ViTEncoder");
     int list = model_builder_add(c->b, enc, "vit.encoder.layer", "ModuleList");

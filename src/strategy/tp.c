@@ -170,6 +170,7 @@ Model *gen_tp_model(const Model *model, int t, bool sp)
          * splits attention by heads; Korthikanti's (10 + 24/t)/34 is for the other traffic) */
         if (m->kernel.kind == MODEL_KERNEL_GEMM) {
             m->kernel.n *= s.flops;
+            m->kernel.tp_applied = 1 / s.flops; /* for kern.h's alignment of the split widths */
         } else if (m->kernel.kind == MODEL_KERNEL_ATTENTION) {
             m->kernel.heads /= t;
             m->mem_bytes_fwd = model->modules[i].mem_bytes_fwd / t;

@@ -49,12 +49,18 @@ static KernTable *gemm_table(const TraceSet *set, int *kernels)
             char *key = g_strdup_printf("%s %gx%gx%gx%g", g->dtype, g->batch, g->m, g->n, g->k);
             gpointer row = g_hash_table_lookup(by_shape, key);
             if (!row) {
+                /* misaligned (kern.h) when any of its widths is off 16 bytes: the trace
+                 * records shapes, not strides, and which two are contiguous depends on the
+                 * transposes (a Linear's weight gradient has its features as m and n) */
+                bool mis = kern_gemm_misaligned(dtype, g->m, g->n) ||
+                           kern_gemm_misaligned(dtype, g->k, g->k);
                 KernRow kr = {.shape = {.cls = KERN_GEMM,
                                         .dtype = dtype,
                                         .m = g->m,
                                         .n = g->n,
                                         .k = g->k,
-                                        .batch = g->batch},
+                                        .batch = g->batch,
+                                        .misaligned = mis},
                               .label = g_strdup(key)};
                 g_array_append_val(t->rows, kr);
                 g_ptr_array_add(durations, g_array_new(FALSE, FALSE, sizeof(double)));

@@ -236,14 +236,18 @@ jedit "$W/sched.json" $s-9.json 'next(o for o in d["classes"][0]["ops"] if o["ki
 bad schedule/negative-bytes "$s-9.json;bytes;expected an integer in [0," "${BASE[@]}" --schedule $s-9.json
 jedit "$W/sched.json" $s-9b.json 'next(o for o in d["classes"][0]["ops"] if o["kind"] == "coll")["bytes"] = 1.5'
 bad schedule/fractional-bytes "$s-9b.json;bytes;expected an integer in [0,;1.5" "${BASE[@]}" --schedule $s-9b.json
-jedit "$W/sched.json" $s-10.json 'd["version"] = 6'
-bad schedule/version-6 "$s-10.json;field 'version';version 6" "${BASE[@]}" --schedule $s-10.json
+jedit "$W/sched.json" $s-10.json 'd["version"] = 7'
+bad schedule/version-7 "$s-10.json;field 'version';version 7" "${BASE[@]}" --schedule $s-10.json
 # kernel lists (version 3): each kernel's fields, the ops' indices into them, the version
 K='c = d["classes"][0]; k = c["kernel_lists"]'
 jedit "$W/sched.json" $s-k1.json "$K"'; k[0][0]["class"] = "winograd"'
 bad schedule/kernel-class "$s-k1.json;field 'classes[0].kernel_lists[0][0].class';expected one of gemm, attention, memory, flops, conv;winograd" "${BASE[@]}" --schedule $s-k1.json
 jedit "$W/sched.json" $s-k1c.json "$K"'; d["version"] = 4; k[0][0] = {"class": "conv", "dtype": "bf16", "m": 64, "n": 64, "k": 64, "bytes": 1e6}'
 bad schedule/conv-in-version-4 "$s-k1c.json;field 'classes[0].kernel_lists';version 5" "${BASE[@]}" --schedule $s-k1c.json
+jedit "$W/sched.json" $s-k1m.json "$K"'; d["version"] = 5; g = next(x for l in k for x in l if x["class"] == "gemm"); g["misaligned"] = True'
+bad schedule/misaligned-in-version-5 "$s-k1m.json;field 'classes[0].kernel_lists';version 6" "${BASE[@]}" --schedule $s-k1m.json
+jedit "$W/sched.json" $s-k1n.json "$K"'; g = next(x for l in k for x in l if x["class"] == "gemm"); g["misaligned"] = 1'
+bad schedule/misaligned-not-bool "$s-k1n.json;field 'classes[0].kernel_lists[;misaligned;expected true or false" "${BASE[@]}" --schedule $s-k1n.json
 jedit "$W/sched.json" $s-k2.json "$K"'; g = next(x for l in k for x in l if x["class"] == "gemm"); del g["m"]'
 bad schedule/kernel-gemm-no-m "$s-k2.json;field 'classes[0].kernel_lists[;].m';missing" "${BASE[@]}" --schedule $s-k2.json
 jedit "$W/sched.json" $s-k3.json "$K"'; next(o for o in c["ops"] if "kernel_list" in o)["kernel_list"] = len(k)'

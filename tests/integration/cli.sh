@@ -718,17 +718,20 @@ t_schedule_many_names_read_fast() {
 }
 add input t_schedule_many_names_read_fast
 
-t_schedule_version_6() {
-    make_schedule "$W/v6.json" 'd["version"] = 6' || return 1
-    fsd "${BASE[@]}" --schedule "$W/v6.json"
-    expect_input_error "$W/v6.json" "field 'version'" 'version 6'
+t_schedule_version_7() {
+    make_schedule "$W/v7.json" 'd["version"] = 7' || return 1
+    fsd "${BASE[@]}" --schedule "$W/v7.json"
+    expect_input_error "$W/v7.json" "field 'version'" 'version 7'
 }
-add input t_schedule_version_6
+add input t_schedule_version_7
 
 # A collective's SMs ("sms", version 4) in a version 3 file: named, with the version it needs
 t_schedule_sms_in_version_3() {
     make_schedule "$W/v3sms.json" '
 d["version"] = 3
+for c in d["classes"]:  # GPT-2'"'"'s head is misaligned: a version 6 field, not what this tests
+    for l in c.get("kernel_lists", []):
+        for k in l: k.pop("misaligned", None)
 op = next(o for c in d["classes"] for o in c["ops"] if o["kind"] == "coll")
 op["sms"] = 16' || return 1
     fsd "${BASE[@]}" --schedule "$W/v3sms.json"

@@ -81,7 +81,7 @@ static void expect_bad(const char *text, const char *needle)
 
 static void test_bad_schedules(void **state)
 {
-    expect_bad("{\"format\": \"fsdpsim-schedule\", \"version\": 6}", "version");
+    expect_bad("{\"format\": \"fsdpsim-schedule\", \"version\": 7}", "version");
     expect_bad("{\"format\": \"other\"}", "format");
     expect_bad("{\"format\": \"fsdpsim-schedule\", \"version\": 1, \"world\": 3, \"nodes\": 2, "
                "\"gpus_per_node\": 2}", "world");

@@ -17,11 +17,53 @@ static void test_misaligned_rule(void **state)
     assert_false(kern_gemm_misaligned(HW_DTYPE_BF16, 768, 50304)); /* nanoGPT's padding */
     assert_true(kern_gemm_misaligned(HW_DTYPE_FP16, 10922, 4096)); /* 8/3 x 4096 */
     assert_false(kern_gemm_misaligned(HW_DTYPE_FP16, 10944, 4096));
-    assert_true(kern_gemm_misaligned(HW_DTYPE_BF16, 150, 2048)); /* head dim 150 */
+    assert_true(kern_gemm_misaligned(HW_DTYPE_BF16, 150, 2048));   /* head dim 150 */
     assert_false(kern_gemm_misaligned(HW_DTYPE_FP32, 1000, 2048)); /* 4000 bytes */
     assert_true(kern_gemm_misaligned(HW_DTYPE_FP32, 1002, 2048));
     assert_true(kern_gemm_misaligned(HW_DTYPE_FP8, 1000, 2048)); /* 1000 bytes */
     assert_true(kern_gemm_misaligned(HW_DTYPE_BF16, 50257.0 / 4, 768));
+}
+
+/* Under tensor parallelism a column-parallel Linear's output is split, a row-parallel one's
+ * input (Megatron's RowParallelLinear: attention's output, the MLP's down projection, whose
+ * output is the hidden size): an 11000-wide MLP on 2 ranks runs 5500-wide halves both ways,
+ * 4-byte aligned; on 8 it runs 1375. gen_tp_model's copies (n already divided) judge the same. */
+static void test_tp_split_dims(void **state)
+{
+    (void)state;
+    ModelKernel up = {
+        .kind = MODEL_KERNEL_GEMM, .rows = 4096, .n = 11000, .k = 4096, .exact_dims = true};
+    ModelKernel down = {.kind = MODEL_KERNEL_GEMM,
+                        .rows = 4096,
+                        .n = 4096,
+                        .k = 11000,
+                        .exact_dims = true,
+                        .row_parallel = true};
+    /* 11000 is a multiple of 8: aligned whole; 5500 is not */
+    assert_false(kern_linear_misaligned(HW_DTYPE_BF16, &up, 1));
+    assert_false(kern_linear_misaligned(HW_DTYPE_BF16, &down, 1));
+    assert_true(kern_linear_misaligned(HW_DTYPE_BF16, &up, 2));
+    assert_true(kern_linear_misaligned(HW_DTYPE_BF16, &down, 2));
+    /* a row-parallel layer's output is whole: 4100 = 8 x 512.5 is off, however the input splits */
+    ModelKernel odd_hidden = down;
+    odd_hidden.k = 16384, odd_hidden.n = 4100;
+    assert_true(kern_linear_misaligned(HW_DTYPE_BF16, &odd_hidden, 4));
+    ModelKernel col = up;
+    col.k = 4100, col.n = 16384; /* and a column-parallel one's input */
+    assert_true(kern_linear_misaligned(HW_DTYPE_BF16, &col, 4));
+    col.k = 4096;
+    assert_false(kern_linear_misaligned(HW_DTYPE_BF16, &col, 4));
+    /* gen_tp_model's copy of the down projection on 2 ranks: n halved, tp_applied 2 */
+    ModelKernel copy = down;
+    copy.n /= 2, copy.tp_applied = 2;
+    assert_true(kern_linear_misaligned(HW_DTYPE_BF16, &copy, 1));
+    ModelKernel aligned = copy;
+    aligned.k = 11264; /* 5632 = 8 x 704 per rank */
+    assert_false(kern_linear_misaligned(HW_DTYPE_BF16, &aligned, 1));
+    /* a layer list's estimated shapes are never judged */
+    ModelKernel estimated = up;
+    estimated.exact_dims = false;
+    assert_false(kern_linear_misaligned(HW_DTYPE_BF16, &estimated, 2));
 }
 
 /* ml-engineering's SwiGLU d_ff sweep (shared/data/kernels/gemm_h100_swiglu_dff_sweep.tsv: fp16
@@ -34,8 +76,13 @@ static const double sweep[][2] = {{10922, 272.73}, {10944, 398.38}, {10848, 395.
 
 static double sweep_rate(const HwGpu *gpu, double d_ff)
 {
-    KernShape s = {.cls = KERN_GEMM, .dtype = HW_DTYPE_FP16, .m = 4096, .n = 4096, .k = d_ff,
-                   .batch = 4, .share = 1,
+    KernShape s = {.cls = KERN_GEMM,
+                   .dtype = HW_DTYPE_FP16,
+                   .m = 4096,
+                   .n = 4096,
+                   .k = d_ff,
+                   .batch = 4,
+                   .share = 1,
                    .misaligned = kern_gemm_misaligned(HW_DTYPE_FP16, d_ff, 4096)};
     return 2.0 * 4 * 4096 * 4096 * d_ff / kern_time_s(gpu, &s) / 1e12;
 }
@@ -124,8 +171,8 @@ static void test_model_kernels(void **state)
     assert_true(head >= 0 && m->modules[head].kernel.n == 50257);
     ModelModule padded = m->modules[head];
     padded.kernel.n = 50304;
-    double t_odd = kern_leaf_s(&t->gpu, HW_DTYPE_BF16, &m->modules[head], KERN_ATTN_FLASH2, 8, 1,
-                               true);
+    double t_odd =
+        kern_leaf_s(&t->gpu, HW_DTYPE_BF16, &m->modules[head], KERN_ATTN_FLASH2, 8, 1, true);
     double t_pad = kern_leaf_s(&t->gpu, HW_DTYPE_BF16, &padded, KERN_ATTN_FLASH2, 8, 1, true);
     assert_true(t_odd > 1.3 * t_pad);
     model_free(m);
@@ -133,8 +180,8 @@ static void test_model_kernels(void **state)
     m = load_model("models/resnet50.json", NULL);
     for (int i = 0; i < m->n_modules; i++) {
         KernShape list[KERN_LEAF_MAX];
-        int n = kern_leaf_kernels(HW_DTYPE_FP32, &m->modules[i], KERN_ATTN_FLASH2, 8, 1, true,
-                                  list);
+        int n =
+            kern_leaf_kernels(HW_DTYPE_FP32, &m->modules[i], KERN_ATTN_FLASH2, 8, 1, true, list);
         for (int j = 0; j < n; j++)
             assert_false(list[j].misaligned);
     }
@@ -192,8 +239,14 @@ static void test_megatron_vocab_padding(void **state)
 static void test_ir_round_trip(void **state)
 {
     (void)state;
-    KernShape s = {.cls = KERN_GEMM, .dtype = HW_DTYPE_BF16, .m = 2048, .n = 50257, .k = 768,
-                   .batch = 1, .share = 1, .misaligned = true};
+    KernShape s = {.cls = KERN_GEMM,
+                   .dtype = HW_DTYPE_BF16,
+                   .m = 2048,
+                   .n = 50257,
+                   .k = 768,
+                   .batch = 1,
+                   .share = 1,
+                   .misaligned = true};
     IrKernel k;
     kern_to_ir(&s, &k);
     assert_true(k.flags & IR_KERN_MISALIGNED);
@@ -207,12 +260,51 @@ static void test_ir_round_trip(void **state)
     hw_topology_free(t);
 }
 
+/* The summary says what misalignment costs: GPT-2 on one A100 (FSDP, its 50257-token head),
+ * a warning naming lm_head whose time is the step's own difference with the loss removed
+ * (within 15 %: the compute overlaps communication), and none once the figure is 1. */
+static double warned_ms(const Report *rep)
+{
+    for (guint i = 0; i < rep->warnings->len; i++) {
+        const char *w = rep->warnings->pdata[i];
+        double ms = 0;
+        if (strstr(w, "compute: misaligned GEMMs cost about") &&
+            strstr(w, "lm_head (features 768 -> 50257)"))
+            return sscanf(w, "compute: misaligned GEMMs cost about %lf ms", &ms) == 1 ? ms : -1;
+    }
+    return 0;
+}
+
+static void test_summary_warning(void **state)
+{
+    (void)state;
+    double step[2], warned[2];
+    for (int aligned = 0; aligned < 2; aligned++) {
+        Run r;
+        run_start(&r, "models/gpt2.json", "topologies/juwels-booster.json", 1, 1);
+        if (aligned)
+            r.topo->gpu.kernels.gemm_misaligned_efficiency = 1;
+        run_sim(&r);
+        step[aligned] = r.rep.step_time_s;
+        warned[aligned] = warned_ms(&r.rep);
+        run_end(&r);
+    }
+    assert_true(warned[0] > 0);
+    assert_true(warned[1] == 0);
+    assert_close(warned[0] * 1e-3, step[0] - step[1], 0.15);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_misaligned_rule),        cmocka_unit_test(test_h100_sweep),
-        cmocka_unit_test(test_sweep_fit),              cmocka_unit_test(test_model_kernels),
-        cmocka_unit_test(test_megatron_vocab_padding), cmocka_unit_test(test_ir_round_trip),
+        cmocka_unit_test(test_misaligned_rule),
+        cmocka_unit_test(test_h100_sweep),
+        cmocka_unit_test(test_sweep_fit),
+        cmocka_unit_test(test_model_kernels),
+        cmocka_unit_test(test_megatron_vocab_padding),
+        cmocka_unit_test(test_ir_round_trip),
+        cmocka_unit_test(test_summary_warning),
+        cmocka_unit_test(test_tp_split_dims),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
