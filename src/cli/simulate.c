@@ -95,9 +95,10 @@ static bool schedule_options_agree(const char *file, const IrSchedule *sched,
          * marks misaligned GEMMs), so the options are not to blame */
         cfg_set_error(error, file, "", "version",
                       "the schedule (version %d) is not the one these options generate with "
-                      "this fsdpsim (version %d schedules; %s); an older fsdpsim wrote it: "
-                      "expected a schedule written again with --emit-schedule, or no "
-                      "meta.strategy to simulate it as it is",
+                      "this fsdpsim (version %d schedules; %s); an older fsdpsim wrote it, "
+                      "whose kernels may differ: expected a schedule written again with "
+                      "--emit-schedule (and the options it was made with), or no meta.strategy "
+                      "to simulate it as it is",
                       sched->version, IR_VERSION, where);
         g_free(where);
         return false;

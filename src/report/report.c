@@ -291,22 +291,29 @@ static void diagnostics(Report *r)
                     r->model->attention_kernel == MODEL_ATTN_TRITON ? "FlashAttention's Triton kernel"
                                                                     : "FlashAttention v1's kernels");
     /* cuBLAS's tensor-core GEMMs want 16-byte-aligned leading dimensions; eager attention's
-     * batched GEMMs have the head dim as one (QK^T's K, PV's N). BLOOM's sweeps on A100 (bigscience tr11 chronicles-prequel, "NHEADs comparison"
-     * and its second round, NHIDDEN 13824) ran 128 heads (head dim 108) 30-44 % slower than 64
-     * or 96 heads (216, 144) of the same model and layout. The kernel model charges them at
-     * gemm_misaligned_efficiency (one H100 bmm, 0.69; misaligned_warning below), which explains
-     * 1-1.5 points of those steps, so this says the rest is not modelled. */
+     * batched GEMMs have the head dim as one (QK^T's K, PV's N). BLOOM's sweeps on A100 (bigscience
+     * tr11 chronicles-prequel, "NHEADs comparison" and its second round, NHIDDEN 13824) ran 128
+     * heads (head dim 108) 30-44 % slower than 64 or 96 heads (216, 144) of the same model and
+     * layout. The kernel model charges them at gemm_misaligned_efficiency (one H100 bmm, 0.69;
+     * misaligned_warning below), which explains 1-1.5 points of those steps, so this says the rest
+     * is not modelled. */
     int dt_bytes = hw_dtype_bytes(strat_compute_dtype(r->model, r->opt));
     if (!r->model->flash_attention && r->model->heads > 0 && dt_bytes < 16 &&
         (r->model->head_dim * dt_bytes) % 16 != 0)
         report_warn(r,
                     "correctness: attention: head dim %d is not a multiple of %d elements (16 "
                     "bytes): cuBLAS runs eager attention's GEMMs on slower unaligned kernels, "
-                    "charged at the rate one H100 benchmark measured (below), while BLOOM's A100 "
-                    "sweeps ran head dim 108 30-44 %% slower than 144 or 216 in the same model, "
-                    "far more: expect this run slower than predicted; a head count that makes "
-                    "hidden / heads a multiple of %d avoids it",
-                    r->model->head_dim, 16 / dt_bytes, 16 / dt_bytes);
+                    "%s, while BLOOM's A100 sweeps ran head dim 108 30-44 %% slower than 144 or "
+                    "216 in the same model, far more: expect this run slower than predicted; a "
+                    "head count that makes hidden / heads a multiple of %d avoids it",
+                    r->model->head_dim, 16 / dt_bytes,
+                    r->topo->gpu.kernels.present &&
+                            r->topo->gpu.kernels.gemm_misaligned_efficiency < 1
+                        ? "which the model charges only where they are compute-bound, at the "
+                          "fraction of the aligned rate one H100 benchmark measured"
+                        : "which the model does not charge on this GPU (its topology gives no "
+                          "gpu.kernels.gemm_misaligned_efficiency)",
+                    16 / dt_bytes);
     const StratOptions *opt = r->opt;
     const StratLayout *lay = &r->info->layout;
     bool fsdp = opt->kind == STRAT_FSDP;
@@ -514,26 +521,48 @@ static void misaligned_warning(Report *r)
     /* below half a percent of the step it is not worth a line */
     if (!(worst > 0.005 * r->step_time_s) || dtype < 0)
         return;
-    /* the misaligned leaves, alike ones (same kind and widths) as one entry with a count, named
-     * when they carry 5 % or more of the misaligned FLOPs (not BERT's 2-way next-sentence head
-     * beside its 30522-way decoder) */
+    /* the leaves that carry it, by what each loses per micro-batch as the run splits it (its
+     * tensor-parallel widths; Megatron's padded vocabulary is not misaligned), alike ones (same
+     * kind and widths) as one entry with a count, named when they carry 5 % or more of it (not
+     * BERT's 2-way next-sentence head beside its 30522-way decoder, not eager attention bound by
+     * its bytes, which misalignment does not slow) */
     const Model *m = r->model;
+    const StratOptions *opt = r->opt;
+    const StratLayout *lay = &r->info->layout;
+    double tp = MAX(1, lay->tp);
+    bool megatron_vocab = opt->kind != STRAT_FSDP && (lay->tp > 1 || lay->pp > 1) &&
+                          !(opt->zero1 && lay->tp * lay->pp == 1);
+    HwDtype compute = strat_compute_dtype(m, opt);
     typedef struct {
         int first, count;
         bool gemm;
-        double a, b, flops;
+        double a, b, loss;
     } Entry;
     Entry *e = g_new0(Entry, MAX(1, m->n_modules));
     int n_e = 0;
-    double flops = 0;
+    double total = 0;
     for (int i = 0; i < m->n_modules; i++) {
-        const ModelKernel *k = &m->modules[i].kernel;
-        bool gemm = k->kind == MODEL_KERNEL_GEMM && k->exact_dims &&
-                    kern_gemm_misaligned((HwDtype)dtype, k->k, k->n);
-        bool attn = k->kind == MODEL_KERNEL_ATTENTION && !m->flash_attention &&
-                    kern_gemm_misaligned((HwDtype)dtype, k->head_dim, k->seq);
-        if (!gemm && !attn)
+        const ModelModule *leaf = &m->modules[i];
+        const ModelKernel *k = &leaf->kernel;
+        if (leaf->first_child >= 0 ||
+            (megatron_vocab && k->kind == MODEL_KERNEL_GEMM && m->vocab > 0 && k->n == m->vocab))
             continue;
+        double loss = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            KernShape list[KERN_LEAF_MAX];
+            int n = kern_leaf_kernels(compute, leaf, kern_attention_impl(m),
+                                      m->training.micro_batch, tp, pass == 1, list);
+            for (int j = 0; j < n; j++) {
+                if (!list[j].misaligned)
+                    continue;
+                double t = kern_time_s(gpu, &list[j]);
+                list[j].misaligned = false;
+                loss += list[j].share * (t - kern_time_s(gpu, &list[j]));
+            }
+        }
+        if (!(loss > 0))
+            continue;
+        bool gemm = k->kind == MODEL_KERNEL_GEMM;
         double a = gemm ? k->k : k->head_dim, b = gemm ? k->n : k->seq;
         int j = 0;
         while (j < n_e && !(e[j].gemm == gemm && e[j].a == a && e[j].b == b))
@@ -541,33 +570,34 @@ static void misaligned_warning(Report *r)
         if (j == n_e)
             e[n_e++] = (Entry){i, 0, gemm, a, b, 0};
         e[j].count++;
-        e[j].flops += m->modules[i].flops_fwd;
-        flops += m->modules[i].flops_fwd;
+        e[j].loss += loss;
+        total += loss;
     }
     GString *what = g_string_new(NULL);
     int named = 0;
     for (int j = 0; j < n_e; j++) {
-        if (e[j].flops < 0.05 * flops || named++ >= 3)
+        if (e[j].loss < 0.05 * total || named++ >= 3)
             continue;
         char alike[32] = "";
         if (e[j].count > 1)
             snprintf(alike, sizeof alike, " and %d alike", e[j].count - 1);
         if (e[j].gemm)
-            g_string_append_printf(what, "%s%s%s (features %g -> %g)", named > 1 ? ", " : "",
-                                   m->modules[e[j].first].name, alike, e[j].a, e[j].b);
+            g_string_append_printf(what, "%s%s%s (features %g -> %g%s)", named > 1 ? ", " : "",
+                                   m->modules[e[j].first].name, alike, e[j].a, e[j].b,
+                                   tp > 1 ? ", split over the tensor-parallel ranks" : "");
         else
             g_string_append_printf(what, "%s%s%s (head dim %g, sequence %g)", named > 1 ? ", " : "",
                                    m->modules[e[j].first].name, alike, e[j].a, e[j].b);
     }
     g_free(e);
     char *lost = report_seconds(worst);
-    report_warn(r,
-                "compute: misaligned GEMMs cost about %s of GPU time a step (%.1f %% of the step, at %.2f "
-                "of the aligned rate): %s, off a multiple of 16 bytes of %s; widths padded to a "
-                "multiple of 64 avoid it (nanoGPT pads GPT-2's vocabulary of 50257 to 50304)",
-                lost, 100 * worst / MAX(r->step_time_s, 1e-30),
-                gpu->kernels.gemm_misaligned_efficiency, named ? what->str : "the model's GEMMs",
-                hw_dtype_name((HwDtype)dtype));
+    report_warn(
+        r,
+        "compute: misaligned GEMMs cost about %s of GPU time a step (%.1f %% of the step, at %.2f "
+        "of the aligned rate): %s, a width off a multiple of 16 bytes; widths padded to a "
+        "multiple of 64 avoid it (nanoGPT pads GPT-2's vocabulary of 50257 to 50304)",
+        lost, 100 * worst / MAX(r->step_time_s, 1e-30), gpu->kernels.gemm_misaligned_efficiency,
+        named ? what->str : "the model's GEMMs");
     g_free(lost);
     g_string_free(what, TRUE);
 }
