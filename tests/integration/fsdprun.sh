@@ -161,12 +161,19 @@ rank_pid() { # RANK: the pid of that fsdprun rank of the job started last in $W
     done
 }
 "$FSDPSIM" -m "$MODEL" -t "$TOPO" --nodes 1 --gpus-per-node 2 --strategy ddp --emit-schedule "$W/f.json" >/dev/null
-for sig in STOP KILL; do
+# one faulted run: sets rc, took, victim, left. A session folder of this job's own: mpirun
+# sometimes segfaults after an abort (Open MPI 4.1, in PMIx_Finalize) and leaves its folder
+# behind; the stuck-job case above may have. 30 s of outer timeout, not 120: the job must end
+# in 10.
+fault_run() {
+    local sig=$1 attempt=$2 run=()
     start=$(date +%s)
-    # a session folder of this job's own: mpirun sometimes segfaults after an abort (Open MPI
-    # 4.1, in PMIx_Finalize) and leaves its folder behind; the stuck-job case above may have
-    mkdir -p "$W/ompi-$sig"
-    (cd "$W" && exec "${MPIRUN[@]/#TMPDIR=*/TMPDIR=$W/ompi-$sig}" -np 2 "$FSDPRUN" --schedule f.json --topology "$TOPO" --iters 100000 \
+    rm -rf "$W/ompi-$sig-$attempt" && mkdir -p "$W/ompi-$sig-$attempt"
+    for a in "${MPIRUN[@]}"; do
+        case $a in TMPDIR=*) a=TMPDIR=$W/ompi-$sig-$attempt ;; 120) a=30 ;; esac
+        run+=("$a")
+    done
+    (cd "$W" && exec "${run[@]}" -np 2 "$FSDPRUN" --schedule f.json --topology "$TOPO" --iters 100000 \
         --warmup 0 --timeout 3 >"$W/out" 2>"$W/err") &
     job=$! victim=""
     for _ in $(seq 50); do victim=$(rank_pid 0); [ -n "$victim" ] && break; sleep 0.1; done
@@ -176,8 +183,23 @@ for sig in STOP KILL; do
     rc=$? took=$(( $(date +%s) - start ))
     sleep 2
     left=$(pgrep -x fsdprun | while read -r p; do [ "$(readlink /proc/$p/cwd 2>/dev/null)" = "$W" ] && echo "$p"; done | wc -l)
+    [ $sig = STOP ] && kill -CONT "$victim" 2>/dev/null
+    ompi=$W/ompi-$sig-$attempt
+}
+for sig in STOP KILL; do
+    fault_run $sig 1
+    # Rarely (2 of 8 runs on 2026-12-02, both on a loaded 2-core machine) mpirun itself
+    # hangs after rank 1's MPI_Abort when rank 0 is stopped, until the outer timeout, although
+    # rank 1 has named rank 0 and no rank is left: Open MPI's teardown, not fsdprun's watchdog.
+    # Such a run is said and tried once more; two in a row fail.
+    if [ $sig = STOP ] && [ $rc -eq 124 ]; then
+        echo "# rank 0 stopped: mpirun hung after the abort (rc 124, ${took}s); once more"
+        pgrep -x fsdprun | while read -r p; do
+            [ "$(readlink /proc/$p/cwd 2>/dev/null)" = "$W" ] && kill -9 "$p"
+        done
+        fault_run $sig 2
+    fi
     if [ $sig = STOP ]; then
-        kill -CONT "$victim" 2>/dev/null
         named=$(grep -c 'rank 1: no progress .*waiting for rank 0' "$W/err")
         check "rank 0 stopped: job ends in ${took}s (--timeout 3, rc $rc), naming rank 0 as the one waited for" \
             test -n "$victim" -a $rc -ne 0 -a $rc -ne 124 -a $took -le 10 -a "$named" -ge 1
@@ -186,7 +208,7 @@ for sig in STOP KILL; do
         check "rank 0 killed: job ends in ${took}s (rc $rc)" test -n "$victim" -a $rc -ne 0 -a $rc -ne 124 -a $took -le 10
     fi
     check "rank 0 ${sig}: no rank process left behind ($left)" test "$left" -eq 0
-    check "rank 0 ${sig}: no Open MPI session file left behind" test -z "$(find "$W/ompi-$sig" -mindepth 1 | head -1)"
+    check "rank 0 ${sig}: no Open MPI session file left behind" test -z "$(find "$ompi" -mindepth 1 | head -1)"
 done
 
 # A rank stopped while the others wait at the barrier between iterations (a schedule without
