@@ -279,7 +279,7 @@ static KernShape gemm_shape(HwDtype dtype, double m, double n, double k, double 
                        .share = 1, .misaligned = misaligned};
 }
 
-static bool dim_misaligned(HwDtype dtype, double elements)
+bool kern_width_misaligned(HwDtype dtype, double elements)
 {
     double bytes = elements * hw_dtype_bytes(dtype);
     return elements > 0 && (bytes != floor(bytes) || fmod(bytes, 16) != 0);
@@ -287,7 +287,20 @@ static bool dim_misaligned(HwDtype dtype, double elements)
 
 bool kern_gemm_misaligned(HwDtype dtype, double in_features, double out_features)
 {
-    return dim_misaligned(dtype, in_features) || dim_misaligned(dtype, out_features);
+    return kern_width_misaligned(dtype, in_features) || kern_width_misaligned(dtype, out_features);
+}
+
+void kern_leaf_pad_vocab(HwDtype dtype, const Model *model, const ModelModule *leaf,
+                         double tp_split, int vocab_pad, KernShape *list, int n)
+{
+    const ModelKernel *k = &leaf->kernel;
+    if (vocab_pad <= 0 || k->kind != MODEL_KERNEL_GEMM || !k->exact_dims || model->vocab <= 0 ||
+        k->n != model->vocab)
+        return;
+    double padded = ceil(k->n / vocab_pad) * vocab_pad;
+    bool mis = kern_gemm_misaligned(dtype, k->k, padded / MAX(tp_split, 1));
+    for (int i = 0; i < n; i++)
+        list[i].misaligned = mis;
 }
 
 bool kern_linear_misaligned(HwDtype dtype, const ModelKernel *k, double tp_split)

@@ -121,6 +121,13 @@ bool kern_gemm_misaligned(HwDtype dtype, double in_features, double out_features
  * column-parallel layer's output split, a row-parallel one's input (ModelKernel.row_parallel);
  * false for a layer list's estimated shapes and for convolutions. */
 bool kern_linear_misaligned(HwDtype dtype, const ModelKernel *k, double tp_split);
+/* A single width (a traced GEMM's m, n or k, whose layout is not known). */
+bool kern_width_misaligned(HwDtype dtype, double elements);
+/* kern_leaf_kernels' list for `model`'s output layer under a vocabulary padded to a multiple of
+ * vocab_pad (strat_vocab_pad; 0: none): judged by the padded width, the padding's FLOPs not
+ * charged (at most vocab_pad / vocab of the layer). Other leaves' lists are left as they are. */
+void kern_leaf_pad_vocab(HwDtype dtype, const Model *model, const ModelModule *leaf,
+                         double tp_split, int vocab_pad, KernShape *list, int n);
 
 /* The efficiency a GEMM of this shape reaches: FLOPs / (time x peak). For reports and tests. */
 double kern_gemm_efficiency(const HwGpu *gpu, HwDtype dtype, double m, double n, double k,

@@ -530,8 +530,7 @@ static void misaligned_warning(Report *r)
     const StratOptions *opt = r->opt;
     const StratLayout *lay = &r->info->layout;
     double tp = MAX(1, lay->tp);
-    bool megatron_vocab = opt->kind != STRAT_FSDP && (lay->tp > 1 || lay->pp > 1) &&
-                          !(opt->zero1 && lay->tp * lay->pp == 1);
+    int vocab_pad = strat_vocab_pad(opt, lay);
     HwDtype compute = strat_compute_dtype(m, opt);
     typedef struct {
         int first, count;
@@ -544,14 +543,14 @@ static void misaligned_warning(Report *r)
     for (int i = 0; i < m->n_modules; i++) {
         const ModelModule *leaf = &m->modules[i];
         const ModelKernel *k = &leaf->kernel;
-        if (leaf->first_child >= 0 ||
-            (megatron_vocab && k->kind == MODEL_KERNEL_GEMM && m->vocab > 0 && k->n == m->vocab))
+        if (leaf->first_child >= 0)
             continue;
         double loss = 0;
         for (int pass = 0; pass < 2; pass++) {
             KernShape list[KERN_LEAF_MAX];
             int n = kern_leaf_kernels(compute, leaf, kern_attention_impl(m),
                                       m->training.micro_batch, tp, pass == 1, list);
+            kern_leaf_pad_vocab(compute, m, leaf, tp, vocab_pad, list, n);
             for (int j = 0; j < n; j++) {
                 if (!list[j].misaligned)
                     continue;

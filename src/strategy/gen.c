@@ -4,7 +4,6 @@
 
 #include "../util/cfg.h"
 
-#include <math.h>
 #include <string.h>
 
 void gen_init(Gen *g, const Model *model, const HwTopology *topo, const StratOptions *opt,
@@ -116,15 +115,7 @@ void gen_kernels_leaf(Gen *g, GArray *into, int leaf, double samples, double tp_
     HwDtype dtype = gen_leaf_dtype(g, leaf);
     int n = kern_leaf_kernels(dtype, m, kern_attention_impl(g->model), samples, tp_split,
                               backward, list);
-    /* the output layer of a padded vocabulary (gen.h vocab_pad): aligned by its padded width
-     * (the padding's extra FLOPs, at most vocab_pad / vocab of the layer, are not charged) */
-    if (g->vocab_pad > 0 && m->kernel.kind == MODEL_KERNEL_GEMM && m->kernel.exact_dims &&
-        g->model->vocab > 0 && m->kernel.n == g->model->vocab) {
-        double padded = ceil(m->kernel.n / g->vocab_pad) * g->vocab_pad;
-        bool mis = kern_gemm_misaligned(dtype, m->kernel.k, padded / MAX(tp_split, 1));
-        for (int i = 0; i < n; i++)
-            list[i].misaligned = mis;
-    }
+    kern_leaf_pad_vocab(dtype, g->model, m, tp_split, g->vocab_pad, list, n);
     for (int i = 0; i < n; i++) {
         IrKernel k;
         kern_to_ir(&list[i], &k);

@@ -631,11 +631,7 @@ IrSchedule *strat_pp_generate(const Model *model, const HwTopology *topo, const 
     pp.tp_overlap = opt->tp_comm_overlap && opt->sequence_parallel && layout->tp > 1;
     pp.sync_send = opt->pp_schedule == PP_SCHEDULE_1F1B;
     pp.S = pp.fsdp ? layout->shard_size : 1;
-    /* Megatron (and Megatron-DeepSpeed) pad the vocabulary to 128 x tp; PyTorch's FSDP x PP
-     * (torchtitan) and ZeRO-1 around a transformers model (no --tp or --pp: strategy.c's
-     * megatron_layers) keep the tokenizer's */
-    bool megatron = opt->kind != STRAT_FSDP && !(opt->zero1 && layout->tp * layout->pp == 1);
-    g->vocab_pad = megatron ? 128 * pp.T : 0;
+    g->vocab_pad = strat_vocab_pad(opt, layout);
     /* --fp8-format: FSDP gathers and frees each weight, TE casts it in each forward (fp8.c);
      * Megatron's caches it for the step */
     g->fp8_weights_each_forward = g->fp8_leaf && pp.fsdp;

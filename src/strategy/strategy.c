@@ -226,6 +226,34 @@ bool strat_layout_make(const StratOptions *opt, int nodes, int gpus_per_node, St
     return true;
 }
 
+/* A pipeline, and DDP with TP (Megatron's DDP), go to pp.c; FSDP x TP without a pipeline (2D)
+ * is FSDP on one TP rank's share of the model, with TP's exchanges added (tp.c). Megatron's DDP
+ * options need Megatron's generator, with or without model parallelism. */
+static bool to_pp(const StratOptions *opt, const StratLayout *layout)
+{
+    bool fsdp_2d = layout->pp == 1 && layout->tp > 1 && opt->kind == STRAT_FSDP;
+    bool megatron_ddp =
+        opt->kind == STRAT_DDP && (opt->distributed_optimizer || opt->overlap_grad_reduce);
+    return (layout->tp * layout->pp > 1 && !fsdp_2d) || megatron_ddp;
+}
+
+/* DDP and ZeRO-1 in pp.c are Megatron-LM's (and Megatron-DeepSpeed's), whose layers run fused
+ * kernels (bias-GeLU, bias-SwiGLU, fused norms) that keep less for backward than transformers'
+ * eager ops; FSDP there is PyTorch's own (torchtitan), eager. --strategy zero1 without --tp or
+ * --pp is DeepSpeed's ZeRO stage 1 (or torch's ZeroRedundancyOptimizer) around the transformers
+ * model: its eager ops, not Megatron's kernels (it comes to pp.c for the distributed optimizer's
+ * schedule only). */
+bool strat_megatron_layers(const StratOptions *opt, const StratLayout *layout)
+{
+    return to_pp(opt, layout) && opt->kind != STRAT_FSDP &&
+           !(opt->zero1 && layout->tp * layout->pp == 1);
+}
+
+int strat_vocab_pad(const StratOptions *opt, const StratLayout *layout)
+{
+    return strat_megatron_layers(opt, layout) ? 128 * MAX(1, layout->tp) : 0;
+}
+
 IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const StratOptions *opt,
                            const StratLayout *layout, StratInfo *info, GError **error)
 {
@@ -234,26 +262,16 @@ IrSchedule *strat_generate(const Model *model, const HwTopology *topo, const Str
     info->layout = *layout;
     info->samples_per_step = model->training.micro_batch * (double)opt->grad_accum;
     info->tokens_per_step = info->samples_per_step * (model->token_input ? model->training.seq_len : 1);
-    /* A pipeline, and DDP with TP (Megatron's DDP), go to pp.c; FSDP x TP without a pipeline
-     * (2D) is FSDP on one TP rank's share of the model, with TP's exchanges added (tp.c). */
-    bool fsdp_2d = layout->pp == 1 && layout->tp > 1 && opt->kind == STRAT_FSDP;
-    /* Megatron's DDP options need Megatron's generator, with or without model parallelism */
-    bool megatron_ddp = opt->kind == STRAT_DDP && (opt->distributed_optimizer || opt->overlap_grad_reduce);
-    if ((layout->tp * layout->pp > 1 && !fsdp_2d) || megatron_ddp) {
-        /* DDP and ZeRO-1 there are Megatron-LM's (and Megatron-DeepSpeed's), whose layers run
-         * fused kernels (bias-GeLU, bias-SwiGLU, fused norms) that keep less for backward than
-         * transformers' eager ops; FSDP there is PyTorch's own (torchtitan), eager. --strategy
-         * zero1 without --tp or --pp is DeepSpeed's ZeRO stage 1 (or torch's
-         * ZeroRedundancyOptimizer) around the transformers model: its eager ops, not Megatron's
-         * kernels (it comes here for the distributed optimizer's schedule only) */
-        bool megatron_layers = opt->kind != STRAT_FSDP && !(opt->zero1 && layout->tp * layout->pp == 1);
-        Model *fused = megatron_layers ? model_fused_kernels(model) : NULL;
+    if (to_pp(opt, layout)) {
+        Model *fused = strat_megatron_layers(opt, layout) ? model_fused_kernels(model) : NULL;
         IrSchedule *pp = strat_pp_generate(fused ? fused : model, topo, opt, layout, info, error);
         model_fused_kernels_free(fused);
         if (pp)
             ir_schedule_compact(pp);
         return pp;
     }
+    /* FSDP x TP without a pipeline (2D): FSDP on one TP rank's share of the model */
+    bool fsdp_2d = layout->tp > 1;
     Model *share = fsdp_2d ? gen_tp_model(model, layout->tp, opt->sequence_parallel) : NULL;
     gen_init(&g, share ? share : model, topo, opt, layout);
     ir_meta_set(g.sched, "model", model->name);

@@ -230,6 +230,13 @@ void strat_info_clear(StratInfo *info);
  * precision TF32 for convolutions (cuDNN's default) and for matmuls only with allow_tf32. */
 HwDtype strat_compute_dtype(const Model *model, const StratOptions *opt);
 
+/* Whether the run goes to Megatron's generator with Megatron's layers (pp.c; DDP and ZeRO-1 with
+ * --tp or --pp, or Megatron's DDP options), and the multiple it pads the vocabulary to there
+ * (make_vocab_size_divisible_by x tp, Megatron-LM's _vocab_size_with_padding: 128 x tp; 0
+ * elsewhere: PyTorch's nn.Linear keeps the tokenizer's count). */
+bool strat_megatron_layers(const StratOptions *opt, const StratLayout *layout);
+int strat_vocab_pad(const StratOptions *opt, const StratLayout *layout);
+
 /* With contiguous (NCHW) tensors, cuDNN's layout transposes around every convolution that runs on
  * tensor cores, added to the model's memory traffic (strategy.c); returns how many. Call once,
  * after the options are made, before generating. */

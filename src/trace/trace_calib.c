@@ -53,7 +53,7 @@ static KernTable *gemm_table(const TraceSet *set, int *kernels)
                  * records shapes, not strides, and which two are contiguous depends on the
                  * transposes (a Linear's weight gradient has its features as m and n) */
                 bool mis = kern_gemm_misaligned(dtype, g->m, g->n) ||
-                           kern_gemm_misaligned(dtype, g->k, g->k);
+                           kern_width_misaligned(dtype, g->k);
                 KernRow kr = {.shape = {.cls = KERN_GEMM,
                                         .dtype = dtype,
                                         .m = g->m,

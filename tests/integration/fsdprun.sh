@@ -179,8 +179,18 @@ fault_run() {
     for _ in $(seq 50); do victim=$(rank_pid 0); [ -n "$victim" ] && break; sleep 0.1; done
     sleep 1
     [ -n "$victim" ] && kill -$sig "$victim"
+    # a job still up 15 s on is hanging: what its processes are doing is kept for the log
+    rm -f "$W/hang"
+    while kill -0 $job 2>/dev/null; do
+        if [ ! -e "$W/hang" ] && [ $(( $(date +%s) - start )) -ge 15 ]; then
+            ps -eo pid,ppid,stat,wchan:24,etime,args | grep -E '[m]pirun|[o]rted|[f]sdprun' \
+                >"$W/hang" 2>&1
+        fi
+        sleep 0.5
+    done
     wait $job
     rc=$? took=$(( $(date +%s) - start ))
+    [ -s "$W/hang" ] && sed 's/^/#   /' "$W/hang" | cut -c1-160
     sleep 2
     left=$(pgrep -x fsdprun | while read -r p; do [ "$(readlink /proc/$p/cwd 2>/dev/null)" = "$W" ] && echo "$p"; done | wc -l)
     [ $sig = STOP ] && kill -CONT "$victim" 2>/dev/null
