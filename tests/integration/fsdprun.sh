@@ -179,6 +179,8 @@ fault_run() {
     for _ in $(seq 50); do victim=$(rank_pid 0); [ -n "$victim" ] && break; sleep 0.1; done
     sleep 1
     [ -n "$victim" ] && kill -$sig "$victim"
+    start=$(date +%s) # the job must end within --timeout and a few seconds of the fault, however
+    # long mpirun took to start its ranks before it (a loaded CI machine: 12 s start to end)
     # a job still up 15 s on is hanging: what its processes are doing is kept for the log
     rm -f "$W/hang"
     while kill -0 $job 2>/dev/null; do
